@@ -1,0 +1,84 @@
+//! `tracer verify`: every program of the object through the running kernel's verifier.
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use tracer_common::{Config, Probe};
+
+use crate::{
+    btf::KernelBtf,
+    programs::{self, Family, Half, LoadFailure},
+};
+
+/// Outcome for one program.
+#[derive(Debug, Serialize)]
+pub struct ProgramCheck {
+    pub program: String,
+    pub target: &'static str,
+    pub family: Family,
+    /// "loaded", "refused" (the kernel denied the program type: lockdown, no tracing), "rejected"
+    /// (verifier or other load error), or "no-btf" (the function has no BTF FUNC in this kernel,
+    /// so fentry/fexit cannot target it: not built in or inlined everywhere).
+    pub status: &'static str,
+    pub errno: Option<i32>,
+    pub detail: Option<String>,
+}
+
+/// Loads every program of every kernel probe in both families and reports each outcome.
+pub fn verify_all(btf_path: &Path) -> anyhow::Result<Vec<ProgramCheck>> {
+    let kbtf = KernelBtf::from_file(btf_path)?;
+    let mut config = Config::ZERO;
+    config.offsets = kbtf
+        .offsets()
+        .context("resolving struct offsets from BTF")?;
+    config.lookup_rcu_args = kbtf.func_args("__d_lookup_rcu").unwrap_or(3) as u32;
+    config.lookup_args = kbtf.func_args("__d_lookup").unwrap_or(2) as u32;
+    let btf = aya::Btf::parse_file(btf_path, aya::Endianness::default())
+        .with_context(|| format!("parsing {} with aya", btf_path.display()))?;
+    // A small ring: verification does not need the recording size.
+    let mut ebpf = programs::open(&config, 1 << 16).context("parsing the embedded eBPF object")?;
+    let mut out = Vec::new();
+    for probe in Probe::KERNEL {
+        for family in [Family::Fentry, Family::Kprobe] {
+            let has_btf = kbtf.func_args(probe.symbol()).is_some();
+            for half in [Half::Entry, Half::Exit] {
+                let program = programs::program_name(probe, family, half);
+                let mut check = ProgramCheck {
+                    program,
+                    target: probe.symbol(),
+                    family,
+                    status: "loaded",
+                    errno: None,
+                    detail: None,
+                };
+                if family == Family::Fentry && !has_btf {
+                    check.status = "no-btf";
+                    out.push(check);
+                    continue;
+                }
+                if let Err(e) = programs::load(&mut ebpf, probe, family, half, &btf) {
+                    check.errno = e.errno();
+                    check.status = if programs::is_permission_refusal(e.errno()) {
+                        "refused"
+                    } else {
+                        "rejected"
+                    };
+                    check.detail = Some(failure_text(&e));
+                }
+                out.push(check);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn failure_text(e: &LoadFailure) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
