@@ -1,1 +1,50 @@
-fn main() {}
+//! `cargo xtask`: everything around the crates — toolchain setup, builds, the VM harness, the
+//! test suite and the main run. See README.md for each subcommand.
+mod builder;
+mod cmd;
+mod run;
+mod setup;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Project automation for the dcache race tracer")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install or check everything the project needs (eBPF toolchain, bpf-linker, QEMU, ...).
+    Setup,
+    /// Build the eBPF object and the userspace binaries (release).
+    Build {
+        /// Also build the static tracer binary that goes into the VM's initramfs.
+        #[arg(long)]
+        static_tracer: bool,
+    },
+    /// Run every check: fmt, clippy, unit tests, the verifier test, and the live-kernel tests.
+    Test(test::TestArgs),
+    /// The main job: record a workload on a live kernel, replay it in the model, diff the two.
+    Run(run::RunArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: Result<i32> = match cli.cmd {
+        Cmd::Setup => setup::setup().map(|_| 0),
+        Cmd::Build { static_tracer } => builder::build(static_tracer).map(|_| 0),
+        Cmd::Test(args) => test::test(args),
+        Cmd::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

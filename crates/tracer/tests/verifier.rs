@@ -1,0 +1,45 @@
+//! Every program of the embedded object goes through the running kernel's verifier.
+//!
+//! On this project's build machines the kernel loads kprobe-type programs but refuses tracing
+//! programs (fentry/fexit) with EPERM under lockdown; the live-kernel test in the VM loads and
+//! attaches those. Anything the verifier rejects fails here.
+use std::path::Path;
+
+use tracer::{btf::SYS_BTF, programs::Family, verify::verify_all};
+
+#[test]
+fn every_program_loads_or_is_refused_by_policy() {
+    let checks = verify_all(Path::new(SYS_BTF)).unwrap_or_else(|e| {
+        panic!("cannot run the verifier test (it needs root and {SYS_BTF}): {e:#}")
+    });
+    assert_eq!(checks.len(), 6 * 2 * 2, "one check per probe, family and half");
+
+    let rejected: Vec<_> = checks.iter().filter(|c| c.status == "rejected").collect();
+    assert!(rejected.is_empty(), "rejected by the kernel: {rejected:#?}");
+
+    for c in checks.iter().filter(|c| c.family == Family::Kprobe) {
+        assert_eq!(c.status, "loaded", "kprobe programs must load here: {c:?}");
+    }
+
+    let mut left_to_vm = Vec::new();
+    for c in checks.iter().filter(|c| c.family == Family::Fentry) {
+        match c.status {
+            "loaded" => {}
+            "refused" => {
+                assert_eq!(c.errno, Some(libc::EPERM), "{c:?}");
+                left_to_vm.push(c.program.as_str());
+            }
+            "no-btf" => assert!(
+                c.target == "dentry_iput",
+                "only dentry_iput (gone since 4.8) may lack BTF here: {c:?}"
+            ),
+            other => panic!("unexpected status {other}: {c:?}"),
+        }
+    }
+    if !left_to_vm.is_empty() {
+        eprintln!(
+            "this kernel refuses tracing programs (EPERM); the VM test loads and attaches: {}",
+            left_to_vm.join(", ")
+        );
+    }
+}

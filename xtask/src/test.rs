@@ -1,0 +1,211 @@
+//! `cargo xtask test`: every check the project has, in one run, ending with one line that
+//! counts what passed and failed. A step that cannot run counts as failed, never as skipped.
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    builder::cargo,
+    cmd,
+    setup::{self, EbpfToolchain},
+};
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// Run only the named steps (repeatable): fmt, clippy, unit.
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+/// Passed and failed counts of one step.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+type StepFn = fn(&setup::Setup) -> Result<Tally>;
+
+const STEPS: &[(&str, StepFn)] = &[("fmt", fmt), ("clippy", clippy), ("unit", unit)];
+
+pub fn test(args: TestArgs) -> Result<i32> {
+    let setup = setup::setup().context("setup failed, so no test can run")?;
+    let mut total = Tally::default();
+    let mut lines = Vec::new();
+    for (name, step) in STEPS {
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == name) {
+            continue;
+        }
+        eprintln!("\n=== test step: {name} ===");
+        let t0 = Instant::now();
+        let tally = match step(&setup) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("step {name} could not run: {e:#}");
+                Tally {
+                    passed: 0,
+                    failed: 1,
+                }
+            }
+        };
+        lines.push(format!(
+            "  {name:<10} {:>5} passed {:>4} failed  {:>7.1}s",
+            tally.passed,
+            tally.failed,
+            t0.elapsed().as_secs_f64()
+        ));
+        total.passed += tally.passed;
+        total.failed += tally.failed;
+    }
+    eprintln!("\n=== summary ===");
+    for l in &lines {
+        eprintln!("{l}");
+    }
+    println!("xtask: {} passed, {} failed", total.passed, total.failed);
+    Ok(if total.failed == 0 { 0 } else { 1 })
+}
+
+/// One pass or one fail for a command's exit status.
+fn status_step(c: &mut Command) -> Result<Tally> {
+    let status = c
+        .status()
+        .with_context(|| format!("cannot start `{}`", cmd::show(c)))?;
+    Ok(if status.success() {
+        Tally {
+            passed: 1,
+            failed: 0,
+        }
+    } else {
+        eprintln!("`{}` failed ({status})", cmd::show(c));
+        Tally {
+            passed: 0,
+            failed: 1,
+        }
+    })
+}
+
+fn add(a: Tally, b: Tally) -> Tally {
+    Tally {
+        passed: a.passed + b.passed,
+        failed: a.failed + b.failed,
+    }
+}
+
+fn fmt(_: &setup::Setup) -> Result<Tally> {
+    let root = cmd::root();
+    let host = status_step(
+        Command::new(cargo())
+            .current_dir(&root)
+            .args(["fmt", "--all", "--", "--check"]),
+    )?;
+    let ebpf = status_step(
+        Command::new(cargo())
+            .current_dir(&root)
+            .args(["fmt", "--manifest-path", "crates/tracer-ebpf/Cargo.toml", "--", "--check"]),
+    )?;
+    Ok(add(host, ebpf))
+}
+
+fn clippy(setup: &setup::Setup) -> Result<Tally> {
+    let root = cmd::root();
+    let host = status_step(Command::new(cargo()).current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The eBPF crate is linted with the compiler that builds it, for its own target.
+    let ebpf = match setup.toolchain {
+        EbpfToolchain::Nightly => status_step(
+            Command::new("rustup")
+                .current_dir(root.join("crates/tracer-ebpf"))
+                .args(["run", "nightly", "cargo", "clippy", "--release", "--locked"])
+                .args(["--target-dir", "../../target/ebpf", "--", "-D", "warnings"])
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .env_remove("CARGO")
+                .env_remove("RUSTC"),
+        )?,
+        EbpfToolchain::Debian => {
+            eprintln!(
+                "clippy for the eBPF crate needs rustup's nightly (Debian's rustc-web has no \
+                 clippy); counted as failed"
+            );
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    };
+    Ok(add(host, ebpf))
+}
+
+/// `cargo test` of the workspace, counting its tests from the "test result:" lines.
+fn unit(_: &setup::Setup) -> Result<Tally> {
+    let mut c = Command::new(cargo());
+    c.current_dir(cmd::root())
+        .args(["test", "--workspace", "--locked"])
+        .stdout(Stdio::piped());
+    let mut child = c
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", cmd::show(&c)))?;
+    let mut tally = Tally::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(t) = parse_test_result(&line) {
+                tally = add(tally, t);
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && tally.failed == 0 {
+        // A build failure or a crashed test binary: nothing counted it, so count it here.
+        eprintln!("`{}` failed ({status})", cmd::show(&c));
+        tally.failed += 1;
+    }
+    Ok(tally)
+}
+
+/// Parses libtest's "test result: ok. 3 passed; 0 failed; 1 ignored; ..." line.
+fn parse_test_result(line: &str) -> Option<Tally> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let mut t = Tally::default();
+    for part in rest.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let n = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
+        match words.as_slice() {
+            [.., _, "passed"] => t.passed += n(words.len() - 2)?,
+            [_, "failed"] => t.failed += n(0)?,
+            // An ignored test did not run: the project has none by design, so it fails here.
+            [_, "ignored"] => t.failed += n(0)?,
+            _ => {}
+        }
+    }
+    Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_libtest_summary() {
+        let t = parse_test_result(
+            "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+        )
+        .expect("a result line");
+        assert_eq!((t.passed, t.failed), (12, 0));
+        let t = parse_test_result("test result: FAILED. 3 passed; 2 failed; 1 ignored; 0 measured")
+            .expect("a result line");
+        assert_eq!((t.passed, t.failed), (3, 3));
+        assert!(parse_test_result("running 3 tests").is_none());
+    }
+}
