@@ -1,0 +1,636 @@
+//! The trace file: a versioned header, the events in checksummed chunks, a footer with counts,
+//! drops and a clean-end mark. Written by the recorder, the model replay and the checker; read
+//! by the diff and `tracer export`.
+//!
+//! ```text
+//! file   := "DCTRACE\0" u32:format u32:len header-json[len] u32:crc   chunk*   footer
+//! chunk  := "EVTS" u32:count u32:crc events[count * EVENT_SIZE]
+//! footer := "FOOT" u32:len footer-json[len] u32:crc "DCEND\0\0\0"
+//! ```
+//! All integers little endian. A file without the end mark was cut short (truncated); a bad
+//! magic or checksum is corruption; another format or schema version is refused by name.
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs::{File, OpenOptions},
+    io::{self, BufReader, BufWriter, Read, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+use tracer_common::{Event, Offsets, Probe, EVENT_SIZE, NAME_CAP, SCHEMA_VERSION};
+
+const MAGIC: &[u8; 8] = b"DCTRACE\0";
+const CHUNK_MAGIC: &[u8; 4] = b"EVTS";
+const FOOTER_MAGIC: &[u8; 4] = b"FOOT";
+const END_MARK: &[u8; 8] = b"DCEND\0\0\0";
+/// Container layout version (independent of the event schema).
+pub const FORMAT_VERSION: u32 = 1;
+const CHUNK_EVENTS: usize = 4096;
+/// Headers and footers are small JSON; anything larger is corruption.
+const MAX_JSON: u32 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a trace file (bad magic); expected a file written by `tracer record`, `tracer replay` or `tracer check`")]
+    NotATrace { path: PathBuf },
+    #[error("{path}: trace format {found}, this tracer reads format {FORMAT_VERSION}; re-record it or use the tracer version that wrote it")]
+    WrongFormat { path: PathBuf, found: u32 },
+    #[error("{path}: event schema {found} (event size {size}), this tracer reads schema {SCHEMA_VERSION} (size {EVENT_SIZE}); re-record it or use the tracer version that wrote it")]
+    WrongSchema {
+        path: PathBuf,
+        found: u32,
+        size: usize,
+    },
+    #[error("{path}: truncated after {events} events ({what}); the recording did not end cleanly, the events before the cut are intact")]
+    Truncated {
+        path: PathBuf,
+        events: u64,
+        what: &'static str,
+    },
+    #[error("{path}: corrupted at byte {offset} ({what}); {events} events before it are intact")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        events: u64,
+        what: String,
+    },
+}
+
+/// What a trace is of and how it was made.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Header {
+    pub schema: u32,
+    pub event_size: usize,
+    /// "kernel", "model" or "check".
+    pub origin: String,
+    pub tool_version: String,
+    /// `uname -r` of the traced kernel (kernel traces), or the release the model profile stands for.
+    pub kernel_release: String,
+    /// Per target symbol: the attach mode ("fentry", "kprobe") or why it is not attached.
+    pub attach: BTreeMap<String, String>,
+    pub offsets: Option<OffsetsJson>,
+    pub workload: Option<String>,
+    /// The workload's TOML as run, so a replay needs nothing else.
+    pub workload_toml: Option<String>,
+    pub seed: Option<u64>,
+    /// Model profile (model traces).
+    pub profile: Option<String>,
+    /// Pointers are stored raw (else as per-trace ids).
+    pub raw_pointers: bool,
+    /// File systems recorded (kernel `s_dev`).
+    pub devs: Vec<u32>,
+    /// Anything else worth keeping (ring size, command line, ...).
+    pub notes: BTreeMap<String, String>,
+}
+
+/// [`Offsets`] as JSON.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct OffsetsJson {
+    pub d_flags: u32,
+    pub d_seq: u32,
+    pub d_hash_pprev: u32,
+    pub d_parent: u32,
+    pub d_name: u32,
+    pub d_inode: u32,
+    pub d_sb: u32,
+    pub qstr_hash: u32,
+    pub qstr_len: u32,
+    pub qstr_name: u32,
+    pub sb_s_dev: u32,
+}
+
+impl From<&Offsets> for OffsetsJson {
+    fn from(o: &Offsets) -> Self {
+        OffsetsJson {
+            d_flags: o.d_flags,
+            d_seq: o.d_seq,
+            d_hash_pprev: o.d_hash_pprev,
+            d_parent: o.d_parent,
+            d_name: o.d_name,
+            d_inode: o.d_inode,
+            d_sb: o.d_sb,
+            qstr_hash: o.qstr_hash,
+            qstr_len: o.qstr_len,
+            qstr_name: o.qstr_name,
+            sb_s_dev: o.sb_s_dev,
+        }
+    }
+}
+
+impl Header {
+    pub fn new(origin: &str) -> Header {
+        Header {
+            schema: SCHEMA_VERSION,
+            event_size: EVENT_SIZE,
+            origin: origin.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            ..Header::default()
+        }
+    }
+}
+
+/// Counts at the end of a trace.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Footer {
+    /// Events in the file.
+    pub events: u64,
+    /// Events per probe symbol (and "workload" for operations).
+    pub per_probe: BTreeMap<String, u64>,
+    /// Calls the probes saw after filtering, per symbol (kernel traces).
+    pub hits: BTreeMap<String, u64>,
+    /// Calls that produced no event, per symbol (stash or ring buffer full).
+    pub drops: BTreeMap<String, u64>,
+    /// Why the recording ended: "finished", "interrupted", "error: ...".
+    pub end: String,
+}
+
+impl Footer {
+    pub fn lost(&self) -> u64 {
+        self.drops.values().sum()
+    }
+
+    /// A trace with drops or an abnormal end is incomplete.
+    pub fn complete(&self) -> bool {
+        self.lost() == 0 && self.end == "finished"
+    }
+}
+
+/// Replaces kernel pointers with stable per-trace ids (KASLR: pointers are secrets).
+/// Dentries (and parents) share one id space, inodes another; 0 stays 0 (NULL).
+#[derive(Default)]
+pub struct Anonymizer {
+    dentries: HashMap<u64, u64>,
+    inodes: HashMap<u64, u64>,
+}
+
+impl Anonymizer {
+    fn id(map: &mut HashMap<u64, u64>, ptr: u64) -> u64 {
+        if ptr == 0 {
+            return 0;
+        }
+        let next = map.len() as u64 + 1;
+        *map.entry(ptr).or_insert(next)
+    }
+
+    pub fn apply(&mut self, ev: &mut Event) {
+        ev.dentry = Self::id(&mut self.dentries, ev.dentry);
+        ev.parent = Self::id(&mut self.dentries, ev.parent);
+        ev.inode_begin = Self::id(&mut self.inodes, ev.inode_begin);
+        ev.inode_end = Self::id(&mut self.inodes, ev.inode_end);
+    }
+}
+
+/// Zeroes name bytes past `name_len`: the probes copy a fixed window, whatever follows the
+/// name in kernel memory must not reach the file.
+pub fn sanitize(ev: &mut Event) {
+    let n = (ev.name_len as usize).min(NAME_CAP);
+    ev.name[n..].fill(0);
+}
+
+/// Streams events into a trace file.
+pub struct Writer {
+    path: PathBuf,
+    out: BufWriter<File>,
+    chunk: Vec<u8>,
+    chunk_events: usize,
+    footer: Footer,
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> TraceError + '_ {
+    move |source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Writer {
+    /// Creates (or replaces) `path`, mode 0600, and writes the header.
+    pub fn create(path: &Path, header: &Header) -> Result<Writer, TraceError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err(path))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let json = serde_json::to_vec(header).map_err(|e| io_err(path)(e.into()))?;
+        let mut head = Vec::with_capacity(json.len() + 20);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        head.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        head.extend_from_slice(&json);
+        head.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+        out.write_all(&head).map_err(io_err(path))?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            out,
+            chunk: Vec::with_capacity(CHUNK_EVENTS * EVENT_SIZE),
+            chunk_events: 0,
+            footer: Footer::default(),
+        })
+    }
+
+    pub fn push(&mut self, ev: &Event) -> Result<(), TraceError> {
+        self.chunk.extend_from_slice(ev.as_bytes());
+        self.chunk_events += 1;
+        self.footer.events += 1;
+        let name = ev.probe().map(Probe::symbol).unwrap_or("unknown");
+        *self.footer.per_probe.entry(name.to_string()).or_insert(0) += 1;
+        if self.chunk_events == CHUNK_EVENTS {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn flush_chunk(&mut self) -> Result<(), TraceError> {
+        if self.chunk_events == 0 {
+            return Ok(());
+        }
+        let mut head = [0u8; 12];
+        head[..4].copy_from_slice(CHUNK_MAGIC);
+        head[4..8].copy_from_slice(&(self.chunk_events as u32).to_le_bytes());
+        head[8..].copy_from_slice(&crc32fast::hash(&self.chunk).to_le_bytes());
+        self.out.write_all(&head).map_err(io_err(&self.path))?;
+        self.out
+            .write_all(&self.chunk)
+            .map_err(io_err(&self.path))?;
+        self.chunk.clear();
+        self.chunk_events = 0;
+        Ok(())
+    }
+
+    /// Events written so far.
+    pub fn events(&self) -> u64 {
+        self.footer.events
+    }
+
+    /// Writes the last chunk, the footer (the counts are the writer's own; `hits`, `drops` and
+    /// `end` come from `footer`) and the end mark.
+    pub fn finish(mut self, mut footer: Footer) -> Result<Footer, TraceError> {
+        self.flush_chunk()?;
+        footer.events = self.footer.events;
+        footer.per_probe = std::mem::take(&mut self.footer.per_probe);
+        let json = serde_json::to_vec(&footer).map_err(|e| io_err(&self.path)(e.into()))?;
+        let mut tail = Vec::with_capacity(json.len() + 20);
+        tail.extend_from_slice(FOOTER_MAGIC);
+        tail.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        tail.extend_from_slice(&json);
+        tail.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+        tail.extend_from_slice(END_MARK);
+        self.out.write_all(&tail).map_err(io_err(&self.path))?;
+        self.out.flush().map_err(io_err(&self.path))?;
+        self.out.get_ref().sync_all().map_err(io_err(&self.path))?;
+        Ok(footer)
+    }
+}
+
+/// Streams events out of a trace file, chunk by chunk: memory stays constant with length.
+pub struct Reader {
+    path: PathBuf,
+    input: BufReader<File>,
+    pub header: Header,
+    offset: u64,
+    events: u64,
+    chunk: Vec<u8>,
+    pos: usize,
+    footer: Option<Footer>,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, TraceError> {
+        let file = File::open(path).map_err(io_err(path))?;
+        let mut r = Reader {
+            path: path.to_path_buf(),
+            input: BufReader::with_capacity(1 << 20, file),
+            header: Header::default(),
+            offset: 0,
+            events: 0,
+            chunk: Vec::new(),
+            pos: 0,
+            footer: None,
+        };
+        let mut magic = [0u8; 8];
+        if !r.read_exact_or_eof(&mut magic)? || &magic != MAGIC {
+            return Err(TraceError::NotATrace { path: r.path });
+        }
+        let format = r.read_u32("header")?;
+        if format != FORMAT_VERSION {
+            return Err(TraceError::WrongFormat {
+                path: r.path,
+                found: format,
+            });
+        }
+        let json = r.read_json_block("header")?;
+        let header: Header = serde_json::from_slice(&json).map_err(|e| r.corrupt(e.to_string()))?;
+        if header.schema != SCHEMA_VERSION || header.event_size != EVENT_SIZE {
+            return Err(TraceError::WrongSchema {
+                path: r.path,
+                found: header.schema,
+                size: header.event_size,
+            });
+        }
+        r.header = header;
+        Ok(r)
+    }
+
+    fn corrupt(&self, what: String) -> TraceError {
+        TraceError::Corrupt {
+            path: self.path.clone(),
+            offset: self.offset,
+            events: self.events,
+            what,
+        }
+    }
+
+    fn truncated(&self, what: &'static str) -> TraceError {
+        TraceError::Truncated {
+            path: self.path.clone(),
+            events: self.events,
+            what,
+        }
+    }
+
+    /// Fills `buf`; Ok(false) on a clean EOF before the first byte, Truncated on a partial read.
+    fn read_exact_or_eof(&mut self, buf: &mut [u8]) -> Result<bool, TraceError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.input.read(&mut buf[got..]) {
+                Ok(0) if got == 0 => return Ok(false),
+                Ok(0) => return Err(self.truncated("end of file inside a record")),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(&self.path)(e)),
+            }
+        }
+        self.offset += buf.len() as u64;
+        Ok(true)
+    }
+
+    fn read_full(&mut self, buf: &mut [u8], what: &'static str) -> Result<(), TraceError> {
+        if self.read_exact_or_eof(buf)? {
+            Ok(())
+        } else {
+            Err(self.truncated(what))
+        }
+    }
+
+    fn read_u32(&mut self, what: &'static str) -> Result<u32, TraceError> {
+        let mut b = [0u8; 4];
+        self.read_full(&mut b, what)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn read_json_block(&mut self, what: &'static str) -> Result<Vec<u8>, TraceError> {
+        let len = self.read_u32(what)?;
+        if len > MAX_JSON {
+            return Err(self.corrupt(format!("{what} length {len} is implausible")));
+        }
+        let mut json = vec![0u8; len as usize];
+        self.read_full(&mut json, what)?;
+        let crc = self.read_u32(what)?;
+        if crc != crc32fast::hash(&json) {
+            return Err(self.corrupt(format!("{what} checksum mismatch")));
+        }
+        Ok(json)
+    }
+
+    /// The next event, None after the footer. Errors name truncation or corruption.
+    pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
+        loop {
+            if self.pos < self.chunk.len() {
+                let mut bytes = [0u8; EVENT_SIZE];
+                bytes.copy_from_slice(&self.chunk[self.pos..self.pos + EVENT_SIZE]);
+                self.pos += EVENT_SIZE;
+                self.events += 1;
+                return Ok(Some(Event::from_bytes(&bytes)));
+            }
+            if self.footer.is_some() {
+                return Ok(None);
+            }
+            let mut magic = [0u8; 4];
+            if !self.read_exact_or_eof(&mut magic)? {
+                return Err(self.truncated("no footer"));
+            }
+            if &magic == CHUNK_MAGIC {
+                let count = self.read_u32("chunk header")?;
+                if count as usize > CHUNK_EVENTS {
+                    return Err(self.corrupt(format!("chunk of {count} events")));
+                }
+                let crc = self.read_u32("chunk header")?;
+                self.chunk.resize(count as usize * EVENT_SIZE, 0);
+                let mut chunk = std::mem::take(&mut self.chunk);
+                let res = self.read_full(&mut chunk, "events");
+                self.chunk = chunk;
+                res?;
+                if crc != crc32fast::hash(&self.chunk) {
+                    return Err(self.corrupt("event chunk checksum mismatch".into()));
+                }
+                self.pos = 0;
+            } else if &magic == FOOTER_MAGIC {
+                let json = self.read_json_block("footer")?;
+                let footer: Footer =
+                    serde_json::from_slice(&json).map_err(|e| self.corrupt(e.to_string()))?;
+                let mut end = [0u8; 8];
+                self.read_full(&mut end, "end mark")?;
+                if &end != END_MARK {
+                    return Err(self.corrupt("bad end mark".into()));
+                }
+                if footer.events != self.events {
+                    return Err(self.corrupt(format!(
+                        "footer counts {} events, the file holds {}",
+                        footer.events, self.events
+                    )));
+                }
+                self.chunk.clear();
+                self.pos = 0;
+                self.footer = Some(footer);
+            } else {
+                return Err(self.corrupt(format!("unknown record {magic:02x?}")));
+            }
+        }
+    }
+
+    /// The footer, once every event has been read.
+    pub fn footer(&self) -> Option<&Footer> {
+        self.footer.as_ref()
+    }
+
+    /// Reads the rest of the file, for small traces and tests.
+    pub fn read_all(mut self) -> Result<(Header, Vec<Event>, Footer), TraceError> {
+        let mut events = Vec::new();
+        while let Some(e) = self.next_event()? {
+            events.push(e);
+        }
+        let footer = self
+            .footer
+            .take()
+            .ok_or_else(|| self.truncated("no footer"))?;
+        Ok((self.header, events, footer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_common::{flags, OpKind, Source};
+
+    fn sample(i: u64) -> Event {
+        let mut e = Event::zeroed();
+        e.ts_begin = i * 10;
+        e.ts_end = i * 10 + 5;
+        e.probe = if i % 2 == 0 {
+            Probe::DLookupRcu as u8
+        } else {
+            Probe::Op as u8
+        };
+        e.source = Source::Model as u8;
+        e.aux = OpKind::Stat as u32;
+        e.dentry = 0xffff_8880_0000_0000 + i;
+        e.flags = flags::VALIDATED;
+        e.set_name(format!("f{i}").as_bytes());
+        e
+    }
+
+    fn write(path: &Path, n: u64) -> Vec<Event> {
+        let mut h = Header::new("model");
+        h.kernel_release = "6.1.0-test".into();
+        let mut w = Writer::create(path, &h).expect("create");
+        let evs: Vec<Event> = (0..n).map(sample).collect();
+        for e in &evs {
+            w.push(e).expect("push");
+        }
+        w.finish(Footer {
+            end: "finished".into(),
+            ..Footer::default()
+        })
+        .expect("finish");
+        evs
+    }
+
+    #[test]
+    fn round_trip_across_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        let evs = write(&p, CHUNK_EVENTS as u64 * 2 + 7);
+        let (h, back, f) = Reader::open(&p).expect("open").read_all().expect("read");
+        assert_eq!(h.kernel_release, "6.1.0-test");
+        assert_eq!(back, evs);
+        assert_eq!(f.events, evs.len() as u64);
+        assert_eq!(
+            f.per_probe["__d_lookup_rcu"],
+            (evs.len() as u64).div_ceil(2)
+        );
+        assert!(f.complete());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn truncation_is_detected_with_the_intact_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        write(&p, CHUNK_EVENTS as u64 + 10);
+        let bytes = std::fs::read(&p).expect("read");
+        // Cut inside the second chunk, then cut off only the footer.
+        for cut in [bytes.len() - 300, bytes.len() - 8] {
+            std::fs::write(&p, &bytes[..cut]).expect("write");
+            let mut r = Reader::open(&p).expect("header intact");
+            let mut n = 0;
+            let err = loop {
+                match r.next_event() {
+                    Ok(Some(_)) => n += 1,
+                    Ok(None) => panic!("a cut file must not read to the end"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(
+                matches!(err, TraceError::Truncated { .. }),
+                "cut at {cut}: {err}"
+            );
+            assert!(n >= CHUNK_EVENTS, "the first chunk is intact");
+        }
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        write(&p, 100);
+        let mut bytes = std::fs::read(&p).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x55;
+        std::fs::write(&p, &bytes).expect("write");
+        let err = Reader::open(&p)
+            .expect("header intact")
+            .read_all()
+            .expect_err("must fail");
+        assert!(matches!(err, TraceError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn wrong_versions_and_foreign_files_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        write(&p, 3);
+        let mut bytes = std::fs::read(&p).expect("read");
+        bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
+        std::fs::write(&p, &bytes).expect("write");
+        let err = Reader::open(&p).err().expect("must fail");
+        assert!(
+            matches!(err, TraceError::WrongFormat { found: 99, .. }),
+            "{err}"
+        );
+
+        let mut h = Header::new("kernel");
+        h.schema = SCHEMA_VERSION + 1;
+        Writer::create(&p, &h)
+            .expect("create")
+            .finish(Footer::default())
+            .expect("finish");
+        let err = Reader::open(&p).err().expect("must fail");
+        assert!(matches!(err, TraceError::WrongSchema { .. }), "{err}");
+
+        std::fs::write(&p, b"hello world, not a trace").expect("write");
+        let err = Reader::open(&p).err().expect("must fail");
+        assert!(matches!(err, TraceError::NotATrace { .. }), "{err}");
+    }
+
+    #[test]
+    fn anonymizer_gives_stable_ids_and_keeps_null() {
+        let mut a = Anonymizer::default();
+        let mut e = sample(1);
+        e.dentry = 0xffff_8880_dead_0000;
+        e.parent = 0xffff_8880_beef_0000;
+        e.inode_begin = 0xffff_8880_1111_0000;
+        e.inode_end = 0;
+        let mut f = e;
+        a.apply(&mut e);
+        assert_eq!(
+            (e.dentry, e.parent, e.inode_begin, e.inode_end),
+            (1, 2, 1, 0)
+        );
+        f.dentry = 0xffff_8880_beef_0000;
+        a.apply(&mut f);
+        assert_eq!(f.dentry, 2, "the parent seen before keeps its id");
+    }
+
+    #[test]
+    fn sanitize_clears_bytes_past_the_name() {
+        let mut e = Event::zeroed();
+        e.name = [b'x'; NAME_CAP];
+        e.name_len = 3;
+        sanitize(&mut e);
+        assert_eq!(&e.name[..4], b"xxx\0");
+        assert!(e.name[3..].iter().all(|b| *b == 0));
+    }
+}
