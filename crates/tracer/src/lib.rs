@@ -1,5 +1,8 @@
 //! The `tracer` binary's library: probe loading, recording, workloads, trace files, diff.
+pub mod attach;
 pub mod btf;
+pub mod export;
 pub mod programs;
+pub mod record;
 pub mod trace;
 pub mod verify;

@@ -12,7 +12,11 @@ fn every_program_loads_or_is_refused_by_policy() {
     let checks = verify_all(Path::new(SYS_BTF)).unwrap_or_else(|e| {
         panic!("cannot run the verifier test (it needs root and {SYS_BTF}): {e:#}")
     });
-    assert_eq!(checks.len(), 6 * 2 * 2, "one check per probe, family and half");
+    assert_eq!(
+        checks.len(),
+        6 * 2 * 2,
+        "one check per probe, family and half"
+    );
 
     let rejected: Vec<_> = checks.iter().filter(|c| c.status == "rejected").collect();
     assert!(rejected.is_empty(), "rejected by the kernel: {rejected:#?}");

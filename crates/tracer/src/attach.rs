@@ -1,0 +1,207 @@
+//! Which attach family each target gets on this kernel, decided at load time: fentry/fexit when
+//! the function has BTF and the kernel accepts tracing programs, kprobe/kretprobe when the
+//! symbol is probeable, else the target is reported unavailable with the reason. Never guessed.
+use std::{collections::BTreeMap, fs};
+
+use aya::{
+    programs::{FEntry, FExit, KProbe},
+    Btf, Ebpf,
+};
+use tracer_common::Probe;
+
+use crate::{
+    btf::KernelBtf,
+    programs::{self, Family, Half},
+};
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// fentry/fexit where possible, else kprobe/kretprobe, per target.
+    Auto,
+    /// fentry/fexit only.
+    Fentry,
+    /// kprobe/kretprobe only.
+    Kprobe,
+}
+
+/// The outcome for one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attached {
+    Yes(Family),
+    No(String),
+}
+
+impl Attached {
+    /// As stored in the trace header: the family, or "unavailable: why".
+    pub fn describe(&self) -> String {
+        match self {
+            Attached::Yes(f) => f.to_string(),
+            Attached::No(why) => format!("unavailable: {why}"),
+        }
+    }
+}
+
+/// Symbols the kernel lets kprobes attach to (ftrace's list), read once.
+pub struct ProbeableSymbols {
+    names: Option<std::collections::HashSet<String>>,
+    kallsyms: Option<std::collections::HashSet<String>>,
+}
+
+impl ProbeableSymbols {
+    pub fn read() -> ProbeableSymbols {
+        let filter = [
+            "/sys/kernel/tracing/available_filter_functions",
+            "/sys/kernel/debug/tracing/available_filter_functions",
+        ]
+        .iter()
+        .find_map(|p| fs::read_to_string(p).ok())
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(String::from)
+                .collect()
+        });
+        let kallsyms = fs::read_to_string("/proc/kallsyms").ok().map(|s| {
+            s.lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .map(String::from)
+                .collect()
+        });
+        ProbeableSymbols {
+            names: filter,
+            kallsyms,
+        }
+    }
+
+    /// None: probeable; Some(why): not.
+    fn why_not(&self, sym: &str) -> Option<String> {
+        match (&self.names, &self.kallsyms) {
+            (Some(n), _) if n.contains(sym) => None,
+            (_, Some(k)) if k.contains(sym) => None,
+            (Some(_), _) | (_, Some(_)) => Some(format!(
+                "`{sym}` is in neither available_filter_functions nor kallsyms (inlined or absent in this kernel)"
+            )),
+            (None, None) => Some(
+                "cannot read available_filter_functions or /proc/kallsyms (mount tracefs; run as root)"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Loads and attaches both halves of every target per `mode`; returns what happened to each.
+/// The links live in `ebpf`: dropping it detaches everything.
+pub fn attach_all(
+    ebpf: &mut Ebpf,
+    mode: AttachMode,
+    kbtf: &KernelBtf,
+    btf: &Btf,
+    syms: &ProbeableSymbols,
+) -> BTreeMap<Probe, Attached> {
+    let mut out = BTreeMap::new();
+    for probe in Probe::KERNEL {
+        let mut reasons = Vec::new();
+        let families: &[Family] = match mode {
+            AttachMode::Auto => &[Family::Fentry, Family::Kprobe],
+            AttachMode::Fentry => &[Family::Fentry],
+            AttachMode::Kprobe => &[Family::Kprobe],
+        };
+        let mut result = None;
+        for &family in families {
+            match attach_one(ebpf, probe, family, kbtf, btf, syms) {
+                Ok(()) => {
+                    result = Some(Attached::Yes(family));
+                    break;
+                }
+                Err(why) => reasons.push(format!("{family}: {why}")),
+            }
+        }
+        out.insert(
+            probe,
+            result.unwrap_or_else(|| Attached::No(reasons.join("; "))),
+        );
+    }
+    out
+}
+
+fn attach_one(
+    ebpf: &mut Ebpf,
+    probe: Probe,
+    family: Family,
+    kbtf: &KernelBtf,
+    btf: &Btf,
+    syms: &ProbeableSymbols,
+) -> Result<(), String> {
+    let sym = probe.symbol();
+    match family {
+        Family::Fentry if kbtf.func_args(sym).is_none() => {
+            return Err(format!(
+                "no BTF FUNC for `{sym}` (absent, or inlined everywhere)"
+            ));
+        }
+        Family::Kprobe => {
+            if let Some(why) = syms.why_not(sym) {
+                return Err(why);
+            }
+        }
+        Family::Fentry => {}
+    }
+    for half in [Half::Entry, Half::Exit] {
+        programs::load(ebpf, probe, family, half, btf).map_err(|e| chain(&e))?;
+    }
+    for half in [Half::Entry, Half::Exit] {
+        let name = programs::program_name(probe, family, half);
+        let prog = ebpf
+            .program_mut(&name)
+            .ok_or_else(|| format!("program {name} missing from the object"))?;
+        let res = match family {
+            Family::Fentry if half == Half::Entry => {
+                <&mut FEntry>::try_from(prog).and_then(|p| p.attach().map(drop))
+            }
+            Family::Fentry => <&mut FExit>::try_from(prog).and_then(|p| p.attach().map(drop)),
+            Family::Kprobe => {
+                <&mut KProbe>::try_from(prog).and_then(|p| p.attach(sym, 0).map(drop))
+            }
+        };
+        if let Err(e) = res {
+            // Leave no half attached: the entry without its exit would only fill PENDING.
+            unload_both(ebpf, probe, family);
+            return Err(format!("attaching {name}: {}", chain(&e)));
+        }
+    }
+    Ok(())
+}
+
+fn unload_both(ebpf: &mut Ebpf, probe: Probe, family: Family) {
+    for half in [Half::Entry, Half::Exit] {
+        let Some(p) = ebpf.program_mut(&programs::program_name(probe, family, half)) else {
+            continue;
+        };
+        // Unloading detaches its links; an error here means it was never loaded.
+        let _ = match (family, half) {
+            (Family::Fentry, Half::Entry) => <&mut FEntry>::try_from(p).and_then(|p| p.unload()),
+            (Family::Fentry, Half::Exit) => <&mut FExit>::try_from(p).and_then(|p| p.unload()),
+            (Family::Kprobe, _) => <&mut KProbe>::try_from(p).and_then(|p| p.unload()),
+        };
+    }
+}
+
+/// An error and its sources on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// `uname -r` of the running kernel.
+pub fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}

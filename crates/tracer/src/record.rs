@@ -1,0 +1,345 @@
+//! `tracer record`: attaches the probes, runs a workload, drains the ring buffer into a trace.
+//!
+//! Kernel events go to a spill trace (`<out>.partial`, a valid trace without a footer until the
+//! end, so a crash loses nothing already drained); at the end they are merged with the
+//! workload's operation events in completion order (`ts_end`) into the final trace, whose
+//! footer holds hits, drops and how the recording ended.
+use std::{
+    collections::BTreeMap,
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use aya::maps::{PerCpuArray, RingBuf};
+use serde::Serialize;
+use tracer_common::{Config, Event, Probe, EVENT_SIZE, MAX_DEVS};
+
+use crate::{
+    attach::{self, AttachMode, Attached, ProbeableSymbols},
+    btf::KernelBtf,
+    programs,
+    trace::{self, Anonymizer, Footer, Header, OffsetsJson, Reader, Writer},
+};
+
+/// How to record.
+pub struct RecordOptions {
+    pub btf: PathBuf,
+    pub attach: AttachMode,
+    pub out: PathBuf,
+    pub ring_bytes: u32,
+    /// Wake the consumer only when the ring holds this many bytes (0: on every event).
+    pub wakeup_bytes: u64,
+    pub raw_pointers: bool,
+    /// Print a live progress line on stderr.
+    pub progress: bool,
+}
+
+/// What a recording produced, also written as `--summary` JSON.
+#[derive(Debug, Default, Serialize)]
+pub struct RecordSummary {
+    pub trace: PathBuf,
+    pub kernel_release: String,
+    /// Per target symbol: "fentry", "kprobe" or "unavailable: why".
+    pub attach: BTreeMap<String, String>,
+    /// Events in the trace per probe symbol ("workload" for operations).
+    pub events: BTreeMap<String, u64>,
+    pub hits: BTreeMap<String, u64>,
+    pub drops: BTreeMap<String, u64>,
+    pub lost: u64,
+    pub ops: u64,
+    pub seconds: f64,
+    pub kernel_events_per_second: f64,
+    pub end: String,
+    pub complete: bool,
+}
+
+/// Which workload is run, for the header.
+pub struct WorkloadInfo {
+    pub name: String,
+    pub toml: String,
+    pub seed: u64,
+}
+
+/// Records `run_workload` (given the stop flag, it returns the operation events) on the file
+/// systems `devs` (kernel `s_dev` values; empty: everything). `stop` is set by a signal.
+pub fn record<F>(
+    opts: &RecordOptions,
+    workload: &WorkloadInfo,
+    devs: &[u32],
+    stop: &AtomicBool,
+    run_workload: F,
+) -> Result<RecordSummary>
+where
+    F: FnOnce(&AtomicBool) -> Result<Vec<Event>> + Send,
+{
+    if devs.len() > MAX_DEVS {
+        bail!(
+            "at most {MAX_DEVS} file systems can be traced at once, got {}",
+            devs.len()
+        );
+    }
+    let kbtf = KernelBtf::from_file(&opts.btf).with_context(|| {
+        format!(
+            "this kernel publishes no usable BTF at {}; the probes need it for struct offsets",
+            opts.btf.display()
+        )
+    })?;
+    let offsets = kbtf
+        .offsets()
+        .context("resolving struct offsets from BTF")?;
+    let mut config = Config::ZERO;
+    config.offsets = offsets;
+    config.devs[..devs.len()].copy_from_slice(devs);
+    config.lookup_rcu_args = kbtf.func_args("__d_lookup_rcu").unwrap_or(3) as u32;
+    config.lookup_args = kbtf.func_args("__d_lookup").unwrap_or(2) as u32;
+    config.wakeup_bytes = opts.wakeup_bytes;
+
+    let btf = aya::Btf::parse_file(&opts.btf, aya::Endianness::default())
+        .with_context(|| format!("parsing {}", opts.btf.display()))?;
+    let mut ebpf =
+        programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
+    let syms = ProbeableSymbols::read();
+    let attached = attach::attach_all(&mut ebpf, opts.attach, &kbtf, &btf, &syms);
+    if let Some(Attached::No(why)) = attached.get(&Probe::DLookupRcu) {
+        bail!(
+            "cannot attach to __d_lookup_rcu ({why}); without it there is nothing to record. \
+             On a kernel without kprobes or tracing programs use the VM: cargo xtask vm"
+        );
+    }
+
+    let mut header = Header::new("kernel");
+    header.kernel_release = attach::kernel_release();
+    header.attach = attached
+        .iter()
+        .map(|(p, a)| (p.symbol().to_string(), a.describe()))
+        .collect();
+    header.offsets = Some(OffsetsJson::from(&offsets));
+    header.workload = Some(workload.name.clone());
+    header.workload_toml = Some(workload.toml.clone());
+    header.seed = Some(workload.seed);
+    header.raw_pointers = opts.raw_pointers;
+    header.devs = devs.to_vec();
+    header
+        .notes
+        .insert("ring_bytes".into(), opts.ring_bytes.to_string());
+    header
+        .notes
+        .insert("wakeup_bytes".into(), opts.wakeup_bytes.to_string());
+
+    let spill_path = spill_path(&opts.out);
+    let mut spill = Writer::create(&spill_path, &header)?;
+    let mut ring = RingBuf::try_from(
+        ebpf.take_map("EVENTS")
+            .context("the eBPF object has no EVENTS map")?,
+    )?;
+
+    let t0 = Instant::now();
+    let finished = AtomicBool::new(false);
+    let mut anon = Anonymizer::default();
+    let (ops, drained) = std::thread::scope(|s| -> Result<(Result<Vec<Event>>, Result<u64>)> {
+        let worker = s.spawn(|| {
+            let r = run_workload(stop);
+            finished.store(true, Ordering::Release);
+            r
+        });
+        let drained = drain_until(
+            &mut ring,
+            &finished,
+            &mut spill,
+            &mut anon,
+            opts.raw_pointers,
+            opts.progress,
+            t0,
+        );
+        let ops = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the workload thread panicked"))?;
+        Ok((ops, drained))
+    })?;
+    let seconds = t0.elapsed().as_secs_f64();
+    // Detach before anything else: the workload's unmount must not be recorded.
+    let hits = read_counters(&mut ebpf, "HITS")?;
+    let drops = read_counters(&mut ebpf, "DROPS")?;
+    drop(ring);
+    drop(ebpf);
+
+    let interrupted = stop.load(Ordering::Relaxed);
+    let (ops, end) = match (ops, &drained) {
+        (Ok(ops), Ok(_)) if interrupted => (ops, "interrupted".to_string()),
+        (Ok(ops), Ok(_)) => (ops, "finished".to_string()),
+        (Err(e), _) => (Vec::new(), format!("error: workload: {e:#}")),
+        (Ok(ops), Err(e)) => (ops, format!("error: consumer: {e:#}")),
+    };
+    let kernel_events = spill.events();
+    spill.finish(Footer {
+        end: "partial".into(),
+        ..Footer::default()
+    })?;
+
+    let mut footer = Footer {
+        end: end.clone(),
+        ..Footer::default()
+    };
+    let delivered = count_per_probe(&spill_path)?;
+    for p in Probe::KERNEL {
+        let sym = p.symbol().to_string();
+        let h = hits.get(&p).copied().unwrap_or(0);
+        let d = drops.get(&p).copied().unwrap_or(0);
+        let got = delivered.get(&sym).copied().unwrap_or(0);
+        // Entries without an event that no drop counter saw (a kretprobe missed for lack of
+        // instances, or a call still in flight at detach) are lost all the same.
+        let unaccounted = h.saturating_sub(d + got);
+        footer.hits.insert(sym.clone(), h);
+        footer.drops.insert(sym, d + unaccounted);
+    }
+    let footer = merge(&spill_path, &opts.out, &header, ops, footer)?;
+    std::fs::remove_file(&spill_path)
+        .with_context(|| format!("removing {}", spill_path.display()))?;
+
+    let lost = footer.lost();
+    let summary = RecordSummary {
+        trace: opts.out.clone(),
+        kernel_release: header.kernel_release.clone(),
+        attach: header.attach.clone(),
+        events: footer.per_probe.clone(),
+        hits: footer.hits.clone(),
+        drops: footer.drops.clone(),
+        lost,
+        ops: footer
+            .per_probe
+            .get(Probe::Op.symbol())
+            .copied()
+            .unwrap_or(0),
+        seconds,
+        kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
+        end,
+        complete: footer.complete(),
+    };
+    if let Err(e) = drained {
+        return Err(e.context(format!(
+            "draining the ring buffer failed; the events before it are in {}",
+            opts.out.display()
+        )));
+    }
+    Ok(summary)
+}
+
+fn spill_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+/// Drains the ring into `spill` until the workload has finished and the ring is empty.
+fn drain_until(
+    ring: &mut RingBuf<aya::maps::MapData>,
+    finished: &AtomicBool,
+    spill: &mut Writer,
+    anon: &mut Anonymizer,
+    raw_pointers: bool,
+    progress: bool,
+    t0: Instant,
+) -> Result<u64> {
+    let fd = ring.as_raw_fd();
+    let mut n = 0u64;
+    let mut last_report = Instant::now();
+    let mut last_n = 0u64;
+    loop {
+        let done = finished.load(Ordering::Acquire);
+        // Producers submit without a wakeup below the threshold, so poll on a short timeout.
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, 10) };
+        let mut batch = 0u64;
+        while let Some(item) = ring.next() {
+            let bytes: &[u8] = &item;
+            let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(bytes) else {
+                bail!(
+                    "ring buffer record of {} bytes, expected {EVENT_SIZE}: the eBPF object and \
+                     this tracer disagree on the event layout",
+                    bytes.len()
+                );
+            };
+            let mut ev = Event::from_bytes(arr);
+            drop(item);
+            trace::sanitize(&mut ev);
+            if !raw_pointers {
+                anon.apply(&mut ev);
+            }
+            spill.push(&ev)?;
+            batch += 1;
+        }
+        n += batch;
+        if progress && last_report.elapsed() >= Duration::from_secs(1) {
+            let rate = (n - last_n) as f64 / last_report.elapsed().as_secs_f64();
+            eprint!(
+                "\rrecording: {n} events, {rate:.0} events/s, {:.0}s   ",
+                t0.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+            last_n = n;
+        }
+        if done && batch == 0 {
+            // Let exits of calls that were in flight at the workload's end land, then stop.
+            std::thread::sleep(Duration::from_millis(20));
+            if ring.next().is_none() {
+                break;
+            }
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    Ok(n)
+}
+
+/// Sums a per-CPU counter array per probe.
+fn read_counters(ebpf: &mut aya::Ebpf, name: &str) -> Result<BTreeMap<Probe, u64>> {
+    let map = ebpf
+        .map(name)
+        .with_context(|| format!("the eBPF object has no {name} map"))?;
+    let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+    let mut out = BTreeMap::new();
+    for p in Probe::KERNEL {
+        let vals = arr.get(&p.counter_index(), 0)?;
+        out.insert(p, vals.iter().sum());
+    }
+    Ok(out)
+}
+
+fn count_per_probe(spill: &Path) -> Result<BTreeMap<String, u64>> {
+    let mut r = Reader::open(spill)?;
+    while r.next_event()?.is_some() {}
+    Ok(r.footer().map(|f| f.per_probe.clone()).unwrap_or_default())
+}
+
+/// Merges the spilled kernel events with the operation events by `ts_end` into `out`.
+fn merge(
+    spill: &Path,
+    out: &Path,
+    header: &Header,
+    mut ops: Vec<Event>,
+    footer: Footer,
+) -> Result<Footer> {
+    ops.sort_by_key(|e| e.ts_end);
+    let mut r = Reader::open(spill)?;
+    let mut w = Writer::create(out, header)?;
+    let mut ops = ops.into_iter().peekable();
+    while let Some(ev) = r.next_event()? {
+        while let Some(op) = ops.next_if(|op| op.ts_end <= ev.ts_end) {
+            w.push(&op)?;
+        }
+        w.push(&ev)?;
+    }
+    for op in ops {
+        w.push(&op)?;
+    }
+    Ok(w.finish(footer)?)
+}
