@@ -1,0 +1,654 @@
+//! fs/dcache.c: allocation, hashing, RCU and ref-walk lookup, unhash, inode attach and detach,
+//! `dput` and the kill path, the shrinker, `d_move`. Each function keeps the kernel's name and
+//! the order of its reads, writes and barriers; comments name the generation a branch belongs
+//! to. Functions are methods of [`Task`], which stands for `current` (thread id, RCU handle,
+//! event buffer).
+//!
+//! Not modelled, because they protect lists the model does not keep: `inode->i_lock` and the
+//! `d_alias` list, the parent's `d_lock` around `d_subdirs`, the in-lookup hash of
+//! `d_alloc_parallel`. The LRU aging policy (`DCACHE_REFERENCED`, lazy LRU removal, dispose
+//! lists) follows 6.1 for every profile: it decides which dentries a prune pass picks, not how
+//! they are killed.
+
+use crate::dentry::*;
+use crate::fs::InodeKind;
+use crate::profile::{DDropShape, DMoveTarget, InodeSeq, KillIput, ReaderInode};
+use crate::rcu::RcuReadGuard;
+use crate::sync::{smp_rmb, Ordering};
+use crate::task::{Step, Task};
+use tracer_common::Probe;
+
+impl Task<'_> {
+    /// `d_hash()`: the bucket of a name hash.
+    pub(crate) fn d_hash(&self, hash: u32) -> &HlistBlHead {
+        let t = &self.dc.hashtable;
+        &t[hash as usize & (t.len() - 1)]
+    }
+
+    /// `d_alloc()`: a new unhashed negative dentry under `parent`, holding a reference on it.
+    pub(crate) fn d_alloc(&self, parent: DPtr, name: &[u8]) -> DPtr {
+        // __d_alloc(): tmpfs's simple_lookup() would install always_delete_dentry right after.
+        let flags = if self.dc.fs.kind.deletes_on_last_dput() {
+            DCACHE_OP_DELETE
+        } else {
+            0
+        };
+        let id = self.dc.next_id.fetch_add(1, Ordering::Relaxed);
+        let d = DPtr::alloc(Dentry::new(id, flags, QStr::new(parent.id, name)));
+        self.dc.nr_dentry.fetch_add(1, Ordering::Relaxed);
+        parent.d_lock.lock();
+        parent.count_add(1); // __dget_dlock(parent)
+        d.d_parent.store(parent.as_ptr(), Ordering::Relaxed);
+        parent.d_lock.unlock();
+        d
+    }
+
+    /// `dget()`
+    pub(crate) fn dget(&self, d: DPtr) {
+        d.d_lock.lock();
+        d.count_add(1);
+        d.d_lock.unlock();
+    }
+
+    /// `__d_set_inode_and_type()` / `__d_clear_type_and_inode()` (`ino == 0`): `d_inode`
+    /// first, then the type bits (a release store on 6.1).
+    fn set_inode_and_type(&self, d: DPtr, ino: u64, kind: Option<InodeKind>) {
+        let ty = match kind {
+            Some(InodeKind::Dir) => DCACHE_DIRECTORY_TYPE,
+            Some(InodeKind::File) => DCACHE_REGULAR_TYPE,
+            None => 0,
+        };
+        if ino == 0 {
+            let f = d.flags() & !DCACHE_ENTRY_TYPE;
+            d.d_flags.store(f, Ordering::Relaxed);
+            d.d_inode.store(0, Ordering::Relaxed);
+        } else {
+            d.d_inode.store(ino, Ordering::Relaxed);
+            let f = (d.flags() & !DCACHE_ENTRY_TYPE) | ty;
+            d.d_flags.store(f, Ordering::Release);
+        }
+    }
+
+    /// `__d_instantiate()`: attach an inode; `d_lock` held.
+    fn __d_instantiate(&self, d: DPtr, ino: u64, kind: InodeKind) {
+        match self.dc.profile.instantiate_seq {
+            // 3.0: d_inode = inode; dentry_rcuwalk_barrier()
+            InodeSeq::BarrierAfter => {
+                self.set_inode_and_type(d, ino, Some(kind));
+                d.d_seq.write_seqcount_invalidate(false);
+            }
+            // 4.x+: raw_write_seqcount_begin(); __d_set_inode_and_type(); raw_write_seqcount_end()
+            InodeSeq::Bracket | InodeSeq::BracketIfHashed => {
+                d.d_seq.write_seqcount_begin();
+                self.set_inode_and_type(d, ino, Some(kind));
+                d.d_seq.write_seqcount_end();
+            }
+        }
+    }
+
+    /// `d_instantiate()`: a negative dentry becomes positive (create, mkdir).
+    pub(crate) fn d_instantiate(&self, d: DPtr, ino: u64, kind: InodeKind) {
+        d.d_lock.lock();
+        self.__d_instantiate(d, ino, kind);
+        d.d_lock.unlock();
+    }
+
+    /// `__d_rehash()`: hash the dentry into the bucket of `hash`; `d_lock` held.
+    fn __d_rehash(&self, d: DPtr, hash: u32) {
+        let b = self.d_hash(hash);
+        b.lock.lock();
+        b.add_head_rcu(d);
+        b.lock.unlock();
+    }
+
+    /// `d_add()`: instantiate (or leave negative) and hash a fresh dentry. 3.0 does
+    /// `d_instantiate(); d_rehash()` as two `d_lock` sections, 6.1's `__d_add()` one; nobody can
+    /// see the dentry before it is hashed, so one section serves both.
+    pub(crate) fn d_add(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
+        d.d_lock.lock();
+        if let Some((ino, kind)) = inode {
+            self.__d_instantiate(d, ino, kind);
+        }
+        self.__d_rehash(d, d.d_name().hash);
+        d.d_lock.unlock();
+    }
+
+    /// `__d_lookup_rcu()`: lockless hash-chain walk, inside the caller's RCU read section. On a
+    /// hit, `*seqp` is the `d_seq` the caller must re-check. 3.0 also hands back the inode it read
+    /// inside the seq section (`*inode`); 3.5+ leave the inode to the caller.
+    pub(crate) fn __d_lookup_rcu(
+        &self,
+        _rcu: &RcuReadGuard,
+        parent: DPtr,
+        name: &Name<'_>,
+        seqp: &mut u32,
+        inode: &mut u64,
+    ) -> Option<DPtr> {
+        let ts = self.probe_clock();
+        let p = &self.dc.profile;
+        let b = self.d_hash(name.hash);
+        // hlist_bl_for_each_entry_rcu(dentry, node, b, d_hash)
+        let mut node = b.first.load(Ordering::Acquire);
+        let found = 'chain: loop {
+            let Some(dentry) = DPtr::new(node) else {
+                break None;
+            };
+            node = dentry.d_hash.next.load(Ordering::Acquire);
+            if p.reader_inode == ReaderInode::InLookup {
+                // 3.0: if (dentry->d_name.hash != hash) continue; then the seqretry loop.
+                if dentry.d_name().hash != name.hash {
+                    continue;
+                }
+                loop {
+                    let seq = dentry.d_seq.read_seqcount_begin();
+                    if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
+                        continue 'chain;
+                    }
+                    if !p.mutants.reader_skips_unhashed_check && dentry.d_unhashed() {
+                        continue 'chain;
+                    }
+                    let tname = dentry.d_name();
+                    let i = dentry.d_inode.load(Ordering::Relaxed);
+                    if dentry.d_seq.read_seqcount_retry(seq) {
+                        continue; // goto seqretry
+                    }
+                    if *tname.name != *name.name {
+                        continue 'chain;
+                    }
+                    *seqp = seq;
+                    *inode = i;
+                    break 'chain Some(dentry);
+                }
+            } else {
+                // 3.5+ (6.1 as written): seq = raw_seqcount_begin(); parent; unhashed; hash_len;
+                // dentry_cmp(); return dentry with *seqp = seq. No d_inode read.
+                let seq = if p.reader_waits_even_seq {
+                    dentry.d_seq.read_seqcount_begin()
+                } else {
+                    dentry.d_seq.raw_seqcount_begin()
+                };
+                if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
+                    continue;
+                }
+                if !p.mutants.reader_skips_unhashed_check && dentry.d_unhashed() {
+                    continue;
+                }
+                let tname = dentry.d_name();
+                if tname.hash != name.hash || *tname.name != *name.name {
+                    continue;
+                }
+                *seqp = seq;
+                break Some(dentry);
+            }
+        };
+        self.lookup_probe(Probe::DLookupRcu, ts, parent, name, found, *seqp);
+        found
+    }
+
+    /// `__d_lookup()`: ref-walk lookup; takes each candidate's `d_lock` and returns the match
+    /// with a reference.
+    pub(crate) fn __d_lookup(&self, parent: DPtr, name: &Name<'_>) -> Option<DPtr> {
+        let ts = self.probe_clock();
+        let rcu = self.rcu.read_lock();
+        let b = self.d_hash(name.hash);
+        let mut node = b.first.load(Ordering::Acquire);
+        let mut found = None;
+        while let Some(dentry) = DPtr::new(node) {
+            node = dentry.d_hash.next.load(Ordering::Acquire);
+            if dentry.d_name().hash != name.hash {
+                continue;
+            }
+            dentry.d_lock.lock();
+            if dentry.d_parent.load(Ordering::Relaxed) == parent.as_ptr()
+                && !dentry.d_unhashed()
+                && *dentry.d_name().name == *name.name
+            {
+                dentry.count_add(1);
+                dentry.d_lock.unlock();
+                found = Some(dentry);
+                break;
+            }
+            dentry.d_lock.unlock();
+        }
+        drop(rcu);
+        let seq = found.map_or(0, |d| d.d_seq.read());
+        self.lookup_probe(Probe::DLookup, ts, parent, name, found, seq);
+        found
+    }
+
+    /// `d_lookup()`: `__d_lookup()` retried while a rename ran (a miss may be a dentry that
+    /// `d_move` was carrying between chains).
+    pub(crate) fn d_lookup(&self, parent: DPtr, name: &Name<'_>) -> Option<DPtr> {
+        loop {
+            let seq = self.dc.rename_lock_seq.read_seqcount_begin();
+            let d = self.__d_lookup(parent, name);
+            if d.is_some() || !self.dc.rename_lock_seq.read_seqcount_retry(seq) {
+                return d;
+            }
+        }
+    }
+
+    /// `___d_drop()` (4.15+ split): bucket lock and unlink only; `pprev` stays set and `d_seq`
+    /// is left to the caller. The probe sees the dentry hashed at entry and at exit.
+    fn ___d_drop(&self, d: DPtr) {
+        let ev = self.writer_entry(Probe::DDropInner, d);
+        let b = self.d_hash(d.d_name().hash);
+        b.lock.lock();
+        b.del(d);
+        b.lock.unlock();
+        self.writer_exit(ev, d);
+    }
+
+    /// `__d_drop()`: unhash, then invalidate `d_seq` so RCU walkers that already hold the
+    /// dentry fail their re-check. `d_lock` held.
+    pub(crate) fn __d_drop(&self, d: DPtr) {
+        let no_wmb = self.dc.profile.mutants.no_d_drop_barrier;
+        match self.dc.profile.d_drop_shape {
+            // 3.0, 4.8: one out-of-line function; its probe fires on every call.
+            DDropShape::Single => {
+                let ev = self.writer_entry(Probe::DDrop, d);
+                if !d.d_unhashed() {
+                    let b = self.d_hash(d.d_name().hash);
+                    b.lock.lock();
+                    b.del(d);
+                    d.d_hash.pprev.store(std::ptr::null_mut(), Ordering::Relaxed);
+                    b.lock.unlock();
+                    // 3.0 dentry_rcuwalk_barrier(), 4.8 write_seqcount_invalidate()
+                    d.d_seq.write_seqcount_invalidate(no_wmb);
+                }
+                self.writer_exit(ev, d);
+            }
+            // 6.1: inline __d_drop(): ___d_drop(); pprev = NULL; write_seqcount_invalidate().
+            DDropShape::SplitInlined => {
+                if !d.d_unhashed() {
+                    self.___d_drop(d);
+                    d.d_hash.pprev.store(std::ptr::null_mut(), Ordering::Relaxed);
+                    d.d_seq.write_seqcount_invalidate(no_wmb);
+                }
+            }
+        }
+    }
+
+    /// `dentry_unlink_inode()`: clear `d_inode`; `d_lock` held and released here (then `iput`).
+    fn dentry_unlink_inode(&self, d: DPtr) {
+        let ev = self.writer_entry(Probe::DentryUnlinkInode, d);
+        match self.dc.profile.unlink_inode_seq {
+            // 3.0: d_inode = NULL; dentry_rcuwalk_barrier()
+            InodeSeq::BarrierAfter => {
+                self.set_inode_and_type(d, 0, None);
+                d.d_seq.write_seqcount_invalidate(false);
+            }
+            // 4.8: bool hashed = !d_unhashed(dentry); bracket only if hashed.
+            InodeSeq::BracketIfHashed => {
+                let hashed = !d.d_unhashed();
+                if hashed {
+                    d.d_seq.write_seqcount_begin();
+                }
+                self.set_inode_and_type(d, 0, None);
+                if hashed {
+                    d.d_seq.write_seqcount_end();
+                }
+            }
+            // 6.1: always bracketed.
+            InodeSeq::Bracket => {
+                d.d_seq.write_seqcount_begin();
+                self.set_inode_and_type(d, 0, None);
+                d.d_seq.write_seqcount_end();
+            }
+        }
+        d.d_lock.unlock();
+        self.writer_exit(ev, d);
+    }
+
+    /// `dentry_iput()` (before 4.8, kill path): `d_inode = NULL` with no seq change of its own;
+    /// `d_lock` held and released here.
+    fn dentry_iput(&self, d: DPtr) {
+        let ev = self.writer_entry(Probe::DentryIput, d);
+        if d.d_inode.load(Ordering::Relaxed) != 0 {
+            self.set_inode_and_type(d, 0, None);
+        }
+        d.d_lock.unlock();
+        self.writer_exit(ev, d);
+    }
+
+    /// The kill path's inode detach: 3.0's `dentry_iput()` or 4.8+'s `dentry_unlink_inode()`
+    /// (called only for a positive dentry there). Releases `d_lock`.
+    fn kill_detach_inode(&self, d: DPtr) {
+        match self.dc.profile.kill_iput {
+            KillIput::DentryIput => self.dentry_iput(d),
+            KillIput::DentryUnlinkInode => {
+                if d.d_inode.load(Ordering::Relaxed) != 0 {
+                    self.dentry_unlink_inode(d);
+                } else {
+                    d.d_lock.unlock();
+                }
+            }
+        }
+    }
+
+    /// `d_delete()`: after unlink/rmdir. The only user turns the dentry negative in place (it
+    /// stays hashed); otherwise it is unhashed and keeps its inode until the last `dput`.
+    pub(crate) fn d_delete(&self, d: DPtr) {
+        d.d_lock.lock();
+        if d.count() == 1 {
+            self.dentry_unlink_inode(d);
+            return;
+        }
+        // 3.0, 4.8: if (!d_unhashed(dentry)) __d_drop(dentry); 6.1's inline __d_drop checks too.
+        if !d.d_unhashed() {
+            self.__d_drop(d);
+        }
+        d.d_lock.unlock();
+    }
+
+    /// `dentry_free()`: `call_rcu(&dentry->d_u.d_rcu, __d_free)`.
+    fn dentry_free(&self, d: DPtr) {
+        // SAFETY: the dentry is dead, unhashed, off every list, and this is its only free.
+        unsafe { self.rcu.call_rcu_free(d.as_ptr()) };
+    }
+
+    /// `__dentry_kill()` (6.1; 3.0's `dentry_kill()` + `d_kill()`): `d_lock` held, released
+    /// here. The caller drops the reference the dentry held on its parent.
+    fn __dentry_kill(&self, d: DPtr) {
+        let p = self.dc.profile;
+        // lockref_mark_dead(): lockref_get_not_dead() fails from now on.
+        d.d_count.store(LOCKREF_DEAD, Ordering::Relaxed);
+        let f = d.flags();
+        if f & DCACHE_LRU_LIST != 0 && f & DCACHE_SHRINK_LIST == 0 {
+            self.d_lru_del(d);
+        }
+        if p.mutants.clear_inode_before_unhash {
+            self.set_inode_and_type(d, 0, None);
+        }
+        // if it was on the hash then remove it
+        self.__d_drop(d);
+        self.step(Step::KillAfterUnhash);
+        self.kill_detach_inode(d);
+        self.dc.nr_dentry.fetch_sub(1, Ordering::Relaxed);
+        d.d_lock.lock();
+        let can_free = if d.flags() & DCACHE_SHRINK_LIST != 0 {
+            d.flags_update(DCACHE_MAY_FREE, 0);
+            false
+        } else {
+            true
+        };
+        d.d_lock.unlock();
+        if can_free {
+            self.dentry_free(d);
+        }
+    }
+
+    /// `dentry_kill()`: `d_lock` held; kills and returns the parent, whose reference the caller
+    /// drops next (`dput`'s loop).
+    fn dentry_kill(&self, d: DPtr) -> Option<DPtr> {
+        let parent = d.d_parent();
+        let parent = (parent != d).then_some(parent);
+        self.__dentry_kill(d);
+        parent
+    }
+
+    /// `retain_dentry()`: last reference going; keep it cached on the LRU? `d_lock` held.
+    fn retain_dentry(&self, d: DPtr) -> bool {
+        if d.d_unhashed() {
+            return false; // unreachable: get rid of it
+        }
+        if d.flags() & DCACHE_OP_DELETE != 0 {
+            return false; // tmpfs: always_delete_dentry()
+        }
+        d.count_add(-1);
+        if d.flags() & DCACHE_LRU_LIST == 0 {
+            self.d_lru_add(d);
+        } else if d.flags() & DCACHE_REFERENCED == 0 {
+            d.flags_update(DCACHE_REFERENCED, 0);
+        }
+        true
+    }
+
+    /// `dput()`
+    pub(crate) fn dput(&self, d: DPtr) {
+        let mut next = Some(d);
+        while let Some(d) = next {
+            d.d_lock.lock();
+            debug_assert!(d.count() > 0, "dput of a dead or unreferenced dentry");
+            if d.count() > 1 {
+                d.count_add(-1);
+                d.d_lock.unlock();
+                return;
+            }
+            if self.retain_dentry(d) {
+                d.d_lock.unlock();
+                return;
+            }
+            next = self.dentry_kill(d);
+        }
+    }
+
+    /// `d_lru_add()`: `d_lock` held; takes the LRU lock inside it.
+    fn d_lru_add(&self, d: DPtr) {
+        let mut lru = self.dc.lru.lock();
+        lru.next_key += 1;
+        let key = lru.next_key;
+        lru.list.insert(key, d);
+        d.d_lru_key.store(key, Ordering::Relaxed);
+        d.flags_update(DCACHE_LRU_LIST, 0);
+    }
+
+    /// `d_lru_del()`: `d_lock` held.
+    fn d_lru_del(&self, d: DPtr) {
+        let mut lru = self.dc.lru.lock();
+        lru.list.remove(&d.d_lru_key.load(Ordering::Relaxed));
+        d.flags_update(0, DCACHE_LRU_LIST);
+    }
+
+    /// `prune_dcache_sb()` with `dentry_lru_isolate()`: moves up to `nr_to_scan` unused
+    /// dentries from the LRU to a private dispose list and kills them. Returns how many were
+    /// isolated for freeing.
+    pub(crate) fn prune_dcache_sb(&self, nr_to_scan: usize) -> usize {
+        let mut dispose = Vec::new();
+        {
+            let mut lru = self.dc.lru.lock();
+            let keys: Vec<u64> = lru.list.keys().take(nr_to_scan).copied().collect();
+            for key in keys {
+                let Some(d) = lru.list.get(&key).copied() else {
+                    continue;
+                };
+                // The LRU lock nests inside d_lock elsewhere: only a trylock here (LRU_SKIP).
+                if !d.d_lock.try_lock() {
+                    continue;
+                }
+                if d.count() != 0 {
+                    // In use: lazily drop it from the LRU (d_lru_isolate), LRU_REMOVED.
+                    lru.list.remove(&key);
+                    d.flags_update(0, DCACHE_LRU_LIST);
+                } else if d.flags() & DCACHE_REFERENCED != 0 {
+                    // Recently used: age it and give it another round (LRU_ROTATE).
+                    d.flags_update(0, DCACHE_REFERENCED);
+                    lru.list.remove(&key);
+                    lru.next_key += 1;
+                    let k = lru.next_key;
+                    lru.list.insert(k, d);
+                    d.d_lru_key.store(k, Ordering::Relaxed);
+                } else {
+                    // d_lru_shrink_move(): onto the dispose list.
+                    lru.list.remove(&key);
+                    d.flags_update(DCACHE_SHRINK_LIST, 0);
+                    dispose.push(d);
+                }
+                d.d_lock.unlock();
+            }
+        }
+        let freed = dispose.len();
+        self.shrink_dentry_list(dispose);
+        freed
+    }
+
+    /// `shrink_dcache_parent()` for the model: its dentries have no `d_subdirs` list, so the
+    /// unused children are found on the LRU and killed the same way (vfs_rmdir and a rename
+    /// over a directory call it so a removed directory keeps no cached children).
+    pub(crate) fn shrink_dcache_parent(&self, dir: DPtr) {
+        let mut dispose = Vec::new();
+        {
+            let mut lru = self.dc.lru.lock();
+            let keys: Vec<u64> = lru.list.keys().copied().collect();
+            for key in keys {
+                let Some(d) = lru.list.get(&key).copied() else {
+                    continue;
+                };
+                if d.d_parent.load(Ordering::Relaxed) != dir.as_ptr() || !d.d_lock.try_lock() {
+                    continue;
+                }
+                if d.count() == 0 {
+                    lru.list.remove(&key);
+                    d.flags_update(DCACHE_SHRINK_LIST, 0);
+                    dispose.push(d);
+                }
+                d.d_lock.unlock();
+            }
+        }
+        self.shrink_dentry_list(dispose);
+    }
+
+    /// `shrink_dentry_list()`: kill what is still unused on a dispose list; free what someone
+    /// else killed meanwhile (`DCACHE_MAY_FREE`); drop what got used again.
+    fn shrink_dentry_list(&self, list: Vec<DPtr>) {
+        for d in list {
+            d.d_lock.lock();
+            if d.count() != 0 {
+                // Someone took a reference, or killed it while it sat on our list.
+                d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+                let can_free = d.count() < 0 && d.flags() & DCACHE_MAY_FREE != 0;
+                d.d_lock.unlock();
+                if can_free {
+                    self.dentry_free(d);
+                }
+                continue;
+            }
+            // d_shrink_del()
+            d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+            self.step(Step::ShrinkBeforeKill);
+            // The parent's reference is dropped with dput(), as 3.0's try_prune_one_dentry()
+            // did (6.1 moves it to the dispose list instead; same end state).
+            if let Some(parent) = self.dentry_kill(d) {
+                self.dput(parent);
+            }
+        }
+    }
+
+    /// `d_move()`: `dentry` takes `target`'s name and place; `target` is left unhashed for its
+    /// last `dput` to kill. Caller holds references on both and on both parents, and the
+    /// namespace lock.
+    pub(crate) fn d_move(&self, dentry: DPtr, target: DPtr) {
+        // write_seqlock(&rename_lock)
+        self.dc.rename_lock.lock();
+        self.dc.rename_lock_seq.write_seqcount_begin();
+        self.__d_move(dentry, target);
+        self.dc.rename_lock_seq.write_seqcount_end();
+        self.dc.rename_lock.unlock();
+    }
+
+    fn __d_move(&self, dentry: DPtr, target: DPtr) {
+        let p = self.dc.profile;
+        let old_parent = dentry.d_parent();
+        let new_parent = target.d_parent();
+        // rename_lock serialises every __d_move, the only path holding two d_locks at once.
+        dentry.d_lock.lock();
+        target.d_lock.lock();
+        dentry.d_seq.write_seqcount_begin();
+        target.d_seq.write_seqcount_begin();
+        let new_hash = target.d_name().hash;
+        match p.d_drop_shape {
+            // 3.0/4.8: __d_drop(dentry); __d_rehash(dentry, target's chain); __d_drop(target).
+            // "__d_drop does write_seqcount_barrier, but they're OK to nest."
+            DDropShape::Single => {
+                self.__d_drop(dentry);
+                self.__d_rehash(dentry, new_hash);
+                self.__d_drop(target);
+            }
+            // 6.1: unhash both with ___d_drop(); pprev of target cleared below.
+            DDropShape::SplitInlined => {
+                if !dentry.d_unhashed() {
+                    self.___d_drop(dentry);
+                }
+                if !target.d_unhashed() {
+                    self.___d_drop(target);
+                }
+            }
+        }
+        // ... and switch them in the tree
+        let old_name = dentry.d_name.load(Ordering::Relaxed);
+        match p.d_move_target {
+            DMoveTarget::SwapNameAndParent => {
+                let tname = target.d_name.swap(old_name, Ordering::AcqRel);
+                dentry.d_name.store(tname, Ordering::Release);
+            }
+            DMoveTarget::KeepNameSwapParent | DMoveTarget::KeepNameAndParent => {
+                let copy = Box::into_raw(Box::new(target.d_name().clone()));
+                dentry.d_name.store(copy, Ordering::Release);
+                // SAFETY: old_name was dentry's own, now unreachable for new readers.
+                unsafe { self.rcu.call_rcu_free(old_name) };
+            }
+        }
+        dentry
+            .d_parent
+            .store(new_parent.as_ptr(), Ordering::Relaxed);
+        if p.d_move_target == DMoveTarget::KeepNameAndParent {
+            // The target keeps its parent; the references follow the dentry.
+            new_parent.d_lock.lock();
+            new_parent.count_add(1);
+            new_parent.d_lock.unlock();
+            old_parent.d_lock.lock();
+            old_parent.count_add(-1);
+            old_parent.d_lock.unlock();
+        } else {
+            target
+                .d_parent
+                .store(old_parent.as_ptr(), Ordering::Relaxed);
+        }
+        if p.d_drop_shape == DDropShape::SplitInlined {
+            target.d_hash.pprev.store(std::ptr::null_mut(), Ordering::Relaxed);
+            self.__d_rehash(dentry, new_hash);
+        }
+        target.d_seq.write_seqcount_end();
+        dentry.d_seq.write_seqcount_end();
+        target.d_lock.unlock();
+        dentry.d_lock.unlock();
+    }
+
+    /// The probe's own reads at a lookup's return, in its order: `*seqp`, `d_inode`, `d_seq`,
+    /// then `pprev`. Only when the sink wants events.
+    fn lookup_probe(
+        &self,
+        probe: Probe,
+        ts: u64,
+        parent: DPtr,
+        name: &Name<'_>,
+        found: Option<DPtr>,
+        seq: u32,
+    ) {
+        if !self.want_events {
+            return;
+        }
+        let mut e = self.event(probe, ts);
+        e.parent = parent.id;
+        e.set_name(name.name);
+        e.name_hash = name.hash;
+        if let Some(d) = found {
+            e.dentry = d.id;
+            e.seq_begin = seq;
+            let inode = d.d_inode.load(Ordering::Relaxed);
+            smp_rmb();
+            e.seq_end = d.d_seq.read();
+            e.inode_begin = inode;
+            e.inode_end = inode;
+            e.aux = d.flags();
+            if !d.d_unhashed() {
+                e.flags |= tracer_common::flags::HASHED_BEGIN | tracer_common::flags::HASHED_END;
+            }
+            if e.seq_end == e.seq_begin {
+                e.flags |= tracer_common::flags::VALIDATED;
+            }
+        }
+        e.ts_end = self.dc.clock.now();
+        self.push(e);
+    }
+}

@@ -1,0 +1,258 @@
+//! `struct dentry`, `struct qstr` and the RCU hash chains (`hlist_bl`), laid out like
+//! include/linux/dcache.h and include/linux/list_bl.h.
+
+use crate::sync::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering, SeqCount, SpinLock};
+use std::ptr::NonNull;
+
+// d_flags bits, with the values of 6.1's include/linux/dcache.h for every profile (3.0 numbered
+// some differently; events carry these).
+/// `always_delete_dentry` installed (tmpfs): `retain_dentry()` says no.
+pub(crate) const DCACHE_OP_DELETE: u32 = 0x0000_0008;
+/// Recently used: the shrinker rotates it once instead of freeing it.
+pub(crate) const DCACHE_REFERENCED: u32 = 0x0000_0040;
+/// On a shrinker's private dispose list.
+pub(crate) const DCACHE_SHRINK_LIST: u32 = 0x0000_0400;
+/// On the superblock's LRU (or a dispose list).
+pub(crate) const DCACHE_LRU_LIST: u32 = 0x0008_0000;
+pub(crate) const DCACHE_ENTRY_TYPE: u32 = 0x0070_0000;
+pub(crate) const DCACHE_DIRECTORY_TYPE: u32 = 0x0020_0000;
+pub(crate) const DCACHE_REGULAR_TYPE: u32 = 0x0040_0000;
+/// Killed while on a dispose list: the list's owner frees it.
+pub(crate) const DCACHE_MAY_FREE: u32 = 0x0080_0000;
+
+/// `lockref_mark_dead()`'s count.
+pub(crate) const LOCKREF_DEAD: i32 = -128;
+
+/// `struct qstr`: a name and its hash. The model hashes with the parent's id as salt (as
+/// `full_name_hash(parent, ...)` does since 4.8), so the hash also picks the bucket. A `QStr`
+/// is immutable once a dentry points to it; `__d_move` swaps in another one and frees the old
+/// one after a grace period, which gives readers the consistent snapshot the kernel gets from
+/// `d_seq` plus `smp_load_acquire(&d_name.name)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QStr {
+    pub(crate) hash: u32,
+    pub(crate) name: Box<[u8]>,
+}
+
+impl QStr {
+    pub(crate) fn new(parent_id: u64, name: &[u8]) -> QStr {
+        QStr {
+            hash: full_name_hash(parent_id, name),
+            name: name.into(),
+        }
+    }
+}
+
+/// A name being looked up (the caller's `struct qstr`, borrowed from the path).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Name<'a> {
+    pub(crate) hash: u32,
+    pub(crate) name: &'a [u8],
+}
+
+impl<'a> Name<'a> {
+    pub(crate) fn new(parent_id: u64, name: &'a [u8]) -> Name<'a> {
+        Name {
+            hash: full_name_hash(parent_id, name),
+            name,
+        }
+    }
+}
+
+/// `full_name_hash(salt, name, len)`: FNV-1a over the salt (the parent's id) and the name;
+/// cheap, and good enough to spread buckets.
+fn full_name_hash(parent_id: u64, name: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in parent_id.to_le_bytes().iter().chain(name) {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// `struct hlist_bl_node`: `pprev` points at the previous node's `next` or at the bucket head;
+/// `d_unhashed()` is `pprev == NULL`.
+pub(crate) struct HlistBlNode {
+    pub(crate) next: AtomicPtr<Dentry>,
+    pub(crate) pprev: AtomicPtr<AtomicPtr<Dentry>>,
+}
+
+/// `struct hlist_bl_head` with its bit lock (a separate spinlock here).
+pub(crate) struct HlistBlHead {
+    pub(crate) first: AtomicPtr<Dentry>,
+    pub(crate) lock: SpinLock,
+}
+
+impl HlistBlHead {
+    pub(crate) fn new() -> HlistBlHead {
+        HlistBlHead {
+            first: AtomicPtr::new(std::ptr::null_mut()),
+            lock: SpinLock::new(),
+        }
+    }
+
+    /// `hlist_bl_add_head_rcu()`; bucket lock held.
+    pub(crate) fn add_head_rcu(&self, n: DPtr) {
+        debug_assert!(self.lock.is_locked());
+        let first = self.first.load(Ordering::Relaxed);
+        n.d_hash.next.store(first, Ordering::Relaxed);
+        n.d_hash
+            .pprev
+            .store(ptr_of(&self.first), Ordering::Relaxed);
+        // rcu_assign_pointer(): the node's initialisation is published with the link.
+        self.first.store(n.as_ptr(), Ordering::Release);
+        if let Some(f) = DPtr::new(first) {
+            f.d_hash.pprev.store(ptr_of(&n.d_hash.next), Ordering::Relaxed);
+        }
+    }
+
+    /// `__hlist_bl_del()`; bucket lock held. `next` is left intact so that a reader standing
+    /// on the node still reaches the rest of the chain; `pprev` is left for the caller.
+    pub(crate) fn del(&self, n: DPtr) {
+        debug_assert!(self.lock.is_locked());
+        let next = n.d_hash.next.load(Ordering::Relaxed);
+        let pprev = n.d_hash.pprev.load(Ordering::Relaxed);
+        // SAFETY: pprev points at the bucket head or at the `next` field of a hashed dentry of
+        // this bucket; both outlive this call because the bucket lock is held.
+        let prev = unsafe { &*pprev };
+        // WRITE_ONCE() in the kernel (address dependencies order the reader); C11 needs release
+        // so a reader that loads `next` from here also sees the next node's initialisation.
+        prev.store(next, Ordering::Release);
+        if let Some(nx) = DPtr::new(next) {
+            nx.d_hash.pprev.store(pprev, Ordering::Relaxed);
+        }
+    }
+}
+
+fn ptr_of<T>(r: &T) -> *mut T {
+    r as *const T as *mut T
+}
+
+/// `struct dentry`, with the fields the protocol touches. Seq-protected fields are relaxed
+/// atomics; `d_lock` serialises writers.
+pub(crate) struct Dentry {
+    /// Model id: stable for this dentry object and never reused; events carry it, never a
+    /// pointer. A new dentry for the same name is a new id (a new generation).
+    pub(crate) id: u64,
+    pub(crate) d_flags: AtomicU32,
+    pub(crate) d_seq: SeqCount,
+    pub(crate) d_hash: HlistBlNode,
+    /// Parent (self for a root). A child holds a reference on its parent.
+    pub(crate) d_parent: AtomicPtr<Dentry>,
+    pub(crate) d_name: AtomicPtr<QStr>,
+    /// The inode number (0 = NULL, a negative dentry).
+    pub(crate) d_inode: AtomicU64,
+    pub(crate) d_lock: SpinLock,
+    /// `d_lockref.count`: changed only under `d_lock` (the lockref cmpxchg fast paths are
+    /// folded into the locked slow paths).
+    pub(crate) d_count: AtomicI32,
+    /// Key of this dentry's place on the superblock LRU (`d_lru`); under the LRU lock.
+    pub(crate) d_lru_key: AtomicU64,
+}
+
+impl Dentry {
+    pub(crate) fn new(id: u64, flags: u32, name: QStr) -> Dentry {
+        Dentry {
+            id,
+            d_flags: AtomicU32::new(flags),
+            d_seq: SeqCount::new(),
+            d_hash: HlistBlNode {
+                next: AtomicPtr::new(std::ptr::null_mut()),
+                pprev: AtomicPtr::new(std::ptr::null_mut()),
+            },
+            d_parent: AtomicPtr::new(std::ptr::null_mut()),
+            d_name: AtomicPtr::new(Box::into_raw(Box::new(name))),
+            d_inode: AtomicU64::new(0),
+            d_lock: SpinLock::new(),
+            d_count: AtomicI32::new(1),
+            d_lru_key: AtomicU64::new(0),
+        }
+    }
+
+    /// `d_unhashed()`
+    pub(crate) fn d_unhashed(&self) -> bool {
+        self.d_hash.pprev.load(Ordering::Relaxed).is_null()
+    }
+
+    /// The current name. The caller keeps it from being freed: an RCU read section, or
+    /// `d_lock` (which `__d_move` needs to swap it).
+    pub(crate) fn d_name(&self) -> &QStr {
+        // SAFETY: d_name always points at a live QStr; a replaced one is freed only after a
+        // grace period, and the caller is inside a read section or holds d_lock.
+        unsafe { &*self.d_name.load(Ordering::Acquire) }
+    }
+
+    pub(crate) fn d_parent(&self) -> DPtr {
+        DPtr::new(self.d_parent.load(Ordering::Relaxed)).unwrap_or(DPtr(NonNull::from(self)))
+    }
+
+    pub(crate) fn count(&self) -> i32 {
+        self.d_count.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` to the count; `d_lock` held.
+    pub(crate) fn count_add(&self, n: i32) {
+        debug_assert!(self.d_lock.is_locked());
+        self.d_count.store(self.count() + n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        self.d_flags.load(Ordering::Relaxed)
+    }
+
+    /// Sets and clears `d_flags` bits; `d_lock` held (plain read-modify-write, as in C).
+    pub(crate) fn flags_update(&self, set: u32, clear: u32) {
+        let f = self.flags();
+        self.d_flags.store((f & !clear) | set, Ordering::Relaxed);
+    }
+
+    /// `d_can_lookup()`: a directory.
+    pub(crate) fn d_can_lookup(&self) -> bool {
+        self.flags() & DCACHE_ENTRY_TYPE == DCACHE_DIRECTORY_TYPE
+    }
+}
+
+impl Drop for Dentry {
+    fn drop(&mut self) {
+        // SAFETY: the name box is owned by this dentry; a name swapped out by __d_move was
+        // handed to RCU separately, so this is the only free of the current one.
+        drop(unsafe { Box::from_raw(self.d_name.load(Ordering::Relaxed)) });
+    }
+}
+
+/// A pointer to a dentry, the model's `struct dentry *`.
+///
+/// Invariant, as in the kernel: a `DPtr` is only dereferenced while the dentry cannot be freed,
+/// i.e. inside an RCU read section that found it through a hash chain or `d_parent`, or while
+/// holding a reference (`d_count`), or under a lock that keeps it alive (the LRU lock for LRU
+/// members). Freeing goes through `call_rcu`, so a reader inside a section never sees freed
+/// memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DPtr(NonNull<Dentry>);
+
+// SAFETY: dentries are shared between threads by design; every field is an atomic or immutable.
+unsafe impl Send for DPtr {}
+unsafe impl Sync for DPtr {}
+
+impl DPtr {
+    pub(crate) fn new(p: *mut Dentry) -> Option<DPtr> {
+        NonNull::new(p).map(DPtr)
+    }
+
+    pub(crate) fn alloc(d: Dentry) -> DPtr {
+        DPtr(NonNull::from(Box::leak(Box::new(d))))
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut Dentry {
+        self.0.as_ptr()
+    }
+}
+
+impl std::ops::Deref for DPtr {
+    type Target = Dentry;
+
+    fn deref(&self) -> &Dentry {
+        // SAFETY: see the type's invariant: the dentry is alive while a DPtr to it is used.
+        unsafe { self.0.as_ref() }
+    }
+}

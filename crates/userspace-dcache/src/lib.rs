@@ -1,0 +1,40 @@
+//! A user-space re-implementation of the Linux dcache RCU lookup protocol (fs/dcache.c and the
+//! fs/namei.c callers that decide what a syscall sees), per kernel generation.
+//!
+//! - [`Dcache`]: one model kernel (a mounted file system, its dcache, RCU, clock, event sink),
+//!   built from a [`DcacheConfig`] with a [`Profile`] (`linux-3.0-rc7`, `linux-3.0`,
+//!   `linux-4.8`, `linux-6.1`; [`Profile::for_release`] picks one for a kernel release).
+//! - [`Task`]: a worker thread's context; its syscalls (`stat`, `open`, `create`, `unlink`,
+//!   `rename`, `mkdir`, `rmdir`, `readdir`, `drop_caches`, or [`Task::run`] by [`OpKind`]) run the
+//!   protocol and emit [`tracer_common::Event`]s (`Source::Model`) to the [`EventSink`]: one per
+//!   `__d_lookup_rcu`/`__d_lookup` return and per writer call, one `Probe::Op` per syscall.
+//! - [`replay`]: runs a list of [`ReplayOp`]s in trace order or freely on threads.
+//! - [`stress`]: real threads for a while, counting invariant violations.
+//!
+//! Concurrency is real: seq-protected fields are relaxed atomics, `smp_wmb`/`smp_rmb` are
+//! release/acquire fences, `d_lock` is a spinlock, freed dentries wait for an RCU grace period
+//! (crossbeam-epoch). Under `--cfg loom` the primitives in `sync` and `rcu` switch to loom's.
+
+mod dcache;
+mod dentry;
+mod error;
+mod event;
+mod fs;
+mod model;
+mod namei;
+mod profile;
+mod rcu;
+pub mod replay;
+pub mod stress;
+mod sync;
+mod task;
+
+pub use error::{Errno, ModelError};
+pub use event::{Clock, CollectSink, CountSink, EventSink, NullSink};
+pub use fs::{FsKind, InodeKind, ROOT_INO};
+pub use model::{Dcache, DcacheConfig};
+pub use profile::{DDropShape, DMoveTarget, InodeSeq, KillIput, Mutants, Profile, ReaderInode};
+pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
+pub use stress::{stress, Delay, Shape, StressConfig, StressReport};
+pub use task::{Step, StepHook, Task};
+pub use tracer_common::OpKind;

@@ -1,0 +1,664 @@
+//! fs/namei.c and the syscalls on top: the part of the caller that decides what a syscall
+//! sees. Path walk starts in RCU-walk (no references, `d_seq` snapshots); -ECHILD anywhere
+//! restarts it in ref-walk (`filename_lookup()`'s retry without `LOOKUP_RCU`).
+//!
+//! 3.0 (`ReaderInode::InLookup`): `walk_component()` -> `do_lookup()` with `__follow_mount_rcu()`;
+//! 4.8/6.1 (`ReaderInode::CallerValidates`): `walk_component()` -> `lookup_fast()` + `step_into()`
+//! (6.1's `handle_mounts()`), `lookup_slow()` with `d_alloc_parallel()`'s RCU lookup. The model
+//! has no mount points, no symlinks and no `d_revalidate`.
+
+use crate::dentry::{DPtr, Name};
+use crate::error::Errno;
+use crate::fs::InodeKind;
+use crate::profile::ReaderInode;
+use crate::rcu::RcuReadGuard;
+use crate::sync::Ordering;
+use crate::task::{Step, Task};
+use tracer_common::{flags, OpKind, Probe};
+
+/// `NAME_MAX`
+const NAME_MAX: usize = 255;
+
+/// `struct nameidata`: where the walk stands.
+struct Nameidata {
+    dentry: DPtr,
+    /// `d_seq` of `dentry` sampled when the walk stepped onto it (RCU-walk).
+    seq: u32,
+    inode: u64,
+    /// `Some` in RCU-walk (`LOOKUP_RCU`, no reference held on `dentry`); `None` in ref-walk
+    /// (a reference held).
+    rcu: Option<RcuReadGuard>,
+}
+
+/// Splits a path relative to the model's root. "." components are skipped; ".." is refused
+/// (the model does not walk up).
+fn components(path: &str) -> Result<Vec<&[u8]>, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let mut v = Vec::new();
+    for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if c == ".." {
+            return Err(Errno::EINVAL);
+        }
+        if c.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        v.push(c.as_bytes());
+    }
+    Ok(v)
+}
+
+fn inode_of(d: DPtr) -> u64 {
+    d.d_inode.load(Ordering::Relaxed)
+}
+
+impl Task<'_> {
+    fn path_init(&self, rcu: bool) -> Nameidata {
+        let root = self.dc.root;
+        if rcu {
+            let guard = self.rcu.read_lock();
+            Nameidata {
+                dentry: root,
+                seq: root.d_seq.read_seqcount_begin(),
+                inode: inode_of(root),
+                rcu: Some(guard),
+            }
+        } else {
+            self.dget(root);
+            Nameidata {
+                dentry: root,
+                seq: 0,
+                inode: inode_of(root),
+                rcu: None,
+            }
+        }
+    }
+
+    /// `terminate_walk()`: drop what the walk holds.
+    fn terminate_walk(&self, nd: Nameidata) {
+        if nd.rcu.is_none() {
+            self.dput(nd.dentry);
+        }
+    }
+
+    /// `try_to_unlazy()` (6.1) / `unlazy_walk()` (3.0): leave RCU-walk holding a reference on
+    /// where the walk stands, if its `d_seq` still matches. Written as 3.0's
+    /// `__d_rcu_to_refcount()` (seq check and increment under `d_lock`), which is what 6.1's
+    /// `lockref_get_not_dead()` + `read_seqcount_retry()` amount to.
+    fn try_to_unlazy(&self, nd: &mut Nameidata) -> Result<(), Errno> {
+        let d = nd.dentry;
+        d.d_lock.lock();
+        if d.count() < 0 || d.d_seq.read_seqcount_retry(nd.seq) {
+            d.d_lock.unlock();
+            return Err(Errno::ECHILD);
+        }
+        d.count_add(1);
+        d.d_lock.unlock();
+        nd.rcu = None; // rcu_read_unlock()
+        Ok(())
+    }
+
+    /// `complete_walk()`
+    fn complete_walk(&self, nd: &mut Nameidata) -> Result<(), Errno> {
+        if nd.rcu.is_some() {
+            self.try_to_unlazy(nd)?;
+        }
+        Ok(())
+    }
+
+    /// One component (`link_path_walk()`'s loop body, `walk_component()`).
+    fn walk_component(&self, nd: &mut Nameidata, name: &[u8]) -> Result<(), Errno> {
+        if !nd.dentry.d_can_lookup() {
+            // RCU-walk first makes sure the snapshot was not stale.
+            if nd.rcu.is_some() {
+                self.try_to_unlazy(nd)?;
+            }
+            return Err(Errno::ENOTDIR);
+        }
+        let q = Name::new(nd.dentry.id, name);
+        match self.dc.profile.reader_inode {
+            ReaderInode::InLookup => self.walk_component_30(nd, &q),
+            ReaderInode::CallerValidates => self.walk_component_61(nd, &q),
+        }
+    }
+
+    /// 3.0 `walk_component()`: `do_lookup()`, then -ENOENT for a NULL inode.
+    fn walk_component_30(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(), Errno> {
+        let (dentry, inode) = self.do_lookup(nd, name)?;
+        if inode == 0 {
+            // path_to_nameidata(); terminate_walk(); return -ENOENT;
+            if nd.rcu.is_none() {
+                self.dput(dentry);
+            }
+            return Err(Errno::ENOENT);
+        }
+        // path_to_nameidata()
+        if nd.rcu.is_none() {
+            self.dput(nd.dentry);
+        }
+        nd.dentry = dentry;
+        nd.inode = inode;
+        Ok(())
+    }
+
+    /// 3.0 `do_lookup()`.
+    fn do_lookup(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(DPtr, u64), Errno> {
+        let parent = nd.dentry;
+        if let Some(rcu) = nd.rcu.as_ref() {
+            let mut seq = 0;
+            let mut inode = nd.inode;
+            if let Some(dentry) = self.__d_lookup_rcu(rcu, parent, name, &mut seq, &mut inode) {
+                // "Memory barrier in read_seqcount_begin of child is enough"
+                if parent.d_seq.__read_seqcount_retry(nd.seq) {
+                    return Err(Errno::ECHILD);
+                }
+                nd.seq = seq;
+                self.step(Step::LookupRcuReturned);
+                self.__follow_mount_rcu(dentry, &mut inode);
+                return Ok((dentry, inode));
+            }
+            // unlazy: a miss goes on in ref-walk from the parent.
+            self.try_to_unlazy(nd)?;
+        }
+        let dentry = match self.__d_lookup(parent, name) {
+            Some(d) => d,
+            None => self.lookup_slow(parent, name)?,
+        };
+        Ok((dentry, inode_of(dentry)))
+    }
+
+    /// 3.0 `__follow_mount_rcu()`. The model has no mount points, so the loop never crosses
+    /// one; what matters is its first statement in 3.0-rc7: `*inode = path->dentry->d_inode`,
+    /// an unvalidated re-read that can see the NULL a concurrent kill just stored (Hugh
+    /// Dickins' bug). 3.0 reloads only after crossing a mount point.
+    fn __follow_mount_rcu(&self, dentry: DPtr, inode: &mut u64) {
+        if self.dc.profile.follow_mount_reloads_inode {
+            *inode = inode_of(dentry);
+        }
+    }
+
+    /// 4.8/6.1 `walk_component()`: `lookup_fast()`, else `lookup_slow()`, then `step_into()`.
+    fn walk_component_61(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(), Errno> {
+        let (dentry, inode, seq) = match self.lookup_fast(nd, name)? {
+            Some(found) => found,
+            None => {
+                let d = self.lookup_slow(nd.dentry, name)?;
+                (d, inode_of(d), 0)
+            }
+        };
+        self.step_into(nd, dentry, inode, seq)
+    }
+
+    /// 6.1 `lookup_fast()`: in RCU-walk, `__d_lookup_rcu()`, then read the inode and validate
+    /// it against the dentry's and the parent's `d_seq` (-ECHILD on failure). A miss leaves
+    /// RCU-walk for `lookup_slow()`.
+    fn lookup_fast(
+        &self,
+        nd: &mut Nameidata,
+        name: &Name<'_>,
+    ) -> Result<Option<(DPtr, u64, u32)>, Errno> {
+        let parent = nd.dentry;
+        if let Some(rcu) = nd.rcu.as_ref() {
+            let mut seq = 0;
+            let mut unused = 0;
+            let Some(dentry) = self.__d_lookup_rcu(rcu, parent, name, &mut seq, &mut unused) else {
+                self.try_to_unlazy(nd)?;
+                return Ok(None);
+            };
+            self.step(Step::LookupRcuReturned);
+            // "This sequence count validates that the inode matches the dentry name
+            // information from lookup."
+            let inode = inode_of(dentry);
+            if dentry.d_seq.read_seqcount_retry(seq) {
+                return Err(Errno::ECHILD);
+            }
+            // "This sequence count validates that the parent had no changes while we did the
+            // lookup of the dentry above."
+            if parent.d_seq.__read_seqcount_retry(nd.seq) {
+                return Err(Errno::ECHILD);
+            }
+            return Ok(Some((dentry, inode, seq)));
+        }
+        Ok(self.__d_lookup(parent, name).map(|d| (d, inode_of(d), 0)))
+    }
+
+    /// 6.1 `step_into()` with `handle_mounts()`: -ENOENT for a negative dentry, only now that
+    /// its inode was validated (RCU-walk) or is held (ref-walk).
+    fn step_into(
+        &self,
+        nd: &mut Nameidata,
+        dentry: DPtr,
+        inode: u64,
+        seq: u32,
+    ) -> Result<(), Errno> {
+        if inode == 0 {
+            if nd.rcu.is_none() {
+                self.dput(dentry);
+            }
+            return Err(Errno::ENOENT);
+        }
+        if nd.rcu.is_none() {
+            self.dput(nd.dentry);
+        }
+        nd.dentry = dentry;
+        nd.inode = inode;
+        nd.seq = seq;
+        Ok(())
+    }
+
+    /// `lookup_slow()` under the directory lock: the dcache once more (3.0: `d_lookup()`;
+    /// 4.7+: `d_alloc_parallel()`'s `__d_lookup_rcu()`), then the file system.
+    fn lookup_slow(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
+        let _dir_locked = self.dc.i_rwsem.lock();
+        let cached = match self.dc.profile.reader_inode {
+            ReaderInode::InLookup => self.d_lookup(dir, name),
+            ReaderInode::CallerValidates => self.d_alloc_parallel_lookup(dir, name),
+        };
+        match cached {
+            Some(d) => Ok(d),
+            None => self.d_alloc_and_lookup(dir, name),
+        }
+    }
+
+    /// The lookup half of 6.1's `d_alloc_parallel()`: `__d_lookup_rcu()`, then
+    /// `lockref_get_not_dead()` and a `d_seq` re-check, retried while `rename_lock` moved.
+    fn d_alloc_parallel_lookup(&self, parent: DPtr, name: &Name<'_>) -> Option<DPtr> {
+        loop {
+            let rcu = self.rcu.read_lock();
+            let r_seq = self.dc.rename_lock_seq.read_seqcount_begin();
+            let mut d_seq = 0;
+            let mut unused = 0;
+            if let Some(d) = self.__d_lookup_rcu(&rcu, parent, name, &mut d_seq, &mut unused) {
+                d.d_lock.lock();
+                if d.count() < 0 {
+                    d.d_lock.unlock();
+                    continue;
+                }
+                d.count_add(1);
+                d.d_lock.unlock();
+                if d.d_seq.read_seqcount_retry(d_seq) {
+                    drop(rcu);
+                    self.dput(d);
+                    continue;
+                }
+                return Some(d);
+            }
+            if !self.dc.rename_lock_seq.read_seqcount_retry(r_seq) {
+                return None;
+            }
+        }
+    }
+
+    /// `d_alloc()` + `i_op->lookup()`: read the name from the file system and hash a positive
+    /// or negative dentry for it (`d_add`/`d_splice_alias`). Directory lock held.
+    fn d_alloc_and_lookup(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
+        let dir_ino = inode_of(dir);
+        // IS_DEADDIR(): the directory was removed while we walked into it.
+        if self.dc.fs.kind_of(dir_ino).is_none() {
+            return Err(Errno::ENOENT);
+        }
+        let d = self.d_alloc(dir, name.name);
+        let inode = self.dc.fs.lookup(dir_ino, name.name);
+        self.d_add(d, inode);
+        Ok(d)
+    }
+
+    /// `__lookup_hash()`: the last component of a namespace operation, directory lock held.
+    fn __lookup_hash(&self, base: DPtr, name: &[u8]) -> Result<DPtr, Errno> {
+        let q = Name::new(base.id, name);
+        match self.d_lookup(base, &q) {
+            Some(d) => Ok(d),
+            None => self.d_alloc_and_lookup(base, &q),
+        }
+    }
+
+    /// `path_lookupat()` / `path_parentat()`: walks `comps` from the root and returns the end
+    /// with a reference.
+    fn path_walk(&self, comps: &[&[u8]], rcu: bool) -> Result<DPtr, Errno> {
+        let mut nd = self.path_init(rcu);
+        let mut r = Ok(());
+        for c in comps {
+            r = self.walk_component(&mut nd, c);
+            if r.is_err() {
+                break;
+            }
+        }
+        let r = r.and_then(|()| self.complete_walk(&mut nd));
+        match r {
+            Ok(()) => Ok(nd.dentry),
+            Err(e) => {
+                self.terminate_walk(nd);
+                Err(e)
+            }
+        }
+    }
+
+    /// `filename_lookup()`: RCU-walk, and on -ECHILD the whole walk again in ref-walk.
+    fn filename_walk(&self, comps: &[&[u8]]) -> Result<DPtr, Errno> {
+        match self.path_walk(comps, true) {
+            Err(Errno::ECHILD) => self.path_walk(comps, false),
+            r => r,
+        }
+    }
+
+    /// `filename_parentat()`: the parent directory (referenced) and the last name.
+    fn filename_parentat<'p>(&self, path: &'p str) -> Result<(DPtr, Option<&'p [u8]>), Errno> {
+        let comps = components(path)?;
+        let (last, dirs) = match comps.split_last() {
+            Some((last, dirs)) => (Some(*last), dirs),
+            None => (None, &comps[..]),
+        };
+        let parent = self.filename_walk(dirs)?;
+        if last.is_some() && !parent.d_can_lookup() {
+            self.dput(parent);
+            return Err(Errno::ENOTDIR);
+        }
+        Ok((parent, last))
+    }
+
+    fn do_stat(&self, path: &str) -> Result<u64, Errno> {
+        let d = self.filename_walk(&components(path)?)?;
+        let ino = inode_of(d);
+        self.dput(d);
+        Ok(ino)
+    }
+
+    /// create (`O_CREAT|O_EXCL`) and mkdir: `filename_create()`, `vfs_create()`/`vfs_mkdir()`.
+    fn do_create(&self, path: &str, kind: InodeKind) -> Result<u64, Errno> {
+        let (parent, last) = self.filename_parentat(path)?;
+        let r = match last {
+            None => Err(Errno::EEXIST),
+            Some(name) => {
+                let _dir_locked = self.dc.i_rwsem.lock();
+                self.__lookup_hash(parent, name).and_then(|d| {
+                    let r = if inode_of(d) != 0 {
+                        Err(Errno::EEXIST)
+                    } else {
+                        self.dc.fs.create(inode_of(parent), name, kind)
+                    };
+                    if let Ok(ino) = r {
+                        self.d_instantiate(d, ino, kind);
+                        if self.dc.fs.kind.pins_positive() {
+                            self.dget(d); // shmem_mknod(): "Extra count - pin the dentry in core"
+                        }
+                    }
+                    self.dput(d);
+                    r
+                })
+            }
+        };
+        self.dput(parent);
+        r
+    }
+
+    /// unlink and rmdir: `vfs_unlink()`/`vfs_rmdir()`, then `d_delete()`.
+    fn do_remove(&self, path: &str, dir: bool) -> Result<(), Errno> {
+        let (parent, last) = self.filename_parentat(path)?;
+        let r = match last {
+            None if dir => Err(Errno::EBUSY),
+            None => Err(Errno::EISDIR),
+            Some(name) => {
+                let _dir_locked = self.dc.i_rwsem.lock();
+                self.__lookup_hash(parent, name).and_then(|d| {
+                    let r = match (inode_of(d), d.d_can_lookup(), dir) {
+                        (0, _, _) => Err(Errno::ENOENT),
+                        (_, true, false) => Err(Errno::EISDIR),
+                        (_, false, true) => Err(Errno::ENOTDIR),
+                        _ => self.dc.fs.remove(inode_of(parent), name),
+                    };
+                    if r.is_ok() {
+                        if dir {
+                            self.shrink_dcache_parent(d);
+                        }
+                        if self.dc.fs.kind.pins_positive() {
+                            self.dput(d); // simple_unlink(): undo the pin from create
+                        }
+                        self.d_delete(d);
+                    }
+                    self.dput(d);
+                    r
+                })
+            }
+        };
+        self.dput(parent);
+        r
+    }
+
+    /// rename: `lock_rename()`, both lookups, `vfs_rename()`, `d_move()`.
+    fn do_rename(&self, old: &str, new: &str) -> Result<(), Errno> {
+        let (op, olast) = self.filename_parentat(old)?;
+        let (np, nlast) = match self.filename_parentat(new) {
+            Ok(x) => x,
+            Err(e) => {
+                self.dput(op);
+                return Err(e);
+            }
+        };
+        let r = match (olast, nlast) {
+            (Some(on), Some(nn)) => {
+                let _dirs_locked = self.dc.i_rwsem.lock();
+                self.rename_locked(op, on, np, nn)
+            }
+            _ => Err(Errno::EBUSY),
+        };
+        self.dput(np);
+        self.dput(op);
+        r
+    }
+
+    fn rename_locked(&self, op: DPtr, on: &[u8], np: DPtr, nn: &[u8]) -> Result<(), Errno> {
+        let od = self.__lookup_hash(op, on)?;
+        let nd = match self.__lookup_hash(np, nn) {
+            Ok(d) => d,
+            Err(e) => {
+                self.dput(od);
+                return Err(e);
+            }
+        };
+        let r = self.vfs_rename(op, od, np, nd, on, nn);
+        self.dput(nd);
+        self.dput(od);
+        r
+    }
+
+    fn vfs_rename(
+        &self,
+        op: DPtr,
+        od: DPtr,
+        np: DPtr,
+        nd: DPtr,
+        on: &[u8],
+        nn: &[u8],
+    ) -> Result<(), Errno> {
+        if inode_of(od) == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if od == nd {
+            return Ok(());
+        }
+        // lock_rename()'s trap: the source may not be an ancestor of the target's directory.
+        let mut a = np;
+        loop {
+            if a == od {
+                return Err(Errno::EINVAL);
+            }
+            let up = a.d_parent();
+            if up == a {
+                break;
+            }
+            a = up;
+        }
+        let target_positive = inode_of(nd) != 0;
+        if target_positive {
+            match (od.d_can_lookup(), nd.d_can_lookup()) {
+                (true, false) => return Err(Errno::ENOTDIR),
+                (false, true) => return Err(Errno::EISDIR),
+                _ => {}
+            }
+        }
+        self.dc
+            .fs
+            .rename(inode_of(op), on, inode_of(np), nn)?;
+        if target_positive {
+            if nd.d_can_lookup() {
+                self.shrink_dcache_parent(nd);
+            }
+            if self.dc.fs.kind.pins_positive() {
+                self.dput(nd); // shmem_rename2() unlinks the target: its pin goes
+            }
+        }
+        self.d_move(od, nd);
+        Ok(())
+    }
+
+    fn do_readdir(&self, path: &str) -> Result<Vec<String>, Errno> {
+        let d = self.filename_walk(&components(path)?)?;
+        let r = if d.d_can_lookup() {
+            let _dir_locked = self.dc.i_rwsem.lock();
+            self.dc.fs.readdir(inode_of(d))
+        } else {
+            Err(Errno::ENOTDIR)
+        };
+        self.dput(d);
+        r
+    }
+
+    /// `echo 2 > /proc/sys/vm/drop_caches`: `drop_slab()` runs the shrinker until a pass frees
+    /// little (`(freed >> shift++) > 1`). Returns the dentries freed.
+    fn do_drop_caches(&self) -> usize {
+        let mut total = 0;
+        let mut shift = 0u32;
+        loop {
+            let freed = self.prune_dcache_sb(usize::MAX);
+            total += freed;
+            if freed.checked_shr(shift).unwrap_or(0) <= 1 {
+                return total;
+            }
+            shift += 1;
+        }
+    }
+
+    /// Runs `f` as one syscall: emits its Op event (begin/end from the model clock, or `span`
+    /// from a kernel trace) and flushes the task's events.
+    fn syscall<T>(
+        &self,
+        kind: OpKind,
+        path: &str,
+        path2: Option<&str>,
+        span: Option<(u64, u64)>,
+        f: impl FnOnce() -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        if let Some((b, _)) = span {
+            self.dc.clock.advance_to(b);
+        }
+        let ts = match span {
+            Some((b, _)) => b,
+            None => self.probe_clock(),
+        };
+        let r = f();
+        if self.want_events {
+            let mut e = self.event(Probe::Op, ts);
+            e.aux = kind as u32;
+            e.result = r.as_ref().map_or_else(|e| -e.code(), |_| 0);
+            match path2 {
+                Some(p2) => {
+                    e.set_name(format!("{path}\0{p2}").as_bytes());
+                    e.flags |= flags::TWO_PATHS;
+                }
+                None => e.set_name(path.as_bytes()),
+            }
+            e.ts_end = match span {
+                Some((_, end)) => end,
+                None => self.dc.clock.now(),
+            };
+            self.push(e);
+        }
+        self.flush();
+        r
+    }
+
+    /// stat(2): the inode number.
+    pub fn stat(&self, path: &str) -> Result<u64, Errno> {
+        self.syscall(OpKind::Stat, path, None, None, || self.do_stat(path))
+    }
+
+    /// open(2) of an existing path (`O_RDONLY`), closed again: the inode number.
+    pub fn open(&self, path: &str) -> Result<u64, Errno> {
+        self.syscall(OpKind::Open, path, None, None, || self.do_stat(path))
+    }
+
+    /// open(2) with `O_CREAT|O_EXCL`: the new inode number.
+    pub fn create(&self, path: &str) -> Result<u64, Errno> {
+        self.syscall(OpKind::Create, path, None, None, || {
+            self.do_create(path, InodeKind::File)
+        })
+    }
+
+    /// mkdir(2): the new inode number.
+    pub fn mkdir(&self, path: &str) -> Result<u64, Errno> {
+        self.syscall(OpKind::Mkdir, path, None, None, || {
+            self.do_create(path, InodeKind::Dir)
+        })
+    }
+
+    /// unlink(2)
+    pub fn unlink(&self, path: &str) -> Result<(), Errno> {
+        self.syscall(OpKind::Unlink, path, None, None, || {
+            self.do_remove(path, false)
+        })
+    }
+
+    /// rmdir(2)
+    pub fn rmdir(&self, path: &str) -> Result<(), Errno> {
+        self.syscall(OpKind::Rmdir, path, None, None, || self.do_remove(path, true))
+    }
+
+    /// rename(2)
+    pub fn rename(&self, old: &str, new: &str) -> Result<(), Errno> {
+        self.syscall(OpKind::Rename, old, Some(new), None, || {
+            self.do_rename(old, new)
+        })
+    }
+
+    /// getdents(2) over a whole directory: its names, sorted.
+    pub fn readdir(&self, path: &str) -> Result<Vec<String>, Errno> {
+        self.syscall(OpKind::Readdir, path, None, None, || self.do_readdir(path))
+    }
+
+    /// Writing 2 to /proc/sys/vm/drop_caches: the number of dentries freed.
+    pub fn drop_caches(&self) -> usize {
+        let r: Result<usize, Errno> =
+            self.syscall(OpKind::DropCaches, "", None, None, || Ok(self.do_drop_caches()));
+        r.unwrap_or(0)
+    }
+
+    /// Any operation by kind, for replay: `path2` is the target of a rename; `span` is a
+    /// kernel trace's begin/end for the Op event (and moves a logical clock forward to it).
+    /// A rename without `path2` is EINVAL.
+    pub fn run(
+        &self,
+        kind: OpKind,
+        path: &str,
+        path2: Option<&str>,
+        span: Option<(u64, u64)>,
+    ) -> Result<(), Errno> {
+        let p2 = path2.filter(|_| kind == OpKind::Rename);
+        self.syscall(kind, path, p2, span, || match kind {
+            OpKind::Stat | OpKind::Open => self.do_stat(path).map(drop),
+            OpKind::Create => self.do_create(path, InodeKind::File).map(drop),
+            OpKind::Mkdir => self.do_create(path, InodeKind::Dir).map(drop),
+            OpKind::Unlink => self.do_remove(path, false),
+            OpKind::Rmdir => self.do_remove(path, true),
+            OpKind::Rename => match p2 {
+                Some(new) => self.do_rename(path, new),
+                None => Err(Errno::EINVAL),
+            },
+            OpKind::Readdir => self.do_readdir(path).map(drop),
+            OpKind::DropCaches => {
+                self.do_drop_caches();
+                Ok(())
+            }
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! The kernel's concurrency primitives, as the model uses them: atomics, `smp_*` barriers,
+//! `spinlock_t`, `seqcount_t`. Everything the protocol code touches concurrently goes through
+//! here, so `--cfg loom` can swap in loom's atomics and explore every interleaving of the same
+//! step code.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// `smp_wmb()`: orders earlier stores before later stores. A release fence is the C11 reading.
+#[inline]
+pub(crate) fn smp_wmb() {
+    fence(Ordering::Release);
+}
+
+/// `smp_rmb()`: orders earlier loads before later loads. An acquire fence is the C11 reading.
+#[inline]
+pub(crate) fn smp_rmb() {
+    fence(Ordering::Acquire);
+}
+
+/// `cpu_relax()` in a spin loop. Outside loom, a waiter also yields now and then: unlike a
+/// kernel spinlock holder, a user thread holding a lock can be preempted.
+#[inline]
+pub(crate) fn cpu_relax(spins: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = spins;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        *spins += 1;
+        if *spins % 64 == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// `spinlock_t`: lock and unlock are separate calls, as in C, because the kernel functions the
+/// model mirrors release locks they did not take (`__releases(dentry->d_lock)`).
+pub(crate) struct SpinLock {
+    locked: AtomicBool,
+}
+
+impl SpinLock {
+    pub(crate) fn new() -> SpinLock {
+        SpinLock {
+            locked: AtomicBool::new(false),
+        }
+    }
+
+    /// `spin_lock()`
+    pub(crate) fn lock(&self) {
+        let mut spins = 0;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                cpu_relax(&mut spins);
+            }
+        }
+    }
+
+    /// `spin_trylock()`
+    pub(crate) fn try_lock(&self) -> bool {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// `spin_unlock()`
+    pub(crate) fn unlock(&self) {
+        debug_assert!(self.is_locked(), "unlock of a free spinlock");
+        self.locked.store(false, Ordering::Release);
+    }
+
+    /// `spin_is_locked()`, for `assert_spin_locked()`-style debug checks.
+    pub(crate) fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
+}
+
+/// `seqcount_t` (`d_seq`, the count of `rename_lock`). Writers are serialised by a lock the
+/// caller holds, so the count is bumped with a relaxed load and store, as the kernel's plain
+/// `s->sequence++`.
+pub(crate) struct SeqCount {
+    sequence: AtomicU32,
+}
+
+impl SeqCount {
+    pub(crate) fn new() -> SeqCount {
+        SeqCount {
+            sequence: AtomicU32::new(0),
+        }
+    }
+
+    /// The raw value, as a probe reads it.
+    pub(crate) fn read(&self) -> u32 {
+        self.sequence.load(Ordering::Relaxed)
+    }
+
+    /// `read_seqcount_begin()` (3.0 and later): waits for an even count, then `smp_rmb()`.
+    pub(crate) fn read_seqcount_begin(&self) -> u32 {
+        let mut spins = 0;
+        loop {
+            let s = self.sequence.load(Ordering::Relaxed);
+            if s & 1 == 0 {
+                smp_rmb();
+                return s;
+            }
+            cpu_relax(&mut spins);
+        }
+    }
+
+    /// `raw_seqcount_begin()` (modern `__d_lookup_rcu`): never waits; clears bit 0 so that a
+    /// retry fails if a writer was inside its section.
+    pub(crate) fn raw_seqcount_begin(&self) -> u32 {
+        let s = self.sequence.load(Ordering::Relaxed);
+        smp_rmb();
+        s & !1
+    }
+
+    /// `read_seqcount_retry()`: `smp_rmb()`, then compare.
+    pub(crate) fn read_seqcount_retry(&self, start: u32) -> bool {
+        smp_rmb();
+        self.__read_seqcount_retry(start)
+    }
+
+    /// `__read_seqcount_retry()`: compare without a barrier (the caller supplies one).
+    #[allow(non_snake_case)]
+    pub(crate) fn __read_seqcount_retry(&self, start: u32) -> bool {
+        self.sequence.load(Ordering::Relaxed) != start
+    }
+
+    fn add(&self, n: u32) {
+        let s = self.sequence.load(Ordering::Relaxed);
+        self.sequence.store(s.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// `raw_write_seqcount_begin()` / `write_seqcount_begin()`: `seq++; smp_wmb()`.
+    pub(crate) fn write_seqcount_begin(&self) {
+        self.add(1);
+        smp_wmb();
+    }
+
+    /// `raw_write_seqcount_end()` / `write_seqcount_end()`: `smp_wmb(); seq++`.
+    pub(crate) fn write_seqcount_end(&self) {
+        smp_wmb();
+        self.add(1);
+    }
+
+    /// `write_seqcount_invalidate()` (4.2+; `write_seqcount_barrier()` in 3.0):
+    /// `smp_wmb(); seq += 2`. `without_barrier` is the mutant that drops the `smp_wmb()`.
+    pub(crate) fn write_seqcount_invalidate(&self, without_barrier: bool) {
+        if !without_barrier {
+            smp_wmb();
+        }
+        self.add(2);
+    }
+}
+
+/// A mutex for the model's sleeping locks (`i_rwsem`, the LRU lock). Poisoning is ignored: a
+/// panic in the model is a bug that the panic itself reports.
+pub(crate) struct Mutex<T>(
+    #[cfg(loom)] loom::sync::Mutex<T>,
+    #[cfg(not(loom))] std::sync::Mutex<T>,
+);
+
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(v: T) -> Mutex<T> {
+        #[cfg(loom)]
+        return Mutex(loom::sync::Mutex::new(v));
+        #[cfg(not(loom))]
+        return Mutex(std::sync::Mutex::new(v));
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seqcount_moves_as_the_kernel_helpers_do() {
+        let s = SeqCount::new();
+        let start = s.read_seqcount_begin();
+        s.write_seqcount_begin();
+        assert_eq!(s.raw_seqcount_begin(), start, "raw begin clears the writer bit");
+        assert!(s.read_seqcount_retry(start));
+        s.write_seqcount_end();
+        assert_eq!(s.read(), start + 2);
+        s.write_seqcount_invalidate(false);
+        assert_eq!(s.read(), start + 4);
+        assert!(!s.read_seqcount_retry(start + 4));
+    }
+
+    #[test]
+    fn spinlock_excludes() {
+        let l = SpinLock::new();
+        l.lock();
+        assert!(!l.try_lock());
+        l.unlock();
+        assert!(l.try_lock());
+        l.unlock();
+    }
+}

@@ -1,0 +1,153 @@
+//! [`Task`]: one worker thread's context, the model's `current`: its id for events, its RCU
+//! registration, its event buffer, and an optional hook called at named protocol steps (to
+//! widen race windows in stress runs).
+
+use crate::dentry::DPtr;
+use crate::model::Dcache;
+use crate::rcu::RcuHandle;
+use std::cell::RefCell;
+use std::sync::Arc;
+use tracer_common::{flags, Event, Probe, Source};
+
+/// Named points of the protocol where a [`StepHook`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Reader: `__d_lookup_rcu` returned a dentry; its caller has not yet used the inode or
+    /// re-checked `d_seq` (3.0-rc7's unvalidated re-read comes next).
+    LookupRcuReturned,
+    /// Kill path: the dentry is unhashed, its inode not yet detached.
+    KillAfterUnhash,
+    /// Shrinker: an unused dentry is on the dispose list, about to be killed.
+    ShrinkBeforeKill,
+}
+
+/// Called at every [`Step`] a task passes (delays, counters).
+pub type StepHook = Arc<dyn Fn(Step) + Send + Sync>;
+
+/// Events are handed to the sink when an operation ends or when this many are buffered.
+const FLUSH_AT: usize = 1024;
+
+/// One worker's context. Not `Send`: make it on the thread that uses it.
+pub struct Task<'a> {
+    pub(crate) dc: &'a Dcache,
+    pub(crate) tid: u32,
+    pub(crate) rcu: RcuHandle,
+    pub(crate) want_events: bool,
+    events: RefCell<Vec<Event>>,
+    hook: Option<StepHook>,
+}
+
+impl<'a> Task<'a> {
+    pub(crate) fn new(dc: &'a Dcache, tid: u32) -> Task<'a> {
+        Task {
+            dc,
+            tid,
+            rcu: dc.rcu.register(),
+            want_events: dc.sink.wants_events(),
+            events: RefCell::new(Vec::new()),
+            hook: None,
+        }
+    }
+
+    /// A task that emits nothing (setup work).
+    pub(crate) fn quiet(dc: &'a Dcache) -> Task<'a> {
+        let mut t = Task::new(dc, 0);
+        t.want_events = false;
+        t
+    }
+
+    /// Runs `hook` at every [`Step`] this task passes.
+    pub fn with_hook(mut self, hook: StepHook) -> Task<'a> {
+        self.hook = Some(hook);
+        self
+    }
+
+    pub fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    pub(crate) fn step(&self, s: Step) {
+        if let Some(h) = &self.hook {
+            h(s);
+        }
+    }
+
+    /// A timestamp for an event that may be built, 0 when none will be.
+    pub(crate) fn probe_clock(&self) -> u64 {
+        if self.want_events {
+            self.dc.clock.now()
+        } else {
+            0
+        }
+    }
+
+    pub(crate) fn event(&self, probe: Probe, ts: u64) -> Event {
+        let mut e = Event::zeroed();
+        e.ts_begin = ts;
+        e.tid = self.tid;
+        // The model has no CPUs; the worker id stands in.
+        e.cpu = self.tid;
+        e.probe = probe as u8;
+        e.source = Source::Model as u8;
+        e
+    }
+
+    pub(crate) fn push(&self, e: Event) {
+        let mut ev = self.events.borrow_mut();
+        ev.push(e);
+        if ev.len() >= FLUSH_AT {
+            self.dc.sink.emit(&ev);
+            ev.clear();
+        }
+    }
+
+    /// Hands buffered events to the sink.
+    pub fn flush(&self) {
+        let mut ev = self.events.borrow_mut();
+        if !ev.is_empty() {
+            self.dc.sink.emit(&ev);
+            ev.clear();
+        }
+    }
+
+    /// A writer probe's entry half: the state at entry (`d_lock` is held at every writer's
+    /// entry, so name and parent are stable). `None` when no events are wanted.
+    pub(crate) fn writer_entry(&self, probe: Probe, d: DPtr) -> Option<Event> {
+        if !self.want_events {
+            return None;
+        }
+        let mut e = self.event(probe, self.dc.clock.now());
+        e.dentry = d.id;
+        e.parent = d.d_parent().id;
+        let name = d.d_name();
+        e.set_name(&name.name);
+        e.name_hash = name.hash;
+        e.seq_begin = d.d_seq.read();
+        e.inode_begin = d.d_inode.load(crate::sync::Ordering::Relaxed);
+        e.aux = d.flags();
+        if !d.d_unhashed() {
+            e.flags |= flags::HASHED_BEGIN;
+        }
+        Some(e)
+    }
+
+    /// A writer probe's exit half: the state at return.
+    pub(crate) fn writer_exit(&self, e: Option<Event>, d: DPtr) {
+        let Some(mut e) = e else {
+            return;
+        };
+        e.seq_end = d.d_seq.read();
+        e.inode_end = d.d_inode.load(crate::sync::Ordering::Relaxed);
+        if !d.d_unhashed() {
+            e.flags |= flags::HASHED_END;
+        }
+        e.ts_end = self.dc.clock.now();
+        self.push(e);
+    }
+}
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
