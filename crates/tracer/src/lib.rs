@@ -6,3 +6,4 @@ pub mod programs;
 pub mod record;
 pub mod trace;
 pub mod verify;
+pub mod workload;
