@@ -28,6 +28,12 @@ enum Cmd {
         #[arg(long, default_value = btf::SYS_BTF)]
         btf: PathBuf,
     },
+    /// List the builtin workloads, one line each, or print one as TOML.
+    Workloads {
+        /// Print this workload's TOML (a builtin name, or a file path: validated first).
+        #[arg(long, value_name = "NAME")]
+        show: Option<String>,
+    },
 }
 
 fn main() {
@@ -69,6 +75,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 0
             })
+        }
+        Cmd::Workloads { show: None } => {
+            print!("{}", tracer::workload::listing()?);
+            Ok(0)
+        }
+        Cmd::Workloads { show: Some(name) } => {
+            print!("{}", tracer::workload::Workload::load(&name)?.source());
+            Ok(0)
         }
         Cmd::Offsets { btf } => {
             let k = btf::KernelBtf::from_file(&btf)?;
