@@ -440,18 +440,20 @@ impl Task<'_> {
         d.flags_update(0, DCACHE_LRU_LIST);
     }
 
-    /// `prune_dcache_sb()` with `dentry_lru_isolate()`: moves up to `nr_to_scan` unused
-    /// dentries from the LRU to a private dispose list and kills them. Returns how many were
-    /// isolated for freeing.
+    /// `prune_dcache_sb()` with `dentry_lru_isolate()`: walks up to `nr_to_scan` LRU entries,
+    /// oldest first, moving unused ones to a private dispose list, and kills them. A rotated
+    /// (recently referenced) dentry goes to the tail and can be met again in the same walk, as
+    /// `list_lru_walk()` does. Returns how many were isolated for freeing.
     pub(crate) fn prune_dcache_sb(&self, nr_to_scan: usize) -> usize {
         let mut dispose = Vec::new();
         {
             let mut lru = self.dc.lru.lock();
-            let keys: Vec<u64> = lru.list.keys().take(nr_to_scan).copied().collect();
-            for key in keys {
-                let Some(d) = lru.list.get(&key).copied() else {
-                    continue;
+            let mut cursor = 0;
+            for _ in 0..nr_to_scan {
+                let Some((&key, &d)) = lru.list.range(cursor + 1..).next() else {
+                    break;
                 };
+                cursor = key;
                 // The LRU lock nests inside d_lock elsewhere: only a trylock here (LRU_SKIP).
                 if !d.d_lock.try_lock() {
                     continue;
@@ -510,8 +512,8 @@ impl Task<'_> {
 
     /// `shrink_dentry_list()`: kill what is still unused on a dispose list; free what someone
     /// else killed meanwhile (`DCACHE_MAY_FREE`); drop what got used again.
-    fn shrink_dentry_list(&self, list: Vec<DPtr>) {
-        for d in list {
+    fn shrink_dentry_list(&self, mut list: Vec<DPtr>) {
+        while let Some(d) = list.pop() {
             d.d_lock.lock();
             if d.count() != 0 {
                 // Someone took a reference, or killed it while it sat on our list.
@@ -526,12 +528,31 @@ impl Task<'_> {
             // d_shrink_del()
             d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
             self.step(Step::ShrinkBeforeKill);
-            // The parent's reference is dropped with dput(), as 3.0's try_prune_one_dentry()
-            // did (6.1 moves it to the dispose list instead; same end state).
             if let Some(parent) = self.dentry_kill(d) {
-                self.dput(parent);
+                self.__dput_to_list(parent, &mut list);
             }
         }
+    }
+
+    /// `__dput_to_list()` (5.8+): drop the reference a killed child held; a parent left unused
+    /// joins the same dispose list (3.0's `try_prune_one_dentry()` killed such ancestors too).
+    fn __dput_to_list(&self, d: DPtr, list: &mut Vec<DPtr>) {
+        d.d_lock.lock();
+        if d.flags() & DCACHE_SHRINK_LIST != 0 {
+            // Let the owner of the list it is on deal with it.
+            d.count_add(-1);
+        } else {
+            if d.flags() & DCACHE_LRU_LIST != 0 {
+                self.d_lru_del(d);
+            }
+            d.count_add(-1);
+            if d.count() == 0 {
+                // d_shrink_add()
+                d.flags_update(DCACHE_SHRINK_LIST | DCACHE_LRU_LIST, 0);
+                list.push(d);
+            }
+        }
+        d.d_lock.unlock();
     }
 
     /// `d_move()`: `dentry` takes `target`'s name and place; `target` is left unhashed for its

@@ -525,12 +525,14 @@ impl Task<'_> {
     }
 
     /// `echo 2 > /proc/sys/vm/drop_caches`: `drop_slab()` runs the shrinker until a pass frees
-    /// little (`(freed >> shift++) > 1`). Returns the dentries freed.
+    /// little (`(freed >> shift++) > 1`); a pass scans up to twice the LRU's length (the
+    /// `2 * freeable` cap of `do_shrink_slab()`). Returns the shrinker's `freed` count (dentries
+    /// it isolated; parents it then killed are not counted, as in the kernel).
     fn do_drop_caches(&self) -> usize {
         let mut total = 0;
         let mut shift = 0u32;
         loop {
-            let freed = self.prune_dcache_sb(usize::MAX);
+            let freed = self.prune_dcache_sb(2 * self.dc.nr_unused());
             total += freed;
             if freed.checked_shr(shift).unwrap_or(0) <= 1 {
                 return total;
@@ -626,7 +628,7 @@ impl Task<'_> {
         self.syscall(OpKind::Readdir, path, None, None, || self.do_readdir(path))
     }
 
-    /// Writing 2 to /proc/sys/vm/drop_caches: the number of dentries freed.
+    /// Writing 2 to /proc/sys/vm/drop_caches: the shrinker's `freed` count.
     pub fn drop_caches(&self) -> usize {
         let r: Result<usize, Errno> =
             self.syscall(OpKind::DropCaches, "", None, None, || Ok(self.do_drop_caches()));

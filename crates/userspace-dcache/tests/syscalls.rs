@@ -1,0 +1,271 @@
+//! What the model's syscalls return and what they leave in the dcache, per profile and file
+//! system kind.
+
+use std::sync::Arc;
+use tracer_common::{flags, Event, Probe};
+use userspace_dcache::*;
+
+fn model(profile: &str, fs: FsKind) -> (Dcache, Arc<CollectSink>) {
+    let sink = Arc::new(CollectSink::new());
+    let cfg = DcacheConfig::new(Profile::named(profile).unwrap(), fs).with_sink(sink.clone());
+    (Dcache::new(cfg), sink)
+}
+
+fn of(events: &[Event], probe: Probe) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| e.probe == probe as u8)
+        .copied()
+        .collect()
+}
+
+#[test]
+fn namespace_operations_return_what_linux_returns() {
+    for p in Profile::NAMES {
+        for fs in [FsKind::Tmpfs, FsKind::Disk] {
+            let (dc, _) = model(p, fs);
+            let t = dc.task(1);
+            let d = t.mkdir("d").unwrap();
+            let f = t.create("d/f").unwrap();
+            assert_ne!(d, f);
+            assert_eq!(t.stat("d/f"), Ok(f), "{p} {fs:?}");
+            assert_eq!(t.open("d/./f"), Ok(f));
+            assert_eq!(t.stat("/d//f"), Ok(f));
+            assert_eq!(t.create("d/f"), Err(Errno::EEXIST));
+            assert_eq!(t.stat("d/g"), Err(Errno::ENOENT));
+            assert_eq!(t.stat("d/f/x"), Err(Errno::ENOTDIR));
+            assert_eq!(t.stat(""), Err(Errno::ENOENT));
+            assert_eq!(t.stat("d/.."), Err(Errno::EINVAL));
+            assert_eq!(t.stat(&"x".repeat(256)), Err(Errno::ENAMETOOLONG));
+            assert_eq!(t.unlink("d"), Err(Errno::EISDIR));
+            assert_eq!(t.rmdir("d/f"), Err(Errno::ENOTDIR));
+            assert_eq!(t.rmdir("d"), Err(Errno::ENOTEMPTY));
+            assert_eq!(t.readdir("d"), Ok(vec!["f".to_owned()]));
+            assert_eq!(t.readdir("d/f"), Err(Errno::ENOTDIR));
+            t.rename("d/f", "g").unwrap();
+            assert_eq!(t.stat("g"), Ok(f));
+            assert_eq!(t.stat("d/f"), Err(Errno::ENOENT));
+            assert_eq!(t.rename("d", "d/sub"), Err(Errno::EINVAL));
+            let h = t.create("h").unwrap();
+            t.rename("h", "g").unwrap();
+            assert_eq!(t.stat("g"), Ok(h), "rename replaces the target");
+            assert_eq!(t.stat("h"), Err(Errno::ENOENT));
+            assert_eq!(t.rename("g", "d"), Err(Errno::EISDIR));
+            t.unlink("g").unwrap();
+            assert_eq!(t.unlink("g"), Err(Errno::ENOENT));
+            t.rmdir("d").unwrap();
+            assert_eq!(t.readdir("/"), Ok(vec![]));
+            assert_eq!(t.rmdir("/"), Err(Errno::EBUSY));
+        }
+    }
+}
+
+#[test]
+fn tmpfs_keeps_no_negative_dentries_and_pins_positive_ones() {
+    let (dc, _) = model("linux-6.1", FsKind::Tmpfs);
+    let t = dc.task(1);
+    t.create("f").unwrap();
+    let base = dc.nr_dentry();
+    assert_eq!(t.stat("missing"), Err(Errno::ENOENT));
+    assert_eq!(dc.nr_dentry(), base, "negative dentry killed on its last dput");
+    t.drop_caches();
+    assert_eq!(dc.nr_dentry(), base, "the shrinker cannot free a pinned tmpfs dentry");
+    t.unlink("f").unwrap();
+    assert_eq!(dc.nr_dentry(), base - 1);
+}
+
+#[test]
+fn disk_fs_keeps_negative_dentries_until_pruned() {
+    let (dc, _) = model("linux-6.1", FsKind::Disk);
+    let t = dc.task(1);
+    t.create("f").unwrap();
+    let base = dc.nr_dentry();
+    assert_eq!(t.stat("missing"), Err(Errno::ENOENT));
+    assert_eq!(dc.nr_dentry(), base + 1, "negative dentry cached");
+    t.unlink("f").unwrap();
+    assert_eq!(dc.nr_dentry(), base + 1, "unlink leaves f as a negative dentry");
+    assert_eq!(t.drop_caches(), 2);
+    assert_eq!(dc.nr_dentry(), 1, "only the root is left");
+    assert_eq!(dc.nr_unused(), 0);
+}
+
+#[test]
+fn pruned_files_come_back_from_disk_as_new_dentries() {
+    let (dc, sink) = model("linux-6.1", FsKind::Disk);
+    let t = dc.task(1);
+    t.mkdir("d").unwrap();
+    let ino = t.create("d/f").unwrap();
+    t.stat("d/f").unwrap();
+    let before = of(&sink.take(), Probe::DLookupRcu);
+    let old_id = before.last().unwrap().dentry;
+    assert!(t.drop_caches() >= 1);
+    assert_eq!(dc.nr_dentry(), 1, "f and then its parent d were killed");
+    assert_eq!(t.stat("d/f"), Ok(ino));
+    let ev = sink.take();
+    // RCU-walk misses "d", the ref-walk lookup misses too, the fs instantiates it.
+    let rcu = of(&ev, Probe::DLookupRcu);
+    assert_eq!(rcu[0].dentry, 0);
+    assert_eq!(of(&ev, Probe::DLookup)[0].dentry, 0);
+    t.stat("d/f").unwrap();
+    let again = of(&sink.take(), Probe::DLookupRcu);
+    let f = again.last().unwrap();
+    assert_eq!(f.inode_begin, ino);
+    assert_ne!(f.dentry, old_id, "a new generation of d/f");
+}
+
+#[test]
+fn lookup_events_carry_the_probe_fields() {
+    let (dc, sink) = model("linux-6.1", FsKind::Disk);
+    let t = dc.task(7);
+    t.mkdir("d").unwrap();
+    let ino = t.create("d/f").unwrap();
+    let _ = sink.take();
+    t.stat("d/f").unwrap();
+    let ev = sink.take();
+    let rcu = of(&ev, Probe::DLookupRcu);
+    assert_eq!(rcu.len(), 2);
+    let (d, f) = (rcu[0], rcu[1]);
+    assert_eq!(d.name_bytes(), b"d");
+    assert_eq!(f.name_bytes(), b"f");
+    assert_eq!(f.parent, d.dentry);
+    assert_eq!(f.inode_begin, ino);
+    assert_eq!(f.inode_end, ino);
+    assert_eq!(f.seq_begin, f.seq_end);
+    assert_eq!(f.seq_begin % 2, 0);
+    assert!(f.has(flags::VALIDATED) && f.has(flags::HASHED_BEGIN) && f.has(flags::HASHED_END));
+    assert_eq!(f.tid, 7);
+    assert_eq!(f.source, tracer_common::Source::Model as u8);
+    assert!(f.ts_begin <= f.ts_end);
+    let op = of(&ev, Probe::Op);
+    assert_eq!(op.len(), 1);
+    assert_eq!(op[0].aux, OpKind::Stat as u32);
+    assert_eq!(op[0].result, 0);
+    assert_eq!(op[0].name_bytes(), b"d/f");
+    assert!(op[0].ts_begin <= d.ts_begin && f.ts_end <= op[0].ts_end);
+    assert_eq!(t.stat("d/x"), Err(Errno::ENOENT));
+    let op = of(&sink.take(), Probe::Op);
+    assert_eq!(op[0].result, -2);
+    t.rename("d/f", "d/g").unwrap();
+    let op = of(&sink.take(), Probe::Op);
+    assert!(op[0].has(flags::TWO_PATHS));
+    assert_eq!(op[0].name_bytes(), b"d/f\0d/g");
+}
+
+/// (probe, seq moved by, inode cleared, hashed at entry, hashed at exit) per writer event.
+fn writers(ev: &[Event], dentry: u64) -> Vec<(Probe, u32, bool, bool, bool)> {
+    ev.iter()
+        .filter(|e| e.dentry == dentry && e.probe().is_some_and(Probe::is_writer))
+        .map(|e| {
+            (
+                e.probe().unwrap(),
+                e.seq_end.wrapping_sub(e.seq_begin),
+                e.inode_begin != 0 && e.inode_end == 0,
+                e.has(flags::HASHED_BEGIN),
+                e.has(flags::HASHED_END),
+            )
+        })
+        .collect()
+}
+
+fn dentry_of(ev: &[Event], name: &[u8]) -> u64 {
+    ev.iter()
+        .rev()
+        .find(|e| e.probe().is_some_and(Probe::is_lookup) && e.name_bytes() == name && e.dentry != 0)
+        .unwrap()
+        .dentry
+}
+
+#[test]
+fn prune_kill_path_writers_per_profile() {
+    use Probe::*;
+    let expect: [(&str, Vec<(Probe, u32, bool, bool, bool)>); 4] = [
+        // 3.0: __d_drop (+2), then dentry_iput clears the inode with no seq change.
+        ("linux-3.0-rc7", vec![(DDrop, 2, false, true, false), (DentryIput, 0, true, false, false)]),
+        ("linux-3.0", vec![(DDrop, 2, false, true, false), (DentryIput, 0, true, false, false)]),
+        // 4.8: dentry_unlink_inode of an already-unhashed dentry moves no seq.
+        ("linux-4.8", vec![(DDrop, 2, false, true, false), (DentryUnlinkInode, 0, true, false, false)]),
+        // 6.1: only ___d_drop is visible (hashed on both sides, seq unchanged inside), then a
+        // bracketed dentry_unlink_inode; d_seq moved +2 between them (the inline invalidate).
+        ("linux-6.1", vec![(DDropInner, 0, false, true, true), (DentryUnlinkInode, 2, true, false, false)]),
+    ];
+    for (p, want) in expect {
+        let (dc, sink) = model(p, FsKind::Disk);
+        let t = dc.task(1);
+        t.create("f").unwrap();
+        t.stat("f").unwrap();
+        let id = dentry_of(&sink.take(), b"f");
+        t.drop_caches();
+        let ev = sink.take();
+        assert_eq!(writers(&ev, id), want, "{p}");
+        if p == "linux-6.1" {
+            let w: Vec<_> = ev.iter().filter(|e| e.dentry == id).collect();
+            assert_eq!(w[1].seq_begin, w[0].seq_end + 2, "invalidate between the two probes");
+        }
+    }
+}
+
+#[test]
+fn unlink_writers_per_profile_and_fs() {
+    use Probe::*;
+    let cases: [(&str, FsKind, Vec<(Probe, u32, bool, bool, bool)>); 5] = [
+        // d_delete with the only reference: dentry_unlink_inode, the dentry stays hashed.
+        ("linux-3.0", FsKind::Disk, vec![(DentryUnlinkInode, 2, true, true, true)]),
+        ("linux-4.8", FsKind::Disk, vec![(DentryUnlinkInode, 2, true, true, true)]),
+        ("linux-6.1", FsKind::Disk, vec![(DentryUnlinkInode, 2, true, true, true)]),
+        // tmpfs then kills the negative dentry on the last dput.
+        (
+            "linux-3.0",
+            FsKind::Tmpfs,
+            vec![(DentryUnlinkInode, 2, true, true, true), (DDrop, 2, false, true, false), (DentryIput, 0, false, false, false)],
+        ),
+        (
+            "linux-6.1",
+            FsKind::Tmpfs,
+            vec![(DentryUnlinkInode, 2, true, true, true), (DDropInner, 0, false, true, true)],
+        ),
+    ];
+    for (p, fs, want) in cases {
+        let (dc, sink) = model(p, fs);
+        let t = dc.task(1);
+        t.create("f").unwrap();
+        t.stat("f").unwrap();
+        let id = dentry_of(&sink.take(), b"f");
+        t.unlink("f").unwrap();
+        assert_eq!(writers(&sink.take(), id), want, "{p} {fs:?}");
+        assert_eq!(t.stat("f"), Err(Errno::ENOENT));
+    }
+}
+
+#[test]
+fn rename_unhashes_the_target_and_moves_the_source() {
+    for p in Profile::NAMES {
+        let (dc, sink) = model(p, FsKind::Disk);
+        let t = dc.task(1);
+        let a = t.create("a").unwrap();
+        t.create("b").unwrap();
+        t.stat("a").unwrap();
+        t.stat("b").unwrap();
+        let ev = sink.take();
+        let (ida, idb) = (dentry_of(&ev, b"a"), dentry_of(&ev, b"b"));
+        t.rename("a", "b").unwrap();
+        let ev = sink.take();
+        // The target b was unhashed by d_move and dies on its last dput: the kill of an
+        // already-unhashed dentry. Its inode clear moves d_seq only where the profile says.
+        let last = *writers(&ev, idb).last().unwrap();
+        let want = match p {
+            "linux-4.8" => (Probe::DentryUnlinkInode, 0),
+            "linux-6.1" => (Probe::DentryUnlinkInode, 2),
+            _ => (Probe::DentryIput, 0),
+        };
+        assert_eq!((last.0, last.1), want, "{p}");
+        assert!(last.2 && !last.3 && !last.4, "{p}: inode cleared, unhashed throughout");
+        t.stat("b").unwrap();
+        let ev = sink.take();
+        let b = ev
+            .iter()
+            .find(|e| e.probe == Probe::DLookupRcu as u8 && e.name_bytes() == b"b")
+            .unwrap();
+        assert_eq!(b.dentry, ida, "{p}: the source dentry now answers for b");
+        assert_eq!(b.inode_begin, a);
+    }
+}
