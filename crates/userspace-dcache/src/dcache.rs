@@ -251,7 +251,9 @@ impl Task<'_> {
                     let b = self.d_hash(d.d_name().hash);
                     b.lock.lock();
                     b.del(d);
-                    d.d_hash.pprev.store(std::ptr::null_mut(), Ordering::Relaxed);
+                    d.d_hash
+                        .pprev
+                        .store(std::ptr::null_mut(), Ordering::Relaxed);
                     b.lock.unlock();
                     // 3.0 dentry_rcuwalk_barrier(), 4.8 write_seqcount_invalidate()
                     d.d_seq.write_seqcount_invalidate(no_wmb);
@@ -262,7 +264,9 @@ impl Task<'_> {
             DDropShape::SplitInlined => {
                 if !d.d_unhashed() {
                     self.___d_drop(d);
-                    d.d_hash.pprev.store(std::ptr::null_mut(), Ordering::Relaxed);
+                    d.d_hash
+                        .pprev
+                        .store(std::ptr::null_mut(), Ordering::Relaxed);
                     d.d_seq.write_seqcount_invalidate(no_wmb);
                 }
             }
@@ -626,7 +630,10 @@ impl Task<'_> {
                 .store(old_parent.as_ptr(), Ordering::Relaxed);
         }
         if p.d_drop_shape == DDropShape::SplitInlined {
-            target.d_hash.pprev.store(std::ptr::null_mut(), Ordering::Relaxed);
+            target
+                .d_hash
+                .pprev
+                .store(std::ptr::null_mut(), Ordering::Relaxed);
             self.__d_rehash(dentry, new_hash);
         }
         target.d_seq.write_seqcount_end();

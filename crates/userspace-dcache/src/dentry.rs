@@ -96,13 +96,13 @@ impl HlistBlHead {
         debug_assert!(self.lock.is_locked());
         let first = self.first.load(Ordering::Relaxed);
         n.d_hash.next.store(first, Ordering::Relaxed);
-        n.d_hash
-            .pprev
-            .store(ptr_of(&self.first), Ordering::Relaxed);
+        n.d_hash.pprev.store(ptr_of(&self.first), Ordering::Relaxed);
         // rcu_assign_pointer(): the node's initialisation is published with the link.
         self.first.store(n.as_ptr(), Ordering::Release);
         if let Some(f) = DPtr::new(first) {
-            f.d_hash.pprev.store(ptr_of(&n.d_hash.next), Ordering::Relaxed);
+            f.d_hash
+                .pprev
+                .store(ptr_of(&n.d_hash.next), Ordering::Relaxed);
         }
     }
 

@@ -139,7 +139,11 @@ impl ModelFs {
             .get(&odir)
             .and_then(|d| d.entries.get(oname))
             .ok_or(Errno::ENOENT)?;
-        let victim = t.inodes.get(&ndir).and_then(|d| d.entries.get(nname)).copied();
+        let victim = t
+            .inodes
+            .get(&ndir)
+            .and_then(|d| d.entries.get(nname))
+            .copied();
         if let Some(v) = victim {
             if t.inodes.get(&v).is_some_and(|i| !i.entries.is_empty()) {
                 return Err(Errno::ENOTEMPTY);

@@ -183,7 +183,11 @@ impl Drop for Dcache {
         for d in self.lru.lock().list.values() {
             chain(*d);
         }
-        debug_assert_eq!(live.len(), self.nr_dentry(), "dentries leaked or double-counted");
+        debug_assert_eq!(
+            live.len(),
+            self.nr_dentry(),
+            "dentries leaked or double-counted"
+        );
         for d in live {
             // SAFETY: no task is left (they borrow the Dcache), so nothing references these.
             drop(unsafe { Box::from_raw(d.as_ptr()) });

@@ -497,9 +497,7 @@ impl Task<'_> {
                 _ => {}
             }
         }
-        self.dc
-            .fs
-            .rename(inode_of(op), on, inode_of(np), nn)?;
+        self.dc.fs.rename(inode_of(op), on, inode_of(np), nn)?;
         if target_positive {
             if nd.d_can_lookup() {
                 self.shrink_dcache_parent(nd);
@@ -613,7 +611,9 @@ impl Task<'_> {
 
     /// rmdir(2)
     pub fn rmdir(&self, path: &str) -> Result<(), Errno> {
-        self.syscall(OpKind::Rmdir, path, None, None, || self.do_remove(path, true))
+        self.syscall(OpKind::Rmdir, path, None, None, || {
+            self.do_remove(path, true)
+        })
     }
 
     /// rename(2)
@@ -630,8 +630,9 @@ impl Task<'_> {
 
     /// Writing 2 to /proc/sys/vm/drop_caches: the shrinker's `freed` count.
     pub fn drop_caches(&self) -> usize {
-        let r: Result<usize, Errno> =
-            self.syscall(OpKind::DropCaches, "", None, None, || Ok(self.do_drop_caches()));
+        let r: Result<usize, Errno> = self.syscall(OpKind::DropCaches, "", None, None, || {
+            Ok(self.do_drop_caches())
+        });
         r.unwrap_or(0)
     }
 

@@ -249,7 +249,10 @@ pub fn stress(cfg: &StressConfig) -> StressReport {
         }) as StepHook
     });
     let run = Run {
-        cfg: &StressConfig { files, ..cfg.clone() },
+        cfg: &StressConfig {
+            files,
+            ..cfg.clone()
+        },
         dc: &dc,
         checker: &checker,
         hook,

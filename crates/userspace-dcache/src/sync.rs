@@ -4,7 +4,9 @@
 //! step code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64,
+};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
 
@@ -201,7 +203,11 @@ mod tests {
         let s = SeqCount::new();
         let start = s.read_seqcount_begin();
         s.write_seqcount_begin();
-        assert_eq!(s.raw_seqcount_begin(), start, "raw begin clears the writer bit");
+        assert_eq!(
+            s.raw_seqcount_begin(),
+            start,
+            "raw begin clears the writer bit"
+        );
         assert!(s.read_seqcount_retry(start));
         s.write_seqcount_end();
         assert_eq!(s.read(), start + 2);

@@ -47,12 +47,17 @@ fn rc7_reports_enoent_for_a_pruned_positive_dentry() {
     // ...and the kill that follows it: unhash, then the inode cleared without a seq bump.
     let kill: Vec<u8> = events
         .iter()
-        .filter(|e| e.dentry == lookup_f.dentry && e.probe != tracer_common::Probe::DLookupRcu as u8)
+        .filter(|e| {
+            e.dentry == lookup_f.dentry && e.probe != tracer_common::Probe::DLookupRcu as u8
+        })
         .map(|e| e.probe)
         .collect();
     assert_eq!(
         kill,
-        [tracer_common::Probe::DDrop as u8, tracer_common::Probe::DentryIput as u8]
+        [
+            tracer_common::Probe::DDrop as u8,
+            tracer_common::Probe::DentryIput as u8
+        ]
     );
 }
 

@@ -67,9 +67,17 @@ fn tmpfs_keeps_no_negative_dentries_and_pins_positive_ones() {
     t.create("f").unwrap();
     let base = dc.nr_dentry();
     assert_eq!(t.stat("missing"), Err(Errno::ENOENT));
-    assert_eq!(dc.nr_dentry(), base, "negative dentry killed on its last dput");
+    assert_eq!(
+        dc.nr_dentry(),
+        base,
+        "negative dentry killed on its last dput"
+    );
     t.drop_caches();
-    assert_eq!(dc.nr_dentry(), base, "the shrinker cannot free a pinned tmpfs dentry");
+    assert_eq!(
+        dc.nr_dentry(),
+        base,
+        "the shrinker cannot free a pinned tmpfs dentry"
+    );
     t.unlink("f").unwrap();
     assert_eq!(dc.nr_dentry(), base - 1);
 }
@@ -83,7 +91,11 @@ fn disk_fs_keeps_negative_dentries_until_pruned() {
     assert_eq!(t.stat("missing"), Err(Errno::ENOENT));
     assert_eq!(dc.nr_dentry(), base + 1, "negative dentry cached");
     t.unlink("f").unwrap();
-    assert_eq!(dc.nr_dentry(), base + 1, "unlink leaves f as a negative dentry");
+    assert_eq!(
+        dc.nr_dentry(),
+        base + 1,
+        "unlink leaves f as a negative dentry"
+    );
     assert_eq!(t.drop_caches(), 2);
     assert_eq!(dc.nr_dentry(), 1, "only the root is left");
     assert_eq!(dc.nr_unused(), 0);
@@ -170,7 +182,9 @@ fn writers(ev: &[Event], dentry: u64) -> Vec<(Probe, u32, bool, bool, bool)> {
 fn dentry_of(ev: &[Event], name: &[u8]) -> u64 {
     ev.iter()
         .rev()
-        .find(|e| e.probe().is_some_and(Probe::is_lookup) && e.name_bytes() == name && e.dentry != 0)
+        .find(|e| {
+            e.probe().is_some_and(Probe::is_lookup) && e.name_bytes() == name && e.dentry != 0
+        })
         .unwrap()
         .dentry
 }
@@ -180,13 +194,37 @@ fn prune_kill_path_writers_per_profile() {
     use Probe::*;
     let expect: [(&str, Vec<(Probe, u32, bool, bool, bool)>); 4] = [
         // 3.0: __d_drop (+2), then dentry_iput clears the inode with no seq change.
-        ("linux-3.0-rc7", vec![(DDrop, 2, false, true, false), (DentryIput, 0, true, false, false)]),
-        ("linux-3.0", vec![(DDrop, 2, false, true, false), (DentryIput, 0, true, false, false)]),
+        (
+            "linux-3.0-rc7",
+            vec![
+                (DDrop, 2, false, true, false),
+                (DentryIput, 0, true, false, false),
+            ],
+        ),
+        (
+            "linux-3.0",
+            vec![
+                (DDrop, 2, false, true, false),
+                (DentryIput, 0, true, false, false),
+            ],
+        ),
         // 4.8: dentry_unlink_inode of an already-unhashed dentry moves no seq.
-        ("linux-4.8", vec![(DDrop, 2, false, true, false), (DentryUnlinkInode, 0, true, false, false)]),
+        (
+            "linux-4.8",
+            vec![
+                (DDrop, 2, false, true, false),
+                (DentryUnlinkInode, 0, true, false, false),
+            ],
+        ),
         // 6.1: only ___d_drop is visible (hashed on both sides, seq unchanged inside), then a
         // bracketed dentry_unlink_inode; d_seq moved +2 between them (the inline invalidate).
-        ("linux-6.1", vec![(DDropInner, 0, false, true, true), (DentryUnlinkInode, 2, true, false, false)]),
+        (
+            "linux-6.1",
+            vec![
+                (DDropInner, 0, false, true, true),
+                (DentryUnlinkInode, 2, true, false, false),
+            ],
+        ),
     ];
     for (p, want) in expect {
         let (dc, sink) = model(p, FsKind::Disk);
@@ -199,7 +237,11 @@ fn prune_kill_path_writers_per_profile() {
         assert_eq!(writers(&ev, id), want, "{p}");
         if p == "linux-6.1" {
             let w: Vec<_> = ev.iter().filter(|e| e.dentry == id).collect();
-            assert_eq!(w[1].seq_begin, w[0].seq_end + 2, "invalidate between the two probes");
+            assert_eq!(
+                w[1].seq_begin,
+                w[0].seq_end + 2,
+                "invalidate between the two probes"
+            );
         }
     }
 }
@@ -209,19 +251,38 @@ fn unlink_writers_per_profile_and_fs() {
     use Probe::*;
     let cases: [(&str, FsKind, Vec<(Probe, u32, bool, bool, bool)>); 5] = [
         // d_delete with the only reference: dentry_unlink_inode, the dentry stays hashed.
-        ("linux-3.0", FsKind::Disk, vec![(DentryUnlinkInode, 2, true, true, true)]),
-        ("linux-4.8", FsKind::Disk, vec![(DentryUnlinkInode, 2, true, true, true)]),
-        ("linux-6.1", FsKind::Disk, vec![(DentryUnlinkInode, 2, true, true, true)]),
+        (
+            "linux-3.0",
+            FsKind::Disk,
+            vec![(DentryUnlinkInode, 2, true, true, true)],
+        ),
+        (
+            "linux-4.8",
+            FsKind::Disk,
+            vec![(DentryUnlinkInode, 2, true, true, true)],
+        ),
+        (
+            "linux-6.1",
+            FsKind::Disk,
+            vec![(DentryUnlinkInode, 2, true, true, true)],
+        ),
         // tmpfs then kills the negative dentry on the last dput.
         (
             "linux-3.0",
             FsKind::Tmpfs,
-            vec![(DentryUnlinkInode, 2, true, true, true), (DDrop, 2, false, true, false), (DentryIput, 0, false, false, false)],
+            vec![
+                (DentryUnlinkInode, 2, true, true, true),
+                (DDrop, 2, false, true, false),
+                (DentryIput, 0, false, false, false),
+            ],
         ),
         (
             "linux-6.1",
             FsKind::Tmpfs,
-            vec![(DentryUnlinkInode, 2, true, true, true), (DDropInner, 0, false, true, true)],
+            vec![
+                (DentryUnlinkInode, 2, true, true, true),
+                (DDropInner, 0, false, true, true),
+            ],
         ),
     ];
     for (p, fs, want) in cases {
@@ -258,7 +319,10 @@ fn rename_unhashes_the_target_and_moves_the_source() {
             _ => (Probe::DentryIput, 0),
         };
         assert_eq!((last.0, last.1), want, "{p}");
-        assert!(last.2 && !last.3 && !last.4, "{p}: inode cleared, unhashed throughout");
+        assert!(
+            last.2 && !last.3 && !last.4,
+            "{p}: inode cleared, unhashed throughout"
+        );
         t.stat("b").unwrap();
         let ev = sink.take();
         let b = ev
