@@ -21,7 +21,7 @@ use tracer_common::{OpKind, NAME_CAP};
 
 pub use builtins::{builtin, builtins, listing, BUILTIN_NAMES};
 pub use runner::{
-    kernel_dev, prepare, Prepared, RunError, RunReport, Running, ThreadRun, DROP_CACHES,
+    kernel_dev, prepare, prepare_in, Prepared, RunError, RunReport, Running, ThreadRun, DROP_CACHES,
 };
 
 /// The file system a workload runs on.

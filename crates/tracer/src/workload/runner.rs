@@ -421,8 +421,8 @@ fn mount(source: &str, target: &Path, fstype: &str, data: Option<&str>) -> io::R
     .map(drop)
 }
 
-fn make_temp_dir() -> Result<PathBuf, RunError> {
-    let template = std::env::temp_dir().join("tracer-workload.XXXXXX");
+fn make_temp_dir(base: &Path) -> Result<PathBuf, RunError> {
+    let template = base.join("tracer-workload.XXXXXX");
     let mut bytes = cstr(&template)
         .map_err(sys("temp dir path"))?
         .into_bytes_with_nul();
@@ -448,7 +448,7 @@ struct Env {
 
 impl Env {
     /// Must run on the runner thread: it moves that thread into a new mount namespace.
-    fn create(w: &Workload) -> Result<Env, RunError> {
+    fn create(w: &Workload, temp_base: &Path) -> Result<Env, RunError> {
         let mut env = Env {
             dir: None,
             loop_dev: None,
@@ -473,7 +473,7 @@ impl Env {
             )
         })
         .map_err(sys("making / private (mount --make-rprivate /)"))?;
-        let dir = make_temp_dir()?;
+        let dir = make_temp_dir(temp_base)?;
         env.dir = Some(dir.clone());
 
         let fs = w.filesystem;
@@ -848,6 +848,7 @@ enum HostCommand {
 
 struct HostInfo {
     st_dev: u64,
+    loop_device: Option<String>,
     mount_point: PathBuf,
     tid: u32,
 }
@@ -856,10 +857,11 @@ struct HostInfo {
 /// command channel (the [`Prepared`] was dropped) tears down too, through `Env`'s drop.
 fn host(
     w: Workload,
+    temp_base: PathBuf,
     ready: mpsc::Sender<Result<HostInfo, RunError>>,
     commands: mpsc::Receiver<HostCommand>,
 ) {
-    let mut env = match Env::create(&w) {
+    let mut env = match Env::create(&w, &temp_base) {
         Ok(env) => env,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -868,6 +870,7 @@ fn host(
     };
     let info = HostInfo {
         st_dev: env.st_dev,
+        loop_device: env.loop_dev.as_ref().map(|l| l.path.clone()),
         mount_point: env.dir.clone().unwrap_or_default(),
         tid: gettid(),
     };
@@ -908,14 +911,23 @@ pub struct Prepared {
 /// Builds the workload's environment: a private mount namespace (on a runner thread; the
 /// caller's is untouched), a fresh file system of the workload's kind, and its setup steps.
 /// Needs root. Call [`Prepared::dev`] for the probes' device filter, then run.
+///
+/// The mount point (and a disk image, unlinked at once) is a new directory in the system's
+/// temp dir (`$TMPDIR`, else /tmp).
 pub fn prepare(w: &Workload) -> Result<Prepared, RunError> {
+    prepare_in(w, &std::env::temp_dir())
+}
+
+/// [`prepare`], with the mount point's directory made in `temp_base`.
+pub fn prepare_in(w: &Workload, temp_base: &Path) -> Result<Prepared, RunError> {
     require_root()?;
+    let temp_base = temp_base.to_owned();
     let (ready_tx, ready_rx) = mpsc::channel();
     let (cmd_tx, cmd_rx) = mpsc::channel();
     let w = w.clone();
     let handle = thread::Builder::new()
         .name("workload-runner".into())
-        .spawn(move || host(w, ready_tx, cmd_rx))
+        .spawn(move || host(w, temp_base, ready_tx, cmd_rx))
         .map_err(sys("spawning the workload runner thread"))?;
     match ready_rx.recv() {
         Ok(Ok(info)) => Ok(Prepared {
@@ -950,6 +962,11 @@ impl Prepared {
     /// through `/proc/<pid>/task/<runner_tid>/root`).
     pub fn mount_point(&self) -> &Path {
         &self.info.mount_point
+    }
+
+    /// The loop device under a disk file system (`/dev/loopN`); `None` for tmpfs.
+    pub fn loop_device(&self) -> Option<&str> {
+        self.info.loop_device.as_deref()
     }
 
     /// The thread holding the private namespace (`/proc/<pid>/task/<tid>/mountinfo`).
