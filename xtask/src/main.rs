@@ -5,6 +5,7 @@ mod cmd;
 mod run;
 mod setup;
 mod test;
+mod vm;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ enum Cmd {
     Test(test::TestArgs),
     /// The main job: record a workload on a live kernel, replay it in the model, diff the two.
     Run(run::RunArgs),
+    /// Boot a kernel with BTF and kprobes under QEMU and run the tracer inside:
+    /// `cargo xtask vm [OPTIONS] -- <tracer arguments>`.
+    Vm(vm::VmArgs),
 }
 
 fn main() {
@@ -39,6 +43,7 @@ fn main() {
         Cmd::Build { static_tracer } => builder::build(static_tracer).map(|_| 0),
         Cmd::Test(args) => test::test(args),
         Cmd::Run(args) => run::run(args),
+        Cmd::Vm(args) => vm::vm(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,242 @@
+//! The kernel to boot: a bzImage the user gives, or Debian's current `linux-image-amd64`,
+//! downloaded once per package version and kept unpacked under target/vm/kernels.
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use super::{bzimage, initramfs::hex, KernelChoice};
+use crate::cmd;
+
+/// The Debian metapackage that always depends on the current kernel image.
+const DEBIAN_META: &str = "linux-image-amd64";
+
+/// A bootable kernel and, when known, its modules.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub bzimage: PathBuf,
+    /// Its `lib/modules/<release>` directory.
+    pub modules: Option<PathBuf>,
+    /// Where it came from, for messages ("Debian linux-image-6.1.0-56-amd64 6.1.192-2").
+    pub origin: String,
+}
+
+pub fn resolve(choice: &KernelChoice, vm_dir: &Path) -> Result<Kernel> {
+    match choice {
+        KernelChoice::Debian => debian(vm_dir),
+        KernelChoice::Image { bzimage, modules } => {
+            let release = bzimage::check(bzimage)?;
+            let modules = modules
+                .as_deref()
+                .map(|m| modules_dir(m, release.as_deref()))
+                .transpose()?;
+            Ok(Kernel {
+                bzimage: bzimage.clone(),
+                modules,
+                origin: bzimage.display().to_string(),
+            })
+        }
+    }
+}
+
+/// `dir` is `lib/modules/<release>` itself, or `lib/modules` holding it.
+fn modules_dir(dir: &Path, release: Option<&str>) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        bail!("--modules {}: no such directory", dir.display());
+    }
+    let Some(release) = release else {
+        return Ok(dir.to_owned());
+    };
+    if dir.file_name().is_some_and(|n| n == release) {
+        return Ok(dir.to_owned());
+    }
+    let inner = dir.join(release);
+    if inner.is_dir() {
+        return Ok(inner);
+    }
+    bail!(
+        "--modules {} is not the module tree of kernel {release}: give its lib/modules/{release} \
+         directory",
+        dir.display()
+    )
+}
+
+/// Debian's current kernel: resolved through apt's lists, cached by package version and checked
+/// against the archive's SHA256.
+fn debian(vm_dir: &Path) -> Result<Kernel> {
+    if !cmd::on_path("apt-cache") || !cmd::on_path("apt-get") {
+        bail!(
+            "no apt on this host to fetch Debian's kernel; give --kernel PATH (a bzImage with BTF \
+             and kprobes) and --modules DIR"
+        );
+    }
+    let depends = cmd::output(Command::new("apt-cache").args(["depends", DEBIAN_META]))
+        .with_context(|| format!("asking apt about {DEBIAN_META}"))?;
+    let package = versioned_package(&depends).with_context(|| {
+        format!("apt knows no {DEBIAN_META}; run `apt-get update` (or give --kernel PATH)")
+    })?;
+    let show = cmd::output(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))
+        .with_context(|| format!("asking apt about {package}"))?;
+    let (version, sha256) = candidate(&show)
+        .with_context(|| format!("apt-cache show {package} gave no Version and SHA256"))?;
+    let origin = format!("Debian {package} {version}");
+    let dir = vm_dir
+        .join("kernels")
+        .join(format!("{package}_{}", version.replace([':', '/'], "_")));
+    let stamp = dir.join(".complete");
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(sha256.as_str()) {
+        fetch(&package, &version, &sha256, vm_dir, &dir)?;
+        fs::write(&stamp, &sha256).with_context(|| format!("writing {}", stamp.display()))?;
+    }
+    let bzimage = find_vmlinuz(&dir.join("boot"))?;
+    let release = bzimage::check(&bzimage)?;
+    let modules = release.as_deref().and_then(|r| {
+        ["lib/modules", "usr/lib/modules"]
+            .iter()
+            .map(|m| dir.join(m).join(r))
+            .find(|p| p.is_dir())
+    });
+    Ok(Kernel {
+        bzimage,
+        modules,
+        origin,
+    })
+}
+
+/// Downloads `package=version` and unpacks it into `dest`.
+fn fetch(package: &str, version: &str, sha256: &str, vm_dir: &Path, dest: &Path) -> Result<()> {
+    eprintln!(
+        "vm: downloading {package} {version} (once; cached in {})",
+        dest.display()
+    );
+    // apt-get download writes into the current directory; a fresh one we own (apt's sandbox
+    // user cannot write there, which apt only warns about).
+    let dl = vm_dir.join("download");
+    let _ = fs::remove_dir_all(&dl);
+    fs::create_dir_all(&dl).with_context(|| format!("creating {}", dl.display()))?;
+    cmd::output(
+        Command::new("apt-get")
+            .current_dir(&dl)
+            .args(["download", &format!("{package}={version}")]),
+    )
+    .with_context(|| format!("downloading {package} {version}"))?;
+    let deb = fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .with_context(|| format!("apt-get download left no .deb in {}", dl.display()))?;
+    let bytes = fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?;
+    let got = hex(&Sha256::digest(&bytes));
+    if got != sha256 {
+        bail!(
+            "{} has SHA256 {got}, apt's index says {sha256}; run `apt-get update` and retry",
+            deb.display()
+        );
+    }
+    let tmp = dest.with_extension("partial");
+    let _ = fs::remove_dir_all(&tmp);
+    let _ = fs::remove_dir_all(dest);
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    cmd::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp))
+        .with_context(|| format!("unpacking {}", deb.display()))?;
+    fs::rename(&tmp, dest).with_context(|| format!("renaming {}", tmp.display()))?;
+    let _ = fs::remove_dir_all(&dl);
+    Ok(())
+}
+
+fn find_vmlinuz(boot: &Path) -> Result<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(boot)
+        .with_context(|| format!("listing {}", boot.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
+    found.sort();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no vmlinuz-* in {}", boot.display()),
+        _ => bail!(
+            "several vmlinuz-* in {}; remove the directory to refetch",
+            boot.display()
+        ),
+    }
+}
+
+/// The kernel image package the metapackage depends on, from `apt-cache depends`.
+fn versioned_package(depends: &str) -> Option<String> {
+    depends.lines().find_map(|l| {
+        let dep = l
+            .trim()
+            .trim_start_matches('|')
+            .strip_prefix("Depends:")?
+            .trim();
+        let dep = dep.trim_start_matches('<').trim_end_matches('>');
+        dep.starts_with("linux-image-").then(|| dep.to_owned())
+    })
+}
+
+/// Version and SHA256 of the candidate, from `apt-cache show --no-all-versions`.
+fn candidate(show: &str) -> Option<(String, String)> {
+    let field = |name: &str| {
+        show.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_owned())
+        })
+    };
+    Some((field("Version")?, field("SHA256")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_the_versioned_package() {
+        let out = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n";
+        assert_eq!(
+            versioned_package(out).as_deref(),
+            Some("linux-image-6.1.0-56-amd64")
+        );
+        let alt = "linux-image-amd64\n |Depends: <linux-image-6.12.9-amd64>\n  Depends: foo\n";
+        assert_eq!(
+            versioned_package(alt).as_deref(),
+            Some("linux-image-6.12.9-amd64")
+        );
+        assert_eq!(versioned_package("linux-image-amd64\n"), None);
+    }
+
+    #[test]
+    fn reads_the_candidate() {
+        let show = "Package: linux-image-6.1.0-56-amd64\nSource: linux-signed-amd64 (6.1.192+2)\n\
+                    Version: 6.1.192-2\nSHA256: 0123abcd\nDescription: x\n";
+        assert_eq!(
+            candidate(show),
+            Some(("6.1.192-2".into(), "0123abcd".into()))
+        );
+        assert_eq!(candidate("Package: x\n"), None);
+    }
+
+    #[test]
+    fn finds_the_module_tree() {
+        let d = std::env::temp_dir().join(format!("xtask-vm-kernel-{}", std::process::id()));
+        let tree = d.join("lib/modules/6.1.0-9-amd64");
+        fs::create_dir_all(&tree).expect("mkdir");
+        assert_eq!(
+            modules_dir(&tree, Some("6.1.0-9-amd64")).expect("tree"),
+            tree
+        );
+        assert_eq!(
+            modules_dir(&d.join("lib/modules"), Some("6.1.0-9-amd64")).expect("tree"),
+            tree
+        );
+        assert!(modules_dir(&tree, Some("6.12.0-1-amd64")).is_err());
+        assert!(modules_dir(&d.join("nope"), None).is_err());
+        let _ = fs::remove_dir_all(&d);
+    }
+}

@@ -1,0 +1,672 @@
+//! `cargo xtask vm`: the live-kernel harness. Boots a kernel with BTF and kprobes under QEMU
+//! (Debian's current one by default), runs the tracer inside with a normal root environment, and
+//! brings the tracer's output directory, exit code, stdout and stderr back to the host through a
+//! virtio disk or the second serial port, never through the console.
+//!
+//! Other xtask code calls [`run_in_vm`] with a [`VmSpec`].
+//!
+//! Layout under target/vm: `kernels/` (unpacked Debian packages, one per version),
+//! `initramfs/` (archives by content hash), `run/` (QEMU's log, transfer disk and serial
+//! capture, the guest's facts), `console.log`, `out/` (the default output directory),
+//! `kvm-verdict` (whether KVM boots a guest on this host).
+mod bzimage;
+mod elf;
+mod initramfs;
+mod kernel;
+mod modules;
+mod qemu;
+mod transfer;
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+pub use qemu::Accel;
+
+use crate::{builder, cmd};
+use initramfs::{Initramfs, Source};
+
+/// Where the guest's tracer runs and writes; everything under it comes back.
+pub const GUEST_OUT: &str = "/out";
+
+/// The guest's init; it reads the files the host puts in /etc/xtask-vm.
+const INIT: &str = include_str!("../../guest/init.sh");
+
+/// Outputs above this size make the guest load the virtio disk modules (when the tree has them)
+/// instead of using the serial line, which moves about 0.5 MB/s under TCG.
+const SERIAL_MAX_BYTES: u64 = 1 << 20;
+
+/// Which kernel to boot.
+#[derive(Debug, Clone)]
+pub enum KernelChoice {
+    /// Debian's current `linux-image-amd64` (through apt; downloaded once per version).
+    Debian,
+    /// A bzImage, with its `lib/modules/<release>` tree when modules are to be loaded.
+    Image {
+        bzimage: PathBuf,
+        modules: Option<PathBuf>,
+    },
+}
+
+/// What to run in the VM.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    pub kernel: KernelChoice,
+    /// Modules to load before the tracer runs (their dependencies are added).
+    pub load_modules: Vec<String>,
+    /// Arguments of `tracer` in the guest; it runs in [`GUEST_OUT`].
+    pub tracer_args: Vec<String>,
+    /// Extra files: host path → absolute guest path.
+    pub files: Vec<(PathBuf, PathBuf)>,
+    /// Wall-clock limit for the VM.
+    pub timeout: Duration,
+    /// Host directory that receives the guest's [`GUEST_OUT`] (emptied first).
+    pub out_dir: PathBuf,
+    pub accel: Accel,
+    pub memory_mib: u32,
+    pub cpus: u32,
+}
+
+impl VmSpec {
+    /// Debian's kernel, no modules, 10 minutes, output in target/vm/out, 1 GiB, 2 vCPUs.
+    pub fn new(tracer_args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        VmSpec {
+            kernel: KernelChoice::Debian,
+            load_modules: Vec::new(),
+            tracer_args: tracer_args.into_iter().map(Into::into).collect(),
+            files: Vec::new(),
+            timeout: Duration::from_secs(600),
+            out_dir: vm_dir().join("out"),
+            accel: Accel::Auto,
+            memory_mib: 1024,
+            cpus: 2,
+        }
+    }
+}
+
+/// Where the time went (host clock).
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    /// Fetching (first run) or finding the kernel.
+    pub kernel: Duration,
+    /// `cargo build` of the static tracer.
+    pub build: Duration,
+    /// Hashing the initramfs inputs, and writing the archive when it is new.
+    pub initramfs: Duration,
+    /// QEMU start → the guest's init runs.
+    pub boot_to_init: Option<Duration>,
+    /// The tracer's run in the guest.
+    pub tracer: Option<Duration>,
+    /// Tracer end → results unpacked on the host (guest packing and sending, poweroff, decoding).
+    pub transfer: Duration,
+    /// QEMU start → QEMU gone.
+    pub qemu: Duration,
+    pub total: Duration,
+}
+
+/// The result of a run in which the tracer ran (whatever its exit code).
+#[derive(Debug, Clone)]
+pub struct VmOutcome {
+    /// The tracer's exit code in the guest.
+    pub exit_code: i32,
+    pub out_dir: PathBuf,
+    /// Files brought back, relative to `out_dir` (including the three below).
+    pub files: Vec<PathBuf>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub console_log: PathBuf,
+    /// Where the kernel came from and its release in the guest.
+    pub kernel: String,
+    pub release: String,
+    pub accel: Accel,
+    /// "virtio disk" or "serial".
+    pub channel: &'static str,
+    /// The guest kernel's uptime when init started.
+    pub guest_boot: Option<Duration>,
+    pub timings: Timings,
+}
+
+/// target/vm
+pub fn vm_dir() -> PathBuf {
+    cmd::root().join("target/vm")
+}
+
+/// Boots the VM, runs the tracer, brings its output back. An error means the harness failed
+/// (its message is one line: the cause, the fix, the console log's path); a tracer that fails
+/// is an outcome with its exit code.
+pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
+    let t0 = Instant::now();
+    let vm_dir = vm_dir();
+    let console_log = vm_dir.join("console.log");
+    let run_dir = vm_dir.join("run");
+    qemu::check_installed()?;
+    check_out_dir(&spec.out_dir)?;
+
+    let kernel = kernel::resolve(&spec.kernel, &vm_dir)?;
+    let t_kernel = t0.elapsed();
+
+    let t = Instant::now();
+    let tracer = builder::static_tracer_binary()?;
+    let t_build = t.elapsed();
+
+    let t = Instant::now();
+    let (image, notes) = assemble(spec, &kernel, &tracer)?;
+    for n in &notes {
+        eprintln!("vm: note: {n}");
+    }
+    let (initrd, built) = image.cached(&vm_dir.join("initramfs"))?;
+    let t_initramfs = t.elapsed();
+    if built {
+        eprintln!("vm: built initramfs {}", initrd.display());
+    }
+
+    let boot = qemu::Boot {
+        bzimage: &kernel.bzimage,
+        initramfs: &initrd,
+        append: "console=ttyS0 panic=-1 rdinit=/init",
+        memory_mib: spec.memory_mib,
+        cpus: spec.cpus,
+        timeout: spec.timeout,
+        vm_dir: &vm_dir,
+        run_dir: &run_dir,
+        console_log: &console_log,
+    };
+    let booted = qemu::boot(&boot, spec.accel)?;
+    let console = fs::read_to_string(&console_log).unwrap_or_default();
+    let fail = |cause: String, fix: &str| failure(&console, &console_log, cause, fix);
+
+    if booted.timed_out {
+        let stage = match (booted.boot_to_init, booted.tracer) {
+            (None, _) => "before init ran",
+            (Some(_), None) if console.contains(qemu::MARK_TRACER_START) => "while the tracer ran",
+            (Some(_), None) => "in init, before the tracer ran",
+            (Some(_), Some(_)) => "while sending the results",
+        };
+        return Err(fail(
+            format!(
+                "the VM did not finish within {}s and was killed; it hung {stage}",
+                spec.timeout.as_secs()
+            ),
+            "raise --timeout if the run needs longer, else the console log shows where it stopped",
+        ));
+    }
+
+    let t = Instant::now();
+    let frame = match transfer::read_frame(&boot.disk()) {
+        Ok(Some(f)) => Ok(Some((f, "virtio disk"))),
+        Ok(None) => transfer::read_frame(&boot.serial_capture()).map(|f| f.map(|f| (f, "serial"))),
+        Err(e) => Err(e),
+    };
+    let _ = fs::remove_file(boot.disk());
+    let ((encoding, payload), channel) = match frame {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            let status = booted
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "killed".into());
+            return Err(if let Some(p) = qemu::panic_line(&console) {
+                fail(
+                    format!("the guest kernel panicked: {p}"),
+                    "the lines before the panic in the console log say why",
+                )
+            } else if booted.boot_to_init.is_none() {
+                fail(
+                    format!("the guest never reached init (QEMU: {status})"),
+                    &format!(
+                        "check {} for QEMU's own errors; the kernel must be x86_64 with an \
+                         8250 serial console and initramfs support",
+                        boot.qemu_log().display()
+                    ),
+                )
+            } else {
+                fail(
+                    format!("the guest ran init but sent no results (QEMU: {status})"),
+                    "the console log shows how far init got",
+                )
+            });
+        }
+        Err(e) => {
+            return Err(fail(
+                format!("the transfer from the guest failed: {e:#}"),
+                "the console log shows what the guest sent",
+            ))
+        }
+    };
+    fs::create_dir_all(&spec.out_dir)
+        .with_context(|| format!("creating {}", spec.out_dir.display()))?;
+    let unpacked = transfer::unpack(encoding, &payload, &spec.out_dir).with_context(|| {
+        format!(
+            "unpacking the guest's results into {}",
+            spec.out_dir.display()
+        )
+    })?;
+    let _ = fs::write(run_dir.join("facts"), &unpacked.facts);
+    let facts = transfer::parse_facts(&unpacked.facts);
+    let t_decode = t.elapsed();
+
+    let release = facts.release.clone();
+    if let Some(m) = &facts.module_error {
+        return Err(fail(
+            format!("a kernel module did not load in the guest: {m}"),
+            "the console log has the kernel's reason; the modules must come from the same build \
+             as the kernel",
+        ));
+    }
+    let mut missing = Vec::new();
+    if facts.btf == Some(false) {
+        missing.push("BTF (/sys/kernel/btf/vmlinux is absent; needs CONFIG_DEBUG_INFO_BTF=y)");
+    }
+    if facts.kprobes == Some(false) {
+        missing.push(
+            "kprobes (no /sys/kernel/tracing/kprobe_events and no kprobe PMU; needs \
+             CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y)",
+        );
+    }
+    if !missing.is_empty() {
+        return Err(fail(
+            format!("kernel {release} lacks {}", missing.join(" and ")),
+            "boot a kernel built with those options (the default Debian kernel has them)",
+        ));
+    }
+    let Some(exit_code) = facts.tracer_exit else {
+        return Err(fail(
+            "the guest sent results but the tracer did not run".into(),
+            "the console log shows how far init got",
+        ));
+    };
+
+    Ok(VmOutcome {
+        exit_code,
+        stdout: spec.out_dir.join("tracer.stdout"),
+        stderr: spec.out_dir.join("tracer.stderr"),
+        out_dir: spec.out_dir.clone(),
+        files: unpacked.files,
+        console_log,
+        kernel: kernel.origin,
+        release,
+        accel: booted.accel,
+        channel,
+        guest_boot: facts.uptime_init.map(Duration::from_secs_f64),
+        timings: Timings {
+            kernel: t_kernel,
+            build: t_build,
+            initramfs: t_initramfs,
+            boot_to_init: booted.boot_to_init,
+            tracer: booted.tracer,
+            transfer: booted.transfer.unwrap_or_default() + t_decode,
+            qemu: booted.wall,
+            total: t0.elapsed(),
+        },
+    })
+}
+
+/// The output directory must be new, empty, or one the harness filled before (it then holds
+/// tracer.exit): the harness empties it and would not delete someone else's files.
+fn check_out_dir(dir: &Path) -> Result<()> {
+    let Ok(mut entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !dir.join("tracer.exit").is_file() {
+        bail!(
+            "--out {} holds files the VM harness did not write; give a new or empty directory",
+            dir.display()
+        );
+    }
+    fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))
+}
+
+/// The initramfs for this run, and notes for the user.
+fn assemble(
+    spec: &VmSpec,
+    kernel: &kernel::Kernel,
+    tracer: &Path,
+) -> Result<(Initramfs, Vec<String>)> {
+    let mut img = Initramfs::default();
+    let mut notes = Vec::new();
+    img.dir(GUEST_OUT);
+    for d in ["proc", "sys", "dev", "tmp", "run", "root", "mnt"] {
+        img.dir(d);
+    }
+    // The kernel opens /dev/console for init's stdio before init can mount devtmpfs.
+    img.char_dev("dev/console", 5, 1);
+    img.file("init", Source::Bytes(INIT.as_bytes().to_vec()), 0o755);
+
+    let busybox = static_binary(
+        &which("busybox").context(
+            "busybox is not installed; run `cargo xtask setup` (or apt-get install -y busybox-static)",
+        )?,
+        "install busybox-static (Debian's busybox package is dynamically linked)",
+    )?;
+    img.file("bin/busybox", Source::File(busybox.clone()), 0o755);
+    let applets = cmd::output(Command::new(&busybox).arg("--list-full"))
+        .context("listing busybox's applets")?;
+    for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty()) {
+        if applet != "bin/busybox" {
+            img.symlink(applet, "/bin/busybox");
+        }
+    }
+    let tracer = static_binary(tracer, "build it with `cargo xtask build --static-tracer`")?;
+    img.file("bin/tracer", Source::File(tracer), 0o755);
+
+    img.file(
+        "etc/xtask-vm/args",
+        Source::Bytes(format!("set -- {}\n", shell_words(&spec.tracer_args)).into_bytes()),
+        0o644,
+    );
+
+    let tree = kernel
+        .modules
+        .as_deref()
+        .map(modules::ModuleTree::open)
+        .transpose()?;
+    let mut load = String::new();
+    if !spec.load_modules.is_empty() {
+        let Some(tree) = &tree else {
+            bail!(
+                "--load-modules needs the kernel's modules: give --modules DIR (its \
+                 lib/modules/<release> directory)"
+            );
+        };
+        let (files, n) = tree.load_order(&spec.load_modules)?;
+        notes.extend(n);
+        let names: Vec<&str> = files.iter().map(|m| m.name.as_str()).collect();
+        notes.push(format!("modules to load, in order: {}", names.join(" ")));
+        for m in files {
+            load.push_str(&format!("/{}\n", m.guest_path));
+            img.file(&m.guest_path, Source::Module(m.source, m.codec), 0o644);
+        }
+    }
+    img.file(
+        "etc/xtask-vm/modules",
+        Source::Bytes(load.into_bytes()),
+        0o644,
+    );
+
+    // The virtio disk drivers, for big results, when the kernel has them as modules. Loaded by
+    // init only after the tracer is done, so the traced kernel runs exactly what was asked.
+    let mut transfer = String::new();
+    if let Some(tree) = &tree {
+        let wanted = ["virtio_pci".to_owned(), "virtio_blk".to_owned()];
+        if let Ok((files, _)) = tree.load_order(&wanted) {
+            for m in files {
+                if !img.contains(&m.guest_path) {
+                    img.file(&m.guest_path, Source::Module(m.source, m.codec), 0o644);
+                }
+                transfer.push_str(&format!("/{}\n", m.guest_path));
+            }
+        }
+    }
+    img.file(
+        "etc/xtask-vm/transfer-modules",
+        Source::Bytes(transfer.into_bytes()),
+        0o644,
+    );
+    img.file(
+        "etc/xtask-vm/serial-max-bytes",
+        Source::Bytes(format!("{SERIAL_MAX_BYTES}\n").into_bytes()),
+        0o644,
+    );
+
+    for (host, guest) in &spec.files {
+        let rel = guest
+            .to_str()
+            .and_then(|g| g.strip_prefix('/'))
+            .filter(|g| !g.is_empty() && !g.split('/').any(|c| c == ".." || c == "."))
+            .with_context(|| {
+                format!("guest path {} must be absolute and plain", guest.display())
+            })?;
+        if img.contains(rel) {
+            bail!(
+                "guest path {} is the harness's own; pick another",
+                guest.display()
+            );
+        }
+        let meta = fs::metadata(host).with_context(|| format!("reading {}", host.display()))?;
+        if !meta.is_file() {
+            bail!(
+                "{} is not a file (only files can be copied into the guest)",
+                host.display()
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        img.file(rel, Source::File(host.clone()), meta.permissions().mode());
+    }
+    Ok((img, notes))
+}
+
+/// `path` when it is an x86_64 ELF without a program interpreter.
+fn static_binary(path: &Path, fix: &str) -> Result<PathBuf> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    match elf::is_dynamic(&bytes) {
+        Ok(false) => Ok(path.to_owned()),
+        Ok(true) => bail!(
+            "{} is dynamically linked; the initramfs has no libraries: {fix}",
+            path.display()
+        ),
+        Err(e) => bail!("{}: {e}; {fix}", path.display()),
+    }
+}
+
+fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Arguments as one line of POSIX shell words (single quotes; a quote becomes '\'').
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints the interesting part of the console and returns the one-line error.
+fn failure(console: &str, console_log: &Path, cause: String, fix: &str) -> anyhow::Error {
+    let summary = console_summary(console);
+    if !summary.is_empty() {
+        eprintln!(
+            "vm: console ({}), the part that matters:",
+            console_log.display()
+        );
+        for l in summary {
+            eprintln!("  | {l}");
+        }
+    }
+    anyhow::anyhow!("{cause}; {fix}; console log: {}", console_log.display())
+}
+
+/// Around a panic: 15 lines before it and 15 after; otherwise the last 20 lines. Terminal
+/// escapes (SeaBIOS clears the screen) are dropped.
+fn console_summary(console: &str) -> Vec<String> {
+    let lines: Vec<String> = console
+        .lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut esc = false;
+            for c in l.chars() {
+                match (esc, c) {
+                    (false, '\x1b') => esc = true,
+                    (true, c) if c.is_ascii_alphabetic() => esc = false,
+                    (true, _) => {}
+                    (false, c) if c.is_control() => {}
+                    (false, c) => out.push(c),
+                }
+            }
+            out
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let (from, to) = match lines
+        .iter()
+        .position(|l| l.contains("Kernel panic - not syncing"))
+    {
+        Some(p) => (p.saturating_sub(15), (p + 16).min(lines.len())),
+        None => (lines.len().saturating_sub(20), lines.len()),
+    };
+    lines[from..to].to_vec()
+}
+
+/// The CLI.
+#[derive(clap::Args)]
+pub struct VmArgs {
+    /// Boot this bzImage instead of Debian's current linux-image-amd64
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    /// The kernel's lib/modules/<release> directory (needed by --load-modules)
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    modules: Option<PathBuf>,
+    /// Kernel modules to load in the guest before the tracer runs; dependencies are added
+    #[arg(long, value_name = "M1,M2", value_delimiter = ',')]
+    load_modules: Vec<String>,
+    /// Copy a host file into the guest (repeatable)
+    #[arg(long = "file", value_name = "HOST:GUEST", value_parser = parse_file_arg)]
+    files: Vec<(PathBuf, PathBuf)>,
+    /// Wall-clock limit for the VM in seconds; a VM still running then is killed
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    timeout: u64,
+    /// Host directory that receives the guest's /out [default: target/vm/out]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Accel::Auto)]
+    accel: Accel,
+    /// Guest memory in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    memory: u32,
+    /// The tracer's arguments; it runs in /out, so relative output paths come back
+    #[arg(last = true, required = true, value_name = "TRACER ARGS")]
+    tracer_args: Vec<String>,
+}
+
+fn parse_file_arg(s: &str) -> Result<(PathBuf, PathBuf), String> {
+    let (host, guest) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: expected HOST:GUEST"))?;
+    Ok((PathBuf::from(host), PathBuf::from(guest)))
+}
+
+/// `cargo xtask vm`: the tracer's stdout and stderr are replayed on ours, and its exit code is
+/// ours.
+pub fn vm(args: VmArgs) -> Result<i32> {
+    let mut spec = VmSpec::new(args.tracer_args);
+    if let Some(bzimage) = args.kernel {
+        spec.kernel = KernelChoice::Image {
+            bzimage,
+            modules: args.modules,
+        };
+    }
+    spec.load_modules = args.load_modules;
+    spec.files = args.files;
+    spec.timeout = Duration::from_secs(args.timeout);
+    if let Some(out) = args.out {
+        spec.out_dir = out;
+    }
+    spec.accel = args.accel;
+    spec.memory_mib = args.memory;
+    let o = run_in_vm(&spec)?;
+    for (src, mut dst) in [
+        (&o.stdout, Box::new(std::io::stdout()) as Box<dyn Write>),
+        (&o.stderr, Box::new(std::io::stderr())),
+    ] {
+        if let Ok(bytes) = fs::read(src) {
+            let _ = dst.write_all(&bytes);
+            let _ = dst.flush();
+        }
+    }
+    let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+    let opt = |d: Option<Duration>| d.map(secs).unwrap_or_else(|| "-".into());
+    let t = &o.timings;
+    eprintln!(
+        "vm: tracer exited {} in the guest ({}, {}, {:?}); {} files in {}; console: {}",
+        o.exit_code,
+        o.kernel,
+        o.release,
+        o.accel,
+        o.files.len(),
+        o.out_dir.display(),
+        o.console_log.display()
+    );
+    eprintln!(
+        "vm: time: kernel {}, build {}, initramfs {}, boot to init {} (guest kernel {}), \
+         tracer {}, transfer {} ({}), QEMU {}, total {}",
+        secs(t.kernel),
+        secs(t.build),
+        secs(t.initramfs),
+        opt(t.boot_to_init),
+        opt(o.guest_boot),
+        opt(t.tracer),
+        secs(t.transfer),
+        o.channel,
+        secs(t.qemu),
+        secs(t.total)
+    );
+    Ok(o.exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_arguments_for_the_guest_shell() {
+        let args: Vec<String> = ["verify", "--json", "it's", "a b", "$HOME"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            shell_words(&args),
+            r#"'verify' '--json' 'it'\''s' 'a b' '$HOME'"#
+        );
+        assert_eq!(shell_words(&[]), "");
+    }
+
+    #[test]
+    fn summarizes_the_console() {
+        let mut log = String::from("\x1b[2J\x1b[0mSeaBIOS\n");
+        for i in 0..40 {
+            log.push_str(&format!("line {i}\n"));
+        }
+        let s = console_summary(&log);
+        assert_eq!(s.len(), 20);
+        assert_eq!(s[19], "line 39");
+        log.push_str("Kernel panic - not syncing: Attempted to kill init!\n");
+        let s = console_summary(&log);
+        assert_eq!(s.first().map(String::as_str), Some("line 25"));
+        assert!(s.last().is_some_and(|l| l.contains("Kernel panic")));
+        assert_eq!(console_summary("\x1b[2J\n")[..], [] as [String; 0]);
+    }
+
+    #[test]
+    fn parses_file_arguments() {
+        assert_eq!(
+            parse_file_arg("w.toml:/etc/w.toml"),
+            Ok((PathBuf::from("w.toml"), PathBuf::from("/etc/w.toml")))
+        );
+        assert!(parse_file_arg("nope").is_err());
+    }
+
+    #[test]
+    fn refuses_foreign_output_directories() {
+        let d = std::env::temp_dir().join(format!("xtask-vm-out-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        check_out_dir(&d).expect("a new directory is fine");
+        fs::create_dir_all(&d).expect("mkdir");
+        check_out_dir(&d).expect("an empty directory is fine");
+        fs::write(d.join("precious"), "x").expect("write");
+        assert!(check_out_dir(&d).is_err());
+        fs::write(d.join("tracer.exit"), "0\n").expect("write");
+        check_out_dir(&d).expect("ours: emptied");
+        assert!(!d.exists());
+    }
+}

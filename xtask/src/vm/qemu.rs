@@ -1,0 +1,345 @@
+//! Running QEMU: the command line, KVM when it really works (else TCG), a wall-clock timeout,
+//! and progress read from the guest's console markers (for timings only; results travel in the
+//! transfer frame).
+use std::{
+    ffi::OsString,
+    fs,
+    io::{Read, Seek, SeekFrom},
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd;
+
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// How long a KVM guest may take to reach init before KVM counts as broken here (a working KVM
+/// guest gets there in a second or two; here it stalls after the BIOS, or QEMU aborts).
+const KVM_PROBE: Duration = Duration::from_secs(20);
+
+/// Size of the sparse transfer disk; the guest's output is bounded by its RAM anyway.
+const DISK_BYTES: u64 = 4 << 30;
+
+/// Console lines guest/init.sh prints at each stage.
+pub const MARK_INIT: &str = "xtask-vm: init";
+pub const MARK_TRACER_START: &str = "xtask-vm: tracer start";
+pub const MARK_TRACER_END: &str = "xtask-vm: tracer end";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accel {
+    /// KVM when /dev/kvm is usable and a KVM guest boots here (the verdict is remembered), else TCG
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// One boot.
+pub struct Boot<'a> {
+    pub bzimage: &'a Path,
+    pub initramfs: &'a Path,
+    pub append: &'a str,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub timeout: Duration,
+    /// target/vm: the KVM verdict lives here.
+    pub vm_dir: &'a Path,
+    /// Scratch files of the run: qemu.log, the serial capture, the disk image.
+    pub run_dir: &'a Path,
+    pub console_log: &'a Path,
+}
+
+impl Boot<'_> {
+    pub fn serial_capture(&self) -> PathBuf {
+        self.run_dir.join("serial1.bin")
+    }
+    pub fn disk(&self) -> PathBuf {
+        self.run_dir.join("transfer.img")
+    }
+    pub fn qemu_log(&self) -> PathBuf {
+        self.run_dir.join("qemu.log")
+    }
+}
+
+/// How a boot ended, with host-clock timings taken from the console markers.
+#[derive(Debug)]
+pub struct Booted {
+    pub accel: Accel,
+    pub status: Option<ExitStatus>,
+    pub timed_out: bool,
+    /// QEMU start → init's first line.
+    pub boot_to_init: Option<Duration>,
+    /// Tracer start → tracer end.
+    pub tracer: Option<Duration>,
+    /// Tracer end (or init, when the tracer did not run) → QEMU gone: packing, sending, poweroff.
+    pub transfer: Option<Duration>,
+    pub wall: Duration,
+}
+
+pub fn check_installed() -> Result<()> {
+    if cmd::on_path(QEMU) {
+        return Ok(());
+    }
+    bail!(
+        "{QEMU} is not installed; run `cargo xtask setup` (or as root: apt-get install -y \
+         qemu-system-x86)"
+    )
+}
+
+/// Boots with the requested accelerator; `Auto` tries KVM when it is usable and not known to
+/// fail here, and falls back to TCG (remembering why) when the KVM guest does not reach init.
+pub fn boot(b: &Boot, accel: Accel) -> Result<Booted> {
+    let verdict_file = b.vm_dir.join("kvm-verdict");
+    let verdict_key = kvm_verdict_key();
+    let try_kvm = match accel {
+        Accel::Tcg => false,
+        Accel::Kvm => {
+            if let Err(e) = kvm_usable() {
+                bail!("--accel kvm: /dev/kvm is not usable ({e}); use --accel tcg");
+            }
+            true
+        }
+        Accel::Auto => {
+            kvm_usable().is_ok()
+                && fs::read_to_string(&verdict_file).ok().as_deref()
+                    != Some(format!("{verdict_key} broken\n").as_str())
+        }
+    };
+    if try_kvm {
+        let probe = (accel == Accel::Auto).then_some(KVM_PROBE);
+        let r = run(b, Accel::Kvm, probe)?;
+        let console = fs::read_to_string(b.console_log).unwrap_or_default();
+        if accel == Accel::Kvm || r.boot_to_init.is_some() || panic_line(&console).is_some() {
+            if r.boot_to_init.is_some() {
+                let _ = fs::write(&verdict_file, format!("{verdict_key} works\n"));
+            }
+            return Ok(r);
+        }
+        let _ = fs::write(&verdict_file, format!("{verdict_key} broken\n"));
+        eprintln!(
+            "vm: a KVM guest does not reach init here (see {}); using TCG, now and next time \
+             (delete {} to try KVM again)",
+            b.qemu_log().display(),
+            verdict_file.display()
+        );
+    }
+    run(b, Accel::Tcg, None)
+}
+
+/// /dev/kvm opens for reading and writing.
+fn kvm_usable() -> std::io::Result<()> {
+    fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(|_| ())
+}
+
+/// The KVM verdict holds while the host kernel and QEMU stay the same.
+fn kvm_verdict_key() -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let qemu = cmd::output(Command::new(QEMU).arg("--version")).unwrap_or_default();
+    format!(
+        "host {} qemu {}",
+        host.trim(),
+        qemu.lines().next().unwrap_or_default().trim()
+    )
+}
+
+/// QEMU's arguments for one boot.
+pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
+    let accel = match accel {
+        Accel::Kvm => "kvm",
+        // Multi-threaded TCG: the two vCPUs really run at once, so races can happen.
+        _ => "tcg,thread=multi",
+    };
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |s: &str| a.push(s.into());
+    for s in [
+        "-machine",
+        "q35",
+        "-accel",
+        accel,
+        "-cpu",
+        "max",
+        "-smp",
+        &b.cpus.to_string(),
+        "-m",
+        &format!("{}M", b.memory_mib),
+        "-nographic",
+        "-nodefaults",
+        // A panic reboots (panic=-1 on the command line); this turns that into QEMU exiting.
+        "-no-reboot",
+        "-append",
+        b.append,
+    ] {
+        push(s);
+    }
+    let mut path_arg = |flag: &str, prefix: &str, p: &Path| {
+        a.push(flag.into());
+        let mut v = OsString::from(prefix);
+        v.push(p.as_os_str());
+        a.push(v);
+    };
+    path_arg("-kernel", "", b.bzimage);
+    path_arg("-initrd", "", b.initramfs);
+    // ttyS0: the console; ttyS1: the transfer line when the guest has no virtio disk.
+    path_arg("-serial", "file:", b.console_log);
+    path_arg("-serial", "file:", &b.serial_capture());
+    path_arg("-drive", "if=none,id=transfer,format=raw,file=", &b.disk());
+    a.push("-device".into());
+    a.push("virtio-blk-pci,drive=transfer".into());
+    a
+}
+
+fn run(b: &Boot, accel: Accel, probe: Option<Duration>) -> Result<Booted> {
+    fs::create_dir_all(b.run_dir).with_context(|| format!("creating {}", b.run_dir.display()))?;
+    for p in [b.serial_capture(), b.disk(), b.console_log.to_owned()] {
+        let _ = fs::remove_file(p);
+    }
+    fs::File::create(b.disk())
+        .and_then(|f| f.set_len(DISK_BYTES))
+        .with_context(|| format!("creating {}", b.disk().display()))?;
+    let log = fs::File::create(b.qemu_log())
+        .with_context(|| format!("creating {}", b.qemu_log().display()))?;
+    let mut c = Command::new(QEMU);
+    c.args(qemu_args(b, accel))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let t0 = Instant::now();
+    let mut child = c
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", cmd::show(&c)))?;
+    let mut watch = ConsoleWatch::new(b.console_log);
+    let mut marks: [Option<Instant>; 3] = [None; 3];
+    let (status, timed_out) = loop {
+        watch.poll();
+        for (i, m) in [MARK_INIT, MARK_TRACER_START, MARK_TRACER_END]
+            .iter()
+            .enumerate()
+        {
+            if marks[i].is_none() && watch.seen(m) {
+                marks[i] = Some(Instant::now());
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            watch.poll();
+            break (Some(status), false);
+        }
+        let limit = match probe {
+            Some(p) if marks[0].is_none() => p.min(b.timeout),
+            _ => b.timeout,
+        };
+        if t0.elapsed() > limit {
+            // Our own child, killed by its handle.
+            let _ = child.kill();
+            let _ = child.wait();
+            break (None, probe.is_none() || marks[0].is_some());
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let end = Instant::now();
+    let [init, start, stop] = marks;
+    Ok(Booted {
+        accel,
+        status,
+        timed_out,
+        boot_to_init: init.map(|t| t - t0),
+        tracer: start.zip(stop).map(|(s, e)| e - s),
+        transfer: stop.or(init).map(|t| end - t),
+        wall: end - t0,
+    })
+}
+
+/// Follows the console log file as QEMU writes it.
+struct ConsoleWatch {
+    path: PathBuf,
+    offset: u64,
+    text: String,
+}
+
+impl ConsoleWatch {
+    fn new(path: &Path) -> Self {
+        ConsoleWatch {
+            path: path.to_owned(),
+            offset: 0,
+            text: String::new(),
+        }
+    }
+
+    fn poll(&mut self) {
+        let Ok(mut f) = fs::File::open(&self.path) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_ok() && f.read_to_end(&mut buf).is_ok() {
+            self.offset += buf.len() as u64;
+            self.text.push_str(&String::from_utf8_lossy(&buf));
+        }
+    }
+
+    fn seen(&self, mark: &str) -> bool {
+        self.text.contains(mark)
+    }
+}
+
+/// The line where the guest kernel panicked, if it did.
+pub fn panic_line(console: &str) -> Option<&str> {
+    console
+        .lines()
+        .find(|l| l.contains("Kernel panic - not syncing"))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line() {
+        let b = Boot {
+            bzimage: Path::new("/k/bzImage"),
+            initramfs: Path::new("/c/i.cpio"),
+            append: "console=ttyS0 panic=-1",
+            memory_mib: 1024,
+            cpus: 2,
+            timeout: Duration::from_secs(1),
+            vm_dir: Path::new("/t/vm"),
+            run_dir: Path::new("/t/vm/run"),
+            console_log: Path::new("/t/vm/console.log"),
+        };
+        let args: Vec<String> = qemu_args(&b, Accel::Tcg)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let s = args.join(" ");
+        assert!(
+            s.contains("-machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 1024M"),
+            "{s}"
+        );
+        assert!(
+            s.contains("-serial file:/t/vm/console.log -serial file:/t/vm/run/serial1.bin"),
+            "{s}"
+        );
+        assert!(s.contains("-kernel /k/bzImage -initrd /c/i.cpio"), "{s}");
+        assert!(s.contains("file=/t/vm/run/transfer.img"), "{s}");
+        assert!(args.contains(&"console=ttyS0 panic=-1".to_owned()));
+        let kvm = qemu_args(&b, Accel::Kvm);
+        assert!(kvm.iter().any(|a| a == "kvm"));
+    }
+
+    #[test]
+    fn finds_panics() {
+        let log =
+            "[    1.0] foo\n[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs\n";
+        assert_eq!(
+            panic_line(log),
+            Some("[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs")
+        );
+        assert_eq!(panic_line("xtask-vm: init at 2.0s\n"), None);
+    }
+}
