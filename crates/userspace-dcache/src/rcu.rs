@@ -42,7 +42,7 @@ impl Rcu {
             #[cfg(not(loom))]
             collector: crossbeam_epoch::Collector::new(),
             #[cfg(loom)]
-            garbage: Default::default(),
+            garbage: std::sync::Arc::new(crate::sync::Mutex::new(Vec::new())),
         }
     }
 

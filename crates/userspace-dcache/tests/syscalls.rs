@@ -163,8 +163,10 @@ fn lookup_events_carry_the_probe_fields() {
     assert_eq!(op[0].name_bytes(), b"d/f\0d/g");
 }
 
-/// (probe, seq moved by, inode cleared, hashed at entry, hashed at exit) per writer event.
-fn writers(ev: &[Event], dentry: u64) -> Vec<(Probe, u32, bool, bool, bool)> {
+/// (probe, seq moved by, inode cleared, hashed at entry, hashed at exit) of a writer event.
+type Writer = (Probe, u32, bool, bool, bool);
+
+fn writers(ev: &[Event], dentry: u64) -> Vec<Writer> {
     ev.iter()
         .filter(|e| e.dentry == dentry && e.probe().is_some_and(Probe::is_writer))
         .map(|e| {
@@ -192,7 +194,7 @@ fn dentry_of(ev: &[Event], name: &[u8]) -> u64 {
 #[test]
 fn prune_kill_path_writers_per_profile() {
     use Probe::*;
-    let expect: [(&str, Vec<(Probe, u32, bool, bool, bool)>); 4] = [
+    let expect: [(&str, Vec<Writer>); 4] = [
         // 3.0: __d_drop (+2), then dentry_iput clears the inode with no seq change.
         (
             "linux-3.0-rc7",
@@ -249,7 +251,7 @@ fn prune_kill_path_writers_per_profile() {
 #[test]
 fn unlink_writers_per_profile_and_fs() {
     use Probe::*;
-    let cases: [(&str, FsKind, Vec<(Probe, u32, bool, bool, bool)>); 5] = [
+    let cases: [(&str, FsKind, Vec<Writer>); 5] = [
         // d_delete with the only reference: dentry_unlink_inode, the dentry stays hashed.
         (
             "linux-3.0",
