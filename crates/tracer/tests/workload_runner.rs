@@ -537,3 +537,99 @@ fn duration_and_background_threads_end_by_themselves() {
     drop(p);
     base.close();
 }
+
+/// Runs this test binary again as `nobody`, for this test only; the child calls `prepare`.
+#[test]
+fn refuses_clearly_when_not_root() {
+    const CHILD: &str = "TRACER_TEST_RUNNER_AS_NOBODY";
+    if std::env::var_os(CHILD).is_some() {
+        let w = builtin("unlink-stat").expect("exists").expect("parses");
+        match prepare_in(&w, &std::env::temp_dir()) {
+            Err(e @ RunError::NotRoot) => println!("REFUSED: {e}"),
+            Err(e) => println!("UNEXPECTED error: {e}"),
+            Ok(_) => println!("UNEXPECTED success"),
+        }
+        return;
+    }
+    if !is_root() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "refuses_clearly_when_not_root", "--nocapture"])
+        .env(CHILD, "1")
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let out = match out {
+        // A checkout under a directory closed to others (0700) cannot run as nobody.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: nobody cannot run the test binary here: {e}");
+            return;
+        }
+        r => r.expect("run the test binary as nobody"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("REFUSED: the workload runner needs root"),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A process killed with SIGKILL while prepared: the kernel frees its namespace, so the mount
+/// goes, and autoclear unbinds the loop device. Only the empty mount point directory remains.
+#[test]
+fn sigkill_leaves_no_mount_and_no_loop_device() {
+    const CHILD: &str = "TRACER_TEST_RUNNER_KILLED";
+    if let Some(base) = std::env::var_os(CHILD) {
+        let w = Workload::from_toml(&EVERY_OP.replace("FS", "ext4"), "t").expect("parses");
+        match prepare_in(&w, Path::new(&base)) {
+            Ok(p) => {
+                println!("PREPARED {}", p.mount_point().display());
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            Err(e) => println!("FAILED {e}"),
+        }
+        return;
+    }
+    if !is_root() {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let base = Base::new("sigkill");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "sigkill_leaves_no_mount_and_no_loop_device",
+            "--nocapture",
+        ])
+        .env(CHILD, &base.0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("piped");
+    let line = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("PREPARED") || l.starts_with("FAILED"))
+        .unwrap_or_default();
+    if let Some(why) = line.strip_prefix("FAILED ") {
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(why.contains("driver") || why.contains("needs `"), "{why}");
+        eprintln!("skipped: ext4 unavailable: {why}");
+        return base.close();
+    }
+    let mount_point = PathBuf::from(line.strip_prefix("PREPARED ").expect("child prepared"));
+    assert_eq!(
+        loops_backed_under(&base.0).len(),
+        1,
+        "the child's loop device"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    // The kernel, not the runner, cleaned up; the directory is all that is left.
+    fs::remove_dir(&mount_point).expect("an empty mount point directory remains");
+    base.close();
+}

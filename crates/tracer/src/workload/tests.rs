@@ -632,3 +632,27 @@ fn scaling_multiplies_and_keeps_at_least_one() {
         assert!(matches!(d.scale(f), Err(WorkloadError::BadScale(_))));
     }
 }
+
+#[test]
+fn kernel_dev_converts_the_userspace_encoding() {
+    // Literal glibc encodings: 8:1, and 259:70000 (major 0x103, minor 0x11170) whose minor
+    // spills into the high bits.
+    assert_eq!(kernel_dev(0x801), 8 << 20 | 1);
+    assert_eq!(kernel_dev(0x1111_0370), 0x103 << 20 | 0x11170);
+    // tmpfs: an anonymous device, major 0.
+    assert_eq!(kernel_dev(45), 45);
+    for (major, minor) in [
+        (0u32, 45u32),
+        (7, 0),
+        (7, 300),
+        (259, 3),
+        (254, 0xf_ffff),
+        (4095, 1),
+    ] {
+        assert_eq!(
+            kernel_dev(libc::makedev(major, minor)),
+            major << 20 | minor,
+            "{major}:{minor}"
+        );
+    }
+}
