@@ -1,0 +1,255 @@
+//! Stable keys: paths relative to the workload's file system root, interned once and shared by
+//! both sides, so a kernel event and a model event about the same name get the same key although
+//! their dentry ids have nothing in common. Also the cross-side matching of operation results.
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+use tracer_common::OpKind;
+
+/// An interned path. [`ROOT`] is the workload's file system root.
+pub type PathId = u32;
+pub const ROOT: PathId = 0;
+
+/// Path interner: a tree of (parent, name) nodes.
+pub struct Paths {
+    /// Per node: its parent and last component (the root's are itself and empty).
+    nodes: Vec<(PathId, Box<[u8]>)>,
+    children: HashMap<PathId, HashMap<Box<[u8]>, PathId>>,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            nodes: vec![(ROOT, Box::from(&b""[..]))],
+            children: HashMap::new(),
+        }
+    }
+}
+
+impl Paths {
+    /// The node for `name` under `parent`. `.` and `..` are taken literally: lookups never see
+    /// them and the workload's paths are normalized by [`Paths::parse`].
+    pub fn child(&mut self, parent: PathId, name: &[u8]) -> PathId {
+        if let Some(id) = self.children.get(&parent).and_then(|m| m.get(name)) {
+            return *id;
+        }
+        let id = self.nodes.len() as PathId;
+        self.nodes.push((parent, Box::from(name)));
+        self.children
+            .entry(parent)
+            .or_default()
+            .insert(Box::from(name), id);
+        id
+    }
+
+    /// A workload path ("d0/f1", "/d0//f1/", "./f1") relative to the root.
+    pub fn parse(&mut self, path: &[u8]) -> PathId {
+        path.split(|b| *b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .fold(ROOT, |dir, c| self.child(dir, c))
+    }
+
+    /// The parent directory, None for the root.
+    pub fn parent(&self, id: PathId) -> Option<PathId> {
+        match self.nodes.get(id as usize) {
+            Some((p, _)) if id != ROOT => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// The last component.
+    pub fn leaf(&self, id: PathId) -> &[u8] {
+        self.nodes.get(id as usize).map_or(&[], |(_, n)| n)
+    }
+
+    /// "d0/f1" (the root is "/"); bytes that are not UTF-8 are escaped.
+    pub fn render(&self, id: PathId) -> String {
+        if id == ROOT {
+            return "/".into();
+        }
+        let mut parts = Vec::new();
+        let mut cur = id;
+        while cur != ROOT {
+            parts.push(self.leaf(cur));
+            match self.parent(cur) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        let mut out = String::new();
+        for (i, p) in parts.iter().rev().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(&String::from_utf8_lossy(p));
+        }
+        out
+    }
+}
+
+/// One operation result, waiting for its counterpart on the other side.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    result: i32,
+    ts_begin: u64,
+}
+
+/// An operation whose result differs between the kernel and the model.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpDivergence {
+    pub operation: &'static str,
+    pub name: String,
+    /// 1-based: the n-th operation of this kind on this name, in `ts_begin` order per side.
+    pub occurrence: u64,
+    pub kernel_result: i32,
+    pub model_result: i32,
+    pub kernel_ts_begin: u64,
+    pub model_ts_begin: u64,
+}
+
+/// Matches the n-th operation of a kind on a name across the two sides and compares results.
+/// Its memory is the backlog of one side over the other, capped by `cap` entries.
+pub struct OpMatcher {
+    /// Per key: which side the queued results are from, and the queue.
+    queues: HashMap<(OpKind, PathId), (usize, VecDeque<Pending>, u64)>,
+    backlog: usize,
+    cap: usize,
+    pub compared: u64,
+    pub differ: u64,
+    pub abandoned: bool,
+    pub examples: Vec<OpDivergence>,
+    max_examples: usize,
+}
+
+impl OpMatcher {
+    pub fn new(cap: usize, max_examples: usize) -> OpMatcher {
+        OpMatcher {
+            queues: HashMap::new(),
+            backlog: 0,
+            cap,
+            compared: 0,
+            differ: 0,
+            abandoned: false,
+            examples: Vec::new(),
+            max_examples,
+        }
+    }
+
+    /// Records side `side`'s next operation of `kind` on `path`.
+    pub fn record(
+        &mut self,
+        side: usize,
+        kind: OpKind,
+        path: PathId,
+        result: i32,
+        ts_begin: u64,
+        paths: &Paths,
+    ) {
+        if self.abandoned {
+            return;
+        }
+        let (owner, queue, seen) = self
+            .queues
+            .entry((kind, path))
+            .or_insert_with(|| (side, VecDeque::new(), 0));
+        if *owner == side || queue.is_empty() {
+            *owner = side;
+            queue.push_back(Pending { result, ts_begin });
+            self.backlog += 1;
+            if self.backlog > self.cap {
+                // The two traces do not hold the same operations; stop before memory grows
+                // with the trace instead of with the names.
+                self.abandoned = true;
+                self.queues.clear();
+            }
+            return;
+        }
+        let Some(other) = queue.pop_front() else {
+            return;
+        };
+        self.backlog -= 1;
+        *seen += 1;
+        self.compared += 1;
+        if other.result != result {
+            self.differ += 1;
+            if self.examples.len() < self.max_examples {
+                let (k, m) = if side == 0 {
+                    ((result, ts_begin), (other.result, other.ts_begin))
+                } else {
+                    ((other.result, other.ts_begin), (result, ts_begin))
+                };
+                self.examples.push(OpDivergence {
+                    operation: kind.name(),
+                    name: paths.render(path),
+                    occurrence: *seen,
+                    kernel_result: k.0,
+                    model_result: m.0,
+                    kernel_ts_begin: k.1,
+                    model_ts_begin: m.1,
+                });
+            }
+        }
+    }
+
+    /// Operations one side has and the other never matched: (kernel, model).
+    pub fn unmatched(&self) -> (u64, u64) {
+        let mut out = (0, 0);
+        for (owner, q, _) in self.queues.values() {
+            if *owner == 0 {
+                out.0 += q.len() as u64;
+            } else {
+                out.1 += q.len() as u64;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalize_and_intern() {
+        let mut p = Paths::default();
+        let a = p.parse(b"d0/f1");
+        assert_eq!(p.parse(b"/d0//f1/"), a);
+        assert_eq!(p.parse(b"./d0/./f1"), a);
+        let d0 = p.parse(b"d0");
+        assert_eq!(p.child(d0, b"f1"), a);
+        assert_eq!(p.parent(a), Some(d0));
+        assert_eq!(p.parent(d0), Some(ROOT));
+        assert_eq!(p.parent(ROOT), None);
+        assert_eq!(p.render(a), "d0/f1");
+        assert_eq!(p.render(ROOT), "/");
+        assert_eq!(p.parse(b""), ROOT);
+    }
+
+    #[test]
+    fn matcher_compares_the_nth_operation_per_name() {
+        let mut p = Paths::default();
+        let f = p.parse(b"f");
+        let mut m = OpMatcher::new(100, 10);
+        m.record(0, OpKind::Stat, f, 0, 10, &p);
+        m.record(0, OpKind::Stat, f, -2, 20, &p);
+        m.record(1, OpKind::Stat, f, 0, 5, &p);
+        m.record(1, OpKind::Stat, f, 0, 6, &p);
+        m.record(1, OpKind::Unlink, f, 0, 7, &p);
+        assert_eq!((m.compared, m.differ), (2, 1));
+        let d = &m.examples[0];
+        assert_eq!((d.occurrence, d.kernel_result, d.model_result), (2, -2, 0));
+        assert_eq!(m.unmatched(), (0, 1));
+    }
+
+    #[test]
+    fn matcher_gives_up_past_its_cap() {
+        let mut p = Paths::default();
+        let f = p.parse(b"f");
+        let mut m = OpMatcher::new(3, 10);
+        for i in 0..5 {
+            m.record(0, OpKind::Stat, f, 0, i, &p);
+        }
+        assert!(m.abandoned);
+        assert_eq!(m.unmatched(), (0, 0));
+    }
+}

@@ -1,0 +1,293 @@
+//! Writer-side `d_seq` bookkeeping per dentry generation. Every observation (a writer's entry
+//! and exit, a lookup's re-read of `d_seq`) is held against the highest value the traced
+//! writers account for:
+//!
+//! - a value above it means something wrote `d_seq` unobserved: a coverage gap (an untraced
+//!   writer such as `__d_move`, `d_instantiate`, or an inlined call site), never an anomaly;
+//! - a writer that moves `d_seq` by less than its protocol requires, or whose caller's owed
+//!   bump (the +2 after `___d_drop`) is missing at the next writer's entry, is an anomaly.
+//!
+//! Observations must come in time order (writers by entry, lookups by return), which the
+//! side's reorder window provides.
+use tracer_common::{flags, Event, Probe};
+
+use super::protocol::Protocol;
+
+/// Why `d_seq` moved with no traced writer to account for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapCause {
+    /// `___d_drop` entered with an odd count: inside `__d_move`'s `write_seqcount_begin`.
+    DMove,
+    /// The count moved inside a traced writer by more than that writer does itself.
+    InsideWriter(Probe),
+    /// Not known here; the side attributes it from the operations (create → `d_instantiate`).
+    Unattributed,
+}
+
+/// What one observation revealed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finding {
+    Gap {
+        from: u32,
+        to: u32,
+        /// When the previous observation was made.
+        since: u64,
+        cause: GapCause,
+    },
+    /// A writer moved `d_seq` by less than the protocol requires.
+    ShortWithin {
+        probe: Probe,
+        expected: u32,
+        observed: u32,
+    },
+    /// The caller of `by` owed `amount` after it returned and the next writer found less.
+    MissingOwed {
+        by: Probe,
+        base: u32,
+        amount: u32,
+        found: u32,
+        owed_since: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Owed {
+    by: Probe,
+    base: u32,
+    amount: u32,
+    ts: u64,
+}
+
+/// `d_seq` state of one dentry generation.
+#[derive(Clone, Debug, Default)]
+pub struct SeqState {
+    /// The highest value the observed writers account for (owed bumps included).
+    known: Option<u32>,
+    last_ts: u64,
+    owed: Option<Owed>,
+    /// A writer entry found less than `known` with nothing owed: out-of-order observations.
+    pub regressions: u64,
+}
+
+/// `a - b` in sequence-counter arithmetic (the counter wraps).
+fn ahead(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b) as i32)
+}
+
+impl SeqState {
+    /// A lookup read `seq` (its `d_seq` re-read) at `ts`.
+    pub fn lookup(&mut self, seq: u32, ts: u64) -> Option<Finding> {
+        let mut out = None;
+        match self.known {
+            Some(k) if ahead(seq, k) > 0 => {
+                out = Some(Finding::Gap {
+                    from: k,
+                    to: seq,
+                    since: self.last_ts,
+                    cause: GapCause::Unattributed,
+                });
+                self.known = Some(seq);
+            }
+            Some(_) => {}
+            None => self.known = Some(seq),
+        }
+        if let Some(o) = self.owed {
+            if ahead(seq, o.base) >= i64::from(o.amount) {
+                self.owed = None;
+            }
+        }
+        self.last_ts = ts;
+        out
+    }
+
+    /// A writer event; up to two findings (one at entry, one across the call).
+    pub fn writer(&mut self, ev: &Event, probe: Probe, proto: &Protocol) -> [Option<Finding>; 2] {
+        let mut out = [None, None];
+        if ev.has(flags::NO_ENTRY) {
+            // Only the exit was seen: no entry value to check, keep the exit as the new floor.
+            if self.known.is_none_or(|k| ahead(ev.seq_end, k) > 0) {
+                self.known = Some(ev.seq_end);
+            }
+        } else {
+            let sb = ev.seq_begin;
+            if let Some(k) = self.known {
+                let d = ahead(sb, k);
+                if d > 0 {
+                    let cause = if probe == Probe::DDropInner && !sb.is_multiple_of(2) {
+                        GapCause::DMove
+                    } else {
+                        GapCause::Unattributed
+                    };
+                    out[0] = Some(Finding::Gap {
+                        from: k,
+                        to: sb,
+                        since: self.last_ts,
+                        cause,
+                    });
+                } else if d < 0 {
+                    match self.owed {
+                        Some(o) if ahead(sb, o.base) < i64::from(o.amount) => {
+                            out[0] = Some(Finding::MissingOwed {
+                                by: o.by,
+                                base: o.base,
+                                amount: o.amount,
+                                found: sb,
+                                owed_since: o.ts,
+                            });
+                        }
+                        _ => self.regressions += 1,
+                    }
+                }
+            }
+            let within = ahead(ev.seq_end, sb);
+            let expected = proto.within(probe, ev.has(flags::HASHED_BEGIN));
+            if within < i64::from(expected) {
+                out[1] = Some(Finding::ShortWithin {
+                    probe,
+                    expected,
+                    observed: ev.seq_end.wrapping_sub(sb),
+                });
+            } else if within > i64::from(expected) {
+                out[1] = Some(Finding::Gap {
+                    from: sb.wrapping_add(expected),
+                    to: ev.seq_end,
+                    since: ev.ts_begin,
+                    cause: GapCause::InsideWriter(probe),
+                });
+            }
+            self.known = Some(ev.seq_end);
+        }
+        self.owed = None;
+        let entry = if ev.has(flags::NO_ENTRY) {
+            ev.seq_end
+        } else {
+            ev.seq_begin
+        };
+        let amount = proto.owed_after(probe, entry);
+        if amount > 0 {
+            self.owed = Some(Owed {
+                by: probe,
+                base: ev.seq_end,
+                amount,
+                ts: ev.ts_end,
+            });
+            self.known = Some(ev.seq_end.wrapping_add(amount));
+        }
+        self.last_ts = ev.ts_end;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(probe: Probe, sb: u32, se: u32, hashed: bool) -> Event {
+        let mut e = Event::zeroed();
+        e.probe = probe as u8;
+        e.seq_begin = sb;
+        e.seq_end = se;
+        if hashed {
+            e.flags |= flags::HASHED_BEGIN;
+        }
+        e
+    }
+
+    #[test]
+    fn kill_path_of_6_1_is_clean() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        assert_eq!(s.lookup(2, 1), None);
+        let drop = writer(Probe::DDropInner, 2, 2, true);
+        assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+        // A lookup racing the drop may still read 2; the owed +2 makes 4 legitimate too.
+        assert_eq!(s.lookup(2, 3), None);
+        let clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
+        assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
+        assert_eq!(s.regressions, 0);
+    }
+
+    #[test]
+    fn missing_invalidate_after_d_drop_is_found() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.writer(
+            &writer(Probe::DDropInner, 2, 2, true),
+            Probe::DDropInner,
+            &p,
+        );
+        let f = s.writer(
+            &writer(Probe::DentryUnlinkInode, 2, 4, false),
+            Probe::DentryUnlinkInode,
+            &p,
+        );
+        assert!(
+            matches!(
+                f[0],
+                Some(Finding::MissingOwed {
+                    base: 2,
+                    amount: 2,
+                    found: 2,
+                    ..
+                })
+            ),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn short_and_long_writers() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        let f = s.writer(
+            &writer(Probe::DentryUnlinkInode, 2, 2, true),
+            Probe::DentryUnlinkInode,
+            &p,
+        );
+        assert!(matches!(
+            f[1],
+            Some(Finding::ShortWithin {
+                expected: 2,
+                observed: 0,
+                ..
+            })
+        ));
+        let f = s.writer(&writer(Probe::DDrop, 2, 6, true), Probe::DDrop, &p);
+        assert!(matches!(
+            f[1],
+            Some(Finding::Gap {
+                from: 4,
+                to: 6,
+                cause: GapCause::InsideWriter(Probe::DDrop),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unobserved_moves_are_gaps() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 1);
+        assert!(matches!(
+            s.lookup(6, 2),
+            Some(Finding::Gap { from: 2, to: 6, .. })
+        ));
+        let f = s.writer(
+            &writer(Probe::DDropInner, 7, 7, true),
+            Probe::DDropInner,
+            &p,
+        );
+        assert!(matches!(
+            f[0],
+            Some(Finding::Gap {
+                from: 6,
+                to: 7,
+                cause: GapCause::DMove,
+                ..
+            })
+        ));
+        // __d_move's closing +1 is owed, not a gap.
+        assert_eq!(s.lookup(8, 3), None);
+    }
+}

@@ -1,0 +1,324 @@
+//! `tracer diff`: a kernel trace against a model trace (DESIGN.md section 7).
+//!
+//! Both traces are streamed side by side; memory grows with the live dentries and the names,
+//! not with the traces' length. Each side is analysed on its own terms (its own operation
+//! history, its own dentry ids, its own `d_seq` rules) and the two are compared by stable keys:
+//! paths relative to the workload's file system root, rebuilt from the parent ids and names in
+//! the events, and per path the dentry's generation (a new dentry id for a name, or an id seen
+//! again after its hashed life ended, is a new generation). Pointers are never compared.
+//!
+//! # Classification of a NULL-inode `__d_lookup_rcu` return (dentry != 0, inode 0)
+//!
+//! In this order:
+//! 1. not `VALIDATED` → `rejected-snapshot`: `d_seq` moved, the caller's re-check fails and
+//!    it retries; nothing user-visible.
+//! 2. a successful create/mkdir/unlink/rmdir/rename of the name, or of a directory above it,
+//!    whose interval overlaps the lookup's `[ts_begin, ts_end]` → `overlaps-writer`.
+//! 3. the name does not exist at the lookup's begin: the last operation that completed before
+//!    it says so (a successful unlink, rmdir, rename away), a directory above it is removed,
+//!    or no operation ever showed it existing → `negative`. Existence is proved by successful
+//!    create, mkdir, rename onto, stat, open, readdir, and by EEXIST; ENOENT results prove
+//!    nothing (they are what is being checked).
+//! 4. the dentry was unhashed at return and a writer probe on that dentry (`__d_drop`,
+//!    `___d_drop`, `dentry_unlink_inode`, `dentry_iput`) overlaps the lookup →
+//!    `overlaps-writer` (it was being dropped or killed).
+//! 5. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
+//!    interval. A kill-path writer overlapping a lookup that still saw the dentry hashed does
+//!    not excuse it: pruning does not make a name missing, and a hashed dentry with its inode
+//!    gone is what unhash-before-clear forbids.
+//!
+//! An ENOENT result (-2) of a stat or open goes through rules 2 and 3 (`overlaps-writer`,
+//! `negative`); otherwise it is an anomaly (`spurious-enoent`, Hugh Dickins' symptom).
+//!
+//! # Writer invariants
+//!
+//! - An inode clear (`dentry_unlink_inode`/`dentry_iput`, inode != 0 → 0) on a dentry hashed at
+//!   its entry is legitimate only as `d_delete`, inside an unlink, rmdir or rename of the name;
+//!   anywhere else the kill path cleared before it unhashed: anomaly `clear-before-unhash`.
+//! - `d_seq` deltas per writer and kernel generation ([`Protocol`]): a writer that moves it less
+//!   than required, or a missing +2 after `___d_drop` (owed by its inlined caller, found short
+//!   at the next writer's entry): anomaly `seq-delta`.
+//! - A `d_seq` value no traced writer accounts for is a coverage gap (an untraced writer:
+//!   `d_instantiate` on create, `__d_move` on rename, an inlined call site), attributed from the
+//!   operations on the name, reported, never an anomaly.
+//!
+//! # Input problems
+//!
+//! A trace that cannot be opened (missing, not a trace, another format or schema) is an error.
+//! A trace cut short or corrupted mid-way is diffed up to the damage; the report says so in
+//! `trouble` and the exit status is 2 even when anomalies were found.
+mod align;
+mod classify;
+mod history;
+mod invariants;
+mod protocol;
+mod report;
+mod side;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+
+pub use align::{OpDivergence, PathId, Paths};
+pub use protocol::{InodeClearSeq, Protocol};
+pub use report::{
+    Anomaly, Classes, ContextLine, Coverage, Diagnostics, Divergence, EventCounts, GapExample,
+    LostEvents, PerSide, Report, Side, TraceInfo, SCHEMA,
+};
+
+use crate::trace::{Header, Reader, TraceError};
+use side::{Limits, Shared, SideState};
+
+/// How to diff.
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    /// Events shown before and after each anomaly.
+    pub context: usize,
+    /// Reorder window: how far (ns) an event may arrive behind the newest begin time seen.
+    pub window_ns: u64,
+    /// Anomalies detailed (with evidence and context); all are counted.
+    pub max_anomalies: usize,
+    /// Coverage-gap and divergence examples kept per kind.
+    pub max_examples: usize,
+    /// Write the Chrome/Perfetto timeline here.
+    pub timeline: Option<PathBuf>,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            context: 5,
+            window_ns: 100_000_000,
+            max_anomalies: 100,
+            max_examples: 20,
+            timeline: None,
+        }
+    }
+}
+
+/// Why no report could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error("cannot read the {role} trace: {source}")]
+    Open {
+        role: &'static str,
+        #[source]
+        source: TraceError,
+    },
+    #[error("{}: cannot create the timeline: {source}; check the directory exists and is writable", path.display())]
+    Timeline {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Operations one side may run ahead of the other before matching gives up.
+const MATCH_BACKLOG: usize = 1 << 20;
+
+struct Input {
+    reader: Reader,
+    header: Header,
+    path: PathBuf,
+    done: bool,
+    problem: Option<String>,
+}
+
+fn open(role: &'static str, path: &Path) -> Result<Input, DiffError> {
+    let reader = Reader::open(path).map_err(|source| DiffError::Open { role, source })?;
+    Ok(Input {
+        header: reader.header.clone(),
+        reader,
+        path: path.to_path_buf(),
+        done: false,
+        problem: None,
+    })
+}
+
+fn kernel_rules(h: &Header) -> Protocol {
+    Protocol::for_release(&h.kernel_release)
+        .unwrap_or_else(|| Protocol::modern("the header's release is not a version"))
+}
+
+fn model_rules(h: &Header) -> Protocol {
+    h.profile
+        .as_deref()
+        .and_then(Protocol::for_profile)
+        .or_else(|| Protocol::for_release(&h.kernel_release))
+        .unwrap_or_else(|| Protocol::modern("no profile or release in the header"))
+}
+
+/// Diffs `kernel` against `model`.
+pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Report, DiffError> {
+    let mut inputs = [open("kernel", kernel)?, open("model", model)?];
+    let timeline = match &opts.timeline {
+        Some(p) => Some(
+            timeline::Timeline::create(p).map_err(|source| DiffError::Timeline {
+                path: p.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let lim = Limits {
+        context: opts.context,
+        window_ns: opts.window_ns,
+        max_anomalies: opts.max_anomalies,
+        max_examples: opts.max_examples,
+    };
+    let mut sh = Shared {
+        paths: Paths::default(),
+        matcher: align::OpMatcher::new(MATCH_BACKLOG, opts.max_examples),
+        timeline,
+    };
+    let rules = [
+        kernel_rules(&inputs[0].header),
+        model_rules(&inputs[1].header),
+    ];
+    if let Some(t) = sh.timeline.as_mut() {
+        t.process_name(1, &format!("kernel {}", inputs[0].header.kernel_release));
+        let m = &inputs[1].header;
+        t.process_name(
+            2,
+            &format!(
+                "model {}",
+                m.profile.as_deref().unwrap_or(&m.kernel_release)
+            ),
+        );
+    }
+    let mut sides = [
+        SideState::new(Side::Kernel, rules[0].clone(), lim),
+        SideState::new(Side::Model, rules[1].clone(), lim),
+    ];
+    loop {
+        // Advance the side that has processed fewer operations, so the operation matcher's
+        // backlog stays small when both traces run the same workload.
+        let i = match (inputs[0].done, inputs[1].done) {
+            (true, true) => break,
+            (false, true) => 0,
+            (true, false) => 1,
+            (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
+        };
+        match inputs[i].reader.next_event() {
+            Ok(Some(ev)) => sides[i].push(ev, &mut sh),
+            Ok(None) => {
+                inputs[i].done = true;
+                sides[i].finish(&mut sh);
+            }
+            Err(e) => {
+                inputs[i].problem = Some(e.to_string());
+                inputs[i].done = true;
+                sides[i].finish(&mut sh);
+            }
+        }
+    }
+    let mut trouble = Vec::new();
+    for (role, input) in ["kernel", "model"].iter().zip(&inputs) {
+        if let Some(p) = &input.problem {
+            trouble.push(format!(
+                "{role} trace: {p}; the diff covers the events before the damage only"
+            ));
+        }
+    }
+    if let Some(t) = sh.timeline.take() {
+        if let Err((path, e)) = t.finish() {
+            trouble.push(format!(
+                "{}: writing the timeline failed: {e}",
+                path.display()
+            ));
+        }
+    }
+    let [mut k, mut m] = sides;
+    let [ki, mi] = inputs;
+    let (uk, um) = sh.matcher.unmatched();
+    let mut anomalies = std::mem::take(&mut k.anomalies);
+    anomalies.append(&mut m.anomalies);
+    let mut report = Report {
+        schema: SCHEMA,
+        kernel: info(&ki, &rules[0], &k),
+        model: info(&mi, &rules[1], &m),
+        profile: mi.header.profile.clone(),
+        events: PerSide {
+            kernel: k.event_counts(),
+            model: m.event_counts(),
+        },
+        lost_events: PerSide {
+            kernel: lost(&ki),
+            model: lost(&mi),
+        },
+        null_inode_returns: PerSide {
+            kernel: k.null_classes(),
+            model: m.null_classes(),
+        },
+        enoent_results: PerSide {
+            kernel: k.enoent_classes(),
+            model: m.enoent_classes(),
+        },
+        anomaly_counts: PerSide {
+            kernel: std::mem::take(&mut k.anomaly_counts),
+            model: std::mem::take(&mut m.anomaly_counts),
+        },
+        anomalies,
+        coverage_gaps: PerSide {
+            kernel: coverage(&k, &ki.header),
+            model: coverage(&m, &mi.header),
+        },
+        divergence: Divergence {
+            operations_compared: sh.matcher.compared,
+            results_differ: sh.matcher.differ,
+            unmatched: PerSide {
+                kernel: uk,
+                model: um,
+            },
+            abandoned: sh.matcher.abandoned,
+            examples: std::mem::take(&mut sh.matcher.examples),
+        },
+        diagnostics: PerSide {
+            kernel: k.diag.clone(),
+            model: m.diag.clone(),
+        },
+        trouble,
+        exit_status: 0,
+    };
+    report.compute_exit_status();
+    Ok(report)
+}
+
+fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {
+    let h = &input.header;
+    let footer = input.reader.footer();
+    TraceInfo {
+        path: input.path.display().to_string(),
+        origin: h.origin.clone(),
+        release: h.kernel_release.clone(),
+        attach: h.attach.clone(),
+        profile: h.profile.clone(),
+        workload: h.workload.clone(),
+        seq_rules: rules.source.clone(),
+        events_read: side.event_counts().total,
+        complete: input.problem.is_none() && footer.is_some_and(|f| f.complete()),
+        end: footer.map(|f| f.end.clone()),
+        problem: input.problem.clone(),
+    }
+}
+
+fn lost(input: &Input) -> LostEvents {
+    input
+        .reader
+        .footer()
+        .map(|f| LostEvents {
+            total: f.lost(),
+            per_probe: f.drops.clone(),
+        })
+        .unwrap_or_default()
+}
+
+fn coverage(side: &SideState, h: &Header) -> Coverage {
+    let mut c = side.coverage.clone();
+    c.unattached_targets = h
+        .attach
+        .iter()
+        .filter(|(_, mode)| !matches!(mode.as_str(), "fentry" | "kprobe"))
+        .map(|(t, why)| (t.clone(), why.clone()))
+        .collect();
+    c
+}

@@ -1,0 +1,159 @@
+//! How far `d_seq` moves per traced writer, per kernel generation (DESIGN.md sections 3 and 9,
+//! checked against fs/dcache.c of 6.1). The kernel side takes its rules from the trace header's
+//! release, the model side from its profile name; both are held to the same checks.
+use tracer_common::Probe;
+
+/// `d_seq` around the inode clear in `dentry_unlink_inode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InodeClearSeq {
+    /// Before 4.6: clear `d_inode`, then `dentry_rcuwalk_barrier()` (+2), unconditionally.
+    BarrierAfter,
+    /// 4.8 up to "make sure that __dentry_kill() always invalidates d_seq, unhashed or not":
+    /// `raw_write_seqcount_begin/end` only while the dentry is hashed, so killing an already
+    /// unhashed dentry moves nothing.
+    BracketIfHashed,
+    /// 4.6/4.7 and every kernel since that fix (6.1 included): always bracketed (+2).
+    Bracket,
+}
+
+/// The writer-side `d_seq` rules the diff expects of one trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protocol {
+    /// What the rules were derived from, for the report ("release 6.1.0-27-amd64").
+    pub source: String,
+    pub inode_clear: InodeClearSeq,
+}
+
+/// First release with the always-invalidate fix. The fix is dated August 2018; 4.19 is the
+/// first release that certainly has it. Erring late is the safe side: a kernel that already
+/// bumps gets a coverage note (+2 where 0 was expected), never a false anomaly.
+const ALWAYS_BRACKET_SINCE: (u32, u32) = (4, 19);
+
+impl Protocol {
+    /// Rules for a kernel release such as `6.1.0-27-amd64`; None if it does not start with
+    /// `major.minor`.
+    pub fn for_release(release: &str) -> Option<Protocol> {
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next()?.parse().ok()?;
+        let v = (major, minor);
+        let inode_clear = if v < (4, 6) {
+            InodeClearSeq::BarrierAfter
+        } else if v < (4, 8) || v >= ALWAYS_BRACKET_SINCE {
+            InodeClearSeq::Bracket
+        } else {
+            InodeClearSeq::BracketIfHashed
+        };
+        Some(Protocol {
+            source: format!("release {release}"),
+            inode_clear,
+        })
+    }
+
+    /// Rules for a model profile (`linux-3.0-rc7`, `linux-3.0`, `linux-4.8`, `linux-6.1`, or
+    /// any `linux-X.Y`). The model's 4.8 profile keeps the unhashed hole by design, so it gets
+    /// `BracketIfHashed` whatever the release table says.
+    pub fn for_profile(profile: &str) -> Option<Protocol> {
+        let release = profile.strip_prefix("linux-")?;
+        let mut p = if release == "4.8" {
+            Protocol {
+                source: String::new(),
+                inode_clear: InodeClearSeq::BracketIfHashed,
+            }
+        } else {
+            Protocol::for_release(release)?
+        };
+        p.source = format!("profile {profile}");
+        Some(p)
+    }
+
+    /// The rules of current kernels, when nothing better is known.
+    pub fn modern(why: &str) -> Protocol {
+        Protocol {
+            source: format!("6.x rules ({why})"),
+            inode_clear: InodeClearSeq::Bracket,
+        }
+    }
+
+    /// The `d_seq` change between a writer probe's entry and exit.
+    pub fn within(&self, probe: Probe, hashed_at_entry: bool) -> u32 {
+        match probe {
+            // Bucket unlink only; pprev = NULL and the invalidate follow in the caller.
+            Probe::DDropInner => 0,
+            // Unlink, pprev = NULL, write_seqcount_invalidate(): only if it was hashed.
+            Probe::DDrop => {
+                if hashed_at_entry {
+                    2
+                } else {
+                    0
+                }
+            }
+            Probe::DentryUnlinkInode => match self.inode_clear {
+                InodeClearSeq::BarrierAfter | InodeClearSeq::Bracket => 2,
+                InodeClearSeq::BracketIfHashed if hashed_at_entry => 2,
+                InodeClearSeq::BracketIfHashed => 0,
+            },
+            // Pre-4.8 kill path: d_inode = NULL with no seq change of its own.
+            Probe::DentryIput => 0,
+            Probe::DLookupRcu | Probe::DLookup | Probe::Op => 0,
+        }
+    }
+
+    /// The `d_seq` change a writer's caller owes right after it returns. `___d_drop` is called
+    /// from `__d_drop` (even count: pprev = NULL, then +2) or from inside `__d_move`'s
+    /// `write_seqcount_begin/end` (odd count: the closing +1).
+    pub fn owed_after(&self, probe: Probe, seq_at_entry: u32) -> u32 {
+        match probe {
+            Probe::DDropInner if seq_at_entry.is_multiple_of(2) => 2,
+            Probe::DDropInner => 1,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_map_to_their_generation() {
+        let clear = |r: &str| Protocol::for_release(r).map(|p| p.inode_clear);
+        assert_eq!(clear("3.0.0-rc7"), Some(InodeClearSeq::BarrierAfter));
+        assert_eq!(clear("4.7.2"), Some(InodeClearSeq::Bracket));
+        assert_eq!(clear("4.14.0"), Some(InodeClearSeq::BracketIfHashed));
+        assert_eq!(clear("6.1.0-27-amd64"), Some(InodeClearSeq::Bracket));
+        assert_eq!(clear("vmlinuz"), None);
+        assert_eq!(
+            Protocol::for_profile("linux-4.8").map(|p| p.inode_clear),
+            Some(InodeClearSeq::BracketIfHashed)
+        );
+        assert_eq!(
+            Protocol::for_profile("linux-3.0-rc7").map(|p| p.inode_clear),
+            Some(InodeClearSeq::BarrierAfter)
+        );
+        assert_eq!(Protocol::for_profile("6.1"), None);
+    }
+
+    #[test]
+    fn writer_deltas_follow_dcache_c() {
+        let p = Protocol::modern("test");
+        assert_eq!(p.within(Probe::DDropInner, true), 0);
+        assert_eq!(
+            p.owed_after(Probe::DDropInner, 4),
+            2,
+            "__d_drop's invalidate"
+        );
+        assert_eq!(
+            p.owed_after(Probe::DDropInner, 5),
+            1,
+            "__d_move's seqcount end"
+        );
+        assert_eq!(p.within(Probe::DDrop, true), 2);
+        assert_eq!(p.within(Probe::DDrop, false), 0);
+        assert_eq!(p.within(Probe::DentryUnlinkInode, false), 2);
+        let hole = Protocol::for_profile("linux-4.8").expect("profile");
+        assert_eq!(hole.within(Probe::DentryUnlinkInode, false), 0);
+        assert_eq!(hole.within(Probe::DentryUnlinkInode, true), 2);
+        assert_eq!(p.within(Probe::DentryIput, true), 0);
+    }
+}

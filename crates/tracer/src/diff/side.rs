@@ -1,0 +1,943 @@
+//! One trace's analysis. Events pass a bounded reorder window (writers and operations keyed by
+//! their begin, lookups by their return, so a lookup comes after every writer that could have
+//! written what it read), then feed the name and dentry tables, the operation history, the
+//! `d_seq` invariants and the suspects: NULL-inode returns, ENOENT results and hashed inode
+//! clears, each resolved once every event that could overlap it has been processed.
+use std::{
+    cmp::{Ordering, Reverse},
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque},
+};
+
+use serde_json::{json, Value};
+use tracer_common::{flags, Event, OpKind, Probe};
+
+use super::{
+    align::{OpMatcher, PathId, Paths, ROOT},
+    classify::{self, Class, Verdict, WriterSpan},
+    history::{Fact, History},
+    invariants::{Finding, GapCause, SeqState},
+    protocol::Protocol,
+    report::{Anomaly, Classes, ContextLine, Coverage, Diagnostics, GapExample, Side},
+    timeline::Timeline,
+};
+
+const ENOENT: i32 = -2;
+/// Writer spans kept per dentry for overlap questions (a kill is two or three events).
+const WRITERS_KEPT: usize = 8;
+/// Lookups kept per thread, to show which lookups led to an ENOENT.
+const LOOKUPS_KEPT: usize = 16;
+
+/// State both sides share: the path keys, the cross-side operation matcher, the timeline.
+pub struct Shared {
+    pub paths: Paths,
+    pub matcher: OpMatcher,
+    pub timeline: Option<Timeline>,
+}
+
+/// The knobs of one diff.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub context: usize,
+    pub window_ns: u64,
+    pub max_anomalies: usize,
+    pub max_examples: usize,
+}
+
+/// An event as kept after processing: enough for context windows, suspects and evidence.
+#[derive(Clone, Copy, Debug)]
+struct Obs {
+    /// Processing order.
+    n: u64,
+    ts_begin: u64,
+    ts_end: u64,
+    tid: u32,
+    probe: Probe,
+    op: Option<OpKind>,
+    path: PathId,
+    /// A rename's new name.
+    path2: Option<PathId>,
+    dentry: u64,
+    generation: u32,
+    seq_begin: u32,
+    seq_end: u32,
+    inode_begin: u64,
+    inode_end: u64,
+    flags: u16,
+    result: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SuspectKind {
+    NullLookup,
+    Enoent,
+    ClearHashed,
+}
+
+/// Something to classify once processing has passed `deadline`.
+#[derive(Clone, Copy, Debug)]
+struct Suspect {
+    deadline: u64,
+    kind: SuspectKind,
+    obs: Obs,
+    /// The operation the event happened in (same thread, enclosing interval).
+    operation: Option<OpKind>,
+}
+
+impl PartialEq for Suspect {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Suspect {}
+impl PartialOrd for Suspect {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Suspect {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.deadline, self.obs.n).cmp(&(other.deadline, other.obs.n))
+    }
+}
+
+/// One dentry id's life as seen in the trace.
+#[derive(Default)]
+struct DentryRec {
+    /// The name it was last seen under.
+    bound: Option<PathId>,
+    generation: u32,
+    /// When its hashed life ended (killed, or a negative dentry unhashed): seen again after
+    /// that, the id stands for a new generation.
+    dead_at: Option<u64>,
+    seq: SeqState,
+    writers: Vec<WriterSpan>,
+}
+
+#[derive(Clone, Copy)]
+struct OpSpan {
+    kind: OpKind,
+    ts_begin: u64,
+    ts_end: u64,
+}
+
+#[derive(Default)]
+struct TidState {
+    op: Option<OpSpan>,
+    lookups: VecDeque<Obs>,
+}
+
+/// An anomaly still collecting the events after it.
+struct Collector {
+    index: usize,
+    need: usize,
+    subject: Obs,
+}
+
+/// A finding made while processing an event, turned into an anomaly once the event is in the
+/// context ring.
+struct Fresh {
+    kind: &'static str,
+    verdict: Verdict,
+}
+
+pub struct SideState {
+    pub side: Side,
+    index: usize,
+    proto: Protocol,
+    lim: Limits,
+    // Reorder window.
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slab: Vec<Event>,
+    free: Vec<u32>,
+    arrivals: u64,
+    watermark: u64,
+    /// Key of the latest processed event: processing has reached this time.
+    now: u64,
+    origin: Option<u64>,
+    // Tables.
+    dentries: HashMap<u64, DentryRec>,
+    generations: HashMap<PathId, u32>,
+    unnamed: HashSet<u64>,
+    hist: History,
+    tids: HashMap<u32, TidState>,
+    suspects: BinaryHeap<Reverse<Suspect>>,
+    ring: VecDeque<Obs>,
+    ring_cap: usize,
+    next_n: u64,
+    collectors: Vec<Collector>,
+    fresh: Vec<Fresh>,
+    // Results.
+    per_probe: [u64; 8],
+    per_op: [u64; 10],
+    pub ops_processed: u64,
+    null: BTreeMap<Class, u64>,
+    enoent: BTreeMap<Class, u64>,
+    pub anomaly_counts: BTreeMap<String, u64>,
+    pub anomalies: Vec<Anomaly>,
+    pub coverage: Coverage,
+    pub diag: Diagnostics,
+}
+
+fn key_of(ev: &Event) -> u64 {
+    if ev.probe().is_some_and(Probe::is_lookup) {
+        ev.ts_end
+    } else {
+        ev.ts_begin
+    }
+}
+
+fn flag_text(f: u16) -> String {
+    [
+        (flags::HASHED_BEGIN, 'H'),
+        (flags::HASHED_END, 'h'),
+        (flags::VALIDATED, 'V'),
+        (flags::NAME_TRUNCATED, 'T'),
+        (flags::READ_FAULT, 'F'),
+        (flags::NO_ENTRY, 'E'),
+    ]
+    .iter()
+    .filter(|(bit, _)| f & bit != 0)
+    .map(|(_, c)| *c)
+    .collect()
+}
+
+impl SideState {
+    pub fn new(side: Side, proto: Protocol, lim: Limits) -> SideState {
+        SideState {
+            side,
+            index: match side {
+                Side::Kernel => 0,
+                Side::Model => 1,
+            },
+            proto,
+            lim,
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            arrivals: 0,
+            watermark: 0,
+            now: 0,
+            origin: None,
+            dentries: HashMap::new(),
+            generations: HashMap::new(),
+            unnamed: HashSet::new(),
+            // Facts must outlive the longest operation a query can still ask about.
+            hist: History::new(lim.window_ns.saturating_mul(4).max(1_000_000_000)),
+            tids: HashMap::new(),
+            suspects: BinaryHeap::new(),
+            ring: VecDeque::new(),
+            ring_cap: 4096 + 2 * lim.context,
+            next_n: 0,
+            collectors: Vec::new(),
+            fresh: Vec::new(),
+            per_probe: [0; 8],
+            per_op: [0; 10],
+            ops_processed: 0,
+            null: BTreeMap::new(),
+            enoent: BTreeMap::new(),
+            anomaly_counts: BTreeMap::new(),
+            anomalies: Vec::new(),
+            coverage: Coverage::default(),
+            diag: Diagnostics::default(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.index as u32 + 1
+    }
+
+    /// One event as read from the trace.
+    pub fn push(&mut self, ev: Event, sh: &mut Shared) {
+        self.arrivals += 1;
+        // Slot 0 counts unknown codes.
+        self.per_probe[ev.probe().map_or(0, |p| p as usize)] += 1;
+        if ev.probe == Probe::Op as u8 {
+            self.per_op[OpKind::from_u32(ev.aux).map_or(0, |k| k as usize)] += 1;
+        }
+        let key = key_of(&ev);
+        self.watermark = self.watermark.max(ev.ts_begin);
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = ev;
+                s
+            }
+            None => {
+                self.slab.push(ev);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse((key, self.arrivals, slot)));
+        self.diag.max_reorder_depth = self.diag.max_reorder_depth.max(self.heap.len() as u64);
+        // Arrival order is completion order within a few CPUs' jitter, or begin order (the
+        // model): an event whose key is a window behind the newest begin cannot be overtaken.
+        while let Some(&Reverse((k, _, _))) = self.heap.peek() {
+            if k.saturating_add(self.lim.window_ns) > self.watermark {
+                break;
+            }
+            self.pop_and_process(sh);
+        }
+    }
+
+    fn pop_and_process(&mut self, sh: &mut Shared) {
+        if let Some(Reverse((_, _, slot))) = self.heap.pop() {
+            let ev = self.slab[slot as usize];
+            self.free.push(slot);
+            self.process(&ev, sh);
+        }
+    }
+
+    /// End of the trace (or of its readable part): drains the window, resolves every suspect.
+    pub fn finish(&mut self, sh: &mut Shared) {
+        while !self.heap.is_empty() {
+            self.pop_and_process(sh);
+        }
+        while let Some(Reverse(s)) = self.suspects.pop() {
+            self.resolve(s, sh);
+        }
+        self.collectors.clear();
+        self.diag.unnamed_parents = self.unnamed.len() as u64;
+        self.diag.seq_regressions = self.dentries.values().map(|r| r.seq.regressions).sum();
+    }
+
+    fn process(&mut self, ev: &Event, sh: &mut Shared) {
+        let key = key_of(ev);
+        if key < self.now {
+            self.diag.late_events += 1;
+        } else {
+            self.now = key;
+        }
+        while let Some(Reverse(s)) = self.suspects.peek() {
+            if s.deadline >= key {
+                break;
+            }
+            if let Some(Reverse(s)) = self.suspects.pop() {
+                self.resolve(s, sh);
+            }
+        }
+        let origin = *self.origin.get_or_insert(ev.ts_begin);
+        let Some(probe) = ev.probe() else {
+            self.diag.unknown_events += 1;
+            return;
+        };
+        if ev.has(flags::READ_FAULT) {
+            self.diag.read_faults += 1;
+            return;
+        }
+        let obs = match probe {
+            Probe::Op => self.on_op(ev, sh),
+            Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(ev, probe, sh)),
+            Probe::DDrop | Probe::DDropInner | Probe::DentryUnlinkInode | Probe::DentryIput => {
+                self.on_writer(ev, probe, sh)
+            }
+        };
+        let Some(obs) = obs else {
+            self.diag.unknown_events += 1;
+            return;
+        };
+        self.feed_collectors(&obs, &sh.paths);
+        self.ring.push_back(obs);
+        if self.ring.len() > self.ring_cap {
+            self.ring.pop_front();
+        }
+        for f in std::mem::take(&mut self.fresh) {
+            let operation = self.operation_of(&obs);
+            self.add_anomaly(f.kind, &obs, operation, f.verdict, sh);
+        }
+        if let Some(t) = sh.timeline.as_mut() {
+            let (name, cat) = match obs.op {
+                Some(k) => (format!("{} {}", k.name(), sh.paths.render(obs.path)), "op"),
+                None => (
+                    format!(
+                        "{} {}",
+                        probe.symbol(),
+                        String::from_utf8_lossy(sh.paths.leaf(obs.path))
+                    ),
+                    "probe",
+                ),
+            };
+            let args = obs_args(&obs, &sh.paths);
+            t.slice(
+                self.pid(),
+                obs.tid,
+                &name,
+                cat,
+                obs.ts_begin.saturating_sub(origin),
+                obs.ts_end.saturating_sub(origin),
+                &args,
+            );
+        }
+    }
+
+    fn obs(&mut self, ev: &Event, probe: Probe, path: PathId, generation: u32) -> Obs {
+        self.next_n += 1;
+        Obs {
+            n: self.next_n,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            tid: ev.tid,
+            probe,
+            op: None,
+            path,
+            path2: None,
+            dentry: ev.dentry,
+            generation,
+            seq_begin: ev.seq_begin,
+            seq_end: ev.seq_end,
+            inode_begin: ev.inode_begin,
+            inode_end: ev.inode_end,
+            flags: ev.flags,
+            result: ev.result,
+        }
+    }
+
+    fn on_op(&mut self, ev: &Event, sh: &mut Shared) -> Option<Obs> {
+        let kind = OpKind::from_u32(ev.aux)?;
+        let name = ev.name_bytes();
+        let (first, second) = match name.iter().position(|b| *b == 0) {
+            Some(i) if ev.has(flags::TWO_PATHS) => (&name[..i], Some(&name[i + 1..])),
+            _ => (name, None),
+        };
+        let path = sh.paths.parse(first);
+        let path2 = second.map(|s| sh.paths.parse(s));
+        let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
+        if let Some(f) = f1 {
+            self.hist.add(path, f, self.now);
+        }
+        if let (Some(f), Some(p)) = (f2, path2) {
+            self.hist.add(p, f, self.now);
+        }
+        self.tids.entry(ev.tid).or_default().op = Some(OpSpan {
+            kind,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+        });
+        sh.matcher
+            .record(self.index, kind, path, ev.result, ev.ts_begin, &sh.paths);
+        self.ops_processed += 1;
+        let mut obs = self.obs(ev, Probe::Op, path, 0);
+        obs.op = Some(kind);
+        obs.path2 = path2;
+        if matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT {
+            self.suspect(SuspectKind::Enoent, obs, Some(kind));
+        }
+        Some(obs)
+    }
+
+    /// The path of a dentry id used as a parent: its last name, or the root when it was never
+    /// seen named (the file system's root never is: it has no name to look up).
+    fn parent_path(&mut self, parent: u64) -> PathId {
+        if parent == 0 {
+            return ROOT;
+        }
+        match self.dentries.get(&parent).and_then(|r| r.bound) {
+            Some(p) => p,
+            None => {
+                self.unnamed.insert(parent);
+                ROOT
+            }
+        }
+    }
+
+    fn path_of(&mut self, ev: &Event, sh: &mut Shared) -> PathId {
+        if ev.dentry != 0 && ev.dentry == ev.parent {
+            // IS_ROOT(dentry).
+            return ROOT;
+        }
+        let dir = self.parent_path(ev.parent);
+        sh.paths.child(dir, ev.name_bytes())
+    }
+
+    /// Binds dentry `id` to `path` and returns its generation there: a new one when the id
+    /// shows up under another name, or again after its hashed life ended.
+    fn bind(&mut self, id: u64, path: PathId, ts_begin: u64) -> u32 {
+        if path == ROOT {
+            return 0;
+        }
+        let rec = self.dentries.entry(id).or_default();
+        let reborn = rec.dead_at.is_some_and(|d| ts_begin > d);
+        if reborn {
+            rec.seq = SeqState::default();
+            rec.writers.clear();
+            rec.dead_at = None;
+        }
+        if reborn || rec.bound != Some(path) {
+            let g = self.generations.entry(path).or_insert(0);
+            *g += 1;
+            rec.generation = *g;
+            rec.bound = Some(path);
+        }
+        rec.generation
+    }
+
+    fn on_lookup(&mut self, ev: &Event, probe: Probe, sh: &mut Shared) -> Obs {
+        let path = self.path_of(ev, sh);
+        let generation = if ev.dentry != 0 {
+            self.bind(ev.dentry, path, ev.ts_begin)
+        } else {
+            0
+        };
+        let obs = self.obs(ev, probe, path, generation);
+        if ev.dentry != 0 {
+            if let Some(f) = self
+                .dentries
+                .get_mut(&ev.dentry)
+                .and_then(|r| r.seq.lookup(ev.seq_end, ev.ts_end))
+            {
+                self.finding(f, &obs, sh);
+            }
+            if probe == Probe::DLookupRcu && ev.inode_begin == 0 {
+                if ev.has(flags::VALIDATED) {
+                    let op = self.enclosing_op(&obs);
+                    self.suspect(SuspectKind::NullLookup, obs, op);
+                } else {
+                    *self.null.entry(Class::RejectedSnapshot).or_insert(0) += 1;
+                }
+            }
+        }
+        let t = self.tids.entry(ev.tid).or_default();
+        if t.lookups.len() == LOOKUPS_KEPT {
+            t.lookups.pop_front();
+        }
+        t.lookups.push_back(obs);
+        obs
+    }
+
+    fn on_writer(&mut self, ev: &Event, probe: Probe, sh: &mut Shared) -> Option<Obs> {
+        if ev.dentry == 0 {
+            return None;
+        }
+        let path = self.path_of(ev, sh);
+        let generation = self.bind(ev.dentry, path, ev.ts_begin);
+        let obs = self.obs(ev, probe, path, generation);
+        let proto = &self.proto;
+        let rec = self.dentries.entry(ev.dentry).or_default();
+        let findings = rec.seq.writer(ev, probe, proto);
+        if rec.writers.len() == WRITERS_KEPT {
+            rec.writers.remove(0);
+        }
+        rec.writers.push(WriterSpan {
+            probe,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            tid: ev.tid,
+            flags: ev.flags,
+        });
+        let clear = matches!(probe, Probe::DentryUnlinkInode | Probe::DentryIput)
+            && ev.inode_begin != 0
+            && ev.inode_end == 0;
+        let hashed = ev.has(flags::HASHED_BEGIN);
+        let negative_unhash = ev.inode_begin == 0
+            && match probe {
+                Probe::DDropInner => ev.seq_begin.is_multiple_of(2),
+                Probe::DDrop => hashed,
+                _ => false,
+            };
+        if (clear && !hashed) || negative_unhash {
+            rec.dead_at = Some(ev.ts_end);
+        }
+        for f in findings.into_iter().flatten() {
+            self.finding(f, &obs, sh);
+        }
+        if clear && hashed && !ev.has(flags::NO_ENTRY) {
+            let op = self.enclosing_op(&obs);
+            self.suspect(SuspectKind::ClearHashed, obs, op);
+        }
+        Some(obs)
+    }
+
+    fn enclosing_op(&self, obs: &Obs) -> Option<OpKind> {
+        let op = self.tids.get(&obs.tid)?.op?;
+        (op.ts_begin <= obs.ts_begin && op.ts_end >= obs.ts_end).then_some(op.kind)
+    }
+
+    fn operation_of(&self, obs: &Obs) -> String {
+        match (obs.op, self.enclosing_op(obs)) {
+            (Some(k), _) => k.name().into(),
+            (None, Some(k)) => format!("{} in {}", obs.probe.symbol(), k.name()),
+            (None, None) => obs.probe.symbol().into(),
+        }
+    }
+
+    fn suspect(&mut self, kind: SuspectKind, obs: Obs, operation: Option<OpKind>) {
+        self.suspects.push(Reverse(Suspect {
+            deadline: obs.ts_end,
+            kind,
+            obs,
+            operation,
+        }));
+    }
+
+    fn finding(&mut self, f: Finding, obs: &Obs, sh: &mut Shared) {
+        match f {
+            Finding::Gap {
+                from,
+                to,
+                since,
+                cause,
+            } => {
+                let cause = match cause {
+                    GapCause::DMove => "__d_move (odd d_seq at ___d_drop entry)".to_string(),
+                    GapCause::InsideWriter(p) => format!("untraced writer inside {}", p.symbol()),
+                    GapCause::Unattributed => self.attribute_gap(obs, since),
+                };
+                self.coverage.total += 1;
+                if let Some(t) = sh.timeline.as_mut() {
+                    let origin = self.origin.unwrap_or(0);
+                    let args = json!({"from": from, "to": to, "cause": cause});
+                    t.instant(
+                        self.pid(),
+                        obs.tid,
+                        "coverage gap",
+                        "coverage-gap",
+                        obs.ts_end.saturating_sub(origin),
+                        &args,
+                    );
+                }
+                if self.coverage.examples.len() < self.lim.max_examples {
+                    self.coverage.examples.push(GapExample {
+                        name: sh.paths.render(obs.path),
+                        dentry: obs.dentry,
+                        generation: obs.generation,
+                        from_seq: from,
+                        to_seq: to,
+                        since_ts: since,
+                        ts: obs.ts_begin,
+                        observed_by: obs.probe.symbol(),
+                        cause: cause.clone(),
+                    });
+                }
+                *self.coverage.by_cause.entry(cause).or_insert(0) += 1;
+            }
+            Finding::ShortWithin {
+                probe,
+                expected,
+                observed,
+            } => {
+                let verdict = Verdict {
+                    class: Class::Anomaly,
+                    why: format!(
+                        "{} moved d_seq by {observed}, the protocol ({}) requires {expected}",
+                        probe.symbol(),
+                        self.proto.source
+                    ),
+                    evidence: json_map(json!({
+                        "expected_delta": expected,
+                        "observed_delta": observed,
+                        "seq_begin": obs.seq_begin,
+                        "seq_end": obs.seq_end,
+                        "hashed_at_entry": obs.flags & flags::HASHED_BEGIN != 0,
+                    })),
+                };
+                self.fresh.push(Fresh {
+                    kind: "seq-delta",
+                    verdict,
+                });
+            }
+            Finding::MissingOwed {
+                by,
+                base,
+                amount,
+                found,
+                owed_since,
+            } => {
+                let verdict = Verdict {
+                    class: Class::Anomaly,
+                    why: format!(
+                        "the caller of {} owed d_seq +{amount} after it returned (at {base}); \
+                         the next writer found {found}",
+                        by.symbol()
+                    ),
+                    evidence: json_map(json!({
+                        "owed_by": by.symbol(),
+                        "owed_since_ts": owed_since,
+                        "expected_at_least": base.wrapping_add(amount),
+                        "found": found,
+                    })),
+                };
+                self.fresh.push(Fresh {
+                    kind: "seq-delta",
+                    verdict,
+                });
+            }
+        }
+    }
+
+    /// Names the untraced writer of a gap from the operations on the name meanwhile.
+    fn attribute_gap(&self, obs: &Obs, since: u64) -> String {
+        let (b, e) = (since.min(obs.ts_begin), obs.ts_end);
+        let ops = [
+            (
+                &[OpKind::Create, OpKind::Mkdir, OpKind::Open][..],
+                "d_instantiate (create)",
+            ),
+            (&[OpKind::Rename][..], "__d_move (rename)"),
+            (
+                &[OpKind::Unlink, OpKind::Rmdir][..],
+                "untraced d_delete path (unlink)",
+            ),
+        ];
+        ops.iter()
+            .find(|(kinds, _)| self.hist.op_overlapping(obs.path, b, e, kinds).is_some())
+            .map_or("unknown (no operation on the name explains it)", |(_, c)| c)
+            .to_string()
+    }
+
+    fn resolve(&mut self, s: Suspect, sh: &mut Shared) {
+        let o = &s.obs;
+        let operation = match s.operation {
+            Some(k) if o.op.is_none() => format!("{} in {}", o.probe.symbol(), k.name()),
+            Some(k) => k.name().to_string(),
+            None => o.probe.symbol().to_string(),
+        };
+        match s.kind {
+            SuspectKind::NullLookup => {
+                let hashed = o.flags & flags::HASHED_BEGIN != 0;
+                let writers = self
+                    .dentries
+                    .get(&o.dentry)
+                    .map_or(&[][..], |r| &r.writers[..]);
+                let v = classify::null_lookup(
+                    &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end, hashed, writers,
+                );
+                *self.null.entry(v.class).or_insert(0) += 1;
+                if v.class == Class::Anomaly {
+                    let mut v = v;
+                    v.evidence.insert("lookup".into(), obs_args(o, &sh.paths));
+                    self.add_anomaly("null-inode-positive", o, operation, v, sh);
+                }
+            }
+            SuspectKind::Enoent => {
+                let v = classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                *self.enoent.entry(v.class).or_insert(0) += 1;
+                if v.class == Class::Anomaly {
+                    let mut v = v;
+                    let lookups: Vec<Value> = self
+                        .tids
+                        .get(&o.tid)
+                        .map(|t| {
+                            t.lookups
+                                .iter()
+                                .filter(|l| l.ts_begin >= o.ts_begin && l.ts_end <= o.ts_end)
+                                .map(|l| obs_args(l, &sh.paths))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    v.evidence
+                        .insert("lookups_in_operation".into(), Value::Array(lookups));
+                    self.add_anomaly("spurious-enoent", o, operation, v, sh);
+                }
+            }
+            SuspectKind::ClearHashed => {
+                match classify::clear_while_hashed(
+                    &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end,
+                ) {
+                    None => self.diag.d_delete_clears += 1,
+                    Some(mut v) => {
+                        v.evidence.insert("clear".into(), obs_args(o, &sh.paths));
+                        self.add_anomaly("clear-before-unhash", o, operation, v, sh);
+                    }
+                }
+            }
+        }
+    }
+
+    fn line(&self, o: &Obs, subject: &Obs, paths: &Paths) -> ContextLine {
+        let name = match o.path2 {
+            Some(p2) => format!("{} -> {}", paths.render(o.path), paths.render(p2)),
+            None => paths.render(o.path),
+        };
+        ContextLine {
+            ts_begin: o.ts_begin,
+            ts_end: o.ts_end,
+            tid: o.tid,
+            event: match o.op {
+                Some(k) => k.name().into(),
+                None => o.probe.symbol().into(),
+            },
+            name,
+            dentry: (o.dentry != 0).then_some(o.dentry),
+            generation: (o.dentry != 0).then_some(o.generation),
+            seq_begin: o.seq_begin,
+            seq_end: o.seq_end,
+            inode_begin: o.inode_begin,
+            inode_end: o.inode_end,
+            flags: flag_text(o.flags),
+            result: o.op.map(|_| o.result),
+            subject: o.n == subject.n,
+            related: (o.dentry != 0 && o.dentry == subject.dentry)
+                || o.path == subject.path
+                || o.path2 == Some(subject.path),
+        }
+    }
+
+    fn add_anomaly(
+        &mut self,
+        kind: &'static str,
+        subject: &Obs,
+        operation: String,
+        v: Verdict,
+        sh: &mut Shared,
+    ) {
+        *self.anomaly_counts.entry(kind.to_string()).or_insert(0) += 1;
+        let name = sh.paths.render(subject.path);
+        if let Some(t) = sh.timeline.as_mut() {
+            let origin = self.origin.unwrap_or(0);
+            let args = json!({"name": name, "why": v.why, "evidence": v.evidence});
+            t.instant(
+                self.pid(),
+                subject.tid,
+                &format!("ANOMALY {kind}"),
+                "anomaly",
+                subject.ts_begin.saturating_sub(origin),
+                &args,
+            );
+        }
+        if self.anomalies.len() >= self.lim.max_anomalies {
+            self.diag.anomalies_not_detailed += 1;
+            return;
+        }
+        let n = self.lim.context as u64;
+        let at = self.ring.partition_point(|o| o.n < subject.n);
+        let before_start = at.saturating_sub(self.lim.context);
+        let mut context: Vec<ContextLine> = self
+            .ring
+            .range(before_start..at)
+            .filter(|o| o.n + n >= subject.n)
+            .map(|o| self.line(o, subject, &sh.paths))
+            .collect();
+        context.push(self.line(subject, subject, &sh.paths));
+        let after: Vec<ContextLine> = self
+            .ring
+            .iter()
+            .skip(at)
+            .filter(|o| o.n > subject.n)
+            .take(self.lim.context)
+            .map(|o| self.line(o, subject, &sh.paths))
+            .collect();
+        let need = self.lim.context - after.len();
+        context.extend(after);
+        let index = self.anomalies.len();
+        self.anomalies.push(Anomaly {
+            side: self.side,
+            kind,
+            name,
+            operation,
+            tid: subject.tid,
+            ts_begin: subject.ts_begin,
+            ts_end: subject.ts_end,
+            dentry: (subject.dentry != 0).then_some(subject.dentry),
+            generation: (subject.dentry != 0).then_some(subject.generation),
+            why: v.why,
+            evidence: v.evidence,
+            context,
+        });
+        if need > 0 {
+            self.collectors.push(Collector {
+                index,
+                need,
+                subject: *subject,
+            });
+        }
+    }
+
+    fn feed_collectors(&mut self, obs: &Obs, paths: &Paths) {
+        if self.collectors.is_empty() {
+            return;
+        }
+        let mut collectors = std::mem::take(&mut self.collectors);
+        for c in &mut collectors {
+            let line = self.line(obs, &c.subject, paths);
+            if let Some(a) = self.anomalies.get_mut(c.index) {
+                a.context.push(line);
+            }
+            c.need -= 1;
+        }
+        collectors.retain(|c| c.need > 0);
+        self.collectors = collectors;
+    }
+
+    /// Events per probe symbol and per operation, as read.
+    pub fn event_counts(&self) -> super::report::EventCounts {
+        let mut per_probe = BTreeMap::new();
+        for p in Probe::ALL {
+            per_probe.insert(p.symbol().to_string(), self.per_probe[p as usize]);
+        }
+        let unknown = self.per_probe[0];
+        if unknown > 0 {
+            per_probe.insert("unknown".into(), unknown);
+        }
+        let mut per_operation = BTreeMap::new();
+        for k in OpKind::ALL {
+            let n = self.per_op[k as usize];
+            if n > 0 {
+                per_operation.insert(k.name().to_string(), n);
+            }
+        }
+        super::report::EventCounts {
+            total: self.arrivals,
+            per_probe,
+            per_operation,
+        }
+    }
+
+    /// NULL-inode lookup returns per class.
+    pub fn null_classes(&self) -> Classes {
+        classes(&self.null, &Class::ALL)
+    }
+
+    /// ENOENT results per class (a snapshot cannot be rejected by an operation).
+    pub fn enoent_classes(&self) -> Classes {
+        classes(
+            &self.enoent,
+            &[Class::Negative, Class::OverlapsWriter, Class::Anomaly],
+        )
+    }
+}
+
+fn classes(counts: &BTreeMap<Class, u64>, shown: &[Class]) -> Classes {
+    let by_class: BTreeMap<String, u64> = shown
+        .iter()
+        .map(|c| (c.name().to_string(), counts.get(c).copied().unwrap_or(0)))
+        .collect();
+    Classes {
+        total: counts.values().sum(),
+        anomalous: counts.get(&Class::Anomaly).copied().unwrap_or(0),
+        by_class,
+    }
+}
+
+fn json_map(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// An event's fields as JSON (timeline args, evidence).
+fn obs_args(o: &Obs, paths: &Paths) -> Value {
+    match o.op {
+        Some(k) => json!({
+            "operation": k.name(),
+            "name": paths.render(o.path),
+            "new_name": o.path2.map(|p| paths.render(p)),
+            "result": o.result,
+            "tid": o.tid,
+            "ts_begin": o.ts_begin,
+            "ts_end": o.ts_end,
+        }),
+        None => json!({
+            "probe": o.probe.symbol(),
+            "name": paths.render(o.path),
+            "dentry": o.dentry,
+            "generation": o.generation,
+            "seq_begin": o.seq_begin,
+            "seq_end": o.seq_end,
+            "inode_begin": o.inode_begin,
+            "inode_end": o.inode_end,
+            "flags": flag_text(o.flags),
+            "tid": o.tid,
+            "ts_begin": o.ts_begin,
+            "ts_end": o.ts_end,
+        }),
+    }
+}
