@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracer::{btf, verify};
 
+mod commands;
+
 /// Records the Linux dcache lookup protocol with eBPF, replays it in a model, diffs the two.
 #[derive(Parser)]
 #[command(version, about)]
@@ -28,6 +30,8 @@ enum Cmd {
         #[arg(long, default_value = btf::SYS_BTF)]
         btf: PathBuf,
     },
+    /// Run a workload with the probes attached and write its trace.
+    Record(commands::record::RecordArgs),
     /// List the builtin workloads, one line each, or print one as TOML.
     Workloads {
         /// Print this workload's TOML (a builtin name, or a file path: validated first).
@@ -49,6 +53,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
+        Cmd::Record(args) => commands::record::run(args),
         Cmd::Verify { btf, json } => {
             let checks = verify::verify_all(&btf)?;
             if json {
