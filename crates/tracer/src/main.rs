@@ -1,8 +1,8 @@
-use std::path::PathBuf;
+use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracer::{btf, verify};
+use tracer::{btf, diff, verify};
 
 mod commands;
 
@@ -30,6 +30,9 @@ enum Cmd {
         #[arg(long, default_value = btf::SYS_BTF)]
         btf: PathBuf,
     },
+    /// Diff a kernel trace against a model trace: classify every NULL-inode lookup return and
+    /// ENOENT, check the writer-side d_seq invariants. Exit 0 no anomaly, 1 anomalies, 2 trouble.
+    Diff(DiffArgs),
     /// Run a workload with the probes attached and write its trace.
     Record(commands::record::RecordArgs),
     /// List the builtin workloads, one line each, or print one as TOML.
@@ -53,6 +56,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
+        Cmd::Diff(args) => run_diff(args),
         Cmd::Record(args) => commands::record::run(args),
         Cmd::Verify { btf, json } => {
             let checks = verify::verify_all(&btf)?;
@@ -96,4 +100,53 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Arguments of `tracer diff`.
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// Trace recorded from the kernel (`tracer record`).
+    kernel: PathBuf,
+    /// Trace of the same workload in the model (`tracer replay`).
+    model: PathBuf,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a Chrome/Perfetto trace-event timeline to this file (ui.perfetto.dev opens it).
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Events shown before and after each anomaly.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    context: usize,
+    /// How late (ms) an event may arrive behind the newest one and still be put in time order.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    window_ms: u64,
+    /// Anomalies detailed with evidence and context; all are counted.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_anomalies: usize,
+}
+
+fn run_diff(args: DiffArgs) -> anyhow::Result<i32> {
+    let opts = diff::DiffOptions {
+        context: args.context,
+        window_ns: args.window_ms.saturating_mul(1_000_000),
+        max_anomalies: args.max_anomalies,
+        timeline: args.timeline,
+        ..diff::DiffOptions::default()
+    };
+    let report = diff::diff_files(&args.kernel, &args.model, &opts)?;
+    if let Some(path) = &args.json {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("{}: cannot create the JSON report", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
+            .with_context(|| format!("{}: writing the JSON report", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    report.write_summary(&mut out)?;
+    report.write_details(&mut out)?;
+    if !report.anomalies.is_empty() {
+        // The details can be long: repeat the verdict where the reader ends up.
+        writeln!(out, "\n{}", report.verdict())?;
+    }
+    Ok(report.exit_status)
 }

@@ -370,15 +370,20 @@ impl Report {
         for t in &self.trouble {
             writeln!(out, "TROUBLE: {t}")?;
         }
-        let verdict = match self.exit_status {
+        writeln!(out, "{}", self.verdict())
+    }
+
+    /// One line: what the exit status says.
+    pub fn verdict(&self) -> String {
+        let what = match self.exit_status {
             0 => "no anomaly".to_string(),
             1 => format!("{} anomalies", self.anomaly_total()),
             _ => format!(
-                "trouble reading the input ({} anomalies in what was read)",
+                "trouble with the input or output ({} anomalies in what was read)",
                 self.anomaly_total()
             ),
         };
-        writeln!(out, "verdict: {verdict} (exit {})", self.exit_status)
+        format!("verdict: {what} (exit {})", self.exit_status)
     }
 
     /// Every detailed anomaly with its evidence and context window.
