@@ -633,3 +633,12 @@ fn sigkill_leaves_no_mount_and_no_loop_device() {
     fs::remove_dir(&mount_point).expect("an empty mount point directory remains");
     base.close();
 }
+
+/// The recorder runs the workload on a thread of its own while it drains the ring buffer.
+#[test]
+fn prepared_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Prepared>();
+    assert_send::<RunReport>();
+    assert_send::<RunError>();
+}

@@ -288,7 +288,7 @@ pub mod limits {
     pub const MAX_THREADS: u64 = 64;
     /// Setup steps after range expansion.
     pub const MAX_SETUP_STEPS: u64 = 100_000;
-    /// Loop image size bounds, MiB (minix v1 cannot address more than 64 MiB).
+    /// Loop image size bounds, MiB (mkfs.minix formats at most the first 64 MiB).
     pub const MIN_IMAGE_MIB: u32 = 4;
     pub const MAX_IMAGE_MIB: u32 = 4096;
     /// Default image size, MiB.
