@@ -7,6 +7,8 @@ use std::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use tracer_common::Probe;
+
 use super::align::OpDivergence;
 
 /// Version of the report.json layout.
@@ -251,20 +253,25 @@ impl Report {
                 .unwrap_or_default()
         )?;
         writeln!(out)?;
-        writeln!(out, "{:<34} {:>12} {:>12}", "", "kernel", "model")?;
+        writeln!(out, "{:<40} {:>12} {:>12}", "", "kernel", "model")?;
         let row = |out: &mut dyn Write, label: &str, a: String, b: String| {
-            writeln!(out, "{label:<34} {a:>12} {b:>12}")
+            writeln!(out, "{label:<40} {a:>12} {b:>12}")
         };
         let num = |out: &mut dyn Write, label: &str, a: u64, b: u64| {
             row(out, label, a.to_string(), b.to_string())
         };
-        let keyed = |out: &mut dyn Write,
-                     a: &BTreeMap<String, u64>,
-                     b: &BTreeMap<String, u64>|
+        // Rows in `order` first (the natural order of probes or classes), then any others.
+        let ordered = |out: &mut dyn Write,
+                       order: &[&str],
+                       a: &BTreeMap<String, u64>,
+                       b: &BTreeMap<String, u64>|
          -> io::Result<()> {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
+            let mut keys: Vec<&str> = order.to_vec();
+            for k in a.keys().chain(b.keys()) {
+                if !keys.contains(&k.as_str()) {
+                    keys.push(k);
+                }
+            }
             for key in keys {
                 let label = format!("  {key}");
                 num(
@@ -276,9 +283,19 @@ impl Report {
             }
             Ok(())
         };
+        let keyed = |out: &mut dyn Write, a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>| {
+            ordered(out, &[], a, b)
+        };
+        let probes: Vec<&str> = Probe::ALL.iter().map(|p| p.symbol()).collect();
+        let class_order = [
+            "negative",
+            "overlaps-writer",
+            "rejected-snapshot",
+            "anomaly",
+        ];
         let (ek, em) = (&self.events.kernel, &self.events.model);
         num(out, "events", ek.total, em.total)?;
-        keyed(out, &ek.per_probe, &em.per_probe)?;
+        ordered(out, &probes, &ek.per_probe, &em.per_probe)?;
         num(
             out,
             "operations",
@@ -296,7 +313,12 @@ impl Report {
         row(out, "trace complete", yes(k.complete), yes(m.complete))?;
         let classes = |out: &mut dyn Write, label: &str, c: &PerSide<Classes>| {
             num(out, label, c.kernel.total, c.model.total)?;
-            keyed(out, &c.kernel.by_class, &c.model.by_class)
+            let shown: Vec<&str> = class_order
+                .iter()
+                .copied()
+                .filter(|k| c.kernel.by_class.contains_key(*k))
+                .collect();
+            ordered(out, &shown, &c.kernel.by_class, &c.model.by_class)
         };
         classes(
             out,

@@ -1,0 +1,769 @@
+//! `tracer diff` on hand-made traces: one scenario per class, the writer invariants, the report
+//! fields, damaged input, the timeline and the command line.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use tracer::{
+    diff::{diff_files, DiffOptions, Report},
+    trace::{Footer, Header, Writer},
+};
+use tracer_common::{flags, Event, OpKind, Probe, Source};
+
+const ROOT: u64 = 1;
+const H: u16 = flags::HASHED_BEGIN | flags::HASHED_END;
+const V: u16 = flags::VALIDATED;
+
+/// Builds the events of one trace.
+#[derive(Default, Clone)]
+struct Trace {
+    events: Vec<Event>,
+}
+
+impl Trace {
+    fn op(&mut self, kind: OpKind, path: &str, b: u64, e: u64, tid: u32, result: i32) -> &mut Self {
+        let mut ev = Event::zeroed();
+        ev.probe = Probe::Op as u8;
+        ev.source = Source::Workload as u8;
+        ev.aux = kind as u32;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.tid = tid;
+        ev.result = result;
+        ev.set_name(path.as_bytes());
+        self.events.push(ev);
+        self
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lookup(
+        &mut self,
+        parent: u64,
+        dentry: u64,
+        name: &str,
+        (b, e): (u64, u64),
+        tid: u32,
+        inode: u64,
+        (seq_begin, seq_end): (u32, u32),
+        fl: u16,
+    ) -> &mut Self {
+        let mut ev = Event::zeroed();
+        ev.probe = Probe::DLookupRcu as u8;
+        ev.source = Source::FEntry as u8;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.tid = tid;
+        ev.parent = parent;
+        ev.dentry = dentry;
+        ev.inode_begin = inode;
+        ev.inode_end = inode;
+        ev.seq_begin = seq_begin;
+        ev.seq_end = seq_end;
+        ev.flags = fl;
+        ev.set_name(name.as_bytes());
+        self.events.push(ev);
+        self
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn writer(
+        &mut self,
+        probe: Probe,
+        dentry: u64,
+        name: &str,
+        (b, e): (u64, u64),
+        tid: u32,
+        (inode_begin, inode_end): (u64, u64),
+        (seq_begin, seq_end): (u32, u32),
+        fl: u16,
+    ) -> &mut Self {
+        let mut ev = Event::zeroed();
+        ev.probe = probe as u8;
+        ev.source = Source::FEntry as u8;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.tid = tid;
+        ev.parent = ROOT;
+        ev.dentry = dentry;
+        ev.inode_begin = inode_begin;
+        ev.inode_end = inode_end;
+        ev.seq_begin = seq_begin;
+        ev.seq_end = seq_end;
+        ev.flags = fl;
+        ev.set_name(name.as_bytes());
+        self.events.push(ev);
+        self
+    }
+
+    /// Writes the events in completion order, as the recorder does.
+    fn write(&self, path: &Path, origin: &str, footer: Footer) {
+        let mut h = Header::new(origin);
+        if origin == "kernel" {
+            h.kernel_release = "6.1.0-27-amd64".into();
+            h.attach = BTreeMap::from([
+                ("__d_lookup_rcu".into(), "fentry".into()),
+                ("___d_drop".into(), "fentry".into()),
+                ("dentry_unlink_inode".into(), "fentry".into()),
+                (
+                    "__d_drop".into(),
+                    "unavailable: not called out of line (inlined)".into(),
+                ),
+            ]);
+        } else {
+            h.kernel_release = "6.1".into();
+            h.profile = Some("linux-6.1".into());
+        }
+        let mut events = self.events.clone();
+        events.sort_by_key(|e| e.ts_end);
+        let mut w = Writer::create(path, &h).expect("create trace");
+        for e in &events {
+            w.push(e).expect("push");
+        }
+        w.finish(footer).expect("finish");
+    }
+}
+
+fn finished() -> Footer {
+    Footer {
+        end: "finished".into(),
+        ..Footer::default()
+    }
+}
+
+/// A file created long before, stat'ed successfully once: positive from then on.
+fn created(t: &mut Trace, name: &str) {
+    t.op(OpKind::Create, name, 100, 200, 10, 0);
+    t.op(OpKind::Stat, name, 300, 400, 11, 0);
+}
+
+struct Run {
+    _dir: tempfile::TempDir,
+    kernel: PathBuf,
+    model: PathBuf,
+    report: Report,
+}
+
+fn run_with(kernel: &Trace, model: &Trace, opts: &DiffOptions) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = dir.path().join("kernel.trace");
+    let m = dir.path().join("model.trace");
+    kernel.write(&k, "kernel", finished());
+    model.write(&m, "model", finished());
+    let report = diff_files(&k, &m, opts).expect("diff");
+    Run {
+        _dir: dir,
+        kernel: k,
+        model: m,
+        report,
+    }
+}
+
+fn run(kernel: &Trace, model: &Trace) -> Report {
+    run_with(kernel, model, &DiffOptions::default()).report
+}
+
+fn class(r: &Report, side: &str, class: &str) -> u64 {
+    let c = if side == "kernel" {
+        &r.null_inode_returns.kernel
+    } else {
+        &r.null_inode_returns.model
+    };
+    c.by_class[class]
+}
+
+fn kinds(r: &Report) -> Vec<(&str, &'static str)> {
+    r.anomalies
+        .iter()
+        .map(|a| (a.side.name(), a.kind))
+        .collect()
+}
+
+#[test]
+fn validated_null_inode_for_an_existing_name_is_an_anomaly() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    // The injected failure: validated, hashed, NULL inode, inside a stat of an existing file.
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
+    k.lookup(ROOT, 2, "f1", (1_010, 1_020), 12, 0, (2, 2), H | V);
+    let mut m = Trace::default();
+    created(&mut m, "f1");
+    m.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
+    m.lookup(ROOT, 5, "f1", (1_010, 1_020), 12, 9, (2, 2), H | V);
+
+    let r = run(&k, &m);
+    assert_eq!(r.null_inode_returns.kernel.total, 1);
+    assert_eq!(class(&r, "kernel", "anomaly"), 1);
+    assert_eq!(r.null_inode_returns.kernel.anomalous, 1);
+    assert_eq!(r.null_inode_returns.model.total, 0);
+    assert_eq!(kinds(&r), [("kernel", "null-inode-positive")]);
+    let a = &r.anomalies[0];
+    assert_eq!(a.name, "f1");
+    assert_eq!(a.operation, "__d_lookup_rcu in stat");
+    assert_eq!((a.ts_begin, a.ts_end, a.tid), (1_010, 1_020, 12));
+    assert_eq!((a.dentry, a.generation), (Some(2), Some(1)));
+    assert_eq!(a.evidence["exists_since"]["operation"], "stat");
+    assert_eq!(a.evidence["lookup"]["flags"], "HhV");
+    assert!(a
+        .context
+        .iter()
+        .any(|c| c.subject && c.event == "__d_lookup_rcu"));
+    assert!(a.context.iter().any(|c| c.related && c.event == "stat"));
+    assert_eq!(r.exit_status, 1);
+}
+
+#[test]
+fn spurious_enoent_is_an_anomaly() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    // Hugh's symptom: the lookup validated a positive dentry, the caller still said ENOENT.
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    k.lookup(ROOT, 2, "f1", (1_010, 1_020), 12, 7, (2, 2), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(r.enoent_results.kernel.total, 1);
+    assert_eq!(r.enoent_results.kernel.by_class["anomaly"], 1);
+    assert_eq!(
+        kinds(&r),
+        [("kernel", "spurious-enoent"), ("model", "spurious-enoent")]
+    );
+    let a = &r.anomalies[0];
+    assert_eq!((a.name.as_str(), a.operation.as_str()), ("f1", "stat"));
+    let lookups = a.evidence["lookups_in_operation"]
+        .as_array()
+        .expect("lookups");
+    assert_eq!(lookups.len(), 1);
+    assert_eq!(lookups[0]["inode_begin"], 7);
+    assert_eq!(r.null_inode_returns.kernel.total, 0);
+    assert_eq!(r.exit_status, 1);
+}
+
+#[test]
+fn negative_dentries_are_not_anomalies() {
+    let mut k = Trace::default();
+    // Never created.
+    k.op(OpKind::Stat, "nx", 1_000, 1_100, 12, -2);
+    k.lookup(ROOT, 3, "nx", (1_010, 1_020), 12, 0, (0, 0), H | V);
+    // Created, then unlinked (d_delete leaves a hashed negative dentry), then looked up.
+    created(&mut k, "gone");
+    k.op(OpKind::Unlink, "gone", 500, 600, 10, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        4,
+        "gone",
+        (520, 540),
+        10,
+        (8, 0),
+        (2, 4),
+        H,
+    );
+    k.op(OpKind::Open, "gone", 2_000, 2_100, 12, -2);
+    k.lookup(ROOT, 4, "gone", (2_010, 2_020), 12, 0, (4, 4), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(r.null_inode_returns.kernel.total, 2);
+    assert_eq!(class(&r, "kernel", "negative"), 2);
+    assert_eq!(r.enoent_results.kernel.by_class["negative"], 2);
+    assert_eq!(r.null_inode_returns.model.by_class["negative"], 2);
+    assert!(r.anomalies.is_empty(), "{:?}", kinds(&r));
+    assert_eq!(r.diagnostics.kernel.d_delete_clears, 1);
+    assert_eq!(r.exit_status, 0);
+}
+
+#[test]
+fn a_lookup_overlapping_an_unlink_is_not_an_anomaly() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    // d_delete with one reference: the inode goes, the dentry stays hashed (negative).
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_040, 1_060),
+        10,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    k.op(OpKind::Stat, "f1", 1_045, 1_090, 12, -2);
+    k.lookup(ROOT, 2, "f1", (1_050, 1_070), 12, 0, (4, 4), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(class(&r, "kernel", "overlaps-writer"), 1);
+    assert_eq!(r.enoent_results.kernel.by_class["overlaps-writer"], 1);
+    assert!(r.anomalies.is_empty(), "{:?}", kinds(&r));
+    assert_eq!(r.coverage_gaps.kernel.total, 0);
+    assert_eq!(r.exit_status, 0);
+}
+
+/// A lookup racing a prune of the dentry on the 6.1 kill path: ___d_drop, the caller's +2,
+/// then the bracketed clear. The lookup took its seq before and sees it moved.
+fn pruned(t: &mut Trace) {
+    created(t, "f1");
+    t.op(OpKind::DropCaches, "", 900, 1_200, 20, 0);
+    t.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    t.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_000, 1_010),
+        20,
+        (7, 7),
+        (2, 2),
+        H,
+    );
+    t.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_012, 1_030),
+        20,
+        (7, 0),
+        (4, 6),
+        0,
+    );
+    t.op(OpKind::Stat, "f1", 995, 1_100, 12, 0);
+    t.lookup(ROOT, 2, "f1", (1_005, 1_020), 12, 0, (2, 6), H);
+}
+
+#[test]
+fn an_unvalidated_snapshot_is_not_an_anomaly() {
+    let mut k = Trace::default();
+    pruned(&mut k);
+    let r = run(&k, &k.clone());
+    assert_eq!(class(&r, "kernel", "rejected-snapshot"), 1);
+    assert_eq!(class(&r, "model", "rejected-snapshot"), 1);
+    assert!(r.anomalies.is_empty(), "{:?}", kinds(&r));
+    assert_eq!(
+        r.coverage_gaps.kernel.total, 0,
+        "{:?}",
+        r.coverage_gaps.kernel
+    );
+    assert_eq!(r.diagnostics.kernel.seq_regressions, 0);
+    assert_eq!(r.exit_status, 0);
+}
+
+#[test]
+fn a_dentry_seen_again_after_its_kill_is_a_new_generation() {
+    let mut k = Trace::default();
+    pruned(&mut k);
+    // The slab reuses the address: same id, new dentry, new d_seq.
+    k.op(OpKind::Stat, "f1", 2_000, 2_100, 12, 0);
+    k.lookup(ROOT, 2, "f1", (2_010, 2_020), 12, 9, (0, 0), H | V);
+    k.op(OpKind::Stat, "f1", 3_000, 3_100, 12, 0);
+    k.lookup(ROOT, 2, "f1", (3_010, 3_020), 12, 0, (0, 0), H | V);
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), [("kernel", "null-inode-positive")]);
+    assert_eq!(r.anomalies[0].generation, Some(2));
+    assert_eq!(r.coverage_gaps.kernel.total, 0, "no gap across generations");
+    assert_eq!(r.diagnostics.kernel.seq_regressions, 0);
+}
+
+#[test]
+fn drop_after_clear_is_flagged() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::DropCaches, "", 900, 1_200, 20, 0);
+    // The mutant kill path: the inode is cleared while the dentry is still hashed...
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_000, 1_010),
+        20,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    // ...and unhashed only afterwards.
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_012, 1_015),
+        20,
+        (0, 0),
+        (4, 4),
+        H,
+    );
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), [("kernel", "clear-before-unhash")]);
+    let a = &r.anomalies[0];
+    assert_eq!(a.operation, "dentry_unlink_inode in drop_caches");
+    assert_eq!(a.evidence["clear"]["flags"], "Hh");
+    assert!(
+        a.context
+            .iter()
+            .any(|c| c.event == "___d_drop" && c.related && !c.subject),
+        "the late unhash shows in the context: {:?}",
+        a.context
+    );
+    assert_eq!(r.exit_status, 1);
+}
+
+#[test]
+fn a_seq_change_without_a_writer_is_a_coverage_gap() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    // d_seq 2 -> 6 with nothing traced in between (an inlined or untraced writer).
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
+    k.lookup(ROOT, 2, "f1", (1_010, 1_020), 12, 7, (6, 6), H | V);
+    // A negative dentry instantiated by a create: d_instantiate is not traced.
+    k.op(OpKind::Stat, "n1", 1_200, 1_300, 12, -2);
+    k.lookup(ROOT, 3, "n1", (1_210, 1_220), 12, 0, (0, 0), H | V);
+    k.op(OpKind::Create, "n1", 1_400, 1_500, 10, 0);
+    k.op(OpKind::Stat, "n1", 1_600, 1_700, 12, 0);
+    k.lookup(ROOT, 3, "n1", (1_610, 1_620), 12, 8, (2, 2), H | V);
+    let r = run(&k, &Trace::default());
+    let c = &r.coverage_gaps.kernel;
+    assert_eq!(c.total, 2, "{c:?}");
+    assert_eq!(
+        c.by_cause["unknown (no operation on the name explains it)"],
+        1
+    );
+    assert_eq!(c.by_cause["d_instantiate (create)"], 1);
+    let g = &c.examples[0];
+    assert_eq!(
+        (g.name.as_str(), g.from_seq, g.to_seq, g.observed_by),
+        ("f1", 2, 6, "__d_lookup_rcu")
+    );
+    assert_eq!(
+        c.unattached_targets["__d_drop"],
+        "unavailable: not called out of line (inlined)"
+    );
+    assert!(r.anomalies.is_empty(), "{:?}", kinds(&r));
+    assert_eq!(r.exit_status, 0);
+}
+
+#[test]
+fn a_missing_invalidate_after_d_drop_is_a_seq_delta_anomaly() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::DropCaches, "", 900, 1_200, 20, 0);
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_000, 1_010),
+        20,
+        (7, 7),
+        (2, 2),
+        H,
+    );
+    // The caller's +2 never happened: the clear starts from 2.
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_012, 1_030),
+        20,
+        (7, 0),
+        (2, 4),
+        0,
+    );
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), [("kernel", "seq-delta")]);
+    assert_eq!(r.anomalies[0].evidence["owed_by"], "___d_drop");
+    assert_eq!(r.anomalies[0].evidence["expected_at_least"], 4);
+}
+
+#[test]
+fn report_json_has_the_documented_fields() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    let r = run(&k, &Trace::default());
+    let v = serde_json::to_value(&r).expect("serialize");
+    assert_eq!(v["schema"], "tracer-diff-report/1");
+    assert_eq!(v["kernel"]["release"], "6.1.0-27-amd64");
+    assert_eq!(v["kernel"]["attach"]["__d_lookup_rcu"], "fentry");
+    assert_eq!(
+        v["kernel"]["attach"]["__d_drop"],
+        "unavailable: not called out of line (inlined)"
+    );
+    assert_eq!(v["profile"], "linux-6.1");
+    assert_eq!(v["events"]["kernel"]["total"], 3);
+    assert_eq!(v["events"]["kernel"]["per_probe"]["workload"], 3);
+    assert_eq!(v["events"]["kernel"]["per_probe"]["__d_lookup_rcu"], 0);
+    assert_eq!(v["events"]["kernel"]["per_operation"]["stat"], 2);
+    assert_eq!(v["events"]["model"]["total"], 0);
+    assert_eq!(v["lost_events"]["kernel"]["total"], 0);
+    let n = &v["null_inode_returns"]["kernel"];
+    assert_eq!(n["total"], 0);
+    assert_eq!(n["anomalous"], 0);
+    for c in [
+        "negative",
+        "overlaps-writer",
+        "rejected-snapshot",
+        "anomaly",
+    ] {
+        assert_eq!(n["by_class"][c], 0, "{c}");
+    }
+    let a = &v["anomalies"][0];
+    assert_eq!(a["kind"], "spurious-enoent");
+    assert_eq!(a["name"], "f1");
+    assert_eq!(a["operation"], "stat");
+    assert_eq!(
+        (a["ts_begin"].as_u64(), a["ts_end"].as_u64()),
+        (Some(1_000), Some(1_100))
+    );
+    assert!(a["evidence"].is_object());
+    assert!(v["coverage_gaps"]["kernel"]["total"].is_u64());
+    assert!(v["coverage_gaps"]["kernel"]["by_cause"].is_object());
+    assert_eq!(v["kernel"]["complete"], true);
+    assert_eq!(v["exit_status"], 1);
+}
+
+#[test]
+fn lost_events_make_a_trace_incomplete_but_are_no_trouble() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (k, m) = (dir.path().join("k"), dir.path().join("m"));
+    let mut t = Trace::default();
+    created(&mut t, "f1");
+    t.write(
+        &k,
+        "kernel",
+        Footer {
+            end: "finished".into(),
+            drops: BTreeMap::from([("___d_drop".into(), 3)]),
+            ..Footer::default()
+        },
+    );
+    t.write(&m, "model", finished());
+    let r = diff_files(&k, &m, &DiffOptions::default()).expect("diff");
+    assert_eq!(r.lost_events.kernel.total, 3);
+    assert_eq!(r.lost_events.kernel.per_probe["___d_drop"], 3);
+    assert!(!r.kernel.complete);
+    assert!(r.model.complete);
+    assert_eq!(r.exit_status, 0);
+    let mut text = Vec::new();
+    r.write_summary(&mut text).expect("text");
+    let text = String::from_utf8(text).expect("utf8");
+    assert!(text.contains("the kernel trace lost 3 events"), "{text}");
+}
+
+#[test]
+fn a_truncated_trace_is_diffed_up_to_the_cut_and_exits_2() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    // Enough events after the anomaly that cutting the footer off keeps it.
+    for i in 0..5_000 {
+        k.op(OpKind::Stat, "f1", 2_000 + i * 10, 2_005 + i * 10, 12, 0);
+    }
+    let run = run_with(&k, &Trace::default(), &DiffOptions::default());
+    let bytes = std::fs::read(&run.kernel).expect("read");
+    std::fs::write(&run.kernel, &bytes[..bytes.len() - 100]).expect("cut");
+    let r = diff_files(&run.kernel, &run.model, &DiffOptions::default()).expect("diff");
+    assert_eq!(r.exit_status, 2);
+    assert!(!r.kernel.complete);
+    assert!(
+        r.kernel
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("truncated")),
+        "{:?}",
+        r.kernel.problem
+    );
+    assert!(r.trouble[0].contains("kernel trace"), "{:?}", r.trouble);
+    assert_eq!(
+        kinds(&r),
+        [("kernel", "spurious-enoent")],
+        "found before the cut"
+    );
+}
+
+#[test]
+fn unreadable_input_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bogus = dir.path().join("notes.txt");
+    std::fs::write(&bogus, "not a trace").expect("write");
+    let good = dir.path().join("m.trace");
+    Trace::default().write(&good, "model", finished());
+    let err = diff_files(&bogus, &good, &DiffOptions::default()).expect_err("must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("kernel trace") && msg.contains("notes.txt"),
+        "{msg}"
+    );
+    assert!(msg.contains("not a trace file"), "{msg}");
+}
+
+#[test]
+fn operation_results_are_compared_across_sides() {
+    let mut k = Trace::default();
+    let mut m = Trace::default();
+    for t in [&mut k, &mut m] {
+        t.op(OpKind::Create, "f1", 100, 200, 10, 0);
+        t.op(OpKind::Unlink, "f1", 300, 400, 10, 0);
+    }
+    // The kernel's stat raced the unlink and lost; the model's ran before it.
+    k.op(OpKind::Stat, "f1", 350, 450, 11, -2);
+    m.op(OpKind::Stat, "f1", 250, 280, 11, 0);
+    let r = run(&k, &m);
+    assert_eq!(r.divergence.operations_compared, 3);
+    assert_eq!(r.divergence.results_differ, 1);
+    let d = &r.divergence.examples[0];
+    assert_eq!(
+        (
+            d.operation,
+            d.name.as_str(),
+            d.kernel_result,
+            d.model_result
+        ),
+        ("stat", "f1", -2, 0)
+    );
+    assert_eq!(r.enoent_results.kernel.by_class["overlaps-writer"], 1);
+    assert_eq!(r.exit_status, 0);
+}
+
+#[test]
+fn names_under_directories_resolve_through_parent_ids() {
+    let mut k = Trace::default();
+    k.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+    k.op(OpKind::Create, "d0/f1", 100, 200, 10, 0);
+    k.op(OpKind::Stat, "d0/f1", 300, 400, 11, 0);
+    k.op(OpKind::Stat, "d0/f1", 1_000, 1_100, 12, 0);
+    k.lookup(ROOT, 2, "d0", (1_005, 1_008), 12, 5, (2, 2), H | V);
+    k.lookup(2, 3, "f1", (1_010, 1_020), 12, 0, (2, 2), H | V);
+    // The same name in another directory is another key.
+    k.op(OpKind::Stat, "f1", 1_200, 1_300, 12, -2);
+    k.lookup(ROOT, 4, "f1", (1_210, 1_220), 12, 0, (0, 0), H | V);
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), [("kernel", "null-inode-positive")]);
+    assert_eq!(r.anomalies[0].name, "d0/f1");
+    assert_eq!(class(&r, "kernel", "negative"), 1);
+    assert_eq!(r.diagnostics.kernel.unnamed_parents, 1, "only the root");
+}
+
+#[test]
+fn a_small_reorder_window_gives_the_same_result() {
+    let mut k = Trace::default();
+    pruned(&mut k);
+    for i in 0..50u64 {
+        let t = 10_000 + i * 1_000;
+        k.op(
+            OpKind::Stat,
+            "f1",
+            t,
+            t + 100,
+            12,
+            if i == 7 { -2 } else { 0 },
+        );
+    }
+    let wide = run(&k, &k.clone());
+    let narrow = run_with(
+        &k,
+        &k.clone(),
+        &DiffOptions {
+            window_ns: 500,
+            ..DiffOptions::default()
+        },
+    )
+    .report;
+    for r in [&wide, &narrow] {
+        assert_eq!(class(r, "kernel", "rejected-snapshot"), 1);
+        assert_eq!(
+            kinds(r),
+            [("kernel", "spurious-enoent"), ("model", "spurious-enoent")]
+        );
+        assert_eq!(r.coverage_gaps.kernel.total, 0);
+    }
+    assert_eq!(narrow.diagnostics.kernel.late_events, 0);
+    assert!(
+        narrow.diagnostics.kernel.max_reorder_depth < wide.diagnostics.kernel.max_reorder_depth
+    );
+}
+
+#[test]
+fn the_timeline_is_trace_event_json() {
+    let mut k = Trace::default();
+    pruned(&mut k);
+    k.op(OpKind::Stat, "f1", 2_000, 2_100, 12, -2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tl = dir.path().join("timeline.json");
+    let r = run_with(
+        &k,
+        &k.clone(),
+        &DiffOptions {
+            timeline: Some(tl.clone()),
+            ..DiffOptions::default()
+        },
+    )
+    .report;
+    assert_eq!(r.exit_status, 1);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tl).expect("read")).expect("valid JSON");
+    let evs = v["traceEvents"].as_array().expect("traceEvents");
+    let slices: Vec<_> = evs.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(slices.len(), 2 * k.events.len());
+    assert!(slices
+        .iter()
+        .all(|e| e["dur"].as_f64().is_some_and(|d| d >= 0.0)));
+    assert!(slices.iter().any(|e| e["pid"] == 1 && e["tid"] == 20));
+    assert!(slices.iter().any(|e| e["pid"] == 2));
+    let marks: Vec<_> = evs
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["cat"] == "anomaly")
+        .collect();
+    assert_eq!(marks.len(), 2);
+    assert_eq!(marks[0]["name"], "ANOMALY spurious-enoent");
+    assert!(evs
+        .iter()
+        .any(|e| e["ph"] == "M" && e["args"]["name"] == "kernel 6.1.0-27-amd64"));
+}
+
+#[test]
+fn the_command_line_reports_and_exits_like_diff() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    let clean = Trace::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp, json) = (
+        dir.path().join("k.trace"),
+        dir.path().join("m.trace"),
+        dir.path().join("report.json"),
+    );
+    k.write(&kp, "kernel", finished());
+    clean.write(&mp, "model", finished());
+    let bin = env!("CARGO_BIN_EXE_tracer");
+    let out = Command::new(bin)
+        .arg("diff")
+        .arg(&kp)
+        .arg(&mp)
+        .arg("--json")
+        .arg(&json)
+        .args(["--context", "2"])
+        .output()
+        .expect("run tracer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("ANOMALIES"), "{stdout}");
+    assert!(stdout.contains("anomaly 1: spurious-enoent f1"), "{stdout}");
+    assert!(stdout.contains("verdict: 1 anomalies (exit 1)"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    assert_eq!(v["exit_status"], 1);
+
+    let out = Command::new(bin)
+        .arg("diff")
+        .arg(&mp)
+        .arg(&mp)
+        .output()
+        .expect("run tracer");
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = Command::new(bin)
+        .arg("diff")
+        .arg(dir.path().join("missing.trace"))
+        .arg(&mp)
+        .output()
+        .expect("run tracer");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing.trace"), "{stderr}");
+}
