@@ -26,6 +26,23 @@ pub fn check(path: &Path) -> Result<Option<String>> {
     }
 }
 
+/// Where the compressed kernel (the decompressor's payload) sits in the image (protocol 2.08+).
+pub fn payload(b: &[u8]) -> Option<std::ops::Range<usize>> {
+    if parse(b).is_err() || u16_at(b, 0x206)? < 0x0208 {
+        return None;
+    }
+    // setup_sects 0 means 4, for old boot loaders.
+    let setup_sects = match *b.get(0x1f1)? {
+        0 => 4,
+        n => usize::from(n),
+    };
+    let offset = u32::from_le_bytes(b.get(0x248..0x24c)?.try_into().ok()?) as usize;
+    let length = u32::from_le_bytes(b.get(0x24c..0x250)?.try_into().ok()?) as usize;
+    let start = (setup_sects + 1) * 512 + offset;
+    let end = start.checked_add(length)?;
+    (end <= b.len()).then_some(start..end)
+}
+
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(off..off + 2)?.try_into().ok()?))
 }
@@ -107,6 +124,17 @@ pub mod tests {
         let mut i386 = fake_bzimage("x");
         i386[0x236] = 0;
         assert_eq!(parse(&i386), Err("a 32-bit kernel"));
+    }
+
+    #[test]
+    fn finds_the_payload() {
+        let mut b = fake_bzimage("x");
+        b[0x1f1] = 1;
+        b[0x248..0x24c].copy_from_slice(&0x10u32.to_le_bytes());
+        b[0x24c..0x250].copy_from_slice(&0x20u32.to_le_bytes());
+        assert_eq!(payload(&b), Some(0x410..0x430));
+        b[0x24c..0x250].copy_from_slice(&0x10000u32.to_le_bytes());
+        assert_eq!(payload(&b), None);
     }
 
     #[test]

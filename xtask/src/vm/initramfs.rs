@@ -12,7 +12,10 @@ use std::{
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::modules::{self, Codec};
+use super::{
+    digest::Digests,
+    modules::{self, Codec},
+};
 
 /// Where an entry's bytes come from.
 #[derive(Debug, Clone)]
@@ -84,7 +87,7 @@ impl Initramfs {
 
     /// Hash of everything that ends up in the archive: paths, kinds, modes and the bytes of every
     /// source (a module's compressed bytes: the decompressed ones follow from them).
-    pub fn key(&self) -> Result<String> {
+    pub fn key(&self, digests: &mut Digests) -> Result<String> {
         let mut h = Sha256::new();
         h.update(b"xtask-vm initramfs v1\n");
         for (path, kind) in &self.entries {
@@ -105,10 +108,7 @@ impl Initramfs {
                             if let Source::Module(_, codec) = source {
                                 h.update(format!("{codec:?}"));
                             }
-                            let mut f = fs::File::open(p)
-                                .with_context(|| format!("reading {}", p.display()))?;
-                            io::copy(&mut f, &mut h)
-                                .with_context(|| format!("reading {}", p.display()))?;
+                            h.update(digests.of(p)?);
                         }
                     }
                 }
@@ -150,9 +150,9 @@ impl Initramfs {
 
     /// The archive for these entries from `cache_dir`, written there first when missing. Returns
     /// its path and whether it was built now. Keeps the few most recently used archives.
-    pub fn cached(&self, cache_dir: &Path) -> Result<(PathBuf, bool)> {
+    pub fn cached(&self, cache_dir: &Path, digests: &mut Digests) -> Result<(PathBuf, bool)> {
         const KEEP: usize = 4;
-        let key = self.key()?;
+        let key = self.key(digests)?;
         fs::create_dir_all(cache_dir)
             .with_context(|| format!("creating {}", cache_dir.display()))?;
         let path = cache_dir.join(format!("{key}.cpio"));
@@ -284,18 +284,29 @@ mod tests {
 
     #[test]
     fn key_follows_content() {
-        let a = sample().key().expect("key");
-        assert_eq!(a, sample().key().expect("key"));
+        let memo = std::env::temp_dir().join(format!("xtask-vm-keys-{}", std::process::id()));
+        let mut d = Digests::load(&memo);
+        let a = sample().key(&mut d).expect("key");
+        assert_eq!(a, sample().key(&mut d).expect("key"));
         let mut b = sample();
         b.file(
             "etc/xtask-vm/args",
             Source::Bytes(b"set -- verify\n".to_vec()),
             0o644,
         );
-        assert_ne!(a, b.key().expect("key"));
+        assert_ne!(a, b.key(&mut d).expect("key"));
         let mut c = sample();
         c.file("bin/busybox", Source::Bytes(b"BB".to_vec()), 0o700);
-        assert_ne!(a, c.key().expect("key"));
+        assert_ne!(a, c.key(&mut d).expect("key"));
+        // A file source: its bytes count, not its name or timestamps.
+        let f = memo.with_extension("bin");
+        fs::write(&f, "BB").expect("write");
+        let mut e = sample();
+        e.file("bin/busybox", Source::File(f.clone()), 0o755);
+        let with_file = e.key(&mut d).expect("key");
+        fs::write(&f, "BC").expect("write");
+        assert_ne!(with_file, e.key(&mut d).expect("key"));
+        let _ = fs::remove_file(&f);
     }
 
     #[test]

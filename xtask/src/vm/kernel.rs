@@ -9,7 +9,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::{bzimage, initramfs::hex, KernelChoice};
+use super::{bzimage, digest::Digests, elf, initramfs::hex, KernelChoice};
 use crate::cmd;
 
 /// The Debian metapackage that always depends on the current kernel image.
@@ -74,15 +74,7 @@ fn debian(vm_dir: &Path) -> Result<Kernel> {
              and kprobes) and --modules DIR"
         );
     }
-    let depends = cmd::output(Command::new("apt-cache").args(["depends", DEBIAN_META]))
-        .with_context(|| format!("asking apt about {DEBIAN_META}"))?;
-    let package = versioned_package(&depends).with_context(|| {
-        format!("apt knows no {DEBIAN_META}; run `apt-get update` (or give --kernel PATH)")
-    })?;
-    let show = cmd::output(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))
-        .with_context(|| format!("asking apt about {package}"))?;
-    let (version, sha256) = candidate(&show)
-        .with_context(|| format!("apt-cache show {package} gave no Version and SHA256"))?;
+    let (package, version, sha256) = debian_candidate(vm_dir)?;
     let origin = format!("Debian {package} {version}");
     let dir = vm_dir
         .join("kernels")
@@ -105,6 +97,65 @@ fn debian(vm_dir: &Path) -> Result<Kernel> {
         modules,
         origin,
     })
+}
+
+/// The kernel package apt would install now, its version and SHA256. Asking apt costs seconds
+/// (apt-cache rebuilds its cache on hosts that do not keep one), so the answer is remembered
+/// until apt's lists or configuration change.
+fn debian_candidate(vm_dir: &Path) -> Result<(String, String, String)> {
+    let memo = vm_dir.join("debian-kernel");
+    let fingerprint = apt_fingerprint();
+    if let Ok(text) = fs::read_to_string(&memo) {
+        if let [fp, package, version, sha256] = text.lines().collect::<Vec<_>>()[..] {
+            if fp == fingerprint {
+                return Ok((package.into(), version.into(), sha256.into()));
+            }
+        }
+    }
+    let depends = cmd::output(Command::new("apt-cache").args(["depends", DEBIAN_META]))
+        .with_context(|| format!("asking apt about {DEBIAN_META}"))?;
+    let package = versioned_package(&depends).with_context(|| {
+        format!("apt knows no {DEBIAN_META}; run `apt-get update` (or give --kernel PATH)")
+    })?;
+    let show = cmd::output(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))
+        .with_context(|| format!("asking apt about {package}"))?;
+    let (version, sha256) = candidate(&show)
+        .with_context(|| format!("apt-cache show {package} gave no Version and SHA256"))?;
+    let _ = fs::write(
+        &memo,
+        format!("{fingerprint}\n{package}\n{version}\n{sha256}\n"),
+    );
+    Ok((package, version, sha256))
+}
+
+/// Names, sizes and times of apt's package lists and configuration.
+fn apt_fingerprint() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    let mut dirs = vec![
+        PathBuf::from("/var/lib/apt/lists"),
+        PathBuf::from("/etc/apt"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                dirs.push(e.path());
+            } else {
+                h.update(format!(
+                    "{} {} {}.{}\n",
+                    e.path().display(),
+                    m.size(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                ));
+            }
+        }
+    }
+    hex(&h.finalize())
 }
 
 /// Downloads `package=version` and unpacks it into `dest`.
@@ -145,6 +196,55 @@ fn fetch(package: &str, version: &str, sha256: &str, vm_dir: &Path, dest: &Path)
     fs::rename(&tmp, dest).with_context(|| format!("renaming {}", tmp.display()))?;
     let _ = fs::remove_dir_all(&dl);
     Ok(())
+}
+
+/// The uncompressed kernel inside `bzimage`, as an ELF file QEMU can boot at its PVH entry
+/// point: under TCG that skips about 3 s of decompression per boot. Extracted once per bzImage
+/// (by content) into `cache`; None when the kernel has no PVH entry (CONFIG_PVH off) or a
+/// compression the host cannot undo, and then the bzImage boots as is.
+pub fn pvh_image(bzimage: &Path, cache: &Path, digests: &mut Digests) -> Result<Option<PathBuf>> {
+    let key = digests.of(bzimage)?;
+    let elf = cache.join(format!("{key}.vmlinux"));
+    let none = cache.join(format!("{key}.no-pvh"));
+    if elf.is_file() {
+        return Ok(Some(elf));
+    }
+    if none.is_file() {
+        return Ok(None);
+    }
+    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    let bytes = fs::read(bzimage).with_context(|| format!("reading {}", bzimage.display()))?;
+    let payload = bzimage::payload(&bytes).map(|r| &bytes[r]);
+    // The kernel appends the uncompressed size after the stream; the tools see trailing bytes
+    // and may complain, so their output decides, not their exit status.
+    let tool: Option<&[&str]> = match payload {
+        Some(p) if p.starts_with(b"\xfd7zXZ\0") => Some(&["xz", "-dc", "--single-stream"]),
+        Some(p) if p.starts_with(b"\x1f\x8b") => Some(&["gzip", "-dc"]),
+        Some(p) if p.starts_with(b"\x28\xb5\x2f\xfd") => Some(&["zstd", "-dc"]),
+        _ => None,
+    };
+    let vmlinux = match (payload, tool) {
+        (Some(p), Some([prog, args @ ..])) => {
+            let packed = cache.join(format!("{key}.payload"));
+            fs::write(&packed, p).with_context(|| format!("writing {}", packed.display()))?;
+            let out = Command::new(prog)
+                .args(args)
+                .arg(&packed)
+                .stdin(std::process::Stdio::null())
+                .output();
+            let _ = fs::remove_file(&packed);
+            out.map(|o| o.stdout).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    if !elf::is_pvh_kernel(&vmlinux) {
+        fs::write(&none, b"").with_context(|| format!("writing {}", none.display()))?;
+        return Ok(None);
+    }
+    let tmp = cache.join(format!("{key}.vmlinux.tmp"));
+    fs::write(&tmp, &vmlinux).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &elf).with_context(|| format!("renaming {}", tmp.display()))?;
+    Ok(Some(elf))
 }
 
 fn find_vmlinuz(boot: &Path) -> Result<PathBuf> {

@@ -39,7 +39,8 @@ pub enum Accel {
 
 /// One boot.
 pub struct Boot<'a> {
-    pub bzimage: &'a Path,
+    /// A bzImage, or an ELF kernel with a PVH entry point.
+    pub kernel: &'a Path,
     pub initramfs: &'a Path,
     pub append: &'a str,
     pub memory_mib: u32,
@@ -59,8 +60,12 @@ impl Boot<'_> {
     pub fn disk(&self) -> PathBuf {
         self.run_dir.join("transfer.img")
     }
-    pub fn qemu_log(&self) -> PathBuf {
-        self.run_dir.join("qemu.log")
+    /// QEMU's own messages, per accelerator (a failed KVM try keeps its log).
+    pub fn qemu_log(&self, accel: Accel) -> PathBuf {
+        self.run_dir.join(match accel {
+            Accel::Kvm => "qemu-kvm.log",
+            _ => "qemu.log",
+        })
     }
 }
 
@@ -122,7 +127,7 @@ pub fn boot(b: &Boot, accel: Accel) -> Result<Booted> {
         eprintln!(
             "vm: a KVM guest does not reach init here (see {}); using TCG, now and next time \
              (delete {} to try KVM again)",
-            b.qemu_log().display(),
+            b.qemu_log(Accel::Kvm).display(),
             verdict_file.display()
         );
     }
@@ -184,7 +189,7 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
         v.push(p.as_os_str());
         a.push(v);
     };
-    path_arg("-kernel", "", b.bzimage);
+    path_arg("-kernel", "", b.kernel);
     path_arg("-initrd", "", b.initramfs);
     // ttyS0: the console; ttyS1: the transfer line when the guest has no virtio disk.
     path_arg("-serial", "file:", b.console_log);
@@ -203,8 +208,8 @@ fn run(b: &Boot, accel: Accel, probe: Option<Duration>) -> Result<Booted> {
     fs::File::create(b.disk())
         .and_then(|f| f.set_len(DISK_BYTES))
         .with_context(|| format!("creating {}", b.disk().display()))?;
-    let log = fs::File::create(b.qemu_log())
-        .with_context(|| format!("creating {}", b.qemu_log().display()))?;
+    let log = fs::File::create(b.qemu_log(accel))
+        .with_context(|| format!("creating {}", b.qemu_log(accel).display()))?;
     let mut c = Command::new(QEMU);
     c.args(qemu_args(b, accel))
         .stdin(Stdio::null())
@@ -302,7 +307,7 @@ mod tests {
     #[test]
     fn command_line() {
         let b = Boot {
-            bzimage: Path::new("/k/bzImage"),
+            kernel: Path::new("/k/bzImage"),
             initramfs: Path::new("/c/i.cpio"),
             append: "console=ttyS0 panic=-1",
             memory_mib: 1024,
