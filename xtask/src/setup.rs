@@ -11,6 +11,7 @@ const APT_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
     "cpio",
+    "e2fsprogs",
     "llvm-22-dev",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -56,7 +57,9 @@ pub fn setup() -> Result<Setup> {
     let toolchain = ebpf_toolchain(can_install)?;
 
     if !succeeds(Command::new("bpf-linker").arg("--version")) {
-        eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (a few minutes, once)");
+        eprintln!(
+            "setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (a few minutes, once)"
+        );
         cmd::run(
             Command::new("cargo")
                 .args([
@@ -148,13 +151,9 @@ fn ebpf_toolchain(can_install: bool) -> Result<EbpfToolchain> {
 }
 
 fn nightly_has_rust_src() -> bool {
-    let Ok(sysroot) = cmd::output(Command::new("rustup").args([
-        "run",
-        "nightly",
-        "rustc",
-        "--print",
-        "sysroot",
-    ])) else {
+    let Ok(sysroot) =
+        cmd::output(Command::new("rustup").args(["run", "nightly", "rustc", "--print", "sysroot"]))
+    else {
         return false;
     };
     PathBuf::from(sysroot.trim())

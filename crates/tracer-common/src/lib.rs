@@ -339,11 +339,6 @@ pub struct Config {
     pub offsets: Offsets,
     /// Only dentries whose `d_sb->s_dev` is in this list are recorded; all zero: record all.
     pub devs: [u32; MAX_DEVS],
-    /// Number of arguments of `__d_lookup_rcu` in this kernel (3 since 3.5, 4 before): fexit
-    /// finds the return value after the arguments.
-    pub lookup_rcu_args: u32,
-    /// Number of arguments of `__d_lookup` (2 everywhere so far; resolved all the same).
-    pub lookup_args: u32,
     /// Ring buffer wakeup policy: submit with `BPF_RB_NO_WAKEUP` and wake the consumer only
     /// when the ring holds more than this many bytes (0: wake on every event).
     pub wakeup_bytes: u64,
@@ -370,8 +365,6 @@ impl Config {
     pub const ZERO: Config = Config {
         offsets: Offsets::ZERO,
         devs: [0; MAX_DEVS],
-        lookup_rcu_args: 0,
-        lookup_args: 0,
         wakeup_bytes: 0,
     };
 }

@@ -384,13 +384,10 @@ pub fn lookup_rcu_fentry(ctx: FEntryContext) -> i32 {
 
 #[fexit(function = "__d_lookup_rcu")]
 pub fn lookup_rcu_fexit(ctx: FExitContext) -> i32 {
-    // 3.5 dropped the inode argument: 3 arguments now, 4 before.
-    let ret: u64 = if config().lookup_rcu_args == 4 {
-        ctx.arg(4)
-    } else {
-        ctx.arg(3)
-    };
-    lookup_exit(Probe::DLookupRcu, ret);
+    // fexit sees the arguments, then the return value. Every kernel with fexit (5.5+) has the
+    // 3-argument __d_lookup_rcu (3.5 dropped the inode pointer); the loader checks BTF, and
+    // the context offset must be a constant for the verifier.
+    lookup_exit(Probe::DLookupRcu, ctx.arg(3));
     0
 }
 

@@ -135,17 +135,25 @@ fn attach_one(
 ) -> Result<(), String> {
     let sym = probe.symbol();
     match family {
-        Family::Fentry if kbtf.func_args(sym).is_none() => {
-            return Err(format!(
-                "no BTF FUNC for `{sym}` (absent, or inlined everywhere)"
-            ));
-        }
+        Family::Fentry => match kbtf.func_args(sym) {
+            None => {
+                return Err(format!(
+                    "no BTF FUNC for `{sym}` (absent, or inlined everywhere)"
+                ));
+            }
+            Some(n) if n != expected_args(probe) => {
+                return Err(format!(
+                    "`{sym}` takes {n} arguments here; the fexit program reads the return value after {}",
+                    expected_args(probe)
+                ));
+            }
+            Some(_) => {}
+        },
         Family::Kprobe => {
             if let Some(why) = syms.why_not(sym) {
                 return Err(why);
             }
         }
-        Family::Fentry => {}
     }
     for half in [Half::Entry, Half::Exit] {
         programs::load(ebpf, probe, family, half, btf).map_err(|e| chain(&e))?;
@@ -171,6 +179,15 @@ fn attach_one(
         }
     }
     Ok(())
+}
+
+/// Arguments of each target in every kernel that has fentry/fexit (5.5+).
+fn expected_args(probe: Probe) -> usize {
+    match probe {
+        Probe::DLookupRcu => 3,
+        Probe::DLookup => 2,
+        _ => 1,
+    }
 }
 
 fn unload_both(ebpf: &mut Ebpf, probe: Probe, family: Family) {

@@ -21,7 +21,7 @@ use crate::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
     btf::KernelBtf,
     programs,
-    trace::{self, Anonymizer, Footer, Header, OffsetsJson, Reader, Writer},
+    trace::{self, Anonymizer, Footer, Header, OffsetsJson, Reader, ThreadInfo, Writer},
 };
 
 /// How to record.
@@ -61,6 +61,13 @@ pub struct WorkloadInfo {
     pub name: String,
     pub toml: String,
     pub seed: u64,
+    pub scale: Option<f64>,
+}
+
+/// What the workload reports back: its operation events and its threads.
+pub struct WorkloadRun {
+    pub ops: Vec<Event>,
+    pub threads: Vec<ThreadInfo>,
 }
 
 /// Records `run_workload` (given the stop flag, it returns the operation events) on the file
@@ -73,7 +80,7 @@ pub fn record<F>(
     run_workload: F,
 ) -> Result<RecordSummary>
 where
-    F: FnOnce(&AtomicBool) -> Result<Vec<Event>> + Send,
+    F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
     if devs.len() > MAX_DEVS {
         bail!(
@@ -93,8 +100,6 @@ where
     let mut config = Config::ZERO;
     config.offsets = offsets;
     config.devs[..devs.len()].copy_from_slice(devs);
-    config.lookup_rcu_args = kbtf.func_args("__d_lookup_rcu").unwrap_or(3) as u32;
-    config.lookup_args = kbtf.func_args("__d_lookup").unwrap_or(2) as u32;
     config.wakeup_bytes = opts.wakeup_bytes;
 
     let btf = aya::Btf::parse_file(&opts.btf, aya::Endianness::default())
@@ -120,6 +125,7 @@ where
     header.workload = Some(workload.name.clone());
     header.workload_toml = Some(workload.toml.clone());
     header.seed = Some(workload.seed);
+    header.scale = workload.scale;
     header.raw_pointers = opts.raw_pointers;
     header.devs = devs.to_vec();
     header
@@ -139,7 +145,7 @@ where
     let t0 = Instant::now();
     let finished = AtomicBool::new(false);
     let mut anon = Anonymizer::default();
-    let (ops, drained) = std::thread::scope(|s| -> Result<(Result<Vec<Event>>, Result<u64>)> {
+    let (ops, drained) = std::thread::scope(|s| -> Result<(Result<WorkloadRun>, Result<u64>)> {
         let worker = s.spawn(|| {
             let r = run_workload(stop);
             finished.store(true, Ordering::Release);
@@ -167,11 +173,17 @@ where
     drop(ebpf);
 
     let interrupted = stop.load(Ordering::Relaxed);
-    let (ops, end) = match (ops, &drained) {
-        (Ok(ops), Ok(_)) if interrupted => (ops, "interrupted".to_string()),
-        (Ok(ops), Ok(_)) => (ops, "finished".to_string()),
-        (Err(e), _) => (Vec::new(), format!("error: workload: {e:#}")),
-        (Ok(ops), Err(e)) => (ops, format!("error: consumer: {e:#}")),
+    let (run, end) = match (ops, &drained) {
+        (Ok(run), Ok(_)) if interrupted => (run, "interrupted".to_string()),
+        (Ok(run), Ok(_)) => (run, "finished".to_string()),
+        (Err(e), _) => (
+            WorkloadRun {
+                ops: Vec::new(),
+                threads: Vec::new(),
+            },
+            format!("error: workload: {e:#}"),
+        ),
+        (Ok(run), Err(e)) => (run, format!("error: consumer: {e:#}")),
     };
     let kernel_events = spill.events();
     spill.finish(Footer {
@@ -181,6 +193,7 @@ where
 
     let mut footer = Footer {
         end: end.clone(),
+        threads: run.threads,
         ..Footer::default()
     };
     let delivered = count_per_probe(&spill_path)?;
@@ -195,7 +208,7 @@ where
         footer.hits.insert(sym.clone(), h);
         footer.drops.insert(sym, d + unaccounted);
     }
-    let footer = merge(&spill_path, &opts.out, &header, ops, footer)?;
+    let footer = merge(&spill_path, &opts.out, &header, run.ops, footer)?;
     std::fs::remove_file(&spill_path)
         .with_context(|| format!("removing {}", spill_path.display()))?;
 

@@ -65,6 +65,7 @@ pub enum TraceError {
 
 /// What a trace is of and how it was made.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Header {
     pub schema: u32,
     pub event_size: usize,
@@ -80,6 +81,8 @@ pub struct Header {
     /// The workload's TOML as run, so a replay needs nothing else.
     pub workload_toml: Option<String>,
     pub seed: Option<u64>,
+    /// The `--scale` factor the workload ran with (its TOML is stored unscaled).
+    pub scale: Option<f64>,
     /// Model profile (model traces).
     pub profile: Option<String>,
     /// Pointers are stored raw (else as per-trace ids).
@@ -136,8 +139,17 @@ impl Header {
     }
 }
 
+/// One workload thread: the link from an event's `tid` to the workload's thread list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadInfo {
+    /// The thread's name in the workload (`reader.0`, ...), in the workload's thread order.
+    pub name: String,
+    pub tid: u32,
+}
+
 /// Counts at the end of a trace.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Footer {
     /// Events in the file.
     pub events: u64,
@@ -149,6 +161,8 @@ pub struct Footer {
     pub drops: BTreeMap<String, u64>,
     /// Why the recording ended: "finished", "interrupted", "error: ...".
     pub end: String,
+    /// The workload's threads, in the workload's order (empty when no workload ran).
+    pub threads: Vec<ThreadInfo>,
 }
 
 impl Footer {
@@ -486,7 +500,7 @@ mod tests {
         let mut e = Event::zeroed();
         e.ts_begin = i * 10;
         e.ts_end = i * 10 + 5;
-        e.probe = if i % 2 == 0 {
+        e.probe = if i.is_multiple_of(2) {
             Probe::DLookupRcu as u8
         } else {
             Probe::Op as u8

@@ -31,8 +31,6 @@ pub fn verify_all(btf_path: &Path) -> anyhow::Result<Vec<ProgramCheck>> {
     config.offsets = kbtf
         .offsets()
         .context("resolving struct offsets from BTF")?;
-    config.lookup_rcu_args = kbtf.func_args("__d_lookup_rcu").unwrap_or(3) as u32;
-    config.lookup_args = kbtf.func_args("__d_lookup").unwrap_or(2) as u32;
     let btf = aya::Btf::parse_file(btf_path, aya::Endianness::default())
         .with_context(|| format!("parsing {} with aya", btf_path.display()))?;
     // A small ring: verification does not need the recording size.

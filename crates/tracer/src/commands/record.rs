@@ -12,7 +12,8 @@ use tracer::{
     attach::AttachMode,
     btf,
     programs::DEFAULT_RING_BYTES,
-    record::{self, RecordOptions, RecordSummary, WorkloadInfo},
+    record::{self, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
+    trace::ThreadInfo,
     workload::{self, Workload},
 };
 
@@ -54,7 +55,7 @@ pub struct RecordArgs {
 /// Runs the recording; returns the exit code (130/143 after SIGINT/SIGTERM).
 pub fn run(args: RecordArgs) -> Result<i32> {
     let page = 4096u32;
-    if !args.buffer.is_power_of_two() || args.buffer % page != 0 {
+    if !args.buffer.is_power_of_two() || !args.buffer.is_multiple_of(page) {
         bail!(
             "--buffer {} is not a power of two multiple of the page size; try {}",
             args.buffer,
@@ -96,10 +97,22 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         name: w.name.clone(),
         toml: w.source().to_string(),
         seed: w.seed,
+        scale: args.scale,
     };
     let devs = [prepared.dev()];
     let result = record::record(&opts, &info, &devs, &stop, |stop| {
-        Ok(prepared.run(stop)?.events)
+        let report = prepared.run(stop)?;
+        Ok(WorkloadRun {
+            ops: report.events,
+            threads: report
+                .threads
+                .into_iter()
+                .map(|t| ThreadInfo {
+                    name: t.name,
+                    tid: t.tid,
+                })
+                .collect(),
+        })
     });
     // Unmount and detach the loop device whatever happened; report both failures.
     let cleanup = prepared.finish();
