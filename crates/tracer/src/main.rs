@@ -35,6 +35,10 @@ enum Cmd {
     Diff(DiffArgs),
     /// Run a workload with the probes attached and write its trace.
     Record(commands::record::RecordArgs),
+    /// Write a trace's events for other tools (JSON Lines: one object per event).
+    Export(commands::export::ExportArgs),
+    /// Print a trace's header and footer, and whether it is intact.
+    Info(commands::export::InfoArgs),
     /// List the builtin workloads, one line each, or print one as TOML.
     Workloads {
         /// Print this workload's TOML (a builtin name, or a file path: validated first).
@@ -58,6 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Cmd::Diff(args) => run_diff(args),
         Cmd::Record(args) => commands::record::run(args),
+        Cmd::Export(args) => commands::export::export(args),
+        Cmd::Info(args) => commands::export::info(args),
         Cmd::Verify { btf, json } => {
             let checks = verify::verify_all(&btf)?;
             if json {

@@ -1,3 +1,4 @@
 //! The binary's subcommands that need more than a few lines: argument structs and handlers.
 //! Library logic stays in the crate's modules; these only parse, orchestrate and print.
+pub mod export;
 pub mod record;
