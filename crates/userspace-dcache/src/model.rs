@@ -77,11 +77,6 @@ pub struct Dcache {
     pub(crate) nr_dentry: AtomicUsize,
 }
 
-// SAFETY: the raw dentry pointers inside are shared on purpose and guarded by the dcache's
-// locks, reference counts and RCU, like the kernel's.
-unsafe impl Send for Dcache {}
-unsafe impl Sync for Dcache {}
-
 impl Dcache {
     pub fn new(config: DcacheConfig) -> Dcache {
         let buckets = 1usize << config.hash_bits.min(24);

@@ -335,3 +335,25 @@ fn rename_unhashes_the_target_and_moves_the_source() {
         assert_eq!(b.inode_begin, a);
     }
 }
+
+#[test]
+fn mutant_clear_before_unhash_shows_in_the_kill_events() {
+    for mutant in [false, true] {
+        let mut profile = Profile::LINUX_6_1;
+        profile.mutants.clear_inode_before_unhash = mutant;
+        let sink = Arc::new(CollectSink::new());
+        let dc = Dcache::new(DcacheConfig::new(profile, FsKind::Disk).with_sink(sink.clone()));
+        let t = dc.task(1);
+        t.create("f").unwrap();
+        t.stat("f").unwrap();
+        let id = dentry_of(&sink.take(), b"f");
+        t.drop_caches();
+        let ev = sink.take();
+        let unhash = ev
+            .iter()
+            .find(|e| e.dentry == id && e.probe == Probe::DDropInner as u8)
+            .unwrap();
+        // The kernel unhashes a positive dentry; the mutant has already cleared its inode.
+        assert_eq!(unhash.inode_begin == 0, mutant);
+    }
+}
