@@ -127,6 +127,13 @@ impl Task<'_> {
         let ts = self.probe_clock();
         let p = &self.dc.profile;
         let b = self.d_hash(name.hash);
+        let seq_begin = |d: DPtr| {
+            if p.reader_waits_even_seq {
+                d.d_seq.read_seqcount_begin()
+            } else {
+                d.d_seq.raw_seqcount_begin()
+            }
+        };
         // hlist_bl_for_each_entry_rcu(dentry, node, b, d_hash)
         let mut node = b.first.load(Ordering::Acquire);
         let found = 'chain: loop {
@@ -140,7 +147,7 @@ impl Task<'_> {
                     continue;
                 }
                 loop {
-                    let seq = dentry.d_seq.read_seqcount_begin();
+                    let seq = seq_begin(dentry);
                     if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
                         continue 'chain;
                     }
@@ -162,11 +169,7 @@ impl Task<'_> {
             } else {
                 // 3.5+ (6.1 as written): seq = raw_seqcount_begin(); parent; unhashed; hash_len;
                 // dentry_cmp(); return dentry with *seqp = seq. No d_inode read.
-                let seq = if p.reader_waits_even_seq {
-                    dentry.d_seq.read_seqcount_begin()
-                } else {
-                    dentry.d_seq.raw_seqcount_begin()
-                };
+                let seq = seq_begin(dentry);
                 if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
                     continue;
                 }

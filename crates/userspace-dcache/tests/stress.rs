@@ -47,12 +47,17 @@ fn rc7_prune_stat_gives_spurious_enoent_without_delays() {
 #[test]
 #[cfg_attr(miri, ignore = "seconds of real threads")]
 fn fixed_profiles_never_give_spurious_enoent_on_prune_stat() {
+    let spin = vec![Delay::Spin {
+        step: Step::LookupRcuReturned,
+        spins: 2000,
+    }];
     for p in ["linux-3.0", "linux-4.8", "linux-6.1"] {
-        for delays in [Vec::new(), window_delay()] {
+        for delays in [Vec::new(), window_delay(), spin.clone()] {
             let r = prune_stat(p, 1, delays, false);
             assert_eq!(r.spurious_enoent, 0, "{r:?}");
             assert_eq!(r.validated_null_inode, 0, "{r:?}");
-            assert!(r.lookups_rcu > 1000, "the readers really ran: {r:?}");
+            // Yielding in the window starves readers on a busy 2-core machine: a low bar.
+            assert!(r.lookups_rcu > 100, "the readers really ran: {r:?}");
         }
     }
 }
