@@ -97,8 +97,13 @@ impl History {
 
     pub fn add(&mut self, path: PathId, fact: Fact, now: u64) {
         let h = self.names.entry(path).or_default();
-        let at = h.recent.partition_point(|f| f.ts_end <= fact.ts_end);
-        h.recent.insert(at, fact);
+        // Facts come nearly in completion order: append unless one finished earlier.
+        if h.recent.back().is_none_or(|f| f.ts_end <= fact.ts_end) {
+            h.recent.push_back(fact);
+        } else {
+            let at = h.recent.partition_point(|f| f.ts_end <= fact.ts_end);
+            h.recent.insert(at, fact);
+        }
         let horizon = now.saturating_sub(self.retention);
         while h.recent.front().is_some_and(|f| f.ts_end < horizon) {
             if let Some(old) = h.recent.pop_front() {
@@ -119,22 +124,25 @@ impl History {
             .or(h.base.as_ref())
     }
 
+    /// Facts on `path` that end at or after `b`, newest first. Queries ask about the recent
+    /// past, so walking back from the newest stops after a few.
+    fn ending_after(&self, path: PathId, b: u64) -> impl Iterator<Item = &Fact> {
+        self.names
+            .get(&path)
+            .into_iter()
+            .flat_map(move |h| h.recent.iter().rev().take_while(move |f| f.ts_end >= b))
+    }
+
     /// A writer operation on `path` whose interval overlaps `[b, e]`.
     pub fn writer_overlapping(&self, path: PathId, b: u64, e: u64) -> Option<&Fact> {
-        self.names
-            .get(&path)?
-            .recent
-            .iter()
-            .find(|f| f.writer && f.ts_begin <= e && f.ts_end >= b)
+        self.ending_after(path, b)
+            .find(|f| f.writer && f.ts_begin <= e)
     }
 
     /// Any operation of `kinds` on `path` overlapping `[b, e]` (coverage-gap attribution).
     pub fn op_overlapping(&self, path: PathId, b: u64, e: u64, kinds: &[OpKind]) -> Option<&Fact> {
-        self.names
-            .get(&path)?
-            .recent
-            .iter()
-            .find(|f| kinds.contains(&f.kind) && f.ts_begin <= e && f.ts_end >= b)
+        self.ending_after(path, b)
+            .find(|f| kinds.contains(&f.kind) && f.ts_begin <= e)
     }
 }
 

@@ -145,7 +145,9 @@ pub struct SideState {
     index: usize,
     proto: Protocol,
     lim: Limits,
-    // Reorder window.
+    // Reorder window: events arriving in key order (most of them) queue in `run`; the others
+    // (operations and writers overtaken by what ran inside them) wait in the heap.
+    run: VecDeque<(u64, u64, Event)>,
     heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
     slab: Vec<Event>,
     free: Vec<u32>,
@@ -211,6 +213,7 @@ impl SideState {
             },
             proto,
             lim,
+            run: VecDeque::new(),
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
@@ -221,8 +224,9 @@ impl SideState {
             dentries: HashMap::new(),
             generations: HashMap::new(),
             unnamed: HashSet::new(),
-            // Facts must outlive the longest operation a query can still ask about.
-            hist: History::new(lim.window_ns.saturating_mul(4).max(1_000_000_000)),
+            // A query reaches back at most an operation's length behind the processing time,
+            // and operations longer than the window arrive late anyway.
+            hist: History::new(lim.window_ns.saturating_mul(4)),
             tids: HashMap::new(),
             suspects: BinaryHeap::new(),
             ring: VecDeque::new(),
@@ -256,21 +260,26 @@ impl SideState {
         }
         let key = key_of(&ev);
         self.watermark = self.watermark.max(ev.ts_begin);
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = ev;
-                s
-            }
-            None => {
-                self.slab.push(ev);
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.heap.push(Reverse((key, self.arrivals, slot)));
-        self.diag.max_reorder_depth = self.diag.max_reorder_depth.max(self.heap.len() as u64);
+        if self.run.back().is_none_or(|(k, _, _)| *k <= key) {
+            self.run.push_back((key, self.arrivals, ev));
+        } else {
+            let slot = match self.free.pop() {
+                Some(s) => {
+                    self.slab[s as usize] = ev;
+                    s
+                }
+                None => {
+                    self.slab.push(ev);
+                    (self.slab.len() - 1) as u32
+                }
+            };
+            self.heap.push(Reverse((key, self.arrivals, slot)));
+        }
+        let depth = (self.run.len() + self.heap.len()) as u64;
+        self.diag.max_reorder_depth = self.diag.max_reorder_depth.max(depth);
         // Arrival order is completion order within a few CPUs' jitter, or begin order (the
         // model): an event whose key is a window behind the newest begin cannot be overtaken.
-        while let Some(&Reverse((k, _, _))) = self.heap.peek() {
+        while let Some(k) = self.next_key() {
             if k.saturating_add(self.lim.window_ns) > self.watermark {
                 break;
             }
@@ -278,17 +287,43 @@ impl SideState {
         }
     }
 
-    fn pop_and_process(&mut self, sh: &mut Shared) {
-        if let Some(Reverse((_, _, slot))) = self.heap.pop() {
-            let ev = self.slab[slot as usize];
-            self.free.push(slot);
-            self.process(&ev, sh);
+    /// The key of the next event in time order, from the run or the heap.
+    fn next_key(&self) -> Option<u64> {
+        let r = self.run.front().map(|(k, n, _)| (*k, *n));
+        let h = self.heap.peek().map(|Reverse((k, n, _))| (*k, *n));
+        match (r, h) {
+            (Some(r), Some(h)) => Some(r.min(h).0),
+            (Some((k, _)), None) | (None, Some((k, _))) => Some(k),
+            (None, None) => None,
         }
+    }
+
+    fn pop_and_process(&mut self, sh: &mut Shared) {
+        let from_run = match (self.run.front(), self.heap.peek()) {
+            (Some((rk, rn, _)), Some(Reverse((hk, hn, _)))) => (rk, rn) < (hk, hn),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let ev = if from_run {
+            match self.run.pop_front() {
+                Some((_, _, ev)) => ev,
+                None => return,
+            }
+        } else {
+            match self.heap.pop() {
+                Some(Reverse((_, _, slot))) => {
+                    self.free.push(slot);
+                    self.slab[slot as usize]
+                }
+                None => return,
+            }
+        };
+        self.process(&ev, sh);
     }
 
     /// End of the trace (or of its readable part): drains the window, resolves every suspect.
     pub fn finish(&mut self, sh: &mut Shared) {
-        while !self.heap.is_empty() {
+        while !self.run.is_empty() || !self.heap.is_empty() {
             self.pop_and_process(sh);
         }
         while let Some(Reverse(s)) = self.suspects.pop() {
