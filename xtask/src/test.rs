@@ -12,11 +12,12 @@ use crate::{
     builder::cargo,
     cmd,
     setup::{self, EbpfToolchain},
+    vm,
 };
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Run only the named steps (repeatable): fmt, clippy, unit.
+    /// Run only the named steps (repeatable): fmt, clippy, unit, vm.
     #[arg(long)]
     only: Vec<String>,
 }
@@ -30,7 +31,7 @@ struct Tally {
 
 type StepFn = fn(&setup::Setup) -> Result<Tally>;
 
-const STEPS: &[(&str, StepFn)] = &[("fmt", fmt), ("clippy", clippy), ("unit", unit)];
+const STEPS: &[(&str, StepFn)] = &[("fmt", fmt), ("clippy", clippy), ("unit", unit), ("vm", vm)];
 
 pub fn test(args: TestArgs) -> Result<i32> {
     let setup = setup::setup().context("setup failed, so no test can run")?;
@@ -102,11 +103,13 @@ fn fmt(_: &setup::Setup) -> Result<Tally> {
             .current_dir(&root)
             .args(["fmt", "--all", "--", "--check"]),
     )?;
-    let ebpf = status_step(
-        Command::new(cargo())
-            .current_dir(&root)
-            .args(["fmt", "--manifest-path", "crates/tracer-ebpf/Cargo.toml", "--", "--check"]),
-    )?;
+    let ebpf = status_step(Command::new(cargo()).current_dir(&root).args([
+        "fmt",
+        "--manifest-path",
+        "crates/tracer-ebpf/Cargo.toml",
+        "--",
+        "--check",
+    ]))?;
     Ok(add(host, ebpf))
 }
 
@@ -170,6 +173,24 @@ fn unit(_: &setup::Setup) -> Result<Tally> {
         // A build failure or a crashed test binary: nothing counted it, so count it here.
         eprintln!("`{}` failed ({status})", cmd::show(&c));
         tally.failed += 1;
+    }
+    Ok(tally)
+}
+
+/// The live kernel: Debian's kernel under QEMU loads every program of both families through its
+/// verifier and records a small workload once per family (vm::selftest says what is checked).
+fn vm(_: &setup::Setup) -> Result<Tally> {
+    let mut tally = Tally::default();
+    for c in vm::selftest::run()? {
+        if c.ok {
+            tally.passed += 1;
+            if !c.detail.is_empty() {
+                eprintln!("  ok    {}: {}", c.what, c.detail);
+            }
+        } else {
+            tally.failed += 1;
+            eprintln!("  FAIL  {}: {}", c.what, c.detail);
+        }
     }
     Ok(tally)
 }

@@ -17,6 +17,7 @@ mod initramfs;
 mod kernel;
 mod modules;
 mod qemu;
+pub mod selftest;
 mod transfer;
 
 use std::{
@@ -177,16 +178,29 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
     let t_build = t.elapsed();
 
     let t = Instant::now();
-    let (image, notes) = assemble(spec, &kernel, &tracer)?;
+    let (base, this_run, notes) = assemble(spec, &kernel, &tracer)?;
     for n in &notes {
         eprintln!("vm: note: {n}");
     }
-    let (initrd, built) = image.cached(&vm_dir.join("initramfs"), &mut digests)?;
+    let (cached, built) = base.cached(&vm_dir.join("initramfs"), &mut digests)?;
     digests.save();
-    let t_initramfs = t.elapsed();
     if built {
-        eprintln!("vm: built initramfs {}", initrd.display());
+        eprintln!("vm: built initramfs {}", cached.display());
     }
+    // The kernel unpacks concatenated archives in order: the cached one, then this run's small
+    // one, so arguments do not make a new 20 MB archive.
+    let initrd = run_dir.join("initrd.cpio");
+    fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    fs::copy(&cached, &initrd).with_context(|| format!("writing {}", initrd.display()))?;
+    let mut f = fs::File::options()
+        .append(true)
+        .open(&initrd)
+        .with_context(|| format!("writing {}", initrd.display()))?;
+    this_run
+        .write(&mut f)
+        .with_context(|| format!("writing {}", initrd.display()))?;
+    drop(f);
+    let t_initramfs = t.elapsed();
 
     let boot = qemu::Boot {
         kernel: pvh.as_deref().unwrap_or(&kernel.bzimage),
@@ -390,13 +404,15 @@ fn check_out_dir(dir: &Path) -> Result<()> {
     fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))
 }
 
-/// The initramfs for this run, and notes for the user.
+/// The initramfs for this run in two parts: what is worth caching (binaries, modules, files)
+/// and what changes every run (arguments, load lists); and notes for the user.
 fn assemble(
     spec: &VmSpec,
     kernel: &kernel::Kernel,
     tracer: &Path,
-) -> Result<(Initramfs, Vec<String>)> {
+) -> Result<(Initramfs, Initramfs, Vec<String>)> {
     let mut img = Initramfs::default();
+    let mut run = Initramfs::default();
     let mut notes = Vec::new();
     img.dir(GUEST_OUT);
     for d in ["proc", "sys", "dev", "tmp", "run", "root", "mnt"] {
@@ -423,7 +439,7 @@ fn assemble(
     let tracer = static_binary(tracer, "build it with `cargo xtask build --static-tracer`")?;
     img.file("bin/tracer", Source::File(tracer), 0o755);
 
-    img.file(
+    run.file(
         "etc/xtask-vm/args",
         Source::Bytes(format!("set -- {}\n", shell_words(&spec.tracer_args)).into_bytes()),
         0o644,
@@ -451,7 +467,7 @@ fn assemble(
             img.file(&m.guest_path, Source::Module(m.source, m.codec), 0o644);
         }
     }
-    img.file(
+    run.file(
         "etc/xtask-vm/modules",
         Source::Bytes(load.into_bytes()),
         0o644,
@@ -471,12 +487,12 @@ fn assemble(
             }
         }
     }
-    img.file(
+    run.file(
         "etc/xtask-vm/transfer-modules",
         Source::Bytes(transfer.into_bytes()),
         0o644,
     );
-    img.file(
+    run.file(
         "etc/xtask-vm/serial-max-bytes",
         Source::Bytes(format!("{SERIAL_MAX_BYTES}\n").into_bytes()),
         0o644,
@@ -490,7 +506,7 @@ fn assemble(
             .with_context(|| {
                 format!("guest path {} must be absolute and plain", guest.display())
             })?;
-        if img.contains(rel) {
+        if img.contains(rel) || run.contains(rel) {
             bail!(
                 "guest path {} is the harness's own; pick another",
                 guest.display()
@@ -506,7 +522,7 @@ fn assemble(
         use std::os::unix::fs::PermissionsExt;
         img.file(rel, Source::File(host.clone()), meta.permissions().mode());
     }
-    Ok((img, notes))
+    Ok((img, run, notes))
 }
 
 /// `path` when it is an x86_64 ELF without a program interpreter.

@@ -1,0 +1,370 @@
+//! The live-kernel test behind `cargo xtask test`'s "vm" step: Debian's kernel under QEMU,
+//! every program of both attach families through the guest kernel's verifier, then a small
+//! workload recorded once per family, with every attached probe expected to see the workload.
+//!
+//! Nothing here names a kernel version. What a kernel cannot do is recognized by comparing the
+//! two families: a target neither family can attach is absent from that kernel (dentry_iput
+//! since 4.8), a target both attach but nothing calls is inlined into every caller (`__d_drop`
+//! on 6.1); a target one family handles and the other does not is a failure.
+use std::{collections::BTreeMap, fs, time::Duration};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::{run_in_vm, vm_dir, VmSpec};
+
+/// One assertion.
+#[derive(Debug, PartialEq)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    /// Why it failed, or a note worth reading when it passed.
+    pub detail: String,
+}
+
+impl Check {
+    fn pass(what: String) -> Check {
+        Check {
+            what,
+            ok: true,
+            detail: String::new(),
+        }
+    }
+    fn note(what: String, detail: String) -> Check {
+        Check {
+            what,
+            ok: true,
+            detail,
+        }
+    }
+    fn fail(what: String, detail: String) -> Check {
+        Check {
+            what,
+            ok: false,
+            detail,
+        }
+    }
+}
+
+const FAMILIES: [&str; 2] = ["fentry", "kprobe"];
+
+/// The workload: small enough for TCG (seconds), big enough that every writer path runs.
+const WORKLOAD: [&str; 4] = ["--workload", "unlink-stat", "--scale", "0.1"];
+
+/// Boots the VM three times (verify, record per family) and returns every assertion. An error
+/// means a VM run itself failed, which the test counts as a failure.
+pub fn run() -> Result<Vec<Check>> {
+    let spec = |name: &str, args: Vec<String>| {
+        let mut s = VmSpec::new(args);
+        s.out_dir = vm_dir().join("test").join(name);
+        s.timeout = Duration::from_secs(300);
+        s
+    };
+    let mut checks = Vec::new();
+
+    let o = run_in_vm(&spec("verify", strings(&["verify", "--json"])))
+        .context("booting the VM for `tracer verify`")?;
+    let stdout =
+        fs::read_to_string(&o.stdout).with_context(|| format!("reading {}", o.stdout.display()))?;
+    checks.extend(verify(&stdout));
+
+    let mut summaries = Vec::new();
+    for family in FAMILIES {
+        let mut args = strings(&["record"]);
+        args.extend(strings(&WORKLOAD));
+        args.extend(strings(&[
+            "--attach",
+            family,
+            "--out",
+            "kernel.trace",
+            "--summary",
+            "summary.json",
+            "--quiet",
+        ]));
+        let o = run_in_vm(&spec(&format!("record-{family}"), args))
+            .with_context(|| format!("booting the VM for `tracer record --attach {family}`"))?;
+        let what = format!("record --attach {family} exits 0");
+        if o.exit_code != 0 {
+            let stderr = fs::read_to_string(&o.stderr).unwrap_or_default();
+            checks.push(Check::fail(
+                what,
+                format!("exit {}: {}", o.exit_code, last_line(&stderr)),
+            ));
+            continue;
+        }
+        checks.push(Check::pass(what));
+        let path = o.out_dir.join("summary.json");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let summary: Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        summaries.push((family, summary));
+    }
+    checks.extend(record(&summaries));
+    Ok(checks)
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn last_line(s: &str) -> &str {
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+/// `tracer verify --json` output: every program "loaded", except dentry_iput's fentry/fexit,
+/// which may be "no-btf" (the function is gone since 4.8).
+pub fn verify(stdout: &str) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut families = BTreeMap::<String, usize>::new();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                checks.push(Check::fail(
+                    "verify prints JSON lines".into(),
+                    format!("{e}: {line}"),
+                ));
+                continue;
+            }
+        };
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
+        let (program, target, family, status) =
+            (s("program"), s("target"), s("family"), s("status"));
+        *families.entry(family.clone()).or_default() += 1;
+        let what = format!("verify: {program} ({family} on {target}) loads");
+        let gone_since_4_8 = target == "dentry_iput" && family == "fentry";
+        checks.push(match status.as_str() {
+            "loaded" => Check::pass(what),
+            "no-btf" if gone_since_4_8 => Check::note(what, "no-btf, as expected".into()),
+            _ => {
+                let detail = v
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .map(|d| d.lines().next().unwrap_or_default().to_owned())
+                    .unwrap_or_default();
+                Check::fail(what, format!("{status}: {detail}"))
+            }
+        });
+    }
+    for family in FAMILIES {
+        if !families.contains_key(family) {
+            checks.push(Check::fail(
+                format!("verify: {family} programs are checked"),
+                "none in the output".into(),
+            ));
+        }
+    }
+    checks
+}
+
+/// Record summaries, one per family: complete, and every target either seen by each family that
+/// attached it, or explained by the other family (absent, or never called out of line).
+pub fn record(summaries: &[(&str, Value)]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let attach = |v: &Value, sym: &str| {
+        v.pointer(&format!("/attach/{sym}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let count = |v: &Value, map: &str, sym: &str| {
+        v.pointer(&format!("/{map}/{sym}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let mut targets = std::collections::BTreeSet::new();
+    for (family, s) in summaries {
+        let complete = s.get("complete").and_then(Value::as_bool) == Some(true);
+        let lost = s.get("lost").and_then(Value::as_u64).unwrap_or(0);
+        let what = format!("record --attach {family}: trace complete, nothing lost");
+        checks.push(if complete && lost == 0 {
+            Check::pass(what)
+        } else {
+            Check::fail(
+                what,
+                format!(
+                    "complete {complete}, {lost} lost, end {}",
+                    s.get("end").unwrap_or(&Value::Null)
+                ),
+            )
+        });
+        let ops = s.get("ops").and_then(Value::as_u64).unwrap_or(0);
+        let what = format!("record --attach {family}: the workload ran");
+        checks.push(if ops > 0 {
+            Check::pass(what)
+        } else {
+            Check::fail(what, "0 operations".into())
+        });
+        if let Some(m) = s.get("attach").and_then(Value::as_object) {
+            targets.extend(m.keys().cloned());
+        }
+    }
+    for sym in &targets {
+        for (family, s) in summaries {
+            let mode = attach(s, sym);
+            let others: Vec<&(&str, Value)> =
+                summaries.iter().filter(|(f, _)| f != family).collect();
+            let what = format!("record --attach {family}: {sym}");
+            let check = if mode == *family {
+                let events = count(s, "events", sym);
+                let uncalled = |v: &Value| count(v, "hits", sym) == 0;
+                if events > 0 {
+                    Check::pass(format!("{what} attached and saw {events} workload events"))
+                } else if uncalled(s)
+                    && !others.is_empty()
+                    && others
+                        .iter()
+                        .all(|(f, o)| attach(o, sym) == *f && uncalled(o))
+                {
+                    Check::note(
+                        format!("{what} attached"),
+                        "called by nothing in either family's run: inlined into every caller \
+                         on this kernel"
+                            .into(),
+                    )
+                } else {
+                    Check::fail(
+                        format!("{what} saw workload events"),
+                        format!(
+                            "attached ({mode}) but 0 events ({} hits)",
+                            count(s, "hits", sym)
+                        ),
+                    )
+                }
+            } else if !others.is_empty() && others.iter().all(|(f, o)| attach(o, sym) != *f) {
+                Check::note(
+                    format!("{what} unavailable"),
+                    format!("no family can attach it on this kernel ({mode})"),
+                )
+            } else {
+                Check::fail(
+                    format!("{what} attaches"),
+                    format!("{mode}, yet another family attaches it"),
+                )
+            };
+            checks.push(check);
+        }
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(family: &str, rows: &[(&str, &str, u64)]) -> Value {
+        let mut attach = serde_json::Map::new();
+        let mut events = serde_json::Map::new();
+        let mut hits = serde_json::Map::new();
+        for (sym, mode, n) in rows {
+            let mode = if *mode == "yes" {
+                family.to_owned()
+            } else {
+                mode.to_string()
+            };
+            attach.insert(sym.to_string(), Value::from(mode));
+            hits.insert(sym.to_string(), Value::from(*n));
+            if *n > 0 {
+                events.insert(sym.to_string(), Value::from(*n));
+            }
+        }
+        serde_json::json!({
+            "attach": attach, "events": events, "hits": hits,
+            "lost": 0, "ops": 2800, "complete": true, "end": "finished"
+        })
+    }
+
+    fn failed(checks: &[Check]) -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.what.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn verify_accepts_loaded_and_a_missing_dentry_iput() {
+        let out = r#"{"program":"lookup_rcu_fentry","target":"__d_lookup_rcu","family":"fentry","status":"loaded","errno":null,"detail":null}
+{"program":"lookup_rcu_kprobe","target":"__d_lookup_rcu","family":"kprobe","status":"loaded","errno":null,"detail":null}
+{"program":"dentry_iput_fexit","target":"dentry_iput","family":"fentry","status":"no-btf","errno":null,"detail":null}
+"#;
+        let c = verify(out);
+        assert_eq!(c.len(), 3);
+        assert!(failed(&c).is_empty(), "{c:?}");
+        assert_eq!(c[2].detail, "no-btf, as expected");
+    }
+
+    #[test]
+    fn verify_fails_rejections_and_missing_families() {
+        let out = r#"{"program":"lookup_rcu_fexit","target":"__d_lookup_rcu","family":"fentry","status":"rejected","errno":13,"detail":"the kernel refused\nlog"}
+{"program":"lookup_fentry","target":"__d_lookup","family":"fentry","status":"no-btf","errno":null,"detail":null}
+not json
+"#;
+        let c = verify(out);
+        assert_eq!(
+            failed(&c),
+            vec![
+                "verify: lookup_rcu_fexit (fentry on __d_lookup_rcu) loads",
+                "verify: lookup_fentry (fentry on __d_lookup) loads",
+                "verify prints JSON lines",
+                "verify: kprobe programs are checked",
+            ]
+        );
+        assert_eq!(c[0].detail, "rejected: the kernel refused");
+    }
+
+    #[test]
+    fn record_explains_absent_and_uncalled_targets() {
+        let fentry = summary(
+            "fentry",
+            &[
+                ("__d_lookup_rcu", "yes", 6867),
+                ("__d_drop", "yes", 0),
+                ("dentry_iput", "unavailable: fentry: no BTF FUNC", 0),
+            ],
+        );
+        let kprobe = summary(
+            "kprobe",
+            &[
+                ("__d_lookup_rcu", "yes", 6008),
+                ("__d_drop", "yes", 0),
+                (
+                    "dentry_iput",
+                    "unavailable: kprobe: not in available_filter_functions",
+                    0,
+                ),
+            ],
+        );
+        let c = record(&[("fentry", fentry), ("kprobe", kprobe)]);
+        assert!(failed(&c).is_empty(), "{c:?}");
+        assert_eq!(c.iter().filter(|c| !c.detail.is_empty()).count(), 4);
+    }
+
+    #[test]
+    fn record_fails_what_one_family_misses() {
+        let fentry = summary(
+            "fentry",
+            &[
+                ("__d_lookup_rcu", "unavailable: fentry: attach failed", 0),
+                ("___d_drop", "yes", 0),
+            ],
+        );
+        let kprobe = summary(
+            "kprobe",
+            &[("__d_lookup_rcu", "yes", 10), ("___d_drop", "yes", 5)],
+        );
+        let mut bad = kprobe.clone();
+        bad["lost"] = Value::from(3);
+        bad["complete"] = Value::from(false);
+        let c = record(&[("fentry", fentry), ("kprobe", bad)]);
+        assert_eq!(
+            failed(&c),
+            vec![
+                "record --attach kprobe: trace complete, nothing lost",
+                "record --attach fentry: ___d_drop saw workload events",
+                "record --attach fentry: __d_lookup_rcu attaches",
+            ]
+        );
+    }
+}
