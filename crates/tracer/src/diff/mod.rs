@@ -313,7 +313,7 @@ fn lost(input: &Input) -> LostEvents {
 }
 
 fn coverage(side: &SideState, h: &Header) -> Coverage {
-    let mut c = side.coverage.clone();
+    let mut c = side.coverage();
     c.unattached_targets = h
         .attach
         .iter()

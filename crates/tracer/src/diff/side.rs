@@ -176,7 +176,9 @@ pub struct SideState {
     enoent: BTreeMap<Class, u64>,
     pub anomaly_counts: BTreeMap<String, u64>,
     pub anomalies: Vec<Anomaly>,
-    pub coverage: Coverage,
+    coverage: Coverage,
+    /// Coverage gaps per cause (static names: a gap costs no allocation).
+    gap_causes: BTreeMap<&'static str, u64>,
     pub diag: Diagnostics,
 }
 
@@ -242,6 +244,7 @@ impl SideState {
             anomaly_counts: BTreeMap::new(),
             anomalies: Vec::new(),
             coverage: Coverage::default(),
+            gap_causes: BTreeMap::new(),
             diag: Diagnostics::default(),
         }
     }
@@ -458,27 +461,25 @@ impl SideState {
         Some(obs)
     }
 
-    /// The path of a dentry id used as a parent: its last name, or the root when it was never
-    /// seen named (the file system's root never is: it has no name to look up).
-    fn parent_path(&mut self, parent: u64) -> PathId {
-        if parent == 0 {
-            return ROOT;
-        }
-        match self.dentries.get(&parent).and_then(|r| r.bound) {
-            Some(p) => p,
-            None => {
-                self.unnamed.insert(parent);
-                ROOT
-            }
-        }
-    }
-
+    /// The path of the event's dentry (or, for a miss, of the name looked up): its parent's
+    /// last name plus its own. A parent never seen named is taken as the root (the file
+    /// system's root never is: it has no name to look up).
     fn path_of(&mut self, ev: &Event, sh: &mut Shared) -> PathId {
         if ev.dentry != 0 && ev.dentry == ev.parent {
             // IS_ROOT(dentry).
             return ROOT;
         }
-        let dir = self.parent_path(ev.parent);
+        let dir = match self.dentries.get(&ev.parent).and_then(|r| r.bound) {
+            Some(p) => p,
+            None => {
+                // A miss under a directory allocated by this very walk is normal; only keys
+                // of dentries can go wrong.
+                if ev.parent != 0 && ev.dentry != 0 {
+                    self.unnamed.insert(ev.parent);
+                }
+                ROOT
+            }
+        };
         sh.paths.child(dir, ev.name_bytes())
     }
 
@@ -611,8 +612,14 @@ impl SideState {
                 cause,
             } => {
                 let cause = match cause {
-                    GapCause::DMove => "__d_move (odd d_seq at ___d_drop entry)".to_string(),
-                    GapCause::InsideWriter(p) => format!("untraced writer inside {}", p.symbol()),
+                    GapCause::DMove => "__d_move (odd d_seq at ___d_drop entry)",
+                    GapCause::InsideWriter(p) => match p {
+                        Probe::DDrop => "untraced writer inside __d_drop",
+                        Probe::DDropInner => "untraced writer inside ___d_drop",
+                        Probe::DentryUnlinkInode => "untraced writer inside dentry_unlink_inode",
+                        Probe::DentryIput => "untraced writer inside dentry_iput",
+                        _ => "untraced writer inside a traced one",
+                    },
                     GapCause::Unattributed => self.attribute_gap(obs, since),
                 };
                 self.coverage.total += 1;
@@ -638,10 +645,10 @@ impl SideState {
                         since_ts: since,
                         ts: obs.ts_begin,
                         observed_by: obs.probe.symbol(),
-                        cause: cause.clone(),
+                        cause: cause.to_string(),
                     });
                 }
-                *self.coverage.by_cause.entry(cause).or_insert(0) += 1;
+                *self.gap_causes.entry(cause).or_insert(0) += 1;
             }
             Finding::ShortWithin {
                 probe,
@@ -698,7 +705,7 @@ impl SideState {
     }
 
     /// Names the untraced writer of a gap from the operations on the name meanwhile.
-    fn attribute_gap(&self, obs: &Obs, since: u64) -> String {
+    fn attribute_gap(&self, obs: &Obs, since: u64) -> &'static str {
         let (b, e) = (since.min(obs.ts_begin), obs.ts_end);
         let ops = [
             (
@@ -714,7 +721,6 @@ impl SideState {
         ops.iter()
             .find(|(kinds, _)| self.hist.op_overlapping(obs.path, b, e, kinds).is_some())
             .map_or("unknown (no operation on the name explains it)", |(_, c)| c)
-            .to_string()
     }
 
     fn resolve(&mut self, s: Suspect, sh: &mut Shared) {
@@ -913,6 +919,17 @@ impl SideState {
             per_probe,
             per_operation,
         }
+    }
+
+    /// Coverage gaps found in the trace (the header's unattached targets are added by the caller).
+    pub fn coverage(&self) -> Coverage {
+        let mut c = self.coverage.clone();
+        c.by_cause = self
+            .gap_causes
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        c
     }
 
     /// NULL-inode lookup returns per class.
