@@ -21,11 +21,13 @@ pub fn build(static_tracer: bool) -> Result<()> {
 
 /// `cargo build --release` of the tracer; returns its path.
 pub fn release_binaries() -> Result<PathBuf> {
-    cmd::run(
-        Command::new(cargo())
-            .current_dir(cmd::root())
-            .args(["build", "--release", "--locked", "-p", "tracer"]),
-    )
+    cmd::run(Command::new(cargo()).current_dir(cmd::root()).args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "tracer",
+    ]))
     .context("building the tracer")?;
     Ok(cmd::root().join("target/release/tracer"))
 }

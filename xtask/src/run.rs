@@ -14,7 +14,10 @@ pub fn run(_args: RunArgs) -> Result<i32> {
     // Until the recorder lands: every probe program through this kernel's verifier.
     let status = Command::new(&tracer).arg("verify").status()?;
     if !status.success() {
-        eprintln!("run: `{}` reported rejected programs", cmd::show(Command::new(&tracer).arg("verify")));
+        eprintln!(
+            "run: `{}` reported rejected programs",
+            cmd::show(Command::new(&tracer).arg("verify"))
+        );
     }
     Ok(status.code().unwrap_or(2))
 }

@@ -199,7 +199,7 @@ fn begin(probe: Probe, source: Source) -> Option<&'static mut Pending> {
 
 #[inline(always)]
 fn stash(probe: Probe, p: &Pending) {
-    if PENDING.insert(&key(probe), p, 0).is_err() {
+    if PENDING.insert(key(probe), p, 0).is_err() {
         bump(&DROPS, probe);
     }
 }
@@ -238,7 +238,7 @@ fn wakeup_flags(cfg: &Config) -> u64 {
 #[inline(always)]
 fn finish(probe: Probe, fill: impl FnOnce(&Config, &mut Event)) {
     let k = key(probe);
-    let Some(pending) = (unsafe { PENDING.get(&k) }) else {
+    let Some(pending) = (unsafe { PENDING.get(k) }) else {
         return;
     };
     let cfg = config();
@@ -255,7 +255,7 @@ fn finish(probe: Probe, fill: impl FnOnce(&Config, &mut Event)) {
         }
         None => bump(&DROPS, probe),
     }
-    let _ = PENDING.remove(&k);
+    let _ = PENDING.remove(k);
 }
 
 /// Exit half of the lookups: `*seqp`, then `d_inode`, then `d_seq` again, in that order, so
