@@ -1,5 +1,6 @@
-//! The kernel to boot: a bzImage the user gives, or Debian's current `linux-image-amd64`,
-//! downloaded once per package version and kept unpacked under target/vm/kernels.
+//! The kernel to boot: a bzImage the user gives, or a Debian kernel package (by default the
+//! current `linux-image-amd64`), downloaded once per package version and kept unpacked under
+//! target/vm/kernels.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -13,7 +14,7 @@ use super::{bzimage, digest::Digests, elf, initramfs::hex, KernelChoice};
 use crate::cmd;
 
 /// The Debian metapackage that always depends on the current kernel image.
-const DEBIAN_META: &str = "linux-image-amd64";
+pub const DEBIAN_DEFAULT: &str = "linux-image-amd64";
 
 /// A bootable kernel and, when known, its modules.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub struct Kernel {
 
 pub fn resolve(choice: &KernelChoice, vm_dir: &Path) -> Result<Kernel> {
     match choice {
-        KernelChoice::Debian => debian(vm_dir),
+        KernelChoice::Debian(package) => debian(package, vm_dir),
         KernelChoice::Image { bzimage, modules } => {
             let release = bzimage::check(bzimage)?;
             let modules = modules
@@ -65,16 +66,17 @@ fn modules_dir(dir: &Path, release: Option<&str>) -> Result<PathBuf> {
     )
 }
 
-/// Debian's current kernel: resolved through apt's lists, cached by package version and checked
-/// against the archive's SHA256.
-fn debian(vm_dir: &Path) -> Result<Kernel> {
+/// A Debian kernel: `package` is a metapackage (resolved to the image it depends on) or an image
+/// package; resolved through apt's lists, cached by version, checked against the archive's
+/// SHA256.
+fn debian(package: &str, vm_dir: &Path) -> Result<Kernel> {
     if !cmd::on_path("apt-cache") || !cmd::on_path("apt-get") {
         bail!(
             "no apt on this host to fetch Debian's kernel; give --kernel PATH (a bzImage with BTF \
              and kprobes) and --modules DIR"
         );
     }
-    let (package, version, sha256) = debian_candidate(vm_dir)?;
+    let (package, version, sha256) = debian_candidate(package, vm_dir)?;
     let origin = format!("Debian {package} {version}");
     let dir = vm_dir
         .join("kernels")
@@ -102,8 +104,8 @@ fn debian(vm_dir: &Path) -> Result<Kernel> {
 /// The kernel package apt would install now, its version and SHA256. Asking apt costs seconds
 /// (apt-cache rebuilds its cache on hosts that do not keep one), so the answer is remembered
 /// until apt's lists or configuration change.
-fn debian_candidate(vm_dir: &Path) -> Result<(String, String, String)> {
-    let memo = vm_dir.join("debian-kernel");
+fn debian_candidate(wanted: &str, vm_dir: &Path) -> Result<(String, String, String)> {
+    let memo = vm_dir.join(format!("debian-{wanted}"));
     let fingerprint = apt_fingerprint();
     if let Ok(text) = fs::read_to_string(&memo) {
         if let [fp, package, version, sha256] = text.lines().collect::<Vec<_>>()[..] {
@@ -112,11 +114,12 @@ fn debian_candidate(vm_dir: &Path) -> Result<(String, String, String)> {
             }
         }
     }
-    let depends = cmd::output(Command::new("apt-cache").args(["depends", DEBIAN_META]))
-        .with_context(|| format!("asking apt about {DEBIAN_META}"))?;
-    let package = versioned_package(&depends).with_context(|| {
-        format!("apt knows no {DEBIAN_META}; run `apt-get update` (or give --kernel PATH)")
-    })?;
+    let depends =
+        cmd::output(Command::new("apt-cache").args(["depends", wanted])).with_context(|| {
+            format!("apt knows no {wanted}; run `apt-get update` (or give --kernel PATH)")
+        })?;
+    // A metapackage names the image it stands for; an image package is itself.
+    let package = versioned_package(&depends).unwrap_or_else(|| wanted.to_owned());
     let show = cmd::output(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))
         .with_context(|| format!("asking apt about {package}"))?;
     let (version, sha256) = candidate(&show)

@@ -48,8 +48,9 @@ const SERIAL_MAX_BYTES: u64 = 1 << 20;
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
 pub enum KernelChoice {
-    /// Debian's current `linux-image-amd64` (through apt; downloaded once per version).
-    Debian,
+    /// A Debian kernel package or metapackage (through apt; downloaded once per version),
+    /// `linux-image-amd64` by default.
+    Debian(String),
     /// A bzImage, with its `lib/modules/<release>` tree when modules are to be loaded.
     Image {
         bzimage: PathBuf,
@@ -85,7 +86,7 @@ impl VmSpec {
     /// Debian's kernel, no modules, 10 minutes, output in target/vm/out, 1 GiB, 2 vCPUs.
     pub fn new(tracer_args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         VmSpec {
-            kernel: KernelChoice::Debian,
+            kernel: KernelChoice::Debian(kernel::DEBIAN_DEFAULT.into()),
             load_modules: Vec::new(),
             tracer_args: tracer_args.into_iter().map(Into::into).collect(),
             files: Vec::new(),
@@ -603,8 +604,11 @@ fn console_summary(console: &str) -> Vec<String> {
 #[derive(clap::Args)]
 pub struct VmArgs {
     /// Boot this bzImage instead of Debian's current linux-image-amd64
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "debian_kernel")]
     kernel: Option<PathBuf>,
+    /// Boot this Debian kernel package (or metapackage, e.g. linux-image-6.12-amd64)
+    #[arg(long, value_name = "PACKAGE", default_value = kernel::DEBIAN_DEFAULT)]
+    debian_kernel: String,
     /// The kernel's lib/modules/<release> directory (needed by --load-modules)
     #[arg(long, value_name = "DIR", requires = "kernel")]
     modules: Option<PathBuf>,
@@ -647,6 +651,7 @@ fn parse_file_arg(s: &str) -> Result<(PathBuf, PathBuf), String> {
 /// ours.
 pub fn vm(args: VmArgs) -> Result<i32> {
     let mut spec = VmSpec::new(args.tracer_args);
+    spec.kernel = KernelChoice::Debian(args.debian_kernel);
     if let Some(bzimage) = args.kernel {
         spec.kernel = KernelChoice::Image {
             bzimage,

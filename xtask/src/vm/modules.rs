@@ -83,6 +83,8 @@ pub struct ModuleTree {
     /// name → path relative to `root`
     files: BTreeMap<String, PathBuf>,
     builtin: BTreeSet<String>,
+    /// Aliases of built-in modules (from modules.builtin.modinfo).
+    builtin_aliases: BTreeSet<String>,
     /// From modules.dep when present: name → names it depends on.
     dep_file: Option<BTreeMap<String, Vec<String>>>,
 }
@@ -104,6 +106,17 @@ impl ModuleTree {
                 .collect(),
             Err(_) => BTreeSet::new(),
         };
+        let builtin_aliases = match fs::read(root.join("modules.builtin.modinfo")) {
+            Ok(bytes) => bytes
+                .split(|&c| c == 0)
+                .filter_map(|rec| {
+                    let rec = String::from_utf8_lossy(rec);
+                    let (key, value) = rec.split_once('=')?;
+                    key.ends_with(".alias").then(|| value.to_owned())
+                })
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        };
         let dep_file = match fs::read_to_string(root.join("modules.dep")) {
             Ok(text) => Some(parse_modules_dep(&text)),
             Err(_) => None,
@@ -119,13 +132,15 @@ impl ModuleTree {
             release,
             files,
             builtin,
+            builtin_aliases,
             dep_file,
         })
     }
 
-    /// The modules to load for `wanted` (names, `-` or `_`), dependencies first, each once.
-    /// Built-in modules are left out. Also returns notes for the user (soft dependencies the
-    /// harness does not follow).
+    /// The modules to load for `wanted` (names, `-` or `_`), dependencies first, each once, with
+    /// the modules their `pre:` soft dependencies name (as modprobe does: ext4 wants crc32c).
+    /// Built-in modules are left out. Also returns notes for the user (soft dependencies no
+    /// module provides).
     pub fn load_order(&self, wanted: &[String]) -> Result<(Vec<ModuleFile>, Vec<String>)> {
         let mut notes = Vec::new();
         let wanted: Vec<String> = wanted.iter().map(|w| normalize(w)).collect();
@@ -141,12 +156,21 @@ impl ModuleTree {
             })?;
             let info = self.modinfo(rel)?;
             self.check_vermagic(name, &info)?;
+            let mut soft = Vec::new();
             for (k, v) in &info {
-                if k == "softdep" && v.contains("pre:") {
-                    notes.push(format!(
-                        "module {name} has a soft dependency ({v}) that is not loaded \
-                         automatically; name it in --load-modules if the workload needs it"
-                    ));
+                if k != "softdep" {
+                    continue;
+                }
+                for alias in softdep_pre(v) {
+                    match self.provider(&alias) {
+                        Provider::Builtin => {}
+                        Provider::Module(m) => soft.push(m),
+                        Provider::Unknown => notes.push(format!(
+                            "module {name} has a soft dependency on {alias}, which no module of \
+                             the tree provides by that name; name its module in --load-modules \
+                             if the workload needs it"
+                        )),
+                    }
                 }
             }
             let deps = match &self.dep_file {
@@ -157,7 +181,8 @@ impl ModuleTree {
                     .flat_map(|(_, v)| v.split(',').filter(|d| !d.is_empty()).map(normalize))
                     .collect(),
             };
-            Ok(Some(deps))
+            soft.extend(deps);
+            Ok(Some(soft))
         })?;
         let files = order
             .into_iter()
@@ -178,6 +203,35 @@ impl ModuleTree {
             })
             .collect();
         Ok((files, notes))
+    }
+
+    /// What provides `alias`. Modules are named after what they provide (crc32c_generic gives
+    /// crypto-crc32c), so only modules named like the alias are read to find it, the generic
+    /// implementation first: another may need CPU features the guest lacks.
+    fn provider(&self, alias: &str) -> Provider {
+        let exact = normalize(alias);
+        if self.builtin_aliases.contains(alias)
+            || (self.builtin.contains(&exact) && !self.files.contains_key(&exact))
+        {
+            return Provider::Builtin;
+        }
+        if self.files.contains_key(&exact) {
+            return Provider::Module(exact);
+        }
+        let stem = normalize(alias.strip_prefix("crypto-").unwrap_or(alias));
+        let generic = format!("{stem}_generic");
+        let mut candidates: Vec<&String> =
+            self.files.keys().filter(|k| k.starts_with(&stem)).collect();
+        candidates.sort_by_key(|k| (**k != stem, **k != generic, k.len()));
+        for c in candidates.into_iter().take(8) {
+            let Ok(info) = self.modinfo(&self.files[c]) else {
+                continue;
+            };
+            if info.iter().any(|(k, v)| k == "alias" && v == alias) {
+                return Provider::Module(c.clone());
+            }
+        }
+        Provider::Unknown
     }
 
     fn modinfo(&self, rel: &Path) -> Result<Vec<(String, String)>> {
@@ -220,6 +274,27 @@ fn index(root: &Path, rel: &Path, out: &mut BTreeMap<String, PathBuf>) -> Result
         }
     }
     Ok(())
+}
+
+enum Provider {
+    Builtin,
+    Module(String),
+    Unknown,
+}
+
+/// The `pre:` names of a `softdep=` value: "pre: a b post: c" gives a and b.
+fn softdep_pre(v: &str) -> Vec<String> {
+    let mut pre = false;
+    let mut out = Vec::new();
+    for word in v.split_whitespace() {
+        match word {
+            "pre:" => pre = true,
+            "post:" => pre = false,
+            w if pre => out.push(w.to_owned()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `modules.dep`: "kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko".
@@ -368,6 +443,13 @@ mod tests {
     }
 
     #[test]
+    fn reads_soft_dependencies() {
+        assert_eq!(softdep_pre("pre: crypto-crc32c"), names(&["crypto-crc32c"]));
+        assert_eq!(softdep_pre("pre: a b post: c"), names(&["a", "b"]));
+        assert!(softdep_pre("post: c").is_empty());
+    }
+
+    #[test]
     fn parses_modules_dep() {
         let text = "kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc16.ko.xz kernel/fs/mbcache.ko.xz kernel/fs/jbd2/jbd2.ko.xz\n\
                     kernel/fs/jbd2/jbd2.ko.xz:\n\
@@ -437,6 +519,18 @@ mod tests {
             "kernel/fs/ext4/ext4.ko",
             &["depends=jbd2,crc16", "softdep=pre: crypto-crc32c", vm],
         );
+        write(
+            "kernel/crypto/crc32c_generic.ko",
+            &["alias=crypto-crc32c", "alias=crc32c", "depends=", vm],
+        );
+        write(
+            "kernel/arch/x86/crypto/crc32c-intel.ko",
+            &["alias=crypto-crc32c", "depends=", vm],
+        );
+        write(
+            "kernel/fs/btrfs/btrfs.ko",
+            &["softdep=pre: crypto-blake9 post: xxhash", vm],
+        );
         write("kernel/fs/jbd2/jbd2.ko", &["depends=", vm]);
         write("kernel/lib/crc16.ko", &["depends=", vm]);
         write(
@@ -453,16 +547,25 @@ mod tests {
         assert_eq!(
             got,
             vec![
+                (
+                    "crc32c_generic",
+                    "lib/modules/6.1.0-test/kernel/crypto/crc32c_generic.ko"
+                ),
                 ("jbd2", "lib/modules/6.1.0-test/kernel/fs/jbd2/jbd2.ko"),
                 ("crc16", "lib/modules/6.1.0-test/kernel/lib/crc16.ko"),
                 ("ext4", "lib/modules/6.1.0-test/kernel/fs/ext4/ext4.ko"),
             ]
         );
+        assert!(notes.is_empty(), "{notes:?}");
+        // An unresolvable soft dependency is a note, not an error.
+        let (files, notes) = tree.load_order(&names(&["btrfs"])).expect("order");
+        assert_eq!(files.len(), 1);
         assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("crypto-blake9"), "{notes:?}");
         let e = tree.load_order(&names(&["loop"])).expect_err("vermagic");
         assert!(format!("{e}").contains("built for kernel 5.10.0"), "{e}");
-        let e = tree.load_order(&names(&["btrfs"])).expect_err("unknown");
-        assert!(format!("{e}").contains("btrfs"), "{e}");
+        let e = tree.load_order(&names(&["xfs"])).expect_err("unknown");
+        assert!(format!("{e}").contains("xfs"), "{e}");
         let _ = fs::remove_dir_all(&dir);
     }
 }
