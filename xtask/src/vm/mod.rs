@@ -249,16 +249,13 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "killed".into());
             return Err(if let Some(p) = qemu::panic_line(&console) {
-                fail(
-                    format!("the guest kernel panicked: {p}"),
-                    "the lines before the panic in the console log say why",
-                )
+                fail(format!("the guest kernel panicked: {p}"), panic_fix(p))
             } else if booted.boot_to_init.is_none() {
                 fail(
                     format!("the guest never reached init (QEMU: {status})"),
                     &format!(
                         "check {} for QEMU's own errors; the kernel must be x86_64 with an \
-                         8250 serial console and initramfs support",
+                         8250 serial console and initramfs support, and fit in --memory",
                         boot.qemu_log(booted.accel).display()
                     ),
                 )
@@ -289,34 +286,9 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
     let t_decode = t.elapsed();
 
     let release = facts.release.clone();
-    if let Some(m) = &facts.module_error {
-        return Err(fail(
-            format!("a kernel module did not load in the guest: {m}"),
-            "the console log has the kernel's reason; the modules must come from the same build \
-             as the kernel",
-        ));
-    }
-    let mut missing = Vec::new();
-    if facts.btf == Some(false) {
-        missing.push("BTF (/sys/kernel/btf/vmlinux is absent; needs CONFIG_DEBUG_INFO_BTF=y)");
-    }
-    if facts.kprobes == Some(false) {
-        missing.push(
-            "kprobes (no /sys/kernel/tracing/kprobe_events and no kprobe PMU; needs \
-             CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y)",
-        );
-    }
-    if !missing.is_empty() {
-        return Err(fail(
-            format!("kernel {release} lacks {}", missing.join(" and ")),
-            "boot a kernel built with those options (the default Debian kernel has them)",
-        ));
-    }
-    let Some(exit_code) = facts.tracer_exit else {
-        return Err(fail(
-            "the guest sent results but the tracer did not run".into(),
-            "the console log shows how far init got",
-        ));
+    let exit_code = match tracer_exit(&facts) {
+        Ok(code) => code,
+        Err((cause, fix)) => return Err(fail(cause, fix)),
     };
 
     Ok(VmOutcome {
@@ -343,6 +315,51 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
             total: t0.elapsed(),
         },
     })
+}
+
+/// The tracer's exit code from init's facts, or why the guest could not run it (cause, fix).
+fn tracer_exit(facts: &transfer::Facts) -> Result<i32, (String, &'static str)> {
+    if let Some(m) = &facts.module_error {
+        return Err((
+            format!("a kernel module did not load in the guest: {m}"),
+            "the console log has the kernel's reason; the modules must come from the same build \
+             as the kernel",
+        ));
+    }
+    let mut missing = Vec::new();
+    if facts.btf == Some(false) {
+        missing.push("BTF (/sys/kernel/btf/vmlinux is absent; needs CONFIG_DEBUG_INFO_BTF=y)");
+    }
+    if facts.kprobes == Some(false) {
+        missing.push(
+            "kprobes (no /sys/kernel/tracing/kprobe_events and no kprobe PMU; needs \
+             CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y)",
+        );
+    }
+    if !missing.is_empty() {
+        return Err((
+            format!("kernel {} lacks {}", facts.release, missing.join(" and ")),
+            "boot a kernel built with those options (the default Debian kernel has them)",
+        ));
+    }
+    facts.tracer_exit.ok_or_else(|| {
+        (
+            "the guest sent results but the tracer did not run".into(),
+            "the console log shows how far init got",
+        )
+    })
+}
+
+/// What to do about a guest panic, for the panics the harness itself can cause.
+fn panic_fix(line: &str) -> &'static str {
+    if line.contains("Unable to mount root fs") {
+        "the kernel did not unpack the initramfs: give the guest more --memory, or boot a kernel \
+         with CONFIG_BLK_DEV_INITRD=y"
+    } else if line.contains("on memory") || line.contains("Out of memory") {
+        "the guest ran out of memory: give it more --memory"
+    } else {
+        "the lines before the panic in the console log say why"
+    }
 }
 
 /// Exclusive use of target/vm for one run: runs share the console log, the transfer files and
@@ -740,6 +757,45 @@ mod tests {
         assert_eq!(s.first().map(String::as_str), Some("line 25"));
         assert!(s.last().is_some_and(|l| l.contains("Kernel panic")));
         assert_eq!(console_summary("\x1b[2J\n")[..], [] as [String; 0]);
+    }
+
+    #[test]
+    fn explains_kernels_that_cannot_trace() {
+        let ok = transfer::parse_facts("release=6.1\nbtf=yes\nkprobes=yes\ntracer_exit=3\n");
+        assert_eq!(tracer_exit(&ok), Ok(3));
+        let no_btf = transfer::parse_facts("release=5.4.0\nbtf=no\nkprobes=yes\n");
+        let (cause, fix) = tracer_exit(&no_btf).expect_err("no BTF");
+        assert!(cause.starts_with("kernel 5.4.0 lacks BTF"), "{cause}");
+        assert!(fix.contains("options"), "{fix}");
+        let neither = transfer::parse_facts("release=x\nbtf=no\nkprobes=no\n");
+        let (cause, _) = tracer_exit(&neither).expect_err("neither");
+        assert!(
+            cause.contains("BTF") && cause.contains(" and kprobes"),
+            "{cause}"
+        );
+        let module = transfer::parse_facts(
+            "release=x\nmodule_error=/lib/modules/x/ext4.ko: insmod: can't insert: Invalid argument\n",
+        );
+        let (cause, _) = tracer_exit(&module).expect_err("module");
+        assert!(cause.contains("ext4.ko: insmod"), "{cause}");
+        let silent = transfer::parse_facts("release=x\nbtf=yes\nkprobes=yes\n");
+        assert!(tracer_exit(&silent).is_err());
+    }
+
+    #[test]
+    fn suggests_fixes_for_panics() {
+        assert!(panic_fix(
+            "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+        )
+        .contains("--memory"));
+        assert!(
+            panic_fix("Kernel panic - not syncing: System is deadlocked on memory")
+                .contains("--memory")
+        );
+        assert!(
+            panic_fix("Kernel panic - not syncing: Attempted to kill init!")
+                .contains("before the panic")
+        );
     }
 
     #[test]
