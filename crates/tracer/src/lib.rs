@@ -5,6 +5,7 @@ pub mod diff;
 pub mod export;
 pub mod programs;
 pub mod record;
+pub mod replay;
 pub mod trace;
 pub mod verify;
 pub mod workload;

@@ -35,6 +35,10 @@ enum Cmd {
     Diff(DiffArgs),
     /// Run a workload with the probes attached and write its trace.
     Record(commands::record::RecordArgs),
+    /// Run a workload on the model (userspace-dcache) and write its trace.
+    Replay(commands::model::ReplayArgs),
+    /// Run a workload shape on the model's real threads and count invariant violations.
+    Stress(commands::model::StressArgs),
     /// Write a trace's events for other tools (JSON Lines: one object per event).
     Export(commands::export::ExportArgs),
     /// Print a trace's header and footer, and whether it is intact.
@@ -63,6 +67,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Diff(args) => run_diff(args),
         Cmd::Record(args) => commands::record::run(args),
         Cmd::Export(args) => commands::export::export(args),
+        Cmd::Replay(args) => commands::model::replay(args),
+        Cmd::Stress(args) => commands::model::stress_cmd(args),
         Cmd::Info(args) => commands::export::info(args),
         Cmd::Verify { btf, json } => {
             let checks = verify::verify_all(&btf)?;
