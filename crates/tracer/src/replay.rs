@@ -102,8 +102,14 @@ pub fn workload_of(header: &Header, path: &Path) -> Result<Workload, ReplayError
     Ok(w)
 }
 
-/// The kernel trace's operations as replay input, and its threads.
-fn kernel_ops(path: &Path) -> Result<(Vec<ReplayOp>, Vec<Event>, Vec<ThreadInfo>), ReplayError> {
+/// A kernel trace's operations: as replay input, as recorded, and its threads.
+struct KernelOps {
+    ops: Vec<ReplayOp>,
+    events: Vec<Event>,
+    threads: Vec<ThreadInfo>,
+}
+
+fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
     let mut r = Reader::open(path)?;
     let mut ops = Vec::new();
     let mut events = Vec::new();
@@ -133,7 +139,11 @@ fn kernel_ops(path: &Path) -> Result<(Vec<ReplayOp>, Vec<Event>, Vec<ThreadInfo>
         events.push(e);
     }
     let threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
-    Ok((ops, events, threads))
+    Ok(KernelOps {
+        ops,
+        events,
+        threads,
+    })
 }
 
 fn to_replay(op: &PlannedOp, tid: u32) -> ReplayOp {
@@ -211,8 +221,8 @@ pub fn replay_to_trace(
             (ops, threads, None)
         }
         Source::Against(path) => {
-            let (ops, events, threads) = kernel_ops(path)?;
-            (ops, threads, Some(events))
+            let k = kernel_ops(path)?;
+            (k.ops, k.threads, Some(k.events))
         }
     };
     let mode = if kernel.is_some() {
