@@ -1,23 +1,219 @@
-//! `cargo xtask run`: the main job.
-use std::process::Command;
+//! `cargo xtask run`: the main job. Records a workload on a live kernel (natively when this
+//! host can attach probes, else in the VM), replays it on the model, diffs the two, and exits
+//! with the diff's status (0 no anomaly, 1 anomalies, 2 trouble).
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
-use crate::{builder, cmd, setup};
+use crate::{
+    builder, cmd, setup,
+    vm::{self, KernelChoice, VmSpec},
+};
 
 #[derive(clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// A builtin workload (`tracer workloads` lists them) or a TOML file.
+    #[arg(long, default_value = "prune-stat")]
+    workload: String,
+    /// Multiply the workload's iteration counts.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Record in a QEMU guest even if this host could attach probes.
+    #[arg(long, conflicts_with = "native")]
+    vm: bool,
+    /// Record on this host's kernel; fail rather than fall back to the VM.
+    #[arg(long)]
+    native: bool,
+    /// Boot this bzImage in the VM (implies --vm) instead of Debian's linux-image-amd64.
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    /// The kernel's lib/modules/<release> directory, for workloads on ext4 or minix.
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    modules: Option<PathBuf>,
+    /// Model profile; default: the one for the recorded kernel's release.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Where the traces and reports go.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+}
 
-pub fn run(_args: RunArgs) -> Result<i32> {
+pub fn run(args: RunArgs) -> Result<i32> {
     setup::setup()?;
     let tracer = builder::release_binaries()?;
-    // Until the recorder lands: every probe program through this kernel's verifier.
-    let status = Command::new(&tracer).arg("verify").status()?;
-    if !status.success() {
-        eprintln!(
-            "run: `{}` reported rejected programs",
-            cmd::show(Command::new(&tracer).arg("verify"))
+    let out = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        std::env::current_dir()?.join(&args.out)
+    };
+    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let workload = resolve_workload_arg(&args.workload)?;
+
+    let (use_vm, why) = if args.vm || args.kernel.is_some() {
+        (true, "asked for (--vm or --kernel)".to_string())
+    } else {
+        match native_capability(&tracer) {
+            Ok(how) => (false, how),
+            Err(why) if args.native => bail!("--native: this host cannot attach probes: {why}"),
+            Err(why) => (true, why),
+        }
+    };
+    let kernel_trace = out.join("kernel.trace");
+    let mut record_args: Vec<String> = vec![
+        "record".into(),
+        "--workload".into(),
+        workload.clone(),
+        "--summary".into(),
+        "record.json".into(),
+    ];
+    if let Some(f) = args.scale {
+        record_args.extend(["--scale".into(), f.to_string()]);
+    }
+    if use_vm {
+        eprintln!("run: recording in a QEMU guest: {why}");
+        record_in_vm(&args, &tracer, &workload, record_args, &out)?;
+    } else {
+        eprintln!("run: recording natively: {why}");
+        record_args.extend(["--out".into(), kernel_trace.display().to_string()]);
+        let status = Command::new(&tracer)
+            .args(&record_args)
+            .current_dir(&out)
+            .status()
+            .context("running tracer record")?;
+        if !status.success() {
+            bail!("tracer record failed ({status})");
+        }
+    }
+
+    let model_trace = out.join("model.trace");
+    let mut replay = Command::new(&tracer);
+    replay
+        .args(["replay", "--against"])
+        .arg(&kernel_trace)
+        .arg("--out")
+        .arg(&model_trace);
+    if let Some(p) = &args.profile {
+        replay.args(["--profile", p]);
+    }
+    cmd::run(&mut replay).context("replaying the workload on the model")?;
+
+    let report_txt = out.join("report.txt");
+    let diff_out = Command::new(&tracer)
+        .arg("diff")
+        .arg(&kernel_trace)
+        .arg(&model_trace)
+        .arg("--json")
+        .arg(out.join("report.json"))
+        .arg("--timeline")
+        .arg(out.join("timeline.json"))
+        .output()
+        .context("running tracer diff")?;
+    fs::write(&report_txt, &diff_out.stdout)
+        .with_context(|| format!("writing {}", report_txt.display()))?;
+    let text = String::from_utf8_lossy(&diff_out.stdout);
+    // The summary is everything before the first detail block.
+    let summary: String = text
+        .split("\n[")
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string();
+    println!("{summary}");
+    eprint!("{}", String::from_utf8_lossy(&diff_out.stderr));
+    eprintln!(
+        "\nrun: {} written: kernel.trace, model.trace, report.txt (details), report.json, timeline.json (open in ui.perfetto.dev or chrome://tracing)",
+        out.display()
+    );
+    Ok(diff_out.status.code().unwrap_or(2))
+}
+
+/// A builtin name stays a name; a TOML file becomes an absolute path (the VM copies it in).
+fn resolve_workload_arg(w: &str) -> Result<String> {
+    let p = Path::new(w);
+    if p.exists() {
+        Ok(fs::canonicalize(p)?.display().to_string())
+    } else {
+        Ok(w.to_string())
+    }
+}
+
+/// Ok(how) when this host can attach the probes itself, else Err(why not).
+fn native_capability(tracer: &Path) -> std::result::Result<String, String> {
+    if !setup::is_root() {
+        return Err("not root (attaching probes needs root)".into());
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err("the kernel publishes no BTF (/sys/kernel/btf/vmlinux)".into());
+    }
+    // fentry needs tracing programs to load; kprobes need CONFIG_KPROBES.
+    let verify = cmd::output(Command::new(tracer).args(["verify", "--json"]))
+        .map_err(|e| format!("tracer verify failed: {e}"))?;
+    let fentry_ok = verify.lines().any(|l| {
+        l.contains("\"program\":\"lookup_rcu_fentry\"") && l.contains("\"status\":\"loaded\"")
+    });
+    if fentry_ok {
+        return Ok("this kernel loads fentry/fexit programs".into());
+    }
+    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        return Ok("this kernel has kprobes".into());
+    }
+    Err(
+        "this kernel refuses tracing programs and has no kprobes (CONFIG_KPROBES off or lockdown)"
+            .into(),
+    )
+}
+
+fn record_in_vm(
+    args: &RunArgs,
+    tracer: &Path,
+    workload: &str,
+    mut record_args: Vec<String>,
+    out: &Path,
+) -> Result<()> {
+    let mut spec = VmSpec::new(Vec::<String>::new());
+    if let Some(k) = &args.kernel {
+        spec.kernel = KernelChoice::Image {
+            bzimage: k.clone(),
+            modules: args.modules.clone(),
+        };
+    }
+    let modules = cmd::output(Command::new(tracer).args(["workloads", "--modules", workload]))
+        .context("asking the tracer which kernel modules the workload needs")?;
+    spec.load_modules = modules
+        .trim()
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+        .collect();
+    if Path::new(workload).is_absolute() {
+        let guest = PathBuf::from("/workload.toml");
+        spec.files.push((PathBuf::from(workload), guest.clone()));
+        if let Some(i) = record_args.iter().position(|a| a == workload) {
+            record_args[i] = guest.display().to_string();
+        }
+    }
+    record_args.extend(["--out".into(), "kernel.trace".into(), "--quiet".into()]);
+    spec.tracer_args = record_args;
+    spec.timeout = Duration::from_secs(900);
+    spec.out_dir = out.join("guest");
+    let outcome = vm::run_in_vm(&spec)?;
+    let stderr = fs::read_to_string(&outcome.stderr).unwrap_or_default();
+    eprint!("{stderr}");
+    if outcome.exit_code != 0 {
+        bail!(
+            "tracer record exited {} in the guest; console log: {}",
+            outcome.exit_code,
+            outcome.console_log.display()
         );
     }
-    Ok(status.code().unwrap_or(2))
+    for f in ["kernel.trace", "record.json"] {
+        fs::rename(outcome.out_dir.join(f), out.join(f))
+            .with_context(|| format!("moving {f} out of {}", outcome.out_dir.display()))?;
+    }
+    Ok(())
 }

@@ -46,8 +46,11 @@ enum Cmd {
     /// List the builtin workloads, one line each, or print one as TOML.
     Workloads {
         /// Print this workload's TOML (a builtin name, or a file path: validated first).
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "modules")]
         show: Option<String>,
+        /// Print the kernel modules this workload's file system needs, comma-separated.
+        #[arg(long, value_name = "NAME")]
+        modules: Option<String>,
     },
 }
 
@@ -97,12 +100,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 0
             })
         }
-        Cmd::Workloads { show: None } => {
-            print!("{}", tracer::workload::listing()?);
+        Cmd::Workloads {
+            show: Some(name), ..
+        } => {
+            print!("{}", tracer::workload::Workload::load(&name)?.source());
             Ok(0)
         }
-        Cmd::Workloads { show: Some(name) } => {
-            print!("{}", tracer::workload::Workload::load(&name)?.source());
+        Cmd::Workloads {
+            modules: Some(name),
+            ..
+        } => {
+            let w = tracer::workload::Workload::load(&name)?;
+            println!("{}", w.filesystem.kernel_modules().join(","));
+            Ok(0)
+        }
+        Cmd::Workloads { .. } => {
+            print!("{}", tracer::workload::listing()?);
             Ok(0)
         }
         Cmd::Offsets { btf } => {

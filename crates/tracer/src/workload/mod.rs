@@ -57,6 +57,15 @@ impl FsKind {
     pub fn is_disk(self) -> bool {
         self != FsKind::Tmpfs
     }
+
+    /// Kernel modules the file system may need (a kernel that builds them in needs none).
+    pub fn kernel_modules(self) -> &'static [&'static str] {
+        match self {
+            FsKind::Tmpfs => &[],
+            FsKind::Ext4 => &["loop", "ext4"],
+            FsKind::Minix => &["loop", "minix"],
+        }
+    }
 }
 
 impl fmt::Display for FsKind {
