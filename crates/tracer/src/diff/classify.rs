@@ -6,7 +6,7 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{
     align::{PathId, Paths, ROOT},
-    history::{Exists, Fact, History},
+    history::{Fact, History, State},
 };
 
 /// Class of a NULL-inode lookup return or an ENOENT operation result.
@@ -76,6 +76,8 @@ enum NameState {
     Missing(Option<Fact>),
     /// An ancestor directory was removed.
     ParentGone(PathId, Fact),
+    /// The last two writers overlapped with opposite effects: the order is unknown.
+    Racing(Fact, Fact),
 }
 
 pub fn fact_json(f: &Fact, paths: &Paths, path: PathId) -> Value {
@@ -92,14 +94,16 @@ pub fn fact_json(f: &Fact, paths: &Paths, path: PathId) -> Value {
 fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> NameState {
     let mut dir = paths.parent(path);
     while let Some(d) = dir.filter(|d| *d != ROOT) {
-        if let Some(f) = hist.state_at(d, t).filter(|f| f.effect == Some(Exists::No)) {
+        if let State::Missing(f) = hist.state_at(d, t) {
             return NameState::ParentGone(d, *f);
         }
         dir = paths.parent(d);
     }
     match hist.state_at(path, t) {
-        Some(f) if f.effect == Some(Exists::Yes) => NameState::Exists(*f),
-        other => NameState::Missing(other.copied()),
+        State::Exists(f) => NameState::Exists(*f),
+        State::Missing(f) => NameState::Missing(Some(*f)),
+        State::Unknown => NameState::Missing(None),
+        State::Racing(w, r) => NameState::Racing(*w, *r),
     }
 }
 
@@ -115,10 +119,7 @@ fn writer_op(
 ) -> Option<(PathId, Fact)> {
     let mut cur = Some(path);
     while let Some(p) = cur.filter(|p| *p != ROOT) {
-        if let Some(f) = hist
-            .writer_overlapping(p, b, e)
-            .filter(|f| kinds.is_none_or(|k| k.contains(&f.kind)))
-        {
+        if let Some(f) = hist.writer_overlapping(p, b, e, kinds) {
             return Some((p, *f));
         }
         cur = paths.parent(p);
@@ -165,6 +166,20 @@ fn explain(
         )
         .with("name_state", json!("missing"))
         .with("last_operation", fact_json(&f, paths, path))),
+        NameState::Racing(w, r) => Err(Verdict::new(
+            Class::OverlapsWriter,
+            format!(
+                "a {} (tid {}) and a {} (tid {}) of the name overlapped each other before it: \
+                 which took effect last is unknown",
+                w.kind.name(),
+                w.tid,
+                r.kind.name(),
+                r.tid
+            ),
+        )
+        .with("name_state", json!("racing writers"))
+        .with("writer", fact_json(&w, paths, path))
+        .with("rival_writer", fact_json(&r, paths, path))),
         NameState::ParentGone(d, f) => Err(Verdict::new(
             Class::Negative,
             format!(
@@ -307,6 +322,9 @@ mod tests {
                 (OpKind::Create, "d/f", 0, 10, 20),
                 (OpKind::Unlink, "d/g", 0, 30, 40),
                 (OpKind::Rmdir, "e", 0, 30, 40),
+                // A create preempted across a whole unlink of the same name.
+                (OpKind::Unlink, "d/r", 0, 40, 50),
+                (OpKind::Create, "d/r", 0, 10, 60),
             ],
         );
         let f = paths.parse(b"d/f");
@@ -341,6 +359,10 @@ mod tests {
             "hashed: the kill does not excuse it"
         );
         assert!(v.evidence.contains_key("overlapping_writer_probe"));
+        let r = paths.parse(b"d/r");
+        let v = enoent(&h, &paths, r, 100, 110);
+        assert_eq!(v.class, Class::OverlapsWriter, "{}", v.why);
+        assert_eq!(v.evidence["name_state"], "racing writers");
         assert_eq!(enoent(&h, &paths, f, 100, 110).class, Class::Anomaly);
         assert_eq!(enoent(&h, &paths, g, 50, 60).class, Class::Negative);
         assert!(

@@ -1,7 +1,7 @@
 //! What the operations say about each name over time: the ground truth the classification
 //! asks "did this name exist at that point" and "did a writer touch it meanwhile".
 //!
-//! Facts older than the retention horizon are folded into one base fact per name, so memory
+//! Facts older than the retention horizon are folded into two base facts per name, so memory
 //! grows with the number of names, not with the length of the trace.
 use std::collections::{HashMap, VecDeque};
 
@@ -71,12 +71,31 @@ impl Fact {
     }
 }
 
+/// Whether a name exists at a point, and the facts that say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State<'a> {
+    /// No operation before it says anything.
+    Unknown,
+    Exists(&'a Fact),
+    Missing(&'a Fact),
+    /// The last writer overlapped an earlier one with the opposite effect: which took effect
+    /// last is unknown.
+    Racing(&'a Fact, &'a Fact),
+}
+
 #[derive(Default)]
 struct NameHistory {
-    /// The last effective fact folded out of `recent`.
-    base: Option<Fact>,
+    /// The last writer folded out of `recent`, and an overlapping one of opposite effect.
+    base_writer: Option<Fact>,
+    base_rival: Option<Fact>,
+    /// Of the observations folded since `base_writer` ended, the one that began last.
+    base_observation: Option<Fact>,
     /// Facts of the last retention period, sorted by `ts_end`.
     recent: VecDeque<Fact>,
+}
+
+fn rivals(a: &Fact, b: &Fact) -> bool {
+    a.effect != b.effect && a.ts_end >= b.ts_begin && b.ts_end >= a.ts_begin
 }
 
 /// Per-name operation history of one trace.
@@ -106,22 +125,57 @@ impl History {
         }
         let horizon = now.saturating_sub(self.retention);
         while h.recent.front().is_some_and(|f| f.ts_end < horizon) {
-            if let Some(old) = h.recent.pop_front() {
-                if old.effect.is_some() {
-                    h.base = Some(old);
+            let Some(old) = h.recent.pop_front() else {
+                break;
+            };
+            if old.writer {
+                h.base_rival = h.base_writer.filter(|p| rivals(p, &old));
+                if h.base_observation.is_some_and(|o| o.ts_begin <= old.ts_end) {
+                    h.base_observation = None;
                 }
+                h.base_writer = Some(old);
+            } else if h.base_observation.is_none_or(|o| old.ts_begin > o.ts_begin) {
+                h.base_observation = Some(old);
             }
         }
     }
 
-    /// The last fact with an effect on `path` that completed before `t`.
-    pub fn state_at(&self, path: PathId, t: u64) -> Option<&Fact> {
-        let h = self.names.get(&path)?;
-        h.recent
-            .iter()
-            .rev()
-            .find(|f| f.ts_end < t && f.effect.is_some())
-            .or(h.base.as_ref())
+    /// Whether `path` exists at `t`, from what completed before `t`: the last writer, unless
+    /// an observation (a successful stat, open, EEXIST) began after that writer ended. An
+    /// observation only proves the name existed at some instant inside it, so one that
+    /// overlaps a later writer (an open that saw the file just before an unlink completed)
+    /// proves nothing about `t`. Likewise a writer's effect lands somewhere inside its
+    /// interval: a create and an unlink that overlap leave the order unknown.
+    pub fn state_at(&self, path: PathId, t: u64) -> State<'_> {
+        let Some(h) = self.names.get(&path) else {
+            return State::Unknown;
+        };
+        let mut observation: Option<&Fact> = h.base_observation.as_ref();
+        let mut writer = None;
+        let mut before = h.recent.iter().rev().filter(|f| f.ts_end < t);
+        while let Some(f) = before.next() {
+            if f.writer {
+                let rival = before
+                    .clone()
+                    .take_while(|g| g.ts_end >= f.ts_begin)
+                    .find(|g| g.writer && rivals(g, f))
+                    .or_else(|| h.base_writer.as_ref().filter(|g| rivals(g, f)));
+                writer = Some((f, rival));
+                break;
+            }
+            if observation.is_none_or(|o| f.ts_begin > o.ts_begin) {
+                observation = Some(f);
+            }
+        }
+        let writer = writer.or_else(|| h.base_writer.as_ref().map(|w| (w, h.base_rival.as_ref())));
+        match (observation, writer) {
+            (Some(o), Some((w, _))) if o.ts_begin > w.ts_end => State::Exists(o),
+            (Some(o), None) => State::Exists(o),
+            (_, Some((w, Some(r)))) => State::Racing(w, r),
+            (_, Some((w, None))) if w.effect == Some(Exists::Yes) => State::Exists(w),
+            (_, Some((w, None))) => State::Missing(w),
+            (None, None) => State::Unknown,
+        }
     }
 
     /// Facts on `path` that end at or after `b`, newest first. Queries ask about the recent
@@ -133,10 +187,16 @@ impl History {
             .flat_map(move |h| h.recent.iter().rev().take_while(move |f| f.ts_end >= b))
     }
 
-    /// A writer operation on `path` whose interval overlaps `[b, e]`.
-    pub fn writer_overlapping(&self, path: PathId, b: u64, e: u64) -> Option<&Fact> {
+    /// A writer operation on `path` (of `kinds`, or any) whose interval overlaps `[b, e]`.
+    pub fn writer_overlapping(
+        &self,
+        path: PathId,
+        b: u64,
+        e: u64,
+        kinds: Option<&[OpKind]>,
+    ) -> Option<&Fact> {
         self.ending_after(path, b)
-            .find(|f| f.writer && f.ts_begin <= e)
+            .find(|f| f.writer && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind)))
     }
 
     /// Any operation of `kinds` on `path` overlapping `[b, e]` (coverage-gap attribution).
@@ -150,6 +210,13 @@ impl History {
 mod tests {
     use super::*;
 
+    fn kind(s: State<'_>) -> Option<OpKind> {
+        match s {
+            State::Exists(f) | State::Missing(f) => Some(f.kind),
+            State::Racing(..) | State::Unknown => None,
+        }
+    }
+
     fn add(h: &mut History, kind: OpKind, result: i32, b: u64, e: u64, now: u64) {
         for f in Fact::from_op(kind, result, b, e, 1).into_iter().flatten() {
             h.add(7, f, now);
@@ -162,14 +229,26 @@ mod tests {
         add(&mut h, OpKind::Create, 0, 10, 20, 20);
         add(&mut h, OpKind::Stat, -2, 30, 40, 40);
         add(&mut h, OpKind::Unlink, 0, 50, 60, 60);
-        assert_eq!(h.state_at(7, 5), None);
-        assert_eq!(h.state_at(7, 45).map(|f| f.effect), Some(Some(Exists::Yes)));
-        assert_eq!(h.state_at(7, 61).map(|f| f.effect), Some(Some(Exists::No)));
+        assert_eq!(h.state_at(7, 5), State::Unknown);
+        assert!(matches!(h.state_at(7, 45), State::Exists(_)));
+        assert!(matches!(h.state_at(7, 61), State::Missing(_)));
         assert_eq!(
-            h.writer_overlapping(7, 55, 58).map(|f| f.kind),
+            h.writer_overlapping(7, 55, 58, None).map(|f| f.kind),
             Some(OpKind::Unlink)
         );
-        assert_eq!(h.writer_overlapping(7, 30, 40), None, "a stat is no writer");
+        assert_eq!(
+            h.writer_overlapping(7, 30, 40, None),
+            None,
+            "a stat is no writer"
+        );
+        // The newest overlapping writer is a create; an unlink behind it still counts.
+        add(&mut h, OpKind::Create, 0, 56, 70, 70);
+        let unlink = [OpKind::Unlink];
+        assert_eq!(
+            h.writer_overlapping(7, 57, 58, Some(&unlink))
+                .map(|f| f.kind),
+            Some(OpKind::Unlink)
+        );
     }
 
     #[test]
@@ -181,8 +260,47 @@ mod tests {
         add(&mut h, OpKind::Unlink, 0, 950, 960, 1_000);
         let nh = &h.names[&7];
         assert_eq!(nh.recent.len(), 1);
-        assert_eq!(nh.base.map(|f| f.kind), Some(OpKind::Stat));
-        assert_eq!(h.state_at(7, 450).map(|f| f.kind), Some(OpKind::Stat));
+        assert_eq!(nh.base_writer.map(|f| f.kind), Some(OpKind::Create));
+        assert_eq!(nh.base_observation.map(|f| f.kind), Some(OpKind::Stat));
+        assert_eq!(kind(h.state_at(7, 450)), Some(OpKind::Stat));
+        assert_eq!(kind(h.state_at(7, 961)), Some(OpKind::Unlink));
+    }
+
+    #[test]
+    fn an_observation_overlapping_a_later_writer_proves_nothing() {
+        let mut h = History::new(1_000);
+        add(&mut h, OpKind::Create, 0, 0, 10, 10);
+        // A slow open saw the file early; an unlink completed while it ran.
+        add(&mut h, OpKind::Unlink, 0, 30, 40, 40);
+        add(&mut h, OpKind::Open, 0, 20, 100, 100);
+        assert_eq!(kind(h.state_at(7, 110)), Some(OpKind::Unlink));
+        // A stat that began after the unlink ended does prove a (re)creation.
+        add(&mut h, OpKind::Stat, 0, 50, 60, 100);
+        assert_eq!(kind(h.state_at(7, 110)), Some(OpKind::Stat));
+        // The same holds once everything is folded into the base.
+        add(&mut h, OpKind::Readdir, 0, 5_000, 5_001, 5_000);
+        assert_eq!(h.names[&7].recent.len(), 1);
+        assert_eq!(kind(h.state_at(7, 4_000)), Some(OpKind::Stat));
+    }
+
+    #[test]
+    fn overlapping_create_and_unlink_leave_the_state_unknown() {
+        let mut h = History::new(1_000);
+        // A create preempted for long; an unlink ran and finished inside it.
+        add(&mut h, OpKind::Unlink, 0, 40, 50, 50);
+        add(&mut h, OpKind::Create, 0, 10, 100, 100);
+        assert!(matches!(h.state_at(7, 110), State::Racing(w, r)
+            if w.kind == OpKind::Create && r.kind == OpKind::Unlink));
+        // A stat that began after both settles it.
+        add(&mut h, OpKind::Stat, 0, 120, 130, 130);
+        assert_eq!(kind(h.state_at(7, 140)), Some(OpKind::Stat));
+        // Folded into the base, the race is still known.
+        let mut h = History::new(1_000);
+        add(&mut h, OpKind::Unlink, 0, 40, 50, 50);
+        add(&mut h, OpKind::Create, 0, 10, 100, 100);
+        add(&mut h, OpKind::Readdir, 0, 9_000, 9_001, 9_000);
+        assert!(h.names[&7].base_rival.is_some());
+        assert!(matches!(h.state_at(7, 8_000), State::Racing(..)));
     }
 
     #[test]

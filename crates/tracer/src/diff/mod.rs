@@ -13,12 +13,18 @@
 //! 1. not `VALIDATED` → `rejected-snapshot`: `d_seq` moved, the caller's re-check fails and
 //!    it retries; nothing user-visible.
 //! 2. a successful create/mkdir/unlink/rmdir/rename of the name, or of a directory above it,
-//!    whose interval overlaps the lookup's `[ts_begin, ts_end]` → `overlaps-writer`.
-//! 3. the name does not exist at the lookup's begin: the last operation that completed before
-//!    it says so (a successful unlink, rmdir, rename away), a directory above it is removed,
-//!    or no operation ever showed it existing → `negative`. Existence is proved by successful
-//!    create, mkdir, rename onto, stat, open, readdir, and by EEXIST; ENOENT results prove
-//!    nothing (they are what is being checked).
+//!    whose interval overlaps the lookup's `[ts_begin, ts_end]` → `overlaps-writer`. Also
+//!    when the last two writers of the name before the lookup overlapped each other with
+//!    opposite effects (a create preempted across a whole unlink): which one took effect last
+//!    is unknown, so existence cannot be claimed.
+//! 3. the name does not exist at the lookup's begin → `negative`. The state at a point is the
+//!    last writer that completed before it (a successful create, mkdir or rename onto proves
+//!    existence, a successful unlink, rmdir or rename away absence), unless an observation
+//!    (a successful stat, open or readdir, an EEXIST) began after that writer ended: an
+//!    observation proves existence at some instant inside it, so it counts only when no writer
+//!    can have taken effect after that instant. A directory above it removed, or no operation
+//!    ever showing the name existing, is `negative` too. ENOENT results prove nothing (they
+//!    are what is being checked).
 //! 4. the dentry was unhashed at return and a writer probe on that dentry (`__d_drop`,
 //!    `___d_drop`, `dentry_unlink_inode`, `dentry_iput`) overlaps the lookup →
 //!    `overlaps-writer` (it was being dropped or killed).
