@@ -67,9 +67,9 @@ if [ "$ok" = 1 ]; then
     echo "$code" > /out/tracer.exit
 fi
 
-say "transfer"
+say "transfer at $(uptime_s)s"
 tar -c -f /tmp/xfer.tar -C / out vm
-if [ ! -b /dev/vda ] && [ "$(wc -c < /tmp/xfer.tar)" -gt "$(cat /etc/xtask-vm/serial-max-bytes)" ]; then
+if [ ! -b /dev/vda ] && [ "$(stat -c %s /tmp/xfer.tar)" -gt "$(cat /etc/xtask-vm/serial-max-bytes)" ]; then
     # Too big for the serial line: load the virtio disk drivers (when the host sent them).
     while read -r m; do
         [ -n "$m" ] && insmod "$m" 2>/dev/null
@@ -85,11 +85,12 @@ else
     dev=/dev/ttyS1 enc=tar.gz payload=/tmp/xfer.tar.gz
     stty -F "$dev" raw -echo
 fi
-size=$(wc -c < "$payload")
+say "packed at $(uptime_s)s"
+size=$(stat -c %s "$payload")
 sum=$(sha256sum "$payload" | cut -d' ' -f1)
 { echo "XTASKVM1 $enc $size $sum"; cat "$payload"; } > "$dev"
 sync
-say "sent $size bytes over $dev"
+say "sent $size bytes over $dev at $(uptime_s)s"
 poweroff -f
 reboot -f
 while :; do sleep 3600; done

@@ -626,7 +626,7 @@ pub struct VmArgs {
     /// Boot this Debian kernel package (or metapackage, e.g. linux-image-6.12-amd64)
     #[arg(long, value_name = "PACKAGE", default_value = kernel::DEBIAN_DEFAULT)]
     debian_kernel: String,
-    /// The kernel's lib/modules/<release> directory (needed by --load-modules)
+    /// The lib/modules/<release> directory of --kernel (Debian kernels bring their own)
     #[arg(long, value_name = "DIR", requires = "kernel")]
     modules: Option<PathBuf>,
     /// Kernel modules to load in the guest before the tracer runs; dependencies are added
@@ -641,6 +641,7 @@ pub struct VmArgs {
     /// Host directory that receives the guest's /out [default: target/vm/out]
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Accelerator: KVM needs a /dev/kvm that really runs guests; TCG always works (slower)
     #[arg(long, value_enum, default_value_t = Accel::Auto)]
     accel: Accel,
     /// Guest memory in MiB

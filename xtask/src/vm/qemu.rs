@@ -194,7 +194,12 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
     // ttyS0: the console; ttyS1: the transfer line when the guest has no virtio disk.
     path_arg("-serial", "file:", b.console_log);
     path_arg("-serial", "file:", &b.serial_capture());
-    path_arg("-drive", "if=none,id=transfer,format=raw,file=", &b.disk());
+    // cache=unsafe: the guest's final sync need not reach the host's disk, only QEMU's file.
+    path_arg(
+        "-drive",
+        "if=none,id=transfer,format=raw,cache=unsafe,file=",
+        &b.disk(),
+    );
     a.push("-device".into());
     a.push("virtio-blk-pci,drive=transfer".into());
     a
