@@ -114,19 +114,36 @@ fn debian_candidate(wanted: &str, vm_dir: &Path) -> Result<(String, String, Stri
             }
         }
     }
-    let depends =
-        cmd::output(Command::new("apt-cache").args(["depends", wanted])).with_context(|| {
-            format!("apt knows no {wanted}; run `apt-get update` (or give --kernel PATH)")
-        })?;
+    let ask = || cmd::output(Command::new("apt-cache").args(["depends", wanted]));
+    let depends = match ask() {
+        Ok(d) => d,
+        // Fresh machines and CI images often come without package lists; root can fetch them.
+        Err(_) if crate::setup::is_root() => {
+            eprintln!("vm: apt knows no {wanted}; running apt-get update");
+            cmd::output(
+                Command::new("apt-get")
+                    .arg("update")
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )
+            .context("apt-get update")?;
+            ask().with_context(|| format!("apt knows no {wanted}, even after apt-get update"))?
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("apt knows no {wanted}; run `apt-get update` (or give --kernel PATH)")
+            })
+        }
+    };
     // A metapackage names the image it stands for; an image package is itself.
     let package = versioned_package(&depends).unwrap_or_else(|| wanted.to_owned());
     let show = cmd::output(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))
         .with_context(|| format!("asking apt about {package}"))?;
     let (version, sha256) = candidate(&show)
         .with_context(|| format!("apt-cache show {package} gave no Version and SHA256"))?;
+    // After an update the lists changed: remember the answer under their new fingerprint.
     let _ = fs::write(
         &memo,
-        format!("{fingerprint}\n{package}\n{version}\n{sha256}\n"),
+        format!("{}\n{package}\n{version}\n{sha256}\n", apt_fingerprint()),
     );
     Ok((package, version, sha256))
 }

@@ -443,6 +443,32 @@ mod tests {
     }
 
     #[test]
+    fn compressed_modules_are_decompressed_for_the_guest() {
+        let dir = std::env::temp_dir().join(format!("xtask-vm-modxz-{}", std::process::id()));
+        let root = dir.join("6.12.0-test");
+        let _ = fs::remove_dir_all(&dir);
+        let ko = root.join("kernel/drivers/block/loop.ko");
+        fs::create_dir_all(ko.parent().expect("parent")).expect("mkdir");
+        let plain = elf::tests::fake_module(&["depends=", "vermagic=6.12.0-test SMP"]);
+        fs::write(&ko, &plain).expect("write");
+        let status = Command::new("xz").arg(&ko).status().expect("xz runs");
+        assert!(status.success());
+        let tree = ModuleTree::open(&root).expect("tree");
+        let (files, _) = tree.load_order(&names(&["loop"])).expect("order");
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].codec, Codec::Xz);
+        assert_eq!(
+            files[0].guest_path,
+            "lib/modules/6.12.0-test/kernel/drivers/block/loop.ko"
+        );
+        assert_eq!(
+            read_module(&files[0].source, files[0].codec).expect("read"),
+            plain
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn reads_soft_dependencies() {
         assert_eq!(softdep_pre("pre: crypto-crc32c"), names(&["crypto-crc32c"]));
         assert_eq!(softdep_pre("pre: a b post: c"), names(&["a", "b"]));
