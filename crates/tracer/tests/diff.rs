@@ -767,3 +767,26 @@ fn the_command_line_reports_and_exits_like_diff() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing.trace"), "{stderr}");
 }
+
+#[test]
+fn operations_and_probes_on_different_clocks_are_trouble() {
+    let mut m = Trace::default();
+    for i in 0..200u64 {
+        // Operations on the kernel's clock, the lookups inside them on another one.
+        let t = 7_000_000_000 + i * 1_000;
+        m.op(OpKind::Stat, "f1", t, t + 500, 12, 0);
+        m.lookup(ROOT, 2, "f1", (i * 100, i * 100 + 50), 12, 7, (2, 2), H | V);
+    }
+    let mut k = Trace::default();
+    for i in 0..200u64 {
+        let t = 7_000_000_000 + i * 1_000;
+        k.op(OpKind::Stat, "f1", t, t + 500, 12, 0);
+        k.lookup(ROOT, 2, "f1", (t + 100, t + 200), 12, 7, (2, 2), H | V);
+    }
+    let r = run(&k, &m);
+    assert!(!r.diagnostics.kernel.clocks_disagree());
+    assert!(r.diagnostics.model.clocks_disagree());
+    assert_eq!(r.exit_status, 2);
+    assert!(r.trouble[0].starts_with("model trace:"), "{:?}", r.trouble);
+    assert!(r.trouble[0].contains("not on one clock"), "{:?}", r.trouble);
+}

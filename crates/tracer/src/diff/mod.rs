@@ -218,10 +218,24 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         }
     }
     let mut trouble = Vec::new();
-    for (role, input) in ["kernel", "model"].iter().zip(&inputs) {
+    for ((role, input), side) in ["kernel", "model"].iter().zip(&inputs).zip(&sides) {
         if let Some(p) = &input.problem {
             trouble.push(format!(
                 "{role} trace: {p}; the diff covers the events before the damage only"
+            ));
+        }
+        let d = &side.diag;
+        if let (true, Some(o), Some(p)) = (
+            d.clocks_disagree(),
+            d.operation_time_range,
+            d.probe_time_range,
+        ) {
+            trouble.push(format!(
+                "{role} trace: its operations ({} to {} ns) and its probe events ({} to {} ns) \
+                 cover mostly different times: they are not on one clock, and the \
+                 classification compares them (a model replayed against a kernel trace needs \
+                 the logical clock that jumps to each operation's begin)",
+                o.0, o.1, p.0, p.1
             ));
         }
     }

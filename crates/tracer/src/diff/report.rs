@@ -194,6 +194,23 @@ pub struct Diagnostics {
     pub max_reorder_depth: u64,
     /// Anomalies counted but not detailed (over --max-anomalies).
     pub anomalies_not_detailed: u64,
+    /// First begin and last end of the operations, and of the probe events.
+    pub operation_time_range: Option<(u64, u64)>,
+    pub probe_time_range: Option<(u64, u64)>,
+}
+
+impl Diagnostics {
+    /// The operations and the probe events cover mostly different times: their timestamps
+    /// are not on one clock, and the classification compares them.
+    pub fn clocks_disagree(&self) -> bool {
+        let (Some((ob, oe)), Some((pb, pe))) = (self.operation_time_range, self.probe_time_range)
+        else {
+            return false;
+        };
+        let shorter = (oe - ob).min(pe - pb);
+        let common = oe.min(pe).saturating_sub(ob.max(pb));
+        shorter > 0 && common * 2 < shorter
+    }
 }
 
 /// Everything `tracer diff` found.

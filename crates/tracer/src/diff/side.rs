@@ -261,6 +261,14 @@ impl SideState {
         if ev.probe == Probe::Op as u8 {
             self.per_op[OpKind::from_u32(ev.aux).map_or(0, |k| k as usize)] += 1;
         }
+        let range = if ev.probe == Probe::Op as u8 {
+            &mut self.diag.operation_time_range
+        } else {
+            &mut self.diag.probe_time_range
+        };
+        *range = Some(range.map_or((ev.ts_begin, ev.ts_end), |(b, e)| {
+            (b.min(ev.ts_begin), e.max(ev.ts_end))
+        }));
         let key = key_of(&ev);
         self.watermark = self.watermark.max(ev.ts_begin);
         if self.run.back().is_none_or(|(k, _, _)| *k <= key) {
