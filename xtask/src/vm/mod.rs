@@ -154,9 +154,10 @@ pub fn vm_dir() -> PathBuf {
 /// (its message is one line: the cause, the fix, the console log's path); a tracer that fails
 /// is an outcome with its exit code.
 pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
-    let t0 = Instant::now();
     let vm_dir = vm_dir();
     let _lock = RunLock::take(&vm_dir)?;
+    // Timings start once this run owns target/vm.
+    let t0 = Instant::now();
     let console_log = vm_dir.join("console.log");
     let run_dir = vm_dir.join("run");
     qemu::check_installed()?;
