@@ -36,7 +36,8 @@ fn main() {
             c
         }
         Toolchain::Debian => {
-            let mut c = Command::new("cargo");
+            // Debian's cargo-web and rustc-web, nightly features unlocked for -Z build-std.
+            let mut c = Command::new("/usr/bin/cargo");
             c.env("RUSTC", "/usr/bin/rustc").env("RUSTC_BOOTSTRAP", "1");
             c
         }

@@ -85,7 +85,8 @@ pub fn setup() -> Result<Setup> {
         "setup: eBPF compiler: {}; {}; packages: {} ({:.1}s)",
         match toolchain {
             EbpfToolchain::Nightly => "rustup nightly + rust-src",
-            EbpfToolchain::Debian => "Debian rustc-web + rust-web-src (RUSTC_BOOTSTRAP=1)",
+            EbpfToolchain::Debian =>
+                "Debian rustc-web + rust-web-src + cargo-web (RUSTC_BOOTSTRAP=1)",
         },
         linker.trim(),
         APT_PACKAGES.join(" "),
@@ -139,14 +140,14 @@ fn ebpf_toolchain(can_install: bool) -> Result<EbpfToolchain> {
     if !can_install {
         bail!(
             "no compiler for the eBPF crate: run `rustup component add rust-src --toolchain \
-             nightly`, or as root: apt-get install -y rustc-web rust-web-src"
+             nightly`, or as root: apt-get install -y rustc-web rust-web-src cargo-web rust-web-clippy"
         );
     }
-    apt_install(&["rustc-web", "rust-web-src"])?;
+    apt_install(DEBIAN_RUST)?;
     if debian_rust_present() {
         Ok(EbpfToolchain::Debian)
     } else {
-        bail!("rustc-web and rust-web-src installed, but /usr/lib/rustlib/src/rust is missing")
+        bail!("Debian's Rust installed, but /usr/lib/rustlib/src/rust is missing")
     }
 }
 
@@ -161,9 +162,32 @@ fn nightly_has_rust_src() -> bool {
         .exists()
 }
 
+/// Debian's Rust, the eBPF compiler when rustup's nightly cannot have rust-src.
+const DEBIAN_RUST: &[&str] = &["rustc-web", "rust-web-src", "cargo-web", "rust-web-clippy"];
+
 fn debian_rust_present() -> bool {
-    std::path::Path::new("/usr/bin/rustc").exists()
+    DEBIAN_RUST.iter().all(|p| apt_installed(p))
         && std::path::Path::new("/usr/lib/rustlib/src/rust/library/core").exists()
+}
+
+/// Debian's cargo in `dir`, driving Debian's rustc (and clippy-driver) with nightly features
+/// unlocked, as the eBPF build needs (`-Z build-std`).
+pub fn debian_cargo(dir: &std::path::Path) -> Command {
+    let mut c = Command::new("/usr/bin/cargo");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![PathBuf::from("/usr/bin")];
+    dirs.extend(std::env::split_paths(&path));
+    c.current_dir(dir)
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    if let Ok(p) = std::env::join_paths(dirs) {
+        c.env("PATH", p);
+    }
+    c
 }
 
 fn apt_installed(pkg: &str) -> bool {
