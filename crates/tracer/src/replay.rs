@@ -179,7 +179,13 @@ pub fn replay_to_trace(
         writer: Mutex::new(Some(Writer::create(out, &header)?)),
         error: Mutex::new(None),
     });
-    let dc = Dcache::new(DcacheConfig::new(profile, model_fs(w)).with_sink(sink.clone()));
+    let mut config = DcacheConfig::new(profile, model_fs(w)).with_sink(sink.clone());
+    if matches!(source, Source::Against(_)) {
+        // The model's steps then take their timestamps from a logical clock that jumps to each
+        // kernel operation's begin, so its probe events fall inside the kernel op's interval.
+        config = config.with_logical_clock();
+    }
+    let dc = Dcache::new(config);
 
     let setup: Vec<ReplayOp> = w
         .setup_ops()
@@ -387,5 +393,12 @@ ops = [{ op = "stat", path = "f1" }]
         assert_eq!(ops.len(), 3);
         assert!(ops.iter().all(|e| e.tid == 7), "kernel tids are kept");
         assert_eq!(ops[1].ts_begin, 200, "kernel timestamps are kept");
+        for e in events.iter().filter(|e| e.probe() != Some(Probe::Op)) {
+            assert!(
+                ops.iter()
+                    .any(|op| op.ts_begin <= e.ts_begin && e.ts_end <= op.ts_end),
+                "model probe event outside every kernel op's interval: {e:?}"
+            );
+        }
     }
 }
