@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::{run_in_vm, vm_dir, VmSpec};
+use crate::builder;
 
 /// One assertion.
 #[derive(Debug, PartialEq)]
@@ -54,10 +55,21 @@ const WORKLOAD: [&str; 4] = ["--workload", "unlink-stat", "--scale", "0.1"];
 /// Boots the VM three times (verify, record per family) and returns every assertion. An error
 /// means a VM run itself failed, which the test counts as a failure.
 pub fn run() -> Result<Vec<Check>> {
+    // One build for the three boots, linked (same inode: its digest stays remembered) so that
+    // a build in between, which writes a new file, cannot swap it.
+    let dir = vm_dir().join("test");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let built = builder::static_tracer_binary()?;
+    let tracer = dir.join("tracer");
+    let _ = fs::remove_file(&tracer);
+    fs::hard_link(&built, &tracer)
+        .or_else(|_| fs::copy(&built, &tracer).map(drop))
+        .with_context(|| format!("copying {} to {}", built.display(), tracer.display()))?;
     let spec = |name: &str, args: Vec<String>| {
         let mut s = VmSpec::new(args);
-        s.out_dir = vm_dir().join("test").join(name);
+        s.out_dir = dir.join(name);
         s.timeout = Duration::from_secs(300);
+        s.tracer = Some(tracer.clone());
         s
     };
     let mut checks = Vec::new();
