@@ -1,5 +1,6 @@
 //! `cargo xtask`: everything around the crates — toolchain setup, builds, the VM harness, the
 //! test suite and the main run. See README.md for each subcommand.
+mod bench;
 mod builder;
 mod cmd;
 mod run;
@@ -31,6 +32,9 @@ enum Cmd {
     Test(test::TestArgs),
     /// The main job: record a workload on a live kernel, replay it in the model, diff the two.
     Run(run::RunArgs),
+    /// Measure what recording costs the workload in one VM boot: untraced, fentry/fexit,
+    /// kprobe/kretprobe and bpftrace, interleaved rounds; JSON in target/bench/record-cost.json.
+    Bench(bench::BenchArgs),
     /// Boot a kernel with BTF and kprobes under QEMU and run the tracer inside:
     /// `cargo xtask vm [OPTIONS] -- <tracer arguments>`.
     Vm(vm::VmArgs),
@@ -44,6 +48,7 @@ fn main() {
         Cmd::Test(args) => test::test(args),
         Cmd::Run(args) => run::run(args),
         Cmd::Vm(args) => vm::vm(args),
+        Cmd::Bench(args) => bench::bench(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -13,6 +13,8 @@ const APT_PACKAGES: &[&str] = &[
     "cpio",
     "e2fsprogs",
     "llvm-22-dev",
+    // Carried into the VM by `cargo xtask bench`, the comparison for the recording cost.
+    "bpftrace",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

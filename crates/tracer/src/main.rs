@@ -39,6 +39,11 @@ enum Cmd {
     Replay(commands::model::ReplayArgs),
     /// Run a workload shape on the model's real threads and count invariant violations.
     Stress(commands::model::StressArgs),
+    /// Run a workload with no probes and print its elapsed time and op counts as JSON.
+    RunWorkload(commands::run_workload::RunWorkloadArgs),
+    /// Measure what recording costs a fixed workload: untraced, fentry, kprobe and bpftrace,
+    /// in interleaved rounds, with events delivered and lost.
+    Bench(commands::bench::BenchArgs),
     /// Write a trace's events for other tools (JSON Lines: one object per event).
     Export(commands::export::ExportArgs),
     /// Print a trace's header and footer, and whether it is intact.
@@ -69,6 +74,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Cmd::Diff(args) => run_diff(args),
         Cmd::Record(args) => commands::record::run(args),
+        Cmd::RunWorkload(args) => commands::run_workload::run(args),
+        Cmd::Bench(args) => commands::bench::run(args),
         Cmd::Export(args) => commands::export::export(args),
         Cmd::Replay(args) => commands::model::replay(args),
         Cmd::Stress(args) => commands::model::stress_cmd(args),

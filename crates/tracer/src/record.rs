@@ -50,7 +50,10 @@ pub struct RecordSummary {
     pub drops: BTreeMap<String, u64>,
     pub lost: u64,
     pub ops: u64,
+    /// The recording, from attach to the last event drained.
     pub seconds: f64,
+    /// The workload alone, from its threads' start to the last one's end: what tracing slows.
+    pub workload_seconds: f64,
     pub kernel_events_per_second: f64,
     pub end: String,
     pub complete: bool,
@@ -68,6 +71,8 @@ pub struct WorkloadInfo {
 pub struct WorkloadRun {
     pub ops: Vec<Event>,
     pub threads: Vec<ThreadInfo>,
+    /// From the threads' start to the last one's end.
+    pub elapsed: Duration,
 }
 
 /// Records `run_workload` (given the stop flag, it returns the operation events) on the file
@@ -180,6 +185,7 @@ where
             WorkloadRun {
                 ops: Vec::new(),
                 threads: Vec::new(),
+                elapsed: Duration::ZERO,
             },
             format!("error: workload: {e:#}"),
         ),
@@ -191,6 +197,7 @@ where
         ..Footer::default()
     })?;
 
+    let workload_seconds = run.elapsed.as_secs_f64();
     let mut footer = Footer {
         end: end.clone(),
         threads: run.threads,
@@ -227,6 +234,7 @@ where
             .copied()
             .unwrap_or(0),
         seconds,
+        workload_seconds,
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
         end,
         complete: footer.complete(),

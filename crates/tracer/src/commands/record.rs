@@ -112,6 +112,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
                     tid: t.tid,
                 })
                 .collect(),
+            elapsed: report.elapsed,
         })
     });
     // Unmount and detach the loop device whatever happened; report both failures.
@@ -135,10 +136,11 @@ pub fn run(args: RecordArgs) -> Result<i32> {
 
 fn print_summary(s: &RecordSummary) {
     eprintln!(
-        "recorded {} ({}): {} operations, {:.0} kernel events/s over {:.2}s, end: {}",
+        "recorded {} ({}): {} operations in {:.2}s, {:.0} kernel events/s over {:.2}s, end: {}",
         s.trace.display(),
         s.kernel_release,
         s.ops,
+        s.workload_seconds,
         s.kernel_events_per_second,
         s.seconds,
         s.end

@@ -1,0 +1,112 @@
+//! `tracer run-workload`: a workload on its fresh file system with no probes, reported as one
+//! JSON object. The untraced baseline of `tracer bench`, and the way to put another tracer
+//! (bpftrace, perf) beside the very same workload code: `--hold` says which device to filter on
+//! and waits until that tracer is ready.
+use std::{
+    io::{BufRead, Write},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use tracer::workload::{self, Workload};
+
+#[derive(clap::Args)]
+pub struct RunWorkloadArgs {
+    /// A builtin workload (`tracer workloads` lists them) or a TOML file.
+    #[arg(long, default_value = "unlink-stat")]
+    workload: String,
+    /// Multiply the workload's iteration counts (and durations) by this factor.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Once the file system is ready, print `{"dev": N}` (its `s_dev` as the kernel stores it)
+    /// as a line on stdout and start only when a line arrives on stdin (end of input cancels).
+    #[arg(long)]
+    hold: bool,
+}
+
+/// What `tracer run-workload` prints on stdout.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunWorkloadReport {
+    pub workload: String,
+    /// The file system's device (`super_block.s_dev`).
+    pub dev: u32,
+    /// From the threads' start to the last one's end.
+    pub elapsed_seconds: f64,
+    /// Operations performed.
+    pub ops: u64,
+    /// Operations whose result was an error (an expected ENOENT counts too).
+    pub failed_ops: u64,
+    pub interrupted: bool,
+}
+
+/// The `--hold` line.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HoldLine {
+    pub dev: u32,
+}
+
+/// Runs the workload; returns the exit code (130/143 after SIGINT/SIGTERM).
+pub fn run(args: RunWorkloadArgs) -> Result<i32> {
+    let mut w = Workload::load(&args.workload).with_context(|| {
+        format!(
+            "loading workload `{}` (`tracer workloads` lists the builtins)",
+            args.workload
+        )
+    })?;
+    if let Some(f) = args.scale {
+        w.scale(f).context("--scale")?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let sigint = Arc::new(AtomicBool::new(false));
+    let sigterm = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGINT, &sigint),
+        (signal_hook::consts::SIGTERM, &sigterm),
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(flag)).context("installing signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+
+    let mut prepared = workload::prepare(&w).context("preparing the workload's file system")?;
+    let dev = prepared.dev();
+    if args.hold {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &HoldLine { dev })?;
+        writeln!(out)?;
+        out.flush()?;
+        let mut line = String::new();
+        if std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the start line")?
+            == 0
+        {
+            bail!("stdin closed before the start line; the workload did not run");
+        }
+    }
+    let result = prepared.run(&stop);
+    let cleanup = prepared.finish();
+    let report = result.context("running the workload")?;
+    cleanup.context("cleaning up the workload's file system")?;
+
+    let out = RunWorkloadReport {
+        workload: w.name.clone(),
+        dev,
+        elapsed_seconds: report.elapsed.as_secs_f64(),
+        ops: report.events.len() as u64,
+        failed_ops: report.events.iter().filter(|e| e.result != 0).count() as u64,
+        interrupted: report.interrupted,
+    };
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(if sigint.load(Ordering::Relaxed) {
+        130
+    } else if sigterm.load(Ordering::Relaxed) {
+        143
+    } else {
+        0
+    })
+}

@@ -1,0 +1,194 @@
+//! `cargo xtask bench`: the recording-cost benchmark (`tracer bench`) in one boot of the VM,
+//! with Debian's bpftrace, its shared libraries and its loader carried into the initramfs.
+//! The table comes from the guest; the JSON lands in target/bench/record-cost.json.
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{cmd, vm};
+
+/// Where the guest writes the results, relative to its output directory.
+const GUEST_JSON: &str = "record-cost.json";
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Rounds; each runs every configuration once.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Workload threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// Iterations per workload thread [default: the tracer's].
+    #[arg(long)]
+    iterations: Option<u64>,
+    /// Configurations to run [default: untraced,fentry,kprobe,bpftrace].
+    #[arg(long, value_name = "A,B")]
+    setups: Option<String>,
+    /// Write the JSON results here.
+    #[arg(long, default_value = "target/bench/record-cost.json")]
+    out: PathBuf,
+    /// Wall-clock limit for the VM in seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+}
+
+/// What to run.
+pub struct BenchOptions {
+    pub rounds: u32,
+    pub threads: u32,
+    pub iterations: Option<u64>,
+    pub setups: Option<String>,
+    pub timeout: Duration,
+    /// Receives the guest's output directory.
+    pub vm_out: PathBuf,
+}
+
+/// A finished benchmark: the guest's results and the VM run that made them.
+pub struct BenchRun {
+    pub json: PathBuf,
+    pub outcome: vm::VmOutcome,
+}
+
+/// Boots the VM once and runs `tracer bench` in it.
+pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
+    let mut args = vec![
+        "bench".to_string(),
+        "--rounds".into(),
+        opts.rounds.to_string(),
+        "--threads".into(),
+        opts.threads.to_string(),
+        "--bpftrace".into(),
+        "/usr/bin/bpftrace".into(),
+        "--out".into(),
+        GUEST_JSON.into(),
+    ];
+    if let Some(n) = opts.iterations {
+        args.extend(["--iterations".into(), n.to_string()]);
+    }
+    if let Some(s) = &opts.setups {
+        args.extend(["--setups".into(), s.clone()]);
+    }
+    let mut spec = vm::VmSpec::new(args);
+    spec.files = bpftrace_files()?;
+    spec.timeout = opts.timeout;
+    spec.out_dir = opts.vm_out.clone();
+    // bpftrace's libraries (LLVM, clang) take about 200 MB of the initramfs, unpacked in RAM.
+    spec.memory_mib = 2048;
+    let outcome = vm::run_in_vm(&spec)?;
+    let json = outcome.out_dir.join(GUEST_JSON);
+    if outcome.exit_code != 0 || !json.is_file() {
+        let err = fs::read_to_string(&outcome.stderr).unwrap_or_default();
+        bail!(
+            "tracer bench exited {} in the guest:\n{}",
+            outcome.exit_code,
+            err.trim()
+        );
+    }
+    Ok(BenchRun { json, outcome })
+}
+
+/// bpftrace, every shared library `ldd` resolves for it and the program interpreter, each at
+/// its own path in the guest (the dynamic loader's default directories find them there).
+fn bpftrace_files() -> Result<Vec<(PathBuf, PathBuf)>> {
+    let bin = PathBuf::from("/usr/bin/bpftrace");
+    if !bin.is_file() {
+        bail!(
+            "{} is missing; `cargo xtask setup` installs Debian's bpftrace",
+            bin.display()
+        );
+    }
+    let listing = cmd::output(Command::new("ldd").arg(&bin))
+        .with_context(|| format!("listing the shared libraries of {}", bin.display()))?;
+    let mut files = vec![(bin.clone(), bin)];
+    for lib in parse_ldd(&listing)? {
+        files.push((lib.clone(), lib));
+    }
+    Ok(files)
+}
+
+/// The absolute paths in `ldd` output (`libx.so => /path (0x..)`, `/lib64/ld-linux.. (0x..)`);
+/// the vDSO has none. A library `ldd` cannot find is an error.
+fn parse_ldd(listing: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for line in listing.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let path = match line.split_once(" => ") {
+            Some((name, rest)) => {
+                let p = rest.split(" (").next().unwrap_or("").trim();
+                if p == "not found" || p.is_empty() {
+                    bail!("bpftrace needs {name}, which ldd cannot find");
+                }
+                p
+            }
+            None => line.split(" (").next().unwrap_or("").trim(),
+        };
+        if path.starts_with('/') {
+            out.push(PathBuf::from(path));
+        }
+    }
+    Ok(out)
+}
+
+/// `cargo xtask bench`: the guest's table on stdout, the JSON copied to `--out`.
+pub fn bench(args: BenchArgs) -> Result<i32> {
+    let out = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        cmd::root().join(&args.out)
+    };
+    let r = run(&BenchOptions {
+        rounds: args.rounds,
+        threads: args.threads,
+        iterations: args.iterations,
+        setups: args.setups,
+        timeout: Duration::from_secs(args.timeout),
+        vm_out: vm::vm_dir().join("bench-out"),
+    })?;
+    let _ = std::io::stderr().write_all(&fs::read(&r.outcome.stderr).unwrap_or_default());
+    let table = fs::read_to_string(&r.outcome.stdout)
+        .with_context(|| format!("reading {}", r.outcome.stdout.display()))?;
+    print!("{table}");
+    copy_to(&r.json, &out)?;
+    eprintln!(
+        "xtask bench: results in {} (VM: {}, {:?}, {:.0}s)",
+        out.display(),
+        r.outcome.release,
+        r.outcome.accel,
+        r.outcome.timings.total.as_secs_f64()
+    );
+    Ok(0)
+}
+
+fn copy_to(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ldd_output() {
+        let listing = "\tlinux-vdso.so.1 (0x00007ffc)\n\
+                       \tlibbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x00007fb0)\n\
+                       \t/lib64/ld-linux-x86-64.so.2 (0x00007fb1)\n";
+        assert_eq!(
+            parse_ldd(listing).expect("parsed"),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libbpf.so.1"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+        assert!(parse_ldd("\tlibz3.so.4 => not found\n").is_err());
+    }
+}
