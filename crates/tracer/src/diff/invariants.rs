@@ -65,6 +65,9 @@ pub struct SeqState {
     known: Option<u32>,
     last_ts: u64,
     owed: Option<Owed>,
+    /// The last writer's (begin, end, tid): a writer inside it on the same thread (`___d_drop`
+    /// inside an out-of-line `__d_drop`) entered before its caller's bump.
+    last_writer: Option<(u64, u64, u32)>,
     /// A writer entry found less than `known` with nothing owed: out-of-order observations.
     pub regressions: u64,
 }
@@ -110,6 +113,9 @@ impl SeqState {
             }
         } else {
             let sb = ev.seq_begin;
+            let nested = self
+                .last_writer
+                .is_some_and(|(b, e, tid)| tid == ev.tid && b <= ev.ts_begin && ev.ts_end <= e);
             if let Some(k) = self.known {
                 let d = ahead(sb, k);
                 if d > 0 {
@@ -124,7 +130,7 @@ impl SeqState {
                         since: self.last_ts,
                         cause,
                     });
-                } else if d < 0 {
+                } else if d < 0 && !nested {
                     match self.owed {
                         Some(o) if ahead(sb, o.base) < i64::from(o.amount) => {
                             out[0] = Some(Finding::MissingOwed {
@@ -174,6 +180,7 @@ impl SeqState {
             self.known = Some(ev.seq_end.wrapping_add(amount));
         }
         self.last_ts = ev.ts_end;
+        self.last_writer = Some((ev.ts_begin, ev.ts_end, ev.tid));
         out
     }
 }
@@ -182,8 +189,13 @@ impl SeqState {
 mod tests {
     use super::*;
 
+    /// A writer event, each one later than the one before.
     fn writer(probe: Probe, sb: u32, se: u32, hashed: bool) -> Event {
+        static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
+        let t = CLOCK.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
         let mut e = Event::zeroed();
+        e.ts_begin = t;
+        e.ts_end = t + 5;
         e.probe = probe as u8;
         e.seq_begin = sb;
         e.seq_end = se;
@@ -262,6 +274,22 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn d_drop_inside_an_out_of_line_d_drop() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        let mut outer = writer(Probe::DDrop, 2, 4, true);
+        (outer.ts_begin, outer.ts_end) = (10, 20);
+        let mut inner = writer(Probe::DDropInner, 2, 2, true);
+        (inner.ts_begin, inner.ts_end) = (12, 15);
+        assert_eq!(s.writer(&outer, Probe::DDrop, &p), [None, None]);
+        assert_eq!(s.writer(&inner, Probe::DDropInner, &p), [None, None]);
+        let mut clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
+        (clear.ts_begin, clear.ts_end) = (21, 30);
+        assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
+        assert_eq!(s.regressions, 0);
     }
 
     #[test]
