@@ -6,10 +6,11 @@
 //! Other xtask code calls [`run_in_vm`] with a [`VmSpec`].
 //!
 //! Layout under target/vm: `kernels/` (unpacked Debian packages, one per version),
-//! `initramfs/` (archives by content hash), `vmlinux/` (kernels taken out of their bzImage), `run/` (QEMU's log, transfer disk and serial
-//! capture, the guest's facts), `console.log`, `out/` (the default output directory),
-//! `kvm-verdict` (whether KVM boots a guest on this host), `digests` (file hashes by inode and
-//! timestamps), `lock` (held by the running VM).
+//! `initramfs/` (archives by content hash), `vmlinux/` (kernels taken out of their bzImage),
+//! `run/` (QEMU's log, the initrd of this run, transfer disk and serial capture, the guest's
+//! facts), `console.log`, `out/` (the default output directory), `kvm-verdict` (whether KVM
+//! boots a guest on this host), `digests` (file hashes by inode and timestamps), `debian-*`
+//! (apt's answer per kernel package), `lock` (held by the running VM).
 mod bzimage;
 mod digest;
 mod elf;
