@@ -11,7 +11,8 @@ use std::{
 
 use tracer_common::{flags, Event, OpKind, Probe};
 use userspace_dcache::{
-    replay, Dcache, DcacheConfig, EventSink, FsKind, ModelError, Profile, ReplayMode, ReplayOp,
+    replay, replay::replay_with_hook, Dcache, DcacheConfig, EventSink, FsKind, ModelError, Profile,
+    ReplayMode, ReplayOp, Step, StepHook,
 };
 
 use crate::{
@@ -68,6 +69,18 @@ pub enum Source<'a> {
     Against(&'a Path),
 }
 
+/// How the model runs the operations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// Run a kernel trace's operations on one model thread per kernel thread, at the kernel
+    /// run's pace, instead of one at a time in timestamp order: the model's own races can then
+    /// happen.
+    pub threads: bool,
+    /// Yield at the protocol's race windows (after `__d_lookup_rcu` returns, between unhash and
+    /// inode clear, before the shrinker's kill), as a scheduler forcing interleavings would.
+    pub delays: bool,
+}
+
 /// What a replay did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ReplaySummary {
@@ -77,6 +90,9 @@ pub struct ReplaySummary {
     pub events: u64,
     /// Against a kernel trace: ops whose model result differs from the kernel's.
     pub results_differ: Option<u64>,
+    /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
+    pub threads: bool,
+    pub delays: bool,
 }
 
 fn model_fs(w: &Workload) -> FsKind {
@@ -165,22 +181,37 @@ pub fn replay_to_trace(
     w: &Workload,
     profile: Profile,
     source: Source<'_>,
+    style: Style,
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
+    // In timestamp order unless threads were asked for; a plan has no timestamps to follow.
+    let on_threads = style.threads || matches!(source, Source::Plan);
     let mut header = Header::new("model");
     header.kernel_release = kernel_release.to_string();
     header.profile = Some(profile.name.to_string());
     header.workload = Some(w.name.clone());
     header.workload_toml = Some(w.source().to_string());
     header.seed = Some(w.seed);
+    header.notes.insert(
+        "replay".into(),
+        if on_threads {
+            "threads"
+        } else {
+            "timestamp order"
+        }
+        .into(),
+    );
+    header
+        .notes
+        .insert("delays".into(), style.delays.to_string());
     let sink = Arc::new(TraceSink {
         on: AtomicBool::new(false),
         writer: Mutex::new(Some(Writer::create(out, &header)?)),
         error: Mutex::new(None),
     });
     let mut config = DcacheConfig::new(profile, model_fs(w)).with_sink(sink.clone());
-    if matches!(source, Source::Against(_)) {
+    if !on_threads {
         // The model's steps then take their timestamps from a logical clock that jumps to each
         // kernel operation's begin, so its probe events fall inside the kernel op's interval.
         config = config.with_logical_clock();
@@ -231,12 +262,27 @@ pub fn replay_to_trace(
             (k.ops, k.threads, Some(k.events))
         }
     };
-    let mode = if kernel.is_some() {
-        ReplayMode::Sequential
-    } else {
-        ReplayMode::Threads
+    let mode = match (&kernel, on_threads) {
+        // At the kernel run's pace, so the ops that overlapped there overlap here.
+        (Some(_), true) => ReplayMode::Paced,
+        (None, _) => ReplayMode::Threads,
+        (Some(_), false) => ReplayMode::Sequential,
     };
-    let outcomes = replay(&dc, &ops, mode)?;
+    let hook: Option<StepHook> = style.delays.then(|| {
+        let h: StepHook = Arc::new(|step: Step| match step {
+            // The reader's window between `__d_lookup_rcu` and its use of the inode: hold it
+            // open for a while (a preempted reader in the kernel), so pruning can run into it.
+            Step::LookupRcuReturned => {
+                let until = std::time::Instant::now() + std::time::Duration::from_micros(50);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+            Step::KillAfterUnhash | Step::ShrinkBeforeKill => std::thread::yield_now(),
+        });
+        h
+    });
+    let outcomes = replay_with_hook(&dc, &ops, mode, hook)?;
     sink.on.store(false, Ordering::Relaxed);
     drop(dc);
 
@@ -266,6 +312,8 @@ pub fn replay_to_trace(
         ops: outcomes.len() as u64,
         events: footer.events,
         results_differ,
+        threads: on_threads,
+        delays: style.delays,
     })
 }
 
@@ -324,7 +372,8 @@ mod tests {
             .expect("builtin parses");
         w.scale(0.02).expect("scale");
         let profile = Profile::named("linux-6.1").expect("profile");
-        let s = replay_to_trace(&w, profile, Source::Plan, &out, "").expect("replay");
+        let s =
+            replay_to_trace(&w, profile, Source::Plan, Style::default(), &out, "").expect("replay");
         let (h, events, f) = Reader::open(&out).expect("open").read_all().expect("read");
         assert_eq!(h.origin, "model");
         assert_eq!(h.profile.as_deref(), Some("linux-6.1"));
@@ -380,8 +429,15 @@ ops = [{ op = "stat", path = "f1" }]
         let profile = pick_profile(None, &release).expect("profile");
         assert_eq!(profile.name, "linux-6.1");
         let out = dir.path().join("model.trace");
-        let s = replay_to_trace(&w2, profile, Source::Against(&kernel), &out, &release)
-            .expect("replay");
+        let s = replay_to_trace(
+            &w2,
+            profile,
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            &release,
+        )
+        .expect("replay");
         assert_eq!(s.ops, 3);
         // The third stat of an existing file "returned ENOENT" in the made-up kernel trace.
         assert_eq!(s.results_differ, Some(1));

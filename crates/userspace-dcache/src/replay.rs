@@ -3,7 +3,7 @@
 
 use crate::error::ModelError;
 use crate::model::Dcache;
-use crate::task::Task;
+use crate::task::{StepHook, Task};
 use std::collections::BTreeMap;
 use tracer_common::OpKind;
 
@@ -56,6 +56,10 @@ pub enum ReplayMode {
     Sequential,
     /// One OS thread per `tid`, each running its ops in input order, all threads at once.
     Threads,
+    /// [`ReplayMode::Threads`], each thread waiting until its op's `ts_begin` (relative to the
+    /// earliest one) before running it: the kernel run's pace, so that ops which overlapped in
+    /// the kernel overlap in the model too. The model's own clock stamps the events.
+    Paced,
 }
 
 /// What one op returned.
@@ -69,8 +73,8 @@ pub struct ReplayOutcome {
     pub result: i32,
 }
 
-fn run_one(t: &Task<'_>, index: usize, op: &ReplayOp) -> ReplayOutcome {
-    let span = op.ts_begin.zip(op.ts_end);
+fn run_one(t: &Task<'_>, index: usize, op: &ReplayOp, use_span: bool) -> ReplayOutcome {
+    let span = op.ts_begin.zip(op.ts_end).filter(|_| use_span);
     let r = t.run(op.kind, &op.path, op.path2.as_deref(), span);
     ReplayOutcome {
         index,
@@ -86,6 +90,21 @@ pub fn replay(
     ops: &[ReplayOp],
     mode: ReplayMode,
 ) -> Result<Vec<ReplayOutcome>, ModelError> {
+    replay_with_hook(dc, ops, mode, None)
+}
+
+/// [`replay`], every task calling `hook` at each protocol [`crate::Step`] (injected delays
+/// widen race windows in [`ReplayMode::Threads`]).
+pub fn replay_with_hook(
+    dc: &Dcache,
+    ops: &[ReplayOp],
+    mode: ReplayMode,
+    hook: Option<StepHook>,
+) -> Result<Vec<ReplayOutcome>, ModelError> {
+    let task = |tid: u32| match &hook {
+        Some(h) => dc.task(tid).with_hook(h.clone()),
+        None => dc.task(tid),
+    };
     if let Some((index, op)) = ops
         .iter()
         .enumerate()
@@ -114,12 +133,15 @@ pub fn replay(
                 .into_iter()
                 .map(|i| {
                     let op = &ops[i];
-                    let t = tasks.entry(op.tid).or_insert_with(|| dc.task(op.tid));
-                    run_one(t, i, op)
+                    let t = tasks.entry(op.tid).or_insert_with(|| task(op.tid));
+                    run_one(t, i, op, true)
                 })
                 .collect::<Vec<_>>()
         }
-        ReplayMode::Threads => {
+        ReplayMode::Threads | ReplayMode::Paced => {
+            let paced = mode == ReplayMode::Paced;
+            let first = ops.iter().filter_map(|op| op.ts_begin).min().unwrap_or(0);
+            let start = std::time::Instant::now();
             let mut per_tid: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
             for (i, op) in ops.iter().enumerate() {
                 per_tid.entry(op.tid).or_default().push(i);
@@ -128,10 +150,20 @@ pub fn replay(
                 let handles: Vec<_> = per_tid
                     .into_iter()
                     .map(|(tid, idx)| {
+                        let task = &task;
                         s.spawn(move || {
-                            let t = dc.task(tid);
+                            let t = task(tid);
                             idx.into_iter()
-                                .map(|i| run_one(&t, i, &ops[i]))
+                                .map(|i| {
+                                    let op = &ops[i];
+                                    if let (true, Some(b)) = (paced, op.ts_begin) {
+                                        let due = std::time::Duration::from_nanos(b - first);
+                                        if let Some(wait) = due.checked_sub(start.elapsed()) {
+                                            std::thread::sleep(wait);
+                                        }
+                                    }
+                                    run_one(&t, i, op, !paced)
+                                })
                                 .collect::<Vec<_>>()
                         })
                     })

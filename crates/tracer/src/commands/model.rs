@@ -7,6 +7,8 @@ use userspace_dcache::{stress, Delay, Profile, Shape, Step, StressConfig};
 
 use tracer::replay::{self, Source};
 
+// `tracer replay --threads --delays` and `tracer stress --delays` yield at the same steps.
+
 #[derive(clap::Args)]
 pub struct ReplayArgs {
     /// A builtin workload or a TOML file (default with --against: the one the trace ran).
@@ -25,6 +27,14 @@ pub struct ReplayArgs {
     /// The model trace to write.
     #[arg(long, default_value = "model.trace")]
     out: PathBuf,
+    /// With --against: run the trace's operations on one model thread per kernel thread at the
+    /// kernel run's pace, instead of one at a time in timestamp order (the model's own races
+    /// can then happen).
+    #[arg(long, requires = "against")]
+    threads: bool,
+    /// Yield at the protocol's race windows, widening them (most useful with --threads).
+    #[arg(long)]
+    delays: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -45,7 +55,11 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         Some(p) => Source::Against(p),
         None => Source::Plan,
     };
-    let s = replay::replay_to_trace(&w, profile, source, &args.out, &release)?;
+    let style = replay::Style {
+        threads: args.threads,
+        delays: args.delays,
+    };
+    let s = replay::replay_to_trace(&w, profile, source, style, &args.out, &release)?;
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
