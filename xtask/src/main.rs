@@ -3,6 +3,7 @@
 mod bench;
 mod builder;
 mod cmd;
+mod e2e;
 mod run;
 mod setup;
 mod test;

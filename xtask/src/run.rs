@@ -43,6 +43,22 @@ pub struct RunArgs {
     out: PathBuf,
 }
 
+impl RunArgs {
+    /// A run in the VM of `workload` at `scale`, into `out`, with the default profile.
+    pub fn in_vm(workload: &str, scale: f64, out: PathBuf) -> RunArgs {
+        RunArgs {
+            workload: workload.to_string(),
+            scale: Some(scale),
+            vm: true,
+            native: false,
+            kernel: None,
+            modules: None,
+            profile: None,
+            out,
+        }
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<i32> {
     setup::setup()?;
     let tracer = builder::release_binaries()?;

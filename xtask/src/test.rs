@@ -31,7 +31,13 @@ struct Tally {
 
 type StepFn = fn(&setup::Setup) -> Result<Tally>;
 
-const STEPS: &[(&str, StepFn)] = &[("fmt", fmt), ("clippy", clippy), ("unit", unit), ("vm", vm)];
+const STEPS: &[(&str, StepFn)] = &[
+    ("fmt", fmt),
+    ("clippy", clippy),
+    ("unit", unit),
+    ("vm", vm),
+    ("e2e", e2e),
+];
 
 pub fn test(args: TestArgs) -> Result<i32> {
     let setup = setup::setup().context("setup failed, so no test can run")?;
@@ -68,6 +74,12 @@ pub fn test(args: TestArgs) -> Result<i32> {
     }
     println!("xtask: {} passed, {} failed", total.passed, total.failed);
     Ok(if total.failed == 0 { 0 } else { 1 })
+}
+
+/// The main job end to end on every builtin (see e2e.rs).
+fn e2e(_: &setup::Setup) -> Result<Tally> {
+    let (passed, failed) = crate::e2e::e2e()?;
+    Ok(Tally { passed, failed })
 }
 
 /// One pass or one fail for a command's exit status.
