@@ -64,7 +64,7 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 
-pub use align::{OpDivergence, PathId, Paths};
+pub use align::OpDivergence;
 pub use protocol::{InodeClearSeq, Protocol};
 pub use report::{
     Anomaly, Classes, ContextLine, Coverage, Diagnostics, Divergence, EventCounts, GapExample,
@@ -72,6 +72,7 @@ pub use report::{
 };
 
 use crate::trace::{Header, Reader, TraceError};
+use align::Paths;
 use side::{Limits, Shared, SideState};
 
 /// How to diff.
