@@ -618,6 +618,13 @@ fn operation_results_are_compared_across_sides() {
     );
     assert_eq!(r.enoent_results.kernel.by_class["overlaps-writer"], 1);
     assert_eq!(r.exit_status, 0);
+    let mut text = Vec::new();
+    r.write_details(&mut text).expect("text");
+    let text = String::from_utf8(text).expect("utf8");
+    assert!(
+        text.contains("stat f1 #1: kernel -2 at 0.000000350s, model 0 at 0.000000250s"),
+        "{text}"
+    );
 }
 
 #[test]

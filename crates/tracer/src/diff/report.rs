@@ -425,7 +425,8 @@ impl Report {
         format!("verdict: {what} (exit {})", self.exit_status)
     }
 
-    /// Every detailed anomaly with its evidence and context window.
+    /// Every detailed anomaly with its evidence and context window, then the first operations
+    /// whose results differ between the sides.
     pub fn write_details(&self, out: &mut dyn Write) -> io::Result<()> {
         for (i, a) in self.anomalies.iter().enumerate() {
             writeln!(out)?;
@@ -470,6 +471,29 @@ impl Report {
                 out,
                 "{left} more anomalies counted but not detailed (raise --max-anomalies)"
             )?;
+        }
+        let d = &self.divergence;
+        if !d.examples.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "operation results that differ ({} of {}):",
+                d.examples.len(),
+                d.results_differ
+            )?;
+            for x in &d.examples {
+                writeln!(
+                    out,
+                    "  {} {} #{}: kernel {} at {}, model {} at {}",
+                    x.operation,
+                    x.name,
+                    x.occurrence,
+                    x.kernel_result,
+                    secs(x.kernel_ts_begin),
+                    x.model_result,
+                    secs(x.model_ts_begin)
+                )?;
+            }
         }
         Ok(())
     }
