@@ -10,11 +10,19 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use serde_json::Value;
 
-use crate::{cmd, vm};
+use crate::{cmd, vm, vm::selftest::Check};
 
 /// Where the guest writes the results, relative to its output directory.
 const GUEST_JSON: &str = "record-cost.json";
+
+/// The configurations `tracer bench` runs by default, all of which the smoke run expects.
+const SETUPS: [&str; 4] = ["untraced", "fentry", "kprobe", "bpftrace"];
+
+/// Iterations per thread in the smoke run: enough for every probe to fire, a VM boot of about
+/// a minute in all.
+const SMOKE_ITERATIONS: u64 = 300;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -164,6 +172,58 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The smoke run behind `cargo xtask test`'s "bench-smoke" step: one round, a few iterations,
+/// every configuration present and the tracer's own loss zero. Not a timing test.
+pub fn smoke() -> Result<Vec<Check>> {
+    let r = run(&BenchOptions {
+        rounds: 1,
+        threads: 2,
+        iterations: Some(SMOKE_ITERATIONS),
+        setups: None,
+        timeout: Duration::from_secs(900),
+        vm_out: vm::vm_dir().join("bench-smoke"),
+    })?;
+    let text = fs::read(&r.json).with_context(|| format!("reading {}", r.json.display()))?;
+    let json: Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not JSON", r.json.display()))?;
+    Ok(check_results(&json))
+}
+
+/// What a results file must show: every configuration with a time; fentry and kprobe with
+/// hits, every hit delivered and nothing lost; bpftrace with its hits counted.
+fn check_results(json: &Value) -> Vec<Check> {
+    let check = |what: String, ok: bool, detail: String| Check { what, ok, detail };
+    let summary = json["summary"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for name in SETUPS {
+        let what = format!("bench {name}");
+        let Some(s) = summary.iter().find(|s| s["setup"] == name) else {
+            out.push(check(what, false, "missing from the results".into()));
+            continue;
+        };
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        let seconds = s["median_seconds"].as_f64().unwrap_or(0.0);
+        let (hits, delivered, lost) = (n("hits_total"), n("delivered_total"), n("lost_total"));
+        out.push(match name {
+            _ if seconds <= 0.0 => check(what, false, "no workload time".into()),
+            "untraced" => check(what, true, String::new()),
+            "bpftrace" if hits > 0 => check(
+                what,
+                true,
+                format!("{delivered} of {hits} events delivered, {lost} lost"),
+            ),
+            "bpftrace" => check(what, false, "no hits counted".into()),
+            _ if hits > 0 && lost == 0 && delivered == hits => check(what, true, String::new()),
+            _ => check(
+                what,
+                false,
+                format!("{delivered} of {hits} events delivered, {lost} lost"),
+            ),
+        });
+    }
+    out
+}
+
 fn copy_to(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -190,5 +250,29 @@ mod tests {
             ]
         );
         assert!(parse_ldd("\tlibz3.so.4 => not found\n").is_err());
+    }
+
+    #[test]
+    fn smoke_checks_want_every_setup_and_no_loss_of_ours() {
+        let row = |setup: &str, hits: u64, delivered: u64| {
+            serde_json::json!({
+                "setup": setup, "median_seconds": 0.5, "hits_total": hits,
+                "delivered_total": delivered, "lost_total": hits - delivered,
+            })
+        };
+        let good = serde_json::json!({ "summary": [
+            row("untraced", 0, 0), row("fentry", 10, 10), row("kprobe", 10, 10),
+            row("bpftrace", 10, 4),
+        ]});
+        assert!(check_results(&good).iter().all(|c| c.ok));
+        let lossy = serde_json::json!({ "summary": [
+            row("untraced", 0, 0), row("fentry", 10, 9), row("bpftrace", 10, 4),
+        ]});
+        let failed: Vec<String> = check_results(&lossy)
+            .into_iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.what)
+            .collect();
+        assert_eq!(failed, ["bench fentry", "bench kprobe"]);
     }
 }

@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context, Result};
 
 use crate::{
+    bench,
     builder::cargo,
     cmd,
     setup::{self, EbpfToolchain},
@@ -17,7 +18,7 @@ use crate::{
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Run only the named steps (repeatable): fmt, clippy, unit, vm.
+    /// Run only the named steps (repeatable): fmt, clippy, unit, vm, e2e, bench-smoke.
     #[arg(long)]
     only: Vec<String>,
 }
@@ -37,6 +38,7 @@ const STEPS: &[(&str, StepFn)] = &[
     ("unit", unit),
     ("vm", vm),
     ("e2e", e2e),
+    ("bench-smoke", bench_smoke),
 ];
 
 pub fn test(args: TestArgs) -> Result<i32> {
@@ -194,6 +196,31 @@ fn vm(_: &setup::Setup) -> Result<Tally> {
             if !c.detail.is_empty() {
                 eprintln!("  ok    {}: {}", c.what, c.detail);
             }
+        } else {
+            tally.failed += 1;
+            eprintln!("  FAIL  {}: {}", c.what, c.detail);
+        }
+    }
+    Ok(tally)
+}
+
+/// A short run of the recording-cost benchmark (`cargo xtask bench`, one round, a few
+/// iterations) so it cannot rot: every configuration ran and the tracer lost nothing. Its
+/// timings are not checked.
+fn bench_smoke(_: &setup::Setup) -> Result<Tally> {
+    let mut tally = Tally::default();
+    for c in bench::smoke()? {
+        if c.ok {
+            tally.passed += 1;
+            eprintln!(
+                "  ok    {}{}",
+                c.what,
+                if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.detail)
+                }
+            );
         } else {
             tally.failed += 1;
             eprintln!("  FAIL  {}: {}", c.what, c.detail);

@@ -40,6 +40,8 @@ pub struct RunWorkloadReport {
     pub ops: u64,
     /// Operations whose result was an error (an expected ENOENT counts too).
     pub failed_ops: u64,
+    /// The median operation's duration (its syscalls, on the probes' clock).
+    pub median_op_ns: u64,
     pub interrupted: bool,
 }
 
@@ -47,6 +49,16 @@ pub struct RunWorkloadReport {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HoldLine {
     pub dev: u32,
+}
+
+/// The median of operation durations (ns); 0 for none.
+pub fn median_duration(durations: impl Iterator<Item = u64>) -> u64 {
+    let mut v: Vec<u64> = durations.collect();
+    if v.is_empty() {
+        return 0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable(mid).1
 }
 
 /// Runs the workload; returns the exit code (130/143 after SIGINT/SIGTERM).
@@ -99,6 +111,12 @@ pub fn run(args: RunWorkloadArgs) -> Result<i32> {
         elapsed_seconds: report.elapsed.as_secs_f64(),
         ops: report.events.len() as u64,
         failed_ops: report.events.iter().filter(|e| e.result != 0).count() as u64,
+        median_op_ns: median_duration(
+            report
+                .events
+                .iter()
+                .map(|e| e.ts_end.saturating_sub(e.ts_begin)),
+        ),
         interrupted: report.interrupted,
     };
     println!("{}", serde_json::to_string(&out)?);

@@ -1,9 +1,14 @@
-//! `tracer bench`: what recording costs the traced workload. Interleaved rounds of one fixed
-//! workload run untraced, under `tracer record` with fentry/fexit, with kprobe/kretprobe, and
-//! under bpftrace running the equivalent script (`dcache.bt`); per configuration the median of
-//! the workload's own elapsed time, its ratio to untraced, and events delivered and lost, the
-//! loss counted in the kernel rather than by the consumer. Every configuration runs the same
-//! workload code: this binary's runner, as `tracer record` or `tracer run-workload`.
+//! `tracer bench`: what recording costs the traced workload. Rounds of one fixed workload run
+//! under `tracer record` with fentry/fexit, with kprobe/kretprobe, and under bpftrace running
+//! the equivalent script (`dcache.bt`), each traced run between two untraced ones; per
+//! configuration the median of the workload's own elapsed time, its ratio to the untraced runs
+//! around it, and events delivered and lost, the loss counted in the kernel rather than by the
+//! consumer. Every configuration runs the same workload code: this binary's runner, as
+//! `tracer record` or `tracer run-workload`.
+//!
+//! Why bracket: on a shared host the speed of a VM drifts with the host's load within seconds,
+//! so a traced run is compared with the untraced runs just before and after it, and the median
+//! of those ratios is reported, with their spread.
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
@@ -19,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tracer::trace::Reader;
 use tracer_common::Probe;
 
-use super::run_workload::{HoldLine, RunWorkloadReport};
+use super::run_workload::{median_duration, HoldLine, RunWorkloadReport};
 
 /// The bpftrace script: the same fields from the same functions, one line per call.
 const BPFTRACE_SCRIPT: &str = include_str!("dcache.bt");
@@ -84,7 +89,8 @@ impl Setup {
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Rounds; each runs every configuration once, in an order rotated per round.
+    /// Rounds; each runs every traced configuration once, in an order rotated per round, with
+    /// an untraced run before the first and after each.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
     /// Workload threads (each on its own names).
@@ -93,12 +99,12 @@ pub struct BenchArgs {
     /// Iterations per thread (create, stat, stat of a missing name, unlink).
     #[arg(long, default_value_t = 10_000)]
     iterations: u64,
-    /// Configurations to run.
+    /// Traced configurations to run (untraced runs always, around each of them).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "untraced,fentry,kprobe,bpftrace"
+        default_value = "fentry,kprobe,bpftrace"
     )]
     setups: Vec<Setup>,
     /// The bpftrace binary.
@@ -120,6 +126,11 @@ struct Run {
     round: u32,
     setup: Setup,
     workload_seconds: f64,
+    /// Traced runs: `workload_seconds` over the mean of the untraced runs before and after.
+    ratio: Option<f64>,
+    /// The median operation's duration: the probes' cost inline in the syscalls, which the
+    /// host's load hardly moves (it stretches a few operations, not the median).
+    median_op_ns: u64,
     ops: u64,
     failed_ops: u64,
     /// Per probe symbol: calls that passed the filter, counted in the kernel.
@@ -154,8 +165,13 @@ impl Run {
 struct Summary {
     setup: Setup,
     median_seconds: f64,
-    /// Median over untraced's median; absent without an untraced run.
-    ratio: Option<f64>,
+    /// The median of the runs' ratios to the untraced runs around them (1 for untraced).
+    ratio: f64,
+    ratio_min: f64,
+    ratio_max: f64,
+    median_op_ns: u64,
+    /// median_op_ns over untraced's.
+    op_ratio: f64,
     median_hits_per_run: u64,
     median_delivered_per_run: u64,
     hits_total: u64,
@@ -248,9 +264,14 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     if args.rounds == 0 || args.threads == 0 || args.iterations == 0 {
         bail!("--rounds, --threads and --iterations must be at least 1");
     }
-    let mut setups = args.setups.clone();
-    setups.sort();
-    setups.dedup();
+    let mut traced: Vec<Setup> = args
+        .setups
+        .iter()
+        .copied()
+        .filter(|s| *s != Setup::Untraced)
+        .collect();
+    traced.sort();
+    traced.dedup();
     let exe = std::env::current_exe().context("finding this tracer binary")?;
     let work = WorkDir(std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id())));
     fs::create_dir_all(&work.0).with_context(|| format!("creating {}", work.0.display()))?;
@@ -262,7 +283,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         None => BPFTRACE_SCRIPT.to_string(),
     };
     let script_path = work.0.join("dcache.bt");
-    let bpftrace_version = if setups.contains(&Setup::Bpftrace) {
+    let bpftrace_version = if traced.contains(&Setup::Bpftrace) {
         fs::write(&script_path, &script)
             .with_context(|| format!("writing {}", script_path.display()))?;
         Some(bpftrace_version(&args.bpftrace)?)
@@ -283,9 +304,10 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     };
 
     eprintln!(
-        "bench: {} rounds of {}; {} threads x {} iterations ({} ops a run); warming up",
+        "bench: {} rounds of {}, each between untraced runs; {} threads x {} iterations ({} ops \
+         a run); warming up",
         args.rounds,
-        setups
+        traced
             .iter()
             .map(|s| s.name())
             .collect::<Vec<_>>()
@@ -300,11 +322,27 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     let mut runs = Vec::new();
     let mut attach: BTreeMap<Setup, BTreeMap<String, String>> = BTreeMap::new();
     let mut sample = Vec::new();
+    let progress = |run: &Run| {
+        eprintln!(
+            "bench: round {}/{} {:<9} {:>8.3}s {:>7} {:>9} events {:>9} lost",
+            run.round + 1,
+            args.rounds,
+            run.setup.name(),
+            run.workload_seconds,
+            run.ratio.map_or_else(String::new, |r| format!("{r:.2}x")),
+            run.delivered_total(),
+            run.lost()
+        );
+    };
     for round in 0..args.rounds {
-        let n = setups.len();
+        let first = run_untraced(&ctx, round)?;
+        progress(&first);
+        let mut before = first.workload_seconds;
+        runs.push(first);
+        let n = traced.len();
         for i in 0..n {
-            let setup = setups[(i + round as usize) % n];
-            let run = match setup {
+            let setup = traced[(i + round as usize) % n];
+            let mut run = match setup {
                 Setup::Untraced => run_untraced(&ctx, round)?,
                 Setup::Fentry | Setup::Kprobe => {
                     let (run, a) = run_record(&ctx, round, setup)?;
@@ -319,19 +357,18 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                     run
                 }
             };
-            eprintln!(
-                "bench: round {}/{} {:<9} {:>8.3}s {:>9} events {:>9} lost",
-                round + 1,
-                args.rounds,
-                setup.name(),
-                run.workload_seconds,
-                run.delivered_total(),
-                run.lost()
-            );
+            let after = run_untraced(&ctx, round)?;
+            run.ratio = Some(run.workload_seconds / ((before + after.workload_seconds) / 2.0));
+            before = after.workload_seconds;
+            progress(&run);
+            progress(&after);
             runs.push(run);
+            runs.push(after);
         }
     }
 
+    let mut setups = vec![Setup::Untraced];
+    setups.extend(&traced);
     let summary = summarize(&setups, &runs, &mut attach);
     let report = Report {
         schema: SCHEMA,
@@ -419,6 +456,8 @@ fn run_untraced(ctx: &Ctx<'_>, round: u32) -> Result<Run> {
         round,
         setup: Setup::Untraced,
         workload_seconds: r.elapsed_seconds,
+        ratio: None,
+        median_op_ns: r.median_op_ns,
         ops: r.ops,
         failed_ops: r.failed_ops,
         hits: BTreeMap::new(),
@@ -449,40 +488,55 @@ fn run_record(ctx: &Ctx<'_>, round: u32, setup: Setup) -> Result<(Run, BTreeMap<
     if s.end != "finished" {
         bail!("{}: the recording ended with {}", setup.name(), s.end);
     }
-    let (delivered, ops, failed) = count_trace(&s.trace)?;
+    let counted = count_trace(&s.trace)?;
     let _ = fs::remove_file(&s.trace);
     let _ = fs::remove_file(&summary_path);
-    ctx.check_work(setup, ops, failed)?;
+    ctx.check_work(setup, counted.ops, counted.failed)?;
     let run = Run {
         round,
         setup,
         workload_seconds: s.workload_seconds,
-        ops,
-        failed_ops: failed,
+        ratio: None,
+        median_op_ns: counted.median_op_ns,
+        ops: counted.ops,
+        failed_ops: counted.failed,
         // A probe that is not attached has no counter worth showing.
         hits: s.hits.into_iter().filter(|(_, h)| *h > 0).collect(),
-        delivered,
+        delivered: counted.per_probe,
         tool_reported_lost: s.lost,
     };
     Ok((run, s.attach))
 }
 
-/// Kernel events per probe symbol, workload ops and failed ops in a trace.
-fn count_trace(path: &Path) -> Result<(BTreeMap<String, u64>, u64, u64)> {
+/// What a trace holds, counted by the bench itself.
+struct Counted {
+    /// Kernel events per probe symbol.
+    per_probe: BTreeMap<String, u64>,
+    ops: u64,
+    failed: u64,
+    median_op_ns: u64,
+}
+
+fn count_trace(path: &Path) -> Result<Counted> {
     let mut r = Reader::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut per = BTreeMap::new();
-    let (mut ops, mut failed) = (0, 0);
+    let mut per_probe = BTreeMap::new();
+    let (mut failed, mut durations) = (0, Vec::new());
     while let Some(ev) = r.next_event()? {
         match ev.probe() {
             Some(Probe::Op) => {
-                ops += 1;
                 failed += u64::from(ev.result != 0);
+                durations.push(ev.ts_end.saturating_sub(ev.ts_begin));
             }
-            Some(p) => *per.entry(p.symbol().to_string()).or_insert(0) += 1,
+            Some(p) => *per_probe.entry(p.symbol().to_string()).or_insert(0) += 1,
             None => {}
         }
     }
-    Ok((per, ops, failed))
+    Ok(Counted {
+        per_probe,
+        ops: durations.len() as u64,
+        failed,
+        median_op_ns: median_duration(durations.into_iter()),
+    })
 }
 
 fn bpftrace_version(bin: &Path) -> Result<String> {
@@ -640,6 +694,8 @@ fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String>)> {
         round,
         setup: Setup::Bpftrace,
         workload_seconds: r.elapsed_seconds,
+        ratio: None,
+        median_op_ns: r.median_op_ns,
         ops: r.ops,
         failed_ops: r.failed_ops,
         hits: parsed.hits,
@@ -714,19 +770,22 @@ fn summarize(
     attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
 ) -> Vec<Summary> {
     let of = |s: Setup| runs.iter().filter(move |r| r.setup == s);
-    let base = setups
-        .contains(&Setup::Untraced)
-        .then(|| median(of(Setup::Untraced).map(|r| r.workload_seconds).collect()));
+    let base_op = median_u64(of(Setup::Untraced).map(|r| r.median_op_ns).collect());
     setups
         .iter()
         .map(|&s| {
-            let med = median(of(s).map(|r| r.workload_seconds).collect());
+            let ratios: Vec<f64> = of(s).map(|r| r.ratio.unwrap_or(1.0)).collect();
             let hits_total: u64 = of(s).map(Run::hits_total).sum();
             let delivered_total: u64 = of(s).map(Run::delivered_total).sum();
+            let median_op_ns = median_u64(of(s).map(|r| r.median_op_ns).collect());
             Summary {
                 setup: s,
-                median_seconds: med,
-                ratio: base.map(|b| med / b),
+                median_seconds: median(of(s).map(|r| r.workload_seconds).collect()),
+                ratio: median(ratios.clone()),
+                ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                median_op_ns,
+                op_ratio: median_op_ns as f64 / base_op.max(1) as f64,
                 median_hits_per_run: median_u64(of(s).map(Run::hits_total).collect()),
                 median_delivered_per_run: median_u64(of(s).map(Run::delivered_total).collect()),
                 hits_total,
@@ -753,18 +812,32 @@ fn table(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<10} {:>9} {:>7} {:>11} {:>11} {:>10} {:>9}",
-        "setup", "median s", "ratio", "hits/run", "events/run", "delivered", "lost"
+        "{:<9} {:>9} {:>7} {:>13} {:>8} {:>10} {:>10} {:>9} {:>8}",
+        "setup",
+        "median s",
+        "ratio",
+        "ratio range",
+        "op p50",
+        "hits/run",
+        "events/run",
+        "delivered",
+        "lost"
     );
     for x in &r.summary {
         let dash = || "-".to_string();
         let tracing = x.setup != Setup::Untraced;
         let _ = writeln!(
             s,
-            "{:<10} {:>9.3} {:>7} {:>11} {:>11} {:>10} {:>9}",
+            "{:<9} {:>9.3} {:>7} {:>13} {:>8} {:>10} {:>10} {:>9} {:>8}",
             x.setup.name(),
             x.median_seconds,
-            x.ratio.map_or_else(dash, |v| format!("{v:.2}x")),
+            format!("{:.2}x", x.ratio),
+            if tracing {
+                format!("{:.2}-{:.2}", x.ratio_min, x.ratio_max)
+            } else {
+                dash()
+            },
+            format!("{:.2}x", x.op_ratio),
             if tracing {
                 x.median_hits_per_run.to_string()
             } else {
@@ -786,12 +859,19 @@ fn table(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "\nmedian s: the workload's own elapsed time (its threads' start to the last one's \
-         end), median over rounds; ratio: to untraced. lost: over all rounds."
+        "\nmedian s: the workload's own elapsed time (its threads' start to the last one's end), \
+         median over all runs. ratio: median over rounds of a run's time over the mean of the \
+         untraced runs just before and after it (range: lowest and highest). op p50: the median \
+         operation's duration over untraced's, the probes' inline cost. lost: over all rounds."
     );
     for x in r.summary.iter().filter(|x| x.setup != Setup::Untraced) {
-        let extra = format!(" (it reported {} lost itself)", x.tool_reported_lost_total);
-        let _ = writeln!(s, "lost, {}: {}{extra}.", x.setup.name(), x.lost_counted_by);
+        let _ = writeln!(
+            s,
+            "lost, {}: {} (it reported {} lost itself).",
+            x.setup.name(),
+            x.lost_counted_by,
+            x.tool_reported_lost_total
+        );
     }
     let _ = writeln!(s, "\n{}", r.note);
     s
@@ -838,6 +918,8 @@ mod tests {
             round: 0,
             setup: Setup::Bpftrace,
             workload_seconds: 1.0,
+            ratio: None,
+            median_op_ns: 0,
             ops: 0,
             failed_ops: 0,
             hits: o.hits,
