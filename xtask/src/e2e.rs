@@ -58,8 +58,8 @@ pub fn e2e() -> Result<(u64, u64)> {
                     );
                 }
                 check(
-                    r["lost_events"]["kernel"] == 0,
-                    format!("{w}: no kernel event lost ({})", r["lost_events"]),
+                    r["lost_events"]["kernel"]["total"] == 0,
+                    format!("{w}: no kernel event lost ({})", r["lost_events"]["kernel"]),
                 );
             }
             Err(e) => check(false, format!("{w}: report.json readable: {e:#}")),
