@@ -105,13 +105,13 @@ impl Default for DiffOptions {
 /// Why no report could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
-    #[error("cannot read the {role} trace")]
+    #[error("cannot read the {role} trace: {source}")]
     Open {
         role: &'static str,
         #[source]
         source: TraceError,
     },
-    #[error("{}: cannot create the timeline; check the directory exists and is writable", path.display())]
+    #[error("{}: cannot create the timeline: {source}; check the directory exists and is writable", path.display())]
     Timeline {
         path: PathBuf,
         #[source]
