@@ -63,7 +63,18 @@ fn main() {
     let code = match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tracer: error: {e:#}");
+            // Library errors often print their source in their own message already.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !msg.contains(&text) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&text);
+                }
+            }
+            eprintln!("tracer: error: {msg}");
             2
         }
     };
