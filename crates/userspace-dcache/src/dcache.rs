@@ -276,6 +276,16 @@ impl Task<'_> {
         }
     }
 
+    /// `d_drop()`: unhash under `d_lock` (`d_invalidate()`, a failed `d_revalidate()`): the
+    /// name stays, only this dentry leaves the cache; its last `dput` then kills it unhashed.
+    /// The model's syscalls never need it; the checker's unhashed-kill scenario does.
+    #[cfg(loom)]
+    pub(crate) fn d_drop(&self, d: DPtr) {
+        d.d_lock.lock();
+        self.__d_drop(d);
+        d.d_lock.unlock();
+    }
+
     /// `dentry_unlink_inode()`: clear `d_inode`; `d_lock` held and released here (then `iput`).
     fn dentry_unlink_inode(&self, d: DPtr) {
         let ev = self.writer_entry(Probe::DentryUnlinkInode, d);

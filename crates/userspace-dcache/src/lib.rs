@@ -13,8 +13,11 @@
 //!
 //! Concurrency is real: seq-protected fields are relaxed atomics, `smp_wmb`/`smp_rmb` are
 //! release/acquire fences, `d_lock` is a spinlock, freed dentries wait for an RCU grace period
-//! (crossbeam-epoch). Under `--cfg loom` the primitives in `sync` and `rcu` switch to loom's.
+//! (crossbeam-epoch). Under `--cfg loom` the primitives in `sync` and `rcu` switch to loom's,
+//! and `check` (the model checker) is built: then the model runs only inside a loom model.
 
+#[cfg(loom)]
+pub mod check;
 mod dcache;
 mod dentry;
 mod error;

@@ -87,6 +87,12 @@ impl Task<'_> {
     /// `__d_rcu_to_refcount()` (seq check and increment under `d_lock`), which is what 6.1's
     /// `lockref_get_not_dead()` + `read_seqcount_retry()` amount to.
     fn try_to_unlazy(&self, nd: &mut Nameidata) -> Result<(), Errno> {
+        // The checker's reader stops here: what follows is lock-based and decides no ENOENT of
+        // RCU-walk's making, and leaving it out keeps the explored state space small.
+        #[cfg(loom)]
+        if self.rcu_walk_only {
+            return Err(Errno::ECHILD);
+        }
         let d = nd.dentry;
         d.d_lock.lock();
         if d.count() < 0 || d.d_seq.read_seqcount_retry(nd.seq) {
@@ -355,6 +361,20 @@ impl Task<'_> {
             return Err(Errno::ENOTDIR);
         }
         Ok((parent, last))
+    }
+
+    /// The model checker's reader: stat(2) of `name` in the root, RCU-walk only. It ends with
+    /// the component's lookup (`__d_lookup_rcu` and the profile's caller validation, up to the
+    /// caller's -ENOENT for a NULL inode); where the kernel would leave RCU-walk (a miss, a
+    /// failed validation) it returns -ECHILD instead of going on in ref-walk.
+    #[cfg(loom)]
+    pub(crate) fn stat_rcu_walk(&mut self, name: &str) -> Result<u64, Errno> {
+        self.rcu_walk_only = true;
+        self.syscall(OpKind::Stat, name, None, None, || {
+            let mut nd = self.path_init(true);
+            self.walk_component(&mut nd, name.as_bytes())?;
+            Ok(nd.inode)
+        })
     }
 
     fn do_stat(&self, path: &str) -> Result<u64, Errno> {

@@ -66,6 +66,13 @@ impl Drop for Rcu {
     }
 }
 
+/// `rcu_read_unlock()`. Under loom nothing waits for it (frees wait for the end of the run),
+/// but the protocol code still ends its sections where the kernel does.
+#[cfg(loom)]
+impl Drop for RcuReadGuard {
+    fn drop(&mut self) {}
+}
+
 impl RcuHandle {
     /// `rcu_read_lock()`
     pub(crate) fn read_lock(&self) -> RcuReadGuard {

@@ -2,15 +2,175 @@
 //! `spinlock_t`, `seqcount_t`. Everything the protocol code touches concurrently goes through
 //! here, so `--cfg loom` can swap in loom's atomics and explore every interleaving of the same
 //! step code.
+//!
+//! Under loom the atomics are thin wrappers that can also run the same code sequentially
+//! consistent ([`seq_cst_scope`]): the checker compares what C11 allows with what a machine that
+//! never reorders (for these load-only readers, x86-TSO is no weaker) allows.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{
-    fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64,
+pub(crate) use loom_atomics::{
+    fence, mark_reader, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
 
 pub(crate) use std::sync::atomic::Ordering;
+
+#[cfg(loom)]
+thread_local! {
+    /// Every atomic access and fence is `SeqCst` while set. A plain thread-local suffices: loom
+    /// runs all threads of a model as coroutines on the thread that called `check`.
+    static SEQ_CST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a loom model run) with every access and fence `SeqCst` if `on`; restores the
+/// previous mode afterwards, also when `f` unwinds.
+#[cfg(loom)]
+pub(crate) fn seq_cst_scope<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SEQ_CST.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(SEQ_CST.with(|c| c.replace(on)));
+    f()
+}
+
+/// loom's atomics with the ordering each call asks for, or `SeqCst` inside [`seq_cst_scope`].
+/// Loom treats `SeqCst` accesses like `AcqRel` except that a `SeqCst` load never returns a
+/// `SeqCst` store older than another one it could see: every location the checked code shares
+/// is written by one lock holder at a time, so loads then return the latest store, which is
+/// sequential consistency.
+///
+/// Each atomic also carries a dependency token for loom's partial-order reduction, which
+/// remembers only the last access to an object: a writer's own load (`seq++` reads first, the
+/// probes read everything) would hide a reader's earlier load of the same field from the
+/// writer's next store, and the interleaving where that store lands between two loads of the
+/// reader would never run (loom issues #166, #392). Stores and the reader's loads also store to
+/// the token, so that race is always seen. The token is never loaded: it adds no
+/// synchronization, only exploration.
+#[cfg(loom)]
+mod loom_atomics {
+    use super::{Ordering, SEQ_CST};
+
+    loom::thread_local! {
+        /// Marks the checker's reader thread (see `mark_reader`).
+        static READER: std::cell::Cell<bool> = std::cell::Cell::new(false);
+    }
+
+    /// The calling loom thread is the checker's reader: its loads are dependent with every
+    /// other thread's stores. Writers' loads are not tracked (they read fields they own).
+    pub(crate) fn mark_reader() {
+        READER.with(|r| r.set(true));
+    }
+
+    fn ord(o: Ordering) -> Ordering {
+        if SEQ_CST.with(|c| c.get()) {
+            Ordering::SeqCst
+        } else {
+            o
+        }
+    }
+
+    pub(crate) fn fence(o: Ordering) {
+        loom::sync::atomic::fence(ord(o));
+    }
+
+    struct Token(loom::sync::atomic::AtomicBool);
+
+    impl Token {
+        fn new() -> Token {
+            Token(loom::sync::atomic::AtomicBool::new(false))
+        }
+
+        fn load(&self) {
+            if READER.with(|r| r.get()) {
+                self.0.store(false, Ordering::Relaxed);
+            }
+        }
+
+        fn store(&self) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
+
+    macro_rules! wrapper {
+        ($name:ident, $t:ty) => {
+            pub(crate) struct $name(loom::sync::atomic::$name, Token);
+
+            impl $name {
+                pub(crate) fn new(v: $t) -> $name {
+                    $name(loom::sync::atomic::$name::new(v), Token::new())
+                }
+
+                pub(crate) fn load(&self, o: Ordering) -> $t {
+                    self.1.load();
+                    self.0.load(ord(o))
+                }
+
+                pub(crate) fn store(&self, v: $t, o: Ordering) {
+                    self.1.store();
+                    self.0.store(v, ord(o))
+                }
+            }
+        };
+    }
+
+    wrapper!(AtomicI32, i32);
+    wrapper!(AtomicU32, u32);
+    wrapper!(AtomicU64, u64);
+    wrapper!(AtomicBool, bool);
+
+    impl AtomicBool {
+        pub(crate) fn compare_exchange(
+            &self,
+            current: bool,
+            new: bool,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<bool, bool> {
+            self.1.store();
+            self.0
+                .compare_exchange(current, new, ord(success), ord(failure))
+        }
+
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: bool,
+            new: bool,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<bool, bool> {
+            self.1.store();
+            self.0
+                .compare_exchange_weak(current, new, ord(success), ord(failure))
+        }
+    }
+
+    pub(crate) struct AtomicPtr<T>(loom::sync::atomic::AtomicPtr<T>, Token);
+
+    impl<T> AtomicPtr<T> {
+        pub(crate) fn new(p: *mut T) -> AtomicPtr<T> {
+            AtomicPtr(loom::sync::atomic::AtomicPtr::new(p), Token::new())
+        }
+
+        pub(crate) fn load(&self, o: Ordering) -> *mut T {
+            self.1.load();
+            self.0.load(ord(o))
+        }
+
+        pub(crate) fn store(&self, p: *mut T, o: Ordering) {
+            self.1.store();
+            self.0.store(p, ord(o))
+        }
+
+        pub(crate) fn swap(&self, p: *mut T, o: Ordering) -> *mut T {
+            self.1.store();
+            self.0.swap(p, ord(o))
+        }
+    }
+}
 
 /// `smp_wmb()`: orders earlier stores before later stores. A release fence is the C11 reading.
 #[inline]

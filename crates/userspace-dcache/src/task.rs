@@ -33,6 +33,9 @@ pub struct Task<'a> {
     pub(crate) tid: u32,
     pub(crate) rcu: RcuHandle,
     pub(crate) want_events: bool,
+    /// The model checker's reader: RCU-walk never turns into ref-walk (see `try_to_unlazy`).
+    #[cfg(loom)]
+    pub(crate) rcu_walk_only: bool,
     events: RefCell<Vec<Event>>,
     hook: Option<StepHook>,
 }
@@ -44,6 +47,8 @@ impl<'a> Task<'a> {
             tid,
             rcu: dc.rcu.register(),
             want_events: dc.sink.wants_events(),
+            #[cfg(loom)]
+            rcu_walk_only: false,
             events: RefCell::new(Vec::new()),
             hook: None,
         }
