@@ -39,6 +39,10 @@ enum Cmd {
     Replay(commands::model::ReplayArgs),
     /// Run a workload shape on the model's real threads and count invariant violations.
     Stress(commands::model::StressArgs),
+    /// Model-check the lookup protocol: every interleaving (up to a preemption bound, loom) of
+    /// a lookup against the kill path, d_delete or the kill of an unhashed dentry, per profile
+    /// and mutant. No arguments: the whole table. Exit 0 holds (or a table), 1 fails.
+    Check(commands::check::CheckArgs),
     /// Run a workload with no probes and print its elapsed time and op counts as JSON.
     RunWorkload(commands::run_workload::RunWorkloadArgs),
     /// Measure what recording costs a fixed workload: untraced, fentry, kprobe and bpftrace,
@@ -90,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Export(args) => commands::export::export(args),
         Cmd::Replay(args) => commands::model::replay(args),
         Cmd::Stress(args) => commands::model::stress_cmd(args),
+        Cmd::Check(args) => commands::check::run(args),
         Cmd::Info(args) => commands::export::info(args),
         Cmd::Verify { btf, json } => {
             let checks = verify::verify_all(&btf)?;
