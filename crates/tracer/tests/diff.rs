@@ -97,6 +97,22 @@ impl Trace {
         self
     }
 
+    /// Puts the last event under directory `parent` (the helpers default to the root).
+    fn under(&mut self, parent: u64) -> &mut Self {
+        if let Some(e) = self.events.last_mut() {
+            e.parent = parent;
+        }
+        self
+    }
+
+    /// Makes the last lookup a ref-walk `__d_lookup`.
+    fn ref_walk(&mut self) -> &mut Self {
+        if let Some(e) = self.events.last_mut() {
+            e.probe = Probe::DLookup as u8;
+        }
+        self
+    }
+
     /// Writes the events in completion order, as the recorder does.
     fn write(&self, path: &Path, origin: &str, footer: Footer) {
         let mut h = Header::new(origin);
@@ -639,11 +655,16 @@ fn names_under_directories_resolve_through_parent_ids() {
     // The same name in another directory is another key.
     k.op(OpKind::Stat, "f1", 1_200, 1_300, 12, -2);
     k.lookup(ROOT, 4, "f1", (1_210, 1_220), 12, 0, (0, 0), H | V);
+    // A lookup under a directory nothing names, outside any operation: keyed at the root.
+    k.lookup(9, 10, "x", (1_400, 1_410), 30, 5, (2, 2), H | V);
     let r = run(&k, &Trace::default());
     assert_eq!(kinds(&r), [("kernel", "null-inode-positive")]);
     assert_eq!(r.anomalies[0].name, "d0/f1");
     assert_eq!(class(&r, "kernel", "negative"), 1);
-    assert_eq!(r.diagnostics.kernel.unnamed_parents, 1, "only the root");
+    assert_eq!(
+        r.diagnostics.kernel.unnamed_parents, 1,
+        "the walk of d0/f1 names the root; 9 stays unnamed"
+    );
 }
 
 #[test]
@@ -796,4 +817,262 @@ fn operations_and_probes_on_different_clocks_are_trouble() {
     assert_eq!(r.exit_status, 2);
     assert!(r.trouble[0].starts_with("model trace:"), "{:?}", r.trouble);
     assert!(r.trouble[0].contains("not on one clock"), "{:?}", r.trouble);
+}
+
+/// Two directories and a file in the first, all looked up (so every id is named).
+fn two_dirs_and_a_file(t: &mut Trace) {
+    t.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+    t.op(OpKind::Mkdir, "d1", 30, 40, 10, 0);
+    t.op(OpKind::Create, "d0/f1", 100, 200, 10, 0);
+    t.op(OpKind::Stat, "d0/f1", 300, 400, 11, 0);
+    t.lookup(ROOT, 2, "d0", (305, 310), 11, 20, (2, 2), H | V);
+    t.lookup(2, 3, "f1", (315, 320), 11, 30, (2, 2), H | V);
+    t.op(OpKind::Stat, "d1", 500, 600, 11, 0);
+    t.lookup(ROOT, 4, "d1", (505, 510), 11, 40, (2, 2), H | V);
+}
+
+/// A 6.1 rename of `from` (dentry `src` under `src_dir`) onto a name that does not exist:
+/// `__d_move` opens both seqcounts (odd), `___d_drop`s the moved dentry and the negative
+/// target, closes both (+1). The target stays unhashed and dies without a traced event.
+#[allow(clippy::too_many_arguments)]
+fn renamed(
+    t: &mut Trace,
+    (from, src_dir, src, src_seq): (&str, u64, u64, u32),
+    (to, dst_dir, target): (&str, u64, u64),
+    b: u64,
+) {
+    let leaf = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let (from_leaf, to_leaf) = (leaf(from), leaf(to));
+    t.op(OpKind::Rename, &format!("{from}\0{to}"), b, b + 100, 13, 0);
+    if let Some(e) = t.events.last_mut() {
+        e.flags |= flags::TWO_PATHS;
+    }
+    t.lookup(dst_dir, 0, &to_leaf, (b + 10, b + 15), 13, 0, (0, 0), 0)
+        .ref_walk();
+    t.writer(
+        Probe::DDropInner,
+        src,
+        &from_leaf,
+        (b + 20, b + 25),
+        13,
+        (30, 30),
+        (src_seq + 1, src_seq + 1),
+        H,
+    )
+    .under(src_dir);
+    t.writer(
+        Probe::DDropInner,
+        target,
+        &to_leaf,
+        (b + 30, b + 35),
+        13,
+        (0, 0),
+        (1, 1),
+        H,
+    )
+    .under(dst_dir);
+}
+
+#[test]
+fn a_rename_inside_d_move_is_no_anomaly() {
+    let mut k = Trace::default();
+    two_dirs_and_a_file(&mut k);
+    renamed(&mut k, ("d0/f1", 2, 3, 2), ("d1/f1", 4, 9), 1_000);
+    // The moved dentry under its new name and parent: __d_move's closing +1 is there.
+    k.op(OpKind::Stat, "d1/f1", 1_200, 1_300, 11, 0);
+    k.lookup(4, 3, "f1", (1_210, 1_220), 11, 30, (4, 4), H | V);
+    // Renamed back onto a new name; the slab hands the dead target's address to the new
+    // target, whose d_seq starts from 0 again.
+    renamed(&mut k, ("d1/f1", 4, 3, 4), ("d0/g1", 2, 9), 2_000);
+    k.op(OpKind::Stat, "d0/g1", 2_200, 2_300, 11, 0);
+    k.lookup(2, 3, "g1", (2_210, 2_220), 11, 30, (6, 6), H | V);
+    // And once more, the same address again as the target.
+    renamed(&mut k, ("d0/g1", 2, 3, 6), ("d1/g1", 4, 9), 3_000);
+    let r = run(&k, &k.clone());
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    let c = &r.coverage_gaps.kernel;
+    assert_eq!(c.total, 3, "{c:?}");
+    assert_eq!(c.by_cause["__d_move (odd d_seq at ___d_drop entry)"], 3);
+    assert_eq!(r.diagnostics.kernel.seq_regressions, 0);
+    assert_eq!(r.diagnostics.kernel.unnamed_parents, 0);
+    assert_eq!(r.exit_status, 0);
+}
+
+#[test]
+fn a_missing_d_move_end_is_still_a_seq_delta_anomaly() {
+    let mut k = Trace::default();
+    two_dirs_and_a_file(&mut k);
+    renamed(&mut k, ("d0/f1", 2, 3, 2), ("d1/f1", 4, 9), 1_000);
+    // The moved dentry's next writer finds the count still odd: the closing +1 is missing.
+    k.op(OpKind::Unlink, "d1/f1", 1_200, 1_300, 11, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        3,
+        "f1",
+        (1_210, 1_220),
+        11,
+        (30, 0),
+        (3, 5),
+        H,
+    )
+    .under(4);
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), [("kernel", "seq-delta")], "{:?}", r.anomalies);
+    assert_eq!(r.anomalies[0].name, "d1/f1");
+    assert_eq!(r.anomalies[0].evidence["expected_at_least"], 4);
+}
+
+/// A directory and a file in it, pruned (file first, then the directory, both on the 6.1
+/// kill path), then an unlink of the file: the walk misses `d0` in RCU mode, re-creates its
+/// dentry (`new_dir`) through the slow path, which no event names, and `d_delete` clears
+/// the file's new dentry (`file`) while it is hashed.
+fn pruned_dir_then_unlink(t: &mut Trace, new_dir: u64, file: u64) {
+    t.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+    t.op(OpKind::Create, "d0/m6", 100, 200, 10, 0);
+    t.op(OpKind::Stat, "d0/m6", 300, 400, 11, 0);
+    t.lookup(ROOT, 2, "d0", (305, 310), 11, 20, (2, 2), H | V);
+    t.lookup(2, 3, "m6", (315, 320), 11, 30, (2, 2), H | V);
+    t.op(OpKind::DropCaches, "", 1_000, 1_100, 20, 0);
+    t.writer(
+        Probe::DDropInner,
+        3,
+        "m6",
+        (1_010, 1_012),
+        20,
+        (30, 30),
+        (2, 2),
+        H,
+    )
+    .under(2);
+    t.writer(
+        Probe::DentryUnlinkInode,
+        3,
+        "m6",
+        (1_014, 1_016),
+        20,
+        (30, 0),
+        (4, 6),
+        0,
+    )
+    .under(2);
+    t.writer(
+        Probe::DDropInner,
+        2,
+        "d0",
+        (1_020, 1_022),
+        20,
+        (20, 20),
+        (2, 2),
+        H,
+    );
+    t.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "d0",
+        (1_024, 1_026),
+        20,
+        (20, 0),
+        (4, 6),
+        0,
+    );
+    t.op(OpKind::Unlink, "d0/m6", 2_000, 2_300, 12, 0);
+    t.lookup(ROOT, 0, "d0", (2_010, 2_015), 12, 0, (0, 0), 0);
+    t.lookup(new_dir, 0, "m6", (2_020, 2_025), 12, 0, (0, 0), 0)
+        .ref_walk();
+    t.writer(
+        Probe::DentryUnlinkInode,
+        file,
+        "m6",
+        (2_100, 2_110),
+        12,
+        (31, 0),
+        (2, 4),
+        H,
+    )
+    .under(new_dir);
+}
+
+#[test]
+fn d_delete_under_a_re_created_unnamed_directory_is_no_anomaly() {
+    // The new directory dentry has an id never seen before.
+    let mut k = Trace::default();
+    pruned_dir_then_unlink(&mut k, 6, 7);
+    let r = run(&k, &k.clone());
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    assert_eq!(r.diagnostics.kernel.d_delete_clears, 1);
+    assert_eq!(r.diagnostics.kernel.unnamed_parents, 0);
+    assert_eq!(r.exit_status, 0);
+    // The slab gave the new directory the address of the killed file: that id's old name
+    // (d0/m6) must not be taken for the directory's.
+    let mut k = Trace::default();
+    pruned_dir_then_unlink(&mut k, 3, 7);
+    let r = run(&k, &Trace::default());
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    assert_eq!(r.diagnostics.kernel.d_delete_clears, 1);
+}
+
+#[test]
+fn a_kill_path_clear_under_a_re_created_directory_is_still_flagged() {
+    let mut k = Trace::default();
+    pruned_dir_then_unlink(&mut k, 6, 7);
+    // A stat of the file names the new directory; then a prune clears the hashed file dentry.
+    k.op(OpKind::Create, "d0/m6", 3_000, 3_100, 10, 0);
+    k.op(OpKind::Stat, "d0/m6", 3_200, 3_300, 11, 0);
+    k.lookup(ROOT, 6, "d0", (3_205, 3_210), 11, 21, (2, 2), H | V);
+    k.lookup(6, 8, "m6", (3_215, 3_220), 11, 32, (2, 2), H | V);
+    k.op(OpKind::DropCaches, "", 4_000, 4_100, 20, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        8,
+        "m6",
+        (4_010, 4_020),
+        20,
+        (32, 0),
+        (2, 4),
+        H,
+    )
+    .under(6);
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), [("kernel", "clear-before-unhash")]);
+    assert_eq!(r.anomalies[0].name, "d0/m6");
+}
+
+#[test]
+fn a_lookup_that_read_a_kill_stamped_after_it_is_a_labelled_gap() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    // The lookup's thread stalls between its stamp and its reads: it reads the kill's
+    // unhash and clear (2 -> 6) whose events are stamped after it.
+    k.op(OpKind::Stat, "f1", 895, 2_000, 12, 0);
+    k.lookup(ROOT, 2, "f1", (900, 910), 12, 0, (2, 6), 0);
+    k.op(OpKind::DropCaches, "", 990, 1_200, 20, 0);
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_000, 1_010),
+        20,
+        (7, 7),
+        (2, 2),
+        H,
+    );
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_012, 1_030),
+        20,
+        (7, 0),
+        (4, 6),
+        0,
+    );
+    let r = run(&k, &Trace::default());
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    let c = &r.coverage_gaps.kernel;
+    assert_eq!(c.total, 1, "{c:?}");
+    assert_eq!(c.by_cause["writer stamped after a lookup saw it"], 1);
+    assert_eq!(c.examples[0].observed_by, "__d_lookup_rcu");
+    assert_eq!(r.diagnostics.kernel.seq_regressions, 0);
+    assert_eq!(class(&r, "kernel", "rejected-snapshot"), 1);
 }

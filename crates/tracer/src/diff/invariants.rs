@@ -5,7 +5,9 @@
 //! - a value above it means something wrote `d_seq` unobserved: a coverage gap (an untraced
 //!   writer such as `__d_move`, `d_instantiate`, or an inlined call site), never an anomaly;
 //! - a writer that moves `d_seq` by less than its protocol requires, or whose caller's owed
-//!   bump (the +2 after `___d_drop`) is missing at the next writer's entry, is an anomaly.
+//!   bump (the +2 after `___d_drop`) is missing at the next writer's entry, is an anomaly;
+//! - a writer entering below what a lookup already read (but not below what was known before
+//!   that lookup) was stamped after the lookup saw its doing: no regression.
 //!
 //! Observations must come in time order (writers by entry, lookups by return), which the
 //! side's reorder window provides.
@@ -48,6 +50,10 @@ pub enum Finding {
         found: u32,
         owed_since: u64,
     },
+    /// A writer entered at a value between what was known and what the last lookup read
+    /// (its gap `from`..`to`): the lookup already saw this writer's doing, so the trace's
+    /// stamps are out of order with the reads (a thread stalled between the two).
+    SeenEarly { from: u32, to: u32 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +74,8 @@ pub struct SeqState {
     /// The last writer's (begin, end, tid): a writer inside it on the same thread (`___d_drop`
     /// inside an out-of-line `__d_drop`) entered before its caller's bump.
     last_writer: Option<(u64, u64, u32)>,
+    /// The gap (from, to) a lookup found since the last writer.
+    seen_ahead: Option<(u32, u32)>,
     /// A writer entry found less than `known` with nothing owed: out-of-order observations.
     pub regressions: u64,
 }
@@ -89,6 +97,7 @@ impl SeqState {
                     since: self.last_ts,
                     cause: GapCause::Unattributed,
                 });
+                self.seen_ahead = Some((k, seq));
                 self.known = Some(seq);
             }
             Some(_) => {}
@@ -131,8 +140,8 @@ impl SeqState {
                         cause,
                     });
                 } else if d < 0 && !nested {
-                    match self.owed {
-                        Some(o) if ahead(sb, o.base) < i64::from(o.amount) => {
+                    match (self.owed, self.seen_ahead) {
+                        (Some(o), _) if ahead(sb, o.base) < i64::from(o.amount) => {
                             out[0] = Some(Finding::MissingOwed {
                                 by: o.by,
                                 base: o.base,
@@ -140,6 +149,9 @@ impl SeqState {
                                 found: sb,
                                 owed_since: o.ts,
                             });
+                        }
+                        (_, Some((from, to))) if ahead(sb, from) >= 0 && ahead(to, sb) > 0 => {
+                            out[0] = Some(Finding::SeenEarly { from, to });
                         }
                         _ => self.regressions += 1,
                     }
@@ -164,6 +176,7 @@ impl SeqState {
             self.known = Some(ev.seq_end);
         }
         self.owed = None;
+        self.seen_ahead = None;
         let entry = if ev.has(flags::NO_ENTRY) {
             ev.seq_end
         } else {
@@ -317,5 +330,29 @@ mod tests {
         ));
         // __d_move's closing +1 is owed, not a gap.
         assert_eq!(s.lookup(8, 3), None);
+    }
+
+    #[test]
+    fn a_writer_stamped_after_the_lookup_that_saw_it() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 1);
+        // A lookup read the kill path's 2 -> 6 before its writers' events.
+        assert!(matches!(
+            s.lookup(6, 2),
+            Some(Finding::Gap { from: 2, to: 6, .. })
+        ));
+        let drop = writer(Probe::DDropInner, 2, 2, true);
+        assert_eq!(
+            s.writer(&drop, Probe::DDropInner, &p),
+            [Some(Finding::SeenEarly { from: 2, to: 6 }), None]
+        );
+        let clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
+        assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
+        assert_eq!(s.regressions, 0);
+        // Behind what was known before the lookup: a regression still.
+        let late = writer(Probe::DentryUnlinkInode, 2, 4, false);
+        assert_eq!(s.writer(&late, Probe::DentryUnlinkInode, &p), [None, None]);
+        assert_eq!(s.regressions, 1);
     }
 }

@@ -5,7 +5,10 @@
 //! history, its own dentry ids, its own `d_seq` rules) and the two are compared by stable keys:
 //! paths relative to the workload's file system root, rebuilt from the parent ids and names in
 //! the events, and per path the dentry's generation (a new dentry id for a name, or an id seen
-//! again after its hashed life ended, is a new generation). Pointers are never compared.
+//! again after its hashed life ended, is a new generation). Pointers are never compared. A
+//! parent id no event names (a directory dentry re-created by a ref-walk after it was pruned,
+//! or an id whose last life ended) is named from the operation its thread is running: looking
+//! up N for an operation on "a/N/b" happens in "a".
 //!
 //! # Classification of a NULL-inode `__d_lookup_rcu` return (dentry != 0, inode 0)
 //!
@@ -46,7 +49,13 @@
 //!   at the next writer's entry): anomaly `seq-delta`.
 //! - A `d_seq` value no traced writer accounts for is a coverage gap (an untraced writer:
 //!   `d_instantiate` on create, `__d_move` on rename, an inlined call site), attributed from the
-//!   operations on the name, reported, never an anomaly.
+//!   operations on the name, reported, never an anomaly. A gap a lookup found is held until
+//!   the dentry's next writer: if that writer entered below the value the lookup read, the
+//!   lookup saw its doing before its stamp (a thread stalled between stamp and reads), and the
+//!   gap says so.
+//! - `__d_move` (rename) is not traced: its `___d_drop`s come at an odd count (a gap of +1 at
+//!   entry, the closing +1 owed). The negative target it unhashes dies untraced, so an id seen
+//!   again after that is a new dentry.
 //!
 //! # Input problems
 //!

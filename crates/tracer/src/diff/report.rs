@@ -183,8 +183,8 @@ pub struct Diagnostics {
     pub unknown_events: u64,
     /// Events with a kernel read fault (skipped by the classification).
     pub read_faults: u64,
-    /// Distinct parent ids never seen named; all are taken as the root (more than one means
-    /// some names sit under a directory whose own lookup was not traced).
+    /// Distinct parent ids with no known name (neither from an event nor from the operation
+    /// around it) when an event under them came; such names are keyed as if at the root.
     pub unnamed_parents: u64,
     /// Writer entries that found `d_seq` below what was already observed, nothing owed.
     pub seq_regressions: u64,
@@ -396,11 +396,11 @@ impl Report {
                     side.name()
                 )?;
             }
-            if dg.unnamed_parents > 1 {
+            if dg.unnamed_parents > 0 {
                 writeln!(
                     out,
-                    "note: {} {} parent dentries were never seen named; names under them are \
-                     keyed as if at the root",
+                    "note: {} {} parent dentries had no known name when events under them \
+                     came; those names are keyed as if at the root",
                     dg.unnamed_parents,
                     side.name()
                 )?;

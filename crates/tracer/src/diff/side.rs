@@ -111,13 +111,30 @@ struct DentryRec {
     dead_at: Option<u64>,
     seq: SeqState,
     writers: Vec<WriterSpan>,
+    /// A gap a lookup found, held until the dentry's next writer: one that entered behind
+    /// the value the lookup read was stamped after it and explains it.
+    held_gap: Option<Box<Gap>>,
 }
+
+/// A coverage gap with its cause, and the observation that revealed it.
+struct Gap {
+    from: u32,
+    to: u32,
+    since: u64,
+    cause: &'static str,
+    obs: Obs,
+}
+
+/// The cause of a lookup's gap that the dentry's next writer explains.
+const SEEN_EARLY: &str = "writer stamped after a lookup saw it";
 
 #[derive(Clone, Copy)]
 struct OpSpan {
     kind: OpKind,
     ts_begin: u64,
     ts_end: u64,
+    path: PathId,
+    path2: Option<PathId>,
 }
 
 #[derive(Default)]
@@ -340,9 +357,23 @@ impl SideState {
         while let Some(Reverse(s)) = self.suspects.pop() {
             self.resolve(s, sh);
         }
+        let mut held: Vec<Gap> = self
+            .dentries
+            .values_mut()
+            .filter_map(|r| r.held_gap.take())
+            .map(|g| *g)
+            .collect();
+        held.sort_by_key(|g| g.obs.n);
+        for g in held {
+            self.gap(g, sh);
+        }
         self.collectors.clear();
         self.diag.unnamed_parents = self.unnamed.len() as u64;
-        self.diag.seq_regressions = self.dentries.values().map(|r| r.seq.regressions).sum();
+        self.diag.seq_regressions += self
+            .dentries
+            .values()
+            .map(|r| r.seq.regressions)
+            .sum::<u64>();
     }
 
     fn process(&mut self, ev: &Event, sh: &mut Shared) {
@@ -456,6 +487,8 @@ impl SideState {
             kind,
             ts_begin: ev.ts_begin,
             ts_end: ev.ts_end,
+            path,
+            path2,
         });
         sh.matcher
             .record(self.index, kind, path, ev.result, ev.ts_begin, &sh.paths);
@@ -470,39 +503,91 @@ impl SideState {
     }
 
     /// The path of the event's dentry (or, for a miss, of the name looked up): its parent's
-    /// last name plus its own. A parent never seen named is taken as the root (the file
-    /// system's root never is: it has no name to look up).
+    /// last name plus its own. A parent whose name is unknown (never seen named, or its id's
+    /// last life ended: the slab reuses addresses) is named from the operation around the
+    /// event, else taken as the root.
     fn path_of(&mut self, ev: &Event, sh: &mut Shared) -> PathId {
         if ev.dentry != 0 && ev.dentry == ev.parent {
             // IS_ROOT(dentry).
             return ROOT;
         }
-        let dir = match self.dentries.get(&ev.parent).and_then(|r| r.bound) {
+        let known = self
+            .dentries
+            .get(&ev.parent)
+            .filter(|r| r.dead_at.is_none_or(|d| ev.ts_begin <= d))
+            .and_then(|r| r.bound);
+        let dir = match known {
             Some(p) => p,
-            None => {
-                // A miss under a directory allocated by this very walk is normal; only keys
-                // of dentries can go wrong.
-                if ev.parent != 0 && ev.dentry != 0 {
-                    self.unnamed.insert(ev.parent);
+            None => match self.dir_from_operation(ev, &sh.paths) {
+                Some(d) => {
+                    self.name_dir(ev.parent, d, ev.ts_begin, sh);
+                    d
                 }
-                ROOT
-            }
+                None => {
+                    // A miss under a directory allocated by this very walk is normal; only
+                    // keys of dentries can go wrong.
+                    if ev.parent != 0 && ev.dentry != 0 {
+                        self.unnamed.insert(ev.parent);
+                    }
+                    ROOT
+                }
+            },
         };
         sh.paths.child(dir, ev.name_bytes())
     }
 
+    /// The directory an event's parent stands for, from the operation its thread is running:
+    /// a walk resolving name N for an operation on "a/N/b" does so in "a". A directory whose
+    /// dentry was re-created by a ref-walk (`d_alloc_parallel` after an RCU miss) is never
+    /// the subject of an event, so this is the only way to learn its name. None when the
+    /// event is outside an operation or its name fits more than one directory of the paths.
+    fn dir_from_operation(&self, ev: &Event, paths: &Paths) -> Option<PathId> {
+        let op = self.tids.get(&ev.tid)?.op?;
+        if op.ts_begin > ev.ts_begin || ev.ts_end > op.ts_end {
+            return None;
+        }
+        let name = ev.name_bytes();
+        let mut dir = None;
+        for mut cur in [Some(op.path), op.path2].into_iter().flatten() {
+            while let Some(parent) = paths.parent(cur) {
+                if paths.leaf(cur) == name {
+                    if dir.is_some_and(|d| d != parent) {
+                        return None;
+                    }
+                    dir = Some(parent);
+                }
+                cur = parent;
+            }
+        }
+        dir
+    }
+
+    /// Records that directory dentry `id` is `dir`.
+    fn name_dir(&mut self, id: u64, dir: PathId, ts_begin: u64, sh: &mut Shared) {
+        if dir == ROOT {
+            // Names under it were keyed at the root all along: they were right.
+            self.unnamed.remove(&id);
+            self.dentries.entry(id).or_default().bound = Some(ROOT);
+        } else {
+            self.bind(id, dir, ts_begin, sh);
+        }
+    }
+
     /// Binds dentry `id` to `path` and returns its generation there: a new one when the id
     /// shows up under another name, or again after its hashed life ended.
-    fn bind(&mut self, id: u64, path: PathId, ts_begin: u64) -> u32 {
+    fn bind(&mut self, id: u64, path: PathId, ts_begin: u64, sh: &mut Shared) -> u32 {
         if path == ROOT {
             return 0;
         }
         let rec = self.dentries.entry(id).or_default();
         let reborn = rec.dead_at.is_some_and(|d| ts_begin > d);
+        let mut ended = None;
         if reborn {
+            self.diag.seq_regressions += rec.seq.regressions;
             rec.seq = SeqState::default();
             rec.writers.clear();
             rec.dead_at = None;
+            ended = rec.held_gap.take();
         }
         if reborn || rec.bound != Some(path) {
             let g = self.generations.entry(path).or_insert(0);
@@ -510,24 +595,44 @@ impl SideState {
             rec.generation = *g;
             rec.bound = Some(path);
         }
-        rec.generation
+        let generation = rec.generation;
+        if let Some(g) = ended {
+            self.gap(*g, sh);
+        }
+        generation
     }
 
     fn on_lookup(&mut self, ev: &Event, probe: Probe, sh: &mut Shared) -> Obs {
         let path = self.path_of(ev, sh);
         let generation = if ev.dentry != 0 {
-            self.bind(ev.dentry, path, ev.ts_begin)
+            self.bind(ev.dentry, path, ev.ts_begin, sh)
         } else {
             0
         };
         let obs = self.obs(ev, probe, path, generation);
         if ev.dentry != 0 {
-            if let Some(f) = self
+            if let Some(Finding::Gap {
+                from, to, since, ..
+            }) = self
                 .dentries
                 .get_mut(&ev.dentry)
                 .and_then(|r| r.seq.lookup(ev.seq_end, ev.ts_end))
             {
-                self.finding(f, &obs, sh);
+                // Attributed now, while the operations around it are still in the history.
+                let gap = Gap {
+                    from,
+                    to,
+                    since,
+                    cause: self.attribute_gap(&obs, since),
+                    obs,
+                };
+                let earlier = self
+                    .dentries
+                    .get_mut(&ev.dentry)
+                    .and_then(|r| r.held_gap.replace(Box::new(gap)));
+                if let Some(g) = earlier {
+                    self.gap(*g, sh);
+                }
             }
             if probe == Probe::DLookupRcu && ev.inode_begin == 0 {
                 if ev.has(flags::VALIDATED) {
@@ -551,11 +656,12 @@ impl SideState {
             return None;
         }
         let path = self.path_of(ev, sh);
-        let generation = self.bind(ev.dentry, path, ev.ts_begin);
+        let generation = self.bind(ev.dentry, path, ev.ts_begin, sh);
         let obs = self.obs(ev, probe, path, generation);
         let proto = &self.proto;
         let rec = self.dentries.entry(ev.dentry).or_default();
         let findings = rec.seq.writer(ev, probe, proto);
+        let held = rec.held_gap.take();
         if rec.writers.len() == WRITERS_KEPT {
             rec.writers.remove(0);
         }
@@ -570,14 +676,24 @@ impl SideState {
             && ev.inode_begin != 0
             && ev.inode_end == 0;
         let hashed = ev.has(flags::HASHED_BEGIN);
+        // A negative dentry's hashed life ends at its unhash, also inside `__d_move` (odd
+        // count): only the positive dentry being moved is rehashed; the negative target is
+        // left unhashed and dies with no traced event, and its address comes back as a new
+        // dentry whose d_seq starts again from 0.
         let negative_unhash = ev.inode_begin == 0
             && match probe {
-                Probe::DDropInner => ev.seq_begin.is_multiple_of(2),
+                Probe::DDropInner => true,
                 Probe::DDrop => hashed,
                 _ => false,
             };
         if (clear && !hashed) || negative_unhash {
             rec.dead_at = Some(ev.ts_end);
+        }
+        if let Some(mut g) = held {
+            if matches!(findings[0], Some(Finding::SeenEarly { .. })) {
+                g.cause = SEEN_EARLY;
+            }
+            self.gap(*g, sh);
         }
         for f in findings.into_iter().flatten() {
             self.finding(f, &obs, sh);
@@ -630,34 +746,17 @@ impl SideState {
                     },
                     GapCause::Unattributed => self.attribute_gap(obs, since),
                 };
-                self.coverage.total += 1;
-                if let Some(t) = sh.timeline.as_mut() {
-                    let origin = self.origin.unwrap_or(0);
-                    let args = json!({"from": from, "to": to, "cause": cause});
-                    t.instant(
-                        self.pid(),
-                        obs.tid,
-                        "coverage gap",
-                        "coverage-gap",
-                        obs.ts_end.saturating_sub(origin),
-                        &args,
-                    );
-                }
-                if self.coverage.examples.len() < self.lim.max_examples {
-                    self.coverage.examples.push(GapExample {
-                        name: sh.paths.render(obs.path),
-                        dentry: obs.dentry,
-                        generation: obs.generation,
-                        from_seq: from,
-                        to_seq: to,
-                        since_ts: since,
-                        ts: obs.ts_begin,
-                        observed_by: obs.probe.symbol(),
-                        cause: cause.to_string(),
-                    });
-                }
-                *self.gap_causes.entry(cause).or_insert(0) += 1;
+                let gap = Gap {
+                    from,
+                    to,
+                    since,
+                    cause,
+                    obs: *obs,
+                };
+                self.gap(gap, sh);
             }
+            // Settles a held gap (on_writer); nothing of its own to report.
+            Finding::SeenEarly { .. } => {}
             Finding::ShortWithin {
                 probe,
                 expected,
@@ -710,6 +809,43 @@ impl SideState {
                 });
             }
         }
+    }
+
+    fn gap(&mut self, g: Gap, sh: &mut Shared) {
+        let Gap {
+            from,
+            to,
+            since,
+            cause,
+            obs,
+        } = g;
+        self.coverage.total += 1;
+        if let Some(t) = sh.timeline.as_mut() {
+            let origin = self.origin.unwrap_or(0);
+            let args = json!({"from": from, "to": to, "cause": cause});
+            t.instant(
+                self.pid(),
+                obs.tid,
+                "coverage gap",
+                "coverage-gap",
+                obs.ts_end.saturating_sub(origin),
+                &args,
+            );
+        }
+        if self.coverage.examples.len() < self.lim.max_examples {
+            self.coverage.examples.push(GapExample {
+                name: sh.paths.render(obs.path),
+                dentry: obs.dentry,
+                generation: obs.generation,
+                from_seq: from,
+                to_seq: to,
+                since_ts: since,
+                ts: obs.ts_begin,
+                observed_by: obs.probe.symbol(),
+                cause: cause.to_string(),
+            });
+        }
+        *self.gap_causes.entry(cause).or_insert(0) += 1;
     }
 
     /// Names the untraced writer of a gap from the operations on the name meanwhile.
