@@ -18,7 +18,7 @@ use crate::{
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Run only the named steps (repeatable): fmt, clippy, unit, vm, e2e, bench-smoke.
+    /// Run only the named steps (repeatable): fmt, clippy, unit, loom, vm, e2e, bench-smoke.
     #[arg(long)]
     only: Vec<String>,
 }
@@ -36,6 +36,7 @@ const STEPS: &[(&str, StepFn)] = &[
     ("fmt", fmt),
     ("clippy", clippy),
     ("unit", unit),
+    ("loom", loom),
     ("vm", vm),
     ("e2e", e2e),
     ("bench-smoke", bench_smoke),
@@ -162,11 +163,38 @@ fn clippy(setup: &setup::Setup) -> Result<Tally> {
 fn unit(_: &setup::Setup) -> Result<Tally> {
     let mut c = Command::new(cargo());
     c.current_dir(cmd::root())
-        .args(["test", "--workspace", "--locked"])
-        .stdout(Stdio::piped());
+        .args(["test", "--workspace", "--locked"]);
+    counted_tests(&mut c)
+}
+
+/// The model checker's expected verdicts (userspace-dcache's tests/loom.rs: loom explores the
+/// model's own reader and writers, every interleaving up to a preemption bound), in release
+/// mode, and clippy on that build (the test file only compiles under loom). `--cfg loom` goes
+/// to the whole build, so it gets its own target directory.
+fn loom(_: &setup::Setup) -> Result<Tally> {
+    let root = cmd::root();
+    let target = root.join("target/loom");
+    let loom_cargo = |args: &[&str]| {
+        let mut c = Command::new(cargo());
+        c.current_dir(&root)
+            .args(args)
+            .args(["--locked", "-p", "userspace-dcache", "--target-dir"])
+            .arg(&target)
+            .env("RUSTFLAGS", "--cfg loom")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        c
+    };
+    let lint = status_step(loom_cargo(&["clippy", "--tests"]).args(["--", "-D", "warnings"]))?;
+    let checks = counted_tests(&mut loom_cargo(&["test", "--release", "--test", "loom"]))?;
+    Ok(add(lint, checks))
+}
+
+/// Runs a `cargo test` command, counting its tests from libtest's "test result:" lines.
+fn counted_tests(c: &mut Command) -> Result<Tally> {
+    c.stdout(Stdio::piped());
     let mut child = c
         .spawn()
-        .with_context(|| format!("cannot start `{}`", cmd::show(&c)))?;
+        .with_context(|| format!("cannot start `{}`", cmd::show(c)))?;
     let mut tally = Tally::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {
@@ -180,7 +208,7 @@ fn unit(_: &setup::Setup) -> Result<Tally> {
     let status = child.wait()?;
     if !status.success() && tally.failed == 0 {
         // A build failure or a crashed test binary: nothing counted it, so count it here.
-        eprintln!("`{}` failed ({status})", cmd::show(&c));
+        eprintln!("`{}` failed ({status})", cmd::show(c));
         tally.failed += 1;
     }
     Ok(tally)
