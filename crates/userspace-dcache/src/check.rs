@@ -28,6 +28,8 @@
 //! - The reader ends where RCU-walk would leave for ref-walk (a miss, a failed validation:
 //!   -ECHILD); ref-walk is lock-based and not explored. Its probe is attached, as on a traced
 //!   kernel: the lookup invariant is judged on the probe's own reads.
+//! - Grace periods are not explored: under loom a freed dentry lives to the end of the run
+//!   (`rcu`), which the reader's RCU section would guarantee anyway.
 //!
 //! The world of one check: a root directory and one positive, hashed file dentry "f" in a
 //! one-bucket hash table. Thread 1 is the reader (`Task::stat_rcu_walk`). Threads 2 and 3 are
