@@ -35,9 +35,12 @@ pub struct BenchArgs {
     /// Iterations per workload thread [default: the tracer's].
     #[arg(long)]
     iterations: Option<u64>,
-    /// Configurations to run [default: untraced,fentry,kprobe,bpftrace].
+    /// Traced configurations to run [default: fentry,kprobe,bpftrace].
     #[arg(long, value_name = "A,B")]
     setups: Option<String>,
+    /// Pass this argument on to every `tracer record` in the guest (repeatable).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    record_arg: Vec<String>,
     /// Write the JSON results here.
     #[arg(long, default_value = "target/bench/record-cost.json")]
     out: PathBuf,
@@ -52,6 +55,7 @@ pub struct BenchOptions {
     pub threads: u32,
     pub iterations: Option<u64>,
     pub setups: Option<String>,
+    pub record_args: Vec<String>,
     pub timeout: Duration,
     /// Receives the guest's output directory.
     pub vm_out: PathBuf,
@@ -81,6 +85,9 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     }
     if let Some(s) = &opts.setups {
         args.extend(["--setups".into(), s.clone()]);
+    }
+    for a in &opts.record_args {
+        args.push(format!("--record-arg={a}"));
     }
     let mut spec = vm::VmSpec::new(args);
     spec.files = bpftrace_files()?;
@@ -154,6 +161,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
         threads: args.threads,
         iterations: args.iterations,
         setups: args.setups,
+        record_args: args.record_arg,
         timeout: Duration::from_secs(args.timeout),
         vm_out: vm::vm_dir().join("bench-out"),
     })?;
@@ -180,6 +188,7 @@ pub fn smoke() -> Result<Vec<Check>> {
         threads: 2,
         iterations: Some(SMOKE_ITERATIONS),
         setups: None,
+        record_args: Vec::new(),
         timeout: Duration::from_secs(900),
         vm_out: vm::vm_dir().join("bench-smoke"),
     })?;

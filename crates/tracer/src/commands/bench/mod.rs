@@ -118,6 +118,10 @@ pub struct BenchArgs {
     /// Write the results as JSON here.
     #[arg(long, default_value = "record-cost.json")]
     out: PathBuf,
+    /// Pass this argument on to every `tracer record` (repeatable), e.g. `--record-arg
+    /// --wakeup-bytes=0` to see what waking the consumer on every event costs.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    record_arg: Vec<String>,
 }
 
 /// One run of one configuration.
@@ -197,6 +201,8 @@ struct Report {
     iterations_per_thread: u64,
     ops_per_run: u64,
     workload_toml: String,
+    /// Extra arguments every `tracer record` got.
+    record_args: Vec<String>,
     bpftrace_version: Option<String>,
     bpftrace_script: Option<String>,
     /// A few lines of bpftrace's output, to show what it recorded.
@@ -300,6 +306,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         toml: &toml_path,
         script: &script_path,
         bpftrace: &args.bpftrace,
+        record_args: &args.record_arg,
         expected,
     };
 
@@ -380,6 +387,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         iterations_per_thread: args.iterations,
         ops_per_run: expected.ops,
         workload_toml: toml,
+        record_args: args.record_arg.clone(),
         bpftrace_script: bpftrace_version.as_ref().map(|_| script),
         bpftrace_version,
         bpftrace_sample: sample,
@@ -405,6 +413,7 @@ struct Ctx<'a> {
     toml: &'a Path,
     script: &'a Path,
     bpftrace: &'a Path,
+    record_args: &'a [String],
     expected: Expected,
 }
 
@@ -478,7 +487,8 @@ fn run_record(ctx: &Ctx<'_>, round: u32, setup: Setup) -> Result<(Run, BTreeMap<
             .args(["--attach", setup.name(), "--quiet", "--out"])
             .arg(&trace)
             .arg("--summary")
-            .arg(&summary_path),
+            .arg(&summary_path)
+            .args(ctx.record_args),
         "tracer record",
     )?;
     let text =
