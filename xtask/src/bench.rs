@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// Pass this argument on to every `tracer record` in the guest (repeatable).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     record_arg: Vec<String>,
+    /// Also record with this statically linked tracer, as `fentry@NAME` and `kprobe@NAME`
+    /// (repeatable): another build compared in the same boot.
+    #[arg(long, value_name = "NAME=PATH", value_parser = parse_variant)]
+    variant: Vec<(String, PathBuf)>,
     /// Write the JSON results here.
     #[arg(long, default_value = "target/bench/record-cost.json")]
     out: PathBuf,
@@ -56,6 +60,8 @@ pub struct BenchOptions {
     pub iterations: Option<u64>,
     pub setups: Option<String>,
     pub record_args: Vec<String>,
+    /// Other tracer builds (name, static binary) to record with too.
+    pub variants: Vec<(String, PathBuf)>,
     pub timeout: Duration,
     /// Receives the guest's output directory.
     pub vm_out: PathBuf,
@@ -89,8 +95,18 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     for a in &opts.record_args {
         args.push(format!("--record-arg={a}"));
     }
+    let mut files = bpftrace_files()?;
+    for (name, host) in &opts.variants {
+        let host = vm::static_binary(
+            host,
+            "give a tracer built by `cargo xtask build --static-tracer`",
+        )?;
+        let guest = PathBuf::from(format!("/bin/tracer-{name}"));
+        args.push(format!("--variant={name}={}", guest.display()));
+        files.push((host, guest));
+    }
     let mut spec = vm::VmSpec::new(args);
-    spec.files = bpftrace_files()?;
+    spec.files = files;
     spec.timeout = opts.timeout;
     spec.out_dir = opts.vm_out.clone();
     // bpftrace's libraries (LLVM, clang) take about 200 MB of the initramfs, unpacked in RAM.
@@ -106,6 +122,24 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         );
     }
     Ok(BenchRun { json, outcome })
+}
+
+/// `NAME=PATH` of `--variant`.
+fn parse_variant(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path))
+            if !name.is_empty()
+                && !path.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "{s:?}: expected NAME=PATH (NAME of letters, digits, - _ .)"
+        )),
+    }
 }
 
 /// bpftrace, every shared library `ldd` resolves for it and the program interpreter, each at
@@ -162,6 +196,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
         iterations: args.iterations,
         setups: args.setups,
         record_args: args.record_arg,
+        variants: args.variant,
         timeout: Duration::from_secs(args.timeout),
         vm_out: vm::vm_dir().join("bench-out"),
     })?;
@@ -189,6 +224,7 @@ pub fn smoke() -> Result<Vec<Check>> {
         iterations: Some(SMOKE_ITERATIONS),
         setups: None,
         record_args: Vec::new(),
+        variants: Vec::new(),
         timeout: Duration::from_secs(900),
         vm_out: vm::vm_dir().join("bench-smoke"),
     })?;

@@ -332,6 +332,37 @@ pub struct Offsets {
     pub _pad: u32,
 }
 
+/// Bytes at the start of `struct dentry` the probes read in one go: `d_flags`, `d_seq` and
+/// `d_hash` (every kernel since 3.0 starts the struct with them). [`Offsets::check_windows`]
+/// holds a kernel's layout to it.
+pub const DENTRY_WINDOW: usize = 24;
+
+/// `struct qstr` (hash, len, name pointer), which the probes read whole.
+pub const QSTR_SIZE: usize = 16;
+
+impl Offsets {
+    /// Whether the fields the probes take out of one read lie inside it, aligned: `d_flags`,
+    /// `d_seq` and `d_hash.pprev` in the dentry's first [`DENTRY_WINDOW`] bytes, and `hash`,
+    /// `len` and `name` in the [`QSTR_SIZE`] bytes of a qstr. On failure, the first field that
+    /// does not, and its offset.
+    pub fn check_windows(&self) -> Result<(), (&'static str, u32)> {
+        let fields = [
+            ("dentry.d_flags", self.d_flags, 4, DENTRY_WINDOW),
+            ("dentry.d_seq", self.d_seq, 4, DENTRY_WINDOW),
+            ("dentry.d_hash.pprev", self.d_hash_pprev, 8, DENTRY_WINDOW),
+            ("qstr.hash", self.qstr_hash, 4, QSTR_SIZE),
+            ("qstr.len", self.qstr_len, 4, QSTR_SIZE),
+            ("qstr.name", self.qstr_name, 8, QSTR_SIZE),
+        ];
+        for (name, off, size, window) in fields {
+            if off % size != 0 || off as usize + size as usize > window {
+                return Err((name, off));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Load-time configuration of the programs (the `CONFIG` global).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -407,6 +438,25 @@ mod tests {
         assert_eq!(e.name_len, 100);
         assert!(e.has(flags::NAME_TRUNCATED));
         assert_eq!(e.name_bytes().len(), NAME_CAP);
+    }
+
+    #[test]
+    fn window_check_accepts_the_usual_layout_only() {
+        let mut o = Offsets {
+            d_flags: 0,
+            d_seq: 4,
+            d_hash_pprev: 16,
+            qstr_hash: 0,
+            qstr_len: 4,
+            qstr_name: 8,
+            ..Offsets::ZERO
+        };
+        assert_eq!(o.check_windows(), Ok(()));
+        o.d_hash_pprev = 24;
+        assert_eq!(o.check_windows(), Err(("dentry.d_hash.pprev", 24)));
+        o.d_hash_pprev = 16;
+        o.qstr_len = 6;
+        assert_eq!(o.check_windows(), Err(("qstr.len", 6)));
     }
 
     #[test]

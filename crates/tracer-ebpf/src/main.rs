@@ -1,28 +1,38 @@
 //! Kernel side of the tracer: one program pair per target in each attach family.
 //!
 //! Every call is one event. The entry half (fentry or kprobe) filters by the dentry's file
-//! system, counts a hit and stashes what it saw in `PENDING`, keyed by thread and probe. The exit
-//! half (fexit or kretprobe) takes the stash, reads the state after the call and submits the
-//! completed event to the `EVENTS` ring buffer. A failed stash or reserve is counted in `DROPS`,
+//! system, counts a hit and writes what it saw into the calling thread's slot for that probe in
+//! `SLOTS`. The exit half (fexit or kretprobe) reserves the event in the `EVENTS` ring buffer,
+//! copies the slot into it and completes it there with the state after the call. A call that
+//! passed the filter but produced no event (no slot, ring buffer full) is counted in `DROPS`,
 //! so `HITS - DROPS` is what the consumer must have received.
 //!
+//! Cost: a slot outlives the call, so a call costs two inlined hash lookups rather than an
+//! insert and a delete (each of which locks a bucket and visits the element free list), and
+//! kernel memory is read in as few `bpf_probe_read_kernel` calls as the layout allows.
+//!
 //! Struct offsets come from the target kernel's BTF through the `CONFIG` load-time global: Rust
-//! eBPF has no CO-RE relocations, and the layouts differ between kernels.
+//! eBPF has no CO-RE relocations, and the layouts differ between kernels. The loader checks the
+//! few layout facts the reads below rely on (`Offsets::check_windows`).
 #![no_std]
 #![no_main]
 
 use core::ffi::c_void;
 
 use aya_ebpf::{
+    bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         bpf_probe_read_kernel, generated,
     },
     macros::{fentry, fexit, kprobe, kretprobe, map},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
-use tracer_common::{flags, Config, Event, Probe, Source, COUNTERS, MAX_DEVS, NAME_CAP};
+use tracer_common::{
+    flags, Config, Event, Probe, Source, COUNTERS, DENTRY_WINDOW, EVENT_SIZE, MAX_DEVS, NAME_CAP,
+    QSTR_SIZE,
+};
 
 /// Filled in by the loader (aya `EbpfLoader::set_global`) before the programs load.
 #[no_mangle]
@@ -32,39 +42,50 @@ static CONFIG: Config = Config::ZERO;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 
-/// Calls that passed the file-system filter, per probe and CPU.
+/// Calls that passed the filter, per probe and CPU.
 #[map]
 static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
 
-/// Calls that passed the filter but produced no event (stash full, ring buffer full).
+/// Calls that passed the filter but produced no event (no slot, ring buffer full).
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
 
-/// Entry halves waiting for their exit, keyed by `tid << 8 | probe`.
+/// The entry half of each thread's call in flight, per probe, keyed by `tid << 8 | probe`.
+/// Written in place by the entry, disarmed by the exit, kept for the thread's next call. LRU:
+/// once the map is full the slots of threads long gone are recycled; an armed one recycled
+/// that way is a hit without an event, counted as lost, never silent.
 #[map]
-static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(16384, 0);
+static SLOTS: LruHashMap<u64, Slot> = LruHashMap::with_max_entries(16384, 0);
 
-/// Per-CPU workspace for building an entry half: too large for the 512-byte BPF stack.
+/// Source bytes for a thread's first slot on a probe (the entry overwrites what it uses).
 #[map]
-static SCRATCH: PerCpuArray<Pending> = PerCpuArray::with_max_entries(1, 0);
+static FRESH: PerCpuArray<Slot> = PerCpuArray::with_max_entries(1, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Pending {
+struct Slot {
     ev: Event,
-    /// `__d_lookup_rcu`'s `seqp` argument, read again at return.
+    /// `__d_lookup_rcu`'s `seqp` argument, read at return.
     seqp: u64,
+    /// Set by the entry half, cleared by the exit half: an exit without its entry (attached
+    /// mid-call) emits nothing.
+    armed: u64,
 }
 
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 
-#[inline(always)]
-fn config() -> Config {
-    // SAFETY: CONFIG is a plain global; the volatile read keeps the compiler from folding the
-    // zero initialiser into the code, since the loader rewrites it.
-    unsafe { core::ptr::read_volatile(&CONFIG) }
+/// One field of `CONFIG`. A volatile read keeps the compiler from folding the zero initialiser
+/// into the code (the loader rewrites it), without copying the whole struct per program.
+macro_rules! cfg {
+    ($($f:tt).+) => {{
+        // Expanded inside unsafe blocks too, where its own block is redundant.
+        #[allow(unused_unsafe)]
+        // SAFETY: a field of a plain global.
+        let v = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.$($f).+)) };
+        v
+    }};
 }
 
 #[inline(always)]
@@ -76,9 +97,8 @@ fn bump(map: &PerCpuArray<u64>, probe: Probe) {
 }
 
 #[inline(always)]
-fn key(probe: Probe) -> u64 {
-    let tid = bpf_get_current_pid_tgid() & 0xffff_ffff;
-    (tid << 8) | probe as u64
+fn key(pid_tgid: u64, probe: Probe) -> u64 {
+    ((pid_tgid & 0xffff_ffff) << 8) | probe as u64
 }
 
 #[inline(always)]
@@ -86,58 +106,74 @@ unsafe fn read<T>(base: u64, off: u32) -> Option<T> {
     bpf_probe_read_kernel((base + off as u64) as *const T).ok()
 }
 
+/// The word of a window that holds byte `off`: chosen by comparisons rather than an index, so
+/// the verifier sees only fixed stack offsets.
+#[inline(always)]
+fn word<const N: usize>(words: &[u64; N], off: u32) -> u64 {
+    let mut w = words[0];
+    let mut i = 1;
+    while i < N {
+        if off as usize >= i * 8 {
+            w = words[i];
+        }
+        i += 1;
+    }
+    w
+}
+
+/// The 4 bytes at `off` (4-aligned) of a window read as little-endian words.
+#[inline(always)]
+fn u32_at<const N: usize>(words: &[u64; N], off: u32) -> u32 {
+    (word(words, off) >> ((off % 8) * 8)) as u32
+}
+
+/// The 8 bytes at `off` (8-aligned) of a window read as words.
+#[inline(always)]
+fn u64_at<const N: usize>(words: &[u64; N], off: u32) -> u64 {
+    word(words, off)
+}
+
+/// The head of a dentry (`d_flags`, `d_seq`, `d_hash`) in one read.
+#[inline(always)]
+unsafe fn read_head(dentry: u64) -> Option<[u64; DENTRY_WINDOW / 8]> {
+    read::<[u64; DENTRY_WINDOW / 8]>(dentry, 0)
+}
+
 /// Does the dentry live on one of the traced file systems?
 #[inline(always)]
-fn dev_allowed(cfg: &Config, dentry: u64) -> bool {
+fn dev_allowed(dentry: u64) -> bool {
     if dentry == 0 {
         return false;
     }
-    let mut any = false;
-    let mut i = 0;
-    while i < MAX_DEVS {
-        any |= cfg.devs[i] != 0;
-        i += 1;
-    }
-    if !any {
+    let devs: [u32; MAX_DEVS] = cfg!(devs);
+    if devs.iter().all(|d| *d == 0) {
         return true;
     }
     // SAFETY: reads of kernel memory go through bpf_probe_read_kernel, which faults safely.
-    let dev: u32 = match unsafe { read::<u64>(dentry, cfg.offsets.d_sb) } {
-        Some(sb) if sb != 0 => match unsafe { read::<u32>(sb, cfg.offsets.sb_s_dev) } {
+    let dev: u32 = match unsafe { read::<u64>(dentry, cfg!(offsets.d_sb)) } {
+        Some(sb) if sb != 0 => match unsafe { read::<u32>(sb, cfg!(offsets.sb_s_dev)) } {
             Some(d) => d,
             None => return false,
         },
         _ => return false,
     };
-    let mut i = 0;
-    while i < MAX_DEVS {
-        if cfg.devs[i] != 0 && cfg.devs[i] == dev {
-            return true;
-        }
-        i += 1;
-    }
-    false
+    devs.iter().any(|d| *d != 0 && *d == dev)
 }
 
-/// Copies a `struct qstr` (hash, len, name) into the event. The name is not NUL-terminated
-/// (a lookup's qstr points into the whole path), so only `len` bytes are read.
+/// Copies a `struct qstr` (hash, len, name) into the event: the struct in one read, then the
+/// name. The name is not NUL-terminated (a lookup's qstr points into the whole path), so only
+/// `len` bytes count.
 #[inline(always)]
-fn read_qstr(cfg: &Config, ev: &mut Event, qstr: u64) {
-    let o = &cfg.offsets;
+fn read_qstr(ev: &mut Event, qstr: u64) {
     // SAFETY: faulting reads are caught by the helper and flagged.
-    let (hash, len, name) = unsafe {
-        (
-            read::<u32>(qstr, o.qstr_hash),
-            read::<u32>(qstr, o.qstr_len),
-            read::<u64>(qstr, o.qstr_name),
-        )
-    };
-    let (Some(hash), Some(len), Some(name)) = (hash, len, name) else {
+    let Some(q) = (unsafe { read::<[u64; QSTR_SIZE / 8]>(qstr, 0) }) else {
         ev.flags |= flags::READ_FAULT;
         ev.name_len = 0;
         return;
     };
-    ev.name_hash = hash;
+    let len = u32_at(&q, cfg!(offsets.qstr_len));
+    let name = u64_at(&q, cfg!(offsets.qstr_name));
+    ev.name_hash = u32_at(&q, cfg!(offsets.qstr_hash));
     ev.name_len = len;
     if len as usize > NAME_CAP {
         ev.flags |= flags::NAME_TRUNCATED;
@@ -158,20 +194,33 @@ fn read_qstr(cfg: &Config, ev: &mut Event, qstr: u64) {
     }
 }
 
-/// Starts an event in the per-CPU scratch slot with what every probe records.
+/// The calling thread's slot for `probe`, made on its first call there.
 #[inline(always)]
-fn begin(probe: Probe, source: Source) -> Option<&'static mut Pending> {
-    let p = SCRATCH.get_ptr_mut(0)?;
-    // SAFETY: the per-CPU slot is ours until the program returns.
-    let p = unsafe { &mut *p };
+fn slot(probe: Probe, pid_tgid: u64) -> Option<&'static mut Slot> {
+    let k = key(pid_tgid, probe);
+    if let Some(p) = SLOTS.get_ptr_mut(k) {
+        // SAFETY: only this thread uses this key, and not re-entrantly.
+        return Some(unsafe { &mut *p });
+    }
+    // SAFETY: a map value; its bytes are only a template.
+    let fresh: &Slot = unsafe { &*FRESH.get_ptr(0)? };
+    SLOTS.insert(k, fresh, BPF_NOEXIST as u64).ok()?;
+    // SAFETY: as above.
+    SLOTS.get_ptr_mut(k).map(|p| unsafe { &mut *p })
+}
+
+/// Starts the event in the slot with what every probe records; every field is written, so
+/// nothing of the thread's previous call survives.
+#[inline(always)]
+fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64) {
     // SAFETY: helpers with no preconditions.
     let (now, cpu) = unsafe { (bpf_ktime_get_ns(), bpf_get_smp_processor_id()) };
-    let ev = &mut p.ev;
+    let ev = &mut s.ev;
     // Volatile stores: LLVM would merge plain zero stores into a memset call, which BPF
     // cannot make. `name` is not cleared: `name_len` bounds it and userspace cuts to it.
     macro_rules! set {
         ($field:expr, $v:expr) => {
-            // SAFETY: a field of the per-CPU slot we own.
+            // SAFETY: a field of the slot we own.
             unsafe { core::ptr::write_volatile(&mut $field, $v) }
         };
     }
@@ -181,7 +230,7 @@ fn begin(probe: Probe, source: Source) -> Option<&'static mut Pending> {
     set!(ev.parent, 0);
     set!(ev.inode_begin, 0);
     set!(ev.inode_end, 0);
-    set!(ev.tid, (bpf_get_current_pid_tgid() & 0xffff_ffff) as u32);
+    set!(ev.tid, (pid_tgid & 0xffff_ffff) as u32);
     set!(ev.cpu, cpu);
     set!(ev.probe, probe as u8);
     set!(ev.source, source as u8);
@@ -193,179 +242,194 @@ fn begin(probe: Probe, source: Source) -> Option<&'static mut Pending> {
     set!(ev.name_len, 0);
     set!(ev.result, 0);
     set!(ev._pad, 0);
-    set!(p.seqp, 0);
-    Some(p)
-}
-
-#[inline(always)]
-fn stash(probe: Probe, p: &Pending) {
-    if PENDING.insert(key(probe), p, 0).is_err() {
-        bump(&DROPS, probe);
-    }
+    set!(s.seqp, 0);
 }
 
 /// Entry half of `__d_lookup_rcu(parent, name, seqp)` and `__d_lookup(parent, name)`.
 #[inline(always)]
 fn lookup_entry(probe: Probe, source: Source, parent: u64, qstr: u64, seqp: u64) {
-    let cfg = config();
-    if !dev_allowed(&cfg, parent) {
+    if !dev_allowed(parent) {
         return;
     }
     bump(&HITS, probe);
-    let Some(p) = begin(probe, source) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(s) = slot(probe, pid_tgid) else {
         bump(&DROPS, probe);
         return;
     };
-    p.ev.parent = parent;
-    read_qstr(&cfg, &mut p.ev, qstr);
-    p.seqp = seqp;
-    stash(probe, p);
+    begin(s, probe, source, pid_tgid);
+    s.ev.parent = parent;
+    read_qstr(&mut s.ev, qstr);
+    s.seqp = seqp;
+    s.armed = 1;
 }
 
 #[inline(always)]
-fn wakeup_flags(cfg: &Config) -> u64 {
-    if cfg.wakeup_bytes == 0 {
+fn wakeup_flags() -> u64 {
+    let threshold: u64 = cfg!(wakeup_bytes);
+    if threshold == 0 {
         return 0;
     }
-    if EVENTS.query(BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
     }
 }
 
-/// Takes the stashed entry half, lets `fill` complete it in the ring buffer, submits it.
+/// Copies an event word by word. A plain copy between two map pointers compiles to a call of
+/// `memmove` (LLVM cannot tell that they do not overlap), a byte-at-a-time loop in BPF.
+///
+/// # Safety
+///
+/// Both pointers are valid for an Event, 8-aligned.
 #[inline(always)]
-fn finish(probe: Probe, fill: impl FnOnce(&Config, &mut Event)) {
-    let k = key(probe);
-    let Some(pending) = (unsafe { PENDING.get(k) }) else {
-        return;
-    };
-    let cfg = config();
-    match EVENTS.reserve::<Event>(0) {
-        Some(mut slot) => {
-            let mut ev = pending.ev;
-            let seqp = pending.seqp;
-            ev.ts_end = unsafe { bpf_ktime_get_ns() };
-            // seqp travels in seq_begin's place only until fill reads it.
-            ev.inode_end = seqp;
-            fill(&cfg, &mut ev);
-            slot.write(ev);
-            slot.submit(wakeup_flags(&cfg));
-        }
-        None => bump(&DROPS, probe),
+unsafe fn copy_event(dst: *mut Event, src: *const Event) {
+    let (d, s) = (dst as *mut u64, src as *const u64);
+    let mut i = 0;
+    while i < EVENT_SIZE / 8 {
+        // SAFETY: within both Events (EVENT_SIZE is a multiple of 8).
+        unsafe { core::ptr::write_volatile(d.add(i), core::ptr::read_volatile(s.add(i))) };
+        i += 1;
     }
-    let _ = PENDING.remove(k);
 }
 
-/// Exit half of the lookups: `*seqp`, then `d_inode`, then `d_seq` again, in that order, so
-/// `validated` is the check the caller (`step_into` on 6.x) would make.
+/// Disarms the thread's slot, copies it into a ring buffer record, lets `fill` complete the
+/// record there (given the slot's `seqp`), submits it.
+#[inline(always)]
+fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
+    let k = key(bpf_get_current_pid_tgid(), probe);
+    let Some(s) = SLOTS.get_ptr_mut(k) else {
+        return;
+    };
+    // SAFETY: only this thread uses this key.
+    let s = unsafe { &mut *s };
+    if s.armed == 0 {
+        return;
+    }
+    s.armed = 0;
+    let Some(mut rec) = EVENTS.reserve::<Event>(0) else {
+        bump(&DROPS, probe);
+        return;
+    };
+    let ev = rec.as_mut_ptr();
+    // SAFETY: the record is an Event's worth of ring memory, ours until submitted.
+    let ev = unsafe {
+        copy_event(ev, &s.ev);
+        &mut *ev
+    };
+    // SAFETY: helper with no preconditions.
+    ev.ts_end = unsafe { bpf_ktime_get_ns() };
+    fill(ev, s.seqp);
+    rec.submit(wakeup_flags());
+}
+
+/// Exit half of the lookups: `*seqp`, then `d_inode`, then `d_seq` again (with `d_flags` and
+/// `d_hash.pprev` in the same read), in that order, so `validated` is the check the caller
+/// (`step_into` on 6.x) would make.
 #[inline(always)]
 fn lookup_exit(probe: Probe, ret: u64) {
-    finish(probe, |cfg, ev| {
-        let seqp = ev.inode_end;
-        ev.inode_end = 0;
-        ev.dentry = ret;
-        if ret == 0 {
-            return;
-        }
-        let o = &cfg.offsets;
-        // SAFETY: all reads go through bpf_probe_read_kernel.
-        unsafe {
-            let seq = if probe == Probe::DLookupRcu {
-                read::<u32>(seqp, 0)
-            } else {
-                read::<u32>(ret, o.d_seq)
-            };
-            let inode = read::<u64>(ret, o.d_inode);
-            let seq_after = read::<u32>(ret, o.d_seq);
-            let pprev = read::<u64>(ret, o.d_hash_pprev);
-            let dflags = read::<u32>(ret, o.d_flags);
-            match (seq, inode, seq_after, pprev, dflags) {
-                (Some(seq), Some(inode), Some(seq_after), Some(pprev), Some(dflags)) => {
-                    ev.seq_begin = seq;
-                    ev.inode_begin = inode;
-                    ev.inode_end = inode;
-                    ev.seq_end = seq_after;
-                    ev.aux = dflags;
-                    if seq == seq_after {
-                        ev.flags |= flags::VALIDATED;
-                    }
-                    if pprev != 0 {
-                        ev.flags |= flags::HASHED_BEGIN | flags::HASHED_END;
-                    }
-                }
-                _ => ev.flags |= flags::READ_FAULT,
+    finish(
+        probe,
+        #[inline(always)]
+        |ev, seqp| {
+            ev.dentry = ret;
+            if ret == 0 {
+                return;
             }
-        }
-    });
+            // SAFETY: all reads go through bpf_probe_read_kernel.
+            unsafe {
+                let seq = if probe == Probe::DLookupRcu {
+                    read::<u32>(seqp, 0)
+                } else {
+                    read::<u32>(ret, cfg!(offsets.d_seq))
+                };
+                let inode = read::<u64>(ret, cfg!(offsets.d_inode));
+                let head = read_head(ret);
+                match (seq, inode, head) {
+                    (Some(seq), Some(inode), Some(head)) => {
+                        let seq_after = u32_at(&head, cfg!(offsets.d_seq));
+                        ev.seq_begin = seq;
+                        ev.inode_begin = inode;
+                        ev.inode_end = inode;
+                        ev.seq_end = seq_after;
+                        ev.aux = u32_at(&head, cfg!(offsets.d_flags));
+                        if seq == seq_after {
+                            ev.flags |= flags::VALIDATED;
+                        }
+                        if u64_at(&head, cfg!(offsets.d_hash_pprev)) != 0 {
+                            ev.flags |= flags::HASHED_BEGIN | flags::HASHED_END;
+                        }
+                    }
+                    _ => ev.flags |= flags::READ_FAULT,
+                }
+            }
+        },
+    );
 }
 
 /// Entry half of the writers: the dentry's name, `d_seq`, `d_inode`, hashed, `d_flags`.
 #[inline(always)]
 fn writer_entry(probe: Probe, source: Source, dentry: u64) {
-    let cfg = config();
-    if !dev_allowed(&cfg, dentry) {
+    if !dev_allowed(dentry) {
         return;
     }
     bump(&HITS, probe);
-    let Some(p) = begin(probe, source) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(s) = slot(probe, pid_tgid) else {
         bump(&DROPS, probe);
         return;
     };
-    let o = &cfg.offsets;
-    let ev = &mut p.ev;
+    begin(s, probe, source, pid_tgid);
+    let ev = &mut s.ev;
     ev.dentry = dentry;
     // SAFETY: all reads go through bpf_probe_read_kernel.
     unsafe {
         match (
-            read::<u64>(dentry, o.d_parent),
-            read::<u32>(dentry, o.d_seq),
-            read::<u64>(dentry, o.d_inode),
-            read::<u64>(dentry, o.d_hash_pprev),
-            read::<u32>(dentry, o.d_flags),
+            read::<u64>(dentry, cfg!(offsets.d_parent)),
+            read_head(dentry),
+            read::<u64>(dentry, cfg!(offsets.d_inode)),
         ) {
-            (Some(parent), Some(seq), Some(inode), Some(pprev), Some(dflags)) => {
+            (Some(parent), Some(head), Some(inode)) => {
                 ev.parent = parent;
-                ev.seq_begin = seq;
+                ev.seq_begin = u32_at(&head, cfg!(offsets.d_seq));
                 ev.inode_begin = inode;
-                ev.aux = dflags;
-                if pprev != 0 {
+                ev.aux = u32_at(&head, cfg!(offsets.d_flags));
+                if u64_at(&head, cfg!(offsets.d_hash_pprev)) != 0 {
                     ev.flags |= flags::HASHED_BEGIN;
                 }
             }
             _ => ev.flags |= flags::READ_FAULT,
         }
     }
-    read_qstr(&cfg, ev, dentry + cfg.offsets.d_name as u64);
-    stash(probe, p);
+    let d_name: u32 = cfg!(offsets.d_name);
+    read_qstr(ev, dentry + d_name as u64);
+    s.armed = 1;
 }
 
 /// Exit half of the writers: `d_seq`, `d_inode` and hashed after the call.
 #[inline(always)]
 fn writer_exit(probe: Probe) {
-    finish(probe, |cfg, ev| {
-        ev.inode_end = 0;
-        let o = &cfg.offsets;
-        let d = ev.dentry;
-        // SAFETY: all reads go through bpf_probe_read_kernel.
-        unsafe {
-            match (
-                read::<u32>(d, o.d_seq),
-                read::<u64>(d, o.d_inode),
-                read::<u64>(d, o.d_hash_pprev),
-            ) {
-                (Some(seq), Some(inode), Some(pprev)) => {
-                    ev.seq_end = seq;
-                    ev.inode_end = inode;
-                    if pprev != 0 {
-                        ev.flags |= flags::HASHED_END;
+    finish(
+        probe,
+        #[inline(always)]
+        |ev, _| {
+            let d = ev.dentry;
+            // SAFETY: all reads go through bpf_probe_read_kernel.
+            unsafe {
+                match (read_head(d), read::<u64>(d, cfg!(offsets.d_inode))) {
+                    (Some(head), Some(inode)) => {
+                        ev.seq_end = u32_at(&head, cfg!(offsets.d_seq));
+                        ev.inode_end = inode;
+                        if u64_at(&head, cfg!(offsets.d_hash_pprev)) != 0 {
+                            ev.flags |= flags::HASHED_END;
+                        }
                     }
+                    _ => ev.flags |= flags::READ_FAULT,
                 }
-                _ => ev.flags |= flags::READ_FAULT,
             }
-        }
-    });
+        },
+    );
 }
 
 // fentry/fexit family. fexit sees the arguments followed by the return value.

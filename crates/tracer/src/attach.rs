@@ -173,7 +173,7 @@ fn attach_one(
             }
         };
         if let Err(e) = res {
-            // Leave no half attached: the entry without its exit would only fill PENDING.
+            // Leave no half attached: the entry without its exit would only arm slots.
             unload_both(ebpf, probe, family);
             return Err(format!("attaching {name}: {}", chain(&e)));
         }

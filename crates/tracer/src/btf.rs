@@ -19,6 +19,12 @@ pub enum BtfError {
     },
     #[error("BTF member `{ty}.{path}` is a bitfield; expected a byte-aligned field")]
     Bitfield { ty: String, path: String },
+    #[error(
+        "`{field}` is at offset {offset} here; the probes read it within the first bytes of \
+         its struct in one go (dentry: 24, qstr: 16, aligned), so this kernel's layout is not \
+         supported"
+    )]
+    Layout { field: &'static str, offset: u32 },
 }
 
 /// The parsed type information of one kernel.
@@ -61,9 +67,10 @@ impl KernelBtf {
         }
     }
 
-    /// The offsets the programs need (see [`Offsets`]).
+    /// The offsets the programs need (see [`Offsets`]), checked against what the programs
+    /// read in one go ([`Offsets::check_windows`]).
     pub fn offsets(&self) -> Result<Offsets, BtfError> {
-        Ok(Offsets {
+        let o = Offsets {
             d_flags: self.offset("dentry", "d_flags")?,
             d_seq: self.offset("dentry", "d_seq")?,
             d_hash_pprev: self.offset("dentry", "d_hash.pprev")?,
@@ -76,7 +83,10 @@ impl KernelBtf {
             qstr_name: self.offset("qstr", "name")?,
             sb_s_dev: self.offset("super_block", "s_dev")?,
             _pad: 0,
-        })
+        };
+        o.check_windows()
+            .map_err(|(field, offset)| BtfError::Layout { field, offset })?;
+        Ok(o)
     }
 
     /// Number of parameters of function `name`, or None when BTF has no such FUNC (not built

@@ -10,7 +10,7 @@
 //! All integers little endian. A file without the end mark was cut short (truncated); a bad
 //! magic or checksum is corruption; another format or schema version is refused by name.
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fs::{File, OpenOptions},
     io::{self, BufReader, BufWriter, Read, Write},
     os::unix::fs::OpenOptionsExt,
@@ -178,14 +178,16 @@ impl Footer {
 
 /// Replaces kernel pointers with stable per-trace ids (KASLR: pointers are secrets).
 /// Dentries (and parents) share one id space, inodes another; 0 stays 0 (NULL).
+/// Hashed with foldhash rather than SipHash: the recorder's consumer maps four pointers per
+/// event while the workload runs, and kernel addresses are not chosen by an adversary.
 #[derive(Default)]
 pub struct Anonymizer {
-    dentries: HashMap<u64, u64>,
-    inodes: HashMap<u64, u64>,
+    dentries: foldhash::HashMap<u64, u64>,
+    inodes: foldhash::HashMap<u64, u64>,
 }
 
 impl Anonymizer {
-    fn id(map: &mut HashMap<u64, u64>, ptr: u64) -> u64 {
+    fn id(map: &mut foldhash::HashMap<u64, u64>, ptr: u64) -> u64 {
         if ptr == 0 {
             return 0;
         }
@@ -257,7 +259,13 @@ impl Writer {
         self.chunk_events += 1;
         self.footer.events += 1;
         let name = ev.probe().map(Probe::symbol).unwrap_or("unknown");
-        *self.footer.per_probe.entry(name.to_string()).or_insert(0) += 1;
+        // Looked up before inserting: a String per event costs the recorder's consumer.
+        match self.footer.per_probe.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.footer.per_probe.insert(name.to_string(), 1);
+            }
+        }
         if self.chunk_events == CHUNK_EVENTS {
             self.flush_chunk()?;
         }

@@ -546,7 +546,7 @@ fn assemble(
 }
 
 /// `path` when it is an x86_64 ELF without a program interpreter.
-fn static_binary(path: &Path, fix: &str) -> Result<PathBuf> {
+pub(crate) fn static_binary(path: &Path, fix: &str) -> Result<PathBuf> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     match elf::is_dynamic(&bytes) {
         Ok(false) => Ok(path.to_owned()),

@@ -47,10 +47,9 @@ const BPFTRACE_EXIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// bpftrace is stopped once its output has not grown for this long after the workload.
 const BPFTRACE_SETTLE: Duration = Duration::from_secs(2);
 
-/// One way of running the workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Setup {
+/// How the workload runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Kind {
     /// `tracer run-workload`: no probes.
     Untraced,
     /// `tracer record --attach fentry`.
@@ -61,29 +60,87 @@ pub enum Setup {
     Bpftrace,
 }
 
-impl Setup {
+impl Kind {
     fn name(self) -> &'static str {
         match self {
-            Setup::Untraced => "untraced",
-            Setup::Fentry => "fentry",
-            Setup::Kprobe => "kprobe",
-            Setup::Bpftrace => "bpftrace",
+            Kind::Untraced => "untraced",
+            Kind::Fentry => "fentry",
+            Kind::Kprobe => "kprobe",
+            Kind::Bpftrace => "bpftrace",
         }
     }
 
     /// How its lost events are counted.
     fn loss_method(self) -> &'static str {
         match self {
-            Setup::Untraced => "",
-            Setup::Fentry | Setup::Kprobe => {
+            Kind::Untraced => "",
+            Kind::Fentry | Kind::Kprobe => {
                 "HITS (per-probe, per-CPU counters the programs bump at entry, after the \
                  device filter) minus the events in the trace"
             }
-            Setup::Bpftrace => {
+            Kind::Bpftrace => {
                 "its @hits_* count() maps (bumped at entry, after the same device filter) \
                  minus its output lines; bpftrace's own \"Lost N events\" reports beside it"
             }
         }
+    }
+
+    fn records(self) -> bool {
+        matches!(self, Kind::Fentry | Kind::Kprobe)
+    }
+}
+
+/// One configuration: a kind, and for `tracer record` kinds the tracer binary that records
+/// (this one, or a `--variant`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Setup {
+    kind: Kind,
+    variant: Option<String>,
+}
+
+impl Setup {
+    const UNTRACED: Setup = Setup {
+        kind: Kind::Untraced,
+        variant: None,
+    };
+
+    fn of(kind: Kind) -> Setup {
+        Setup {
+            kind,
+            variant: None,
+        }
+    }
+
+    /// `fentry`, or `fentry@NAME` for a variant's.
+    fn name(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}@{v}", self.kind.name()),
+            None => self.kind.name().to_string(),
+        }
+    }
+}
+
+impl Serialize for Setup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// `NAME=PATH` of `--variant`.
+fn parse_variant(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path))
+            if !name.is_empty()
+                && !path.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "{s:?}: expected NAME=PATH (NAME of letters, digits, - _ .)"
+        )),
     }
 }
 
@@ -106,7 +163,11 @@ pub struct BenchArgs {
         value_delimiter = ',',
         default_value = "fentry,kprobe,bpftrace"
     )]
-    setups: Vec<Setup>,
+    setups: Vec<Kind>,
+    /// Also record with this other tracer binary, as `fentry@NAME` and `kprobe@NAME`
+    /// (repeatable): two builds compared in the same boot, interleaved like the rest.
+    #[arg(long, value_name = "NAME=PATH", value_parser = parse_variant)]
+    variant: Vec<(String, PathBuf)>,
     /// The bpftrace binary.
     #[arg(long, default_value = "bpftrace")]
     bpftrace: PathBuf,
@@ -270,14 +331,26 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     if args.rounds == 0 || args.threads == 0 || args.iterations == 0 {
         bail!("--rounds, --threads and --iterations must be at least 1");
     }
-    let mut traced: Vec<Setup> = args
+    let mut kinds: Vec<Kind> = args
         .setups
         .iter()
         .copied()
-        .filter(|s| *s != Setup::Untraced)
+        .filter(|k| *k != Kind::Untraced)
         .collect();
-    traced.sort();
-    traced.dedup();
+    kinds.sort();
+    kinds.dedup();
+    let mut traced = Vec::new();
+    for &kind in &kinds {
+        traced.push(Setup::of(kind));
+        if kind.records() {
+            for (name, _) in &args.variant {
+                traced.push(Setup {
+                    kind,
+                    variant: Some(name.clone()),
+                });
+            }
+        }
+    }
     let exe = std::env::current_exe().context("finding this tracer binary")?;
     let work = WorkDir(std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id())));
     fs::create_dir_all(&work.0).with_context(|| format!("creating {}", work.0.display()))?;
@@ -289,7 +362,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         None => BPFTRACE_SCRIPT.to_string(),
     };
     let script_path = work.0.join("dcache.bt");
-    let bpftrace_version = if traced.contains(&Setup::Bpftrace) {
+    let bpftrace_version = if kinds.contains(&Kind::Bpftrace) {
         fs::write(&script_path, &script)
             .with_context(|| format!("writing {}", script_path.display()))?;
         Some(bpftrace_version(&args.bpftrace)?)
@@ -306,6 +379,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         toml: &toml_path,
         script: &script_path,
         bpftrace: &args.bpftrace,
+        variants: &args.variant,
         record_args: &args.record_arg,
         expected,
     };
@@ -316,7 +390,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         args.rounds,
         traced
             .iter()
-            .map(|s| s.name())
+            .map(Setup::name)
             .collect::<Vec<_>>()
             .join(", "),
         args.threads,
@@ -348,15 +422,15 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         runs.push(first);
         let n = traced.len();
         for i in 0..n {
-            let setup = traced[(i + round as usize) % n];
-            let mut run = match setup {
-                Setup::Untraced => run_untraced(&ctx, round)?,
-                Setup::Fentry | Setup::Kprobe => {
+            let setup = &traced[(i + round as usize) % n];
+            let mut run = match setup.kind {
+                Kind::Untraced => run_untraced(&ctx, round)?,
+                Kind::Fentry | Kind::Kprobe => {
                     let (run, a) = run_record(&ctx, round, setup)?;
-                    attach.entry(setup).or_insert(a);
+                    attach.entry(setup.clone()).or_insert(a);
                     run
                 }
-                Setup::Bpftrace => {
+                Kind::Bpftrace => {
                     let (run, s) = run_bpftrace(&ctx, round)?;
                     if sample.is_empty() {
                         sample = s;
@@ -374,8 +448,8 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         }
     }
 
-    let mut setups = vec![Setup::Untraced];
-    setups.extend(&traced);
+    let mut setups = vec![Setup::UNTRACED];
+    setups.extend(traced);
     let summary = summarize(&setups, &runs, &mut attach);
     let report = Report {
         schema: SCHEMA,
@@ -413,6 +487,7 @@ struct Ctx<'a> {
     toml: &'a Path,
     script: &'a Path,
     bpftrace: &'a Path,
+    variants: &'a [(String, PathBuf)],
     record_args: &'a [String],
     expected: Expected,
 }
@@ -420,7 +495,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// The workload did its fixed work: every op ran, and only the stats of missing names
     /// failed. Otherwise the configurations would not be measuring the same thing.
-    fn check_work(&self, setup: Setup, ops: u64, failed: u64) -> Result<()> {
+    fn check_work(&self, setup: &Setup, ops: u64, failed: u64) -> Result<()> {
         if ops != self.expected.ops || failed != self.expected.failed {
             bail!(
                 "{}: the workload did {ops} ops with {failed} failures, expected {} with {} \
@@ -460,10 +535,10 @@ fn run_untraced(ctx: &Ctx<'_>, round: u32) -> Result<Run> {
     let stdout = output_of(&mut ctx.run_workload_cmd(), "tracer run-workload")?;
     let r: RunWorkloadReport =
         serde_json::from_slice(&stdout).context("reading tracer run-workload's report")?;
-    ctx.check_work(Setup::Untraced, r.ops, r.failed_ops)?;
+    ctx.check_work(&Setup::UNTRACED, r.ops, r.failed_ops)?;
     Ok(Run {
         round,
-        setup: Setup::Untraced,
+        setup: Setup::UNTRACED,
         workload_seconds: r.elapsed_seconds,
         ratio: None,
         median_op_ns: r.median_op_ns,
@@ -476,15 +551,24 @@ fn run_untraced(ctx: &Ctx<'_>, round: u32) -> Result<Run> {
 }
 
 /// `tracer record` as a user runs it; the delivered events are counted from the trace itself.
-fn run_record(ctx: &Ctx<'_>, round: u32, setup: Setup) -> Result<(Run, BTreeMap<String, String>)> {
+fn run_record(ctx: &Ctx<'_>, round: u32, setup: &Setup) -> Result<(Run, BTreeMap<String, String>)> {
     let trace = ctx.work.join("run.trace");
     let summary_path = ctx.work.join("run.json");
+    let exe = match &setup.variant {
+        Some(v) => ctx
+            .variants
+            .iter()
+            .find(|(name, _)| name == v)
+            .map(|(_, path)| path.as_path())
+            .with_context(|| format!("no variant {v}"))?,
+        None => ctx.exe,
+    };
     output_of(
-        Command::new(ctx.exe)
+        Command::new(exe)
             .arg("record")
             .arg("--workload")
             .arg(ctx.toml)
-            .args(["--attach", setup.name(), "--quiet", "--out"])
+            .args(["--attach", setup.kind.name(), "--quiet", "--out"])
             .arg(&trace)
             .arg("--summary")
             .arg(&summary_path)
@@ -504,7 +588,7 @@ fn run_record(ctx: &Ctx<'_>, round: u32, setup: Setup) -> Result<(Run, BTreeMap<
     ctx.check_work(setup, counted.ops, counted.failed)?;
     let run = Run {
         round,
-        setup,
+        setup: setup.clone(),
         workload_seconds: s.workload_seconds,
         ratio: None,
         median_op_ns: counted.median_op_ns,
@@ -666,7 +750,7 @@ fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String>)> {
     }
     let r: RunWorkloadReport =
         serde_json::from_str(rest.trim()).context("reading tracer run-workload's report")?;
-    ctx.check_work(Setup::Bpftrace, r.ops, r.failed_ops)?;
+    ctx.check_work(&Setup::of(Kind::Bpftrace), r.ops, r.failed_ops)?;
 
     // Give bpftrace the time a patient user would: stop it only once its output has not grown
     // for a while, so what it still had buffered is not counted as lost.
@@ -702,7 +786,7 @@ fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String>)> {
     let _ = fs::remove_file(&err_path);
     let run = Run {
         round,
-        setup: Setup::Bpftrace,
+        setup: Setup::of(Kind::Bpftrace),
         workload_seconds: r.elapsed_seconds,
         ratio: None,
         median_op_ns: r.median_op_ns,
@@ -779,17 +863,20 @@ fn summarize(
     runs: &[Run],
     attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
 ) -> Vec<Summary> {
-    let of = |s: Setup| runs.iter().filter(move |r| r.setup == s);
-    let base_op = median_u64(of(Setup::Untraced).map(|r| r.median_op_ns).collect());
+    let of = |s: &Setup| {
+        let s = s.clone();
+        runs.iter().filter(move |r| r.setup == s)
+    };
+    let base_op = median_u64(of(&Setup::UNTRACED).map(|r| r.median_op_ns).collect());
     setups
         .iter()
-        .map(|&s| {
+        .map(|s| {
             let ratios: Vec<f64> = of(s).map(|r| r.ratio.unwrap_or(1.0)).collect();
             let hits_total: u64 = of(s).map(Run::hits_total).sum();
             let delivered_total: u64 = of(s).map(Run::delivered_total).sum();
             let median_op_ns = median_u64(of(s).map(|r| r.median_op_ns).collect());
             Summary {
-                setup: s,
+                setup: s.clone(),
                 median_seconds: median(of(s).map(|r| r.workload_seconds).collect()),
                 ratio: median(ratios.clone()),
                 ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
@@ -802,10 +889,10 @@ fn summarize(
                 delivered_total,
                 lost_total: of(s).map(Run::lost).sum(),
                 tool_reported_lost_total: of(s).map(|r| r.tool_reported_lost).sum(),
-                delivered_share: (s != Setup::Untraced && hits_total > 0)
+                delivered_share: (s.kind != Kind::Untraced && hits_total > 0)
                     .then(|| delivered_total as f64 / hits_total as f64),
-                lost_counted_by: s.loss_method(),
-                attach: attach.remove(&s).unwrap_or_default(),
+                lost_counted_by: s.kind.loss_method(),
+                attach: attach.remove(s).unwrap_or_default(),
             }
         })
         .collect()
@@ -835,7 +922,7 @@ fn table(r: &Report) -> String {
     );
     for x in &r.summary {
         let dash = || "-".to_string();
-        let tracing = x.setup != Setup::Untraced;
+        let tracing = x.setup.kind != Kind::Untraced;
         let _ = writeln!(
             s,
             "{:<9} {:>9.3} {:>7} {:>13} {:>8} {:>10} {:>10} {:>9} {:>8}",
@@ -874,7 +961,7 @@ fn table(r: &Report) -> String {
          untraced runs just before and after it (range: lowest and highest). op p50: the median \
          operation's duration over untraced's, the probes' inline cost. lost: over all rounds."
     );
-    for x in r.summary.iter().filter(|x| x.setup != Setup::Untraced) {
+    for x in r.summary.iter().filter(|x| x.setup.kind != Kind::Untraced) {
         let _ = writeln!(
             s,
             "lost, {}: {} (it reported {} lost itself).",
@@ -926,7 +1013,7 @@ mod tests {
         assert_eq!(o.reported_lost, 7);
         let run = Run {
             round: 0,
-            setup: Setup::Bpftrace,
+            setup: Setup::of(Kind::Bpftrace),
             workload_seconds: 1.0,
             ratio: None,
             median_op_ns: 0,
