@@ -1,11 +1,5 @@
 //! `tracer record`: a workload on the live kernel, with the probes attached.
-use std::{
-    path::PathBuf,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use tracer::{
@@ -14,7 +8,7 @@ use tracer::{
     programs::DEFAULT_RING_BYTES,
     record::{self, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
     trace::ThreadInfo,
-    workload::{self, Workload},
+    workload,
 };
 
 #[derive(clap::Args)]
@@ -62,26 +56,10 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             DEFAULT_RING_BYTES
         );
     }
-    let mut w = Workload::load(&args.workload).with_context(|| {
-        format!(
-            "loading workload `{}` (`tracer workloads` lists the builtins)",
-            args.workload
-        )
-    })?;
-    if let Some(f) = args.scale {
-        w.scale(f).context("--scale")?;
-    }
+    let w = super::load_workload(&args.workload, args.scale)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let sigint = Arc::new(AtomicBool::new(false));
-    let sigterm = Arc::new(AtomicBool::new(false));
-    for (sig, flag) in [
-        (signal_hook::consts::SIGINT, &sigint),
-        (signal_hook::consts::SIGTERM, &sigterm),
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(flag)).context("installing signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
-    }
+    let signals = super::Signals::install()?;
+    let stop = &signals.stop;
 
     let mut prepared = workload::prepare(&w).context("preparing the workload's file system")?;
     let opts = RecordOptions {
@@ -100,7 +78,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         scale: args.scale,
     };
     let devs = [prepared.dev()];
-    let result = record::record(&opts, &info, &devs, &stop, |stop| {
+    let result = record::record(&opts, &info, &devs, stop, |stop| {
         let report = prepared.run(stop)?;
         Ok(WorkloadRun {
             ops: report.events,
@@ -125,13 +103,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if sigint.load(Ordering::Relaxed) {
-        130
-    } else if sigterm.load(Ordering::Relaxed) {
-        143
-    } else {
-        0
-    })
+    Ok(signals.exit_code())
 }
 
 fn print_summary(s: &RecordSummary) {

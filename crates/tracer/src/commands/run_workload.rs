@@ -2,17 +2,11 @@
 //! JSON object. The untraced baseline of `tracer bench`, and the way to put another tracer
 //! (bpftrace, perf) beside the very same workload code: `--hold` says which device to filter on
 //! and waits until that tracer is ready.
-use std::{
-    io::{BufRead, Write},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-};
+use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use tracer::workload::{self, Workload};
+use tracer::workload;
 
 #[derive(clap::Args)]
 pub struct RunWorkloadArgs {
@@ -63,25 +57,9 @@ pub fn median_duration(durations: impl Iterator<Item = u64>) -> u64 {
 
 /// Runs the workload; returns the exit code (130/143 after SIGINT/SIGTERM).
 pub fn run(args: RunWorkloadArgs) -> Result<i32> {
-    let mut w = Workload::load(&args.workload).with_context(|| {
-        format!(
-            "loading workload `{}` (`tracer workloads` lists the builtins)",
-            args.workload
-        )
-    })?;
-    if let Some(f) = args.scale {
-        w.scale(f).context("--scale")?;
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let sigint = Arc::new(AtomicBool::new(false));
-    let sigterm = Arc::new(AtomicBool::new(false));
-    for (sig, flag) in [
-        (signal_hook::consts::SIGINT, &sigint),
-        (signal_hook::consts::SIGTERM, &sigterm),
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(flag)).context("installing signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
-    }
+    let w = super::load_workload(&args.workload, args.scale)?;
+    let signals = super::Signals::install()?;
+    let stop = &signals.stop;
 
     let mut prepared = workload::prepare(&w).context("preparing the workload's file system")?;
     let dev = prepared.dev();
@@ -100,7 +78,7 @@ pub fn run(args: RunWorkloadArgs) -> Result<i32> {
             bail!("stdin closed before the start line; the workload did not run");
         }
     }
-    let result = prepared.run(&stop);
+    let result = prepared.run(stop);
     let cleanup = prepared.finish();
     let report = result.context("running the workload")?;
     cleanup.context("cleaning up the workload's file system")?;
@@ -120,11 +98,5 @@ pub fn run(args: RunWorkloadArgs) -> Result<i32> {
         interrupted: report.interrupted,
     };
     println!("{}", serde_json::to_string(&out)?);
-    Ok(if sigint.load(Ordering::Relaxed) {
-        130
-    } else if sigterm.load(Ordering::Relaxed) {
-        143
-    } else {
-        0
-    })
+    Ok(signals.exit_code())
 }
