@@ -8,8 +8,9 @@
 //! so `HITS - DROPS` is what the consumer must have received.
 //!
 //! Cost: a slot outlives the call, so a call costs two inlined hash lookups rather than an
-//! insert and a delete (each of which locks a bucket and visits the element free list), and
-//! kernel memory is read in as few `bpf_probe_read_kernel` calls as the layout allows.
+//! insert and a delete (each of which locks a bucket and visits the element free list).
+//! fentry/fexit programs load struct fields directly through their BTF-typed arguments; kprobe
+//! programs read with as few `bpf_probe_read_kernel` calls as the layout allows (see `Mem`).
 //!
 //! Struct offsets come from the target kernel's BTF through the `CONFIG` load-time global: Rust
 //! eBPF has no CO-RE relocations, and the layouts differ between kernels. The loader checks the
@@ -127,21 +128,113 @@ fn u32_at<const N: usize>(words: &[u64; N], off: u32) -> u32 {
     (word(words, off) >> ((off % 8) * 8)) as u32
 }
 
-/// The 8 bytes at `off` (8-aligned) of a window read as words.
-#[inline(always)]
-fn u64_at<const N: usize>(words: &[u64; N], off: u32) -> u64 {
-    word(words, off)
+/// What the probes read of a dentry's head: `d_flags`, `d_seq`, and whether `d_hash.pprev` is
+/// set (the dentry is hashed).
+struct Head {
+    flags: u32,
+    seq: u32,
+    hashed: bool,
 }
 
-/// The head of a dentry (`d_flags`, `d_seq`, `d_hash`) in one read.
-#[inline(always)]
-unsafe fn read_head(dentry: u64) -> Option<[u64; DENTRY_WINDOW / 8]> {
-    read::<[u64; DENTRY_WINDOW / 8]>(dentry, 0)
+/// A `struct qstr`.
+struct Qstr {
+    hash: u32,
+    len: u32,
+    name: u64,
+}
+
+/// How a program reads kernel structs. `None` is a read that faulted.
+trait Mem {
+    /// The pointer-sized field at `off`.
+    fn ptr(base: u64, off: u32) -> Option<u64>;
+    /// The 4-byte field at `off`.
+    fn u32(base: u64, off: u32) -> Option<u32>;
+    fn head(dentry: u64) -> Option<Head>;
+    fn qstr(qstr: u64) -> Option<Qstr>;
+}
+
+/// fentry/fexit programs get BTF-typed pointers and load struct fields directly: the verifier
+/// checks each load against the kernel's BTF (the offsets are constants to it, `CONFIG` being
+/// frozen read-only data) and turns a faulting one into a zero. No helper call per field.
+struct Btf;
+
+impl Mem for Btf {
+    #[inline(always)]
+    fn ptr(base: u64, off: u32) -> Option<u64> {
+        // SAFETY: a BTF-typed load; the verifier checked it and a fault reads zero.
+        Some(unsafe { core::ptr::read_volatile((base + off as u64) as *const u64) })
+    }
+
+    #[inline(always)]
+    fn u32(base: u64, off: u32) -> Option<u32> {
+        // SAFETY: as above.
+        Some(unsafe { core::ptr::read_volatile((base + off as u64) as *const u32) })
+    }
+
+    #[inline(always)]
+    fn head(dentry: u64) -> Option<Head> {
+        Some(Head {
+            flags: Self::u32(dentry, cfg!(offsets.d_flags))?,
+            seq: Self::u32(dentry, cfg!(offsets.d_seq))?,
+            hashed: Self::ptr(dentry, cfg!(offsets.d_hash_pprev))? != 0,
+        })
+    }
+
+    #[inline(always)]
+    fn qstr(qstr: u64) -> Option<Qstr> {
+        Some(Qstr {
+            hash: Self::u32(qstr, cfg!(offsets.qstr_hash))?,
+            len: Self::u32(qstr, cfg!(offsets.qstr_len))?,
+            name: Self::ptr(qstr, cfg!(offsets.qstr_name))?,
+        })
+    }
+}
+
+/// kprobe/kretprobe programs get plain numbers and copy through `bpf_probe_read_kernel`: the
+/// head of a dentry (`d_flags`, `d_seq`, `d_hash`) and a whole qstr in one call each.
+struct Probed;
+
+impl Mem for Probed {
+    #[inline(always)]
+    fn ptr(base: u64, off: u32) -> Option<u64> {
+        // SAFETY: the helper faults safely.
+        unsafe { read::<u64>(base, off) }
+    }
+
+    #[inline(always)]
+    fn u32(base: u64, off: u32) -> Option<u32> {
+        // SAFETY: as above.
+        unsafe { read::<u32>(base, off) }
+    }
+
+    #[inline(always)]
+    fn head(dentry: u64) -> Option<Head> {
+        // SAFETY: as above.
+        let w = unsafe { read::<[u64; DENTRY_WINDOW / 8]>(dentry, 0) }?;
+        let pprev: u32 = cfg!(offsets.d_hash_pprev);
+        Some(Head {
+            flags: u32_at(&w, cfg!(offsets.d_flags)),
+            seq: u32_at(&w, cfg!(offsets.d_seq)),
+            hashed: word(&w, pprev) != 0,
+        })
+    }
+
+    #[inline(always)]
+    fn qstr(qstr: u64) -> Option<Qstr> {
+        // SAFETY: as above.
+        let w = unsafe { read::<[u64; QSTR_SIZE / 8]>(qstr, 0) }?;
+        let name: u32 = cfg!(offsets.qstr_name);
+        Some(Qstr {
+            hash: u32_at(&w, cfg!(offsets.qstr_hash)),
+            len: u32_at(&w, cfg!(offsets.qstr_len)),
+            name: word(&w, name),
+        })
+    }
 }
 
 /// Does the dentry live on one of the traced file systems?
 #[inline(always)]
-fn dev_allowed(dentry: u64) -> bool {
+fn dev_allowed<M: Mem>(dentry: u64) -> bool {
     if dentry == 0 {
         return false;
     }
@@ -149,9 +242,8 @@ fn dev_allowed(dentry: u64) -> bool {
     if devs.iter().all(|d| *d == 0) {
         return true;
     }
-    // SAFETY: reads of kernel memory go through bpf_probe_read_kernel, which faults safely.
-    let dev: u32 = match unsafe { read::<u64>(dentry, cfg!(offsets.d_sb)) } {
-        Some(sb) if sb != 0 => match unsafe { read::<u32>(sb, cfg!(offsets.sb_s_dev)) } {
+    let dev = match M::ptr(dentry, cfg!(offsets.d_sb)) {
+        Some(sb) if sb != 0 => match M::u32(sb, cfg!(offsets.sb_s_dev)) {
             Some(d) => d,
             None => return false,
         },
@@ -160,22 +252,18 @@ fn dev_allowed(dentry: u64) -> bool {
     devs.iter().any(|d| *d != 0 && *d == dev)
 }
 
-/// Copies a `struct qstr` (hash, len, name) into the event: the struct in one read, then the
-/// name. The name is not NUL-terminated (a lookup's qstr points into the whole path), so only
-/// `len` bytes count.
+/// Copies a `struct qstr` (hash, len, name) into the event. The name is not NUL-terminated
+/// (a lookup's qstr points into the whole path), so only `len` bytes count.
 #[inline(always)]
-fn read_qstr(ev: &mut Event, qstr: u64) {
-    // SAFETY: faulting reads are caught by the helper and flagged.
-    let Some(q) = (unsafe { read::<[u64; QSTR_SIZE / 8]>(qstr, 0) }) else {
+fn read_qstr<M: Mem>(ev: &mut Event, qstr: u64) {
+    let Some(q) = M::qstr(qstr) else {
         ev.flags |= flags::READ_FAULT;
         ev.name_len = 0;
         return;
     };
-    let len = u32_at(&q, cfg!(offsets.qstr_len));
-    let name = u64_at(&q, cfg!(offsets.qstr_name));
-    ev.name_hash = u32_at(&q, cfg!(offsets.qstr_hash));
-    ev.name_len = len;
-    if len as usize > NAME_CAP {
+    ev.name_hash = q.hash;
+    ev.name_len = q.len;
+    if q.len as usize > NAME_CAP {
         ev.flags |= flags::NAME_TRUNCATED;
     }
     // A fixed-size read: the verifier cannot bound a size derived from `len` once LLVM has
@@ -186,7 +274,7 @@ fn read_qstr(ev: &mut Event, qstr: u64) {
         generated::bpf_probe_read_kernel(
             ev.name.as_mut_ptr() as *mut c_void,
             NAME_CAP as u32,
-            name as *const c_void,
+            q.name as *const c_void,
         )
     };
     if rc != 0 {
@@ -247,8 +335,8 @@ fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64) {
 
 /// Entry half of `__d_lookup_rcu(parent, name, seqp)` and `__d_lookup(parent, name)`.
 #[inline(always)]
-fn lookup_entry(probe: Probe, source: Source, parent: u64, qstr: u64, seqp: u64) {
-    if !dev_allowed(parent) {
+fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, seqp: u64) {
+    if !dev_allowed::<M>(parent) {
         return;
     }
     bump(&HITS, probe);
@@ -259,7 +347,7 @@ fn lookup_entry(probe: Probe, source: Source, parent: u64, qstr: u64, seqp: u64)
     };
     begin(s, probe, source, pid_tgid);
     s.ev.parent = parent;
-    read_qstr(&mut s.ev, qstr);
+    read_qstr::<M>(&mut s.ev, qstr);
     s.seqp = seqp;
     s.armed = 1;
 }
@@ -325,10 +413,10 @@ fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
 }
 
 /// Exit half of the lookups: `*seqp`, then `d_inode`, then `d_seq` again (with `d_flags` and
-/// `d_hash.pprev` in the same read), in that order, so `validated` is the check the caller
-/// (`step_into` on 6.x) would make.
+/// `d_hash.pprev`), in that order, so `validated` is the check the caller (`step_into` on 6.x)
+/// would make. `seqp` points at an int, which no BTF type lets a program load directly.
 #[inline(always)]
-fn lookup_exit(probe: Probe, ret: u64) {
+fn lookup_exit<M: Mem>(probe: Probe, ret: u64) {
     finish(
         probe,
         #[inline(always)]
@@ -337,32 +425,29 @@ fn lookup_exit(probe: Probe, ret: u64) {
             if ret == 0 {
                 return;
             }
-            // SAFETY: all reads go through bpf_probe_read_kernel.
-            unsafe {
-                let seq = if probe == Probe::DLookupRcu {
-                    read::<u32>(seqp, 0)
-                } else {
-                    read::<u32>(ret, cfg!(offsets.d_seq))
-                };
-                let inode = read::<u64>(ret, cfg!(offsets.d_inode));
-                let head = read_head(ret);
-                match (seq, inode, head) {
-                    (Some(seq), Some(inode), Some(head)) => {
-                        let seq_after = u32_at(&head, cfg!(offsets.d_seq));
-                        ev.seq_begin = seq;
-                        ev.inode_begin = inode;
-                        ev.inode_end = inode;
-                        ev.seq_end = seq_after;
-                        ev.aux = u32_at(&head, cfg!(offsets.d_flags));
-                        if seq == seq_after {
-                            ev.flags |= flags::VALIDATED;
-                        }
-                        if u64_at(&head, cfg!(offsets.d_hash_pprev)) != 0 {
-                            ev.flags |= flags::HASHED_BEGIN | flags::HASHED_END;
-                        }
+            let seq = if probe == Probe::DLookupRcu {
+                // SAFETY: the helper faults safely.
+                unsafe { read::<u32>(seqp, 0) }
+            } else {
+                M::u32(ret, cfg!(offsets.d_seq))
+            };
+            let inode = M::ptr(ret, cfg!(offsets.d_inode));
+            let head = M::head(ret);
+            match (seq, inode, head) {
+                (Some(seq), Some(inode), Some(head)) => {
+                    ev.seq_begin = seq;
+                    ev.inode_begin = inode;
+                    ev.inode_end = inode;
+                    ev.seq_end = head.seq;
+                    ev.aux = head.flags;
+                    if seq == head.seq {
+                        ev.flags |= flags::VALIDATED;
                     }
-                    _ => ev.flags |= flags::READ_FAULT,
+                    if head.hashed {
+                        ev.flags |= flags::HASHED_BEGIN | flags::HASHED_END;
+                    }
                 }
+                _ => ev.flags |= flags::READ_FAULT,
             }
         },
     );
@@ -370,8 +455,8 @@ fn lookup_exit(probe: Probe, ret: u64) {
 
 /// Entry half of the writers: the dentry's name, `d_seq`, `d_inode`, hashed, `d_flags`.
 #[inline(always)]
-fn writer_entry(probe: Probe, source: Source, dentry: u64) {
-    if !dev_allowed(dentry) {
+fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
+    if !dev_allowed::<M>(dentry) {
         return;
     }
     bump(&HITS, probe);
@@ -383,50 +468,45 @@ fn writer_entry(probe: Probe, source: Source, dentry: u64) {
     begin(s, probe, source, pid_tgid);
     let ev = &mut s.ev;
     ev.dentry = dentry;
-    // SAFETY: all reads go through bpf_probe_read_kernel.
-    unsafe {
-        match (
-            read::<u64>(dentry, cfg!(offsets.d_parent)),
-            read_head(dentry),
-            read::<u64>(dentry, cfg!(offsets.d_inode)),
-        ) {
-            (Some(parent), Some(head), Some(inode)) => {
-                ev.parent = parent;
-                ev.seq_begin = u32_at(&head, cfg!(offsets.d_seq));
-                ev.inode_begin = inode;
-                ev.aux = u32_at(&head, cfg!(offsets.d_flags));
-                if u64_at(&head, cfg!(offsets.d_hash_pprev)) != 0 {
-                    ev.flags |= flags::HASHED_BEGIN;
-                }
+    match (
+        M::ptr(dentry, cfg!(offsets.d_parent)),
+        M::head(dentry),
+        M::ptr(dentry, cfg!(offsets.d_inode)),
+    ) {
+        (Some(parent), Some(head), Some(inode)) => {
+            ev.parent = parent;
+            ev.seq_begin = head.seq;
+            ev.inode_begin = inode;
+            ev.aux = head.flags;
+            if head.hashed {
+                ev.flags |= flags::HASHED_BEGIN;
             }
-            _ => ev.flags |= flags::READ_FAULT,
         }
+        _ => ev.flags |= flags::READ_FAULT,
     }
     let d_name: u32 = cfg!(offsets.d_name);
-    read_qstr(ev, dentry + d_name as u64);
+    read_qstr::<M>(ev, dentry + d_name as u64);
     s.armed = 1;
 }
 
-/// Exit half of the writers: `d_seq`, `d_inode` and hashed after the call.
+/// Exit half of the writers: `d_seq`, `d_inode` and hashed after the call. `dentry` is the
+/// argument again (fexit sees it, typed), or `None` to take the one the entry stashed.
 #[inline(always)]
-fn writer_exit(probe: Probe) {
+fn writer_exit<M: Mem>(probe: Probe, dentry: Option<u64>) {
     finish(
         probe,
         #[inline(always)]
         |ev, _| {
-            let d = ev.dentry;
-            // SAFETY: all reads go through bpf_probe_read_kernel.
-            unsafe {
-                match (read_head(d), read::<u64>(d, cfg!(offsets.d_inode))) {
-                    (Some(head), Some(inode)) => {
-                        ev.seq_end = u32_at(&head, cfg!(offsets.d_seq));
-                        ev.inode_end = inode;
-                        if u64_at(&head, cfg!(offsets.d_hash_pprev)) != 0 {
-                            ev.flags |= flags::HASHED_END;
-                        }
+            let d = dentry.unwrap_or(ev.dentry);
+            match (M::head(d), M::ptr(d, cfg!(offsets.d_inode))) {
+                (Some(head), Some(inode)) => {
+                    ev.seq_end = head.seq;
+                    ev.inode_end = inode;
+                    if head.hashed {
+                        ev.flags |= flags::HASHED_END;
                     }
-                    _ => ev.flags |= flags::READ_FAULT,
                 }
+                _ => ev.flags |= flags::READ_FAULT,
             }
         },
     );
@@ -436,7 +516,7 @@ fn writer_exit(probe: Probe) {
 
 #[fentry(function = "__d_lookup_rcu")]
 pub fn lookup_rcu_fentry(ctx: FEntryContext) -> i32 {
-    lookup_entry(
+    lookup_entry::<Btf>(
         Probe::DLookupRcu,
         Source::FEntry,
         ctx.arg(0),
@@ -451,67 +531,67 @@ pub fn lookup_rcu_fexit(ctx: FExitContext) -> i32 {
     // fexit sees the arguments, then the return value. Every kernel with fexit (5.5+) has the
     // 3-argument __d_lookup_rcu (3.5 dropped the inode pointer); the loader checks BTF, and
     // the context offset must be a constant for the verifier.
-    lookup_exit(Probe::DLookupRcu, ctx.arg(3));
+    lookup_exit::<Btf>(Probe::DLookupRcu, ctx.arg(3));
     0
 }
 
 #[fentry(function = "__d_lookup")]
 pub fn lookup_fentry(ctx: FEntryContext) -> i32 {
-    lookup_entry(Probe::DLookup, Source::FEntry, ctx.arg(0), ctx.arg(1), 0);
+    lookup_entry::<Btf>(Probe::DLookup, Source::FEntry, ctx.arg(0), ctx.arg(1), 0);
     0
 }
 
 #[fexit(function = "__d_lookup")]
 pub fn lookup_fexit(ctx: FExitContext) -> i32 {
-    lookup_exit(Probe::DLookup, ctx.arg(2));
+    lookup_exit::<Btf>(Probe::DLookup, ctx.arg(2));
     0
 }
 
 #[fentry(function = "__d_drop")]
 pub fn d_drop_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry(Probe::DDrop, Source::FEntry, ctx.arg(0));
+    writer_entry::<Btf>(Probe::DDrop, Source::FEntry, ctx.arg(0));
     0
 }
 
 #[fexit(function = "__d_drop")]
-pub fn d_drop_fexit(_ctx: FExitContext) -> i32 {
-    writer_exit(Probe::DDrop);
+pub fn d_drop_fexit(ctx: FExitContext) -> i32 {
+    writer_exit::<Btf>(Probe::DDrop, Some(ctx.arg(0)));
     0
 }
 
 #[fentry(function = "___d_drop")]
 pub fn d_drop_inner_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry(Probe::DDropInner, Source::FEntry, ctx.arg(0));
+    writer_entry::<Btf>(Probe::DDropInner, Source::FEntry, ctx.arg(0));
     0
 }
 
 #[fexit(function = "___d_drop")]
-pub fn d_drop_inner_fexit(_ctx: FExitContext) -> i32 {
-    writer_exit(Probe::DDropInner);
+pub fn d_drop_inner_fexit(ctx: FExitContext) -> i32 {
+    writer_exit::<Btf>(Probe::DDropInner, Some(ctx.arg(0)));
     0
 }
 
 #[fentry(function = "dentry_unlink_inode")]
 pub fn unlink_inode_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry(Probe::DentryUnlinkInode, Source::FEntry, ctx.arg(0));
+    writer_entry::<Btf>(Probe::DentryUnlinkInode, Source::FEntry, ctx.arg(0));
     0
 }
 
 #[fexit(function = "dentry_unlink_inode")]
-pub fn unlink_inode_fexit(_ctx: FExitContext) -> i32 {
-    writer_exit(Probe::DentryUnlinkInode);
+pub fn unlink_inode_fexit(ctx: FExitContext) -> i32 {
+    writer_exit::<Btf>(Probe::DentryUnlinkInode, Some(ctx.arg(0)));
     0
 }
 
 #[fentry(function = "dentry_iput")]
 pub fn dentry_iput_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry(Probe::DentryIput, Source::FEntry, ctx.arg(0));
+    writer_entry::<Btf>(Probe::DentryIput, Source::FEntry, ctx.arg(0));
     0
 }
 
 #[fexit(function = "dentry_iput")]
-pub fn dentry_iput_fexit(_ctx: FExitContext) -> i32 {
-    writer_exit(Probe::DentryIput);
+pub fn dentry_iput_fexit(ctx: FExitContext) -> i32 {
+    writer_exit::<Btf>(Probe::DentryIput, Some(ctx.arg(0)));
     0
 }
 
@@ -521,84 +601,84 @@ pub fn dentry_iput_fexit(_ctx: FExitContext) -> i32 {
 #[kprobe]
 pub fn lookup_rcu_kprobe(ctx: ProbeContext) -> u32 {
     if let (Some(parent), Some(name), Some(seqp)) = (ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
-        lookup_entry(Probe::DLookupRcu, Source::KProbe, parent, name, seqp);
+        lookup_entry::<Probed>(Probe::DLookupRcu, Source::KProbe, parent, name, seqp);
     }
     0
 }
 
 #[kretprobe]
 pub fn lookup_rcu_kretprobe(ctx: RetProbeContext) -> u32 {
-    lookup_exit(Probe::DLookupRcu, ctx.ret());
+    lookup_exit::<Probed>(Probe::DLookupRcu, ctx.ret());
     0
 }
 
 #[kprobe]
 pub fn lookup_kprobe(ctx: ProbeContext) -> u32 {
     if let (Some(parent), Some(name)) = (ctx.arg(0), ctx.arg(1)) {
-        lookup_entry(Probe::DLookup, Source::KProbe, parent, name, 0);
+        lookup_entry::<Probed>(Probe::DLookup, Source::KProbe, parent, name, 0);
     }
     0
 }
 
 #[kretprobe]
 pub fn lookup_kretprobe(ctx: RetProbeContext) -> u32 {
-    lookup_exit(Probe::DLookup, ctx.ret());
+    lookup_exit::<Probed>(Probe::DLookup, ctx.ret());
     0
 }
 
 #[kprobe]
 pub fn d_drop_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry(Probe::DDrop, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DDrop, Source::KProbe, d);
     }
     0
 }
 
 #[kretprobe]
 pub fn d_drop_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit(Probe::DDrop);
+    writer_exit::<Probed>(Probe::DDrop, None);
     0
 }
 
 #[kprobe]
 pub fn d_drop_inner_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry(Probe::DDropInner, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DDropInner, Source::KProbe, d);
     }
     0
 }
 
 #[kretprobe]
 pub fn d_drop_inner_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit(Probe::DDropInner);
+    writer_exit::<Probed>(Probe::DDropInner, None);
     0
 }
 
 #[kprobe]
 pub fn unlink_inode_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry(Probe::DentryUnlinkInode, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DentryUnlinkInode, Source::KProbe, d);
     }
     0
 }
 
 #[kretprobe]
 pub fn unlink_inode_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit(Probe::DentryUnlinkInode);
+    writer_exit::<Probed>(Probe::DentryUnlinkInode, None);
     0
 }
 
 #[kprobe]
 pub fn dentry_iput_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry(Probe::DentryIput, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DentryIput, Source::KProbe, d);
     }
     0
 }
 
 #[kretprobe]
 pub fn dentry_iput_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit(Probe::DentryIput);
+    writer_exit::<Probed>(Probe::DentryIput, None);
     0
 }
 

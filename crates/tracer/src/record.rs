@@ -1,7 +1,13 @@
 //! `tracer record`: attaches the probes, runs a workload, drains the ring buffer into a trace.
 //!
+//! While the workload runs, the consumer only copies ring records into a staging buffer that
+//! was allocated and touched before the start. Turning them into trace events (sanitizing,
+//! anonymizing, checksumming, writing) costs several µs an event under QEMU TCG and page
+//! allocations anywhere: CPU and memory traffic the traced workload would lose while it runs.
+//! That happens when the buffer is full (long recordings) or the workload has ended.
+//!
 //! Kernel events go to a spill trace (`<out>.partial`, a valid trace without a footer until the
-//! end, so a crash loses nothing already drained); at the end they are merged with the
+//! end, so a crash loses at most the staged events); at the end they are merged with the
 //! workload's operation events in completion order (`ts_end`) into the final trace, whose
 //! footer holds hits, drops and how the recording ended.
 use std::{
@@ -147,6 +153,7 @@ where
             .context("the eBPF object has no EVENTS map")?,
     )?;
 
+    let mut staging = Staging::new(opts.ring_bytes as usize);
     let t0 = Instant::now();
     let finished = AtomicBool::new(false);
     let mut anon = Anonymizer::default();
@@ -156,15 +163,13 @@ where
             finished.store(true, Ordering::Release);
             r
         });
-        let drained = drain_until(
-            &mut ring,
-            &finished,
-            &mut spill,
-            &mut anon,
-            opts.raw_pointers,
-            opts.progress,
-            t0,
-        );
+        let mut sink = Sink {
+            staging: &mut staging,
+            spill: &mut spill,
+            anon: &mut anon,
+            raw_pointers: opts.raw_pointers,
+        };
+        let drained = drain_until(&mut ring, &finished, &mut sink, opts.progress, t0);
         let ops = worker
             .join()
             .map_err(|_| anyhow::anyhow!("the workload thread panicked"))?;
@@ -254,31 +259,72 @@ fn spill_path(out: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Drains the ring into `spill` until the workload has finished and the ring is empty.
-fn drain_until(
-    ring: &mut RingBuf<aya::maps::MapData>,
-    finished: &AtomicBool,
-    spill: &mut Writer,
-    anon: &mut Anonymizer,
+/// Ring records waiting to become trace events: a buffer of whole events, allocated and
+/// touched before the workload starts so that filling it costs no page faults.
+struct Staging {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// The staging buffer holds as much as the ring, up to this (it only sets how often a long
+/// recording converts events while it runs).
+const STAGING_MAX_BYTES: usize = 64 << 20;
+
+impl Staging {
+    fn new(ring_bytes: usize) -> Staging {
+        let events = ring_bytes.clamp(EVENT_SIZE, STAGING_MAX_BYTES) / EVENT_SIZE;
+        let mut buf = vec![0u8; events * EVENT_SIZE];
+        // The zeroed allocation is only mapped on first write; write every page now.
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .unwrap_or(4096)
+            .max(1);
+        for i in (0..buf.len()).step_by(page) {
+            // SAFETY: in bounds; volatile so the store of a zero over zeroes stays.
+            unsafe { std::ptr::write_volatile(buf.as_mut_ptr().add(i), 0) };
+        }
+        Staging { buf, len: 0 }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len + EVENT_SIZE > self.buf.len()
+    }
+
+    fn push(&mut self, rec: &[u8; EVENT_SIZE]) {
+        self.buf[self.len..self.len + EVENT_SIZE].copy_from_slice(rec);
+        self.len += EVENT_SIZE;
+    }
+}
+
+/// Where drained events go: staged, then sanitized, anonymized and written to the spill.
+struct Sink<'a> {
+    staging: &'a mut Staging,
+    spill: &'a mut Writer,
+    anon: &'a mut Anonymizer,
     raw_pointers: bool,
-    progress: bool,
-    t0: Instant,
-) -> Result<u64> {
-    let fd = ring.as_raw_fd();
-    let mut n = 0u64;
-    let mut last_report = Instant::now();
-    let mut last_n = 0u64;
-    loop {
-        let done = finished.load(Ordering::Acquire);
-        // Producers submit without a wakeup below the threshold, so poll on a short timeout.
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, 10) };
-        let mut batch = 0u64;
+}
+
+impl Sink<'_> {
+    /// Converts and writes every staged event, and empties the staging buffer.
+    fn flush(&mut self) -> Result<()> {
+        for rec in self.staging.buf[..self.staging.len].chunks_exact(EVENT_SIZE) {
+            let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(rec) else {
+                continue;
+            };
+            let mut ev = Event::from_bytes(arr);
+            trace::sanitize(&mut ev);
+            if !self.raw_pointers {
+                self.anon.apply(&mut ev);
+            }
+            self.spill.push(&ev)?;
+        }
+        self.staging.len = 0;
+        Ok(())
+    }
+
+    /// Moves every record now in the ring to the staging buffer; returns how many.
+    fn drain(&mut self, ring: &mut RingBuf<aya::maps::MapData>) -> Result<u64> {
+        let mut n = 0;
         while let Some(item) = ring.next() {
             let bytes: &[u8] = &item;
             let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(bytes) else {
@@ -288,15 +334,43 @@ fn drain_until(
                     bytes.len()
                 );
             };
-            let mut ev = Event::from_bytes(arr);
-            drop(item);
-            trace::sanitize(&mut ev);
-            if !raw_pointers {
-                anon.apply(&mut ev);
+            if self.staging.is_full() {
+                self.flush()?;
             }
-            spill.push(&ev)?;
-            batch += 1;
+            self.staging.push(arr);
+            n += 1;
         }
+        Ok(n)
+    }
+}
+
+/// Drains the ring until the workload has finished and the ring is empty, then converts what
+/// is staged (also after a failure, so the spill keeps what was drained).
+fn drain_until(
+    ring: &mut RingBuf<aya::maps::MapData>,
+    finished: &AtomicBool,
+    sink: &mut Sink<'_>,
+    progress: bool,
+    t0: Instant,
+) -> Result<u64> {
+    let fd = ring.as_raw_fd();
+    let mut n = 0u64;
+    let mut last_report = Instant::now();
+    let mut last_n = 0u64;
+    let drained = loop {
+        let done = finished.load(Ordering::Acquire);
+        // Producers submit without a wakeup below the threshold, so poll on a short timeout.
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, 10) };
+        let batch = match sink.drain(ring) {
+            Ok(b) => b,
+            Err(e) => break Err(e),
+        };
         n += batch;
         if progress && last_report.elapsed() >= Duration::from_secs(1) {
             let rate = (n - last_n) as f64 / last_report.elapsed().as_secs_f64();
@@ -310,14 +384,19 @@ fn drain_until(
         if done && batch == 0 {
             // Let exits of calls that were in flight at the workload's end land, then stop.
             std::thread::sleep(Duration::from_millis(20));
-            if ring.next().is_none() {
-                break;
+            match sink.drain(ring) {
+                Ok(0) => break Ok(n),
+                Ok(late) => n += late,
+                Err(e) => break Err(e),
             }
         }
-    }
+    };
     if progress {
         eprintln!();
     }
+    let flushed = sink.flush();
+    let n = drained?;
+    flushed?;
     Ok(n)
 }
 

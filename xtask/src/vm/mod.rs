@@ -81,6 +81,8 @@ pub struct VmSpec {
     /// Boot the kernel inside the bzImage directly at its PVH entry point when it has one:
     /// about 3 s faster per boot under TCG, but the guest kernel runs without KASLR.
     pub pvh: bool,
+    /// More kernel command-line parameters, after the harness's own.
+    pub kernel_args: Vec<String>,
 }
 
 impl VmSpec {
@@ -98,6 +100,7 @@ impl VmSpec {
             cpus: 2,
             tracer: None,
             pvh: true,
+            kernel_args: Vec::new(),
         }
     }
 }
@@ -205,10 +208,15 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
     drop(f);
     let t_initramfs = t.elapsed();
 
+    let mut append = String::from("console=ttyS0 panic=-1 rdinit=/init");
+    for a in &spec.kernel_args {
+        append.push(' ');
+        append.push_str(a);
+    }
     let boot = qemu::Boot {
         kernel: pvh.as_deref().unwrap_or(&kernel.bzimage),
         initramfs: &initrd,
-        append: "console=ttyS0 panic=-1 rdinit=/init",
+        append: &append,
         memory_mib: spec.memory_mib,
         cpus: spec.cpus,
         timeout: spec.timeout,
