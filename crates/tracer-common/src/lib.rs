@@ -373,6 +373,9 @@ pub struct Config {
     /// Ring buffer wakeup policy: submit with `BPF_RB_NO_WAKEUP` and wake the consumer only
     /// when the ring holds more than this many bytes (0: wake on every event).
     pub wakeup_bytes: u64,
+    /// Possible CPUs (their ids are below it): where a call that migrated looks for its slot.
+    pub cpus: u32,
+    pub _pad: u32,
 }
 
 impl Offsets {
@@ -397,6 +400,8 @@ impl Config {
         offsets: Offsets::ZERO,
         devs: [0; MAX_DEVS],
         wakeup_bytes: 0,
+        cpus: 0,
+        _pad: 0,
     };
 }
 

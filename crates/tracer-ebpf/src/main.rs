@@ -1,14 +1,15 @@
 //! Kernel side of the tracer: one program pair per target in each attach family.
 //!
 //! Every call is one event. The entry half (fentry or kprobe) filters by the dentry's file
-//! system, counts a hit and writes what it saw into the calling thread's slot for that probe in
-//! `SLOTS`. The exit half (fexit or kretprobe) reserves the event in the `EVENTS` ring buffer,
-//! copies the slot into it and completes it there with the state after the call. A call that
-//! passed the filter but produced no event (no slot, ring buffer full) is counted in `DROPS`,
-//! so `HITS - DROPS` is what the consumer must have received.
+//! system, counts a hit and writes what it saw into a slot: its CPU's slot for the probe in
+//! `CPU_SLOTS` when free, else the calling thread's in `SLOTS`. The exit half (fexit or
+//! kretprobe) finds the slot, reserves the event in the `EVENTS` ring buffer, copies the slot
+//! into it and completes it there with the state after the call. A call that passed the filter
+//! but produced no event (no slot, ring buffer full) is counted in `DROPS`, so `HITS - DROPS`
+//! is what the consumer must have received.
 //!
-//! Cost: a slot outlives the call, so a call costs two inlined hash lookups rather than an
-//! insert and a delete (each of which locks a bucket and visits the element free list).
+//! Cost, per call: an inlined array lookup and one atomic add take the CPU's slot (no hashing,
+//! no insert and delete, each of which would lock a bucket and visit the element free list).
 //! fentry/fexit programs load struct fields directly through their BTF-typed arguments; kprobe
 //! programs read with as few `bpf_probe_read_kernel` calls as the layout allows (see `Mem`).
 //!
@@ -17,8 +18,14 @@
 //! few layout facts the reads below rely on (`Offsets::check_windows`).
 #![no_std]
 #![no_main]
+// BPF_XADD: the BPF target has no compare-and-swap, so core's atomics offer no fetch_add.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
-use core::ffi::c_void;
+use core::{
+    ffi::c_void,
+    intrinsics::{atomic_xadd, AtomicOrdering},
+};
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
@@ -27,7 +34,7 @@ use aya_ebpf::{
         bpf_probe_read_kernel, generated,
     },
     macros::{fentry, fexit, kprobe, kretprobe, map},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use tracer_common::{
@@ -51,8 +58,9 @@ static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
 
-/// The entry half of each thread's call in flight, per probe, keyed by `tid << 8 | probe`.
-/// Written in place by the entry, disarmed by the exit, kept for the thread's next call. LRU:
+/// The entry half of a thread's call in flight whose CPU slot was taken, per probe, keyed by
+/// `tid << 8 | probe`. Written in place by the entry, disarmed by the exit, kept for the
+/// thread's next call (no insert and delete per call). LRU:
 /// once the map is full the slots of threads long gone are recycled; an armed one recycled
 /// that way is a hit without an event, counted as lost, never silent.
 #[map]
@@ -69,9 +77,27 @@ struct Slot {
     /// `__d_lookup_rcu`'s `seqp` argument, read at return.
     seqp: u64,
     /// Set by the entry half, cleared by the exit half: an exit without its entry (attached
-    /// mid-call) emits nothing.
+    /// mid-call) emits nothing. In `CPU_SLOTS`, a claim count (see `claim`); 64 bits, the
+    /// only width of BPF atomics.
     armed: u64,
+    /// In `CPU_SLOTS`: the thread holding the slot, 0 when none.
+    owner: u32,
+    _pad: u32,
 }
+
+/// CPUs with a row in `CPU_SLOTS`; calls on higher-numbered CPUs use `SLOTS` alone.
+const MAX_CPUS: u32 = 256;
+
+/// The fast path for the entry half of a call in flight: a slot per CPU and probe, at index
+/// `cpu * COUNTERS + probe` of an array (whose lookups the verifier inlines: no helper call,
+/// no hashing). A call's entry claims its CPU's slot when it is free, else (a call in flight
+/// there was preempted) uses the thread's slot in `SLOTS`. The exit finds it on its CPU,
+/// else in `SLOTS`, else, having migrated, on the CPU it entered on. Claims are atomic:
+/// programs of different tasks can interleave on one CPU on preemptible kernels. Only the
+/// holder writes a held slot, and it clears `owner` before releasing, so `owner == tid`
+/// means "mine" wherever it is read.
+#[map]
+static CPU_SLOTS: Array<Slot> = Array::with_max_entries(MAX_CPUS * COUNTERS, 0);
 
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
@@ -282,9 +308,9 @@ fn read_qstr<M: Mem>(ev: &mut Event, qstr: u64) {
     }
 }
 
-/// The calling thread's slot for `probe`, made on its first call there.
+/// The calling thread's slot for `probe` in `SLOTS`, made on its first call there.
 #[inline(always)]
-fn slot(probe: Probe, pid_tgid: u64) -> Option<&'static mut Slot> {
+fn thread_slot(probe: Probe, pid_tgid: u64) -> Option<&'static mut Slot> {
     let k = key(pid_tgid, probe);
     if let Some(p) = SLOTS.get_ptr_mut(k) {
         // SAFETY: only this thread uses this key, and not re-entrantly.
@@ -297,12 +323,121 @@ fn slot(probe: Probe, pid_tgid: u64) -> Option<&'static mut Slot> {
     SLOTS.get_ptr_mut(k).map(|p| unsafe { &mut *p })
 }
 
+/// `CPU_SLOTS`' slot of `cpu` for `probe`, for CPUs that have a row.
+#[inline(always)]
+fn cpu_slot(cpu: u32, probe: Probe) -> Option<&'static mut Slot> {
+    if cpu >= MAX_CPUS {
+        return None;
+    }
+    let p = CPU_SLOTS.get_ptr_mut(cpu * COUNTERS + probe.counter_index())?;
+    // SAFETY: a map value; who may write it is `CPU_SLOTS`' protocol.
+    Some(unsafe { &mut *p })
+}
+
+/// Adds `v` (wrapping) to a slot's claim count atomically.
+#[inline(always)]
+fn add_claims(s: &mut Slot, v: u64) {
+    // SAFETY: an aligned u64 of map memory; every writer goes through here.
+    unsafe {
+        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(core::ptr::addr_of_mut!(s.armed), v)
+    };
+}
+
+/// A slot holding (or about to hold) the entry half of a call, and which kind it is.
+struct Held {
+    slot: &'static mut Slot,
+    /// In `CPU_SLOTS` (claimed, released by count), not the thread's own in `SLOTS`.
+    cpu: bool,
+}
+
+/// A slot for the entry half of this call: its CPU's, when no other call holds it, else the
+/// thread's.
+#[inline(always)]
+fn claim(probe: Probe, pid_tgid: u64, cpu: u32) -> Option<Held> {
+    if let Some(s) = cpu_slot(cpu, probe) {
+        // Take a ticket, then look: the one who finds it alone holds the slot; the others
+        // give theirs back. No two can both see 1.
+        add_claims(s, 1);
+        // SAFETY: a field another CPU may write.
+        if unsafe { core::ptr::read_volatile(&s.armed) } == 1 {
+            return Some(Held { slot: s, cpu: true });
+        }
+        add_claims(s, u64::MAX);
+    }
+    thread_slot(probe, pid_tgid).map(|slot| Held { slot, cpu: false })
+}
+
+/// Marks the entry half complete: a `CPU_SLOTS` slot gets its owner (written last, so the
+/// owner finding it finds the rest), the thread's slot is armed.
+#[inline(always)]
+fn arm(h: Held, pid_tgid: u64) {
+    if h.cpu {
+        // SAFETY: our own claimed slot.
+        unsafe { core::ptr::write_volatile(&mut h.slot.owner, (pid_tgid & 0xffff_ffff) as u32) };
+    } else {
+        h.slot.armed = 1;
+    }
+}
+
+/// The slot holding the entry half of this call, if its entry was seen.
+#[inline(always)]
+fn held(probe: Probe, pid_tgid: u64) -> Option<Held> {
+    let tid = (pid_tgid & 0xffff_ffff) as u32;
+    // SAFETY: helper with no preconditions.
+    let here = unsafe { bpf_get_smp_processor_id() };
+    if let Some(s) = cpu_slot(here, probe) {
+        // SAFETY: volatile read of a field another CPU may write.
+        if unsafe { core::ptr::read_volatile(&s.owner) } == tid {
+            return Some(Held { slot: s, cpu: true });
+        }
+    }
+    if let Some(p) = SLOTS.get_ptr_mut(key(pid_tgid, probe)) {
+        // SAFETY: only this thread uses this key.
+        let s = unsafe { &mut *p };
+        if s.armed != 0 {
+            return Some(Held {
+                slot: s,
+                cpu: false,
+            });
+        }
+    }
+    // Migrated since the entry (a call that slept or was preempted): the slot is still held
+    // on the CPU it entered on, and only we release it.
+    let cpus: u32 = cfg!(cpus);
+    let mut c = 0;
+    while c < MAX_CPUS {
+        if c >= cpus {
+            break;
+        }
+        if let Some(s) = cpu_slot(c, probe) {
+            // SAFETY: as above.
+            if unsafe { core::ptr::read_volatile(&s.owner) } == tid {
+                return Some(Held { slot: s, cpu: true });
+            }
+        }
+        c += 1;
+    }
+    None
+}
+
+/// Gives a slot back once its event is copied out: a `CPU_SLOTS` one becomes claimable.
+#[inline(always)]
+fn release(h: Held) {
+    if h.cpu {
+        // SAFETY: our own held slot; no longer "mine" to anyone from here.
+        unsafe { core::ptr::write_volatile(&mut h.slot.owner, 0) };
+        add_claims(h.slot, u64::MAX);
+    } else {
+        h.slot.armed = 0;
+    }
+}
+
 /// Starts the event in the slot with what every probe records; every field is written, so
 /// nothing of the thread's previous call survives.
 #[inline(always)]
-fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64) {
-    // SAFETY: helpers with no preconditions.
-    let (now, cpu) = unsafe { (bpf_ktime_get_ns(), bpf_get_smp_processor_id()) };
+fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64, cpu: u32) {
+    // SAFETY: helper with no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
     let ev = &mut s.ev;
     // Volatile stores: LLVM would merge plain zero stores into a memset call, which BPF
     // cannot make. `name` is not cleared: `name_len` bounds it and userspace cuts to it.
@@ -341,15 +476,18 @@ fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, se
     }
     bump(&HITS, probe);
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(s) = slot(probe, pid_tgid) else {
+    // SAFETY: helper with no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(h) = claim(probe, pid_tgid, cpu) else {
         bump(&DROPS, probe);
         return;
     };
-    begin(s, probe, source, pid_tgid);
+    let s = &mut *h.slot;
+    begin(s, probe, source, pid_tgid, cpu);
     s.ev.parent = parent;
     read_qstr::<M>(&mut s.ev, qstr);
     s.seqp = seqp;
-    s.armed = 1;
+    arm(h, pid_tgid);
 }
 
 #[inline(always)]
@@ -382,33 +520,30 @@ unsafe fn copy_event(dst: *mut Event, src: *const Event) {
     }
 }
 
-/// Disarms the thread's slot, copies it into a ring buffer record, lets `fill` complete the
-/// record there (given the slot's `seqp`), submits it.
+/// Copies the call's slot into a ring buffer record, releases the slot, lets `fill` complete
+/// the record (given the slot's `seqp`), submits it.
 #[inline(always)]
 fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
-    let k = key(bpf_get_current_pid_tgid(), probe);
-    let Some(s) = SLOTS.get_ptr_mut(k) else {
+    let Some(h) = held(probe, bpf_get_current_pid_tgid()) else {
         return;
     };
-    // SAFETY: only this thread uses this key.
-    let s = unsafe { &mut *s };
-    if s.armed == 0 {
-        return;
-    }
-    s.armed = 0;
     let Some(mut rec) = EVENTS.reserve::<Event>(0) else {
+        release(h);
         bump(&DROPS, probe);
         return;
     };
     let ev = rec.as_mut_ptr();
+    let seqp = h.slot.seqp;
     // SAFETY: the record is an Event's worth of ring memory, ours until submitted.
     let ev = unsafe {
-        copy_event(ev, &s.ev);
+        copy_event(ev, &h.slot.ev);
         &mut *ev
     };
+    // Only once everything is copied out: a released CPU slot can be claimed at once.
+    release(h);
     // SAFETY: helper with no preconditions.
     ev.ts_end = unsafe { bpf_ktime_get_ns() };
-    fill(ev, s.seqp);
+    fill(ev, seqp);
     rec.submit(wakeup_flags());
 }
 
@@ -461,11 +596,14 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
     }
     bump(&HITS, probe);
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(s) = slot(probe, pid_tgid) else {
+    // SAFETY: helper with no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(h) = claim(probe, pid_tgid, cpu) else {
         bump(&DROPS, probe);
         return;
     };
-    begin(s, probe, source, pid_tgid);
+    let s = &mut *h.slot;
+    begin(s, probe, source, pid_tgid, cpu);
     let ev = &mut s.ev;
     ev.dentry = dentry;
     match (
@@ -486,7 +624,7 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
     }
     let d_name: u32 = cfg!(offsets.d_name);
     read_qstr::<M>(ev, dentry + d_name as u64);
-    s.armed = 1;
+    arm(h, pid_tgid);
 }
 
 /// Exit half of the writers: `d_seq`, `d_inode` and hashed after the call. `dentry` is the

@@ -112,6 +112,10 @@ where
     config.offsets = offsets;
     config.devs[..devs.len()].copy_from_slice(devs);
     config.wakeup_bytes = opts.wakeup_bytes;
+    config.cpus = aya::util::nr_cpus()
+        .map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?
+        .try_into()
+        .context("more CPUs than a u32 counts")?;
 
     let btf = aya::Btf::parse_file(&opts.btf, aya::Endianness::default())
         .with_context(|| format!("parsing {}", opts.btf.display()))?;
