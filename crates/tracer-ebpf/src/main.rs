@@ -38,8 +38,7 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use tracer_common::{
-    flags, Config, Event, Probe, Source, COUNTERS, DENTRY_WINDOW, EVENT_SIZE, MAX_DEVS, NAME_CAP,
-    QSTR_SIZE,
+    flags, Config, Event, Probe, Source, COUNTERS, DENTRY_WINDOW, MAX_DEVS, NAME_CAP, QSTR_SIZE,
 };
 
 /// Filled in by the loader (aya `EbpfLoader::set_global`) before the programs load.
@@ -503,48 +502,23 @@ fn wakeup_flags() -> u64 {
     }
 }
 
-/// Copies an event word by word. A plain copy between two map pointers compiles to a call of
-/// `memmove` (LLVM cannot tell that they do not overlap), a byte-at-a-time loop in BPF.
-///
-/// # Safety
-///
-/// Both pointers are valid for an Event, 8-aligned.
-#[inline(always)]
-unsafe fn copy_event(dst: *mut Event, src: *const Event) {
-    let (d, s) = (dst as *mut u64, src as *const u64);
-    let mut i = 0;
-    while i < EVENT_SIZE / 8 {
-        // SAFETY: within both Events (EVENT_SIZE is a multiple of 8).
-        unsafe { core::ptr::write_volatile(d.add(i), core::ptr::read_volatile(s.add(i))) };
-        i += 1;
-    }
-}
-
-/// Copies the call's slot into a ring buffer record, releases the slot, lets `fill` complete
-/// the record (given the slot's `seqp`), submits it.
+/// Completes the call's event in its slot (`fill` gets the slot's `seqp`), copies it into the
+/// ring buffer in one helper call, releases the slot.
 #[inline(always)]
 fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
     let Some(h) = held(probe, bpf_get_current_pid_tgid()) else {
         return;
     };
-    let Some(mut rec) = EVENTS.reserve::<Event>(0) else {
-        release(h);
-        bump(&DROPS, probe);
-        return;
-    };
-    let ev = rec.as_mut_ptr();
-    let seqp = h.slot.seqp;
-    // SAFETY: the record is an Event's worth of ring memory, ours until submitted.
-    let ev = unsafe {
-        copy_event(ev, &h.slot.ev);
-        &mut *ev
-    };
-    // Only once everything is copied out: a released CPU slot can be claimed at once.
-    release(h);
+    let s = &mut *h.slot;
     // SAFETY: helper with no preconditions.
-    ev.ts_end = unsafe { bpf_ktime_get_ns() };
-    fill(ev, seqp);
-    rec.submit(wakeup_flags());
+    s.ev.ts_end = unsafe { bpf_ktime_get_ns() };
+    fill(&mut s.ev, s.seqp);
+    let sent = EVENTS.output::<Event>(&s.ev, wakeup_flags());
+    // Only once it is copied out: a released CPU slot can be claimed at once.
+    release(h);
+    if sent.is_err() {
+        bump(&DROPS, probe);
+    }
 }
 
 /// Exit half of the lookups: `*seqp`, then `d_inode`, then `d_seq` again (with `d_flags` and
