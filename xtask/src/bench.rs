@@ -113,6 +113,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     for a in &opts.record_args {
         args.push(format!("--record-arg={a}"));
     }
+    // bpftrace is the comparison, needed by the benchmark alone: installed here, not by setup.
+    crate::setup::ensure_packages(&["bpftrace"], crate::setup::is_root())?;
     let mut files = bpftrace_files()?;
     for (name, host) in &opts.variants {
         let host = vm::static_binary(

@@ -1,31 +1,41 @@
 //! `cargo xtask setup`: makes the eBPF toolchain, bpf-linker and the live-kernel packages
 //! present. Idempotent: with everything installed it only checks (a few seconds).
-use std::{path::PathBuf, process::Command, time::Instant};
+//!
+//! apt never removes a package the user has (`--no-remove`) and installs no recommends. QEMU's
+//! packages must all have one version: when the user already has one of them from backports
+//! (qemu-utils on this machine kind), the rest come from the same suite, read through a private
+//! apt state directory so the host's own sources are never touched.
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
 
 use anyhow::{bail, Context, Result};
 
 use crate::cmd::{self, on_path, succeeds};
 
-/// Debian packages the project needs at run time (the VM path) and to build bpf-linker.
+#[path = "../../tracer-ebpf/toolchain.rs"]
+mod toolchain;
+
+pub use toolchain::EbpfToolchain;
+
+/// Debian packages the main job needs (the VM path) and that build bpf-linker.
 const APT_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
     "cpio",
     "e2fsprogs",
     "llvm-22-dev",
-    // Carried into the VM by `cargo xtask bench`, the comparison for the recording cost.
-    "bpftrace",
+];
+/// QEMU's packages that must share one version.
+const QEMU_FAMILY: &[&str] = &[
+    "qemu-system-x86",
+    "qemu-system-common",
+    "qemu-system-data",
+    "qemu-utils",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
-
-/// Which compiler builds the eBPF crate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EbpfToolchain {
-    /// rustup's nightly with its rust-src component.
-    Nightly,
-    /// Debian's rustc-web with rust-web-src, unlocked by RUSTC_BOOTSTRAP=1.
-    Debian,
-}
 
 /// What setup found or installed.
 pub struct Setup {
@@ -35,27 +45,9 @@ pub struct Setup {
 pub fn setup() -> Result<Setup> {
     let t0 = Instant::now();
     put_cargo_bin_on_path();
-    let root = is_root();
-    let debian = std::path::Path::new("/etc/debian_version").exists();
-    let can_install = root && debian;
+    let can_install = is_root() && Path::new("/etc/debian_version").exists();
 
-    let missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !apt_installed(p))
-        .collect();
-    if !missing.is_empty() {
-        if !can_install {
-            bail!(
-                "missing Debian packages: {}. Run as root: apt-get update && \
-                 DEBIAN_FRONTEND=noninteractive apt-get install -y {}",
-                missing.join(" "),
-                missing.join(" ")
-            );
-        }
-        apt_install(&missing)?;
-    }
-
+    ensure_packages(APT_PACKAGES, can_install)?;
     let toolchain = ebpf_toolchain(can_install)?;
 
     if !succeeds(Command::new("bpf-linker").arg("--version")) {
@@ -86,110 +78,72 @@ pub fn setup() -> Result<Setup> {
     eprintln!(
         "setup: eBPF compiler: {}; {}; packages: {} ({:.1}s)",
         match toolchain {
-            EbpfToolchain::Nightly => "rustup nightly + rust-src",
+            EbpfToolchain::Nightly => format!("rustup {} + rust-src", toolchain::pinned_nightly()),
             EbpfToolchain::Debian =>
-                "Debian rustc-web + rust-web-src + cargo-web (RUSTC_BOOTSTRAP=1)",
+                "Debian rustc-web + rust-web-src + cargo-web (RUSTC_BOOTSTRAP=1)".into(),
         },
         linker.trim(),
         APT_PACKAGES.join(" "),
         t0.elapsed().as_secs_f64()
     );
-    // build.rs of the tracer crate reads this to pick the same compiler.
-    std::env::set_var(
-        "TRACER_EBPF_TOOLCHAIN",
-        match toolchain {
-            EbpfToolchain::Nightly => "nightly",
-            EbpfToolchain::Debian => "debian",
-        },
-    );
+    // The tracer's build script detects the same way; this only spares it the probing.
+    std::env::set_var("TRACER_EBPF_TOOLCHAIN", toolchain.name());
     Ok(Setup { toolchain })
 }
 
-/// rustup's nightly when it has (or can get) rust-src, else Debian's rustc-web.
-fn ebpf_toolchain(can_install: bool) -> Result<EbpfToolchain> {
-    if nightly_has_rust_src() {
-        return Ok(EbpfToolchain::Nightly);
-    }
-    if on_path("rustup") {
-        let added = if succeeds(Command::new("rustup").args(["toolchain", "list"]))
-            && cmd::output(Command::new("rustup").args(["toolchain", "list"]))?.contains("nightly")
-        {
-            succeeds(Command::new("rustup").args([
-                "component",
-                "add",
-                "rust-src",
-                "--toolchain",
-                "nightly",
-            ]))
-        } else {
-            succeeds(Command::new("rustup").args([
-                "toolchain",
-                "install",
-                "nightly",
-                "--profile",
-                "minimal",
-                "--component",
-                "rust-src",
-            ]))
-        };
-        if added && nightly_has_rust_src() {
-            return Ok(EbpfToolchain::Nightly);
-        }
-    }
-    if debian_rust_present() {
-        return Ok(EbpfToolchain::Debian);
+/// Installs what of `pkgs` is missing (root on Debian), else says what to run.
+pub fn ensure_packages(pkgs: &[&str], can_install: bool) -> Result<()> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !apt_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
     }
     if !can_install {
         bail!(
-            "no compiler for the eBPF crate: run `rustup component add rust-src --toolchain \
-             nightly`, or as root: apt-get install -y rustc-web rust-web-src cargo-web rust-web-clippy"
+            "missing Debian packages: {}. Run as root: apt-get update && \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+            missing.join(" "),
+            missing.join(" ")
         );
     }
-    apt_install(DEBIAN_RUST)?;
-    if debian_rust_present() {
+    apt_install(&missing)
+}
+
+/// The pinned nightly with rust-src (rustup installs it), else Debian's rustc-web.
+fn ebpf_toolchain(can_install: bool) -> Result<EbpfToolchain> {
+    if let Some(t) = EbpfToolchain::detect() {
+        return Ok(t);
+    }
+    let pinned = toolchain::pinned_nightly();
+    if on_path("rustup")
+        && succeeds(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            pinned,
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+            "--component",
+            "clippy",
+        ]))
+        && toolchain::nightly_has_rust_src()
+    {
+        return Ok(EbpfToolchain::Nightly);
+    }
+    if !can_install {
+        bail!(
+            "no compiler for the eBPF crate: run `rustup toolchain install {pinned} --component \
+             rust-src --component clippy`, or as root: apt-get install -y \
+             --no-install-recommends {}",
+            toolchain::DEBIAN_RUST.join(" ")
+        );
+    }
+    apt_install(toolchain::DEBIAN_RUST)?;
+    if toolchain::debian_rust_present() {
         Ok(EbpfToolchain::Debian)
     } else {
         bail!("Debian's Rust installed, but /usr/lib/rustlib/src/rust is missing")
     }
-}
-
-fn nightly_has_rust_src() -> bool {
-    let Ok(sysroot) =
-        cmd::output(Command::new("rustup").args(["run", "nightly", "rustc", "--print", "sysroot"]))
-    else {
-        return false;
-    };
-    PathBuf::from(sysroot.trim())
-        .join("lib/rustlib/src/rust/library/core")
-        .exists()
-}
-
-/// Debian's Rust, the eBPF compiler when rustup's nightly cannot have rust-src.
-const DEBIAN_RUST: &[&str] = &["rustc-web", "rust-web-src", "cargo-web", "rust-web-clippy"];
-
-fn debian_rust_present() -> bool {
-    DEBIAN_RUST.iter().all(|p| apt_installed(p))
-        && std::path::Path::new("/usr/lib/rustlib/src/rust/library/core").exists()
-}
-
-/// Debian's cargo in `dir`, driving Debian's rustc (and clippy-driver) with nightly features
-/// unlocked, as the eBPF build needs (`-Z build-std`).
-pub fn debian_cargo(dir: &std::path::Path) -> Command {
-    let mut c = Command::new("/usr/bin/cargo");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![PathBuf::from("/usr/bin")];
-    dirs.extend(std::env::split_paths(&path));
-    c.current_dir(dir)
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("CARGO")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    if let Ok(p) = std::env::join_paths(dirs) {
-        c.env("PATH", p);
-    }
-    c
 }
 
 fn apt_installed(pkg: &str) -> bool {
@@ -198,19 +152,129 @@ fn apt_installed(pkg: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn apt_install(pkgs: &[&str]) -> Result<()> {
-    eprintln!("setup: apt-get install {}", pkgs.join(" "));
+fn installed_version(pkg: &str) -> Option<String> {
+    apt_installed(pkg)
+        .then(|| cmd::output(Command::new("dpkg-query").args(["-W", "-f=${Version}", pkg])).ok())
+        .flatten()
+        .map(|v| v.trim().to_string())
+}
+
+/// The Debian release's codename (`bookworm`), from os-release.
+fn codename() -> Option<String> {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|c| c.trim_matches('"').to_string())
+}
+
+/// A backports version (`~bpo12+1`) of an installed QEMU package: the others must come from
+/// backports too, or apt would remove it.
+fn qemu_from_backports() -> bool {
+    QEMU_FAMILY
+        .iter()
+        .filter_map(|p| installed_version(p))
+        .any(|v| v.contains("~bpo"))
+}
+
+/// apt with a private list of the release's suites and its backports, in a state directory of
+/// our own: the host's sources and lists stay as they are.
+fn private_apt(codename: &str) -> Result<Vec<String>> {
+    let dir = PathBuf::from("/var/cache/dcache-tracer/apt");
+    std::fs::create_dir_all(dir.join("lists/partial"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let sources = dir.join("sources.list");
+    std::fs::write(
+        &sources,
+        format!(
+            "deb http://deb.debian.org/debian {codename} main\n\
+             deb http://deb.debian.org/debian {codename}-updates main\n\
+             deb http://deb.debian.org/debian-security {codename}-security main\n\
+             deb http://deb.debian.org/debian {codename}-backports main\n"
+        ),
+    )
+    .with_context(|| format!("writing {}", sources.display()))?;
+    let opts = vec![
+        "-o".into(),
+        format!("Dir::Etc::SourceList={}", sources.display()),
+        "-o".into(),
+        "Dir::Etc::SourceParts=/nonexistent".into(),
+        "-o".into(),
+        format!("Dir::State::Lists={}", dir.join("lists").display()),
+    ];
     cmd::run(
         Command::new("apt-get")
-            .arg("update")
+            .args(&opts)
+            .args(["update", "-qq"])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
-    cmd::run(
-        Command::new("apt-get")
-            .args(["install", "-y"])
-            .args(pkgs)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    Ok(opts)
+}
+
+fn apt_install(pkgs: &[&str]) -> Result<()> {
+    let mut opts: Vec<String> = Vec::new();
+    let mut wanted: Vec<String> = pkgs.iter().map(|p| p.to_string()).collect();
+    let qemu = pkgs.iter().any(|p| QEMU_FAMILY.contains(p));
+    match codename() {
+        Some(c) if qemu && qemu_from_backports() => {
+            opts = private_apt(&c)?;
+            // QEMU and the firmware it depends on at the version of the one already there.
+            for p in QEMU_FAMILY.iter().chain(["seabios"].iter()) {
+                if *p == "qemu-utils" && !apt_installed(p) {
+                    continue;
+                }
+                wanted.retain(|w| w != p);
+                wanted.push(format!("{p}/{c}-backports"));
+            }
+        }
+        _ => cmd::run(
+            Command::new("apt-get")
+                .args(["update", "-qq"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?,
+    }
+    eprintln!("setup: apt-get install {}", wanted.join(" "));
+    let out = Command::new("apt-get")
+        .args(&opts)
+        .args(["install", "-y", "--no-install-recommends", "--no-remove"])
+        .args(&wanted)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .context("cannot start apt-get")?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        let removals: Vec<&str> = text
+            .split("The following packages will be REMOVED:")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .skip(1)
+                    .take_while(|l| l.starts_with(' '))
+                    .flat_map(|l| l.split_whitespace())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !removals.is_empty() {
+            bail!(
+                "installing {} would remove {} that this machine has; nothing was changed. \
+                 Choose yourself: `apt-get install {}` (removes them) or install a version of \
+                 these packages that fits what you have",
+                wanted.join(" "),
+                removals.join(" "),
+                wanted.join(" ")
+            );
+        }
+        bail!(
+            "apt-get install {} failed: {}",
+            wanted.join(" "),
+            text.lines()
+                .filter(|l| l.starts_with("E:"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    Ok(())
 }
 
 pub fn is_root() -> bool {

@@ -8,13 +8,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::{
-    bench,
-    builder::cargo,
-    cmd,
-    setup::{self, EbpfToolchain},
-    vm,
-};
+use crate::{bench, builder::cargo, cmd, setup, vm};
 
 #[derive(clap::Args)]
 pub struct TestArgs {
@@ -121,7 +115,7 @@ fn fmt(_: &setup::Setup) -> Result<Tally> {
     let ebpf = status_step(Command::new(cargo()).current_dir(&root).args([
         "fmt",
         "--manifest-path",
-        "crates/tracer-ebpf/Cargo.toml",
+        "tracer-ebpf/Cargo.toml",
         "--",
         "--check",
     ]))?;
@@ -140,22 +134,13 @@ fn clippy(setup: &setup::Setup) -> Result<Tally> {
         "warnings",
     ]))?;
     // The eBPF crate is linted with the compiler that builds it, for its own target.
-    let ebpf = match setup.toolchain {
-        EbpfToolchain::Nightly => status_step(
-            Command::new("rustup")
-                .current_dir(root.join("crates/tracer-ebpf"))
-                .args(["run", "nightly", "cargo", "clippy", "--release", "--locked"])
-                .args(["--target-dir", "../../target/ebpf", "--", "-D", "warnings"])
-                .env_remove("RUSTUP_TOOLCHAIN")
-                .env_remove("CARGO")
-                .env_remove("RUSTC"),
-        )?,
-        EbpfToolchain::Debian => status_step(
-            setup::debian_cargo(&root.join("crates/tracer-ebpf"))
-                .args(["clippy", "--release", "--locked"])
-                .args(["--target-dir", "../../target/ebpf", "--", "-D", "warnings"]),
-        )?,
-    };
+    let ebpf = status_step(
+        setup
+            .toolchain
+            .cargo(&root.join("tracer-ebpf"))
+            .args(["clippy", "--release", "--locked"])
+            .args(["--target-dir", "../target/ebpf", "--", "-D", "warnings"]),
+    )?;
     Ok(add(host, ebpf))
 }
 

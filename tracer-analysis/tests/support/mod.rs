@@ -1,0 +1,157 @@
+//! A builder for small hand-made traces, shared by the diff tests here and the `tracer diff`
+//! command-line tests of the tracer crate.
+#![allow(dead_code)]
+use std::{collections::BTreeMap, path::Path};
+
+use tracer_analysis::trace::{Footer, Header, Writer};
+use tracer_common::{flags, Event, OpKind, Probe, Source};
+
+pub const ROOT: u64 = 1;
+pub const H: u16 = flags::HASHED_BEGIN | flags::HASHED_END;
+pub const V: u16 = flags::VALIDATED;
+
+/// Builds the events of one trace.
+#[derive(Default, Clone)]
+pub struct Trace {
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    pub fn op(
+        &mut self,
+        kind: OpKind,
+        path: &str,
+        b: u64,
+        e: u64,
+        tid: u32,
+        result: i32,
+    ) -> &mut Self {
+        let mut ev = Event::zeroed();
+        ev.probe = Probe::Op as u8;
+        ev.source = Source::Workload as u8;
+        ev.aux = kind as u32;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.tid = tid;
+        ev.result = result;
+        ev.set_name(path.as_bytes());
+        self.events.push(ev);
+        self
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn lookup(
+        &mut self,
+        parent: u64,
+        dentry: u64,
+        name: &str,
+        (b, e): (u64, u64),
+        tid: u32,
+        inode: u64,
+        (seq_begin, seq_end): (u32, u32),
+        fl: u16,
+    ) -> &mut Self {
+        let mut ev = Event::zeroed();
+        ev.probe = Probe::DLookupRcu as u8;
+        ev.source = Source::FEntry as u8;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.tid = tid;
+        ev.parent = parent;
+        ev.dentry = dentry;
+        ev.inode_begin = inode;
+        ev.inode_end = inode;
+        ev.seq_begin = seq_begin;
+        ev.seq_end = seq_end;
+        ev.flags = fl;
+        ev.set_name(name.as_bytes());
+        self.events.push(ev);
+        self
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn writer(
+        &mut self,
+        probe: Probe,
+        dentry: u64,
+        name: &str,
+        (b, e): (u64, u64),
+        tid: u32,
+        (inode_begin, inode_end): (u64, u64),
+        (seq_begin, seq_end): (u32, u32),
+        fl: u16,
+    ) -> &mut Self {
+        let mut ev = Event::zeroed();
+        ev.probe = probe as u8;
+        ev.source = Source::FEntry as u8;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.tid = tid;
+        ev.parent = ROOT;
+        ev.dentry = dentry;
+        ev.inode_begin = inode_begin;
+        ev.inode_end = inode_end;
+        ev.seq_begin = seq_begin;
+        ev.seq_end = seq_end;
+        ev.flags = fl;
+        ev.set_name(name.as_bytes());
+        self.events.push(ev);
+        self
+    }
+
+    /// Puts the last event under directory `parent` (the helpers default to the root).
+    pub fn under(&mut self, parent: u64) -> &mut Self {
+        if let Some(e) = self.events.last_mut() {
+            e.parent = parent;
+        }
+        self
+    }
+
+    /// Makes the last lookup a ref-walk `__d_lookup`.
+    pub fn ref_walk(&mut self) -> &mut Self {
+        if let Some(e) = self.events.last_mut() {
+            e.probe = Probe::DLookup as u8;
+        }
+        self
+    }
+
+    /// Writes the events in completion order, as the recorder does.
+    pub fn write(&self, path: &Path, origin: &str, footer: Footer) {
+        let mut h = Header::new(origin);
+        if origin == "kernel" {
+            h.kernel_release = "6.1.0-27-amd64".into();
+            h.attach = BTreeMap::from([
+                ("__d_lookup_rcu".into(), "fentry".into()),
+                ("___d_drop".into(), "fentry".into()),
+                ("dentry_unlink_inode".into(), "fentry".into()),
+                (
+                    "__d_drop".into(),
+                    "unavailable: not called out of line (inlined)".into(),
+                ),
+            ]);
+        } else {
+            h.kernel_release = "6.1".into();
+            h.profile = Some("linux-6.1".into());
+        }
+        let mut events = self.events.clone();
+        events.sort_by_key(|e| e.ts_end);
+        let mut w = Writer::create(path, &h).expect("create trace");
+        for e in &events {
+            w.push(e).expect("push");
+        }
+        w.finish(footer).expect("finish");
+    }
+}
+
+pub fn finished() -> Footer {
+    Footer {
+        end: "finished".into(),
+        ..Footer::default()
+    }
+}
+
+/// A file created long before, stat'ed successfully once: positive from then on.
+pub fn created(t: &mut Trace, name: &str) {
+    t.op(OpKind::Create, name, 100, 200, 10, 0);
+    t.op(OpKind::Stat, name, 300, 400, 11, 0);
+}

@@ -1,0 +1,1028 @@
+//! `tracer bench`: what recording costs the traced workload. Rounds of one fixed workload run
+//! under `tracer record` with fentry/fexit, with kprobe/kretprobe, and under bpftrace running
+//! the equivalent script (`dcache.bt`), each traced run between two untraced ones; per
+//! configuration the median of the workload's own elapsed time, its ratio to the untraced runs
+//! around it, and events delivered and lost, the loss counted in the kernel rather than by the
+//! consumer. Every configuration runs the same workload code: this binary's runner, as
+//! `tracer record` or `tracer run-workload`.
+//!
+//! Why bracket: on a shared host the speed of a VM drifts with the host's load within seconds,
+//! so a traced run is compared with the untraced runs just before and after it, and the median
+//! of those ratios is reported, with their spread.
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    fs,
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use tracer_analysis::trace::Reader;
+use tracer_common::Probe;
+
+use super::run_workload::{median_duration, HoldLine, RunWorkloadReport};
+
+/// The bpftrace script: the same fields from the same functions, one line per call.
+const BPFTRACE_SCRIPT: &str = include_str!("dcache.bt");
+
+/// Operations per iteration of a bench thread: create, stat, stat of a missing name, unlink.
+const OPS_PER_ITERATION: u64 = 4;
+
+/// Names each thread cycles through; every thread has its own.
+const NAMES_PER_THREAD: u64 = 16;
+
+const SCHEMA: u32 = 1;
+
+/// Printed with every result: under TCG wall-clock figures drift between boots.
+const TCG_NOTE: &str = "Only ratios within one boot mean anything: under QEMU TCG absolute \
+                        times say nothing about real hardware and drift from boot to boot.";
+
+/// How long bpftrace may take to compile and attach (LLVM under TCG is slow), and to exit.
+const BPFTRACE_READY_TIMEOUT: Duration = Duration::from_secs(600);
+const BPFTRACE_EXIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// bpftrace is stopped once its output has not grown for this long after the workload.
+const BPFTRACE_SETTLE: Duration = Duration::from_secs(2);
+
+/// How the workload runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Kind {
+    /// `tracer run-workload`: no probes.
+    Untraced,
+    /// `tracer record --attach fentry`.
+    Fentry,
+    /// `tracer record --attach kprobe`.
+    Kprobe,
+    /// `tracer run-workload` while bpftrace runs dcache.bt.
+    Bpftrace,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Untraced => "untraced",
+            Kind::Fentry => "fentry",
+            Kind::Kprobe => "kprobe",
+            Kind::Bpftrace => "bpftrace",
+        }
+    }
+
+    /// How its lost events are counted.
+    fn loss_method(self) -> &'static str {
+        match self {
+            Kind::Untraced => "",
+            Kind::Fentry | Kind::Kprobe => {
+                "HITS (per-probe, per-CPU counters the programs bump at entry, after the \
+                 device filter) minus the events in the trace"
+            }
+            Kind::Bpftrace => {
+                "its @hits_* count() maps (bumped at entry, after the same device filter) \
+                 minus its output lines; bpftrace's own \"Lost N events\" reports beside it"
+            }
+        }
+    }
+
+    fn records(self) -> bool {
+        matches!(self, Kind::Fentry | Kind::Kprobe)
+    }
+}
+
+/// One configuration: a kind, and for `tracer record` kinds the tracer binary that records
+/// (this one, or a `--variant`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Setup {
+    kind: Kind,
+    variant: Option<String>,
+}
+
+impl Setup {
+    const UNTRACED: Setup = Setup {
+        kind: Kind::Untraced,
+        variant: None,
+    };
+
+    fn of(kind: Kind) -> Setup {
+        Setup {
+            kind,
+            variant: None,
+        }
+    }
+
+    /// `fentry`, or `fentry@NAME` for a variant's.
+    fn name(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}@{v}", self.kind.name()),
+            None => self.kind.name().to_string(),
+        }
+    }
+}
+
+impl Serialize for Setup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// `NAME=PATH` of `--variant`.
+fn parse_variant(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path))
+            if !name.is_empty()
+                && !path.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "{s:?}: expected NAME=PATH (NAME of letters, digits, - _ .)"
+        )),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Rounds; each runs every traced configuration once, in an order rotated per round, with
+    /// an untraced run before the first and after each.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// Workload threads (each on its own names).
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// Iterations per thread (create, stat, stat of a missing name, unlink).
+    #[arg(long, default_value_t = 10_000)]
+    iterations: u64,
+    /// Traced configurations to run (untraced runs always, around each of them).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "fentry,kprobe,bpftrace"
+    )]
+    setups: Vec<Kind>,
+    /// Also record with this other tracer binary, as `fentry@NAME` and `kprobe@NAME`
+    /// (repeatable): two builds compared in the same boot, interleaved like the rest.
+    #[arg(long, value_name = "NAME=PATH", value_parser = parse_variant)]
+    variant: Vec<(String, PathBuf)>,
+    /// The bpftrace binary.
+    #[arg(long, default_value = "bpftrace")]
+    bpftrace: PathBuf,
+    /// Run this bpftrace script instead of the built-in one. It gets the device as `$1`, must
+    /// print a line `ready` from BEGIN and keep `@hits_<symbol>` counters; its event lines
+    /// start with the probe's symbol.
+    #[arg(long, value_name = "FILE")]
+    bpftrace_script: Option<PathBuf>,
+    /// Write the results as JSON here.
+    #[arg(long, default_value = "record-cost.json")]
+    out: PathBuf,
+    /// Pass this argument on to every `tracer record` (repeatable), e.g. `--record-arg
+    /// --wakeup-bytes=0` to see what waking the consumer on every event costs.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    record_arg: Vec<String>,
+}
+
+/// One run of one configuration.
+#[derive(Debug, Serialize)]
+struct Run {
+    round: u32,
+    setup: Setup,
+    workload_seconds: f64,
+    /// Traced runs: `workload_seconds` over the mean of the untraced runs before and after.
+    ratio: Option<f64>,
+    /// The median operation's duration: the probes' cost inline in the syscalls, which the
+    /// host's load hardly moves (it stretches a few operations, not the median).
+    median_op_ns: u64,
+    ops: u64,
+    failed_ops: u64,
+    /// Per probe symbol: calls that passed the filter, counted in the kernel.
+    hits: BTreeMap<String, u64>,
+    /// Per probe symbol: events the consumer got.
+    delivered: BTreeMap<String, u64>,
+    /// What the tool itself reported lost (`tracer record`'s summary; bpftrace's "Lost N
+    /// events" lines).
+    tool_reported_lost: u64,
+}
+
+impl Run {
+    fn hits_total(&self) -> u64 {
+        self.hits.values().sum()
+    }
+
+    fn delivered_total(&self) -> u64 {
+        self.delivered.values().sum()
+    }
+
+    /// Per probe, hits without an event.
+    fn lost(&self) -> u64 {
+        self.hits
+            .iter()
+            .map(|(sym, h)| h.saturating_sub(self.delivered.get(sym).copied().unwrap_or(0)))
+            .sum()
+    }
+}
+
+/// Per configuration, over all rounds.
+#[derive(Debug, Serialize)]
+struct Summary {
+    setup: Setup,
+    median_seconds: f64,
+    /// The median of the runs' ratios to the untraced runs around them (1 for untraced).
+    ratio: f64,
+    ratio_min: f64,
+    ratio_max: f64,
+    median_op_ns: u64,
+    /// median_op_ns over untraced's.
+    op_ratio: f64,
+    median_hits_per_run: u64,
+    median_delivered_per_run: u64,
+    hits_total: u64,
+    delivered_total: u64,
+    lost_total: u64,
+    tool_reported_lost_total: u64,
+    /// delivered_total / hits_total.
+    delivered_share: Option<f64>,
+    lost_counted_by: &'static str,
+    /// How each target was attached (tracer record's report).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attach: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    schema: u32,
+    note: &'static str,
+    kernel_release: String,
+    cpus: usize,
+    rounds: u32,
+    threads: u32,
+    iterations_per_thread: u64,
+    ops_per_run: u64,
+    workload_toml: String,
+    /// Extra arguments every `tracer record` got.
+    record_args: Vec<String>,
+    bpftrace_version: Option<String>,
+    bpftrace_script: Option<String>,
+    /// A few lines of bpftrace's output, to show what it recorded.
+    bpftrace_sample: Vec<String>,
+    summary: Vec<Summary>,
+    runs: Vec<Run>,
+}
+
+/// The fields of `tracer record --summary` the bench reads.
+#[derive(Deserialize)]
+struct RecordSummaryIn {
+    trace: PathBuf,
+    attach: BTreeMap<String, String>,
+    hits: BTreeMap<String, u64>,
+    lost: u64,
+    workload_seconds: f64,
+    end: String,
+}
+
+/// The bench workload: `threads` threads, each looping create, stat, stat of a missing name,
+/// unlink over its own names, so every thread does the same fixed work in any interleaving.
+pub fn workload_toml(threads: u32, iterations: u64) -> String {
+    let mut s = String::from(
+        "# tracer bench: each thread creates, stats, stats a missing name and unlinks, over its\n\
+         # own names, so the work is fixed whatever the interleaving.\n\
+         name = \"bench\"\n\
+         description = \"recording-cost benchmark: create/stat/stat-missing/unlink per thread\"\n\
+         filesystem = \"tmpfs\"\n\
+         seed = 0\n\n\
+         [[setup]]\n\
+         op = \"mkdir\"\n\
+         path = \"d0\"\n",
+    );
+    for t in 0..u64::from(threads) {
+        let (start, end) = (t * NAMES_PER_THREAD, (t + 1) * NAMES_PER_THREAD);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            s,
+            "\n[[thread]]\n\
+             name = \"w{t}\"\n\
+             iterations = {iterations}\n\
+             range = [{start}, {end}]\n\
+             pick = \"sequential\"\n\
+             ops = [\n    \
+             {{ op = \"create\", path = \"d0/f{{i}}\" }},\n    \
+             {{ op = \"stat\", path = \"d0/f{{i}}\" }},\n    \
+             {{ op = \"stat\", path = \"d0/m{{i}}\" }},\n    \
+             {{ op = \"unlink\", path = \"d0/f{{i}}\" }},\n\
+             ]\n"
+        );
+    }
+    s
+}
+
+/// A scratch directory, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<i32> {
+    if args.rounds == 0 || args.threads == 0 || args.iterations == 0 {
+        bail!("--rounds, --threads and --iterations must be at least 1");
+    }
+    let mut kinds: Vec<Kind> = args
+        .setups
+        .iter()
+        .copied()
+        .filter(|k| *k != Kind::Untraced)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut traced = Vec::new();
+    for &kind in &kinds {
+        traced.push(Setup::of(kind));
+        if kind.records() {
+            for (name, _) in &args.variant {
+                traced.push(Setup {
+                    kind,
+                    variant: Some(name.clone()),
+                });
+            }
+        }
+    }
+    let exe = std::env::current_exe().context("finding this tracer binary")?;
+    let work = WorkDir(std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id())));
+    fs::create_dir_all(&work.0).with_context(|| format!("creating {}", work.0.display()))?;
+    let toml = workload_toml(args.threads, args.iterations);
+    let toml_path = work.0.join("bench.toml");
+    fs::write(&toml_path, &toml).with_context(|| format!("writing {}", toml_path.display()))?;
+    let script = match &args.bpftrace_script {
+        Some(p) => fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        None => BPFTRACE_SCRIPT.to_string(),
+    };
+    let script_path = work.0.join("dcache.bt");
+    let bpftrace_version = if kinds.contains(&Kind::Bpftrace) {
+        fs::write(&script_path, &script)
+            .with_context(|| format!("writing {}", script_path.display()))?;
+        Some(bpftrace_version(&args.bpftrace)?)
+    } else {
+        None
+    };
+    let expected = Expected {
+        ops: u64::from(args.threads) * args.iterations * OPS_PER_ITERATION,
+        failed: u64::from(args.threads) * args.iterations,
+    };
+    let ctx = Ctx {
+        exe: &exe,
+        work: &work.0,
+        toml: &toml_path,
+        script: &script_path,
+        bpftrace: &args.bpftrace,
+        variants: &args.variant,
+        record_args: &args.record_arg,
+        expected,
+    };
+
+    eprintln!(
+        "bench: {} rounds of {}, each between untraced runs; {} threads x {} iterations ({} ops \
+         a run); warming up",
+        args.rounds,
+        traced
+            .iter()
+            .map(Setup::name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.threads,
+        args.iterations,
+        expected.ops
+    );
+    // The first run of a boot grows the dentry and inode caches; no configuration pays for it.
+    run_untraced(&ctx, 0)?;
+
+    let mut runs = Vec::new();
+    let mut attach: BTreeMap<Setup, BTreeMap<String, String>> = BTreeMap::new();
+    let mut sample = Vec::new();
+    let progress = |run: &Run| {
+        eprintln!(
+            "bench: round {}/{} {:<9} {:>8.3}s {:>7} {:>9} events {:>9} lost",
+            run.round + 1,
+            args.rounds,
+            run.setup.name(),
+            run.workload_seconds,
+            run.ratio.map_or_else(String::new, |r| format!("{r:.2}x")),
+            run.delivered_total(),
+            run.lost()
+        );
+    };
+    for round in 0..args.rounds {
+        let first = run_untraced(&ctx, round)?;
+        progress(&first);
+        let mut before = first.workload_seconds;
+        runs.push(first);
+        let n = traced.len();
+        for i in 0..n {
+            let setup = &traced[(i + round as usize) % n];
+            let mut run = match setup.kind {
+                Kind::Untraced => run_untraced(&ctx, round)?,
+                Kind::Fentry | Kind::Kprobe => {
+                    let (run, a) = run_record(&ctx, round, setup)?;
+                    attach.entry(setup.clone()).or_insert(a);
+                    run
+                }
+                Kind::Bpftrace => {
+                    let (run, s) = run_bpftrace(&ctx, round)?;
+                    if sample.is_empty() {
+                        sample = s;
+                    }
+                    run
+                }
+            };
+            let after = run_untraced(&ctx, round)?;
+            run.ratio = Some(run.workload_seconds / ((before + after.workload_seconds) / 2.0));
+            before = after.workload_seconds;
+            progress(&run);
+            progress(&after);
+            runs.push(run);
+            runs.push(after);
+        }
+    }
+
+    let mut setups = vec![Setup::UNTRACED];
+    setups.extend(traced);
+    let summary = summarize(&setups, &runs, &mut attach);
+    let report = Report {
+        schema: SCHEMA,
+        note: TCG_NOTE,
+        kernel_release: tracer::attach::kernel_release(),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        rounds: args.rounds,
+        threads: args.threads,
+        iterations_per_thread: args.iterations,
+        ops_per_run: expected.ops,
+        workload_toml: toml,
+        record_args: args.record_arg.clone(),
+        bpftrace_script: bpftrace_version.as_ref().map(|_| script),
+        bpftrace_version,
+        bpftrace_sample: sample,
+        summary,
+        runs,
+    };
+    print!("{}", table(&report));
+    fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("bench: results in {}", args.out.display());
+    Ok(0)
+}
+
+#[derive(Clone, Copy)]
+struct Expected {
+    ops: u64,
+    failed: u64,
+}
+
+struct Ctx<'a> {
+    exe: &'a Path,
+    work: &'a Path,
+    toml: &'a Path,
+    script: &'a Path,
+    bpftrace: &'a Path,
+    variants: &'a [(String, PathBuf)],
+    record_args: &'a [String],
+    expected: Expected,
+}
+
+impl Ctx<'_> {
+    /// The workload did its fixed work: every op ran, and only the stats of missing names
+    /// failed. Otherwise the configurations would not be measuring the same thing.
+    fn check_work(&self, setup: &Setup, ops: u64, failed: u64) -> Result<()> {
+        if ops != self.expected.ops || failed != self.expected.failed {
+            bail!(
+                "{}: the workload did {ops} ops with {failed} failures, expected {} with {} \
+                 (one ENOENT per iteration); the configurations would not compare",
+                setup.name(),
+                self.expected.ops,
+                self.expected.failed
+            );
+        }
+        Ok(())
+    }
+
+    fn run_workload_cmd(&self) -> Command {
+        let mut c = Command::new(self.exe);
+        c.arg("run-workload").arg("--workload").arg(self.toml);
+        c
+    }
+}
+
+/// Waits for a command; its stderr (captured) explains a failure.
+fn output_of(c: &mut Command, what: &str) -> Result<Vec<u8>> {
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+fn run_untraced(ctx: &Ctx<'_>, round: u32) -> Result<Run> {
+    let stdout = output_of(&mut ctx.run_workload_cmd(), "tracer run-workload")?;
+    let r: RunWorkloadReport =
+        serde_json::from_slice(&stdout).context("reading tracer run-workload's report")?;
+    ctx.check_work(&Setup::UNTRACED, r.ops, r.failed_ops)?;
+    Ok(Run {
+        round,
+        setup: Setup::UNTRACED,
+        workload_seconds: r.elapsed_seconds,
+        ratio: None,
+        median_op_ns: r.median_op_ns,
+        ops: r.ops,
+        failed_ops: r.failed_ops,
+        hits: BTreeMap::new(),
+        delivered: BTreeMap::new(),
+        tool_reported_lost: 0,
+    })
+}
+
+/// `tracer record` as a user runs it; the delivered events are counted from the trace itself.
+fn run_record(ctx: &Ctx<'_>, round: u32, setup: &Setup) -> Result<(Run, BTreeMap<String, String>)> {
+    let trace = ctx.work.join("run.trace");
+    let summary_path = ctx.work.join("run.json");
+    let exe = match &setup.variant {
+        Some(v) => ctx
+            .variants
+            .iter()
+            .find(|(name, _)| name == v)
+            .map(|(_, path)| path.as_path())
+            .with_context(|| format!("no variant {v}"))?,
+        None => ctx.exe,
+    };
+    output_of(
+        Command::new(exe)
+            .arg("record")
+            .arg("--workload")
+            .arg(ctx.toml)
+            .args(["--attach", setup.kind.name(), "--quiet", "--out"])
+            .arg(&trace)
+            .arg("--summary")
+            .arg(&summary_path)
+            .args(ctx.record_args),
+        "tracer record",
+    )?;
+    let text =
+        fs::read(&summary_path).with_context(|| format!("reading {}", summary_path.display()))?;
+    let s: RecordSummaryIn =
+        serde_json::from_slice(&text).context("reading tracer record's summary")?;
+    if s.end != "finished" {
+        bail!("{}: the recording ended with {}", setup.name(), s.end);
+    }
+    let counted = count_trace(&s.trace)?;
+    let _ = fs::remove_file(&s.trace);
+    let _ = fs::remove_file(&summary_path);
+    ctx.check_work(setup, counted.ops, counted.failed)?;
+    let run = Run {
+        round,
+        setup: setup.clone(),
+        workload_seconds: s.workload_seconds,
+        ratio: None,
+        median_op_ns: counted.median_op_ns,
+        ops: counted.ops,
+        failed_ops: counted.failed,
+        // A probe that is not attached has no counter worth showing.
+        hits: s.hits.into_iter().filter(|(_, h)| *h > 0).collect(),
+        delivered: counted.per_probe,
+        tool_reported_lost: s.lost,
+    };
+    Ok((run, s.attach))
+}
+
+/// What a trace holds, counted by the bench itself.
+struct Counted {
+    /// Kernel events per probe symbol.
+    per_probe: BTreeMap<String, u64>,
+    ops: u64,
+    failed: u64,
+    median_op_ns: u64,
+}
+
+fn count_trace(path: &Path) -> Result<Counted> {
+    let mut r = Reader::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut per_probe = BTreeMap::new();
+    let (mut failed, mut durations) = (0, Vec::new());
+    while let Some(ev) = r.next_event()? {
+        match ev.probe() {
+            Some(Probe::Op) => {
+                failed += u64::from(ev.result != 0);
+                durations.push(ev.ts_end.saturating_sub(ev.ts_begin));
+            }
+            Some(p) => *per_probe.entry(p.symbol().to_string()).or_insert(0) += 1,
+            None => {}
+        }
+    }
+    Ok(Counted {
+        per_probe,
+        ops: durations.len() as u64,
+        failed,
+        median_op_ns: median_duration(durations.into_iter()),
+    })
+}
+
+fn bpftrace_version(bin: &Path) -> Result<String> {
+    let out = Command::new(bin)
+        .arg("--version")
+        .output()
+        .with_context(|| {
+            format!(
+                "running {} --version; install bpftrace, give its path with --bpftrace, or leave \
+             it out with --setups untraced,fentry,kprobe",
+                bin.display()
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{} --version failed ({}): {}",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A child killed and reaped if still running when dropped (an error path).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The workload held at the start line; bpftrace started on its device, given time to compile
+/// and attach (its BEGIN line), then the workload released; bpftrace stopped with SIGINT as a
+/// user would, which prints its counters.
+fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String>)> {
+    let mut wl = Reaped(
+        ctx.run_workload_cmd()
+            .arg("--hold")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting tracer run-workload --hold")?,
+    );
+    let mut wl_out = BufReader::new(
+        wl.0.stdout
+            .take()
+            .context("tracer run-workload has no stdout pipe")?,
+    );
+    let mut line = String::new();
+    wl_out
+        .read_line(&mut line)
+        .context("reading tracer run-workload's device line")?;
+    let hold: HoldLine = serde_json::from_str(line.trim()).with_context(|| {
+        format!("tracer run-workload --hold printed {line:?}, not its device line")
+    })?;
+
+    let out_path = ctx.work.join("bpftrace.out");
+    let err_path = ctx.work.join("bpftrace.err");
+    let create =
+        |p: &Path| fs::File::create(p).with_context(|| format!("creating {}", p.display()));
+    let mut bt = Reaped(
+        Command::new(ctx.bpftrace)
+            .arg(ctx.script)
+            .arg(hold.dev.to_string())
+            .stdin(Stdio::null())
+            .stdout(create(&out_path)?)
+            .stderr(create(&err_path)?)
+            .spawn()
+            .with_context(|| format!("starting {}", ctx.bpftrace.display()))?,
+    );
+    let bt_failed = |what: &str| {
+        let err = fs::read_to_string(&err_path).unwrap_or_default();
+        anyhow::anyhow!("bpftrace {what}: {}", err.trim())
+    };
+    let t0 = Instant::now();
+    loop {
+        if fs::read_to_string(&out_path)
+            .map(|s| s.lines().any(|l| l == "ready"))
+            .unwrap_or(false)
+        {
+            break;
+        }
+        if let Some(status) = bt.0.try_wait()? {
+            return Err(bt_failed(&format!("exited before attaching ({status})")));
+        }
+        if t0.elapsed() > BPFTRACE_READY_TIMEOUT {
+            return Err(bt_failed("did not attach in time"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    {
+        let mut stdin =
+            wl.0.stdin
+                .take()
+                .context("tracer run-workload has no stdin")?;
+        stdin
+            .write_all(b"go\n")
+            .context("starting the held workload")?;
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut wl_out, &mut rest)
+        .context("reading tracer run-workload's report")?;
+    let status = wl.0.wait()?;
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = wl.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        bail!("tracer run-workload failed ({status}): {}", err.trim());
+    }
+    let r: RunWorkloadReport =
+        serde_json::from_str(rest.trim()).context("reading tracer run-workload's report")?;
+    ctx.check_work(&Setup::of(Kind::Bpftrace), r.ops, r.failed_ops)?;
+
+    // Give bpftrace the time a patient user would: stop it only once its output has not grown
+    // for a while, so what it still had buffered is not counted as lost.
+    let settle = Instant::now();
+    let mut last = (0, Instant::now());
+    while last.1.elapsed() < BPFTRACE_SETTLE && settle.elapsed() < BPFTRACE_EXIT_TIMEOUT {
+        let len = fs::metadata(&out_path).map_or(0, |m| m.len());
+        if len != last.0 {
+            last = (len, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // SAFETY: kill(2) on our own child, which has not been reaped (it is still running).
+    if unsafe { libc::kill(bt.0.id() as libc::pid_t, libc::SIGINT) } != 0 {
+        bail!("stopping bpftrace: {}", std::io::Error::last_os_error());
+    }
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = bt.0.try_wait()? {
+            break s;
+        }
+        if t0.elapsed() > BPFTRACE_EXIT_TIMEOUT {
+            return Err(bt_failed("did not exit after SIGINT"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        return Err(bt_failed(&format!("failed ({status})")));
+    }
+    let parsed = parse_bpftrace(&out_path)?;
+    let _ = fs::remove_file(&out_path);
+    let _ = fs::remove_file(&err_path);
+    let run = Run {
+        round,
+        setup: Setup::of(Kind::Bpftrace),
+        workload_seconds: r.elapsed_seconds,
+        ratio: None,
+        median_op_ns: r.median_op_ns,
+        ops: r.ops,
+        failed_ops: r.failed_ops,
+        hits: parsed.hits,
+        delivered: parsed.lines,
+        tool_reported_lost: parsed.reported_lost,
+    };
+    Ok((run, parsed.sample))
+}
+
+#[derive(Default)]
+struct BpftraceOutput {
+    lines: BTreeMap<String, u64>,
+    hits: BTreeMap<String, u64>,
+    reported_lost: u64,
+    sample: Vec<String>,
+}
+
+/// Event lines per probe symbol (their first word), the `@hits_<symbol>: N` counters printed at
+/// exit, and bpftrace's "Lost N events" reports.
+fn parse_bpftrace(path: &Path) -> Result<BpftraceOutput> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = BpftraceOutput::default();
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let text = String::from_utf8_lossy(&line);
+        let first = text.split(' ').next().unwrap_or("");
+        if Probe::KERNEL.iter().any(|p| p.symbol() == first) {
+            *out.lines.entry(first.to_string()).or_insert(0) += 1;
+            if out.sample.len() < 5 {
+                out.sample.push(text.into_owned());
+            }
+        } else if let Some((sym, n)) = text.strip_prefix("@hits_").and_then(|r| r.split_once(": "))
+        {
+            let n = n
+                .trim()
+                .parse()
+                .with_context(|| format!("bpftrace printed {text:?}"))?;
+            out.hits.insert(sym.to_string(), n);
+        } else if let Some(n) = text
+            .strip_prefix("Lost ")
+            .and_then(|r| r.strip_suffix(" events"))
+        {
+            out.reported_lost += n.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    if out.hits.is_empty() {
+        bail!(
+            "bpftrace printed no @hits_* counters at exit; the loss cannot be counted (output \
+             in {})",
+            path.display()
+        );
+    }
+    Ok(out)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn median_u64(v: Vec<u64>) -> u64 {
+    median(v.into_iter().map(|x| x as f64).collect()).round() as u64
+}
+
+fn summarize(
+    setups: &[Setup],
+    runs: &[Run],
+    attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
+) -> Vec<Summary> {
+    let of = |s: &Setup| {
+        let s = s.clone();
+        runs.iter().filter(move |r| r.setup == s)
+    };
+    let base_op = median_u64(of(&Setup::UNTRACED).map(|r| r.median_op_ns).collect());
+    setups
+        .iter()
+        .map(|s| {
+            let ratios: Vec<f64> = of(s).map(|r| r.ratio.unwrap_or(1.0)).collect();
+            let hits_total: u64 = of(s).map(Run::hits_total).sum();
+            let delivered_total: u64 = of(s).map(Run::delivered_total).sum();
+            let median_op_ns = median_u64(of(s).map(|r| r.median_op_ns).collect());
+            Summary {
+                setup: s.clone(),
+                median_seconds: median(of(s).map(|r| r.workload_seconds).collect()),
+                ratio: median(ratios.clone()),
+                ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                median_op_ns,
+                op_ratio: median_op_ns as f64 / base_op.max(1) as f64,
+                median_hits_per_run: median_u64(of(s).map(Run::hits_total).collect()),
+                median_delivered_per_run: median_u64(of(s).map(Run::delivered_total).collect()),
+                hits_total,
+                delivered_total,
+                lost_total: of(s).map(Run::lost).sum(),
+                tool_reported_lost_total: of(s).map(|r| r.tool_reported_lost).sum(),
+                delivered_share: (s.kind != Kind::Untraced && hits_total > 0)
+                    .then(|| delivered_total as f64 / hits_total as f64),
+                lost_counted_by: s.kind.loss_method(),
+                attach: attach.remove(s).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+fn table(r: &Report) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        s,
+        "tracer bench: kernel {}, {} CPUs; {} rounds; workload: {} threads x {} iterations of \
+         create, stat, stat of a missing name, unlink ({} ops a run)\n",
+        r.kernel_release, r.cpus, r.rounds, r.threads, r.iterations_per_thread, r.ops_per_run
+    );
+    let _ = writeln!(
+        s,
+        "{:<9} {:>9} {:>7} {:>13} {:>8} {:>10} {:>10} {:>9} {:>8}",
+        "setup",
+        "median s",
+        "ratio",
+        "ratio range",
+        "op p50",
+        "hits/run",
+        "events/run",
+        "delivered",
+        "lost"
+    );
+    for x in &r.summary {
+        let dash = || "-".to_string();
+        let tracing = x.setup.kind != Kind::Untraced;
+        let _ = writeln!(
+            s,
+            "{:<9} {:>9.3} {:>7} {:>13} {:>8} {:>10} {:>10} {:>9} {:>8}",
+            x.setup.name(),
+            x.median_seconds,
+            format!("{:.2}x", x.ratio),
+            if tracing {
+                format!("{:.2}-{:.2}", x.ratio_min, x.ratio_max)
+            } else {
+                dash()
+            },
+            format!("{:.2}x", x.op_ratio),
+            if tracing {
+                x.median_hits_per_run.to_string()
+            } else {
+                dash()
+            },
+            if tracing {
+                x.median_delivered_per_run.to_string()
+            } else {
+                dash()
+            },
+            x.delivered_share
+                .map_or_else(dash, |v| format!("{:.2}%", v * 100.0)),
+            if tracing {
+                x.lost_total.to_string()
+            } else {
+                dash()
+            },
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nmedian s: the workload's own elapsed time (its threads' start to the last one's end), \
+         median over all runs. ratio: median over rounds of a run's time over the mean of the \
+         untraced runs just before and after it (range: lowest and highest). op p50: the median \
+         operation's duration over untraced's, the probes' inline cost. lost: over all rounds."
+    );
+    for x in r.summary.iter().filter(|x| x.setup.kind != Kind::Untraced) {
+        let _ = writeln!(
+            s,
+            "lost, {}: {} (it reported {} lost itself).",
+            x.setup.name(),
+            x.lost_counted_by,
+            x.tool_reported_lost_total
+        );
+    }
+    let _ = writeln!(s, "\n{}", r.note);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_analysis::workload::Workload;
+
+    #[test]
+    fn the_bench_workload_parses_with_its_fixed_work() {
+        let w = Workload::from_toml(&workload_toml(3, 7), "bench").expect("valid workload");
+        assert_eq!(w.threads.len(), 3);
+        assert_eq!(w.planned_ops(), Some(3 * 7 * OPS_PER_ITERATION));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median_u64(vec![5, 1, 9]), 5);
+    }
+
+    #[test]
+    fn reads_bpftrace_output() {
+        let p = std::env::temp_dir().join(format!("bench-bt-{}.out", std::process::id()));
+        fs::write(
+            &p,
+            "Attaching 11 probes...\nready\n\
+             __d_lookup_rcu 1 2 3 0 ffff1 ffff2 4 ffff3 4 1 0 abc 2 f0\n\
+             ___d_drop 1 2 3 0 a b 4 c 1 6 c 0 0 abc 2 f0\n\
+             Lost 7 events\n\n\n@hits___d_lookup_rcu: 3\n\n@hits____d_drop: 1\n",
+        )
+        .expect("write");
+        let o = parse_bpftrace(&p).expect("parsed");
+        let _ = fs::remove_file(&p);
+        assert_eq!(o.lines.get("__d_lookup_rcu"), Some(&1));
+        assert_eq!(o.lines.get("___d_drop"), Some(&1));
+        assert_eq!(o.hits.get("__d_lookup_rcu"), Some(&3));
+        assert_eq!(o.hits.get("___d_drop"), Some(&1));
+        assert_eq!(o.reported_lost, 7);
+        let run = Run {
+            round: 0,
+            setup: Setup::of(Kind::Bpftrace),
+            workload_seconds: 1.0,
+            ratio: None,
+            median_op_ns: 0,
+            ops: 0,
+            failed_ops: 0,
+            hits: o.hits,
+            delivered: o.lines,
+            tool_reported_lost: o.reported_lost,
+        };
+        assert_eq!(run.lost(), 2);
+    }
+}

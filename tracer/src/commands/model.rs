@@ -1,0 +1,194 @@
+//! `tracer replay` and `tracer stress`: the workload on the model.
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use userspace_dcache::{stress, Delay, Profile, Shape, Step, StressConfig};
+
+use tracer_analysis::replay::{self, Source};
+
+// `tracer replay --threads --delays` and `tracer stress --delays` yield at the same steps.
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// A builtin workload or a TOML file (default with --against: the one the trace ran).
+    #[arg(long)]
+    workload: Option<String>,
+    /// Multiply the workload's iteration counts (ignored with --against: the trace's is used).
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Replay this kernel trace's operations, in its timestamp order.
+    #[arg(long)]
+    against: Option<PathBuf>,
+    /// Model profile (`linux-3.0-rc7`, `linux-3.0`, `linux-4.8`, `linux-6.1`); default: the
+    /// one for the kernel trace's release, else linux-6.1.
+    #[arg(long)]
+    profile: Option<String>,
+    /// The model trace to write.
+    #[arg(long, default_value = "model.trace")]
+    out: PathBuf,
+    /// With --against: run the trace's operations on one model thread per kernel thread at the
+    /// kernel run's pace, instead of one at a time in timestamp order (the model's own races
+    /// can then happen).
+    #[arg(long, requires = "against")]
+    threads: bool,
+    /// Yield at the protocol's race windows, widening them (most useful with --threads).
+    #[arg(long)]
+    delays: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn replay(args: ReplayArgs) -> Result<i32> {
+    let (w, release) = replay::resolve_workload(
+        args.workload.as_deref(),
+        args.scale,
+        args.against.as_deref(),
+    )?;
+    let profile = match (&args.profile, release.is_empty()) {
+        (None, true) => Profile::named("linux-6.1")?,
+        (p, _) => replay::pick_profile(p.as_deref(), &release)
+            .with_context(|| format!("choosing a model profile for kernel `{release}`"))?,
+    };
+    let source = match &args.against {
+        Some(p) => Source::Against(p),
+        None => Source::Plan,
+    };
+    let style = replay::Style {
+        threads: args.threads,
+        delays: args.delays,
+    };
+    let s = replay::replay_to_trace(&w, profile, source, style, &args.out, &release)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        eprintln!(
+            "replayed {} on {}: {} operations, {} events -> {}",
+            s.workload,
+            s.profile,
+            s.ops,
+            s.events,
+            args.out.display()
+        );
+        if let Some(n) = s.results_differ {
+            eprintln!("  {n} operation results differ from the kernel's (`tracer diff` explains)");
+        }
+    }
+    Ok(0)
+}
+
+#[derive(clap::Args)]
+pub struct StressArgs {
+    /// Workload shape: prune-stat, unlink-stat or rename-stat.
+    #[arg(long, default_value = "prune-stat")]
+    workload: String,
+    /// Model profile.
+    #[arg(long, default_value = "linux-6.1")]
+    profile: String,
+    /// How long to run.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Reader threads (besides the pruner and, per shape, the writer).
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+    /// Widen the race windows: yield at the protocol's steps (after `__d_lookup_rcu` returns,
+    /// between unhash and inode clear, before the shrinker's kill), as a scheduler would.
+    #[arg(long)]
+    delays: bool,
+    /// Stop at the first violation.
+    #[arg(long)]
+    stop_on_first: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct StressJson {
+    profile: String,
+    workload: String,
+    seconds: f64,
+    operations: u64,
+    lookups_rcu: u64,
+    validated_null_inode: u64,
+    spurious_enoent: u64,
+    delays: bool,
+    first_violation_after_ms: Option<f64>,
+}
+
+pub fn stress_cmd(args: StressArgs) -> Result<i32> {
+    let shape = match args.workload.as_str() {
+        "prune-stat" => Shape::PruneStat,
+        "unlink-stat" => Shape::UnlinkStat,
+        "rename-stat" => Shape::RenameStat,
+        other => {
+            bail!("stress runs the shapes prune-stat, unlink-stat and rename-stat, not `{other}`")
+        }
+    };
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        bail!("--seconds must be a positive number, got {}", args.seconds);
+    }
+    let profile = Profile::named(&args.profile)?;
+    let mut cfg = StressConfig::new(profile, shape, Duration::from_secs_f64(args.seconds));
+    cfg.readers = args.readers.max(1);
+    cfg.stop_on_first = args.stop_on_first;
+    if args.delays {
+        cfg.delays = vec![
+            Delay::Yield {
+                step: Step::LookupRcuReturned,
+            },
+            Delay::Yield {
+                step: Step::KillAfterUnhash,
+            },
+            Delay::Yield {
+                step: Step::ShrinkBeforeKill,
+            },
+        ];
+    }
+    let r = stress(&cfg);
+    let out = StressJson {
+        profile: r.profile.to_string(),
+        workload: args.workload.clone(),
+        seconds: r.elapsed.as_secs_f64(),
+        operations: r.ops,
+        lookups_rcu: r.lookups_rcu,
+        validated_null_inode: r.validated_null_inode,
+        spurious_enoent: r.spurious_enoent,
+        delays: r.delays_used,
+        first_violation_after_ms: r.first_violation_after.map(|d| d.as_secs_f64() * 1e3),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        println!(
+            "{} on {}: {} operations in {:.1}s ({} RCU lookups){}",
+            out.workload,
+            out.profile,
+            out.operations,
+            out.seconds,
+            out.lookups_rcu,
+            if out.delays {
+                ", with delays injected at the protocol's steps"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  validated lookups returning a hashed dentry with NULL d_inode for a positive name: {}",
+            out.validated_null_inode
+        );
+        println!(
+            "  ENOENT for names that exist: {}{}",
+            out.spurious_enoent,
+            out.first_violation_after_ms
+                .map(|ms| format!(" (first after {ms:.1} ms)"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(if out.validated_null_inode + out.spurious_enoent > 0 {
+        1
+    } else {
+        0
+    })
+}

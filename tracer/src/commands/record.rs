@@ -1,0 +1,143 @@
+//! `tracer record`: a workload on the live kernel, with the probes attached.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use tracer::{
+    attach::AttachMode,
+    btf,
+    programs::DEFAULT_RING_BYTES,
+    record::{self, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
+    runner,
+};
+use tracer_analysis::trace::ThreadInfo;
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// A builtin workload (`tracer workloads` lists them) or a TOML file.
+    #[arg(long, default_value = "unlink-stat")]
+    workload: String,
+    /// Multiply the workload's iteration counts (and durations) by this factor.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Attach family per target: auto (fentry/fexit where possible, else kprobe/kretprobe).
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    attach: AttachMode,
+    /// The trace file to write (mode 0600).
+    #[arg(long, default_value = "kernel.trace")]
+    out: PathBuf,
+    /// Also write the recording's summary as JSON here.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+    /// Ring buffer size in bytes: a power of two, a multiple of the page size.
+    #[arg(long, default_value_t = DEFAULT_RING_BYTES)]
+    buffer: u32,
+    /// Wake the consumer only when the ring holds this many bytes (it also polls every 10 ms);
+    /// 0 wakes it on every event, which costs the traced workload far more.
+    #[arg(long, default_value_t = 1 << 20)]
+    wakeup_bytes: u64,
+    /// Store kernel pointers as they are instead of per-trace ids (they are KASLR secrets).
+    #[arg(long)]
+    raw_pointers: bool,
+    /// BTF of the running kernel.
+    #[arg(long, default_value = btf::SYS_BTF)]
+    btf: PathBuf,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs the recording; returns the exit code (130/143 after SIGINT/SIGTERM).
+pub fn run(args: RecordArgs) -> Result<i32> {
+    let page = 4096u32;
+    if !args.buffer.is_power_of_two() || !args.buffer.is_multiple_of(page) {
+        bail!(
+            "--buffer {} is not a power of two multiple of the page size; try {}",
+            args.buffer,
+            DEFAULT_RING_BYTES
+        );
+    }
+    let w = super::load_workload(&args.workload, args.scale)?;
+
+    let signals = super::Signals::install()?;
+    let stop = &signals.stop;
+
+    let mut prepared = runner::prepare(&w).context("preparing the workload's file system")?;
+    let opts = RecordOptions {
+        btf: args.btf,
+        attach: args.attach,
+        out: args.out,
+        ring_bytes: args.buffer,
+        wakeup_bytes: args.wakeup_bytes,
+        raw_pointers: args.raw_pointers,
+        progress: !args.quiet,
+    };
+    let info = WorkloadInfo {
+        name: w.name.clone(),
+        toml: w.source().to_string(),
+        seed: w.seed,
+        scale: args.scale,
+    };
+    let devs = [prepared.dev()];
+    let result = record::record(&opts, &info, &devs, stop, |stop| {
+        let report = prepared.run(stop)?;
+        Ok(WorkloadRun {
+            ops: report.events,
+            threads: report
+                .threads
+                .into_iter()
+                .map(|t| ThreadInfo {
+                    name: t.name,
+                    tid: t.tid,
+                })
+                .collect(),
+            elapsed: report.elapsed,
+        })
+    });
+    // Unmount and detach the loop device whatever happened; report both failures.
+    let cleanup = prepared.finish();
+    let summary = result?;
+    cleanup.context("cleaning up the workload's file system")?;
+
+    print_summary(&summary);
+    if let Some(path) = &args.summary {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(signals.exit_code())
+}
+
+fn print_summary(s: &RecordSummary) {
+    eprintln!(
+        "recorded {} ({}): {} operations in {:.2}s, {:.0} kernel events/s over {:.2}s, end: {}",
+        s.trace.display(),
+        s.kernel_release,
+        s.ops,
+        s.workload_seconds,
+        s.kernel_events_per_second,
+        s.seconds,
+        s.end
+    );
+    eprintln!(
+        "  {:<22} {:<42} {:>10} {:>10} {:>8}",
+        "target", "attach", "hits", "events", "lost"
+    );
+    for (sym, mode) in &s.attach {
+        let n = |m: &std::collections::BTreeMap<String, u64>| m.get(sym).copied().unwrap_or(0);
+        let mut mode = mode.clone();
+        mode.truncate(42);
+        eprintln!(
+            "  {:<22} {:<42} {:>10} {:>10} {:>8}",
+            sym,
+            mode,
+            n(&s.hits),
+            n(&s.events),
+            n(&s.drops)
+        );
+    }
+    if s.lost > 0 {
+        eprintln!(
+            "  INCOMPLETE: {} events lost; a larger --buffer may help",
+            s.lost
+        );
+    }
+}

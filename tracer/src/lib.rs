@@ -1,0 +1,9 @@
+//! The `tracer` binary's library: the kernel side's loader and recorder. Probe programs and
+//! their attach plan, offsets from BTF, the verifier check, the workload runner on a live file
+//! system, the recorder. The analysis (trace format, replay, diff) is `tracer-analysis`.
+pub mod attach;
+pub mod btf;
+pub mod programs;
+pub mod record;
+pub mod runner;
+pub mod verify;

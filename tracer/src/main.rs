@@ -1,0 +1,204 @@
+use std::{io::Write, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracer::{btf, verify};
+use tracer_analysis::diff;
+
+mod commands;
+
+/// Records the Linux dcache lookup protocol with eBPF, replays it in a model, diffs the two.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Load every probe program through the running kernel's verifier and report each outcome.
+    Verify {
+        /// BTF of the kernel to resolve offsets and targets against.
+        #[arg(long, default_value = btf::SYS_BTF)]
+        btf: PathBuf,
+        /// Print one JSON object per program instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the struct offsets the probes would use, resolved from BTF.
+    Offsets {
+        #[arg(long, default_value = btf::SYS_BTF)]
+        btf: PathBuf,
+    },
+    /// Diff a kernel trace against a model trace: classify every NULL-inode lookup return and
+    /// ENOENT, check the writer-side d_seq invariants. Exit 0 no anomaly, 1 anomalies, 2 trouble.
+    Diff(DiffArgs),
+    /// Run a workload with the probes attached and write its trace.
+    Record(commands::record::RecordArgs),
+    /// Run a workload on the model (userspace-dcache) and write its trace.
+    Replay(commands::model::ReplayArgs),
+    /// Run a workload shape on the model's real threads and count invariant violations.
+    Stress(commands::model::StressArgs),
+    /// Model-check the lookup protocol: every interleaving (up to a preemption bound, loom) of
+    /// a lookup against the kill path, d_delete or the kill of an unhashed dentry, per profile
+    /// and mutant. No arguments: the whole table. Exit 0 holds (or a table), 1 fails.
+    Check(commands::check::CheckArgs),
+    /// Run a workload with no probes and print its elapsed time and op counts as JSON.
+    RunWorkload(commands::run_workload::RunWorkloadArgs),
+    /// Measure what recording costs a fixed workload: untraced, fentry, kprobe and bpftrace,
+    /// in interleaved rounds, with events delivered and lost.
+    Bench(commands::bench::BenchArgs),
+    /// Write a trace's events for other tools (JSON Lines: one object per event).
+    Export(commands::export::ExportArgs),
+    /// Print a trace's header and footer, and whether it is intact.
+    Info(commands::export::InfoArgs),
+    /// List the builtin workloads, one line each, or print one as TOML.
+    Workloads {
+        /// Print this workload's TOML (a builtin name, or a file path: validated first).
+        #[arg(long, value_name = "NAME", conflicts_with = "modules")]
+        show: Option<String>,
+        /// Print the kernel modules this workload's file system needs, comma-separated.
+        #[arg(long, value_name = "NAME")]
+        modules: Option<String>,
+    },
+}
+
+fn main() {
+    let code = match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            // Library errors often print their source in their own message already.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !msg.contains(&text) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&text);
+                }
+            }
+            eprintln!("tracer: error: {msg}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.cmd {
+        Cmd::Diff(args) => run_diff(args),
+        Cmd::Record(args) => commands::record::run(args),
+        Cmd::RunWorkload(args) => commands::run_workload::run(args),
+        Cmd::Bench(args) => commands::bench::run(args),
+        Cmd::Export(args) => commands::export::export(args),
+        Cmd::Replay(args) => commands::model::replay(args),
+        Cmd::Stress(args) => commands::model::stress_cmd(args),
+        Cmd::Check(args) => commands::check::run(args),
+        Cmd::Info(args) => commands::export::info(args),
+        Cmd::Verify { btf, json } => {
+            let checks = verify::verify_all(&btf)?;
+            if json {
+                for c in &checks {
+                    println!("{}", serde_json::to_string(c)?);
+                }
+            } else {
+                println!("{:<26} {:<22} {:<8} status", "program", "target", "family");
+                for c in &checks {
+                    let detail = match (&c.status, &c.detail) {
+                        (&"rejected", Some(d)) => format!(" ({d})"),
+                        (&"refused", _) => " (the kernel denies this program type here)".into(),
+                        (&"no-btf", _) => " (no BTF FUNC: not traceable by fentry here)".into(),
+                        _ => String::new(),
+                    };
+                    println!(
+                        "{:<26} {:<22} {:<8} {}{}",
+                        c.program, c.target, c.family, c.status, detail
+                    );
+                }
+            }
+            Ok(if checks.iter().any(|c| c.status == "rejected") {
+                1
+            } else {
+                0
+            })
+        }
+        Cmd::Workloads {
+            show: Some(name), ..
+        } => {
+            print!(
+                "{}",
+                tracer_analysis::workload::Workload::load(&name)?.source()
+            );
+            Ok(0)
+        }
+        Cmd::Workloads {
+            modules: Some(name),
+            ..
+        } => {
+            let w = tracer_analysis::workload::Workload::load(&name)?;
+            println!("{}", w.filesystem.kernel_modules().join(","));
+            Ok(0)
+        }
+        Cmd::Workloads { .. } => {
+            print!("{}", tracer_analysis::workload::listing()?);
+            Ok(0)
+        }
+        Cmd::Offsets { btf } => {
+            let k = btf::KernelBtf::from_file(&btf)?;
+            let o = k.offsets().context("resolving offsets")?;
+            println!("{o:#?}");
+            Ok(0)
+        }
+    }
+}
+
+/// Arguments of `tracer diff`.
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// Trace recorded from the kernel (`tracer record`).
+    kernel: PathBuf,
+    /// Trace of the same workload in the model (`tracer replay`).
+    model: PathBuf,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a Chrome/Perfetto trace-event timeline to this file (ui.perfetto.dev opens it).
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Events shown before and after each anomaly.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    context: usize,
+    /// How late (ms) an event may arrive behind the newest one and still be put in time order.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    window_ms: u64,
+    /// Anomalies detailed with evidence and context; all are counted.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_anomalies: usize,
+}
+
+fn run_diff(args: DiffArgs) -> anyhow::Result<i32> {
+    let opts = diff::DiffOptions {
+        context: args.context,
+        window_ns: args.window_ms.saturating_mul(1_000_000),
+        max_anomalies: args.max_anomalies,
+        timeline: args.timeline,
+        ..diff::DiffOptions::default()
+    };
+    let report = diff::diff_files(&args.kernel, &args.model, &opts)?;
+    if let Some(path) = &args.json {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("{}: cannot create the JSON report", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
+            .with_context(|| format!("{}: writing the JSON report", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    report.write_summary(&mut out)?;
+    report.write_details(&mut out)?;
+    if !report.anomalies.is_empty() {
+        // The details can be long: repeat the verdict where the reader ends up.
+        writeln!(out, "\n{}", report.verdict())?;
+    }
+    Ok(report.exit_status)
+}

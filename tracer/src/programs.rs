@@ -1,0 +1,130 @@
+//! The embedded eBPF object and how each program of it is loaded, per target and attach family.
+use std::fmt;
+
+use aya::{
+    programs::{FEntry, FExit, KProbe, ProgramError},
+    Btf, Ebpf, EbpfLoader,
+};
+use serde::{Deserialize, Serialize};
+use tracer_common::{Config, Probe};
+
+/// The object built from tracer-ebpf/ by build.rs.
+pub static EBPF_OBJ: &[u8] = aya::include_bytes_aligned!(env!("TRACER_EBPF_OBJ"));
+
+/// Default ring buffer size (bytes, a power of two and a multiple of the page size).
+pub const DEFAULT_RING_BYTES: u32 = 64 << 20;
+
+/// The two ways a target can be traced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// fentry/fexit (BPF trampolines; needs BTF for the function, 5.5+)
+    Fentry,
+    /// kprobe/kretprobe (needs CONFIG_KPROBES and the symbol in available_filter_functions)
+    Kprobe,
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Fentry => "fentry",
+            Family::Kprobe => "kprobe",
+        })
+    }
+}
+
+/// Entry or exit half of a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+    Entry,
+    Exit,
+}
+
+/// Name of the program for `probe` in `family`, as it appears in the object.
+pub fn program_name(probe: Probe, family: Family, half: Half) -> String {
+    let suffix = match (family, half) {
+        (Family::Fentry, Half::Entry) => "fentry",
+        (Family::Fentry, Half::Exit) => "fexit",
+        (Family::Kprobe, Half::Entry) => "kprobe",
+        (Family::Kprobe, Half::Exit) => "kretprobe",
+    };
+    format!("{}_{}", probe.prog_stem(), suffix)
+}
+
+/// Parses the embedded object with the given configuration; loads nothing into the kernel yet.
+pub fn open(config: &Config, ring_bytes: u32) -> Result<Ebpf, aya::EbpfError> {
+    EbpfLoader::new()
+        .override_global("CONFIG", config, true)
+        .map_max_entries("EVENTS", ring_bytes)
+        .load(EBPF_OBJ)
+}
+
+/// Why a program did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadFailure {
+    #[error("program {0} is not in the eBPF object")]
+    Missing(String),
+    #[error("the kernel refused to load {prog}: {source}")]
+    Refused {
+        prog: String,
+        #[source]
+        source: ProgramError,
+    },
+}
+
+impl LoadFailure {
+    /// The errno of a refused load, when the kernel gave one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            LoadFailure::Refused { source, .. } => program_errno(source),
+            LoadFailure::Missing(_) => None,
+        }
+    }
+}
+
+fn program_errno(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::LoadError { io_error, .. } => io_error.raw_os_error(),
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// Loads one half of one probe through the kernel's verifier.
+pub fn load(
+    ebpf: &mut Ebpf,
+    probe: Probe,
+    family: Family,
+    half: Half,
+    btf: &Btf,
+) -> Result<(), LoadFailure> {
+    let name = program_name(probe, family, half);
+    let prog = ebpf
+        .program_mut(&name)
+        .ok_or_else(|| LoadFailure::Missing(name.clone()))?;
+    let refused = |source| LoadFailure::Refused {
+        prog: name.clone(),
+        source,
+    };
+    let sym = probe.symbol();
+    match (family, half) {
+        (Family::Fentry, Half::Entry) => {
+            let p: &mut FEntry = prog.try_into().map_err(refused)?;
+            p.load(sym, btf).map_err(refused)
+        }
+        (Family::Fentry, Half::Exit) => {
+            let p: &mut FExit = prog.try_into().map_err(refused)?;
+            p.load(sym, btf).map_err(refused)
+        }
+        (Family::Kprobe, _) => {
+            let p: &mut KProbe = prog.try_into().map_err(refused)?;
+            p.load().map_err(refused)
+        }
+    }
+}
+
+/// Is this errno the kernel saying "not allowed here" (lockdown, no tracing programs) rather
+/// than the verifier rejecting the program?
+pub fn is_permission_refusal(errno: Option<i32>) -> bool {
+    errno == Some(libc::EPERM)
+}

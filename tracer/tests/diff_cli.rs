@@ -1,0 +1,60 @@
+//! `tracer diff` on the command line: reports, exit statuses like diff(1), errors naming the file.
+use std::process::Command;
+
+use tracer_common::OpKind;
+
+#[path = "../../tracer-analysis/tests/support/mod.rs"]
+mod support;
+use support::*;
+
+#[test]
+fn the_command_line_reports_and_exits_like_diff() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    let clean = Trace::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp, json) = (
+        dir.path().join("k.trace"),
+        dir.path().join("m.trace"),
+        dir.path().join("report.json"),
+    );
+    k.write(&kp, "kernel", finished());
+    clean.write(&mp, "model", finished());
+    let bin = env!("CARGO_BIN_EXE_tracer");
+    let out = Command::new(bin)
+        .arg("diff")
+        .arg(&kp)
+        .arg(&mp)
+        .arg("--json")
+        .arg(&json)
+        .args(["--context", "2"])
+        .output()
+        .expect("run tracer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("ANOMALIES"), "{stdout}");
+    assert!(stdout.contains("anomaly 1: spurious-enoent f1"), "{stdout}");
+    assert!(stdout.contains("verdict: 1 anomalies (exit 1)"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    assert_eq!(v["exit_status"], 1);
+
+    let out = Command::new(bin)
+        .arg("diff")
+        .arg(&mp)
+        .arg(&mp)
+        .output()
+        .expect("run tracer");
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = Command::new(bin)
+        .arg("diff")
+        .arg(dir.path().join("missing.trace"))
+        .arg(&mp)
+        .output()
+        .expect("run tracer");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing.trace"), "{stderr}");
+}
