@@ -106,10 +106,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 println!("{:<26} {:<22} {:<8} status", "program", "target", "family");
                 for c in &checks {
-                    let detail = match (&c.status, &c.detail) {
-                        (&"rejected", Some(d)) => format!(" ({d})"),
-                        (&"refused", _) => " (the kernel denies this program type here)".into(),
-                        (&"no-btf", _) => " (no BTF FUNC: not traceable by fentry here)".into(),
+                    let detail = match (c.status, &c.detail, c.status.explain()) {
+                        (verify::VerifyStatus::Rejected, Some(d), _) => format!(" ({d})"),
+                        (_, _, Some(why)) => format!(" ({why})"),
                         _ => String::new(),
                     };
                     println!(
@@ -118,11 +117,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     );
                 }
             }
-            Ok(if checks.iter().any(|c| c.status == "rejected") {
-                1
-            } else {
-                0
-            })
+            Ok(
+                if checks
+                    .iter()
+                    .any(|c| c.status == verify::VerifyStatus::Rejected)
+                {
+                    1
+                } else {
+                    0
+                },
+            )
         }
         Cmd::Workloads {
             show: Some(name), ..

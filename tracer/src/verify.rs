@@ -10,16 +10,49 @@ use crate::{
     programs::{self, Family, Half, LoadFailure},
 };
 
+/// What the kernel said to one program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyStatus {
+    Loaded,
+    /// The kernel denied the program type (lockdown, no tracing programs).
+    Refused,
+    /// The verifier or another load step rejected it.
+    Rejected,
+    /// The function has no BTF FUNC in this kernel, so fentry/fexit cannot target it: not built
+    /// in, or inlined everywhere.
+    NoBtf,
+}
+
+impl VerifyStatus {
+    /// Why, in a few words, for the table.
+    pub fn explain(self) -> Option<&'static str> {
+        match self {
+            VerifyStatus::Loaded | VerifyStatus::Rejected => None,
+            VerifyStatus::Refused => Some("the kernel denies this program type here"),
+            VerifyStatus::NoBtf => Some("no BTF FUNC: not traceable by fentry here"),
+        }
+    }
+}
+
+impl std::fmt::Display for VerifyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VerifyStatus::Loaded => "loaded",
+            VerifyStatus::Refused => "refused",
+            VerifyStatus::Rejected => "rejected",
+            VerifyStatus::NoBtf => "no-btf",
+        })
+    }
+}
+
 /// Outcome for one program.
 #[derive(Debug, Serialize)]
 pub struct ProgramCheck {
     pub program: String,
     pub target: &'static str,
     pub family: Family,
-    /// "loaded", "refused" (the kernel denied the program type: lockdown, no tracing), "rejected"
-    /// (verifier or other load error), or "no-btf" (the function has no BTF FUNC in this kernel,
-    /// so fentry/fexit cannot target it: not built in or inlined everywhere).
-    pub status: &'static str,
+    pub status: VerifyStatus,
     pub errno: Option<i32>,
     pub detail: Option<String>,
 }
@@ -45,21 +78,21 @@ pub fn verify_all(btf_path: &Path) -> anyhow::Result<Vec<ProgramCheck>> {
                     program,
                     target: probe.symbol(),
                     family,
-                    status: "loaded",
+                    status: VerifyStatus::Loaded,
                     errno: None,
                     detail: None,
                 };
                 if family == Family::Fentry && !has_btf {
-                    check.status = "no-btf";
+                    check.status = VerifyStatus::NoBtf;
                     out.push(check);
                     continue;
                 }
                 if let Err(e) = programs::load(&mut ebpf, probe, family, half, &btf) {
                     check.errno = e.errno();
                     check.status = if programs::is_permission_refusal(e.errno()) {
-                        "refused"
+                        VerifyStatus::Refused
                     } else {
-                        "rejected"
+                        VerifyStatus::Rejected
                     };
                     check.detail = Some(failure_text(&e));
                 }

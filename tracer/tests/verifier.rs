@@ -5,7 +5,11 @@
 //! attaches those. Anything the verifier rejects fails here.
 use std::path::Path;
 
-use tracer::{btf::SYS_BTF, programs::Family, verify::verify_all};
+use tracer::{
+    btf::SYS_BTF,
+    programs::Family,
+    verify::{verify_all, VerifyStatus},
+};
 
 #[test]
 fn every_program_loads_or_is_refused_by_policy() {
@@ -18,26 +22,33 @@ fn every_program_loads_or_is_refused_by_policy() {
         "one check per probe, family and half"
     );
 
-    let rejected: Vec<_> = checks.iter().filter(|c| c.status == "rejected").collect();
+    let rejected: Vec<_> = checks
+        .iter()
+        .filter(|c| c.status == VerifyStatus::Rejected)
+        .collect();
     assert!(rejected.is_empty(), "rejected by the kernel: {rejected:#?}");
 
     for c in checks.iter().filter(|c| c.family == Family::Kprobe) {
-        assert_eq!(c.status, "loaded", "kprobe programs must load here: {c:?}");
+        assert_eq!(
+            c.status,
+            VerifyStatus::Loaded,
+            "kprobe programs must load here: {c:?}"
+        );
     }
 
     let mut left_to_vm = Vec::new();
     for c in checks.iter().filter(|c| c.family == Family::Fentry) {
         match c.status {
-            "loaded" => {}
-            "refused" => {
+            VerifyStatus::Loaded => {}
+            VerifyStatus::Refused => {
                 assert_eq!(c.errno, Some(libc::EPERM), "{c:?}");
                 left_to_vm.push(c.program.as_str());
             }
-            "no-btf" => assert!(
+            VerifyStatus::NoBtf => assert!(
                 c.target == "dentry_iput",
                 "only dentry_iput (gone since 4.8) may lack BTF here: {c:?}"
             ),
-            other => panic!("unexpected status {other}: {c:?}"),
+            VerifyStatus::Rejected => unreachable!("checked above: {c:?}"),
         }
     }
     if !left_to_vm.is_empty() {
