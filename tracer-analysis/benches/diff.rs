@@ -17,7 +17,7 @@ use std::{
 
 use tracer_analysis::{
     diff::{diff_files, DiffOptions},
-    trace::{Footer, Header, Writer},
+    trace::{End, Footer, Header, Origin, Writer},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
@@ -266,9 +266,9 @@ impl Workload {
     }
 }
 
-fn generate(path: &Path, origin: &str, events: u64, id_base: u64) -> u64 {
+fn generate(path: &Path, origin: Origin, events: u64, id_base: u64) -> u64 {
     let mut h = Header::new(origin);
-    if origin == "kernel" {
+    if origin == Origin::Kernel {
         h.kernel_release = "6.1.0-27-amd64".into();
         h.attach = BTreeMap::from([
             ("__d_lookup_rcu".into(), "fentry".into()),
@@ -289,7 +289,7 @@ fn generate(path: &Path, origin: &str, events: u64, id_base: u64) -> u64 {
         }
     }
     w.finish(Footer {
-        end: "finished".into(),
+        end: End::Finished,
         ..Footer::default()
     })
     .expect("finish trace");
@@ -353,8 +353,8 @@ fn main() {
         let k = dir.join(format!("kernel-{n}.trace"));
         let m = dir.join(format!("model-{n}.trace"));
         let t0 = Instant::now();
-        let bytes = generate(&k, "kernel", n, 0);
-        generate(&m, "model", n, 1 << 32);
+        let bytes = generate(&k, Origin::Kernel, n, 0);
+        generate(&m, Origin::Model, n, 1 << 32);
         let gen = t0.elapsed().as_secs_f64();
         // Reset the peak so VmHWM measures the diff alone (Linux 4.0+).
         let reset = fs::write("/proc/self/clear_refs", "5").is_ok();

@@ -134,13 +134,13 @@ pub fn jsonl(reader: &mut Reader, out: &mut dyn Write) -> Result<u64, ExportErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Footer, Header, Writer};
+    use crate::trace::{Footer, Header, Origin, Writer};
 
     #[test]
     fn every_event_becomes_one_json_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("t.trace");
-        let mut w = Writer::create(&p, &Header::new("kernel")).expect("create");
+        let mut w = Writer::create(&p, &Header::new(Origin::Kernel)).expect("create");
         let mut lookup = Event::zeroed();
         lookup.probe = Probe::DLookupRcu as u8;
         lookup.source = Source::FEntry as u8;

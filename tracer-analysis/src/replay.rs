@@ -16,7 +16,7 @@ use userspace_dcache::{
 };
 
 use crate::{
-    trace::{Footer, Header, Reader, ThreadInfo, TraceError, Writer},
+    trace::{End, Footer, Header, Origin, Reader, ThreadInfo, TraceError, Writer},
     workload::{self, PlannedOp, Workload, WorkloadError, SETUP_THREAD},
 };
 
@@ -187,7 +187,7 @@ pub fn replay_to_trace(
 ) -> Result<ReplaySummary, ReplayError> {
     // In timestamp order unless threads were asked for; a plan has no timestamps to follow.
     let on_threads = style.threads || matches!(source, Source::Plan);
-    let mut header = Header::new("model");
+    let mut header = Header::new(Origin::Model);
     header.kernel_release = kernel_release.to_string();
     header.profile = Some(profile.name.to_string());
     header.workload = Some(w.name.clone());
@@ -302,7 +302,7 @@ pub fn replay_to_trace(
         .take()
         .ok_or_else(|| ReplayError::Input("the model's trace writer is gone".into()))?;
     let footer = writer.finish(Footer {
-        end: "finished".into(),
+        end: End::Finished,
         threads,
         ..Footer::default()
     })?;
@@ -375,7 +375,7 @@ mod tests {
         let s =
             replay_to_trace(&w, profile, Source::Plan, Style::default(), &out, "").expect("replay");
         let (h, events, f) = Reader::open(&out).expect("open").read_all().expect("read");
-        assert_eq!(h.origin, "model");
+        assert_eq!(h.origin, Origin::Model);
         assert_eq!(h.profile.as_deref(), Some("linux-6.1"));
         let ops = events
             .iter()
@@ -407,7 +407,7 @@ ops = [{ op = "stat", path = "f1" }]
             "test",
         )
         .expect("workload");
-        let mut h = Header::new("kernel");
+        let mut h = Header::new(Origin::Kernel);
         h.kernel_release = "6.1.0-test".into();
         h.workload_toml = Some(w.source().to_string());
         let mut wr = Writer::create(&kernel, &h).expect("create");

@@ -63,14 +63,67 @@ pub enum TraceError {
     },
 }
 
+/// Who wrote a trace.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// `tracer record`: the probes on a live kernel.
+    #[default]
+    Kernel,
+    /// `tracer replay`: the model.
+    Model,
+    /// `tracer check`: a model checker's counterexample, a model trace too.
+    Check,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Kernel => "kernel",
+            Origin::Model => "model",
+            Origin::Check => "check",
+        }
+    }
+
+    /// Whether events of this trace come from the model rather than a kernel.
+    pub fn is_model(self) -> bool {
+        matches!(self, Origin::Model | Origin::Check)
+    }
+}
+
+/// How a recording ended.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum End {
+    /// The workload ran to its end and everything in flight was drained.
+    Finished,
+    /// Stopped by a signal.
+    Interrupted,
+    /// Not ended yet (the recorder's spill file while it runs).
+    #[default]
+    Partial,
+    /// The workload or the consumer failed; the message says how.
+    Error(String),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Finished => f.write_str("finished"),
+            End::Interrupted => f.write_str("interrupted"),
+            End::Partial => f.write_str("partial"),
+            End::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
 /// What a trace is of and how it was made.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Header {
     pub schema: u32,
     pub event_size: usize,
-    /// "kernel", "model" or "check".
-    pub origin: String,
+    pub origin: Origin,
     pub tool_version: String,
     /// `uname -r` of the traced kernel (kernel traces), or the release the model profile stands for.
     pub kernel_release: String,
@@ -128,11 +181,11 @@ impl From<&Offsets> for OffsetsJson {
 }
 
 impl Header {
-    pub fn new(origin: &str) -> Header {
+    pub fn new(origin: Origin) -> Header {
         Header {
             schema: SCHEMA_VERSION,
             event_size: EVENT_SIZE,
-            origin: origin.into(),
+            origin,
             tool_version: env!("CARGO_PKG_VERSION").into(),
             ..Header::default()
         }
@@ -159,8 +212,11 @@ pub struct Footer {
     pub hits: BTreeMap<String, u64>,
     /// Calls that produced no event, per symbol (stash or ring buffer full).
     pub drops: BTreeMap<String, u64>,
-    /// Why the recording ended: "finished", "interrupted", "error: ...".
-    pub end: String,
+    /// Why the recording ended.
+    pub end: End,
+    /// Per CPU, the last `cpu_seq` its probes stamped (kernel traces): events of that CPU
+    /// numbered above the last one in the file were lost at the end.
+    pub last_cpu_seq: BTreeMap<u32, u64>,
     /// The workload's threads, in the workload's order (empty when no workload ran).
     pub threads: Vec<ThreadInfo>,
 }
@@ -172,7 +228,7 @@ impl Footer {
 
     /// A trace with drops or an abnormal end is incomplete.
     pub fn complete(&self) -> bool {
-        self.lost() == 0 && self.end == "finished"
+        self.lost() == 0 && self.end == End::Finished
     }
 }
 
@@ -465,6 +521,13 @@ impl Reader {
                 if &end != END_MARK {
                     return Err(self.corrupt("bad end mark".into()));
                 }
+                // A file is one trace: bytes after its end are not ours to ignore (two
+                // traces concatenated, or a writer that went on after the end).
+                let mut extra = [0u8; 1];
+                if self.read_exact_or_eof(&mut extra)? {
+                    self.offset -= 1;
+                    return Err(self.corrupt("data after the end mark".into()));
+                }
                 if footer.events != self.events {
                     return Err(self.corrupt(format!(
                         "footer counts {} events, the file holds {}",
@@ -522,7 +585,7 @@ mod tests {
     }
 
     fn write(path: &Path, n: u64) -> Vec<Event> {
-        let mut h = Header::new("model");
+        let mut h = Header::new(Origin::Model);
         h.kernel_release = "6.1.0-test".into();
         let mut w = Writer::create(path, &h).expect("create");
         let evs: Vec<Event> = (0..n).map(sample).collect();
@@ -530,7 +593,7 @@ mod tests {
             w.push(e).expect("push");
         }
         w.finish(Footer {
-            end: "finished".into(),
+            end: End::Finished,
             ..Footer::default()
         })
         .expect("finish");
@@ -600,6 +663,28 @@ mod tests {
     }
 
     #[test]
+    fn data_after_the_end_mark_is_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        write(&p, 5);
+        let mut bytes = std::fs::read(&p).expect("read");
+        let end = bytes.len() as u64;
+        bytes.extend_from_slice(b"more");
+        std::fs::write(&p, &bytes).expect("write");
+        let err = Reader::open(&p)
+            .expect("header intact")
+            .read_all()
+            .expect_err("must fail");
+        match err {
+            TraceError::Corrupt { offset, what, .. } => {
+                assert_eq!(offset, end);
+                assert_eq!(what, "data after the end mark");
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
     fn wrong_versions_and_foreign_files_are_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("t.trace");
@@ -613,7 +698,7 @@ mod tests {
             "{err}"
         );
 
-        let mut h = Header::new("kernel");
+        let mut h = Header::new(Origin::Kernel);
         h.schema = SCHEMA_VERSION + 1;
         Writer::create(&p, &h)
             .expect("create")

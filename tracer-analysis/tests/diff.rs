@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use tracer_analysis::{
     diff::{diff_files, DiffOptions, Report},
-    trace::Footer,
+    trace::{End, Footer},
 };
 use tracer_common::{flags, OpKind, Probe};
 
@@ -22,8 +22,8 @@ fn run_with(kernel: &Trace, model: &Trace, opts: &DiffOptions) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let k = dir.path().join("kernel.trace");
     let m = dir.path().join("model.trace");
-    kernel.write(&k, "kernel", finished());
-    model.write(&m, "model", finished());
+    kernel.write(&k, Origin::Kernel, finished());
+    model.write(&m, Origin::Model, finished());
     let report = diff_files(&k, &m, opts).expect("diff");
     Run {
         _dir: dir,
@@ -398,14 +398,14 @@ fn lost_events_make_a_trace_incomplete_but_are_no_trouble() {
     created(&mut t, "f1");
     t.write(
         &k,
-        "kernel",
+        Origin::Kernel,
         Footer {
-            end: "finished".into(),
+            end: End::Finished,
             drops: BTreeMap::from([("___d_drop".into(), 3)]),
             ..Footer::default()
         },
     );
-    t.write(&m, "model", finished());
+    t.write(&m, Origin::Model, finished());
     let r = diff_files(&k, &m, &DiffOptions::default()).expect("diff");
     assert_eq!(r.lost_events.kernel.total, 3);
     assert_eq!(r.lost_events.kernel.per_probe["___d_drop"], 3);
@@ -455,7 +455,7 @@ fn unreadable_input_is_an_error_naming_the_file() {
     let bogus = dir.path().join("notes.txt");
     std::fs::write(&bogus, "not a trace").expect("write");
     let good = dir.path().join("m.trace");
-    Trace::default().write(&good, "model", finished());
+    Trace::default().write(&good, Origin::Model, finished());
     let err = diff_files(&bogus, &good, &DiffOptions::default()).expect_err("must fail");
     let msg = err.to_string();
     assert!(

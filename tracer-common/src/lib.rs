@@ -4,7 +4,7 @@
 #![no_std]
 
 /// Version of the event layout below; stored in every trace header.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Bytes of a name kept in an event. Longer names keep their full length in `name_len` and set
 /// [`flags::NAME_TRUNCATED`].
@@ -204,6 +204,12 @@ pub mod flags {
 /// | `seq_end` | `d_seq` read after `d_inode` | `d_seq` at exit | 0 |
 /// | `aux` | `d_flags` | `d_flags` at entry | [`OpKind`] |
 /// | `result` | 0 | 0 | 0 or `-errno` |
+/// | `cpu_seq` | per-CPU sequence number | same | 0 |
+///
+/// `cpu_seq` is stamped at the entry half from a counter of the entry CPU (`cpu`), for every
+/// call that passed the filter, before anything can fail: the kernel events of a CPU carry
+/// 1, 2, 3, ... and a number missing from a trace is an event lost (no slot, ring buffer
+/// full, exit never ran), whatever the footer says. 0 means not stamped (operations, model).
 ///
 /// Kernel pointers are KASLR secrets: trace files hold stable per-trace ids in `dentry`,
 /// `parent` and the inode fields unless recorded with `--raw-pointers`.
@@ -227,7 +233,7 @@ pub struct Event {
     pub name_hash: u32,
     pub name_len: u32,
     pub result: i32,
-    pub _pad: u32,
+    pub cpu_seq: u32,
     pub name: [u8; NAME_CAP],
 }
 
@@ -255,7 +261,7 @@ impl Event {
             name_hash: 0,
             name_len: 0,
             result: 0,
-            _pad: 0,
+            cpu_seq: 0,
             name: [0; NAME_CAP],
         }
     }

@@ -53,6 +53,10 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 #[map]
 static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
 
+/// The last `cpu_seq` stamped on each CPU (one slot).
+#[map]
+static SEQ: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Calls that passed the filter but produced no event (no slot, ring buffer full).
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
@@ -119,6 +123,23 @@ fn bump(map: &PerCpuArray<u64>, probe: Probe) {
     if let Some(slot) = map.get_ptr_mut(probe.counter_index()) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU while the program runs.
         unsafe { *slot += 1 };
+    }
+}
+
+/// Counts a call that passed the filter and returns its `cpu_seq`: taken before the call can
+/// fail to produce an event, so that every such failure leaves a hole in its CPU's numbers.
+/// Per-CPU and not atomic, like `HITS`: two programs interleaved on one CPU (a preemptible
+/// kernel) could take one number twice and skip one, which reads as a loss, never as none.
+#[inline(always)]
+fn hit(probe: Probe) -> u32 {
+    bump(&HITS, probe);
+    match SEQ.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot, as in `bump`.
+        Some(n) => unsafe {
+            *n += 1;
+            *n as u32
+        },
+        None => 0,
     }
 }
 
@@ -434,7 +455,7 @@ fn release(h: Held) {
 /// Starts the event in the slot with what every probe records; every field is written, so
 /// nothing of the thread's previous call survives.
 #[inline(always)]
-fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64, cpu: u32) {
+fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64, cpu: u32, seq: u32) {
     // SAFETY: helper with no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     let ev = &mut s.ev;
@@ -463,7 +484,7 @@ fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64, cpu: u32) {
     set!(ev.name_hash, 0);
     set!(ev.name_len, 0);
     set!(ev.result, 0);
-    set!(ev._pad, 0);
+    set!(ev.cpu_seq, seq);
     set!(s.seqp, 0);
 }
 
@@ -473,7 +494,7 @@ fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, se
     if !dev_allowed::<M>(parent) {
         return;
     }
-    bump(&HITS, probe);
+    let seq = hit(probe);
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: helper with no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
@@ -482,7 +503,7 @@ fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, se
         return;
     };
     let s = &mut *h.slot;
-    begin(s, probe, source, pid_tgid, cpu);
+    begin(s, probe, source, pid_tgid, cpu, seq);
     s.ev.parent = parent;
     read_qstr::<M>(&mut s.ev, qstr);
     s.seqp = seqp;
@@ -568,7 +589,7 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
     if !dev_allowed::<M>(dentry) {
         return;
     }
-    bump(&HITS, probe);
+    let seq = hit(probe);
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: helper with no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
@@ -577,7 +598,7 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
         return;
     };
     let s = &mut *h.slot;
-    begin(s, probe, source, pid_tgid, cpu);
+    begin(s, probe, source, pid_tgid, cpu, seq);
     let ev = &mut s.ev;
     ev.dentry = dentry;
     match (

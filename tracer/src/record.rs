@@ -29,7 +29,7 @@ use crate::{
     programs,
 };
 use tracer_analysis::trace::{
-    self, Anonymizer, Footer, Header, OffsetsJson, Reader, ThreadInfo, Writer,
+    self, Anonymizer, End, Footer, Header, OffsetsJson, Origin, Reader, ThreadInfo, Writer,
 };
 
 /// How to record.
@@ -132,7 +132,7 @@ where
         );
     }
 
-    let mut header = Header::new("kernel");
+    let mut header = Header::new(Origin::Kernel);
     header.kernel_release = attach::kernel_release();
     header.attach = attached
         .iter()
@@ -185,26 +185,27 @@ where
     // Detach before anything else: the workload's unmount must not be recorded.
     let hits = read_counters(&mut ebpf, "HITS")?;
     let drops = read_counters(&mut ebpf, "DROPS")?;
+    let last_cpu_seq = read_last_seq(&mut ebpf)?;
     drop(ring);
     drop(ebpf);
 
     let interrupted = stop.load(Ordering::Relaxed);
     let (run, end) = match (ops, &drained) {
-        (Ok(run), Ok(_)) if interrupted => (run, "interrupted".to_string()),
-        (Ok(run), Ok(_)) => (run, "finished".to_string()),
+        (Ok(run), Ok(_)) if interrupted => (run, End::Interrupted),
+        (Ok(run), Ok(_)) => (run, End::Finished),
         (Err(e), _) => (
             WorkloadRun {
                 ops: Vec::new(),
                 threads: Vec::new(),
                 elapsed: Duration::ZERO,
             },
-            format!("error: workload: {e:#}"),
+            End::Error(format!("workload: {e:#}")),
         ),
-        (Ok(run), Err(e)) => (run, format!("error: consumer: {e:#}")),
+        (Ok(run), Err(e)) => (run, End::Error(format!("consumer: {e:#}"))),
     };
     let kernel_events = spill.events();
     spill.finish(Footer {
-        end: "partial".into(),
+        end: End::Partial,
         ..Footer::default()
     })?;
 
@@ -212,6 +213,7 @@ where
     let mut footer = Footer {
         end: end.clone(),
         threads: run.threads,
+        last_cpu_seq,
         ..Footer::default()
     };
     let delivered = count_per_probe(&spill_path)?;
@@ -247,7 +249,7 @@ where
         seconds,
         workload_seconds,
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
-        end,
+        end: end.to_string(),
         complete: footer.complete(),
     };
     if let Err(e) = drained {
@@ -418,6 +420,19 @@ fn read_counters(ebpf: &mut aya::Ebpf, name: &str) -> Result<BTreeMap<Probe, u64
         out.insert(p, vals.iter().sum());
     }
     Ok(out)
+}
+
+/// The last `cpu_seq` stamped per CPU (CPUs that stamped none left out).
+fn read_last_seq(ebpf: &mut aya::Ebpf) -> Result<BTreeMap<u32, u64>> {
+    let map = ebpf.map("SEQ").context("the eBPF object has no SEQ map")?;
+    let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+    // One value per possible CPU, in CPU id order.
+    let vals = arr.get(&0, 0)?;
+    Ok((0u32..)
+        .zip(vals.iter())
+        .filter(|(_, n)| **n > 0)
+        .map(|(cpu, n)| (cpu, *n))
+        .collect())
 }
 
 fn count_per_probe(spill: &Path) -> Result<BTreeMap<String, u64>> {

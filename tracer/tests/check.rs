@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use serde_json::Value;
-use tracer_analysis::trace::Reader;
+use tracer_analysis::trace::{Origin, Reader};
 use tracer_common::Probe;
 
 fn tracer(args: &[&str]) -> std::process::Output {
@@ -66,7 +66,7 @@ fn a_failing_check_writes_its_counterexample_as_a_trace() {
         .expect("a trace")
         .read_all()
         .expect("intact");
-    assert_eq!(header.origin, "check");
+    assert_eq!(header.origin, Origin::Check);
     assert_eq!(header.profile.as_deref(), Some("linux-4.8"));
     assert_eq!(
         header.notes.get("invariant").map(String::as_str),

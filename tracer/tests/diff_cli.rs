@@ -19,8 +19,8 @@ fn the_command_line_reports_and_exits_like_diff() {
         dir.path().join("m.trace"),
         dir.path().join("report.json"),
     );
-    k.write(&kp, "kernel", finished());
-    clean.write(&mp, "model", finished());
+    k.write(&kp, Origin::Kernel, finished());
+    clean.write(&mp, Origin::Model, finished());
     let bin = env!("CARGO_BIN_EXE_tracer");
     let out = Command::new(bin)
         .arg("diff")

@@ -318,7 +318,7 @@ fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {
     let footer = input.reader.footer();
     TraceInfo {
         path: input.path.display().to_string(),
-        origin: h.origin.clone(),
+        origin: h.origin,
         release: h.kernel_release.clone(),
         attach: h.attach.clone(),
         profile: h.profile.clone(),

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use tracer_common::Probe;
 
+use crate::trace::{End, Origin};
+
 use super::align::OpDivergence;
 
 /// Version of the report.json layout.
@@ -51,7 +53,7 @@ impl<T> PerSide<T> {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TraceInfo {
     pub path: String,
-    pub origin: String,
+    pub origin: Origin,
     /// The kernel release (kernel traces) or the release the profile stands for (model).
     pub release: String,
     /// Per target symbol: the attach mode, or why it was not attached.
@@ -64,7 +66,7 @@ pub struct TraceInfo {
     /// Read to its end mark, no lost events, and the recording finished normally.
     pub complete: bool,
     /// How the recording ended (footer), None when the footer was never reached.
-    pub end: Option<String>,
+    pub end: Option<End>,
     /// Why the trace could not be read to its end (truncated or corrupted).
     pub problem: Option<String>,
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 use std::{collections::BTreeMap, path::Path};
 
+pub use tracer_analysis::trace::{End, Origin};
 use tracer_analysis::trace::{Footer, Header, Writer};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
@@ -116,9 +117,9 @@ impl Trace {
     }
 
     /// Writes the events in completion order, as the recorder does.
-    pub fn write(&self, path: &Path, origin: &str, footer: Footer) {
+    pub fn write(&self, path: &Path, origin: Origin, footer: Footer) {
         let mut h = Header::new(origin);
-        if origin == "kernel" {
+        if origin == Origin::Kernel {
             h.kernel_release = "6.1.0-27-amd64".into();
             h.attach = BTreeMap::from([
                 ("__d_lookup_rcu".into(), "fentry".into()),
@@ -145,7 +146,7 @@ impl Trace {
 
 pub fn finished() -> Footer {
     Footer {
-        end: "finished".into(),
+        end: End::Finished,
         ..Footer::default()
     }
 }

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use tracer_analysis::trace::{Footer, Header, ThreadInfo, Writer};
+use tracer_analysis::trace::{End, Footer, Header, Origin, ThreadInfo, Writer};
 use userspace_dcache_loom::check::{
     self, Check, CheckResult, Counterexample, MemoryModel, Mutant, Scenario, Verdict,
 };
@@ -250,7 +250,7 @@ fn write_out(path: &Path, r: &CheckResult) -> Result<()> {
         }
     };
     let c = &r.check;
-    let mut header = Header::new("check");
+    let mut header = Header::new(Origin::Check);
     header.profile = Some(c.profile.name.to_owned());
     header.kernel_release = format!("{}.{}", c.profile.version.0, c.profile.version.1);
     let notes = [
@@ -277,7 +277,7 @@ fn write_out(path: &Path, r: &CheckResult) -> Result<()> {
         })
         .collect();
     w.finish(Footer {
-        end: "finished".into(),
+        end: End::Finished,
         threads,
         ..Footer::default()
     })?;
