@@ -3,6 +3,7 @@
 //! probe or needs the eBPF toolchain: it builds and tests with stable Rust alone.
 pub mod diff;
 pub mod export;
+pub mod output;
 pub mod replay;
 pub mod trace;
 pub mod workload;

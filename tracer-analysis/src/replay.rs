@@ -2,17 +2,19 @@
 //! as a kernel recording. With a kernel trace, the model runs that trace's operations in the
 //! order of their timestamps, so the two traces can be diffed operation by operation.
 use std::{
-    path::Path,
+    collections::BTreeMap,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
+    time::{Duration, Instant},
 };
 
 use tracer_common::{flags, Event, OpKind, Probe};
 use userspace_dcache::{
     replay, replay::replay_with_hook, Dcache, DcacheConfig, EventSink, FsKind, ModelError, Profile,
-    ReplayMode, ReplayOp, Step, StepHook,
+    ReplayMode, ReplayOp, Step, StepHook, Task,
 };
 
 use crate::{
@@ -30,6 +32,24 @@ pub enum ReplayError {
     Workload(#[from] WorkloadError),
     #[error("{0}")]
     Input(String),
+    #[error("{}: operations on {found} threads; a threaded replay runs at most {max} (drop --threads to replay in timestamp order)", path.display())]
+    TooManyThreads {
+        path: PathBuf,
+        found: usize,
+        max: usize,
+    },
+    #[error("{}: operation {index} starts {seconds:.0} s after the first; a paced replay follows at most {max} s (a damaged timestamp? drop --threads to replay in timestamp order)", path.display())]
+    PaceSpan {
+        path: PathBuf,
+        index: usize,
+        seconds: f64,
+        max: u64,
+    },
+    #[error("cannot start a model thread")]
+    Spawn {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Streams model events into a trace writer; setup runs with recording off, as the kernel's
@@ -118,17 +138,17 @@ pub fn workload_of(header: &Header, path: &Path) -> Result<Workload, ReplayError
     Ok(w)
 }
 
-/// A kernel trace's operations: as replay input, as recorded, and its threads.
+/// A kernel trace's operations: as replay input, their results there, and its threads.
 struct KernelOps {
     ops: Vec<ReplayOp>,
-    events: Vec<Event>,
+    results: Vec<i32>,
     threads: Vec<ThreadInfo>,
 }
 
 fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
     let mut r = Reader::open(path)?;
     let mut ops = Vec::new();
-    let mut events = Vec::new();
+    let mut results = Vec::new();
     while let Some(e) = r.next_event()? {
         if e.probe() != Some(Probe::Op) {
             continue;
@@ -149,15 +169,22 @@ fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
         } else {
             (String::from_utf8_lossy(bytes).into_owned(), None)
         };
+        if kind == OpKind::Rename && p2.is_none() {
+            return Err(ReplayError::Input(format!(
+                "{}: operation {} is a rename without its new path",
+                path.display(),
+                ops.len()
+            )));
+        }
         let mut op = ReplayOp::new(e.tid, kind, p1).with_span(e.ts_begin, e.ts_end);
         op.path2 = p2;
         ops.push(op);
-        events.push(e);
+        results.push(e.result);
     }
     let threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
     Ok(KernelOps {
         ops,
-        events,
+        results,
         threads,
     })
 }
@@ -175,6 +202,141 @@ fn plan_tid(thread: usize) -> u32 {
 
 /// Iterations run by a plan replay for threads that run "until the others finish".
 pub const UNBOUNDED_ITERATIONS: u64 = 64;
+
+/// Model threads a replay runs at most: one per workload thread, or per kernel thread with
+/// `--threads` (a workload has at most [`workload::limits::MAX_THREADS`]).
+pub const MAX_REPLAY_THREADS: usize = workload::limits::MAX_THREADS as usize;
+
+/// How far past a kernel trace's first operation a paced replay follows its timestamps: a
+/// recording that long is far beyond what the VM runs, a timestamp beyond it is damage.
+pub const MAX_PACED_SPAN: Duration = Duration::from_secs(3600);
+
+fn task<'d>(dc: &'d Dcache, tid: u32, hook: &Option<StepHook>) -> Task<'d> {
+    match hook {
+        Some(h) => dc.task(tid).with_hook(h.clone()),
+        None => dc.task(tid),
+    }
+}
+
+/// Joins scoped threads, then reports a failed spawn (after the others have run).
+fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, T>>,
+    spawn_error: Option<std::io::Error>,
+) -> Result<Vec<T>, ReplayError> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.join().map_err(|_| ModelError::ThreadPanicked)?);
+    }
+    match spawn_error {
+        Some(source) => Err(ReplayError::Spawn { source }),
+        None => Ok(out),
+    }
+}
+
+/// The workload's own plan, one model thread per workload thread, each drawing its operations
+/// from the workload's generator as it goes: memory does not grow with the iteration count.
+/// Returns the operations run.
+fn run_plan(dc: &Dcache, w: &Workload, hook: Option<StepHook>) -> Result<u64, ReplayError> {
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        let mut spawn_error = None;
+        for (t, ops) in w.all_thread_ops().enumerate() {
+            let spec = ops.spec();
+            let cap = spec
+                .iterations
+                .unwrap_or(UNBOUNDED_ITERATIONS)
+                .saturating_mul(spec.ops.len() as u64);
+            let hook = &hook;
+            let spawned = std::thread::Builder::new()
+                .name(format!("replay-{t}"))
+                .spawn_scoped(s, move || {
+                    let task = task(dc, plan_tid(t), hook);
+                    let mut n = 0u64;
+                    for op in ops.take(usize::try_from(cap).unwrap_or(usize::MAX)) {
+                        // The result is in the op's event; a plan has no kernel's to compare.
+                        let _ = task.run(op.kind, &op.path, op.path2.as_deref(), None);
+                        n += 1;
+                    }
+                    n
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(join_all(handles, spawn_error)?.into_iter().sum())
+    })
+}
+
+/// A kernel trace's operations on one model thread per kernel thread, each op started at its
+/// kernel start time relative to the trace's first op. Returns each op's result, in order.
+fn run_paced(
+    dc: &Dcache,
+    ops: &[ReplayOp],
+    hook: Option<StepHook>,
+    path: &Path,
+) -> Result<Vec<i32>, ReplayError> {
+    let first = ops.iter().filter_map(|op| op.ts_begin).min().unwrap_or(0);
+    let mut per_tid: BTreeMap<u32, Vec<(usize, Duration)>> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let due = Duration::from_nanos(op.ts_begin.map_or(0, |b| b - first));
+        if due > MAX_PACED_SPAN {
+            return Err(ReplayError::PaceSpan {
+                path: path.to_path_buf(),
+                index: i,
+                seconds: due.as_secs_f64(),
+                max: MAX_PACED_SPAN.as_secs(),
+            });
+        }
+        per_tid.entry(op.tid).or_default().push((i, due));
+    }
+    if per_tid.len() > MAX_REPLAY_THREADS {
+        return Err(ReplayError::TooManyThreads {
+            path: path.to_path_buf(),
+            found: per_tid.len(),
+            max: MAX_REPLAY_THREADS,
+        });
+    }
+    let start = Instant::now();
+    let per_thread = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        let mut spawn_error = None;
+        for (tid, list) in per_tid {
+            let hook = &hook;
+            let spawned = std::thread::Builder::new()
+                .name(format!("replay-{tid}"))
+                .spawn_scoped(s, move || {
+                    let task = task(dc, tid, hook);
+                    list.into_iter()
+                        .map(|(i, due)| {
+                            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                                std::thread::sleep(wait);
+                            }
+                            let op = &ops[i];
+                            let r = task.run(op.kind, &op.path, op.path2.as_deref(), None);
+                            (i, r.map_or_else(|e| -e.code(), |()| 0))
+                        })
+                        .collect::<Vec<_>>()
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
+                }
+            }
+        }
+        join_all(handles, spawn_error)
+    })?;
+    let mut results = vec![0; ops.len()];
+    for (i, r) in per_thread.into_iter().flatten() {
+        results[i] = r;
+    }
+    Ok(results)
+}
 
 /// Runs `w` on a model with `profile` and writes `out`.
 pub fn replay_to_trace(
@@ -238,14 +400,22 @@ pub fn replay_to_trace(
     }
     sink.on.store(true, Ordering::Relaxed);
 
-    let (ops, threads, kernel) = match source {
+    let hook: Option<StepHook> = style.delays.then(|| {
+        let h: StepHook = Arc::new(|step: Step| match step {
+            // The reader's window between `__d_lookup_rcu` and its use of the inode: hold it
+            // open for a while (a preempted reader in the kernel), so pruning can run into it.
+            Step::LookupRcuReturned => {
+                let until = Instant::now() + Duration::from_micros(50);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+            Step::KillAfterUnhash | Step::ShrinkBeforeKill => std::thread::yield_now(),
+        });
+        h
+    });
+    let (ops, threads, results_differ) = match source {
         Source::Plan => {
-            let plan = w.expand(UNBOUNDED_ITERATIONS);
-            let ops: Vec<ReplayOp> = plan
-                .iter()
-                .enumerate()
-                .flat_map(|(t, list)| list.iter().map(move |op| to_replay(op, plan_tid(t))))
-                .collect();
             let threads = w
                 .threads
                 .iter()
@@ -255,43 +425,30 @@ pub fn replay_to_trace(
                     tid: plan_tid(t),
                 })
                 .collect();
-            (ops, threads, None)
+            (run_plan(&dc, w, hook)?, threads, None)
         }
         Source::Against(path) => {
             let k = kernel_ops(path)?;
-            (k.ops, k.threads, Some(k.events))
+            let results = if on_threads {
+                run_paced(&dc, &k.ops, hook, path)?
+            } else {
+                let mut results = vec![0; k.ops.len()];
+                for o in replay_with_hook(&dc, &k.ops, ReplayMode::Sequential, hook)? {
+                    results[o.index] = o.result;
+                }
+                results
+            };
+            let differ = results
+                .iter()
+                .zip(&k.results)
+                .filter(|(model, kernel)| model != kernel)
+                .count() as u64;
+            (k.ops.len() as u64, k.threads, Some(differ))
         }
     };
-    let mode = match (&kernel, on_threads) {
-        // At the kernel run's pace, so the ops that overlapped there overlap here.
-        (Some(_), true) => ReplayMode::Paced,
-        (None, _) => ReplayMode::Threads,
-        (Some(_), false) => ReplayMode::Sequential,
-    };
-    let hook: Option<StepHook> = style.delays.then(|| {
-        let h: StepHook = Arc::new(|step: Step| match step {
-            // The reader's window between `__d_lookup_rcu` and its use of the inode: hold it
-            // open for a while (a preempted reader in the kernel), so pruning can run into it.
-            Step::LookupRcuReturned => {
-                let until = std::time::Instant::now() + std::time::Duration::from_micros(50);
-                while std::time::Instant::now() < until {
-                    std::hint::spin_loop();
-                }
-            }
-            Step::KillAfterUnhash | Step::ShrinkBeforeKill => std::thread::yield_now(),
-        });
-        h
-    });
-    let outcomes = replay_with_hook(&dc, &ops, mode, hook)?;
     sink.on.store(false, Ordering::Relaxed);
     drop(dc);
 
-    let results_differ = kernel.map(|k| {
-        outcomes
-            .iter()
-            .filter(|o| k.get(o.index).is_some_and(|e| e.result != o.result))
-            .count() as u64
-    });
     if let Some(err) = sink.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(err.into());
     }
@@ -309,7 +466,7 @@ pub fn replay_to_trace(
     Ok(ReplaySummary {
         profile: profile.name.to_string(),
         workload: w.name.clone(),
-        ops: outcomes.len() as u64,
+        ops,
         events: footer.events,
         results_differ,
         threads: on_threads,
@@ -456,5 +613,70 @@ ops = [{ op = "stat", path = "f1" }]
                 "model probe event outside every kernel op's interval: {e:?}"
             );
         }
+    }
+
+    /// A kernel trace with one stat op per `(tid, ts_begin)`.
+    fn kernel_trace(path: &Path, ops: &[(u32, u64)]) {
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        let mut h = Header::new("kernel");
+        h.kernel_release = "6.1.0-test".into();
+        h.workload_toml = Some(w.source().to_string());
+        let mut wr = Writer::create(path, &h).expect("create");
+        for &(tid, ts) in ops {
+            let mut e = Event::zeroed();
+            e.probe = Probe::Op as u8;
+            e.aux = OpKind::Stat as u32;
+            e.tid = tid;
+            e.ts_begin = ts;
+            e.ts_end = ts + 10;
+            e.set_name(b"d/missing");
+            wr.push(&e).expect("push");
+        }
+        wr.finish(Footer::default()).expect("finish");
+    }
+
+    fn replay_threads(kernel: &Path, out: &Path) -> Result<ReplaySummary, ReplayError> {
+        let (w, release) = resolve_workload(None, None, Some(kernel)).expect("resolve");
+        let profile = pick_profile(None, &release).expect("profile");
+        let style = Style {
+            threads: true,
+            delays: false,
+        };
+        replay_to_trace(&w, profile, Source::Against(kernel), style, out, &release)
+    }
+
+    #[test]
+    fn a_paced_replay_refuses_an_absurd_timestamp_instead_of_sleeping_on_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        // Before: the second op slept ~584 years.
+        kernel_trace(&kernel, &[(1, 1_000), (1, u64::MAX - 20)]);
+        let out = dir.path().join("model.trace");
+        let t0 = Instant::now();
+        let err = replay_threads(&kernel, &out).expect_err("absurd timestamp");
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        assert!(matches!(err, ReplayError::PaceSpan { index: 1, .. }), "{err}");
+        assert!(!out.exists(), "a failed replay leaves no model trace");
+
+        kernel_trace(&kernel, &[(1, 5_000), (2, 5_000 + 20_000_000)]);
+        let s = replay_threads(&kernel, &out).expect("20 ms apart replays at that pace");
+        assert_eq!(s.ops, 2);
+    }
+
+    #[test]
+    fn a_paced_replay_caps_its_threads_with_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let ops: Vec<(u32, u64)> = (0..=MAX_REPLAY_THREADS as u32)
+            .map(|tid| (tid + 100, 1_000))
+            .collect();
+        kernel_trace(&kernel, &ops);
+        let err = replay_threads(&kernel, &dir.path().join("m.trace")).expect_err("too many");
+        assert!(
+            matches!(err, ReplayError::TooManyThreads { found: 65, max: 64, .. }),
+            "{err}"
+        );
     }
 }

@@ -18,6 +18,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+use crate::output::{AtomicFile, OutputError};
 use tracer_common::{Event, Offsets, Probe, EVENT_SIZE, NAME_CAP, SCHEMA_VERSION};
 
 const MAGIC: &[u8; 8] = b"DCTRACE\0";
@@ -32,7 +33,9 @@ const MAX_JSON: u32 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("{path}: {source}")]
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -233,13 +236,16 @@ impl Footer {
 }
 
 /// Replaces kernel pointers with stable per-trace ids (KASLR: pointers are secrets).
-/// Dentries (and parents) share one id space, inodes another; 0 stays 0 (NULL).
+/// Dentries (and parents) share one id space, inodes another; 0 stays 0 (NULL). Name hashes
+/// get ids of their own: since 4.8 the kernel salts `full_name_hash` with the parent dentry's
+/// address, so a raw hash carries bits of a pointer. Equal hashes keep equal ids.
 /// Hashed with foldhash rather than SipHash: the recorder's consumer maps four pointers per
 /// event while the workload runs, and kernel addresses are not chosen by an adversary.
 #[derive(Default)]
 pub struct Anonymizer {
     dentries: foldhash::HashMap<u64, u64>,
     inodes: foldhash::HashMap<u64, u64>,
+    name_hashes: foldhash::HashMap<u64, u64>,
 }
 
 impl Anonymizer {
@@ -256,6 +262,8 @@ impl Anonymizer {
         ev.parent = Self::id(&mut self.dentries, ev.parent);
         ev.inode_begin = Self::id(&mut self.inodes, ev.inode_begin);
         ev.inode_end = Self::id(&mut self.inodes, ev.inode_end);
+        // At most 2^32 - 1 distinct non-zero hashes: their ids fit the field.
+        ev.name_hash = Self::id(&mut self.name_hashes, u64::from(ev.name_hash)) as u32;
     }
 }
 
@@ -269,10 +277,26 @@ pub fn sanitize(ev: &mut Event) {
 /// Streams events into a trace file.
 pub struct Writer {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: Out,
     chunk: Vec<u8>,
     chunk_events: usize,
     footer: Footer,
+}
+
+/// Where a writer's bytes go: an output that appears whole when finished, or a scratch file
+/// readable while it grows (the recorder's spill, which a crash must not delete).
+enum Out {
+    Atomic(AtomicFile),
+    Scratch(BufWriter<File>),
+}
+
+impl Out {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Out::Atomic(f) => f.write_all(bytes),
+            Out::Scratch(f) => f.write_all(bytes),
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> TraceError + '_ {
@@ -283,8 +307,17 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> TraceError + '_ {
 }
 
 impl Writer {
-    /// Creates (or replaces) `path`, mode 0600, and writes the header.
+    /// Starts `path`, mode 0600, and writes the header. The file appears (replacing any
+    /// previous one) only when [`Writer::finish`] succeeds; a writer dropped before leaves
+    /// the previous file as it was.
     pub fn create(path: &Path, header: &Header) -> Result<Writer, TraceError> {
+        let out = Out::Atomic(AtomicFile::create(path, 0o600)?);
+        Writer::start(path, out, header)
+    }
+
+    /// Creates (or replaces) `path`, mode 0600, written in place: a reader sees the events
+    /// written so far, and a crash leaves them (a trace without a footer, read as truncated).
+    pub fn create_scratch(path: &Path, header: &Header) -> Result<Writer, TraceError> {
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -292,7 +325,14 @@ impl Writer {
             .mode(0o600)
             .open(path)
             .map_err(io_err(path))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        Writer::start(
+            path,
+            Out::Scratch(BufWriter::with_capacity(1 << 20, file)),
+            header,
+        )
+    }
+
+    fn start(path: &Path, mut out: Out, header: &Header) -> Result<Writer, TraceError> {
         let json = serde_json::to_vec(header).map_err(|e| io_err(path)(e.into()))?;
         let mut head = Vec::with_capacity(json.len() + 20);
         head.extend_from_slice(MAGIC);
@@ -364,8 +404,13 @@ impl Writer {
         tail.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
         tail.extend_from_slice(END_MARK);
         self.out.write_all(&tail).map_err(io_err(&self.path))?;
-        self.out.flush().map_err(io_err(&self.path))?;
-        self.out.get_ref().sync_all().map_err(io_err(&self.path))?;
+        match self.out {
+            Out::Atomic(f) => f.commit()?,
+            Out::Scratch(mut f) => {
+                f.flush().map_err(io_err(&self.path))?;
+                f.get_ref().sync_all().map_err(io_err(&self.path))?;
+            }
+        }
         Ok(footer)
     }
 }
@@ -729,6 +774,22 @@ mod tests {
         f.dentry = 0xffff_8880_beef_0000;
         a.apply(&mut f);
         assert_eq!(f.dentry, 2, "the parent seen before keeps its id");
+    }
+
+    #[test]
+    fn anonymizer_hides_name_hashes_and_keeps_them_comparable() {
+        let mut a = Anonymizer::default();
+        let raw = [0x9e37_79b9u32, 0x7f4a_7c15, 0x9e37_79b9, 0];
+        let ids: Vec<u32> = raw
+            .iter()
+            .map(|&h| {
+                let mut e = sample(1);
+                e.name_hash = h;
+                a.apply(&mut e);
+                e.name_hash
+            })
+            .collect();
+        assert_eq!(ids, vec![1, 2, 1, 0], "equal hashes share an id, none is kept raw");
     }
 
     #[test]

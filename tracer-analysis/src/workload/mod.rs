@@ -298,6 +298,16 @@ pub mod limits {
     pub const MAX_IMAGE_MIB: u32 = 4096;
     /// Default image size, MiB.
     pub const DEFAULT_IMAGE_MIB: u32 = 32;
+    /// Workload and thread names, bytes: they become file names and report columns.
+    pub const MAX_NAME_LEN: usize = 64;
+    /// A thread's iterations, also after `--scale`.
+    pub const MAX_ITERATIONS: u64 = 1_000_000_000;
+    /// A thread's `duration_ms`, also after `--scale`: one day.
+    pub const MAX_DURATION_MS: u64 = 86_400_000;
+    /// A thread's `pause_us`: ten seconds.
+    pub const MAX_PAUSE_US: u64 = 10_000_000;
+    /// The `--scale` factor's upper bound (its lower bound is "above 0").
+    pub const MAX_SCALE: f64 = 1e6;
 }
 
 /// Where a workload error points: 1-based line and column.
@@ -319,16 +329,42 @@ pub enum WorkloadError {
         message: String,
         excerpt: String,
     },
-    #[error("reading workload file {path}: {source}")]
+    #[error("reading workload file {}", escape_controls(&path.display().to_string()))]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("no builtin workload `{name}` and no file by that name (builtins: {known})")]
+    #[error("no builtin workload `{}` and no file by that name (builtins: {known})", escape_controls(.name))]
     Unknown { name: String, known: String },
-    #[error("scale factor {0} is not a positive finite number")]
+    #[error("scale factor {0} is out of range; allowed: above 0 up to {max}", max = limits::MAX_SCALE)]
     BadScale(f64),
+    #[error("scaling by {factor} gives thread `{thread}` {field} = {value}; allowed: up to {max}")]
+    ScaledTooFar {
+        factor: f64,
+        thread: String,
+        field: &'static str,
+        value: f64,
+        max: u64,
+    },
+}
+
+/// `text` with control characters escaped (`\u{1b}`, `\n`): names and lines from a file are
+/// echoed in errors, and a terminal must not interpret them.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn display_invalid(origin: &str, at: &Option<Location>, message: &str, excerpt: &str) -> String {
@@ -357,10 +393,11 @@ struct Src<'a> {
 
 impl Src<'_> {
     fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> WorkloadError {
-        let message = message.into();
+        let message = escape_controls(&message.into()).into_owned();
+        let origin = escape_controls(self.origin).into_owned();
         let Some(span) = span else {
             return WorkloadError::Invalid {
-                origin: self.origin.to_owned(),
+                origin,
                 at: None,
                 message,
                 excerpt: String::new(),
@@ -373,20 +410,19 @@ impl Src<'_> {
             .map_or(self.text.len(), |p| start + p);
         let line = self.text[..start].matches('\n').count() + 1;
         let column = self.text[line_start..start].chars().count() + 1;
-        let src_line = &self.text[line_start..line_end];
-        let marker_len = self.text[start..span.end.clamp(start, line_end)]
-            .chars()
-            .count()
-            .max(1);
+        // The excerpt is escaped like the message; the marker sits under the escaped text.
+        let before = escape_controls(&self.text[line_start..start]);
+        let marked = escape_controls(&self.text[start..span.end.clamp(start, line_end)]);
+        let after = escape_controls(&self.text[span.end.clamp(start, line_end)..line_end]);
         let gutter = line.to_string();
         let excerpt = format!(
-            "{gutter} | {src_line}\n{pad} | {spaces}{marks}",
+            "{gutter} | {before}{marked}{after}\n{pad} | {spaces}{marks}",
             pad = " ".repeat(gutter.len()),
-            spaces = " ".repeat(column - 1),
-            marks = "^".repeat(marker_len),
+            spaces = " ".repeat(before.chars().count()),
+            marks = "^".repeat(marked.chars().count().max(1)),
         );
         WorkloadError::Invalid {
-            origin: self.origin.to_owned(),
+            origin,
             at: Some(Location { line, column }),
             message,
             excerpt,
@@ -433,7 +469,7 @@ struct RawThread {
     duration_ms: Option<Spanned<u64>>,
     #[serde(default)]
     background: bool,
-    pause_us: Option<u64>,
+    pause_us: Option<Spanned<u64>>,
     range: Option<Spanned<Vec<u64>>>,
     pick: Option<Spanned<String>>,
     ops: Spanned<Vec<Spanned<RawOp>>>,
@@ -451,10 +487,27 @@ fn op_names() -> String {
     OpKind::ALL.map(|k| k.name()).join(", ")
 }
 
-fn is_valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+/// Why `s` cannot name a workload or a thread, if it cannot.
+fn name_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        Some("is empty".into())
+    } else if s.len() > limits::MAX_NAME_LEN {
+        Some(format!(
+            "is {} bytes long; allowed: up to {}",
+            s.len(),
+            limits::MAX_NAME_LEN
+        ))
+    } else if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Some("may hold only letters, digits, `-`, `_` and `.`".into())
+    } else if s.starts_with('.') {
+        // `.` and `..` are directories, and names become file names.
+        Some("must not start with `.`".into())
+    } else {
+        None
+    }
 }
 
 impl Src<'_> {
@@ -603,28 +656,43 @@ impl Src<'_> {
     fn thread(&self, raw: &Spanned<RawThread>) -> Result<Vec<ThreadSpec>, WorkloadError> {
         let r = raw.get_ref();
         let name = r.name.get_ref();
-        if !is_valid_name(name) {
-            return Err(self.at(
-                &r.name,
-                format!("thread name `{name}` must be non-empty letters, digits, `-`, `_` or `.`"),
-            ));
+        if let Some(problem) = name_problem(name) {
+            return Err(self.at(&r.name, format!("thread name `{name}` {problem}")));
         }
         let count = match &r.count {
             Some(c) if *c.get_ref() == 0 || *c.get_ref() > limits::MAX_THREADS => {
-                return Err(self.at(c, format!("count must be 1 to {}", limits::MAX_THREADS)))
+                return Err(self.at(
+                    c,
+                    format!(
+                        "count = {} is out of range; allowed: 1 to {}",
+                        c.get_ref(),
+                        limits::MAX_THREADS
+                    ),
+                ))
             }
             Some(c) => *c.get_ref(),
             None => 1,
         };
-        if let Some(it) = &r.iterations {
-            if *it.get_ref() == 0 {
-                return Err(self.at(it, "iterations must be at least 1"));
+        for (field, value, max) in [
+            ("iterations", &r.iterations, limits::MAX_ITERATIONS),
+            ("duration_ms", &r.duration_ms, limits::MAX_DURATION_MS),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !(1..=max).contains(v.get_ref())) {
+                return Err(self.at(
+                    v,
+                    format!("{field} = {} is out of range; allowed: 1 to {max}", v.get_ref()),
+                ));
             }
         }
-        if let Some(d) = &r.duration_ms {
-            if *d.get_ref() == 0 {
-                return Err(self.at(d, "duration_ms must be at least 1"));
-            }
+        if let Some(p) = r.pause_us.as_ref().filter(|p| *p.get_ref() > limits::MAX_PAUSE_US) {
+            return Err(self.at(
+                p,
+                format!(
+                    "pause_us = {} is out of range; allowed: 0 to {}",
+                    p.get_ref(),
+                    limits::MAX_PAUSE_US
+                ),
+            ));
         }
         if !r.background && r.iterations.is_none() && r.duration_ms.is_none() {
             return Err(self.at(
@@ -665,7 +733,12 @@ impl Src<'_> {
                 .as_ref()
                 .map(|s| Duration::from_millis(*s.get_ref())),
             background: r.background,
-            pause: r.pause_us.filter(|&us| us > 0).map(Duration::from_micros),
+            pause: r
+                .pause_us
+                .as_ref()
+                .map(|s| *s.get_ref())
+                .filter(|&us| us > 0)
+                .map(Duration::from_micros),
             range,
             pick,
             ops,
@@ -684,13 +757,8 @@ impl Src<'_> {
 
     fn workload(&self, raw: RawWorkload) -> Result<Workload, WorkloadError> {
         let name = raw.name.get_ref();
-        if !is_valid_name(name) {
-            return Err(self.at(
-                &raw.name,
-                format!(
-                    "workload name `{name}` must be non-empty letters, digits, `-`, `_` or `.`"
-                ),
-            ));
+        if let Some(problem) = name_problem(name) {
+            return Err(self.at(&raw.name, format!("workload name `{name}` {problem}")));
         }
         let filesystem = match &raw.filesystem {
             None => FsKind::Tmpfs,
@@ -819,18 +887,46 @@ impl Workload {
     }
 
     /// Multiplies every thread's iterations and duration by `factor` (rounded, at least 1), for
-    /// quick test runs or longer soaks. Setup is unchanged.
+    /// quick test runs or longer soaks. Setup is unchanged. Results beyond the limits a file
+    /// may state are refused (and nothing is changed).
     pub fn scale(&mut self, factor: f64) -> Result<(), WorkloadError> {
-        if !(factor.is_finite() && factor > 0.0) {
+        if !(factor.is_finite() && factor > 0.0 && factor <= limits::MAX_SCALE) {
             return Err(WorkloadError::BadScale(factor));
         }
-        for t in &mut self.threads {
-            if let Some(n) = &mut t.iterations {
-                *n = ((*n as f64 * factor).round() as u64).max(1);
-            }
-            if let Some(d) = &mut t.duration {
-                *d = d.mul_f64(factor).max(Duration::from_millis(1));
-            }
+        let too_far = |t: &ThreadSpec, field, value, max| WorkloadError::ScaledTooFar {
+            factor,
+            thread: t.name.clone(),
+            field,
+            value,
+            max,
+        };
+        let mut scaled = Vec::with_capacity(self.threads.len());
+        for t in &self.threads {
+            let iterations = match t.iterations {
+                Some(n) => {
+                    let v = (n as f64 * factor).round().max(1.0);
+                    if v > limits::MAX_ITERATIONS as f64 {
+                        return Err(too_far(t, "iterations", v, limits::MAX_ITERATIONS));
+                    }
+                    Some(v as u64)
+                }
+                None => None,
+            };
+            let duration = match t.duration {
+                Some(d) => {
+                    let ms = (d.as_secs_f64() * 1e3 * factor).max(1.0);
+                    if ms > limits::MAX_DURATION_MS as f64 {
+                        return Err(too_far(t, "duration_ms", ms, limits::MAX_DURATION_MS));
+                    }
+                    Some(Duration::from_secs_f64(ms / 1e3))
+                }
+                None => None,
+            };
+            scaled.push((iterations, duration));
+        }
+        for (t, (iterations, duration)) in self.threads.iter_mut().zip(scaled) {
+            t.iterations = iterations;
+            t.duration = duration;
         }
         Ok(())
     }
@@ -840,8 +936,8 @@ impl Workload {
     pub fn planned_ops(&self) -> Option<u64> {
         self.threads
             .iter()
-            .map(|t| t.iterations.map(|n| n * t.ops.len() as u64))
-            .sum()
+            .map(|t| t.iterations.map(|n| n.saturating_mul(t.ops.len() as u64)))
+            .try_fold(0u64, |sum, n| n.map(|n| sum.saturating_add(n)))
     }
 
     /// Setup steps in order, with ranges expanded; `thread` is [`SETUP_THREAD`].

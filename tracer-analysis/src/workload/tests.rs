@@ -236,22 +236,22 @@ fn zero_iterations_duration_and_count() {
     assert_bad(
         "name = \"t\"\n[[thread]]\nname = \"a\"\niterations = 0\nops = [{ op = \"drop_caches\" }]\n",
         4,
-        "iterations must be at least 1",
+        "iterations = 0 is out of range; allowed: 1 to",
     );
     assert_bad(
         "name = \"t\"\n[[thread]]\nname = \"a\"\nduration_ms = 0\nops = [{ op = \"drop_caches\" }]\n",
         4,
-        "duration_ms must be at least 1",
+        "duration_ms = 0 is out of range; allowed: 1 to",
     );
     assert_bad(
         &with_op(r#"{ op = "drop_caches" }"#, "count = 0"),
         5,
-        "count must be 1 to 64",
+        "count = 0 is out of range; allowed: 1 to 64",
     );
     assert_bad(
         &with_op(r#"{ op = "drop_caches" }"#, "count = 65"),
         5,
-        "count must be 1 to 64",
+        "count = 65 is out of range; allowed: 1 to 64",
     );
 }
 
@@ -628,7 +628,73 @@ fn scaling_multiplies_and_keeps_at_least_one() {
     .expect("parses");
     d.scale(0.5).expect("scale");
     assert_eq!(d.threads[0].duration, Some(Duration::from_millis(500)));
-    for f in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    for f in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, limits::MAX_SCALE * 2.0] {
         assert!(matches!(d.scale(f), Err(WorkloadError::BadScale(_))));
     }
+}
+
+#[test]
+fn scaling_past_the_limits_is_an_error_that_changes_nothing() {
+    // Before: a scaled duration overflowed `Duration` (a panic), iterations saturated.
+    let text = "name = \"t\"\n[[thread]]\nname = \"a\"\nduration_ms = 86400000\nops = [{ op = \"drop_caches\" }]\n[[thread]]\nname = \"b\"\niterations = 1000000000\nops = [{ op = \"drop_caches\" }]\n";
+    let mut w = Workload::from_toml(text, "t").expect("parses at the limits");
+    let before = w.clone();
+    let err = w.scale(1e6).expect_err("past the limit");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("thread `a` duration_ms") && msg.contains("up to 86400000"),
+        "{msg}"
+    );
+    assert_eq!(w, before, "a refused scale leaves the workload as it was");
+    w.threads.remove(0);
+    let msg = w.scale(2.0).expect_err("past the limit").to_string();
+    assert!(msg.contains("thread `b` iterations"), "{msg}");
+    w.scale(0.5).expect("within the limits");
+    assert_eq!(w.threads[0].iterations, Some(500_000_000));
+}
+
+#[test]
+fn numbers_out_of_range_name_the_field_and_the_range() {
+    assert_bad(
+        &with_op("{ op = \"drop_caches\" }", "").replace("iterations = 1", "iterations = 1000000001"),
+        4,
+        "iterations = 1000000001 is out of range; allowed: 1 to 1000000000",
+    );
+    assert_bad(
+        "name = \"t\"\n[[thread]]\nname = \"a\"\nduration_ms = 18446744073709551615\nops = [{ op = \"drop_caches\" }]\n",
+        4,
+        "duration_ms = 18446744073709551615 is out of range; allowed: 1 to 86400000",
+    );
+    assert_bad(
+        &with_op("{ op = \"drop_caches\" }", "pause_us = 10000001"),
+        5,
+        "pause_us = 10000001 is out of range; allowed: 0 to 10000000",
+    );
+}
+
+#[test]
+fn dot_names_long_names_and_control_bytes_are_refused() {
+    let thread = |name: &str| {
+        format!("name = \"t\"\n[[thread]]\nname = \"{name}\"\niterations = 1\nops = [{{ op = \"drop_caches\" }}]\n")
+    };
+    assert_bad(&thread(".."), 3, "thread name `..` must not start with `.`");
+    assert_bad(&thread("."), 3, "must not start with `.`");
+    assert_bad("name = \"..\"\n", 1, "workload name `..` must not start");
+    let long = "x".repeat(300);
+    assert_bad(&thread(&long), 3, "is 300 bytes long; allowed: up to 64");
+    assert_bad(
+        &format!("name = \"{long}\"\n"),
+        1,
+        "is 300 bytes long; allowed: up to 64",
+    );
+    // An escape sequence in a name, and raw control bytes in a line: shown escaped.
+    let (_, msg) = bad(&thread("\\u001b[2Jx"));
+    assert!(msg.contains("\\u{1b}[2Jx"), "{msg}");
+    let (_, msg) = bad("name = \"t\"\nbogus\u{1b}[31m = 1\n");
+    assert!(
+        !msg.chars().any(|c| c.is_control() && c != '\n'),
+        "raw control bytes in {msg:?}"
+    );
+    let msg = Workload::load("no-such\u{1b}[2J").expect_err("unknown").to_string();
+    assert!(!msg.contains('\u{1b}'), "{msg:?}");
 }

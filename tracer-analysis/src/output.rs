@@ -1,0 +1,216 @@
+//! Output files that appear whole or not at all: written to a temporary file in the target's
+//! directory, synced, then renamed over the target. A run that fails or is killed leaves the
+//! previous file (or none), never a partial one that reads as current; an output that is one of
+//! the run's inputs is refused before anything is opened for writing.
+use std::{
+    fs::{File, Permissions},
+    io::{self, BufWriter, Write},
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use tempfile::NamedTempFile;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{}: cannot create a temporary file beside it; check the directory exists and is writable", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: writing", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: cannot replace it with the new output", path.display())]
+    Rename {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: cannot remove the stale output", path.display())]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("output {} is the input {}: writing it would destroy the input; choose another output path", output.display(), input.display())]
+    SameFile { output: PathBuf, input: PathBuf },
+}
+
+/// A file being written; [`AtomicFile::commit`] puts it in place, dropping it discards it.
+pub struct AtomicFile {
+    path: PathBuf,
+    out: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` with permission bits `mode` (trace files are 0600: they hold
+    /// file names and timings of the traced system).
+    pub fn create(path: &Path, mode: u32) -> Result<AtomicFile, OutputError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let stem = path
+            .file_name()
+            .map_or_else(|| "output".into(), |n| n.to_string_lossy());
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{stem}."))
+            .suffix(".tmp")
+            .permissions(Permissions::from_mode(mode))
+            .tempfile_in(dir)
+            .map_err(|source| OutputError::Create {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 20, tmp),
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes all of `bytes`, naming the file in the error.
+    pub fn put(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        self.out
+            .write_all(bytes)
+            .map_err(|source| OutputError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Flushes, syncs and renames the file into place, then syncs the directory so the rename
+    /// survives a crash.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let path = self.path.clone();
+        let write_error = |source| OutputError::Write {
+            path: path.clone(),
+            source,
+        };
+        let tmp = self
+            .out
+            .into_inner()
+            .map_err(|e| write_error(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(write_error)?;
+        tmp.persist(&path).map_err(|e| OutputError::Rename {
+            path: path.clone(),
+            source: e.error,
+        })?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // Best effort: some file systems refuse fsync on a directory; the data is synced.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), OutputError> {
+    let mut f = AtomicFile::create(path, mode)?;
+    f.put(bytes)?;
+    f.commit()
+}
+
+/// Refuses `output` when it names the same file as one of `inputs` (hard links and different
+/// spellings included). Paths that do not exist yet are never the same.
+pub fn refuse_same_file<'a>(
+    output: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> Result<(), OutputError> {
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(inp) = std::fs::metadata(input) {
+            if inp.dev() == out.dev() && inp.ino() == out.ino() {
+                return Err(OutputError::SameFile {
+                    output: output.to_path_buf(),
+                    input: input.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes a previous run's output, so a failed run leaves no report that reads as current.
+pub fn remove_stale(path: &Path) -> Result<(), OutputError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(OutputError::Remove {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_file_leaves_the_previous_one_and_no_temporary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("report.json");
+        std::fs::write(&p, b"old").expect("write");
+        let mut f = AtomicFile::create(&p, 0o644).expect("create");
+        f.put(b"partial").expect("write");
+        drop(f);
+        assert_eq!(std::fs::read(&p).expect("read"), b"old");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("report.json")]);
+    }
+
+    #[test]
+    fn commit_replaces_the_file_with_the_mode_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        std::fs::write(&p, b"old").expect("write");
+        write_atomic(&p, b"new", 0o600).expect("write");
+        assert_eq!(std::fs::read(&p).expect("read"), b"new");
+        let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_same_file_under_another_name_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("kernel.trace");
+        std::fs::write(&input, b"x").expect("write");
+        let link = dir.path().join("link.trace");
+        std::fs::hard_link(&input, &link).expect("link");
+        let spelled = dir.path().join(".").join("kernel.trace");
+        for out in [&input, &link, &spelled] {
+            let err = refuse_same_file(out, [input.as_path()]).expect_err("same file");
+            assert!(matches!(err, OutputError::SameFile { .. }), "{err}");
+        }
+        let other = dir.path().join("model.trace");
+        refuse_same_file(&other, [input.as_path()]).expect("a new file is not the input");
+    }
+}
