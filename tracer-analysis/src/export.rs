@@ -115,7 +115,7 @@ impl From<&Event> for JsonEvent {
 pub enum ExportError {
     #[error(transparent)]
     Trace(#[from] TraceError),
-    #[error("writing the export: {0}")]
+    #[error("writing the export")]
     Write(#[from] std::io::Error),
 }
 

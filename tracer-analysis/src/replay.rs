@@ -45,6 +45,13 @@ pub enum ReplayError {
         seconds: f64,
         max: u64,
     },
+    #[error("{}: the header's `{field}`", path.display())]
+    HeaderField {
+        path: PathBuf,
+        field: &'static str,
+        #[source]
+        source: Box<WorkloadError>,
+    },
     #[error("cannot start a model thread")]
     Spawn {
         #[source]
@@ -133,7 +140,11 @@ pub fn workload_of(header: &Header, path: &Path) -> Result<Workload, ReplayError
     })?;
     let mut w = Workload::from_toml(toml, &path.display().to_string())?;
     if let Some(f) = header.scale {
-        w.scale(f)?;
+        w.scale(f).map_err(|source| ReplayError::HeaderField {
+            path: path.to_path_buf(),
+            field: "scale",
+            source: Box::new(source),
+        })?;
     }
     Ok(w)
 }
@@ -657,7 +668,10 @@ ops = [{ op = "stat", path = "f1" }]
         let t0 = Instant::now();
         let err = replay_threads(&kernel, &out).expect_err("absurd timestamp");
         assert!(t0.elapsed() < Duration::from_secs(10));
-        assert!(matches!(err, ReplayError::PaceSpan { index: 1, .. }), "{err}");
+        assert!(
+            matches!(err, ReplayError::PaceSpan { index: 1, .. }),
+            "{err}"
+        );
         assert!(!out.exists(), "a failed replay leaves no model trace");
 
         kernel_trace(&kernel, &[(1, 5_000), (2, 5_000 + 20_000_000)]);
@@ -675,7 +689,14 @@ ops = [{ op = "stat", path = "f1" }]
         kernel_trace(&kernel, &ops);
         let err = replay_threads(&kernel, &dir.path().join("m.trace")).expect_err("too many");
         assert!(
-            matches!(err, ReplayError::TooManyThreads { found: 65, max: 64, .. }),
+            matches!(
+                err,
+                ReplayError::TooManyThreads {
+                    found: 65,
+                    max: 64,
+                    ..
+                }
+            ),
             "{err}"
         );
     }

@@ -17,8 +17,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::{Deserialize, Serialize};
 use crate::output::{AtomicFile, OutputError};
+use serde::{Deserialize, Serialize};
 use tracer_common::{Event, Offsets, Probe, EVENT_SIZE, NAME_CAP, SCHEMA_VERSION};
 
 const MAGIC: &[u8; 8] = b"DCTRACE\0";
@@ -789,7 +789,11 @@ mod tests {
                 e.name_hash
             })
             .collect();
-        assert_eq!(ids, vec![1, 2, 1, 0], "equal hashes share an id, none is kept raw");
+        assert_eq!(
+            ids,
+            vec![1, 2, 1, 0],
+            "equal hashes share an id, none is kept raw"
+        );
     }
 
     #[test]

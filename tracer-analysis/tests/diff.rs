@@ -457,7 +457,9 @@ fn unreadable_input_is_an_error_naming_the_file() {
     let good = dir.path().join("m.trace");
     Trace::default().write(&good, Origin::Model, finished());
     let err = diff_files(&bogus, &good, &DiffOptions::default()).expect_err("must fail");
-    let msg = err.to_string();
+    // The message and its cause, each once.
+    let cause = std::error::Error::source(&err).map(|c| c.to_string());
+    let msg = format!("{err}: {}", cause.unwrap_or_default());
     assert!(
         msg.contains("kernel trace") && msg.contains("notes.txt"),
         "{msg}"

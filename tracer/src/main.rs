@@ -1,9 +1,9 @@
 use std::{io::Write, path::PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tracer::{btf, verify};
-use tracer_analysis::diff;
+use tracer_analysis::{diff, output};
 
 mod commands;
 
@@ -68,18 +68,8 @@ fn main() {
     let code = match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            // Library errors often print their source in their own message already.
-            let mut msg = String::new();
-            for cause in e.chain() {
-                let text = cause.to_string();
-                if !msg.contains(&text) {
-                    if !msg.is_empty() {
-                        msg.push_str(": ");
-                    }
-                    msg.push_str(&text);
-                }
-            }
-            eprintln!("tracer: error: {msg}");
+            // Each cause once, outermost first, joined by ": ".
+            eprintln!("tracer: error: {e:#}");
             2
         }
     };
@@ -171,31 +161,61 @@ struct DiffArgs {
     /// Write a Chrome/Perfetto trace-event timeline to this file (ui.perfetto.dev opens it).
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
-    /// Events shown before and after each anomaly.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Events shown before and after each anomaly (0 to 1000).
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = parse_context)]
     context: usize,
-    /// How late (ms) an event may arrive behind the newest one and still be put in time order.
-    #[arg(long, default_value_t = 100, value_name = "MS")]
+    /// How late (ms) an event may arrive behind the newest one and still be put in time order
+    /// (0 to 3600000).
+    #[arg(long, default_value_t = 100, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     window_ms: u64,
     /// Anomalies detailed with evidence and context; all are counted.
     #[arg(long, default_value_t = 100, value_name = "N")]
     max_anomalies: usize,
 }
 
+/// `--context`: each anomaly keeps this many events on each side in memory.
+fn parse_context(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= 1000 => Ok(n),
+        Ok(_) => Err("allowed: 0 to 1000".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn run_diff(args: DiffArgs) -> anyhow::Result<i32> {
+    let outputs: Vec<&PathBuf> = args.json.iter().chain(&args.timeline).collect();
+    for out in &outputs {
+        output::refuse_same_file(out, [args.kernel.as_path(), args.model.as_path()])?;
+    }
+    if let [a, b] = outputs[..] {
+        if a == b {
+            bail!(
+                "--json and --timeline name the same file {}; give each its own",
+                a.display()
+            );
+        }
+    }
     let opts = diff::DiffOptions {
         context: args.context,
         window_ns: args.window_ms.saturating_mul(1_000_000),
         max_anomalies: args.max_anomalies,
-        timeline: args.timeline,
+        timeline: args.timeline.clone(),
         ..diff::DiffOptions::default()
     };
-    let report = diff::diff_files(&args.kernel, &args.model, &opts)?;
+    let report = match diff::diff_files(&args.kernel, &args.model, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            // A previous run's reports must not read as this run's.
+            for out in &outputs {
+                output::remove_stale(out)?;
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(path) = &args.json {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("{}: cannot create the JSON report", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
-            .with_context(|| format!("{}: writing the JSON report", path.display()))?;
+        let json = serde_json::to_vec_pretty(&report).context("encoding the JSON report")?;
+        output::write_atomic(path, &json, 0o644)?;
     }
     let mut out = std::io::stdout().lock();
     report.write_summary(&mut out)?;

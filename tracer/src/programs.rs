@@ -64,7 +64,7 @@ pub fn open(config: &Config, ring_bytes: u32) -> Result<Ebpf, aya::EbpfError> {
 pub enum LoadFailure {
     #[error("program {0} is not in the eBPF object")]
     Missing(String),
-    #[error("the kernel refused to load {prog}: {source}")]
+    #[error("the kernel refused to load {prog}")]
     Refused {
         prog: String,
         #[source]

@@ -52,7 +52,7 @@ pub enum RunError {
          namespace (run as root, or with sudo)"
     )]
     NotRoot,
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Sys {
         what: String,
         #[source]
@@ -71,7 +71,7 @@ pub enum RunError {
         status: ExitStatus,
         output: String,
     },
-    #[error("setup step {step} ({op} {path}) failed: {source}")]
+    #[error("setup step {step} ({op} {path}) failed")]
     Setup {
         step: usize,
         op: &'static str,
@@ -79,7 +79,7 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
-    #[error("workload thread `{thread}`: {what}: {source}")]
+    #[error("workload thread `{thread}`: {what}")]
     Thread {
         thread: String,
         what: String,

@@ -80,7 +80,10 @@ pub use report::{
     LostEvents, PerSide, Report, Side, TraceInfo, SCHEMA,
 };
 
-use crate::trace::{Header, Reader, TraceError};
+use crate::{
+    output::OutputError,
+    trace::{Header, Reader, TraceError},
+};
 use align::Paths;
 use side::{Limits, Shared, SideState};
 
@@ -114,17 +117,16 @@ impl Default for DiffOptions {
 /// Why no report could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
-    #[error("cannot read the {role} trace: {source}")]
+    #[error("cannot read the {role} trace")]
     Open {
         role: &'static str,
         #[source]
         source: TraceError,
     },
-    #[error("{}: cannot create the timeline: {source}; check the directory exists and is writable", path.display())]
+    #[error("cannot create the timeline")]
     Timeline {
-        path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: OutputError,
     },
 }
 
@@ -167,12 +169,9 @@ fn model_rules(h: &Header) -> Protocol {
 pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Report, DiffError> {
     let mut inputs = [open("kernel", kernel)?, open("model", model)?];
     let timeline = match &opts.timeline {
-        Some(p) => Some(
-            timeline::Timeline::create(p).map_err(|source| DiffError::Timeline {
-                path: p.clone(),
-                source,
-            })?,
-        ),
+        Some(p) => {
+            Some(timeline::Timeline::create(p).map_err(|source| DiffError::Timeline { source })?)
+        }
         None => None,
     };
     let lim = Limits {
@@ -250,10 +249,11 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         }
     }
     if let Some(t) = sh.timeline.take() {
-        if let Err((path, e)) = t.finish() {
+        if let Err(e) = t.finish() {
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}"));
             trouble.push(format!(
-                "{}: writing the timeline failed: {e}",
-                path.display()
+                "the timeline was not written: {e}{}",
+                cause.unwrap_or_default()
             ));
         }
     }

@@ -3,17 +3,19 @@
 //! complete ("X") slices, anomalies and coverage gaps as instant ("i") events. Times are
 //! microseconds since each side's first event, so the two sides line up at zero.
 use std::{
-    fs::File,
-    io::{self, BufWriter, Write},
-    path::{Path, PathBuf},
+    io::{self, Write},
+    path::Path,
 };
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::output::{AtomicFile, OutputError};
+
+/// Written to a temporary file, put in place by [`Timeline::finish`]: a diff that fails leaves
+/// no timeline that reads as its own.
 pub struct Timeline {
-    path: PathBuf,
-    out: BufWriter<File>,
+    out: AtomicFile,
     first: bool,
     /// The first write error; later writes are skipped and the error is reported once.
     error: Option<io::Error>,
@@ -39,11 +41,10 @@ fn us(ns: u64) -> f64 {
 }
 
 impl Timeline {
-    pub fn create(path: &Path) -> io::Result<Timeline> {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
-        out.write_all(b"{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")?;
+    pub fn create(path: &Path) -> Result<Timeline, OutputError> {
+        let mut out = AtomicFile::create(path, 0o644)?;
+        out.put(b"{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")?;
         Ok(Timeline {
-            path: path.to_path_buf(),
             out,
             first: true,
             error: None,
@@ -122,16 +123,16 @@ impl Timeline {
         });
     }
 
-    /// Closes the JSON document; the first error of any write, naming the file.
-    pub fn finish(mut self) -> Result<(), (PathBuf, io::Error)> {
-        if let Some(e) = self.error.take() {
-            return Err((self.path, e));
+    /// Closes the JSON document and puts it in place; the first error of any write.
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        if let Some(source) = self.error.take() {
+            return Err(OutputError::Write {
+                path: self.out.path().to_path_buf(),
+                source,
+            });
         }
-        let res = self
-            .out
-            .write_all(b"\n]}\n")
-            .and_then(|()| self.out.flush());
-        res.map_err(|e| (self.path, e))
+        self.out.put(b"\n]}\n")?;
+        self.out.commit()
     }
 }
 

@@ -337,9 +337,11 @@ pub enum WorkloadError {
     },
     #[error("no builtin workload `{}` and no file by that name (builtins: {known})", escape_controls(.name))]
     Unknown { name: String, known: String },
-    #[error("scale factor {0} is out of range; allowed: above 0 up to {max}", max = limits::MAX_SCALE)]
+    #[error("scale factor {0:?} is out of range; allowed: above 0 up to {max:?}", max = limits::MAX_SCALE)]
     BadScale(f64),
-    #[error("scaling by {factor} gives thread `{thread}` {field} = {value}; allowed: up to {max}")]
+    #[error(
+        "scaling by {factor:?} gives thread `{thread}` {field} = {value:?}; allowed: up to {max}"
+    )]
     ScaledTooFar {
         factor: f64,
         thread: String,
@@ -680,11 +682,18 @@ impl Src<'_> {
             if let Some(v) = value.as_ref().filter(|v| !(1..=max).contains(v.get_ref())) {
                 return Err(self.at(
                     v,
-                    format!("{field} = {} is out of range; allowed: 1 to {max}", v.get_ref()),
+                    format!(
+                        "{field} = {} is out of range; allowed: 1 to {max}",
+                        v.get_ref()
+                    ),
                 ));
             }
         }
-        if let Some(p) = r.pause_us.as_ref().filter(|p| *p.get_ref() > limits::MAX_PAUSE_US) {
+        if let Some(p) = r
+            .pause_us
+            .as_ref()
+            .filter(|p| *p.get_ref() > limits::MAX_PAUSE_US)
+        {
             return Err(self.at(
                 p,
                 format!(

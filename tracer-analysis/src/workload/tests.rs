@@ -628,7 +628,14 @@ fn scaling_multiplies_and_keeps_at_least_one() {
     .expect("parses");
     d.scale(0.5).expect("scale");
     assert_eq!(d.threads[0].duration, Some(Duration::from_millis(500)));
-    for f in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, limits::MAX_SCALE * 2.0] {
+    for f in [
+        0.0,
+        -1.0,
+        f64::NAN,
+        f64::INFINITY,
+        1e300,
+        limits::MAX_SCALE * 2.0,
+    ] {
         assert!(matches!(d.scale(f), Err(WorkloadError::BadScale(_))));
     }
 }
@@ -656,7 +663,8 @@ fn scaling_past_the_limits_is_an_error_that_changes_nothing() {
 #[test]
 fn numbers_out_of_range_name_the_field_and_the_range() {
     assert_bad(
-        &with_op("{ op = \"drop_caches\" }", "").replace("iterations = 1", "iterations = 1000000001"),
+        &with_op("{ op = \"drop_caches\" }", "")
+            .replace("iterations = 1", "iterations = 1000000001"),
         4,
         "iterations = 1000000001 is out of range; allowed: 1 to 1000000000",
     );
@@ -695,6 +703,8 @@ fn dot_names_long_names_and_control_bytes_are_refused() {
         !msg.chars().any(|c| c.is_control() && c != '\n'),
         "raw control bytes in {msg:?}"
     );
-    let msg = Workload::load("no-such\u{1b}[2J").expect_err("unknown").to_string();
+    let msg = Workload::load("no-such\u{1b}[2J")
+        .expect_err("unknown")
+        .to_string();
     assert!(!msg.contains('\u{1b}'), "{msg:?}");
 }

@@ -38,8 +38,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
     /// Explore every interleaving with up to this many preemptions.
-    #[arg(long, default_value_t = check::DEFAULT_PREEMPTION_BOUND, value_name = "N")]
-    preemptions: usize,
+    #[arg(long, default_value_t = check::DEFAULT_PREEMPTION_BOUND as u8, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(0..=8))]
+    preemptions: u8,
     /// Write the counterexample (the lookup invariant's, else the caller's) as a trace file
     /// that `tracer export` reads. Nothing is written when the check holds.
     #[arg(long, requires = "profile", value_name = "FILE")]
@@ -48,8 +49,8 @@ pub struct CheckArgs {
     #[arg(long)]
     json: bool,
     /// Checks run at once (default: the available CPUs).
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
 }
 
 /// Exit status: one check, 0 holds and 1 fails; the table, 0 (its failures are findings).
@@ -70,12 +71,13 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let checks: Vec<Check> = checks
         .into_iter()
         .map(|c| Check {
-            preemption_bound: args.preemptions,
+            preemption_bound: usize::from(args.preemptions),
             ..c
         })
         .collect();
     let jobs = args
         .jobs
+        .map(usize::from)
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(1)
         .max(1);

@@ -5,7 +5,11 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use tracer_analysis::{export, trace::Reader};
+use tracer_analysis::{
+    export,
+    output::{self, AtomicFile},
+    trace::Reader,
+};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -25,26 +29,37 @@ pub struct ExportArgs {
 }
 
 pub fn export(args: ExportArgs) -> Result<i32> {
-    let mut reader = Reader::open(&args.trace)?;
-    let sink: Box<dyn Write> = match &args.out {
-        Some(p) => {
-            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = BufWriter::new(sink);
     let Format::Jsonl = args.format;
-    let result = export::jsonl(&mut reader, &mut out).and_then(|n| {
-        out.flush()?;
-        Ok(n)
-    });
-    match result {
-        // A reader that stopped early (`| head`) is not an error.
-        Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        // A damaged trace still had its intact prefix exported before the error.
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(0),
+    let mut reader = Reader::open(&args.trace)?;
+    let Some(path) = &args.out else {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        let result = export::jsonl(&mut reader, &mut out).and_then(|n| {
+            out.flush()?;
+            Ok(n)
+        });
+        return match result {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Ok(0)
+            }
+            // A damaged trace still had its intact prefix exported before the error.
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(0),
+        };
+    };
+    output::refuse_same_file(path, [args.trace.as_path()])?;
+    let mut out = AtomicFile::create(path, 0o600)?;
+    match export::jsonl(&mut reader, &mut out) {
+        Ok(_) => out.commit()?,
+        // The intact prefix of a damaged trace is kept, complete as far as it goes: the
+        // error says where the trace broke.
+        Err(e @ export::ExportError::Trace(_)) => {
+            out.commit()?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
     }
+    Ok(0)
 }
 
 #[derive(clap::Args)]

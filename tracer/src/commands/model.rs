@@ -1,11 +1,17 @@
 //! `tracer replay` and `tracer stress`: the workload on the model.
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use userspace_dcache::{stress, Delay, Profile, Shape, Step, StressConfig};
 
-use tracer_analysis::replay::{self, Source};
+use tracer_analysis::{
+    output,
+    replay::{self, Source},
+};
 
 // `tracer replay --threads --delays` and `tracer stress --delays` yield at the same steps.
 
@@ -15,7 +21,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     workload: Option<String>,
     /// Multiply the workload's iteration counts (ignored with --against: the trace's is used).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::scale)]
     scale: Option<f64>,
     /// Replay this kernel trace's operations, in its timestamp order.
     #[arg(long)]
@@ -41,6 +47,9 @@ pub struct ReplayArgs {
 }
 
 pub fn replay(args: ReplayArgs) -> Result<i32> {
+    let inputs = args.against.iter().map(PathBuf::as_path);
+    let inputs = inputs.chain(args.workload.as_deref().map(Path::new));
+    output::refuse_same_file(&args.out, inputs)?;
     let (w, release) = replay::resolve_workload(
         args.workload.as_deref(),
         args.scale,
@@ -86,12 +95,12 @@ pub struct StressArgs {
     /// Model profile.
     #[arg(long, default_value = "linux-6.1")]
     profile: String,
-    /// How long to run.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
-    /// Reader threads (besides the pruner and, per shape, the writer).
-    #[arg(long, default_value_t = 2)]
-    readers: usize,
+    /// How long to run (0.001 to 86400).
+    #[arg(long, default_value = "10", value_parser = super::args::seconds)]
+    seconds: Duration,
+    /// Reader threads (besides the pruner and, per shape, the writer), 1 to 64.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    readers: u16,
     /// Widen the race windows: yield at the protocol's steps (after `__d_lookup_rcu` returns,
     /// between unhash and inode clear, before the shrinker's kill), as a scheduler would.
     #[arg(long)]
@@ -126,12 +135,9 @@ pub fn stress_cmd(args: StressArgs) -> Result<i32> {
             bail!("stress runs the shapes prune-stat, unlink-stat and rename-stat, not `{other}`")
         }
     };
-    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
-        bail!("--seconds must be a positive number, got {}", args.seconds);
-    }
     let profile = Profile::named(&args.profile)?;
-    let mut cfg = StressConfig::new(profile, shape, Duration::from_secs_f64(args.seconds));
-    cfg.readers = args.readers.max(1);
+    let mut cfg = StressConfig::new(profile, shape, args.seconds);
+    cfg.readers = usize::from(args.readers);
     cfg.stop_on_first = args.stop_on_first;
     if args.delays {
         cfg.delays = vec![

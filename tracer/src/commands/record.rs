@@ -1,5 +1,5 @@
 //! `tracer record`: a workload on the live kernel, with the probes attached.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tracer::{
@@ -9,7 +9,7 @@ use tracer::{
     record::{self, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
     runner,
 };
-use tracer_analysis::trace::ThreadInfo;
+use tracer_analysis::{output, trace::ThreadInfo};
 
 #[derive(clap::Args)]
 pub struct RecordArgs {
@@ -17,7 +17,7 @@ pub struct RecordArgs {
     #[arg(long, default_value = "unlink-stat")]
     workload: String,
     /// Multiply the workload's iteration counts (and durations) by this factor.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::scale)]
     scale: Option<f64>,
     /// Attach family per target: auto (fentry/fexit where possible, else kprobe/kretprobe).
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
@@ -57,6 +57,20 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         );
     }
     let w = super::load_workload(&args.workload, args.scale)?;
+    for out in std::iter::once(&args.out).chain(&args.summary) {
+        output::refuse_same_file(out, [Path::new(&args.workload), args.btf.as_path()])?;
+    }
+    if args.summary.as_ref() == Some(&args.out) {
+        bail!("--summary and --out name the same file; give each its own");
+    }
+    if args.wakeup_bytes > u64::from(args.buffer) {
+        bail!(
+            "--wakeup-bytes {} is larger than the ring (--buffer {}); allowed: 0 to {}",
+            args.wakeup_bytes,
+            args.buffer,
+            args.buffer
+        );
+    }
 
     let signals = super::Signals::install()?;
     let stop = &signals.stop;
@@ -95,13 +109,21 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     });
     // Unmount and detach the loop device whatever happened; report both failures.
     let cleanup = prepared.finish();
-    let summary = result?;
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            // A previous run's summary must not read as this run's.
+            if let Some(path) = &args.summary {
+                output::remove_stale(path)?;
+            }
+            return Err(e);
+        }
+    };
     cleanup.context("cleaning up the workload's file system")?;
 
     print_summary(&summary);
     if let Some(path) = &args.summary {
-        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        output::write_atomic(path, &serde_json::to_vec_pretty(&summary)?, 0o644)?;
     }
     Ok(signals.exit_code())
 }

@@ -14,7 +14,7 @@ pub struct RunWorkloadArgs {
     #[arg(long, default_value = "unlink-stat")]
     workload: String,
     /// Multiply the workload's iteration counts (and durations) by this factor.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::scale)]
     scale: Option<f64>,
     /// Once the file system is ready, print `{"dev": N}` (its `s_dev` as the kernel stores it)
     /// as a line on stdout and start only when a line arrives on stdin (end of input cancels).

@@ -21,7 +21,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use tracer_analysis::trace::Reader;
+use tracer_analysis::{output, trace::Reader, workload::limits};
 use tracer_common::Probe;
 
 use super::run_workload::{median_duration, HoldLine, RunWorkloadReport};
@@ -148,13 +148,14 @@ fn parse_variant(s: &str) -> Result<(String, PathBuf), String> {
 pub struct BenchArgs {
     /// Rounds; each runs every traced configuration once, in an order rotated per round, with
     /// an untraced run before the first and after each.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     rounds: u32,
-    /// Workload threads (each on its own names).
-    #[arg(long, default_value_t = 2)]
+    /// Workload threads (each on its own names), 1 to 64.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
     /// Iterations per thread (create, stat, stat of a missing name, unlink).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=limits::MAX_ITERATIONS))]
     iterations: u64,
     /// Traced configurations to run (untraced runs always, around each of them).
     #[arg(
@@ -328,9 +329,6 @@ impl Drop for WorkDir {
 }
 
 pub fn run(args: BenchArgs) -> Result<i32> {
-    if args.rounds == 0 || args.threads == 0 || args.iterations == 0 {
-        bail!("--rounds, --threads and --iterations must be at least 1");
-    }
     let mut kinds: Vec<Kind> = args
         .setups
         .iter()
@@ -469,8 +467,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         runs,
     };
     print!("{}", table(&report));
-    fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    output::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?, 0o644)?;
     eprintln!("bench: results in {}", args.out.display());
     Ok(0)
 }
