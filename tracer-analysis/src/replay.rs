@@ -631,7 +631,7 @@ ops = [{ op = "stat", path = "f1" }]
         let w = workload::builtin("unlink-stat")
             .expect("builtin exists")
             .expect("builtin parses");
-        let mut h = Header::new("kernel");
+        let mut h = Header::new(Origin::Kernel);
         h.kernel_release = "6.1.0-test".into();
         h.workload_toml = Some(w.source().to_string());
         let mut wr = Writer::create(path, &h).expect("create");

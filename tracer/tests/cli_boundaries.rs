@@ -29,7 +29,7 @@ fn kernel_trace(path: &Path) {
     let mut k = Trace::default();
     created(&mut k, "f1");
     k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
-    k.write(path, "kernel", finished());
+    k.write(path, Origin::Kernel, finished());
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn a_trace_header_scale_that_overflows_is_an_error_not_a_panic() {
     let w = tracer_analysis::workload::builtin("prune-stat")
         .expect("builtin")
         .expect("parses");
-    let mut h = tracer_analysis::trace::Header::new("kernel");
+    let mut h = tracer_analysis::trace::Header::new(Origin::Kernel);
     h.kernel_release = "6.1.0".into();
     h.workload_toml = Some(w.source().to_string());
     h.scale = Some(1e300);
