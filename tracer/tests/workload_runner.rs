@@ -20,13 +20,43 @@ use tracer_common::{flags, Event, OpKind, Probe, Source};
 const ENOENT: i32 = -libc::ENOENT;
 const EEXIST: i32 = -libc::EEXIST;
 
+/// Set by `cargo xtask test`: a test that cannot run for want of root fails instead of
+/// skipping, so a run that tested nothing never reads as passed.
+const REQUIRE_ROOT: &str = "TRACER_REQUIRE_ROOT";
+
+/// Whether a test may run (root), may skip (not root, not required), or must fail.
+fn root_verdict(root: bool, required: bool) -> Result<bool, String> {
+    match (root, required) {
+        (true, _) => Ok(true),
+        (false, false) => Ok(false),
+        (false, true) => Err(format!(
+            "the workload runner needs root and {REQUIRE_ROOT} is set (cargo xtask test): run as root"
+        )),
+    }
+}
+
 fn is_root() -> bool {
     // SAFETY: no arguments.
     let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: the workload runner needs root");
+    let required = std::env::var_os(REQUIRE_ROOT).is_some_and(|v| !v.is_empty() && v != "0");
+    match root_verdict(root, required) {
+        Ok(true) => true,
+        Ok(false) => {
+            eprintln!(
+                "skipped: the workload runner needs root ({REQUIRE_ROOT}=1 makes this a failure)"
+            );
+            false
+        }
+        Err(why) => panic!("{why}"),
     }
-    root
+}
+
+#[test]
+fn a_required_privileged_test_fails_rather_than_skips() {
+    assert_eq!(root_verdict(true, true), Ok(true));
+    assert_eq!(root_verdict(false, false), Ok(false));
+    let err = root_verdict(false, true).expect_err("required");
+    assert!(err.contains(REQUIRE_ROOT), "{err}");
 }
 
 /// A fresh directory for one test's temp files; checked empty and removed by [`Base::close`].
