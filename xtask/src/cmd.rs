@@ -66,3 +66,27 @@ pub fn on_path(prog: &str) -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
         .unwrap_or(false)
 }
+
+/// Ties a child to xtask: killed when its handle is dropped (a cancelled task), and killed by
+/// the kernel when xtask dies, whatever the signal (PR_SET_PDEATHSIG, so a SIGKILL of xtask
+/// alone leaves no QEMU behind). The death signal follows the thread that spawned the child:
+/// spawn from a thread that lives as long as the child is wanted (a tokio worker or the main
+/// thread, not a blocking-pool thread).
+pub fn tie_to_parent(c: &mut tokio::process::Command) {
+    c.kill_on_drop(true);
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2),
+    // getppid(2) and kill(2), which are async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // xtask died between the fork and the prctl: the signal will never come.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            Ok(())
+        });
+    }
+}

@@ -4,8 +4,10 @@ mod bench;
 mod builder;
 mod cmd;
 mod e2e;
+mod matrix;
 mod run;
 mod setup;
+mod signals;
 mod test;
 mod vm;
 
@@ -36,6 +38,9 @@ enum Cmd {
     /// Measure what recording costs the workload in one VM boot: untraced, fentry/fexit,
     /// kprobe/kretprobe and bpftrace, interleaved rounds; JSON in target/bench/record-cost.json.
     Bench(bench::BenchArgs),
+    /// Record every kernel × workload pair in its own guest, replay and diff each; a table,
+    /// summary.json and JUnit XML. Exit: the worst verdict.
+    Matrix(matrix::MatrixArgs),
     /// Boot a kernel with BTF and kprobes under QEMU and run the tracer inside:
     /// `cargo xtask vm [OPTIONS] -- <tracer arguments>`.
     Vm(vm::VmArgs),
@@ -49,6 +54,7 @@ fn main() {
         Cmd::Test(args) => test::test(args),
         Cmd::Run(args) => run::run(args),
         Cmd::Vm(args) => vm::vm(args),
+        Cmd::Matrix(args) => matrix::matrix(args),
         Cmd::Bench(args) => bench::bench(args),
     };
     match result {

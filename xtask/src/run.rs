@@ -29,10 +29,11 @@ pub struct RunArgs {
     /// Record on this host's kernel; fail rather than fall back to the VM.
     #[arg(long)]
     native: bool,
-    /// Boot this bzImage in the VM (implies --vm) instead of Debian's linux-image-amd64.
-    #[arg(long, value_name = "PATH")]
-    kernel: Option<PathBuf>,
-    /// The kernel's lib/modules/<release> directory, for workloads on ext4 or minix.
+    /// Record in the VM (implies --vm) on this kernel: a bzImage PATH (with --modules),
+    /// debian:SUITE, debian:SUITE/VERSION or built:NAME [default of the VM: debian:bookworm].
+    #[arg(long, value_name = "KERNEL")]
+    kernel: Option<KernelChoice>,
+    /// The lib/modules/<release> directory of a --kernel PATH, for workloads on ext4 or minix.
     #[arg(long, value_name = "DIR", requires = "kernel")]
     modules: Option<PathBuf>,
     /// Model profile; default: the one for the recorded kernel's release.
@@ -193,10 +194,7 @@ fn record_in_vm(
 ) -> Result<()> {
     let mut spec = VmSpec::new(Vec::<String>::new());
     if let Some(k) = &args.kernel {
-        spec.kernel = KernelChoice::Image {
-            bzimage: k.clone(),
-            modules: args.modules.clone(),
-        };
+        spec.kernel = k.clone().with_modules(args.modules.clone())?;
     }
     let modules = cmd::output(Command::new(tracer).args(["workloads", "--modules", workload]))
         .context("asking the tracer which kernel modules the workload needs")?;

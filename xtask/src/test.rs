@@ -12,9 +12,53 @@ use crate::{bench, builder::cargo, cmd, setup, vm};
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Run only the named steps (repeatable): fmt, clippy, unit, loom, vm, e2e, bench-smoke.
-    #[arg(long)]
-    only: Vec<String>,
+    /// Run only these steps (repeatable or comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Step>,
+}
+
+/// The steps, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Step {
+    Fmt,
+    Clippy,
+    Unit,
+    Loom,
+    Vm,
+    Signals,
+    E2e,
+    BenchSmoke,
+    Matrix,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Fmt => "fmt",
+            Step::Clippy => "clippy",
+            Step::Unit => "unit",
+            Step::Loom => "loom",
+            Step::Vm => "vm",
+            Step::Signals => "signals",
+            Step::E2e => "e2e",
+            Step::BenchSmoke => "bench-smoke",
+            Step::Matrix => "matrix",
+        }
+    }
+
+    fn run(self, setup: &setup::Setup) -> Result<Tally> {
+        match self {
+            Step::Fmt => fmt(setup),
+            Step::Clippy => clippy(setup),
+            Step::Unit => unit(setup),
+            Step::Loom => loom(setup),
+            Step::Vm => vm(setup),
+            Step::Signals => checks(crate::signals::run()?),
+            Step::E2e => e2e(setup),
+            Step::BenchSmoke => checks(bench::smoke()?),
+            Step::Matrix => checks(crate::matrix::smoke()?),
+        }
+    }
 }
 
 /// Passed and failed counts of one step.
@@ -24,29 +68,18 @@ struct Tally {
     failed: u64,
 }
 
-type StepFn = fn(&setup::Setup) -> Result<Tally>;
-
-const STEPS: &[(&str, StepFn)] = &[
-    ("fmt", fmt),
-    ("clippy", clippy),
-    ("unit", unit),
-    ("loom", loom),
-    ("vm", vm),
-    ("e2e", e2e),
-    ("bench-smoke", bench_smoke),
-];
-
 pub fn test(args: TestArgs) -> Result<i32> {
     let setup = setup::setup().context("setup failed, so no test can run")?;
     let mut total = Tally::default();
     let mut lines = Vec::new();
-    for (name, step) in STEPS {
-        if !args.only.is_empty() && !args.only.iter().any(|o| o == name) {
+    for step in <Step as clap::ValueEnum>::value_variants() {
+        if !args.only.is_empty() && !args.only.contains(step) {
             continue;
         }
+        let name = step.name();
         eprintln!("\n=== test step: {name} ===");
         let t0 = Instant::now();
-        let tally = match step(&setup) {
+        let tally = match step.run(&setup) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("step {name} could not run: {e:#}");
@@ -219,12 +252,10 @@ fn vm(_: &setup::Setup) -> Result<Tally> {
     Ok(tally)
 }
 
-/// A short run of the recording-cost benchmark (`cargo xtask bench`, one round, a few
-/// iterations) so it cannot rot: every configuration ran and the tracer lost nothing. Its
-/// timings are not checked.
-fn bench_smoke(_: &setup::Setup) -> Result<Tally> {
+/// One pass or one fail per check, each printed.
+fn checks(list: Vec<vm::selftest::Check>) -> Result<Tally> {
     let mut tally = Tally::default();
-    for c in bench::smoke()? {
+    for c in list {
         if c.ok {
             tally.passed += 1;
             eprintln!(
@@ -265,6 +296,30 @@ fn parse_test_result(line: &str) -> Option<Tally> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_names_are_a_closed_set() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TestArgs,
+        }
+        let parsed = Cli::try_parse_from(["test", "--only", "fmt,bench-smoke", "--only", "matrix"])
+            .expect("known steps");
+        assert_eq!(
+            parsed.args.only,
+            [Step::Fmt, Step::BenchSmoke, Step::Matrix]
+        );
+        let err = Cli::try_parse_from(["test", "--only", "e2ee"])
+            .err()
+            .expect("a misspelt step is an error");
+        assert!(err.to_string().contains("e2ee"), "{err}");
+        for step in <Step as clap::ValueEnum>::value_variants() {
+            let pv = clap::ValueEnum::to_possible_value(step).expect("visible");
+            assert_eq!(pv.get_name(), step.name());
+        }
+    }
 
     #[test]
     fn parses_libtest_summary() {

@@ -1,85 +1,51 @@
-//! The two facts the harness needs from ELF files (64-bit little endian only: x86_64): is a
-//! binary statically linked, and what a kernel module's `.modinfo` says.
+//! The two facts the harness needs from ELF files (64-bit little endian only: x86_64), read with
+//! the `object` crate: is a binary statically linked, and what a kernel module's `.modinfo` says.
+use object::{
+    elf::{PT_INTERP, PT_LOAD, PT_NOTE},
+    read::elf::{ElfFile64, ProgramHeader},
+    LittleEndian, Object, ObjectSection,
+};
 
-/// Reads a little-endian integer of `N` bytes at `off`.
-fn le<const N: usize>(b: &[u8], off: usize) -> Option<u64> {
-    let s: [u8; N] = b.get(off..off.checked_add(N)?)?.try_into().ok()?;
-    let mut v = 0u64;
-    for (i, byte) in s.iter().enumerate() {
-        v |= u64::from(*byte) << (8 * i);
-    }
-    Some(v)
-}
+type Elf<'a> = ElfFile64<'a, LittleEndian>;
 
-fn check_ident(b: &[u8]) -> Result<(), &'static str> {
+fn parse(b: &[u8]) -> Result<Elf<'_>, &'static str> {
     if b.get(..4) != Some(b"\x7fELF") {
         return Err("not an ELF file");
     }
-    // EI_CLASS 2 = 64-bit, EI_DATA 1 = little endian.
-    if b.get(4) != Some(&2) || b.get(5) != Some(&1) {
-        return Err("not a 64-bit little-endian ELF file");
-    }
-    Ok(())
-}
-
-const PT_LOAD: u64 = 1;
-const PT_INTERP: u64 = 3;
-const PT_NOTE: u64 = 4;
-
-/// (p_type, p_offset, p_filesz) of each program header.
-fn segments(b: &[u8]) -> Result<Vec<(u64, usize, usize)>, &'static str> {
-    check_ident(b)?;
-    let bad = "truncated program headers";
-    let phoff = le::<8>(b, 0x20).ok_or(bad)? as usize;
-    let phentsize = le::<2>(b, 0x36).ok_or(bad)? as usize;
-    let phnum = le::<2>(b, 0x38).ok_or(bad)? as usize;
-    (0..phnum)
-        .map(|i| {
-            let h = phoff + i * phentsize;
-            Ok((
-                le::<4>(b, h).ok_or(bad)?,
-                le::<8>(b, h + 8).ok_or(bad)? as usize,
-                le::<8>(b, h + 32).ok_or(bad)? as usize,
-            ))
-        })
-        .collect()
+    Elf::parse(b).map_err(|_| "not a well-formed 64-bit little-endian ELF file")
 }
 
 /// Does the binary name a program interpreter (PT_INTERP), i.e. need the dynamic loader?
 pub fn is_dynamic(b: &[u8]) -> Result<bool, &'static str> {
-    Ok(segments(b)?.iter().any(|s| s.0 == PT_INTERP))
+    let f = parse(b)?;
+    let e = f.endian();
+    Ok(f.elf_program_headers()
+        .iter()
+        .any(|p| p.p_type(e) == PT_INTERP))
 }
 
 /// Is this a complete kernel ELF that QEMU can start at its PVH entry point
 /// (`XEN_ELFNOTE_PHYS32_ENTRY`, CONFIG_PVH), skipping the bzImage's decompressor?
 pub fn is_pvh_kernel(b: &[u8]) -> bool {
-    const XEN_ELFNOTE_PHYS32_ENTRY: u64 = 18;
-    let Ok(segs) = segments(b) else {
+    const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
+    let Ok(f) = parse(b) else {
         return false;
     };
+    let e = f.endian();
+    let segs = f.elf_program_headers();
     let complete = segs
         .iter()
-        .filter(|s| s.0 == PT_LOAD)
-        .all(|&(_, off, size)| off.checked_add(size).is_some_and(|end| end <= b.len()));
-    let align4 = |n: usize| n.div_ceil(4) * 4;
+        .filter(|p| p.p_type(e) == PT_LOAD)
+        .all(|p| p.data(e, b).is_ok());
     let has_entry = segs
         .iter()
-        .filter(|s| s.0 == PT_NOTE)
-        .any(|&(_, off, size)| {
-            let Some(notes) = off.checked_add(size).and_then(|end| b.get(off..end)) else {
-                return false;
-            };
-            let mut at = 0;
-            while let (Some(namesz), Some(descsz), Some(kind)) = (
-                le::<4>(notes, at),
-                le::<4>(notes, at + 4),
-                le::<4>(notes, at + 8),
-            ) {
-                let name = notes.get(at + 12..at + 12 + namesz as usize);
-                if name == Some(b"Xen\0") && kind == XEN_ELFNOTE_PHYS32_ENTRY {
+        .filter(|p| p.p_type(e) == PT_NOTE)
+        .filter_map(|p| p.notes(e, b).ok().flatten())
+        .any(|mut notes| {
+            while let Ok(Some(n)) = notes.next() {
+                if n.name() == b"Xen" && n.n_type(e) == XEN_ELFNOTE_PHYS32_ENTRY {
                     return true;
                 }
-                at += 12 + align4(namesz as usize) + align4(descsz as usize);
             }
             false
         });
@@ -88,35 +54,20 @@ pub fn is_pvh_kernel(b: &[u8]) -> bool {
 
 /// The `key=value` strings of a kernel module's `.modinfo` section, in file order.
 pub fn modinfo(b: &[u8]) -> Result<Vec<(String, String)>, &'static str> {
-    check_ident(b)?;
-    let bad = "truncated section headers";
-    let shoff = le::<8>(b, 0x28).ok_or(bad)? as usize;
-    let shentsize = le::<2>(b, 0x3a).ok_or(bad)? as usize;
-    let shnum = le::<2>(b, 0x3c).ok_or(bad)? as usize;
-    let shstrndx = le::<2>(b, 0x3e).ok_or(bad)? as usize;
-    let section = |i: usize| -> Option<(usize, &[u8])> {
-        let h = shoff.checked_add(i.checked_mul(shentsize)?)?;
-        let name = le::<4>(b, h)? as usize;
-        let off = le::<8>(b, h + 24)? as usize;
-        let size = le::<8>(b, h + 32)? as usize;
-        Some((name, b.get(off..off.checked_add(size)?)?))
-    };
-    let (_, names) = section(shstrndx).ok_or(bad)?;
-    for i in 0..shnum {
-        let (name, data) = section(i).ok_or(bad)?;
-        let name = names.get(name..).unwrap_or_default();
-        if name.starts_with(b".modinfo\0") {
-            return Ok(data
-                .split(|&c| c == 0)
-                .filter_map(|kv| {
-                    let kv = String::from_utf8_lossy(kv);
-                    let (k, v) = kv.split_once('=')?;
-                    Some((k.to_owned(), v.to_owned()))
-                })
-                .collect());
-        }
-    }
-    Err("no .modinfo section (not a kernel module)")
+    let f = parse(b)?;
+    let data = f
+        .section_by_name(".modinfo")
+        .ok_or("no .modinfo section (not a kernel module)")?
+        .data()
+        .map_err(|_| "truncated .modinfo section")?;
+    Ok(data
+        .split(|&c| c == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_owned(), v.to_owned()))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -135,6 +86,7 @@ pub mod tests {
         b[..4].copy_from_slice(b"\x7fELF");
         b[4] = 2;
         b[5] = 1;
+        b[6] = 1;
         let modinfo_off = b.len();
         b.extend_from_slice(&modinfo);
         let strtab_off = b.len();
@@ -146,9 +98,12 @@ pub mod tests {
             (1, strtab_off, shstrtab.len()),
             (11, modinfo_off, modinfo.len()),
         ];
-        for (name, off, size) in sections {
+        for (i, (name, off, size)) in sections.into_iter().enumerate() {
             let mut h = [0u8; 64];
             h[0..4].copy_from_slice(&(name as u32).to_le_bytes());
+            // SHT_STRTAB for the names, SHT_PROGBITS for .modinfo.
+            let kind: u32 = [0, 3, 1][i];
+            h[4..8].copy_from_slice(&kind.to_le_bytes());
             h[24..32].copy_from_slice(&(off as u64).to_le_bytes());
             h[32..40].copy_from_slice(&(size as u64).to_le_bytes());
             b.extend_from_slice(&h);
@@ -182,6 +137,7 @@ pub mod tests {
         b[..4].copy_from_slice(b"\x7fELF");
         b[4] = 2;
         b[5] = 1;
+        b[6] = 1;
         b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
         b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
         b[0x38..0x3a].copy_from_slice(&(segs.len() as u16).to_le_bytes());
@@ -210,26 +166,26 @@ pub mod tests {
 
     #[test]
     fn tells_static_from_dynamic() {
-        let load = (PT_LOAD as u32, vec![0x90; 16]);
+        let load = (PT_LOAD, vec![0x90; 16]);
         assert_eq!(
             is_dynamic(&fake_exec(std::slice::from_ref(&load))),
             Ok(false)
         );
-        let interp = (PT_INTERP as u32, b"/lib64/ld-linux-x86-64.so.2\0".to_vec());
+        let interp = (PT_INTERP, b"/lib64/ld-linux-x86-64.so.2\0".to_vec());
         assert_eq!(is_dynamic(&fake_exec(&[load, interp])), Ok(true));
         assert!(is_dynamic(b"#!/bin/sh\n").is_err());
     }
 
     #[test]
     fn finds_the_pvh_entry_note() {
-        let load = (PT_LOAD as u32, vec![0x90; 64]);
+        let load = (PT_LOAD, vec![0x90; 64]);
         let mut notes = note(b"Xen\0", 6, b"linux\0");
         notes.extend(note(b"Xen\0", 18, &0x100_0000u32.to_le_bytes()));
-        let k = fake_exec(&[load.clone(), (PT_NOTE as u32, notes)]);
+        let k = fake_exec(&[load.clone(), (PT_NOTE, notes)]);
         assert!(is_pvh_kernel(&k));
         // Cut short: the PT_LOAD data is incomplete.
         assert!(!is_pvh_kernel(&k[..100]));
-        let other = fake_exec(&[load, (PT_NOTE as u32, note(b"GNU\0", 18, &[0; 4]))]);
+        let other = fake_exec(&[load, (PT_NOTE, note(b"GNU\0", 18, &[0; 4]))]);
         assert!(!is_pvh_kernel(&other));
     }
 }

@@ -1,20 +1,140 @@
-//! The kernel to boot: a bzImage the user gives, or a Debian kernel package (by default the
-//! current `linux-image-amd64`), downloaded once per package version and kept unpacked under
-//! target/vm/kernels.
+//! The kernel to boot, as `--kernel` names it everywhere: a bzImage path (with `--modules`),
+//! `debian:SUITE[/VERSION]` (see debian.rs) or `built:NAME` (a kernel `cargo xtask kernel build`
+//! made).
 use std::{
-    fs,
+    fmt, fs,
     path::{Path, PathBuf},
     process::Command,
+    str::FromStr,
 };
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
-use super::{bzimage, digest::Digests, elf, initramfs::hex, KernelChoice};
-use crate::cmd;
+use super::{bzimage, debian, digest::Digests, elf};
 
-/// The Debian metapackage that always depends on the current kernel image.
-pub const DEBIAN_DEFAULT: &str = "linux-image-amd64";
+/// The kernel every run boots unless told otherwise: Debian 12's, whose 6.1 the default model
+/// profile follows.
+pub const DEFAULT: &str = "debian:bookworm";
+
+/// What `--kernel` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// A bzImage, with its `lib/modules/<release>` tree when modules are to be loaded.
+    Image {
+        bzimage: PathBuf,
+        modules: Option<PathBuf>,
+    },
+    /// The newest amd64 kernel of a Debian suite, or the one with `version`.
+    Debian {
+        suite: String,
+        version: Option<String>,
+    },
+    /// A kernel built by `cargo xtask kernel build --bug NAME`.
+    Built(String),
+}
+
+impl KernelChoice {
+    /// Attaches `--modules` to a path; the other forms bring their own tree.
+    pub fn with_modules(self, modules: Option<PathBuf>) -> Result<KernelChoice> {
+        match (self, modules) {
+            (KernelChoice::Image { bzimage, .. }, modules) => {
+                Ok(KernelChoice::Image { bzimage, modules })
+            }
+            (k, None) => Ok(k),
+            (k, Some(_)) => {
+                bail!("--modules goes with --kernel PATH only; {k} brings its own module tree")
+            }
+        }
+    }
+
+    /// A short name for directories and reports: `debian-bookworm`, `built-NAME`, the file name.
+    pub fn slug(&self) -> String {
+        let s = match self {
+            KernelChoice::Image { bzimage, .. } => bzimage
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "kernel".into()),
+            KernelChoice::Debian { suite, version } => match version {
+                Some(v) => format!("debian-{suite}-{v}"),
+                None => format!("debian-{suite}"),
+            },
+            KernelChoice::Built(name) => format!("built-{name}"),
+        };
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
+impl Default for KernelChoice {
+    /// [`DEFAULT`].
+    fn default() -> Self {
+        KernelChoice::Debian {
+            suite: "bookworm".into(),
+            version: None,
+        }
+    }
+}
+
+impl FromStr for KernelChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("debian:") {
+            let (suite, version) = match rest.split_once('/') {
+                Some((suite, v)) if !v.is_empty() => (suite, Some(v.to_owned())),
+                Some(_) => return Err(format!("{s}: give a version after the '/'")),
+                None => (rest, None),
+            };
+            debian::check_suite(suite).map_err(|e| e.to_string())?;
+            return Ok(KernelChoice::Debian {
+                suite: suite.to_owned(),
+                version,
+            });
+        }
+        if let Some(name) = s.strip_prefix("built:") {
+            if name.is_empty() || name.contains('/') {
+                return Err(format!(
+                    "{s}: give the name of a built kernel (`cargo xtask kernel build --bug NAME`)"
+                ));
+            }
+            return Ok(KernelChoice::Built(name.to_owned()));
+        }
+        if s.is_empty() {
+            return Err(
+                "an empty --kernel; give a bzImage path, debian:SUITE[/VERSION] or built:NAME"
+                    .into(),
+            );
+        }
+        Ok(KernelChoice::Image {
+            bzimage: PathBuf::from(s),
+            modules: None,
+        })
+    }
+}
+
+impl fmt::Display for KernelChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelChoice::Image { bzimage, .. } => write!(f, "{}", bzimage.display()),
+            KernelChoice::Debian {
+                suite,
+                version: None,
+            } => write!(f, "debian:{suite}"),
+            KernelChoice::Debian {
+                suite,
+                version: Some(v),
+            } => write!(f, "debian:{suite}/{v}"),
+            KernelChoice::Built(name) => write!(f, "built:{name}"),
+        }
+    }
+}
 
 /// A bootable kernel and, when known, its modules.
 #[derive(Debug, Clone)]
@@ -22,13 +142,23 @@ pub struct Kernel {
     pub bzimage: PathBuf,
     /// Its `lib/modules/<release>` directory.
     pub modules: Option<PathBuf>,
-    /// Where it came from, for messages ("Debian linux-image-6.1.0-56-amd64 6.1.192-2").
+    /// Where it came from, for messages ("debian:bookworm: linux-image-6.1.0-57-amd64 6.1.192-3").
     pub origin: String,
 }
 
-pub fn resolve(choice: &KernelChoice, vm_dir: &Path) -> Result<Kernel> {
+pub fn resolve(choice: &KernelChoice) -> Result<Kernel> {
     match choice {
-        KernelChoice::Debian(package) => debian(package, vm_dir),
+        KernelChoice::Debian { suite, version } => {
+            let k = debian::resolve(suite, version.as_deref())?;
+            Ok(Kernel {
+                bzimage: k.bzimage,
+                modules: Some(k.modules),
+                origin: format!("{choice}: {} {}", k.package, k.version),
+            })
+        }
+        KernelChoice::Built(name) => bail!(
+            "built:{name}: this tree has no kernel builder yet; build the kernel yourself and              give --kernel PATH/bzImage --modules PATH/lib/modules/RELEASE (`cargo xtask kernel              build --bug {name}` will make built:{name} once it exists)"
+        ),
         KernelChoice::Image { bzimage, modules } => {
             let release = bzimage::check(bzimage)?;
             let modules = modules
@@ -60,162 +190,9 @@ fn modules_dir(dir: &Path, release: Option<&str>) -> Result<PathBuf> {
         return Ok(inner);
     }
     bail!(
-        "--modules {} is not the module tree of kernel {release}: give its lib/modules/{release} \
-         directory",
+        "--modules {} is not the module tree of kernel {release}: give its lib/modules/{release}          directory",
         dir.display()
     )
-}
-
-/// A Debian kernel: `package` is a metapackage (resolved to the image it depends on) or an image
-/// package; resolved through apt's lists, cached by version, checked against the archive's
-/// SHA256.
-fn debian(package: &str, vm_dir: &Path) -> Result<Kernel> {
-    if !cmd::on_path("apt-cache") || !cmd::on_path("apt-get") {
-        bail!(
-            "no apt on this host to fetch Debian's kernel; give --kernel PATH (a bzImage with BTF \
-             and kprobes) and --modules DIR"
-        );
-    }
-    let (package, version, sha256) = debian_candidate(package, vm_dir)?;
-    let origin = format!("Debian {package} {version}");
-    let dir = vm_dir
-        .join("kernels")
-        .join(format!("{package}_{}", version.replace([':', '/'], "_")));
-    let stamp = dir.join(".complete");
-    if fs::read_to_string(&stamp).ok().as_deref() != Some(sha256.as_str()) {
-        fetch(&package, &version, &sha256, vm_dir, &dir)?;
-        fs::write(&stamp, &sha256).with_context(|| format!("writing {}", stamp.display()))?;
-    }
-    let bzimage = find_vmlinuz(&dir.join("boot"))?;
-    let release = bzimage::check(&bzimage)?;
-    let modules = release.as_deref().and_then(|r| {
-        ["lib/modules", "usr/lib/modules"]
-            .iter()
-            .map(|m| dir.join(m).join(r))
-            .find(|p| p.is_dir())
-    });
-    Ok(Kernel {
-        bzimage,
-        modules,
-        origin,
-    })
-}
-
-/// The kernel package apt would install now, its version and SHA256. Asking apt costs seconds
-/// (apt-cache rebuilds its cache on hosts that do not keep one), so the answer is remembered
-/// until apt's lists or configuration change.
-fn debian_candidate(wanted: &str, vm_dir: &Path) -> Result<(String, String, String)> {
-    let memo = vm_dir.join(format!("debian-{wanted}"));
-    let fingerprint = apt_fingerprint();
-    if let Ok(text) = fs::read_to_string(&memo) {
-        if let [fp, package, version, sha256] = text.lines().collect::<Vec<_>>()[..] {
-            if fp == fingerprint {
-                return Ok((package.into(), version.into(), sha256.into()));
-            }
-        }
-    }
-    let ask = || cmd::output(Command::new("apt-cache").args(["depends", wanted]));
-    let depends = match ask() {
-        Ok(d) => d,
-        // Fresh machines and CI images often come without package lists; root can fetch them.
-        Err(_) if crate::setup::is_root() => {
-            eprintln!("vm: apt knows no {wanted}; running apt-get update");
-            cmd::output(
-                Command::new("apt-get")
-                    .arg("update")
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )
-            .context("apt-get update")?;
-            ask().with_context(|| format!("apt knows no {wanted}, even after apt-get update"))?
-        }
-        Err(e) => {
-            return Err(e).with_context(|| {
-                format!("apt knows no {wanted}; run `apt-get update` (or give --kernel PATH)")
-            })
-        }
-    };
-    // A metapackage names the image it stands for; an image package is itself.
-    let package = versioned_package(&depends).unwrap_or_else(|| wanted.to_owned());
-    let show = cmd::output(Command::new("apt-cache").args(["show", "--no-all-versions", &package]))
-        .with_context(|| format!("asking apt about {package}"))?;
-    let (version, sha256) = candidate(&show)
-        .with_context(|| format!("apt-cache show {package} gave no Version and SHA256"))?;
-    // After an update the lists changed: remember the answer under their new fingerprint.
-    let _ = fs::write(
-        &memo,
-        format!("{}\n{package}\n{version}\n{sha256}\n", apt_fingerprint()),
-    );
-    Ok((package, version, sha256))
-}
-
-/// Names, sizes and times of apt's package lists and configuration.
-fn apt_fingerprint() -> String {
-    use std::os::unix::fs::MetadataExt;
-    let mut h = Sha256::new();
-    let mut dirs = vec![
-        PathBuf::from("/var/lib/apt/lists"),
-        PathBuf::from("/etc/apt"),
-    ];
-    while let Some(dir) = dirs.pop() {
-        let Ok(rd) = fs::read_dir(&dir) else { continue };
-        let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                dirs.push(e.path());
-            } else {
-                h.update(format!(
-                    "{} {} {}.{}\n",
-                    e.path().display(),
-                    m.size(),
-                    m.mtime(),
-                    m.mtime_nsec()
-                ));
-            }
-        }
-    }
-    hex(&h.finalize())
-}
-
-/// Downloads `package=version` and unpacks it into `dest`.
-fn fetch(package: &str, version: &str, sha256: &str, vm_dir: &Path, dest: &Path) -> Result<()> {
-    eprintln!(
-        "vm: downloading {package} {version} (once; cached in {})",
-        dest.display()
-    );
-    // apt-get download writes into the current directory; a fresh one we own (apt's sandbox
-    // user cannot write there, which apt only warns about).
-    let dl = vm_dir.join("download");
-    let _ = fs::remove_dir_all(&dl);
-    fs::create_dir_all(&dl).with_context(|| format!("creating {}", dl.display()))?;
-    cmd::output(
-        Command::new("apt-get")
-            .current_dir(&dl)
-            .args(["download", &format!("{package}={version}")]),
-    )
-    .with_context(|| format!("downloading {package} {version}"))?;
-    let deb = fs::read_dir(&dl)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .with_context(|| format!("apt-get download left no .deb in {}", dl.display()))?;
-    let bytes = fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?;
-    let got = hex(&Sha256::digest(&bytes));
-    if got != sha256 {
-        bail!(
-            "{} has SHA256 {got}, apt's index says {sha256}; run `apt-get update` and retry",
-            deb.display()
-        );
-    }
-    let tmp = dest.with_extension("partial");
-    let _ = fs::remove_dir_all(&tmp);
-    let _ = fs::remove_dir_all(dest);
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    cmd::output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp))
-        .with_context(|| format!("unpacking {}", deb.display()))?;
-    fs::rename(&tmp, dest).with_context(|| format!("renaming {}", tmp.display()))?;
-    let _ = fs::remove_dir_all(&dl);
-    Ok(())
 }
 
 /// The uncompressed kernel inside `bzimage`, as an ELF file QEMU can boot at its PVH entry
@@ -245,7 +222,8 @@ pub fn pvh_image(bzimage: &Path, cache: &Path, digests: &mut Digests) -> Result<
     };
     let vmlinux = match (payload, tool) {
         (Some(p), Some([prog, args @ ..])) => {
-            let packed = cache.join(format!("{key}.payload"));
+            // Names of this process: parallel runs may extract the same kernel.
+            let packed = cache.join(format!("{key}.payload.{}", std::process::id()));
             fs::write(&packed, p).with_context(|| format!("writing {}", packed.display()))?;
             let out = Command::new(prog)
                 .args(args)
@@ -261,55 +239,10 @@ pub fn pvh_image(bzimage: &Path, cache: &Path, digests: &mut Digests) -> Result<
         fs::write(&none, b"").with_context(|| format!("writing {}", none.display()))?;
         return Ok(None);
     }
-    let tmp = cache.join(format!("{key}.vmlinux.tmp"));
+    let tmp = cache.join(format!("{key}.vmlinux.{}", std::process::id()));
     fs::write(&tmp, &vmlinux).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, &elf).with_context(|| format!("renaming {}", tmp.display()))?;
     Ok(Some(elf))
-}
-
-fn find_vmlinuz(boot: &Path) -> Result<PathBuf> {
-    let mut found: Vec<PathBuf> = fs::read_dir(boot)
-        .with_context(|| format!("listing {}", boot.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .collect();
-    found.sort();
-    match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => bail!("no vmlinuz-* in {}", boot.display()),
-        _ => bail!(
-            "several vmlinuz-* in {}; remove the directory to refetch",
-            boot.display()
-        ),
-    }
-}
-
-/// The kernel image package the metapackage depends on, from `apt-cache depends`.
-fn versioned_package(depends: &str) -> Option<String> {
-    depends.lines().find_map(|l| {
-        let dep = l
-            .trim()
-            .trim_start_matches('|')
-            .strip_prefix("Depends:")?
-            .trim();
-        let dep = dep.trim_start_matches('<').trim_end_matches('>');
-        dep.starts_with("linux-image-").then(|| dep.to_owned())
-    })
-}
-
-/// Version and SHA256 of the candidate, from `apt-cache show --no-all-versions`.
-fn candidate(show: &str) -> Option<(String, String)> {
-    let field = |name: &str| {
-        show.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .strip_prefix(':')
-                .map(|v| v.trim().to_owned())
-        })
-    };
-    Some((field("Version")?, field("SHA256")?))
 }
 
 #[cfg(test)]
@@ -317,29 +250,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolves_the_versioned_package() {
-        let out = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n";
+    fn parses_kernel_names() {
+        let k = |s: &str| s.parse::<KernelChoice>();
+        assert_eq!(k(DEFAULT), Ok(KernelChoice::default()));
         assert_eq!(
-            versioned_package(out).as_deref(),
-            Some("linux-image-6.1.0-56-amd64")
+            k("debian:bookworm-backports/6.12.95-1~bpo12+1"),
+            Ok(KernelChoice::Debian {
+                suite: "bookworm-backports".into(),
+                version: Some("6.12.95-1~bpo12+1".into())
+            })
         );
-        let alt = "linux-image-amd64\n |Depends: <linux-image-6.12.9-amd64>\n  Depends: foo\n";
         assert_eq!(
-            versioned_package(alt).as_deref(),
-            Some("linux-image-6.12.9-amd64")
+            k("built:hugh-2011"),
+            Ok(KernelChoice::Built("hugh-2011".into()))
         );
-        assert_eq!(versioned_package("linux-image-amd64\n"), None);
-    }
-
-    #[test]
-    fn reads_the_candidate() {
-        let show = "Package: linux-image-6.1.0-56-amd64\nSource: linux-signed-amd64 (6.1.192+2)\n\
-                    Version: 6.1.192-2\nSHA256: 0123abcd\nDescription: x\n";
         assert_eq!(
-            candidate(show),
-            Some(("6.1.192-2".into(), "0123abcd".into()))
+            k("/boot/vmlinuz-6.1"),
+            Ok(KernelChoice::Image {
+                bzimage: "/boot/vmlinuz-6.1".into(),
+                modules: None
+            })
         );
-        assert_eq!(candidate("Package: x\n"), None);
+        for bad in [
+            "debian:",
+            "debian:Trixie",
+            "debian:trixie/",
+            "built:",
+            "built:a/b",
+            "",
+        ] {
+            assert!(k(bad).is_err(), "{bad}");
+        }
+        for s in [
+            "debian:trixie-backports",
+            "debian:bullseye/5.10.0-46-amd64",
+            "built:x",
+        ] {
+            assert_eq!(k(s).map(|c| c.to_string()).as_deref(), Ok(s));
+        }
+        assert_eq!(
+            k("debian:trixie/6.12.1-1~x").map(|c| c.slug()).as_deref(),
+            Ok("debian-trixie-6.12.1-1_x")
+        );
+        assert!(k("debian:trixie")
+            .expect("parses")
+            .with_modules(Some("/m".into()))
+            .is_err());
     }
 
     #[test]

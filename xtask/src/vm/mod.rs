@@ -3,15 +3,17 @@
 //! brings the tracer's output directory, exit code, stdout and stderr back to the host through a
 //! virtio disk or the second serial port, never through the console.
 //!
-//! Other xtask code calls [`run_in_vm`] with a [`VmSpec`].
+//! Other xtask code calls [`run_in_vm`] (or [`run_in_vm_async`] from tokio) with a [`VmSpec`].
 //!
-//! Layout under target/vm: `kernels/` (unpacked Debian packages, one per version),
-//! `initramfs/` (archives by content hash), `vmlinux/` (kernels taken out of their bzImage),
-//! `run/` (QEMU's log, the initrd of this run, transfer disk and serial capture, the guest's
-//! facts), `console.log`, `out/` (the default output directory), `kvm-verdict` (whether KVM
-//! boots a guest on this host), `digests` (file hashes by inode and timestamps), `debian-*`
-//! (apt's answer per kernel package), `lock` (held by the running VM).
+//! Layout under target/vm: `initramfs/` (archives by content hash), `vmlinux/` (kernels taken
+//! out of their bzImage), `run/` (QEMU's log, the initrd of this run, transfer disk and serial
+//! capture, the guest's facts), `console.log`, `out/` (the default output directory),
+//! `kvm-verdict` (whether KVM boots a guest on this host), `digests` (file hashes by inode and
+//! timestamps), `lock` (held by the running VM), `cache.lock` (held while the caches are
+//! written). A run given its own scratch directory keeps `run/`, `console.log` and `lock` there,
+//! so such runs go in parallel. Debian kernels live in debian.rs's cache.
 mod bzimage;
+mod debian;
 mod digest;
 mod elf;
 mod initramfs;
@@ -31,6 +33,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+pub use kernel::KernelChoice;
 pub use qemu::Accel;
 
 use crate::{builder, cmd};
@@ -45,19 +48,6 @@ const INIT: &str = include_str!("../../guest/init.sh");
 /// Outputs above this size make the guest load the virtio disk modules (when the tree has them)
 /// instead of using the serial line, which moves about 0.5 MB/s under TCG.
 const SERIAL_MAX_BYTES: u64 = 1 << 20;
-
-/// Which kernel to boot.
-#[derive(Debug, Clone)]
-pub enum KernelChoice {
-    /// A Debian kernel package or metapackage (through apt; downloaded once per version),
-    /// `linux-image-amd64` by default.
-    Debian(String),
-    /// A bzImage, with its `lib/modules/<release>` tree when modules are to be loaded.
-    Image {
-        bzimage: PathBuf,
-        modules: Option<PathBuf>,
-    },
-}
 
 /// What to run in the VM.
 #[derive(Debug, Clone)]
@@ -83,13 +73,16 @@ pub struct VmSpec {
     pub pvh: bool,
     /// More kernel command-line parameters, after the harness's own.
     pub kernel_args: Vec<String>,
+    /// This run's scratch directory: console log, QEMU's logs, transfer files and the lock
+    /// that keeps two runs from sharing them (target/vm by default).
+    pub scratch: PathBuf,
 }
 
 impl VmSpec {
-    /// Debian's kernel, no modules, 10 minutes, output in target/vm/out, 1 GiB, 2 vCPUs.
+    /// [`kernel::DEFAULT`], no modules, 10 minutes, output in target/vm/out, 1 GiB, 2 vCPUs.
     pub fn new(tracer_args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         VmSpec {
-            kernel: KernelChoice::Debian(kernel::DEBIAN_DEFAULT.into()),
+            kernel: KernelChoice::default(),
             load_modules: Vec::new(),
             tracer_args: tracer_args.into_iter().map(Into::into).collect(),
             files: Vec::new(),
@@ -101,6 +94,7 @@ impl VmSpec {
             tracer: None,
             pvh: true,
             kernel_args: Vec::new(),
+            scratch: vm_dir(),
         }
     }
 }
@@ -154,59 +148,85 @@ pub fn vm_dir() -> PathBuf {
     cmd::root().join("target/vm")
 }
 
+/// The stages of a run, for a caller that shows progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Kernel, tracer and initramfs being made ready.
+    Preparing,
+    /// QEMU started; the guest has not reached init yet.
+    Booting,
+    /// The guest's init started the tracer.
+    Tracing,
+    /// The tracer ended; the guest sends its results.
+    Sending,
+}
+
+/// Where a run reports its stages and notes: the terminal by default; the matrix prefixes
+/// each line with its pair.
+pub trait Observer: Send + Sync {
+    fn stage(&self, _stage: Stage) {}
+    fn note(&self, line: &str) {
+        eprintln!("vm: {line}");
+    }
+}
+
+/// The terminal, unprefixed.
+pub struct Terminal;
+impl Observer for Terminal {}
+
 /// Boots the VM, runs the tracer, brings its output back. An error means the harness failed
 /// (its message is one line: the cause, the fix, the console log's path); a tracer that fails
 /// is an outcome with its exit code.
 pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(run_in_vm_async(spec.clone(), std::sync::Arc::new(Terminal)))
+}
+
+/// Fetches the kernel when needed; returns where it came from.
+pub fn resolve_kernel(choice: &KernelChoice) -> Result<String> {
+    Ok(kernel::resolve(choice)?.origin)
+}
+
+/// What the run needs before QEMU starts.
+struct Prepared {
+    _lock: FileLock,
+    t0: Instant,
+    kernel: kernel::Kernel,
+    /// The kernel QEMU boots: the bzImage or its PVH ELF.
+    boot_kernel: PathBuf,
+    pvh: bool,
+    initrd: PathBuf,
+    timings: Timings,
+}
+
+/// [`run_in_vm`] for callers already in tokio. QEMU is killed when the returned future is
+/// dropped (a cancelled matrix), and by the kernel when xtask dies (see qemu.rs).
+pub async fn run_in_vm_async(
+    spec: VmSpec,
+    observer: std::sync::Arc<dyn Observer>,
+) -> Result<VmOutcome> {
+    observer.stage(Stage::Preparing);
+    let (spec, prepared) = {
+        let observer = observer.clone();
+        tokio::task::spawn_blocking(move || prepare(&spec, &*observer).map(|p| (spec, p)))
+            .await
+            .context("the preparation task failed")??
+    };
+    let Prepared {
+        _lock,
+        t0,
+        kernel,
+        boot_kernel,
+        pvh,
+        initrd,
+        mut timings,
+    } = prepared;
     let vm_dir = vm_dir();
-    let _lock = RunLock::take(&vm_dir)?;
-    // Timings start once this run owns target/vm.
-    let t0 = Instant::now();
-    let console_log = vm_dir.join("console.log");
-    let run_dir = vm_dir.join("run");
-    qemu::check_installed()?;
-    check_out_dir(&spec.out_dir)?;
-
-    let mut digests = digest::Digests::load(&vm_dir.join("digests"));
-    let kernel = kernel::resolve(&spec.kernel, &vm_dir)?;
-    let pvh = if spec.pvh {
-        kernel::pvh_image(&kernel.bzimage, &vm_dir.join("vmlinux"), &mut digests)?
-    } else {
-        None
-    };
-    let t_kernel = t0.elapsed();
-
-    let t = Instant::now();
-    let tracer = match &spec.tracer {
-        Some(p) => p.clone(),
-        None => builder::static_tracer_binary()?,
-    };
-    let t_build = t.elapsed();
-
-    let t = Instant::now();
-    let (base, this_run, notes) = assemble(spec, &kernel, &tracer)?;
-    for n in &notes {
-        eprintln!("vm: note: {n}");
-    }
-    let (cached, built) = base.cached(&vm_dir.join("initramfs"), &mut digests)?;
-    digests.save();
-    if built {
-        eprintln!("vm: built initramfs {}", cached.display());
-    }
-    // The kernel unpacks concatenated archives in order: the cached one, then this run's small
-    // one, so arguments do not make a new 20 MB archive.
-    let initrd = run_dir.join("initrd.cpio");
-    fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    fs::copy(&cached, &initrd).with_context(|| format!("writing {}", initrd.display()))?;
-    let mut f = fs::File::options()
-        .append(true)
-        .open(&initrd)
-        .with_context(|| format!("writing {}", initrd.display()))?;
-    this_run
-        .write(&mut f)
-        .with_context(|| format!("writing {}", initrd.display()))?;
-    drop(f);
-    let t_initramfs = t.elapsed();
+    let console_log = spec.scratch.join("console.log");
+    let run_dir = spec.scratch.join("run");
 
     let mut append = String::from("console=ttyS0 panic=-1 rdinit=/init");
     for a in &spec.kernel_args {
@@ -214,7 +234,7 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
         append.push_str(a);
     }
     let boot = qemu::Boot {
-        kernel: pvh.as_deref().unwrap_or(&kernel.bzimage),
+        kernel: &boot_kernel,
         initramfs: &initrd,
         append: &append,
         memory_mib: spec.memory_mib,
@@ -224,10 +244,9 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
         run_dir: &run_dir,
         console_log: &console_log,
     };
-    let booted = qemu::boot(&boot, spec.accel)?;
+    let booted = qemu::boot(&boot, spec.accel, &*observer).await?;
     let console = fs::read_to_string(&console_log).unwrap_or_default();
-    let fail = |cause: String, fix: &str| failure(&console, &console_log, cause, fix);
-
+    let fail = |cause: String, fix: &str| failure(&*observer, &console, &console_log, cause, fix);
     if booted.timed_out {
         let stage = match (booted.boot_to_init, booted.tracer) {
             (None, _) => "before init ran",
@@ -311,18 +330,85 @@ pub fn run_in_vm(spec: &VmSpec) -> Result<VmOutcome> {
         kernel: kernel.origin,
         release,
         accel: booted.accel,
-        pvh: pvh.is_some(),
+        pvh,
         channel,
         guest_boot: facts.uptime_init.map(Duration::from_secs_f64),
+        timings: {
+            timings.boot_to_init = booted.boot_to_init;
+            timings.tracer = booted.tracer;
+            timings.transfer = booted.transfer.unwrap_or_default() + t_decode;
+            timings.qemu = booted.wall;
+            timings.total = t0.elapsed();
+            timings
+        },
+    })
+}
+
+/// Takes the run's lock, resolves the kernel, builds what is missing and writes this run's
+/// initrd. The shared caches are written under target/vm/cache.lock, one run at a time.
+fn prepare(spec: &VmSpec, observer: &dyn Observer) -> Result<Prepared> {
+    let vm_dir = vm_dir();
+    let lock = FileLock::take(&spec.scratch.join("lock"), "a VM run")?;
+    // Timings start once this run owns its scratch directory.
+    let t0 = Instant::now();
+    let run_dir = spec.scratch.join("run");
+    qemu::check_installed()?;
+    check_out_dir(&spec.out_dir)?;
+    let cache_lock = FileLock::take(&vm_dir.join("cache.lock"), "the VM caches")?;
+
+    let mut digests = digest::Digests::load(&vm_dir.join("digests"));
+    let kernel = kernel::resolve(&spec.kernel)?;
+    let pvh = if spec.pvh {
+        kernel::pvh_image(&kernel.bzimage, &vm_dir.join("vmlinux"), &mut digests)?
+    } else {
+        None
+    };
+    let t_kernel = t0.elapsed();
+
+    let t = Instant::now();
+    let tracer = match &spec.tracer {
+        Some(p) => p.clone(),
+        None => builder::static_tracer_binary()?,
+    };
+    let t_build = t.elapsed();
+
+    let t = Instant::now();
+    let (base, this_run, notes) = assemble(spec, &kernel, &tracer)?;
+    for n in &notes {
+        observer.note(&format!("note: {n}"));
+    }
+    let (cached, built) = base.cached(&vm_dir.join("initramfs"), &mut digests)?;
+    digests.save();
+    if built {
+        observer.note(&format!("built initramfs {}", cached.display()));
+    }
+    // The kernel unpacks concatenated archives in order: the cached one, then this run's small
+    // one, so arguments do not make a new 20 MB archive.
+    let initrd = run_dir.join("initrd.cpio");
+    fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    fs::copy(&cached, &initrd).with_context(|| format!("writing {}", initrd.display()))?;
+    drop(cache_lock);
+    let mut f = fs::File::options()
+        .append(true)
+        .open(&initrd)
+        .with_context(|| format!("writing {}", initrd.display()))?;
+    this_run
+        .write(&mut f)
+        .with_context(|| format!("writing {}", initrd.display()))?;
+    drop(f);
+    let boot_kernel = pvh.clone().unwrap_or_else(|| kernel.bzimage.clone());
+    Ok(Prepared {
+        _lock: lock,
+        t0,
+        kernel,
+        boot_kernel,
+        pvh: pvh.is_some(),
+        initrd,
         timings: Timings {
             kernel: t_kernel,
             build: t_build,
-            initramfs: t_initramfs,
-            boot_to_init: booted.boot_to_init,
-            tracer: booted.tracer,
-            transfer: booted.transfer.unwrap_or_default() + t_decode,
-            qemu: booted.wall,
-            total: t0.elapsed(),
+            initramfs: t.elapsed(),
+            ..Timings::default()
         },
     })
 }
@@ -372,33 +458,36 @@ fn panic_fix(line: &str) -> &'static str {
     }
 }
 
-/// Exclusive use of target/vm for one run: runs share the console log, the transfer files and
-/// the caches. Released when dropped (the kernel drops the flock when the file closes).
-struct RunLock {
+/// An exclusive flock(2) on a file, waited for with a message naming the holder; released when
+/// dropped (the kernel drops the lock when the file closes, also when xtask dies).
+pub(crate) struct FileLock {
     _file: fs::File,
 }
 
-impl RunLock {
-    fn take(vm_dir: &Path) -> Result<RunLock> {
+impl FileLock {
+    /// Locks `path` for `what` (for the message when another process holds it).
+    pub(crate) fn take(path: &Path, what: &str) -> Result<FileLock> {
         use std::os::fd::AsRawFd;
-        fs::create_dir_all(vm_dir).with_context(|| format!("creating {}", vm_dir.display()))?;
-        let path = vm_dir.join("lock");
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let mut f = fs::File::options()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&path)
+            .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let flock = |f: &fs::File, op| {
             // SAFETY: flock(2) on a descriptor this function owns; no memory is shared.
             unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
         };
         if !flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
-            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = fs::read_to_string(path).unwrap_or_default();
             eprintln!(
-                "vm: waiting for another VM run ({}) to finish",
-                holder.trim()
+                "vm: waiting for {what} ({}, {}) to finish",
+                holder.trim(),
+                path.display()
             );
             if !flock(&f, libc::LOCK_EX) {
                 bail!(
@@ -410,7 +499,7 @@ impl RunLock {
         }
         let _ = f.set_len(0);
         let _ = writeln!(f, "pid {}", std::process::id());
-        Ok(RunLock { _file: f })
+        Ok(FileLock { _file: f })
     }
 }
 
@@ -582,15 +671,21 @@ fn shell_words(args: &[String]) -> String {
 }
 
 /// Prints the interesting part of the console and returns the one-line error.
-fn failure(console: &str, console_log: &Path, cause: String, fix: &str) -> anyhow::Error {
+fn failure(
+    observer: &dyn Observer,
+    console: &str,
+    console_log: &Path,
+    cause: String,
+    fix: &str,
+) -> anyhow::Error {
     let summary = console_summary(console);
     if !summary.is_empty() {
-        eprintln!(
-            "vm: console ({}), the part that matters:",
+        observer.note(&format!(
+            "console ({}), the part that matters:",
             console_log.display()
-        );
+        ));
         for l in summary {
-            eprintln!("  | {l}");
+            observer.note(&format!("  | {l}"));
         }
     }
     anyhow::anyhow!("{cause}; {fix}; console log: {}", console_log.display())
@@ -630,14 +725,12 @@ fn console_summary(console: &str) -> Vec<String> {
 /// The CLI.
 #[derive(clap::Args)]
 pub struct VmArgs {
-    /// Boot this bzImage instead of Debian's current linux-image-amd64
-    #[arg(long, value_name = "PATH", conflicts_with = "debian_kernel")]
-    kernel: Option<PathBuf>,
-    /// Boot this Debian kernel package (or metapackage, e.g. linux-image-6.12-amd64)
-    #[arg(long, value_name = "PACKAGE", default_value = kernel::DEBIAN_DEFAULT)]
-    debian_kernel: String,
-    /// The lib/modules/<release> directory of --kernel (Debian kernels bring their own)
-    #[arg(long, value_name = "DIR", requires = "kernel")]
+    /// The kernel: a bzImage PATH (with --modules), debian:SUITE (its newest amd64 kernel),
+    /// debian:SUITE/VERSION, or built:NAME
+    #[arg(long, value_name = "KERNEL", default_value = kernel::DEFAULT)]
+    kernel: KernelChoice,
+    /// The lib/modules/<release> directory of a --kernel PATH (the other kinds bring their own)
+    #[arg(long, value_name = "DIR")]
     modules: Option<PathBuf>,
     /// Kernel modules to load in the guest before the tracer runs; dependencies are added
     #[arg(long, value_name = "M1,M2", value_delimiter = ',')]
@@ -679,13 +772,7 @@ fn parse_file_arg(s: &str) -> Result<(PathBuf, PathBuf), String> {
 /// ours.
 pub fn vm(args: VmArgs) -> Result<i32> {
     let mut spec = VmSpec::new(args.tracer_args);
-    spec.kernel = KernelChoice::Debian(args.debian_kernel);
-    if let Some(bzimage) = args.kernel {
-        spec.kernel = KernelChoice::Image {
-            bzimage,
-            modules: args.modules,
-        };
-    }
+    spec.kernel = args.kernel.with_modules(args.modules)?;
     spec.load_modules = args.load_modules;
     spec.files = args.files;
     spec.timeout = Duration::from_secs(args.timeout);

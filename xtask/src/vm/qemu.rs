@@ -1,18 +1,20 @@
 //! Running QEMU: the command line, KVM when it really works (else TCG), a wall-clock timeout,
-//! and progress read from the guest's console markers (for timings only; results travel in the
-//! transfer frame).
+//! and progress read from the guest's console markers (for timings and the caller's stages
+//! only; results travel in the transfer frame). QEMU is a tokio child tied to xtask: killed when
+//! its future is dropped, and by the kernel when xtask dies of any signal (see
+//! [`cmd::tie_to_parent`]).
 use std::{
     ffi::OsString,
     fs,
     io::{Read, Seek, SeekFrom},
     path::{Path, PathBuf},
     process::{Command, ExitStatus, Stdio},
-    thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
 
+use super::{Observer, Stage};
 use crate::cmd;
 
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -96,7 +98,7 @@ pub fn check_installed() -> Result<()> {
 
 /// Boots with the requested accelerator; `Auto` tries KVM when it is usable and not known to
 /// fail here, and falls back to TCG (remembering why) when the KVM guest does not reach init.
-pub fn boot(b: &Boot, accel: Accel) -> Result<Booted> {
+pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result<Booted> {
     let verdict_file = b.vm_dir.join("kvm-verdict");
     let verdict_key = kvm_verdict_key();
     let try_kvm = match accel {
@@ -115,7 +117,7 @@ pub fn boot(b: &Boot, accel: Accel) -> Result<Booted> {
     };
     if try_kvm {
         let probe = (accel == Accel::Auto).then_some(KVM_PROBE);
-        let r = run(b, Accel::Kvm, probe)?;
+        let r = run(b, Accel::Kvm, probe, observer).await?;
         let console = fs::read_to_string(b.console_log).unwrap_or_default();
         if accel == Accel::Kvm || r.boot_to_init.is_some() || panic_line(&console).is_some() {
             if r.boot_to_init.is_some() {
@@ -124,14 +126,14 @@ pub fn boot(b: &Boot, accel: Accel) -> Result<Booted> {
             return Ok(r);
         }
         let _ = fs::write(&verdict_file, format!("{verdict_key} broken\n"));
-        eprintln!(
-            "vm: a KVM guest does not reach init here (see {}); using TCG, now and next time \
+        observer.note(&format!(
+            "a KVM guest does not reach init here (see {}); using TCG, now and next time \
              (delete {} to try KVM again)",
             b.qemu_log(Accel::Kvm).display(),
             verdict_file.display()
-        );
+        ));
     }
-    run(b, Accel::Tcg, None)
+    run(b, Accel::Tcg, None, observer).await
 }
 
 /// /dev/kvm opens for reading and writing.
@@ -205,7 +207,12 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
     a
 }
 
-fn run(b: &Boot, accel: Accel, probe: Option<Duration>) -> Result<Booted> {
+async fn run(
+    b: &Boot<'_>,
+    accel: Accel,
+    probe: Option<Duration>,
+    observer: &dyn Observer,
+) -> Result<Booted> {
     fs::create_dir_all(b.run_dir).with_context(|| format!("creating {}", b.run_dir.display()))?;
     for p in [b.serial_capture(), b.disk(), b.console_log.to_owned()] {
         let _ = fs::remove_file(p);
@@ -220,38 +227,40 @@ fn run(b: &Boot, accel: Accel, probe: Option<Duration>) -> Result<Booted> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
+    let shown = cmd::show(&c);
+    let mut c = tokio::process::Command::from(c);
+    cmd::tie_to_parent(&mut c);
+    observer.stage(Stage::Booting);
     let t0 = Instant::now();
     let mut child = c
         .spawn()
-        .with_context(|| format!("cannot start `{}`", cmd::show(&c)))?;
+        .with_context(|| format!("cannot start `{shown}`"))?;
     let mut watch = ConsoleWatch::new(b.console_log);
     let mut marks: [Option<Instant>; 3] = [None; 3];
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     let (status, timed_out) = loop {
-        watch.poll();
-        for (i, m) in [MARK_INIT, MARK_TRACER_START, MARK_TRACER_END]
-            .iter()
-            .enumerate()
-        {
-            if marks[i].is_none() && watch.seen(m) {
-                marks[i] = Some(Instant::now());
-            }
-        }
-        if let Some(status) = child.try_wait()? {
-            watch.poll();
-            break (Some(status), false);
-        }
         let limit = match probe {
             Some(p) if marks[0].is_none() => p.min(b.timeout),
             _ => b.timeout,
         };
-        if t0.elapsed() > limit {
-            // Our own child, killed by its handle.
-            let _ = child.kill();
-            let _ = child.wait();
-            break (None, probe.is_none() || marks[0].is_some());
+        let deadline = tokio::time::Instant::from_std(t0 + limit);
+        tokio::select! {
+            status = child.wait() => {
+                watch.poll();
+                break (Some(status.context("waiting for QEMU")?), false);
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                // Our own child, killed by its handle.
+                let _ = child.kill().await;
+                break (None, probe.is_none() || marks[0].is_some());
+            }
+            _ = tick.tick() => {
+                watch.poll();
+                watch.mark(&mut marks, observer);
+            }
         }
-        thread::sleep(Duration::from_millis(20));
     };
+    watch.mark(&mut marks, observer);
     let end = Instant::now();
     let [init, start, stop] = marks;
     Ok(Booted {
@@ -294,6 +303,21 @@ impl ConsoleWatch {
 
     fn seen(&self, mark: &str) -> bool {
         self.text.contains(mark)
+    }
+
+    /// Times the console markers seen since the last call and reports their stages.
+    fn mark(&self, marks: &mut [Option<Instant>; 3], observer: &dyn Observer) {
+        let stages = [
+            (MARK_INIT, Stage::Booting),
+            (MARK_TRACER_START, Stage::Tracing),
+            (MARK_TRACER_END, Stage::Sending),
+        ];
+        for (slot, (m, stage)) in marks.iter_mut().zip(stages) {
+            if slot.is_none() && self.seen(m) {
+                *slot = Some(Instant::now());
+                observer.stage(stage);
+            }
+        }
     }
 }
 

@@ -24,21 +24,21 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(what: String) -> Check {
+    pub(crate) fn pass(what: String) -> Check {
         Check {
             what,
             ok: true,
             detail: String::new(),
         }
     }
-    fn note(what: String, detail: String) -> Check {
+    pub(crate) fn note(what: String, detail: String) -> Check {
         Check {
             what,
             ok: true,
             detail,
         }
     }
-    fn fail(what: String, detail: String) -> Check {
+    pub(crate) fn fail(what: String, detail: String) -> Check {
         Check {
             what,
             ok: false,
