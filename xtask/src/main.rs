@@ -4,6 +4,7 @@ mod bench;
 mod builder;
 mod cmd;
 mod e2e;
+mod kernel_build;
 mod matrix;
 mod run;
 mod setup;
@@ -41,6 +42,12 @@ enum Cmd {
     /// Record every kernel × workload pair in its own guest, replay and diff each; a table,
     /// summary.json and JUnit XML. Exit: the worst verdict.
     Matrix(matrix::MatrixArgs),
+    /// Build kernels from Debian's linux-source-6.1 with the project's config, unpatched or
+    /// with a catalogue bug (kernel-bugs/) or your own patch.
+    Kernel(kernel_build::KernelArgs),
+    /// Catch every catalogue bug live: boot each patched kernel and the unpatched control, run
+    /// the workloads that reach the bug, diff, print the matrix (JSON in target/detect).
+    Detect(kernel_build::detect::DetectArgs),
     /// Boot a kernel with BTF and kprobes under QEMU and run the tracer inside:
     /// `cargo xtask vm [OPTIONS] -- <tracer arguments>`.
     Vm(vm::VmArgs),
@@ -56,6 +63,8 @@ fn main() {
         Cmd::Vm(args) => vm::vm(args),
         Cmd::Matrix(args) => matrix::matrix(args),
         Cmd::Bench(args) => bench::bench(args),
+        Cmd::Kernel(args) => kernel_build::kernel(args),
+        Cmd::Detect(args) => kernel_build::detect::detect(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

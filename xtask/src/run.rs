@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// The lib/modules/<release> directory of a --kernel PATH, for workloads on ext4 or minix.
     #[arg(long, value_name = "DIR", requires = "kernel")]
     modules: Option<PathBuf>,
+    /// One more kernel command-line parameter for the VM (repeatable), e.g.
+    /// dcache_bug_delay_us=20 for a catalogue bug's race window.
+    #[arg(long, value_name = "PARAM")]
+    append: Vec<String>,
     /// Model profile; default: the one for the recorded kernel's release.
     #[arg(long)]
     profile: Option<String>,
@@ -54,8 +58,25 @@ impl RunArgs {
             native: false,
             kernel: None,
             modules: None,
+            append: Vec::new(),
             profile: None,
             out,
+        }
+    }
+
+    /// A run in the VM of `workload` (a builtin or a TOML file) on this kernel, with these
+    /// kernel command-line parameters.
+    pub fn on_kernel(
+        workload: &str,
+        kernel: KernelChoice,
+        append: Vec<String>,
+        out: PathBuf,
+    ) -> RunArgs {
+        RunArgs {
+            kernel: Some(kernel),
+            append,
+            scale: None,
+            ..RunArgs::in_vm(workload, 1.0, out)
         }
     }
 }
@@ -196,6 +217,7 @@ fn record_in_vm(
     if let Some(k) = &args.kernel {
         spec.kernel = k.clone().with_modules(args.modules.clone())?;
     }
+    spec.kernel_args = args.append.clone();
     let modules = cmd::output(Command::new(tracer).args(["workloads", "--modules", workload]))
         .context("asking the tracer which kernel modules the workload needs")?;
     spec.load_modules = modules

@@ -29,6 +29,7 @@ pub enum Step {
     E2e,
     BenchSmoke,
     Matrix,
+    LiveBugs,
 }
 
 impl Step {
@@ -43,6 +44,7 @@ impl Step {
             Step::E2e => "e2e",
             Step::BenchSmoke => "bench-smoke",
             Step::Matrix => "matrix",
+            Step::LiveBugs => "live-bugs",
         }
     }
 
@@ -57,6 +59,7 @@ impl Step {
             Step::E2e => e2e(setup),
             Step::BenchSmoke => checks(bench::smoke()?),
             Step::Matrix => checks(crate::matrix::smoke()?),
+            Step::LiveBugs => live_bugs(setup),
         }
     }
 }
@@ -274,6 +277,34 @@ fn checks(list: Vec<vm::selftest::Check>) -> Result<Tally> {
     }
     Ok(tally)
 }
+
+/// `cargo xtask detect` on every catalogue bug (kernel-bugs/): one pass per kernel row that
+/// met its expectation (the control clean on every workload, each bug caught at least once).
+fn live_bugs(_: &setup::Setup) -> Result<Tally> {
+    let out = cmd::root().join("target/detect-test");
+    let args = crate::kernel_build::detect::DetectArgs::all(LIVE_BUGS_SECONDS, LIVE_BUGS_RUNS, out);
+    let outcome = crate::kernel_build::detect::run_detect(&args)?;
+    let mut tally = Tally::default();
+    for r in &outcome.rows {
+        eprintln!(
+            "  {}  {}: {}/{} runs as expected",
+            if r.pass { "ok  " } else { "FAIL" },
+            r.kernel,
+            r.ok_runs,
+            r.runs
+        );
+        if r.pass {
+            tally.passed += 1;
+        } else {
+            tally.failed += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// Seconds per boot and boots per cell of the live-bugs step.
+const LIVE_BUGS_SECONDS: u64 = 10;
+const LIVE_BUGS_RUNS: u32 = 2;
 
 /// Parses libtest's "test result: ok. 3 passed; 0 failed; 1 ignored; ..." line.
 fn parse_test_result(line: &str) -> Option<Tally> {

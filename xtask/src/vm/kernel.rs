@@ -156,15 +156,21 @@ pub fn resolve(choice: &KernelChoice) -> Result<Kernel> {
                 origin: format!("{choice}: {} {}", k.package, k.version),
             })
         }
-        KernelChoice::Built(name) => bail!(
-            "built:{name}: this tree has no kernel builder yet; build the kernel yourself and              give --kernel PATH/bzImage --modules PATH/lib/modules/RELEASE (`cargo xtask kernel              build --bug {name}` will make built:{name} once it exists)"
-        ),
+        KernelChoice::Built(name) => {
+            let (bzimage, modules) = crate::kernel_build::built_kernel(name)?;
+            Ok(Kernel {
+                bzimage,
+                modules: Some(modules),
+                origin: choice.to_string(),
+            })
+        }
         KernelChoice::Image { bzimage, modules } => {
             let release = bzimage::check(bzimage)?;
-            let modules = modules
-                .as_deref()
-                .map(|m| modules_dir(m, release.as_deref()))
-                .transpose()?;
+            // A kernel of `cargo xtask kernel build` has its modules.builtin beside it.
+            let modules = match modules {
+                Some(m) => Some(modules_dir(m, release.as_deref())?),
+                None => crate::kernel_build::modules_beside(bzimage),
+            };
             Ok(Kernel {
                 bzimage: bzimage.clone(),
                 modules,

@@ -756,6 +756,9 @@ pub struct VmArgs {
     /// Boot the bzImage itself, not its kernel at the PVH entry point (slower; keeps KASLR)
     #[arg(long)]
     no_pvh: bool,
+    /// One more kernel command-line parameter (repeatable), e.g. dcache_bug_delay_us=20
+    #[arg(long, value_name = "PARAM")]
+    append: Vec<String>,
     /// The tracer's arguments; it runs in /out, so relative output paths come back
     #[arg(last = true, required = true, value_name = "TRACER ARGS")]
     tracer_args: Vec<String>,
@@ -773,6 +776,7 @@ fn parse_file_arg(s: &str) -> Result<(PathBuf, PathBuf), String> {
 pub fn vm(args: VmArgs) -> Result<i32> {
     let mut spec = VmSpec::new(args.tracer_args);
     spec.kernel = args.kernel.with_modules(args.modules)?;
+    spec.kernel_args = args.append;
     spec.load_modules = args.load_modules;
     spec.files = args.files;
     spec.timeout = Duration::from_secs(args.timeout);
