@@ -28,10 +28,39 @@ pub enum Probe {
     DentryIput = 6,
     /// A workload operation (syscall) with its result.
     Op = 7,
+    /// `__d_move(dentry, target, exchange)`: rename, exchange and `d_splice_alias`'s move. The
+    /// moved dentry; `write_seqcount_begin/end` (+2) around both unhashes and the rehash.
+    DMove = 8,
+    /// `__d_move`'s target (its second argument), recorded by the same programs: +2.
+    DMoveTarget = 9,
+    /// `d_instantiate(dentry, inode)`: a negative dentry made positive (create, mkdir).
+    DInstantiate = 10,
+    /// `__d_instantiate` (static; out of line in some builds, inlined into its callers in others).
+    DInstantiateInner = 11,
+    /// `d_instantiate_new(dentry, inode)`: the same for a new inode still locked.
+    DInstantiateNew = 12,
+    /// `d_add(dentry, inode)`: instantiate (inode non-NULL) and hash.
+    DAdd = 13,
+    /// `__d_add` (static; what `d_add` and `d_splice_alias` reach).
+    DAddInner = 14,
+    /// `d_splice_alias(inode, dentry)`: a lookup's result, through `__d_add` or `__d_move`.
+    DSpliceAlias = 15,
+    /// `d_delete(dentry)`: after unlink/rmdir; `dentry_unlink_inode` or `__d_drop` inside.
+    DDelete = 16,
+    /// `__dentry_kill(dentry)` (up to 6.x): the kill path; `__d_drop` and
+    /// `dentry_unlink_inode` inside.
+    DentryKill = 17,
+    /// `dentry_kill(dentry)`: the kill path of 6.19+ (`lock_for_kill` folded in); on older
+    /// kernels the static caller of `__dentry_kill`, usually inlined.
+    DentryKillLocked = 18,
+    /// `d_invalidate(dentry)`: `__d_drop` then the subtree's shrink.
+    DInvalidate = 19,
+    /// `d_drop(dentry)`: `__d_drop` under `d_lock`.
+    DDropLocked = 20,
 }
 
 impl Probe {
-    pub const ALL: [Probe; 7] = [
+    pub const ALL: [Probe; 20] = [
         Probe::DLookupRcu,
         Probe::DLookup,
         Probe::DDrop,
@@ -39,22 +68,49 @@ impl Probe {
         Probe::DentryUnlinkInode,
         Probe::DentryIput,
         Probe::Op,
+        Probe::DMove,
+        Probe::DMoveTarget,
+        Probe::DInstantiate,
+        Probe::DInstantiateInner,
+        Probe::DInstantiateNew,
+        Probe::DAdd,
+        Probe::DAddInner,
+        Probe::DSpliceAlias,
+        Probe::DDelete,
+        Probe::DentryKill,
+        Probe::DentryKillLocked,
+        Probe::DInvalidate,
+        Probe::DDropLocked,
     ];
     /// Kernel probes only, in counter-index order.
-    pub const KERNEL: [Probe; 6] = [
+    pub const KERNEL: [Probe; 19] = [
         Probe::DLookupRcu,
         Probe::DLookup,
         Probe::DDrop,
         Probe::DDropInner,
         Probe::DentryUnlinkInode,
         Probe::DentryIput,
+        Probe::DMove,
+        Probe::DMoveTarget,
+        Probe::DInstantiate,
+        Probe::DInstantiateInner,
+        Probe::DInstantiateNew,
+        Probe::DAdd,
+        Probe::DAddInner,
+        Probe::DSpliceAlias,
+        Probe::DDelete,
+        Probe::DentryKill,
+        Probe::DentryKillLocked,
+        Probe::DInvalidate,
+        Probe::DDropLocked,
     ];
 
     pub fn from_u8(v: u8) -> Option<Probe> {
         Probe::ALL.iter().copied().find(|p| *p as u8 == v)
     }
 
-    /// The kernel symbol this probe attaches to, or the runner's name.
+    /// The kernel symbol this probe attaches to, or the runner's name. [`Probe::DMoveTarget`]
+    /// is recorded by `__d_move`'s programs: its name says which argument it is.
     pub fn symbol(self) -> &'static str {
         match self {
             Probe::DLookupRcu => "__d_lookup_rcu",
@@ -64,7 +120,26 @@ impl Probe {
             Probe::DentryUnlinkInode => "dentry_unlink_inode",
             Probe::DentryIput => "dentry_iput",
             Probe::Op => "workload",
+            Probe::DMove => "__d_move",
+            Probe::DMoveTarget => "__d_move:target",
+            Probe::DInstantiate => "d_instantiate",
+            Probe::DInstantiateInner => "__d_instantiate",
+            Probe::DInstantiateNew => "d_instantiate_new",
+            Probe::DAdd => "d_add",
+            Probe::DAddInner => "__d_add",
+            Probe::DSpliceAlias => "d_splice_alias",
+            Probe::DDelete => "d_delete",
+            Probe::DentryKill => "__dentry_kill",
+            Probe::DentryKillLocked => "dentry_kill",
+            Probe::DInvalidate => "d_invalidate",
+            Probe::DDropLocked => "d_drop",
         }
+    }
+
+    /// Whether this probe has programs of its own to attach (every kernel probe but
+    /// [`Probe::DMoveTarget`], which `__d_move`'s programs record).
+    pub fn is_attach_target(self) -> bool {
+        self != Probe::Op && self != Probe::DMoveTarget
     }
 
     /// Index into the per-CPU counter arrays (`HITS`, `DROPS`).
@@ -82,7 +157,27 @@ impl Probe {
             Probe::DDropInner => "d_drop_inner",
             Probe::DentryUnlinkInode => "unlink_inode",
             Probe::DentryIput => "dentry_iput",
-            Probe::Op => "none",
+            Probe::Op | Probe::DMoveTarget => "none",
+            Probe::DMove => "d_move",
+            Probe::DInstantiate => "d_instantiate",
+            Probe::DInstantiateInner => "d_instantiate_inner",
+            Probe::DInstantiateNew => "d_instantiate_new",
+            Probe::DAdd => "d_add",
+            Probe::DAddInner => "d_add_inner",
+            Probe::DSpliceAlias => "d_splice_alias",
+            Probe::DDelete => "d_delete",
+            Probe::DentryKill => "dentry_kill",
+            Probe::DentryKillLocked => "dentry_kill_locked",
+            Probe::DInvalidate => "d_invalidate",
+            Probe::DDropLocked => "d_drop_locked",
+        }
+    }
+
+    /// Where the traced dentry is among the function's arguments (0-based), for writers.
+    pub fn dentry_arg(self) -> usize {
+        match self {
+            Probe::DSpliceAlias | Probe::DMoveTarget => 1,
+            _ => 0,
         }
     }
 
@@ -91,15 +186,12 @@ impl Probe {
     }
 
     pub fn is_writer(self) -> bool {
-        matches!(
-            self,
-            Probe::DDrop | Probe::DDropInner | Probe::DentryUnlinkInode | Probe::DentryIput
-        )
+        !self.is_lookup() && self != Probe::Op
     }
 }
 
 /// Number of slots in the per-CPU counter arrays.
-pub const COUNTERS: u32 = 8;
+pub const COUNTERS: u32 = 24;
 
 /// How an event was produced.
 #[repr(u8)]
@@ -338,9 +430,9 @@ pub struct Offsets {
     pub _pad: u32,
 }
 
-/// Bytes at the start of `struct dentry` the probes read in one go: `d_flags`, `d_seq` and
-/// `d_hash` (every kernel since 3.0 starts the struct with them). [`Offsets::check_windows`]
-/// holds a kernel's layout to it.
+/// Bytes at the start of `struct dentry` the kprobe programs read in one go: `d_flags`, `d_seq`
+/// and `d_hash` (a kernel without lock debugging starts the struct with them).
+/// [`Offsets::check_windows`] says whether a kernel's layout allows it.
 pub const DENTRY_WINDOW: usize = 24;
 
 /// `struct qstr` (hash, len, name pointer), which the probes read whole.
@@ -381,7 +473,10 @@ pub struct Config {
     pub wakeup_bytes: u64,
     /// Possible CPUs (their ids are below it): where a call that migrated looks for its slot.
     pub cpus: u32,
-    pub _pad: u32,
+    /// 1: the layout passes [`Offsets::check_windows`], so kprobe programs read a dentry's head
+    /// and a qstr in one copy each; 0: one read per field (debugging and real-time
+    /// configurations enlarge locks and move fields). fentry programs read per field anyway.
+    pub fast_reads: u32,
 }
 
 impl Offsets {
@@ -407,7 +502,7 @@ impl Config {
         devs: [0; MAX_DEVS],
         wakeup_bytes: 0,
         cpus: 0,
-        _pad: 0,
+        fast_reads: 0,
     };
 }
 
@@ -480,5 +575,26 @@ mod tests {
             assert_eq!(OpKind::from_u32(k as u32), Some(k));
         }
         assert_eq!(Probe::from_u8(0), None);
+    }
+
+    #[test]
+    fn kernel_probes_are_every_probe_but_op_with_distinct_programs() {
+        let kernel: std::vec::Vec<Probe> = Probe::ALL
+            .iter()
+            .copied()
+            .filter(|p| *p != Probe::Op)
+            .collect();
+        assert_eq!(kernel, Probe::KERNEL);
+        let mut stems: std::vec::Vec<&str> = Probe::KERNEL
+            .iter()
+            .filter(|p| p.is_attach_target())
+            .map(|p| p.prog_stem())
+            .collect();
+        let n = stems.len();
+        stems.sort();
+        stems.dedup();
+        assert_eq!(stems.len(), n, "two probes share program names");
+        assert!(!Probe::DMoveTarget.is_attach_target());
+        assert!(Probe::DMoveTarget.is_writer() && !Probe::Op.is_writer());
     }
 }

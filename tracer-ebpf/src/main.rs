@@ -14,8 +14,9 @@
 //! programs read with as few `bpf_probe_read_kernel` calls as the layout allows (see `Mem`).
 //!
 //! Struct offsets come from the target kernel's BTF through the `CONFIG` load-time global: Rust
-//! eBPF has no CO-RE relocations, and the layouts differ between kernels. The loader checks the
-//! few layout facts the reads below rely on (`Offsets::check_windows`).
+//! eBPF has no CO-RE relocations, and the layouts differ between kernels, by version and by
+//! configuration. The loader tells the programs whether the layout allows the kprobe family's
+//! one-copy reads (`Offsets::check_windows`); any other layout is read field by field.
 #![no_std]
 #![no_main]
 // BPF_XADD: the BPF target has no compare-and-swap, so core's atomics offer no fetch_add.
@@ -237,7 +238,8 @@ impl Mem for Btf {
 }
 
 /// kprobe/kretprobe programs get plain numbers and copy through `bpf_probe_read_kernel`: the
-/// head of a dentry (`d_flags`, `d_seq`, `d_hash`) and a whole qstr in one call each.
+/// head of a dentry (`d_flags`, `d_seq`, `d_hash`) and a whole qstr in one call each where the
+/// layout allows it (`CONFIG.fast_reads`), else one call per field.
 struct Probed;
 
 impl Mem for Probed {
@@ -255,6 +257,14 @@ impl Mem for Probed {
 
     #[inline(always)]
     fn head(dentry: u64) -> Option<Head> {
+        let fast: u32 = cfg!(fast_reads);
+        if fast == 0 {
+            return Some(Head {
+                flags: Self::u32(dentry, cfg!(offsets.d_flags))?,
+                seq: Self::u32(dentry, cfg!(offsets.d_seq))?,
+                hashed: Self::ptr(dentry, cfg!(offsets.d_hash_pprev))? != 0,
+            });
+        }
         // SAFETY: as above.
         let w = unsafe { read::<[u64; DENTRY_WINDOW / 8]>(dentry, 0) }?;
         let pprev: u32 = cfg!(offsets.d_hash_pprev);
@@ -267,6 +277,14 @@ impl Mem for Probed {
 
     #[inline(always)]
     fn qstr(qstr: u64) -> Option<Qstr> {
+        let fast: u32 = cfg!(fast_reads);
+        if fast == 0 {
+            return Some(Qstr {
+                hash: Self::u32(qstr, cfg!(offsets.qstr_hash))?,
+                len: Self::u32(qstr, cfg!(offsets.qstr_len))?,
+                name: Self::ptr(qstr, cfg!(offsets.qstr_name))?,
+            });
+        }
         // SAFETY: as above.
         let w = unsafe { read::<[u64; QSTR_SIZE / 8]>(qstr, 0) }?;
         let name: u32 = cfg!(offsets.qstr_name);
@@ -812,6 +830,176 @@ pub fn dentry_iput_kprobe(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn dentry_iput_kretprobe(_ctx: RetProbeContext) -> u32 {
     writer_exit::<Probed>(Probe::DentryIput, None);
+    0
+}
+
+// Writers beyond the unhash and the inode clear: every other function that moves `d_seq` or
+// changes `d_inode`, each recorded like the ones above (one event per call, the traced dentry's
+// state at entry and at exit). A function that calls traced writers is recorded too: its
+// interval explains the moves its inlined parts make (`__d_drop`'s `pprev = NULL` and
+// invalidate after `___d_drop`, `__d_add`'s bracket when `__d_add` is inlined).
+
+/// fentry/fexit and kprobe/kretprobe programs of a writer whose dentry is argument `$arg`.
+macro_rules! writer_programs {
+    ($sym:literal, $probe:expr, $arg:literal, $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
+        #[fentry(function = $sym)]
+        pub fn $fentry(ctx: FEntryContext) -> i32 {
+            writer_entry::<Btf>($probe, Source::FEntry, ctx.arg($arg));
+            0
+        }
+
+        #[fexit(function = $sym)]
+        pub fn $fexit(ctx: FExitContext) -> i32 {
+            writer_exit::<Btf>($probe, Some(ctx.arg($arg)));
+            0
+        }
+
+        #[kprobe]
+        pub fn $kprobe(ctx: ProbeContext) -> u32 {
+            if let Some(d) = ctx.arg($arg) {
+                writer_entry::<Probed>($probe, Source::KProbe, d);
+            }
+            0
+        }
+
+        #[kretprobe]
+        pub fn $kretprobe(_ctx: RetProbeContext) -> u32 {
+            writer_exit::<Probed>($probe, None);
+            0
+        }
+    };
+}
+
+writer_programs!(
+    "d_instantiate",
+    Probe::DInstantiate,
+    0,
+    d_instantiate_fentry,
+    d_instantiate_fexit,
+    d_instantiate_kprobe,
+    d_instantiate_kretprobe
+);
+writer_programs!(
+    "__d_instantiate",
+    Probe::DInstantiateInner,
+    0,
+    d_instantiate_inner_fentry,
+    d_instantiate_inner_fexit,
+    d_instantiate_inner_kprobe,
+    d_instantiate_inner_kretprobe
+);
+writer_programs!(
+    "d_instantiate_new",
+    Probe::DInstantiateNew,
+    0,
+    d_instantiate_new_fentry,
+    d_instantiate_new_fexit,
+    d_instantiate_new_kprobe,
+    d_instantiate_new_kretprobe
+);
+writer_programs!(
+    "d_add",
+    Probe::DAdd,
+    0,
+    d_add_fentry,
+    d_add_fexit,
+    d_add_kprobe,
+    d_add_kretprobe
+);
+writer_programs!(
+    "__d_add",
+    Probe::DAddInner,
+    0,
+    d_add_inner_fentry,
+    d_add_inner_fexit,
+    d_add_inner_kprobe,
+    d_add_inner_kretprobe
+);
+writer_programs!(
+    "d_splice_alias",
+    Probe::DSpliceAlias,
+    1,
+    d_splice_alias_fentry,
+    d_splice_alias_fexit,
+    d_splice_alias_kprobe,
+    d_splice_alias_kretprobe
+);
+writer_programs!(
+    "d_delete",
+    Probe::DDelete,
+    0,
+    d_delete_fentry,
+    d_delete_fexit,
+    d_delete_kprobe,
+    d_delete_kretprobe
+);
+writer_programs!(
+    "__dentry_kill",
+    Probe::DentryKill,
+    0,
+    dentry_kill_fentry,
+    dentry_kill_fexit,
+    dentry_kill_kprobe,
+    dentry_kill_kretprobe
+);
+writer_programs!(
+    "dentry_kill",
+    Probe::DentryKillLocked,
+    0,
+    dentry_kill_locked_fentry,
+    dentry_kill_locked_fexit,
+    dentry_kill_locked_kprobe,
+    dentry_kill_locked_kretprobe
+);
+writer_programs!(
+    "d_invalidate",
+    Probe::DInvalidate,
+    0,
+    d_invalidate_fentry,
+    d_invalidate_fexit,
+    d_invalidate_kprobe,
+    d_invalidate_kretprobe
+);
+writer_programs!(
+    "d_drop",
+    Probe::DDropLocked,
+    0,
+    d_drop_locked_fentry,
+    d_drop_locked_fexit,
+    d_drop_locked_kprobe,
+    d_drop_locked_kretprobe
+);
+
+// `__d_move(dentry, target, exchange)` moves two dentries' `d_seq`: one event for each, from
+// the same programs (the target's in its own slot, as `Probe::DMoveTarget`).
+
+#[fentry(function = "__d_move")]
+pub fn d_move_fentry(ctx: FEntryContext) -> i32 {
+    writer_entry::<Btf>(Probe::DMove, Source::FEntry, ctx.arg(0));
+    writer_entry::<Btf>(Probe::DMoveTarget, Source::FEntry, ctx.arg(1));
+    0
+}
+
+#[fexit(function = "__d_move")]
+pub fn d_move_fexit(ctx: FExitContext) -> i32 {
+    writer_exit::<Btf>(Probe::DMove, Some(ctx.arg(0)));
+    writer_exit::<Btf>(Probe::DMoveTarget, Some(ctx.arg(1)));
+    0
+}
+
+#[kprobe]
+pub fn d_move_kprobe(ctx: ProbeContext) -> u32 {
+    if let (Some(d), Some(t)) = (ctx.arg(0), ctx.arg(1)) {
+        writer_entry::<Probed>(Probe::DMove, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DMoveTarget, Source::KProbe, t);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn d_move_kretprobe(_ctx: RetProbeContext) -> u32 {
+    writer_exit::<Probed>(Probe::DMove, None);
+    writer_exit::<Probed>(Probe::DMoveTarget, None);
     0
 }
 

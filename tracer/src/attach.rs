@@ -100,7 +100,7 @@ pub fn attach_all(
     syms: &ProbeableSymbols,
 ) -> BTreeMap<Probe, Attached> {
     let mut out = BTreeMap::new();
-    for probe in Probe::KERNEL {
+    for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
         let mut reasons = Vec::new();
         let families: &[Family] = match mode {
             AttachMode::Auto => &[Family::Fentry, Family::Kprobe],
@@ -141,9 +141,9 @@ fn attach_one(
                     "no BTF FUNC for `{sym}` (absent, or inlined everywhere)"
                 ));
             }
-            Some(n) if n != expected_args(probe) => {
+            Some(n) if !args_fit(probe, n) => {
                 return Err(format!(
-                    "`{sym}` takes {n} arguments here; the fexit program reads the return value after {}",
+                    "`{sym}` takes {n} arguments here; the programs expect {}",
                     expected_args(probe)
                 ));
             }
@@ -184,9 +184,26 @@ fn attach_one(
 /// Arguments of each target in every kernel that has fentry/fexit (5.5+).
 fn expected_args(probe: Probe) -> usize {
     match probe {
-        Probe::DLookupRcu => 3,
-        Probe::DLookup => 2,
+        Probe::DLookupRcu | Probe::DMove => 3,
+        Probe::DLookup
+        | Probe::DInstantiate
+        | Probe::DInstantiateInner
+        | Probe::DInstantiateNew
+        | Probe::DAdd
+        | Probe::DAddInner
+        | Probe::DSpliceAlias => 2,
         _ => 1,
+    }
+}
+
+/// Whether a function with `n` parameters in BTF is the one the programs were written for.
+/// Lookups' fexit programs read the return value right after the arguments, so their count
+/// must match exactly; writers read only their dentry arguments and ignore the return value.
+fn args_fit(probe: Probe, n: usize) -> bool {
+    if probe.is_lookup() || probe == Probe::DMove {
+        n == expected_args(probe)
+    } else {
+        n >= expected_args(probe).max(probe.dentry_arg() + 1)
     }
 }
 

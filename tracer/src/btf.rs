@@ -19,12 +19,6 @@ pub enum BtfError {
     },
     #[error("BTF member `{ty}.{path}` is a bitfield; expected a byte-aligned field")]
     Bitfield { ty: String, path: String },
-    #[error(
-        "`{field}` is at offset {offset} here; the probes read it within the first bytes of \
-         its struct in one go (dentry: 24, qstr: 16, aligned), so this kernel's layout is not \
-         supported"
-    )]
-    Layout { field: &'static str, offset: u32 },
 }
 
 /// The parsed type information of one kernel.
@@ -67,8 +61,8 @@ impl KernelBtf {
         }
     }
 
-    /// The offsets the programs need (see [`Offsets`]), checked against what the programs
-    /// read in one go ([`Offsets::check_windows`]).
+    /// The offsets the programs need (see [`Offsets`]). Any layout will do: whether the kprobe
+    /// programs may read a head in one go is [`Offsets::check_windows`]'s call.
     pub fn offsets(&self) -> Result<Offsets, BtfError> {
         let o = Offsets {
             d_flags: self.offset("dentry", "d_flags")?,
@@ -84,8 +78,6 @@ impl KernelBtf {
             sb_s_dev: self.offset("super_block", "s_dev")?,
             _pad: 0,
         };
-        o.check_windows()
-            .map_err(|(field, offset)| BtfError::Layout { field, offset })?;
         Ok(o)
     }
 

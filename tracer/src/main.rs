@@ -143,6 +143,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let k = btf::KernelBtf::from_file(&btf)?;
             let o = k.offsets().context("resolving offsets")?;
             println!("{o:#?}");
+            match o.check_windows() {
+                Ok(()) => println!("kprobe reads: one copy per dentry head and qstr"),
+                Err((field, off)) => println!(
+                    "kprobe reads: one per field (`{field}` at {off} lies outside the one-copy window)"
+                ),
+            }
             Ok(0)
         }
     }

@@ -43,6 +43,9 @@ pub struct RecordOptions {
     pub raw_pointers: bool,
     /// Print a live progress line on stderr.
     pub progress: bool,
+    /// Read struct fields one by one in the kprobe programs even where the layout allows one
+    /// copy per dentry head (the path any other layout takes; for testing it on any kernel).
+    pub per_field_reads: bool,
 }
 
 /// What a recording produced, also written as `--summary` JSON.
@@ -112,6 +115,14 @@ where
         .context("resolving struct offsets from BTF")?;
     let mut config = Config::ZERO;
     config.offsets = offsets;
+    let reads = match offsets.check_windows() {
+        Ok(()) if !opts.per_field_reads => "one copy per dentry head and qstr".to_string(),
+        Ok(()) => "one per field (--per-field-reads)".to_string(),
+        Err((field, off)) => {
+            format!("one per field (`{field}` at {off} lies outside the one-copy window)")
+        }
+    };
+    config.fast_reads = u32::from(offsets.check_windows().is_ok() && !opts.per_field_reads);
     config.devs[..devs.len()].copy_from_slice(devs);
     config.wakeup_bytes = opts.wakeup_bytes;
     config.cpus = aya::util::nr_cpus()
@@ -151,6 +162,7 @@ where
     header
         .notes
         .insert("wakeup_bytes".into(), opts.wakeup_bytes.to_string());
+    header.notes.insert("kprobe_reads".into(), reads);
 
     let spill_path = spill_path(&opts.out);
     let mut spill = Writer::create(&spill_path, &header)?;

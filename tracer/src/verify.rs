@@ -64,12 +64,13 @@ pub fn verify_all(btf_path: &Path) -> anyhow::Result<Vec<ProgramCheck>> {
     config.offsets = kbtf
         .offsets()
         .context("resolving struct offsets from BTF")?;
+    config.fast_reads = u32::from(config.offsets.check_windows().is_ok());
     let btf = aya::Btf::parse_file(btf_path, aya::Endianness::default())
         .with_context(|| format!("parsing {} with aya", btf_path.display()))?;
     // A small ring: verification does not need the recording size.
     let mut ebpf = programs::open(&config, 1 << 16).context("parsing the embedded eBPF object")?;
     let mut out = Vec::new();
-    for probe in Probe::KERNEL {
+    for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
         for family in [Family::Fentry, Family::Kprobe] {
             let has_btf = kbtf.func_args(probe.symbol()).is_some();
             for half in [Half::Entry, Half::Exit] {

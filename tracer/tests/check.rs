@@ -59,7 +59,7 @@ fn a_failing_check_writes_its_counterexample_as_a_trace() {
     ]);
     assert_eq!(out.status.code(), Some(1), "fails: {out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("lookup: fails (5)"), "{text}");
+    assert!(text.contains("lookup: fails (7)"), "{text}");
     assert!(text.contains("stale: d_seq"), "{text}");
 
     let (header, events, footer) = Reader::open(&path)

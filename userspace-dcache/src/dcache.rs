@@ -71,6 +71,12 @@ impl Task<'_> {
 
     /// `__d_instantiate()`: attach an inode; `d_lock` held.
     fn __d_instantiate(&self, d: DPtr, ino: u64, kind: InodeKind) {
+        let ev = self.writer_entry(Probe::DInstantiateInner, d);
+        self.__d_instantiate_body(d, ino, kind);
+        self.writer_exit(ev, d);
+    }
+
+    fn __d_instantiate_body(&self, d: DPtr, ino: u64, kind: InodeKind) {
         match self.dc.profile.instantiate_seq {
             // 3.0: d_inode = inode; dentry_rcuwalk_barrier()
             InodeSeq::BarrierAfter => {
@@ -88,9 +94,11 @@ impl Task<'_> {
 
     /// `d_instantiate()`: a negative dentry becomes positive (create, mkdir).
     pub(crate) fn d_instantiate(&self, d: DPtr, ino: u64, kind: InodeKind) {
+        let ev = self.writer_entry(Probe::DInstantiate, d);
         d.d_lock.lock();
         self.__d_instantiate(d, ino, kind);
         d.d_lock.unlock();
+        self.writer_exit(ev, d);
     }
 
     /// `__d_rehash()`: hash the dentry into the bucket of `hash`; `d_lock` held.
@@ -105,12 +113,14 @@ impl Task<'_> {
     /// `d_instantiate(); d_rehash()` as two `d_lock` sections, 6.1's `__d_add()` one; nobody can
     /// see the dentry before it is hashed, so one section serves both.
     pub(crate) fn d_add(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
+        let ev = self.writer_entry(Probe::DAdd, d);
         d.d_lock.lock();
         if let Some((ino, kind)) = inode {
             self.__d_instantiate(d, ino, kind);
         }
         self.__d_rehash(d, d.d_name().hash);
         d.d_lock.unlock();
+        self.writer_exit(ev, d);
     }
 
     /// `__d_lookup_rcu()`: lockless hash-chain walk, inside the caller's RCU read section. On a
@@ -281,9 +291,11 @@ impl Task<'_> {
     /// The model's syscalls never need it; the checker's unhashed-kill scenario does.
     #[cfg(loom)]
     pub(crate) fn d_drop(&self, d: DPtr) {
+        let ev = self.writer_entry(Probe::DDropLocked, d);
         d.d_lock.lock();
         self.__d_drop(d);
         d.d_lock.unlock();
+        self.writer_exit(ev, d);
     }
 
     /// `dentry_unlink_inode()`: clear `d_inode`; `d_lock` held and released here (then `iput`).
@@ -346,16 +358,19 @@ impl Task<'_> {
     /// `d_delete()`: after unlink/rmdir. The only user turns the dentry negative in place (it
     /// stays hashed); otherwise it is unhashed and keeps its inode until the last `dput`.
     pub(crate) fn d_delete(&self, d: DPtr) {
+        let ev = self.writer_entry(Probe::DDelete, d);
         d.d_lock.lock();
         if d.count() == 1 {
             self.dentry_unlink_inode(d);
-            return;
+        } else {
+            // 3.0, 4.8: if (!d_unhashed(dentry)) __d_drop(dentry); 6.1's inline __d_drop
+            // checks too.
+            if !d.d_unhashed() {
+                self.__d_drop(d);
+            }
+            d.d_lock.unlock();
         }
-        // 3.0, 4.8: if (!d_unhashed(dentry)) __d_drop(dentry); 6.1's inline __d_drop checks too.
-        if !d.d_unhashed() {
-            self.__d_drop(d);
-        }
-        d.d_lock.unlock();
+        self.writer_exit(ev, d);
     }
 
     /// `dentry_free()`: `call_rcu(&dentry->d_u.d_rcu, __d_free)`.
@@ -367,6 +382,7 @@ impl Task<'_> {
     /// `__dentry_kill()` (6.1; 3.0's `dentry_kill()` + `d_kill()`): `d_lock` held, released
     /// here. The caller drops the reference the dentry held on its parent.
     fn __dentry_kill(&self, d: DPtr) {
+        let ev = self.writer_entry(Probe::DentryKill, d);
         let p = self.dc.profile;
         // lockref_mark_dead(): lockref_get_not_dead() fails from now on.
         d.d_count.store(LOCKREF_DEAD, Ordering::Relaxed);
@@ -390,6 +406,9 @@ impl Task<'_> {
             true
         };
         d.d_lock.unlock();
+        // The kernel's exit half reads the dentry after dentry_free() queued it; the model's
+        // reads it just before, the same state.
+        self.writer_exit(ev, d);
         if can_free {
             self.dentry_free(d);
         }
@@ -585,6 +604,14 @@ impl Task<'_> {
     }
 
     fn __d_move(&self, dentry: DPtr, target: DPtr) {
+        let ev = self.writer_entry(Probe::DMove, dentry);
+        let tev = self.writer_entry(Probe::DMoveTarget, target);
+        self.__d_move_body(dentry, target);
+        self.writer_exit(ev, dentry);
+        self.writer_exit(tev, target);
+    }
+
+    fn __d_move_body(&self, dentry: DPtr, target: DPtr) {
         let p = self.dc.profile;
         let old_parent = dentry.d_parent();
         let new_parent = target.d_parent();

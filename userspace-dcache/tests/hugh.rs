@@ -44,7 +44,8 @@ fn rc7_reports_enoent_for_a_pruned_positive_dentry() {
     assert!(lookup_f.has(tracer_common::flags::VALIDATED));
     assert!(lookup_f.has(tracer_common::flags::HASHED_BEGIN));
     assert_ne!(lookup_f.inode_begin, 0);
-    // ...and the kill that follows it: unhash, then the inode cleared without a seq bump.
+    // ...and the kill that follows it: unhash, then the inode cleared without a seq bump, both
+    // inside the kill path's own event (which begins first).
     let kill: Vec<u8> = events
         .iter()
         .filter(|e| {
@@ -55,6 +56,7 @@ fn rc7_reports_enoent_for_a_pruned_positive_dentry() {
     assert_eq!(
         kill,
         [
+            tracer_common::Probe::DentryKill as u8,
             tracer_common::Probe::DDrop as u8,
             tracer_common::Probe::DentryIput as u8
         ]

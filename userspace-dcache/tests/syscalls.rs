@@ -195,10 +195,12 @@ fn dentry_of(ev: &[Event], name: &[u8]) -> u64 {
 fn prune_kill_path_writers_per_profile() {
     use Probe::*;
     let expect: [(&str, Vec<Writer>); 4] = [
-        // 3.0: __d_drop (+2), then dentry_iput clears the inode with no seq change.
+        // 3.0: __d_drop (+2), then dentry_iput clears the inode with no seq change; the kill
+        // path's own event (__dentry_kill) around both.
         (
             "linux-3.0-rc7",
             vec![
+                (DentryKill, 2, true, true, false),
                 (DDrop, 2, false, true, false),
                 (DentryIput, 0, true, false, false),
             ],
@@ -206,6 +208,7 @@ fn prune_kill_path_writers_per_profile() {
         (
             "linux-3.0",
             vec![
+                (DentryKill, 2, true, true, false),
                 (DDrop, 2, false, true, false),
                 (DentryIput, 0, true, false, false),
             ],
@@ -214,6 +217,7 @@ fn prune_kill_path_writers_per_profile() {
         (
             "linux-4.8",
             vec![
+                (DentryKill, 2, true, true, false),
                 (DDrop, 2, false, true, false),
                 (DentryUnlinkInode, 0, true, false, false),
             ],
@@ -223,6 +227,7 @@ fn prune_kill_path_writers_per_profile() {
         (
             "linux-6.1",
             vec![
+                (DentryKill, 4, true, true, false),
                 (DDropInner, 0, false, true, true),
                 (DentryUnlinkInode, 2, true, false, false),
             ],
@@ -240,8 +245,8 @@ fn prune_kill_path_writers_per_profile() {
         if p == "linux-6.1" {
             let w: Vec<_> = ev.iter().filter(|e| e.dentry == id).collect();
             assert_eq!(
-                w[1].seq_begin,
-                w[0].seq_end + 2,
+                w[2].seq_begin,
+                w[1].seq_end + 2,
                 "invalidate between the two probes"
             );
         }
@@ -253,27 +258,40 @@ fn unlink_writers_per_profile_and_fs() {
     use Probe::*;
     let cases: [(&str, FsKind, Vec<Writer>); 5] = [
         // d_delete with the only reference: dentry_unlink_inode, the dentry stays hashed.
+        // d_delete's own event comes first (it begins first), the kill path's around its
+        // writers.
         (
             "linux-3.0",
             FsKind::Disk,
-            vec![(DentryUnlinkInode, 2, true, true, true)],
+            vec![
+                (DDelete, 2, true, true, true),
+                (DentryUnlinkInode, 2, true, true, true),
+            ],
         ),
         (
             "linux-4.8",
             FsKind::Disk,
-            vec![(DentryUnlinkInode, 2, true, true, true)],
+            vec![
+                (DDelete, 2, true, true, true),
+                (DentryUnlinkInode, 2, true, true, true),
+            ],
         ),
         (
             "linux-6.1",
             FsKind::Disk,
-            vec![(DentryUnlinkInode, 2, true, true, true)],
+            vec![
+                (DDelete, 2, true, true, true),
+                (DentryUnlinkInode, 2, true, true, true),
+            ],
         ),
         // tmpfs then kills the negative dentry on the last dput.
         (
             "linux-3.0",
             FsKind::Tmpfs,
             vec![
+                (DDelete, 2, true, true, true),
                 (DentryUnlinkInode, 2, true, true, true),
+                (DentryKill, 2, false, true, false),
                 (DDrop, 2, false, true, false),
                 (DentryIput, 0, false, false, false),
             ],
@@ -282,7 +300,9 @@ fn unlink_writers_per_profile_and_fs() {
             "linux-6.1",
             FsKind::Tmpfs,
             vec![
+                (DDelete, 2, true, true, true),
                 (DentryUnlinkInode, 2, true, true, true),
+                (DentryKill, 2, false, true, false),
                 (DDropInner, 0, false, true, true),
             ],
         ),

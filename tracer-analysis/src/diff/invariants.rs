@@ -76,6 +76,10 @@ pub struct SeqState {
     last_writer: Option<(u64, u64, u32)>,
     /// The gap (from, to) a lookup found since the last writer.
     seen_ahead: Option<(u32, u32)>,
+    /// The last writer with no upper bound of its own (`__dentry_kill`, `d_delete`...): its
+    /// (begin, end, tid, `d_seq` at exit). Writers it calls enter below what it accounts for,
+    /// and what it moves through inlined code is explained by it.
+    container: Option<(u64, u64, u32, u32)>,
     /// A writer entry found less than `known` with nothing owed: out-of-order observations.
     pub regressions: u64,
 }
@@ -122,9 +126,14 @@ impl SeqState {
             }
         } else {
             let sb = ev.seq_begin;
+            let inside =
+                |b: u64, e: u64, tid: u32| tid == ev.tid && b <= ev.ts_begin && ev.ts_end <= e;
             let nested = self
                 .last_writer
-                .is_some_and(|(b, e, tid)| tid == ev.tid && b <= ev.ts_begin && ev.ts_end <= e);
+                .is_some_and(|(b, e, tid)| inside(b, e, tid))
+                || self
+                    .container
+                    .is_some_and(|(b, e, tid, _)| inside(b, e, tid));
             if let Some(k) = self.known {
                 let d = ahead(sb, k);
                 if d > 0 {
@@ -158,22 +167,32 @@ impl SeqState {
                 }
             }
             let within = ahead(ev.seq_end, sb);
-            let expected = proto.within(probe, ev.has(flags::HASHED_BEGIN));
-            if within < i64::from(expected) {
-                out[1] = Some(Finding::ShortWithin {
-                    probe,
-                    expected,
-                    observed: ev.seq_end.wrapping_sub(sb),
-                });
-            } else if within > i64::from(expected) {
-                out[1] = Some(Finding::Gap {
-                    from: sb.wrapping_add(expected),
-                    to: ev.seq_end,
-                    since: ev.ts_begin,
-                    cause: GapCause::InsideWriter(probe),
-                });
+            let (expected, max) = proto.bounds(probe, ev);
+            if max.is_none() {
+                // A kill path's exit reads a dentry it freed (RCU-deferred, rarely reused at
+                // once): a count that went back is a new dentry's, neither a finding nor a
+                // floor.
+                if within >= 0 {
+                    self.known = Some(ev.seq_end);
+                    self.container = Some((ev.ts_begin, ev.ts_end, ev.tid, ev.seq_end));
+                }
+            } else {
+                if within < i64::from(expected) {
+                    out[1] = Some(Finding::ShortWithin {
+                        probe,
+                        expected,
+                        observed: ev.seq_end.wrapping_sub(sb),
+                    });
+                } else if let Some(m) = max.filter(|m| within > i64::from(*m)) {
+                    out[1] = Some(Finding::Gap {
+                        from: sb.wrapping_add(m),
+                        to: ev.seq_end,
+                        since: ev.ts_begin,
+                        cause: GapCause::InsideWriter(probe),
+                    });
+                }
+                self.known = Some(ev.seq_end);
             }
-            self.known = Some(ev.seq_end);
         }
         self.owed = None;
         self.seen_ahead = None;
@@ -191,6 +210,13 @@ impl SeqState {
                 ts: ev.ts_end,
             });
             self.known = Some(ev.seq_end.wrapping_add(amount));
+        }
+        // A writer called by a container leaves the count where the container's exit found
+        // it at the least: the rest was moved by the container's inlined code.
+        if let (Some((b, e, tid, end)), Some(k)) = (self.container, self.known) {
+            if tid == ev.tid && b <= ev.ts_begin && ev.ts_end <= e && ahead(end, k) > 0 {
+                self.known = Some(end);
+            }
         }
         self.last_ts = ev.ts_end;
         self.last_writer = Some((ev.ts_begin, ev.ts_end, ev.tid));
@@ -330,6 +356,72 @@ mod tests {
         ));
         // __d_move's closing +1 is owed, not a gap.
         assert_eq!(s.lookup(8, 3), None);
+    }
+
+    fn span(mut e: Event, b: u64, end: u64) -> Event {
+        (e.ts_begin, e.ts_end) = (b, end);
+        e
+    }
+
+    #[test]
+    fn a_kill_path_explains_its_inlined_unhash() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 1);
+        // __dentry_kill: __d_drop (with ___d_drop) inlined, dentry_unlink_inode traced.
+        let kill = span(writer(Probe::DentryKill, 2, 6, true), 10, 40);
+        assert_eq!(s.writer(&kill, Probe::DentryKill, &p), [None, None]);
+        // A lookup racing the kill sees the invalidate's 4: no gap, the kill accounts for it.
+        assert_eq!(s.lookup(4, 15), None);
+        let clear = span(writer(Probe::DentryUnlinkInode, 4, 6, false), 20, 30);
+        assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
+        assert_eq!(s.lookup(6, 45), None);
+        assert_eq!(s.regressions, 0);
+    }
+
+    #[test]
+    fn writers_inside_a_container_keep_its_floor() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 1);
+        // d_delete: ___d_drop traced, its caller's invalidate and a bracket inlined.
+        let del = span(writer(Probe::DDelete, 2, 8, true), 10, 40);
+        assert_eq!(s.writer(&del, Probe::DDelete, &p), [None, None]);
+        let drop = span(writer(Probe::DDropInner, 2, 2, true), 12, 14);
+        assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+        assert_eq!(
+            s.lookup(8, 50),
+            None,
+            "the container's exit value stays explained"
+        );
+        assert_eq!(s.regressions, 0);
+    }
+
+    #[test]
+    fn a_freed_dentry_read_at_a_kill_exit_is_no_finding() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(6, 1);
+        let kill = span(writer(Probe::DentryKill, 6, 0, true), 10, 40);
+        assert_eq!(s.writer(&kill, Probe::DentryKill, &p), [None, None]);
+    }
+
+    #[test]
+    fn d_move_is_two_plus_one_around_its_unhash() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 1);
+        let mv = span(writer(Probe::DMove, 2, 4, true), 10, 40);
+        assert_eq!(s.writer(&mv, Probe::DMove, &p), [None, None]);
+        let drop = span(writer(Probe::DDropInner, 3, 3, true), 12, 14);
+        assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+        assert_eq!(s.lookup(4, 50), None);
+        // A __d_move that moved less than its bracket is an anomaly.
+        let short = span(writer(Probe::DMove, 4, 4, true), 60, 70);
+        assert!(matches!(
+            s.writer(&short, Probe::DMove, &p)[1],
+            Some(Finding::ShortWithin { expected: 2, .. })
+        ));
     }
 
     #[test]

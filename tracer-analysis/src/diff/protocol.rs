@@ -1,7 +1,7 @@
 //! How far `d_seq` moves per traced writer, per kernel generation (DESIGN.md sections 3 and 9,
 //! checked against fs/dcache.c of 6.1). The kernel side takes its rules from the trace header's
 //! release, the model side from its profile name; both are held to the same checks.
-use tracer_common::Probe;
+use tracer_common::{flags, Event, Probe};
 
 /// `d_seq` around the inode clear in `dentry_unlink_inode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,14 +80,9 @@ impl Protocol {
         match probe {
             // Bucket unlink only; pprev = NULL and the invalidate follow in the caller.
             Probe::DDropInner => 0,
-            // Unlink, pprev = NULL, write_seqcount_invalidate(): only if it was hashed.
-            Probe::DDrop => {
-                if hashed_at_entry {
-                    2
-                } else {
-                    0
-                }
-            }
+            // Unlink, pprev = NULL, write_seqcount_invalidate(): only if it was hashed (`d_drop`
+            // is the same under `d_lock`).
+            Probe::DDrop | Probe::DDropLocked if hashed_at_entry => 2,
             Probe::DentryUnlinkInode => match self.inode_clear {
                 InodeClearSeq::BarrierAfter | InodeClearSeq::Bracket => 2,
                 InodeClearSeq::BracketIfHashed if hashed_at_entry => 2,
@@ -95,7 +90,39 @@ impl Protocol {
             },
             // Pre-4.8 kill path: d_inode = NULL with no seq change of its own.
             Probe::DentryIput => 0,
-            Probe::DLookupRcu | Probe::DLookup | Probe::Op => 0,
+            // `write_seqcount_begin/end` around the unhash, the swap and the rehash.
+            Probe::DMove | Probe::DMoveTarget => 2,
+            // Lookups and operations move nothing; the other writers' rules are in `bounds`.
+            _ => 0,
+        }
+    }
+
+    /// The `d_seq` change between a writer event's entry and exit: at least the first, at most
+    /// the second (None: no bound, a function that calls other writers and whose own bumps
+    /// depend on the path taken; what it moves is explained by it, and the writers it calls
+    /// are checked by their own events).
+    pub fn bounds(&self, probe: Probe, ev: &Event) -> (u32, Option<u32>) {
+        let hashed = ev.has(flags::HASHED_BEGIN);
+        match probe {
+            // `raw_write_seqcount_begin/end` around `__d_set_inode_and_type`, only when given
+            // an inode (d_add of a negative dentry only hashes it).
+            Probe::DInstantiate
+            | Probe::DInstantiateInner
+            | Probe::DInstantiateNew
+            | Probe::DAdd
+            | Probe::DAddInner => {
+                let n = if ev.inode_end != 0 { 2 } else { 0 };
+                (n, Some(n))
+            }
+            Probe::DSpliceAlias
+            | Probe::DDelete
+            | Probe::DentryKill
+            | Probe::DentryKillLocked
+            | Probe::DInvalidate => (0, None),
+            _ => {
+                let n = self.within(probe, hashed);
+                (n, Some(n))
+            }
         }
     }
 
@@ -155,5 +182,27 @@ mod tests {
         assert_eq!(hole.within(Probe::DentryUnlinkInode, false), 0);
         assert_eq!(hole.within(Probe::DentryUnlinkInode, true), 2);
         assert_eq!(p.within(Probe::DentryIput, true), 0);
+    }
+
+    #[test]
+    fn new_writers_bounds() {
+        let p = Protocol::modern("test");
+        let mut ev = Event::zeroed();
+        assert_eq!(p.bounds(Probe::DMove, &ev), (2, Some(2)));
+        assert_eq!(p.bounds(Probe::DMoveTarget, &ev), (2, Some(2)));
+        assert_eq!(
+            p.bounds(Probe::DAdd, &ev),
+            (0, Some(0)),
+            "d_add(dentry, NULL)"
+        );
+        ev.inode_end = 0x10;
+        assert_eq!(p.bounds(Probe::DAdd, &ev), (2, Some(2)));
+        assert_eq!(p.bounds(Probe::DInstantiate, &ev), (2, Some(2)));
+        assert_eq!(p.bounds(Probe::DentryKill, &ev), (0, None));
+        assert_eq!(p.bounds(Probe::DDelete, &ev), (0, None));
+        assert_eq!(p.bounds(Probe::DDropLocked, &ev), (0, Some(0)));
+        ev.flags |= flags::HASHED_BEGIN;
+        assert_eq!(p.bounds(Probe::DDropLocked, &ev), (2, Some(2)));
+        assert_eq!(p.bounds(Probe::DDrop, &ev), (2, Some(2)));
     }
 }

@@ -186,7 +186,7 @@ pub struct SideState {
     collectors: Vec<Collector>,
     fresh: Vec<Fresh>,
     // Results.
-    per_probe: [u64; 8],
+    per_probe: [u64; Probe::ALL.len() + 1],
     per_op: [u64; 10],
     pub ops_processed: u64,
     null: BTreeMap<Class, u64>,
@@ -253,7 +253,7 @@ impl SideState {
             next_n: 0,
             collectors: Vec::new(),
             fresh: Vec::new(),
-            per_probe: [0; 8],
+            per_probe: [0; Probe::ALL.len() + 1],
             per_op: [0; 10],
             ops_processed: 0,
             null: BTreeMap::new(),
@@ -403,9 +403,7 @@ impl SideState {
         let obs = match probe {
             Probe::Op => self.on_op(ev, sh),
             Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(ev, probe, sh)),
-            Probe::DDrop | Probe::DDropInner | Probe::DentryUnlinkInode | Probe::DentryIput => {
-                self.on_writer(ev, probe, sh)
-            }
+            _ => self.on_writer(ev, probe, sh),
         };
         let Some(obs) = obs else {
             self.diag.unknown_events += 1;
@@ -742,6 +740,11 @@ impl SideState {
                         Probe::DDropInner => "untraced writer inside ___d_drop",
                         Probe::DentryUnlinkInode => "untraced writer inside dentry_unlink_inode",
                         Probe::DentryIput => "untraced writer inside dentry_iput",
+                        Probe::DMove | Probe::DMoveTarget => "untraced writer inside __d_move",
+                        Probe::DInstantiate | Probe::DInstantiateInner | Probe::DInstantiateNew => {
+                            "untraced writer inside d_instantiate"
+                        }
+                        Probe::DAdd | Probe::DAddInner => "untraced writer inside d_add",
                         _ => "untraced writer inside a traced one",
                     },
                     GapCause::Unattributed => self.attribute_gap(obs, since),

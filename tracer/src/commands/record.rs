@@ -44,6 +44,10 @@ pub struct RecordArgs {
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
+    /// kprobe programs read struct fields one by one, as on a kernel whose layout (lock
+    /// debugging, real-time) moves them out of the one-copy window; for testing that path.
+    #[arg(long)]
+    per_field_reads: bool,
 }
 
 /// Runs the recording; returns the exit code (130/143 after SIGINT/SIGTERM).
@@ -84,6 +88,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         wakeup_bytes: args.wakeup_bytes,
         raw_pointers: args.raw_pointers,
         progress: !args.quiet,
+        per_field_reads: args.per_field_reads,
     };
     let info = WorkloadInfo {
         name: w.name.clone(),
