@@ -132,6 +132,9 @@ pub struct Header {
     pub kernel_release: String,
     /// Per target symbol: the attach mode ("fentry", "kprobe") or why it is not attached.
     pub attach: BTreeMap<String, String>,
+    /// Per writer of `d_seq`, `d_hash` or `d_inode`: the probe that observes it, or the traced
+    /// functions containing it when it is inlined (kernel traces).
+    pub observed_through: BTreeMap<String, String>,
     pub offsets: Option<OffsetsJson>,
     pub workload: Option<String>,
     /// The workload's TOML as run, so a replay needs nothing else.

@@ -228,10 +228,13 @@ pub enum OpKind {
     Rmdir = 7,
     Readdir = 8,
     DropCaches = 9,
+    /// `renameat2(RENAME_EXCHANGE)`: two existing names swap their dentries (`__d_move` with
+    /// `exchange`).
+    Exchange = 10,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 9] = [
+    pub const ALL: [OpKind; 10] = [
         OpKind::Stat,
         OpKind::Open,
         OpKind::Create,
@@ -241,6 +244,7 @@ impl OpKind {
         OpKind::Rmdir,
         OpKind::Readdir,
         OpKind::DropCaches,
+        OpKind::Exchange,
     ];
 
     pub fn from_u32(v: u32) -> Option<OpKind> {
@@ -258,6 +262,7 @@ impl OpKind {
             OpKind::Rmdir => "rmdir",
             OpKind::Readdir => "readdir",
             OpKind::DropCaches => "drop_caches",
+            OpKind::Exchange => "exchange",
         }
     }
 }
@@ -276,7 +281,7 @@ pub mod flags {
     pub const READ_FAULT: u16 = 1 << 4;
     /// The entry half of a writer or lookup was not seen (probe attached mid-call).
     pub const NO_ENTRY: u16 = 1 << 5;
-    /// Op events: `name` holds "old\0new" for a rename.
+    /// Op events: `name` holds "old\0new" for a rename or an exchange.
     pub const TWO_PATHS: u16 = 1 << 6;
 }
 

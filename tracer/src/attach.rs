@@ -90,6 +90,95 @@ impl ProbeableSymbols {
     }
 }
 
+/// Every writer of `d_seq`, `d_hash` or `d_inode`: the probe on the function itself, and the
+/// traced functions that contain it (its callers), whose events explain what it does when it
+/// is inlined or not attachable.
+const WRITERS: [(&str, &[Probe], &[Probe]); 10] = [
+    ("__d_move", &[Probe::DMove], &[]),
+    (
+        "__d_instantiate",
+        &[Probe::DInstantiateInner],
+        &[Probe::DInstantiate, Probe::DInstantiateNew],
+    ),
+    (
+        "__d_add",
+        &[Probe::DAddInner],
+        &[Probe::DAdd, Probe::DSpliceAlias],
+    ),
+    (
+        "___d_drop",
+        &[Probe::DDropInner],
+        &[
+            Probe::DDrop,
+            Probe::DDropLocked,
+            Probe::DDelete,
+            Probe::DentryKill,
+            Probe::DentryKillLocked,
+            Probe::DInvalidate,
+            Probe::DMove,
+        ],
+    ),
+    (
+        "__d_drop (pprev = NULL, invalidate after ___d_drop)",
+        &[Probe::DDrop],
+        &[
+            Probe::DDropLocked,
+            Probe::DDelete,
+            Probe::DentryKill,
+            Probe::DentryKillLocked,
+            Probe::DInvalidate,
+        ],
+    ),
+    (
+        "dentry_unlink_inode",
+        &[Probe::DentryUnlinkInode],
+        &[Probe::DDelete, Probe::DentryKill, Probe::DentryKillLocked],
+    ),
+    (
+        "dentry_iput",
+        &[Probe::DentryIput],
+        &[Probe::DentryKill, Probe::DentryKillLocked],
+    ),
+    ("d_delete", &[Probe::DDelete], &[]),
+    (
+        "kill path",
+        &[Probe::DentryKill, Probe::DentryKillLocked],
+        &[],
+    ),
+    ("d_invalidate", &[Probe::DInvalidate], &[]),
+];
+
+/// Per writer, what observes it on this kernel: the function itself ("__d_move (fentry)"),
+/// else the traced functions containing it, else "not observed".
+pub fn observed_through(attached: &BTreeMap<Probe, Attached>) -> BTreeMap<String, String> {
+    let on = |ps: &[Probe]| -> Vec<String> {
+        ps.iter()
+            .filter_map(|p| match attached.get(p) {
+                Some(Attached::Yes(f)) => Some(format!("{} ({f})", p.symbol())),
+                _ => None,
+            })
+            .collect()
+    };
+    WRITERS
+        .iter()
+        .map(|(writer, itself, callers)| {
+            let own = on(itself);
+            let outer = on(callers);
+            let how = if !own.is_empty() {
+                own.join(", ")
+            } else if !outer.is_empty() {
+                format!(
+                    "not attachable (inlined or absent); its effect is observed in {}",
+                    outer.join(", ")
+                )
+            } else {
+                "not observed on this kernel".to_string()
+            };
+            (writer.to_string(), how)
+        })
+        .collect()
+}
+
 /// Loads and attaches both halves of every target per `mode`; returns what happened to each.
 /// The links live in `ebpf`: dropping it detaches everything.
 pub fn attach_all(
@@ -242,4 +331,50 @@ pub fn kernel_release() -> String {
     fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_writers_are_observed_through_their_callers() {
+        let mut a: BTreeMap<Probe, Attached> = Probe::KERNEL
+            .iter()
+            .filter(|p| p.is_attach_target())
+            .map(|p| (*p, Attached::Yes(Family::Fentry)))
+            .collect();
+        // As on Debian's 7.3: no __d_add, no __dentry_kill; dentry_kill by kprobe.
+        a.insert(Probe::DAddInner, Attached::No("inlined".into()));
+        a.insert(Probe::DentryKill, Attached::No("absent".into()));
+        a.insert(Probe::DentryKillLocked, Attached::Yes(Family::Kprobe));
+        a.insert(Probe::DentryIput, Attached::No("absent".into()));
+        a.insert(Probe::DInvalidate, Attached::No("absent".into()));
+        let o = observed_through(&a);
+        assert_eq!(o["__d_move"], "__d_move (fentry)");
+        assert_eq!(
+            o["__d_add"],
+            "not attachable (inlined or absent); its effect is observed in d_add (fentry), \
+             d_splice_alias (fentry)"
+        );
+        assert_eq!(o["kill path"], "dentry_kill (kprobe)");
+        assert_eq!(
+            o["dentry_iput"],
+            "not attachable (inlined or absent); its effect is observed in dentry_kill (kprobe)"
+        );
+        assert_eq!(o["d_invalidate"], "not observed on this kernel");
+        assert_eq!(o.len(), WRITERS.len());
+    }
+
+    #[test]
+    fn writers_take_their_dentry_arguments_lookups_their_exact_count() {
+        assert!(args_fit(Probe::DLookupRcu, 3));
+        assert!(!args_fit(Probe::DLookupRcu, 4));
+        assert!(args_fit(Probe::DMove, 3));
+        assert!(!args_fit(Probe::DMove, 2));
+        assert!(args_fit(Probe::DSpliceAlias, 2));
+        assert!(args_fit(Probe::DSpliceAlias, 3));
+        assert!(!args_fit(Probe::DSpliceAlias, 1));
+        assert!(args_fit(Probe::DentryKill, 1));
+    }
 }

@@ -123,6 +123,44 @@ pub fn load(
     }
 }
 
+/// How many times the kernel skipped program `name` because a program of its kind was already
+/// running on that CPU (`bpf_prog_info.recursion_misses`, 5.12+). fentry/fexit programs run
+/// with migration, not preemption, disabled: on a kernel that preempts kernel code (full or
+/// lazy preemption) a program preempted mid-run makes the next task's call to the same
+/// function skip it. None when the program is not loaded or the kernel does not say.
+pub fn recursion_misses(ebpf: &Ebpf, name: &str) -> Option<u64> {
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use aya_obj::generated::bpf_prog_info;
+
+    let fd = ebpf.program(name)?.fd().ok()?;
+    // SAFETY: bpf_prog_info is plain integers and arrays; all zero is its empty value.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    #[repr(C)]
+    struct InfoByFd {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let attr = InfoByFd {
+        bpf_fd: u32::try_from(fd.as_fd().as_raw_fd()).ok()?,
+        info_len: u32::try_from(std::mem::size_of::<bpf_prog_info>()).ok()?,
+        info: std::ptr::addr_of_mut!(info) as u64,
+    };
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: the attr points at a live, writable bpf_prog_info of the length it gives; the
+    // kernel writes at most that many bytes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            std::ptr::addr_of!(attr),
+            std::mem::size_of::<InfoByFd>(),
+        )
+    };
+    (rc == 0).then_some(info.recursion_misses)
+}
+
 /// Is this errno the kernel saying "not allowed here" (lockdown, no tracing programs) rather
 /// than the verifier rejecting the program?
 pub fn is_permission_refusal(errno: Option<i32>) -> bool {

@@ -26,7 +26,7 @@ use tracer_common::{Config, Event, Probe, EVENT_SIZE, MAX_DEVS};
 use crate::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
     btf::KernelBtf,
-    programs,
+    programs::{self, Half},
 };
 use tracer_analysis::trace::{
     self, Anonymizer, End, Footer, Header, OffsetsJson, Origin, Reader, ThreadInfo, Writer,
@@ -149,6 +149,7 @@ where
         .iter()
         .map(|(p, a)| (p.symbol().to_string(), a.describe()))
         .collect();
+    header.observed_through = attach::observed_through(&attached);
     header.offsets = Some(OffsetsJson::from(&offsets));
     header.workload = Some(workload.name.clone());
     header.workload_toml = Some(workload.toml.clone());
@@ -198,6 +199,8 @@ where
     let hits = read_counters(&mut ebpf, "HITS")?;
     let drops = read_counters(&mut ebpf, "DROPS")?;
     let last_cpu_seq = read_last_seq(&mut ebpf)?;
+    let missed_entries = recursion_misses(&ebpf, &attached, Half::Entry);
+    let missed_exits = recursion_misses(&ebpf, &attached, Half::Exit);
     drop(ring);
     drop(ebpf);
 
@@ -234,11 +237,28 @@ where
         let h = hits.get(&p).copied().unwrap_or(0);
         let d = drops.get(&p).copied().unwrap_or(0);
         let got = delivered.get(&sym).copied().unwrap_or(0);
+        // Calls whose entry program the kernel skipped: never counted as hits, lost all the
+        // same. (A skipped exit leaves a hit without an event, counted below.)
+        let missed = missed_entries.get(&p).copied().unwrap_or(0);
+        let (h, d) = (h + missed, d + missed);
         // Entries without an event that no drop counter saw (a kretprobe missed for lack of
         // instances, or a call still in flight at detach) are lost all the same.
         let unaccounted = h.saturating_sub(d + got);
         footer.hits.insert(sym.clone(), h);
         footer.drops.insert(sym, d + unaccounted);
+    }
+    for (what, m) in [
+        ("recursion_misses_entry", &missed_entries),
+        ("recursion_misses_exit", &missed_exits),
+    ] {
+        let text: Vec<String> = m
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(p, n)| format!("{} {n}", p.symbol()))
+            .collect();
+        if !text.is_empty() {
+            header.notes.insert(what.into(), text.join(", "));
+        }
     }
     let footer = merge(&spill_path, &opts.out, &header, run.ops, footer)?;
     std::fs::remove_file(&spill_path)
@@ -418,6 +438,30 @@ fn drain_until(
     let n = drained?;
     flushed?;
     Ok(n)
+}
+
+/// Per probe, how often the kernel skipped its `half` program (see
+/// [`programs::recursion_misses`]); `__d_move`'s programs stand for its target's events too.
+fn recursion_misses(
+    ebpf: &aya::Ebpf,
+    attached: &BTreeMap<Probe, Attached>,
+    half: Half,
+) -> BTreeMap<Probe, u64> {
+    Probe::KERNEL
+        .iter()
+        .filter_map(|&p| {
+            let owner = if p == Probe::DMoveTarget {
+                Probe::DMove
+            } else {
+                p
+            };
+            let Some(Attached::Yes(family)) = attached.get(&owner) else {
+                return None;
+            };
+            let name = programs::program_name(owner, *family, half);
+            Some((p, programs::recursion_misses(ebpf, &name)?))
+        })
+        .collect()
 }
 
 /// Sums a per-CPU counter array per probe.

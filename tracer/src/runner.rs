@@ -180,6 +180,10 @@ fn execute(
                 Some(to) => libc::renameat(root, p, root, to.as_ptr()),
                 None => return -libc::EINVAL,
             },
+            OpKind::Exchange => match path2 {
+                Some(to) => libc::renameat2(root, p, root, to.as_ptr(), libc::RENAME_EXCHANGE),
+                None => return -libc::EINVAL,
+            },
             OpKind::Mkdir => libc::mkdirat(root, p, 0o755),
             OpKind::Rmdir => libc::unlinkat(root, p, libc::AT_REMOVEDIR),
             OpKind::Readdir => {

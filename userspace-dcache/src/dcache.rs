@@ -611,6 +611,48 @@ impl Task<'_> {
         self.writer_exit(tev, target);
     }
 
+    /// `d_exchange()`: two positive dentries swap names and parents (`renameat2` with
+    /// `RENAME_EXCHANGE`); both stay hashed, each under its new name. Modelled on 6.1's
+    /// `__d_move(dentry, target, true)` whatever the profile (exchange came in 3.15).
+    pub(crate) fn d_exchange(&self, dentry: DPtr, target: DPtr) {
+        self.dc.rename_lock.lock();
+        self.dc.rename_lock_seq.write_seqcount_begin();
+        let ev = self.writer_entry(Probe::DMove, dentry);
+        let tev = self.writer_entry(Probe::DMoveTarget, target);
+        let old_parent = dentry.d_parent();
+        let new_parent = target.d_parent();
+        dentry.d_lock.lock();
+        target.d_lock.lock();
+        dentry.d_seq.write_seqcount_begin();
+        target.d_seq.write_seqcount_begin();
+        // unhash both
+        for d in [dentry, target] {
+            if !d.d_unhashed() {
+                self.___d_drop(d);
+            }
+        }
+        // ... and switch them in the tree: swap_names(), both parents.
+        let old_name = dentry.d_name.load(Ordering::Relaxed);
+        let tname = target.d_name.swap(old_name, Ordering::AcqRel);
+        dentry.d_name.store(tname, Ordering::Release);
+        dentry
+            .d_parent
+            .store(new_parent.as_ptr(), Ordering::Relaxed);
+        target
+            .d_parent
+            .store(old_parent.as_ptr(), Ordering::Relaxed);
+        self.__d_rehash(target, target.d_name().hash);
+        self.__d_rehash(dentry, dentry.d_name().hash);
+        target.d_seq.write_seqcount_end();
+        dentry.d_seq.write_seqcount_end();
+        target.d_lock.unlock();
+        dentry.d_lock.unlock();
+        self.writer_exit(ev, dentry);
+        self.writer_exit(tev, target);
+        self.dc.rename_lock_seq.write_seqcount_end();
+        self.dc.rename_lock.unlock();
+    }
+
     fn __d_move_body(&self, dentry: DPtr, target: DPtr) {
         let p = self.dc.profile;
         let old_parent = dentry.d_parent();

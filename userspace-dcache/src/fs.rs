@@ -158,6 +158,38 @@ impl ModelFs {
         Ok(())
     }
 
+    /// `i_op->rename` with `RENAME_EXCHANGE`: `adir/aname` and `bdir/bname`, both existing,
+    /// swap the inodes they name.
+    pub(crate) fn exchange(
+        &self,
+        adir: u64,
+        aname: &[u8],
+        bdir: u64,
+        bname: &[u8],
+    ) -> Result<(), Errno> {
+        let mut t = self.table.lock();
+        let entry = |t: &Table, dir: u64, name: &[u8]| {
+            t.inodes
+                .get(&dir)
+                .and_then(|d| d.entries.get(name))
+                .copied()
+                .ok_or(Errno::ENOENT)
+        };
+        let a = entry(&t, adir, aname)?;
+        let b = entry(&t, bdir, bname)?;
+        t.inodes
+            .get_mut(&adir)
+            .ok_or(Errno::ENOENT)?
+            .entries
+            .insert(aname.into(), b);
+        t.inodes
+            .get_mut(&bdir)
+            .ok_or(Errno::ENOENT)?
+            .entries
+            .insert(bname.into(), a);
+        Ok(())
+    }
+
     /// `iterate_shared`: the names in a directory, sorted.
     pub(crate) fn readdir(&self, dir: u64) -> Result<Vec<String>, Errno> {
         let t = self.table.lock();

@@ -530,6 +530,55 @@ impl Task<'_> {
         Ok(())
     }
 
+    fn do_exchange(&self, a: &str, b: &str) -> Result<(), Errno> {
+        let (ap, alast) = self.filename_parentat(a)?;
+        let (bp, blast) = match self.filename_parentat(b) {
+            Ok(x) => x,
+            Err(e) => {
+                self.dput(ap);
+                return Err(e);
+            }
+        };
+        let r = match (alast, blast) {
+            (Some(an), Some(bn)) => {
+                let _dirs_locked = self.dc.i_rwsem.lock();
+                self.exchange_locked(ap, an, bp, bn)
+            }
+            _ => Err(Errno::EBUSY),
+        };
+        self.dput(bp);
+        self.dput(ap);
+        r
+    }
+
+    fn exchange_locked(&self, ap: DPtr, an: &[u8], bp: DPtr, bn: &[u8]) -> Result<(), Errno> {
+        let ad = self.__lookup_hash(ap, an)?;
+        let bd = match self.__lookup_hash(bp, bn) {
+            Ok(d) => d,
+            Err(e) => {
+                self.dput(ad);
+                return Err(e);
+            }
+        };
+        let r = if inode_of(ad) == 0 || inode_of(bd) == 0 {
+            Err(Errno::ENOENT)
+        } else if ad == bd {
+            Ok(())
+        } else if is_ancestor(ad, bp) || is_ancestor(bd, ap) {
+            // lock_rename()'s trap, both ways: neither may be an ancestor of the other's
+            // directory.
+            Err(Errno::EINVAL)
+        } else {
+            self.dc
+                .fs
+                .exchange(inode_of(ap), an, inode_of(bp), bn)
+                .map(|()| self.d_exchange(ad, bd))
+        };
+        self.dput(bd);
+        self.dput(ad);
+        r
+    }
+
     fn do_readdir(&self, path: &str) -> Result<Vec<String>, Errno> {
         let d = self.filename_walk(&components(path)?)?;
         let r = if d.d_can_lookup() {
@@ -643,6 +692,13 @@ impl Task<'_> {
         })
     }
 
+    /// renameat2(2) with `RENAME_EXCHANGE`: the two names swap what they name.
+    pub fn exchange(&self, a: &str, b: &str) -> Result<(), Errno> {
+        self.syscall(OpKind::Exchange, a, Some(b), None, || {
+            self.do_exchange(a, b)
+        })
+    }
+
     /// getdents(2) over a whole directory: its names, sorted.
     pub fn readdir(&self, path: &str) -> Result<Vec<String>, Errno> {
         self.syscall(OpKind::Readdir, path, None, None, || self.do_readdir(path))
@@ -666,7 +722,7 @@ impl Task<'_> {
         path2: Option<&str>,
         span: Option<(u64, u64)>,
     ) -> Result<(), Errno> {
-        let p2 = path2.filter(|_| kind == OpKind::Rename);
+        let p2 = path2.filter(|_| matches!(kind, OpKind::Rename | OpKind::Exchange));
         self.syscall(kind, path, p2, span, || match kind {
             OpKind::Stat | OpKind::Open => self.do_stat(path).map(drop),
             OpKind::Create => self.do_create(path, InodeKind::File).map(drop),
@@ -677,11 +733,30 @@ impl Task<'_> {
                 Some(new) => self.do_rename(path, new),
                 None => Err(Errno::EINVAL),
             },
+            OpKind::Exchange => match p2 {
+                Some(other) => self.do_exchange(path, other),
+                None => Err(Errno::EINVAL),
+            },
             OpKind::Readdir => self.do_readdir(path).map(drop),
             OpKind::DropCaches => {
                 self.do_drop_caches();
                 Ok(())
             }
         })
+    }
+}
+
+/// Whether `anc` is `d` or one of its ancestors.
+fn is_ancestor(anc: DPtr, d: DPtr) -> bool {
+    let mut a = d;
+    loop {
+        if a == anc {
+            return true;
+        }
+        let up = a.d_parent();
+        if up == a {
+            return false;
+        }
+        a = up;
     }
 }

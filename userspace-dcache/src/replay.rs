@@ -108,7 +108,7 @@ pub fn replay_with_hook(
     if let Some((index, op)) = ops
         .iter()
         .enumerate()
-        .find(|(_, op)| op.kind == OpKind::Rename && op.path2.is_none())
+        .find(|(_, op)| matches!(op.kind, OpKind::Rename | OpKind::Exchange) && op.path2.is_none())
     {
         return Err(ModelError::MissingSecondPath {
             index,

@@ -377,3 +377,39 @@ fn mutant_clear_before_unhash_shows_in_the_kill_events() {
         assert_eq!(unhash.inode_begin == 0, mutant);
     }
 }
+
+#[test]
+fn exchange_swaps_two_names_with_one_d_move_per_dentry() {
+    let (dc, sink) = model("linux-6.1", FsKind::Tmpfs);
+    let t = dc.task(1);
+    t.mkdir("d").unwrap();
+    t.create("a").unwrap();
+    t.create("d/b").unwrap();
+    let (a, b) = (t.stat("a").unwrap(), t.stat("d/b").unwrap());
+    let ev = sink.take();
+    let (da, db) = (dentry_of(&ev, b"a"), dentry_of(&ev, b"b"));
+    t.exchange("a", "d/b").unwrap();
+    let ev = sink.take();
+    // Each dentry: its __d_move event (+2: the bracket), with its ___d_drop inside at an odd
+    // count; both stay hashed.
+    assert_eq!(
+        writers(&ev, da),
+        [
+            (Probe::DMove, 2, false, true, true),
+            (Probe::DDropInner, 0, false, true, true)
+        ]
+    );
+    assert_eq!(
+        writers(&ev, db),
+        [
+            (Probe::DMoveTarget, 2, false, true, true),
+            (Probe::DDropInner, 0, false, true, true)
+        ]
+    );
+    assert_eq!(of(&ev, Probe::Op)[0].name_bytes(), b"a\0d/b");
+    assert_eq!(t.stat("a"), Ok(b));
+    assert_eq!(t.stat("d/b"), Ok(a));
+    assert_eq!(t.exchange("a", "missing"), Err(Errno::ENOENT));
+    assert_eq!(t.exchange("d", "d/b"), Err(Errno::EINVAL));
+    assert_eq!(t.readdir("d"), Ok(vec!["b".to_string()]));
+}

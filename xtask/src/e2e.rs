@@ -1,8 +1,9 @@
 //! The `e2e` test step: the main job end to end in the VM, on every builtin workload.
 //!
 //! Each builtin is recorded on Debian's kernel, replayed on the `linux-6.1` model against that
-//! trace and diffed: the diff must exit 0, with no anomaly on either side and every NULL-inode
-//! lookup return and ENOENT classified. Then prune-stat's kernel trace is replayed on
+//! trace and diffed: the diff must exit 0, with no anomaly on either side, every NULL-inode
+//! lookup return and ENOENT classified, and no coverage gap on the kernel side (every `d_seq`
+//! move explained by a traced writer). Then prune-stat's kernel trace is replayed on
 //! `linux-3.0-rc7` at the kernel's pace with the race windows held open: the report must show
 //! the divergence that profile produces (Hugh Dickins' spurious ENOENTs on the model side, none
 //! on the kernel side). That race is a race: up to three replays are given to show it.
@@ -19,6 +20,8 @@ const WORKLOADS: &[(&str, f64)] = &[
     ("prune-stat", 0.5),
     ("rename-stat", 0.2),
     ("negative", 0.3),
+    ("rename-exchange", 0.2),
+    ("rmdir", 0.2),
 ];
 
 /// (passed, failed) checks.
@@ -57,6 +60,14 @@ pub fn e2e() -> Result<(u64, u64)> {
                         format!("{w}: no {side} anomaly against linux-6.1"),
                     );
                 }
+                let gaps = &r["coverage_gaps"]["kernel"];
+                check(
+                    gaps["total"] == 0,
+                    format!(
+                        "{w}: no kernel coverage gap (got {}: {})",
+                        gaps["total"], gaps["by_cause"]
+                    ),
+                );
                 check(
                     r["lost_events"]["kernel"]["total"] == 0,
                     format!("{w}: no kernel event lost ({})", r["lost_events"]["kernel"]),

@@ -63,6 +63,11 @@ impl Fact {
                 Some(fact(Some(Exists::No), true)),
                 Some(fact(Some(Exists::Yes), true)),
             ],
+            // Both names exist before and after; each changes its dentry in between.
+            OpKind::Exchange if ok => [
+                Some(fact(Some(Exists::Yes), true)),
+                Some(fact(Some(Exists::Yes), true)),
+            ],
             OpKind::Stat | OpKind::Open | OpKind::Readdir if ok => {
                 [Some(fact(Some(Exists::Yes), false)), None]
             }

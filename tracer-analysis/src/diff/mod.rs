@@ -350,5 +350,6 @@ fn coverage(side: &SideState, h: &Header) -> Coverage {
         .filter(|(_, mode)| !matches!(mode.as_str(), "fentry" | "kprobe"))
         .map(|(t, why)| (t.clone(), why.clone()))
         .collect();
+    c.observed_through = h.observed_through.clone();
     c
 }

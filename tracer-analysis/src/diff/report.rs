@@ -160,6 +160,8 @@ pub struct Coverage {
     pub by_cause: BTreeMap<String, u64>,
     /// Targets the header says were not attached, with the reason.
     pub unattached_targets: BTreeMap<String, String>,
+    /// Per writer, what observed it (the trace header's `observed_through`).
+    pub observed_through: BTreeMap<String, String>,
     pub examples: Vec<GapExample>,
 }
 
@@ -371,12 +373,21 @@ impl Report {
             )?;
         }
         for (side, c) in [(Side::Kernel, ck), (Side::Model, cm)] {
-            for (target, why) in &c.unattached_targets {
-                writeln!(
-                    out,
-                    "note: {} target {target} not traced: {why}",
-                    side.name()
-                )?;
+            if c.observed_through.is_empty() {
+                for (target, why) in &c.unattached_targets {
+                    writeln!(
+                        out,
+                        "note: {} target {target} not traced: {why}",
+                        side.name()
+                    )?;
+                }
+            }
+            // Writers seen through their own probe need no note; the others say how (or
+            // whether) their effect was observed.
+            for (writer, how) in &c.observed_through {
+                if how.starts_with("not ") {
+                    writeln!(out, "note: {} writer {writer}: {how}", side.name())?;
+                }
             }
         }
         for side in [Side::Kernel, Side::Model] {

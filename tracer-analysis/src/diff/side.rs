@@ -187,7 +187,7 @@ pub struct SideState {
     fresh: Vec<Fresh>,
     // Results.
     per_probe: [u64; Probe::ALL.len() + 1],
-    per_op: [u64; 10],
+    per_op: [u64; OpKind::ALL.len() + 1],
     pub ops_processed: u64,
     null: BTreeMap<Class, u64>,
     enoent: BTreeMap<Class, u64>,
@@ -254,7 +254,7 @@ impl SideState {
             collectors: Vec::new(),
             fresh: Vec::new(),
             per_probe: [0; Probe::ALL.len() + 1],
-            per_op: [0; 10],
+            per_op: [0; OpKind::ALL.len() + 1],
             ops_processed: 0,
             null: BTreeMap::new(),
             enoent: BTreeMap::new(),
@@ -859,7 +859,7 @@ impl SideState {
                 &[OpKind::Create, OpKind::Mkdir, OpKind::Open][..],
                 "d_instantiate (create)",
             ),
-            (&[OpKind::Rename][..], "__d_move (rename)"),
+            (&[OpKind::Rename, OpKind::Exchange][..], "__d_move (rename)"),
             (
                 &[OpKind::Unlink, OpKind::Rmdir][..],
                 "untraced d_delete path (unlink)",

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{Workload, WorkloadError};
 
-const BUILTINS: [(&str, &str); 4] = [
+const BUILTINS: [(&str, &str); 6] = [
     (
         "unlink-stat",
         include_str!("../../workloads/unlink-stat.toml"),
@@ -18,10 +18,22 @@ const BUILTINS: [(&str, &str); 4] = [
         include_str!("../../workloads/rename-stat.toml"),
     ),
     ("negative", include_str!("../../workloads/negative.toml")),
+    (
+        "rename-exchange",
+        include_str!("../../workloads/rename-exchange.toml"),
+    ),
+    ("rmdir", include_str!("../../workloads/rmdir.toml")),
 ];
 
 /// Names of the builtin workloads, in listing order.
-pub const BUILTIN_NAMES: [&str; 4] = ["unlink-stat", "prune-stat", "rename-stat", "negative"];
+pub const BUILTIN_NAMES: [&str; 6] = [
+    "unlink-stat",
+    "prune-stat",
+    "rename-stat",
+    "negative",
+    "rename-exchange",
+    "rmdir",
+];
 
 /// The builtin called `name`, parsed; `None` if there is none. (Parsing cannot fail for the
 /// shipped files, which the tests hold, but an error is still an error rather than a panic.)
@@ -57,7 +69,7 @@ pub fn listing() -> Result<String, WorkloadError> {
         // Writing to a String cannot fail.
         let _ = writeln!(
             out,
-            "{:<12} {:<6} {:>2} threads {:>10}  {}",
+            "{:<15} {:<6} {:>2} threads {:>10}  {}",
             w.name,
             w.filesystem.name(),
             w.threads.len(),

@@ -627,7 +627,7 @@ impl Src<'_> {
             }
         };
         let to = match (&r.to, kind) {
-            (Some(t), OpKind::Rename) => {
+            (Some(t), OpKind::Rename | OpKind::Exchange) => {
                 let pat = self.pattern(t)?;
                 self.check_index_use(t, &pat, range, &owner)?;
                 let total = path.as_ref().map_or(0, |p| p.max_len(range)) + 1 + pat.max_len(range);
@@ -641,13 +641,19 @@ impl Src<'_> {
                 }
                 Some(pat)
             }
-            (None, OpKind::Rename) => {
-                return Err(self.at(raw, "op `rename` needs `to`, the new path"))
+            (None, OpKind::Rename | OpKind::Exchange) => {
+                return Err(self.at(
+                    raw,
+                    format!("op `{}` needs `to`, the other path", kind.name()),
+                ))
             }
             (Some(t), _) => {
                 return Err(self.at(
                     t,
-                    format!("only rename takes `to`; op `{}` does not", kind.name()),
+                    format!(
+                        "only rename and exchange take `to`; op `{}` does not",
+                        kind.name()
+                    ),
                 ))
             }
             (None, _) => None,

@@ -367,7 +367,12 @@ fn rename_needs_to_and_only_rename_takes_it() {
     assert_bad(
         &with_op(r#"{ op = "stat", path = "a", to = "b" }"#, ""),
         6,
-        "only rename takes `to`",
+        "only rename and exchange take `to`",
+    );
+    assert_bad(
+        &with_op(r#"{ op = "exchange", path = "a" }"#, ""),
+        6,
+        "op `exchange` needs `to`",
     );
 }
 
