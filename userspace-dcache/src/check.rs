@@ -559,7 +559,11 @@ fn stale_reads(lookup: &Event, events: &[Event]) -> Vec<String> {
         .into_iter()
         .collect();
     if lookup.inode_begin == 0 {
-        let clear = writers().find(|w| w.inode_begin != 0 && w.inode_end == 0);
+        // The innermost clearing writer: the kill path's own event (`__dentry_kill`) spans its
+        // unhash too, so its entry state is older than the clear's.
+        let clear = writers()
+            .filter(|w| w.inode_begin != 0 && w.inode_end == 0)
+            .max_by_key(|w| w.ts_begin);
         if let Some(w) = clear {
             let what = format!("t{} had it so before clearing d_inode", w.tid);
             known.push((w.seq_begin, None, w.has(flags::HASHED_BEGIN), what));
