@@ -77,7 +77,8 @@ fn a_failing_check_writes_its_counterexample_as_a_trace() {
         Some("c11")
     );
     assert!(footer.complete());
-    assert_eq!(events.len(), 5);
+    // stat, its lookup; d_drop and its __d_drop; the kill path and its two writers.
+    assert_eq!(events.len(), 7);
     assert_eq!(footer.threads.len(), 3, "stat, d_drop, dput");
     let lookup = events
         .iter()
@@ -87,7 +88,7 @@ fn a_failing_check_writes_its_counterexample_as_a_trace() {
 
     let out = tracer(&["export", p]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
 }
 
 #[test]
