@@ -35,7 +35,10 @@ fn every_program_loads_or_is_refused_by_policy() {
         .iter()
         .filter(|p| p.is_attach_target())
         .count();
-    assert_eq!(targets, 18, "every probe but __d_move's target has programs");
+    assert_eq!(
+        targets, 18,
+        "every probe but __d_move's target has programs"
+    );
     assert_eq!(
         checks.len(),
         targets * 2 * 2,
