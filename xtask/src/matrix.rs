@@ -142,6 +142,9 @@ pub struct Summary {
     pub kernels: Vec<String>,
     pub workloads: Vec<String>,
     pub jobs: u16,
+    /// Builds and kernel downloads before the first guest.
+    pub prepare_seconds: f64,
+    /// First guest started → last pair ended.
     pub wall_seconds: f64,
     pub worst: Verdict,
     pub pairs: Vec<PairResult>,
@@ -272,6 +275,8 @@ pub fn run(plan: &Plan) -> Result<Summary> {
     }
     fs::create_dir_all(&plan.out).with_context(|| format!("creating {}", plan.out.display()))?;
     let status = Arc::new(Status::new(pairs.iter().map(|p| p.label.clone()).collect()));
+    let prepare = t0.elapsed();
+    let t0 = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -302,6 +307,7 @@ pub fn run(plan: &Plan) -> Result<Summary> {
             .map(|(w, _)| workload_label(w))
             .collect(),
         jobs: plan.jobs,
+        prepare_seconds: prepare.as_secs_f64(),
         wall_seconds: t0.elapsed().as_secs_f64(),
         worst,
         pairs: results,
@@ -316,11 +322,12 @@ pub fn run(plan: &Plan) -> Result<Summary> {
     write("table.txt", table.into_bytes())?;
     write("junit.xml", junit(&summary).into_bytes())?;
     eprintln!(
-        "matrix: {} pairs in {:.0}s with --jobs {}; worst verdict: {}; {}/summary.json, \
-         junit.xml, table.txt",
+        "matrix: {} pairs in {:.0}s with --jobs {} (after {:.0}s of builds and downloads); worst \
+         verdict: {}; {}/summary.json, junit.xml, table.txt",
         summary.pairs.len(),
         summary.wall_seconds,
         summary.jobs,
+        summary.prepare_seconds,
         worst.name(),
         plan.out.display()
     );
@@ -1080,6 +1087,7 @@ mod tests {
             kernels: vec!["debian:bookworm".into()],
             workloads: vec!["negative".into(), "prune-stat".into()],
             jobs: 2,
+            prepare_seconds: 10.0,
             wall_seconds: 100.0,
             worst: Verdict::Failed,
             pairs: vec![
