@@ -326,13 +326,6 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// `uname -r` of the running kernel.
-pub fn kernel_release() -> String {
-    fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

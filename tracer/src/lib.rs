@@ -3,6 +3,7 @@
 //! system, the recorder. The analysis (trace format, replay, diff) is `tracer-analysis`.
 pub mod attach;
 pub mod btf;
+pub mod kernel;
 pub mod programs;
 pub mod record;
 pub mod runner;

@@ -12,7 +12,6 @@
 //! footer holds hits, drops and how the recording ended.
 use std::{
     collections::BTreeMap,
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -21,11 +20,17 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aya::maps::{PerCpuArray, RingBuf};
 use serde::Serialize;
+use tokio::{
+    io::{unix::AsyncFd, Interest},
+    signal::unix::{signal, SignalKind},
+    time::MissedTickBehavior,
+};
 use tracer_common::{Config, Event, Probe, EVENT_SIZE, MAX_DEVS};
 
 use crate::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
     btf::KernelBtf,
+    kernel,
     programs::{self, Half},
 };
 use tracer_analysis::trace::{
@@ -88,6 +93,10 @@ pub struct WorkloadRun {
 
 /// Records `run_workload` (given the stop flag, it returns the operation events) on the file
 /// systems `devs` (kernel `s_dev` values; empty: everything). `stop` is set by a signal.
+///
+/// Four phases: load and attach the probes, run the workload while draining the ring into a
+/// spill file, detach and read the kernel's counters, merge the spill with the operations into
+/// the trace.
 pub fn record<F>(
     opts: &RecordOptions,
     workload: &WorkloadInfo,
@@ -98,6 +107,84 @@ pub fn record<F>(
 where
     F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
+    let mut probes = load_and_attach(opts, devs)?;
+    let mut header = header(opts, workload, devs, &probes);
+    let spill_path = spill_path(&opts.out);
+    let mut spill = Writer::create_scratch(&spill_path, &header)?;
+    let ring = RingBuf::try_from(
+        probes
+            .ebpf
+            .take_map("EVENTS")
+            .context("the eBPF object has no EVENTS map")?,
+    )?;
+    let t0 = Instant::now();
+    let (ops, drained) = run_and_drain(opts, ring, &mut spill, stop, run_workload, t0)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    // Detach before anything else: the workload's unmount must not be recorded.
+    let counters = Counters::read(&mut probes)?;
+    drop(probes);
+
+    let interrupted = stop.load(Ordering::Relaxed);
+    let (run, end) = match (ops, &drained) {
+        (Ok(run), Ok(_)) if interrupted => (run, End::Interrupted),
+        (Ok(run), Ok(_)) => (run, End::Finished),
+        (Err(e), _) => (
+            WorkloadRun {
+                ops: Vec::new(),
+                threads: Vec::new(),
+                elapsed: Duration::ZERO,
+            },
+            End::Error(format!("workload: {e:#}")),
+        ),
+        (Ok(run), Err(e)) => (run, End::Error(format!("consumer: {e:#}"))),
+    };
+    let kernel_events = spill.events();
+    spill.finish(Footer {
+        end: End::Partial,
+        ..Footer::default()
+    })?;
+    let workload_seconds = run.elapsed.as_secs_f64();
+    let footer = finish_trace(&spill_path, opts, &mut header, run, end.clone(), counters)?;
+
+    let summary = RecordSummary {
+        trace: opts.out.clone(),
+        kernel_release: header.kernel_release.clone(),
+        attach: header.attach.clone(),
+        events: footer.per_probe.clone(),
+        hits: footer.hits.clone(),
+        drops: footer.drops.clone(),
+        lost: footer.lost(),
+        ops: footer
+            .per_probe
+            .get(Probe::Op.symbol())
+            .copied()
+            .unwrap_or(0),
+        seconds,
+        workload_seconds,
+        kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
+        end: end.to_string(),
+        complete: footer.complete(),
+    };
+    if let Err(e) = drained {
+        return Err(e.context(format!(
+            "draining the ring buffer failed; the events before it are in {}",
+            opts.out.display()
+        )));
+    }
+    Ok(summary)
+}
+
+/// The loaded object with its programs attached.
+struct Probes {
+    ebpf: aya::Ebpf,
+    offsets: tracer_common::Offsets,
+    attached: BTreeMap<Probe, Attached>,
+    /// How the kprobe programs read struct fields, for the header.
+    reads: String,
+}
+
+/// Phase 1: offsets from BTF, the object loaded with its configuration, every target attached.
+fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
     if devs.len() > MAX_DEVS {
         bail!(
             "at most {MAX_DEVS} file systems can be traced at once, got {}",
@@ -142,15 +229,25 @@ where
              On a kernel without kprobes or tracing programs use the VM: cargo xtask vm"
         );
     }
+    Ok(Probes {
+        ebpf,
+        offsets,
+        attached,
+        reads,
+    })
+}
 
+/// The trace's header: what runs, on which kernel, attached how.
+fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &Probes) -> Header {
     let mut header = Header::new(Origin::Kernel);
-    header.kernel_release = attach::kernel_release();
-    header.attach = attached
+    header.kernel_release = kernel::release();
+    header.attach = probes
+        .attached
         .iter()
         .map(|(p, a)| (p.symbol().to_string(), a.describe()))
         .collect();
-    header.observed_through = attach::observed_through(&attached);
-    header.offsets = Some(OffsetsJson::from(&offsets));
+    header.observed_through = attach::observed_through(&probes.attached);
+    header.offsets = Some(OffsetsJson::from(&probes.offsets));
     header.workload = Some(workload.name.clone());
     header.workload_toml = Some(workload.toml.clone());
     header.seed = Some(workload.seed);
@@ -163,83 +260,108 @@ where
     header
         .notes
         .insert("wakeup_bytes".into(), opts.wakeup_bytes.to_string());
-    header.notes.insert("kprobe_reads".into(), reads);
+    header
+        .notes
+        .insert("kprobe_reads".into(), probes.reads.clone());
+    header
+}
 
-    let spill_path = spill_path(&opts.out);
-    let mut spill = Writer::create(&spill_path, &header)?;
-    let mut ring = RingBuf::try_from(
-        ebpf.take_map("EVENTS")
-            .context("the eBPF object has no EVENTS map")?,
-    )?;
-
+/// Phase 2: the workload on its own thread while this one drains the ring into the spill.
+/// Returns the workload's outcome and the drain's (events drained).
+fn run_and_drain<F>(
+    opts: &RecordOptions,
+    ring: RingBuf<aya::maps::MapData>,
+    spill: &mut Writer,
+    stop: &AtomicBool,
+    run_workload: F,
+    t0: Instant,
+) -> Result<(Result<WorkloadRun>, Result<u64>)>
+where
+    F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
+{
     let mut staging = Staging::new(opts.ring_bytes as usize);
-    let t0 = Instant::now();
-    let finished = AtomicBool::new(false);
     let mut anon = Anonymizer::default();
-    let (ops, drained) = std::thread::scope(|s| -> Result<(Result<WorkloadRun>, Result<u64>)> {
-        let worker = s.spawn(|| {
-            let r = run_workload(stop);
-            finished.store(true, Ordering::Release);
-            r
-        });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the recorder's event loop")?;
+    std::thread::scope(|s| {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let worker = std::thread::Builder::new()
+            .name("workload".into())
+            .spawn_scoped(s, move || {
+                let r = run_workload(stop);
+                // The loop may be gone after a consumer error; the result is joined below.
+                let _ = done_tx.send(());
+                r
+            })
+            .context("starting the workload's thread")?;
         let mut sink = Sink {
             staging: &mut staging,
-            spill: &mut spill,
+            spill,
             anon: &mut anon,
             raw_pointers: opts.raw_pointers,
         };
-        let drained = drain_until(&mut ring, &finished, &mut sink, opts.progress, t0);
+        let drained = runtime.block_on(drain(ring, &mut sink, stop, done_rx, opts.progress, t0));
+        if drained.is_err() {
+            // The consumer failed: stop the workload rather than run it untraced.
+            stop.store(true, Ordering::Relaxed);
+        }
         let ops = worker
             .join()
             .map_err(|_| anyhow::anyhow!("the workload thread panicked"))?;
         Ok((ops, drained))
-    })?;
-    let seconds = t0.elapsed().as_secs_f64();
-    // Detach before anything else: the workload's unmount must not be recorded.
-    let hits = read_counters(&mut ebpf, "HITS")?;
-    let drops = read_counters(&mut ebpf, "DROPS")?;
-    let last_cpu_seq = read_last_seq(&mut ebpf)?;
-    let missed_entries = recursion_misses(&ebpf, &attached, Half::Entry);
-    let missed_exits = recursion_misses(&ebpf, &attached, Half::Exit);
-    drop(ring);
-    drop(ebpf);
+    })
+}
 
-    let interrupted = stop.load(Ordering::Relaxed);
-    let (run, end) = match (ops, &drained) {
-        (Ok(run), Ok(_)) if interrupted => (run, End::Interrupted),
-        (Ok(run), Ok(_)) => (run, End::Finished),
-        (Err(e), _) => (
-            WorkloadRun {
-                ops: Vec::new(),
-                threads: Vec::new(),
-                elapsed: Duration::ZERO,
-            },
-            End::Error(format!("workload: {e:#}")),
-        ),
-        (Ok(run), Err(e)) => (run, End::Error(format!("consumer: {e:#}"))),
-    };
-    let kernel_events = spill.events();
-    spill.finish(Footer {
-        end: End::Partial,
-        ..Footer::default()
-    })?;
+/// What the kernel side counted, read before detaching.
+struct Counters {
+    hits: BTreeMap<Probe, u64>,
+    drops: BTreeMap<Probe, u64>,
+    last_cpu_seq: BTreeMap<u32, u64>,
+    /// Calls whose entry (exit) program the kernel skipped (recursion protection).
+    missed_entries: BTreeMap<Probe, u64>,
+    missed_exits: BTreeMap<Probe, u64>,
+}
 
-    let workload_seconds = run.elapsed.as_secs_f64();
+impl Counters {
+    fn read(probes: &mut Probes) -> Result<Counters> {
+        Ok(Counters {
+            hits: read_counters(&mut probes.ebpf, "HITS")?,
+            drops: read_counters(&mut probes.ebpf, "DROPS")?,
+            last_cpu_seq: read_last_seq(&mut probes.ebpf)?,
+            missed_entries: recursion_misses(&probes.ebpf, &probes.attached, Half::Entry),
+            missed_exits: recursion_misses(&probes.ebpf, &probes.attached, Half::Exit),
+        })
+    }
+}
+
+/// Phases 3 and 4: counts per probe (delivered, hits, drops, calls the kernel skipped, and
+/// calls that produced no event unseen by any drop counter), then the spill merged with the
+/// operations into the trace.
+fn finish_trace(
+    spill_path: &Path,
+    opts: &RecordOptions,
+    header: &mut Header,
+    run: WorkloadRun,
+    end: End,
+    counters: Counters,
+) -> Result<Footer> {
     let mut footer = Footer {
-        end: end.clone(),
+        end,
         threads: run.threads,
-        last_cpu_seq,
+        last_cpu_seq: counters.last_cpu_seq,
         ..Footer::default()
     };
-    let delivered = count_per_probe(&spill_path)?;
+    let delivered = count_per_probe(spill_path)?;
     for p in Probe::KERNEL {
         let sym = p.symbol().to_string();
-        let h = hits.get(&p).copied().unwrap_or(0);
-        let d = drops.get(&p).copied().unwrap_or(0);
+        let h = counters.hits.get(&p).copied().unwrap_or(0);
+        let d = counters.drops.get(&p).copied().unwrap_or(0);
         let got = delivered.get(&sym).copied().unwrap_or(0);
         // Calls whose entry program the kernel skipped: never counted as hits, lost all the
         // same. (A skipped exit leaves a hit without an event, counted below.)
-        let missed = missed_entries.get(&p).copied().unwrap_or(0);
+        let missed = counters.missed_entries.get(&p).copied().unwrap_or(0);
         let (h, d) = (h + missed, d + missed);
         // Entries without an event that no drop counter saw (a kretprobe missed for lack of
         // instances, or a call still in flight at detach) are lost all the same.
@@ -248,8 +370,8 @@ where
         footer.drops.insert(sym, d + unaccounted);
     }
     for (what, m) in [
-        ("recursion_misses_entry", &missed_entries),
-        ("recursion_misses_exit", &missed_exits),
+        ("recursion_misses_entry", &counters.missed_entries),
+        ("recursion_misses_exit", &counters.missed_exits),
     ] {
         let text: Vec<String> = m
             .iter()
@@ -260,37 +382,10 @@ where
             header.notes.insert(what.into(), text.join(", "));
         }
     }
-    let footer = merge(&spill_path, &opts.out, &header, run.ops, footer)?;
-    std::fs::remove_file(&spill_path)
+    let footer = merge(spill_path, &opts.out, header, run.ops, footer)?;
+    std::fs::remove_file(spill_path)
         .with_context(|| format!("removing {}", spill_path.display()))?;
-
-    let lost = footer.lost();
-    let summary = RecordSummary {
-        trace: opts.out.clone(),
-        kernel_release: header.kernel_release.clone(),
-        attach: header.attach.clone(),
-        events: footer.per_probe.clone(),
-        hits: footer.hits.clone(),
-        drops: footer.drops.clone(),
-        lost,
-        ops: footer
-            .per_probe
-            .get(Probe::Op.symbol())
-            .copied()
-            .unwrap_or(0),
-        seconds,
-        workload_seconds,
-        kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
-        end: end.to_string(),
-        complete: footer.complete(),
-    };
-    if let Err(e) = drained {
-        return Err(e.context(format!(
-            "draining the ring buffer failed; the events before it are in {}",
-            opts.out.display()
-        )));
-    }
-    Ok(summary)
+    Ok(footer)
 }
 
 fn spill_path(out: &Path) -> PathBuf {
@@ -384,51 +479,68 @@ impl Sink<'_> {
     }
 }
 
+/// Producers below the wakeup threshold submit without waking the consumer: drain this often.
+const DRAIN_TICK: Duration = Duration::from_millis(10);
+
 /// Drains the ring until the workload has finished and the ring is empty, then converts what
-/// is staged (also after a failure, so the spill keeps what was drained).
-fn drain_until(
-    ring: &mut RingBuf<aya::maps::MapData>,
-    finished: &AtomicBool,
+/// is staged (also after a failure, so the spill keeps what was drained). One `select!` over
+/// the ring's readiness, the drain tick, SIGINT/SIGTERM (which stop the workload; it ends
+/// early and the loop drains what it left) and the workload's end.
+async fn drain(
+    ring: RingBuf<aya::maps::MapData>,
     sink: &mut Sink<'_>,
+    stop: &AtomicBool,
+    mut done: tokio::sync::oneshot::Receiver<()>,
     progress: bool,
     t0: Instant,
 ) -> Result<u64> {
-    let fd = ring.as_raw_fd();
-    let mut n = 0u64;
+    // SAFETY: the ring owns its map's descriptor (MapData holds an OwnedFd) and returns that
+    // one from as_raw_fd for as long as it lives; the AsyncFd owns the ring.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(std::io::Error::from)
+        .context("registering the ring buffer with the event loop")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut tick = tokio::time::interval(DRAIN_TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let second = Duration::from_secs(1);
+    let mut report = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
+    let (mut n, mut last_n) = (0u64, 0u64);
     let mut last_report = Instant::now();
-    let mut last_n = 0u64;
     let drained = loop {
-        let done = finished.load(Ordering::Acquire);
-        // Producers submit without a wakeup below the threshold, so poll on a short timeout.
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, 10) };
-        let batch = match sink.drain(ring) {
-            Ok(b) => b,
-            Err(e) => break Err(e),
-        };
-        n += batch;
-        if progress && last_report.elapsed() >= Duration::from_secs(1) {
-            let rate = (n - last_n) as f64 / last_report.elapsed().as_secs_f64();
-            eprint!(
-                "\rrecording: {n} events, {rate:.0} events/s, {:.0}s   ",
-                t0.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-            last_n = n;
-        }
-        if done && batch == 0 {
-            // Let exits of calls that were in flight at the workload's end land, then stop.
-            std::thread::sleep(Duration::from_millis(20));
-            match sink.drain(ring) {
-                Ok(0) => break Ok(n),
-                Ok(late) => n += late,
-                Err(e) => break Err(e),
+        let batch = tokio::select! {
+            guard = ring.readable_mut() => match guard {
+                Ok(mut g) => {
+                    let b = sink.drain(g.get_inner_mut());
+                    g.clear_ready();
+                    b
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("waiting on the ring buffer")),
+            },
+            _ = tick.tick() => sink.drain(ring.get_mut()),
+            _ = sigint.recv() => {
+                stop.store(true, Ordering::Relaxed);
+                continue;
             }
+            _ = sigterm.recv() => {
+                stop.store(true, Ordering::Relaxed);
+                continue;
+            }
+            _ = report.tick(), if progress => {
+                let rate = (n - last_n) as f64 / last_report.elapsed().as_secs_f64().max(1e-9);
+                eprint!(
+                    "\rrecording: {n} events, {rate:.0} events/s, {:.0}s   ",
+                    t0.elapsed().as_secs_f64()
+                );
+                last_report = Instant::now();
+                last_n = n;
+                continue;
+            }
+            _ = &mut done => break finish_drain(&mut ring, sink, n).await,
+        };
+        match batch {
+            Ok(b) => n += b,
+            Err(e) => break Err(e),
         }
     };
     if progress {
@@ -438,6 +550,22 @@ fn drain_until(
     let n = drained?;
     flushed?;
     Ok(n)
+}
+
+/// After the workload's end: let the exits of calls that were in flight land, drain until the
+/// ring stays empty.
+async fn finish_drain(
+    ring: &mut AsyncFd<RingBuf<aya::maps::MapData>>,
+    sink: &mut Sink<'_>,
+    mut n: u64,
+) -> Result<u64> {
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match sink.drain(ring.get_mut())? {
+            0 => return Ok(n),
+            late => n += late,
+        }
+    }
 }
 
 /// Per probe, how often the kernel skipped its `half` program (see

@@ -11,14 +11,12 @@
 //! namespace with its mounts and the loop device clears itself (autoclear): at most an empty
 //! directory under the temp dir remains.
 use std::{
-    ffi::{CStr, CString, OsString},
+    ffi::{CStr, CString},
     fs::File,
     io,
     marker::PhantomData,
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-        unix::ffi::{OsStrExt, OsStringExt},
-    },
+    mem::MaybeUninit,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
     process::{Command, ExitStatus, Stdio},
     sync::{
@@ -29,6 +27,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rustix::{
+    fs::{self as rfs, AtFlags, Mode, OFlags, RawDir, RenameFlags},
+    io::Errno,
+    mount::{MountFlags, MountPropagationFlags, UnmountFlags},
+    thread::UnshareFlags,
+    time::ClockId,
+};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 use tracer_analysis::workload::{FsKind, ThreadOps, Workload};
@@ -107,10 +112,6 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
 /// The kernel-internal `dev_t` (`sb->s_dev`: major << 20 | minor, what the probes compare) of a
 /// userspace `st_dev` (glibc's encoding: major in bits 8-19 and 32-43, minor in bits 0-7 and
 /// 20-31).
@@ -122,107 +123,72 @@ pub fn kernel_dev(st_dev: u64) -> u32 {
 
 /// CLOCK_MONOTONIC in ns: the clock of `bpf_ktime_get_ns`.
 fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let ts = rustix::time::clock_gettime(ClockId::Monotonic);
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn gettid() -> u32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::gettid() as u32 }
-}
-
-fn neg_errno() -> i32 {
-    -io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    rustix::thread::gettid().as_raw_nonzero().get() as u32
 }
 
 /// Performs one operation on the file system under `root`; 0 or -errno. An error is a result
 /// here (a stat racing an unlink may well see ENOENT), never a failure of the run.
 fn execute(
-    root: RawFd,
+    root: BorrowedFd<'_>,
     kind: OpKind,
     path: &CStr,
     path2: Option<&CStr>,
-    drop_caches: RawFd,
+    drop_caches: Option<BorrowedFd<'_>>,
 ) -> i32 {
-    let p = path.as_ptr();
-    // SAFETY (every arm): the paths are NUL-terminated strings and the buffers are locals that
-    // outlive the calls; descriptors opened here are closed here.
-    unsafe {
-        let r = match kind {
-            OpKind::Stat => {
-                let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-                libc::fstatat(root, p, st.as_mut_ptr(), 0)
-            }
-            OpKind::Open => {
-                let fd = libc::openat(root, p, libc::O_RDONLY | libc::O_CLOEXEC);
-                if fd >= 0 {
-                    libc::close(fd);
-                }
-                fd
-            }
-            OpKind::Create => {
-                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
-                let fd = libc::openat(root, p, flags, 0o644 as libc::c_uint);
-                if fd >= 0 {
-                    libc::close(fd);
-                }
-                fd
-            }
-            OpKind::Unlink => libc::unlinkat(root, p, 0),
-            OpKind::Rename => match path2 {
-                Some(to) => libc::renameat(root, p, root, to.as_ptr()),
-                None => return -libc::EINVAL,
-            },
-            OpKind::Exchange => match path2 {
-                Some(to) => libc::renameat2(root, p, root, to.as_ptr(), libc::RENAME_EXCHANGE),
-                None => return -libc::EINVAL,
-            },
-            OpKind::Mkdir => libc::mkdirat(root, p, 0o755),
-            OpKind::Rmdir => libc::unlinkat(root, p, libc::AT_REMOVEDIR),
-            OpKind::Readdir => {
-                let fd = libc::openat(
-                    root,
-                    p,
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                );
-                if fd < 0 {
-                    return neg_errno();
-                }
-                let mut buf = [0u8; 4096];
-                let r = loop {
-                    let n = libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len());
-                    if n <= 0 {
-                        break n as libc::c_int;
-                    }
-                };
-                let r = if r < 0 { neg_errno() } else { 0 };
-                libc::close(fd);
-                return r;
-            }
-            OpKind::DropCaches => {
-                let n = libc::pwrite(drop_caches, b"2".as_ptr().cast(), 1, 0);
-                if n == 1 {
-                    0
-                } else if n < 0 {
-                    -1
-                } else {
-                    return -libc::EIO;
-                }
-            }
-        };
-        if r < 0 {
-            neg_errno()
-        } else {
-            0
+    let r = match kind {
+        OpKind::Stat => rfs::statat(root, path, AtFlags::empty()).map(drop),
+        // The descriptors opened here close as they drop.
+        OpKind::Open => {
+            rfs::openat(root, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map(drop)
         }
+        OpKind::Create => rfs::openat(
+            root,
+            path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(drop),
+        OpKind::Unlink => rfs::unlinkat(root, path, AtFlags::empty()),
+        OpKind::Rename => match path2 {
+            Some(to) => rfs::renameat(root, path, root, to),
+            None => Err(Errno::INVAL),
+        },
+        OpKind::Exchange => match path2 {
+            Some(to) => rfs::renameat_with(root, path, root, to, RenameFlags::EXCHANGE),
+            None => Err(Errno::INVAL),
+        },
+        OpKind::Mkdir => rfs::mkdirat(root, path, Mode::from_raw_mode(0o755)),
+        OpKind::Rmdir => rfs::unlinkat(root, path, AtFlags::REMOVEDIR),
+        OpKind::Readdir => read_dir_at(root, path),
+        OpKind::DropCaches => match drop_caches.map(|fd| rustix::io::pwrite(fd, b"2", 0)) {
+            Some(Ok(1)) => Ok(()),
+            Some(Ok(_)) => Err(Errno::IO),
+            Some(Err(e)) => Err(e),
+            None => Err(Errno::BADF),
+        },
+    };
+    r.map_or_else(|e| -e.raw_os_error(), |()| 0)
+}
+
+/// Opens a directory and reads every entry (getdents64 until the end), as `ls` would.
+fn read_dir_at(root: BorrowedFd<'_>, path: &CStr) -> rustix::io::Result<()> {
+    let fd = rfs::openat(
+        root,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut dir = RawDir::new(&fd, &mut buf);
+    while let Some(entry) = dir.next() {
+        entry?;
     }
+    Ok(())
 }
 
 /// A loop device bound to an image file, cleared on drop.
@@ -405,40 +371,24 @@ fn mkfs(fs: FsKind, device: &str) -> Result<(), RunError> {
 }
 
 fn mount(source: &str, target: &Path, fstype: &str, data: Option<&str>) -> io::Result<()> {
-    let source = CString::new(source)?;
-    let target = cstr(target)?;
-    let fstype = CString::new(fstype)?;
     let data = data.map(CString::new).transpose()?;
-    let data_ptr = data
-        .as_ref()
-        .map_or(std::ptr::null(), |d| d.as_ptr().cast());
-    // SAFETY: NUL-terminated strings that outlive the call; data may be null.
-    cvt(unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            data_ptr,
-        )
-    })
-    .map(drop)
+    rustix::mount::mount(
+        source,
+        target,
+        fstype,
+        MountFlags::NOSUID | MountFlags::NODEV,
+        data.as_deref(),
+    )?;
+    Ok(())
 }
 
+/// A new directory under `base` for the mount point; the runner removes it at teardown.
 fn make_temp_dir(base: &Path) -> Result<PathBuf, RunError> {
-    let template = base.join("tracer-workload.XXXXXX");
-    let mut bytes = cstr(&template)
-        .map_err(sys("temp dir path"))?
-        .into_bytes_with_nul();
-    // SAFETY: a writable NUL-terminated template ending in XXXXXX.
-    if unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) }.is_null() {
-        return Err(sys(format!(
-            "creating a temp dir like {}",
-            template.display()
-        ))(io::Error::last_os_error()));
-    }
-    bytes.pop();
-    Ok(PathBuf::from(OsString::from_vec(bytes)))
+    tempfile::Builder::new()
+        .prefix("tracer-workload.")
+        .tempdir_in(base)
+        .map(tempfile::TempDir::keep)
+        .map_err(sys(format!("creating a temp dir under {}", base.display())))
 }
 
 /// Everything the runner thread owns; torn down in reverse order of creation.
@@ -460,23 +410,15 @@ impl Env {
             root: None,
             st_dev: 0,
         };
-        // SAFETY: plain syscalls with constant arguments.
-        cvt(unsafe { libc::unshare(libc::CLONE_NEWNS) })
-            .map_err(sys("unshare(CLONE_NEWNS) for a private mount namespace"))?;
+        // SAFETY: only the mount namespace is unshared; the descriptor table stays shared.
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }
+            .map_err(|e| sys("unshare(CLONE_NEWNS) for a private mount namespace")(e.into()))?;
         // Without this, mounts below a shared `/` would propagate back to the host's namespace.
-        let root = c"/";
-        // SAFETY: constant NUL-terminated strings; null type and data are allowed for a
-        // propagation change.
-        cvt(unsafe {
-            libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            )
-        })
-        .map_err(sys("making / private (mount --make-rprivate /)"))?;
+        rustix::mount::mount_change(
+            "/",
+            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+        )
+        .map_err(|e| sys("making / private (mount --make-rprivate /)")(e.into()))?;
         let dir = make_temp_dir(temp_base)?;
         env.dir = Some(dir.clone());
 
@@ -499,27 +441,20 @@ impl Env {
         }
         env.mounted = true;
 
-        let c_dir = cstr(&dir).map_err(sys("mount point path"))?;
-        // SAFETY: NUL-terminated path; the descriptor is owned right away.
-        let fd = cvt(unsafe {
-            libc::open(
-                c_dir.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        })
-        .map_err(sys(format!("opening {}", dir.display())))?;
-        // SAFETY: fd was just opened and is owned by nobody else.
-        let root = env.root.insert(unsafe { OwnedFd::from_raw_fd(fd) });
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: valid descriptor and out pointer.
-        cvt(unsafe { libc::fstat(root.as_raw_fd(), st.as_mut_ptr()) })
-            .map_err(sys(format!("stat {}", dir.display())))?;
-        // SAFETY: fstat succeeded, so st is initialised.
-        env.st_dev = unsafe { st.assume_init() }.st_dev;
+        let fd = rfs::open(
+            &dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| sys(format!("opening {}", dir.display()))(e.into()))?;
+        let root = env.root.insert(fd);
+        env.st_dev = rfs::fstat(&*root)
+            .map_err(|e| sys(format!("stat {}", dir.display()))(e.into()))?
+            .st_dev;
 
         for (step, op) in w.setup_ops().into_iter().enumerate() {
             let path = CString::new(op.path.as_str()).unwrap_or_default();
-            let r = execute(root.as_raw_fd(), op.kind, &path, None, -1);
+            let r = execute(root.as_fd(), op.kind, &path, None, None);
             if r != 0 {
                 return Err(RunError::Setup {
                     step,
@@ -569,20 +504,15 @@ impl Drop for Env {
 /// Unmounts, retrying while busy (a just-closed descriptor can hold it briefly); if it stays
 /// busy, detaches it lazily so it vanishes from the namespace, and reports EBUSY.
 fn unmount(dir: &Path) -> io::Result<()> {
-    let c = cstr(dir)?;
     for _ in 0..50 {
-        // SAFETY: NUL-terminated path.
-        match cvt(unsafe { libc::umount2(c.as_ptr(), 0) }) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => return Err(e),
+        match rustix::mount::unmount(dir, UnmountFlags::empty()) {
+            Ok(()) => return Ok(()),
+            Err(Errno::BUSY) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.into()),
         }
     }
-    // SAFETY: as above.
-    cvt(unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) })?;
-    Err(io::Error::from_raw_os_error(libc::EBUSY))
+    rustix::mount::unmount(dir, UnmountFlags::DETACH)?;
+    Err(Errno::BUSY.into())
 }
 
 /// What one workload thread did.
@@ -642,7 +572,7 @@ impl Gate {
 
 /// State the workers share with the runner thread.
 struct Shared<'a> {
-    root: RawFd,
+    root: BorrowedFd<'a>,
     stop: &'a AtomicBool,
     /// Set when a worker fails or a spawn fails: everyone stops.
     abort: AtomicBool,
@@ -726,7 +656,7 @@ fn worker(sh: &Shared<'_>, mut ops: ThreadOps<'_>) -> Result<(ThreadRun, Vec<Eve
             return Err(e);
         }
     };
-    let dc_fd = drop_caches.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let dc_fd = drop_caches.as_ref().map(|f| f.as_fd());
     let capacity = spec
         .iterations
         .map_or(ENDLESS_CHUNK, |n| n * spec.ops.len() as u64);
@@ -750,8 +680,7 @@ fn worker(sh: &Shared<'_>, mut ops: ThreadOps<'_>) -> Result<(ThreadRun, Vec<Eve
                 }
             }
             let mut ev = op.event;
-            // SAFETY: no arguments; -1 (unknown) wraps to u32::MAX.
-            ev.cpu = unsafe { libc::sched_getcpu() } as u32;
+            ev.cpu = rustix::thread::sched_getcpu() as u32;
             ev.ts_begin = now_ns();
             ev.result = execute(sh.root, op.kind, &op.path, op.path2.as_deref(), dc_fd);
             ev.ts_end = now_ns();
@@ -777,7 +706,7 @@ fn run_threads(env: &Env, w: &Workload, stop: &AtomicBool) -> Result<RunReport, 
     let root = env
         .root
         .as_ref()
-        .map(|f| f.as_raw_fd())
+        .map(|f| f.as_fd())
         .ok_or(RunError::RunnerGone)?;
     let sh = Shared {
         root,
@@ -895,8 +824,7 @@ fn host(
 }
 
 fn require_root() -> Result<(), RunError> {
-    // SAFETY: no arguments, cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().is_root() {
         Ok(())
     } else {
         Err(RunError::NotRoot)
@@ -1118,7 +1046,7 @@ mod tests {
             (4095, 1),
         ] {
             assert_eq!(
-                kernel_dev(libc::makedev(major, minor)),
+                kernel_dev(rustix::fs::makedev(major, minor)),
                 major << 20 | minor,
                 "{major}:{minor}"
             );

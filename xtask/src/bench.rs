@@ -5,7 +5,6 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
-    process::Command,
     time::Duration,
 };
 
@@ -165,8 +164,7 @@ fn parse_variant(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// bpftrace, every shared library `ldd` resolves for it and the program interpreter, each at
-/// its own path in the guest (the dynamic loader's default directories find them there).
+/// bpftrace with its shared libraries, each at its own path in the guest.
 fn bpftrace_files() -> Result<Vec<(PathBuf, PathBuf)>> {
     let bin = PathBuf::from("/usr/bin/bpftrace");
     if !bin.is_file() {
@@ -175,35 +173,7 @@ fn bpftrace_files() -> Result<Vec<(PathBuf, PathBuf)>> {
             bin.display()
         );
     }
-    let listing = cmd::output(Command::new("ldd").arg(&bin))
-        .with_context(|| format!("listing the shared libraries of {}", bin.display()))?;
-    let mut files = vec![(bin.clone(), bin)];
-    for lib in parse_ldd(&listing)? {
-        files.push((lib.clone(), lib));
-    }
-    Ok(files)
-}
-
-/// The absolute paths in `ldd` output (`libx.so => /path (0x..)`, `/lib64/ld-linux.. (0x..)`);
-/// the vDSO has none. A library `ldd` cannot find is an error.
-fn parse_ldd(listing: &str) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for line in listing.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let path = match line.split_once(" => ") {
-            Some((name, rest)) => {
-                let p = rest.split(" (").next().unwrap_or("").trim();
-                if p == "not found" || p.is_empty() {
-                    bail!("bpftrace needs {name}, which ldd cannot find");
-                }
-                p
-            }
-            None => line.split(" (").next().unwrap_or("").trim(),
-        };
-        if path.starts_with('/') {
-            out.push(PathBuf::from(path));
-        }
-    }
-    Ok(out)
+    cmd::program_with_libraries(&bin)
 }
 
 /// `cargo xtask bench`: the guest's table on stdout, the JSON copied to `--out`.
@@ -306,21 +276,6 @@ fn copy_to(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_ldd_output() {
-        let listing = "\tlinux-vdso.so.1 (0x00007ffc)\n\
-                       \tlibbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x00007fb0)\n\
-                       \t/lib64/ld-linux-x86-64.so.2 (0x00007fb1)\n";
-        assert_eq!(
-            parse_ldd(listing).expect("parsed"),
-            [
-                PathBuf::from("/lib/x86_64-linux-gnu/libbpf.so.1"),
-                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
-            ]
-        );
-        assert!(parse_ldd("\tlibz3.so.4 => not found\n").is_err());
-    }
 
     #[test]
     fn smoke_checks_want_every_setup_and_no_loss_of_ours() {

@@ -1,6 +1,6 @@
 //! Running other programs with their command line shown and failures explained.
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
@@ -88,5 +88,60 @@ pub fn tie_to_parent(c: &mut tokio::process::Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// A dynamically linked host program, every shared library `ldd` resolves for it and the
+/// program interpreter, each at its own path in the guest (the dynamic loader's default
+/// directories find them there).
+pub fn program_with_libraries(bin: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let listing = output(Command::new("ldd").arg(bin))
+        .with_context(|| format!("listing the shared libraries of {}", bin.display()))?;
+    let mut files = vec![(bin.to_path_buf(), bin.to_path_buf())];
+    for lib in parse_ldd(&listing).with_context(|| format!("{} cannot run", bin.display()))? {
+        files.push((lib.clone(), lib));
+    }
+    Ok(files)
+}
+
+/// The absolute paths in `ldd` output (`libx.so => /path (0x..)`, `/lib64/ld-linux.. (0x..)`);
+/// the vDSO has none. A library `ldd` cannot find is an error.
+fn parse_ldd(listing: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for line in listing.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let path = match line.split_once(" => ") {
+            Some((name, rest)) => {
+                let p = rest.split(" (").next().unwrap_or("").trim();
+                if p == "not found" || p.is_empty() {
+                    bail!("it needs {name}, which ldd cannot find");
+                }
+                p
+            }
+            None => line.split(" (").next().unwrap_or("").trim(),
+        };
+        if path.starts_with('/') {
+            out.push(PathBuf::from(path));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ldd_output() {
+        let listing = "\tlinux-vdso.so.1 (0x00007ffc)\n\
+                       \tlibbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x00007fb0)\n\
+                       \t/lib64/ld-linux-x86-64.so.2 (0x00007fb1)\n";
+        assert_eq!(
+            parse_ldd(listing).expect("parsed"),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libbpf.so.1"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+        assert!(parse_ldd("\tlibz3.so.4 => not found\n").is_err());
     }
 }

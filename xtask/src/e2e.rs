@@ -1,4 +1,5 @@
-//! The `e2e` test step: the main job end to end in the VM, on every builtin workload.
+//! The `e2e` test step: the main job end to end in the VM, on every builtin workload and a
+//! minix one (so every file system a workload can name is recorded in the VM).
 //!
 //! Each builtin is recorded on Debian's kernel, replayed on the `linux-6.1` model against that
 //! trace and diffed: the diff must exit 0, with no anomaly on either side, every NULL-inode
@@ -24,6 +25,11 @@ const WORKLOADS: &[(&str, f64)] = &[
     ("rmdir", 0.2),
 ];
 
+/// Workload files beside the builtins, so every file system the format documents runs in the
+/// VM: tmpfs and ext4 have builtins, minix this file (relative to the repository root).
+const FILE_WORKLOADS: &[(&str, &str, f64)] =
+    &[("negative-minix", "xtask/workloads/negative-minix.toml", 0.3)];
+
 /// (passed, failed) checks.
 pub fn e2e() -> Result<(u64, u64)> {
     let tracer = builder::release_binaries()?;
@@ -38,9 +44,16 @@ pub fn e2e() -> Result<(u64, u64)> {
             eprintln!("e2e: FAILED: {what}");
         }
     };
-    for &(w, scale) in WORKLOADS {
+    let root = cmd::root();
+    let files = FILE_WORKLOADS
+        .iter()
+        .map(|&(name, file, scale)| (name, root.join(file).display().to_string(), scale));
+    let all = WORKLOADS
+        .iter()
+        .map(|&(w, scale)| (w, w.to_string(), scale));
+    for (w, source, scale) in all.chain(files) {
         let out = base.join(w);
-        let code = run::run(run::RunArgs::in_vm(w, scale, out.clone()))
+        let code = run::run(run::RunArgs::in_vm(&source, scale, out.clone()))
             .with_context(|| format!("cargo xtask run --workload {w}"))?;
         check(
             code == 0,

@@ -4,6 +4,7 @@ mod bench;
 mod builder;
 mod cmd;
 mod e2e;
+mod fuzz;
 mod kernel_build;
 mod matrix;
 mod run;
@@ -48,6 +49,9 @@ enum Cmd {
     /// Catch every catalogue bug live: boot each patched kernel and the unpatched control, run
     /// the workloads that reach the bug, diff, print the matrix (JSON in target/detect).
     Detect(kernel_build::detect::DetectArgs),
+    /// Fuzz the trace reader, the workload parser and the diff (cargo-fuzz, the pinned
+    /// nightly); fails on any crash.
+    Fuzz(fuzz::FuzzArgs),
     /// Boot a kernel with BTF and kprobes under QEMU and run the tracer inside:
     /// `cargo xtask vm [OPTIONS] -- <tracer arguments>`.
     Vm(vm::VmArgs),
@@ -65,6 +69,7 @@ fn main() {
         Cmd::Bench(args) => bench::bench(args),
         Cmd::Kernel(args) => kernel_build::kernel(args),
         Cmd::Detect(args) => kernel_build::detect::detect(args),
+        Cmd::Fuzz(args) => fuzz::fuzz(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

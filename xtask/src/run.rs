@@ -206,6 +206,25 @@ fn native_capability(tracer: &Path) -> std::result::Result<String, String> {
     )
 }
 
+/// util-linux's mkfs.minix on the host (Debian's path).
+const MKFS_MINIX: &str = "/usr/sbin/mkfs.minix";
+
+/// Host programs (with their libraries) a guest needs for a workload whose file system needs
+/// `modules`: the guest's busybox formats ext2 (mke2fs) but has no mkfs.minix.
+pub fn guest_tools(modules: &[String]) -> Result<Vec<(PathBuf, PathBuf)>> {
+    if !modules.iter().any(|m| m == "minix") {
+        return Ok(Vec::new());
+    }
+    let mkfs = Path::new(MKFS_MINIX);
+    if !mkfs.is_file() {
+        bail!(
+            "{MKFS_MINIX} is missing; a minix workload needs it in the guest \
+             (Debian: apt-get install util-linux)"
+        );
+    }
+    cmd::program_with_libraries(mkfs)
+}
+
 fn record_in_vm(
     args: &RunArgs,
     tracer: &Path,
@@ -226,6 +245,7 @@ fn record_in_vm(
         .filter(|m| !m.is_empty())
         .map(String::from)
         .collect();
+    spec.files.extend(guest_tools(&spec.load_modules)?);
     if Path::new(workload).is_absolute() {
         let guest = PathBuf::from("/workload.toml");
         spec.files.push((PathBuf::from(workload), guest.clone()));

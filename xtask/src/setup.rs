@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use crate::cmd::{self, on_path, succeeds};
 
 #[path = "../../tracer-ebpf/toolchain.rs"]
-mod toolchain;
+pub mod toolchain;
 
 pub use toolchain::EbpfToolchain;
 
@@ -35,6 +35,9 @@ const QEMU_FAMILY: &[&str] = &[
     "qemu-system-data",
     "qemu-utils",
 ];
+/// cargo-fuzz, pinned like bpf-linker.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 /// What setup found or installed.
@@ -74,6 +77,18 @@ pub fn setup() -> Result<Setup> {
         )?;
     }
     let linker = cmd::output(Command::new("bpf-linker").arg("--version"))?;
+    // The fuzz step's driver; it builds the targets with the pinned nightly.
+    if !succeeds(Command::new("cargo-fuzz").arg("--version")) {
+        eprintln!("setup: installing cargo-fuzz {CARGO_FUZZ_VERSION} (a few minutes, once)");
+        cmd::run(Command::new("cargo").args([
+            "install",
+            "cargo-fuzz",
+            "--version",
+            CARGO_FUZZ_VERSION,
+            "--locked",
+        ]))
+        .context("installing cargo-fuzz (cargo install cargo-fuzz --locked)")?;
+    }
 
     eprintln!(
         "setup: eBPF compiler: {}; {}; packages: {} ({:.1}s)",
@@ -110,23 +125,10 @@ pub fn ensure_packages(pkgs: &[&str], can_install: bool) -> Result<()> {
 
 /// The pinned nightly with rust-src (rustup installs it), else Debian's rustc-web.
 fn ebpf_toolchain(can_install: bool) -> Result<EbpfToolchain> {
-    let pinned = toolchain::pinned_nightly();
     if let Some(t) = EbpfToolchain::detect() {
-        // The clippy step lints the eBPF crate with the compiler that builds it.
-        if t == EbpfToolchain::Nightly
-            && !succeeds(Command::new("rustup").args(["run", pinned, "cargo-clippy", "--version"]))
-        {
-            cmd::run(Command::new("rustup").args([
-                "component",
-                "add",
-                "clippy",
-                "--toolchain",
-                pinned,
-            ]))
-            .context("adding clippy to the eBPF crate's nightly")?;
-        }
         return Ok(t);
     }
+    let pinned = toolchain::pinned_nightly();
     if on_path("rustup")
         && succeeds(Command::new("rustup").args([
             "toolchain",

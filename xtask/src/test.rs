@@ -30,6 +30,7 @@ pub enum Step {
     BenchSmoke,
     Matrix,
     LiveBugs,
+    Fuzz,
 }
 
 impl Step {
@@ -45,6 +46,7 @@ impl Step {
             Step::BenchSmoke => "bench-smoke",
             Step::Matrix => "matrix",
             Step::LiveBugs => "live-bugs",
+            Step::Fuzz => "fuzz",
         }
     }
 
@@ -60,6 +62,7 @@ impl Step {
             Step::BenchSmoke => checks(bench::smoke()?),
             Step::Matrix => checks(crate::matrix::smoke()?),
             Step::LiveBugs => live_bugs(setup),
+            Step::Fuzz => fuzz(setup),
         }
     }
 }
@@ -107,6 +110,13 @@ pub fn test(args: TestArgs) -> Result<i32> {
     }
     println!("xtask: {} passed, {} failed", total.passed, total.failed);
     Ok(if total.failed == 0 { 0 } else { 1 })
+}
+
+/// Every fuzz target for a minute from its seeds; a crash fails (see fuzz.rs).
+fn fuzz(_: &setup::Setup) -> Result<Tally> {
+    let time = std::time::Duration::from_secs(crate::fuzz::STEP_SECONDS);
+    let (passed, failed) = crate::fuzz::run(&crate::fuzz::Target::ALL, time)?;
+    Ok(Tally { passed, failed })
 }
 
 /// The main job end to end on every builtin (see e2e.rs).

@@ -1,0 +1,55 @@
+//! Medians and the per-configuration summary over all rounds.
+use super::*;
+
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+pub(super) fn median_u64(v: Vec<u64>) -> u64 {
+    median(v.into_iter().map(|x| x as f64).collect()).round() as u64
+}
+
+pub(super) fn summarize(
+    setups: &[Setup],
+    runs: &[Run],
+    attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
+) -> Vec<Summary> {
+    let of = |s: &Setup| {
+        let s = s.clone();
+        runs.iter().filter(move |r| r.setup == s)
+    };
+    let base_op = median_u64(of(&Setup::UNTRACED).map(|r| r.median_op_ns).collect());
+    setups
+        .iter()
+        .map(|s| {
+            let ratios: Vec<f64> = of(s).map(|r| r.ratio.unwrap_or(1.0)).collect();
+            let hits_total: u64 = of(s).map(Run::hits_total).sum();
+            let delivered_total: u64 = of(s).map(Run::delivered_total).sum();
+            let median_op_ns = median_u64(of(s).map(|r| r.median_op_ns).collect());
+            Summary {
+                setup: s.clone(),
+                median_seconds: median(of(s).map(|r| r.workload_seconds).collect()),
+                ratio: median(ratios.clone()),
+                ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                median_op_ns,
+                op_ratio: median_op_ns as f64 / base_op.max(1) as f64,
+                median_hits_per_run: median_u64(of(s).map(Run::hits_total).collect()),
+                median_delivered_per_run: median_u64(of(s).map(Run::delivered_total).collect()),
+                hits_total,
+                delivered_total,
+                lost_total: of(s).map(Run::lost).sum(),
+                tool_reported_lost_total: of(s).map(|r| r.tool_reported_lost).sum(),
+                delivered_share: (s.kind != Kind::Untraced && hits_total > 0)
+                    .then(|| delivered_total as f64 / hits_total as f64),
+                lost_counted_by: s.kind.loss_method(),
+                attach: attach.remove(s).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
