@@ -555,6 +555,33 @@ mod tests {
         assert!(f.complete());
     }
 
+    /// Every Debian-era release replays on its generation's profile, from the trace header's
+    /// release alone: 5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie) and 7.x.
+    #[test]
+    fn each_release_replays_on_its_generation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        w.scale(0.01).expect("scale");
+        for (release, name) in [
+            ("5.10.0-30-amd64", "linux-4.18"),
+            ("6.1.0-27-amd64", "linux-6.1"),
+            ("6.12.9-amd64", "linux-6.8"),
+            ("7.0.0-1-amd64", "linux-6.8"),
+        ] {
+            let profile = pick_profile(None, release).expect("profile");
+            assert_eq!(profile.name, name, "{release}");
+            let out = dir.path().join(format!("{release}.trace"));
+            replay_to_trace(&w, profile, Source::Plan, Style::default(), &out, release)
+                .expect("replay");
+            let (h, events, f) = Reader::open(&out).expect("open").read_all().expect("read");
+            assert_eq!(h.profile.as_deref(), Some(name), "{release}");
+            assert!(f.complete());
+            assert!(events.iter().any(|e| e.probe() == Some(Probe::DLookupRcu)));
+        }
+    }
+
     #[test]
     fn replay_against_a_trace_uses_its_ops_and_compares_results() {
         let dir = tempfile::tempdir().expect("tempdir");

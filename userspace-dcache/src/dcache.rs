@@ -12,7 +12,7 @@
 
 use crate::dentry::*;
 use crate::fs::InodeKind;
-use crate::profile::{DDropShape, DMoveTarget, InodeSeq, KillIput, ReaderInode};
+use crate::profile::{Caller, DDropShape, DMoveTarget, InodeSeq, KillIput, KillParentLock};
 use crate::rcu::RcuReadGuard;
 use crate::sync::{smp_rmb, Ordering};
 use crate::task::{Step, Task};
@@ -81,7 +81,7 @@ impl Task<'_> {
             // 3.0: d_inode = inode; dentry_rcuwalk_barrier()
             InodeSeq::BarrierAfter => {
                 self.set_inode_and_type(d, ino, Some(kind));
-                d.d_seq.write_seqcount_invalidate(false);
+                d.d_seq.write_seqcount_invalidate();
             }
             // 4.x+: raw_write_seqcount_begin(); __d_set_inode_and_type(); raw_write_seqcount_end()
             InodeSeq::Bracket | InodeSeq::BracketIfHashed => {
@@ -141,9 +141,11 @@ impl Task<'_> {
             if p.reader_waits_even_seq {
                 d.d_seq.read_seqcount_begin()
             } else {
-                d.d_seq.raw_seqcount_begin()
+                d.d_seq
+                    .raw_seqcount_begin(p.mutants.seqcount_begin_keeps_bit0)
             }
         };
+        let skip_unhashed_check = p.mutants.lookup_no_unhashed_check;
         // hlist_bl_for_each_entry_rcu(dentry, node, b, d_hash)
         let mut node = b.first.load(Ordering::Acquire);
         let found = 'chain: loop {
@@ -151,7 +153,7 @@ impl Task<'_> {
                 break None;
             };
             node = dentry.d_hash.next.load(Ordering::Acquire);
-            if p.reader_inode == ReaderInode::InLookup {
+            if p.caller == Caller::DoLookup {
                 // 3.0: if (dentry->d_name.hash != hash) continue; then the seqretry loop.
                 if dentry.d_name().hash != name.hash {
                     continue;
@@ -161,12 +163,16 @@ impl Task<'_> {
                     if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
                         continue 'chain;
                     }
-                    if !p.mutants.reader_skips_unhashed_check && dentry.d_unhashed() {
+                    if !skip_unhashed_check && dentry.d_unhashed() {
                         continue 'chain;
                     }
                     let tname = dentry.d_name();
                     let i = dentry.d_inode.load(Ordering::Relaxed);
-                    if dentry.d_seq.read_seqcount_retry(seq) {
+                    if !p.mutants.no_child_seq_recheck
+                        && dentry
+                            .d_seq
+                            .read_seqcount_retry_as(seq, p.mutants.retry_without_rmb)
+                    {
                         continue; // goto seqretry
                     }
                     if *tname.name != *name.name {
@@ -174,6 +180,7 @@ impl Task<'_> {
                     }
                     *seqp = seq;
                     *inode = i;
+                    self.reader_validated(dentry, i, i == 0, seq);
                     break 'chain Some(dentry);
                 }
             } else {
@@ -183,7 +190,7 @@ impl Task<'_> {
                 if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
                     continue;
                 }
-                if !p.mutants.reader_skips_unhashed_check && dentry.d_unhashed() {
+                if !skip_unhashed_check && dentry.d_unhashed() {
                     continue;
                 }
                 let tname = dentry.d_name();
@@ -255,7 +262,7 @@ impl Task<'_> {
     /// `__d_drop()`: unhash, then invalidate `d_seq` so RCU walkers that already hold the
     /// dentry fail their re-check. `d_lock` held.
     pub(crate) fn __d_drop(&self, d: DPtr) {
-        let no_wmb = self.dc.profile.mutants.no_d_drop_barrier;
+        let no_invalidate = self.dc.profile.mutants.drop_without_invalidate;
         match self.dc.profile.d_drop_shape {
             // 3.0, 4.8: one out-of-line function; its probe fires on every call.
             DDropShape::Single => {
@@ -269,7 +276,9 @@ impl Task<'_> {
                         .store(std::ptr::null_mut(), Ordering::Relaxed);
                     b.lock.unlock();
                     // 3.0 dentry_rcuwalk_barrier(), 4.8 write_seqcount_invalidate()
-                    d.d_seq.write_seqcount_invalidate(no_wmb);
+                    if !no_invalidate {
+                        d.d_seq.write_seqcount_invalidate();
+                    }
                 }
                 self.writer_exit(ev, d);
             }
@@ -280,7 +289,9 @@ impl Task<'_> {
                     d.d_hash
                         .pprev
                         .store(std::ptr::null_mut(), Ordering::Relaxed);
-                    d.d_seq.write_seqcount_invalidate(no_wmb);
+                    if !no_invalidate {
+                        d.d_seq.write_seqcount_invalidate();
+                    }
                 }
             }
         }
@@ -299,16 +310,19 @@ impl Task<'_> {
     }
 
     /// `dentry_unlink_inode()`: clear `d_inode`; `d_lock` held and released here (then `iput`).
-    fn dentry_unlink_inode(&self, d: DPtr) {
+    /// `seq` is how `d_seq` moves around the clear: the profile's, or `None` for the mutants
+    /// whose kill path clears without a bracket.
+    fn dentry_unlink_inode(&self, d: DPtr, seq: Option<InodeSeq>) {
         let ev = self.writer_entry(Probe::DentryUnlinkInode, d);
-        match self.dc.profile.unlink_inode_seq {
+        match seq {
+            None => self.set_inode_and_type(d, 0, None),
             // 3.0: d_inode = NULL; dentry_rcuwalk_barrier()
-            InodeSeq::BarrierAfter => {
+            Some(InodeSeq::BarrierAfter) => {
                 self.set_inode_and_type(d, 0, None);
-                d.d_seq.write_seqcount_invalidate(false);
+                d.d_seq.write_seqcount_invalidate();
             }
             // 4.8: bool hashed = !d_unhashed(dentry); bracket only if hashed.
-            InodeSeq::BracketIfHashed => {
+            Some(InodeSeq::BracketIfHashed) => {
                 let hashed = !d.d_unhashed();
                 if hashed {
                     d.d_seq.write_seqcount_begin();
@@ -318,8 +332,8 @@ impl Task<'_> {
                     d.d_seq.write_seqcount_end();
                 }
             }
-            // 6.1: always bracketed.
-            InodeSeq::Bracket => {
+            // 4.7 (d_delete), 4.18+: always bracketed.
+            Some(InodeSeq::Bracket) => {
                 d.d_seq.write_seqcount_begin();
                 self.set_inode_and_type(d, 0, None);
                 d.d_seq.write_seqcount_end();
@@ -343,11 +357,15 @@ impl Task<'_> {
     /// The kill path's inode detach: 3.0's `dentry_iput()` or 4.8+'s `dentry_unlink_inode()`
     /// (called only for a positive dentry there). Releases `d_lock`.
     fn kill_detach_inode(&self, d: DPtr) {
-        match self.dc.profile.kill_iput {
+        let p = &self.dc.profile;
+        match p.kill_iput {
             KillIput::DentryIput => self.dentry_iput(d),
             KillIput::DentryUnlinkInode => {
                 if d.d_inode.load(Ordering::Relaxed) != 0 {
-                    self.dentry_unlink_inode(d);
+                    let unbracketed =
+                        p.mutants.drop_without_invalidate || p.mutants.kill_clear_before_unhash;
+                    let seq = (!unbracketed).then_some(p.unlink_inode_seq);
+                    self.dentry_unlink_inode(d, seq);
                 } else {
                     d.d_lock.unlock();
                 }
@@ -361,7 +379,7 @@ impl Task<'_> {
         let ev = self.writer_entry(Probe::DDelete, d);
         d.d_lock.lock();
         if d.count() == 1 {
-            self.dentry_unlink_inode(d);
+            self.dentry_unlink_inode(d, Some(self.dc.profile.unlink_inode_seq));
         } else {
             // 3.0, 4.8: if (!d_unhashed(dentry)) __d_drop(dentry); 6.1's inline __d_drop
             // checks too.
@@ -380,8 +398,13 @@ impl Task<'_> {
     }
 
     /// `__dentry_kill()` (6.1; 3.0's `dentry_kill()` + `d_kill()`): `d_lock` held, released
-    /// here. The caller drops the reference the dentry held on its parent.
-    fn __dentry_kill(&self, d: DPtr) {
+    /// here; up to 6.7 the parent's `d_lock` is held too (`dentry_kill()` took it) and released
+    /// after the unhash, before the inode detach. From 6.8 the parent is locked only after the
+    /// detach ("now that it's negative, ->d_parent is stable"). The caller drops the reference
+    /// the dentry held on its parent (6.8 drops it in here, under the lock it takes; the
+    /// model's extra unlock/lock of the parent in between adds no order for other CPUs, as the
+    /// dentry's own unlock and the parent's lock already form one).
+    fn __dentry_kill(&self, d: DPtr, parent: Option<DPtr>) {
         let ev = self.writer_entry(Probe::DentryKill, d);
         let p = self.dc.profile;
         // lockref_mark_dead(): lockref_get_not_dead() fails from now on.
@@ -390,14 +413,27 @@ impl Task<'_> {
         if f & DCACHE_LRU_LIST != 0 && f & DCACHE_SHRINK_LIST == 0 {
             self.d_lru_del(d);
         }
-        if p.mutants.clear_inode_before_unhash {
+        if p.mutants.kill_clear_before_unhash {
             self.set_inode_and_type(d, 0, None);
         }
         // if it was on the hash then remove it
         self.__d_drop(d);
+        if p.kill_parent_lock == KillParentLock::AroundUnhash {
+            // dentry_unlist(); spin_unlock(&parent->d_lock)
+            if let Some(parent) = parent {
+                parent.d_lock.unlock();
+            }
+        }
         self.step(Step::KillAfterUnhash);
         self.kill_detach_inode(d);
         self.dc.nr_dentry.fetch_sub(1, Ordering::Relaxed);
+        if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+            // spin_lock(&parent->d_lock); dentry_unlist(); ...
+            if let Some(parent) = parent {
+                parent.d_lock.lock();
+                parent.d_lock.unlock();
+            }
+        }
         d.d_lock.lock();
         let can_free = if d.flags() & DCACHE_SHRINK_LIST != 0 {
             d.flags_update(DCACHE_MAY_FREE, 0);
@@ -415,11 +451,56 @@ impl Task<'_> {
     }
 
     /// `dentry_kill()`: `d_lock` held; kills and returns the parent, whose reference the caller
-    /// drops next (`dput`'s loop).
+    /// drops next (`dput`'s loop), or `None` when the dentry is kept after all. Up to 6.7 it
+    /// first takes the parent's `d_lock`: a trylock, else `__lock_parent()`'s parent-then-child
+    /// order, after which the parent may have changed (a rename: look again) and the dentry
+    /// may have gained a user or a hash (the kernel's `got_locks` re-check: `dput`'s reference
+    /// is dropped as `dput` would, a shrinker's candidate is left to its user).
     fn dentry_kill(&self, d: DPtr) -> Option<DPtr> {
-        let parent = d.d_parent();
-        let parent = (parent != d).then_some(parent);
-        self.__dentry_kill(d);
+        if self.dc.profile.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+            let parent = d.d_parent();
+            let parent = (parent != d).then_some(parent);
+            self.__dentry_kill(d, parent);
+            return parent;
+        }
+        let count = d.count();
+        let mut relocked = false;
+        let parent = loop {
+            let parent = d.d_parent();
+            if parent == d {
+                break None;
+            }
+            if parent.d_lock.try_lock() {
+                break Some(parent);
+            }
+            relocked = true;
+            d.d_lock.unlock();
+            parent.d_lock.lock();
+            d.d_lock.lock();
+            if d.d_parent() == parent {
+                break Some(parent);
+            }
+            parent.d_lock.unlock();
+        };
+        let kept = relocked
+            && if count != 1 {
+                // A shrinker's unused dentry: leave it to whoever took it.
+                d.count() != count
+            } else if d.count() != 1 {
+                // dput's reference, no longer the last one.
+                d.count_add(-1);
+                true
+            } else {
+                self.retain_dentry(d)
+            };
+        if kept {
+            d.d_lock.unlock();
+            if let Some(p) = parent {
+                p.d_lock.unlock();
+            }
+            return None;
+        }
+        self.__dentry_kill(d, parent);
         parent
     }
 

@@ -206,6 +206,11 @@ impl Dentry {
         self.d_flags.store((f & !clear) | set, Ordering::Relaxed);
     }
 
+    /// `d_is_negative()`: the type bits say "miss" (no inode).
+    pub(crate) fn d_is_negative(&self) -> bool {
+        self.flags() & DCACHE_ENTRY_TYPE == 0
+    }
+
     /// `d_can_lookup()`: a directory.
     pub(crate) fn d_can_lookup(&self) -> bool {
         self.flags() & DCACHE_ENTRY_TYPE == DCACHE_DIRECTORY_TYPE

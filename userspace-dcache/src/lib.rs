@@ -2,8 +2,9 @@
 //! fs/namei.c callers that decide what a syscall sees), per kernel generation.
 //!
 //! - [`Dcache`]: one model kernel (a mounted file system, its dcache, RCU, clock, event sink),
-//!   built from a [`DcacheConfig`] with a [`Profile`] (`linux-3.0-rc7`, `linux-3.0`,
-//!   `linux-4.8`, `linux-6.1`; [`Profile::for_release`] picks one for a kernel release).
+//!   built from a [`DcacheConfig`] with a [`Profile`] (one per generation, `linux-2.6.38` to
+//!   `linux-6.8`; [`Profile::for_release`], the project's one release table, picks one for a
+//!   kernel release).
 //! - [`Task`]: a worker thread's context; its syscalls (`stat`, `open`, `create`, `unlink`,
 //!   `rename`, `mkdir`, `rmdir`, `readdir`, `drop_caches`, or [`Task::run`] by [`OpKind`]) run the
 //!   protocol and emit [`tracer_common::Event`]s (`Source::Model`) to the [`EventSink`]: one per
@@ -36,7 +37,9 @@ pub use error::{Errno, ModelError};
 pub use event::{Clock, CollectSink, CountSink, EventSink, NullSink};
 pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
-pub use profile::{DDropShape, DMoveTarget, InodeSeq, KillIput, Mutants, Profile, ReaderInode};
+pub use profile::{
+    Caller, Commit, DDropShape, DMoveTarget, InodeSeq, KillIput, KillParentLock, Mutants, Profile,
+};
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};
 pub use task::{Step, StepHook, Task};

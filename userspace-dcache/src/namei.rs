@@ -2,15 +2,18 @@
 //! sees. Path walk starts in RCU-walk (no references, `d_seq` snapshots); -ECHILD anywhere
 //! restarts it in ref-walk (`filename_lookup()`'s retry without `LOOKUP_RCU`).
 //!
-//! 3.0 (`ReaderInode::InLookup`): `walk_component()` -> `do_lookup()` with `__follow_mount_rcu()`;
-//! 4.8/6.1 (`ReaderInode::CallerValidates`): `walk_component()` -> `lookup_fast()` + `step_into()`
-//! (6.1's `handle_mounts()`), `lookup_slow()` with `d_alloc_parallel()`'s RCU lookup. The model
-//! has no mount points, no symlinks and no `d_revalidate`.
+//! Three callers ([`Caller`]), each written in its release's order: 2.6.38-3.4 `walk_component()`
+//! -> `do_lookup()` with `__follow_mount_rcu()`; 3.5-6.0 `walk_component()` -> `lookup_fast()`
+//! (reads and validates the inode, 4.x decides ENOENT from the type bits); 6.1+
+//! `walk_component()` -> `lookup_fast()` + `step_into()` with `nd->next_seq`. `lookup_slow()`
+//! uses `d_lookup()` (3.x) or `d_alloc_parallel()`'s RCU lookup (4.7+). The model has no mount
+//! points, no symlinks and no `d_revalidate`; the model checker's reader may also start at a
+//! cwd and step `..` (`follow_dotdot_rcu()`).
 
 use crate::dentry::{DPtr, Name};
 use crate::error::Errno;
 use crate::fs::InodeKind;
-use crate::profile::ReaderInode;
+use crate::profile::Caller;
 use crate::rcu::RcuReadGuard;
 use crate::sync::Ordering;
 use crate::task::{Step, Task};
@@ -19,11 +22,23 @@ use tracer_common::{flags, OpKind, Probe};
 /// `NAME_MAX`
 const NAME_MAX: usize = 255;
 
+/// `struct fs_struct` for the model checker's walks from a cwd: `pwd` changes under `lock`
+/// inside a `seq` write section, and holds a reference on its dentry.
+#[cfg(loom)]
+pub(crate) struct FsStruct {
+    pub(crate) lock: crate::sync::SpinLock,
+    pub(crate) seq: crate::sync::SeqCount,
+    pub(crate) pwd: crate::sync::AtomicPtr<crate::dentry::Dentry>,
+}
+
 /// `struct nameidata`: where the walk stands.
 struct Nameidata {
     dentry: DPtr,
     /// `d_seq` of `dentry` sampled when the walk stepped onto it (RCU-walk).
     seq: u32,
+    /// 6.1: `d_seq` of the dentry the walk is about to step onto, sampled by
+    /// `__d_lookup_rcu()` or `follow_dotdot_rcu()` and checked by `step_into()`.
+    next_seq: u32,
     inode: u64,
     /// `Some` in RCU-walk (`LOOKUP_RCU`, no reference held on `dentry`); `None` in ref-walk
     /// (a reference held).
@@ -61,6 +76,7 @@ impl Task<'_> {
             Nameidata {
                 dentry: root,
                 seq: root.d_seq.read_seqcount_begin(),
+                next_seq: 0,
                 inode: inode_of(root),
                 rcu: Some(guard),
             }
@@ -69,6 +85,7 @@ impl Task<'_> {
             Nameidata {
                 dentry: root,
                 seq: 0,
+                next_seq: 0,
                 inode: inode_of(root),
                 rcu: None,
             }
@@ -123,9 +140,10 @@ impl Task<'_> {
             return Err(Errno::ENOTDIR);
         }
         let q = Name::new(nd.dentry.id, name);
-        match self.dc.profile.reader_inode {
-            ReaderInode::InLookup => self.walk_component_30(nd, &q),
-            ReaderInode::CallerValidates => self.walk_component_61(nd, &q),
+        match self.dc.profile.caller {
+            Caller::DoLookup => self.walk_component_30(nd, &q),
+            Caller::LookupFast => self.walk_component_48(nd, &q),
+            Caller::StepInto => self.walk_component_61(nd, &q),
         }
     }
 
@@ -175,76 +193,47 @@ impl Task<'_> {
     }
 
     /// 3.0 `__follow_mount_rcu()`. The model has no mount points, so the loop never crosses
-    /// one; what matters is its first statement in 3.0-rc7: `*inode = path->dentry->d_inode`,
-    /// an unvalidated re-read that can see the NULL a concurrent kill just stored (Hugh
-    /// Dickins' bug). 3.0 reloads only after crossing a mount point.
+    /// one; what matters is its first statement in 2.6.39 and 3.0-rc7: `*inode =
+    /// path->dentry->d_inode`, an unvalidated re-read that can see the NULL a concurrent kill
+    /// just stored (Hugh Dickins' bug). 3.0 reloads only after crossing a mount point.
     fn __follow_mount_rcu(&self, dentry: DPtr, inode: &mut u64) {
-        if self.dc.profile.follow_mount_reloads_inode {
+        if self.dc.profile.reread_inode_after_check {
             *inode = inode_of(dentry);
         }
     }
 
-    /// 4.8/6.1 `walk_component()`: `lookup_fast()`, else `lookup_slow()`, then `step_into()`.
-    fn walk_component_61(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(), Errno> {
-        let (dentry, inode, seq) = match self.lookup_fast(nd, name)? {
+    /// Whether the RCU-walk caller takes `d` (whose `d_inode` it read as `inode`) for negative:
+    /// the type bits (`d_is_negative()`, 4.7 to 6.0) or the NULL inode.
+    fn caller_sees_negative(&self, d: DPtr, inode: u64) -> bool {
+        if self.dc.profile.enoent_from_type_bits {
+            d.d_is_negative()
+        } else {
+            inode == 0
+        }
+    }
+
+    /// The child's `d_seq` re-check after reading its inode (`read_seqcount_retry()`), as the
+    /// profile's mutants leave it: true when it fails.
+    fn child_seq_changed(&self, d: DPtr, seq: u32) -> bool {
+        let m = &self.dc.profile.mutants;
+        !m.no_child_seq_recheck && d.d_seq.read_seqcount_retry_as(seq, m.retry_without_rmb)
+    }
+
+    /// 3.5-6.0 `walk_component()`: `lookup_fast()`, else `lookup_slow()`; -ENOENT for a
+    /// negative dentry; then onto it (`path_to_nameidata()`).
+    fn walk_component_48(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(), Errno> {
+        let (dentry, inode, seq) = match self.lookup_fast_48(nd, name)? {
             Some(found) => found,
             None => {
                 let d = self.lookup_slow(nd.dentry, name)?;
                 (d, inode_of(d), 0)
             }
         };
-        self.step_into(nd, dentry, inode, seq)
-    }
-
-    /// 6.1 `lookup_fast()`: in RCU-walk, `__d_lookup_rcu()`, then read the inode and validate
-    /// it against the dentry's and the parent's `d_seq` (-ECHILD on failure). A miss leaves
-    /// RCU-walk for `lookup_slow()`.
-    fn lookup_fast(
-        &self,
-        nd: &mut Nameidata,
-        name: &Name<'_>,
-    ) -> Result<Option<(DPtr, u64, u32)>, Errno> {
-        let parent = nd.dentry;
-        if let Some(rcu) = nd.rcu.as_ref() {
-            let mut seq = 0;
-            let mut unused = 0;
-            let Some(dentry) = self.__d_lookup_rcu(rcu, parent, name, &mut seq, &mut unused) else {
-                self.try_to_unlazy(nd)?;
-                return Ok(None);
-            };
-            self.step(Step::LookupRcuReturned);
-            // "This sequence count validates that the inode matches the dentry name
-            // information from lookup."
-            let inode = inode_of(dentry);
-            if dentry.d_seq.read_seqcount_retry(seq) {
-                return Err(Errno::ECHILD);
-            }
-            // "This sequence count validates that the parent had no changes while we did the
-            // lookup of the dentry above."
-            if parent.d_seq.__read_seqcount_retry(nd.seq) {
-                return Err(Errno::ECHILD);
-            }
-            return Ok(Some((dentry, inode, seq)));
-        }
-        Ok(self.__d_lookup(parent, name).map(|d| (d, inode_of(d), 0)))
-    }
-
-    /// 6.1 `step_into()` with `handle_mounts()`: -ENOENT for a negative dentry, only now that
-    /// its inode was validated (RCU-walk) or is held (ref-walk).
-    fn step_into(
-        &self,
-        nd: &mut Nameidata,
-        dentry: DPtr,
-        inode: u64,
-        seq: u32,
-    ) -> Result<(), Errno> {
-        if inode == 0 {
-            if nd.rcu.is_none() {
-                self.dput(dentry);
-            }
-            return Err(Errno::ENOENT);
-        }
         if nd.rcu.is_none() {
+            if dentry.d_is_negative() {
+                self.dput(dentry);
+                return Err(Errno::ENOENT);
+            }
             self.dput(nd.dentry);
         }
         nd.dentry = dentry;
@@ -253,13 +242,126 @@ impl Task<'_> {
         Ok(())
     }
 
+    /// 4.8 `lookup_fast()`: in RCU-walk, `__d_lookup_rcu()`; read `d_inode` and the type bits;
+    /// re-check the dentry's `d_seq`, then the parent's (-ECHILD on failure); only then -ENOENT
+    /// for a negative dentry. A miss leaves RCU-walk for `lookup_slow()`.
+    fn lookup_fast_48(
+        &self,
+        nd: &mut Nameidata,
+        name: &Name<'_>,
+    ) -> Result<Option<(DPtr, u64, u32)>, Errno> {
+        let parent = nd.dentry;
+        let Some(rcu) = nd.rcu.as_ref() else {
+            return Ok(self.__d_lookup(parent, name).map(|d| (d, inode_of(d), 0)));
+        };
+        let mut seq = 0;
+        let mut unused = 0;
+        let Some(dentry) = self.__d_lookup_rcu(rcu, parent, name, &mut seq, &mut unused) else {
+            self.try_to_unlazy(nd)?;
+            return Ok(None);
+        };
+        self.step(Step::LookupRcuReturned);
+        // "This sequence count validates that the inode matches the dentry name information
+        // from lookup."
+        let inode = inode_of(dentry);
+        let negative = self.caller_sees_negative(dentry, inode);
+        if self.child_seq_changed(dentry, seq) {
+            return Err(Errno::ECHILD);
+        }
+        // "This sequence count validates that the parent had no changes while we did the
+        // lookup of the dentry above."
+        if parent.d_seq.__read_seqcount_retry(nd.seq) {
+            return Err(Errno::ECHILD);
+        }
+        self.reader_validated(dentry, inode, negative, seq);
+        let (inode, negative) = self.reread(dentry, inode, negative);
+        if negative {
+            return Err(Errno::ENOENT);
+        }
+        Ok(Some((dentry, inode, seq)))
+    }
+
+    /// The `step-into-reread` bug in the 3.5+ callers: `d_inode` read again after the `d_seq`
+    /// check, unvalidated, and NULL taken for negative.
+    fn reread(&self, dentry: DPtr, inode: u64, negative: bool) -> (u64, bool) {
+        if self.dc.profile.reread_inode_after_check {
+            let again = inode_of(dentry);
+            (again, again == 0)
+        } else {
+            (inode, negative)
+        }
+    }
+
+    /// 6.1 `walk_component()`: `lookup_fast()`, else `lookup_slow()`, then `step_into()`.
+    fn walk_component_61(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(), Errno> {
+        let dentry = match self.lookup_fast_61(nd, name)? {
+            Some(d) => d,
+            None => self.lookup_slow(nd.dentry, name)?,
+        };
+        self.step_into(nd, dentry)
+    }
+
+    /// 6.1 `lookup_fast()`: in RCU-walk, `__d_lookup_rcu()` samples the dentry's `d_seq` into
+    /// `nd->next_seq`; the parent's `d_seq` is re-checked here (-ECHILD on failure), the
+    /// dentry's and its inode are left to `step_into()`. A miss leaves RCU-walk for
+    /// `lookup_slow()`.
+    fn lookup_fast_61(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<Option<DPtr>, Errno> {
+        let parent = nd.dentry;
+        let Some(rcu) = nd.rcu.as_ref() else {
+            return Ok(self.__d_lookup(parent, name));
+        };
+        let mut next_seq = 0;
+        let mut unused = 0;
+        let found = self.__d_lookup_rcu(rcu, parent, name, &mut next_seq, &mut unused);
+        nd.next_seq = next_seq;
+        let Some(dentry) = found else {
+            self.try_to_unlazy(nd)?;
+            return Ok(None);
+        };
+        self.step(Step::LookupRcuReturned);
+        // "This sequence count validates that the parent had no changes while we did the
+        // lookup of the dentry above."
+        if parent.d_seq.read_seqcount_retry(nd.seq) {
+            return Err(Errno::ECHILD);
+        }
+        Ok(Some(dentry))
+    }
+
+    /// 6.1 `step_into()` with `handle_mounts()` (no mount points here): read `d_inode`; in
+    /// RCU-walk re-check `nd->next_seq` (-ECHILD) and only then -ENOENT for a NULL inode; in
+    /// ref-walk `traverse_mounts()` has already returned -ENOENT for a negative dentry.
+    fn step_into(&self, nd: &mut Nameidata, dentry: DPtr) -> Result<(), Errno> {
+        if nd.rcu.is_none() && dentry.d_is_negative() {
+            self.dput(dentry);
+            return Err(Errno::ENOENT);
+        }
+        let inode = inode_of(dentry);
+        if nd.rcu.is_some() {
+            if self.child_seq_changed(dentry, nd.next_seq) {
+                return Err(Errno::ECHILD);
+            }
+            self.reader_validated(dentry, inode, inode == 0, nd.next_seq);
+            let (inode, negative) = self.reread(dentry, inode, inode == 0);
+            if negative {
+                return Err(Errno::ENOENT);
+            }
+            nd.inode = inode;
+        } else {
+            self.dput(nd.dentry);
+            nd.inode = inode;
+        }
+        nd.dentry = dentry;
+        nd.seq = nd.next_seq;
+        Ok(())
+    }
+
     /// `lookup_slow()` under the directory lock: the dcache once more (3.0: `d_lookup()`;
     /// 4.7+: `d_alloc_parallel()`'s `__d_lookup_rcu()`), then the file system.
     fn lookup_slow(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
         let _dir_locked = self.dc.i_rwsem.lock();
-        let cached = match self.dc.profile.reader_inode {
-            ReaderInode::InLookup => self.d_lookup(dir, name),
-            ReaderInode::CallerValidates => self.d_alloc_parallel_lookup(dir, name),
+        let cached = match self.dc.profile.caller {
+            Caller::DoLookup => self.d_lookup(dir, name),
+            Caller::LookupFast | Caller::StepInto => self.d_alloc_parallel_lookup(dir, name),
         };
         match cached {
             Some(d) => Ok(d),
@@ -375,6 +477,102 @@ impl Task<'_> {
             self.walk_component(&mut nd, name.as_bytes())?;
             Ok(nd.inode)
         })
+    }
+
+    /// `path_init()` of a relative path in RCU-walk: the cwd, its inode and its `d_seq`, read
+    /// consistently under `fs->seq` (4.8 and 6.1 alike: inode, then `__read_seqcount_begin()`).
+    #[cfg(loom)]
+    fn path_init_cwd(&self, fs: &FsStruct) -> Nameidata {
+        let guard = self.rcu.read_lock();
+        loop {
+            let s = fs.seq.read_seqcount_begin();
+            let cwd = DPtr::new(fs.pwd.load(Ordering::Relaxed)).unwrap_or(self.dc.root);
+            let inode = inode_of(cwd);
+            let seq = cwd.d_seq.__read_seqcount_begin();
+            if !fs.seq.read_seqcount_retry(s) {
+                return Nameidata {
+                    dentry: cwd,
+                    seq,
+                    next_seq: 0,
+                    inode,
+                    rcu: Some(guard),
+                };
+            }
+        }
+    }
+
+    /// `follow_dotdot_rcu()` (no mount points; the model's root is the walk's root), then, on
+    /// 6.1+, `step_into()`. Up to 6.0 only the child's `d_seq` is re-checked and the walk takes
+    /// the parent's inode unvalidated: read after the re-check on 3.0, before sampling the
+    /// parent's `d_seq` on 4.8.
+    #[cfg(loom)]
+    fn follow_dotdot_rcu(&self, nd: &mut Nameidata) -> Result<(), Errno> {
+        let old = nd.dentry;
+        let parent = old.d_parent();
+        if parent == old {
+            return Ok(());
+        }
+        match self.dc.profile.caller {
+            Caller::DoLookup => {
+                let seq = parent.d_seq.read_seqcount_begin();
+                if old.d_seq.read_seqcount_retry(nd.seq) {
+                    return Err(Errno::ECHILD);
+                }
+                let inode = inode_of(parent);
+                self.reader_validated(parent, inode, inode == 0, seq);
+                nd.dentry = parent;
+                nd.seq = seq;
+                nd.inode = inode;
+                Ok(())
+            }
+            Caller::LookupFast => {
+                let inode = inode_of(parent);
+                let seq = parent.d_seq.read_seqcount_begin();
+                if old.d_seq.read_seqcount_retry(nd.seq) {
+                    return Err(Errno::ECHILD);
+                }
+                self.reader_validated(parent, inode, inode == 0, seq);
+                nd.dentry = parent;
+                nd.seq = seq;
+                nd.inode = inode;
+                Ok(())
+            }
+            Caller::StepInto => {
+                nd.next_seq = parent.d_seq.read_seqcount_begin();
+                // "makes sure that non-RCU pathwalk could reach this state"
+                if old.d_seq.read_seqcount_retry(nd.seq) {
+                    return Err(Errno::ECHILD);
+                }
+                self.step_into(nd, parent)
+            }
+        }
+    }
+
+    /// The model checker's reader from a cwd: stat(2) of `..` in RCU-walk only. `Ok` is the
+    /// inode the walk stands on (0: a NULL inode it trusts).
+    #[cfg(loom)]
+    pub(crate) fn stat_dotdot_rcu_walk(&mut self, fs: &FsStruct) -> Result<u64, Errno> {
+        self.rcu_walk_only = true;
+        self.syscall(OpKind::Stat, "..", None, None, || {
+            let mut nd = self.path_init_cwd(fs);
+            self.follow_dotdot_rcu(&mut nd)?;
+            Ok(nd.inode)
+        })
+    }
+
+    /// chdir(2) to `to`: `set_fs_pwd()` swaps `fs->pwd` under `fs->lock` and `fs->seq`, then
+    /// `path_put()` drops the old cwd, which may be its last reference.
+    #[cfg(loom)]
+    pub(crate) fn set_fs_pwd(&self, fs: &FsStruct, to: DPtr) {
+        self.dget(to);
+        fs.lock.lock();
+        fs.seq.write_seqcount_begin();
+        let old = fs.pwd.swap(to.as_ptr(), Ordering::Relaxed);
+        fs.seq.write_seqcount_end();
+        fs.lock.unlock();
+        if let Some(old) = DPtr::new(old) {
+            self.dput(old);
+        }
     }
 
     fn do_stat(&self, path: &str) -> Result<u64, Errno> {

@@ -1,53 +1,101 @@
-//! Kernel-generation profiles: every place where the protocol differs between the kernels the
-//! model covers is one field here, and the protocol code branches on these fields only.
+//! Kernel-generation profiles and the one release -> profile table of the project: every place
+//! where the protocol differs between the kernels the model covers is one field here, and the
+//! protocol code branches on these fields only. Replay, the diff's writer rules and the model
+//! checker all pick their profile through [`Profile::for_release`] / [`Profile::named`].
+//!
+//! A profile is named after the first release of its generation (`linux-4.18` covers 4.18 up to
+//! 6.0). Each field says which commit brought its value, by hash and title where the hash was
+//! verified (a commit page or the release's source); where only the release is known, the doc
+//! says so.
 
 use crate::error::ModelError;
 
-/// How the lookup caller gets the inode of the dentry `__d_lookup_rcu` found.
+/// A commit that starts a generation or changes one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReaderInode {
-    /// 3.0: `__d_lookup_rcu(parent, name, &seq, &inode)` reads `d_inode` inside its seq section
-    /// and hands it back validated; `do_lookup` uses it.
-    InLookup,
-    /// 3.5+: `__d_lookup_rcu` returns the dentry and seq only; the caller (`lookup_fast` on 6.1)
-    /// reads `d_inode`, then `read_seqcount_retry(&dentry->d_seq, seq)` (-ECHILD on failure).
-    CallerValidates,
+pub struct Commit {
+    /// Abbreviated hash, empty where it was not verified.
+    pub hash: &'static str,
+    /// Subject line, or what the change did where the subject is not known.
+    pub title: &'static str,
+}
+
+impl std::fmt::Display for Commit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.hash.is_empty() {
+            write!(f, "{}", self.title)
+        } else {
+            write!(f, "{} (\"{}\")", self.hash, self.title)
+        }
+    }
+}
+
+/// Who reads `d_inode` for the component, validates it and decides ENOENT (fs/namei.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// 2.6.38 to 3.4: `walk_component()` -> `do_lookup()`: `__d_lookup_rcu(parent, name, &seq,
+    /// &inode)` reads `d_inode` inside its own seq section and hands it back validated;
+    /// `__follow_mount_rcu()` may re-read it ([`Profile::reread_inode_after_check`]);
+    /// `walk_component()` returns -ENOENT for a NULL inode.
+    DoLookup,
+    /// 3.5 to 6.0: `__d_lookup_rcu()` returns dentry and seq only; `lookup_fast()` reads
+    /// `d_inode` (and from 4.x the type bits, `d_is_negative()`), re-checks the dentry's and
+    /// the parent's `d_seq` (-ECHILD on failure), then -ENOENT. Since 12f8ad4b0533 ("vfs:
+    /// clean up __d_lookup_rcu() and dentry_cmp() interfaces").
+    LookupFast,
+    /// 6.1+: `lookup_fast()` leaves the dentry's seq in `nd->next_seq` and re-checks only the
+    /// parent's; `step_into()` (after `handle_mounts()`) reads `d_inode`, re-checks
+    /// `nd->next_seq`, and returns -ENOENT for a NULL inode. Seen in 6.1's fs/namei.c (the
+    /// `next_seq` rework of 2022; its commit hash is not pinned down here).
+    StepInto,
 }
 
 /// How `d_seq` moves around a change of `d_inode` (`dentry_unlink_inode`, `__d_instantiate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InodeSeq {
-    /// 3.0: change `d_inode`, then `dentry_rcuwalk_barrier()` = `smp_wmb(); seq += 2`.
+    /// Up to 4.6: change `d_inode`, then `dentry_rcuwalk_barrier()` = `smp_wmb(); seq += 2`.
     BarrierAfter,
     /// 4.8 to 4.17 `dentry_unlink_inode`: `raw_write_seqcount_begin/end` around the clear only
     /// if the dentry is still hashed, so killing an already-unhashed dentry moves no seq.
     BracketIfHashed,
-    /// 4.6/4.7 `dentry_unlink_inode`, every `__d_instantiate` since 4.x, and `dentry_unlink_inode`
-    /// after "make sure that __dentry_kill() always invalidates d_seq, unhashed or not" (2018):
-    /// always bracketed.
+    /// Always bracketed: a528aca7f359 ("use ->d_seq to get coherency between ->d_inode and
+    /// ->d_flags", in 4.7's source) and, for the kill path, 4c0d7cd5c841 ("make sure that
+    /// __dentry_kill() always invalidates d_seq, unhashed or not", 4.18).
     Bracket,
 }
 
 /// What clears `d_inode` on the kill path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KillIput {
-    /// Before 4.8: `d_kill()` -> `dentry_iput()`: `d_inode = NULL` with no seq change of its own.
+    /// Before 4.8: `d_kill()`/`__dentry_kill()` -> `dentry_iput()`: `d_inode = NULL` with no seq
+    /// change of its own.
     DentryIput,
-    /// 4.8+: `__dentry_kill()` -> `dentry_unlink_inode()` (seq per [`Profile::unlink_inode_seq`]).
+    /// 4.8+: `__dentry_kill()` -> `dentry_unlink_inode()` (seq per [`Profile::unlink_inode_seq`]);
+    /// `dentry_iput()` is gone in 4.8's source.
     DentryUnlinkInode,
+}
+
+/// Where the kill path holds the parent's `d_lock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillParentLock {
+    /// 2.6.38 to 6.7: `dentry_kill()` trylocks the parent before `__dentry_kill()`, which
+    /// unhashes, unlists and drops the parent's lock before detaching the inode.
+    AroundUnhash,
+    /// 6.8+: `__dentry_kill()` unhashes and detaches the inode first; only then, "now that it's
+    /// negative, ->d_parent is stable", it locks the parent to unlist the dentry and drop the
+    /// parent's count (6.12's source; the 6.8 locking rework's hash is not pinned down here).
+    AfterUnlinkInode,
 }
 
 /// The shape of `__d_drop`, which decides what its probes can see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DDropShape {
-    /// 3.0, 4.8: one out-of-line `__d_drop` does unlink, `pprev = NULL` and the invalidate; the
-    /// model emits one `__d_drop` event per unhash.
+    /// Up to 4.14: one out-of-line `__d_drop` does unlink, `pprev = NULL` and the invalidate;
+    /// the model emits one `__d_drop` event per unhash.
     Single,
-    /// 4.15+ split: `__d_drop` (inline) calls static `___d_drop` (bucket lock and unlink only),
-    /// then sets `pprev = NULL` and invalidates `d_seq` itself. On Debian's 6.1 every `__d_drop`
-    /// call site is inlined, so a probe on `__d_drop` sees nothing: the model emits only the
-    /// `___d_drop` event (hashed at its entry and exit, seq unchanged inside it), as the kernel's
-    /// probes would record it.
+    /// The 4.15+ split (in 4.17's source): `__d_drop` calls static `___d_drop` (bucket lock and
+    /// unlink only), then sets `pprev = NULL` and invalidates `d_seq` itself. On Debian's 6.1
+    /// every `__d_drop` call site is inlined, so a probe on `__d_drop` sees nothing: the model
+    /// emits only the `___d_drop` event, as the kernel's probes would record it.
     SplitInlined,
 }
 
@@ -59,43 +107,64 @@ pub enum DMoveTarget {
     SwapNameAndParent,
     /// 4.8: the target keeps its name but gets the old parent.
     KeepNameSwapParent,
-    /// Since "make non-exchanging __d_move() copy ->d_parent rather than swap them" (2018):
-    /// the target keeps name and parent; the parents' references follow the moved dentry.
+    /// "make non-exchanging __d_move() copy ->d_parent rather than swap them" (in 4.17's
+    /// source): the target keeps name and parent; the parents' references follow the dentry.
     KeepNameAndParent,
 }
 
 /// Deliberately broken variants of a profile, for the model checker to prove it catches them.
-/// All false in every named profile.
+/// All false in every named profile. Two catalogue bugs are profile fields instead, because a
+/// real release had them: `step-into-reread` ([`Profile::reread_inode_after_check`]) and
+/// `unhashed-kill-no-bump` ([`InodeSeq::BracketIfHashed`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mutants {
-    /// `__d_drop` invalidates `d_seq` without its `smp_wmb()`.
-    pub no_d_drop_barrier: bool,
-    /// The kill path clears `d_inode` before it unhashes the dentry.
-    pub clear_inode_before_unhash: bool,
+    /// The kill path clears `d_inode` before it unhashes the dentry, outside any `d_seq`
+    /// bracket.
+    pub kill_clear_before_unhash: bool,
+    /// `__d_drop` unhashes without invalidating `d_seq`, and the kill path clears `d_inode`
+    /// without a bracket.
+    pub drop_without_invalidate: bool,
     /// `__d_lookup_rcu` skips its `d_unhashed()` check.
-    pub reader_skips_unhashed_check: bool,
+    pub lookup_no_unhashed_check: bool,
+    /// The caller drops its re-check of the child's `d_seq` after reading `d_inode`.
+    pub no_child_seq_recheck: bool,
+    /// `raw_seqcount_begin()` does not clear bit 0: a reader can validate against the odd count
+    /// of a writer still inside its section.
+    pub seqcount_begin_keeps_bit0: bool,
+    /// `read_seqcount_retry()` without its `smp_rmb()`.
+    pub retry_without_rmb: bool,
 }
 
 /// The protocol of one kernel generation. Build one with [`Profile::named`] or
 /// [`Profile::for_release`]; tweak fields (mutants) for experiments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Profile {
-    /// Profile name, one of [`Profile::NAMES`].
+    /// Profile name, one of [`Profile::NAMES`]: `linux-` and the generation's first release.
     pub name: &'static str,
-    /// Generation as (major, minor), for picking a default from a release string.
-    pub version: (u32, u32),
-    /// 3.0's `__d_lookup_rcu` uses `read_seqcount_begin()` (waits for an even count); 3.5+
-    /// uses `raw_seqcount_begin()` (never waits, clears bit 0).
+    /// The generation's first release as (major, minor, sublevel), sublevel only for 2.6.x.
+    pub since: (u32, u32, u32),
+    /// The change that opens the generation.
+    pub commit: Commit,
+    /// 2.6.38 to 3.x `__d_lookup_rcu` uses `read_seqcount_begin()` (waits for an even count);
+    /// 4.7's source uses `raw_seqcount_begin()` (never waits, clears bit 0). The switch's
+    /// commit is not pinned down here; the 3.5 profile keeps the waiting form.
     pub reader_waits_even_seq: bool,
-    /// See [`ReaderInode`].
-    pub reader_inode: ReaderInode,
-    /// 3.0-rc7 only (Hugh Dickins' bug): `__follow_mount_rcu()` starts every iteration with
-    /// `*inode = path->dentry->d_inode`, an unvalidated re-read after `__d_lookup_rcu` validated
-    /// the inode; `walk_component()` then returns -ENOENT for NULL. Fixed before 3.0 by "vfs: fix
-    /// race in rcu lookup of pruned dentry" (reload only after crossing a mount point).
-    pub follow_mount_reloads_inode: bool,
+    /// See [`Caller`].
+    pub caller: Caller,
+    /// The RCU-walk caller decides ENOENT from the type bits (`d_is_negative()`, 4.7 and 4.8's
+    /// `lookup_fast()`: read before the `d_seq` re-check) instead of the NULL inode (3.0's
+    /// `walk_component()`, 6.1's `step_into()`).
+    pub enoent_from_type_bits: bool,
+    /// The `step-into-reread` bug, in released 2.6.39 and 3.0-rc1..rc7: after the lookup
+    /// validated the inode, `__follow_mount_rcu()` starts with `*inode = path->dentry->d_inode`,
+    /// an unvalidated re-read, and the caller returns -ENOENT for NULL (Hugh Dickins' report).
+    /// Came with 62a7375e5d7 (2.6.39-rc1); fixed for 3.0 by "vfs: fix race in rcu lookup of
+    /// pruned dentry" (reload only after crossing a mount point).
+    pub reread_inode_after_check: bool,
     /// See [`KillIput`].
     pub kill_iput: KillIput,
+    /// See [`KillParentLock`].
+    pub kill_parent_lock: KillParentLock,
     /// `d_seq` around the clear in `dentry_unlink_inode` (the `d_delete` path in every
     /// generation, the kill path from 4.8).
     pub unlink_inode_seq: InodeSeq,
@@ -111,94 +180,202 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 4] = ["linux-3.0-rc7", "linux-3.0", "linux-4.8", "linux-6.1"];
+    pub const NAMES: [&'static str; 9] = [
+        "linux-2.6.38",
+        "linux-2.6.39",
+        "linux-3.0",
+        "linux-3.5",
+        "linux-4.7",
+        "linux-4.8",
+        "linux-4.18",
+        "linux-6.1",
+        "linux-6.8",
+    ];
 
-    /// 3.0-rc7: the 3.0 protocol with Hugh Dickins' unvalidated inode re-read in the caller.
-    pub const LINUX_3_0_RC7: Profile = Profile {
-        name: "linux-3.0-rc7",
-        follow_mount_reloads_inode: true,
-        ..Profile::LINUX_3_0
-    };
-
-    /// 3.0 as released.
-    pub const LINUX_3_0: Profile = Profile {
-        name: "linux-3.0",
-        version: (3, 0),
+    /// 2.6.38: RCU path walk, 31e6b01f418 ("fs: rcu-walk for path lookup").
+    pub const LINUX_2_6_38: Profile = Profile {
+        name: "linux-2.6.38",
+        since: (2, 6, 38),
+        commit: Commit {
+            hash: "31e6b01f418",
+            title: "fs: rcu-walk for path lookup",
+        },
         reader_waits_even_seq: true,
-        reader_inode: ReaderInode::InLookup,
-        follow_mount_reloads_inode: false,
+        caller: Caller::DoLookup,
+        enoent_from_type_bits: false,
+        reread_inode_after_check: false,
         kill_iput: KillIput::DentryIput,
+        kill_parent_lock: KillParentLock::AroundUnhash,
         unlink_inode_seq: InodeSeq::BarrierAfter,
         instantiate_seq: InodeSeq::BarrierAfter,
         d_drop_shape: DDropShape::Single,
         d_move_target: DMoveTarget::SwapNameAndParent,
         mutants: Mutants {
-            no_d_drop_barrier: false,
-            clear_inode_before_unhash: false,
-            reader_skips_unhashed_check: false,
+            kill_clear_before_unhash: false,
+            drop_without_invalidate: false,
+            lookup_no_unhashed_check: false,
+            no_child_seq_recheck: false,
+            seqcount_begin_keeps_bit0: false,
+            retry_without_rmb: false,
         },
     };
 
-    /// 4.8: `dentry_iput` folded into `dentry_unlink_inode`, which bumps `d_seq` only if the
-    /// dentry is still hashed.
-    pub const LINUX_4_8: Profile = Profile {
-        name: "linux-4.8",
-        version: (4, 8),
-        reader_waits_even_seq: false,
-        reader_inode: ReaderInode::CallerValidates,
-        follow_mount_reloads_inode: false,
-        kill_iput: KillIput::DentryUnlinkInode,
-        unlink_inode_seq: InodeSeq::BracketIfHashed,
-        instantiate_seq: InodeSeq::Bracket,
-        d_drop_shape: DDropShape::Single,
-        d_move_target: DMoveTarget::KeepNameSwapParent,
-        mutants: Profile::LINUX_3_0.mutants,
+    /// 2.6.39 up to 3.0-rc7: the unvalidated re-read (`step-into-reread`, Hugh Dickins' bug).
+    pub const LINUX_2_6_39: Profile = Profile {
+        name: "linux-2.6.39",
+        since: (2, 6, 39),
+        commit: Commit {
+            hash: "62a7375e5d7",
+            title: "__follow_mount_rcu() re-reads d_inode (2.6.39-rc1)",
+        },
+        reread_inode_after_check: true,
+        ..Profile::LINUX_2_6_38
     };
 
-    /// 6.1 (Debian 12's kernel).
-    pub const LINUX_6_1: Profile = Profile {
-        name: "linux-6.1",
-        version: (6, 1),
+    /// 3.0 as released: the re-read fixed.
+    pub const LINUX_3_0: Profile = Profile {
+        name: "linux-3.0",
+        since: (3, 0, 0),
+        commit: Commit {
+            hash: "",
+            title: "vfs: fix race in rcu lookup of pruned dentry",
+        },
+        reread_inode_after_check: false,
+        ..Profile::LINUX_2_6_39
+    };
+
+    /// 3.5: `__d_lookup_rcu` stops handing back the inode; `lookup_fast` validates it.
+    pub const LINUX_3_5: Profile = Profile {
+        name: "linux-3.5",
+        since: (3, 5, 0),
+        commit: Commit {
+            hash: "12f8ad4b0533",
+            title: "vfs: clean up __d_lookup_rcu() and dentry_cmp() interfaces",
+        },
+        caller: Caller::LookupFast,
+        ..Profile::LINUX_3_0
+    };
+
+    /// 4.7's source: `dentry_unlink_inode` and `__d_instantiate` bracket the change of
+    /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `raw_seqcount_begin`. The kill
+    /// path still clears through `dentry_iput`, which moves no seq. The bracket is a528aca7f359
+    /// (2016, marked for stable 3.13+, so a stable kernel between 3.13 and 4.6 may have it).
+    pub const LINUX_4_7: Profile = Profile {
+        name: "linux-4.7",
+        since: (4, 7, 0),
+        commit: Commit {
+            hash: "a528aca7f359",
+            title: "use ->d_seq to get coherency between ->d_inode and ->d_flags",
+        },
+        reader_waits_even_seq: false,
+        enoent_from_type_bits: true,
+        unlink_inode_seq: InodeSeq::Bracket,
+        instantiate_seq: InodeSeq::Bracket,
+        ..Profile::LINUX_3_5
+    };
+
+    /// 4.8: `dentry_iput` folded into `dentry_unlink_inode`, which brackets the clear only if
+    /// the dentry is still hashed (the `unhashed-kill-no-bump` hole, up to 4.17).
+    pub const LINUX_4_8: Profile = Profile {
+        name: "linux-4.8",
+        since: (4, 8, 0),
+        commit: Commit {
+            hash: "",
+            title: "dentry_iput() folded into dentry_unlink_inode() (4.8's source)",
+        },
+        kill_iput: KillIput::DentryUnlinkInode,
+        unlink_inode_seq: InodeSeq::BracketIfHashed,
+        d_move_target: DMoveTarget::KeepNameSwapParent,
+        ..Profile::LINUX_4_7
+    };
+
+    /// 4.18 up to 6.0: the kill path always brackets the clear. The split `__d_drop` (4.15)
+    /// and the copied `d_parent` of `__d_move` (4.17) are in too; the caller is still 4.8's.
+    pub const LINUX_4_18: Profile = Profile {
+        name: "linux-4.18",
+        since: (4, 18, 0),
+        commit: Commit {
+            hash: "4c0d7cd5c841",
+            title: "make sure that __dentry_kill() always invalidates d_seq, unhashed or not",
+        },
         unlink_inode_seq: InodeSeq::Bracket,
         d_drop_shape: DDropShape::SplitInlined,
         d_move_target: DMoveTarget::KeepNameAndParent,
         ..Profile::LINUX_4_8
     };
 
-    const ALL: [Profile; 4] = [
-        Profile::LINUX_3_0_RC7,
+    /// 6.1 up to 6.7 (Debian 12's kernel): the `step_into()` caller with `nd->next_seq`.
+    pub const LINUX_6_1: Profile = Profile {
+        name: "linux-6.1",
+        since: (6, 1, 0),
+        commit: Commit {
+            hash: "",
+            title: "namei: the sampled d_seq travels in nd->next_seq to step_into() (6.1's source)",
+        },
+        caller: Caller::StepInto,
+        enoent_from_type_bits: false,
+        ..Profile::LINUX_4_18
+    };
+
+    /// 6.8 and later (Debian 13's 6.12, 7.x): the kill path locks the parent only after the
+    /// inode is detached.
+    pub const LINUX_6_8: Profile = Profile {
+        name: "linux-6.8",
+        since: (6, 8, 0),
+        commit: Commit {
+            hash: "",
+            title:
+                "__dentry_kill(): the parent is locked after the inode is unlinked (6.12's source)",
+        },
+        kill_parent_lock: KillParentLock::AfterUnlinkInode,
+        ..Profile::LINUX_6_1
+    };
+
+    /// Every profile, oldest first (the order of [`Profile::NAMES`]).
+    pub const ALL: [Profile; 9] = [
+        Profile::LINUX_2_6_38,
+        Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
+        Profile::LINUX_3_5,
+        Profile::LINUX_4_7,
         Profile::LINUX_4_8,
+        Profile::LINUX_4_18,
         Profile::LINUX_6_1,
+        Profile::LINUX_6_8,
     ];
 
-    /// The profile called `name` (one of [`Profile::NAMES`]).
+    /// The profile called `name`: one of [`Profile::NAMES`], or `linux-` and a release
+    /// (`linux-5.10`, `linux-3.0-rc7`), which names the profile of that release's generation.
     pub fn named(name: &str) -> Result<Profile, ModelError> {
-        Profile::ALL
-            .iter()
-            .copied()
-            .find(|p| p.name == name)
+        if let Some(p) = Profile::ALL.iter().find(|p| p.name == name) {
+            return Ok(*p);
+        }
+        name.strip_prefix("linux-")
+            .and_then(|r| Profile::for_release(r).ok())
             .ok_or_else(|| ModelError::UnknownProfile(name.to_owned()))
     }
 
-    /// The default profile for a kernel release string such as `6.1.0-27-amd64` or `3.0.0`:
-    /// the newest released generation not newer than the release. 3.0 release candidates
-    /// (`3.0.0-rc7`, `3.0-rc7`) get `linux-3.0-rc7`; releases older than 3.0 are refused (no
-    /// RCU path walk).
+    /// The profile for a kernel release string such as `6.1.0-27-amd64`, `2.6.39.3` or
+    /// `3.0-rc7`: the newest generation that began at or before the release. A release
+    /// candidate belongs to the generation before its release (3.0-rc7 still had the re-read,
+    /// 4.18-rc1 still the unhashed hole). Releases before 2.6.38 are refused (no RCU path walk).
     pub fn for_release(release: &str) -> Result<Profile, ModelError> {
         let bad = || ModelError::BadRelease(release.to_owned());
         let mut parts = release.split(|c: char| !c.is_ascii_digit());
-        let major: u32 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        let minor: u32 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        if (major, minor) == (3, 0) && release.contains("-rc") {
-            return Ok(Profile::LINUX_3_0_RC7);
-        }
+        let mut num = || parts.next().and_then(|s| s.parse::<u32>().ok());
+        let major = num().ok_or_else(bad)?;
+        let minor = num().ok_or_else(bad)?;
+        let key = if major == 2 {
+            (major, minor, num().ok_or_else(bad)?)
+        } else {
+            (major, minor, 0)
+        };
+        let rc = release.contains("-rc");
         Profile::ALL
             .iter()
             .rev()
             .copied()
-            .filter(|p| !p.follow_mount_reloads_inode)
-            .find(|p| p.version <= (major, minor))
+            .find(|p| p.since < key || (p.since == key && !rc))
             .ok_or_else(|| ModelError::ReleaseTooOld(release.to_owned()))
     }
 }
@@ -208,47 +385,98 @@ mod tests {
     use super::*;
 
     #[test]
-    fn release_strings_pick_the_nearest_older_generation() {
-        let pick = |r: &str| Profile::for_release(r).map(|p| p.name);
-        assert_eq!(pick("6.1.0-27-amd64").ok(), Some("linux-6.1"));
-        assert_eq!(pick("6.12.9").ok(), Some("linux-6.1"));
-        assert_eq!(pick("5.10.0-30-amd64").ok(), Some("linux-4.8"));
-        assert_eq!(pick("4.8.0").ok(), Some("linux-4.8"));
-        assert_eq!(pick("4.7.10").ok(), Some("linux-3.0"));
-        assert_eq!(pick("3.0.0").ok(), Some("linux-3.0"));
-        assert_eq!(pick("3.0.0-rc7").ok(), Some("linux-3.0-rc7"));
-        assert_eq!(pick("3.2.0-4-amd64").ok(), Some("linux-3.0"));
+    fn releases_pick_their_generation() {
+        let pick = |r: &str| Profile::for_release(r).map(|p| p.name).ok();
+        for (release, profile) in [
+            ("2.6.38", "linux-2.6.38"),
+            ("2.6.39.3", "linux-2.6.39"),
+            ("3.0-rc7", "linux-2.6.39"),
+            ("3.0.0-rc7", "linux-2.6.39"),
+            ("3.0.0", "linux-3.0"),
+            ("3.2.0-4-amd64", "linux-3.0"),
+            ("3.5.0", "linux-3.5"),
+            ("4.7.10", "linux-4.7"),
+            ("4.8.15", "linux-4.8"),
+            ("4.17.0", "linux-4.8"),
+            ("4.18-rc8", "linux-4.8"),
+            ("4.18.0", "linux-4.18"),
+            ("5.10.0-30-amd64", "linux-4.18"),
+            ("6.1.0-27-amd64", "linux-6.1"),
+            ("6.7.12", "linux-6.1"),
+            ("6.8.0", "linux-6.8"),
+            ("6.12.9-amd64", "linux-6.8"),
+            ("7.0.1", "linux-6.8"),
+        ] {
+            assert_eq!(pick(release), Some(profile), "{release}");
+        }
         assert!(matches!(
-            Profile::for_release("2.6.39"),
+            Profile::for_release("2.6.37"),
             Err(ModelError::ReleaseTooOld(_))
         ));
         assert!(matches!(
             Profile::for_release("vmlinuz"),
             Err(ModelError::BadRelease(_))
         ));
+        assert!(matches!(
+            Profile::for_release("2.6"),
+            Err(ModelError::BadRelease(_))
+        ));
     }
 
     #[test]
-    fn names_round_trip_and_differ_where_documented() {
-        for n in Profile::NAMES {
-            assert_eq!(Profile::named(n).map(|p| p.name).ok(), Some(n));
+    fn names_round_trip_and_releases_name_their_generation() {
+        for (n, p) in Profile::NAMES.iter().zip(Profile::ALL) {
+            assert_eq!(Profile::named(n).map(|p| p.name).ok(), Some(*n));
+            assert_eq!(p.name, *n);
         }
-        assert!(Profile::named("linux-9.9").is_err());
-        let rc7 = Profile::LINUX_3_0_RC7;
-        let fixed = Profile::LINUX_3_0;
+        assert!(Profile::ALL.windows(2).all(|w| w[0].since < w[1].since));
+        assert_eq!(
+            Profile::named("linux-5.10").map(|p| p.name).ok(),
+            Some("linux-4.18")
+        );
+        assert_eq!(
+            Profile::named("linux-3.0-rc7").map(|p| p.name).ok(),
+            Some("linux-2.6.39")
+        );
+        assert!(Profile::named("linux-9").is_err());
+        assert!(Profile::named("6.1").is_err());
+    }
+
+    #[test]
+    fn each_generation_differs_from_the_one_before() {
+        for w in Profile::ALL.windows(2) {
+            let (old, new) = (w[0], w[1]);
+            let same = Profile {
+                name: old.name,
+                since: old.since,
+                commit: old.commit,
+                ..new
+            };
+            assert_ne!(same, old, "{} repeats {}", new.name, old.name);
+        }
+        // 2.6.38 and 3.0 are the same protocol; 2.6.39 differs from both by the re-read only.
         assert_eq!(
             Profile {
-                name: fixed.name,
-                follow_mount_reloads_inode: false,
-                ..rc7
+                name: "linux-2.6.38",
+                since: (2, 6, 38),
+                commit: Profile::LINUX_2_6_38.commit,
+                ..Profile::LINUX_3_0
             },
-            fixed,
-            "rc7 differs from 3.0 in the caller's re-read only"
+            Profile::LINUX_2_6_38
+        );
+        assert_eq!(
+            Profile {
+                reread_inode_after_check: false,
+                ..Profile::LINUX_2_6_39
+            }
+            .unlink_inode_seq,
+            Profile::LINUX_3_0.unlink_inode_seq
         );
         assert_eq!(
             Profile::LINUX_4_8.unlink_inode_seq,
             InodeSeq::BracketIfHashed
         );
-        assert_eq!(Profile::LINUX_6_1.unlink_inode_seq, InodeSeq::Bracket);
+        assert_eq!(Profile::LINUX_4_18.unlink_inode_seq, InodeSeq::Bracket);
+        assert_eq!(Profile::LINUX_4_7.kill_iput, KillIput::DentryIput);
     }
 }

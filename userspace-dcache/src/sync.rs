@@ -206,6 +206,18 @@ pub(crate) fn cpu_relax(spins: &mut u32) {
 
 /// `spinlock_t`: lock and unlock are separate calls, as in C, because the kernel functions the
 /// model mirrors release locks they did not take (`__releases(dentry->d_lock)`).
+///
+/// Ordering, as the Linux kernel memory model (LKMM) gives it: `spin_lock()` is an acquire,
+/// `spin_unlock()` a release, and an unlock followed by a lock (on another CPU that takes the
+/// lock next, or on the same CPU) orders every access before the unlock before every access
+/// after the lock *for every observer*, lock holder or not (`po-unlock-lock-po` is a
+/// `cumul-fence` in tools/memory-model/linux-kernel.cat). C11's acquire/release alone orders
+/// them only for threads that take the lock too; the lock-free RCU reader never does. So
+/// [`SpinLock::lock`] ends with a release fence: a reader that sees a store made after the
+/// lock and then runs an acquire fence (`smp_rmb`) synchronises with that fence, and sees
+/// everything the previous holder did. The fence also orders this CPU's own stores made
+/// before the lock with no unlock in between, which LKMM does not; no checked path has such a
+/// store whose order matters to the reader (writers meet only under locks).
 pub(crate) struct SpinLock {
     locked: AtomicBool,
 }
@@ -229,13 +241,19 @@ impl SpinLock {
                 cpu_relax(&mut spins);
             }
         }
+        fence(Ordering::Release);
     }
 
     /// `spin_trylock()`
     pub(crate) fn try_lock(&self) -> bool {
-        self.locked
+        let locked = self
+            .locked
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if locked {
+            fence(Ordering::Release);
+        }
+        locked
     }
 
     /// `spin_unlock()`
@@ -282,18 +300,45 @@ impl SeqCount {
         }
     }
 
+    /// `__read_seqcount_begin()`: waits for an even count, no barrier (the caller supplies
+    /// one).
+    #[allow(non_snake_case)]
+    pub(crate) fn __read_seqcount_begin(&self) -> u32 {
+        let mut spins = 0;
+        loop {
+            let s = self.sequence.load(Ordering::Relaxed);
+            if s & 1 == 0 {
+                return s;
+            }
+            cpu_relax(&mut spins);
+        }
+    }
+
     /// `raw_seqcount_begin()` (modern `__d_lookup_rcu`): never waits; clears bit 0 so that a
-    /// retry fails if a writer was inside its section.
-    pub(crate) fn raw_seqcount_begin(&self) -> u32 {
+    /// retry fails if a writer was inside its section. `keep_bit0` is the
+    /// `seqcount-begin-keeps-bit0` mutant.
+    pub(crate) fn raw_seqcount_begin(&self, keep_bit0: bool) -> u32 {
         let s = self.sequence.load(Ordering::Relaxed);
         smp_rmb();
-        s & !1
+        if keep_bit0 {
+            s
+        } else {
+            s & !1
+        }
+    }
+
+    /// `read_seqcount_retry()`: `smp_rmb()`, then compare. `without_rmb` is the
+    /// `retry-without-rmb` mutant.
+    pub(crate) fn read_seqcount_retry_as(&self, start: u32, without_rmb: bool) -> bool {
+        if !without_rmb {
+            smp_rmb();
+        }
+        self.__read_seqcount_retry(start)
     }
 
     /// `read_seqcount_retry()`: `smp_rmb()`, then compare.
     pub(crate) fn read_seqcount_retry(&self, start: u32) -> bool {
-        smp_rmb();
-        self.__read_seqcount_retry(start)
+        self.read_seqcount_retry_as(start, false)
     }
 
     /// `__read_seqcount_retry()`: compare without a barrier (the caller supplies one).
@@ -320,11 +365,9 @@ impl SeqCount {
     }
 
     /// `write_seqcount_invalidate()` (4.2+; `write_seqcount_barrier()` in 3.0):
-    /// `smp_wmb(); seq += 2`. `without_barrier` is the mutant that drops the `smp_wmb()`.
-    pub(crate) fn write_seqcount_invalidate(&self, without_barrier: bool) {
-        if !without_barrier {
-            smp_wmb();
-        }
+    /// `smp_wmb(); seq += 2`.
+    pub(crate) fn write_seqcount_invalidate(&self) {
+        smp_wmb();
         self.add(2);
     }
 }
@@ -364,14 +407,16 @@ mod tests {
         let start = s.read_seqcount_begin();
         s.write_seqcount_begin();
         assert_eq!(
-            s.raw_seqcount_begin(),
+            s.raw_seqcount_begin(false),
             start,
             "raw begin clears the writer bit"
         );
         assert!(s.read_seqcount_retry(start));
+        assert_eq!(s.raw_seqcount_begin(true), start + 1, "the mutant keeps it");
         s.write_seqcount_end();
+        assert_eq!(s.__read_seqcount_begin(), start + 2);
         assert_eq!(s.read(), start + 2);
-        s.write_seqcount_invalidate(false);
+        s.write_seqcount_invalidate();
         assert_eq!(s.read(), start + 4);
         assert!(!s.read_seqcount_retry(start + 4));
     }

@@ -21,6 +21,18 @@ pub enum Step {
     ShrinkBeforeKill,
 }
 
+/// What the checker's reader validated last, as it saw it (not as a probe re-reads it): the
+/// dentry, the inode it read, whether its caller took that for negative (the NULL inode, or
+/// the type bits where the profile decides so), and the `d_seq` it validated against.
+#[cfg(loom)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Validated {
+    pub(crate) dentry: u64,
+    pub(crate) inode: u64,
+    pub(crate) negative: bool,
+    pub(crate) seq: u32,
+}
+
 /// Called at every [`Step`] a task passes (delays, counters).
 pub type StepHook = Arc<dyn Fn(Step) + Send + Sync>;
 
@@ -36,6 +48,9 @@ pub struct Task<'a> {
     /// The model checker's reader: RCU-walk never turns into ref-walk (see `try_to_unlazy`).
     #[cfg(loom)]
     pub(crate) rcu_walk_only: bool,
+    /// The model checker's reader: what its caller last validated (see [`Validated`]).
+    #[cfg(loom)]
+    pub(crate) validated: std::cell::Cell<Option<Validated>>,
     events: RefCell<Vec<Event>>,
     hook: Option<StepHook>,
 }
@@ -49,6 +64,8 @@ impl<'a> Task<'a> {
             want_events: dc.sink.wants_events(),
             #[cfg(loom)]
             rcu_walk_only: false,
+            #[cfg(loom)]
+            validated: std::cell::Cell::new(None),
             events: RefCell::new(Vec::new()),
             hook: None,
         }
@@ -69,6 +86,21 @@ impl<'a> Task<'a> {
 
     pub fn tid(&self) -> u32 {
         self.tid
+    }
+
+    /// The reader's own view: its caller validated `inode` of `d` (negative by its own test)
+    /// against `seq` and goes on with it. Recorded for the model checker only.
+    #[inline]
+    pub(crate) fn reader_validated(&self, d: DPtr, inode: u64, negative: bool, seq: u32) {
+        #[cfg(loom)]
+        self.validated.set(Some(Validated {
+            dentry: d.id,
+            inode,
+            negative,
+            seq,
+        }));
+        #[cfg(not(loom))]
+        let _ = (d, inode, negative, seq);
     }
 
     pub(crate) fn step(&self, s: Step) {

@@ -53,7 +53,7 @@ fn run(profile: Profile, fs: FsKind) {
     let t = dc.task(4);
     assert_eq!(t.stat("d/a").map(|_| ()), Ok(()));
     assert_eq!(t.readdir("d"), Ok(vec!["a".to_owned(), "b".to_owned()]));
-    let fixed = profile.name != "linux-3.0-rc7";
+    let fixed = !profile.reread_inode_after_check;
     if fixed {
         assert_eq!(
             enoent_on_kept.load(Ordering::Relaxed),

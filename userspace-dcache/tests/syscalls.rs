@@ -194,45 +194,38 @@ fn dentry_of(ev: &[Event], name: &[u8]) -> u64 {
 #[test]
 fn prune_kill_path_writers_per_profile() {
     use Probe::*;
-    let expect: [(&str, Vec<Writer>); 4] = [
-        // 3.0: __d_drop (+2), then dentry_iput clears the inode with no seq change; the kill
-        // path's own event (__dentry_kill) around both.
-        (
-            "linux-3.0-rc7",
-            vec![
-                (DentryKill, 2, true, true, false),
-                (DDrop, 2, false, true, false),
-                (DentryIput, 0, true, false, false),
-            ],
-        ),
-        (
-            "linux-3.0",
-            vec![
-                (DentryKill, 2, true, true, false),
-                (DDrop, 2, false, true, false),
-                (DentryIput, 0, true, false, false),
-            ],
-        ),
-        // 4.8: dentry_unlink_inode of an already-unhashed dentry moves no seq.
-        (
-            "linux-4.8",
-            vec![
-                (DentryKill, 2, true, true, false),
-                (DDrop, 2, false, true, false),
-                (DentryUnlinkInode, 0, true, false, false),
-            ],
-        ),
-        // 6.1: only ___d_drop is visible (hashed on both sides, seq unchanged inside), then a
-        // bracketed dentry_unlink_inode; d_seq moved +2 between them (the inline invalidate).
-        (
-            "linux-6.1",
-            vec![
-                (DentryKill, 4, true, true, false),
-                (DDropInner, 0, false, true, true),
-                (DentryUnlinkInode, 2, true, false, false),
-            ],
-        ),
+    // Up to 4.7: the kill path's own event (__dentry_kill) around __d_drop (+2), then
+    // dentry_iput clears the inode with no seq change.
+    let iput = vec![
+        (DentryKill, 2, true, true, false),
+        (DDrop, 2, false, true, false),
+        (DentryIput, 0, true, false, false),
     ];
+    // 4.8: dentry_unlink_inode of an already-unhashed dentry moves no seq.
+    let hole = vec![
+        (DentryKill, 2, true, true, false),
+        (DDrop, 2, false, true, false),
+        (DentryUnlinkInode, 0, true, false, false),
+    ];
+    // 4.18+: only ___d_drop is visible (hashed on both sides, seq unchanged inside), then a
+    // bracketed dentry_unlink_inode; d_seq moved +2 between them (the inline invalidate).
+    let bracket = vec![
+        (DentryKill, 4, true, true, false),
+        (DDropInner, 0, false, true, true),
+        (DentryUnlinkInode, 2, true, false, false),
+    ];
+    let expect = [
+        ("linux-2.6.38", &iput),
+        ("linux-2.6.39", &iput),
+        ("linux-3.0", &iput),
+        ("linux-3.5", &iput),
+        ("linux-4.7", &iput),
+        ("linux-4.8", &hole),
+        ("linux-4.18", &bracket),
+        ("linux-6.1", &bracket),
+        ("linux-6.8", &bracket),
+    ];
+    assert_eq!(expect.map(|(p, _)| p), Profile::NAMES);
     for (p, want) in expect {
         let (dc, sink) = model(p, FsKind::Disk);
         let t = dc.task(1);
@@ -241,8 +234,8 @@ fn prune_kill_path_writers_per_profile() {
         let id = dentry_of(&sink.take(), b"f");
         t.drop_caches();
         let ev = sink.take();
-        assert_eq!(writers(&ev, id), want, "{p}");
-        if p == "linux-6.1" {
+        assert_eq!(&writers(&ev, id), want, "{p}");
+        if want == &bracket {
             let w: Vec<_> = ev.iter().filter(|e| e.dentry == id).collect();
             assert_eq!(
                 w[2].seq_begin,
@@ -335,10 +328,11 @@ fn rename_unhashes_the_target_and_moves_the_source() {
         // The target b was unhashed by d_move and dies on its last dput: the kill of an
         // already-unhashed dentry. Its inode clear moves d_seq only where the profile says.
         let last = *writers(&ev, idb).last().unwrap();
-        let want = match p {
-            "linux-4.8" => (Probe::DentryUnlinkInode, 0),
-            "linux-6.1" => (Probe::DentryUnlinkInode, 2),
-            _ => (Probe::DentryIput, 0),
+        let profile = Profile::named(p).unwrap();
+        let want = match (profile.kill_iput, profile.unlink_inode_seq) {
+            (KillIput::DentryIput, _) => (Probe::DentryIput, 0),
+            (_, InodeSeq::BracketIfHashed) => (Probe::DentryUnlinkInode, 0),
+            _ => (Probe::DentryUnlinkInode, 2),
         };
         assert_eq!((last.0, last.1), want, "{p}");
         assert!(
@@ -360,7 +354,7 @@ fn rename_unhashes_the_target_and_moves_the_source() {
 fn mutant_clear_before_unhash_shows_in_the_kill_events() {
     for mutant in [false, true] {
         let mut profile = Profile::LINUX_6_1;
-        profile.mutants.clear_inode_before_unhash = mutant;
+        profile.mutants.kill_clear_before_unhash = mutant;
         let sink = Arc::new(CollectSink::new());
         let dc = Dcache::new(DcacheConfig::new(profile, FsKind::Disk).with_sink(sink.clone()));
         let t = dc.task(1);

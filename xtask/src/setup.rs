@@ -125,10 +125,23 @@ pub fn ensure_packages(pkgs: &[&str], can_install: bool) -> Result<()> {
 
 /// The pinned nightly with rust-src (rustup installs it), else Debian's rustc-web.
 fn ebpf_toolchain(can_install: bool) -> Result<EbpfToolchain> {
+    let pinned = toolchain::pinned_nightly();
     if let Some(t) = EbpfToolchain::detect() {
+        // The clippy step lints the eBPF crate with the compiler that builds it.
+        if t == EbpfToolchain::Nightly
+            && !succeeds(Command::new("rustup").args(["run", pinned, "cargo-clippy", "--version"]))
+        {
+            cmd::run(Command::new("rustup").args([
+                "component",
+                "add",
+                "clippy",
+                "--toolchain",
+                pinned,
+            ]))
+            .context("adding clippy to the eBPF crate's nightly")?;
+        }
         return Ok(t);
     }
-    let pinned = toolchain::pinned_nightly();
     if on_path("rustup")
         && succeeds(Command::new("rustup").args([
             "toolchain",

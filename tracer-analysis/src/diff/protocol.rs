@@ -1,20 +1,12 @@
 //! How far `d_seq` moves per traced writer, per kernel generation (DESIGN.md sections 3 and 9,
-//! checked against fs/dcache.c of 6.1). The kernel side takes its rules from the trace header's
+//! checked against fs/dcache.c of 6.1). Both sides take their generation from
+//! userspace-dcache's one release -> profile table: the kernel side from the trace header's
 //! release, the model side from its profile name; both are held to the same checks.
 use tracer_common::{flags, Event, Probe};
+use userspace_dcache::Profile;
 
-/// `d_seq` around the inode clear in `dentry_unlink_inode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InodeClearSeq {
-    /// Before 4.6: clear `d_inode`, then `dentry_rcuwalk_barrier()` (+2), unconditionally.
-    BarrierAfter,
-    /// 4.8 up to "make sure that __dentry_kill() always invalidates d_seq, unhashed or not":
-    /// `raw_write_seqcount_begin/end` only while the dentry is hashed, so killing an already
-    /// unhashed dentry moves nothing.
-    BracketIfHashed,
-    /// 4.6/4.7 and every kernel since that fix (6.1 included): always bracketed (+2).
-    Bracket,
-}
+/// `d_seq` around the inode clear in `dentry_unlink_inode`, as the profile has it.
+pub use userspace_dcache::InodeSeq as InodeClearSeq;
 
 /// The writer-side `d_seq` rules the diff expects of one trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,47 +16,24 @@ pub struct Protocol {
     pub inode_clear: InodeClearSeq,
 }
 
-/// First release with the always-invalidate fix. The fix is dated August 2018; 4.19 is the
-/// first release that certainly has it. Erring late is the safe side: a kernel that already
-/// bumps gets a coverage note (+2 where 0 was expected), never a false anomaly.
-const ALWAYS_BRACKET_SINCE: (u32, u32) = (4, 19);
-
 impl Protocol {
-    /// Rules for a kernel release such as `6.1.0-27-amd64`; None if it does not start with
-    /// `major.minor`.
+    /// Rules for a kernel release such as `6.1.0-27-amd64`: its generation's profile. None if
+    /// it does not start with `major.minor` or predates RCU path walk.
     pub fn for_release(release: &str) -> Option<Protocol> {
-        let mut parts = release.split(|c: char| !c.is_ascii_digit());
-        let major: u32 = parts.next()?.parse().ok()?;
-        let minor: u32 = parts.next()?.parse().ok()?;
-        let v = (major, minor);
-        let inode_clear = if v < (4, 6) {
-            InodeClearSeq::BarrierAfter
-        } else if v < (4, 8) || v >= ALWAYS_BRACKET_SINCE {
-            InodeClearSeq::Bracket
-        } else {
-            InodeClearSeq::BracketIfHashed
-        };
+        let p = Profile::for_release(release).ok()?;
         Some(Protocol {
-            source: format!("release {release}"),
-            inode_clear,
+            source: format!("release {release} ({})", p.name),
+            inode_clear: p.unlink_inode_seq,
         })
     }
 
-    /// Rules for a model profile (`linux-3.0-rc7`, `linux-3.0`, `linux-4.8`, `linux-6.1`, or
-    /// any `linux-X.Y`). The model's 4.8 profile keeps the unhashed hole by design, so it gets
-    /// `BracketIfHashed` whatever the release table says.
+    /// Rules for a model profile name (`linux-4.8`, or `linux-` and a release).
     pub fn for_profile(profile: &str) -> Option<Protocol> {
-        let release = profile.strip_prefix("linux-")?;
-        let mut p = if release == "4.8" {
-            Protocol {
-                source: String::new(),
-                inode_clear: InodeClearSeq::BracketIfHashed,
-            }
-        } else {
-            Protocol::for_release(release)?
-        };
-        p.source = format!("profile {profile}");
-        Some(p)
+        let p = Profile::named(profile).ok()?;
+        Some(Protocol {
+            source: format!("profile {}", p.name),
+            inode_clear: p.unlink_inode_seq,
+        })
     }
 
     /// The rules of current kernels, when nothing better is known.
@@ -148,6 +117,9 @@ mod tests {
         assert_eq!(clear("3.0.0-rc7"), Some(InodeClearSeq::BarrierAfter));
         assert_eq!(clear("4.7.2"), Some(InodeClearSeq::Bracket));
         assert_eq!(clear("4.14.0"), Some(InodeClearSeq::BracketIfHashed));
+        assert_eq!(clear("4.17.0"), Some(InodeClearSeq::BracketIfHashed));
+        assert_eq!(clear("4.18.0"), Some(InodeClearSeq::Bracket));
+        assert_eq!(clear("5.10.0-30-amd64"), Some(InodeClearSeq::Bracket));
         assert_eq!(clear("6.1.0-27-amd64"), Some(InodeClearSeq::Bracket));
         assert_eq!(clear("vmlinuz"), None);
         assert_eq!(

@@ -21,16 +21,21 @@ use userspace_dcache_loom::check::{
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// Run one check, of this profile: linux-3.0-rc7, linux-3.0, linux-4.8, linux-6.1.
-    /// Without it, every profile, scenario and mutant is checked and a table printed.
+    /// Run one check, of this profile: linux-2.6.38, linux-2.6.39, linux-3.0, linux-3.5,
+    /// linux-4.7, linux-4.8, linux-4.18, linux-6.1, linux-6.8, or `linux-` and a release
+    /// (linux-5.10 is its generation's, linux-4.18). Without it, every profile, scenario and
+    /// mutant is checked and a table printed.
     #[arg(long, requires = "scenario")]
     profile: Option<String>,
-    /// What races the lookup of a positive name: kill (the shrinker kills its dentry), delete
-    /// (d_delete of it), unhashed-kill (d_drop on one thread, the last dput on another).
+    /// What races the walk: kill (the shrinker kills the dentry of a positive name), delete
+    /// (d_delete of it), unhashed-kill (d_drop on one thread, the last dput on another),
+    /// cwd-dotdot (stat ".." from a removed cwd while a chdir drops its last reference).
     #[arg(long, requires = "profile")]
     scenario: Option<String>,
-    /// A deliberate bug on top of the profile: no-d-drop-barrier, clear-inode-before-unhash,
-    /// reader-skips-unhashed-check.
+    /// A deliberate bug on top of the profile (the bug catalogue's names): step-into-reread,
+    /// kill-clear-before-unhash, drop-without-invalidate, lookup-no-unhashed-check,
+    /// unhashed-kill-no-bump, no-child-seq-recheck, seqcount-begin-keeps-bit0,
+    /// retry-without-rmb.
     #[arg(long, requires = "profile")]
     mutant: Option<String>,
     /// Memory model: c11 (the model's orderings as written) or sc (no reordering, which is all
@@ -159,14 +164,14 @@ fn verdict_text(v: &Verdict) -> String {
 fn print_table(out: &mut impl Write, results: &[CheckResult]) -> Result<()> {
     writeln!(
         out,
-        "{:<14} {:<14} {:<28} {:<6} {:<10} {:<10} interleavings",
+        "{:<13} {:<14} {:<26} {:<6} {:<10} {:<10} interleavings",
         "profile", "scenario", "mutant", "model", "lookup", "caller"
     )?;
     for r in results {
         let c = &r.check;
         writeln!(
             out,
-            "{:<14} {:<14} {:<28} {:<6} {:<10} {:<10} {}",
+            "{:<13} {:<14} {:<26} {:<6} {:<10} {:<10} {}",
             c.profile.name,
             c.scenario.name(),
             c.mutant.map_or("-", Mutant::name),
@@ -175,13 +180,17 @@ fn print_table(out: &mut impl Write, results: &[CheckResult]) -> Result<()> {
             r.caller.as_ref().map_or("n/a".into(), verdict_text),
             r.interleavings
         )?;
+        writeln!(out, "    why: {}", check::reasoning(r))?;
     }
     writeln!(
         out,
-        "lookup: no validated lookup hands back a hashed dentry with a NULL inode while the name \
-         is positive; caller: no ENOENT for a name that exists throughout (n/a for delete). \
-         fails (N): a counterexample of N events (tracer check --profile P --scenario S ... \
-         prints it)."
+        "lookup: the inode the reader's caller validated belongs to the d_seq version it \
+         validated against (never negative where the name is positive, never an odd count); \
+         caller: no ENOENT for a name that exists throughout, no walk standing on a NULL inode \
+         (n/a for delete). fails (N): a counterexample of N events (tracer check --profile P \
+         --scenario S ... prints it). why: the accesses the verdict rests on (W: a writer's \
+         stores, R: the reader's loads, in program order) and what the Linux kernel memory \
+         model and x86 say of them."
     )?;
     Ok(())
 }
@@ -211,6 +220,7 @@ fn print_one(out: &mut impl Write, r: &CheckResult) -> Result<()> {
             }
         }
     }
+    writeln!(out, "  why: {}", check::reasoning(r))?;
     Ok(())
 }
 
@@ -230,6 +240,7 @@ fn to_json(r: &CheckResult) -> Value {
         "steps": cx.map(|cx| &cx.steps),
         "interleavings": r.interleavings,
         "preemption_bound": c.preemption_bound,
+        "why": check::reasoning(r),
     })
 }
 
@@ -254,7 +265,10 @@ fn write_out(path: &Path, r: &CheckResult) -> Result<()> {
     let c = &r.check;
     let mut header = Header::new(Origin::Check);
     header.profile = Some(c.profile.name.to_owned());
-    header.kernel_release = format!("{}.{}", c.profile.version.0, c.profile.version.1);
+    header.kernel_release = match c.profile.since {
+        (2, minor, sub) => format!("2.{minor}.{sub}"),
+        (major, minor, _) => format!("{major}.{minor}"),
+    };
     let notes = [
         ("scenario", c.scenario.name().to_owned()),
         ("mutant", c.mutant.map_or("none", Mutant::name).to_owned()),
