@@ -73,6 +73,10 @@ fn a_failing_check_writes_its_counterexample_as_a_trace() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a failing lookup invariant: {text}"));
     assert!(text.contains("why: MP without a write barrier"), "{text}");
+    assert!(
+        text.contains("linux-4.8: the generation opened by dentry_iput() folded"),
+        "{text}"
+    );
 
     let (header, events, footer) = Reader::open(&path)
         .expect("a trace")

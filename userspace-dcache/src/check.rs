@@ -811,11 +811,6 @@ pub fn reasoning(r: &CheckResult) -> String {
         return mutant_reasoning(m, c.scenario, r.holds());
     }
     let text = match c.scenario {
-        _ if p.reread_inode_after_check && c.scenario != Scenario::Delete => {
-            "step-into-reread: the caller validated a positive inode, the kill clears it, then \
-             __follow_mount_rcu re-reads d_inode with no d_seq check and returns ENOENT. No \
-             reordering needed: fails under sc too; what was validated was right (lookup holds)."
-        }
         Scenario::Kill if kill_bumps => {
             "MP with smp_wmb/smp_rmb, forbidden: W d_seq+=2 (__d_drop); d_seq++ ; smp_wmb ; \
              d_inode=NULL (dentry_unlink_inode's bracket) || R d_inode ; smp_rmb ; R d_seq. A \
@@ -861,6 +856,16 @@ pub fn reasoning(r: &CheckResult) -> String {
              it). Fixed in 4.18."
         }
     };
+    if p.reread_inode_after_check && c.scenario != Scenario::Delete {
+        let reread = "step-into-reread: the caller validated a positive inode, the kill clears \
+                      it, then __follow_mount_rcu re-reads d_inode with no d_seq check and \
+                      returns ENOENT: no reordering needed, the caller fails under sc too.";
+        return if r.lookup.holds() {
+            format!("{reread} What was validated was right (lookup holds).")
+        } else {
+            format!("{reread} The lookup fails on its own: {text}")
+        };
+    }
     text.to_owned()
 }
 

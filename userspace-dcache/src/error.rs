@@ -46,11 +46,15 @@ impl Errno {
 /// A misuse of the library, with what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
-    #[error("unknown profile {0:?}; known: linux-3.0-rc7, linux-3.0, linux-4.8, linux-6.1")]
+    #[error(
+        "unknown profile {0:?}; known: linux-2.6.38, linux-2.6.39, linux-3.0, linux-3.5, \
+         linux-4.7, linux-4.8, linux-4.18, linux-6.1, linux-6.8, or linux-<release> \
+         (e.g. linux-5.10)"
+    )]
     UnknownProfile(String),
     #[error("cannot read a kernel version from release {0:?}; expected e.g. \"6.1.0-27-amd64\"")]
     BadRelease(String),
-    #[error("kernel release {0:?} predates RCU path walk (3.0); no profile models it")]
+    #[error("kernel release {0:?} predates RCU path walk (2.6.38); no profile models it")]
     ReleaseTooOld(String),
     #[error("replay op {index}: {kind} needs a second path")]
     MissingSecondPath { index: usize, kind: &'static str },

@@ -128,6 +128,11 @@ fn kill_of_a_hashed_dentry_fails_only_where_stores_reorder_up_to_4_17() {
         let r = check(profile, Scenario::Kill, None, MemoryModel::C11);
         let cx = lookup_cx(&r);
         assert!(cx.violation.contains("negative"), "{}", cx.violation);
+        assert!(
+            reasoning(&r).contains("allowed by LKMM"),
+            "{}",
+            reasoning(&r)
+        );
         assert_eq!(stat_event(caller_cx(&r)).result, -2);
         let r = check(profile, Scenario::Kill, None, MemoryModel::Sc);
         assert!(r.holds(), "{profile}: {r:#?}");
@@ -142,6 +147,13 @@ fn kill_of_a_hashed_dentry_fails_only_where_stores_reorder_up_to_4_17() {
 fn linux_2_6_39_rereads_and_reports_spurious_enoent_on_any_machine() {
     let r = check("linux-2.6.39", Scenario::Kill, None, MemoryModel::Sc);
     assert!(r.lookup.holds(), "{r:#?}");
+    assert!(reasoning(&r).contains("lookup holds"), "{}", reasoning(&r));
+    let c11 = check("linux-2.6.39", Scenario::Kill, None, MemoryModel::C11);
+    assert!(
+        reasoning(&c11).contains("The lookup fails on its own: MP"),
+        "{}",
+        reasoning(&c11)
+    );
     let cx = caller_cx(&r);
     assert_eq!(stat_event(cx).result, ENOENT);
     let l = lookup_event(cx);

@@ -204,6 +204,11 @@ fn print_one(out: &mut impl Write, r: &CheckResult) -> Result<()> {
         c.preemption_bound,
         r.interleavings
     )?;
+    writeln!(
+        out,
+        "  {}: the generation opened by {}",
+        c.profile.name, c.profile.commit
+    )?;
     let invariants = [("lookup", Some(&r.lookup)), ("caller", r.caller.as_ref())];
     for (name, v) in invariants {
         let Some(v) = v else {
