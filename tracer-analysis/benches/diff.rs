@@ -17,7 +17,7 @@ use std::{
 
 use tracer_analysis::{
     diff::{diff_files, DiffOptions},
-    trace::{End, Footer, Header, Origin, Writer},
+    trace::{Attachment, End, Footer, Header, Origin, Writer},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
@@ -271,9 +271,9 @@ fn generate(path: &Path, origin: Origin, events: u64, id_base: u64) -> u64 {
     if origin == Origin::Kernel {
         h.kernel_release = "6.1.0-27-amd64".into();
         h.attach = BTreeMap::from([
-            ("__d_lookup_rcu".into(), "fentry".into()),
-            ("___d_drop".into(), "fentry".into()),
-            ("dentry_unlink_inode".into(), "fentry".into()),
+            ("__d_lookup_rcu".into(), Attachment::Fentry),
+            ("___d_drop".into(), Attachment::Fentry),
+            ("dentry_unlink_inode".into(), Attachment::Fentry),
         ]);
     } else {
         h.kernel_release = "6.1".into();

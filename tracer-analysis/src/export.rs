@@ -15,6 +15,9 @@ pub struct JsonEvent {
     pub source: &'static str,
     pub tid: u32,
     pub cpu: u32,
+    /// Kernel events: the entry CPU's sequence number (a missing number is a lost event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seq: Option<u32>,
     pub dentry: u64,
     pub parent: u64,
     pub inode_begin: u64,
@@ -78,6 +81,7 @@ impl From<&Event> for JsonEvent {
             },
             tid: e.tid,
             cpu: e.cpu,
+            cpu_seq: (e.cpu_seq != 0).then_some(e.cpu_seq),
             dentry: e.dentry,
             parent: e.parent,
             inode_begin: e.inode_begin,
@@ -146,6 +150,7 @@ mod tests {
         lookup.source = Source::FEntry as u8;
         lookup.flags = flags::VALIDATED | flags::HASHED_BEGIN;
         lookup.dentry = 7;
+        lookup.cpu_seq = 42;
         lookup.set_name(b"f1");
         let mut rename = Event::zeroed();
         rename.probe = Probe::Op as u8;
@@ -170,6 +175,8 @@ mod tests {
         assert_eq!(lines[0]["validated"], true);
         assert_eq!(lines[0]["name"], "f1");
         assert_eq!(lines[0]["dentry"], 7);
+        assert_eq!(lines[0]["cpu_seq"], 42);
+        assert!(lines[1].get("cpu_seq").is_none(), "operations carry none");
         assert_eq!(lines[1]["op"], "rename");
         assert_eq!(lines[1]["name"], "a/x");
         assert_eq!(lines[1]["name2"], "a/y");

@@ -120,6 +120,58 @@ impl std::fmt::Display for End {
     }
 }
 
+/// How a target function was traced, as the header records it: `"fentry"`, `"kprobe"` or
+/// `"unavailable: why"` in JSON.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String", into = "String")]
+pub enum Attachment {
+    /// fentry/fexit programs.
+    Fentry,
+    /// kprobe/kretprobe programs.
+    Kprobe,
+    /// Not traced, and why.
+    Unavailable(String),
+}
+
+impl Attachment {
+    pub fn is_attached(&self) -> bool {
+        !matches!(self, Attachment::Unavailable(_))
+    }
+}
+
+impl From<Attachment> for String {
+    fn from(a: Attachment) -> String {
+        a.to_string()
+    }
+}
+
+impl TryFrom<String> for Attachment {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Attachment, String> {
+        match s.as_str() {
+            "fentry" => Ok(Attachment::Fentry),
+            "kprobe" => Ok(Attachment::Kprobe),
+            _ => match s.strip_prefix("unavailable: ") {
+                Some(why) => Ok(Attachment::Unavailable(why.to_string())),
+                None => Err(format!(
+                    "attach mode {s:?}: expected \"fentry\", \"kprobe\" or \"unavailable: why\""
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attachment::Fentry => f.write_str("fentry"),
+            Attachment::Kprobe => f.write_str("kprobe"),
+            Attachment::Unavailable(why) => write!(f, "unavailable: {why}"),
+        }
+    }
+}
+
 /// What a trace is of and how it was made.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -130,8 +182,8 @@ pub struct Header {
     pub tool_version: String,
     /// `uname -r` of the traced kernel (kernel traces), or the release the model profile stands for.
     pub kernel_release: String,
-    /// Per target symbol: the attach mode ("fentry", "kprobe") or why it is not attached.
-    pub attach: BTreeMap<String, String>,
+    /// Per target symbol: how it was traced.
+    pub attach: BTreeMap<String, Attachment>,
     /// Per writer of `d_seq`, `d_hash` or `d_inode`: the probe that observes it, or the traced
     /// functions containing it when it is inlined (kernel traces).
     pub observed_through: BTreeMap<String, String>,
@@ -708,6 +760,23 @@ mod tests {
             .expect_err("must fail");
         assert!(matches!(err, TraceError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn attach_modes_read_and_write_as_their_strings() {
+        for (a, text) in [
+            (Attachment::Fentry, "\"fentry\""),
+            (Attachment::Kprobe, "\"kprobe\""),
+            (
+                Attachment::Unavailable("inlined".into()),
+                "\"unavailable: inlined\"",
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&a).expect("ser"), text);
+            assert_eq!(serde_json::from_str::<Attachment>(text).expect("de"), a);
+        }
+        let err = serde_json::from_str::<Attachment>("\"uprobe\"").expect_err("unknown");
+        assert!(err.to_string().contains("expected"), "{err}");
     }
 
     #[test]

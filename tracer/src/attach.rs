@@ -7,6 +7,7 @@ use aya::{
     programs::{FEntry, FExit, KProbe},
     Btf, Ebpf,
 };
+use tracer_analysis::trace::Attachment;
 use tracer_common::Probe;
 
 use crate::{
@@ -33,11 +34,12 @@ pub enum Attached {
 }
 
 impl Attached {
-    /// As stored in the trace header: the family, or "unavailable: why".
-    pub fn describe(&self) -> String {
+    /// As stored in the trace header.
+    pub fn describe(&self) -> Attachment {
         match self {
-            Attached::Yes(f) => f.to_string(),
-            Attached::No(why) => format!("unavailable: {why}"),
+            Attached::Yes(Family::Fentry) => Attachment::Fentry,
+            Attached::Yes(Family::Kprobe) => Attachment::Kprobe,
+            Attached::No(why) => Attachment::Unavailable(why.clone()),
         }
     }
 }

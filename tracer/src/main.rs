@@ -32,7 +32,9 @@ enum Cmd {
         btf: PathBuf,
     },
     /// Diff a kernel trace against a model trace: classify every NULL-inode lookup return and
-    /// ENOENT, check the writer-side d_seq invariants. Exit 0 no anomaly, 1 anomalies, 2 trouble.
+    /// ENOENT, check the writer-side d_seq invariants. Exit 0 clean (complete traces, nothing
+    /// lost, every d_seq move explained, no anomaly), 1 anomalies, 2 inconclusive (the reasons
+    /// are listed) or an input refused.
     Diff(DiffArgs),
     /// Run a workload with the probes attached and write its trace.
     Record(commands::record::RecordArgs),
@@ -228,7 +230,7 @@ fn run_diff(args: DiffArgs) -> anyhow::Result<i32> {
     report.write_details(&mut out)?;
     if !report.anomalies.is_empty() {
         // The details can be long: repeat the verdict where the reader ends up.
-        writeln!(out, "\n{}", report.verdict())?;
+        writeln!(out, "\n{}", report.verdict_line())?;
     }
     Ok(report.exit_status)
 }

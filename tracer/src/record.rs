@@ -149,7 +149,11 @@ where
     let summary = RecordSummary {
         trace: opts.out.clone(),
         kernel_release: header.kernel_release.clone(),
-        attach: header.attach.clone(),
+        attach: header
+            .attach
+            .iter()
+            .map(|(t, a)| (t.clone(), a.to_string()))
+            .collect(),
         events: footer.per_probe.clone(),
         hits: footer.hits.clone(),
         drops: footer.drops.clone(),

@@ -40,13 +40,37 @@ fn the_command_line_reports_and_exits_like_diff() {
         serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
     assert_eq!(v["exit_status"], 1);
 
+    // Refused inputs: one line naming the problem, exit 2.
+    for (kernel, model, says) in [
+        (&mp, &mp, "the same file given twice"),
+        (&mp, &kp, "the kernel trace must be a kernel trace"),
+        (&kp, &kp, "the same file given twice"),
+    ] {
+        let out = Command::new(bin)
+            .arg("diff")
+            .arg(kernel)
+            .arg(model)
+            .output()
+            .expect("run tracer");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    let copy = dir.path().join("copy.trace");
+    std::fs::copy(&kp, &copy).expect("copy");
     let out = Command::new(bin)
         .arg("diff")
-        .arg(&mp)
-        .arg(&mp)
+        .arg(&kp)
+        .arg(&copy)
         .output()
         .expect("run tracer");
-    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the model trace must be a model trace"),
+        "{stderr}"
+    );
 
     let out = Command::new(bin)
         .arg("diff")

@@ -2,9 +2,9 @@
 //! minix one (so every file system a workload can name is recorded in the VM).
 //!
 //! Each builtin is recorded on Debian's kernel, replayed on the `linux-6.1` model against that
-//! trace and diffed: the diff must exit 0, with no anomaly on either side, every NULL-inode
-//! lookup return and ENOENT classified, and no coverage gap on the kernel side (every `d_seq`
-//! move explained by a traced writer). Then prune-stat's kernel trace is replayed on
+//! trace and diffed: the verdict must be clean (exit 0: complete traces, nothing lost, every
+//! `d_seq` move explained, no anomaly), with every NULL-inode lookup return and ENOENT
+//! classified, no coverage gap on the kernel side and no hole in any CPU's event numbers. Then prune-stat's kernel trace is replayed on
 //! `linux-3.0-rc7` at the kernel's pace with the race windows held open: the report must show
 //! the divergence that profile produces (Hugh Dickins' spurious ENOENTs on the model side, none
 //! on the kernel side). That race is a race: up to three replays are given to show it.
@@ -55,12 +55,29 @@ pub fn e2e() -> Result<(u64, u64)> {
         let out = base.join(w);
         let code = run::run(run::RunArgs::in_vm(&source, scale, out.clone()))
             .with_context(|| format!("cargo xtask run --workload {w}"))?;
-        check(
-            code == 0,
-            format!("{w}: diff against linux-6.1 exits 0 (got {code})"),
-        );
         match read_report(&out.join("report.json")) {
             Ok(r) => {
+                let reasons: Vec<String> = r["reasons"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x["message"].to_string()).collect())
+                    .unwrap_or_default();
+                check(
+                    code == 0 && r["verdict"] == "clean",
+                    format!(
+                        "{w}: verdict against linux-6.1 clean, exit 0 (got {}, exit {code}, \
+                         anomalies {}, reasons {reasons:?})",
+                        r["verdict"], r["anomaly_counts"]
+                    ),
+                );
+                check(
+                    r["cpu_sequence"].as_object().is_some_and(|m| {
+                        !m.is_empty() && m.values().all(|c| c["missing"] == 0 && c["repeated"] == 0)
+                    }),
+                    format!(
+                        "{w}: every CPU's kernel events numbered without a hole ({})",
+                        r["cpu_sequence"]
+                    ),
+                );
                 for side in ["kernel", "model"] {
                     check(
                         all_classified(&r["null_inode_returns"][side])

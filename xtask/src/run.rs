@@ -1,6 +1,6 @@
 //! `cargo xtask run`: the main job. Records a workload on a live kernel (natively when this
 //! host can attach probes, else in the VM), replays it on the model, diffs the two, and exits
-//! with the diff's status (0 no anomaly, 1 anomalies, 2 trouble).
+//! with the diff's status (0 clean, 1 anomalies, 2 inconclusive).
 use std::{
     fs,
     path::{Path, PathBuf},

@@ -92,6 +92,8 @@ impl Paths {
 struct Pending {
     result: i32,
     ts_begin: u64,
+    /// A race on its side makes another result possible.
+    racy: bool,
 }
 
 /// An operation whose result differs between the kernel and the model.
@@ -105,6 +107,9 @@ pub struct OpDivergence {
     pub model_result: i32,
     pub kernel_ts_begin: u64,
     pub model_ts_begin: u64,
+    /// A writer of the name overlapped the operation on one side (or two writers before it
+    /// overlapped each other): either result is possible.
+    pub explained_by_race: bool,
 }
 
 /// Matches the n-th operation of a kind on a name across the two sides and compares results.
@@ -116,6 +121,8 @@ pub struct OpMatcher {
     cap: usize,
     pub compared: u64,
     pub differ: u64,
+    /// Of those that differ, the ones a race on either side explains.
+    pub explained_by_race: u64,
     pub abandoned: bool,
     pub examples: Vec<OpDivergence>,
     max_examples: usize,
@@ -129,13 +136,17 @@ impl OpMatcher {
             cap,
             compared: 0,
             differ: 0,
+            explained_by_race: 0,
             abandoned: false,
             examples: Vec::new(),
             max_examples,
         }
     }
 
-    /// Records side `side`'s next operation of `kind` on `path`.
+    /// Records side `side`'s next operation of `kind` on `path` (`racy`: a race on this side
+    /// makes another result possible). Returns the pair when the results differ and no race
+    /// on either side explains it.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
         side: usize,
@@ -143,10 +154,11 @@ impl OpMatcher {
         path: PathId,
         result: i32,
         ts_begin: u64,
+        racy: bool,
         paths: &Paths,
-    ) {
+    ) -> Option<OpDivergence> {
         if self.abandoned {
-            return;
+            return None;
         }
         let (owner, queue, seen) = self
             .queues
@@ -154,7 +166,11 @@ impl OpMatcher {
             .or_insert_with(|| (side, VecDeque::new(), 0));
         if *owner == side || queue.is_empty() {
             *owner = side;
-            queue.push_back(Pending { result, ts_begin });
+            queue.push_back(Pending {
+                result,
+                ts_begin,
+                racy,
+            });
             self.backlog += 1;
             if self.backlog > self.cap {
                 // The two traces do not hold the same operations; stop before memory grows
@@ -162,33 +178,39 @@ impl OpMatcher {
                 self.abandoned = true;
                 self.queues.clear();
             }
-            return;
+            return None;
         }
-        let Some(other) = queue.pop_front() else {
-            return;
-        };
+        let other = queue.pop_front()?;
         self.backlog -= 1;
         *seen += 1;
         self.compared += 1;
-        if other.result != result {
-            self.differ += 1;
-            if self.examples.len() < self.max_examples {
-                let (k, m) = if side == 0 {
-                    ((result, ts_begin), (other.result, other.ts_begin))
-                } else {
-                    ((other.result, other.ts_begin), (result, ts_begin))
-                };
-                self.examples.push(OpDivergence {
-                    operation: kind.name(),
-                    name: paths.render(path),
-                    occurrence: *seen,
-                    kernel_result: k.0,
-                    model_result: m.0,
-                    kernel_ts_begin: k.1,
-                    model_ts_begin: m.1,
-                });
-            }
+        if other.result == result {
+            return None;
         }
+        self.differ += 1;
+        let (k, m) = if side == 0 {
+            ((result, ts_begin), (other.result, other.ts_begin))
+        } else {
+            ((other.result, other.ts_begin), (result, ts_begin))
+        };
+        let d = OpDivergence {
+            operation: kind.name(),
+            name: paths.render(path),
+            occurrence: *seen,
+            kernel_result: k.0,
+            model_result: m.0,
+            kernel_ts_begin: k.1,
+            model_ts_begin: m.1,
+            explained_by_race: racy || other.racy,
+        };
+        if self.examples.len() < self.max_examples {
+            self.examples.push(d.clone());
+        }
+        if d.explained_by_race {
+            self.explained_by_race += 1;
+            return None;
+        }
+        Some(d)
     }
 
     /// Operations one side has and the other never matched: (kernel, model).
@@ -230,12 +252,18 @@ mod tests {
         let mut p = Paths::default();
         let f = p.parse(b"f");
         let mut m = OpMatcher::new(100, 10);
-        m.record(0, OpKind::Stat, f, 0, 10, &p);
-        m.record(0, OpKind::Stat, f, -2, 20, &p);
-        m.record(1, OpKind::Stat, f, 0, 5, &p);
-        m.record(1, OpKind::Stat, f, 0, 6, &p);
-        m.record(1, OpKind::Unlink, f, 0, 7, &p);
-        assert_eq!((m.compared, m.differ), (2, 1));
+        assert!(m.record(0, OpKind::Stat, f, 0, 10, false, &p).is_none());
+        assert!(m.record(0, OpKind::Stat, f, -2, 20, false, &p).is_none());
+        assert!(m.record(1, OpKind::Stat, f, 0, 5, false, &p).is_none());
+        let d = m.record(1, OpKind::Stat, f, 0, 6, false, &p);
+        assert_eq!(d.map(|d| d.kernel_result), Some(-2));
+        m.record(1, OpKind::Unlink, f, 0, 7, false, &p);
+        m.record(0, OpKind::Open, f, -2, 30, true, &p);
+        assert!(
+            m.record(1, OpKind::Open, f, 0, 31, false, &p).is_none(),
+            "a race on one side explains it"
+        );
+        assert_eq!((m.compared, m.differ, m.explained_by_race), (3, 2, 1));
         let d = &m.examples[0];
         assert_eq!((d.occurrence, d.kernel_result, d.model_result), (2, -2, 0));
         assert_eq!(m.unmatched(), (0, 1));
@@ -247,7 +275,7 @@ mod tests {
         let f = p.parse(b"f");
         let mut m = OpMatcher::new(3, 10);
         for i in 0..5 {
-            m.record(0, OpKind::Stat, f, 0, i, &p);
+            m.record(0, OpKind::Stat, f, 0, i, false, &p);
         }
         assert!(m.abandoned);
         assert_eq!(m.unmatched(), (0, 0));

@@ -1,4 +1,4 @@
-//! The classification rules (DESIGN.md section 7) as pure functions of the operation history,
+//! The classification rules (ARCHITECTURE.md, The diff) as pure functions of the operation history,
 //! the path tree and the writer probes seen on the dentry. See the module documentation of
 //! [`crate::diff`] for the rules in prose.
 use serde_json::{json, Map, Value};
@@ -48,22 +48,22 @@ pub struct WriterSpan {
 
 /// A class with the reason in one sentence and the facts behind it.
 #[derive(Clone, Debug)]
-pub struct Verdict {
+pub struct Ruling {
     pub class: Class,
     pub why: String,
     pub evidence: Map<String, Value>,
 }
 
-impl Verdict {
-    fn new(class: Class, why: String) -> Verdict {
-        Verdict {
+impl Ruling {
+    fn new(class: Class, why: String) -> Ruling {
+        Ruling {
             class,
             why,
             evidence: Map::new(),
         }
     }
 
-    fn with(mut self, key: &str, v: Value) -> Verdict {
+    fn with(mut self, key: &str, v: Value) -> Ruling {
         self.evidence.insert(key.into(), v);
         self
     }
@@ -136,9 +136,9 @@ fn explain(
     b: u64,
     e: u64,
     subject: &str,
-) -> Result<Fact, Verdict> {
+) -> Result<Fact, Ruling> {
     if let Some((p, f)) = writer_op(hist, paths, path, b, e, None) {
-        return Err(Verdict::new(
+        return Err(Ruling::new(
             Class::OverlapsWriter,
             format!(
                 "a {} of {} by tid {} overlaps the {subject}",
@@ -151,12 +151,12 @@ fn explain(
     }
     match name_state(hist, paths, path, b) {
         NameState::Exists(f) => Ok(f),
-        NameState::Missing(None) => Err(Verdict::new(
+        NameState::Missing(None) => Err(Ruling::new(
             Class::Negative,
             "no operation before it shows the name existing".into(),
         )
         .with("name_state", json!("never seen existing"))),
-        NameState::Missing(Some(f)) => Err(Verdict::new(
+        NameState::Missing(Some(f)) => Err(Ruling::new(
             Class::Negative,
             format!(
                 "the name is missing since a {} by tid {} ended",
@@ -166,7 +166,7 @@ fn explain(
         )
         .with("name_state", json!("missing"))
         .with("last_operation", fact_json(&f, paths, path))),
-        NameState::Racing(w, r) => Err(Verdict::new(
+        NameState::Racing(w, r) => Err(Ruling::new(
             Class::OverlapsWriter,
             format!(
                 "a {} (tid {}) and a {} (tid {}) of the name overlapped each other before it: \
@@ -180,7 +180,7 @@ fn explain(
         .with("name_state", json!("racing writers"))
         .with("writer", fact_json(&w, paths, path))
         .with("rival_writer", fact_json(&r, paths, path))),
-        NameState::ParentGone(d, f) => Err(Verdict::new(
+        NameState::ParentGone(d, f) => Err(Ruling::new(
             Class::Negative,
             format!(
                 "its directory {} is missing since a {} by tid {}",
@@ -194,7 +194,7 @@ fn explain(
     }
 }
 
-fn exists_evidence(v: Verdict, since: &Fact, paths: &Paths, path: PathId) -> Verdict {
+fn exists_evidence(v: Ruling, since: &Fact, paths: &Paths, path: PathId) -> Ruling {
     v.with("name_state", json!("exists for the whole interval"))
         .with("exists_since", fact_json(since, paths, path))
 }
@@ -209,7 +209,7 @@ pub fn null_lookup(
     e: u64,
     hashed: bool,
     writers: &[WriterSpan],
-) -> Verdict {
+) -> Ruling {
     let since = match explain(hist, paths, path, b, e, "lookup") {
         Ok(f) => f,
         Err(v) => return v,
@@ -218,28 +218,25 @@ pub fn null_lookup(
         .iter()
         .find(|w| w.ts_begin <= e && w.ts_end >= b)
         .copied();
-    if let (false, Some(w)) = (hashed, writer) {
-        return Verdict::new(
-            Class::OverlapsWriter,
-            format!(
-                "the dentry was unhashed at return while {} (tid {}) ran on it",
-                w.probe.symbol(),
-                w.tid
-            ),
-        )
-        .with("writer_probe", writer_json(&w));
-    }
     let mut why = String::from(
         "validated NULL d_inode for a name that exists for the whole lookup: the caller would \
          report ENOENT",
     );
-    if !hashed {
+    if let Some(w) = writer {
+        // Only a writer that changes whether the name exists (rule 2) excuses it. A kill by
+        // pruning leaves the name existing, and its d_seq bumps (the invalidate after the
+        // unhash, the clear) must have failed the lookup's validation.
+        why.push_str(&format!(
+            "; {} (tid {}) overlapping it kills the dentry, which must have failed the \
+             validation, not passed it",
+            w.probe.symbol(),
+            w.tid
+        ));
+    } else if !hashed {
         why.push_str("; the dentry was unhashed and no traced writer explains it");
     }
-    let mut v = exists_evidence(Verdict::new(Class::Anomaly, why), &since, paths, path);
+    let mut v = exists_evidence(Ruling::new(Class::Anomaly, why), &since, paths, path);
     if let Some(w) = writer {
-        // A kill-path writer does not make a name missing; a still-hashed dentry with its
-        // inode gone is exactly what unhash-before-clear forbids.
         v = v.with("overlapping_writer_probe", writer_json(&w));
     }
     v
@@ -257,11 +254,11 @@ fn writer_json(w: &WriterSpan) -> Value {
 }
 
 /// An ENOENT result of a stat or open.
-pub fn enoent(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Verdict {
+pub fn enoent(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Ruling {
     match explain(hist, paths, path, b, e, "operation") {
         Err(v) => v,
         Ok(since) => exists_evidence(
-            Verdict::new(
+            Ruling::new(
                 Class::Anomaly,
                 "ENOENT for a name that exists for the whole operation".into(),
             ),
@@ -281,12 +278,12 @@ pub fn clear_while_hashed(
     path: PathId,
     b: u64,
     e: u64,
-) -> Option<Verdict> {
+) -> Option<Ruling> {
     const DELETERS: [OpKind; 3] = [OpKind::Unlink, OpKind::Rmdir, OpKind::Rename];
     if writer_op(hist, paths, path, b, e, Some(&DELETERS)).is_some() {
         return None;
     }
-    Some(Verdict::new(
+    Some(Ruling::new(
         Class::Anomaly,
         "d_inode cleared while the dentry was still hashed, outside d_delete (no unlink, rmdir \
          or rename of the name overlaps): the kill path must unhash before the clear"
@@ -351,7 +348,11 @@ mod tests {
             flags: flags::HASHED_BEGIN | flags::HASHED_END,
         };
         let v = null_lookup(&h, &paths, f, 102, 106, false, &[kill]);
-        assert_eq!(v.class, Class::OverlapsWriter, "{}", v.why);
+        assert_eq!(
+            v.class,
+            Class::Anomaly,
+            "unhashed by a kill: the kill does not excuse it either"
+        );
         let v = null_lookup(&h, &paths, f, 102, 106, true, &[kill]);
         assert_eq!(
             v.class,

@@ -33,6 +33,20 @@ pub struct Fact {
 const EEXIST: i32 = -17;
 
 impl Fact {
+    /// A create or mkdir of the workload's setup, which runs before its first operation (at
+    /// `first_op`) and leaves no operation event: from the trace's start to that point.
+    pub fn setup(kind: OpKind, first_op: u64) -> Fact {
+        Fact {
+            ts_begin: 0,
+            ts_end: first_op,
+            tid: 0,
+            kind,
+            result: 0,
+            effect: Some(Exists::Yes),
+            writer: true,
+        }
+    }
+
     /// The facts an operation's result establishes about its first and (renames) second path.
     /// ENOENT results prove nothing: a spurious ENOENT is what the diff looks for, so it must
     /// not become the evidence that excuses the next one.
@@ -190,6 +204,20 @@ impl History {
             .get(&path)
             .into_iter()
             .flat_map(move |h| h.recent.iter().rev().take_while(move |f| f.ts_end >= b))
+    }
+
+    /// A writer of `path` whose interval overlaps `[b, e]`, other than the operation of thread
+    /// `tid` over exactly `[b, e]` (the one asking).
+    pub fn other_writer_overlapping(
+        &self,
+        path: PathId,
+        b: u64,
+        e: u64,
+        tid: u32,
+    ) -> Option<&Fact> {
+        self.ending_after(path, b).find(|f| {
+            f.writer && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
+        })
     }
 
     /// A writer operation on `path` (of `kinds`, or any) whose interval overlaps `[b, e]`.

@@ -7,7 +7,13 @@
 //! - a writer that moves `d_seq` by less than its protocol requires, or whose caller's owed
 //!   bump (the +2 after `___d_drop`) is missing at the next writer's entry, is an anomaly;
 //! - a writer entering below what a lookup already read (but not below what was known before
-//!   that lookup) was stamped after the lookup saw its doing: no regression.
+//!   that lookup) was stamped after the lookup saw its doing, if the times allow it. A lookup
+//!   reads after its return stamp, at the latest before its thread's operation ends (`read_by`);
+//!   a writer writes inside its interval. So the writer must have begun before the first
+//!   lookup that read the new value had read it, and ended after every lookup that read the
+//!   old value had returned. Otherwise the move stays unexplained;
+//! - a lookup reading less than a lookup that returned before it began: `d_seq` went
+//!   backwards within the dentry's life, an anomaly.
 //!
 //! Observations must come in time order (writers by entry, lookups by return), which the
 //! side's reorder window provides.
@@ -54,7 +60,23 @@ pub enum Finding {
     /// (its gap `from`..`to`): the lookup already saw this writer's doing, so the trace's
     /// stamps are out of order with the reads (a thread stalled between the two).
     SeenEarly { from: u32, to: u32 },
+    /// A lookup read `to`, below the `from` a lookup that returned before it began had read.
+    Decreased { from: u32, to: u32, since: u64 },
 }
+
+/// A gap a lookup found, waiting for the writer that may explain it.
+#[derive(Clone, Copy, Debug)]
+struct SeenAhead {
+    from: u32,
+    to: u32,
+    /// The latest time the first lookup that read `to` can have read it.
+    read_by: u64,
+    /// When the last lookup that read below `to` returned.
+    last_old_end: u64,
+}
+
+/// Lookup reads kept to find a value going backwards (lookups are short: a few suffice).
+const READS_KEPT: usize = 8;
 
 #[derive(Clone, Copy, Debug)]
 struct Owed {
@@ -74,8 +96,12 @@ pub struct SeqState {
     /// The last writer's (begin, end, tid): a writer inside it on the same thread (`___d_drop`
     /// inside an out-of-line `__d_drop`) entered before its caller's bump.
     last_writer: Option<(u64, u64, u32)>,
-    /// The gap (from, to) a lookup found since the last writer.
-    seen_ahead: Option<(u32, u32)>,
+    /// The gap a lookup found since the last writer.
+    seen_ahead: Option<SeenAhead>,
+    /// When the last lookup that read no more than `known` returned.
+    old_read_end: u64,
+    /// Lookups in return order: (ts_end, the highest value any lookup returned by then read).
+    reads: std::collections::VecDeque<(u64, u32)>,
     /// The last writer with no upper bound of its own (`__dentry_kill`, `d_delete`...): its
     /// (begin, end, tid, `d_seq` at exit). Writers it calls enter below what it accounts for,
     /// and what it moves through inlined code is explained by it.
@@ -90,29 +116,63 @@ fn ahead(a: u32, b: u32) -> i64 {
 }
 
 impl SeqState {
-    /// A lookup read `seq` (its `d_seq` re-read) at `ts`.
-    pub fn lookup(&mut self, seq: u32, ts: u64) -> Option<Finding> {
+    /// A lookup over `[b, e]` read `seq` (its `d_seq` re-read), at the latest at `read_by`.
+    pub fn lookup(&mut self, seq: u32, b: u64, e: u64, read_by: u64) -> Option<Finding> {
         let mut out = None;
+        let floor = self
+            .reads
+            .iter()
+            .rev()
+            .find(|(t, _)| *t < b)
+            .map(|(_, m)| *m);
+        if let Some(m) = floor.filter(|m| ahead(seq, *m) < 0) {
+            out = Some(Finding::Decreased {
+                from: m,
+                to: seq,
+                since: self.last_ts,
+            });
+        }
+        let high = match self.reads.back() {
+            Some((_, m)) if ahead(*m, seq) > 0 => *m,
+            _ => seq,
+        };
+        if self.reads.len() == READS_KEPT {
+            self.reads.pop_front();
+        }
+        self.reads.push_back((e, high));
         match self.known {
             Some(k) if ahead(seq, k) > 0 => {
-                out = Some(Finding::Gap {
+                out = out.or(Some(Finding::Gap {
                     from: k,
                     to: seq,
                     since: self.last_ts,
                     cause: GapCause::Unattributed,
+                }));
+                self.seen_ahead = Some(SeenAhead {
+                    from: k,
+                    to: seq,
+                    read_by,
+                    last_old_end: self.old_read_end,
                 });
-                self.seen_ahead = Some((k, seq));
                 self.known = Some(seq);
             }
-            Some(_) => {}
-            None => self.known = Some(seq),
+            Some(_) => {
+                self.old_read_end = self.old_read_end.max(e);
+                if let Some(s) = self.seen_ahead.as_mut().filter(|s| ahead(s.to, seq) > 0) {
+                    s.last_old_end = s.last_old_end.max(e);
+                }
+            }
+            None => {
+                self.known = Some(seq);
+                self.old_read_end = e;
+            }
         }
         if let Some(o) = self.owed {
             if ahead(seq, o.base) >= i64::from(o.amount) {
                 self.owed = None;
             }
         }
-        self.last_ts = ts;
+        self.last_ts = e;
         out
     }
 
@@ -159,8 +219,16 @@ impl SeqState {
                                 owed_since: o.ts,
                             });
                         }
-                        (_, Some((from, to))) if ahead(sb, from) >= 0 && ahead(to, sb) > 0 => {
-                            out[0] = Some(Finding::SeenEarly { from, to });
+                        (_, Some(s))
+                            if ahead(sb, s.from) >= 0
+                                && ahead(s.to, sb) > 0
+                                && ev.ts_begin <= s.read_by
+                                && ev.ts_end >= s.last_old_end =>
+                        {
+                            out[0] = Some(Finding::SeenEarly {
+                                from: s.from,
+                                to: s.to,
+                            });
                         }
                         _ => self.regressions += 1,
                     }
@@ -248,11 +316,11 @@ mod tests {
     fn kill_path_of_6_1_is_clean() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        assert_eq!(s.lookup(2, 1), None);
+        assert_eq!(s.lookup(2, 1, 1, 1), None);
         let drop = writer(Probe::DDropInner, 2, 2, true);
         assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
         // A lookup racing the drop may still read 2; the owed +2 makes 4 legitimate too.
-        assert_eq!(s.lookup(2, 3), None);
+        assert_eq!(s.lookup(2, 3, 3, 3), None);
         let clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
         assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
         assert_eq!(s.regressions, 0);
@@ -335,9 +403,9 @@ mod tests {
     fn unobserved_moves_are_gaps() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        s.lookup(2, 1);
+        s.lookup(2, 1, 1, 1);
         assert!(matches!(
-            s.lookup(6, 2),
+            s.lookup(6, 2, 2, 2),
             Some(Finding::Gap { from: 2, to: 6, .. })
         ));
         let f = s.writer(
@@ -355,7 +423,7 @@ mod tests {
             })
         ));
         // __d_move's closing +1 is owed, not a gap.
-        assert_eq!(s.lookup(8, 3), None);
+        assert_eq!(s.lookup(8, 3, 3, 3), None);
     }
 
     fn span(mut e: Event, b: u64, end: u64) -> Event {
@@ -367,15 +435,15 @@ mod tests {
     fn a_kill_path_explains_its_inlined_unhash() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        s.lookup(2, 1);
+        s.lookup(2, 1, 1, 1);
         // __dentry_kill: __d_drop (with ___d_drop) inlined, dentry_unlink_inode traced.
         let kill = span(writer(Probe::DentryKill, 2, 6, true), 10, 40);
         assert_eq!(s.writer(&kill, Probe::DentryKill, &p), [None, None]);
         // A lookup racing the kill sees the invalidate's 4: no gap, the kill accounts for it.
-        assert_eq!(s.lookup(4, 15), None);
+        assert_eq!(s.lookup(4, 15, 15, 15), None);
         let clear = span(writer(Probe::DentryUnlinkInode, 4, 6, false), 20, 30);
         assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
-        assert_eq!(s.lookup(6, 45), None);
+        assert_eq!(s.lookup(6, 45, 45, 45), None);
         assert_eq!(s.regressions, 0);
     }
 
@@ -383,14 +451,14 @@ mod tests {
     fn writers_inside_a_container_keep_its_floor() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        s.lookup(2, 1);
+        s.lookup(2, 1, 1, 1);
         // d_delete: ___d_drop traced, its caller's invalidate and a bracket inlined.
         let del = span(writer(Probe::DDelete, 2, 8, true), 10, 40);
         assert_eq!(s.writer(&del, Probe::DDelete, &p), [None, None]);
         let drop = span(writer(Probe::DDropInner, 2, 2, true), 12, 14);
         assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
         assert_eq!(
-            s.lookup(8, 50),
+            s.lookup(8, 50, 50, 50),
             None,
             "the container's exit value stays explained"
         );
@@ -401,7 +469,7 @@ mod tests {
     fn a_freed_dentry_read_at_a_kill_exit_is_no_finding() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        s.lookup(6, 1);
+        s.lookup(6, 1, 1, 1);
         let kill = span(writer(Probe::DentryKill, 6, 0, true), 10, 40);
         assert_eq!(s.writer(&kill, Probe::DentryKill, &p), [None, None]);
     }
@@ -410,12 +478,12 @@ mod tests {
     fn d_move_is_two_plus_one_around_its_unhash() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        s.lookup(2, 1);
+        s.lookup(2, 1, 1, 1);
         let mv = span(writer(Probe::DMove, 2, 4, true), 10, 40);
         assert_eq!(s.writer(&mv, Probe::DMove, &p), [None, None]);
         let drop = span(writer(Probe::DDropInner, 3, 3, true), 12, 14);
         assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
-        assert_eq!(s.lookup(4, 50), None);
+        assert_eq!(s.lookup(4, 50, 50, 50), None);
         // A __d_move that moved less than its bracket is an anomaly.
         let short = span(writer(Probe::DMove, 4, 4, true), 60, 70);
         assert!(matches!(
@@ -428,13 +496,15 @@ mod tests {
     fn a_writer_stamped_after_the_lookup_that_saw_it() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        s.lookup(2, 1);
-        // A lookup read the kill path's 2 -> 6 before its writers' events.
+        s.lookup(2, 100, 101, 101);
+        // A lookup read the kill path's 2 -> 6 before its writers' events: it reads after its
+        // return stamp (t=105), before its operation ends (t=200), and the drop entered at 150.
         assert!(matches!(
-            s.lookup(6, 2),
+            s.lookup(6, 104, 105, 200),
             Some(Finding::Gap { from: 2, to: 6, .. })
         ));
-        let drop = writer(Probe::DDropInner, 2, 2, true);
+        let mut drop = writer(Probe::DDropInner, 2, 2, true);
+        (drop.ts_begin, drop.ts_end) = (150, 160);
         assert_eq!(
             s.writer(&drop, Probe::DDropInner, &p),
             [Some(Finding::SeenEarly { from: 2, to: 6 }), None]
@@ -446,5 +516,39 @@ mod tests {
         let late = writer(Probe::DentryUnlinkInode, 2, 4, false);
         assert_eq!(s.writer(&late, Probe::DentryUnlinkInode, &p), [None, None]);
         assert_eq!(s.regressions, 1);
+    }
+
+    #[test]
+    fn a_writer_long_after_the_lookup_does_not_explain_it() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 100, 101, 101);
+        assert!(s.lookup(6, 104, 105, 200).is_some());
+        // Entered a millisecond after the operation of the lookup that read 6 had ended.
+        let mut drop = writer(Probe::DDropInner, 2, 2, true);
+        (drop.ts_begin, drop.ts_end) = (1_000_105, 1_000_106);
+        assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+        assert_eq!(s.regressions, 1);
+        // Ended before the last lookup that still read the old value began.
+        let mut s = SeqState::default();
+        s.lookup(2, 100, 101, 101);
+        assert!(s.lookup(6, 104, 120, 500).is_some());
+        // Read the old value after the writer below had ended.
+        s.lookup(2, 110, 121, 121);
+        let mut drop = writer(Probe::DDropInner, 2, 2, true);
+        (drop.ts_begin, drop.ts_end) = (102, 103);
+        assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+    }
+
+    #[test]
+    fn d_seq_going_backwards_between_lookups_is_found() {
+        let mut s = SeqState::default();
+        assert_eq!(s.lookup(4, 10, 20, 20), None);
+        // Overlapping the first: it may have read before the move.
+        assert_eq!(s.lookup(2, 15, 25, 25), None);
+        assert!(matches!(
+            s.lookup(2, 30, 40, 40),
+            Some(Finding::Decreased { from: 4, to: 2, .. })
+        ));
     }
 }

@@ -1,4 +1,4 @@
-//! `tracer diff`: a kernel trace against a model trace (DESIGN.md section 7).
+//! `tracer diff`: a kernel trace against a model trace (ARCHITECTURE.md, The diff).
 //!
 //! Both traces are streamed side by side; memory grows with the live dentries and the names,
 //! not with the traces' length. Each side is analysed on its own terms (its own operation
@@ -28,13 +28,11 @@
 //!    can have taken effect after that instant. A directory above it removed, or no operation
 //!    ever showing the name existing, is `negative` too. ENOENT results prove nothing (they
 //!    are what is being checked).
-//! 4. the dentry was unhashed at return and a writer probe on that dentry (`__d_drop`,
-//!    `___d_drop`, `dentry_unlink_inode`, `dentry_iput`) overlaps the lookup →
-//!    `overlaps-writer` (it was being dropped or killed).
-//! 5. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
-//!    interval. A kill-path writer overlapping a lookup that still saw the dentry hashed does
-//!    not excuse it: pruning does not make a name missing, and a hashed dentry with its inode
-//!    gone is what unhash-before-clear forbids.
+//! 4. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
+//!    interval. A kill-path writer (`___d_drop`, `dentry_unlink_inode`: pruning) overlapping
+//!    the lookup does not excuse it, hashed or not at return: a kill leaves the name existing,
+//!    and its `d_seq` bumps (the invalidate after the unhash, the clear) must have failed the
+//!    validation. Only a writer that changes the name's existence (rule 2) excuses it.
 //!
 //! An ENOENT result (-2) of a stat or open goes through rules 2 and 3 (`overlaps-writer`,
 //! `negative`); otherwise it is an anomaly (`spurious-enoent`, Hugh Dickins' symptom).
@@ -57,34 +55,52 @@
 //!   entry, the closing +1 owed). The negative target it unhashes dies untraced, so an id seen
 //!   again after that is a new dentry.
 //!
+//! # Verdict
+//!
+//! `anomalies` (exit 1) as soon as one anomaly is found, complete traces or not: what was seen
+//! is real. Otherwise `clean` (exit 0) only when nothing keeps the traces from showing there
+//! is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
+//! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
+//! footer's hits against the events in the file, holes in a CPU's `cpu_seq` numbers),
+//! `d_seq` moves no traced writer explains, operations without a counterpart, events the
+//! classification could not judge (late, unknown, read faults). See [`verdict`].
+//!
 //! # Input problems
 //!
-//! A trace that cannot be opened (missing, not a trace, another format or schema) is an error.
-//! A trace cut short or corrupted mid-way is diffed up to the damage; the report says so in
-//! `trouble` and the exit status is 2 even when anomalies were found.
+//! A trace that cannot be opened (missing, not a trace, another format or schema), a model
+//! trace given as the kernel's or a kernel trace as the model's, or one file given twice is
+//! an error. A trace cut short or corrupted mid-way is diffed up to the damage.
 mod align;
 mod classify;
+mod evidence;
 mod history;
 mod invariants;
 mod protocol;
+mod reorder;
 mod report;
+mod sequence;
 mod side;
 mod timeline;
+mod verdict;
 
 use std::path::{Path, PathBuf};
 
 pub use align::OpDivergence;
 pub use protocol::{InodeClearSeq, Protocol};
 pub use report::{
-    Anomaly, Classes, ContextLine, Coverage, Diagnostics, Divergence, EventCounts, GapExample,
-    LostEvents, PerSide, Report, Side, TraceInfo, SCHEMA,
+    Anomaly, AnomalyKind, Classes, ContextLine, Coverage, CpuSequence, Diagnostics, Divergence,
+    EventCounts, GapExample, LostEvents, PerSide, Reason, ReasonKind, Report, Side, TraceInfo,
+    Verdict, SCHEMA,
 };
+
+use tracer_common::OpKind;
 
 use crate::{
     output::OutputError,
-    trace::{Header, Reader, TraceError},
+    trace::{Attachment, Header, Origin, Reader, TraceError},
+    workload::Workload,
 };
-use align::Paths;
+use align::{PathId, Paths};
 use side::{Limits, Shared, SideState};
 
 /// How to diff.
@@ -123,6 +139,15 @@ pub enum DiffError {
         #[source]
         source: TraceError,
     },
+    #[error("{}: the {role} trace must be {expected}, this one is a {} trace (from `tracer {}`); give the kernel trace first, the model trace second", path.display(), found.name(), match found { Origin::Kernel => "record", Origin::Model => "replay", Origin::Check => "check" })]
+    WrongOrigin {
+        role: &'static str,
+        path: PathBuf,
+        expected: &'static str,
+        found: Origin,
+    },
+    #[error("{} and {}: the same file given twice; diff a kernel trace against a model trace", kernel.display(), model.display())]
+    SameFile { kernel: PathBuf, model: PathBuf },
     #[error("cannot create the timeline")]
     Timeline {
         #[source]
@@ -165,9 +190,57 @@ fn model_rules(h: &Header) -> Protocol {
         .unwrap_or_else(|| Protocol::modern("no profile or release in the header"))
 }
 
+/// The same file, by device and inode (a path written two ways, a hard link).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The workload's setup steps from the header, interned: the names they create.
+fn setup_of(h: &Header, paths: &mut Paths) -> Vec<(PathId, OpKind)> {
+    let Some(toml) = h.workload_toml.as_deref() else {
+        return Vec::new();
+    };
+    // A header's workload was parsed when it ran; one that no longer parses has no setup the
+    // history could use, and its names are then judged as never created (negative, never an
+    // anomaly).
+    let Ok(w) = Workload::from_toml(toml, "the trace header") else {
+        return Vec::new();
+    };
+    w.setup_ops()
+        .into_iter()
+        .map(|op| (paths.parse(op.path.as_bytes()), op.kind))
+        .collect()
+}
+
 /// Diffs `kernel` against `model`.
 pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Report, DiffError> {
+    if same_file(kernel, model) {
+        return Err(DiffError::SameFile {
+            kernel: kernel.to_path_buf(),
+            model: model.to_path_buf(),
+        });
+    }
     let mut inputs = [open("kernel", kernel)?, open("model", model)?];
+    if inputs[0].header.origin != Origin::Kernel {
+        return Err(DiffError::WrongOrigin {
+            role: "kernel",
+            path: kernel.to_path_buf(),
+            expected: "a kernel trace (from `tracer record`)",
+            found: inputs[0].header.origin,
+        });
+    }
+    if !inputs[1].header.origin.is_model() {
+        return Err(DiffError::WrongOrigin {
+            role: "model",
+            path: model.to_path_buf(),
+            expected: "a model trace (from `tracer replay` or `tracer check`)",
+            found: inputs[1].header.origin,
+        });
+    }
     let timeline = match &opts.timeline {
         Some(p) => {
             Some(timeline::Timeline::create(p).map_err(|source| DiffError::Timeline { source })?)
@@ -200,9 +273,14 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             ),
         );
     }
+    let setups = [
+        setup_of(&inputs[0].header, &mut sh.paths),
+        setup_of(&inputs[1].header, &mut sh.paths),
+    ];
+    let [sk, sm] = setups;
     let mut sides = [
-        SideState::new(Side::Kernel, rules[0].clone(), lim),
-        SideState::new(Side::Model, rules[1].clone(), lim),
+        SideState::new(Side::Kernel, rules[0].clone(), lim, sk),
+        SideState::new(Side::Model, rules[1].clone(), lim, sm),
     ];
     loop {
         // Advance the side that has processed fewer operations, so the operation matcher's
@@ -226,42 +304,57 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             }
         }
     }
-    let mut trouble = Vec::new();
-    for ((role, input), side) in ["kernel", "model"].iter().zip(&inputs).zip(&sides) {
-        if let Some(p) = &input.problem {
-            trouble.push(format!(
-                "{role} trace: {p}; the diff covers the events before the damage only"
-            ));
-        }
-        let d = &side.diag;
-        if let (true, Some(o), Some(p)) = (
-            d.clocks_disagree(),
-            d.operation_time_range,
-            d.probe_time_range,
-        ) {
-            trouble.push(format!(
-                "{role} trace: its operations ({} to {} ns) and its probe events ({} to {} ns) \
-                 cover mostly different times: they are not on one clock, and the \
-                 classification compares them (a model replayed against a kernel trace needs \
-                 the logical clock that jumps to each operation's begin)",
-                o.0, o.1, p.0, p.1
-            ));
-        }
-    }
+    let mut reasons = Vec::new();
     if let Some(t) = sh.timeline.take() {
         if let Err(e) = t.finish() {
             let cause = std::error::Error::source(&e).map(|c| format!(": {c}"));
-            trouble.push(format!(
-                "the timeline was not written: {e}{}",
-                cause.unwrap_or_default()
-            ));
+            reasons.push(Reason {
+                side: None,
+                kind: ReasonKind::Output,
+                message: format!(
+                    "the timeline was not written: {e}{}",
+                    cause.unwrap_or_default()
+                ),
+            });
         }
     }
     let [mut k, mut m] = sides;
     let [ki, mi] = inputs;
     let (uk, um) = sh.matcher.unmatched();
-    let mut anomalies = std::mem::take(&mut k.anomalies);
-    anomalies.append(&mut m.anomalies);
+    let footer_seqs = ki
+        .reader
+        .footer()
+        .map(|f| f.last_cpu_seq.clone())
+        .unwrap_or_default();
+    let cpu_sequence = k.seqs.finish(&footer_seqs);
+    for (side, input, state) in [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)] {
+        reasons.extend(verdict::reasons(
+            side,
+            &verdict::Facts {
+                problem: input.problem.as_deref(),
+                footer: input.reader.footer(),
+                events: &state.event_counts(),
+                diag: &state.diag,
+                unsequenced: state.seqs.unsequenced,
+                coverage: &state.coverage(),
+                unmatched: if side == Side::Kernel { uk } else { um },
+                cpu_sequence: if side == Side::Kernel {
+                    Some(&cpu_sequence)
+                } else {
+                    None
+                },
+            },
+        ));
+    }
+    if sh.matcher.abandoned {
+        reasons.push(Reason {
+            side: None,
+            kind: ReasonKind::MatchingAbandoned,
+            message: "the traces hold too different operations to compare their results".into(),
+        });
+    }
+    let mut anomalies = std::mem::take(&mut k.evidence.anomalies);
+    anomalies.append(&mut m.evidence.anomalies);
     let mut report = Report {
         schema: SCHEMA,
         kernel: info(&ki, &rules[0], &k),
@@ -284,8 +377,8 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             model: m.enoent_classes(),
         },
         anomaly_counts: PerSide {
-            kernel: std::mem::take(&mut k.anomaly_counts),
-            model: std::mem::take(&mut m.anomaly_counts),
+            kernel: std::mem::take(&mut k.evidence.counts),
+            model: std::mem::take(&mut m.evidence.counts),
         },
         anomalies,
         coverage_gaps: PerSide {
@@ -295,6 +388,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         divergence: Divergence {
             operations_compared: sh.matcher.compared,
             results_differ: sh.matcher.differ,
+            explained_by_race: sh.matcher.explained_by_race,
             unmatched: PerSide {
                 kernel: uk,
                 model: um,
@@ -306,10 +400,12 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             kernel: k.diag.clone(),
             model: m.diag.clone(),
         },
-        trouble,
+        cpu_sequence,
+        verdict: Verdict::Clean,
+        reasons,
         exit_status: 0,
     };
-    report.compute_exit_status();
+    report.decide();
     Ok(report)
 }
 
@@ -347,8 +443,10 @@ fn coverage(side: &SideState, h: &Header) -> Coverage {
     c.unattached_targets = h
         .attach
         .iter()
-        .filter(|(_, mode)| !matches!(mode.as_str(), "fentry" | "kprobe"))
-        .map(|(t, why)| (t.clone(), why.clone()))
+        .filter_map(|(t, a)| match a {
+            Attachment::Unavailable(why) => Some((t.clone(), why.clone())),
+            _ => None,
+        })
         .collect();
     c.observed_through = h.observed_through.clone();
     c

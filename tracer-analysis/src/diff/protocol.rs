@@ -1,4 +1,4 @@
-//! How far `d_seq` moves per traced writer, per kernel generation (DESIGN.md sections 3 and 9,
+//! How far `d_seq` moves per traced writer, per kernel generation (ARCHITECTURE.md, The diff;
 //! checked against fs/dcache.c of 6.1). Both sides take their generation from
 //! userspace-dcache's one release -> profile table: the kernel side from the trace header's
 //! release, the model side from its profile name; both are held to the same checks.

@@ -9,12 +9,12 @@ use serde_json::{Map, Value};
 
 use tracer_common::Probe;
 
-use crate::trace::{End, Origin};
+use crate::trace::{Attachment, End, Origin};
 
 use super::align::OpDivergence;
 
 /// Version of the report.json layout.
-pub const SCHEMA: &str = "tracer-diff-report/1";
+pub const SCHEMA: &str = "tracer-diff-report/2";
 
 /// Which trace a finding is from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -29,6 +29,134 @@ impl Side {
         match self {
             Side::Kernel => "kernel",
             Side::Model => "model",
+        }
+    }
+}
+
+/// What the diff concludes, and its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Exit 0: both traces complete, nothing lost, every `d_seq` move explained, no anomaly.
+    Clean,
+    /// Exit 1: at least one anomaly (what was seen is real, complete trace or not).
+    Anomalies,
+    /// Exit 2: no anomaly, but the traces cannot show there is none (see the reasons).
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn exit_status(self) -> i32 {
+        match self {
+            Verdict::Clean => 0,
+            Verdict::Anomalies => 1,
+            Verdict::Inconclusive => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Clean => "clean",
+            Verdict::Anomalies => "anomalies",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// Why a verdict cannot be "clean".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReasonKind {
+    /// The trace is cut short or corrupted: the diff stops at the damage.
+    Damaged,
+    /// The recording did not finish (interrupted, failed, never ended).
+    NotFinished,
+    /// The footer counts calls that produced no event.
+    Lost,
+    /// The footer's hits of a probe and the events of that probe in the file disagree.
+    HitsMismatch,
+    /// Numbers missing from a CPU's `cpu_seq` sequence: events lost.
+    SequenceHole,
+    /// A CPU's `cpu_seq` number seen twice: events duplicated or the numbering is broken.
+    SequenceRepeat,
+    /// Kernel probe events without a `cpu_seq` number.
+    Unsequenced,
+    /// `d_seq` moves no traced writer explains.
+    UnexplainedSeqMoves,
+    /// Operations of one side with no counterpart on the other.
+    UnmatchedOperations,
+    /// The traces held too different operations to keep comparing them.
+    MatchingAbandoned,
+    /// Operations and probe events are not on one clock.
+    ClocksDisagree,
+    /// Events arrived after the reorder window had passed their time.
+    LateEvents,
+    /// Events with an unknown probe or operation code.
+    UnknownEvents,
+    /// Events with a kernel read fault, not judged.
+    ReadFaults,
+    /// An output (the timeline) could not be written.
+    Output,
+}
+
+/// One reason, on one line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// The trace it is about (None: the diff's own output).
+    pub side: Option<Side>,
+    pub kind: ReasonKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.side {
+            Some(s) => write!(f, "{} trace: {}", s.name(), self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// What an anomaly is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    /// A validated NULL `d_inode` for a name that exists.
+    NullInodePositive,
+    /// ENOENT for a name that exists (Hugh Dickins' symptom).
+    SpuriousEnoent,
+    /// `d_inode` cleared on a hashed dentry outside `d_delete`.
+    ClearBeforeUnhash,
+    /// A writer moved `d_seq` by less than its protocol requires, or an owed bump is missing.
+    SeqDelta,
+    /// `d_seq` went backwards within one dentry's life.
+    SeqDecreased,
+    /// A lookup's `validated` flag contradicts its own `d_seq` values.
+    ValidatedFlag,
+    /// An operation's result differs from the other side's and no race explains it.
+    ResultDiffers,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 7] = [
+        AnomalyKind::NullInodePositive,
+        AnomalyKind::SpuriousEnoent,
+        AnomalyKind::ClearBeforeUnhash,
+        AnomalyKind::SeqDelta,
+        AnomalyKind::SeqDecreased,
+        AnomalyKind::ValidatedFlag,
+        AnomalyKind::ResultDiffers,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyKind::NullInodePositive => "null-inode-positive",
+            AnomalyKind::SpuriousEnoent => "spurious-enoent",
+            AnomalyKind::ClearBeforeUnhash => "clear-before-unhash",
+            AnomalyKind::SeqDelta => "seq-delta",
+            AnomalyKind::SeqDecreased => "seq-decreased",
+            AnomalyKind::ValidatedFlag => "validated-flag",
+            AnomalyKind::ResultDiffers => "result-differs",
         }
     }
 }
@@ -56,8 +184,8 @@ pub struct TraceInfo {
     pub origin: Origin,
     /// The kernel release (kernel traces) or the release the profile stands for (model).
     pub release: String,
-    /// Per target symbol: the attach mode, or why it was not attached.
-    pub attach: BTreeMap<String, String>,
+    /// Per target symbol: how it was traced.
+    pub attach: BTreeMap<String, Attachment>,
     pub profile: Option<String>,
     pub workload: Option<String>,
     /// Where the `d_seq` rules the invariants use came from.
@@ -123,8 +251,7 @@ pub struct ContextLine {
 #[derive(Clone, Debug, Serialize)]
 pub struct Anomaly {
     pub side: Side,
-    /// `null-inode-positive`, `spurious-enoent`, `clear-before-unhash`, `seq-delta`.
-    pub kind: &'static str,
+    pub kind: AnomalyKind,
     pub name: String,
     /// The operation (or probe) in which it happened.
     pub operation: String,
@@ -136,6 +263,21 @@ pub struct Anomaly {
     pub why: String,
     pub evidence: Map<String, Value>,
     pub context: Vec<ContextLine>,
+}
+
+/// One CPU's `cpu_seq` numbers in the kernel trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CpuSequence {
+    /// Kernel events stamped on this CPU that the file holds.
+    pub events: u64,
+    /// The highest number expected: the footer's last, else the highest seen.
+    pub last: u64,
+    /// Numbers up to `last` that no event carries: events lost.
+    pub missing: u64,
+    /// The first missing number.
+    pub first_missing: Option<u64>,
+    /// Numbers carried by more than one event.
+    pub repeated: u64,
 }
 
 /// One `d_seq` change no traced writer accounts for.
@@ -171,6 +313,8 @@ pub struct Divergence {
     /// Operations matched by (kind, name, occurrence) and compared.
     pub operations_compared: u64,
     pub results_differ: u64,
+    /// Of those, the ones a race explains; each of the others is a `result-differs` anomaly.
+    pub explained_by_race: u64,
     /// Operations with no counterpart on the other side.
     pub unmatched: PerSide<u64>,
     /// The traces held too different operations to keep matching (memory cap reached).
@@ -192,6 +336,9 @@ pub struct Diagnostics {
     pub unnamed_parents: u64,
     /// Writer entries that found `d_seq` below what was already observed, nothing owed.
     pub seq_regressions: u64,
+    /// `d_seq` moves a lookup read before the writer that made them was stamped (a thread
+    /// stalled between its entry probe and its write): explained by that writer.
+    pub seq_moves_seen_early: u64,
     /// Inode clears on a hashed dentry inside an unlink/rmdir/rename (d_delete, expected).
     pub d_delete_clears: u64,
     /// The most events held at once by the reorder window.
@@ -230,14 +377,17 @@ pub struct Report {
     pub null_inode_returns: PerSide<Classes>,
     pub enoent_results: PerSide<Classes>,
     /// Anomalies per kind (all of them, also those past --max-anomalies).
-    pub anomaly_counts: PerSide<BTreeMap<String, u64>>,
+    pub anomaly_counts: PerSide<BTreeMap<AnomalyKind, u64>>,
     pub anomalies: Vec<Anomaly>,
     pub coverage_gaps: PerSide<Coverage>,
     pub divergence: Divergence,
     pub diagnostics: PerSide<Diagnostics>,
-    /// Problems with the input or output: any makes the exit status 2.
-    pub trouble: Vec<String>,
-    /// 0 no anomaly, 1 anomalies, 2 trouble.
+    /// Per CPU, the kernel trace's `cpu_seq` numbering: what arrived, what is missing.
+    pub cpu_sequence: BTreeMap<u32, CpuSequence>,
+    pub verdict: Verdict,
+    /// Why the verdict is not "clean" beyond the anomalies: one line each.
+    pub reasons: Vec<Reason>,
+    /// 0 clean, 1 anomalies, 2 inconclusive.
     pub exit_status: i32,
 }
 
@@ -248,14 +398,15 @@ impl Report {
             + self.anomaly_counts.model.values().sum::<u64>()
     }
 
-    pub(crate) fn compute_exit_status(&mut self) {
-        self.exit_status = if !self.trouble.is_empty() {
-            2
-        } else if self.anomaly_total() > 0 {
-            1
+    pub(crate) fn decide(&mut self) {
+        self.verdict = if self.anomaly_total() > 0 {
+            Verdict::Anomalies
+        } else if !self.reasons.is_empty() {
+            Verdict::Inconclusive
         } else {
-            0
+            Verdict::Clean
         };
+        self.exit_status = self.verdict.exit_status();
     }
 
     /// The summary a person takes in at a glance.
@@ -349,7 +500,10 @@ impl Report {
         classes(out, "ENOENT results (stat, open)", &self.enoent_results)?;
         let (ak, am) = (&self.anomaly_counts.kernel, &self.anomaly_counts.model);
         num(out, "ANOMALIES", ak.values().sum(), am.values().sum())?;
-        keyed(out, ak, am)?;
+        let named = |m: &BTreeMap<AnomalyKind, u64>| -> BTreeMap<String, u64> {
+            m.iter().map(|(k, n)| (k.name().to_string(), *n)).collect()
+        };
+        keyed(out, &named(ak), &named(am))?;
         let (ck, cm) = (&self.coverage_gaps.kernel, &self.coverage_gaps.model);
         num(
             out,
@@ -419,20 +573,31 @@ impl Report {
                 )?;
             }
         }
-        for t in &self.trouble {
-            writeln!(out, "TROUBLE: {t}")?;
+        writeln!(out, "{}", self.verdict_line())?;
+        for r in &self.reasons {
+            writeln!(out, "  {}: {r}", self.reason_label())?;
         }
-        writeln!(out, "{}", self.verdict())
+        Ok(())
     }
 
-    /// One line: what the exit status says.
-    pub fn verdict(&self) -> String {
-        let what = match self.exit_status {
-            0 => "no anomaly".to_string(),
-            1 => format!("{} anomalies", self.anomaly_total()),
-            _ => format!(
-                "trouble with the input or output ({} anomalies in what was read)",
-                self.anomaly_total()
+    fn reason_label(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Inconclusive => "inconclusive",
+            _ => "also",
+        }
+    }
+
+    /// One line: the verdict and its exit status.
+    pub fn verdict_line(&self) -> String {
+        let what = match self.verdict {
+            Verdict::Clean => {
+                "clean: no anomaly, and the traces are complete enough to say so".to_string()
+            }
+            Verdict::Anomalies => format!("{} anomalies", self.anomaly_total()),
+            Verdict::Inconclusive => format!(
+                "inconclusive: no anomaly found, but {} reason(s) below keep the traces from \
+                 showing there is none",
+                self.reasons.len()
             ),
         };
         format!("verdict: {what} (exit {})", self.exit_status)
@@ -448,7 +613,7 @@ impl Report {
                 "[{}] anomaly {}: {} {} ({}, tid {}, {} + {})",
                 a.side.name(),
                 i + 1,
-                a.kind,
+                a.kind.name(),
                 a.name,
                 a.operation,
                 a.tid,

@@ -9,15 +9,18 @@ use std::{
 };
 
 use serde_json::{json, Value};
-use tracer_common::{flags, Event, OpKind, Probe};
+use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 use super::{
     align::{OpMatcher, PathId, Paths, ROOT},
-    classify::{self, Class, Verdict, WriterSpan},
-    history::{Fact, History},
+    classify::{self, Class, Ruling, WriterSpan},
+    evidence::{flag_text, obs_args, Evidence, Obs},
+    history::{Fact, History, State},
     invariants::{Finding, GapCause, SeqState},
     protocol::Protocol,
-    report::{Anomaly, Classes, ContextLine, Coverage, Diagnostics, GapExample, Side},
+    reorder::{key_of, Reorder},
+    report::{AnomalyKind, Classes, Coverage, Diagnostics, GapExample, Side},
+    sequence::CpuSeqs,
     timeline::Timeline,
 };
 
@@ -43,34 +46,14 @@ pub struct Limits {
     pub max_examples: usize,
 }
 
-/// An event as kept after processing: enough for context windows, suspects and evidence.
-#[derive(Clone, Copy, Debug)]
-struct Obs {
-    /// Processing order.
-    n: u64,
-    ts_begin: u64,
-    ts_end: u64,
-    tid: u32,
-    probe: Probe,
-    op: Option<OpKind>,
-    path: PathId,
-    /// A rename's new name.
-    path2: Option<PathId>,
-    dentry: u64,
-    generation: u32,
-    seq_begin: u32,
-    seq_end: u32,
-    inode_begin: u64,
-    inode_end: u64,
-    flags: u16,
-    result: i32,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SuspectKind {
     NullLookup,
     Enoent,
     ClearHashed,
+    /// Every operation: once every writer that can overlap it is in, its result is handed to
+    /// the cross-side matcher with whether a race makes either result possible.
+    Result,
 }
 
 /// Something to classify once processing has passed `deadline`.
@@ -125,9 +108,6 @@ struct Gap {
     obs: Obs,
 }
 
-/// The cause of a lookup's gap that the dentry's next writer explains.
-const SEEN_EARLY: &str = "writer stamped after a lookup saw it";
-
 #[derive(Clone, Copy)]
 struct OpSpan {
     kind: OpKind,
@@ -143,33 +123,18 @@ struct TidState {
     lookups: VecDeque<Obs>,
 }
 
-/// An anomaly still collecting the events after it.
-struct Collector {
-    index: usize,
-    need: usize,
-    subject: Obs,
-}
-
 /// A finding made while processing an event, turned into an anomaly once the event is in the
 /// context ring.
 struct Fresh {
-    kind: &'static str,
-    verdict: Verdict,
+    kind: AnomalyKind,
+    ruling: Ruling,
 }
 
 pub struct SideState {
-    pub side: Side,
     index: usize,
     proto: Protocol,
     lim: Limits,
-    // Reorder window: events arriving in key order (most of them) queue in `run`; the others
-    // (operations and writers overtaken by what ran inside them) wait in the heap.
-    run: VecDeque<(u64, u64, Event)>,
-    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    slab: Vec<Event>,
-    free: Vec<u32>,
-    arrivals: u64,
-    watermark: u64,
+    window: Reorder,
     /// Key of the latest processed event: processing has reached this time.
     now: u64,
     origin: Option<u64>,
@@ -180,64 +145,41 @@ pub struct SideState {
     hist: History,
     tids: HashMap<u32, TidState>,
     suspects: BinaryHeap<Reverse<Suspect>>,
-    ring: VecDeque<Obs>,
-    ring_cap: usize,
     next_n: u64,
-    collectors: Vec<Collector>,
     fresh: Vec<Fresh>,
-    // Results.
+    pub evidence: Evidence,
+    /// The workload's setup (done before its first operation, with no operation event of its
+    /// own): added to the history as creates that end when the first operation begins.
+    setup: Vec<(PathId, OpKind)>,
+    /// The kernel events' per-CPU numbering.
+    pub seqs: CpuSeqs,
+    // Results. Slot 0 counts unknown codes, the others are indexed by the code.
     per_probe: [u64; Probe::ALL.len() + 1],
     per_op: [u64; OpKind::ALL.len() + 1],
     pub ops_processed: u64,
     null: BTreeMap<Class, u64>,
     enoent: BTreeMap<Class, u64>,
-    pub anomaly_counts: BTreeMap<String, u64>,
-    pub anomalies: Vec<Anomaly>,
     coverage: Coverage,
     /// Coverage gaps per cause (static names: a gap costs no allocation).
     gap_causes: BTreeMap<&'static str, u64>,
     pub diag: Diagnostics,
 }
 
-fn key_of(ev: &Event) -> u64 {
-    if ev.probe().is_some_and(Probe::is_lookup) {
-        ev.ts_end
-    } else {
-        ev.ts_begin
-    }
-}
-
-fn flag_text(f: u16) -> String {
-    [
-        (flags::HASHED_BEGIN, 'H'),
-        (flags::HASHED_END, 'h'),
-        (flags::VALIDATED, 'V'),
-        (flags::NAME_TRUNCATED, 'T'),
-        (flags::READ_FAULT, 'F'),
-        (flags::NO_ENTRY, 'E'),
-    ]
-    .iter()
-    .filter(|(bit, _)| f & bit != 0)
-    .map(|(_, c)| *c)
-    .collect()
-}
-
 impl SideState {
-    pub fn new(side: Side, proto: Protocol, lim: Limits) -> SideState {
+    pub fn new(
+        side: Side,
+        proto: Protocol,
+        lim: Limits,
+        setup: Vec<(PathId, OpKind)>,
+    ) -> SideState {
         SideState {
-            side,
             index: match side {
                 Side::Kernel => 0,
                 Side::Model => 1,
             },
             proto,
             lim,
-            run: VecDeque::new(),
-            heap: BinaryHeap::new(),
-            slab: Vec::new(),
-            free: Vec::new(),
-            arrivals: 0,
-            watermark: 0,
+            window: Reorder::new(lim.window_ns),
             now: 0,
             origin: None,
             dentries: HashMap::new(),
@@ -248,18 +190,16 @@ impl SideState {
             hist: History::new(lim.window_ns.saturating_mul(4)),
             tids: HashMap::new(),
             suspects: BinaryHeap::new(),
-            ring: VecDeque::new(),
-            ring_cap: 4096 + 2 * lim.context,
             next_n: 0,
-            collectors: Vec::new(),
+            evidence: Evidence::new(side, lim.context, lim.max_anomalies),
             fresh: Vec::new(),
+            setup,
+            seqs: CpuSeqs::default(),
             per_probe: [0; Probe::ALL.len() + 1],
             per_op: [0; OpKind::ALL.len() + 1],
             ops_processed: 0,
             null: BTreeMap::new(),
             enoent: BTreeMap::new(),
-            anomaly_counts: BTreeMap::new(),
-            anomalies: Vec::new(),
             coverage: Coverage::default(),
             gap_causes: BTreeMap::new(),
             diag: Diagnostics::default(),
@@ -272,11 +212,16 @@ impl SideState {
 
     /// One event as read from the trace.
     pub fn push(&mut self, ev: Event, sh: &mut Shared) {
-        self.arrivals += 1;
         // Slot 0 counts unknown codes.
         self.per_probe[ev.probe().map_or(0, |p| p as usize)] += 1;
         if ev.probe == Probe::Op as u8 {
             self.per_op[OpKind::from_u32(ev.aux).map_or(0, |k| k as usize)] += 1;
+        }
+        if matches!(
+            Source::from_u8(ev.source),
+            Some(Source::FEntry | Source::KProbe)
+        ) {
+            self.seqs.push(ev.cpu, ev.cpu_seq);
         }
         let range = if ev.probe == Probe::Op as u8 {
             &mut self.diag.operation_time_range
@@ -286,73 +231,17 @@ impl SideState {
         *range = Some(range.map_or((ev.ts_begin, ev.ts_end), |(b, e)| {
             (b.min(ev.ts_begin), e.max(ev.ts_end))
         }));
-        let key = key_of(&ev);
-        self.watermark = self.watermark.max(ev.ts_begin);
-        if self.run.back().is_none_or(|(k, _, _)| *k <= key) {
-            self.run.push_back((key, self.arrivals, ev));
-        } else {
-            let slot = match self.free.pop() {
-                Some(s) => {
-                    self.slab[s as usize] = ev;
-                    s
-                }
-                None => {
-                    self.slab.push(ev);
-                    (self.slab.len() - 1) as u32
-                }
-            };
-            self.heap.push(Reverse((key, self.arrivals, slot)));
+        self.window.insert(ev);
+        self.diag.max_reorder_depth = self.window.max_depth;
+        while let Some(ev) = self.window.pop_due() {
+            self.process(&ev, sh);
         }
-        let depth = (self.run.len() + self.heap.len()) as u64;
-        self.diag.max_reorder_depth = self.diag.max_reorder_depth.max(depth);
-        // Arrival order is completion order within a few CPUs' jitter, or begin order (the
-        // model): an event whose key is a window behind the newest begin cannot be overtaken.
-        while let Some(k) = self.next_key() {
-            if k.saturating_add(self.lim.window_ns) > self.watermark {
-                break;
-            }
-            self.pop_and_process(sh);
-        }
-    }
-
-    /// The key of the next event in time order, from the run or the heap.
-    fn next_key(&self) -> Option<u64> {
-        let r = self.run.front().map(|(k, n, _)| (*k, *n));
-        let h = self.heap.peek().map(|Reverse((k, n, _))| (*k, *n));
-        match (r, h) {
-            (Some(r), Some(h)) => Some(r.min(h).0),
-            (Some((k, _)), None) | (None, Some((k, _))) => Some(k),
-            (None, None) => None,
-        }
-    }
-
-    fn pop_and_process(&mut self, sh: &mut Shared) {
-        let from_run = match (self.run.front(), self.heap.peek()) {
-            (Some((rk, rn, _)), Some(Reverse((hk, hn, _)))) => (rk, rn) < (hk, hn),
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let ev = if from_run {
-            match self.run.pop_front() {
-                Some((_, _, ev)) => ev,
-                None => return,
-            }
-        } else {
-            match self.heap.pop() {
-                Some(Reverse((_, _, slot))) => {
-                    self.free.push(slot);
-                    self.slab[slot as usize]
-                }
-                None => return,
-            }
-        };
-        self.process(&ev, sh);
     }
 
     /// End of the trace (or of its readable part): drains the window, resolves every suspect.
     pub fn finish(&mut self, sh: &mut Shared) {
-        while !self.run.is_empty() || !self.heap.is_empty() {
-            self.pop_and_process(sh);
+        while let Some(ev) = self.window.pop() {
+            self.process(&ev, sh);
         }
         while let Some(Reverse(s)) = self.suspects.pop() {
             self.resolve(s, sh);
@@ -367,7 +256,8 @@ impl SideState {
         for g in held {
             self.gap(g, sh);
         }
-        self.collectors.clear();
+        self.evidence.close();
+        self.diag.anomalies_not_detailed = self.evidence.not_detailed;
         self.diag.unnamed_parents = self.unnamed.len() as u64;
         self.diag.seq_regressions += self
             .dentries
@@ -409,14 +299,10 @@ impl SideState {
             self.diag.unknown_events += 1;
             return;
         };
-        self.feed_collectors(&obs, &sh.paths);
-        self.ring.push_back(obs);
-        if self.ring.len() > self.ring_cap {
-            self.ring.pop_front();
-        }
+        self.evidence.keep(obs, &sh.paths);
         for f in std::mem::take(&mut self.fresh) {
             let operation = self.operation_of(&obs);
-            self.add_anomaly(f.kind, &obs, operation, f.verdict, sh);
+            self.add_anomaly(f.kind, &obs, operation, f.ruling, sh);
         }
         if let Some(t) = sh.timeline.as_mut() {
             let (name, cat) = match obs.op {
@@ -475,6 +361,10 @@ impl SideState {
         let path = sh.paths.parse(first);
         let path2 = second.map(|s| sh.paths.parse(s));
         let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
+        // Operations come in begin order: this is the first one, the setup is over.
+        for (p, k) in std::mem::take(&mut self.setup) {
+            self.hist.add(p, Fact::setup(k, ev.ts_begin), self.now);
+        }
         if let Some(f) = f1 {
             self.hist.add(path, f, self.now);
         }
@@ -488,12 +378,11 @@ impl SideState {
             path,
             path2,
         });
-        sh.matcher
-            .record(self.index, kind, path, ev.result, ev.ts_begin, &sh.paths);
         self.ops_processed += 1;
         let mut obs = self.obs(ev, Probe::Op, path, 0);
         obs.op = Some(kind);
         obs.path2 = path2;
+        self.suspect(SuspectKind::Result, obs, Some(kind));
         if matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT {
             self.suspect(SuspectKind::Enoent, obs, Some(kind));
         }
@@ -609,12 +498,72 @@ impl SideState {
         };
         let obs = self.obs(ev, probe, path, generation);
         if ev.dentry != 0 {
-            if let Some(Finding::Gap {
-                from, to, since, ..
-            }) = self
+            if ev.has(flags::VALIDATED) != (ev.seq_begin == ev.seq_end) {
+                self.fresh.push(Fresh {
+                    kind: AnomalyKind::ValidatedFlag,
+                    ruling: Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "the lookup is {} but read d_seq {} then {}: the flag says the \
+                             caller's check {} when the values say it {}",
+                            if ev.has(flags::VALIDATED) {
+                                "validated"
+                            } else {
+                                "not validated"
+                            },
+                            ev.seq_begin,
+                            ev.seq_end,
+                            if ev.has(flags::VALIDATED) {
+                                "passes"
+                            } else {
+                                "fails"
+                            },
+                            if ev.has(flags::VALIDATED) {
+                                "fails"
+                            } else {
+                                "passes"
+                            },
+                        ),
+                        evidence: json_map(json!({
+                            "seq_begin": ev.seq_begin,
+                            "seq_end": ev.seq_end,
+                            "flags": flag_text(ev.flags),
+                        })),
+                    },
+                });
+            }
+            // The probe reads after its return stamp; the thread's operation ending bounds it.
+            let read_by = self
+                .tids
+                .get(&ev.tid)
+                .and_then(|t| t.op)
+                .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end)
+                .map_or(ev.ts_end, |op| op.ts_end);
+            let found = self
                 .dentries
                 .get_mut(&ev.dentry)
-                .and_then(|r| r.seq.lookup(ev.seq_end, ev.ts_end))
+                .and_then(|r| r.seq.lookup(ev.seq_end, ev.ts_begin, ev.ts_end, read_by));
+            if let Some(Finding::Decreased { from, to, since }) = found {
+                self.fresh.push(Fresh {
+                    kind: AnomalyKind::SeqDecreased,
+                    ruling: Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "d_seq read {to}, below the {from} a lookup that returned before \
+                             this one began had read: the count went backwards within the \
+                             dentry's life"
+                        ),
+                        evidence: json_map(json!({
+                            "earlier_value": from,
+                            "value": to,
+                            "previous_observation_ts": since,
+                        })),
+                    },
+                });
+            }
+            if let Some(Finding::Gap {
+                from, to, since, ..
+            }) = found
             {
                 // Attributed now, while the operations around it are still in the history.
                 let gap = Gap {
@@ -687,11 +636,13 @@ impl SideState {
         if (clear && !hashed) || negative_unhash {
             rec.dead_at = Some(ev.ts_end);
         }
-        if let Some(mut g) = held {
+        if let Some(g) = held {
             if matches!(findings[0], Some(Finding::SeenEarly { .. })) {
-                g.cause = SEEN_EARLY;
+                // This writer's own move, read before its stamp: explained.
+                self.diag.seq_moves_seen_early += 1;
+            } else {
+                self.gap(*g, sh);
             }
-            self.gap(*g, sh);
         }
         for f in findings.into_iter().flatten() {
             self.finding(f, &obs, sh);
@@ -758,14 +709,15 @@ impl SideState {
                 };
                 self.gap(gap, sh);
             }
-            // Settles a held gap (on_writer); nothing of its own to report.
-            Finding::SeenEarly { .. } => {}
+            // Settles a held gap (on_writer); nothing of its own to report. Decreases are
+            // found by lookups (on_lookup).
+            Finding::SeenEarly { .. } | Finding::Decreased { .. } => {}
             Finding::ShortWithin {
                 probe,
                 expected,
                 observed,
             } => {
-                let verdict = Verdict {
+                let ruling = Ruling {
                     class: Class::Anomaly,
                     why: format!(
                         "{} moved d_seq by {observed}, the protocol ({}) requires {expected}",
@@ -781,8 +733,8 @@ impl SideState {
                     })),
                 };
                 self.fresh.push(Fresh {
-                    kind: "seq-delta",
-                    verdict,
+                    kind: AnomalyKind::SeqDelta,
+                    ruling,
                 });
             }
             Finding::MissingOwed {
@@ -792,7 +744,7 @@ impl SideState {
                 found,
                 owed_since,
             } => {
-                let verdict = Verdict {
+                let ruling = Ruling {
                     class: Class::Anomaly,
                     why: format!(
                         "the caller of {} owed d_seq +{amount} after it returned (at {base}); \
@@ -807,8 +759,8 @@ impl SideState {
                     })),
                 };
                 self.fresh.push(Fresh {
-                    kind: "seq-delta",
-                    verdict,
+                    kind: AnomalyKind::SeqDelta,
+                    ruling,
                 });
             }
         }
@@ -891,7 +843,7 @@ impl SideState {
                 if v.class == Class::Anomaly {
                     let mut v = v;
                     v.evidence.insert("lookup".into(), obs_args(o, &sh.paths));
-                    self.add_anomaly("null-inode-positive", o, operation, v, sh);
+                    self.add_anomaly(AnomalyKind::NullInodePositive, o, operation, v, sh);
                 }
             }
             SuspectKind::Enoent => {
@@ -912,7 +864,31 @@ impl SideState {
                         .unwrap_or_default();
                     v.evidence
                         .insert("lookups_in_operation".into(), Value::Array(lookups));
-                    self.add_anomaly("spurious-enoent", o, operation, v, sh);
+                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, operation, v, sh);
+                }
+            }
+            SuspectKind::Result => {
+                let Some(kind) = o.op else { return };
+                let race = self.race_around(o, &sh.paths);
+                if let Some(d) = sh.matcher.record(
+                    self.index,
+                    kind,
+                    o.path,
+                    o.result,
+                    o.ts_begin,
+                    race.is_some(),
+                    &sh.paths,
+                ) {
+                    let v = Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "{} {} returned {} in the kernel and {} in the model, and no \
+                             writer of the name overlaps either side's operation",
+                            d.operation, d.name, d.kernel_result, d.model_result
+                        ),
+                        evidence: json_map(json!({ "divergence": d })),
+                    };
+                    self.add_anomaly(AnomalyKind::ResultDiffers, o, operation, v, sh);
                 }
             }
             SuspectKind::ClearHashed => {
@@ -922,126 +898,57 @@ impl SideState {
                     None => self.diag.d_delete_clears += 1,
                     Some(mut v) => {
                         v.evidence.insert("clear".into(), obs_args(o, &sh.paths));
-                        self.add_anomaly("clear-before-unhash", o, operation, v, sh);
+                        self.add_anomaly(AnomalyKind::ClearBeforeUnhash, o, operation, v, sh);
                     }
                 }
             }
         }
     }
 
-    fn line(&self, o: &Obs, subject: &Obs, paths: &Paths) -> ContextLine {
-        let name = match o.path2 {
-            Some(p2) => format!("{} -> {}", paths.render(o.path), paths.render(p2)),
-            None => paths.render(o.path),
-        };
-        ContextLine {
-            ts_begin: o.ts_begin,
-            ts_end: o.ts_end,
-            tid: o.tid,
-            event: match o.op {
-                Some(k) => k.name().into(),
-                None => o.probe.symbol().into(),
-            },
-            name,
-            dentry: (o.dentry != 0).then_some(o.dentry),
-            generation: (o.dentry != 0).then_some(o.generation),
-            seq_begin: o.seq_begin,
-            seq_end: o.seq_end,
-            inode_begin: o.inode_begin,
-            inode_end: o.inode_end,
-            flags: flag_text(o.flags),
-            result: o.op.map(|_| o.result),
-            subject: o.n == subject.n,
-            related: (o.dentry != 0 && o.dentry == subject.dentry)
-                || o.path == subject.path
-                || o.path2 == Some(subject.path),
+    /// What makes an operation's result depend on an order the two sides may not share: a
+    /// writer of its name (or of a directory above it) by another operation overlapping it,
+    /// or two writers of the name before it that overlapped each other.
+    fn race_around(&self, o: &Obs, paths: &Paths) -> Option<Fact> {
+        for start in [Some(o.path), o.path2].into_iter().flatten() {
+            let mut cur = Some(start);
+            while let Some(p) = cur.filter(|p| *p != ROOT) {
+                if let Some(f) = self
+                    .hist
+                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid)
+                {
+                    return Some(*f);
+                }
+                if let State::Racing(w, _) = self.hist.state_at(p, o.ts_begin) {
+                    return Some(*w);
+                }
+                cur = paths.parent(p);
+            }
         }
+        None
     }
 
     fn add_anomaly(
         &mut self,
-        kind: &'static str,
+        kind: AnomalyKind,
         subject: &Obs,
         operation: String,
-        v: Verdict,
+        v: Ruling,
         sh: &mut Shared,
     ) {
-        *self.anomaly_counts.entry(kind.to_string()).or_insert(0) += 1;
-        let name = sh.paths.render(subject.path);
         if let Some(t) = sh.timeline.as_mut() {
             let origin = self.origin.unwrap_or(0);
+            let name = sh.paths.render(subject.path);
             let args = json!({"name": name, "why": v.why, "evidence": v.evidence});
             t.instant(
                 self.pid(),
                 subject.tid,
-                &format!("ANOMALY {kind}"),
+                &format!("ANOMALY {}", kind.name()),
                 "anomaly",
                 subject.ts_begin.saturating_sub(origin),
                 &args,
             );
         }
-        if self.anomalies.len() >= self.lim.max_anomalies {
-            self.diag.anomalies_not_detailed += 1;
-            return;
-        }
-        let n = self.lim.context as u64;
-        let at = self.ring.partition_point(|o| o.n < subject.n);
-        let before_start = at.saturating_sub(self.lim.context);
-        let mut context: Vec<ContextLine> = self
-            .ring
-            .range(before_start..at)
-            .filter(|o| o.n + n >= subject.n)
-            .map(|o| self.line(o, subject, &sh.paths))
-            .collect();
-        context.push(self.line(subject, subject, &sh.paths));
-        let after: Vec<ContextLine> = self
-            .ring
-            .iter()
-            .skip(at)
-            .filter(|o| o.n > subject.n)
-            .take(self.lim.context)
-            .map(|o| self.line(o, subject, &sh.paths))
-            .collect();
-        let need = self.lim.context - after.len();
-        context.extend(after);
-        let index = self.anomalies.len();
-        self.anomalies.push(Anomaly {
-            side: self.side,
-            kind,
-            name,
-            operation,
-            tid: subject.tid,
-            ts_begin: subject.ts_begin,
-            ts_end: subject.ts_end,
-            dentry: (subject.dentry != 0).then_some(subject.dentry),
-            generation: (subject.dentry != 0).then_some(subject.generation),
-            why: v.why,
-            evidence: v.evidence,
-            context,
-        });
-        if need > 0 {
-            self.collectors.push(Collector {
-                index,
-                need,
-                subject: *subject,
-            });
-        }
-    }
-
-    fn feed_collectors(&mut self, obs: &Obs, paths: &Paths) {
-        if self.collectors.is_empty() {
-            return;
-        }
-        let mut collectors = std::mem::take(&mut self.collectors);
-        for c in &mut collectors {
-            let line = self.line(obs, &c.subject, paths);
-            if let Some(a) = self.anomalies.get_mut(c.index) {
-                a.context.push(line);
-            }
-            c.need -= 1;
-        }
-        collectors.retain(|c| c.need > 0);
-        self.collectors = collectors;
+        self.evidence.add(kind, subject, operation, v, &sh.paths);
     }
 
     /// Events per probe symbol and per operation, as read.
@@ -1062,7 +969,7 @@ impl SideState {
             }
         }
         super::report::EventCounts {
-            total: self.arrivals,
+            total: self.window.arrivals,
             per_probe,
             per_operation,
         }
@@ -1109,34 +1016,5 @@ fn json_map(v: Value) -> serde_json::Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
-    }
-}
-
-/// An event's fields as JSON (timeline args, evidence).
-fn obs_args(o: &Obs, paths: &Paths) -> Value {
-    match o.op {
-        Some(k) => json!({
-            "operation": k.name(),
-            "name": paths.render(o.path),
-            "new_name": o.path2.map(|p| paths.render(p)),
-            "result": o.result,
-            "tid": o.tid,
-            "ts_begin": o.ts_begin,
-            "ts_end": o.ts_end,
-        }),
-        None => json!({
-            "probe": o.probe.symbol(),
-            "name": paths.render(o.path),
-            "dentry": o.dentry,
-            "generation": o.generation,
-            "seq_begin": o.seq_begin,
-            "seq_end": o.seq_end,
-            "inode_begin": o.inode_begin,
-            "inode_end": o.inode_end,
-            "flags": flag_text(o.flags),
-            "tid": o.tid,
-            "ts_begin": o.ts_begin,
-            "ts_end": o.ts_end,
-        }),
     }
 }

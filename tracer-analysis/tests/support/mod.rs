@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 use std::{collections::BTreeMap, path::Path};
 
+use tracer_analysis::trace::{Attachment, Footer, Header, Writer};
 pub use tracer_analysis::trace::{End, Origin};
-use tracer_analysis::trace::{Footer, Header, Writer};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 pub const ROOT: u64 = 1;
@@ -122,12 +122,12 @@ impl Trace {
         if origin == Origin::Kernel {
             h.kernel_release = "6.1.0-27-amd64".into();
             h.attach = BTreeMap::from([
-                ("__d_lookup_rcu".into(), "fentry".into()),
-                ("___d_drop".into(), "fentry".into()),
-                ("dentry_unlink_inode".into(), "fentry".into()),
+                ("__d_lookup_rcu".into(), Attachment::Fentry),
+                ("___d_drop".into(), Attachment::Fentry),
+                ("dentry_unlink_inode".into(), Attachment::Fentry),
                 (
                     "__d_drop".into(),
-                    "unavailable: not called out of line (inlined)".into(),
+                    Attachment::Unavailable("not called out of line (inlined)".into()),
                 ),
             ]);
         } else {
@@ -135,6 +135,20 @@ impl Trace {
             h.profile = Some("linux-6.1".into());
         }
         let mut events = self.events.clone();
+        if origin == Origin::Kernel {
+            // Number the probe events as the probes do (one CPU, in entry order), unless a
+            // test set the numbers itself.
+            let mut order: Vec<usize> = (0..events.len()).collect();
+            order.sort_by_key(|i| events[*i].ts_begin);
+            let mut next = 0;
+            for i in order {
+                let e = &mut events[i];
+                if e.probe != Probe::Op as u8 && e.cpu_seq == 0 {
+                    next += 1;
+                    e.cpu_seq = next;
+                }
+            }
+        }
         events.sort_by_key(|e| e.ts_end);
         let mut w = Writer::create(path, &h).expect("create trace");
         for e in &events {

@@ -1,0 +1,189 @@
+//! The reasons a diff cannot say "clean", per trace: everything that keeps a trace from showing
+//! that no anomaly happened. Anomalies decide on their own (exit 1); without any, one reason
+//! makes the verdict inconclusive (exit 2).
+use std::collections::BTreeMap;
+
+use super::report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side};
+use crate::trace::{End, Footer};
+
+/// What one side's reasons are drawn from.
+pub struct Facts<'a> {
+    /// Why the trace could not be read to its end.
+    pub problem: Option<&'a str>,
+    pub footer: Option<&'a Footer>,
+    pub events: &'a EventCounts,
+    pub diag: &'a Diagnostics,
+    pub unsequenced: u64,
+    pub coverage: &'a Coverage,
+    pub unmatched: u64,
+    /// The kernel trace's numbering (None for the model).
+    pub cpu_sequence: Option<&'a BTreeMap<u32, CpuSequence>>,
+}
+
+pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
+    let mut out = Vec::new();
+    let mut say = |kind: ReasonKind, message: String| {
+        out.push(Reason {
+            side: Some(side),
+            kind,
+            message,
+        })
+    };
+    if let Some(p) = f.problem {
+        say(
+            ReasonKind::Damaged,
+            format!("{p}; the diff covers the events before the damage only"),
+        );
+    }
+    if let Some(footer) = f.footer {
+        match &footer.end {
+            End::Finished => {}
+            End::Interrupted => say(
+                ReasonKind::NotFinished,
+                "the recording was interrupted: the workload did not run to its end".into(),
+            ),
+            other => say(
+                ReasonKind::NotFinished,
+                format!("the recording did not finish ({other})"),
+            ),
+        }
+        for (probe, n) in footer.drops.iter().filter(|(_, n)| **n > 0) {
+            say(
+                ReasonKind::Lost,
+                format!("lost {n} events on {probe} (footer drops)"),
+            );
+        }
+        for (probe, hits) in &footer.hits {
+            let held = f.events.per_probe.get(probe).copied().unwrap_or(0);
+            let dropped = footer.drops.get(probe).copied().unwrap_or(0);
+            if *hits == held {
+                continue;
+            }
+            if held > *hits {
+                say(
+                    ReasonKind::HitsMismatch,
+                    format!(
+                        "{held} {probe} events in the file, but the footer counts only {hits} \
+                         calls of it: events that no probe recorded"
+                    ),
+                );
+            } else if hits - held > dropped {
+                say(
+                    ReasonKind::HitsMismatch,
+                    format!(
+                        "the footer counts {hits} calls of {probe} and {dropped} lost, the file \
+                         holds {held} events of it: {} missing that no drop counter saw",
+                        hits - held - dropped
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(seqs) = f.cpu_sequence {
+        for (cpu, s) in seqs {
+            if s.missing > 0 {
+                say(
+                    ReasonKind::SequenceHole,
+                    format!(
+                        "gap in the event sequence of CPU {cpu}: {} of its {} events missing \
+                         (first missing number {})",
+                        s.missing,
+                        s.last,
+                        s.first_missing.unwrap_or(0)
+                    ),
+                );
+            }
+            if s.repeated > 0 {
+                say(
+                    ReasonKind::SequenceRepeat,
+                    format!(
+                        "{} events of CPU {cpu} repeat a sequence number another event has",
+                        s.repeated
+                    ),
+                );
+            }
+        }
+        if f.unsequenced > 0 {
+            say(
+                ReasonKind::Unsequenced,
+                format!(
+                    "{} kernel probe events carry no sequence number: losses among them \
+                     cannot be found",
+                    f.unsequenced
+                ),
+            );
+        }
+    }
+    if f.coverage.total > 0 {
+        let causes: Vec<String> = f
+            .coverage
+            .by_cause
+            .iter()
+            .map(|(cause, n)| format!("{n} by {cause}"))
+            .collect();
+        say(
+            ReasonKind::UnexplainedSeqMoves,
+            format!(
+                "{} d_seq moves no traced writer explains ({}): a writer that is not \
+                 probed could hide a missing bump",
+                f.coverage.total,
+                causes.join(", ")
+            ),
+        );
+    }
+    if f.unmatched > 0 {
+        say(
+            ReasonKind::UnmatchedOperations,
+            format!(
+                "{} operations with no counterpart in the other trace",
+                f.unmatched
+            ),
+        );
+    }
+    let d = f.diag;
+    if let (true, Some(o), Some(p)) = (
+        d.clocks_disagree(),
+        d.operation_time_range,
+        d.probe_time_range,
+    ) {
+        say(
+            ReasonKind::ClocksDisagree,
+            format!(
+                "its operations ({} to {} ns) and its probe events ({} to {} ns) cover mostly \
+                 different times: they are not on one clock, and the classification compares \
+                 them (a model replayed against a kernel trace needs the logical clock that \
+                 jumps to each operation's begin)",
+                o.0, o.1, p.0, p.1
+            ),
+        );
+    }
+    if d.late_events > 0 {
+        say(
+            ReasonKind::LateEvents,
+            format!(
+                "{} events arrived later than the reorder window and may have been judged \
+                 out of order; raise --window-ms",
+                d.late_events
+            ),
+        );
+    }
+    if d.unknown_events > 0 {
+        say(
+            ReasonKind::UnknownEvents,
+            format!(
+                "{} events with an unknown probe or operation code were skipped",
+                d.unknown_events
+            ),
+        );
+    }
+    if d.read_faults > 0 {
+        say(
+            ReasonKind::ReadFaults,
+            format!(
+                "{} events with a kernel read fault were not judged",
+                d.read_faults
+            ),
+        );
+    }
+    out
+}
