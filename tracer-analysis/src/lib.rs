@@ -1,6 +1,7 @@
 //! The analysis half of the tracer: the trace file format, workload definitions, replay of a
 //! workload or a kernel trace on the model, and the diff with its reports. Nothing here loads a
 //! probe or needs the eBPF toolchain: it builds and tests with stable Rust alone.
+pub mod agreement;
 pub mod diff;
 pub mod export;
 pub mod output;
