@@ -358,9 +358,10 @@ impl Diagnostics {
         else {
             return false;
         };
-        let shorter = (oe - ob).min(pe - pb);
+        // A damaged trace can end a range before it begins: such a range is empty.
+        let shorter = oe.saturating_sub(ob).min(pe.saturating_sub(pb));
         let common = oe.min(pe).saturating_sub(ob.max(pb));
-        shorter > 0 && common * 2 < shorter
+        shorter > 0 && common.saturating_mul(2) < shorter
     }
 }
 
