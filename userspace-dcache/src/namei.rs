@@ -359,9 +359,10 @@ impl Task<'_> {
     /// 4.7+: `d_alloc_parallel()`'s `__d_lookup_rcu()`), then the file system.
     fn lookup_slow(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
         let _dir_locked = self.dc.i_rwsem.lock();
-        let cached = match self.dc.profile.caller {
-            Caller::DoLookup => self.d_lookup(dir, name),
-            Caller::LookupFast | Caller::StepInto => self.d_alloc_parallel_lookup(dir, name),
+        let cached = if self.dc.profile.d_alloc_parallel {
+            self.d_alloc_parallel_lookup(dir, name)
+        } else {
+            self.d_lookup(dir, name)
         };
         match cached {
             Some(d) => Ok(d),
@@ -416,6 +417,23 @@ impl Task<'_> {
     fn __lookup_hash(&self, base: DPtr, name: &[u8]) -> Result<DPtr, Errno> {
         let q = Name::new(base.id, name);
         match self.d_lookup(base, &q) {
+            Some(d) => Ok(d),
+            None => self.d_alloc_and_lookup(base, &q),
+        }
+    }
+
+    /// open(2) with `O_CREAT`: `lookup_open()`. From 4.7 (the `d_alloc_parallel()` callers) it
+    /// tries `d_lookup()`, then `d_alloc_parallel()`, whose lookup half is an RCU hash lookup,
+    /// before the file system; before that, `__lookup_hash()`. Directory lock held.
+    fn lookup_open(&self, base: DPtr, name: &[u8]) -> Result<DPtr, Errno> {
+        if !self.dc.profile.d_alloc_parallel {
+            return self.__lookup_hash(base, name);
+        }
+        let q = Name::new(base.id, name);
+        if let Some(d) = self.d_lookup(base, &q) {
+            return Ok(d);
+        }
+        match self.d_alloc_parallel_lookup(base, &q) {
             Some(d) => Ok(d),
             None => self.d_alloc_and_lookup(base, &q),
         }
@@ -589,7 +607,12 @@ impl Task<'_> {
             None => Err(Errno::EEXIST),
             Some(name) => {
                 let _dir_locked = self.dc.i_rwsem.lock();
-                self.__lookup_hash(parent, name).and_then(|d| {
+                let found = match kind {
+                    InodeKind::File => self.lookup_open(parent, name),
+                    // mkdir: filename_create() -> lookup_one_qstr_excl()
+                    InodeKind::Dir => self.__lookup_hash(parent, name),
+                };
+                found.and_then(|d| {
                     let r = if inode_of(d) != 0 {
                         Err(Errno::EEXIST)
                     } else {

@@ -161,6 +161,11 @@ pub struct Profile {
     /// Came with 62a7375e5d7 (2.6.39-rc1); fixed for 3.0 by "vfs: fix race in rcu lookup of
     /// pruned dentry" (reload only after crossing a mount point).
     pub reread_inode_after_check: bool,
+    /// 4.7+: `lookup_slow()` and `lookup_open()` (open with `O_CREAT`) look the name up again
+    /// through `d_alloc_parallel()`, whose lookup half is `__d_lookup_rcu()` (the parallel
+    /// lookups series, 84e710da2a1d "parallel lookups machinery, part 2"); before, `d_lookup()`
+    /// alone.
+    pub d_alloc_parallel: bool,
     /// See [`KillIput`].
     pub kill_iput: KillIput,
     /// See [`KillParentLock`].
@@ -204,6 +209,7 @@ impl Profile {
         caller: Caller::DoLookup,
         enoent_from_type_bits: false,
         reread_inode_after_check: false,
+        d_alloc_parallel: false,
         kill_iput: KillIput::DentryIput,
         kill_parent_lock: KillParentLock::AroundUnhash,
         unlink_inode_seq: InodeSeq::BarrierAfter,
@@ -257,7 +263,8 @@ impl Profile {
     };
 
     /// 4.7's source: `dentry_unlink_inode` and `__d_instantiate` bracket the change of
-    /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `raw_seqcount_begin`. The kill
+    /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `raw_seqcount_begin`;
+    /// `d_alloc_parallel()`. The kill
     /// path still clears through `dentry_iput`, which moves no seq. The bracket is a528aca7f359
     /// (2016, marked for stable 3.13+, so a stable kernel between 3.13 and 4.6 may have it).
     pub const LINUX_4_7: Profile = Profile {
@@ -269,6 +276,7 @@ impl Profile {
         },
         reader_waits_even_seq: false,
         enoent_from_type_bits: true,
+        d_alloc_parallel: true,
         unlink_inode_seq: InodeSeq::Bracket,
         instantiate_seq: InodeSeq::Bracket,
         ..Profile::LINUX_3_5
