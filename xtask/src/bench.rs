@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::{cmd, vm, vm::selftest::Check};
+use crate::{cmd, test::Check, vm};
 
 /// Where the guest writes the results, relative to its output directory.
 const GUEST_JSON: &str = "record-cost.json";

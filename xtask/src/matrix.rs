@@ -25,7 +25,8 @@ use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
     builder, cmd, setup,
-    vm::{self, selftest::Check, KernelChoice, Observer, Stage, VmSpec},
+    test::Check,
+    vm::{self, KernelChoice, Observer, Stage, VmSpec},
 };
 
 /// Debian's 5.10, 6.1 and 6.12, and the newest kernel in backports.

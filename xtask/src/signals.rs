@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 
 use anyhow::{Context, Result};
 
-use crate::{cmd, vm::selftest::Check};
+use crate::{cmd, test::Check};
 
 /// How long xtask may take to start its guest (the kernel and initramfs are cached by then:
 /// the vm step ran before).

@@ -266,7 +266,7 @@ fn vm(_: &setup::Setup) -> Result<Tally> {
 }
 
 /// One pass or one fail per check, each printed.
-fn checks(list: Vec<vm::selftest::Check>) -> Result<Tally> {
+fn checks(list: Vec<Check>) -> Result<Tally> {
     let mut tally = Tally::default();
     for c in list {
         if c.ok {
@@ -332,6 +332,39 @@ fn parse_test_result(line: &str) -> Option<Tally> {
         }
     }
     Some(t)
+}
+
+/// One assertion.
+#[derive(Debug, PartialEq)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    /// Why it failed, or a note worth reading when it passed.
+    pub detail: String,
+}
+
+impl Check {
+    pub(crate) fn pass(what: String) -> Check {
+        Check {
+            what,
+            ok: true,
+            detail: String::new(),
+        }
+    }
+    pub(crate) fn note(what: String, detail: String) -> Check {
+        Check {
+            what,
+            ok: true,
+            detail,
+        }
+    }
+    pub(crate) fn fail(what: String, detail: String) -> Check {
+        Check {
+            what,
+            ok: false,
+            detail,
+        }
+    }
 }
 
 #[cfg(test)]

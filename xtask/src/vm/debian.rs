@@ -19,7 +19,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::{initramfs::hex, FileLock};
+use super::{digest::hex, FileLock};
 use crate::cmd;
 
 /// How long apt's lists of a suite are trusted before `apt-get update` runs again.

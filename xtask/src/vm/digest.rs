@@ -11,8 +11,6 @@ use std::{
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::initramfs::hex;
-
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Stamp {
@@ -107,6 +105,11 @@ impl Digests {
             let _ = fs::rename(&tmp, &self.file);
         }
     }
+}
+
+/// Lower-case hex of a digest, as sha256sum and apt's indexes print it.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::{
-    digest::Digests,
+    digest::{hex, Digests},
     modules::{self, Codec},
 };
 
@@ -191,10 +191,6 @@ fn prune(dir: &Path, keep: usize) {
     for (_, p) in found.into_iter().take(excess) {
         let _ = fs::remove_file(p);
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SVR4 "newc" format the kernel unpacks (Documentation/driver-api/early-userspace).

@@ -9,45 +9,56 @@
 use std::{collections::BTreeMap, fs, time::Duration};
 
 use anyhow::{Context, Result};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{run_in_vm, vm_dir, VmSpec};
-use crate::builder;
+use crate::{builder, test::Check};
 
-/// One assertion.
-#[derive(Debug, PartialEq)]
-pub struct Check {
-    pub what: String,
-    pub ok: bool,
-    /// Why it failed, or a note worth reading when it passed.
-    pub detail: String,
+/// The attach families, as the tracer's `--attach` and its JSON name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Fentry,
+    Kprobe,
 }
 
-impl Check {
-    pub(crate) fn pass(what: String) -> Check {
-        Check {
-            what,
-            ok: true,
-            detail: String::new(),
-        }
-    }
-    pub(crate) fn note(what: String, detail: String) -> Check {
-        Check {
-            what,
-            ok: true,
-            detail,
-        }
-    }
-    pub(crate) fn fail(what: String, detail: String) -> Check {
-        Check {
-            what,
-            ok: false,
-            detail,
+impl Family {
+    const ALL: [Family; 2] = [Family::Fentry, Family::Kprobe];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Family::Fentry => "fentry",
+            Family::Kprobe => "kprobe",
         }
     }
 }
 
-const FAMILIES: [&str; 2] = ["fentry", "kprobe"];
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `tracer verify --json` says of one program (its `VerifyStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum VerifyStatus {
+    Loaded,
+    Refused,
+    Rejected,
+    NoBtf,
+}
+
+/// One line of `tracer verify --json`.
+#[derive(Debug, Deserialize)]
+struct VerifyLine {
+    program: String,
+    target: String,
+    family: Family,
+    status: VerifyStatus,
+    detail: Option<String>,
+}
 
 /// The workload: small enough for TCG (seconds), big enough that every writer path runs.
 const WORKLOAD: [&str; 4] = ["--workload", "unlink-stat", "--scale", "0.1"];
@@ -81,12 +92,12 @@ pub fn run() -> Result<Vec<Check>> {
     checks.extend(verify(&stdout));
 
     let mut summaries = Vec::new();
-    for family in FAMILIES {
+    for family in Family::ALL {
         let mut args = strings(&["record"]);
         args.extend(strings(&WORKLOAD));
         args.extend(strings(&[
             "--attach",
-            family,
+            family.as_str(),
             "--out",
             "kernel.trace",
             "--summary",
@@ -128,9 +139,9 @@ fn last_line(s: &str) -> &str {
 /// which may be "no-btf" (the function is gone since 4.8).
 pub fn verify(stdout: &str) -> Vec<Check> {
     let mut checks = Vec::new();
-    let mut families = BTreeMap::<String, usize>::new();
+    let mut families = BTreeMap::<Family, usize>::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = match serde_json::from_str(line) {
+        let v: VerifyLine = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
                 checks.push(Check::fail(
@@ -140,27 +151,26 @@ pub fn verify(stdout: &str) -> Vec<Check> {
                 continue;
             }
         };
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
-        let (program, target, family, status) =
-            (s("program"), s("target"), s("family"), s("status"));
-        *families.entry(family.clone()).or_default() += 1;
-        let what = format!("verify: {program} ({family} on {target}) loads");
-        let gone_since_4_8 = target == "dentry_iput" && family == "fentry";
-        checks.push(match status.as_str() {
-            "loaded" => Check::pass(what),
-            "no-btf" if gone_since_4_8 => Check::note(what, "no-btf, as expected".into()),
-            _ => {
+        *families.entry(v.family).or_default() += 1;
+        let what = format!("verify: {} ({} on {}) loads", v.program, v.family, v.target);
+        let gone_since_4_8 = v.target == "dentry_iput" && v.family == Family::Fentry;
+        checks.push(match v.status {
+            VerifyStatus::Loaded => Check::pass(what),
+            VerifyStatus::NoBtf if gone_since_4_8 => {
+                Check::note(what, "no-btf, as expected".into())
+            }
+            status => {
                 let detail = v
-                    .get("detail")
-                    .and_then(Value::as_str)
-                    .map(|d| d.lines().next().unwrap_or_default().to_owned())
+                    .detail
+                    .as_deref()
+                    .and_then(|d| d.lines().next())
                     .unwrap_or_default();
-                Check::fail(what, format!("{status}: {detail}"))
+                Check::fail(what, format!("{}: {detail}", status_name(status)))
             }
         });
     }
-    for family in FAMILIES {
-        if !families.contains_key(family) {
+    for family in Family::ALL {
+        if !families.contains_key(&family) {
             checks.push(Check::fail(
                 format!("verify: {family} programs are checked"),
                 "none in the output".into(),
@@ -170,15 +180,23 @@ pub fn verify(stdout: &str) -> Vec<Check> {
     checks
 }
 
+fn status_name(s: VerifyStatus) -> &'static str {
+    match s {
+        VerifyStatus::Loaded => "loaded",
+        VerifyStatus::Refused => "refused",
+        VerifyStatus::Rejected => "rejected",
+        VerifyStatus::NoBtf => "no-btf",
+    }
+}
+
 /// Record summaries, one per family: complete, and every target either seen by each family that
 /// attached it, or explained by the other family (absent, or never called out of line).
-pub fn record(summaries: &[(&str, Value)]) -> Vec<Check> {
+pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
     let mut checks = Vec::new();
-    let attach = |v: &Value, sym: &str| {
-        v.pointer(&format!("/attach/{sym}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
+    // The family that attached `sym`, or the reason it is unavailable.
+    let attach = |v: &Value, sym: &str| -> Result<Family, String> {
+        let mode = v.pointer(&format!("/attach/{sym}")).unwrap_or(&Value::Null);
+        Family::deserialize(mode).map_err(|_| mode.as_str().unwrap_or("").to_owned())
     };
     let count = |v: &Value, map: &str, sym: &str| {
         v.pointer(&format!("/{map}/{sym}"))
@@ -215,10 +233,10 @@ pub fn record(summaries: &[(&str, Value)]) -> Vec<Check> {
     for sym in &targets {
         for (family, s) in summaries {
             let mode = attach(s, sym);
-            let others: Vec<&(&str, Value)> =
+            let others: Vec<&(Family, Value)> =
                 summaries.iter().filter(|(f, _)| f != family).collect();
             let what = format!("record --attach {family}: {sym}");
-            let check = if mode == *family {
+            let check = if mode == Ok(*family) {
                 let events = count(s, "events", sym);
                 let uncalled = |v: &Value| count(v, "hits", sym) == 0;
                 if events > 0 {
@@ -227,7 +245,7 @@ pub fn record(summaries: &[(&str, Value)]) -> Vec<Check> {
                     && !others.is_empty()
                     && others
                         .iter()
-                        .all(|(f, o)| attach(o, sym) == *f && uncalled(o))
+                        .all(|(f, o)| attach(o, sym) == Ok(*f) && uncalled(o))
                 {
                     Check::note(
                         format!("{what} attached"),
@@ -239,21 +257,27 @@ pub fn record(summaries: &[(&str, Value)]) -> Vec<Check> {
                     Check::fail(
                         format!("{what} saw workload events"),
                         format!(
-                            "attached ({mode}) but 0 events ({} hits)",
+                            "attached ({family}) but 0 events ({} hits)",
                             count(s, "hits", sym)
                         ),
                     )
                 }
-            } else if !others.is_empty() && others.iter().all(|(f, o)| attach(o, sym) != *f) {
-                Check::note(
-                    format!("{what} unavailable"),
-                    format!("no family can attach it on this kernel ({mode})"),
-                )
             } else {
-                Check::fail(
-                    format!("{what} attaches"),
-                    format!("{mode}, yet another family attaches it"),
-                )
+                let why = match &mode {
+                    Ok(f) => format!("attached by {f}"),
+                    Err(why) => why.clone(),
+                };
+                if !others.is_empty() && others.iter().all(|(f, o)| attach(o, sym) != Ok(*f)) {
+                    Check::note(
+                        format!("{what} unavailable"),
+                        format!("no family can attach it on this kernel ({why})"),
+                    )
+                } else {
+                    Check::fail(
+                        format!("{what} attaches"),
+                        format!("{why}, yet another family attaches it"),
+                    )
+                }
             };
             checks.push(check);
         }
@@ -348,7 +372,7 @@ not json
                 ),
             ],
         );
-        let c = record(&[("fentry", fentry), ("kprobe", kprobe)]);
+        let c = record(&[(Family::Fentry, fentry), (Family::Kprobe, kprobe)]);
         assert!(failed(&c).is_empty(), "{c:?}");
         assert_eq!(c.iter().filter(|c| !c.detail.is_empty()).count(), 4);
     }
@@ -369,7 +393,7 @@ not json
         let mut bad = kprobe.clone();
         bad["lost"] = Value::from(3);
         bad["complete"] = Value::from(false);
-        let c = record(&[("fentry", fentry), ("kprobe", bad)]);
+        let c = record(&[(Family::Fentry, fentry), (Family::Kprobe, bad)]);
         assert_eq!(
             failed(&c),
             vec![

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::initramfs::hex;
+use super::digest::hex;
 
 const MAGIC: &str = "XTASKVM1";
 
