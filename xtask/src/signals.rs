@@ -177,13 +177,13 @@ fn signal_check(
 fn wait_for_qemu(parent: u32, child: &mut Child) -> Option<u32> {
     let t = Instant::now();
     while t.elapsed() < START {
-        if let Some(q) = children(parent)
-            .into_iter()
-            .find(|p| comm(*p).is_some_and(|c| c.starts_with("qemu-system")))
-        {
+        // The guest's QEMU, not a short `qemu-system-x86_64 --version` of setup's checks.
+        if let Some(q) = children(parent).into_iter().find(|p| is_guest(*p)) {
             // Let it boot a little: the signal should come while the guest runs.
             thread::sleep(Duration::from_secs(2));
-            return Some(q);
+            if alive(q) {
+                return Some(q);
+            }
         }
         if matches!(child.try_wait(), Ok(Some(_))) {
             return None;
@@ -218,6 +218,13 @@ fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
+/// A QEMU booting a guest: its command line has an `-initrd`.
+fn is_guest(pid: u32) -> bool {
+    comm(pid).is_some_and(|c| c.starts_with("qemu-system"))
+        && fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"-initrd"))
+}
+
 /// Running, not a zombie waiting for its new parent to reap it.
 fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
@@ -237,6 +244,7 @@ mod tests {
         let mut sleeper = Command::new("sleep").arg("5").spawn().expect("sleep");
         assert!(children(me).contains(&sleeper.id()));
         assert_eq!(comm(sleeper.id()).as_deref(), Some("sleep"));
+        assert!(!is_guest(sleeper.id()));
         sleeper.kill().expect("kill");
         sleeper.wait().expect("wait");
         assert!(!alive(sleeper.id()));
