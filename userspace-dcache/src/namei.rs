@@ -39,6 +39,9 @@ struct Nameidata {
     /// 6.1: `d_seq` of the dentry the walk is about to step onto, sampled by
     /// `__d_lookup_rcu()` or `follow_dotdot_rcu()` and checked by `step_into()`.
     next_seq: u32,
+    /// The walk is an open(2) at its last component: a dcache miss goes to `lookup_open()`,
+    /// not `lookup_slow()` (`open_last_lookups()`).
+    open_last: bool,
     inode: u64,
     /// `Some` in RCU-walk (`LOOKUP_RCU`, no reference held on `dentry`); `None` in ref-walk
     /// (a reference held).
@@ -77,6 +80,7 @@ impl Task<'_> {
                 dentry: root,
                 seq: root.d_seq.read_seqcount_begin(),
                 next_seq: 0,
+                open_last: false,
                 inode: inode_of(root),
                 rcu: Some(guard),
             }
@@ -86,6 +90,7 @@ impl Task<'_> {
                 dentry: root,
                 seq: 0,
                 next_seq: 0,
+                open_last: false,
                 inode: inode_of(root),
                 rcu: None,
             }
@@ -225,7 +230,7 @@ impl Task<'_> {
         let (dentry, inode, seq) = match self.lookup_fast_48(nd, name)? {
             Some(found) => found,
             None => {
-                let d = self.lookup_slow(nd.dentry, name)?;
+                let d = self.lookup_missed(nd, name)?;
                 (d, inode_of(d), 0)
             }
         };
@@ -296,7 +301,7 @@ impl Task<'_> {
     fn walk_component_61(&self, nd: &mut Nameidata, name: &Name<'_>) -> Result<(), Errno> {
         let dentry = match self.lookup_fast_61(nd, name)? {
             Some(d) => d,
-            None => self.lookup_slow(nd.dentry, name)?,
+            None => self.lookup_missed(nd, name)?,
         };
         self.step_into(nd, dentry)
     }
@@ -353,6 +358,18 @@ impl Task<'_> {
         nd.dentry = dentry;
         nd.seq = nd.next_seq;
         Ok(())
+    }
+
+    /// After a dcache miss of `lookup_fast()`: `lookup_slow()`, or for open(2)'s last
+    /// component `lookup_open()` under the directory lock (4.7+: `d_lookup()`, then
+    /// `d_alloc_parallel()`).
+    fn lookup_missed(&self, nd: &Nameidata, name: &Name<'_>) -> Result<DPtr, Errno> {
+        if nd.open_last && self.dc.profile.d_alloc_parallel {
+            let _dir_locked = self.dc.i_rwsem.lock();
+            self.lookup_open(nd.dentry, name.name)
+        } else {
+            self.lookup_slow(nd.dentry, name)
+        }
     }
 
     /// `lookup_slow()` under the directory lock: the dcache once more (3.0: `d_lookup()`;
@@ -439,12 +456,13 @@ impl Task<'_> {
         }
     }
 
-    /// `path_lookupat()` / `path_parentat()`: walks `comps` from the root and returns the end
-    /// with a reference.
-    fn path_walk(&self, comps: &[&[u8]], rcu: bool) -> Result<DPtr, Errno> {
+    /// `path_lookupat()` / `path_parentat()` / `path_openat()` (`open`): walks `comps` from the
+    /// root and returns the end with a reference.
+    fn path_walk(&self, comps: &[&[u8]], rcu: bool, open: bool) -> Result<DPtr, Errno> {
         let mut nd = self.path_init(rcu);
         let mut r = Ok(());
-        for c in comps {
+        for (i, c) in comps.iter().enumerate() {
+            nd.open_last = open && i + 1 == comps.len();
             r = self.walk_component(&mut nd, c);
             if r.is_err() {
                 break;
@@ -462,8 +480,13 @@ impl Task<'_> {
 
     /// `filename_lookup()`: RCU-walk, and on -ECHILD the whole walk again in ref-walk.
     fn filename_walk(&self, comps: &[&[u8]]) -> Result<DPtr, Errno> {
-        match self.path_walk(comps, true) {
-            Err(Errno::ECHILD) => self.path_walk(comps, false),
+        self.filename_walk_as(comps, false)
+    }
+
+    /// `filename_lookup()`, or `do_filp_open()` when `open`.
+    fn filename_walk_as(&self, comps: &[&[u8]], open: bool) -> Result<DPtr, Errno> {
+        match self.path_walk(comps, true, open) {
+            Err(Errno::ECHILD) => self.path_walk(comps, false, open),
             r => r,
         }
     }
@@ -512,6 +535,7 @@ impl Task<'_> {
                     dentry: cwd,
                     seq,
                     next_seq: 0,
+                    open_last: false,
                     inode,
                     rcu: Some(guard),
                 };
@@ -594,7 +618,17 @@ impl Task<'_> {
     }
 
     fn do_stat(&self, path: &str) -> Result<u64, Errno> {
-        let d = self.filename_walk(&components(path)?)?;
+        self.do_lookup_path(path, false)
+    }
+
+    /// open(2) without `O_CREAT`: stat's walk, but a miss of the last component goes to
+    /// `lookup_open()`.
+    fn do_open(&self, path: &str) -> Result<u64, Errno> {
+        self.do_lookup_path(path, true)
+    }
+
+    fn do_lookup_path(&self, path: &str, open: bool) -> Result<u64, Errno> {
+        let d = self.filename_walk_as(&components(path)?, open)?;
         let ino = inode_of(d);
         self.dput(d);
         Ok(ino)
@@ -875,7 +909,7 @@ impl Task<'_> {
 
     /// open(2) of an existing path (`O_RDONLY`), closed again: the inode number.
     pub fn open(&self, path: &str) -> Result<u64, Errno> {
-        self.syscall(OpKind::Open, path, None, None, || self.do_stat(path))
+        self.syscall(OpKind::Open, path, None, None, || self.do_open(path))
     }
 
     /// open(2) with `O_CREAT|O_EXCL`: the new inode number.
@@ -945,7 +979,8 @@ impl Task<'_> {
     ) -> Result<(), Errno> {
         let p2 = path2.filter(|_| matches!(kind, OpKind::Rename | OpKind::Exchange));
         self.syscall(kind, path, p2, span, || match kind {
-            OpKind::Stat | OpKind::Open => self.do_stat(path).map(drop),
+            OpKind::Stat => self.do_stat(path).map(drop),
+            OpKind::Open => self.do_open(path).map(drop),
             OpKind::Create => self.do_create(path, InodeKind::File).map(drop),
             OpKind::Mkdir => self.do_create(path, InodeKind::Dir).map(drop),
             OpKind::Unlink => self.do_remove(path, false),
