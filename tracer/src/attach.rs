@@ -181,11 +181,91 @@ pub fn observed_through(attached: &BTreeMap<Probe, Attached>) -> BTreeMap<String
         .collect()
 }
 
-/// Loads and attaches both halves of every target per `mode`; returns what happened to each.
-/// The links live in `ebpf`: dropping it detaches everything.
+/// How the running kernel preempts kernel code. fentry/fexit programs run with migration
+/// disabled but preemption enabled: where kernel code is preempted, a program preempted mid-run
+/// holds its per-CPU "active" mark, and the kernel skips that program for every other task that
+/// calls the function on that CPU meanwhile (counted in its `recursion_misses`). kprobe
+/// programs run with preemption disabled and are not skipped that way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preemption {
+    /// `none` or `voluntary`: kernel code runs until it yields.
+    Cooperative(&'static str),
+    /// `full`, `lazy` or real-time: kernel code is preempted, BPF programs included.
+    Preemptive(&'static str),
+    /// Neither debugfs nor the build banner says (a dynamic model without debugfs).
+    Unknown,
+}
+
+impl Preemption {
+    /// The running kernel's: `sched/preempt` in debugfs (the dynamic model's current choice is
+    /// in parentheses), else the build banner (`/proc/sys/kernel/version`).
+    pub fn of_running_kernel() -> Preemption {
+        if let Ok(s) = fs::read_to_string("/sys/kernel/debug/sched/preempt") {
+            return Preemption::from_sched_preempt(&s);
+        }
+        fs::read_to_string("/proc/sys/kernel/version")
+            .map(|v| Preemption::from_banner(&v))
+            .unwrap_or(Preemption::Unknown)
+    }
+
+    fn from_sched_preempt(s: &str) -> Preemption {
+        let current = s
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('(')?.strip_suffix(')'));
+        match current {
+            Some("none") => Preemption::Cooperative("none"),
+            Some("voluntary") => Preemption::Cooperative("voluntary"),
+            Some("full") => Preemption::Preemptive("full"),
+            Some("lazy") => Preemption::Preemptive("lazy"),
+            _ => Preemption::Unknown,
+        }
+    }
+
+    fn from_banner(v: &str) -> Preemption {
+        let words: Vec<&str> = v.split_whitespace().collect();
+        if words.contains(&"PREEMPT_RT") {
+            Preemption::Preemptive("rt")
+        } else if words.contains(&"PREEMPT_DYNAMIC") {
+            Preemption::Unknown
+        } else if words.contains(&"PREEMPT") {
+            Preemption::Preemptive("full")
+        } else if words.contains(&"PREEMPT_LAZY") {
+            Preemption::Preemptive("lazy")
+        } else {
+            Preemption::Cooperative("none or voluntary")
+        }
+    }
+
+    /// The attach families `auto` tries, in order.
+    pub fn auto_order(self) -> &'static [Family] {
+        match self {
+            Preemption::Preemptive(_) => &[Family::Kprobe, Family::Fentry],
+            Preemption::Cooperative(_) | Preemption::Unknown => &[Family::Fentry, Family::Kprobe],
+        }
+    }
+
+    /// For the trace header.
+    pub fn describe(self) -> String {
+        match self {
+            Preemption::Cooperative(m) => format!("{m}: fentry/fexit first"),
+            Preemption::Preemptive(m) => format!(
+                "{m}: kprobe/kretprobe first (a preempted fentry/fexit program makes the kernel \
+                 skip it for the next calls on its CPU)"
+            ),
+            Preemption::Unknown => "unknown (no debugfs sched/preempt): fentry/fexit first; \
+                                    programs the kernel skipped count as lost"
+                .into(),
+        }
+    }
+}
+
+/// Loads and attaches both halves of every target per `mode` (`auto` in the order `preemption`
+/// calls for); returns what happened to each. The links live in `ebpf`: dropping it detaches
+/// everything.
 pub fn attach_all(
     ebpf: &mut Ebpf,
     mode: AttachMode,
+    preemption: Preemption,
     kbtf: &KernelBtf,
     btf: &Btf,
     syms: &ProbeableSymbols,
@@ -194,7 +274,7 @@ pub fn attach_all(
     for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
         let mut reasons = Vec::new();
         let families: &[Family] = match mode {
-            AttachMode::Auto => &[Family::Fentry, Family::Kprobe],
+            AttachMode::Auto => preemption.auto_order(),
             AttachMode::Fentry => &[Family::Fentry],
             AttachMode::Kprobe => &[Family::Kprobe],
         };
@@ -359,6 +439,34 @@ mod tests {
         );
         assert_eq!(o["d_invalidate"], "not observed on this kernel");
         assert_eq!(o.len(), WRITERS.len());
+    }
+
+    #[test]
+    fn preemption_models_choose_the_attach_order() {
+        let p = Preemption::from_sched_preempt("none voluntary full (lazy)\n");
+        assert_eq!(p, Preemption::Preemptive("lazy"));
+        assert_eq!(p.auto_order(), &[Family::Kprobe, Family::Fentry]);
+        let p = Preemption::from_sched_preempt("none (voluntary) full\n");
+        assert_eq!(p, Preemption::Cooperative("voluntary"));
+        assert_eq!(p.auto_order(), &[Family::Fentry, Family::Kprobe]);
+        assert_eq!(Preemption::from_sched_preempt(""), Preemption::Unknown);
+        let banner = |s| Preemption::from_banner(s);
+        assert_eq!(
+            banner("#1 SMP PREEMPT_DYNAMIC Debian 7.3.4-1~bpo13+1 (2026-11-15)"),
+            Preemption::Unknown
+        );
+        assert_eq!(
+            banner("#1 SMP PREEMPT_RT Debian 6.12.95-1"),
+            Preemption::Preemptive("rt")
+        );
+        assert_eq!(
+            banner("#1 SMP PREEMPT Sat Dec 5"),
+            Preemption::Preemptive("full")
+        );
+        assert_eq!(
+            banner("#1 SMP Debian 5.10.262-1 (2026-05-01)"),
+            Preemption::Cooperative("none or voluntary")
+        );
     }
 
     #[test]

@@ -185,6 +185,8 @@ struct Probes {
     attached: BTreeMap<Probe, Attached>,
     /// How the kprobe programs read struct fields, for the header.
     reads: String,
+    /// The kernel's preemption model, which set `auto`'s attach order.
+    preemption: attach::Preemption,
 }
 
 /// Phase 1: offsets from BTF, the object loaded with its configuration, every target attached.
@@ -226,7 +228,8 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
     let mut ebpf =
         programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
     let syms = ProbeableSymbols::read();
-    let attached = attach::attach_all(&mut ebpf, opts.attach, &kbtf, &btf, &syms);
+    let preemption = attach::Preemption::of_running_kernel();
+    let attached = attach::attach_all(&mut ebpf, opts.attach, preemption, &kbtf, &btf, &syms);
     if let Some(Attached::No(why)) = attached.get(&Probe::DLookupRcu) {
         bail!(
             "cannot attach to __d_lookup_rcu ({why}); without it there is nothing to record. \
@@ -238,6 +241,7 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         offsets,
         attached,
         reads,
+        preemption,
     })
 }
 
@@ -267,6 +271,9 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
     header
         .notes
         .insert("kprobe_reads".into(), probes.reads.clone());
+    header
+        .notes
+        .insert("preemption".into(), probes.preemption.describe());
     header
 }
 
