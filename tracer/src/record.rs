@@ -208,14 +208,8 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         .context("resolving struct offsets from BTF")?;
     let mut config = Config::ZERO;
     config.offsets = offsets;
-    let reads = match offsets.check_windows() {
-        Ok(()) if !opts.per_field_reads => "one copy per dentry head and qstr".to_string(),
-        Ok(()) => "one per field (--per-field-reads)".to_string(),
-        Err((field, off)) => {
-            format!("one per field (`{field}` at {off} lies outside the one-copy window)")
-        }
-    };
-    config.fast_reads = u32::from(offsets.check_windows().is_ok() && !opts.per_field_reads);
+    let (fast, reads) = kprobe_reads(&offsets, opts.per_field_reads);
+    config.fast_reads = u32::from(fast);
     config.devs[..devs.len()].copy_from_slice(devs);
     config.wakeup_bytes = opts.wakeup_bytes;
     config.cpus = aya::util::nr_cpus()
@@ -579,6 +573,19 @@ async fn finish_drain(
     }
 }
 
+/// Whether the kprobe programs may read a dentry's head and a qstr in one copy each (the layout
+/// keeps the fields in the window, and the user did not ask otherwise), and why, for the header.
+fn kprobe_reads(offsets: &tracer_common::Offsets, per_field: bool) -> (bool, String) {
+    match offsets.check_windows() {
+        Ok(()) if !per_field => (true, "one copy per dentry head and qstr".into()),
+        Ok(()) => (false, "one per field (--per-field-reads)".into()),
+        Err((field, off)) => (
+            false,
+            format!("one per field (`{field}` at {off} lies outside the one-copy window)"),
+        ),
+    }
+}
+
 /// Per probe, how often the kernel skipped its `half` program (see
 /// [`programs::recursion_misses`]); `__d_move`'s programs stand for its target's events too.
 fn recursion_misses(
@@ -658,4 +665,38 @@ fn merge(
         w.push(&op)?;
     }
     Ok(w.finish(footer)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 6.1's layout, and one a lock-debugging build gives (`d_lock` grown in front of `d_seq`
+    /// and `d_hash`): the second is read field by field, never refused.
+    #[test]
+    fn a_layout_that_moves_the_head_is_read_field_by_field() {
+        let usual = tracer_common::Offsets {
+            d_flags: 0,
+            d_seq: 4,
+            d_hash_pprev: 16,
+            d_parent: 24,
+            d_name: 32,
+            d_inode: 48,
+            d_sb: 104,
+            qstr_hash: 0,
+            qstr_len: 4,
+            qstr_name: 8,
+            ..tracer_common::Offsets::ZERO
+        };
+        assert!(kprobe_reads(&usual, false).0);
+        assert!(!kprobe_reads(&usual, true).0);
+        let debug = tracer_common::Offsets {
+            d_seq: 72,
+            d_hash_pprev: 88,
+            ..usual
+        };
+        let (fast, why) = kprobe_reads(&debug, false);
+        assert!(!fast);
+        assert!(why.contains("dentry.d_seq` at 72"), "{why}");
+    }
 }
