@@ -174,7 +174,7 @@ struct DiffArgs {
     context: usize,
     /// How late (ms) an event may arrive behind the newest one and still be put in time order
     /// (0 to 3600000).
-    #[arg(long, default_value_t = 100, value_name = "MS",
+    #[arg(long, default_value_t = 1000, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     window_ms: u64,
     /// Anomalies detailed with evidence and context; all are counted.

@@ -1,7 +1,7 @@
 //! Stable keys: paths relative to the workload's file system root, interned once and shared by
 //! both sides, so a kernel event and a model event about the same name get the same key although
 //! their dentry ids have nothing in common. Also the cross-side matching of operation results.
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 use tracer_common::OpKind;
@@ -126,6 +126,9 @@ pub struct OpMatcher {
     pub abandoned: bool,
     pub examples: Vec<OpDivergence>,
     max_examples: usize,
+    /// Names whose state a race left different between the sides: their results may differ
+    /// until a writer succeeds on both sides (the state is then the same again).
+    diverged: HashSet<PathId>,
 }
 
 impl OpMatcher {
@@ -140,6 +143,7 @@ impl OpMatcher {
             abandoned: false,
             examples: Vec::new(),
             max_examples,
+            diverged: HashSet::new(),
         }
     }
 
@@ -185,6 +189,13 @@ impl OpMatcher {
         *seen += 1;
         self.compared += 1;
         if other.result == result {
+            let writer = matches!(
+                kind,
+                OpKind::Create | OpKind::Mkdir | OpKind::Unlink | OpKind::Rmdir
+            );
+            if writer && result >= 0 {
+                self.diverged.remove(&path);
+            }
             return None;
         }
         self.differ += 1;
@@ -201,13 +212,14 @@ impl OpMatcher {
             model_result: m.0,
             kernel_ts_begin: k.1,
             model_ts_begin: m.1,
-            explained_by_race: racy || other.racy,
+            explained_by_race: racy || other.racy || self.diverged.contains(&path),
         };
         if self.examples.len() < self.max_examples {
             self.examples.push(d.clone());
         }
         if d.explained_by_race {
             self.explained_by_race += 1;
+            self.diverged.insert(path);
             return None;
         }
         Some(d)
@@ -264,6 +276,17 @@ mod tests {
             "a race on one side explains it"
         );
         assert_eq!((m.compared, m.differ, m.explained_by_race), (3, 2, 1));
+        // The race left the sides disagreeing on the name: the next difference follows from
+        // it, until a writer succeeds on both sides.
+        m.record(0, OpKind::Open, f, 0, 40, false, &p);
+        assert!(m.record(1, OpKind::Open, f, -2, 41, false, &p).is_none());
+        m.record(0, OpKind::Create, f, 0, 50, false, &p);
+        assert!(m.record(1, OpKind::Create, f, 0, 51, false, &p).is_none());
+        m.record(0, OpKind::Open, f, 0, 60, false, &p);
+        assert!(
+            m.record(1, OpKind::Open, f, -2, 61, false, &p).is_some(),
+            "realigned by the create: a difference again needs its own race"
+        );
         let d = &m.examples[0];
         assert_eq!((d.occurrence, d.kernel_result, d.model_result), (2, -2, 0));
         assert_eq!(m.unmatched(), (0, 1));

@@ -122,7 +122,9 @@ impl Default for DiffOptions {
     fn default() -> Self {
         DiffOptions {
             context: 5,
-            window_ns: 100_000_000,
+            // Operations reach a kernel trace at their end; under QEMU TCG on a loaded host a
+            // syscall was seen to take 300 ms: a tenth of a second let them arrive too late.
+            window_ns: 1_000_000_000,
             max_anomalies: 100,
             max_examples: 20,
             timeline: None,
