@@ -26,10 +26,14 @@ fn s(p: &Path) -> &str {
 
 /// A small kernel trace holding the builtin `unlink-stat` (so `replay --against` runs it).
 fn kernel_trace(path: &Path) {
-    let mut k = Trace::default();
-    created(&mut k, "f1");
-    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
-    k.write(path, Origin::Kernel, finished());
+    same_ops().write(path, Origin::Kernel, finished());
+}
+
+fn same_ops() -> Trace {
+    let mut t = Trace::default();
+    created(&mut t, "f1");
+    t.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
+    t
 }
 
 #[test]
@@ -108,12 +112,14 @@ fn a_failed_diff_removes_the_previous_reports() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kernel = dir.path().join("kernel.trace");
     kernel_trace(&kernel);
+    let model = dir.path().join("model.trace");
+    same_ops().write(&model, Origin::Model, finished());
     let json = dir.path().join("report.json");
     let timeline = dir.path().join("timeline.json");
     let (code, err) = tracer(&[
         "diff",
         s(&kernel),
-        s(&kernel),
+        s(&model),
         "--json",
         s(&json),
         "--timeline",
