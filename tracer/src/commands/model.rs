@@ -26,8 +26,8 @@ pub struct ReplayArgs {
     /// Replay this kernel trace's operations, in its timestamp order.
     #[arg(long)]
     against: Option<PathBuf>,
-    /// Model profile (`linux-3.0-rc7`, `linux-3.0`, `linux-4.8`, `linux-6.1`); default: the
-    /// one for the kernel trace's release, else linux-6.1.
+    /// Model profile: `linux-<release>` picks the generation of that release (`linux-2.6.38` to
+    /// `linux-6.8`, see README); default: the one for the kernel trace's release, else linux-6.1.
     #[arg(long)]
     profile: Option<String>,
     /// The model trace to write.
