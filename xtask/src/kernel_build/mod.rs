@@ -474,7 +474,10 @@ fn make(tree: &Path, src: &Path) -> Result<Duration> {
         stage = s;
         objects += u64::from(object);
         if tty || changed || last_print.elapsed() >= Duration::from_secs(20) {
-            let of = total.map(|t| format!("/{t}")).unwrap_or_default();
+            let of = total
+                .filter(|&t| t > 0)
+                .map(|t| format!("/{t}"))
+                .unwrap_or_default();
             let msg = format!(
                 "kernel: [{stage}] {objects}{of} objects compiled, {:.0}s",
                 t0.elapsed().as_secs_f64()
@@ -504,7 +507,7 @@ fn make(tree: &Path, src: &Path) -> Result<Duration> {
         );
     }
     // A cold build's object count is the denominator of the next progress lines.
-    if total.is_none_or(|t| objects > t / 2) {
+    if objects > 0 && total.is_none_or(|t| objects > t / 2) {
         let _ = fs::write(tree.join("objects-cold"), objects.to_string());
     }
     Ok(elapsed)
