@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
+pub use tracer_analysis::diff::AnomalyKind;
 
 use crate::cmd;
 
@@ -26,28 +27,6 @@ pub enum Bug {
     LookupNoUnhashedCheck,
     /// Killing an already unhashed dentry moves no `d_seq` (4.8 to 4.17; 4c0d7cd5 reverted).
     UnhashedKillNoBump,
-}
-
-/// An anomaly kind of the diff's report (`anomaly_counts`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AnomalyKind {
-    /// A validated, hashed `__d_lookup_rcu` return with a NULL inode for a positive name.
-    NullInodePositive,
-    /// ENOENT for a name that exists for the whole operation.
-    SpuriousEnoent,
-    /// A writer moved `d_seq` by less than the kernel's protocol requires.
-    SeqDelta,
-}
-
-impl AnomalyKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            AnomalyKind::NullInodePositive => "null-inode-positive",
-            AnomalyKind::SpuriousEnoent => "spurious-enoent",
-            AnomalyKind::SeqDelta => "seq-delta",
-        }
-    }
 }
 
 impl Bug {
