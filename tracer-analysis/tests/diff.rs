@@ -276,6 +276,29 @@ fn drop_after_clear_is_flagged() {
     assert_eq!(r.exit_status, 1);
 }
 
+/// d_delete's own clear (a hashed dentry made negative in place) is legitimate even where the
+/// operation events do not show the unlink around it (an operation event judged late).
+#[test]
+fn a_clear_inside_a_traced_d_delete_is_no_anomaly() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.writer(Probe::DDelete, 2, "f1", (995, 1_020), 20, (7, 0), (2, 4), H);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_000, 1_010),
+        20,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    let r = run(&k, &Trace::default());
+    assert_eq!(kinds(&r), []);
+    assert_eq!(r.coverage_gaps.kernel.total, 0);
+}
+
 #[test]
 fn a_seq_change_without_a_writer_is_a_coverage_gap() {
     let mut k = Trace::default();

@@ -619,6 +619,14 @@ impl SideState {
             tid: ev.tid,
             flags: ev.flags,
         });
+        // Inside a traced d_delete on the same thread, the clear is d_delete's own, whatever
+        // the operations' timing says.
+        let in_d_delete = rec.writers.iter().any(|w| {
+            w.probe == Probe::DDelete
+                && w.tid == ev.tid
+                && w.ts_begin <= ev.ts_begin
+                && ev.ts_end <= w.ts_end
+        });
         let clear = matches!(probe, Probe::DentryUnlinkInode | Probe::DentryIput)
             && ev.inode_begin != 0
             && ev.inode_end == 0;
@@ -647,7 +655,7 @@ impl SideState {
         for f in findings.into_iter().flatten() {
             self.finding(f, &obs, sh);
         }
-        if clear && hashed && !ev.has(flags::NO_ENTRY) {
+        if clear && hashed && !in_d_delete && !ev.has(flags::NO_ENTRY) {
             let op = self.enclosing_op(&obs);
             self.suspect(SuspectKind::ClearHashed, obs, op);
         }
