@@ -15,10 +15,10 @@ use std::os::unix::process::CommandExt;
 
 use anyhow::{Context, Result};
 
-use crate::{cmd, test::Check};
+use crate::{builder, cmd, test::Check};
 
-/// How long xtask may take to start its guest (the kernel and initramfs are cached by then:
-/// the vm step ran before).
+/// How long xtask may take to start its guest (the tracers are built first, here; the kernel
+/// and initramfs are cached by then: the vm step ran before).
 const START: Duration = Duration::from_secs(300);
 
 /// How long a dead parent's QEMU may linger.
@@ -26,6 +26,9 @@ const GONE: Duration = Duration::from_secs(10);
 
 pub fn run() -> Result<Vec<Check>> {
     let exe = std::env::current_exe().context("finding the xtask binary")?;
+    // The children would build them otherwise, which on a slow machine outlasts START.
+    builder::release_binaries()?;
+    builder::static_tracer_binary()?;
     let base = cmd::root().join("target/signals");
     let _ = fs::remove_dir_all(&base);
     fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
