@@ -59,12 +59,21 @@ pub struct ProgramCheck {
 
 /// Loads every program of every kernel probe in both families and reports each outcome.
 pub fn verify_all(btf_path: &Path) -> anyhow::Result<Vec<ProgramCheck>> {
+    verify_all_reads(btf_path, false)
+}
+
+/// [`verify_all`], with the kprobe programs reading field by field when `per_field_reads` (the
+/// `CONFIG` global is frozen, so the verifier only sees the read path the configuration takes).
+pub fn verify_all_reads(
+    btf_path: &Path,
+    per_field_reads: bool,
+) -> anyhow::Result<Vec<ProgramCheck>> {
     let kbtf = KernelBtf::from_file(btf_path)?;
     let mut config = Config::ZERO;
     config.offsets = kbtf
         .offsets()
         .context("resolving struct offsets from BTF")?;
-    config.fast_reads = u32::from(config.offsets.check_windows().is_ok());
+    config.fast_reads = u32::from(config.offsets.check_windows().is_ok() && !per_field_reads);
     let btf = aya::Btf::parse_file(btf_path, aya::Endianness::default())
         .with_context(|| format!("parsing {} with aya", btf_path.display()))?;
     // A small ring: verification does not need the recording size.

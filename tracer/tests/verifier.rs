@@ -8,7 +8,7 @@ use std::path::Path;
 use tracer::{
     btf::SYS_BTF,
     programs::Family,
-    verify::{verify_all, VerifyStatus},
+    verify::{verify_all, verify_all_reads, VerifyStatus},
 };
 use tracer_common::Probe;
 
@@ -81,5 +81,21 @@ fn every_program_loads_or_is_refused_by_policy() {
             "this kernel refuses tracing programs (EPERM); the VM test loads and attaches: {}",
             left_to_vm.join(", ")
         );
+    }
+}
+
+/// The per-field read path (layouts that move the dentry's head) through the verifier too.
+#[test]
+fn kprobe_programs_load_with_per_field_reads() {
+    let checks = verify_all_reads(Path::new(SYS_BTF), true).unwrap_or_else(|e| {
+        panic!("cannot run the verifier test (it needs root and {SYS_BTF}): {e:#}")
+    });
+    let kprobes: Vec<_> = checks
+        .iter()
+        .filter(|c| c.family == Family::Kprobe)
+        .collect();
+    assert!(!kprobes.is_empty());
+    for c in kprobes {
+        assert_eq!(c.status, VerifyStatus::Loaded, "{c:?}");
     }
 }
