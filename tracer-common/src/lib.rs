@@ -136,6 +136,25 @@ impl Probe {
         }
     }
 
+    /// Whether the target is a global (most of them exported) function on every kernel with
+    /// fentry (5.5+): it always keeps an out-of-line body, hence a BTF FUNC. Static targets may
+    /// be inlined into every caller, depending on the build.
+    pub fn is_global(self) -> bool {
+        matches!(
+            self,
+            Probe::DLookupRcu
+                | Probe::DLookup
+                | Probe::DDrop
+                | Probe::DDropLocked
+                | Probe::DDelete
+                | Probe::DInstantiate
+                | Probe::DInstantiateNew
+                | Probe::DAdd
+                | Probe::DSpliceAlias
+                | Probe::DInvalidate
+        )
+    }
+
     /// Whether this probe has programs of its own to attach (every kernel probe but
     /// [`Probe::DMoveTarget`], which `__d_move`'s programs record).
     pub fn is_attach_target(self) -> bool {
