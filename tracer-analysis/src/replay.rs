@@ -2,7 +2,7 @@
 //! as a kernel recording. With a kernel trace, the model runs that trace's operations in the
 //! order of their timestamps, so the two traces can be diffed operation by operation.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -117,6 +117,9 @@ pub struct ReplaySummary {
     pub events: u64,
     /// Against a kernel trace: ops whose model result differs from the kernel's.
     pub results_differ: Option<u64>,
+    /// Against a kernel trace, replayed in timestamp order: ops placed where the kernel's own
+    /// probe events show their effect (the others at their begin).
+    pub placed_at_effect: Option<u64>,
     /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
     pub threads: bool,
     pub delays: bool,
@@ -154,6 +157,70 @@ struct KernelOps {
     ops: Vec<ReplayOp>,
     results: Vec<i32>,
     threads: Vec<ThreadInfo>,
+    /// Operations whose effect the kernel's own probe events place (see [`effect`]).
+    placed: u64,
+}
+
+/// What a probe event inside an operation says about when the operation took effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    /// A reader's lookup: the operation saw the dcache as it was when the lookup returned;
+    /// the last one decides.
+    Read(u64),
+    /// A writer's change to its own dentry (unhash, inode clear, move, instantiate): the
+    /// operation's effect is visible from the first one on.
+    Write(u64),
+}
+
+/// The last component of an operation's path: the dentry a writer changes.
+fn last_component(path: &str) -> &[u8] {
+    path.rsplit('/').next().unwrap_or(path).as_bytes()
+}
+
+/// When `e` (an event of `op`'s thread inside its span) shows `op` taking effect, if it does.
+/// Readers: their lookups. Writers: the probes of their own change on the dentry they name —
+/// an rmdir first kills its children's dentries, and only its `d_delete` of the directory
+/// makes the name go away, often milliseconds later.
+fn effect(op: &ReplayOp, e: &Event) -> Option<Effect> {
+    let probe = e.probe()?;
+    let names = |e: &Event| {
+        let n = e.name_bytes();
+        n == last_component(&op.path) || op.path2.as_deref().is_some_and(|p| n == last_component(p))
+    };
+    match op.kind {
+        OpKind::Stat | OpKind::Open | OpKind::Readdir => {
+            matches!(probe, Probe::DLookupRcu | Probe::DLookup).then_some(Effect::Read(e.ts_end))
+        }
+        OpKind::Create | OpKind::Mkdir => {
+            let made_positive = match probe {
+                Probe::DInstantiate | Probe::DInstantiateInner | Probe::DInstantiateNew => true,
+                // d_add(dentry, NULL) from the lookup hashes a negative dentry first.
+                Probe::DAdd | Probe::DAddInner | Probe::DSpliceAlias => e.inode_end != 0,
+                _ => false,
+            };
+            (made_positive && names(e)).then_some(Effect::Write(e.ts_begin))
+        }
+        OpKind::Unlink | OpKind::Rmdir => {
+            let removes = matches!(
+                probe,
+                Probe::DDelete
+                    | Probe::DDrop
+                    | Probe::DDropInner
+                    | Probe::DDropLocked
+                    | Probe::DentryUnlinkInode
+                    | Probe::DentryIput
+                    | Probe::DentryKill
+                    | Probe::DentryKillLocked
+                    | Probe::DInvalidate
+            );
+            (removes && names(e)).then_some(Effect::Write(e.ts_begin))
+        }
+        OpKind::Rename | OpKind::Exchange => (matches!(probe, Probe::DMove | Probe::DMoveTarget)
+            && names(e))
+        .then_some(Effect::Write(e.ts_begin)),
+        // The shrinker's kills spread over the whole call: no one point is its effect.
+        OpKind::DropCaches => None,
+    }
 }
 
 fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
@@ -193,11 +260,62 @@ fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
         results.push(e.result);
     }
     let threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
+    let placed = place_effects(path, &mut ops)?;
     Ok(KernelOps {
         ops,
         results,
         threads,
+        placed,
     })
+}
+
+/// A second pass over the trace: each probe event inside an operation (same thread, inside its
+/// span; a trace need not hold them in time order) may show when the operation took effect.
+/// Returns how many operations got a place.
+fn place_effects(path: &Path, ops: &mut [ReplayOp]) -> Result<u64, ReplayError> {
+    let mut by_tid: HashMap<u32, Vec<(u64, usize)>> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(b) = op.ts_begin {
+            by_tid.entry(op.tid).or_default().push((b, i));
+        }
+    }
+    for v in by_tid.values_mut() {
+        v.sort_unstable();
+    }
+    let mut found: Vec<Option<Effect>> = vec![None; ops.len()];
+    let mut r = Reader::open(path)?;
+    while let Some(e) = r.next_event()? {
+        if matches!(e.probe(), None | Some(Probe::Op)) {
+            continue;
+        }
+        let Some(list) = by_tid.get(&e.tid) else {
+            continue;
+        };
+        // The thread's last operation begun at or before the event; it holds the event if it
+        // has not ended before the event did.
+        let Some(&(_, i)) = list[..list.partition_point(|&(b, _)| b <= e.ts_begin)].last() else {
+            continue;
+        };
+        if ops[i].ts_end.is_some_and(|end| e.ts_end > end) {
+            continue;
+        }
+        let Some(new) = effect(&ops[i], &e) else {
+            continue;
+        };
+        found[i] = Some(match (found[i], new) {
+            (Some(Effect::Read(a)), Effect::Read(b)) => Effect::Read(a.max(b)),
+            (Some(Effect::Write(a)), Effect::Write(b)) => Effect::Write(a.min(b)),
+            (_, new) => new,
+        });
+    }
+    let mut placed = 0;
+    for (op, f) in ops.iter_mut().zip(found) {
+        if let Some(Effect::Read(t) | Effect::Write(t)) = f {
+            op.ts_effect = Some(t);
+            placed += 1;
+        }
+    }
+    Ok(placed)
 }
 
 fn to_replay(op: &PlannedOp, tid: u32) -> ReplayOp {
@@ -425,7 +543,7 @@ pub fn replay_to_trace(
         });
         h
     });
-    let (ops, threads, results_differ) = match source {
+    let (ops, threads, results_differ, placed_at_effect) = match source {
         Source::Plan => {
             let threads = w
                 .threads
@@ -436,7 +554,7 @@ pub fn replay_to_trace(
                     tid: plan_tid(t),
                 })
                 .collect();
-            (run_plan(&dc, w, hook)?, threads, None)
+            (run_plan(&dc, w, hook)?, threads, None, None)
         }
         Source::Against(path) => {
             let k = kernel_ops(path)?;
@@ -454,7 +572,8 @@ pub fn replay_to_trace(
                 .zip(&k.results)
                 .filter(|(model, kernel)| model != kernel)
                 .count() as u64;
-            (k.ops.len() as u64, k.threads, Some(differ))
+            let placed = (!on_threads).then_some(k.placed);
+            (k.ops.len() as u64, k.threads, Some(differ), placed)
         }
     };
     sink.on.store(false, Ordering::Relaxed);
@@ -480,6 +599,7 @@ pub fn replay_to_trace(
         ops,
         events: footer.events,
         results_differ,
+        placed_at_effect,
         threads: on_threads,
         delays: style.delays,
     })
@@ -651,6 +771,81 @@ ops = [{ op = "stat", path = "f1" }]
                 "model probe event outside every kernel op's interval: {e:?}"
             );
         }
+    }
+
+    /// The issue's case: an rmdir that unhashed its directory at the end of a long span, and a
+    /// stat inside that span that found it. Placed at the rmdir's begin, the model's stat
+    /// failed; placed at the kernel's `d_delete` of the directory, it agrees. Events of another
+    /// name (the child's kill) and of another thread do not move the rmdir.
+    #[test]
+    fn replay_against_a_trace_places_writers_at_their_kernel_effect() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let w = Workload::from_toml(
+            r#"
+name = "tiny-rmdir"
+filesystem = "tmpfs"
+seed = 1
+[[setup]]
+op = "mkdir"
+path = "d"
+[[thread]]
+name = "t"
+iterations = 1
+ops = [{ op = "stat", path = "d" }]
+"#,
+            "test",
+        )
+        .expect("workload");
+        let mut h = Header::new(Origin::Kernel);
+        h.kernel_release = "6.1.0-test".into();
+        h.workload_toml = Some(w.source().to_string());
+        let mut wr = Writer::create(&kernel, &h).expect("create");
+        let event = |probe: Probe, tid: u32, b: u64, e: u64, name: &str| {
+            let mut ev = Event::zeroed();
+            ev.probe = probe as u8;
+            ev.tid = tid;
+            ev.ts_begin = b;
+            ev.ts_end = e;
+            ev.set_name(name.as_bytes());
+            ev
+        };
+        let op = |kind: OpKind, tid: u32, b: u64, e: u64, path: &str, result: i32| {
+            let mut ev = event(Probe::Op, tid, b, e, path);
+            ev.aux = kind as u32;
+            ev.result = result;
+            ev
+        };
+        for e in [
+            event(Probe::DentryKill, 1, 1_000, 1_100, "f"),
+            // Another thread's event inside the rmdir's span names the directory too.
+            event(Probe::DDelete, 9, 2_000, 2_100, "d"),
+            event(Probe::DLookupRcu, 2, 2_010, 2_020, "d"),
+            op(OpKind::Stat, 2, 2_000, 2_500, "d", 0),
+            event(Probe::DDelete, 1, 4_700, 4_800, "d"),
+            op(OpKind::Rmdir, 1, 100, 5_000, "d", 0),
+            event(Probe::DLookupRcu, 2, 5_100, 5_110, "d"),
+            op(OpKind::Stat, 2, 5_050, 5_200, "d", -2),
+        ] {
+            wr.push(&e).expect("push");
+        }
+        wr.finish(Footer::default()).expect("finish");
+
+        let (w2, release) = resolve_workload(None, None, Some(&kernel)).expect("resolve");
+        let profile = pick_profile(None, &release).expect("profile");
+        let out = dir.path().join("model.trace");
+        let s = replay_to_trace(
+            &w2,
+            profile,
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            &release,
+        )
+        .expect("replay");
+        assert_eq!(s.ops, 3);
+        assert_eq!(s.placed_at_effect, Some(3));
+        assert_eq!(s.results_differ, Some(0));
     }
 
     /// A kernel trace with one stat op per `(tid, ts_begin)`.

@@ -20,6 +20,10 @@ pub struct ReplayOp {
     /// Syscall begin and end from a kernel trace, if any (same clock for all ops).
     pub ts_begin: Option<u64>,
     pub ts_end: Option<u64>,
+    /// When, inside its span, the kernel trace shows the op taking effect (a writer's unhash,
+    /// move or instantiate; a reader's last lookup): sequential replay runs the op there, not
+    /// at its begin, so ops that overlapped in the kernel meet in the kernel's order.
+    pub ts_effect: Option<u64>,
 }
 
 impl ReplayOp {
@@ -31,6 +35,7 @@ impl ReplayOp {
             path2: None,
             ts_begin: None,
             ts_end: None,
+            ts_effect: None,
         }
     }
 
@@ -44,15 +49,29 @@ impl ReplayOp {
         self.ts_end = Some(ts_end);
         self
     }
+
+    pub fn with_effect(mut self, ts_effect: u64) -> ReplayOp {
+        self.ts_effect = Some(ts_effect);
+        self
+    }
+
+    /// Where sequential replay places the op: its effect, kept inside its span (so a thread's
+    /// ops keep their program order), else its begin.
+    fn placed_at(&self) -> Option<u64> {
+        match (self.ts_begin, self.ts_end, self.ts_effect) {
+            (Some(b), Some(e), Some(t)) if b <= e => Some(t.clamp(b, e)),
+            (b, _, _) => b,
+        }
+    }
 }
 
 /// How to run the ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplayMode {
-    /// One at a time on the calling thread, ordered by `ts_begin` (ties and ops without one keep
-    /// their input order): an order consistent with the kernel trace. Ops with both timestamps
-    /// get them in their Op events, and a logical clock jumps forward to each `ts_begin`, so
-    /// model events land inside their op's interval.
+    /// One at a time on the calling thread, ordered by `ts_effect` where known, else `ts_begin`
+    /// (ties and ops without one keep their input order): an order consistent with the kernel
+    /// trace. Ops with both timestamps get them in their Op events, and a logical clock jumps
+    /// forward to each op's place, so model events land inside their op's interval.
     Sequential,
     /// One OS thread per `tid`, each running its ops in input order, all threads at once.
     Threads,
@@ -123,7 +142,7 @@ pub fn replay_with_hook(
             let keys: Vec<u64> = ops
                 .iter()
                 .map(|op| {
-                    last = op.ts_begin.unwrap_or(last);
+                    last = op.placed_at().unwrap_or(last);
                     last
                 })
                 .collect();
@@ -134,6 +153,9 @@ pub fn replay_with_hook(
                 .map(|i| {
                     let op = &ops[i];
                     let t = tasks.entry(op.tid).or_insert_with(|| task(op.tid));
+                    if let Some(at) = op.placed_at() {
+                        dc.clock().advance_to(at);
+                    }
                     run_one(t, i, op, true)
                 })
                 .collect::<Vec<_>>()

@@ -50,6 +50,55 @@ fn sequential_replay_follows_the_trace_order_and_its_timestamps() {
     }
 }
 
+/// An rmdir that began first but unhashed its directory at the end of its span, and stats
+/// inside that span: placed at their effects, the stats that looked up before the unhash find
+/// the directory, as in the kernel; placed at their begins, every stat would fail.
+#[test]
+fn sequential_replay_places_an_op_at_its_effect() {
+    let sink = Arc::new(CollectSink::new());
+    let dc = Dcache::new(
+        DcacheConfig::new(Profile::LINUX_6_1, FsKind::Tmpfs)
+            .with_sink(sink.clone())
+            .with_logical_clock(),
+    );
+    dc.populate([("d", InodeKind::Dir)]).unwrap();
+    let ops = [
+        ReplayOp::new(1, OpKind::Rmdir, "d")
+            .with_span(100, 5000)
+            .with_effect(4700),
+        ReplayOp::new(2, OpKind::Stat, "d")
+            .with_span(200, 300)
+            .with_effect(250),
+        ReplayOp::new(3, OpKind::Stat, "d")
+            .with_span(4000, 4900)
+            .with_effect(4800),
+        // No effect known: placed at its begin, before the rmdir's unhash.
+        ReplayOp::new(2, OpKind::Stat, "d").with_span(4500, 4600),
+        ReplayOp::new(2, OpKind::Stat, "d").with_span(6000, 6100),
+    ];
+    let out = replay(&dc, &ops, ReplayMode::Sequential).unwrap();
+    let results: Vec<i32> = out.iter().map(|o| o.result).collect();
+    assert_eq!(results, [0, 0, -2, 0, -2]);
+    let ev = sink.take();
+    let op_events: Vec<_> = ev.iter().filter(|e| e.probe == Probe::Op as u8).collect();
+    for e in ev.iter().filter(|e| e.probe != Probe::Op as u8) {
+        assert!(
+            op_events
+                .iter()
+                .any(|op| op.tid == e.tid && op.ts_begin <= e.ts_begin && e.ts_end <= op.ts_end),
+            "{e:?}"
+        );
+    }
+    let rmdir_events = ev
+        .iter()
+        .filter(|e| e.tid == 1 && e.probe != Probe::Op as u8)
+        .map(|e| e.ts_begin);
+    assert!(
+        rmdir_events.clone().count() > 0 && rmdir_events.clone().all(|t| t >= 4700),
+        "the rmdir's events are stamped from its effect on"
+    );
+}
+
 #[test]
 fn threaded_replay_runs_each_tid_in_order() {
     let dc = Dcache::new(DcacheConfig::new(Profile::LINUX_4_8, FsKind::Tmpfs));

@@ -80,6 +80,9 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
             s.events,
             args.out.display()
         );
+        if let Some(n) = s.placed_at_effect {
+            eprintln!("  {n} operations placed where the kernel's own events show their effect");
+        }
         if let Some(n) = s.results_differ {
             eprintln!("  {n} operation results differ from the kernel's (`tracer diff` explains)");
         }
