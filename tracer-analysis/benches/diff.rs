@@ -1,13 +1,20 @@
 //! Diff throughput and peak memory on large synthetic trace pairs (not a timed test).
 //!
-//! `cargo bench -p tracer --bench diff -- [EVENTS_PER_TRACE ...] [--dir DIR] [--window-ms MS]`
+//! `cargo bench -p tracer-analysis --bench diff -- [EVENTS_PER_TRACE ...] [--dir DIR]
+//! [--window-ms MS] [--json FILE]`
 //!
 //! For each size (default 1 000 000 and 10 000 000 events per trace) it writes a kernel and a
-//! model trace of the same synthetic workload to DIR (default: a temporary directory), then
-//! diffs them and prints events/s and the peak resident memory of the diff alone (VmHWM, reset
-//! through /proc/self/clear_refs before the diff). Equal peaks across sizes show the diff's
-//! memory does not grow with the length of the traces; what it does grow with is the reorder
-//! window (events per second of trace time times `--window-ms`) and the live dentries.
+//! model trace of the same synthetic workload to DIR (default: a temporary directory; with
+//! `--dir` the pair is kept there and reused by the next run, so two builds diff the same
+//! bytes), then diffs them and measures the diff alone: CPU seconds (user + system of every
+//! thread, from getrusage: on a shared machine the steady figure, where wall time is not),
+//! wall seconds, and the peak resident memory (VmHWM, reset through /proc/self/clear_refs
+//! before the diff). Equal peaks across sizes show the diff's memory does not grow with the
+//! length of the traces; what it does grow with is the reorder window (events per second of
+//! trace time times `--window-ms`) and the live dentries.
+//!
+//! Every figure goes to FILE (default `target/bench/diff.json`); the previous FILE, when there
+//! is one, is read first and each size's events per CPU-second is printed against it.
 use std::{
     collections::BTreeMap,
     fs,
@@ -15,8 +22,12 @@ use std::{
     time::Instant,
 };
 
+use serde::Serialize;
+use serde_json::Value;
+
 use tracer_analysis::{
-    diff::{diff_files, DiffOptions},
+    diff::{diff_files, DiffOptions, Verdict},
+    output::write_atomic,
     trace::{Attachment, End, Footer, Header, Origin, Writer},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
@@ -282,27 +293,36 @@ fn generate(path: &Path, origin: Origin, events: u64, id_base: u64) -> u64 {
     h.workload = Some("synthetic".into());
     let mut w = Writer::create(path, &h).expect("create trace");
     let mut wl = Workload::new(42, id_base);
+    // The probes number their calls per CPU (the diff checks the numbering for holes).
+    let mut cpu_seq: BTreeMap<u32, u64> = BTreeMap::new();
     while w.events() < events {
         wl.step();
-        for ev in wl.out.drain(..) {
+        for mut ev in wl.out.drain(..) {
+            if origin == Origin::Kernel && ev.source == Source::FEntry as u8 {
+                let n = cpu_seq.entry(ev.cpu).or_insert(0);
+                *n += 1;
+                ev.cpu_seq = *n as u32;
+            }
             w.push(&ev).expect("write event");
         }
     }
     w.finish(Footer {
         end: End::Finished,
+        last_cpu_seq: cpu_seq,
         ..Footer::default()
     })
     .expect("finish trace");
     fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// User + system CPU seconds of this process: steadier than wall time on a shared machine.
-fn cpu_seconds() -> f64 {
+/// User and system CPU seconds of this process (every thread): steadier than wall time on a
+/// shared machine.
+fn cpu_seconds() -> (f64, f64) {
     // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 fn vm_hwm_kib() -> Option<u64> {
@@ -311,14 +331,99 @@ fn vm_hwm_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One size's figures, as written to the JSON.
+#[derive(Serialize)]
+struct Run {
+    events_per_side: u64,
+    /// Events diffed: both sides.
+    events: u64,
+    bytes_per_side: u64,
+    generate_s: f64,
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    /// Events (both sides) per CPU-second of the diff.
+    events_per_cpu_s: f64,
+    events_per_wall_s: f64,
+    /// None when /proc/self/clear_refs could not reset the peak (it then includes generation).
+    vm_hwm_kib: Option<u64>,
+    reorder_max_depth: u64,
+    verdict: Verdict,
+    anomalies: u64,
+    null_inode_returns: u64,
+    enoent_results: u64,
+    coverage_gaps: u64,
+    operations_compared: u64,
+}
+
+#[derive(Serialize)]
+struct BenchFile {
+    schema: &'static str,
+    /// `git describe` of the tree the bench ran from, when git can say.
+    commit: Option<String>,
+    window_ms: u64,
+    cpus: usize,
+    /// The 1-minute load average when the bench started: a loaded machine's wall times mean
+    /// little, its CPU seconds still do.
+    load_average: Option<f64>,
+    runs: Vec<Run>,
+}
+
+fn commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The previous run's events per CPU-second, per size.
+fn previous(path: &Path) -> BTreeMap<u64, f64> {
+    let Some(v) = fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return BTreeMap::new();
+    };
+    v["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some((
+                r["events_per_side"].as_u64()?,
+                r["events_per_cpu_s"].as_f64()?,
+            ))
+        })
+        .collect()
+}
+
 fn main() {
     let mut sizes = Vec::new();
     let mut dir: Option<PathBuf> = None;
+    let mut json = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/diff.json");
     let mut opts = DiffOptions::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--dir" => dir = args.next().map(PathBuf::from),
+            "--json" => {
+                if let Some(p) = args.next() {
+                    json = PathBuf::from(p);
+                }
+            }
             "--window-ms" => {
                 if let Some(ms) = args.next().and_then(|v| v.parse::<u64>().ok()) {
                     opts.window_ns = ms * 1_000_000;
@@ -335,54 +440,74 @@ fn main() {
     if sizes.is_empty() {
         sizes = vec![1_000_000, 10_000_000];
     }
+    let before = previous(&json);
     let tmp = tempfile::tempdir().expect("tempdir");
+    let keep = dir.is_some();
     let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+    fs::create_dir_all(&dir).expect("create the input directory");
+    let mut out = BenchFile {
+        schema: "tracer-diff-bench/1",
+        commit: commit(),
+        window_ms: opts.window_ns / 1_000_000,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average: load_average(),
+        runs: Vec::new(),
+    };
     println!(
-        "{:>12} {:>8} {:>7} {:>9} {:>9} {:>13} {:>13} {:>10} {:>9}",
+        "{:>12} {:>8} {:>7} {:>8} {:>8} {:>12} {:>12} {:>10} {:>9} {:>13}",
         "events/side",
         "MB/side",
         "gen s",
-        "diff s",
-        "diff cpu",
+        "wall s",
+        "cpu s",
         "events/s",
         "events/cpu-s",
         "VmHWM MiB",
-        "anomalies"
+        "anomalies",
+        "vs previous"
     );
     for n in sizes {
         let k = dir.join(format!("kernel-{n}.trace"));
         let m = dir.join(format!("model-{n}.trace"));
         let t0 = Instant::now();
-        let bytes = generate(&k, Origin::Kernel, n, 0);
-        generate(&m, Origin::Model, n, 1 << 32);
+        if !(keep && k.exists() && m.exists()) {
+            generate(&k, Origin::Kernel, n, 0);
+            generate(&m, Origin::Model, n, 1 << 32);
+        }
         let gen = t0.elapsed().as_secs_f64();
+        let bytes = fs::metadata(&k).map(|m| m.len()).unwrap_or(0);
         // Reset the peak so VmHWM measures the diff alone (Linux 4.0+).
         let reset = fs::write("/proc/self/clear_refs", "5").is_ok();
         let t1 = Instant::now();
-        let c1 = cpu_seconds();
+        let (u1, s1) = cpu_seconds();
         let report = diff_files(&k, &m, &opts).expect("diff");
-        let secs = t1.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - c1;
+        let wall = t1.elapsed().as_secs_f64();
+        let (u2, s2) = cpu_seconds();
+        let (user, sys) = (u2 - u1, s2 - s1);
         let total = report.events.kernel.total + report.events.model.total;
-        let hwm = vm_hwm_kib().map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+        let hwm = vm_hwm_kib().filter(|_| reset);
+        let per_cpu = total as f64 / (user + sys);
         println!(
-            "{:>12} {:>8.0} {:>7.1} {:>9.2} {:>9.2} {:>13.0} {:>13.0} {:>10}{} {:>9}",
+            "{:>12} {:>8.0} {:>7.1} {:>8.2} {:>8.2} {:>12.0} {:>12.0} {:>10} {:>9} {:>13}",
             n,
             bytes as f64 / 1e6,
             gen,
-            secs,
-            cpu,
-            total as f64 / secs,
-            total as f64 / cpu,
-            hwm,
-            if reset { "" } else { "*" },
-            report.anomaly_total()
+            wall,
+            user + sys,
+            total as f64 / wall,
+            per_cpu,
+            hwm.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+            report.anomaly_total(),
+            before
+                .get(&n)
+                .map_or("-".into(), |b| format!("{:.2}x", per_cpu / b))
         );
         let null = &report.null_inode_returns.kernel;
         println!(
-            "{:>12} NULL-inode returns {} ({:?}), ENOENT {}, coverage gaps {}, ops compared {} \
-             (differ {}), late {}, reorder depth {}",
+            "{:>12} verdict {}, NULL-inode returns {} ({:?}), ENOENT {}, coverage gaps {}, \
+             ops compared {} (differ {}), late {}, reorder depth {}",
             "",
+            report.verdict.name(),
             null.total,
             null.by_class,
             report.enoent_results.kernel.total,
@@ -392,7 +517,38 @@ fn main() {
             report.diagnostics.kernel.late_events,
             report.diagnostics.kernel.max_reorder_depth
         );
-        let _ = fs::remove_file(&k);
-        let _ = fs::remove_file(&m);
+        out.runs.push(Run {
+            events_per_side: n,
+            events: total,
+            bytes_per_side: bytes,
+            generate_s: gen,
+            wall_s: wall,
+            user_s: user,
+            sys_s: sys,
+            events_per_cpu_s: per_cpu,
+            events_per_wall_s: total as f64 / wall,
+            vm_hwm_kib: hwm,
+            reorder_max_depth: report
+                .diagnostics
+                .kernel
+                .max_reorder_depth
+                .max(report.diagnostics.model.max_reorder_depth),
+            verdict: report.verdict,
+            anomalies: report.anomaly_total(),
+            null_inode_returns: null.total,
+            enoent_results: report.enoent_results.kernel.total,
+            coverage_gaps: report.coverage_gaps.kernel.total,
+            operations_compared: report.divergence.operations_compared,
+        });
+        if !keep {
+            let _ = fs::remove_file(&k);
+            let _ = fs::remove_file(&m);
+        }
     }
+    if let Some(parent) = json.parent() {
+        fs::create_dir_all(parent).expect("create the JSON's directory");
+    }
+    let text = serde_json::to_string_pretty(&out).expect("serialize the figures");
+    write_atomic(&json, (text + "\n").as_bytes(), 0o644).expect("write the JSON");
+    println!("figures: {}", json.display());
 }

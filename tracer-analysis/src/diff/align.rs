@@ -1,7 +1,11 @@
 //! Stable keys: paths relative to the workload's file system root, interned once and shared by
 //! both sides, so a kernel event and a model event about the same name get the same key although
 //! their dentry ids have nothing in common. Also the cross-side matching of operation results.
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+// foldhash: the per-event tables are keyed by small integers and names; SipHash (std's
+// default, built against hash flooding) cost a quarter of the diff's instructions.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde::Serialize;
 use tracer_common::OpKind;

@@ -127,6 +127,42 @@ fn writer_op(
     None
 }
 
+/// What the overlap and existence questions found, in rule order: the class, and the facts
+/// a ruling shows. Cheap: the ruling (its sentence and evidence) is built only when asked for.
+enum Outcome {
+    /// A name-changing operation on the name or a directory above it overlaps.
+    Writer(PathId, Fact),
+    /// The name exists for the whole interval, since this fact.
+    Exists(Fact),
+    State(NameState),
+}
+
+impl Outcome {
+    fn class(&self) -> Class {
+        match self {
+            Outcome::Writer(..) | Outcome::State(NameState::Racing(..)) => Class::OverlapsWriter,
+            Outcome::Exists(_) => Class::Anomaly,
+            Outcome::State(_) => Class::Negative,
+        }
+    }
+}
+
+fn outcome(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Outcome {
+    if let Some((p, f)) = writer_op(hist, paths, path, b, e, None) {
+        return Outcome::Writer(p, f);
+    }
+    match name_state(hist, paths, path, b) {
+        NameState::Exists(f) => Outcome::Exists(f),
+        s => Outcome::State(s),
+    }
+}
+
+/// The class of a validated NULL-inode lookup return or of an ENOENT result over `[b, e]`:
+/// what [`null_lookup`] and [`enoent`] rule, without building their sentence and evidence.
+pub fn class_of(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Class {
+    outcome(hist, paths, path, b, e).class()
+}
+
 /// The overlap and existence questions every class asks, in rule order. `Err` is the verdict;
 /// `Ok` carries the fact that shows the name existing for the whole interval.
 fn explain(
@@ -137,19 +173,23 @@ fn explain(
     e: u64,
     subject: &str,
 ) -> Result<Fact, Ruling> {
-    if let Some((p, f)) = writer_op(hist, paths, path, b, e, None) {
-        return Err(Ruling::new(
-            Class::OverlapsWriter,
-            format!(
-                "a {} of {} by tid {} overlaps the {subject}",
-                f.kind.name(),
-                paths.render(p),
-                f.tid
-            ),
-        )
-        .with("writer", fact_json(&f, paths, p)));
-    }
-    match name_state(hist, paths, path, b) {
+    let state = match outcome(hist, paths, path, b, e) {
+        Outcome::Exists(f) => return Ok(f),
+        Outcome::Writer(p, f) => {
+            return Err(Ruling::new(
+                Class::OverlapsWriter,
+                format!(
+                    "a {} of {} by tid {} overlaps the {subject}",
+                    f.kind.name(),
+                    paths.render(p),
+                    f.tid
+                ),
+            )
+            .with("writer", fact_json(&f, paths, p)));
+        }
+        Outcome::State(s) => s,
+    };
+    match state {
         NameState::Exists(f) => Ok(f),
         NameState::Missing(None) => Err(Ruling::new(
             Class::Negative,
@@ -328,7 +368,15 @@ mod tests {
         let g = paths.parse(b"d/g");
         let ef = paths.parse(b"e/f");
         let never = paths.parse(b"d/never");
-        let c = |p, b, e, hashed| null_lookup(&h, &paths, p, b, e, hashed, &[]).class;
+        let c = |p, b, e, hashed| {
+            let class = null_lookup(&h, &paths, p, b, e, hashed, &[]).class;
+            assert_eq!(
+                class_of(&h, &paths, p, b, e),
+                class,
+                "the cheap class agrees"
+            );
+            class
+        };
         assert_eq!(c(f, 100, 110, true), Class::Anomaly);
         assert_eq!(
             c(f, 15, 25, true),

@@ -3,7 +3,9 @@
 //!
 //! Facts older than the retention horizon are folded into two base facts per name, so memory
 //! grows with the number of names, not with the length of the trace.
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 
 use tracer_common::OpKind;
 

@@ -5,9 +5,10 @@
 //! clears, each resolved once every event that could overlap it has been processed.
 use std::{
     cmp::{Ordering, Reverse},
-    collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BinaryHeap, VecDeque},
 };
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{json, Value};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
@@ -844,21 +845,25 @@ impl SideState {
                     .dentries
                     .get(&o.dentry)
                     .map_or(&[][..], |r| &r.writers[..]);
-                let v = classify::null_lookup(
-                    &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end, hashed, writers,
-                );
-                *self.null.entry(v.class).or_insert(0) += 1;
-                if v.class == Class::Anomaly {
-                    let mut v = v;
+                // The class alone is cheap; the sentence and evidence only for an anomaly.
+                let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                *self.null.entry(class).or_insert(0) += 1;
+                if class == Class::Anomaly {
+                    let mut v = classify::null_lookup(
+                        &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end, hashed, writers,
+                    );
+                    debug_assert_eq!(v.class, class);
                     v.evidence.insert("lookup".into(), obs_args(o, &sh.paths));
                     self.add_anomaly(AnomalyKind::NullInodePositive, o, operation, v, sh);
                 }
             }
             SuspectKind::Enoent => {
-                let v = classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
-                *self.enoent.entry(v.class).or_insert(0) += 1;
-                if v.class == Class::Anomaly {
-                    let mut v = v;
+                let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                *self.enoent.entry(class).or_insert(0) += 1;
+                if class == Class::Anomaly {
+                    let mut v =
+                        classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                    debug_assert_eq!(v.class, class);
                     let lookups: Vec<Value> = self
                         .tids
                         .get(&o.tid)
