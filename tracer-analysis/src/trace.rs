@@ -487,7 +487,9 @@ impl Reader {
         let file = File::open(path).map_err(io_err(path))?;
         let mut r = Reader {
             path: path.to_path_buf(),
-            input: BufReader::with_capacity(1 << 20, file),
+            // Smaller than a chunk: a chunk's bytes are then read straight into it, not
+            // copied through this buffer.
+            input: BufReader::with_capacity(1 << 16, file),
             header: Header::default(),
             offset: 0,
             events: 0,
@@ -583,12 +585,14 @@ impl Reader {
     /// The next event, None after the footer. Errors name truncation or corruption.
     pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
         loop {
-            if self.pos < self.chunk.len() {
-                let mut bytes = [0u8; EVENT_SIZE];
-                bytes.copy_from_slice(&self.chunk[self.pos..self.pos + EVENT_SIZE]);
+            if let Some(bytes) = self
+                .chunk
+                .get(self.pos..self.pos + EVENT_SIZE)
+                .and_then(|b| <&[u8; EVENT_SIZE]>::try_from(b).ok())
+            {
                 self.pos += EVENT_SIZE;
                 self.events += 1;
-                return Ok(Some(Event::from_bytes(&bytes)));
+                return Ok(Some(Event::from_bytes(bytes)));
             }
             if self.footer.is_some() {
                 return Ok(None);

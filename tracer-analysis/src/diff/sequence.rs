@@ -61,6 +61,12 @@ impl CpuSeqs {
         let seq = u64::from(seq);
         let c = self.cpus.entry(cpu).or_default();
         c.events += 1;
+        if seq == c.whole + 1 {
+            // The common case: the next number, no set to touch unless numbers beyond wait.
+            c.whole = seq;
+            c.advance();
+            return;
+        }
         if seq <= c.whole || !c.ahead.insert(seq) {
             c.repeated += 1;
             return;

@@ -421,7 +421,15 @@ impl SideState {
                 }
             },
         };
-        sh.paths.child(dir, ev.name_bytes())
+        let name = ev.name_bytes();
+        // Most events name a dentry already bound to this very name: no interning lookup.
+        let bound = self.dentries.get(&ev.dentry).and_then(|r| r.bound);
+        if let Some(p) = bound.filter(|p| {
+            ev.dentry != 0 && sh.paths.parent(*p) == Some(dir) && sh.paths.leaf(*p) == name
+        }) {
+            return p;
+        }
+        sh.paths.child(dir, name)
     }
 
     /// The directory an event's parent stands for, from the operation its thread is running:
@@ -833,7 +841,8 @@ impl SideState {
 
     fn resolve(&mut self, s: Suspect, sh: &mut Shared) {
         let o = &s.obs;
-        let operation = match s.operation {
+        // Named only for an anomaly: most suspects resolve to nothing to report.
+        let operation = || match s.operation {
             Some(k) if o.op.is_none() => format!("{} in {}", o.probe.symbol(), k.name()),
             Some(k) => k.name().to_string(),
             None => o.probe.symbol().to_string(),
@@ -854,7 +863,7 @@ impl SideState {
                     );
                     debug_assert_eq!(v.class, class);
                     v.evidence.insert("lookup".into(), obs_args(o, &sh.paths));
-                    self.add_anomaly(AnomalyKind::NullInodePositive, o, operation, v, sh);
+                    self.add_anomaly(AnomalyKind::NullInodePositive, o, operation(), v, sh);
                 }
             }
             SuspectKind::Enoent => {
@@ -877,7 +886,7 @@ impl SideState {
                         .unwrap_or_default();
                     v.evidence
                         .insert("lookups_in_operation".into(), Value::Array(lookups));
-                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, operation, v, sh);
+                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, operation(), v, sh);
                 }
             }
             SuspectKind::Result => {
@@ -901,7 +910,7 @@ impl SideState {
                         ),
                         evidence: json_map(json!({ "divergence": d })),
                     };
-                    self.add_anomaly(AnomalyKind::ResultDiffers, o, operation, v, sh);
+                    self.add_anomaly(AnomalyKind::ResultDiffers, o, operation(), v, sh);
                 }
             }
             SuspectKind::ClearHashed => {
@@ -911,7 +920,7 @@ impl SideState {
                     None => self.diag.d_delete_clears += 1,
                     Some(mut v) => {
                         v.evidence.insert("clear".into(), obs_args(o, &sh.paths));
-                        self.add_anomaly(AnomalyKind::ClearBeforeUnhash, o, operation, v, sh);
+                        self.add_anomaly(AnomalyKind::ClearBeforeUnhash, o, operation(), v, sh);
                     }
                 }
             }
