@@ -1,5 +1,6 @@
 //! Event agreement of a kernel trace and the model's replay against it, per operation kind:
-//! `cargo run -p tracer-analysis --example agreement -- kernel.trace model.trace`.
+//! `cargo run -p tracer-analysis --example agreement -- kernel.trace model.trace` (`tracer diff`
+//! reports the same figures; this prints the first differing operations too).
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -17,17 +18,14 @@ fn main() -> Result<()> {
     };
     let (kh, kernel, _) = read(kernel)?;
     let (mh, model, _) = read(model)?;
-    let a = agreement(&kernel, &model);
+    let a = agreement(&kernel, &model, 5);
     println!(
-        "{} on {} against {}: {}/{} operations agree ({:.1} %), {} kernel operations unmatched",
+        "{} on {} against {}",
         kh.workload.as_deref().unwrap_or("?"),
         kh.kernel_release,
         mh.profile.as_deref().unwrap_or("?"),
-        a.total.agree,
-        a.total.ops,
-        100.0 * a.total.ratio(),
-        a.unmatched
     );
+    print!("{a}");
     for (kind, s) in &a.per_op {
         println!(
             "  {:<12} {}/{} ({:.1} %)",

@@ -823,3 +823,55 @@ fn every_mutation_gets_its_verdict() {
         wrong.join("\n")
     );
 }
+
+/// The report carries the event agreement of the pair: every kernel operation of the real
+/// recording has its twin in the replay; with the model's positive lookups made to return a
+/// NULL inode, the operations holding them stop agreeing and the report shows which.
+#[test]
+fn the_report_carries_event_agreement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = load("prune-stat.kernel.trace");
+    let mut m = load("prune-stat.model.trace");
+    let kernel_ops = k.events.iter().filter(|e| is(e, Probe::Op)).count() as u64;
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    save(&k, &kp);
+    let diff = |m: &Parts| {
+        save(m, &mp);
+        diff_files(&kp, &mp, &DiffOptions::default()).expect("diff")
+    };
+    let before = diff(&m).agreement;
+    assert_eq!(before.unmatched, 0);
+    assert_eq!(before.total.ops, kernel_ops);
+    assert!(before.total.agree > kernel_ops / 2, "{before}");
+
+    for e in m.events.iter_mut() {
+        if is(e, Probe::DLookupRcu) && e.inode_end != 0 {
+            e.inode_end = 0;
+        }
+    }
+    let r = diff(&m);
+    let after = &r.agreement;
+    assert_eq!(after.total.ops, kernel_ops);
+    assert!(
+        after.total.agree < before.total.agree / 2,
+        "before {before}after {after}"
+    );
+    let v = serde_json::to_value(&r).expect("serialize");
+    let stat = &v["agreement"]["per_op"]["stat"];
+    assert!(stat["ops"].as_u64() > stat["agree"].as_u64(), "{stat}");
+    let first = &v["agreement"]["examples"][0];
+    assert!(
+        first["model"]
+            .as_array()
+            .expect("model signatures")
+            .iter()
+            .any(|s| s
+                .as_str()
+                .is_some_and(|s| s.starts_with("__d_lookup_rcu(") && s.contains("NULL"))),
+        "{first}"
+    );
+    let mut text = Vec::new();
+    r.write_summary(&mut text).expect("summary");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(text.contains("event agreement: "), "{text}");
+}

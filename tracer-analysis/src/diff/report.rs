@@ -12,6 +12,7 @@ use tracer_common::Probe;
 use crate::trace::{Attachment, End, Origin};
 
 use super::align::OpDivergence;
+use crate::agreement::Agreement;
 
 /// Version of the report.json layout.
 pub const SCHEMA: &str = "tracer-diff-report/2";
@@ -385,6 +386,8 @@ pub struct Report {
     pub diagnostics: PerSide<Diagnostics>,
     /// Per CPU, the kernel trace's `cpu_seq` numbering: what arrived, what is missing.
     pub cpu_sequence: BTreeMap<u32, CpuSequence>,
+    /// Per operation, do the two sides' probe events agree (informative: no verdict rests on it).
+    pub agreement: Agreement,
     pub verdict: Verdict,
     /// Why the verdict is not "clean" beyond the anomalies: one line each.
     pub reasons: Vec<Reason>,
@@ -527,6 +530,7 @@ impl Report {
                 d.operations_compared, d.results_differ, d.unmatched.kernel, d.unmatched.model
             )?;
         }
+        write!(out, "{}", self.agreement)?;
         for (side, c) in [(Side::Kernel, ck), (Side::Model, cm)] {
             if c.observed_through.is_empty() {
                 for (target, why) in &c.unattached_targets {
