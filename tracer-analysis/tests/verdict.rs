@@ -11,7 +11,7 @@ use std::{
 };
 
 use tracer_analysis::{
-    diff::{diff_files, AnomalyKind, DiffOptions, ReasonKind, Report, Verdict},
+    diff::{self, diff_files, AnomalyKind, DiffOptions, ReasonKind, Report, Verdict},
     trace::{End, Footer, Header, Origin, Reader, Writer},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
@@ -380,7 +380,14 @@ fn catalogue() -> Vec<Case> {
                 'outer: for (n, i) in all.iter().enumerate() {
                     for j in &all[n + 1..] {
                         let (a, b) = (&p.k.events[*i], &p.k.events[*j]);
-                        if a.dentry == b.dentry && b.ts_begin > a.ts_end && a.seq_end >= 2 {
+                        // Ordered by the stamps: the same CPU, or apart by more than two
+                        // CPUs' clocks can disagree.
+                        let ordered = a.cpu == b.cpu || b.ts_begin > a.ts_end + diff::CLOCK_SKEW_NS;
+                        if a.dentry == b.dentry
+                            && b.ts_begin > a.ts_end
+                            && a.seq_end >= 2
+                            && ordered
+                        {
                             pick = Some(*j);
                             break 'outer;
                         }

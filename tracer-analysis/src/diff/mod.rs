@@ -86,6 +86,7 @@ mod verdict;
 use std::path::{Path, PathBuf};
 
 pub use align::OpDivergence;
+pub use invariants::CLOCK_SKEW_NS;
 pub use protocol::{InodeClearSeq, Protocol};
 pub use report::{
     Anomaly, AnomalyKind, Classes, ContextLine, Coverage, CpuSequence, Diagnostics, Divergence,

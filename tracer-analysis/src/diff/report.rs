@@ -337,6 +337,9 @@ pub struct Diagnostics {
     pub unnamed_parents: u64,
     /// Writer entries that found `d_seq` below what was already observed, nothing owed.
     pub seq_regressions: u64,
+    /// Lookups that read less than one on another CPU had read, stamped within the clock
+    /// skew two CPUs can show (`CLOCK_SKEW_NS`): not ordered, so not `seq-decreased`.
+    pub seq_decreases_within_clock_skew: u64,
     /// `d_seq` moves a lookup read before the writer that made them was stamped (a thread
     /// stalled between its entry probe and its write): explained by that writer.
     pub seq_moves_seen_early: u64,

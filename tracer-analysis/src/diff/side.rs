@@ -17,7 +17,7 @@ use super::{
     classify::{self, Class, Ruling, WriterSpan},
     evidence::{flag_text, obs_args, Evidence, Obs},
     history::{Fact, History, State},
-    invariants::{Finding, GapCause, SeqState},
+    invariants::{Finding, GapCause, ReadOrder, SeqState},
     protocol::Protocol,
     reorder::{key_of, Reorder},
     report::{AnomalyKind, Classes, Coverage, Diagnostics, GapExample, Side},
@@ -94,6 +94,7 @@ struct DentryRec {
     /// that, the id stands for a new generation.
     dead_at: Option<u64>,
     seq: SeqState,
+    order: ReadOrder,
     writers: Vec<WriterSpan>,
     /// A gap a lookup found, held until the dentry's next writer: one that entered behind
     /// the value the lookup read was stamped after it and explains it.
@@ -264,6 +265,11 @@ impl SideState {
             .dentries
             .values()
             .map(|r| r.seq.regressions)
+            .sum::<u64>();
+        self.diag.seq_decreases_within_clock_skew += self
+            .dentries
+            .values()
+            .map(|r| r.order.within_skew)
             .sum::<u64>();
     }
 
@@ -480,7 +486,9 @@ impl SideState {
         let mut ended = None;
         if reborn {
             self.diag.seq_regressions += rec.seq.regressions;
+            self.diag.seq_decreases_within_clock_skew += rec.order.within_skew;
             rec.seq = SeqState::default();
+            rec.order = ReadOrder::default();
             rec.writers.clear();
             rec.dead_at = None;
             ended = rec.held_gap.take();
@@ -548,11 +556,14 @@ impl SideState {
                 .and_then(|t| t.op)
                 .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end)
                 .map_or(ev.ts_end, |op| op.ts_end);
-            let found = self
-                .dentries
-                .get_mut(&ev.dentry)
-                .and_then(|r| r.seq.lookup(ev.seq_end, ev.ts_begin, ev.ts_end, read_by));
-            if let Some(Finding::Decreased { from, to, since }) = found {
+            let (found, decreased) = match self.dentries.get_mut(&ev.dentry) {
+                Some(r) => (
+                    r.seq.lookup(ev.seq_end, ev.ts_end, read_by),
+                    r.order.read(ev.seq_end, ev.cpu, ev.ts_begin, ev.ts_end),
+                ),
+                None => (None, None),
+            };
+            if let Some(Finding::Decreased { from, to, since }) = decreased {
                 self.fresh.push(Fresh {
                     kind: AnomalyKind::SeqDecreased,
                     ruling: Ruling {
