@@ -6,16 +6,15 @@
 //! sequence. Only the probes both traces have shown take part (a probe counts from the first
 //! time both sides have recorded it), so a probe one side lacks is not counted as a difference.
 //!
-//! [`Builder`] takes both traces' events as they stream (in any order within a time window)
-//! and keeps only what that window holds: `tracer diff` computes the agreement in its pass.
-use std::{
-    cmp::Reverse,
-    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
-    fmt,
-};
+//! [`Builder`] takes each trace's events in time order (an operation before the events inside
+//! it), as `tracer diff` processes them after its reorder window, and holds only each thread's
+//! current operation and the operations waiting for their twin.
+use std::{collections::BTreeMap, fmt};
+
+use foldhash::HashMap;
 
 use serde::{Serialize, Serializer};
-use tracer_common::{flags, Event, OpKind, Probe};
+use tracer_common::{flags, Event, OpKind, Probe, NAME_CAP};
 
 /// What one probe event says, for comparing the two sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -166,120 +165,59 @@ impl fmt::Display for Agreement {
     }
 }
 
-/// A finished operation of one side, waiting for its twin.
-struct Done {
-    kind: OpKind,
-    path: String,
-    sigs: Vec<Signature>,
+impl Signature {
+    /// One byte: the probe code and the three bits (codes stay below 32).
+    fn code(self) -> u8 {
+        ((self.probe as u8) << 3)
+            | u8::from(self.seq_odd) << 2
+            | u8::from(self.inode_null) << 1
+            | u8::from(self.hashed)
+    }
+
+    fn from_code(c: u8) -> Option<Signature> {
+        Some(Signature {
+            probe: Probe::from_u8(c >> 3)?,
+            seq_odd: c & 4 != 0,
+            inode_null: c & 2 != 0,
+            hashed: c & 1 != 0,
+        })
+    }
 }
 
-/// One thread's probe events not yet given to an operation: (end, arrival) → (begin, signature).
-type Pending = BTreeMap<(u64, u64), (u64, Signature)>;
+/// An operation of one side: while running, the signatures of the events inside it; once
+/// finished, waiting for its twin.
+struct Op {
+    end: u64,
+    kind: OpKind,
+    /// The operation event's path bytes, for an example (copied: no allocation per operation).
+    name: [u8; NAME_CAP],
+    name_len: usize,
+    sigs: Vec<u8>,
+}
 
-/// One trace's operations and probe events not yet paired.
+/// One trace's running and finished operations.
 #[derive(Default)]
 struct SideState {
-    /// Probe events per thread not yet given to an operation, by (end, arrival): an
-    /// operation takes the ones that ended by its end in one split.
-    events: HashMap<u32, Pending>,
-    arrivals: u64,
-    /// Operations arrived and not finished, per thread.
-    open_per_tid: HashMap<u32, usize>,
-    /// Operations waiting for their events, the earliest end first: (end, tid, begin, index).
-    open: BinaryHeap<Reverse<(u64, u32, u64, usize)>>,
-    /// Their kinds and paths, by the index in `open`.
-    ops: HashMap<usize, (OpKind, String)>,
-    next_op: usize,
-    /// The latest begin time seen.
-    newest: u64,
-    seen: BTreeSet<Probe>,
-    /// Finished operations whose twin has not come yet.
-    done: HashMap<(u32, u64), Done>,
+    /// Per thread, its current operation and its begin.
+    current: HashMap<u32, (u64, Op)>,
+    /// Probes seen, a bit per probe code.
+    seen: u32,
+    /// Finished operations whose twin has not come yet, by (thread, begin).
+    done: HashMap<(u32, u64), Op>,
 }
 
-impl SideState {
-    fn push(&mut self, e: &Event) {
-        let Some(probe) = e.probe() else { return };
-        self.newest = self.newest.max(e.ts_begin);
-        if probe == Probe::Op {
-            let Some(kind) = OpKind::from_u32(e.aux) else {
-                return;
-            };
-            let path = String::from_utf8_lossy(e.name_bytes()).replace('\0', " -> ");
-            self.ops.insert(self.next_op, (kind, path));
-            *self.open_per_tid.entry(e.tid).or_default() += 1;
-            self.open
-                .push(Reverse((e.ts_end, e.tid, e.ts_begin, self.next_op)));
-            self.next_op += 1;
-        } else {
-            self.seen.insert(probe);
-            self.arrivals += 1;
-            self.events.entry(e.tid).or_default().insert(
-                (e.ts_end, self.arrivals),
-                (e.ts_begin, Signature::of(e, probe)),
-            );
-        }
-    }
-
-    /// Finishes the operations that ended more than `window_ns` before the newest event (all,
-    /// with `None`): their events have all come.
-    fn ready(&mut self, window_ns: Option<u64>) -> Vec<((u32, u64), Done)> {
-        let mut out = Vec::new();
-        while let Some(&Reverse((end, tid, begin, i))) = self.open.peek() {
-            if window_ns.is_some_and(|w| end.saturating_add(w) >= self.newest) {
-                break;
-            }
-            self.open.pop();
-            if let Some(n) = self.open_per_tid.get_mut(&tid) {
-                *n = n.saturating_sub(1);
-            }
-            let Some((kind, path)) = self.ops.remove(&i) else {
-                continue;
-            };
-            // A thread's operations end in program order, so what ended before this one
-            // and lies outside it belongs to no operation.
-            let mut sigs = Vec::new();
-            if let Some(list) = self.events.get_mut(&tid) {
-                let later = list.split_off(&(end.saturating_add(1), 0));
-                let ended = std::mem::replace(list, later);
-                let mut inside: Vec<(u64, Signature)> =
-                    ended.into_values().filter(|&(b, _)| b >= begin).collect();
-                inside.sort_by_key(|&(b, _)| b);
-                sigs = inside.into_iter().map(|(_, s)| s).collect();
-            }
-            out.push(((tid, begin), Done { kind, path, sigs }));
-        }
-        out
-    }
-}
-
-/// Events between two sweeps of [`SideState::forget_orphans`].
-const SWEEP_EVERY: u64 = 1024;
-
-impl SideState {
-    /// Drops the events of threads with no operation open that ended more than `window_ns`
-    /// before the newest: their operation has come and gone (an operation arrives at most a
-    /// window after its end), or there is none (a kernel thread's kill, the setup's events).
-    fn forget_orphans(&mut self, window_ns: u64) {
-        let horizon = self.newest.saturating_sub(window_ns);
-        for (tid, list) in self.events.iter_mut() {
-            if self.open_per_tid.get(tid).is_some_and(|n| *n > 0) {
-                continue;
-            }
-            *list = list.split_off(&(horizon, 0));
-        }
-        self.events.retain(|_, l| !l.is_empty());
-    }
-}
-
-/// Builds an [`Agreement`] from two event streams.
+/// Builds an [`Agreement`] from two event streams, each in time order.
 pub struct Builder {
     /// Kernel, model.
     sides: [SideState; 2],
-    window_ns: u64,
     max_examples: usize,
     result: Agreement,
+    /// Signature buffers of paired operations, reused.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare signature buffers kept at most.
+const SPARE: usize = 256;
 
 /// Which stream an event is from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,44 +227,59 @@ pub enum Stream {
 }
 
 impl Builder {
-    /// `window_ns`: how far behind the newest begin time an event of an operation may arrive;
     /// `max_examples`: differing operations kept.
-    pub fn new(window_ns: u64, max_examples: usize) -> Builder {
+    pub fn new(max_examples: usize) -> Builder {
         Builder {
             sides: [SideState::default(), SideState::default()],
-            window_ns,
             max_examples,
             result: Agreement::default(),
+            spare: Vec::new(),
         }
     }
 
+    /// One event of `stream`, in time order: an operation's events come after it (an event
+    /// outside its thread's current operation belongs to none).
     pub fn push(&mut self, stream: Stream, e: &Event) {
         let i = stream as usize;
-        self.sides[i].push(e);
-        if self.sides[i].arrivals.is_multiple_of(SWEEP_EVERY) {
-            self.sides[i].forget_orphans(self.window_ns);
+        let Some(probe) = e.probe() else { return };
+        if probe == Probe::Op {
+            let Some(kind) = OpKind::from_u32(e.aux) else {
+                return;
+            };
+            let op = Op {
+                end: e.ts_end,
+                kind,
+                name: e.name,
+                name_len: e.name_bytes().len(),
+                sigs: self.spare.pop().unwrap_or_default(),
+            };
+            if let Some((begin, prev)) = self.sides[i].current.insert(e.tid, (e.ts_begin, op)) {
+                self.pair(i, (e.tid, begin), prev);
+            }
+            return;
         }
-        for (key, done) in self.sides[i].ready(Some(self.window_ns)) {
-            self.pair(i, key, done);
+        let side = &mut self.sides[i];
+        side.seen |= 1 << (probe as u32);
+        if let Some((begin, op)) = side.current.get_mut(&e.tid) {
+            if *begin <= e.ts_begin && e.ts_end <= op.end {
+                op.sigs.push(Signature::of(e, probe).code());
+            }
         }
     }
 
-    fn pair(&mut self, i: usize, key: (u32, u64), done: Done) {
+    fn pair(&mut self, i: usize, key: (u32, u64), op: Op) {
         let Some(twin) = self.sides[1 - i].done.remove(&key) else {
-            self.sides[i].done.insert(key, done);
+            self.sides[i].done.insert(key, op);
             return;
         };
-        let (k, m) = if i == 0 { (done, twin) } else { (twin, done) };
-        let both: BTreeSet<Probe> = self.sides[0]
-            .seen
-            .intersection(&self.sides[1].seen)
-            .copied()
-            .collect();
-        let keep = |v: Vec<Signature>| -> Vec<Signature> {
-            v.into_iter().filter(|s| both.contains(&s.probe)).collect()
-        };
-        let (ks, ms) = (keep(k.sigs), keep(m.sigs));
-        let same = ks == ms;
+        let (k, m) = if i == 0 { (op, twin) } else { (twin, op) };
+        let both = self.sides[0].seen & self.sides[1].seen;
+        fn kept(v: &[u8], both: u32) -> impl Iterator<Item = u8> + '_ {
+            v.iter()
+                .copied()
+                .filter(move |c| both & (1 << (c >> 3)) != 0)
+        }
+        let same = kept(&k.sigs, both).eq(kept(&m.sigs, both));
         for s in [
             &mut self.result.total,
             self.result.per_op.entry(k.kind).or_default(),
@@ -335,42 +288,62 @@ impl Builder {
             s.agree += u64::from(same);
         }
         if !same && self.result.examples.len() < self.max_examples {
+            let sigs = |v: &[u8]| kept(v, both).filter_map(Signature::from_code).collect();
             self.result.examples.push(Disagreement {
                 kind: k.kind,
-                path: k.path,
+                path: String::from_utf8_lossy(&k.name[..k.name_len]).replace('\0', " -> "),
                 tid: key.0,
                 ts_begin: key.1,
-                kernel: ks,
-                model: ms,
+                kernel: sigs(&k.sigs),
+                model: sigs(&m.sigs),
             });
+        }
+        for mut v in [k.sigs, m.sigs] {
+            if self.spare.len() < SPARE {
+                v.clear();
+                self.spare.push(v);
+            }
         }
     }
 
     pub fn finish(mut self) -> Agreement {
         for i in 0..2 {
-            for (key, done) in self.sides[i].ready(None) {
-                self.pair(i, key, done);
+            let mut running: Vec<_> = self.sides[i].current.drain().collect();
+            running.sort_by_key(|&(tid, (begin, _))| (begin, tid));
+            for (tid, (begin, op)) in running {
+                self.pair(i, (tid, begin), op);
             }
         }
         self.result.unmatched = self.sides[0].done.len() as u64;
-        self.result.probes = self.sides[0]
-            .seen
-            .intersection(&self.sides[1].seen)
-            .copied()
+        let both = self.sides[0].seen & self.sides[1].seen;
+        self.result.probes = Probe::ALL
+            .into_iter()
+            .filter(|p| both & (1 << (*p as u32)) != 0)
             .collect();
         self.result
+    }
+}
+
+/// Where an event falls in time for the diff (`diff::reorder`): a lookup when it returned (what
+/// it found), anything else when it began; an operation before the events that began with it.
+fn order_key(e: &Event) -> (u64, bool) {
+    match e.probe() {
+        Some(p) if p.is_lookup() => (e.ts_end, true),
+        Some(Probe::Op) => (e.ts_begin, false),
+        _ => (e.ts_begin, true),
     }
 }
 
 /// Compares `model` (a replay against the kernel trace) with `kernel`, operation by operation,
 /// whole traces in memory, keeping up to `max_examples` differing operations.
 pub fn agreement(kernel: &[Event], model: &[Event], max_examples: usize) -> Agreement {
-    let mut b = Builder::new(u64::MAX, max_examples);
-    for e in kernel {
-        b.push(Stream::Kernel, e);
-    }
-    for e in model {
-        b.push(Stream::Model, e);
+    let mut b = Builder::new(max_examples);
+    for (stream, events) in [(Stream::Kernel, kernel), (Stream::Model, model)] {
+        let mut sorted: Vec<&Event> = events.iter().collect();
+        sorted.sort_by_key(|e| order_key(e));
+        for e in sorted {
+            b.push(stream, e);
+        }
     }
     b.finish()
 }
@@ -436,41 +409,38 @@ mod tests {
         );
     }
 
-    /// Streamed with a window, events that arrive after their operation (the kernel writes an
-    /// operation at its end, a probe event may come later from another CPU's buffer) still
-    /// count, and the state held stays within the window.
+    /// In time order, each thread's events go to its current operation; an event outside it
+    /// (a kernel worker's kill, the setup's events) to none; the state held stays small.
     #[test]
-    fn a_streamed_agreement_waits_a_window_for_late_events() {
-        let mut b = Builder::new(100, 10);
-        let (mut t, mut held) = (0, 0);
+    fn a_streamed_agreement_holds_only_running_and_unpaired_operations() {
+        let mut b = Builder::new(10);
+        let mut held = 0;
         for i in 0..5_000u64 {
             let begin = 1_000 + i * 50;
-            // The kernel's probe event comes after its operation; the model's before.
             b.push(Stream::Kernel, &op(1, begin, begin + 20));
+            b.push(
+                Stream::Kernel,
+                &probe(99, begin + 1, Probe::DentryKill, 2, 0),
+            );
             b.push(
                 Stream::Kernel,
                 &probe(1, begin + 5, Probe::DLookupRcu, 2, 7),
             );
-            b.push(Stream::Model, &probe(1, begin + 6, Probe::DLookupRcu, 2, 7));
             b.push(Stream::Model, &op(1, begin, begin + 20));
-            // A thread that runs no operation (a kernel worker's kill).
+            b.push(Stream::Model, &probe(1, begin + 6, Probe::DLookupRcu, 2, 7));
+            // After the operation's end: none of its events.
             b.push(
-                Stream::Kernel,
-                &probe(99, begin + 7, Probe::DentryKill, 2, 0),
+                Stream::Model,
+                &probe(1, begin + 30, Probe::DLookupRcu, 2, 0),
             );
-            t = t.max(
+            held = held.max(
                 b.sides
                     .iter()
-                    .map(|s| s.ops.len() + s.done.len())
+                    .map(|s| s.current.len() + s.done.len())
                     .sum::<usize>(),
             );
-            held = held.max(b.sides[0].events.values().map(BTreeMap::len).sum::<usize>());
         }
-        assert!(t <= 12, "held at most a window's operations, held {t}");
-        assert!(
-            held <= SWEEP_EVERY as usize,
-            "held at most a sweep's events, held {held}"
-        );
+        assert!(held <= 3, "held {held} operations");
         let a = b.finish();
         assert_eq!(
             a.total,
@@ -481,5 +451,20 @@ mod tests {
         );
         assert_eq!(a.unmatched, 0);
         assert!(a.examples.is_empty());
+    }
+
+    #[test]
+    fn a_signature_survives_its_one_byte_code() {
+        for probe in Probe::ALL {
+            for bits in 0..8u8 {
+                let s = Signature {
+                    probe,
+                    seq_odd: bits & 4 != 0,
+                    inode_null: bits & 2 != 0,
+                    hashed: bits & 1 != 0,
+                };
+                assert_eq!(Signature::from_code(s.code()), Some(s));
+            }
+        }
     }
 }

@@ -874,7 +874,9 @@ impl Task<'_> {
         f: impl FnOnce() -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         if let Some((b, _)) = span {
-            self.dc.clock.advance_to(b);
+            // The op's own events come strictly after its begin: a reader ordering events by
+            // time (the diff) meets the op before what ran inside it.
+            self.dc.clock.advance_to(b.saturating_add(1));
         }
         let ts = match span {
             Some((b, _)) => b,

@@ -97,7 +97,7 @@ pub use report::{
 use tracer_common::OpKind;
 
 use crate::{
-    agreement::{self, Stream},
+    agreement,
     output::OutputError,
     trace::{Attachment, Header, Origin, Reader, TraceError},
     workload::Workload,
@@ -261,6 +261,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         paths: Paths::default(),
         matcher: align::OpMatcher::new(MATCH_BACKLOG, opts.max_examples),
         timeline,
+        agreement: agreement::Builder::new(opts.max_examples),
     };
     let rules = [
         kernel_rules(&inputs[0].header),
@@ -286,7 +287,6 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         SideState::new(Side::Kernel, rules[0].clone(), lim, sk),
         SideState::new(Side::Model, rules[1].clone(), lim, sm),
     ];
-    let mut agreement = agreement::Builder::new(opts.window_ns, opts.max_examples);
     loop {
         // Advance the side that has processed fewer operations, so the operation matcher's
         // backlog stays small when both traces run the same workload.
@@ -297,10 +297,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
         };
         match inputs[i].reader.next_event() {
-            Ok(Some(ev)) => {
-                agreement.push([Stream::Kernel, Stream::Model][i], &ev);
-                sides[i].push(ev, &mut sh);
-            }
+            Ok(Some(ev)) => sides[i].push(ev, &mut sh),
             Ok(None) => {
                 inputs[i].done = true;
                 sides[i].finish(&mut sh);
@@ -409,7 +406,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             model: m.diag.clone(),
         },
         cpu_sequence,
-        agreement: agreement.finish(),
+        agreement: sh.agreement.finish(),
         verdict: Verdict::Clean,
         reasons,
         exit_status: 0,

@@ -8,6 +8,7 @@ use std::{
     collections::{BTreeMap, BinaryHeap, VecDeque},
 };
 
+use crate::agreement::Stream;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{json, Value};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
@@ -36,6 +37,7 @@ pub struct Shared {
     pub paths: Paths,
     pub matcher: OpMatcher,
     pub timeline: Option<Timeline>,
+    pub agreement: crate::agreement::Builder,
 }
 
 /// The knobs of one diff.
@@ -289,6 +291,8 @@ impl SideState {
             }
         }
         let origin = *self.origin.get_or_insert(ev.ts_begin);
+        let stream = [Stream::Kernel, Stream::Model][self.index];
+        sh.agreement.push(stream, ev);
         let Some(probe) = ev.probe() else {
             self.diag.unknown_events += 1;
             return;
