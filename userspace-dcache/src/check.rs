@@ -17,7 +17,8 @@
 //! allows too when the two stores it reorders are ordered by nothing LKMM knows: no
 //! `smp_wmb()`/release between them, and no unlock-then-lock. An unlock alone (a release)
 //! orders what precedes it before the unlock, not before what follows it. [`reasoning`] says,
-//! per row, which litmus shape the verdict rests on.
+//! per row, which litmus shape the verdict rests on; `userspace-dcache/litmus/` holds them as
+//! LKMM litmus tests for herd7 (written, not run here).
 //!
 //! Limits, so a verdict is read right:
 //! - Exhaustive up to a preemption bound: every interleaving with at most that many preemptions

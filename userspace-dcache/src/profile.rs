@@ -44,8 +44,11 @@ pub enum Caller {
     LookupFast,
     /// 6.1+: `lookup_fast()` leaves the dentry's seq in `nd->next_seq` and re-checks only the
     /// parent's; `step_into()` (after `handle_mounts()`) reads `d_inode`, re-checks
-    /// `nd->next_seq`, and returns -ENOENT for a NULL inode. Seen in 6.1's fs/namei.c (the
-    /// `next_seq` rework of 2022; its commit hash is not pinned down here).
+    /// `nd->next_seq`, and returns -ENOENT for a NULL inode. Seen in 6.1's fs/namei.c; brought
+    /// by 03fa86e9f79d ("namei: stash the sampled ->d_seq into nameidata") and 3bd8bc897161
+    /// ("step_into(): move fetching ->d_inode past handle_mounts()"), both in Al Viro's
+    /// `pull-work.namei` of 1 August 2022, sent in the 6.0 merge window: 6.0 may already have
+    /// this caller (no 6.0 tree was read; the table keeps 6.0 on linux-4.18).
     StepInto,
 }
 
@@ -82,7 +85,8 @@ pub enum KillParentLock {
     AroundUnhash,
     /// 6.8+: `__dentry_kill()` unhashes and detaches the inode first; only then, "now that it's
     /// negative, ->d_parent is stable", it locks the parent to unlist the dentry and drop the
-    /// parent's count (6.12's source; the 6.8 locking rework's hash is not pinned down here).
+    /// parent's count (6.12's source; 1c18edd1b7a0 "__dentry_kill(): new locking scheme", in
+    /// linux-next beside the 6.8 branches; its tag was not read).
     AfterUnlinkInode,
 }
 
@@ -317,8 +321,8 @@ impl Profile {
         name: "linux-6.1",
         since: (6, 1, 0),
         commit: Commit {
-            hash: "",
-            title: "namei: the sampled d_seq travels in nd->next_seq to step_into() (6.1's source)",
+            hash: "03fa86e9f79d",
+            title: "namei: stash the sampled ->d_seq into nameidata",
         },
         caller: Caller::StepInto,
         enoent_from_type_bits: false,
@@ -331,9 +335,8 @@ impl Profile {
         name: "linux-6.8",
         since: (6, 8, 0),
         commit: Commit {
-            hash: "",
-            title:
-                "__dentry_kill(): the parent is locked after the inode is unlinked (6.12's source)",
+            hash: "1c18edd1b7a0",
+            title: "__dentry_kill(): new locking scheme",
         },
         kill_parent_lock: KillParentLock::AfterUnlinkInode,
         ..Profile::LINUX_6_1
