@@ -167,9 +167,28 @@ enum Effect {
     /// A reader's lookup: the operation saw the dcache as it was when the lookup returned;
     /// the last one decides.
     Read(u64),
-    /// A writer's change to its own dentry (unhash, inode clear, move, instantiate): the
+    /// The entry of a writer's wrapper on its own dentry (`d_delete`, `d_instantiate`,
+    /// `__dentry_kill`, ...): the change happens somewhere inside it, which may be long
+    /// (an unlink preempted for 2.8 ms inside `d_delete`).
+    Enter(u64),
+    /// A writer's change itself (unhash, inode clear, move, the inner instantiate): the
     /// operation's effect is visible from the first one on.
     Write(u64),
+}
+
+impl Effect {
+    /// Merges two findings of one operation: a change outranks a wrapper's entry, which
+    /// outranks the lookups around it; the first change, the last lookup.
+    fn merge(self, other: Effect) -> Effect {
+        use Effect::{Enter, Read, Write};
+        match (self, other) {
+            (Write(a), Write(b)) => Write(a.min(b)),
+            (Enter(a), Enter(b)) => Enter(a.min(b)),
+            (Read(a), Read(b)) => Read(a.max(b)),
+            (Write(t), _) | (_, Write(t)) => Write(t),
+            (Enter(t), _) | (_, Enter(t)) => Enter(t),
+        }
+    }
 }
 
 /// The last component of an operation's path: the dentry a writer changes.
@@ -180,40 +199,43 @@ fn last_component(path: &str) -> &[u8] {
 /// When `e` (an event of `op`'s thread inside its span) shows `op` taking effect, if it does.
 /// Readers: their lookups. Writers: the probes of their own change on the dentry they name —
 /// an rmdir first kills its children's dentries, and only its `d_delete` of the directory
-/// makes the name go away, often milliseconds later.
+/// makes the name go away, often milliseconds later. A writer that changed nothing (a create
+/// that met an existing name: EEXIST) is an observation: its lookups place it, as a reader's.
 fn effect(op: &ReplayOp, e: &Event) -> Option<Effect> {
     let probe = e.probe()?;
     let names = |e: &Event| {
         let n = e.name_bytes();
         n == last_component(&op.path) || op.path2.as_deref().is_some_and(|p| n == last_component(p))
     };
+    if probe.is_lookup() {
+        return (op.kind != OpKind::DropCaches).then_some(Effect::Read(e.ts_end));
+    }
     match op.kind {
-        OpKind::Stat | OpKind::Open | OpKind::Readdir => {
-            matches!(probe, Probe::DLookupRcu | Probe::DLookup).then_some(Effect::Read(e.ts_end))
-        }
+        OpKind::Stat | OpKind::Open | OpKind::Readdir => None,
         OpKind::Create | OpKind::Mkdir => {
-            let made_positive = match probe {
-                Probe::DInstantiate | Probe::DInstantiateInner | Probe::DInstantiateNew => true,
+            let at = match probe {
+                Probe::DInstantiateInner => Effect::Write(e.ts_begin),
+                Probe::DAddInner if e.inode_end != 0 => Effect::Write(e.ts_begin),
+                Probe::DInstantiate | Probe::DInstantiateNew => Effect::Enter(e.ts_begin),
                 // d_add(dentry, NULL) from the lookup hashes a negative dentry first.
-                Probe::DAdd | Probe::DAddInner | Probe::DSpliceAlias => e.inode_end != 0,
-                _ => false,
+                Probe::DAdd | Probe::DSpliceAlias if e.inode_end != 0 => Effect::Enter(e.ts_begin),
+                _ => return None,
             };
-            (made_positive && names(e)).then_some(Effect::Write(e.ts_begin))
+            names(e).then_some(at)
         }
         OpKind::Unlink | OpKind::Rmdir => {
-            let removes = matches!(
-                probe,
+            let at = match probe {
+                Probe::DDrop | Probe::DDropInner | Probe::DentryUnlinkInode | Probe::DentryIput => {
+                    Effect::Write(e.ts_begin)
+                }
                 Probe::DDelete
-                    | Probe::DDrop
-                    | Probe::DDropInner
-                    | Probe::DDropLocked
-                    | Probe::DentryUnlinkInode
-                    | Probe::DentryIput
-                    | Probe::DentryKill
-                    | Probe::DentryKillLocked
-                    | Probe::DInvalidate
-            );
-            (removes && names(e)).then_some(Effect::Write(e.ts_begin))
+                | Probe::DDropLocked
+                | Probe::DentryKill
+                | Probe::DentryKillLocked
+                | Probe::DInvalidate => Effect::Enter(e.ts_begin),
+                _ => return None,
+            };
+            names(e).then_some(at)
         }
         OpKind::Rename | OpKind::Exchange => (matches!(probe, Probe::DMove | Probe::DMoveTarget)
             && names(e))
@@ -302,15 +324,11 @@ fn place_effects(path: &Path, ops: &mut [ReplayOp]) -> Result<u64, ReplayError> 
         let Some(new) = effect(&ops[i], &e) else {
             continue;
         };
-        found[i] = Some(match (found[i], new) {
-            (Some(Effect::Read(a)), Effect::Read(b)) => Effect::Read(a.max(b)),
-            (Some(Effect::Write(a)), Effect::Write(b)) => Effect::Write(a.min(b)),
-            (_, new) => new,
-        });
+        found[i] = Some(found[i].map_or(new, |f| f.merge(new)));
     }
     let mut placed = 0;
     for (op, f) in ops.iter_mut().zip(found) {
-        if let Some(Effect::Read(t) | Effect::Write(t)) = f {
+        if let Some(Effect::Read(t) | Effect::Enter(t) | Effect::Write(t)) = f {
             op.ts_effect = Some(t);
             placed += 1;
         }
@@ -773,10 +791,11 @@ ops = [{ op = "stat", path = "f1" }]
         }
     }
 
-    /// The case: an rmdir that unhashed its directory at the end of a long span, and a
-    /// stat inside that span that found it. Placed at the rmdir's begin, the model's stat
-    /// failed; placed at the kernel's `d_delete` of the directory, it agrees. Events of another
-    /// name (the child's kill) and of another thread do not move the rmdir.
+    /// The case: an rmdir that removed its directory at the end of a long span, and
+    /// stats inside that span that found it. Placed at the rmdir's begin, or at the entry of
+    /// its `d_delete` (preempted inside), the model's stats failed; placed at the clear of the
+    /// directory's inode, they agree. Events of another name (the child's kill) and of another
+    /// thread do not move the rmdir.
     #[test]
     fn replay_against_a_trace_places_writers_at_their_kernel_effect() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -822,7 +841,11 @@ ops = [{ op = "stat", path = "d" }]
             event(Probe::DDelete, 9, 2_000, 2_100, "d"),
             event(Probe::DLookupRcu, 2, 2_010, 2_020, "d"),
             op(OpKind::Stat, 2, 2_000, 2_500, "d", 0),
-            event(Probe::DDelete, 1, 4_700, 4_800, "d"),
+            // d_delete entered at 4 000, preempted; the inode is cleared at 4 700.
+            event(Probe::DDelete, 1, 4_000, 4_900, "d"),
+            event(Probe::DentryUnlinkInode, 1, 4_700, 4_750, "d"),
+            event(Probe::DLookupRcu, 3, 4_210, 4_220, "d"),
+            op(OpKind::Stat, 3, 4_200, 4_300, "d", 0),
             op(OpKind::Rmdir, 1, 100, 5_000, "d", 0),
             event(Probe::DLookupRcu, 2, 5_100, 5_110, "d"),
             op(OpKind::Stat, 2, 5_050, 5_200, "d", -2),
@@ -843,8 +866,8 @@ ops = [{ op = "stat", path = "d" }]
             &release,
         )
         .expect("replay");
-        assert_eq!(s.ops, 3);
-        assert_eq!(s.placed_at_effect, Some(3));
+        assert_eq!(s.ops, 4);
+        assert_eq!(s.placed_at_effect, Some(4));
         assert_eq!(s.results_differ, Some(0));
     }
 
