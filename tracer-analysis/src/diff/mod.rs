@@ -73,6 +73,7 @@
 mod align;
 mod classify;
 mod evidence;
+mod feed;
 mod history;
 mod invariants;
 mod protocol;
@@ -99,7 +100,7 @@ use tracer_common::OpKind;
 use crate::{
     agreement,
     output::OutputError,
-    trace::{Attachment, Header, Origin, Reader, TraceError},
+    trace::{Attachment, Footer, Header, Origin, Reader, TraceError},
     workload::Workload,
 };
 use align::{PathId, Paths};
@@ -152,6 +153,11 @@ pub enum DiffError {
     },
     #[error("{} and {}: the same file given twice; diff a kernel trace against a model trace", kernel.display(), model.display())]
     SameFile { kernel: PathBuf, model: PathBuf },
+    #[error("cannot start a thread to read a trace")]
+    Thread {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot create the timeline")]
     Timeline {
         #[source]
@@ -163,22 +169,24 @@ pub enum DiffError {
 const MATCH_BACKLOG: usize = 1 << 20;
 
 struct Input {
-    reader: Reader,
     header: Header,
     path: PathBuf,
     done: bool,
     problem: Option<String>,
+    /// Once the whole trace is read.
+    footer: Option<Footer>,
 }
 
-fn open(role: &'static str, path: &Path) -> Result<Input, DiffError> {
+fn open(role: &'static str, path: &Path) -> Result<(Input, Reader), DiffError> {
     let reader = Reader::open(path).map_err(|source| DiffError::Open { role, source })?;
-    Ok(Input {
+    let input = Input {
         header: reader.header.clone(),
-        reader,
         path: path.to_path_buf(),
         done: false,
         problem: None,
-    })
+        footer: None,
+    };
+    Ok((input, reader))
 }
 
 fn kernel_rules(h: &Header) -> Protocol {
@@ -228,7 +236,9 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             model: model.to_path_buf(),
         });
     }
-    let mut inputs = [open("kernel", kernel)?, open("model", model)?];
+    let (ki, kr) = open("kernel", kernel)?;
+    let (mi, mr) = open("model", model)?;
+    let mut inputs = [ki, mi];
     if inputs[0].header.origin != Origin::Kernel {
         return Err(DiffError::WrongOrigin {
             role: "kernel",
@@ -287,27 +297,47 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         SideState::new(Side::Kernel, rules[0].clone(), lim, sk),
         SideState::new(Side::Model, rules[1].clone(), lim, sm),
     ];
-    loop {
-        // Advance the side that has processed fewer operations, so the operation matcher's
-        // backlog stays small when both traces run the same workload.
-        let i = match (inputs[0].done, inputs[1].done) {
-            (true, true) => break,
-            (false, true) => 0,
-            (true, false) => 1,
-            (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
-        };
-        match inputs[i].reader.next_event() {
-            Ok(Some(ev)) => sides[i].push(ev, &mut sh),
-            Ok(None) => {
+    let counts = std::thread::scope(|scope| {
+        let mut fronts = Vec::with_capacity(2);
+        let mut feeds = Vec::with_capacity(2);
+        for (role, reader) in [("kernel", kr), ("model", mr)] {
+            let (tx, feed) = feed::channel();
+            let front = std::thread::Builder::new()
+                .name(format!("diff {role} reader"))
+                .spawn_scoped(scope, move || feed::run(reader, lim.window_ns, tx))
+                .map_err(|source| DiffError::Thread { source })?;
+            fronts.push(front);
+            feeds.push(feed);
+        }
+        loop {
+            // Advance the side that has processed fewer operations, so the operation
+            // matcher's backlog stays small when both traces run the same workload.
+            let i = match (inputs[0].done, inputs[1].done) {
+                (true, true) => break,
+                (false, true) => 0,
+                (true, false) => 1,
+                (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
+            };
+            let side = &mut sides[i];
+            if let feed::Step::End(problem) = feeds[i].step(|ev| side.process(ev, &mut sh)) {
+                inputs[i].problem = problem;
                 inputs[i].done = true;
-                sides[i].finish(&mut sh);
-            }
-            Err(e) => {
-                inputs[i].problem = Some(e.to_string());
-                inputs[i].done = true;
-                sides[i].finish(&mut sh);
+                side.finish(&mut sh);
             }
         }
+        let mut counts = Vec::with_capacity(2);
+        for (front, input) in fronts.into_iter().zip(inputs.iter_mut()) {
+            // A front that panicked is a bug: carry its panic on.
+            let (reader, c) = front
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            input.footer = reader.footer().cloned();
+            counts.push(c);
+        }
+        Ok(counts)
+    })?;
+    for (side, c) in sides.iter_mut().zip(counts) {
+        side.absorb(c);
     }
     let mut reasons = Vec::new();
     if let Some(t) = sh.timeline.take() {
@@ -327,20 +357,20 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     let [ki, mi] = inputs;
     let (uk, um) = sh.matcher.unmatched();
     let footer_seqs = ki
-        .reader
-        .footer()
+        .footer
+        .as_ref()
         .map(|f| f.last_cpu_seq.clone())
         .unwrap_or_default();
-    let cpu_sequence = k.seqs.finish(&footer_seqs);
+    let cpu_sequence = k.counts.seqs.finish(&footer_seqs);
     for (side, input, state) in [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)] {
         reasons.extend(verdict::reasons(
             side,
             &verdict::Facts {
                 problem: input.problem.as_deref(),
-                footer: input.reader.footer(),
+                footer: input.footer.as_ref(),
                 events: &state.event_counts(),
                 diag: &state.diag,
-                unsequenced: state.seqs.unsequenced,
+                unsequenced: state.counts.seqs.unsequenced,
                 coverage: &state.coverage(),
                 unmatched: if side == Side::Kernel { uk } else { um },
                 cpu_sequence: if side == Side::Kernel {
@@ -417,7 +447,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
 
 fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {
     let h = &input.header;
-    let footer = input.reader.footer();
+    let footer = input.footer.as_ref();
     TraceInfo {
         path: input.path.display().to_string(),
         origin: h.origin,
@@ -435,8 +465,8 @@ fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {
 
 fn lost(input: &Input) -> LostEvents {
     input
-        .reader
-        .footer()
+        .footer
+        .as_ref()
         .map(|f| LostEvents {
             total: f.lost(),
             per_probe: f.drops.clone(),

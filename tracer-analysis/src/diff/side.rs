@@ -11,18 +11,18 @@ use std::{
 use crate::agreement::Stream;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{json, Value};
-use tracer_common::{flags, Event, OpKind, Probe, Source};
+use tracer_common::{flags, Event, OpKind, Probe};
 
 use super::{
     align::{OpMatcher, PathId, Paths, ROOT},
     classify::{self, Class, Ruling, WriterSpan},
     evidence::{flag_text, obs_args, Evidence, Obs},
+    feed::Counts,
     history::{Fact, History, State},
     invariants::{Finding, GapCause, ReadOrder, SeqState},
     protocol::Protocol,
-    reorder::{key_of, Reorder},
+    reorder::key_of,
     report::{AnomalyKind, Classes, Coverage, Diagnostics, GapExample, Side},
-    sequence::CpuSeqs,
     timeline::Timeline,
 };
 
@@ -69,20 +69,68 @@ struct Suspect {
     operation: Option<OpKind>,
 }
 
-impl PartialEq for Suspect {
+/// Where a suspect waits in [`Suspects`]: ordered by (deadline, event number) alone, as the
+/// suspects themselves were, so the heap pops them in the same order.
+#[derive(Clone, Copy, Debug)]
+struct Due {
+    deadline: u64,
+    n: u64,
+    slot: u32,
+}
+
+impl PartialEq for Due {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for Suspect {}
-impl PartialOrd for Suspect {
+impl Eq for Due {}
+impl PartialOrd for Due {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Suspect {
+impl Ord for Due {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.deadline, self.obs.n).cmp(&(other.deadline, other.obs.n))
+        (self.deadline, self.n).cmp(&(other.deadline, other.n))
+    }
+}
+
+/// Suspects by deadline. The heap moves 24-byte keys; the suspects (an observation each)
+/// stay in their slots.
+#[derive(Default)]
+struct Suspects {
+    heap: BinaryHeap<Reverse<Due>>,
+    slab: Vec<Suspect>,
+    free: Vec<u32>,
+}
+
+impl Suspects {
+    fn push(&mut self, s: Suspect) {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = s;
+                i
+            }
+            None => {
+                self.slab.push(s);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse(Due {
+            deadline: s.deadline,
+            n: s.obs.n,
+            slot,
+        }));
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse(d)| d.deadline)
+    }
+
+    fn pop(&mut self) -> Option<Suspect> {
+        let Reverse(d) = self.heap.pop()?;
+        self.free.push(d.slot);
+        self.slab.get(d.slot as usize).copied()
     }
 }
 
@@ -138,7 +186,6 @@ pub struct SideState {
     index: usize,
     proto: Protocol,
     lim: Limits,
-    window: Reorder,
     /// Key of the latest processed event: processing has reached this time.
     now: u64,
     origin: Option<u64>,
@@ -148,18 +195,16 @@ pub struct SideState {
     unnamed: HashSet<u64>,
     hist: History,
     tids: HashMap<u32, TidState>,
-    suspects: BinaryHeap<Reverse<Suspect>>,
+    suspects: Suspects,
     next_n: u64,
     fresh: Vec<Fresh>,
     pub evidence: Evidence,
     /// The workload's setup (done before its first operation, with no operation event of its
     /// own): added to the history as creates that end when the first operation begins.
     setup: Vec<(PathId, OpKind)>,
-    /// The kernel events' per-CPU numbering.
-    pub seqs: CpuSeqs,
-    // Results. Slot 0 counts unknown codes, the others are indexed by the code.
-    per_probe: [u64; Probe::ALL.len() + 1],
-    per_op: [u64; OpKind::ALL.len() + 1],
+    /// What the trace's front counted as it read (filled in at the end by [`Self::absorb`]).
+    pub counts: Counts,
+    // Results.
     pub ops_processed: u64,
     null: BTreeMap<Class, u64>,
     enoent: BTreeMap<Class, u64>,
@@ -183,7 +228,6 @@ impl SideState {
             },
             proto,
             lim,
-            window: Reorder::new(lim.window_ns),
             now: 0,
             origin: None,
             dentries: HashMap::new(),
@@ -193,14 +237,12 @@ impl SideState {
             // and operations longer than the window arrive late anyway.
             hist: History::new(lim.window_ns.saturating_mul(4)),
             tids: HashMap::new(),
-            suspects: BinaryHeap::new(),
+            suspects: Suspects::default(),
             next_n: 0,
             evidence: Evidence::new(side, lim.context, lim.max_anomalies),
             fresh: Vec::new(),
             setup,
-            seqs: CpuSeqs::default(),
-            per_probe: [0; Probe::ALL.len() + 1],
-            per_op: [0; OpKind::ALL.len() + 1],
+            counts: Counts::default(),
             ops_processed: 0,
             null: BTreeMap::new(),
             enoent: BTreeMap::new(),
@@ -214,40 +256,10 @@ impl SideState {
         self.index as u32 + 1
     }
 
-    /// One event as read from the trace.
-    pub fn push(&mut self, ev: Event, sh: &mut Shared) {
-        // Slot 0 counts unknown codes.
-        self.per_probe[ev.probe().map_or(0, |p| p as usize)] += 1;
-        if ev.probe == Probe::Op as u8 {
-            self.per_op[OpKind::from_u32(ev.aux).map_or(0, |k| k as usize)] += 1;
-        }
-        if matches!(
-            Source::from_u8(ev.source),
-            Some(Source::FEntry | Source::KProbe)
-        ) {
-            self.seqs.push(ev.cpu, ev.cpu_seq);
-        }
-        let range = if ev.probe == Probe::Op as u8 {
-            &mut self.diag.operation_time_range
-        } else {
-            &mut self.diag.probe_time_range
-        };
-        *range = Some(range.map_or((ev.ts_begin, ev.ts_end), |(b, e)| {
-            (b.min(ev.ts_begin), e.max(ev.ts_end))
-        }));
-        self.window.insert(ev);
-        self.diag.max_reorder_depth = self.window.max_depth;
-        while let Some(ev) = self.window.pop_due() {
-            self.process(&ev, sh);
-        }
-    }
-
-    /// End of the trace (or of its readable part): drains the window, resolves every suspect.
+    /// End of the trace (or of its readable part), every event processed: resolves every
+    /// suspect.
     pub fn finish(&mut self, sh: &mut Shared) {
-        while let Some(ev) = self.window.pop() {
-            self.process(&ev, sh);
-        }
-        while let Some(Reverse(s)) = self.suspects.pop() {
+        while let Some(s) = self.suspects.pop() {
             self.resolve(s, sh);
         }
         let mut held: Vec<Gap> = self
@@ -275,18 +287,16 @@ impl SideState {
             .sum::<u64>();
     }
 
-    fn process(&mut self, ev: &Event, sh: &mut Shared) {
+    /// One event, in key order (from the trace's [`super::feed`]).
+    pub fn process(&mut self, ev: &Event, sh: &mut Shared) {
         let key = key_of(ev);
         if key < self.now {
             self.diag.late_events += 1;
         } else {
             self.now = key;
         }
-        while let Some(Reverse(s)) = self.suspects.peek() {
-            if s.deadline >= key {
-                break;
-            }
-            if let Some(Reverse(s)) = self.suspects.pop() {
+        while self.suspects.next_deadline().is_some_and(|d| d < key) {
+            if let Some(s) = self.suspects.pop() {
                 self.resolve(s, sh);
             }
         }
@@ -700,12 +710,12 @@ impl SideState {
     }
 
     fn suspect(&mut self, kind: SuspectKind, obs: Obs, operation: Option<OpKind>) {
-        self.suspects.push(Reverse(Suspect {
+        self.suspects.push(Suspect {
             deadline: obs.ts_end,
             kind,
             obs,
             operation,
-        }));
+        });
     }
 
     fn finding(&mut self, f: Finding, obs: &Obs, sh: &mut Shared) {
@@ -988,25 +998,33 @@ impl SideState {
         self.evidence.add(kind, subject, operation, v, &sh.paths);
     }
 
+    /// The front's counts, once it has read the whole trace.
+    pub fn absorb(&mut self, counts: Counts) {
+        self.diag.operation_time_range = counts.operation_time_range;
+        self.diag.probe_time_range = counts.probe_time_range;
+        self.diag.max_reorder_depth = counts.max_reorder_depth;
+        self.counts = counts;
+    }
+
     /// Events per probe symbol and per operation, as read.
     pub fn event_counts(&self) -> super::report::EventCounts {
         let mut per_probe = BTreeMap::new();
         for p in Probe::ALL {
-            per_probe.insert(p.symbol().to_string(), self.per_probe[p as usize]);
+            per_probe.insert(p.symbol().to_string(), self.counts.per_probe[p as usize]);
         }
-        let unknown = self.per_probe[0];
+        let unknown = self.counts.per_probe[0];
         if unknown > 0 {
             per_probe.insert("unknown".into(), unknown);
         }
         let mut per_operation = BTreeMap::new();
         for k in OpKind::ALL {
-            let n = self.per_op[k as usize];
+            let n = self.counts.per_op[k as usize];
             if n > 0 {
                 per_operation.insert(k.name().to_string(), n);
             }
         }
         super::report::EventCounts {
-            total: self.window.arrivals,
+            total: self.counts.arrivals,
             per_probe,
             per_operation,
         }

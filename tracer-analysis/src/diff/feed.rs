@@ -1,0 +1,203 @@
+//! The front half of one trace's analysis, on a thread of its own: reading (chunk checksums,
+//! decoding), the per-probe and per-operation counts, the `cpu_seq` numbering and the reorder
+//! window. The events leave in key order, grouped by the trace event whose arrival released
+//! them, so the analysis thread interleaves the two sides exactly as one thread reading both
+//! did: the front halves of the two traces and the analysis run on three cores at once.
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use tracer_common::{Event, OpKind, Probe, Source};
+
+use super::{reorder::Reorder, sequence::CpuSeqs};
+use crate::trace::Reader;
+
+/// Trace events per batch sent on: enough to make the hand-over cheap, few enough that the
+/// batches in flight stay small (a batch holds about as many events as it covers).
+const READ_BATCH: usize = 512;
+/// Events per batch when the window drains at the end.
+const DRAIN_BATCH: usize = 4096;
+/// Batches sent and not yet taken: the front runs at most this far ahead.
+const IN_FLIGHT: usize = 2;
+
+/// What the front counts per event read, for the report.
+pub struct Counts {
+    /// Slot 0 counts unknown codes, the others are indexed by the code.
+    pub per_probe: [u64; Probe::ALL.len() + 1],
+    pub per_op: [u64; OpKind::ALL.len() + 1],
+    /// The kernel events' per-CPU numbering.
+    pub seqs: CpuSeqs,
+    pub operation_time_range: Option<(u64, u64)>,
+    pub probe_time_range: Option<(u64, u64)>,
+    /// Events read.
+    pub arrivals: u64,
+    /// The most events the reorder window held at once.
+    pub max_reorder_depth: u64,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            per_probe: [0; Probe::ALL.len() + 1],
+            per_op: [0; OpKind::ALL.len() + 1],
+            seqs: CpuSeqs::default(),
+            operation_time_range: None,
+            probe_time_range: None,
+            arrivals: 0,
+            max_reorder_depth: 0,
+        }
+    }
+}
+
+impl Counts {
+    fn count(&mut self, ev: &Event) {
+        self.per_probe[ev.probe().map_or(0, |p| p as usize)] += 1;
+        let is_op = ev.probe == Probe::Op as u8;
+        if is_op {
+            self.per_op[OpKind::from_u32(ev.aux).map_or(0, |k| k as usize)] += 1;
+        }
+        if matches!(
+            Source::from_u8(ev.source),
+            Some(Source::FEntry | Source::KProbe)
+        ) {
+            self.seqs.push(ev.cpu, ev.cpu_seq);
+        }
+        let range = if is_op {
+            &mut self.operation_time_range
+        } else {
+            &mut self.probe_time_range
+        };
+        *range = Some(range.map_or((ev.ts_begin, ev.ts_end), |(b, e)| {
+            (b.min(ev.ts_begin), e.max(ev.ts_end))
+        }));
+    }
+}
+
+/// What the front sends the analysis.
+enum Batch {
+    /// Per trace event read, how many events its arrival released; those events, in key
+    /// order.
+    Read {
+        released: Vec<u32>,
+        events: Vec<Event>,
+    },
+    /// The trace ended: events the window held, in order (one or more batches).
+    Drain(Vec<Event>),
+    /// The end: None at the footer, else what broke the trace (it is diffed up to there).
+    End(Option<String>),
+}
+
+/// Runs the front of one trace until its end (or until the analysis hangs up). Returns the
+/// reader, whose footer the report needs, and the counts.
+pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
+    let mut counts = Counts::default();
+    let mut window = Reorder::new(window_ns);
+    let mut released = Vec::with_capacity(READ_BATCH);
+    let mut events = Vec::with_capacity(READ_BATCH);
+    let problem = loop {
+        match reader.next_event() {
+            Ok(Some(ev)) => {
+                counts.count(&ev);
+                window.insert(ev);
+                let before = events.len();
+                while let Some(ev) = window.pop_due() {
+                    events.push(ev);
+                }
+                released.push((events.len() - before) as u32);
+                if released.len() == READ_BATCH {
+                    let batch = Batch::Read {
+                        released: std::mem::replace(&mut released, Vec::with_capacity(READ_BATCH)),
+                        events: std::mem::replace(&mut events, Vec::with_capacity(READ_BATCH)),
+                    };
+                    if tx.0.send(batch).is_err() {
+                        break None;
+                    }
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    counts.arrivals = window.arrivals;
+    counts.max_reorder_depth = window.max_depth;
+    let mut sent = true;
+    if !released.is_empty() {
+        sent = tx.0.send(Batch::Read { released, events }).is_ok();
+    }
+    let mut drain = Vec::with_capacity(DRAIN_BATCH);
+    while let (true, Some(ev)) = (sent, window.pop()) {
+        drain.push(ev);
+        if drain.len() == DRAIN_BATCH {
+            let batch = std::mem::replace(&mut drain, Vec::with_capacity(DRAIN_BATCH));
+            sent = tx.0.send(Batch::Drain(batch)).is_ok();
+        }
+    }
+    if sent && !drain.is_empty() {
+        sent = tx.0.send(Batch::Drain(drain)).is_ok();
+    }
+    if sent {
+        // Nobody left to tell is fine: the analysis stopped first.
+        let _ = tx.0.send(Batch::End(problem));
+    }
+    (reader, counts)
+}
+
+/// The sending end of a front.
+pub struct Sender(SyncSender<Batch>);
+
+/// The receiving end: the analysis thread's view of one trace.
+pub struct Feed {
+    rx: Receiver<Batch>,
+    released: Vec<u32>,
+    events: Vec<Event>,
+    step: usize,
+    at: usize,
+}
+
+/// A front and its feed.
+pub fn channel() -> (Sender, Feed) {
+    let (tx, rx) = sync_channel(IN_FLIGHT);
+    let feed = Feed {
+        rx,
+        released: Vec::new(),
+        events: Vec::new(),
+        step: 0,
+        at: 0,
+    };
+    (Sender(tx), feed)
+}
+
+/// What one step of a feed did.
+pub enum Step {
+    /// One trace event was read; the events it released were handed over.
+    Read,
+    /// The trace ended and every event was handed over: None at its footer, else the problem.
+    End(Option<String>),
+}
+
+impl Feed {
+    /// Hands `f` the events the next trace event released, or at the end everything left.
+    pub fn step(&mut self, mut f: impl FnMut(&Event)) -> Step {
+        loop {
+            if let Some(n) = self.released.get(self.step) {
+                let n = *n as usize;
+                for ev in &self.events[self.at..self.at + n] {
+                    f(ev);
+                }
+                self.at += n;
+                self.step += 1;
+                return Step::Read;
+            }
+            match self.rx.recv() {
+                Ok(Batch::Read { released, events }) => {
+                    self.released = released;
+                    self.events = events;
+                    self.step = 0;
+                    self.at = 0;
+                }
+                Ok(Batch::Drain(events)) => events.iter().for_each(&mut f),
+                Ok(Batch::End(problem)) => return Step::End(problem),
+                // The front's thread is gone without its end (it panicked; the join says so).
+                Err(_) => return Step::End(Some("the trace's reading thread stopped".into())),
+            }
+        }
+    }
+}
