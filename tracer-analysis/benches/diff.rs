@@ -1,7 +1,7 @@
 //! Diff throughput and peak memory on large synthetic trace pairs (not a timed test).
 //!
 //! `cargo bench -p tracer-analysis --bench diff -- [EVENTS_PER_TRACE ...] [--dir DIR]
-//! [--window-ms MS] [--json FILE]`
+//! [--window-ms MS] [--json FILE] [--stream]`
 //!
 //! For each size (default 1 000 000 and 10 000 000 events per trace) it writes a kernel and a
 //! model trace of the same synthetic workload to DIR (default: a temporary directory; with
@@ -12,6 +12,11 @@
 //! before the diff). Equal peaks across sizes show the diff's memory does not grow with the
 //! length of the traces; what it does grow with is the reorder window (events per second of
 //! trace time times `--window-ms`) and the live dentries.
+//!
+//! `--stream` writes no file: two child processes generate the traces into named pipes that
+//! the diff reads as they come (for sizes whose files would not fit on the disk: 100 M events
+//! are 15 GB a side). The diff's CPU seconds and peak memory are then still its own; its wall
+//! time is the generators' pace.
 //!
 //! Every figure goes to FILE (default `target/bench/diff.json`); the previous FILE, when there
 //! is one, is read first and each size's events per CPU-second is printed against it.
@@ -277,7 +282,8 @@ impl Workload {
     }
 }
 
-fn generate(path: &Path, origin: Origin, events: u64, id_base: u64) -> u64 {
+/// Writes a trace of `events` events; `stream`: into a pipe that the diff reads as it goes.
+fn generate(path: &Path, origin: Origin, events: u64, stream: bool) {
     let mut h = Header::new(origin);
     if origin == Origin::Kernel {
         h.kernel_release = "6.1.0-27-amd64".into();
@@ -291,7 +297,14 @@ fn generate(path: &Path, origin: Origin, events: u64, id_base: u64) -> u64 {
         h.profile = Some("linux-6.1".into());
     }
     h.workload = Some("synthetic".into());
-    let mut w = Writer::create(path, &h).expect("create trace");
+    let mut w = if stream {
+        Writer::create_scratch(path, &h)
+    } else {
+        Writer::create(path, &h)
+    }
+    .expect("create trace");
+    // Ids of the two sides have nothing in common, as a kernel's and the model's.
+    let id_base = if origin == Origin::Kernel { 0 } else { 1 << 32 };
     let mut wl = Workload::new(42, id_base);
     // The probes number their calls per CPU (the diff checks the numbering for holes).
     let mut cpu_seq: BTreeMap<u32, u64> = BTreeMap::new();
@@ -312,7 +325,6 @@ fn generate(path: &Path, origin: Origin, events: u64, id_base: u64) -> u64 {
         ..Footer::default()
     })
     .expect("finish trace");
-    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 /// User and system CPU seconds of this process (every thread): steadier than wall time on a
@@ -344,9 +356,12 @@ fn load_average() -> Option<f64> {
 #[derive(Serialize)]
 struct Run {
     events_per_side: u64,
+    /// Generated into pipes as the diff read them (`--stream`).
+    streamed: bool,
     /// Events diffed: both sides.
     events: u64,
-    bytes_per_side: u64,
+    /// None when streamed (`--stream`: no file).
+    bytes_per_side: Option<u64>,
     generate_s: f64,
     wall_s: f64,
     user_s: f64,
@@ -410,8 +425,42 @@ fn previous(path: &Path) -> BTreeMap<u64, f64> {
         .collect()
 }
 
+/// Starts a child process of this bench writing one side's trace into the pipe at `path`:
+/// the generator's CPU time is then not the diff's.
+fn spawn_generator(path: &Path, origin: Origin, n: u64) -> std::process::Child {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    std::process::Command::new(exe)
+        .arg("--generate")
+        .arg(origin.name())
+        .arg(n.to_string())
+        .arg(path)
+        .spawn()
+        .expect("start a generator")
+}
+
+fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: mkfifo reads the NUL-terminated path it is given.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo {}", path.display());
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let [_, flag, origin, n, path] = &argv[..] {
+        if flag == "--generate" {
+            let origin = if origin == Origin::Kernel.name() {
+                Origin::Kernel
+            } else {
+                Origin::Model
+            };
+            generate(Path::new(path), origin, n.parse().expect("a count"), true);
+            return;
+        }
+    }
     let mut sizes = Vec::new();
+    let mut stream = false;
     let mut dir: Option<PathBuf> = None;
     let mut json = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/diff.json");
     let mut opts = DiffOptions::default();
@@ -419,6 +468,7 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--dir" => dir = args.next().map(PathBuf::from),
+            "--stream" => stream = true,
             "--json" => {
                 if let Some(p) = args.next() {
                     json = PathBuf::from(p);
@@ -470,12 +520,20 @@ fn main() {
         let k = dir.join(format!("kernel-{n}.trace"));
         let m = dir.join(format!("model-{n}.trace"));
         let t0 = Instant::now();
-        if !(keep && k.exists() && m.exists()) {
-            generate(&k, Origin::Kernel, n, 0);
-            generate(&m, Origin::Model, n, 1 << 32);
+        let mut children = Vec::new();
+        if stream {
+            let _ = fs::remove_file(&k);
+            let _ = fs::remove_file(&m);
+            make_fifo(&k);
+            make_fifo(&m);
+            children.push(spawn_generator(&k, Origin::Kernel, n));
+            children.push(spawn_generator(&m, Origin::Model, n));
+        } else if !(keep && k.exists() && m.exists()) {
+            generate(&k, Origin::Kernel, n, false);
+            generate(&m, Origin::Model, n, false);
         }
         let gen = t0.elapsed().as_secs_f64();
-        let bytes = fs::metadata(&k).map(|m| m.len()).unwrap_or(0);
+        let bytes = (!stream).then(|| fs::metadata(&k).map(|m| m.len()).unwrap_or(0));
         // Reset the peak so VmHWM measures the diff alone (Linux 4.0+).
         let reset = fs::write("/proc/self/clear_refs", "5").is_ok();
         let t1 = Instant::now();
@@ -483,14 +541,17 @@ fn main() {
         let report = diff_files(&k, &m, &opts).expect("diff");
         let wall = t1.elapsed().as_secs_f64();
         let (u2, s2) = cpu_seconds();
+        for mut c in children {
+            assert!(c.wait().is_ok_and(|s| s.success()), "a generator failed");
+        }
         let (user, sys) = (u2 - u1, s2 - s1);
         let total = report.events.kernel.total + report.events.model.total;
         let hwm = vm_hwm_kib().filter(|_| reset);
         let per_cpu = total as f64 / (user + sys);
         println!(
-            "{:>12} {:>8.0} {:>7.1} {:>8.2} {:>8.2} {:>12.0} {:>12.0} {:>10} {:>9} {:>13}",
+            "{:>12} {:>8} {:>7.1} {:>8.2} {:>8.2} {:>12.0} {:>12.0} {:>10} {:>9} {:>13}",
             n,
-            bytes as f64 / 1e6,
+            bytes.map_or("stream".into(), |b| format!("{:.0}", b as f64 / 1e6)),
             gen,
             wall,
             user + sys,
@@ -519,6 +580,7 @@ fn main() {
         );
         out.runs.push(Run {
             events_per_side: n,
+            streamed: stream,
             events: total,
             bytes_per_side: bytes,
             generate_s: gen,
@@ -540,7 +602,7 @@ fn main() {
             coverage_gaps: report.coverage_gaps.kernel.total,
             operations_compared: report.divergence.operations_compared,
         });
-        if !keep {
+        if !keep || stream {
             let _ = fs::remove_file(&k);
             let _ = fs::remove_file(&m);
         }

@@ -463,7 +463,10 @@ impl Writer {
             Out::Atomic(f) => f.commit()?,
             Out::Scratch(mut f) => {
                 f.flush().map_err(io_err(&self.path))?;
-                f.get_ref().sync_all().map_err(io_err(&self.path))?;
+                // A pipe (a trace streamed to its reader) has nothing to sync.
+                if f.get_ref().metadata().is_ok_and(|m| m.is_file()) {
+                    f.get_ref().sync_all().map_err(io_err(&self.path))?;
+                }
             }
         }
         Ok(footer)
