@@ -100,6 +100,38 @@ impl EbpfToolchain {
     }
 }
 
+/// Where [`EbpfToolchain::build_object`] leaves the object, under its target directory.
+pub const OBJECT_IN_TARGET: &str = "bpfel-unknown-none/release/tracer-ebpf";
+
+impl EbpfToolchain {
+    /// Builds the eBPF crate in `ebpf_dir` into `target_dir`; returns the object's path, or why
+    /// it failed.
+    pub fn build_object(self, ebpf_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+        let status = self
+            .cargo(ebpf_dir)
+            .args(["build", "--release", "--locked", "--target-dir"])
+            .arg(target_dir)
+            .status()
+            .map_err(|e| format!("cannot run cargo for the eBPF crate ({e})"))?;
+        if !status.success() {
+            return Err(format!("building the eBPF crate failed ({status})"));
+        }
+        let obj = target_dir.join(OBJECT_IN_TARGET);
+        if obj.exists() {
+            Ok(obj)
+        } else {
+            Err(format!("the eBPF object is missing at {}", obj.display()))
+        }
+    }
+}
+
+/// bpf-linker, the eBPF crate's linker, on PATH.
+pub fn bpf_linker() -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("bpf-linker"))
+        .find(|p| p.is_file())
+}
+
 /// The pinned nightly is installed and has rust-src.
 pub fn nightly_has_rust_src() -> bool {
     let Ok(out) = Command::new("rustup")

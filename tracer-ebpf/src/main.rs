@@ -1003,6 +1003,163 @@ pub fn d_move_kretprobe(_ctx: RetProbeContext) -> u32 {
     0
 }
 
+// The floor: for every target, programs of both families that return at once. `tracer bench`
+// attaches them to the same targets as the real programs to show what attaching alone costs
+// the workload (the trampoline or the kprobe, and entering an empty program), so the real
+// programs' own cost is the difference.
+
+/// fentry/fexit and kprobe/kretprobe programs on `$sym` that do nothing.
+macro_rules! floor_programs {
+    ($sym:literal, $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
+        #[fentry(function = $sym)]
+        pub fn $fentry(_ctx: FEntryContext) -> i32 {
+            0
+        }
+
+        #[fexit(function = $sym)]
+        pub fn $fexit(_ctx: FExitContext) -> i32 {
+            0
+        }
+
+        #[kprobe]
+        pub fn $kprobe(_ctx: ProbeContext) -> u32 {
+            0
+        }
+
+        #[kretprobe]
+        pub fn $kretprobe(_ctx: RetProbeContext) -> u32 {
+            0
+        }
+    };
+}
+
+floor_programs!(
+    "__d_lookup_rcu",
+    lookup_rcu_fentry_floor,
+    lookup_rcu_fexit_floor,
+    lookup_rcu_kprobe_floor,
+    lookup_rcu_kretprobe_floor
+);
+floor_programs!(
+    "__d_lookup",
+    lookup_fentry_floor,
+    lookup_fexit_floor,
+    lookup_kprobe_floor,
+    lookup_kretprobe_floor
+);
+floor_programs!(
+    "__d_drop",
+    d_drop_fentry_floor,
+    d_drop_fexit_floor,
+    d_drop_kprobe_floor,
+    d_drop_kretprobe_floor
+);
+floor_programs!(
+    "___d_drop",
+    d_drop_inner_fentry_floor,
+    d_drop_inner_fexit_floor,
+    d_drop_inner_kprobe_floor,
+    d_drop_inner_kretprobe_floor
+);
+floor_programs!(
+    "dentry_unlink_inode",
+    unlink_inode_fentry_floor,
+    unlink_inode_fexit_floor,
+    unlink_inode_kprobe_floor,
+    unlink_inode_kretprobe_floor
+);
+floor_programs!(
+    "dentry_iput",
+    dentry_iput_fentry_floor,
+    dentry_iput_fexit_floor,
+    dentry_iput_kprobe_floor,
+    dentry_iput_kretprobe_floor
+);
+floor_programs!(
+    "__d_move",
+    d_move_fentry_floor,
+    d_move_fexit_floor,
+    d_move_kprobe_floor,
+    d_move_kretprobe_floor
+);
+floor_programs!(
+    "d_instantiate",
+    d_instantiate_fentry_floor,
+    d_instantiate_fexit_floor,
+    d_instantiate_kprobe_floor,
+    d_instantiate_kretprobe_floor
+);
+floor_programs!(
+    "__d_instantiate",
+    d_instantiate_inner_fentry_floor,
+    d_instantiate_inner_fexit_floor,
+    d_instantiate_inner_kprobe_floor,
+    d_instantiate_inner_kretprobe_floor
+);
+floor_programs!(
+    "d_instantiate_new",
+    d_instantiate_new_fentry_floor,
+    d_instantiate_new_fexit_floor,
+    d_instantiate_new_kprobe_floor,
+    d_instantiate_new_kretprobe_floor
+);
+floor_programs!(
+    "d_add",
+    d_add_fentry_floor,
+    d_add_fexit_floor,
+    d_add_kprobe_floor,
+    d_add_kretprobe_floor
+);
+floor_programs!(
+    "__d_add",
+    d_add_inner_fentry_floor,
+    d_add_inner_fexit_floor,
+    d_add_inner_kprobe_floor,
+    d_add_inner_kretprobe_floor
+);
+floor_programs!(
+    "d_splice_alias",
+    d_splice_alias_fentry_floor,
+    d_splice_alias_fexit_floor,
+    d_splice_alias_kprobe_floor,
+    d_splice_alias_kretprobe_floor
+);
+floor_programs!(
+    "d_delete",
+    d_delete_fentry_floor,
+    d_delete_fexit_floor,
+    d_delete_kprobe_floor,
+    d_delete_kretprobe_floor
+);
+floor_programs!(
+    "__dentry_kill",
+    dentry_kill_fentry_floor,
+    dentry_kill_fexit_floor,
+    dentry_kill_kprobe_floor,
+    dentry_kill_kretprobe_floor
+);
+floor_programs!(
+    "dentry_kill",
+    dentry_kill_locked_fentry_floor,
+    dentry_kill_locked_fexit_floor,
+    dentry_kill_locked_kprobe_floor,
+    dentry_kill_locked_kretprobe_floor
+);
+floor_programs!(
+    "d_invalidate",
+    d_invalidate_fentry_floor,
+    d_invalidate_fexit_floor,
+    d_invalidate_kprobe_floor,
+    d_invalidate_kretprobe_floor
+);
+floor_programs!(
+    "d_drop",
+    d_drop_locked_fentry_floor,
+    d_drop_locked_fexit_floor,
+    d_drop_locked_kprobe_floor,
+    d_drop_locked_kretprobe_floor
+);
+
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     // No panic path survives the verifier; this only satisfies no_std.

@@ -12,7 +12,7 @@ use tracer_common::Probe;
 
 use crate::{
     btf::KernelBtf,
-    programs::{self, Family, Half},
+    programs::{self, Body, Family, Half},
 };
 
 /// What the user asked for.
@@ -260,10 +260,11 @@ impl Preemption {
 }
 
 /// Loads and attaches both halves of every target per `mode` (`auto` in the order `preemption`
-/// calls for); returns what happened to each. The links live in `ebpf`: dropping it detaches
-/// everything.
+/// calls for), the programs with `body`; returns what happened to each. The links live in
+/// `ebpf`: dropping it detaches everything.
 pub fn attach_all(
     ebpf: &mut Ebpf,
+    body: Body,
     mode: AttachMode,
     preemption: Preemption,
     kbtf: &KernelBtf,
@@ -280,7 +281,7 @@ pub fn attach_all(
         };
         let mut result = None;
         for &family in families {
-            match attach_one(ebpf, probe, family, kbtf, btf, syms) {
+            match attach_one(ebpf, probe, family, body, kbtf, btf, syms) {
                 Ok(()) => {
                     result = Some(Attached::Yes(family));
                     break;
@@ -300,6 +301,7 @@ fn attach_one(
     ebpf: &mut Ebpf,
     probe: Probe,
     family: Family,
+    body: Body,
     kbtf: &KernelBtf,
     btf: &Btf,
     syms: &ProbeableSymbols,
@@ -327,10 +329,10 @@ fn attach_one(
         }
     }
     for half in [Half::Entry, Half::Exit] {
-        programs::load(ebpf, probe, family, half, btf).map_err(|e| chain(&e))?;
+        programs::load(ebpf, probe, family, half, body, btf).map_err(|e| chain(&e))?;
     }
     for half in [Half::Entry, Half::Exit] {
-        let name = programs::program_name(probe, family, half);
+        let name = programs::body_program_name(probe, family, half, body);
         let prog = ebpf
             .program_mut(&name)
             .ok_or_else(|| format!("program {name} missing from the object"))?;
@@ -345,7 +347,7 @@ fn attach_one(
         };
         if let Err(e) = res {
             // Leave no half attached: the entry without its exit would only arm slots.
-            unload_both(ebpf, probe, family);
+            unload_both(ebpf, probe, family, body);
             return Err(format!("attaching {name}: {}", chain(&e)));
         }
     }
@@ -378,9 +380,10 @@ fn args_fit(probe: Probe, n: usize) -> bool {
     }
 }
 
-fn unload_both(ebpf: &mut Ebpf, probe: Probe, family: Family) {
+fn unload_both(ebpf: &mut Ebpf, probe: Probe, family: Family, body: Body) {
     for half in [Half::Entry, Half::Exit] {
-        let Some(p) = ebpf.program_mut(&programs::program_name(probe, family, half)) else {
+        let Some(p) = ebpf.program_mut(&programs::body_program_name(probe, family, half, body))
+        else {
             continue;
         };
         // Unloading detaches its links; an error here means it was never loaded.

@@ -40,15 +40,33 @@ pub enum Half {
     Exit,
 }
 
-/// Name of the program for `probe` in `family`, as it appears in the object.
+/// Which programs go on a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// The recording programs.
+    Record,
+    /// Programs that return at once: `tracer bench`'s floor, what attaching alone costs.
+    Floor,
+}
+
+/// Name of the recording program for `probe` in `family`, as it appears in the object.
 pub fn program_name(probe: Probe, family: Family, half: Half) -> String {
+    body_program_name(probe, family, half, Body::Record)
+}
+
+/// Name of the program with `body` for `probe` in `family`, as it appears in the object.
+pub fn body_program_name(probe: Probe, family: Family, half: Half, body: Body) -> String {
     let suffix = match (family, half) {
         (Family::Fentry, Half::Entry) => "fentry",
         (Family::Fentry, Half::Exit) => "fexit",
         (Family::Kprobe, Half::Entry) => "kprobe",
         (Family::Kprobe, Half::Exit) => "kretprobe",
     };
-    format!("{}_{}", probe.prog_stem(), suffix)
+    let floor = match body {
+        Body::Record => "",
+        Body::Floor => "_floor",
+    };
+    format!("{}_{suffix}{floor}", probe.prog_stem())
 }
 
 /// Parses the embedded object with the given configuration; loads nothing into the kernel yet.
@@ -96,9 +114,10 @@ pub fn load(
     probe: Probe,
     family: Family,
     half: Half,
+    body: Body,
     btf: &Btf,
 ) -> Result<(), LoadFailure> {
-    let name = program_name(probe, family, half);
+    let name = body_program_name(probe, family, half, body);
     let prog = ebpf
         .program_mut(&name)
         .ok_or_else(|| LoadFailure::Missing(name.clone()))?;

@@ -70,6 +70,12 @@ pub struct RecordSummary {
     pub seconds: f64,
     /// The workload alone, from its threads' start to the last one's end: what tracing slows.
     pub workload_seconds: f64,
+    /// Reading the kernel's BTF (struct offsets, function signatures) and the embedded object.
+    pub load_seconds: f64,
+    /// Loading the programs through the verifier and attaching them.
+    pub attach_seconds: f64,
+    /// Detaching, reading the counters and writing the trace after the workload.
+    pub finish_seconds: f64,
     pub kernel_events_per_second: f64,
     pub end: String,
     pub complete: bool,
@@ -108,6 +114,7 @@ where
     F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
     let mut probes = load_and_attach(opts, devs)?;
+    let (load_seconds, attach_seconds) = (probes.load.as_secs_f64(), probes.attach.as_secs_f64());
     let mut header = header(opts, workload, devs, &probes);
     let spill_path = spill_path(&opts.out);
     let mut spill = Writer::create_scratch(&spill_path, &header)?;
@@ -120,6 +127,7 @@ where
     let t0 = Instant::now();
     let (ops, drained) = run_and_drain(opts, ring, &mut spill, stop, run_workload, t0)?;
     let seconds = t0.elapsed().as_secs_f64();
+    let t_finish = Instant::now();
     // Detach before anything else: the workload's unmount must not be recorded.
     let counters = Counters::read(&mut probes)?;
     drop(probes);
@@ -145,6 +153,7 @@ where
     })?;
     let workload_seconds = run.elapsed.as_secs_f64();
     let footer = finish_trace(&spill_path, opts, &mut header, run, end.clone(), counters)?;
+    let finish_seconds = t_finish.elapsed().as_secs_f64();
 
     let summary = RecordSummary {
         trace: opts.out.clone(),
@@ -165,6 +174,9 @@ where
             .unwrap_or(0),
         seconds,
         workload_seconds,
+        load_seconds,
+        attach_seconds,
+        finish_seconds,
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
         end: end.to_string(),
         complete: footer.complete(),
@@ -187,6 +199,9 @@ struct Probes {
     reads: String,
     /// The kernel's preemption model, which set `auto`'s attach order.
     preemption: attach::Preemption,
+    /// Reading BTF and the object; loading and attaching the programs.
+    load: Duration,
+    attach: Duration,
 }
 
 /// Phase 1: offsets from BTF, the object loaded with its configuration, every target attached.
@@ -197,6 +212,7 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
             devs.len()
         );
     }
+    let t_load = Instant::now();
     let kbtf = KernelBtf::from_file(&opts.btf).with_context(|| {
         format!(
             "this kernel publishes no usable BTF at {}; the probes need it for struct offsets",
@@ -221,9 +237,19 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         .with_context(|| format!("parsing {}", opts.btf.display()))?;
     let mut ebpf =
         programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
+    let load = t_load.elapsed();
+    let t_attach = Instant::now();
     let syms = ProbeableSymbols::read();
     let preemption = attach::Preemption::of_running_kernel();
-    let attached = attach::attach_all(&mut ebpf, opts.attach, preemption, &kbtf, &btf, &syms);
+    let attached = attach::attach_all(
+        &mut ebpf,
+        programs::Body::Record,
+        opts.attach,
+        preemption,
+        &kbtf,
+        &btf,
+        &syms,
+    );
     if let Some(Attached::No(why)) = attached.get(&Probe::DLookupRcu) {
         bail!(
             "cannot attach to __d_lookup_rcu ({why}); without it there is nothing to record. \
@@ -236,6 +262,8 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         attached,
         reads,
         preemption,
+        load,
+        attach: t_attach.elapsed(),
     })
 }
 

@@ -7,7 +7,7 @@ use tracer_common::{Config, Probe};
 
 use crate::{
     btf::KernelBtf,
-    programs::{self, Family, Half, LoadFailure},
+    programs::{self, Body, Family, Half, LoadFailure},
 };
 
 /// What the kernel said to one program.
@@ -97,7 +97,7 @@ pub fn verify_all_reads(
                     out.push(check);
                     continue;
                 }
-                if let Err(e) = programs::load(&mut ebpf, probe, family, half, &btf) {
+                if let Err(e) = programs::load(&mut ebpf, probe, family, half, Body::Record, &btf) {
                     check.errno = e.errno();
                     check.status = if programs::is_permission_refusal(e.errno()) {
                         VerifyStatus::Refused

@@ -17,7 +17,14 @@ use crate::{cmd, test::Check, vm};
 const GUEST_JSON: &str = "record-cost.json";
 
 /// The configurations `tracer bench` runs by default, all of which the smoke run expects.
-const SETUPS: [&str; 4] = ["untraced", "fentry", "kprobe", "bpftrace"];
+const SETUPS: [&str; 6] = [
+    "untraced",
+    "fentry-floor",
+    "fentry",
+    "kprobe-floor",
+    "kprobe",
+    "bpftrace",
+];
 
 /// Iterations per thread in the smoke run: enough for every probe to fire, a VM boot of about
 /// a minute in all.
@@ -28,13 +35,14 @@ pub struct BenchArgs {
     /// Rounds; each runs every configuration once.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
-    /// Workload threads.
-    #[arg(long, default_value_t = 2)]
-    threads: u32,
+    /// Workload thread counts: every configuration is measured at each, in the same boot.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    threads: Vec<u32>,
     /// Iterations per workload thread [default: the tracer's].
     #[arg(long)]
     iterations: Option<u64>,
-    /// Traced configurations to run [default: fentry,kprobe,bpftrace].
+    /// Traced configurations to run [default:
+    /// fentry-floor,fentry,kprobe-floor,kprobe,bpftrace].
     #[arg(long, value_name = "A,B")]
     setups: Option<String>,
     /// Pass this argument on to every `tracer record` in the guest (repeatable).
@@ -72,7 +80,7 @@ pub enum Clocksource {
 /// What to run.
 pub struct BenchOptions {
     pub rounds: u32,
-    pub threads: u32,
+    pub threads: Vec<u32>,
     pub iterations: Option<u64>,
     pub setups: Option<String>,
     pub record_args: Vec<String>,
@@ -97,7 +105,11 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         "--rounds".into(),
         opts.rounds.to_string(),
         "--threads".into(),
-        opts.threads.to_string(),
+        opts.threads
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         "--bpftrace".into(),
         "/usr/bin/bpftrace".into(),
         "--out".into(),
@@ -214,7 +226,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
 pub fn smoke() -> Result<Vec<Check>> {
     let r = run(&BenchOptions {
         rounds: 1,
-        threads: 2,
+        threads: vec![2],
         iterations: Some(SMOKE_ITERATIONS),
         setups: None,
         record_args: Vec::new(),
@@ -230,7 +242,8 @@ pub fn smoke() -> Result<Vec<Check>> {
 }
 
 /// What a results file must show: every configuration with a time; fentry and kprobe with
-/// hits, every hit delivered and nothing lost; bpftrace with its hits counted.
+/// hits, every hit delivered and nothing lost; bpftrace with its hits counted; the floors with
+/// no hits (their programs count nothing).
 fn check_results(json: &Value) -> Vec<Check> {
     let check = |what: String, ok: bool, detail: String| Check { what, ok, detail };
     let summary = json["summary"].as_array().cloned().unwrap_or_default();
@@ -247,6 +260,14 @@ fn check_results(json: &Value) -> Vec<Check> {
         out.push(match name {
             _ if seconds <= 0.0 => check(what, false, "no workload time".into()),
             "untraced" => check(what, true, String::new()),
+            "fentry-floor" | "kprobe-floor" if hits == 0 && delivered == 0 => {
+                check(what, true, String::new())
+            }
+            "fentry-floor" | "kprobe-floor" => check(
+                what,
+                false,
+                format!("{hits} hits and {delivered} events from programs that do nothing"),
+            ),
             "bpftrace" if hits > 0 => check(
                 what,
                 true,
@@ -286,8 +307,8 @@ mod tests {
             })
         };
         let good = serde_json::json!({ "summary": [
-            row("untraced", 0, 0), row("fentry", 10, 10), row("kprobe", 10, 10),
-            row("bpftrace", 10, 4),
+            row("untraced", 0, 0), row("fentry-floor", 0, 0), row("fentry", 10, 10),
+            row("kprobe-floor", 0, 0), row("kprobe", 10, 10), row("bpftrace", 10, 4),
         ]});
         assert!(check_results(&good).iter().all(|c| c.ok));
         let lossy = serde_json::json!({ "summary": [
@@ -298,6 +319,14 @@ mod tests {
             .filter(|c| !c.ok)
             .map(|c| c.what)
             .collect();
-        assert_eq!(failed, ["bench fentry", "bench kprobe"]);
+        assert_eq!(
+            failed,
+            [
+                "bench fentry-floor",
+                "bench fentry",
+                "bench kprobe-floor",
+                "bench kprobe"
+            ]
+        );
     }
 }

@@ -33,6 +33,9 @@ enum Cmd {
         #[arg(long)]
         static_tracer: bool,
     },
+    /// Rebuild the committed eBPF object (tracer-ebpf/committed/) from source, for machines
+    /// without the eBPF toolchain; `cargo xtask test` fails until it matches the sources.
+    EbpfObject,
     /// Run every check: fmt, clippy, unit tests, the verifier test, and the live-kernel tests.
     Test(test::TestArgs),
     /// The main job: record a workload on a live kernel, replay it in the model, diff the two.
@@ -62,6 +65,7 @@ fn main() {
     let result: Result<i32> = match cli.cmd {
         Cmd::Setup => setup::setup().map(|_| 0),
         Cmd::Build { static_tracer } => builder::build(static_tracer).map(|_| 0),
+        Cmd::EbpfObject => builder::refresh_ebpf_object(),
         Cmd::Test(args) => test::test(args),
         Cmd::Run(args) => run::run(args),
         Cmd::Vm(args) => vm::vm(args),

@@ -5,7 +5,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
@@ -82,8 +82,14 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs) -> Result<i32> {
-    setup::setup()?;
-    let tracer = builder::release_binaries()?;
+    let t0 = Instant::now();
+    let mut spent = Spent::default();
+    setup::for_run()?;
+    spent.add("setup", t0.elapsed());
+    let t = Instant::now();
+    // One build serves both sides: the static tracer goes into the guest and runs here.
+    let tracer = builder::static_tracer_binary()?;
+    spent.add("build", t.elapsed());
     let out = if args.out.is_absolute() {
         args.out.clone()
     } else {
@@ -112,9 +118,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(f) = args.scale {
         record_args.extend(["--scale".into(), f.to_string()]);
     }
+    let t = Instant::now();
     if use_vm {
         eprintln!("run: recording in a QEMU guest: {why}");
-        record_in_vm(&args, &tracer, &workload, record_args, &out)?;
+        let vm = record_in_vm(&args, &tracer, &workload, record_args, &out)?;
+        spent.add("kernel", vm.kernel);
+        spent.add("initramfs", vm.initramfs);
+        spent.add("boot", vm.boot_to_init.unwrap_or_default());
+        spent.tracer(&out.join("record.json"), vm.tracer.unwrap_or_default());
+        spent.add("transfer", vm.transfer);
     } else {
         eprintln!("run: recording natively: {why}");
         record_args.extend(["--out".into(), kernel_trace.display().to_string()]);
@@ -126,6 +138,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         if !status.success() {
             bail!("tracer record failed ({status})");
         }
+        spent.tracer(&out.join("record.json"), t.elapsed());
     }
 
     let model_trace = out.join("model.trace");
@@ -138,9 +151,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if let Some(p) = &args.profile {
         replay.args(["--profile", p]);
     }
+    let t = Instant::now();
     cmd::run(&mut replay).context("replaying the workload on the model")?;
+    spent.add("replay", t.elapsed());
 
     let report_txt = out.join("report.txt");
+    let t = Instant::now();
     let diff_out = Command::new(&tracer)
         .arg("diff")
         .arg(&kernel_trace)
@@ -151,6 +167,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .arg(out.join("timeline.json"))
         .output()
         .context("running tracer diff")?;
+    spent.add("diff", t.elapsed());
     fs::write(&report_txt, &diff_out.stdout)
         .with_context(|| format!("writing {}", report_txt.display()))?;
     let text = String::from_utf8_lossy(&diff_out.stdout);
@@ -167,6 +184,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         "\nrun: {} written: kernel.trace, model.trace, report.txt (details), report.json, timeline.json (open in ui.perfetto.dev or chrome://tracing)",
         out.display()
     );
+    spent.add("total", t0.elapsed());
+    eprintln!("run: time: {spent}");
     Ok(diff_out.status.code().unwrap_or(2))
 }
 
@@ -225,14 +244,61 @@ pub fn guest_tools(modules: &[String]) -> Result<Vec<(PathBuf, PathBuf)>> {
     cmd::program_with_libraries(mkfs)
 }
 
+/// Where a run's seconds went, in order.
+#[derive(Default)]
+struct Spent(Vec<(String, Duration)>);
+
+impl Spent {
+    fn add(&mut self, what: &str, d: Duration) {
+        self.0.push((what.to_string(), d));
+    }
+
+    /// The recording (`elapsed`, as the host or the guest saw it) with its phases from `tracer
+    /// record`'s summary: BTF and object read, programs loaded and attached, the workload,
+    /// detach and trace written. A summary that cannot be read leaves the phases out.
+    fn tracer(&mut self, summary: &Path, elapsed: Duration) {
+        let v: serde_json::Value = fs::read(summary)
+            .ok()
+            .and_then(|t| serde_json::from_slice(&t).ok())
+            .unwrap_or_default();
+        let phases: Vec<String> = [
+            ("BTF and object", "load_seconds"),
+            ("attach", "attach_seconds"),
+            ("workload", "workload_seconds"),
+            ("detach and trace", "finish_seconds"),
+        ]
+        .iter()
+        .filter_map(|(what, key)| Some(format!("{what} {:.1}s", v[key].as_f64()?)))
+        .collect();
+        let what = if phases.is_empty() {
+            "record".to_string()
+        } else {
+            format!("record ({})", phases.join(", "))
+        };
+        self.0.push((what, elapsed));
+    }
+}
+
+impl std::fmt::Display for Spent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(what, d)| format!("{what} {:.1}s", d.as_secs_f64()))
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
 fn record_in_vm(
     args: &RunArgs,
     tracer: &Path,
     workload: &str,
     mut record_args: Vec<String>,
     out: &Path,
-) -> Result<()> {
+) -> Result<vm::Timings> {
     let mut spec = VmSpec::new(Vec::<String>::new());
+    spec.tracer = Some(tracer.to_path_buf());
     if let Some(k) = &args.kernel {
         spec.kernel = k.clone().with_modules(args.modules.clone())?;
     }
@@ -271,5 +337,5 @@ fn record_in_vm(
         fs::rename(outcome.out_dir.join(f), out.join(f))
             .with_context(|| format!("moving {f} out of {}", outcome.out_dir.display()))?;
     }
-    Ok(())
+    Ok(outcome.timings)
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask setup`: makes the eBPF toolchain, bpf-linker and the live-kernel packages
-//! present. Idempotent: with everything installed it only checks (a few seconds).
+//! present. Idempotent: with everything installed it only checks (a few seconds). `cargo xtask
+//! run` needs less ([`for_run`]): the VM's packages; without the eBPF toolchain the tracer
+//! embeds the committed eBPF object (`tracer-ebpf/committed.rs`).
 //!
 //! apt never removes a package the user has (`--no-remove`) and installs no recommends. QEMU's
 //! packages must all have one version: when the user already has one of them from backports
@@ -20,14 +22,10 @@ pub mod toolchain;
 
 pub use toolchain::EbpfToolchain;
 
-/// Debian packages the main job needs (the VM path) and that build bpf-linker.
-const APT_PACKAGES: &[&str] = &[
-    "qemu-system-x86",
-    "busybox-static",
-    "cpio",
-    "e2fsprogs",
-    "llvm-22-dev",
-];
+/// Debian packages the main job needs (the VM path).
+const RUN_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio", "e2fsprogs"];
+/// Debian packages that build bpf-linker.
+const BUILD_PACKAGES: &[&str] = &["llvm-22-dev"];
 /// QEMU's packages that must share one version.
 const QEMU_FAMILY: &[&str] = &[
     "qemu-system-x86",
@@ -50,7 +48,8 @@ pub fn setup() -> Result<Setup> {
     put_cargo_bin_on_path();
     let can_install = is_root() && Path::new("/etc/debian_version").exists();
 
-    ensure_packages(APT_PACKAGES, can_install)?;
+    let packages = [RUN_PACKAGES, BUILD_PACKAGES].concat();
+    ensure_packages(&packages, can_install)?;
     let toolchain = ebpf_toolchain(can_install)?;
 
     if !succeeds(Command::new("bpf-linker").arg("--version")) {
@@ -98,12 +97,35 @@ pub fn setup() -> Result<Setup> {
                 "Debian rustc-web + rust-web-src + cargo-web (RUSTC_BOOTSTRAP=1)".into(),
         },
         linker.trim(),
-        APT_PACKAGES.join(" "),
+        packages.join(" "),
         t0.elapsed().as_secs_f64()
     );
     // The tracer's build script detects the same way; this only spares it the probing.
     std::env::set_var("TRACER_EBPF_TOOLCHAIN", toolchain.name());
     Ok(Setup { toolchain })
+}
+
+/// What `cargo xtask run` needs: the VM's packages, nothing to build eBPF with. The tracer's
+/// build script compiles the eBPF crate when this machine has the toolchain (a developer's, who
+/// ran `cargo xtask setup`), else embeds the committed object.
+pub fn for_run() -> Result<()> {
+    let t0 = Instant::now();
+    put_cargo_bin_on_path();
+    let can_install = is_root() && Path::new("/etc/debian_version").exists();
+    ensure_packages(RUN_PACKAGES, can_install)?;
+    let object = match EbpfToolchain::detect() {
+        Some(t) if toolchain::bpf_linker().is_some() => {
+            std::env::set_var("TRACER_EBPF_TOOLCHAIN", t.name());
+            format!("built from source ({})", t.name())
+        }
+        _ => "the committed one (no eBPF toolchain here)".to_string(),
+    };
+    eprintln!(
+        "setup: packages: {}; eBPF object: {object} ({:.1}s)",
+        RUN_PACKAGES.join(" "),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Installs what of `pkgs` is missing (root on Debian), else says what to run.

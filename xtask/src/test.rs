@@ -22,6 +22,7 @@ pub struct TestArgs {
 pub enum Step {
     Fmt,
     Clippy,
+    EbpfObject,
     Unit,
     Loom,
     Vm,
@@ -38,6 +39,7 @@ impl Step {
         match self {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
+            Step::EbpfObject => "ebpf-object",
             Step::Unit => "unit",
             Step::Loom => "loom",
             Step::Vm => "vm",
@@ -61,6 +63,7 @@ impl Step {
         match self {
             Step::Fmt => fmt(setup),
             Step::Clippy => clippy(setup),
+            Step::EbpfObject => checks(crate::builder::ebpf_object_checks(setup.toolchain)?),
             Step::Unit => unit(setup),
             Step::Loom => loom(setup),
             Step::Vm => vm(setup),

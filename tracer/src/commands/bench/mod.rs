@@ -1,10 +1,11 @@
 //! `tracer bench`: what recording costs the traced workload. Rounds of one fixed workload run
-//! under `tracer record` with fentry/fexit, with kprobe/kretprobe, and under bpftrace running
-//! the equivalent script (`dcache.bt`), each traced run between two untraced ones; per
+//! under `tracer record` with fentry/fexit, with kprobe/kretprobe, under bpftrace running the
+//! equivalent script (`dcache.bt`), and with each family's floor (the same targets attached
+//! with programs that return at once), each traced run between two untraced ones; per
 //! configuration the median of the workload's own elapsed time, its ratio to the untraced runs
 //! around it, and events delivered and lost, the loss counted in the kernel rather than by the
 //! consumer. Every configuration runs the same workload code: this binary's runner, as
-//! `tracer record` or `tracer run-workload`.
+//! `tracer record` or `tracer run-workload`. The whole set runs once per workload thread count.
 //!
 //! Why bracket: on a shared host the speed of a VM drifts with the host's load within seconds,
 //! so a traced run is compared with the untraced runs just before and after it, and the median
@@ -26,11 +27,13 @@ use tracer_common::Probe;
 
 use super::run_workload::{median_duration, HoldLine, RunWorkloadReport};
 
+mod floor;
 mod parse;
 mod process;
 mod stats;
 mod table;
 
+use floor::run_floor;
 use process::{bpftrace_version, run_bpftrace, run_record, run_untraced};
 use stats::summarize;
 use table::table;
@@ -44,7 +47,8 @@ const OPS_PER_ITERATION: u64 = 4;
 /// Names each thread cycles through; every thread has its own.
 const NAMES_PER_THREAD: u64 = 16;
 
-const SCHEMA: u32 = 1;
+/// 2: floor configurations, and every figure per workload thread count (`threads` a list).
+const SCHEMA: u32 = 2;
 
 /// Printed with every result: under TCG wall-clock figures drift between boots.
 const TCG_NOTE: &str = "Only ratios within one boot mean anything: under QEMU TCG absolute \
@@ -67,6 +71,10 @@ pub enum Kind {
     Kprobe,
     /// `tracer run-workload` while bpftrace runs dcache.bt.
     Bpftrace,
+    /// `tracer run-workload` with fentry/fexit programs that return at once on every target.
+    FentryFloor,
+    /// `tracer run-workload` with kprobe/kretprobe programs that return at once on every target.
+    KprobeFloor,
 }
 
 impl Kind {
@@ -76,13 +84,24 @@ impl Kind {
             Kind::Fentry => "fentry",
             Kind::Kprobe => "kprobe",
             Kind::Bpftrace => "bpftrace",
+            Kind::FentryFloor => "fentry-floor",
+            Kind::KprobeFloor => "kprobe-floor",
+        }
+    }
+
+    /// The floor of a recording configuration: the same attachment with empty programs.
+    fn floor(self) -> Option<Kind> {
+        match self {
+            Kind::Fentry => Some(Kind::FentryFloor),
+            Kind::Kprobe => Some(Kind::KprobeFloor),
+            _ => None,
         }
     }
 
     /// How its lost events are counted.
     fn loss_method(self) -> &'static str {
         match self {
-            Kind::Untraced => "",
+            Kind::Untraced | Kind::FentryFloor | Kind::KprobeFloor => "",
             Kind::Fentry | Kind::Kprobe => {
                 "HITS (per-probe, per-CPU counters the programs bump at entry, after the \
                  device filter) minus the events in the trace"
@@ -159,9 +178,11 @@ pub struct BenchArgs {
     /// an untraced run before the first and after each.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     rounds: u32,
-    /// Workload threads (each on its own names), 1 to 64.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    threads: u32,
+    /// Workload thread counts (each thread on its own names), 1 to 64 each: every
+    /// configuration is measured at each count, one after the other.
+    #[arg(long, default_value = "2", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: Vec<u32>,
     /// Iterations per thread (create, stat, stat of a missing name, unlink).
     #[arg(long, default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=limits::MAX_ITERATIONS))]
@@ -171,7 +192,7 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "fentry,kprobe,bpftrace"
+        default_value = "fentry-floor,fentry,kprobe-floor,kprobe,bpftrace"
     )]
     setups: Vec<Kind>,
     /// Also record with this other tracer binary, as `fentry@NAME` and `kprobe@NAME`
@@ -199,6 +220,7 @@ pub struct BenchArgs {
 #[derive(Debug, Serialize)]
 struct Run {
     round: u32,
+    threads: u32,
     setup: Setup,
     workload_seconds: f64,
     /// Traced runs: `workload_seconds` over the mean of the untraced runs before and after.
@@ -238,10 +260,15 @@ impl Run {
 /// Per configuration, over all rounds.
 #[derive(Debug, Serialize)]
 struct Summary {
+    threads: u32,
     setup: Setup,
     median_seconds: f64,
     /// The median of the runs' ratios to the untraced runs around them (1 for untraced).
     ratio: f64,
+    /// A recording's ratio over its family's floor's (same thread count): what the real
+    /// programs and the consumer add to attaching alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over_floor: Option<f64>,
     ratio_min: f64,
     ratio_max: f64,
     median_op_ns: u64,
@@ -262,16 +289,23 @@ struct Summary {
 }
 
 #[derive(Debug, Serialize)]
+struct BenchWorkload {
+    threads: u32,
+    ops_per_run: u64,
+    toml: String,
+}
+
+#[derive(Debug, Serialize)]
 struct Report {
     schema: u32,
     note: &'static str,
     kernel_release: String,
     cpus: usize,
     rounds: u32,
-    threads: u32,
+    threads: Vec<u32>,
     iterations_per_thread: u64,
-    ops_per_run: u64,
-    workload_toml: String,
+    /// Per thread count, the workload and its operations a run.
+    workloads: Vec<BenchWorkload>,
     /// Extra arguments every `tracer record` got.
     record_args: Vec<String>,
     bpftrace_version: Option<String>,
@@ -358,12 +392,11 @@ pub fn run(args: BenchArgs) -> Result<i32> {
             }
         }
     }
+    let mut thread_counts = args.threads.clone();
+    thread_counts.dedup();
     let exe = std::env::current_exe().context("finding this tracer binary")?;
     let work = WorkDir(std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id())));
     fs::create_dir_all(&work.0).with_context(|| format!("creating {}", work.0.display()))?;
-    let toml = workload_toml(args.threads, args.iterations);
-    let toml_path = work.0.join("bench.toml");
-    fs::write(&toml_path, &toml).with_context(|| format!("writing {}", toml_path.display()))?;
     let script = match &args.bpftrace_script {
         Some(p) => fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => BPFTRACE_SCRIPT.to_string(),
@@ -376,98 +409,74 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     } else {
         None
     };
-    let expected = Expected {
-        ops: u64::from(args.threads) * args.iterations * OPS_PER_ITERATION,
-        failed: u64::from(args.threads) * args.iterations,
-    };
-    let ctx = Ctx {
-        exe: &exe,
-        work: &work.0,
-        toml: &toml_path,
-        script: &script_path,
-        bpftrace: &args.bpftrace,
-        variants: &args.variant,
-        record_args: &args.record_arg,
-        expected,
-    };
 
     eprintln!(
-        "bench: {} rounds of {}, each between untraced runs; {} threads x {} iterations ({} ops \
-         a run); warming up",
+        "bench: {} rounds of {}, each between untraced runs, at {} workload threads x {} \
+         iterations",
         args.rounds,
         traced
             .iter()
             .map(Setup::name)
             .collect::<Vec<_>>()
             .join(", "),
-        args.threads,
+        thread_counts
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         args.iterations,
-        expected.ops
     );
-    // The first run of a boot grows the dentry and inode caches; no configuration pays for it.
-    run_untraced(&ctx, 0)?;
 
     let mut runs = Vec::new();
+    let mut workloads = Vec::new();
     let mut attach: BTreeMap<Setup, BTreeMap<String, String>> = BTreeMap::new();
     let mut sample = Vec::new();
-    let progress = |run: &Run| {
+    for &threads in &thread_counts {
+        let toml = workload_toml(threads, args.iterations);
+        let toml_path = work.0.join(format!("bench-{threads}.toml"));
+        fs::write(&toml_path, &toml).with_context(|| format!("writing {}", toml_path.display()))?;
+        let expected = Expected {
+            ops: u64::from(threads) * args.iterations * OPS_PER_ITERATION,
+            failed: u64::from(threads) * args.iterations,
+        };
+        workloads.push(BenchWorkload {
+            threads,
+            ops_per_run: expected.ops,
+            toml,
+        });
+        let ctx = Ctx {
+            exe: &exe,
+            work: &work.0,
+            toml: &toml_path,
+            script: &script_path,
+            bpftrace: &args.bpftrace,
+            variants: &args.variant,
+            record_args: &args.record_arg,
+            threads,
+            expected,
+        };
         eprintln!(
-            "bench: round {}/{} {:<9} {:>8.3}s {:>7} {:>9} events {:>9} lost",
-            run.round + 1,
-            args.rounds,
-            run.setup.name(),
-            run.workload_seconds,
-            run.ratio.map_or_else(String::new, |r| format!("{r:.2}x")),
-            run.delivered_total(),
-            run.lost()
+            "bench: {threads} threads, {} ops a run; warming up",
+            expected.ops
         );
-    };
-    for round in 0..args.rounds {
-        let first = run_untraced(&ctx, round)?;
-        progress(&first);
-        let mut before = first.workload_seconds;
-        runs.push(first);
-        let n = traced.len();
-        for i in 0..n {
-            let setup = &traced[(i + round as usize) % n];
-            let mut run = match setup.kind {
-                Kind::Untraced => run_untraced(&ctx, round)?,
-                Kind::Fentry | Kind::Kprobe => {
-                    let (run, a) = run_record(&ctx, round, setup)?;
-                    attach.entry(setup.clone()).or_insert(a);
-                    run
-                }
-                Kind::Bpftrace => {
-                    let (run, s) = run_bpftrace(&ctx, round)?;
-                    if sample.is_empty() {
-                        sample = s;
-                    }
-                    run
-                }
-            };
-            let after = run_untraced(&ctx, round)?;
-            run.ratio = Some(run.workload_seconds / ((before + after.workload_seconds) / 2.0));
-            before = after.workload_seconds;
-            progress(&run);
-            progress(&after);
-            runs.push(run);
-            runs.push(after);
-        }
+        rounds(&ctx, &args, &traced, &mut runs, &mut attach, &mut sample)?;
     }
 
     let mut setups = vec![Setup::UNTRACED];
     setups.extend(traced);
-    let summary = summarize(&setups, &runs, &mut attach);
+    let summary = thread_counts
+        .iter()
+        .flat_map(|&t| summarize(t, &setups, &runs, &attach))
+        .collect();
     let report = Report {
         schema: SCHEMA,
         note: TCG_NOTE,
         kernel_release: tracer::kernel::release(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         rounds: args.rounds,
-        threads: args.threads,
+        threads: thread_counts,
         iterations_per_thread: args.iterations,
-        ops_per_run: expected.ops,
-        workload_toml: toml,
+        workloads,
         record_args: args.record_arg.clone(),
         bpftrace_script: bpftrace_version.as_ref().map(|_| script),
         bpftrace_version,
@@ -479,6 +488,70 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     output::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?, 0o644)?;
     eprintln!("bench: results in {}", args.out.display());
     Ok(0)
+}
+
+/// Every round at one thread count: each traced configuration once, in an order rotated per
+/// round, with an untraced run before the first and after each.
+fn rounds(
+    ctx: &Ctx<'_>,
+    args: &BenchArgs,
+    traced: &[Setup],
+    runs: &mut Vec<Run>,
+    attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
+    sample: &mut Vec<String>,
+) -> Result<()> {
+    // The first run grows the dentry and inode caches; no configuration pays for it.
+    run_untraced(ctx, 0)?;
+    let progress = |run: &Run| {
+        eprintln!(
+            "bench: {}t round {}/{} {:<12} {:>8.3}s {:>7} {:>9} events {:>9} lost",
+            run.threads,
+            run.round + 1,
+            args.rounds,
+            run.setup.name(),
+            run.workload_seconds,
+            run.ratio.map_or_else(String::new, |r| format!("{r:.2}x")),
+            run.delivered_total(),
+            run.lost()
+        );
+    };
+    for round in 0..args.rounds {
+        let first = run_untraced(ctx, round)?;
+        progress(&first);
+        let mut before = first.workload_seconds;
+        runs.push(first);
+        let n = traced.len();
+        for i in 0..n {
+            let setup = &traced[(i + round as usize) % n];
+            let mut run = match setup.kind {
+                Kind::Untraced => run_untraced(ctx, round)?,
+                Kind::Fentry | Kind::Kprobe | Kind::FentryFloor | Kind::KprobeFloor => {
+                    let (run, a) = if setup.kind.records() {
+                        run_record(ctx, round, setup)?
+                    } else {
+                        run_floor(ctx, round, setup)?
+                    };
+                    attach.entry(setup.clone()).or_insert(a);
+                    run
+                }
+                Kind::Bpftrace => {
+                    let (run, s) = run_bpftrace(ctx, round)?;
+                    if sample.is_empty() {
+                        *sample = s;
+                    }
+                    run
+                }
+            };
+            let after = run_untraced(ctx, round)?;
+            run.ratio = Some(run.workload_seconds / ((before + after.workload_seconds) / 2.0));
+            before = after.workload_seconds;
+            progress(&run);
+            progress(&after);
+            runs.push(run);
+            runs.push(after);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -495,6 +568,7 @@ struct Ctx<'a> {
     bpftrace: &'a Path,
     variants: &'a [(String, PathBuf)],
     record_args: &'a [String],
+    threads: u32,
     expected: Expected,
 }
 
@@ -545,6 +619,53 @@ mod tests {
     }
 
     #[test]
+    fn summaries_per_thread_count_with_the_ratio_over_the_floor() {
+        let run = |threads, kind, ratio: Option<f64>| Run {
+            round: 0,
+            threads,
+            setup: Setup::of(kind),
+            workload_seconds: 1.0,
+            ratio,
+            median_op_ns: 100,
+            ops: 4,
+            failed_ops: 1,
+            hits: BTreeMap::new(),
+            delivered: BTreeMap::new(),
+            tool_reported_lost: 0,
+        };
+        let runs = vec![
+            run(1, Kind::Untraced, None),
+            run(1, Kind::FentryFloor, Some(1.2)),
+            run(1, Kind::Fentry, Some(1.5)),
+            run(1, Kind::Fentry, Some(1.8)),
+            run(1, Kind::Fentry, Some(1.6)),
+            run(4, Kind::Untraced, None),
+            run(4, Kind::FentryFloor, Some(2.0)),
+            run(4, Kind::Fentry, Some(3.0)),
+        ];
+        let setups = [
+            Setup::UNTRACED,
+            Setup::of(Kind::FentryFloor),
+            Setup::of(Kind::Fentry),
+            Setup::of(Kind::Kprobe),
+        ];
+        let s1 = stats::summarize(1, &setups, &runs, &BTreeMap::new());
+        let fentry = &s1[2];
+        assert_eq!((fentry.threads, fentry.setup.kind), (1, Kind::Fentry));
+        assert_eq!(
+            (fentry.ratio, fentry.ratio_min, fentry.ratio_max),
+            (1.6, 1.5, 1.8)
+        );
+        assert!((fentry.over_floor.expect("fentry has a floor") - 1.6 / 1.2).abs() < 1e-12);
+        assert_eq!(s1[1].over_floor, None);
+        // No kprobe floor ran: no ratio over it.
+        assert_eq!(s1[3].over_floor, None);
+        let s4 = stats::summarize(4, &setups, &runs, &BTreeMap::new());
+        assert_eq!(s4[2].ratio, 3.0);
+        assert_eq!(s4[2].over_floor, Some(1.5));
+    }
+
+    #[test]
     fn reads_bpftrace_output() {
         let p = std::env::temp_dir().join(format!("bench-bt-{}.out", std::process::id()));
         fs::write(
@@ -564,6 +685,7 @@ mod tests {
         assert_eq!(o.reported_lost, 7);
         let run = Run {
             round: 0,
+            threads: 2,
             setup: Setup::of(Kind::Bpftrace),
             workload_seconds: 1.0,
             ratio: None,

@@ -20,13 +20,19 @@ pub(super) fn output_of(c: &mut Command, what: &str) -> Result<Vec<u8>> {
 }
 
 pub(super) fn run_untraced(ctx: &Ctx<'_>, round: u32) -> Result<Run> {
+    run_untraced_as(ctx, round, &Setup::UNTRACED)
+}
+
+/// `tracer run-workload`, its run recorded as `setup`'s (untraced, or a floor's).
+pub(super) fn run_untraced_as(ctx: &Ctx<'_>, round: u32, setup: &Setup) -> Result<Run> {
     let stdout = output_of(&mut ctx.run_workload_cmd(), "tracer run-workload")?;
     let r: RunWorkloadReport =
         serde_json::from_slice(&stdout).context("reading tracer run-workload's report")?;
-    ctx.check_work(&Setup::UNTRACED, r.ops, r.failed_ops)?;
+    ctx.check_work(setup, r.ops, r.failed_ops)?;
     Ok(Run {
         round,
-        setup: Setup::UNTRACED,
+        threads: ctx.threads,
+        setup: setup.clone(),
         workload_seconds: r.elapsed_seconds,
         ratio: None,
         median_op_ns: r.median_op_ns,
@@ -80,6 +86,7 @@ pub(super) fn run_record(
     ctx.check_work(setup, counted.ops, counted.failed)?;
     let run = Run {
         round,
+        threads: ctx.threads,
         setup: setup.clone(),
         workload_seconds: s.workload_seconds,
         ratio: None,
@@ -278,6 +285,7 @@ pub(super) fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String
     let _ = fs::remove_file(&err_path);
     let run = Run {
         round,
+        threads: ctx.threads,
         setup: Setup::of(Kind::Bpftrace),
         workload_seconds: r.elapsed_seconds,
         ratio: None,

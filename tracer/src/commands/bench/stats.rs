@@ -14,27 +14,39 @@ pub(super) fn median_u64(v: Vec<u64>) -> u64 {
     median(v.into_iter().map(|x| x as f64).collect()).round() as u64
 }
 
+/// Per configuration, over the runs at `threads` workload threads.
 pub(super) fn summarize(
+    threads: u32,
     setups: &[Setup],
     runs: &[Run],
-    attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
+    attach: &BTreeMap<Setup, BTreeMap<String, String>>,
 ) -> Vec<Summary> {
     let of = |s: &Setup| {
         let s = s.clone();
-        runs.iter().filter(move |r| r.setup == s)
+        runs.iter()
+            .filter(move |r| r.setup == s && r.threads == threads)
     };
     let base_op = median_u64(of(&Setup::UNTRACED).map(|r| r.median_op_ns).collect());
+    let ratio_of = |s: &Setup| median(of(s).map(|r| r.ratio.unwrap_or(1.0)).collect());
     setups
         .iter()
         .map(|s| {
+            let over_floor = s
+                .kind
+                .floor()
+                .map(Setup::of)
+                .filter(|f| setups.contains(f))
+                .map(|f| ratio_of(s) / ratio_of(&f));
             let ratios: Vec<f64> = of(s).map(|r| r.ratio.unwrap_or(1.0)).collect();
             let hits_total: u64 = of(s).map(Run::hits_total).sum();
             let delivered_total: u64 = of(s).map(Run::delivered_total).sum();
             let median_op_ns = median_u64(of(s).map(|r| r.median_op_ns).collect());
             Summary {
+                threads,
                 setup: s.clone(),
                 median_seconds: median(of(s).map(|r| r.workload_seconds).collect()),
                 ratio: median(ratios.clone()),
+                over_floor,
                 ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
                 ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 median_op_ns,
@@ -45,10 +57,10 @@ pub(super) fn summarize(
                 delivered_total,
                 lost_total: of(s).map(Run::lost).sum(),
                 tool_reported_lost_total: of(s).map(|r| r.tool_reported_lost).sum(),
-                delivered_share: (s.kind != Kind::Untraced && hits_total > 0)
+                delivered_share: (hits_total > 0)
                     .then(|| delivered_total as f64 / hits_total as f64),
                 lost_counted_by: s.kind.loss_method(),
-                attach: attach.remove(s).unwrap_or_default(),
+                attach: attach.get(s).cloned().unwrap_or_default(),
             }
         })
         .collect()

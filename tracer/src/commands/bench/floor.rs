@@ -1,0 +1,61 @@
+//! The floor configurations: every target the recorder would trace, attached in one family
+//! with programs that return at once, while the untraced workload runs. What is left of the
+//! slowdown is the attachment's own (trampoline or kprobe, entering an empty program); a
+//! recording's ratio over its floor's is what the real programs and the consumer add.
+use aya::{Btf, Ebpf, Endianness};
+use tracer::{
+    attach::{self, AttachMode, Attached, ProbeableSymbols},
+    btf::{KernelBtf, SYS_BTF},
+    programs::{self, Body},
+};
+use tracer_common::Config;
+
+use super::{process::run_untraced_as, *};
+
+/// The ring buffer of the object the floor loads: the empty programs never write to it.
+const FLOOR_RING_BYTES: u32 = 1 << 16;
+
+/// The floor programs of one family on every target (detached when the object is dropped), and
+/// how each target was attached.
+fn attach_floor(mode: AttachMode) -> Result<(Ebpf, BTreeMap<String, String>)> {
+    let path = Path::new(SYS_BTF);
+    let kbtf = KernelBtf::from_file(path).with_context(|| format!("reading {SYS_BTF}"))?;
+    let btf = Btf::parse_file(path, Endianness::default())
+        .with_context(|| format!("parsing {SYS_BTF}"))?;
+    let mut ebpf = programs::open(&Config::ZERO, FLOOR_RING_BYTES)
+        .context("parsing the embedded eBPF object")?;
+    let attached = attach::attach_all(
+        &mut ebpf,
+        Body::Floor,
+        mode,
+        attach::Preemption::of_running_kernel(),
+        &kbtf,
+        &btf,
+        &ProbeableSymbols::read(),
+    );
+    if let Some(Attached::No(why)) = attached.get(&tracer_common::Probe::DLookupRcu) {
+        bail!("the floor programs cannot attach to __d_lookup_rcu: {why}");
+    }
+    let described = attached
+        .iter()
+        .map(|(p, a)| (p.symbol().to_string(), a.describe().to_string()))
+        .collect();
+    Ok((ebpf, described))
+}
+
+/// One run of the untraced workload with the floor of `setup`'s family attached.
+pub(super) fn run_floor(
+    ctx: &Ctx<'_>,
+    round: u32,
+    setup: &Setup,
+) -> Result<(Run, BTreeMap<String, String>)> {
+    let mode = match setup.kind {
+        Kind::FentryFloor => AttachMode::Fentry,
+        Kind::KprobeFloor => AttachMode::Kprobe,
+        other => bail!("{} is not a floor configuration", other.name()),
+    };
+    let (ebpf, attached) = attach_floor(mode)?;
+    let run = run_untraced_as(ctx, round, setup);
+    drop(ebpf);
+    Ok((run?, attached))
+}
