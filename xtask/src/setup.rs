@@ -113,8 +113,9 @@ pub fn for_run() -> Result<()> {
     put_cargo_bin_on_path();
     let can_install = is_root() && Path::new("/etc/debian_version").exists();
     ensure_packages(RUN_PACKAGES, can_install)?;
-    let object = match EbpfToolchain::detect() {
-        Some(t) if toolchain::bpf_linker().is_some() => {
+    let object = match (std::env::var("TRACER_EBPF_OBJECT"), EbpfToolchain::detect()) {
+        (Ok(forced), _) => format!("TRACER_EBPF_OBJECT={forced}"),
+        (_, Some(t)) if toolchain::bpf_linker().is_some() => {
             std::env::set_var("TRACER_EBPF_TOOLCHAIN", t.name());
             format!("built from source ({})", t.name())
         }
