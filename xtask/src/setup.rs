@@ -1,7 +1,7 @@
 //! `cargo xtask setup`: makes the eBPF toolchain, bpf-linker and the live-kernel packages
 //! present. Idempotent: with everything installed it only checks (a few seconds). `cargo xtask
-//! run` needs less ([`for_run`]): the VM's packages; without the eBPF toolchain the tracer
-//! embeds the committed eBPF object (`tracer-ebpf/committed.rs`).
+//! run` needs less ([`for_run_packages`]): the VM's packages; without the eBPF toolchain the
+//! tracer embeds the committed eBPF object (`tracer-ebpf/committed.rs`).
 //!
 //! apt never removes a package the user has (`--no-remove`) and installs no recommends. QEMU's
 //! packages must all have one version: when the user already has one of them from backports
@@ -105,14 +105,12 @@ pub fn setup() -> Result<Setup> {
     Ok(Setup { toolchain })
 }
 
-/// What `cargo xtask run` needs: the VM's packages, nothing to build eBPF with. The tracer's
-/// build script compiles the eBPF crate when this machine has the toolchain (a developer's, who
-/// ran `cargo xtask setup`), else embeds the committed object.
-pub fn for_run() -> Result<()> {
-    let t0 = Instant::now();
+/// What `cargo xtask run` needs to build: bpf-linker on PATH and the eBPF compiler named when
+/// this machine has them (a developer's, who ran `cargo xtask setup`): the tracer's build script
+/// then compiles the eBPF crate, else it embeds the committed object. Says which; installs
+/// nothing.
+pub fn for_run_build() {
     put_cargo_bin_on_path();
-    let can_install = is_root() && Path::new("/etc/debian_version").exists();
-    ensure_packages(RUN_PACKAGES, can_install)?;
     let object = match (std::env::var("TRACER_EBPF_OBJECT"), EbpfToolchain::detect()) {
         (Ok(forced), _) => format!("TRACER_EBPF_OBJECT={forced}"),
         (_, Some(t)) if toolchain::bpf_linker().is_some() => {
@@ -121,12 +119,13 @@ pub fn for_run() -> Result<()> {
         }
         _ => "the committed one (no eBPF toolchain here)".to_string(),
     };
-    eprintln!(
-        "setup: packages: {}; eBPF object: {object} ({:.1}s)",
-        RUN_PACKAGES.join(" "),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(())
+    eprintln!("setup: eBPF object: {object}");
+}
+
+/// What `cargo xtask run` needs to record: the VM's packages, nothing to build eBPF with.
+pub fn for_run_packages() -> Result<()> {
+    let can_install = is_root() && Path::new("/etc/debian_version").exists();
+    ensure_packages(RUN_PACKAGES, can_install)
 }
 
 /// Installs what of `pkgs` is missing (root on Debian), else says what to run.
