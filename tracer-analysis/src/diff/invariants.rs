@@ -93,6 +93,9 @@ pub struct ReadOrder {
     settled: Option<(u64, u32)>,
     /// Newer reads as (return stamp, CPU, value): ordered only against reads on their CPU.
     recent: std::collections::VecDeque<(u64, u32, u32)>,
+    /// The highest value ever read in this generation: a read at or above it is below
+    /// nothing, which spares most lookups the scan of `recent`.
+    high: Option<u32>,
     /// Lower values read after higher ones only across CPUs within the clock skew (not
     /// anomalies: the stamps cannot order them).
     pub within_skew: u64,
@@ -109,6 +112,15 @@ impl ReadOrder {
             if self.settled.is_none_or(|(_, m)| ahead(v, m) > 0) {
                 self.settled = Some((t, v));
             }
+        }
+        if self.recent.len() == RECENT_READS_KEPT {
+            // Dropped, not settled: a newer read on another CPU may still precede it.
+            self.recent.pop_front();
+        }
+        if self.high.is_none_or(|h| ahead(seq, h) >= 0) {
+            self.high = Some(seq);
+            self.recent.push_back((e, cpu, seq));
+            return None;
         }
         let mut floor = self.settled;
         for &(t, c, v) in &self.recent {
@@ -130,10 +142,6 @@ impl ReadOrder {
                 .any(|&(t, _, v)| t < b && ahead(seq, v) < 0)
         {
             self.within_skew += 1;
-        }
-        if self.recent.len() == RECENT_READS_KEPT {
-            // Dropped, not settled: a newer read on another CPU may still precede it.
-            self.recent.pop_front();
         }
         self.recent.push_back((e, cpu, seq));
         found
