@@ -98,6 +98,16 @@ pub struct Agreement {
     /// The probes compared (recorded by both sides).
     #[serde(serialize_with = "probe_symbols")]
     pub probes: Vec<Probe>,
+    /// Probes only the model recorded: the kernel's build inlines them into their callers (its
+    /// attached out-of-line copy never fires: Debian 6.1's `__d_drop`), cannot attach them, or
+    /// never called them. The model emits the source's calls; these are left out of the
+    /// comparison.
+    #[serde(serialize_with = "probe_symbols")]
+    pub model_only: Vec<Probe>,
+    /// Probes only the kernel recorded (functions the model does not have, or calls it does
+    /// not make).
+    #[serde(serialize_with = "probe_symbols")]
+    pub kernel_only: Vec<Probe>,
     /// The first differing operations, in the order they were compared.
     pub examples: Vec<Disagreement>,
 }
@@ -135,6 +145,21 @@ impl fmt::Display for Agreement {
             kinds.join(", "),
             self.unmatched
         )?;
+        let symbols = |p: &[Probe]| p.iter().map(|p| p.symbol()).collect::<Vec<_>>().join(", ");
+        if !self.model_only.is_empty() {
+            writeln!(
+                f,
+                "  not compared, model only (inlined into callers, not attachable or not called in the kernel): {}",
+                symbols(&self.model_only)
+            )?;
+        }
+        if !self.kernel_only.is_empty() {
+            writeln!(
+                f,
+                "  not compared, kernel only: {}",
+                symbols(&self.kernel_only)
+            )?;
+        }
         if !self.examples.is_empty() {
             writeln!(
                 f,
@@ -315,11 +340,16 @@ impl Builder {
             }
         }
         self.result.unmatched = self.sides[0].done.len() as u64;
-        let both = self.sides[0].seen & self.sides[1].seen;
-        self.result.probes = Probe::ALL
-            .into_iter()
-            .filter(|p| both & (1 << (*p as u32)) != 0)
-            .collect();
+        let [kernel, model] = [self.sides[0].seen, self.sides[1].seen];
+        let of = |bits: u32| -> Vec<Probe> {
+            Probe::ALL
+                .into_iter()
+                .filter(|p| bits & (1 << (*p as u32)) != 0)
+                .collect()
+        };
+        self.result.probes = of(kernel & model);
+        self.result.model_only = of(model & !kernel);
+        self.result.kernel_only = of(kernel & !model);
         self.result
     }
 }
@@ -406,6 +436,52 @@ mod tests {
         assert_eq!(
             d.model[0].to_string(),
             "__d_lookup_rcu(even, NULL, unhashed)"
+        );
+    }
+
+    /// The model emits `__d_drop` around `___d_drop`, as the source calls them. A kernel whose
+    /// callers inline `__d_drop` never shows it: the unhash is compared through `___d_drop`
+    /// alone and `__d_drop` is listed as model only. A kernel that calls it out of line is
+    /// compared on both, so a model without the call disagrees there.
+    #[test]
+    fn a_probe_the_kernel_never_showed_is_left_out_and_one_it_showed_is_compared() {
+        let unhash = |tid, t, outer: bool| {
+            let inner = probe(tid, t + 1, Probe::DDropInner, 2, 5);
+            let mut v = vec![op(tid, t, t + 10)];
+            if outer {
+                let mut o = probe(tid, t + 1, Probe::DDrop, 4, 5);
+                o.ts_end = t + 5;
+                v.push(o);
+            }
+            v.push(inner);
+            v
+        };
+        let source = unhash(1, 10, true);
+        let inlined = agreement(&unhash(1, 10, false), &source, 10);
+        assert_eq!(inlined.total, Share { ops: 1, agree: 1 });
+        assert_eq!(inlined.probes, vec![Probe::DDropInner]);
+        assert_eq!(inlined.model_only, vec![Probe::DDrop]);
+        assert!(inlined.kernel_only.is_empty());
+        assert!(
+            inlined
+                .to_string()
+                .contains("not compared, model only (inlined into callers, not attachable or not called in the kernel): __d_drop"),
+            "{inlined}"
+        );
+
+        let out_of_line = agreement(&source, &source, 10);
+        assert_eq!(out_of_line.total, Share { ops: 1, agree: 1 });
+        assert_eq!(out_of_line.probes, vec![Probe::DDrop, Probe::DDropInner]);
+        assert!(out_of_line.model_only.is_empty());
+        let mut kernel = source.clone();
+        kernel.extend(unhash(1, 100, true));
+        let mut model = source.clone();
+        model.extend(unhash(1, 100, false));
+        let a = agreement(&kernel, &model, 10);
+        assert_eq!(a.total, Share { ops: 2, agree: 1 });
+        assert_eq!(
+            a.examples[0].ts_begin, 100,
+            "the unhash without its __d_drop"
         );
     }
 

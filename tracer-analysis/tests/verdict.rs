@@ -850,6 +850,13 @@ fn the_report_carries_event_agreement() {
     assert_eq!(before.unmatched, 0);
     assert_eq!(before.total.ops, kernel_ops);
     assert!(before.total.agree > kernel_ops / 2, "{before}");
+    // Debian's 6.1 inlines __d_drop into its callers: attached, it never fired. The model
+    // calls it as the source does; the unhash is compared through ___d_drop alone.
+    assert!(k.header.attach["__d_drop"].is_attached());
+    assert!(!k.events.iter().any(|e| is(e, Probe::DDrop)));
+    assert!(m.events.iter().any(|e| is(e, Probe::DDrop)));
+    assert!(before.model_only.contains(&Probe::DDrop), "{before}");
+    assert!(before.probes.contains(&Probe::DDropInner), "{before}");
 
     for e in m.events.iter_mut() {
         if is(e, Probe::DLookupRcu) && e.inode_end != 0 {

@@ -282,8 +282,15 @@ impl Task<'_> {
                 }
                 self.writer_exit(ev, d);
             }
-            // 6.1: inline __d_drop(): ___d_drop(); pprev = NULL; write_seqcount_invalidate().
-            DDropShape::SplitInlined => {
+            // 4.17, 6.1: ___d_drop(); pprev = NULL; write_seqcount_invalidate().
+            DDropShape::Split => {
+                // The checker's invariants read no `__d_drop` event; under loom its probe's
+                // reads would only add interleavings to every 4.18+ check.
+                let ev = if cfg!(loom) {
+                    None
+                } else {
+                    self.writer_entry(Probe::DDrop, d)
+                };
                 if !d.d_unhashed() {
                     self.___d_drop(d);
                     d.d_hash
@@ -293,6 +300,7 @@ impl Task<'_> {
                         d.d_seq.write_seqcount_invalidate();
                     }
                 }
+                self.writer_exit(ev, d);
             }
         }
     }
@@ -753,7 +761,7 @@ impl Task<'_> {
                 self.__d_drop(target);
             }
             // 6.1: unhash both with ___d_drop(); pprev of target cleared below.
-            DDropShape::SplitInlined => {
+            DDropShape::Split => {
                 if !dentry.d_unhashed() {
                     self.___d_drop(dentry);
                 }
@@ -792,7 +800,7 @@ impl Task<'_> {
                 .d_parent
                 .store(old_parent.as_ptr(), Ordering::Relaxed);
         }
-        if p.d_drop_shape == DDropShape::SplitInlined {
+        if p.d_drop_shape == DDropShape::Split {
             target
                 .d_hash
                 .pprev

@@ -90,17 +90,21 @@ pub enum KillParentLock {
     AfterUnlinkInode,
 }
 
-/// The shape of `__d_drop`, which decides what its probes can see.
+/// The shape of `__d_drop` in the source. What a kernel's probes can see of it is not the
+/// profile's business: a build may inline `__d_drop` into its callers (Debian's 6.1 does, so its
+/// attached out-of-line copy never fires); the comparison then counts only the probes the kernel
+/// trace showed (`tracer_analysis::agreement`), and the diff's writer rules explain `___d_drop`
+/// inside a traced `__d_drop` and alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DDropShape {
     /// Up to 4.14: one out-of-line `__d_drop` does unlink, `pprev = NULL` and the invalidate;
-    /// the model emits one `__d_drop` event per unhash.
+    /// the model emits one `__d_drop` event per call.
     Single,
-    /// The 4.15+ split (in 4.17's source): `__d_drop` calls static `___d_drop` (bucket lock and
-    /// unlink only), then sets `pprev = NULL` and invalidates `d_seq` itself. On Debian's 6.1
-    /// every `__d_drop` call site is inlined, so a probe on `__d_drop` sees nothing: the model
-    /// emits only the `___d_drop` event, as the kernel's probes would record it.
-    SplitInlined,
+    /// The 4.15+ split (in 4.17's and 6.1's sources): `__d_drop` calls static `___d_drop`
+    /// (bucket lock and unlink only), then sets `pprev = NULL` and invalidates `d_seq` itself;
+    /// `__d_move` calls `___d_drop` directly. The model emits a `__d_drop` event per call with
+    /// the `___d_drop` event inside it, as the source calls them.
+    Split,
 }
 
 /// What a non-exchanging `__d_move` does to the target (the dentry being replaced), which then
@@ -311,7 +315,7 @@ impl Profile {
             title: "make sure that __dentry_kill() always invalidates d_seq, unhashed or not",
         },
         unlink_inode_seq: InodeSeq::Bracket,
-        d_drop_shape: DDropShape::SplitInlined,
+        d_drop_shape: DDropShape::Split,
         d_move_target: DMoveTarget::KeepNameAndParent,
         ..Profile::LINUX_4_8
     };

@@ -207,10 +207,12 @@ fn prune_kill_path_writers_per_profile() {
         (DDrop, 2, false, true, false),
         (DentryUnlinkInode, 0, true, false, false),
     ];
-    // 4.18+: only ___d_drop is visible (hashed on both sides, seq unchanged inside), then a
-    // bracketed dentry_unlink_inode; d_seq moved +2 between them (the inline invalidate).
+    // 4.18+: __d_drop as the source calls it: ___d_drop inside (hashed on both sides, seq
+    // unchanged), then __d_drop's own pprev = NULL and invalidate (+2); then a bracketed
+    // dentry_unlink_inode.
     let bracket = vec![
         (DentryKill, 4, true, true, false),
+        (DDrop, 2, false, true, false),
         (DDropInner, 0, false, true, true),
         (DentryUnlinkInode, 2, true, false, false),
     ];
@@ -238,10 +240,11 @@ fn prune_kill_path_writers_per_profile() {
         if want == &bracket {
             let w: Vec<_> = ev.iter().filter(|e| e.dentry == id).collect();
             assert_eq!(
-                w[2].seq_begin,
-                w[1].seq_end + 2,
-                "invalidate between the two probes"
+                w[1].seq_end,
+                w[2].seq_end + 2,
+                "__d_drop invalidates after ___d_drop returns"
             );
+            assert_eq!(w[3].seq_begin, w[1].seq_end);
         }
     }
 }
@@ -296,6 +299,7 @@ fn unlink_writers_per_profile_and_fs() {
                 (DDelete, 2, true, true, true),
                 (DentryUnlinkInode, 2, true, true, true),
                 (DentryKill, 2, false, true, false),
+                (DDrop, 2, false, true, false),
                 (DDropInner, 0, false, true, true),
             ],
         ),
