@@ -720,11 +720,54 @@ mod tests {
         }
     }
 
+    /// A kernel trace of release "6.1.0-test" recording the workload `toml` with `events`.
+    fn kernel_trace_of(path: &Path, toml: &str, events: &[Event]) {
+        let w = Workload::from_toml(toml, "test").expect("workload");
+        let mut h = Header::new(Origin::Kernel);
+        h.kernel_release = "6.1.0-test".into();
+        h.workload_toml = Some(w.source().to_string());
+        let mut wr = Writer::create(path, &h).expect("create");
+        for e in events {
+            wr.push(e).expect("push");
+        }
+        wr.finish(Footer::default()).expect("finish");
+    }
+
+    /// `tracer replay --against kernel` on the profile of the trace's release.
+    fn replay_against(kernel: &Path, out: &Path) -> ReplaySummary {
+        let (w, release) = resolve_workload(None, None, Some(kernel)).expect("resolve");
+        assert_eq!(release, "6.1.0-test");
+        let profile = pick_profile(None, &release).expect("profile");
+        assert_eq!(profile.name, "linux-6.1");
+        replay_to_trace(
+            &w,
+            profile,
+            Source::Against(kernel),
+            Style::default(),
+            out,
+            &release,
+        )
+        .expect("replay")
+    }
+
     #[test]
     fn replay_against_a_trace_uses_its_ops_and_compares_results() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kernel = dir.path().join("kernel.trace");
-        let w = Workload::from_toml(
+        let mut ops = Vec::new();
+        for (i, (path, result)) in [("f1", 0), ("f2", -2), ("f1", -2)].iter().enumerate() {
+            let mut e = Event::zeroed();
+            e.probe = Probe::Op as u8;
+            e.aux = OpKind::Stat as u32;
+            e.tid = 7;
+            e.ts_begin = 100 * (i as u64 + 1);
+            e.ts_end = e.ts_begin + 50;
+            e.result = *result;
+            e.set_name(path.as_bytes());
+            ops.push(e);
+        }
+        kernel_trace_of(
+            &kernel,
             r#"
 name = "tiny"
 filesystem = "tmpfs"
@@ -737,40 +780,10 @@ name = "t"
 iterations = 1
 ops = [{ op = "stat", path = "f1" }]
 "#,
-            "test",
-        )
-        .expect("workload");
-        let mut h = Header::new(Origin::Kernel);
-        h.kernel_release = "6.1.0-test".into();
-        h.workload_toml = Some(w.source().to_string());
-        let mut wr = Writer::create(&kernel, &h).expect("create");
-        for (i, (path, result)) in [("f1", 0), ("f2", -2), ("f1", -2)].iter().enumerate() {
-            let mut e = Event::zeroed();
-            e.probe = Probe::Op as u8;
-            e.aux = OpKind::Stat as u32;
-            e.tid = 7;
-            e.ts_begin = 100 * (i as u64 + 1);
-            e.ts_end = e.ts_begin + 50;
-            e.result = *result;
-            e.set_name(path.as_bytes());
-            wr.push(&e).expect("push");
-        }
-        wr.finish(Footer::default()).expect("finish");
-
-        let (w2, release) = resolve_workload(None, None, Some(&kernel)).expect("resolve");
-        assert_eq!(release, "6.1.0-test");
-        let profile = pick_profile(None, &release).expect("profile");
-        assert_eq!(profile.name, "linux-6.1");
+            &ops,
+        );
         let out = dir.path().join("model.trace");
-        let s = replay_to_trace(
-            &w2,
-            profile,
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            &release,
-        )
-        .expect("replay");
+        let s = replay_against(&kernel, &out);
         assert_eq!(s.ops, 3);
         // The third stat of an existing file "returned ENOENT" in the made-up kernel trace.
         assert_eq!(s.results_differ, Some(1));
@@ -800,26 +813,6 @@ ops = [{ op = "stat", path = "f1" }]
     fn replay_against_a_trace_places_writers_at_their_kernel_effect() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kernel = dir.path().join("kernel.trace");
-        let w = Workload::from_toml(
-            r#"
-name = "tiny-rmdir"
-filesystem = "tmpfs"
-seed = 1
-[[setup]]
-op = "mkdir"
-path = "d"
-[[thread]]
-name = "t"
-iterations = 1
-ops = [{ op = "stat", path = "d" }]
-"#,
-            "test",
-        )
-        .expect("workload");
-        let mut h = Header::new(Origin::Kernel);
-        h.kernel_release = "6.1.0-test".into();
-        h.workload_toml = Some(w.source().to_string());
-        let mut wr = Writer::create(&kernel, &h).expect("create");
         let event = |probe: Probe, tid: u32, b: u64, e: u64, name: &str| {
             let mut ev = Event::zeroed();
             ev.probe = probe as u8;
@@ -835,7 +828,7 @@ ops = [{ op = "stat", path = "d" }]
             ev.result = result;
             ev
         };
-        for e in [
+        let events = [
             event(Probe::DentryKill, 1, 1_000, 1_100, "f"),
             // Another thread's event inside the rmdir's span names the directory too.
             event(Probe::DDelete, 9, 2_000, 2_100, "d"),
@@ -849,23 +842,25 @@ ops = [{ op = "stat", path = "d" }]
             op(OpKind::Rmdir, 1, 100, 5_000, "d", 0),
             event(Probe::DLookupRcu, 2, 5_100, 5_110, "d"),
             op(OpKind::Stat, 2, 5_050, 5_200, "d", -2),
-        ] {
-            wr.push(&e).expect("push");
-        }
-        wr.finish(Footer::default()).expect("finish");
-
-        let (w2, release) = resolve_workload(None, None, Some(&kernel)).expect("resolve");
-        let profile = pick_profile(None, &release).expect("profile");
+        ];
+        kernel_trace_of(
+            &kernel,
+            r#"
+name = "tiny-rmdir"
+filesystem = "tmpfs"
+seed = 1
+[[setup]]
+op = "mkdir"
+path = "d"
+[[thread]]
+name = "t"
+iterations = 1
+ops = [{ op = "stat", path = "d" }]
+"#,
+            &events,
+        );
         let out = dir.path().join("model.trace");
-        let s = replay_to_trace(
-            &w2,
-            profile,
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            &release,
-        )
-        .expect("replay");
+        let s = replay_against(&kernel, &out);
         assert_eq!(s.ops, 4);
         assert_eq!(s.placed_at_effect, Some(4));
         assert_eq!(s.results_differ, Some(0));
