@@ -117,11 +117,20 @@ impl ReadOrder {
             // Dropped, not settled: a newer read on another CPU may still precede it.
             self.recent.pop_front();
         }
-        if self.high.is_none_or(|h| ahead(seq, h) >= 0) {
+        let found = if self.high.is_none_or(|h| ahead(seq, h) >= 0) {
             self.high = Some(seq);
-            self.recent.push_back((e, cpu, seq));
-            return None;
-        }
+            None
+        } else {
+            self.below(seq, cpu, b)
+        };
+        self.recent.push_back((e, cpu, seq));
+        found
+    }
+
+    /// A read of `seq` on `cpu` begun at `b`, below the highest read so far: a finding when an
+    /// earlier read the stamps order before it was higher, else counted when only reads they
+    /// cannot order were.
+    fn below(&mut self, seq: u32, cpu: u32, b: u64) -> Option<Finding> {
         let mut floor = self.settled;
         for &(t, c, v) in &self.recent {
             if c == cpu && t < b && floor.is_none_or(|(_, m)| ahead(v, m) > 0) {
@@ -143,7 +152,6 @@ impl ReadOrder {
         {
             self.within_skew += 1;
         }
-        self.recent.push_back((e, cpu, seq));
         found
     }
 }
