@@ -1024,8 +1024,13 @@ pub fn smoke() -> Result<Vec<Check>> {
             format!("{cases} test cases"),
         )
     });
+    // Every default kernel is Debian's, unpatched: an anomaly there is the tool's false
+    // positive, so the step fails on it. Inconclusive (coverage gaps) is an honest answer.
     for p in &s.pairs {
-        let what = format!("{} × {}: recorded completely, 0 lost", p.kernel, p.workload);
+        let what = format!(
+            "{} × {}: recorded completely, 0 lost, no anomaly",
+            p.kernel, p.workload
+        );
         let detail = format!(
             "{} ({}), {} events, verdict {}, {:.0}s",
             p.release.as_deref().unwrap_or("-"),
@@ -1036,19 +1041,17 @@ pub fn smoke() -> Result<Vec<Check>> {
         );
         let ok = p.complete == Some(true)
             && p.lost == Some(0)
-            && matches!(
-                p.verdict,
-                Verdict::Clean | Verdict::Anomalies | Verdict::Inconclusive
-            );
+            && matches!(p.verdict, Verdict::Clean | Verdict::Inconclusive);
         checks.push(if ok {
             Check::note(what, detail)
         } else {
             Check::fail(
                 what,
                 format!(
-                    "{detail}; complete {:?}, lost {:?}{}",
+                    "{detail}; complete {:?}, lost {:?}; report {}{}",
                     p.complete,
                     p.lost,
+                    p.dir.join("report.txt").display(),
                     p.error
                         .as_deref()
                         .map(|e| format!("; {e}"))
