@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 
 // foldhash: the per-event tables are keyed by small integers and names; SipHash (std's
 // default, built against hash flooding) cost a quarter of the diff's instructions.
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{fast::FixedState, HashMap, HashMapExt, HashSet, HashSetExt};
+use std::hash::BuildHasher;
 
 use serde::Serialize;
 use tracer_common::OpKind;
@@ -18,7 +19,14 @@ pub const ROOT: PathId = 0;
 pub struct Paths {
     /// Per node: its parent and last component (the root's are itself and empty).
     nodes: Vec<(PathId, Box<[u8]>)>,
-    children: HashMap<PathId, HashMap<Box<[u8]>, PathId>>,
+    /// (parent, hash of the name) → node: one probe of a flat table per lookup, the node's name
+    /// compared to confirm it.
+    children: HashMap<(PathId, u64), PathId>,
+    /// The few names whose (parent, hash) another name took first.
+    collided: HashMap<(PathId, Box<[u8]>), PathId>,
+    /// Whole workload paths as operations name them, parsed once.
+    parsed: HashMap<Box<[u8]>, PathId>,
+    hasher: FixedState,
 }
 
 impl Default for Paths {
@@ -26,6 +34,9 @@ impl Default for Paths {
         Paths {
             nodes: vec![(ROOT, Box::from(&b""[..]))],
             children: HashMap::new(),
+            collided: HashMap::new(),
+            parsed: HashMap::new(),
+            hasher: FixedState::default(),
         }
     }
 }
@@ -34,23 +45,37 @@ impl Paths {
     /// The node for `name` under `parent`. `.` and `..` are taken literally: lookups never see
     /// them and the workload's paths are normalized by [`Paths::parse`].
     pub fn child(&mut self, parent: PathId, name: &[u8]) -> PathId {
-        if let Some(id) = self.children.get(&parent).and_then(|m| m.get(name)) {
-            return *id;
+        let key = (parent, self.hasher.hash_one(name));
+        let first = self.children.get(&key).copied();
+        if let Some(id) = first.filter(|id| *self.leaf(*id) == *name) {
+            return id;
+        }
+        if first.is_some() {
+            if let Some(id) = self.collided.get(&(parent, Box::from(name))) {
+                return *id;
+            }
         }
         let id = self.nodes.len() as PathId;
         self.nodes.push((parent, Box::from(name)));
-        self.children
-            .entry(parent)
-            .or_default()
-            .insert(Box::from(name), id);
+        if first.is_some() {
+            self.collided.insert((parent, Box::from(name)), id);
+        } else {
+            self.children.insert(key, id);
+        }
         id
     }
 
     /// A workload path ("d0/f1", "/d0//f1/", "./f1") relative to the root.
     pub fn parse(&mut self, path: &[u8]) -> PathId {
-        path.split(|b| *b == b'/')
+        if let Some(id) = self.parsed.get(path) {
+            return *id;
+        }
+        let id = path
+            .split(|b| *b == b'/')
             .filter(|c| !c.is_empty() && *c != b".")
-            .fold(ROOT, |dir, c| self.child(dir, c))
+            .fold(ROOT, |dir, c| self.child(dir, c));
+        self.parsed.insert(Box::from(path), id);
+        id
     }
 
     /// The parent directory, None for the root.
@@ -261,6 +286,24 @@ mod tests {
         assert_eq!(p.render(a), "d0/f1");
         assert_eq!(p.render(ROOT), "/");
         assert_eq!(p.parse(b""), ROOT);
+    }
+
+    /// Two names under one parent with the same hash: the second gets its own node and is
+    /// found again, and the first still is.
+    #[test]
+    fn names_whose_hashes_collide_stay_apart() {
+        let mut p = Paths::default();
+        let y = p.child(ROOT, b"y");
+        // Make "x" hash to the slot "y" holds, as a real collision would.
+        let hx = p.hasher.hash_one(&b"x"[..]);
+        p.children.insert((ROOT, hx), y);
+        let x = p.child(ROOT, b"x");
+        assert_ne!(x, y);
+        assert_eq!(p.leaf(x), b"x");
+        assert_eq!(p.child(ROOT, b"x"), x);
+        assert_eq!(p.parse(b"x"), x);
+        assert_eq!(p.child(ROOT, b"y"), y);
+        assert_eq!(p.parent(x), Some(ROOT));
     }
 
     #[test]

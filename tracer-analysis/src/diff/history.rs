@@ -5,8 +5,6 @@
 //! grows with the number of names, not with the length of the trace.
 use std::collections::VecDeque;
 
-use foldhash::{HashMap, HashMapExt};
-
 use tracer_common::OpKind;
 
 use super::align::PathId;
@@ -121,7 +119,8 @@ fn rivals(a: &Fact, b: &Fact) -> bool {
 
 /// Per-name operation history of one trace.
 pub struct History {
-    names: HashMap<PathId, NameHistory>,
+    /// By path id (ids are dense: the interner numbers paths from 0).
+    names: Vec<NameHistory>,
     retention: u64,
 }
 
@@ -130,13 +129,17 @@ impl History {
     /// [`History::add`].
     pub fn new(retention: u64) -> History {
         History {
-            names: HashMap::new(),
+            names: Vec::new(),
             retention,
         }
     }
 
     pub fn add(&mut self, path: PathId, fact: Fact, now: u64) {
-        let h = self.names.entry(path).or_default();
+        let i = path as usize;
+        if i >= self.names.len() {
+            self.names.resize_with(i + 1, NameHistory::default);
+        }
+        let h = &mut self.names[i];
         // Facts come nearly in completion order: append unless one finished earlier.
         if h.recent.back().is_none_or(|f| f.ts_end <= fact.ts_end) {
             h.recent.push_back(fact);
@@ -168,7 +171,7 @@ impl History {
     /// proves nothing about `t`. Likewise a writer's effect lands somewhere inside its
     /// interval: a create and an unlink that overlap leave the order unknown.
     pub fn state_at(&self, path: PathId, t: u64) -> State<'_> {
-        let Some(h) = self.names.get(&path) else {
+        let Some(h) = self.names.get(path as usize) else {
             return State::Unknown;
         };
         let mut observation: Option<&Fact> = h.base_observation.as_ref();
@@ -203,7 +206,7 @@ impl History {
     /// past, so walking back from the newest stops after a few.
     fn ending_after(&self, path: PathId, b: u64) -> impl Iterator<Item = &Fact> {
         self.names
-            .get(&path)
+            .get(path as usize)
             .into_iter()
             .flat_map(move |h| h.recent.iter().rev().take_while(move |f| f.ts_end >= b))
     }
@@ -293,7 +296,7 @@ mod tests {
         add(&mut h, OpKind::Stat, 0, 30, 40, 40);
         add(&mut h, OpKind::Readdir, -2, 41, 42, 42);
         add(&mut h, OpKind::Unlink, 0, 950, 960, 1_000);
-        let nh = &h.names[&7];
+        let nh = &h.names[7];
         assert_eq!(nh.recent.len(), 1);
         assert_eq!(nh.base_writer.map(|f| f.kind), Some(OpKind::Create));
         assert_eq!(nh.base_observation.map(|f| f.kind), Some(OpKind::Stat));
@@ -314,7 +317,7 @@ mod tests {
         assert_eq!(kind(h.state_at(7, 110)), Some(OpKind::Stat));
         // The same holds once everything is folded into the base.
         add(&mut h, OpKind::Readdir, 0, 5_000, 5_001, 5_000);
-        assert_eq!(h.names[&7].recent.len(), 1);
+        assert_eq!(h.names[7].recent.len(), 1);
         assert_eq!(kind(h.state_at(7, 4_000)), Some(OpKind::Stat));
     }
 
@@ -334,7 +337,7 @@ mod tests {
         add(&mut h, OpKind::Unlink, 0, 40, 50, 50);
         add(&mut h, OpKind::Create, 0, 10, 100, 100);
         add(&mut h, OpKind::Readdir, 0, 9_000, 9_001, 9_000);
-        assert!(h.names[&7].base_rival.is_some());
+        assert!(h.names[7].base_rival.is_some());
         assert!(matches!(h.state_at(7, 8_000), State::Racing(..)));
     }
 

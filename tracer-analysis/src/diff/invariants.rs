@@ -102,6 +102,15 @@ pub struct ReadOrder {
 }
 
 impl ReadOrder {
+    /// Starts a new dentry generation, keeping the buffer of recent reads (ids are reused
+    /// often: a fresh buffer per generation cost a tenth of the diff's allocations).
+    pub fn reset(&mut self) {
+        self.settled = None;
+        self.recent.clear();
+        self.high = None;
+        self.within_skew = 0;
+    }
+
     /// A lookup on `cpu` over `[b, e]` read `seq`.
     pub fn read(&mut self, seq: u32, cpu: u32, b: u64, e: u64) -> Option<Finding> {
         while let Some(&(t, _, v)) = self.recent.front() {
@@ -638,6 +647,18 @@ mod tests {
             Some(Finding::Decreased { from: 4, to: 2, .. })
         ));
         assert_eq!(r.within_skew, 0);
+    }
+
+    #[test]
+    fn a_reset_read_order_is_a_new_one() {
+        let mut r = ReadOrder::default();
+        r.read(6, 1, 200, 210);
+        r.read(2, 0, 500, 510);
+        assert_eq!(r.within_skew, 1);
+        r.reset();
+        assert_eq!(format!("{r:?}"), format!("{:?}", ReadOrder::default()));
+        // Nothing of the old generation is held against the new one.
+        assert_eq!(r.read(0, 0, 600, 610), None);
     }
 
     #[test]

@@ -79,6 +79,7 @@ mod invariants;
 mod protocol;
 mod reorder;
 mod report;
+mod runs;
 mod sequence;
 mod side;
 mod timeline;

@@ -151,6 +151,37 @@ struct DentryRec {
     held_gap: Option<Box<Gap>>,
 }
 
+/// The dentry records of one trace: each id (a kernel pointer) numbered once, its record in
+/// a dense table, so the several questions an event asks about its dentry cost one probe of a
+/// small map instead of one probe each of a map of large records.
+#[derive(Default)]
+struct Dentries {
+    index: HashMap<u64, u32>,
+    recs: Vec<DentryRec>,
+}
+
+impl Dentries {
+    fn get(&self, id: u64) -> Option<&DentryRec> {
+        let i = *self.index.get(&id)?;
+        self.recs.get(i as usize)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut DentryRec> {
+        let i = *self.index.get(&id)?;
+        self.recs.get_mut(i as usize)
+    }
+
+    /// The record of `id`, a fresh one the first time.
+    fn entry(&mut self, id: u64) -> &mut DentryRec {
+        let next = self.recs.len() as u32;
+        let i = *self.index.entry(id).or_insert(next) as usize;
+        if i == self.recs.len() {
+            self.recs.push(DentryRec::default());
+        }
+        &mut self.recs[i]
+    }
+}
+
 /// A coverage gap with its cause, and the observation that revealed it.
 struct Gap {
     from: u32,
@@ -190,8 +221,9 @@ pub struct SideState {
     now: u64,
     origin: Option<u64>,
     // Tables.
-    dentries: HashMap<u64, DentryRec>,
-    generations: HashMap<PathId, u32>,
+    dentries: Dentries,
+    /// Per path id, the last generation given out.
+    generations: Vec<u32>,
     unnamed: HashSet<u64>,
     hist: History,
     tids: HashMap<u32, TidState>,
@@ -230,8 +262,8 @@ impl SideState {
             lim,
             now: 0,
             origin: None,
-            dentries: HashMap::new(),
-            generations: HashMap::new(),
+            dentries: Dentries::default(),
+            generations: Vec::new(),
             unnamed: HashSet::new(),
             // A query reaches back at most an operation's length behind the processing time,
             // and operations longer than the window arrive late anyway.
@@ -264,7 +296,8 @@ impl SideState {
         }
         let mut held: Vec<Gap> = self
             .dentries
-            .values_mut()
+            .recs
+            .iter_mut()
             .filter_map(|r| r.held_gap.take())
             .map(|g| *g)
             .collect();
@@ -277,12 +310,14 @@ impl SideState {
         self.diag.unnamed_parents = self.unnamed.len() as u64;
         self.diag.seq_regressions += self
             .dentries
-            .values()
+            .recs
+            .iter()
             .map(|r| r.seq.regressions)
             .sum::<u64>();
         self.diag.seq_decreases_within_clock_skew += self
             .dentries
-            .values()
+            .recs
+            .iter()
             .map(|r| r.order.within_skew)
             .sum::<u64>();
     }
@@ -421,7 +456,7 @@ impl SideState {
         }
         let known = self
             .dentries
-            .get(&ev.parent)
+            .get(ev.parent)
             .filter(|r| r.dead_at.is_none_or(|d| ev.ts_begin <= d))
             .and_then(|r| r.bound);
         let dir = match known {
@@ -443,7 +478,7 @@ impl SideState {
         };
         let name = ev.name_bytes();
         // Most events name a dentry already bound to this very name: no interning lookup.
-        let bound = self.dentries.get(&ev.dentry).and_then(|r| r.bound);
+        let bound = self.dentries.get(ev.dentry).and_then(|r| r.bound);
         if let Some(p) = bound.filter(|p| {
             ev.dentry != 0 && sh.paths.parent(*p) == Some(dir) && sh.paths.leaf(*p) == name
         }) {
@@ -483,7 +518,7 @@ impl SideState {
         if dir == ROOT {
             // Names under it were keyed at the root all along: they were right.
             self.unnamed.remove(&id);
-            self.dentries.entry(id).or_default().bound = Some(ROOT);
+            self.dentries.entry(id).bound = Some(ROOT);
         } else {
             self.bind(id, dir, ts_begin, sh);
         }
@@ -495,20 +530,24 @@ impl SideState {
         if path == ROOT {
             return 0;
         }
-        let rec = self.dentries.entry(id).or_default();
+        let rec = self.dentries.entry(id);
         let reborn = rec.dead_at.is_some_and(|d| ts_begin > d);
         let mut ended = None;
         if reborn {
             self.diag.seq_regressions += rec.seq.regressions;
             self.diag.seq_decreases_within_clock_skew += rec.order.within_skew;
             rec.seq = SeqState::default();
-            rec.order = ReadOrder::default();
+            rec.order.reset();
             rec.writers.clear();
             rec.dead_at = None;
             ended = rec.held_gap.take();
         }
         if reborn || rec.bound != Some(path) {
-            let g = self.generations.entry(path).or_insert(0);
+            let i = path as usize;
+            if i >= self.generations.len() {
+                self.generations.resize(i + 1, 0);
+            }
+            let g = &mut self.generations[i];
             *g += 1;
             rec.generation = *g;
             rec.bound = Some(path);
@@ -570,7 +609,7 @@ impl SideState {
                 .and_then(|t| t.op)
                 .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end)
                 .map_or(ev.ts_end, |op| op.ts_end);
-            let (found, decreased) = match self.dentries.get_mut(&ev.dentry) {
+            let (found, decreased) = match self.dentries.get_mut(ev.dentry) {
                 Some(r) => (
                     r.seq.lookup(ev.seq_end, ev.ts_end, read_by),
                     r.order.read(ev.seq_end, ev.cpu, ev.ts_begin, ev.ts_end),
@@ -609,7 +648,7 @@ impl SideState {
                 };
                 let earlier = self
                     .dentries
-                    .get_mut(&ev.dentry)
+                    .get_mut(ev.dentry)
                     .and_then(|r| r.held_gap.replace(Box::new(gap)));
                 if let Some(g) = earlier {
                     self.gap(*g, sh);
@@ -640,7 +679,7 @@ impl SideState {
         let generation = self.bind(ev.dentry, path, ev.ts_begin, sh);
         let obs = self.obs(ev, probe, path, generation);
         let proto = &self.proto;
-        let rec = self.dentries.entry(ev.dentry).or_default();
+        let rec = self.dentries.entry(ev.dentry);
         let findings = rec.seq.writer(ev, probe, proto);
         let held = rec.held_gap.take();
         if rec.writers.len() == WRITERS_KEPT {
@@ -877,7 +916,7 @@ impl SideState {
                 let hashed = o.flags & flags::HASHED_BEGIN != 0;
                 let writers = self
                     .dentries
-                    .get(&o.dentry)
+                    .get(o.dentry)
                     .map_or(&[][..], |r| &r.writers[..]);
                 // The class alone is cheap; the sentence and evidence only for an anomaly.
                 let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
