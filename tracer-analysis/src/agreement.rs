@@ -25,13 +25,45 @@ pub struct Signature {
     pub hashed: bool,
 }
 
+/// What the agreement reads of an event (the diff holds its events in a compact form of its
+/// own; [`From<&Event>`] gives it for a trace's).
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub probe: u8,
+    pub aux: u32,
+    pub tid: u32,
+    pub ts_begin: u64,
+    pub ts_end: u64,
+    pub seq_end: u32,
+    pub inode_end: u64,
+    pub flags: u16,
+    /// The recorded name (an operation's path; only operations' are read).
+    pub name: &'a [u8],
+}
+
+impl<'a> From<&'a Event> for Seen<'a> {
+    fn from(e: &'a Event) -> Seen<'a> {
+        Seen {
+            probe: e.probe,
+            aux: e.aux,
+            tid: e.tid,
+            ts_begin: e.ts_begin,
+            ts_end: e.ts_end,
+            seq_end: e.seq_end,
+            inode_end: e.inode_end,
+            flags: e.flags,
+            name: e.name_bytes(),
+        }
+    }
+}
+
 impl Signature {
-    fn of(e: &Event, probe: Probe) -> Signature {
+    fn of(e: &Seen<'_>, probe: Probe) -> Signature {
         Signature {
             probe,
             seq_odd: e.seq_end & 1 == 1,
             inode_null: e.inode_end == 0,
-            hashed: e.has(flags::HASHED_END),
+            hashed: e.flags & flags::HASHED_END != 0,
         }
     }
 }
@@ -264,18 +296,23 @@ impl Builder {
 
     /// One event of `stream`, in time order: an operation's events come after it (an event
     /// outside its thread's current operation belongs to none).
-    pub fn push(&mut self, stream: Stream, e: &Event) {
+    pub fn push(&mut self, stream: Stream, e: Seen<'_>) {
         let i = stream as usize;
-        let Some(probe) = e.probe() else { return };
+        let Some(probe) = Probe::from_u8(e.probe) else {
+            return;
+        };
         if probe == Probe::Op {
             let Some(kind) = OpKind::from_u32(e.aux) else {
                 return;
             };
+            let mut name = [0; NAME_CAP];
+            let name_len = e.name.len().min(NAME_CAP);
+            name[..name_len].copy_from_slice(&e.name[..name_len]);
             let op = Op {
                 end: e.ts_end,
                 kind,
-                name: e.name,
-                name_len: e.name_bytes().len(),
+                name,
+                name_len,
                 sigs: self.spare.pop().unwrap_or_default(),
             };
             if let Some((begin, prev)) = self.sides[i].current.insert(e.tid, (e.ts_begin, op)) {
@@ -287,7 +324,7 @@ impl Builder {
         side.seen |= 1 << (probe as u32);
         if let Some((begin, op)) = side.current.get_mut(&e.tid) {
             if *begin <= e.ts_begin && e.ts_end <= op.end {
-                op.sigs.push(Signature::of(e, probe).code());
+                op.sigs.push(Signature::of(&e, probe).code());
             }
         }
     }
@@ -372,7 +409,7 @@ pub fn agreement(kernel: &[Event], model: &[Event], max_examples: usize) -> Agre
         let mut sorted: Vec<&Event> = events.iter().collect();
         sorted.sort_by_key(|e| order_key(e));
         for e in sorted {
-            b.push(stream, e);
+            b.push(stream, e.into());
         }
     }
     b.finish()
@@ -493,21 +530,24 @@ mod tests {
         let mut held = 0;
         for i in 0..5_000u64 {
             let begin = 1_000 + i * 50;
-            b.push(Stream::Kernel, &op(1, begin, begin + 20));
+            b.push(Stream::Kernel, (&op(1, begin, begin + 20)).into());
             b.push(
                 Stream::Kernel,
-                &probe(99, begin + 1, Probe::DentryKill, 2, 0),
+                (&probe(99, begin + 1, Probe::DentryKill, 2, 0)).into(),
             );
             b.push(
                 Stream::Kernel,
-                &probe(1, begin + 5, Probe::DLookupRcu, 2, 7),
+                (&probe(1, begin + 5, Probe::DLookupRcu, 2, 7)).into(),
             );
-            b.push(Stream::Model, &op(1, begin, begin + 20));
-            b.push(Stream::Model, &probe(1, begin + 6, Probe::DLookupRcu, 2, 7));
+            b.push(Stream::Model, (&op(1, begin, begin + 20)).into());
+            b.push(
+                Stream::Model,
+                (&probe(1, begin + 6, Probe::DLookupRcu, 2, 7)).into(),
+            );
             // After the operation's end: none of its events.
             b.push(
                 Stream::Model,
-                &probe(1, begin + 30, Probe::DLookupRcu, 2, 0),
+                (&probe(1, begin + 30, Probe::DLookupRcu, 2, 0)).into(),
             );
             held = held.max(
                 b.sides

@@ -5,8 +5,7 @@ use std::collections::VecDeque;
 
 // foldhash: the per-event tables are keyed by small integers and names; SipHash (std's
 // default, built against hash flooding) cost a quarter of the diff's instructions.
-use foldhash::{fast::FixedState, HashMap, HashMapExt, HashSet, HashSetExt};
-use std::hash::BuildHasher;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde::Serialize;
 use tracer_common::OpKind;
@@ -14,68 +13,99 @@ use tracer_common::OpKind;
 /// An interned path. [`ROOT`] is the workload's file system root.
 pub type PathId = u32;
 pub const ROOT: PathId = 0;
+/// An interned name (a path component, or an operation's whole path as its event holds it).
+pub type NameId = u32;
 
-/// Path interner: a tree of (parent, name) nodes.
+/// An operation's path and, for a rename or exchange, its second path.
+pub type OpPaths = (PathId, Option<PathId>);
+
+/// Path interner: a tree of (parent, name) nodes, names interned once.
 pub struct Paths {
-    /// Per node: its parent and last component (the root's are itself and empty).
-    nodes: Vec<(PathId, Box<[u8]>)>,
-    /// (parent, hash of the name) → node: one probe of a flat table per lookup, the node's name
-    /// compared to confirm it.
-    children: HashMap<(PathId, u64), PathId>,
-    /// The few names whose (parent, hash) another name took first.
-    collided: HashMap<(PathId, Box<[u8]>), PathId>,
-    /// Whole workload paths as operations name them, parsed once.
-    parsed: HashMap<Box<[u8]>, PathId>,
-    hasher: FixedState,
+    /// Per node: its parent and last component (the root's are itself and the empty name).
+    nodes: Vec<(PathId, NameId)>,
+    names: Vec<Box<[u8]>>,
+    name_ids: HashMap<Box<[u8]>, NameId>,
+    children: HashMap<(PathId, NameId), PathId>,
+    /// Operation paths by their event's name id, without and with the second path: parsed
+    /// once.
+    operations: Vec<[Option<OpPaths>; 2]>,
 }
 
 impl Default for Paths {
     fn default() -> Self {
-        Paths {
-            nodes: vec![(ROOT, Box::from(&b""[..]))],
+        let mut p = Paths {
+            nodes: Vec::new(),
+            names: Vec::new(),
+            name_ids: HashMap::new(),
             children: HashMap::new(),
-            collided: HashMap::new(),
-            parsed: HashMap::new(),
-            hasher: FixedState::default(),
-        }
+            operations: Vec::new(),
+        };
+        let empty = p.name(b"");
+        p.nodes.push((ROOT, empty));
+        p
     }
 }
 
 impl Paths {
+    /// The id of the name `bytes`.
+    pub fn name(&mut self, bytes: &[u8]) -> NameId {
+        if let Some(n) = self.name_ids.get(bytes) {
+            return *n;
+        }
+        let n = self.names.len() as NameId;
+        self.names.push(Box::from(bytes));
+        self.name_ids.insert(Box::from(bytes), n);
+        n
+    }
+
+    /// The bytes of name `n`.
+    pub fn name_bytes(&self, n: NameId) -> &[u8] {
+        self.names.get(n as usize).map_or(&[], |b| b)
+    }
+
     /// The node for `name` under `parent`. `.` and `..` are taken literally: lookups never see
     /// them and the workload's paths are normalized by [`Paths::parse`].
-    pub fn child(&mut self, parent: PathId, name: &[u8]) -> PathId {
-        let key = (parent, self.hasher.hash_one(name));
-        let first = self.children.get(&key).copied();
-        if let Some(id) = first.filter(|id| *self.leaf(*id) == *name) {
-            return id;
-        }
-        if first.is_some() {
-            if let Some(id) = self.collided.get(&(parent, Box::from(name))) {
-                return *id;
-            }
-        }
-        let id = self.nodes.len() as PathId;
-        self.nodes.push((parent, Box::from(name)));
-        if first.is_some() {
-            self.collided.insert((parent, Box::from(name)), id);
-        } else {
-            self.children.insert(key, id);
+    pub fn child(&mut self, parent: PathId, name: NameId) -> PathId {
+        let next = self.nodes.len() as PathId;
+        let id = *self.children.entry((parent, name)).or_insert(next);
+        if id == next {
+            self.nodes.push((parent, name));
         }
         id
     }
 
     /// A workload path ("d0/f1", "/d0//f1/", "./f1") relative to the root.
     pub fn parse(&mut self, path: &[u8]) -> PathId {
-        if let Some(id) = self.parsed.get(path) {
-            return *id;
-        }
-        let id = path
-            .split(|b| *b == b'/')
+        path.split(|b| *b == b'/')
             .filter(|c| !c.is_empty() && *c != b".")
-            .fold(ROOT, |dir, c| self.child(dir, c));
-        self.parsed.insert(Box::from(path), id);
-        id
+            .fold(ROOT, |dir, c| {
+                let n = self.name(c);
+                self.child(dir, n)
+            })
+    }
+
+    /// The path, and with `two` (a rename's event) the second path after the NUL, of an
+    /// operation whose event holds the name `n`.
+    pub fn operation(&mut self, n: NameId, two: bool) -> OpPaths {
+        if let Some(p) = self
+            .operations
+            .get(n as usize)
+            .and_then(|o| o[usize::from(two)])
+        {
+            return p;
+        }
+        let bytes = self.names.get(n as usize).cloned().unwrap_or_default();
+        let (first, second) = match bytes.iter().position(|b| *b == 0) {
+            Some(i) if two => (&bytes[..i], Some(&bytes[i + 1..])),
+            _ => (&bytes[..], None),
+        };
+        let p = (self.parse(first), second.map(|s| self.parse(s)));
+        let i = n as usize;
+        if i >= self.operations.len() {
+            self.operations.resize(i + 1, [None; 2]);
+        }
+        self.operations[i][usize::from(two)] = Some(p);
+        p
     }
 
     /// The parent directory, None for the root.
@@ -88,7 +118,12 @@ impl Paths {
 
     /// The last component.
     pub fn leaf(&self, id: PathId) -> &[u8] {
-        self.nodes.get(id as usize).map_or(&[], |(_, n)| n)
+        self.name_bytes(self.leaf_name(id))
+    }
+
+    /// The last component's name id.
+    pub fn leaf_name(&self, id: PathId) -> NameId {
+        self.nodes.get(id as usize).map_or(0, |(_, n)| *n)
     }
 
     /// "d0/f1" (the root is "/"); bytes that are not UTF-8 are escaped.
@@ -279,7 +314,8 @@ mod tests {
         assert_eq!(p.parse(b"/d0//f1/"), a);
         assert_eq!(p.parse(b"./d0/./f1"), a);
         let d0 = p.parse(b"d0");
-        assert_eq!(p.child(d0, b"f1"), a);
+        let f1 = p.name(b"f1");
+        assert_eq!(p.child(d0, f1), a);
         assert_eq!(p.parent(a), Some(d0));
         assert_eq!(p.parent(d0), Some(ROOT));
         assert_eq!(p.parent(ROOT), None);
@@ -288,22 +324,21 @@ mod tests {
         assert_eq!(p.parse(b""), ROOT);
     }
 
-    /// Two names under one parent with the same hash: the second gets its own node and is
-    /// found again, and the first still is.
     #[test]
-    fn names_whose_hashes_collide_stay_apart() {
+    fn operation_paths_are_split_and_parsed_once() {
         let mut p = Paths::default();
-        let y = p.child(ROOT, b"y");
-        // Make "x" hash to the slot "y" holds, as a real collision would.
-        let hx = p.hasher.hash_one(&b"x"[..]);
-        p.children.insert((ROOT, hx), y);
-        let x = p.child(ROOT, b"x");
-        assert_ne!(x, y);
-        assert_eq!(p.leaf(x), b"x");
-        assert_eq!(p.child(ROOT, b"x"), x);
-        assert_eq!(p.parse(b"x"), x);
-        assert_eq!(p.child(ROOT, b"y"), y);
-        assert_eq!(p.parent(x), Some(ROOT));
+        let both = p.name(b"d0/f1\0d1/f2");
+        let (a, b) = p.operation(both, true);
+        assert_eq!(p.render(a), "d0/f1");
+        assert_eq!(b.map(|b| p.render(b)).as_deref(), Some("d1/f2"));
+        assert_eq!(p.operation(both, true), (a, b));
+        // Without the flag the NUL is part of a name.
+        let (whole, none) = p.operation(both, false);
+        assert_eq!((p.render(whole).as_str(), none), ("d0/f1\u{0}d1/f2", None));
+        let f1 = p.name(b"f1");
+        assert_eq!(p.leaf_name(a), f1);
+        let d0 = p.parse(b"d0");
+        assert_eq!(p.child(d0, f1), a);
     }
 
     #[test]

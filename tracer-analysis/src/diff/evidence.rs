@@ -26,6 +26,8 @@ pub struct Obs {
     /// A rename's new name.
     pub path2: Option<PathId>,
     pub dentry: u64,
+    /// The dentry's number in its trace (`dentry` is the pointer).
+    pub slot: u32,
     pub generation: u32,
     pub seq_begin: u32,
     pub seq_end: u32,

@@ -7,7 +7,11 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use tracer_common::{Event, OpKind, Probe, Source};
 
-use super::{reorder::Reorder, sequence::CpuSeqs};
+use super::{
+    event::{Ev, Numbering, Tables},
+    reorder::Reorder,
+    sequence::CpuSeqs,
+};
 use crate::trace::Reader;
 
 /// Trace events per batch sent on: enough to make the hand-over cheap, few enough that the
@@ -75,12 +79,14 @@ impl Counts {
 enum Batch {
     /// Per trace event read, how many events its arrival released; those events, in key
     /// order.
+    /// The pointers and names numbered meanwhile come along.
     Read {
         released: Vec<u32>,
-        events: Vec<Event>,
+        events: Vec<Ev>,
+        numbered: Tables,
     },
     /// The trace ended: events the window held, in order (one or more batches).
-    Drain(Vec<Event>),
+    Drain(Vec<Ev>),
     /// The end: None at the footer, else what broke the trace (it is diffed up to there).
     End(Option<String>),
 }
@@ -90,13 +96,14 @@ enum Batch {
 pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     let mut counts = Counts::default();
     let mut window = Reorder::new(window_ns);
+    let mut numbering = Numbering::default();
     let mut released = Vec::with_capacity(READ_BATCH);
     let mut events = Vec::with_capacity(READ_BATCH);
     let problem = loop {
         match reader.next_event() {
             Ok(Some(ev)) => {
                 counts.count(&ev);
-                window.insert(ev);
+                window.insert(numbering.compact(&ev));
                 let before = events.len();
                 while let Some(ev) = window.pop_due() {
                     events.push(ev);
@@ -106,6 +113,7 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
                     let batch = Batch::Read {
                         released: std::mem::replace(&mut released, Vec::with_capacity(READ_BATCH)),
                         events: std::mem::replace(&mut events, Vec::with_capacity(READ_BATCH)),
+                        numbered: numbering.take(),
                     };
                     if tx.0.send(batch).is_err() {
                         break None;
@@ -120,7 +128,13 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     counts.max_reorder_depth = window.max_depth;
     let mut sent = true;
     if !released.is_empty() {
-        sent = tx.0.send(Batch::Read { released, events }).is_ok();
+        sent =
+            tx.0.send(Batch::Read {
+                released,
+                events,
+                numbered: numbering.take(),
+            })
+            .is_ok();
     }
     let mut drain = Vec::with_capacity(DRAIN_BATCH);
     while let (true, Some(ev)) = (sent, window.pop()) {
@@ -147,7 +161,9 @@ pub struct Sender(SyncSender<Batch>);
 pub struct Feed {
     rx: Receiver<Batch>,
     released: Vec<u32>,
-    events: Vec<Event>,
+    events: Vec<Ev>,
+    /// Every pointer and name the trace's events were numbered by so far.
+    tables: Tables,
     step: usize,
     at: usize,
 }
@@ -159,6 +175,7 @@ pub fn channel() -> (Sender, Feed) {
         rx,
         released: Vec::new(),
         events: Vec::new(),
+        tables: Tables::default(),
         step: 0,
         at: 0,
     };
@@ -174,26 +191,36 @@ pub enum Step {
 }
 
 impl Feed {
-    /// Hands `f` the events the next trace event released, or at the end everything left.
-    pub fn step(&mut self, mut f: impl FnMut(&Event)) -> Step {
+    /// Hands `f` the events the next trace event released, or at the end everything left,
+    /// with the tables their numbers stand in.
+    pub fn step(&mut self, mut f: impl FnMut(&Ev, &Tables)) -> Step {
         loop {
             if let Some(n) = self.released.get(self.step) {
                 let n = *n as usize;
                 for ev in &self.events[self.at..self.at + n] {
-                    f(ev);
+                    f(ev, &self.tables);
                 }
                 self.at += n;
                 self.step += 1;
                 return Step::Read;
             }
             match self.rx.recv() {
-                Ok(Batch::Read { released, events }) => {
+                Ok(Batch::Read {
+                    released,
+                    events,
+                    numbered,
+                }) => {
+                    self.tables.extend(numbered);
                     self.released = released;
                     self.events = events;
                     self.step = 0;
                     self.at = 0;
                 }
-                Ok(Batch::Drain(events)) => events.iter().for_each(&mut f),
+                Ok(Batch::Drain(events)) => {
+                    for ev in &events {
+                        f(ev, &self.tables);
+                    }
+                }
                 Ok(Batch::End(problem)) => return Step::End(problem),
                 // The front's thread is gone without its end (it panicked; the join says so).
                 Err(_) => return Step::End(Some("the trace's reading thread stopped".into())),

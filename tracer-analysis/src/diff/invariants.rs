@@ -18,9 +18,9 @@
 //!
 //! Observations must come in time order (writers by entry, lookups by return), which the
 //! side's reorder window provides.
-use tracer_common::{flags, Event, Probe};
+use tracer_common::{flags, Probe};
 
-use super::protocol::Protocol;
+use super::{event::Ev, protocol::Protocol};
 
 /// Why `d_seq` moved with no traced writer to account for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,7 +242,7 @@ impl SeqState {
     }
 
     /// A writer event; up to two findings (one at entry, one across the call).
-    pub fn writer(&mut self, ev: &Event, probe: Probe, proto: &Protocol) -> [Option<Finding>; 2] {
+    pub fn writer(&mut self, ev: &Ev, probe: Probe, proto: &Protocol) -> [Option<Finding>; 2] {
         let mut out = [None, None];
         if ev.has(flags::NO_ENTRY) {
             // Only the exit was seen: no entry value to check, keep the exit as the new floor.
@@ -369,10 +369,10 @@ mod tests {
     use super::*;
 
     /// A writer event, each one later than the one before.
-    fn writer(probe: Probe, sb: u32, se: u32, hashed: bool) -> Event {
+    fn writer(probe: Probe, sb: u32, se: u32, hashed: bool) -> Ev {
         static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
         let t = CLOCK.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
-        let mut e = Event::zeroed();
+        let mut e = Ev::zeroed();
         e.ts_begin = t;
         e.ts_end = t + 5;
         e.probe = probe as u8;
@@ -498,7 +498,7 @@ mod tests {
         assert_eq!(s.lookup(8, 3, 3), None);
     }
 
-    fn span(mut e: Event, b: u64, end: u64) -> Event {
+    fn span(mut e: Ev, b: u64, end: u64) -> Ev {
         (e.ts_begin, e.ts_end) = (b, end);
         e
     }

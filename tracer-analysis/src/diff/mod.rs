@@ -72,6 +72,7 @@
 //! an error. A trace cut short or corrupted mid-way is diffed up to the damage.
 mod align;
 mod classify;
+mod event;
 mod evidence;
 mod feed;
 mod history;
@@ -320,7 +321,9 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
             };
             let side = &mut sides[i];
-            if let feed::Step::End(problem) = feeds[i].step(|ev| side.process(ev, &mut sh)) {
+            if let feed::Step::End(problem) =
+                feeds[i].step(|ev, tables| side.process(ev, tables, &mut sh))
+            {
                 inputs[i].problem = problem;
                 inputs[i].done = true;
                 side.finish(&mut sh);

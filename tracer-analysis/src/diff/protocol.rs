@@ -2,7 +2,9 @@
 //! checked against fs/dcache.c of 6.1). Both sides take their generation from
 //! userspace-dcache's one release -> profile table: the kernel side from the trace header's
 //! release, the model side from its profile name; both are held to the same checks.
-use tracer_common::{flags, Event, Probe};
+use tracer_common::{flags, Probe};
+
+use super::event::Ev;
 use userspace_dcache::Profile;
 
 /// `d_seq` around the inode clear in `dentry_unlink_inode`, as the profile has it.
@@ -70,7 +72,7 @@ impl Protocol {
     /// the second (None: no bound, a function that calls other writers and whose own bumps
     /// depend on the path taken; what it moves is explained by it, and the writers it calls
     /// are checked by their own events).
-    pub fn bounds(&self, probe: Probe, ev: &Event) -> (u32, Option<u32>) {
+    pub fn bounds(&self, probe: Probe, ev: &Ev) -> (u32, Option<u32>) {
         let hashed = ev.has(flags::HASHED_BEGIN);
         match probe {
             // `raw_write_seqcount_begin/end` around `__d_set_inode_and_type`, only when given
@@ -159,7 +161,7 @@ mod tests {
     #[test]
     fn new_writers_bounds() {
         let p = Protocol::modern("test");
-        let mut ev = Event::zeroed();
+        let mut ev = Ev::zeroed();
         assert_eq!(p.bounds(Probe::DMove, &ev), (2, Some(2)));
         assert_eq!(p.bounds(Probe::DMoveTarget, &ev), (2, Some(2)));
         assert_eq!(

@@ -3,12 +3,12 @@
 //! and operations by their begin, lookups by their return, so a lookup comes after every writer
 //! that could have written what it read. An event whose key is a window behind the newest begin
 //! seen cannot be overtaken any more.
-use tracer_common::{Event, Probe};
+use tracer_common::Probe;
 
-use super::runs::Runs;
+use super::{event::Ev, runs::Runs};
 
 /// The time an event is ordered by.
-pub fn key_of(ev: &Event) -> u64 {
+pub fn key_of(ev: &Ev) -> u64 {
     if ev.probe().is_some_and(Probe::is_lookup) {
         ev.ts_end
     } else {
@@ -20,7 +20,7 @@ pub struct Reorder {
     window_ns: u64,
     // By (key, arrival): events arriving in key order (most of them) queue in one sorted run,
     // operations and writers overtaken by what ran inside them in another.
-    events: Runs<(u64, u64), Event>,
+    events: Runs<(u64, u64), Ev, 8>,
     /// Events taken in so far.
     pub arrivals: u64,
     /// The newest begin seen.
@@ -42,7 +42,7 @@ impl Reorder {
         }
     }
 
-    pub fn insert(&mut self, ev: Event) {
+    pub fn insert(&mut self, ev: Ev) {
         self.arrivals += 1;
         self.watermark = self.watermark.max(ev.ts_begin);
         self.events.push((key_of(&ev), self.arrivals), ev);
@@ -51,16 +51,17 @@ impl Reorder {
     }
 
     /// The next event in key order if nothing can overtake it any more.
-    pub fn pop_due(&mut self) -> Option<Event> {
-        let (k, _) = self.events.peek()?;
-        if k.saturating_add(self.window_ns) > self.watermark {
-            return None;
-        }
-        self.pop()
+    pub fn pop_due(&mut self) -> Option<Ev> {
+        let (window, watermark) = (self.window_ns, self.watermark);
+        let (_, ev) = self
+            .events
+            .pop_if(|(k, _)| k.saturating_add(window) <= watermark)?;
+        self.depth -= 1;
+        Some(ev)
     }
 
     /// The next event in key order (draining at the end).
-    pub fn pop(&mut self) -> Option<Event> {
+    pub fn pop(&mut self) -> Option<Ev> {
         let (_, ev) = self.events.pop()?;
         self.depth -= 1;
         Some(ev)
@@ -71,8 +72,8 @@ impl Reorder {
 mod tests {
     use super::*;
 
-    fn ev(probe: Probe, b: u64, e: u64) -> Event {
-        let mut ev = Event::zeroed();
+    fn ev(probe: Probe, b: u64, e: u64) -> Ev {
+        let mut ev = Ev::zeroed();
         ev.probe = probe as u8;
         ev.ts_begin = b;
         ev.ts_end = e;

@@ -1,19 +1,16 @@
 //! A priority queue for items that arrive nearly in key order: the reorder window's events
 //! (lookups and writers in order, operations in order among themselves, one stream behind the
-//! other). Items go to the end of a sorted run that they do not
-//! break; only what fits no run (more interleaved streams than [`MAX_RUNS`]) goes to a binary
-//! heap. Popping takes the least key of the run fronts and the heap's top, so items leave in
-//! exactly key order whatever the input: the runs only make the common case cheap (a push and a
-//! pop are a few comparisons instead of a sift through a heap of a million entries).
+//! other). Items go to the end of a sorted run that they do not break; only what fits none of
+//! the `RUNS` runs goes to a binary heap. Popping takes the least key of the run fronts and the
+//! heap's top, so items leave in exactly key order whatever the input: the runs only make the
+//! common case cheap (a push and a pop are a few comparisons instead of a sift through a heap
+//! of a million entries).
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, VecDeque},
 };
 
-/// Sorted runs kept at most; beyond, the heap takes what fits none.
-const MAX_RUNS: usize = 8;
-
-pub struct Runs<K, V> {
+pub struct Runs<K, V, const RUNS: usize> {
     runs: Vec<VecDeque<(K, V)>>,
     heap: BinaryHeap<Reverse<(K, u32)>>,
     /// The values of the heap's items, by slot.
@@ -21,7 +18,7 @@ pub struct Runs<K, V> {
     free: Vec<u32>,
 }
 
-impl<K, V> Default for Runs<K, V> {
+impl<K, V, const RUNS: usize> Default for Runs<K, V, RUNS> {
     fn default() -> Self {
         Runs {
             runs: Vec::new(),
@@ -32,7 +29,7 @@ impl<K, V> Default for Runs<K, V> {
     }
 }
 
-impl<K: Ord + Copy, V: Copy> Runs<K, V> {
+impl<K: Ord + Copy, V: Copy, const RUNS: usize> Runs<K, V, RUNS> {
     /// Keys must be distinct (a sequence number as the last part breaks ties), so the order
     /// items leave in is fully determined.
     pub fn push(&mut self, key: K, value: V) {
@@ -52,7 +49,7 @@ impl<K: Ord + Copy, V: Copy> Runs<K, V> {
         }
         let run = match (best, empty) {
             (Some((i, _)), _) | (None, Some(i)) => i,
-            (None, None) if self.runs.len() < MAX_RUNS => {
+            (None, None) if self.runs.len() < RUNS => {
                 self.runs.push(VecDeque::new());
                 self.runs.len() - 1
             }
@@ -87,24 +84,27 @@ impl<K: Ord + Copy, V: Copy> Runs<K, V> {
         best
     }
 
-    /// The least key.
-    pub fn peek(&self) -> Option<K> {
-        let r = self.least_run().map(|(_, k)| k);
-        let h = self.heap.peek().map(|Reverse((k, _))| *k);
-        match (r, h) {
-            (Some(r), Some(h)) => Some(r.min(h)),
-            (r, h) => r.or(h),
-        }
-    }
-
     /// The item with the least key.
     pub fn pop(&mut self) -> Option<(K, V)> {
+        self.pop_if(|_| true)
+    }
+
+    /// The item with the least key, if that key passes `due`.
+    pub fn pop_if(&mut self, due: impl FnOnce(&K) -> bool) -> Option<(K, V)> {
         let run = self.least_run();
         let from_heap = match (run, self.heap.peek()) {
             (Some((_, r)), Some(Reverse((h, _)))) => *h < r,
             (None, Some(_)) => true,
             _ => false,
         };
+        let least = if from_heap {
+            self.heap.peek().map(|Reverse((k, _))| *k)
+        } else {
+            run.map(|(_, k)| k)
+        };
+        if !least.is_some_and(|k| due(&k)) {
+            return None;
+        }
         if from_heap {
             let Reverse((k, slot)) = self.heap.pop()?;
             self.free.push(slot);
@@ -118,8 +118,11 @@ impl<K: Ord + Copy, V: Copy> Runs<K, V> {
 mod tests {
     use super::*;
 
+    const RUNS_TESTED: usize = 8;
+
     /// Whatever the arrival order (sorted, two interleaved streams, more streams than runs,
-    /// random), items leave in key order, exactly as a binary heap would give them.
+    /// random), items leave in key order, exactly as a binary heap would give them, with one
+    /// run as with several.
     #[test]
     fn items_leave_in_key_order_like_a_heap() {
         let mut seed = 7u64;
@@ -135,34 +138,43 @@ mod tests {
             (0..600).map(|i| (i % 20) * 1000 + i).collect(),
             (0..2000).map(|_| rnd() % 300).collect(),
         ];
-        for keys in orders {
-            let mut runs = Runs::default();
-            let mut heap = BinaryHeap::new();
-            let mut out = (Vec::new(), Vec::new());
-            for (n, k) in keys.iter().enumerate() {
-                runs.push((*k, n as u64), n);
-                heap.push(Reverse((*k, n as u64)));
-                // Pop now and then, as the window does while items keep coming.
-                if n % 3 == 0 {
-                    assert_eq!(runs.peek(), heap.peek().map(|Reverse(k)| *k));
-                    out.0.push(runs.pop().map(|(k, _)| k));
-                    out.1.push(heap.pop().map(|Reverse(k)| k));
-                }
-            }
-            while let Some(Reverse(k)) = heap.pop() {
-                out.1.push(Some(k));
-                out.0.push(runs.pop().map(|(k, _)| k));
-            }
-            assert_eq!(out.0, out.1);
-            assert!(runs.pop().is_none());
+        for keys in &orders {
+            check::<1>(keys);
+            check::<2>(keys);
+            check::<RUNS_TESTED>(keys);
         }
+    }
+
+    fn check<const R: usize>(keys: &[u64]) {
+        let mut runs = Runs::<_, _, R>::default();
+        let mut heap = BinaryHeap::new();
+        let mut out = (Vec::new(), Vec::new());
+        for (n, k) in keys.iter().enumerate() {
+            runs.push((*k, n as u64), n);
+            heap.push(Reverse((*k, n as u64)));
+            // Pop now and then, as the window does while items keep coming; an item not
+            // yet due stays.
+            if n % 3 == 0 {
+                let least = heap.peek().map(|Reverse(k)| *k);
+                assert!(runs.pop_if(|k| Some(*k) < least).is_none());
+                out.0
+                    .push(runs.pop_if(|k| Some(*k) == least).map(|(k, _)| k));
+                out.1.push(heap.pop().map(|Reverse(k)| k));
+            }
+        }
+        while let Some(Reverse(k)) = heap.pop() {
+            out.1.push(Some(k));
+            out.0.push(runs.pop().map(|(k, _)| k));
+        }
+        assert_eq!(out.0, out.1, "{R} runs");
+        assert!(runs.pop().is_none());
     }
 
     #[test]
     fn values_travel_with_their_keys() {
-        let mut runs = Runs::default();
+        let mut runs = Runs::<_, _, RUNS_TESTED>::default();
         // More descending streams than runs: the heap takes the rest.
-        for i in 0..3 * MAX_RUNS as u64 {
+        for i in 0..3 * RUNS_TESTED as u64 {
             runs.push(100 - i, i * 10);
         }
         assert!(!runs.heap.is_empty());

@@ -8,14 +8,15 @@ use std::{
     collections::{BTreeMap, BinaryHeap, VecDeque},
 };
 
-use crate::agreement::Stream;
+use crate::agreement::{Seen, Stream};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{json, Value};
-use tracer_common::{flags, Event, OpKind, Probe};
+use tracer_common::{flags, OpKind, Probe};
 
 use super::{
-    align::{OpMatcher, PathId, Paths, ROOT},
+    align::{NameId, OpMatcher, PathId, Paths, ROOT},
     classify::{self, Class, Ruling, WriterSpan},
+    event::{Ev, Slot, Tables},
     evidence::{flag_text, obs_args, Evidence, Obs},
     feed::Counts,
     history::{Fact, History, State},
@@ -96,7 +97,8 @@ impl Ord for Due {
 }
 
 /// Suspects by deadline. The heap moves 24-byte keys; the suspects (an observation each)
-/// stay in their slots.
+/// stay in their slots. (Few wait at once: a lookup's deadline is its own key, an
+/// operation's its end; sorted runs, as the reorder window keeps, cost more here.)
 #[derive(Default)]
 struct Suspects {
     heap: BinaryHeap<Reverse<Due>>,
@@ -151,34 +153,52 @@ struct DentryRec {
     held_gap: Option<Box<Gap>>,
 }
 
-/// The dentry records of one trace: each id (a kernel pointer) numbered once, its record in
-/// a dense table, so the several questions an event asks about its dentry cost one probe of a
-/// small map instead of one probe each of a map of large records.
+/// The dentry records of one trace, by the number its front gave each pointer: a dense
+/// table, where each question about an event's dentry used to probe a map of large records.
+/// A record exists once the analysis bound the dentry to a name or saw a writer on it.
 #[derive(Default)]
 struct Dentries {
-    index: HashMap<u64, u32>,
-    recs: Vec<DentryRec>,
+    recs: Vec<Option<DentryRec>>,
 }
 
 impl Dentries {
-    fn get(&self, id: u64) -> Option<&DentryRec> {
-        let i = *self.index.get(&id)?;
-        self.recs.get(i as usize)
+    fn get(&self, s: Slot) -> Option<&DentryRec> {
+        self.recs.get(s as usize)?.as_ref()
     }
 
-    fn get_mut(&mut self, id: u64) -> Option<&mut DentryRec> {
-        let i = *self.index.get(&id)?;
-        self.recs.get_mut(i as usize)
+    fn get_mut(&mut self, s: Slot) -> Option<&mut DentryRec> {
+        self.recs.get_mut(s as usize)?.as_mut()
     }
 
-    /// The record of `id`, a fresh one the first time.
-    fn entry(&mut self, id: u64) -> &mut DentryRec {
-        let next = self.recs.len() as u32;
-        let i = *self.index.entry(id).or_insert(next) as usize;
-        if i == self.recs.len() {
-            self.recs.push(DentryRec::default());
+    /// The record of `s`, a fresh one the first time.
+    fn entry(&mut self, s: Slot) -> &mut DentryRec {
+        let i = s as usize;
+        if i >= self.recs.len() {
+            self.recs.resize_with(i + 1, || None);
         }
-        &mut self.recs[i]
+        self.recs[i].get_or_insert_with(DentryRec::default)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut DentryRec> {
+        self.recs.iter_mut().flatten()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &DentryRec> {
+        self.recs.iter().flatten()
+    }
+}
+
+/// An event with its name's shared id and its dentry's pointer.
+struct Named<'a> {
+    ev: &'a Ev,
+    name: NameId,
+    ptr: u64,
+}
+
+impl std::ops::Deref for Named<'_> {
+    type Target = Ev;
+    fn deref(&self) -> &Ev {
+        self.ev
     }
 }
 
@@ -224,7 +244,10 @@ pub struct SideState {
     dentries: Dentries,
     /// Per path id, the last generation given out.
     generations: Vec<u32>,
-    unnamed: HashSet<u64>,
+    /// Dentries (by slot) used as parents with no name known.
+    unnamed: HashSet<Slot>,
+    /// Per name number of the trace, its id in the shared paths.
+    names: Vec<NameId>,
     hist: History,
     tids: HashMap<u32, TidState>,
     suspects: Suspects,
@@ -265,6 +288,7 @@ impl SideState {
             dentries: Dentries::default(),
             generations: Vec::new(),
             unnamed: HashSet::new(),
+            names: Vec::new(),
             // A query reaches back at most an operation's length behind the processing time,
             // and operations longer than the window arrive late anyway.
             hist: History::new(lim.window_ns.saturating_mul(4)),
@@ -296,7 +320,6 @@ impl SideState {
         }
         let mut held: Vec<Gap> = self
             .dentries
-            .recs
             .iter_mut()
             .filter_map(|r| r.held_gap.take())
             .map(|g| *g)
@@ -308,22 +331,26 @@ impl SideState {
         self.evidence.close();
         self.diag.anomalies_not_detailed = self.evidence.not_detailed;
         self.diag.unnamed_parents = self.unnamed.len() as u64;
-        self.diag.seq_regressions += self
-            .dentries
-            .recs
-            .iter()
-            .map(|r| r.seq.regressions)
-            .sum::<u64>();
+        self.diag.seq_regressions += self.dentries.iter().map(|r| r.seq.regressions).sum::<u64>();
         self.diag.seq_decreases_within_clock_skew += self
             .dentries
-            .recs
             .iter()
             .map(|r| r.order.within_skew)
             .sum::<u64>();
     }
 
-    /// One event, in key order (from the trace's [`super::feed`]).
-    pub fn process(&mut self, ev: &Event, sh: &mut Shared) {
+    /// The shared id of the trace's name number `n`.
+    fn name_of(&mut self, n: u32, tables: &Tables, paths: &mut Paths) -> NameId {
+        while self.names.len() <= n as usize {
+            let bytes = tables.names.get(self.names.len()).map_or(&[][..], |b| b);
+            self.names.push(paths.name(bytes));
+        }
+        self.names[n as usize]
+    }
+
+    /// One event, in key order (from the trace's [`super::feed`]), with the tables its
+    /// numbers stand in.
+    pub fn process(&mut self, ev: &Ev, tables: &Tables, sh: &mut Shared) {
         let key = key_of(ev);
         if key < self.now {
             self.diag.late_events += 1;
@@ -337,7 +364,28 @@ impl SideState {
         }
         let origin = *self.origin.get_or_insert(ev.ts_begin);
         let stream = [Stream::Kernel, Stream::Model][self.index];
-        sh.agreement.push(stream, ev);
+        let name = self.name_of(ev.name, tables, &mut sh.paths);
+        let ptr = tables.ptr(ev.dentry);
+        let is_op = ev.probe == Probe::Op as u8;
+        sh.agreement.push(
+            stream,
+            Seen {
+                probe: ev.probe,
+                aux: ev.aux,
+                tid: ev.tid,
+                ts_begin: ev.ts_begin,
+                ts_end: ev.ts_end,
+                seq_end: ev.seq_end,
+                inode_end: ev.inode_end,
+                flags: ev.flags,
+                // Only an operation's name is read: its path, for an example.
+                name: if is_op {
+                    sh.paths.name_bytes(name)
+                } else {
+                    &[]
+                },
+            },
+        );
         let Some(probe) = ev.probe() else {
             self.diag.unknown_events += 1;
             return;
@@ -346,10 +394,11 @@ impl SideState {
             self.diag.read_faults += 1;
             return;
         }
+        let ev = Named { ev, name, ptr };
         let obs = match probe {
-            Probe::Op => self.on_op(ev, sh),
-            Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(ev, probe, sh)),
-            _ => self.on_writer(ev, probe, sh),
+            Probe::Op => self.on_op(&ev, sh),
+            Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(&ev, probe, sh)),
+            _ => self.on_writer(&ev, probe, sh),
         };
         let Some(obs) = obs else {
             self.diag.unknown_events += 1;
@@ -385,7 +434,7 @@ impl SideState {
         }
     }
 
-    fn obs(&mut self, ev: &Event, probe: Probe, path: PathId, generation: u32) -> Obs {
+    fn obs(&mut self, ev: &Named, probe: Probe, path: PathId, generation: u32) -> Obs {
         self.next_n += 1;
         Obs {
             n: self.next_n,
@@ -396,7 +445,8 @@ impl SideState {
             op: None,
             path,
             path2: None,
-            dentry: ev.dentry,
+            dentry: ev.ptr,
+            slot: ev.dentry,
             generation,
             seq_begin: ev.seq_begin,
             seq_end: ev.seq_end,
@@ -407,15 +457,9 @@ impl SideState {
         }
     }
 
-    fn on_op(&mut self, ev: &Event, sh: &mut Shared) -> Option<Obs> {
+    fn on_op(&mut self, ev: &Named, sh: &mut Shared) -> Option<Obs> {
         let kind = OpKind::from_u32(ev.aux)?;
-        let name = ev.name_bytes();
-        let (first, second) = match name.iter().position(|b| *b == 0) {
-            Some(i) if ev.has(flags::TWO_PATHS) => (&name[..i], Some(&name[i + 1..])),
-            _ => (name, None),
-        };
-        let path = sh.paths.parse(first);
-        let path2 = second.map(|s| sh.paths.parse(s));
+        let (path, path2) = sh.paths.operation(ev.name, ev.has(flags::TWO_PATHS));
         let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
         // Operations come in begin order: this is the first one, the setup is over.
         for (p, k) in std::mem::take(&mut self.setup) {
@@ -449,7 +493,7 @@ impl SideState {
     /// last name plus its own. A parent whose name is unknown (never seen named, or its id's
     /// last life ended: the slab reuses addresses) is named from the operation around the
     /// event, else taken as the root.
-    fn path_of(&mut self, ev: &Event, sh: &mut Shared) -> PathId {
+    fn path_of(&mut self, ev: &Named, sh: &mut Shared) -> PathId {
         if ev.dentry != 0 && ev.dentry == ev.parent {
             // IS_ROOT(dentry).
             return ROOT;
@@ -476,15 +520,14 @@ impl SideState {
                 }
             },
         };
-        let name = ev.name_bytes();
         // Most events name a dentry already bound to this very name: no interning lookup.
         let bound = self.dentries.get(ev.dentry).and_then(|r| r.bound);
         if let Some(p) = bound.filter(|p| {
-            ev.dentry != 0 && sh.paths.parent(*p) == Some(dir) && sh.paths.leaf(*p) == name
+            ev.dentry != 0 && sh.paths.parent(*p) == Some(dir) && sh.paths.leaf_name(*p) == ev.name
         }) {
             return p;
         }
-        sh.paths.child(dir, name)
+        sh.paths.child(dir, ev.name)
     }
 
     /// The directory an event's parent stands for, from the operation its thread is running:
@@ -492,16 +535,15 @@ impl SideState {
     /// dentry was re-created by a ref-walk (`d_alloc_parallel` after an RCU miss) is never
     /// the subject of an event, so this is the only way to learn its name. None when the
     /// event is outside an operation or its name fits more than one directory of the paths.
-    fn dir_from_operation(&self, ev: &Event, paths: &Paths) -> Option<PathId> {
+    fn dir_from_operation(&self, ev: &Named, paths: &Paths) -> Option<PathId> {
         let op = self.tids.get(&ev.tid)?.op?;
         if op.ts_begin > ev.ts_begin || ev.ts_end > op.ts_end {
             return None;
         }
-        let name = ev.name_bytes();
         let mut dir = None;
         for mut cur in [Some(op.path), op.path2].into_iter().flatten() {
             while let Some(parent) = paths.parent(cur) {
-                if paths.leaf(cur) == name {
+                if paths.leaf_name(cur) == ev.name {
                     if dir.is_some_and(|d| d != parent) {
                         return None;
                     }
@@ -514,7 +556,7 @@ impl SideState {
     }
 
     /// Records that directory dentry `id` is `dir`.
-    fn name_dir(&mut self, id: u64, dir: PathId, ts_begin: u64, sh: &mut Shared) {
+    fn name_dir(&mut self, id: Slot, dir: PathId, ts_begin: u64, sh: &mut Shared) {
         if dir == ROOT {
             // Names under it were keyed at the root all along: they were right.
             self.unnamed.remove(&id);
@@ -526,7 +568,7 @@ impl SideState {
 
     /// Binds dentry `id` to `path` and returns its generation there: a new one when the id
     /// shows up under another name, or again after its hashed life ended.
-    fn bind(&mut self, id: u64, path: PathId, ts_begin: u64, sh: &mut Shared) -> u32 {
+    fn bind(&mut self, id: Slot, path: PathId, ts_begin: u64, sh: &mut Shared) -> u32 {
         if path == ROOT {
             return 0;
         }
@@ -559,7 +601,7 @@ impl SideState {
         generation
     }
 
-    fn on_lookup(&mut self, ev: &Event, probe: Probe, sh: &mut Shared) -> Obs {
+    fn on_lookup(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Obs {
         let path = self.path_of(ev, sh);
         let generation = if ev.dentry != 0 {
             self.bind(ev.dentry, path, ev.ts_begin, sh)
@@ -671,7 +713,7 @@ impl SideState {
         obs
     }
 
-    fn on_writer(&mut self, ev: &Event, probe: Probe, sh: &mut Shared) -> Option<Obs> {
+    fn on_writer(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
         if ev.dentry == 0 {
             return None;
         }
@@ -916,7 +958,7 @@ impl SideState {
                 let hashed = o.flags & flags::HASHED_BEGIN != 0;
                 let writers = self
                     .dentries
-                    .get(o.dentry)
+                    .get(o.slot)
                     .map_or(&[][..], |r| &r.writers[..]);
                 // The class alone is cheap; the sentence and evidence only for an anomaly.
                 let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);

@@ -1,0 +1,189 @@
+//! Events as the analysis holds them: decoded once by the trace's front (`feed`), 72 bytes
+//! where a trace's are 152. The reorder window holds a second of trace time (close to two
+//! million events on a busy machine), so its size is the diff's memory and its copies much of
+//! the time. Dentry pointers and names are numbered per trace as they first appear: the
+//! analysis then indexes dense tables by them instead of hashing pointers and name bytes again
+//! at every question, and the window holds a 4-byte number where the trace holds 64 bytes of
+//! name.
+use foldhash::{HashMap, HashMapExt};
+use tracer_common::{Event, Probe};
+
+/// A dentry pointer as numbered in its trace; 0 is the NULL pointer.
+pub type Slot = u32;
+/// A name (the bytes an event recorded) as numbered in its trace.
+pub type NameNo = u32;
+
+/// One event, compact. Field meanings are [`Event`]'s.
+#[derive(Clone, Copy, Debug)]
+pub struct Ev {
+    pub ts_begin: u64,
+    pub ts_end: u64,
+    pub inode_begin: u64,
+    pub inode_end: u64,
+    pub dentry: Slot,
+    pub parent: Slot,
+    pub tid: u32,
+    pub cpu: u32,
+    pub seq_begin: u32,
+    pub seq_end: u32,
+    pub aux: u32,
+    pub result: i32,
+    pub name: NameNo,
+    pub flags: u16,
+    pub probe: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Ev>() == 72);
+
+impl Ev {
+    #[cfg(test)]
+    pub const fn zeroed() -> Ev {
+        Ev {
+            ts_begin: 0,
+            ts_end: 0,
+            inode_begin: 0,
+            inode_end: 0,
+            dentry: 0,
+            parent: 0,
+            tid: 0,
+            cpu: 0,
+            seq_begin: 0,
+            seq_end: 0,
+            aux: 0,
+            result: 0,
+            name: 0,
+            flags: 0,
+            probe: 0,
+        }
+    }
+
+    pub fn probe(&self) -> Option<Probe> {
+        Probe::from_u8(self.probe)
+    }
+
+    pub fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// The front's numbering of one trace's pointers and names. What it numbered since it was
+/// last asked travels to the analysis with the events that use it.
+pub struct Numbering {
+    ptrs: HashMap<u64, Slot>,
+    names: HashMap<Box<[u8]>, NameNo>,
+    /// Numbered since the last [`Numbering::take`], in number order.
+    new: Tables,
+}
+
+impl Default for Numbering {
+    fn default() -> Self {
+        Numbering {
+            ptrs: HashMap::from_iter([(0, 0)]),
+            names: HashMap::new(),
+            new: Tables {
+                ptrs: vec![0],
+                names: Vec::new(),
+            },
+        }
+    }
+}
+
+impl Numbering {
+    /// `ev` in compact form, its pointers and name numbered.
+    pub fn compact(&mut self, ev: &Event) -> Ev {
+        let mut ptr = |p: u64| -> Slot {
+            let next = self.ptrs.len() as Slot;
+            *self.ptrs.entry(p).or_insert_with(|| {
+                self.new.ptrs.push(p);
+                next
+            })
+        };
+        let dentry = ptr(ev.dentry);
+        let parent = ptr(ev.parent);
+        let bytes = ev.name_bytes();
+        let name = match self.names.get(bytes) {
+            Some(n) => *n,
+            None => {
+                let n = self.names.len() as NameNo;
+                self.names.insert(Box::from(bytes), n);
+                self.new.names.push(Box::from(bytes));
+                n
+            }
+        };
+        Ev {
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            inode_begin: ev.inode_begin,
+            inode_end: ev.inode_end,
+            dentry,
+            parent,
+            tid: ev.tid,
+            cpu: ev.cpu,
+            seq_begin: ev.seq_begin,
+            seq_end: ev.seq_end,
+            aux: ev.aux,
+            result: ev.result,
+            name,
+            flags: ev.flags,
+            probe: ev.probe,
+        }
+    }
+
+    /// What was numbered since the last call.
+    pub fn take(&mut self) -> Tables {
+        std::mem::take(&mut self.new)
+    }
+}
+
+/// Numbers to what they stand for: by [`Slot`] the pointer, by [`NameNo`] the name bytes.
+#[derive(Default)]
+pub struct Tables {
+    pub ptrs: Vec<u64>,
+    pub names: Vec<Box<[u8]>>,
+}
+
+impl Tables {
+    pub fn extend(&mut self, more: Tables) {
+        self.ptrs.extend(more.ptrs);
+        self.names.extend(more.names);
+    }
+
+    pub fn ptr(&self, s: Slot) -> u64 {
+        self.ptrs.get(s as usize).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_and_names_are_numbered_once_and_travel_in_order() {
+        let mut n = Numbering::default();
+        let mut ev = Event::zeroed();
+        ev.dentry = 0xa0;
+        ev.parent = 0xb0;
+        ev.seq_end = 7;
+        ev.set_name(b"f1");
+        let a = n.compact(&ev);
+        ev.dentry = 0xb0;
+        ev.parent = 0;
+        ev.set_name(b"d0");
+        let b = n.compact(&ev);
+        let c = n.compact(&ev);
+        assert_eq!((a.dentry, a.parent, a.name, a.seq_end), (1, 2, 0, 7));
+        assert_eq!((b.dentry, b.parent, b.name), (2, 0, 1));
+        assert_eq!((c.dentry, c.name), (b.dentry, b.name));
+        let mut t = Tables::default();
+        t.extend(n.take());
+        assert_eq!(t.ptrs, vec![0, 0xa0, 0xb0]);
+        assert_eq!(t.names, vec![Box::from(&b"f1"[..]), Box::from(&b"d0"[..])]);
+        ev.dentry = 0xc0;
+        ev.set_name(b"f1");
+        let d = n.compact(&ev);
+        t.extend(n.take());
+        assert_eq!((d.dentry, d.name), (3, 0));
+        assert_eq!(t.ptr(d.dentry), 0xc0);
+        assert_eq!(t.ptr(0), 0);
+    }
+}
