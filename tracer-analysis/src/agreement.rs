@@ -252,15 +252,16 @@ struct Op {
     sigs: Vec<u8>,
 }
 
-/// One trace's running and finished operations.
+/// One trace's running and finished operations (as slots of [`Builder`]'s table: the maps
+/// move 4-byte slots, not operations).
 #[derive(Default)]
 struct SideState {
-    /// Per thread, its current operation and its begin.
-    current: HashMap<u32, (u64, Op)>,
+    /// Per thread, its current operation's begin and slot.
+    current: HashMap<u32, (u64, u32)>,
     /// Probes seen, a bit per probe code.
     seen: u32,
     /// Finished operations whose twin has not come yet, by (thread, begin).
-    done: HashMap<(u32, u64), Op>,
+    done: HashMap<(u32, u64), u32>,
 }
 
 /// Builds an [`Agreement`] from two event streams, each in time order.
@@ -269,12 +270,11 @@ pub struct Builder {
     sides: [SideState; 2],
     max_examples: usize,
     result: Agreement,
-    /// Signature buffers of paired operations, reused.
-    spare: Vec<Vec<u8>>,
+    /// The operations of both sides, running or waiting; a paired operation's slot (and its
+    /// signature buffer) is reused.
+    ops: Vec<Op>,
+    free: Vec<u32>,
 }
-
-/// Spare signature buffers kept at most.
-const SPARE: usize = 256;
 
 /// Which stream an event is from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,8 +290,34 @@ impl Builder {
             sides: [SideState::default(), SideState::default()],
             max_examples,
             result: Agreement::default(),
-            spare: Vec::new(),
+            ops: Vec::new(),
+            free: Vec::new(),
         }
+    }
+
+    /// A slot for a new operation.
+    fn alloc(&mut self, end: u64, kind: OpKind, name: &[u8]) -> u32 {
+        let name_len = name.len().min(NAME_CAP);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.ops.push(Op {
+                    end,
+                    kind,
+                    name: [0; NAME_CAP],
+                    name_len: 0,
+                    sigs: Vec::new(),
+                });
+                (self.ops.len() - 1) as u32
+            }
+        };
+        let op = &mut self.ops[slot as usize];
+        op.end = end;
+        op.kind = kind;
+        op.name[..name_len].copy_from_slice(&name[..name_len]);
+        op.name_len = name_len;
+        op.sigs.clear();
+        slot
     }
 
     /// One event of `stream`, in time order: an operation's events come after it (an event
@@ -305,36 +331,30 @@ impl Builder {
             let Some(kind) = OpKind::from_u32(e.aux) else {
                 return;
             };
-            let mut name = [0; NAME_CAP];
-            let name_len = e.name.len().min(NAME_CAP);
-            name[..name_len].copy_from_slice(&e.name[..name_len]);
-            let op = Op {
-                end: e.ts_end,
-                kind,
-                name,
-                name_len,
-                sigs: self.spare.pop().unwrap_or_default(),
-            };
-            if let Some((begin, prev)) = self.sides[i].current.insert(e.tid, (e.ts_begin, op)) {
+            let slot = self.alloc(e.ts_end, kind, e.name);
+            if let Some((begin, prev)) = self.sides[i].current.insert(e.tid, (e.ts_begin, slot)) {
                 self.pair(i, (e.tid, begin), prev);
             }
             return;
         }
         let side = &mut self.sides[i];
         side.seen |= 1 << (probe as u32);
-        if let Some((begin, op)) = side.current.get_mut(&e.tid) {
+        if let Some((begin, slot)) = side.current.get(&e.tid) {
+            let op = &mut self.ops[*slot as usize];
             if *begin <= e.ts_begin && e.ts_end <= op.end {
                 op.sigs.push(Signature::of(&e, probe).code());
             }
         }
     }
 
-    fn pair(&mut self, i: usize, key: (u32, u64), op: Op) {
+    fn pair(&mut self, i: usize, key: (u32, u64), slot: u32) {
         let Some(twin) = self.sides[1 - i].done.remove(&key) else {
-            self.sides[i].done.insert(key, op);
+            self.sides[i].done.insert(key, slot);
             return;
         };
-        let (k, m) = if i == 0 { (op, twin) } else { (twin, op) };
+        self.free.extend([slot, twin]);
+        let (k, m) = if i == 0 { (slot, twin) } else { (twin, slot) };
+        let (k, m) = (&self.ops[k as usize], &self.ops[m as usize]);
         let both = self.sides[0].seen & self.sides[1].seen;
         fn kept(v: &[u8], both: u32) -> impl Iterator<Item = u8> + '_ {
             v.iter()
@@ -359,12 +379,6 @@ impl Builder {
                 kernel: sigs(&k.sigs),
                 model: sigs(&m.sigs),
             });
-        }
-        for mut v in [k.sigs, m.sigs] {
-            if self.spare.len() < SPARE {
-                v.clear();
-                self.spare.push(v);
-            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! What the report shows of each anomaly: the events kept after processing (a bounded ring),
 //! the context window around an anomaly's event (the events before it from the ring, the
 //! events after it as they come), and the per-kind counts.
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use tracer_common::{flags, OpKind, Probe};
@@ -48,7 +48,10 @@ pub struct Evidence {
     side: Side,
     context: usize,
     max_anomalies: usize,
-    ring: VecDeque<Obs>,
+    /// The last `ring_cap` events kept, oldest at `next` once full (a ring written in place:
+    /// every event passes here).
+    ring: Vec<Obs>,
+    next: usize,
     ring_cap: usize,
     collectors: Vec<Collector>,
     /// Detailed anomalies (the first `max_anomalies`).
@@ -65,7 +68,8 @@ impl Evidence {
             side,
             context,
             max_anomalies,
-            ring: VecDeque::new(),
+            ring: Vec::new(),
+            next: 0,
             ring_cap: 4096 + 2 * context,
             collectors: Vec::new(),
             anomalies: Vec::new(),
@@ -85,10 +89,18 @@ impl Evidence {
             }
             self.collectors.retain(|c| c.need > 0);
         }
-        self.ring.push_back(obs);
-        if self.ring.len() > self.ring_cap {
-            self.ring.pop_front();
+        if self.ring.len() < self.ring_cap {
+            self.ring.push(obs);
+        } else {
+            self.ring[self.next] = obs;
+            self.next = (self.next + 1) % self.ring_cap;
         }
+    }
+
+    /// The kept events in processing order, as two slices.
+    fn kept(&self) -> (&[Obs], &[Obs]) {
+        let (new, old) = self.ring.split_at(self.next);
+        (old, new)
     }
 
     /// Stops collecting context (the trace ended).
@@ -111,18 +123,25 @@ impl Evidence {
             return;
         }
         let n = self.context as u64;
-        let at = self.ring.partition_point(|o| o.n < subject.n);
+        let (a, b) = self.kept();
+        let at = if a.last().is_some_and(|o| o.n < subject.n) {
+            a.len() + b.partition_point(|o| o.n < subject.n)
+        } else {
+            a.partition_point(|o| o.n < subject.n)
+        };
         let before_start = at.saturating_sub(self.context);
-        let mut context: Vec<ContextLine> = self
-            .ring
-            .range(before_start..at)
+        let mut context: Vec<ContextLine> = a
+            .iter()
+            .chain(b)
+            .skip(before_start)
+            .take(at - before_start)
             .filter(|o| o.n + n >= subject.n)
             .map(|o| line(o, subject, paths))
             .collect();
         context.push(line(subject, subject, paths));
-        let after: Vec<ContextLine> = self
-            .ring
+        let after: Vec<ContextLine> = a
             .iter()
+            .chain(b)
             .skip(at)
             .filter(|o| o.n > subject.n)
             .take(self.context)
@@ -226,5 +245,88 @@ pub fn obs_args(o: &Obs, paths: &Paths) -> Value {
             "ts_begin": o.ts_begin,
             "ts_end": o.ts_end,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::classify::Class;
+
+    fn obs(n: u64) -> Obs {
+        Obs {
+            n,
+            ts_begin: n,
+            ts_end: n,
+            tid: 1,
+            probe: Probe::DLookupRcu,
+            op: None,
+            path: 0,
+            path2: None,
+            dentry: 0,
+            slot: 0,
+            generation: 0,
+            seq_begin: 0,
+            seq_end: 0,
+            inode_begin: 0,
+            inode_end: 0,
+            flags: 0,
+            result: 0,
+        }
+    }
+
+    /// Once the ring has wrapped, an anomaly's context still comes in processing order,
+    /// across the point where the ring's oldest and newest meet, and the events after it are
+    /// collected as they come.
+    #[test]
+    fn context_is_in_order_across_the_ring_s_wrap() {
+        let paths = Paths::default();
+        let mut e = Evidence::new(Side::Kernel, 2, 10);
+        let cap = e.ring_cap as u64;
+        for n in 1..=cap + 900 {
+            e.keep(obs(n), &paths);
+        }
+        let ruling = || Ruling {
+            class: Class::Anomaly,
+            why: String::new(),
+            evidence: serde_json::Map::new(),
+        };
+        let ts = |a: &Anomaly| a.context.iter().map(|c| c.ts_begin).collect::<Vec<_>>();
+        // The last event before the wrap point, with its context on both sides of it.
+        e.add(
+            AnomalyKind::SeqDelta,
+            &obs(cap),
+            String::new(),
+            ruling(),
+            &paths,
+        );
+        assert_eq!(
+            ts(&e.anomalies[0]),
+            vec![cap - 2, cap - 1, cap, cap + 1, cap + 2]
+        );
+        // The newest event: its context after it comes with the next events.
+        e.add(
+            AnomalyKind::SeqDelta,
+            &obs(cap + 900),
+            String::new(),
+            ruling(),
+            &paths,
+        );
+        e.keep(obs(cap + 901), &paths);
+        e.keep(obs(cap + 902), &paths);
+        let last = cap + 900;
+        assert_eq!(
+            ts(&e.anomalies[1]),
+            vec![last - 2, last - 1, last, last + 1, last + 2]
+        );
+        // Older than the ring: nothing before it, after it the oldest events still kept.
+        e.add(
+            AnomalyKind::SeqDelta,
+            &obs(800),
+            String::new(),
+            ruling(),
+            &paths,
+        );
+        assert_eq!(ts(&e.anomalies[2]), vec![800, 903, 904]);
     }
 }
