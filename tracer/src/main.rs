@@ -45,7 +45,16 @@ enum Cmd {
     /// Model-check the lookup protocol: every interleaving (up to a preemption bound, loom) of
     /// a lookup against the kill path, d_delete or the kill of an unhashed dentry, per profile
     /// and mutant. No arguments: the whole table. Exit 0 holds (or a table), 1 fails.
+    #[cfg(feature = "check")]
     Check(commands::check::CheckArgs),
+    /// The model checker is not in this build (built without the `check` feature, as `cargo
+    /// xtask run` builds it); `cargo build --release -p tracer` builds a tracer that has it.
+    #[cfg(not(feature = "check"))]
+    #[command(disable_help_flag = true)]
+    Check {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Run a workload with no probes and print its elapsed time and op counts as JSON.
     RunWorkload(commands::run_workload::RunWorkloadArgs),
     /// Measure what recording costs a fixed workload: untraced, fentry, kprobe and bpftrace,
@@ -87,7 +96,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Export(args) => commands::export::export(args),
         Cmd::Replay(args) => commands::model::replay(args),
         Cmd::Stress(args) => commands::model::stress_cmd(args),
+        #[cfg(feature = "check")]
         Cmd::Check(args) => commands::check::run(args),
+        #[cfg(not(feature = "check"))]
+        Cmd::Check { .. } => bail!(
+            "this tracer was built without the `check` feature (the loom model checker); \
+             `cargo build --release -p tracer` builds one with it (target/release/tracer)"
+        ),
         Cmd::Info(args) => commands::export::info(args),
         Cmd::Verify { btf, json } => {
             let checks = verify::verify_all(&btf)?;

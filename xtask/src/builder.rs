@@ -37,17 +37,24 @@ pub fn release_binaries() -> Result<PathBuf> {
 }
 
 /// A tracer linked statically against glibc, for the initramfs. It has its own target
-/// directory so its RUSTFLAGS do not invalidate the normal build.
+/// directory so its RUSTFLAGS do not invalidate the normal build. It is built without the
+/// `check` feature (the loom model checker, which no guest and no `run` needs) and without
+/// debug information (the release profile's line tables, std's included): less to compile on a
+/// fresh clone, and 9 MB instead of 36 in every initramfs, which the guest unpacks at each
+/// boot under TCG. Panics still name their functions (the symbols stay).
 pub fn static_tracer_binary() -> Result<PathBuf> {
     let target_dir = cmd::root().join("target/static");
     cmd::run(
         Command::new(cargo())
             .current_dir(cmd::root())
-            .args(["build", "--release", "--locked", "-p", "tracer", "--target"])
+            .args(["build", "--release", "--locked", "-p", "tracer"])
+            .args(["--no-default-features", "--target"])
             .arg(HOST_TRIPLE)
             .arg("--target-dir")
             .arg(&target_dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static"),
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo"),
     )
     .context("building the static tracer")?;
     Ok(target_dir.join(HOST_TRIPLE).join("release/tracer"))

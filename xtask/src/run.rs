@@ -92,13 +92,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
         builder::static_tracer_binary().map(|p| (p, t.elapsed()))
     });
     let packages = setup::for_run_packages();
-    spent.add("packages", t0.elapsed());
+    spent.add(Phase::Packages, t0.elapsed());
     let built = build
         .join()
         .map_err(|_| anyhow::anyhow!("the build thread panicked"))?;
     packages?;
     let (tracer, build_time) = built?;
-    spent.add("build (beside the packages)", build_time);
+    spent.add(Phase::Build, build_time);
     let out = if args.out.is_absolute() {
         args.out.clone()
     } else {
@@ -131,11 +131,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     if use_vm {
         eprintln!("run: recording in a QEMU guest: {why}");
         let vm = record_in_vm(&args, &tracer, &workload, record_args, &out)?;
-        spent.add("kernel", vm.kernel);
-        spent.add("initramfs", vm.initramfs);
-        spent.add("boot", vm.boot_to_init.unwrap_or_default());
+        spent.add(Phase::Kernel, vm.kernel);
+        spent.add(Phase::Initramfs, vm.initramfs);
+        spent.add(Phase::Boot, vm.boot_to_init.unwrap_or_default());
         spent.tracer(&out.join("record.json"), vm.tracer.unwrap_or_default());
-        spent.add("transfer", vm.transfer);
+        spent.add(Phase::Transfer, vm.transfer);
     } else {
         eprintln!("run: recording natively: {why}");
         record_args.extend(["--out".into(), kernel_trace.display().to_string()]);
@@ -162,7 +162,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     }
     let t = Instant::now();
     cmd::run(&mut replay).context("replaying the workload on the model")?;
-    spent.add("replay", t.elapsed());
+    spent.add(Phase::Replay, t.elapsed());
 
     let report_txt = out.join("report.txt");
     let t = Instant::now();
@@ -176,7 +176,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .arg(out.join("timeline.json"))
         .output()
         .context("running tracer diff")?;
-    spent.add("diff", t.elapsed());
+    spent.add(Phase::Diff, t.elapsed());
     fs::write(&report_txt, &diff_out.stdout)
         .with_context(|| format!("writing {}", report_txt.display()))?;
     let text = String::from_utf8_lossy(&diff_out.stdout);
@@ -189,11 +189,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
         .to_string();
     println!("{summary}");
     eprint!("{}", String::from_utf8_lossy(&diff_out.stderr));
+    spent.add(Phase::Total, t0.elapsed());
+    let time_json = out.join("time.json");
+    fs::write(&time_json, serde_json::to_vec_pretty(&spent.json(use_vm))?)
+        .with_context(|| format!("writing {}", time_json.display()))?;
     eprintln!(
-        "\nrun: {} written: kernel.trace, model.trace, report.txt (details), report.json, timeline.json (open in ui.perfetto.dev or chrome://tracing)",
+        "\nrun: {} written: kernel.trace, model.trace, report.txt (details), report.json, timeline.json (open in ui.perfetto.dev or chrome://tracing), time.json (where the seconds went)",
         out.display()
     );
-    spent.add("total", t0.elapsed());
     eprintln!("run: time: {spent}");
     Ok(diff_out.status.code().unwrap_or(2))
 }
@@ -253,47 +256,145 @@ pub fn guest_tools(modules: &[String]) -> Result<Vec<(PathBuf, PathBuf)>> {
     cmd::program_with_libraries(mkfs)
 }
 
-/// Where a run's seconds went, in order.
+/// A part of a run, timed on the host's clock; the recording's own phases come from `tracer
+/// record --summary` (the guest's clock in the VM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Phase {
+    /// apt installing what `run` needs (nothing when it is installed).
+    Packages,
+    /// The static tracer's build, beside the packages.
+    Build,
+    /// Finding (or fetching) the VM's kernel.
+    Kernel,
+    Initramfs,
+    /// QEMU start to the guest's init.
+    Boot,
+    /// `tracer record`, all of it, as the host (native) or the guest's console (VM) saw it.
+    Record,
+    /// Of the recording: reading the kernel's BTF and the embedded eBPF object.
+    BtfAndObject,
+    /// Of the recording: loading and attaching the programs.
+    Attach,
+    /// Of the recording: the workload while the ring is drained.
+    Workload,
+    /// Of the recording: the kernel's counters read, the programs detached, the trace written.
+    DetachAndTrace,
+    /// The tracer's end in the guest to the results unpacked here.
+    Transfer,
+    Replay,
+    Diff,
+    Total,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Packages => "packages",
+            Phase::Build => "build (beside the packages)",
+            Phase::Kernel => "kernel",
+            Phase::Initramfs => "initramfs",
+            Phase::Boot => "boot",
+            Phase::Record => "record",
+            Phase::BtfAndObject => "BTF and object",
+            Phase::Attach => "attach",
+            Phase::Workload => "workload",
+            Phase::DetachAndTrace => "detach and trace",
+            Phase::Transfer => "transfer",
+            Phase::Replay => "replay",
+            Phase::Diff => "diff",
+            Phase::Total => "total",
+        }
+    }
+
+    /// The recording's phases with their keys in `tracer record`'s summary.
+    const RECORD: [(Phase, &'static str); 4] = [
+        (Phase::BtfAndObject, "load_seconds"),
+        (Phase::Attach, "attach_seconds"),
+        (Phase::Workload, "workload_seconds"),
+        (Phase::DetachAndTrace, "finish_seconds"),
+    ];
+}
+
+/// Where a run's seconds went, in order: the recording with its phases inside it.
 #[derive(Default)]
-struct Spent(Vec<(String, Duration)>);
+struct Spent {
+    parts: Vec<(Phase, Duration)>,
+    record: Vec<(Phase, f64)>,
+}
 
 impl Spent {
-    fn add(&mut self, what: &str, d: Duration) {
-        self.0.push((what.to_string(), d));
+    fn add(&mut self, phase: Phase, d: Duration) {
+        self.parts.push((phase, d));
     }
 
     /// The recording (`elapsed`, as the host or the guest saw it) with its phases from `tracer
-    /// record`'s summary: BTF and object read, programs loaded and attached, the workload,
-    /// detach and trace written. A summary that cannot be read leaves the phases out.
+    /// record`'s summary. A summary that cannot be read leaves the phases out.
     fn tracer(&mut self, summary: &Path, elapsed: Duration) {
         let v: serde_json::Value = fs::read(summary)
             .ok()
             .and_then(|t| serde_json::from_slice(&t).ok())
             .unwrap_or_default();
-        let phases: Vec<String> = [
-            ("BTF and object", "load_seconds"),
-            ("attach", "attach_seconds"),
-            ("workload", "workload_seconds"),
-            ("detach and trace", "finish_seconds"),
-        ]
-        .iter()
-        .filter_map(|(what, key)| Some(format!("{what} {:.1}s", v[key].as_f64()?)))
-        .collect();
-        let what = if phases.is_empty() {
-            "record".to_string()
-        } else {
-            format!("record ({})", phases.join(", "))
-        };
-        self.0.push((what, elapsed));
+        self.record = Phase::RECORD
+            .iter()
+            .filter_map(|&(phase, key)| Some((phase, v[key].as_f64()?)))
+            .collect();
+        self.parts.push((Phase::Record, elapsed));
     }
+
+    /// Every figure, for time.json: `phases` in order (the recording's own under `record`).
+    fn json(&self, vm: bool) -> serde_json::Value {
+        let phases: Vec<serde_json::Value> = self
+            .parts
+            .iter()
+            .map(|&(phase, d)| {
+                let mut p = serde_json::json!({ "phase": phase, "seconds": d.as_secs_f64() });
+                if phase == Phase::Record {
+                    p["of_which"] = self
+                        .record
+                        .iter()
+                        .map(
+                            |&(phase, secs)| serde_json::json!({ "phase": phase, "seconds": secs }),
+                        )
+                        .collect();
+                }
+                p
+            })
+            .collect();
+        serde_json::json!({
+            "schema": 1,
+            "recorded_in": if vm { "vm" } else { "native" },
+            "load_average": load_average(),
+            "phases": phases,
+        })
+    }
+}
+
+/// The host's 1, 5 and 15 minute load averages: the figures mean little on a busy machine.
+fn load_average() -> Option<[f64; 3]> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    let mut f = text.split_whitespace().map(|x| x.parse().ok());
+    Some([f.next()??, f.next()??, f.next()??])
 }
 
 impl std::fmt::Display for Spent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = |d: f64| format!("{d:.1}s");
         let parts: Vec<String> = self
-            .0
+            .parts
             .iter()
-            .map(|(what, d)| format!("{what} {:.1}s", d.as_secs_f64()))
+            .map(|&(phase, d)| {
+                let inner: Vec<String> = self
+                    .record
+                    .iter()
+                    .map(|&(p, s)| format!("{} {}", p.label(), secs(s)))
+                    .collect();
+                if phase == Phase::Record && !inner.is_empty() {
+                    format!("record ({}) {}", inner.join(", "), secs(d.as_secs_f64()))
+                } else {
+                    format!("{} {}", phase.label(), secs(d.as_secs_f64()))
+                }
+            })
             .collect();
         f.write_str(&parts.join(", "))
     }
@@ -347,4 +448,52 @@ fn record_in_vm(
             .with_context(|| format!("moving {f} out of {}", outcome.out_dir.display()))?;
     }
     Ok(outcome.timings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_json_has_every_phase_in_order() {
+        let dir = std::env::temp_dir().join(format!("xtask-run-time-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("mkdir");
+        let summary = dir.join("record.json");
+        fs::write(
+            &summary,
+            r#"{"load_seconds":1.5,"attach_seconds":2.0,"workload_seconds":0.5,"finish_seconds":0.25}"#,
+        )
+        .expect("write");
+        let mut spent = Spent::default();
+        spent.add(Phase::Boot, Duration::from_millis(5000));
+        spent.tracer(&summary, Duration::from_millis(4500));
+        spent.add(Phase::Total, Duration::from_secs(10));
+        let j = spent.json(true);
+        assert_eq!(j["recorded_in"], "vm");
+        let phases: Vec<&str> = j["phases"]
+            .as_array()
+            .expect("phases")
+            .iter()
+            .map(|p| p["phase"].as_str().expect("name"))
+            .collect();
+        assert_eq!(phases, ["boot", "record", "total"]);
+        let record = &j["phases"][1];
+        assert_eq!(record["seconds"], 4.5);
+        assert_eq!(record["of_which"][0]["phase"], "btf-and-object");
+        assert_eq!(record["of_which"][3]["phase"], "detach-and-trace");
+        assert_eq!(record["of_which"][3]["seconds"], 0.25);
+        assert_eq!(
+            spent.to_string(),
+            "boot 5.0s, record (BTF and object 1.5s, attach 2.0s, workload 0.5s, detach and \
+             trace 0.2s) 4.5s, total 10.0s"
+        );
+        fs::write(&summary, "not json").expect("write");
+        let mut unread = Spent::default();
+        unread.tracer(&summary, Duration::from_secs(1));
+        assert_eq!(unread.to_string(), "record 1.0s");
+        assert!(unread.json(false)["phases"][0]
+            .get("of_which")
+            .is_some_and(|w| w.as_array().is_some_and(Vec::is_empty)));
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

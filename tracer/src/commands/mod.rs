@@ -2,6 +2,7 @@
 //! Library logic stays in the crate's modules; these only parse, orchestrate and print.
 pub mod args;
 pub mod bench;
+#[cfg(feature = "check")]
 pub mod check;
 pub mod export;
 pub mod model;

@@ -144,13 +144,26 @@ impl Apt {
         c
     }
 
+    /// When the suite's lists were last fetched.
+    fn lists_fetched(&self) -> Option<SystemTime> {
+        fs::metadata(self.dir.join("updated"))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// Whether the lists are younger than [`LISTS_MAX_AGE`], so [`Apt::update`] does nothing.
+    fn lists_fresh(&self) -> bool {
+        self.lists_fetched()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|a| a < LISTS_MAX_AGE)
+    }
+
     /// Fetches the suite's lists when they are missing or older than [`LISTS_MAX_AGE`]; with
     /// old lists and no network, goes on with the old lists.
     fn update(&self) -> Result<()> {
         let stamp = self.dir.join("updated");
-        let age = fs::metadata(&stamp)
-            .and_then(|m| m.modified())
-            .ok()
+        let age = self
+            .lists_fetched()
             .and_then(|t| SystemTime::now().duration_since(t).ok());
         if age.is_some_and(|a| a < LISTS_MAX_AGE) {
             return Ok(());
@@ -207,6 +220,62 @@ impl Apt {
                 Some((f.next()?.to_owned(), f.next()?.to_owned()))
             })
             .collect())
+    }
+}
+
+/// What `debian:SUITE[/VERSION]` resolved to, remembered per suite and version asked for, so
+/// a run with fresh lists and the kernel unpacked asks apt nothing: each `apt-cache` call
+/// rebuilds apt's cache from the lists, about a CPU-second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resolution {
+    package: String,
+    version: String,
+    release: String,
+}
+
+impl Resolution {
+    fn file(apt: &Apt, version: Option<&str>) -> PathBuf {
+        let key = version.map_or_else(|| "newest".to_owned(), |v| format!("v-{v}"));
+        apt.dir.join("resolved").join(key.replace(['/', ':'], "_"))
+    }
+
+    /// The remembered resolution, when it was made from the lists apt has now and those lists
+    /// are fresh (else apt must look again).
+    fn load(apt: &Apt, version: Option<&str>) -> Option<Resolution> {
+        let path = Resolution::file(apt, version);
+        let written = fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        if !apt.lists_fresh() || apt.lists_fetched().is_none_or(|f| written < f) {
+            return None;
+        }
+        Resolution::parse(&fs::read_to_string(path).ok()?)
+    }
+
+    fn parse(text: &str) -> Option<Resolution> {
+        let mut f = text.trim_end().split('\t');
+        let r = Resolution {
+            package: f.next()?.to_owned(),
+            version: f.next()?.to_owned(),
+            release: f.next()?.to_owned(),
+        };
+        f.next().is_none().then_some(r)
+    }
+
+    fn save(&self, apt: &Apt, version: Option<&str>) -> Result<()> {
+        let path = Resolution::file(apt, version);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let text = format!("{}\t{}\t{}\n", self.package, self.version, self.release);
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Where the kernel is unpacked.
+    fn dir(&self, root: &Path) -> PathBuf {
+        root.join(format!(
+            "{}_{}",
+            self.package,
+            self.version.replace([':', '/'], "_")
+        ))
     }
 }
 
@@ -338,26 +407,41 @@ pub fn resolve(suite: &str, version: Option<&str>) -> Result<Unpacked> {
     // One resolver at a time per cache: parallel runs (the matrix, other clones) share it.
     let _lock = FileLock::take(&root.join("lock"), "a kernel download")?;
     let apt = Apt::new(&root, suite)?;
+    if let Some(r) = Resolution::load(&apt, version) {
+        let dir = r.dir(&root);
+        if dir.join(".complete").is_file() {
+            if let Ok((bzimage, modules)) = layout(&dir, &r.release) {
+                return Ok(Unpacked {
+                    bzimage,
+                    modules,
+                    package: r.package,
+                    version: r.version,
+                });
+            }
+        }
+    }
     apt.update()?;
     let image = image_stanza(&apt, suite, version)?;
     let (release, packages) = kernel_packages(&image)?;
-    let dir = root.join(format!(
-        "{}_{}",
-        image.package,
-        image.version.replace([':', '/'], "_")
-    ));
+    let resolution = Resolution {
+        package: image.package,
+        version: image.version,
+        release,
+    };
+    let dir = resolution.dir(&root);
     let stamp = dir.join(".complete");
     let manifest: String = packages.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
     if fs::read_to_string(&stamp).ok().as_deref() != Some(manifest.as_str()) {
         fetch(&apt, &packages, &root, &dir)?;
         fs::write(&stamp, &manifest).with_context(|| format!("writing {}", stamp.display()))?;
     }
-    let (bzimage, modules) = layout(&dir, &release)?;
+    let (bzimage, modules) = layout(&dir, &resolution.release)?;
+    resolution.save(&apt, version)?;
     Ok(Unpacked {
         bzimage,
         modules,
-        package: image.package,
-        version: image.version,
+        package: resolution.package,
+        version: resolution.version,
     })
 }
 
@@ -527,6 +611,51 @@ mod tests {
         assert_eq!((k, m), (tree.join("vmlinuz"), tree.clone()));
         let err = layout(&new, "7.3.5+deb13-amd64").expect_err("other release");
         assert!(format!("{err}").contains("remove that directory"), "{err}");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn remembers_a_resolution_while_the_lists_stay_the_same() {
+        let d = std::env::temp_dir().join(format!("xtask-debian-resolved-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let apt = Apt::new(&d, "bookworm").expect("apt dir");
+        let r = Resolution {
+            package: "linux-image-6.1.0-9-amd64".into(),
+            version: "6.1.27-1".into(),
+            release: "6.1.0-9-amd64".into(),
+        };
+        let stamp = apt.dir.join("updated");
+        let set_fetched = |ago: Duration| {
+            let f = fs::File::create(&stamp).expect("stamp");
+            f.set_modified(SystemTime::now() - ago).expect("mtime");
+        };
+        r.save(&apt, None).expect("save");
+        assert_eq!(Resolution::load(&apt, None), None, "lists never fetched");
+        set_fetched(Duration::from_secs(60));
+        r.save(&apt, None).expect("save");
+        assert_eq!(Resolution::load(&apt, None), Some(r.clone()));
+        assert_eq!(
+            Resolution::load(&apt, Some("6.1.27-1")),
+            None,
+            "another version"
+        );
+        set_fetched(Duration::ZERO);
+        let f = fs::File::options()
+            .write(true)
+            .open(Resolution::file(&apt, None))
+            .expect("resolution file");
+        f.set_modified(SystemTime::now() - Duration::from_secs(5))
+            .expect("mtime");
+        assert_eq!(Resolution::load(&apt, None), None, "lists fetched since");
+        set_fetched(LISTS_MAX_AGE + Duration::from_secs(60));
+        r.save(&apt, None).expect("save");
+        assert_eq!(Resolution::load(&apt, None), None, "lists too old");
+        assert_eq!(
+            r.dir(&d),
+            d.join("linux-image-6.1.0-9-amd64_6.1.27-1"),
+            "the directory resolve() unpacks into"
+        );
+        assert_eq!(Resolution::parse("a\tb\n"), None);
         let _ = fs::remove_dir_all(&d);
     }
 
