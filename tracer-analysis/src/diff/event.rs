@@ -70,7 +70,11 @@ impl Ev {
 /// last asked travels to the analysis with the events that use it.
 pub struct Numbering {
     ptrs: HashMap<u64, Slot>,
-    names: HashMap<Box<[u8]>, NameNo>,
+    /// Names of up to 16 bytes (nearly all) by their bytes packed in an integer and their
+    /// length: no byte-string hashing or comparison call per event.
+    short: HashMap<(u128, u8), NameNo>,
+    long: HashMap<Box<[u8]>, NameNo>,
+    next_name: NameNo,
     /// Numbered since the last [`Numbering::take`], in number order.
     new: Tables,
 }
@@ -79,7 +83,9 @@ impl Default for Numbering {
     fn default() -> Self {
         Numbering {
             ptrs: HashMap::from_iter([(0, 0)]),
-            names: HashMap::new(),
+            short: HashMap::new(),
+            long: HashMap::new(),
+            next_name: 0,
             new: Tables {
                 ptrs: vec![0],
                 names: Vec::new(),
@@ -101,15 +107,20 @@ impl Numbering {
         let dentry = ptr(ev.dentry);
         let parent = ptr(ev.parent);
         let bytes = ev.name_bytes();
-        let name = match self.names.get(bytes) {
-            Some(n) => *n,
-            None => {
-                let n = self.names.len() as NameNo;
-                self.names.insert(Box::from(bytes), n);
-                self.new.names.push(Box::from(bytes));
-                n
-            }
+        let found = match short_key(bytes) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(bytes).copied(),
         };
+        let name = found.unwrap_or_else(|| {
+            let n = self.next_name;
+            self.next_name += 1;
+            match short_key(bytes) {
+                Some(k) => self.short.insert(k, n),
+                None => self.long.insert(Box::from(bytes), n),
+            };
+            self.new.names.push(Box::from(bytes));
+            n
+        });
         Ev {
             ts_begin: ev.ts_begin,
             ts_end: ev.ts_end,
@@ -133,6 +144,13 @@ impl Numbering {
     pub fn take(&mut self) -> Tables {
         std::mem::take(&mut self.new)
     }
+}
+
+/// A name of up to 16 bytes as one integer and its length.
+fn short_key(bytes: &[u8]) -> Option<(u128, u8)> {
+    let mut b = [0u8; 16];
+    b.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    Some((u128::from_le_bytes(b), bytes.len() as u8))
 }
 
 /// Numbers to what they stand for: by [`Slot`] the pointer, by [`NameNo`] the name bytes.
@@ -183,6 +201,22 @@ mod tests {
         let d = n.compact(&ev);
         t.extend(n.take());
         assert_eq!((d.dentry, d.name), (3, 0));
+        // Names past 16 bytes, and short names that differ only by length (trailing NULs),
+        // are numbered apart.
+        let long = b"a-name-longer-than-sixteen-bytes";
+        for (bytes, want) in [
+            (&long[..], 2),
+            (&b"f1\0"[..], 3),
+            (&long[..], 2),
+            (&b"f1"[..], 0),
+            (&long[..20], 4),
+        ] {
+            ev.set_name(bytes);
+            assert_eq!(n.compact(&ev).name, want, "{bytes:?}");
+        }
+        t.extend(n.take());
+        assert_eq!(&*t.names[2], &long[..]);
+        assert_eq!(&*t.names[3], b"f1\0");
         assert_eq!(t.ptr(d.dentry), 0xc0);
         assert_eq!(t.ptr(0), 0);
     }
