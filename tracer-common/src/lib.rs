@@ -161,7 +161,7 @@ impl Probe {
         self != Probe::Op && self != Probe::DMoveTarget
     }
 
-    /// Index into the per-CPU counter arrays (`HITS`, `DROPS`).
+    /// Index into the per-CPU counters (`Counts::hits`, `Counts::drops`).
     pub fn counter_index(self) -> u32 {
         self as u32 - 1
     }
@@ -211,6 +211,19 @@ impl Probe {
 
 /// Number of slots in the per-CPU counter arrays.
 pub const COUNTERS: u32 = 24;
+
+/// The programs' counters on one CPU (the `COUNTS` per-CPU map, one element): in one value so
+/// that an event costs one map lookup for its sequence number and its hit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    /// The last `cpu_seq` stamped on this CPU.
+    pub seq: u64,
+    /// Calls that passed the filter, per probe ([`Probe::counter_index`]).
+    pub hits: [u64; COUNTERS as usize],
+    /// Calls that passed the filter but produced no event (no slot, ring buffer full).
+    pub drops: [u64; COUNTERS as usize],
+}
 
 /// How an event was produced.
 #[repr(u8)]
@@ -459,19 +472,31 @@ pub struct Offsets {
 /// [`Offsets::check_windows`] says whether a kernel's layout allows it.
 pub const DENTRY_WINDOW: usize = 24;
 
+/// Bytes at the start of `struct dentry` the kprobe programs read in one go at a writer's entry
+/// and exit: the head, `d_parent`, `d_name` and `d_inode` (in that order on every kernel without
+/// lock debugging). [`Offsets::check_windows`] says whether a kernel's layout allows it.
+pub const DENTRY_SPAN: usize = 56;
+
 /// `struct qstr` (hash, len, name pointer), which the probes read whole.
 pub const QSTR_SIZE: usize = 16;
 
 impl Offsets {
     /// Whether the fields the probes take out of one read lie inside it, aligned: `d_flags`,
-    /// `d_seq` and `d_hash.pprev` in the dentry's first [`DENTRY_WINDOW`] bytes, and `hash`,
-    /// `len` and `name` in the [`QSTR_SIZE`] bytes of a qstr. On failure, the first field that
-    /// does not, and its offset.
+    /// `d_seq` and `d_hash.pprev` in the dentry's first [`DENTRY_WINDOW`] bytes; those,
+    /// `d_parent`, `d_inode` and `d_name`'s fields in its first [`DENTRY_SPAN`] bytes; and
+    /// `hash`, `len` and `name` in the [`QSTR_SIZE`] bytes of a qstr. On failure, the first
+    /// field that does not, and its offset.
     pub fn check_windows(&self) -> Result<(), (&'static str, u32)> {
+        let name = |off: u32| self.d_name.saturating_add(off);
         let fields = [
             ("dentry.d_flags", self.d_flags, 4, DENTRY_WINDOW),
             ("dentry.d_seq", self.d_seq, 4, DENTRY_WINDOW),
             ("dentry.d_hash.pprev", self.d_hash_pprev, 8, DENTRY_WINDOW),
+            ("dentry.d_parent", self.d_parent, 8, DENTRY_SPAN),
+            ("dentry.d_name.hash", name(self.qstr_hash), 4, DENTRY_SPAN),
+            ("dentry.d_name.len", name(self.qstr_len), 4, DENTRY_SPAN),
+            ("dentry.d_name.name", name(self.qstr_name), 8, DENTRY_SPAN),
+            ("dentry.d_inode", self.d_inode, 8, DENTRY_SPAN),
             ("qstr.hash", self.qstr_hash, 4, QSTR_SIZE),
             ("qstr.len", self.qstr_len, 4, QSTR_SIZE),
             ("qstr.name", self.qstr_name, 8, QSTR_SIZE),
@@ -539,6 +564,7 @@ mod user {
     unsafe impl aya::Pod for super::Event {}
     unsafe impl aya::Pod for super::Offsets {}
     unsafe impl aya::Pod for super::Config {}
+    unsafe impl aya::Pod for super::Counts {}
 }
 
 #[cfg(test)]
@@ -576,6 +602,10 @@ mod tests {
             d_flags: 0,
             d_seq: 4,
             d_hash_pprev: 16,
+            d_parent: 24,
+            d_name: 32,
+            d_inode: 48,
+            d_sb: 104,
             qstr_hash: 0,
             qstr_len: 4,
             qstr_name: 8,
@@ -585,8 +615,14 @@ mod tests {
         o.d_hash_pprev = 24;
         assert_eq!(o.check_windows(), Err(("dentry.d_hash.pprev", 24)));
         o.d_hash_pprev = 16;
+        o.d_inode = 56;
+        assert_eq!(o.check_windows(), Err(("dentry.d_inode", 56)));
+        o.d_inode = 48;
+        o.d_name = 48;
+        assert_eq!(o.check_windows(), Err(("dentry.d_name.name", 56)));
+        o.d_name = 32;
         o.qstr_len = 6;
-        assert_eq!(o.check_windows(), Err(("qstr.len", 6)));
+        assert_eq!(o.check_windows(), Err(("dentry.d_name.len", 38)));
     }
 
     #[test]

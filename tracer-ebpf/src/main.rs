@@ -3,15 +3,17 @@
 //! Every call is one event. The entry half (fentry or kprobe) filters by the dentry's file
 //! system, counts a hit and writes what it saw into a slot: its CPU's slot for the probe in
 //! `CPU_SLOTS` when free, else the calling thread's in `SLOTS`. The exit half (fexit or
-//! kretprobe) finds the slot, reserves the event in the `EVENTS` ring buffer, copies the slot
-//! into it and completes it there with the state after the call. A call that passed the filter
-//! but produced no event (no slot, ring buffer full) is counted in `DROPS`, so `HITS - DROPS`
-//! is what the consumer must have received.
+//! kretprobe) finds the slot, completes the event there with the state after the call and
+//! copies it into the `EVENTS` ring buffer. A call that passed the filter but produced no event
+//! (no slot, ring buffer full) is counted in `Counts::drops`, so hits minus drops is what the
+//! consumer must have received.
 //!
 //! Cost, per call: an inlined array lookup and one atomic add take the CPU's slot (no hashing,
-//! no insert and delete, each of which would lock a bucket and visit the element free list).
-//! fentry/fexit programs load struct fields directly through their BTF-typed arguments; kprobe
-//! programs read with as few `bpf_probe_read_kernel` calls as the layout allows (see `Mem`).
+//! no insert and delete, each of which would lock a bucket and visit the element free list);
+//! one per-CPU map lookup counts the hit and takes the sequence number; the ring's fill level
+//! is asked once in `WAKEUP_CHECK_EVERY` events. fentry/fexit programs load struct fields
+//! directly through their BTF-typed arguments; kprobe programs read with as few
+//! `bpf_probe_read_kernel` calls as the layout allows (see `Mem`).
 //!
 //! Struct offsets come from the target kernel's BTF through the `CONFIG` load-time global: Rust
 //! eBPF has no CO-RE relocations, and the layouts differ between kernels, by version and by
@@ -39,7 +41,8 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use tracer_common::{
-    flags, Config, Event, Probe, Source, COUNTERS, DENTRY_WINDOW, MAX_DEVS, NAME_CAP, QSTR_SIZE,
+    flags, Config, Counts, Event, Probe, Source, COUNTERS, DENTRY_SPAN, DENTRY_WINDOW, MAX_DEVS,
+    NAME_CAP, QSTR_SIZE,
 };
 
 /// Filled in by the loader (aya `EbpfLoader::set_global`) before the programs load.
@@ -50,17 +53,11 @@ static CONFIG: Config = Config::ZERO;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 
-/// Calls that passed the filter, per probe and CPU.
+/// Per CPU: the last `cpu_seq` stamped, and per probe the calls that passed the filter and
+/// those that produced no event (no slot, ring buffer full). One element: an event's hit and
+/// sequence number cost one lookup (a helper call on kernels before 6.10).
 #[map]
-static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
-
-/// The last `cpu_seq` stamped on each CPU (one slot).
-#[map]
-static SEQ: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
-
-/// Calls that passed the filter but produced no event (no slot, ring buffer full).
-#[map]
-static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTERS, 0);
+static COUNTS: PerCpuArray<Counts> = PerCpuArray::with_max_entries(1, 0);
 
 /// The entry half of a thread's call in flight whose CPU slot was taken, per probe, keyed by
 /// `tid << 8 | probe`. Written in place by the entry, disarmed by the exit, kept for the
@@ -107,6 +104,12 @@ const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 
+/// How often (in a CPU's events, by `cpu_seq`) the exit asks the ring how full it is: a helper
+/// call per event otherwise. Between checks it submits without waking the consumer, which also
+/// drains every 10 ms; a wakeup is late by at most this many events per CPU (10 KB), against
+/// a threshold of a megabyte in a ring of 64 by default.
+const WAKEUP_CHECK_EVERY: u32 = 64;
+
 /// One field of `CONFIG`. A volatile read keeps the compiler from folding the zero initialiser
 /// into the code (the loader rewrites it), without copying the whole struct per program.
 macro_rules! cfg {
@@ -119,29 +122,35 @@ macro_rules! cfg {
     }};
 }
 
+/// This CPU's counters.
 #[inline(always)]
-fn bump(map: &PerCpuArray<u64>, probe: Probe) {
-    if let Some(slot) = map.get_ptr_mut(probe.counter_index()) {
-        // SAFETY: per-CPU slot, no concurrent writer on this CPU while the program runs.
-        unsafe { *slot += 1 };
+fn counts() -> Option<&'static mut Counts> {
+    // SAFETY: per-CPU value, no concurrent writer on this CPU while the program runs.
+    COUNTS.get_ptr_mut(0).map(|c| unsafe { &mut *c })
+}
+
+/// Counts a call that passed the filter but produced no event.
+#[inline(always)]
+fn drop_event(probe: Probe) {
+    if let Some(d) = counts().and_then(|c| c.drops.get_mut(probe.counter_index() as usize)) {
+        *d += 1;
     }
 }
 
 /// Counts a call that passed the filter and returns its `cpu_seq`: taken before the call can
 /// fail to produce an event, so that every such failure leaves a hole in its CPU's numbers.
-/// Per-CPU and not atomic, like `HITS`: two programs interleaved on one CPU (a preemptible
-/// kernel) could take one number twice and skip one, which reads as a loss, never as none.
+/// Per-CPU and not atomic: two programs interleaved on one CPU (a preemptible kernel) could
+/// take one number twice and skip one, which reads as a loss, never as none.
 #[inline(always)]
 fn hit(probe: Probe) -> u32 {
-    bump(&HITS, probe);
-    match SEQ.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot, as in `bump`.
-        Some(n) => unsafe {
-            *n += 1;
-            *n as u32
-        },
-        None => 0,
+    let Some(c) = counts() else {
+        return 0;
+    };
+    if let Some(h) = c.hits.get_mut(probe.counter_index() as usize) {
+        *h += 1;
     }
+    c.seq += 1;
+    c.seq as u32
 }
 
 #[inline(always)]
@@ -190,6 +199,14 @@ struct Qstr {
     name: u64,
 }
 
+/// What a writer's entry reads of its dentry besides the name's bytes.
+struct Dentry {
+    parent: u64,
+    head: Head,
+    inode: u64,
+    name: Qstr,
+}
+
 /// How a program reads kernel structs. `None` is a read that faulted.
 trait Mem {
     /// The pointer-sized field at `off`.
@@ -198,6 +215,27 @@ trait Mem {
     fn u32(base: u64, off: u32) -> Option<u32>;
     fn head(dentry: u64) -> Option<Head>;
     fn qstr(qstr: u64) -> Option<Qstr>;
+
+    /// A writer's dentry at entry: `d_parent`, the head, `d_inode`, `d_name`.
+    #[inline(always)]
+    fn dentry(dentry: u64) -> Option<Dentry> {
+        let d_name: u32 = cfg!(offsets.d_name);
+        Some(Dentry {
+            parent: Self::ptr(dentry, cfg!(offsets.d_parent))?,
+            head: Self::head(dentry)?,
+            inode: Self::ptr(dentry, cfg!(offsets.d_inode))?,
+            name: Self::qstr(dentry + d_name as u64)?,
+        })
+    }
+
+    /// A writer's dentry at exit: the head, then `d_inode`.
+    #[inline(always)]
+    fn state(dentry: u64) -> Option<(Head, u64)> {
+        Some((
+            Self::head(dentry)?,
+            Self::ptr(dentry, cfg!(offsets.d_inode))?,
+        ))
+    }
 }
 
 /// fentry/fexit programs get BTF-typed pointers and load struct fields directly: the verifier
@@ -294,6 +332,73 @@ impl Mem for Probed {
             name: word(&w, name),
         })
     }
+
+    /// One copy of the dentry's first `DENTRY_SPAN` bytes where the layout allows it, instead
+    /// of five: the head, `d_parent`, `d_name` and `d_inode` all lie in it.
+    #[inline(always)]
+    fn dentry(dentry: u64) -> Option<Dentry> {
+        let fast: u32 = cfg!(fast_reads);
+        let d_name: u32 = cfg!(offsets.d_name);
+        if fast == 0 {
+            return Some(Dentry {
+                parent: Self::ptr(dentry, cfg!(offsets.d_parent))?,
+                head: Self::head(dentry)?,
+                inode: Self::ptr(dentry, cfg!(offsets.d_inode))?,
+                name: Self::qstr(dentry + d_name as u64)?,
+            });
+        }
+        let w = span(dentry)?;
+        let (parent, inode): (u32, u32) = (cfg!(offsets.d_parent), cfg!(offsets.d_inode));
+        let (hash, len, name): (u32, u32, u32) = (
+            cfg!(offsets.qstr_hash),
+            cfg!(offsets.qstr_len),
+            cfg!(offsets.qstr_name),
+        );
+        Some(Dentry {
+            parent: word(&w, parent),
+            head: span_head(&w),
+            inode: word(&w, inode),
+            name: Qstr {
+                hash: u32_at(&w, d_name + hash),
+                len: u32_at(&w, d_name + len),
+                name: word(&w, d_name + name),
+            },
+        })
+    }
+
+    /// One copy for the head and `d_inode` where the layout allows it (the head's fields come
+    /// first in the dentry, so they are read before `d_inode`, as field by field).
+    #[inline(always)]
+    fn state(dentry: u64) -> Option<(Head, u64)> {
+        let fast: u32 = cfg!(fast_reads);
+        if fast == 0 {
+            return Some((
+                Self::head(dentry)?,
+                Self::ptr(dentry, cfg!(offsets.d_inode))?,
+            ));
+        }
+        let w = span(dentry)?;
+        let inode: u32 = cfg!(offsets.d_inode);
+        Some((span_head(&w), word(&w, inode)))
+    }
+}
+
+/// The dentry's first `DENTRY_SPAN` bytes, in one helper call.
+#[inline(always)]
+fn span(dentry: u64) -> Option<[u64; DENTRY_SPAN / 8]> {
+    // SAFETY: the helper faults safely.
+    unsafe { read::<[u64; DENTRY_SPAN / 8]>(dentry, 0) }
+}
+
+/// The head's fields out of a `span`.
+#[inline(always)]
+fn span_head(w: &[u64; DENTRY_SPAN / 8]) -> Head {
+    let pprev: u32 = cfg!(offsets.d_hash_pprev);
+    Head {
+        flags: u32_at(w, cfg!(offsets.d_flags)),
+        seq: u32_at(w, cfg!(offsets.d_seq)),
+        hashed: word(w, pprev) != 0,
+    }
 }
 
 /// Does the dentry live on one of the traced file systems?
@@ -316,11 +421,11 @@ fn dev_allowed<M: Mem>(dentry: u64) -> bool {
     devs.iter().any(|d| *d != 0 && *d == dev)
 }
 
-/// Copies a `struct qstr` (hash, len, name) into the event. The name is not NUL-terminated
-/// (a lookup's qstr points into the whole path), so only `len` bytes count.
+/// Copies a `struct qstr` (hash, len, name), read by the caller, into the event. The name is
+/// not NUL-terminated (a lookup's qstr points into the whole path), so only `len` bytes count.
 #[inline(always)]
-fn read_qstr<M: Mem>(ev: &mut Event, qstr: u64) {
-    let Some(q) = M::qstr(qstr) else {
+fn read_name(ev: &mut Event, qstr: Option<Qstr>) {
+    let Some(q) = qstr else {
         ev.flags |= flags::READ_FAULT;
         ev.name_len = 0;
         return;
@@ -517,22 +622,27 @@ fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, se
     // SAFETY: helper with no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(h) = claim(probe, pid_tgid, cpu) else {
-        bump(&DROPS, probe);
+        drop_event(probe);
         return;
     };
     let s = &mut *h.slot;
     begin(s, probe, source, pid_tgid, cpu, seq);
     s.ev.parent = parent;
-    read_qstr::<M>(&mut s.ev, qstr);
+    read_name(&mut s.ev, M::qstr(qstr));
     s.seqp = seqp;
     arm(h, pid_tgid);
 }
 
+/// Wake the consumer on every event (`wakeup_bytes` 0), or once the ring holds more than the
+/// threshold, looked at in one event of a CPU's `WAKEUP_CHECK_EVERY` (by its `cpu_seq`).
 #[inline(always)]
-fn wakeup_flags() -> u64 {
+fn wakeup_flags(cpu_seq: u32) -> u64 {
     let threshold: u64 = cfg!(wakeup_bytes);
     if threshold == 0 {
         return 0;
+    }
+    if cpu_seq % WAKEUP_CHECK_EVERY != 0 {
+        return BPF_RB_NO_WAKEUP;
     }
     if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
         BPF_RB_FORCE_WAKEUP
@@ -552,11 +662,11 @@ fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
     // SAFETY: helper with no preconditions.
     s.ev.ts_end = unsafe { bpf_ktime_get_ns() };
     fill(&mut s.ev, s.seqp);
-    let sent = EVENTS.output::<Event>(&s.ev, wakeup_flags());
+    let sent = EVENTS.output::<Event>(&s.ev, wakeup_flags(s.ev.cpu_seq));
     // Only once it is copied out: a released CPU slot can be claimed at once.
     release(h);
     if sent.is_err() {
-        bump(&DROPS, probe);
+        drop_event(probe);
     }
 }
 
@@ -612,31 +722,26 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
     // SAFETY: helper with no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(h) = claim(probe, pid_tgid, cpu) else {
-        bump(&DROPS, probe);
+        drop_event(probe);
         return;
     };
     let s = &mut *h.slot;
     begin(s, probe, source, pid_tgid, cpu, seq);
     let ev = &mut s.ev;
     ev.dentry = dentry;
-    match (
-        M::ptr(dentry, cfg!(offsets.d_parent)),
-        M::head(dentry),
-        M::ptr(dentry, cfg!(offsets.d_inode)),
-    ) {
-        (Some(parent), Some(head), Some(inode)) => {
-            ev.parent = parent;
-            ev.seq_begin = head.seq;
-            ev.inode_begin = inode;
-            ev.aux = head.flags;
-            if head.hashed {
+    match M::dentry(dentry) {
+        Some(d) => {
+            ev.parent = d.parent;
+            ev.seq_begin = d.head.seq;
+            ev.inode_begin = d.inode;
+            ev.aux = d.head.flags;
+            if d.head.hashed {
                 ev.flags |= flags::HASHED_BEGIN;
             }
+            read_name(ev, Some(d.name));
         }
-        _ => ev.flags |= flags::READ_FAULT,
+        None => read_name(ev, None),
     }
-    let d_name: u32 = cfg!(offsets.d_name);
-    read_qstr::<M>(ev, dentry + d_name as u64);
     arm(h, pid_tgid);
 }
 
@@ -649,8 +754,8 @@ fn writer_exit<M: Mem>(probe: Probe, dentry: Option<u64>) {
         #[inline(always)]
         |ev, _| {
             let d = dentry.unwrap_or(ev.dentry);
-            match (M::head(d), M::ptr(d, cfg!(offsets.d_inode))) {
-                (Some(head), Some(inode)) => {
+            match M::state(d) {
+                Some((head, inode)) => {
                     ev.seq_end = head.seq;
                     ev.inode_end = inode;
                     if head.hashed {

@@ -25,7 +25,7 @@ use tokio::{
     signal::unix::{signal, SignalKind},
     time::MissedTickBehavior,
 };
-use tracer_common::{Config, Event, Probe, EVENT_SIZE, MAX_DEVS};
+use tracer_common::{Config, Counts, Event, Probe, COUNTERS, EVENT_SIZE, MAX_DEVS};
 
 use crate::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
@@ -76,6 +76,10 @@ pub struct RecordSummary {
     pub attach_seconds: f64,
     /// Detaching, reading the counters and writing the trace after the workload.
     pub finish_seconds: f64,
+    /// The consumer thread's CPU time while the workload ran: what draining took from it.
+    pub consumer_cpu_seconds: f64,
+    /// Times the consumer woke while the workload ran (ring readiness or its drain tick).
+    pub consumer_wakeups: u64,
     pub kernel_events_per_second: f64,
     pub end: String,
     pub complete: bool,
@@ -126,6 +130,7 @@ where
     )?;
     let t0 = Instant::now();
     let (ops, drained) = run_and_drain(opts, ring, &mut spill, stop, run_workload, t0)?;
+    let consumer = drained.as_ref().copied().unwrap_or_default();
     let seconds = t0.elapsed().as_secs_f64();
     let t_finish = Instant::now();
     // Detach before anything else: the workload's unmount must not be recorded.
@@ -177,6 +182,8 @@ where
         load_seconds,
         attach_seconds,
         finish_seconds,
+        consumer_cpu_seconds: consumer.cpu.as_secs_f64(),
+        consumer_wakeups: consumer.wakeups,
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
         end: end.to_string(),
         complete: footer.complete(),
@@ -300,7 +307,7 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
 }
 
 /// Phase 2: the workload on its own thread while this one drains the ring into the spill.
-/// Returns the workload's outcome and the drain's (events drained).
+/// Returns the workload's outcome and the drain's.
 fn run_and_drain<F>(
     opts: &RecordOptions,
     ring: RingBuf<aya::maps::MapData>,
@@ -308,7 +315,7 @@ fn run_and_drain<F>(
     stop: &AtomicBool,
     run_workload: F,
     t0: Instant,
-) -> Result<(Result<WorkloadRun>, Result<u64>)>
+) -> Result<(Result<WorkloadRun>, Result<ConsumerCost>)>
 where
     F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
@@ -358,11 +365,33 @@ struct Counters {
 }
 
 impl Counters {
+    /// The programs' per-CPU `COUNTS`, summed per probe; the kernel's own counts of skipped
+    /// programs.
     fn read(probes: &mut Probes) -> Result<Counters> {
+        let map = probes
+            .ebpf
+            .map("COUNTS")
+            .context("the eBPF object has no COUNTS map")?;
+        let arr: PerCpuArray<_, Counts> = PerCpuArray::try_from(map)?;
+        // One value per possible CPU, in CPU id order.
+        let per_cpu = arr.get(&0, 0).context("reading the COUNTS map")?;
+        let per_probe = |pick: fn(&Counts) -> &[u64; COUNTERS as usize]| -> BTreeMap<Probe, u64> {
+            Probe::KERNEL
+                .iter()
+                .map(|&p| {
+                    let i = p.counter_index() as usize;
+                    (p, per_cpu.iter().map(|c| pick(c)[i]).sum())
+                })
+                .collect()
+        };
         Ok(Counters {
-            hits: read_counters(&mut probes.ebpf, "HITS")?,
-            drops: read_counters(&mut probes.ebpf, "DROPS")?,
-            last_cpu_seq: read_last_seq(&mut probes.ebpf)?,
+            hits: per_probe(|c| &c.hits),
+            drops: per_probe(|c| &c.drops),
+            last_cpu_seq: (0u32..)
+                .zip(per_cpu.iter())
+                .filter(|(_, c)| c.seq > 0)
+                .map(|(cpu, c)| (cpu, c.seq))
+                .collect(),
             missed_entries: recursion_misses(&probes.ebpf, &probes.attached, Half::Entry),
             missed_exits: recursion_misses(&probes.ebpf, &probes.attached, Half::Exit),
         })
@@ -515,6 +544,29 @@ impl Sink<'_> {
 /// Producers below the wakeup threshold submit without waking the consumer: drain this often.
 const DRAIN_TICK: Duration = Duration::from_millis(10);
 
+/// The consumer's share of the machine while the workload ran: what draining took from it.
+#[derive(Clone, Copy, Default)]
+struct ConsumerCost {
+    cpu: Duration,
+    wakeups: u64,
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own; this clock exists on every Linux.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// Drains the ring until the workload has finished and the ring is empty, then converts what
 /// is staged (also after a failure, so the spill keeps what was drained). One `select!` over
 /// the ring's readiness, the drain tick, SIGINT/SIGTERM (which stop the workload; it ends
@@ -526,7 +578,9 @@ async fn drain(
     mut done: tokio::sync::oneshot::Receiver<()>,
     progress: bool,
     t0: Instant,
-) -> Result<u64> {
+) -> Result<ConsumerCost> {
+    let cpu0 = thread_cpu_time();
+    let mut during = ConsumerCost::default();
     // SAFETY: the ring owns its map's descriptor (MapData holds an OwnedFd) and returns that
     // one from as_raw_fd for as long as it lives; the AsyncFd owns the ring.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
@@ -569,8 +623,12 @@ async fn drain(
                 last_n = n;
                 continue;
             }
-            _ = &mut done => break finish_drain(&mut ring, sink, n).await,
+            _ = &mut done => {
+                during.cpu = thread_cpu_time().saturating_sub(cpu0);
+                break finish_drain(&mut ring, sink, n).await;
+            }
         };
+        during.wakeups += 1;
         match batch {
             Ok(b) => n += b,
             Err(e) => break Err(e),
@@ -580,9 +638,9 @@ async fn drain(
         eprintln!();
     }
     let flushed = sink.flush();
-    let n = drained?;
+    drained?;
     flushed?;
-    Ok(n)
+    Ok(during)
 }
 
 /// After the workload's end: let the exits of calls that were in flight land, drain until the
@@ -636,33 +694,6 @@ fn recursion_misses(
             Some((p, programs::recursion_misses(ebpf, &name)?))
         })
         .collect()
-}
-
-/// Sums a per-CPU counter array per probe.
-fn read_counters(ebpf: &mut aya::Ebpf, name: &str) -> Result<BTreeMap<Probe, u64>> {
-    let map = ebpf
-        .map(name)
-        .with_context(|| format!("the eBPF object has no {name} map"))?;
-    let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
-    let mut out = BTreeMap::new();
-    for p in Probe::KERNEL {
-        let vals = arr.get(&p.counter_index(), 0)?;
-        out.insert(p, vals.iter().sum());
-    }
-    Ok(out)
-}
-
-/// The last `cpu_seq` stamped per CPU (CPUs that stamped none left out).
-fn read_last_seq(ebpf: &mut aya::Ebpf) -> Result<BTreeMap<u32, u64>> {
-    let map = ebpf.map("SEQ").context("the eBPF object has no SEQ map")?;
-    let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
-    // One value per possible CPU, in CPU id order.
-    let vals = arr.get(&0, 0)?;
-    Ok((0u32..)
-        .zip(vals.iter())
-        .filter(|(_, n)| **n > 0)
-        .map(|(cpu, n)| (cpu, *n))
-        .collect())
 }
 
 fn count_per_probe(spill: &Path) -> Result<BTreeMap<String, u64>> {

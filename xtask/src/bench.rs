@@ -195,6 +195,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
     } else {
         cmd::root().join(&args.out)
     };
+    let load_before = host_load();
     let r = run(&BenchOptions {
         rounds: args.rounds,
         threads: args.threads,
@@ -210,15 +211,40 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
     let table = fs::read_to_string(&r.outcome.stdout)
         .with_context(|| format!("reading {}", r.outcome.stdout.display()))?;
     print!("{table}");
-    copy_to(&r.json, &out)?;
+    let load = serde_json::json!({ "before": load_before, "after": host_load() });
+    write_with_host_load(&r.json, &out, &load)?;
     eprintln!(
-        "xtask bench: results in {} (VM: {}, {:?}, {:.0}s)",
+        "xtask bench: results in {} (VM: {}, {:?}, {:.0}s; host load average before and after: \
+         {load})",
         out.display(),
         r.outcome.release,
         r.outcome.accel,
         r.outcome.timings.total.as_secs_f64()
     );
     Ok(0)
+}
+
+/// The host's 1, 5 and 15 minute load averages: the guest's vCPUs share the host's cores, so
+/// its figures move with what else the host runs.
+fn host_load() -> Option<[f64; 3]> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|x| x.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+/// The guest's results with `host_load_average` added, written to `to`.
+fn write_with_host_load(from: &Path, to: &Path, load: &Value) -> Result<()> {
+    let text = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut json: Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", from.display()))?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("host_load_average".into(), load.clone());
+    }
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    fs::write(to, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("writing {}", to.display()))
 }
 
 /// The smoke run behind `cargo xtask test`'s "bench-smoke" step: one round, a few iterations,
@@ -283,15 +309,6 @@ fn check_results(json: &Value) -> Vec<Check> {
         });
     }
     out
-}
-
-fn copy_to(from: &Path, to: &Path) -> Result<()> {
-    if let Some(dir) = to.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    fs::copy(from, to)
-        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -48,7 +48,8 @@ const OPS_PER_ITERATION: u64 = 4;
 const NAMES_PER_THREAD: u64 = 16;
 
 /// 2: floor configurations, and every figure per workload thread count (`threads` a list).
-const SCHEMA: u32 = 2;
+/// 3: the consumer's CPU time and wakeups per recording.
+const SCHEMA: u32 = 3;
 
 /// Printed with every result: under TCG wall-clock figures drift between boots.
 const TCG_NOTE: &str = "Only ratios within one boot mean anything: under QEMU TCG absolute \
@@ -103,7 +104,7 @@ impl Kind {
         match self {
             Kind::Untraced | Kind::FentryFloor | Kind::KprobeFloor => "",
             Kind::Fentry | Kind::Kprobe => {
-                "HITS (per-probe, per-CPU counters the programs bump at entry, after the \
+                "the programs' hits (per-probe, per-CPU counters bumped at entry, after the \
                  device filter) minus the events in the trace"
             }
             Kind::Bpftrace => {
@@ -237,6 +238,13 @@ struct Run {
     /// What the tool itself reported lost (`tracer record`'s summary; bpftrace's "Lost N
     /// events" lines).
     tool_reported_lost: u64,
+    /// `tracer record`: its consumer thread's CPU time while the workload ran (a tracer that
+    /// does not report it: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_cpu_seconds: Option<f64>,
+    /// `tracer record`: how often its consumer woke while the workload ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_wakeups: Option<u64>,
 }
 
 impl Run {
@@ -280,6 +288,12 @@ struct Summary {
     delivered_total: u64,
     lost_total: u64,
     tool_reported_lost_total: u64,
+    /// Median over runs of the consumer's CPU time while the workload ran, per event it got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_cpu_us_per_event: Option<f64>,
+    /// Median over runs of the consumer's wakeups while the workload ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_wakeups_per_run: Option<u64>,
     /// delivered_total / hits_total.
     delivered_share: Option<f64>,
     lost_counted_by: &'static str,
@@ -325,6 +339,9 @@ struct RecordSummaryIn {
     lost: u64,
     workload_seconds: f64,
     end: String,
+    /// Absent from tracers built before it was reported.
+    consumer_cpu_seconds: Option<f64>,
+    consumer_wakeups: Option<u64>,
 }
 
 /// The bench workload: `threads` threads, each looping create, stat, stat of a missing name,
@@ -630,8 +647,10 @@ mod tests {
             ops: 4,
             failed_ops: 1,
             hits: BTreeMap::new(),
-            delivered: BTreeMap::new(),
+            delivered: BTreeMap::from([("__d_lookup_rcu".to_string(), 1000)]),
             tool_reported_lost: 0,
+            consumer_cpu_seconds: kind.records().then_some(0.01),
+            consumer_wakeups: kind.records().then_some(3),
         };
         let runs = vec![
             run(1, Kind::Untraced, None),
@@ -658,6 +677,13 @@ mod tests {
         );
         assert!((fentry.over_floor.expect("fentry has a floor") - 1.6 / 1.2).abs() < 1e-12);
         assert_eq!(s1[1].over_floor, None);
+        // 10 ms of the consumer's CPU for 1000 events.
+        let us = fentry
+            .consumer_cpu_us_per_event
+            .expect("fentry has a consumer");
+        assert!((us - 10.0).abs() < 1e-9, "{us}");
+        assert_eq!(fentry.consumer_wakeups_per_run, Some(3));
+        assert_eq!(s1[1].consumer_cpu_us_per_event, None);
         // No kprobe floor ran: no ratio over it.
         assert_eq!(s1[3].over_floor, None);
         let s4 = stats::summarize(4, &setups, &runs, &BTreeMap::new());
@@ -695,6 +721,8 @@ mod tests {
             hits: o.hits,
             delivered: o.lines,
             tool_reported_lost: o.reported_lost,
+            consumer_cpu_seconds: None,
+            consumer_wakeups: None,
         };
         assert_eq!(run.lost(), 2);
     }

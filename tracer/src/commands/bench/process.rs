@@ -41,6 +41,8 @@ pub(super) fn run_untraced_as(ctx: &Ctx<'_>, round: u32, setup: &Setup) -> Resul
         hits: BTreeMap::new(),
         delivered: BTreeMap::new(),
         tool_reported_lost: 0,
+        consumer_cpu_seconds: None,
+        consumer_wakeups: None,
     })
 }
 
@@ -97,6 +99,8 @@ pub(super) fn run_record(
         hits: s.hits.into_iter().filter(|(_, h)| *h > 0).collect(),
         delivered: counted.per_probe,
         tool_reported_lost: s.lost,
+        consumer_cpu_seconds: s.consumer_cpu_seconds,
+        consumer_wakeups: s.consumer_wakeups,
     };
     Ok((run, s.attach))
 }
@@ -295,6 +299,8 @@ pub(super) fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String
         hits: parsed.hits,
         delivered: parsed.lines,
         tool_reported_lost: parsed.reported_lost,
+        consumer_cpu_seconds: None,
+        consumer_wakeups: None,
     };
     Ok((run, parsed.sample))
 }

@@ -41,6 +41,14 @@ pub(super) fn summarize(
             let hits_total: u64 = of(s).map(Run::hits_total).sum();
             let delivered_total: u64 = of(s).map(Run::delivered_total).sum();
             let median_op_ns = median_u64(of(s).map(|r| r.median_op_ns).collect());
+            let per_event: Vec<f64> = of(s)
+                .filter_map(|r| {
+                    let cpu = r.consumer_cpu_seconds?;
+                    let n = r.delivered_total();
+                    (n > 0).then(|| cpu * 1e6 / n as f64)
+                })
+                .collect();
+            let wakeups: Vec<u64> = of(s).filter_map(|r| r.consumer_wakeups).collect();
             Summary {
                 threads,
                 setup: s.clone(),
@@ -57,6 +65,8 @@ pub(super) fn summarize(
                 delivered_total,
                 lost_total: of(s).map(Run::lost).sum(),
                 tool_reported_lost_total: of(s).map(|r| r.tool_reported_lost).sum(),
+                consumer_cpu_us_per_event: (!per_event.is_empty()).then(|| median(per_event)),
+                consumer_wakeups_per_run: (!wakeups.is_empty()).then(|| median_u64(wakeups)),
                 delivered_share: (hits_total > 0)
                     .then(|| delivered_total as f64 / hits_total as f64),
                 lost_counted_by: s.kind.loss_method(),

@@ -26,7 +26,8 @@ pub(super) fn table(r: &Report) -> String {
          recording's ratio over its family's floor's (the same targets with programs that \
          return at once), what the programs and the consumer add to attaching alone. op p50: \
          the median operation's duration over untraced's, the probes' inline cost. lost: over \
-         all rounds."
+         all rounds. consumer: the recorder's draining thread while the workload ran, its CPU \
+         time per event and its wakeups a run (medians)."
     );
     // Per configuration over every thread count: how loss is counted, what the tool reported.
     let mut loss: BTreeMap<String, (&str, u64)> = BTreeMap::new();
@@ -48,7 +49,7 @@ pub(super) fn table(r: &Report) -> String {
 fn rows<'a>(s: &mut String, summary: impl Iterator<Item = &'a Summary>) {
     let _ = writeln!(
         s,
-        "{:<12} {:>9} {:>7} {:>13} {:>10} {:>8} {:>10} {:>10} {:>9} {:>8}",
+        "{:<12} {:>9} {:>7} {:>13} {:>10} {:>8} {:>10} {:>10} {:>9} {:>8} {:>13}",
         "setup",
         "median s",
         "ratio",
@@ -58,14 +59,15 @@ fn rows<'a>(s: &mut String, summary: impl Iterator<Item = &'a Summary>) {
         "hits/run",
         "events/run",
         "delivered",
-        "lost"
+        "lost",
+        "consumer"
     );
     for x in summary {
         let dash = || "-".to_string();
         let tracing = x.setup.kind != Kind::Untraced;
         let _ = writeln!(
             s,
-            "{:<12} {:>9.3} {:>7} {:>13} {:>10} {:>8} {:>10} {:>10} {:>9} {:>8}",
+            "{:<12} {:>9.3} {:>7} {:>13} {:>10} {:>8} {:>10} {:>10} {:>9} {:>8} {:>13}",
             x.setup.name(),
             x.median_seconds,
             format!("{:.2}x", x.ratio),
@@ -92,6 +94,10 @@ fn rows<'a>(s: &mut String, summary: impl Iterator<Item = &'a Summary>) {
                 x.lost_total.to_string()
             } else {
                 dash()
+            },
+            match (x.consumer_cpu_us_per_event, x.consumer_wakeups_per_run) {
+                (Some(us), Some(w)) => format!("{us:.1}us/ev {w}w"),
+                _ => dash(),
             },
         );
     }
