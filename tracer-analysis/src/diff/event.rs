@@ -6,7 +6,7 @@
 //! at every question, and the window holds a 4-byte number where the trace holds 64 bytes of
 //! name.
 use foldhash::{HashMap, HashMapExt};
-use tracer_common::{Event, Probe};
+use tracer_common::{Event, Probe, NAME_CAP};
 
 /// A dentry pointer as numbered in its trace; 0 is the NULL pointer.
 pub type Slot = u32;
@@ -70,6 +70,9 @@ impl Ev {
 /// last asked travels to the analysis with the events that use it.
 pub struct Numbering {
     ptrs: HashMap<u64, Slot>,
+    /// The pointers seen last, direct-mapped by a hash of the pointer: most events name a
+    /// dentry and a parent seen moments ago, found here without probing `ptrs`.
+    recent: Box<[(u64, Slot)]>,
     /// Names of up to 16 bytes (nearly all) by their bytes packed in an integer and their
     /// length: no byte-string hashing or comparison call per event.
     short: HashMap<(u128, u8), NameNo>,
@@ -83,6 +86,8 @@ impl Default for Numbering {
     fn default() -> Self {
         Numbering {
             ptrs: HashMap::from_iter([(0, 0)]),
+            // Pointer 0 is slot 0, so the empty entries say nothing wrong.
+            recent: vec![(0, 0); RECENT].into_boxed_slice(),
             short: HashMap::new(),
             long: HashMap::new(),
             next_name: 0,
@@ -98,23 +103,32 @@ impl Numbering {
     /// `ev` in compact form, its pointers and name numbered.
     pub fn compact(&mut self, ev: &Event) -> Ev {
         let mut ptr = |p: u64| -> Slot {
+            let line = (p.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT_BITS)) as usize;
+            if let Some(&(_, s)) = self.recent.get(line).filter(|(q, _)| *q == p) {
+                return s;
+            }
             let next = self.ptrs.len() as Slot;
-            *self.ptrs.entry(p).or_insert_with(|| {
+            let s = *self.ptrs.entry(p).or_insert_with(|| {
                 self.new.ptrs.push(p);
                 next
-            })
+            });
+            if let Some(e) = self.recent.get_mut(line) {
+                *e = (p, s);
+            }
+            s
         };
         let dentry = ptr(ev.dentry);
         let parent = ptr(ev.parent);
         let bytes = ev.name_bytes();
-        let found = match short_key(bytes) {
+        let key = short_key(&ev.name, bytes.len());
+        let found = match key {
             Some(k) => self.short.get(&k).copied(),
             None => self.long.get(bytes).copied(),
         };
         let name = found.unwrap_or_else(|| {
             let n = self.next_name;
             self.next_name += 1;
-            match short_key(bytes) {
+            match key {
                 Some(k) => self.short.insert(k, n),
                 None => self.long.insert(Box::from(bytes), n),
             };
@@ -146,11 +160,20 @@ impl Numbering {
     }
 }
 
-/// A name of up to 16 bytes as one integer and its length.
-fn short_key(bytes: &[u8]) -> Option<(u128, u8)> {
-    let mut b = [0u8; 16];
-    b.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    Some((u128::from_le_bytes(b), bytes.len() as u8))
+/// Lines of [`Numbering`]'s cache of recent pointers.
+const RECENT_BITS: u32 = 12;
+const RECENT: usize = 1 << RECENT_BITS;
+
+/// A name of up to 16 bytes as one integer and its length: the first `len` bytes of the
+/// event's name field (the rest masked off: what follows the name is not part of it).
+fn short_key(name: &[u8; NAME_CAP], len: usize) -> Option<(u128, u8)> {
+    if len > 16 {
+        return None;
+    }
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&name[..16]);
+    let mask = u128::MAX.checked_shr(8 * (16 - len) as u32).unwrap_or(0);
+    Some((u128::from_le_bytes(first) & mask, len as u8))
 }
 
 /// Numbers to what they stand for: by [`Slot`] the pointer, by [`NameNo`] the name bytes.
@@ -214,8 +237,25 @@ mod tests {
             ev.set_name(bytes);
             assert_eq!(n.compact(&ev).name, want, "{bytes:?}");
         }
+        // Bytes after the name in the event's field are not part of it.
+        ev.set_name(b"f1");
+        ev.name[5] = 0x7f;
+        assert_eq!(n.compact(&ev).name, 0);
         t.extend(n.take());
         assert_eq!(&*t.names[2], &long[..]);
+        // More pointers than the cache has lines, seen twice: each keeps its number.
+        let first: Vec<Slot> = (0..3 * RECENT as u64)
+            .map(|i| {
+                ev.dentry = 0x1000 + i * 64;
+                n.compact(&ev).dentry
+            })
+            .collect();
+        for (i, s) in first.iter().enumerate() {
+            ev.dentry = 0x1000 + i as u64 * 64;
+            assert_eq!(n.compact(&ev).dentry, *s);
+        }
+        t.extend(n.take());
+        assert_eq!(t.ptr(first[5]), 0x1000 + 5 * 64);
         assert_eq!(&*t.names[3], b"f1\0");
         assert_eq!(t.ptr(d.dentry), 0xc0);
         assert_eq!(t.ptr(0), 0);

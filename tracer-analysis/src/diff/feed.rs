@@ -1,6 +1,6 @@
 //! The front half of one trace's analysis, on a thread of its own: reading (chunk checksums,
-//! decoding), the per-probe and per-operation counts, the `cpu_seq` numbering and the reorder
-//! window. The events leave in key order, grouped by the trace event whose arrival released
+//! decoding into the compact form of `event.rs`, numbering pointers and names), the per-probe
+//! and per-operation counts, the `cpu_seq` numbering and the reorder window. The events leave in key order, grouped by the trace event whose arrival released
 //! them, so the analysis thread interleaves the two sides exactly as one thread reading both
 //! did: the front halves of the two traces and the analysis run on three cores at once.
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -78,8 +78,7 @@ impl Counts {
 /// What the front sends the analysis.
 enum Batch {
     /// Per trace event read, how many events its arrival released; those events, in key
-    /// order.
-    /// The pointers and names numbered meanwhile come along.
+    /// order; the pointers and names numbered since the last batch.
     Read {
         released: Vec<u32>,
         events: Vec<Ev>,
