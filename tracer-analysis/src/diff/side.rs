@@ -188,10 +188,11 @@ impl Dentries {
     }
 }
 
-/// An event with its name's shared id and its dentry's pointer.
+/// An event with its name's shared id (`name_id`; the event's own `name` is its trace's
+/// number) and its dentry's pointer.
 struct Named<'a> {
     ev: &'a Ev,
-    name: NameId,
+    name_id: NameId,
     ptr: u64,
 }
 
@@ -394,7 +395,11 @@ impl SideState {
             self.diag.read_faults += 1;
             return;
         }
-        let ev = Named { ev, name, ptr };
+        let ev = Named {
+            ev,
+            name_id: name,
+            ptr,
+        };
         let obs = match probe {
             Probe::Op => self.on_op(&ev, sh),
             Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(&ev, probe, sh)),
@@ -459,7 +464,7 @@ impl SideState {
 
     fn on_op(&mut self, ev: &Named, sh: &mut Shared) -> Option<Obs> {
         let kind = OpKind::from_u32(ev.aux)?;
-        let (path, path2) = sh.paths.operation(ev.name, ev.has(flags::TWO_PATHS));
+        let (path, path2) = sh.paths.operation(ev.name_id, ev.has(flags::TWO_PATHS));
         let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
         // Operations come in begin order: this is the first one, the setup is over.
         for (p, k) in std::mem::take(&mut self.setup) {
@@ -523,11 +528,13 @@ impl SideState {
         // Most events name a dentry already bound to this very name: no interning lookup.
         let bound = self.dentries.get(ev.dentry).and_then(|r| r.bound);
         if let Some(p) = bound.filter(|p| {
-            ev.dentry != 0 && sh.paths.parent(*p) == Some(dir) && sh.paths.leaf_name(*p) == ev.name
+            ev.dentry != 0
+                && sh.paths.parent(*p) == Some(dir)
+                && sh.paths.leaf_name(*p) == ev.name_id
         }) {
             return p;
         }
-        sh.paths.child(dir, ev.name)
+        sh.paths.child(dir, ev.name_id)
     }
 
     /// The directory an event's parent stands for, from the operation its thread is running:
@@ -543,7 +550,7 @@ impl SideState {
         let mut dir = None;
         for mut cur in [Some(op.path), op.path2].into_iter().flatten() {
             while let Some(parent) = paths.parent(cur) {
-                if paths.leaf_name(cur) == ev.name {
+                if paths.leaf_name(cur) == ev.name_id {
                     if dir.is_some_and(|d| d != parent) {
                         return None;
                     }
