@@ -93,7 +93,11 @@ impl Evidence {
             self.ring.push(obs);
         } else {
             self.ring[self.next] = obs;
-            self.next = (self.next + 1) % self.ring_cap;
+            // Not `%`: a division for every event showed in the profile.
+            self.next += 1;
+            if self.next == self.ring_cap {
+                self.next = 0;
+            }
         }
     }
 
