@@ -1,10 +1,15 @@
 //! Which attach family each target gets on this kernel, decided at load time: fentry/fexit when
 //! the function has BTF and the kernel accepts tracing programs, kprobe/kretprobe when the
 //! symbol is probeable, else the target is reported unavailable with the reason. Never guessed.
-use std::{collections::BTreeMap, fs};
+use std::{collections::BTreeMap, fs, path::Path};
 
 use aya::{
-    programs::{FEntry, FExit, KProbe},
+    pin::PinError,
+    programs::{
+        kprobe::KProbeLink,
+        links::{FdLink, PinnedLink},
+        FEntry, FExit, KProbe,
+    },
     Btf, Ebpf,
 };
 use tracer_analysis::trace::Attachment;
@@ -259,9 +264,64 @@ impl Preemption {
     }
 }
 
+/// The links of the attached programs. Dropping them detaches the programs; each fentry/fexit
+/// detach waits for RCU-tasks grace periods (about a tenth of a second each under TCG).
+#[derive(Default)]
+pub struct Links(Vec<Link>);
+
+enum Link {
+    /// fentry/fexit: a bpf_link.
+    Fd(FdLink),
+    /// A kprobe: a bpf_link where the kernel attaches kprobes through one, else a perf event.
+    Kprobe(KProbeLink),
+}
+
+/// Leaving the links attached failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaveError {
+    #[error("cannot create {path} (is bpffs mounted at /sys/fs/bpf?): {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot pin a link at {path}: {source}")]
+    Pin { path: String, source: PinError },
+}
+
+impl Links {
+    /// Leaves every program attached after this process exits: each bpf_link is pinned under
+    /// `dir` (bpffs), so the exit does not wait for the detach's grace periods. Only for a
+    /// machine that powers off next (the VM's guest): the probes keep firing until the pins
+    /// are removed. Links that cannot be pinned (kprobes attached as perf events alone) are
+    /// detached. Returns how many were pinned.
+    pub fn leave_attached(self, dir: &Path) -> Result<usize, LeaveError> {
+        fs::create_dir_all(dir).map_err(|source| LeaveError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut pinned: Vec<PinnedLink> = Vec::new();
+        for link in self.0 {
+            let fd = match link {
+                Link::Fd(fd) => Some(fd),
+                // A perf-event kprobe is dropped by the failed conversion: detached.
+                Link::Kprobe(k) => FdLink::try_from(k).ok(),
+            };
+            if let Some(fd) = fd {
+                let path = dir.join(format!("link{}", pinned.len()));
+                let p = fd.pin(&path).map_err(|source| LeaveError::Pin {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                pinned.push(p);
+            }
+        }
+        Ok(pinned.len())
+    }
+}
+
 /// Loads and attaches both halves of every target per `mode` (`auto` in the order `preemption`
-/// calls for), the programs with `body`; returns what happened to each. The links live in
-/// `ebpf`: dropping it detaches everything.
+/// calls for), the programs with `body`; returns what happened to each and the links:
+/// dropping those detaches everything.
 pub fn attach_all(
     ebpf: &mut Ebpf,
     body: Body,
@@ -270,8 +330,9 @@ pub fn attach_all(
     kbtf: &KernelBtf,
     btf: &Btf,
     syms: &ProbeableSymbols,
-) -> BTreeMap<Probe, Attached> {
+) -> (BTreeMap<Probe, Attached>, Links) {
     let mut out = BTreeMap::new();
+    let mut links = Links::default();
     for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
         let mut reasons = Vec::new();
         let families: &[Family] = match mode {
@@ -281,7 +342,7 @@ pub fn attach_all(
         };
         let mut result = None;
         for &family in families {
-            match attach_one(ebpf, probe, family, body, kbtf, btf, syms) {
+            match attach_one(ebpf, probe, family, body, kbtf, btf, syms, &mut links) {
                 Ok(()) => {
                     result = Some(Attached::Yes(family));
                     break;
@@ -294,9 +355,10 @@ pub fn attach_all(
             result.unwrap_or_else(|| Attached::No(reasons.join("; "))),
         );
     }
-    out
+    (out, links)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn attach_one(
     ebpf: &mut Ebpf,
     probe: Probe,
@@ -305,6 +367,7 @@ fn attach_one(
     kbtf: &KernelBtf,
     btf: &Btf,
     syms: &ProbeableSymbols,
+    links: &mut Links,
 ) -> Result<(), String> {
     let sym = probe.symbol();
     match family {
@@ -331,26 +394,35 @@ fn attach_one(
     for half in [Half::Entry, Half::Exit] {
         programs::load(ebpf, probe, family, half, body, btf).map_err(|e| chain(&e))?;
     }
+    let mut both = Vec::with_capacity(2);
     for half in [Half::Entry, Half::Exit] {
         let name = programs::body_program_name(probe, family, half, body);
         let prog = ebpf
             .program_mut(&name)
             .ok_or_else(|| format!("program {name} missing from the object"))?;
+        // The links are taken out of the programs so that the recorder decides when they go.
         let res = match family {
-            Family::Fentry if half == Half::Entry => {
-                <&mut FEntry>::try_from(prog).and_then(|p| p.attach().map(drop))
-            }
-            Family::Fentry => <&mut FExit>::try_from(prog).and_then(|p| p.attach().map(drop)),
-            Family::Kprobe => {
-                <&mut KProbe>::try_from(prog).and_then(|p| p.attach(sym, 0).map(drop))
-            }
+            Family::Fentry if half == Half::Entry => <&mut FEntry>::try_from(prog)
+                .and_then(|p| p.attach().and_then(|id| p.take_link(id)))
+                .map(|l| Link::Fd(l.into())),
+            Family::Fentry => <&mut FExit>::try_from(prog)
+                .and_then(|p| p.attach().and_then(|id| p.take_link(id)))
+                .map(|l| Link::Fd(l.into())),
+            Family::Kprobe => <&mut KProbe>::try_from(prog)
+                .and_then(|p| p.attach(sym, 0).and_then(|id| p.take_link(id)))
+                .map(Link::Kprobe),
         };
-        if let Err(e) = res {
-            // Leave no half attached: the entry without its exit would only arm slots.
-            unload_both(ebpf, probe, family, body);
-            return Err(format!("attaching {name}: {}", chain(&e)));
+        match res {
+            Ok(link) => both.push(link),
+            Err(e) => {
+                // Leave no half attached: the entry without its exit would only arm slots.
+                drop(both);
+                unload_both(ebpf, probe, family, body);
+                return Err(format!("attaching {name}: {}", chain(&e)));
+            }
         }
     }
+    links.0.extend(both);
     Ok(())
 }
 

@@ -19,6 +19,8 @@ pub enum BtfError {
     },
     #[error("BTF member `{ty}.{path}` is a bitfield; expected a byte-aligned field")]
     Bitfield { ty: String, path: String },
+    #[error("aya cannot parse the BTF in {path}: {source}")]
+    Aya { path: String, source: aya::BtfError },
 }
 
 /// The parsed type information of one kernel.
@@ -31,14 +33,32 @@ pub const SYS_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 impl KernelBtf {
     pub fn from_file(path: &Path) -> Result<KernelBtf, BtfError> {
-        let read_err = |msg: String| BtfError::Read {
+        KernelBtf::parse(path, &read(path)?)
+    }
+
+    fn parse(path: &Path, bytes: &[u8]) -> Result<KernelBtf, BtfError> {
+        let types = TypeInformation::new(&Bytes(bytes)).map_err(|e| BtfError::Read {
             path: path.display().to_string(),
-            msg,
-        };
-        let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
-        let types =
-            TypeInformation::new(&Bytes(bytes)).map_err(|e| read_err(e.message().into()))?;
+            msg: e.message().into(),
+        })?;
         Ok(KernelBtf { types })
+    }
+
+    /// The file read once and parsed twice at the same time: here (offsets, functions) and by
+    /// aya (loading the programs), which cannot give its types back. Each parse of a kernel's
+    /// BTF takes seconds in a TCG guest; on two threads the second costs nothing more.
+    pub fn parse_both(path: &Path) -> Result<(KernelBtf, aya::Btf), BtfError> {
+        let bytes = read(path)?;
+        std::thread::scope(|s| {
+            let aya = s.spawn(|| aya::Btf::parse(&bytes, aya::Endianness::default()));
+            let ours = KernelBtf::parse(path, &bytes);
+            let aya = aya.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let aya = aya.map_err(|source| BtfError::Aya {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Ok((ours?, aya))
+        })
     }
 
     /// Byte offset of `path` (dotted, through anonymous members) inside struct `ty`.
@@ -95,10 +115,17 @@ impl KernelBtf {
     }
 }
 
-/// BTF bytes in memory (the kernel's BTF is a few MiB; reading it once beats many small reads).
-struct Bytes(Vec<u8>);
+fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
+    std::fs::read(path).map_err(|e| BtfError::Read {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
+}
 
-impl Readable for Bytes {
+/// BTF bytes in memory (the kernel's BTF is a few MiB; reading it once beats many small reads).
+struct Bytes<'a>(&'a [u8]);
+
+impl Readable for Bytes<'_> {
     fn read(&self, offset: u64, buffer: &mut [u8]) -> btfparse::Result<()> {
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         match self.0.get(start..).and_then(|s| s.get(..buffer.len())) {

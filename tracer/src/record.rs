@@ -51,6 +51,9 @@ pub struct RecordOptions {
     /// Read struct fields one by one in the kprobe programs even where the layout allows one
     /// copy per dentry head (the path any other layout takes; for testing it on any kernel).
     pub per_field_reads: bool,
+    /// Leave the programs attached, pinned under this bpffs directory, instead of detaching
+    /// them (see [`attach::Links::leave_attached`]): only for a machine that powers off next.
+    pub leave_attached: Option<PathBuf>,
 }
 
 /// What a recording produced, also written as `--summary` JSON.
@@ -135,7 +138,15 @@ where
     let t_finish = Instant::now();
     // Detach before anything else: the workload's unmount must not be recorded.
     let counters = Counters::read(&mut probes)?;
-    drop(probes);
+    match &opts.leave_attached {
+        Some(dir) => {
+            probes
+                .links
+                .leave_attached(dir)
+                .context("leaving the probes attached")?;
+        }
+        None => drop(probes),
+    }
 
     let interrupted = stop.load(Ordering::Relaxed);
     let (run, end) = match (ops, &drained) {
@@ -202,6 +213,7 @@ struct Probes {
     ebpf: aya::Ebpf,
     offsets: tracer_common::Offsets,
     attached: BTreeMap<Probe, Attached>,
+    links: attach::Links,
     /// How the kprobe programs read struct fields, for the header.
     reads: String,
     /// The kernel's preemption model, which set `auto`'s attach order.
@@ -220,7 +232,7 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         );
     }
     let t_load = Instant::now();
-    let kbtf = KernelBtf::from_file(&opts.btf).with_context(|| {
+    let (kbtf, btf) = KernelBtf::parse_both(&opts.btf).with_context(|| {
         format!(
             "this kernel publishes no usable BTF at {}; the probes need it for struct offsets",
             opts.btf.display()
@@ -240,15 +252,13 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         .try_into()
         .context("more CPUs than a u32 counts")?;
 
-    let btf = aya::Btf::parse_file(&opts.btf, aya::Endianness::default())
-        .with_context(|| format!("parsing {}", opts.btf.display()))?;
     let mut ebpf =
         programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
     let load = t_load.elapsed();
     let t_attach = Instant::now();
     let syms = ProbeableSymbols::read();
     let preemption = attach::Preemption::of_running_kernel();
-    let attached = attach::attach_all(
+    let (attached, links) = attach::attach_all(
         &mut ebpf,
         programs::Body::Record,
         opts.attach,
@@ -267,6 +277,7 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         ebpf,
         offsets,
         attached,
+        links,
         reads,
         preemption,
         load,

@@ -429,7 +429,13 @@ fn record_in_vm(
             record_args[i] = guest.display().to_string();
         }
     }
-    record_args.extend(["--out".into(), "kernel.trace".into(), "--quiet".into()]);
+    // The guest powers off after the transfer: detaching there only waits for grace periods.
+    record_args.extend([
+        "--out".into(),
+        "kernel.trace".into(),
+        "--quiet".into(),
+        "--leave-attached".into(),
+    ]);
     spec.tracer_args = record_args;
     spec.timeout = Duration::from_secs(900);
     spec.out_dir = out.join("guest");

@@ -48,6 +48,13 @@ pub struct RecordArgs {
     /// debugging, real-time) moves them out of the one-copy window; for testing that path.
     #[arg(long)]
     per_field_reads: bool,
+    /// Do not detach the programs at the end: leave them attached, pinned under
+    /// /sys/fs/bpf/dcache-tracer-PID, so that exiting does not wait for the detach's grace
+    /// periods (seconds under TCG). Only for a machine that powers off next (cargo xtask's VM
+    /// guest): elsewhere the probes stay until those pins are removed. The trace is the same:
+    /// the ring is drained and the counters read first.
+    #[arg(long)]
+    leave_attached: bool,
 }
 
 /// Runs the recording; returns the exit code (130/143 after SIGINT/SIGTERM).
@@ -89,6 +96,9 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         raw_pointers: args.raw_pointers,
         progress: !args.quiet,
         per_field_reads: args.per_field_reads,
+        leave_attached: args
+            .leave_attached
+            .then(|| PathBuf::from(format!("/sys/fs/bpf/dcache-tracer-{}", std::process::id()))),
     };
     let info = WorkloadInfo {
         name: w.name.clone(),

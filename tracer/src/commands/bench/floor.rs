@@ -15,16 +15,16 @@ use super::{process::run_untraced_as, *};
 /// The ring buffer of the object the floor loads: the empty programs never write to it.
 const FLOOR_RING_BYTES: u32 = 1 << 16;
 
-/// The floor programs of one family on every target (detached when the object is dropped), and
+/// The floor programs of one family on every target (detached when the links are dropped), and
 /// how each target was attached.
-fn attach_floor(mode: AttachMode) -> Result<(Ebpf, BTreeMap<String, String>)> {
+fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<String, String>)> {
     let path = Path::new(SYS_BTF);
     let kbtf = KernelBtf::from_file(path).with_context(|| format!("reading {SYS_BTF}"))?;
     let btf = Btf::parse_file(path, Endianness::default())
         .with_context(|| format!("parsing {SYS_BTF}"))?;
     let mut ebpf = programs::open(&Config::ZERO, FLOOR_RING_BYTES)
         .context("parsing the embedded eBPF object")?;
-    let attached = attach::attach_all(
+    let (attached, links) = attach::attach_all(
         &mut ebpf,
         Body::Floor,
         mode,
@@ -40,7 +40,7 @@ fn attach_floor(mode: AttachMode) -> Result<(Ebpf, BTreeMap<String, String>)> {
         .iter()
         .map(|(p, a)| (p.symbol().to_string(), a.describe().to_string()))
         .collect();
-    Ok((ebpf, described))
+    Ok((ebpf, links, described))
 }
 
 /// One run of the untraced workload with the floor of `setup`'s family attached.
@@ -54,8 +54,9 @@ pub(super) fn run_floor(
         Kind::KprobeFloor => AttachMode::Kprobe,
         other => bail!("{} is not a floor configuration", other.name()),
     };
-    let (ebpf, attached) = attach_floor(mode)?;
+    let (ebpf, links, attached) = attach_floor(mode)?;
     let run = run_untraced_as(ctx, round, setup);
+    drop(links);
     drop(ebpf);
     Ok((run?, attached))
 }
