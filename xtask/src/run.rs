@@ -133,6 +133,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         let vm = record_in_vm(&args, &tracer, &workload, record_args, &out)?;
         spent.add(Phase::Kernel, vm.kernel);
         spent.add(Phase::Initramfs, vm.initramfs);
+        if let Some(probe) = vm.kvm_probe {
+            spent.add(Phase::KvmProbe, probe);
+        }
         spent.add(Phase::Boot, vm.boot_to_init.unwrap_or_default());
         spent.tracer(&out.join("record.json"), vm.tracer.unwrap_or_default());
         spent.add(Phase::Transfer, vm.transfer);
@@ -268,6 +271,8 @@ enum Phase {
     /// Finding (or fetching) the VM's kernel.
     Kernel,
     Initramfs,
+    /// A KVM guest that did not reach init, tried first: once per machine where KVM is broken.
+    KvmProbe,
     /// QEMU start to the guest's init.
     Boot,
     /// `tracer record`, all of it, as the host (native) or the guest's console (VM) saw it.
@@ -294,6 +299,7 @@ impl Phase {
             Phase::Build => "build (beside the packages)",
             Phase::Kernel => "kernel",
             Phase::Initramfs => "initramfs",
+            Phase::KvmProbe => "KVM probe (KVM broken here; remembered)",
             Phase::Boot => "boot",
             Phase::Record => "record",
             Phase::BtfAndObject => "BTF and object",

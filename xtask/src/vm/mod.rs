@@ -108,6 +108,8 @@ pub struct Timings {
     pub build: Duration,
     /// Hashing the initramfs inputs, and writing the archive when it is new.
     pub initramfs: Duration,
+    /// A KVM guest that did not reach init, tried first (see [`qemu::Booted::kvm_probe`]).
+    pub kvm_probe: Option<Duration>,
     /// QEMU start → the guest's init runs.
     pub boot_to_init: Option<Duration>,
     /// The tracer's run in the guest.
@@ -337,6 +339,7 @@ pub async fn run_in_vm_async(
         channel,
         guest_boot: facts.uptime_init.map(Duration::from_secs_f64),
         timings: {
+            timings.kvm_probe = booted.kvm_probe;
             timings.boot_to_init = booted.boot_to_init;
             timings.tracer = booted.tracer;
             timings.transfer = booted.transfer.unwrap_or_default() + t_decode;

@@ -77,6 +77,9 @@ pub struct Booted {
     pub accel: Accel,
     pub status: Option<ExitStatus>,
     pub timed_out: bool,
+    /// A KVM guest tried first that did not reach init (KVM broken here), killed after
+    /// [`KVM_PROBE`]: once per machine, before the verdict is remembered.
+    pub kvm_probe: Option<Duration>,
     /// QEMU start → init's first line.
     pub boot_to_init: Option<Duration>,
     /// Tracer start → tracer end.
@@ -132,6 +135,11 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
             b.qemu_log(Accel::Kvm).display(),
             verdict_file.display()
         ));
+        let tcg = run(b, Accel::Tcg, None, observer).await?;
+        return Ok(Booted {
+            kvm_probe: Some(r.wall),
+            ..tcg
+        });
     }
     run(b, Accel::Tcg, None, observer).await
 }
@@ -267,6 +275,7 @@ async fn run(
         accel,
         status,
         timed_out,
+        kvm_probe: None,
         boot_to_init: init.map(|t| t - t0),
         tracer: start.zip(stop).map(|(s, e)| e - s),
         transfer: stop.or(init).map(|t| end - t),
