@@ -1,0 +1,184 @@
+//! The per-dentry records of one trace and which name each dentry stands for. A record holds
+//! a dentry's `d_seq` state, its recent writers and a gap waiting for its next writer; it is
+//! found by the number the trace's front gave the dentry's pointer. A pointer names a path
+//! through its parent's last-known name (or the operation around the event) plus its own, and
+//! gets a new generation when it shows up under another name or after its hashed life ended
+//! (the slab reuses addresses): the generation is what the two sides are compared by.
+use super::{findings::Gap, Named, Shared, SideState};
+use crate::diff::{
+    align::{PathId, Paths, ROOT},
+    classify::WriterSpan,
+    event::Slot,
+    invariants::{ReadOrder, SeqState},
+};
+
+/// One dentry id's life as seen in the trace.
+#[derive(Default)]
+pub(super) struct DentryRec {
+    /// The name it was last seen under.
+    pub(super) bound: Option<PathId>,
+    pub(super) generation: u32,
+    /// When its hashed life ended (killed, or a negative dentry unhashed): seen again after
+    /// that, the id stands for a new generation.
+    pub(super) dead_at: Option<u64>,
+    pub(super) seq: SeqState,
+    pub(super) order: ReadOrder,
+    pub(super) writers: Vec<WriterSpan>,
+    /// A gap a lookup found, held until the dentry's next writer: one that entered behind
+    /// the value the lookup read was stamped after it and explains it.
+    pub(super) held_gap: Option<Box<Gap>>,
+}
+
+/// The dentry records of one trace, by the number its front gave each pointer: a dense
+/// table, where each question about an event's dentry used to probe a map of large records.
+/// A record exists once the analysis bound the dentry to a name or saw a writer on it.
+#[derive(Default)]
+pub(super) struct Dentries {
+    recs: Vec<Option<DentryRec>>,
+}
+
+impl Dentries {
+    pub(super) fn get(&self, s: Slot) -> Option<&DentryRec> {
+        self.recs.get(s as usize)?.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, s: Slot) -> Option<&mut DentryRec> {
+        self.recs.get_mut(s as usize)?.as_mut()
+    }
+
+    /// The record of `s`, a fresh one the first time.
+    // Called for every lookup and writer from the other files of `side`: without the hint it
+    // is no longer inlined into them (it was while they were one file).
+    #[inline]
+    pub(super) fn entry(&mut self, s: Slot) -> &mut DentryRec {
+        let i = s as usize;
+        if i >= self.recs.len() {
+            self.recs.resize_with(i + 1, || None);
+        }
+        self.recs[i].get_or_insert_with(DentryRec::default)
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut DentryRec> {
+        self.recs.iter_mut().flatten()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &DentryRec> {
+        self.recs.iter().flatten()
+    }
+}
+
+impl SideState {
+    /// The path of the event's dentry (or, for a miss, of the name looked up): its parent's
+    /// last name plus its own. A parent whose name is unknown (never seen named, or its id's
+    /// last life ended: the slab reuses addresses) is named from the operation around the
+    /// event, else taken as the root.
+    pub(super) fn path_of(&mut self, ev: &Named, sh: &mut Shared) -> PathId {
+        if ev.dentry != 0 && ev.dentry == ev.parent {
+            // IS_ROOT(dentry).
+            return ROOT;
+        }
+        let known = self
+            .dentries
+            .get(ev.parent)
+            .filter(|r| r.dead_at.is_none_or(|d| ev.ts_begin <= d))
+            .and_then(|r| r.bound);
+        let dir = match known {
+            Some(p) => p,
+            None => match self.dir_from_operation(ev, &sh.paths) {
+                Some(d) => {
+                    self.name_dir(ev.parent, d, ev.ts_begin, sh);
+                    d
+                }
+                None => {
+                    // A miss under a directory allocated by this very walk is normal; only
+                    // keys of dentries can go wrong.
+                    if ev.parent != 0 && ev.dentry != 0 {
+                        self.unnamed.insert(ev.parent);
+                    }
+                    ROOT
+                }
+            },
+        };
+        // Most events name a dentry already bound to this very name: no interning lookup.
+        let bound = self.dentries.get(ev.dentry).and_then(|r| r.bound);
+        if let Some(p) = bound.filter(|p| {
+            ev.dentry != 0
+                && sh.paths.parent(*p) == Some(dir)
+                && sh.paths.leaf_name(*p) == ev.name_id
+        }) {
+            return p;
+        }
+        sh.paths.child(dir, ev.name_id)
+    }
+
+    /// The directory an event's parent stands for, from the operation its thread is running:
+    /// a walk resolving name N for an operation on "a/N/b" does so in "a". A directory whose
+    /// dentry was re-created by a ref-walk (`d_alloc_parallel` after an RCU miss) is never
+    /// the subject of an event, so this is the only way to learn its name. None when the
+    /// event is outside an operation or its name fits more than one directory of the paths.
+    fn dir_from_operation(&self, ev: &Named, paths: &Paths) -> Option<PathId> {
+        let op = self.tids.get(&ev.tid)?.op?;
+        if op.ts_begin > ev.ts_begin || ev.ts_end > op.ts_end {
+            return None;
+        }
+        let mut dir = None;
+        for mut cur in [Some(op.path), op.path2].into_iter().flatten() {
+            while let Some(parent) = paths.parent(cur) {
+                if paths.leaf_name(cur) == ev.name_id {
+                    if dir.is_some_and(|d| d != parent) {
+                        return None;
+                    }
+                    dir = Some(parent);
+                }
+                cur = parent;
+            }
+        }
+        dir
+    }
+
+    /// Records that directory dentry `id` is `dir`.
+    fn name_dir(&mut self, id: Slot, dir: PathId, ts_begin: u64, sh: &mut Shared) {
+        if dir == ROOT {
+            // Names under it were keyed at the root all along: they were right.
+            self.unnamed.remove(&id);
+            self.dentries.entry(id).bound = Some(ROOT);
+        } else {
+            self.bind(id, dir, ts_begin, sh);
+        }
+    }
+
+    /// Binds dentry `id` to `path` and returns its generation there: a new one when the id
+    /// shows up under another name, or again after its hashed life ended.
+    pub(super) fn bind(&mut self, id: Slot, path: PathId, ts_begin: u64, sh: &mut Shared) -> u32 {
+        if path == ROOT {
+            return 0;
+        }
+        let rec = self.dentries.entry(id);
+        let reborn = rec.dead_at.is_some_and(|d| ts_begin > d);
+        let mut ended = None;
+        if reborn {
+            self.diag.seq_regressions += rec.seq.regressions;
+            self.diag.seq_decreases_within_clock_skew += rec.order.within_skew;
+            rec.seq = SeqState::default();
+            rec.order.reset();
+            rec.writers.clear();
+            rec.dead_at = None;
+            ended = rec.held_gap.take();
+        }
+        if reborn || rec.bound != Some(path) {
+            let i = path as usize;
+            if i >= self.generations.len() {
+                self.generations.resize(i + 1, 0);
+            }
+            let g = &mut self.generations[i];
+            *g += 1;
+            rec.generation = *g;
+            rec.bound = Some(path);
+        }
+        let generation = rec.generation;
+        if let Some(g) = ended {
+            self.gap(*g, sh);
+        }
+        generation
+    }
+}

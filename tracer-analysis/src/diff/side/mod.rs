@@ -1,0 +1,323 @@
+//! One trace's analysis. Events pass a bounded reorder window (writers and operations keyed by
+//! their begin, lookups by their return, so a lookup comes after every writer that could have
+//! written what it read), then feed the name and dentry tables, the operation history, the
+//! `d_seq` invariants and the suspects: NULL-inode returns, ENOENT results and hashed inode
+//! clears, each resolved once every event that could overlap it has been processed.
+//!
+//! This file holds the side's state and the per-event entry point ([`SideState::process`]);
+//! the rest of its methods are split by concern, each file an `impl SideState` block over this
+//! one state:
+//! - `probes.rs`: what an operation, a lookup and a writer event do to the state;
+//! - `dentries.rs`: the per-dentry records, and which name and generation a dentry stands for;
+//! - `suspects.rs`: what waits until every overlapping event is in, and how it is resolved
+//!   (NULL-inode returns, ENOENTs, hashed clears, operation results for the cross-side matcher);
+//! - `findings.rs`: coverage gaps and anomalies, as they are counted and reported;
+//! - `results.rs`: the side's counts and classes, read out for the report.
+mod dentries;
+mod findings;
+mod probes;
+mod results;
+mod suspects;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::agreement::{Seen, Stream};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use tracer_common::{flags, OpKind, Probe};
+
+use super::{
+    align::{NameId, OpMatcher, PathId, Paths},
+    classify::Class,
+    event::{Ev, Slot, Tables},
+    evidence::{obs_args, Evidence, Obs},
+    feed::Counts,
+    history::History,
+    protocol::Protocol,
+    reorder::key_of,
+    report::{Coverage, Diagnostics, Side},
+    timeline::Timeline,
+};
+use dentries::Dentries;
+use findings::{Fresh, Gap};
+use suspects::Suspects;
+
+/// State both sides share: the path keys, the cross-side operation matcher, the timeline.
+pub struct Shared {
+    pub paths: Paths,
+    pub matcher: OpMatcher,
+    pub timeline: Option<Timeline>,
+    pub agreement: crate::agreement::Builder,
+}
+
+/// The knobs of one diff.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub context: usize,
+    pub window_ns: u64,
+    pub max_anomalies: usize,
+    pub max_examples: usize,
+}
+
+/// An event with its name's shared id (`name_id`; the event's own `name` is its trace's
+/// number) and its dentry's pointer.
+struct Named<'a> {
+    ev: &'a Ev,
+    name_id: NameId,
+    ptr: u64,
+}
+
+impl std::ops::Deref for Named<'_> {
+    type Target = Ev;
+    fn deref(&self) -> &Ev {
+        self.ev
+    }
+}
+
+#[derive(Clone, Copy)]
+struct OpSpan {
+    kind: OpKind,
+    ts_begin: u64,
+    ts_end: u64,
+    path: PathId,
+    path2: Option<PathId>,
+}
+
+#[derive(Default)]
+struct TidState {
+    op: Option<OpSpan>,
+    lookups: VecDeque<Obs>,
+}
+
+pub struct SideState {
+    index: usize,
+    proto: Protocol,
+    lim: Limits,
+    /// Key of the latest processed event: processing has reached this time.
+    now: u64,
+    origin: Option<u64>,
+    // Tables.
+    dentries: Dentries,
+    /// Per path id, the last generation given out.
+    generations: Vec<u32>,
+    /// Dentries (by slot) used as parents with no name known.
+    unnamed: HashSet<Slot>,
+    /// Per name number of the trace, its id in the shared paths.
+    names: Vec<NameId>,
+    hist: History,
+    tids: HashMap<u32, TidState>,
+    suspects: Suspects,
+    next_n: u64,
+    fresh: Vec<Fresh>,
+    pub evidence: Evidence,
+    /// The workload's setup (done before its first operation, with no operation event of its
+    /// own): added to the history as creates that end when the first operation begins.
+    setup: Vec<(PathId, OpKind)>,
+    /// What the trace's front counted as it read (filled in at the end by [`Self::absorb`]).
+    pub counts: Counts,
+    // Results.
+    pub ops_processed: u64,
+    null: BTreeMap<Class, u64>,
+    enoent: BTreeMap<Class, u64>,
+    coverage: Coverage,
+    /// Coverage gaps per cause (static names: a gap costs no allocation).
+    gap_causes: BTreeMap<&'static str, u64>,
+    pub diag: Diagnostics,
+}
+
+impl SideState {
+    pub fn new(
+        side: Side,
+        proto: Protocol,
+        lim: Limits,
+        setup: Vec<(PathId, OpKind)>,
+    ) -> SideState {
+        SideState {
+            index: match side {
+                Side::Kernel => 0,
+                Side::Model => 1,
+            },
+            proto,
+            lim,
+            now: 0,
+            origin: None,
+            dentries: Dentries::default(),
+            generations: Vec::new(),
+            unnamed: HashSet::new(),
+            names: Vec::new(),
+            // A query reaches back at most an operation's length behind the processing time,
+            // and operations longer than the window arrive late anyway.
+            hist: History::new(lim.window_ns.saturating_mul(4)),
+            tids: HashMap::new(),
+            suspects: Suspects::default(),
+            next_n: 0,
+            evidence: Evidence::new(side, lim.context, lim.max_anomalies),
+            fresh: Vec::new(),
+            setup,
+            counts: Counts::default(),
+            ops_processed: 0,
+            null: BTreeMap::new(),
+            enoent: BTreeMap::new(),
+            coverage: Coverage::default(),
+            gap_causes: BTreeMap::new(),
+            diag: Diagnostics::default(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.index as u32 + 1
+    }
+
+    /// End of the trace (or of its readable part), every event processed: resolves every
+    /// suspect.
+    pub fn finish(&mut self, sh: &mut Shared) {
+        while let Some(s) = self.suspects.pop() {
+            self.resolve(s, sh);
+        }
+        let mut held: Vec<Gap> = self
+            .dentries
+            .iter_mut()
+            .filter_map(|r| r.held_gap.take())
+            .map(|g| *g)
+            .collect();
+        held.sort_by_key(|g| g.obs.n);
+        for g in held {
+            self.gap(g, sh);
+        }
+        self.evidence.close();
+        self.diag.anomalies_not_detailed = self.evidence.not_detailed;
+        self.diag.unnamed_parents = self.unnamed.len() as u64;
+        self.diag.seq_regressions += self.dentries.iter().map(|r| r.seq.regressions).sum::<u64>();
+        self.diag.seq_decreases_within_clock_skew += self
+            .dentries
+            .iter()
+            .map(|r| r.order.within_skew)
+            .sum::<u64>();
+    }
+
+    /// The shared id of the trace's name number `n`.
+    fn name_of(&mut self, n: u32, tables: &Tables, paths: &mut Paths) -> NameId {
+        while self.names.len() <= n as usize {
+            let bytes = tables.names.get(self.names.len()).map_or(&[][..], |b| b);
+            self.names.push(paths.name(bytes));
+        }
+        self.names[n as usize]
+    }
+
+    /// One event, in key order (from the trace's [`super::feed`]), with the tables its
+    /// numbers stand in.
+    pub fn process(&mut self, ev: &Ev, tables: &Tables, sh: &mut Shared) {
+        let key = key_of(ev);
+        if key < self.now {
+            self.diag.late_events += 1;
+        } else {
+            self.now = key;
+        }
+        while self.suspects.next_deadline().is_some_and(|d| d < key) {
+            if let Some(s) = self.suspects.pop() {
+                self.resolve(s, sh);
+            }
+        }
+        let origin = *self.origin.get_or_insert(ev.ts_begin);
+        let stream = [Stream::Kernel, Stream::Model][self.index];
+        let name = self.name_of(ev.name, tables, &mut sh.paths);
+        let ptr = tables.ptr(ev.dentry);
+        let is_op = ev.probe == Probe::Op as u8;
+        sh.agreement.push(
+            stream,
+            Seen {
+                probe: ev.probe,
+                aux: ev.aux,
+                tid: ev.tid,
+                ts_begin: ev.ts_begin,
+                ts_end: ev.ts_end,
+                seq_end: ev.seq_end,
+                inode_end: ev.inode_end,
+                flags: ev.flags,
+                // Only an operation's name is read: its path, for an example.
+                name: if is_op {
+                    sh.paths.name_bytes(name)
+                } else {
+                    &[]
+                },
+            },
+        );
+        let Some(probe) = ev.probe() else {
+            self.diag.unknown_events += 1;
+            return;
+        };
+        if ev.has(flags::READ_FAULT) {
+            self.diag.read_faults += 1;
+            return;
+        }
+        let ev = Named {
+            ev,
+            name_id: name,
+            ptr,
+        };
+        let obs = match probe {
+            Probe::Op => self.on_op(&ev, sh),
+            Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(&ev, probe, sh)),
+            _ => self.on_writer(&ev, probe, sh),
+        };
+        let Some(obs) = obs else {
+            self.diag.unknown_events += 1;
+            return;
+        };
+        self.evidence.keep(obs, &sh.paths);
+        for f in std::mem::take(&mut self.fresh) {
+            let operation = self.operation_of(&obs);
+            self.add_anomaly(f.kind, &obs, operation, f.ruling, sh);
+        }
+        if let Some(t) = sh.timeline.as_mut() {
+            let (name, cat) = match obs.op {
+                Some(k) => (format!("{} {}", k.name(), sh.paths.render(obs.path)), "op"),
+                None => (
+                    format!(
+                        "{} {}",
+                        probe.symbol(),
+                        String::from_utf8_lossy(sh.paths.leaf(obs.path))
+                    ),
+                    "probe",
+                ),
+            };
+            let args = obs_args(&obs, &sh.paths);
+            t.slice(
+                self.pid(),
+                obs.tid,
+                &name,
+                cat,
+                obs.ts_begin.saturating_sub(origin),
+                obs.ts_end.saturating_sub(origin),
+                &args,
+            );
+        }
+    }
+
+    fn obs(&mut self, ev: &Named, probe: Probe, path: PathId, generation: u32) -> Obs {
+        self.next_n += 1;
+        Obs {
+            n: self.next_n,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            tid: ev.tid,
+            probe,
+            op: None,
+            path,
+            path2: None,
+            dentry: ev.ptr,
+            slot: ev.dentry,
+            generation,
+            seq_begin: ev.seq_begin,
+            seq_end: ev.seq_end,
+            inode_begin: ev.inode_begin,
+            inode_end: ev.inode_end,
+            flags: ev.flags,
+            result: ev.result,
+        }
+    }
+
+    fn enclosing_op(&self, obs: &Obs) -> Option<OpKind> {
+        let op = self.tids.get(&obs.tid)?.op?;
+        (op.ts_begin <= obs.ts_begin && op.ts_end >= obs.ts_end).then_some(op.kind)
+    }
+}

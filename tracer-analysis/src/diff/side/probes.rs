@@ -1,0 +1,237 @@
+//! What each event does to one side's state, by kind: an operation (the workload's own event:
+//! its facts enter the history, its result and any ENOENT become suspects), a lookup (the
+//! dentry's `d_seq` read against its writers, the validated flag checked, a NULL-inode return
+//! held as a suspect) and a writer (the `d_seq` moves checked, the end of a dentry's hashed
+//! life, an inode clear on a hashed dentry held as a suspect). Called from
+//! [`SideState::process`](super::SideState::process) once per event, in key order.
+use tracer_common::{flags, OpKind, Probe};
+
+use super::{
+    findings::{json_map, Fresh, Gap},
+    suspects::SuspectKind,
+    Named, OpSpan, Shared, SideState,
+};
+use crate::diff::{
+    classify::{Class, Ruling, WriterSpan},
+    evidence::{flag_text, Obs},
+    history::Fact,
+    invariants::Finding,
+    report::AnomalyKind,
+};
+use serde_json::json;
+
+const ENOENT: i32 = -2;
+/// Writer spans kept per dentry for overlap questions (a kill is two or three events).
+const WRITERS_KEPT: usize = 8;
+/// Lookups kept per thread, to show which lookups led to an ENOENT.
+const LOOKUPS_KEPT: usize = 16;
+
+impl SideState {
+    pub(super) fn on_op(&mut self, ev: &Named, sh: &mut Shared) -> Option<Obs> {
+        let kind = OpKind::from_u32(ev.aux)?;
+        let (path, path2) = sh.paths.operation(ev.name_id, ev.has(flags::TWO_PATHS));
+        let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
+        // Operations come in begin order: this is the first one, the setup is over.
+        for (p, k) in std::mem::take(&mut self.setup) {
+            self.hist.add(p, Fact::setup(k, ev.ts_begin), self.now);
+        }
+        if let Some(f) = f1 {
+            self.hist.add(path, f, self.now);
+        }
+        if let (Some(f), Some(p)) = (f2, path2) {
+            self.hist.add(p, f, self.now);
+        }
+        self.tids.entry(ev.tid).or_default().op = Some(OpSpan {
+            kind,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            path,
+            path2,
+        });
+        self.ops_processed += 1;
+        let mut obs = self.obs(ev, Probe::Op, path, 0);
+        obs.op = Some(kind);
+        obs.path2 = path2;
+        self.suspect(SuspectKind::Result, obs, Some(kind));
+        if matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT {
+            self.suspect(SuspectKind::Enoent, obs, Some(kind));
+        }
+        Some(obs)
+    }
+
+    pub(super) fn on_lookup(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Obs {
+        let path = self.path_of(ev, sh);
+        let generation = if ev.dentry != 0 {
+            self.bind(ev.dentry, path, ev.ts_begin, sh)
+        } else {
+            0
+        };
+        let obs = self.obs(ev, probe, path, generation);
+        if ev.dentry != 0 {
+            if ev.has(flags::VALIDATED) != (ev.seq_begin == ev.seq_end) {
+                self.fresh.push(Fresh {
+                    kind: AnomalyKind::ValidatedFlag,
+                    ruling: Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "the lookup is {} but read d_seq {} then {}: the flag says the \
+                             caller's check {} when the values say it {}",
+                            if ev.has(flags::VALIDATED) {
+                                "validated"
+                            } else {
+                                "not validated"
+                            },
+                            ev.seq_begin,
+                            ev.seq_end,
+                            if ev.has(flags::VALIDATED) {
+                                "passes"
+                            } else {
+                                "fails"
+                            },
+                            if ev.has(flags::VALIDATED) {
+                                "fails"
+                            } else {
+                                "passes"
+                            },
+                        ),
+                        evidence: json_map(json!({
+                            "seq_begin": ev.seq_begin,
+                            "seq_end": ev.seq_end,
+                            "flags": flag_text(ev.flags),
+                        })),
+                    },
+                });
+            }
+            // The probe reads after its return stamp; the thread's operation ending bounds it.
+            let read_by = self
+                .tids
+                .get(&ev.tid)
+                .and_then(|t| t.op)
+                .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end)
+                .map_or(ev.ts_end, |op| op.ts_end);
+            let (found, decreased) = match self.dentries.get_mut(ev.dentry) {
+                Some(r) => (
+                    r.seq.lookup(ev.seq_end, ev.ts_end, read_by),
+                    r.order.read(ev.seq_end, ev.cpu, ev.ts_begin, ev.ts_end),
+                ),
+                None => (None, None),
+            };
+            if let Some(Finding::Decreased { from, to, since }) = decreased {
+                self.fresh.push(Fresh {
+                    kind: AnomalyKind::SeqDecreased,
+                    ruling: Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "d_seq read {to}, below the {from} a lookup that returned before \
+                             this one began had read: the count went backwards within the \
+                             dentry's life"
+                        ),
+                        evidence: json_map(json!({
+                            "earlier_value": from,
+                            "value": to,
+                            "previous_observation_ts": since,
+                        })),
+                    },
+                });
+            }
+            if let Some(Finding::Gap {
+                from, to, since, ..
+            }) = found
+            {
+                // Attributed now, while the operations around it are still in the history.
+                let gap = Gap {
+                    from,
+                    to,
+                    since,
+                    cause: self.attribute_gap(&obs, since),
+                    obs,
+                };
+                let earlier = self
+                    .dentries
+                    .get_mut(ev.dentry)
+                    .and_then(|r| r.held_gap.replace(Box::new(gap)));
+                if let Some(g) = earlier {
+                    self.gap(*g, sh);
+                }
+            }
+            if probe == Probe::DLookupRcu && ev.inode_begin == 0 {
+                if ev.has(flags::VALIDATED) {
+                    let op = self.enclosing_op(&obs);
+                    self.suspect(SuspectKind::NullLookup, obs, op);
+                } else {
+                    *self.null.entry(Class::RejectedSnapshot).or_insert(0) += 1;
+                }
+            }
+        }
+        let t = self.tids.entry(ev.tid).or_default();
+        if t.lookups.len() == LOOKUPS_KEPT {
+            t.lookups.pop_front();
+        }
+        t.lookups.push_back(obs);
+        obs
+    }
+
+    pub(super) fn on_writer(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
+        if ev.dentry == 0 {
+            return None;
+        }
+        let path = self.path_of(ev, sh);
+        let generation = self.bind(ev.dentry, path, ev.ts_begin, sh);
+        let obs = self.obs(ev, probe, path, generation);
+        let proto = &self.proto;
+        let rec = self.dentries.entry(ev.dentry);
+        let findings = rec.seq.writer(ev, probe, proto);
+        let held = rec.held_gap.take();
+        if rec.writers.len() == WRITERS_KEPT {
+            rec.writers.remove(0);
+        }
+        rec.writers.push(WriterSpan {
+            probe,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            tid: ev.tid,
+            flags: ev.flags,
+        });
+        // Inside a traced d_delete on the same thread, the clear is d_delete's own, whatever
+        // the operations' timing says.
+        let in_d_delete = rec.writers.iter().any(|w| {
+            w.probe == Probe::DDelete
+                && w.tid == ev.tid
+                && w.ts_begin <= ev.ts_begin
+                && ev.ts_end <= w.ts_end
+        });
+        let clear = matches!(probe, Probe::DentryUnlinkInode | Probe::DentryIput)
+            && ev.inode_begin != 0
+            && ev.inode_end == 0;
+        let hashed = ev.has(flags::HASHED_BEGIN);
+        // A negative dentry's hashed life ends at its unhash, also inside `__d_move` (odd
+        // count): only the positive dentry being moved is rehashed; the negative target is
+        // left unhashed and dies with no traced event, and its address comes back as a new
+        // dentry whose d_seq starts again from 0.
+        let negative_unhash = ev.inode_begin == 0
+            && match probe {
+                Probe::DDropInner => true,
+                Probe::DDrop => hashed,
+                _ => false,
+            };
+        if (clear && !hashed) || negative_unhash {
+            rec.dead_at = Some(ev.ts_end);
+        }
+        if let Some(g) = held {
+            if matches!(findings[0], Some(Finding::SeenEarly { .. })) {
+                // This writer's own move, read before its stamp: explained.
+                self.diag.seq_moves_seen_early += 1;
+            } else {
+                self.gap(*g, sh);
+            }
+        }
+        for f in findings.into_iter().flatten() {
+            self.finding(f, &obs, sh);
+        }
+        if clear && hashed && !in_d_delete && !ev.has(flags::NO_ENTRY) {
+            let op = self.enclosing_op(&obs);
+            self.suspect(SuspectKind::ClearHashed, obs, op);
+        }
+        Some(obs)
+    }
+}

@@ -1,0 +1,228 @@
+//! Suspects: events that cannot be judged when they are processed, because a writer that
+//! overlaps them may still be in the reorder window. Each waits until processing has passed
+//! its end, then is resolved against the history: a NULL-inode lookup return, an ENOENT
+//! result, an inode cleared on a hashed dentry, and every operation's result, handed to the
+//! cross-side matcher with whether a race makes either side's result possible.
+use std::{
+    cmp::{Ordering, Reverse},
+    collections::BinaryHeap,
+};
+
+use serde_json::{json, Value};
+use tracer_common::{flags, OpKind};
+
+use super::{findings::json_map, Shared, SideState};
+use crate::diff::{
+    align::{Paths, ROOT},
+    classify::{self, Class, Ruling},
+    evidence::{obs_args, Obs},
+    history::{Fact, State},
+    report::AnomalyKind,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SuspectKind {
+    NullLookup,
+    Enoent,
+    ClearHashed,
+    /// Every operation: once every writer that can overlap it is in, its result is handed to
+    /// the cross-side matcher with whether a race makes either result possible.
+    Result,
+}
+
+/// Something to classify once processing has passed `deadline`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Suspect {
+    deadline: u64,
+    kind: SuspectKind,
+    obs: Obs,
+    /// The operation the event happened in (same thread, enclosing interval).
+    operation: Option<OpKind>,
+}
+
+/// Where a suspect waits in [`Suspects`]: ordered by (deadline, event number) alone, as the
+/// suspects themselves were, so the heap pops them in the same order.
+#[derive(Clone, Copy, Debug)]
+struct Due {
+    deadline: u64,
+    n: u64,
+    slot: u32,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.deadline, self.n).cmp(&(other.deadline, other.n))
+    }
+}
+
+/// Suspects by deadline. The heap moves 24-byte keys; the suspects (an observation each)
+/// stay in their slots. (Few wait at once: a lookup's deadline is its own key, an
+/// operation's its end; sorted runs, as the reorder window keeps, cost more here.)
+#[derive(Default)]
+pub(super) struct Suspects {
+    heap: BinaryHeap<Reverse<Due>>,
+    slab: Vec<Suspect>,
+    free: Vec<u32>,
+}
+
+impl Suspects {
+    fn push(&mut self, s: Suspect) {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = s;
+                i
+            }
+            None => {
+                self.slab.push(s);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse(Due {
+            deadline: s.deadline,
+            n: s.obs.n,
+            slot,
+        }));
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse(d)| d.deadline)
+    }
+
+    pub(super) fn pop(&mut self) -> Option<Suspect> {
+        let Reverse(d) = self.heap.pop()?;
+        self.free.push(d.slot);
+        self.slab.get(d.slot as usize).copied()
+    }
+}
+
+impl SideState {
+    pub(super) fn suspect(&mut self, kind: SuspectKind, obs: Obs, operation: Option<OpKind>) {
+        self.suspects.push(Suspect {
+            deadline: obs.ts_end,
+            kind,
+            obs,
+            operation,
+        });
+    }
+
+    pub(super) fn resolve(&mut self, s: Suspect, sh: &mut Shared) {
+        let o = &s.obs;
+        // Named only for an anomaly: most suspects resolve to nothing to report.
+        let operation = || match s.operation {
+            Some(k) if o.op.is_none() => format!("{} in {}", o.probe.symbol(), k.name()),
+            Some(k) => k.name().to_string(),
+            None => o.probe.symbol().to_string(),
+        };
+        match s.kind {
+            SuspectKind::NullLookup => {
+                let hashed = o.flags & flags::HASHED_BEGIN != 0;
+                let writers = self
+                    .dentries
+                    .get(o.slot)
+                    .map_or(&[][..], |r| &r.writers[..]);
+                // The class alone is cheap; the sentence and evidence only for an anomaly.
+                let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                *self.null.entry(class).or_insert(0) += 1;
+                if class == Class::Anomaly {
+                    let mut v = classify::null_lookup(
+                        &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end, hashed, writers,
+                    );
+                    debug_assert_eq!(v.class, class);
+                    v.evidence.insert("lookup".into(), obs_args(o, &sh.paths));
+                    self.add_anomaly(AnomalyKind::NullInodePositive, o, operation(), v, sh);
+                }
+            }
+            SuspectKind::Enoent => {
+                let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                *self.enoent.entry(class).or_insert(0) += 1;
+                if class == Class::Anomaly {
+                    let mut v =
+                        classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+                    debug_assert_eq!(v.class, class);
+                    let lookups: Vec<Value> = self
+                        .tids
+                        .get(&o.tid)
+                        .map(|t| {
+                            t.lookups
+                                .iter()
+                                .filter(|l| l.ts_begin >= o.ts_begin && l.ts_end <= o.ts_end)
+                                .map(|l| obs_args(l, &sh.paths))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    v.evidence
+                        .insert("lookups_in_operation".into(), Value::Array(lookups));
+                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, operation(), v, sh);
+                }
+            }
+            SuspectKind::Result => {
+                let Some(kind) = o.op else { return };
+                let race = self.race_around(o, &sh.paths);
+                if let Some(d) = sh.matcher.record(
+                    self.index,
+                    kind,
+                    o.path,
+                    o.result,
+                    o.ts_begin,
+                    race.is_some(),
+                    &sh.paths,
+                ) {
+                    let v = Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "{} {} returned {} in the kernel and {} in the model, and no \
+                             writer of the name overlaps either side's operation",
+                            d.operation, d.name, d.kernel_result, d.model_result
+                        ),
+                        evidence: json_map(json!({ "divergence": d })),
+                    };
+                    self.add_anomaly(AnomalyKind::ResultDiffers, o, operation(), v, sh);
+                }
+            }
+            SuspectKind::ClearHashed => {
+                match classify::clear_while_hashed(
+                    &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end,
+                ) {
+                    None => self.diag.d_delete_clears += 1,
+                    Some(mut v) => {
+                        v.evidence.insert("clear".into(), obs_args(o, &sh.paths));
+                        self.add_anomaly(AnomalyKind::ClearBeforeUnhash, o, operation(), v, sh);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What makes an operation's result depend on an order the two sides may not share: a
+    /// writer of its name (or of a directory above it) by another operation overlapping it,
+    /// or two writers of the name before it that overlapped each other.
+    fn race_around(&self, o: &Obs, paths: &Paths) -> Option<Fact> {
+        for start in [Some(o.path), o.path2].into_iter().flatten() {
+            let mut cur = Some(start);
+            while let Some(p) = cur.filter(|p| *p != ROOT) {
+                if let Some(f) = self
+                    .hist
+                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid)
+                {
+                    return Some(*f);
+                }
+                if let State::Racing(w, _) = self.hist.state_at(p, o.ts_begin) {
+                    return Some(*w);
+                }
+                cur = paths.parent(p);
+            }
+        }
+        None
+    }
+}
