@@ -54,6 +54,8 @@ pub struct RecordOptions {
     /// Leave the programs attached, pinned under this bpffs directory, instead of detaching
     /// them (see [`attach::Links::leave_attached`]): only for a machine that powers off next.
     pub leave_attached: Option<PathBuf>,
+    /// Have the kernel time every program run and report it (`RecordSummary::programs`).
+    pub program_stats: bool,
 }
 
 /// What a recording produced, also written as `--summary` JSON.
@@ -83,9 +85,20 @@ pub struct RecordSummary {
     pub consumer_cpu_seconds: f64,
     /// Times the consumer woke while the workload ran (ring readiness or its drain tick).
     pub consumer_wakeups: u64,
+    /// With `program_stats`: per program, its runs and the kernel's time in it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub programs: BTreeMap<String, ProgramStats>,
     pub kernel_events_per_second: f64,
     pub end: String,
     pub complete: bool,
+}
+
+/// One program's runs and the time the kernel measured in it (the program alone: not the
+/// trampoline or kprobe that calls it).
+#[derive(Debug, Default, Serialize)]
+pub struct ProgramStats {
+    pub runs: u64,
+    pub ns_per_run: f64,
 }
 
 /// Which workload is run, for the header.
@@ -131,6 +144,12 @@ where
             .take_map("EVENTS")
             .context("the eBPF object has no EVENTS map")?,
     )?;
+    // Held until the programs' figures are read.
+    let stats = opts
+        .program_stats
+        .then(|| aya::sys::enable_stats(aya::sys::Stats::RunTime))
+        .transpose()
+        .context("enabling the kernel's program statistics (BPF_ENABLE_STATS, Linux 5.8+)")?;
     let t0 = Instant::now();
     let (ops, drained) = run_and_drain(opts, ring, &mut spill, stop, run_workload, t0)?;
     let consumer = drained.as_ref().copied().unwrap_or_default();
@@ -138,6 +157,12 @@ where
     let t_finish = Instant::now();
     // Detach before anything else: the workload's unmount must not be recorded.
     let counters = Counters::read(&mut probes)?;
+    let programs = if stats.is_some() {
+        program_stats(&probes)
+    } else {
+        BTreeMap::new()
+    };
+    drop(stats);
     match &opts.leave_attached {
         Some(dir) => {
             probes
@@ -195,6 +220,7 @@ where
         finish_seconds,
         consumer_cpu_seconds: consumer.cpu.as_secs_f64(),
         consumer_wakeups: consumer.wakeups,
+        programs,
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
         end: end.to_string(),
         complete: footer.complete(),
@@ -705,6 +731,34 @@ fn recursion_misses(
             Some((p, programs::recursion_misses(ebpf, &name)?))
         })
         .collect()
+}
+
+/// Per attached program that ran, its runs and the kernel's time in it.
+fn program_stats(probes: &Probes) -> BTreeMap<String, ProgramStats> {
+    let mut out = BTreeMap::new();
+    for (probe, attached) in &probes.attached {
+        let Attached::Yes(family) = attached else {
+            continue;
+        };
+        for half in [Half::Entry, Half::Exit] {
+            let name = programs::program_name(*probe, *family, half);
+            let Some(info) = probes.ebpf.program(&name).and_then(|p| p.info().ok()) else {
+                continue;
+            };
+            let runs = info.run_count();
+            if runs > 0 {
+                let ns = info.run_time().as_nanos() as f64;
+                out.insert(
+                    name,
+                    ProgramStats {
+                        runs,
+                        ns_per_run: ns / runs as f64,
+                    },
+                );
+            }
+        }
+    }
+    out
 }
 
 fn count_per_probe(spill: &Path) -> Result<BTreeMap<String, u64>> {

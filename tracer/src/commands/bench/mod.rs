@@ -245,6 +245,10 @@ struct Run {
     /// `tracer record`: how often its consumer woke while the workload ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     consumer_wakeups: Option<u64>,
+    /// `tracer record --program-stats` (through `--record-arg`): per program, its runs and
+    /// nanoseconds per run as the kernel timed them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    programs: BTreeMap<String, ProgramStatsIn>,
 }
 
 impl Run {
@@ -342,6 +346,15 @@ struct RecordSummaryIn {
     /// Absent from tracers built before it was reported.
     consumer_cpu_seconds: Option<f64>,
     consumer_wakeups: Option<u64>,
+    #[serde(default)]
+    programs: BTreeMap<String, ProgramStatsIn>,
+}
+
+/// One program's figures in `tracer record`'s summary.
+#[derive(Debug, Deserialize, Serialize)]
+struct ProgramStatsIn {
+    runs: u64,
+    ns_per_run: f64,
 }
 
 /// The bench workload: `threads` threads, each looping create, stat, stat of a missing name,
@@ -651,6 +664,7 @@ mod tests {
             tool_reported_lost: 0,
             consumer_cpu_seconds: kind.records().then_some(0.01),
             consumer_wakeups: kind.records().then_some(3),
+            programs: BTreeMap::new(),
         };
         let runs = vec![
             run(1, Kind::Untraced, None),
@@ -723,6 +737,7 @@ mod tests {
             tool_reported_lost: o.reported_lost,
             consumer_cpu_seconds: None,
             consumer_wakeups: None,
+            programs: BTreeMap::new(),
         };
         assert_eq!(run.lost(), 2);
     }

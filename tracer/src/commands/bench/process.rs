@@ -43,6 +43,7 @@ pub(super) fn run_untraced_as(ctx: &Ctx<'_>, round: u32, setup: &Setup) -> Resul
         tool_reported_lost: 0,
         consumer_cpu_seconds: None,
         consumer_wakeups: None,
+        programs: BTreeMap::new(),
     })
 }
 
@@ -101,6 +102,7 @@ pub(super) fn run_record(
         tool_reported_lost: s.lost,
         consumer_cpu_seconds: s.consumer_cpu_seconds,
         consumer_wakeups: s.consumer_wakeups,
+        programs: s.programs,
     };
     Ok((run, s.attach))
 }
@@ -301,6 +303,7 @@ pub(super) fn run_bpftrace(ctx: &Ctx<'_>, round: u32) -> Result<(Run, Vec<String
         tool_reported_lost: parsed.reported_lost,
         consumer_cpu_seconds: None,
         consumer_wakeups: None,
+        programs: BTreeMap::new(),
     };
     Ok((run, parsed.sample))
 }
