@@ -706,6 +706,32 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_recorders_consumer_and_program_figures_when_present() {
+        let old: RecordSummaryIn = serde_json::from_str(
+            r#"{"trace": "t", "attach": {}, "hits": {}, "lost": 0, "workload_seconds": 1.0,
+                "end": "finished"}"#,
+        )
+        .expect("a summary without them");
+        assert_eq!(
+            (old.consumer_cpu_seconds, old.consumer_wakeups),
+            (None, None)
+        );
+        assert!(old.programs.is_empty());
+        let new: RecordSummaryIn = serde_json::from_str(
+            r#"{"trace": "t", "attach": {}, "hits": {}, "lost": 0, "workload_seconds": 1.0,
+                "end": "finished", "consumer_cpu_seconds": 0.5, "consumer_wakeups": 7,
+                "programs": {"lookup_rcu_fentry": {"runs": 10, "ns_per_run": 250.0}}}"#,
+        )
+        .expect("a summary with them");
+        assert_eq!(
+            (new.consumer_cpu_seconds, new.consumer_wakeups),
+            (Some(0.5), Some(7))
+        );
+        let p = &new.programs["lookup_rcu_fentry"];
+        assert_eq!((p.runs, p.ns_per_run), (10, 250.0));
+    }
+
+    #[test]
     fn reads_bpftrace_output() {
         let p = std::env::temp_dir().join(format!("bench-bt-{}.out", std::process::id()));
         fs::write(
