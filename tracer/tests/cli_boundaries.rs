@@ -161,3 +161,24 @@ fn an_export_to_a_file_leaves_no_partial_file_when_the_trace_is_unreadable() {
         .collect();
     assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
 }
+
+/// `--leave-attached` would leave the probes attached after the tracer exits: off the VM guest
+/// (no `dcache_tracer.guest` on the kernel command line, as on this host) it is refused before
+/// anything is attached or written.
+#[test]
+fn leave_attached_is_refused_off_the_vm_guest() {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").expect("read /proc/cmdline");
+    assert!(
+        !cmdline
+            .split_whitespace()
+            .any(|w| w == "dcache_tracer.guest"),
+        "this test runs on a host, not in the VM guest"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("kernel.trace");
+    let (code, err) = tracer(&["record", "--leave-attached", "--out", s(&out)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("only for cargo xtask's VM guest"), "{err}");
+    assert!(err.contains("leave the flag out"), "{err}");
+    assert!(!out.exists(), "nothing is written");
+}

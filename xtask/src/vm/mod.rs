@@ -232,8 +232,10 @@ pub async fn run_in_vm_async(
 
     // no_timer_check: on a loaded host a TCG guest can miss the IO-APIC timer test at boot and
     // panic ("IO-APIC + timer doesn't work!"; seen with two guests on 2 busy cores); QEMU's
-    // timer is known good.
-    let mut append = String::from("console=ttyS0 panic=-1 rdinit=/init no_timer_check");
+    // timer is known good. dcache_tracer.guest: the marker without which `tracer record`
+    // refuses `--leave-attached` (tracer/src/commands/record.rs): this machine powers off next.
+    let mut append =
+        String::from("console=ttyS0 panic=-1 rdinit=/init no_timer_check dcache_tracer.guest");
     for a in &spec.kernel_args {
         append.push(' ');
         append.push_str(a);
