@@ -155,7 +155,8 @@ where
     let consumer = drained.as_ref().copied().unwrap_or_default();
     let seconds = t0.elapsed().as_secs_f64();
     let t_finish = Instant::now();
-    // Detach before anything else: the workload's unmount must not be recorded.
+    // The counters first, then detach (or pin): nothing after this point, the workload's
+    // unmount included, is counted or read from the ring.
     let counters = Counters::read(&mut probes)?;
     let programs = if stats.is_some() {
         program_stats(&probes)
@@ -165,10 +166,16 @@ where
     drop(stats);
     match &opts.leave_attached {
         Some(dir) => {
-            probes
-                .links
-                .leave_attached(dir)
-                .context("leaving the probes attached")?;
+            // The ring is drained and the counters read: a failed pin costs the exit the
+            // detach's grace periods (links not pinned are detached as they drop), never the
+            // trace.
+            if let Err(e) = probes.links.leave_attached(dir) {
+                eprintln!(
+                    "tracer: warning: leaving the probes attached under {}: {e}; the rest are \
+                     detached",
+                    dir.display()
+                );
+            }
         }
         None => drop(probes),
     }

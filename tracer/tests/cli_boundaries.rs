@@ -182,3 +182,13 @@ fn leave_attached_is_refused_off_the_vm_guest() {
     assert!(err.contains("leave the flag out"), "{err}");
     assert!(!out.exists(), "nothing is written");
 }
+
+/// The bench runs many recordings in one boot: one left attached would sit under every run
+/// after it, so the bench refuses to pass `--leave-attached` on.
+#[test]
+fn the_bench_refuses_to_leave_recordings_attached() {
+    let (code, err) = tracer(&["bench", "--record-arg", "--leave-attached"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--record-arg --leave-attached"), "{err}");
+    assert!(err.contains("leave it out"), "{err}");
+}

@@ -195,7 +195,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
     } else {
         cmd::root().join(&args.out)
     };
-    let load_before = host_load();
+    let load_before = cmd::host_load();
     let r = run(&BenchOptions {
         rounds: args.rounds,
         threads: args.threads,
@@ -211,7 +211,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
     let table = fs::read_to_string(&r.outcome.stdout)
         .with_context(|| format!("reading {}", r.outcome.stdout.display()))?;
     print!("{table}");
-    let load = serde_json::json!({ "before": load_before, "after": host_load() });
+    let load = serde_json::json!({ "before": load_before, "after": cmd::host_load() });
     write_with_host_load(&r.json, &out, &load)?;
     eprintln!(
         "xtask bench: results in {} (VM: {}, {:?}, {:.0}s; host load average before and after: \
@@ -226,12 +226,6 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
 
 /// The host's 1, 5 and 15 minute load averages: the guest's vCPUs share the host's cores, so
 /// its figures move with what else the host runs.
-fn host_load() -> Option<[f64; 3]> {
-    let text = fs::read_to_string("/proc/loadavg").ok()?;
-    let mut it = text.split_whitespace().map(|x| x.parse::<f64>().ok());
-    Some([it.next()??, it.next()??, it.next()??])
-}
-
 /// The guest's results with `host_load_average` added, written to `to`.
 fn write_with_host_load(from: &Path, to: &Path, load: &Value) -> Result<()> {
     let text = fs::read(from).with_context(|| format!("reading {}", from.display()))?;

@@ -1,5 +1,6 @@
 //! Running other programs with their command line shown and failures explained.
 use std::{
+    fs,
     path::{Path, PathBuf},
     process::{Command, Stdio},
 };
@@ -124,6 +125,14 @@ fn parse_ldd(listing: &str) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// The host's 1, 5 and 15 minute load averages, kept beside figures measured on a shared
+/// machine; None where /proc/loadavg cannot be read.
+pub fn host_load() -> Option<[f64; 3]> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|x| x.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
 }
 
 #[cfg(test)]

@@ -283,7 +283,8 @@ enum Phase {
     Attach,
     /// Of the recording: the workload while the ring is drained.
     Workload,
-    /// Of the recording: the kernel's counters read, the programs detached, the trace written.
+    /// Of the recording: the kernel's counters read, the programs detached (on a host) or
+    /// pinned (in the VM's guest, which powers off next), the trace written.
     DetachAndTrace,
     /// The tracer's end in the guest to the results unpacked here.
     Transfer,
@@ -305,7 +306,7 @@ impl Phase {
             Phase::BtfAndObject => "BTF and object",
             Phase::Attach => "attach",
             Phase::Workload => "workload",
-            Phase::DetachAndTrace => "detach and trace",
+            Phase::DetachAndTrace => "detach or pin, trace",
             Phase::Transfer => "transfer",
             Phase::Replay => "replay",
             Phase::Diff => "diff",
@@ -370,17 +371,10 @@ impl Spent {
         serde_json::json!({
             "schema": 1,
             "recorded_in": if vm { "vm" } else { "native" },
-            "load_average": load_average(),
+            "load_average": cmd::host_load(),
             "phases": phases,
         })
     }
-}
-
-/// The host's 1, 5 and 15 minute load averages: the figures mean little on a busy machine.
-fn load_average() -> Option<[f64; 3]> {
-    let text = fs::read_to_string("/proc/loadavg").ok()?;
-    let mut f = text.split_whitespace().map(|x| x.parse().ok());
-    Some([f.next()??, f.next()??, f.next()??])
 }
 
 impl std::fmt::Display for Spent {
@@ -496,8 +490,8 @@ mod tests {
         assert_eq!(record["of_which"][3]["seconds"], 0.25);
         assert_eq!(
             spent.to_string(),
-            "boot 5.0s, record (BTF and object 1.5s, attach 2.0s, workload 0.5s, detach and \
-             trace 0.2s) 4.5s, total 10.0s"
+            "boot 5.0s, record (BTF and object 1.5s, attach 2.0s, workload 0.5s, detach or \
+             pin, trace 0.2s) 4.5s, total 10.0s"
         );
         fs::write(&summary, "not json").expect("write");
         let mut unread = Spent::default();

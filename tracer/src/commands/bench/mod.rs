@@ -402,6 +402,10 @@ impl Drop for WorkDir {
 }
 
 pub fn run(args: BenchArgs) -> Result<i32> {
+    // Each recording's probes would stay attached under every run after it.
+    if args.record_arg.iter().any(|a| a == "--leave-attached") {
+        bail!("--record-arg --leave-attached would leave each recording's probes attached under the runs after it; leave it out");
+    }
     let mut kinds: Vec<Kind> = args
         .setups
         .iter()
