@@ -89,7 +89,10 @@ impl VmSpec {
             timeout: Duration::from_secs(600),
             out_dir: vm_dir().join("out"),
             accel: Accel::Auto,
-            memory_mib: 1024,
+            // The trace lives in the guest's RAM twice at the end (the spill and the merged
+            // trace) beside the pinned ring: a 10 s prune-stat (1.6 M events, 250 MB a copy)
+            // ran 1 GiB out of space.
+            memory_mib: 2048,
             cpus: 2,
             tracer: None,
             pvh: true,
@@ -756,7 +759,7 @@ pub struct VmArgs {
     #[arg(long, value_enum, default_value_t = Accel::Auto)]
     accel: Accel,
     /// Guest memory in MiB
-    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
     memory: u32,
     /// Run this statically linked tracer binary instead of building one from the tree
     #[arg(long, value_name = "PATH")]
