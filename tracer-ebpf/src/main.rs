@@ -641,7 +641,7 @@ fn wakeup_flags(cpu_seq: u32) -> u64 {
     if threshold == 0 {
         return 0;
     }
-    if cpu_seq % WAKEUP_CHECK_EVERY != 0 {
+    if !cpu_seq.is_multiple_of(WAKEUP_CHECK_EVERY) {
         return BPF_RB_NO_WAKEUP;
     }
     if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
