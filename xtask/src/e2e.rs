@@ -30,18 +30,18 @@ const WORKLOADS: &[(&str, f64)] = &[
 const FILE_WORKLOADS: &[(&str, &str, f64)] =
     &[("negative-minix", "xtask/workloads/negative-minix.toml", 0.3)];
 
-/// (passed, failed) checks.
-pub fn e2e() -> Result<(u64, u64)> {
+/// The checks that passed, a line per failure.
+pub fn e2e() -> Result<(u64, Vec<String>)> {
     let tracer = builder::release_binaries()?;
     let base = cmd::root().join("target/e2e");
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed) = (0, Vec::new());
     let mut check = |ok: bool, what: String| {
         if ok {
             passed += 1;
             eprintln!("e2e: ok: {what}");
         } else {
-            failed += 1;
             eprintln!("e2e: FAILED: {what}");
+            failed.push(what);
         }
     };
     let root = cmd::root();

@@ -83,11 +83,11 @@ pub fn fuzz(args: FuzzArgs) -> Result<i32> {
         args.targets
     };
     let (_, failed) = run(&targets, Duration::from_secs(args.seconds))?;
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
-/// Builds the targets and runs each for `time`; (passed, failed) targets.
-pub fn run(targets: &[Target], time: Duration) -> Result<(u64, u64)> {
+/// Builds the targets and runs each for `time`; the targets that passed, a line per failure.
+pub fn run(targets: &[Target], time: Duration) -> Result<(u64, Vec<String>)> {
     let root = cmd::root();
     let dir = root.join("fuzz");
     let nightly = toolchain::pinned_nightly();
@@ -104,7 +104,7 @@ pub fn run(targets: &[Target], time: Duration) -> Result<(u64, u64)> {
             format!("building the fuzz targets with {nightly} (rustup toolchain install {nightly})")
         })?;
     let scratch = root.join("target/fuzz-scratch");
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed) = (0, Vec::new());
     for &t in targets {
         let corpus = root.join("target/fuzz-corpus").join(t.bin());
         std::fs::create_dir_all(&corpus)
@@ -133,12 +133,13 @@ pub fn run(targets: &[Target], time: Duration) -> Result<(u64, u64)> {
             passed += 1;
             eprintln!("fuzz: {}: no crash", t.bin());
         } else {
-            failed += 1;
-            eprintln!(
+            let line = format!(
                 "fuzz: {}: FAILED ({status}); the input is in {}",
                 t.bin(),
                 dir.join("artifacts").join(t.bin()).display()
             );
+            eprintln!("{line}");
+            failed.push(line);
         }
     }
     Ok((passed, failed))

@@ -70,17 +70,35 @@ impl Step {
     }
 }
 
-/// Passed and failed counts of one step.
-#[derive(Default, Clone, Copy)]
+/// Passed and failed counts of one step, and a line naming each failure.
+#[derive(Default)]
 struct Tally {
     passed: u64,
     failed: u64,
+    /// Repeated after the summary: CI keeps only the tail of a long run's output.
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn of(passed: u64, failures: Vec<String>) -> Tally {
+        Tally {
+            passed,
+            failed: failures.len() as u64,
+            failures,
+        }
+    }
+
+    fn fail(&mut self, line: String) {
+        self.failed += 1;
+        self.failures.push(line);
+    }
 }
 
 pub fn test(args: TestArgs) -> Result<i32> {
     let setup = setup::setup().context("setup failed, so no test can run")?;
     let mut total = Tally::default();
     let mut lines = Vec::new();
+    let mut failures = Vec::new();
     for step in <Step as clap::ValueEnum>::value_variants() {
         if !args.only.is_empty() && !args.only.contains(step) {
             continue;
@@ -91,11 +109,11 @@ pub fn test(args: TestArgs) -> Result<i32> {
         let tally = match step.run(&setup) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("step {name} could not run: {e:#}");
-                Tally {
-                    passed: 0,
-                    failed: 1,
-                }
+                let line = format!("step {name} could not run: {e:#}");
+                eprintln!("{line}");
+                let mut t = Tally::default();
+                t.fail(line);
+                t
             }
         };
         lines.push(format!(
@@ -106,6 +124,13 @@ pub fn test(args: TestArgs) -> Result<i32> {
         ));
         total.passed += tally.passed;
         total.failed += tally.failed;
+        failures.extend(tally.failures.into_iter().map(|f| format!("{name}: {f}")));
+    }
+    if !failures.is_empty() {
+        eprintln!("\n=== failures ===");
+        for f in &failures {
+            eprintln!("  {f}");
+        }
     }
     eprintln!("\n=== summary ===");
     for l in &lines {
@@ -118,14 +143,14 @@ pub fn test(args: TestArgs) -> Result<i32> {
 /// Every fuzz target for a minute from its seeds; a crash fails (see fuzz.rs).
 fn fuzz(_: &setup::Setup) -> Result<Tally> {
     let time = std::time::Duration::from_secs(crate::fuzz::STEP_SECONDS);
-    let (passed, failed) = crate::fuzz::run(&crate::fuzz::Target::ALL, time)?;
-    Ok(Tally { passed, failed })
+    let (passed, failures) = crate::fuzz::run(&crate::fuzz::Target::ALL, time)?;
+    Ok(Tally::of(passed, failures))
 }
 
 /// The main job end to end on every builtin (see e2e.rs).
 fn e2e(_: &setup::Setup) -> Result<Tally> {
-    let (passed, failed) = crate::e2e::e2e()?;
-    Ok(Tally { passed, failed })
+    let (passed, failures) = crate::e2e::e2e()?;
+    Ok(Tally::of(passed, failures))
 }
 
 /// One pass or one fail for a command's exit status.
@@ -133,25 +158,22 @@ fn status_step(c: &mut Command) -> Result<Tally> {
     let status = c
         .status()
         .with_context(|| format!("cannot start `{}`", cmd::show(c)))?;
-    Ok(if status.success() {
-        Tally {
-            passed: 1,
-            failed: 0,
-        }
+    let mut t = Tally::default();
+    if status.success() {
+        t.passed = 1;
     } else {
-        eprintln!("`{}` failed ({status})", cmd::show(c));
-        Tally {
-            passed: 0,
-            failed: 1,
-        }
-    })
+        let line = format!("`{}` failed ({status})", cmd::show(c));
+        eprintln!("{line}");
+        t.fail(line);
+    }
+    Ok(t)
 }
 
-fn add(a: Tally, b: Tally) -> Tally {
-    Tally {
-        passed: a.passed + b.passed,
-        failed: a.failed + b.failed,
-    }
+fn add(mut a: Tally, b: Tally) -> Tally {
+    a.passed += b.passed;
+    a.failed += b.failed;
+    a.failures.extend(b.failures);
+    a
 }
 
 fn fmt(_: &setup::Setup) -> Result<Tally> {
@@ -238,14 +260,19 @@ fn counted_tests(c: &mut Command) -> Result<Tally> {
             println!("{line}");
             if let Some(t) = parse_test_result(&line) {
                 tally = add(tally, t);
+            } else if line.starts_with("test ")
+                && (line.ends_with(" FAILED") || line.ends_with(" ignored"))
+            {
+                tally.failures.push(line);
             }
         }
     }
     let status = child.wait()?;
     if !status.success() && tally.failed == 0 {
         // A build failure or a crashed test binary: nothing counted it, so count it here.
-        eprintln!("`{}` failed ({status})", cmd::show(c));
-        tally.failed += 1;
+        let line = format!("`{}` failed ({status})", cmd::show(c));
+        eprintln!("{line}");
+        tally.fail(line);
     }
     Ok(tally)
 }
@@ -261,8 +288,9 @@ fn vm(_: &setup::Setup) -> Result<Tally> {
                 eprintln!("  ok    {}: {}", c.what, c.detail);
             }
         } else {
-            tally.failed += 1;
-            eprintln!("  FAIL  {}: {}", c.what, c.detail);
+            let line = format!("{}: {}", c.what, c.detail);
+            eprintln!("  FAIL  {line}");
+            tally.fail(line);
         }
     }
     Ok(tally)
@@ -284,8 +312,9 @@ fn checks(list: Vec<Check>) -> Result<Tally> {
                 }
             );
         } else {
-            tally.failed += 1;
-            eprintln!("  FAIL  {}: {}", c.what, c.detail);
+            let line = format!("{}: {}", c.what, c.detail);
+            eprintln!("  FAIL  {line}");
+            tally.fail(line);
         }
     }
     Ok(tally)
@@ -309,7 +338,10 @@ fn live_bugs(_: &setup::Setup) -> Result<Tally> {
         if r.pass {
             tally.passed += 1;
         } else {
-            tally.failed += 1;
+            tally.fail(format!(
+                "{}: {}/{} runs as expected",
+                r.kernel, r.ok_runs, r.runs
+            ));
         }
     }
     Ok(tally)
@@ -396,6 +428,16 @@ mod tests {
             let pv = clap::ValueEnum::to_possible_value(step).expect("visible");
             assert_eq!(pv.get_name(), step.name());
         }
+    }
+
+    #[test]
+    fn failures_survive_adding_for_the_recap() {
+        let mut a = Tally::of(3, vec!["unit: x".into()]);
+        let mut b = Tally::default();
+        b.fail("lint".into());
+        a = add(a, b);
+        assert_eq!((a.passed, a.failed), (3, 2));
+        assert_eq!(a.failures, ["unit: x", "lint"]);
     }
 
     #[test]
