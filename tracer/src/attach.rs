@@ -1,7 +1,11 @@
 //! Which attach family each target gets on this kernel, decided at load time: fentry/fexit when
 //! the function has BTF and the kernel accepts tracing programs, kprobe/kretprobe when the
 //! symbol is probeable, else the target is reported unavailable with the reason. Never guessed.
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
 use aya::{
     pin::PinError,
@@ -279,6 +283,14 @@ enum Link {
 /// Leaving the links attached failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaveError {
+    #[error("reading /proc/cmdline: {0}")]
+    Cmdline(std::io::Error),
+    #[error(
+        "--leave-attached is only for cargo xtask's VM guest (its kernel command line has \
+         `{GUEST_MARKER}`): here the probes would stay attached after the tracer exits; leave \
+         the flag out"
+    )]
+    NotGuest,
     #[error("cannot create {path} (is bpffs mounted at /sys/fs/bpf?): {source}")]
     Dir {
         path: String,
@@ -288,13 +300,41 @@ pub enum LeaveError {
     Pin { path: String, source: PinError },
 }
 
+/// The kernel command-line word that marks cargo xtask's VM guest (xtask/src/vm/mod.rs puts it
+/// there; the kernel ignores a dotted word naming no module).
+pub const GUEST_MARKER: &str = "dcache_tracer.guest";
+
+/// Where to pin the links of a recording left attached. Made only on the VM guest, which
+/// powers off after the transfer: on any other machine the probes would outlive the tracer.
+#[derive(Debug, Clone)]
+pub struct GuestPins {
+    dir: PathBuf,
+}
+
+impl GuestPins {
+    /// Pins under `dir` (bpffs), refused unless the kernel command line has [`GUEST_MARKER`].
+    pub fn new(dir: PathBuf) -> Result<GuestPins, LeaveError> {
+        let cmdline = fs::read_to_string("/proc/cmdline").map_err(LeaveError::Cmdline)?;
+        if cmdline.split_whitespace().any(|w| w == GUEST_MARKER) {
+            Ok(GuestPins { dir })
+        } else {
+            Err(LeaveError::NotGuest)
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 impl Links {
     /// Leaves every program attached after this process exits: each bpf_link is pinned under
-    /// `dir` (bpffs), so the exit does not wait for the detach's grace periods. Only for a
-    /// machine that powers off next (the VM's guest): the probes keep firing until the pins
-    /// are removed. Links that cannot be pinned (kprobes attached as perf events alone) are
-    /// detached. Returns how many were pinned.
-    pub fn leave_attached(self, dir: &Path) -> Result<usize, LeaveError> {
+    /// the guest's bpffs directory, so the exit does not wait for the detach's grace periods.
+    /// The probes keep firing until the pins are removed or the guest powers off. Links that
+    /// cannot be pinned (kprobes attached as perf events alone) are detached. Returns how many
+    /// were pinned.
+    pub fn leave_attached(self, pins: &GuestPins) -> Result<usize, LeaveError> {
+        let dir = pins.dir();
         fs::create_dir_all(dir).map_err(|source| LeaveError::Dir {
             path: dir.display().to_string(),
             source,
@@ -486,6 +526,20 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The library refuses, not only the CLI: any caller of `record()` needs a `GuestPins`,
+    /// and a host (this test's machine) cannot make one.
+    #[test]
+    fn pins_are_refused_off_the_vm_guest() {
+        let cmdline = fs::read_to_string("/proc/cmdline").expect("read /proc/cmdline");
+        assert!(
+            !cmdline.split_whitespace().any(|w| w == GUEST_MARKER),
+            "this test runs on a host, not in the VM guest"
+        );
+        let refused = GuestPins::new(PathBuf::from("/sys/fs/bpf/never-made"));
+        assert!(matches!(refused, Err(LeaveError::NotGuest)), "{refused:?}");
+        assert!(!Path::new("/sys/fs/bpf/never-made").exists());
+    }
 
     #[test]
     fn inlined_writers_are_observed_through_their_callers() {

@@ -51,9 +51,9 @@ pub struct RecordOptions {
     /// Read struct fields one by one in the kprobe programs even where the layout allows one
     /// copy per dentry head (the path any other layout takes; for testing it on any kernel).
     pub per_field_reads: bool,
-    /// Leave the programs attached, pinned under this bpffs directory, instead of detaching
-    /// them (see [`attach::Links::leave_attached`]): only for a machine that powers off next.
-    pub leave_attached: Option<PathBuf>,
+    /// Leave the programs attached, pinned, instead of detaching them (see
+    /// [`attach::Links::leave_attached`]): only the VM guest can make a [`attach::GuestPins`].
+    pub leave_attached: Option<attach::GuestPins>,
     /// Have the kernel time every program run and report it (`RecordSummary::programs`).
     pub program_stats: bool,
 }
@@ -165,15 +165,15 @@ where
     };
     drop(stats);
     match &opts.leave_attached {
-        Some(dir) => {
+        Some(pins) => {
             // The ring is drained and the counters read: a failed pin costs the exit the
             // detach's grace periods (links not pinned are detached as they drop), never the
             // trace.
-            if let Err(e) = probes.links.leave_attached(dir) {
+            if let Err(e) = probes.links.leave_attached(pins) {
                 eprintln!(
                     "tracer: warning: leaving the probes attached under {}: {e}; the rest are \
                      detached",
-                    dir.display()
+                    pins.dir().display()
                 );
             }
         }

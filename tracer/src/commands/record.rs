@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tracer::{
-    attach::AttachMode,
+    attach::{AttachMode, GuestPins},
     btf,
     programs::DEFAULT_RING_BYTES,
     record::{self, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
@@ -62,24 +62,6 @@ pub struct RecordArgs {
     program_stats: bool,
 }
 
-/// The kernel command-line word that marks cargo xtask's VM guest (xtask/src/vm/mod.rs puts it
-/// there; the kernel ignores a dotted word naming no module).
-const GUEST_MARKER: &str = "dcache_tracer.guest";
-
-/// `--leave-attached` outlives the tracer: on a machine that keeps running the probes would
-/// stay attached. Only the VM guest, which powers off after the transfer, may ask for it.
-fn refuse_leave_attached_off_guest() -> Result<()> {
-    let cmdline = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
-    if cmdline.split_whitespace().any(|w| w == GUEST_MARKER) {
-        return Ok(());
-    }
-    bail!(
-        "--leave-attached is only for cargo xtask's VM guest (its kernel command line has \
-         `{GUEST_MARKER}`): here the probes would stay attached after the tracer exits; leave \
-         the flag out"
-    )
-}
-
 /// Runs the recording; returns the exit code (130/143 after SIGINT/SIGTERM).
 pub fn run(args: RecordArgs) -> Result<i32> {
     let page = 4096u32;
@@ -97,9 +79,16 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     if args.summary.as_ref() == Some(&args.out) {
         bail!("--summary and --out name the same file; give each its own");
     }
-    if args.leave_attached {
-        refuse_leave_attached_off_guest()?;
-    }
+    // Checked before the workload's file system is prepared: nothing is written when refused.
+    let pins = args
+        .leave_attached
+        .then(|| {
+            GuestPins::new(PathBuf::from(format!(
+                "/sys/fs/bpf/dcache-tracer-{}",
+                std::process::id()
+            )))
+        })
+        .transpose()?;
     if args.wakeup_bytes > u64::from(args.buffer) {
         bail!(
             "--wakeup-bytes {} is larger than the ring (--buffer {}); allowed: 0 to {}",
@@ -122,9 +111,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         raw_pointers: args.raw_pointers,
         progress: !args.quiet,
         per_field_reads: args.per_field_reads,
-        leave_attached: args
-            .leave_attached
-            .then(|| PathBuf::from(format!("/sys/fs/bpf/dcache-tracer-{}", std::process::id()))),
+        leave_attached: pins,
         program_stats: args.program_stats,
     };
     let info = WorkloadInfo {
