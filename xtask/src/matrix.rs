@@ -600,7 +600,34 @@ async fn run_pair(
         .arg(pair.dir.join("timeline.json"));
     let (code, stdout) = child(diff, timeout, &pair.dir.join("diff.log")).await?;
     let _ = fs::write(pair.dir.join("report.txt"), stdout);
+    check_diff_exit(code, &pair.dir)?;
     Ok(code)
+}
+
+/// Exit 2 is both the diff's "inconclusive" and any error of the tracer: only a report whose
+/// verdict matches the exit status makes it a verdict, else the pair failed.
+fn check_diff_exit(code: i32, dir: &Path) -> std::result::Result<(), (Verdict, String)> {
+    use tracer_analysis::diff::Verdict as Diff;
+    let reported =
+        read_json(&dir.join("report.json")).and_then(|r| r["verdict"].as_str().map(str::to_owned));
+    let expected = [Diff::Clean, Diff::Anomalies, Diff::Inconclusive]
+        .into_iter()
+        .find(|v| v.exit_status() == code)
+        .map(Diff::name);
+    if reported.is_some() && reported.as_deref() == expected {
+        return Ok(());
+    }
+    let log = dir.join("diff.log");
+    let last = fs::read_to_string(&log).unwrap_or_default();
+    Err((
+        Verdict::Failed,
+        format!(
+            "tracer diff exited {code} with report verdict {}: {} (see {})",
+            reported.as_deref().unwrap_or("none"),
+            last.lines().last().unwrap_or("no message"),
+            log.display()
+        ),
+    ))
 }
 
 /// Runs a host child tied to xtask with a time limit; its stderr goes to `log`. Returns its
@@ -989,9 +1016,8 @@ jobs:
 const SMOKE_SCALE: f64 = 0.1;
 
 /// The `matrix` test step: the default kernels × every builtin at a small scale. Every pair
-/// must record completely and lose nothing; the verdicts are reported, not yet asserted (the
-/// diff's verdicts on every kernel are the work of the verdict-soundness and writer-coverage
-/// issues).
+/// must record completely, lose nothing and have no anomaly (the kernels are Debian's,
+/// unpatched); inconclusive passes.
 pub fn smoke() -> Result<Vec<Check>> {
     let plan = Plan {
         kernels: default_kernels(),
@@ -1193,6 +1219,32 @@ mod tests {
                 row("debian:bookworm", "prune-stat", Verdict::Failed),
             ],
         }
+    }
+
+    /// A tracer error exits 2 like "inconclusive" does: without a report saying inconclusive,
+    /// the pair failed, so a crashing diff cannot pass the matrix step.
+    #[test]
+    fn an_exit_status_counts_only_with_the_report_that_matches_it() {
+        let dir = std::env::temp_dir().join(format!("xtask-diff-exit-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        fs::write(
+            dir.join("diff.log"),
+            "tracer: error: reading x.trace: truncated\n",
+        )
+        .expect("log");
+        let failed = check_diff_exit(2, &dir).expect_err("no report");
+        assert_eq!(failed.0, Verdict::Failed);
+        assert!(failed.1.contains("truncated"), "{}", failed.1);
+        fs::write(dir.join("report.json"), r#"{"verdict":"inconclusive"}"#).expect("report");
+        assert!(check_diff_exit(2, &dir).is_ok());
+        assert!(
+            check_diff_exit(0, &dir).is_err(),
+            "exit 0 with an inconclusive report"
+        );
+        fs::write(dir.join("report.json"), r#"{"verdict":"anomalies"}"#).expect("report");
+        assert!(check_diff_exit(1, &dir).is_ok());
+        assert!(check_diff_exit(3, &dir).is_err());
+        fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]
