@@ -88,6 +88,13 @@ impl AtomicFile {
             })
     }
 
+    /// Writes all of `bytes` after what is buffered, without copying them into the buffer:
+    /// for blocks as large as the buffer (a trace's chunks), the copy costs more than it saves.
+    pub fn write_unbuffered(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_mut().write_all(bytes)
+    }
+
     /// Flushes, syncs and renames the file into place, then syncs the directory so the rename
     /// survives a crash.
     pub fn commit(self) -> Result<(), OutputError> {

@@ -78,12 +78,9 @@ impl EventSink for TraceSink {
         }
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(w) = w.as_mut() else { return };
-        for e in events {
-            if let Err(err) = w.push(e) {
-                let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(err);
-                return;
-            }
+        if let Err(err) = w.push_all(events) {
+            let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(err);
         }
     }
 }
@@ -485,7 +482,7 @@ fn run_paced(
     Ok(results)
 }
 
-/// Runs `w` on a model with `profile` and writes `out`.
+/// Runs `w` on a model with `profile` and writes `out` (it appears whole when complete).
 pub fn replay_to_trace(
     w: &Workload,
     profile: Profile,
@@ -493,6 +490,34 @@ pub fn replay_to_trace(
     style: Style,
     out: &Path,
     kernel_release: &str,
+) -> Result<ReplaySummary, ReplayError> {
+    replay_into(w, profile, source, style, kernel_release, |h| {
+        Writer::create(out, h)
+    })
+}
+
+/// [`replay_to_trace`] into `out` written in place, for a reader consuming it as it grows (a
+/// named pipe: the replay bench's traces too large for the disk).
+pub fn replay_to_stream(
+    w: &Workload,
+    profile: Profile,
+    source: Source<'_>,
+    style: Style,
+    out: &Path,
+    kernel_release: &str,
+) -> Result<ReplaySummary, ReplayError> {
+    replay_into(w, profile, source, style, kernel_release, |h| {
+        Writer::create_scratch(out, h)
+    })
+}
+
+fn replay_into(
+    w: &Workload,
+    profile: Profile,
+    source: Source<'_>,
+    style: Style,
+    kernel_release: &str,
+    writer: impl FnOnce(&Header) -> Result<Writer, TraceError>,
 ) -> Result<ReplaySummary, ReplayError> {
     // In timestamp order unless threads were asked for; a plan has no timestamps to follow.
     let on_threads = style.threads || matches!(source, Source::Plan);
@@ -516,7 +541,7 @@ pub fn replay_to_trace(
         .insert("delays".into(), style.delays.to_string());
     let sink = Arc::new(TraceSink {
         on: AtomicBool::new(false),
-        writer: Mutex::new(Some(Writer::create(out, &header)?)),
+        writer: Mutex::new(Some(writer(&header)?)),
         error: Mutex::new(None),
     });
     let mut config = DcacheConfig::new(profile, model_fs(w)).with_sink(sink.clone());
