@@ -91,6 +91,9 @@ pub struct RecordSummary {
     pub kernel_events_per_second: f64,
     pub end: String,
     pub complete: bool,
+    /// At the end the kernel's counters and the drained events agreed (no call in flight):
+    /// the footer's counts are that snapshot's.
+    pub counters_settled: bool,
 }
 
 /// One program's runs and the time the kernel measured in it (the program alone: not the
@@ -151,13 +154,19 @@ where
         .transpose()
         .context("enabling the kernel's program statistics (BPF_ENABLE_STATS, Linux 5.8+)")?;
     let t0 = Instant::now();
-    let (ops, drained) = run_and_drain(opts, ring, &mut spill, stop, run_workload, t0)?;
-    let consumer = drained.as_ref().copied().unwrap_or_default();
+    let (ops, drained) = {
+        let counts = counts_map(&probes.ebpf)?;
+        run_and_drain(opts, ring, &counts, &mut spill, stop, run_workload, t0)?
+    };
+    let consumer = drained.as_ref().map(|d| d.cost).unwrap_or_default();
     let seconds = t0.elapsed().as_secs_f64();
     let t_finish = Instant::now();
     // The counters first, then detach (or pin): nothing after this point, the workload's
-    // unmount included, is counted or read from the ring.
-    let counters = Counters::read(&mut probes)?;
+    // unmount included, is counted or read from the ring. After a normal end they are the
+    // snapshot the drain settled on, which every drained event agrees with.
+    let settled = drained.as_ref().ok().and_then(|d| d.settled.clone());
+    let counters_settled = settled.is_some();
+    let counters = Counters::read(&mut probes, settled)?;
     let programs = if stats.is_some() {
         program_stats(&probes)
     } else {
@@ -231,6 +240,7 @@ where
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
         end: end.to_string(),
         complete: footer.complete(),
+        counters_settled,
     };
     if let Err(e) = drained {
         return Err(e.context(format!(
@@ -355,11 +365,12 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
 fn run_and_drain<F>(
     opts: &RecordOptions,
     ring: RingBuf<aya::maps::MapData>,
+    counts: &CountsMap<'_>,
     spill: &mut Writer,
     stop: &AtomicBool,
     run_workload: F,
     t0: Instant,
-) -> Result<(Result<WorkloadRun>, Result<ConsumerCost>)>
+) -> Result<(Result<WorkloadRun>, Result<Drained>)>
 where
     F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
@@ -386,7 +397,15 @@ where
             anon: &mut anon,
             raw_pointers: opts.raw_pointers,
         };
-        let drained = runtime.block_on(drain(ring, &mut sink, stop, done_rx, opts.progress, t0));
+        let drained = runtime.block_on(drain(
+            ring,
+            counts,
+            &mut sink,
+            stop,
+            done_rx,
+            opts.progress,
+            t0,
+        ));
         if drained.is_err() {
             // The consumer failed: stop the workload rather than run it untraced.
             stop.store(true, Ordering::Relaxed);
@@ -396,6 +415,55 @@ where
             .map_err(|_| anyhow::anyhow!("the workload thread panicked"))?;
         Ok((ops, drained))
     })
+}
+
+/// The programs' per-CPU counters.
+type CountsMap<'a> = PerCpuArray<&'a aya::maps::MapData, Counts>;
+
+fn counts_map(ebpf: &aya::Ebpf) -> Result<CountsMap<'_>> {
+    let map = ebpf
+        .map("COUNTS")
+        .context("the eBPF object has no COUNTS map")?;
+    Ok(PerCpuArray::try_from(map)?)
+}
+
+/// One read of `COUNTS`, summed per probe.
+#[derive(Clone)]
+struct Snapshot {
+    hits: BTreeMap<Probe, u64>,
+    drops: BTreeMap<Probe, u64>,
+    last_cpu_seq: BTreeMap<u32, u64>,
+}
+
+impl Snapshot {
+    fn read(counts: &CountsMap<'_>) -> Result<Snapshot> {
+        // One value per possible CPU, in CPU id order.
+        let per_cpu = counts.get(&0, 0).context("reading the COUNTS map")?;
+        let per_probe = |pick: fn(&Counts) -> &[u64; COUNTERS as usize]| -> BTreeMap<Probe, u64> {
+            Probe::KERNEL
+                .iter()
+                .map(|&p| {
+                    let i = p.counter_index() as usize;
+                    (p, per_cpu.iter().map(|c| pick(c)[i]).sum())
+                })
+                .collect()
+        };
+        Ok(Snapshot {
+            hits: per_probe(|c| &c.hits),
+            drops: per_probe(|c| &c.drops),
+            last_cpu_seq: (0u32..)
+                .zip(per_cpu.iter())
+                .filter(|(_, c)| c.seq > 0)
+                .map(|(cpu, c)| (cpu, c.seq))
+                .collect(),
+        })
+    }
+
+    /// Events the ring must have carried: calls counted minus calls that produced none.
+    fn owed(&self) -> u64 {
+        let sum = |m: &BTreeMap<Probe, u64>| m.values().sum::<u64>();
+        sum(&self.hits).saturating_sub(sum(&self.drops))
+    }
 }
 
 /// What the kernel side counted, read before detaching.
@@ -409,33 +477,17 @@ struct Counters {
 }
 
 impl Counters {
-    /// The programs' per-CPU `COUNTS`, summed per probe; the kernel's own counts of skipped
-    /// programs.
-    fn read(probes: &mut Probes) -> Result<Counters> {
-        let map = probes
-            .ebpf
-            .map("COUNTS")
-            .context("the eBPF object has no COUNTS map")?;
-        let arr: PerCpuArray<_, Counts> = PerCpuArray::try_from(map)?;
-        // One value per possible CPU, in CPU id order.
-        let per_cpu = arr.get(&0, 0).context("reading the COUNTS map")?;
-        let per_probe = |pick: fn(&Counts) -> &[u64; COUNTERS as usize]| -> BTreeMap<Probe, u64> {
-            Probe::KERNEL
-                .iter()
-                .map(|&p| {
-                    let i = p.counter_index() as usize;
-                    (p, per_cpu.iter().map(|c| pick(c)[i]).sum())
-                })
-                .collect()
+    /// The programs' counters (`settled`, or read now when the drain did not settle on a
+    /// snapshot); the kernel's own counts of skipped programs.
+    fn read(probes: &mut Probes, settled: Option<Snapshot>) -> Result<Counters> {
+        let snap = match settled {
+            Some(s) => s,
+            None => Snapshot::read(&counts_map(&probes.ebpf)?)?,
         };
         Ok(Counters {
-            hits: per_probe(|c| &c.hits),
-            drops: per_probe(|c| &c.drops),
-            last_cpu_seq: (0u32..)
-                .zip(per_cpu.iter())
-                .filter(|(_, c)| c.seq > 0)
-                .map(|(cpu, c)| (cpu, c.seq))
-                .collect(),
+            hits: snap.hits,
+            drops: snap.drops,
+            last_cpu_seq: snap.last_cpu_seq,
             missed_entries: recursion_misses(&probes.ebpf, &probes.attached, Half::Entry),
             missed_exits: recursion_misses(&probes.ebpf, &probes.attached, Half::Exit),
         })
@@ -595,6 +647,14 @@ struct ConsumerCost {
     wakeups: u64,
 }
 
+/// What the drain hands back after the workload's end.
+struct Drained {
+    cost: ConsumerCost,
+    /// The counters every drained event agrees with, when the drain settled (see
+    /// `finish_drain`); None after a signal or when calls stayed in flight.
+    settled: Option<Snapshot>,
+}
+
 /// CPU time of the calling thread.
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
@@ -617,12 +677,13 @@ fn thread_cpu_time() -> Duration {
 /// early and the loop drains what it left) and the workload's end.
 async fn drain(
     ring: RingBuf<aya::maps::MapData>,
+    counts: &CountsMap<'_>,
     sink: &mut Sink<'_>,
     stop: &AtomicBool,
     mut done: tokio::sync::oneshot::Receiver<()>,
     progress: bool,
     t0: Instant,
-) -> Result<ConsumerCost> {
+) -> Result<Drained> {
     let cpu0 = thread_cpu_time();
     let mut during = ConsumerCost::default();
     // SAFETY: the ring owns its map's descriptor (MapData holds an OwnedFd) and returns that
@@ -638,6 +699,7 @@ async fn drain(
     let mut report = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
     let (mut n, mut last_n) = (0u64, 0u64);
     let mut last_report = Instant::now();
+    let mut settled = None;
     let drained = loop {
         let batch = tokio::select! {
             guard = ring.readable_mut() => match guard {
@@ -669,7 +731,7 @@ async fn drain(
             }
             _ = &mut done => {
                 during.cpu = thread_cpu_time().saturating_sub(cpu0);
-                break finish_drain(&mut ring, sink, n).await;
+                break finish_drain(&mut ring, counts, sink, n).await.map(|s| settled = s);
             }
         };
         during.wakeups += 1;
@@ -684,24 +746,45 @@ async fn drain(
     let flushed = sink.flush();
     drained?;
     flushed?;
-    Ok(during)
+    Ok(Drained {
+        cost: during,
+        settled,
+    })
 }
 
-/// After the workload's end: let the exits of calls that were in flight land, drain until the
-/// ring stays empty.
+/// After the workload's end: let the exits of calls that were in flight land and drain until
+/// the ring stays empty and the counters owe no event: a call counted on entry whose event
+/// was not yet in the ring (its exit still running, or a late call on the workload's file
+/// systems from a kernel thread) would otherwise read as lost. Returns the counters the drained
+/// events agree with, or None when they did not agree within `SETTLE_LIMIT` (calls stuck in
+/// flight, or activity that does not stop): the footer then counts those calls as lost.
 async fn finish_drain(
     ring: &mut AsyncFd<RingBuf<aya::maps::MapData>>,
+    counts: &CountsMap<'_>,
     sink: &mut Sink<'_>,
     mut n: u64,
-) -> Result<u64> {
+) -> Result<Option<Snapshot>> {
+    let limit = Instant::now() + SETTLE_LIMIT;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        match sink.drain(ring.get_mut())? {
-            0 => return Ok(n),
-            late => n += late,
+        let late = sink.drain(ring.get_mut())?;
+        n += late;
+        if late > 0 {
+            continue;
+        }
+        // Read after the drain: every event drained was counted in it.
+        let snap = Snapshot::read(counts)?;
+        if snap.owed() == n {
+            return Ok(Some(snap));
+        }
+        if Instant::now() >= limit {
+            return Ok(None);
         }
     }
 }
+
+/// How long the end of a recording waits for the counters and the drained events to agree.
+const SETTLE_LIMIT: Duration = Duration::from_millis(500);
 
 /// Whether the kprobe programs may read a dentry's head and a qstr in one copy each (the layout
 /// keeps the fields in the window, and the user did not ask otherwise), and why, for the header.

@@ -214,14 +214,17 @@ pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
     for (family, s) in summaries {
         let complete = s.get("complete").and_then(Value::as_bool) == Some(true);
         let lost = s.get("lost").and_then(Value::as_u64).unwrap_or(0);
+        // A recording that ends normally must find the counters and the drained events in
+        // agreement; else the footer's counts come from a read that calls in flight can skew.
+        let settled = s.get("counters_settled").and_then(Value::as_bool) == Some(true);
         let what = format!("record --attach {family}: trace complete, nothing lost");
-        checks.push(if complete && lost == 0 {
+        checks.push(if complete && lost == 0 && settled {
             Check::pass(what)
         } else {
             Check::fail(
                 what,
                 format!(
-                    "complete {complete}, {lost} lost, end {}",
+                    "complete {complete}, {lost} lost, counters settled {settled}, end {}",
                     s.get("end").unwrap_or(&Value::Null)
                 ),
             )
@@ -314,7 +317,8 @@ mod tests {
         }
         serde_json::json!({
             "attach": attach, "events": events, "hits": hits,
-            "lost": 0, "ops": 2800, "complete": true, "end": "finished"
+            "lost": 0, "ops": 2800, "complete": true, "end": "finished",
+            "counters_settled": true
         })
     }
 
@@ -399,6 +403,14 @@ not json
         let kprobe = summary(
             "kprobe",
             &[("__d_lookup_rcu", "yes", 10), ("___d_drop", "yes", 5)],
+        );
+        let mut unsettled = kprobe.clone();
+        unsettled["counters_settled"] = Value::from(false);
+        let c = record(&[(Family::Kprobe, unsettled)]);
+        assert_eq!(
+            failed(&c),
+            vec!["record --attach kprobe: trace complete, nothing lost"],
+            "a complete trace whose counters never agreed with the drained events"
         );
         let mut bad = kprobe.clone();
         bad["lost"] = Value::from(3);
