@@ -2,7 +2,7 @@
 //! as a kernel recording. With a kernel trace, the model runs that trace's operations in the
 //! order of their timestamps, so the two traces can be diffed operation by operation.
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -13,8 +13,8 @@ use std::{
 
 use tracer_common::{flags, Event, OpKind, Probe};
 use userspace_dcache::{
-    replay, replay::replay_with_hook, Dcache, DcacheConfig, EventSink, FsKind, ModelError, Profile,
-    ReplayMode, ReplayOp, Step, StepHook, Task,
+    replay, Dcache, DcacheConfig, EventSink, FsKind, ModelError, Profile, ReplayMode, ReplayOp,
+    Step, StepHook, Task,
 };
 
 use crate::{
@@ -149,10 +149,61 @@ pub fn workload_of(header: &Header, path: &Path) -> Result<Workload, ReplayError
     Ok(w)
 }
 
-/// A kernel trace's operations: as replay input, their results there, and its threads.
+/// A kernel trace's operation paths, each distinct one stored once: a trace repeats the
+/// workload's names millions of times.
+#[derive(Default)]
+struct Paths {
+    ids: foldhash::HashMap<Box<[u8]>, u32>,
+    paths: Vec<String>,
+}
+
+impl Paths {
+    fn id(&mut self, bytes: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(bytes) {
+            return id;
+        }
+        let id = self.paths.len() as u32;
+        self.paths.push(String::from_utf8_lossy(bytes).into_owned());
+        self.ids.insert(bytes.into(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &str {
+        &self.paths[id as usize]
+    }
+}
+
+/// One operation of a kernel trace, as the replay keeps it (40 bytes, paths by number): the
+/// replay holds every operation of the trace to order them.
+#[derive(Clone, Copy, Debug)]
+struct KernelOp {
+    tid: u32,
+    kind: OpKind,
+    path: u32,
+    path2: Option<u32>,
+    ts_begin: u64,
+    ts_end: u64,
+    /// Where the kernel's own probe events show the op taking effect (see [`effect`]).
+    ts_effect: Option<u64>,
+    /// What it returned in the kernel.
+    result: i32,
+}
+
+impl KernelOp {
+    /// Where a replay in timestamp order runs it: its effect, kept inside its span (so a
+    /// thread's ops keep their program order), else its begin.
+    fn placed_at(&self) -> u64 {
+        match self.ts_effect {
+            Some(t) if self.ts_begin <= self.ts_end => t.clamp(self.ts_begin, self.ts_end),
+            _ => self.ts_begin,
+        }
+    }
+}
+
+/// A kernel trace's operations, their paths, and its threads.
 struct KernelOps {
-    ops: Vec<ReplayOp>,
-    results: Vec<i32>,
+    ops: Vec<KernelOp>,
+    paths: Paths,
     threads: Vec<ThreadInfo>,
     /// Operations whose effect the kernel's own probe events place (see [`effect`]).
     placed: u64,
@@ -198,11 +249,12 @@ fn last_component(path: &str) -> &[u8] {
 /// an rmdir first kills its children's dentries, and only its `d_delete` of the directory
 /// makes the name go away, often milliseconds later. A writer that changed nothing (a create
 /// that met an existing name: EEXIST) is an observation: its lookups place it, as a reader's.
-fn effect(op: &ReplayOp, e: &Event) -> Option<Effect> {
+fn effect(op: &KernelOp, paths: &Paths, e: &Event) -> Option<Effect> {
     let probe = e.probe()?;
     let names = |e: &Event| {
         let n = e.name_bytes();
-        n == last_component(&op.path) || op.path2.as_deref().is_some_and(|p| n == last_component(p))
+        n == last_component(paths.get(op.path))
+            || op.path2.is_some_and(|p| n == last_component(paths.get(p)))
     };
     if probe.is_lookup() {
         return (op.kind != OpKind::DropCaches).then_some(Effect::Read(e.ts_end));
@@ -245,7 +297,7 @@ fn effect(op: &ReplayOp, e: &Event) -> Option<Effect> {
 fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
     let mut r = Reader::open(path)?;
     let mut ops = Vec::new();
-    let mut results = Vec::new();
+    let mut paths = Paths::default();
     while let Some(e) = r.next_event()? {
         if e.probe() != Some(Probe::Op) {
             continue;
@@ -260,11 +312,11 @@ fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
         let bytes = e.name_bytes();
         let (p1, p2) = if e.has(flags::TWO_PATHS) {
             let mut parts = bytes.splitn(2, |b| *b == 0);
-            let a = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            let b = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let a = paths.id(parts.next().unwrap_or_default());
+            let b = paths.id(parts.next().unwrap_or_default());
             (a, Some(b))
         } else {
-            (String::from_utf8_lossy(bytes).into_owned(), None)
+            (paths.id(bytes), None)
         };
         if kind == OpKind::Rename && p2.is_none() {
             return Err(ReplayError::Input(format!(
@@ -273,16 +325,22 @@ fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
                 ops.len()
             )));
         }
-        let mut op = ReplayOp::new(e.tid, kind, p1).with_span(e.ts_begin, e.ts_end);
-        op.path2 = p2;
-        ops.push(op);
-        results.push(e.result);
+        ops.push(KernelOp {
+            tid: e.tid,
+            kind,
+            path: p1,
+            path2: p2,
+            ts_begin: e.ts_begin,
+            ts_end: e.ts_end,
+            ts_effect: None,
+            result: e.result,
+        });
     }
     let threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
-    let placed = place_effects(path, &mut ops)?;
+    let placed = place_effects(path, &mut ops, &paths)?;
     Ok(KernelOps {
         ops,
-        results,
+        paths,
         threads,
         placed,
     })
@@ -291,12 +349,10 @@ fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
 /// A second pass over the trace: each probe event inside an operation (same thread, inside its
 /// span; a trace need not hold them in time order) may show when the operation took effect.
 /// Returns how many operations got a place.
-fn place_effects(path: &Path, ops: &mut [ReplayOp]) -> Result<u64, ReplayError> {
-    let mut by_tid: HashMap<u32, Vec<(u64, usize)>> = HashMap::new();
+fn place_effects(path: &Path, ops: &mut [KernelOp], paths: &Paths) -> Result<u64, ReplayError> {
+    let mut by_tid: foldhash::HashMap<u32, Vec<(u64, usize)>> = foldhash::HashMap::default();
     for (i, op) in ops.iter().enumerate() {
-        if let Some(b) = op.ts_begin {
-            by_tid.entry(op.tid).or_default().push((b, i));
-        }
+        by_tid.entry(op.tid).or_default().push((op.ts_begin, i));
     }
     for v in by_tid.values_mut() {
         v.sort_unstable();
@@ -315,10 +371,10 @@ fn place_effects(path: &Path, ops: &mut [ReplayOp]) -> Result<u64, ReplayError> 
         let Some(&(_, i)) = list[..list.partition_point(|&(b, _)| b <= e.ts_begin)].last() else {
             continue;
         };
-        if ops[i].ts_end.is_some_and(|end| e.ts_end > end) {
+        if e.ts_end > ops[i].ts_end {
             continue;
         }
-        let Some(new) = effect(&ops[i], &e) else {
+        let Some(new) = effect(&ops[i], paths, &e) else {
             continue;
         };
         found[i] = Some(found[i].map_or(new, |f| f.merge(new)));
@@ -415,18 +471,61 @@ fn run_plan(dc: &Dcache, w: &Workload, hook: Option<StepHook>) -> Result<u64, Re
     })
 }
 
+/// A kernel trace's operations one at a time on the calling thread, in the order of where
+/// each took effect (ties in trace order), each with the kernel's span: what
+/// [`ReplayMode::Sequential`] does with [`ReplayOp`]s, on the compact operations. Returns how
+/// many results differ from the kernel's.
+fn run_sequential(dc: &Dcache, k: &KernelOps, hook: Option<StepHook>) -> Result<u64, ReplayError> {
+    let ops = &k.ops;
+    if let Some((index, op)) = ops
+        .iter()
+        .enumerate()
+        .find(|(_, op)| matches!(op.kind, OpKind::Rename | OpKind::Exchange) && op.path2.is_none())
+    {
+        return Err(ModelError::MissingSecondPath {
+            index,
+            kind: op.kind.name(),
+        }
+        .into());
+    }
+    let mut order: Vec<u32> = (0..ops.len() as u32).collect();
+    // Stable: equal places keep the trace's order.
+    order.sort_by_key(|&i| ops[i as usize].placed_at());
+    let mut tasks: BTreeMap<u32, Task<'_>> = BTreeMap::new();
+    let mut differ = 0;
+    for i in order {
+        let op = &ops[i as usize];
+        let t = tasks
+            .entry(op.tid)
+            .or_insert_with(|| task(dc, op.tid, &hook));
+        dc.clock().advance_to(op.placed_at());
+        let path2 = op.path2.map(|p| k.paths.get(p));
+        let r = t.run(
+            op.kind,
+            k.paths.get(op.path),
+            path2,
+            Some((op.ts_begin, op.ts_end)),
+        );
+        if r.map_or_else(|e| -e.code(), |()| 0) != op.result {
+            differ += 1;
+        }
+    }
+    Ok(differ)
+}
+
 /// A kernel trace's operations on one model thread per kernel thread, each op started at its
 /// kernel start time relative to the trace's first op. Returns each op's result, in order.
 fn run_paced(
     dc: &Dcache,
-    ops: &[ReplayOp],
+    k: &KernelOps,
     hook: Option<StepHook>,
     path: &Path,
 ) -> Result<Vec<i32>, ReplayError> {
-    let first = ops.iter().filter_map(|op| op.ts_begin).min().unwrap_or(0);
+    let ops = &k.ops;
+    let first = ops.iter().map(|op| op.ts_begin).min().unwrap_or(0);
     let mut per_tid: BTreeMap<u32, Vec<(usize, Duration)>> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
-        let due = Duration::from_nanos(op.ts_begin.map_or(0, |b| b - first));
+        let due = Duration::from_nanos(op.ts_begin - first);
         if due > MAX_PACED_SPAN {
             return Err(ReplayError::PaceSpan {
                 path: path.to_path_buf(),
@@ -460,7 +559,8 @@ fn run_paced(
                                 std::thread::sleep(wait);
                             }
                             let op = &ops[i];
-                            let r = task.run(op.kind, &op.path, op.path2.as_deref(), None);
+                            let path2 = op.path2.map(|p| k.paths.get(p));
+                            let r = task.run(op.kind, k.paths.get(op.path), path2, None);
                             (i, r.map_or_else(|e| -e.code(), |()| 0))
                         })
                         .collect::<Vec<_>>()
@@ -601,20 +701,15 @@ fn replay_into(
         }
         Source::Against(path) => {
             let k = kernel_ops(path)?;
-            let results = if on_threads {
-                run_paced(&dc, &k.ops, hook, path)?
+            let differ = if on_threads {
+                run_paced(&dc, &k, hook, path)?
+                    .iter()
+                    .zip(&k.ops)
+                    .filter(|(model, op)| **model != op.result)
+                    .count() as u64
             } else {
-                let mut results = vec![0; k.ops.len()];
-                for o in replay_with_hook(&dc, &k.ops, ReplayMode::Sequential, hook)? {
-                    results[o.index] = o.result;
-                }
-                results
+                run_sequential(&dc, &k, hook)?
             };
-            let differ = results
-                .iter()
-                .zip(&k.results)
-                .filter(|(model, kernel)| model != kernel)
-                .count() as u64;
             let placed = (!on_threads).then_some(k.placed);
             (k.ops.len() as u64, k.threads, Some(differ), placed)
         }

@@ -4,7 +4,7 @@
 
 use crate::error::Errno;
 use crate::sync::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Which kind of file system the model stands for. The dcache behaves differently for each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +44,8 @@ struct Inode {
 }
 
 struct Table {
-    inodes: HashMap<u64, Inode>,
+    /// Looked up several times per syscall: foldhash, not SipHash (nothing iterates it).
+    inodes: foldhash::HashMap<u64, Inode>,
     next_ino: u64,
 }
 
@@ -58,7 +59,7 @@ pub(crate) struct ModelFs {
 
 impl ModelFs {
     pub(crate) fn new(kind: FsKind) -> ModelFs {
-        let mut inodes = HashMap::new();
+        let mut inodes = foldhash::HashMap::default();
         inodes.insert(
             ROOT_INO,
             Inode {
