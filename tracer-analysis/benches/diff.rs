@@ -1,7 +1,7 @@
 //! Diff throughput and peak memory on large synthetic trace pairs (not a timed test).
 //!
 //! `cargo bench -p tracer-analysis --bench diff -- [EVENTS_PER_TRACE ...] [--dir DIR]
-//! [--window-ms MS] [--json FILE] [--stream]`
+//! [--window-ms MS] [--json FILE] [--stream] [--report DIR]`
 //!
 //! For each size (default 1 000 000 and 10 000 000 events per trace) it writes a kernel and a
 //! model trace of the same synthetic workload to DIR (default: a temporary directory; with
@@ -17,6 +17,10 @@
 //! the diff reads as they come (for sizes whose files would not fit on the disk: 100 M events
 //! are 15 GB a side). The diff's CPU seconds and peak memory are then still its own; its wall
 //! time is the generators' pace.
+//!
+//! `--report DIR` writes each size's report as `DIR/report-N.json` and `DIR/report-N.txt`
+//! (what `tracer diff --json` and its standard output would hold), so a change to the diff can
+//! be checked to leave the report byte for byte as it was.
 //!
 //! Every figure goes to FILE (default `target/bench/diff.json`); the previous FILE, when there
 //! is one, is read first and each size's events per CPU-second is printed against it.
@@ -438,6 +442,20 @@ fn spawn_generator(path: &Path, origin: Origin, n: u64) -> std::process::Child {
         .expect("start a generator")
 }
 
+/// The report as `tracer diff` gives it: report.json and the text on its standard output.
+fn write_report(dir: &Path, n: u64, report: &tracer_analysis::diff::Report) {
+    fs::create_dir_all(dir).expect("create the report directory");
+    let json = serde_json::to_vec_pretty(report).expect("serialize the report");
+    fs::write(dir.join(format!("report-{n}.json")), json).expect("write report.json");
+    let mut text = Vec::new();
+    report.write_summary(&mut text).expect("summary");
+    report.write_details(&mut text).expect("details");
+    if !report.anomalies.is_empty() {
+        text.extend_from_slice(format!("\n{}\n", report.verdict_line()).as_bytes());
+    }
+    fs::write(dir.join(format!("report-{n}.txt")), text).expect("write report.txt");
+}
+
 fn make_fifo(path: &Path) {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
@@ -462,6 +480,7 @@ fn main() {
     let mut sizes = Vec::new();
     let mut stream = false;
     let mut dir: Option<PathBuf> = None;
+    let mut reports: Option<PathBuf> = None;
     let mut json = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/diff.json");
     let mut opts = DiffOptions::default();
     let mut args = std::env::args().skip(1);
@@ -469,6 +488,7 @@ fn main() {
         match a.as_str() {
             "--dir" => dir = args.next().map(PathBuf::from),
             "--stream" => stream = true,
+            "--report" => reports = args.next().map(PathBuf::from),
             "--json" => {
                 if let Some(p) = args.next() {
                     json = PathBuf::from(p);
@@ -543,6 +563,9 @@ fn main() {
         let (u2, s2) = cpu_seconds();
         for mut c in children {
             assert!(c.wait().is_ok_and(|s| s.success()), "a generator failed");
+        }
+        if let Some(rd) = &reports {
+            write_report(rd, n, &report);
         }
         let (user, sys) = (u2 - u1, s2 - s1);
         let total = report.events.kernel.total + report.events.model.total;
