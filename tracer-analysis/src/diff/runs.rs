@@ -16,6 +16,10 @@ pub struct Runs<K, V, const RUNS: usize> {
     /// The values of the heap's items, by slot.
     slab: Vec<V>,
     free: Vec<u32>,
+    /// [`Runs::least_run`] as of the last change to a run's front (None: to be found again).
+    /// The window asks after every arrival and is told "not due" about as often as it pops:
+    /// without this, each of those questions scanned every run.
+    least: Option<Option<(usize, K)>>,
 }
 
 impl<K, V, const RUNS: usize> Default for Runs<K, V, RUNS> {
@@ -25,6 +29,7 @@ impl<K, V, const RUNS: usize> Default for Runs<K, V, RUNS> {
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
+            least: None,
         }
     }
 }
@@ -68,11 +73,28 @@ impl<K: Ord + Copy, V: Copy, const RUNS: usize> Runs<K, V, RUNS> {
                 return;
             }
         };
+        if self.runs[run].is_empty() {
+            // The only way a push changes a front: a run that was empty.
+            if let Some(cached) = &mut self.least {
+                if cached.is_none_or(|(_, k)| key < k) {
+                    *cached = Some((run, key));
+                }
+            }
+        }
         self.runs[run].push_back((key, value));
     }
 
-    /// The run whose front has the least key, with that key.
-    fn least_run(&self) -> Option<(usize, K)> {
+    /// The run whose front has the least key, with that key (cached until a front changes).
+    fn least_run(&mut self) -> Option<(usize, K)> {
+        if let Some(cached) = self.least {
+            return cached;
+        }
+        let found = self.scan_runs();
+        self.least = Some(found);
+        found
+    }
+
+    fn scan_runs(&self) -> Option<(usize, K)> {
         let mut best: Option<(usize, K)> = None;
         for (i, r) in self.runs.iter().enumerate() {
             if let Some(&(k, _)) = r.front() {
@@ -110,6 +132,7 @@ impl<K: Ord + Copy, V: Copy, const RUNS: usize> Runs<K, V, RUNS> {
             self.free.push(slot);
             return self.slab.get(slot as usize).map(|v| (k, *v));
         }
+        self.least = None;
         self.runs[run?.0].pop_front()
     }
 }

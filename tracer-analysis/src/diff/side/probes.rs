@@ -60,6 +60,13 @@ impl SideState {
     }
 
     pub(super) fn on_lookup(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Obs {
+        // The operation around the lookup on its thread, looked up once (nothing below changes
+        // the thread's state before the lookup is added to it at the end).
+        let op = self
+            .tids
+            .get(&ev.tid)
+            .and_then(|t| t.op)
+            .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end);
         let path = self.path_of(ev, sh);
         let generation = if ev.dentry != 0 {
             self.bind(ev.dentry, path, ev.ts_begin, sh)
@@ -103,12 +110,7 @@ impl SideState {
                 });
             }
             // The probe reads after its return stamp; the thread's operation ending bounds it.
-            let read_by = self
-                .tids
-                .get(&ev.tid)
-                .and_then(|t| t.op)
-                .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end)
-                .map_or(ev.ts_end, |op| op.ts_end);
+            let read_by = op.map_or(ev.ts_end, |op| op.ts_end);
             let (found, decreased) = match self.dentries.get_mut(ev.dentry) {
                 Some(r) => (
                     r.seq.lookup(ev.seq_end, ev.ts_end, read_by),
@@ -156,8 +158,7 @@ impl SideState {
             }
             if probe == Probe::DLookupRcu && ev.inode_begin == 0 {
                 if ev.has(flags::VALIDATED) {
-                    let op = self.enclosing_op(&obs);
-                    self.suspect(SuspectKind::NullLookup, obs, op);
+                    self.suspect(SuspectKind::NullLookup, obs, op.map(|op| op.kind));
                 } else {
                     *self.null.entry(Class::RejectedSnapshot).or_insert(0) += 1;
                 }
