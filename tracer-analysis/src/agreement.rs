@@ -13,6 +13,8 @@ use std::{collections::BTreeMap, fmt};
 
 use foldhash::HashMap;
 
+use crate::codes::{op_of, probe_of};
+
 use serde::{Serialize, Serializer};
 use tracer_common::{flags, Event, OpKind, Probe, NAME_CAP};
 
@@ -324,11 +326,11 @@ impl Builder {
     /// outside its thread's current operation belongs to none).
     pub fn push(&mut self, stream: Stream, e: Seen<'_>) {
         let i = stream as usize;
-        let Some(probe) = Probe::from_u8(e.probe) else {
+        let Some(probe) = probe_of(e.probe) else {
             return;
         };
         if probe == Probe::Op {
-            let Some(kind) = OpKind::from_u32(e.aux) else {
+            let Some(kind) = op_of(e.aux) else {
                 return;
             };
             let slot = self.alloc(e.ts_end, kind, e.name);

@@ -105,14 +105,8 @@ impl Probe {
         Probe::DDropLocked,
     ];
 
-    // `ALL` is in code order from 1: an index, not a search (the diff asks for every event,
-    // several times).
-    #[inline]
     pub fn from_u8(v: u8) -> Option<Probe> {
-        Probe::ALL
-            .get((v as usize).wrapping_sub(1))
-            .copied()
-            .filter(|p| *p as u8 == v)
+        Probe::ALL.iter().copied().find(|p| *p as u8 == v)
     }
 
     /// The kernel symbol this probe attaches to, or the runner's name. [`Probe::DMoveTarget`]
@@ -206,7 +200,6 @@ impl Probe {
         }
     }
 
-    #[inline]
     pub fn is_lookup(self) -> bool {
         matches!(self, Probe::DLookupRcu | Probe::DLookup)
     }
@@ -243,7 +236,6 @@ pub enum Source {
 }
 
 impl Source {
-    #[inline]
     pub fn from_u8(v: u8) -> Option<Source> {
         match v {
             1 => Some(Source::FEntry),
@@ -287,13 +279,8 @@ impl OpKind {
         OpKind::Exchange,
     ];
 
-    // `ALL` is in code order from 1, as for `Probe::from_u8`.
-    #[inline]
     pub fn from_u32(v: u32) -> Option<OpKind> {
-        OpKind::ALL
-            .get((v as usize).wrapping_sub(1))
-            .copied()
-            .filter(|k| *k as u32 == v)
+        OpKind::ALL.iter().copied().find(|k| *k as u32 == v)
     }
 
     pub fn name(self) -> &'static str {
@@ -408,7 +395,6 @@ impl Event {
         }
     }
 
-    #[inline]
     pub fn probe(&self) -> Option<Probe> {
         Probe::from_u8(self.probe)
     }
@@ -418,7 +404,6 @@ impl Event {
     }
 
     /// The recorded name bytes (cut to `name_len` and to [`NAME_CAP`]).
-    #[inline]
     pub fn name_bytes(&self) -> &[u8] {
         let n = (self.name_len as usize).min(NAME_CAP);
         &self.name[..n]
@@ -649,12 +634,7 @@ mod tests {
         for k in OpKind::ALL {
             assert_eq!(OpKind::from_u32(k as u32), Some(k));
         }
-        for v in (0..=u8::MAX).filter(|v| !Probe::ALL.iter().any(|p| *p as u8 == *v)) {
-            assert_eq!(Probe::from_u8(v), None, "{v}");
-        }
-        for v in [0, 11, 255, 256, u32::MAX] {
-            assert_eq!(OpKind::from_u32(v), None, "{v}");
-        }
+        assert_eq!(Probe::from_u8(0), None);
     }
 
     #[test]

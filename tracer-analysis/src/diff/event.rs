@@ -58,7 +58,7 @@ impl Ev {
     }
 
     pub fn probe(&self) -> Option<Probe> {
-        Probe::from_u8(self.probe)
+        crate::codes::probe_of(self.probe)
     }
 
     pub fn has(&self, flag: u16) -> bool {

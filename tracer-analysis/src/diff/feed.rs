@@ -12,7 +12,10 @@ use super::{
     reorder::Reorder,
     sequence::CpuSeqs,
 };
-use crate::trace::Reader;
+use crate::{
+    codes::{op_of, probe_of},
+    trace::Reader,
+};
 
 /// Trace events per batch sent on: enough to make the hand-over cheap, few enough that the
 /// batches in flight stay small (a batch holds about as many events as it covers).
@@ -56,10 +59,10 @@ impl Default for Counts {
 
 impl Counts {
     fn count(&mut self, ev: &Event) {
-        self.per_probe[ev.probe().map_or(0, |p| p as usize)] += 1;
+        self.per_probe[probe_of(ev.probe).map_or(0, |p| p as usize)] += 1;
         let is_op = ev.probe == Probe::Op as u8;
         if is_op {
-            self.per_op[OpKind::from_u32(ev.aux).map_or(0, |k| k as usize)] += 1;
+            self.per_op[op_of(ev.aux).map_or(0, |k| k as usize)] += 1;
         }
         if matches!(
             Source::from_u8(ev.source),

@@ -28,7 +28,7 @@ const LOOKUPS_KEPT: usize = 16;
 
 impl SideState {
     pub(super) fn on_op(&mut self, ev: &Named, sh: &mut Shared) -> Option<Obs> {
-        let kind = OpKind::from_u32(ev.aux)?;
+        let kind = crate::codes::op_of(ev.aux)?;
         let (path, path2) = sh.paths.operation(ev.name_id, ev.has(flags::TWO_PATHS));
         let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
         // Operations come in begin order: this is the first one, the setup is over.
