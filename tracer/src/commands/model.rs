@@ -86,6 +86,12 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         if let Some(n) = s.results_differ {
             eprintln!("  {n} operation results differ from the kernel's (`tracer diff` explains)");
         }
+        if let Some(n) = s.late_events.filter(|&n| n > 0) {
+            eprintln!(
+                "  {n} events came more than the reorder window (1 s) after later ones: their \
+                 operations may have run out of the kernel's order"
+            );
+        }
     }
     Ok(0)
 }

@@ -22,6 +22,8 @@ use crate::{
     workload::{self, PlannedOp, Workload, WorkloadError, SETUP_THREAD},
 };
 
+mod stream;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error(transparent)]
@@ -117,6 +119,10 @@ pub struct ReplaySummary {
     /// Against a kernel trace, replayed in timestamp order: ops placed where the kernel's own
     /// probe events show their effect (the others at their begin).
     pub placed_at_effect: Option<u64>,
+    /// Against a kernel trace, replayed in timestamp order: events that arrived more than the
+    /// reorder window ([`REORDER_WINDOW_NS`]) after later ones; their operations may run out
+    /// of the kernel's order.
+    pub late_events: Option<u64>,
     /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
     pub threads: bool,
     pub delays: bool,
@@ -173,8 +179,8 @@ impl Paths {
     }
 }
 
-/// One operation of a kernel trace, as the replay keeps it (40 bytes, paths by number): the
-/// replay holds every operation of the trace to order them.
+/// One operation of a kernel trace, as the replay keeps it (40 bytes, paths by number): a
+/// replay in timestamp order holds those of one reorder window, a paced one all of them.
 #[derive(Clone, Copy, Debug)]
 struct KernelOp {
     tid: u32,
@@ -205,8 +211,6 @@ struct KernelOps {
     ops: Vec<KernelOp>,
     paths: Paths,
     threads: Vec<ThreadInfo>,
-    /// Operations whose effect the kernel's own probe events place (see [`effect`]).
-    placed: u64,
 }
 
 /// What a probe event inside an operation says about when the operation took effect.
@@ -294,99 +298,64 @@ fn effect(op: &KernelOp, paths: &Paths, e: &Event) -> Option<Effect> {
     }
 }
 
+/// The operation an Op event of the trace at `path` records; `index`: its place among the
+/// trace's operations.
+fn parse_op(
+    path: &Path,
+    e: &Event,
+    index: usize,
+    paths: &mut Paths,
+) -> Result<KernelOp, ReplayError> {
+    let Some(kind) = OpKind::from_u32(e.aux) else {
+        return Err(ReplayError::Input(format!(
+            "{}: operation event with unknown kind {}",
+            path.display(),
+            e.aux
+        )));
+    };
+    let bytes = e.name_bytes();
+    let (p1, p2) = if e.has(flags::TWO_PATHS) {
+        let mut parts = bytes.splitn(2, |b| *b == 0);
+        let a = paths.id(parts.next().unwrap_or_default());
+        let b = paths.id(parts.next().unwrap_or_default());
+        (a, Some(b))
+    } else {
+        (paths.id(bytes), None)
+    };
+    if kind == OpKind::Rename && p2.is_none() {
+        return Err(ReplayError::Input(format!(
+            "{}: operation {index} is a rename without its new path",
+            path.display(),
+        )));
+    }
+    Ok(KernelOp {
+        tid: e.tid,
+        kind,
+        path: p1,
+        path2: p2,
+        ts_begin: e.ts_begin,
+        ts_end: e.ts_end,
+        ts_effect: None,
+        result: e.result,
+    })
+}
+
+/// Every operation of a kernel trace (a paced replay schedules them all before it starts).
 fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
     let mut r = Reader::open(path)?;
     let mut ops = Vec::new();
     let mut paths = Paths::default();
     while let Some(e) = r.next_event()? {
-        if e.probe() != Some(Probe::Op) {
-            continue;
+        if e.probe() == Some(Probe::Op) {
+            ops.push(parse_op(path, &e, ops.len(), &mut paths)?);
         }
-        let Some(kind) = OpKind::from_u32(e.aux) else {
-            return Err(ReplayError::Input(format!(
-                "{}: operation event with unknown kind {}",
-                path.display(),
-                e.aux
-            )));
-        };
-        let bytes = e.name_bytes();
-        let (p1, p2) = if e.has(flags::TWO_PATHS) {
-            let mut parts = bytes.splitn(2, |b| *b == 0);
-            let a = paths.id(parts.next().unwrap_or_default());
-            let b = paths.id(parts.next().unwrap_or_default());
-            (a, Some(b))
-        } else {
-            (paths.id(bytes), None)
-        };
-        if kind == OpKind::Rename && p2.is_none() {
-            return Err(ReplayError::Input(format!(
-                "{}: operation {} is a rename without its new path",
-                path.display(),
-                ops.len()
-            )));
-        }
-        ops.push(KernelOp {
-            tid: e.tid,
-            kind,
-            path: p1,
-            path2: p2,
-            ts_begin: e.ts_begin,
-            ts_end: e.ts_end,
-            ts_effect: None,
-            result: e.result,
-        });
     }
     let threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
-    let placed = place_effects(path, &mut ops, &paths)?;
     Ok(KernelOps {
         ops,
         paths,
         threads,
-        placed,
     })
-}
-
-/// A second pass over the trace: each probe event inside an operation (same thread, inside its
-/// span; a trace need not hold them in time order) may show when the operation took effect.
-/// Returns how many operations got a place.
-fn place_effects(path: &Path, ops: &mut [KernelOp], paths: &Paths) -> Result<u64, ReplayError> {
-    let mut by_tid: foldhash::HashMap<u32, Vec<(u64, usize)>> = foldhash::HashMap::default();
-    for (i, op) in ops.iter().enumerate() {
-        by_tid.entry(op.tid).or_default().push((op.ts_begin, i));
-    }
-    for v in by_tid.values_mut() {
-        v.sort_unstable();
-    }
-    let mut found: Vec<Option<Effect>> = vec![None; ops.len()];
-    let mut r = Reader::open(path)?;
-    while let Some(e) = r.next_event()? {
-        if matches!(e.probe(), None | Some(Probe::Op)) {
-            continue;
-        }
-        let Some(list) = by_tid.get(&e.tid) else {
-            continue;
-        };
-        // The thread's last operation begun at or before the event; it holds the event if it
-        // has not ended before the event did.
-        let Some(&(_, i)) = list[..list.partition_point(|&(b, _)| b <= e.ts_begin)].last() else {
-            continue;
-        };
-        if e.ts_end > ops[i].ts_end {
-            continue;
-        }
-        let Some(new) = effect(&ops[i], paths, &e) else {
-            continue;
-        };
-        found[i] = Some(found[i].map_or(new, |f| f.merge(new)));
-    }
-    let mut placed = 0;
-    for (op, f) in ops.iter_mut().zip(found) {
-        if let Some(Effect::Read(t) | Effect::Enter(t) | Effect::Write(t)) = f {
-            op.ts_effect = Some(t);
-            placed += 1;
-        }
-    }
-    Ok(placed)
 }
 
 fn to_replay(op: &PlannedOp, tid: u32) -> ReplayOp {
@@ -399,6 +368,10 @@ fn to_replay(op: &PlannedOp, tid: u32) -> ReplayOp {
 fn plan_tid(thread: usize) -> u32 {
     thread as u32 + 1
 }
+
+/// How far out of time order (trace time) a replay in timestamp order expects a kernel trace's
+/// events: the diff's reorder window. It bounds the replay's memory.
+pub const REORDER_WINDOW_NS: u64 = 1_000_000_000;
 
 /// Iterations run by a plan replay for threads that run "until the others finish".
 pub const UNBOUNDED_ITERATIONS: u64 = 64;
@@ -469,48 +442,6 @@ fn run_plan(dc: &Dcache, w: &Workload, hook: Option<StepHook>) -> Result<u64, Re
         }
         Ok(join_all(handles, spawn_error)?.into_iter().sum())
     })
-}
-
-/// A kernel trace's operations one at a time on the calling thread, in the order of where
-/// each took effect (ties in trace order), each with the kernel's span: what
-/// [`ReplayMode::Sequential`] does with [`ReplayOp`]s, on the compact operations. Returns how
-/// many results differ from the kernel's.
-fn run_sequential(dc: &Dcache, k: &KernelOps, hook: Option<StepHook>) -> Result<u64, ReplayError> {
-    let ops = &k.ops;
-    if let Some((index, op)) = ops
-        .iter()
-        .enumerate()
-        .find(|(_, op)| matches!(op.kind, OpKind::Rename | OpKind::Exchange) && op.path2.is_none())
-    {
-        return Err(ModelError::MissingSecondPath {
-            index,
-            kind: op.kind.name(),
-        }
-        .into());
-    }
-    let mut order: Vec<u32> = (0..ops.len() as u32).collect();
-    // Stable: equal places keep the trace's order.
-    order.sort_by_key(|&i| ops[i as usize].placed_at());
-    let mut tasks: BTreeMap<u32, Task<'_>> = BTreeMap::new();
-    let mut differ = 0;
-    for i in order {
-        let op = &ops[i as usize];
-        let t = tasks
-            .entry(op.tid)
-            .or_insert_with(|| task(dc, op.tid, &hook));
-        dc.clock().advance_to(op.placed_at());
-        let path2 = op.path2.map(|p| k.paths.get(p));
-        let r = t.run(
-            op.kind,
-            k.paths.get(op.path),
-            path2,
-            Some((op.ts_begin, op.ts_end)),
-        );
-        if r.map_or_else(|e| -e.code(), |()| 0) != op.result {
-            differ += 1;
-        }
-    }
-    Ok(differ)
 }
 
 /// A kernel trace's operations on one model thread per kernel thread, each op started at its
@@ -591,9 +522,15 @@ pub fn replay_to_trace(
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
-    replay_into(w, profile, source, style, kernel_release, |h| {
-        Writer::create(out, h)
-    })
+    replay_into(
+        w,
+        profile,
+        source,
+        style,
+        kernel_release,
+        REORDER_WINDOW_NS,
+        |h| Writer::create(out, h),
+    )
 }
 
 /// [`replay_to_trace`] into `out` written in place, for a reader consuming it as it grows (a
@@ -606,9 +543,15 @@ pub fn replay_to_stream(
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
-    replay_into(w, profile, source, style, kernel_release, |h| {
-        Writer::create_scratch(out, h)
-    })
+    replay_into(
+        w,
+        profile,
+        source,
+        style,
+        kernel_release,
+        REORDER_WINDOW_NS,
+        |h| Writer::create_scratch(out, h),
+    )
 }
 
 fn replay_into(
@@ -617,6 +560,7 @@ fn replay_into(
     source: Source<'_>,
     style: Style,
     kernel_release: &str,
+    window: u64,
     writer: impl FnOnce(&Header) -> Result<Writer, TraceError>,
 ) -> Result<ReplaySummary, ReplayError> {
     // In timestamp order unless threads were asked for; a plan has no timestamps to follow.
@@ -686,7 +630,7 @@ fn replay_into(
         });
         h
     });
-    let (ops, threads, results_differ, placed_at_effect) = match source {
+    let (ops, threads, results_differ, placed_at_effect, late_events) = match source {
         Source::Plan => {
             let threads = w
                 .threads
@@ -697,21 +641,26 @@ fn replay_into(
                     tid: plan_tid(t),
                 })
                 .collect();
-            (run_plan(&dc, w, hook)?, threads, None, None)
+            (run_plan(&dc, w, hook)?, threads, None, None, None)
+        }
+        Source::Against(path) if on_threads => {
+            let k = kernel_ops(path)?;
+            let differ = run_paced(&dc, &k, hook, path)?
+                .iter()
+                .zip(&k.ops)
+                .filter(|(model, op)| **model != op.result)
+                .count() as u64;
+            (k.ops.len() as u64, k.threads, Some(differ), None, None)
         }
         Source::Against(path) => {
-            let k = kernel_ops(path)?;
-            let differ = if on_threads {
-                run_paced(&dc, &k, hook, path)?
-                    .iter()
-                    .zip(&k.ops)
-                    .filter(|(model, op)| **model != op.result)
-                    .count() as u64
-            } else {
-                run_sequential(&dc, &k, hook)?
-            };
-            let placed = (!on_threads).then_some(k.placed);
-            (k.ops.len() as u64, k.threads, Some(differ), placed)
+            let o = stream::run_sequential(&dc, path, &hook, window)?;
+            (
+                o.ops,
+                o.threads,
+                Some(o.differ),
+                Some(o.placed),
+                Some(o.late),
+            )
         }
     };
     sink.on.store(false, Ordering::Relaxed);
@@ -738,6 +687,7 @@ fn replay_into(
         events: footer.events,
         results_differ,
         placed_at_effect,
+        late_events,
         threads: on_threads,
         delays: style.delays,
     })
@@ -984,6 +934,143 @@ ops = [{ op = "stat", path = "d" }]
         assert_eq!(s.ops, 4);
         assert_eq!(s.placed_at_effect, Some(4));
         assert_eq!(s.results_differ, Some(0));
+    }
+
+    /// The first `n` operations of `w`'s plan as Op events of a kernel trace, its threads
+    /// taking turns, one begun every microsecond; every seventh lasts 20 µs, the others 0.6.
+    fn planned_op_events(w: &Workload, n: usize) -> Vec<Event> {
+        let mut threads: Vec<_> = w.all_thread_ops().collect();
+        let mut out = Vec::new();
+        while out.len() < n {
+            for t in &mut threads {
+                let op = t.next().expect("the plan runs on");
+                let mut e = Event::zeroed();
+                e.probe = Probe::Op as u8;
+                e.aux = op.kind as u32;
+                e.tid = 1000 + op.thread;
+                e.ts_begin = 1_000_000 + out.len() as u64 * 1000;
+                e.ts_end = e.ts_begin + if out.len() % 7 == 3 { 20_000 } else { 600 };
+                if op.path2.is_some() {
+                    e.flags |= flags::TWO_PATHS;
+                }
+                e.set_name(&op.event_name());
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// A replay in timestamp order over a window of 50 µs writes the model trace a replay
+    /// holding the whole trace writes. The input has probe events inside each op's span (a
+    /// model trace of the workload: the ops are placed at their effect), long ops overlapping
+    /// others, ops written at their end as the recorder does, and is out of order within the
+    /// window (every 8 events reversed); it is 60 windows long.
+    #[test]
+    fn a_streamed_replay_writes_what_a_replay_of_the_whole_trace_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["unlink-stat", "rename-exchange", "rmdir"] {
+            let mut w = workload::builtin(name)
+                .expect("builtin exists")
+                .expect("builtin parses");
+            w.scale(10.0).expect("scale");
+            let replay = |input: &Path, window: u64, out: &Path| {
+                replay_into(
+                    &w,
+                    Profile::named("linux-6.1").expect("profile"),
+                    Source::Against(input),
+                    Style::default(),
+                    "6.1",
+                    window,
+                    |h| Writer::create(out, h),
+                )
+                .expect("replay")
+            };
+            let ops = dir.path().join(format!("{name}-ops.trace"));
+            kernel_trace_of(&ops, w.source(), &planned_op_events(&w, 3000));
+            let model = dir.path().join(format!("{name}-model.trace"));
+            replay(&ops, u64::MAX, &model);
+            let (_, mut events, _) = Reader::open(&model)
+                .expect("open")
+                .read_all()
+                .expect("read");
+            events.sort_by_key(|e| e.ts_end);
+            for chunk in events.chunks_mut(8) {
+                chunk.reverse();
+            }
+            let input = dir.path().join(format!("{name}-input.trace"));
+            kernel_trace_of(&input, w.source(), &events);
+
+            let window = 50_000;
+            let streamed = dir.path().join(format!("{name}-streamed.trace"));
+            let whole = dir.path().join(format!("{name}-whole.trace"));
+            let s = replay(&input, window, &streamed);
+            let all = replay(&input, u64::MAX, &whole);
+            assert_eq!(s.late_events, Some(0), "{name}");
+            assert_eq!(s.ops, 3000, "{name}");
+            assert!(s.placed_at_effect.is_some_and(|n| n > 1000), "{name}");
+            assert_eq!(s.placed_at_effect, all.placed_at_effect, "{name}");
+            assert_eq!(s.results_differ, all.results_differ, "{name}");
+            assert!(
+                std::fs::read(&streamed).expect("read") == std::fs::read(&whole).expect("read"),
+                "{name}: the streamed replay wrote another model trace"
+            );
+        }
+    }
+
+    /// An event later than the window is counted, and its operation still runs.
+    #[test]
+    fn events_later_than_the_window_are_counted_and_still_replayed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let stat = |tid: u32, b: u64| {
+            let mut e = Event::zeroed();
+            e.probe = Probe::Op as u8;
+            e.aux = OpKind::Stat as u32;
+            e.tid = tid;
+            e.ts_begin = b;
+            e.ts_end = b + 10;
+            e.set_name(b"d0/f1");
+            e
+        };
+        // Thread 1 stats every 100 µs for 20 ms; then an op of thread 2 begun at 5 ms
+        // arrives: late for a 1 ms window, after the ops of up to about 18 ms have run.
+        let mut events: Vec<Event> = (0..200).map(|i| stat(1, 1_000 + i * 100_000)).collect();
+        events.push(stat(2, 5_000_000));
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        kernel_trace_of(&kernel, w.source(), &events);
+        let out = dir.path().join("model.trace");
+        let s = replay_into(
+            &w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(&kernel),
+            Style::default(),
+            "6.1",
+            1_000_000,
+            |h| Writer::create(&out, h),
+        )
+        .expect("replay");
+        assert_eq!(s.late_events, Some(1));
+        assert_eq!(s.ops, 201);
+        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
+        let begins: Vec<u64> = model
+            .iter()
+            .filter(|e| e.probe() == Some(Probe::Op))
+            .map(|e| e.ts_begin)
+            .collect();
+        // The late op ran after ops it would have preceded had it come in time (the one begun
+        // at 10 ms), the others in order.
+        let late = begins
+            .iter()
+            .position(|&b| b == 5_000_000)
+            .expect("the late op ran");
+        let at_10ms = begins.iter().position(|&b| b == 10_001_000).expect("ran");
+        assert!(late > at_10ms, "{begins:?}");
+        let mut rest = begins.clone();
+        rest.remove(late);
+        assert_eq!(rest.len(), 200);
+        assert!(rest.is_sorted());
     }
 
     /// A kernel trace with one stat op per `(tid, ts_begin)`.

@@ -1,0 +1,346 @@
+//! Replay in timestamp order, streamed: the kernel trace is read once, and each operation runs
+//! as soon as nothing still to come can take its place or move it, so memory is set by the
+//! operations and events of one reorder window, not by the length of the trace.
+//!
+//! The order is that of a stable sort of all operations by where they took effect
+//! ([`KernelOp::placed_at`]; ties in trace order), and an operation's effect comes from the
+//! probe events of its thread inside its span ([`effect`]). Both are exact when every event
+//! arrives within `window` of trace time of the latest end seen before it (the recorder writes
+//! per-CPU buffers in turn and operations at their end, a few milliseconds apart). An event
+//! that arrives later is counted as late (the diff's reorder window makes the same
+//! assumption): a late operation runs at the first chance, a late probe event whose operation
+//! has run is ignored.
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, VecDeque},
+    path::Path,
+};
+
+use tracer_common::{Event, OpKind, Probe};
+use userspace_dcache::{Dcache, ModelError, StepHook, Task};
+
+use super::{effect, parse_op, task, Effect, KernelOp, Paths, ReplayError};
+use crate::trace::{Reader, ThreadInfo};
+
+/// What a streamed replay did.
+pub(super) struct Outcome {
+    pub ops: u64,
+    /// Operations whose model result differs from the kernel's.
+    pub differ: u64,
+    /// Operations placed at their effect rather than their begin.
+    pub placed: u64,
+    /// Events that arrived more than the window after later ones.
+    pub late: u64,
+    pub threads: Vec<ThreadInfo>,
+}
+
+/// An operation read and not yet run.
+struct Pending {
+    op: KernelOp,
+    effect: Option<Effect>,
+    /// Its effect may still change (a probe event not yet assigned may fall in its span).
+    open: bool,
+}
+
+/// Keys in the order they are taken out, smallest first: a queue when they come in order (as
+/// a trace's operations mostly do), a heap for those that do not.
+struct Queue<K> {
+    run: VecDeque<K>,
+    heap: BinaryHeap<Reverse<K>>,
+}
+
+impl<K: Ord + Copy> Queue<K> {
+    fn new() -> Queue<K> {
+        Queue {
+            run: VecDeque::new(),
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn push(&mut self, k: K) {
+        if self.run.back().is_none_or(|&last| last <= k) {
+            self.run.push_back(k);
+        } else {
+            self.heap.push(Reverse(k));
+        }
+    }
+
+    fn peek(&self) -> Option<K> {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(&a), Some(&Reverse(b))) => Some(a.min(b)),
+            (a, b) => a.copied().or(b.map(|r| r.0)),
+        }
+    }
+
+    fn pop(&mut self) -> Option<K> {
+        let k = self.peek()?;
+        if self.run.front() == Some(&k) {
+            self.run.pop_front();
+        } else {
+            self.heap.pop();
+        }
+        Some(k)
+    }
+}
+
+struct Stream<'d, 'p> {
+    dc: &'d Dcache,
+    hook: &'p Option<StepHook>,
+    tasks: BTreeMap<u32, Task<'d>>,
+    paths: Paths,
+    window: u64,
+    /// The latest end seen (trace time); `u64::MAX` once the trace has ended.
+    horizon: u64,
+    /// Operations read and not run, by index in the trace from `base` on.
+    pending: VecDeque<Option<Pending>>,
+    base: usize,
+    /// Per thread, (begin, index) of the operations a probe event of the thread may belong
+    /// to, in that order (a thread's ops arrive in it but for overlaps). One that has run is
+    /// kept while a later event could still find it (the thread's last operation begun at or
+    /// before the event), so that the event is passed over as the whole-trace rule would.
+    by_tid: BTreeMap<u32, VecDeque<(u64, usize)>>,
+    /// Probe events not yet assigned to an operation, by (begin, arrival).
+    events: BTreeMap<(u64, u64), Event>,
+    next_event: u64,
+    /// Open operations by (end, index), and by (begin, index) (entries of operations no longer
+    /// open are skipped when met).
+    open_by_end: Queue<(u64, usize)>,
+    open_by_begin: Queue<(u64, usize)>,
+    /// Pending operations whose place is final, by (place, index).
+    ready: Queue<(u64, usize)>,
+    out: Outcome,
+}
+
+impl<'d> Stream<'d, '_> {
+    /// Everything that begins before this is final (under the window assumption).
+    fn settled(&self) -> u64 {
+        self.horizon.saturating_sub(self.window)
+    }
+
+    fn pending(&mut self, i: usize) -> Option<&mut Pending> {
+        self.pending.get_mut(i.checked_sub(self.base)?)?.as_mut()
+    }
+
+    fn add_op(&mut self, index: usize, op: KernelOp) {
+        if op.ts_begin < self.settled() {
+            self.out.late += 1;
+        }
+        let list = self.by_tid.entry(op.tid).or_default();
+        let key = (op.ts_begin, index);
+        if list.back().is_none_or(|&last| last <= key) {
+            list.push_back(key);
+        } else {
+            let at = list.partition_point(|&k| k < key);
+            list.insert(at, key);
+        }
+        self.open_by_end.push((op.ts_end, index));
+        self.open_by_begin.push(key);
+        self.pending.push_back(Some(Pending {
+            op,
+            effect: None,
+            open: true,
+        }));
+    }
+
+    fn add_event(&mut self, e: Event) {
+        if e.ts_begin < self.settled() {
+            self.out.late += 1;
+        }
+        self.events.insert((e.ts_begin, self.next_event), e);
+        self.next_event += 1;
+    }
+
+    /// The operation `e` belongs to, if it is still pending: its thread's last operation begun
+    /// at or before it, if that one has not ended before the event did.
+    fn assign(&mut self, e: &Event) {
+        let Some(list) = self.by_tid.get(&e.tid) else {
+            return;
+        };
+        let at = list.partition_point(|s| s.0 <= e.ts_begin);
+        // One that has run (no longer pending) holds the event as well: it is passed over.
+        let Some(&(_, i)) = at.checked_sub(1).and_then(|k| list.get(k)) else {
+            return;
+        };
+        let paths = &self.paths;
+        let Some(p) = self
+            .pending
+            .get_mut(i.wrapping_sub(self.base))
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        if e.ts_end > p.op.ts_end {
+            return;
+        }
+        if let Some(new) = effect(&p.op, paths, e) {
+            p.effect = Some(p.effect.map_or(new, |f| f.merge(new)));
+        }
+    }
+
+    /// Assigns the settled events, settles the operations no event can reach any more, runs
+    /// those whose place nothing still open or still to come can precede, and forgets what no
+    /// later event can find.
+    fn advance(&mut self) -> Result<(), ReplayError> {
+        let settled = self.settled();
+        while let Some(entry) = self.events.first_entry() {
+            if entry.key().0 >= settled {
+                break;
+            }
+            let e = entry.remove();
+            self.assign(&e);
+        }
+        while let Some((end, i)) = self.open_by_end.peek() {
+            if end >= settled {
+                break;
+            }
+            self.open_by_end.pop();
+            if let Some(p) = self.pending(i) {
+                p.open = false;
+                p.op.ts_effect = p
+                    .effect
+                    .map(|(Effect::Read(t) | Effect::Enter(t) | Effect::Write(t))| t);
+                let at = p.op.placed_at();
+                self.ready.push((at, i));
+            }
+        }
+        while let Some((at, i)) = self.ready.peek() {
+            // An open operation may still be placed at its begin; one still to come begins
+            // at `settled` or later, and comes after in the trace.
+            if self.first_open().is_some_and(|b| (at, i) > b) || at >= settled {
+                break;
+            }
+            self.ready.pop();
+            self.run(i)?;
+        }
+        self.forget(settled);
+        Ok(())
+    }
+
+    /// (begin, index) of the earliest open operation.
+    fn first_open(&mut self) -> Option<(u64, usize)> {
+        while let Some((b, i)) = self.open_by_begin.peek() {
+            if self.pending(i).is_some_and(|p| p.open) {
+                return Some((b, i));
+            }
+            self.open_by_begin.pop();
+        }
+        None
+    }
+
+    fn run(&mut self, i: usize) -> Result<(), ReplayError> {
+        let Some(p) = self
+            .pending
+            .get_mut(i.wrapping_sub(self.base))
+            .and_then(Option::take)
+        else {
+            return Ok(());
+        };
+        while let Some(None) = self.pending.front() {
+            self.pending.pop_front();
+            self.base += 1;
+        }
+        let op = p.op;
+        if matches!(op.kind, OpKind::Rename | OpKind::Exchange) && op.path2.is_none() {
+            return Err(ModelError::MissingSecondPath {
+                index: i,
+                kind: op.kind.name(),
+            }
+            .into());
+        }
+        let (dc, hook) = (self.dc, self.hook);
+        let t = self
+            .tasks
+            .entry(op.tid)
+            .or_insert_with(|| task(dc, op.tid, hook));
+        dc.clock().advance_to(op.placed_at());
+        let path2 = op.path2.map(|p| self.paths.get(p));
+        let r = t.run(
+            op.kind,
+            self.paths.get(op.path),
+            path2,
+            Some((op.ts_begin, op.ts_end)),
+        );
+        if r.map_or_else(|e| -e.code(), |()| 0) != op.result {
+            self.out.differ += 1;
+        }
+        if op.ts_effect.is_some() {
+            self.out.placed += 1;
+        }
+        Ok(())
+    }
+
+    /// Drops, per thread, the operations that have run and that every event still to be
+    /// assigned (begun at `settled` or later) would pass over for a later one of its thread.
+    fn forget(&mut self, settled: u64) {
+        let (pending, base) = (&self.pending, self.base);
+        let ran = |i: usize| {
+            pending
+                .get(i.wrapping_sub(base))
+                .is_none_or(|p| p.is_none())
+        };
+        for list in self.by_tid.values_mut() {
+            // The last operation begun before `settled` is still the one such an event finds.
+            while list.len() > 1 && list[1].0 < settled && ran(list[0].1) {
+                list.pop_front();
+            }
+        }
+    }
+}
+
+/// Replays the operations of the kernel trace at `path` in order on `dc`, streaming.
+pub(super) fn run_sequential(
+    dc: &Dcache,
+    path: &Path,
+    hook: &Option<StepHook>,
+    window: u64,
+) -> Result<Outcome, ReplayError> {
+    let mut s = Stream {
+        dc,
+        hook,
+        tasks: BTreeMap::new(),
+        paths: Paths::default(),
+        window,
+        horizon: 0,
+        pending: VecDeque::new(),
+        base: 0,
+        by_tid: BTreeMap::new(),
+        events: BTreeMap::new(),
+        next_event: 0,
+        open_by_end: Queue::new(),
+        open_by_begin: Queue::new(),
+        ready: Queue::new(),
+        out: Outcome {
+            ops: 0,
+            differ: 0,
+            placed: 0,
+            late: 0,
+            threads: Vec::new(),
+        },
+    };
+    let mut r = Reader::open(path)?;
+    let mut since_advance = 0u32;
+    while let Some(e) = r.next_event()? {
+        match e.probe() {
+            None => continue,
+            Some(Probe::Op) => {
+                let index = s.out.ops as usize;
+                let op = parse_op(path, &e, index, &mut s.paths)?;
+                s.out.ops += 1;
+                s.add_op(index, op);
+            }
+            Some(_) => s.add_event(e),
+        }
+        s.horizon = s.horizon.max(e.ts_end);
+        // Settling is cheap but not free: every few events is as good as every one.
+        since_advance += 1;
+        if since_advance == 64 {
+            since_advance = 0;
+            s.advance()?;
+        }
+    }
+    s.horizon = u64::MAX;
+    s.window = 0;
+    s.advance()?;
+    s.out.threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
+    Ok(s.out)
+}
