@@ -4,6 +4,7 @@ mod bench;
 mod builder;
 mod cmd;
 mod e2e;
+mod evidence;
 mod fuzz;
 mod kernel_build;
 mod matrix;

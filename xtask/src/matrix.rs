@@ -1071,7 +1071,7 @@ pub fn smoke() -> Result<Vec<Check>> {
         checks.push(if ok {
             Check::note(what, detail)
         } else {
-            let kept = keep_evidence(&p.dir, &format!("{}-{}", p.kernel, p.workload));
+            let kept = crate::evidence::keep(&p.dir, &format!("{}-{}", p.kernel, p.workload));
             Check::fail(
                 what,
                 format!(
@@ -1111,73 +1111,6 @@ fn report_reasons(report: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Where failed pairs' folders are kept: outside the clone, because CI removes the clone and
-/// keeps only the tail of the output.
-const EVIDENCE_DIR: &str = "/var/cache/dcache-tracer/evidence";
-/// The newest folders kept there; older ones are removed.
-const EVIDENCE_KEPT: usize = 12;
-
-/// Copies a failed pair's folder (without the guest's initramfs) to EVIDENCE_DIR; returns the
-/// copy, or None (with a note) when it could not be made.
-fn keep_evidence(dir: &Path, label: &str) -> Option<PathBuf> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name: String = format!("{stamp}-{label}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let to = Path::new(EVIDENCE_DIR).join(name);
-    let copied = fs::create_dir_all(&to)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            cmd::run(
-                std::process::Command::new("cp")
-                    .arg("-a")
-                    .arg(format!("{}/.", dir.display()))
-                    .arg(&to),
-            )
-        })
-        .and_then(|()| {
-            // The guest's run folder holds its initramfs, tens of MB and rebuilt from the tree.
-            let run = to.join("vm/run");
-            if run.exists() {
-                fs::remove_dir_all(&run)?;
-            }
-            Ok(())
-        });
-    if let Err(e) = copied {
-        eprintln!(
-            "matrix: could not keep {} in {}: {e:#}",
-            dir.display(),
-            to.display()
-        );
-        return None;
-    }
-    prune_evidence();
-    Some(to)
-}
-
-fn prune_evidence() {
-    let Ok(entries) = fs::read_dir(EVIDENCE_DIR) else {
-        return;
-    };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    // Names start with the Unix time, so the name order is the age order.
-    dirs.sort();
-    let extra = dirs.len().saturating_sub(EVIDENCE_KEPT);
-    for d in &dirs[..extra] {
-        let _ = fs::remove_dir_all(d);
-    }
 }
 
 #[cfg(test)]

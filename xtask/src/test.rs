@@ -337,12 +337,39 @@ fn live_bugs(_: &setup::Setup) -> Result<Tally> {
         );
         if r.pass {
             tally.passed += 1;
-        } else {
-            tally.fail(format!(
-                "{}: {}/{} runs as expected",
-                r.kernel, r.ok_runs, r.runs
-            ));
+            continue;
         }
+        let cells: Vec<String> = outcome
+            .cells
+            .iter()
+            .filter(|c| c.kernel == r.kernel && !c.ok)
+            .map(|c| {
+                let kept = crate::evidence::keep(
+                    &c.out,
+                    &format!("live-bugs-{}-{}-{}", c.kernel, c.workload, c.run),
+                );
+                format!(
+                    "{} run {}: {}, anomalies {:?}, {} lost{} ({})",
+                    c.workload,
+                    c.run,
+                    c.verdict.name(),
+                    c.anomaly_counts,
+                    c.lost,
+                    c.error
+                        .as_deref()
+                        .map(|e| format!(", {e}"))
+                        .unwrap_or_default(),
+                    kept.as_deref().unwrap_or(&c.out).display()
+                )
+            })
+            .collect();
+        tally.fail(format!(
+            "{}: {}/{} runs as expected; {}",
+            r.kernel,
+            r.ok_runs,
+            r.runs,
+            cells.join("; ")
+        ));
     }
     Ok(tally)
 }

@@ -61,7 +61,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Verdict::Clean => "clean",
             Verdict::Anomalies => "anomalies",
