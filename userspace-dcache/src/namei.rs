@@ -48,13 +48,16 @@ struct Nameidata {
     rcu: Option<RcuReadGuard>,
 }
 
+/// A path's components; inline up to 8 (no allocation per syscall for the workloads' paths).
+type Components<'p> = smallvec::SmallVec<[&'p [u8]; 8]>;
+
 /// Splits a path relative to the model's root. "." components are skipped; ".." is refused
 /// (the model does not walk up).
-fn components(path: &str) -> Result<Vec<&[u8]>, Errno> {
+fn components(path: &str) -> Result<Components<'_>, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let mut v = Vec::new();
+    let mut v = Components::new();
     for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         if c == ".." {
             return Err(Errno::EINVAL);
