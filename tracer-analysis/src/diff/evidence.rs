@@ -79,20 +79,20 @@ impl Evidence {
     }
 
     /// A processed event: context for the anomalies still collecting, and for later ones.
-    pub fn keep(&mut self, obs: Obs, paths: &Paths) {
+    pub fn keep(&mut self, obs: &Obs, paths: &Paths) {
         if !self.collectors.is_empty() {
             for c in &mut self.collectors {
                 if let Some(a) = self.anomalies.get_mut(c.index) {
-                    a.context.push(line(&obs, &c.subject, paths));
+                    a.context.push(line(obs, &c.subject, paths));
                 }
                 c.need -= 1;
             }
             self.collectors.retain(|c| c.need > 0);
         }
         if self.ring.len() < self.ring_cap {
-            self.ring.push(obs);
+            self.ring.push(*obs);
         } else {
-            self.ring[self.next] = obs;
+            self.ring[self.next] = *obs;
             // Not `%`: a division for every event showed in the profile.
             self.next += 1;
             if self.next == self.ring_cap {
@@ -288,7 +288,7 @@ mod tests {
         let mut e = Evidence::new(Side::Kernel, 2, 10);
         let cap = e.ring_cap as u64;
         for n in 1..=cap + 900 {
-            e.keep(obs(n), &paths);
+            e.keep(&obs(n), &paths);
         }
         let ruling = || Ruling {
             class: Class::Anomaly,
@@ -316,8 +316,8 @@ mod tests {
             ruling(),
             &paths,
         );
-        e.keep(obs(cap + 901), &paths);
-        e.keep(obs(cap + 902), &paths);
+        e.keep(&obs(cap + 901), &paths);
+        e.keep(&obs(cap + 902), &paths);
         let last = cap + 900;
         assert_eq!(
             ts(&e.anomalies[1]),

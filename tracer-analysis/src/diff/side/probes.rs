@@ -52,14 +52,16 @@ impl SideState {
         let mut obs = self.obs(ev, Probe::Op, path, 0);
         obs.op = Some(kind);
         obs.path2 = path2;
-        self.suspect(SuspectKind::Result, obs, Some(kind));
+        self.suspect(SuspectKind::Result, &obs, Some(kind));
         if matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT {
-            self.suspect(SuspectKind::Enoent, obs, Some(kind));
+            self.suspect(SuspectKind::Enoent, &obs, Some(kind));
         }
         Some(obs)
     }
 
-    pub(super) fn on_lookup(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Obs {
+    /// Always an observation (an `Option` like the other handlers', so `process` needs no
+    /// copy to wrap it).
+    pub(super) fn on_lookup(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
         // The operation around the lookup on its thread, looked up once (nothing below changes
         // the thread's state before the lookup is added to it at the end).
         let op = self
@@ -158,7 +160,7 @@ impl SideState {
             }
             if probe == Probe::DLookupRcu && ev.inode_begin == 0 {
                 if ev.has(flags::VALIDATED) {
-                    self.suspect(SuspectKind::NullLookup, obs, op.map(|op| op.kind));
+                    self.suspect(SuspectKind::NullLookup, &obs, op.map(|op| op.kind));
                 } else {
                     *self.null.entry(Class::RejectedSnapshot).or_insert(0) += 1;
                 }
@@ -169,7 +171,7 @@ impl SideState {
             t.lookups.pop_front();
         }
         t.lookups.push_back(obs);
-        obs
+        Some(obs)
     }
 
     pub(super) fn on_writer(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
@@ -231,7 +233,7 @@ impl SideState {
         }
         if clear && hashed && !in_d_delete && !ev.has(flags::NO_ENTRY) {
             let op = self.enclosing_op(&obs);
-            self.suspect(SuspectKind::ClearHashed, obs, op);
+            self.suspect(SuspectKind::ClearHashed, &obs, op);
         }
         Some(obs)
     }
