@@ -88,6 +88,7 @@ impl EventSink for TraceSink {
 }
 
 /// Where the replay's operations come from.
+#[derive(Clone, Copy)]
 pub enum Source<'a> {
     /// The workload's own plan, run freely on one model thread per workload thread.
     Plan,
@@ -120,9 +121,11 @@ pub struct ReplaySummary {
     /// probe events show their effect (the others at their begin).
     pub placed_at_effect: Option<u64>,
     /// Against a kernel trace, replayed in timestamp order: events that arrived more than the
-    /// reorder window ([`REORDER_WINDOW_NS`]) after later ones; their operations may run out
-    /// of the kernel's order.
+    /// reorder window ([`REORDER_WINDOW_NS`]) after later ones. [`replay_to_trace`] then
+    /// replays again with the whole trace held (`whole_trace`), so the order stays exact.
     pub late_events: Option<u64>,
+    /// The operations were ordered with the whole trace in memory rather than streamed.
+    pub whole_trace: bool,
     /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
     pub threads: bool,
     pub delays: bool,
@@ -514,6 +517,11 @@ fn run_paced(
 }
 
 /// Runs `w` on a model with `profile` and writes `out` (it appears whole when complete).
+///
+/// Against a kernel trace in timestamp order the replay streams; when events came later than
+/// the reorder window (an operation longer than it, a stalled CPU buffer) the streamed order
+/// may not be the kernel's, so it replays again with the whole trace held: the model trace is
+/// always the exact order's, the memory bounded only when the trace keeps to the window.
 pub fn replay_to_trace(
     w: &Workload,
     profile: Profile,
@@ -522,16 +530,23 @@ pub fn replay_to_trace(
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
-    replay_into(
-        w,
-        profile,
-        source,
-        style,
-        kernel_release,
-        REORDER_WINDOW_NS,
-        |h| Writer::create(out, h),
-    )
+    let once = |window| {
+        replay_into(w, profile, source, style, kernel_release, window, |h| {
+            Writer::create(out, h)
+        })
+    };
+    let streamed = once(REORDER_WINDOW_NS)?;
+    if streamed.late_events.is_none_or(|n| n == 0) {
+        return Ok(streamed);
+    }
+    let mut exact = once(WHOLE_TRACE)?;
+    exact.late_events = streamed.late_events;
+    exact.whole_trace = true;
+    Ok(exact)
 }
+
+/// A window no trace exceeds: nothing settles before the trace's end.
+const WHOLE_TRACE: u64 = u64::MAX;
 
 /// [`replay_to_trace`] into `out` written in place, for a reader consuming it as it grows (a
 /// named pipe: the replay bench's traces too large for the disk).
@@ -688,6 +703,7 @@ fn replay_into(
         results_differ,
         placed_at_effect,
         late_events,
+        whole_trace: window == WHOLE_TRACE,
         threads: on_threads,
         delays: style.delays,
     })
@@ -1071,6 +1087,66 @@ ops = [{ op = "stat", path = "d" }]
         rest.remove(late);
         assert_eq!(rest.len(), 200);
         assert!(rest.is_sorted());
+    }
+
+    /// Through `replay_to_trace` (the 1 s window): an operation later than the window makes it
+    /// replay again with the whole trace held, and the model trace is the exact order's.
+    #[test]
+    fn a_late_event_makes_the_replay_hold_the_whole_trace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let stat = |tid: u32, b: u64| {
+            let mut e = Event::zeroed();
+            e.probe = Probe::Op as u8;
+            e.aux = OpKind::Stat as u32;
+            e.tid = tid;
+            e.ts_begin = b;
+            e.ts_end = b + 10;
+            e.set_name(b"d0/f1");
+            e
+        };
+        // Thread 1 stats every 100 ms for 4 s; then an op of thread 2 begun at 0.5 s arrives.
+        let mut events: Vec<Event> = (0..40).map(|i| stat(1, 1_000 + i * 100_000_000)).collect();
+        events.push(stat(2, 500_000_000));
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        kernel_trace_of(&kernel, w.source(), &events);
+        let profile = Profile::named("linux-6.1").expect("profile");
+        let out = dir.path().join("model.trace");
+        let s = replay_to_trace(
+            &w,
+            profile,
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            "6.1",
+        )
+        .expect("replay");
+        assert_eq!((s.late_events, s.whole_trace, s.ops), (Some(1), true, 41));
+        let exact = dir.path().join("exact.trace");
+        let e = replay_into(
+            &w,
+            profile,
+            Source::Against(&kernel),
+            Style::default(),
+            "6.1",
+            WHOLE_TRACE,
+            |h| Writer::create(&exact, h),
+        )
+        .expect("replay");
+        assert_eq!(e.late_events, Some(0));
+        assert!(
+            std::fs::read(&out).expect("read") == std::fs::read(&exact).expect("read"),
+            "the model trace is not the exact order's"
+        );
+        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
+        let begins: Vec<u64> = model
+            .iter()
+            .filter(|e| e.probe() == Some(Probe::Op))
+            .map(|e| e.ts_begin)
+            .collect();
+        assert!(begins.is_sorted(), "{begins:?}");
     }
 
     /// A kernel trace with one stat op per `(tid, ts_begin)`.

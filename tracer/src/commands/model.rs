@@ -88,8 +88,8 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         }
         if let Some(n) = s.late_events.filter(|&n| n > 0) {
             eprintln!(
-                "  {n} events came more than the reorder window (1 s) after later ones: their \
-                 operations may have run out of the kernel's order"
+                "  {n} events came more than the reorder window (1 s) after later ones: \
+                 replayed again with the whole trace in memory, in the exact order"
             );
         }
     }
