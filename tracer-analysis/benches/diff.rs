@@ -24,6 +24,9 @@
 //!
 //! Every figure goes to FILE (default `target/bench/diff.json`); the previous FILE, when there
 //! is one, is read first and each size's events per CPU-second is printed against it.
+mod common;
+
+use common::{commit, cpu_seconds, load_average, make_fifo, previous, vm_hwm_kib};
 use std::{
     collections::BTreeMap,
     fs,
@@ -32,7 +35,6 @@ use std::{
 };
 
 use serde::Serialize;
-use serde_json::Value;
 
 use tracer_analysis::{
     diff::{diff_files, DiffOptions, Verdict},
@@ -331,31 +333,6 @@ fn generate(path: &Path, origin: Origin, events: u64, stream: bool) {
     .expect("finish trace");
 }
 
-/// User and system CPU seconds of this process (every thread): steadier than wall time on a
-/// shared machine.
-fn cpu_seconds() -> (f64, f64) {
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (tv(ru.ru_utime), tv(ru.ru_stime))
-}
-
-fn vm_hwm_kib() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn load_average() -> Option<f64> {
-    fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// One size's figures, as written to the JSON.
 #[derive(Serialize)]
 struct Run {
@@ -397,38 +374,6 @@ struct BenchFile {
     runs: Vec<Run>,
 }
 
-fn commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The previous run's events per CPU-second, per size.
-fn previous(path: &Path) -> BTreeMap<u64, f64> {
-    let Some(v) = fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-    else {
-        return BTreeMap::new();
-    };
-    v["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            Some((
-                r["events_per_side"].as_u64()?,
-                r["events_per_cpu_s"].as_f64()?,
-            ))
-        })
-        .collect()
-}
-
 /// Starts a child process of this bench writing one side's trace into the pipe at `path`:
 /// the generator's CPU time is then not the diff's.
 fn spawn_generator(path: &Path, origin: Origin, n: u64) -> std::process::Child {
@@ -454,14 +399,6 @@ fn write_report(dir: &Path, n: u64, report: &tracer_analysis::diff::Report) {
         text.extend_from_slice(format!("\n{}\n", report.verdict_line()).as_bytes());
     }
     fs::write(dir.join(format!("report-{n}.txt")), text).expect("write report.txt");
-}
-
-fn make_fifo(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
-    // SAFETY: mkfifo reads the NUL-terminated path it is given.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-    assert_eq!(rc, 0, "mkfifo {}", path.display());
 }
 
 fn main() {
@@ -510,7 +447,7 @@ fn main() {
     if sizes.is_empty() {
         sizes = vec![1_000_000, 10_000_000];
     }
-    let before = previous(&json);
+    let before = previous(&json, "events_per_side");
     let tmp = tempfile::tempdir().expect("tempdir");
     let keep = dir.is_some();
     let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());

@@ -18,8 +18,10 @@
 //! the bench prints the model trace's CRC-32, so two builds' outputs are compared byte for
 //! byte. Every figure goes to FILE (default `target/bench/replay.json`); the previous FILE is
 //! read first and each size's events per CPU-second printed against it.
+mod common;
+
+use common::{commit, cpu_seconds, load_average, make_fifo, previous, vm_hwm_kib};
 use std::{
-    collections::BTreeMap,
     fs,
     io::Read,
     path::{Path, PathBuf},
@@ -28,7 +30,6 @@ use std::{
 };
 
 use serde::Serialize;
-use serde_json::Value;
 
 use tracer_analysis::{
     output::write_atomic,
@@ -106,30 +107,6 @@ fn replay(w: &Workload, profile: &str, input: &Path, out: &Path, stream: bool) -
     .expect("replay")
 }
 
-/// User and system CPU seconds of this process (every thread).
-fn cpu_seconds() -> (f64, f64) {
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (tv(ru.ru_utime), tv(ru.ru_stime))
-}
-
-fn vm_hwm_kib() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn load_average() -> Option<f64> {
-    fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// CRC-32 and length of everything `r` yields.
 fn crc_of(mut r: impl Read) -> (u32, u64) {
     let mut h = crc32fast::Hasher::new();
@@ -143,14 +120,6 @@ fn crc_of(mut r: impl Read) -> (u32, u64) {
         h.update(&buf[..n]);
         len += n as u64;
     }
-}
-
-fn make_fifo(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
-    // SAFETY: mkfifo reads the NUL-terminated path it is given.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
-    assert_eq!(rc, 0, "mkfifo {}", path.display());
 }
 
 /// One size's figures, as written to the JSON.
@@ -194,38 +163,6 @@ struct BenchFile {
     runs: Vec<Run>,
 }
 
-fn commit() -> Option<String> {
-    let out = Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The previous run's events per CPU-second, per target size.
-fn previous(path: &Path) -> BTreeMap<u64, f64> {
-    let Some(v) = fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-    else {
-        return BTreeMap::new();
-    };
-    v["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            Some((
-                r["target_events"].as_u64()?,
-                r["events_per_cpu_s"].as_f64()?,
-            ))
-        })
-        .collect()
-}
-
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     // A child reading the model trace out of the pipe: its CPU time is not the replay's.
@@ -265,7 +202,7 @@ fn main() {
         workload::builtin(&name).is_some() || Path::new(&name).exists(),
         "no workload {name}"
     );
-    let before = previous(&json);
+    let before = previous(&json, "target_events");
     let tmp = tempfile::tempdir().expect("tempdir");
     let keep = dir.is_some();
     let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
