@@ -1038,16 +1038,6 @@ ops = [{ op = "stat", path = "d" }]
     fn events_later_than_the_window_are_counted_and_still_replayed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kernel = dir.path().join("kernel.trace");
-        let stat = |tid: u32, b: u64| {
-            let mut e = Event::zeroed();
-            e.probe = Probe::Op as u8;
-            e.aux = OpKind::Stat as u32;
-            e.tid = tid;
-            e.ts_begin = b;
-            e.ts_end = b + 10;
-            e.set_name(b"d0/f1");
-            e
-        };
         // Thread 1 stats every 100 µs for 20 ms; then an op of thread 2 begun at 5 ms
         // arrives: late for a 1 ms window, after the ops of up to about 18 ms have run.
         let mut events: Vec<Event> = (0..200).map(|i| stat(1, 1_000 + i * 100_000)).collect();
@@ -1095,16 +1085,6 @@ ops = [{ op = "stat", path = "d" }]
     fn a_late_event_makes_the_replay_hold_the_whole_trace() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kernel = dir.path().join("kernel.trace");
-        let stat = |tid: u32, b: u64| {
-            let mut e = Event::zeroed();
-            e.probe = Probe::Op as u8;
-            e.aux = OpKind::Stat as u32;
-            e.tid = tid;
-            e.ts_begin = b;
-            e.ts_end = b + 10;
-            e.set_name(b"d0/f1");
-            e
-        };
         // Thread 1 stats every 100 ms for 4 s; then an op of thread 2 begun at 0.5 s arrives.
         let mut events: Vec<Event> = (0..40).map(|i| stat(1, 1_000 + i * 100_000_000)).collect();
         events.push(stat(2, 500_000_000));
@@ -1147,6 +1127,18 @@ ops = [{ op = "stat", path = "d" }]
             .map(|e| e.ts_begin)
             .collect();
         assert!(begins.is_sorted(), "{begins:?}");
+    }
+
+    /// A stat of `d0/f1` by thread `tid`, begun at `b`, 10 ns long.
+    fn stat(tid: u32, b: u64) -> Event {
+        let mut e = Event::zeroed();
+        e.probe = Probe::Op as u8;
+        e.aux = OpKind::Stat as u32;
+        e.tid = tid;
+        e.ts_begin = b;
+        e.ts_end = b + 10;
+        e.set_name(b"d0/f1");
+        e
     }
 
     /// A kernel trace with one stat op per `(tid, ts_begin)`.
