@@ -122,10 +122,11 @@ pub struct ReplaySummary {
     pub placed_at_effect: Option<u64>,
     /// Against a kernel trace, replayed in timestamp order: events that arrived more than the
     /// reorder window ([`REORDER_WINDOW_NS`]) after later ones. [`replay_to_trace`] then
-    /// replays again with the whole trace held (`whole_trace`), so the order stays exact.
+    /// replays again with a window wide enough for all of them, so the order stays exact.
     pub late_events: Option<u64>,
-    /// The operations were ordered with the whole trace in memory rather than streamed.
-    pub whole_trace: bool,
+    /// Against a kernel trace in timestamp order: the reorder window (trace time) the model
+    /// trace was written with.
+    pub window_ns: Option<u64>,
     /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
     pub threads: bool,
     pub delays: bool,
@@ -530,23 +531,38 @@ pub fn replay_to_trace(
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
-    let once = |window| {
+    let once = |ns, if_late| {
+        let window = Window { ns, if_late };
         replay_into(w, profile, source, style, kernel_release, window, |h| {
             Writer::create(out, h)
         })
     };
-    let streamed = once(REORDER_WINDOW_NS)?;
+    let (streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard)?;
     if streamed.late_events.is_none_or(|n| n == 0) {
         return Ok(streamed);
     }
-    let mut exact = once(WHOLE_TRACE)?;
+    // The same events arrive in the same order: with a window above the largest lag seen,
+    // none is late, and the memory is that window's.
+    let (mut exact, _) = once(max_lag.saturating_add(1), IfLate::Keep)?;
     exact.late_events = streamed.late_events;
-    exact.whole_trace = true;
     Ok(exact)
 }
 
-/// A window no trace exceeds: nothing settles before the trace's end.
-const WHOLE_TRACE: u64 = u64::MAX;
+/// How a replay in timestamp order streams: its reorder window (trace time), and what it
+/// does with its output when events came later than that.
+#[derive(Clone, Copy)]
+struct Window {
+    ns: u64,
+    if_late: IfLate,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum IfLate {
+    /// Writes it: the best order the window allowed.
+    Keep,
+    /// Leaves the output as it was (the writer is dropped unfinished), for a second replay.
+    Discard,
+}
 
 /// [`replay_to_trace`] into `out` written in place, for a reader consuming it as it grows (a
 /// named pipe: the replay bench's traces too large for the disk).
@@ -564,9 +580,13 @@ pub fn replay_to_stream(
         source,
         style,
         kernel_release,
-        REORDER_WINDOW_NS,
+        Window {
+            ns: REORDER_WINDOW_NS,
+            if_late: IfLate::Keep,
+        },
         |h| Writer::create_scratch(out, h),
     )
+    .map(|(summary, _)| summary)
 }
 
 fn replay_into(
@@ -575,9 +595,10 @@ fn replay_into(
     source: Source<'_>,
     style: Style,
     kernel_release: &str,
-    window: u64,
+    window: Window,
+
     writer: impl FnOnce(&Header) -> Result<Writer, TraceError>,
-) -> Result<ReplaySummary, ReplayError> {
+) -> Result<(ReplaySummary, u64), ReplayError> {
     // In timestamp order unless threads were asked for; a plan has no timestamps to follow.
     let on_threads = style.threads || matches!(source, Source::Plan);
     let mut header = Header::new(Origin::Model);
@@ -645,7 +666,7 @@ fn replay_into(
         });
         h
     });
-    let (ops, threads, results_differ, placed_at_effect, late_events) = match source {
+    let (ops, threads, results_differ, placed_at_effect, late_events, max_lag) = match source {
         Source::Plan => {
             let threads = w
                 .threads
@@ -656,7 +677,7 @@ fn replay_into(
                     tid: plan_tid(t),
                 })
                 .collect();
-            (run_plan(&dc, w, hook)?, threads, None, None, None)
+            (run_plan(&dc, w, hook)?, threads, None, None, None, 0)
         }
         Source::Against(path) if on_threads => {
             let k = kernel_ops(path)?;
@@ -665,16 +686,17 @@ fn replay_into(
                 .zip(&k.ops)
                 .filter(|(model, op)| **model != op.result)
                 .count() as u64;
-            (k.ops.len() as u64, k.threads, Some(differ), None, None)
+            (k.ops.len() as u64, k.threads, Some(differ), None, None, 0)
         }
         Source::Against(path) => {
-            let o = stream::run_sequential(&dc, path, &hook, window)?;
+            let o = stream::run_sequential(&dc, path, &hook, window.ns)?;
             (
                 o.ops,
                 o.threads,
                 Some(o.differ),
                 Some(o.placed),
                 Some(o.late),
+                o.max_lag,
             )
         }
     };
@@ -690,23 +712,29 @@ fn replay_into(
         .unwrap_or_else(|p| p.into_inner())
         .take()
         .ok_or_else(|| ReplayError::Input("the model's trace writer is gone".into()))?;
+    let mut summary = ReplaySummary {
+        profile: profile.name.to_string(),
+        workload: w.name.clone(),
+        ops,
+        events: 0,
+        results_differ,
+        placed_at_effect,
+        late_events,
+        window_ns: (!on_threads).then_some(window.ns),
+        threads: on_threads,
+        delays: style.delays,
+    };
+    if window.if_late == IfLate::Discard && late_events.is_some_and(|n| n > 0) {
+        drop(writer);
+        return Ok((summary, max_lag));
+    }
     let footer = writer.finish(Footer {
         end: End::Finished,
         threads,
         ..Footer::default()
     })?;
-    Ok(ReplaySummary {
-        profile: profile.name.to_string(),
-        workload: w.name.clone(),
-        ops,
-        events: footer.events,
-        results_differ,
-        placed_at_effect,
-        late_events,
-        whole_trace: window == WHOLE_TRACE,
-        threads: on_threads,
-        delays: style.delays,
-    })
+    summary.events = footer.events;
+    Ok((summary, max_lag))
 }
 
 /// The profile for a kernel release, or the one named.
@@ -996,10 +1024,14 @@ ops = [{ op = "stat", path = "d" }]
                     Source::Against(input),
                     Style::default(),
                     "6.1",
-                    window,
+                    Window {
+                        ns: window,
+                        if_late: IfLate::Keep,
+                    },
                     |h| Writer::create(out, h),
                 )
                 .expect("replay")
+                .0
             };
             let ops = dir.path().join(format!("{name}-ops.trace"));
             kernel_trace_of(&ops, w.source(), &planned_op_events(&w, 3000));
@@ -1053,10 +1085,14 @@ ops = [{ op = "stat", path = "d" }]
             Source::Against(&kernel),
             Style::default(),
             "6.1",
-            1_000_000,
+            Window {
+                ns: 1_000_000,
+                if_late: IfLate::Keep,
+            },
             |h| Writer::create(&out, h),
         )
-        .expect("replay");
+        .expect("replay")
+        .0;
         assert_eq!(s.late_events, Some(1));
         assert_eq!(s.ops, 201);
         let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
@@ -1080,9 +1116,9 @@ ops = [{ op = "stat", path = "d" }]
     }
 
     /// Through `replay_to_trace` (the 1 s window): an operation later than the window makes it
-    /// replay again with the whole trace held, and the model trace is the exact order's.
+    /// replay again with a window wide enough, and the model trace is the exact order's.
     #[test]
-    fn a_late_event_makes_the_replay_hold_the_whole_trace() {
+    fn a_late_event_makes_the_replay_widen_its_window() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kernel = dir.path().join("kernel.trace");
         // Thread 1 stats every 100 ms for 4 s; then an op of thread 2 begun at 0.5 s arrives.
@@ -1103,7 +1139,9 @@ ops = [{ op = "stat", path = "d" }]
             "6.1",
         )
         .expect("replay");
-        assert_eq!((s.late_events, s.whole_trace, s.ops), (Some(1), true, 41));
+        assert_eq!((s.late_events, s.ops), (Some(1), 41));
+        // Thread 2's op began 0.5 s into the trace and came after the end of the one at 3.9 s.
+        assert_eq!(s.window_ns, Some(3_900_001_010 - 500_000_000 + 1));
         let exact = dir.path().join("exact.trace");
         let e = replay_into(
             &w,
@@ -1111,10 +1149,14 @@ ops = [{ op = "stat", path = "d" }]
             Source::Against(&kernel),
             Style::default(),
             "6.1",
-            WHOLE_TRACE,
+            Window {
+                ns: u64::MAX,
+                if_late: IfLate::Keep,
+            },
             |h| Writer::create(&exact, h),
         )
-        .expect("replay");
+        .expect("replay")
+        .0;
         assert_eq!(e.late_events, Some(0));
         assert!(
             std::fs::read(&out).expect("read") == std::fs::read(&exact).expect("read"),
@@ -1127,6 +1169,39 @@ ops = [{ op = "stat", path = "d" }]
             .map(|e| e.ts_begin)
             .collect();
         assert!(begins.is_sorted(), "{begins:?}");
+    }
+
+    /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every
+    /// operation run, in order.
+    #[test]
+    fn an_end_stamp_at_the_clock_s_limit_runs_every_operation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let mut damaged = stat(1, 2_000);
+        damaged.ts_end = u64::MAX;
+        let events = [stat(1, 1_000), damaged, stat(2, 3_000), stat(1, 4_000)];
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        kernel_trace_of(&kernel, w.source(), &events);
+        let out = dir.path().join("model.trace");
+        let s = replay_to_trace(
+            &w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            "6.1",
+        )
+        .expect("replay");
+        assert_eq!(s.ops, 4);
+        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
+        let begins: Vec<u64> = model
+            .iter()
+            .filter(|e| e.probe() == Some(Probe::Op))
+            .map(|e| e.ts_begin)
+            .collect();
+        assert_eq!(begins, [1_000, 2_000, 3_000, 4_000]);
     }
 
     /// A stat of `d0/f1` by thread `tid`, begun at `b`, 10 ns long.

@@ -31,6 +31,9 @@ pub(super) struct Outcome {
     pub placed: u64,
     /// Events that arrived more than the window after later ones.
     pub late: u64,
+    /// The most trace time an event began before the latest end seen when it arrived: a
+    /// window above it makes no event late.
+    pub max_lag: u64,
     pub threads: Vec<ThreadInfo>,
 }
 
@@ -121,10 +124,16 @@ impl<'d> Stream<'d, '_> {
         self.pending.get_mut(i.checked_sub(self.base)?)?.as_mut()
     }
 
-    fn add_op(&mut self, index: usize, op: KernelOp) {
-        if op.ts_begin < self.settled() {
+    /// Counts an event beginning at `begin` as late if it is, and its lag.
+    fn arrived(&mut self, begin: u64) {
+        if begin < self.settled() {
             self.out.late += 1;
         }
+        self.out.max_lag = self.out.max_lag.max(self.horizon.saturating_sub(begin));
+    }
+
+    fn add_op(&mut self, index: usize, op: KernelOp) {
+        self.arrived(op.ts_begin);
         let list = self.by_tid.entry(op.tid).or_default();
         let key = (op.ts_begin, index);
         if list.back().is_none_or(|&last| last <= key) {
@@ -143,9 +152,7 @@ impl<'d> Stream<'d, '_> {
     }
 
     fn add_event(&mut self, e: Event) {
-        if e.ts_begin < self.settled() {
-            self.out.late += 1;
-        }
+        self.arrived(e.ts_begin);
         self.events.insert((e.ts_begin, self.next_event), e);
         self.next_event += 1;
     }
@@ -180,17 +187,20 @@ impl<'d> Stream<'d, '_> {
     /// Assigns the settled events, settles the operations no event can reach any more, runs
     /// those whose place nothing still open or still to come can precede, and forgets what no
     /// later event can find.
-    fn advance(&mut self) -> Result<(), ReplayError> {
+    /// `last`: the trace has ended, everything settles (also a damaged timestamp at
+    /// `u64::MAX`, which no `settled` value passes).
+    fn advance(&mut self, last: bool) -> Result<(), ReplayError> {
         let settled = self.settled();
+        let unsettled = |t: u64| !last && t >= settled;
         while let Some(entry) = self.events.first_entry() {
-            if entry.key().0 >= settled {
+            if unsettled(entry.key().0) {
                 break;
             }
             let e = entry.remove();
             self.assign(&e);
         }
         while let Some((end, i)) = self.open_by_end.peek() {
-            if end >= settled {
+            if unsettled(end) {
                 break;
             }
             self.open_by_end.pop();
@@ -206,7 +216,7 @@ impl<'d> Stream<'d, '_> {
         while let Some((at, i)) = self.ready.peek() {
             // An open operation may still be placed at its begin; one still to come begins
             // at `settled` or later, and comes after in the trace.
-            if self.first_open().is_some_and(|b| (at, i) > b) || at >= settled {
+            if self.first_open().is_some_and(|b| (at, i) > b) || unsettled(at) {
                 break;
             }
             self.ready.pop();
@@ -314,6 +324,7 @@ pub(super) fn run_sequential(
             differ: 0,
             placed: 0,
             late: 0,
+            max_lag: 0,
             threads: Vec::new(),
         },
     };
@@ -335,12 +346,12 @@ pub(super) fn run_sequential(
         since_advance += 1;
         if since_advance == 64 {
             since_advance = 0;
-            s.advance()?;
+            s.advance(false)?;
         }
     }
     s.horizon = u64::MAX;
     s.window = 0;
-    s.advance()?;
+    s.advance(true)?;
     s.out.threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
     Ok(s.out)
 }

@@ -89,7 +89,8 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         if let Some(n) = s.late_events.filter(|&n| n > 0) {
             eprintln!(
                 "  {n} events came more than the reorder window (1 s) after later ones: \
-                 replayed again with the whole trace in memory, in the exact order"
+                 replayed again with a {:.1} s window, in the exact order",
+                s.window_ns.unwrap_or(0) as f64 / 1e9
             );
         }
     }
