@@ -651,7 +651,8 @@ struct ConsumerCost {
 struct Drained {
     cost: ConsumerCost,
     /// The counters every drained event agrees with, when the drain settled (see
-    /// `finish_drain`); None after a signal or when calls stayed in flight.
+    /// `finish_drain`); None after an error of the drain, or when calls stayed in flight or
+    /// events kept coming (see `finish_drain`).
     settled: Option<Snapshot>,
 }
 
@@ -756,35 +757,44 @@ async fn drain(
 /// the ring stays empty and the counters owe no event: a call counted on entry whose event
 /// was not yet in the ring (its exit still running, or a late call on the workload's file
 /// systems from a kernel thread) would otherwise read as lost. Returns the counters the drained
-/// events agree with, or None when they did not agree within `SETTLE_LIMIT` (calls stuck in
-/// flight, or activity that does not stop): the footer then counts those calls as lost.
+/// events agree with, or None when they did not agree within `SETTLE_LIMIT` of the first
+/// empty drain (calls stuck in flight) or events kept coming for `DRAIN_LIMIT`: the footer
+/// then counts those calls as lost.
 async fn finish_drain(
     ring: &mut AsyncFd<RingBuf<aya::maps::MapData>>,
     counts: &CountsMap<'_>,
     sink: &mut Sink<'_>,
     mut n: u64,
 ) -> Result<Option<Snapshot>> {
-    let limit = Instant::now() + SETTLE_LIMIT;
+    let drain_until = Instant::now() + DRAIN_LIMIT;
+    let mut settle_until = None;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let late = sink.drain(ring.get_mut())?;
         n += late;
-        if late > 0 {
-            continue;
-        }
-        // Read after the drain: every event drained was counted in it.
-        let snap = Snapshot::read(counts)?;
-        if snap.owed() == n {
-            return Ok(Some(snap));
-        }
-        if Instant::now() >= limit {
+        if late == 0 {
+            // Read after the drain: every event drained was counted in it.
+            let snap = Snapshot::read(counts)?;
+            if snap.owed() == n {
+                return Ok(Some(snap));
+            }
+            // From the first quiet drain: a long drain of a full ring does not eat into it.
+            if Instant::now() >= *settle_until.get_or_insert(Instant::now() + SETTLE_LIMIT) {
+                return Ok(None);
+            }
+        } else if Instant::now() >= drain_until {
+            // Events keep coming (activity on the workload's file systems that does not
+            // stop): the counters read after this count what is still in the ring as lost.
             return Ok(None);
         }
     }
 }
 
-/// How long the end of a recording waits for the counters and the drained events to agree.
+/// How long the end of a recording waits, once the ring was found empty, for the counters and
+/// the drained events to agree.
 const SETTLE_LIMIT: Duration = Duration::from_millis(500);
+/// How long it drains while events keep coming after the workload's end.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Whether the kprobe programs may read a dentry's head and a qstr in one copy each (the layout
 /// keeps the fields in the window, and the user did not ask otherwise), and why, for the header.

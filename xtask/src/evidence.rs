@@ -3,28 +3,25 @@
 use std::{
     fs,
     path::{Path, PathBuf},
+    sync::OnceLock,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, Result};
 
-/// Where the copies go (the machine's cache, shared by every clone).
+/// Where the copies go (the machine's cache, shared by every clone), a folder per xtask run.
 const DIR: &str = "/var/cache/dcache-tracer/evidence";
-/// The newest copies kept; older ones are removed.
-const KEPT: usize = 12;
+/// The newest runs' folders kept; older ones are removed when a run keeps its first copy.
+const KEPT_RUNS: usize = 8;
 /// Files larger than this are left out (long recordings' traces; the reports, logs and
 /// summaries are what explains a failure).
 const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// Copies `dir` (without the guest's run folder, which holds its initramfs, nor files above
-/// MAX_FILE_BYTES) to a new folder named after `label`; returns the copy, or None with a note
-/// on stderr when it could not be made.
+/// MAX_FILE_BYTES) to a folder named after `label` in this run's; returns the copy, or None
+/// with a note on stderr when it could not be made.
 pub fn keep(dir: &Path, label: &str) -> Option<PathBuf> {
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name: String = format!("{stamp}-{label}")
+    let name: String = label
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
@@ -34,7 +31,7 @@ pub fn keep(dir: &Path, label: &str) -> Option<PathBuf> {
             }
         })
         .collect();
-    let to = Path::new(DIR).join(name);
+    let to = run_dir().join(name);
     if let Err(e) = copy_tree(dir, &to) {
         eprintln!(
             "could not keep {} in {}: {e:#}",
@@ -43,8 +40,21 @@ pub fn keep(dir: &Path, label: &str) -> Option<PathBuf> {
         );
         return None;
     }
-    prune();
     Some(to)
+}
+
+/// This run's folder, `<unix time>-<pid>`; older runs' are pruned when it is first asked for,
+/// so a run never removes its own copies.
+fn run_dir() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        prune();
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Path::new(DIR).join(format!("{stamp}-{}", std::process::id()))
+    })
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
@@ -72,7 +82,8 @@ fn prune() {
     let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     // Names start with the Unix time: name order is age order.
     dirs.sort();
-    let extra = dirs.len().saturating_sub(KEPT);
+    // Room for this run's.
+    let extra = dirs.len().saturating_sub(KEPT_RUNS - 1);
     for d in &dirs[..extra] {
         let _ = fs::remove_dir_all(d);
     }

@@ -261,7 +261,9 @@ fn counted_tests(c: &mut Command) -> Result<Tally> {
             if let Some(t) = parse_test_result(&line) {
                 tally = add(tally, t);
             } else if line.starts_with("test ")
-                && (line.ends_with(" FAILED") || line.ends_with(" ignored"))
+                && (line.ends_with(" FAILED")
+                    || line.ends_with(" ignored")
+                    || line.contains(" ... ignored, "))
             {
                 tally.failures.push(line);
             }

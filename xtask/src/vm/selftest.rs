@@ -214,12 +214,21 @@ pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
     for (family, s) in summaries {
         let complete = s.get("complete").and_then(Value::as_bool) == Some(true);
         let lost = s.get("lost").and_then(Value::as_u64).unwrap_or(0);
-        // A recording that ends normally must find the counters and the drained events in
-        // agreement; else the footer's counts come from a read that calls in flight can skew.
+        // Counters that never agreed with the drained events are a note, not a failure: with
+        // nothing lost they can only be short of the events (two programs interleaved on one
+        // CPU lose a hit), which the diff reports as a hits mismatch.
         let settled = s.get("counters_settled").and_then(Value::as_bool) == Some(true);
         let what = format!("record --attach {family}: trace complete, nothing lost");
-        checks.push(if complete && lost == 0 && settled {
-            Check::pass(what)
+        checks.push(if complete && lost == 0 {
+            if settled {
+                Check::pass(what)
+            } else {
+                Check::note(
+                    what,
+                    "the counters never agreed with the drained events (counters_settled false)"
+                        .into(),
+                )
+            }
         } else {
             Check::fail(
                 what,
@@ -407,10 +416,11 @@ not json
         let mut unsettled = kprobe.clone();
         unsettled["counters_settled"] = Value::from(false);
         let c = record(&[(Family::Kprobe, unsettled)]);
-        assert_eq!(
-            failed(&c),
-            vec!["record --attach kprobe: trace complete, nothing lost"],
-            "a complete trace whose counters never agreed with the drained events"
+        assert!(failed(&c).is_empty(), "{c:?}");
+        assert!(
+            c.iter()
+                .any(|c| c.detail.contains("counters_settled false")),
+            "an unsettled recording is noted: {c:?}"
         );
         let mut bad = kprobe.clone();
         bad["lost"] = Value::from(3);
