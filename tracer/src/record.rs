@@ -468,9 +468,7 @@ impl Snapshot {
 
 /// What the kernel side counted, read before detaching.
 struct Counters {
-    hits: BTreeMap<Probe, u64>,
-    drops: BTreeMap<Probe, u64>,
-    last_cpu_seq: BTreeMap<u32, u64>,
+    counts: Snapshot,
     /// Calls whose entry (exit) program the kernel skipped (recursion protection).
     missed_entries: BTreeMap<Probe, u64>,
     missed_exits: BTreeMap<Probe, u64>,
@@ -480,14 +478,12 @@ impl Counters {
     /// The programs' counters (`settled`, or read now when the drain did not settle on a
     /// snapshot); the kernel's own counts of skipped programs.
     fn read(probes: &mut Probes, settled: Option<Snapshot>) -> Result<Counters> {
-        let snap = match settled {
+        let counts = match settled {
             Some(s) => s,
             None => Snapshot::read(&counts_map(&probes.ebpf)?)?,
         };
         Ok(Counters {
-            hits: snap.hits,
-            drops: snap.drops,
-            last_cpu_seq: snap.last_cpu_seq,
+            counts,
             missed_entries: recursion_misses(&probes.ebpf, &probes.attached, Half::Entry),
             missed_exits: recursion_misses(&probes.ebpf, &probes.attached, Half::Exit),
         })
@@ -508,14 +504,14 @@ fn finish_trace(
     let mut footer = Footer {
         end,
         threads: run.threads,
-        last_cpu_seq: counters.last_cpu_seq,
+        last_cpu_seq: counters.counts.last_cpu_seq,
         ..Footer::default()
     };
     let delivered = count_per_probe(spill_path)?;
     for p in Probe::KERNEL {
         let sym = p.symbol().to_string();
-        let h = counters.hits.get(&p).copied().unwrap_or(0);
-        let d = counters.drops.get(&p).copied().unwrap_or(0);
+        let h = counters.counts.hits.get(&p).copied().unwrap_or(0);
+        let d = counters.counts.drops.get(&p).copied().unwrap_or(0);
         let got = delivered.get(&sym).copied().unwrap_or(0);
         // Calls whose entry program the kernel skipped: never counted as hits, lost all the
         // same. (A skipped exit leaves a hit without an event, counted below.)

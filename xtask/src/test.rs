@@ -282,20 +282,7 @@ fn counted_tests(c: &mut Command) -> Result<Tally> {
 /// The live kernel: Debian's kernel under QEMU loads every program of both families through its
 /// verifier and records a small workload once per family (vm::selftest says what is checked).
 fn vm(_: &setup::Setup) -> Result<Tally> {
-    let mut tally = Tally::default();
-    for c in vm::selftest::run()? {
-        if c.ok {
-            tally.passed += 1;
-            if !c.detail.is_empty() {
-                eprintln!("  ok    {}: {}", c.what, c.detail);
-            }
-        } else {
-            let line = format!("{}: {}", c.what, c.detail);
-            eprintln!("  FAIL  {line}");
-            tally.fail(line);
-        }
-    }
-    Ok(tally)
+    checks(vm::selftest::run()?)
 }
 
 /// One pass or one fail per check, each printed.
