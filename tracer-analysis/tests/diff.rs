@@ -3,7 +3,10 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use tracer_analysis::{
-    diff::{diff_files, DiffOptions, Reason, ReasonKind, Report, Side, Verdict},
+    diff::{
+        diff_files, AnomalyKind, DiffOptions, DigestError, Reason, ReasonKind, Report,
+        ReportDigest, Side, Verdict,
+    },
     trace::{End, Footer},
 };
 use tracer_common::{flags, OpKind, Probe};
@@ -418,6 +421,92 @@ fn report_json_has_the_documented_fields() {
     assert!(v["coverage_gaps"]["kernel"]["by_cause"].is_object());
     assert_eq!(v["kernel"]["complete"], true);
     assert_eq!(v["exit_status"], 1);
+}
+
+#[test]
+fn the_digest_reads_what_the_report_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (k, m) = (dir.path().join("k"), dir.path().join("m"));
+    let mut t = Trace::default();
+    created(&mut t, "f1");
+    t.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    t.write(
+        &k,
+        Origin::Kernel,
+        Footer {
+            end: End::Finished,
+            drops: BTreeMap::from([("___d_drop".into(), 3)]),
+            ..Footer::default()
+        },
+    );
+    Trace::default().write(&m, Origin::Model, finished());
+    let r = diff_files(&k, &m, &DiffOptions::default()).expect("diff");
+    // Both an anomaly and a reason, so that every field read back is a non-trivial one.
+    assert_eq!(r.verdict, Verdict::Anomalies);
+    assert!(!r.reasons.is_empty());
+    let json = dir.path().join("report.json");
+    std::fs::write(&json, serde_json::to_string(&r).expect("serialize")).expect("write");
+    let d = ReportDigest::read(&json).expect("digest");
+    assert_eq!(d.verdict, r.verdict);
+    assert_eq!(d.exit_status, r.exit_status);
+    assert_eq!(d.reasons, r.reasons);
+    assert_eq!(d.anomaly_counts, r.anomaly_counts);
+    assert_eq!(
+        d.anomaly_counts.kernel.get(&AnomalyKind::SpuriousEnoent),
+        Some(&1)
+    );
+    let stamps: Vec<_> = d
+        .anomalies
+        .iter()
+        .map(|a| (a.side, a.kind, a.ts_begin))
+        .collect();
+    let want: Vec<_> = r
+        .anomalies
+        .iter()
+        .map(|a| (a.side, a.kind, a.ts_begin))
+        .collect();
+    assert_eq!(stamps, want);
+    assert_eq!(d.events.kernel.total, r.events.kernel.total);
+    assert_eq!(d.events.kernel.per_probe, r.events.kernel.per_probe);
+    assert_eq!(d.lost_events.kernel.total, 3);
+    assert_eq!(
+        d.lost_events.kernel.per_probe,
+        r.lost_events.kernel.per_probe
+    );
+    assert_eq!(
+        d.null_inode_returns.kernel.by_class,
+        r.null_inode_returns.kernel.by_class
+    );
+    assert_eq!(d.enoent_results.kernel.total, r.enoent_results.kernel.total);
+    assert_eq!(
+        d.enoent_results.kernel.anomalous,
+        r.enoent_results.kernel.anomalous
+    );
+    assert_eq!(d.coverage_gaps.kernel.total, r.coverage_gaps.kernel.total);
+    assert_eq!(
+        d.coverage_gaps.kernel.by_cause,
+        r.coverage_gaps.kernel.by_cause
+    );
+    assert_eq!(d.cpu_sequence, r.cpu_sequence);
+    assert_eq!(
+        d.diagnostics.kernel.operation_time_range,
+        r.diagnostics.kernel.operation_time_range
+    );
+    assert!(d.diagnostics.kernel.operation_time_range.is_some());
+}
+
+#[test]
+fn the_digest_names_a_report_of_another_layout_and_a_file_that_is_none() {
+    let other = r#"{"schema": "tracer-diff-report/1", "verdict": "clean"}"#;
+    let e = ReportDigest::parse(other, "old.json").expect_err("another layout");
+    assert!(matches!(e, DigestError::Schema { .. }), "{e:?}");
+    assert!(e.to_string().contains("tracer-diff-report/1"), "{e}");
+    assert!(e.to_string().contains("re-run `tracer diff --json`"), "{e}");
+    let e = ReportDigest::parse(r#"{"verdict": "clean"}"#, "x.json").expect_err("no layout");
+    assert!(matches!(e, DigestError::Parse { .. }), "{e:?}");
+    let e =
+        ReportDigest::read(std::path::Path::new("/nonexistent/report.json")).expect_err("missing");
+    assert!(matches!(e, DigestError::Read { .. }), "{e:?}");
 }
 
 #[test]

@@ -8,10 +8,10 @@
 //! `linux-3.0-rc7` at the kernel's pace with the race windows held open: the report must show
 //! the divergence that profile produces (Hugh Dickins' spurious ENOENTs on the model side, none
 //! on the kernel side). That race is a race: up to three replays are given to show it.
-use std::{path::Path, process::Command};
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use anyhow::{Context, Result};
+use tracer_analysis::diff::{AnomalyKind, Classes, ReportDigest, Side, Verdict};
 
 use crate::{builder, cmd, run};
 
@@ -55,55 +55,60 @@ pub fn e2e() -> Result<(u64, Vec<String>)> {
         let out = base.join(w);
         let code = run::run(run::RunArgs::in_vm(&source, scale, out.clone()))
             .with_context(|| format!("cargo xtask run --workload {w}"))?;
-        match read_report(&out.join("report.json")) {
+        match ReportDigest::read(&out.join("report.json")) {
             Ok(r) => {
-                let reasons: Vec<String> = r["reasons"]
-                    .as_array()
-                    .map(|a| a.iter().map(|x| x["message"].to_string()).collect())
-                    .unwrap_or_default();
+                let reasons: Vec<&str> = r.reasons.iter().map(|x| x.message.as_str()).collect();
                 check(
-                    code == 0 && r["verdict"] == "clean",
+                    code == 0 && r.verdict == Verdict::Clean,
                     format!(
                         "{w}: verdict against linux-6.1 clean, exit 0 (got {}, exit {code}, \
-                         anomalies {}, reasons {reasons:?})",
-                        r["verdict"], r["anomaly_counts"]
+                         anomalies {:?}, reasons {reasons:?})",
+                        r.verdict.name(),
+                        r.anomaly_counts
                     ),
                 );
                 check(
-                    r["cpu_sequence"].as_object().is_some_and(|m| {
-                        !m.is_empty() && m.values().all(|c| c["missing"] == 0 && c["repeated"] == 0)
-                    }),
+                    !r.cpu_sequence.is_empty()
+                        && r.cpu_sequence
+                            .values()
+                            .all(|c| c.missing == 0 && c.repeated == 0),
                     format!(
-                        "{w}: every CPU's kernel events numbered without a hole ({})",
-                        r["cpu_sequence"]
+                        "{w}: every CPU's kernel events numbered without a hole ({:?})",
+                        r.cpu_sequence
                     ),
                 );
-                for side in ["kernel", "model"] {
+                for side in [Side::Kernel, Side::Model] {
+                    let (nulls, enoents) =
+                        (r.null_inode_returns.get(side), r.enoent_results.get(side));
                     check(
-                        all_classified(&r["null_inode_returns"][side])
-                            && all_classified(&r["enoent_results"][side]),
-                        format!("{w}: every {side} NULL-inode return and ENOENT is classified"),
+                        all_classified(nulls) && all_classified(enoents),
+                        format!(
+                            "{w}: every {} NULL-inode return and ENOENT is classified",
+                            side.name()
+                        ),
                     );
                     check(
-                        r["null_inode_returns"][side]["anomalous"] == 0
-                            && r["enoent_results"][side]["anomalous"] == 0,
-                        format!("{w}: no {side} anomaly against linux-6.1"),
+                        nulls.anomalous == 0 && enoents.anomalous == 0,
+                        format!("{w}: no {} anomaly against linux-6.1", side.name()),
                     );
                 }
-                let gaps = &r["coverage_gaps"]["kernel"];
+                let gaps = &r.coverage_gaps.kernel;
                 check(
-                    gaps["total"] == 0,
+                    gaps.total == 0,
                     format!(
-                        "{w}: no kernel coverage gap (got {}: {})",
-                        gaps["total"], gaps["by_cause"]
+                        "{w}: no kernel coverage gap (got {}: {:?})",
+                        gaps.total, gaps.by_cause
                     ),
                 );
                 check(
-                    r["lost_events"]["kernel"]["total"] == 0,
-                    format!("{w}: no kernel event lost ({})", r["lost_events"]["kernel"]),
+                    r.lost_events.kernel.total == 0,
+                    format!(
+                        "{w}: no kernel event lost ({} lost: {:?})",
+                        r.lost_events.kernel.total, r.lost_events.kernel.per_probe
+                    ),
                 );
             }
-            Err(e) => check(false, format!("{w}: report.json readable: {e:#}")),
+            Err(e) => check(false, format!("{w}: report.json readable: {e}")),
         }
     }
 
@@ -134,21 +139,22 @@ pub fn e2e() -> Result<(u64, Vec<String>)> {
             .arg(&json)
             .stdout(std::process::Stdio::null())
             .status()?;
-        let r = read_report(&json)?;
-        let model_spurious = r["anomaly_counts"]["model"]["spurious-enoent"]
-            .as_u64()
+        let r = ReportDigest::read(&json)?;
+        let model_spurious = r
+            .anomaly_counts
+            .model
+            .get(&AnomalyKind::SpuriousEnoent)
+            .copied()
             .unwrap_or(0);
         // `result-differs` is the two sides disagreeing, filed under the side whose operation
         // was matched second: the model's spurious ENOENTs make some under "kernel".
-        let kernel_anomalies = r["anomaly_counts"]["kernel"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| k.as_str() != "result-differs")
-                    .filter_map(|(_, v)| v.as_u64())
-                    .sum::<u64>()
-            })
-            .unwrap_or(0);
+        let kernel_anomalies: u64 = r
+            .anomaly_counts
+            .kernel
+            .iter()
+            .filter(|(k, _)| **k != AnomalyKind::ResultDiffers)
+            .map(|(_, n)| n)
+            .sum();
         eprintln!(
             "e2e: prune-stat on linux-3.0-rc7, replay {attempt}: model spurious ENOENT {model_spurious}, kernel anomalies {kernel_anomalies}, diff exit {:?}",
             status.code()
@@ -165,22 +171,7 @@ pub fn e2e() -> Result<(u64, Vec<String>)> {
     Ok((passed, failed))
 }
 
-fn read_report(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    if !v.is_object() {
-        bail!("{} is not a JSON object", path.display());
-    }
-    Ok(v)
-}
-
 /// The per-class counts add up to the total.
-fn all_classified(side: &Value) -> bool {
-    let total = side["total"].as_u64();
-    let sum: Option<u64> = side["by_class"]
-        .as_object()
-        .map(|m| m.values().filter_map(Value::as_u64).sum());
-    total.is_some() && total == sum
+fn all_classified(c: &Classes) -> bool {
+    c.by_class.values().sum::<u64>() == c.total
 }

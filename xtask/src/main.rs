@@ -8,6 +8,8 @@ mod evidence;
 mod fuzz;
 mod kernel_build;
 mod matrix;
+#[cfg(test)]
+mod report_fixture;
 mod run;
 mod setup;
 mod signals;

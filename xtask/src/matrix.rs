@@ -22,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::{sync::Semaphore, task::JoinSet};
+use tracer_analysis::diff::ReportDigest;
 
 use crate::{
     builder, cmd, setup,
@@ -440,7 +441,7 @@ type PairRun = std::result::Result<i32, (Verdict, String)>;
 /// The summary row of a pair from what its folder holds.
 fn finish(pair: &Pair, wall: Duration, r: PairRun) -> PairResult {
     let record: Option<Value> = read_json(&pair.dir.join("record.json"));
-    let report: Option<Value> = read_json(&pair.dir.join("report.json"));
+    let report = ReportDigest::read(&pair.dir.join("report.json")).ok();
     let (verdict, error) = match r {
         Ok(0) => (Verdict::Clean, None),
         Ok(1) => (Verdict::Anomalies, None),
@@ -476,9 +477,7 @@ fn finish(pair: &Pair, wall: Duration, r: PairRun) -> PairResult {
             .map(|m| m.values().filter_map(Value::as_u64).sum()),
         lost: rec("lost").and_then(Value::as_u64),
         complete: rec("complete").and_then(Value::as_bool),
-        gaps: report
-            .as_ref()
-            .and_then(|r| r["coverage_gaps"]["kernel"]["total"].as_u64()),
+        gaps: report.map(|r| r.coverage_gaps.kernel.total),
         verdict,
         error,
         wall_seconds: wall.as_secs_f64(),
@@ -607,14 +606,10 @@ async fn run_pair(
 /// Exit 2 is both the diff's "inconclusive" and any error of the tracer: only a report whose
 /// verdict matches the exit status makes it a verdict, else the pair failed.
 fn check_diff_exit(code: i32, dir: &Path) -> std::result::Result<(), (Verdict, String)> {
-    use tracer_analysis::diff::Verdict as Diff;
-    let reported =
-        read_json(&dir.join("report.json")).and_then(|r| r["verdict"].as_str().map(str::to_owned));
-    let expected = [Diff::Clean, Diff::Anomalies, Diff::Inconclusive]
-        .into_iter()
-        .find(|v| v.exit_status() == code)
-        .map(Diff::name);
-    if reported.is_some() && reported.as_deref() == expected {
+    let reported = ReportDigest::read(&dir.join("report.json"))
+        .ok()
+        .map(|r| r.verdict);
+    if reported.is_some_and(|v| v.exit_status() == code) {
         return Ok(());
     }
     let log = dir.join("diff.log");
@@ -623,7 +618,7 @@ fn check_diff_exit(code: i32, dir: &Path) -> std::result::Result<(), (Verdict, S
         Verdict::Failed,
         format!(
             "tracer diff exited {code} with report verdict {}: {} (see {})",
-            reported.as_deref().unwrap_or("none"),
+            reported.map_or("none", |v| v.name()),
             last.lines().last().unwrap_or("no message"),
             log.display()
         ),
@@ -1096,26 +1091,16 @@ pub fn smoke() -> Result<Vec<Check>> {
 
 /// The first few reasons of a pair's verdict, as the report states them.
 fn report_reasons(report: &Path) -> Vec<String> {
-    let Ok(text) = fs::read_to_string(report) else {
-        return Vec::new();
-    };
-    let Ok(r) = serde_json::from_str::<Value>(&text) else {
-        return vec![format!("{} is not JSON", report.display())];
-    };
-    r["reasons"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .take(3)
-                .filter_map(|x| x["message"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    match ReportDigest::read(report) {
+        Ok(r) => r.reasons.into_iter().take(3).map(|x| x.message).collect(),
+        Err(e) => vec![e.to_string()],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report_fixture;
 
     fn row(kernel: &str, workload: &str, verdict: Verdict) -> PairResult {
         PairResult {
@@ -1168,13 +1153,21 @@ mod tests {
         let failed = check_diff_exit(2, &dir).expect_err("no report");
         assert_eq!(failed.0, Verdict::Failed);
         assert!(failed.1.contains("truncated"), "{}", failed.1);
-        fs::write(dir.join("report.json"), r#"{"verdict":"inconclusive"}"#).expect("report");
+        fs::write(
+            dir.join("report.json"),
+            report_fixture::with_verdict("inconclusive"),
+        )
+        .expect("report");
         assert!(check_diff_exit(2, &dir).is_ok());
         assert!(
             check_diff_exit(0, &dir).is_err(),
             "exit 0 with an inconclusive report"
         );
-        fs::write(dir.join("report.json"), r#"{"verdict":"anomalies"}"#).expect("report");
+        fs::write(
+            dir.join("report.json"),
+            report_fixture::with_verdict("anomalies"),
+        )
+        .expect("report");
         assert!(check_diff_exit(1, &dir).is_ok());
         assert!(check_diff_exit(3, &dir).is_err());
         fs::remove_dir_all(&dir).expect("clean up");

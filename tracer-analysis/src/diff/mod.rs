@@ -72,6 +72,7 @@
 //! an error. A trace cut short or corrupted mid-way is diffed up to the damage.
 mod align;
 mod classify;
+mod digest;
 mod event;
 mod evidence;
 mod feed;
@@ -89,6 +90,7 @@ mod verdict;
 use std::path::{Path, PathBuf};
 
 pub use align::OpDivergence;
+pub use digest::{AnomalyStamp, DigestError, GapCounts, ReportDigest, TimeRanges};
 pub use invariants::CLOCK_SKEW_NS;
 pub use protocol::{InodeClearSeq, Protocol};
 pub use report::{

@@ -4,7 +4,7 @@ use std::{
     io::{self, Write},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use tracer_common::Probe;
@@ -18,7 +18,7 @@ use crate::agreement::Agreement;
 pub const SCHEMA: &str = "tracer-diff-report/2";
 
 /// Which trace a finding is from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Kernel,
@@ -35,7 +35,7 @@ impl Side {
 }
 
 /// What the diff concludes, and its exit status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Exit 0: both traces complete, nothing lost, every `d_seq` move explained, no anomaly.
@@ -65,7 +65,7 @@ impl Verdict {
 }
 
 /// Why a verdict cannot be "clean".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReasonKind {
     /// The trace is cut short or corrupted: the diff stops at the damage.
@@ -101,7 +101,7 @@ pub enum ReasonKind {
 }
 
 /// One reason, on one line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     /// The trace it is about (None: the diff's own output).
     pub side: Option<Side>,
@@ -119,7 +119,7 @@ impl std::fmt::Display for Reason {
 }
 
 /// What an anomaly is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AnomalyKind {
     /// A validated NULL `d_inode` for a name that exists.
@@ -163,7 +163,7 @@ impl AnomalyKind {
 }
 
 /// A value per side.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PerSide<T> {
     pub kernel: T,
     pub model: T,
@@ -201,7 +201,7 @@ pub struct TraceInfo {
 }
 
 /// Event counts of one side.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EventCounts {
     pub total: u64,
     pub per_probe: BTreeMap<String, u64>,
@@ -209,14 +209,14 @@ pub struct EventCounts {
 }
 
 /// Events the recording could not deliver (footer drops).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LostEvents {
     pub total: u64,
     pub per_probe: BTreeMap<String, u64>,
 }
 
 /// Counts per class of one kind of result.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Classes {
     pub total: u64,
     pub by_class: BTreeMap<String, u64>,
@@ -267,7 +267,7 @@ pub struct Anomaly {
 }
 
 /// One CPU's `cpu_seq` numbers in the kernel trace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuSequence {
     /// Kernel events stamped on this CPU that the file holds.
     pub events: u64,

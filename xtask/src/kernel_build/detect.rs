@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use serde_json::Value;
+use tracer_analysis::diff::ReportDigest;
 
 use super::{build, AnomalyKind, Bug, Variant, DELAY_PARAM};
 use crate::{cmd, run, vm::KernelChoice};
@@ -80,7 +80,7 @@ pub struct Cell {
     pub run: u32,
     pub verdict: Verdict,
     /// Kernel-side anomalies per kind.
-    pub anomaly_counts: BTreeMap<String, u64>,
+    pub anomaly_counts: BTreeMap<AnomalyKind, u64>,
     /// From the first operation to the first kernel-side anomaly.
     pub first_anomaly_ms: Option<f64>,
     pub events: u64,
@@ -258,7 +258,7 @@ fn run_cell(
     } else {
         expected
             .iter()
-            .any(|k| cell.anomaly_counts.get(k.name()).is_some_and(|&n| n > 0))
+            .any(|k| cell.anomaly_counts.get(k).is_some_and(|&n| n > 0))
     };
     cell
 }
@@ -293,35 +293,36 @@ fn timed_workload(name: &str, seconds: u64, dir: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Fills the cell from the diff's report.json and exit code.
+/// Fills the cell from the diff's report.json and exit code (which must say the same: exit 2
+/// is also any error of the tracer).
 fn read_report(path: &Path, code: i32, cell: &mut Cell) -> Result<()> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let r: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    cell.verdict = match code {
-        0 => Verdict::Clean,
-        1 => Verdict::Anomalies,
-        _ => Verdict::Inconclusive,
-    };
-    if let Some(m) = r["anomaly_counts"]["kernel"].as_object() {
-        cell.anomaly_counts = m
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-            .collect();
+    use tracer_analysis::diff::{Side, Verdict as Diff};
+    let r = ReportDigest::read(path)?;
+    if r.verdict.exit_status() != code {
+        bail!(
+            "the diff exited {code} but {} says {}",
+            path.display(),
+            r.verdict.name()
+        );
     }
-    cell.events = r["events"]["kernel"]["total"].as_u64().unwrap_or(0);
-    cell.lost = r["lost_events"]["kernel"]["total"].as_u64().unwrap_or(0);
-    let start = r["diagnostics"]["kernel"]["operation_time_range"][0].as_u64();
-    let first = r["anomalies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["side"] == "kernel")
-        .filter_map(|a| a["ts_begin"].as_u64())
+    cell.verdict = match r.verdict {
+        Diff::Clean => Verdict::Clean,
+        Diff::Anomalies => Verdict::Anomalies,
+        Diff::Inconclusive => Verdict::Inconclusive,
+    };
+    cell.events = r.events.kernel.total;
+    cell.lost = r.lost_events.kernel.total;
+    let start = r.diagnostics.kernel.operation_time_range.map(|(b, _)| b);
+    let first = r
+        .anomalies
+        .iter()
+        .filter(|a| a.side == Side::Kernel)
+        .map(|a| a.ts_begin)
         .min();
     if let (Some(s), Some(f)) = (start, first) {
         cell.first_anomaly_ms = Some(f.saturating_sub(s) as f64 / 1e6);
     }
+    cell.anomaly_counts = r.anomaly_counts.kernel;
     Ok(())
 }
 
@@ -344,7 +345,7 @@ fn print_matrix(o: &Outcome) {
         } else {
             c.anomaly_counts
                 .iter()
-                .map(|(k, n)| format!("{k} {n}"))
+                .map(|(k, n)| format!("{} {n}", k.name()))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -396,6 +397,7 @@ fn print_matrix(o: &Outcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report_fixture;
 
     #[test]
     fn timed_workload_runs_foreground_threads_for_the_duration() {
@@ -429,17 +431,20 @@ mod tests {
     fn report_fields_fill_the_cell() {
         let dir = std::env::temp_dir().join(format!("detect-rep-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("mkdir");
-        let report = serde_json::json!({
-            "anomaly_counts": {"kernel": {"spurious-enoent": 3}, "model": {}},
-            "events": {"kernel": {"total": 1000}},
-            "lost_events": {"kernel": {"total": 2}},
-            "diagnostics": {"kernel": {"operation_time_range": [1_000_000_000u64, 9_000_000_000u64]}},
-            "anomalies": [
-                {"side": "model", "ts_begin": 1_000_000_000u64},
-                {"side": "kernel", "ts_begin": 3_500_000_000u64},
-                {"side": "kernel", "ts_begin": 2_500_000_000u64}
-            ]
-        });
+        let mut report = report_fixture::clean();
+        report["verdict"] = "anomalies".into();
+        report["exit_status"] = 1.into();
+        report["anomaly_counts"]["kernel"] = serde_json::json!({"spurious-enoent": 3});
+        report["events"]["kernel"]["total"] = 1000.into();
+        report["lost_events"]["kernel"]["total"] = 2.into();
+        report["diagnostics"]["kernel"]["operation_time_range"] =
+            serde_json::json!([1_000_000_000u64, 9_000_000_000u64]);
+        let stamp = |side: &str, ts: u64| serde_json::json!({"side": side, "kind": "spurious-enoent", "ts_begin": ts});
+        report["anomalies"] = serde_json::json!([
+            stamp("model", 1_000_000_000),
+            stamp("kernel", 3_500_000_000),
+            stamp("kernel", 2_500_000_000)
+        ]);
         let path = dir.join("report.json");
         fs::write(&path, report.to_string()).expect("write");
         let mut cell = Cell {
@@ -458,10 +463,15 @@ mod tests {
         };
         read_report(&path, 1, &mut cell).expect("read");
         assert_eq!(cell.verdict, Verdict::Anomalies);
-        assert_eq!(cell.anomaly_counts.get("spurious-enoent"), Some(&3));
+        assert_eq!(
+            cell.anomaly_counts.get(&AnomalyKind::SpuriousEnoent),
+            Some(&3)
+        );
         assert_eq!(cell.events, 1000);
         assert_eq!(cell.lost, 2);
         assert_eq!(cell.first_anomaly_ms, Some(1500.0));
+        let e = read_report(&path, 2, &mut cell).expect_err("exit 2 is not this report's");
+        assert!(e.to_string().contains("says anomalies"), "{e}");
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
