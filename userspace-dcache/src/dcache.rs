@@ -836,27 +836,28 @@ impl Task<'_> {
         if !self.want_events {
             return;
         }
-        let mut e = self.event(probe, ts);
-        e.parent = parent.id;
-        e.set_name(name.name);
-        e.name_hash = name.hash;
-        if let Some(d) = found {
-            e.dentry = d.id;
-            e.seq_begin = seq;
-            let inode = d.d_inode.load(Ordering::Relaxed);
-            smp_rmb();
-            e.seq_end = d.d_seq.read();
-            e.inode_begin = inode;
-            e.inode_end = inode;
-            e.aux = d.flags();
-            if !d.d_unhashed() {
-                e.flags |= tracer_common::flags::HASHED_BEGIN | tracer_common::flags::HASHED_END;
+        self.push_new(probe, ts, |e| {
+            e.parent = parent.id;
+            e.set_name(name.name);
+            e.name_hash = name.hash;
+            if let Some(d) = found {
+                e.dentry = d.id;
+                e.seq_begin = seq;
+                let inode = d.d_inode.load(Ordering::Relaxed);
+                smp_rmb();
+                e.seq_end = d.d_seq.read();
+                e.inode_begin = inode;
+                e.inode_end = inode;
+                e.aux = d.flags();
+                if !d.d_unhashed() {
+                    e.flags |=
+                        tracer_common::flags::HASHED_BEGIN | tracer_common::flags::HASHED_END;
+                }
+                if e.seq_end == e.seq_begin {
+                    e.flags |= tracer_common::flags::VALIDATED;
+                }
             }
-            if e.seq_end == e.seq_begin {
-                e.flags |= tracer_common::flags::VALIDATED;
-            }
-        }
-        e.ts_end = self.dc.clock.now();
-        self.push(e);
+            e.ts_end = self.dc.clock.now();
+        });
     }
 }

@@ -887,21 +887,21 @@ impl Task<'_> {
         };
         let r = f();
         if self.want_events {
-            let mut e = self.event(Probe::Op, ts);
-            e.aux = kind as u32;
-            e.result = r.as_ref().map_or_else(|e| -e.code(), |_| 0);
-            match path2 {
-                Some(p2) => {
-                    e.set_name(format!("{path}\0{p2}").as_bytes());
-                    e.flags |= flags::TWO_PATHS;
+            self.push_new(Probe::Op, ts, |e| {
+                e.aux = kind as u32;
+                e.result = r.as_ref().map_or_else(|e| -e.code(), |_| 0);
+                match path2 {
+                    Some(p2) => {
+                        e.set_name(format!("{path}\0{p2}").as_bytes());
+                        e.flags |= flags::TWO_PATHS;
+                    }
+                    None => e.set_name(path.as_bytes()),
                 }
-                None => e.set_name(path.as_bytes()),
-            }
-            e.ts_end = match span {
-                Some((_, end)) => end,
-                None => self.dc.clock.now(),
-            };
-            self.push(e);
+                e.ts_end = match span {
+                    Some((_, end)) => end,
+                    None => self.dc.clock.now(),
+                };
+            });
         }
         self.flush();
         r

@@ -330,16 +330,17 @@ pub(super) fn run_sequential(
     };
     let mut r = Reader::open(path)?;
     let mut since_advance = 0u32;
-    while let Some(e) = r.next_event()? {
+    // Events are read where the reader holds them: only probe events are copied out.
+    while let Some(e) = r.next_event_ref()? {
         match e.probe() {
             None => continue,
             Some(Probe::Op) => {
                 let index = s.out.ops as usize;
-                let op = parse_op(path, &e, index, &mut s.paths)?;
+                let op = parse_op(path, e, index, &mut s.paths)?;
                 s.out.ops += 1;
                 s.add_op(index, op);
             }
-            Some(_) => s.add_event(e),
+            Some(_) => s.add_event(*e),
         }
         s.horizon = s.horizon.max(e.ts_end);
         // Settling is cheap but not free: every few events is as good as every one.
