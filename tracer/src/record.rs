@@ -39,7 +39,6 @@ use tracer_analysis::trace::{
 
 /// How to record.
 pub struct RecordOptions {
-    pub btf: PathBuf,
     pub attach: AttachMode,
     pub out: PathBuf,
     pub ring_bytes: u32,
@@ -56,6 +55,38 @@ pub struct RecordOptions {
     pub leave_attached: Option<attach::GuestPins>,
     /// Have the kernel time every program run and report it (`RecordSummary::programs`).
     pub program_stats: bool,
+}
+
+/// The running kernel's BTF, parsed for struct offsets and for loading the programs: the
+/// slowest step before the probes load, and one that needs no workload, so `tracer record`
+/// reads it while the workload's file system is made (whose device the object's filter needs).
+pub struct KernelTypes {
+    kbtf: KernelBtf,
+    btf: aya::Btf,
+    offsets: tracer_common::Offsets,
+    took: Duration,
+}
+
+impl KernelTypes {
+    /// Reads and parses the BTF at `path` (the running kernel's: [`crate::btf::SYS_BTF`]).
+    pub fn read(path: &Path) -> Result<KernelTypes> {
+        let t = Instant::now();
+        let (kbtf, btf) = KernelBtf::parse_both(path).with_context(|| {
+            format!(
+                "this kernel publishes no usable BTF at {}; the probes need it for struct offsets",
+                path.display()
+            )
+        })?;
+        let offsets = kbtf
+            .offsets()
+            .context("resolving struct offsets from BTF")?;
+        Ok(KernelTypes {
+            kbtf,
+            btf,
+            offsets,
+            took: t.elapsed(),
+        })
+    }
 }
 
 /// What a recording produced, also written as `--summary` JSON.
@@ -128,6 +159,7 @@ pub struct WorkloadRun {
 /// the trace.
 pub fn record<F>(
     opts: &RecordOptions,
+    types: KernelTypes,
     workload: &WorkloadInfo,
     devs: &[u32],
     stop: &AtomicBool,
@@ -136,7 +168,15 @@ pub fn record<F>(
 where
     F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
-    let mut probes = load_and_attach(opts, devs)?;
+    // Touching the staging buffer's pages (64 MiB by default: half a second of page faults
+    // under TCG) needs nothing from the probes: it runs while they load and attach, which
+    // leave a CPU idle during the kernel's grace periods.
+    let ring_bytes = opts.ring_bytes as usize;
+    let staging = std::thread::Builder::new()
+        .name("staging".into())
+        .spawn(move || Staging::new(ring_bytes))
+        .context("starting the staging buffer's thread")?;
+    let mut probes = load_and_attach(opts, types, devs)?;
     let (load_seconds, attach_seconds) = (probes.load.as_secs_f64(), probes.attach.as_secs_f64());
     let mut header = header(opts, workload, devs, &probes);
     let spill_path = spill_path(&opts.out);
@@ -153,10 +193,22 @@ where
         .then(|| aya::sys::enable_stats(aya::sys::Stats::RunTime))
         .transpose()
         .context("enabling the kernel's program statistics (BPF_ENABLE_STATS, Linux 5.8+)")?;
+    let staging = staging
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
     let t0 = Instant::now();
     let (ops, drained) = {
         let counts = counts_map(&probes.ebpf)?;
-        run_and_drain(opts, ring, &counts, &mut spill, stop, run_workload, t0)?
+        run_and_drain(
+            opts,
+            staging,
+            ring,
+            &counts,
+            &mut spill,
+            stop,
+            run_workload,
+            t0,
+        )?
     };
     let consumer = drained.as_ref().map(|d| d.cost).unwrap_or_default();
     let seconds = t0.elapsed().as_secs_f64();
@@ -267,7 +319,7 @@ struct Probes {
 }
 
 /// Phase 1: offsets from BTF, the object loaded with its configuration, every target attached.
-fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
+fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Result<Probes> {
     if devs.len() > MAX_DEVS {
         bail!(
             "at most {MAX_DEVS} file systems can be traced at once, got {}",
@@ -275,15 +327,12 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
         );
     }
     let t_load = Instant::now();
-    let (kbtf, btf) = KernelBtf::parse_both(&opts.btf).with_context(|| {
-        format!(
-            "this kernel publishes no usable BTF at {}; the probes need it for struct offsets",
-            opts.btf.display()
-        )
-    })?;
-    let offsets = kbtf
-        .offsets()
-        .context("resolving struct offsets from BTF")?;
+    let KernelTypes {
+        kbtf,
+        btf,
+        offsets,
+        took,
+    } = types;
     let mut config = Config::ZERO;
     config.offsets = offsets;
     let (fast, reads) = kprobe_reads(&offsets, opts.per_field_reads);
@@ -297,7 +346,7 @@ fn load_and_attach(opts: &RecordOptions, devs: &[u32]) -> Result<Probes> {
 
     let mut ebpf =
         programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
-    let load = t_load.elapsed();
+    let load = took + t_load.elapsed();
     let t_attach = Instant::now();
     let syms = ProbeableSymbols::read();
     let preemption = attach::Preemption::of_running_kernel();
@@ -362,8 +411,10 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
 
 /// Phase 2: the workload on its own thread while this one drains the ring into the spill.
 /// Returns the workload's outcome and the drain's.
+#[allow(clippy::too_many_arguments)]
 fn run_and_drain<F>(
     opts: &RecordOptions,
+    mut staging: Staging,
     ring: RingBuf<aya::maps::MapData>,
     counts: &CountsMap<'_>,
     spill: &mut Writer,
@@ -374,7 +425,6 @@ fn run_and_drain<F>(
 where
     F: FnOnce(&AtomicBool) -> Result<WorkloadRun> + Send,
 {
-    let mut staging = Staging::new(opts.ring_bytes as usize);
     let mut anon = Anonymizer::default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -852,29 +852,64 @@ pub fn prepare(w: &Workload) -> Result<Prepared, RunError> {
 
 /// [`prepare`], with the mount point's directory made in `temp_base`.
 pub fn prepare_in(w: &Workload, temp_base: &Path) -> Result<Prepared, RunError> {
-    require_root()?;
-    let temp_base = temp_base.to_owned();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let w = w.clone();
-    let handle = thread::Builder::new()
-        .name("workload-runner".into())
-        .spawn(move || host(w, temp_base, ready_tx, cmd_rx))
-        .map_err(sys("spawning the workload runner thread"))?;
-    match ready_rx.recv() {
-        Ok(Ok(info)) => Ok(Prepared {
-            info,
-            commands: Some(cmd_tx),
-            host: Some(handle),
-            ran: false,
-        }),
-        Ok(Err(e)) => {
-            let _ = handle.join();
-            Err(e)
+    Preparing::start_in(w, temp_base)?.wait()
+}
+
+/// A preparation under way on the runner thread: the caller can do other work (read BTF)
+/// while the file system is made and mounted, then [`Preparing::wait`] for it. Dropping it
+/// waits for the runner to tear down what it made.
+pub struct Preparing {
+    ready: mpsc::Receiver<Result<HostInfo, RunError>>,
+    commands: Option<mpsc::Sender<HostCommand>>,
+    host: Option<thread::JoinHandle<()>>,
+}
+
+impl Preparing {
+    /// [`prepare`], returning as soon as the runner thread has started.
+    pub fn start(w: &Workload) -> Result<Preparing, RunError> {
+        Preparing::start_in(w, &std::env::temp_dir())
+    }
+
+    /// [`prepare_in`], returning as soon as the runner thread has started.
+    pub fn start_in(w: &Workload, temp_base: &Path) -> Result<Preparing, RunError> {
+        require_root()?;
+        let temp_base = temp_base.to_owned();
+        let (ready_tx, ready) = mpsc::channel();
+        let (commands, cmd_rx) = mpsc::channel();
+        let w = w.clone();
+        let host = thread::Builder::new()
+            .name("workload-runner".into())
+            .spawn(move || host(w, temp_base, ready_tx, cmd_rx))
+            .map_err(sys("spawning the workload runner thread"))?;
+        Ok(Preparing {
+            ready,
+            commands: Some(commands),
+            host: Some(host),
+        })
+    }
+
+    /// Waits until the file system is mounted and set up (or the preparation failed).
+    pub fn wait(mut self) -> Result<Prepared, RunError> {
+        // On an error, dropping `self` joins the runner, which has ended.
+        match self.ready.recv() {
+            Ok(Ok(info)) => Ok(Prepared {
+                info,
+                commands: self.commands.take(),
+                host: self.host.take(),
+                ran: false,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(RunError::RunnerGone),
         }
-        Err(_) => {
-            let _ = handle.join();
-            Err(RunError::RunnerGone)
+    }
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        // The runner sees the closed command channel once it is ready, and tears down.
+        self.commands = None;
+        if let Some(h) = self.host.take() {
+            let _ = h.join();
         }
     }
 }

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracer::runner::{kernel_dev, prepare_in, Prepared, RunError, RunReport};
+use tracer::runner::{kernel_dev, prepare_in, Prepared, Preparing, RunError, RunReport};
 use tracer_analysis::workload::{builtin, FsKind, Workload};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
@@ -438,6 +438,33 @@ fn mount_is_private_and_dev_matches_the_kernel() {
         let mount_point = p.mount_point().to_owned();
         drop(p);
         assert!(!mount_point.exists(), "mount point removed");
+        base.close();
+    }
+}
+
+/// `tracer record` parses BTF while the runner prepares; if that fails, the preparation is
+/// dropped without being waited for, and must still leave no mount, loop device or directory.
+#[test]
+fn a_preparation_dropped_unwaited_leaves_nothing() {
+    if !is_root() {
+        return;
+    }
+    for fs in [FsKind::Tmpfs, FsKind::Ext4] {
+        let base = Base::new(&format!("unwaited-{fs}"));
+        let w = Workload::from_toml(&EVERY_OP.replace("FS", fs.name()), "t").expect("parses");
+        drop(Preparing::start_in(&w, &base.0).expect("start"));
+        base.close();
+        // Started and waited for, the same workload is mounted: the drop above had a real
+        // preparation to undo, not one that failed.
+        let base = Base::new(&format!("waited-{fs}"));
+        match Preparing::start_in(&w, &base.0).and_then(Preparing::wait) {
+            Ok(p) => {
+                assert!(mountinfo_line(p.runner_tid(), p.mount_point()).is_some());
+                drop(p);
+            }
+            Err(e) if skip_unsupported(&e, fs) => {}
+            Err(e) => panic!("prepare: {e}"),
+        }
         base.close();
     }
 }

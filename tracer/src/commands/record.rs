@@ -6,7 +6,7 @@ use tracer::{
     attach::{AttachMode, GuestPins},
     btf,
     programs::DEFAULT_RING_BYTES,
-    record::{self, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
+    record::{self, KernelTypes, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
     runner,
 };
 use tracer_analysis::{output, trace::ThreadInfo};
@@ -101,9 +101,15 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let signals = super::Signals::install()?;
     let stop = &signals.stop;
 
-    let mut prepared = runner::prepare(&w).context("preparing the workload's file system")?;
+    // The file system is made on the runner thread while BTF is parsed here: neither needs the
+    // other, and the object's device filter needs both.
+    let preparing = runner::Preparing::start(&w).context("preparing the workload's file system")?;
+    let types = KernelTypes::read(&args.btf);
+    let mut prepared = preparing
+        .wait()
+        .context("preparing the workload's file system")?;
+    let types = types?;
     let opts = RecordOptions {
-        btf: args.btf,
         attach: args.attach,
         out: args.out,
         ring_bytes: args.buffer,
@@ -121,7 +127,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         scale: args.scale,
     };
     let devs = [prepared.dev()];
-    let result = record::record(&opts, &info, &devs, stop, |stop| {
+    let result = record::record(&opts, types, &info, &devs, stop, |stop| {
         let report = prepared.run(stop)?;
         Ok(WorkloadRun {
             ops: report.events,

@@ -33,7 +33,8 @@ pub const MARK_TRACER_END: &str = "xtask-vm: tracer end";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Accel {
-    /// KVM when /dev/kvm is usable and a KVM guest boots here (the verdict is remembered), else TCG
+    /// KVM when /dev/kvm is usable, the CPU lists vmx or svm, and a KVM guest boots here (the
+    /// verdict is remembered), else TCG
     Auto,
     Kvm,
     Tcg,
@@ -114,6 +115,8 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
         }
         Accel::Auto => {
             kvm_usable().is_ok()
+                && cpu_virtualization(&fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+                    != Some(false)
                 && fs::read_to_string(&verdict_file).ok().as_deref()
                     != Some(format!("{verdict_key} broken\n").as_str())
         }
@@ -151,6 +154,25 @@ fn kvm_usable() -> std::io::Result<()> {
         .write(true)
         .open("/dev/kvm")
         .map(|_| ())
+}
+
+/// Whether the x86 CPU offers hardware virtualization, from /proc/cpuinfo's `flags` lines:
+/// `Some(false)` only when there are such lines and none lists `vmx` (Intel) or `svm` (AMD).
+/// Then no KVM guest can run, and the [`KVM_PROBE`] could only time out: kvm_intel and kvm_amd
+/// refuse to load without that CPU feature, and the kernel drops `vmx` from the flags when the
+/// firmware has locked VMX off. A nested hypervisor that offers KVM to its guest exposes the
+/// flag. `None` (no `flags` line: not x86, or /proc unreadable) decides nothing, and the
+/// probe runs. Some sandboxes offer a /dev/kvm that opens without either flag (this project's
+/// build machine): their guests never reach init.
+fn cpu_virtualization(cpuinfo: &str) -> Option<bool> {
+    let mut flags = cpuinfo
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(key, _)| key.trim() == "flags")
+        .map(|(_, v)| v)
+        .peekable();
+    flags.peek()?;
+    Some(flags.any(|v| v.split_whitespace().any(|f| f == "vmx" || f == "svm")))
 }
 
 /// The KVM verdict holds while the host kernel and QEMU stay the same.
@@ -373,6 +395,25 @@ mod tests {
         assert!(args.contains(&"console=ttyS0 panic=-1".to_owned()));
         let kvm = qemu_args(&b, Accel::Kvm);
         assert!(kvm.iter().any(|a| a == "kvm"));
+    }
+
+    #[test]
+    fn rules_kvm_out_only_when_the_flags_lack_vmx_and_svm() {
+        let cpu = |flags: &str| format!("processor\t: 0\nflags\t\t: fpu {flags} sse2\n\n");
+        assert_eq!(cpu_virtualization(&cpu("vme pae")), Some(false));
+        assert_eq!(cpu_virtualization(&cpu("vmx ept")), Some(true));
+        assert_eq!(cpu_virtualization(&cpu("svm npt")), Some(true));
+        // `vmx flags` (Linux 5.8+) is another key; its values do not count as the flag.
+        let vmx_flags = format!("{}vmx flags\t: vnmi ept\n", cpu("pae"));
+        assert_eq!(cpu_virtualization(&vmx_flags), Some(false));
+        // A word containing the name is not the flag.
+        assert_eq!(cpu_virtualization(&cpu("svmx vmxon")), Some(false));
+        // No flags line (arm64's is `Features`; /proc unreadable): nothing is ruled out.
+        assert_eq!(
+            cpu_virtualization("processor\t: 0\nFeatures\t: fp asimd\n"),
+            None
+        );
+        assert_eq!(cpu_virtualization(""), None);
     }
 
     #[test]
