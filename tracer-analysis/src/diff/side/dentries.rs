@@ -117,7 +117,7 @@ impl SideState {
     /// the subject of an event, so this is the only way to learn its name. None when the
     /// event is outside an operation or its name fits more than one directory of the paths.
     fn dir_from_operation(&self, ev: &Named, paths: &Paths) -> Option<PathId> {
-        let op = self.tids.get(&ev.tid)?.op?;
+        let op = self.threads.get(ev.tid)?.op?;
         if op.ts_begin > ev.ts_begin || ev.ts_end > op.ts_end {
             return None;
         }

@@ -27,7 +27,8 @@ const WRITERS_KEPT: usize = 8;
 const LOOKUPS_KEPT: usize = 16;
 
 impl SideState {
-    pub(super) fn on_op(&mut self, ev: &Named, sh: &mut Shared) -> Option<Obs> {
+    /// `thread`: the event's thread number in [`super::Threads`].
+    pub(super) fn on_op(&mut self, ev: &Named, thread: usize, sh: &mut Shared) -> Option<Obs> {
         let kind = crate::codes::op_of(ev.aux)?;
         let (path, path2) = sh.paths.operation(ev.name_id, ev.has(flags::TWO_PATHS));
         let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
@@ -41,7 +42,7 @@ impl SideState {
         if let (Some(f), Some(p)) = (f2, path2) {
             self.hist.add(p, f, self.now);
         }
-        self.tids.entry(ev.tid).or_default().op = Some(OpSpan {
+        self.threads.states[thread].op = Some(OpSpan {
             kind,
             ts_begin: ev.ts_begin,
             ts_end: ev.ts_end,
@@ -61,13 +62,17 @@ impl SideState {
 
     /// Always an observation (an `Option` like the other handlers', so `process` needs no
     /// copy to wrap it).
-    pub(super) fn on_lookup(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
+    pub(super) fn on_lookup(
+        &mut self,
+        ev: &Named,
+        thread: usize,
+        probe: Probe,
+        sh: &mut Shared,
+    ) -> Option<Obs> {
         // The operation around the lookup on its thread, looked up once (nothing below changes
         // the thread's state before the lookup is added to it at the end).
-        let op = self
-            .tids
-            .get(&ev.tid)
-            .and_then(|t| t.op)
+        let op = self.threads.states[thread]
+            .op
             .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end);
         let path = self.path_of(ev, sh);
         let generation = if ev.dentry != 0 {
@@ -166,7 +171,7 @@ impl SideState {
                 }
             }
         }
-        let t = self.tids.entry(ev.tid).or_default();
+        let t = &mut self.threads.states[thread];
         if t.lookups.len() == LOOKUPS_KEPT {
             t.lookups.pop_front();
         }

@@ -218,8 +218,8 @@ impl SideState {
                         classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
                     debug_assert_eq!(v.class, class);
                     let lookups: Vec<Value> = self
-                        .tids
-                        .get(&o.tid)
+                        .threads
+                        .get(o.tid)
                         .map(|t| {
                             t.lookups
                                 .iter()
