@@ -31,14 +31,21 @@ pub(crate) const LOCKREF_DEAD: i32 = -128;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct QStr {
     pub(crate) hash: u32,
-    pub(crate) name: Box<[u8]>,
+    pub(crate) name: InlineName,
 }
+
+/// `DNAME_INLINE_LEN` on 64-bit (until 6.14): names up to this long live in the dentry's
+/// `d_iname`, longer ones in a separate allocation. The model keeps short names in the `QStr`
+/// the same way, which spares an allocation and a free per dentry.
+const DNAME_INLINE_LEN: usize = 32;
+
+pub(crate) type InlineName = smallvec::SmallVec<[u8; DNAME_INLINE_LEN]>;
 
 impl QStr {
     pub(crate) fn new(parent_id: u64, name: &[u8]) -> QStr {
         QStr {
             hash: full_name_hash(parent_id, name),
-            name: name.into(),
+            name: InlineName::from_slice(name),
         }
     }
 }

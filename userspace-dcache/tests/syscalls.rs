@@ -411,3 +411,33 @@ fn exchange_swaps_two_names_with_one_d_move_per_dentry() {
     assert_eq!(t.exchange("d", "d/b"), Err(Errno::EINVAL));
     assert_eq!(t.readdir("d"), Ok(vec!["b".to_string()]));
 }
+
+/// Names past the dentry's inline length (32 bytes) are kept whole: looked up, told apart
+/// from one that differs only past that length, renamed to a short name and back, and
+/// reported in lookup events (cut at the event's capacity, with the flag saying so).
+#[test]
+fn names_longer_than_the_inline_ones_are_kept_whole() {
+    let (dc, sink) = model("linux-6.1", FsKind::Tmpfs);
+    let t = dc.task(1);
+    t.mkdir("d").unwrap();
+    let long = format!("d/{}", "l".repeat(200));
+    let longer = format!("{long}x");
+    let f = t.create(&long).unwrap();
+    assert_eq!(t.stat(&long), Ok(f));
+    assert_eq!(t.stat(&longer), Err(Errno::ENOENT));
+    t.rename(&long, "d/s").unwrap();
+    assert_eq!(t.stat("d/s"), Ok(f));
+    assert_eq!(t.stat(&long), Err(Errno::ENOENT));
+    t.rename("d/s", &longer).unwrap();
+    assert_eq!(t.stat(&longer), Ok(f));
+    t.flush();
+    let found: Vec<Event> = of(&sink.take(), Probe::DLookupRcu)
+        .into_iter()
+        .filter(|e| e.dentry != 0 && e.name_len == 201)
+        .collect();
+    assert!(!found.is_empty());
+    for e in found {
+        assert!(e.has(flags::NAME_TRUNCATED));
+        assert!(e.name_bytes().iter().all(|&b| b == b'l'));
+    }
+}
