@@ -2,9 +2,9 @@
 //! misses the dcache asks it (`i_op->lookup`), and namespace operations change it before they
 //! update the dcache, as a real file system's inode operations do.
 
+use crate::dentry::InlineName;
 use crate::error::Errno;
 use crate::sync::Mutex;
-use std::collections::BTreeMap;
 
 /// Which kind of file system the model stands for. The dcache behaves differently for each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,9 @@ pub enum InodeKind {
 
 struct Inode {
     kind: InodeKind,
-    entries: BTreeMap<Box<[u8]>, u64>,
+    /// Looked up on every dcache miss: hashed (only readdir wants them in order, and sorts),
+    /// short names kept without an allocation.
+    entries: foldhash::HashMap<InlineName, u64>,
 }
 
 struct Table {
@@ -64,7 +66,7 @@ impl ModelFs {
             ROOT_INO,
             Inode {
                 kind: InodeKind::Dir,
-                entries: BTreeMap::new(),
+                entries: foldhash::HashMap::default(),
             },
         );
         ModelFs {
@@ -95,13 +97,13 @@ impl ModelFs {
         if d.entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
-        d.entries.insert(name.into(), ino);
+        d.entries.insert(InlineName::from_slice(name), ino);
         t.next_ino += 1;
         t.inodes.insert(
             ino,
             Inode {
                 kind,
-                entries: BTreeMap::new(),
+                entries: foldhash::HashMap::default(),
             },
         );
         Ok(ino)
@@ -155,7 +157,7 @@ impl ModelFs {
             d.entries.remove(oname);
         }
         let nd = t.inodes.get_mut(&ndir).ok_or(Errno::ENOENT)?;
-        nd.entries.insert(nname.into(), ino);
+        nd.entries.insert(InlineName::from_slice(nname), ino);
         Ok(())
     }
 
@@ -182,12 +184,12 @@ impl ModelFs {
             .get_mut(&adir)
             .ok_or(Errno::ENOENT)?
             .entries
-            .insert(aname.into(), b);
+            .insert(InlineName::from_slice(aname), b);
         t.inodes
             .get_mut(&bdir)
             .ok_or(Errno::ENOENT)?
             .entries
-            .insert(bname.into(), a);
+            .insert(InlineName::from_slice(bname), a);
         Ok(())
     }
 
@@ -198,8 +200,10 @@ impl ModelFs {
         if d.kind != InodeKind::Dir {
             return Err(Errno::ENOTDIR);
         }
-        Ok(d.entries
-            .keys()
+        let mut names: Vec<&[u8]> = d.entries.keys().map(|k| &k[..]).collect();
+        names.sort_unstable();
+        Ok(names
+            .into_iter()
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .collect())
     }
@@ -223,5 +227,21 @@ mod tests {
         fs.remove(ROOT_INO, b"d").unwrap();
         assert_eq!(fs.kind_of(d), None);
         assert_eq!(fs.readdir(f), Err(Errno::ENOTDIR));
+    }
+
+    /// The entries are hashed; readdir still lists them in byte order, long names included.
+    #[test]
+    fn readdir_lists_names_sorted() {
+        let fs = ModelFs::new(FsKind::Disk);
+        let long = "m".repeat(40);
+        let mut names: Vec<String> = (0..50).rev().map(|i| format!("f{i}")).collect();
+        names.push(long.clone());
+        names.push("a".into());
+        for n in &names {
+            fs.create(ROOT_INO, n.as_bytes(), InodeKind::File).unwrap();
+        }
+        assert!(fs.lookup(ROOT_INO, long.as_bytes()).is_some());
+        names.sort();
+        assert_eq!(fs.readdir(ROOT_INO).unwrap(), names);
     }
 }
