@@ -3,12 +3,15 @@
 //! model trace written out. Not a timed test.
 //!
 //! `cargo bench -p tracer-analysis --bench replay -- [MODEL_EVENTS ...] [--workload W]
-//! [--profile P] [--dir DIR] [--stream] [--json FILE]`
+//! [--profile P] [--probes N] [--dir DIR] [--stream] [--json FILE]`
 //!
 //! For each size (default 1 000 000 and 10 000 000 model events) it writes a kernel trace
 //! holding the operations of the workload's plan (default `unlink-stat`), its threads taking
 //! turns, one operation every microsecond, as many as make about that many model events (the
-//! events per operation are measured first on a short input). With `--dir` the input is kept
+//! events per operation are measured first on a short input). With `--probes N` each operation
+//! is preceded by N `__d_lookup_rcu` events of its thread inside its span, naming its last
+//! component, as a kernel trace's probes would (the replay then reads, assigns and places by
+//! them). With `--dir` the input is kept
 //! and reused, so two builds replay the same bytes. It then replays it and measures the replay
 //! alone: CPU seconds (user + system of every thread, getrusage), wall seconds, peak resident
 //! memory (VmHWM, reset through /proc/self/clear_refs first).
@@ -43,8 +46,9 @@ use userspace_dcache::Profile;
 /// The kernel release written into the input: the profile is named on the command line.
 const RELEASE: &str = "6.1.0-bench";
 
-/// Writes a kernel trace of the first `ops` operations of `w`'s plan, its threads taking turns.
-fn generate(path: &Path, w: &Workload, ops: u64) {
+/// Writes a kernel trace of the first `ops` operations of `w`'s plan, its threads taking turns,
+/// each after `probes` lookup events inside its span.
+fn generate(path: &Path, w: &Workload, ops: u64, probes: u32) {
     let mut h = Header::new(Origin::Kernel);
     h.kernel_release = RELEASE.into();
     h.workload = Some(w.name.clone());
@@ -70,6 +74,21 @@ fn generate(path: &Path, w: &Workload, ops: u64) {
                 e.flags |= flags::TWO_PATHS;
             }
             e.set_name(&op.event_name());
+            let last = op.path.rsplit('/').next().unwrap_or(&op.path).as_bytes();
+            for k in 0..u64::from(probes) {
+                let mut p = Event::zeroed();
+                p.probe = Probe::DLookupRcu as u8;
+                p.source = EventSource::FEntry as u8;
+                p.tid = e.tid;
+                p.ts_begin = e.ts_begin + 50 + k * 500 / u64::from(probes);
+                p.ts_end = p.ts_begin + 20;
+                p.dentry = 2 + n % 64;
+                p.parent = 1;
+                p.inode_begin = 100 + n % 64;
+                p.inode_end = p.inode_begin;
+                p.set_name(last);
+                out.push(&p).expect("write a probe event");
+            }
             out.push(&e).expect("write an operation");
             n += 1;
             t += 1;
@@ -132,7 +151,9 @@ struct Run {
     ops: u64,
     /// Model events written (setup excluded, as in the trace).
     events: u64,
-    /// Input size: the kernel trace's operations.
+    /// Kernel probe events before each operation in the input (`--probes`).
+    probes_per_op: u32,
+    /// Input size: the kernel trace's operations and probe events.
     input_bytes: u64,
     /// The model trace went into a pipe (`--stream`), not a file.
     streamed: bool,
@@ -178,6 +199,7 @@ fn main() {
     let mut dir: Option<PathBuf> = None;
     let mut name = "unlink-stat".to_string();
     let mut profile = "linux-6.1".to_string();
+    let mut probes = 0u32;
     let mut json = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/replay.json");
     let mut args = argv.into_iter().skip(1);
     while let Some(a) = args.next() {
@@ -186,6 +208,12 @@ fn main() {
             "--stream" => stream = true,
             "--workload" => name = args.next().expect("--workload NAME"),
             "--profile" => profile = args.next().expect("--profile NAME"),
+            "--probes" => {
+                probes = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--probes N (probe events per operation)")
+            }
             "--json" => json = PathBuf::from(args.next().expect("--json FILE")),
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
@@ -212,7 +240,7 @@ fn main() {
     const PROBE_OPS: u64 = 20_000;
     let w = workload_for(&name, PROBE_OPS);
     let probe_in = dir.join("probe-input.trace");
-    generate(&probe_in, &w, PROBE_OPS);
+    generate(&probe_in, &w, PROBE_OPS, probes);
     let probe_out = dir.join("probe-model.trace");
     let s = replay(&w, &profile, &probe_in, &probe_out, false);
     let per_op = s.events as f64 / PROBE_OPS as f64;
@@ -244,12 +272,15 @@ fn main() {
     );
     for target in sizes {
         let ops = (target as f64 / per_op).ceil() as u64;
-        let input = dir.join(format!("input-{name}-{ops}.trace"));
+        let input = match probes {
+            0 => dir.join(format!("input-{name}-{ops}.trace")),
+            p => dir.join(format!("input-{name}-{ops}-p{p}.trace")),
+        };
         let model = dir.join(format!("model-{name}-{ops}.trace"));
         let t0 = Instant::now();
         let w = workload_for(&name, ops);
         if !(keep && input.exists()) {
-            generate(&input, &w, ops);
+            generate(&input, &w, ops, probes);
         }
         let gen = t0.elapsed().as_secs_f64();
         let input_bytes = fs::metadata(&input).map_or(0, |m| m.len());
@@ -311,6 +342,7 @@ fn main() {
             target_events: target,
             ops: s.ops,
             events: s.events,
+            probes_per_op: probes,
             input_bytes,
             streamed: stream,
             output_bytes,
