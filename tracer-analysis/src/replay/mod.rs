@@ -181,6 +181,39 @@ impl Paths {
     fn get(&self, id: u32) -> &str {
         &self.paths[id as usize]
     }
+
+    /// The number of `bytes`, if it has one.
+    fn find(&self, bytes: &[u8]) -> Option<u32> {
+        self.ids.get(bytes).copied()
+    }
+}
+
+/// A kernel probe event as the replay keeps it until it is assigned to an operation: what
+/// [`effect`] reads, its name by number (32 bytes; the event is 152, and a reorder window
+/// holds millions of them).
+#[derive(Clone, Copy, Debug)]
+struct ProbeEvent {
+    ts_begin: u64,
+    ts_end: u64,
+    tid: u32,
+    /// Its name as recorded (cut at the event's capacity), numbered in the replay's names.
+    name: u32,
+    probe: Probe,
+    /// Its `inode_end` is not NULL.
+    positive: bool,
+}
+
+impl ProbeEvent {
+    fn new(e: &Event, probe: Probe, names: &mut Paths) -> ProbeEvent {
+        ProbeEvent {
+            ts_begin: e.ts_begin,
+            ts_end: e.ts_end,
+            tid: e.tid,
+            name: names.id(e.name_bytes()),
+            probe,
+            positive: e.inode_end != 0,
+        }
+    }
 }
 
 /// One operation of a kernel trace, as the replay keeps it (40 bytes, paths by number): a
@@ -257,13 +290,12 @@ fn last_component(path: &str) -> &[u8] {
 /// an rmdir first kills its children's dentries, and only its `d_delete` of the directory
 /// makes the name go away, often milliseconds later. A writer that changed nothing (a create
 /// that met an existing name: EEXIST) is an observation: its lookups place it, as a reader's.
-fn effect(op: &KernelOp, paths: &Paths, e: &Event) -> Option<Effect> {
-    let probe = e.probe()?;
-    let names = |e: &Event| {
-        let n = e.name_bytes();
-        n == last_component(paths.get(op.path))
-            || op.path2.is_some_and(|p| n == last_component(paths.get(p)))
-    };
+/// `paths` numbers the operations' paths, `names` the events' names.
+fn effect(op: &KernelOp, paths: &Paths, names: &Paths, e: &ProbeEvent) -> Option<Effect> {
+    let probe = e.probe;
+    // The event names the op's dentry: its name is the number of a path's last component.
+    let named = |p: u32| names.find(last_component(paths.get(p))) == Some(e.name);
+    let names_its_dentry = || named(op.path) || op.path2.is_some_and(named);
     if probe.is_lookup() {
         return (op.kind != OpKind::DropCaches).then_some(Effect::Read(e.ts_end));
     }
@@ -272,13 +304,13 @@ fn effect(op: &KernelOp, paths: &Paths, e: &Event) -> Option<Effect> {
         OpKind::Create | OpKind::Mkdir => {
             let at = match probe {
                 Probe::DInstantiateInner => Effect::Write(e.ts_begin),
-                Probe::DAddInner if e.inode_end != 0 => Effect::Write(e.ts_begin),
+                Probe::DAddInner if e.positive => Effect::Write(e.ts_begin),
                 Probe::DInstantiate | Probe::DInstantiateNew => Effect::Enter(e.ts_begin),
                 // d_add(dentry, NULL) from the lookup hashes a negative dentry first.
-                Probe::DAdd | Probe::DSpliceAlias if e.inode_end != 0 => Effect::Enter(e.ts_begin),
+                Probe::DAdd | Probe::DSpliceAlias if e.positive => Effect::Enter(e.ts_begin),
                 _ => return None,
             };
-            names(e).then_some(at)
+            names_its_dentry().then_some(at)
         }
         OpKind::Unlink | OpKind::Rmdir => {
             let at = match probe {
@@ -292,10 +324,10 @@ fn effect(op: &KernelOp, paths: &Paths, e: &Event) -> Option<Effect> {
                 | Probe::DInvalidate => Effect::Enter(e.ts_begin),
                 _ => return None,
             };
-            names(e).then_some(at)
+            names_its_dentry().then_some(at)
         }
         OpKind::Rename | OpKind::Exchange => (matches!(probe, Probe::DMove | Probe::DMoveTarget)
-            && names(e))
+            && names_its_dentry())
         .then_some(Effect::Write(e.ts_begin)),
         // The shrinker's kills spread over the whole call: no one point is its effect.
         OpKind::DropCaches => None,
