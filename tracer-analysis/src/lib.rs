@@ -6,6 +6,7 @@ mod codes;
 pub mod diff;
 pub mod export;
 pub mod output;
+pub mod record_summary;
 pub mod replay;
 pub mod trace;
 pub mod workload;

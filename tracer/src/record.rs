@@ -19,7 +19,6 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{PerCpuArray, RingBuf};
-use serde::Serialize;
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
@@ -33,6 +32,7 @@ use crate::{
     kernel,
     programs::{self, Half},
 };
+pub use tracer_analysis::record_summary::{ProgramStats, RecordSummary};
 use tracer_analysis::trace::{
     self, Anonymizer, End, Footer, Header, OffsetsJson, Origin, Reader, ThreadInfo, Writer,
 };
@@ -87,52 +87,6 @@ impl KernelTypes {
             took: t.elapsed(),
         })
     }
-}
-
-/// What a recording produced, also written as `--summary` JSON.
-#[derive(Debug, Default, Serialize)]
-pub struct RecordSummary {
-    pub trace: PathBuf,
-    pub kernel_release: String,
-    /// Per target symbol: "fentry", "kprobe" or "unavailable: why".
-    pub attach: BTreeMap<String, String>,
-    /// Events in the trace per probe symbol ("workload" for operations).
-    pub events: BTreeMap<String, u64>,
-    pub hits: BTreeMap<String, u64>,
-    pub drops: BTreeMap<String, u64>,
-    pub lost: u64,
-    pub ops: u64,
-    /// The recording, from attach to the last event drained.
-    pub seconds: f64,
-    /// The workload alone, from its threads' start to the last one's end: what tracing slows.
-    pub workload_seconds: f64,
-    /// Reading the kernel's BTF (struct offsets, function signatures) and the embedded object.
-    pub load_seconds: f64,
-    /// Loading the programs through the verifier and attaching them.
-    pub attach_seconds: f64,
-    /// Detaching, reading the counters and writing the trace after the workload.
-    pub finish_seconds: f64,
-    /// The consumer thread's CPU time while the workload ran: what draining took from it.
-    pub consumer_cpu_seconds: f64,
-    /// Times the consumer woke while the workload ran (ring readiness or its drain tick).
-    pub consumer_wakeups: u64,
-    /// With `program_stats`: per program, its runs and the kernel's time in it.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub programs: BTreeMap<String, ProgramStats>,
-    pub kernel_events_per_second: f64,
-    pub end: String,
-    pub complete: bool,
-    /// At the end the kernel's counters and the drained events agreed (no call in flight):
-    /// the footer's counts are that snapshot's.
-    pub counters_settled: bool,
-}
-
-/// One program's runs and the time the kernel measured in it (the program alone: not the
-/// trampoline or kprobe that calls it).
-#[derive(Debug, Default, Serialize)]
-pub struct ProgramStats {
-    pub runs: u64,
-    pub ns_per_run: f64,
 }
 
 /// Which workload is run, for the header.
@@ -267,11 +221,7 @@ where
     let summary = RecordSummary {
         trace: opts.out.clone(),
         kernel_release: header.kernel_release.clone(),
-        attach: header
-            .attach
-            .iter()
-            .map(|(t, a)| (t.clone(), a.to_string()))
-            .collect(),
+        attach: header.attach.clone(),
         events: footer.per_probe.clone(),
         hits: footer.hits.clone(),
         drops: footer.drops.clone(),
@@ -290,7 +240,7 @@ where
         consumer_wakeups: consumer.wakeups,
         programs,
         kernel_events_per_second: kernel_events as f64 / seconds.max(1e-9),
-        end: end.to_string(),
+        end,
         complete: footer.complete(),
         counters_settled,
     };

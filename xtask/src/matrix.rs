@@ -20,9 +20,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use serde_json::Value;
 use tokio::{sync::Semaphore, task::JoinSet};
-use tracer_analysis::diff::ReportDigest;
+use tracer_analysis::{diff::ReportDigest, record_summary::RecordSummary, trace::Attachment};
 
 use crate::{
     builder, cmd, setup,
@@ -125,7 +124,7 @@ pub struct PairResult {
     pub kernel_origin: Option<String>,
     pub release: Option<String>,
     /// Probe symbol → attach mode ("fentry", "kprobe", "unavailable: ...").
-    pub attach: BTreeMap<String, String>,
+    pub attach: BTreeMap<String, Attachment>,
     pub events: Option<u64>,
     pub lost: Option<u64>,
     /// The recording ended with the workload and every event drained.
@@ -440,7 +439,7 @@ type PairRun = std::result::Result<i32, (Verdict, String)>;
 
 /// The summary row of a pair from what its folder holds.
 fn finish(pair: &Pair, wall: Duration, r: PairRun) -> PairResult {
-    let record: Option<Value> = read_json(&pair.dir.join("record.json"));
+    let record = RecordSummary::read(&pair.dir.join("record.json")).ok();
     let report = ReportDigest::read(&pair.dir.join("report.json")).ok();
     let (verdict, error) = match r {
         Ok(0) => (Verdict::Clean, None),
@@ -456,37 +455,24 @@ fn finish(pair: &Pair, wall: Duration, r: PairRun) -> PairResult {
             error.as_deref().unwrap_or_default()
         ),
     );
-    let rec = |k: &str| record.as_ref().map(|r| &r[k]);
     PairResult {
         kernel: pair.kernel.to_string(),
         workload: pair.workload_label.clone(),
         kernel_origin: pair.kernel_origin.clone(),
-        release: rec("kernel_release")
-            .and_then(Value::as_str)
-            .map(String::from),
-        attach: rec("attach")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
+        release: record.as_ref().map(|r| r.kernel_release.clone()),
+        attach: record
+            .as_ref()
+            .map(|r| r.attach.clone())
             .unwrap_or_default(),
-        events: rec("events")
-            .and_then(Value::as_object)
-            .map(|m| m.values().filter_map(Value::as_u64).sum()),
-        lost: rec("lost").and_then(Value::as_u64),
-        complete: rec("complete").and_then(Value::as_bool),
+        events: record.as_ref().map(|r| r.events.values().sum()),
+        lost: record.as_ref().map(|r| r.lost),
+        complete: record.as_ref().map(|r| r.complete),
         gaps: report.map(|r| r.coverage_gaps.kernel.total),
         verdict,
         error,
         wall_seconds: wall.as_secs_f64(),
         dir: pair.dir.clone(),
     }
-}
-
-fn read_json(p: &Path) -> Option<Value> {
-    serde_json::from_slice(&fs::read(p).ok()?).ok()
 }
 
 /// A pair's progress, for its status line and its log.
@@ -857,16 +843,16 @@ pub fn table(s: &Summary) -> String {
 }
 
 /// "fentry" when every probe attached so, "kprobe" likewise, else the count of each mode.
-fn attach_modes(attach: &BTreeMap<String, String>) -> String {
+fn attach_modes(attach: &BTreeMap<String, Attachment>) -> String {
     if attach.is_empty() {
         return "-".into();
     }
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for mode in attach.values() {
-        let m = if mode.starts_with("unavailable") {
-            "unavailable"
-        } else {
-            mode.as_str()
+        let m = match mode {
+            Attachment::Fentry => "fentry",
+            Attachment::Kprobe => "kprobe",
+            Attachment::Unavailable(_) => "unavailable",
         };
         *count.entry(m).or_default() += 1;
     }
@@ -1109,8 +1095,8 @@ mod tests {
             kernel_origin: None,
             release: Some("6.1.0-57-amd64".into()),
             attach: [
-                ("__d_lookup_rcu".to_owned(), "fentry".to_owned()),
-                ("__d_drop".to_owned(), "fentry".to_owned()),
+                ("__d_lookup_rcu".to_owned(), Attachment::Fentry),
+                ("__d_drop".to_owned(), Attachment::Fentry),
             ]
             .into(),
             events: Some(1234),
@@ -1219,10 +1205,10 @@ mod tests {
 
     #[test]
     fn attach_modes_summarise() {
-        let mut a: BTreeMap<String, String> = [("a".to_owned(), "kprobe".to_owned())].into();
+        let mut a: BTreeMap<String, Attachment> = [("a".to_owned(), Attachment::Kprobe)].into();
         assert_eq!(attach_modes(&a), "kprobe");
-        a.insert("b".into(), "fentry".into());
-        a.insert("c".into(), "unavailable: no symbol".into());
+        a.insert("b".into(), Attachment::Fentry);
+        a.insert("c".into(), Attachment::Unavailable("no symbol".into()));
         assert_eq!(attach_modes(&a), "fentry×1,kprobe×1,unavailable×1");
         assert_eq!(attach_modes(&BTreeMap::new()), "-");
     }

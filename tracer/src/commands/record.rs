@@ -180,7 +180,7 @@ fn print_summary(s: &RecordSummary) {
     );
     for (sym, mode) in &s.attach {
         let n = |m: &std::collections::BTreeMap<String, u64>| m.get(sym).copied().unwrap_or(0);
-        let mut mode = mode.clone();
+        let mut mode = mode.to_string();
         mode.truncate(42);
         eprintln!(
             "  {:<22} {:<42} {:>10} {:>10} {:>8}",

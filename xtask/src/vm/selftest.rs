@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, fs, time::Duration};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
-use serde_json::Value;
+use tracer_analysis::{record_summary::RecordSummary, trace::Attachment};
 use tracer_common::Probe;
 
 use super::{run_in_vm, vm_dir, VmSpec};
@@ -118,12 +118,10 @@ pub fn run() -> Result<Vec<Check>> {
             continue;
         }
         checks.push(Check::pass(what));
-        let path = o.out_dir.join("summary.json");
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let summary: Value =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        summaries.push((family, summary));
+        summaries.push((
+            family,
+            RecordSummary::read(&o.out_dir.join("summary.json"))?,
+        ));
     }
     checks.extend(record(&summaries));
     Ok(checks)
@@ -198,26 +196,25 @@ fn status_name(s: VerifyStatus) -> &'static str {
 
 /// Record summaries, one per family: complete, and every target either seen by each family that
 /// attached it, or explained by the other family (absent, or never called out of line).
-pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
+pub fn record(summaries: &[(Family, RecordSummary)]) -> Vec<Check> {
     let mut checks = Vec::new();
     // The family that attached `sym`, or the reason it is unavailable.
-    let attach = |v: &Value, sym: &str| -> Result<Family, String> {
-        let mode = v.pointer(&format!("/attach/{sym}")).unwrap_or(&Value::Null);
-        Family::deserialize(mode).map_err(|_| mode.as_str().unwrap_or("").to_owned())
+    let attach = |s: &RecordSummary, sym: &str| -> Result<Family, String> {
+        match s.attach.get(sym) {
+            Some(Attachment::Fentry) => Ok(Family::Fentry),
+            Some(Attachment::Kprobe) => Ok(Family::Kprobe),
+            Some(Attachment::Unavailable(why)) => Err(format!("unavailable: {why}")),
+            None => Err("not in the summary".into()),
+        }
     };
-    let count = |v: &Value, map: &str, sym: &str| {
-        v.pointer(&format!("/{map}/{sym}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
+    let count = |m: &BTreeMap<String, u64>, sym: &str| m.get(sym).copied().unwrap_or(0);
     let mut targets = std::collections::BTreeSet::new();
     for (family, s) in summaries {
-        let complete = s.get("complete").and_then(Value::as_bool) == Some(true);
-        let lost = s.get("lost").and_then(Value::as_u64).unwrap_or(0);
+        let (complete, lost) = (s.complete, s.lost);
         // Counters that never agreed with the drained events are a note, not a failure: with
         // nothing lost they can only be short of the events (two programs interleaved on one
         // CPU lose a hit), which the diff reports as a hits mismatch.
-        let settled = s.get("counters_settled").and_then(Value::as_bool) == Some(true);
+        let settled = s.counters_settled;
         let what = format!("record --attach {family}: trace complete, nothing lost");
         checks.push(if complete && lost == 0 {
             if settled {
@@ -234,30 +231,28 @@ pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
                 what,
                 format!(
                     "complete {complete}, {lost} lost, counters settled {settled}, end {}",
-                    s.get("end").unwrap_or(&Value::Null)
+                    s.end
                 ),
             )
         });
-        let ops = s.get("ops").and_then(Value::as_u64).unwrap_or(0);
+        let ops = s.ops;
         let what = format!("record --attach {family}: the workload ran");
         checks.push(if ops > 0 {
             Check::pass(what)
         } else {
             Check::fail(what, "0 operations".into())
         });
-        if let Some(m) = s.get("attach").and_then(Value::as_object) {
-            targets.extend(m.keys().cloned());
-        }
+        targets.extend(s.attach.keys().cloned());
     }
     for sym in &targets {
         for (family, s) in summaries {
             let mode = attach(s, sym);
-            let others: Vec<&(Family, Value)> =
+            let others: Vec<&(Family, RecordSummary)> =
                 summaries.iter().filter(|(f, _)| f != family).collect();
             let what = format!("record --attach {family}: {sym}");
             let check = if mode == Ok(*family) {
-                let events = count(s, "events", sym);
-                let uncalled = |v: &Value| count(v, "hits", sym) == 0;
+                let events = count(&s.events, sym);
+                let uncalled = |v: &RecordSummary| count(&v.hits, sym) == 0;
                 if events > 0 {
                     Check::pass(format!("{what} attached and saw {events} workload events"))
                 } else if uncalled(s)
@@ -277,7 +272,7 @@ pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
                         format!("{what} saw workload events"),
                         format!(
                             "attached ({family}) but 0 events ({} hits)",
-                            count(s, "hits", sym)
+                            count(&s.hits, sym)
                         ),
                     )
                 }
@@ -307,28 +302,26 @@ pub fn record(summaries: &[(Family, Value)]) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracer_analysis::trace::End;
 
-    fn summary(family: &str, rows: &[(&str, &str, u64)]) -> Value {
-        let mut attach = serde_json::Map::new();
-        let mut events = serde_json::Map::new();
-        let mut hits = serde_json::Map::new();
+    fn summary(family: &str, rows: &[(&str, &str, u64)]) -> RecordSummary {
+        let mut s = RecordSummary {
+            ops: 2800,
+            complete: true,
+            end: End::Finished,
+            counters_settled: true,
+            ..RecordSummary::default()
+        };
         for (sym, mode, n) in rows {
-            let mode = if *mode == "yes" {
-                family.to_owned()
-            } else {
-                mode.to_string()
-            };
-            attach.insert(sym.to_string(), Value::from(mode));
-            hits.insert(sym.to_string(), Value::from(*n));
+            let mode = if *mode == "yes" { family } else { mode };
+            let mode = Attachment::try_from(mode.to_string()).expect("an attach mode");
+            s.attach.insert(sym.to_string(), mode);
+            s.hits.insert(sym.to_string(), *n);
             if *n > 0 {
-                events.insert(sym.to_string(), Value::from(*n));
+                s.events.insert(sym.to_string(), *n);
             }
         }
-        serde_json::json!({
-            "attach": attach, "events": events, "hits": hits,
-            "lost": 0, "ops": 2800, "complete": true, "end": "finished",
-            "counters_settled": true
-        })
+        s
     }
 
     fn failed(checks: &[Check]) -> Vec<&str> {
@@ -414,7 +407,7 @@ not json
             &[("__d_lookup_rcu", "yes", 10), ("___d_drop", "yes", 5)],
         );
         let mut unsettled = kprobe.clone();
-        unsettled["counters_settled"] = Value::from(false);
+        unsettled.counters_settled = false;
         let c = record(&[(Family::Kprobe, unsettled)]);
         assert!(failed(&c).is_empty(), "{c:?}");
         assert!(
@@ -423,8 +416,8 @@ not json
             "an unsettled recording is noted: {c:?}"
         );
         let mut bad = kprobe.clone();
-        bad["lost"] = Value::from(3);
-        bad["complete"] = Value::from(false);
+        bad.lost = 3;
+        bad.complete = false;
         let c = record(&[(Family::Fentry, fentry), (Family::Kprobe, bad)]);
         assert_eq!(
             failed(&c),

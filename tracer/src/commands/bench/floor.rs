@@ -17,7 +17,7 @@ const FLOOR_RING_BYTES: u32 = 1 << 16;
 
 /// The floor programs of one family on every target (detached when the links are dropped), and
 /// how each target was attached.
-fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<String, String>)> {
+fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<String, Attachment>)> {
     let path = Path::new(SYS_BTF);
     let kbtf = KernelBtf::from_file(path).with_context(|| format!("reading {SYS_BTF}"))?;
     let btf = Btf::parse_file(path, Endianness::default())
@@ -38,7 +38,7 @@ fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<Strin
     }
     let described = attached
         .iter()
-        .map(|(p, a)| (p.symbol().to_string(), a.describe().to_string()))
+        .map(|(p, a)| (p.symbol().to_string(), a.describe()))
         .collect();
     Ok((ebpf, links, described))
 }
@@ -48,7 +48,7 @@ pub(super) fn run_floor(
     ctx: &Ctx<'_>,
     round: u32,
     setup: &Setup,
-) -> Result<(Run, BTreeMap<String, String>)> {
+) -> Result<(Run, BTreeMap<String, Attachment>)> {
     let mode = match setup.kind {
         Kind::FentryFloor => AttachMode::Fentry,
         Kind::KprobeFloor => AttachMode::Kprobe,

@@ -22,7 +22,12 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use tracer_analysis::{output, trace::Reader, workload::limits};
+use tracer_analysis::{
+    output,
+    record_summary::{end_text, ProgramStats},
+    trace::{Attachment, End, Reader},
+    workload::limits,
+};
 use tracer_common::Probe;
 
 use super::run_workload::{median_duration, HoldLine, RunWorkloadReport};
@@ -248,7 +253,7 @@ struct Run {
     /// `tracer record --program-stats` (through `--record-arg`): per program, its runs and
     /// nanoseconds per run as the kernel timed them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    programs: BTreeMap<String, ProgramStatsIn>,
+    programs: BTreeMap<String, ProgramStats>,
 }
 
 impl Run {
@@ -303,7 +308,7 @@ struct Summary {
     lost_counted_by: &'static str,
     /// How each target was attached (tracer record's report).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    attach: BTreeMap<String, String>,
+    attach: BTreeMap<String, Attachment>,
 }
 
 #[derive(Debug, Serialize)]
@@ -338,23 +343,17 @@ struct Report {
 #[derive(Deserialize)]
 struct RecordSummaryIn {
     trace: PathBuf,
-    attach: BTreeMap<String, String>,
+    attach: BTreeMap<String, Attachment>,
     hits: BTreeMap<String, u64>,
     lost: u64,
     workload_seconds: f64,
-    end: String,
+    #[serde(with = "end_text")]
+    end: End,
     /// Absent from tracers built before it was reported.
     consumer_cpu_seconds: Option<f64>,
     consumer_wakeups: Option<u64>,
     #[serde(default)]
-    programs: BTreeMap<String, ProgramStatsIn>,
-}
-
-/// One program's figures in `tracer record`'s summary.
-#[derive(Debug, Deserialize, Serialize)]
-struct ProgramStatsIn {
-    runs: u64,
-    ns_per_run: f64,
+    programs: BTreeMap<String, ProgramStats>,
 }
 
 /// The bench workload: `threads` threads, each looping create, stat, stat of a missing name,
@@ -463,7 +462,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
 
     let mut runs = Vec::new();
     let mut workloads = Vec::new();
-    let mut attach: BTreeMap<Setup, BTreeMap<String, String>> = BTreeMap::new();
+    let mut attach: BTreeMap<Setup, BTreeMap<String, Attachment>> = BTreeMap::new();
     let mut sample = Vec::new();
     for &threads in &thread_counts {
         let toml = workload_toml(threads, args.iterations);
@@ -531,7 +530,7 @@ fn rounds(
     args: &BenchArgs,
     traced: &[Setup],
     runs: &mut Vec<Run>,
-    attach: &mut BTreeMap<Setup, BTreeMap<String, String>>,
+    attach: &mut BTreeMap<Setup, BTreeMap<String, Attachment>>,
     sample: &mut Vec<String>,
 ) -> Result<()> {
     // The first run grows the dentry and inode caches; no configuration pays for it.

@@ -52,7 +52,7 @@ pub(super) fn run_record(
     ctx: &Ctx<'_>,
     round: u32,
     setup: &Setup,
-) -> Result<(Run, BTreeMap<String, String>)> {
+) -> Result<(Run, BTreeMap<String, Attachment>)> {
     let trace = ctx.work.join("run.trace");
     let summary_path = ctx.work.join("run.json");
     let exe = match &setup.variant {
@@ -80,7 +80,7 @@ pub(super) fn run_record(
         fs::read(&summary_path).with_context(|| format!("reading {}", summary_path.display()))?;
     let s: RecordSummaryIn =
         serde_json::from_slice(&text).context("reading tracer record's summary")?;
-    if s.end != "finished" {
+    if s.end != End::Finished {
         bail!("{}: the recording ended with {}", setup.name(), s.end);
     }
     let counted = count_trace(&s.trace)?;

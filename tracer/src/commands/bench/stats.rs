@@ -19,7 +19,7 @@ pub(super) fn summarize(
     threads: u32,
     setups: &[Setup],
     runs: &[Run],
-    attach: &BTreeMap<Setup, BTreeMap<String, String>>,
+    attach: &BTreeMap<Setup, BTreeMap<String, Attachment>>,
 ) -> Vec<Summary> {
     let of = |s: &Setup| {
         let s = s.clone();
