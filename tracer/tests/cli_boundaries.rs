@@ -146,6 +146,29 @@ fn a_failed_diff_removes_the_previous_reports() {
     assert_eq!(err.matches("missing.trace").count(), 1, "{err}");
 }
 
+/// A recording that fails, however early (here: no BTF at the path given), removes the
+/// summary an earlier run left, so it cannot be read as this run's.
+#[test]
+fn a_failed_record_removes_the_previous_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = dir.path().join("summary.json");
+    std::fs::write(&summary, "{}").expect("an earlier run's summary");
+    let (code, err) = tracer(&[
+        "record",
+        "--workload",
+        "unlink-stat",
+        "--btf",
+        s(&dir.path().join("no-btf")),
+        "--out",
+        s(&dir.path().join("kernel.trace")),
+        "--summary",
+        s(&summary),
+        "--quiet",
+    ]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(!summary.exists(), "the earlier summary is gone: {err}");
+}
+
 #[test]
 fn an_export_to_a_file_leaves_no_partial_file_when_the_trace_is_unreadable() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use tracer_analysis::record_summary::RecordSummary;
 
 use crate::{
     builder, cmd, setup,
@@ -314,13 +315,15 @@ impl Phase {
         }
     }
 
-    /// The recording's phases with their keys in `tracer record`'s summary.
-    const RECORD: [(Phase, &'static str); 4] = [
-        (Phase::BtfAndObject, "load_seconds"),
-        (Phase::Attach, "attach_seconds"),
-        (Phase::Workload, "workload_seconds"),
-        (Phase::DetachAndTrace, "finish_seconds"),
-    ];
+    /// The recording's phases, from `tracer record`'s summary.
+    fn of_recording(s: &RecordSummary) -> [(Phase, f64); 4] {
+        [
+            (Phase::BtfAndObject, s.load_seconds),
+            (Phase::Attach, s.attach_seconds),
+            (Phase::Workload, s.workload_seconds),
+            (Phase::DetachAndTrace, s.finish_seconds),
+        ]
+    }
 }
 
 /// Where a run's seconds went, in order: the recording with its phases inside it.
@@ -338,14 +341,10 @@ impl Spent {
     /// The recording (`elapsed`, as the host or the guest saw it) with its phases from `tracer
     /// record`'s summary. A summary that cannot be read leaves the phases out.
     fn tracer(&mut self, summary: &Path, elapsed: Duration) {
-        let v: serde_json::Value = fs::read(summary)
-            .ok()
-            .and_then(|t| serde_json::from_slice(&t).ok())
+        // No summary (the recording failed) leaves the recording's own phases out.
+        self.record = RecordSummary::read(summary)
+            .map(|s| Phase::of_recording(&s).to_vec())
             .unwrap_or_default();
-        self.record = Phase::RECORD
-            .iter()
-            .filter_map(|&(phase, key)| Some((phase, v[key].as_f64()?)))
-            .collect();
         self.parts.push((Phase::Record, elapsed));
     }
 
@@ -465,11 +464,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-run-time-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("mkdir");
         let summary = dir.join("record.json");
-        fs::write(
-            &summary,
-            r#"{"load_seconds":1.5,"attach_seconds":2.0,"workload_seconds":0.5,"finish_seconds":0.25}"#,
-        )
-        .expect("write");
+        let s = RecordSummary {
+            load_seconds: 1.5,
+            attach_seconds: 2.0,
+            workload_seconds: 0.5,
+            finish_seconds: 0.25,
+            ..RecordSummary::default()
+        };
+        fs::write(&summary, serde_json::to_vec(&s).expect("json")).expect("write");
         let mut spent = Spent::default();
         spent.add(Phase::Boot, Duration::from_millis(5000));
         spent.tracer(&summary, Duration::from_millis(4500));

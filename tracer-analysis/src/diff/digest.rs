@@ -95,9 +95,4 @@ impl ReportDigest {
         }
         serde_json::from_str(text).map_err(parse_error)
     }
-
-    /// The kernel side's anomalies, all kinds.
-    pub fn kernel_anomalies(&self) -> u64 {
-        self.anomaly_counts.kernel.values().sum()
-    }
 }

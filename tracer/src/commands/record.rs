@@ -98,17 +98,22 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         );
     }
 
+    // A previous run's summary must not read as this run's, however this one ends.
+    if let Some(path) = &args.summary {
+        output::remove_stale(path)?;
+    }
+
     let signals = super::Signals::install()?;
     let stop = &signals.stop;
 
     // The file system is made on the runner thread while BTF is parsed here: neither needs the
-    // other, and the object's device filter needs both.
+    // other, and the object's device filter needs both. On a BTF error the preparation is
+    // dropped unwaited, and its runner undoes it.
     let preparing = runner::Preparing::start(&w).context("preparing the workload's file system")?;
-    let types = KernelTypes::read(&args.btf);
+    let types = KernelTypes::read(&args.btf)?;
     let mut prepared = preparing
         .wait()
         .context("preparing the workload's file system")?;
-    let types = types?;
     let opts = RecordOptions {
         attach: args.attach,
         out: args.out,
@@ -144,16 +149,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     });
     // Unmount and detach the loop device whatever happened; report both failures.
     let cleanup = prepared.finish();
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            // A previous run's summary must not read as this run's.
-            if let Some(path) = &args.summary {
-                output::remove_stale(path)?;
-            }
-            return Err(e);
-        }
-    };
+    let summary = result?;
     cleanup.context("cleaning up the workload's file system")?;
 
     print_summary(&summary);
