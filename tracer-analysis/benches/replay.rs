@@ -11,8 +11,7 @@
 //! events per operation are measured first on a short input). With `--probes N` each operation
 //! is preceded by N `__d_lookup_rcu` events of its thread inside its span, naming its last
 //! component, as a kernel trace's probes would (the replay then reads, assigns and places by
-//! them). With `--dir` the input is kept
-//! and reused, so two builds replay the same bytes. It then replays it and measures the replay
+//! them). With `--dir` the input is kept and reused, so two builds replay the same bytes. It then replays it and measures the replay
 //! alone: CPU seconds (user + system of every thread, getrusage), wall seconds, peak resident
 //! memory (VmHWM, reset through /proc/self/clear_refs first).
 //!

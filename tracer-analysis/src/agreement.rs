@@ -337,7 +337,8 @@ impl Builder {
     /// [`Builder::push`] with the event's thread numbered by the caller, who has already
     /// looked its id up (the diff: one hash probe an event instead of two). `thread` must be
     /// the same for every event of one thread id of `stream`, different for different ids,
-    /// and small: it indexes a table.
+    /// and small: it indexes a table. Use one of the two per `Builder`: `push`'s own numbers
+    /// would collide with the caller's.
     pub fn push_numbered(&mut self, stream: Stream, thread: u32, e: Seen<'_>) {
         let i = stream as usize;
         let t = thread as usize;

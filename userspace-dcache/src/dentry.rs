@@ -34,9 +34,10 @@ pub(crate) struct QStr {
     pub(crate) name: InlineName,
 }
 
-/// `DNAME_INLINE_LEN` on 64-bit (until 6.14): names up to this long live in the dentry's
-/// `d_iname`, longer ones in a separate allocation. The model keeps short names in the `QStr`
-/// the same way, which spares an allocation and a free per dentry.
+/// `DNAME_INLINE_LEN` on 64-bit (until 6.14): names shorter than this live in the dentry's
+/// `d_iname` (with their NUL), longer ones in a separate allocation. The model keeps short
+/// names in the `QStr` the same way (up to this length: it stores no NUL), which spares an
+/// allocation and a free per dentry; no event depends on where the bytes are.
 const DNAME_INLINE_LEN: usize = 32;
 
 pub(crate) type InlineName = smallvec::SmallVec<[u8; DNAME_INLINE_LEN]>;

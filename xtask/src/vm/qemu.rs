@@ -33,8 +33,8 @@ pub const MARK_TRACER_END: &str = "xtask-vm: tracer end";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Accel {
-    /// KVM when /dev/kvm is usable, the CPU lists vmx or svm, and a KVM guest boots here (the
-    /// verdict is remembered), else TCG
+    /// KVM when /dev/kvm is usable, the CPU's flags do not rule it out (vmx or svm listed, or
+    /// no flags to read), and a KVM guest boots here (the verdict is remembered), else TCG
     Auto,
     Kvm,
     Tcg,
