@@ -423,6 +423,15 @@ fn report_json_has_the_documented_fields() {
     assert_eq!(v["exit_status"], 1);
 }
 
+/// A finished recording's footer that lost three `___d_drop` events.
+fn three_drops() -> Footer {
+    Footer {
+        end: End::Finished,
+        drops: BTreeMap::from([("___d_drop".into(), 3)]),
+        ..Footer::default()
+    }
+}
+
 #[test]
 fn the_digest_reads_what_the_report_writes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -430,15 +439,7 @@ fn the_digest_reads_what_the_report_writes() {
     let mut t = Trace::default();
     created(&mut t, "f1");
     t.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
-    t.write(
-        &k,
-        Origin::Kernel,
-        Footer {
-            end: End::Finished,
-            drops: BTreeMap::from([("___d_drop".into(), 3)]),
-            ..Footer::default()
-        },
-    );
+    t.write(&k, Origin::Kernel, three_drops());
     Trace::default().write(&m, Origin::Model, finished());
     let r = diff_files(&k, &m, &DiffOptions::default()).expect("diff");
     // Both an anomaly and a reason, so that every field read back is a non-trivial one.
@@ -515,15 +516,7 @@ fn lost_events_make_the_verdict_inconclusive() {
     let (k, m) = (dir.path().join("k"), dir.path().join("m"));
     let mut t = Trace::default();
     created(&mut t, "f1");
-    t.write(
-        &k,
-        Origin::Kernel,
-        Footer {
-            end: End::Finished,
-            drops: BTreeMap::from([("___d_drop".into(), 3)]),
-            ..Footer::default()
-        },
-    );
+    t.write(&k, Origin::Kernel, three_drops());
     t.write(&m, Origin::Model, finished());
     let r = diff_files(&k, &m, &DiffOptions::default()).expect("diff");
     assert_eq!(r.lost_events.kernel.total, 3);
