@@ -121,8 +121,11 @@ pub struct ReplaySummary {
     /// probe events show their effect (the others at their begin).
     pub placed_at_effect: Option<u64>,
     /// Against a kernel trace, replayed in timestamp order: events that arrived more than the
-    /// reorder window ([`REORDER_WINDOW_NS`]) after later ones. [`replay_to_trace`] then
-    /// replays again with a window wide enough for all of them, so the order stays exact.
+    /// reorder window ([`REORDER_WINDOW_NS`]) after later ones, and operations that arrived
+    /// after a probe event inside them had been given to an earlier one of their thread (only
+    /// when a thread's operations overlap). [`replay_to_trace`] then replays again with a
+    /// window wide enough for all of them, assigning events only as the window passes them,
+    /// so the order stays exact.
     pub late_events: Option<u64>,
     /// Against a kernel trace in timestamp order: the reorder window (trace time) the model
     /// trace was written with.
@@ -563,19 +566,20 @@ pub fn replay_to_trace(
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
-    let once = |ns, if_late| {
-        let window = Window { ns, if_late };
+    let once = |ns, if_late, early| {
+        let window = Window { ns, if_late, early };
         replay_into(w, profile, source, style, kernel_release, window, |h| {
             Writer::create(out, h)
         })
     };
-    let (streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard)?;
+    let (streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard, true)?;
     if streamed.late_events.is_none_or(|n| n == 0) {
         return Ok(streamed);
     }
     // The same events arrive in the same order: with a window above the largest lag seen,
-    // none is late, and the memory is that window's.
-    let (mut exact, _) = once(max_lag.saturating_add(1), IfLate::Keep)?;
+    // none is late, and the memory is that window's. Events are assigned as the window passes
+    // them, which no operation arriving later can overturn.
+    let (mut exact, _) = once(max_lag.saturating_add(1), IfLate::Keep, false)?;
     exact.late_events = streamed.late_events;
     Ok(exact)
 }
@@ -586,6 +590,8 @@ pub fn replay_to_trace(
 struct Window {
     ns: u64,
     if_late: IfLate,
+    /// Probe events are assigned as soon as their operation is known (`replay/stream.rs`).
+    early: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -615,6 +621,7 @@ pub fn replay_to_stream(
         Window {
             ns: REORDER_WINDOW_NS,
             if_late: IfLate::Keep,
+            early: true,
         },
         |h| Writer::create_scratch(out, h),
     )
@@ -721,7 +728,7 @@ fn replay_into(
             (k.ops.len() as u64, k.threads, Some(differ), None, None, 0)
         }
         Source::Against(path) => {
-            let o = stream::run_sequential(&dc, path, &hook, window.ns)?;
+            let o = stream::run_sequential(&dc, path, &hook, window.ns, window.early)?;
             (
                 o.ops,
                 o.threads,
@@ -1036,8 +1043,9 @@ ops = [{ op = "stat", path = "d" }]
         out
     }
 
-    /// A replay in timestamp order over a window of 50 µs writes the model trace a replay
-    /// holding the whole trace writes. The input has probe events inside each op's span (a
+    /// A replay in timestamp order over a window of 50 µs, assigning probe events early, writes
+    /// the model trace a replay holding the whole trace (assigning them at its end) writes.
+    /// The input has probe events inside each op's span (a
     /// model trace of the workload: the ops are placed at their effect), long ops overlapping
     /// others, ops written at their end as the recorder does, and is out of order within the
     /// window (every 8 events reversed); it is 60 windows long.
@@ -1049,7 +1057,7 @@ ops = [{ op = "stat", path = "d" }]
                 .expect("builtin exists")
                 .expect("builtin parses");
             w.scale(10.0).expect("scale");
-            let replay = |input: &Path, window: u64, out: &Path| {
+            let replay = |input: &Path, window: u64, early: bool, out: &Path| {
                 replay_into(
                     &w,
                     Profile::named("linux-6.1").expect("profile"),
@@ -1059,6 +1067,7 @@ ops = [{ op = "stat", path = "d" }]
                     Window {
                         ns: window,
                         if_late: IfLate::Keep,
+                        early,
                     },
                     |h| Writer::create(out, h),
                 )
@@ -1068,7 +1077,7 @@ ops = [{ op = "stat", path = "d" }]
             let ops = dir.path().join(format!("{name}-ops.trace"));
             kernel_trace_of(&ops, w.source(), &planned_op_events(&w, 3000));
             let model = dir.path().join(format!("{name}-model.trace"));
-            replay(&ops, u64::MAX, &model);
+            replay(&ops, u64::MAX, false, &model);
             let (_, mut events, _) = Reader::open(&model)
                 .expect("open")
                 .read_all()
@@ -1083,8 +1092,8 @@ ops = [{ op = "stat", path = "d" }]
             let window = 50_000;
             let streamed = dir.path().join(format!("{name}-streamed.trace"));
             let whole = dir.path().join(format!("{name}-whole.trace"));
-            let s = replay(&input, window, &streamed);
-            let all = replay(&input, u64::MAX, &whole);
+            let s = replay(&input, window, true, &streamed);
+            let all = replay(&input, u64::MAX, false, &whole);
             assert_eq!(s.late_events, Some(0), "{name}");
             assert_eq!(s.ops, 3000, "{name}");
             assert!(s.placed_at_effect.is_some_and(|n| n > 1000), "{name}");
@@ -1120,6 +1129,7 @@ ops = [{ op = "stat", path = "d" }]
             Window {
                 ns: 1_000_000,
                 if_late: IfLate::Keep,
+                early: true,
             },
             |h| Writer::create(&out, h),
         )
@@ -1184,6 +1194,7 @@ ops = [{ op = "stat", path = "d" }]
             Window {
                 ns: u64::MAX,
                 if_late: IfLate::Keep,
+                early: false,
             },
             |h| Writer::create(&exact, h),
         )
@@ -1201,6 +1212,150 @@ ops = [{ op = "stat", path = "d" }]
             .map(|e| e.ts_begin)
             .collect();
         assert!(begins.is_sorted(), "{begins:?}");
+    }
+
+    /// `events` as a kernel trace replayed by `replay_to_trace`, and the model trace of a
+    /// replay holding the whole trace and assigning probe events at its end: the two must be
+    /// byte for byte the same. The summary of the first.
+    fn replayed_as_the_whole_trace_is(dir: &Path, events: &[Event]) -> ReplaySummary {
+        let kernel = dir.join("kernel.trace");
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        kernel_trace_of(&kernel, w.source(), events);
+        let profile = Profile::named("linux-6.1").expect("profile");
+        let out = dir.join("model.trace");
+        let s = replay_to_trace(
+            &w,
+            profile,
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            "6.1",
+        )
+        .expect("replay");
+        let exact = dir.join("exact.trace");
+        let window = Window {
+            ns: u64::MAX,
+            if_late: IfLate::Keep,
+            early: false,
+        };
+        replay_into(
+            &w,
+            profile,
+            Source::Against(&kernel),
+            Style::default(),
+            "6.1",
+            window,
+            |h| Writer::create(&exact, h),
+        )
+        .expect("replay");
+        assert!(
+            std::fs::read(&out).expect("read") == std::fs::read(&exact).expect("read"),
+            "the model trace is not the exact order's"
+        );
+        s
+    }
+
+    /// A `__d_lookup_rcu` of `d0/f1`'s last component by thread `tid`, from `b` to `e`.
+    fn lookup(tid: u32, b: u64, e: u64) -> Event {
+        let mut ev = Event::zeroed();
+        ev.probe = Probe::DLookupRcu as u8;
+        ev.tid = tid;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.set_name(b"f1");
+        ev
+    }
+
+    /// A probe event given early to the only operation of its thread known then belongs to
+    /// one of the thread's that arrives after it and began between the two: that one is
+    /// counted late, the replay is redone without early assignment, and each op runs where
+    /// the whole trace places it.
+    #[test]
+    fn an_op_arriving_after_an_event_given_to_the_op_before_it_is_late() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let op = |tid: u32, b: u64, e: u64| {
+            let mut ev = stat(tid, b);
+            ev.ts_end = e;
+            ev
+        };
+        let events = [
+            op(1, 1_000, 100_000),
+            lookup(1, 50_000, 50_010),
+            // Thread 1 again, overlapping: the lookup is this op's (the last begun before it).
+            op(1, 40_000, 200_000),
+            op(2, 45_000, 45_100),
+        ];
+        let s = replayed_as_the_whole_trace_is(dir.path(), &events);
+        assert_eq!((s.late_events, s.ops), (Some(1), 3));
+        let (_, model, _) = Reader::open(&dir.path().join("model.trace"))
+            .expect("open")
+            .read_all()
+            .expect("read");
+        let begins: Vec<u64> = model
+            .iter()
+            .filter(|e| e.probe() == Some(Probe::Op))
+            .map(|e| e.ts_begin)
+            .collect();
+        // The second op of thread 1 runs at its lookup's end (50 010), after thread 2's.
+        assert_eq!(begins, [1_000, 45_000, 40_000]);
+    }
+
+    /// Adversarial inputs through `replay_to_trace` write what a replay of the whole trace
+    /// writes: three threads whose ops often overlap, lookups before, inside, across and
+    /// after their spans (and of a thread without ops), arriving up to 5 ms out of order (an
+    /// Op event before or after its lookups), and with `late` some 1.5 s late.
+    #[test]
+    fn early_assignment_writes_what_the_whole_trace_replay_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut redone = 0;
+        for late in [false, true] {
+            for seed in 1..=6u64 {
+                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut rnd = |n: u64| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x % n
+                };
+                // (arrival, event)
+                let mut arrivals = Vec::new();
+                for tid in 1..=3u32 {
+                    let mut t = 1_000_000u64;
+                    for _ in 0..300 {
+                        let b = t + rnd(30_000_000);
+                        let len = 1_000 + rnd(8_000_000);
+                        let mut op = stat(tid, b);
+                        op.ts_end = b + len;
+                        arrivals.push((op.ts_end + rnd(5_000_000), op));
+                        for _ in 0..rnd(5) {
+                            let eb = (b + rnd(len + 1_000_000)).saturating_sub(500_000);
+                            let e = lookup(tid, eb, eb + rnd(50_000));
+                            arrivals.push((e.ts_end + rnd(5_000_000), e));
+                        }
+                        t = if rnd(3) == 0 { b + rnd(len) } else { b + len };
+                    }
+                    let e = lookup(9, t / 2, t / 2 + 10);
+                    arrivals.push((e.ts_end, e));
+                }
+                if late {
+                    for a in arrivals.iter_mut().filter(|_| rnd(100) == 0) {
+                        a.0 += 1_500_000_000;
+                    }
+                }
+                arrivals.sort_by_key(|a| a.0);
+                let events: Vec<Event> = arrivals.into_iter().map(|a| a.1).collect();
+                let s = replayed_as_the_whole_trace_is(dir.path(), &events);
+                assert_eq!(s.ops, 900, "seed {seed}");
+                // Nothing comes later than the window without `late`: there, only ops behind
+                // an event given early make it replay again.
+                if !late && s.late_events.is_some_and(|n| n > 0) {
+                    redone += 1;
+                }
+            }
+        }
+        assert!(redone >= 1, "{redone} replays redone");
     }
 
     /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every

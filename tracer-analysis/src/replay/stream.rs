@@ -10,6 +10,17 @@
 //! that arrives later is counted as late (the diff's reorder window makes the same
 //! assumption): a late operation runs at the first chance, a late probe event whose operation
 //! has run is ignored.
+//!
+//! With `early`, a probe event is assigned as soon as its operation is known, instead of when
+//! the window passes it (the events of a window were most of the memory and time). Exact
+//! because: [`Effect::merge`] is the maximum of a total order (commutative, associative), so
+//! only which operation an event goes to matters, not when; the one it goes to (the thread's
+//! last op begun at or before it, by (begin, index)) changes only if an op arriving later
+//! begins between that op's begin and the event's. Such an op lands right after it in the
+//! thread's list (the events assigned early to the ops before that one begin before it, by
+//! the same rule), so comparing, when an op arrives, its begin with `reach` of the one before
+//! it finds every case; it is counted as late, and `replay_to_trace` replays again without
+//! `early`. A thread's syscalls do not overlap in the kernel: that takes equal timestamps.
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, VecDeque},
@@ -43,6 +54,17 @@ struct Pending {
     effect: Option<Effect>,
     /// Its effect may still change (a probe event not yet assigned may fall in its span).
     open: bool,
+    /// The latest begin of the events assigned to it early.
+    reach: Option<u64>,
+}
+
+impl Pending {
+    /// Takes `e`, an event of its thread inside its span, as one of its own.
+    fn take(&mut self, paths: &Paths, names: &Paths, e: &ProbeEvent) {
+        if let Some(new) = effect(&self.op, paths, names, e) {
+            self.effect = Some(self.effect.map_or(new, |f| f.merge(new)));
+        }
+    }
 }
 
 /// Keys in the order they are taken out, smallest first: a queue when they come in order (as
@@ -52,14 +74,16 @@ struct Queue<K> {
     heap: BinaryHeap<Reverse<K>>,
 }
 
-impl<K: Ord + Copy> Queue<K> {
-    fn new() -> Queue<K> {
+impl<K: Ord> Default for Queue<K> {
+    fn default() -> Queue<K> {
         Queue {
             run: VecDeque::new(),
             heap: BinaryHeap::new(),
         }
     }
+}
 
+impl<K: Ord + Copy> Queue<K> {
     fn push(&mut self, k: K) {
         if self.run.back().is_none_or(|&last| last <= k) {
             self.run.push_back(k);
@@ -86,12 +110,16 @@ impl<K: Ord + Copy> Queue<K> {
     }
 }
 
-/// `list.partition_point(|s| s.0 <= t)`, the first few entries tried first: in a steady
-/// stream an event's operation is mostly among them (those before it are forgotten as they
-/// settle), and a binary search over the thousands of a reorder window costs a cache miss per
-/// step. When the whole trace fits in the window, nothing is forgotten: then it searches.
+/// `list.partition_point(|s| s.0 <= t)`, the last entry and the first few tried first: in a
+/// steady stream an event just read is mostly after the last (its operation not read yet), one
+/// settled mostly among the first (those before it are forgotten as they settle), and a binary
+/// search over the thousands of a reorder window costs a cache miss per step. When the whole
+/// trace fits in the window, nothing is forgotten: then it searches.
 fn first_after(list: &VecDeque<(u64, usize)>, t: u64) -> usize {
     const NEAR: usize = 4;
+    if list.back().is_none_or(|s| s.0 <= t) {
+        return list.len();
+    }
     match list.iter().take(NEAR).position(|s| s.0 > t) {
         Some(k) => k,
         None => list.partition_point(|s| s.0 <= t),
@@ -126,6 +154,45 @@ impl Ord for Waiting {
     }
 }
 
+/// A thread's operations and its probe events not yet assigned.
+#[derive(Default)]
+struct Thread {
+    /// (begin, index) of the operations a probe event of the thread may belong to, in that
+    /// order (a thread's ops arrive in it but for overlaps). One that has run is kept while a
+    /// later event could still find it (the thread's last operation begun at or before the
+    /// event), so that the event is passed over as the whole-trace rule would.
+    ops: VecDeque<(u64, usize)>,
+    /// Its probe events not yet assigned, by (begin, arrival): mostly in order, so mostly a
+    /// queue (a B-tree of them cost a third of a replay with 6 probe events per operation).
+    waiting: Queue<Waiting>,
+}
+
+/// The operation `e` belongs to, if it is still pending, takes it: its thread's last
+/// operation begun at or before it (`ops`), if that one has not ended before the event did.
+/// One that has run (no longer pending) holds the event as well: it is passed over.
+fn assign(
+    ops: &VecDeque<(u64, usize)>,
+    pending: &mut VecDeque<Option<Pending>>,
+    base: usize,
+    paths: &Paths,
+    names: &Paths,
+    e: &ProbeEvent,
+) {
+    let at = first_after(ops, e.ts_begin);
+    let Some(&(_, i)) = at.checked_sub(1).and_then(|k| ops.get(k)) else {
+        return;
+    };
+    let Some(p) = pending
+        .get_mut(i.wrapping_sub(base))
+        .and_then(Option::as_mut)
+    else {
+        return;
+    };
+    if e.ts_end <= p.op.ts_end {
+        p.take(paths, names, e);
+    }
+}
+
 struct Stream<'d, 'p> {
     dc: &'d Dcache,
     hook: &'p Option<StepHook>,
@@ -139,16 +206,12 @@ struct Stream<'d, 'p> {
     /// Operations read and not run, by index in the trace from `base` on.
     pending: VecDeque<Option<Pending>>,
     base: usize,
-    /// Per thread, (begin, index) of the operations a probe event of the thread may belong
-    /// to, in that order (a thread's ops arrive in it but for overlaps). One that has run is
-    /// kept while a later event could still find it (the thread's last operation begun at or
-    /// before the event), so that the event is passed over as the whole-trace rule would.
-    by_tid: BTreeMap<u32, VecDeque<(u64, usize)>>,
-    /// Probe events not yet assigned to an operation, by (begin, arrival): mostly in order,
-    /// so mostly a queue (a B-tree of them cost a third of a replay with 6 probe events per
-    /// operation).
-    events: Queue<Waiting>,
+    by_tid: BTreeMap<u32, Thread>,
     next_event: u64,
+    /// Assign probe events as soon as their operation is known (see the module's comment).
+    early: bool,
+    /// Events taken out of a thread's queue to be looked at (kept for its allocation).
+    scratch: Vec<Waiting>,
     /// Open operations by (end, index), and by (begin, index) (entries of operations no longer
     /// open are skipped when met).
     open_by_end: Queue<(u64, usize)>,
@@ -168,67 +231,87 @@ impl<'d> Stream<'d, '_> {
         self.pending.get_mut(i.checked_sub(self.base)?)?.as_mut()
     }
 
-    /// Counts an event beginning at `begin` as late if it is, and its lag.
-    fn arrived(&mut self, begin: u64) {
-        if begin < self.settled() {
+    /// Counts an event beginning at `begin` as late if it is, and its lag; whether it is.
+    fn arrived(&mut self, begin: u64) -> bool {
+        let late = begin < self.settled();
+        if late {
             self.out.late += 1;
         }
         self.out.max_lag = self.out.max_lag.max(self.horizon.saturating_sub(begin));
+        late
     }
 
     fn add_op(&mut self, index: usize, op: KernelOp) {
-        self.arrived(op.ts_begin);
-        let list = self.by_tid.entry(op.tid).or_default();
+        let late = self.arrived(op.ts_begin);
+        let th = self.by_tid.entry(op.tid).or_default();
         let key = (op.ts_begin, index);
-        if list.back().is_none_or(|&last| last <= key) {
-            list.push_back(key);
+        let at = if th.ops.back().is_none_or(|&last| last <= key) {
+            th.ops.push_back(key);
+            th.ops.len() - 1
         } else {
-            let at = list.partition_point(|&k| k < key);
-            list.insert(at, key);
-        }
+            let at = th.ops.partition_point(|&k| k < key);
+            th.ops.insert(at, key);
+            at
+        };
         self.open_by_end.push((op.ts_end, index));
         self.open_by_begin.push(key);
-        self.pending.push_back(Some(Pending {
+        let mut p = Pending {
             op,
             effect: None,
             open: true,
-        }));
+            reach: None,
+        };
+        if self.early {
+            let (pending, base) = (&self.pending, self.base);
+            let before = at.checked_sub(1).and_then(|k| th.ops.get(k));
+            let reach = before
+                .and_then(|&(_, j)| pending.get(j.wrapping_sub(base)))
+                .and_then(|p| p.as_ref()?.reach);
+            // An event assigned early to the op before it is this one's (module comment).
+            if !late && reach.is_some_and(|r| r >= op.ts_begin) {
+                self.out.late += 1;
+            }
+            // Its waiting events: from its begin to the next op's (the thread's ops after it
+            // begin later: its index is the largest), within its span.
+            let next = th.ops.get(at + 1).map_or(u64::MAX, |s| s.0);
+            let run = &mut th.waiting.run;
+            let from = run.partition_point(|w| w.key.0 < op.ts_begin);
+            self.scratch.extend(run.drain(from..));
+            for w in self.scratch.drain(..) {
+                if w.key.0 < next && w.e.ts_end <= op.ts_end {
+                    p.take(&self.paths, &self.names, &w.e);
+                    p.reach = p.reach.max(Some(w.key.0));
+                } else {
+                    run.push_back(w);
+                }
+            }
+        }
+        self.pending.push_back(Some(p));
     }
 
     fn add_event(&mut self, e: ProbeEvent) {
         self.arrived(e.ts_begin);
-        self.events.push(Waiting {
+        let th = self.by_tid.entry(e.tid).or_default();
+        if self.early {
+            let at = first_after(&th.ops, e.ts_begin);
+            let p = at
+                .checked_sub(1)
+                .and_then(|k| th.ops.get(k))
+                .and_then(|&(_, i)| self.pending.get_mut(i.wrapping_sub(self.base)))
+                .and_then(Option::as_mut);
+            // A settled op's place is computed: an event reaching it now waits, as without
+            // `early`, and is passed over.
+            if let Some(p) = p.filter(|p| p.open && e.ts_end <= p.op.ts_end) {
+                p.take(&self.paths, &self.names, &e);
+                p.reach = p.reach.max(Some(e.ts_begin));
+                return;
+            }
+        }
+        th.waiting.push(Waiting {
             key: (e.ts_begin, self.next_event),
             e,
         });
         self.next_event += 1;
-    }
-
-    /// The operation `e` belongs to, if it is still pending: its thread's last operation begun
-    /// at or before it, if that one has not ended before the event did.
-    fn assign(&mut self, e: &ProbeEvent) {
-        let Some(list) = self.by_tid.get(&e.tid) else {
-            return;
-        };
-        let at = first_after(list, e.ts_begin);
-        // One that has run (no longer pending) holds the event as well: it is passed over.
-        let Some(&(_, i)) = at.checked_sub(1).and_then(|k| list.get(k)) else {
-            return;
-        };
-        let (paths, names) = (&self.paths, &self.names);
-        let Some(p) = self
-            .pending
-            .get_mut(i.wrapping_sub(self.base))
-            .and_then(Option::as_mut)
-        else {
-            return;
-        };
-        if e.ts_end > p.op.ts_end {
-            return;
-        }
-        if let Some(new) = effect(&p.op, paths, names, e) {
-            p.effect = Some(p.effect.map_or(new, |f| f.merge(new)));
-        }
     }
 
     /// Assigns the settled events, settles the operations no event can reach any more, runs
@@ -239,12 +322,17 @@ impl<'d> Stream<'d, '_> {
     fn advance(&mut self, last: bool) -> Result<(), ReplayError> {
         let settled = self.settled();
         let unsettled = |t: u64| !last && t >= settled;
-        while let Some(w) = self.events.peek() {
-            if unsettled(w.key.0) {
-                break;
+        // Threads in turn: the order of assignment does not matter (module comment).
+        let (pending, base, paths, names) =
+            (&mut self.pending, self.base, &self.paths, &self.names);
+        for th in self.by_tid.values_mut() {
+            while let Some(w) = th.waiting.peek() {
+                if unsettled(w.key.0) {
+                    break;
+                }
+                th.waiting.pop();
+                assign(&th.ops, pending, base, paths, names, &w.e);
             }
-            self.events.pop();
-            self.assign(&w.e);
         }
         while let Some((end, i)) = self.open_by_end.peek() {
             if unsettled(end) {
@@ -335,7 +423,8 @@ impl<'d> Stream<'d, '_> {
                 .get(i.wrapping_sub(base))
                 .is_none_or(|p| p.is_none())
         };
-        for list in self.by_tid.values_mut() {
+        for th in self.by_tid.values_mut() {
+            let list = &mut th.ops;
             // The last operation begun before `settled` is still the one such an event finds.
             while list.len() > 1 && list[1].0 < settled && ran(list[0].1) {
                 list.pop_front();
@@ -344,12 +433,14 @@ impl<'d> Stream<'d, '_> {
     }
 }
 
-/// Replays the operations of the kernel trace at `path` in order on `dc`, streaming.
+/// Replays the operations of the kernel trace at `path` in order on `dc`, streaming;
+/// `early`: probe events are assigned as soon as their operation is known.
 pub(super) fn run_sequential(
     dc: &Dcache,
     path: &Path,
     hook: &Option<StepHook>,
     window: u64,
+    early: bool,
 ) -> Result<Outcome, ReplayError> {
     let mut s = Stream {
         dc,
@@ -362,11 +453,12 @@ pub(super) fn run_sequential(
         pending: VecDeque::new(),
         base: 0,
         by_tid: BTreeMap::new(),
-        events: Queue::new(),
         next_event: 0,
-        open_by_end: Queue::new(),
-        open_by_begin: Queue::new(),
-        ready: Queue::new(),
+        early,
+        scratch: Vec::new(),
+        open_by_end: Queue::default(),
+        open_by_begin: Queue::default(),
+        ready: Queue::default(),
         out: Outcome {
             ops: 0,
             differ: 0,
