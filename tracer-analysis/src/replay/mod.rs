@@ -199,8 +199,10 @@ struct ProbeEvent {
     ts_begin: u64,
     ts_end: u64,
     tid: u32,
-    /// Its name as recorded (cut at the event's capacity), numbered in the replay's names.
-    name: u32,
+    /// Its name as recorded (cut at the event's capacity), numbered in the replay's names; a
+    /// lookup's is not kept ([`effect`] does not read it, and interning it was a tenth of a
+    /// replay's work).
+    name: Option<u32>,
     probe: Probe,
     /// Its `inode_end` is not NULL.
     positive: bool,
@@ -212,7 +214,7 @@ impl ProbeEvent {
             ts_begin: e.ts_begin,
             ts_end: e.ts_end,
             tid: e.tid,
-            name: names.id(e.name_bytes()),
+            name: (!probe.is_lookup()).then(|| names.id(e.name_bytes())),
             probe,
             positive: e.inode_end != 0,
         }
@@ -297,7 +299,7 @@ fn last_component(path: &str) -> &[u8] {
 fn effect(op: &KernelOp, paths: &Paths, names: &Paths, e: &ProbeEvent) -> Option<Effect> {
     let probe = e.probe;
     // The event names the op's dentry: its name is the number of a path's last component.
-    let named = |p: u32| names.find(last_component(paths.get(p))) == Some(e.name);
+    let named = |p: u32| e.name.is_some() && names.find(last_component(paths.get(p))) == e.name;
     let names_its_dentry = || named(op.path) || op.path2.is_some_and(named);
     if probe.is_lookup() {
         return (op.kind != OpKind::DropCaches).then_some(Effect::Read(e.ts_end));
