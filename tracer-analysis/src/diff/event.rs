@@ -73,9 +73,11 @@ pub struct Numbering {
     /// The pointers seen last, direct-mapped by a hash of the pointer: most events name a
     /// dentry and a parent seen moments ago, found here without probing `ptrs`.
     recent: Box<[(u64, Slot)]>,
-    /// Names of up to 16 bytes (nearly all) by their bytes packed in an integer and their
-    /// length: no byte-string hashing or comparison call per event.
-    short: HashMap<(u128, u8), NameNo>,
+    /// Names of up to 16 bytes (nearly all) by their bytes packed in two integers: no
+    /// byte-string hashing or comparison call per event. A 24-byte entry: with the length
+    /// beside a `u128` key it was 48, and the map's load missed the cache in the profile
+    /// (the reorder window streams through it).
+    short: HashMap<(u64, u64), NameNo>,
     long: HashMap<Box<[u8]>, NameNo>,
     next_name: NameNo,
     /// Numbered since the last [`Numbering::take`], in number order.
@@ -164,16 +166,19 @@ impl Numbering {
 const RECENT_BITS: u32 = 12;
 const RECENT: usize = 1 << RECENT_BITS;
 
-/// A name of up to 16 bytes as one integer and its length: the first `len` bytes of the
-/// event's name field (the rest masked off: what follows the name is not part of it).
-fn short_key(name: &[u8; NAME_CAP], len: usize) -> Option<(u128, u8)> {
-    if len > 16 {
+/// A name of up to 16 bytes as two integers: the first `len` bytes of the event's name field
+/// (the rest masked off: what follows the name is not part of it). The length is not kept:
+/// a name whose last byte is not NUL has a non-zero byte where any shorter one has zeros,
+/// so only names ending in NUL (none from a kernel) could collide, and they are left out.
+fn short_key(name: &[u8; NAME_CAP], len: usize) -> Option<(u64, u64)> {
+    if len > 16 || (len > 0 && name.get(len - 1) == Some(&0)) {
         return None;
     }
     let mut first = [0u8; 16];
     first.copy_from_slice(&name[..16]);
     let mask = u128::MAX.checked_shr(8 * (16 - len) as u32).unwrap_or(0);
-    Some((u128::from_le_bytes(first) & mask, len as u8))
+    let key = u128::from_le_bytes(first) & mask;
+    Some((key as u64, (key >> 64) as u64))
 }
 
 /// Numbers to what they stand for: by [`Slot`] the pointer, by [`NameNo`] the name bytes.
@@ -233,6 +238,16 @@ mod tests {
             (&long[..], 2),
             (&b"f1"[..], 0),
             (&long[..20], 4),
+            // The empty name, NULs at the end and at 16 bytes: each its own number.
+            (&b""[..], 5),
+            (&b"f1\0\0"[..], 6),
+            (&b"0123456789abcdef"[..], 7),
+            (&b"0123456789abcde\0"[..], 8),
+            (&b"0123456789abcde"[..], 9),
+            (&b"\0"[..], 10),
+            (&b""[..], 5),
+            (&b"0123456789abcdef"[..], 7),
+            (&b"f1\0"[..], 3),
         ] {
             ev.set_name(bytes);
             assert_eq!(n.compact(&ev).name, want, "{bytes:?}");

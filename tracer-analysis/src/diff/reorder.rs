@@ -5,7 +5,10 @@
 //! seen cannot be overtaken any more.
 use tracer_common::Probe;
 
-use super::{event::Ev, runs::Runs};
+use super::{
+    event::Ev,
+    runs::{Keyed, Runs},
+};
 
 /// The time an event is ordered by.
 pub fn key_of(ev: &Ev) -> u64 {
@@ -16,11 +19,26 @@ pub fn key_of(ev: &Ev) -> u64 {
     }
 }
 
+/// An event in the window, with its arrival number: the last part of its key, which breaks
+/// ties between equal times in arrival order.
+#[derive(Clone, Copy)]
+struct Parked {
+    arrival: u64,
+    ev: Ev,
+}
+
+impl Keyed for Parked {
+    type Key = (u64, u64);
+    fn key(&self) -> (u64, u64) {
+        (key_of(&self.ev), self.arrival)
+    }
+}
+
 pub struct Reorder {
     window_ns: u64,
     // By (key, arrival): events arriving in key order (most of them) queue in one sorted run,
     // operations and writers overtaken by what ran inside them in another.
-    events: Runs<(u64, u64), Ev, 8>,
+    events: Runs<Parked, 8>,
     /// Events taken in so far.
     pub arrivals: u64,
     /// The newest begin seen.
@@ -45,7 +63,10 @@ impl Reorder {
     pub fn insert(&mut self, ev: Ev) {
         self.arrivals += 1;
         self.watermark = self.watermark.max(ev.ts_begin);
-        self.events.push((key_of(&ev), self.arrivals), ev);
+        self.events.push(Parked {
+            arrival: self.arrivals,
+            ev,
+        });
         self.depth += 1;
         self.max_depth = self.max_depth.max(self.depth);
     }
@@ -53,18 +74,18 @@ impl Reorder {
     /// The next event in key order if nothing can overtake it any more.
     pub fn pop_due(&mut self) -> Option<Ev> {
         let (window, watermark) = (self.window_ns, self.watermark);
-        let (_, ev) = self
+        let parked = self
             .events
             .pop_if(|(k, _)| k.saturating_add(window) <= watermark)?;
         self.depth -= 1;
-        Some(ev)
+        Some(parked.ev)
     }
 
     /// The next event in key order (draining at the end).
     pub fn pop(&mut self) -> Option<Ev> {
-        let (_, ev) = self.events.pop()?;
+        let parked = self.events.pop()?;
         self.depth -= 1;
-        Some(ev)
+        Some(parked.ev)
     }
 }
 
