@@ -54,8 +54,10 @@ struct Pending {
     effect: Option<Effect>,
     /// Its effect may still change (a probe event not yet assigned may fall in its span).
     open: bool,
-    /// The latest begin of the events assigned to it early.
-    reach: Option<u64>,
+    /// One past the latest begin of the events assigned to it early, 0 with none (8 bytes,
+    /// not an `Option`'s 16: a window holds a million of these). An event begun at `u64::MAX`
+    /// is not assigned early.
+    reach: u64,
 }
 
 impl Pending {
@@ -64,6 +66,12 @@ impl Pending {
         if let Some(new) = effect(&self.op, paths, names, e) {
             self.effect = Some(self.effect.map_or(new, |f| f.merge(new)));
         }
+    }
+
+    /// [`Pending::take`] for an event assigned early.
+    fn take_early(&mut self, paths: &Paths, names: &Paths, e: &ProbeEvent) {
+        self.take(paths, names, e);
+        self.reach = self.reach.max(e.ts_begin.saturating_add(1));
     }
 }
 
@@ -259,28 +267,29 @@ impl<'d> Stream<'d, '_> {
             op,
             effect: None,
             open: true,
-            reach: None,
+            reach: 0,
         };
         if self.early {
             let (pending, base) = (&self.pending, self.base);
             let before = at.checked_sub(1).and_then(|k| th.ops.get(k));
             let reach = before
                 .and_then(|&(_, j)| pending.get(j.wrapping_sub(base)))
-                .and_then(|p| p.as_ref()?.reach);
+                .and_then(Option::as_ref)
+                .map(|p| p.reach);
             // An event assigned early to the op before it is this one's (module comment).
-            if !late && reach.is_some_and(|r| r >= op.ts_begin) {
+            if !late && reach.is_some_and(|r| r > op.ts_begin) {
                 self.out.late += 1;
             }
             // Its waiting events: from its begin to the next op's (the thread's ops after it
-            // begin later: its index is the largest), within its span.
+            // begin later: its index is the largest), within its span (none begun at
+            // `u64::MAX`: `next` is at most that).
             let next = th.ops.get(at + 1).map_or(u64::MAX, |s| s.0);
             let run = &mut th.waiting.run;
             let from = run.partition_point(|w| w.key.0 < op.ts_begin);
             self.scratch.extend(run.drain(from..));
             for w in self.scratch.drain(..) {
                 if w.key.0 < next && w.e.ts_end <= op.ts_end {
-                    p.take(&self.paths, &self.names, &w.e);
-                    p.reach = p.reach.max(Some(w.key.0));
+                    p.take_early(&self.paths, &self.names, &w.e);
                 } else {
                     run.push_back(w);
                 }
@@ -301,9 +310,10 @@ impl<'d> Stream<'d, '_> {
                 .and_then(Option::as_mut);
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
-            if let Some(p) = p.filter(|p| p.open && e.ts_end <= p.op.ts_end) {
-                p.take(&self.paths, &self.names, &e);
-                p.reach = p.reach.max(Some(e.ts_begin));
+            if let Some(p) =
+                p.filter(|p| p.open && e.ts_end <= p.op.ts_end && e.ts_begin < u64::MAX)
+            {
+                p.take_early(&self.paths, &self.names, &e);
                 return;
             }
         }
