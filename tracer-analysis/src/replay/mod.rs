@@ -221,7 +221,7 @@ impl ProbeEvent {
     }
 }
 
-/// One operation of a kernel trace, as the replay keeps it (40 bytes, paths by number): a
+/// One operation of a kernel trace, as the replay keeps it (56 bytes, paths by number): a
 /// replay in timestamp order holds those of one reorder window, a paced one all of them.
 #[derive(Clone, Copy, Debug)]
 struct KernelOp {
@@ -1358,6 +1358,38 @@ ops = [{ op = "stat", path = "d" }]
             }
         }
         assert!(redone >= 1, "{redone} replays redone");
+    }
+
+    /// A damaged lookup that ends before it begins (1 500 < 7 000) falls in X's span by its
+    /// end and after Y's begin by its begin. Assigned early to X, it was never taken back when
+    /// Y came after X had run: the model trace differed from the whole trace's, with no late
+    /// event counted.
+    #[test]
+    fn a_damaged_event_is_not_assigned_early() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut x = stat(1, 1_000);
+        x.ts_end = 2_000;
+        let mut y = stat(1, 6_000);
+        y.ts_end = 6_010;
+        let mut events = vec![x, lookup(1, 7_000, 1_500), stat(3, 1_200)];
+        // A second of trace time later: X runs before Y arrives.
+        events.extend((0..70).map(|i| stat(2, 1_000_000_000 + 5_000 + i)));
+        events.push(y);
+        replayed_as_the_whole_trace_is(dir.path(), &events);
+    }
+
+    /// The same damaged lookup arriving after X has run: judged by its begin it was not late,
+    /// and X's place was computed without it.
+    #[test]
+    fn a_damaged_event_is_judged_late_by_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut x = stat(1, 1_000);
+        x.ts_end = 2_000;
+        let mut events = vec![x, stat(3, 1_200)];
+        events.extend((0..70).map(|i| stat(2, 1_000_000_000 + 5_000 + i)));
+        events.push(lookup(1, 7_000, 1_500));
+        let s = replayed_as_the_whole_trace_is(dir.path(), &events);
+        assert!(s.late_events.is_some_and(|n| n > 0), "{:?}", s.late_events);
     }
 
     /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every

@@ -20,7 +20,8 @@
 //! thread's list (the events assigned early to the ops before that one begin before it, by
 //! the same rule), so comparing, when an op arrives, its begin with `reach` of the one before
 //! it finds every case; it is counted as late, and `replay_to_trace` replays again without
-//! `early`. A thread's syscalls do not overlap in the kernel: that takes equal timestamps.
+//! `early`. This needs events that end no earlier than they begin: a damaged one is never
+//! assigned early, and is judged late by its end.
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, VecDeque},
@@ -40,12 +41,21 @@ pub(super) struct Outcome {
     pub differ: u64,
     /// Operations placed at their effect rather than their begin.
     pub placed: u64,
-    /// Events that arrived more than the window after later ones.
+    /// Events that arrived more than the window after later ones, and (with `early`)
+    /// operations that would take an event already assigned to the one before them: either
+    /// way the order may not be the exact one, and `replay_to_trace` replays again.
     pub late: u64,
     /// The most trace time an event began before the latest end seen when it arrived: a
     /// window above it makes no event late.
     pub max_lag: u64,
     pub threads: Vec<ThreadInfo>,
+}
+
+/// Whether an event may be assigned early. The argument in the module comment needs it to end
+/// no earlier than it begins (a damaged one could be overturned by an op that arrives after
+/// the one it went to has run, unseen), and `reach` (one past its begin) to fit in a `u64`.
+fn early_candidate(begin: u64, end: u64) -> bool {
+    begin <= end && begin < u64::MAX
 }
 
 /// An operation read and not yet run.
@@ -288,7 +298,10 @@ impl<'d> Stream<'d, '_> {
             let from = run.partition_point(|w| w.key.0 < op.ts_begin);
             self.scratch.extend(run.drain(from..));
             for w in self.scratch.drain(..) {
-                if w.key.0 < next && w.e.ts_end <= op.ts_end {
+                if w.key.0 < next
+                    && early_candidate(w.e.ts_begin, w.e.ts_end)
+                    && w.e.ts_end <= op.ts_end
+                {
                     p.take_early(&self.paths, &self.names, &w.e);
                 } else {
                     run.push_back(w);
@@ -299,7 +312,9 @@ impl<'d> Stream<'d, '_> {
     }
 
     fn add_event(&mut self, e: ProbeEvent) {
-        self.arrived(e.ts_begin);
+        // A damaged event ending before it begins is judged late by its end: the op its end
+        // falls in may have run already.
+        self.arrived(e.ts_begin.min(e.ts_end));
         let th = self.by_tid.entry(e.tid).or_default();
         if self.early {
             let at = first_after(&th.ops, e.ts_begin);
@@ -310,9 +325,9 @@ impl<'d> Stream<'d, '_> {
                 .and_then(Option::as_mut);
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
-            if let Some(p) =
-                p.filter(|p| p.open && e.ts_end <= p.op.ts_end && e.ts_begin < u64::MAX)
-            {
+            if let Some(p) = p.filter(|p| {
+                p.open && e.ts_end <= p.op.ts_end && early_candidate(e.ts_begin, e.ts_end)
+            }) {
                 p.take_early(&self.paths, &self.names, &e);
                 return;
             }

@@ -88,8 +88,10 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         }
         if let Some(n) = s.late_events.filter(|&n| n > 0) {
             eprintln!(
-                "  {n} events came more than the reorder window (1 s) after later ones: \
-                 replayed again with a {:.1} s window, in the exact order",
+                "  {n} events came more than the reorder window (1 s) after later ones, or \
+                 would have moved an event given early to another operation: replayed again \
+                 with a {:.3} s window, events given out only as it passes them, in the exact \
+                 order",
                 s.window_ns.unwrap_or(0) as f64 / 1e9
             );
         }
