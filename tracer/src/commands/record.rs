@@ -176,8 +176,8 @@ fn print_summary(s: &RecordSummary) {
     );
     for (sym, mode) in &s.attach {
         let n = |m: &std::collections::BTreeMap<String, u64>| m.get(sym).copied().unwrap_or(0);
-        let mut mode = mode.to_string();
-        mode.truncate(42);
+        // By characters: `String::truncate` panics inside a multi-byte one.
+        let mode: String = mode.to_string().chars().take(42).collect();
         eprintln!(
             "  {:<22} {:<42} {:>10} {:>10} {:>8}",
             sym,
