@@ -1164,49 +1164,14 @@ ops = [{ op = "stat", path = "d" }]
     #[test]
     fn a_late_event_makes_the_replay_widen_its_window() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let kernel = dir.path().join("kernel.trace");
         // Thread 1 stats every 100 ms for 4 s; then an op of thread 2 begun at 0.5 s arrives.
         let mut events: Vec<Event> = (0..40).map(|i| stat(1, 1_000 + i * 100_000_000)).collect();
         events.push(stat(2, 500_000_000));
-        let w = workload::builtin("unlink-stat")
-            .expect("builtin exists")
-            .expect("builtin parses");
-        kernel_trace_of(&kernel, w.source(), &events);
-        let profile = Profile::named("linux-6.1").expect("profile");
-        let out = dir.path().join("model.trace");
-        let s = replay_to_trace(
-            &w,
-            profile,
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            "6.1",
-        )
-        .expect("replay");
+        let s = replayed_as_the_whole_trace_is(dir.path(), &events);
         assert_eq!((s.late_events, s.ops), (Some(1), 41));
         // Thread 2's op began 0.5 s into the trace and came after the end of the one at 3.9 s.
         assert_eq!(s.window_ns, Some(3_900_001_010 - 500_000_000 + 1));
-        let exact = dir.path().join("exact.trace");
-        let e = replay_into(
-            &w,
-            profile,
-            Source::Against(&kernel),
-            Style::default(),
-            "6.1",
-            Window {
-                ns: u64::MAX,
-                if_late: IfLate::Keep,
-                early: false,
-            },
-            |h| Writer::create(&exact, h),
-        )
-        .expect("replay")
-        .0;
-        assert_eq!(e.late_events, Some(0));
-        assert!(
-            std::fs::read(&out).expect("read") == std::fs::read(&exact).expect("read"),
-            "the model trace is not the exact order's"
-        );
+        let out = dir.path().join("model.trace");
         let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
         let begins: Vec<u64> = model
             .iter()
