@@ -185,9 +185,22 @@ struct Thread {
     waiting: Queue<Waiting>,
 }
 
-/// The operation `e` belongs to, if it is still pending, takes it: its thread's last
-/// operation begun at or before it (`ops`), if that one has not ended before the event did.
-/// One that has run (no longer pending) holds the event as well: it is passed over.
+/// The operation an event begun at `begin` belongs to, if it is still pending: its thread's
+/// last operation begun at or before it (`ops`). One that has run (no longer pending) holds
+/// the event as well: it is passed over.
+fn owner<'a>(
+    ops: &VecDeque<(u64, usize)>,
+    pending: &'a mut VecDeque<Option<Pending>>,
+    base: usize,
+    begin: u64,
+) -> Option<&'a mut Pending> {
+    let at = first_after(ops, begin);
+    let &(_, i) = at.checked_sub(1).and_then(|k| ops.get(k))?;
+    pending.get_mut(i.wrapping_sub(base))?.as_mut()
+}
+
+/// The operation `e` belongs to ([`owner`]) takes it, if that one has not ended before the
+/// event did.
 fn assign(
     ops: &VecDeque<(u64, usize)>,
     pending: &mut VecDeque<Option<Pending>>,
@@ -196,18 +209,10 @@ fn assign(
     names: &Paths,
     e: &ProbeEvent,
 ) {
-    let at = first_after(ops, e.ts_begin);
-    let Some(&(_, i)) = at.checked_sub(1).and_then(|k| ops.get(k)) else {
-        return;
-    };
-    let Some(p) = pending
-        .get_mut(i.wrapping_sub(base))
-        .and_then(Option::as_mut)
-    else {
-        return;
-    };
-    if e.ts_end <= p.op.ts_end {
-        p.take(paths, names, e);
+    if let Some(p) = owner(ops, pending, base, e.ts_begin) {
+        if e.ts_end <= p.op.ts_end {
+            p.take(paths, names, e);
+        }
     }
 }
 
@@ -317,12 +322,7 @@ impl<'d> Stream<'d, '_> {
         self.arrived(e.ts_begin.min(e.ts_end));
         let th = self.by_tid.entry(e.tid).or_default();
         if self.early {
-            let at = first_after(&th.ops, e.ts_begin);
-            let p = at
-                .checked_sub(1)
-                .and_then(|k| th.ops.get(k))
-                .and_then(|&(_, i)| self.pending.get_mut(i.wrapping_sub(self.base)))
-                .and_then(Option::as_mut);
+            let p = owner(&th.ops, &mut self.pending, self.base, e.ts_begin);
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
             if let Some(p) = p.filter(|p| {
