@@ -1139,12 +1139,7 @@ ops = [{ op = "stat", path = "d" }]
         .0;
         assert_eq!(s.late_events, Some(1));
         assert_eq!(s.ops, 201);
-        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
-        let begins: Vec<u64> = model
-            .iter()
-            .filter(|e| e.probe() == Some(Probe::Op))
-            .map(|e| e.ts_begin)
-            .collect();
+        let begins = op_begins(&out);
         // The late op ran after ops it would have preceded had it come in time (the one begun
         // at 10 ms), the others in order.
         let late = begins
@@ -1172,12 +1167,7 @@ ops = [{ op = "stat", path = "d" }]
         // Thread 2's op began 0.5 s into the trace and came after the end of the one at 3.9 s.
         assert_eq!(s.window_ns, Some(3_900_001_010 - 500_000_000 + 1));
         let out = dir.path().join("model.trace");
-        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
-        let begins: Vec<u64> = model
-            .iter()
-            .filter(|e| e.probe() == Some(Probe::Op))
-            .map(|e| e.ts_begin)
-            .collect();
+        let begins = op_begins(&out);
         assert!(begins.is_sorted(), "{begins:?}");
     }
 
@@ -1242,29 +1232,16 @@ ops = [{ op = "stat", path = "d" }]
     #[test]
     fn an_op_arriving_after_an_event_given_to_the_op_before_it_is_late() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let op = |tid: u32, b: u64, e: u64| {
-            let mut ev = stat(tid, b);
-            ev.ts_end = e;
-            ev
-        };
         let events = [
-            op(1, 1_000, 100_000),
+            stat_until(1, 1_000, 100_000),
             lookup(1, 50_000, 50_010),
             // Thread 1 again, overlapping: the lookup is this op's (the last begun before it).
-            op(1, 40_000, 200_000),
-            op(2, 45_000, 45_100),
+            stat_until(1, 40_000, 200_000),
+            stat_until(2, 45_000, 45_100),
         ];
         let s = replayed_as_the_whole_trace_is(dir.path(), &events);
         assert_eq!((s.late_events, s.ops), (Some(1), 3));
-        let (_, model, _) = Reader::open(&dir.path().join("model.trace"))
-            .expect("open")
-            .read_all()
-            .expect("read");
-        let begins: Vec<u64> = model
-            .iter()
-            .filter(|e| e.probe() == Some(Probe::Op))
-            .map(|e| e.ts_begin)
-            .collect();
+        let begins = op_begins(&dir.path().join("model.trace"));
         // The second op of thread 1 runs at its lookup's end (50 010), after thread 2's.
         assert_eq!(begins, [1_000, 45_000, 40_000]);
     }
@@ -1293,8 +1270,7 @@ ops = [{ op = "stat", path = "d" }]
                     for _ in 0..300 {
                         let b = t + rnd(30_000_000);
                         let len = 1_000 + rnd(8_000_000);
-                        let mut op = stat(tid, b);
-                        op.ts_end = b + len;
+                        let op = stat_until(tid, b, b + len);
                         arrivals.push((op.ts_end + rnd(5_000_000), op));
                         for _ in 0..rnd(5) {
                             let eb = (b + rnd(len + 1_000_000)).saturating_sub(500_000);
@@ -1332,10 +1308,7 @@ ops = [{ op = "stat", path = "d" }]
     #[test]
     fn a_damaged_event_is_not_assigned_early() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut x = stat(1, 1_000);
-        x.ts_end = 2_000;
-        let mut y = stat(1, 6_000);
-        y.ts_end = 6_010;
+        let (x, y) = (stat_until(1, 1_000, 2_000), stat_until(1, 6_000, 6_010));
         let mut events = vec![x, lookup(1, 7_000, 1_500), stat(3, 1_200)];
         // A second of trace time later: X runs before Y arrives.
         events.extend((0..70).map(|i| stat(2, 1_000_000_000 + 5_000 + i)));
@@ -1348,9 +1321,7 @@ ops = [{ op = "stat", path = "d" }]
     #[test]
     fn a_damaged_event_is_judged_late_by_its_end() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut x = stat(1, 1_000);
-        x.ts_end = 2_000;
-        let mut events = vec![x, stat(3, 1_200)];
+        let mut events = vec![stat_until(1, 1_000, 2_000), stat(3, 1_200)];
         events.extend((0..70).map(|i| stat(2, 1_000_000_000 + 5_000 + i)));
         events.push(lookup(1, 7_000, 1_500));
         let s = replayed_as_the_whole_trace_is(dir.path(), &events);
@@ -1363,8 +1334,7 @@ ops = [{ op = "stat", path = "d" }]
     fn an_end_stamp_at_the_clock_s_limit_runs_every_operation() {
         let dir = tempfile::tempdir().expect("tempdir");
         let kernel = dir.path().join("kernel.trace");
-        let mut damaged = stat(1, 2_000);
-        damaged.ts_end = u64::MAX;
+        let damaged = stat_until(1, 2_000, u64::MAX);
         let events = [stat(1, 1_000), damaged, stat(2, 3_000), stat(1, 4_000)];
         let w = workload::builtin("unlink-stat")
             .expect("builtin exists")
@@ -1381,12 +1351,7 @@ ops = [{ op = "stat", path = "d" }]
         )
         .expect("replay");
         assert_eq!(s.ops, 4);
-        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
-        let begins: Vec<u64> = model
-            .iter()
-            .filter(|e| e.probe() == Some(Probe::Op))
-            .map(|e| e.ts_begin)
-            .collect();
+        let begins = op_begins(&out);
         assert_eq!(begins, [1_000, 2_000, 3_000, 4_000]);
     }
 
@@ -1400,6 +1365,23 @@ ops = [{ op = "stat", path = "d" }]
         e.ts_end = b + 10;
         e.set_name(b"d0/f1");
         e
+    }
+
+    /// [`stat`] ending at `e`.
+    fn stat_until(tid: u32, b: u64, e: u64) -> Event {
+        let mut ev = stat(tid, b);
+        ev.ts_end = e;
+        ev
+    }
+
+    /// The begin stamps of a model trace's operations, in its order.
+    fn op_begins(path: &Path) -> Vec<u64> {
+        let (_, model, _) = Reader::open(path).expect("open").read_all().expect("read");
+        model
+            .iter()
+            .filter(|e| e.probe() == Some(Probe::Op))
+            .map(|e| e.ts_begin)
+            .collect()
     }
 
     /// A kernel trace with one stat op per `(tid, ts_begin)`.
