@@ -104,7 +104,8 @@ pub fn check_installed() -> Result<()> {
 /// fail here, and falls back to TCG (remembering why) when the KVM guest does not reach init.
 pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result<Booted> {
     let verdict_file = b.vm_dir.join("kvm-verdict");
-    let verdict_key = kvm_verdict_key();
+    // Asks QEMU for its version: only worth a process where KVM is still in question.
+    let verdict_key = std::cell::LazyCell::new(kvm_verdict_key);
     let try_kvm = match accel {
         Accel::Tcg => false,
         Accel::Kvm => {
@@ -118,7 +119,7 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
                 && cpu_virtualization(&fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
                     != Some(false)
                 && fs::read_to_string(&verdict_file).ok().as_deref()
-                    != Some(format!("{verdict_key} broken\n").as_str())
+                    != Some(format!("{} broken\n", *verdict_key).as_str())
         }
     };
     if try_kvm {
@@ -127,11 +128,11 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
         let console = fs::read_to_string(b.console_log).unwrap_or_default();
         if accel == Accel::Kvm || r.boot_to_init.is_some() || panic_line(&console).is_some() {
             if r.boot_to_init.is_some() {
-                let _ = fs::write(&verdict_file, format!("{verdict_key} works\n"));
+                let _ = fs::write(&verdict_file, format!("{} works\n", *verdict_key));
             }
             return Ok(r);
         }
-        let _ = fs::write(&verdict_file, format!("{verdict_key} broken\n"));
+        let _ = fs::write(&verdict_file, format!("{} broken\n", *verdict_key));
         observer.note(&format!(
             "a KVM guest does not reach init here (see {}); using TCG, now and next time \
              (delete {} to try KVM again)",
