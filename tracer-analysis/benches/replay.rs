@@ -3,7 +3,7 @@
 //! model trace written out. Not a timed test.
 //!
 //! `cargo bench -p tracer-analysis --bench replay -- [MODEL_EVENTS ...] [--workload W]
-//! [--profile P] [--probes N] [--dir DIR] [--stream] [--json FILE]`
+//! [--profile P] [--probes N] [--burst N] [--dir DIR] [--stream] [--json FILE]`
 //!
 //! For each size (default 1 000 000 and 10 000 000 model events) it writes a kernel trace
 //! holding the operations of the workload's plan (default `unlink-stat`), its threads taking
@@ -11,7 +11,10 @@
 //! events per operation are measured first on a short input). With `--probes N` each operation
 //! is preceded by N `__d_lookup_rcu` events of its thread inside its span, naming its last
 //! component, as a kernel trace's probes would (the replay then reads, assigns and places by
-//! them). With `--dir` the input is kept and reused, so two builds replay the same bytes. It then replays it and measures the replay
+//! them). With `--burst N` the Op events of N operations in a row follow all their probe events
+//! (as when one CPU's buffer is written long after another's): each thread's events then wait
+//! for operations that arrive after later events, the case where an operation's look at its
+//! waiting events once went quadratic. With `--dir` the input is kept and reused, so two builds replay the same bytes. It then replays it and measures the replay
 //! alone: CPU seconds (user + system of every thread, getrusage), wall seconds, peak resident
 //! memory (VmHWM, reset through /proc/self/clear_refs first).
 //!
@@ -46,8 +49,9 @@ use userspace_dcache::Profile;
 const RELEASE: &str = "6.1.0-bench";
 
 /// Writes a kernel trace of the first `ops` operations of `w`'s plan, its threads taking turns,
-/// each after `probes` lookup events inside its span.
-fn generate(path: &Path, w: &Workload, ops: u64, probes: u32) {
+/// each after `probes` lookup events inside its span; the operations themselves written `burst`
+/// at a time, after the probe events of all of them.
+fn generate(path: &Path, w: &Workload, ops: u64, probes: u32, burst: usize) {
     let mut h = Header::new(Origin::Kernel);
     h.kernel_release = RELEASE.into();
     h.workload = Some(w.name.clone());
@@ -55,6 +59,7 @@ fn generate(path: &Path, w: &Workload, ops: u64, probes: u32) {
     let mut out = Writer::create(path, &h).expect("create the input");
     let mut threads: Vec<_> = w.all_thread_ops().collect();
     let mut n = 0u64;
+    let mut held = Vec::with_capacity(burst);
     while n < ops && !threads.is_empty() {
         let mut t = 0;
         while t < threads.len() && n < ops {
@@ -88,12 +93,17 @@ fn generate(path: &Path, w: &Workload, ops: u64, probes: u32) {
                 p.set_name(last);
                 out.push(&p).expect("write a probe event");
             }
-            out.push(&e).expect("write an operation");
+            held.push(e);
+            if held.len() >= burst {
+                out.push_all(&held).expect("write the operations");
+                held.clear();
+            }
             n += 1;
             t += 1;
         }
     }
     assert_eq!(n, ops, "the workload's plan ran out of operations");
+    out.push_all(&held).expect("write the operations");
     out.finish(Footer::default()).expect("finish the input");
 }
 
@@ -152,6 +162,8 @@ struct Run {
     events: u64,
     /// Kernel probe events before each operation in the input (`--probes`).
     probes_per_op: u32,
+    /// Operations whose Op events follow all their probe events (`--burst`; 1: each its own).
+    burst: usize,
     /// Input size: the kernel trace's operations and probe events.
     input_bytes: u64,
     /// The model trace went into a pipe (`--stream`), not a file.
@@ -199,6 +211,7 @@ fn main() {
     let mut name = "unlink-stat".to_string();
     let mut profile = "linux-6.1".to_string();
     let mut probes = 0u32;
+    let mut burst = 1usize;
     let mut json = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/replay.json");
     let mut args = argv.into_iter().skip(1);
     while let Some(a) = args.next() {
@@ -212,6 +225,13 @@ fn main() {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .expect("--probes N (probe events per operation)")
+            }
+            "--burst" => {
+                burst = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--burst N (operations written together, at least 1)")
             }
             "--json" => json = PathBuf::from(args.next().expect("--json FILE")),
             // cargo bench passes --bench to every bench binary.
@@ -239,7 +259,7 @@ fn main() {
     const PROBE_OPS: u64 = 20_000;
     let w = workload_for(&name, PROBE_OPS);
     let probe_in = dir.join("probe-input.trace");
-    generate(&probe_in, &w, PROBE_OPS, probes);
+    generate(&probe_in, &w, PROBE_OPS, probes, burst);
     let probe_out = dir.join("probe-model.trace");
     let s = replay(&w, &profile, &probe_in, &probe_out, false);
     let per_op = s.events as f64 / PROBE_OPS as f64;
@@ -271,15 +291,20 @@ fn main() {
     );
     for target in sizes {
         let ops = (target as f64 / per_op).ceil() as u64;
-        let input = match probes {
-            0 => dir.join(format!("input-{name}-{ops}.trace")),
-            p => dir.join(format!("input-{name}-{ops}-p{p}.trace")),
+        let probes_part = match probes {
+            0 => String::new(),
+            p => format!("-p{p}"),
         };
+        let burst_part = match burst {
+            1 => String::new(),
+            b => format!("-b{b}"),
+        };
+        let input = dir.join(format!("input-{name}-{ops}{probes_part}{burst_part}.trace"));
         let model = dir.join(format!("model-{name}-{ops}.trace"));
         let t0 = Instant::now();
         let w = workload_for(&name, ops);
         if !(keep && input.exists()) {
-            generate(&input, &w, ops, probes);
+            generate(&input, &w, ops, probes, burst);
         }
         let gen = t0.elapsed().as_secs_f64();
         let input_bytes = fs::metadata(&input).map_or(0, |m| m.len());
@@ -342,6 +367,7 @@ fn main() {
             ops: s.ops,
             events: s.events,
             probes_per_op: probes,
+            burst,
             input_bytes,
             streamed: stream,
             output_bytes,

@@ -1301,6 +1301,32 @@ ops = [{ op = "stat", path = "d" }]
         assert!(redone >= 1, "{redone} replays redone");
     }
 
+    /// Two threads' ops arriving in bursts of 100, after all their lookups (inside their
+    /// spans in and out of order, across their ends, between them): each op takes its own out
+    /// of the middle of its thread's waiting events, the rest wait for the window, and the
+    /// model trace is the whole-trace replay's.
+    #[test]
+    fn ops_arriving_in_bursts_after_their_events_replay_as_the_whole_trace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut events = Vec::new();
+        for block in 0..4u64 {
+            let mut ops = Vec::new();
+            for k in 0..50u64 {
+                for tid in 1..=2u32 {
+                    let b = 1_000_000 + (block * 50 + k) * 10_000 + u64::from(tid) * 3_000;
+                    ops.push(stat_until(tid, b, b + 2_000));
+                    events.push(lookup(tid, b + 100, b + 200));
+                    events.push(lookup(tid, b + 1_900, b + 2_500));
+                    events.push(lookup(tid, b + 2_600, b + 2_700));
+                    events.push(lookup(tid, b + 1_000, b + 1_100));
+                }
+            }
+            events.extend(ops);
+        }
+        let s = replayed_as_the_whole_trace_is(dir.path(), &events);
+        assert_eq!((s.ops, s.late_events), (400, Some(0)));
+    }
+
     /// A damaged lookup that ends before it begins (1 500 < 7 000) falls in X's span by its
     /// end and after Y's begin by its begin. Assigned early to X, it was never taken back when
     /// Y came after X had run: the model trace differed from the whole trace's, with no late

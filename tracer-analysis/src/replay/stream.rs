@@ -28,6 +28,7 @@ use std::{
     path::Path,
 };
 
+use foldhash::HashMap;
 use tracer_common::{OpKind, Probe};
 use userspace_dcache::{Dcache, ModelError, StepHook, Task};
 
@@ -110,6 +111,10 @@ impl<K: Ord + Copy> Queue<K> {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.run.is_empty() && self.heap.is_empty()
+    }
+
     fn peek(&self) -> Option<K> {
         match (self.run.front(), self.heap.peek()) {
             (Some(&a), Some(&Reverse(b))) => Some(a.min(b)),
@@ -150,6 +155,9 @@ fn first_after(list: &VecDeque<(u64, usize)>, t: u64) -> usize {
 struct Waiting {
     key: (u64, u64),
     e: ProbeEvent,
+    /// Assigned early while in the middle of its thread's queue: left there, passed over when
+    /// the window reaches it (taking it out would move every later one, once per operation).
+    taken: bool,
 }
 
 impl PartialEq for Waiting {
@@ -229,12 +237,11 @@ struct Stream<'d, 'p> {
     /// Operations read and not run, by index in the trace from `base` on.
     pending: VecDeque<Option<Pending>>,
     base: usize,
-    by_tid: BTreeMap<u32, Thread>,
+    /// The threads with operations or events in the window.
+    by_tid: HashMap<u32, Thread>,
     next_event: u64,
     /// Assign probe events as soon as their operation is known (see the module's comment).
     early: bool,
-    /// Events taken out of a thread's queue to be looked at (kept for its allocation).
-    scratch: Vec<Waiting>,
     /// Open operations by (end, index), and by (begin, index) (entries of operations no longer
     /// open are skipped when met).
     open_by_end: Queue<(u64, usize)>,
@@ -244,7 +251,35 @@ struct Stream<'d, 'p> {
     out: Outcome,
 }
 
-impl<'d> Stream<'d, '_> {
+impl<'d, 'p> Stream<'d, 'p> {
+    fn new(dc: &'d Dcache, hook: &'p Option<StepHook>, window: u64, early: bool) -> Self {
+        Stream {
+            dc,
+            hook,
+            tasks: BTreeMap::new(),
+            paths: Paths::default(),
+            names: Paths::default(),
+            window,
+            horizon: 0,
+            pending: VecDeque::new(),
+            base: 0,
+            by_tid: HashMap::default(),
+            next_event: 0,
+            early,
+            open_by_end: Queue::default(),
+            open_by_begin: Queue::default(),
+            ready: Queue::default(),
+            out: Outcome {
+                ops: 0,
+                differ: 0,
+                placed: 0,
+                late: 0,
+                max_lag: 0,
+                threads: Vec::new(),
+            },
+        }
+    }
+
     /// Everything that begins before this is final (under the window assumption).
     fn settled(&self) -> u64 {
         self.horizon.saturating_sub(self.window)
@@ -297,20 +332,30 @@ impl<'d> Stream<'d, '_> {
             }
             // Its waiting events: from its begin to the next op's (the thread's ops after it
             // begin later: its index is the largest), within its span (none begun at
-            // `u64::MAX`: `next` is at most that).
+            // `u64::MAX`: `next` is at most that). One taken ends within the span and no
+            // earlier than it begins, so the look stops at the op's end: the events of the
+            // thread's later ops, read before this op, are not looked at once per op.
             let next = th.ops.get(at + 1).map_or(u64::MAX, |s| s.0);
             let run = &mut th.waiting.run;
             let from = run.partition_point(|w| w.key.0 < op.ts_begin);
-            self.scratch.extend(run.drain(from..));
-            for w in self.scratch.drain(..) {
-                if w.key.0 < next
+            let to = run.partition_point(|w| w.key.0 <= op.ts_end).max(from);
+            for w in run.range_mut(from..to) {
+                if !w.taken
+                    && w.key.0 < next
                     && early_candidate(w.e.ts_begin, w.e.ts_end)
                     && w.e.ts_end <= op.ts_end
                 {
                     p.take_early(&self.paths, &self.names, &w.e);
-                } else {
-                    run.push_back(w);
+                    w.taken = true;
                 }
+            }
+            // Those taken at either end go now (the op's own events, in order or after a
+            // burst of the thread's later ones), not when the window reaches them.
+            while run.back().is_some_and(|w| w.taken) {
+                run.pop_back();
+            }
+            while run.front().is_some_and(|w| w.taken) {
+                run.pop_front();
             }
         }
         self.pending.push_back(Some(p));
@@ -335,6 +380,7 @@ impl<'d> Stream<'d, '_> {
         th.waiting.push(Waiting {
             key: (e.ts_begin, self.next_event),
             e,
+            taken: false,
         });
         self.next_event += 1;
     }
@@ -356,7 +402,9 @@ impl<'d> Stream<'d, '_> {
                     break;
                 }
                 th.waiting.pop();
-                assign(&th.ops, pending, base, paths, names, &w.e);
+                if !w.taken {
+                    assign(&th.ops, pending, base, paths, names, &w.e);
+                }
             }
         }
         while let Some((end, i)) = self.open_by_end.peek() {
@@ -440,7 +488,8 @@ impl<'d> Stream<'d, '_> {
     }
 
     /// Drops, per thread, the operations that have run and that every event still to be
-    /// assigned (begun at `settled` or later) would pass over for a later one of its thread.
+    /// assigned (begun at `settled` or later) would pass over for a later one of its thread,
+    /// and the threads left with nothing (a trace names many threads that come and go).
     fn forget(&mut self, settled: u64) {
         let (pending, base) = (&self.pending, self.base);
         let ran = |i: usize| {
@@ -448,13 +497,19 @@ impl<'d> Stream<'d, '_> {
                 .get(i.wrapping_sub(base))
                 .is_none_or(|p| p.is_none())
         };
-        for th in self.by_tid.values_mut() {
+        self.by_tid.retain(|_, th| {
             let list = &mut th.ops;
             // The last operation begun before `settled` is still the one such an event finds.
             while list.len() > 1 && list[1].0 < settled && ran(list[0].1) {
                 list.pop_front();
             }
-        }
+            // When it has run, such an event is passed over whether it finds that one or none
+            // (and no op is before a later one's to hold its `reach`).
+            if list.len() == 1 && list[0].0 < settled && ran(list[0].1) {
+                list.pop_front();
+            }
+            !(list.is_empty() && th.waiting.is_empty())
+        });
     }
 }
 
@@ -467,32 +522,7 @@ pub(super) fn run_sequential(
     window: u64,
     early: bool,
 ) -> Result<Outcome, ReplayError> {
-    let mut s = Stream {
-        dc,
-        hook,
-        tasks: BTreeMap::new(),
-        paths: Paths::default(),
-        names: Paths::default(),
-        window,
-        horizon: 0,
-        pending: VecDeque::new(),
-        base: 0,
-        by_tid: BTreeMap::new(),
-        next_event: 0,
-        early,
-        scratch: Vec::new(),
-        open_by_end: Queue::default(),
-        open_by_begin: Queue::default(),
-        ready: Queue::default(),
-        out: Outcome {
-            ops: 0,
-            differ: 0,
-            placed: 0,
-            late: 0,
-            max_lag: 0,
-            threads: Vec::new(),
-        },
-    };
+    let mut s = Stream::new(dc, hook, window, early);
     let mut r = Reader::open(path)?;
     let mut since_advance = 0u32;
     // Events are read where the reader holds them: a probe event is kept as the little the
@@ -529,6 +559,83 @@ pub(super) fn run_sequential(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracer_common::Event;
+    use userspace_dcache::{DcacheConfig, FsKind, Profile};
+
+    fn lookup(tid: u32, begin: u64, names: &mut Paths) -> ProbeEvent {
+        let mut e = Event::zeroed();
+        e.probe = Probe::DLookupRcu as u8;
+        e.tid = tid;
+        e.ts_begin = begin;
+        e.ts_end = begin + 10;
+        ProbeEvent::new(&e, Probe::DLookupRcu, names)
+    }
+
+    fn stat(tid: u32, begin: u64, end: u64, paths: &mut Paths) -> KernelOp {
+        KernelOp {
+            tid,
+            kind: OpKind::Stat,
+            path: paths.id(b"d0/f1"),
+            path2: None,
+            ts_begin: begin,
+            ts_end: end,
+            ts_effect: None,
+            result: 0,
+        }
+    }
+
+    fn dcache() -> Dcache {
+        let profile = Profile::named("linux-6.1").expect("profile");
+        Dcache::new(DcacheConfig::new(profile, FsKind::Tmpfs).with_logical_clock())
+    }
+
+    /// A trace names many threads that come and go (each thread of the machine with a probe
+    /// event): once the window has passed a thread's events and its ops have run, it is
+    /// forgotten, so `advance` walks the threads of the window, not every one ever seen.
+    #[test]
+    fn threads_the_window_has_passed_are_forgotten() {
+        let (dc, hook) = (dcache(), None);
+        let mut s = Stream::new(&dc, &hook, 1_000, true);
+        for tid in 1..=500 {
+            let e = lookup(tid, 1_000 * u64::from(tid), &mut s.names);
+            s.add_event(e);
+        }
+        let op = stat(1000, 5_000_000, 5_000_600, &mut s.paths);
+        s.add_op(0, op);
+        s.horizon = 5_000_600;
+        s.advance(false).expect("advance");
+        assert_eq!(s.by_tid.len(), 1, "threads kept");
+        assert!(s.by_tid.contains_key(&1000));
+        s.horizon = u64::MAX;
+        s.window = 0;
+        s.advance(true).expect("advance");
+        assert!(s.pending.is_empty(), "the op has run");
+        assert!(s.by_tid.is_empty(), "{} threads kept", s.by_tid.len());
+    }
+
+    /// A thread's lookups, all read before its ops (a burst): each op, as it arrives, takes
+    /// its own three early and they leave the queue at once; the others stay for their ops.
+    #[test]
+    fn events_taken_early_out_of_a_burst_leave_the_queue() {
+        let (dc, hook) = (dcache(), None);
+        let mut s = Stream::new(&dc, &hook, 1_000_000_000, true);
+        const OPS: u64 = 50;
+        for k in 0..OPS {
+            for j in 0..3 {
+                let e = lookup(1, 1_000_000 + k * 1_000 + 100 + j * 100, &mut s.names);
+                s.add_event(e);
+            }
+        }
+        for k in 0..OPS {
+            let b = 1_000_000 + k * 1_000;
+            let op = stat(1, b, b + 600, &mut s.paths);
+            s.add_op(k as usize, op);
+            let left = s.by_tid.get(&1).map_or(0, |t| t.waiting.run.len());
+            assert_eq!(left as u64, 3 * (OPS - 1 - k), "after op {k}");
+            let p = s.pending(k as usize).expect("pending");
+            assert_eq!(p.reach, b + 301, "op {k} took its last lookup");
+        }
+    }
 
     /// The search from the front finds what a binary search over the whole list finds, for
     /// every point around every entry, with repeated begins.
