@@ -12,7 +12,7 @@
 use std::{
     collections::BTreeMap,
     fs::{File, OpenOptions},
-    io::{self, BufReader, BufWriter, Read, Write},
+    io::{self, BufWriter, Read, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
@@ -510,7 +510,10 @@ impl Writer {
 /// Streams events out of a trace file, chunk by chunk: memory stays constant with length.
 pub struct Reader {
     path: PathBuf,
-    input: BufReader<File>,
+    /// Read without a buffer in between: a chunk's events are read straight into `chunk`,
+    /// with the head of the record after them in the same read (a `BufReader` in front
+    /// copied the first 64 KB of every chunk through its own buffer).
+    input: File,
     pub header: Header,
     offset: u64,
     events: u64,
@@ -519,6 +522,11 @@ pub struct Reader {
     chunk: Vec<Event>,
     /// Index of the next event in `chunk`.
     pos: usize,
+    /// Bytes read past the current chunk's events (the next record's head), not yet consumed:
+    /// `carry[carry_at..carry_len]`.
+    carry: [u8; CHUNK_HEAD],
+    carry_at: usize,
+    carry_len: usize,
     footer: Option<Footer>,
 }
 
@@ -548,14 +556,15 @@ impl Reader {
         let file = File::open(path).map_err(io_err(path))?;
         let mut r = Reader {
             path: path.to_path_buf(),
-            // Smaller than a chunk: a chunk's bytes are then read straight into it, not
-            // copied through this buffer.
-            input: BufReader::with_capacity(1 << 16, file),
+            input: file,
             header: Header::default(),
             offset: 0,
             events: 0,
             chunk: Vec::new(),
             pos: 0,
+            carry: [0; CHUNK_HEAD],
+            carry_at: 0,
+            carry_len: 0,
             footer: None,
         };
         let mut magic = [0u8; 8];
@@ -601,18 +610,37 @@ impl Reader {
 
     /// Fills `buf`; Ok(false) on a clean EOF before the first byte, Truncated on a partial read.
     fn read_exact_or_eof(&mut self, buf: &mut [u8]) -> Result<bool, TraceError> {
-        let mut got = 0;
-        while got < buf.len() {
+        Ok(self.read_at_least(buf, buf.len())? > 0)
+    }
+
+    /// Fills `buf[..need]` and as much of the rest as one read brings, the carried bytes
+    /// first; returns the bytes filled: 0 on a clean EOF before the first byte, Truncated on
+    /// EOF after it. Only `need` bytes count as consumed (`offset`); the caller keeps the
+    /// rest with [`Reader::carry_over`].
+    fn read_at_least(&mut self, buf: &mut [u8], need: usize) -> Result<usize, TraceError> {
+        let carried = (self.carry_len - self.carry_at).min(buf.len());
+        buf[..carried].copy_from_slice(&self.carry[self.carry_at..self.carry_at + carried]);
+        self.carry_at += carried;
+        let mut got = carried;
+        while got < need {
             match self.input.read(&mut buf[got..]) {
-                Ok(0) if got == 0 => return Ok(false),
+                Ok(0) if got == 0 => return Ok(0),
                 Ok(0) => return Err(self.truncated("end of file inside a record")),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(io_err(&self.path)(e)),
             }
         }
-        self.offset += buf.len() as u64;
-        Ok(true)
+        self.offset += need as u64;
+        Ok(got)
+    }
+
+    /// Keeps `extra`, bytes read past a record, for the next read.
+    fn carry_over(&mut self, extra: &[u8]) {
+        debug_assert_eq!(self.carry_at, self.carry_len, "carried bytes left unread");
+        self.carry[..extra.len()].copy_from_slice(extra);
+        self.carry_at = 0;
+        self.carry_len = extra.len();
     }
 
     fn read_full(&mut self, buf: &mut [u8], what: &'static str) -> Result<(), TraceError> {
@@ -670,9 +698,21 @@ impl Reader {
                     return Err(self.corrupt(format!("chunk of {count} events")));
                 }
                 let crc = self.read_u32("chunk header")?;
-                self.chunk.resize(count as usize, Event::zeroed());
+                // One event more than the chunk holds: room for the next record's head,
+                // read in the same call.
+                let need = count as usize * EVENT_SIZE;
+                self.chunk.resize(count as usize + 1, Event::zeroed());
                 let mut chunk = std::mem::take(&mut self.chunk);
-                let res = self.read_full(event_bytes_mut(&mut chunk), "events");
+                let bytes = event_bytes_mut(&mut chunk);
+                let res = match self.read_at_least(&mut bytes[..need + CHUNK_HEAD], need) {
+                    Ok(0) if need > 0 => Err(self.truncated("events")),
+                    Ok(got) => {
+                        self.carry_over(&bytes[need..got]);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                chunk.truncate(count as usize);
                 self.chunk = chunk;
                 res?;
                 if crc != crc32fast::hash(event_bytes_mut(&mut self.chunk)) {
@@ -847,6 +887,85 @@ mod tests {
             );
             assert!(n >= CHUNK_EVENTS, "the first chunk is intact");
         }
+    }
+
+    /// A chunk's events are read together with the head of the record after them: a cut
+    /// anywhere near a record's edges (inside that head, at it, just before it) is still
+    /// truncation after exactly the events of the whole chunks before it.
+    #[test]
+    fn every_cut_near_a_record_edge_is_truncation_after_the_whole_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        let evs = write(&p, CHUNK_EVENTS as u64 + 10);
+        let bytes = std::fs::read(&p).expect("read");
+        let json_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+        let first = 20 + json_len;
+        let second = first + CHUNK_HEAD + CHUNK_EVENTS * EVENT_SIZE;
+        let footer = second + CHUNK_HEAD + 10 * EVENT_SIZE;
+        assert_eq!(&bytes[first..first + 4], CHUNK_MAGIC);
+        assert_eq!(&bytes[second..second + 4], CHUNK_MAGIC);
+        assert_eq!(&bytes[footer..footer + 4], FOOTER_MAGIC);
+        let cuts = (first..first + 2 * CHUNK_HEAD)
+            .chain(second - 2 * CHUNK_HEAD..second + 2 * CHUNK_HEAD)
+            .chain(footer - 2 * CHUNK_HEAD..bytes.len());
+        for cut in cuts {
+            std::fs::write(&p, &bytes[..cut]).expect("write");
+            let mut r = Reader::open(&p).expect("header intact");
+            let mut back = Vec::new();
+            let err = loop {
+                match r.next_event() {
+                    Ok(Some(e)) => back.push(e),
+                    Ok(None) => panic!("cut at {cut}: a cut file must not read to the end"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(
+                matches!(err, TraceError::Truncated { .. }),
+                "cut at {cut}: {err}"
+            );
+            let whole = if cut >= footer {
+                evs.len()
+            } else if cut >= second {
+                CHUNK_EVENTS
+            } else {
+                0
+            };
+            assert_eq!(back.len(), whole, "cut at {cut}");
+            assert_eq!(back, evs[..whole], "cut at {cut}");
+        }
+        std::fs::write(&p, &bytes).expect("write");
+        let (_, back, _) = Reader::open(&p).expect("open").read_all().expect("whole");
+        assert_eq!(back, evs);
+    }
+
+    /// A pipe hands a reader whatever has been written so far, so records arrive split at
+    /// any byte: the reader reads what it reads from the whole file.
+    #[test]
+    fn a_trace_arriving_in_small_pieces_through_a_pipe_reads_as_the_file() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        let evs = write(&p, 2 * CHUNK_EVENTS as u64 + 3);
+        let bytes = std::fs::read(&p).expect("read");
+        let (rx, mut tx) = std::io::pipe().expect("pipe");
+        let writer = std::thread::spawn(move || {
+            // Pieces of 1 to 29 bytes, then the rest of each chunk in one write.
+            let mut at = 0;
+            let mut size = 1;
+            while at < bytes.len() {
+                let n = if size < 30 { size } else { 100_000 }.min(bytes.len() - at);
+                tx.write_all(&bytes[at..at + n]).expect("write to the pipe");
+                tx.flush().expect("flush");
+                at += n;
+                size = if size >= 30 { 1 } else { size + 1 };
+                std::thread::yield_now();
+            }
+        });
+        let path = PathBuf::from(format!("/proc/self/fd/{}", rx.as_raw_fd()));
+        let (_, back, footer) = Reader::open(&path).expect("open").read_all().expect("read");
+        writer.join().expect("writer");
+        assert_eq!(back, evs);
+        assert_eq!(footer.events, evs.len() as u64);
     }
 
     #[test]
