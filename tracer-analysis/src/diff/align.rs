@@ -211,9 +211,11 @@ impl OpMatcher {
         }
     }
 
-    /// Records side `side`'s next operation of `kind` on `path` (`racy`: a race on this side
-    /// makes another result possible). Returns the pair when the results differ and no race
-    /// on either side explains it.
+    /// Records side `side`'s next operation of `kind` on `path` (`racy`: whether a race on this
+    /// side makes another result possible; asked only when the answer can matter, when the
+    /// result waits for its twin or differs from it: the question walks the history and was
+    /// a third of resolving an operation in the profile). Returns the pair when the results
+    /// differ and no race on either side explains it.
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -222,7 +224,7 @@ impl OpMatcher {
         path: PathId,
         result: i32,
         ts_begin: u64,
-        racy: bool,
+        racy: impl FnOnce() -> bool,
         paths: &Paths,
     ) -> Option<OpDivergence> {
         if self.abandoned {
@@ -237,7 +239,7 @@ impl OpMatcher {
             queue.push_back(Pending {
                 result,
                 ts_begin,
-                racy,
+                racy: racy(),
             });
             self.backlog += 1;
             if self.backlog > self.cap {
@@ -276,7 +278,7 @@ impl OpMatcher {
             model_result: m.0,
             kernel_ts_begin: k.1,
             model_ts_begin: m.1,
-            explained_by_race: racy || other.racy || self.diverged.contains(&path),
+            explained_by_race: racy() || other.racy || self.diverged.contains(&path),
         };
         if self.examples.len() < self.max_examples {
             self.examples.push(d.clone());
@@ -346,27 +348,29 @@ mod tests {
         let mut p = Paths::default();
         let f = p.parse(b"f");
         let mut m = OpMatcher::new(100, 10);
-        assert!(m.record(0, OpKind::Stat, f, 0, 10, false, &p).is_none());
-        assert!(m.record(0, OpKind::Stat, f, -2, 20, false, &p).is_none());
-        assert!(m.record(1, OpKind::Stat, f, 0, 5, false, &p).is_none());
-        let d = m.record(1, OpKind::Stat, f, 0, 6, false, &p);
+        assert!(m.record(0, OpKind::Stat, f, 0, 10, || false, &p).is_none());
+        assert!(m.record(0, OpKind::Stat, f, -2, 20, || false, &p).is_none());
+        assert!(m.record(1, OpKind::Stat, f, 0, 5, || false, &p).is_none());
+        let d = m.record(1, OpKind::Stat, f, 0, 6, || false, &p);
         assert_eq!(d.map(|d| d.kernel_result), Some(-2));
-        m.record(1, OpKind::Unlink, f, 0, 7, false, &p);
-        m.record(0, OpKind::Open, f, -2, 30, true, &p);
+        m.record(1, OpKind::Unlink, f, 0, 7, || false, &p);
+        m.record(0, OpKind::Open, f, -2, 30, || true, &p);
         assert!(
-            m.record(1, OpKind::Open, f, 0, 31, false, &p).is_none(),
+            m.record(1, OpKind::Open, f, 0, 31, || false, &p).is_none(),
             "a race on one side explains it"
         );
         assert_eq!((m.compared, m.differ, m.explained_by_race), (3, 2, 1));
         // The race left the sides disagreeing on the name: the next difference follows from
         // it, until a writer succeeds on both sides.
-        m.record(0, OpKind::Open, f, 0, 40, false, &p);
-        assert!(m.record(1, OpKind::Open, f, -2, 41, false, &p).is_none());
-        m.record(0, OpKind::Create, f, 0, 50, false, &p);
-        assert!(m.record(1, OpKind::Create, f, 0, 51, false, &p).is_none());
-        m.record(0, OpKind::Open, f, 0, 60, false, &p);
+        m.record(0, OpKind::Open, f, 0, 40, || false, &p);
+        assert!(m.record(1, OpKind::Open, f, -2, 41, || false, &p).is_none());
+        m.record(0, OpKind::Create, f, 0, 50, || false, &p);
+        assert!(m
+            .record(1, OpKind::Create, f, 0, 51, || false, &p)
+            .is_none());
+        m.record(0, OpKind::Open, f, 0, 60, || false, &p);
         assert!(
-            m.record(1, OpKind::Open, f, -2, 61, false, &p).is_some(),
+            m.record(1, OpKind::Open, f, -2, 61, || false, &p).is_some(),
             "realigned by the create: a difference again needs its own race"
         );
         let d = &m.examples[0];
@@ -375,12 +379,39 @@ mod tests {
     }
 
     #[test]
+    fn matcher_asks_about_a_race_only_when_the_answer_can_matter() {
+        let mut p = Paths::default();
+        let f = p.parse(b"f");
+        let mut m = OpMatcher::new(100, 10);
+        let asked = std::cell::Cell::new(0);
+        let ask = |racy| {
+            asked.set(asked.get() + 1);
+            racy
+        };
+        // Waiting for its twin, which may differ: asked.
+        m.record(0, OpKind::Stat, f, 0, 10, || ask(false), &p);
+        assert_eq!(asked.get(), 1);
+        // The same result as its twin: not asked.
+        assert!(m
+            .record(1, OpKind::Stat, f, 0, 11, || ask(false), &p)
+            .is_none());
+        assert_eq!(asked.get(), 1);
+        // A different result: asked, and the answer explains the difference.
+        m.record(0, OpKind::Stat, f, 0, 20, || ask(false), &p);
+        assert!(m
+            .record(1, OpKind::Stat, f, -2, 21, || ask(true), &p)
+            .is_none());
+        assert_eq!(asked.get(), 3);
+        assert_eq!((m.compared, m.differ, m.explained_by_race), (2, 1, 1));
+    }
+
+    #[test]
     fn matcher_gives_up_past_its_cap() {
         let mut p = Paths::default();
         let f = p.parse(b"f");
         let mut m = OpMatcher::new(3, 10);
         for i in 0..5 {
-            m.record(0, OpKind::Stat, f, 0, i, false, &p);
+            m.record(0, OpKind::Stat, f, 0, i, || false, &p);
         }
         assert!(m.abandoned);
         assert_eq!(m.unmatched(), (0, 0));

@@ -167,7 +167,7 @@ impl SideState {
                 if ev.has(flags::VALIDATED) {
                     self.suspect(SuspectKind::NullLookup, &obs, op.map(|op| op.kind));
                 } else {
-                    *self.null.entry(Class::RejectedSnapshot).or_insert(0) += 1;
+                    self.null[Class::RejectedSnapshot as usize] += 1;
                 }
             }
         }

@@ -69,14 +69,15 @@ impl SideState {
     }
 }
 
-fn classes(counts: &BTreeMap<Class, u64>, shown: &[Class]) -> Classes {
+/// `counts`: per class, indexed by `Class as usize`.
+fn classes(counts: &[u64; Class::ALL.len()], shown: &[Class]) -> Classes {
     let by_class: BTreeMap<String, u64> = shown
         .iter()
-        .map(|c| (c.name().to_string(), counts.get(c).copied().unwrap_or(0)))
+        .map(|c| (c.name().to_string(), counts[*c as usize]))
         .collect();
     Classes {
-        total: counts.values().sum(),
-        anomalous: counts.get(&Class::Anomaly).copied().unwrap_or(0),
+        total: counts.iter().sum(),
+        anomalous: counts[Class::Anomaly as usize],
         by_class,
     }
 }
