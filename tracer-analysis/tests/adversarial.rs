@@ -3,13 +3,16 @@
 //! none, or to make the report say what did not happen, each asserting what the rules promise
 //! (mod.rs's module documentation, ARCHITECTURE.md's diff section). The `held_` ones record
 //! attacks the rules withstood.
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use tracer_analysis::{
-    diff::{diff_files, DiffOptions, ReasonKind, Report, Verdict},
-    trace::{Footer, Header, Reader, Writer},
+    diff::{diff_files, AnomalyKind, DiffError, DiffOptions, ReasonKind, Report, Verdict},
+    trace::{Attachment, Footer, Header, Reader, Writer},
 };
-use tracer_common::{Event, OpKind, Probe};
+use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 mod support;
 use support::*;
@@ -77,6 +80,36 @@ fn outcome(r: &Report) -> String {
         r.null_inode_returns.kernel.by_class,
         r.enoent_results.kernel.by_class
     )
+}
+
+fn has_reason(r: &Report, k: ReasonKind) -> bool {
+    r.reasons.iter().any(|x| x.kind == k)
+}
+
+fn has_anomaly(r: &Report, k: AnomalyKind) -> bool {
+    r.anomaly_counts.kernel.contains_key(&k) || r.anomaly_counts.model.contains_key(&k)
+}
+
+/// Indexes of validated `__d_lookup_rcu` returns of a positive file dentry of the fixture.
+fn positive_lookups(p: &Parts) -> Vec<usize> {
+    (0..p.events.len())
+        .filter(|i| {
+            let e = &p.events[*i];
+            is(e, Probe::DLookupRcu)
+                && e.dentry != 0
+                && e.inode_begin != 0
+                && e.has(flags::VALIDATED)
+                && e.name_bytes().starts_with(b"f")
+        })
+        .collect()
+}
+
+/// The fixture's first positive lookup of a name (in time order): before it, no operation
+/// has shown the name existing; only the setup in the header's workload says it does.
+fn first_lookup(p: &Parts) -> usize {
+    let mut idx = positive_lookups(p);
+    idx.sort_by_key(|i| p.events[*i].ts_begin);
+    idx[0]
 }
 
 fn is(e: &Event, p: Probe) -> bool {
@@ -181,4 +214,160 @@ fn held_a_writer_touching_the_lookup_at_one_ns_overlaps_it() {
         assert!(r.anomalies.is_empty(), "{}", outcome(&r));
         assert_eq!(r.null_inode_returns.kernel.by_class["overlaps-writer"], 1);
     }
+}
+
+// ---- what the headers and the events say the trace is
+
+/// The header's workload is what tells the diff which names the setup created (they have no
+/// operation event). A workload text this build no longer parses (a field added or retired
+/// between versions: the workload format denies unknown fields) loses the setup, and every
+/// name is "never seen existing" until an operation shows it: the fixture's planted NULL
+/// inode on a setup-created name would read `negative`. The lost setup is a reason.
+#[test]
+fn a_workload_the_diff_cannot_parse_does_not_make_a_null_inode_clean() {
+    let mut k = load("prune-stat.kernel.trace");
+    let mut m = load("prune-stat.model.trace");
+    let i = first_lookup(&k);
+    k.events[i].inode_begin = 0;
+    k.events[i].inode_end = 0;
+    let control = diff_parts(&k, &m);
+    assert!(
+        has_anomaly(&control, AnomalyKind::NullInodePositive),
+        "control: {}",
+        outcome(&control)
+    );
+    for p in [&mut k, &mut m] {
+        let toml = p.header.workload_toml.clone().expect("a workload");
+        p.header.workload_toml = Some(format!("retired_field = 1\n{toml}"));
+    }
+    let r = diff_parts(&k, &m);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    assert!(
+        has_reason(&r, ReasonKind::WorkloadUnreadable),
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// A model trace whose header was relabelled `kernel` (origin and release) passes the origin
+/// check; none of its probe events is numbered or counted in a footer, so nothing about it
+/// could show losses. Its events' source says no kernel probe wrote them: a reason.
+#[test]
+fn a_model_trace_relabelled_as_kernel_is_not_a_clean_kernel_trace() {
+    let k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    let mut fake = m.clone();
+    fake.header.origin = Origin::Kernel;
+    fake.header.kernel_release = k.header.kernel_release.clone();
+    fake.header.attach = k.header.attach.clone();
+    fake.header.profile = None;
+    assert!(fake
+        .events
+        .iter()
+        .all(|e| is(e, Probe::Op) || e.source == Source::Model as u8));
+    let r = diff_parts(&fake, &m);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    assert!(has_reason(&r, ReasonKind::ForeignEvents), "{}", outcome(&r));
+}
+
+/// `__d_lookup_rcu` unattached (the header says unavailable) and so no lookup in the trace:
+/// no NULL-inode return can be seen at all. `tracer record` refuses to record without it, but
+/// the diff takes any trace: the header's word is a reason.
+#[test]
+fn a_kernel_trace_without_the_lookup_probe_is_not_clean() {
+    let mut k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    k.header.attach.insert(
+        "__d_lookup_rcu".into(),
+        Attachment::Unavailable("fentry: no BTF FUNC; kprobe: not probeable".into()),
+    );
+    k.events.retain(|e| !is(e, Probe::DLookupRcu));
+    k.footer.hits.remove(Probe::DLookupRcu.symbol());
+    // Number what is left as the probes would have.
+    let mut per_cpu: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, e) in k.events.iter().enumerate() {
+        if !is(e, Probe::Op) {
+            per_cpu.entry(e.cpu).or_default().push(i);
+        }
+    }
+    k.footer.last_cpu_seq.clear();
+    for (cpu, mut idx) in per_cpu {
+        idx.sort_by_key(|i| k.events[*i].cpu_seq);
+        for (n, i) in idx.iter().enumerate() {
+            k.events[*i].cpu_seq = n as u32 + 1;
+        }
+        k.footer.last_cpu_seq.insert(cpu, idx.len() as u64);
+    }
+    let r = diff_parts(&k, &m);
+    assert_eq!(r.events.kernel.per_probe["__d_lookup_rcu"], 0);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    assert!(
+        has_reason(&r, ReasonKind::LookupNotTraced),
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// Names longer than an event keeps (`NAME_CAP`, 64 bytes) are cut, and two names sharing
+/// their first 64 bytes become one key: an unlink of one makes the other "missing", and a
+/// validated NULL inode for the other, which exists, reads `negative`. The events say the
+/// names were cut (`NAME_TRUNCATED`): a reason, on both sides.
+#[test]
+fn names_cut_to_the_same_key_do_not_make_a_null_inode_clean() {
+    let a = format!("{}1", "a".repeat(64));
+    let b = format!("{}2", "a".repeat(64));
+    let trace = |inode: u64| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, &a, 100, 200, 10, 0);
+        t.op(OpKind::Stat, &a, 300, 400, 11, 0);
+        t.op(OpKind::Create, &b, 500, 600, 10, 0);
+        t.op(OpKind::Unlink, &b, 700, 800, 10, 0);
+        t.op(OpKind::Stat, &a, 1_000, 1_100, 12, 0);
+        t.lookup(ROOT, 2, &a, (1_010, 1_020), 12, inode, (2, 2), H | V);
+        t
+    };
+    let r = run(&trace(0), &trace(7));
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    let cut: Vec<_> = r
+        .reasons
+        .iter()
+        .filter(|x| x.kind == ReasonKind::NamesCut)
+        .collect();
+    assert_eq!(cut.len(), 2, "{}", outcome(&r));
+}
+
+/// A model of another workload, another seed or another text of the workload is not the
+/// replay of this kernel trace: its operations would be compared with others. Refused, each
+/// way of differing on its own.
+#[test]
+fn a_model_of_another_workload_is_refused() {
+    let k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    let mut name = m.clone();
+    name.header.workload = Some("unlink-stat".into());
+    let mut seed = m.clone();
+    seed.header.seed = k.header.seed.map(|s| s + 1);
+    let mut text = m.clone();
+    text.header.workload_toml = text
+        .header
+        .workload_toml
+        .map(|t| format!("{t}\n# edited\n"));
+    for (what, other) in [("name", name), ("seed", seed), ("text", text)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+        save(&k, &kp);
+        save(&other, &mp);
+        match diff_files(&kp, &mp, &DiffOptions::default()) {
+            Err(e @ DiffError::OtherWorkload { .. }) => {
+                assert!(e.to_string().contains("tracer replay --against"), "{e}")
+            }
+            Err(e) => panic!("{what}: another error: {e}"),
+            Ok(r) => panic!("{what}: diffed: {}", outcome(&r)),
+        }
+    }
+    assert_eq!(
+        diff_parts(&k, &m).verdict,
+        Verdict::Clean,
+        "the pair itself"
+    );
 }

@@ -5,7 +5,7 @@
 //! did: the front halves of the two traces and the analysis run on three cores at once.
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use tracer_common::{Event, OpKind, Probe, Source};
+use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 use super::{
     event::{Ev, Numbering, Tables},
@@ -41,6 +41,10 @@ pub struct Counts {
     pub arrivals: u64,
     /// The most events the reorder window held at once.
     pub max_reorder_depth: u64,
+    /// Probe events (not operations) whose source is no kernel probe.
+    pub not_from_probes: u64,
+    /// Events whose name was cut to the event's size.
+    pub names_cut: u64,
 }
 
 impl Default for Counts {
@@ -53,6 +57,8 @@ impl Default for Counts {
             probe_time_range: None,
             arrivals: 0,
             max_reorder_depth: 0,
+            not_from_probes: 0,
+            names_cut: 0,
         }
     }
 }
@@ -69,6 +75,11 @@ impl Counts {
             Some(Source::FEntry | Source::KProbe)
         ) {
             self.seqs.push(ev.cpu, ev.cpu_seq);
+        } else if !is_op {
+            self.not_from_probes += 1;
+        }
+        if ev.has(flags::NAME_TRUNCATED) {
+            self.names_cut += 1;
         }
         let range = if is_op {
             &mut self.operation_time_range

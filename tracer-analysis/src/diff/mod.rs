@@ -63,13 +63,18 @@
 //! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
 //! footer's hits against the events in the file, holes in a CPU's `cpu_seq` numbers),
 //! `d_seq` moves no traced writer explains, operations without a counterpart, events the
-//! classification could not judge (late, unknown, read faults). See [`verdict`].
+//! classification could not judge (late, unknown, read faults), a header whose workload does
+//! not parse (the names its setup made are then unknown), `__d_lookup_rcu` not attached, a
+//! kernel trace's probe events that no kernel probe wrote, names cut to the event's 64 bytes
+//! (two may share a key). See [`verdict`].
 //!
 //! # Input problems
 //!
 //! A trace that cannot be opened (missing, not a trace, another format or schema), a model
-//! trace given as the kernel's or a kernel trace as the model's, or one file given twice is
-//! an error. A trace cut short or corrupted mid-way is diffed up to the damage.
+//! trace given as the kernel's or a kernel trace as the model's, one file given twice, or a
+//! model whose header names another workload, seed or workload text than the kernel trace's
+//! (not its replay: its operations would be compared with others) is an error. A trace cut
+//! short or corrupted mid-way is diffed up to the damage.
 mod align;
 mod classify;
 mod digest;
@@ -99,7 +104,7 @@ pub use report::{
     Verdict, SCHEMA,
 };
 
-use tracer_common::OpKind;
+use tracer_common::{OpKind, Probe};
 
 use crate::{
     agreement,
@@ -157,6 +162,12 @@ pub enum DiffError {
     },
     #[error("{} and {}: the same file given twice; diff a kernel trace against a model trace", kernel.display(), model.display())]
     SameFile { kernel: PathBuf, model: PathBuf },
+    #[error("{}: not a model of {}: {what}; diff the kernel trace against the model replayed from it (`tracer replay --against {}`)", model.display(), kernel.display(), kernel.display())]
+    OtherWorkload {
+        kernel: PathBuf,
+        model: PathBuf,
+        what: String,
+    },
     #[error("cannot start a thread to read a trace")]
     Thread {
         #[source]
@@ -215,21 +226,50 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The workload's setup steps from the header, interned: the names they create.
-fn setup_of(h: &Header, paths: &mut Paths) -> Vec<(PathId, OpKind)> {
+/// The workload's setup steps from the header, interned: the names they create. Err: why the
+/// header's workload text does not parse (its setup is then unknown).
+fn setup_of(h: &Header, paths: &mut Paths) -> Result<Vec<(PathId, OpKind)>, String> {
     let Some(toml) = h.workload_toml.as_deref() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    // A header's workload was parsed when it ran; one that no longer parses has no setup the
-    // history could use, and its names are then judged as never created (negative, never an
-    // anomaly).
-    let Ok(w) = Workload::from_toml(toml, "the trace header") else {
-        return Vec::new();
-    };
-    w.setup_ops()
+    let w = Workload::from_toml(toml, "the trace header").map_err(|e| e.to_string())?;
+    Ok(w.setup_ops()
         .into_iter()
         .map(|op| (paths.parse(op.path.as_bytes()), op.kind))
-        .collect()
+        .collect())
+}
+
+/// Why `__d_lookup_rcu` was not attached, as the header says.
+fn lookup_unattached(h: &Header) -> Option<&str> {
+    match h.attach.get(Probe::DLookupRcu.symbol()) {
+        Some(Attachment::Unavailable(why)) => Some(why),
+        _ => None,
+    }
+}
+
+/// What the model ran differs from what the kernel ran: its workload name, seed or text.
+fn other_workload(k: &Header, m: &Header) -> Option<String> {
+    fn differ<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if a != b)
+    }
+    let name = |h: &Header| h.workload.clone().unwrap_or_else(|| "a workload".into());
+    let seed = |h: &Header| h.seed.map_or(String::new(), |s| format!(" seed {s}"));
+    if differ(&k.workload, &m.workload) || differ(&k.seed, &m.seed) {
+        Some(format!(
+            "the model ran {}{}, the kernel {}{}",
+            name(m),
+            seed(m),
+            name(k),
+            seed(k)
+        ))
+    } else if differ(&k.workload_toml, &m.workload_toml) {
+        Some(format!(
+            "the model ran another text of {} than the kernel",
+            name(k)
+        ))
+    } else {
+        None
+    }
 }
 
 /// Diffs `kernel` against `model`.
@@ -257,6 +297,13 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             path: model.to_path_buf(),
             expected: "a model trace (from `tracer replay` or `tracer check`)",
             found: inputs[1].header.origin,
+        });
+    }
+    if let Some(what) = other_workload(&inputs[0].header, &inputs[1].header) {
+        return Err(DiffError::OtherWorkload {
+            kernel: kernel.to_path_buf(),
+            model: model.to_path_buf(),
+            what,
         });
     }
     let timeline = match &opts.timeline {
@@ -297,6 +344,8 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         setup_of(&inputs[1].header, &mut sh.paths),
     ];
     let [sk, sm] = setups;
+    let workload_unreadable = [sk.as_ref().err().cloned(), sm.as_ref().err().cloned()];
+    let (sk, sm) = (sk.unwrap_or_default(), sm.unwrap_or_default());
     let mut sides = [
         SideState::new(Side::Kernel, rules[0].clone(), lim, sk),
         SideState::new(Side::Model, rules[1].clone(), lim, sm),
@@ -368,7 +417,10 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         .map(|f| f.last_cpu_seq.clone())
         .unwrap_or_default();
     let cpu_sequence = k.counts.seqs.finish(&footer_seqs);
-    for (side, input, state) in [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)] {
+    for ((side, input, state), unreadable) in [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
+        .into_iter()
+        .zip(&workload_unreadable)
+    {
         reasons.extend(verdict::reasons(
             side,
             &verdict::Facts {
@@ -384,6 +436,10 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 } else {
                     None
                 },
+                workload_unreadable: unreadable.as_deref(),
+                lookup_unattached: lookup_unattached(&input.header),
+                not_from_probes: state.counts.not_from_probes,
+                names_cut: state.counts.names_cut,
             },
         ));
     }

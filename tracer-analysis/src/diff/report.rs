@@ -98,6 +98,14 @@ pub enum ReasonKind {
     ReadFaults,
     /// An output (the timeline) could not be written.
     Output,
+    /// The header's workload does not parse: the names its setup created are not known.
+    WorkloadUnreadable,
+    /// `__d_lookup_rcu` was not traced: no NULL-inode return could be seen.
+    LookupNotTraced,
+    /// Probe events of a kernel trace that no kernel probe wrote (their source says so).
+    ForeignEvents,
+    /// Names cut to the events' 64 bytes: two names may share one key.
+    NamesCut,
 }
 
 /// One reason, on one line.

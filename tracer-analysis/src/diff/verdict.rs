@@ -18,6 +18,14 @@ pub struct Facts<'a> {
     pub unmatched: u64,
     /// The kernel trace's numbering (None for the model).
     pub cpu_sequence: Option<&'a BTreeMap<u32, CpuSequence>>,
+    /// Why the header's workload text does not parse, if it does not.
+    pub workload_unreadable: Option<&'a str>,
+    /// Why `__d_lookup_rcu` was not attached, if the header says it was not.
+    pub lookup_unattached: Option<&'a str>,
+    /// Probe events whose source is no kernel probe (counted; judged for the kernel only).
+    pub not_from_probes: u64,
+    /// Events whose name was cut.
+    pub names_cut: u64,
 }
 
 pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
@@ -182,6 +190,43 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
             format!(
                 "{} events with a kernel read fault were not judged",
                 d.read_faults
+            ),
+        );
+    }
+    if let Some(why) = f.workload_unreadable {
+        say(
+            ReasonKind::WorkloadUnreadable,
+            format!(
+                "its header's workload does not parse with this build ({why}): the names its \
+                 setup created are not known to exist, so a NULL inode on one cannot be told \
+                 from a negative lookup; diff with the tracer version that recorded it"
+            ),
+        );
+    }
+    if let Some(why) = f.lookup_unattached {
+        say(
+            ReasonKind::LookupNotTraced,
+            format!("__d_lookup_rcu was not traced ({why}): no NULL-inode return could be seen"),
+        );
+    }
+    if f.cpu_sequence.is_some() && f.not_from_probes > 0 {
+        say(
+            ReasonKind::ForeignEvents,
+            format!(
+                "{} of its probe events were not written by a kernel probe (their source is \
+                 another): this is not a recording of the kernel; diff the trace `tracer \
+                 record` wrote",
+                f.not_from_probes
+            ),
+        );
+    }
+    if f.names_cut > 0 {
+        say(
+            ReasonKind::NamesCut,
+            format!(
+                "{} events carry a name cut to the event's 64 bytes: names that share those \
+                 bytes share one key, and what is judged of one may be the other's",
+                f.names_cut
             ),
         );
     }
