@@ -371,3 +371,71 @@ fn a_model_of_another_workload_is_refused() {
         "the pair itself"
     );
 }
+
+/// The footer's last number per CPU finds the losses after a CPU's last event; a footer whose
+/// number is below the file's highest, or that lacks a CPU the file has events of, does not
+/// count these events, and such losses could hide. Each is a reason, and the last event of
+/// that CPU cut as well stays unseen otherwise.
+#[test]
+fn a_footer_that_does_not_count_the_files_events_is_a_reason() {
+    let k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    assert_eq!(
+        diff_parts(&k, &m).verdict,
+        Verdict::Clean,
+        "the pair itself"
+    );
+    let (&cpu, &last) = k
+        .footer
+        .last_cpu_seq
+        .iter()
+        .find(|(_, n)| **n > 1)
+        .expect("a CPU with events");
+    let mut below = k.clone();
+    below.footer.last_cpu_seq.insert(cpu, last - 1);
+    let mut lacking = k.clone();
+    lacking.footer.last_cpu_seq.remove(&cpu);
+    for (what, t) in [("below", below), ("lacking", lacking)] {
+        let r = diff_parts(&t, &m);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{what}: {}", outcome(&r));
+        assert!(
+            has_reason(&r, ReasonKind::FooterDisagrees),
+            "{what}: {}",
+            outcome(&r)
+        );
+    }
+}
+
+/// A writer whose entry half was not seen (`NO_ENTRY`: the probe attached mid-call) skips the
+/// entry checks, the clear-before-unhash one among them: a trace that has such events cannot
+/// show those checks pass.
+#[test]
+fn events_without_their_entry_half_are_a_reason() {
+    let mut k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    let w = k
+        .events
+        .iter_mut()
+        .find(|e| !is(e, Probe::Op) && !is(e, Probe::DLookupRcu) && !is(e, Probe::DLookup))
+        .expect("a writer");
+    w.flags |= flags::NO_ENTRY;
+    let r = diff_parts(&k, &m);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    assert!(has_reason(&r, ReasonKind::NoEntry), "{}", outcome(&r));
+}
+
+/// A kernel release that is not a version gives no generation's rules; the newest are assumed,
+/// and the report says so as a reason rather than judging an unknown kernel as if it were known.
+#[test]
+fn a_kernel_release_that_is_not_a_version_is_a_reason() {
+    let mut k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    k.header.kernel_release = "custom".into();
+    let r = diff_parts(&k, &m);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    assert!(
+        has_reason(&r, ReasonKind::ReleaseUnknown),
+        "{}",
+        outcome(&r)
+    );
+}

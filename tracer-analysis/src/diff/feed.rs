@@ -45,6 +45,8 @@ pub struct Counts {
     pub not_from_probes: u64,
     /// Events whose name was cut to the event's size.
     pub names_cut: u64,
+    /// Events whose entry half was not seen.
+    pub no_entry: u64,
 }
 
 impl Default for Counts {
@@ -59,6 +61,7 @@ impl Default for Counts {
             max_reorder_depth: 0,
             not_from_probes: 0,
             names_cut: 0,
+            no_entry: 0,
         }
     }
 }
@@ -80,6 +83,9 @@ impl Counts {
         }
         if ev.has(flags::NAME_TRUNCATED) {
             self.names_cut += 1;
+        }
+        if ev.has(flags::NO_ENTRY) {
+            self.no_entry += 1;
         }
         let range = if is_op {
             &mut self.operation_time_range

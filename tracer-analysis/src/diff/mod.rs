@@ -66,7 +66,9 @@
 //! classification could not judge (late, unknown, read faults), a header whose workload does
 //! not parse (the names its setup made are then unknown), `__d_lookup_rcu` not attached, a
 //! kernel trace's probe events that no kernel probe wrote, names cut to the event's 64 bytes
-//! (two may share a key). See [`verdict`].
+//! (two may share a key), a footer whose last `cpu_seq` of a CPU is below the file's numbers
+//! or missing, events without their entry half (`NO_ENTRY`), a kernel release that is not a
+//! version (the newest rules assumed). See [`verdict`].
 //!
 //! # Input problems
 //!
@@ -417,6 +419,14 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         .map(|f| f.last_cpu_seq.clone())
         .unwrap_or_default();
     let cpu_sequence = k.counts.seqs.finish(&footer_seqs);
+    let release_unknown = Protocol::for_release(&ki.header.kernel_release)
+        .is_none()
+        .then(|| {
+            format!(
+                "the kernel release {:?} in its header is not a version",
+                ki.header.kernel_release
+            )
+        });
     for ((side, input, state), unreadable) in [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
         .into_iter()
         .zip(&workload_unreadable)
@@ -440,6 +450,8 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 lookup_unattached: lookup_unattached(&input.header),
                 not_from_probes: state.counts.not_from_probes,
                 names_cut: state.counts.names_cut,
+                no_entry: state.counts.no_entry,
+                release_unknown: release_unknown.as_deref().filter(|_| side == Side::Kernel),
             },
         ));
     }

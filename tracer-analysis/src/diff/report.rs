@@ -106,6 +106,12 @@ pub enum ReasonKind {
     ForeignEvents,
     /// Names cut to the events' 64 bytes: two names may share one key.
     NamesCut,
+    /// The footer's last `cpu_seq` of a CPU is below the numbers in the file, or missing.
+    FooterDisagrees,
+    /// Writer or lookup events whose entry half was not seen (`NO_ENTRY`).
+    NoEntry,
+    /// The kernel release is not a version: the newest rules were assumed.
+    ReleaseUnknown,
 }
 
 /// One reason, on one line.

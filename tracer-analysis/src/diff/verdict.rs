@@ -26,6 +26,10 @@ pub struct Facts<'a> {
     pub not_from_probes: u64,
     /// Events whose name was cut.
     pub names_cut: u64,
+    /// Events whose entry half was not seen.
+    pub no_entry: u64,
+    /// Why the header's release gave no rules, if it did not.
+    pub release_unknown: Option<&'a str>,
 }
 
 pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
@@ -88,7 +92,28 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         }
     }
     if let Some(seqs) = f.cpu_sequence {
+        let footer_last = f.footer.map(|x| &x.last_cpu_seq).filter(|l| !l.is_empty());
         for (cpu, s) in seqs {
+            match footer_last.map(|l| l.get(cpu)) {
+                Some(Some(l)) if *l < s.last => say(
+                    ReasonKind::FooterDisagrees,
+                    format!(
+                        "the footer says CPU {cpu}'s last event number is {l}, the file holds \
+                         numbers up to {}: the footer does not count these events, so losses \
+                         after them cannot be found",
+                        s.last
+                    ),
+                ),
+                Some(None) if s.events > 0 => say(
+                    ReasonKind::FooterDisagrees,
+                    format!(
+                        "the footer has no last event number for CPU {cpu}, which has {} \
+                         events in the file: losses after them cannot be found",
+                        s.events
+                    ),
+                ),
+                _ => {}
+            }
             if s.missing > 0 {
                 say(
                     ReasonKind::SequenceHole,
@@ -218,6 +243,22 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                  record` wrote",
                 f.not_from_probes
             ),
+        );
+    }
+    if f.no_entry > 0 {
+        say(
+            ReasonKind::NoEntry,
+            format!(
+                "{} events lack their entry half (the probe was attached mid-call): what they \
+                 found at entry is unknown, and the checks that need it are skipped",
+                f.no_entry
+            ),
+        );
+    }
+    if let Some(why) = f.release_unknown {
+        say(
+            ReasonKind::ReleaseUnknown,
+            format!("{why}: the newest rules were assumed"),
         );
     }
     if f.names_cut > 0 {
