@@ -170,6 +170,152 @@ fn extreme_stamps_do_not_panic() {
     }
 }
 
+// ---- operation results compared across the sides
+
+/// Operations are paired across the sides as "the n-th of this kind on this name", n-th in
+/// `ts_begin` order per side. In the kernel a long stat (A) can begin before a short one (B)
+/// and end after it; the model runs them one at a time in begin order. A saw the file before
+/// an unlink, B after it; the model agrees on both. Paired by end (the order results are
+/// resolved in), the kernel's B (ENOENT, no writer overlaps it) met the model's A (found): a
+/// `result-differs` anomaly that is not there.
+#[test]
+fn overlapping_operations_are_paired_in_begin_order() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 1_000, 5_000, 11, 0);
+    k.op(OpKind::Unlink, "f1", 2_000, 2_100, 10, 0);
+    k.op(OpKind::Stat, "f1", 3_000, 3_100, 12, -2);
+    // The model: one operation at a time, each stamped from the kernel operation's begin.
+    let mut m = Trace::default();
+    created(&mut m, "f1");
+    m.op(OpKind::Stat, "f1", 1_000, 1_050, 11, 0);
+    m.op(OpKind::Unlink, "f1", 2_000, 2_050, 10, 0);
+    m.op(OpKind::Stat, "f1", 3_000, 3_050, 12, -2);
+    let r = run(&k, &m);
+    assert_eq!(
+        r.verdict,
+        Verdict::Clean,
+        "{}\n{:?}",
+        outcome(&r),
+        r.divergence
+    );
+    assert_eq!(r.divergence.results_differ, 0);
+}
+
+/// A stat whose result a race explains (it overlapped an unlink on one side) used to mark the
+/// name as "diverged", and every later difference on it was taken as following from that
+/// race until a writer succeeded on both sides. A stat changes nothing: the sides' states did
+/// not diverge. Here a later stat finds the unlinked file (0) in the kernel where the model
+/// says ENOENT, with no writer anywhere near it: a real difference.
+#[test]
+fn a_raced_stat_does_not_excuse_later_differences_on_the_name() {
+    let trace = |raced: bool, first: i32, later: i32| {
+        let mut t = Trace::default();
+        created(&mut t, "f1");
+        t.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+        if raced {
+            t.op(OpKind::Stat, "f1", 1_050, 1_150, 12, first);
+        } else {
+            t.op(OpKind::Stat, "f1", 1_200, 1_300, 12, first);
+        }
+        t.op(OpKind::Stat, "f1", 5_000, 5_100, 12, later);
+        t
+    };
+    // Control: the first stat does not overlap the unlink and both sides agree on it.
+    let control = run(&trace(false, -2, 0), &trace(false, -2, -2));
+    assert!(
+        has_anomaly(&control, AnomalyKind::ResultDiffers),
+        "control: {}",
+        outcome(&control)
+    );
+    let r = run(&trace(true, -2, 0), &trace(true, 0, -2));
+    assert_eq!(r.divergence.explained_by_race, 1, "{:?}", r.divergence);
+    assert!(
+        has_anomaly(&r, AnomalyKind::ResultDiffers),
+        "{}\n{:?}",
+        outcome(&r),
+        r.divergence
+    );
+}
+
+/// The other half of the rule above: an unlink that succeeded on one side only (it raced a
+/// create of the name) does leave the two sides' states apart, and a later stat that differs
+/// follows from it, with no writer near the stat.
+#[test]
+fn a_raced_writer_excuses_the_differences_it_leaves() {
+    let trace = |unlinked: i32, later: i32| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, "f1", 1_000, 1_100, 10, 0);
+        t.op(OpKind::Unlink, "f1", 1_050, 1_150, 11, unlinked);
+        t.op(OpKind::Stat, "f1", 5_000, 5_100, 12, later);
+        t
+    };
+    let r = run(&trace(0, -2), &trace(-2, 0));
+    assert_eq!(
+        r.verdict,
+        Verdict::Clean,
+        "{}\n{:?}",
+        outcome(&r),
+        r.divergence
+    );
+    assert_eq!(
+        (r.divergence.results_differ, r.divergence.explained_by_race),
+        (2, 2),
+        "{:?}",
+        r.divergence
+    );
+}
+
+/// A result difference is filed under the side whose result its own trace's history rules
+/// out (a stat finding a name its side had unlinked, with no writer near), when the other
+/// side's agrees with its own; otherwise under the kernel, the model being the reference it
+/// is judged against. The anomaly is on that side's operation and its evidence names both.
+/// It was filed under whichever side's result came in second: the model's, as the analysis
+/// advances the side with fewer operations and the kernel goes first on a tie. The kernel's
+/// stat found a file it had unlinked (0, the model says ENOENT), yet the summary's ANOMALIES
+/// row read kernel 0, model 1, and the anomaly named the model's operation.
+#[test]
+fn a_result_difference_is_not_filed_under_the_model_by_processing_order() {
+    let trace = |tid: u32, later: i32| {
+        let mut t = Trace::default();
+        created(&mut t, "f1");
+        t.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+        t.op(OpKind::Stat, "f1", 5_000, 5_100, tid, later);
+        t
+    };
+    // (kernel's stat result, model's): the side whose result its history rules out.
+    for (k, m, wrong, tid) in [(0, -2, "kernel", 12), (-2, 0, "model", 13)] {
+        let r = run(&trace(12, k), &trace(13, m));
+        let count = |c: &std::collections::BTreeMap<AnomalyKind, u64>| {
+            c.get(&AnomalyKind::ResultDiffers).copied()
+        };
+        let counts = (
+            count(&r.anomaly_counts.kernel),
+            count(&r.anomaly_counts.model),
+        );
+        let expected = if wrong == "kernel" {
+            (Some(1), None)
+        } else {
+            (None, Some(1))
+        };
+        assert_eq!(counts, expected, "{wrong}: {}", outcome(&r));
+        let a = r
+            .anomalies
+            .iter()
+            .find(|a| a.kind == AnomalyKind::ResultDiffers)
+            .expect("the anomaly");
+        assert_eq!(
+            (a.side.name(), a.tid, a.ts_begin, a.operation.as_str()),
+            (wrong, tid, 5_000, "stat")
+        );
+        let d = &a.evidence["divergence"];
+        assert_eq!(
+            (&d["kernel_result"], &d["model_result"]),
+            (&k.into(), &m.into())
+        );
+    }
+}
+
 /// The first numbered event of a CPU cut out, the footer's hits lowered to match: the
 /// numbering starts at 2, a hole.
 #[test]

@@ -146,8 +146,9 @@ pub fn e2e() -> Result<(u64, Vec<String>)> {
             .get(&AnomalyKind::SpuriousEnoent)
             .copied()
             .unwrap_or(0);
-        // `result-differs` is the two sides disagreeing, filed under the side whose operation
-        // was matched second: the model's spurious ENOENTs make some under "kernel".
+        // `result-differs` is the two sides disagreeing: filed under the model when its own
+        // history rules its result out (a spurious ENOENT), under the kernel when neither's
+        // does; not the kernel's own finding either way.
         let kernel_anomalies: u64 = r
             .anomaly_counts
             .kernel

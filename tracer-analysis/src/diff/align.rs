@@ -151,13 +151,42 @@ impl Paths {
     }
 }
 
-/// One operation result, waiting for its counterpart on the other side.
+/// One operation's result as its side resolved it, with what the kernel's anomaly names: it
+/// waits in the matcher for its counterpart on the other side.
 #[derive(Clone, Copy, Debug)]
-struct Pending {
-    result: i32,
-    ts_begin: u64,
+pub struct OpResult {
+    pub kind: OpKind,
+    pub path: PathId,
+    /// A rename's or exchange's second name.
+    pub path2: Option<PathId>,
+    /// 1-based: the n-th operation of its kind on its name on its side, in `ts_begin` order
+    /// ([`OpMatcher::begin`]).
+    pub occurrence: u64,
+    /// Its side's processing number (the evidence's `Obs::n`).
+    pub n: u64,
+    pub ts_begin: u64,
+    pub ts_end: u64,
+    pub tid: u32,
+    pub flags: u16,
+    pub result: i32,
+}
+
+/// What an operation's side's history says of its result.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Judgement {
     /// A race on its side makes another result possible.
-    racy: bool,
+    pub racy: bool,
+    /// Its own side's history rules the result out (a stat that found a name its side had
+    /// removed, with no writer near): the side whose result is wrong, when the other's agrees
+    /// with its history.
+    pub contradicts: bool,
+}
+
+/// A result waiting for its counterpart on the other side.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    op: OpResult,
+    judged: Judgement,
 }
 
 /// An operation whose result differs between the kernel and the model.
@@ -176,11 +205,22 @@ pub struct OpDivergence {
     pub explained_by_race: bool,
 }
 
-/// Matches the n-th operation of a kind on a name across the two sides and compares results.
-/// Its memory is the backlog of one side over the other, capped by `cap` entries.
+/// One (kind, name)'s operations on both sides: how many each side has begun, and the results
+/// waiting for their counterpart, per side, by occurrence.
+#[derive(Default)]
+struct Key {
+    begun: [u64; 2],
+    /// Per side, least occurrence first. A side resolves its operations in end order, which is
+    /// begin order unless one overlaps another, so an insert is nearly always at the back.
+    waiting: [VecDeque<Waiting>; 2],
+}
+
+/// Matches the n-th operation of a kind on a name across the two sides (n counted in begin
+/// order on each side, as the sides begin them, not as they resolve: a long operation ends
+/// after a short one that began later) and compares results. Its memory is a counter per
+/// (kind, name) and the backlog of one side over the other, capped by `cap` entries.
 pub struct OpMatcher {
-    /// Per key: which side the queued results are from, and the queue.
-    queues: HashMap<(OpKind, PathId), (usize, VecDeque<Pending>, u64)>,
+    keys: HashMap<(OpKind, PathId), Key>,
     backlog: usize,
     cap: usize,
     pub compared: u64,
@@ -190,15 +230,33 @@ pub struct OpMatcher {
     pub abandoned: bool,
     pub examples: Vec<OpDivergence>,
     max_examples: usize,
-    /// Names whose state a race left different between the sides: their results may differ
-    /// until a writer succeeds on both sides (the state is then the same again).
+    /// Names whose state a writer's raced result left different between the sides: their
+    /// results may differ until a writer succeeds on both sides (the state is then the same
+    /// again).
     diverged: HashSet<PathId>,
+    /// Per side, the differences no race explains that the side files, with its operation
+    /// ([`OpMatcher::take_differences`]), whichever side's result completed the pair.
+    differences: [Vec<(OpResult, OpDivergence)>; 2],
+}
+
+/// Operations that change which names exist: only their results, when they differ, leave the
+/// two sides' states apart.
+fn writes(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::Create
+            | OpKind::Mkdir
+            | OpKind::Unlink
+            | OpKind::Rmdir
+            | OpKind::Rename
+            | OpKind::Exchange
+    )
 }
 
 impl OpMatcher {
     pub fn new(cap: usize, max_examples: usize) -> OpMatcher {
         OpMatcher {
-            queues: HashMap::new(),
+            keys: HashMap::new(),
             backlog: 0,
             cap,
             compared: 0,
@@ -208,98 +266,136 @@ impl OpMatcher {
             examples: Vec::new(),
             max_examples,
             diverged: HashSet::new(),
+            differences: [Vec::new(), Vec::new()],
         }
     }
 
-    /// Records side `side`'s next operation of `kind` on `path` (`racy`: whether a race on this
-    /// side makes another result possible; asked only when the answer can matter, when the
-    /// result waits for its twin or differs from it: the question walks the history and was
-    /// a third of resolving an operation in the profile). Returns the pair when the results
-    /// differ and no race on either side explains it.
-    #[allow(clippy::too_many_arguments)]
+    /// Side `side` begins its next operation of `kind` on `path` (called in begin order):
+    /// its occurrence, to give [`OpMatcher::record`] when its result is known.
+    pub fn begin(&mut self, side: usize, kind: OpKind, path: PathId) -> u64 {
+        if self.abandoned {
+            return 0;
+        }
+        let n = &mut self.keys.entry((kind, path)).or_default().begun[side & 1];
+        *n += 1;
+        *n
+    }
+
+    /// Records side `side`'s result `r`, and compares it with the other side's of the same
+    /// occurrence if that one is in. A difference no race on either side explains waits in
+    /// [`OpMatcher::take_differences`]. `judge` is asked only when the answer can matter, when
+    /// the result waits for its twin or differs from it: it walks the history and was a third
+    /// of resolving an operation in the profile.
     pub fn record(
         &mut self,
         side: usize,
-        kind: OpKind,
-        path: PathId,
-        result: i32,
-        ts_begin: u64,
-        racy: impl FnOnce() -> bool,
+        r: OpResult,
+        judge: impl FnOnce() -> Judgement,
         paths: &Paths,
-    ) -> Option<OpDivergence> {
+    ) {
         if self.abandoned {
-            return None;
+            return;
         }
-        let (owner, queue, seen) = self
-            .queues
-            .entry((kind, path))
-            .or_insert_with(|| (side, VecDeque::new(), 0));
-        if *owner == side || queue.is_empty() {
-            *owner = side;
-            queue.push_back(Pending {
-                result,
-                ts_begin,
-                racy: racy(),
-            });
+        let side = side & 1;
+        let key = self.keys.entry((r.kind, r.path)).or_default();
+        let theirs = &mut key.waiting[1 - side];
+        let Ok(at) = theirs.binary_search_by_key(&r.occurrence, |w| w.op.occurrence) else {
+            let mine = &mut key.waiting[side];
+            let at = mine.partition_point(|w| w.op.occurrence < r.occurrence);
+            mine.insert(
+                at,
+                Waiting {
+                    op: r,
+                    judged: judge(),
+                },
+            );
             self.backlog += 1;
             if self.backlog > self.cap {
                 // The two traces do not hold the same operations; stop before memory grows
                 // with the trace instead of with the names.
                 self.abandoned = true;
-                self.queues.clear();
+                self.keys.clear();
             }
-            return None;
-        }
-        let other = queue.pop_front()?;
+            return;
+        };
+        let Some(Waiting {
+            op: other,
+            judged: theirs_judged,
+        }) = theirs.remove(at)
+        else {
+            return;
+        };
         self.backlog -= 1;
-        *seen += 1;
         self.compared += 1;
-        if other.result == result {
-            let writer = matches!(
-                kind,
+        let names = [Some(r.path), r.path2];
+        if other.result == r.result {
+            if matches!(
+                r.kind,
                 OpKind::Create | OpKind::Mkdir | OpKind::Unlink | OpKind::Rmdir
-            );
-            if writer && result >= 0 {
-                self.diverged.remove(&path);
+            ) && r.result >= 0
+            {
+                self.diverged.remove(&r.path);
             }
-            return None;
+            return;
         }
         self.differ += 1;
-        let (k, m) = if side == 0 {
-            ((result, ts_begin), (other.result, other.ts_begin))
+        let mine = judge();
+        let ((k, kj), (m, mj)) = if side == 0 {
+            ((r, mine), (other, theirs_judged))
         } else {
-            ((other.result, other.ts_begin), (result, ts_begin))
+            ((other, theirs_judged), (r, mine))
         };
         let d = OpDivergence {
-            operation: kind.name(),
-            name: paths.render(path),
-            occurrence: *seen,
-            kernel_result: k.0,
-            model_result: m.0,
-            kernel_ts_begin: k.1,
-            model_ts_begin: m.1,
-            explained_by_race: racy() || other.racy || self.diverged.contains(&path),
+            operation: r.kind.name(),
+            name: paths.render(r.path),
+            occurrence: r.occurrence,
+            kernel_result: k.result,
+            model_result: m.result,
+            kernel_ts_begin: k.ts_begin,
+            model_ts_begin: m.ts_begin,
+            explained_by_race: mine.racy
+                || theirs_judged.racy
+                || names.iter().flatten().any(|p| self.diverged.contains(p)),
         };
         if self.examples.len() < self.max_examples {
             self.examples.push(d.clone());
         }
         if d.explained_by_race {
             self.explained_by_race += 1;
-            self.diverged.insert(path);
-            return None;
+            // A stat, open or readdir changes nothing: the sides' states are as apart as they
+            // were. A writer that succeeded on one side only leaves its names apart.
+            if writes(r.kind) {
+                self.diverged.extend(names.into_iter().flatten());
+            }
+            return;
         }
-        Some(d)
+        // The side whose result its own history rules out, when the other's agrees with
+        // its own; otherwise the kernel's: the model is the reference it is judged against.
+        let (owner, op) = if mj.contradicts && !kj.contradicts {
+            (1, m)
+        } else {
+            (0, k)
+        };
+        self.differences[owner].push((op, d));
+    }
+
+    /// The differences no race explains that side `side` files (see `differences`), recorded
+    /// since the last call, each with the side's own operation of the pair.
+    pub fn take_differences(&mut self, side: usize) -> Vec<(OpResult, OpDivergence)> {
+        std::mem::take(&mut self.differences[side & 1])
+    }
+
+    /// Whether [`OpMatcher::take_differences`] has anything for `side`.
+    pub fn has_differences(&self, side: usize) -> bool {
+        !self.differences[side & 1].is_empty()
     }
 
     /// Operations one side has and the other never matched: (kernel, model).
     pub fn unmatched(&self) -> (u64, u64) {
         let mut out = (0, 0);
-        for (owner, q, _) in self.queues.values() {
-            if *owner == 0 {
-                out.0 += q.len() as u64;
-            } else {
-                out.1 += q.len() as u64;
-            }
+        for key in self.keys.values() {
+            out.0 += key.waiting[0].len() as u64;
+            out.1 += key.waiting[1].len() as u64;
         }
         out
     }
@@ -343,39 +439,114 @@ mod tests {
         assert_eq!(p.child(d0, f1), a);
     }
 
+    fn result(kind: OpKind, path: PathId, occurrence: u64, result: i32, ts: u64) -> OpResult {
+        OpResult {
+            kind,
+            path,
+            path2: None,
+            occurrence,
+            n: ts,
+            ts_begin: ts,
+            ts_end: ts + 1,
+            tid: 1,
+            flags: 0,
+            result,
+        }
+    }
+
+    /// Begins then records one operation; the difference it completes that no race explains.
+    #[allow(clippy::too_many_arguments)]
+    fn op(
+        m: &mut OpMatcher,
+        p: &Paths,
+        side: usize,
+        kind: OpKind,
+        path: PathId,
+        res: i32,
+        ts: u64,
+        racy: bool,
+    ) -> Option<OpDivergence> {
+        let n = m.begin(side, kind, path);
+        m.record(
+            side,
+            result(kind, path, n, res, ts),
+            || Judgement {
+                racy,
+                contradicts: false,
+            },
+            p,
+        );
+        assert!(!m.has_differences(1), "neither contradicts: the kernel's");
+        let mut found = m.take_differences(0);
+        assert!(found.len() <= 1);
+        found.pop().map(|(k, d)| {
+            assert_eq!(
+                (k.ts_begin, k.result),
+                (d.kernel_ts_begin, d.kernel_result),
+                "the kernel's operation comes with it"
+            );
+            d
+        })
+    }
+
     #[test]
     fn matcher_compares_the_nth_operation_per_name() {
         let mut p = Paths::default();
         let f = p.parse(b"f");
         let mut m = OpMatcher::new(100, 10);
-        assert!(m.record(0, OpKind::Stat, f, 0, 10, || false, &p).is_none());
-        assert!(m.record(0, OpKind::Stat, f, -2, 20, || false, &p).is_none());
-        assert!(m.record(1, OpKind::Stat, f, 0, 5, || false, &p).is_none());
-        let d = m.record(1, OpKind::Stat, f, 0, 6, || false, &p);
+        assert!(op(&mut m, &p, 0, OpKind::Stat, f, 0, 10, false).is_none());
+        assert!(op(&mut m, &p, 0, OpKind::Stat, f, -2, 20, false).is_none());
+        assert!(op(&mut m, &p, 1, OpKind::Stat, f, 0, 5, false).is_none());
+        let d = op(&mut m, &p, 1, OpKind::Stat, f, 0, 6, false);
         assert_eq!(d.map(|d| d.kernel_result), Some(-2));
-        m.record(1, OpKind::Unlink, f, 0, 7, || false, &p);
-        m.record(0, OpKind::Open, f, -2, 30, || true, &p);
+        op(&mut m, &p, 1, OpKind::Unlink, f, 0, 7, false);
+        op(&mut m, &p, 0, OpKind::Open, f, -2, 30, true);
         assert!(
-            m.record(1, OpKind::Open, f, 0, 31, || false, &p).is_none(),
+            op(&mut m, &p, 1, OpKind::Open, f, 0, 31, false).is_none(),
             "a race on one side explains it"
         );
         assert_eq!((m.compared, m.differ, m.explained_by_race), (3, 2, 1));
-        // The race left the sides disagreeing on the name: the next difference follows from
-        // it, until a writer succeeds on both sides.
-        m.record(0, OpKind::Open, f, 0, 40, || false, &p);
-        assert!(m.record(1, OpKind::Open, f, -2, 41, || false, &p).is_none());
-        m.record(0, OpKind::Create, f, 0, 50, || false, &p);
-        assert!(m
-            .record(1, OpKind::Create, f, 0, 51, || false, &p)
-            .is_none());
-        m.record(0, OpKind::Open, f, 0, 60, || false, &p);
+        // A raced open changed nothing: the next difference needs its own race.
+        op(&mut m, &p, 0, OpKind::Open, f, 0, 40, false);
+        assert!(op(&mut m, &p, 1, OpKind::Open, f, -2, 41, false).is_some());
+        // A raced unlink that succeeded on one side only leaves the sides disagreeing on the
+        // name: the next difference follows from it, until a writer succeeds on both sides.
+        op(&mut m, &p, 0, OpKind::Unlink, f, -2, 45, true);
+        op(&mut m, &p, 0, OpKind::Open, f, 0, 46, false);
+        assert!(op(&mut m, &p, 1, OpKind::Open, f, -2, 47, false).is_none());
+        op(&mut m, &p, 0, OpKind::Create, f, 0, 50, false);
+        assert!(op(&mut m, &p, 1, OpKind::Create, f, 0, 51, false).is_none());
+        op(&mut m, &p, 0, OpKind::Open, f, 0, 60, false);
         assert!(
-            m.record(1, OpKind::Open, f, -2, 61, || false, &p).is_some(),
+            op(&mut m, &p, 1, OpKind::Open, f, -2, 61, false).is_some(),
             "realigned by the create: a difference again needs its own race"
         );
         let d = &m.examples[0];
         assert_eq!((d.occurrence, d.kernel_result, d.model_result), (2, -2, 0));
+        assert_eq!(m.unmatched(), (0, 0));
+        op(&mut m, &p, 1, OpKind::Stat, f, 0, 70, false);
         assert_eq!(m.unmatched(), (0, 1));
+    }
+
+    /// Each side's results pair by the order the side began the operations, whatever order
+    /// their results come in: a long stat begun first and resolved last is still the first.
+    #[test]
+    fn matcher_pairs_by_begin_order_not_by_resolution() {
+        let mut p = Paths::default();
+        let f = p.parse(b"f");
+        let mut m = OpMatcher::new(100, 10);
+        let (long, short) = (m.begin(0, OpKind::Stat, f), m.begin(0, OpKind::Stat, f));
+        assert_eq!((long, short), (1, 2));
+        // The kernel's short stat (after an unlink) resolves first.
+        let judge = Judgement::default;
+        m.record(0, result(OpKind::Stat, f, short, -2, 3_000), judge, &p);
+        for (ts, res) in [(1_000, 0), (3_000, -2)] {
+            let n = m.begin(1, OpKind::Stat, f);
+            m.record(1, result(OpKind::Stat, f, n, res, ts), judge, &p);
+        }
+        m.record(0, result(OpKind::Stat, f, long, 0, 1_000), judge, &p);
+        assert_eq!((m.compared, m.differ, m.unmatched()), (2, 0, (0, 0)));
+        assert!(!m.has_differences(0));
     }
 
     #[test]
@@ -386,23 +557,57 @@ mod tests {
         let asked = std::cell::Cell::new(0);
         let ask = |racy| {
             asked.set(asked.get() + 1);
-            racy
+            Judgement {
+                racy,
+                contradicts: false,
+            }
+        };
+        let mut stat = |side, res, ts, racy| {
+            let n = m.begin(side, OpKind::Stat, f);
+            m.record(side, result(OpKind::Stat, f, n, res, ts), || ask(racy), &p);
+            (m.compared, m.differ, m.explained_by_race)
         };
         // Waiting for its twin, which may differ: asked.
-        m.record(0, OpKind::Stat, f, 0, 10, || ask(false), &p);
+        stat(0, 0, 10, false);
         assert_eq!(asked.get(), 1);
         // The same result as its twin: not asked.
-        assert!(m
-            .record(1, OpKind::Stat, f, 0, 11, || ask(false), &p)
-            .is_none());
+        stat(1, 0, 11, false);
         assert_eq!(asked.get(), 1);
         // A different result: asked, and the answer explains the difference.
-        m.record(0, OpKind::Stat, f, 0, 20, || ask(false), &p);
-        assert!(m
-            .record(1, OpKind::Stat, f, -2, 21, || ask(true), &p)
-            .is_none());
+        stat(0, 0, 20, false);
+        assert_eq!(stat(1, -2, 21, true), (2, 1, 1));
         assert_eq!(asked.get(), 3);
-        assert_eq!((m.compared, m.differ, m.explained_by_race), (2, 1, 1));
+    }
+
+    /// The side whose own history rules its result out files the difference, when the
+    /// other's agrees with its own; otherwise the kernel does.
+    #[test]
+    fn a_difference_goes_to_the_side_whose_history_rules_its_result_out() {
+        let mut p = Paths::default();
+        let f = p.parse(b"f");
+        let mut m = OpMatcher::new(100, 10);
+        // (kernel contradicts, model contradicts) -> the side that files.
+        for (kc, mc, owner) in [
+            (false, true, 1),
+            (true, false, 0),
+            (false, false, 0),
+            (true, true, 0),
+        ] {
+            for (side, res, contradicts) in [(0, 0, kc), (1, -2, mc)] {
+                let n = m.begin(side, OpKind::Stat, f);
+                let judged = Judgement {
+                    racy: false,
+                    contradicts,
+                };
+                m.record(side, result(OpKind::Stat, f, n, res, 10 + n), || judged, &p);
+            }
+            let found = m.take_differences(owner);
+            assert_eq!(found.len(), 1, "{kc} {mc}");
+            let (op, d) = &found[0];
+            assert_eq!(op.result, [0, -2][owner], "the owner's own operation");
+            assert_eq!((d.kernel_result, d.model_result), (0, -2));
+            assert!(!m.has_differences(1 - owner));
+        }
     }
 
     #[test]
@@ -411,7 +616,7 @@ mod tests {
         let f = p.parse(b"f");
         let mut m = OpMatcher::new(3, 10);
         for i in 0..5 {
-            m.record(0, OpKind::Stat, f, 0, i, || false, &p);
+            op(&mut m, &p, 0, OpKind::Stat, f, 0, i, false);
         }
         assert!(m.abandoned);
         assert_eq!(m.unmatched(), (0, 0));

@@ -37,6 +37,15 @@
 //! An ENOENT result (-2) of a stat or open goes through rules 2 and 3 (`overlaps-writer`,
 //! `negative`); otherwise it is an anomaly (`spurious-enoent`, Hugh Dickins' symptom).
 //!
+//! Operation results are compared across the sides, the n-th operation of a kind on a name
+//! with the other side's n-th, n counted in begin order on each side. A difference is
+//! explained when a writer of the name overlaps the operation on either side (rule 2), or
+//! when a writer of the name succeeded on one side only before it (the states are then apart
+//! until a writer succeeds on both); otherwise it is an anomaly (`result-differs`), filed
+//! under the side whose own history rules its result out when the other's agrees with its
+//! own, else under the kernel (the model is the reference), its evidence naming both
+//! operations.
+//!
 //! # Writer invariants
 //!
 //! - An inode clear (`dentry_unlink_inode`/`dentry_iput`, inode != 0 → 0) on a dentry hashed at
@@ -393,6 +402,10 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         }
         Ok(counts)
     })?;
+    // A side may complete a pair after the other's end, for the other to file.
+    for side in &mut sides {
+        side.file_differences(&mut sh);
+    }
     for (side, c) in sides.iter_mut().zip(counts) {
         side.absorb(c);
     }

@@ -200,6 +200,7 @@ impl SideState {
         while let Some(s) = self.suspects.pop() {
             self.resolve(s, sh);
         }
+        self.file_differences(sh);
         let mut held: Vec<Gap> = self
             .dentries
             .iter_mut()
@@ -243,6 +244,9 @@ impl SideState {
             if let Some(s) = self.suspects.pop() {
                 self.resolve(s, sh);
             }
+        }
+        if sh.matcher.has_differences(self.index) {
+            self.file_differences(sh);
         }
         let origin = *self.origin.get_or_insert(ev.ts_begin);
         let stream = [Stream::Kernel, Stream::Model][self.index];

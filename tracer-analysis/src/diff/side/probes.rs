@@ -20,7 +20,7 @@ use crate::diff::{
 };
 use serde_json::json;
 
-const ENOENT: i32 = -2;
+pub(super) const ENOENT: i32 = -2;
 /// Writer spans kept per dentry for overlap questions (a kill is two or three events).
 const WRITERS_KEPT: usize = 8;
 /// Lookups kept per thread, to show which lookups led to an ENOENT.
@@ -53,7 +53,8 @@ impl SideState {
         let mut obs = self.obs(ev, Probe::Op, path, 0);
         obs.op = Some(kind);
         obs.path2 = path2;
-        self.suspect(SuspectKind::Result, &obs, Some(kind));
+        let occurrence = sh.matcher.begin(self.index, kind, path);
+        self.suspect(SuspectKind::Result { occurrence }, &obs, Some(kind));
         if matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT {
             self.suspect(SuspectKind::Enoent, &obs, Some(kind));
         }

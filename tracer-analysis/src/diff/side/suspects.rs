@@ -9,11 +9,11 @@ use std::{
 };
 
 use serde_json::{json, Value};
-use tracer_common::{flags, OpKind};
+use tracer_common::{flags, OpKind, Probe};
 
-use super::{findings::json_map, Shared, SideState};
+use super::{findings::json_map, probes::ENOENT, Shared, SideState};
 use crate::diff::{
-    align::{Paths, ROOT},
+    align::{Judgement, OpResult, Paths, ROOT},
     classify::{self, Class, Ruling},
     evidence::{obs_args, Obs},
     history::{Fact, State},
@@ -26,8 +26,12 @@ pub(super) enum SuspectKind {
     Enoent,
     ClearHashed,
     /// Every operation: once every writer that can overlap it is in, its result is handed to
-    /// the cross-side matcher with whether a race makes either result possible.
-    Result,
+    /// the cross-side matcher with whether a race makes either result possible. `occurrence`:
+    /// its number among its side's operations of its kind on its name, taken when it was
+    /// processed (in begin order), as the sides pair them by it.
+    Result {
+        occurrence: u64,
+    },
 }
 
 /// Something to classify once processing has passed `deadline`.
@@ -252,30 +256,23 @@ impl SideState {
                     self.add_anomaly(AnomalyKind::SpuriousEnoent, o, s.operation(), v, sh);
                 }
             }
-            SuspectKind::Result => {
+            SuspectKind::Result { occurrence } => {
                 let Some(kind) = o.op else { return };
-                let paths = &sh.paths;
-                if let Some(d) = sh.matcher.record(
-                    self.index,
+                let r = OpResult {
                     kind,
-                    o.path,
-                    o.result,
-                    o.ts_begin,
-                    || self.race_around(o, paths).is_some(),
-                    paths,
-                ) {
-                    let s = *s;
-                    let v = Ruling {
-                        class: Class::Anomaly,
-                        why: format!(
-                            "{} {} returned {} in the kernel and {} in the model, and no \
-                             writer of the name overlaps either side's operation",
-                            d.operation, d.name, d.kernel_result, d.model_result
-                        ),
-                        evidence: json_map(json!({ "divergence": d })),
-                    };
-                    self.add_anomaly(AnomalyKind::ResultDiffers, &s.obs, s.operation(), v, sh);
-                }
+                    path: o.path,
+                    path2: o.path2,
+                    occurrence,
+                    n: o.n,
+                    ts_begin: o.ts_begin,
+                    ts_end: o.ts_end,
+                    tid: o.tid,
+                    flags: o.flags,
+                    result: o.result,
+                };
+                let paths = &sh.paths;
+                sh.matcher
+                    .record(self.index, r, || self.judge(o, paths), paths);
             }
             SuspectKind::ClearHashed => {
                 match classify::clear_while_hashed(
@@ -297,6 +294,68 @@ impl SideState {
                 }
             }
         }
+    }
+
+    /// What this side's history says of an operation's result: whether a race makes another
+    /// result possible, and whether the history rules the result out.
+    fn judge(&self, o: &Obs, paths: &Paths) -> Judgement {
+        let racy = self.race_around(o, paths).is_some();
+        // Only a stat's or open's found / not found reads directly against the history; a
+        // writer's result depends on more (its flags, the parent).
+        let contradicts = !racy
+            && matches!(o.op, Some(OpKind::Stat | OpKind::Open))
+            && match self.hist.state_at(o.path, o.ts_begin) {
+                State::Exists(_) => o.result == ENOENT,
+                State::Missing(_) => o.result == 0,
+                State::Unknown | State::Racing(..) => false,
+            };
+        Judgement { racy, contradicts }
+    }
+
+    /// Files the result differences no race explains that the matcher gives this side
+    /// ([`OpMatcher::take_differences`](crate::diff::align::OpMatcher::take_differences)) as
+    /// its anomalies, each on its own operation, whichever side completed the pair; the
+    /// evidence names the other side's operation too.
+    pub(in crate::diff) fn file_differences(&mut self, sh: &mut Shared) {
+        for (k, d) in sh.matcher.take_differences(self.index) {
+            let subject = Obs {
+                n: k.n,
+                ts_begin: k.ts_begin,
+                ts_end: k.ts_end,
+                tid: k.tid,
+                probe: Probe::Op,
+                op: Some(k.kind),
+                path: k.path,
+                path2: k.path2,
+                dentry: 0,
+                slot: 0,
+                generation: 0,
+                seq_begin: 0,
+                seq_end: 0,
+                inode_begin: 0,
+                inode_end: 0,
+                flags: k.flags,
+                result: k.result,
+            };
+            let v = Ruling {
+                class: Class::Anomaly,
+                why: format!(
+                    "{} {} returned {} in the kernel and {} in the model, and no writer of \
+                     the name overlaps either side's operation",
+                    d.operation, d.name, d.kernel_result, d.model_result
+                ),
+                evidence: json_map(json!({ "divergence": d })),
+            };
+            self.add_anomaly(
+                AnomalyKind::ResultDiffers,
+                &subject,
+                k.kind.name().to_string(),
+                v,
+                sh,
+            );
+        }
+        // Also filed after the side's end (the other side completed the pair later).
+        self.diag.anomalies_not_detailed = self.evidence.not_detailed;
     }
 
     /// What makes an operation's result depend on an order the two sides may not share: a
