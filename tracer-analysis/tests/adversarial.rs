@@ -116,6 +116,12 @@ fn is(e: &Event, p: Probe) -> bool {
     e.probe == p as u8
 }
 
+fn two_paths(t: &mut Trace) {
+    if let Some(e) = t.events.last_mut() {
+        e.flags |= flags::TWO_PATHS;
+    }
+}
+
 /// Stamps at the ends of the range (0, `u64::MAX`, an event ending before it begins, a
 /// writer and a lookup at the same instant) must not panic the diff (tests build with
 /// overflow checks).
@@ -581,6 +587,163 @@ fn a_kernel_release_that_is_not_a_version_is_a_reason() {
     assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
     assert!(
         has_reason(&r, ReasonKind::ReleaseUnknown),
+        "{}",
+        outcome(&r)
+    );
+}
+
+// ---- rule 2 and names a writer does not make appear or disappear
+
+/// rename-exchange's promise ("each of which exists for the whole run: any ENOENT is an
+/// anomaly") and POSIX's (a rename over an existing `new` leaves `new` visible throughout):
+/// a rename onto an existing name, and an exchange, never make the name missing. Rule 2 takes
+/// every successful rename or exchange of the name as a writer that excuses, so the very
+/// symptom rename-exchange is there to catch (a stat's ENOENT, a validated NULL inode on the
+/// target while the rename runs) reads `overlaps-writer`, and the verdict is clean.
+#[test]
+fn a_rename_over_an_existing_name_does_not_excuse_its_enoent() {
+    let mut wrong = Vec::new();
+    for (op, path) in [(OpKind::Rename, "t1\0c1"), (OpKind::Exchange, "t1\0c1")] {
+        let trace = |result: i32, inode: u64| {
+            let mut t = Trace::default();
+            t.op(OpKind::Create, "c1", 100, 200, 10, 0);
+            t.op(OpKind::Create, "t1", 210, 290, 10, 0);
+            t.op(OpKind::Stat, "c1", 300, 400, 11, 0);
+            t.op(op, path, 1_000, 1_100, 13, 0);
+            two_paths(&mut t);
+            t.op(OpKind::Stat, "c1", 1_040, 1_060, 12, result);
+            t.lookup(ROOT, 2, "c1", (1_045, 1_050), 12, inode, (2, 2), H | V);
+            t
+        };
+        let r = run(&trace(-2, 0), &trace(0, 7));
+        if !has_anomaly(&r, AnomalyKind::SpuriousEnoent)
+            || !has_anomaly(&r, AnomalyKind::NullInodePositive)
+        {
+            wrong.push(format!("{}: {}", op.name(), outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `rename("f1", "f1")` succeeds and changes nothing. Its two facts (the old name gone, the
+/// new one there) land on one name over one interval, so rule 2's "two writers that
+/// overlapped with opposite effects" holds for good: every later validated NULL inode (and
+/// ENOENT) on `f1` is `overlaps-writer` until another writer of it, and the verdict is clean.
+#[test]
+fn a_rename_onto_itself_does_not_excuse_every_later_null_inode() {
+    let trace = |inode: u64| {
+        let mut t = Trace::default();
+        created(&mut t, "f1");
+        t.op(OpKind::Rename, "f1\0f1", 1_000, 1_100, 13, 0);
+        two_paths(&mut t);
+        t.op(OpKind::Stat, "f1", 50_000, 50_100, 12, 0);
+        t.lookup(ROOT, 2, "f1", (50_010, 50_020), 12, inode, (2, 2), H | V);
+        t
+    };
+    let r = run(&trace(0), &trace(7));
+    assert!(
+        has_anomaly(&r, AnomalyKind::NullInodePositive),
+        "{}",
+        outcome(&r)
+    );
+}
+
+// ---- rule 3: a directory rename moves the state of the names below it
+
+/// A directory renamed with its files: `d1/f` exists (it moved with `d1`), yet no operation
+/// names it, so the history holds nothing for it and rule 3 reads "never seen existing" as
+/// `negative`. A validated NULL `d_inode` for it is the anomaly the diff exists to find.
+#[test]
+fn a_null_inode_for_a_file_moved_with_its_directory_is_not_clean() {
+    let trace = |inode: u64| {
+        let mut t = Trace::default();
+        t.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+        t.op(OpKind::Create, "d0/f", 100, 200, 10, 0);
+        t.op(OpKind::Stat, "d0/f", 300, 400, 11, 0);
+        t.op(OpKind::Rename, "d0\0d1", 1_000, 1_100, 13, 0);
+        two_paths(&mut t);
+        t.op(OpKind::Stat, "d1/f", 2_000, 2_100, 11, 0);
+        t.lookup(ROOT, 2, "d1", (2_010, 2_015), 11, 20, (2, 2), H | V);
+        t.lookup(2, 3, "f", (2_020, 2_025), 11, inode, (2, 2), H | V);
+        t
+    };
+    let r = run(&trace(0), &trace(30));
+    assert_eq!(
+        r.anomalies.first().map(|a| a.name.as_str()),
+        Some("d1/f"),
+        "{}",
+        outcome(&r)
+    );
+    assert!(
+        has_anomaly(&r, AnomalyKind::NullInodePositive),
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// The mirror of the moved-directory case: after `d0` is renamed to `d1` and a new, empty
+/// `d0` is made, `d0/f` does not exist, but its history still ends with its create, so a
+/// stat's ENOENT and its lookup's NULL inode read as anomalies on both sides.
+#[test]
+fn a_name_left_behind_by_its_directory_rename_is_negative() {
+    let mut k = Trace::default();
+    k.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+    k.op(OpKind::Create, "d0/f", 100, 200, 10, 0);
+    k.op(OpKind::Stat, "d0/f", 300, 400, 11, 0);
+    k.op(OpKind::Rename, "d0\0d1", 1_000, 1_100, 13, 0);
+    two_paths(&mut k);
+    k.op(OpKind::Mkdir, "d0", 1_200, 1_300, 13, 0);
+    k.op(OpKind::Stat, "d0/f", 2_000, 2_100, 11, -2);
+    k.lookup(ROOT, 5, "d0", (2_010, 2_015), 11, 21, (2, 2), H | V);
+    k.lookup(5, 6, "f", (2_020, 2_025), 11, 0, (0, 0), H | V);
+    let r = run(&k, &k.clone());
+    assert!(r.anomalies.is_empty(), "{}", outcome(&r));
+    assert_eq!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+}
+
+// ---- writer invariants: d_delete is of the name itself
+
+/// A child's inode cleared on the kill path while it is still hashed is an anomaly
+/// (`clear-before-unhash`) unless it is `d_delete` inside an unlink, rmdir or rename *of the
+/// name*. A rename of its parent directory does not `d_delete` the child, yet excuses it:
+/// `clear_while_hashed` climbs the directories above the name like rule 2 does.
+#[test]
+fn a_rename_of_the_parent_does_not_excuse_a_hashed_clear_of_the_child() {
+    let trace = |rename_parent: bool| {
+        let mut t = Trace::default();
+        t.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+        t.op(OpKind::Create, "d0/f", 100, 200, 10, 0);
+        t.op(OpKind::Stat, "d0/f", 300, 400, 11, 0);
+        t.lookup(ROOT, 2, "d0", (305, 310), 11, 20, (2, 2), H | V);
+        t.lookup(2, 3, "f", (315, 320), 11, 30, (2, 2), H | V);
+        if rename_parent {
+            t.op(OpKind::Rename, "d0\0d1", 1_000, 1_200, 13, 0);
+            two_paths(&mut t);
+        }
+        t.op(OpKind::DropCaches, "", 1_000, 1_300, 20, 0);
+        // The pruner clears the file's inode with the dentry still hashed.
+        t.writer(
+            Probe::DentryUnlinkInode,
+            3,
+            "f",
+            (1_050, 1_060),
+            20,
+            (30, 0),
+            (2, 4),
+            H,
+        )
+        .under(2);
+        t
+    };
+    let control = run(&trace(false), &trace(false));
+    assert!(
+        has_anomaly(&control, AnomalyKind::ClearBeforeUnhash),
+        "control: {}",
+        outcome(&control)
+    );
+    let r = run(&trace(true), &trace(true));
+    assert!(
+        has_anomaly(&r, AnomalyKind::ClearBeforeUnhash),
         "{}",
         outcome(&r)
     );

@@ -74,6 +74,11 @@ impl Paths {
         id
     }
 
+    /// The node for `name` under `parent`, if anything named it.
+    pub fn find_child(&self, parent: PathId, name: NameId) -> Option<PathId> {
+        self.children.get(&(parent, name)).copied()
+    }
+
     /// A workload path ("d0/f1", "/d0//f1/", "./f1") relative to the root.
     pub fn parse(&mut self, path: &[u8]) -> PathId {
         path.split(|b| *b == b'/')

@@ -6,7 +6,7 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{
     align::{PathId, Paths, ROOT},
-    history::{Fact, History, State},
+    history::{Fact, History, LastWriter, State, Writers},
 };
 
 /// Class of a NULL-inode lookup return or an ENOENT operation result.
@@ -76,8 +76,22 @@ enum NameState {
     Missing(Option<Fact>),
     /// An ancestor directory was removed.
     ParentGone(PathId, Fact),
+    /// A directory above it was made (or removed and seen again) after the name's own last
+    /// operation, and no rename brought the name along: nothing shows it in there.
+    DirectoryReplaced(PathId, Fact),
     /// The last two writers overlapped with opposite effects: the order is unknown.
     Racing(Fact, Fact),
+}
+
+/// A name's state, and where its facts are.
+struct Found {
+    state: NameState,
+    /// The name the state's facts are about: the name itself, or the name it had before a
+    /// rename of a directory above it moved it (the facts of the moved name stay behind).
+    at: PathId,
+    /// The newest rename or exchange of a directory above the name that moved it, and that
+    /// directory.
+    moved: Option<(PathId, Fact)>,
 }
 
 pub fn fact_json(f: &Fact, paths: &Paths, path: PathId) -> Value {
@@ -91,37 +105,100 @@ pub fn fact_json(f: &Fact, paths: &Paths, path: PathId) -> Value {
     })
 }
 
-fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> NameState {
-    let mut dir = paths.parent(path);
-    while let Some(d) = dir.filter(|d| *d != ROOT) {
-        if let State::Missing(f) = hist.state_at(d, t) {
-            return NameState::ParentGone(d, *f);
-        }
-        dir = paths.parent(d);
+/// The name that `path`, below `dir`, had below `from`: None if no operation ever named it.
+fn relocate(paths: &Paths, path: PathId, dir: PathId, from: PathId) -> Option<PathId> {
+    let mut names = Vec::new();
+    let mut cur = path;
+    while cur != dir {
+        names.push(paths.leaf_name(cur));
+        cur = paths.parent(cur)?;
     }
-    match hist.state_at(path, t) {
-        State::Exists(f) => NameState::Exists(*f),
-        State::Missing(f) => NameState::Missing(Some(*f)),
-        State::Unknown => NameState::Missing(None),
-        State::Racing(w, r) => NameState::Racing(*w, *r),
+    names
+        .iter()
+        .rev()
+        .try_fold(from, |p, n| paths.find_child(p, *n))
+}
+
+/// The state of `path` at `t`: its own last facts, unless a writer of a directory above it
+/// completed after them. A rename or exchange of that directory brought along what was below
+/// its source at the rename's begin, so the question moves there (and back in time); a mkdir
+/// made it empty.
+fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
+    let (mut path, mut t, mut moved) = (path, t, None);
+    loop {
+        let own = hist.state_at(path, t);
+        let own_end = match own {
+            State::Exists(f) | State::Missing(f) => Some(f.ts_end),
+            State::Racing(w, r) => Some(w.ts_end.max(r.ts_end)),
+            State::Unknown => None,
+        };
+        let found = move |state| Found {
+            state,
+            at: path,
+            moved,
+        };
+        let mut newest: Option<(PathId, LastWriter<'_>)> = None;
+        let mut dir = paths.parent(path);
+        while let Some(d) = dir.filter(|d| *d != ROOT) {
+            if let State::Missing(f) = hist.state_at(d, t) {
+                return found(NameState::ParentGone(d, *f));
+            }
+            if let Some(w) = hist.last_writer(d, t).filter(|(w, _)| {
+                own_end.is_none_or(|e| w.ts_end > e)
+                    && newest.is_none_or(|(_, (n, _))| w.ts_end > n.ts_end)
+            }) {
+                newest = Some((d, w));
+            }
+            dir = paths.parent(d);
+        }
+        let Some((d, (w, rival))) = newest else {
+            return found(match own {
+                State::Exists(f) => NameState::Exists(*f),
+                State::Missing(f) => NameState::Missing(Some(*f)),
+                State::Unknown => NameState::Missing(None),
+                State::Racing(w, r) => NameState::Racing(*w, *r),
+            });
+        };
+        if let Some(r) = rival {
+            return Found {
+                state: NameState::Racing(*w, *r),
+                at: d,
+                moved,
+            };
+        }
+        let Some(from) = hist.moved_from(d, w) else {
+            return found(NameState::DirectoryReplaced(d, *w));
+        };
+        moved = moved.or(Some((d, *w)));
+        match relocate(paths, path, d, from) {
+            Some(p) => {
+                path = p;
+                // Strictly earlier, so the walk ends even on stamps that end before they begin.
+                t = w.ts_begin.min(w.ts_end);
+            }
+            None => return found(NameState::Missing(None)),
+        }
     }
 }
 
-/// A name-changing operation (of `kinds`, or any writer) on `path` or one of its directories
-/// overlapping `[b, e]`.
+/// A name-changing operation on `path` or one of its directories overlapping `[b, e]` (rule 2).
+/// On the name itself only a writer that may have changed its existence
+/// counts; above it any writer, since an exchange or a rename onto an existing directory
+/// replaces what is below it.
 fn writer_op(
     hist: &History,
     paths: &Paths,
     path: PathId,
     b: u64,
     e: u64,
-    kinds: Option<&[OpKind]>,
 ) -> Option<(PathId, Fact)> {
     let mut cur = Some(path);
+    let mut which = Writers::OfExistence;
     while let Some(p) = cur.filter(|p| *p != ROOT) {
-        if let Some(f) = hist.writer_overlapping(p, b, e, kinds) {
+        if let Some(f) = hist.writer_overlapping(p, b, e, None, which) {
             return Some((p, *f));
         }
+        which = Writers::All;
         cur = paths.parent(p);
     }
     None
@@ -132,35 +209,52 @@ fn writer_op(
 enum Outcome {
     /// A name-changing operation on the name or a directory above it overlaps.
     Writer(PathId, Fact),
-    /// The name exists for the whole interval, since this fact.
-    Exists(Fact),
-    State(NameState),
+    State(Found),
 }
 
 impl Outcome {
     fn class(&self) -> Class {
         match self {
-            Outcome::Writer(..) | Outcome::State(NameState::Racing(..)) => Class::OverlapsWriter,
-            Outcome::Exists(_) => Class::Anomaly,
+            Outcome::Writer(..)
+            | Outcome::State(Found {
+                state: NameState::Racing(..),
+                ..
+            }) => Class::OverlapsWriter,
+            Outcome::State(Found {
+                state: NameState::Exists(_),
+                ..
+            }) => Class::Anomaly,
             Outcome::State(_) => Class::Negative,
         }
     }
 }
 
 fn outcome(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Outcome {
-    if let Some((p, f)) = writer_op(hist, paths, path, b, e, None) {
+    if let Some((p, f)) = writer_op(hist, paths, path, b, e) {
         return Outcome::Writer(p, f);
     }
-    match name_state(hist, paths, path, b) {
-        NameState::Exists(f) => Outcome::Exists(f),
-        s => Outcome::State(s),
-    }
+    Outcome::State(name_state(hist, paths, path, b))
 }
 
 /// The class of a validated NULL-inode lookup return or of an ENOENT result over `[b, e]`:
 /// what [`null_lookup`] and [`enoent`] rule, without building their sentence and evidence.
 pub fn class_of(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Class {
     outcome(hist, paths, path, b, e).class()
+}
+
+/// The fact that shows a name existing for a whole interval, and where it is (see [`Found`]).
+struct Since {
+    fact: Fact,
+    at: PathId,
+    moved: Option<(PathId, Fact)>,
+}
+
+/// Adds the directory rename that moved the name, if one did.
+fn with_move(v: Ruling, moved: Option<(PathId, Fact)>, paths: &Paths) -> Ruling {
+    match moved {
+        Some((d, f)) => v.with("moved_with_directory", fact_json(&f, paths, d)),
+        None => v,
+    }
 }
 
 /// The overlap and existence questions every class asks, in rule order. `Err` is the verdict;
@@ -172,9 +266,8 @@ fn explain(
     b: u64,
     e: u64,
     subject: &str,
-) -> Result<Fact, Ruling> {
-    let state = match outcome(hist, paths, path, b, e) {
-        Outcome::Exists(f) => return Ok(f),
+) -> Result<Since, Ruling> {
+    let Found { state, at, moved } = match outcome(hist, paths, path, b, e) {
         Outcome::Writer(p, f) => {
             return Err(Ruling::new(
                 Class::OverlapsWriter,
@@ -189,14 +282,14 @@ fn explain(
         }
         Outcome::State(s) => s,
     };
-    match state {
-        NameState::Exists(f) => Ok(f),
-        NameState::Missing(None) => Err(Ruling::new(
+    let v = match state {
+        NameState::Exists(fact) => return Ok(Since { fact, at, moved }),
+        NameState::Missing(None) => Ruling::new(
             Class::Negative,
             "no operation before it shows the name existing".into(),
         )
-        .with("name_state", json!("never seen existing"))),
-        NameState::Missing(Some(f)) => Err(Ruling::new(
+        .with("name_state", json!("never seen existing")),
+        NameState::Missing(Some(f)) => Ruling::new(
             Class::Negative,
             format!(
                 "the name is missing since a {} by tid {} ended",
@@ -205,22 +298,23 @@ fn explain(
             ),
         )
         .with("name_state", json!("missing"))
-        .with("last_operation", fact_json(&f, paths, path))),
-        NameState::Racing(w, r) => Err(Ruling::new(
+        .with("last_operation", fact_json(&f, paths, at)),
+        NameState::Racing(w, r) => Ruling::new(
             Class::OverlapsWriter,
             format!(
-                "a {} (tid {}) and a {} (tid {}) of the name overlapped each other before it: \
-                 which took effect last is unknown",
+                "a {} (tid {}) and a {} (tid {}) of {} overlapped each other before it: which \
+                 took effect last is unknown",
                 w.kind.name(),
                 w.tid,
                 r.kind.name(),
-                r.tid
+                r.tid,
+                paths.render(at)
             ),
         )
         .with("name_state", json!("racing writers"))
-        .with("writer", fact_json(&w, paths, path))
-        .with("rival_writer", fact_json(&r, paths, path))),
-        NameState::ParentGone(d, f) => Err(Ruling::new(
+        .with("writer", fact_json(&w, paths, at))
+        .with("rival_writer", fact_json(&r, paths, at)),
+        NameState::ParentGone(d, f) => Ruling::new(
             Class::Negative,
             format!(
                 "its directory {} is missing since a {} by tid {}",
@@ -230,13 +324,28 @@ fn explain(
             ),
         )
         .with("name_state", json!("directory missing"))
-        .with("last_operation", fact_json(&f, paths, d))),
-    }
+        .with("last_operation", fact_json(&f, paths, d)),
+        NameState::DirectoryReplaced(d, f) => Ruling::new(
+            Class::Negative,
+            format!(
+                "its directory {} changed by a {} by tid {} after the name's last operation, \
+                 and nothing shows the name in it since",
+                paths.render(d),
+                f.kind.name(),
+                f.tid
+            ),
+        )
+        .with("name_state", json!("directory replaced"))
+        .with("last_operation", fact_json(&f, paths, d)),
+    };
+    Err(with_move(v, moved, paths))
 }
 
-fn exists_evidence(v: Ruling, since: &Fact, paths: &Paths, path: PathId) -> Ruling {
-    v.with("name_state", json!("exists for the whole interval"))
-        .with("exists_since", fact_json(since, paths, path))
+fn exists_evidence(v: Ruling, since: Since, paths: &Paths) -> Ruling {
+    let v = v
+        .with("name_state", json!("exists for the whole interval"))
+        .with("exists_since", fact_json(&since.fact, paths, since.at));
+    with_move(v, since.moved, paths)
 }
 
 /// A validated `__d_lookup_rcu` return with NULL `d_inode` (unvalidated ones are
@@ -275,7 +384,7 @@ pub fn null_lookup(
     } else if !hashed {
         why.push_str("; the dentry was unhashed and no traced writer explains it");
     }
-    let mut v = exists_evidence(Ruling::new(Class::Anomaly, why), &since, paths, path);
+    let mut v = exists_evidence(Ruling::new(Class::Anomaly, why), since, paths);
     if let Some(w) = writer {
         v = v.with("overlapping_writer_probe", writer_json(&w));
     }
@@ -302,25 +411,22 @@ pub fn enoent(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Ru
                 Class::Anomaly,
                 "ENOENT for a name that exists for the whole operation".into(),
             ),
-            &since,
+            since,
             paths,
-            path,
         ),
     }
 }
 
 /// An inode clear (`dentry_unlink_inode`/`dentry_iput`) on a dentry hashed at its entry. Only
-/// `d_delete` does that legitimately, inside an unlink, rmdir or rename of the name; anywhere
+/// `d_delete` does that legitimately, inside an unlink, rmdir or rename of the name itself (a
+/// rename of a directory above moves the name's dentry along and deletes nothing); anywhere
 /// else (the kill path, pruning) the unhash must come first. Some(verdict) if it is an anomaly.
-pub fn clear_while_hashed(
-    hist: &History,
-    paths: &Paths,
-    path: PathId,
-    b: u64,
-    e: u64,
-) -> Option<Ruling> {
+pub fn clear_while_hashed(hist: &History, path: PathId, b: u64, e: u64) -> Option<Ruling> {
     const DELETERS: [OpKind; 3] = [OpKind::Unlink, OpKind::Rmdir, OpKind::Rename];
-    if writer_op(hist, paths, path, b, e, Some(&DELETERS)).is_some() {
+    if hist
+        .writer_overlapping(path, b, e, Some(&DELETERS), Writers::All)
+        .is_some()
+    {
         return None;
     }
     Some(Ruling::new(
@@ -347,6 +453,48 @@ mod tests {
             }
         }
         h
+    }
+
+    fn hist_two(paths: &mut Paths, ops: &[(OpKind, &str, Option<&str>, u64, u64)]) -> History {
+        let mut h = History::new(u64::MAX);
+        for (kind, name, to, b, e) in ops {
+            let p = paths.parse(name.as_bytes());
+            let to = to.map(|t| paths.parse(t.as_bytes()));
+            h.add_op(Fact::from_op(*kind, 0, *b, *e, 9), p, to, *e);
+        }
+        h
+    }
+
+    /// A directory renamed or exchanged brings its names along: their state is the one they
+    /// had under the source at the rename's begin; a mkdir over the old name leaves it empty.
+    #[test]
+    fn names_move_with_their_directory() {
+        let mut paths = Paths::default();
+        let h = hist_two(
+            &mut paths,
+            &[
+                (OpKind::Mkdir, "d0", None, 0, 5),
+                (OpKind::Mkdir, "e0", None, 0, 5),
+                (OpKind::Create, "d0/f", None, 10, 20),
+                (OpKind::Create, "e0/g", None, 10, 20),
+                (OpKind::Rename, "d0", Some("d1"), 100, 110),
+                (OpKind::Mkdir, "d0", None, 120, 130),
+                (OpKind::Exchange, "d1", Some("e0"), 200, 210),
+            ],
+        );
+        // Interned for the questions only: a name no operation named has no facts.
+        let [d1f, d0f, e0f, d1g] =
+            ["d1/f", "d0/f", "e0/f", "d1/g"].map(|p| paths.parse(p.as_bytes()));
+        let at = |p, t| class_of(&h, &paths, p, t, t + 5);
+        assert_eq!(at(d1f, 150), Class::Anomaly, "moved with d0");
+        assert_eq!(at(d0f, 150), Class::Negative, "left behind, d0 new");
+        assert_eq!(at(e0f, 250), Class::Anomaly, "exchanged into e0");
+        assert_eq!(at(d1g, 250), Class::Anomaly, "exchanged into d1");
+        assert_eq!(at(d1f, 250), Class::Negative, "exchanged away");
+        assert_eq!(at(d1f, 105), Class::OverlapsWriter, "the rename overlaps");
+        let v = null_lookup(&h, &paths, e0f, 250, 255, true, &[]);
+        assert_eq!(v.evidence["exists_since"]["name"], "d0/f");
+        assert_eq!(v.evidence["moved_with_directory"]["name"], "e0");
     }
 
     #[test]
@@ -414,10 +562,7 @@ mod tests {
         assert_eq!(v.evidence["name_state"], "racing writers");
         assert_eq!(enoent(&h, &paths, f, 100, 110).class, Class::Anomaly);
         assert_eq!(enoent(&h, &paths, g, 50, 60).class, Class::Negative);
-        assert!(
-            clear_while_hashed(&h, &paths, g, 32, 38).is_none(),
-            "d_delete"
-        );
-        assert!(clear_while_hashed(&h, &paths, f, 100, 110).is_some());
+        assert!(clear_while_hashed(&h, g, 32, 38).is_none(), "d_delete");
+        assert!(clear_while_hashed(&h, f, 100, 110).is_some());
     }
 }

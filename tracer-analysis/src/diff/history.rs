@@ -26,8 +26,15 @@ pub struct Fact {
     pub result: i32,
     /// What the operation proves about the name once it completed (None: nothing).
     pub effect: Option<Exists>,
-    /// It changed whether the name exists (a successful create, mkdir, unlink, rmdir, rename).
+    /// It took effect at one instant inside its interval, after which the name's state is
+    /// `effect` (a successful create, mkdir, unlink, rmdir, rename or exchange): what the
+    /// state at a point is made of, and what may have replaced the name's dentry and the names
+    /// below it.
     pub writer: bool,
+    /// It may have changed whether the name exists (rule 2): a writer, except an exchange and
+    /// a rename onto a name that existed at its begin, which leave the name existing
+    /// throughout (POSIX; `__d_move` swaps the dentries under `rename_lock`).
+    pub changes_existence: bool,
 }
 
 const EEXIST: i32 = -17;
@@ -44,6 +51,7 @@ impl Fact {
             result: 0,
             effect: Some(Exists::Yes),
             writer: true,
+            changes_existence: true,
         }
     }
 
@@ -65,6 +73,7 @@ impl Fact {
             result,
             effect,
             writer,
+            changes_existence: writer && kind != OpKind::Exchange,
         };
         let ok = result >= 0;
         match kind {
@@ -77,7 +86,8 @@ impl Fact {
                 Some(fact(Some(Exists::No), true)),
                 Some(fact(Some(Exists::Yes), true)),
             ],
-            // Both names exist before and after; each changes its dentry in between.
+            // Both names exist before and after; each changes its dentry (and so what is below
+            // it) in between.
             OpKind::Exchange if ok => [
                 Some(fact(Some(Exists::Yes), true)),
                 Some(fact(Some(Exists::Yes), true)),
@@ -115,6 +125,60 @@ struct NameHistory {
     /// answered here, without reading `recent`'s far end (a cache miss per operation in the
     /// profile: a busy name holds thousands of facts).
     newest_end: u64,
+    /// Renames and exchanges onto the name, in arrival order: where what is below it came
+    /// from. Those ending behind the retention horizon are dropped, but for the newest of them.
+    moves: VecDeque<Move>,
+}
+
+/// A rename or exchange onto a name: its interval and the name its dentry (and what is below
+/// it) came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Move {
+    from: PathId,
+    ts_begin: u64,
+    ts_end: u64,
+    tid: u32,
+}
+
+/// A writer, and a writer of opposite effect overlapping it (which took effect last is
+/// unknown).
+pub type LastWriter<'a> = (&'a Fact, Option<&'a Fact>);
+
+/// Which writers an overlap question counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writers {
+    /// Those that may have changed whether the name exists (rule 2 on the name itself).
+    OfExistence,
+    /// Every writer: also an exchange or a rename onto an existing name, which replace the
+    /// name's dentry and what is below it.
+    All,
+}
+
+impl NameHistory {
+    /// The last writer that completed before `t` with an overlapping rival of opposite effect,
+    /// and the observation that began last after it (or the last one, with no writer).
+    fn last_before(&self, t: u64) -> (Option<&Fact>, Option<LastWriter<'_>>) {
+        let mut observation: Option<&Fact> = self.base_observation.as_ref();
+        let mut before = self.recent.iter().rev().filter(|f| f.ts_end < t);
+        while let Some(f) = before.next() {
+            if f.writer {
+                let rival = before
+                    .clone()
+                    .take_while(|g| g.ts_end >= f.ts_begin)
+                    .find(|g| g.writer && rivals(g, f))
+                    .or_else(|| self.base_writer.as_ref().filter(|g| rivals(g, f)));
+                return (observation, Some((f, rival)));
+            }
+            if observation.is_none_or(|o| f.ts_begin > o.ts_begin) {
+                observation = Some(f);
+            }
+        }
+        let writer = self
+            .base_writer
+            .as_ref()
+            .map(|w| (w, self.base_rival.as_ref()));
+        (observation, writer)
+    }
 }
 
 fn rivals(a: &Fact, b: &Fact) -> bool {
@@ -138,6 +202,61 @@ impl History {
         }
     }
 
+    /// Adds an operation's facts ([`Fact::from_op`]) on its path and, for a rename or exchange,
+    /// its second path. Operations come in begin order, so the history before this one's
+    /// begin is complete here.
+    pub fn add_op(
+        &mut self,
+        [f1, f2]: [Option<Fact>; 2],
+        path: PathId,
+        path2: Option<PathId>,
+        now: u64,
+    ) {
+        let (Some(to), Some(mut f2)) = (path2, f2) else {
+            if let Some(f) = f1 {
+                self.add(path, f, now);
+            }
+            return;
+        };
+        if to == path {
+            // A rename or exchange of a name onto itself changes nothing (the kernel returns
+            // at once): it only shows the name existing.
+            let seen = Fact {
+                effect: Some(Exists::Yes),
+                writer: false,
+                changes_existence: false,
+                ..f2
+            };
+            self.add(path, seen, now);
+            return;
+        }
+        if matches!(self.state_at(to, f2.ts_begin), State::Exists(_)) {
+            f2.changes_existence = false;
+        }
+        let moved = |from| Move {
+            from,
+            ts_begin: f2.ts_begin,
+            ts_end: f2.ts_end,
+            tid: f2.tid,
+        };
+        if f2.kind == OpKind::Exchange {
+            self.name_mut(path).moves.push_back(moved(to));
+        }
+        self.name_mut(to).moves.push_back(moved(path));
+        if let Some(f) = f1 {
+            self.add(path, f, now);
+        }
+        self.add(to, f2, now);
+    }
+
+    fn name_mut(&mut self, path: PathId) -> &mut NameHistory {
+        let i = path as usize;
+        if i >= self.names.len() {
+            self.names.resize_with(i + 1, NameHistory::default);
+        }
+        &mut self.names[i]
+    }
+
     pub fn add(&mut self, path: PathId, fact: Fact, now: u64) {
         let i = path as usize;
         if i >= self.names.len() {
@@ -153,6 +272,9 @@ impl History {
             h.recent.insert(at, fact);
         }
         let horizon = now.saturating_sub(self.retention);
+        while h.moves.get(1).is_some_and(|m| m.ts_end < horizon) {
+            h.moves.pop_front();
+        }
         while h.recent.front().is_some_and(|f| f.ts_end < horizon) {
             let Some(old) = h.recent.pop_front() else {
                 break;
@@ -179,24 +301,7 @@ impl History {
         let Some(h) = self.names.get(path as usize) else {
             return State::Unknown;
         };
-        let mut observation: Option<&Fact> = h.base_observation.as_ref();
-        let mut writer = None;
-        let mut before = h.recent.iter().rev().filter(|f| f.ts_end < t);
-        while let Some(f) = before.next() {
-            if f.writer {
-                let rival = before
-                    .clone()
-                    .take_while(|g| g.ts_end >= f.ts_begin)
-                    .find(|g| g.writer && rivals(g, f))
-                    .or_else(|| h.base_writer.as_ref().filter(|g| rivals(g, f)));
-                writer = Some((f, rival));
-                break;
-            }
-            if observation.is_none_or(|o| f.ts_begin > o.ts_begin) {
-                observation = Some(f);
-            }
-        }
-        let writer = writer.or_else(|| h.base_writer.as_ref().map(|w| (w, h.base_rival.as_ref())));
+        let (observation, writer) = h.last_before(t);
         match (observation, writer) {
             (Some(o), Some((w, _))) if o.ts_begin > w.ts_end => State::Exists(o),
             (Some(o), None) => State::Exists(o),
@@ -205,6 +310,22 @@ impl History {
             (_, Some((w, None))) => State::Missing(w),
             (None, None) => State::Unknown,
         }
+    }
+
+    /// The last writer of `path` that completed before `t`, and its rival if one overlapped it.
+    pub fn last_writer(&self, path: PathId, t: u64) -> Option<LastWriter<'_>> {
+        self.names.get(path as usize)?.last_before(t).1
+    }
+
+    /// Where the dentry that writer `f` (a rename or exchange onto `path`) put there came
+    /// from. None when `f` is no such writer, or its record was dropped behind the horizon.
+    pub fn moved_from(&self, path: PathId, f: &Fact) -> Option<PathId> {
+        let h = self.names.get(path as usize)?;
+        h.moves
+            .iter()
+            .rev()
+            .find(|m| m.ts_begin == f.ts_begin && m.ts_end == f.ts_end && m.tid == f.tid)
+            .map(|m| m.from)
     }
 
     /// Facts on `path` that end at or after `b`, newest first. Queries ask about the recent
@@ -230,16 +351,23 @@ impl History {
         })
     }
 
-    /// A writer operation on `path` (of `kinds`, or any) whose interval overlaps `[b, e]`.
+    /// A writer operation on `path` (of `kinds`, or any; counting `which`) whose interval
+    /// overlaps `[b, e]`.
     pub fn writer_overlapping(
         &self,
         path: PathId,
         b: u64,
         e: u64,
         kinds: Option<&[OpKind]>,
+        which: Writers,
     ) -> Option<&Fact> {
-        self.ending_after(path, b)
-            .find(|f| f.writer && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind)))
+        self.ending_after(path, b).find(|f| {
+            let counts = match which {
+                Writers::OfExistence => f.changes_existence,
+                Writers::All => f.writer,
+            };
+            counts && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind))
+        })
     }
 
     /// Any operation of `kinds` on `path` overlapping `[b, e]` (coverage-gap attribution).
@@ -276,11 +404,12 @@ mod tests {
         assert!(matches!(h.state_at(7, 45), State::Exists(_)));
         assert!(matches!(h.state_at(7, 61), State::Missing(_)));
         assert_eq!(
-            h.writer_overlapping(7, 55, 58, None).map(|f| f.kind),
+            h.writer_overlapping(7, 55, 58, None, Writers::All)
+                .map(|f| f.kind),
             Some(OpKind::Unlink)
         );
         assert_eq!(
-            h.writer_overlapping(7, 30, 40, None),
+            h.writer_overlapping(7, 30, 40, None, Writers::All),
             None,
             "a stat is no writer"
         );
@@ -288,7 +417,7 @@ mod tests {
         add(&mut h, OpKind::Create, 0, 56, 70, 70);
         let unlink = [OpKind::Unlink];
         assert_eq!(
-            h.writer_overlapping(7, 57, 58, Some(&unlink))
+            h.writer_overlapping(7, 57, 58, Some(&unlink), Writers::All)
                 .map(|f| f.kind),
             Some(OpKind::Unlink)
         );
@@ -371,6 +500,48 @@ mod tests {
         add(&mut h, OpKind::Readdir, 0, 9_000, 9_001, 9_000);
         assert!(h.names[7].base_rival.is_some());
         assert!(matches!(h.state_at(7, 8_000), State::Racing(..)));
+    }
+
+    /// A rename onto a name that exists, and an exchange, leave the name existing: writers
+    /// (they set its state) that change no existence (rule 2). A rename onto a missing name
+    /// makes it exist; a rename onto itself only shows it. Each rename records where the
+    /// dentry now under its target came from.
+    #[test]
+    fn renames_change_existence_only_where_the_name_was_missing() {
+        let (a, b) = (7, 8);
+        let mut h = History::new(1_000);
+        let mut op = |kind, to: Option<PathId>, bg, e| {
+            h.add_op(Fact::from_op(kind, 0, bg, e, 1), a, to, e);
+            (
+                h.writer_overlapping(b, bg, e, None, Writers::OfExistence)
+                    .is_some(),
+                h.writer_overlapping(b, bg, e, None, Writers::All).is_some(),
+            )
+        };
+        op(OpKind::Create, None, 10, 20);
+        assert_eq!(op(OpKind::Rename, Some(b), 30, 40), (true, true), "b made");
+        op(OpKind::Create, None, 50, 60);
+        assert_eq!(op(OpKind::Rename, Some(b), 70, 80), (false, true), "b kept");
+        assert_eq!(op(OpKind::Exchange, Some(b), 90, 100), (false, true));
+        let State::Exists(over) = h.state_at(b, 85) else {
+            panic!("b exists after the rename onto it");
+        };
+        assert_eq!(h.moved_from(b, over), Some(a));
+        let State::Exists(swap) = h.state_at(a, 105) else {
+            panic!("a exists after the exchange");
+        };
+        assert_eq!(
+            (swap.kind, h.moved_from(a, swap)),
+            (OpKind::Exchange, Some(b))
+        );
+        h.add_op(
+            Fact::from_op(OpKind::Rename, 0, 110, 120, 1),
+            b,
+            Some(b),
+            120,
+        );
+        assert_eq!(h.writer_overlapping(b, 110, 120, None, Writers::All), None);
+        assert!(matches!(h.state_at(b, 130), State::Exists(f) if !f.writer));
     }
 
     #[test]

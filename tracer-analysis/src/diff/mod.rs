@@ -15,19 +15,28 @@
 //! In this order:
 //! 1. not `VALIDATED` → `rejected-snapshot`: `d_seq` moved, the caller's re-check fails and
 //!    it retries; nothing user-visible.
-//! 2. a successful create/mkdir/unlink/rmdir/rename of the name, or of a directory above it,
-//!    whose interval overlaps the lookup's `[ts_begin, ts_end]` → `overlaps-writer`. Also
-//!    when the last two writers of the name before the lookup overlapped each other with
-//!    opposite effects (a create preempted across a whole unlink): which one took effect last
-//!    is unknown, so existence cannot be claimed.
+//! 2. a writer that may have changed whether the name exists (a successful create, mkdir,
+//!    unlink, rmdir, a rename away from it, a rename onto it when it was not known to exist at
+//!    the rename's begin), or any successful create/mkdir/unlink/rmdir/rename/exchange of a
+//!    directory above it, whose interval overlaps the lookup's `[ts_begin, ts_end]` →
+//!    `overlaps-writer`. An exchange of the name, and a rename onto it while it exists, leave
+//!    it existing throughout (POSIX; `__d_move` swaps the dentries inside their `d_seq` write
+//!    sections), so they excuse nothing on the name itself; a rename of a name onto itself
+//!    changes nothing and counts as an observation. Also when the last two writers of the name
+//!    before the lookup overlapped each other with opposite effects (a create preempted across
+//!    a whole unlink): which one took effect last is unknown, so existence cannot be claimed.
 //! 3. the name does not exist at the lookup's begin → `negative`. The state at a point is the
-//!    last writer that completed before it (a successful create, mkdir or rename onto proves
-//!    existence, a successful unlink, rmdir or rename away absence), unless an observation
-//!    (a successful stat, open or readdir, an EEXIST) began after that writer ended: an
-//!    observation proves existence at some instant inside it, so it counts only when no writer
-//!    can have taken effect after that instant. A directory above it removed, or no operation
-//!    ever showing the name existing, is `negative` too. ENOENT results prove nothing (they
-//!    are what is being checked).
+//!    last writer that completed before it (a successful create, mkdir, rename onto or exchange
+//!    proves existence, a successful unlink, rmdir or rename away absence), unless an
+//!    observation (a successful stat, open or readdir, an EEXIST) began after that writer
+//!    ended: an observation proves existence at some instant inside it, so it counts only when
+//!    no writer can have taken effect after that instant. A writer of a directory above it that
+//!    completed after the name's own last fact decides instead: a rename or exchange that put
+//!    the directory there brought the name along, so the name has the state it had under the
+//!    source at the rename's begin (asked the same way, back through earlier renames); a mkdir
+//!    made the directory new and empty (`negative`). A directory above it removed, or no
+//!    operation ever showing the name existing (under a renamed directory: under its source),
+//!    is `negative` too. ENOENT results prove nothing (they are what is being checked).
 //! 4. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
 //!    interval. A kill-path writer (`___d_drop`, `dentry_unlink_inode`: pruning) overlapping
 //!    the lookup does not excuse it, hashed or not at return: a kill leaves the name existing,
@@ -49,7 +58,8 @@
 //! # Writer invariants
 //!
 //! - An inode clear (`dentry_unlink_inode`/`dentry_iput`, inode != 0 → 0) on a dentry hashed at
-//!   its entry is legitimate only as `d_delete`, inside an unlink, rmdir or rename of the name;
+//!   its entry is legitimate only as `d_delete`, inside an unlink, rmdir or rename of the name
+//!   itself (a rename of a directory above moves the dentry along and deletes nothing);
 //!   anywhere else the kill path cleared before it unhashed: anomaly `clear-before-unhash`.
 //! - `d_seq` deltas per writer and kernel generation ([`Protocol`]): a writer that moves it less
 //!   than required, or a missing +2 after `___d_drop` (owed by its inlined caller, found short

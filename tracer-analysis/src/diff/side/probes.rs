@@ -31,17 +31,12 @@ impl SideState {
     pub(super) fn on_op(&mut self, ev: &Named, thread: usize, sh: &mut Shared) -> Option<Obs> {
         let kind = crate::codes::op_of(ev.aux)?;
         let (path, path2) = sh.paths.operation(ev.name_id, ev.has(flags::TWO_PATHS));
-        let [f1, f2] = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
         // Operations come in begin order: this is the first one, the setup is over.
         for (p, k) in std::mem::take(&mut self.setup) {
             self.hist.add(p, Fact::setup(k, ev.ts_begin), self.now);
         }
-        if let Some(f) = f1 {
-            self.hist.add(path, f, self.now);
-        }
-        if let (Some(f), Some(p)) = (f2, path2) {
-            self.hist.add(p, f, self.now);
-        }
+        let facts = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
+        self.hist.add_op(facts, path, path2, self.now);
         self.threads.states[thread].op = Some(OpSpan {
             kind,
             ts_begin: ev.ts_begin,

@@ -275,9 +275,7 @@ impl SideState {
                     .record(self.index, r, || self.judge(o, paths), paths);
             }
             SuspectKind::ClearHashed => {
-                match classify::clear_while_hashed(
-                    &self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end,
-                ) {
+                match classify::clear_while_hashed(&self.hist, o.path, o.ts_begin, o.ts_end) {
                     None => self.diag.d_delete_clears += 1,
                     Some(mut v) => {
                         let s = *s;
