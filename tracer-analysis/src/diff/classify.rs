@@ -81,6 +81,10 @@ enum NameState {
     DirectoryReplaced(PathId, Fact),
     /// The last two writers overlapped with opposite effects: the order is unknown.
     Racing(Fact, Fact),
+    /// A writer of the name's old path (or a directory between it and the renamed one)
+    /// overlapped the directory rename that moved it: whether it acted before the move is
+    /// unknown.
+    MovedMeanwhile(PathId, Fact),
 }
 
 /// A name's state, and where its facts are.
@@ -170,14 +174,29 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
             return found(NameState::DirectoryReplaced(d, *w));
         };
         moved = moved.or(Some((d, *w)));
-        match relocate(paths, path, d, from) {
-            Some(p) => {
-                path = p;
-                // Strictly earlier, so the walk ends even on stamps that end before they begin.
-                t = w.ts_begin.min(w.ts_end);
+        let Some(src) = relocate(paths, path, d, from) else {
+            return Found {
+                state: NameState::Missing(None),
+                at: path,
+                moved,
+            };
+        };
+        // An operation on the old path that overlapped the rename may have resolved it before
+        // the move and acted on the moved name, before or after the move: unknown.
+        let mut cur = Some(src);
+        while let Some(q) = cur.filter(|q| *q != from) {
+            if let Some(x) = hist.writer_overlapping(q, w.ts_begin, w.ts_end, None, Writers::All) {
+                return Found {
+                    state: NameState::MovedMeanwhile(q, *x),
+                    at: path,
+                    moved,
+                };
             }
-            None => return found(NameState::Missing(None)),
+            cur = paths.parent(q);
         }
+        path = src;
+        // Strictly earlier, so the walk ends even on stamps that end before they begin.
+        t = w.ts_begin.min(w.ts_end);
     }
 }
 
@@ -217,7 +236,7 @@ impl Outcome {
         match self {
             Outcome::Writer(..)
             | Outcome::State(Found {
-                state: NameState::Racing(..),
+                state: NameState::Racing(..) | NameState::MovedMeanwhile(..),
                 ..
             }) => Class::OverlapsWriter,
             Outcome::State(Found {
@@ -314,6 +333,18 @@ fn explain(
         .with("name_state", json!("racing writers"))
         .with("writer", fact_json(&w, paths, at))
         .with("rival_writer", fact_json(&r, paths, at)),
+        NameState::MovedMeanwhile(q, f) => Ruling::new(
+            Class::OverlapsWriter,
+            format!(
+                "a {} of {} by tid {} overlapped the directory rename that moved the name: \
+                 whether it acted on the name before the move is unknown",
+                f.kind.name(),
+                paths.render(q),
+                f.tid
+            ),
+        )
+        .with("name_state", json!("written while moved"))
+        .with("writer", fact_json(&f, paths, q)),
         NameState::ParentGone(d, f) => Ruling::new(
             Class::Negative,
             format!(
@@ -495,6 +526,22 @@ mod tests {
         let v = null_lookup(&h, &paths, e0f, 250, 255, true, &[]);
         assert_eq!(v.evidence["exists_since"]["name"], "d0/f");
         assert_eq!(v.evidence["moved_with_directory"]["name"], "e0");
+        // An unlink of the old path overlapping a directory's rename may have acted on the
+        // moved name: a NULL inode after both is no anomaly.
+        let mut paths = Paths::default();
+        let h = hist_two(
+            &mut paths,
+            &[
+                (OpKind::Mkdir, "d0", None, 0, 5),
+                (OpKind::Create, "d0/f", None, 10, 20),
+                (OpKind::Unlink, "d0/f", None, 90, 150),
+                (OpKind::Rename, "d0", Some("d1"), 100, 110),
+            ],
+        );
+        let d1f = paths.parse(b"d1/f");
+        let v = enoent(&h, &paths, d1f, 200, 210);
+        assert_eq!(v.class, Class::OverlapsWriter, "{}", v.why);
+        assert_eq!(v.evidence["writer"]["name"], "d0/f");
     }
 
     #[test]
