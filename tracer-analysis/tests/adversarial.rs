@@ -748,3 +748,174 @@ fn a_rename_of_the_parent_does_not_excuse_a_hashed_clear_of_the_child() {
         outcome(&r)
     );
 }
+
+// ---- d_seq: moves the traced writers do not explain, counts going back, dentry lives
+
+/// A lookup read `d_seq` 10 where the writers so far account for 2; the kill's writers,
+/// stamped after it (its thread stalled between stamp and reads), then move it 2 -> 6 only.
+/// The first of them "explains" the whole gap as seen early, and 6 -> 10 (two more bumps no
+/// traced writer made) is never reported: the verdict is clean. The same pair reading 6 is
+/// the labelled-gap case of tests/diff.rs. (The stalled lookup is on another CPU than the
+/// kill: on one CPU, reading 10 then 2 is the count going back, `seq-decreased`.)
+#[test]
+fn a_writer_seen_early_explains_only_what_it_moved() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::Stat, "f1", 895, 2_000, 12, 0);
+    k.lookup(ROOT, 2, "f1", (900, 910), 12, 0, (2, 10), 0)
+        .on_cpu(1);
+    k.op(OpKind::DropCaches, "", 990, 1_200, 20, 0);
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_000, 1_010),
+        20,
+        (7, 7),
+        (2, 2),
+        H,
+    );
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_012, 1_030),
+        20,
+        (7, 0),
+        (4, 6),
+        0,
+    );
+    let r = run(&k, &k.clone());
+    assert!(
+        r.coverage_gaps.kernel.total > 0,
+        "{}\n{:?}",
+        outcome(&r),
+        r.coverage_gaps.kernel
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+}
+
+/// `d_seq` going backwards between two writers of one dentry life, on one CPU and 4 µs
+/// apart: `d_delete`'s clear leaves 4, the pruner's unhash of the (still hashed) negative
+/// dentry enters at 2. Counted as a "regression" in the diagnostics (meant for events that
+/// arrive out of order), nothing in the verdict: clean. The rule for lookups (`ReadOrder`)
+/// (the same CPU, or further apart than the clock skew) would call it an anomaly.
+#[test]
+fn d_seq_going_backwards_between_writers_is_not_clean() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_040, 1_060),
+        10,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    k.op(OpKind::DropCaches, "", 5_000, 5_200, 20, 0);
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (5_010, 5_020),
+        20,
+        (0, 0),
+        (2, 2),
+        H,
+    );
+    let r = run(&k, &k.clone());
+    assert_eq!(r.diagnostics.kernel.seq_regressions, 1);
+    assert_ne!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+}
+
+/// A lookup reading less than a traced writer left, later on the same CPU and within the
+/// same dentry life: the count went backwards, but the rule compares lookups with lookups
+/// only, and no lookup had read the writer's value.
+#[test]
+fn a_lookup_reading_below_a_writers_exit_is_not_clean() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_040, 1_060),
+        10,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    k.op(OpKind::Stat, "f1", 50_000, 50_100, 12, -2);
+    k.lookup(ROOT, 2, "f1", (50_010, 50_020), 12, 0, (2, 2), H | V);
+    let r = run(&k, &k.clone());
+    assert_ne!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+}
+
+/// `d_delete` is a container writer with no bounds (0 at least, no most): on a kernel that
+/// inlines `dentry_unlink_inode` into it (the recorder's `observed_through`), its event is
+/// the only sight of the clear. One that cleared the inode of a hashed dentry without moving
+/// `d_seq` (the 6.1 bracket missing) is no finding; nor is one whose count went backwards
+/// (read as "a kill path's exit reads a dentry it freed", but `d_delete` frees nothing).
+#[test]
+fn a_d_delete_that_cleared_the_inode_without_its_bracket_is_an_anomaly() {
+    let mut wrong = Vec::new();
+    for seq_end in [2, 0] {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+        k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+        k.writer(
+            Probe::DDelete,
+            2,
+            "f1",
+            (1_040, 1_060),
+            10,
+            (7, 0),
+            (2, seq_end),
+            H,
+        );
+        let r = run(&k, &k.clone());
+        if !has_anomaly(&r, AnomalyKind::SeqDelta) {
+            wrong.push(format!("d_seq 2 -> {seq_end}: {}", outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A dentry's hashed life ends at a traced unhash of a negative dentry or a traced clear of
+/// an unhashed one. Where the kill path shows only as `__dentry_kill` (its `___d_drop` and
+/// `dentry_unlink_inode` inlined: the header's `observed_through`), the death is not seen.
+/// The slab then gives the address to a new dentry of another name: it gets a new
+/// generation, but the old one's `d_seq` reads are kept, and the new dentry's first read (0,
+/// on the same CPU) is reported as `d_seq` going backwards.
+#[test]
+fn an_address_reused_after_a_kill_seen_only_as_dentry_kill_is_a_new_dentry() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    created(&mut k, "g1");
+    k.op(OpKind::Stat, "f1", 500, 600, 11, 0);
+    k.lookup(ROOT, 2, "f1", (510, 520), 11, 7, (2, 2), H | V);
+    k.op(OpKind::DropCaches, "", 1_000, 1_200, 20, 0);
+    k.writer(
+        Probe::DentryKill,
+        2,
+        "f1",
+        (1_010, 1_050),
+        20,
+        (7, 0),
+        (2, 6),
+        H,
+    );
+    // The address comes back as g1's new dentry, d_seq from 0.
+    k.op(OpKind::Stat, "g1", 2_000, 2_100, 12, 0);
+    k.lookup(ROOT, 2, "g1", (2_010, 2_020), 12, 9, (0, 0), H | V);
+    let r = run(&k, &k.clone());
+    assert!(r.anomalies.is_empty(), "{}", outcome(&r));
+}

@@ -999,9 +999,12 @@ fn a_lookup_that_read_a_kill_stamped_after_it_is_a_labelled_gap() {
     created(&mut k, "f1");
     k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
     // The lookup's thread stalls between its stamp and its reads: it reads the kill's
-    // unhash and clear (2 -> 6) whose events are stamped after it.
+    // unhash and clear (2 -> 6) whose events are stamped after it, on another CPU (on its
+    // own, the kill would have waited for the stalled probe: 6 then 2 is the count going
+    // back).
     k.op(OpKind::Stat, "f1", 895, 2_000, 12, 0);
-    k.lookup(ROOT, 2, "f1", (900, 910), 12, 0, (2, 6), 0);
+    k.lookup(ROOT, 2, "f1", (900, 910), 12, 0, (2, 6), 0)
+        .on_cpu(1);
     k.op(OpKind::DropCaches, "", 990, 1_200, 20, 0);
     k.writer(
         Probe::DDropInner,

@@ -11,10 +11,12 @@
 //!   reads after its return stamp, at the latest before its thread's operation ends (`read_by`);
 //!   a writer writes inside its interval. So the writer must have begun before the first
 //!   lookup that read the new value had read it, and ended after every lookup that read the
-//!   old value had returned. Otherwise the move stays unexplained;
-//! - a lookup reading less than a lookup that returned before it began: `d_seq` went
-//!   backwards within the dentry's life, an anomaly ([`ReadOrder`]). Only orders the stamps
-//!   can prove count: the same CPU's, or further apart than two CPUs' clocks can disagree.
+//!   old value had returned. Otherwise the move stays unexplained. Each such writer explains
+//!   only what it moved: what the lookup read above where they left the count stays a gap;
+//! - a lookup's read or a writer's entry below what a lookup or a writer's exit saw before it:
+//!   `d_seq` went backwards within the dentry's life, an anomaly ([`ReadOrder`]). Only orders
+//!   the stamps can prove count: the same CPU's, or further apart than two CPUs' clocks can
+//!   disagree.
 //!
 //! Observations must come in time order (writers by entry, lookups by return), which the
 //! side's reorder window provides.
@@ -47,7 +49,8 @@ pub enum Finding {
     ShortWithin {
         probe: Probe,
         expected: u32,
-        observed: u32,
+        /// Negative when the count went back.
+        observed: i64,
     },
     /// The caller of `by` owed `amount` after it returned and the next writer found less.
     MissingOwed {
@@ -74,6 +77,8 @@ struct SeenAhead {
     read_by: u64,
     /// When the last lookup that read below `to` returned.
     last_old_end: u64,
+    /// A writer seen early took on part of it already (`from` is where it left the count).
+    begun: bool,
 }
 
 /// How far apart two CPUs' stamps of one instant were seen to be. Under QEMU TCG on a loaded
@@ -85,7 +90,8 @@ pub const CLOCK_SKEW_NS: u64 = 20_000_000;
 /// Reads kept per dentry generation that are still within the clock skew of newer ones.
 const RECENT_READS_KEPT: usize = 32;
 
-/// The `d_seq` values lookups read in one dentry generation, to find the count going backwards.
+/// The `d_seq` values lookups read and writers found or left in one dentry generation, to find
+/// the count going backwards.
 #[derive(Clone, Debug, Default)]
 pub struct ReadOrder {
     /// The highest value read by a lookup that returned more than [`CLOCK_SKEW_NS`] before a
@@ -111,7 +117,7 @@ impl ReadOrder {
         self.within_skew = 0;
     }
 
-    /// A lookup on `cpu` over `[b, e]` read `seq`.
+    /// A lookup on `cpu` over `[b, e]` read `seq` (a writer's entry: `b` = `e`, its stamp).
     pub fn read(&mut self, seq: u32, cpu: u32, b: u64, e: u64) -> Option<Finding> {
         while let Some(&(t, _, v)) = self.recent.front() {
             if t.saturating_add(CLOCK_SKEW_NS) >= b {
@@ -134,6 +140,20 @@ impl ReadOrder {
         };
         self.recent.push_back((e, cpu, seq));
         found
+    }
+
+    /// A writer's exit on `cpu` at `t` left `seq`: held against later reads and writer
+    /// entries like a read, but checked against nothing (a writer's own move is checked by
+    /// [`SeqState::writer`]). Nothing is settled here: the exit is stamped after events that
+    /// are yet to come.
+    pub fn exit(&mut self, seq: u32, cpu: u32, t: u64) {
+        if self.recent.len() == RECENT_READS_KEPT {
+            self.recent.pop_front();
+        }
+        if self.high.is_none_or(|h| ahead(seq, h) > 0) {
+            self.high = Some(seq);
+        }
+        self.recent.push_back((t, cpu, seq));
     }
 
     /// A read of `seq` on `cpu` begun at `b`, below the highest read so far: a finding when an
@@ -218,6 +238,7 @@ impl SeqState {
                     to: seq,
                     read_by,
                     last_old_end: self.old_read_end,
+                    begun: false,
                 });
                 self.known = Some(seq);
             }
@@ -241,9 +262,16 @@ impl SeqState {
         out
     }
 
+    /// After a writer seen early: the value from which the move its lookup read is still
+    /// unexplained (None: the writers seen so far account for all of it).
+    pub fn unexplained_from(&self) -> Option<u32> {
+        self.seen_ahead.map(|s| s.from)
+    }
+
     /// A writer event; up to two findings (one at entry, one across the call).
     pub fn writer(&mut self, ev: &Ev, probe: Probe, proto: &Protocol) -> [Option<Finding>; 2] {
         let mut out = [None, None];
+        let mut nested = false;
         if ev.has(flags::NO_ENTRY) {
             // Only the exit was seen: no entry value to check, keep the exit as the new floor.
             if self.known.is_none_or(|k| ahead(ev.seq_end, k) > 0) {
@@ -259,7 +287,7 @@ impl SeqState {
             let encloses_last = self
                 .last_writer
                 .is_some_and(|(b, e, tid)| tid == ev.tid && ev.ts_begin <= b && e <= ev.ts_end);
-            let nested = encloses_last
+            nested = encloses_last
                 || self
                     .last_writer
                     .is_some_and(|(b, e, tid)| inside(b, e, tid))
@@ -309,10 +337,18 @@ impl SeqState {
             let within = ahead(ev.seq_end, sb);
             let (expected, max) = proto.bounds(probe, ev);
             if max.is_none() {
-                // A kill path's exit reads a dentry it freed (RCU-deferred, rarely reused at
-                // once): a count that went back is a new dentry's, neither a finding nor a
-                // floor.
-                if within >= 0 {
+                if within < 0 && matches!(probe, Probe::DentryKill | Probe::DentryKillLocked) {
+                    // A kill path's exit reads a dentry it freed (RCU-deferred, rarely reused
+                    // at once): a count that went back is a new dentry's, neither a finding
+                    // nor a floor. The other containers free nothing.
+                } else {
+                    if within < i64::from(expected) {
+                        out[1] = Some(Finding::ShortWithin {
+                            probe,
+                            expected,
+                            observed: within,
+                        });
+                    }
                     self.known = Some(ev.seq_end);
                     self.container = Some((ev.ts_begin, ev.ts_end, ev.tid, ev.seq_end));
                 }
@@ -321,7 +357,7 @@ impl SeqState {
                     out[1] = Some(Finding::ShortWithin {
                         probe,
                         expected,
-                        observed: ev.seq_end.wrapping_sub(sb),
+                        observed: within,
                     });
                 } else if let Some(m) = max.filter(|m| within > i64::from(*m)) {
                     out[1] = Some(Finding::Gap {
@@ -335,7 +371,7 @@ impl SeqState {
             }
         }
         self.owed = None;
-        self.seen_ahead = None;
+        let pending = self.seen_ahead.take();
         let entry = if ev.has(flags::NO_ENTRY) {
             ev.seq_end
         } else {
@@ -357,6 +393,24 @@ impl SeqState {
             if tid == ev.tid && b <= ev.ts_begin && ev.ts_end <= e && ahead(end, k) > 0 {
                 self.known = Some(end);
             }
+        }
+        // A writer seen early explains only what it moved: what the lookup read above where
+        // it left the count waits for the next writer, and stays a gap if none takes it on.
+        // A writer called by one seen early (`___d_drop` in `__d_move`) is part of its move.
+        match (out[0], pending, self.known) {
+            (Some(Finding::SeenEarly { .. }), Some(mut s), Some(k)) if ahead(s.to, k) > 0 => {
+                s.from = k;
+                s.begun = true;
+                self.seen_ahead = Some(s);
+                self.known = Some(s.to);
+            }
+            (None, Some(s), Some(k)) if nested && s.begun => {
+                self.seen_ahead = Some(s);
+                if ahead(s.to, k) > 0 {
+                    self.known = Some(s.to);
+                }
+            }
+            _ => {}
         }
         self.last_ts = ev.ts_end;
         self.last_writer = Some((ev.ts_begin, ev.ts_end, ev.tid));
@@ -595,13 +649,78 @@ mod tests {
             s.writer(&drop, Probe::DDropInner, &p),
             [Some(Finding::SeenEarly { from: 2, to: 6 }), None]
         );
+        assert_eq!(
+            s.unexplained_from(),
+            Some(4),
+            "the drop and its owed +2 reach 4"
+        );
         let clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
-        assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
+        assert_eq!(
+            s.writer(&clear, Probe::DentryUnlinkInode, &p),
+            [Some(Finding::SeenEarly { from: 4, to: 6 }), None]
+        );
+        assert_eq!(s.unexplained_from(), None);
         assert_eq!(s.regressions, 0);
         // Behind what was known before the lookup: a regression still.
         let late = writer(Probe::DentryUnlinkInode, 2, 4, false);
         assert_eq!(s.writer(&late, Probe::DentryUnlinkInode, &p), [None, None]);
         assert_eq!(s.regressions, 1);
+    }
+
+    #[test]
+    fn writers_seen_early_explain_only_what_they_moved() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(2, 101, 101);
+        assert!(s.lookup(10, 105, 200).is_some());
+        let mut drop = writer(Probe::DDropInner, 2, 2, true);
+        (drop.ts_begin, drop.ts_end) = (150, 160);
+        s.writer(&drop, Probe::DDropInner, &p);
+        let mut clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
+        (clear.ts_begin, clear.ts_end) = (162, 170);
+        assert_eq!(
+            s.writer(&clear, Probe::DentryUnlinkInode, &p)[0],
+            Some(Finding::SeenEarly { from: 4, to: 10 })
+        );
+        assert_eq!(
+            s.unexplained_from(),
+            Some(6),
+            "6 -> 10 moved by no traced writer"
+        );
+        // A lookup reading what was seen is no new gap.
+        assert_eq!(s.lookup(10, 180, 180), None);
+        // A writer entering where the lookup's read left the count takes none of it on.
+        let mut next = writer(Probe::DDrop, 10, 12, true);
+        (next.ts_begin, next.ts_end) = (190, 195);
+        assert_eq!(s.writer(&next, Probe::DDrop, &p), [None, None]);
+        assert_eq!(s.unexplained_from(), None);
+    }
+
+    #[test]
+    fn renames_seen_early_one_after_the_other_explain_the_whole_move() {
+        // Debian 7.3, rename-stat: a lookup on another vCPU read three `__d_move`s (44 -> 50)
+        // stamped after it; each calls `___d_drop` inside its seqcount section.
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        s.lookup(44, 100, 100);
+        assert!(s.lookup(50, 110, 5_000).is_some());
+        for (i, base) in [44, 46, 48].into_iter().enumerate() {
+            let t = 1_000 + 100 * i as u64;
+            let mv = span(writer(Probe::DMove, base, base + 2, true), t, t + 50);
+            assert_eq!(
+                s.writer(&mv, Probe::DMove, &p),
+                [Some(Finding::SeenEarly { from: base, to: 50 }), None]
+            );
+            let drop = span(
+                writer(Probe::DDropInner, base + 1, base + 1, true),
+                t + 10,
+                t + 20,
+            );
+            assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+            let left = (base + 2 < 50).then_some(base + 2);
+            assert_eq!(s.unexplained_from(), left);
+        }
+        assert_eq!(s.regressions, 0);
     }
 
     #[test]

@@ -64,17 +64,25 @@
 //!   itself (a rename of a directory above moves the dentry along and deletes nothing);
 //!   anywhere else the kill path cleared before it unhashed: anomaly `clear-before-unhash`.
 //! - `d_seq` deltas per writer and kernel generation ([`Protocol`]): a writer that moves it less
-//!   than required, or a missing +2 after `___d_drop` (owed by its inlined caller, found short
-//!   at the next writer's entry): anomaly `seq-delta`.
+//!   than required (`d_delete` of a hashed dentry: 2 at least, whichever branch it takes), or
+//!   a missing +2 after `___d_drop` (owed by its inlined caller, found short at the next
+//!   writer's entry): anomaly `seq-delta`.
+//! - `d_seq` going backwards within a dentry's life: a lookup's read or a writer's entry below
+//!   what a lookup or a writer's exit saw before it, in an order the stamps prove (the same
+//!   CPU, or further apart than two CPUs' clocks disagree): anomaly `seq-decreased`. Only the
+//!   kill path's exit may read less than its entry (the dentry it freed, reused).
 //! - A `d_seq` value no traced writer accounts for is a coverage gap (an untraced writer:
 //!   `d_instantiate` on create, `__d_move` on rename, an inlined call site), attributed from the
 //!   operations on the name, reported, never an anomaly. A gap a lookup found is held until
 //!   the dentry's next writer: if that writer entered below the value the lookup read, the
-//!   lookup saw its doing before its stamp (a thread stalled between stamp and reads), and the
-//!   gap says so.
+//!   lookup saw its doing before its stamp (a thread stalled between stamp and reads). Such
+//!   writers explain what they moved, one after the other; what the lookup read above where
+//!   they left the count stays a gap.
 //! - `__d_move` (rename) is not traced: its `___d_drop`s come at an odd count (a gap of +1 at
 //!   entry, the closing +1 owed). The negative target it unhashes dies untraced, so an id seen
-//!   again after that is a new dentry.
+//!   again after that is a new dentry; so is one seen after a kill (`__dentry_kill`, or
+//!   `dentry_kill` that left its dentry unhashed and negative: it gives up on one that gained
+//!   a user).
 //!
 //! # Verdict
 //!

@@ -85,8 +85,11 @@ impl Protocol {
                 let n = if ev.inode_end != 0 { 2 } else { 0 };
                 (n, Some(n))
             }
+            // Either branch of `d_delete` moves a hashed dentry's count: `dentry_unlink_inode`'s
+            // bracket (3.0: the barrier after the clear; 4.8-4.17: only if hashed) or
+            // `__d_drop`'s invalidate (read in 3.0, 6.1 and 6.12; 4.8's `dentry_unlink_inode`).
+            Probe::DDelete => (if hashed { 2 } else { 0 }, None),
             Probe::DSpliceAlias
-            | Probe::DDelete
             | Probe::DentryKill
             | Probe::DentryKillLocked
             | Probe::DInvalidate => (0, None),
@@ -173,10 +176,12 @@ mod tests {
         assert_eq!(p.bounds(Probe::DAdd, &ev), (2, Some(2)));
         assert_eq!(p.bounds(Probe::DInstantiate, &ev), (2, Some(2)));
         assert_eq!(p.bounds(Probe::DentryKill, &ev), (0, None));
-        assert_eq!(p.bounds(Probe::DDelete, &ev), (0, None));
+        assert_eq!(p.bounds(Probe::DDelete, &ev), (0, None), "unhashed");
         assert_eq!(p.bounds(Probe::DDropLocked, &ev), (0, Some(0)));
         ev.flags |= flags::HASHED_BEGIN;
         assert_eq!(p.bounds(Probe::DDropLocked, &ev), (2, Some(2)));
         assert_eq!(p.bounds(Probe::DDrop, &ev), (2, Some(2)));
+        assert_eq!(p.bounds(Probe::DDelete, &ev), (2, None));
+        assert_eq!(p.bounds(Probe::DentryKill, &ev), (0, None));
     }
 }

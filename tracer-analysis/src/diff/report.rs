@@ -349,10 +349,12 @@ pub struct Diagnostics {
     /// Distinct parent ids with no known name (neither from an event nor from the operation
     /// around it) when an event under them came; such names are keyed as if at the root.
     pub unnamed_parents: u64,
-    /// Writer entries that found `d_seq` below what was already observed, nothing owed.
+    /// Writer entries that found `d_seq` below what was already observed, nothing owed (the
+    /// ones the stamps order after that observation are `seq-decreased` too).
     pub seq_regressions: u64,
-    /// Lookups that read less than one on another CPU had read, stamped within the clock
-    /// skew two CPUs can show (`CLOCK_SKEW_NS`): not ordered, so not `seq-decreased`.
+    /// Lookups and writer entries that read less than a lookup or writer on another CPU had
+    /// seen, stamped within the clock skew two CPUs can show (`CLOCK_SKEW_NS`): not ordered,
+    /// so not `seq-decreased`.
     pub seq_decreases_within_clock_skew: u64,
     /// `d_seq` moves a lookup read before the writer that made them was stamped (a thread
     /// stalled between its entry probe and its write): explained by that writer.

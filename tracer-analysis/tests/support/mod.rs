@@ -108,6 +108,15 @@ impl Trace {
         self
     }
 
+    /// Puts the last event on `cpu` (the helpers default to CPU 0, where the stamps order
+    /// every event).
+    pub fn on_cpu(&mut self, cpu: u32) -> &mut Self {
+        if let Some(e) = self.events.last_mut() {
+            e.cpu = cpu;
+        }
+        self
+    }
+
     /// Makes the last lookup a ref-walk `__d_lookup`.
     pub fn ref_walk(&mut self) -> &mut Self {
         if let Some(e) = self.events.last_mut() {
@@ -136,16 +145,17 @@ impl Trace {
         }
         let mut events = self.events.clone();
         if origin == Origin::Kernel {
-            // Number the probe events as the probes do (one CPU, in entry order), unless a
+            // Number the probe events as the probes do (per CPU, in entry order), unless a
             // test set the numbers itself.
             let mut order: Vec<usize> = (0..events.len()).collect();
             order.sort_by_key(|i| events[*i].ts_begin);
-            let mut next = 0;
+            let mut next = BTreeMap::<u32, u32>::new();
             for i in order {
                 let e = &mut events[i];
                 if e.probe != Probe::Op as u8 && e.cpu_seq == 0 {
-                    next += 1;
-                    e.cpu_seq = next;
+                    let n = next.entry(e.cpu).or_default();
+                    *n += 1;
+                    e.cpu_seq = *n;
                 }
             }
         }

@@ -121,23 +121,8 @@ impl SideState {
                 ),
                 None => (None, None),
             };
-            if let Some(Finding::Decreased { from, to, since }) = decreased {
-                self.fresh.push(Fresh {
-                    kind: AnomalyKind::SeqDecreased,
-                    ruling: Ruling {
-                        class: Class::Anomaly,
-                        why: format!(
-                            "d_seq read {to}, below the {from} a lookup that returned before \
-                             this one began had read: the count went backwards within the \
-                             dentry's life"
-                        ),
-                        evidence: json_map(json!({
-                            "earlier_value": from,
-                            "value": to,
-                            "previous_observation_ts": since,
-                        })),
-                    },
-                });
+            if let Some(f) = decreased {
+                self.seq_decreased(f, &obs);
             }
             if let Some(Finding::Gap {
                 from, to, since, ..
@@ -175,6 +160,33 @@ impl SideState {
         Some(obs)
     }
 
+    /// A lookup's read or a writer's entry below a value the stamps order before it.
+    fn seq_decreased(&mut self, f: Finding, obs: &Obs) {
+        let Finding::Decreased { from, to, since } = f else {
+            return;
+        };
+        let read = match obs.probe {
+            Probe::DLookupRcu | Probe::DLookup => format!("d_seq read {to}"),
+            p => format!("{} entered at d_seq {to}", p.symbol()),
+        };
+        self.fresh.push(Fresh {
+            kind: AnomalyKind::SeqDecreased,
+            ruling: Ruling {
+                class: Class::Anomaly,
+                why: format!(
+                    "{read}, below the {from} a lookup or writer saw before it (the same CPU, or \
+                     further apart than two CPUs' clocks disagree): the count went backwards \
+                     within the dentry's life"
+                ),
+                evidence: json_map(json!({
+                    "earlier_value": from,
+                    "value": to,
+                    "previous_observation_ts": since,
+                })),
+            },
+        });
+    }
+
     pub(super) fn on_writer(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
         if ev.dentry == 0 {
             return None;
@@ -185,6 +197,18 @@ impl SideState {
         let proto = &self.proto;
         let rec = self.dentries.entry(ev.dentry);
         let findings = rec.seq.writer(ev, probe, proto);
+        let decreased = if ev.has(flags::NO_ENTRY) {
+            None
+        } else {
+            rec.order
+                .read(ev.seq_begin, ev.cpu, ev.ts_begin, ev.ts_begin)
+        };
+        // A kill's exit that went back read the freed dentry's next life: no value of this one.
+        let freed = matches!(probe, Probe::DentryKill | Probe::DentryKillLocked)
+            && (ev.seq_end.wrapping_sub(ev.seq_begin) as i32) < 0;
+        if !freed {
+            rec.order.exit(ev.seq_end, ev.cpu, ev.ts_end);
+        }
         let held = rec.held_gap.take();
         if rec.writers.len() == WRITERS_KEPT {
             rec.writers.remove(0);
@@ -218,19 +242,36 @@ impl SideState {
                 Probe::DDrop => hashed,
                 _ => false,
             };
-        if (clear && !hashed) || negative_unhash {
+        // The kill path ends the dentry's life whatever its writers inside show (they may be
+        // inlined into it). `__dentry_kill` always kills. `dentry_kill` gives up when the
+        // dentry gained a user meanwhile (kept hashed, or kept its inode): it killed when it
+        // leaves the dentry unhashed and negative (7.3's kills of unhashed negative dentries,
+        // `__d_move`'s targets, show nothing else).
+        let killed = match probe {
+            Probe::DentryKill => true,
+            Probe::DentryKillLocked => !ev.has(flags::HASHED_END) && ev.inode_end == 0,
+            _ => false,
+        };
+        if (clear && !hashed) || negative_unhash || killed {
             rec.dead_at = Some(ev.ts_end);
         }
-        if let Some(g) = held {
-            if matches!(findings[0], Some(Finding::SeenEarly { .. })) {
+        if let Some(mut g) = held {
+            match (rec.seq.unexplained_from(), findings[0]) {
+                // Writers seen early moved part of it: the rest waits for the next writer.
+                (Some(from), _) => {
+                    g.from = from;
+                    rec.held_gap = Some(g);
+                }
                 // This writer's own move, read before its stamp: explained.
-                self.diag.seq_moves_seen_early += 1;
-            } else {
-                self.gap(*g, sh);
+                (None, Some(Finding::SeenEarly { .. })) => self.diag.seq_moves_seen_early += 1,
+                (None, _) => self.gap(*g, sh),
             }
         }
         for f in findings.into_iter().flatten() {
             self.finding(f, &obs, sh);
+        }
+        if let Some(f) = decreased {
+            self.seq_decreased(f, &obs);
         }
         if clear && hashed && !in_d_delete && !ev.has(flags::NO_ENTRY) {
             let op = self.enclosing_op(&obs);
