@@ -304,16 +304,33 @@ impl OpMatcher {
         let side = side & 1;
         let key = self.keys.entry((r.kind, r.path)).or_default();
         let theirs = &mut key.waiting[1 - side];
-        let Ok(at) = theirs.binary_search_by_key(&r.occurrence, |w| w.op.occurrence) else {
+        // Nearly always the twin is the other side's oldest waiting result, and a result
+        // that waits goes at the back: the general cases (operations that overlapped on one
+        // side) cost a search and a shift.
+        let twin = match theirs.front() {
+            Some(w) if w.op.occurrence == r.occurrence => theirs.pop_front(),
+            _ => match theirs.binary_search_by_key(&r.occurrence, |w| w.op.occurrence) {
+                Ok(at) => theirs.remove(at),
+                Err(_) => None,
+            },
+        };
+        let Some(Waiting {
+            op: other,
+            judged: theirs_judged,
+        }) = twin
+        else {
             let mine = &mut key.waiting[side];
-            let at = mine.partition_point(|w| w.op.occurrence < r.occurrence);
-            mine.insert(
-                at,
-                Waiting {
-                    op: r,
-                    judged: judge(),
-                },
-            );
+            let w = Waiting {
+                op: r,
+                judged: judge(),
+            };
+            match mine.back() {
+                Some(last) if last.op.occurrence > r.occurrence => {
+                    let at = mine.partition_point(|w| w.op.occurrence < r.occurrence);
+                    mine.insert(at, w);
+                }
+                _ => mine.push_back(w),
+            }
             self.backlog += 1;
             if self.backlog > self.cap {
                 // The two traces do not hold the same operations; stop before memory grows
@@ -321,13 +338,6 @@ impl OpMatcher {
                 self.abandoned = true;
                 self.keys.clear();
             }
-            return;
-        };
-        let Some(Waiting {
-            op: other,
-            judged: theirs_judged,
-        }) = theirs.remove(at)
-        else {
             return;
         };
         self.backlog -= 1;

@@ -16,7 +16,7 @@ use crate::diff::{
     align::{Judgement, OpResult, Paths, ROOT},
     classify::{self, Class, Ruling},
     evidence::{obs_args, Obs},
-    history::{Fact, State},
+    history::State,
     report::AnomalyKind,
 };
 
@@ -295,19 +295,47 @@ impl SideState {
     }
 
     /// What this side's history says of an operation's result: whether a race makes another
-    /// result possible, and whether the history rules the result out.
+    /// result possible (a writer of its name, or of a directory above it, by another
+    /// operation overlapping it, or two writers of the name before it that overlapped each
+    /// other), and whether the history rules the result out (only a stat's or open's found or
+    /// not found reads directly against the name's state at its begin; a writer's result
+    /// depends on more: its flags, the parent). The name's state is read once for both.
     fn judge(&self, o: &Obs, paths: &Paths) -> Judgement {
-        let racy = self.race_around(o, paths).is_some();
-        // Only a stat's or open's found / not found reads directly against the history; a
-        // writer's result depends on more (its flags, the parent).
-        let contradicts = !racy
-            && matches!(o.op, Some(OpKind::Stat | OpKind::Open))
-            && match self.hist.state_at(o.path, o.ts_begin) {
-                State::Exists(_) => o.result == ENOENT,
-                State::Missing(_) => o.result == 0,
-                State::Unknown | State::Racing(..) => false,
+        const RACY: Judgement = Judgement {
+            racy: true,
+            contradicts: false,
+        };
+        let mut own = None;
+        for start in [Some(o.path), o.path2].into_iter().flatten() {
+            let mut cur = Some(start);
+            while let Some(p) = cur.filter(|p| *p != ROOT) {
+                if self
+                    .hist
+                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid)
+                    .is_some()
+                {
+                    return RACY;
+                }
+                let state = self.hist.state_at(p, o.ts_begin);
+                if let State::Racing(..) = state {
+                    return RACY;
+                }
+                if p == o.path && own.is_none() {
+                    own = Some(state);
+                }
+                cur = paths.parent(p);
+            }
+        }
+        let contradicts = matches!(o.op, Some(OpKind::Stat | OpKind::Open))
+            && match own {
+                Some(State::Exists(_)) => o.result == ENOENT,
+                Some(State::Missing(_)) => o.result == 0,
+                _ => false,
             };
-        Judgement { racy, contradicts }
+        Judgement {
+            racy: false,
+            contradicts,
+        }
     }
 
     /// Files the result differences no race explains that the matcher gives this side
@@ -354,28 +382,6 @@ impl SideState {
         }
         // Also filed after the side's end (the other side completed the pair later).
         self.diag.anomalies_not_detailed = self.evidence.not_detailed;
-    }
-
-    /// What makes an operation's result depend on an order the two sides may not share: a
-    /// writer of its name (or of a directory above it) by another operation overlapping it,
-    /// or two writers of the name before it that overlapped each other.
-    fn race_around(&self, o: &Obs, paths: &Paths) -> Option<Fact> {
-        for start in [Some(o.path), o.path2].into_iter().flatten() {
-            let mut cur = Some(start);
-            while let Some(p) = cur.filter(|p| *p != ROOT) {
-                if let Some(f) = self
-                    .hist
-                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid)
-                {
-                    return Some(*f);
-                }
-                if let State::Racing(w, _) = self.hist.state_at(p, o.ts_begin) {
-                    return Some(*w);
-                }
-                cur = paths.parent(p);
-            }
-        }
-        None
     }
 }
 
