@@ -37,6 +37,42 @@ pub struct Obs {
     pub result: i32,
 }
 
+/// Why an anomaly already found is set aside: what its judgment rested on turned out to be
+/// incomplete, so it is not "what was seen is real".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Doubt {
+    /// A late event on its name (or a directory above it) or its dentry arrived after it was
+    /// judged, and might have changed the judgment.
+    LateEvent,
+    /// Its interval reaches within the reorder window of where a cut or unfinished trace
+    /// ends: the events that would explain it may be in the lost tail.
+    NearCut,
+}
+
+/// What one anomaly was judged on, kept for every anomaly (also those not detailed) so it
+/// can be set aside later.
+struct Judged {
+    kind: AnomalyKind,
+    path: PathId,
+    /// The dentry's number in its trace (0: none).
+    slot: u32,
+    ts_begin: u64,
+    /// Its subject's end: every event that could change the judgment has a key at or below.
+    reach: u64,
+    /// Its index in the detailed anomalies.
+    detailed: Option<usize>,
+    doubt: Option<Doubt>,
+}
+
+/// Anomalies set aside, per doubt: per kind, and a few as "kind name at ts".
+#[derive(Clone, Debug, Default)]
+pub struct SetAside {
+    pub by_doubt: BTreeMap<Doubt, (BTreeMap<AnomalyKind, u64>, Vec<String>)>,
+}
+
+/// Examples of anomalies set aside named in a reason, per doubt.
+const SET_ASIDE_EXAMPLES: usize = 3;
+
 /// An anomaly still collecting the events after it.
 struct Collector {
     index: usize,
@@ -60,6 +96,7 @@ pub struct Evidence {
     pub counts: BTreeMap<AnomalyKind, u64>,
     /// Anomalies counted but not detailed.
     pub not_detailed: u64,
+    judged: Vec<Judged>,
 }
 
 impl Evidence {
@@ -75,6 +112,7 @@ impl Evidence {
             anomalies: Vec::new(),
             counts: BTreeMap::new(),
             not_detailed: 0,
+            judged: Vec::new(),
         }
     }
 
@@ -112,6 +150,79 @@ impl Evidence {
         self.collectors.clear();
     }
 
+    /// A late event (`late`, keyed at `key`) was processed: the anomalies judged before it
+    /// that it could have changed (it is at or before their end, on their dentry, their
+    /// name or a directory above it) are in doubt.
+    pub fn late(&mut self, late: &Obs, key: u64, paths: &Paths) {
+        let touches = |j: &Judged| {
+            if late.dentry != 0 && j.slot == late.slot {
+                return true;
+            }
+            [Some(late.path), late.path2]
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    let mut cur = Some(j.path);
+                    while let Some(c) = cur {
+                        if c == p {
+                            return true;
+                        }
+                        cur = paths.parent(c);
+                    }
+                    false
+                })
+        };
+        for j in &mut self.judged {
+            if j.doubt.is_none() && key <= j.reach && touches(j) {
+                j.doubt = Some(Doubt::LateEvent);
+            }
+        }
+    }
+
+    /// The trace ends at key `end` cut short or unfinished: the anomalies reaching within
+    /// `window` of it are in doubt.
+    pub fn cut(&mut self, end: u64, window: u64) {
+        for j in &mut self.judged {
+            if j.doubt.is_none() && j.reach.saturating_add(window) >= end {
+                j.doubt = Some(Doubt::NearCut);
+            }
+        }
+    }
+
+    /// Takes the anomalies in doubt out of the counts and the details (once every event is
+    /// processed and no context is collected any more).
+    pub fn set_aside(&mut self, paths: &Paths) -> SetAside {
+        let mut out = SetAside::default();
+        let mut dropped = vec![false; self.anomalies.len()];
+        for j in self.judged.iter().filter(|j| j.doubt.is_some()) {
+            let Some(doubt) = j.doubt else { continue };
+            if let Some(n) = self.counts.get_mut(&j.kind) {
+                *n -= 1;
+            }
+            match j.detailed {
+                Some(i) => dropped[i] = true,
+                None => self.not_detailed -= 1,
+            }
+            let (kinds, examples) = out.by_doubt.entry(doubt).or_default();
+            *kinds.entry(j.kind).or_insert(0) += 1;
+            if examples.len() < SET_ASIDE_EXAMPLES {
+                examples.push(format!(
+                    "{} on {} at {} ns",
+                    j.kind.name(),
+                    paths.render(j.path),
+                    j.ts_begin
+                ));
+            }
+        }
+        self.counts.retain(|_, n| *n > 0);
+        let mut i = 0;
+        self.anomalies.retain(|_| {
+            i += 1;
+            !dropped[i - 1]
+        });
+        out
+    }
+
     /// Counts an anomaly on `subject` and details it with its context while under the limit.
     pub fn add(
         &mut self,
@@ -122,7 +233,17 @@ impl Evidence {
         paths: &Paths,
     ) {
         *self.counts.entry(kind).or_insert(0) += 1;
-        if self.anomalies.len() >= self.max_anomalies {
+        let detailed = self.anomalies.len() < self.max_anomalies;
+        self.judged.push(Judged {
+            kind,
+            path: subject.path,
+            slot: if subject.dentry != 0 { subject.slot } else { 0 },
+            ts_begin: subject.ts_begin,
+            reach: subject.ts_end,
+            detailed: detailed.then_some(self.anomalies.len()),
+            doubt: None,
+        });
+        if !detailed {
             self.not_detailed += 1;
             return;
         }

@@ -140,10 +140,11 @@ use tracer_common::{OpKind, Probe};
 use crate::{
     agreement,
     output::OutputError,
-    trace::{Attachment, Footer, Header, Origin, Reader, TraceError},
+    trace::{Attachment, End, Footer, Header, Origin, Reader, TraceError},
     workload::Workload,
 };
 use align::{PathId, Paths};
+use evidence::SetAside;
 use side::{Limits, Shared, SideState};
 
 /// How to diff.
@@ -429,6 +430,15 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     for (side, c) in sides.iter_mut().zip(counts) {
         side.absorb(c);
     }
+    let set_aside: Vec<SetAside> = sides
+        .iter_mut()
+        .zip(&inputs)
+        .map(|(side, input)| {
+            let cut = input.problem.is_some()
+                || input.footer.as_ref().is_none_or(|f| f.end != End::Finished);
+            side.settle(cut, &sh.paths)
+        })
+        .collect();
     let mut reasons = Vec::new();
     if let Some(t) = sh.timeline.take() {
         if let Err(e) = t.finish() {
@@ -460,9 +470,11 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 ki.header.kernel_release
             )
         });
-    for ((side, input, state), unreadable) in [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
-        .into_iter()
-        .zip(&workload_unreadable)
+    for (((side, input, state), unreadable), set_aside) in
+        [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
+            .into_iter()
+            .zip(&workload_unreadable)
+            .zip(&set_aside)
     {
         reasons.extend(verdict::reasons(
             side,
@@ -485,6 +497,8 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 names_cut: state.counts.names_cut,
                 no_entry: state.counts.no_entry,
                 release_unknown: release_unknown.as_deref().filter(|_| side == Side::Kernel),
+                set_aside,
+                unnamed_unjudged: state.unnamed_unjudged,
             },
         ));
     }

@@ -92,6 +92,13 @@ pub enum ReasonKind {
     ClocksDisagree,
     /// Events arrived after the reorder window had passed their time.
     LateEvents,
+    /// Anomalies judged before a late event that could change them arrived: set aside.
+    AnomalyBeforeLateEvent,
+    /// Anomalies near where a cut or unfinished trace stops, which the missing events could
+    /// explain: set aside.
+    AnomalyNearCut,
+    /// NULL-inode returns or inode clears under a directory with no known name: not judged.
+    UnnamedDirectory,
     /// Events with an unknown probe or operation code.
     UnknownEvents,
     /// Events with a kernel read fault, not judged.

@@ -3,7 +3,10 @@
 //! makes the verdict inconclusive (exit 2).
 use std::collections::BTreeMap;
 
-use super::report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side};
+use super::{
+    evidence::{Doubt, SetAside},
+    report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side},
+};
 use crate::trace::{End, Footer};
 
 /// What one side's reasons are drawn from.
@@ -30,6 +33,10 @@ pub struct Facts<'a> {
     pub no_entry: u64,
     /// Why the header's release gave no rules, if it did not.
     pub release_unknown: Option<&'a str>,
+    /// Anomalies whose judgment lacked events: not counted as anomalies.
+    pub set_aside: &'a SetAside,
+    /// Suspects keyed under a directory no event named, not judged.
+    pub unnamed_unjudged: u64,
 }
 
 pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
@@ -197,6 +204,43 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                 "{} events arrived later than the reorder window and may have been judged \
                  out of order; raise --window-ms",
                 d.late_events
+            ),
+        );
+    }
+    for (doubt, (kinds, examples)) in &f.set_aside.by_doubt {
+        let n: u64 = kinds.values().sum();
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.name()))
+            .collect();
+        let (kind, why) = match doubt {
+            Doubt::LateEvent => (
+                ReasonKind::AnomalyBeforeLateEvent,
+                "were judged before a late event on their name or dentry arrived, which may \
+                 explain them",
+            ),
+            Doubt::NearCut => (
+                ReasonKind::AnomalyNearCut,
+                "reach within the reorder window of where the trace stops, and the events that \
+                 may explain them (a writer is written at its end) can be in what is missing",
+            ),
+        };
+        say(
+            kind,
+            format!(
+                "{n} anomalies ({}) {why}; not counted as anomalies: {}",
+                kinds.join(", "),
+                examples.join("; ")
+            ),
+        );
+    }
+    if f.unnamed_unjudged > 0 {
+        say(
+            ReasonKind::UnnamedDirectory,
+            format!(
+                "{} validated NULL-inode returns or hashed inode clears under a directory no \
+                 event or operation names were not judged: their name is unknown",
+                f.unnamed_unjudged
             ),
         );
     }

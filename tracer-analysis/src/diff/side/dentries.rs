@@ -71,12 +71,14 @@ impl SideState {
     /// The path of the event's dentry (or, for a miss, of the name looked up): its parent's
     /// last name plus its own. A parent whose name is unknown (never seen named, or its id's
     /// last life ended: the slab reuses addresses) is named from the operation around the
-    /// event, else taken as the root.
-    pub(super) fn path_of(&mut self, ev: &Named, sh: &mut Shared) -> PathId {
+    /// event, else taken as the root; the flag says when the root is that guess, and the
+    /// path then a key to count the dentry by but not to judge its name's existence by.
+    pub(super) fn path_of(&mut self, ev: &Named, sh: &mut Shared) -> (PathId, bool) {
         if ev.dentry != 0 && ev.dentry == ev.parent {
             // IS_ROOT(dentry).
-            return ROOT;
+            return (ROOT, false);
         }
+        let mut guessed = false;
         let known = self
             .dentries
             .get(ev.parent)
@@ -94,6 +96,7 @@ impl SideState {
                     // keys of dentries can go wrong.
                     if ev.parent != 0 && ev.dentry != 0 {
                         self.unnamed.insert(ev.parent);
+                        guessed = true;
                     }
                     ROOT
                 }
@@ -106,9 +109,9 @@ impl SideState {
                 && sh.paths.parent(*p) == Some(dir)
                 && sh.paths.leaf_name(*p) == ev.name_id
         }) {
-            return p;
+            return (p, guessed);
         }
-        sh.paths.child(dir, ev.name_id)
+        (sh.paths.child(dir, ev.name_id), guessed)
     }
 
     /// The directory an event's parent stands for, from the operation its thread is running:

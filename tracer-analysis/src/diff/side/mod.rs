@@ -29,7 +29,7 @@ use super::{
     align::{NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
-    evidence::{obs_args, Evidence, Obs},
+    evidence::{obs_args, Evidence, Obs, SetAside},
     feed::Counts,
     history::History,
     protocol::Protocol,
@@ -126,6 +126,9 @@ pub struct SideState {
     generations: Vec<u32>,
     /// Dentries (by slot) used as parents with no name known.
     unnamed: HashSet<Slot>,
+    /// Validated NULL-inode returns and hashed inode clears keyed under such a parent: not
+    /// judged (a reason).
+    pub unnamed_unjudged: u64,
     /// Per name number of the trace, its id in the shared paths.
     names: Vec<NameId>,
     hist: History,
@@ -170,6 +173,7 @@ impl SideState {
             dentries: Dentries::default(),
             generations: Vec::new(),
             unnamed: HashSet::new(),
+            unnamed_unjudged: 0,
             names: Vec::new(),
             // A query reaches back at most an operation's length behind the processing time,
             // and operations longer than the window arrive late anyway.
@@ -222,6 +226,20 @@ impl SideState {
             .sum::<u64>();
     }
 
+    /// Once the trace's end is known (`cut`: read only up to damage, or its recording did not
+    /// finish, so events in flight are missing): sets aside the anomalies in doubt, those a
+    /// late event could have changed and, when cut, those reaching within the reorder window
+    /// of the last event processed (a lost event arrives after every event read, so its key
+    /// is at most a window behind the last one's).
+    pub fn settle(&mut self, cut: bool, paths: &Paths) -> SetAside {
+        if cut {
+            self.evidence.cut(self.now, self.lim.window_ns);
+        }
+        let out = self.evidence.set_aside(paths);
+        self.diag.anomalies_not_detailed = self.evidence.not_detailed;
+        out
+    }
+
     /// The shared id of the trace's name number `n`.
     fn name_of(&mut self, n: u32, tables: &Tables, paths: &mut Paths) -> NameId {
         while self.names.len() <= n as usize {
@@ -235,7 +253,8 @@ impl SideState {
     /// numbers stand in.
     pub fn process(&mut self, ev: &Ev, tables: &Tables, sh: &mut Shared) {
         let key = key_of(ev);
-        if key < self.now {
+        let late = key < self.now;
+        if late {
             self.diag.late_events += 1;
         } else {
             self.now = key;
@@ -298,6 +317,10 @@ impl SideState {
             self.diag.unknown_events += 1;
             return;
         };
+        if late {
+            // What was judged before this event arrived did not have it.
+            self.evidence.late(obs, key, &sh.paths);
+        }
         self.evidence.keep(obs, &sh.paths);
         // Nearly always empty: taking and dropping an empty vector cost about 24 instructions
         // an event in the profile.

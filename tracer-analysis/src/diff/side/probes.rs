@@ -70,7 +70,7 @@ impl SideState {
         let op = self.threads.states[thread]
             .op
             .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end);
-        let path = self.path_of(ev, sh);
+        let (path, guessed) = self.path_of(ev, sh);
         let generation = if ev.dentry != 0 {
             self.bind(ev.dentry, path, ev.ts_begin, sh)
         } else {
@@ -145,10 +145,14 @@ impl SideState {
                 }
             }
             if probe == Probe::DLookupRcu && ev.inode_begin == 0 {
-                if ev.has(flags::VALIDATED) {
-                    self.suspect(SuspectKind::NullLookup, &obs, op.map(|op| op.kind));
-                } else {
+                if !ev.has(flags::VALIDATED) {
                     self.null[Class::RejectedSnapshot as usize] += 1;
+                } else if guessed {
+                    // Judged at a guessed name, it would be judged against another name's
+                    // history.
+                    self.unnamed_unjudged += 1;
+                } else {
+                    self.suspect(SuspectKind::NullLookup, &obs, op.map(|op| op.kind));
                 }
             }
         }
@@ -191,7 +195,7 @@ impl SideState {
         if ev.dentry == 0 {
             return None;
         }
-        let path = self.path_of(ev, sh);
+        let (path, guessed) = self.path_of(ev, sh);
         let generation = self.bind(ev.dentry, path, ev.ts_begin, sh);
         let obs = self.obs(ev, probe, path, generation);
         let proto = &self.proto;
@@ -274,8 +278,13 @@ impl SideState {
             self.seq_decreased(f, &obs);
         }
         if clear && hashed && !in_d_delete && !ev.has(flags::NO_ENTRY) {
-            let op = self.enclosing_op(&obs);
-            self.suspect(SuspectKind::ClearHashed, &obs, op);
+            if guessed {
+                // Whether it is the name's own d_delete cannot be told at a guessed name.
+                self.unnamed_unjudged += 1;
+            } else {
+                let op = self.enclosing_op(&obs);
+                self.suspect(SuspectKind::ClearHashed, &obs, op);
+            }
         }
         Some(obs)
     }
