@@ -8,7 +8,10 @@
 //! again after its hashed life ended, is a new generation). Pointers are never compared. A
 //! parent id no event names (a directory dentry re-created by a ref-walk after it was pruned,
 //! or an id whose last life ended) is named from the operation its thread is running: looking
-//! up N for an operation on "a/N/b" happens in "a".
+//! up N for an operation on "a/N/b" happens in "a". When that fails too, the name is keyed at
+//! the root to count its dentry by, but a validated NULL-inode return or a hashed inode clear
+//! keyed so is not judged (its name's history would be another name's): a reason
+//! (`unnamed-directory`).
 //!
 //! # Classification of a NULL-inode `__d_lookup_rcu` return (dentry != 0, inode 0)
 //!
@@ -87,7 +90,13 @@
 //! # Verdict
 //!
 //! `anomalies` (exit 1) as soon as one anomaly is found, complete traces or not: what was seen
-//! is real. Otherwise `clean` (exit 0) only when nothing keeps the traces from showing there
+//! is real, as long as what the trace lacks could not have changed its judgment. An anomaly
+//! judged before a late event on its name (or a directory above it) or its dentry arrived, at
+//! or before its end, and, in a trace cut short or whose recording failed (an interrupted one
+//! stops between operations and drains its events: nothing is lost), an anomaly
+//! reaching within the reorder window of the last event processed (a lost event would arrive
+//! after every event read, so at most a window behind the newest), is set aside: not counted,
+//! a reason naming it (`anomaly-before-late-event`, `anomaly-near-cut`). Otherwise `clean` (exit 0) only when nothing keeps the traces from showing there
 //! is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
 //! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
 //! footer's hits against the events in the file, holes in a CPU's `cpu_seq` numbers),
@@ -434,8 +443,13 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         .iter_mut()
         .zip(&inputs)
         .map(|(side, input)| {
+            // An interrupted recording is not cut: its threads stop between operations and
+            // the ring is drained before the footer is written, so nothing in flight is lost.
             let cut = input.problem.is_some()
-                || input.footer.as_ref().is_none_or(|f| f.end != End::Finished);
+                || input
+                    .footer
+                    .as_ref()
+                    .is_none_or(|f| matches!(f.end, End::Partial | End::Error(_)));
             side.settle(cut, &sh.paths)
         })
         .collect();

@@ -354,7 +354,8 @@ pub struct Diagnostics {
     /// Events with a kernel read fault (skipped by the classification).
     pub read_faults: u64,
     /// Distinct parent ids with no known name (neither from an event nor from the operation
-    /// around it) when an event under them came; such names are keyed as if at the root.
+    /// around it) when an event under them came; such names are keyed as if at the root, and
+    /// their validated NULL-inode returns and hashed inode clears are not judged.
     pub unnamed_parents: u64,
     /// Writer entries that found `d_seq` below what was already observed, nothing owed (the
     /// ones the stamps order after that observation are `seq-decreased` too).

@@ -226,8 +226,8 @@ impl SideState {
             .sum::<u64>();
     }
 
-    /// Once the trace's end is known (`cut`: read only up to damage, or its recording did not
-    /// finish, so events in flight are missing): sets aside the anomalies in doubt, those a
+    /// Once the trace's end is known (`cut`: read only up to damage, or its recording failed,
+    /// so events in flight are missing): sets aside the anomalies in doubt, those a
     /// late event could have changed and, when cut, those reaching within the reorder window
     /// of the last event processed (a lost event arrives after every event read, so its key
     /// is at most a window behind the last one's).
