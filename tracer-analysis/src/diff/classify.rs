@@ -449,11 +449,12 @@ pub fn enoent(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Ru
 }
 
 /// An inode clear (`dentry_unlink_inode`/`dentry_iput`) on a dentry hashed at its entry. Only
-/// `d_delete` does that legitimately, inside an unlink, rmdir or rename of the name itself (a
-/// rename of a directory above moves the name's dentry along and deletes nothing); anywhere
+/// `d_delete` does that legitimately, inside an unlink or rmdir of the name itself (a rename
+/// calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and moves the
+/// source and what is below a renamed directory along); anywhere
 /// else (the kill path, pruning) the unhash must come first. Some(verdict) if it is an anomaly.
 pub fn clear_while_hashed(hist: &History, path: PathId, b: u64, e: u64) -> Option<Ruling> {
-    const DELETERS: [OpKind; 3] = [OpKind::Unlink, OpKind::Rmdir, OpKind::Rename];
+    const DELETERS: [OpKind; 2] = [OpKind::Unlink, OpKind::Rmdir];
     if hist
         .writer_overlapping(path, b, e, Some(&DELETERS), Writers::All)
         .is_some()
@@ -462,8 +463,8 @@ pub fn clear_while_hashed(hist: &History, path: PathId, b: u64, e: u64) -> Optio
     }
     Some(Ruling::new(
         Class::Anomaly,
-        "d_inode cleared while the dentry was still hashed, outside d_delete (no unlink, rmdir \
-         or rename of the name overlaps): the kill path must unhash before the clear"
+        "d_inode cleared while the dentry was still hashed, outside d_delete (no unlink or \
+         rmdir of the name overlaps): the kill path must unhash before the clear"
             .into(),
     ))
 }
@@ -611,5 +612,11 @@ mod tests {
         assert_eq!(enoent(&h, &paths, g, 50, 60).class, Class::Negative);
         assert!(clear_while_hashed(&h, g, 32, 38).is_none(), "d_delete");
         assert!(clear_while_hashed(&h, f, 100, 110).is_some());
+        // A rename of the name itself calls no d_delete either.
+        let mut paths = Paths::default();
+        let h = hist_two(&mut paths, &[(OpKind::Rename, "a", Some("b"), 10, 20)]);
+        let (a, b) = (paths.parse(b"a"), paths.parse(b"b"));
+        assert!(clear_while_hashed(&h, a, 12, 14).is_some());
+        assert!(clear_while_hashed(&h, b, 12, 14).is_some());
     }
 }

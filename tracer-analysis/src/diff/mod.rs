@@ -63,9 +63,10 @@
 //! # Writer invariants
 //!
 //! - An inode clear (`dentry_unlink_inode`/`dentry_iput`, inode != 0 → 0) on a dentry hashed at
-//!   its entry is legitimate only as `d_delete`, inside an unlink, rmdir or rename of the name
-//!   itself (a rename of a directory above moves the dentry along and deletes nothing);
-//!   anywhere else the kill path cleared before it unhashed: anomaly `clear-before-unhash`.
+//!   its entry is legitimate only as `d_delete`, inside an unlink or rmdir of the name itself
+//!   (a rename calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and
+//!   moves the source and what is below a renamed directory along); anywhere else the kill
+//!   path cleared before it unhashed: anomaly `clear-before-unhash`.
 //! - `d_seq` deltas per writer and kernel generation ([`Protocol`]): a writer that moves it less
 //!   than required (`d_delete` of a hashed dentry: 2 at least, whichever branch it takes), or
 //!   a missing +2 after `___d_drop` (owed by its inlined caller, found short at the next
