@@ -1109,3 +1109,36 @@ fn a_lookup_under_an_unnamed_directory_is_not_judged_at_the_root() {
     );
     assert_ne!(r.verdict, Verdict::Clean, "{}", outcome(&r));
 }
+
+/// The same reuse with the death not traced at all (a kill path inlined everywhere): a dentry
+/// id seen under another name with no traced `__d_move` since is another dentry. After a
+/// traced `__d_move`, the new name is the same dentry, and its count going back is found.
+#[test]
+fn an_id_under_another_name_without_a_traced_move_is_a_new_dentry() {
+    let trace = |moved: bool| {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        k.op(OpKind::Stat, "f1", 500, 600, 11, 0);
+        k.lookup(ROOT, 2, "f1", (510, 520), 11, 7, (6, 6), H | V);
+        if moved {
+            k.op(OpKind::Rename, "f1\0g1", 1_000, 1_200, 20, 0);
+            two_paths(&mut k);
+            k.writer(Probe::DMove, 2, "f1", (1_010, 1_050), 20, (7, 7), (6, 8), H);
+        } else {
+            created(&mut k, "g1");
+        }
+        k.op(OpKind::Stat, "g1", 2_000, 2_100, 12, 0);
+        k.lookup(ROOT, 2, "g1", (2_010, 2_020), 12, 7, (0, 0), H | V);
+        k
+    };
+    let k = trace(false);
+    let r = run(&k, &k.clone());
+    assert!(r.anomalies.is_empty(), "{}", outcome(&r));
+    let k = trace(true);
+    let r = run(&k, &k.clone());
+    assert!(
+        has_anomaly(&r, AnomalyKind::SeqDecreased),
+        "{}",
+        outcome(&r)
+    );
+}

@@ -86,7 +86,7 @@
 //!   entry, the closing +1 owed). The negative target it unhashes dies untraced, so an id seen
 //!   again after that is a new dentry; so is one seen after a kill (`__dentry_kill`, or
 //!   `dentry_kill` that left its dentry unhashed and negative: it gives up on one that gained
-//!   a user).
+//!   a user), and one seen under another name with no traced `__d_move` since.
 //!
 //! # Verdict
 //!

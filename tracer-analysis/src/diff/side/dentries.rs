@@ -3,7 +3,9 @@
 //! found by the number the trace's front gave the dentry's pointer. A pointer names a path
 //! through its parent's last-known name (or the operation around the event) plus its own, and
 //! gets a new generation when it shows up under another name or after its hashed life ended
-//! (the slab reuses addresses): the generation is what the two sides are compared by.
+//! (the slab reuses addresses): the generation is what the two sides are compared by. Its
+//! `d_seq` record starts afresh with a new life, and with a new name no traced `__d_move` gave
+//! it.
 use super::{findings::Gap, Named, Shared, SideState};
 use crate::diff::{
     align::{PathId, Paths, ROOT},
@@ -21,6 +23,8 @@ pub(super) struct DentryRec {
     /// When its hashed life ended (killed, or a negative dentry unhashed): seen again after
     /// that, the id stands for a new generation.
     pub(super) dead_at: Option<u64>,
+    /// A traced `__d_move` renamed it since it was bound: its next name is the same dentry's.
+    pub(super) moved: bool,
     pub(super) seq: SeqState,
     pub(super) order: ReadOrder,
     pub(super) writers: Vec<WriterSpan>,
@@ -157,7 +161,14 @@ impl SideState {
             return 0;
         }
         let rec = self.dentries.entry(id);
-        let reborn = rec.dead_at.is_some_and(|d| ts_begin > d);
+        // Only `__d_move` renames a dentry: one seen under another name with no traced move
+        // since is another dentry at the same address, its death unseen (a kill path with
+        // nothing traced). Its old life's `d_seq` is no floor for the new one.
+        let renamed = !rec.moved
+            && rec.bound.is_some_and(|b| {
+                b != ROOT && b != path && sh.paths.leaf_name(b) != sh.paths.leaf_name(path)
+            });
+        let reborn = renamed || rec.dead_at.is_some_and(|d| ts_begin > d);
         let mut ended = None;
         if reborn {
             self.diag.seq_regressions += rec.seq.regressions;
@@ -177,6 +188,7 @@ impl SideState {
             *g += 1;
             rec.generation = *g;
             rec.bound = Some(path);
+            rec.moved = false;
         }
         let generation = rec.generation;
         if let Some(g) = ended {

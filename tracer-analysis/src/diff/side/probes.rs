@@ -259,6 +259,9 @@ impl SideState {
         if (clear && !hashed) || negative_unhash || killed {
             rec.dead_at = Some(ev.ts_end);
         }
+        if matches!(probe, Probe::DMove | Probe::DMoveTarget) {
+            rec.moved = true;
+        }
         if let Some(mut g) = held {
             match (rec.seq.unexplained_from(), findings[0]) {
                 // Writers seen early moved part of it: the rest waits for the next writer.
