@@ -45,7 +45,7 @@ impl Fact {
     pub fn setup(kind: OpKind, first_op: u64) -> Fact {
         Fact {
             ts_begin: 0,
-            ts_end: first_op,
+            ts_end: first_op.saturating_sub(1),
             tid: 0,
             kind,
             result: 0,
@@ -345,9 +345,14 @@ impl History {
         b: u64,
         e: u64,
         tid: u32,
+        which: Writers,
     ) -> Option<&Fact> {
         self.ending_after(path, b).find(|f| {
-            f.writer && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
+            let counts = match which {
+                Writers::OfExistence => f.changes_existence,
+                Writers::All => f.writer,
+            };
+            counts && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
         })
     }
 

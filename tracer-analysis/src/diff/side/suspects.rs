@@ -16,7 +16,7 @@ use crate::diff::{
     align::{Judgement, OpResult, Paths, ROOT},
     classify::{self, Class, Ruling},
     evidence::{obs_args, Obs},
-    history::State,
+    history::{State, Writers},
     report::AnomalyKind,
 };
 
@@ -306,12 +306,21 @@ impl SideState {
             contradicts: false,
         };
         let mut own = None;
+        let existence_only = matches!(
+            o.op,
+            Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir)
+        );
         for start in [Some(o.path), o.path2].into_iter().flatten() {
             let mut cur = Some(start);
             while let Some(p) = cur.filter(|p| *p != ROOT) {
+                let which = if existence_only && p == start {
+                    Writers::OfExistence
+                } else {
+                    Writers::All
+                };
                 if self
                     .hist
-                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid)
+                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid, which)
                     .is_some()
                 {
                     return RACY;
