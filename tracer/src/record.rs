@@ -594,9 +594,12 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
-    /// Converts and writes every staged event, and empties the staging buffer.
+    /// Converts and writes every staged event, and empties the staging buffer, also when a
+    /// write fails: the caller flushes once more at the end, and a retry would write again the
+    /// events that did go out (the trace ends with the error either way).
     fn flush(&mut self) -> Result<()> {
-        for rec in self.staging.buf[..self.staging.len].chunks_exact(EVENT_SIZE) {
+        let len = std::mem::take(&mut self.staging.len);
+        for rec in self.staging.buf[..len].chunks_exact(EVENT_SIZE) {
             let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(rec) else {
                 continue;
             };
@@ -607,7 +610,6 @@ impl Sink<'_> {
             }
             self.spill.push(&ev)?;
         }
-        self.staging.len = 0;
         Ok(())
     }
 
@@ -890,6 +892,32 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spill that fails mid-way (a full disk): the staged events are not kept for the final
+    /// flush, which would write again those that went out before the failure.
+    #[test]
+    fn a_failed_flush_empties_the_staging_buffer() {
+        let header = trace::Header::new(trace::Origin::Kernel);
+        let mut spill =
+            Writer::create_scratch(Path::new("/dev/full"), &header).expect("/dev/full opens");
+        let mut staging = Staging::new(4 << 20);
+        let mut ev = Event::zeroed();
+        ev.probe = tracer_common::Probe::DLookupRcu as u8;
+        while !staging.is_full() {
+            staging.push(ev.as_bytes());
+            ev.cpu_seq += 1;
+        }
+        let mut anon = Anonymizer::default();
+        let mut sink = Sink {
+            staging: &mut staging,
+            spill: &mut spill,
+            anon: &mut anon,
+            raw_pointers: false,
+        };
+        assert!(sink.flush().is_err(), "4 MiB of events into /dev/full");
+        assert_eq!(sink.staging.len, 0);
+        assert!(sink.flush().is_ok(), "nothing left to write again");
+    }
 
     /// 6.1's layout, and one a lock-debugging build gives (`d_lock` grown in front of `d_seq`
     /// and `d_hash`): the second is read field by field, never refused.
