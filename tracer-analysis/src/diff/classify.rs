@@ -182,8 +182,9 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
             };
         };
         // An operation on the old path that overlapped the rename may have resolved it before
-        // the move and acted on the moved name, before or after the move: unknown.
-        let mut cur = Some(src);
+        // the move and acted on the moved name, before or after the move. A directory between
+        // the name and the renamed one replaced that way leaves the name unknown.
+        let mut cur = paths.parent(src);
         while let Some(q) = cur.filter(|q| *q != from) {
             if let Some(x) = hist.writer_overlapping(q, w.ts_begin, w.ts_end, None, Writers::All) {
                 return Found {
@@ -193,6 +194,28 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
                 };
             }
             cur = paths.parent(q);
+        }
+        // On the name itself only a change of existence matters, and once it ended its effect
+        // holds in either order (a create that succeeded found the directory, moved or not):
+        // unknown only for a point inside it.
+        if let Some(x) =
+            hist.writer_overlapping(src, w.ts_begin, w.ts_end, None, Writers::OfExistence)
+        {
+            let state = if x.ts_end >= t {
+                NameState::MovedMeanwhile(src, *x)
+            } else {
+                match hist.state_at(src, x.ts_end.saturating_add(1)) {
+                    State::Exists(f) => NameState::Exists(*f),
+                    State::Missing(f) => NameState::Missing(Some(*f)),
+                    State::Racing(a, b) => NameState::Racing(*a, *b),
+                    State::Unknown => NameState::MovedMeanwhile(src, *x),
+                }
+            };
+            return Found {
+                state,
+                at: src,
+                moved,
+            };
         }
         path = src;
         // Strictly earlier, so the walk ends even on stamps that end before they begin.
@@ -528,7 +551,7 @@ mod tests {
         assert_eq!(v.evidence["exists_since"]["name"], "d0/f");
         assert_eq!(v.evidence["moved_with_directory"]["name"], "e0");
         // An unlink of the old path overlapping a directory's rename may have acted on the
-        // moved name: a NULL inode after both is no anomaly.
+        // moved name: unknown while it runs, missing once it ended (in either order).
         let mut paths = Paths::default();
         let h = hist_two(
             &mut paths,
@@ -540,9 +563,12 @@ mod tests {
             ],
         );
         let d1f = paths.parse(b"d1/f");
-        let v = enoent(&h, &paths, d1f, 200, 210);
+        let v = enoent(&h, &paths, d1f, 120, 130);
         assert_eq!(v.class, Class::OverlapsWriter, "{}", v.why);
         assert_eq!(v.evidence["writer"]["name"], "d0/f");
+        let v = enoent(&h, &paths, d1f, 200, 210);
+        assert_eq!(v.class, Class::Negative, "{}", v.why);
+        assert_eq!(v.evidence["last_operation"]["operation"], "unlink");
     }
 
     #[test]

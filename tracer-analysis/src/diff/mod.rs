@@ -36,10 +36,11 @@
 //!    no writer can have taken effect after that instant. A writer of a directory above it that
 //!    completed after the name's own last fact decides instead: a rename or exchange that put
 //!    the directory there brought the name along, so the name has the state it had under the
-//!    source at the rename's begin (asked the same way, back through earlier renames), unless
-//!    a writer of the old path overlapped that rename and may have acted on the name before or
-//!    after the move (`overlaps-writer`); a mkdir made the directory new and empty
-//!    (`negative`). A directory above it removed, or no operation ever showing the name
+//!    source at the rename's begin (asked the same way, back through earlier renames). A
+//!    writer of the old name that changes existence and overlapped that rename may have acted
+//!    before or after the move: `overlaps-writer` while it runs, its effect once it ended
+//!    (either order gives the same); one of a directory between them leaves the name unknown
+//!    (`overlaps-writer`). A mkdir made the directory new and empty (`negative`). A directory above it removed, or no operation ever showing the name
 //!    existing (under a renamed directory: under its source), is `negative` too. ENOENT
 //!    results prove nothing (they are what is being checked).
 //! 4. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
