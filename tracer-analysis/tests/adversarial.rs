@@ -753,6 +753,37 @@ fn a_writer_of_the_old_path_still_explains_what_it_reaches() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// A stat of the moved name that began while an unlink of its old path (overlapping the
+/// rename) still ran saw the file before the unlink took effect: it does not settle the
+/// name's state, the unlink that ended after it does. The later ENOENT and NULL inode are
+/// `negative`, not anomalies; with the stat after the unlink ended they are anomalies.
+#[test]
+fn an_observation_of_the_moved_name_inside_an_old_path_writer_does_not_settle_it() {
+    let mut wrong = Vec::new();
+    for (stat_begin, class) in [(1_110, "negative"), (1_200, "anomaly")] {
+        let mut k = Trace::default();
+        k.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+        k.op(OpKind::Create, "d0/f", 100, 200, 10, 0);
+        k.op(OpKind::Rename, "d0\0d1", 1_000, 1_100, 13, 0);
+        two_paths(&mut k);
+        k.op(OpKind::Unlink, "d0/f", 1_050, 1_150, 14, 0);
+        k.op(OpKind::Stat, "d1/f", stat_begin, stat_begin + 20, 15, 0);
+        k.op(OpKind::Stat, "d1/f", 50_000, 50_100, 11, -2);
+        k.lookup(ROOT, 2, "d1", (50_010, 50_015), 11, 20, (2, 2), H | V);
+        k.lookup(2, 3, "f", (50_020, 50_025), 11, 0, (2, 2), H | V);
+        let r = run(&k, &k.clone());
+        let null = &r.null_inode_returns.kernel.by_class;
+        let anomalies = class == "anomaly";
+        if null.get(class).copied() != Some(1)
+            || r.anomalies.is_empty() == anomalies
+            || (r.verdict == Verdict::Anomalies) != anomalies
+        {
+            wrong.push(format!("stat at {stat_begin}: {}", outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// `d0` with `d0/g` (and `d0/f`, unless the overlapping writer is its create) renamed to
 /// `d1` over [1000, 1100], `overlap` on the old path from 1050 to `end`, then a stat of
 /// `d1/f` with `result` and a validated NULL inode for it at 50 µs.

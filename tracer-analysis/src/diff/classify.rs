@@ -6,7 +6,7 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{
     align::{PathId, Paths, ROOT},
-    history::{Fact, History, LastWriter, State, Writers},
+    history::{Exists, Fact, History, LastWriter, State, Writers},
 };
 
 /// Class of a NULL-inode lookup return or an ENOENT operation result.
@@ -142,25 +142,45 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
             moved,
         };
         let mut newest: Option<(PathId, LastWriter<'_>)> = None;
+        let mut doubt: Option<(PathId, Fact)> = None;
         let mut dir = paths.parent(path);
         while let Some(d) = dir.filter(|d| *d != ROOT) {
             if let State::Missing(f) = hist.state_at(d, t) {
                 return found(NameState::ParentGone(d, *f));
             }
-            if let Some(w) = hist.last_writer(d, t).filter(|(w, _)| {
-                own_end.is_none_or(|e| w.ts_end > e)
-                    && newest.is_none_or(|(_, (n, _))| w.ts_end > n.ts_end)
-            }) {
-                newest = Some((d, w));
+            if let Some(lw) = hist.last_writer(d, t) {
+                if own_end.is_none_or(|e| lw.0.ts_end > e) {
+                    if newest.is_none_or(|(_, (n, _))| lw.0.ts_end > n.ts_end) {
+                        newest = Some((d, lw));
+                    }
+                } else if let (State::Exists(f), None) = (own, doubt) {
+                    doubt = moved_doubt(hist, paths, path, d, lw.0, f);
+                }
             }
             dir = paths.parent(d);
         }
         let Some((d, (w, rival))) = newest else {
-            return found(match own {
-                State::Exists(f) => NameState::Exists(*f),
-                State::Missing(f) => NameState::Missing(Some(*f)),
-                State::Unknown => NameState::Missing(None),
-                State::Racing(w, r) => NameState::Racing(*w, *r),
+            return found(match (own, doubt) {
+                // The name's own facts since the move began before a writer of its old path
+                // ended: that writer's effect came last (or raced them).
+                (State::Exists(_), Some((q, x))) if x.ts_end >= t => {
+                    NameState::MovedMeanwhile(q, x)
+                }
+                (State::Exists(f), Some((q, x))) if x.effect == Some(Exists::No) => {
+                    if f.writer && f.ts_end >= x.ts_begin {
+                        NameState::Racing(*f, x)
+                    } else {
+                        return Found {
+                            state: NameState::Missing(Some(x)),
+                            at: q,
+                            moved,
+                        };
+                    }
+                }
+                (State::Exists(f), _) => NameState::Exists(*f),
+                (State::Missing(f), _) => NameState::Missing(Some(*f)),
+                (State::Unknown, _) => NameState::Missing(None),
+                (State::Racing(w, r), _) => NameState::Racing(*w, *r),
             });
         };
         if let Some(r) = rival {
@@ -221,6 +241,23 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
         // Strictly earlier, so the walk ends even on stamps that end before they begin.
         t = w.ts_begin.min(w.ts_end);
     }
+}
+
+/// A writer of existence of `path`'s old name that overlapped `w` (a rename or exchange of
+/// its directory `d` that moved it there) and did not end before `f`, the fact showing
+/// `path` existing since, began: `f` does not settle what it did to the moved name.
+fn moved_doubt(
+    hist: &History,
+    paths: &Paths,
+    path: PathId,
+    d: PathId,
+    w: &Fact,
+    f: &Fact,
+) -> Option<(PathId, Fact)> {
+    let src = relocate(paths, path, d, hist.moved_from(d, w)?)?;
+    hist.writer_overlapping(src, w.ts_begin, w.ts_end, None, Writers::OfExistence)
+        .filter(|x| x.ts_end >= f.ts_begin)
+        .map(|x| (src, *x))
 }
 
 /// A name-changing operation on `path` or one of its directories overlapping `[b, e]` (rule 2).

@@ -39,8 +39,8 @@
 //!    source at the rename's begin (asked the same way, back through earlier renames). A
 //!    writer of the old name that changes existence and overlapped that rename may have acted
 //!    before or after the move: `overlaps-writer` while it runs, its effect once it ended
-//!    (either order gives the same); one of a directory between them leaves the name unknown
-//!    (`overlaps-writer`). A mkdir made the directory new and empty (`negative`). A directory above it removed, or no operation ever showing the name
+//!    (either order gives the same), also over a fact of the moved name that began before it
+//!    ended; one of a directory between them leaves the name unknown (`overlaps-writer`). A mkdir made the directory new and empty (`negative`). A directory above it removed, or no operation ever showing the name
 //!    existing (under a renamed directory: under its source), is `negative` too. ENOENT
 //!    results prove nothing (they are what is being checked).
 //! 4. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
