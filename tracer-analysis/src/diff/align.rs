@@ -246,7 +246,7 @@ pub struct OpMatcher {
 
 /// Operations that change which names exist: only their results, when they differ, leave the
 /// two sides' states apart.
-fn writes(kind: OpKind) -> bool {
+pub(super) fn writes(kind: OpKind) -> bool {
     matches!(
         kind,
         OpKind::Create

@@ -3,11 +3,12 @@
 //! events after it as they come), and the per-kind counts.
 use std::collections::BTreeMap;
 
+use foldhash::{HashMap, HashMapExt};
 use serde_json::{json, Value};
 use tracer_common::{flags, OpKind, Probe};
 
 use super::{
-    align::{PathId, Paths},
+    align::{writes, PathId, Paths},
     classify::Ruling,
     report::{Anomaly, AnomalyKind, ContextLine, Side},
 };
@@ -41,8 +42,8 @@ pub struct Obs {
 /// incomplete, so it is not "what was seen is real".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Doubt {
-    /// A late event on its name (or a directory above it) or its dentry arrived after it was
-    /// judged, and might have changed the judgment.
+    /// A late event its rule reads (see [`Evidence::late`]) arrived after it was judged, and
+    /// might have changed the judgment.
     LateEvent,
     /// Its interval reaches within the reorder window of where a cut or unfinished trace
     /// ends: the events that would explain it may be in the lost tail.
@@ -54,8 +55,6 @@ pub enum Doubt {
 struct Judged {
     kind: AnomalyKind,
     path: PathId,
-    /// The dentry's number in its trace (0: none).
-    slot: u32,
     ts_begin: u64,
     /// Its subject's end: every event that could change the judgment has a key at or below.
     reach: u64,
@@ -90,13 +89,20 @@ pub struct Evidence {
     next: usize,
     ring_cap: usize,
     collectors: Vec<Collector>,
-    /// Detailed anomalies (the first `max_anomalies`).
+    /// Detailed anomalies (the first `max_anomalies` not set aside, once settled).
     pub anomalies: Vec<Anomaly>,
     /// Every anomaly, per kind.
     pub counts: BTreeMap<AnomalyKind, u64>,
     /// Anomalies counted but not detailed.
     pub not_detailed: u64,
     judged: Vec<Judged>,
+    /// Indexes into `judged`, so a late event visits only the records it could change: per
+    /// name, per name or directory above it, per dentry slot.
+    on_name: HashMap<PathId, Vec<u32>>,
+    below: HashMap<PathId, Vec<u32>>,
+    on_slot: HashMap<u32, Vec<u32>>,
+    /// Detailed anomalies set aside since by a late event: each leaves room for one more.
+    detailed_in_doubt: usize,
 }
 
 impl Evidence {
@@ -113,6 +119,10 @@ impl Evidence {
             counts: BTreeMap::new(),
             not_detailed: 0,
             judged: Vec::new(),
+            on_name: HashMap::new(),
+            below: HashMap::new(),
+            on_slot: HashMap::new(),
+            detailed_in_doubt: 0,
         }
     }
 
@@ -151,39 +161,70 @@ impl Evidence {
     }
 
     /// A late event (`late`, keyed at `key`) was processed: the anomalies judged before it
-    /// that it could have changed (it is at or before their end, on their dentry, their
-    /// name or a directory above it) are in doubt.
-    pub fn late(&mut self, late: &Obs, key: u64, paths: &Paths) {
-        let touches = |j: &Judged| {
-            if late.dentry != 0 && j.slot == late.slot {
-                return true;
-            }
-            [Some(late.path), late.path2]
-                .into_iter()
-                .flatten()
-                .any(|p| {
-                    let mut cur = Some(j.path);
-                    while let Some(c) = cur {
-                        if c == p {
-                            return true;
-                        }
-                        cur = paths.parent(c);
-                    }
-                    false
-                })
-        };
-        for j in &mut self.judged {
-            if j.doubt.is_none() && key <= j.reach && touches(j) {
+    /// that it could have changed are in doubt. Only an event the anomaly's rule reads can
+    /// change it, and only if it is at or before the anomaly's end:
+    /// - an operation that changes which names exist (create, mkdir, unlink, rmdir, rename,
+    ///   exchange) on the name or a directory above it: the history the existence rules and
+    ///   the clear's `d_delete` read;
+    /// - any operation on the name itself for `result-differs`: the matcher numbered the
+    ///   name's operations without it;
+    /// - a writer probe on the dentry, the name or a directory above it;
+    /// - a lookup on the dentry for the `d_seq` kinds, which read its `d_seq` values.
+    ///
+    /// An observation (stat, open, readdir, a lookup) only proves a name existed, and a
+    /// `drop_caches` changes no name's existence: neither can excuse an ENOENT or a NULL
+    /// inode, so they set none of those aside.
+    pub fn late(&mut self, late: &Obs, key: u64) {
+        let judged = &mut self.judged;
+        let detailed_in_doubt = &mut self.detailed_in_doubt;
+        let mut mark = |i: u32, applies: &dyn Fn(AnomalyKind) -> bool| {
+            let j = &mut judged[i as usize];
+            if j.doubt.is_none() && key <= j.reach && applies(j.kind) {
                 j.doubt = Some(Doubt::LateEvent);
+                if j.detailed.is_some() {
+                    *detailed_in_doubt += 1;
+                }
+            }
+        };
+        let names = [Some(late.path), late.path2].into_iter().flatten();
+        match late.op {
+            Some(k) if writes(k) => {
+                for p in names {
+                    for &i in self.below.get(&p).into_iter().flatten() {
+                        mark(i, &|_| true);
+                    }
+                }
+            }
+            Some(_) => {
+                for p in names {
+                    for &i in self.on_name.get(&p).into_iter().flatten() {
+                        mark(i, &|kind| kind == AnomalyKind::ResultDiffers);
+                    }
+                }
+            }
+            None => {
+                let writer = !matches!(late.probe, Probe::DLookupRcu | Probe::DLookup);
+                if writer {
+                    for p in names {
+                        for &i in self.below.get(&p).into_iter().flatten() {
+                            mark(i, &|_| true);
+                        }
+                    }
+                }
+                if late.dentry != 0 {
+                    for &i in self.on_slot.get(&late.slot).into_iter().flatten() {
+                        mark(i, &|kind| writer || reads_d_seq(kind));
+                    }
+                }
             }
         }
     }
 
     /// The trace ends at key `end` cut short or unfinished: the anomalies reaching within
-    /// `window` of it are in doubt.
-    pub fn cut(&mut self, end: u64, window: u64) {
+    /// `bound` of it are in doubt.
+    pub fn cut(&mut self, end: u64, bound: u64) {
         for j in &mut self.judged {
-            if j.doubt.is_none() && j.reach.saturating_add(window) >= end {
+            if j.doubt.is_none() && j.reach.saturating_add(bound) >= end {
                 j.doubt = Some(Doubt::NearCut);
             }
         }
@@ -220,6 +261,10 @@ impl Evidence {
             i += 1;
             !dropped[i - 1]
         });
+        // The reserve's details beyond the limit: counted, not detailed.
+        let over = self.anomalies.len().saturating_sub(self.max_anomalies);
+        self.anomalies.truncate(self.max_anomalies);
+        self.not_detailed += over as u64;
         out
     }
 
@@ -233,11 +278,26 @@ impl Evidence {
         paths: &Paths,
     ) {
         *self.counts.entry(kind).or_insert(0) += 1;
-        let detailed = self.anomalies.len() < self.max_anomalies;
+        // A late event may set aside anomalies detailed before later ones were counted: a
+        // reserve of as many again as the limit is detailed, and those already set aside
+        // leave room (up to four times the limit, so the details stay bounded). `set_aside`
+        // trims back to the limit once the doubts are known.
+        let detailed = self.anomalies.len() - self.detailed_in_doubt
+            < self.max_anomalies.saturating_mul(2)
+            && self.anomalies.len() < self.max_anomalies.saturating_mul(4);
+        let at = self.judged.len() as u32;
+        self.on_name.entry(subject.path).or_default().push(at);
+        let mut cur = Some(subject.path);
+        while let Some(c) = cur {
+            self.below.entry(c).or_default().push(at);
+            cur = paths.parent(c);
+        }
+        if subject.dentry != 0 {
+            self.on_slot.entry(subject.slot).or_default().push(at);
+        }
         self.judged.push(Judged {
             kind,
             path: subject.path,
-            slot: if subject.dentry != 0 { subject.slot } else { 0 },
             ts_begin: subject.ts_begin,
             reach: subject.ts_end,
             detailed: detailed.then_some(self.anomalies.len()),
@@ -297,6 +357,14 @@ impl Evidence {
             });
         }
     }
+}
+
+/// The kinds whose rule reads a dentry's `d_seq` values, which a lookup also reports.
+fn reads_d_seq(kind: AnomalyKind) -> bool {
+    matches!(
+        kind,
+        AnomalyKind::SeqDelta | AnomalyKind::SeqDecreased | AnomalyKind::ValidatedFlag
+    )
 }
 
 /// One event of an anomaly's context.

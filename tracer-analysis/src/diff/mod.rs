@@ -441,6 +441,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     for (side, c) in sides.iter_mut().zip(counts) {
         side.absorb(c);
     }
+    let longest_op = sides.iter().map(|s| s.longest_op).max().unwrap_or(0);
     let set_aside: Vec<SetAside> = sides
         .iter_mut()
         .zip(&inputs)
@@ -452,7 +453,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                     .footer
                     .as_ref()
                     .is_none_or(|f| matches!(f.end, End::Partial | End::Error(_)));
-            side.settle(cut, &sh.paths)
+            side.settle(cut, longest_op, &sh.paths)
         })
         .collect();
     let mut reasons = Vec::new();

@@ -242,6 +242,14 @@ pub struct Classes {
     pub total: u64,
     pub by_class: BTreeMap<String, u64>,
     pub anomalous: u64,
+    /// Judged anomalies then set aside (a reason names them): in `total`, not in `by_class`
+    /// or `anomalous`. Absent when none, as in every report before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub set_aside: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One event of an anomaly's context window.

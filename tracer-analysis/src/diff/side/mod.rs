@@ -34,7 +34,7 @@ use super::{
     history::History,
     protocol::Protocol,
     reorder::key_of,
-    report::{Coverage, Diagnostics, Side},
+    report::{AnomalyKind, Coverage, Diagnostics, Side},
     timeline::Timeline,
 };
 use dentries::Dentries;
@@ -117,6 +117,9 @@ pub struct SideState {
     index: usize,
     proto: Protocol,
     lim: Limits,
+    /// The longest operation processed (ns): how far behind the cut a lost operation, keyed
+    /// by its begin but written at its end, may begin.
+    pub longest_op: u64,
     /// Key of the latest processed event: processing has reached this time.
     now: u64,
     origin: Option<u64>,
@@ -148,6 +151,9 @@ pub struct SideState {
     /// search per suspect showed in the profile).
     null: [u64; Class::ALL.len()],
     enoent: [u64; Class::ALL.len()],
+    /// NULL-inode returns and ENOENTs judged anomalies, then set aside: taken out of the
+    /// `Class::Anomaly` counts.
+    set_aside: [u64; 2],
     coverage: Coverage,
     /// Coverage gaps per cause (static names: a gap costs no allocation).
     gap_causes: BTreeMap<&'static str, u64>,
@@ -168,6 +174,7 @@ impl SideState {
             },
             proto,
             lim,
+            longest_op: 0,
             now: 0,
             origin: None,
             dentries: Dentries::default(),
@@ -188,6 +195,7 @@ impl SideState {
             ops_processed: 0,
             null: [0; Class::ALL.len()],
             enoent: [0; Class::ALL.len()],
+            set_aside: [0; 2],
             coverage: Coverage::default(),
             gap_causes: BTreeMap::new(),
             diag: Diagnostics::default(),
@@ -228,15 +236,33 @@ impl SideState {
 
     /// Once the trace's end is known (`cut`: read only up to damage, or its recording failed,
     /// so events in flight are missing): sets aside the anomalies in doubt, those a
-    /// late event could have changed and, when cut, those reaching within the reorder window
-    /// of the last event processed (a lost event arrives after every event read, so its key
-    /// is at most a window behind the last one's).
-    pub fn settle(&mut self, cut: bool, paths: &Paths) -> SetAside {
+    /// late event could have changed and, when cut, those reaching within `longest_op` or
+    /// the reorder window, whichever is longer, of the last event processed. A lost probe
+    /// event arrives after every event read, so its key is at most a window behind the last
+    /// one's; a lost operation is keyed by its begin, which can be as far behind as the
+    /// operation is long. The lost one is not seen, so its length is estimated by the
+    /// longest operation of either side (the caller's `longest_op`: the other side ran the
+    /// same workload).
+    pub fn settle(&mut self, cut: bool, longest_op: u64, paths: &Paths) -> SetAside {
         if cut {
-            self.evidence.cut(self.now, self.lim.window_ns);
+            self.evidence
+                .cut(self.now, self.lim.window_ns.max(longest_op));
         }
         let out = self.evidence.set_aside(paths);
         self.diag.anomalies_not_detailed = self.evidence.not_detailed;
+        for (kinds, _) in out.by_doubt.values() {
+            for (i, (kind, counts)) in [
+                (AnomalyKind::NullInodePositive, &mut self.null),
+                (AnomalyKind::SpuriousEnoent, &mut self.enoent),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let n = kinds.get(&kind).copied().unwrap_or(0);
+                counts[Class::Anomaly as usize] = counts[Class::Anomaly as usize].saturating_sub(n);
+                self.set_aside[i] += n;
+            }
+        }
         out
     }
 
@@ -307,7 +333,12 @@ impl SideState {
             ptr,
         };
         let obs = match probe {
-            Probe::Op => self.on_op(&ev, thread, sh),
+            Probe::Op => {
+                self.longest_op = self
+                    .longest_op
+                    .max(ev.ev.ts_end.saturating_sub(ev.ev.ts_begin));
+                self.on_op(&ev, thread, sh)
+            }
             Probe::DLookupRcu | Probe::DLookup => self.on_lookup(&ev, thread, probe, sh),
             _ => self.on_writer(&ev, probe, sh),
         };
@@ -319,7 +350,7 @@ impl SideState {
         };
         if late {
             // What was judged before this event arrived did not have it.
-            self.evidence.late(obs, key, &sh.paths);
+            self.evidence.late(obs, key);
         }
         self.evidence.keep(obs, &sh.paths);
         // Nearly always empty: taking and dropping an empty vector cost about 24 instructions

@@ -57,7 +57,7 @@ impl SideState {
 
     /// NULL-inode lookup returns per class.
     pub fn null_classes(&self) -> Classes {
-        classes(&self.null, &Class::ALL)
+        classes(&self.null, &Class::ALL, self.set_aside[0])
     }
 
     /// ENOENT results per class (a snapshot cannot be rejected by an operation).
@@ -65,19 +65,21 @@ impl SideState {
         classes(
             &self.enoent,
             &[Class::Negative, Class::OverlapsWriter, Class::Anomaly],
+            self.set_aside[1],
         )
     }
 }
 
-/// `counts`: per class, indexed by `Class as usize`.
-fn classes(counts: &[u64; Class::ALL.len()], shown: &[Class]) -> Classes {
+/// `counts`: per class, indexed by `Class as usize`; `set_aside`: taken out of the anomalies.
+fn classes(counts: &[u64; Class::ALL.len()], shown: &[Class], set_aside: u64) -> Classes {
     let by_class: BTreeMap<String, u64> = shown
         .iter()
         .map(|c| (c.name().to_string(), counts[*c as usize]))
         .collect();
     Classes {
-        total: counts.iter().sum(),
+        total: counts.iter().sum::<u64>() + set_aside,
         anomalous: counts[Class::Anomaly as usize],
         by_class,
+        set_aside,
     }
 }
