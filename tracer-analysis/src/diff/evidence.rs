@@ -444,7 +444,7 @@ pub fn obs_args(o: &Obs, paths: &Paths) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::classify::Class;
+    use crate::diff::{align::ROOT, classify::Class};
 
     fn obs(n: u64) -> Obs {
         Obs {
@@ -521,5 +521,71 @@ mod tests {
             &paths,
         );
         assert_eq!(ts(&e.anomalies[2]), vec![800, 903, 904]);
+    }
+
+    /// A late event sets aside only the anomalies its kind can explain, and only those on
+    /// the names it reaches: a `drop_caches` (the root's empty path) or a stat none of the
+    /// existence ones, an unlink of a directory those below it, a stat a `result-differs` on
+    /// its own name, a lookup a `d_seq` finding on its dentry.
+    #[test]
+    fn a_late_event_sets_aside_what_its_rule_reads() {
+        let mut paths = Paths::default();
+        let (ax, by) = (paths.parse(b"a/x"), paths.parse(b"b/y"));
+        let a = paths.parse(b"a");
+        let ruling = || Ruling {
+            class: Class::Anomaly,
+            why: String::new(),
+            evidence: serde_json::Map::new(),
+        };
+        let mut e = Evidence::new(Side::Kernel, 0, 10);
+        let at = |path, dentry, slot| Obs {
+            path,
+            dentry,
+            slot,
+            ts_end: 100,
+            ..obs(50)
+        };
+        let op = |kind, path| Obs {
+            op: Some(kind),
+            probe: Probe::Op,
+            ..at(path, 0, 0)
+        };
+        e.add(
+            AnomalyKind::SpuriousEnoent,
+            &at(ax, 0, 0),
+            String::new(),
+            ruling(),
+            &paths,
+        );
+        e.add(
+            AnomalyKind::ResultDiffers,
+            &at(by, 0, 0),
+            String::new(),
+            ruling(),
+            &paths,
+        );
+        e.add(
+            AnomalyKind::SeqDelta,
+            &at(by, 7, 3),
+            String::new(),
+            ruling(),
+            &paths,
+        );
+        let doubted = |e: &Evidence| {
+            e.judged
+                .iter()
+                .map(|j| j.doubt.is_some())
+                .collect::<Vec<_>>()
+        };
+        e.late(&op(OpKind::DropCaches, ROOT), 10);
+        e.late(&op(OpKind::Stat, ax), 10);
+        e.late(&op(OpKind::Stat, a), 10);
+        assert_eq!(doubted(&e), [false, false, false]);
+        e.late(&op(OpKind::Unlink, a), 10);
+        assert_eq!(doubted(&e), [true, false, false]);
+        e.late(&op(OpKind::Stat, by), 10);
+        assert_eq!(doubted(&e), [true, true, false]);
+        e.late(&at(by, 7, 3), 10);
+        assert_eq!(doubted(&e), [true, true, true]);
     }
 }

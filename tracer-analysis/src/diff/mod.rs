@@ -93,12 +93,17 @@
 //!
 //! `anomalies` (exit 1) as soon as one anomaly is found, complete traces or not: what was seen
 //! is real, as long as what the trace lacks could not have changed its judgment. An anomaly
-//! judged before a late event on its name (or a directory above it) or its dentry arrived, at
-//! or before its end, and, in a trace cut short or whose recording failed (an interrupted one
-//! stops between operations and drains its events: nothing is lost), an anomaly
-//! reaching within the reorder window of the last event processed (a lost event would arrive
-//! after every event read, so at most a window behind the newest), is set aside: not counted,
-//! a reason naming it (`anomaly-before-late-event`, `anomaly-near-cut`). Otherwise `clean` (exit 0) only when nothing keeps the traces from showing there
+//! judged before a late event its rule reads arrived, at or before its end (an existence
+//! writer on its name or a directory above it, a writer probe there or on its dentry; for
+//! `result-differs` any operation on its name; for the `d_seq` kinds a lookup of its dentry:
+//! an observation or a `drop_caches` excuses no ENOENT or NULL inode), and, in a trace cut
+//! short or whose recording failed (an interrupted one stops between operations and drains
+//! its events: nothing is lost), an anomaly reaching within the reorder window of the last
+//! event processed, or within the longest operation of either side if longer (a lost probe
+//! event would arrive after every event read, so at most a window behind the newest; a lost
+//! operation is keyed by its begin), is set aside: not counted (neither in the anomalies nor
+//! in its result class: `set_aside` there), a reason naming it (`anomaly-before-late-event`,
+//! `anomaly-near-cut`). Otherwise `clean` (exit 0) only when nothing keeps the traces from showing there
 //! is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
 //! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
 //! footer's hits against the events in the file, holes in a CPU's `cpu_seq` numbers),

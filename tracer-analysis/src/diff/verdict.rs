@@ -221,8 +221,9 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
             ),
             Doubt::NearCut => (
                 ReasonKind::AnomalyNearCut,
-                "reach within the reorder window of where the trace stops, and the events that \
-                 may explain them (a writer is written at its end) can be in what is missing",
+                "reach within the reorder window (or the longest operation, if longer) of where \
+                 the trace stops, and the events that may explain them (a writer is written at \
+                 its end) can be in what is missing",
             ),
         };
         say(
