@@ -422,10 +422,14 @@ impl SeqState {
 mod tests {
     use super::*;
 
-    /// A writer event, each one later than the one before.
+    /// A writer event, each one later than the one before in its test. The clock is the
+    /// test's own (each test runs on its own thread): one shared by the tests running in
+    /// parallel gave each test other stamps from run to run.
     fn writer(probe: Probe, sb: u32, se: u32, hashed: bool) -> Ev {
-        static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
-        let t = CLOCK.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
+        thread_local! {
+            static CLOCK: std::cell::Cell<u64> = const { std::cell::Cell::new(100) };
+        }
+        let t = CLOCK.with(|c| c.replace(c.get() + 10));
         let mut e = Ev::zeroed();
         e.ts_begin = t;
         e.ts_end = t + 5;
@@ -654,7 +658,8 @@ mod tests {
             Some(4),
             "the drop and its owed +2 reach 4"
         );
-        let clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
+        let mut clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
+        (clear.ts_begin, clear.ts_end) = (170, 180);
         assert_eq!(
             s.writer(&clear, Probe::DentryUnlinkInode, &p),
             [Some(Finding::SeenEarly { from: 4, to: 6 }), None]
@@ -662,7 +667,8 @@ mod tests {
         assert_eq!(s.unexplained_from(), None);
         assert_eq!(s.regressions, 0);
         // Behind what was known before the lookup: a regression still.
-        let late = writer(Probe::DentryUnlinkInode, 2, 4, false);
+        let mut late = writer(Probe::DentryUnlinkInode, 2, 4, false);
+        (late.ts_begin, late.ts_end) = (300, 310);
         assert_eq!(s.writer(&late, Probe::DentryUnlinkInode, &p), [None, None]);
         assert_eq!(s.regressions, 1);
     }
