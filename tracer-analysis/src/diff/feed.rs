@@ -1,8 +1,8 @@
 //! The front half of one trace's analysis, on a thread of its own: reading (chunk checksums,
 //! decoding into the compact form of `event.rs`, numbering pointers and names), the per-probe
 //! and per-operation counts, the `cpu_seq` numbering and the reorder window. The events leave
-//! in key order, grouped by the trace event whose arrival released them, so the analysis thread interleaves the two sides exactly as one thread reading both
-//! did: the front halves of the two traces and the analysis run on three cores at once.
+//! in key order, grouped by the trace event whose arrival released them, so the analysis
+//! thread interleaves the two sides exactly as one thread reading both did: the front halves of the two traces and the analysis run on three cores at once.
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use tracer_common::{flags, Event, OpKind, Probe, Source};

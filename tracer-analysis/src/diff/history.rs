@@ -149,6 +149,9 @@ pub type LastWriter<'a> = (&'a Fact, Option<&'a Fact>);
 pub enum Writers {
     /// Those that may have changed whether the name exists (rule 2 on the name itself).
     OfExistence,
+    /// Those, and an exchange, which may swap a file and a directory: for results that
+    /// depend on what the name is (an unlink's EISDIR, an open's).
+    OfExistenceOrType,
     /// Every writer: also an exchange or a rename onto an existing name, which replace the
     /// name's dentry and what is below it.
     All,
@@ -350,6 +353,9 @@ impl History {
         self.ending_after(path, b).find(|f| {
             let counts = match which {
                 Writers::OfExistence => f.changes_existence,
+                Writers::OfExistenceOrType => {
+                    f.changes_existence || (f.writer && f.kind == OpKind::Exchange)
+                }
                 Writers::All => f.writer,
             };
             counts && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
@@ -369,6 +375,9 @@ impl History {
         self.ending_after(path, b).find(|f| {
             let counts = match which {
                 Writers::OfExistence => f.changes_existence,
+                Writers::OfExistenceOrType => {
+                    f.changes_existence || (f.writer && f.kind == OpKind::Exchange)
+                }
                 Writers::All => f.writer,
             };
             counts && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind))

@@ -40,9 +40,10 @@
 //!    writer of the old name that changes existence and overlapped that rename may have acted
 //!    before or after the move: `overlaps-writer` while it runs, its effect once it ended
 //!    (either order gives the same), also over a fact of the moved name that began before it
-//!    ended; one of a directory between them leaves the name unknown (`overlaps-writer`). A mkdir made the directory new and empty (`negative`). A directory above it removed, or no operation ever showing the name
-//!    existing (under a renamed directory: under its source), is `negative` too. ENOENT
-//!    results prove nothing (they are what is being checked).
+//!    ended; one of a directory between them leaves the name unknown (`overlaps-writer`). A
+//!    mkdir made the directory new and empty (`negative`). A directory above it removed, or no
+//!    operation ever showing the name existing (under a renamed directory: under its source),
+//!    is `negative` too. ENOENT results prove nothing (they are what is being checked).
 //! 4. otherwise → `anomaly` (`null-inode-positive`): validated, the name exists for the whole
 //!    interval. A kill-path writer (`___d_drop`, `dentry_unlink_inode`: pruning) overlapping
 //!    the lookup does not excuse it, hashed or not at return: a kill leaves the name existing,
@@ -99,12 +100,12 @@
 //! an observation or a `drop_caches` excuses no ENOENT or NULL inode), and, in a trace cut
 //! short or whose recording failed (an interrupted one stops between operations and drains
 //! its events: nothing is lost), an anomaly reaching within the reorder window of the last
-//! event processed, or within the longest operation of either side if longer (a lost probe
-//! event would arrive after every event read, so at most a window behind the newest; a lost
-//! operation is keyed by its begin), is set aside: not counted (neither in the anomalies nor
-//! in its result class: `set_aside` there), a reason naming it (`anomaly-before-late-event`,
-//! `anomaly-near-cut`). Otherwise `clean` (exit 0) only when nothing keeps the traces from showing there
-//! is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
+//! event processed, or within the longest name-making or -removing operation of either side
+//! if longer (a lost probe event would arrive after every event read, so at most a window
+//! behind the newest; a lost operation is keyed by its begin), is set aside: not counted
+//! (neither in the anomalies nor in its result class: `set_aside` there), a reason naming it
+//! (`anomaly-before-late-event`, `anomaly-near-cut`). Otherwise `clean` (exit 0) only when
+//! nothing keeps the traces from showing there is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
 //! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
 //! footer's hits against the events in the file, holes in a CPU's `cpu_seq` numbers),
 //! `d_seq` moves no traced writer explains, operations without a counterpart, events the

@@ -216,14 +216,14 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         let (kind, why) = match doubt {
             Doubt::LateEvent => (
                 ReasonKind::AnomalyBeforeLateEvent,
-                "were judged before a late event on their name or dentry arrived, which may \
-                 explain them",
+                "were judged before a late event on their name, a directory above it or their \
+                 dentry arrived, which may explain them",
             ),
             Doubt::NearCut => (
                 ReasonKind::AnomalyNearCut,
-                "reach within the reorder window (or the longest operation, if longer) of where \
-                 the trace stops, and the events that may explain them (a writer is written at \
-                 its end) can be in what is missing",
+                "reach within the reorder window (or the longest writing operation, if longer) \
+                 of where the trace stops, and the events that may explain them (a writer is \
+                 written at its end) can be in what is missing",
             ),
         };
         say(

@@ -21,12 +21,15 @@ mod suspects;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::agreement::{Seen, Stream};
+use crate::{
+    agreement::{Seen, Stream},
+    codes::op_of,
+};
 use foldhash::{HashMap, HashSet, HashSetExt};
 use tracer_common::{flags, OpKind, Probe};
 
 use super::{
-    align::{NameId, OpMatcher, PathId, Paths},
+    align::{writes, NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
     evidence::{obs_args, Evidence, Obs, SetAside},
@@ -117,8 +120,8 @@ pub struct SideState {
     index: usize,
     proto: Protocol,
     lim: Limits,
-    /// The longest operation processed (ns): how far behind the cut a lost operation, keyed
-    /// by its begin but written at its end, may begin.
+    /// The longest name-making or -removing operation processed (ns): how far behind the cut a
+    /// lost one, keyed by its begin but written at its end, may begin.
     pub longest_op: u64,
     /// Key of the latest processed event: processing has reached this time.
     now: u64,
@@ -241,8 +244,8 @@ impl SideState {
     /// event arrives after every event read, so its key is at most a window behind the last
     /// one's; a lost operation is keyed by its begin, which can be as far behind as the
     /// operation is long. The lost one is not seen, so its length is estimated by the
-    /// longest operation of either side (the caller's `longest_op`: the other side ran the
-    /// same workload).
+    /// longest name-making or -removing operation of either side (the caller's `longest_op`:
+    /// the other side ran the same workload).
     pub fn settle(&mut self, cut: bool, longest_op: u64, paths: &Paths) -> SetAside {
         if cut {
             self.evidence
@@ -334,9 +337,13 @@ impl SideState {
         };
         let obs = match probe {
             Probe::Op => {
-                self.longest_op = self
-                    .longest_op
-                    .max(ev.ev.ts_end.saturating_sub(ev.ev.ts_begin));
+                // Only an operation that makes or removes a name can explain what a cut set
+                // aside (a long drop_caches must not widen it over a real anomaly).
+                if op_of(ev.ev.aux).is_some_and(writes) {
+                    self.longest_op = self
+                        .longest_op
+                        .max(ev.ev.ts_end.saturating_sub(ev.ev.ts_begin));
+                }
                 self.on_op(&ev, thread, sh)
             }
             Probe::DLookupRcu | Probe::DLookup => self.on_lookup(&ev, thread, probe, sh),

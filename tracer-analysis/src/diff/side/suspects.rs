@@ -306,18 +306,24 @@ impl SideState {
             contradicts: false,
         };
         let mut own = None;
-        let existence_only = matches!(
-            o.op,
-            Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir)
-        );
+        // Results that depend only on whether the name exists (a rename onto it replaces it
+        // with one of the same type), unless they say what it is: an unlink's or an open's
+        // EISDIR or ENOTDIR, which an exchange of a file and a directory can make.
+        const EISDIR: i32 = -21;
+        const ENOTDIR: i32 = -20;
+        let on_name = match o.op {
+            Some(OpKind::Unlink | OpKind::Open) if matches!(o.result, EISDIR | ENOTDIR) => {
+                Some(Writers::OfExistenceOrType)
+            }
+            Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir) => {
+                Some(Writers::OfExistence)
+            }
+            _ => None,
+        };
         for start in [Some(o.path), o.path2].into_iter().flatten() {
             let mut cur = Some(start);
             while let Some(p) = cur.filter(|p| *p != ROOT) {
-                let which = if existence_only && p == start {
-                    Writers::OfExistence
-                } else {
-                    Writers::All
-                };
+                let which = on_name.filter(|_| p == start).unwrap_or(Writers::All);
                 if self
                     .hist
                     .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid, which)
