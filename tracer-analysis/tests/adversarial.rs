@@ -1,52 +1,18 @@
-//! Adversarial cases for the diff's verdict (session 7's review, docs/notes/session-7/advrev-findings.md):
-//! trace pairs built to get `clean` where the traces show an anomaly or cannot show there is
+//! Adversarial cases for the diff's verdict (session 7's reviews, docs/notes/session-7/
+//! advrev-findings.md, advrev2-findings.md, rev2-findings.md, rev3-findings.md): trace pairs built to get `clean` where the traces show an anomaly or cannot show there is
 //! none, or to make the report say what did not happen, each asserting what the rules promise
 //! (mod.rs's module documentation, ARCHITECTURE.md's diff section). The `held_` ones record
 //! attacks the rules withstood.
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use tracer_analysis::{
     diff::{diff_files, AnomalyKind, DiffError, DiffOptions, ReasonKind, Report, Side, Verdict},
-    trace::{Attachment, Footer, Header, Reader, Writer},
+    trace::{Attachment, Footer},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 mod support;
 use support::*;
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-/// One trace, taken apart.
-#[derive(Clone)]
-struct Parts {
-    header: Header,
-    events: Vec<Event>,
-    footer: Footer,
-}
-
-fn load(name: &str) -> Parts {
-    let path = Path::new(FIXTURES).join(name);
-    let (header, events, footer) = Reader::open(&path)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .read_all()
-        .unwrap_or_else(|e| panic!("{e}"));
-    Parts {
-        header,
-        events,
-        footer,
-    }
-}
-
-fn save(p: &Parts, path: &Path) {
-    let mut w = Writer::create(path, &p.header).expect("create");
-    for e in &p.events {
-        w.push(e).expect("push");
-    }
-    w.finish(p.footer.clone()).expect("finish");
-}
 
 fn diff_parts(k: &Parts, m: &Parts) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -88,20 +54,6 @@ fn has_reason(r: &Report, k: ReasonKind) -> bool {
 
 fn has_anomaly(r: &Report, k: AnomalyKind) -> bool {
     r.anomaly_counts.kernel.contains_key(&k) || r.anomaly_counts.model.contains_key(&k)
-}
-
-/// Indexes of validated `__d_lookup_rcu` returns of a positive file dentry of the fixture.
-fn positive_lookups(p: &Parts) -> Vec<usize> {
-    (0..p.events.len())
-        .filter(|i| {
-            let e = &p.events[*i];
-            is(e, Probe::DLookupRcu)
-                && e.dentry != 0
-                && e.inode_begin != 0
-                && e.has(flags::VALIDATED)
-                && e.name_bytes().starts_with(b"f")
-        })
-        .collect()
 }
 
 /// The fixture's first positive lookup of a name (in time order): before it, no operation

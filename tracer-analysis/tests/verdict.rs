@@ -12,40 +12,12 @@ use std::{
 
 use tracer_analysis::{
     diff::{self, diff_files, AnomalyKind, DiffOptions, ReasonKind, Report, Verdict},
-    trace::{End, Footer, Header, Origin, Reader, Writer},
+    trace::{End, Origin},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-/// One trace, taken apart.
-#[derive(Clone)]
-struct Parts {
-    header: Header,
-    events: Vec<Event>,
-    footer: Footer,
-}
-
-fn load(name: &str) -> Parts {
-    let path = Path::new(FIXTURES).join(name);
-    let (header, events, footer) = Reader::open(&path)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .read_all()
-        .unwrap_or_else(|e| panic!("{e}"));
-    Parts {
-        header,
-        events,
-        footer,
-    }
-}
-
-fn save(p: &Parts, path: &Path) {
-    let mut w = Writer::create(path, &p.header).expect("create");
-    for e in &p.events {
-        w.push(e).expect("push");
-    }
-    w.finish(p.footer.clone()).expect("finish");
-}
+mod support;
+use support::{load, positive_lookups, save, Parts};
 
 /// The two traces of a case and what happens to the kernel file's bytes once written.
 struct Pair {
@@ -78,21 +50,6 @@ fn is(e: &Event, p: Probe) -> bool {
 
 fn sym(p: Probe) -> String {
     p.symbol().to_string()
-}
-
-/// Indexes of validated `__d_lookup_rcu` returns of a positive file dentry (`d0/f*`, not the
-/// directory), in file order.
-fn positive_lookups(p: &Parts) -> Vec<usize> {
-    (0..p.events.len())
-        .filter(|i| {
-            let e = &p.events[*i];
-            is(e, Probe::DLookupRcu)
-                && e.dentry != 0
-                && e.inode_begin != 0
-                && e.has(flags::VALIDATED)
-                && e.name_bytes().starts_with(b"f")
-        })
-        .collect()
 }
 
 /// Positive lookups that read the same `d_seq` as an earlier lookup of the dentry that had

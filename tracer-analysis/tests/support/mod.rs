@@ -3,9 +3,61 @@
 #![allow(dead_code)]
 use std::{collections::BTreeMap, path::Path};
 
-use tracer_analysis::trace::{Attachment, Footer, Header, Writer};
+use tracer_analysis::trace::{Attachment, Footer, Header, Reader, Writer};
 pub use tracer_analysis::trace::{End, Origin};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
+
+/// The recorded fixtures (tests/fixtures/README.md), from either crate's tests.
+pub const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tracer-analysis/tests/fixtures"
+);
+
+/// One trace, taken apart.
+#[derive(Clone)]
+pub struct Parts {
+    pub header: Header,
+    pub events: Vec<Event>,
+    pub footer: Footer,
+}
+
+/// A fixture by file name, taken apart.
+pub fn load(name: &str) -> Parts {
+    let path = Path::new(FIXTURES).join(name);
+    let (header, events, footer) = Reader::open(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .read_all()
+        .unwrap_or_else(|e| panic!("{e}"));
+    Parts {
+        header,
+        events,
+        footer,
+    }
+}
+
+/// Indexes of validated `__d_lookup_rcu` returns of a positive file dentry (`d0/f*`, not the
+/// directory), in file order.
+pub fn positive_lookups(p: &Parts) -> Vec<usize> {
+    (0..p.events.len())
+        .filter(|i| {
+            let e = &p.events[*i];
+            e.probe == Probe::DLookupRcu as u8
+                && e.dentry != 0
+                && e.inode_begin != 0
+                && e.has(flags::VALIDATED)
+                && e.name_bytes().starts_with(b"f")
+        })
+        .collect()
+}
+
+/// Writes a trace taken apart back whole.
+pub fn save(p: &Parts, path: &Path) {
+    let mut w = Writer::create(path, &p.header).expect("create");
+    for e in &p.events {
+        w.push(e).expect("push");
+    }
+    w.finish(p.footer.clone()).expect("finish");
+}
 
 pub const ROOT: u64 = 1;
 pub const H: u16 = flags::HASHED_BEGIN | flags::HASHED_END;
