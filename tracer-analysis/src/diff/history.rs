@@ -157,6 +157,19 @@ pub enum Writers {
     All,
 }
 
+impl Writers {
+    /// Whether `f` is one of these writers.
+    fn count(self, f: &Fact) -> bool {
+        match self {
+            Writers::OfExistence => f.changes_existence,
+            Writers::OfExistenceOrType => {
+                f.changes_existence || (f.writer && f.kind == OpKind::Exchange)
+            }
+            Writers::All => f.writer,
+        }
+    }
+}
+
 impl NameHistory {
     /// The last writer that completed before `t` with an overlapping rival of opposite effect,
     /// and the observation that began last after it (or the last one, with no writer).
@@ -351,14 +364,7 @@ impl History {
         which: Writers,
     ) -> Option<&Fact> {
         self.ending_after(path, b).find(|f| {
-            let counts = match which {
-                Writers::OfExistence => f.changes_existence,
-                Writers::OfExistenceOrType => {
-                    f.changes_existence || (f.writer && f.kind == OpKind::Exchange)
-                }
-                Writers::All => f.writer,
-            };
-            counts && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
+            which.count(f) && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
         })
     }
 
@@ -373,14 +379,7 @@ impl History {
         which: Writers,
     ) -> Option<&Fact> {
         self.ending_after(path, b).find(|f| {
-            let counts = match which {
-                Writers::OfExistence => f.changes_existence,
-                Writers::OfExistenceOrType => {
-                    f.changes_existence || (f.writer && f.kind == OpKind::Exchange)
-                }
-                Writers::All => f.writer,
-            };
-            counts && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind))
+            which.count(f) && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind))
         })
     }
 
