@@ -517,14 +517,11 @@ mod tests {
     fn d_drop_inside_an_out_of_line_d_drop() {
         let p = Protocol::modern("test");
         let mut s = SeqState::default();
-        let mut outer = writer(Probe::DDrop, 2, 4, true);
-        (outer.ts_begin, outer.ts_end) = (10, 20);
-        let mut inner = writer(Probe::DDropInner, 2, 2, true);
-        (inner.ts_begin, inner.ts_end) = (12, 15);
+        let outer = span(writer(Probe::DDrop, 2, 4, true), 10, 20);
+        let inner = span(writer(Probe::DDropInner, 2, 2, true), 12, 15);
         assert_eq!(s.writer(&outer, Probe::DDrop, &p), [None, None]);
         assert_eq!(s.writer(&inner, Probe::DDropInner, &p), [None, None]);
-        let mut clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
-        (clear.ts_begin, clear.ts_end) = (21, 30);
+        let clear = span(writer(Probe::DentryUnlinkInode, 4, 6, false), 21, 30);
         assert_eq!(s.writer(&clear, Probe::DentryUnlinkInode, &p), [None, None]);
         assert_eq!(s.regressions, 0);
     }
@@ -647,8 +644,7 @@ mod tests {
             s.lookup(6, 105, 200),
             Some(Finding::Gap { from: 2, to: 6, .. })
         ));
-        let mut drop = writer(Probe::DDropInner, 2, 2, true);
-        (drop.ts_begin, drop.ts_end) = (150, 160);
+        let drop = span(writer(Probe::DDropInner, 2, 2, true), 150, 160);
         assert_eq!(
             s.writer(&drop, Probe::DDropInner, &p),
             [Some(Finding::SeenEarly { from: 2, to: 6 }), None]
@@ -658,8 +654,7 @@ mod tests {
             Some(4),
             "the drop and its owed +2 reach 4"
         );
-        let mut clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
-        (clear.ts_begin, clear.ts_end) = (170, 180);
+        let clear = span(writer(Probe::DentryUnlinkInode, 4, 6, false), 170, 180);
         assert_eq!(
             s.writer(&clear, Probe::DentryUnlinkInode, &p),
             [Some(Finding::SeenEarly { from: 4, to: 6 }), None]
@@ -667,8 +662,7 @@ mod tests {
         assert_eq!(s.unexplained_from(), None);
         assert_eq!(s.regressions, 0);
         // Behind what was known before the lookup: a regression still.
-        let mut late = writer(Probe::DentryUnlinkInode, 2, 4, false);
-        (late.ts_begin, late.ts_end) = (300, 310);
+        let late = span(writer(Probe::DentryUnlinkInode, 2, 4, false), 300, 310);
         assert_eq!(s.writer(&late, Probe::DentryUnlinkInode, &p), [None, None]);
         assert_eq!(s.regressions, 1);
     }
@@ -679,11 +673,9 @@ mod tests {
         let mut s = SeqState::default();
         s.lookup(2, 101, 101);
         assert!(s.lookup(10, 105, 200).is_some());
-        let mut drop = writer(Probe::DDropInner, 2, 2, true);
-        (drop.ts_begin, drop.ts_end) = (150, 160);
+        let drop = span(writer(Probe::DDropInner, 2, 2, true), 150, 160);
         s.writer(&drop, Probe::DDropInner, &p);
-        let mut clear = writer(Probe::DentryUnlinkInode, 4, 6, false);
-        (clear.ts_begin, clear.ts_end) = (162, 170);
+        let clear = span(writer(Probe::DentryUnlinkInode, 4, 6, false), 162, 170);
         assert_eq!(
             s.writer(&clear, Probe::DentryUnlinkInode, &p)[0],
             Some(Finding::SeenEarly { from: 4, to: 10 })
@@ -696,8 +688,7 @@ mod tests {
         // A lookup reading what was seen is no new gap.
         assert_eq!(s.lookup(10, 180, 180), None);
         // A writer entering where the lookup's read left the count takes none of it on.
-        let mut next = writer(Probe::DDrop, 10, 12, true);
-        (next.ts_begin, next.ts_end) = (190, 195);
+        let next = span(writer(Probe::DDrop, 10, 12, true), 190, 195);
         assert_eq!(s.writer(&next, Probe::DDrop, &p), [None, None]);
         assert_eq!(s.unexplained_from(), None);
     }
@@ -736,8 +727,7 @@ mod tests {
         s.lookup(2, 101, 101);
         assert!(s.lookup(6, 105, 200).is_some());
         // Entered a millisecond after the operation of the lookup that read 6 had ended.
-        let mut drop = writer(Probe::DDropInner, 2, 2, true);
-        (drop.ts_begin, drop.ts_end) = (1_000_105, 1_000_106);
+        let drop = span(writer(Probe::DDropInner, 2, 2, true), 1_000_105, 1_000_106);
         assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
         assert_eq!(s.regressions, 1);
         // Ended before the last lookup that still read the old value began.
@@ -746,8 +736,7 @@ mod tests {
         assert!(s.lookup(6, 120, 500).is_some());
         // Read the old value after the writer below had ended.
         s.lookup(2, 121, 121);
-        let mut drop = writer(Probe::DDropInner, 2, 2, true);
-        (drop.ts_begin, drop.ts_end) = (102, 103);
+        let drop = span(writer(Probe::DDropInner, 2, 2, true), 102, 103);
         assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
     }
 
