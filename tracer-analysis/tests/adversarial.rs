@@ -1780,3 +1780,122 @@ fn an_exchange_of_a_file_with_a_directory_explains_an_unlinks_eisdir() {
     assert!(r.anomaly_counts.model.is_empty(), "{}", outcome(&r));
     assert_ne!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
 }
+
+// ---- session 8: what the report and the timeline say of set-aside anomalies
+
+/// The timeline (`--timeline`) marks exactly the anomalies the report counts: an anomaly set
+/// aside after it was judged (here on `f1`, by a late unlink) is marked `set aside`, with its
+/// reason, not `ANOMALY`. Its mark used to be written when it was judged and never taken back.
+#[test]
+fn the_timeline_marks_a_set_aside_anomaly_as_set_aside() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    created(&mut k, "f2");
+    k.op(OpKind::Unlink, "f1", 1_000, 1_500_000_000, 10, 0);
+    k.op(OpKind::Stat, "f1", 2_000, 2_100, 12, -2);
+    k.op(OpKind::Stat, "f2", 3_000, 3_100, 12, -2);
+    tick(&mut k, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    let tl = dir.path().join("timeline.json");
+    k.write(&kp, Origin::Kernel, finished());
+    k.write(&mp, Origin::Model, finished());
+    let opts = DiffOptions {
+        timeline: Some(tl.clone()),
+        ..DiffOptions::default()
+    };
+    let r = diff_files(&kp, &mp, &opts).expect("diff");
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tl).expect("read")).expect("valid JSON");
+    let evs = v["traceEvents"].as_array().expect("traceEvents");
+    let marks = |cat: &str| {
+        let mut per: BTreeMap<(u64, String), u64> = BTreeMap::new();
+        for e in evs.iter().filter(|e| e["ph"] == "i" && e["cat"] == cat) {
+            let kind = e["name"].as_str().expect("name");
+            let kind = kind.rsplit(' ').next().expect("kind").to_string();
+            *per.entry((e["pid"].as_u64().expect("pid"), kind))
+                .or_default() += 1;
+        }
+        per
+    };
+    let mut counted = BTreeMap::new();
+    for (pid, counts) in [(1, &r.anomaly_counts.kernel), (2, &r.anomaly_counts.model)] {
+        for (kind, n) in counts {
+            counted.insert((pid, kind.name().to_string()), *n);
+        }
+    }
+    assert_eq!(marks("anomaly"), counted, "{}", outcome(&r));
+    let enoent = AnomalyKind::SpuriousEnoent.name().to_string();
+    assert_eq!(
+        marks("set-aside"),
+        BTreeMap::from([((1, enoent.clone()), 1), ((2, enoent), 1)])
+    );
+    for e in evs.iter().filter(|e| e["cat"] == "set-aside") {
+        assert_eq!(e["args"]["name"], "f1");
+        assert_eq!(e["args"]["set_aside"], "anomaly-before-late-event");
+    }
+    assert!(evs
+        .iter()
+        .filter(|e| e["cat"] == "anomaly")
+        .all(|e| e["args"]["name"] == "f2"));
+}
+
+/// rev3 F4: with `--max-anomalies 1`, two ENOENTs under `d0` take the detail reserve (twice
+/// the limit); a real one on `f3` comes after them, undetailed; a late (failed) rmdir of `d0`
+/// then sets the first two aside. `f3` is counted and within the limit, and its details are
+/// gone for good (context is collected as events pass): the report says so, naming it, in
+/// report.json and in the text.
+#[test]
+fn a_counted_anomaly_left_undetailed_by_set_asides_is_named() {
+    let mut k = Trace::default();
+    k.op(OpKind::Mkdir, "d0", 10, 20, 10, 0);
+    created(&mut k, "d0/f1");
+    created(&mut k, "d0/f2");
+    created(&mut k, "f3");
+    k.op(OpKind::Rmdir, "d0", 1_000, 1_500_000_000, 10, -39);
+    k.op(OpKind::Stat, "d0/f1", 2_000, 2_100, 12, -2);
+    k.op(OpKind::Stat, "d0/f2", 3_000, 3_100, 12, -2);
+    k.op(OpKind::Stat, "f3", 4_000, 4_100, 12, -2);
+    tick(&mut k, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    k.write(&kp, Origin::Kernel, finished());
+    k.write(&mp, Origin::Model, finished());
+    let opts = DiffOptions {
+        max_anomalies: 1,
+        ..DiffOptions::default()
+    };
+    let r = diff_files(&kp, &mp, &opts).expect("diff");
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+    assert_eq!(
+        r.anomaly_counts.kernel,
+        BTreeMap::from([(AnomalyKind::SpuriousEnoent, 1)]),
+        "{}",
+        outcome(&r)
+    );
+    assert!(r.anomalies.is_empty(), "{}", outcome(&r));
+    for side in [Side::Kernel, Side::Model] {
+        assert_eq!(
+            r.diagnostics.get(side).undetailed_within_limit,
+            ["spurious-enoent on f3 at 4000 ns"],
+            "{}",
+            outcome(&r)
+        );
+    }
+    let mut text = Vec::new();
+    r.write_details(&mut text).expect("text");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(
+        text.contains(
+            "1 kernel anomalies within --max-anomalies are not detailed: their details went to \
+             anomalies judged before them and set aside after them"
+        ) && text.contains("spurious-enoent on f3 at 4000 ns"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(
+        json["diagnostics"]["kernel"]["undetailed_within_limit"][0],
+        "spurious-enoent on f3 at 4000 ns"
+    );
+}

@@ -1,16 +1,20 @@
 //! What the report shows of each anomaly: the events kept after processing (a bounded ring),
 //! the context window around an anomaly's event (the events before it from the ring, the
 //! events after it as they come), and the per-kind counts.
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write},
+};
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{json, Value};
 use tracer_common::{flags, OpKind, Probe};
 
 use super::{
     align::{writes, PathId, Paths},
     classify::Ruling,
-    report::{Anomaly, AnomalyKind, ContextLine, Side},
+    report::{Anomaly, AnomalyKind, ContextLine, ReasonKind, Side},
 };
 
 /// An event as kept after processing: enough for context windows, suspects and evidence.
@@ -50,17 +54,184 @@ pub enum Doubt {
     NearCut,
 }
 
+impl Doubt {
+    /// The reason that names the anomalies set aside so.
+    pub fn reason(self) -> ReasonKind {
+        match self {
+            Doubt::LateEvent => ReasonKind::AnomalyBeforeLateEvent,
+            Doubt::NearCut => ReasonKind::AnomalyNearCut,
+        }
+    }
+}
+
 /// What one anomaly was judged on, kept for every anomaly (also those not detailed) so it
 /// can be set aside later.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Judged {
     kind: AnomalyKind,
     path: PathId,
+    /// Its dentry's slot, when it has a dentry.
+    slot: Option<u32>,
     ts_begin: u64,
     /// Its subject's end: every event that could change the judgment has a key at or below.
     reach: u64,
     /// Its index in the detailed anomalies.
-    detailed: Option<usize>,
-    doubt: Option<Doubt>,
+    detailed: Option<u32>,
+}
+
+/// Bytes of one [`Judged`] in the record file.
+const RECORD: usize = 32;
+
+impl Judged {
+    fn encode(&self) -> [u8; RECORD] {
+        let mut b = [0u8; RECORD];
+        // Its place in `AnomalyKind::ALL` (declaration order).
+        b[0] = self.kind as u8;
+        b[1] = u8::from(self.slot.is_some());
+        b[4..8].copy_from_slice(&self.path.to_le_bytes());
+        b[8..12].copy_from_slice(&self.slot.unwrap_or(0).to_le_bytes());
+        b[12..16].copy_from_slice(&self.detailed.unwrap_or(u32::MAX).to_le_bytes());
+        b[16..24].copy_from_slice(&self.ts_begin.to_le_bytes());
+        b[24..32].copy_from_slice(&self.reach.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8; RECORD]) -> Option<Judged> {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(x)
+        };
+        let detailed = u32_at(12);
+        Some(Judged {
+            kind: *AnomalyKind::ALL.get(b[0] as usize)?,
+            path: u32_at(4),
+            slot: (b[1] != 0).then(|| u32_at(8)),
+            ts_begin: u64_at(16),
+            reach: u64_at(24),
+            detailed: (detailed != u32::MAX).then_some(detailed),
+        })
+    }
+}
+
+/// The judged records, in judgment order, in an unnamed temporary file: they grow with the
+/// anomalies (a bug that fires a million times), the diff's memory must not, and they are
+/// read once, when the trace's end is known.
+#[derive(Default)]
+struct Records {
+    file: Option<BufWriter<File>>,
+    len: u64,
+    /// The first error; the records are then incomplete and the diff fails.
+    error: Option<io::Error>,
+}
+
+impl Records {
+    fn push(&mut self, j: &Judged) {
+        if self.error.is_some() {
+            return;
+        }
+        let res = (|| {
+            let out = match &mut self.file {
+                Some(f) => f,
+                None => self.file.insert(BufWriter::new(tempfile::tempfile()?)),
+            };
+            out.write_all(&j.encode())
+        })();
+        match res {
+            Ok(()) => self.len += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Every record in judgment order, with its number.
+    fn read(&mut self, mut each: impl FnMut(u64, Judged)) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let Some(out) = self.file.take() else {
+            return Ok(());
+        };
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut input = BufReader::new(file);
+        let mut b = [0u8; RECORD];
+        for i in 0..self.len {
+            input.read_exact(&mut b)?;
+            let j = Judged::decode(&b).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "an anomaly record is damaged")
+            })?;
+            each(i, j);
+        }
+        Ok(())
+    }
+}
+
+/// What a late event's rule reads, by its kind (see [`Evidence::late`]).
+#[derive(Clone, Copy, Debug)]
+enum Reads {
+    /// An operation that changes which names exist.
+    Existence,
+    /// Any other operation.
+    Operation,
+    /// A writer probe.
+    Writer,
+    /// A lookup.
+    Lookup,
+}
+
+/// A late event, kept while it may change a record judged before it.
+#[derive(Clone, Copy, Debug)]
+struct Late {
+    /// Records judged before it arrived.
+    at: u64,
+    key: u64,
+    reads: Reads,
+    path: PathId,
+    path2: Option<PathId>,
+    slot: Option<u32>,
+}
+
+impl Late {
+    fn names(&self) -> impl Iterator<Item = PathId> + Clone {
+        [Some(self.path), self.path2].into_iter().flatten()
+    }
+
+    /// Whether it could change the judgment of `j`, judged before it arrived.
+    fn changes(&self, j: &Judged, paths: &Paths) -> bool {
+        if self.key > j.reach {
+            return false;
+        }
+        let above = || self.names().any(|p| at_or_below(paths, j.path, p));
+        let on_slot = self.slot.is_some() && self.slot == j.slot;
+        match self.reads {
+            Reads::Existence => above(),
+            Reads::Operation => {
+                j.kind == AnomalyKind::ResultDiffers && self.names().any(|p| p == j.path)
+            }
+            Reads::Writer => on_slot || above(),
+            Reads::Lookup => on_slot && reads_d_seq(j.kind),
+        }
+    }
+}
+
+/// `path` is `of` or below it.
+fn at_or_below(paths: &Paths, path: PathId, of: PathId) -> bool {
+    let mut cur = Some(path);
+    while let Some(c) = cur {
+        if c == of {
+            return true;
+        }
+        cur = paths.parent(c);
+    }
+    false
+}
+
+/// A detailed anomaly not yet set aside, watched for late events as they come, so that the
+/// details it gives up leave room for later ones at once.
+struct Open {
+    judged: Judged,
+    doubted: bool,
 }
 
 /// Anomalies set aside, per doubt: per kind, and a few as "kind name at ts".
@@ -95,12 +266,23 @@ pub struct Evidence {
     pub counts: BTreeMap<AnomalyKind, u64>,
     /// Anomalies counted but not detailed.
     pub not_detailed: u64,
-    judged: Vec<Judged>,
-    /// Indexes into `judged`, so a late event visits only the records it could change: per
-    /// name, per name or directory above it, per dentry slot.
-    on_name: HashMap<PathId, Vec<u32>>,
-    below: HashMap<PathId, Vec<u32>>,
-    on_slot: HashMap<u32, Vec<u32>>,
+    /// Counted anomalies within `max_anomalies` left without details (their details went to
+    /// anomalies set aside later), as "kind on name at ts".
+    pub undetailed: Vec<String>,
+    records: Records,
+    /// The detailed anomalies' records (at most four times the limit).
+    open: Vec<Open>,
+    /// Late events that may change a record judged before them; only those on a name,
+    /// directory or dentry some anomaly has, so they grow with the late events on anomalous
+    /// names, not with the anomalies.
+    lates: Vec<Late>,
+    /// The anomalies' names with every directory above them, their dentries' slots, and
+    /// their latest reach: what a late event must touch to be kept.
+    under: HashSet<PathId>,
+    slots: HashSet<u32>,
+    max_reach: u64,
+    /// The cut, once known: the trace's end key and how far before it an anomaly is in doubt.
+    cut: Option<(u64, u64)>,
     /// Detailed anomalies set aside since by a late event: each leaves room for one more.
     detailed_in_doubt: usize,
 }
@@ -118,10 +300,14 @@ impl Evidence {
             anomalies: Vec::new(),
             counts: BTreeMap::new(),
             not_detailed: 0,
-            judged: Vec::new(),
-            on_name: HashMap::new(),
-            below: HashMap::new(),
-            on_slot: HashMap::new(),
+            undetailed: Vec::new(),
+            records: Records::default(),
+            open: Vec::new(),
+            lates: Vec::new(),
+            under: HashSet::new(),
+            slots: HashSet::new(),
+            max_reach: 0,
+            cut: None,
             detailed_in_doubt: 0,
         }
     }
@@ -173,88 +359,105 @@ impl Evidence {
     ///
     /// An observation (stat, open, readdir, a lookup) only proves a name existed, and a
     /// `drop_caches` changes no name's existence: neither can excuse an ENOENT or a NULL
-    /// inode, so they set none of those aside.
-    pub fn late(&mut self, late: &Obs, key: u64) {
-        let judged = &mut self.judged;
-        let detailed_in_doubt = &mut self.detailed_in_doubt;
-        let mut mark = |i: u32, applies: &dyn Fn(AnomalyKind) -> bool| {
-            let j = &mut judged[i as usize];
-            if j.doubt.is_none() && key <= j.reach && applies(j.kind) {
-                j.doubt = Some(Doubt::LateEvent);
-                if j.detailed.is_some() {
-                    *detailed_in_doubt += 1;
-                }
-            }
+    /// inode, so they set none of those aside. The records are judged against it when the
+    /// trace's end is known ([`Evidence::set_aside`]); the detailed ones at once.
+    pub fn late(&mut self, late: &Obs, key: u64, paths: &Paths) {
+        let l = Late {
+            at: self.records.len,
+            key,
+            reads: match late.op {
+                Some(k) if writes(k) => Reads::Existence,
+                Some(_) => Reads::Operation,
+                None if matches!(late.probe, Probe::DLookupRcu | Probe::DLookup) => Reads::Lookup,
+                None => Reads::Writer,
+            },
+            path: late.path,
+            path2: late.path2,
+            slot: (late.dentry != 0).then_some(late.slot),
         };
-        let names = [Some(late.path), late.path2].into_iter().flatten();
-        match late.op {
-            Some(k) if writes(k) => {
-                for p in names {
-                    for &i in self.below.get(&p).into_iter().flatten() {
-                        mark(i, &|_| true);
-                    }
-                }
-            }
-            Some(_) => {
-                for p in names {
-                    for &i in self.on_name.get(&p).into_iter().flatten() {
-                        mark(i, &|kind| kind == AnomalyKind::ResultDiffers);
-                    }
-                }
-            }
-            None => {
-                let writer = !matches!(late.probe, Probe::DLookupRcu | Probe::DLookup);
-                if writer {
-                    for p in names {
-                        for &i in self.below.get(&p).into_iter().flatten() {
-                            mark(i, &|_| true);
-                        }
-                    }
-                }
-                if late.dentry != 0 {
-                    for &i in self.on_slot.get(&late.slot).into_iter().flatten() {
-                        mark(i, &|kind| writer || reads_d_seq(kind));
-                    }
-                }
+        let touches = l.names().any(|p| self.under.contains(&p))
+            || l.slot.is_some_and(|s| self.slots.contains(&s));
+        if l.at == 0 || key > self.max_reach || !touches {
+            return;
+        }
+        for o in &mut self.open {
+            if !o.doubted && l.changes(&o.judged, paths) {
+                o.doubted = true;
+                self.detailed_in_doubt += 1;
             }
         }
+        self.lates.push(l);
     }
 
     /// The trace ends at key `end` cut short or unfinished: the anomalies reaching within
     /// `bound` of it are in doubt.
     pub fn cut(&mut self, end: u64, bound: u64) {
-        for j in &mut self.judged {
-            if j.doubt.is_none() && j.reach.saturating_add(bound) >= end {
-                j.doubt = Some(Doubt::NearCut);
-            }
-        }
+        self.cut = Some((end, bound));
     }
 
     /// Takes the anomalies in doubt out of the counts and the details (once every event is
-    /// processed and no context is collected any more).
-    pub fn set_aside(&mut self, paths: &Paths) -> SetAside {
+    /// processed and no context is collected any more), telling `each` every anomaly's doubt
+    /// in judgment order. Err: the records could not be kept (a temporary file).
+    pub fn set_aside(
+        &mut self,
+        paths: &Paths,
+        mut each: impl FnMut(Option<Doubt>),
+    ) -> io::Result<SetAside> {
+        let mut by_name: HashMap<PathId, Vec<usize>> = HashMap::new();
+        let mut by_slot: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, l) in self.lates.iter().enumerate() {
+            for p in l.names() {
+                by_name.entry(p).or_default().push(i);
+            }
+            if let Some(s) = l.slot {
+                by_slot.entry(s).or_default().push(i);
+            }
+        }
+        let lates = std::mem::take(&mut self.lates);
+        let cut = self.cut;
         let mut out = SetAside::default();
         let mut dropped = vec![false; self.anomalies.len()];
-        for j in self.judged.iter().filter(|j| j.doubt.is_some()) {
-            let Some(doubt) = j.doubt else { continue };
-            if let Some(n) = self.counts.get_mut(&j.kind) {
+        let mut undetailed = Vec::new();
+        let (counts, not_detailed) = (&mut self.counts, &mut self.not_detailed);
+        let max_anomalies = self.max_anomalies;
+        let changed = |j: &Judged, n: u64| {
+            let hit = |i: &usize| lates[*i].at > n && lates[*i].changes(j, paths);
+            j.slot
+                .and_then(|s| by_slot.get(&s))
+                .into_iter()
+                .flatten()
+                .any(hit)
+                || std::iter::successors(Some(j.path), |&c| paths.parent(c))
+                    .any(|c| by_name.get(&c).into_iter().flatten().any(hit))
+        };
+        self.records.read(|n, j| {
+            let doubt = if changed(&j, n) {
+                Some(Doubt::LateEvent)
+            } else if cut.is_some_and(|(end, bound)| j.reach.saturating_add(bound) >= end) {
+                Some(Doubt::NearCut)
+            } else {
+                None
+            };
+            each(doubt);
+            let Some(doubt) = doubt else {
+                if j.detailed.is_none() && undetailed.len() < max_anomalies {
+                    undetailed.push(example(&j, paths));
+                }
+                return;
+            };
+            if let Some(n) = counts.get_mut(&j.kind) {
                 *n -= 1;
             }
             match j.detailed {
-                Some(i) => dropped[i] = true,
-                None => self.not_detailed -= 1,
+                Some(i) => dropped[i as usize] = true,
+                None => *not_detailed -= 1,
             }
             let (kinds, examples) = out.by_doubt.entry(doubt).or_default();
             *kinds.entry(j.kind).or_insert(0) += 1;
             if examples.len() < SET_ASIDE_EXAMPLES {
-                examples.push(format!(
-                    "{} on {} at {} ns",
-                    j.kind.name(),
-                    paths.render(j.path),
-                    j.ts_begin
-                ));
+                examples.push(example(&j, paths));
             }
-        }
+        })?;
         self.counts.retain(|_, n| *n > 0);
         let mut i = 0;
         self.anomalies.retain(|_| {
@@ -265,7 +468,11 @@ impl Evidence {
         let over = self.anomalies.len().saturating_sub(self.max_anomalies);
         self.anomalies.truncate(self.max_anomalies);
         self.not_detailed += over as u64;
-        out
+        // Counted anomalies the limit would have detailed, had their details not gone to
+        // anomalies set aside after them were judged.
+        undetailed.truncate(self.max_anomalies - self.anomalies.len());
+        self.undetailed = undetailed;
+        Ok(out)
     }
 
     /// Counts an anomaly on `subject` and details it with its context while under the limit.
@@ -285,28 +492,35 @@ impl Evidence {
         let detailed = self.anomalies.len() - self.detailed_in_doubt
             < self.max_anomalies.saturating_mul(2)
             && self.anomalies.len() < self.max_anomalies.saturating_mul(4);
-        let at = self.judged.len() as u32;
-        self.on_name.entry(subject.path).or_default().push(at);
-        let mut cur = Some(subject.path);
-        while let Some(c) = cur {
-            self.below.entry(c).or_default().push(at);
-            cur = paths.parent(c);
-        }
-        if subject.dentry != 0 {
-            self.on_slot.entry(subject.slot).or_default().push(at);
-        }
-        self.judged.push(Judged {
+        let judged = Judged {
             kind,
             path: subject.path,
+            slot: (subject.dentry != 0).then_some(subject.slot),
             ts_begin: subject.ts_begin,
             reach: subject.ts_end,
-            detailed: detailed.then_some(self.anomalies.len()),
-            doubt: None,
-        });
+            detailed: detailed.then_some(self.anomalies.len() as u32),
+        };
+        self.records.push(&judged);
+        let mut cur = Some(subject.path);
+        while let Some(c) = cur {
+            if !self.under.insert(c) {
+                // Its directories are in already.
+                break;
+            }
+            cur = paths.parent(c);
+        }
+        if let Some(s) = judged.slot {
+            self.slots.insert(s);
+        }
+        self.max_reach = self.max_reach.max(judged.reach);
         if !detailed {
             self.not_detailed += 1;
             return;
         }
+        self.open.push(Open {
+            judged,
+            doubted: false,
+        });
         let n = self.context as u64;
         let (a, b) = self.kept();
         let at = if a.last().is_some_and(|o| o.n < subject.n) {
@@ -357,6 +571,16 @@ impl Evidence {
             });
         }
     }
+}
+
+/// An anomaly as named in a reason: "kind on name at ts".
+fn example(j: &Judged, paths: &Paths) -> String {
+    format!(
+        "{} on {} at {} ns",
+        j.kind.name(),
+        paths.render(j.path),
+        j.ts_begin
+    )
 }
 
 /// The kinds whose rule reads a dentry's `d_seq` values, which a lookup also reports.
@@ -523,6 +747,21 @@ mod tests {
         assert_eq!(ts(&e.anomalies[2]), vec![800, 903, 904]);
     }
 
+    fn ruling() -> Ruling {
+        Ruling {
+            class: Class::Anomaly,
+            why: String::new(),
+            evidence: serde_json::Map::new(),
+        }
+    }
+
+    /// Every anomaly's doubt, in judgment order.
+    fn doubts(e: &mut Evidence, paths: &Paths) -> Vec<Option<Doubt>> {
+        let mut out = Vec::new();
+        e.set_aside(paths, |d| out.push(d)).expect("records");
+        out
+    }
+
     /// A late event sets aside only the anomalies its kind can explain, and only those on
     /// the names it reaches: a `drop_caches` (the root's empty path) or a stat none of the
     /// existence ones, an unlink of a directory those below it, a stat a `result-differs` on
@@ -532,12 +771,6 @@ mod tests {
         let mut paths = Paths::default();
         let (ax, by) = (paths.parse(b"a/x"), paths.parse(b"b/y"));
         let a = paths.parse(b"a");
-        let ruling = || Ruling {
-            class: Class::Anomaly,
-            why: String::new(),
-            evidence: serde_json::Map::new(),
-        };
-        let mut e = Evidence::new(Side::Kernel, 0, 10);
         let at = |path, dentry, slot| Obs {
             path,
             dentry,
@@ -550,42 +783,185 @@ mod tests {
             probe: Probe::Op,
             ..at(path, 0, 0)
         };
-        e.add(
-            AnomalyKind::SpuriousEnoent,
-            &at(ax, 0, 0),
-            String::new(),
-            ruling(),
-            &paths,
-        );
-        e.add(
-            AnomalyKind::ResultDiffers,
-            &at(by, 0, 0),
-            String::new(),
-            ruling(),
-            &paths,
-        );
-        e.add(
-            AnomalyKind::SeqDelta,
-            &at(by, 7, 3),
-            String::new(),
-            ruling(),
-            &paths,
-        );
-        let doubted = |e: &Evidence| {
-            e.judged
+        // The three anomalies, then the late events so far: what is set aside.
+        let after = |lates: &[Obs]| {
+            let mut e = Evidence::new(Side::Kernel, 0, 10);
+            for (kind, subject) in [
+                (AnomalyKind::SpuriousEnoent, at(ax, 0, 0)),
+                (AnomalyKind::ResultDiffers, at(by, 0, 0)),
+                (AnomalyKind::SeqDelta, at(by, 7, 3)),
+            ] {
+                e.add(kind, &subject, String::new(), ruling(), &paths);
+            }
+            for l in lates {
+                e.late(l, 10, &paths);
+            }
+            doubts(&mut e, &paths)
                 .iter()
-                .map(|j| j.doubt.is_some())
+                .map(|d| d.is_some())
                 .collect::<Vec<_>>()
         };
-        e.late(&op(OpKind::DropCaches, ROOT), 10);
-        e.late(&op(OpKind::Stat, ax), 10);
-        e.late(&op(OpKind::Stat, a), 10);
-        assert_eq!(doubted(&e), [false, false, false]);
-        e.late(&op(OpKind::Unlink, a), 10);
-        assert_eq!(doubted(&e), [true, false, false]);
-        e.late(&op(OpKind::Stat, by), 10);
-        assert_eq!(doubted(&e), [true, true, false]);
-        e.late(&at(by, 7, 3), 10);
-        assert_eq!(doubted(&e), [true, true, true]);
+        let mut lates = vec![
+            op(OpKind::DropCaches, ROOT),
+            op(OpKind::Stat, ax),
+            op(OpKind::Stat, a),
+        ];
+        assert_eq!(after(&lates), [false, false, false]);
+        lates.push(op(OpKind::Unlink, a));
+        assert_eq!(after(&lates), [true, false, false]);
+        lates.push(op(OpKind::Stat, by));
+        assert_eq!(after(&lates), [true, true, false]);
+        lates.push(at(by, 7, 3));
+        assert_eq!(after(&lates), [true, true, true]);
+    }
+
+    /// A late event changes only what was judged before it arrived and ends at or after its
+    /// key; a cut only what reaches within its bound of the end; a late event wins over the
+    /// cut. The record read back is the record written.
+    #[test]
+    fn doubts_follow_judgment_order_reach_and_the_cut() {
+        let mut paths = Paths::default();
+        let f = paths.parse(b"d/f");
+        let d = paths.parse(b"d");
+        let at = |ts_end| Obs {
+            path: f,
+            ts_end,
+            ..obs(1)
+        };
+        let unlink = Obs {
+            op: Some(OpKind::Rmdir),
+            probe: Probe::Op,
+            path: d,
+            ..obs(2)
+        };
+        let mut e = Evidence::new(Side::Kernel, 0, 10);
+        // Judged before the late rmdir: ends before its key, at it, after it.
+        for end in [40, 50, 900] {
+            e.add(
+                AnomalyKind::SpuriousEnoent,
+                &at(end),
+                String::new(),
+                ruling(),
+                &paths,
+            );
+        }
+        e.late(&unlink, 50, &paths);
+        // Judged after it: not its doing; near the cut, or not.
+        for end in [60, 950] {
+            e.add(
+                AnomalyKind::SpuriousEnoent,
+                &at(end),
+                String::new(),
+                ruling(),
+                &paths,
+            );
+        }
+        e.cut(1_000, 100);
+        assert_eq!(
+            doubts(&mut e, &paths),
+            [
+                None,
+                Some(Doubt::LateEvent),
+                Some(Doubt::LateEvent),
+                None,
+                Some(Doubt::NearCut)
+            ]
+        );
+        assert_eq!(e.counts[&AnomalyKind::SpuriousEnoent], 2);
+        for j in [
+            Judged {
+                kind: AnomalyKind::ResultDiffers,
+                path: 7,
+                slot: Some(0),
+                ts_begin: u64::MAX,
+                reach: 3,
+                detailed: None,
+            },
+            Judged {
+                kind: AnomalyKind::NullInodePositive,
+                path: u32::MAX,
+                slot: None,
+                ts_begin: 0,
+                reach: u64::MAX,
+                detailed: Some(5),
+            },
+        ] {
+            assert_eq!(Judged::decode(&j.encode()), Some(j));
+        }
+        for (i, k) in AnomalyKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "ALL in declaration order: {k:?}");
+        }
+    }
+
+    /// A bug that fires on every event: a hundred thousand anomalies keep the side's memory
+    /// at the limit's details and the late events that touch their names, the counts exact,
+    /// and a late rmdir of the directory above a third of them sets exactly those aside.
+    #[test]
+    fn many_anomalies_keep_memory_bounded_and_counts_exact() {
+        let mut paths = Paths::default();
+        let names: Vec<PathId> = (0..3)
+            .map(|i| paths.parse(format!("d{i}/f").as_bytes()))
+            .collect();
+        let d1 = paths.parse(b"d1");
+        let mut e = Evidence::new(Side::Kernel, 2, 5);
+        let n = 100_000u64;
+        for i in 0..n {
+            let o = Obs {
+                path: names[(i % 3) as usize],
+                ts_end: i + 10,
+                ..obs(i + 1)
+            };
+            e.keep(&o, &paths);
+            e.add(
+                AnomalyKind::SpuriousEnoent,
+                &o,
+                String::new(),
+                ruling(),
+                &paths,
+            );
+        }
+        let rmdir = Obs {
+            op: Some(OpKind::Rmdir),
+            probe: Probe::Op,
+            path: d1,
+            ..obs(n + 1)
+        };
+        e.late(&rmdir, 0, &paths);
+        // A late stat elsewhere is not kept: it touches no anomaly's name.
+        let elsewhere = paths.parse(b"other");
+        e.late(
+            &Obs {
+                op: Some(OpKind::Stat),
+                probe: Probe::Op,
+                path: elsewhere,
+                ..obs(n + 2)
+            },
+            0,
+            &paths,
+        );
+        assert_eq!(e.records.len, n);
+        // What stays in memory: the reserve's details (four times the limit at most), the
+        // names and the one late event that touches them.
+        assert!(
+            e.open.len() <= 20 && e.anomalies.len() <= 20,
+            "{}",
+            e.open.len()
+        );
+        assert_eq!(e.lates.len(), 1);
+        assert_eq!(e.under.len(), 7, "three names, their directories, the root");
+        let paths = &paths;
+        let mut marks = 0u64;
+        let out = e.set_aside(paths, |_| marks += 1).expect("records");
+        assert_eq!(marks, n);
+        let aside = n / 3;
+        assert_eq!(
+            out.by_doubt[&Doubt::LateEvent].0[&AnomalyKind::SpuriousEnoent],
+            aside
+        );
+        assert_eq!(e.counts[&AnomalyKind::SpuriousEnoent], n - aside);
+        assert_eq!(e.anomalies.len(), 5);
+        assert!(e.anomalies.iter().all(|a| a.name != "d1/f"));
+        assert_eq!(e.not_detailed, n - aside - 5);
+        assert!(e.undetailed.is_empty());
     }
 }

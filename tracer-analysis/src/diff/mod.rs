@@ -1,8 +1,10 @@
 //! `tracer diff`: a kernel trace against a model trace (ARCHITECTURE.md, The diff).
 //!
 //! Both traces are streamed side by side; memory grows with the live dentries and the names,
-//! not with the traces' length. Each side is analysed on its own terms (its own operation
-//! history, its own dentry ids, its own `d_seq` rules) and the two are compared by stable keys:
+//! not with the traces' length nor with the anomalies (their records, read once the trace's
+//! end says which are set aside, wait in a temporary file: `evidence.rs`). Each side is
+//! analysed on its own terms (its own operation history, its own dentry ids, its own `d_seq`
+//! rules) and the two are compared by stable keys:
 //! paths relative to the workload's file system root, rebuilt from the parent ids and names in
 //! the events, and per path the dentry's generation (a new dentry id for a name, or an id seen
 //! again after its hashed life ended, is a new generation). Pointers are never compared. A
@@ -219,6 +221,12 @@ pub enum DiffError {
     },
     #[error("cannot start a thread to read a trace")]
     Thread {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot keep the anomalies' records in a temporary file in {}; set TMPDIR to a writable directory with free space", dir.display())]
+    Records {
+        dir: PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -448,7 +456,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         side.absorb(c);
     }
     let longest_op = sides.iter().map(|s| s.longest_op).max().unwrap_or(0);
-    let set_aside: Vec<SetAside> = sides
+    let set_aside = sides
         .iter_mut()
         .zip(&inputs)
         .map(|(side, input)| {
@@ -459,9 +467,13 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                     .footer
                     .as_ref()
                     .is_none_or(|f| matches!(f.end, End::Partial | End::Error(_)));
-            side.settle(cut, longest_op, &sh.paths)
+            side.settle(cut, longest_op, &sh.paths, sh.timeline.as_mut())
         })
-        .collect();
+        .collect::<Result<Vec<SetAside>, _>>()
+        .map_err(|source| DiffError::Records {
+            dir: std::env::temp_dir(),
+            source,
+        })?;
     let mut reasons = Vec::new();
     if let Some(t) = sh.timeline.take() {
         if let Err(e) = t.finish() {

@@ -381,6 +381,10 @@ pub struct Diagnostics {
     pub max_reorder_depth: u64,
     /// Anomalies counted but not detailed (over --max-anomalies).
     pub anomalies_not_detailed: u64,
+    /// Of those, the ones within --max-anomalies ("kind on name at ts ns"): their details
+    /// were given to anomalies judged before them and set aside after them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undetailed_within_limit: Vec<String>,
     /// First begin and last end of the operations, and of the probe events.
     pub operation_time_range: Option<(u64, u64)>,
     pub probe_time_range: Option<(u64, u64)>,
@@ -689,6 +693,20 @@ impl Report {
                 out,
                 "{left} more anomalies counted but not detailed (raise --max-anomalies)"
             )?;
+        }
+        for side in [Side::Kernel, Side::Model] {
+            let within = &self.diagnostics.get(side).undetailed_within_limit;
+            if !within.is_empty() {
+                writeln!(
+                    out,
+                    "{} {} anomalies within --max-anomalies are not detailed: their details \
+                     went to anomalies judged before them and set aside after them (see the \
+                     reasons): {}",
+                    within.len(),
+                    side.name(),
+                    within.join("; ")
+                )?;
+            }
         }
         let d = &self.divergence;
         if !d.examples.is_empty() {

@@ -1,6 +1,7 @@
 //! What one side reports as it goes: coverage gaps (a `d_seq` move no traced writer made,
 //! with the untraced writer named when the protocol or the operations around it tell) and
-//! anomalies (turned into the evidence ring's details and, if asked, timeline marks).
+//! anomalies (turned into the evidence ring's details and, if asked, timeline marks, written
+//! once the trace's end says whether each is set aside).
 use serde_json::{json, Value};
 use tracer_common::{flags, OpKind, Probe};
 
@@ -195,13 +196,12 @@ impl SideState {
             let origin = self.origin.unwrap_or(0);
             let name = sh.paths.render(subject.path);
             let args = json!({"name": name, "why": v.why, "evidence": v.evidence});
-            t.instant(
+            t.anomaly(
                 self.pid(),
                 subject.tid,
-                &format!("ANOMALY {}", kind.name()),
-                "anomaly",
+                kind,
                 subject.ts_begin.saturating_sub(origin),
-                &args,
+                args,
             );
         }
         self.evidence.add(kind, subject, operation, v, &sh.paths);

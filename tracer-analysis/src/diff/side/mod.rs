@@ -246,13 +246,28 @@ impl SideState {
     /// operation is long. The lost one is not seen, so its length is estimated by the
     /// longest name-making or -removing operation of either side (the caller's `longest_op`:
     /// the other side ran the same workload).
-    pub fn settle(&mut self, cut: bool, longest_op: u64, paths: &Paths) -> SetAside {
+    ///
+    /// Each anomaly's mark on the timeline is written now, as an anomaly or as set aside.
+    /// Err: the anomalies' records could not be kept.
+    pub fn settle(
+        &mut self,
+        cut: bool,
+        longest_op: u64,
+        paths: &Paths,
+        mut timeline: Option<&mut Timeline>,
+    ) -> std::io::Result<SetAside> {
         if cut {
             self.evidence
                 .cut(self.now, self.lim.window_ns.max(longest_op));
         }
-        let out = self.evidence.set_aside(paths);
+        let pid = self.pid();
+        let out = self.evidence.set_aside(paths, |doubt| {
+            if let Some(t) = timeline.as_deref_mut() {
+                t.settle_mark(pid, doubt);
+            }
+        })?;
         self.diag.anomalies_not_detailed = self.evidence.not_detailed;
+        self.diag.undetailed_within_limit = std::mem::take(&mut self.evidence.undetailed);
         for (kinds, _) in out.by_doubt.values() {
             for (i, (kind, counts)) in [
                 (AnomalyKind::NullInodePositive, &mut self.null),
@@ -266,7 +281,7 @@ impl SideState {
                 self.set_aside[i] += n;
             }
         }
-        out
+        Ok(out)
     }
 
     /// The shared id of the trace's name number `n`.
@@ -357,7 +372,7 @@ impl SideState {
         };
         if late {
             // What was judged before this event arrived did not have it.
-            self.evidence.late(obs, key);
+            self.evidence.late(obs, key, &sh.paths);
         }
         self.evidence.keep(obs, &sh.paths);
         // Nearly always empty: taking and dropping an empty vector cost about 24 instructions
