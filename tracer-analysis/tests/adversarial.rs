@@ -1899,3 +1899,61 @@ fn a_counted_anomaly_left_undetailed_by_set_asides_is_named() {
         "spurious-enoent on f3 at 4000 ns"
     );
 }
+
+/// The same for the cut: the kernel's recording failed half a second after a spurious ENOENT,
+/// which is set aside there (`anomaly-near-cut`); the model's finished trace keeps it. Each
+/// side's track marks what its side's counts say.
+#[test]
+fn the_timeline_marks_an_anomaly_near_the_cut_on_its_side_only() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    let t = 1_500_000_000;
+    k.op(OpKind::Stat, "f1", t, t + 100, 12, -2);
+    tick(&mut k, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    let tl = dir.path().join("timeline.json");
+    k.write(
+        &kp,
+        Origin::Kernel,
+        Footer {
+            end: End::Error("consumer: ring gone".into()),
+            ..finished()
+        },
+    );
+    k.write(&mp, Origin::Model, finished());
+    let opts = DiffOptions {
+        timeline: Some(tl.clone()),
+        ..DiffOptions::default()
+    };
+    let r = diff_files(&kp, &mp, &opts).expect("diff");
+    assert!(r.anomaly_counts.kernel.is_empty(), "{}", outcome(&r));
+    assert_eq!(
+        r.anomaly_counts.model,
+        BTreeMap::from([(AnomalyKind::SpuriousEnoent, 1)]),
+        "{}",
+        outcome(&r)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tl).expect("read")).expect("valid JSON");
+    let marks: Vec<(u64, &str, &str)> = v["traceEvents"]
+        .as_array()
+        .expect("traceEvents")
+        .iter()
+        .filter(|e| e["ph"] == "i")
+        .map(|e| {
+            (
+                e["pid"].as_u64().expect("pid"),
+                e["name"].as_str().expect("name"),
+                e["args"]["set_aside"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (1, "set aside: spurious-enoent", "anomaly-near-cut"),
+            (2, "ANOMALY spurious-enoent", "")
+        ]
+    );
+}

@@ -82,3 +82,41 @@ fn the_command_line_reports_and_exits_like_diff() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing.trace"), "{stderr}");
 }
+
+/// The anomalies' records wait in a temporary file: where none can be made, the diff stops
+/// with one error naming the directory and the fix, not a report with counts it could not
+/// keep.
+#[test]
+fn a_temporary_directory_that_cannot_be_written_is_named() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 12, -2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    k.write(&kp, Origin::Kernel, finished());
+    k.write(&mp, Origin::Model, finished());
+    let missing = dir.path().join("no-such-dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .arg("diff")
+        .arg(&kp)
+        .arg(&mp)
+        .env("TMPDIR", &missing)
+        .output()
+        .expect("run tracer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot keep the anomalies' records in a temporary file in {}; set TMPDIR to a \
+             writable directory with free space",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No such file or directory"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "no report: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
