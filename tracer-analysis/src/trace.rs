@@ -275,7 +275,9 @@ pub struct Footer {
     /// Per CPU, the last `cpu_seq` its probes stamped (kernel traces): events of that CPU
     /// numbered above the last one in the file were lost at the end.
     pub last_cpu_seq: BTreeMap<u32, u64>,
-    /// The workload's threads, in the workload's order (empty when no workload ran).
+    /// The workload's threads, in the workload's order (empty when no workload ran). Listed
+    /// only when the workload returned, and then every operation it ran is in the file: the
+    /// diff relies on it for a recording that failed after (`End::Error`).
     pub threads: Vec<ThreadInfo>,
 }
 

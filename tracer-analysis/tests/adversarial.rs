@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use tracer_analysis::{
     diff::{diff_files, AnomalyKind, DiffError, DiffOptions, ReasonKind, Report, Side, Verdict},
-    trace::{Attachment, Footer},
+    trace::{Attachment, Footer, ThreadInfo},
 };
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
@@ -1111,24 +1111,30 @@ fn a_cut_trace_does_not_make_anomalies_of_what_the_lost_tail_explains() {
 }
 
 /// The control: an anomaly more than the reorder window before where a cut trace stops had
-/// every event that could explain it in the file (a lost event arrives after every event
-/// read, at most a window behind the newest), so it stays an anomaly.
+/// every event that could explain it in the file (a lost probe event arrives after every
+/// event read, at most a window behind the newest; each of the workload's four threads ran
+/// operations up to the cut, so what it lost began after them), so it stays an anomaly.
 #[test]
 fn an_anomaly_a_window_before_the_cut_stays_an_anomaly() {
     let mut k = Trace::default();
     created(&mut k, "f1");
     // A stat's ENOENT on a name that exists, no writer anywhere near.
     k.op(OpKind::Stat, "f1", 2_000, 2_100, 12, -2);
-    // Two seconds of other names never created, filling more than the file's first chunk.
+    // Two seconds of other names never created, filling more than the file's first chunk,
+    // taken in turn by every thread.
     for i in 0..4_100u64 {
         let t = 3_000 + i * 500_000;
-        k.op(OpKind::Stat, &format!("g{i}"), t, t + 50, 14, -2);
+        let tid = [10, 11, 12, 14][i as usize % 4];
+        k.op(OpKind::Stat, &format!("g{i}"), t, t + 50, tid, -2);
     }
     let m = k.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
-    k.write(&kp, Origin::Kernel, finished());
-    m.write(&mp, Origin::Model, finished());
+    let header = |h: &mut tracer_analysis::trace::Header| {
+        h.workload_toml = Some(threads_workload(1, 3));
+    };
+    k.write_with(&kp, Origin::Kernel, finished(), header);
+    m.write_with(&mp, Origin::Model, finished(), header);
     let bytes = std::fs::read(&kp).expect("read");
     let second = bytes
         .windows(4)
@@ -1551,8 +1557,8 @@ fn a_late_drop_caches_does_not_set_aside_the_race_it_provokes() {
 /// arrive after every event read, so at most a window behind the newest", which holds for
 /// lookups and writers but not for an operation, keyed by its begin and written at its end:
 /// the same reason late events exist. The ENOENT is a false anomaly (exit 1) of a trace that
-/// only lost the writer explaining it. The lost operation is not seen: its length is bounded
-/// by the longest operation of either side (here the model's unlink).
+/// only lost the writer explaining it. The lost operation is not seen, but its thread's last
+/// operation in the file (the create, at 200 ns) is: the lost one began after it.
 #[test]
 fn a_cut_inside_an_operation_longer_than_the_window_does_not_make_anomalies() {
     let mut k = Trace::default();
@@ -1572,15 +1578,20 @@ fn a_cut_inside_an_operation_longer_than_the_window_does_not_make_anomalies() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
-    seen.write(
+    let header = |h: &mut tracer_analysis::trace::Header| {
+        h.workload_toml = Some(threads_workload(1, 3));
+    };
+    // A recording that failed with the workload: the footer lists no threads.
+    seen.write_with(
         &kp,
         Origin::Kernel,
         Footer {
-            end: End::Error("consumer: ring gone".into()),
+            end: End::Error("workload: thread `writer` failed".into()),
             ..finished()
         },
+        header,
     );
-    k.write(&mp, Origin::Model, finished());
+    k.write_with(&mp, Origin::Model, finished(), header);
     let r = diff_files(&kp, &mp, &DiffOptions::default()).expect("diff");
     assert!(
         !r.anomaly_counts
@@ -1590,6 +1601,8 @@ fn a_cut_inside_an_operation_longer_than_the_window_does_not_make_anomalies() {
         outcome(&r)
     );
     assert_ne!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+    let why = near_cut(&r).unwrap_or_default();
+    assert!(why.contains("where thread 10's last operation"), "{why}");
 }
 
 /// When an anomaly is set aside, the report's per-class counts must not keep it: they said
@@ -1678,12 +1691,14 @@ fn an_anomaly_counted_after_one_set_aside_is_detailed() {
 
 // ---- the third review (docs/notes/session-7/rev3-findings.md)
 
-/// A cut trace (recording failed) whose kernel side holds a real spurious ENOENT 1.5 s before
-/// the end, with nothing that could excuse it. The only operation longer than the window is a
-/// `drop_caches` that ended long before the ENOENT began: a lost operation can excuse an
-/// ENOENT only by changing existence, and a `drop_caches` changes none, yet its length became
-/// the cut's bound and the anomaly was set aside as `anomaly-near-cut`. The control, the same
-/// trace with a short `drop_caches`, is an anomaly.
+/// A cut trace (the recording failed after the workload returned: its footer lists the
+/// threads, so every operation is in the file and only probe events after the failure are
+/// lost) whose kernel side holds a real spurious ENOENT 1.5 s before the end, with nothing
+/// that could excuse it. The only operation longer than the window is a `drop_caches` that
+/// ended long before the ENOENT began: a lost operation can excuse an ENOENT only by changing
+/// existence, and a `drop_caches` changes none, yet its length became the cut's bound and the
+/// anomaly was set aside as `anomaly-near-cut`. The control, the same trace with a short
+/// `drop_caches`, is an anomaly.
 #[test]
 fn a_long_drop_caches_does_not_widen_the_cut_over_a_real_anomaly() {
     let cut_trace = |drop_end: u64| {
@@ -1696,6 +1711,11 @@ fn a_long_drop_caches_does_not_widen_the_cut_over_a_real_anomaly() {
         k.lookup(ROOT, 5, "d0", (t + 10, t + 15), 12, 21, (2, 2), H | V);
         k.lookup(5, 6, "f1", (t + 20, t + 25), 12, 0, (2, 2), H | V);
         tick(&mut k, 5);
+        // The probe events go on to the end, as the lookups of the ticks' stats.
+        for i in 1..=50 {
+            let ts = i * 100_000_000;
+            k.lookup(ROOT, 0, "g", (ts + 10, ts + 20), 14, 0, (0, 0), 0);
+        }
         k
     };
     let mut wrong = Vec::new();
@@ -1708,6 +1728,12 @@ fn a_long_drop_caches_does_not_widen_the_cut_over_a_real_anomaly() {
             Origin::Kernel,
             Footer {
                 end: End::Error("consumer: ring gone".into()),
+                threads: [10, 11, 12, 14, 20]
+                    .map(|tid| ThreadInfo {
+                        name: format!("t{tid}"),
+                        tid,
+                    })
+                    .into(),
                 ..finished()
             },
         );
@@ -1955,5 +1981,199 @@ fn the_timeline_marks_an_anomaly_near_the_cut_on_its_side_only() {
             (1, "set aside: spurious-enoent", "anomaly-near-cut"),
             (2, "ANOMALY spurious-enoent", "")
         ]
+    );
+}
+
+// ---- a cut trace's bound, proved from each thread's last operation (rev3 finding F2)
+//
+// A thread runs its operations one after another and the file holds them in its order (the
+// recorder writes in completion order), so an operation the cut lost began after the end of
+// its thread's last operation in the file; a lost probe event follows every event read, so it
+// is at most a reorder window behind the newest. Anomalies ending before the earliest of
+// these are judged; the others are set aside (`anomaly-near-cut`).
+
+/// Stats of a name never created (negative on both sides), every tenth of a second from
+/// `from` to `until` tenths, taken in turn by `tids`: each thread busy to the end.
+fn busy(t: &mut Trace, tids: &[u32], from: u64, until: u64) {
+    for (n, i) in (from..=until).enumerate() {
+        let ts = i * 100_000_000;
+        t.op(OpKind::Stat, "g", ts, ts + 100, tids[n % tids.len()], -2);
+    }
+}
+
+/// `k` as a kernel trace whose header runs `workload` (a workload text, or none), the footer
+/// cut off; `m` as the model's, whole, with the same workload.
+fn diff_cut(k: &Trace, m: &Trace, workload: Option<String>) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    let header = |h: &mut tracer_analysis::trace::Header| h.workload_toml = workload.clone();
+    k.write_with(&kp, Origin::Kernel, finished(), header);
+    cut_footer(&kp);
+    m.write_with(&mp, Origin::Model, finished(), header);
+    diff_files(&kp, &mp, &DiffOptions::default()).expect("diff")
+}
+
+fn near_cut(r: &Report) -> Option<&str> {
+    r.reasons
+        .iter()
+        .find(|x| x.kind == ReasonKind::AnomalyNearCut)
+        .map(|x| x.message.as_str())
+}
+
+/// rev3's F2: R2's case (a stat's ENOENT inside an unlink that the cut lost, 3 s long), but
+/// with the model's unlink 100 ns long, like a model running the workload at its own pace (a
+/// `replay --against` cannot stamp an operation the cut kernel trace lacks). No side shows an
+/// operation as long as the lost one, so the old bound (the longest operation seen) left the
+/// ENOENT judged: `anomalies` (exit 1) on a correct kernel. Thread 10's last operation in the
+/// file ended at 200 ns; whatever it ran next may explain everything after.
+#[test]
+fn a_cut_inside_a_long_unlink_is_not_an_anomaly_when_the_model_unlink_is_short() {
+    let trace = |unlink_end: u64, cut_at: u64| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, "f1", 100, 200, 10, 0);
+        t.op(OpKind::Stat, "f1", 300, 400, 12, 0);
+        t.op(OpKind::Unlink, "f1", 1_000, unlink_end, 10, 0);
+        t.op(OpKind::Stat, "f1", 2_000, 2_100, 12, -2);
+        busy(&mut t, &[12, 14], 10, 30);
+        t.events.retain(|e| e.ts_end <= cut_at);
+        t
+    };
+    let k = trace(3_000_000_000, 2_500_000_000);
+    let m = trace(1_100, u64::MAX);
+    let r = diff_cut(&k, &m, Some(threads_workload(1, 2)));
+    assert!(
+        !has_anomaly(&r, AnomalyKind::SpuriousEnoent),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    let why = near_cut(&r).unwrap_or_default();
+    assert!(
+        why.contains("200 ns: where thread 10's last operation in the file ended"),
+        "{why}"
+    );
+}
+
+/// The old bound set aside what the trace proves: an unlink of `d0` 3 s long ended long before
+/// the cut, yet as the longest operation seen it widened the set-aside zone to 3 s before the
+/// end, over a real spurious ENOENT 1.5 s before it. Every thread ran operations up to the cut,
+/// so what the cut lost began after them, and the lost probe events a window before the end
+/// at the earliest: the ENOENT is judged (the model's stat found the name).
+#[test]
+fn a_long_writer_that_ended_before_the_cut_does_not_widen_it_over_a_real_anomaly() {
+    let trace = |result: i32| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, "f1", 100, 200, 10, 0);
+        t.op(OpKind::Stat, "f1", 300, 400, 12, 0);
+        t.op(OpKind::Mkdir, "d0", 500, 600, 10, 0);
+        t.op(OpKind::Rmdir, "d0", 1_000, 3_000_000_000, 10, 0);
+        t.op(OpKind::Stat, "f1", 3_500_000_000, 3_500_000_100, 12, result);
+        busy(&mut t, &[10, 12, 14], 31, 50);
+        t
+    };
+    let r = diff_cut(&trace(-2), &trace(0), Some(threads_workload(1, 2)));
+    assert_eq!(
+        r.anomaly_counts.kernel.get(&AnomalyKind::SpuriousEnoent),
+        Some(&1),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+}
+
+/// A workload thread with no operation in the file may have begun a lost one at any time:
+/// with the same cut trace, a real spurious ENOENT 1.5 s before the cut (every thread in the
+/// file busy to the end) is judged when the header's workload has exactly the threads seen,
+/// and set aside when it has one more that may make or remove names (it could be inside an
+/// unlink of `f1` since the start), or when the header says nothing of its threads. One more
+/// thread that only stats leaves the ENOENT judged (only a writer explains it) but sets aside
+/// the result difference (a lost stat numbers the name's stats differently).
+#[test]
+fn a_workload_thread_that_never_ran_an_operation_bounds_the_whole_cut_trace() {
+    let trace = |result: i32| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, "f1", 100, 200, 10, 0);
+        t.op(OpKind::Stat, "f1", 300, 400, 12, 0);
+        t.op(OpKind::Stat, "f1", 3_500_000_000, 3_500_000_100, 12, result);
+        busy(&mut t, &[10, 12, 14], 31, 50);
+        t
+    };
+    let (k, m) = (trace(-2), trace(0));
+    let mut wrong = Vec::new();
+    for (case, (workload, enoent, differs, why)) in [
+        (Some(threads_workload(1, 2)), true, true, None),
+        (
+            Some(threads_workload(1, 3)),
+            true,
+            false,
+            Some("only 3 of the workload's 4 threads have an operation"),
+        ),
+        (
+            Some(threads_workload(2, 2)),
+            false,
+            false,
+            Some("only 3 of the workload's 4 threads have an operation"),
+        ),
+        (None, false, false, Some("no readable workload")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = diff_cut(&k, &m, workload);
+        let kinds = &r.anomaly_counts.kernel;
+        let verdict = if enoent {
+            Verdict::Anomalies
+        } else {
+            Verdict::Inconclusive
+        };
+        if kinds.contains_key(&AnomalyKind::SpuriousEnoent) != enoent
+            || kinds.contains_key(&AnomalyKind::ResultDiffers) != differs
+            || r.verdict != verdict
+            || why.is_some_and(|w| !near_cut(&r).is_some_and(|m| m.contains(w)))
+        {
+            wrong.push(format!("case {case}: {}", outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A result difference pairs the n-th stat of a name on each side: an operation the kernel
+/// trace's cut lost (thread 10 went quiet after 200 ns) can number the kernel's stats
+/// differently, so a difference past that point is set aside even when it is filed under the
+/// model, whose trace is whole. What the model's own history rules out (its stat's ENOENT
+/// on a name it made) does not depend on the kernel and stays an anomaly.
+#[test]
+fn a_result_difference_past_the_other_sides_cut_is_set_aside() {
+    let trace = |result: i32| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, "f1", 100, 200, 10, 0);
+        t.op(OpKind::Stat, "f1", 300, 400, 12, 0);
+        t.op(OpKind::Stat, "f1", 2_000, 2_100, 12, result);
+        busy(&mut t, &[12, 14], 10, 30);
+        t
+    };
+    let r = diff_cut(&trace(0), &trace(-2), Some(threads_workload(1, 2)));
+    let model = &r.anomaly_counts.model;
+    assert_eq!(
+        model.get(&AnomalyKind::SpuriousEnoent),
+        Some(&1),
+        "{}",
+        outcome(&r)
+    );
+    assert!(
+        !model.contains_key(&AnomalyKind::ResultDiffers),
+        "{}",
+        outcome(&r)
+    );
+    let why = r
+        .reasons
+        .iter()
+        .find(|x| x.kind == ReasonKind::AnomalyNearCut && x.side == Some(Side::Model))
+        .map(|x| x.message.as_str())
+        .unwrap_or_default();
+    assert!(
+        why.contains("the other trace's operations: 200 ns: where thread 10's"),
+        "{}",
+        outcome(&r)
     );
 }

@@ -49,8 +49,8 @@ pub enum Doubt {
     /// A late event its rule reads (see [`Evidence::late`]) arrived after it was judged, and
     /// might have changed the judgment.
     LateEvent,
-    /// Its interval reaches within the reorder window of where a cut or unfinished trace
-    /// ends: the events that would explain it may be in the lost tail.
+    /// Its interval reaches where a cut or unfinished trace's missing events may begin: the
+    /// events that would explain it may be in the lost tail.
     NearCut,
 }
 
@@ -281,7 +281,7 @@ pub struct Evidence {
     under: HashSet<PathId>,
     slots: HashSet<u32>,
     max_reach: u64,
-    /// The cut, once known: the trace's end key and how far before it an anomaly is in doubt.
+    /// The cut, once known: from which key an anomaly is in doubt, and a `result-differs`.
     cut: Option<(u64, u64)>,
     /// Detailed anomalies set aside since by a late event: each leaves room for one more.
     detailed_in_doubt: usize,
@@ -389,10 +389,12 @@ impl Evidence {
         self.lates.push(l);
     }
 
-    /// The trace ends at key `end` cut short or unfinished: the anomalies reaching within
-    /// `bound` of it are in doubt.
-    pub fn cut(&mut self, end: u64, bound: u64) {
-        self.cut = Some((end, bound));
+    /// The trace lacks events keyed at `from` or later (cut short or unfinished), and
+    /// operations of any kind at `results_from` or later: the anomalies reaching there are in
+    /// doubt (`result-differs` from the second, as a lost operation numbers a name's
+    /// operations differently; every kind from the first).
+    pub fn cut(&mut self, from: u64, results_from: u64) {
+        self.cut = Some((from, results_from));
     }
 
     /// Takes the anomalies in doubt out of the counts and the details (once every event is
@@ -433,7 +435,14 @@ impl Evidence {
         self.records.read(|n, j| {
             let doubt = if changed(&j, n) {
                 Some(Doubt::LateEvent)
-            } else if cut.is_some_and(|(end, bound)| j.reach.saturating_add(bound) >= end) {
+            } else if cut.is_some_and(|(from, results_from)| {
+                j.reach
+                    >= if j.kind == AnomalyKind::ResultDiffers {
+                        results_from
+                    } else {
+                        from
+                    }
+            }) {
                 Some(Doubt::NearCut)
             } else {
                 None
@@ -856,7 +865,7 @@ mod tests {
                 &paths,
             );
         }
-        e.cut(1_000, 100);
+        e.cut(900, 900);
         assert_eq!(
             doubts(&mut e, &paths),
             [

@@ -101,10 +101,18 @@
 //! `result-differs` any operation on its name; for the `d_seq` kinds a lookup of its dentry:
 //! an observation or a `drop_caches` excuses no ENOENT or NULL inode), and, in a trace cut
 //! short or whose recording failed (an interrupted one stops between operations and drains
-//! its events: nothing is lost), an anomaly reaching within the reorder window of the last
-//! event processed, or within the longest name-making or -removing operation of either side
-//! if longer (a lost probe event would arrive after every event read, so at most a window
-//! behind the newest; a lost operation is keyed by its begin), is set aside: not counted
+//! its events: nothing is lost), an anomaly reaching where a missing event may begin is set
+//! aside. A lost probe event would arrive after every event read, so at most a reorder window
+//! behind the newest; a lost operation is keyed by its begin, but each workload thread runs
+//! its operations one after another and the file holds them in its order, so a thread's lost
+//! ones began after the end of its last one in the file: the bound is the earliest of these
+//! over the workload's threads that make or remove names (once the trace shows them all; for
+//! `result-differs` over every thread, as a lost stat numbers a name's stats differently), the
+//! whole trace when such a thread has no operation in the file or the header does not say
+//! which threads ran, and only the window when the recording failed after the workload
+//! returned (the footer lists its threads: every operation is in the file). A
+//! `result-differs` is also set aside past where the other side's lost operations may begin.
+//! Set aside means: not counted
 //! (neither in the anomalies nor in its result class: `set_aside` there), a reason naming it
 //! (`anomaly-before-late-event`, `anomaly-near-cut`). Otherwise `clean` (exit 0) only when
 //! nothing keeps the traces from showing there is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
@@ -164,7 +172,7 @@ use crate::{
 };
 use align::{PathId, Paths};
 use evidence::SetAside;
-use side::{Limits, Shared, SideState};
+use side::{Ending, Limits, Shared, SideState, WorkloadThreads};
 
 /// How to diff.
 #[derive(Clone, Debug)]
@@ -283,17 +291,37 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The workload's setup steps from the header, interned: the names they create. Err: why the
-/// header's workload text does not parse (its setup is then unknown).
-fn setup_of(h: &Header, paths: &mut Paths) -> Result<Vec<(PathId, OpKind)>, String> {
+/// What the header's workload tells the diff.
+#[derive(Default)]
+struct HeaderWorkload {
+    /// Its setup steps, interned: the names they create.
+    setup: Vec<(PathId, OpKind)>,
+    /// Its threads (None: the header has no workload).
+    threads: Option<WorkloadThreads>,
+}
+
+/// The workload in the header. Err: why its text does not parse (its setup and threads are
+/// then unknown).
+fn workload_of(h: &Header, paths: &mut Paths) -> Result<HeaderWorkload, String> {
     let Some(toml) = h.workload_toml.as_deref() else {
-        return Ok(Vec::new());
+        return Ok(HeaderWorkload::default());
     };
     let w = Workload::from_toml(toml, "the trace header").map_err(|e| e.to_string())?;
-    Ok(w.setup_ops()
-        .into_iter()
-        .map(|op| (paths.parse(op.path.as_bytes()), op.kind))
-        .collect())
+    Ok(HeaderWorkload {
+        setup: w
+            .setup_ops()
+            .into_iter()
+            .map(|op| (paths.parse(op.path.as_bytes()), op.kind))
+            .collect(),
+        threads: Some(WorkloadThreads {
+            all: w.threads.len(),
+            writing: w
+                .threads
+                .iter()
+                .filter(|t| t.ops.iter().any(|o| align::writes(o.kind)))
+                .count(),
+        }),
+    })
 }
 
 /// Why `__d_lookup_rcu` was not attached, as the header says.
@@ -396,16 +424,16 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             ),
         );
     }
-    let setups = [
-        setup_of(&inputs[0].header, &mut sh.paths),
-        setup_of(&inputs[1].header, &mut sh.paths),
+    let workloads = [
+        workload_of(&inputs[0].header, &mut sh.paths),
+        workload_of(&inputs[1].header, &mut sh.paths),
     ];
-    let [sk, sm] = setups;
-    let workload_unreadable = [sk.as_ref().err().cloned(), sm.as_ref().err().cloned()];
-    let (sk, sm) = (sk.unwrap_or_default(), sm.unwrap_or_default());
+    let workload_unreadable = workloads.each_ref().map(|w| w.as_ref().err().cloned());
+    let [wk, wm] = workloads.map(Result::unwrap_or_default);
+    let threads = [wk.threads, wm.threads];
     let mut sides = [
-        SideState::new(Side::Kernel, rules[0].clone(), lim, sk),
-        SideState::new(Side::Model, rules[1].clone(), lim, sm),
+        SideState::new(Side::Kernel, rules[0].clone(), lim, wk.setup),
+        SideState::new(Side::Model, rules[1].clone(), lim, wm.setup),
     ];
     let counts = std::thread::scope(|scope| {
         let mut fronts = Vec::with_capacity(2);
@@ -455,19 +483,19 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     for (side, c) in sides.iter_mut().zip(counts) {
         side.absorb(c);
     }
-    let longest_op = sides.iter().map(|s| s.longest_op).max().unwrap_or(0);
-    let set_aside = sides
+    let bounds = [0, 1].map(|i| sides[i].cut_bounds(ending(&inputs[i]), threads[i]));
+    // A result difference pairs operations of both sides: the other side's cut can number
+    // them differently too.
+    let settled = sides
         .iter_mut()
-        .zip(&inputs)
-        .map(|(side, input)| {
-            // An interrupted recording is not cut: its threads stop between operations and
-            // the ring is drained before the footer is written, so nothing in flight is lost.
-            let cut = input.problem.is_some()
-                || input
-                    .footer
-                    .as_ref()
-                    .is_none_or(|f| matches!(f.end, End::Partial | End::Error(_)));
-            side.settle(cut, longest_op, &sh.paths, sh.timeline.as_mut())
+        .enumerate()
+        .map(|(i, side)| {
+            side.settle(
+                bounds[i],
+                bounds[1 - i].map(|b| b.results),
+                &sh.paths,
+                sh.timeline.as_mut(),
+            )
         })
         .collect::<Result<Vec<SetAside>, _>>()
         .map_err(|source| DiffError::Records {
@@ -505,11 +533,12 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 ki.header.kernel_release
             )
         });
-    for (((side, input, state), unreadable), set_aside) in
+    for ((((side, input, state), unreadable), set_aside), i) in
         [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
             .into_iter()
             .zip(&workload_unreadable)
-            .zip(&set_aside)
+            .zip(&settled)
+            .zip([0, 1])
     {
         reasons.extend(verdict::reasons(
             side,
@@ -533,6 +562,8 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 no_entry: state.counts.no_entry,
                 release_unknown: release_unknown.as_deref().filter(|_| side == Side::Kernel),
                 set_aside,
+                cut_bound: bounds[i].as_ref(),
+                other_cut: bounds[1 - i].as_ref().map(|b| &b.results),
                 unnamed_unjudged: state.unnamed_unjudged,
             },
         ));
@@ -599,6 +630,21 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     };
     report.decide();
     Ok(report)
+}
+
+/// What the file of `input` may lack at its end.
+fn ending(input: &Input) -> Ending {
+    match &input.footer {
+        _ if input.problem.is_some() => Ending::Cut,
+        None => Ending::Cut,
+        // An interrupted recording is not cut: its threads stop between operations and the
+        // ring is drained before the footer is written, so nothing in flight is lost.
+        Some(f) if matches!(f.end, End::Finished | End::Interrupted) => Ending::Whole,
+        // The recorder lists the threads only when the workload returned, and then writes
+        // every operation it ran.
+        Some(f) if !f.threads.is_empty() => Ending::ProbesLost,
+        Some(_) => Ending::Cut,
+    }
 }
 
 fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {

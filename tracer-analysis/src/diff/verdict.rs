@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::{
     evidence::{Doubt, SetAside},
     report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side},
+    side::{CutBound, CutBounds},
 };
 use crate::trace::{End, Footer};
 
@@ -35,6 +36,10 @@ pub struct Facts<'a> {
     pub release_unknown: Option<&'a str>,
     /// Anomalies whose judgment lacked events: not counted as anomalies.
     pub set_aside: &'a SetAside,
+    /// Where the events a cut trace lacks may begin, and why there.
+    pub cut_bound: Option<&'a CutBounds>,
+    /// The same of the other trace's operations, for `result-differs`.
+    pub other_cut: Option<&'a CutBound>,
     /// Suspects keyed under a directory no event named, not judged.
     pub unnamed_unjudged: u64,
 }
@@ -217,13 +222,16 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
             Doubt::LateEvent => (
                 ReasonKind::AnomalyBeforeLateEvent,
                 "were judged before a late event on their name, a directory above it or their \
-                 dentry arrived, which may explain them",
+                 dentry arrived, which may explain them"
+                    .to_string(),
             ),
             Doubt::NearCut => (
                 ReasonKind::AnomalyNearCut,
-                "reach within the reorder window (or the longest writing operation, if longer) \
-                 of where the trace stops, and the events that may explain them (a writer is \
-                 written at its end) can be in what is missing",
+                format!(
+                    "reach past where an event the trace lacks may begin ({}), and such an \
+                     event (an operation is written at its end) may explain them",
+                    cut_from(f.cut_bound, f.other_cut)
+                ),
             ),
         };
         say(
@@ -317,4 +325,47 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         );
     }
     out
+}
+
+/// Where a cut trace's missing events may begin, and what shows it, for the near-cut reason.
+fn cut_from(own: Option<&CutBounds>, other: Option<&CutBound>) -> String {
+    let mut out = match own {
+        Some(b) if b.names == b.results => bound_text(&b.names),
+        Some(b) => format!(
+            "{}; for result-differs, which a lost operation of any kind can make, {}",
+            bound_text(&b.names),
+            bound_text(&b.results)
+        ),
+        None => String::new(),
+    };
+    if let Some(b) = other {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&format!(
+            "for result-differs, the other trace's operations: {}",
+            bound_text(b)
+        ));
+    }
+    out
+}
+
+fn bound_text(b: &CutBound) -> String {
+    match *b {
+        CutBound::Window { at } => format!(
+            "{at} ns: a reorder window behind the newest event read, which a lost lookup or \
+             writer follows"
+        ),
+        CutBound::Thread { tid, at } => format!(
+            "{at} ns: where thread {tid}'s last operation in the file ended; each thread runs \
+             its operations one after another, so the one it ran next began after"
+        ),
+        CutBound::ThreadsWithoutOps { threads, with_ops } => format!(
+            "anywhere: only {with_ops} of the workload's {threads} threads have an operation in \
+             the file, and the others' may have begun at any time"
+        ),
+        CutBound::ThreadsUnknown => "anywhere: the header holds no readable workload to say \
+             how many threads ran, so a thread with no operation in the file cannot be ruled out"
+            .to_string(),
+    }
 }

@@ -179,6 +179,17 @@ impl Trace {
 
     /// Writes the events in completion order, as the recorder does.
     pub fn write(&self, path: &Path, origin: Origin, footer: Footer) {
+        self.write_with(path, origin, footer, |_| {});
+    }
+
+    /// [`Self::write`], the header changed by `edit` first.
+    pub fn write_with(
+        &self,
+        path: &Path,
+        origin: Origin,
+        footer: Footer,
+        edit: impl FnOnce(&mut Header),
+    ) {
         let mut h = Header::new(origin);
         if origin == Origin::Kernel {
             h.kernel_release = "6.1.0-27-amd64".into();
@@ -195,6 +206,7 @@ impl Trace {
             h.kernel_release = "6.1".into();
             h.profile = Some("linux-6.1".into());
         }
+        edit(&mut h);
         let mut events = self.events.clone();
         if origin == Origin::Kernel {
             // Number the probe events as the probes do (per CPU, in entry order), unless a
@@ -218,6 +230,41 @@ impl Trace {
         }
         w.finish(footer).expect("finish");
     }
+}
+
+/// A workload text of `writers` threads that create and unlink `f1` and `readers` that stat
+/// it, for a header: the diff reads from it how many threads ran, and how many may make or
+/// remove a name.
+pub fn threads_workload(writers: u64, readers: u64) -> String {
+    let mut t = "name = \"hand-made\"\ndescription = \"threads for a header\"\n\
+                 filesystem = \"tmpfs\"\nseed = 1\n"
+        .to_string();
+    for (name, n, ops) in [
+        (
+            "writer",
+            writers,
+            "[{ op = \"create\", path = \"f1\" }, { op = \"unlink\", path = \"f1\" }]",
+        ),
+        ("reader", readers, "[{ op = \"stat\", path = \"f1\" }]"),
+    ] {
+        if n > 0 {
+            t.push_str(&format!(
+                "\n[[thread]]\nname = \"{name}\"\ncount = {n}\niterations = 1\nops = {ops}\n"
+            ));
+        }
+    }
+    t
+}
+
+/// Cuts the footer off a trace file: it ends after its last chunk of events, as a recording
+/// whose recorder died while writing it.
+pub fn cut_footer(path: &Path) {
+    let bytes = std::fs::read(path).expect("read");
+    let footer = bytes
+        .windows(4)
+        .rposition(|w| w == b"FOOT")
+        .expect("a footer");
+    std::fs::write(path, &bytes[..footer]).expect("cut");
 }
 
 pub fn finished() -> Footer {

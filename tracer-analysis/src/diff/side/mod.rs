@@ -21,15 +21,12 @@ mod suspects;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::{
-    agreement::{Seen, Stream},
-    codes::op_of,
-};
+use crate::agreement::{Seen, Stream};
 use foldhash::{HashMap, HashSet, HashSetExt};
 use tracer_common::{flags, OpKind, Probe};
 
 use super::{
-    align::{writes, NameId, OpMatcher, PathId, Paths},
+    align::{NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
     evidence::{obs_args, Evidence, Obs, SetAside},
@@ -43,6 +40,63 @@ use super::{
 use dentries::Dentries;
 use findings::{Fresh, Gap};
 use suspects::Suspects;
+
+/// How a side's trace ends: what of the recording its file may lack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Nothing: it finished, or it was interrupted (the threads stop between operations and
+    /// the ring is drained before the footer is written).
+    Whole,
+    /// The recording failed after the workload returned (the footer lists its threads): every
+    /// operation it ran is in the file, the probe events after the failure are not.
+    ProbesLost,
+    /// The file stops early (damaged, or no footer), or the recording failed without the
+    /// workload's threads: operations are missing too.
+    Cut,
+}
+
+/// Where the events a cut trace lacks may begin, and what shows it (named in the reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutBound {
+    /// A reorder window behind the newest key read (`at` is where the window starts): a
+    /// lost probe event follows every event read.
+    Window { at: u64 },
+    /// Where thread `tid`'s last operation in the file ended: the one it ran next, lost,
+    /// began after it.
+    Thread { tid: u32, at: u64 },
+    /// Only `with_ops` of the workload's `threads` have an operation in the file: the
+    /// others' may have begun anywhere.
+    ThreadsWithoutOps { threads: usize, with_ops: usize },
+    /// The header names no workload the diff can read: threads with no operation in the
+    /// file cannot be ruled out.
+    ThreadsUnknown,
+}
+
+/// A cut trace's bounds: for the anomalies a lost name-making or -removing operation can
+/// explain (every kind), and for `result-differs`, which a lost operation of any kind can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CutBounds {
+    pub names: CutBound,
+    pub results: CutBound,
+}
+
+/// What the header's workload says of its threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkloadThreads {
+    pub all: usize,
+    /// Those with an operation that makes or removes a name.
+    pub writing: usize,
+}
+
+impl CutBound {
+    /// The earliest key a missing event may have.
+    pub fn from(&self) -> u64 {
+        match *self {
+            CutBound::Window { at } | CutBound::Thread { at, .. } => at,
+            CutBound::ThreadsWithoutOps { .. } | CutBound::ThreadsUnknown => 0,
+        }
+    }
+}
 
 /// State both sides share: the path keys, the cross-side operation matcher, the timeline.
 pub struct Shared {
@@ -88,6 +142,8 @@ struct OpSpan {
 #[derive(Default)]
 struct TidState {
     op: Option<OpSpan>,
+    /// It ran an operation that makes or removes a name.
+    wrote: bool,
     lookups: VecDeque<Obs>,
 }
 
@@ -120,11 +176,10 @@ pub struct SideState {
     index: usize,
     proto: Protocol,
     lim: Limits,
-    /// The longest name-making or -removing operation processed (ns): how far behind the cut a
-    /// lost one, keyed by its begin but written at its end, may begin.
-    pub longest_op: u64,
     /// Key of the latest processed event: processing has reached this time.
     now: u64,
+    /// Key of the latest probe event (not an operation) processed.
+    last_probe: Option<u64>,
     origin: Option<u64>,
     // Tables.
     dentries: Dentries,
@@ -177,8 +232,8 @@ impl SideState {
             },
             proto,
             lim,
-            longest_op: 0,
             now: 0,
+            last_probe: None,
             origin: None,
             dentries: Dentries::default(),
             generations: Vec::new(),
@@ -237,28 +292,28 @@ impl SideState {
             .sum::<u64>();
     }
 
-    /// Once the trace's end is known (`cut`: read only up to damage, or its recording failed,
-    /// so events in flight are missing): sets aside the anomalies in doubt, those a
-    /// late event could have changed and, when cut, those reaching within `longest_op` or
-    /// the reorder window, whichever is longer, of the last event processed. A lost probe
-    /// event arrives after every event read, so its key is at most a window behind the last
-    /// one's; a lost operation is keyed by its begin, which can be as far behind as the
-    /// operation is long. The lost one is not seen, so its length is estimated by the
-    /// longest name-making or -removing operation of either side (the caller's `longest_op`:
-    /// the other side ran the same workload).
+    /// Once the trace's end is known: sets aside the anomalies in doubt, those a late event
+    /// could have changed and, when events are missing at the end (`bounds`, from
+    /// [`Self::cut_bounds`]), those reaching at or past where a missing one may begin; a
+    /// `result-differs` also past where the other side's missing operations may begin
+    /// (`other_results`).
     ///
     /// Each anomaly's mark on the timeline is written now, as an anomaly or as set aside.
     /// Err: the anomalies' records could not be kept.
     pub fn settle(
         &mut self,
-        cut: bool,
-        longest_op: u64,
+        bounds: Option<CutBounds>,
+        other_results: Option<CutBound>,
         paths: &Paths,
         mut timeline: Option<&mut Timeline>,
     ) -> std::io::Result<SetAside> {
-        if cut {
-            self.evidence
-                .cut(self.now, self.lim.window_ns.max(longest_op));
+        let other = other_results.map_or(u64::MAX, |b| b.from());
+        match bounds {
+            Some(b) => self
+                .evidence
+                .cut(b.names.from(), b.results.from().min(other)),
+            None if other_results.is_some() => self.evidence.cut(u64::MAX, other),
+            None => {}
         }
         let pid = self.pid();
         let out = self.evidence.set_aside(paths, |doubt| {
@@ -282,6 +337,79 @@ impl SideState {
             }
         }
         Ok(out)
+    }
+
+    /// Where the events a trace ending as `ending` may lack can begin (their key: an operation's
+    /// begin, a lookup's return, a writer's entry). Only an event keyed at or before an
+    /// anomaly's end could change its judgment, so what ends before this point is safe.
+    ///
+    /// A lost probe event would come after every event read (the file is in completion
+    /// order), so by the reorder window's premise its key is at most a window behind the
+    /// newest key read. A lost operation is keyed by its begin, which its length puts
+    /// arbitrarily far back; but each workload thread runs its operations one after another
+    /// and the file holds them in its order, so the ones lost are the thread's last and began
+    /// after the end of its last operation in the file. A thread with no operation in the
+    /// file bounds nothing, nor does a workload whose threads are unknown.
+    ///
+    /// Only an operation making or removing a name explains a NULL inode, an ENOENT or a
+    /// clear, so those threads bound every kind once each is known: as many threads were
+    /// seen doing so as the workload has threads that may. A lost operation of any kind
+    /// changes how a name's operations are numbered for the other side: every thread bounds
+    /// `result-differs`.
+    pub fn cut_bounds(
+        &self,
+        ending: Ending,
+        threads: Option<WorkloadThreads>,
+    ) -> Option<CutBounds> {
+        let window = |key: u64| CutBound::Window {
+            at: key.saturating_sub(self.lim.window_ns),
+        };
+        let both = |b: CutBound| CutBounds {
+            names: b,
+            results: b,
+        };
+        match ending {
+            Ending::Whole => None,
+            // Operations are all there; the probe events stopped where the recording failed,
+            // which later operations (a thread's pause, its last operation) may be past.
+            Ending::ProbesLost => Some(both(
+                self.last_probe.map_or(CutBound::Window { at: 0 }, window),
+            )),
+            Ending::Cut => {
+                let Some(threads) = threads else {
+                    return Some(both(CutBound::ThreadsUnknown));
+                };
+                let probes = window(self.now);
+                let ran: Vec<(u64, u32, bool)> = self
+                    .threads
+                    .numbers
+                    .iter()
+                    .filter_map(|(&tid, &n)| {
+                        let t = &self.threads.states[n as usize];
+                        Some((t.op?.ts_end, tid, t.wrote))
+                    })
+                    .collect();
+                let earliest = |ends: &mut dyn Iterator<Item = (u64, u32)>| match ends.min() {
+                    Some((at, tid)) if at < probes.from() => CutBound::Thread { tid, at },
+                    _ => probes,
+                };
+                let results = if ran.len() < threads.all {
+                    CutBound::ThreadsWithoutOps {
+                        threads: threads.all,
+                        with_ops: ran.len(),
+                    }
+                } else {
+                    earliest(&mut ran.iter().map(|&(at, tid, _)| (at, tid)))
+                };
+                let wrote = ran.iter().filter(|r| r.2).count();
+                let names = if wrote >= threads.writing {
+                    earliest(&mut ran.iter().filter(|r| r.2).map(|&(at, tid, _)| (at, tid)))
+                } else {
+                    results
+                };
+                Some(CutBounds { names, results })
+            }
+        }
     }
 
     /// The shared id of the trace's name number `n`.
@@ -316,6 +444,9 @@ impl SideState {
         let name = self.name_of(ev.name, tables, &mut sh.paths);
         let ptr = tables.ptr(ev.dentry);
         let is_op = ev.probe == Probe::Op as u8;
+        if !is_op && self.last_probe.is_none_or(|k| k < key) {
+            self.last_probe = Some(key);
+        }
         let thread = self.threads.number(ev.tid);
         sh.agreement.push_numbered(
             stream,
@@ -351,16 +482,7 @@ impl SideState {
             ptr,
         };
         let obs = match probe {
-            Probe::Op => {
-                // Only an operation that makes or removes a name can explain what a cut set
-                // aside (a long drop_caches must not widen it over a real anomaly).
-                if op_of(ev.ev.aux).is_some_and(writes) {
-                    self.longest_op = self
-                        .longest_op
-                        .max(ev.ev.ts_end.saturating_sub(ev.ev.ts_begin));
-                }
-                self.on_op(&ev, thread, sh)
-            }
+            Probe::Op => self.on_op(&ev, thread, sh),
             Probe::DLookupRcu | Probe::DLookup => self.on_lookup(&ev, thread, probe, sh),
             _ => self.on_writer(&ev, probe, sh),
         };

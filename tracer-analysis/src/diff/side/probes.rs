@@ -12,6 +12,7 @@ use super::{
     Named, OpSpan, Shared, SideState,
 };
 use crate::diff::{
+    align::writes,
     classify::{Class, Ruling, WriterSpan},
     evidence::{flag_text, Obs},
     history::Fact,
@@ -37,6 +38,7 @@ impl SideState {
         }
         let facts = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
         self.hist.add_op(facts, path, path2, self.now);
+        self.threads.states[thread].wrote |= writes(kind);
         self.threads.states[thread].op = Some(OpSpan {
             kind,
             ts_begin: ev.ts_begin,
