@@ -18,8 +18,18 @@ pub trait Keyed: Copy {
     fn key(&self) -> Self::Key;
 }
 
+/// One sorted run, with the keys of its two ends: the scans that choose a run for a push and
+/// find the least front read these few keys, not the parked items (a front written a second
+/// of trace time earlier was a cache miss per scan in the profile, and each key was computed
+/// again from its item at every scan).
+struct Run<V: Keyed> {
+    items: VecDeque<V>,
+    /// The keys of `items`' front and back, while it holds any.
+    ends: Option<(V::Key, V::Key)>,
+}
+
 pub struct Runs<V: Keyed, const RUNS: usize> {
-    runs: Vec<VecDeque<V>>,
+    runs: Vec<Run<V>>,
     heap: BinaryHeap<Reverse<(V::Key, u32)>>,
     /// The values of the heap's items, by slot.
     slab: Vec<V>,
@@ -44,7 +54,7 @@ impl<V: Keyed, const RUNS: usize> Default for Runs<V, RUNS> {
 
 impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
     /// Keys must be distinct (a sequence number as the last part breaks ties), so the order
-    /// items leave in is fully determined.
+    /// items leave in is fully determined, whichever run or the heap holds each.
     pub fn push(&mut self, value: V) {
         let key = value.key();
         // The run whose last key is the highest one at or below `key` (the tightest fit keeps
@@ -53,8 +63,8 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
         let mut best: Option<(usize, V::Key)> = None;
         let mut empty = None;
         for (i, r) in self.runs.iter().enumerate() {
-            match r.back().map(V::key) {
-                Some(last) if last <= key && best.is_none_or(|(_, b)| last > b) => {
+            match r.ends {
+                Some((_, last)) if last <= key && best.is_none_or(|(_, b)| last > b) => {
                     best = Some((i, last));
                 }
                 Some(_) => {}
@@ -64,7 +74,10 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
         let run = match (best, empty) {
             (Some((i, _)), _) | (None, Some(i)) => i,
             (None, None) if self.runs.len() < RUNS => {
-                self.runs.push(VecDeque::new());
+                self.runs.push(Run {
+                    items: VecDeque::new(),
+                    ends: None,
+                });
                 self.runs.len() - 1
             }
             (None, None) => {
@@ -82,15 +95,20 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
                 return;
             }
         };
-        if self.runs[run].is_empty() {
-            // The only way a push changes a front: a run that was empty.
-            if let Some(cached) = &mut self.least {
-                if cached.is_none_or(|(_, k)| key < k) {
-                    *cached = Some((run, key));
+        let r = &mut self.runs[run];
+        match &mut r.ends {
+            Some((_, last)) => *last = key,
+            None => {
+                // The only way a push changes a front: a run that was empty.
+                r.ends = Some((key, key));
+                if let Some(cached) = &mut self.least {
+                    if cached.is_none_or(|(_, k)| key < k) {
+                        *cached = Some((run, key));
+                    }
                 }
             }
         }
-        self.runs[run].push_back(value);
+        r.items.push_back(value);
     }
 
     /// The run whose front has the least key, with that key (cached until a front changes).
@@ -106,7 +124,7 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
     fn scan_runs(&self) -> Option<(usize, V::Key)> {
         let mut best: Option<(usize, V::Key)> = None;
         for (i, r) in self.runs.iter().enumerate() {
-            if let Some(k) = r.front().map(V::key) {
+            if let Some((k, _)) = r.ends {
                 if best.is_none_or(|(_, b)| k < b) {
                     best = Some((i, k));
                 }
@@ -142,7 +160,13 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
             return self.slab.get(slot as usize).copied();
         }
         self.least = None;
-        self.runs[run?.0].pop_front()
+        let r = self.runs.get_mut(run?.0)?;
+        let value = r.items.pop_front();
+        r.ends = match (r.items.front(), r.ends) {
+            (Some(front), Some((_, last))) => Some((front.key(), last)),
+            _ => None,
+        };
+        value
     }
 }
 
