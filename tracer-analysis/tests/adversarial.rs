@@ -2177,3 +2177,39 @@ fn a_result_difference_past_the_other_sides_cut_is_set_aside() {
         outcome(&r)
     );
 }
+
+/// A thread that ran every operation its plan has (the header's workload: the writer runs a
+/// create and an unlink, once) lost none to the cut, however early it ended: the readers busy
+/// to the end leave a real spurious ENOENT 1.5 s before the cut judged. The control: the
+/// writer ran only its create, so it may be inside its unlink since 400 ns, which explains
+/// the ENOENT: set aside.
+#[test]
+fn a_thread_that_ran_its_whole_plan_does_not_bound_the_cut() {
+    let trace = |result: i32, whole_plan: bool| {
+        let mut t = Trace::default();
+        t.op(OpKind::Create, "w", 100, 200, 10, 0);
+        if whole_plan {
+            t.op(OpKind::Unlink, "w", 300, 400, 10, 0);
+        }
+        t.op(OpKind::Stat, "f1", 300, 400, 12, 0);
+        t.op(OpKind::Stat, "f1", 3_500_000_000, 3_500_000_100, 12, result);
+        busy(&mut t, &[12, 14], 31, 50);
+        t
+    };
+    let mut wrong = Vec::new();
+    for whole_plan in [true, false] {
+        let r = diff_cut(
+            &trace(-2, whole_plan),
+            &trace(0, whole_plan),
+            Some(threads_workload(1, 2)),
+        );
+        let counted = r
+            .anomaly_counts
+            .kernel
+            .contains_key(&AnomalyKind::SpuriousEnoent);
+        if counted != whole_plan {
+            wrong.push(format!("whole plan {whole_plan}: {}", outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

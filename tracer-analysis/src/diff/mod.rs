@@ -105,7 +105,8 @@
 //! aside. A lost probe event would arrive after every event read, so at most a reorder window
 //! behind the newest; a lost operation is keyed by its begin, but each workload thread runs
 //! its operations one after another and the file holds them in its order, so a thread's lost
-//! ones began after the end of its last one in the file: the bound is the earliest of these
+//! ones began after the end of its last one in the file (none, when it ran as many as the
+//! header's workload plans for it): the bound is the earliest of these
 //! over the workload's threads that make or remove names (once the trace shows them all; for
 //! `result-differs` over every thread, as a lost stat numbers a name's stats differently), the
 //! whole trace when such a thread has no operation in the file or the header does not say
@@ -172,7 +173,7 @@ use crate::{
 };
 use align::{PathId, Paths};
 use evidence::SetAside;
-use side::{Ending, Limits, Shared, SideState, WorkloadThreads};
+use side::{kind_bit, Ending, Limits, Shared, SideState, ThreadPlan};
 
 /// How to diff.
 #[derive(Clone, Debug)]
@@ -297,7 +298,7 @@ struct HeaderWorkload {
     /// Its setup steps, interned: the names they create.
     setup: Vec<(PathId, OpKind)>,
     /// Its threads (None: the header has no workload).
-    threads: Option<WorkloadThreads>,
+    threads: Option<Vec<ThreadPlan>>,
 }
 
 /// The workload in the header. Err: why its text does not parse (its setup and threads are
@@ -306,21 +307,27 @@ fn workload_of(h: &Header, paths: &mut Paths) -> Result<HeaderWorkload, String> 
     let Some(toml) = h.workload_toml.as_deref() else {
         return Ok(HeaderWorkload::default());
     };
-    let w = Workload::from_toml(toml, "the trace header").map_err(|e| e.to_string())?;
+    let mut w = Workload::from_toml(toml, "the trace header").map_err(|e| e.to_string())?;
+    // The text is stored unscaled; a scale it refuses leaves the threads' lengths unknown.
+    let scaled = h.scale.is_none_or(|f| w.scale(f).is_ok());
     Ok(HeaderWorkload {
         setup: w
             .setup_ops()
             .into_iter()
             .map(|op| (paths.parse(op.path.as_bytes()), op.kind))
             .collect(),
-        threads: Some(WorkloadThreads {
-            all: w.threads.len(),
-            writing: w
-                .threads
+        threads: Some(
+            w.threads
                 .iter()
-                .filter(|t| t.ops.iter().any(|o| align::writes(o.kind)))
-                .count(),
-        }),
+                .map(|t| ThreadPlan {
+                    kinds: t.ops.iter().map(|o| kind_bit(o.kind)).fold(0, |a, b| a | b),
+                    ops: t
+                        .iterations
+                        .filter(|_| scaled)
+                        .map(|n| n.saturating_mul(t.ops.len() as u64)),
+                })
+                .collect(),
+        ),
     })
 }
 
@@ -430,7 +437,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     ];
     let workload_unreadable = workloads.each_ref().map(|w| w.as_ref().err().cloned());
     let [wk, wm] = workloads.map(Result::unwrap_or_default);
-    let threads = [wk.threads, wm.threads];
+    let plans = [wk.threads, wm.threads];
     let mut sides = [
         SideState::new(Side::Kernel, rules[0].clone(), lim, wk.setup),
         SideState::new(Side::Model, rules[1].clone(), lim, wm.setup),
@@ -483,7 +490,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     for (side, c) in sides.iter_mut().zip(counts) {
         side.absorb(c);
     }
-    let bounds = [0, 1].map(|i| sides[i].cut_bounds(ending(&inputs[i]), threads[i]));
+    let bounds = [0, 1].map(|i| sides[i].cut_bounds(ending(&inputs[i]), plans[i].as_deref()));
     // A result difference pairs operations of both sides: the other side's cut can number
     // them differently too.
     let settled = sides

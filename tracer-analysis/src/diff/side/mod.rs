@@ -26,7 +26,7 @@ use foldhash::{HashMap, HashSet, HashSetExt};
 use tracer_common::{flags, OpKind, Probe};
 
 use super::{
-    align::{NameId, OpMatcher, PathId, Paths},
+    align::{writes, NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
     evidence::{obs_args, Evidence, Obs, SetAside},
@@ -80,12 +80,27 @@ pub struct CutBounds {
     pub results: CutBound,
 }
 
-/// What the header's workload says of its threads.
+/// What the header's workload says of one of its threads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WorkloadThreads {
-    pub all: usize,
-    /// Those with an operation that makes or removes a name.
-    pub writing: usize,
+pub struct ThreadPlan {
+    /// Its operations' kinds ([`kind_bit`]).
+    pub kinds: u16,
+    /// How many operations it runs in all (None: it runs for a time, or until the others end).
+    pub ops: Option<u64>,
+}
+
+/// An operation kind's bit in a set of kinds.
+pub fn kind_bit(k: OpKind) -> u16 {
+    1 << k as u16
+}
+
+/// The kinds that make or remove names.
+fn writing_kinds() -> u16 {
+    OpKind::ALL
+        .into_iter()
+        .filter(|&k| writes(k))
+        .map(kind_bit)
+        .fold(0, |a, b| a | b)
 }
 
 impl CutBound {
@@ -142,8 +157,9 @@ struct OpSpan {
 #[derive(Default)]
 struct TidState {
     op: Option<OpSpan>,
-    /// It ran an operation that makes or removes a name.
-    wrote: bool,
+    /// Its operations so far, and their kinds ([`kind_bit`]).
+    ops: u64,
+    kinds: u16,
     lookups: VecDeque<Obs>,
 }
 
@@ -339,28 +355,26 @@ impl SideState {
         Ok(out)
     }
 
-    /// Where the events a trace ending as `ending` may lack can begin (their key: an operation's
-    /// begin, a lookup's return, a writer's entry). Only an event keyed at or before an
-    /// anomaly's end could change its judgment, so what ends before this point is safe.
+    /// Where the events a trace ending as `ending` may lack can begin (their key: an
+    /// operation's begin, a lookup's return, a writer's entry). Only an event keyed at or
+    /// before an anomaly's end could change its judgment, so what ends before this point is
+    /// safe. `plans`: the header workload's threads, when it has a readable one.
     ///
     /// A lost probe event would come after every event read (the file is in completion
     /// order), so by the reorder window's premise its key is at most a window behind the
     /// newest key read. A lost operation is keyed by its begin, which its length puts
     /// arbitrarily far back; but each workload thread runs its operations one after another
     /// and the file holds them in its order, so the ones lost are the thread's last and began
-    /// after the end of its last operation in the file. A thread with no operation in the
-    /// file bounds nothing, nor does a workload whose threads are unknown.
+    /// after the end of its last operation in the file. A thread that ran as many operations
+    /// as its plan has (as every plan its kinds fit says) lost none. A thread with no
+    /// operation in the file bounds nothing, nor does a workload whose threads are unknown.
     ///
     /// Only an operation making or removing a name explains a NULL inode, an ENOENT or a
     /// clear, so those threads bound every kind once each is known: as many threads were
     /// seen doing so as the workload has threads that may. A lost operation of any kind
     /// changes how a name's operations are numbered for the other side: every thread bounds
     /// `result-differs`.
-    pub fn cut_bounds(
-        &self,
-        ending: Ending,
-        threads: Option<WorkloadThreads>,
-    ) -> Option<CutBounds> {
+    pub fn cut_bounds(&self, ending: Ending, plans: Option<&[ThreadPlan]>) -> Option<CutBounds> {
         let window = |key: u64| CutBound::Window {
             at: key.saturating_sub(self.lim.window_ns),
         };
@@ -376,34 +390,46 @@ impl SideState {
                 self.last_probe.map_or(CutBound::Window { at: 0 }, window),
             )),
             Ending::Cut => {
-                let Some(threads) = threads else {
+                let Some(plans) = plans else {
                     return Some(both(CutBound::ThreadsUnknown));
                 };
+                let writing = writing_kinds();
                 let probes = window(self.now);
-                let ran: Vec<(u64, u32, bool)> = self
+                // Per thread with an operation: where its last one ended, whether it made or
+                // removed a name, whether it may still have run more.
+                let ran: Vec<(u64, u32, bool, bool)> = self
                     .threads
                     .numbers
                     .iter()
                     .filter_map(|(&tid, &n)| {
                         let t = &self.threads.states[n as usize];
-                        Some((t.op?.ts_end, tid, t.wrote))
+                        let mut fit = plans.iter().filter(|p| p.kinds & t.kinds == t.kinds);
+                        let done =
+                            fit.clone().next().is_some() && fit.all(|p| p.ops == Some(t.ops));
+                        Some((t.op?.ts_end, tid, t.kinds & writing != 0, !done))
                     })
                     .collect();
-                let earliest = |ends: &mut dyn Iterator<Item = (u64, u32)>| match ends.min() {
-                    Some((at, tid)) if at < probes.from() => CutBound::Thread { tid, at },
-                    _ => probes,
+                let earliest = |wrote_only: bool| {
+                    let ends = ran
+                        .iter()
+                        .filter(|r| r.3 && (r.2 || !wrote_only))
+                        .map(|&(at, tid, _, _)| (at, tid));
+                    match ends.min() {
+                        Some((at, tid)) if at < probes.from() => CutBound::Thread { tid, at },
+                        _ => probes,
+                    }
                 };
-                let results = if ran.len() < threads.all {
+                let results = if ran.len() < plans.len() {
                     CutBound::ThreadsWithoutOps {
-                        threads: threads.all,
+                        threads: plans.len(),
                         with_ops: ran.len(),
                     }
                 } else {
-                    earliest(&mut ran.iter().map(|&(at, tid, _)| (at, tid)))
+                    earliest(false)
                 };
                 let wrote = ran.iter().filter(|r| r.2).count();
-                let names = if wrote >= threads.writing {
-                    earliest(&mut ran.iter().filter(|r| r.2).map(|&(at, tid, _)| (at, tid)))
+                let names = if wrote >= plans.iter().filter(|p| p.kinds & writing != 0).count() {
+                    earliest(true)
                 } else {
                     results
                 };

@@ -8,11 +8,11 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{
     findings::{json_map, Fresh, Gap},
+    kind_bit,
     suspects::SuspectKind,
     Named, OpSpan, Shared, SideState,
 };
 use crate::diff::{
-    align::writes,
     classify::{Class, Ruling, WriterSpan},
     evidence::{flag_text, Obs},
     history::Fact,
@@ -38,7 +38,9 @@ impl SideState {
         }
         let facts = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
         self.hist.add_op(facts, path, path2, self.now);
-        self.threads.states[thread].wrote |= writes(kind);
+        let t = &mut self.threads.states[thread];
+        t.ops += 1;
+        t.kinds |= kind_bit(kind);
         self.threads.states[thread].op = Some(OpSpan {
             kind,
             ts_begin: ev.ts_begin,
