@@ -2213,3 +2213,92 @@ fn a_thread_that_ran_its_whole_plan_does_not_bound_the_cut() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+// ---- the owed +2 after `___d_drop`, inside a traced kill (rev4 finding 1,
+// ---- docs/notes/session-8/fixseq.md)
+
+/// A kill of `f1`'s dentry 2 by the pruner (thread 20), `___d_drop` then
+/// `dentry_unlink_inode`, optionally inside a traced `__dentry_kill`. `invalidate`: whether
+/// `__d_drop` bumps `d_seq` by 2 after `___d_drop` (the July 2011 fix, dentry_rcuwalk_barrier).
+fn kill_of_f1(t: &mut Trace, container: Option<Probe>, invalidate: bool) {
+    let bump = if invalidate { 2 } else { 0 };
+    t.op(OpKind::DropCaches, "", 1_000, 1_200, 20, 0);
+    if let Some(container) = container {
+        t.writer(
+            container,
+            2,
+            "f1",
+            (1_010, 1_090),
+            20,
+            (7, 0),
+            (2, 4 + bump),
+            flags::HASHED_BEGIN,
+        );
+    }
+    t.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_020, 1_030),
+        20,
+        (7, 7),
+        (2, 2),
+        flags::HASHED_BEGIN,
+    );
+    t.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_040, 1_050),
+        20,
+        (7, 0),
+        (2 + bump, 4 + bump),
+        0,
+    );
+}
+
+/// The July 2011 bug itself: `__d_drop` unhashes without `d_seq`'s invalidate. The +2
+/// `___d_drop`'s caller owes is checked at the next writer's entry, also when that writer is
+/// nested in a traced kill (`__dentry_kill` on 5.10/6.1/6.12, `dentry_kill` on 7.3: the
+/// matrix's attach lists), where its entry is below the kill's exit by design: the owing
+/// thread's next writer is held to the bump's own base. Before rev4 finding 1 the check was
+/// skipped inside a container and such a kill read clean.
+#[test]
+fn a_kill_whose_d_drop_skips_the_invalidate_is_caught_inside_a_traced_dentry_kill() {
+    let mut got = Vec::new();
+    for container in [None, Some(Probe::DentryKill), Some(Probe::DentryKillLocked)] {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+        kill_of_f1(&mut k, container, false);
+        let r = run(&k, &k.clone());
+        got.push((
+            container,
+            has_anomaly(&r, AnomalyKind::SeqDelta),
+            outcome(&r),
+        ));
+    }
+    assert!(
+        got.iter().all(|(_, caught, _)| *caught),
+        "(container traced, seq-delta found, outcome): {got:#?}"
+    );
+}
+
+/// The same kill with the invalidate is clean either way (the test above is not about the
+/// container itself).
+#[test]
+fn control_a_correct_kill_inside_a_traced_dentry_kill_is_clean() {
+    for container in [None, Some(Probe::DentryKill), Some(Probe::DentryKillLocked)] {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+        kill_of_f1(&mut k, container, true);
+        let r = run(&k, &k.clone());
+        assert_eq!(
+            r.verdict,
+            Verdict::Clean,
+            "container {container:?}: {}",
+            outcome(&r)
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! - a value above it means something wrote `d_seq` unobserved: a coverage gap (an untraced
 //!   writer such as `__d_move`, `d_instantiate`, or an inlined call site), never an anomaly;
 //! - a writer that moves `d_seq` by less than its protocol requires, or whose caller's owed
-//!   bump (the +2 after `___d_drop`) is missing at the next writer's entry, is an anomaly;
+//!   bump (the +2 after `___d_drop`) is missing at the next writer's entry, is an anomaly
+//!   (inside a kill too: there the owing thread's next writer is held to the bump's base);
 //! - a writer entering below what a lookup already read (but not below what was known before
 //!   that lookup) was stamped after the lookup saw its doing, if the times allow it. A lookup
 //!   reads after its return stamp, at the latest before its thread's operation ends (`read_by`);
@@ -190,7 +191,9 @@ struct Owed {
     by: Probe,
     base: u32,
     amount: u32,
+    /// When `by` returned, and on which thread: its caller pays right after.
     ts: u64,
+    tid: u32,
 }
 
 /// `d_seq` state of one dentry generation.
@@ -308,9 +311,17 @@ impl SeqState {
                         since: self.last_ts,
                         cause,
                     });
-                } else if d < 0 && !nested {
-                    match (self.owed, self.seen_ahead) {
-                        (Some(o), _) if ahead(sb, o.base) < i64::from(o.amount) => {
+                } else if d < 0 {
+                    // A nested writer's entry is below `known` by design (its container's exit
+                    // is there), but the debt is still checkable against its own base: the
+                    // writer that owes runs on one thread, whose later writers see its bump
+                    // (`__d_drop`'s invalidate comes before anything else the kill does).
+                    let short = self.owed.filter(|o| {
+                        ahead(sb, o.base) < i64::from(o.amount)
+                            && (!nested || (o.tid == ev.tid && o.ts < ev.ts_begin))
+                    });
+                    match (short, self.seen_ahead) {
+                        (Some(o), _) => {
                             out[0] = Some(Finding::MissingOwed {
                                 by: o.by,
                                 base: o.base,
@@ -319,6 +330,7 @@ impl SeqState {
                                 owed_since: o.ts,
                             });
                         }
+                        _ if nested => {}
                         (_, Some(s))
                             if ahead(sb, s.from) >= 0
                                 && ahead(s.to, sb) > 0
@@ -384,6 +396,7 @@ impl SeqState {
                 base: ev.seq_end,
                 amount,
                 ts: ev.ts_end,
+                tid: ev.tid,
             });
             self.known = Some(ev.seq_end.wrapping_add(amount));
         }
@@ -482,6 +495,46 @@ mod tests {
             ),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn a_missing_invalidate_inside_a_kill_is_found() {
+        let p = Protocol::modern("test");
+        for invalidate in [2, 0] {
+            let mut s = SeqState::default();
+            s.lookup(2, 1, 1);
+            let kill = span(writer(Probe::DentryKill, 2, 4 + invalidate, true), 10, 40);
+            assert_eq!(s.writer(&kill, Probe::DentryKill, &p), [None, None]);
+            let drop = span(writer(Probe::DDropInner, 2, 2, true), 12, 14);
+            assert_eq!(s.writer(&drop, Probe::DDropInner, &p), [None, None]);
+            let clear = span(
+                writer(
+                    Probe::DentryUnlinkInode,
+                    2 + invalidate,
+                    4 + invalidate,
+                    false,
+                ),
+                20,
+                30,
+            );
+            let f = s.writer(&clear, Probe::DentryUnlinkInode, &p);
+            if invalidate == 2 {
+                assert_eq!(f, [None, None]);
+            } else {
+                assert!(
+                    matches!(
+                        f[0],
+                        Some(Finding::MissingOwed {
+                            base: 2,
+                            amount: 2,
+                            found: 2,
+                            ..
+                        })
+                    ),
+                    "{f:?}"
+                );
+            }
+        }
     }
 
     #[test]
