@@ -2302,3 +2302,184 @@ fn control_a_correct_kill_inside_a_traced_dentry_kill_is_clean() {
         );
     }
 }
+
+// ---- clear-before-unhash seen by the kill's own probes (rev4 finding 2)
+
+/// A kill of `f1`'s dentry 2 by the pruner (thread 20, inside its `drop_caches`): `kill` is the
+/// container's probe, entered with `kill_inode` in `d_inode`; `___d_drop` enters the hashed
+/// dentry with `drop_inode`; `dentry_unlink_inode`, when the dentry still has an inode, finds
+/// `unlink_inode`. `d_seq` as on 6.1: +2 after the unhash, +2 around the clear.
+fn kill_clearing_f1(
+    t: &mut Trace,
+    kill: Probe,
+    kill_inode: u64,
+    drop_inode: u64,
+    unlink_inode: Option<u64>,
+) {
+    t.op(OpKind::DropCaches, "", 1_000, 1_200, 20, 0);
+    let end = if unlink_inode.is_some() { 6 } else { 4 };
+    t.writer(
+        kill,
+        2,
+        "f1",
+        (1_010, 1_090),
+        20,
+        (kill_inode, 0),
+        (2, end),
+        flags::HASHED_BEGIN,
+    );
+    t.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_020, 1_030),
+        20,
+        (drop_inode, drop_inode),
+        (2, 2),
+        flags::HASHED_BEGIN,
+    );
+    if let Some(inode) = unlink_inode {
+        t.writer(
+            Probe::DentryUnlinkInode,
+            2,
+            "f1",
+            (1_040, 1_050),
+            20,
+            (inode, 0),
+            (4, 6),
+            0,
+        );
+    }
+}
+
+/// The catalogue's `kill-clear-before-unhash` (kernel-bugs/): `__dentry_kill` sets `d_inode`
+/// to NULL while the dentry is hashed, unhashes, then puts the inode back for
+/// `dentry_unlink_inode`. The kill's own probes show it on every kill, with no lookup racing
+/// the window: `___d_drop` enters a hashed dentry with NULL `d_inode` inside a `__dentry_kill`
+/// that entered with an inode (under `d_lock` since its entry: nothing else can clear it), and
+/// `dentry_unlink_inode` then finds the inode again. It read clean (the unhash was taken for a
+/// negative dentry's death, the clear for a new dentry's). rev4's test asserted only the
+/// verdict; the kind is the writer invariant's, once for the kill.
+#[test]
+fn a_kill_that_clears_the_inode_before_its_unhash_is_seen_by_its_own_probes() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    kill_clearing_f1(&mut k, Probe::DentryKill, 7, 0, Some(7));
+    let r = run(&k, &k.clone());
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+    assert_eq!(
+        r.anomaly_counts.kernel,
+        BTreeMap::from([(AnomalyKind::ClearBeforeUnhash, 1)]),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.anomalies[0].kind, AnomalyKind::ClearBeforeUnhash);
+    assert_eq!(
+        r.anomalies[0].operation, "___d_drop in drop_caches",
+        "{:?}",
+        r.anomalies[0]
+    );
+}
+
+/// 6.19's `dentry_kill` (`lock_for_kill` folded in) may drop `d_lock` after its entry, so its
+/// entry's inode proves nothing about the unhash; but `dentry_unlink_inode` finding an inode
+/// after the unhash in the same kill found `d_inode` NULL on the hashed dentry does, on any
+/// generation: the inode was cleared before the unhash and put back.
+#[test]
+fn an_inode_found_again_after_a_negative_unhash_in_the_same_kill_is_clear_before_unhash() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    kill_clearing_f1(&mut k, Probe::DentryKillLocked, 7, 0, Some(7));
+    let r = run(&k, &k.clone());
+    assert_eq!(
+        r.anomaly_counts.kernel,
+        BTreeMap::from([(AnomalyKind::ClearBeforeUnhash, 1)]),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(
+        r.anomalies[0].operation, "dentry_unlink_inode in drop_caches",
+        "{:?}",
+        r.anomalies[0]
+    );
+}
+
+/// Correct kills read clean: of a positive dentry (the unhash finds the inode, the clear comes
+/// after), of a negative one (never had an inode, or lost it to the name's `d_delete` on the
+/// unlinking thread before the kill began), and a 6.19 `dentry_kill` that entered with an
+/// inode the name's `d_delete` cleared while `lock_for_kill` had dropped `d_lock` (it then
+/// kills a negative dentry: no `dentry_unlink_inode`).
+#[test]
+fn correct_kills_of_positive_and_negative_dentries_are_not_clear_before_unhash() {
+    let mut wrong = Vec::new();
+    // What, the kill's probe, the inodes its entry, the unhash and dentry_unlink_inode find,
+    // and d_delete's span on the unlinking thread.
+    type Case = (
+        &'static str,
+        Probe,
+        u64,
+        u64,
+        Option<u64>,
+        Option<(u64, u64)>,
+    );
+    let cases: [Case; 4] = [
+        ("positive", Probe::DentryKill, 7, 7, Some(7), None),
+        ("negative", Probe::DentryKill, 0, 0, None, None),
+        (
+            "d_delete'd before",
+            Probe::DentryKill,
+            0,
+            0,
+            None,
+            Some((950, 1_000)),
+        ),
+        (
+            "d_delete'd meanwhile",
+            Probe::DentryKillLocked,
+            7,
+            0,
+            None,
+            Some((1_012, 1_018)),
+        ),
+    ];
+    for (what, kill, kill_inode, drop_inode, unlink_inode, d_delete) in cases {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        kill_clearing_f1(&mut k, kill, kill_inode, drop_inode, unlink_inode);
+        if let Some((b, e)) = d_delete {
+            // d_delete's clear moves d_seq by 2 (6.1): what enters after it sees 2 more.
+            for ev in k.events.iter_mut().filter(|ev| ev.probe != Probe::Op as u8) {
+                if ev.ts_begin > e {
+                    ev.seq_begin += 2;
+                }
+                if ev.ts_end > e {
+                    ev.seq_end += 2;
+                }
+            }
+            k.op(OpKind::Unlink, "f1", b - 5, e + 1, 10, 0);
+            for probe in [Probe::DDelete, Probe::DentryUnlinkInode] {
+                k.writer(
+                    probe,
+                    2,
+                    "f1",
+                    (b, e),
+                    10,
+                    (7, 0),
+                    (2, 4),
+                    flags::HASHED_BEGIN | flags::HASHED_END,
+                );
+            }
+            // The clear inside d_delete.
+            if let Some(ev) = k.events.last_mut() {
+                ev.ts_begin = b + 1;
+                ev.ts_end = e - 1;
+            }
+        }
+        let r = run(&k, &k.clone());
+        if has_anomaly(&r, AnomalyKind::ClearBeforeUnhash) || r.verdict == Verdict::Anomalies {
+            wrong.push(format!("{what}: {}", outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -44,6 +44,40 @@ pub struct WriterSpan {
     pub ts_end: u64,
     pub tid: u32,
     pub flags: u16,
+    /// `d_inode` was not NULL at its entry (false for an event without its entry half).
+    pub positive: bool,
+}
+
+impl WriterSpan {
+    /// It ran inside `outer`, on the same thread.
+    pub fn within(&self, outer: &WriterSpan) -> bool {
+        self.tid == outer.tid && outer.ts_begin <= self.ts_begin && self.ts_end <= outer.ts_end
+    }
+
+    fn entered(&self) -> bool {
+        self.flags & flags::NO_ENTRY == 0
+    }
+
+    /// The kill path (`__dentry_kill`, `dentry_kill`).
+    pub fn is_kill(&self) -> bool {
+        matches!(self.probe, Probe::DentryKill | Probe::DentryKillLocked)
+    }
+
+    /// An unhash that found the dentry hashed with `d_inode` NULL at its entry.
+    fn negative_unhash(&self) -> bool {
+        matches!(self.probe, Probe::DDropInner | Probe::DDrop)
+            && self.entered()
+            && self.flags & flags::HASHED_BEGIN != 0
+            && !self.positive
+    }
+
+    /// `__dentry_kill` that entered with `d_inode` set. It runs under `d_lock` from its entry
+    /// (5.10 to 6.x), and `d_inode` changes only under `d_lock`: nothing but the kill itself
+    /// can clear it before the kill's own unhash. (6.19's `dentry_kill` is not one: it may drop
+    /// `d_lock` in `lock_for_kill`, where the name's `d_delete` can clear the inode.)
+    fn positive_locked_kill(&self) -> bool {
+        self.probe == Probe::DentryKill && self.entered() && self.positive
+    }
 }
 
 /// A class with the reason in one sentence and the facts behind it.
@@ -508,6 +542,74 @@ pub fn enoent(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Ru
     }
 }
 
+/// The kill path clearing `d_inode` before it unhashes, as the kill's own probes show it: `w`
+/// is the writer just seen, `earlier` the dentry's writers before it in this life. Either an
+/// unhash inside a `__dentry_kill` that entered with an inode finds the still hashed dentry
+/// with `d_inode` NULL, or a writer inside a kill finds an inode that an unhash before it in
+/// the same kill found NULL on the hashed dentry (inside a kill `d_lock` is held from that
+/// unhash on, and nothing instantiates a dentry being killed: the inode was cleared before
+/// the unhash and put back). Reported once per kill: at the unhash when the kill's entry shows
+/// it, else at the writer that found the inode again. Some(verdict) if it is an anomaly.
+pub fn cleared_in_kill(w: &WriterSpan, earlier: &[WriterSpan]) -> Option<Ruling> {
+    if w.negative_unhash() {
+        // `___d_drop` inside `__d_drop` is the same unhash.
+        if earlier.iter().any(|u| u.negative_unhash() && w.within(u)) {
+            return None;
+        }
+        let kill = earlier
+            .iter()
+            .find(|k| k.positive_locked_kill() && w.within(k))?;
+        return Some(
+            Ruling::new(
+                Class::Anomaly,
+                format!(
+                    "{} found the dentry hashed with d_inode NULL inside {} (tid {}), which \
+                     entered with an inode under d_lock: the kill cleared d_inode before it \
+                     unhashed",
+                    w.probe.symbol(),
+                    kill.probe.symbol(),
+                    kill.tid
+                ),
+            )
+            .with("kill", writer_json(kill)),
+        );
+    }
+    if !(w.positive && w.entered()) {
+        return None;
+    }
+    let (kill, unhash) = earlier
+        .iter()
+        .filter(|k| k.is_kill() && w.within(k))
+        .find_map(|k| {
+            earlier
+                .iter()
+                .find(|u| u.negative_unhash() && u.within(k) && u.ts_end <= w.ts_begin)
+                .map(|u| (k, u))
+        })?;
+    // Reported at the unhash already.
+    if earlier
+        .iter()
+        .any(|k| k.positive_locked_kill() && unhash.within(k))
+    {
+        return None;
+    }
+    Some(
+        Ruling::new(
+            Class::Anomaly,
+            format!(
+                "{} found an inode that {} before it in the same {} (tid {}) found NULL on the \
+                 hashed dentry: the kill cleared d_inode before it unhashed, then put it back",
+                w.probe.symbol(),
+                unhash.probe.symbol(),
+                kill.probe.symbol(),
+                kill.tid
+            ),
+        )
+        .with("kill", writer_json(kill))
+        .with("unhash", writer_json(unhash)),
+    )
+}
+
 /// An inode clear (`dentry_unlink_inode`/`dentry_iput`) on a dentry hashed at its entry. Only
 /// `d_delete` does that legitimately, inside an unlink or rmdir of the name itself (a rename
 /// calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and moves the
@@ -653,6 +755,7 @@ mod tests {
             ts_end: 104,
             tid: 3,
             flags: flags::HASHED_BEGIN | flags::HASHED_END,
+            positive: true,
         };
         let v = null_lookup(&h, &paths, f, 102, 106, false, &[kill]);
         assert_eq!(

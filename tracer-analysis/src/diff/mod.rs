@@ -70,7 +70,14 @@
 //!   its entry is legitimate only as `d_delete`, inside an unlink or rmdir of the name itself
 //!   (a rename calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and
 //!   moves the source and what is below a renamed directory along); anywhere else the kill
-//!   path cleared before it unhashed: anomaly `clear-before-unhash`.
+//!   path cleared before it unhashed: anomaly `clear-before-unhash`. The kill's own probes
+//!   show that order with no probe on the clear: an unhash inside a `__dentry_kill` that
+//!   entered with an inode (under `d_lock` from its entry, where only the kill itself can
+//!   clear it) finding the hashed dentry's `d_inode` NULL, or a writer inside a kill (any
+//!   generation's) finding an inode that an unhash before it in the same kill found NULL on
+//!   the hashed dentry (cleared before the unhash, then put back): `clear-before-unhash`
+//!   too, once per kill. An unhash inside a kill does not end the dentry's life before a
+//!   writer that follows it in that kill.
 //! - `d_seq` deltas per writer and kernel generation ([`Protocol`]): a writer that moves it less
 //!   than required (`d_delete` of a hashed dentry: 2 at least, whichever branch it takes), or
 //!   a missing +2 after `___d_drop` (owed by its inlined caller, found short at the next

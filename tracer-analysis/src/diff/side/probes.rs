@@ -13,7 +13,7 @@ use super::{
     Named, OpSpan, Shared, SideState,
 };
 use crate::diff::{
-    classify::{Class, Ruling, WriterSpan},
+    classify::{self, Class, Ruling, WriterSpan},
     evidence::{flag_text, Obs},
     history::Fact,
     invariants::Finding,
@@ -199,6 +199,28 @@ impl SideState {
         if ev.dentry == 0 {
             return None;
         }
+        let span = WriterSpan {
+            probe,
+            ts_begin: ev.ts_begin,
+            ts_end: ev.ts_end,
+            tid: ev.tid,
+            flags: ev.flags,
+            positive: !ev.has(flags::NO_ENTRY) && ev.inode_begin != 0,
+        };
+        // A writer inside a traced kill of its dentry, on the kill's thread, is that dentry's:
+        // an unhash of a negative dentry before it in the kill did not end its life (the
+        // kill's end does). Only a kill that cleared the inode early shows such a writer.
+        if let Some(rec) = self.dentries.get_mut(ev.dentry) {
+            if let Some(d) = rec.dead_at.filter(|d| *d < ev.ts_begin) {
+                if let Some(k) = rec
+                    .writers
+                    .iter()
+                    .find(|k| k.is_kill() && span.within(k) && k.ts_begin <= d)
+                {
+                    rec.dead_at = Some(k.ts_end);
+                }
+            }
+        }
         let (path, guessed) = self.path_of(ev, sh);
         let generation = self.bind(ev.dentry, path, ev.ts_begin, sh);
         let obs = self.obs(ev, probe, path, generation);
@@ -218,16 +240,11 @@ impl SideState {
             rec.order.exit(ev.seq_end, ev.cpu, ev.ts_end);
         }
         let held = rec.held_gap.take();
+        let cleared_early = classify::cleared_in_kill(&span, &rec.writers);
         if rec.writers.len() == WRITERS_KEPT {
             rec.writers.remove(0);
         }
-        rec.writers.push(WriterSpan {
-            probe,
-            ts_begin: ev.ts_begin,
-            ts_end: ev.ts_end,
-            tid: ev.tid,
-            flags: ev.flags,
-        });
+        rec.writers.push(span);
         // Inside a traced d_delete on the same thread, the clear is d_delete's own, whatever
         // the operations' timing says.
         let in_d_delete = rec.writers.iter().any(|w| {
@@ -283,6 +300,12 @@ impl SideState {
         }
         if let Some(f) = decreased {
             self.seq_decreased(f, &obs);
+        }
+        if let Some(ruling) = cleared_early {
+            self.fresh.push(Fresh {
+                kind: AnomalyKind::ClearBeforeUnhash,
+                ruling,
+            });
         }
         if clear && hashed && !in_d_delete && !ev.has(flags::NO_ENTRY) {
             if guessed {
