@@ -84,6 +84,93 @@ struct Slot {
     /// In `CPU_SLOTS`: the thread holding the slot, 0 when none.
     owner: u32,
     _pad: u32,
+    /// Which call of the thread the entry half belongs to (`Call::id`).
+    call: u64,
+}
+
+/// What tells one call of a probe on a thread from another: an exit whose entry ran takes its
+/// own slot and no other, and an entry whose exit never ran (a kretprobe without a free
+/// instance, an fexit skipped by recursion protection) is found stale instead of paired with a
+/// later call's exit. A thread has one call of a probe in flight, except when the function
+/// nests in itself through a stacked file system (`dentry_unlink_inode` → `iput` → evict →
+/// overlayfs' `ovl_destroy_inode` → `dput` → `__dentry_kill` → `dentry_unlink_inode` of the
+/// upper dentry), so "the thread's slot" is not enough.
+#[derive(Clone, Copy)]
+struct Call {
+    /// kprobe family: the stack pointer at the function's entry (the kretprobe sees it one
+    /// return address higher); fentry family: the argument the exit sees again (the dentry, or
+    /// a lookup's qstr).
+    id: u64,
+    /// `id` is a stack pointer: calls nest downwards, so a slot at or below a new entry's is
+    /// from a call that returned unseen, and one below an exit's is a nested call that did.
+    stack: bool,
+    /// Lookups in the fentry family: the parent, checked with the qstr (0: none to check).
+    parent: u64,
+}
+
+impl Call {
+    /// kprobe/kretprobe: the stack pointer in the probe's registers.
+    #[inline(always)]
+    fn stack(regs: *mut aya_ebpf::bindings::pt_regs) -> Call {
+        // SAFETY: the program's context; the verifier checks the load.
+        let sp = unsafe { (*regs).rsp };
+        Call {
+            id: sp,
+            stack: true,
+            parent: 0,
+        }
+    }
+
+    /// fentry/fexit: an argument the exit sees again.
+    #[inline(always)]
+    fn arg(id: u64, parent: u64) -> Call {
+        Call {
+            id,
+            stack: false,
+            parent,
+        }
+    }
+
+    /// At this call's entry: the thread's slot `s` holds a call that can no longer be in
+    /// flight (its frame is at or below ours, or it is this very call again).
+    #[inline(always)]
+    fn outlived(&self, s: &Slot) -> bool {
+        if self.stack {
+            s.call <= self.id
+        } else {
+            s.call == self.id
+        }
+    }
+
+    /// At this call's exit: how the thread's slot `s` relates to it.
+    #[inline(always)]
+    fn meets(&self, s: &Slot) -> Meets {
+        if self.stack {
+            // The kretprobe's stack pointer is the entry's plus the popped return address.
+            if s.call > self.id {
+                Meets::Other
+            } else if s.call + 8 >= self.id {
+                Meets::Mine
+            } else {
+                Meets::Stale
+            }
+        } else if s.call == self.id && (self.parent == 0 || s.ev.parent == self.parent) {
+            Meets::Mine
+        } else {
+            Meets::Other
+        }
+    }
+}
+
+/// A slot of the thread's, seen from an exit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Meets {
+    /// This call's entry (or, of several, the newest: the others returned unseen).
+    Mine,
+    /// A call nested in this one that returned unseen.
+    Stale,
+    /// A call in flight around this one, or one that returned unseen above it.
+    Other,
 }
 
 /// CPUs with a row in `CPU_SLOTS`; calls on higher-numbered CPUs use `SLOTS` alone.
@@ -92,13 +179,19 @@ const MAX_CPUS: u32 = 256;
 /// The fast path for the entry half of a call in flight: a slot per CPU and probe, at index
 /// `cpu * COUNTERS + probe` of an array (whose lookups the verifier inlines: no helper call,
 /// no hashing). A call's entry claims its CPU's slot when it is free, else (a call in flight
-/// there was preempted) uses the thread's slot in `SLOTS`. The exit finds it on its CPU,
-/// else in `SLOTS`, else, having migrated, on the CPU it entered on. Claims are atomic:
-/// programs of different tasks can interleave on one CPU on preemptible kernels. Only the
-/// holder writes a held slot, and it clears `owner` before releasing, so `owner == tid`
-/// means "mine" wherever it is read.
+/// there was preempted) uses the thread's slot in `SLOTS`. The exit looks in `SLOTS` and in
+/// every CPU's row (it may have migrated) and takes the newest slot its `Call` matches.
+/// Claims are atomic: programs of different tasks can interleave on one CPU on preemptible
+/// kernels. Only the holder writes a held slot, and it clears `owner` before releasing, so
+/// `owner == tid` means "mine" wherever it is read.
 #[map]
 static CPU_SLOTS: Array<Slot> = Array::with_max_entries(MAX_CPUS * COUNTERS, 0);
+
+/// Per probe, the `SLOTS` slots armed (by any thread): while none is, an exit need not look
+/// for its own there (a hash lookup). One a recycled or never-released slot leaves counted
+/// only makes exits look.
+#[map]
+static ARMED_THREAD_SLOTS: Array<u64> = Array::with_max_entries(COUNTERS, 0);
 
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
@@ -480,10 +573,35 @@ fn cpu_slot(cpu: u32, probe: Probe) -> Option<&'static mut Slot> {
 /// Adds `v` (wrapping) to a slot's claim count atomically.
 #[inline(always)]
 fn add_claims(s: &mut Slot, v: u64) {
+    add(&mut s.armed, v);
+}
+
+/// Adds `v` (wrapping) to a counter other CPUs also write.
+#[inline(always)]
+fn add(counter: &mut u64, v: u64) {
     // SAFETY: an aligned u64 of map memory; every writer goes through here.
     unsafe {
-        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(core::ptr::addr_of_mut!(s.armed), v)
+        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(core::ptr::addr_of_mut!(*counter), v)
     };
+}
+
+/// Counts a `SLOTS` slot of `probe` armed (`v` 1) or released (`v` `u64::MAX`).
+#[inline(always)]
+fn count_thread_slot(probe: Probe, v: u64) {
+    if let Some(p) = ARMED_THREAD_SLOTS.get_ptr_mut(probe.counter_index()) {
+        // SAFETY: a map value, written only through `add`.
+        add(unsafe { &mut *p }, v);
+    }
+}
+
+/// Whether any thread's `SLOTS` slot for `probe` may be armed.
+#[inline(always)]
+fn thread_slots_armed(probe: Probe) -> bool {
+    match ARMED_THREAD_SLOTS.get_ptr(probe.counter_index()) {
+        // SAFETY: a map value; a volatile read of a counter other CPUs write.
+        Some(p) => (unsafe { core::ptr::read_volatile(p) }) != 0,
+        None => true,
+    }
 }
 
 /// A slot holding (or about to hold) the entry half of a call, and which kind it is.
@@ -493,10 +611,12 @@ struct Held {
     cpu: bool,
 }
 
-/// A slot for the entry half of this call: its CPU's, when no other call holds it, else the
-/// thread's.
+/// A slot for the entry half of this call: its CPU's, when no other call holds it or the
+/// thread's own there is stale, else the thread's. A stale slot taken over, or the thread's
+/// slot still armed (stale, or a third call nested in two), held a call that will produce no
+/// event: counted as a drop, so that hits minus drops stays what the consumer receives.
 #[inline(always)]
-fn claim(probe: Probe, pid_tgid: u64, cpu: u32) -> Option<Held> {
+fn claim(probe: Probe, pid_tgid: u64, cpu: u32, call: &Call) -> Option<Held> {
     if let Some(s) = cpu_slot(cpu, probe) {
         // Take a ticket, then look: the one who finds it alone holds the slot; the others
         // give theirs back. No two can both see 1.
@@ -506,46 +626,79 @@ fn claim(probe: Probe, pid_tgid: u64, cpu: u32) -> Option<Held> {
             return Some(Held { slot: s, cpu: true });
         }
         add_claims(s, u64::MAX);
+        // SAFETY: as above; only the holder writes `owner` and `call`.
+        let mine = unsafe { core::ptr::read_volatile(&s.owner) } == tid(pid_tgid);
+        if mine && call.outlived(s) {
+            // Ours already (its ticket still counts): the call it held returned unseen.
+            drop_event(probe);
+            return Some(Held { slot: s, cpu: true });
+        }
     }
-    thread_slot(probe, pid_tgid).map(|slot| Held { slot, cpu: false })
+    let slot = thread_slot(probe, pid_tgid)?;
+    if slot.armed != 0 {
+        drop_event(probe);
+    }
+    Some(Held { slot, cpu: false })
+}
+
+#[inline(always)]
+fn tid(pid_tgid: u64) -> u32 {
+    (pid_tgid & 0xffff_ffff) as u32
 }
 
 /// Marks the entry half complete: a `CPU_SLOTS` slot gets its owner (written last, so the
 /// owner finding it finds the rest), the thread's slot is armed.
 #[inline(always)]
-fn arm(h: Held, pid_tgid: u64) {
+fn arm(probe: Probe, h: Held, pid_tgid: u64, call: &Call) {
+    h.slot.call = call.id;
     if h.cpu {
         // SAFETY: our own claimed slot.
-        unsafe { core::ptr::write_volatile(&mut h.slot.owner, (pid_tgid & 0xffff_ffff) as u32) };
+        unsafe { core::ptr::write_volatile(&mut h.slot.owner, tid(pid_tgid)) };
     } else {
+        if h.slot.armed == 0 {
+            count_thread_slot(probe, 1);
+        }
         h.slot.armed = 1;
     }
 }
 
-/// The slot holding the entry half of this call, if its entry was seen.
+/// Where a slot of the thread's is: the thread's own in `SLOTS`, or a CPU's.
+const IN_SLOTS: u32 = u32::MAX;
+/// No slot.
+const NOWHERE: u32 = u32::MAX - 1;
+
+/// The newest slot `held` has met as its call's: where, and its entry's time.
+struct Best {
+    at: u32,
+    ts: u64,
+}
+
+/// The slot holding the entry half of this call, if its entry was seen: of the thread's slots
+/// for the probe that `call` meets as its own, the newest (the others returned unseen), looked
+/// for in every place one can be (this CPU's slot, the thread's, every CPU's after a
+/// migration). Every stale one met on the way is released and counted as a drop.
 #[inline(always)]
-fn held(probe: Probe, pid_tgid: u64) -> Option<Held> {
-    let tid = (pid_tgid & 0xffff_ffff) as u32;
-    // SAFETY: helper with no preconditions.
-    let here = unsafe { bpf_get_smp_processor_id() };
-    if let Some(s) = cpu_slot(here, probe) {
-        // SAFETY: volatile read of a field another CPU may write.
-        if unsafe { core::ptr::read_volatile(&s.owner) } == tid {
-            return Some(Held { slot: s, cpu: true });
-        }
-    }
-    if let Some(p) = SLOTS.get_ptr_mut(key(pid_tgid, probe)) {
+fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
+    let tid = tid(pid_tgid);
+    // The newest of ours so far: where (`NOWHERE` for none), and its entry's time. Plain
+    // scalars, all initialised: an `Option`'s undefined payload becomes a register the
+    // verifier refuses to read, and a pointer would keep its states from merging in the scan.
+    let mut best = Best {
+        at: NOWHERE,
+        ts: 0,
+    };
+    let in_slots = if thread_slots_armed(probe) {
+        SLOTS.get_ptr_mut(key(pid_tgid, probe))
+    } else {
+        None
+    };
+    if let Some(p) = in_slots {
         // SAFETY: only this thread uses this key.
         let s = unsafe { &mut *p };
         if s.armed != 0 {
-            return Some(Held {
-                slot: s,
-                cpu: false,
-            });
+            consider(probe, pid_tgid, call, &mut best, IN_SLOTS, Held { slot: s, cpu: false });
         }
     }
-    // Migrated since the entry (a call that slept or was preempted): the slot is still held
-    // on the CPU it entered on, and only we release it.
     let cpus: u32 = cfg!(cpus);
     let mut c = 0;
     while c < MAX_CPUS {
@@ -553,25 +706,78 @@ fn held(probe: Probe, pid_tgid: u64) -> Option<Held> {
             break;
         }
         if let Some(s) = cpu_slot(c, probe) {
-            // SAFETY: as above.
+            // SAFETY: volatile read of a field another CPU may write.
             if unsafe { core::ptr::read_volatile(&s.owner) } == tid {
-                return Some(Held { slot: s, cpu: true });
+                consider(probe, pid_tgid, call, &mut best, c, Held { slot: s, cpu: true });
             }
         }
         c += 1;
     }
-    None
+    if best.at == NOWHERE {
+        return None;
+    }
+    slot_at(probe, pid_tgid, best.at)
+}
+
+/// One of the thread's slots met by `held`: kept as the newest of this call's so far, or
+/// released as stale (a nested call's, or an older one's that `call` also meets as its own).
+#[inline(always)]
+fn consider(
+    probe: Probe,
+    pid_tgid: u64,
+    call: &Call,
+    best: &mut Best,
+    at: u32,
+    h: Held,
+) {
+    match call.meets(h.slot) {
+        Meets::Other => {}
+        Meets::Stale => release_stale(probe, h),
+        Meets::Mine => {
+            let ts = h.slot.ev.ts_begin;
+            if best.at != NOWHERE && best.ts > ts {
+                release_stale(probe, h);
+                return;
+            }
+            if best.at != NOWHERE {
+                if let Some(old) = slot_at(probe, pid_tgid, best.at) {
+                    release_stale(probe, old);
+                }
+            }
+            best.at = at;
+            best.ts = ts;
+        }
+    }
+}
+
+/// The thread's slot at `at` (`IN_SLOTS` or a CPU), found by `held`.
+#[inline(always)]
+fn slot_at(probe: Probe, pid_tgid: u64, at: u32) -> Option<Held> {
+    if at == IN_SLOTS {
+        // SAFETY: only this thread uses this key.
+        let slot = unsafe { &mut *SLOTS.get_ptr_mut(key(pid_tgid, probe))? };
+        return Some(Held { slot, cpu: false });
+    }
+    cpu_slot(at, probe).map(|slot| Held { slot, cpu: true })
+}
+
+/// Releases a slot whose call returned without its exit: a hit without an event.
+#[inline(always)]
+fn release_stale(probe: Probe, h: Held) {
+    release(probe, h);
+    drop_event(probe);
 }
 
 /// Gives a slot back once its event is copied out: a `CPU_SLOTS` one becomes claimable.
 #[inline(always)]
-fn release(h: Held) {
+fn release(probe: Probe, h: Held) {
     if h.cpu {
         // SAFETY: our own held slot; no longer "mine" to anyone from here.
         unsafe { core::ptr::write_volatile(&mut h.slot.owner, 0) };
         add_claims(h.slot, u64::MAX);
     } else {
         h.slot.armed = 0;
+        count_thread_slot(probe, u64::MAX);
     }
 }
 
@@ -613,7 +819,14 @@ fn begin(s: &mut Slot, probe: Probe, source: Source, pid_tgid: u64, cpu: u32, se
 
 /// Entry half of `__d_lookup_rcu(parent, name, seqp)` and `__d_lookup(parent, name)`.
 #[inline(always)]
-fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, seqp: u64) {
+fn lookup_entry<M: Mem>(
+    probe: Probe,
+    source: Source,
+    call: Call,
+    parent: u64,
+    qstr: u64,
+    seqp: u64,
+) {
     if !dev_allowed::<M>(parent) {
         return;
     }
@@ -621,7 +834,7 @@ fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, se
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: helper with no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
-    let Some(h) = claim(probe, pid_tgid, cpu) else {
+    let Some(h) = claim(probe, pid_tgid, cpu, &call) else {
         drop_event(probe);
         return;
     };
@@ -630,7 +843,7 @@ fn lookup_entry<M: Mem>(probe: Probe, source: Source, parent: u64, qstr: u64, se
     s.ev.parent = parent;
     read_name(&mut s.ev, M::qstr(qstr));
     s.seqp = seqp;
-    arm(h, pid_tgid);
+    arm(probe, h, pid_tgid, &call);
 }
 
 /// Wake the consumer on every event (`wakeup_bytes` 0), or once the ring holds more than the
@@ -654,8 +867,8 @@ fn wakeup_flags(cpu_seq: u32) -> u64 {
 /// Completes the call's event in its slot (`fill` gets the slot's `seqp`), copies it into the
 /// ring buffer in one helper call, releases the slot.
 #[inline(always)]
-fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
-    let Some(h) = held(probe, bpf_get_current_pid_tgid()) else {
+fn finish(probe: Probe, call: Call, fill: impl FnOnce(&mut Event, u64)) {
+    let Some(h) = held(probe, bpf_get_current_pid_tgid(), &call) else {
         return;
     };
     let s = &mut *h.slot;
@@ -664,7 +877,7 @@ fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
     fill(&mut s.ev, s.seqp);
     let sent = EVENTS.output::<Event>(&s.ev, wakeup_flags(s.ev.cpu_seq));
     // Only once it is copied out: a released CPU slot can be claimed at once.
-    release(h);
+    release(probe, h);
     if sent.is_err() {
         drop_event(probe);
     }
@@ -674,9 +887,10 @@ fn finish(probe: Probe, fill: impl FnOnce(&mut Event, u64)) {
 /// `d_hash.pprev`), in that order, so `validated` is the check the caller (`step_into` on 6.x)
 /// would make. `seqp` points at an int, which no BTF type lets a program load directly.
 #[inline(always)]
-fn lookup_exit<M: Mem>(probe: Probe, ret: u64) {
+fn lookup_exit<M: Mem>(probe: Probe, call: Call, ret: u64) {
     finish(
         probe,
+        call,
         #[inline(always)]
         |ev, seqp| {
             ev.dentry = ret;
@@ -713,7 +927,7 @@ fn lookup_exit<M: Mem>(probe: Probe, ret: u64) {
 
 /// Entry half of the writers: the dentry's name, `d_seq`, `d_inode`, hashed, `d_flags`.
 #[inline(always)]
-fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
+fn writer_entry<M: Mem>(probe: Probe, source: Source, call: Call, dentry: u64) {
     if !dev_allowed::<M>(dentry) {
         return;
     }
@@ -721,7 +935,7 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: helper with no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
-    let Some(h) = claim(probe, pid_tgid, cpu) else {
+    let Some(h) = claim(probe, pid_tgid, cpu, &call) else {
         drop_event(probe);
         return;
     };
@@ -742,15 +956,16 @@ fn writer_entry<M: Mem>(probe: Probe, source: Source, dentry: u64) {
         }
         None => read_name(ev, None),
     }
-    arm(h, pid_tgid);
+    arm(probe, h, pid_tgid, &call);
 }
 
 /// Exit half of the writers: `d_seq`, `d_inode` and hashed after the call. `dentry` is the
 /// argument again (fexit sees it, typed), or `None` to take the one the entry stashed.
 #[inline(always)]
-fn writer_exit<M: Mem>(probe: Probe, dentry: Option<u64>) {
+fn writer_exit<M: Mem>(probe: Probe, call: Call, dentry: Option<u64>) {
     finish(
         probe,
+        call,
         #[inline(always)]
         |ev, _| {
             let d = dentry.unwrap_or(ev.dentry);
@@ -770,13 +985,28 @@ fn writer_exit<M: Mem>(probe: Probe, dentry: Option<u64>) {
 
 // fentry/fexit family. fexit sees the arguments followed by the return value.
 
+/// fentry half of a writer of `dentry`: the dentry tells its call from another.
+#[inline(always)]
+fn fentry_writer(probe: Probe, dentry: u64) {
+    writer_entry::<Btf>(probe, Source::FEntry, Call::arg(dentry, 0), dentry);
+}
+
+/// fexit half of a writer of `dentry`.
+#[inline(always)]
+fn fexit_writer(probe: Probe, dentry: u64) {
+    writer_exit::<Btf>(probe, Call::arg(dentry, 0), Some(dentry));
+}
+
 #[fentry(function = "__d_lookup_rcu")]
 pub fn lookup_rcu_fentry(ctx: FEntryContext) -> i32 {
+    let (parent, name) = (ctx.arg(0), ctx.arg(1));
+    let call = Call::arg(name, parent);
     lookup_entry::<Btf>(
         Probe::DLookupRcu,
         Source::FEntry,
-        ctx.arg(0),
-        ctx.arg(1),
+        call,
+        parent,
+        name,
         ctx.arg(2),
     );
     0
@@ -787,67 +1017,75 @@ pub fn lookup_rcu_fexit(ctx: FExitContext) -> i32 {
     // fexit sees the arguments, then the return value. Every kernel with fexit (5.5+) has the
     // 3-argument __d_lookup_rcu (3.5 dropped the inode pointer); the loader checks BTF, and
     // the context offset must be a constant for the verifier.
-    lookup_exit::<Btf>(Probe::DLookupRcu, ctx.arg(3));
+    lookup_exit::<Btf>(Probe::DLookupRcu, Call::arg(ctx.arg(1), ctx.arg(0)), ctx.arg(3));
     0
 }
 
 #[fentry(function = "__d_lookup")]
 pub fn lookup_fentry(ctx: FEntryContext) -> i32 {
-    lookup_entry::<Btf>(Probe::DLookup, Source::FEntry, ctx.arg(0), ctx.arg(1), 0);
+    let (parent, name) = (ctx.arg(0), ctx.arg(1));
+    lookup_entry::<Btf>(
+        Probe::DLookup,
+        Source::FEntry,
+        Call::arg(name, parent),
+        parent,
+        name,
+        0,
+    );
     0
 }
 
 #[fexit(function = "__d_lookup")]
 pub fn lookup_fexit(ctx: FExitContext) -> i32 {
-    lookup_exit::<Btf>(Probe::DLookup, ctx.arg(2));
+    lookup_exit::<Btf>(Probe::DLookup, Call::arg(ctx.arg(1), ctx.arg(0)), ctx.arg(2));
     0
 }
 
 #[fentry(function = "__d_drop")]
 pub fn d_drop_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry::<Btf>(Probe::DDrop, Source::FEntry, ctx.arg(0));
+    fentry_writer(Probe::DDrop, ctx.arg(0));
     0
 }
 
 #[fexit(function = "__d_drop")]
 pub fn d_drop_fexit(ctx: FExitContext) -> i32 {
-    writer_exit::<Btf>(Probe::DDrop, Some(ctx.arg(0)));
+    fexit_writer(Probe::DDrop, ctx.arg(0));
     0
 }
 
 #[fentry(function = "___d_drop")]
 pub fn d_drop_inner_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry::<Btf>(Probe::DDropInner, Source::FEntry, ctx.arg(0));
+    fentry_writer(Probe::DDropInner, ctx.arg(0));
     0
 }
 
 #[fexit(function = "___d_drop")]
 pub fn d_drop_inner_fexit(ctx: FExitContext) -> i32 {
-    writer_exit::<Btf>(Probe::DDropInner, Some(ctx.arg(0)));
+    fexit_writer(Probe::DDropInner, ctx.arg(0));
     0
 }
 
 #[fentry(function = "dentry_unlink_inode")]
 pub fn unlink_inode_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry::<Btf>(Probe::DentryUnlinkInode, Source::FEntry, ctx.arg(0));
+    fentry_writer(Probe::DentryUnlinkInode, ctx.arg(0));
     0
 }
 
 #[fexit(function = "dentry_unlink_inode")]
 pub fn unlink_inode_fexit(ctx: FExitContext) -> i32 {
-    writer_exit::<Btf>(Probe::DentryUnlinkInode, Some(ctx.arg(0)));
+    fexit_writer(Probe::DentryUnlinkInode, ctx.arg(0));
     0
 }
 
 #[fentry(function = "dentry_iput")]
 pub fn dentry_iput_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry::<Btf>(Probe::DentryIput, Source::FEntry, ctx.arg(0));
+    fentry_writer(Probe::DentryIput, ctx.arg(0));
     0
 }
 
 #[fexit(function = "dentry_iput")]
 pub fn dentry_iput_fexit(ctx: FExitContext) -> i32 {
-    writer_exit::<Btf>(Probe::DentryIput, Some(ctx.arg(0)));
+    fexit_writer(Probe::DentryIput, ctx.arg(0));
     0
 }
 
@@ -857,84 +1095,98 @@ pub fn dentry_iput_fexit(ctx: FExitContext) -> i32 {
 #[kprobe]
 pub fn lookup_rcu_kprobe(ctx: ProbeContext) -> u32 {
     if let (Some(parent), Some(name), Some(seqp)) = (ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
-        lookup_entry::<Probed>(Probe::DLookupRcu, Source::KProbe, parent, name, seqp);
+        lookup_entry::<Probed>(
+            Probe::DLookupRcu,
+            Source::KProbe,
+            Call::stack(ctx.regs),
+            parent,
+            name,
+            seqp,
+        );
     }
     0
 }
 
 #[kretprobe]
 pub fn lookup_rcu_kretprobe(ctx: RetProbeContext) -> u32 {
-    lookup_exit::<Probed>(Probe::DLookupRcu, ctx.ret());
+    lookup_exit::<Probed>(Probe::DLookupRcu, Call::stack(ctx.regs), ctx.ret());
     0
 }
 
 #[kprobe]
 pub fn lookup_kprobe(ctx: ProbeContext) -> u32 {
     if let (Some(parent), Some(name)) = (ctx.arg(0), ctx.arg(1)) {
-        lookup_entry::<Probed>(Probe::DLookup, Source::KProbe, parent, name, 0);
+        lookup_entry::<Probed>(
+            Probe::DLookup,
+            Source::KProbe,
+            Call::stack(ctx.regs),
+            parent,
+            name,
+            0,
+        );
     }
     0
 }
 
 #[kretprobe]
 pub fn lookup_kretprobe(ctx: RetProbeContext) -> u32 {
-    lookup_exit::<Probed>(Probe::DLookup, ctx.ret());
+    lookup_exit::<Probed>(Probe::DLookup, Call::stack(ctx.regs), ctx.ret());
     0
 }
 
 #[kprobe]
 pub fn d_drop_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry::<Probed>(Probe::DDrop, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DDrop, Source::KProbe, Call::stack(ctx.regs), d);
     }
     0
 }
 
 #[kretprobe]
-pub fn d_drop_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit::<Probed>(Probe::DDrop, None);
+pub fn d_drop_kretprobe(ctx: RetProbeContext) -> u32 {
+    writer_exit::<Probed>(Probe::DDrop, Call::stack(ctx.regs), None);
     0
 }
 
 #[kprobe]
 pub fn d_drop_inner_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry::<Probed>(Probe::DDropInner, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DDropInner, Source::KProbe, Call::stack(ctx.regs), d);
     }
     0
 }
 
 #[kretprobe]
-pub fn d_drop_inner_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit::<Probed>(Probe::DDropInner, None);
+pub fn d_drop_inner_kretprobe(ctx: RetProbeContext) -> u32 {
+    writer_exit::<Probed>(Probe::DDropInner, Call::stack(ctx.regs), None);
     0
 }
 
 #[kprobe]
 pub fn unlink_inode_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry::<Probed>(Probe::DentryUnlinkInode, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DentryUnlinkInode, Source::KProbe, Call::stack(ctx.regs), d);
     }
     0
 }
 
 #[kretprobe]
-pub fn unlink_inode_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit::<Probed>(Probe::DentryUnlinkInode, None);
+pub fn unlink_inode_kretprobe(ctx: RetProbeContext) -> u32 {
+    writer_exit::<Probed>(Probe::DentryUnlinkInode, Call::stack(ctx.regs), None);
     0
 }
 
 #[kprobe]
 pub fn dentry_iput_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry::<Probed>(Probe::DentryIput, Source::KProbe, d);
+        writer_entry::<Probed>(Probe::DentryIput, Source::KProbe, Call::stack(ctx.regs), d);
     }
     0
 }
 
 #[kretprobe]
-pub fn dentry_iput_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit::<Probed>(Probe::DentryIput, None);
+pub fn dentry_iput_kretprobe(ctx: RetProbeContext) -> u32 {
+    writer_exit::<Probed>(Probe::DentryIput, Call::stack(ctx.regs), None);
     0
 }
 
@@ -949,27 +1201,27 @@ macro_rules! writer_programs {
     ($sym:literal, $probe:expr, $arg:literal, $fentry:ident, $fexit:ident, $kprobe:ident, $kretprobe:ident) => {
         #[fentry(function = $sym)]
         pub fn $fentry(ctx: FEntryContext) -> i32 {
-            writer_entry::<Btf>($probe, Source::FEntry, ctx.arg($arg));
+            fentry_writer($probe, ctx.arg($arg));
             0
         }
 
         #[fexit(function = $sym)]
         pub fn $fexit(ctx: FExitContext) -> i32 {
-            writer_exit::<Btf>($probe, Some(ctx.arg($arg)));
+            fexit_writer($probe, ctx.arg($arg));
             0
         }
 
         #[kprobe]
         pub fn $kprobe(ctx: ProbeContext) -> u32 {
             if let Some(d) = ctx.arg($arg) {
-                writer_entry::<Probed>($probe, Source::KProbe, d);
+                writer_entry::<Probed>($probe, Source::KProbe, Call::stack(ctx.regs), d);
             }
             0
         }
 
         #[kretprobe]
-        pub fn $kretprobe(_ctx: RetProbeContext) -> u32 {
-            writer_exit::<Probed>($probe, None);
+        pub fn $kretprobe(ctx: RetProbeContext) -> u32 {
+            writer_exit::<Probed>($probe, Call::stack(ctx.regs), None);
             0
         }
     };
@@ -1080,31 +1332,31 @@ writer_programs!(
 
 #[fentry(function = "__d_move")]
 pub fn d_move_fentry(ctx: FEntryContext) -> i32 {
-    writer_entry::<Btf>(Probe::DMove, Source::FEntry, ctx.arg(0));
-    writer_entry::<Btf>(Probe::DMoveTarget, Source::FEntry, ctx.arg(1));
+    fentry_writer(Probe::DMove, ctx.arg(0));
+    fentry_writer(Probe::DMoveTarget, ctx.arg(1));
     0
 }
 
 #[fexit(function = "__d_move")]
 pub fn d_move_fexit(ctx: FExitContext) -> i32 {
-    writer_exit::<Btf>(Probe::DMove, Some(ctx.arg(0)));
-    writer_exit::<Btf>(Probe::DMoveTarget, Some(ctx.arg(1)));
+    fexit_writer(Probe::DMove, ctx.arg(0));
+    fexit_writer(Probe::DMoveTarget, ctx.arg(1));
     0
 }
 
 #[kprobe]
 pub fn d_move_kprobe(ctx: ProbeContext) -> u32 {
     if let (Some(d), Some(t)) = (ctx.arg(0), ctx.arg(1)) {
-        writer_entry::<Probed>(Probe::DMove, Source::KProbe, d);
-        writer_entry::<Probed>(Probe::DMoveTarget, Source::KProbe, t);
+        writer_entry::<Probed>(Probe::DMove, Source::KProbe, Call::stack(ctx.regs), d);
+        writer_entry::<Probed>(Probe::DMoveTarget, Source::KProbe, Call::stack(ctx.regs), t);
     }
     0
 }
 
 #[kretprobe]
-pub fn d_move_kretprobe(_ctx: RetProbeContext) -> u32 {
-    writer_exit::<Probed>(Probe::DMove, None);
-    writer_exit::<Probed>(Probe::DMoveTarget, None);
+pub fn d_move_kretprobe(ctx: RetProbeContext) -> u32 {
+    writer_exit::<Probed>(Probe::DMove, Call::stack(ctx.regs), None);
+    writer_exit::<Probed>(Probe::DMoveTarget, Call::stack(ctx.regs), None);
     0
 }
 

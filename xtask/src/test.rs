@@ -280,7 +280,8 @@ fn counted_tests(c: &mut Command) -> Result<Tally> {
 }
 
 /// The live kernel: Debian's kernel under QEMU loads every program of both families through its
-/// verifier and records a small workload once per family (vm::selftest says what is checked).
+/// verifier and records a small workload once per family, then checks that missed exits pair no
+/// other call's entry (vm::selftest says what is checked).
 fn vm(_: &setup::Setup) -> Result<Tally> {
     checks(vm::selftest::run()?)
 }

@@ -19,6 +19,7 @@ mod elf;
 mod initramfs;
 mod kernel;
 mod modules;
+mod pairing;
 mod qemu;
 pub mod selftest;
 mod transfer;

@@ -1,6 +1,7 @@
 //! The live-kernel test behind `cargo xtask test`'s "vm" step: Debian's kernel under QEMU,
 //! every program of both attach families through the guest kernel's verifier, then a small
-//! workload recorded once per family, with every attached probe expected to see the workload.
+//! workload recorded once per family, with every attached probe expected to see the workload;
+//! then the pairing check (pairing.rs): exits that go missing never pair another call's entry.
 //!
 //! Nothing here names a kernel version. What a kernel cannot do is recognized by comparing the
 //! two families: a target neither family can attach is absent from that kernel (dentry_iput
@@ -65,7 +66,7 @@ struct VerifyLine {
 /// The workload: small enough for TCG (seconds), big enough that every writer path runs.
 const WORKLOAD: [&str; 4] = ["--workload", "unlink-stat", "--scale", "0.1"];
 
-/// Boots the VM three times (verify, record per family) and returns every assertion. An error
+/// Boots the VM four times (verify, record per family, pairing) and returns every assertion. An error
 /// means a VM run itself failed, which the test counts as a failure.
 pub fn run() -> Result<Vec<Check>> {
     // One build for the three boots, linked (same inode: its digest stays remembered) so that
@@ -124,6 +125,7 @@ pub fn run() -> Result<Vec<Check>> {
         ));
     }
     checks.extend(record(&summaries));
+    checks.extend(super::pairing::run(&tracer, &dir.join("pairing"))?);
     Ok(checks)
 }
 
