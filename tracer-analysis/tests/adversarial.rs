@@ -141,6 +141,7 @@ fn overlapping_operations_are_paired_in_begin_order() {
     let mut k = Trace::default();
     created(&mut k, "f1");
     k.op(OpKind::Stat, "f1", 1_000, 5_000, 11, 0);
+    k.lookup(ROOT, 2, "f1", (1_010, 1_020), 11, 7, (2, 2), H | V);
     k.op(OpKind::Unlink, "f1", 2_000, 2_100, 10, 0);
     k.op(OpKind::Stat, "f1", 3_000, 3_100, 12, -2);
     // The model: one operation at a time, each stamped from the kernel operation's begin.
@@ -208,7 +209,10 @@ fn a_raced_writer_excuses_the_differences_it_leaves() {
         t.op(OpKind::Stat, "f1", 5_000, 5_100, 12, later);
         t
     };
-    let r = run(&trace(0, -2), &trace(-2, 0));
+    // The kernel's stat walked to no dentry.
+    let mut k = trace(0, -2);
+    k.lookup(ROOT, 0, "f1", (5_010, 5_020), 12, 0, (0, 0), 0);
+    let r = run(&k, &trace(-2, 0));
     assert_eq!(
         r.verdict,
         Verdict::Clean,
@@ -2482,4 +2486,218 @@ fn correct_kills_of_positive_and_negative_dentries_are_not_clear_before_unhash()
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---- rule 2's racing writers: an order their results fix (rev4 finding 3,
+// docs/notes/session-8/rev4-findings.md)
+
+/// Two overlapping writers of opposite effect leave the name `Racing` (rule 2's "which one
+/// took effect last is unknown"), which excuses every NULL inode and ENOENT on the name until
+/// a successful observation begins after both. But their results fix the order: `f1`
+/// existed before both (a stat that began after its create), the unlink succeeded (it found
+/// the file) and the exclusive create succeeded (it found none), so the unlink came first and
+/// the create last: `f1` exists. A validated NULL inode and an ENOENT right after both read
+/// as `overlaps-writer`: clean.
+#[test]
+fn overlapping_unlink_and_exclusive_create_of_an_existing_name_leave_it_existing() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Create, "f1", 900, 1_200, 12, 0);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.op(OpKind::Stat, "f1", 1_300, 1_400, 11, -2);
+    k.lookup(ROOT, 2, "f1", (1_310, 1_320), 11, 0, (2, 2), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+    assert_eq!(
+        (
+            r.anomaly_counts.kernel.get(&AnomalyKind::NullInodePositive),
+            r.anomaly_counts.kernel.get(&AnomalyKind::SpuriousEnoent)
+        ),
+        (Some(&1), Some(&1)),
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// The other order: `f1` was missing before both (created, then unlinked), so the exclusive
+/// create came first and the unlink last: `f1` is missing, and the NULL inode and ENOENT
+/// after both are `negative`.
+#[test]
+fn overlapping_exclusive_create_and_unlink_of_a_missing_name_leave_it_missing() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Unlink, "f1", 500, 600, 10, 0);
+    k.op(OpKind::Create, "f1", 900, 1_200, 12, 0);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.op(OpKind::Stat, "f1", 1_300, 1_400, 11, -2);
+    k.lookup(ROOT, 2, "f1", (1_310, 1_320), 11, 0, (2, 2), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+    assert_eq!(
+        r.null_inode_returns.kernel.by_class.get("negative"),
+        Some(&1),
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// A rename among the racing writers (onto the name: it needs no state) leaves the order
+/// unknown: the NULL inode after them is `overlaps-writer`.
+#[test]
+fn a_rename_racing_an_unlink_still_leaves_the_order_unknown() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    created(&mut k, "g");
+    k.op(OpKind::Rename, "g\0f1", 900, 1_200, 12, 0);
+    two_paths(&mut k);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.op(OpKind::Stat, "f1", 1_300, 1_400, 11, -2);
+    k.lookup(ROOT, 2, "f1", (1_310, 1_320), 11, 0, (2, 2), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+    assert_eq!(
+        r.null_inode_returns.kernel.by_class.get("overlaps-writer"),
+        Some(&1),
+        "{}",
+        outcome(&r)
+    );
+}
+
+// ---- what a late writer probe can set aside: only what its rule reads (rev4 finding 7)
+
+/// prune-stat's race (a spurious ENOENT and its validated NULL inode on `f1`, which exists)
+/// with the pruner's kill of that very dentry around it — what the catalogue's
+/// `kill-clear-before-unhash` produces. Rule 4: a kill excuses nothing; the NULL-inode and
+/// ENOENT rules read the operations' history only. Yet when the kill's `__dentry_kill` reached
+/// the diff after the reorder window (the recorder drained that CPU's ring late), it set
+/// both anomalies aside (`Evidence::late` marked every kind for any writer probe on the name
+/// or the dentry) and the verdict was `inconclusive`. The same events in time order are the
+/// control.
+#[test]
+fn a_late_kill_probe_does_not_set_aside_a_null_inode_it_cannot_excuse() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::DropCaches, "", 1_900, 2_300, 20, 0);
+    // The kill began before the lookup (it cleared d_inode, then waited in its window).
+    k.writer(
+        Probe::DentryKill,
+        2,
+        "f1",
+        (2_005, 2_060),
+        20,
+        (7, 0),
+        (2, 6),
+        flags::HASHED_BEGIN,
+    );
+    k.op(OpKind::Stat, "f1", 2_000, 2_100, 12, -2);
+    k.lookup(ROOT, 2, "f1", (2_010, 2_020), 12, 0, (2, 2), H | V);
+    tick(&mut k, 2);
+    // The model (a correct dcache) found the file.
+    let mut m = Trace::default();
+    created(&mut m, "f1");
+    m.op(OpKind::DropCaches, "", 1_900, 2_300, 20, 0);
+    m.op(OpKind::Stat, "f1", 2_000, 2_100, 12, 0);
+    m.lookup(ROOT, 2, "f1", (2_010, 2_020), 12, 7, (2, 2), H | V);
+    tick(&mut m, 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    k.write(&kp, Origin::Kernel, finished());
+    m.write(&mp, Origin::Model, finished());
+    let mut wrong = Vec::new();
+    for late in [false, true] {
+        if late {
+            // The __dentry_kill event moved to the end of the file: 2 s behind the newest key.
+            let mut p = load_path(&kp);
+            let i = p
+                .events
+                .iter()
+                .position(|e| e.probe == Probe::DentryKill as u8)
+                .expect("the kill's event");
+            let e = p.events.remove(i);
+            p.events.push(e);
+            save(&p, &kp);
+        }
+        let r = diff_files(&kp, &mp, &DiffOptions::default()).expect("diff");
+        let kinds = &r.anomaly_counts.kernel;
+        if r.verdict != Verdict::Anomalies
+            || !kinds.contains_key(&AnomalyKind::SpuriousEnoent)
+            || !kinds.contains_key(&AnomalyKind::NullInodePositive)
+            || has_reason(&r, ReasonKind::LateEvents) != late
+        {
+            wrong.push(format!("late {late}: {}", outcome(&r)));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A trace file taken apart.
+fn load_path(path: &std::path::Path) -> Parts {
+    let (header, events, footer) = tracer_analysis::trace::Reader::open(path)
+        .expect("open")
+        .read_all()
+        .expect("read");
+    Parts {
+        header,
+        events,
+        footer,
+    }
+}
+
+// ---- a clean verdict that rests on nothing (rev4 finding 5): reason `nothing-observed`
+
+/// Two finished traces with no event at all (the workload never ran, or the recorder wrote
+/// only its header and footer) read `clean`: nothing was traced, nothing compared, and the
+/// verdict said no race happened. `cargo xtask detect`'s control cell counts `clean` as its
+/// pass, so a control kernel whose recording is empty passed it.
+#[test]
+fn two_empty_traces_are_not_clean() {
+    let k = Trace::default();
+    let r = run(&k, &k.clone());
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    let kinds: Vec<(Option<Side>, ReasonKind)> =
+        r.reasons.iter().map(|x| (x.side, x.kind)).collect();
+    assert_eq!(
+        kinds,
+        [(Some(Side::Kernel), ReasonKind::NothingObserved)],
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// A kernel trace whose workload ran (8 stats, all found) but whose `__d_lookup_rcu` probe,
+/// attached by the header, recorded nothing (a probe on a copy of the function the walk does
+/// not call, a program that never emits): no lookup was seen, so no NULL inode could be,
+/// yet the verdict was `clean` — the same answer `lookup-not-traced` exists to refuse. The
+/// same trace with one lookup recorded is clean (and a model trace without lookups, as
+/// `tracer replay` writes without `--probes`, gives no reason).
+#[test]
+fn a_kernel_trace_whose_lookup_probe_saw_no_call_is_not_clean() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    for i in 0..8u64 {
+        k.op(OpKind::Stat, "f1", 1_000 + i * 100, 1_050 + i * 100, 11, 0);
+    }
+    let r = run(&k, &k.clone());
+    assert_eq!(
+        r.events
+            .kernel
+            .per_probe
+            .get("__d_lookup_rcu")
+            .copied()
+            .unwrap_or(0),
+        0
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    let kinds: Vec<(Option<Side>, ReasonKind)> =
+        r.reasons.iter().map(|x| (x.side, x.kind)).collect();
+    assert_eq!(
+        kinds,
+        [(Some(Side::Kernel), ReasonKind::NothingObserved)],
+        "{}",
+        outcome(&r)
+    );
+    let m = k.clone();
+    k.lookup(ROOT, 2, "f1", (1_010, 1_020), 11, 7, (2, 2), H | V);
+    let r = run(&k, &m);
+    assert_eq!(r.verdict, Verdict::Clean, "{}", outcome(&r));
 }

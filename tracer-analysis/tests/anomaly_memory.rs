@@ -12,7 +12,7 @@ use tracer_analysis::{
     diff::{diff_files, AnomalyKind, DiffOptions, Verdict},
     trace::{End, Footer, Header, Origin, Writer},
 };
-use tracer_common::{Event, OpKind, Probe, Source};
+use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 /// The heap in use, and its peak since [`reset_peak`]: the diff's own growth, whatever the
 /// process did before.
@@ -90,6 +90,18 @@ fn write(path: &Path, origin: Origin, n: u64, result: i32) {
         w.push(&op(OpKind::Stat, &name, 500 + i * 1_000, 0))
             .expect("push");
     }
+    // The first stat's walk, seen (a kernel trace whose stats no lookup saw is
+    // `nothing-observed`, not clean).
+    let mut lookup = Event::zeroed();
+    lookup.probe = Probe::DLookupRcu as u8;
+    lookup.source = Source::FEntry as u8;
+    (lookup.ts_begin, lookup.ts_end, lookup.tid) = (510, 520, 10);
+    (lookup.parent, lookup.dentry) = (1, 2);
+    (lookup.inode_begin, lookup.inode_end) = (7, 7);
+    (lookup.seq_begin, lookup.seq_end, lookup.cpu_seq) = (2, 2, 1);
+    lookup.flags = flags::HASHED_BEGIN | flags::HASHED_END | flags::VALIDATED;
+    lookup.set_name(b"f0");
+    w.push(&lookup).expect("push");
     for i in 0..n {
         let name = format!("f{}", i % 10);
         w.push(&op(OpKind::Stat, &name, 100_000 + i * 10_000, result))

@@ -503,6 +503,8 @@ fn lost_events_make_the_verdict_inconclusive() {
     let (k, m) = (dir.path().join("k"), dir.path().join("m"));
     let mut t = Trace::default();
     created(&mut t, "f1");
+    // The stat's walk, seen (a kernel trace whose stats no lookup saw is `nothing-observed`).
+    t.lookup(ROOT, 2, "f1", (310, 320), 11, 7, (2, 2), H | V);
     t.write(&k, Origin::Kernel, three_drops());
     t.write(&m, Origin::Model, finished());
     let r = diff_files(&k, &m, &DiffOptions::default()).expect("diff");
@@ -611,8 +613,10 @@ fn operation_results_are_compared_across_sides() {
         t.op(OpKind::Create, "f1", 100, 200, 10, 0);
         t.op(OpKind::Unlink, "f1", 300, 400, 10, 0);
     }
-    // The kernel's stat raced the unlink and lost; the model's ran before it.
+    // The kernel's stat raced the unlink and lost (its walk found no dentry); the model's ran
+    // before it.
     k.op(OpKind::Stat, "f1", 350, 450, 11, -2);
+    k.lookup(ROOT, 0, "f1", (410, 420), 11, 0, (0, 0), 0);
     m.op(OpKind::Stat, "f1", 250, 280, 11, 0);
     let r = run(&k, &m);
     assert_eq!(r.divergence.operations_compared, 3);

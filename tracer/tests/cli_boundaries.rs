@@ -33,6 +33,8 @@ fn same_ops() -> Trace {
     let mut t = Trace::default();
     created(&mut t, "f1");
     t.op(OpKind::Stat, "f1", 1_000, 1_100, 12, 0);
+    // Its walk, seen (a kernel trace whose stats no lookup saw is `nothing-observed`).
+    t.lookup(ROOT, 2, "f1", (1_010, 1_020), 12, 7, (2, 2), H | V);
     t
 }
 

@@ -164,10 +164,13 @@ fn relocate(paths: &Paths, path: PathId, dir: PathId, from: PathId) -> Option<Pa
 fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
     let (mut path, mut t, mut moved) = (path, t, None);
     loop {
-        let own = hist.state_at(path, t);
+        let mut own = hist.state_at(path, t);
         let own_end = match own {
             State::Exists(f) | State::Missing(f) => Some(f.ts_end),
-            State::Racing(w, r) => Some(w.ts_end.max(r.ts_end)),
+            State::Racing(w, r)
+            | State::Ordered {
+                last: w, rival: r, ..
+            } => Some(w.ts_end.max(r.ts_end)),
             State::Unknown => None,
         };
         let found = move |state| Found {
@@ -187,14 +190,23 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
                     if newest.is_none_or(|(_, (n, _))| lw.0.ts_end > n.ts_end) {
                         newest = Some((d, lw));
                     }
-                } else if let (State::Exists(f), None) = (own, doubt) {
-                    doubt = moved_doubt(hist, paths, path, d, lw.0, f);
+                } else {
+                    // The order of the name's racing writers rests on its state before them,
+                    // under the directory as it was then.
+                    if let State::Ordered { last, rival, prior } = own {
+                        if lw.0.ts_end > prior.ts_end {
+                            own = State::Racing(last, rival);
+                        }
+                    }
+                    if let (State::Exists(f), None) = (own.settled(), doubt) {
+                        doubt = moved_doubt(hist, paths, path, d, lw.0, f);
+                    }
                 }
             }
             dir = paths.parent(d);
         }
         let Some((d, (w, rival))) = newest else {
-            return found(match (own, doubt) {
+            return found(match (own.settled(), doubt) {
                 // The name's own facts since the move began before a writer of its old path
                 // ended: that writer's effect came last (or raced them).
                 (State::Exists(_), Some((q, x))) if x.ts_end >= t => {
@@ -214,7 +226,13 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
                 (State::Exists(f), _) => NameState::Exists(*f),
                 (State::Missing(f), _) => NameState::Missing(Some(*f)),
                 (State::Unknown, _) => NameState::Missing(None),
-                (State::Racing(w, r), _) => NameState::Racing(*w, *r),
+                (
+                    State::Racing(w, r)
+                    | State::Ordered {
+                        last: w, rival: r, ..
+                    },
+                    _,
+                ) => NameState::Racing(*w, *r),
             });
         };
         if let Some(r) = rival {
@@ -261,7 +279,11 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
                 match hist.state_at(src, x.ts_end.saturating_add(1)) {
                     State::Exists(f) => NameState::Exists(*f),
                     State::Missing(f) => NameState::Missing(Some(*f)),
-                    State::Racing(a, b) => NameState::Racing(*a, *b),
+                    // Its order would rest on the old name's state before the move.
+                    State::Racing(a, b)
+                    | State::Ordered {
+                        last: a, rival: b, ..
+                    } => NameState::Racing(*a, *b),
                     State::Unknown => NameState::MovedMeanwhile(src, *x),
                 }
             };
@@ -708,6 +730,42 @@ mod tests {
         let v = enoent(&h, &paths, d1f, 200, 210);
         assert_eq!(v.class, Class::Negative, "{}", v.why);
         assert_eq!(v.evidence["last_operation"]["operation"], "unlink");
+    }
+
+    /// Racing writers of a name are ordered from its state before them: under the directory
+    /// as it was then. A directory above it exchanged after that state was seen leaves their
+    /// order unknown (what was under the new directory is another name's state).
+    #[test]
+    fn racing_writers_are_ordered_only_under_an_unchanged_directory() {
+        let class = |exchange: Option<(u64, u64)>| {
+            let mut paths = Paths::default();
+            let mut ops = vec![
+                (OpKind::Mkdir, "d0", None, 0, 5),
+                (OpKind::Mkdir, "e0", None, 0, 5),
+                (OpKind::Create, "d0/f", None, 10, 20),
+                (OpKind::Stat, "d0/f", None, 30, 40),
+                (OpKind::Unlink, "d0/f", None, 100, 300),
+                (OpKind::Create, "d0/f", None, 150, 200),
+            ];
+            if let Some((b, e)) = exchange {
+                ops.push((OpKind::Exchange, "d0", Some("e0"), b, e));
+                ops.sort_by_key(|o| o.3);
+            }
+            let h = hist_two(&mut paths, &ops);
+            let f = paths.parse(b"d0/f");
+            class_of(&h, &paths, f, 400, 410)
+        };
+        assert_eq!(
+            class(None),
+            Class::Anomaly,
+            "the unlink first, the create last"
+        );
+        assert_eq!(
+            class(Some((25, 28))),
+            Class::Anomaly,
+            "the stat saw it after"
+        );
+        assert_eq!(class(Some((50, 60))), Class::OverlapsWriter);
     }
 
     #[test]

@@ -209,7 +209,13 @@ impl Late {
             Reads::Operation => {
                 j.kind == AnomalyKind::ResultDiffers && self.names().any(|p| p == j.path)
             }
-            Reads::Writer => on_slot || above(),
+            Reads::Writer => {
+                (reads_writers(j.kind) && (on_slot || above()))
+                    || (j.kind == AnomalyKind::NullInodePositive
+                        && self
+                            .names()
+                            .any(|p| p != j.path && at_or_below(paths, j.path, p)))
+            }
             Reads::Lookup => on_slot && reads_d_seq(j.kind),
         }
     }
@@ -354,12 +360,18 @@ impl Evidence {
     ///   the clear's `d_delete` read;
     /// - any operation on the name itself for `result-differs`: the matcher numbered the
     ///   name's operations without it;
-    /// - a writer probe on the dentry, the name or a directory above it;
+    /// - a writer probe on the dentry, the name or a directory above it, for the kinds whose
+    ///   rule reads writer probes: the `d_seq` kinds and `clear-before-unhash` (whether a
+    ///   traced `d_delete` on the clear's thread holds it); and for `null-inode-positive`
+    ///   below a directory the writer is on (a kill of that directory's dentry changes which
+    ///   name a lookup under it is judged at);
     /// - a lookup on the dentry for the `d_seq` kinds, which read its `d_seq` values.
     ///
     /// An observation (stat, open, readdir, a lookup) only proves a name existed, and a
     /// `drop_caches` changes no name's existence: neither can excuse an ENOENT or a NULL
-    /// inode, so they set none of those aside. The records are judged against it when the
+    /// inode, so they set none of those aside. Nor can a writer probe on the name itself or
+    /// its dentry (rule 4: a kill excuses nothing; those rules and `result-differs` read the
+    /// operations' history only). The records are judged against it when the
     /// trace's end is known ([`Evidence::set_aside`]); the detailed ones at once.
     pub fn late(&mut self, late: &Obs, key: u64, paths: &Paths) {
         let l = Late {
@@ -592,6 +604,12 @@ fn example(j: &Judged, paths: &Paths) -> String {
     )
 }
 
+/// The kinds whose rule reads writer probes: the `d_seq` kinds, and the hashed clear (a
+/// traced `d_delete` around it on its thread makes it legitimate).
+fn reads_writers(kind: AnomalyKind) -> bool {
+    reads_d_seq(kind) || kind == AnomalyKind::ClearBeforeUnhash
+}
+
 /// The kinds whose rule reads a dentry's `d_seq` values, which a lookup also reports.
 fn reads_d_seq(kind: AnomalyKind) -> bool {
     matches!(
@@ -822,6 +840,54 @@ mod tests {
         assert_eq!(after(&lates), [true, true, false]);
         lates.push(at(by, 7, 3));
         assert_eq!(after(&lates), [true, true, true]);
+    }
+
+    /// A late writer probe (a kill) sets aside only the kinds whose rule reads writer probes:
+    /// on its dentry or name the `d_seq` kinds and the hashed clear, not a NULL inode, an
+    /// ENOENT or a result difference (rule 4: a kill excuses nothing); on a directory above,
+    /// also a NULL inode below it, whose name the directory's dentry gave.
+    #[test]
+    fn a_late_writer_probe_sets_aside_what_reads_writer_probes() {
+        let mut paths = Paths::default();
+        let (a, ax) = (paths.parse(b"a"), paths.parse(b"a/x"));
+        let at = |path, dentry, slot| Obs {
+            path,
+            dentry,
+            slot,
+            ts_end: 100,
+            ..obs(50)
+        };
+        let kill = |path, dentry, slot| Obs {
+            probe: Probe::DentryKill,
+            ..at(path, dentry, slot)
+        };
+        let after = |lates: &[Obs]| {
+            let mut e = Evidence::new(Side::Kernel, 0, 10);
+            for kind in [
+                AnomalyKind::NullInodePositive,
+                AnomalyKind::SpuriousEnoent,
+                AnomalyKind::ResultDiffers,
+                AnomalyKind::ClearBeforeUnhash,
+                AnomalyKind::SeqDelta,
+            ] {
+                let subject = match kind {
+                    AnomalyKind::SpuriousEnoent | AnomalyKind::ResultDiffers => at(ax, 0, 0),
+                    _ => at(ax, 7, 3),
+                };
+                e.add(kind, &subject, String::new(), ruling(), &paths);
+            }
+            for l in lates {
+                e.late(l, 10, &paths);
+            }
+            doubts(&mut e, &paths)
+                .iter()
+                .map(|d| d.is_some())
+                .collect::<Vec<_>>()
+        };
+        let mut lates = vec![kill(ax, 7, 3)];
+        assert_eq!(after(&lates), [false, false, false, true, true]);
+        lates.push(kill(a, 8, 4));
+        assert_eq!(after(&lates), [true, false, false, true, true]);
     }
 
     /// A late event changes only what was judged before it arrived and ends at or after its

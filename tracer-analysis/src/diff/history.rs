@@ -110,7 +110,32 @@ pub enum State<'a> {
     /// The last writer overlapped an earlier one with the opposite effect: which took effect
     /// last is unknown.
     Racing(&'a Fact, &'a Fact),
+    /// Racing writers whose results fix the order: each is a successful create (always
+    /// `O_EXCL`: the runner's and the model's), mkdir, unlink or rmdir, which needs the name in
+    /// the state the other kind leaves, so from the state before the first of them began
+    /// (`prior`'s, a fact that ended before) they alternate and `last`'s effect came last
+    /// (`rival` is the racing writer of the other kind).
+    Ordered {
+        last: &'a Fact,
+        rival: &'a Fact,
+        prior: &'a Fact,
+    },
 }
+
+impl<'a> State<'a> {
+    /// The state with racing writers whose order is known read as their last one's effect.
+    pub fn settled(self) -> State<'a> {
+        match self {
+            State::Ordered { last, .. } if last.effect == Some(Exists::Yes) => State::Exists(last),
+            State::Ordered { last, .. } => State::Missing(last),
+            s => s,
+        }
+    }
+}
+
+/// How many racing groups back an order may rest on the one before it (each resolved from the
+/// state before it): bounds the work of a state query on a name raced over and over.
+const ORDER_DEPTH: u8 = 4;
 
 #[derive(Default)]
 struct NameHistory {
@@ -194,6 +219,74 @@ impl NameHistory {
             .as_ref()
             .map(|w| (w, self.base_rival.as_ref()));
         (observation, writer)
+    }
+}
+
+impl NameHistory {
+    /// Whether the name exists at `t`, from what completed before it (see
+    /// [`History::state_at`]); racing writers are ordered from their results when they can be,
+    /// resting on up to `depth` racing groups before them.
+    fn state_before(&self, t: u64, depth: u8) -> State<'_> {
+        let (observation, writer) = self.last_before(t);
+        match (observation, writer) {
+            (Some(o), Some((w, _))) if o.ts_begin > w.ts_end => State::Exists(o),
+            (Some(o), None) => State::Exists(o),
+            (_, Some((w, Some(r)))) => self.order(w, r, t, depth).unwrap_or(State::Racing(w, r)),
+            (_, Some((w, None))) if w.effect == Some(Exists::Yes) => State::Exists(w),
+            (_, Some((w, None))) => State::Missing(w),
+            (None, None) => State::Unknown,
+        }
+    }
+
+    /// The order of racing writers `w` (the last to complete before `t`) and `r`, when their
+    /// results fix it: every writer that may have taken effect after the first of them began
+    /// (each one ending after that begin, which moves back as they join) is a successful
+    /// create, mkdir, unlink or rmdir, so each flips the name's existence; from the state
+    /// before them, the count of each kind says which came last. None (the order stays
+    /// unknown) with a rename or exchange among them, a state before them that is unknown or
+    /// racing itself, a writer among them folded out of `recent` (the fold keeps only the last),
+    /// or counts that no order from that state allows (a fact missing).
+    fn order<'a>(&'a self, w: &'a Fact, r: &'a Fact, t: u64, depth: u8) -> Option<State<'a>> {
+        let depth = depth.checked_sub(1)?;
+        let mut from = w.ts_begin.min(r.ts_begin).min(w.ts_end).min(r.ts_end);
+        let (mut made, mut removed) = (0i64, 0i64);
+        // Sorted by end: once a writer ends before `from`, so do the rest.
+        for f in self
+            .recent
+            .iter()
+            .rev()
+            .filter(|f| f.writer && f.ts_end < t)
+        {
+            if f.ts_end < from {
+                break;
+            }
+            match (f.kind, f.effect) {
+                (OpKind::Create | OpKind::Mkdir, Some(Exists::Yes)) => made += 1,
+                (OpKind::Unlink | OpKind::Rmdir, Some(Exists::No)) => removed += 1,
+                _ => return None,
+            }
+            from = from.min(f.ts_begin);
+        }
+        if self.base_writer.is_some_and(|b| b.ts_end >= from) {
+            return None;
+        }
+        let (existed, prior) = match self.state_before(from, depth) {
+            State::Exists(p) => (true, p),
+            State::Missing(p) => (false, p),
+            State::Ordered { last, prior, .. } => (last.effect == Some(Exists::Yes), prior),
+            State::Racing(..) | State::Unknown => return None,
+        };
+        let exists = match (existed, made - removed) {
+            (true, 0) | (false, 1) => true,
+            (true, -1) | (false, 0) => false,
+            _ => return None,
+        };
+        let (last, rival) = if (w.effect == Some(Exists::Yes)) == exists {
+            (w, r)
+        } else {
+            (r, w)
+        };
+        Some(State::Ordered { last, rival, prior })
     }
 }
 
@@ -312,20 +405,13 @@ impl History {
     /// observation only proves the name existed at some instant inside it, so one that
     /// overlaps a later writer (an open that saw the file just before an unlink completed)
     /// proves nothing about `t`. Likewise a writer's effect lands somewhere inside its
-    /// interval: a create and an unlink that overlap leave the order unknown.
+    /// interval: a create and an unlink that overlap leave the order unknown, unless their
+    /// results and the state before them fix it ([`State::Ordered`]).
     pub fn state_at(&self, path: PathId, t: u64) -> State<'_> {
         let Some(h) = self.names.get(path as usize) else {
             return State::Unknown;
         };
-        let (observation, writer) = h.last_before(t);
-        match (observation, writer) {
-            (Some(o), Some((w, _))) if o.ts_begin > w.ts_end => State::Exists(o),
-            (Some(o), None) => State::Exists(o),
-            (_, Some((w, Some(r)))) => State::Racing(w, r),
-            (_, Some((w, None))) if w.effect == Some(Exists::Yes) => State::Exists(w),
-            (_, Some((w, None))) => State::Missing(w),
-            (None, None) => State::Unknown,
-        }
+        h.state_before(t, ORDER_DEPTH)
     }
 
     /// The last writer of `path` that completed before `t`, and its rival if one overlapped it.
@@ -397,7 +483,7 @@ mod tests {
     fn kind(s: State<'_>) -> Option<OpKind> {
         match s {
             State::Exists(f) | State::Missing(f) => Some(f.kind),
-            State::Racing(..) | State::Unknown => None,
+            State::Racing(..) | State::Ordered { .. } | State::Unknown => None,
         }
     }
 
@@ -513,6 +599,124 @@ mod tests {
         add(&mut h, OpKind::Readdir, 0, 9_000, 9_001, 9_000);
         assert!(h.names[7].base_rival.is_some());
         assert!(matches!(h.state_at(7, 8_000), State::Racing(..)));
+    }
+
+    /// What racing writers' results prove: from the name's state before them, an exclusive
+    /// create and a mkdir need it missing, an unlink and an rmdir need it existing, so they
+    /// alternate and the counts say which came last. A rename among them, an unknown state
+    /// before them, or counts no order allows leave the order unknown.
+    #[test]
+    fn racing_writers_are_ordered_when_their_results_fix_it() {
+        use OpKind::{Create, Mkdir, Rename, Rmdir, Stat, Unlink};
+        let settled = |ops: &[(OpKind, u64, u64)], t: u64| {
+            let mut h = History::new(1_000_000);
+            for &(kind, b, e) in ops {
+                add(&mut h, kind, 0, b, e, e);
+            }
+            match h.state_at(7, t) {
+                State::Ordered { last, rival, prior } => Some((
+                    last.kind,
+                    rival.kind,
+                    prior.kind,
+                    h.state_at(7, t).settled(),
+                ))
+                .map(|(l, r, p, s)| (l, r, p, matches!(s, State::Exists(_)))),
+                _ => None,
+            }
+        };
+        // Existing (a stat after the create): the unlink came first, the create last.
+        let race = [
+            (Create, 10, 20),
+            (Stat, 30, 40),
+            (Create, 100, 300),
+            (Unlink, 150, 200),
+        ];
+        assert_eq!(settled(&race, 400), Some((Create, Unlink, Stat, true)));
+        // Missing (unlinked): the create came first, the unlink last.
+        let race = [
+            (Create, 10, 20),
+            (Unlink, 30, 40),
+            (Unlink, 100, 300),
+            (Create, 150, 200),
+        ];
+        assert_eq!(settled(&race, 400), Some((Unlink, Create, Unlink, false)));
+        // Directories alike.
+        let race = [(Mkdir, 10, 20), (Rmdir, 100, 300), (Mkdir, 150, 200)];
+        assert_eq!(settled(&race, 400), Some((Mkdir, Rmdir, Mkdir, true)));
+        // Three writers chained by overlaps, from existing: unlink, create, unlink.
+        let race = [
+            (Create, 10, 20),
+            (Unlink, 100, 160),
+            (Create, 150, 260),
+            (Unlink, 250, 300),
+        ];
+        assert_eq!(settled(&race, 400), Some((Unlink, Create, Create, false)));
+        // A race resting on the one before it (no fact between them).
+        let race = [
+            (Create, 10, 20),
+            (Stat, 30, 40),
+            (Create, 100, 300),
+            (Unlink, 150, 200),
+            (Unlink, 400, 600),
+            (Create, 450, 500),
+        ];
+        assert_eq!(settled(&race, 700), Some((Create, Unlink, Stat, true)));
+        let mut h = History::new(1_000_000);
+        for (kind, result, b, e) in [
+            (Create, 0, 10, 20),
+            (Stat, 0, 30, 40),
+            (Create, 0, 100, 300),
+            (Unlink, 0, 150, 200),
+        ] {
+            add(&mut h, kind, result, b, e, e);
+        }
+        // Inside the race nothing is settled: only what completed before counts.
+        assert!(matches!(h.state_at(7, 250), State::Missing(f) if f.kind == Unlink));
+        for unknown in [
+            // Nothing before them.
+            &[(Create, 100, 300), (Unlink, 150, 200)][..],
+            // A rename onto the name needs no state.
+            &[
+                (Create, 10, 20),
+                (Stat, 30, 40),
+                (Rename, 100, 300),
+                (Unlink, 150, 200),
+            ],
+            // Two creates and an unlink from existing: no order allows it (a fact missing).
+            &[
+                (Create, 10, 20),
+                (Stat, 30, 40),
+                (Create, 100, 300),
+                (Unlink, 150, 200),
+                (Create, 160, 210),
+            ],
+            // The state before them is a race of its own that cannot be ordered.
+            &[
+                (Create, 100, 300),
+                (Unlink, 150, 200),
+                (Unlink, 400, 600),
+                (Create, 450, 500),
+            ],
+        ] {
+            let mut h = History::new(1_000_000);
+            for &(kind, b, e) in unknown {
+                add(&mut h, kind, 0, b, e, e);
+            }
+            assert!(
+                matches!(h.state_at(7, 700), State::Racing(..)),
+                "{unknown:?}: {:?}",
+                h.state_at(7, 700)
+            );
+        }
+        // Folded into the base, the writers are not all known: racing again.
+        let mut h = History::new(1_000);
+        for (kind, b, e) in [(Create, 10, 20), (Stat, 30, 40), (Create, 100, 300)] {
+            add(&mut h, kind, 0, b, e, e);
+        }
+        add(&mut h, Unlink, 0, 150, 200, 200);
+        assert!(matches!(h.state_at(7, 400), State::Ordered { .. }));
+        add(&mut h, OpKind::Readdir, 0, 5_000, 5_001, 5_000);
+        assert!(matches!(h.state_at(7, 400), State::Racing(..)));
     }
 
     /// A rename onto a name that exists, and an exchange, leave the name existing: writers

@@ -29,7 +29,13 @@
 //!    sections), so they excuse nothing on the name itself; a rename of a name onto itself
 //!    changes nothing and counts as an observation. Also when the last two writers of the name
 //!    before the lookup overlapped each other with opposite effects (a create preempted across
-//!    a whole unlink): which one took effect last is unknown, so existence cannot be claimed.
+//!    a whole unlink): which one took effect last is unknown, so existence cannot be claimed —
+//!    unless their results fix the order: when every writer of the name that may have taken
+//!    effect since the first of them began is a successful create (`O_EXCL`), mkdir, unlink
+//!    or rmdir, each needed the name in the state the other kind leaves, so from the name's
+//!    state before them (known, and not from before a writer of a directory above it) they
+//!    alternate and the last one's effect is the state (rules 3 and 4 then apply). A rename
+//!    or exchange among them, or an unknown state before them, leaves the order unknown.
 //! 3. the name does not exist at the lookup's begin → `negative`. The state at a point is the
 //!    last writer that completed before it (a successful create, mkdir, rename onto or exchange
 //!    proves existence, a successful unlink, rmdir or rename away absence), unless an
@@ -104,9 +110,11 @@
 //! `anomalies` (exit 1) as soon as one anomaly is found, complete traces or not: what was seen
 //! is real, as long as what the trace lacks could not have changed its judgment. An anomaly
 //! judged before a late event its rule reads arrived, at or before its end (an existence
-//! writer on its name or a directory above it, a writer probe there or on its dentry; for
-//! `result-differs` any operation on its name; for the `d_seq` kinds a lookup of its dentry:
-//! an observation or a `drop_caches` excuses no ENOENT or NULL inode), and, in a trace cut
+//! writer on its name or a directory above it; for the `d_seq` kinds and `clear-before-unhash`
+//! a writer probe there or on its dentry, for a NULL inode one on a directory above it (which
+//! names it); for `result-differs` any operation on its name; for the `d_seq` kinds a lookup
+//! of its dentry: an observation, a `drop_caches` or a kill of the dentry excuses no ENOENT or
+//! NULL inode), and, in a trace cut
 //! short or whose recording failed (an interrupted one stops between operations and drains
 //! its events: nothing is lost), an anomaly reaching where a missing event may begin is set
 //! aside. A lost probe event would arrive after every event read, so at most a reorder window
@@ -129,6 +137,8 @@
 //! `d_seq` moves no traced writer explains, operations without a counterpart, events the
 //! classification could not judge (late, unknown, read faults), a header whose workload does
 //! not parse (the names its setup made are then unknown), `__d_lookup_rcu` not attached, a
+//! kernel trace that saw nothing (no operation at all, or stats and opens that the attached
+//! `__d_lookup_rcu` never saw: `nothing-observed`), a
 //! kernel trace's probe events that no kernel probe wrote, names cut to the event's 64 bytes
 //! (two may share a key), a footer whose last `cpu_seq` of a CPU is below the file's numbers
 //! or missing, events without their entry half (`NO_ENTRY`), a kernel release that is not a

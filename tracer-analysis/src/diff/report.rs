@@ -109,6 +109,9 @@ pub enum ReasonKind {
     WorkloadUnreadable,
     /// `__d_lookup_rcu` was not traced: no NULL-inode return could be seen.
     LookupNotTraced,
+    /// The kernel trace holds no operation, or stats and opens walked paths while the attached
+    /// `__d_lookup_rcu` recorded no call: a clean verdict would rest on nothing seen.
+    NothingObserved,
     /// Probe events of a kernel trace that no kernel probe wrote (their source says so).
     ForeignEvents,
     /// Names cut to the events' 64 bytes: two names may share one key.

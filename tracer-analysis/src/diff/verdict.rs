@@ -9,6 +9,7 @@ use super::{
     side::{CutBound, CutBounds},
 };
 use crate::trace::{End, Footer};
+use tracer_common::{OpKind, Probe};
 
 /// What one side's reasons are drawn from.
 pub struct Facts<'a> {
@@ -287,6 +288,9 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
             format!("__d_lookup_rcu was not traced ({why}): no NULL-inode return could be seen"),
         );
     }
+    if side == Side::Kernel {
+        nothing_observed(f, &mut say);
+    }
     if f.cpu_sequence.is_some() && f.not_from_probes > 0 {
         say(
             ReasonKind::ForeignEvents,
@@ -367,5 +371,47 @@ fn bound_text(b: &CutBound) -> String {
         CutBound::ThreadsUnknown => "anywhere: the header holds no readable workload to say \
              how many threads ran, so a thread with no operation in the file cannot be ruled out"
             .to_string(),
+    }
+}
+
+/// A kernel trace that saw nothing to judge: no operation at all, or path walks that the
+/// attached `__d_lookup_rcu` did not see. A stat or open walks at least its last component, and
+/// in RCU mode `lookup_fast` asks `__d_lookup_rcu` first; a create, unlink, mkdir, rmdir or
+/// rename of a name right under the walk's start looks its last component up under the
+/// directory's lock (`d_lookup`), and a model may be replayed without probe events, so only
+/// the kernel's stats and opens are counted.
+fn nothing_observed(f: &Facts<'_>, say: &mut impl FnMut(ReasonKind, String)) {
+    let ops = |kinds: &[OpKind]| -> u64 {
+        kinds
+            .iter()
+            .filter_map(|k| f.events.per_operation.get(k.name()))
+            .sum()
+    };
+    if ops(&OpKind::ALL) == 0 {
+        say(
+            ReasonKind::NothingObserved,
+            "it holds no operation: the workload did not run or its events were not written, \
+             so nothing was compared"
+                .into(),
+        );
+        return;
+    }
+    let walks = ops(&[OpKind::Stat, OpKind::Open]);
+    let lookups = f
+        .events
+        .per_probe
+        .get(Probe::DLookupRcu.symbol())
+        .copied()
+        .unwrap_or(0);
+    if walks > 0 && lookups == 0 && f.lookup_unattached.is_none() {
+        say(
+            ReasonKind::NothingObserved,
+            format!(
+                "{walks} stats and opens walked a path, but the attached __d_lookup_rcu \
+                 recorded no call (a device filter that misses the workload's file system, a \
+                 probe on a copy of the function the walk does not call): no NULL-inode return \
+                 could be seen"
+            ),
+        );
     }
 }
