@@ -2701,3 +2701,53 @@ fn a_kernel_trace_whose_lookup_probe_saw_no_call_is_not_clean() {
     let r = run(&k, &m);
     assert_eq!(r.verdict, Verdict::Clean, "{}", outcome(&r));
 }
+
+// ---- clear-before-unhash: only the unlinking thread's d_delete excuses a hashed clear (rev4
+// ---- finding 4)
+
+/// An inode clear on a hashed dentry is legitimate only as the name's own `d_delete`, which
+/// runs in the unlinking thread (`vfs_unlink`). The rule excused the clear when an unlink of
+/// the name by *any* thread overlapped it: a kill path (the pruner, thread 20, inside its
+/// `drop_caches`) clearing `f1`'s hashed dentry while thread 10 unlinks `f1` read clean. The
+/// control: the same clear on thread 10, inside its unlink, is `d_delete`'s.
+#[test]
+fn a_hashed_clear_on_another_thread_than_the_unlink_is_an_anomaly() {
+    let trace = |clear_tid: u32| {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+        k.op(OpKind::Unlink, "f1", 1_000, 1_300, 10, 0);
+        k.op(OpKind::DropCaches, "", 1_000, 1_200, 20, 0);
+        k.writer(
+            Probe::DentryUnlinkInode,
+            2,
+            "f1",
+            (1_040, 1_060),
+            clear_tid,
+            (7, 0),
+            (2, 4),
+            flags::HASHED_BEGIN | flags::HASHED_END,
+        );
+        k
+    };
+    let k = trace(20);
+    let r = run(&k, &k.clone());
+    assert!(
+        has_anomaly(&r, AnomalyKind::ClearBeforeUnhash),
+        "{}",
+        outcome(&r)
+    );
+    let a = &r.anomalies[0];
+    assert!(
+        a.why.contains("tid 10"),
+        "names the unlinking thread: {a:?}"
+    );
+    let k = trace(10);
+    let r = run(&k, &k.clone());
+    assert!(
+        !has_anomaly(&r, AnomalyKind::ClearBeforeUnhash),
+        "the unlinking thread's d_delete: {}",
+        outcome(&r)
+    );
+    assert_eq!(r.diagnostics.kernel.d_delete_clears, 1, "{}", outcome(&r));
+}

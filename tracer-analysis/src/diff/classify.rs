@@ -632,25 +632,40 @@ pub fn cleared_in_kill(w: &WriterSpan, earlier: &[WriterSpan]) -> Option<Ruling>
     )
 }
 
-/// An inode clear (`dentry_unlink_inode`/`dentry_iput`) on a dentry hashed at its entry. Only
-/// `d_delete` does that legitimately, inside an unlink or rmdir of the name itself (a rename
-/// calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and moves the
-/// source and what is below a renamed directory along); anywhere
-/// else (the kill path, pruning) the unhash must come first. Some(verdict) if it is an anomaly.
-pub fn clear_while_hashed(hist: &History, path: PathId, b: u64, e: u64) -> Option<Ruling> {
+/// An inode clear (`dentry_unlink_inode`/`dentry_iput`) on a dentry hashed at its entry, by
+/// thread `tid`. Only `d_delete` does that legitimately, inside an unlink or rmdir of the name
+/// itself, in the unlinking thread (`vfs_unlink`, `vfs_rmdir`); a rename calls no `d_delete`
+/// (`__d_move` unhashes the target, which dies unhashed, and moves the source and what is
+/// below a renamed directory along); anywhere else (the kill path, pruning, also while
+/// another thread unlinks the name) the unhash must come first. Some(verdict) if it is an
+/// anomaly.
+pub fn clear_while_hashed(
+    hist: &History,
+    path: PathId,
+    b: u64,
+    e: u64,
+    tid: u32,
+) -> Option<Ruling> {
     const DELETERS: [OpKind; 2] = [OpKind::Unlink, OpKind::Rmdir];
     if hist
-        .writer_overlapping(path, b, e, Some(&DELETERS), Writers::All)
+        .own_writer_overlapping(path, b, e, tid, &DELETERS)
         .is_some()
     {
         return None;
     }
-    Some(Ruling::new(
-        Class::Anomaly,
-        "d_inode cleared while the dentry was still hashed, outside d_delete (no unlink or \
-         rmdir of the name overlaps): the kill path must unhash before the clear"
+    let why = match hist.writer_overlapping(path, b, e, Some(&DELETERS), Writers::All) {
+        Some(f) => format!(
+            "d_inode cleared while the dentry was still hashed, outside d_delete: the {} of the \
+             name overlapping it runs on tid {}, and d_delete runs in the unlinking thread; the \
+             kill path must unhash before the clear",
+            f.kind.name(),
+            f.tid
+        ),
+        None => "d_inode cleared while the dentry was still hashed, outside d_delete (no unlink \
+                 or rmdir of the name overlaps): the kill path must unhash before the clear"
             .into(),
-    ))
+    };
+    Some(Ruling::new(Class::Anomaly, why))
 }
 
 #[cfg(test)]
@@ -834,13 +849,18 @@ mod tests {
         assert_eq!(v.evidence["name_state"], "racing writers");
         assert_eq!(enoent(&h, &paths, f, 100, 110).class, Class::Anomaly);
         assert_eq!(enoent(&h, &paths, g, 50, 60).class, Class::Negative);
-        assert!(clear_while_hashed(&h, g, 32, 38).is_none(), "d_delete");
-        assert!(clear_while_hashed(&h, f, 100, 110).is_some());
+        assert!(clear_while_hashed(&h, g, 32, 38, 9).is_none(), "d_delete");
+        let v = clear_while_hashed(&h, g, 32, 38, 3).map(|v| v.why);
+        assert!(
+            v.as_ref().is_some_and(|w| w.contains("tid 9")),
+            "another thread's clear: {v:?}"
+        );
+        assert!(clear_while_hashed(&h, f, 100, 110, 9).is_some());
         // A rename of the name itself calls no d_delete either.
         let mut paths = Paths::default();
         let h = hist_two(&mut paths, &[(OpKind::Rename, "a", Some("b"), 10, 20)]);
         let (a, b) = (paths.parse(b"a"), paths.parse(b"b"));
-        assert!(clear_while_hashed(&h, a, 12, 14).is_some());
-        assert!(clear_while_hashed(&h, b, 12, 14).is_some());
+        assert!(clear_while_hashed(&h, a, 12, 14, 9).is_some());
+        assert!(clear_while_hashed(&h, b, 12, 14, 9).is_some());
     }
 }

@@ -469,6 +469,20 @@ impl History {
         })
     }
 
+    /// A writer operation of `kinds` on `path` by thread `tid` whose interval overlaps
+    /// `[b, e]`.
+    pub fn own_writer_overlapping(
+        &self,
+        path: PathId,
+        b: u64,
+        e: u64,
+        tid: u32,
+        kinds: &[OpKind],
+    ) -> Option<&Fact> {
+        self.ending_after(path, b)
+            .find(|f| f.writer && f.tid == tid && f.ts_begin <= e && kinds.contains(&f.kind))
+    }
+
     /// Any operation of `kinds` on `path` overlapping `[b, e]` (coverage-gap attribution).
     pub fn op_overlapping(&self, path: PathId, b: u64, e: u64, kinds: &[OpKind]) -> Option<&Fact> {
         self.ending_after(path, b)

@@ -74,7 +74,7 @@
 //!
 //! - An inode clear (`dentry_unlink_inode`/`dentry_iput`, inode != 0 → 0) on a dentry hashed at
 //!   its entry is legitimate only as `d_delete`, inside an unlink or rmdir of the name itself
-//!   (a rename calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and
+//!   on the clear's thread (`d_delete` runs in the unlinking thread) (a rename calls no `d_delete`: `__d_move` unhashes the target, which dies unhashed, and
 //!   moves the source and what is below a renamed directory along); anywhere else the kill
 //!   path cleared before it unhashed: anomaly `clear-before-unhash`. The kill's own probes
 //!   show that order with no probe on the clear: an unhash inside a `__dentry_kill` that

@@ -275,7 +275,8 @@ impl SideState {
                     .record(self.index, r, || self.judge(o, paths), paths);
             }
             SuspectKind::ClearHashed => {
-                match classify::clear_while_hashed(&self.hist, o.path, o.ts_begin, o.ts_end) {
+                match classify::clear_while_hashed(&self.hist, o.path, o.ts_begin, o.ts_end, o.tid)
+                {
                     None => self.diag.d_delete_clears += 1,
                     Some(mut v) => {
                         let s = *s;
