@@ -2751,3 +2751,103 @@ fn a_hashed_clear_on_another_thread_than_the_unlink_is_an_anomaly() {
     );
     assert_eq!(r.diagnostics.kernel.d_delete_clears, 1, "{}", outcome(&r));
 }
+
+// ---- a validated RCU lookup returning a dentry after its unhash's invalidate (rev4
+// ---- finding 2b, docs/notes/session-8/fixseq.md)
+
+/// The catalogue's `lookup-no-unhashed-check`: `__d_lookup_rcu` without its `d_unhashed()`
+/// skip. In a correct kernel a lookup reads `d_seq` before it checks `d_unhashed`, and the
+/// unhash writes `pprev = NULL` before `__d_drop`'s invalidate (smp_wmb): a lookup whose
+/// `*seqp` already holds the invalidated value (here 4, after `___d_drop` left 2 and its
+/// caller added 2) saw the dentry unhashed and must have skipped it. This one returned it,
+/// validated, unhashed at return: the bug's own signature, on a positive dentry (no NULL
+/// inode, no ENOENT yet). The diff reads it clean; the step accepts this bug only through the
+/// symptoms that need the later inode clear to land in its window. Now `found-unhashed`
+/// (rev4 finding 2b); the control below is the legitimate window.
+#[test]
+fn a_lookup_returning_a_dentry_after_its_unhash_is_an_anomaly() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::DropCaches, "", 1_000, 1_200, 20, 0);
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (1_010, 1_020),
+        20,
+        (7, 7),
+        (2, 2),
+        flags::HASHED_BEGIN,
+    );
+    // Between the unhash's invalidate (d_seq 4) and the inode clear: found through the hash
+    // chain, unhashed, d_seq 4 read and unchanged at return.
+    k.op(OpKind::Stat, "f1", 1_040, 1_080, 12, 0);
+    k.lookup(ROOT, 2, "f1", (1_050, 1_060), 12, 7, (4, 4), V);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_100, 1_110),
+        20,
+        (7, 0),
+        (4, 6),
+        0,
+    );
+    let r = run(&k, &k.clone());
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+    assert_eq!(
+        r.anomaly_counts.kernel.keys().collect::<Vec<_>>(),
+        [&AnomalyKind::FoundUnhashed],
+        "{}",
+        outcome(&r)
+    );
+}
+
+/// The legitimate window of the same kill: a lookup that read `d_seq` before the invalidate
+/// (2, the value `___d_drop` left) may find the dentry hashed, and be unhashed and still
+/// validated when it returns, between `pprev = NULL` and the invalidate. A lookup after a
+/// rehash (a traced `__d_move` that found the dentry hashed at exit) is no anomaly either,
+/// whatever it finds at its return.
+#[test]
+fn control_a_lookup_that_read_d_seq_before_the_invalidate_is_clean() {
+    for rehashed in [false, true] {
+        let mut k = Trace::default();
+        created(&mut k, "f1");
+        k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+        k.op(OpKind::DropCaches, "", 1_000, 1_200, 20, 0);
+        k.writer(
+            Probe::DDropInner,
+            2,
+            "f1",
+            (1_010, 1_020),
+            20,
+            (7, 7),
+            (2, 2),
+            flags::HASHED_BEGIN,
+        );
+        let seqp = if rehashed {
+            k.writer(
+                Probe::DMove,
+                2,
+                "f1",
+                (1_025, 1_035),
+                20,
+                (7, 7),
+                (4, 6),
+                flags::HASHED_END,
+            );
+            6
+        } else {
+            2
+        };
+        k.op(OpKind::Stat, "f1", 1_040, 1_080, 12, 0);
+        k.lookup(ROOT, 2, "f1", (1_050, 1_060), 12, 7, (seqp, seqp), V);
+        let r = run(&k, &k.clone());
+        assert!(
+            !has_anomaly(&r, AnomalyKind::FoundUnhashed),
+            "rehashed {rehashed}: {}",
+            outcome(&r)
+        );
+    }
+}

@@ -214,6 +214,9 @@ pub struct SeqState {
     /// (begin, end, tid, `d_seq` at exit). Writers it calls enter below what it accounts for,
     /// and what it moves through inlined code is explained by it.
     container: Option<(u64, u64, u32, u32)>,
+    /// The value `d_seq` reaches with the invalidate of this generation's last traced unhash
+    /// (`__d_drop`: `pprev = NULL`, then +2), until a writer finds it hashed again.
+    unhashed_from: Option<u32>,
     /// A writer entry found less than `known` with nothing owed: out-of-order observations.
     pub regressions: u64,
 }
@@ -263,6 +266,14 @@ impl SeqState {
         }
         self.last_ts = e;
         out
+    }
+
+    /// A lookup returned this dentry with `*seqp` = `seqp`: the value its last traced unhash
+    /// invalidated to, when `seqp` is at or above it. `__d_lookup_rcu` reads `d_seq` before it
+    /// checks `d_unhashed()`, and `__d_drop` clears `pprev` before its invalidate (`smp_wmb`),
+    /// so a reader that read the invalidated value saw the dentry unhashed and skipped it.
+    pub fn returned_after_unhash(&self, seqp: u32) -> Option<u32> {
+        self.unhashed_from.filter(|&u| ahead(seqp, u) >= 0)
     }
 
     /// After a writer seen early: the value from which the move its lookup read is still
@@ -390,6 +401,22 @@ impl SeqState {
             ev.seq_begin
         };
         let amount = proto.owed_after(probe, entry);
+        // `___d_drop` leaves `pprev` as it was (its caller clears it), so only the other
+        // writers' exits say the dentry was hashed again (`__d_move`, `d_add`).
+        if ev.has(flags::HASHED_END) && probe != Probe::DDropInner {
+            self.unhashed_from = None;
+        }
+        match probe {
+            Probe::DDropInner if amount == 2 => {
+                self.unhashed_from = Some(ev.seq_end.wrapping_add(amount));
+            }
+            Probe::DDrop | Probe::DDropLocked
+                if ev.has(flags::HASHED_BEGIN) && !ev.has(flags::NO_ENTRY) =>
+            {
+                self.unhashed_from = Some(ev.seq_begin.wrapping_add(proto.within(probe, true)));
+            }
+            _ => {}
+        }
         if amount > 0 {
             self.owed = Some(Owed {
                 by: probe,
@@ -535,6 +562,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_value_after_an_unhash_is_kept_until_a_rehash() {
+        let p = Protocol::modern("test");
+        let mut s = SeqState::default();
+        let drop = span(writer(Probe::DDrop, 2, 4, true), 10, 20);
+        s.writer(&drop, Probe::DDrop, &p);
+        assert_eq!(
+            s.returned_after_unhash(2),
+            None,
+            "read before the invalidate"
+        );
+        assert_eq!(s.returned_after_unhash(4), Some(4));
+        // `__d_move` rehashes it.
+        let mut mv = span(writer(Probe::DMove, 4, 6, false), 30, 40);
+        mv.flags |= flags::HASHED_END;
+        s.writer(&mv, Probe::DMove, &p);
+        assert_eq!(s.returned_after_unhash(6), None);
+        // `___d_drop` inside `__d_move` (odd): its caller sets no `pprev = NULL`.
+        let mut s = SeqState::default();
+        let inner = span(writer(Probe::DDropInner, 3, 3, true), 10, 20);
+        s.writer(&inner, Probe::DDropInner, &p);
+        assert_eq!(s.returned_after_unhash(4), None);
+        let inner = span(writer(Probe::DDropInner, 4, 4, true), 30, 40);
+        s.writer(&inner, Probe::DDropInner, &p);
+        assert_eq!(s.returned_after_unhash(6), Some(6));
     }
 
     #[test]

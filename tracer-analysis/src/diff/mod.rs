@@ -87,7 +87,14 @@
 //! - `d_seq` deltas per writer and kernel generation ([`Protocol`]): a writer that moves it less
 //!   than required (`d_delete` of a hashed dentry: 2 at least, whichever branch it takes), or
 //!   a missing +2 after `___d_drop` (owed by its inlined caller, found short at the next
-//!   writer's entry): anomaly `seq-delta`.
+//!   writer's entry; inside a traced kill, the owing thread's next writer is held to the bump's
+//!   own base): anomaly `seq-delta`.
+//! - An RCU lookup that returned a dentry, validated and unhashed at return, with `*seqp` at
+//!   or above the value the dentry's last traced unhash invalidated `d_seq` to (and no writer
+//!   found it hashed again since): `__d_lookup_rcu` reads `d_seq` before `d_unhashed()` and
+//!   `__d_drop` clears `pprev` before its invalidate, so it skipped its unhashed check:
+//!   anomaly `found-unhashed`. One that read `d_seq` before the invalidate is the legitimate
+//!   window.
 //! - `d_seq` going backwards within a dentry's life: a lookup's read or a writer's entry below
 //!   what a lookup or a writer's exit saw before it, in an order the stamps prove (the same
 //!   CPU, or further apart than two CPUs' clocks disagree): anomaly `seq-decreased`. Only the

@@ -160,10 +160,13 @@ pub enum AnomalyKind {
     ValidatedFlag,
     /// An operation's result differs from the other side's and no race explains it.
     ResultDiffers,
+    /// An RCU lookup returned a dentry whose `*seqp` holds the value after the dentry's unhash
+    /// (its invalidate): it skipped its `d_unhashed()` check.
+    FoundUnhashed,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 7] = [
+    pub const ALL: [AnomalyKind; 8] = [
         AnomalyKind::NullInodePositive,
         AnomalyKind::SpuriousEnoent,
         AnomalyKind::ClearBeforeUnhash,
@@ -171,6 +174,7 @@ impl AnomalyKind {
         AnomalyKind::SeqDecreased,
         AnomalyKind::ValidatedFlag,
         AnomalyKind::ResultDiffers,
+        AnomalyKind::FoundUnhashed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -182,6 +186,7 @@ impl AnomalyKind {
             AnomalyKind::SeqDecreased => "seq-decreased",
             AnomalyKind::ValidatedFlag => "validated-flag",
             AnomalyKind::ResultDiffers => "result-differs",
+            AnomalyKind::FoundUnhashed => "found-unhashed",
         }
     }
 }

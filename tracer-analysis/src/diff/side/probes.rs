@@ -118,13 +118,41 @@ impl SideState {
             }
             // The probe reads after its return stamp; the thread's operation ending bounds it.
             let read_by = op.map_or(ev.ts_end, |op| op.ts_end);
-            let (found, decreased) = match self.dentries.get_mut(ev.dentry) {
+            // Returned unhashed and validated: did it read `d_seq` after its unhash's
+            // invalidate (which a correct `__d_lookup_rcu` skips)?
+            let returned_unhashed = probe == Probe::DLookupRcu
+                && ev.flags & (flags::HASHED_BEGIN | flags::VALIDATED | flags::READ_FAULT)
+                    == flags::VALIDATED;
+            let (found, decreased, after_unhash) = match self.dentries.get_mut(ev.dentry) {
                 Some(r) => (
                     r.seq.lookup(ev.seq_end, ev.ts_end, read_by),
                     r.order.read(ev.seq_end, ev.cpu, ev.ts_begin, ev.ts_end),
+                    returned_unhashed
+                        .then(|| r.seq.returned_after_unhash(ev.seq_begin))
+                        .flatten(),
                 ),
-                None => (None, None),
+                None => (None, None, None),
             };
+            if let Some(unhashed_from) = after_unhash {
+                self.fresh.push(Fresh {
+                    kind: AnomalyKind::FoundUnhashed,
+                    ruling: Ruling {
+                        class: Class::Anomaly,
+                        why: format!(
+                            "__d_lookup_rcu returned the dentry with *seqp {}, at or above the \
+                             {unhashed_from} its unhash invalidated d_seq to, and it is unhashed \
+                             at return: the lookup read d_seq after pprev was cleared, so its \
+                             d_unhashed() check must have skipped the dentry",
+                            ev.seq_begin
+                        ),
+                        evidence: json_map(json!({
+                            "seqp": ev.seq_begin,
+                            "seq_after_unhash": unhashed_from,
+                            "flags": flag_text(ev.flags),
+                        })),
+                    },
+                });
+            }
             if let Some(f) = decreased {
                 self.seq_decreased(f, &obs);
             }
