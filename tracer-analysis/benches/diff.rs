@@ -1,7 +1,7 @@
 //! Diff throughput and peak memory on large synthetic trace pairs (not a timed test).
 //!
 //! `cargo bench -p tracer-analysis --bench diff -- [EVENTS_PER_TRACE ...] [--dir DIR]
-//! [--window-ms MS] [--json FILE] [--stream] [--report DIR]`
+//! [--window-ms MS] [--json FILE] [--stream] [--report DIR] [--hot-names N]`
 //!
 //! For each size (default 1 000 000 and 10 000 000 events per trace) it writes a kernel and a
 //! model trace of the same synthetic workload to DIR (default: a temporary directory; with
@@ -21,6 +21,11 @@
 //! `--report DIR` writes each size's report as `DIR/report-N.json` and `DIR/report-N.txt`
 //! (what `tracer diff --json` and its standard output would hold), so a change to the diff can
 //! be checked to leave the report byte for byte as it was.
+//!
+//! `--hot-names N` replaces the workload by successful stats of N names (each created first),
+//! 10 µs apart: a name stat'd thousands of times between two writers, as a real workload
+//! polling a file does. Its traces and reports are named `hotN-…` (the same `--dir` holds
+//! both workloads).
 //!
 //! Every figure goes to FILE (default `target/bench/diff.json`); the previous FILE, when there
 //! is one, is read first and each size's events per CPU-second is printed against it.
@@ -90,11 +95,13 @@ struct Workload {
     free_ids: Vec<u64>,
     next_inode: u64,
     id_base: u64,
+    /// `--hot-names`: only stats (after one create each) of this many names.
+    hot: Option<usize>,
     out: Vec<Event>,
 }
 
 impl Workload {
-    fn new(seed: u64, id_base: u64) -> Workload {
+    fn new(seed: u64, id_base: u64, hot: Option<usize>) -> Workload {
         let names = (0..DIRS * FILES_PER_DIR)
             .map(|i| Name {
                 dir: i / FILES_PER_DIR,
@@ -111,6 +118,7 @@ impl Workload {
             free_ids: Vec::new(),
             next_inode: (DIRS + 2) as u64,
             id_base,
+            hot,
             out: Vec::new(),
         }
     }
@@ -212,9 +220,18 @@ impl Workload {
     /// Appends the events of one operation (in completion order) to `out`.
     fn step(&mut self) {
         let tid = 100 + self.rng.below(4) as u32;
-        let n = self.rng.below(self.names.len() as u64) as usize;
+        let n = self.rng.below(self.hot.unwrap_or(self.names.len()) as u64) as usize;
+        if self.hot.is_some() {
+            // 10 µs from one operation's begin to the next (an operation spans 1.5 µs).
+            self.t += 8_500;
+        }
         let b = self.span(300).0;
-        match self.rng.below(100) {
+        let pick = match self.hot {
+            Some(_) if self.names[n].exists => 0,
+            Some(_) => 60,
+            None => self.rng.below(100),
+        };
+        match pick {
             0..=59 => {
                 self.walk(n, tid);
                 let r = if self.names[n].exists { 0 } else { -2 };
@@ -289,7 +306,7 @@ impl Workload {
 }
 
 /// Writes a trace of `events` events; `stream`: into a pipe that the diff reads as it goes.
-fn generate(path: &Path, origin: Origin, events: u64, stream: bool) {
+fn generate(path: &Path, origin: Origin, events: u64, stream: bool, hot: Option<usize>) {
     let mut h = Header::new(origin);
     if origin == Origin::Kernel {
         h.kernel_release = "6.1.0-27-amd64".into();
@@ -311,7 +328,7 @@ fn generate(path: &Path, origin: Origin, events: u64, stream: bool) {
     .expect("create trace");
     // Ids of the two sides have nothing in common, as a kernel's and the model's.
     let id_base = if origin == Origin::Kernel { 0 } else { 1 << 32 };
-    let mut wl = Workload::new(42, id_base);
+    let mut wl = Workload::new(42, id_base, hot);
     // The probes number their calls per CPU (the diff checks the numbering for holes).
     let mut cpu_seq: BTreeMap<u32, u64> = BTreeMap::new();
     while w.events() < events {
@@ -337,6 +354,8 @@ fn generate(path: &Path, origin: Origin, events: u64, stream: bool) {
 #[derive(Serialize)]
 struct Run {
     events_per_side: u64,
+    /// `--hot-names`: the workload was successful stats of this many names.
+    hot_names: Option<usize>,
     /// Generated into pipes as the diff read them (`--stream`).
     streamed: bool,
     /// Events diffed: both sides.
@@ -376,41 +395,49 @@ struct BenchFile {
 
 /// Starts a child process of this bench writing one side's trace into the pipe at `path`:
 /// the generator's CPU time is then not the diff's.
-fn spawn_generator(path: &Path, origin: Origin, n: u64) -> std::process::Child {
+fn spawn_generator(path: &Path, origin: Origin, n: u64, hot: Option<usize>) -> std::process::Child {
     let exe = std::env::current_exe().expect("the bench's own path");
     std::process::Command::new(exe)
         .arg("--generate")
         .arg(origin.name())
         .arg(n.to_string())
         .arg(path)
+        .arg(hot.unwrap_or(0).to_string())
         .spawn()
         .expect("start a generator")
 }
 
 /// The report as `tracer diff` gives it: report.json and the text on its standard output.
-fn write_report(dir: &Path, n: u64, report: &tracer_analysis::diff::Report) {
+fn write_report(dir: &Path, name: &str, report: &tracer_analysis::diff::Report) {
     fs::create_dir_all(dir).expect("create the report directory");
     let json = serde_json::to_vec_pretty(report).expect("serialize the report");
-    fs::write(dir.join(format!("report-{n}.json")), json).expect("write report.json");
+    fs::write(dir.join(format!("report-{name}.json")), json).expect("write report.json");
     let mut text = Vec::new();
     report.write_summary(&mut text).expect("summary");
     report.write_details(&mut text).expect("details");
     if !report.anomalies.is_empty() {
         text.extend_from_slice(format!("\n{}\n", report.verdict_line()).as_bytes());
     }
-    fs::write(dir.join(format!("report-{n}.txt")), text).expect("write report.txt");
+    fs::write(dir.join(format!("report-{name}.txt")), text).expect("write report.txt");
 }
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if let [_, flag, origin, n, path] = &argv[..] {
+    if let [_, flag, origin, n, path, hot] = &argv[..] {
         if flag == "--generate" {
             let origin = if origin == Origin::Kernel.name() {
                 Origin::Kernel
             } else {
                 Origin::Model
             };
-            generate(Path::new(path), origin, n.parse().expect("a count"), true);
+            let hot = Some(hot.parse().expect("a name count")).filter(|&h| h > 0);
+            generate(
+                Path::new(path),
+                origin,
+                n.parse().expect("a count"),
+                true,
+                hot,
+            );
             return;
         }
     }
@@ -418,6 +445,7 @@ fn main() {
     let mut stream = false;
     let mut dir: Option<PathBuf> = None;
     let mut reports: Option<PathBuf> = None;
+    let mut hot: Option<usize> = None;
     let mut json = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/diff.json");
     let mut opts = DiffOptions::default();
     let mut args = std::env::args().skip(1);
@@ -426,6 +454,14 @@ fn main() {
             "--dir" => dir = args.next().map(PathBuf::from),
             "--stream" => stream = true,
             "--report" => reports = args.next().map(PathBuf::from),
+            "--hot-names" => {
+                hot = args.next().and_then(|v| v.parse::<usize>().ok());
+                assert!(
+                    hot.is_some_and(|h| (1..=DIRS * FILES_PER_DIR).contains(&h)),
+                    "--hot-names takes a count of names from 1 to {}",
+                    DIRS * FILES_PER_DIR
+                );
+            }
             "--json" => {
                 if let Some(p) = args.next() {
                     json = PathBuf::from(p);
@@ -474,8 +510,9 @@ fn main() {
         "vs previous"
     );
     for n in sizes {
-        let k = dir.join(format!("kernel-{n}.trace"));
-        let m = dir.join(format!("model-{n}.trace"));
+        let name = hot.map_or(n.to_string(), |h| format!("hot{h}-{n}"));
+        let k = dir.join(format!("kernel-{name}.trace"));
+        let m = dir.join(format!("model-{name}.trace"));
         let t0 = Instant::now();
         let mut children = Vec::new();
         if stream {
@@ -483,11 +520,11 @@ fn main() {
             let _ = fs::remove_file(&m);
             make_fifo(&k);
             make_fifo(&m);
-            children.push(spawn_generator(&k, Origin::Kernel, n));
-            children.push(spawn_generator(&m, Origin::Model, n));
+            children.push(spawn_generator(&k, Origin::Kernel, n, hot));
+            children.push(spawn_generator(&m, Origin::Model, n, hot));
         } else if !(keep && k.exists() && m.exists()) {
-            generate(&k, Origin::Kernel, n, false);
-            generate(&m, Origin::Model, n, false);
+            generate(&k, Origin::Kernel, n, false, hot);
+            generate(&m, Origin::Model, n, false, hot);
         }
         let gen = t0.elapsed().as_secs_f64();
         let bytes = (!stream).then(|| fs::metadata(&k).map(|m| m.len()).unwrap_or(0));
@@ -502,7 +539,7 @@ fn main() {
             assert!(c.wait().is_ok_and(|s| s.success()), "a generator failed");
         }
         if let Some(rd) = &reports {
-            write_report(rd, n, &report);
+            write_report(rd, &name, &report);
         }
         let (user, sys) = (u2 - u1, s2 - s1);
         let total = report.events.kernel.total + report.events.model.total;
@@ -540,6 +577,7 @@ fn main() {
         );
         out.runs.push(Run {
             events_per_side: n,
+            hot_names: hot,
             streamed: stream,
             events: total,
             bytes_per_side: bytes,

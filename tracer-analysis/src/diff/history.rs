@@ -144,8 +144,16 @@ struct NameHistory {
     base_rival: Option<Fact>,
     /// Of the observations folded since `base_writer` ended, the one that began last.
     base_observation: Option<Fact>,
-    /// Facts of the last retention period, sorted by `ts_end`.
+    /// Facts of the last retention period, sorted by `ts_end` (those ending together in
+    /// arrival order).
     recent: VecDeque<Fact>,
+    /// The writers of `recent`, in the same order: what queries walk back through, where
+    /// `recent` holds every observation too (a name stat'd 100 k times a second holds
+    /// hundreds of thousands).
+    writers: VecDeque<Fact>,
+    /// How many facts of `recent` end before they begin (a damaged event): while there is
+    /// one, the walk for the last observation cannot stop early (see `last_before`).
+    inverted: usize,
     /// The newest fact's `ts_end` while `recent` holds any: whether a fact appends is
     /// answered here, without reading `recent`'s far end (a cache miss per operation in the
     /// profile: a busy name holds thousands of facts).
@@ -198,27 +206,46 @@ impl Writers {
 impl NameHistory {
     /// The last writer that completed before `t` with an overlapping rival of opposite effect,
     /// and the observation that began last after it (or the last one, with no writer).
+    ///
+    /// Of the facts that ended before `t`, newest first, the observations after the last
+    /// writer: one that begins later than the best so far must end after that begin, and
+    /// `recent` is sorted by end, so the walk stops at the first fact ending no later than the
+    /// best's begin. What it reads is then the facts in flight at one instant (a few per
+    /// thread), not every observation since the writer.
     fn last_before(&self, t: u64) -> (Option<&Fact>, Option<LastWriter<'_>>) {
         let mut observation: Option<&Fact> = self.base_observation.as_ref();
-        let mut before = self.recent.iter().rev().filter(|f| f.ts_end < t);
-        while let Some(f) = before.next() {
-            if f.writer {
-                let rival = before
-                    .clone()
-                    .take_while(|g| g.ts_end >= f.ts_begin)
-                    .find(|g| g.writer && rivals(g, f))
-                    .or_else(|| self.base_writer.as_ref().filter(|g| rivals(g, f)));
-                return (observation, Some((f, rival)));
+        let end = self.recent.partition_point(|f| f.ts_end < t);
+        for f in self.recent.range(..end).rev() {
+            if f.writer
+                || (self.inverted == 0 && observation.is_some_and(|o| f.ts_end <= o.ts_begin))
+            {
+                break;
             }
             if observation.is_none_or(|o| f.ts_begin > o.ts_begin) {
                 observation = Some(f);
             }
         }
-        let writer = self
-            .base_writer
-            .as_ref()
-            .map(|w| (w, self.base_rival.as_ref()));
-        (observation, writer)
+        let Some(i) = self.writers_before(t).checked_sub(1) else {
+            let writer = self
+                .base_writer
+                .as_ref()
+                .map(|w| (w, self.base_rival.as_ref()));
+            return (observation, writer);
+        };
+        let f = &self.writers[i];
+        let rival = self
+            .writers
+            .range(..i)
+            .rev()
+            .take_while(|g| g.ts_end >= f.ts_begin)
+            .find(|g| rivals(g, f))
+            .or_else(|| self.base_writer.as_ref().filter(|g| rivals(g, f)));
+        (observation, Some((f, rival)))
+    }
+
+    /// How many of `writers` ended before `t`.
+    fn writers_before(&self, t: u64) -> usize {
+        self.writers.partition_point(|f| f.ts_end < t)
     }
 }
 
@@ -251,12 +278,7 @@ impl NameHistory {
         let mut from = w.ts_begin.min(r.ts_begin).min(w.ts_end).min(r.ts_end);
         let (mut made, mut removed) = (0i64, 0i64);
         // Sorted by end: once a writer ends before `from`, so do the rest.
-        for f in self
-            .recent
-            .iter()
-            .rev()
-            .filter(|f| f.writer && f.ts_end < t)
-        {
+        for f in self.writers.range(..self.writers_before(t)).rev() {
             if f.ts_end < from {
                 break;
             }
@@ -380,6 +402,13 @@ impl History {
             let at = h.recent.partition_point(|f| f.ts_end <= fact.ts_end);
             h.recent.insert(at, fact);
         }
+        if fact.writer {
+            let at = h.writers.partition_point(|f| f.ts_end <= fact.ts_end);
+            h.writers.insert(at, fact);
+        }
+        if fact.ts_begin > fact.ts_end {
+            h.inverted += 1;
+        }
         let horizon = now.saturating_sub(self.retention);
         while h.moves.get(1).is_some_and(|m| m.ts_end < horizon) {
             h.moves.pop_front();
@@ -388,7 +417,12 @@ impl History {
             let Some(old) = h.recent.pop_front() else {
                 break;
             };
+            if old.ts_begin > old.ts_end {
+                h.inverted -= 1;
+            }
             if old.writer {
+                // The first writer of `recent` is the first of `writers`.
+                h.writers.pop_front();
                 h.base_rival = h.base_writer.filter(|p| rivals(p, &old));
                 if h.base_observation.is_some_and(|o| o.ts_begin <= old.ts_end) {
                     h.base_observation = None;
@@ -439,6 +473,15 @@ impl History {
             .flat_map(move |h| h.recent.iter().rev().take_while(move |f| f.ts_end >= b))
     }
 
+    /// The writers of `path` that end at or after `b`, newest first (every fact that
+    /// [`Writers::count`] counts is a writer: an observation changes nothing).
+    fn writers_ending_after(&self, path: PathId, b: u64) -> impl Iterator<Item = &Fact> {
+        self.names
+            .get(path as usize)
+            .into_iter()
+            .flat_map(move |h| h.writers.iter().rev().take_while(move |f| f.ts_end >= b))
+    }
+
     /// A writer of `path` whose interval overlaps `[b, e]`, other than the operation of thread
     /// `tid` over exactly `[b, e]` (the one asking).
     pub fn other_writer_overlapping(
@@ -449,7 +492,7 @@ impl History {
         tid: u32,
         which: Writers,
     ) -> Option<&Fact> {
-        self.ending_after(path, b).find(|f| {
+        self.writers_ending_after(path, b).find(|f| {
             which.count(f) && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
         })
     }
@@ -464,7 +507,7 @@ impl History {
         kinds: Option<&[OpKind]>,
         which: Writers,
     ) -> Option<&Fact> {
-        self.ending_after(path, b).find(|f| {
+        self.writers_ending_after(path, b).find(|f| {
             which.count(f) && f.ts_begin <= e && kinds.is_none_or(|k| k.contains(&f.kind))
         })
     }
@@ -773,6 +816,228 @@ mod tests {
         );
         assert_eq!(h.writer_overlapping(b, 110, 120, None, Writers::All), None);
         assert!(matches!(h.state_at(b, 130), State::Exists(f) if !f.writer));
+    }
+
+    /// The queries as they were before `writers` and the early stop: every walk reads
+    /// `recent` whole from its newest fact. The reference the faster queries must agree with.
+    mod reference {
+        use super::super::*;
+
+        pub fn last_before(h: &NameHistory, t: u64) -> (Option<&Fact>, Option<LastWriter<'_>>) {
+            let mut observation: Option<&Fact> = h.base_observation.as_ref();
+            let mut before = h.recent.iter().rev().filter(|f| f.ts_end < t);
+            while let Some(f) = before.next() {
+                if f.writer {
+                    let rival = before
+                        .clone()
+                        .take_while(|g| g.ts_end >= f.ts_begin)
+                        .find(|g| g.writer && rivals(g, f))
+                        .or_else(|| h.base_writer.as_ref().filter(|g| rivals(g, f)));
+                    return (observation, Some((f, rival)));
+                }
+                if observation.is_none_or(|o| f.ts_begin > o.ts_begin) {
+                    observation = Some(f);
+                }
+            }
+            let writer = h.base_writer.as_ref().map(|w| (w, h.base_rival.as_ref()));
+            (observation, writer)
+        }
+
+        pub fn state_before(h: &NameHistory, t: u64, depth: u8) -> State<'_> {
+            match last_before(h, t) {
+                (Some(o), Some((w, _))) if o.ts_begin > w.ts_end => State::Exists(o),
+                (Some(o), None) => State::Exists(o),
+                (_, Some((w, Some(r)))) => order(h, w, r, t, depth).unwrap_or(State::Racing(w, r)),
+                (_, Some((w, None))) if w.effect == Some(Exists::Yes) => State::Exists(w),
+                (_, Some((w, None))) => State::Missing(w),
+                (None, None) => State::Unknown,
+            }
+        }
+
+        fn order<'a>(
+            h: &'a NameHistory,
+            w: &'a Fact,
+            r: &'a Fact,
+            t: u64,
+            depth: u8,
+        ) -> Option<State<'a>> {
+            let depth = depth.checked_sub(1)?;
+            let mut from = w.ts_begin.min(r.ts_begin).min(w.ts_end).min(r.ts_end);
+            let (mut made, mut removed) = (0i64, 0i64);
+            for f in h.recent.iter().rev().filter(|f| f.writer && f.ts_end < t) {
+                if f.ts_end < from {
+                    break;
+                }
+                match (f.kind, f.effect) {
+                    (OpKind::Create | OpKind::Mkdir, Some(Exists::Yes)) => made += 1,
+                    (OpKind::Unlink | OpKind::Rmdir, Some(Exists::No)) => removed += 1,
+                    _ => return None,
+                }
+                from = from.min(f.ts_begin);
+            }
+            if h.base_writer.is_some_and(|b| b.ts_end >= from) {
+                return None;
+            }
+            let (existed, prior) = match state_before(h, from, depth) {
+                State::Exists(p) => (true, p),
+                State::Missing(p) => (false, p),
+                State::Ordered { last, prior, .. } => (last.effect == Some(Exists::Yes), prior),
+                State::Racing(..) | State::Unknown => return None,
+            };
+            let exists = match (existed, made - removed) {
+                (true, 0) | (false, 1) => true,
+                (true, -1) | (false, 0) => false,
+                _ => return None,
+            };
+            let (last, rival) = if (w.effect == Some(Exists::Yes)) == exists {
+                (w, r)
+            } else {
+                (r, w)
+            };
+            Some(State::Ordered { last, rival, prior })
+        }
+
+        /// `writer_overlapping` (with `tid`: `other_writer_overlapping`).
+        pub fn writer_overlapping<'a>(
+            h: &'a NameHistory,
+            (b, e): (u64, u64),
+            tid: Option<u32>,
+            kinds: Option<&[OpKind]>,
+            which: Writers,
+        ) -> Option<&'a Fact> {
+            h.recent
+                .iter()
+                .rev()
+                .take_while(|f| f.ts_end >= b)
+                .find(|f| {
+                    which.count(f)
+                        && f.ts_begin <= e
+                        && kinds.is_none_or(|k| k.contains(&f.kind))
+                        && tid.is_none_or(|tid| !(f.tid == tid && f.ts_begin == b && f.ts_end == e))
+                })
+        }
+    }
+
+    /// Random histories of two names (writers, observations, renames and exchanges between
+    /// them, overlaps from four threads, long operations, runs of stats, now and then a
+    /// damaged interval ending before it begins, and jumps past the retention that fold):
+    /// every query answers what the reference answers, after every operation.
+    #[test]
+    fn queries_agree_with_a_walk_of_every_fact() {
+        use OpKind::{Create, Exchange, Mkdir, Open, Readdir, Rename, Rmdir, Stat, Unlink};
+        let kinds = [
+            Create, Mkdir, Unlink, Rmdir, Rename, Exchange, Stat, Open, Readdir,
+        ];
+        let whiches = [
+            Writers::OfExistence,
+            Writers::OfExistenceOrType,
+            Writers::All,
+        ];
+        let (mut ordered, mut racing, mut observed, mut early) = (0, 0, 0, 0);
+        for seed in 1..=40u64 {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut rng = move |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            let retention = 200 + rng(2_000);
+            let mut h = History::new(retention);
+            let (mut t, mut now) = (1_000u64, 0u64);
+            // Each thread's operations follow one another; the four overlap.
+            let mut free = [0u64; 4];
+            let mut stats = 0;
+            for _ in 0..1_500 {
+                let tid = rng(4) as usize;
+                t += rng(30);
+                if rng(200) == 0 {
+                    t += retention * 2;
+                }
+                let b = t.max(free[tid]);
+                let kind = if stats > 0 {
+                    stats -= 1;
+                    Stat
+                } else {
+                    if rng(20) == 0 {
+                        stats = rng(300);
+                    }
+                    kinds[rng(kinds.len() as u64) as usize]
+                };
+                let e = match rng(50) {
+                    0 => b + 300 + rng(1_000),
+                    1 => b.saturating_sub(1 + rng(20)),
+                    _ => b + 1 + rng(40),
+                };
+                free[tid] = b.max(e) + 1;
+                let result = [0, 0, 0, -2, -17][rng(5) as usize];
+                let (path, to) = match (kind, rng(2)) {
+                    (Rename | Exchange, 0) => (7, Some(8)),
+                    (Rename | Exchange, _) => (8, Some(7)),
+                    (_, p) => (7 + p as PathId, None),
+                };
+                now = now.max(b.max(e));
+                h.add_op(Fact::from_op(kind, result, b, e, tid as u32), path, to, now);
+                for p in [7, 8] {
+                    let Some(nh) = h.names.get(p as usize) else {
+                        continue;
+                    };
+                    let writers: Vec<Fact> =
+                        nh.recent.iter().filter(|f| f.writer).copied().collect();
+                    assert!(nh.writers.iter().eq(writers.iter()), "seed {seed}");
+                    for _ in 0..6 {
+                        let q = (now + 50).saturating_sub(rng(retention + 100));
+                        assert_eq!(
+                            nh.last_before(q),
+                            reference::last_before(nh, q),
+                            "seed {seed} t {q}"
+                        );
+                        let state = h.state_at(p, q);
+                        assert_eq!(
+                            state,
+                            reference::state_before(nh, q, ORDER_DEPTH),
+                            "seed {seed} t {q}"
+                        );
+                        match state {
+                            State::Ordered { .. } => ordered += 1,
+                            State::Racing(..) => racing += 1,
+                            State::Exists(f) if !f.writer => observed += 1,
+                            _ => {}
+                        }
+                        let end = nh.recent.partition_point(|f| f.ts_end < q);
+                        let since = nh
+                            .recent
+                            .range(..end)
+                            .rev()
+                            .take_while(|f| !f.writer)
+                            .count();
+                        if since > 20 {
+                            early += 1;
+                        }
+                        let (b, e) = (q, q + rng(100));
+                        let ks = [kinds[rng(kinds.len() as u64) as usize], Unlink];
+                        let tid = rng(4) as u32;
+                        for which in whiches {
+                            for k in [None, Some(&ks[..])] {
+                                assert_eq!(
+                                    h.writer_overlapping(p, b, e, k, which),
+                                    reference::writer_overlapping(nh, (b, e), None, k, which),
+                                );
+                            }
+                            assert_eq!(
+                                h.other_writer_overlapping(p, b, e, tid, which),
+                                reference::writer_overlapping(nh, (b, e), Some(tid), None, which),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // The histories reach every case the walks distinguish.
+        assert!(
+            ordered > 100 && racing > 100 && observed > 1_000 && early > 1_000,
+            "ordered {ordered}, racing {racing}, observed {observed}, long runs {early}"
+        );
     }
 
     #[test]
