@@ -522,8 +522,8 @@ impl History {
         tid: u32,
         kinds: &[OpKind],
     ) -> Option<&Fact> {
-        self.ending_after(path, b)
-            .find(|f| f.writer && f.tid == tid && f.ts_begin <= e && kinds.contains(&f.kind))
+        self.writers_ending_after(path, b)
+            .find(|f| f.tid == tid && f.ts_begin <= e && kinds.contains(&f.kind))
     }
 
     /// Any operation of `kinds` on `path` overlapping `[b, e]` (coverage-gap attribution).
@@ -1029,6 +1029,19 @@ mod tests {
                                 reference::writer_overlapping(nh, (b, e), Some(tid), None, which),
                             );
                         }
+                        assert_eq!(
+                            h.own_writer_overlapping(p, b, e, tid, &ks),
+                            nh.recent
+                                .iter()
+                                .rev()
+                                .take_while(|f| f.ts_end >= b)
+                                .find(|f| {
+                                    f.writer
+                                        && f.tid == tid
+                                        && f.ts_begin <= e
+                                        && ks.contains(&f.kind)
+                                }),
+                        );
                     }
                 }
             }
