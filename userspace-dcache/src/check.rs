@@ -170,6 +170,8 @@ pub enum Mutant {
     KillClearBeforeUnhash,
     /// `__d_drop` without its `d_seq` invalidate, and the kill path's clear unbracketed.
     DropWithoutInvalidate,
+    /// `__d_drop` without its `d_seq` invalidate; the kill path's bracket kept.
+    DDropNoInvalidate,
     /// `__d_lookup_rcu` without its `d_unhashed()` check.
     LookupNoUnhashedCheck,
     /// 4c0d7cd5 reverted: killing an already-unhashed dentry moves no `d_seq`.
@@ -183,10 +185,11 @@ pub enum Mutant {
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 8] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::StepIntoReread,
         Mutant::KillClearBeforeUnhash,
         Mutant::DropWithoutInvalidate,
+        Mutant::DDropNoInvalidate,
         Mutant::LookupNoUnhashedCheck,
         Mutant::UnhashedKillNoBump,
         Mutant::NoChildSeqRecheck,
@@ -199,6 +202,7 @@ impl Mutant {
             Mutant::StepIntoReread => "step-into-reread",
             Mutant::KillClearBeforeUnhash => "kill-clear-before-unhash",
             Mutant::DropWithoutInvalidate => "drop-without-invalidate",
+            Mutant::DDropNoInvalidate => "d-drop-no-invalidate",
             Mutant::LookupNoUnhashedCheck => "lookup-no-unhashed-check",
             Mutant::UnhashedKillNoBump => "unhashed-kill-no-bump",
             Mutant::NoChildSeqRecheck => "no-child-seq-recheck",
@@ -227,6 +231,7 @@ impl Mutant {
             Mutant::StepIntoReread => p.reread_inode_after_check = true,
             Mutant::KillClearBeforeUnhash => m.kill_clear_before_unhash = true,
             Mutant::DropWithoutInvalidate => m.drop_without_invalidate = true,
+            Mutant::DDropNoInvalidate => m.d_drop_no_invalidate = true,
             Mutant::LookupNoUnhashedCheck => m.lookup_no_unhashed_check = true,
             Mutant::UnhashedKillNoBump => {
                 if p.unlink_inode_seq == InodeSeq::Bracket {
@@ -275,8 +280,9 @@ pub enum CheckError {
     UnknownScenario(String),
     #[error(
         "unknown mutant {0:?}; known: step-into-reread, kill-clear-before-unhash, \
-         drop-without-invalidate, lookup-no-unhashed-check, unhashed-kill-no-bump, \
-         no-child-seq-recheck, seqcount-begin-keeps-bit0, retry-without-rmb"
+         drop-without-invalidate, d-drop-no-invalidate, lookup-no-unhashed-check, \
+         unhashed-kill-no-bump, no-child-seq-recheck, seqcount-begin-keeps-bit0, \
+         retry-without-rmb"
     )]
     UnknownMutant(String),
     #[error("unknown memory model {0:?}; known: c11, sc")]
@@ -883,6 +889,12 @@ fn mutant_reasoning(m: Mutant, scenario: Scenario, holds: bool) -> String {
         Mutant::DropWithoutInvalidate => {
             "neither the unhash nor the kill's clear moves d_seq: a reader that found the dentry \
              hashed validates the NULL, on any machine"
+        }
+        Mutant::DDropNoInvalidate => {
+            "the unhash leaves d_seq alone, but every kill still brackets its clear: a reader \
+             that sees the NULL sees d_seq moved; a reader that validates a positive inode \
+             after the unhash keeps a snapshot that was true, so neither invariant breaks. \
+             Only the writer's own d_seq values show the missing +2 (tracer diff: seq-delta)"
         }
         Mutant::LookupNoUnhashedCheck => {
             "the reader samples d_seq after the whole kill and never looks at the hash link: it \

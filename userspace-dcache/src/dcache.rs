@@ -262,7 +262,8 @@ impl Task<'_> {
     /// `__d_drop()`: unhash, then invalidate `d_seq` so RCU walkers that already hold the
     /// dentry fail their re-check. `d_lock` held.
     pub(crate) fn __d_drop(&self, d: DPtr) {
-        let no_invalidate = self.dc.profile.mutants.drop_without_invalidate;
+        let m = self.dc.profile.mutants;
+        let no_invalidate = m.drop_without_invalidate || m.d_drop_no_invalidate;
         match self.dc.profile.d_drop_shape {
             // 3.0, 4.8: one out-of-line function; its probe fires on every call.
             DDropShape::Single => {

@@ -132,6 +132,8 @@ pub struct Mutants {
     /// `__d_drop` unhashes without invalidating `d_seq`, and the kill path clears `d_inode`
     /// without a bracket.
     pub drop_without_invalidate: bool,
+    /// `__d_drop` unhashes without invalidating `d_seq`; the kill path's bracket stays.
+    pub d_drop_no_invalidate: bool,
     /// `__d_lookup_rcu` skips its `d_unhashed()` check.
     pub lookup_no_unhashed_check: bool,
     /// The caller drops its re-check of the child's `d_seq` after reading `d_inode`.
@@ -227,6 +229,7 @@ impl Profile {
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
+            d_drop_no_invalidate: false,
             lookup_no_unhashed_check: false,
             no_child_seq_recheck: false,
             seqcount_begin_keeps_bit0: false,

@@ -376,6 +376,34 @@ fn mutant_clear_before_unhash_shows_in_the_kill_events() {
     }
 }
 
+/// `d-drop-no-invalidate` in the model under stress: the kill's `dentry_unlink_inode` begins
+/// where `___d_drop` left `d_seq` (its caller's +2 never came); without the mutant it begins 2
+/// above. The bracket (+2) is there either way.
+#[test]
+fn mutant_d_drop_no_invalidate_leaves_the_unhash_debt_unpaid() {
+    for mutant in [false, true] {
+        let mut profile = Profile::LINUX_6_1;
+        profile.mutants.d_drop_no_invalidate = mutant;
+        let sink = Arc::new(CollectSink::new());
+        let dc = Dcache::new(DcacheConfig::new(profile, FsKind::Disk).with_sink(sink.clone()));
+        let t = dc.task(1);
+        t.create("f").unwrap();
+        t.stat("f").unwrap();
+        let id = dentry_of(&sink.take(), b"f");
+        t.drop_caches();
+        let ev = sink.take();
+        let of = |probe: Probe| {
+            ev.iter()
+                .find(|e| e.dentry == id && e.probe == probe as u8)
+                .unwrap()
+        };
+        let (unhash, clear) = (of(Probe::DDropInner), of(Probe::DentryUnlinkInode));
+        let owed = clear.seq_begin.wrapping_sub(unhash.seq_end);
+        assert_eq!(owed, if mutant { 0 } else { 2 }, "mutant {mutant}");
+        assert_eq!(clear.seq_end.wrapping_sub(clear.seq_begin), 2);
+    }
+}
+
 #[test]
 fn exchange_swaps_two_names_with_one_d_move_per_dentry() {
     let (dc, sink) = model("linux-6.1", FsKind::Tmpfs);

@@ -33,9 +33,9 @@ pub struct CheckArgs {
     #[arg(long, requires = "profile")]
     scenario: Option<String>,
     /// A deliberate bug on top of the profile (the bug catalogue's names): step-into-reread,
-    /// kill-clear-before-unhash, drop-without-invalidate, lookup-no-unhashed-check,
-    /// unhashed-kill-no-bump, no-child-seq-recheck, seqcount-begin-keeps-bit0,
-    /// retry-without-rmb.
+    /// kill-clear-before-unhash, drop-without-invalidate, d-drop-no-invalidate,
+    /// lookup-no-unhashed-check, unhashed-kill-no-bump, no-child-seq-recheck,
+    /// seqcount-begin-keeps-bit0, retry-without-rmb.
     #[arg(long, requires = "profile")]
     mutant: Option<String>,
     /// Memory model: c11 (the model's orderings as written) or sc (no reordering, which is all

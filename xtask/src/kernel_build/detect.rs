@@ -2,19 +2,21 @@
 //! control) and each catalogue bug it boots the kernel, runs the workloads that reach the bug
 //! (`cargo xtask run`: record, replay, diff), and prints a matrix: kernel, workload, verdict,
 //! anomaly kinds and counts, time to the first anomaly, events, lost. The control must be
-//! clean on every workload, each bug must show one of its expected kinds on at least one.
+//! clean on every workload having compared real lookups; each bug must show its own signature
+//! (and, where a racing lookup is what shows it, a symptom) on at least one boot.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
     time::Instant,
 };
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
-use tracer_analysis::diff::ReportDigest;
+use serde::{Deserialize, Serialize};
+use tracer_analysis::diff::{ReportDigest, Side};
+use tracer_common::Probe;
 
-use super::{build, AnomalyKind, Bug, Variant, DELAY_PARAM};
+use super::{build, AnomalyKind, Bug, Expectation, Variant, Window, DELAY_PARAM};
 use crate::{cmd, run, vm::KernelChoice};
 
 #[derive(clap::Args)]
@@ -81,28 +83,41 @@ pub struct Cell {
     pub verdict: Verdict,
     /// Kernel-side anomalies per kind.
     pub anomaly_counts: BTreeMap<AnomalyKind, u64>,
+    /// The planted windows the detailed kernel-side anomalies show.
+    pub windows: BTreeSet<Window>,
     /// From the first operation to the first kernel-side anomaly.
     pub first_anomaly_ms: Option<f64>,
     pub events: u64,
     pub lost: u64,
-    /// A bug's cell: one of its expected kinds was counted. The control's: clean.
+    /// `__d_lookup_rcu` events, kernel side and model side: what the diff compared.
+    pub lookups: PerSideCount,
+    /// A bug's cell: its expectation met. The control's: clean, with lookups compared.
     pub ok: bool,
     pub wall_seconds: f64,
     pub out: PathBuf,
     pub error: Option<String>,
 }
 
+/// A count on each side of the diff.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PerSideCount {
+    pub kernel: u64,
+    pub model: u64,
+}
+
 /// One kernel's outcome over its cells.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub kernel: String,
-    pub expected: Vec<AnomalyKind>,
+    /// None: the control.
+    pub expected: Option<Expectation>,
     pub build_seconds: f64,
     pub build_cached: bool,
     /// Cells that met the expectation, of all cells.
     pub ok_runs: u32,
     pub runs: u32,
-    /// Control: every cell clean. Bug: at least one cell with an expected kind.
+    /// Control: every cell clean with lookups compared. Bug: at least one cell meeting its
+    /// expectation.
     pub pass: bool,
 }
 
@@ -156,33 +171,34 @@ pub fn run_detect(args: &DetectArgs) -> Result<Outcome> {
     let mut rows = Vec::new();
     let mut cells = Vec::new();
     for (variant, built) in &kernels {
-        let (workloads, expected, append): (&[&str], &[AnomalyKind], Vec<String>) = match variant {
-            Variant::Bug(b) => (
-                b.workloads(),
-                b.expected(),
-                vec![format!("{DELAY_PARAM}={}", args.delay_us)],
-            ),
-            _ => (&control_workloads, &[], Vec::new()),
-        };
+        let (workloads, expected, append): (&[&str], Option<Expectation>, Vec<String>) =
+            match variant {
+                Variant::Bug(b) => (
+                    b.workloads(),
+                    Some(b.expectation()),
+                    vec![format!("{DELAY_PARAM}={}", args.delay_us)],
+                ),
+                _ => (&control_workloads, None, Vec::new()),
+            };
         let label = variant.label();
         let mut row_cells = Vec::new();
         for w in workloads {
             for run in 1..=args.runs {
                 let dir = out.join(&label).join(w).join(run.to_string());
                 eprintln!("\n=== detect: {label}, {w}, run {run}/{} ===", args.runs);
-                let cell = run_cell(args, built, &append, &label, w, run, &dir, expected);
+                let cell = run_cell(args, built, &append, &label, w, run, &dir, &expected);
                 row_cells.push(cell);
             }
         }
         let ok_runs = row_cells.iter().filter(|c| c.ok).count() as u32;
-        let pass = if expected.is_empty() {
+        let pass = if expected.is_none() {
             ok_runs as usize == row_cells.len()
         } else {
             ok_runs > 0
         };
         rows.push(Row {
             kernel: label,
-            expected: expected.to_vec(),
+            expected,
             build_seconds: built.build_time.as_secs_f64(),
             build_cached: built.cached,
             ok_runs,
@@ -215,7 +231,7 @@ fn run_cell(
     workload: &str,
     run: u32,
     dir: &Path,
-    expected: &[AnomalyKind],
+    expected: &Option<Expectation>,
 ) -> Cell {
     let t0 = Instant::now();
     let mut cell = Cell {
@@ -224,9 +240,11 @@ fn run_cell(
         run,
         verdict: Verdict::Error,
         anomaly_counts: BTreeMap::new(),
+        windows: BTreeSet::new(),
         first_anomaly_ms: None,
         events: 0,
         lost: 0,
+        lookups: PerSideCount::default(),
         ok: false,
         wall_seconds: 0.0,
         out: dir.to_path_buf(),
@@ -253,14 +271,21 @@ fn run_cell(
         cell.error = Some(format!("{e:#}"));
     }
     cell.wall_seconds = t0.elapsed().as_secs_f64();
-    cell.ok = if expected.is_empty() {
-        cell.verdict == Verdict::Clean
-    } else {
-        expected
-            .iter()
-            .any(|k| cell.anomaly_counts.get(k).is_some_and(|&n| n > 0))
+    cell.ok = match expected {
+        None => control_ok(&cell),
+        Some(e) => e.met(&cell.anomaly_counts, &cell.windows),
     };
     cell
+}
+
+/// A clean control means something only if the diff compared lookups: the kernel recorded
+/// `__d_lookup_rcu` calls and the model replayed them (a probe that attached and saw nothing,
+/// or an empty trace, would read clean too).
+fn control_ok(cell: &Cell) -> bool {
+    cell.verdict == Verdict::Clean
+        && cell.events > 0
+        && cell.lookups.kernel > 0
+        && cell.lookups.model > 0
 }
 
 /// The builtin `name` with every foreground thread running for `seconds` instead of its
@@ -296,7 +321,7 @@ fn timed_workload(name: &str, seconds: u64, dir: &Path) -> Result<PathBuf> {
 /// Fills the cell from the diff's report.json and exit code (which must say the same: exit 2
 /// is also any error of the tracer).
 fn read_report(path: &Path, code: i32, cell: &mut Cell) -> Result<()> {
-    use tracer_analysis::diff::{Side, Verdict as Diff};
+    use tracer_analysis::diff::Verdict as Diff;
     let r = ReportDigest::read(path)?;
     if r.verdict.exit_status() != code {
         bail!(
@@ -323,7 +348,48 @@ fn read_report(path: &Path, code: i32, cell: &mut Cell) -> Result<()> {
         cell.first_anomaly_ms = Some(f.saturating_sub(s) as f64 / 1e6);
     }
     cell.anomaly_counts = r.anomaly_counts.kernel;
+    let lookups = |per_probe: &BTreeMap<String, u64>| {
+        per_probe
+            .get(Probe::DLookupRcu.symbol())
+            .copied()
+            .unwrap_or(0)
+    };
+    cell.lookups = PerSideCount {
+        kernel: lookups(&r.events.kernel.per_probe),
+        model: lookups(&r.events.model.per_probe),
+    };
+    cell.windows = windows(path)?;
     Ok(())
+}
+
+/// The detailed anomalies' evidence, which the digest does not carry.
+#[derive(Deserialize)]
+struct Detailed {
+    anomalies: Vec<DetailedAnomaly>,
+}
+
+#[derive(Deserialize)]
+struct DetailedAnomaly {
+    side: Side,
+    kind: AnomalyKind,
+    evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The planted windows the report's detailed kernel-side anomalies show (the report details
+/// the first `--max-anomalies`; the counts cover all).
+fn windows(path: &Path) -> Result<BTreeSet<Window>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let d: Detailed = serde_json::from_str(&text)
+        .with_context(|| format!("{}: the detailed anomalies", path.display()))?;
+    Ok(d.anomalies
+        .iter()
+        .filter(|a| a.side == Side::Kernel)
+        .flat_map(|a| {
+            Window::ALL
+                .into_iter()
+                .filter(|w| w.shown_by(a.kind, &a.evidence))
+        })
+        .collect())
 }
 
 fn print_matrix(o: &Outcome) {
@@ -367,17 +433,9 @@ fn print_matrix(o: &Outcome) {
     }
     println!();
     for r in &o.rows {
-        let want = if r.expected.is_empty() {
-            "clean on every workload".to_string()
-        } else {
-            format!(
-                "expected {}",
-                r.expected
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )
+        let want = match &r.expected {
+            None => "clean on every workload, lookups compared".to_string(),
+            Some(e) => format!("expected {}", e.describe()),
         };
         println!(
             "{:<26} {}: {}/{} runs as expected ({want}); kernel {}",
@@ -427,6 +485,43 @@ mod tests {
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 
+    fn cell(verdict: Verdict, events: u64, kernel: u64, model: u64) -> Cell {
+        Cell {
+            kernel: "unpatched".into(),
+            workload: "prune-stat".into(),
+            run: 1,
+            verdict,
+            anomaly_counts: BTreeMap::new(),
+            windows: BTreeSet::new(),
+            first_anomaly_ms: None,
+            events,
+            lost: 0,
+            lookups: PerSideCount { kernel, model },
+            ok: false,
+            wall_seconds: 0.0,
+            out: PathBuf::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_control_counts_only_when_lookups_were_compared() {
+        assert!(control_ok(&cell(Verdict::Clean, 1000, 600, 590)));
+        assert!(
+            !control_ok(&cell(Verdict::Clean, 0, 0, 0)),
+            "an empty trace"
+        );
+        assert!(
+            !control_ok(&cell(Verdict::Clean, 1000, 0, 590)),
+            "the lookup probe saw no call"
+        );
+        assert!(
+            !control_ok(&cell(Verdict::Clean, 1000, 600, 0)),
+            "the model replayed no lookup"
+        );
+        assert!(!control_ok(&cell(Verdict::Inconclusive, 1000, 600, 590)));
+    }
+
     #[test]
     fn report_fields_fill_the_cell() {
         let dir = std::env::temp_dir().join(format!("detect-rep-{}", std::process::id()));
@@ -436,14 +531,18 @@ mod tests {
         report["exit_status"] = 1.into();
         report["anomaly_counts"]["kernel"] = serde_json::json!({"spurious-enoent": 3});
         report["events"]["kernel"]["total"] = 1000.into();
+        report["events"]["kernel"]["per_probe"] = serde_json::json!({"__d_lookup_rcu": 600});
+        report["events"]["model"]["per_probe"] = serde_json::json!({"__d_lookup_rcu": 590});
         report["lost_events"]["kernel"]["total"] = 2.into();
         report["diagnostics"]["kernel"]["operation_time_range"] =
             serde_json::json!([1_000_000_000u64, 9_000_000_000u64]);
-        let stamp = |side: &str, ts: u64| serde_json::json!({"side": side, "kind": "spurious-enoent", "ts_begin": ts});
+        let stamp = |side: &str, ts: u64| serde_json::json!({"side": side, "kind": "spurious-enoent", "ts_begin": ts, "evidence": {}});
+        let debt = |side: &str| serde_json::json!({"side": side, "kind": "seq-delta", "ts_begin": 4_000_000_000u64, "evidence": {"owed_by": "___d_drop"}});
         report["anomalies"] = serde_json::json!([
             stamp("model", 1_000_000_000),
             stamp("kernel", 3_500_000_000),
-            stamp("kernel", 2_500_000_000)
+            stamp("kernel", 2_500_000_000),
+            debt("model")
         ]);
         let path = dir.join("report.json");
         fs::write(&path, report.to_string()).expect("write");
@@ -453,9 +552,11 @@ mod tests {
             run: 1,
             verdict: Verdict::Error,
             anomaly_counts: BTreeMap::new(),
+            windows: BTreeSet::new(),
             first_anomaly_ms: None,
             events: 0,
             lost: 0,
+            lookups: PerSideCount::default(),
             ok: false,
             wall_seconds: 0.0,
             out: dir.clone(),
@@ -470,6 +571,26 @@ mod tests {
         assert_eq!(cell.events, 1000);
         assert_eq!(cell.lost, 2);
         assert_eq!(cell.first_anomaly_ms, Some(1500.0));
+        assert_eq!(
+            cell.lookups,
+            PerSideCount {
+                kernel: 600,
+                model: 590
+            }
+        );
+        assert!(
+            cell.windows.is_empty(),
+            "the model's unpaid debt is not the kernel's"
+        );
+        report["anomalies"][0]["side"] = "kernel".into();
+        report["anomalies"][3]["side"] = "kernel".into();
+        fs::write(&path, report.to_string()).expect("write");
+        read_report(&path, 1, &mut cell).expect("read");
+        assert_eq!(
+            cell.windows,
+            BTreeSet::from([Window::DropDebtUnpaid]),
+            "only the seq-delta owed by ___d_drop shows the window"
+        );
         let e = read_report(&path, 2, &mut cell).expect_err("exit 2 is not this report's");
         assert!(e.to_string().contains("says anomalies"), "{e}");
         fs::remove_dir_all(&dir).expect("cleanup");

@@ -25,7 +25,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-pub use catalogue::{AnomalyKind, Bug, DELAY_PARAM};
+pub use catalogue::{AnomalyKind, Bug, Expectation, Window, DELAY_PARAM};
 
 use crate::{cmd, setup};
 
