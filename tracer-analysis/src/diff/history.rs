@@ -214,7 +214,7 @@ impl NameHistory {
     /// thread), not every observation since the writer.
     fn last_before(&self, t: u64) -> (Option<&Fact>, Option<LastWriter<'_>>) {
         let mut observation: Option<&Fact> = self.base_observation.as_ref();
-        let end = self.recent.partition_point(|f| f.ts_end < t);
+        let end = ended_before(&self.recent, t);
         for f in self.recent.range(..end).rev() {
             if f.writer
                 || (self.inverted == 0 && observation.is_some_and(|o| f.ts_end <= o.ts_begin))
@@ -245,7 +245,7 @@ impl NameHistory {
 
     /// How many of `writers` ended before `t`.
     fn writers_before(&self, t: u64) -> usize {
-        self.writers.partition_point(|f| f.ts_end < t)
+        ended_before(&self.writers, t)
     }
 }
 
@@ -310,6 +310,32 @@ impl NameHistory {
         };
         Some(State::Ordered { last, rival, prior })
     }
+}
+
+/// How many of `facts` (sorted by end) ended before `t`, searched from the newest: queries
+/// ask about the recent past, so the answer is usually among the last few facts, and a binary
+/// search from the front would read a cache line per step across the whole deque. Steps back
+/// double until one ends before `t`, then a binary search between the last two.
+fn ended_before(facts: &VecDeque<Fact>, t: u64) -> usize {
+    let (mut lo, mut hi) = (0, facts.len());
+    let mut step = 1;
+    while let Some(i) = hi.checked_sub(step) {
+        if facts[i].ts_end < t {
+            lo = i + 1;
+            break;
+        }
+        hi = i;
+        step *= 2;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if facts[mid].ts_end < t {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 fn rivals(a: &Fact, b: &Fact) -> bool {
@@ -403,8 +429,12 @@ impl History {
             h.recent.insert(at, fact);
         }
         if fact.writer {
-            let at = h.writers.partition_point(|f| f.ts_end <= fact.ts_end);
-            h.writers.insert(at, fact);
+            if h.writers.back().is_none_or(|w| w.ts_end <= fact.ts_end) {
+                h.writers.push_back(fact);
+            } else {
+                let at = h.writers.partition_point(|f| f.ts_end <= fact.ts_end);
+                h.writers.insert(at, fact);
+            }
         }
         if fact.ts_begin > fact.ts_end {
             h.inverted += 1;
