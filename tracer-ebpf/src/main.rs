@@ -683,10 +683,7 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
     // The newest of ours so far: where (`NOWHERE` for none), and its entry's time. Plain
     // scalars, all initialised: an `Option`'s undefined payload becomes a register the
     // verifier refuses to read, and a pointer would keep its states from merging in the scan.
-    let mut best = Best {
-        at: NOWHERE,
-        ts: 0,
-    };
+    let mut best = Best { at: NOWHERE, ts: 0 };
     let in_slots = if thread_slots_armed(probe) {
         SLOTS.get_ptr_mut(key(pid_tgid, probe))
     } else {
@@ -696,7 +693,17 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
         // SAFETY: only this thread uses this key.
         let s = unsafe { &mut *p };
         if s.armed != 0 {
-            consider(probe, pid_tgid, call, &mut best, IN_SLOTS, Held { slot: s, cpu: false });
+            consider(
+                probe,
+                pid_tgid,
+                call,
+                &mut best,
+                IN_SLOTS,
+                Held {
+                    slot: s,
+                    cpu: false,
+                },
+            );
         }
     }
     let cpus: u32 = cfg!(cpus);
@@ -708,7 +715,14 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
         if let Some(s) = cpu_slot(c, probe) {
             // SAFETY: volatile read of a field another CPU may write.
             if unsafe { core::ptr::read_volatile(&s.owner) } == tid {
-                consider(probe, pid_tgid, call, &mut best, c, Held { slot: s, cpu: true });
+                consider(
+                    probe,
+                    pid_tgid,
+                    call,
+                    &mut best,
+                    c,
+                    Held { slot: s, cpu: true },
+                );
             }
         }
         c += 1;
@@ -722,14 +736,7 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
 /// One of the thread's slots met by `held`: kept as the newest of this call's so far, or
 /// released as stale (a nested call's, or an older one's that `call` also meets as its own).
 #[inline(always)]
-fn consider(
-    probe: Probe,
-    pid_tgid: u64,
-    call: &Call,
-    best: &mut Best,
-    at: u32,
-    h: Held,
-) {
+fn consider(probe: Probe, pid_tgid: u64, call: &Call, best: &mut Best, at: u32, h: Held) {
     match call.meets(h.slot) {
         Meets::Other => {}
         Meets::Stale => release_stale(probe, h),
@@ -1017,7 +1024,11 @@ pub fn lookup_rcu_fexit(ctx: FExitContext) -> i32 {
     // fexit sees the arguments, then the return value. Every kernel with fexit (5.5+) has the
     // 3-argument __d_lookup_rcu (3.5 dropped the inode pointer); the loader checks BTF, and
     // the context offset must be a constant for the verifier.
-    lookup_exit::<Btf>(Probe::DLookupRcu, Call::arg(ctx.arg(1), ctx.arg(0)), ctx.arg(3));
+    lookup_exit::<Btf>(
+        Probe::DLookupRcu,
+        Call::arg(ctx.arg(1), ctx.arg(0)),
+        ctx.arg(3),
+    );
     0
 }
 
@@ -1037,7 +1048,11 @@ pub fn lookup_fentry(ctx: FEntryContext) -> i32 {
 
 #[fexit(function = "__d_lookup")]
 pub fn lookup_fexit(ctx: FExitContext) -> i32 {
-    lookup_exit::<Btf>(Probe::DLookup, Call::arg(ctx.arg(1), ctx.arg(0)), ctx.arg(2));
+    lookup_exit::<Btf>(
+        Probe::DLookup,
+        Call::arg(ctx.arg(1), ctx.arg(0)),
+        ctx.arg(2),
+    );
     0
 }
 
@@ -1165,7 +1180,12 @@ pub fn d_drop_inner_kretprobe(ctx: RetProbeContext) -> u32 {
 #[kprobe]
 pub fn unlink_inode_kprobe(ctx: ProbeContext) -> u32 {
     if let Some(d) = ctx.arg(0) {
-        writer_entry::<Probed>(Probe::DentryUnlinkInode, Source::KProbe, Call::stack(ctx.regs), d);
+        writer_entry::<Probed>(
+            Probe::DentryUnlinkInode,
+            Source::KProbe,
+            Call::stack(ctx.regs),
+            d,
+        );
     }
     0
 }
