@@ -276,40 +276,54 @@ impl NameHistory {
     fn order<'a>(&'a self, w: &'a Fact, r: &'a Fact, t: u64, depth: u8) -> Option<State<'a>> {
         let depth = depth.checked_sub(1)?;
         let mut from = w.ts_begin.min(r.ts_begin).min(w.ts_end).min(r.ts_end);
-        let (mut made, mut removed) = (0i64, 0i64);
+        let mut flips = 0i64;
         // Sorted by end: once a writer ends before `from`, so do the rest.
         for f in self.writers.range(..self.writers_before(t)).rev() {
             if f.ts_end < from {
                 break;
             }
-            match (f.kind, f.effect) {
-                (OpKind::Create | OpKind::Mkdir, Some(Exists::Yes)) => made += 1,
-                (OpKind::Unlink | OpKind::Rmdir, Some(Exists::No)) => removed += 1,
-                _ => return None,
-            }
+            flips += flip(f)?;
             from = from.min(f.ts_begin);
         }
         if self.base_writer.is_some_and(|b| b.ts_end >= from) {
             return None;
         }
-        let (existed, prior) = match self.state_before(from, depth) {
-            State::Exists(p) => (true, p),
-            State::Missing(p) => (false, p),
-            State::Ordered { last, prior, .. } => (last.effect == Some(Exists::Yes), prior),
-            State::Racing(..) | State::Unknown => return None,
-        };
-        let exists = match (existed, made - removed) {
-            (true, 0) | (false, 1) => true,
-            (true, -1) | (false, 0) => false,
-            _ => return None,
-        };
-        let (last, rival) = if (w.effect == Some(Exists::Yes)) == exists {
-            (w, r)
-        } else {
-            (r, w)
-        };
-        Some(State::Ordered { last, rival, prior })
+        ordered(w, r, self.state_before(from, depth), flips)
     }
+}
+
+/// How a writer that may have taken effect inside a racing group changes the name's
+/// existence: +1 a successful create or mkdir, -1 a successful unlink or rmdir; None for any
+/// other writer (a rename or exchange, a failed one), whose effect leaves the order unknown.
+fn flip(f: &Fact) -> Option<i64> {
+    match (f.kind, f.effect) {
+        (OpKind::Create | OpKind::Mkdir, Some(Exists::Yes)) => Some(1),
+        (OpKind::Unlink | OpKind::Rmdir, Some(Exists::No)) => Some(-1),
+        _ => None,
+    }
+}
+
+/// The order of racing writers `w` and `r` from the state `before` the group and the sum of
+/// its writers' [`flip`]s: the one whose effect matches where the name ends up came last.
+/// None when that state is unknown or racing, or no order from it allows the sum.
+fn ordered<'a>(w: &'a Fact, r: &'a Fact, before: State<'a>, flips: i64) -> Option<State<'a>> {
+    let (existed, prior) = match before {
+        State::Exists(p) => (true, p),
+        State::Missing(p) => (false, p),
+        State::Ordered { last, prior, .. } => (last.effect == Some(Exists::Yes), prior),
+        State::Racing(..) | State::Unknown => return None,
+    };
+    let exists = match (existed, flips) {
+        (true, 0) | (false, 1) => true,
+        (true, -1) | (false, 0) => false,
+        _ => return None,
+    };
+    let (last, rival) = if (w.effect == Some(Exists::Yes)) == exists {
+        (w, r)
+    } else {
+        (r, w)
+    };
+    Some(State::Ordered { last, rival, prior })
 }
 
 /// How many of `facts` (sorted by end) ended before `t`, searched from the newest: queries
@@ -893,38 +907,18 @@ mod tests {
         ) -> Option<State<'a>> {
             let depth = depth.checked_sub(1)?;
             let mut from = w.ts_begin.min(r.ts_begin).min(w.ts_end).min(r.ts_end);
-            let (mut made, mut removed) = (0i64, 0i64);
+            let mut flips = 0i64;
             for f in h.recent.iter().rev().filter(|f| f.writer && f.ts_end < t) {
                 if f.ts_end < from {
                     break;
                 }
-                match (f.kind, f.effect) {
-                    (OpKind::Create | OpKind::Mkdir, Some(Exists::Yes)) => made += 1,
-                    (OpKind::Unlink | OpKind::Rmdir, Some(Exists::No)) => removed += 1,
-                    _ => return None,
-                }
+                flips += flip(f)?;
                 from = from.min(f.ts_begin);
             }
             if h.base_writer.is_some_and(|b| b.ts_end >= from) {
                 return None;
             }
-            let (existed, prior) = match state_before(h, from, depth) {
-                State::Exists(p) => (true, p),
-                State::Missing(p) => (false, p),
-                State::Ordered { last, prior, .. } => (last.effect == Some(Exists::Yes), prior),
-                State::Racing(..) | State::Unknown => return None,
-            };
-            let exists = match (existed, made - removed) {
-                (true, 0) | (false, 1) => true,
-                (true, -1) | (false, 0) => false,
-                _ => return None,
-            };
-            let (last, rival) = if (w.effect == Some(Exists::Yes)) == exists {
-                (w, r)
-            } else {
-                (r, w)
-            };
-            Some(State::Ordered { last, rival, prior })
+            ordered(w, r, state_before(h, from, depth), flips)
         }
 
         /// `writer_overlapping` (with `tid`: `other_writer_overlapping`).
