@@ -417,6 +417,15 @@ impl Check {
             detail,
         }
     }
+    /// What the failed ones of `checks` checked, for tests' assertions.
+    #[cfg(test)]
+    pub(crate) fn failed(checks: &[Check]) -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.what.as_str())
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -229,14 +229,6 @@ mod tests {
         f
     }
 
-    fn failed(checks: &[Check]) -> Vec<&str> {
-        checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.what.as_str())
-            .collect()
-    }
-
     /// A walk of a/b with one call lost: all four checks pass.
     fn walk() -> Vec<Event> {
         vec![
@@ -249,13 +241,13 @@ mod tests {
     #[test]
     fn a_correct_recording_with_losses_passes() {
         let c = judge(&walk(), &footer(4, 1), 1);
-        assert!(failed(&c).is_empty(), "{c:?}");
+        assert!(Check::failed(&c).is_empty(), "{c:?}");
     }
 
     #[test]
     fn nothing_lost_means_nothing_was_tested() {
         let c = judge(&walk(), &footer(3, 0), 3);
-        assert_eq!(failed(&c), vec!["pairing: exits went missing"]);
+        assert_eq!(Check::failed(&c), vec!["pairing: exits went missing"]);
     }
 
     #[test]
@@ -267,7 +259,7 @@ mod tests {
         events.push(lookup(7, 3, (12, 50), 1, "a", 3));
         let c = judge(&events, &footer(5, 1), 1);
         assert_eq!(
-            failed(&c),
+            Check::failed(&c),
             vec![
                 "pairing: every lookup's result is the dentry of its own name",
                 "pairing: one thread's calls of a probe never overlap",
@@ -279,14 +271,14 @@ mod tests {
     fn counts_that_do_not_add_up_fail() {
         let c = judge(&walk(), &footer(5, 1), 1);
         assert_eq!(
-            failed(&c),
+            Check::failed(&c),
             vec!["pairing: hits - drops = events per probe, each cpu_seq once"]
         );
         let mut twice = walk();
         twice[1].cpu_seq = 1;
         let c = judge(&twice, &footer(4, 1), 1);
         assert_eq!(
-            failed(&c),
+            Check::failed(&c),
             vec!["pairing: hits - drops = events per probe, each cpu_seq once"]
         );
     }

@@ -326,14 +326,6 @@ mod tests {
         s
     }
 
-    fn failed(checks: &[Check]) -> Vec<&str> {
-        checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.what.as_str())
-            .collect()
-    }
-
     #[test]
     fn verify_accepts_loaded_and_a_missing_dentry_iput() {
         let out = r#"{"program":"lookup_rcu_fentry","target":"__d_lookup_rcu","family":"fentry","status":"loaded","errno":null,"detail":null}
@@ -342,7 +334,7 @@ mod tests {
 "#;
         let c = verify(out);
         assert_eq!(c.len(), 3);
-        assert!(failed(&c).is_empty(), "{c:?}");
+        assert!(Check::failed(&c).is_empty(), "{c:?}");
         assert_eq!(
             c[2].detail,
             "no-btf: a static target, absent or inlined here"
@@ -357,7 +349,7 @@ not json
 "#;
         let c = verify(out);
         assert_eq!(
-            failed(&c),
+            Check::failed(&c),
             vec![
                 "verify: lookup_rcu_fexit (fentry on __d_lookup_rcu) loads",
                 "verify: lookup_fentry (fentry on __d_lookup) loads",
@@ -391,7 +383,7 @@ not json
             ],
         );
         let c = record(&[(Family::Fentry, fentry), (Family::Kprobe, kprobe)]);
-        assert!(failed(&c).is_empty(), "{c:?}");
+        assert!(Check::failed(&c).is_empty(), "{c:?}");
         assert_eq!(c.iter().filter(|c| !c.detail.is_empty()).count(), 4);
     }
 
@@ -411,7 +403,7 @@ not json
         let mut unsettled = kprobe.clone();
         unsettled.counters_settled = false;
         let c = record(&[(Family::Kprobe, unsettled)]);
-        assert!(failed(&c).is_empty(), "{c:?}");
+        assert!(Check::failed(&c).is_empty(), "{c:?}");
         assert!(
             c.iter()
                 .any(|c| c.detail.contains("counters_settled false")),
@@ -422,7 +414,7 @@ not json
         bad.complete = false;
         let c = record(&[(Family::Fentry, fentry), (Family::Kprobe, bad)]);
         assert_eq!(
-            failed(&c),
+            Check::failed(&c),
             vec![
                 "record --attach kprobe: trace complete, nothing lost",
                 "record --attach fentry: ___d_drop saw workload events",
