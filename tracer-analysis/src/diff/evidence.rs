@@ -789,6 +789,22 @@ mod tests {
         out
     }
 
+    /// Which of `anomalies` (judged in this order) the `lates`, arriving after them, set aside.
+    fn set_aside_after(
+        anomalies: &[(AnomalyKind, Obs)],
+        lates: &[Obs],
+        paths: &Paths,
+    ) -> Vec<bool> {
+        let mut e = Evidence::new(Side::Kernel, 0, 10);
+        for (kind, subject) in anomalies {
+            e.add(*kind, subject, String::new(), ruling(), paths);
+        }
+        for l in lates {
+            e.late(l, 10, paths);
+        }
+        doubts(&mut e, paths).iter().map(|d| d.is_some()).collect()
+    }
+
     /// A late event sets aside only the anomalies its kind can explain, and only those on
     /// the names it reaches: a `drop_caches` (the root's empty path) or a stat none of the
     /// existence ones, an unlink of a directory those below it, a stat a `result-differs` on
@@ -812,21 +828,15 @@ mod tests {
         };
         // The three anomalies, then the late events so far: what is set aside.
         let after = |lates: &[Obs]| {
-            let mut e = Evidence::new(Side::Kernel, 0, 10);
-            for (kind, subject) in [
-                (AnomalyKind::SpuriousEnoent, at(ax, 0, 0)),
-                (AnomalyKind::ResultDiffers, at(by, 0, 0)),
-                (AnomalyKind::SeqDelta, at(by, 7, 3)),
-            ] {
-                e.add(kind, &subject, String::new(), ruling(), &paths);
-            }
-            for l in lates {
-                e.late(l, 10, &paths);
-            }
-            doubts(&mut e, &paths)
-                .iter()
-                .map(|d| d.is_some())
-                .collect::<Vec<_>>()
+            set_aside_after(
+                &[
+                    (AnomalyKind::SpuriousEnoent, at(ax, 0, 0)),
+                    (AnomalyKind::ResultDiffers, at(by, 0, 0)),
+                    (AnomalyKind::SeqDelta, at(by, 7, 3)),
+                ],
+                lates,
+                &paths,
+            )
         };
         let mut lates = vec![
             op(OpKind::DropCaches, ROOT),
@@ -862,27 +872,17 @@ mod tests {
             ..at(path, dentry, slot)
         };
         let after = |lates: &[Obs]| {
-            let mut e = Evidence::new(Side::Kernel, 0, 10);
-            for kind in [
-                AnomalyKind::NullInodePositive,
-                AnomalyKind::SpuriousEnoent,
-                AnomalyKind::ResultDiffers,
-                AnomalyKind::ClearBeforeUnhash,
-                AnomalyKind::SeqDelta,
-            ] {
-                let subject = match kind {
-                    AnomalyKind::SpuriousEnoent | AnomalyKind::ResultDiffers => at(ax, 0, 0),
-                    _ => at(ax, 7, 3),
-                };
-                e.add(kind, &subject, String::new(), ruling(), &paths);
-            }
-            for l in lates {
-                e.late(l, 10, &paths);
-            }
-            doubts(&mut e, &paths)
-                .iter()
-                .map(|d| d.is_some())
-                .collect::<Vec<_>>()
+            set_aside_after(
+                &[
+                    (AnomalyKind::NullInodePositive, at(ax, 7, 3)),
+                    (AnomalyKind::SpuriousEnoent, at(ax, 0, 0)),
+                    (AnomalyKind::ResultDiffers, at(ax, 0, 0)),
+                    (AnomalyKind::ClearBeforeUnhash, at(ax, 7, 3)),
+                    (AnomalyKind::SeqDelta, at(ax, 7, 3)),
+                ],
+                lates,
+                &paths,
+            )
         };
         let mut lates = vec![kill(ax, 7, 3)];
         assert_eq!(after(&lates), [false, false, false, true, true]);
