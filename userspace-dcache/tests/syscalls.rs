@@ -354,19 +354,25 @@ fn rename_unhashes_the_target_and_moves_the_source() {
     }
 }
 
+/// A file made and stat'd, then its positive dentry killed by `drop_caches`: its dentry and the
+/// events of the kill.
+fn kill_of_a_positive_dentry(profile: Profile) -> (u64, Vec<Event>) {
+    let sink = Arc::new(CollectSink::new());
+    let dc = Dcache::new(DcacheConfig::new(profile, FsKind::Disk).with_sink(sink.clone()));
+    let t = dc.task(1);
+    t.create("f").unwrap();
+    t.stat("f").unwrap();
+    let id = dentry_of(&sink.take(), b"f");
+    t.drop_caches();
+    (id, sink.take())
+}
+
 #[test]
 fn mutant_clear_before_unhash_shows_in_the_kill_events() {
     for mutant in [false, true] {
         let mut profile = Profile::LINUX_6_1;
         profile.mutants.kill_clear_before_unhash = mutant;
-        let sink = Arc::new(CollectSink::new());
-        let dc = Dcache::new(DcacheConfig::new(profile, FsKind::Disk).with_sink(sink.clone()));
-        let t = dc.task(1);
-        t.create("f").unwrap();
-        t.stat("f").unwrap();
-        let id = dentry_of(&sink.take(), b"f");
-        t.drop_caches();
-        let ev = sink.take();
+        let (id, ev) = kill_of_a_positive_dentry(profile);
         let unhash = ev
             .iter()
             .find(|e| e.dentry == id && e.probe == Probe::DDropInner as u8)
@@ -384,14 +390,7 @@ fn mutant_d_drop_no_invalidate_leaves_the_unhash_debt_unpaid() {
     for mutant in [false, true] {
         let mut profile = Profile::LINUX_6_1;
         profile.mutants.d_drop_no_invalidate = mutant;
-        let sink = Arc::new(CollectSink::new());
-        let dc = Dcache::new(DcacheConfig::new(profile, FsKind::Disk).with_sink(sink.clone()));
-        let t = dc.task(1);
-        t.create("f").unwrap();
-        t.stat("f").unwrap();
-        let id = dentry_of(&sink.take(), b"f");
-        t.drop_caches();
-        let ev = sink.take();
+        let (id, ev) = kill_of_a_positive_dentry(profile);
         let of = |probe: Probe| {
             ev.iter()
                 .find(|e| e.dentry == id && e.probe == probe as u8)
