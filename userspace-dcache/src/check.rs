@@ -62,7 +62,7 @@
 
 use crate::dentry::DPtr;
 use crate::error::{Errno, ModelError};
-use crate::event::CollectSink;
+use crate::event::{ClockKind, CollectSink};
 use crate::fs::{FsKind, InodeKind};
 use crate::model::{Dcache, DcacheConfig};
 use crate::namei::FsStruct;
@@ -481,7 +481,7 @@ fn execution(check: &Check, found: &Mutex<Found>) {
         fs: FsKind::Disk,
         // One bucket: fewer atomics for loom to track, same chain walk.
         hash_bits: 0,
-        logical_clock: true,
+        clock: ClockKind::Logical,
         sink: sink.clone(),
     }));
     let world = setup(&dc, check.scenario);

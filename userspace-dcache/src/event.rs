@@ -5,6 +5,7 @@
 //! event. Within a batch, events are in that worker's program order; across workers, order by
 //! timestamps.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -91,6 +92,36 @@ pub enum Clock {
     /// timestamps give a total order of the model's steps. [`Clock::advance_to`] moves it forward
     /// to a kernel trace's timestamps during sequential replay.
     Logical(AtomicU64),
+    /// [`Clock::Logical`] for a model run on one thread (a replay in timestamp order): the same
+    /// readings, counted without a locked instruction (a `lock xadd` per model event, waiting
+    /// for the stores of the event just built, was 6 % of such a replay). Read from any thread
+    /// but `thread`, the one that made it, it panics: two threads could get the same reading.
+    LogicalOneThread { ticks: AtomicU64, thread: u64 },
+}
+
+/// Which [`Clock`] a [`crate::Dcache`] is made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockKind {
+    /// [`Clock::Monotonic`]: nanoseconds.
+    Monotonic,
+    /// [`Clock::Logical`]: a total order of the steps of every thread.
+    Logical,
+    /// [`Clock::LogicalOneThread`]: the same, for a model run on the thread that makes it.
+    LogicalOneThread,
+}
+
+/// A number for the calling thread, never given to another (thread ids of the OS are reused).
+fn this_thread() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static THIS: Cell<u64> = const { Cell::new(0) };
+    }
+    THIS.with(|n| {
+        if n.get() == 0 {
+            n.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        n.get()
+    })
 }
 
 impl Clock {
@@ -102,17 +133,90 @@ impl Clock {
         Clock::Logical(AtomicU64::new(0))
     }
 
+    /// [`Clock::LogicalOneThread`], read on the calling thread only.
+    pub fn logical_one_thread() -> Clock {
+        Clock::LogicalOneThread {
+            ticks: AtomicU64::new(0),
+            thread: this_thread(),
+        }
+    }
+
     pub fn now(&self) -> u64 {
         match self {
             Clock::Monotonic(t0) => t0.elapsed().as_nanos() as u64,
             Clock::Logical(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
+            Clock::LogicalOneThread { ticks, thread } => {
+                Self::on_its_thread(*thread);
+                let t = ticks.load(Ordering::Relaxed) + 1;
+                ticks.store(t, Ordering::Relaxed);
+                t
+            }
         }
     }
 
     /// Logical clock: the next reading is at least `t`. Monotonic clock: no effect.
     pub fn advance_to(&self, t: u64) {
-        if let Clock::Logical(c) = self {
-            c.fetch_max(t.saturating_sub(1), Ordering::Relaxed);
+        match self {
+            Clock::Monotonic(_) => {}
+            Clock::Logical(c) => {
+                c.fetch_max(t.saturating_sub(1), Ordering::Relaxed);
+            }
+            Clock::LogicalOneThread { ticks, thread } => {
+                Self::on_its_thread(*thread);
+                let now = ticks.load(Ordering::Relaxed);
+                ticks.store(now.max(t.saturating_sub(1)), Ordering::Relaxed);
+            }
         }
+    }
+
+    /// A one-thread clock's load and store are one step only on the thread that made it.
+    fn on_its_thread(thread: u64) {
+        assert_eq!(
+            this_thread(),
+            thread,
+            "a one-thread logical clock was read on another thread than the one that made it \
+             (use the logical clock for a model run on several threads)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The steps of a replay: readings, jumps forward to an op's begin, a jump backwards
+    /// (no effect), a jump to 0 and to the clock's limit.
+    fn readings(c: &Clock) -> Vec<u64> {
+        let mut out = Vec::new();
+        for jump in [0, 1, 100, 50, 100, 101, 5_000, u64::MAX - 3] {
+            c.advance_to(jump);
+            out.extend((0..3).map(|_| c.now()));
+        }
+        out
+    }
+
+    #[test]
+    fn a_one_thread_clock_reads_as_the_logical_clock() {
+        let one = readings(&Clock::logical_one_thread());
+        assert_eq!(one, readings(&Clock::logical()));
+        assert_eq!(&one[..6], [1, 2, 3, 4, 5, 6]);
+        assert_eq!(&one[6..9], [100, 101, 102]);
+    }
+
+    #[test]
+    fn a_one_thread_clock_refuses_another_thread() {
+        let c = Clock::logical_one_thread();
+        c.now();
+        std::thread::scope(|s| {
+            assert!(
+                s.spawn(|| c.now()).join().is_err(),
+                "read on another thread"
+            );
+            assert!(
+                s.spawn(|| c.advance_to(7)).join().is_err(),
+                "moved on another thread"
+            );
+        });
+        assert_eq!(c.now(), 2);
     }
 }

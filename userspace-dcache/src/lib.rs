@@ -34,7 +34,7 @@ mod sync;
 mod task;
 
 pub use error::{Errno, ModelError};
-pub use event::{Clock, CollectSink, CountSink, EventSink, NullSink};
+pub use event::{Clock, ClockKind, CollectSink, CountSink, EventSink, NullSink};
 pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{

@@ -3,7 +3,7 @@
 
 use crate::dentry::*;
 use crate::error::ModelError;
-use crate::event::{Clock, EventSink, NullSink};
+use crate::event::{Clock, ClockKind, EventSink, NullSink};
 use crate::fs::{FsKind, InodeKind, ModelFs, ROOT_INO};
 use crate::profile::Profile;
 use crate::rcu::Rcu;
@@ -20,8 +20,8 @@ pub struct DcacheConfig {
     pub fs: FsKind,
     /// log2 of the number of hash buckets.
     pub hash_bits: u32,
-    /// Timestamps from a logical clock (a total order of steps) instead of monotonic ns.
-    pub logical_clock: bool,
+    /// Where timestamps come from.
+    pub clock: ClockKind,
     pub sink: Arc<dyn EventSink>,
 }
 
@@ -32,7 +32,7 @@ impl DcacheConfig {
             profile,
             fs,
             hash_bits: 10,
-            logical_clock: false,
+            clock: ClockKind::Monotonic,
             sink: Arc::new(NullSink),
         }
     }
@@ -43,7 +43,13 @@ impl DcacheConfig {
     }
 
     pub fn with_logical_clock(mut self) -> DcacheConfig {
-        self.logical_clock = true;
+        self.clock = ClockKind::Logical;
+        self
+    }
+
+    /// A logical clock read on the calling thread only ([`Clock::LogicalOneThread`]).
+    pub fn with_one_thread_clock(mut self) -> DcacheConfig {
+        self.clock = ClockKind::LogicalOneThread;
         self
     }
 }
@@ -96,10 +102,10 @@ impl Dcache {
             }),
             i_rwsem: Mutex::new(()),
             rcu: Rcu::new(),
-            clock: if config.logical_clock {
-                Clock::logical()
-            } else {
-                Clock::monotonic()
+            clock: match config.clock {
+                ClockKind::Monotonic => Clock::monotonic(),
+                ClockKind::Logical => Clock::logical(),
+                ClockKind::LogicalOneThread => Clock::logical_one_thread(),
             },
             sink: config.sink,
             root,

@@ -668,8 +668,9 @@ fn replay_into(
     let mut config = DcacheConfig::new(profile, model_fs(w)).with_sink(sink.clone());
     if !on_threads {
         // The model's steps then take their timestamps from a logical clock that jumps to each
-        // kernel operation's begin, so its probe events fall inside the kernel op's interval.
-        config = config.with_logical_clock();
+        // kernel operation's begin, so its probe events fall inside the kernel op's interval;
+        // the whole replay runs on this thread.
+        config = config.with_one_thread_clock();
     }
     let dc = Dcache::new(config);
 

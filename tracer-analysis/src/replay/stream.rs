@@ -586,7 +586,7 @@ mod tests {
 
     fn dcache() -> Dcache {
         let profile = Profile::named("linux-6.1").expect("profile");
-        Dcache::new(DcacheConfig::new(profile, FsKind::Tmpfs).with_logical_clock())
+        Dcache::new(DcacheConfig::new(profile, FsKind::Tmpfs).with_one_thread_clock())
     }
 
     /// A trace names many threads that come and go (each thread of the machine with a probe
