@@ -52,6 +52,8 @@ pub struct Task<'a> {
     #[cfg(loom)]
     pub(crate) validated: std::cell::Cell<Option<Validated>>,
     events: RefCell<Vec<Event>>,
+    /// Its events wait for [`Task::take_events`] instead of going to the sink.
+    keep_events: bool,
     hook: Option<StepHook>,
 }
 
@@ -67,6 +69,7 @@ impl<'a> Task<'a> {
             #[cfg(loom)]
             validated: std::cell::Cell::new(None),
             events: RefCell::new(Vec::new()),
+            keep_events: false,
             hook: None,
         }
     }
@@ -82,6 +85,24 @@ impl<'a> Task<'a> {
     pub fn with_hook(mut self, hook: StepHook) -> Task<'a> {
         self.hook = Some(hook);
         self
+    }
+
+    /// Keeps this task's events for its owner ([`Task::take_events`]) instead of handing them
+    /// to the sink at the end of every syscall: a replay on one thread writes them itself, in
+    /// its own order, without the sink's lock (two locked instructions a syscall, each waiting
+    /// for the stores of the events just built). Events nobody took go to the sink when the
+    /// task is dropped.
+    pub fn keeping_events(mut self) -> Task<'a> {
+        self.keep_events = true;
+        self
+    }
+
+    /// Hands the events kept so far to `f`, then forgets them.
+    pub fn take_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
+        let mut ev = self.events.borrow_mut();
+        let r = f(&ev);
+        ev.clear();
+        r
     }
 
     pub fn tid(&self) -> u32 {
@@ -147,14 +168,20 @@ impl<'a> Task<'a> {
     }
 
     fn flush_full(&self, ev: &mut Vec<Event>) {
-        if ev.len() >= FLUSH_AT {
+        if ev.len() >= FLUSH_AT && !self.keep_events {
             self.dc.sink.emit(ev);
             ev.clear();
         }
     }
 
-    /// Hands buffered events to the sink.
+    /// Hands buffered events to the sink, unless they are kept ([`Task::keeping_events`]).
     pub fn flush(&self) {
+        if !self.keep_events {
+            self.hand_to_sink();
+        }
+    }
+
+    fn hand_to_sink(&self) {
         let mut ev = self.events.borrow_mut();
         if !ev.is_empty() {
             self.dc.sink.emit(&ev);
@@ -205,6 +232,56 @@ impl<'a> Task<'a> {
 
 impl Drop for Task<'_> {
     fn drop(&mut self) {
-        self.flush();
+        self.hand_to_sink();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{CollectSink, Dcache, DcacheConfig, FsKind, Profile};
+    use std::sync::Arc;
+    use tracer_common::{Event, Probe};
+
+    fn dcache(sink: &Arc<CollectSink>) -> Dcache {
+        Dcache::new(
+            DcacheConfig::new(Profile::LINUX_6_1, FsKind::Tmpfs)
+                .with_sink(sink.clone())
+                .with_one_thread_clock(),
+        )
+    }
+
+    /// A task keeping its events hands none to the sink at the end of a syscall: its owner
+    /// takes them, the events a task handing them to the sink gives it; what nobody took
+    /// reaches the sink when the task goes.
+    #[test]
+    fn a_task_keeping_its_events_gives_them_to_its_owner() {
+        let handed = Arc::new(CollectSink::new());
+        let dc = dcache(&handed);
+        let t = dc.task(7);
+        t.mkdir("d").expect("mkdir");
+        t.stat("d").expect("stat");
+        drop(t);
+        let handed = handed.take();
+
+        let sink = Arc::new(CollectSink::new());
+        let dc = dcache(&sink);
+        let t = dc.task(7).keeping_events();
+        t.mkdir("d").expect("mkdir");
+        assert!(sink.take().is_empty(), "handed to the sink");
+        let mut kept: Vec<Event> = t.take_events(|ev| ev.to_vec());
+        assert_eq!(kept.last().map(|e| e.probe), Some(Probe::Op as u8));
+        t.take_events(|ev| assert!(ev.is_empty(), "taken twice"));
+        t.stat("d").expect("stat");
+        drop(t);
+        let at_drop = sink.take();
+        assert!(at_drop.iter().any(|e| e.probe == Probe::Op as u8));
+        kept.extend(at_drop);
+        // The sink's order (by begin; the readings are distinct).
+        kept.sort_by_key(|e| e.ts_begin);
+        assert_eq!(kept.len(), handed.len());
+        assert!(kept
+            .iter()
+            .zip(&handed)
+            .all(|(a, b)| a.as_bytes() == b.as_bytes()));
     }
 }

@@ -87,6 +87,14 @@ impl EventSink for TraceSink {
     }
 }
 
+fn take_writer(sink: &TraceSink) -> Result<Writer, ReplayError> {
+    sink.writer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or_else(|| ReplayError::Input("the model's trace writer is gone".into()))
+}
+
 /// Where the replay's operations come from.
 #[derive(Clone, Copy)]
 pub enum Source<'a> {
@@ -731,7 +739,12 @@ fn replay_into(
             (k.ops.len() as u64, k.threads, Some(differ), None, None, 0)
         }
         Source::Against(path) => {
-            let o = stream::run_sequential(&dc, path, &hook, window.ns, window.early)?;
+            // The replay writes each operation's events itself, in its order (its tasks keep
+            // them for it): no lock per operation.
+            let mut out = take_writer(&sink)?;
+            let o = stream::run_sequential(&dc, path, &hook, &mut out, window.ns, window.early);
+            *sink.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
+            let o = o?;
             (
                 o.ops,
                 o.threads,
@@ -748,12 +761,7 @@ fn replay_into(
     if let Some(err) = sink.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(err.into());
     }
-    let writer = sink
-        .writer
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-        .ok_or_else(|| ReplayError::Input("the model's trace writer is gone".into()))?;
+    let writer = take_writer(&sink)?;
     let mut summary = ReplaySummary {
         profile: profile.name.to_string(),
         workload: w.name.clone(),

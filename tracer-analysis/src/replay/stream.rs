@@ -33,7 +33,7 @@ use tracer_common::{OpKind, Probe};
 use userspace_dcache::{Dcache, ModelError, StepHook, Task};
 
 use super::{effect, parse_op, task, Effect, KernelOp, Paths, ProbeEvent, ReplayError};
-use crate::trace::{Reader, ThreadInfo};
+use crate::trace::{Reader, ThreadInfo, Writer};
 
 /// What a streamed replay did.
 pub(super) struct Outcome {
@@ -224,9 +224,11 @@ fn assign(
     }
 }
 
-struct Stream<'d, 'p> {
+struct Stream<'d, 'p, 'w> {
     dc: &'d Dcache,
     hook: &'p Option<StepHook>,
+    /// Each operation's model events, written as it returns (its task keeps them for this).
+    model: &'w mut Writer,
     tasks: BTreeMap<u32, Task<'d>>,
     paths: Paths,
     /// The probe events' names.
@@ -251,11 +253,18 @@ struct Stream<'d, 'p> {
     out: Outcome,
 }
 
-impl<'d, 'p> Stream<'d, 'p> {
-    fn new(dc: &'d Dcache, hook: &'p Option<StepHook>, window: u64, early: bool) -> Self {
+impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
+    fn new(
+        dc: &'d Dcache,
+        hook: &'p Option<StepHook>,
+        model: &'w mut Writer,
+        window: u64,
+        early: bool,
+    ) -> Self {
         Stream {
             dc,
             hook,
+            model,
             tasks: BTreeMap::new(),
             paths: Paths::default(),
             names: Paths::default(),
@@ -469,7 +478,7 @@ impl<'d, 'p> Stream<'d, 'p> {
         let t = self
             .tasks
             .entry(op.tid)
-            .or_insert_with(|| task(dc, op.tid, hook));
+            .or_insert_with(|| task(dc, op.tid, hook).keeping_events());
         dc.clock().advance_to(op.placed_at());
         let path2 = op.path2.map(|p| self.paths.get(p));
         let r = t.run(
@@ -478,6 +487,7 @@ impl<'d, 'p> Stream<'d, 'p> {
             path2,
             Some((op.ts_begin, op.ts_end)),
         );
+        t.take_events(|events| self.model.push_all(events))?;
         if r.map_or_else(|e| -e.code(), |()| 0) != op.result {
             self.out.differ += 1;
         }
@@ -513,16 +523,18 @@ impl<'d, 'p> Stream<'d, 'p> {
     }
 }
 
-/// Replays the operations of the kernel trace at `path` in order on `dc`, streaming;
-/// `early`: probe events are assigned as soon as their operation is known.
+/// Replays the operations of the kernel trace at `path` in order on `dc`, streaming, and
+/// writes their model events to `out`; `early`: probe events are assigned as soon as their
+/// operation is known.
 pub(super) fn run_sequential(
     dc: &Dcache,
     path: &Path,
     hook: &Option<StepHook>,
+    out: &mut Writer,
     window: u64,
     early: bool,
 ) -> Result<Outcome, ReplayError> {
-    let mut s = Stream::new(dc, hook, window, early);
+    let mut s = Stream::new(dc, hook, out, window, early);
     let mut r = Reader::open(path)?;
     let mut since_advance = 0u32;
     // Events are read where the reader holds them: a probe event is kept as the little the
@@ -559,6 +571,7 @@ pub(super) fn run_sequential(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::{Header, Origin};
     use tracer_common::Event;
     use userspace_dcache::{DcacheConfig, FsKind, Profile};
 
@@ -589,13 +602,20 @@ mod tests {
         Dcache::new(DcacheConfig::new(profile, FsKind::Tmpfs).with_one_thread_clock())
     }
 
+    /// A model trace in `dir` for the ops a test runs.
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        Writer::create(&dir.path().join("model.trace"), &Header::new(Origin::Model))
+            .expect("create the model trace")
+    }
+
     /// A trace names many threads that come and go (each thread of the machine with a probe
     /// event): once the window has passed a thread's events and its ops have run, it is
     /// forgotten, so `advance` walks the threads of the window, not every one ever seen.
     #[test]
     fn threads_the_window_has_passed_are_forgotten() {
-        let (dc, hook) = (dcache(), None);
-        let mut s = Stream::new(&dc, &hook, 1_000, true);
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, 1_000, true);
         for tid in 1..=500 {
             let e = lookup(tid, 1_000 * u64::from(tid), &mut s.names);
             s.add_event(e);
@@ -617,8 +637,9 @@ mod tests {
     /// its own three early and they leave the queue at once; the others stay for their ops.
     #[test]
     fn events_taken_early_out_of_a_burst_leave_the_queue() {
-        let (dc, hook) = (dcache(), None);
-        let mut s = Stream::new(&dc, &hook, 1_000_000_000, true);
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, 1_000_000_000, true);
         const OPS: u64 = 50;
         for k in 0..OPS {
             for j in 0..3 {
