@@ -188,6 +188,11 @@ struct Thread {
     /// later event could still find it (the thread's last operation begun at or before the
     /// event), so that the event is passed over as the whole-trace rule would.
     ops: VecDeque<(u64, usize)>,
+    /// The end of the operation at the back of `ops`: an event begun at or after that one's
+    /// begin and ending after this is taken early by no operation read so far. In a steady
+    /// stream an operation's events arrive before it, so each is such an event, and looking
+    /// that operation up in `pending` was the heaviest step of reading one (perf).
+    back_end: u64,
     /// Its probe events not yet assigned, by (begin, arrival): mostly in order, so mostly a
     /// queue (a B-tree of them cost a third of a replay with 6 probe events per operation).
     waiting: Queue<Waiting>,
@@ -314,6 +319,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let key = (op.ts_begin, index);
         let at = if th.ops.back().is_none_or(|&last| last <= key) {
             th.ops.push_back(key);
+            th.back_end = op.ts_end;
             th.ops.len() - 1
         } else {
             let at = th.ops.partition_point(|&k| k < key);
@@ -375,7 +381,10 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         // falls in may have run already.
         self.arrived(e.ts_begin.min(e.ts_end));
         let th = self.by_tid.entry(e.tid).or_default();
-        if self.early {
+        // Its owner would be the op at the back of the thread's list, which ends before it.
+        let past_the_back =
+            th.ops.back().is_some_and(|s| s.0 <= e.ts_begin) && e.ts_end > th.back_end;
+        if self.early && !past_the_back {
             let p = owner(&th.ops, &mut self.pending, self.base, e.ts_begin);
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
@@ -656,6 +665,38 @@ mod tests {
             let p = s.pending(k as usize).expect("pending");
             assert_eq!(p.reach, b + 301, "op {k} took its last lookup");
         }
+    }
+
+    /// An event read after its op (the op's Op event first) goes to it at once; one ending
+    /// after the thread's last op waits, and goes to an op arriving later that holds it.
+    #[test]
+    fn an_event_read_after_its_op_is_taken_at_once() {
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, 1_000_000_000, true);
+        let waiting = |s: &Stream| s.by_tid.get(&1).map_or(0, |t| t.waiting.run.len());
+        let op = stat(1, 1_000, 1_600, &mut s.paths);
+        s.add_op(0, op);
+        let e = lookup(1, 1_100, &mut s.names);
+        s.add_event(e);
+        assert_eq!(s.pending(0).expect("pending").reach, 1_101, "taken at once");
+        assert_eq!(waiting(&s), 0);
+        // Begins inside the op, ends after it: not its own.
+        let e = lookup(1, 1_595, &mut s.names);
+        s.add_event(e);
+        assert_eq!(s.pending(0).expect("pending").reach, 1_101);
+        assert_eq!(waiting(&s), 1, "past the op's end");
+        let op = stat(1, 1_590, 2_000, &mut s.paths);
+        s.add_op(1, op);
+        assert_eq!(
+            s.pending(1).expect("pending").reach,
+            1_596,
+            "the later op took it"
+        );
+        assert_eq!(waiting(&s), 0);
+        let e = lookup(1, 1_900, &mut s.names);
+        s.add_event(e);
+        assert_eq!(s.pending(1).expect("pending").reach, 1_901);
     }
 
     /// The search from the front finds what a binary search over the whole list finds, for
