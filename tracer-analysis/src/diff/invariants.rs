@@ -28,10 +28,15 @@ use super::{event::Ev, protocol::Protocol};
 /// Why `d_seq` moved with no traced writer to account for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GapCause {
-    /// `___d_drop` entered with an odd count: inside `__d_move`'s `write_seqcount_begin`.
-    DMove,
+    /// The unhash `__d_move` calls (`___d_drop`, up to 4.14 `__d_drop`, the probe) entered with
+    /// an odd count: inside `__d_move`'s `write_seqcount_begin`.
+    DMove(Probe),
     /// The count moved inside a traced writer by more than that writer does itself.
     InsideWriter(Probe),
+    /// Inside a `__d_move` that calls `__d_drop` (up to 4.14) on a hashed dentry, by exactly
+    /// that `__d_drop`'s +2 beyond its own: explained once the nested `__d_drop`'s event shows
+    /// up (by entry order, after its caller's), else the gap `InsideWriter` is.
+    AwaitsDDrop(Probe),
     /// Not known here; the side attributes it from the operations (create → `d_instantiate`).
     Unattributed,
 }
@@ -311,8 +316,8 @@ impl SeqState {
             if let Some(k) = self.known {
                 let d = ahead(sb, k);
                 if d > 0 {
-                    let cause = if probe == Probe::DDropInner && !sb.is_multiple_of(2) {
-                        GapCause::DMove
+                    let cause = if proto.unhash_inside_d_move(probe, sb) {
+                        GapCause::DMove(probe)
                     } else {
                         GapCause::Unattributed
                     };
@@ -383,11 +388,18 @@ impl SeqState {
                         observed: within,
                     });
                 } else if let Some(m) = max.filter(|m| within > i64::from(*m)) {
+                    let nested_drop = proto.calls_d_drop(probe)
+                        && ev.has(flags::HASHED_BEGIN)
+                        && within == i64::from(m) + 2;
                     out[1] = Some(Finding::Gap {
                         from: sb.wrapping_add(m),
                         to: ev.seq_end,
                         since: ev.ts_begin,
-                        cause: GapCause::InsideWriter(probe),
+                        cause: if nested_drop {
+                            GapCause::AwaitsDDrop(probe)
+                        } else {
+                            GapCause::InsideWriter(probe)
+                        },
                     });
                 }
                 self.known = Some(ev.seq_end);
@@ -410,8 +422,12 @@ impl SeqState {
             Probe::DDropInner if amount == 2 => {
                 self.unhashed_from = Some(ev.seq_end.wrapping_add(amount));
             }
+            // Inside `__d_move` (up to 4.14) `__d_move` rehashes the dentry or leaves the
+            // target unhashed itself, as with `___d_drop` there.
             Probe::DDrop | Probe::DDropLocked
-                if ev.has(flags::HASHED_BEGIN) && !ev.has(flags::NO_ENTRY) =>
+                if ev.has(flags::HASHED_BEGIN)
+                    && !ev.has(flags::NO_ENTRY)
+                    && !proto.unhash_inside_d_move(probe, ev.seq_begin) =>
             {
                 self.unhashed_from = Some(ev.seq_begin.wrapping_add(proto.within(probe, true)));
             }
@@ -643,7 +659,7 @@ mod tests {
             Some(Finding::Gap {
                 from: 6,
                 to: 7,
-                cause: GapCause::DMove,
+                cause: GapCause::DMove(Probe::DDropInner),
                 ..
             })
         ));

@@ -5,7 +5,7 @@
 use tracer_common::{flags, Probe};
 
 use super::event::Ev;
-use userspace_dcache::Profile;
+use userspace_dcache::{DDropShape, Profile};
 
 /// `d_seq` around the inode clear in `dentry_unlink_inode`, as the profile has it.
 pub use userspace_dcache::InodeSeq as InodeClearSeq;
@@ -16,6 +16,8 @@ pub struct Protocol {
     /// What the rules were derived from, for the report ("release 6.1.0-27-amd64").
     pub source: String,
     pub inode_clear: InodeClearSeq,
+    /// Whether `__d_move` calls the out-of-line `__d_drop` (up to 4.14) or `___d_drop`.
+    pub d_drop_shape: DDropShape,
 }
 
 impl Protocol {
@@ -26,6 +28,7 @@ impl Protocol {
         Some(Protocol {
             source: format!("release {release} ({})", p.name),
             inode_clear: p.unlink_inode_seq,
+            d_drop_shape: p.d_drop_shape,
         })
     }
 
@@ -35,6 +38,7 @@ impl Protocol {
         Some(Protocol {
             source: format!("profile {}", p.name),
             inode_clear: p.unlink_inode_seq,
+            d_drop_shape: p.d_drop_shape,
         })
     }
 
@@ -43,6 +47,7 @@ impl Protocol {
         Protocol {
             source: format!("6.x rules ({why})"),
             inode_clear: InodeClearSeq::Bracket,
+            d_drop_shape: DDropShape::Split,
         }
     }
 
@@ -61,7 +66,9 @@ impl Protocol {
             },
             // Pre-4.8 kill path: d_inode = NULL with no seq change of its own.
             Probe::DentryIput => 0,
-            // `write_seqcount_begin/end` around the unhash, the swap and the rehash.
+            // `write_seqcount_begin/end` around the unhash, the swap and the rehash. Up to 4.14
+            // the unhash is the traced `__d_drop`, whose +2 for a hashed dentry is its own
+            // event's (see `calls_d_drop`).
             Probe::DMove | Probe::DMoveTarget => 2,
             // Lookups and operations move nothing; the other writers' rules are in `bounds`.
             _ => 0,
@@ -102,13 +109,38 @@ impl Protocol {
 
     /// The `d_seq` change a writer's caller owes right after it returns. `___d_drop` is called
     /// from `__d_drop` (even count: pprev = NULL, then +2) or from inside `__d_move`'s
-    /// `write_seqcount_begin/end` (odd count: the closing +1).
+    /// `write_seqcount_begin/end` (odd count: the closing +1). Up to 4.14 `__d_move` calls
+    /// `__d_drop` inside those sections instead (odd count: the same closing +1).
     pub fn owed_after(&self, probe: Probe, seq_at_entry: u32) -> u32 {
         match probe {
             Probe::DDropInner if seq_at_entry.is_multiple_of(2) => 2,
             Probe::DDropInner => 1,
+            Probe::DDrop
+                if self.d_drop_shape == DDropShape::Single && !seq_at_entry.is_multiple_of(2) =>
+            {
+                1
+            }
             _ => 0,
         }
+    }
+
+    /// The writer calls the out-of-line `__d_drop` on its dentry between its own
+    /// `write_seqcount_begin/end`: `__d_move` up to 4.14 (fs/dcache.c of 3.0.1 and 4.8.15, the
+    /// model's `DDropShape::Single`). For a hashed dentry that `__d_drop` moves `d_seq` by 2
+    /// more, which only its own nested event explains.
+    pub fn calls_d_drop(&self, probe: Probe) -> bool {
+        self.d_drop_shape == DDropShape::Single
+            && matches!(probe, Probe::DMove | Probe::DMoveTarget)
+    }
+
+    /// A `__d_drop` (or `___d_drop`) entered at an odd count: inside `__d_move`'s sections,
+    /// where this generation's `__d_move` calls it.
+    pub fn unhash_inside_d_move(&self, probe: Probe, seq_at_entry: u32) -> bool {
+        !seq_at_entry.is_multiple_of(2)
+            && match self.d_drop_shape {
+                DDropShape::Single => probe == Probe::DDrop,
+                DDropShape::Split => probe == Probe::DDropInner,
+            }
     }
 }
 
@@ -159,6 +191,17 @@ mod tests {
         assert_eq!(hole.within(Probe::DentryUnlinkInode, false), 0);
         assert_eq!(hole.within(Probe::DentryUnlinkInode, true), 2);
         assert_eq!(p.within(Probe::DentryIput, true), 0);
+        // Up to 4.14 `__d_move` calls `__d_drop` inside its sections, which owes the closing +1.
+        assert!(!p.calls_d_drop(Probe::DMove));
+        assert_eq!(p.owed_after(Probe::DDrop, 3), 0);
+        for single in ["3.0.1", "4.8.15"] {
+            let s = Protocol::for_release(single).expect("release");
+            assert!(s.calls_d_drop(Probe::DMove) && s.calls_d_drop(Probe::DMoveTarget));
+            assert_eq!(s.owed_after(Probe::DDrop, 3), 1, "{single}");
+            assert_eq!(s.owed_after(Probe::DDrop, 2), 0, "{single}");
+            assert!(s.unhash_inside_d_move(Probe::DDrop, 3));
+            assert!(!s.unhash_inside_d_move(Probe::DDropInner, 3));
+        }
     }
 
     #[test]

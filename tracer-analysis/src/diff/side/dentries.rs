@@ -31,6 +31,10 @@ pub(super) struct DentryRec {
     /// A gap a lookup found, held until the dentry's next writer: one that entered behind
     /// the value the lookup read was stamped after it and explains it.
     pub(super) held_gap: Option<Box<Gap>>,
+    /// The 2 a `__d_move` that calls `__d_drop` (up to 4.14) moved a hashed dentry beyond its
+    /// own, held until the dentry's next writer: the hashed `__d_drop` it called, on its
+    /// thread and inside it, explains it; anything else leaves it a gap.
+    pub(super) awaits_d_drop: Option<Box<Gap>>,
 }
 
 /// The dentry records of one trace, by the number its front gave each pointer: a dense
@@ -170,6 +174,7 @@ impl SideState {
             });
         let reborn = renamed || rec.dead_at.is_some_and(|d| ts_begin > d);
         let mut ended = None;
+        let mut unexplained = None;
         if reborn {
             self.diag.seq_regressions += rec.seq.regressions;
             self.diag.seq_decreases_within_clock_skew += rec.order.within_skew;
@@ -178,6 +183,7 @@ impl SideState {
             rec.writers.clear();
             rec.dead_at = None;
             ended = rec.held_gap.take();
+            unexplained = rec.awaits_d_drop.take();
         }
         if reborn || rec.bound != Some(path) {
             let i = path as usize;
@@ -191,7 +197,7 @@ impl SideState {
             rec.moved = false;
         }
         let generation = rec.generation;
-        if let Some(g) = ended {
+        for g in [unexplained, ended].into_iter().flatten() {
             self.gap(*g, sh);
         }
         generation

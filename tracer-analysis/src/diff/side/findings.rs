@@ -46,9 +46,11 @@ impl SideState {
                 since,
                 cause,
             } => {
+                let awaits_d_drop = matches!(cause, GapCause::AwaitsDDrop(_));
                 let cause = match cause {
-                    GapCause::DMove => "__d_move (odd d_seq at ___d_drop entry)",
-                    GapCause::InsideWriter(p) => match p {
+                    GapCause::DMove(Probe::DDrop) => "__d_move (odd d_seq at __d_drop entry)",
+                    GapCause::DMove(_) => "__d_move (odd d_seq at ___d_drop entry)",
+                    GapCause::InsideWriter(p) | GapCause::AwaitsDDrop(p) => match p {
                         Probe::DDrop => "untraced writer inside __d_drop",
                         Probe::DDropInner => "untraced writer inside ___d_drop",
                         Probe::DentryUnlinkInode => "untraced writer inside dentry_unlink_inode",
@@ -69,7 +71,18 @@ impl SideState {
                     cause,
                     obs: *obs,
                 };
-                self.gap(gap, sh);
+                if awaits_d_drop {
+                    // Held for the `__d_drop` this `__d_move` called: its event comes next.
+                    let earlier = self
+                        .dentries
+                        .get_mut(obs.slot)
+                        .and_then(|r| r.awaits_d_drop.replace(Box::new(gap)));
+                    if let Some(g) = earlier {
+                        self.gap(*g, sh);
+                    }
+                } else {
+                    self.gap(gap, sh);
+                }
             }
             // Settles a held gap (on_writer); nothing of its own to report. Decreases are
             // found by lookups (on_lookup).

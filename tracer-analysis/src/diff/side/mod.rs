@@ -290,7 +290,8 @@ impl SideState {
         let mut held: Vec<Gap> = self
             .dentries
             .iter_mut()
-            .filter_map(|r| r.held_gap.take())
+            .flat_map(|r| [r.awaits_d_drop.take(), r.held_gap.take()])
+            .flatten()
             .map(|g| *g)
             .collect();
         held.sort_by_key(|g| g.obs.n);

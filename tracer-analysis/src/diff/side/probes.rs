@@ -268,6 +268,14 @@ impl SideState {
             rec.order.exit(ev.seq_end, ev.cpu, ev.ts_end);
         }
         let held = rec.held_gap.take();
+        // The hashed `__d_drop` a `__d_move` held its extra 2 for: called by it, on its thread.
+        let awaited = rec.awaits_d_drop.take().filter(|g| {
+            !(probe == Probe::DDrop
+                && ev.flags & (flags::HASHED_BEGIN | flags::NO_ENTRY) == flags::HASHED_BEGIN
+                && ev.tid == g.obs.tid
+                && g.obs.ts_begin <= ev.ts_begin
+                && ev.ts_end <= g.obs.ts_end)
+        });
         let cleared_early = classify::cleared_in_kill(&span, &rec.writers);
         if rec.writers.len() == WRITERS_KEPT {
             rec.writers.remove(0);
@@ -322,6 +330,9 @@ impl SideState {
                 (None, Some(Finding::SeenEarly { .. })) => self.diag.seq_moves_seen_early += 1,
                 (None, _) => self.gap(*g, sh),
             }
+        }
+        if let Some(g) = awaited {
+            self.gap(*g, sh);
         }
         for f in findings.into_iter().flatten() {
             self.finding(f, &obs, sh);
