@@ -329,8 +329,10 @@ fn generate(path: &Path, origin: Origin, events: u64, stream: bool, hot: Option<
     // Ids of the two sides have nothing in common, as a kernel's and the model's.
     let id_base = if origin == Origin::Kernel { 0 } else { 1 << 32 };
     let mut wl = Workload::new(42, id_base, hot);
-    // The probes number their calls per CPU (the diff checks the numbering for holes).
+    // The probes number their calls per CPU (the diff checks the numbering for holes) and
+    // count them per probe (the footer's hits, checked against the events).
     let mut cpu_seq: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut hits: BTreeMap<String, u64> = BTreeMap::new();
     while w.events() < events {
         wl.step();
         for mut ev in wl.out.drain(..) {
@@ -338,6 +340,8 @@ fn generate(path: &Path, origin: Origin, events: u64, stream: bool, hot: Option<
                 let n = cpu_seq.entry(ev.cpu).or_insert(0);
                 *n += 1;
                 ev.cpu_seq = *n as u32;
+                let probe = Probe::from_u8(ev.probe).map_or("unknown", Probe::symbol);
+                *hits.entry(probe.into()).or_insert(0) += 1;
             }
             w.push(&ev).expect("write event");
         }
@@ -345,6 +349,7 @@ fn generate(path: &Path, origin: Origin, events: u64, stream: bool, hot: Option<
     w.finish(Footer {
         end: End::Finished,
         last_cpu_seq: cpu_seq,
+        hits,
         ..Footer::default()
     })
     .expect("finish trace");

@@ -279,11 +279,46 @@ pub struct Footer {
     /// only when the workload returned, and then every operation it ran is in the file: the
     /// diff relies on it for a recording that failed after (`End::Error`).
     pub threads: Vec<ThreadInfo>,
+    /// Per probe symbol, calls whose entry program the kernel skipped (`recursion_misses` of
+    /// the entry program; kernel traces, only the probes it skipped). Such a call leaves a
+    /// slot the thread's previous call left armed in place, so the exit may pair that call's
+    /// entry with this one's exit. Counted in `hits` and `drops` too. Left out when empty, as
+    /// in footers before it: a trace without skips is byte for byte what it was.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_entries: BTreeMap<String, u64>,
+    /// Per probe symbol, calls whose exit program the kernel skipped (their `drops` count
+    /// them).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_exits: BTreeMap<String, u64>,
 }
+
+/// The header note in which recorders before the footer's `skipped_entries` wrote them, as
+/// "symbol count, symbol count".
+const SKIPPED_ENTRIES_NOTE: &str = "recursion_misses_entry";
 
 impl Footer {
     pub fn lost(&self) -> u64 {
         self.drops.values().sum()
+    }
+
+    /// Per probe, the calls whose entry program the kernel skipped: the footer's count, or
+    /// what an older recorder wrote in `header`'s notes. An item whose count does not parse
+    /// counts as one skip: the note says some were skipped.
+    pub fn skipped_entries(&self, header: &Header) -> BTreeMap<String, u64> {
+        if !self.skipped_entries.is_empty() {
+            return self.skipped_entries.clone();
+        }
+        let Some(note) = header.notes.get(SKIPPED_ENTRIES_NOTE) else {
+            return BTreeMap::new();
+        };
+        note.split(',')
+            .map(|item| {
+                let item = item.trim();
+                let (sym, n) = item.rsplit_once(' ').unwrap_or((item, ""));
+                (sym.to_string(), n.parse().unwrap_or(1))
+            })
+            .filter(|(sym, n)| !sym.is_empty() && *n > 0)
+            .collect()
     }
 
     /// A trace with drops or an abnormal end is incomplete.
@@ -1101,5 +1136,31 @@ mod tests {
         sanitize(&mut e);
         assert_eq!(&e.name[..4], b"xxx\0");
         assert!(e.name[3..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn skipped_entries_come_from_the_footer_or_an_older_recorders_note() {
+        let mut h = Header::new(Origin::Kernel);
+        h.notes.insert(
+            SKIPPED_ENTRIES_NOTE.into(),
+            "__d_lookup_rcu 3, __d_move:target 1, ___d_drop x".into(),
+        );
+        let old = Footer::default().skipped_entries(&h);
+        assert_eq!(
+            old,
+            BTreeMap::from([
+                ("__d_lookup_rcu".to_string(), 3),
+                ("__d_move:target".to_string(), 1),
+                ("___d_drop".to_string(), 1),
+            ])
+        );
+        let new = Footer {
+            skipped_entries: BTreeMap::from([("__d_lookup".to_string(), 2)]),
+            ..Footer::default()
+        };
+        assert_eq!(new.skipped_entries(&h), new.skipped_entries);
+        assert!(Footer::default()
+            .skipped_entries(&Header::new(Origin::Kernel))
+            .is_empty());
     }
 }

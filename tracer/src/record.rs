@@ -132,7 +132,7 @@ where
         .context("starting the staging buffer's thread")?;
     let mut probes = load_and_attach(opts, types, devs)?;
     let (load_seconds, attach_seconds) = (probes.load.as_secs_f64(), probes.attach.as_secs_f64());
-    let mut header = header(opts, workload, devs, &probes);
+    let header = header(opts, workload, devs, &probes);
     let spill_path = spill_path(&opts.out);
     let mut spill = Writer::create_scratch(&spill_path, &header)?;
     let ring = RingBuf::try_from(
@@ -215,7 +215,7 @@ where
         ..Footer::default()
     })?;
     let workload_seconds = run.elapsed.as_secs_f64();
-    let footer = finish_trace(&spill_path, opts, &mut header, run, end.clone(), counters)?;
+    let footer = finish_trace(&spill_path, opts, &header, run, end.clone(), counters)?;
     let finish_seconds = t_finish.elapsed().as_secs_f64();
 
     let summary = RecordSummary {
@@ -496,7 +496,7 @@ impl Counters {
 fn finish_trace(
     spill_path: &Path,
     opts: &RecordOptions,
-    header: &mut Header,
+    header: &Header,
     run: WorkloadRun,
     end: End,
     counters: Counters,
@@ -523,18 +523,17 @@ fn finish_trace(
         footer.hits.insert(sym.clone(), h);
         footer.drops.insert(sym, d + unaccounted);
     }
-    for (what, m) in [
-        ("recursion_misses_entry", &counters.missed_entries),
-        ("recursion_misses_exit", &counters.missed_exits),
+    // Per probe in the footer (typed, the diff reads them): a skipped entry lets the exit pair
+    // a call with the thread's previous one.
+    for (into, m) in [
+        (&mut footer.skipped_entries, &counters.missed_entries),
+        (&mut footer.skipped_exits, &counters.missed_exits),
     ] {
-        let text: Vec<String> = m
+        *into = m
             .iter()
             .filter(|(_, n)| **n > 0)
-            .map(|(p, n)| format!("{} {n}", p.symbol()))
+            .map(|(p, n)| (p.symbol().to_string(), *n))
             .collect();
-        if !text.is_empty() {
-            header.notes.insert(what.into(), text.join(", "));
-        }
     }
     let footer = merge(spill_path, &opts.out, header, run.ops, footer)?;
     std::fs::remove_file(spill_path)

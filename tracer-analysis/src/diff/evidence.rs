@@ -52,6 +52,9 @@ pub enum Doubt {
     /// Its interval reaches where a cut or unfinished trace's missing events may begin: the
     /// events that would explain it may be in the lost tail.
     NearCut,
+    /// Its rule reads events of a probe whose entry program the kernel skipped (see
+    /// [`Skipped`]): one of them may join two calls.
+    SkippedEntry,
 }
 
 impl Doubt {
@@ -60,7 +63,66 @@ impl Doubt {
         match self {
             Doubt::LateEvent => ReasonKind::AnomalyBeforeLateEvent,
             Doubt::NearCut => ReasonKind::AnomalyNearCut,
+            Doubt::SkippedEntry => ReasonKind::AnomalyOnSkippedProbe,
         }
+    }
+}
+
+/// The probes of a trace whose entry program the kernel skipped (the footer's
+/// `skipped_entries`). The thread's previous call of the probe may have left its slot armed (a
+/// skipped fexit, a kretprobe out of instances); the skipped entry did not retire it, so the
+/// call's exit took it as its own: one event with the earlier call's entry half (name, parent,
+/// begin) and this call's exit half (dentry, inode, `d_seq`, flags). Nothing in the event shows
+/// it, so every event of the probe is in doubt, and with it each anomaly whose rule reads one:
+/// - the anomaly's own event, of that probe;
+/// - a skipped lookup: the kinds that read a dentry's `d_seq` history, which lookups feed
+///   (`seq-delta`, `seq-decreased`, `found-unhashed`);
+/// - a skipped writer: those, `clear-before-unhash` (a `d_delete` on its thread excuses it) and
+///   `null-inode-positive` (a kill of a directory above changes which name it is judged at).
+///
+/// `spurious-enoent` and `result-differs` read operations only, and `validated-flag` its own
+/// lookup's values: a skip elsewhere leaves them standing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Bit `p as u8` per probe `p`.
+    probes: u32,
+    lookup: bool,
+    writer: bool,
+}
+
+impl Skipped {
+    pub fn of(probes: impl IntoIterator<Item = Probe>) -> Skipped {
+        let mut s = Skipped::default();
+        for p in probes {
+            s.probes |= 1 << (p as u8);
+            s.lookup |= p.is_lookup();
+            s.writer |= p.is_writer();
+        }
+        s
+    }
+
+    /// From a footer's symbols; one no probe has (a foreign file) counts as a lookup and a
+    /// writer skipped.
+    pub fn of_symbols<'a>(symbols: impl IntoIterator<Item = &'a str>) -> Skipped {
+        let mut unknown = false;
+        let mut s = Skipped::of(symbols.into_iter().filter_map(|sym| {
+            let p = Probe::KERNEL.into_iter().find(|p| p.symbol() == sym);
+            unknown |= p.is_none();
+            p
+        }));
+        s.lookup |= unknown;
+        s.writer |= unknown;
+        s
+    }
+
+    /// Whether the judgment of `kind` on an event of `subject` may rest on a joined event.
+    fn doubts(self, kind: AnomalyKind, subject: Probe) -> bool {
+        use AnomalyKind as K;
+        let d_seq_history = matches!(kind, K::SeqDelta | K::SeqDecreased | K::FoundUnhashed);
+        self.probes & (1 << (subject as u8)) != 0
+            || (self.lookup && d_seq_history)
+            || (self.writer
+                && (d_seq_history || matches!(kind, K::ClearBeforeUnhash | K::NullInodePositive)))
     }
 }
 
@@ -69,6 +131,8 @@ impl Doubt {
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Judged {
     kind: AnomalyKind,
+    /// Its subject event's probe.
+    probe: Probe,
     path: PathId,
     /// Its dentry's slot, when it has a dentry.
     slot: Option<u32>,
@@ -88,6 +152,7 @@ impl Judged {
         // Its place in `AnomalyKind::ALL` (declaration order).
         b[0] = self.kind as u8;
         b[1] = u8::from(self.slot.is_some());
+        b[2] = self.probe as u8;
         b[4..8].copy_from_slice(&self.path.to_le_bytes());
         b[8..12].copy_from_slice(&self.slot.unwrap_or(0).to_le_bytes());
         b[12..16].copy_from_slice(&self.detailed.unwrap_or(u32::MAX).to_le_bytes());
@@ -106,6 +171,7 @@ impl Judged {
         let detailed = u32_at(12);
         Some(Judged {
             kind: *AnomalyKind::ALL.get(b[0] as usize)?,
+            probe: Probe::from_u8(b[2])?,
             path: u32_at(4),
             slot: (b[1] != 0).then(|| u32_at(8)),
             ts_begin: u64_at(16),
@@ -289,6 +355,8 @@ pub struct Evidence {
     max_reach: u64,
     /// The cut, once known: from which key an anomaly is in doubt, and a `result-differs`.
     cut: Option<(u64, u64)>,
+    /// The probes whose entries the kernel skipped, once the footer is read.
+    skipped: Skipped,
     /// Detailed anomalies set aside since by a late event: each leaves room for one more.
     detailed_in_doubt: usize,
 }
@@ -314,6 +382,7 @@ impl Evidence {
             slots: HashSet::new(),
             max_reach: 0,
             cut: None,
+            skipped: Skipped::default(),
             detailed_in_doubt: 0,
         }
     }
@@ -409,6 +478,12 @@ impl Evidence {
         self.cut = Some((from, results_from));
     }
 
+    /// The kernel skipped the entry programs of `skipped`: the anomalies reading their events
+    /// are in doubt (see [`Skipped`]).
+    pub fn skipped(&mut self, skipped: Skipped) {
+        self.skipped = skipped;
+    }
+
     /// Takes the anomalies in doubt out of the counts and the details (once every event is
     /// processed and no context is collected any more), telling `each` every anomaly's doubt
     /// in judgment order. Err: the records could not be kept (a temporary file).
@@ -428,7 +503,7 @@ impl Evidence {
             }
         }
         let lates = std::mem::take(&mut self.lates);
-        let cut = self.cut;
+        let (cut, skipped) = (self.cut, self.skipped);
         let mut out = SetAside::default();
         let mut dropped = vec![false; self.anomalies.len()];
         let mut undetailed = Vec::new();
@@ -456,6 +531,8 @@ impl Evidence {
                     }
             }) {
                 Some(Doubt::NearCut)
+            } else if skipped.doubts(j.kind, j.probe) {
+                Some(Doubt::SkippedEntry)
             } else {
                 None
             };
@@ -515,6 +592,7 @@ impl Evidence {
             && self.anomalies.len() < self.max_anomalies.saturating_mul(4);
         let judged = Judged {
             kind,
+            probe: subject.probe,
             path: subject.path,
             slot: (subject.dentry != 0).then_some(subject.slot),
             ts_begin: subject.ts_begin,
@@ -890,6 +968,46 @@ mod tests {
         assert_eq!(after(&lates), [true, false, false, true, true]);
     }
 
+    /// Skipped entries set aside what reads the skipped probe's events, through the records:
+    /// the anomalies on its own events; with a lookup skipped, the `d_seq` history kinds; with
+    /// a writer skipped, those, the hashed clear and a NULL inode; never an ENOENT, a result
+    /// difference, or another lookup's `validated-flag`.
+    #[test]
+    fn skipped_entries_set_aside_what_reads_the_probe_s_events() {
+        use AnomalyKind as K;
+        let paths = Paths::default();
+        let on = |probe| Obs { probe, ..obs(1) };
+        let all = |skipped: &[Probe], subject: Probe| -> Vec<AnomalyKind> {
+            let mut e = Evidence::new(Side::Kernel, 0, 100);
+            for k in K::ALL {
+                e.add(k, &on(subject), String::new(), ruling(), &paths);
+            }
+            e.skipped(Skipped::of(skipped.iter().copied()));
+            let d = doubts(&mut e, &paths);
+            assert!(d.iter().flatten().all(|d| *d == Doubt::SkippedEntry));
+            K::ALL
+                .into_iter()
+                .zip(d)
+                .filter_map(|(k, d)| d.map(|_| k))
+                .collect()
+        };
+        let d_seq = [K::SeqDelta, K::SeqDecreased, K::FoundUnhashed];
+        let writers = [
+            K::NullInodePositive,
+            K::ClearBeforeUnhash,
+            K::SeqDelta,
+            K::SeqDecreased,
+            K::FoundUnhashed,
+        ];
+        assert_eq!(all(&[], Probe::DLookupRcu), []);
+        assert_eq!(all(&[Probe::DLookupRcu], Probe::DLookupRcu), K::ALL);
+        assert_eq!(all(&[Probe::DLookup], Probe::DLookupRcu), d_seq);
+        assert_eq!(all(&[Probe::DLookupRcu], Probe::Op), d_seq);
+        assert_eq!(all(&[Probe::DDropInner], Probe::DLookupRcu), writers);
+        assert_eq!(all(&[Probe::DMoveTarget], Probe::Op), writers);
+        assert_eq!(all(&[Probe::DDropInner], Probe::DDropInner), K::ALL);
+    }
+
     /// A late event changes only what was judged before it arrived and ends at or after its
     /// key; a cut only what reaches within its bound of the end; a late event wins over the
     /// cut. The record read back is the record written.
@@ -946,6 +1064,7 @@ mod tests {
         for j in [
             Judged {
                 kind: AnomalyKind::ResultDiffers,
+                probe: Probe::Op,
                 path: 7,
                 slot: Some(0),
                 ts_begin: u64::MAX,
@@ -954,6 +1073,7 @@ mod tests {
             },
             Judged {
                 kind: AnomalyKind::NullInodePositive,
+                probe: Probe::DDropLocked,
                 path: u32::MAX,
                 slot: None,
                 ts_begin: 0,

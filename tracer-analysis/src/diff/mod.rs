@@ -135,12 +135,18 @@
 //! which threads ran, and only the window when the recording failed after the workload
 //! returned (the footer lists its threads: every operation is in the file). A
 //! `result-differs` is also set aside past where the other side's lost operations may begin.
+//! When the kernel skipped entry programs of a probe (the footer's `skipped_entries`), one of
+//! its events may join a call's entry half to the next call's exit half: an anomaly on such a
+//! probe's event, and one whose rule reads that kind of probe (a skipped lookup: the `d_seq`
+//! history kinds; a skipped writer: those, `clear-before-unhash` and `null-inode-positive`), is
+//! set aside (`anomaly-on-skipped-probe`; see `evidence::Skipped`).
 //! Set aside means: not counted
 //! (neither in the anomalies nor in its result class: `set_aside` there), a reason naming it
-//! (`anomaly-before-late-event`, `anomaly-near-cut`). Otherwise `clean` (exit 0) only when
+//! (`anomaly-before-late-event`, `anomaly-near-cut`, `anomaly-on-skipped-probe`). Otherwise `clean` (exit 0) only when
 //! nothing keeps the traces from showing there is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
 //! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
-//! footer's hits against the events in the file, holes in a CPU's `cpu_seq` numbers),
+//! footer's hits against the events in the file, a kernel probe with events the footer has no
+//! hits for, holes in a CPU's `cpu_seq` numbers),
 //! `d_seq` moves no traced writer explains, operations without a counterpart, events the
 //! classification could not judge (late, unknown, read faults), a header whose workload does
 //! not parse (the names its setup made are then unknown), `__d_lookup_rcu` not attached, a
@@ -148,7 +154,7 @@
 //! `__d_lookup_rcu` never saw: `nothing-observed`), a
 //! kernel trace's probe events that no kernel probe wrote, names cut to the event's 64 bytes
 //! (two may share a key), a footer whose last `cpu_seq` of a CPU is below the file's numbers
-//! or missing, events without their entry half (`NO_ENTRY`), a kernel release that is not a
+//! or missing (a kernel trace's footer with no last numbers at all included), events without their entry half (`NO_ENTRY`), a kernel release that is not a
 //! version (the newest rules assumed). See [`verdict`].
 //!
 //! # Input problems
@@ -175,7 +181,10 @@ mod side;
 mod timeline;
 mod verdict;
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 pub use align::OpDivergence;
 pub use digest::{AnomalyStamp, DigestError, GapCounts, ReportDigest, TimeRanges};
@@ -196,7 +205,7 @@ use crate::{
     workload::Workload,
 };
 use align::{PathId, Paths};
-use evidence::SetAside;
+use evidence::{SetAside, Skipped};
 use side::{kind_bit, Ending, Limits, Shared, SideState, ThreadPlan};
 
 /// How to diff.
@@ -515,6 +524,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         side.absorb(c);
     }
     let bounds = [0, 1].map(|i| sides[i].cut_bounds(ending(&inputs[i]), plans[i].as_deref()));
+    let skipped = [0, 1].map(|i| skipped_entries(&inputs[i]));
     // A result difference pairs operations of both sides: the other side's cut can number
     // them differently too.
     let settled = sides
@@ -524,6 +534,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             side.settle(
                 bounds[i],
                 bounds[1 - i].map(|b| b.results),
+                Skipped::of_symbols(skipped[i].keys().map(String::as_str)),
                 &sh.paths,
                 sh.timeline.as_mut(),
             )
@@ -575,6 +586,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             side,
             &verdict::Facts {
                 problem: input.problem.as_deref(),
+                origin: input.header.origin,
                 footer: input.footer.as_ref(),
                 events: &state.event_counts(),
                 diag: &state.diag,
@@ -593,6 +605,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 no_entry: state.counts.no_entry,
                 release_unknown: release_unknown.as_deref().filter(|_| side == Side::Kernel),
                 set_aside,
+                skipped_entries: &skipped[i],
                 cut_bound: bounds[i].as_ref(),
                 other_cut: bounds[1 - i].as_ref().map(|b| &b.results),
                 unnamed_unjudged: state.unnamed_unjudged,
@@ -675,6 +688,15 @@ fn ending(input: &Input) -> Ending {
         // every operation it ran.
         Some(f) if !f.threads.is_empty() => Ending::ProbesLost,
         Some(_) => Ending::Cut,
+    }
+}
+
+/// Per probe, the calls whose entry program the kernel skipped, from the footer (or, from an
+/// older recorder or a trace without its footer, the header's note).
+fn skipped_entries(input: &Input) -> BTreeMap<String, u64> {
+    match &input.footer {
+        Some(f) => f.skipped_entries(&input.header),
+        None => Footer::default().skipped_entries(&input.header),
     }
 }
 

@@ -97,6 +97,9 @@ pub enum ReasonKind {
     /// Anomalies near where a cut or unfinished trace stops, which the missing events could
     /// explain: set aside.
     AnomalyNearCut,
+    /// Anomalies whose rule reads events of a probe whose entry program the kernel skipped
+    /// (one such event may join two calls): set aside.
+    AnomalyOnSkippedProbe,
     /// NULL-inode returns or inode clears under a directory with no known name: not judged.
     UnnamedDirectory,
     /// Events with an unknown probe or operation code.

@@ -8,13 +8,14 @@ use super::{
     report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side},
     side::{CutBound, CutBounds},
 };
-use crate::trace::{End, Footer};
+use crate::trace::{End, Footer, Origin};
 use tracer_common::{OpKind, Probe};
 
 /// What one side's reasons are drawn from.
 pub struct Facts<'a> {
     /// Why the trace could not be read to its end.
     pub problem: Option<&'a str>,
+    pub origin: Origin,
     pub footer: Option<&'a Footer>,
     pub events: &'a EventCounts,
     pub diag: &'a Diagnostics,
@@ -37,6 +38,8 @@ pub struct Facts<'a> {
     pub release_unknown: Option<&'a str>,
     /// Anomalies whose judgment lacked events: not counted as anomalies.
     pub set_aside: &'a SetAside,
+    /// Per probe, calls whose entry program the kernel skipped (for the set-aside reason).
+    pub skipped_entries: &'a BTreeMap<String, u64>,
     /// Where the events a cut trace lacks may begin, and why there.
     pub cut_bound: Option<&'a CutBounds>,
     /// The same of the other trace's operations, for `result-differs`.
@@ -78,6 +81,23 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                 format!("lost {n} events on {probe} (footer drops)"),
             );
         }
+        if f.origin == Origin::Kernel {
+            // A recorder counts every probe it loaded: events of one it does not count are
+            // beyond what the footer can vouch for (a crafted or foreign footer).
+            for p in Probe::KERNEL {
+                let held = f.events.per_probe.get(p.symbol()).copied().unwrap_or(0);
+                if held > 0 && !footer.hits.contains_key(p.symbol()) {
+                    say(
+                        ReasonKind::HitsMismatch,
+                        format!(
+                            "{held} {} events in the file, but the footer counts no calls of \
+                             it: losses of it cannot be found",
+                            p.symbol()
+                        ),
+                    );
+                }
+            }
+        }
         for (probe, hits) in &footer.hits {
             let held = f.events.per_probe.get(probe).copied().unwrap_or(0);
             let dropped = footer.drops.get(probe).copied().unwrap_or(0);
@@ -105,7 +125,12 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         }
     }
     if let Some(seqs) = f.cpu_sequence {
-        let footer_last = f.footer.map(|x| &x.last_cpu_seq).filter(|l| !l.is_empty());
+        // A kernel recording's footer numbers every CPU its probes ran on: an empty list there
+        // is a CPU without its number, not a footer without numbers.
+        let footer_last = f
+            .footer
+            .map(|x| &x.last_cpu_seq)
+            .filter(|l| !l.is_empty() || f.origin == Origin::Kernel);
         for (cpu, s) in seqs {
             match footer_last.map(|l| l.get(cpu)) {
                 Some(Some(l)) if *l < s.last => say(
@@ -232,6 +257,20 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                     "reach past where an event the trace lacks may begin ({}), and such an \
                      event (an operation is written at its end) may explain them",
                     cut_from(f.cut_bound, f.other_cut)
+                ),
+            ),
+            Doubt::SkippedEntry => (
+                ReasonKind::AnomalyOnSkippedProbe,
+                format!(
+                    "rest on events of {} whose entry program the kernel skipped (its \
+                     recursion guard): the exit of such a call takes the slot the thread's \
+                     previous call may have left, and its event joins one call's name to the \
+                     other's result",
+                    f.skipped_entries
+                        .iter()
+                        .map(|(p, n)| format!("{p} ({n} skipped)"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
         };

@@ -182,12 +182,14 @@ impl Trace {
         self.write_with(path, origin, footer, |_| {});
     }
 
-    /// [`Self::write`], the header changed by `edit` first.
+    /// [`Self::write`], the header changed by `edit` first. A kernel trace's footer gets the
+    /// counters a recording writes, unless the test set them: per probe as many calls as the
+    /// file has events, per CPU its highest number.
     pub fn write_with(
         &self,
         path: &Path,
         origin: Origin,
-        footer: Footer,
+        mut footer: Footer,
         edit: impl FnOnce(&mut Header),
     ) {
         let mut h = Header::new(origin);
@@ -220,6 +222,19 @@ impl Trace {
                     let n = next.entry(e.cpu).or_default();
                     *n += 1;
                     e.cpu_seq = *n;
+                }
+            }
+            let probes = events.iter().filter(|e| e.probe != Probe::Op as u8);
+            if footer.hits.is_empty() {
+                for e in probes.clone() {
+                    let symbol = Probe::from_u8(e.probe).map_or("unknown", Probe::symbol);
+                    *footer.hits.entry(symbol.into()).or_insert(0) += 1;
+                }
+            }
+            if footer.last_cpu_seq.is_empty() {
+                for e in probes.filter(|e| e.cpu_seq > 0) {
+                    let last = footer.last_cpu_seq.entry(e.cpu).or_insert(0);
+                    *last = (*last).max(u64::from(e.cpu_seq));
                 }
             }
         }

@@ -29,7 +29,7 @@ use super::{
     align::{writes, NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
-    evidence::{obs_args, Evidence, Obs, SetAside},
+    evidence::{obs_args, Evidence, Obs, SetAside, Skipped},
     feed::Counts,
     history::History,
     protocol::Protocol,
@@ -313,7 +313,8 @@ impl SideState {
     /// could have changed and, when events are missing at the end (`bounds`, from
     /// [`Self::cut_bounds`]), those reaching at or past where a missing one may begin; a
     /// `result-differs` also past where the other side's missing operations may begin
-    /// (`other_results`).
+    /// (`other_results`); those reading events of a probe whose entries the kernel skipped
+    /// (`skipped`).
     ///
     /// Each anomaly's mark on the timeline is written now, as an anomaly or as set aside.
     /// Err: the anomalies' records could not be kept.
@@ -321,9 +322,11 @@ impl SideState {
         &mut self,
         bounds: Option<CutBounds>,
         other_results: Option<CutBound>,
+        skipped: Skipped,
         paths: &Paths,
         mut timeline: Option<&mut Timeline>,
     ) -> std::io::Result<SetAside> {
+        self.evidence.skipped(skipped);
         let other = other_results.map_or(u64::MAX, |b| b.from());
         match bounds {
             Some(b) => self
