@@ -10,3 +10,4 @@ pub mod record_summary;
 pub mod replay;
 pub mod trace;
 pub mod workload;
+pub mod writers;

@@ -12,7 +12,7 @@ use crate::trace::{Attachment, End};
 pub struct RecordSummary {
     pub trace: PathBuf,
     pub kernel_release: String,
-    /// Per target symbol: how it was traced (`"fentry"`, `"kprobe"` or `"unavailable: why"`).
+    /// Per target symbol: how it was traced (`"fentry"`, `"kprobe"`, `"absent: why"` or `"refused: why"`).
     pub attach: BTreeMap<String, Attachment>,
     /// Events in the trace per probe symbol ("workload" for operations).
     pub events: BTreeMap<String, u64>,
@@ -126,7 +126,7 @@ mod tests {
                     ("___d_drop".into(), Attachment::Kprobe),
                     (
                         "dentry_iput".into(),
-                        Attachment::Unavailable("fentry: no BTF FUNC".into()),
+                        Attachment::Absent("fentry: no BTF FUNC".into()),
                     ),
                 ]),
                 end: end.clone(),
@@ -134,10 +134,7 @@ mod tests {
             };
             let json = serde_json::to_value(&s).expect("serialize");
             assert_eq!(json["end"], end.to_string());
-            assert_eq!(
-                json["attach"]["dentry_iput"],
-                "unavailable: fentry: no BTF FUNC"
-            );
+            assert_eq!(json["attach"]["dentry_iput"], "absent: fentry: no BTF FUNC");
             let back: RecordSummary = serde_json::from_value(json).expect("read back");
             assert_eq!(back.end, end);
             assert_eq!(back.attach, s.attach);

@@ -120,8 +120,11 @@ impl std::fmt::Display for End {
     }
 }
 
-/// How a target function was traced, as the header records it: `"fentry"`, `"kprobe"` or
-/// `"unavailable: why"` in JSON.
+/// How a target function was traced, as the header records it: `"fentry"`, `"kprobe"`,
+/// `"absent: why"` or `"refused: why"` in JSON. Recordings before session 9 wrote
+/// `"unavailable: why"` for both of the last two; they read back as [`Attachment::Absent`]
+/// only when every attach family's words are that recorder's two absence sentences, else as
+/// [`Attachment::Refused`] (a doubt reads as the case the verdict cannot rest on).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(try_from = "String", into = "String")]
 pub enum Attachment {
@@ -129,13 +132,42 @@ pub enum Attachment {
     Fentry,
     /// kprobe/kretprobe programs.
     Kprobe,
-    /// Not traced, and why.
-    Unavailable(String),
+    /// No out-of-line body to attach to: the function is inlined into every caller, or this
+    /// kernel does not have it. Its code runs, if at all, inside its callers.
+    Absent(String),
+    /// The function has a body of its own (or only GCC clones of it), but it was not traced:
+    /// the kernel or the tracer refused it, or the tracer could not tell. Its calls went unseen.
+    Refused(String),
 }
+
+/// What the recorder before session 9 wrote for an attach family that found no function body.
+const LEGACY_ABSENT: [&str; 2] = [
+    "(absent, or inlined everywhere)",
+    "(inlined or absent in this kernel)",
+];
 
 impl Attachment {
     pub fn is_attached(&self) -> bool {
-        !matches!(self, Attachment::Unavailable(_))
+        matches!(self, Attachment::Fentry | Attachment::Kprobe)
+    }
+
+    /// Why it was not traced, if it was not.
+    pub fn why_not(&self) -> Option<&str> {
+        match self {
+            Attachment::Fentry | Attachment::Kprobe => None,
+            Attachment::Absent(why) | Attachment::Refused(why) => Some(why),
+        }
+    }
+
+    fn legacy(why: &str) -> Attachment {
+        let absent = why
+            .split("; ")
+            .all(|family| LEGACY_ABSENT.iter().any(|a| family.ends_with(a)));
+        if absent {
+            Attachment::Absent(why.to_string())
+        } else {
+            Attachment::Refused(why.to_string())
+        }
     }
 }
 
@@ -149,15 +181,24 @@ impl TryFrom<String> for Attachment {
     type Error = String;
 
     fn try_from(s: String) -> Result<Attachment, String> {
+        let tagged = |tag: &str| s.strip_prefix(tag).map(str::to_string);
         match s.as_str() {
             "fentry" => Ok(Attachment::Fentry),
             "kprobe" => Ok(Attachment::Kprobe),
-            _ => match s.strip_prefix("unavailable: ") {
-                Some(why) => Ok(Attachment::Unavailable(why.to_string())),
-                None => Err(format!(
-                    "attach mode {s:?}: expected \"fentry\", \"kprobe\" or \"unavailable: why\""
-                )),
-            },
+            _ => {
+                if let Some(why) = tagged("absent: ") {
+                    Ok(Attachment::Absent(why))
+                } else if let Some(why) = tagged("refused: ") {
+                    Ok(Attachment::Refused(why))
+                } else if let Some(why) = tagged("unavailable: ") {
+                    Ok(Attachment::legacy(&why))
+                } else {
+                    Err(format!(
+                        "attach mode {s:?}: expected \"fentry\", \"kprobe\", \"absent: why\" or \
+                         \"refused: why\""
+                    ))
+                }
+            }
         }
     }
 }
@@ -167,7 +208,8 @@ impl std::fmt::Display for Attachment {
         match self {
             Attachment::Fentry => f.write_str("fentry"),
             Attachment::Kprobe => f.write_str("kprobe"),
-            Attachment::Unavailable(why) => write!(f, "unavailable: {why}"),
+            Attachment::Absent(why) => write!(f, "absent: {why}"),
+            Attachment::Refused(why) => write!(f, "refused: {why}"),
         }
     }
 }
@@ -185,7 +227,8 @@ pub struct Header {
     /// Per target symbol: how it was traced.
     pub attach: BTreeMap<String, Attachment>,
     /// Per writer of `d_seq`, `d_hash` or `d_inode`: the probe that observes it, or the traced
-    /// functions containing it when it is inlined (kernel traces).
+    /// functions containing its calls when it has no probe of its own, or why nothing does
+    /// (kernel traces; for people: the diff judges `attach` itself, [`crate::writers`]).
     pub observed_through: BTreeMap<String, String>,
     pub offsets: Option<OffsetsJson>,
     pub workload: Option<String>,
@@ -1027,13 +1070,25 @@ mod tests {
         for (a, text) in [
             (Attachment::Fentry, "\"fentry\""),
             (Attachment::Kprobe, "\"kprobe\""),
-            (
-                Attachment::Unavailable("inlined".into()),
-                "\"unavailable: inlined\"",
-            ),
+            (Attachment::Absent("inlined".into()), "\"absent: inlined\""),
+            (Attachment::Refused("EBUSY".into()), "\"refused: EBUSY\""),
         ] {
             assert_eq!(serde_json::to_string(&a).expect("ser"), text);
             assert_eq!(serde_json::from_str::<Attachment>(text).expect("de"), a);
+        }
+        // As the recorder before session 9 wrote them (6.1's `dentry_iput`, 5.10's `__d_add`).
+        let absent = "fentry: no BTF FUNC for `dentry_iput` (absent, or inlined everywhere); \
+                      kprobe: `dentry_iput` is in neither available_filter_functions nor \
+                      kallsyms (inlined or absent in this kernel)";
+        let refused = "fentry: no BTF FUNC for `__d_add` (absent, or inlined everywhere); \
+                       kprobe: attaching d_add_inner_kprobe: `perf_event_open` failed: Invalid \
+                       argument (os error 22)";
+        for (why, want) in [
+            (absent, Attachment::Absent(absent.into())),
+            (refused, Attachment::Refused(refused.into())),
+        ] {
+            let text = serde_json::to_string(&format!("unavailable: {why}")).expect("ser");
+            assert_eq!(serde_json::from_str::<Attachment>(&text).expect("de"), want);
         }
         let err = serde_json::from_str::<Attachment>("\"uprobe\"").expect_err("unknown");
         assert!(err.to_string().contains("expected"), "{err}");

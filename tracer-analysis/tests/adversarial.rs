@@ -387,7 +387,7 @@ fn a_kernel_trace_without_the_lookup_probe_is_not_clean() {
     let m = load("prune-stat.model.trace");
     k.header.attach.insert(
         "__d_lookup_rcu".into(),
-        Attachment::Unavailable("fentry: no BTF FUNC; kprobe: not probeable".into()),
+        Attachment::Absent("fentry: no BTF FUNC; kprobe: not probeable".into()),
     );
     k.events.retain(|e| !is(e, Probe::DLookupRcu));
     k.footer.hits.remove(Probe::DLookupRcu.symbol());
@@ -3027,4 +3027,113 @@ fn a_skip_of_another_probe_sets_aside_nothing_it_does_not_read() {
         outcome(&r)
     );
     assert!(has_reason(&r, ReasonKind::Lost));
+}
+
+// ---- what the recording could not see shows in the verdict (rev6 finding 1): a writer that
+// ---- is neither traced nor inside traced functions holding every call of it is a reason,
+// ---- `writer-not-observed`
+
+/// Numbers the kernel probe events of `p` again per CPU, 1, 2, 3, ... in their old order, and
+/// sets the footer's last numbers to match: what the probes stamp when the removed events'
+/// calls never reached a program.
+fn renumber(p: &mut Parts) {
+    let mut order: Vec<usize> = (0..p.events.len())
+        .filter(|i| p.events[*i].probe != Probe::Op as u8)
+        .collect();
+    order.sort_by_key(|i| (p.events[*i].cpu, p.events[*i].cpu_seq));
+    let mut next = BTreeMap::<u32, u64>::new();
+    for i in order {
+        let e = &mut p.events[i];
+        let n = next.entry(e.cpu).or_default();
+        *n += 1;
+        e.cpu_seq = *n as u32;
+    }
+    p.footer.last_cpu_seq = next;
+}
+
+/// The fixture with `probe`'s events gone and its target marked as `attach` says.
+fn without(probe: Probe, attach: Attachment) -> Parts {
+    let mut k = load("prune-stat.kernel.trace");
+    k.events.retain(|e| e.probe != probe as u8);
+    k.footer.hits.remove(probe.symbol());
+    k.footer.drops.remove(probe.symbol());
+    k.header.attach.insert(probe.symbol().into(), attach);
+    renumber(&mut k);
+    k
+}
+
+/// A global writer whose probe the kernel refused (its fentry and kprobe both failed for a
+/// reason other than inlining): `tracer record` goes on without it, and the trace holds none
+/// of its calls. The unlinks' inode clears went unseen; the diff only noted the target. The
+/// refusal is typed in the header (`refused: why`; the review wrote the pre-session-9
+/// `unavailable: why`, which reads back as refused when its words are not the old recorder's
+/// absence sentences). This header lists none of `dentry_unlink_inode`'s callers (`d_delete`,
+/// `__dentry_kill`: the fixture predates them as targets), so nothing traced holds its calls.
+#[test]
+fn a_writer_that_failed_to_attach_leaves_the_trace_not_clean() {
+    let m = load("prune-stat.model.trace");
+    let mut clean = Vec::new();
+    for probe in [Probe::DentryUnlinkInode, Probe::DDropInner] {
+        let k = without(
+            probe,
+            Attachment::Refused(
+                "fentry: attaching failed: Device or resource busy; kprobe: attaching failed: \
+                 Device or resource busy"
+                    .into(),
+            ),
+        );
+        let r = diff_parts(&k, &m);
+        if r.verdict == Verdict::Clean {
+            clean.push(format!("{}: {}", probe.symbol(), outcome(&r)));
+        }
+        assert!(
+            r.reasons
+                .iter()
+                .any(|x| x.kind == ReasonKind::WriterNotObserved
+                    && x.message.contains(probe.symbol())),
+            "{}: {}",
+            probe.symbol(),
+            outcome(&r)
+        );
+    }
+    assert!(clean.is_empty(), "{clean:#?}");
+}
+
+/// The same refusal where the header lists its only callers as traced is not a reason: Debian
+/// 6.1 refuses `__d_add` (fentry EBUSY, kprobe EINVAL; it is in kallsyms), a static function
+/// called only from `d_add` and `d_splice_alias` (6.1's fs/dcache.c), both traced: their
+/// events carry what it did, as on a kernel that inlines it. The fixture's verdict stands.
+#[test]
+fn a_refused_static_writer_inside_traced_callers_leaves_the_verdict_alone() {
+    let m = load("prune-stat.model.trace");
+    let before = diff_parts(&load("prune-stat.kernel.trace"), &m);
+    let mut k = load("prune-stat.kernel.trace");
+    for caller in [Probe::DAdd, Probe::DSpliceAlias] {
+        k.header
+            .attach
+            .insert(caller.symbol().into(), Attachment::Fentry);
+    }
+    k.header.attach.insert(
+        Probe::DAddInner.symbol().into(),
+        Attachment::Refused("fentry: EBUSY; kprobe: EINVAL".into()),
+    );
+    let r = diff_parts(&k, &m);
+    assert!(
+        !has_reason(&r, ReasonKind::WriterNotObserved),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, before.verdict, "{}", outcome(&r));
+    // One of them refused as well: the calls it holds are unseen.
+    k.header.attach.insert(
+        Probe::DSpliceAlias.symbol().into(),
+        Attachment::Refused("fentry: EBUSY; kprobe: EINVAL".into()),
+    );
+    let r = diff_parts(&k, &m);
+    assert!(
+        has_reason(&r, ReasonKind::WriterNotObserved),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
 }

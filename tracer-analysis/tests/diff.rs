@@ -375,7 +375,7 @@ fn report_json_has_the_documented_fields() {
     assert_eq!(v["kernel"]["attach"]["__d_lookup_rcu"], "fentry");
     assert_eq!(
         v["kernel"]["attach"]["__d_drop"],
-        "unavailable: not called out of line (inlined)"
+        "absent: not called out of line (inlined)"
     );
     assert_eq!(v["profile"], "linux-6.1");
     assert_eq!(v["events"]["kernel"]["total"], 3);

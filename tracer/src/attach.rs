@@ -1,6 +1,8 @@
 //! Which attach family each target gets on this kernel, decided at load time: fentry/fexit when
 //! the function has BTF and the kernel accepts tracing programs, kprobe/kretprobe when the
-//! symbol is probeable, else the target is reported unavailable with the reason. Never guessed.
+//! symbol is probeable, else the target is reported absent (no body of its own: in neither
+//! kallsyms nor ftrace's list) or refused (it has one, or only GCC clones of one, but no family
+//! attached), with the reasons. Never guessed.
 use std::{
     collections::BTreeMap,
     fs,
@@ -39,7 +41,10 @@ pub enum AttachMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attached {
     Yes(Family),
-    No(String),
+    /// No body of its own on this kernel; each family's reason.
+    Absent(String),
+    /// It has a body (or clones of one), yet no family attached; each family's reason.
+    Refused(String),
 }
 
 impl Attached {
@@ -48,9 +53,32 @@ impl Attached {
         match self {
             Attached::Yes(Family::Fentry) => Attachment::Fentry,
             Attached::Yes(Family::Kprobe) => Attachment::Kprobe,
-            Attached::No(why) => Attachment::Unavailable(why.clone()),
+            Attached::Absent(why) => Attachment::Absent(why.clone()),
+            Attached::Refused(why) => Attachment::Refused(why.clone()),
         }
     }
+
+    /// Why it was not attached, if it was not.
+    pub fn why_not(&self) -> Option<&str> {
+        match self {
+            Attached::Yes(_) => None,
+            Attached::Absent(why) | Attached::Refused(why) => Some(why),
+        }
+    }
+}
+
+/// Whether a symbol has a body of its own in the running kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Presence {
+    /// In kallsyms or ftrace's list under its own name.
+    Present,
+    /// Only GCC clones of it (`sym.isra.0`, `sym.part.0`, `sym.constprop.0`): a body under
+    /// another name, which the programs (written for `sym`'s arguments) do not attach to.
+    Cloned(Vec<String>),
+    /// Under no name: inlined into every caller, or not in this kernel.
+    Missing,
+    /// Neither list could be read.
+    Unknown,
 }
 
 /// Symbols the kernel lets kprobes attach to (ftrace's list), read once.
@@ -87,107 +115,59 @@ impl ProbeableSymbols {
 
     /// None: probeable; Some(why): not.
     fn why_not(&self, sym: &str) -> Option<String> {
-        match (&self.names, &self.kallsyms) {
-            (Some(n), _) if n.contains(sym) => None,
-            (_, Some(k)) if k.contains(sym) => None,
-            (Some(_), _) | (_, Some(_)) => Some(format!(
+        match self.presence(sym) {
+            Presence::Present => None,
+            Presence::Cloned(clones) => Some(format!(
+                "`{sym}` exists only as GCC clones ({}), whose arguments may differ: not attached",
+                clones.join(", ")
+            )),
+            Presence::Missing => Some(format!(
                 "`{sym}` is in neither available_filter_functions nor kallsyms (inlined or absent in this kernel)"
             )),
-            (None, None) => Some(
+            Presence::Unknown => Some(
                 "cannot read available_filter_functions or /proc/kallsyms (mount tracefs; run as root)"
                     .into(),
             ),
         }
     }
+
+    fn presence(&self, sym: &str) -> Presence {
+        if self.names.is_none() && self.kallsyms.is_none() {
+            return Presence::Unknown;
+        }
+        let lists = || self.names.iter().chain(self.kallsyms.iter());
+        if lists().any(|l| l.contains(sym)) {
+            return Presence::Present;
+        }
+        let mut clones: Vec<String> = lists()
+            .flatten()
+            .filter(|n| is_clone_of(n, sym))
+            .cloned()
+            .collect();
+        clones.sort();
+        clones.dedup();
+        if clones.is_empty() {
+            Presence::Missing
+        } else {
+            Presence::Cloned(clones)
+        }
+    }
 }
 
-/// Every writer of `d_seq`, `d_hash` or `d_inode`: the probe on the function itself, and the
-/// traced functions that contain it (its callers), whose events explain what it does when it
-/// is inlined or not attachable.
-const WRITERS: [(&str, &[Probe], &[Probe]); 10] = [
-    ("__d_move", &[Probe::DMove], &[]),
-    (
-        "__d_instantiate",
-        &[Probe::DInstantiateInner],
-        &[Probe::DInstantiate, Probe::DInstantiateNew],
-    ),
-    (
-        "__d_add",
-        &[Probe::DAddInner],
-        &[Probe::DAdd, Probe::DSpliceAlias],
-    ),
-    (
-        "___d_drop",
-        &[Probe::DDropInner],
-        &[
-            Probe::DDrop,
-            Probe::DDropLocked,
-            Probe::DDelete,
-            Probe::DentryKill,
-            Probe::DentryKillLocked,
-            Probe::DInvalidate,
-            Probe::DMove,
-        ],
-    ),
-    (
-        "__d_drop (pprev = NULL, invalidate after ___d_drop)",
-        &[Probe::DDrop],
-        &[
-            Probe::DDropLocked,
-            Probe::DDelete,
-            Probe::DentryKill,
-            Probe::DentryKillLocked,
-            Probe::DInvalidate,
-        ],
-    ),
-    (
-        "dentry_unlink_inode",
-        &[Probe::DentryUnlinkInode],
-        &[Probe::DDelete, Probe::DentryKill, Probe::DentryKillLocked],
-    ),
-    (
-        "dentry_iput",
-        &[Probe::DentryIput],
-        &[Probe::DentryKill, Probe::DentryKillLocked],
-    ),
-    ("d_delete", &[Probe::DDelete], &[]),
-    (
-        "kill path",
-        &[Probe::DentryKill, Probe::DentryKillLocked],
-        &[],
-    ),
-    ("d_invalidate", &[Probe::DInvalidate], &[]),
-];
-
-/// Per writer, what observes it on this kernel: the function itself ("__d_move (fentry)"),
-/// else the traced functions containing it, else "not observed".
-pub fn observed_through(attached: &BTreeMap<Probe, Attached>) -> BTreeMap<String, String> {
-    let on = |ps: &[Probe]| -> Vec<String> {
-        ps.iter()
-            .filter_map(|p| match attached.get(p) {
-                Some(Attached::Yes(f)) => Some(format!("{} ({f})", p.symbol())),
-                _ => None,
-            })
-            .collect()
+/// Whether `name` is a GCC clone of `sym`: `sym.isra.N`, `sym.part.N`, `sym.constprop.N` or
+/// chains of them (`sym.constprop.0.isra.0`). `.cold` parts are not: the function's entry
+/// stays under its own name.
+fn is_clone_of(name: &str, sym: &str) -> bool {
+    let Some(rest) = name.strip_prefix(sym).and_then(|r| r.strip_prefix('.')) else {
+        return false;
     };
-    WRITERS
-        .iter()
-        .map(|(writer, itself, callers)| {
-            let own = on(itself);
-            let outer = on(callers);
-            let how = if !own.is_empty() {
-                own.join(", ")
-            } else if !outer.is_empty() {
-                format!(
-                    "not attachable (inlined or absent); its effect is observed in {}",
-                    outer.join(", ")
-                )
-            } else {
-                "not observed on this kernel".to_string()
-            };
-            (writer.to_string(), how)
+    let parts: Vec<&str> = rest.split('.').collect();
+    parts.len().is_multiple_of(2)
+        && parts.chunks(2).all(|c| {
+            matches!(c[0], "isra" | "part" | "constprop")
+                && !c[1].is_empty()
+                && c[1].bytes().all(|b| b.is_ascii_digit())
         })
-        .collect()
 }
 
 /// How the running kernel preempts kernel code. fentry/fexit programs run with migration
@@ -390,10 +370,12 @@ pub fn attach_all(
                 Err(why) => reasons.push(format!("{family}: {why}")),
             }
         }
-        out.insert(
-            probe,
-            result.unwrap_or_else(|| Attached::No(reasons.join("; "))),
-        );
+        let why = reasons.join("; ");
+        let outcome = result.unwrap_or_else(|| match syms.presence(probe.symbol()) {
+            Presence::Missing => Attached::Absent(why),
+            Presence::Present | Presence::Cloned(_) | Presence::Unknown => Attached::Refused(why),
+        });
+        out.insert(probe, outcome);
     }
     (out, links)
 }
@@ -542,32 +524,43 @@ mod tests {
     }
 
     #[test]
-    fn inlined_writers_are_observed_through_their_callers() {
-        let mut a: BTreeMap<Probe, Attached> = Probe::KERNEL
-            .iter()
-            .filter(|p| p.is_attach_target())
-            .map(|p| (*p, Attached::Yes(Family::Fentry)))
-            .collect();
-        // As on Debian's 7.3: no __d_add, no __dentry_kill; dentry_kill by kprobe.
-        a.insert(Probe::DAddInner, Attached::No("inlined".into()));
-        a.insert(Probe::DentryKill, Attached::No("absent".into()));
-        a.insert(Probe::DentryKillLocked, Attached::Yes(Family::Kprobe));
-        a.insert(Probe::DentryIput, Attached::No("absent".into()));
-        a.insert(Probe::DInvalidate, Attached::No("absent".into()));
-        let o = observed_through(&a);
-        assert_eq!(o["__d_move"], "__d_move (fentry)");
+    fn clones_are_told_from_other_names() {
+        for clone in [
+            "dentry_unlink_inode.part.0",
+            "__d_move.isra.12",
+            "__d_add.constprop.0.isra.0",
+        ] {
+            let sym = clone.split('.').next().expect("a name");
+            assert!(is_clone_of(clone, sym), "{clone}");
+        }
+        for other in [
+            "__d_move",
+            "__d_move.cold",
+            "__d_move_locked",
+            "__d_move.isra",
+            "__d_move.isra.x",
+        ] {
+            assert!(!is_clone_of(other, "__d_move"), "{other}");
+        }
+        let syms = |names: &[&str]| ProbeableSymbols {
+            names: None,
+            kallsyms: Some(names.iter().map(|n| n.to_string()).collect()),
+        };
+        let only_clone = syms(&["__d_move.isra.0", "d_move"]);
         assert_eq!(
-            o["__d_add"],
-            "not attachable (inlined or absent); its effect is observed in d_add (fentry), \
-             d_splice_alias (fentry)"
+            only_clone.presence("__d_move"),
+            Presence::Cloned(vec!["__d_move.isra.0".into()])
         );
-        assert_eq!(o["kill path"], "dentry_kill (kprobe)");
-        assert_eq!(
-            o["dentry_iput"],
-            "not attachable (inlined or absent); its effect is observed in dentry_kill (kprobe)"
-        );
-        assert_eq!(o["d_invalidate"], "not observed on this kernel");
-        assert_eq!(o.len(), WRITERS.len());
+        assert!(only_clone
+            .why_not("__d_move")
+            .is_some_and(|w| w.contains("GCC clones (__d_move.isra.0)")));
+        assert_eq!(only_clone.presence("d_move"), Presence::Present);
+        assert_eq!(only_clone.presence("__d_add"), Presence::Missing);
+        let none = ProbeableSymbols {
+            names: None,
+            kallsyms: None,
+        };
+        assert_eq!(none.presence("d_move"), Presence::Unknown);
     }
 
     #[test]

@@ -309,7 +309,7 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
         &btf,
         &syms,
     );
-    if let Some(Attached::No(why)) = attached.get(&Probe::DLookupRcu) {
+    if let Some(why) = attached.get(&Probe::DLookupRcu).and_then(Attached::why_not) {
         bail!(
             "cannot attach to __d_lookup_rcu ({why}); without it there is nothing to record. \
              On a kernel without kprobes or tracing programs use the VM: cargo xtask vm"
@@ -336,7 +336,7 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
         .iter()
         .map(|(p, a)| (p.symbol().to_string(), a.describe()))
         .collect();
-    header.observed_through = attach::observed_through(&probes.attached);
+    header.observed_through = tracer_analysis::writers::observed_through(&header.attach);
     header.offsets = Some(OffsetsJson::from(&probes.offsets));
     header.workload = Some(workload.name.clone());
     header.workload_toml = Some(workload.toml.clone());

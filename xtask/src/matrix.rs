@@ -123,7 +123,7 @@ pub struct PairResult {
     /// Where the kernel came from (package and version) and its release in the guest.
     pub kernel_origin: Option<String>,
     pub release: Option<String>,
-    /// Probe symbol → attach mode ("fentry", "kprobe", "unavailable: ...").
+    /// Probe symbol → attach mode ("fentry", "kprobe", "absent: ...", "refused: ...").
     pub attach: BTreeMap<String, Attachment>,
     pub events: Option<u64>,
     pub lost: Option<u64>,
@@ -852,7 +852,8 @@ fn attach_modes(attach: &BTreeMap<String, Attachment>) -> String {
         let m = match mode {
             Attachment::Fentry => "fentry",
             Attachment::Kprobe => "kprobe",
-            Attachment::Unavailable(_) => "unavailable",
+            Attachment::Absent(_) => "absent",
+            Attachment::Refused(_) => "refused",
         };
         *count.entry(m).or_default() += 1;
     }
@@ -1208,8 +1209,9 @@ mod tests {
         let mut a: BTreeMap<String, Attachment> = [("a".to_owned(), Attachment::Kprobe)].into();
         assert_eq!(attach_modes(&a), "kprobe");
         a.insert("b".into(), Attachment::Fentry);
-        a.insert("c".into(), Attachment::Unavailable("no symbol".into()));
-        assert_eq!(attach_modes(&a), "fentry×1,kprobe×1,unavailable×1");
+        a.insert("c".into(), Attachment::Absent("no symbol".into()));
+        a.insert("d".into(), Attachment::Refused("EBUSY".into()));
+        assert_eq!(attach_modes(&a), "absent×1,fentry×1,kprobe×1,refused×1");
         assert_eq!(attach_modes(&BTreeMap::new()), "-");
     }
 

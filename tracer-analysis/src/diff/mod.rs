@@ -150,7 +150,9 @@
 //! `d_seq` moves no traced writer explains, operations without a counterpart, events the
 //! classification could not judge (late, unknown, read faults), a header whose workload does
 //! not parse (the names its setup made are then unknown), `__d_lookup_rcu` not attached, a
-//! kernel trace that saw nothing (no operation at all, or stats and opens that the attached
+//! writer of `d_seq`, `d_hash` or `d_inode` whose calls the kernel trace could not see (refused
+//! by the kernel, or without a body and no traced function holding it: `writer-not-observed`,
+//! [`crate::writers`]), a kernel trace that saw nothing (no operation at all, or stats and opens that the attached
 //! `__d_lookup_rcu` never saw: `nothing-observed`), a
 //! kernel trace's probe events that no kernel probe wrote, names cut to the event's 64 bytes
 //! (two may share a key), a footer whose last `cpu_seq` of a CPU is below the file's numbers
@@ -203,6 +205,7 @@ use crate::{
     output::OutputError,
     trace::{Attachment, End, Footer, Header, Origin, Reader, TraceError},
     workload::Workload,
+    writers,
 };
 use align::{PathId, Paths};
 use evidence::{SetAside, Skipped};
@@ -367,8 +370,8 @@ fn workload_of(h: &Header, paths: &mut Paths) -> Result<HeaderWorkload, String> 
 /// Why `__d_lookup_rcu` was not attached, as the header says.
 fn lookup_unattached(h: &Header) -> Option<&str> {
     match h.attach.get(Probe::DLookupRcu.symbol()) {
-        Some(Attachment::Unavailable(why)) => Some(why),
-        _ => None,
+        Some(a) => a.why_not(),
+        None => None,
     }
 }
 
@@ -575,6 +578,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 ki.header.kernel_release
             )
         });
+    let unobserved_writers = writers::unobserved(&ki.header.attach);
     for ((((side, input, state), unreadable), set_aside), i) in
         [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
             .into_iter()
@@ -600,6 +604,11 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 },
                 workload_unreadable: unreadable.as_deref(),
                 lookup_unattached: lookup_unattached(&input.header),
+                unobserved_writers: if side == Side::Kernel {
+                    &unobserved_writers
+                } else {
+                    &[]
+                },
                 not_from_probes: state.counts.not_from_probes,
                 names_cut: state.counts.names_cut,
                 no_entry: state.counts.no_entry,
@@ -735,10 +744,15 @@ fn coverage(side: &SideState, h: &Header) -> Coverage {
         .attach
         .iter()
         .filter_map(|(t, a)| match a {
-            Attachment::Unavailable(why) => Some((t.clone(), why.clone())),
-            _ => None,
+            Attachment::Absent(why) | Attachment::Refused(why) => Some((t.clone(), why.clone())),
+            Attachment::Fentry | Attachment::Kprobe => None,
         })
         .collect();
-    c.observed_through = h.observed_through.clone();
+    // The diff's own judgement from the attach modes, in place of the recorder's words (a
+    // recorder before session 9 called a refused writer "inlined or absent"); a header
+    // without those words (older still, or the model's) gets none.
+    if !h.observed_through.is_empty() {
+        c.observed_through = writers::observed_through(&h.attach);
+    }
     c
 }

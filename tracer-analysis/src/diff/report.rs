@@ -112,6 +112,10 @@ pub enum ReasonKind {
     WorkloadUnreadable,
     /// `__d_lookup_rcu` was not traced: no NULL-inode return could be seen.
     LookupNotTraced,
+    /// A writer of `d_seq`, `d_hash` or `d_inode` neither traced itself nor inside traced
+    /// functions holding every call of it (refused, or absent with no traced container): the
+    /// checks resting on its events did not run.
+    WriterNotObserved,
     /// The kernel trace holds no operation, or stats and opens walked paths while the attached
     /// `__d_lookup_rcu` recorded no call: a clean verdict would rest on nothing seen.
     NothingObserved,
@@ -343,7 +347,8 @@ pub struct Coverage {
     pub by_cause: BTreeMap<String, u64>,
     /// Targets the header says were not attached, with the reason.
     pub unattached_targets: BTreeMap<String, String>,
-    /// Per writer, what observed it (the trace header's `observed_through`).
+    /// Per writer, what observed it, judged from the header's attach modes (when the header
+    /// has `observed_through`: [`crate::writers`]).
     pub observed_through: BTreeMap<String, String>,
     pub examples: Vec<GapExample>,
 }

@@ -28,6 +28,9 @@ pub struct Facts<'a> {
     pub workload_unreadable: Option<&'a str>,
     /// Why `__d_lookup_rcu` was not attached, if the header says it was not.
     pub lookup_unattached: Option<&'a str>,
+    /// Writers whose calls the kernel trace could not see, with why (the header's attach
+    /// modes, [`crate::writers`]).
+    pub unobserved_writers: &'a [(&'static str, String)],
     /// Probe events whose source is no kernel probe (counted; judged for the kernel only).
     pub not_from_probes: u64,
     /// Events whose name was cut.
@@ -325,6 +328,16 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         say(
             ReasonKind::LookupNotTraced,
             format!("__d_lookup_rcu was not traced ({why}): no NULL-inode return could be seen"),
+        );
+    }
+    for (writer, why) in f.unobserved_writers {
+        say(
+            ReasonKind::WriterNotObserved,
+            format!(
+                "writer {writer} was not observed ({why}): its writes are not in the trace, so \
+                 the checks resting on them did not run; re-record where it attaches \
+                 (`tracer info` shows each target's attach mode)"
+            ),
         );
     }
     if side == Side::Kernel {

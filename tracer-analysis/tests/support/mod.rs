@@ -201,7 +201,7 @@ impl Trace {
                 ("dentry_unlink_inode".into(), Attachment::Fentry),
                 (
                     "__d_drop".into(),
-                    Attachment::Unavailable("not called out of line (inlined)".into()),
+                    Attachment::Absent("not called out of line (inlined)".into()),
                 ),
             ]);
         } else {

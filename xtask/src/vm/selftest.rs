@@ -205,7 +205,7 @@ pub fn record(summaries: &[(Family, RecordSummary)]) -> Vec<Check> {
         match s.attach.get(sym) {
             Some(Attachment::Fentry) => Ok(Family::Fentry),
             Some(Attachment::Kprobe) => Ok(Family::Kprobe),
-            Some(Attachment::Unavailable(why)) => Err(format!("unavailable: {why}")),
+            Some(other) => Err(other.to_string()),
             None => Err("not in the summary".into()),
         }
     };

@@ -33,7 +33,10 @@ fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<Strin
         &btf,
         &ProbeableSymbols::read(),
     );
-    if let Some(Attached::No(why)) = attached.get(&tracer_common::Probe::DLookupRcu) {
+    if let Some(why) = attached
+        .get(&tracer_common::Probe::DLookupRcu)
+        .and_then(Attached::why_not)
+    {
         bail!("the floor programs cannot attach to __d_lookup_rcu: {why}");
     }
     let described = attached
