@@ -4,6 +4,14 @@
 //! event cut out of the file), found without trusting the footer. The footer's last number per
 //! CPU adds the losses after a CPU's last event.
 //!
+//! An event carries the low 32 bits of its CPU's 64-bit count (`hit()` in the programs): past
+//! 2^32 calls on one CPU the numbers start again at 0, 1, 2, ... Each is read as the number
+//! nearest the CPU's whole prefix with those low bits (serial-number arithmetic, RFC 1982), so
+//! the sequence goes on across the wrap and meets the footer's 64-bit last number. A 0 is
+//! "unsequenced" until the CPU's prefix is half-way to the wrap; from there on it is the wrap's
+//! number (a program that failed to count, the only other source of a 0, never happens there
+//! alone: a 0 taken for a number that an event already has is a repeat).
+//!
 //! Events of a CPU reach the file out of order (a call's event is sent at its exit, and calls
 //! nest or sleep), so each CPU keeps the prefix it has seen whole and the numbers seen beyond
 //! it. Memory is bounded: past [`AHEAD_MAX`] numbers beyond the prefix, the oldest hole is
@@ -14,6 +22,9 @@ use super::report::CpuSequence;
 
 /// Numbers a CPU may hold beyond its whole prefix before its oldest hole counts as final.
 const AHEAD_MAX: usize = 1 << 16;
+
+/// Half the range of an event's number: an event's number is taken within this of the prefix.
+const HALF: u64 = 1 << 31;
 
 #[derive(Default)]
 struct Cpu {
@@ -27,6 +38,16 @@ struct Cpu {
 }
 
 impl Cpu {
+    /// The 64-bit number whose low 32 bits an event carries: the one nearest the prefix (not
+    /// below 1: numbers start there).
+    fn unwrap(&self, low: u32) -> u64 {
+        let d = low.wrapping_sub(self.whole as u32) as i32;
+        self.whole
+            .checked_add_signed(i64::from(d))
+            .filter(|n| *n > 0)
+            .unwrap_or(u64::from(low))
+    }
+
     fn advance(&mut self) {
         while self.ahead.first() == Some(&(self.whole + 1)) {
             self.ahead.pop_first();
@@ -54,12 +75,12 @@ pub struct CpuSeqs {
 
 impl CpuSeqs {
     pub fn push(&mut self, cpu: u32, seq: u32) {
-        if seq == 0 {
+        if seq == 0 && self.cpus.get(&cpu).is_none_or(|c| c.whole < HALF) {
             self.unsequenced += 1;
             return;
         }
-        let seq = u64::from(seq);
         let c = self.cpus.entry(cpu).or_default();
+        let seq = c.unwrap(seq);
         c.events += 1;
         if seq == c.whole + 1 {
             // The common case: the next number, no set to touch unless numbers beyond wait.
@@ -138,6 +159,51 @@ mod tests {
         );
         assert_eq!((r[&1].missing, r[&1].first_missing), (2, Some(3)), "tail");
         assert_eq!((r[&2].events, r[&2].missing), (0, 1), "a CPU with no event");
+        assert_eq!(s.unsequenced, 1);
+    }
+
+    /// 2^32 calls on one CPU: the numbers start again at 0 (not "unsequenced" there), out of
+    /// order across the wrap as before it; the footer's 64-bit last number meets them. Events
+    /// numbered just below the wrap and arriving after it are not repeats.
+    #[test]
+    fn numbers_go_on_across_the_wrap() {
+        let wrap = 1u64 << 32;
+        let mut s = CpuSeqs::default();
+        s.cpus.insert(
+            0,
+            Cpu {
+                whole: wrap - 3,
+                events: wrap - 3,
+                ..Cpu::default()
+            },
+        );
+        for n in [u32::MAX, 0, u32::MAX - 1, 2, 1, 4] {
+            s.push(0, n);
+        }
+        let r = s.finish(&BTreeMap::from([(0, wrap + 5)]));
+        assert_eq!(
+            r[&0],
+            CpuSequence {
+                events: wrap + 3,
+                last: wrap + 5,
+                missing: 2,
+                first_missing: Some(wrap + 3),
+                repeated: 0
+            }
+        );
+        assert_eq!(s.unsequenced, 0);
+    }
+
+    /// Far below the wrap, a 0 is still an event without a number, and a number from long
+    /// before the prefix a repeat.
+    #[test]
+    fn a_zero_below_the_wrap_is_unsequenced() {
+        let mut s = CpuSeqs::default();
+        for n in [1, 2, 0, 1] {
+            s.push(0, n);
+        }
+        let r = s.finish(&BTreeMap::new());
+        assert_eq!((r[&0].last, r[&0].events, r[&0].repeated), (2, 3, 1));
         assert_eq!(s.unsequenced, 1);
     }
 
