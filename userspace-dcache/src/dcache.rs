@@ -12,7 +12,9 @@
 
 use crate::dentry::*;
 use crate::fs::InodeKind;
-use crate::profile::{Caller, DDropShape, DMoveTarget, InodeSeq, KillIput, KillParentLock};
+use crate::profile::{
+    Caller, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput, KillParentLock,
+};
 use crate::rcu::RcuReadGuard;
 use crate::sync::{smp_rmb, Ordering};
 use crate::task::{Step, Task};
@@ -711,9 +713,13 @@ impl Task<'_> {
     }
 
     /// `d_exchange()`: two positive dentries swap names and parents (`renameat2` with
-    /// `RENAME_EXCHANGE`); both stay hashed, each under its new name. Modelled on 6.1's
-    /// `__d_move(dentry, target, true)` whatever the profile (exchange came in 3.15).
+    /// `RENAME_EXCHANGE`); both stay hashed, each under its new name. `__d_move(dentry,
+    /// target, true)` in its generation's shape: 4.8's (`__d_drop` both, `swap_names()`,
+    /// rehash both) and 6.1's (`___d_drop` both, parents, rehash); before 4.8 each is rehashed
+    /// right after its `__d_drop`, as in 3.15's (exchange came in 3.15: older profiles take
+    /// that shape too).
     pub(crate) fn d_exchange(&self, dentry: DPtr, target: DPtr) {
+        let p = self.dc.profile;
         self.dc.rename_lock.lock();
         self.dc.rename_lock_seq.write_seqcount_begin();
         let ev = self.writer_entry(Probe::DMove, dentry);
@@ -724,24 +730,39 @@ impl Task<'_> {
         target.d_lock.lock();
         dentry.d_seq.write_seqcount_begin();
         target.d_seq.write_seqcount_begin();
+        let (dhash, thash) = (dentry.d_name().hash, target.d_name().hash);
+        let single = p.d_drop_shape == DDropShape::Single;
+        let early = single && p.d_move_rehash == DMoveRehash::BeforeNameSwitch;
         // unhash both
-        for d in [dentry, target] {
-            if !d.d_unhashed() {
+        for (d, new_hash) in [(dentry, thash), (target, dhash)] {
+            if single {
+                self.__d_drop(d);
+                if early {
+                    self.__d_rehash(d, new_hash);
+                }
+            } else if !d.d_unhashed() {
                 self.___d_drop(d);
             }
         }
-        // ... and switch them in the tree: swap_names(), both parents.
+        // swap_names()
         let old_name = dentry.d_name.load(Ordering::Relaxed);
         let tname = target.d_name.swap(old_name, Ordering::AcqRel);
         dentry.d_name.store(tname, Ordering::Release);
+        if single && !early {
+            self.__d_rehash(dentry, thash);
+            self.__d_rehash(target, dhash);
+        }
+        // ... and switch them in the tree: both parents.
         dentry
             .d_parent
             .store(new_parent.as_ptr(), Ordering::Relaxed);
         target
             .d_parent
             .store(old_parent.as_ptr(), Ordering::Relaxed);
-        self.__d_rehash(target, target.d_name().hash);
-        self.__d_rehash(dentry, dentry.d_name().hash);
+        if !single {
+            self.__d_rehash(target, dhash);
+            self.__d_rehash(dentry, thash);
+        }
         target.d_seq.write_seqcount_end();
         dentry.d_seq.write_seqcount_end();
         target.d_lock.unlock();
@@ -762,16 +783,21 @@ impl Task<'_> {
         dentry.d_seq.write_seqcount_begin();
         target.d_seq.write_seqcount_begin();
         let new_hash = target.d_name().hash;
-        match p.d_drop_shape {
-            // 3.0/4.8: __d_drop(dentry); __d_rehash(dentry, target's chain); __d_drop(target).
+        match (p.d_drop_shape, p.d_move_rehash) {
+            // 3.0: __d_drop(dentry); __d_rehash(dentry, target's chain); __d_drop(target).
             // "__d_drop does write_seqcount_barrier, but they're OK to nest."
-            DDropShape::Single => {
+            (DDropShape::Single, DMoveRehash::BeforeNameSwitch) => {
                 self.__d_drop(dentry);
                 self.__d_rehash(dentry, new_hash);
                 self.__d_drop(target);
             }
+            // 4.8: __d_drop() both; the rehash follows the name copy.
+            (DDropShape::Single, DMoveRehash::AfterNameCopy) => {
+                self.__d_drop(dentry);
+                self.__d_drop(target);
+            }
             // 6.1: unhash both with ___d_drop(); pprev of target cleared below.
-            DDropShape::Split => {
+            (DDropShape::Split, _) => {
                 if !dentry.d_unhashed() {
                     self.___d_drop(dentry);
                 }
@@ -783,6 +809,22 @@ impl Task<'_> {
         // ... and switch them in the tree
         let old_name = dentry.d_name.load(Ordering::Relaxed);
         match p.d_move_target {
+            DMoveTarget::SwapNameAndParent
+                if dentry.d_name().is_inline() && target.d_name().is_inline() =>
+            {
+                // switch_names() copies the target's inline name into the dentry, and the
+                // hashes swap: the target keeps its name under the dentry's old hash.
+                let kept = QStr {
+                    hash: dentry.d_name().hash,
+                    name: target.d_name().name.clone(),
+                };
+                let tname = target
+                    .d_name
+                    .swap(Box::into_raw(Box::new(kept)), Ordering::AcqRel);
+                dentry.d_name.store(tname, Ordering::Release);
+                // SAFETY: old_name was dentry's own, now unreachable for new readers.
+                unsafe { self.rcu.call_rcu_free(old_name) };
+            }
             DMoveTarget::SwapNameAndParent => {
                 let tname = target.d_name.swap(old_name, Ordering::AcqRel);
                 dentry.d_name.store(tname, Ordering::Release);
@@ -793,6 +835,9 @@ impl Task<'_> {
                 // SAFETY: old_name was dentry's own, now unreachable for new readers.
                 unsafe { self.rcu.call_rcu_free(old_name) };
             }
+        }
+        if p.d_drop_shape == DDropShape::Single && p.d_move_rehash == DMoveRehash::AfterNameCopy {
+            self.__d_rehash(dentry, new_hash);
         }
         dentry
             .d_parent

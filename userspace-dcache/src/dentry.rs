@@ -43,6 +43,13 @@ const DNAME_INLINE_LEN: usize = 32;
 pub(crate) type InlineName = smallvec::SmallVec<[u8; DNAME_INLINE_LEN]>;
 
 impl QStr {
+    /// Stored in the dentry's `d_iname`, not a separate allocation (`!dname_external()`): a
+    /// name shorter than `DNAME_INLINE_LEN`, which a rename keeps inline (3.0's
+    /// `switch_names()` moves the storage along with the name).
+    pub(crate) fn is_inline(&self) -> bool {
+        self.name.len() < DNAME_INLINE_LEN
+    }
+
     pub(crate) fn new(parent_id: u64, name: &[u8]) -> QStr {
         QStr {
             hash: full_name_hash(parent_id, name),

@@ -107,11 +107,29 @@ pub enum DDropShape {
     Split,
 }
 
+/// Where a `__d_move` that calls `__d_drop` ([`DDropShape::Single`]) puts the moved dentry on
+/// its new hash chain. Nothing traced sees the difference (both happen inside the `d_seq`
+/// sections): a reader meeting the dentry on its new chain mid-move sees its old name in one,
+/// its new name in the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DMoveRehash {
+    /// 2.6.38 (3.0.1's fs/dcache.c): `__d_drop(dentry)`, `__d_rehash(dentry)` on the target's
+    /// chain under its old name, `__d_drop(target)`, then the names switch.
+    BeforeNameSwitch,
+    /// 4.8's source: `__d_drop` both, copy the name, then `__d_rehash(dentry)` by its new name
+    /// (the split shape of 4.15+ also rehashes after the name; the commit between 3.0 and 4.8
+    /// that moved it is not pinned down here).
+    AfterNameCopy,
+}
+
 /// What a non-exchanging `__d_move` does to the target (the dentry being replaced), which then
 /// dies unhashed on its last `dput`: it decides the name and parent its kill events carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DMoveTarget {
-    /// 3.0: `switch_names()` and a swap of `d_parent`: the target gets the old name and parent.
+    /// 3.0: `switch_names()`, a swap of the hashes and of `d_parent`: the target gets the old
+    /// hash and parent, and the old name unless both names are inline (shorter than
+    /// `DNAME_INLINE_LEN`), when only the target's is copied into the moved dentry and the
+    /// target keeps its own (3.0.1's and 3.7's fs/dcache.c).
     SwapNameAndParent,
     /// 4.8: the target keeps its name but gets the old parent.
     KeepNameSwapParent,
@@ -189,6 +207,8 @@ pub struct Profile {
     pub d_drop_shape: DDropShape,
     /// See [`DMoveTarget`].
     pub d_move_target: DMoveTarget,
+    /// See [`DMoveRehash`].
+    pub d_move_rehash: DMoveRehash,
     /// Deliberate bugs, see [`Mutants`].
     pub mutants: Mutants,
 }
@@ -226,6 +246,7 @@ impl Profile {
         instantiate_seq: InodeSeq::BarrierAfter,
         d_drop_shape: DDropShape::Single,
         d_move_target: DMoveTarget::SwapNameAndParent,
+        d_move_rehash: DMoveRehash::BeforeNameSwitch,
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
@@ -305,6 +326,7 @@ impl Profile {
         kill_iput: KillIput::DentryUnlinkInode,
         unlink_inode_seq: InodeSeq::BracketIfHashed,
         d_move_target: DMoveTarget::KeepNameSwapParent,
+        d_move_rehash: DMoveRehash::AfterNameCopy,
         ..Profile::LINUX_4_7
     };
 

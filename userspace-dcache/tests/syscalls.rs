@@ -403,40 +403,103 @@ fn mutant_d_drop_no_invalidate_leaves_the_unhash_debt_unpaid() {
     }
 }
 
+/// `d_exchange()` is `__d_move(dentry, target, true)` in its generation's shape (rev5
+/// finding 8): up to 4.14 each dentry's `__d_drop` runs inside the `d_seq` sections (+2 of its
+/// own, +4 across `__d_move`; each is rehashed after it returns: at once before 4.8, as in
+/// 3.15's source, after the names swap in 4.8's); 4.15+ unhashes with `___d_drop` (+2 across
+/// `__d_move`), which leaves `pprev` to its caller.
 #[test]
 fn exchange_swaps_two_names_with_one_d_move_per_dentry() {
-    let (dc, sink) = model("linux-6.1", FsKind::Tmpfs);
+    for (profile, unhash, moved, hashed_at_unhash_exit) in [
+        ("linux-3.5", (Probe::DDrop, 2), 4, false),
+        ("linux-4.8", (Probe::DDrop, 2), 4, false),
+        ("linux-6.1", (Probe::DDropInner, 0), 2, true),
+    ] {
+        let (dc, sink) = model(profile, FsKind::Tmpfs);
+        let t = dc.task(1);
+        t.mkdir("d").unwrap();
+        t.create("a").unwrap();
+        t.create("d/b").unwrap();
+        let (a, b) = (t.stat("a").unwrap(), t.stat("d/b").unwrap());
+        let ev = sink.take();
+        let (da, db) = (dentry_of(&ev, b"a"), dentry_of(&ev, b"b"));
+        t.exchange("a", "d/b").unwrap();
+        let ev = sink.take();
+        // Each dentry: its __d_move event, with its unhash inside at an odd count; both end
+        // hashed.
+        for (d, mv) in [(da, Probe::DMove), (db, Probe::DMoveTarget)] {
+            assert_eq!(
+                writers(&ev, d),
+                [
+                    (mv, moved, false, true, true),
+                    (unhash.0, unhash.1, false, true, hashed_at_unhash_exit)
+                ],
+                "{profile}"
+            );
+            let drop = ev
+                .iter()
+                .find(|e| e.dentry == d && e.probe == unhash.0 as u8)
+                .unwrap();
+            assert_eq!(
+                drop.seq_begin % 2,
+                1,
+                "{profile}: inside __d_move's sections"
+            );
+        }
+        assert_eq!(of(&ev, Probe::Op)[0].name_bytes(), b"a\0d/b");
+        assert_eq!(t.stat("a"), Ok(b), "{profile}");
+        assert_eq!(t.stat("d/b"), Ok(a), "{profile}");
+        assert_eq!(t.exchange("a", "missing"), Err(Errno::ENOENT));
+        assert_eq!(t.exchange("d", "d/b"), Err(Errno::EINVAL));
+        assert_eq!(t.readdir("d"), Ok(vec!["b".to_string()]));
+    }
+}
+
+// 3.0's `switch_names()`: the target keeps its own inline name. rev5 finding 6.
+
+/// 3.0's `__d_move()` calls `switch_names()`, which for two names both stored inline (shorter
+/// than DNAME_INLINE_LEN, 32 on 64-bit) only copies the target's name into the moved dentry:
+/// the target keeps its own name (and takes the moved dentry's hash and parent). With an
+/// external name on either side the storage moves and the target gets the old name
+/// (3.0.1's and 3.7's fs/dcache.c).
+#[test]
+fn linux_3_0_rename_target_keeps_its_inline_name() {
+    let (dc, sink) = model("linux-3.0", FsKind::Disk);
     let t = dc.task(1);
-    t.mkdir("d").unwrap();
     t.create("a").unwrap();
-    t.create("d/b").unwrap();
-    let (a, b) = (t.stat("a").unwrap(), t.stat("d/b").unwrap());
-    let ev = sink.take();
-    let (da, db) = (dentry_of(&ev, b"a"), dentry_of(&ev, b"b"));
-    t.exchange("a", "d/b").unwrap();
-    let ev = sink.take();
-    // Each dentry: its __d_move event (+2: the bracket), with its ___d_drop inside at an odd
-    // count; both stay hashed.
-    assert_eq!(
-        writers(&ev, da),
-        [
-            (Probe::DMove, 2, false, true, true),
-            (Probe::DDropInner, 0, false, true, true)
-        ]
-    );
-    assert_eq!(
-        writers(&ev, db),
-        [
-            (Probe::DMoveTarget, 2, false, true, true),
-            (Probe::DDropInner, 0, false, true, true)
-        ]
-    );
-    assert_eq!(of(&ev, Probe::Op)[0].name_bytes(), b"a\0d/b");
-    assert_eq!(t.stat("a"), Ok(b));
-    assert_eq!(t.stat("d/b"), Ok(a));
-    assert_eq!(t.exchange("a", "missing"), Err(Errno::ENOENT));
-    assert_eq!(t.exchange("d", "d/b"), Err(Errno::EINVAL));
-    assert_eq!(t.readdir("d"), Ok(vec!["b".to_string()]));
+    t.create("b").unwrap();
+    let long = "l".repeat(40);
+    t.create(&long).unwrap();
+    t.create("c").unwrap();
+    sink.take();
+    for (from, onto, target_ends_as) in [("a", "b", "b"), (long.as_str(), "c", long.as_str())] {
+        t.rename(from, onto).unwrap();
+        let events = sink.take();
+        let target = events
+            .iter()
+            .find(|e| e.probe == Probe::DMoveTarget as u8)
+            .map(|e| e.dentry)
+            .unwrap();
+        let mut seen = 0;
+        for e in events
+            .iter()
+            .filter(|e| e.dentry == target && e.probe().is_some_and(Probe::is_writer))
+        {
+            let named = e.name_bytes();
+            // The names it carries are read at entry: the kill path's, after the switch (not
+            // the `__d_move` entry's, nor the `__d_drop` inside it, at an odd count).
+            if e.probe != Probe::DMoveTarget as u8 && e.seq_begin % 2 == 0 {
+                seen += 1;
+                assert_eq!(
+                    named,
+                    &target_ends_as.as_bytes()[..named.len()],
+                    "{from} onto {onto}: {:?} of the replaced target",
+                    Probe::from_u8(e.probe)
+                );
+            }
+        }
+        assert!(seen >= 2, "{from} onto {onto}: the target's exit and kill");
+    }
 }
 
 /// Names past the dentry's inline length (32 bytes) are kept whole: looked up, told apart
