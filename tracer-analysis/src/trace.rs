@@ -214,6 +214,21 @@ impl std::fmt::Display for Attachment {
     }
 }
 
+/// Whether the kernel counts every call it skipped a recorded program for (kernel traces).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipCounting {
+    /// Every skip the kernel can make of these programs is counted (`recursion_misses`), or
+    /// none can happen.
+    Counted,
+    /// kprobe programs on a kernel before 6.7 that preempts kernel code, or may: there a BPF
+    /// map syscall of another task (`bpf_disable_instrumentation`: migration, not preemption,
+    /// disabled) preempted with `bpf_prog_active` raised makes `trace_call_bpf` skip them on
+    /// that CPU and count nothing (6.7's dd8657894c11 "bpf: Count missed stats in
+    /// trace_call_bpf" counts it). A call lost so leaves no trace.
+    KprobeUncounted,
+}
+
 /// What a trace is of and how it was made.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -245,6 +260,10 @@ pub struct Header {
     pub devs: Vec<u32>,
     /// Anything else worth keeping (ring size, command line, ...).
     pub notes: BTreeMap<String, String>,
+    /// Whether the kernel counted every skip of the programs (None: a recorder before session
+    /// 9, or a model trace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_counting: Option<SkipCounting>,
 }
 
 /// [`Offsets`] as JSON.
@@ -1092,6 +1111,20 @@ mod tests {
         }
         let err = serde_json::from_str::<Attachment>("\"uprobe\"").expect_err("unknown");
         assert!(err.to_string().contains("expected"), "{err}");
+    }
+
+    /// The header's word on uncounted skips is left out when absent, so headers of recorders
+    /// before it and model traces read and write as they did.
+    #[test]
+    fn skip_counting_is_written_only_when_known() {
+        let mut h = Header::new(Origin::Kernel);
+        let json = serde_json::to_value(&h).expect("ser");
+        assert!(json.get("skip_counting").is_none(), "{json}");
+        h.skip_counting = Some(SkipCounting::KprobeUncounted);
+        let json = serde_json::to_value(&h).expect("ser");
+        assert_eq!(json["skip_counting"], "kprobe-uncounted");
+        let back: Header = serde_json::from_value(json).expect("de");
+        assert_eq!(back.skip_counting, Some(SkipCounting::KprobeUncounted));
     }
 
     #[test]

@@ -3137,3 +3137,32 @@ fn a_refused_static_writer_inside_traced_callers_leaves_the_verdict_alone() {
     );
     assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
 }
+
+// ---- a call the kernel can drop without counting it shows in the verdict (rev6 finding 2):
+// ---- kprobe programs on a preemptive kernel before 6.7, `kprobe-skips-uncounted`
+
+/// Before 6.7 `trace_call_bpf` skips a kprobe program while `bpf_prog_active` is raised on
+/// the CPU and counts nothing; a BPF map syscall of another task raises it preemptibly
+/// (migration disabled only), so on a preemptive kernel a lookup can be lost with no drop, no
+/// hole and no hits mismatch. `auto` picks fentry/fexit there; a recording forced onto kprobes
+/// says so in its header, and that trace cannot read clean. Counted skips, or a header without
+/// the word (a recorder before session 9), leave the verdict as it was.
+#[test]
+fn kprobes_whose_skips_go_uncounted_leave_the_trace_not_clean() {
+    use tracer_analysis::trace::SkipCounting;
+    let m = load("prune-stat.model.trace");
+    let before = diff_parts(&load("prune-stat.kernel.trace"), &m);
+    let mut k = load("prune-stat.kernel.trace");
+    k.header.skip_counting = Some(SkipCounting::Counted);
+    let r = diff_parts(&k, &m);
+    assert_eq!(r.verdict, before.verdict, "{}", outcome(&r));
+    assert!(!has_reason(&r, ReasonKind::KprobeSkipsUncounted));
+    k.header.skip_counting = Some(SkipCounting::KprobeUncounted);
+    let r = diff_parts(&k, &m);
+    assert!(
+        has_reason(&r, ReasonKind::KprobeSkipsUncounted),
+        "{}",
+        outcome(&r)
+    );
+    assert_ne!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+}

@@ -18,7 +18,7 @@ use aya::{
     },
     Btf, Ebpf,
 };
-use tracer_analysis::trace::Attachment;
+use tracer_analysis::trace::{Attachment, SkipCounting};
 use tracer_common::Probe;
 
 use crate::{
@@ -225,25 +225,73 @@ impl Preemption {
         }
     }
 
-    /// The attach families `auto` tries, in order.
-    pub fn auto_order(self) -> &'static [Family] {
-        match self {
-            Preemption::Preemptive(_) => &[Family::Kprobe, Family::Fentry],
-            Preemption::Cooperative(_) | Preemption::Unknown => &[Family::Fentry, Family::Kprobe],
+    /// The attach families `auto` tries, in order. kprobe first only where its skips are
+    /// counted too: otherwise fentry/fexit, whose skips (a preempted program's) are counted as
+    /// lost (5.12+; before, nothing skips them), while a skipped kprobe entry leaves no trace.
+    pub fn auto_order(self, kprobe: KprobeSkips) -> &'static [Family] {
+        match (self, kprobe) {
+            (Preemption::Preemptive(_), KprobeSkips::Counted) => &[Family::Kprobe, Family::Fentry],
+            _ => &[Family::Fentry, Family::Kprobe],
         }
     }
 
     /// For the trace header.
-    pub fn describe(self) -> String {
-        match self {
-            Preemption::Cooperative(m) => format!("{m}: fentry/fexit first"),
-            Preemption::Preemptive(m) => format!(
+    pub fn describe(self, kprobe: KprobeSkips) -> String {
+        match (self, kprobe) {
+            (Preemption::Cooperative(m), _) => format!("{m}: fentry/fexit first"),
+            (Preemption::Preemptive(m), KprobeSkips::Counted) => format!(
                 "{m}: kprobe/kretprobe first (a preempted fentry/fexit program makes the kernel \
                  skip it for the next calls on its CPU)"
             ),
-            Preemption::Unknown => "unknown (no debugfs sched/preempt): fentry/fexit first; \
-                                    programs the kernel skipped count as lost"
+            (Preemption::Preemptive(m), KprobeSkips::Uncounted) => format!(
+                "{m}, kernel before 6.7: fentry/fexit first (the kernel skips kprobe programs \
+                 uncounted while a preempted BPF map syscall holds bpf_prog_active; fentry/fexit \
+                 skips count as lost)"
+            ),
+            (Preemption::Unknown, _) => "unknown (no debugfs sched/preempt): fentry/fexit \
+                                         first; programs the kernel skipped count as lost"
                 .into(),
+        }
+    }
+
+    /// Whether every skip of the attached programs is counted: not where kprobe programs run
+    /// on a kernel that skips them uncounted and may preempt the task that holds them off.
+    pub fn skip_counting(
+        self,
+        kprobe: KprobeSkips,
+        attached: &BTreeMap<Probe, Attached>,
+    ) -> SkipCounting {
+        let kprobes = attached
+            .values()
+            .any(|a| *a == Attached::Yes(Family::Kprobe));
+        let preempts = !matches!(self, Preemption::Cooperative(_));
+        if kprobes && preempts && kprobe == KprobeSkips::Uncounted {
+            SkipCounting::KprobeUncounted
+        } else {
+            SkipCounting::Counted
+        }
+    }
+}
+
+/// Whether the running kernel counts the calls for which `trace_call_bpf` skipped a kprobe
+/// program (another BPF program, or a BPF map syscall, holding `bpf_prog_active` on that CPU):
+/// from 6.7 (dd8657894c11 "bpf: Count missed stats in trace_call_bpf") in the program's
+/// `recursion_misses`, which the recorder reads; before, nowhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KprobeSkips {
+    Counted,
+    Uncounted,
+}
+
+impl KprobeSkips {
+    /// From `uname -r`; a release that does not start with `major.minor` is taken as older.
+    pub fn of_release(release: &str) -> KprobeSkips {
+        let mut n = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|s| s.parse::<u32>().ok());
+        match (n.next().flatten(), n.next().flatten()) {
+            (Some(major), Some(minor)) if (major, minor) >= (6, 7) => KprobeSkips::Counted,
+            _ => KprobeSkips::Uncounted,
         }
     }
 }
@@ -339,14 +387,14 @@ impl Links {
     }
 }
 
-/// Loads and attaches both halves of every target per `mode` (`auto` in the order `preemption`
-/// calls for), the programs with `body`; returns what happened to each and the links:
-/// dropping those detaches everything.
+/// Loads and attaches both halves of every target per `mode` (`auto` in the order `auto`
+/// gives: [`Preemption::auto_order`]), the programs with `body`; returns what happened to each
+/// and the links: dropping those detaches everything.
 pub fn attach_all(
     ebpf: &mut Ebpf,
     body: Body,
     mode: AttachMode,
-    preemption: Preemption,
+    auto: &[Family],
     kbtf: &KernelBtf,
     btf: &Btf,
     syms: &ProbeableSymbols,
@@ -356,7 +404,7 @@ pub fn attach_all(
     for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
         let mut reasons = Vec::new();
         let families: &[Family] = match mode {
-            AttachMode::Auto => preemption.auto_order(),
+            AttachMode::Auto => auto,
             AttachMode::Fentry => &[Family::Fentry],
             AttachMode::Kprobe => &[Family::Kprobe],
         };
@@ -565,12 +613,16 @@ mod tests {
 
     #[test]
     fn preemption_models_choose_the_attach_order() {
+        let (counted, uncounted) = (KprobeSkips::Counted, KprobeSkips::Uncounted);
         let p = Preemption::from_sched_preempt("none voluntary full (lazy)\n");
         assert_eq!(p, Preemption::Preemptive("lazy"));
-        assert_eq!(p.auto_order(), &[Family::Kprobe, Family::Fentry]);
+        assert_eq!(p.auto_order(counted), &[Family::Kprobe, Family::Fentry]);
+        // Before 6.7 a skipped kprobe program goes uncounted: fentry first.
+        assert_eq!(p.auto_order(uncounted), &[Family::Fentry, Family::Kprobe]);
         let p = Preemption::from_sched_preempt("none (voluntary) full\n");
         assert_eq!(p, Preemption::Cooperative("voluntary"));
-        assert_eq!(p.auto_order(), &[Family::Fentry, Family::Kprobe]);
+        assert_eq!(p.auto_order(counted), &[Family::Fentry, Family::Kprobe]);
+        assert_eq!(p.auto_order(uncounted), &[Family::Fentry, Family::Kprobe]);
         assert_eq!(Preemption::from_sched_preempt(""), Preemption::Unknown);
         let banner = |s| Preemption::from_banner(s);
         assert_eq!(
@@ -589,6 +641,53 @@ mod tests {
             banner("#1 SMP Debian 5.10.262-1 (2026-05-01)"),
             Preemption::Cooperative("none or voluntary")
         );
+    }
+
+    /// The matrix's kernels: 5.10, 6.1 and 6.12 count nothing, 7.3 counts.
+    #[test]
+    fn kprobe_skips_are_counted_from_6_7() {
+        for (release, want) in [
+            ("5.10.0-46-amd64", KprobeSkips::Uncounted),
+            ("6.1.0-57-amd64", KprobeSkips::Uncounted),
+            ("6.6.30", KprobeSkips::Uncounted),
+            ("6.7.0-rc1", KprobeSkips::Counted),
+            ("6.12.95+deb12-amd64", KprobeSkips::Counted),
+            ("7.3.4+deb13-amd64", KprobeSkips::Counted),
+            ("unknown", KprobeSkips::Uncounted),
+        ] {
+            assert_eq!(KprobeSkips::of_release(release), want, "{release}");
+        }
+    }
+
+    /// `--attach kprobe` on a preemptive kernel before 6.7 says so in the header; fentry, a
+    /// cooperative kernel or 6.7+ does not.
+    #[test]
+    fn kprobes_where_skips_go_uncounted_are_marked() {
+        let with = |f: Family| BTreeMap::from([(Probe::DLookupRcu, Attached::Yes(f))]);
+        let full = Preemption::Preemptive("full");
+        assert_eq!(
+            full.skip_counting(KprobeSkips::Uncounted, &with(Family::Kprobe)),
+            SkipCounting::KprobeUncounted
+        );
+        assert_eq!(
+            Preemption::Unknown.skip_counting(KprobeSkips::Uncounted, &with(Family::Kprobe)),
+            SkipCounting::KprobeUncounted
+        );
+        for (p, k, f) in [
+            (full, KprobeSkips::Uncounted, Family::Fentry),
+            (full, KprobeSkips::Counted, Family::Kprobe),
+            (
+                Preemption::Cooperative("voluntary"),
+                KprobeSkips::Uncounted,
+                Family::Kprobe,
+            ),
+        ] {
+            assert_eq!(
+                p.skip_counting(k, &with(f)),
+                SkipCounting::Counted,
+                "{p:?} {k:?} {f}"
+            );
+        }
     }
 
     #[test]

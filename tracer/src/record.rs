@@ -261,8 +261,10 @@ struct Probes {
     links: attach::Links,
     /// How the kprobe programs read struct fields, for the header.
     reads: String,
-    /// The kernel's preemption model, which set `auto`'s attach order.
+    /// The kernel's preemption model and whether it counts skipped kprobe programs, which set
+    /// `auto`'s attach order.
     preemption: attach::Preemption,
+    kprobe_skips: attach::KprobeSkips,
     /// Reading BTF and the object; loading and attaching the programs.
     load: Duration,
     attach: Duration,
@@ -300,11 +302,12 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
     let t_attach = Instant::now();
     let syms = ProbeableSymbols::read();
     let preemption = attach::Preemption::of_running_kernel();
+    let kprobe_skips = attach::KprobeSkips::of_release(&kernel::release());
     let (attached, links) = attach::attach_all(
         &mut ebpf,
         programs::Body::Record,
         opts.attach,
-        preemption,
+        preemption.auto_order(kprobe_skips),
         &kbtf,
         &btf,
         &syms,
@@ -322,6 +325,7 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
         links,
         reads,
         preemption,
+        kprobe_skips,
         load,
         attach: t_attach.elapsed(),
     })
@@ -353,9 +357,15 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
     header
         .notes
         .insert("kprobe_reads".into(), probes.reads.clone());
-    header
-        .notes
-        .insert("preemption".into(), probes.preemption.describe());
+    header.notes.insert(
+        "preemption".into(),
+        probes.preemption.describe(probes.kprobe_skips),
+    );
+    header.skip_counting = Some(
+        probes
+            .preemption
+            .skip_counting(probes.kprobe_skips, &probes.attached),
+    );
     header
 }
 

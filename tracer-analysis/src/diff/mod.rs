@@ -152,7 +152,8 @@
 //! not parse (the names its setup made are then unknown), `__d_lookup_rcu` not attached, a
 //! writer of `d_seq`, `d_hash` or `d_inode` whose calls the kernel trace could not see (refused
 //! by the kernel, or without a body and no traced function holding it: `writer-not-observed`,
-//! [`crate::writers`]), a kernel trace that saw nothing (no operation at all, or stats and opens that the attached
+//! [`crate::writers`]), kprobe programs on a kernel that skips them uncounted (before 6.7 with
+//! kernel preemption: `kprobe-skips-uncounted`), a kernel trace that saw nothing (no operation at all, or stats and opens that the attached
 //! `__d_lookup_rcu` never saw: `nothing-observed`), a
 //! kernel trace's probe events that no kernel probe wrote, names cut to the event's 64 bytes
 //! (two may share a key), a footer whose last `cpu_seq` of a CPU is below the file's numbers
@@ -609,6 +610,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 } else {
                     &[]
                 },
+                skip_counting: input.header.skip_counting.filter(|_| side == Side::Kernel),
                 not_from_probes: state.counts.not_from_probes,
                 names_cut: state.counts.names_cut,
                 no_entry: state.counts.no_entry,

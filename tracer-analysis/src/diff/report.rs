@@ -116,6 +116,9 @@ pub enum ReasonKind {
     /// functions holding every call of it (refused, or absent with no traced container): the
     /// checks resting on its events did not run.
     WriterNotObserved,
+    /// kprobe programs on a kernel that can skip them without counting it (the header's
+    /// `skip_counting`): a call lost so leaves no trace.
+    KprobeSkipsUncounted,
     /// The kernel trace holds no operation, or stats and opens walked paths while the attached
     /// `__d_lookup_rcu` recorded no call: a clean verdict would rest on nothing seen.
     NothingObserved,

@@ -8,7 +8,7 @@ use super::{
     report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side},
     side::{CutBound, CutBounds},
 };
-use crate::trace::{End, Footer, Origin};
+use crate::trace::{End, Footer, Origin, SkipCounting};
 use tracer_common::{OpKind, Probe};
 
 /// What one side's reasons are drawn from.
@@ -31,6 +31,8 @@ pub struct Facts<'a> {
     /// Writers whose calls the kernel trace could not see, with why (the header's attach
     /// modes, [`crate::writers`]).
     pub unobserved_writers: &'a [(&'static str, String)],
+    /// The header's word on skipped programs going uncounted.
+    pub skip_counting: Option<SkipCounting>,
     /// Probe events whose source is no kernel probe (counted; judged for the kernel only).
     pub not_from_probes: u64,
     /// Events whose name was cut.
@@ -338,6 +340,16 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                  the checks resting on them did not run; re-record where it attaches \
                  (`tracer info` shows each target's attach mode)"
             ),
+        );
+    }
+    if f.skip_counting == Some(SkipCounting::KprobeUncounted) {
+        say(
+            ReasonKind::KprobeSkipsUncounted,
+            "its kprobe programs ran on a kernel before 6.7 that preempts kernel code (or may): \
+             there the kernel skips them uncounted while another task's BPF map syscall is \
+             preempted on that CPU, so a lost call leaves no trace; record with `--attach \
+             auto` or `fentry`, whose skips are counted"
+                .into(),
         );
     }
     if side == Side::Kernel {

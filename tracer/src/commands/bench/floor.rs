@@ -28,7 +28,8 @@ fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<Strin
         &mut ebpf,
         Body::Floor,
         mode,
-        attach::Preemption::of_running_kernel(),
+        attach::Preemption::of_running_kernel()
+            .auto_order(attach::KprobeSkips::of_release(&tracer::kernel::release())),
         &kbtf,
         &btf,
         &ProbeableSymbols::read(),
