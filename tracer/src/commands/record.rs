@@ -80,6 +80,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         bail!("--summary and --out name the same file; give each its own");
     }
     // Checked before the workload's file system is prepared: nothing is written when refused.
+    tracer::kernel::initial_namespaces()?;
     let pins = args
         .leave_attached
         .then(|| {
