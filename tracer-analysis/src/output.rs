@@ -1,9 +1,11 @@
 //! Output files that appear whole or not at all: written to a temporary file in the target's
 //! directory, synced, then renamed over the target. A run that fails or is killed leaves the
 //! previous file (or none), never a partial one that reads as current; an output that is one of
-//! the run's inputs is refused before anything is opened for writing.
+//! the run's inputs is refused before anything is opened for writing. An output that exists and
+//! is not a regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming over
+//! it or removing it would replace a device node of the system with a file.
 use std::{
-    fs::{File, Permissions},
+    fs::{File, OpenOptions, Permissions},
     io::{self, BufWriter, Write},
     os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
@@ -41,16 +43,67 @@ pub enum OutputError {
     SameFile { output: PathBuf, input: PathBuf },
 }
 
-/// A file being written; [`AtomicFile::commit`] puts it in place, dropping it discards it.
+/// A file being written; [`AtomicFile::commit`] puts it in place, dropping it discards it
+/// (what went to a [`Target::InPlace`] output is gone, as on any device or pipe).
 pub struct AtomicFile {
     path: PathBuf,
-    out: BufWriter<NamedTempFile>,
+    out: BufWriter<Target>,
+}
+
+/// Where the bytes go until the commit.
+enum Target {
+    /// A temporary file beside the output, renamed over it by the commit.
+    Temporary(NamedTempFile),
+    /// The output itself, opened for writing: it exists and is not a regular file.
+    InPlace(File),
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Target::Temporary(t) => t.write(buf),
+            Target::InPlace(f) => f.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Target::Temporary(t) => t.write_all(buf),
+            Target::InPlace(f) => f.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Target::Temporary(t) => t.flush(),
+            Target::InPlace(f) => f.flush(),
+        }
+    }
+}
+
+/// Whether `path` exists and is something other than a regular file or a directory (what it
+/// names, symbolic links followed).
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 impl AtomicFile {
     /// Starts writing `path` with permission bits `mode` (trace files are 0600: they hold
     /// file names and timings of the traced system).
     pub fn create(path: &Path, mode: u32) -> Result<AtomicFile, OutputError> {
+        if is_special(path) {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|source| OutputError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            return Ok(AtomicFile {
+                path: path.to_path_buf(),
+                out: BufWriter::with_capacity(1 << 20, Target::InPlace(f)),
+            });
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -69,7 +122,7 @@ impl AtomicFile {
             })?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            out: BufWriter::with_capacity(1 << 20, tmp),
+            out: BufWriter::with_capacity(1 << 20, Target::Temporary(tmp)),
         })
     }
 
@@ -96,17 +149,22 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames the file into place, then syncs the directory so the rename
-    /// survives a crash.
+    /// survives a crash. An output written in place is only flushed: a device or a pipe has
+    /// nothing to sync or rename.
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.path.clone();
         let write_error = |source| OutputError::Write {
             path: path.clone(),
             source,
         };
-        let tmp = self
+        let tmp = match self
             .out
             .into_inner()
-            .map_err(|e| write_error(e.into_error()))?;
+            .map_err(|e| write_error(e.into_error()))?
+        {
+            Target::Temporary(tmp) => tmp,
+            Target::InPlace(_) => return Ok(()),
+        };
         tmp.as_file().sync_all().map_err(write_error)?;
         tmp.persist(&path).map_err(|e| OutputError::Rename {
             path: path.clone(),
@@ -163,8 +221,12 @@ pub fn refuse_same_file<'a>(
     Ok(())
 }
 
-/// Removes a previous run's output, so a failed run leaves no report that reads as current.
+/// Removes a previous run's output, so a failed run leaves no report that reads as current. An
+/// output that is not a regular file (`/dev/null`, a FIFO) holds no previous report and stays.
 pub fn remove_stale(path: &Path) -> Result<(), OutputError> {
+    if is_special(path) {
+        return Ok(());
+    }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(OutputError::Remove {
             path: path.to_path_buf(),
@@ -192,6 +254,37 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("report.json")]);
+    }
+
+    /// `tracer diff --json /dev/null` (root) once deleted `/dev/null` and renamed a regular file
+    /// over it. A FIFO stands in for the device: the output must stay what it was and get the
+    /// bytes. The file type is checked before the reader is joined, so a replaced FIFO fails
+    /// the test instead of leaving the reader waiting.
+    #[test]
+    fn an_output_that_is_not_a_regular_file_is_written_in_place() {
+        use std::os::unix::{ffi::OsStrExt, fs::FileTypeExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("out.fifo");
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).expect("a path without NUL");
+        // SAFETY: mkfifo reads the NUL-terminated path it is given.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        let is_fifo = || std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_fifo());
+        let reader = {
+            let p = p.clone();
+            std::thread::spawn(move || std::fs::read(p).expect("read the fifo"))
+        };
+        remove_stale(&p).expect("remove_stale");
+        assert!(is_fifo(), "remove_stale removed the FIFO");
+        let mut f = AtomicFile::create(&p, 0o600).expect("create");
+        f.put(b"report").expect("write");
+        f.commit().expect("commit");
+        assert!(is_fifo(), "the commit replaced the FIFO");
+        assert_eq!(reader.join().expect("the reader"), b"report");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.fifo")]);
     }
 
     #[test]
