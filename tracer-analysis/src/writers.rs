@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(o.len(), WRITERS.len());
     }
 
-    /// Debian 6.1 and 5.10 refuse `__d_add` (it is in kallsyms; fentry EBUSY or no BTF FUNC,
+    /// Debian 5.10, 6.1 and 6.12 refuse `__d_add` (in kallsyms; fentry EBUSY or no BTF FUNC,
     /// kprobe EINVAL): static, called only from `d_add` and `d_splice_alias`, both traced.
     #[test]
     fn a_refused_static_writer_whose_callers_are_all_traced_is_observed_through_them() {
