@@ -605,9 +605,9 @@ fn setup(dc: &Dcache, scenario: Scenario) -> World {
     let t = Task::quiet(dc);
     if scenario == Scenario::CwdDotDot {
         let a = t.d_alloc(dc.root, b"a");
-        t.d_instantiate(a, A_INO, InodeKind::Dir);
+        t.d_instantiate(a, Some((A_INO, InodeKind::Dir)));
         let b = t.d_alloc(a, b"b");
-        t.d_instantiate(b, B_INO, InodeKind::Dir);
+        t.d_instantiate(b, Some((B_INO, InodeKind::Dir)));
         t.dput(a);
         return World::Cwd(Arc::new(FsStruct {
             lock: SpinLock::new(),

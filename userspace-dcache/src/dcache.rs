@@ -13,7 +13,7 @@
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput, KillParentLock,
+    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput, KillParentLock,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{smp_rmb, Ordering};
@@ -71,35 +71,45 @@ impl Task<'_> {
         }
     }
 
-    /// `__d_instantiate()`: attach an inode; `d_lock` held.
-    fn __d_instantiate(&self, d: DPtr, ino: u64, kind: InodeKind) {
+    /// `__d_instantiate()`: attach an inode; `d_lock` held. `None` only up to 4.6, where
+    /// `d_add()` of a negative dentry goes through here too.
+    fn __d_instantiate(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
         let ev = self.writer_entry(Probe::DInstantiateInner, d);
-        self.__d_instantiate_body(d, ino, kind);
+        self.set_inode_seq(d, inode);
         self.writer_exit(ev, d);
     }
 
-    fn __d_instantiate_body(&self, d: DPtr, ino: u64, kind: InodeKind) {
+    /// `d_inode` and the type bits set, with `d_seq` moved as the generation's
+    /// `__d_instantiate()`/`__d_add()` move it; `None` leaves the dentry negative.
+    fn set_inode_seq(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
+        let (ino, kind) = inode.map_or((0, None), |(i, k)| (i, Some(k)));
         match self.dc.profile.instantiate_seq {
-            // 3.0: d_inode = inode; dentry_rcuwalk_barrier()
+            // Up to 4.6: d_inode = inode (NULL too); dentry_rcuwalk_barrier()
             InodeSeq::BarrierAfter => {
-                self.set_inode_and_type(d, ino, Some(kind));
+                self.set_inode_and_type(d, ino, kind);
                 d.d_seq.write_seqcount_invalidate();
             }
-            // 4.x+: raw_write_seqcount_begin(); __d_set_inode_and_type(); raw_write_seqcount_end()
+            // 4.7+: only given an inode: raw_write_seqcount_begin();
+            // __d_set_inode_and_type(); raw_write_seqcount_end()
             InodeSeq::Bracket | InodeSeq::BracketIfHashed => {
-                d.d_seq.write_seqcount_begin();
-                self.set_inode_and_type(d, ino, Some(kind));
-                d.d_seq.write_seqcount_end();
+                if inode.is_some() {
+                    d.d_seq.write_seqcount_begin();
+                    self.set_inode_and_type(d, ino, kind);
+                    d.d_seq.write_seqcount_end();
+                }
             }
         }
     }
 
-    /// `d_instantiate()`: a negative dentry becomes positive (create, mkdir).
-    pub(crate) fn d_instantiate(&self, d: DPtr, ino: u64, kind: InodeKind) {
+    /// `d_instantiate()`: a negative dentry becomes positive (create, mkdir; up to 4.6 also
+    /// `d_add()`, with `None` for a negative lookup). 4.7+ does nothing without an inode.
+    pub(crate) fn d_instantiate(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
         let ev = self.writer_entry(Probe::DInstantiate, d);
-        d.d_lock.lock();
-        self.__d_instantiate(d, ino, kind);
-        d.d_lock.unlock();
+        if inode.is_some() || self.dc.profile.instantiate_seq == InodeSeq::BarrierAfter {
+            d.d_lock.lock();
+            self.__d_instantiate(d, inode);
+            d.d_lock.unlock();
+        }
         self.writer_exit(ev, d);
     }
 
@@ -111,15 +121,29 @@ impl Task<'_> {
         b.lock.unlock();
     }
 
-    /// `d_add()`: instantiate (or leave negative) and hash a fresh dentry. 3.0 does
-    /// `d_instantiate(); d_rehash()` as two `d_lock` sections, 6.1's `__d_add()` one; nobody can
-    /// see the dentry before it is hashed, so one section serves both.
+    /// `d_add()`: instantiate (or leave negative) and hash a fresh dentry, through the
+    /// functions of the generation's source ([`DAddShape`]), whose probes fire inside it.
     pub(crate) fn d_add(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
         let ev = self.writer_entry(Probe::DAdd, d);
-        d.d_lock.lock();
-        if let Some((ino, kind)) = inode {
-            self.__d_instantiate(d, ino, kind);
+        match self.dc.profile.d_add {
+            // Up to 4.6: d_instantiate(entry, inode); d_rehash(entry);
+            DAddShape::InstantiateThenRehash => {
+                self.d_instantiate(d, inode);
+                d.d_lock.lock();
+                self.__d_rehash(d, d.d_name().hash);
+                d.d_lock.unlock();
+            }
+            DAddShape::InnerDAdd => self.__d_add(d, inode),
         }
+        self.writer_exit(ev, d);
+    }
+
+    /// `__d_add()` (4.7+): one `d_lock` section sets the inode, bracketed, and hashes; no
+    /// `__d_instantiate()`.
+    fn __d_add(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
+        let ev = self.writer_entry(Probe::DAddInner, d);
+        d.d_lock.lock();
+        self.set_inode_seq(d, inode);
         self.__d_rehash(d, d.d_name().hash);
         d.d_lock.unlock();
         self.writer_exit(ev, d);

@@ -38,8 +38,8 @@ pub use event::{Clock, ClockKind, CollectSink, CountSink, EventSink, NullSink};
 pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{
-    Caller, Commit, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput, KillParentLock,
-    Mutants, Profile,
+    Caller, Commit, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput,
+    KillParentLock, Mutants, Profile,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

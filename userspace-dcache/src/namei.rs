@@ -375,19 +375,41 @@ impl Task<'_> {
         }
     }
 
-    /// `lookup_slow()` under the directory lock: the dcache once more (3.0: `d_lookup()`;
-    /// 4.7+: `d_alloc_parallel()`'s `__d_lookup_rcu()`), then the file system.
+    /// `lookup_slow()` under the directory lock: the dcache once more, then the file system.
+    /// 3.x `do_lookup()`: `d_lookup()`, then `d_alloc_and_lookup()`, which checks
+    /// `IS_DEADDIR()`. 4.7+ `__lookup_slow()`: `IS_DEADDIR()` first ("Don't go there if it's
+    /// already dead"), then `d_alloc_parallel()`.
     fn lookup_slow(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
         let _dir_locked = self.dc.i_rwsem.lock();
-        let cached = if self.dc.profile.d_alloc_parallel {
-            self.d_alloc_parallel_lookup(dir, name)
-        } else {
-            self.d_lookup(dir, name)
-        };
-        match cached {
-            Some(d) => Ok(d),
-            None => self.d_alloc_and_lookup(dir, name),
+        if !self.dc.profile.d_alloc_parallel {
+            return match self.d_lookup(dir, name) {
+                Some(d) => Ok(d),
+                None => self.d_alloc_and_lookup(dir, name),
+            };
         }
+        if self.is_deaddir(dir) {
+            return Err(Errno::ENOENT);
+        }
+        self.d_alloc_parallel(dir, name)
+    }
+
+    /// `IS_DEADDIR()`: the directory was removed while we walked into it.
+    fn is_deaddir(&self, dir: DPtr) -> bool {
+        self.dc.fs.kind_of(inode_of(dir)).is_none()
+    }
+
+    /// 4.7+ `d_alloc_parallel()` and, for the dentry it allocated, `i_op->lookup()`: the
+    /// spare is allocated before the lookup, and killed (`dput(new)`, a never-hashed negative
+    /// dentry's `__dentry_kill`) when the lookup finds the name after all.
+    fn d_alloc_parallel(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
+        let new = self.d_alloc(dir, name.name);
+        if let Some(d) = self.d_alloc_parallel_lookup(dir, name) {
+            self.dput(new);
+            return Ok(d);
+        }
+        let inode = self.dc.fs.lookup(inode_of(dir), name.name);
+        self.d_add(new, inode);
+        Ok(new)
     }
 
     /// The lookup half of 6.1's `d_alloc_parallel()`: `__d_lookup_rcu()`, then
@@ -419,16 +441,15 @@ impl Task<'_> {
         }
     }
 
-    /// `d_alloc()` + `i_op->lookup()`: read the name from the file system and hash a positive
-    /// or negative dentry for it (`d_add`/`d_splice_alias`). Directory lock held.
+    /// `d_alloc()` + `i_op->lookup()` (3.x `d_alloc_and_lookup()`, `__lookup_hash()`): read
+    /// the name from the file system and hash a positive or negative dentry for it
+    /// (`d_add`/`d_splice_alias`), unless the directory is dead. Directory lock held.
     fn d_alloc_and_lookup(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
-        let dir_ino = inode_of(dir);
-        // IS_DEADDIR(): the directory was removed while we walked into it.
-        if self.dc.fs.kind_of(dir_ino).is_none() {
+        if self.is_deaddir(dir) {
             return Err(Errno::ENOENT);
         }
         let d = self.d_alloc(dir, name.name);
-        let inode = self.dc.fs.lookup(dir_ino, name.name);
+        let inode = self.dc.fs.lookup(inode_of(dir), name.name);
         self.d_add(d, inode);
         Ok(d)
     }
@@ -443,20 +464,21 @@ impl Task<'_> {
     }
 
     /// open(2) with `O_CREAT`: `lookup_open()`. From 4.7 (the `d_alloc_parallel()` callers) it
-    /// tries `d_lookup()`, then `d_alloc_parallel()`, whose lookup half is an RCU hash lookup,
-    /// before the file system; before that, `__lookup_hash()`. Directory lock held.
+    /// checks `IS_DEADDIR()`, tries `d_lookup()`, then `d_alloc_parallel()`, whose lookup half
+    /// is an RCU hash lookup, before the file system; before that, `__lookup_hash()`.
+    /// Directory lock held.
     fn lookup_open(&self, base: DPtr, name: &[u8]) -> Result<DPtr, Errno> {
         if !self.dc.profile.d_alloc_parallel {
             return self.__lookup_hash(base, name);
+        }
+        if self.is_deaddir(base) {
+            return Err(Errno::ENOENT);
         }
         let q = Name::new(base.id, name);
         if let Some(d) = self.d_lookup(base, &q) {
             return Ok(d);
         }
-        match self.d_alloc_parallel_lookup(base, &q) {
-            Some(d) => Ok(d),
-            None => self.d_alloc_and_lookup(base, &q),
-        }
+        self.d_alloc_parallel(base, &q)
     }
 
     /// `path_lookupat()` / `path_parentat()` / `path_openat()` (`open`): walks `comps` from the
@@ -659,7 +681,7 @@ impl Task<'_> {
                         self.dc.fs.create(inode_of(parent), name, kind)
                     };
                     if let Ok(ino) = r {
-                        self.d_instantiate(d, ino, kind);
+                        self.d_instantiate(d, Some((ino, kind)));
                         if self.dc.fs.kind.pins_positive() {
                             self.dget(d); // shmem_mknod(): "Extra count - pin the dentry in core"
                         }
@@ -1024,5 +1046,112 @@ fn is_ancestor(anc: DPtr, d: DPtr) -> bool {
             return false;
         }
         a = up;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CollectSink, Dcache, DcacheConfig, FsKind, Profile};
+    use std::sync::Arc;
+    use tracer_common::Event;
+
+    fn model(profile: &str) -> (Dcache, Arc<CollectSink>) {
+        let sink = Arc::new(CollectSink::new());
+        let p = Profile::named(profile).expect("a profile");
+        let cfg = DcacheConfig::new(p, FsKind::Disk).with_sink(sink.clone());
+        (Dcache::new(cfg), sink)
+    }
+
+    fn probes(events: &[Event]) -> Vec<Probe> {
+        let mut v: Vec<Probe> = events
+            .iter()
+            .filter_map(|e| Probe::from_u8(e.probe))
+            .collect();
+        v.sort();
+        v
+    }
+
+    // rev5 finding 4: `lookup_slow()` checks `IS_DEADDIR()` where its generation does, and
+    // 4.7+ `d_alloc_parallel()` kills its spare dentry when the lookup finds the name.
+
+    /// A walker in ref-walk holds the directory "s" (it walked into it) while rmdir removes
+    /// it, then misses "x" in the dcache: `lookup_slow(s, "x")`'s result and events.
+    fn lookup_slow_in_a_removed_directory(profile: &str) -> (Result<(), Errno>, Vec<Probe>) {
+        let (dc, sink) = model(profile);
+        let t = dc.task(1);
+        t.mkdir("s").unwrap();
+        let s = t.filename_walk(&[b"s".as_slice()]).unwrap();
+        t.rmdir("s").unwrap();
+        t.flush();
+        sink.take();
+        let r = t.lookup_slow(s, &Name::new(s.id, b"x")).map(|d| t.dput(d));
+        t.flush();
+        let seen = probes(&sink.take());
+        t.dput(s);
+        (r, seen)
+    }
+
+    /// 4.7+ `__lookup_slow()` (4.7.4, 4.8.15, 4.18, 6.1 fs/namei.c) returns -ENOENT for a
+    /// dead directory before `d_alloc_parallel()`: no `__d_lookup_rcu`. 3.0's `do_lookup()`
+    /// asks `d_lookup()` first; its `d_alloc_and_lookup()` checks `IS_DEADDIR()` after.
+    #[test]
+    fn lookup_slow_in_a_dead_directory_asks_the_dcache_only_before_4_7() {
+        for profile in ["linux-4.7", "linux-4.18", "linux-6.1", "linux-6.8"] {
+            let (r, seen) = lookup_slow_in_a_removed_directory(profile);
+            assert_eq!(r, Err(Errno::ENOENT), "{profile}");
+            assert_eq!(seen, [], "{profile}: IS_DEADDIR comes first");
+        }
+        for profile in ["linux-3.0", "linux-3.5"] {
+            let (r, seen) = lookup_slow_in_a_removed_directory(profile);
+            assert_eq!(r, Err(Errno::ENOENT), "{profile}");
+            assert_eq!(seen, [Probe::DLookup], "{profile}: d_lookup() first");
+        }
+    }
+
+    /// `lookup_slow()` of a name another lookup has hashed since `lookup_fast()` missed it:
+    /// 4.7+ `d_alloc_parallel()` allocated `new` before its lookup found the name, and
+    /// `dput(new)` kills that never-hashed negative dentry (`__dentry_kill`, nothing to
+    /// unhash or detach, `d_seq` unmoved). 3.0's `d_lookup()` allocates nothing.
+    #[test]
+    fn d_alloc_parallel_kills_its_spare_when_the_lookup_finds_the_name() {
+        for (profile, found_by) in [
+            ("linux-3.0", Probe::DLookup),
+            ("linux-4.7", Probe::DLookupRcu),
+            ("linux-6.1", Probe::DLookupRcu),
+        ] {
+            let (dc, sink) = model(profile);
+            let t = dc.task(1);
+            let ino = t.create("f").unwrap();
+            t.flush();
+            sink.take();
+            let root = dc.root;
+            let f = t.lookup_slow(root, &Name::new(root.id, b"f")).unwrap();
+            let (f_id, f_ino) = (f.id, inode_of(f));
+            t.dput(f);
+            assert_eq!(f_ino, ino, "{profile}");
+            t.flush();
+            let events = sink.take();
+            let hits: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.probe == found_by as u8 && e.dentry == f_id)
+                .collect();
+            assert_eq!(hits.len(), 1, "{profile}: {:?}", probes(&events));
+            let kills: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.probe == Probe::DentryKill as u8)
+                .collect();
+            if found_by == Probe::DLookup {
+                assert!(kills.is_empty(), "{profile}: {:?}", probes(&events));
+                continue;
+            }
+            assert_eq!(kills.len(), 1, "{profile}: {:?}", probes(&events));
+            let k = kills[0];
+            assert_ne!(k.dentry, f_id, "{profile}: the spare, not the found dentry");
+            assert_eq!(k.name_bytes(), b"f");
+            assert_eq!((k.inode_begin, k.inode_end), (0, 0), "{profile}: negative");
+            assert_eq!(k.seq_begin, k.seq_end, "{profile}");
+            assert!(!k.has(flags::HASHED_BEGIN) && !k.has(flags::HASHED_END));
+        }
     }
 }

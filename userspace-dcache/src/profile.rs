@@ -122,6 +122,21 @@ pub enum DMoveRehash {
     AfterNameCopy,
 }
 
+/// What `d_add()` is in the source: which writers a lookup that hashes its result runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DAddShape {
+    /// Up to 4.6: a `static inline` of include/linux/dcache.h, `d_instantiate(); d_rehash();`
+    /// (3.0.1's source): the exported `d_instantiate()` and `__d_instantiate()` run for every
+    /// call, a negative one too (its `d_inode = NULL` takes the barrier as well), and the hash
+    /// is a second `d_lock` section.
+    InstantiateThenRehash,
+    /// 4.7+ (4.7.4's, 4.8's, 4.18's, 6.1's and 6.12's sources): the exported `d_add()` calls
+    /// static `__d_add()`, which brackets `__d_set_inode_and_type()` itself and hashes in one
+    /// `d_lock` section; no `__d_instantiate()`. Out of line with the parallel lookups series
+    /// of 4.7 (its commit not pinned here).
+    InnerDAdd,
+}
+
 /// What a non-exchanging `__d_move` does to the target (the dentry being replaced), which then
 /// dies unhashed on its last `dput`: it decides the name and parent its kill events carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +220,8 @@ pub struct Profile {
     pub instantiate_seq: InodeSeq,
     /// See [`DDropShape`].
     pub d_drop_shape: DDropShape,
+    /// See [`DAddShape`].
+    pub d_add: DAddShape,
     /// See [`DMoveTarget`].
     pub d_move_target: DMoveTarget,
     /// See [`DMoveRehash`].
@@ -245,6 +262,7 @@ impl Profile {
         unlink_inode_seq: InodeSeq::BarrierAfter,
         instantiate_seq: InodeSeq::BarrierAfter,
         d_drop_shape: DDropShape::Single,
+        d_add: DAddShape::InstantiateThenRehash,
         d_move_target: DMoveTarget::SwapNameAndParent,
         d_move_rehash: DMoveRehash::BeforeNameSwitch,
         mutants: Mutants {
@@ -296,7 +314,7 @@ impl Profile {
 
     /// 4.7's source: `dentry_unlink_inode` and `__d_instantiate` bracket the change of
     /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `raw_seqcount_begin`;
-    /// `d_alloc_parallel()`. The kill
+    /// `d_alloc_parallel()`; `d_add()` is `__d_add()`. The kill
     /// path still clears through `dentry_iput`, which moves no seq. The bracket is a528aca7f359
     /// (2016, marked for stable 3.13+, so a stable kernel between 3.13 and 4.6 may have it).
     pub const LINUX_4_7: Profile = Profile {
@@ -311,6 +329,7 @@ impl Profile {
         d_alloc_parallel: true,
         unlink_inode_seq: InodeSeq::Bracket,
         instantiate_seq: InodeSeq::Bracket,
+        d_add: DAddShape::InnerDAdd,
         ..Profile::LINUX_3_5
     };
 

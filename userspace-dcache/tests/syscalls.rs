@@ -531,3 +531,111 @@ fn names_longer_than_the_inline_ones_are_kept_whole() {
         assert!(e.name_bytes().iter().all(|&b| b == b'l'));
     }
 }
+
+// rev5 finding 3: `d_add()` runs the writers of its generation's source (`DAddShape`), so the
+// model's events are the ones the kernel's probes record: 4.7+ `__d_add()` and no
+// `__d_instantiate()`; up to 4.6 `d_instantiate()` (and its barrier, a NULL inode too).
+
+/// The writer events of a stat whose last component is not cached: on a disk file system the
+/// lookup reads the name from disk and hashes its dentry with `d_add()`, positive for the
+/// existing "f", negative for the missing "g".
+fn d_add_events(profile: &str, existing: bool) -> Vec<Event> {
+    let (dc, sink) = model(profile, FsKind::Disk);
+    let t = dc.task(1);
+    let ino = t.create("f").unwrap();
+    assert_eq!(t.drop_caches(), 1, "{profile}: f was unused and is killed");
+    sink.take();
+    if existing {
+        assert_eq!(t.stat("f"), Ok(ino));
+    } else {
+        assert_eq!(t.stat("g"), Err(Errno::ENOENT));
+    }
+    let seen: Vec<Event> = sink
+        .take()
+        .into_iter()
+        .filter(|e| Probe::from_u8(e.probe).is_some_and(Probe::is_writer))
+        .collect();
+    assert!(
+        seen.iter().any(|e| e.probe == Probe::DAdd as u8),
+        "{profile}: no d_add in {:?}",
+        probes(&seen)
+    );
+    seen
+}
+
+fn probes(events: &[Event]) -> Vec<Probe> {
+    events
+        .iter()
+        .filter_map(|e| Probe::from_u8(e.probe))
+        .collect()
+}
+
+/// `d_seq`'s move from entry to exit of each event of `probe`.
+fn moves(events: &[Event], probe: Probe) -> Vec<u32> {
+    of(events, probe)
+        .iter()
+        .map(|e| e.seq_end.wrapping_sub(e.seq_begin))
+        .collect()
+}
+
+/// 4.7+ `d_add()` is `__d_add()`: it brackets `__d_set_inode_and_type()` itself and never
+/// calls `__d_instantiate()` (4.8, 4.18, 6.1 and 6.12 fs/dcache.c). The bracket (+2) is
+/// inside `__d_add`, and a negative `d_add` moves nothing.
+#[test]
+fn d_add_since_4_7_is_inner_d_add_and_calls_no_inner_d_instantiate() {
+    for profile in [
+        "linux-4.7",
+        "linux-4.8",
+        "linux-4.18",
+        "linux-6.1",
+        "linux-6.8",
+    ] {
+        let seen = d_add_events(profile, true);
+        assert!(
+            !seen
+                .iter()
+                .any(|e| e.probe == Probe::DInstantiateInner as u8),
+            "{profile}: __d_instantiate inside d_add: {:?}",
+            probes(&seen)
+        );
+        assert_eq!(moves(&seen, Probe::DAddInner), [2], "{profile}");
+        assert_eq!(moves(&seen, Probe::DAdd), [2], "{profile}");
+        let negative = d_add_events(profile, false);
+        let mut writers = probes(&negative);
+        writers.sort();
+        assert_eq!(
+            writers,
+            [Probe::DAdd, Probe::DAddInner],
+            "{profile}: d_add(dentry, NULL)"
+        );
+        assert_eq!(moves(&negative, Probe::DAdd), [0], "{profile}");
+    }
+}
+
+/// 3.0's `d_add()` is `d_instantiate(); d_rehash();` (include/linux/dcache.h): the exported
+/// `d_instantiate()` runs, and its probe fires, inside every `d_add`, a negative one too, whose
+/// `__d_instantiate()` sets `d_inode = NULL` and still takes `dentry_rcuwalk_barrier()` (+2).
+#[test]
+fn d_add_in_3_0_calls_d_instantiate() {
+    for profile in ["linux-2.6.38", "linux-3.0", "linux-3.5"] {
+        for existing in [true, false] {
+            let seen = d_add_events(profile, existing);
+            assert_eq!(
+                moves(&seen, Probe::DInstantiate),
+                [2],
+                "{profile}: no d_instantiate inside d_add (existing: {existing}): {:?}",
+                probes(&seen)
+            );
+            assert_eq!(moves(&seen, Probe::DInstantiateInner), [2], "{profile}");
+            assert_eq!(moves(&seen, Probe::DAdd), [2], "{profile}");
+            assert!(!seen.iter().any(|e| e.probe == Probe::DAddInner as u8));
+            let inst = of(&seen, Probe::DInstantiate)[0];
+            assert_eq!(inst.inode_end != 0, existing, "{profile}");
+            assert!(
+                !inst.has(flags::HASHED_END),
+                "{profile}: d_rehash() comes after d_instantiate()"
+            );
+            assert!(of(&seen, Probe::DAdd)[0].has(flags::HASHED_END));
+        }
+    }
+}

@@ -18,6 +18,8 @@ pub struct Protocol {
     pub inode_clear: InodeClearSeq,
     /// Whether `__d_move` calls the out-of-line `__d_drop` (up to 4.14) or `___d_drop`.
     pub d_drop_shape: DDropShape,
+    /// `d_seq` around setting `d_inode` in `__d_instantiate`/`__d_add`, as the profile has it.
+    pub instantiate: InodeClearSeq,
 }
 
 impl Protocol {
@@ -29,6 +31,7 @@ impl Protocol {
             source: format!("release {release} ({})", p.name),
             inode_clear: p.unlink_inode_seq,
             d_drop_shape: p.d_drop_shape,
+            instantiate: p.instantiate_seq,
         })
     }
 
@@ -39,6 +42,7 @@ impl Protocol {
             source: format!("profile {}", p.name),
             inode_clear: p.unlink_inode_seq,
             d_drop_shape: p.d_drop_shape,
+            instantiate: p.instantiate_seq,
         })
     }
 
@@ -48,6 +52,7 @@ impl Protocol {
             source: format!("6.x rules ({why})"),
             inode_clear: InodeClearSeq::Bracket,
             d_drop_shape: DDropShape::Split,
+            instantiate: InodeClearSeq::Bracket,
         }
     }
 
@@ -83,13 +88,16 @@ impl Protocol {
         let hashed = ev.has(flags::HASHED_BEGIN);
         match probe {
             // `raw_write_seqcount_begin/end` around `__d_set_inode_and_type`, only when given
-            // an inode (d_add of a negative dentry only hashes it).
+            // an inode (d_add of a negative dentry only hashes it). Up to 4.6 `__d_instantiate`
+            // sets `d_inode`, NULL too, then `dentry_rcuwalk_barrier()`, and `d_add` is
+            // `d_instantiate(); d_rehash();`: +2 whatever the inode.
             Probe::DInstantiate
             | Probe::DInstantiateInner
             | Probe::DInstantiateNew
             | Probe::DAdd
             | Probe::DAddInner => {
-                let n = if ev.inode_end != 0 { 2 } else { 0 };
+                let barrier = self.instantiate == InodeClearSeq::BarrierAfter;
+                let n = if ev.inode_end != 0 || barrier { 2 } else { 0 };
                 (n, Some(n))
             }
             // Either branch of `d_delete` moves a hashed dentry's count: `dentry_unlink_inode`'s
@@ -219,6 +227,16 @@ mod tests {
         assert_eq!(p.bounds(Probe::DAdd, &ev), (2, Some(2)));
         assert_eq!(p.bounds(Probe::DInstantiate, &ev), (2, Some(2)));
         assert_eq!(p.bounds(Probe::DentryKill, &ev), (0, None));
+        ev.inode_end = 0;
+        let old = Protocol::for_release("3.0.0").expect("release");
+        for probe in [Probe::DAdd, Probe::DInstantiate, Probe::DInstantiateInner] {
+            assert_eq!(
+                old.bounds(probe, &ev),
+                (2, Some(2)),
+                "3.0 d_add(dentry, NULL): the barrier after d_inode = NULL"
+            );
+        }
+        ev.inode_end = 0x10;
         assert_eq!(p.bounds(Probe::DDelete, &ev), (0, None), "unhashed");
         assert_eq!(p.bounds(Probe::DDropLocked, &ev), (0, Some(0)));
         ev.flags |= flags::HASHED_BEGIN;
