@@ -22,8 +22,8 @@ fn table_as_json_lists_every_profile_scenario_and_mutant() {
     let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON list");
     assert_eq!(
         list.len(),
-        (9 + 9) * 4,
-        "(9 profiles + 9 mutants on 6.1) x 4 scenarios, one model"
+        (11 + 9) * 4,
+        "(11 profiles + 9 mutants on 6.1) x 4 scenarios, one model"
     );
     for o in &list {
         for key in ["profile", "scenario", "mutant", "verdict"] {
@@ -46,7 +46,9 @@ fn table_as_json_lists_every_profile_scenario_and_mutant() {
     assert_eq!(row("linux-3.0", "kill")["verdict"], "holds");
     assert_eq!(row("linux-4.8", "unhashed-kill")["verdict"], "holds");
     assert_eq!(row("linux-4.8", "cwd-dotdot")["verdict"], "fails");
+    assert_eq!(row("linux-4.17", "cwd-dotdot")["verdict"], "fails");
     assert_eq!(row("linux-4.18", "cwd-dotdot")["verdict"], "holds");
+    assert_eq!(row("linux-5.7", "cwd-dotdot")["verdict"], "holds");
     assert!(row("linux-2.6.39", "kill")["steps"].is_array());
     // __d_drop without its invalidate: 6.1's kill bracket still turns every reader away.
     let unhash_only: Vec<&Value> = list

@@ -588,6 +588,9 @@ fn enoent_source(profile: &Profile) -> &'static str {
             "lookup_fast read negative type bits and its d_seq re-checks passed"
         }
         Caller::LookupFast => "lookup_fast read a NULL d_inode and its d_seq re-checks passed",
+        Caller::HandleMounts => {
+            "handle_mounts took the NULL d_inode lookup_fast read and its d_seq re-checks passed"
+        }
         Caller::StepInto => "step_into read a NULL d_inode and its nd->next_seq re-check passed",
     }
 }

@@ -39,7 +39,7 @@ pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{
     Caller, Commit, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput,
-    KillParentLock, Mutants, Profile,
+    KillParentLock, Landing, Mutants, Profile,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

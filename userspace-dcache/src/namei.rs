@@ -150,7 +150,7 @@ impl Task<'_> {
         let q = Name::new(nd.dentry.id, name);
         match self.dc.profile.caller {
             Caller::DoLookup => self.walk_component_30(nd, &q),
-            Caller::LookupFast => self.walk_component_48(nd, &q),
+            Caller::LookupFast | Caller::HandleMounts => self.walk_component_48(nd, &q),
             Caller::StepInto => self.walk_component_61(nd, &q),
         }
     }
@@ -211,7 +211,8 @@ impl Task<'_> {
     }
 
     /// Whether the RCU-walk caller takes `d` (whose `d_inode` it read as `inode`) for negative:
-    /// the type bits (`d_is_negative()`, 4.7 to 6.0) or the NULL inode.
+    /// the type bits (`d_is_negative()`, 4.7 to 5.6) or the NULL inode (5.7's
+    /// `handle_mounts()` among them).
     fn caller_sees_negative(&self, d: DPtr, inode: u64) -> bool {
         if self.dc.profile.enoent_from_type_bits {
             d.d_is_negative()
@@ -252,7 +253,9 @@ impl Task<'_> {
 
     /// 4.8 `lookup_fast()`: in RCU-walk, `__d_lookup_rcu()`; read `d_inode` and the type bits;
     /// re-check the dentry's `d_seq`, then the parent's (-ECHILD on failure); only then -ENOENT
-    /// for a negative dentry. A miss leaves RCU-walk for `lookup_slow()`.
+    /// for a negative dentry. A miss leaves RCU-walk for `lookup_slow()`. 5.7's `lookup_fast()`
+    /// is the same without the type bits; its caller's `handle_mounts()` returns the -ENOENT for
+    /// a NULL inode, with nothing read or checked in between.
     fn lookup_fast_48(
         &self,
         nd: &mut Nameidata,
@@ -570,9 +573,10 @@ impl Task<'_> {
     }
 
     /// `follow_dotdot_rcu()` (no mount points; the model's root is the walk's root), then, on
-    /// 6.1+, `step_into()`. Up to 6.0 only the child's `d_seq` is re-checked and the walk takes
+    /// 5.7+, `step_into()`. Up to 6.0 only the child's `d_seq` is re-checked and the walk takes
     /// the parent's inode unvalidated: read after the re-check on 3.0, before sampling the
-    /// parent's `d_seq` on 4.8.
+    /// parent's `d_seq` from 4.8; 5.7's `handle_mounts()` returns -ENOENT for a NULL one where
+    /// 4.8 stood on it.
     #[cfg(loom)]
     fn follow_dotdot_rcu(&self, nd: &mut Nameidata) -> Result<(), Errno> {
         let old = nd.dentry;
@@ -593,13 +597,16 @@ impl Task<'_> {
                 nd.inode = inode;
                 Ok(())
             }
-            Caller::LookupFast => {
+            Caller::LookupFast | Caller::HandleMounts => {
                 let inode = inode_of(parent);
                 let seq = parent.d_seq.read_seqcount_begin();
                 if old.d_seq.read_seqcount_retry(nd.seq) {
                     return Err(Errno::ECHILD);
                 }
                 self.reader_validated(parent, inode, inode == 0, seq);
+                if inode == 0 && self.dc.profile.caller == Caller::HandleMounts {
+                    return Err(Errno::ENOENT);
+                }
                 nd.dentry = parent;
                 nd.seq = seq;
                 nd.inode = inode;

@@ -4,11 +4,22 @@
 //! checker all pick their profile through [`Profile::for_release`] / [`Profile::named`].
 //!
 //! A profile is named after the first release of its generation (`linux-4.18` covers 4.18 up to
-//! 6.0). Each field says which commit brought its value, by hash and title where the hash was
+//! 5.6). Each field says which commit brought its value, by hash and title where the hash was
 //! verified (a commit page or the release's source); where only the release is known, the doc
 //! says so.
 
 use crate::error::ModelError;
+
+/// When a generation's opening change reached the mainline tree; it decides which generation a
+/// release candidate of that release belongs to ([`Profile::for_release`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// Merged in the release's merge window: already in its -rc1 and every later rc.
+    MergeWindow,
+    /// A fix merged after the last rc: only the final release has it; every rc still belongs to
+    /// the generation before.
+    LateFix,
+}
 
 /// A commit that starts a generation or changes one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,18 +48,26 @@ pub enum Caller {
     /// `__follow_mount_rcu()` may re-read it ([`Profile::reread_inode_after_check`]);
     /// `walk_component()` returns -ENOENT for a NULL inode.
     DoLookup,
-    /// 3.5 to 6.0: `__d_lookup_rcu()` returns dentry and seq only; `lookup_fast()` reads
+    /// 3.5 to 5.6: `__d_lookup_rcu()` returns dentry and seq only; `lookup_fast()` reads
     /// `d_inode` (and from 4.x the type bits, `d_is_negative()`), re-checks the dentry's and
     /// the parent's `d_seq` (-ECHILD on failure), then -ENOENT. Since 12f8ad4b0533 ("vfs:
-    /// clean up __d_lookup_rcu() and dentry_cmp() interfaces").
+    /// clean up __d_lookup_rcu() and dentry_cmp() interfaces"). `follow_dotdot_rcu()` hands
+    /// the walk the parent's inode as read, NULL included.
     LookupFast,
+    /// 5.7 to 6.0: `lookup_fast()` reads `d_inode`, re-checks the dentry's and the parent's
+    /// `d_seq` (-ECHILD) and returns the dentry; `step_into()` -> `handle_mounts()` then
+    /// returns -ENOENT for a NULL inode, the parent's inode from `follow_dotdot_rcu()` (read
+    /// before sampling the parent's `d_seq`) included. c153007b7b7a ("teach handle_mounts() to
+    /// handle RCU mode"), in Al Viro's pathwalk series that sat in linux-next on 5.6-rc7
+    /// (next-20200324) and was merged for 5.7; the shape read in 5.10.13's fs/namei.c.
+    HandleMounts,
     /// 6.1+: `lookup_fast()` leaves the dentry's seq in `nd->next_seq` and re-checks only the
     /// parent's; `step_into()` (after `handle_mounts()`) reads `d_inode`, re-checks
     /// `nd->next_seq`, and returns -ENOENT for a NULL inode. Seen in 6.1's fs/namei.c; brought
     /// by 03fa86e9f79d ("namei: stash the sampled ->d_seq into nameidata") and 3bd8bc897161
     /// ("step_into(): move fetching ->d_inode past handle_mounts()"), both in Al Viro's
     /// `pull-work.namei` of 1 August 2022, sent in the 6.0 merge window: 6.0 may already have
-    /// this caller (no 6.0 tree was read; the table keeps 6.0 on linux-4.18).
+    /// this caller (no 6.0 tree was read; the table keeps 6.0 on linux-5.7).
     StepInto,
 }
 
@@ -100,10 +119,13 @@ pub enum DDropShape {
     /// Up to 4.14: one out-of-line `__d_drop` does unlink, `pprev = NULL` and the invalidate;
     /// the model emits one `__d_drop` event per call.
     Single,
-    /// The 4.15+ split (in 4.17's and 6.1's sources): `__d_drop` calls static `___d_drop`
-    /// (bucket lock and unlink only), then sets `pprev = NULL` and invalidates `d_seq` itself;
-    /// `__d_move` calls `___d_drop` directly. The model emits a `__d_drop` event per call with
-    /// the `___d_drop` event inside it, as the source calls them.
+    /// The split of 4.17's and 6.1's sources: `__d_drop` calls static `___d_drop` (bucket lock
+    /// and unlink only), then sets `pprev = NULL` and invalidates `d_seq` itself; `__d_move`
+    /// calls `___d_drop` directly. The model emits a `__d_drop` event per call with the
+    /// `___d_drop` event inside it, as the source calls them. 4.15's source (4.15.18) has an
+    /// earlier split that no profile models: its `___d_drop` also invalidates, so its
+    /// `__d_move` moves a hashed dentry's `d_seq` by 4 as [`DDropShape::Single`] does; the
+    /// table keeps 4.15 and 4.16 (not read) on linux-4.8.
     Split,
 }
 
@@ -188,15 +210,19 @@ pub struct Profile {
     pub since: (u32, u32, u32),
     /// The change that opens the generation.
     pub commit: Commit,
-    /// 2.6.38 to 3.x `__d_lookup_rcu` uses `read_seqcount_begin()` (waits for an even count);
-    /// 4.7's source uses `raw_seqcount_begin()` (never waits, clears bit 0). The switch's
-    /// commit is not pinned down here; the 3.5 profile keeps the waiting form.
+    /// Whether that change came in the merge window or as a late fix, see [`Landing`].
+    pub landing: Landing,
+    /// 2.6.38 to 3.4 `__d_lookup_rcu` uses `read_seqcount_begin()` (waits for an even count;
+    /// 3.0.1's and 3.4.4's source); 3.5.0's, 3.6's and 4.7's sources use
+    /// `raw_seqcount_begin()` (never waits, clears bit 0), the helper of 4f988f152ee0
+    /// ("seqlock: add 'raw_seqcount_begin()' function"), already in 3.4.4's seqlock.h. The
+    /// commit that switched `__d_lookup_rcu` to it, in 3.5, is not pinned down here.
     pub reader_waits_even_seq: bool,
     /// See [`Caller`].
     pub caller: Caller,
-    /// The RCU-walk caller decides ENOENT from the type bits (`d_is_negative()`, 4.7 and 4.8's
+    /// The RCU-walk caller decides ENOENT from the type bits (`d_is_negative()`, 4.7 to 5.6's
     /// `lookup_fast()`: read before the `d_seq` re-check) instead of the NULL inode (3.0's
-    /// `walk_component()`, 6.1's `step_into()`).
+    /// `walk_component()`, 5.7's `handle_mounts()`, 6.1's `step_into()`).
     pub enoent_from_type_bits: bool,
     /// The `step-into-reread` bug, in released 2.6.39 and 3.0-rc1..rc7: after the lookup
     /// validated the inode, `__follow_mount_rcu()` starts with `*inode = path->dentry->d_inode`,
@@ -232,19 +258,22 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 11] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
         "linux-3.5",
         "linux-4.7",
         "linux-4.8",
+        "linux-4.17",
         "linux-4.18",
+        "linux-5.7",
         "linux-6.1",
         "linux-6.8",
     ];
 
-    /// 2.6.38: RCU path walk, 31e6b01f418 ("fs: rcu-walk for path lookup").
+    /// 2.6.38: RCU path walk, 31e6b01f418 ("fs: rcu-walk for path lookup"), merged with
+    /// Nick Piggin's vfs-scale-working branch (b4a45f5fe807, 7 January 2011: the merge window).
     pub const LINUX_2_6_38: Profile = Profile {
         name: "linux-2.6.38",
         since: (2, 6, 38),
@@ -252,6 +281,7 @@ impl Profile {
             hash: "31e6b01f418",
             title: "fs: rcu-walk for path lookup",
         },
+        landing: Landing::MergeWindow,
         reader_waits_even_seq: true,
         caller: Caller::DoLookup,
         enoent_from_type_bits: false,
@@ -288,7 +318,7 @@ impl Profile {
         ..Profile::LINUX_2_6_38
     };
 
-    /// 3.0 as released: the re-read fixed.
+    /// 3.0 as released: the re-read fixed after 3.0-rc7 (Hugh Dickins' report of July 2011).
     pub const LINUX_3_0: Profile = Profile {
         name: "linux-3.0",
         since: (3, 0, 0),
@@ -296,11 +326,14 @@ impl Profile {
             hash: "",
             title: "vfs: fix race in rcu lookup of pruned dentry",
         },
+        landing: Landing::LateFix,
         reread_inode_after_check: false,
         ..Profile::LINUX_2_6_39
     };
 
-    /// 3.5: `__d_lookup_rcu` stops handing back the inode; `lookup_fast` validates it.
+    /// 3.5: `__d_lookup_rcu` stops handing back the inode and samples `d_seq` without waiting
+    /// for an even count; `lookup_fast` validates the inode. 12f8ad4b0533 came with the
+    /// dentry-cleanups merge (31ed8e6f93a2) of the 3.5 merge window.
     pub const LINUX_3_5: Profile = Profile {
         name: "linux-3.5",
         since: (3, 5, 0),
@@ -308,13 +341,15 @@ impl Profile {
             hash: "12f8ad4b0533",
             title: "vfs: clean up __d_lookup_rcu() and dentry_cmp() interfaces",
         },
+        landing: Landing::MergeWindow,
+        reader_waits_even_seq: false,
         caller: Caller::LookupFast,
         ..Profile::LINUX_3_0
     };
 
     /// 4.7's source: `dentry_unlink_inode` and `__d_instantiate` bracket the change of
-    /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `raw_seqcount_begin`;
-    /// `d_alloc_parallel()`; `d_add()` is `__d_add()`. The kill
+    /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `d_alloc_parallel()` (the
+    /// parallel lookups series of the 4.7 merge window); `d_add()` is `__d_add()`. The kill
     /// path still clears through `dentry_iput`, which moves no seq. The bracket is a528aca7f359
     /// (2016, marked for stable 3.13+, so a stable kernel between 3.13 and 4.6 may have it).
     pub const LINUX_4_7: Profile = Profile {
@@ -324,7 +359,7 @@ impl Profile {
             hash: "a528aca7f359",
             title: "use ->d_seq to get coherency between ->d_inode and ->d_flags",
         },
-        reader_waits_even_seq: false,
+        landing: Landing::MergeWindow,
         enoent_from_type_bits: true,
         d_alloc_parallel: true,
         unlink_inode_seq: InodeSeq::Bracket,
@@ -334,7 +369,8 @@ impl Profile {
     };
 
     /// 4.8: `dentry_iput` folded into `dentry_unlink_inode`, which brackets the clear only if
-    /// the dentry is still hashed (the `unhashed-kill-no-bump` hole, up to 4.17).
+    /// the dentry is still hashed (the `unhashed-kill-no-bump` hole, up to 4.17). The fold's
+    /// commit and tag were not read; a cleanup of this kind lands in a merge window.
     pub const LINUX_4_8: Profile = Profile {
         name: "linux-4.8",
         since: (4, 8, 0),
@@ -342,6 +378,7 @@ impl Profile {
             hash: "",
             title: "dentry_iput() folded into dentry_unlink_inode() (4.8's source)",
         },
+        landing: Landing::MergeWindow,
         kill_iput: KillIput::DentryUnlinkInode,
         unlink_inode_seq: InodeSeq::BracketIfHashed,
         d_move_target: DMoveTarget::KeepNameSwapParent,
@@ -349,8 +386,26 @@ impl Profile {
         ..Profile::LINUX_4_7
     };
 
-    /// 4.18 up to 6.0: the kill path always brackets the clear. The split `__d_drop` (4.15)
-    /// and the copied `d_parent` of `__d_move` (4.17) are in too; the caller is still 4.8's.
+    /// 4.17: `__d_move` keeps the target's name and parent, and `__d_drop` is 6.1's split
+    /// (both read in 4.17.0's source); killing an unhashed dentry still moves no `d_seq`.
+    /// 076515fc9267 is Al Viro's of March 2018, before 4.16's release, so it waited for the
+    /// 4.17 merge window (inferred; its tag was not read). The commit of the split's 4.17 form
+    /// is not pinned down here.
+    pub const LINUX_4_17: Profile = Profile {
+        name: "linux-4.17",
+        since: (4, 17, 0),
+        commit: Commit {
+            hash: "076515fc9267",
+            title: "make non-exchanging __d_move() copy ->d_parent rather than swap them",
+        },
+        landing: Landing::MergeWindow,
+        d_drop_shape: DDropShape::Split,
+        d_move_target: DMoveTarget::KeepNameAndParent,
+        ..Profile::LINUX_4_8
+    };
+
+    /// 4.18 up to 5.6: the kill path always brackets the clear; the caller is still 4.8's.
+    /// 4c0d7cd5c841 came after 4.18-rc8.
     pub const LINUX_4_18: Profile = Profile {
         name: "linux-4.18",
         since: (4, 18, 0),
@@ -358,10 +413,24 @@ impl Profile {
             hash: "4c0d7cd5c841",
             title: "make sure that __dentry_kill() always invalidates d_seq, unhashed or not",
         },
+        landing: Landing::LateFix,
         unlink_inode_seq: InodeSeq::Bracket,
-        d_drop_shape: DDropShape::Split,
-        d_move_target: DMoveTarget::KeepNameAndParent,
-        ..Profile::LINUX_4_8
+        ..Profile::LINUX_4_17
+    };
+
+    /// 5.7 up to 6.0 (Debian 11's 5.10): `handle_mounts()` decides ENOENT from the NULL inode,
+    /// for `..` too. See [`Caller::HandleMounts`].
+    pub const LINUX_5_7: Profile = Profile {
+        name: "linux-5.7",
+        since: (5, 7, 0),
+        commit: Commit {
+            hash: "c153007b7b7a",
+            title: "teach handle_mounts() to handle RCU mode",
+        },
+        landing: Landing::MergeWindow,
+        caller: Caller::HandleMounts,
+        enoent_from_type_bits: false,
+        ..Profile::LINUX_4_18
     };
 
     /// 6.1 up to 6.7 (Debian 12's kernel): the `step_into()` caller with `nd->next_seq`.
@@ -372,9 +441,9 @@ impl Profile {
             hash: "03fa86e9f79d",
             title: "namei: stash the sampled ->d_seq into nameidata",
         },
+        landing: Landing::MergeWindow,
         caller: Caller::StepInto,
-        enoent_from_type_bits: false,
-        ..Profile::LINUX_4_18
+        ..Profile::LINUX_5_7
     };
 
     /// 6.8 and later (Debian 13's 6.12, 7.x): the kill path locks the parent only after the
@@ -386,19 +455,22 @@ impl Profile {
             hash: "1c18edd1b7a0",
             title: "__dentry_kill(): new locking scheme",
         },
+        landing: Landing::MergeWindow,
         kill_parent_lock: KillParentLock::AfterUnlinkInode,
         ..Profile::LINUX_6_1
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 9] = [
+    pub const ALL: [Profile; 11] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
         Profile::LINUX_3_5,
         Profile::LINUX_4_7,
         Profile::LINUX_4_8,
+        Profile::LINUX_4_17,
         Profile::LINUX_4_18,
+        Profile::LINUX_5_7,
         Profile::LINUX_6_1,
         Profile::LINUX_6_8,
     ];
@@ -416,8 +488,9 @@ impl Profile {
 
     /// The profile for a kernel release string such as `6.1.0-27-amd64`, `2.6.39.3` or
     /// `3.0-rc7`: the newest generation that began at or before the release. A release
-    /// candidate belongs to the generation before its release (3.0-rc7 still had the re-read,
-    /// 4.18-rc1 still the unhashed hole). Releases before 2.6.38 are refused (no RCU path walk).
+    /// candidate has its release's merge-window changes (2.6.39-rc1 has the re-read) but not
+    /// its late fixes ([`Landing`]: 3.0-rc7 still had the re-read, 4.18-rc8 still the unhashed
+    /// hole). Releases before 2.6.38 are refused (no RCU path walk).
     pub fn for_release(release: &str) -> Result<Profile, ModelError> {
         let bad = || ModelError::BadRelease(release.to_owned());
         let mut parts = release.split(|c: char| !c.is_ascii_digit());
@@ -434,7 +507,9 @@ impl Profile {
             .iter()
             .rev()
             .copied()
-            .find(|p| p.since < key || (p.since == key && !rc))
+            .find(|p| {
+                p.since < key || (p.since == key && (!rc || p.landing == Landing::MergeWindow))
+            })
             .ok_or_else(|| ModelError::ReleaseTooOld(release.to_owned()))
     }
 }
@@ -449,6 +524,8 @@ mod tests {
         for (release, profile) in [
             ("2.6.38", "linux-2.6.38"),
             ("2.6.39.3", "linux-2.6.39"),
+            ("2.6.39-rc1", "linux-2.6.39"),
+            ("3.5-rc1", "linux-3.5"),
             ("3.0-rc7", "linux-2.6.39"),
             ("3.0.0-rc7", "linux-2.6.39"),
             ("3.0.0", "linux-3.0"),
@@ -456,10 +533,13 @@ mod tests {
             ("3.5.0", "linux-3.5"),
             ("4.7.10", "linux-4.7"),
             ("4.8.15", "linux-4.8"),
-            ("4.17.0", "linux-4.8"),
-            ("4.18-rc8", "linux-4.8"),
+            ("4.16.18", "linux-4.8"),
+            ("4.17.0", "linux-4.17"),
+            ("4.18-rc8", "linux-4.17"),
             ("4.18.0", "linux-4.18"),
-            ("5.10.0-30-amd64", "linux-4.18"),
+            ("5.6.19", "linux-4.18"),
+            ("5.7-rc1", "linux-5.7"),
+            ("5.10.0-30-amd64", "linux-5.7"),
             ("6.1.0-27-amd64", "linux-6.1"),
             ("6.7.12", "linux-6.1"),
             ("6.8.0", "linux-6.8"),
@@ -491,7 +571,7 @@ mod tests {
         assert!(Profile::ALL.windows(2).all(|w| w[0].since < w[1].since));
         assert_eq!(
             Profile::named("linux-5.10").map(|p| p.name).ok(),
-            Some("linux-4.18")
+            Some("linux-5.7")
         );
         assert_eq!(
             Profile::named("linux-3.0-rc7").map(|p| p.name).ok(),
@@ -509,6 +589,7 @@ mod tests {
                 name: old.name,
                 since: old.since,
                 commit: old.commit,
+                landing: old.landing,
                 ..new
             };
             assert_ne!(same, old, "{} repeats {}", new.name, old.name);
@@ -519,6 +600,7 @@ mod tests {
                 name: "linux-2.6.38",
                 since: (2, 6, 38),
                 commit: Profile::LINUX_2_6_38.commit,
+                landing: Profile::LINUX_2_6_38.landing,
                 ..Profile::LINUX_3_0
             },
             Profile::LINUX_2_6_38

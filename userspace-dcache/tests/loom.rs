@@ -188,7 +188,7 @@ fn unhashed_kill_through_the_hash_holds_with_the_locks() {
 /// check passing, on any machine. 4.18's kill always brackets the clear: -ECHILD instead.
 #[test]
 fn cwd_dotdot_fails_up_to_4_17_and_holds_from_4_18() {
-    for profile in ["linux-3.0", "linux-4.8"] {
+    for profile in ["linux-3.0", "linux-4.8", "linux-4.17"] {
         for model in MemoryModel::ALL {
             let r = check(profile, Scenario::CwdDotDot, None, model);
             let cx = caller_cx(&r);
@@ -208,9 +208,9 @@ fn cwd_dotdot_fails_up_to_4_17_and_holds_from_4_18() {
     }
     assert_eq!(
         Profile::for_release("4.17.0").map(|p| p.name).ok(),
-        Some("linux-4.8")
+        Some("linux-4.17")
     );
-    for profile in ["linux-4.18", "linux-6.1", "linux-6.8"] {
+    for profile in ["linux-4.18", "linux-5.7", "linux-6.1", "linux-6.8"] {
         for model in MemoryModel::ALL {
             let r = check(profile, Scenario::CwdDotDot, None, model);
             assert!(r.holds(), "{profile}: {r:#?}");
@@ -232,6 +232,11 @@ fn holds_everywhere(profile: &str, preemptions: usize) {
 #[test]
 fn linux_4_18_holds_everywhere() {
     holds_everywhere("linux-4.18", DEFAULT_PREEMPTION_BOUND);
+}
+
+#[test]
+fn linux_5_7_holds_everywhere() {
+    holds_everywhere("linux-5.7", DEFAULT_PREEMPTION_BOUND);
 }
 
 #[test]

@@ -207,6 +207,13 @@ fn prune_kill_path_writers_per_profile() {
         (DDrop, 2, false, true, false),
         (DentryUnlinkInode, 0, true, false, false),
     ];
+    // 4.17: the same hole, with __d_drop split as 4.18's (below).
+    let split_hole = vec![
+        (DentryKill, 2, true, true, false),
+        (DDrop, 2, false, true, false),
+        (DDropInner, 0, false, true, true),
+        (DentryUnlinkInode, 0, true, false, false),
+    ];
     // 4.18+: __d_drop as the source calls it: ___d_drop inside (hashed on both sides, seq
     // unchanged), then __d_drop's own pprev = NULL and invalidate (+2); then a bracketed
     // dentry_unlink_inode.
@@ -223,7 +230,9 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-3.5", &iput),
         ("linux-4.7", &iput),
         ("linux-4.8", &hole),
+        ("linux-4.17", &split_hole),
         ("linux-4.18", &bracket),
+        ("linux-5.7", &bracket),
         ("linux-6.1", &bracket),
         ("linux-6.8", &bracket),
     ];
@@ -638,4 +647,64 @@ fn d_add_in_3_0_calls_d_instantiate() {
             assert!(of(&seen, Probe::DAdd)[0].has(flags::HASHED_END));
         }
     }
+}
+
+// The release table against the sources (rev5 findings 2, 5 and 7): a release gets the
+// generation whose source it has.
+
+/// rev5 finding 2. c153007b7b7a ("teach handle_mounts() to handle RCU mode", merged for 5.7)
+/// replaced `lookup_fast()`'s `if (unlikely(negative)) return -ENOENT;` (the type bits,
+/// `d_is_negative()`) with `if (unlikely(!*inode)) return -ENOENT;` in `handle_mounts()`.
+/// 4.18's `lookup_fast()` still decides from the type bits; 5.10 (a kernel the matrix traces)
+/// decides from the NULL inode, as 6.1's `step_into()` does.
+#[test]
+fn linux_5_7_to_6_0_decide_enoent_from_the_inode_not_the_type_bits() {
+    let p418 = Profile::for_release("4.18.0").unwrap();
+    assert!(
+        p418.enoent_from_type_bits,
+        "4.18's lookup_fast reads d_is_negative()"
+    );
+    let p510 = Profile::for_release("5.10.0-30-amd64").unwrap();
+    assert!(
+        !p510.enoent_from_type_bits,
+        "5.10 ({}) decides ENOENT from the type bits in the model, from !*inode in the kernel",
+        p510.name
+    );
+    assert_eq!(p510.caller, Caller::HandleMounts);
+    assert_eq!(Profile::for_release("6.0.19").unwrap().name, p510.name);
+}
+
+/// rev5 finding 5. A change merged in a merge window is in that release's -rc1: the rule "a
+/// release candidate belongs to the generation before its release" holds for fixes that
+/// landed after the last rc (3.0's re-read fix, 4c0d7cd5 in 4.18), not for merge-window
+/// changes. `LINUX_2_6_39`'s own commit says the re-read came in 2.6.39-rc1.
+#[test]
+fn an_rc1_kernel_has_its_merge_window_changes() {
+    let p = Profile::for_release("2.6.39-rc1").unwrap();
+    assert!(
+        p.reread_inode_after_check,
+        "2.6.39-rc1 has 62a7375e5d7's re-read, the table gives {}",
+        p.name
+    );
+    assert_eq!(
+        Profile::for_release("3.0-rc7").unwrap().name,
+        "linux-2.6.39"
+    );
+    assert_eq!(Profile::for_release("4.18-rc8").unwrap().name, "linux-4.17");
+    assert_eq!(Profile::for_release("5.7-rc1").unwrap().name, "linux-5.7");
+}
+
+/// rev5 finding 7. 3.7's `__d_lookup_rcu()` samples `d_seq` with `raw_seqcount_begin()` (no wait
+/// for an even count; x86-8/linux-3.7 fs/dcache.c). So do 3.5.0's and 3.6's; 3.4.4's still
+/// waits with `read_seqcount_begin()`: the switch is in the linux-3.5 generation itself.
+#[test]
+fn linux_3_7_samples_d_seq_without_waiting() {
+    let p = Profile::for_release("3.7.0").unwrap();
+    assert!(
+        !p.reader_waits_even_seq,
+        "3.7 ({}) waits for an even d_seq in the model",
+        p.name
+    );
+    assert!(!Profile::for_release("3.5.0").unwrap().reader_waits_even_seq);
+    assert!(Profile::for_release("3.4.4").unwrap().reader_waits_even_seq);
 }

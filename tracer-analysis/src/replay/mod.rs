@@ -867,7 +867,7 @@ mod tests {
             .expect("builtin parses");
         w.scale(0.01).expect("scale");
         for (release, name) in [
-            ("5.10.0-30-amd64", "linux-4.18"),
+            ("5.10.0-30-amd64", "linux-5.7"),
             ("6.1.0-27-amd64", "linux-6.1"),
             ("6.12.9-amd64", "linux-6.8"),
             ("7.0.0-1-amd64", "linux-6.8"),
