@@ -25,14 +25,22 @@ fn tunables(current: Option<&str>) -> Option<String> {
     }
 }
 
+/// Set in the environment of the run started by [`rerun_in_huge_pages`], so that run never
+/// starts another: a setuid or file-capability binary runs with AT_SECURE, where glibc drops
+/// `GLIBC_TUNABLES` from the environment, and the tunable alone would read as never set.
+const RERUN_MARK: &str = "DCACHE_TRACER_HUGE_PAGES_RERUN";
+
 /// Runs this program again, with the same arguments, with glibc's malloc advising its memory
 /// into huge pages, unless it already runs so. Call it first in `main`, before any thread
-/// starts. Returns when the program goes on as it is: already set, or the new program could
-/// not be started (then it runs in small pages, only slower).
+/// starts. Returns when the program goes on as it is: already set, already run again once, or
+/// the new program could not be started (then it runs in small pages, only slower).
 pub fn rerun_in_huge_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
+        if std::env::var_os(RERUN_MARK).is_some() {
+            return;
+        }
         let current = std::env::var("GLIBC_TUNABLES").ok();
         let Some(value) = tunables(current.as_deref()) else {
             return;
@@ -46,7 +54,11 @@ pub fn rerun_in_huge_pages() {
             cmd.arg0(arg0);
         }
         // Returns only on failure: the program then goes on as it is.
-        let _ = cmd.args(args).env("GLIBC_TUNABLES", value).exec();
+        let _ = cmd
+            .args(args)
+            .env("GLIBC_TUNABLES", value)
+            .env(RERUN_MARK, "1")
+            .exec();
     }
 }
 

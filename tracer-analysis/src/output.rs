@@ -3,7 +3,9 @@
 //! previous file (or none), never a partial one that reads as current; an output that is one of
 //! the run's inputs is refused before anything is opened for writing. An output that exists and
 //! is not a regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming over
-//! it or removing it would replace a device node of the system with a file.
+//! it or removing it would replace a device node of the system with a file. An output that is a
+//! symbolic link to a regular file replaces the file it names and the link stays (`/dev/stdout`
+//! redirected to a file is such a link).
 use std::{
     fs::{File, OpenOptions, Permissions},
     io::{self, BufWriter, Write},
@@ -47,6 +49,8 @@ pub enum OutputError {
 /// (what went to a [`Target::InPlace`] output is gone, as on any device or pipe).
 pub struct AtomicFile {
     path: PathBuf,
+    /// What the commit renames the temporary file over: `path`, or the file its link names.
+    dest: PathBuf,
     out: BufWriter<Target>,
 }
 
@@ -81,34 +85,54 @@ impl Write for Target {
     }
 }
 
-/// Whether `path` exists and is something other than a regular file or a directory (what it
-/// names, symbolic links followed).
-fn is_special(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+/// How an output path is written.
+enum Destination {
+    /// In place: it exists and is not a regular file or a directory (symbolic links followed),
+    /// or it is a link to a regular file whose path cannot be read back (then truncated).
+    InPlace { truncate: bool },
+    /// Beside this path, then renamed over it: the output's own path, or the regular file its
+    /// symbolic link names.
+    Replace(PathBuf),
+}
+
+fn destination(path: &Path) -> Destination {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Destination::InPlace { truncate: false },
+        Ok(m) if m.is_file() && path.is_symlink() => match std::fs::canonicalize(path) {
+            Ok(real) => Destination::Replace(real),
+            Err(_) => Destination::InPlace { truncate: true },
+        },
+        _ => Destination::Replace(path.to_path_buf()),
+    }
 }
 
 impl AtomicFile {
     /// Starts writing `path` with permission bits `mode` (trace files are 0600: they hold
     /// file names and timings of the traced system).
     pub fn create(path: &Path, mode: u32) -> Result<AtomicFile, OutputError> {
-        if is_special(path) {
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|source| OutputError::Write {
+        let dest = match destination(path) {
+            Destination::InPlace { truncate } => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .truncate(truncate)
+                    .open(path)
+                    .map_err(|source| OutputError::Write {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                return Ok(AtomicFile {
                     path: path.to_path_buf(),
-                    source,
-                })?;
-            return Ok(AtomicFile {
-                path: path.to_path_buf(),
-                out: BufWriter::with_capacity(1 << 20, Target::InPlace(f)),
-            });
-        }
-        let dir = match path.parent() {
+                    dest: path.to_path_buf(),
+                    out: BufWriter::with_capacity(1 << 20, Target::InPlace(f)),
+                });
+            }
+            Destination::Replace(dest) => dest,
+        };
+        let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let stem = path
+        let stem = dest
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy());
         let tmp = tempfile::Builder::new()
@@ -122,6 +146,7 @@ impl AtomicFile {
             })?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
+            dest,
             out: BufWriter::with_capacity(1 << 20, Target::Temporary(tmp)),
         })
     }
@@ -166,11 +191,11 @@ impl AtomicFile {
             Target::InPlace(_) => return Ok(()),
         };
         tmp.as_file().sync_all().map_err(write_error)?;
-        tmp.persist(&path).map_err(|e| OutputError::Rename {
+        tmp.persist(&self.dest).map_err(|e| OutputError::Rename {
             path: path.clone(),
             source: e.error,
         })?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Best effort: some file systems refuse fsync on a directory; the data is synced.
             let _ = File::open(dir).and_then(|d| d.sync_all());
         }
@@ -222,12 +247,13 @@ pub fn refuse_same_file<'a>(
 }
 
 /// Removes a previous run's output, so a failed run leaves no report that reads as current. An
-/// output that is not a regular file (`/dev/null`, a FIFO) holds no previous report and stays.
+/// output that is not a regular file (`/dev/null`, a FIFO) holds no previous report and stays;
+/// through a symbolic link, the file it names is removed and the link stays.
 pub fn remove_stale(path: &Path) -> Result<(), OutputError> {
-    if is_special(path) {
+    let Destination::Replace(stale) = destination(path) else {
         return Ok(());
-    }
-    match std::fs::remove_file(path) {
+    };
+    match std::fs::remove_file(stale) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(OutputError::Remove {
             path: path.to_path_buf(),
             source: e,
@@ -285,6 +311,35 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.fifo")]);
+    }
+
+    /// `tracer diff --json /dev/stdout > report.json`: /dev/stdout is a symbolic link to a
+    /// regular file. The report goes to that file and the link stays (renaming over it would
+    /// replace the system's /dev/stdout, and the report would never reach report.json); a
+    /// stale report behind a link is removed, the link kept.
+    #[test]
+    fn an_output_that_is_a_link_to_a_regular_file_replaces_that_file_and_keeps_the_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target.json");
+        std::fs::write(&target, b"old").expect("write the target");
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let is_link = || std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink());
+        remove_stale(&link).expect("remove_stale");
+        assert!(is_link(), "remove_stale removed the link");
+        assert!(!target.exists(), "the stale report behind the link is left");
+        std::fs::write(&target, b"old").expect("write the target again");
+        let mut f = AtomicFile::create(&link, 0o600).expect("create");
+        f.put(b"new").expect("write");
+        f.commit().expect("commit");
+        assert!(is_link(), "the commit replaced the link with a file");
+        assert_eq!(std::fs::read(&target).expect("the target"), b"new");
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["link.json", "target.json"]);
     }
 
     #[test]
