@@ -38,12 +38,28 @@ pub enum NamespaceError {
 /// `bpf_ktime_get_ns`, both the kernel's global view; recording the namespace's own (NSpid's
 /// first field) would not help where /proc is the container's, which shows only its own.
 pub fn initial_namespaces() -> Result<(), NamespaceError> {
-    let link = fs::read_link("/proc/self/ns/pid").map_err(NamespaceError::Unreadable)?;
-    check_pid_ns(&link.to_string_lossy())?;
+    pid_ns(
+        fs::read_link("/proc/self/ns/pid"),
+        std::path::Path::new("/proc/self").exists(),
+    )?;
     // Absent before 5.6: no time namespaces.
     match fs::read_to_string("/proc/self/timens_offsets") {
         Ok(offsets) => check_time_offsets(&offsets),
         Err(_) => Ok(()),
+    }
+}
+
+/// The PID namespace check from what reading `/proc/self/ns/pid` gave. A kernel built without
+/// `CONFIG_PID_NS` (the project's own live-bugs kernels) has one PID namespace and no link for
+/// it; only a /proc that is not mounted at all leaves the question open.
+fn pid_ns(
+    link: std::io::Result<std::path::PathBuf>,
+    proc_mounted: bool,
+) -> Result<(), NamespaceError> {
+    match link {
+        Ok(link) => check_pid_ns(&link.to_string_lossy()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && proc_mounted => Ok(()),
+        Err(e) => Err(NamespaceError::Unreadable(e)),
     }
 }
 
@@ -79,6 +95,18 @@ mod tests {
         let e = check_pid_ns("pid:[4026532456]").expect_err("a container's");
         assert!(e.to_string().contains("pid:[4026532456]"), "{e}");
         assert!(e.to_string().contains("--pid=host"), "{e}");
+    }
+
+    /// The live-bugs step's kernels have no `CONFIG_PID_NS`: no /proc/self/ns/pid, and the
+    /// recording must go on; without /proc mounted the namespace cannot be told.
+    #[test]
+    fn a_kernel_without_pid_namespaces_passes_an_unmounted_proc_does_not() {
+        let missing = || Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(pid_ns(missing(), true).is_ok());
+        let e = pid_ns(missing(), false).expect_err("no /proc");
+        assert!(e.to_string().contains("mount /proc"), "{e}");
+        assert!(pid_ns(Ok("pid:[4026531836]".into()), true).is_ok());
+        assert!(pid_ns(Ok("pid:[4026532456]".into()), true).is_err());
     }
 
     #[test]
