@@ -3167,3 +3167,97 @@ fn kprobes_whose_skips_go_uncounted_leave_the_trace_not_clean() {
     );
     assert_ne!(r.verdict, Verdict::Clean, "{}", outcome(&r));
 }
+
+// ---- an anomaly judged FROM a late event: the `d_seq` rules and `clear-before-unhash` hold
+// an event against its dentry's state as processed, which assumes time order (session 9's
+// 3.0-rc7 pair: a model `__dentry_kill` preempted 39 ms arrived after later events of its
+// dentry, and its entry's `d_seq` read below what they had seen)
+
+/// `f1`'s d_delete clear (`d_seq` 2 → 4, overlapping the unlink on its thread) and two lookups
+/// reading 4 at 1.2 and 1.3 s. With `late`, the clear enters at 1 µs and is preempted after
+/// its writes until 2.5 s: its event (written at its end) reaches the
+/// file more than the reorder window (1 s) after the lookups, which were processed before
+/// it. Without it, the clear runs at 1.4 s, after
+/// the lookups, and arrives in its order: the count went from 4 back to 2.
+fn clear_after_lookups(late: bool) -> Trace {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    for b in [1_200_000_000, 1_300_000_000] {
+        k.lookup(ROOT, 2, "f1", (b, b + 10), 11, 7, (4, 4), H | V);
+    }
+    let (b, e) = if late {
+        (1_000, 2_500_000_000)
+    } else {
+        (1_400_000_000, 1_400_000_100)
+    };
+    // Late, the unlink ends first: arriving after the clear, it would set aside as
+    // `anomaly-before-late-event` what was judged from the clear.
+    let unlink_end = if late { e - 100_000_000 } else { e + 100 };
+    k.op(OpKind::Unlink, "f1", b, unlink_end, 10, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (b + 40, e),
+        10,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    tick(&mut k, 3);
+    k
+}
+
+/// Control: the clear stamped after the lookups and arriving in order entered at a `d_seq`
+/// below what they read, on the same CPU: a counted `seq-decreased`, the verdict `anomalies`.
+#[test]
+fn control_a_d_seq_decrease_in_order_is_a_counted_seq_decreased() {
+    let k = clear_after_lookups(false);
+    let r = run(&k, &k.clone());
+    assert!(
+        !has_reason(&r, ReasonKind::LateEvents),
+        "nothing is late here: {}",
+        outcome(&r)
+    );
+    assert_eq!(
+        r.anomaly_counts.kernel.get(&AnomalyKind::SeqDecreased),
+        Some(&1),
+        "{}",
+        outcome(&r)
+    );
+    assert!(
+        !has_reason(&r, ReasonKind::AnomalyFromLateEvent),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+}
+
+/// The same values with the clear stamped before the lookups but arriving after them: its
+/// entry's 2 was held against the 4 they read, as if they came first. Nothing in the trace
+/// shows the count going back; counted, it made `anomalies` of an arrival order. Set aside
+/// (`anomaly-from-late-event`, naming it), never counted, never dropped silently.
+#[test]
+fn a_d_seq_decrease_judged_from_a_late_event_is_set_aside() {
+    let k = clear_after_lookups(true);
+    let r = run(&k, &k.clone());
+    assert!(
+        has_reason(&r, ReasonKind::LateEvents),
+        "the clear must be late: {}",
+        outcome(&r)
+    );
+    assert!(r.anomalies.is_empty(), "{}", outcome(&r));
+    assert!(r.anomaly_counts.kernel.is_empty(), "{}", outcome(&r));
+    let reason = r
+        .reasons
+        .iter()
+        .find(|x| x.kind == ReasonKind::AnomalyFromLateEvent && x.side == Some(Side::Kernel))
+        .unwrap_or_else(|| panic!("no anomaly-from-late-event: {}", outcome(&r)));
+    assert!(
+        reason.message.contains("1 seq-decreased") && reason.message.contains("f1"),
+        "{}",
+        reason.message
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+}

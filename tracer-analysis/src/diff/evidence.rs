@@ -49,6 +49,10 @@ pub enum Doubt {
     /// A late event its rule reads (see [`Evidence::late`]) arrived after it was judged, and
     /// might have changed the judgment.
     LateEvent,
+    /// Judged from a late event by a rule that holds it against its dentry's state as built
+    /// in processing order (see [`judged_in_order`]): that state held events stamped after
+    /// it, so the comparison is an artefact of the arrival order.
+    FromLateEvent,
     /// Its interval reaches where a cut or unfinished trace's missing events may begin: the
     /// events that would explain it may be in the lost tail.
     NearCut,
@@ -62,6 +66,7 @@ impl Doubt {
     pub fn reason(self) -> ReasonKind {
         match self {
             Doubt::LateEvent => ReasonKind::AnomalyBeforeLateEvent,
+            Doubt::FromLateEvent => ReasonKind::AnomalyFromLateEvent,
             Doubt::NearCut => ReasonKind::AnomalyNearCut,
             Doubt::SkippedEntry => ReasonKind::AnomalyOnSkippedProbe,
         }
@@ -141,6 +146,27 @@ struct Judged {
     reach: u64,
     /// Its index in the detailed anomalies.
     detailed: Option<u32>,
+    /// Judged from a late event by a rule that reads the processing order
+    /// ([`judged_in_order`]).
+    from_late: bool,
+}
+
+/// Whether `kind`'s rule holds its subject event against its dentry's state as processing
+/// built it: the `d_seq` history (invariants.rs assumes observations in time order, which
+/// the reorder window provides) and the dentry's writers so far (`clear-before-unhash`: the
+/// kill around the clear, the `d_delete` holding it). A late event's subject was compared
+/// with events stamped after it. The other kinds read their own event's values
+/// (`validated-flag`) or the operations' history by their stamps (`null-inode-positive`,
+/// `spurious-enoent`, `result-differs`; an operation is late whenever it outlasts the
+/// window, and what arrived late before their judgment is [`Doubt::LateEvent`]'s).
+pub fn judged_in_order(kind: AnomalyKind) -> bool {
+    matches!(
+        kind,
+        AnomalyKind::SeqDelta
+            | AnomalyKind::SeqDecreased
+            | AnomalyKind::FoundUnhashed
+            | AnomalyKind::ClearBeforeUnhash
+    )
 }
 
 /// Bytes of one [`Judged`] in the record file.
@@ -153,6 +179,7 @@ impl Judged {
         b[0] = self.kind as u8;
         b[1] = u8::from(self.slot.is_some());
         b[2] = self.probe as u8;
+        b[3] = u8::from(self.from_late);
         b[4..8].copy_from_slice(&self.path.to_le_bytes());
         b[8..12].copy_from_slice(&self.slot.unwrap_or(0).to_le_bytes());
         b[12..16].copy_from_slice(&self.detailed.unwrap_or(u32::MAX).to_le_bytes());
@@ -177,6 +204,7 @@ impl Judged {
             ts_begin: u64_at(16),
             reach: u64_at(24),
             detailed: (detailed != u32::MAX).then_some(detailed),
+            from_late: b[3] != 0,
         })
     }
 }
@@ -520,7 +548,9 @@ impl Evidence {
                     .any(|c| by_name.get(&c).into_iter().flatten().any(hit))
         };
         self.records.read(|n, j| {
-            let doubt = if changed(&j, n) {
+            let doubt = if j.from_late {
+                Some(Doubt::FromLateEvent)
+            } else if changed(&j, n) {
                 Some(Doubt::LateEvent)
             } else if cut.is_some_and(|(from, results_from)| {
                 j.reach
@@ -574,10 +604,12 @@ impl Evidence {
     }
 
     /// Counts an anomaly on `subject` and details it with its context while under the limit.
+    /// `late`: the subject arrived after the reorder window had passed its time.
     pub fn add(
         &mut self,
         kind: AnomalyKind,
         subject: &Obs,
+        late: bool,
         operation: String,
         v: Ruling,
         paths: &Paths,
@@ -598,6 +630,7 @@ impl Evidence {
             ts_begin: subject.ts_begin,
             reach: subject.ts_end,
             detailed: detailed.then_some(self.anomalies.len() as u32),
+            from_late: late && judged_in_order(kind),
         };
         self.records.push(&judged);
         let mut cur = Some(subject.path);
@@ -616,9 +649,13 @@ impl Evidence {
             self.not_detailed += 1;
             return;
         }
+        // Set aside from the start: it leaves room for a later one's details at once.
+        if judged.from_late {
+            self.detailed_in_doubt += 1;
+        }
         self.open.push(Open {
             judged,
-            doubted: false,
+            doubted: judged.from_late,
         });
         let n = self.context as u64;
         let (a, b) = self.kept();
@@ -818,6 +855,7 @@ mod tests {
         e.add(
             AnomalyKind::SeqDelta,
             &obs(cap),
+            false,
             String::new(),
             ruling(),
             &paths,
@@ -830,6 +868,7 @@ mod tests {
         e.add(
             AnomalyKind::SeqDelta,
             &obs(cap + 900),
+            false,
             String::new(),
             ruling(),
             &paths,
@@ -845,6 +884,7 @@ mod tests {
         e.add(
             AnomalyKind::SeqDelta,
             &obs(800),
+            false,
             String::new(),
             ruling(),
             &paths,
@@ -875,7 +915,7 @@ mod tests {
     ) -> Vec<bool> {
         let mut e = Evidence::new(Side::Kernel, 0, 10);
         for (kind, subject) in anomalies {
-            e.add(*kind, subject, String::new(), ruling(), paths);
+            e.add(*kind, subject, false, String::new(), ruling(), paths);
         }
         for l in lates {
             e.late(l, 10, paths);
@@ -980,7 +1020,7 @@ mod tests {
         let all = |skipped: &[Probe], subject: Probe| -> Vec<AnomalyKind> {
             let mut e = Evidence::new(Side::Kernel, 0, 100);
             for k in K::ALL {
-                e.add(k, &on(subject), String::new(), ruling(), &paths);
+                e.add(k, &on(subject), false, String::new(), ruling(), &paths);
             }
             e.skipped(Skipped::of(skipped.iter().copied()));
             let d = doubts(&mut e, &paths);
@@ -1033,6 +1073,7 @@ mod tests {
             e.add(
                 AnomalyKind::SpuriousEnoent,
                 &at(end),
+                false,
                 String::new(),
                 ruling(),
                 &paths,
@@ -1044,6 +1085,7 @@ mod tests {
             e.add(
                 AnomalyKind::SpuriousEnoent,
                 &at(end),
+                false,
                 String::new(),
                 ruling(),
                 &paths,
@@ -1070,6 +1112,7 @@ mod tests {
                 ts_begin: u64::MAX,
                 reach: 3,
                 detailed: None,
+                from_late: false,
             },
             Judged {
                 kind: AnomalyKind::NullInodePositive,
@@ -1079,6 +1122,7 @@ mod tests {
                 ts_begin: 0,
                 reach: u64::MAX,
                 detailed: Some(5),
+                from_late: true,
             },
         ] {
             assert_eq!(Judged::decode(&j.encode()), Some(j));
@@ -1110,6 +1154,7 @@ mod tests {
             e.add(
                 AnomalyKind::SpuriousEnoent,
                 &o,
+                false,
                 String::new(),
                 ruling(),
                 &paths,

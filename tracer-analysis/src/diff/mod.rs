@@ -139,10 +139,15 @@
 //! its events may join a call's entry half to the next call's exit half: an anomaly on such a
 //! probe's event, and one whose rule reads that kind of probe (a skipped lookup: the `d_seq`
 //! history kinds; a skipped writer: those, `clear-before-unhash` and `null-inode-positive`), is
-//! set aside (`anomaly-on-skipped-probe`; see `evidence::Skipped`).
+//! set aside (`anomaly-on-skipped-probe`; see `evidence::Skipped`). An anomaly judged from a
+//! late event by a rule that holds it against its dentry's state as processed (the `d_seq`
+//! kinds, whose bookkeeping assumes time order, and `clear-before-unhash`, which reads the
+//! dentry's writers so far) compared it with events stamped after it: set aside too
+//! (`anomaly-from-late-event`; see `evidence::judged_in_order`).
 //! Set aside means: not counted
 //! (neither in the anomalies nor in its result class: `set_aside` there), a reason naming it
-//! (`anomaly-before-late-event`, `anomaly-near-cut`, `anomaly-on-skipped-probe`). Otherwise `clean` (exit 0) only when
+//! (`anomaly-before-late-event`, `anomaly-from-late-event`, `anomaly-near-cut`,
+//! `anomaly-on-skipped-probe`). Otherwise `clean` (exit 0) only when
 //! nothing keeps the traces from showing there is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
 //! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
 //! footer's hits against the events in the file, a kernel probe with events the footer has no

@@ -94,6 +94,9 @@ pub enum ReasonKind {
     LateEvents,
     /// Anomalies judged before a late event that could change them arrived: set aside.
     AnomalyBeforeLateEvent,
+    /// Anomalies judged from a late event by a rule that holds it against its dentry's
+    /// `d_seq` history or writers as processed, which held events stamped after it: set aside.
+    AnomalyFromLateEvent,
     /// Anomalies near where a cut or unfinished trace stops, which the missing events could
     /// explain: set aside.
     AnomalyNearCut,

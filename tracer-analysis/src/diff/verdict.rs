@@ -256,6 +256,14 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                  dentry arrived, which may explain them"
                     .to_string(),
             ),
+            Doubt::FromLateEvent => (
+                ReasonKind::AnomalyFromLateEvent,
+                "were judged from a late event by a rule that compares it with what its \
+                 dentry's earlier events showed, and events stamped after it had been \
+                 processed before it arrived: the comparison is the arrival order's, not \
+                 the trace's"
+                    .to_string(),
+            ),
             Doubt::NearCut => (
                 ReasonKind::AnomalyNearCut,
                 format!(

@@ -197,10 +197,12 @@ impl SideState {
             .map_or("unknown (no operation on the name explains it)", |(_, c)| c)
     }
 
+    /// `late`: the subject arrived after the reorder window had passed its time.
     pub(super) fn add_anomaly(
         &mut self,
         kind: AnomalyKind,
         subject: &Obs,
+        late: bool,
         operation: String,
         v: Ruling,
         sh: &mut Shared,
@@ -217,7 +219,8 @@ impl SideState {
                 args,
             );
         }
-        self.evidence.add(kind, subject, operation, v, &sh.paths);
+        self.evidence
+            .add(kind, subject, late, operation, v, &sh.paths);
     }
 }
 

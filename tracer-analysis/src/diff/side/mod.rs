@@ -514,7 +514,7 @@ impl SideState {
         let obs = match probe {
             Probe::Op => self.on_op(&ev, thread, sh),
             Probe::DLookupRcu | Probe::DLookup => self.on_lookup(&ev, thread, probe, sh),
-            _ => self.on_writer(&ev, probe, sh),
+            _ => self.on_writer(&ev, probe, late, sh),
         };
         // Borrowed where it was built: an observation is about 100 bytes, and every event
         // has one (moving it out of the option showed as a copy per event in the profile).
@@ -532,7 +532,7 @@ impl SideState {
         if !self.fresh.is_empty() {
             for f in std::mem::take(&mut self.fresh) {
                 let operation = self.operation_of(obs);
-                self.add_anomaly(f.kind, obs, operation, f.ruling, sh);
+                self.add_anomaly(f.kind, obs, late, operation, f.ruling, sh);
             }
         }
         if let Some(t) = sh.timeline.as_mut() {

@@ -223,7 +223,14 @@ impl SideState {
         });
     }
 
-    pub(super) fn on_writer(&mut self, ev: &Named, probe: Probe, sh: &mut Shared) -> Option<Obs> {
+    /// `late`: it arrived after the reorder window had passed its time.
+    pub(super) fn on_writer(
+        &mut self,
+        ev: &Named,
+        probe: Probe,
+        late: bool,
+        sh: &mut Shared,
+    ) -> Option<Obs> {
         if ev.dentry == 0 {
             return None;
         }
@@ -352,7 +359,7 @@ impl SideState {
                 self.unnamed_unjudged += 1;
             } else {
                 let op = self.enclosing_op(&obs);
-                self.suspect(SuspectKind::ClearHashed, &obs, op);
+                self.suspect(SuspectKind::ClearHashed { late }, &obs, op);
             }
         }
         Some(obs)

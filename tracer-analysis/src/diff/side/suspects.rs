@@ -24,7 +24,11 @@ use crate::diff::{
 pub(super) enum SuspectKind {
     NullLookup,
     Enoent,
-    ClearHashed,
+    /// `late`: the clear arrived after the reorder window had passed its time (whether a
+    /// `d_delete` holds it was read from its dentry's writers in processing order).
+    ClearHashed {
+        late: bool,
+    },
     /// Every operation: once every writer that can overlap it is in, its result is handed to
     /// the cross-side matcher with whether a race makes either result possible. `occurrence`:
     /// its number among its side's operations of its kind on its name, taken when it was
@@ -228,7 +232,14 @@ impl SideState {
                     );
                     debug_assert_eq!(v.class, class);
                     v.evidence.insert("lookup".into(), obs_args(o, &sh.paths));
-                    self.add_anomaly(AnomalyKind::NullInodePositive, o, s.operation(), v, sh);
+                    self.add_anomaly(
+                        AnomalyKind::NullInodePositive,
+                        o,
+                        false,
+                        s.operation(),
+                        v,
+                        sh,
+                    );
                 }
             }
             SuspectKind::Enoent => {
@@ -253,7 +264,7 @@ impl SideState {
                         .unwrap_or_default();
                     v.evidence
                         .insert("lookups_in_operation".into(), Value::Array(lookups));
-                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, s.operation(), v, sh);
+                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, false, s.operation(), v, sh);
                 }
             }
             SuspectKind::Result { occurrence } => {
@@ -274,7 +285,7 @@ impl SideState {
                 sh.matcher
                     .record(self.index, r, || self.judge(o, paths), paths);
             }
-            SuspectKind::ClearHashed => {
+            SuspectKind::ClearHashed { late } => {
                 match classify::clear_while_hashed(&self.hist, o.path, o.ts_begin, o.ts_end, o.tid)
                 {
                     None => self.diag.d_delete_clears += 1,
@@ -285,6 +296,7 @@ impl SideState {
                         self.add_anomaly(
                             AnomalyKind::ClearBeforeUnhash,
                             &s.obs,
+                            late,
                             s.operation(),
                             v,
                             sh,
@@ -391,6 +403,7 @@ impl SideState {
             self.add_anomaly(
                 AnomalyKind::ResultDiffers,
                 &subject,
+                false,
                 k.kind.name().to_string(),
                 v,
                 sh,
