@@ -1146,11 +1146,12 @@ fn rename_as_a_single_d_drop_kernel_records_it() -> Trace {
     t
 }
 
-/// The diff holds `__d_move` to exactly +2 in every generation (protocol.rs `within`), which is
-/// 4.15+'s shape (`___d_drop` inside, no invalidate). On the generations whose `__d_move`
-/// calls `__d_drop` (the model's `DDropShape::Single`: its own linux-3.0 and linux-4.8 profiles
-/// do exactly this) every rename of a hashed dentry is an "untraced writer inside __d_move"
-/// coverage gap, and the verdict inconclusive, though the `__d_drop`s are traced.
+/// rev5 finding 1: on the generations whose `__d_move` calls the traced `__d_drop` inside its
+/// sections (`DDropShape::Single`, 3.0–4.14) a hashed dentry moves by 4, and the `__d_drop`
+/// nested in that `__d_move` explains the 2 beyond `__d_move`'s own; the diff once allowed +2
+/// in every generation, and every such rename was an "untraced writer inside __d_move" gap.
+/// The same +4 without the nested `__d_drop` must stay a gap; 4.15+'s shape (`___d_drop`
+/// inside, +2 in all) stays clean.
 #[test]
 fn d_move_with_d_drop_inside_is_explained_on_single_d_drop_kernels() {
     // Control: the same rename as 4.15+ records it (`___d_drop` inside, +2 in all) is clean.
