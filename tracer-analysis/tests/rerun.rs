@@ -9,14 +9,17 @@ use std::{
 };
 
 /// The child of `a_setuid_copy_runs_itself_again_at_most_once`: it runs only when
-/// `RERUN_TEST_CHILD` is set, and says it got past the re-run.
+/// `RERUN_TEST_CHILD` is set, and says it got past the re-run and whether it ran with
+/// AT_SECURE (a file system mounted `nosuid` would run it without, testing nothing).
 #[test]
 fn rerun_child() {
     if std::env::var_os("RERUN_TEST_CHILD").is_none() {
         return;
     }
     tracer_analysis::memory::rerun_in_huge_pages();
-    println!("CHILD-GOT-PAST-THE-RERUN");
+    // SAFETY: getauxval reads the auxiliary vector; AT_SECURE is a valid type.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) };
+    println!("CHILD-GOT-PAST-THE-RERUN AT_SECURE={secure}");
 }
 
 /// This test binary, copied, made setuid root and run as `nobody` (AT_SECURE): it must get
@@ -58,6 +61,11 @@ fn a_setuid_copy_runs_itself_again_at_most_once() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = std::io::read_to_string(child.stdout.take().expect("stdout")).expect("read");
+    assert!(
+        status.is_none() || out.contains("AT_SECURE=1"),
+        "the setuid copy ran without AT_SECURE (is /tmp mounted nosuid?): the test proves \
+         nothing there; output: {out}"
+    );
     assert!(
         status.is_some_and(|s| s.success()) && out.contains("CHILD-GOT-PAST-THE-RERUN"),
         "the setuid copy did not get past rerun_in_huge_pages in 20 s (status {status:?}): it \
