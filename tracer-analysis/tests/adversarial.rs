@@ -3013,9 +3013,9 @@ fn an_anomaly_on_a_probe_whose_entries_were_skipped_is_not_reported() {
     }
 }
 
-/// Only what reads the skipped probe's events is set aside: a skipped ref-walk `__d_lookup`
-/// entry feeds no NULL-inode judgment of an RCU lookup (its events are not the subject, and
-/// lookups excuse no NULL inode), so the anomaly stands, with the loss as a reason beside it.
+/// Only what reads the skipped probe's events is set aside: the trace has no ref-walk
+/// `__d_lookup` event, so a skip of it touched neither the RCU lookup judged nor the names
+/// above it, and the anomaly stands, with the loss as a reason beside it.
 #[test]
 fn a_skip_of_another_probe_sets_aside_nothing_it_does_not_read() {
     let r = diff_skipped(Probe::DLookup, SkipsIn::Footer);
@@ -3027,6 +3027,195 @@ fn a_skip_of_another_probe_sets_aside_nothing_it_does_not_read() {
         outcome(&r)
     );
     assert!(has_reason(&r, ReasonKind::Lost));
+}
+
+// ---- a skip sets aside only what rests on the skipped probe's events (rev7 finding 4,
+// ---- docs/notes/session-10/verdict.md): its own events, the records of the dentries it had
+// ---- events on, the names at or below its events' names
+
+/// Diffs `k` as a kernel trace whose footer says the kernel skipped one entry of each of
+/// `skipped`, against a model of its operations alone.
+fn run_skipped(k: &Trace, skipped: &[Probe]) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
+    let mut footer = finished();
+    for p in skipped {
+        footer.skipped_entries.insert(p.symbol().into(), 1);
+    }
+    k.write(&kp, Origin::Kernel, footer);
+    let ops = Trace {
+        events: k
+            .events
+            .iter()
+            .filter(|e| is(e, Probe::Op))
+            .copied()
+            .collect(),
+    };
+    ops.write(&mp, Origin::Model, finished());
+    diff_files(&kp, &mp, &DiffOptions::default()).expect("diff")
+}
+
+/// `f1`'s clear (dentry 2) leaves `d_seq` 4, the pruner's unhash of the same dentry enters
+/// at 2 on the same CPU: `seq-decreased` (as in
+/// `d_seq_going_backwards_between_writers_is_not_clean`). `f1` and `f2` were created with a
+/// traced `d_instantiate`, of dentry `instantiated` (2: `f1`'s, 3: `f2`'s).
+fn decrease_after_instantiate(instantiated: u64) -> Trace {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Create, "f2", 500, 600, 10, 0);
+    let name = if instantiated == 2 { "f1" } else { "f2" };
+    let at = if instantiated == 2 { 150 } else { 550 };
+    k.writer(
+        Probe::DInstantiate,
+        instantiated,
+        name,
+        (at, at + 10),
+        10,
+        (0, 7),
+        (0, 2),
+        H,
+    );
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_040, 1_060),
+        10,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    k.op(OpKind::DropCaches, "", 5_000, 5_200, 20, 0);
+    k.writer(
+        Probe::DDropInner,
+        2,
+        "f1",
+        (5_010, 5_020),
+        20,
+        (0, 0),
+        (2, 2),
+        H,
+    );
+    k
+}
+
+/// The reason that sets anomalies aside for a skip, with what it says.
+fn skip_reason(r: &Report) -> String {
+    r.reasons
+        .iter()
+        .find(|x| x.kind == ReasonKind::AnomalyOnSkippedProbe)
+        .map(|x| x.message.clone())
+        .unwrap_or_else(|| panic!("no anomaly-on-skipped-probe: {}", outcome(r)))
+}
+
+/// A skipped `dentry_unlink_inode` may have joined the clear the decrease is held against
+/// (its exit half, the 4, from another call): set aside. A skipped `d_instantiate` whose one
+/// event is on the same dentry, before the judgment, may have fed its record: set aside too.
+#[test]
+fn a_seq_decreased_on_a_dentry_a_skipped_probe_had_events_on_is_set_aside() {
+    for (skipped, instantiated) in [(Probe::DentryUnlinkInode, 3), (Probe::DInstantiate, 2)] {
+        let k = decrease_after_instantiate(instantiated);
+        let control = run_skipped(&k, &[]);
+        assert_eq!(
+            control.anomaly_counts.kernel.keys().collect::<Vec<_>>(),
+            [&AnomalyKind::SeqDecreased],
+            "{}",
+            outcome(&control)
+        );
+        let r = run_skipped(&k, &[skipped]);
+        assert_eq!(
+            r.verdict,
+            Verdict::Inconclusive,
+            "{skipped:?}: {}",
+            outcome(&r)
+        );
+        assert!(r.anomaly_counts.kernel.is_empty(), "{}", outcome(&r));
+        let why = skip_reason(&r);
+        assert!(
+            why.contains("1 seq-decreased") && why.contains(skipped.symbol()),
+            "{why}"
+        );
+    }
+}
+
+/// rev7 finding 4: one skipped `d_instantiate` entry set aside every `d_seq` anomaly of the
+/// trace. Its only event here is `f2`'s, another dentry and name: nothing the decrease on
+/// `f1`'s dentry read. Counted, the verdict `anomalies`, the loss beside it.
+#[test]
+fn a_seq_decreased_on_a_dentry_no_skipped_probe_touched_is_counted() {
+    let r = run_skipped(&decrease_after_instantiate(3), &[Probe::DInstantiate]);
+    assert_eq!(
+        r.anomaly_counts.kernel.get(&AnomalyKind::SeqDecreased),
+        Some(&1),
+        "{}",
+        outcome(&r)
+    );
+    assert!(
+        !has_reason(&r, ReasonKind::AnomalyOnSkippedProbe),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+}
+
+/// Thread 12 stats `d/f` (a ref-walk `__d_lookup` of `d` whose exit the kernel skipped), then
+/// `e/f`, which does not exist (the `__d_lookup` of `e` skipped its entry): the second call's
+/// exit takes the first call's slot and emits one event, `d` (name, begin) returning `e`'s
+/// dentry 5. The RCU lookup of `f` under dentry 5 then returns a validated negative dentry,
+/// which the diff names `d/f`: a name that exists, a NULL inode, exit 1 on `e/f`'s correct
+/// miss. `named_by`: the probe of the event naming dentry 5.
+fn miss_under_a_joined_directory(named_by: Probe) -> Trace {
+    let mut k = Trace::default();
+    k.op(OpKind::Mkdir, "d", 100, 200, 10, 0);
+    k.op(OpKind::Mkdir, "e", 210, 220, 10, 0);
+    k.op(OpKind::Create, "d/f", 230, 240, 10, 0);
+    k.op(OpKind::Stat, "d/f", 300, 400, 11, 0);
+    k.op(OpKind::Stat, "d/f", 1_000, 1_100, 12, 0);
+    k.op(OpKind::Stat, "e/f", 2_000, 2_100, 12, -2);
+    k.lookup(ROOT, 5, "d", (1_010, 2_020), 12, 50, (2, 2), H | V);
+    if let Some(e) = k.events.last_mut() {
+        e.probe = named_by as u8;
+    }
+    k.lookup(5, 6, "f", (2_030, 2_040), 12, 0, (2, 2), H | V);
+    k
+}
+
+/// A ref-walk lookup binds the dentry it returned to the name its entry read: joined, it names
+/// another directory's dentry, and a NULL inode below it is judged at the wrong name. The old
+/// rule let a skipped `__d_lookup` set aside only the `d_seq` kinds: the fabricated
+/// `null-inode-positive` counted. Now set aside, as a NULL inode below any name a skipped
+/// probe's event bound.
+#[test]
+fn a_null_inode_below_a_name_a_skipped_lookup_bound_is_set_aside() {
+    let k = miss_under_a_joined_directory(Probe::DLookup);
+    let control = run_skipped(&k, &[]);
+    assert!(
+        has_anomaly(&control, AnomalyKind::NullInodePositive),
+        "the joined event reads as the anomaly: {}",
+        outcome(&control)
+    );
+    let r = run_skipped(&k, &[Probe::DLookup]);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{}", outcome(&r));
+    assert_eq!(r.null_inode_returns.kernel.anomalous, 0, "{}", outcome(&r));
+    let why = skip_reason(&r);
+    assert!(
+        why.contains("null-inode-positive") && why.contains("__d_lookup (1 skipped)"),
+        "{why}"
+    );
+    // The directory named by a lookup of a probe not skipped: nothing joined it, the
+    // anomaly stands.
+    let r = run_skipped(
+        &miss_under_a_joined_directory(Probe::DLookupRcu),
+        &[Probe::DLookup],
+    );
+    assert!(
+        has_anomaly(&r, AnomalyKind::NullInodePositive),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
 }
 
 // ---- what the recording could not see shows in the verdict (rev6 finding 1): a writer that

@@ -77,37 +77,49 @@ impl Doubt {
 /// `skipped_entries`). The thread's previous call of the probe may have left its slot armed (a
 /// skipped fexit, a kretprobe out of instances); the skipped entry did not retire it, so the
 /// call's exit took it as its own: one event with the earlier call's entry half (name, parent,
-/// begin) and this call's exit half (dentry, inode, `d_seq`, flags). Nothing in the event shows
-/// it, so every event of the probe is in doubt, and with it each anomaly whose rule reads one:
+/// begin) and this call's exit half (a lookup's result, a writer's `d_seq`, inode and hashed
+/// state at exit). Nothing in the event shows it, and the footer counts skips per probe only
+/// (no thread, no time), so every event of the probe is in doubt, and with it each anomaly
+/// whose judgment read one ([`Judged::touched`]):
 /// - the anomaly's own event, of that probe;
-/// - a skipped lookup: the kinds that read a dentry's `d_seq` history, which lookups feed
-///   (`seq-delta`, `seq-decreased`, `found-unhashed`);
-/// - a skipped writer: those, `clear-before-unhash` (a `d_delete` on its thread excuses it) and
-///   `null-inode-positive` (a kill of a directory above changes which name it is judged at).
+/// - for the kinds that read a dentry's record (`seq-delta`, `seq-decreased`,
+///   `found-unhashed`: its `d_seq` history; `clear-before-unhash`: its writers), an event of
+///   the probe on that dentry processed before the anomaly was judged;
+/// - for the kinds judged at a name (`null-inode-positive`, `clear-before-unhash`: against the
+///   operations on it), such an event on the name or a directory above it: a joined lookup
+///   binds its result to the other call's name, and a joined kill ends its dentry's life at
+///   the other call's exit, and the names below that dentry follow.
 ///
 /// `spurious-enoent` and `result-differs` read operations only, and `validated-flag` its own
-/// lookup's values: a skip elsewhere leaves them standing.
+/// lookup's values: a skip leaves them standing. So does any anomaly on a dentry and names no
+/// event of a skipped probe touched before its judgment: the skipped call's own event is
+/// missing, like a dropped one, which sets nothing aside.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Skipped {
     /// Bit `p as u8` per probe `p`.
     probes: u32,
-    lookup: bool,
-    writer: bool,
+}
+
+/// A probe's bit in a set of probes.
+fn bit(p: Probe) -> u32 {
+    1 << (p as u8)
 }
 
 impl Skipped {
     pub fn of(probes: impl IntoIterator<Item = Probe>) -> Skipped {
         let mut s = Skipped::default();
         for p in probes {
-            s.probes |= 1 << (p as u8);
-            s.lookup |= p.is_lookup();
-            s.writer |= p.is_writer();
+            s.probes |= bit(p);
+        }
+        // `__d_move`'s programs record its target's events too.
+        if s.probes & (bit(Probe::DMove) | bit(Probe::DMoveTarget)) != 0 {
+            s.probes |= bit(Probe::DMove) | bit(Probe::DMoveTarget);
         }
         s
     }
 
-    /// From a footer's symbols; one no probe has (a foreign file) counts as a lookup and a
-    /// writer skipped.
+    /// From a footer's symbols; one no probe has (a foreign file) counts as every probe
+    /// skipped.
     pub fn of_symbols<'a>(symbols: impl IntoIterator<Item = &'a str>) -> Skipped {
         let mut unknown = false;
         let mut s = Skipped::of(symbols.into_iter().filter_map(|sym| {
@@ -115,19 +127,16 @@ impl Skipped {
             unknown |= p.is_none();
             p
         }));
-        s.lookup |= unknown;
-        s.writer |= unknown;
+        if unknown {
+            s.probes = Probe::KERNEL.into_iter().fold(0, |a, p| a | bit(p));
+        }
         s
     }
 
-    /// Whether the judgment of `kind` on an event of `subject` may rest on a joined event.
-    fn doubts(self, kind: AnomalyKind, subject: Probe) -> bool {
-        use AnomalyKind as K;
-        let d_seq_history = matches!(kind, K::SeqDelta | K::SeqDecreased | K::FoundUnhashed);
-        self.probes & (1 << (subject as u8)) != 0
-            || (self.lookup && d_seq_history)
-            || (self.writer
-                && (d_seq_history || matches!(kind, K::ClearBeforeUnhash | K::NullInodePositive)))
+    /// Whether the judgment of an anomaly on an event of `subject`, which read events of the
+    /// probes `touched`, may rest on a joined event.
+    fn doubts(self, subject: Probe, touched: u32) -> bool {
+        self.probes & (bit(subject) | touched) != 0
     }
 }
 
@@ -149,6 +158,10 @@ struct Judged {
     /// Judged from a late event by a rule that reads the processing order
     /// ([`judged_in_order`]).
     from_late: bool,
+    /// The probes with an event processed before its judgment that its rule read: on its
+    /// dentry, or on its name or a directory above it, as its kind reads them (see
+    /// [`Skipped`] and [`Evidence::touched`]).
+    touched: u32,
 }
 
 /// Whether `kind`'s rule holds its subject event against its dentry's state as processing
@@ -170,7 +183,7 @@ pub fn judged_in_order(kind: AnomalyKind) -> bool {
 }
 
 /// Bytes of one [`Judged`] in the record file.
-const RECORD: usize = 32;
+const RECORD: usize = 36;
 
 impl Judged {
     fn encode(&self) -> [u8; RECORD] {
@@ -185,6 +198,7 @@ impl Judged {
         b[12..16].copy_from_slice(&self.detailed.unwrap_or(u32::MAX).to_le_bytes());
         b[16..24].copy_from_slice(&self.ts_begin.to_le_bytes());
         b[24..32].copy_from_slice(&self.reach.to_le_bytes());
+        b[32..36].copy_from_slice(&self.touched.to_le_bytes());
         b
     }
 
@@ -205,6 +219,7 @@ impl Judged {
             reach: u64_at(24),
             detailed: (detailed != u32::MAX).then_some(detailed),
             from_late: b[3] != 0,
+            touched: u32_at(32),
         })
     }
 }
@@ -387,6 +402,11 @@ pub struct Evidence {
     skipped: Skipped,
     /// Detailed anomalies set aside since by a late event: each leaves room for one more.
     detailed_in_doubt: usize,
+    /// Per dentry number, the probes with an event on it so far (what a skip may have
+    /// joined is known only at the end: see [`Skipped`]).
+    on_dentry: Vec<u32>,
+    /// Per path, the probes with an event on it so far.
+    at_path: Vec<u32>,
 }
 
 impl Evidence {
@@ -412,11 +432,20 @@ impl Evidence {
             cut: None,
             skipped: Skipped::default(),
             detailed_in_doubt: 0,
+            on_dentry: Vec::new(),
+            at_path: Vec::new(),
         }
     }
 
     /// A processed event: context for the anomalies still collecting, and for later ones.
     pub fn keep(&mut self, obs: &Obs, paths: &Paths) {
+        if obs.op.is_none() {
+            let b = bit(obs.probe);
+            if obs.dentry != 0 {
+                add_bit(&mut self.on_dentry, obs.slot, b);
+            }
+            add_bit(&mut self.at_path, obs.path, b);
+        }
         if !self.collectors.is_empty() {
             for c in &mut self.collectors {
                 if let Some(a) = self.anomalies.get_mut(c.index) {
@@ -561,7 +590,7 @@ impl Evidence {
                     }
             }) {
                 Some(Doubt::NearCut)
-            } else if skipped.doubts(j.kind, j.probe) {
+            } else if skipped.doubts(j.probe, j.touched) {
                 Some(Doubt::SkippedEntry)
             } else {
                 None
@@ -603,6 +632,34 @@ impl Evidence {
         Ok(out)
     }
 
+    /// The probes with an event processed so far that the rule of `kind` reads for an
+    /// anomaly on `subject` (see [`Skipped`]): the `d_seq` kinds read its dentry's record, a
+    /// NULL inode is judged at its name, whose dentries above gave it, and a hashed clear does
+    /// both; the other kinds read only their own event and the operations.
+    fn touched(&self, kind: AnomalyKind, subject: &Obs, paths: &Paths) -> u32 {
+        let dentry = || {
+            if subject.dentry == 0 {
+                return 0;
+            }
+            self.on_dentry
+                .get(subject.slot as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let named = || {
+            std::iter::successors(Some(subject.path), |&c| paths.parent(c))
+                .filter_map(|p| self.at_path.get(p as usize))
+                .fold(0, |a, b| a | b)
+        };
+        use AnomalyKind as K;
+        match kind {
+            K::SeqDelta | K::SeqDecreased | K::FoundUnhashed => dentry(),
+            K::NullInodePositive => named(),
+            K::ClearBeforeUnhash => dentry() | named(),
+            K::ValidatedFlag | K::SpuriousEnoent | K::ResultDiffers => 0,
+        }
+    }
+
     /// Counts an anomaly on `subject` and details it with its context while under the limit.
     /// `late`: the subject arrived after the reorder window had passed its time.
     pub fn add(
@@ -631,6 +688,7 @@ impl Evidence {
             reach: subject.ts_end,
             detailed: detailed.then_some(self.anomalies.len() as u32),
             from_late: late && judged_in_order(kind),
+            touched: self.touched(kind, subject, paths),
         };
         self.records.push(&judged);
         let mut cur = Some(subject.path);
@@ -707,6 +765,15 @@ impl Evidence {
             });
         }
     }
+}
+
+/// Adds `b` to the set at `i`, growing the table.
+fn add_bit(sets: &mut Vec<u32>, i: u32, b: u32) {
+    let i = i as usize;
+    if i >= sets.len() {
+        sets.resize(i + 1, 0);
+    }
+    sets[i] |= b;
 }
 
 /// An anomaly as named in a reason: "kind on name at ts".
@@ -1008,44 +1075,102 @@ mod tests {
         assert_eq!(after(&lates), [true, false, false, true, true]);
     }
 
-    /// Skipped entries set aside what reads the skipped probe's events, through the records:
-    /// the anomalies on its own events; with a lookup skipped, the `d_seq` history kinds; with
-    /// a writer skipped, those, the hashed clear and a NULL inode; never an ENOENT, a result
-    /// difference, or another lookup's `validated-flag`.
+    /// Skipped entries set aside what read the skipped probe's events, through the records:
+    /// an anomaly on its own event; the kinds reading a dentry's record after one of its
+    /// events on that dentry; the kinds judged at a name after one on the name (another
+    /// dentry of it) or a directory above. Nothing whose dentry and names no event of the
+    /// probe touched before its judgment: a sibling, the same dentry later, a probe not
+    /// skipped. Never an ENOENT, a result difference or another probe's `validated-flag`.
     #[test]
-    fn skipped_entries_set_aside_what_reads_the_probe_s_events() {
+    fn skipped_entries_set_aside_what_read_the_probe_s_events() {
         use AnomalyKind as K;
-        let paths = Paths::default();
-        let on = |probe| Obs { probe, ..obs(1) };
-        let all = |skipped: &[Probe], subject: Probe| -> Vec<AnomalyKind> {
+        let mut paths = Paths::default();
+        let (d, df, dg, dh, ex) = (
+            paths.parse(b"d"),
+            paths.parse(b"d/f"),
+            paths.parse(b"d/g"),
+            paths.parse(b"d/h"),
+            paths.parse(b"e/x"),
+        );
+        let ev = |n, probe, path, slot: u32| Obs {
+            probe,
+            path,
+            dentry: 0x1000 + u64::from(slot),
+            slot,
+            ..obs(n)
+        };
+        // Every kind judged on `subject`'s event (dentry 7 at d/f) after `before`, then
+        // `after`: the kinds set aside with `skipped`.
+        let aside = |before: &[Obs], after: &[Obs], skipped: Skipped, subject: Probe| {
             let mut e = Evidence::new(Side::Kernel, 0, 100);
-            for k in K::ALL {
-                e.add(k, &on(subject), false, String::new(), ruling(), &paths);
+            for o in before {
+                e.keep(o, &paths);
             }
-            e.skipped(Skipped::of(skipped.iter().copied()));
+            let s = ev(50, subject, df, 7);
+            e.keep(&s, &paths);
+            for k in K::ALL {
+                e.add(k, &s, false, String::new(), ruling(), &paths);
+            }
+            for o in after {
+                e.keep(o, &paths);
+            }
+            e.skipped(skipped);
             let d = doubts(&mut e, &paths);
             assert!(d.iter().flatten().all(|d| *d == Doubt::SkippedEntry));
             K::ALL
                 .into_iter()
                 .zip(d)
                 .filter_map(|(k, d)| d.map(|_| k))
-                .collect()
+                .collect::<Vec<_>>()
         };
-        let d_seq = [K::SeqDelta, K::SeqDecreased, K::FoundUnhashed];
-        let writers = [
-            K::NullInodePositive,
+        let of = |p: &[Probe]| Skipped::of(p.iter().copied());
+        let kill = Probe::DentryKill;
+        let rcu = Probe::DLookupRcu;
+        let record = [
             K::ClearBeforeUnhash,
             K::SeqDelta,
             K::SeqDecreased,
             K::FoundUnhashed,
         ];
-        assert_eq!(all(&[], Probe::DLookupRcu), []);
-        assert_eq!(all(&[Probe::DLookupRcu], Probe::DLookupRcu), K::ALL);
-        assert_eq!(all(&[Probe::DLookup], Probe::DLookupRcu), d_seq);
-        assert_eq!(all(&[Probe::DLookupRcu], Probe::Op), d_seq);
-        assert_eq!(all(&[Probe::DDropInner], Probe::DLookupRcu), writers);
-        assert_eq!(all(&[Probe::DMoveTarget], Probe::Op), writers);
-        assert_eq!(all(&[Probe::DDropInner], Probe::DDropInner), K::ALL);
+        let named = [K::NullInodePositive, K::ClearBeforeUnhash];
+        assert_eq!(aside(&[], &[], of(&[]), rcu), []);
+        assert_eq!(aside(&[], &[], of(&[rcu]), rcu), K::ALL);
+        assert_eq!(aside(&[], &[], of(&[kill]), kill), K::ALL);
+        // The skipped probe's events elsewhere, or after the judgment: nothing.
+        let elsewhere = [ev(1, kill, dg, 8), ev(2, rcu, dg, 8), ev(3, kill, ex, 9)];
+        let later = [ev(60, kill, df, 7), ev(61, kill, d, 3)];
+        assert_eq!(aside(&elsewhere, &later, of(&[kill]), rcu), []);
+        assert_eq!(aside(&elsewhere, &later, of(&[Probe::DLookup]), rcu), []);
+        // On the dentry, under the name it had before: what reads its record.
+        assert_eq!(aside(&[ev(1, kill, dh, 7)], &[], of(&[kill]), rcu), record);
+        assert_eq!(
+            aside(
+                &[ev(1, Probe::DLookup, dh, 7)],
+                &[],
+                of(&[Probe::DLookup]),
+                rcu
+            ),
+            record
+        );
+        // On the name (another dentry of it) or the directory above: what is judged at it.
+        assert_eq!(aside(&[ev(1, kill, df, 9)], &[], of(&[kill]), rcu), named);
+        assert_eq!(
+            aside(
+                &[ev(1, Probe::DLookup, d, 3)],
+                &[],
+                of(&[Probe::DLookup]),
+                rcu
+            ),
+            named
+        );
+        // `__d_move`'s programs record its target's events too.
+        let target = [ev(1, Probe::DMoveTarget, dh, 7)];
+        assert_eq!(aside(&target, &[], of(&[Probe::DMove]), rcu), record);
+        // A footer symbol no probe has: every probe's events in doubt, not the operations.
+        let foreign = Skipped::of_symbols(["foreign"]);
+        assert_eq!(aside(&elsewhere, &[], foreign, Probe::Op), []);
+        assert_eq!(aside(&[ev(1, kill, d, 3)], &[], foreign, Probe::Op), named);
+        assert_eq!(aside(&[], &[], foreign, rcu), K::ALL);
     }
 
     /// A late event changes only what was judged before it arrived and ends at or after its
@@ -1113,6 +1238,7 @@ mod tests {
                 reach: 3,
                 detailed: None,
                 from_late: false,
+                touched: 0,
             },
             Judged {
                 kind: AnomalyKind::NullInodePositive,
@@ -1123,6 +1249,7 @@ mod tests {
                 reach: u64::MAX,
                 detailed: Some(5),
                 from_late: true,
+                touched: u32::MAX - 6,
             },
         ] {
             assert_eq!(Judged::decode(&j.encode()), Some(j));

@@ -276,9 +276,10 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                 ReasonKind::AnomalyOnSkippedProbe,
                 format!(
                     "rest on events of {} whose entry program the kernel skipped (its \
-                     recursion guard): the exit of such a call takes the slot the thread's \
-                     previous call may have left, and its event joins one call's name to the \
-                     other's result",
+                     recursion guard): their own, or one judged before them on their dentry, \
+                     their name or a directory above it; the exit of such a call takes the \
+                     slot the thread's previous call may have left, and its event joins one \
+                     call's name to the other's result",
                     f.skipped_entries
                         .iter()
                         .map(|(p, n)| format!("{p} ({n} skipped)"))
