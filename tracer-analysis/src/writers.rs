@@ -14,27 +14,50 @@ pub struct Writer {
     pub name: &'static str,
     pub itself: &'static [Probe],
     pub callers: &'static [Probe],
+    /// A caller older releases have besides `callers`, with no probe: before the release
+    /// that removed it, `callers` do not hold every call.
+    pub unprobed: Option<Unprobed>,
+}
+
+/// A caller of a static writer on releases before `gone_in`, which no probe brackets.
+pub struct Unprobed {
+    pub caller: &'static str,
+    /// The first release (major, minor) without it.
+    pub gone_in: (u32, u32),
+    /// What shows it, and what removed it.
+    pub source: &'static str,
 }
 
 /// Every writer. A static writer's calls are all in `fs/dcache.c`; its `callers` are the
-/// functions holding them (checked in 6.1's source: `__d_add` in `d_add` and
+/// functions holding them, checked in 6.1's source (`__d_add` in `d_add` and
 /// `d_splice_alias`, `dentry_unlink_inode` in `__dentry_kill` and `d_delete`, `___d_drop` in
-/// `__d_drop` and `__d_move`, `__d_instantiate` in `d_instantiate` and `d_instantiate_new`).
+/// `__d_drop` and `__d_move`, `__d_instantiate` in `d_instantiate` and `d_instantiate_new`)
+/// and in 4.18's, which has one more caller of `__d_instantiate` ([`Unprobed`]); 4.19's
+/// (4.19.1) has the 6.1 callers. Releases before 4.18 are not checked beyond that.
 pub const WRITERS: [Writer; 10] = [
     Writer {
         name: "__d_move",
         itself: &[Probe::DMove],
         callers: &[],
+        unprobed: None,
     },
     Writer {
         name: "__d_instantiate",
         itself: &[Probe::DInstantiateInner],
         callers: &[Probe::DInstantiate, Probe::DInstantiateNew],
+        unprobed: Some(Unprobed {
+            caller: "d_instantiate_no_diralias",
+            gone_in: (4, 19),
+            source: "4.18's fs/dcache.c:1985, called by fuse's create_new_entry (mknod, mkdir, \
+                     symlink, link); removed in 4.19 by c971e6a00617 (\"kill \
+                     d_instantiate_no_diralias()\")",
+        }),
     },
     Writer {
         name: "__d_add",
         itself: &[Probe::DAddInner],
         callers: &[Probe::DAdd, Probe::DSpliceAlias],
+        unprobed: None,
     },
     Writer {
         name: "___d_drop",
@@ -48,6 +71,7 @@ pub const WRITERS: [Writer; 10] = [
             Probe::DInvalidate,
             Probe::DMove,
         ],
+        unprobed: None,
     },
     Writer {
         name: "__d_drop (pprev = NULL, invalidate after ___d_drop)",
@@ -59,31 +83,37 @@ pub const WRITERS: [Writer; 10] = [
             Probe::DentryKillLocked,
             Probe::DInvalidate,
         ],
+        unprobed: None,
     },
     Writer {
         name: "dentry_unlink_inode",
         itself: &[Probe::DentryUnlinkInode],
         callers: &[Probe::DDelete, Probe::DentryKill, Probe::DentryKillLocked],
+        unprobed: None,
     },
     Writer {
         name: "dentry_iput",
         itself: &[Probe::DentryIput],
         callers: &[Probe::DentryKill, Probe::DentryKillLocked],
+        unprobed: None,
     },
     Writer {
         name: "d_delete",
         itself: &[Probe::DDelete],
         callers: &[],
+        unprobed: None,
     },
     Writer {
         name: "kill path",
         itself: &[Probe::DentryKill, Probe::DentryKillLocked],
         callers: &[],
+        unprobed: None,
     },
     Writer {
         name: "d_invalidate",
         itself: &[Probe::DInvalidate],
         callers: &[],
+        unprobed: None,
     },
 ];
 
@@ -138,9 +168,30 @@ impl std::fmt::Display for Observation {
     }
 }
 
+/// Whether `release` (a kernel release such as `4.18.0-305.el8.x86_64`) is before `first`:
+/// a release candidate of `first` counts as before it (which of its candidates had the change
+/// is not checked). One whose `major.minor` does not parse is taken as the newest, as the
+/// diff's rules take it (a reason of its own says so).
+fn before(release: &str, first: (u32, u32)) -> bool {
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (nums.next(), nums.next()) else {
+        return false;
+    };
+    (major, minor) < first || ((major, minor) == first && release.contains("-rc"))
+}
+
 impl Writer {
-    /// What observes this writer given the header's attach modes.
-    pub fn observation(&self, attach: &BTreeMap<String, Attachment>) -> Observation {
+    /// The caller with no probe this writer still has on `release`.
+    fn unprobed_on(&self, release: &str) -> Option<&Unprobed> {
+        self.unprobed
+            .as_ref()
+            .filter(|u| before(release, u.gone_in))
+    }
+
+    /// What observes this writer given the header's attach modes and kernel release.
+    pub fn observation(&self, attach: &BTreeMap<String, Attachment>, release: &str) -> Observation {
         let of = |p: &Probe| attach.get(p.symbol()).map(|a| (*p, a));
         let own: Vec<(Probe, &Attachment)> = self.itself.iter().filter_map(of).collect();
         if own.is_empty() {
@@ -173,6 +224,15 @@ impl Writer {
                     g.symbol()
                 ));
             }
+            if let Some(u) = self.unprobed_on(release) {
+                return Observation::NotObserved(format!(
+                    "`{}` was refused ({why}), and on {release} `{}` calls it too, with no \
+                     probe ({})",
+                    p.symbol(),
+                    u.caller,
+                    u.source
+                ));
+            }
             // A refused static function runs where it is called: seen only if every function
             // that may call it is traced or has no body (a refused or unlisted one hides calls).
             let all_covered = callers.len() == self.callers.len()
@@ -200,6 +260,13 @@ impl Writer {
         if callers.is_empty() {
             return Observation::NotListed;
         }
+        if let Some(u) = self.unprobed_on(release) {
+            return Observation::NotObserved(format!(
+                "{} has no body to attach to, and on {release} `{}` contains it too, with no \
+                 probe ({})",
+                self.name, u.caller, u.source
+            ));
+        }
         let hides = callers
             .iter()
             .find(|(_, a)| matches!(a, Attachment::Refused(_)));
@@ -221,19 +288,30 @@ impl Writer {
     }
 }
 
-/// Per writer, what observes it (the header's `observed_through`, for people).
-pub fn observed_through(attach: &BTreeMap<String, Attachment>) -> BTreeMap<String, String> {
+/// Per writer, what observes it on `release` (the header's `observed_through`, for people).
+pub fn observed_through(
+    attach: &BTreeMap<String, Attachment>,
+    release: &str,
+) -> BTreeMap<String, String> {
     WRITERS
         .iter()
-        .map(|w| (w.name.to_string(), w.observation(attach).to_string()))
+        .map(|w| {
+            (
+                w.name.to_string(),
+                w.observation(attach, release).to_string(),
+            )
+        })
         .collect()
 }
 
-/// The writers whose calls went unseen, with why.
-pub fn unobserved(attach: &BTreeMap<String, Attachment>) -> Vec<(&'static str, String)> {
+/// The writers whose calls went unseen on `release`, with why.
+pub fn unobserved(
+    attach: &BTreeMap<String, Attachment>,
+    release: &str,
+) -> Vec<(&'static str, String)> {
     WRITERS
         .iter()
-        .filter_map(|w| match w.observation(attach) {
+        .filter_map(|w| match w.observation(attach, release) {
             Observation::NotObserved(why) => Some((w.name, why)),
             _ => None,
         })
@@ -243,6 +321,9 @@ pub fn unobserved(attach: &BTreeMap<String, Attachment>) -> Vec<(&'static str, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A release whose callers are the 6.1 lists'.
+    const NEW: &str = "6.1.0-27-amd64";
 
     fn all_fentry() -> BTreeMap<String, Attachment> {
         Probe::KERNEL
@@ -281,7 +362,7 @@ mod tests {
             Probe::DInvalidate,
             Attachment::Absent("absent".into()),
         );
-        let o = observed_through(&a);
+        let o = observed_through(&a, NEW);
         assert_eq!(o["__d_move"], "__d_move (fentry)");
         assert_eq!(
             o["__d_add"],
@@ -294,7 +375,7 @@ mod tests {
             "not attachable (inlined or absent); its effect is observed in dentry_kill (kprobe)"
         );
         assert_eq!(
-            unobserved(&a),
+            unobserved(&a, NEW),
             [(
                 "d_invalidate",
                 "d_invalidate has no body to attach to, and no traced function is known to \
@@ -315,8 +396,8 @@ mod tests {
             Probe::DAddInner,
             Attachment::Refused("EBUSY".into()),
         );
-        assert!(unobserved(&a).is_empty(), "{:?}", unobserved(&a));
-        assert!(observed_through(&a)["__d_add"].starts_with("not traced itself (refused: "));
+        assert!(unobserved(&a, NEW).is_empty(), "{:?}", unobserved(&a, NEW));
+        assert!(observed_through(&a, NEW)["__d_add"].starts_with("not traced itself (refused: "));
         // One caller refused too: its calls of `__d_add` are unseen.
         set(
             &mut a,
@@ -324,7 +405,10 @@ mod tests {
             Attachment::Refused("EBUSY".into()),
         );
         assert_eq!(
-            unobserved(&a).iter().map(|(w, _)| *w).collect::<Vec<_>>(),
+            unobserved(&a, NEW)
+                .iter()
+                .map(|(w, _)| *w)
+                .collect::<Vec<_>>(),
             ["__d_add"]
         );
     }
@@ -333,16 +417,63 @@ mod tests {
     fn a_refused_global_writer_is_not_observed_whatever_its_callers() {
         let mut a = all_fentry();
         set(&mut a, Probe::DDrop, Attachment::Refused("EBUSY".into()));
-        let u = unobserved(&a);
+        let u = unobserved(&a, NEW);
         assert_eq!(u.len(), 1, "{u:?}");
         assert!(u[0].1.contains("global"), "{u:?}");
         // A writer with no traced container, refused.
         let mut a = all_fentry();
         set(&mut a, Probe::DMove, Attachment::Refused("EBUSY".into()));
         assert_eq!(
-            unobserved(&a).iter().map(|(w, _)| *w).collect::<Vec<_>>(),
+            unobserved(&a, NEW)
+                .iter()
+                .map(|(w, _)| *w)
+                .collect::<Vec<_>>(),
             ["__d_move"]
         );
+    }
+
+    /// 4.18's `d_instantiate_no_diralias` calls `__d_instantiate` too, and has no probe: there a
+    /// refused or inlined `__d_instantiate` is not observed, though `d_instantiate` and
+    /// `d_instantiate_new` are traced; from 4.19, which removed it, it is. A 4.19 release
+    /// candidate counts as before; a release that does not parse as the newest.
+    #[test]
+    fn d_instantiate_no_diralias_hides_instantiations_before_4_19() {
+        for to in [
+            Attachment::Refused("EBUSY".into()),
+            Attachment::Absent("inlined".into()),
+        ] {
+            let mut a = all_fentry();
+            set(&mut a, Probe::DInstantiateInner, to.clone());
+            for (release, observed) in [
+                ("3.16.0-4-amd64", false),
+                ("4.18.0", false),
+                ("4.18.20-custom", false),
+                ("4.19-rc3", false),
+                ("4.19.0", true),
+                ("4.19.1", true),
+                ("5.10.0-30-amd64", true),
+                (NEW, true),
+                ("custom", true),
+            ] {
+                let u = unobserved(&a, release);
+                if observed {
+                    assert!(u.is_empty(), "{to:?} on {release}: {u:?}");
+                    continue;
+                }
+                assert_eq!(
+                    u.iter().map(|(w, _)| *w).collect::<Vec<_>>(),
+                    ["__d_instantiate"],
+                    "{to:?} on {release}"
+                );
+                assert!(
+                    u[0].1.contains("d_instantiate_no_diralias") && u[0].1.contains("c971e6a00617"),
+                    "{}",
+                    u[0].1
+                );
+            }
+        }
+        // Traced itself, it is observed on any release.
+        assert!(unobserved(&all_fentry(), "4.18.0").is_empty());
     }
 
     /// A header of a recording from before a target existed lists neither it nor its callers.
@@ -355,9 +486,9 @@ mod tests {
                 Attachment::Absent("inlined".into()),
             ),
         ]);
-        assert!(unobserved(&a).is_empty());
+        assert!(unobserved(&a, NEW).is_empty());
         assert_eq!(
-            WRITERS[6].observation(&a),
+            WRITERS[6].observation(&a, NEW),
             Observation::NotListed,
             "dentry_iput: absent, its callers unlisted"
         );

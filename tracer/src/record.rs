@@ -340,7 +340,8 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
         .iter()
         .map(|(p, a)| (p.symbol().to_string(), a.describe()))
         .collect();
-    header.observed_through = tracer_analysis::writers::observed_through(&header.attach);
+    header.observed_through =
+        tracer_analysis::writers::observed_through(&header.attach, &header.kernel_release);
     header.offsets = Some(OffsetsJson::from(&probes.offsets));
     header.workload = Some(workload.name.clone());
     header.workload_toml = Some(workload.toml.clone());

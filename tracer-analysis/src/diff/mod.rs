@@ -584,7 +584,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 ki.header.kernel_release
             )
         });
-    let unobserved_writers = writers::unobserved(&ki.header.attach);
+    let unobserved_writers = writers::unobserved(&ki.header.attach, &ki.header.kernel_release);
     for ((((side, input, state), unreadable), set_aside), i) in
         [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
             .into_iter()
@@ -759,7 +759,7 @@ fn coverage(side: &SideState, h: &Header) -> Coverage {
     // recorder before session 9 called a refused writer "inlined or absent"); a header
     // without those words (older still, or the model's) gets none.
     if !h.observed_through.is_empty() {
-        c.observed_through = writers::observed_through(&h.attach);
+        c.observed_through = writers::observed_through(&h.attach, &h.kernel_release);
     }
     c
 }
