@@ -137,9 +137,10 @@
 //! `result-differs` is also set aside past where the other side's lost operations may begin.
 //! When the kernel skipped entry programs of a probe (the footer's `skipped_entries`), one of
 //! its events may join a call's entry half to the next call's exit half: an anomaly on such a
-//! probe's event, and one whose rule reads that kind of probe (a skipped lookup: the `d_seq`
-//! history kinds; a skipped writer: those, `clear-before-unhash` and `null-inode-positive`), is
-//! set aside (`anomaly-on-skipped-probe`; see `evidence::Skipped`). An anomaly judged from a
+//! probe's event, and one whose rule read such an event before its judgment (on its dentry for
+//! the `d_seq` kinds and `clear-before-unhash`; on its name or a directory above for
+//! `null-inode-positive` and `clear-before-unhash`), is set aside (`anomaly-on-skipped-probe`;
+//! see `evidence::Skipped`). An anomaly judged from a
 //! late event by a rule that holds it against its dentry's state as processed (the `d_seq`
 //! kinds, whose bookkeeping assumes time order, and `clear-before-unhash`, which reads the
 //! dentry's writers so far) compared it with events stamped after it: set aside too
