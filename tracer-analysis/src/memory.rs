@@ -11,18 +11,31 @@
 //!
 //! Advice only: where transparent huge pages are off (`never`), absent, or the C library is
 //! not glibc, the tunable changes nothing, and the diff's results never depend on it.
+use std::{
+    ffi::{OsStr, OsString},
+    os::unix::ffi::{OsStrExt, OsStringExt},
+};
 
 /// The tunable, as `GLIBC_TUNABLES` lists it.
 const HUGETLB: &str = "glibc.malloc.hugetlb";
 
 /// The `GLIBC_TUNABLES` value to run with, given the one the program has: `None` when it
-/// already says how malloc should use huge pages (ours, or the user's choice, kept).
-fn tunables(current: Option<&str>) -> Option<String> {
-    match current {
-        Some(c) if c.split(':').any(|t| t.split('=').next() == Some(HUGETLB)) => None,
-        Some(c) if !c.is_empty() => Some(format!("{c}:{HUGETLB}=1")),
-        _ => Some(format!("{HUGETLB}=1")),
+/// already says how malloc should use huge pages (ours, or the user's choice, kept). Bytes,
+/// not text: a value that is not UTF-8 still holds the user's other tunables, kept as they are.
+fn tunables(current: Option<&OsStr>) -> Option<OsString> {
+    let c = current.map_or(&[][..], OsStr::as_bytes);
+    if c.split(|&b| b == b':')
+        .any(|t| t.split(|&b| b == b'=').next() == Some(HUGETLB.as_bytes()))
+    {
+        return None;
     }
+    let mut value = c.to_vec();
+    if !value.is_empty() {
+        value.push(b':');
+    }
+    value.extend_from_slice(HUGETLB.as_bytes());
+    value.extend_from_slice(b"=1");
+    Some(OsString::from_vec(value))
 }
 
 /// Set in the environment of the run started by [`rerun_in_huge_pages`], so that run never
@@ -41,7 +54,7 @@ pub fn rerun_in_huge_pages() {
         if std::env::var_os(RERUN_MARK).is_some() {
             return;
         }
-        let current = std::env::var("GLIBC_TUNABLES").ok();
+        let current = std::env::var_os("GLIBC_TUNABLES");
         let Some(value) = tunables(current.as_deref()) else {
             return;
         };
@@ -70,25 +83,40 @@ mod tests {
     /// (on or off) is kept, so a program run again with it does not run itself a third time.
     #[test]
     fn the_tunable_is_added_once_and_a_user_s_choice_kept() {
-        assert_eq!(tunables(None).as_deref(), Some("glibc.malloc.hugetlb=1"));
+        let run = |c: Option<&str>| {
+            tunables(c.map(OsStr::new)).map(|v| v.to_str().expect("utf-8").to_owned())
+        };
+        assert_eq!(run(None).as_deref(), Some("glibc.malloc.hugetlb=1"));
+        assert_eq!(run(Some("")).as_deref(), Some("glibc.malloc.hugetlb=1"));
         assert_eq!(
-            tunables(Some("")).as_deref(),
-            Some("glibc.malloc.hugetlb=1")
-        );
-        assert_eq!(
-            tunables(Some("glibc.malloc.arena_max=2")).as_deref(),
+            run(Some("glibc.malloc.arena_max=2")).as_deref(),
             Some("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1")
         );
-        let ours = tunables(None).expect("added");
-        assert_eq!(tunables(Some(&ours)), None);
+        let ours = run(None).expect("added");
+        assert_eq!(run(Some(&ours)), None);
         assert_eq!(
-            tunables(Some("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0")),
+            run(Some("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0")),
             None
         );
         // A longer name that begins like it is another tunable.
         assert_eq!(
-            tunables(Some("glibc.malloc.hugetlbx=1")).as_deref(),
+            run(Some("glibc.malloc.hugetlbx=1")).as_deref(),
             Some("glibc.malloc.hugetlbx=1:glibc.malloc.hugetlb=1")
         );
+    }
+
+    /// A value that is not UTF-8 is the user's all the same: their tunables are kept byte for
+    /// byte and ours added (it was read as absent and replaced, dropping them), and a choice
+    /// of theirs about huge pages in it is kept.
+    #[test]
+    fn a_value_that_is_not_utf_8_keeps_the_user_s_tunables() {
+        let theirs = b"glibc.malloc.arena_max=2:x.\xff=1";
+        let v = tunables(Some(OsStr::from_bytes(theirs))).expect("added");
+        assert_eq!(
+            v.as_bytes(),
+            &b"glibc.malloc.arena_max=2:x.\xff=1:glibc.malloc.hugetlb=1"[..]
+        );
+        let chosen = b"x.\xff=1:glibc.malloc.hugetlb=0";
+        assert_eq!(tunables(Some(OsStr::from_bytes(chosen))), None);
     }
 }

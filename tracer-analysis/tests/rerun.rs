@@ -3,7 +3,8 @@
 //! `GLIBC_TUNABLES`, so a rule that looked at the tunable alone ran itself again forever.
 
 use std::{
-    os::unix::fs::PermissionsExt,
+    ffi::OsStr,
+    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -70,5 +71,48 @@ fn a_setuid_copy_runs_itself_again_at_most_once() {
         status.is_some_and(|s| s.success()) && out.contains("CHILD-GOT-PAST-THE-RERUN"),
         "the setuid copy did not get past rerun_in_huge_pages in 20 s (status {status:?}): it \
          ran itself again in a loop"
+    );
+}
+
+/// The child of `a_tunables_value_that_is_not_utf_8_is_kept`: it runs only when
+/// `RERUN_TUNABLES_CHILD` is set, and prints the `GLIBC_TUNABLES` it ran on with, in hex.
+#[test]
+fn tunables_child() {
+    if std::env::var_os("RERUN_TUNABLES_CHILD").is_none() {
+        return;
+    }
+    tracer_analysis::memory::rerun_in_huge_pages();
+    let value = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
+    println!("TUNABLES={}", hex(value.as_bytes()));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `GLIBC_TUNABLES` that is not UTF-8 read as absent, and the run again replaced it: the
+/// user's other tunables were gone from the diff's run. They are kept, byte for byte, and the
+/// huge-page tunable added.
+#[test]
+fn a_tunables_value_that_is_not_utf_8_is_kept() {
+    let theirs = b"glibc.malloc.arena_max=2:x.\xff=1";
+    let out = Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "tunables_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RERUN_TUNABLES_CHILD", "1")
+        .env("GLIBC_TUNABLES", OsStr::from_bytes(theirs))
+        .env_remove("DCACHE_TRACER_HUGE_PAGES_RERUN")
+        .stderr(Stdio::null())
+        .output()
+        .expect("run the child");
+    let out = String::from_utf8_lossy(&out.stdout);
+    let want = [&theirs[..], b":glibc.malloc.hugetlb=1"].concat();
+    assert!(
+        out.contains(&format!("TUNABLES={}\n", hex(&want))),
+        "the run again did not keep the user's tunables: {out}"
     );
 }
