@@ -71,11 +71,21 @@ impl Task<'_> {
         }
     }
 
-    /// `__d_instantiate()`: attach an inode; `d_lock` held. `None` only up to 4.6, where
-    /// `d_add()` of a negative dentry goes through here too.
+    /// `__d_instantiate()`: attach an inode. Up to 6.18 it takes `d_lock` itself; 6.19+ runs
+    /// under its caller's ([`Profile::caller_locks_d_instantiate`]). `None` only up to 4.6,
+    /// where `d_add()` of a negative dentry goes through here too.
+    ///
+    /// [`Profile::caller_locks_d_instantiate`]: crate::Profile::caller_locks_d_instantiate
     fn __d_instantiate(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
         let ev = self.writer_entry(Probe::DInstantiateInner, d);
+        let own_lock = !self.dc.profile.caller_locks_d_instantiate;
+        if own_lock {
+            d.d_lock.lock();
+        }
         self.set_inode_seq(d, inode);
+        if own_lock {
+            d.d_lock.unlock();
+        }
         self.writer_exit(ev, d);
     }
 
@@ -106,11 +116,29 @@ impl Task<'_> {
     pub(crate) fn d_instantiate(&self, d: DPtr, inode: Option<(u64, InodeKind)>) {
         let ev = self.writer_entry(Probe::DInstantiate, d);
         if inode.is_some() || self.dc.profile.instantiate_seq == InodeSeq::BarrierAfter {
-            d.d_lock.lock();
-            self.__d_instantiate(d, inode);
-            d.d_lock.unlock();
+            if self.dc.profile.caller_locks_d_instantiate {
+                d.d_lock.lock();
+                self.__d_instantiate(d, inode);
+                d.d_lock.unlock();
+            } else {
+                self.__d_instantiate(d, inode);
+            }
         }
         self.writer_exit(ev, d);
+    }
+
+    /// `d_make_persistent()` (6.19+, tmpfs's create): `__d_instantiate()`, the pin
+    /// (`dget_dlock()`) and, for an unhashed dentry, the hash, all in one `d_lock` section; no
+    /// `d_instantiate()` runs. The `DCACHE_PERSISTENT` mark is not modelled: only umount reads
+    /// it.
+    pub(crate) fn d_make_persistent(&self, d: DPtr, inode: (u64, InodeKind)) {
+        d.d_lock.lock();
+        self.__d_instantiate(d, Some(inode));
+        d.count_add(1);
+        if d.d_unhashed() {
+            self.__d_rehash(d, d.d_name().hash);
+        }
+        d.d_lock.unlock();
     }
 
     /// `__d_rehash()`: hash the dentry into the bucket of `hash`; `d_lock` held.
@@ -211,16 +239,21 @@ impl Task<'_> {
                 }
             } else {
                 // 3.5+ (6.1 as written): seq = raw_seqcount_begin(); parent; unhashed; hash_len;
-                // dentry_cmp(); return dentry with *seqp = seq. No d_inode read.
+                // dentry_cmp(); return dentry with *seqp = seq. No d_inode read. 6.19+ checks
+                // unhashed after dentry_cmp().
                 let seq = seq_begin(dentry);
                 if dentry.d_parent.load(Ordering::Relaxed) != parent.as_ptr() {
                     continue;
                 }
-                if !skip_unhashed_check && dentry.d_unhashed() {
+                let unhashed_last = p.unhashed_check_after_name;
+                if !skip_unhashed_check && !unhashed_last && dentry.d_unhashed() {
                     continue;
                 }
                 let tname = dentry.d_name();
                 if tname.hash != name.hash || *tname.name != *name.name {
+                    continue;
+                }
+                if !skip_unhashed_check && unhashed_last && dentry.d_unhashed() {
                     continue;
                 }
                 *seqp = seq;

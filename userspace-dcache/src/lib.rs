@@ -3,7 +3,7 @@
 //!
 //! - [`Dcache`]: one model kernel (a mounted file system, its dcache, RCU, clock, event sink),
 //!   built from a [`DcacheConfig`] with a [`Profile`] (one per generation, `linux-2.6.38` to
-//!   `linux-6.8`; [`Profile::for_release`], the project's one release table, picks one for a
+//!   `linux-6.19`; [`Profile::for_release`], the project's one release table, picks one for a
 //!   kernel release).
 //! - [`Task`]: a worker thread's context; its syscalls (`stat`, `open`, `create`, `unlink`,
 //!   `rename`, `mkdir`, `rmdir`, `readdir`, `drop_caches`, or [`Task::run`] by [`OpKind`]) run the
@@ -38,8 +38,8 @@ pub use event::{Clock, ClockKind, CollectSink, CountSink, EventSink, NullSink};
 pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{
-    Caller, Commit, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput,
-    KillParentLock, Landing, Mutants, Profile,
+    Caller, Commit, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DeadDirCheck, InodeSeq,
+    KillIput, KillParentLock, Landing, Mutants, Profile, TmpfsPin,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

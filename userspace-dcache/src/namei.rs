@@ -13,7 +13,7 @@
 use crate::dentry::{DPtr, Name};
 use crate::error::Errno;
 use crate::fs::InodeKind;
-use crate::profile::Caller;
+use crate::profile::{Caller, DeadDirCheck, TmpfsPin};
 use crate::rcu::RcuReadGuard;
 use crate::sync::Ordering;
 use crate::task::{Step, Task};
@@ -444,15 +444,34 @@ impl Task<'_> {
         }
     }
 
-    /// `d_alloc()` + `i_op->lookup()` (3.x `d_alloc_and_lookup()`, `__lookup_hash()`): read
-    /// the name from the file system and hash a positive or negative dentry for it
-    /// (`d_add`/`d_splice_alias`), unless the directory is dead. Directory lock held.
+    /// `d_alloc()` + `i_op->lookup()` after a `d_lookup()` miss (3.x `d_alloc_and_lookup()`,
+    /// `__lookup_hash()`): read the name from the file system and hash a positive or negative
+    /// dentry for it (`d_add`/`d_splice_alias`), unless the directory is dead, which
+    /// [`DeadDirCheck`] finds before or after the allocation. Directory lock held.
     fn d_alloc_and_lookup(&self, dir: DPtr, name: &Name<'_>) -> Result<DPtr, Errno> {
-        if self.is_deaddir(dir) {
-            return Err(Errno::ENOENT);
+        match self.dc.profile.dead_dir_check {
+            DeadDirCheck::BeforeAlloc => {
+                if self.is_deaddir(dir) {
+                    return Err(Errno::ENOENT);
+                }
+                let d = self.d_alloc(dir, name.name);
+                self.lookup_real(dir, d, name.name)
+            }
+            DeadDirCheck::AfterAlloc => {
+                let d = self.d_alloc(dir, name.name);
+                if self.is_deaddir(dir) {
+                    // lookup_real(): "Don't create child dentry for a dead directory."
+                    self.dput(d);
+                    return Err(Errno::ENOENT);
+                }
+                self.lookup_real(dir, d, name.name)
+            }
         }
-        let d = self.d_alloc(dir, name.name);
-        let inode = self.dc.fs.lookup(inode_of(dir), name.name);
+    }
+
+    /// `i_op->lookup()` for the fresh dentry `d` of `name`: the file system's answer, hashed.
+    fn lookup_real(&self, dir: DPtr, d: DPtr, name: &[u8]) -> Result<DPtr, Errno> {
+        let inode = self.dc.fs.lookup(inode_of(dir), name);
         self.d_add(d, inode);
         Ok(d)
     }
@@ -688,9 +707,14 @@ impl Task<'_> {
                         self.dc.fs.create(inode_of(parent), name, kind)
                     };
                     if let Ok(ino) = r {
-                        self.d_instantiate(d, Some((ino, kind)));
-                        if self.dc.fs.kind.pins_positive() {
-                            self.dget(d); // shmem_mknod(): "Extra count - pin the dentry in core"
+                        match (self.dc.fs.kind.pins_positive(), self.dc.profile.tmpfs_pin) {
+                            (true, TmpfsPin::Persistent) => self.d_make_persistent(d, (ino, kind)),
+                            (true, TmpfsPin::DgetAfterInstantiate) => {
+                                self.d_instantiate(d, Some((ino, kind)));
+                                // shmem_mknod(): "Extra count - pin the dentry in core"
+                                self.dget(d);
+                            }
+                            (false, _) => self.d_instantiate(d, Some((ino, kind))),
                         }
                     }
                     self.dput(d);
@@ -722,7 +746,10 @@ impl Task<'_> {
                             self.shrink_dcache_parent(d);
                         }
                         if self.dc.fs.kind.pins_positive() {
-                            self.dput(d); // simple_unlink(): undo the pin from create
+                            // simple_unlink(): undo the pin from create; 6.19+'s
+                            // d_make_discardable() is the same drop under d_lock, as the
+                            // model's dput is (vfs_unlink()'s caller still holds a reference).
+                            self.dput(d);
                         }
                         self.d_delete(d);
                     }
@@ -1101,18 +1128,69 @@ mod tests {
 
     /// 4.7+ `__lookup_slow()` (4.7.4, 4.8.15, 4.18, 6.1 fs/namei.c) returns -ENOENT for a
     /// dead directory before `d_alloc_parallel()`: no `__d_lookup_rcu`. 3.0's `do_lookup()`
-    /// asks `d_lookup()` first; its `d_alloc_and_lookup()` checks `IS_DEADDIR()` after.
+    /// asks `d_lookup()` first; its `d_alloc_and_lookup()` checks `IS_DEADDIR()` after that,
+    /// before allocating. 3.5 to 4.6 (rev7 finding 5: 3.5.0's, 3.6's, 3.10.105's and
+    /// 4.4.155's `lookup_slow()` -> `__lookup_hash()`) allocate on the miss and
+    /// `lookup_real()` `dput()`s the allocation: a kill of a never-hashed negative dentry.
     #[test]
     fn lookup_slow_in_a_dead_directory_asks_the_dcache_only_before_4_7() {
-        for profile in ["linux-4.7", "linux-4.18", "linux-6.1", "linux-6.8"] {
+        for profile in [
+            "linux-4.7",
+            "linux-4.18",
+            "linux-6.1",
+            "linux-6.8",
+            "linux-6.19",
+        ] {
             let (r, seen) = lookup_slow_in_a_removed_directory(profile);
             assert_eq!(r, Err(Errno::ENOENT), "{profile}");
             assert_eq!(seen, [], "{profile}: IS_DEADDIR comes first");
         }
-        for profile in ["linux-3.0", "linux-3.5"] {
+        for (profile, want) in [
+            ("linux-3.0", vec![Probe::DLookup]),
+            ("linux-3.5", vec![Probe::DLookup, Probe::DentryKill]),
+            ("linux-4.4", vec![Probe::DLookup, Probe::DentryKill]),
+        ] {
             let (r, seen) = lookup_slow_in_a_removed_directory(profile);
             assert_eq!(r, Err(Errno::ENOENT), "{profile}");
-            assert_eq!(seen, [Probe::DLookup], "{profile}: d_lookup() first");
+            assert_eq!(
+                lookups_and_kills(&seen),
+                want,
+                "{profile}: d_lookup() first"
+            );
+        }
+    }
+
+    /// The lookups and kills among `seen` (a kill's own unhash and inode events left out).
+    fn lookups_and_kills(seen: &[Probe]) -> Vec<Probe> {
+        seen.iter()
+            .copied()
+            .filter(|p| matches!(p, Probe::DLookup | Probe::DentryKill))
+            .collect()
+    }
+
+    /// The namespace operations' `__lookup_hash()` in a dead directory: 4.7.4's and 4.8.15's
+    /// still allocate before `lookup_real()` refuses; 4.17.0's checks `IS_DEADDIR()` first.
+    #[test]
+    fn lookup_hash_in_a_dead_directory_allocates_from_3_5_to_4_8() {
+        for (profile, want) in [
+            ("linux-3.0", vec![Probe::DLookup]),
+            ("linux-4.7", vec![Probe::DLookup, Probe::DentryKill]),
+            ("linux-4.8", vec![Probe::DLookup, Probe::DentryKill]),
+            ("linux-4.17", vec![Probe::DLookup]),
+            ("linux-6.19", vec![Probe::DLookup]),
+        ] {
+            let (dc, sink) = model(profile);
+            let t = dc.task(1);
+            t.mkdir("s").unwrap();
+            let s = t.filename_walk(&[b"s".as_slice()]).unwrap();
+            t.rmdir("s").unwrap();
+            t.flush();
+            sink.take();
+            let r = t.__lookup_hash(s, b"x").map(|d| t.dput(d));
+            t.flush();
+            assert_eq!(r, Err(Errno::ENOENT), "{profile}");
+            assert_eq!(lookups_and_kills(&probes(&sink.take())), want, "{profile}");
+            t.dput(s);
         }
     }
 

@@ -175,6 +175,45 @@ pub enum DMoveTarget {
     KeepNameAndParent,
 }
 
+/// Where a namespace operation's lookup (`__lookup_hash()`, and up to 4.6 `lookup_slow()`)
+/// checks `IS_DEADDIR()` after a `d_lookup()` miss, for a directory removed under it. 4.7+'s
+/// `__lookup_slow()` and `lookup_open()` check before `d_alloc_parallel()` whatever this says
+/// ([`Profile::d_alloc_parallel`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadDirCheck {
+    /// 2.6.38 to 3.4's `d_alloc_and_lookup()` and 4.17+'s `__lookup_hash()` (4.17.0's and
+    /// 4.18's fs/namei.c): -ENOENT before `d_alloc()`, nothing allocated.
+    BeforeAlloc,
+    /// 3.5.0's, 3.6's, 3.10.105's, 4.4.155's, 4.7.4's and 4.8.15's fs/namei.c: on a miss
+    /// `lookup_dcache()` (or, from 4.7, `__lookup_hash()` itself) allocates with `d_alloc()`,
+    /// then `lookup_real()` finds the directory dead and `dput()`s the allocation, a
+    /// `__dentry_kill` of a never-hashed negative dentry. Came with the atomic-open
+    /// preparations of 3.5 (Miklos Szeredi's split of `do_lookup()`, 697f514df10b "vfs: split
+    /// do_lookup()"; the commit that added `lookup_real()` itself is not pinned here). Gone by
+    /// 4.17.0, which checks first; the release between 4.9 and 4.17 that folded
+    /// `lookup_real()` into `__lookup_hash()` was not read, so the table keeps 4.9 to 4.16 on
+    /// linux-4.8's `AfterAlloc`.
+    AfterAlloc,
+}
+
+/// How tmpfs (shmem) pins the dentry of every file it creates, so that the dcache, its only
+/// directory structure, never forgets it, and how unlink drops that pin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TmpfsPin {
+    /// Up to 6.18 (3.0.1's, 6.12's and 6.18.2's mm/shmem.c and fs/libfs.c): `shmem_mknod()`
+    /// calls the exported `d_instantiate()` and then `dget()` ("Extra count - pin the dentry
+    /// in core"); `simple_unlink()` drops the pin with `dput()`.
+    DgetAfterInstantiate,
+    /// 6.19+ (6.19.0's, 7.1.3's and 7.1.5's sources): `shmem_mknod()` calls
+    /// `d_make_persistent()`, which runs `__d_instantiate()` directly, takes the pin and marks
+    /// the dentry `DCACHE_PERSISTENT` in the same `d_lock` section, and rehashes it if it is
+    /// unhashed; no `d_instantiate()` runs, so a kernel trace shows the create's
+    /// `__d_instantiate` alone. `simple_unlink()` drops the pin with `d_make_discardable()`,
+    /// a decrement under `d_lock` (the model's `dput` takes it too, so only the name changes).
+    /// bacdf1d70bbe brought the two helpers (see [`Profile::LINUX_6_19`]).
+    Persistent,
+}
+
 /// Deliberately broken variants of a profile, for the model checker to prove it catches them.
 /// All false in every named profile. Two catalogue bugs are profile fields instead, because a
 /// real release had them: `step-into-reread` ([`Profile::reread_inode_after_check`]) and
@@ -235,6 +274,8 @@ pub struct Profile {
     /// lookups series, 84e710da2a1d "parallel lookups machinery, part 2"); before, `d_lookup()`
     /// alone.
     pub d_alloc_parallel: bool,
+    /// See [`DeadDirCheck`].
+    pub dead_dir_check: DeadDirCheck,
     /// See [`KillIput`].
     pub kill_iput: KillIput,
     /// See [`KillParentLock`].
@@ -252,13 +293,24 @@ pub struct Profile {
     pub d_move_target: DMoveTarget,
     /// See [`DMoveRehash`].
     pub d_move_rehash: DMoveRehash,
+    /// 6.19+ `d_instantiate()` takes `d_lock` around `__d_instantiate()`, which up to 6.18
+    /// takes it itself (6.12's and 6.18.2's sources, and the 3.x and 4.x excerpts seen through
+    /// the code search): the `__d_instantiate` probe then fires inside the lock, not before it.
+    pub caller_locks_d_instantiate: bool,
+    /// 6.19+ `__d_lookup_rcu()` checks `d_unhashed()` after the name compare instead of right
+    /// after the parent (3.5's to 6.18.2's order, as 6.1 has it). Both reads come after the
+    /// `d_seq` sample, inside the section the caller re-checks, and no hook lies between them:
+    /// the order is kept for fidelity; no event differs.
+    pub unhashed_check_after_name: bool,
+    /// See [`TmpfsPin`].
+    pub tmpfs_pin: TmpfsPin,
     /// Deliberate bugs, see [`Mutants`].
     pub mutants: Mutants,
 }
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
@@ -270,6 +322,7 @@ impl Profile {
         "linux-5.7",
         "linux-6.1",
         "linux-6.8",
+        "linux-6.19",
     ];
 
     /// 2.6.38: RCU path walk, 31e6b01f418 ("fs: rcu-walk for path lookup"), merged with
@@ -287,6 +340,7 @@ impl Profile {
         enoent_from_type_bits: false,
         reread_inode_after_check: false,
         d_alloc_parallel: false,
+        dead_dir_check: DeadDirCheck::BeforeAlloc,
         kill_iput: KillIput::DentryIput,
         kill_parent_lock: KillParentLock::AroundUnhash,
         unlink_inode_seq: InodeSeq::BarrierAfter,
@@ -295,6 +349,9 @@ impl Profile {
         d_add: DAddShape::InstantiateThenRehash,
         d_move_target: DMoveTarget::SwapNameAndParent,
         d_move_rehash: DMoveRehash::BeforeNameSwitch,
+        caller_locks_d_instantiate: false,
+        unhashed_check_after_name: false,
+        tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
@@ -332,7 +389,8 @@ impl Profile {
     };
 
     /// 3.5: `__d_lookup_rcu` stops handing back the inode and samples `d_seq` without waiting
-    /// for an even count; `lookup_fast` validates the inode. 12f8ad4b0533 came with the
+    /// for an even count; `lookup_fast` validates the inode; a lookup in a dead directory
+    /// allocates before `lookup_real()` refuses it ([`DeadDirCheck::AfterAlloc`]). 12f8ad4b0533 came with the
     /// dentry-cleanups merge (31ed8e6f93a2) of the 3.5 merge window.
     pub const LINUX_3_5: Profile = Profile {
         name: "linux-3.5",
@@ -344,6 +402,7 @@ impl Profile {
         landing: Landing::MergeWindow,
         reader_waits_even_seq: false,
         caller: Caller::LookupFast,
+        dead_dir_check: DeadDirCheck::AfterAlloc,
         ..Profile::LINUX_3_0
     };
 
@@ -387,7 +446,8 @@ impl Profile {
     };
 
     /// 4.17: `__d_move` keeps the target's name and parent, and `__d_drop` is 6.1's split
-    /// (both read in 4.17.0's source); killing an unhashed dentry still moves no `d_seq`.
+    /// (both read in 4.17.0's source); killing an unhashed dentry still moves no `d_seq`;
+    /// `__lookup_hash()` checks `IS_DEADDIR()` before allocating.
     /// 076515fc9267 is Al Viro's of March 2018, before 4.16's release, so it waited for the
     /// 4.17 merge window (inferred; its tag was not read). The commit of the split's 4.17 form
     /// is not pinned down here.
@@ -401,6 +461,7 @@ impl Profile {
         landing: Landing::MergeWindow,
         d_drop_shape: DDropShape::Split,
         d_move_target: DMoveTarget::KeepNameAndParent,
+        dead_dir_check: DeadDirCheck::BeforeAlloc,
         ..Profile::LINUX_4_8
     };
 
@@ -446,8 +507,8 @@ impl Profile {
         ..Profile::LINUX_5_7
     };
 
-    /// 6.8 and later (Debian 13's 6.12, 7.x): the kill path locks the parent only after the
-    /// inode is detached.
+    /// 6.8 up to 6.18 (Debian 13's 6.12): the kill path locks the parent only after the inode
+    /// is detached.
     pub const LINUX_6_8: Profile = Profile {
         name: "linux-6.8",
         since: (6, 8, 0),
@@ -460,8 +521,50 @@ impl Profile {
         ..Profile::LINUX_6_1
     };
 
+    /// 6.19 and later (Debian 13's backported 7.x): tmpfs pins its dentries with
+    /// `d_make_persistent()` ([`TmpfsPin::Persistent`]), `__d_instantiate()` runs under its
+    /// caller's `d_lock`, and `__d_lookup_rcu()` checks `d_unhashed()` last. Read in 6.19.0's
+    /// tree (matankalina/linux-6.19.10-fork, whose Makefile says 6.19.0) and 7.1.3's and
+    /// 7.1.5's (rikudousennin22/linux-7.1.3, danayer/linux-7.1.5: the same fs/dcache.c), against
+    /// 6.12's (shilei-massclouds/linux-6.12) and 6.18.2's (gfunkmonk/linux-6.18.2), which have
+    /// none of the three. Compared and unchanged from 6.12 to 7.1: `__dentry_kill`,
+    /// `lock_for_kill`, `retain_dentry`, `fast_dput` (its slow path is now `finish_dput()`, the
+    /// same loop), `__d_drop`/`___d_drop`, `dentry_unlink_inode` (one more store, the
+    /// `d_alias`/`waiters` union, inside the bracket), `d_delete`, `__d_move`, `d_exchange`,
+    /// `__d_add` (an ops argument set before the inode), `d_invalidate`,
+    /// `shrink_dentry_list`, `lookup_fast`, `lookup_slow`, and `d_alloc_parallel`'s order (the
+    /// spare is allocated, then attached under the parent's `d_lock`, before the lookup).
+    /// `step_into()` gained an RCU fast path (no `handle_mounts()` for a dentry neither managed
+    /// nor a symlink) that reads `d_inode`, re-checks `nd->next_seq` and returns -ENOENT in
+    /// 6.1's order; the model reads no type bits there, so its `step_into` is unchanged. Not
+    /// modelled: `d_delete()`'s `__d_drop()` first under `fs.dentry-negative=1` (already in
+    /// 6.18.2, off by default), tmpfs's `DCACHE_DONTCACHE` in `simple_lookup()` where 6.12
+    /// installed `always_delete_dentry` (the same `retain_dentry()` answer), the
+    /// `DCACHE_PERSISTENT` flag (read at umount only). 7.1.x still kills through
+    /// `__dentry_kill()`; the `dentry_kill()` that Debian's 7.3 traces show (with
+    /// `lock_for_kill()` folded in, per tracer-common) came later, in a tree not read here, and
+    /// the model emits `__dentry_kill` for it. bacdf1d70bbe opens the generation: its commit
+    /// page (git.ipfire.org, read through the search tool) carries the message of Al Viro's
+    /// "[PATCH v4 06/54] primitives for maintaining persisitency" of 18 November 2025, which
+    /// adds both helpers and moves `d_lock` from `__d_instantiate()` into its callers; later
+    /// patches of that series switch shmem to them. Posted before 6.18's release, so merged
+    /// in the 6.19 merge window (inferred; the tag was not read).
+    pub const LINUX_6_19: Profile = Profile {
+        name: "linux-6.19",
+        since: (6, 19, 0),
+        commit: Commit {
+            hash: "bacdf1d70bbe",
+            title: "primitives for maintaining persisitency",
+        },
+        landing: Landing::MergeWindow,
+        caller_locks_d_instantiate: true,
+        unhashed_check_after_name: true,
+        tmpfs_pin: TmpfsPin::Persistent,
+        ..Profile::LINUX_6_8
+    };
+
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 11] = [
+    pub const ALL: [Profile; 12] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
@@ -473,6 +576,7 @@ impl Profile {
         Profile::LINUX_5_7,
         Profile::LINUX_6_1,
         Profile::LINUX_6_8,
+        Profile::LINUX_6_19,
     ];
 
     /// The profile called `name`: one of [`Profile::NAMES`], or `linux-` and a release
@@ -544,7 +648,11 @@ mod tests {
             ("6.7.12", "linux-6.1"),
             ("6.8.0", "linux-6.8"),
             ("6.12.9-amd64", "linux-6.8"),
-            ("7.0.1", "linux-6.8"),
+            ("6.18.2", "linux-6.8"),
+            ("6.19-rc1", "linux-6.19"),
+            ("6.19.10", "linux-6.19"),
+            ("7.0.1", "linux-6.19"),
+            ("7.3.4+deb13-amd64", "linux-6.19"),
         ] {
             assert_eq!(pick(release), Some(profile), "{release}");
         }

@@ -210,7 +210,13 @@ fn cwd_dotdot_fails_up_to_4_17_and_holds_from_4_18() {
         Profile::for_release("4.17.0").map(|p| p.name).ok(),
         Some("linux-4.17")
     );
-    for profile in ["linux-4.18", "linux-5.7", "linux-6.1", "linux-6.8"] {
+    for profile in [
+        "linux-4.18",
+        "linux-5.7",
+        "linux-6.1",
+        "linux-6.8",
+        "linux-6.19",
+    ] {
         for model in MemoryModel::ALL {
             let r = check(profile, Scenario::CwdDotDot, None, model);
             assert!(r.holds(), "{profile}: {r:#?}");
@@ -247,6 +253,12 @@ fn linux_6_1_holds_everywhere() {
 #[test]
 fn linux_6_8_holds_everywhere() {
     holds_everywhere("linux-6.8", DEFAULT_PREEMPTION_BOUND);
+}
+
+/// 6.19 reads `d_unhashed()` after the name and instantiates under the caller's `d_lock`.
+#[test]
+fn linux_6_19_holds_everywhere() {
+    holds_everywhere("linux-6.19", DEFAULT_PREEMPTION_BOUND);
 }
 
 /// `d_delete` turns "f" negative in place: a reader may validate either state, but only with

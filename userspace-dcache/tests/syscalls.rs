@@ -235,6 +235,7 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-5.7", &bracket),
         ("linux-6.1", &bracket),
         ("linux-6.8", &bracket),
+        ("linux-6.19", &bracket),
     ];
     assert_eq!(expect.map(|(p, _)| p), Profile::NAMES);
     for (p, want) in expect {
@@ -598,6 +599,7 @@ fn d_add_since_4_7_is_inner_d_add_and_calls_no_inner_d_instantiate() {
         "linux-4.18",
         "linux-6.1",
         "linux-6.8",
+        "linux-6.19",
     ] {
         let seen = d_add_events(profile, true);
         assert!(
@@ -707,4 +709,74 @@ fn linux_3_7_samples_d_seq_without_waiting() {
     );
     assert!(!Profile::for_release("3.5.0").unwrap().reader_waits_even_seq);
     assert!(Profile::for_release("3.4.4").unwrap().reader_waits_even_seq);
+}
+
+/// 6.19+ tmpfs creates through `d_make_persistent()`: `__d_instantiate` (+2, bracketed) runs
+/// with no `d_instantiate` around it, and the pin is taken in the same `d_lock` section. Up to
+/// 6.18 `shmem_mknod()` calls `d_instantiate()` and then `dget()`; a disk file system's create
+/// is `d_instantiate()` on both. Either way the pin keeps the dentry through the shrinker and
+/// unlink's drop of it lets the last `dput` kill it.
+#[test]
+fn tmpfs_creates_through_d_make_persistent_since_6_19() {
+    let create = |profile: &str, fs: FsKind| {
+        let (dc, sink) = model(profile, fs);
+        sink.take();
+        dc.task(1).create("f").unwrap();
+        let seen: Vec<Event> = sink
+            .take()
+            .into_iter()
+            .filter(|e| Probe::from_u8(e.probe).is_some_and(Probe::is_writer))
+            .filter(|e| e.inode_begin == 0 && e.inode_end != 0)
+            .collect();
+        (dc, seen)
+    };
+    for (profile, fs, want) in [
+        ("linux-6.19", FsKind::Tmpfs, vec![Probe::DInstantiateInner]),
+        (
+            "linux-6.8",
+            FsKind::Tmpfs,
+            vec![Probe::DInstantiate, Probe::DInstantiateInner],
+        ),
+        (
+            "linux-6.19",
+            FsKind::Disk,
+            vec![Probe::DInstantiate, Probe::DInstantiateInner],
+        ),
+        (
+            "linux-3.0",
+            FsKind::Tmpfs,
+            vec![Probe::DInstantiate, Probe::DInstantiateInner],
+        ),
+    ] {
+        let (dc, seen) = create(profile, fs);
+        assert_eq!(probes(&seen), want, "{profile} {fs:?}");
+        assert_eq!(
+            moves(&seen, Probe::DInstantiateInner),
+            [2],
+            "{profile} {fs:?}"
+        );
+        let ev = of(&seen, Probe::DInstantiateInner)[0];
+        assert!(ev.has(flags::HASHED_BEGIN) && ev.has(flags::HASHED_END));
+        if fs == FsKind::Tmpfs {
+            let t = dc.task(2);
+            let base = dc.nr_dentry();
+            assert_eq!(t.drop_caches(), 0, "{profile}: the pin keeps f");
+            t.unlink("f").unwrap();
+            assert_eq!(dc.nr_dentry(), base - 1, "{profile}: unlink kills f");
+        }
+    }
+}
+
+/// 6.19's generation: 6.18.2's sources have none of its changes, 6.19.0's and 7.1's all three.
+#[test]
+fn linux_6_19_opens_with_the_persistent_tmpfs_dentries() {
+    let old = Profile::for_release("6.18.2").unwrap();
+    let new = Profile::for_release("7.1.5").unwrap();
+    assert_eq!((old.name, new.name), ("linux-6.8", "linux-6.19"));
+    assert_eq!(old.tmpfs_pin, TmpfsPin::DgetAfterInstantiate);
+    assert_eq!(new.tmpfs_pin, TmpfsPin::Persistent);
+    assert!(!old.caller_locks_d_instantiate && new.caller_locks_d_instantiate);
+    assert!(!old.unhashed_check_after_name && new.unhashed_check_after_name);
+    assert_eq!(Profile::for_release("6.19-rc1").unwrap().name, "linux-6.19");
+    assert_eq!(new.kill_parent_lock, KillParentLock::AfterUnlinkInode);
 }

@@ -870,7 +870,7 @@ mod tests {
             ("5.10.0-30-amd64", "linux-5.7"),
             ("6.1.0-27-amd64", "linux-6.1"),
             ("6.12.9-amd64", "linux-6.8"),
-            ("7.0.0-1-amd64", "linux-6.8"),
+            ("7.0.0-1-amd64", "linux-6.19"),
         ] {
             let profile = pick_profile(None, release).expect("profile");
             assert_eq!(profile.name, name, "{release}");
