@@ -91,7 +91,7 @@ impl Doubt {
 ///   the other call's exit, and the names below that dentry follow.
 ///
 /// `spurious-enoent` and `result-differs` read operations only, and `validated-flag` its own
-/// lookup's values: a skip leaves them standing. So does any anomaly on a dentry and names no
+/// lookup's values: a skip leaves them standing. So does an anomaly whose dentry and names no
 /// event of a skipped probe touched before its judgment: the skipped call's own event is
 /// missing, like a dropped one, which sets nothing aside.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
