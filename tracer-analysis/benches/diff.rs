@@ -15,7 +15,7 @@
 //!
 //! `--stream` writes no file: two child processes generate the traces into named pipes that
 //! the diff reads as they come (for sizes whose files would not fit on the disk: 100 M events
-//! are 15 GB a side). The diff's CPU seconds and peak memory are then still its own; its wall
+//! are 9 GB a side). The diff's CPU seconds and peak memory are then still its own; its wall
 //! time is the generators' pace.
 //!
 //! `--report DIR` writes each size's report as `DIR/report-N.json` and `DIR/report-N.txt`

@@ -4,11 +4,22 @@
 //!
 //! ```text
 //! file   := "DCTRACE\0" u32:format u32:len header-json[len] u32:crc   chunk*   footer
-//! chunk  := "EVTS" u32:count u32:crc events[count * EVENT_SIZE]
+//! chunk  := "EVTS" u32:count u32:bytes u32:crc record[count]          (records: `bytes` long)
+//! record := fields[FIXED] name[min(name_len, NAME_CAP)]
 //! footer := "FOOT" u32:len footer-json[len] u32:crc "DCEND\0\0\0"
 //! ```
-//! All integers little endian. A file without the end mark was cut short (truncated); a bad
-//! magic or checksum is corruption; another format or schema version is refused by name.
+//! All integers little endian. A record is an [`Event`] as its ABI lays it out, cut after the
+//! stored bytes of its name: `fields` are its bytes before `name` (every other field,
+//! `name_len` among them), and the name bytes past `name_len` it drops are zero in an event
+//! read back. Names are mostly a few bytes of the 64 the ABI holds: a record is some 95 bytes,
+//! not 152, and the kernel copies that much less in and out (format 2). The chunk's CRC-32
+//! covers its records. Format 1 (still read) had no `bytes` and stored each event whole:
+//! `chunk := "EVTS" u32:count u32:crc event[count * EVENT_SIZE]`; its name bytes past
+//! `name_len` are zeroed when read, as format 2 drops them.
+//!
+//! A file without the end mark was cut short (truncated); a bad magic or checksum, or records
+//! that do not fill their chunk exactly, are corruption; another format or schema version is
+//! refused by name.
 use std::{
     collections::BTreeMap,
     fs::{File, OpenOptions},
@@ -25,8 +36,14 @@ const MAGIC: &[u8; 8] = b"DCTRACE\0";
 const CHUNK_MAGIC: &[u8; 4] = b"EVTS";
 const FOOTER_MAGIC: &[u8; 4] = b"FOOT";
 const END_MARK: &[u8; 8] = b"DCEND\0\0\0";
-/// Container layout version (independent of the event schema).
-pub const FORMAT_VERSION: u32 = 1;
+/// Container layout version written (independent of the event schema); [`Layout`] says which
+/// ones are read.
+pub const FORMAT_VERSION: u32 = 2;
+/// Bytes of a record before the name: every field of an [`Event`] but `name`, which is last.
+const FIXED: usize = std::mem::offset_of!(Event, name);
+const _: () = assert!(FIXED + NAME_CAP == EVENT_SIZE);
+/// Where `name_len` sits in a record.
+const NAME_LEN_AT: usize = std::mem::offset_of!(Event, name_len);
 const CHUNK_EVENTS: usize = 4096;
 /// Headers and footers are small JSON; anything larger is corruption.
 const MAX_JSON: u32 = 16 << 20;
@@ -43,7 +60,7 @@ pub enum TraceError {
     },
     #[error("{path}: not a trace file (bad magic); expected a file written by `tracer record`, `tracer replay` or `tracer check`")]
     NotATrace { path: PathBuf },
-    #[error("{path}: trace format {found}, this tracer reads format {FORMAT_VERSION}; re-record it or use the tracer version that wrote it")]
+    #[error("{path}: trace format {found}, this tracer reads formats 1 to {FORMAT_VERSION}; re-record it or use the tracer version that wrote it")]
     WrongFormat { path: PathBuf, found: u32 },
     #[error("{path}: event schema {found} (event size {size}), this tracer reads schema {SCHEMA_VERSION} (size {EVENT_SIZE}); re-record it or use the tracer version that wrote it")]
     WrongSchema {
@@ -467,9 +484,48 @@ impl Out {
     }
 }
 
-/// Bytes of a chunk's head (magic, event count, CRC-32), kept at the front of the chunk buffer
-/// so a chunk goes out in one write.
-const CHUNK_HEAD: usize = 12;
+/// Bytes of a chunk's head as written (magic, event count, byte count, CRC-32), kept at the
+/// front of the chunk buffer so a chunk goes out in one write.
+const CHUNK_HEAD: usize = Layout::Compact.chunk_head();
+
+/// How a file's chunks store their events: the formats read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Format 1: each event's [`EVENT_SIZE`] bytes as they are in memory.
+    Raw,
+    /// Format 2: each event's bytes up to its name's end ([`FIXED`] and the name's bytes).
+    Compact,
+}
+
+impl Layout {
+    fn of_format(format: u32) -> Option<Layout> {
+        match format {
+            1 => Some(Layout::Raw),
+            FORMAT_VERSION => Some(Layout::Compact),
+            _ => None,
+        }
+    }
+
+    /// Bytes of a chunk's head: magic, event count, (format 2) byte count, CRC-32.
+    const fn chunk_head(self) -> usize {
+        match self {
+            Layout::Raw => 12,
+            Layout::Compact => 16,
+        }
+    }
+}
+
+/// The name bytes a record stores for an event whose `name_len` is `name_len`.
+fn stored_name(name_len: u32) -> usize {
+    (name_len as usize).min(NAME_CAP)
+}
+
+/// The `name_len` of the record that starts `rec` (at least [`FIXED`] bytes).
+fn record_name_len(rec: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&rec[NAME_LEN_AT..NAME_LEN_AT + 4]);
+    u32::from_le_bytes(b)
+}
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> TraceError + '_ {
     move |source| TraceError::Io {
@@ -536,8 +592,9 @@ impl Writer {
         let mut rest = events;
         while !rest.is_empty() {
             let (now, later) = rest.split_at(rest.len().min(CHUNK_EVENTS - self.chunk_events));
-            self.chunk.extend_from_slice(event_bytes(now));
             for ev in now {
+                let len = FIXED + stored_name(ev.name_len);
+                self.chunk.extend_from_slice(&ev.as_bytes()[..len]);
                 self.per_probe[usize::from(ev.probe)] += 1;
             }
             self.chunk_events += now.len();
@@ -555,10 +612,13 @@ impl Writer {
             return Ok(());
         }
         let crc = crc32fast::hash(&self.chunk[CHUNK_HEAD..]);
+        // At most CHUNK_EVENTS * EVENT_SIZE bytes.
+        let bytes = (self.chunk.len() - CHUNK_HEAD) as u32;
         let head = &mut self.chunk[..CHUNK_HEAD];
         head[..4].copy_from_slice(CHUNK_MAGIC);
         head[4..8].copy_from_slice(&(self.chunk_events as u32).to_le_bytes());
-        head[8..].copy_from_slice(&crc.to_le_bytes());
+        head[8..12].copy_from_slice(&bytes.to_le_bytes());
+        head[12..].copy_from_slice(&crc.to_le_bytes());
         self.out
             .write_chunk(&self.chunk)
             .map_err(io_err(&self.path))?;
@@ -609,45 +669,37 @@ impl Writer {
 /// Streams events out of a trace file, chunk by chunk: memory stays constant with length.
 pub struct Reader {
     path: PathBuf,
-    /// Read without a buffer in between: a chunk's events are read straight into `chunk`,
+    /// Read without a buffer in between: a chunk's records are read straight into `chunk`,
     /// with the head of the record after them in the same read (a `BufReader` in front
     /// copied the first 64 KB of every chunk through its own buffer).
     input: File,
     pub header: Header,
+    layout: Layout,
     offset: u64,
     events: u64,
-    /// The current chunk's events, read into place: the diff's front reads them by reference
-    /// (a 152-byte copy per event showed in its profile).
-    chunk: Vec<Event>,
-    /// Index of the next event in `chunk`.
+    /// The current chunk's records (and room for the next record's head), checked whole.
+    chunk: Vec<u8>,
+    /// Where the next record starts in `chunk`.
     pos: usize,
-    /// Bytes read past the current chunk's events (the next record's head), not yet consumed:
-    /// `carry[carry_at..carry_len]`.
+    /// Records of the chunk not yet handed out.
+    left: u32,
+    /// The event handed out last, decoded from its record: its name bytes from
+    /// `scratch_name` on are zero.
+    scratch: Event,
+    scratch_name: usize,
+    /// Bytes read past the current chunk's records (the next record's head), not yet
+    /// consumed: `carry[carry_at..carry_len]`.
     carry: [u8; CHUNK_HEAD],
     carry_at: usize,
     carry_len: usize,
     footer: Option<Footer>,
 }
 
-/// The bytes of `events`, to copy a batch into a chunk at once.
-fn event_bytes(events: &[Event]) -> &[u8] {
+/// The bytes of `ev`, to decode a record into.
+fn event_bytes_mut(ev: &mut Event) -> &mut [u8; EVENT_SIZE] {
     // SAFETY: Event is repr(C) of integers and byte arrays with no padding (its size is
-    // asserted in tracer-common), so all its bytes are initialized.
-    unsafe {
-        std::slice::from_raw_parts(events.as_ptr().cast::<u8>(), std::mem::size_of_val(events))
-    }
-}
-
-/// The bytes of `events`, to read a chunk into and checksum it.
-fn event_bytes_mut(events: &mut [Event]) -> &mut [u8] {
-    // SAFETY: Event is repr(C) of integers and byte arrays with no padding (its size is
-    // asserted in tracer-common), so any bytes written here leave valid events.
-    unsafe {
-        std::slice::from_raw_parts_mut(
-            events.as_mut_ptr().cast::<u8>(),
-            std::mem::size_of_val(events),
-        )
-    }
+    // asserted in tracer-common), so any bytes written here leave a valid event.
+    unsafe { &mut *(ev as *mut Event).cast::<[u8; EVENT_SIZE]>() }
 }
 
 impl Reader {
@@ -657,10 +709,14 @@ impl Reader {
             path: path.to_path_buf(),
             input: file,
             header: Header::default(),
+            layout: Layout::Compact,
             offset: 0,
             events: 0,
             chunk: Vec::new(),
             pos: 0,
+            left: 0,
+            scratch: Event::zeroed(),
+            scratch_name: 0,
             carry: [0; CHUNK_HEAD],
             carry_at: 0,
             carry_len: 0,
@@ -671,12 +727,13 @@ impl Reader {
             return Err(TraceError::NotATrace { path: r.path });
         }
         let format = r.read_u32("header")?;
-        if format != FORMAT_VERSION {
+        let Some(layout) = Layout::of_format(format) else {
             return Err(TraceError::WrongFormat {
                 path: r.path,
                 found: format,
             });
-        }
+        };
+        r.layout = layout;
         let json = r.read_json_block("header")?;
         let header: Header = serde_json::from_slice(&json).map_err(|e| r.corrupt(e.to_string()))?;
         if header.schema != SCHEMA_VERSION || header.event_size != EVENT_SIZE {
@@ -775,14 +832,14 @@ impl Reader {
         Ok(self.next_event_ref()?.copied())
     }
 
-    /// [`Reader::next_event`] without the copy: the event where the chunk holds it.
+    /// [`Reader::next_event`] without the copy: the event decoded into the reader's own.
     pub fn next_event_ref(&mut self) -> Result<Option<&Event>, TraceError> {
         loop {
-            if self.pos < self.chunk.len() {
-                let i = self.pos;
-                self.pos += 1;
+            if self.left > 0 {
+                self.left -= 1;
                 self.events += 1;
-                return Ok(self.chunk.get(i));
+                self.decode();
+                return Ok(Some(&self.scratch));
             }
             if self.footer.is_some() {
                 return Ok(None);
@@ -792,32 +849,7 @@ impl Reader {
                 return Err(self.truncated("no footer"));
             }
             if &magic == CHUNK_MAGIC {
-                let count = self.read_u32("chunk header")?;
-                if count as usize > CHUNK_EVENTS {
-                    return Err(self.corrupt(format!("chunk of {count} events")));
-                }
-                let crc = self.read_u32("chunk header")?;
-                // One event more than the chunk holds: room for the next record's head,
-                // read in the same call.
-                let need = count as usize * EVENT_SIZE;
-                self.chunk.resize(count as usize + 1, Event::zeroed());
-                let mut chunk = std::mem::take(&mut self.chunk);
-                let bytes = event_bytes_mut(&mut chunk);
-                let res = match self.read_at_least(&mut bytes[..need + CHUNK_HEAD], need) {
-                    Ok(0) if need > 0 => Err(self.truncated("events")),
-                    Ok(got) => {
-                        self.carry_over(&bytes[need..got]);
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                };
-                chunk.truncate(count as usize);
-                self.chunk = chunk;
-                res?;
-                if crc != crc32fast::hash(event_bytes_mut(&mut self.chunk)) {
-                    return Err(self.corrupt("event chunk checksum mismatch".into()));
-                }
-                self.pos = 0;
+                self.read_chunk()?;
             } else if &magic == FOOTER_MAGIC {
                 let json = self.read_json_block("footer")?;
                 let footer: Footer =
@@ -840,13 +872,113 @@ impl Reader {
                         footer.events, self.events
                     )));
                 }
-                self.chunk.clear();
-                self.pos = 0;
                 self.footer = Some(footer);
             } else {
                 return Err(self.corrupt(format!("unknown record {magic:02x?}")));
             }
         }
+    }
+
+    /// Reads a chunk after its magic and checks it whole: its checksum, then (format 2) that
+    /// its records fill it exactly. Only then are its events handed out.
+    fn read_chunk(&mut self) -> Result<(), TraceError> {
+        let count = self.read_u32("chunk header")?;
+        if count as usize > CHUNK_EVENTS {
+            return Err(self.corrupt(format!("chunk of {count} events")));
+        }
+        let need = match self.layout {
+            Layout::Raw => count as usize * EVENT_SIZE,
+            Layout::Compact => {
+                let bytes = self.read_u32("chunk header")?;
+                if bytes as usize > count as usize * EVENT_SIZE {
+                    return Err(self.corrupt(format!("chunk of {count} events in {bytes} bytes")));
+                }
+                bytes as usize
+            }
+        };
+        let crc = self.read_u32("chunk header")?;
+        let start = self.offset;
+        // Room for the next record's head, read in the same call.
+        let ahead = self.layout.chunk_head();
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.resize(need + ahead, 0);
+        let res = match self.read_at_least(&mut chunk, need) {
+            Ok(0) if need > 0 => Err(self.truncated("events")),
+            Ok(got) => {
+                self.carry_over(&chunk[need..got]);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        chunk.truncate(need);
+        self.chunk = chunk;
+        res?;
+        if crc != crc32fast::hash(&self.chunk) {
+            return Err(self.corrupt("event chunk checksum mismatch".into()));
+        }
+        if self.layout == Layout::Compact {
+            let mut at = 0;
+            for i in 0..count {
+                let end = self
+                    .chunk
+                    .get(at..at + FIXED)
+                    .map(|rec| at + FIXED + stored_name(record_name_len(rec)))
+                    .filter(|&end| end <= need);
+                let Some(end) = end else {
+                    return Err(TraceError::Corrupt {
+                        path: self.path.clone(),
+                        offset: start + at as u64,
+                        events: self.events,
+                        what: format!("event {i} of {count} runs past its chunk"),
+                    });
+                };
+                at = end;
+            }
+            if at != need {
+                return Err(TraceError::Corrupt {
+                    path: self.path.clone(),
+                    offset: start + at as u64,
+                    events: self.events,
+                    what: format!("its events end {} bytes before the chunk does", need - at),
+                });
+            }
+        }
+        self.pos = 0;
+        self.left = count;
+        Ok(())
+    }
+
+    /// Decodes the record at `pos` (checked by [`Reader::read_chunk`]) into `scratch`.
+    fn decode(&mut self) {
+        let rec = &self.chunk[self.pos..];
+        let dst = event_bytes_mut(&mut self.scratch);
+        let name = match self.layout {
+            Layout::Raw => {
+                dst.copy_from_slice(&rec[..EVENT_SIZE]);
+                self.pos += EVENT_SIZE;
+                // Zeroed past the name as format 2 stores it, so events read the same from
+                // either format and write back unchanged.
+                let name = stored_name(self.scratch.name_len);
+                self.scratch.name[name..].fill(0);
+                name
+            }
+            Layout::Compact => {
+                let len = FIXED + stored_name(record_name_len(rec));
+                dst[..len].copy_from_slice(&rec[..len]);
+                // The previous event's name may reach further.
+                if self.scratch_name + FIXED > len {
+                    dst[len..FIXED + self.scratch_name].fill(0);
+                }
+                self.pos += len;
+                len - FIXED
+            }
+        };
+        self.scratch_name = name;
+    }
+
+    /// Bytes of the file read so far: its length once the footer has been read.
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
     }
 
     /// The footer, once every event has been read.
@@ -921,8 +1053,11 @@ mod tests {
         );
         assert!(f.complete());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let meta = std::fs::metadata(&p).expect("stat");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let mut r = Reader::open(&p).expect("open");
+        while r.next_event_ref().expect("read").is_some() {}
+        assert_eq!(r.bytes_read(), meta.len());
     }
 
     /// Batches that straddle chunk boundaries give the same file as pushing one event at a
@@ -997,10 +1132,10 @@ mod tests {
         let p = dir.path().join("t.trace");
         let evs = write(&p, CHUNK_EVENTS as u64 + 10);
         let bytes = std::fs::read(&p).expect("read");
-        let json_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-        let first = 20 + json_len;
-        let second = first + CHUNK_HEAD + CHUNK_EVENTS * EVENT_SIZE;
-        let footer = second + CHUNK_HEAD + 10 * EVENT_SIZE;
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let first = 20 + u32_at(12) as usize;
+        let second = first + CHUNK_HEAD + u32_at(first + 8) as usize;
+        let footer = second + CHUNK_HEAD + u32_at(second + 8) as usize;
         assert_eq!(&bytes[first..first + 4], CHUNK_MAGIC);
         assert_eq!(&bytes[second..second + 4], CHUNK_MAGIC);
         assert_eq!(&bytes[footer..footer + 4], FOOTER_MAGIC);
@@ -1065,6 +1200,152 @@ mod tests {
         writer.join().expect("writer");
         assert_eq!(back, evs);
         assert_eq!(footer.events, evs.len() as u64);
+    }
+
+    /// A trace file of `format` written by hand, its chunks `(event count, body)` each with a
+    /// head that tells its body's length (format 2) and checksum, and a footer that counts
+    /// their events.
+    fn hand_written(format: u32, chunks: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let block = |f: &mut Vec<u8>, json: &[u8]| {
+            f.extend_from_slice(&(json.len() as u32).to_le_bytes());
+            f.extend_from_slice(json);
+            f.extend_from_slice(&crc32fast::hash(json).to_le_bytes());
+        };
+        let mut f = MAGIC.to_vec();
+        f.extend_from_slice(&format.to_le_bytes());
+        block(
+            &mut f,
+            &serde_json::to_vec(&Header::new(Origin::Model)).expect("ser"),
+        );
+        for (count, body) in chunks {
+            f.extend_from_slice(CHUNK_MAGIC);
+            f.extend_from_slice(&count.to_le_bytes());
+            if format == 2 {
+                f.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            }
+            f.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+            f.extend_from_slice(body);
+        }
+        let footer = Footer {
+            events: chunks.iter().map(|(n, _)| u64::from(*n)).sum(),
+            end: End::Finished,
+            ..Footer::default()
+        };
+        f.extend_from_slice(FOOTER_MAGIC);
+        block(&mut f, &serde_json::to_vec(&footer).expect("ser"));
+        f.extend_from_slice(END_MARK);
+        f
+    }
+
+    /// Names of every length around the capacity, a long one before short ones: a record
+    /// holds the fields and the name's stored bytes only, and each event reads back equal
+    /// (zero past its own name, whatever the event before held there).
+    #[test]
+    fn records_hold_the_stored_name_and_read_back_zeroed_past_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        let lens = [NAME_CAP + 9, 1, 0, NAME_CAP, 3, NAME_CAP - 1, 200, 2];
+        let evs: Vec<Event> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let mut e = sample(i as u64);
+                e.set_name(&vec![b'a' + i as u8; len]);
+                e
+            })
+            .collect();
+        let mut w = Writer::create(&p, &Header::new(Origin::Model)).expect("create");
+        w.push_all(&evs).expect("push");
+        w.finish(Footer::default()).expect("finish");
+        let bytes = std::fs::read(&p).expect("read");
+        let first = 20 + u32::from_le_bytes(bytes[12..16].try_into().expect("4")) as usize;
+        let body = u32::from_le_bytes(bytes[first + 8..first + 12].try_into().expect("4"));
+        let stored: usize = lens.iter().map(|&n| FIXED + n.min(NAME_CAP)).sum();
+        assert_eq!(body as usize, stored);
+        let (_, back, _) = Reader::open(&p).expect("open").read_all().expect("read");
+        assert_eq!(back, evs);
+        assert!(back[0].has(flags::NAME_TRUNCATED));
+        assert_eq!(back[0].name_len as usize, NAME_CAP + 9);
+    }
+
+    /// Format 1 files (each event's 152 bytes) still read, to the events a format 2 file of
+    /// them reads to: name bytes past `name_len` (format 2 does not store them) read as zero.
+    #[test]
+    fn format_1_files_read_as_their_events_zeroed_past_the_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        let mut evs: Vec<Event> = (0..CHUNK_EVENTS as u64 + 3).map(sample).collect();
+        evs[1].set_name(&[b'x'; NAME_CAP + 1]);
+        let clean = evs.clone();
+        evs[2].name[10..20].fill(b'?');
+        let raw = |evs: &[Event]| evs.iter().flat_map(|e| *e.as_bytes()).collect::<Vec<u8>>();
+        let chunks = [
+            (CHUNK_EVENTS as u32, raw(&evs[..CHUNK_EVENTS])),
+            (3, raw(&evs[CHUNK_EVENTS..])),
+        ];
+        std::fs::write(&p, hand_written(1, &chunks)).expect("write");
+        let (_, back, footer) = Reader::open(&p).expect("open").read_all().expect("read");
+        assert_eq!(back, clean);
+        assert_eq!(footer.events, clean.len() as u64);
+
+        // The writer stores no byte past a name either.
+        let again = dir.path().join("again.trace");
+        let mut w = Writer::create(&again, &Header::new(Origin::Model)).expect("create");
+        w.push_all(&evs).expect("push");
+        w.finish(Footer::default()).expect("finish");
+        let (_, back, _) = Reader::open(&again)
+            .expect("open")
+            .read_all()
+            .expect("read");
+        assert_eq!(back, clean);
+    }
+
+    /// A chunk whose checksum holds but whose records do not fill it exactly is corruption,
+    /// at the record that breaks it: a name running past the chunk, fields cut short, bytes
+    /// left over, a length no chunk of that many events can have.
+    #[test]
+    fn records_that_do_not_fill_their_chunk_are_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        let record = |name_len: u32, name: usize| {
+            let mut e = sample(1);
+            e.name_len = name_len;
+            e.as_bytes()[..FIXED + name].to_vec()
+        };
+        let two = [record(3, 3), record(2, 2)].concat();
+        let cases: [(u32, Vec<u8>, &str); 6] = [
+            (1, record(10, 5), "event 0 of 1 runs past its chunk"),
+            (1, record(200, 63), "event 0 of 1 runs past its chunk"),
+            (2, record(3, 3), "event 1 of 2 runs past its chunk"),
+            (
+                2,
+                two[..two.len() - 1].to_vec(),
+                "event 1 of 2 runs past its chunk",
+            ),
+            (
+                2,
+                [&two[..], &record(2, 2)].concat(),
+                "its events end 90 bytes before the chunk does",
+            ),
+            (0, vec![0; 1], "chunk of 0 events in 1 bytes"),
+        ];
+        for (count, body, want) in cases {
+            let bytes = hand_written(2, &[(count, body)]);
+            std::fs::write(&p, &bytes).expect("write");
+            let mut r = Reader::open(&p).expect("header intact");
+            match r.next_event() {
+                Err(TraceError::Corrupt { what, events, .. }) => {
+                    assert_eq!(what, want);
+                    assert_eq!(events, 0);
+                }
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        // The same records filling their chunk read.
+        std::fs::write(&p, hand_written(2, &[(2, two)])).expect("write");
+        let (_, back, _) = Reader::open(&p).expect("open").read_all().expect("read");
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].name_len, 2);
     }
 
     #[test]
