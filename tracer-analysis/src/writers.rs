@@ -14,17 +14,20 @@ pub struct Writer {
     pub name: &'static str,
     pub itself: &'static [Probe],
     pub callers: &'static [Probe],
-    /// A caller older releases have besides `callers`, with no probe: before the release
-    /// that removed it, `callers` do not hold every call.
-    pub unprobed: Option<Unprobed>,
+    /// Callers some releases have besides `callers`, with no probe: on those releases
+    /// `callers` do not hold every call.
+    pub unprobed: &'static [Unprobed],
 }
 
-/// A caller of a static writer on releases before `gone_in`, which no probe brackets.
+/// A caller of a static writer on the releases from `since` to before `gone_in`, which no
+/// probe brackets.
 pub struct Unprobed {
     pub caller: &'static str,
-    /// The first release (major, minor) without it.
-    pub gone_in: (u32, u32),
-    /// What shows it, and what removed it.
+    /// The first release (major, minor) with it; None: every release before `gone_in`.
+    pub since: Option<(u32, u32)>,
+    /// The first release without it; None: every release from `since`.
+    pub gone_in: Option<(u32, u32)>,
+    /// What shows it, and what added or removed it.
     pub source: &'static str,
 }
 
@@ -32,32 +35,43 @@ pub struct Unprobed {
 /// functions holding them, checked in 6.1's source (`__d_add` in `d_add` and
 /// `d_splice_alias`, `dentry_unlink_inode` in `__dentry_kill` and `d_delete`, `___d_drop` in
 /// `__d_drop` and `__d_move`, `__d_instantiate` in `d_instantiate` and `d_instantiate_new`)
-/// and in 4.18's, which has one more caller of `__d_instantiate` ([`Unprobed`]); 4.19's
-/// (4.19.1) has the 6.1 callers. Releases before 4.18 are not checked beyond that.
+/// and in 4.18's and 7.1.5's, which have one more caller of `__d_instantiate` each
+/// ([`Unprobed`]); 4.19.1's and 6.18.2's have the 6.1 callers. Releases before 4.18 are not
+/// checked beyond that.
 pub const WRITERS: [Writer; 10] = [
     Writer {
         name: "__d_move",
         itself: &[Probe::DMove],
         callers: &[],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "__d_instantiate",
         itself: &[Probe::DInstantiateInner],
         callers: &[Probe::DInstantiate, Probe::DInstantiateNew],
-        unprobed: Some(Unprobed {
-            caller: "d_instantiate_no_diralias",
-            gone_in: (4, 19),
-            source: "4.18's fs/dcache.c:1985, called by fuse's create_new_entry (mknod, mkdir, \
-                     symlink, link); removed in 4.19 by c971e6a00617 (\"kill \
-                     d_instantiate_no_diralias()\")",
-        }),
+        unprobed: &[
+            Unprobed {
+                caller: "d_instantiate_no_diralias",
+                since: None,
+                gone_in: Some((4, 19)),
+                source: "4.18's fs/dcache.c:1985, called by fuse's create_new_entry (mknod, \
+                         mkdir, symlink, link); removed in 4.19 by c971e6a00617 (\"kill \
+                         d_instantiate_no_diralias()\")",
+            },
+            Unprobed {
+                caller: "d_make_persistent",
+                since: Some((6, 19)),
+                gone_in: None,
+                source: "6.19's fs/dcache.c:2803, 7.1.5's :2870, tmpfs's creates; added by \
+                         bacdf1d70bbe (\"primitives for maintaining persisitency\")",
+            },
+        ],
     },
     Writer {
         name: "__d_add",
         itself: &[Probe::DAddInner],
         callers: &[Probe::DAdd, Probe::DSpliceAlias],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "___d_drop",
@@ -71,7 +85,7 @@ pub const WRITERS: [Writer; 10] = [
             Probe::DInvalidate,
             Probe::DMove,
         ],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "__d_drop (pprev = NULL, invalidate after ___d_drop)",
@@ -83,37 +97,37 @@ pub const WRITERS: [Writer; 10] = [
             Probe::DentryKillLocked,
             Probe::DInvalidate,
         ],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "dentry_unlink_inode",
         itself: &[Probe::DentryUnlinkInode],
         callers: &[Probe::DDelete, Probe::DentryKill, Probe::DentryKillLocked],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "dentry_iput",
         itself: &[Probe::DentryIput],
         callers: &[Probe::DentryKill, Probe::DentryKillLocked],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "d_delete",
         itself: &[Probe::DDelete],
         callers: &[],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "kill path",
         itself: &[Probe::DentryKill, Probe::DentryKillLocked],
         callers: &[],
-        unprobed: None,
+        unprobed: &[],
     },
     Writer {
         name: "d_invalidate",
         itself: &[Probe::DInvalidate],
         callers: &[],
-        unprobed: None,
+        unprobed: &[],
     },
 ];
 
@@ -168,26 +182,27 @@ impl std::fmt::Display for Observation {
     }
 }
 
-/// Whether `release` (a kernel release such as `4.18.0-305.el8.x86_64`) is before `first`:
-/// a release candidate of `first` counts as before it (which of its candidates had the change
-/// is not checked). One whose `major.minor` does not parse is taken as the newest, as the
-/// diff's rules take it (a reason of its own says so).
-fn before(release: &str, first: (u32, u32)) -> bool {
+/// Whether `release` (a kernel release such as `4.18.0-305.el8.x86_64`) has `u`'s caller. A
+/// release candidate of `since` or of `gone_in` counts as having it (which candidate had the
+/// change is not checked). One whose `major.minor` does not parse is taken as the newest, as
+/// the diff's rules take it (a reason of its own says so).
+fn has(release: &str, u: &Unprobed) -> bool {
     let mut nums = release
         .split(|c: char| !c.is_ascii_digit())
         .map(|n| n.parse::<u32>().ok());
     let (Some(Some(major)), Some(Some(minor))) = (nums.next(), nums.next()) else {
-        return false;
+        return u.gone_in.is_none();
     };
-    (major, minor) < first || ((major, minor) == first && release.contains("-rc"))
+    let v = (major, minor);
+    u.since.is_none_or(|s| v >= s)
+        && u.gone_in
+            .is_none_or(|g| v < g || (v == g && release.contains("-rc")))
 }
 
 impl Writer {
-    /// The caller with no probe this writer still has on `release`.
+    /// A caller with no probe this writer has on `release`.
     fn unprobed_on(&self, release: &str) -> Option<&Unprobed> {
-        self.unprobed
-            .as_ref()
-            .filter(|u| before(release, u.gone_in))
+        self.unprobed.iter().find(|u| has(release, u))
     }
 
     /// What observes this writer given the header's attach modes and kernel release.
@@ -432,48 +447,53 @@ mod tests {
         );
     }
 
-    /// 4.18's `d_instantiate_no_diralias` calls `__d_instantiate` too, and has no probe: there a
-    /// refused or inlined `__d_instantiate` is not observed, though `d_instantiate` and
-    /// `d_instantiate_new` are traced; from 4.19, which removed it, it is. A 4.19 release
-    /// candidate counts as before; a release that does not parse as the newest.
+    /// 4.18's `d_instantiate_no_diralias` (gone in 4.19) and 6.19's `d_make_persistent`
+    /// (tmpfs's creates) call `__d_instantiate` too, and have no probe: there a refused or
+    /// inlined `__d_instantiate` is not observed, though `d_instantiate` and
+    /// `d_instantiate_new` are traced; from 4.19 to 6.18 it is. A release candidate of either
+    /// boundary counts as having the caller; a release that does not parse as the newest.
     #[test]
-    fn d_instantiate_no_diralias_hides_instantiations_before_4_19() {
+    fn unprobed_callers_hide_instantiations_on_their_releases() {
+        let old = ["d_instantiate_no_diralias", "c971e6a00617"];
+        let new = ["d_make_persistent", "bacdf1d70bbe"];
         for to in [
             Attachment::Refused("EBUSY".into()),
             Attachment::Absent("inlined".into()),
         ] {
             let mut a = all_fentry();
             set(&mut a, Probe::DInstantiateInner, to.clone());
-            for (release, observed) in [
-                ("3.16.0-4-amd64", false),
-                ("4.18.0", false),
-                ("4.18.20-custom", false),
-                ("4.19-rc3", false),
-                ("4.19.0", true),
-                ("4.19.1", true),
-                ("5.10.0-30-amd64", true),
-                (NEW, true),
-                ("custom", true),
+            for (release, hidden_by) in [
+                ("3.16.0-4-amd64", Some(old)),
+                ("4.18.0", Some(old)),
+                ("4.18.20-custom", Some(old)),
+                ("4.19-rc3", Some(old)),
+                ("4.19.0", None),
+                ("4.19.1", None),
+                ("5.10.0-30-amd64", None),
+                (NEW, None),
+                ("6.18.2", None),
+                ("6.19-rc1", Some(new)),
+                ("6.19.10", Some(new)),
+                ("7.3.4+deb13-amd64", Some(new)),
+                ("custom", Some(new)),
             ] {
                 let u = unobserved(&a, release);
-                if observed {
+                let Some(words) = hidden_by else {
                     assert!(u.is_empty(), "{to:?} on {release}: {u:?}");
                     continue;
-                }
+                };
                 assert_eq!(
                     u.iter().map(|(w, _)| *w).collect::<Vec<_>>(),
                     ["__d_instantiate"],
                     "{to:?} on {release}"
                 );
-                assert!(
-                    u[0].1.contains("d_instantiate_no_diralias") && u[0].1.contains("c971e6a00617"),
-                    "{}",
-                    u[0].1
-                );
+                assert!(words.iter().all(|w| u[0].1.contains(w)), "{}", u[0].1);
             }
         }
         // Traced itself, it is observed on any release.
-        assert!(unobserved(&all_fentry(), "4.18.0").is_empty());
+        for release in ["4.18.0", "7.1.5"] {
+            assert!(unobserved(&all_fentry(), release).is_empty());
+        }
     }
 
     /// A header of a recording from before a target existed lists neither it nor its callers.

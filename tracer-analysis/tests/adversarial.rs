@@ -3329,12 +3329,14 @@ fn a_refused_static_writer_inside_traced_callers_leaves_the_verdict_alone() {
 }
 
 /// rev7 finding 6: the callers' lists were 6.1's, but 4.18's `d_instantiate_no_diralias`
-/// (fuse's instantiation) calls `__d_instantiate` too, with no probe. On 4.18 a refused
-/// `__d_instantiate` with `d_instantiate` and `d_instantiate_new` traced read "every call of
-/// it is in" them; it is `writer-not-observed`, naming that caller. On 4.19 (the same
-/// generation's `d_seq` rules), which removed it, the same header is observed through them.
+/// (fuse's instantiation) calls `__d_instantiate` too, with no probe, and so does 6.19's
+/// `d_make_persistent` (tmpfs's creates). There a refused `__d_instantiate` with
+/// `d_instantiate` and `d_instantiate_new` traced read "every call of it is in" them; it is
+/// `writer-not-observed`, naming that caller. On 4.19 (the same generation's `d_seq` rules as
+/// 4.18), which removed the first, and on 6.18, before the second, the same header is
+/// observed through them.
 #[test]
-fn a_refused_d_instantiate_on_a_release_with_d_instantiate_no_diralias_is_not_observed() {
+fn a_refused_d_instantiate_with_an_unprobed_caller_on_its_release_is_not_observed() {
     let m = load("prune-stat.model.trace");
     let mut k = load("prune-stat.kernel.trace");
     for caller in [Probe::DInstantiate, Probe::DInstantiateNew] {
@@ -3346,26 +3348,32 @@ fn a_refused_d_instantiate_on_a_release_with_d_instantiate_no_diralias_is_not_ob
         Probe::DInstantiateInner.symbol().into(),
         Attachment::Refused("fentry: EBUSY; kprobe: EINVAL".into()),
     );
-    k.header.kernel_release = "4.19.0".into();
-    let r = diff_parts(&k, &m);
-    assert!(
-        !has_reason(&r, ReasonKind::WriterNotObserved),
-        "{}",
-        outcome(&r)
-    );
-    k.header.kernel_release = "4.18.0".into();
-    let r = diff_parts(&k, &m);
-    let why = r
-        .reasons
-        .iter()
-        .find(|x| x.kind == ReasonKind::WriterNotObserved)
-        .unwrap_or_else(|| panic!("{}", outcome(&r)));
-    assert!(
-        why.message.contains("__d_instantiate")
-            && why.message.contains("d_instantiate_no_diralias"),
-        "{why}"
-    );
-    assert_ne!(r.verdict, Verdict::Clean, "{}", outcome(&r));
+    for release in ["4.19.0", "6.18.2"] {
+        k.header.kernel_release = release.into();
+        let r = diff_parts(&k, &m);
+        assert!(
+            !has_reason(&r, ReasonKind::WriterNotObserved),
+            "{release}: {}",
+            outcome(&r)
+        );
+    }
+    for (release, caller) in [
+        ("4.18.0", "d_instantiate_no_diralias"),
+        ("6.19.0", "d_make_persistent"),
+    ] {
+        k.header.kernel_release = release.into();
+        let r = diff_parts(&k, &m);
+        let why = r
+            .reasons
+            .iter()
+            .find(|x| x.kind == ReasonKind::WriterNotObserved)
+            .unwrap_or_else(|| panic!("{release}: {}", outcome(&r)));
+        assert!(
+            why.message.contains("__d_instantiate") && why.message.contains(caller),
+            "{release}: {why}"
+        );
+        assert_ne!(r.verdict, Verdict::Clean, "{release}: {}", outcome(&r));
+    }
 }
 
 // ---- a call the kernel can drop without counting it shows in the verdict (rev6 finding 2):
