@@ -182,10 +182,11 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
         let mut doubt: Option<(PathId, Fact)> = None;
         let mut dir = paths.parent(path);
         while let Some(d) = dir.filter(|d| *d != ROOT) {
-            if let State::Missing(f) = hist.state_at(d, t) {
+            let (state, last_writer) = hist.state_and_last_writer(d, t);
+            if let State::Missing(f) = state {
                 return found(NameState::ParentGone(d, *f));
             }
-            if let Some(lw) = hist.last_writer(d, t) {
+            if let Some(lw) = last_writer {
                 if own_end.is_none_or(|e| lw.0.ts_end > e) {
                     if newest.is_none_or(|(_, (n, _))| lw.0.ts_end > n.ts_end) {
                         newest = Some((d, lw));
