@@ -38,6 +38,8 @@ pub struct Runs<V: Keyed, const RUNS: usize> {
     /// The window asks after every arrival and is told "not due" about as often as it pops:
     /// without this, each of those questions scanned every run.
     least: Option<Option<(usize, V::Key)>>,
+    /// The runs the last two pushes went to, the latest first (`usize::MAX`: none yet).
+    hints: [usize; 2],
 }
 
 impl<V: Keyed, const RUNS: usize> Default for Runs<V, RUNS> {
@@ -48,6 +50,7 @@ impl<V: Keyed, const RUNS: usize> Default for Runs<V, RUNS> {
             slab: Vec::new(),
             free: Vec::new(),
             least: None,
+            hints: [usize::MAX; 2],
         }
     }
 }
@@ -57,6 +60,29 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
     /// items leave in is fully determined, whichever run or the heap holds each.
     pub fn push(&mut self, value: V) {
         let key = value.key();
+        // The runs of the last two pushes first: the window's input is two interleaved
+        // streams (operations, and the probes' events), each in a run of its own, so the
+        // tighter of those two nearly always takes it without the scan of every run below
+        // (about 20 instructions a push, callgrind). Any run whose last key is at most `key`
+        // keeps the order exact.
+        let fit = |i: usize| {
+            self.runs
+                .get(i)
+                .and_then(|r| r.ends)
+                .map(|(_, last)| last)
+                .filter(|last| *last <= key)
+        };
+        let [h0, h1] = self.hints;
+        let hinted = match (fit(h0), fit(h1)) {
+            (Some(a), Some(b)) => Some(if a > b { h0 } else { h1 }),
+            (Some(_), None) => Some(h0),
+            (None, Some(_)) => Some(h1),
+            (None, None) => None,
+        };
+        if let Some(run) = hinted {
+            self.append(run, key, value);
+            return;
+        }
         // The run whose last key is the highest one at or below `key` (the tightest fit keeps
         // the other runs open for what comes further behind), else an empty run, else a new
         // one.
@@ -95,6 +121,15 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
                 return;
             }
         };
+        self.append(run, key, value);
+    }
+
+    /// Puts `value` at the end of run `run`, whose last key is at most `key` (or which is
+    /// empty).
+    fn append(&mut self, run: usize, key: V::Key, value: V) {
+        if run != self.hints[0] {
+            self.hints = [run, self.hints[0]];
+        }
         let r = &mut self.runs[run];
         match &mut r.ends {
             Some((_, last)) => *last = key,
