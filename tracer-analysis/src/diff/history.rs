@@ -225,12 +225,17 @@ impl NameHistory {
                 observation = Some(f);
             }
         }
+        (observation, self.last_writer_before(t))
+    }
+
+    /// The writer half of [`NameHistory::last_before`]: the last writer that completed before
+    /// `t`, with its rival.
+    fn last_writer_before(&self, t: u64) -> Option<LastWriter<'_>> {
         let Some(i) = self.writers_before(t).checked_sub(1) else {
-            let writer = self
+            return self
                 .base_writer
                 .as_ref()
                 .map(|w| (w, self.base_rival.as_ref()));
-            return (observation, writer);
         };
         let f = &self.writers[i];
         let rival = self
@@ -240,7 +245,7 @@ impl NameHistory {
             .take_while(|g| g.ts_end >= f.ts_begin)
             .find(|g| rivals(g, f))
             .or_else(|| self.base_writer.as_ref().filter(|g| rivals(g, f)));
-        (observation, Some((f, rival)))
+        Some((f, rival))
     }
 
     /// How many of `writers` ended before `t`.
@@ -502,6 +507,16 @@ impl History {
             return State::Unknown;
         };
         h.state_before(t, ORDER_DEPTH)
+    }
+
+    /// Whether `path`'s state at `t` may be [`State::Racing`]: only when the last writer that
+    /// completed before `t` has a rival. Cheaper than [`History::state_at`] (no walk of the
+    /// observations), for a question that only needs to know whether the state is racing.
+    pub fn may_race(&self, path: PathId, t: u64) -> bool {
+        self.names
+            .get(path as usize)
+            .and_then(|h| h.last_writer_before(t))
+            .is_some_and(|(_, rival)| rival.is_some())
     }
 
     /// [`History::state_at`] and the last writer of `path` that completed before `t` (with
@@ -1062,6 +1077,12 @@ mod tests {
                         assert_eq!(
                             h.state_and_last_writer(p, q),
                             (state, reference::last_before(nh, q).1),
+                            "seed {seed} t {q}"
+                        );
+                        let rival = matches!(reference::last_before(nh, q).1, Some((_, Some(_))));
+                        assert_eq!(h.may_race(p, q), rival, "seed {seed} t {q}");
+                        assert!(
+                            rival || !matches!(state, State::Racing(..)),
                             "seed {seed} t {q}"
                         );
                         match state {

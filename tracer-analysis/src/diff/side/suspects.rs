@@ -333,6 +333,7 @@ impl SideState {
             }
             _ => None,
         };
+        let reads_own = matches!(o.op, Some(OpKind::Stat | OpKind::Open));
         for start in [Some(o.path), o.path2].into_iter().flatten() {
             let mut cur = Some(start);
             while let Some(p) = cur.filter(|p| *p != ROOT) {
@@ -344,17 +345,22 @@ impl SideState {
                 {
                     return RACY;
                 }
-                let state = self.hist.state_at(p, o.ts_begin);
-                if let State::Racing(..) = state {
-                    return RACY;
-                }
-                if p == o.path && own.is_none() {
-                    own = Some(state);
+                // The full state only where it is read: the name's own for a stat's or open's
+                // result, or a state that may be racing (a last writer with a rival).
+                let own_here = p == o.path && own.is_none();
+                if (own_here && reads_own) || self.hist.may_race(p, o.ts_begin) {
+                    let state = self.hist.state_at(p, o.ts_begin);
+                    if let State::Racing(..) = state {
+                        return RACY;
+                    }
+                    if own_here {
+                        own = Some(state);
+                    }
                 }
                 cur = paths.parent(p);
             }
         }
-        let contradicts = matches!(o.op, Some(OpKind::Stat | OpKind::Open))
+        let contradicts = reads_own
             && match own {
                 Some(State::Exists(_)) => o.result == ENOENT,
                 Some(State::Missing(_)) => o.result == 0,
