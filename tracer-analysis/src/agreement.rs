@@ -5,6 +5,8 @@
 //! replay `--against` the kernel trace keeps its threads and spans) must give the same
 //! sequence. Only the probes both traces have shown take part (a probe counts from the first
 //! time both sides have recorded it), so a probe one side lacks is not counted as a difference.
+//! The kill path's two probes ([`Probe::is_kill`]) take part as one: a kernel shows
+//! `dentry_kill` or `__dentry_kill` by release and build, the model emits `__dentry_kill`.
 //!
 //! [`Builder`] takes each trace's events in time order (an operation before the events inside
 //! it), as `tracer diff` processes them after its reorder window, and holds only each thread's
@@ -59,10 +61,19 @@ impl<'a> From<&'a Event> for Seen<'a> {
     }
 }
 
+/// The probe a signature is compared under: the kill path's, whatever its name.
+fn compared_as(probe: Probe) -> Probe {
+    if probe.is_kill() {
+        Probe::DentryKill
+    } else {
+        probe
+    }
+}
+
 impl Signature {
     fn of(e: &Seen<'_>, probe: Probe) -> Signature {
         Signature {
-            probe,
+            probe: compared_as(probe),
             seq_odd: e.seq_end & 1 == 1,
             inode_null: e.inode_end == 0,
             hashed: e.flags & flags::HASHED_END != 0,
@@ -75,7 +86,11 @@ impl fmt::Display for Signature {
         write!(
             f,
             "{}({}, {}, {})",
-            self.probe.symbol(),
+            if self.probe.is_kill() {
+                KILL_PATH
+            } else {
+                self.probe.symbol()
+            },
             if self.seq_odd { "odd" } else { "even" },
             if self.inode_null { "NULL" } else { "inode" },
             if self.hashed { "hashed" } else { "unhashed" }
@@ -88,6 +103,9 @@ impl Serialize for Signature {
         s.collect_str(self)
     }
 }
+
+/// How a kill's signature reads, under either name.
+const KILL_PATH: &str = "kill path";
 
 /// Agreement of one operation kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -129,7 +147,8 @@ pub struct Agreement {
     pub per_op: BTreeMap<OpKind, Share>,
     /// Kernel operations with no model operation of the same thread and begin time.
     pub unmatched: u64,
-    /// The probes compared (recorded by both sides).
+    /// The probes compared (recorded by both sides; a kill path's probe when both sides
+    /// recorded either).
     #[serde(serialize_with = "probe_symbols")]
     pub probes: Vec<Probe>,
     /// Probes only the model recorded: the kernel's build inlines them into their callers (its
@@ -268,6 +287,8 @@ struct SideState {
     current: Vec<Option<(u32, u64, u32)>>,
     /// Probes seen, a bit per probe code.
     seen: u32,
+    /// Probes seen as they are compared ([`compared_as`]), a bit per probe code.
+    compared: u32,
     /// Finished operations whose twin has not come yet, by (thread, begin).
     done: HashMap<(u32, u64), u32>,
 }
@@ -373,11 +394,13 @@ impl Builder {
         }
         let side = &mut self.sides[i];
         side.seen |= 1 << (probe as u32);
+        let as_ = compared_as(probe);
+        side.compared |= 1 << (as_ as u32);
         if let Some(&Some((_, begin, slot))) = side.current.get(t) {
             let op = &mut self.ops[slot as usize];
             if begin <= e.ts_begin && e.ts_end <= op.end {
                 op.sigs.push(Signature::of(&e, probe).code());
-                op.probes |= 1 << (probe as u32);
+                op.probes |= 1 << (as_ as u32);
             }
         }
     }
@@ -391,7 +414,7 @@ impl Builder {
         self.free.extend([slot, twin]);
         let (k, m) = if i == 0 { (slot, twin) } else { (twin, slot) };
         let (k, m) = (&self.ops[k as usize], &self.ops[m as usize]);
-        let both = self.sides[0].seen & self.sides[1].seen;
+        let both = self.sides[0].compared & self.sides[1].compared;
         fn kept(v: &[u8], both: u32) -> impl Iterator<Item = u8> + '_ {
             v.iter()
                 .copied()
@@ -434,15 +457,21 @@ impl Builder {
             .collect();
         self.result.unmatched = self.sides[0].done.len() as u64;
         let [kernel, model] = [self.sides[0].seen, self.sides[1].seen];
-        let of = |bits: u32| -> Vec<Probe> {
+        let both = self.sides[0].compared & self.sides[1].compared;
+        // A probe is listed as compared when its class was seen on both sides (a kernel's
+        // `dentry_kill` against the model's `__dentry_kill` lists both), else on its side.
+        let of = |bits: u32, compared: bool| -> Vec<Probe> {
             Probe::ALL
                 .into_iter()
-                .filter(|p| bits & (1 << (*p as u32)) != 0)
+                .filter(|p| {
+                    bits & (1 << (*p as u32)) != 0
+                        && (both & (1 << (compared_as(*p) as u32)) != 0) == compared
+                })
                 .collect()
         };
-        self.result.probes = of(kernel & model);
-        self.result.model_only = of(model & !kernel);
-        self.result.kernel_only = of(kernel & !model);
+        self.result.probes = of(kernel | model, true);
+        self.result.model_only = of(model, false);
+        self.result.kernel_only = of(kernel, false);
         self.result
     }
 }
@@ -581,6 +610,89 @@ mod tests {
             a.examples[0].ts_begin, 100,
             "the unhash without its __d_drop"
         );
+    }
+
+    /// rev9 F1: a kernel that kills through `dentry_kill` (Debian's 7.3.4, 3.x) against the
+    /// model's `__dentry_kill`: the kills are compared as one probe, so a kill on one side only
+    /// disagrees. (rev9's version had no kill on both sides before its first pair: a probe
+    /// counts from the first time both sides have shown it, so that pair agreed whatever the
+    /// names; here both sides kill in the first operation.)
+    #[test]
+    fn rev9_a_7_3_kill_is_compared_with_the_models_kill() {
+        let kernel = vec![
+            op(1, 10, 40),
+            probe(1, 20, Probe::DentryKillLocked, 4, 0),
+            op(1, 50, 60),
+            probe(1, 52, Probe::DLookupRcu, 2, 5),
+            probe(1, 53, Probe::DentryKillLocked, 4, 0),
+            op(1, 70, 80),
+            probe(1, 72, Probe::DLookupRcu, 2, 5),
+        ];
+        let model = vec![
+            op(1, 10, 40),
+            probe(1, 20, Probe::DentryKill, 4, 0),
+            op(1, 50, 60),
+            probe(1, 52, Probe::DLookupRcu, 2, 5),
+            op(1, 70, 80),
+            probe(1, 72, Probe::DLookupRcu, 2, 5),
+            probe(1, 75, Probe::DentryKill, 4, 0), // the model kills elsewhere
+        ];
+        let a = agreement(&kernel, &model, 10);
+        assert_eq!(
+            a.total,
+            Share { ops: 3, agree: 1 },
+            "both kills compared: {a}"
+        );
+        assert_eq!(
+            a.probes,
+            vec![
+                Probe::DLookupRcu,
+                Probe::DentryKill,
+                Probe::DentryKillLocked
+            ]
+        );
+        assert!(a.model_only.is_empty() && a.kernel_only.is_empty(), "{a}");
+        let [kernel_only, model_only] = [&a.examples[0], &a.examples[1]];
+        assert_eq!((kernel_only.ts_begin, model_only.ts_begin), (50, 70));
+        assert_eq!(
+            kernel_only.kernel[1].to_string(),
+            "kill path(even, NULL, unhashed)"
+        );
+        assert_eq!((kernel_only.model.len(), model_only.kernel.len()), (1, 1));
+        assert_eq!(model_only.model.len(), 2);
+    }
+
+    /// The control: the same kill under the two names, in the same operation and with the same
+    /// exit, agrees; a kill whose exit differs does not; and a kill path one side never showed
+    /// is still left out, under either name.
+    #[test]
+    fn a_kill_agrees_under_either_name_and_is_left_out_when_one_side_shows_none() {
+        let with_kill = |p: Probe, inode| {
+            vec![
+                op(1, 10, 40),
+                probe(1, 12, Probe::DLookupRcu, 2, 5),
+                probe(1, 20, p, 4, inode),
+            ]
+        };
+        let same = agreement(
+            &with_kill(Probe::DentryKillLocked, 0),
+            &with_kill(Probe::DentryKill, 0),
+            10,
+        );
+        assert_eq!(same.total, Share { ops: 1, agree: 1 });
+        let other_exit = agreement(
+            &with_kill(Probe::DentryKillLocked, 7),
+            &with_kill(Probe::DentryKill, 0),
+            10,
+        );
+        assert_eq!(other_exit.total, Share { ops: 1, agree: 0 });
+        let kernel_without = vec![op(1, 10, 40), probe(1, 12, Probe::DLookupRcu, 2, 5)];
+        for p in [Probe::DentryKill, Probe::DentryKillLocked] {
+            let a = agreement(&kernel_without, &with_kill(p, 0), 10);
+            assert_eq!(a.total, Share { ops: 1, agree: 1 }, "{p:?}");
+            assert_eq!(a.model_only, vec![p]);
+            assert_eq!(a.probes, vec![Probe::DLookupRcu]);
+        }
     }
 
     /// In time order, each thread's events go to its current operation; an event outside it

@@ -47,11 +47,15 @@ pub enum Probe {
     DSpliceAlias = 15,
     /// `d_delete(dentry)`: after unlink/rmdir; `dentry_unlink_inode` or `__d_drop` inside.
     DDelete = 16,
-    /// `__dentry_kill(dentry)` (up to 6.x): the kill path; `__d_drop` and
-    /// `dentry_unlink_inode` inside.
+    /// `__dentry_kill(dentry)`: the kill path once `dentry_kill` was split (read in 4.4.155)
+    /// up to 7.1.5 at least; `__d_drop` and `dentry_unlink_inode` inside. Its callers take the
+    /// locks (`lock_for_kill` from 6.8).
     DentryKill = 17,
-    /// `dentry_kill(dentry)`: the kill path of 6.19+ (`lock_for_kill` folded in); on older
-    /// kernels the static caller of `__dentry_kill`, usually inlined.
+    /// `dentry_kill(dentry)`: the kill path where there is no `__dentry_kill`. In 3.x (read in
+    /// 3.5.0 and 3.10.105) a static inline that locks, then kills through `d_kill`; in the 7.x
+    /// that folded `lock_for_kill` into it (after 7.1.5; Debian's 7.3.4) it may give up without
+    /// killing. In between, the static caller of `__dentry_kill`, usually inlined. See
+    /// [`Probe::is_kill`].
     DentryKillLocked = 18,
     /// `d_invalidate(dentry)`: `__d_drop` then the subtree's shrink.
     DInvalidate = 19,
@@ -202,6 +206,13 @@ impl Probe {
 
     pub fn is_lookup(self) -> bool {
         matches!(self, Probe::DLookupRcu | Probe::DLookup)
+    }
+
+    /// The kill path's own probe, under either name ([`Probe::DentryKill`],
+    /// [`Probe::DentryKillLocked`]): which of the two a kernel shows depends on its release
+    /// and build, so an analysis comparing kills compares them as one.
+    pub fn is_kill(self) -> bool {
+        matches!(self, Probe::DentryKill | Probe::DentryKillLocked)
     }
 
     pub fn is_writer(self) -> bool {

@@ -541,9 +541,16 @@ impl Profile {
     /// 6.18.2, off by default), tmpfs's `DCACHE_DONTCACHE` in `simple_lookup()` where 6.12
     /// installed `always_delete_dentry` (the same `retain_dentry()` answer), the
     /// `DCACHE_PERSISTENT` flag (read at umount only). 7.1.x still kills through
-    /// `__dentry_kill()`; the `dentry_kill()` that Debian's 7.3 traces show (with
-    /// `lock_for_kill()` folded in, per tracer-common) came later, in a tree not read here, and
-    /// the model emits `__dentry_kill` for it. bacdf1d70bbe opens the generation: its commit
+    /// `__dentry_kill()`; the `dentry_kill()` that Debian's 7.3.4 traces show came after 7.1.5
+    /// (no 7.2 or 7.3 tree could be fetched). Read in a later tree of unknown release (the
+    /// code search's annotated copy) and in 4af0cdb5765a ("document dentry_kill()", 11 April
+    /// 2026, whose context already has it; the fold itself is not pinned): it calls
+    /// `lock_for_kill()` first, gives up there if the dentry gained a user, then does
+    /// `__dentry_kill()`'s body in 6.8's order. The model's kill takes no `i_lock` (so no
+    /// `lock_for_kill()` to give up in) and its writes are in that order, so only the name
+    /// differs: the model emits `__dentry_kill` for every release here, and the event
+    /// agreement compares the two names as one kill ([`tracer_common::Probe::is_kill`]). The
+    /// kill path was read up to 7.1.5 only. bacdf1d70bbe opens the generation: its commit
     /// page (git.ipfire.org, read through the search tool) carries the message of Al Viro's
     /// "[PATCH v4 06/54] primitives for maintaining persisitency" of 18 November 2025, which
     /// adds both helpers and moves `d_lock` from `__d_instantiate()` into its callers; later
