@@ -72,9 +72,10 @@ impl WriterSpan {
     }
 
     /// `__dentry_kill` that entered with `d_inode` set. It runs under `d_lock` from its entry
-    /// (5.10 to 6.x), and `d_inode` changes only under `d_lock`: nothing but the kill itself
-    /// can clear it before the kill's own unhash. (6.19's `dentry_kill` is not one: it may drop
-    /// `d_lock` in `lock_for_kill`, where the name's `d_delete` can clear the inode.)
+    /// (5.10 to 7.1.5 at least), and `d_inode` changes only under `d_lock`: nothing but the
+    /// kill itself can clear it before the kill's own unhash. (The 7.x `dentry_kill` that
+    /// folded `lock_for_kill` in, after 7.1.5, is not one: it may drop `d_lock` there, where
+    /// the name's `d_delete` can clear the inode.)
     fn positive_locked_kill(&self) -> bool {
         self.probe == Probe::DentryKill && self.entered() && self.positive
     }
