@@ -414,9 +414,21 @@ fn catalogue() -> Vec<Case> {
                 let i = positive_lookups(&p.k)[40];
                 p.k.events[i].inode_begin = 0;
                 p.k.events[i].inode_end = 0;
-                p.k.footer.drops.insert(sym(Probe::DDropInner), 2);
+                p.k.footer.drops.insert(sym(Probe::DLookupRcu), 2);
             },
             expect: Anomaly(AnomalyKind::NullInodePositive),
+        },
+        Case {
+            // A dropped `___d_drop` may be a directory's unseen death: the name below the
+            // next dentry at its address may be the old one's.
+            name: "a NULL-inode anomaly in a trace that lost calls ending a dentry's life",
+            mutate: |p| {
+                let i = positive_lookups(&p.k)[42];
+                p.k.events[i].inode_begin = 0;
+                p.k.events[i].inode_end = 0;
+                p.k.footer.drops.insert(sym(Probe::DDropInner), 2);
+            },
+            expect: Inconclusive(ReasonKind::AnomalyAcrossLostDeath),
         },
         Case {
             name: "a NULL-inode anomaly hidden behind an interrupted recording",

@@ -59,6 +59,10 @@ pub enum Doubt {
     /// Its rule reads events of a probe whose entry program the kernel skipped (see
     /// [`Skipped`]): one of them may join two calls.
     SkippedEntry,
+    /// Its rule reads a dentry's record or the name a dentry's binding gave, and calls of a
+    /// probe that ends a dentry's life were lost (see [`Skipped::lost_deaths`]): the record
+    /// may run two lives at one address together.
+    LostDeath,
 }
 
 impl Doubt {
@@ -69,6 +73,7 @@ impl Doubt {
             Doubt::FromLateEvent => ReasonKind::AnomalyFromLateEvent,
             Doubt::NearCut => ReasonKind::AnomalyNearCut,
             Doubt::SkippedEntry => ReasonKind::AnomalyOnSkippedProbe,
+            Doubt::LostDeath => ReasonKind::AnomalyAcrossLostDeath,
         }
     }
 }
@@ -93,12 +98,26 @@ impl Doubt {
 /// `spurious-enoent` and `result-differs` read operations only, and `validated-flag` its own
 /// lookup's values: a skip leaves them standing. So does an anomaly whose dentry and names no
 /// event of a skipped probe touched before its judgment: the skipped call's own event is
-/// missing, like a dropped one, which sets nothing aside.
+/// missing, like a dropped one, which is a loss (a reason), and sets aside only what a lost
+/// death can make ([`Skipped::lost_deaths`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Skipped {
     /// Bit `p as u8` per probe `p`.
     probes: u32,
+    /// A probe that ends a dentry's life lost calls (see [`Skipped::lost_deaths`]).
+    lost_death: bool,
 }
+
+/// The probes whose event ends a dentry's life in the analysis (`on_writer` sets `dead_at`:
+/// the kill path, a clear of an unhashed dentry's inode, the unhash of a negative one).
+pub const LIFE_ENDING: [Probe; 6] = [
+    Probe::DentryKill,
+    Probe::DentryKillLocked,
+    Probe::DentryUnlinkInode,
+    Probe::DentryIput,
+    Probe::DDrop,
+    Probe::DDropInner,
+];
 
 /// A probe's bit in a set of probes.
 fn bit(p: Probe) -> u32 {
@@ -137,6 +156,49 @@ impl Skipped {
     /// probes `touched`, may rest on a joined event.
     fn doubts(self, subject: Probe, touched: u32) -> bool {
         self.probes & (bit(subject) | touched) != 0
+    }
+
+    /// The footer's symbols with calls lost (skipped entries, drops: the call's own event is
+    /// missing either way), of which one a life-ending probe's (or a symbol no probe has)
+    /// means a dentry's death may be unseen. Its address comes back from the slab as another
+    /// dentry; under the same leaf name the analysis takes it for the same one (`bind`
+    /// starts a new life only on another leaf name or after a seen death), so the new life's
+    /// `d_seq` from 0 continues the old record. Nothing shows where (the footer counts per
+    /// probe only, and a dentry seen again under its name looks the same whether it lived on
+    /// or not), so every anomaly whose rule reads a record or a name a binding gave is in
+    /// doubt:
+    /// - `seq-decreased`: the new life's first values below the old life's last;
+    /// - `seq-delta`: the old life's last writer's owed bump (`__d_drop`'s caller's +2) held
+    ///   against the new life's first writer;
+    /// - `found-unhashed`: the old life's unhash value held against the new life's lookups
+    ///   (no writer of the new life seen hashed to clear it);
+    /// - `null-inode-positive`, `clear-before-unhash`: a directory's dentry still bound to
+    ///   its old name names what is below the new dentry at its address; a clear inside a
+    ///   kill whose event is missing also reads as outside one.
+    ///
+    /// `spurious-enoent`, `result-differs` and `validated-flag` read no record and no binding.
+    pub fn lost_deaths<'a>(mut self, symbols: impl IntoIterator<Item = &'a str>) -> Skipped {
+        self.lost_death |= symbols.into_iter().any(|sym| {
+            Probe::KERNEL
+                .into_iter()
+                .find(|p| p.symbol() == sym)
+                .is_none_or(|p| LIFE_ENDING.contains(&p))
+        });
+        self
+    }
+
+    /// Whether an anomaly of `kind` may come from two lives run together.
+    fn doubts_life(self, kind: AnomalyKind) -> bool {
+        use AnomalyKind as K;
+        self.lost_death
+            && match kind {
+                K::SeqDelta
+                | K::SeqDecreased
+                | K::FoundUnhashed
+                | K::NullInodePositive
+                | K::ClearBeforeUnhash => true,
+                K::ValidatedFlag | K::SpuriousEnoent | K::ResultDiffers => false,
+            }
     }
 }
 
@@ -592,6 +654,8 @@ impl Evidence {
                 Some(Doubt::NearCut)
             } else if skipped.doubts(j.probe, j.touched) {
                 Some(Doubt::SkippedEntry)
+            } else if skipped.doubts_life(j.kind) {
+                Some(Doubt::LostDeath)
             } else {
                 None
             };
@@ -1171,6 +1235,64 @@ mod tests {
         assert_eq!(aside(&elsewhere, &[], foreign, Probe::Op), []);
         assert_eq!(aside(&[ev(1, kill, d, 3)], &[], foreign, Probe::Op), named);
         assert_eq!(aside(&[], &[], foreign, rcu), K::ALL);
+    }
+
+    /// A lost call of a life-ending probe (or of a symbol no probe has) sets aside the kinds
+    /// reading a dentry's record or a binding's name, whatever their dentry and probes; a
+    /// lost call of another probe, nothing. A skip that touched the anomaly is named first.
+    #[test]
+    fn a_lost_death_sets_aside_what_reads_a_record_or_a_binding() {
+        use AnomalyKind as K;
+        let mut paths = Paths::default();
+        let df = paths.parse(b"d/f");
+        let aside = |lost: &[&str], skipped: &[Probe]| {
+            let mut e = Evidence::new(Side::Kernel, 0, 100);
+            let s = Obs {
+                probe: Probe::DLookupRcu,
+                path: df,
+                dentry: 0x1007,
+                slot: 7,
+                ..obs(50)
+            };
+            e.keep(&s, &paths);
+            for k in K::ALL {
+                e.add(k, &s, false, String::new(), ruling(), &paths);
+            }
+            e.skipped(Skipped::of(skipped.iter().copied()).lost_deaths(lost.iter().copied()));
+            K::ALL
+                .into_iter()
+                .zip(doubts(&mut e, &paths))
+                .filter_map(|(k, d)| d.map(|d| (k, d)))
+                .collect::<Vec<_>>()
+        };
+        let lives = [
+            K::SeqDelta,
+            K::SeqDecreased,
+            K::FoundUnhashed,
+            K::NullInodePositive,
+            K::ClearBeforeUnhash,
+        ];
+        let by = |d: Doubt| {
+            let mut v: Vec<_> = lives.iter().map(|k| (*k, d)).collect();
+            v.sort();
+            v
+        };
+        for p in LIFE_ENDING {
+            let mut got = aside(&[p.symbol()], &[]);
+            got.sort();
+            assert_eq!(got, by(Doubt::LostDeath), "{p:?}");
+        }
+        let mut got = aside(&["foreign"], &[]);
+        got.sort();
+        assert_eq!(got, by(Doubt::LostDeath));
+        assert_eq!(
+            aside(&[Probe::DLookup.symbol(), Probe::DAdd.symbol()], &[]),
+            []
+        );
+        let kill = [Probe::DentryKill.symbol()];
+        assert!(aside(&kill, &[Probe::DLookupRcu])
+            .iter()
+            .all(|(_, d)| *d == Doubt::SkippedEntry));
     }
 
     /// A late event changes only what was judged before it arrived and ends at or after its

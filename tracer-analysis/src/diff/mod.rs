@@ -140,7 +140,13 @@
 //! probe's event, and one whose rule read such an event before its judgment (on its dentry for
 //! the `d_seq` kinds and `clear-before-unhash`; on its name or a directory above for
 //! `null-inode-positive` and `clear-before-unhash`), is set aside (`anomaly-on-skipped-probe`;
-//! see `evidence::Skipped`). An anomaly judged from a
+//! see `evidence::Skipped`). When calls of a probe whose event ends a dentry's life were
+//! lost (skipped entries or drops of the kill path, `dentry_unlink_inode`, `dentry_iput`,
+//! `__d_drop`, `___d_drop`), a death may be unseen and the next dentry at the address, under
+//! the same name, runs on in the old one's record: every anomaly whose rule reads a dentry's
+//! record or a binding's name (the `d_seq` kinds, `null-inode-positive`,
+//! `clear-before-unhash`) is set aside (`anomaly-across-lost-death`; see
+//! `evidence::Skipped::lost_deaths`). An anomaly judged from a
 //! late event by a rule that holds it against its dentry's state as processed (the `d_seq`
 //! kinds, whose bookkeeping assumes time order, and `clear-before-unhash`, which reads the
 //! dentry's writers so far) compared it with events stamped after it: set aside too
@@ -148,9 +154,10 @@
 //! Set aside means: not counted
 //! (neither in the anomalies nor in its result class: `set_aside` there), a reason naming it
 //! (`anomaly-before-late-event`, `anomaly-from-late-event`, `anomaly-near-cut`,
-//! `anomaly-on-skipped-probe`). Otherwise `clean` (exit 0) only when
+//! `anomaly-on-skipped-probe`, `anomaly-across-lost-death`). Otherwise `clean` (exit 0) only when
 //! nothing keeps the traces from showing there is none; each thing that does is a reason, and any reason makes it `inconclusive` (exit 2):
-//! a trace cut short, corrupted or not finished, events lost (footer drops, per probe the
+//! a trace cut short, corrupted or not finished, events lost (footer drops, skipped entries
+//! the drops do not count, per probe the
 //! footer's hits against the events in the file, a kernel probe with events the footer has no
 //! hits for, holes in a CPU's `cpu_seq` numbers),
 //! `d_seq` moves no traced writer explains, operations without a counterpart, events the
@@ -544,7 +551,8 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             side.settle(
                 bounds[i],
                 bounds[1 - i].map(|b| b.results),
-                Skipped::of_symbols(skipped[i].keys().map(String::as_str)),
+                Skipped::of_symbols(skipped[i].keys().map(String::as_str))
+                    .lost_deaths(lost_calls(&inputs[i], &skipped[i])),
                 &sh.paths,
                 sh.timeline.as_mut(),
             )
@@ -715,6 +723,20 @@ fn skipped_entries(input: &Input) -> BTreeMap<String, u64> {
         Some(f) => f.skipped_entries(&input.header),
         None => Footer::default().skipped_entries(&input.header),
     }
+}
+
+/// The symbols of the probes that lost calls: skipped entries, and drops (a skipped exit is
+/// one).
+fn lost_calls<'a>(
+    input: &'a Input,
+    skipped: &'a BTreeMap<String, u64>,
+) -> impl Iterator<Item = &'a str> {
+    let drops = input.footer.iter().flat_map(|f| &f.drops);
+    skipped
+        .iter()
+        .chain(drops)
+        .filter(|(_, n)| **n > 0)
+        .map(|(sym, _)| sym.as_str())
 }
 
 fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {

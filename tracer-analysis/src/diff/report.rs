@@ -103,6 +103,10 @@ pub enum ReasonKind {
     /// Anomalies whose rule reads events of a probe whose entry program the kernel skipped
     /// (one such event may join two calls): set aside.
     AnomalyOnSkippedProbe,
+    /// Anomalies whose rule reads a dentry's `d_seq` record, writers or the name a binding
+    /// gave, in a trace that lost calls of a probe ending a dentry's life: two lives at one
+    /// address may run together. Set aside.
+    AnomalyAcrossLostDeath,
     /// NULL-inode returns or inode clears under a directory with no known name: not judged.
     UnnamedDirectory,
     /// Events with an unknown probe or operation code.

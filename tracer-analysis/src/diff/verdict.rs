@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    evidence::{Doubt, SetAside},
+    evidence::{Doubt, SetAside, LIFE_ENDING},
     report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side},
     side::{CutBound, CutBounds},
 };
@@ -43,7 +43,8 @@ pub struct Facts<'a> {
     pub release_unknown: Option<&'a str>,
     /// Anomalies whose judgment lacked events: not counted as anomalies.
     pub set_aside: &'a SetAside,
-    /// Per probe, calls whose entry program the kernel skipped (for the set-aside reason).
+    /// Per probe, calls whose entry program the kernel skipped (lost events; the set-aside
+    /// reason names them).
     pub skipped_entries: &'a BTreeMap<String, u64>,
     /// Where the events a cut trace lacks may begin, and why there.
     pub cut_bound: Option<&'a CutBounds>,
@@ -85,6 +86,22 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                 ReasonKind::Lost,
                 format!("lost {n} events on {probe} (footer drops)"),
             );
+        }
+        // A skipped entry loses its call's event. A recorder counts each in the probe's
+        // drops as well (`finish_trace`), so only what the drops leave out is said here: a
+        // footer written otherwise loses no skip, and a recorder's counts none twice.
+        for (probe, n) in f.skipped_entries {
+            let dropped = footer.drops.get(probe).copied().unwrap_or(0);
+            if *n > dropped {
+                say(
+                    ReasonKind::Lost,
+                    format!(
+                        "lost {} events on {probe} (footer skipped_entries {n}, beyond its \
+                         drops {dropped})",
+                        n - dropped
+                    ),
+                );
+            }
         }
         if f.origin == Origin::Kernel {
             // A recorder counts every probe it loaded: events of one it does not count are
@@ -287,6 +304,17 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                         .join(", ")
                 ),
             ),
+            Doubt::LostDeath => (
+                ReasonKind::AnomalyAcrossLostDeath,
+                format!(
+                    "rest on a dentry's d_seq record, its writers or the name a dentry's \
+                     binding gave, and calls of a probe that ends a dentry's life were lost \
+                     ({}): a death not seen runs the next dentry at the same address under \
+                     the same name into the old one's record (its d_seq from 0 reads as going \
+                     back) and leaves a directory's old name on the new dentry",
+                    lost_deaths(f)
+                ),
+            ),
         };
         say(
             kind,
@@ -402,6 +430,26 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         );
     }
     out
+}
+
+/// The life-ending probes (or symbols no probe has) that lost calls, with how many, for the
+/// lost-death reason.
+fn lost_deaths(f: &Facts<'_>) -> String {
+    let ends = |sym: &str| {
+        Probe::KERNEL
+            .into_iter()
+            .find(|p| p.symbol() == sym)
+            .is_none_or(|p| LIFE_ENDING.contains(&p))
+    };
+    let drops = f.footer.iter().flat_map(|x| &x.drops);
+    f.skipped_entries
+        .iter()
+        .map(|(p, n)| (p, n, "skipped"))
+        .chain(drops.map(|(p, n)| (p, n, "dropped")))
+        .filter(|(p, n, _)| **n > 0 && ends(p))
+        .map(|(p, n, how)| format!("{p}: {n} {how}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where a cut trace's missing events may begin, and what shows it, for the near-cut reason.
