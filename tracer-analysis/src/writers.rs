@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use tracer_common::Probe;
+use userspace_dcache::is_release_candidate;
 
 use crate::trace::Attachment;
 
@@ -196,7 +197,7 @@ fn has(release: &str, u: &Unprobed) -> bool {
     let v = (major, minor);
     u.since.is_none_or(|s| v >= s)
         && u.gone_in
-            .is_none_or(|g| v < g || (v == g && release.contains("-rc")))
+            .is_none_or(|g| v < g || (v == g && is_release_candidate(release)))
 }
 
 impl Writer {
@@ -467,12 +468,15 @@ mod tests {
                 ("4.18.0", Some(old)),
                 ("4.18.20-custom", Some(old)),
                 ("4.19-rc3", Some(old)),
+                ("4.19.0-0.rc3.git0.1.fc30", Some(old)),
+                ("4.19.0-300.fc30.x86_64", None),
                 ("4.19.0", None),
                 ("4.19.1", None),
                 ("5.10.0-30-amd64", None),
                 (NEW, None),
                 ("6.18.2", None),
                 ("6.19-rc1", Some(new)),
+                ("6.19.0-0.rc1.20251215git0.1.fc44", Some(new)),
                 ("6.19.10", Some(new)),
                 ("7.3.4+deb13-amd64", Some(new)),
                 ("custom", Some(new)),

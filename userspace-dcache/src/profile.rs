@@ -613,7 +613,7 @@ impl Profile {
         } else {
             (major, minor, 0)
         };
-        let rc = release.contains("-rc");
+        let rc = is_release_candidate(release);
         Profile::ALL
             .iter()
             .rev()
@@ -625,9 +625,44 @@ impl Profile {
     }
 }
 
+/// Whether a kernel release string names a release candidate: "rc" and a digit, not inside a
+/// word. Mainline writes `4.19-rc3`; Fedora `4.19.0-0.rc3.git0.1.fc30`; Ubuntu's mainline
+/// builds `4.19.0-041900rc3-generic`.
+pub fn is_release_candidate(release: &str) -> bool {
+    let b = release.as_bytes();
+    b.windows(3).enumerate().any(|(i, w)| {
+        w[0] == b'r'
+            && w[1] == b'c'
+            && w[2].is_ascii_digit()
+            && (i == 0 || !b[i - 1].is_ascii_alphabetic())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_candidates_in_each_spelling() {
+        for rc in [
+            "4.19-rc3",
+            "4.19.0-rc3",
+            "4.19.0-0.rc3.git0.1.fc30",
+            "4.19.0-041900rc3-generic",
+        ] {
+            assert!(is_release_candidate(rc), "{rc}");
+        }
+        for final_release in [
+            "4.19.0",
+            "4.19.0-300.fc30.x86_64",
+            "6.1.0-26-amd64",
+            "4.18.0-305.el8.x86_64",
+            "5.10.0-src1",
+            "6.8.0-arc1",
+        ] {
+            assert!(!is_release_candidate(final_release), "{final_release}");
+        }
+    }
 
     #[test]
     fn releases_pick_their_generation() {
@@ -647,6 +682,8 @@ mod tests {
             ("4.16.18", "linux-4.8"),
             ("4.17.0", "linux-4.17"),
             ("4.18-rc8", "linux-4.17"),
+            ("4.18.0-0.rc8.git0.1.fc29.x86_64", "linux-4.17"),
+            ("3.0.0-0.rc7.git0.1.fc16", "linux-2.6.39"),
             ("4.18.0", "linux-4.18"),
             ("5.6.19", "linux-4.18"),
             ("5.7-rc1", "linux-5.7"),
