@@ -274,6 +274,27 @@ struct Op {
     /// The probes in `sigs`, a bit per probe code: when both twins' probes are all compared,
     /// their sequences compare as they are, without filtering each byte.
     probes: u32,
+    /// The last kill-path event in `sigs`: its index there, begin and end.
+    kill: Option<(usize, u64, u64)>,
+}
+
+impl Op {
+    /// A kill-path event. A kernel whose `dentry_kill` is out of line shows one kill twice,
+    /// `dentry_kill` around `__dentry_kill`, where the model emits one `__dentry_kill`: of two
+    /// nested kill-path events only the inner one is kept, whichever comes first.
+    fn push_kill(&mut self, sig: u8, b: u64, e: u64) {
+        match self.kill {
+            Some((i, kb, ke)) if kb <= b && e <= ke => {
+                self.sigs[i] = sig;
+                self.kill = Some((i, b, e));
+            }
+            Some((_, kb, ke)) if b <= kb && ke <= e => {}
+            _ => {
+                self.kill = Some((self.sigs.len(), b, e));
+                self.sigs.push(sig);
+            }
+        }
+    }
 }
 
 /// One trace's running and finished operations (as slots of [`Builder`]'s table: the maps
@@ -341,6 +362,7 @@ impl Builder {
                     name_len: 0,
                     sigs: Vec::new(),
                     probes: 0,
+                    kill: None,
                 });
                 (self.ops.len() - 1) as u32
             }
@@ -352,6 +374,7 @@ impl Builder {
         op.name_len = name_len;
         op.sigs.clear();
         op.probes = 0;
+        op.kill = None;
         slot
     }
 
@@ -399,8 +422,13 @@ impl Builder {
         if let Some(&Some((_, begin, slot))) = side.current.get(t) {
             let op = &mut self.ops[slot as usize];
             if begin <= e.ts_begin && e.ts_end <= op.end {
-                op.sigs.push(Signature::of(&e, probe).code());
+                let sig = Signature::of(&e, probe).code();
                 op.probes |= 1 << (as_ as u32);
+                if !probe.is_kill() {
+                    op.sigs.push(sig);
+                } else {
+                    op.push_kill(sig, e.ts_begin, e.ts_end);
+                }
             }
         }
     }
@@ -693,6 +721,56 @@ mod tests {
             assert_eq!(a.model_only, vec![p]);
             assert_eq!(a.probes, vec![Probe::DLookupRcu]);
         }
+    }
+
+    /// rev10 R10-2: a kernel whose `dentry_kill` is out of line shows one kill twice,
+    /// `dentry_kill` around `__dentry_kill`; the model emits one `__dentry_kill`. Only the
+    /// inner event counts, whichever of the two arrives first; two kills one after the other
+    /// stay two, and an outer kill whose exit differs from the model's still disagrees when
+    /// nothing is nested in it.
+    #[test]
+    fn a_kill_seen_by_both_kill_probes_counts_once() {
+        let kill = |p: Probe, b: u64, e: u64, inode| {
+            let mut ev = probe(1, b, p, 4, inode);
+            ev.ts_end = e;
+            ev
+        };
+        let model = |kills: &[u64]| {
+            let mut v = vec![op(1, 10, 90), probe(1, 12, Probe::DLookupRcu, 2, 5)];
+            v.extend(kills.iter().map(|&b| probe(1, b, Probe::DentryKill, 4, 0)));
+            v
+        };
+        let head = || vec![op(1, 10, 90), probe(1, 12, Probe::DLookupRcu, 2, 5)];
+        // The outer event's exit reads the freed dentry: its signature may be anything.
+        let mut nested = head();
+        nested.push(kill(Probe::DentryKillLocked, 20, 30, 9));
+        nested.push(kill(Probe::DentryKill, 22, 23, 0));
+        let a = agreement(&nested, &model(&[22]), 10);
+        assert_eq!(a.total, Share { ops: 1, agree: 1 }, "{a}");
+        let mut inner_first = head();
+        inner_first.push(kill(Probe::DentryKill, 20, 23, 0));
+        inner_first.push(kill(Probe::DentryKillLocked, 20, 30, 9));
+        let a = agreement(&inner_first, &model(&[20]), 10);
+        assert_eq!(a.total, Share { ops: 1, agree: 1 }, "{a}");
+        let mut two = head();
+        for b in [20, 40] {
+            two.push(kill(Probe::DentryKillLocked, b, b + 10, 0));
+            two.push(kill(Probe::DentryKill, b + 2, b + 3, 0));
+        }
+        assert_eq!(
+            agreement(&two, &model(&[22, 42]), 10).total,
+            Share { ops: 1, agree: 1 }
+        );
+        assert_eq!(
+            agreement(&two, &model(&[22]), 10).total,
+            Share { ops: 1, agree: 0 }
+        );
+        let mut alone = head();
+        alone.push(kill(Probe::DentryKillLocked, 20, 30, 9));
+        assert_eq!(
+            agreement(&alone, &model(&[22]), 10).total,
+            Share { ops: 1, agree: 0 }
+        );
     }
 
     /// In time order, each thread's events go to its current operation; an event outside it
