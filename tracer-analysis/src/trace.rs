@@ -17,9 +17,9 @@
 //! `chunk := "EVTS" u32:count u32:crc event[count * EVENT_SIZE]`; its name bytes past
 //! `name_len` are zeroed when read, as format 2 drops them.
 //!
-//! A file without the end mark was cut short (truncated); a bad magic or checksum, or records
-//! that do not fill their chunk exactly, are corruption; another format or schema version is
-//! refused by name.
+//! A file without the end mark was cut short (truncated); a bad magic or checksum, a header or
+//! footer length no JSON object has, or records that do not fill their chunk exactly, are
+//! corruption; another format or schema version is refused by name.
 use std::{
     collections::BTreeMap,
     fs::{File, OpenOptions},
@@ -45,8 +45,10 @@ const _: () = assert!(FIXED + NAME_CAP == EVENT_SIZE);
 /// Where `name_len` sits in a record.
 const NAME_LEN_AT: usize = std::mem::offset_of!(Event, name_len);
 const CHUNK_EVENTS: usize = 4096;
-/// Headers and footers are small JSON; anything larger is corruption.
+/// Headers and footers are small JSON objects; a length outside these bounds is corruption.
 const MAX_JSON: u32 = 16 << 20;
+/// `{}`, the shortest JSON object.
+const MIN_JSON: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -761,9 +763,13 @@ impl Reader {
     }
 
     fn corrupt(&self, what: String) -> TraceError {
+        self.corrupt_at(self.offset, what)
+    }
+
+    fn corrupt_at(&self, offset: u64, what: String) -> TraceError {
         TraceError::Corrupt {
             path: self.path.clone(),
-            offset: self.offset,
+            offset,
             events: self.events,
             what,
         }
@@ -826,10 +832,14 @@ impl Reader {
         Ok(u32::from_le_bytes(b))
     }
 
+    /// A length, that many bytes of JSON and their CRC-32. A length no header or footer can
+    /// have is corruption at the length, before any read it would ask for: the file may well
+    /// go on (an empty read would even look like a cut).
     fn read_json_block(&mut self, what: &'static str) -> Result<Vec<u8>, TraceError> {
+        let at = self.offset;
         let len = self.read_u32(what)?;
-        if len > MAX_JSON {
-            return Err(self.corrupt(format!("{what} length {len} is implausible")));
+        if !(MIN_JSON..=MAX_JSON).contains(&len) {
+            return Err(self.corrupt_at(at, format!("{what} length {len} is impossible")));
         }
         let mut json = vec![0u8; len as usize];
         self.read_full(&mut json, what)?;
@@ -948,22 +958,14 @@ impl Reader {
                     .map(|rec| at + FIXED + stored_name(record_name_len(rec)))
                     .filter(|&end| end <= need);
                 let Some(end) = end else {
-                    return Err(TraceError::Corrupt {
-                        path: self.path.clone(),
-                        offset: start + at as u64,
-                        events: self.events,
-                        what: format!("event {i} of {count} runs past its chunk"),
-                    });
+                    let what = format!("event {i} of {count} runs past its chunk");
+                    return Err(self.corrupt_at(start + at as u64, what));
                 };
                 at = end;
             }
             if at != need {
-                return Err(TraceError::Corrupt {
-                    path: self.path.clone(),
-                    offset: start + at as u64,
-                    events: self.events,
-                    what: format!("its events end {} bytes before the chunk does", need - at),
-                });
+                let what = format!("its events end {} bytes before the chunk does", need - at);
+                return Err(self.corrupt_at(start + at as u64, what));
             }
         }
         self.pos = 0;
@@ -1458,6 +1460,83 @@ mod tests {
                 assert_eq!(what, "data after the end mark");
             }
             e => panic!("{e}"),
+        }
+    }
+
+    /// Reads `p` up to its first error, the header's or a later one's.
+    fn first_error(p: &Path) -> TraceError {
+        let mut r = match Reader::open(p) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        loop {
+            match r.next_event() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{} read whole", p.display()),
+                Err(e) => break e,
+            }
+        }
+    }
+
+    /// rev9 F3: a footer of length 0 with its checksum and end mark intact is damaged, not
+    /// cut (the empty read it asks for looked like an end of file).
+    #[test]
+    fn a_zero_length_footer_is_corruption_not_truncation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        write(&p, 10);
+        let mut bytes = std::fs::read(&p).expect("read");
+        let foot = bytes
+            .windows(4)
+            .rposition(|w| w == FOOTER_MAGIC)
+            .expect("footer");
+        bytes.truncate(foot + 4);
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&[]).to_le_bytes());
+        bytes.extend_from_slice(END_MARK);
+        std::fs::write(&p, &bytes).expect("write");
+        let err = first_error(&p);
+        assert!(
+            matches!(err, TraceError::Corrupt { offset, events: 10, .. } if offset == foot as u64 + 4),
+            "{err:?}"
+        );
+    }
+
+    /// A header or footer length no JSON object has is corruption at the length, whatever
+    /// follows it; a file cut right after a plausible length, or inside its JSON, is
+    /// truncation.
+    #[test]
+    fn an_impossible_json_length_is_corruption_and_a_cut_block_truncation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.trace");
+        write(&p, 10);
+        let bytes = std::fs::read(&p).expect("read");
+        let foot = bytes
+            .windows(4)
+            .rposition(|w| w == FOOTER_MAGIC)
+            .expect("footer");
+        for (at, block) in [(12, "header"), (foot + 4, "footer")] {
+            for len in [0, 1, MAX_JSON + 1, u32::MAX] {
+                let mut b = bytes.clone();
+                b[at..at + 4].copy_from_slice(&len.to_le_bytes());
+                std::fs::write(&p, &b).expect("write");
+                match first_error(&p) {
+                    TraceError::Corrupt { offset, what, .. } => {
+                        assert_eq!(offset, at as u64, "{block} length {len}");
+                        assert_eq!(what, format!("{block} length {len} is impossible"));
+                    }
+                    e => panic!("{block} length {len}: {e:?}"),
+                }
+            }
+            let json = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+            for cut in [at + 4, at + 4 + json / 2, at + 4 + json + 2] {
+                std::fs::write(&p, &bytes[..cut]).expect("write");
+                let err = first_error(&p);
+                assert!(
+                    matches!(err, TraceError::Truncated { .. }),
+                    "{block} cut at {cut}: {err:?}"
+                );
+            }
         }
     }
 
