@@ -1,5 +1,6 @@
-//! Fuzzing with cargo-fuzz (libFuzzer): the trace reader, the workload parser and the diff of
-//! two traces, each a target of the `fuzz/` crate. `cargo xtask fuzz` runs them for as long as
+//! Fuzzing with cargo-fuzz (libFuzzer): the trace reader (on the bytes as given, and with their
+//! checksums recomputed), the workload parser and the diff of two traces, each a target of the
+//! `fuzz/` crate. `cargo xtask fuzz` runs them for as long as
 //! asked; the test step runs each for [`STEP_SECONDS`]. Any crash, panic, timeout or
 //! out-of-memory fails; libFuzzer leaves the input that did it in `fuzz/artifacts/<target>/`.
 //!
@@ -20,6 +21,8 @@ use crate::{cmd, setup::toolchain};
 pub enum Target {
     /// Any bytes as a trace file.
     TraceReader,
+    /// Any bytes as a trace file, its checksums recomputed: past the CRC-32, into the records.
+    TraceChecksummed,
     /// Any text as a workload file.
     WorkloadParser,
     /// Two traces of fuzzed events, diffed.
@@ -27,8 +30,9 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [
+    pub const ALL: [Target; 4] = [
         Target::TraceReader,
+        Target::TraceChecksummed,
         Target::WorkloadParser,
         Target::DiffTraces,
     ];
@@ -36,26 +40,35 @@ impl Target {
     fn bin(self) -> &'static str {
         match self {
             Target::TraceReader => "trace_reader",
+            Target::TraceChecksummed => "trace_checksummed",
             Target::WorkloadParser => "workload_parser",
             Target::DiffTraces => "diff_traces",
         }
     }
 
-    /// Seed directories besides the committed `fuzz/seeds/<target>`.
+    /// The committed seeds, `fuzz/seeds/<this>`: both trace targets read trace files.
+    fn seeds(self) -> &'static str {
+        match self {
+            Target::TraceChecksummed => Target::TraceReader.bin(),
+            Target::TraceReader | Target::WorkloadParser | Target::DiffTraces => self.bin(),
+        }
+    }
+
+    /// Seed directories besides the committed ones.
     fn extra_seeds(self, root: &Path) -> Vec<PathBuf> {
         match self {
             Target::WorkloadParser => vec![
                 root.join("tracer-analysis/workloads"),
                 root.join("xtask/workloads"),
             ],
-            Target::TraceReader | Target::DiffTraces => Vec::new(),
+            Target::TraceReader | Target::TraceChecksummed | Target::DiffTraces => Vec::new(),
         }
     }
 
     /// Largest input libFuzzer makes: a few chunks of events, a long workload file.
     fn max_len(self) -> usize {
         match self {
-            Target::TraceReader | Target::DiffTraces => 64 << 10,
+            Target::TraceReader | Target::TraceChecksummed | Target::DiffTraces => 64 << 10,
             Target::WorkloadParser => 8 << 10,
         }
     }
@@ -66,7 +79,7 @@ pub const STEP_SECONDS: u64 = 60;
 
 #[derive(clap::Args)]
 pub struct FuzzArgs {
-    /// Targets to run (repeatable); default: all three.
+    /// Targets to run (repeatable); default: all four.
     #[arg(long = "target", value_enum)]
     targets: Vec<Target>,
     /// Seconds per target.
@@ -114,7 +127,7 @@ pub fn run(targets: &[Target], time: Duration) -> Result<(u64, Vec<String>)> {
         let mut c = cargo_fuzz();
         c.args(["run", "--sanitizer", "none", "--debug-assertions", t.bin()])
             .arg(&corpus)
-            .arg(dir.join("seeds").join(t.bin()))
+            .arg(dir.join("seeds").join(t.seeds()))
             .args(t.extra_seeds(&root))
             .arg("--")
             .arg(format!("-max_total_time={}", time.as_secs()))
