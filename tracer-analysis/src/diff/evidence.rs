@@ -119,6 +119,17 @@ pub const LIFE_ENDING: [Probe; 6] = [
     Probe::DDropInner,
 ];
 
+/// Whether a lost call of the probe with this symbol may be a dentry's death: a life-ending
+/// probe's, one of a symbol no probe has, or (`None`) one of a probe unknown.
+pub fn may_end_a_life(symbol: Option<&str>) -> bool {
+    symbol.is_none_or(|sym| {
+        Probe::KERNEL
+            .into_iter()
+            .find(|p| p.symbol() == sym)
+            .is_none_or(|p| LIFE_ENDING.contains(&p))
+    })
+}
+
 /// A probe's bit in a set of probes.
 fn bit(p: Probe) -> u32 {
     1 << (p as u8)
@@ -158,9 +169,11 @@ impl Skipped {
         self.probes & (bit(subject) | touched) != 0
     }
 
-    /// The footer's symbols with calls lost (skipped entries, drops: the call's own event is
-    /// missing either way), of which one a life-ending probe's (or a symbol no probe has)
-    /// means a dentry's death may be unseen. Its address comes back from the slab as another
+    /// The probes with calls lost (`verdict::losses`: skipped entries, drops, hits beyond
+    /// the events and drops, `None` for `cpu_seq` numbers missing beyond what the drops
+    /// account for: the call's own event is missing each way), of which one a life-ending
+    /// probe's (or a symbol no probe has, or an unknown probe) means a dentry's death may be
+    /// unseen. Its address comes back from the slab as another
     /// dentry; under the same leaf name the analysis takes it for the same one (`bind`
     /// starts a new life only on another leaf name or after a seen death), so the new life's
     /// `d_seq` from 0 continues the old record. Nothing shows where (the footer counts per
@@ -177,13 +190,11 @@ impl Skipped {
     ///   kill whose event is missing also reads as outside one.
     ///
     /// `spurious-enoent`, `result-differs` and `validated-flag` read no record and no binding.
-    pub fn lost_deaths<'a>(mut self, symbols: impl IntoIterator<Item = &'a str>) -> Skipped {
-        self.lost_death |= symbols.into_iter().any(|sym| {
-            Probe::KERNEL
-                .into_iter()
-                .find(|p| p.symbol() == sym)
-                .is_none_or(|p| LIFE_ENDING.contains(&p))
-        });
+    pub fn lost_deaths<'a>(
+        mut self,
+        symbols: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Skipped {
+        self.lost_death |= symbols.into_iter().any(may_end_a_life);
         self
     }
 
@@ -1258,7 +1269,9 @@ mod tests {
             for k in K::ALL {
                 e.add(k, &s, false, String::new(), ruling(), &paths);
             }
-            e.skipped(Skipped::of(skipped.iter().copied()).lost_deaths(lost.iter().copied()));
+            e.skipped(
+                Skipped::of(skipped.iter().copied()).lost_deaths(lost.iter().map(|s| Some(*s))),
+            );
             K::ALL
                 .into_iter()
                 .zip(doubts(&mut e, &paths))
@@ -1285,6 +1298,10 @@ mod tests {
         let mut got = aside(&["foreign"], &[]);
         got.sort();
         assert_eq!(got, by(Doubt::LostDeath));
+        // A loss of a probe unknown (a `cpu_seq` hole no drop accounts for).
+        assert!(Skipped::default()
+            .lost_deaths([None])
+            .doubts_life(K::SeqDecreased));
         assert_eq!(
             aside(&[Probe::DLookup.symbol(), Probe::DAdd.symbol()], &[]),
             []

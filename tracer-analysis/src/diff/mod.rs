@@ -141,11 +141,12 @@
 //! the `d_seq` kinds and `clear-before-unhash`; on its name or a directory above for
 //! `null-inode-positive` and `clear-before-unhash`), is set aside (`anomaly-on-skipped-probe`;
 //! see `evidence::Skipped`). When calls of a probe whose event ends a dentry's life were
-//! lost (skipped entries or drops of the kill path, `dentry_unlink_inode`, `dentry_iput`,
-//! `__d_drop`, `___d_drop`), a death may be unseen and the next dentry at the address, under
-//! the same name, runs on in the old one's record: every anomaly whose rule reads a dentry's
-//! record or a binding's name (the `d_seq` kinds, `null-inode-positive`,
-//! `clear-before-unhash`) is set aside (`anomaly-across-lost-death`; see
+//! lost (skipped entries, drops, or hits beyond the events and drops of the kill path,
+//! `dentry_unlink_inode`, `dentry_iput`, `__d_drop`, `___d_drop`; or `cpu_seq` holes beyond
+//! what the drops account for, whose probe is unknown), a death may be unseen and the next
+//! dentry at the address, under the same name, runs on in the old one's record: every
+//! anomaly whose rule reads a dentry's record or a binding's name (the `d_seq` kinds,
+//! `null-inode-positive`, `clear-before-unhash`) is set aside (`anomaly-across-lost-death`; see
 //! `evidence::Skipped::lost_deaths`). An anomaly judged from a
 //! late event by a rule that holds it against its dentry's state as processed (the `d_seq`
 //! kinds, whose bookkeeping assumes time order, and `clear-before-unhash`, which reads the
@@ -542,6 +543,23 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     }
     let bounds = [0, 1].map(|i| sides[i].cut_bounds(ending(&inputs[i]), plans[i].as_deref()));
     let skipped = [0, 1].map(|i| skipped_entries(&inputs[i]));
+    let footer_seqs = inputs[0]
+        .footer
+        .as_ref()
+        .map(|f| f.last_cpu_seq.clone())
+        .unwrap_or_default();
+    // Before the anomalies are settled: a hole the drops do not account for is a lost call.
+    let cpu_sequence = sides[0].counts.seqs.finish(&footer_seqs);
+    let doubts = [0, 1].map(|i| {
+        let lost = verdict::losses(
+            inputs[i].footer.as_ref(),
+            &skipped[i],
+            &sides[i].event_counts(),
+            (i == 0).then_some(&cpu_sequence),
+        );
+        Skipped::of_symbols(skipped[i].keys().map(String::as_str))
+            .lost_deaths(lost.iter().map(|l| l.symbol))
+    });
     // A result difference pairs operations of both sides: the other side's cut can number
     // them differently too.
     let settled = sides
@@ -551,8 +569,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             side.settle(
                 bounds[i],
                 bounds[1 - i].map(|b| b.results),
-                Skipped::of_symbols(skipped[i].keys().map(String::as_str))
-                    .lost_deaths(lost_calls(&inputs[i], &skipped[i])),
+                doubts[i],
                 &sh.paths,
                 sh.timeline.as_mut(),
             )
@@ -579,12 +596,6 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     let [mut k, mut m] = sides;
     let [ki, mi] = inputs;
     let (uk, um) = sh.matcher.unmatched();
-    let footer_seqs = ki
-        .footer
-        .as_ref()
-        .map(|f| f.last_cpu_seq.clone())
-        .unwrap_or_default();
-    let cpu_sequence = k.counts.seqs.finish(&footer_seqs);
     let release_unknown = Protocol::for_release(&ki.header.kernel_release)
         .is_none()
         .then(|| {
@@ -723,20 +734,6 @@ fn skipped_entries(input: &Input) -> BTreeMap<String, u64> {
         Some(f) => f.skipped_entries(&input.header),
         None => Footer::default().skipped_entries(&input.header),
     }
-}
-
-/// The symbols of the probes that lost calls: skipped entries, and drops (a skipped exit is
-/// one).
-fn lost_calls<'a>(
-    input: &'a Input,
-    skipped: &'a BTreeMap<String, u64>,
-) -> impl Iterator<Item = &'a str> {
-    let drops = input.footer.iter().flat_map(|f| &f.drops);
-    skipped
-        .iter()
-        .chain(drops)
-        .filter(|(_, n)| **n > 0)
-        .map(|(sym, _)| sym.as_str())
 }
 
 fn info(input: &Input, rules: &Protocol, side: &SideState) -> TraceInfo {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    evidence::{Doubt, SetAside, LIFE_ENDING},
+    evidence::{may_end_a_life, Doubt, SetAside},
     report::{Coverage, CpuSequence, Diagnostics, EventCounts, Reason, ReasonKind, Side},
     side::{CutBound, CutBounds},
 };
@@ -432,24 +432,105 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
     out
 }
 
-/// The life-ending probes (or symbols no probe has) that lost calls, with how many, for the
-/// lost-death reason.
+/// The life-ending probes (or symbols no probe has, or probes unknown) that lost calls, with
+/// how many, for the lost-death reason.
 fn lost_deaths(f: &Facts<'_>) -> String {
-    let ends = |sym: &str| {
-        Probe::KERNEL
-            .into_iter()
-            .find(|p| p.symbol() == sym)
-            .is_none_or(|p| LIFE_ENDING.contains(&p))
-    };
-    let drops = f.footer.iter().flat_map(|x| &x.drops);
-    f.skipped_entries
+    losses(f.footer, f.skipped_entries, f.events, f.cpu_sequence)
         .iter()
-        .map(|(p, n)| (p, n, "skipped"))
-        .chain(drops.map(|(p, n)| (p, n, "dropped")))
-        .filter(|(p, n, _)| **n > 0 && ends(p))
-        .map(|(p, n, how)| format!("{p}: {n} {how}"))
+        .filter(|l| may_end_a_life(l.symbol))
+        .map(Loss::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How a trace shows calls lost.
+#[derive(Clone, Copy)]
+enum Shown {
+    /// The footer's `skipped_entries`.
+    Skipped,
+    /// The footer's `drops`.
+    Dropped,
+    /// The footer's hits beyond the events in the file and the drops.
+    BeyondDrops,
+    /// `cpu_seq` numbers no event carries, beyond those the drops account for.
+    Unnumbered,
+}
+
+/// Calls a trace lost: of the probe with this symbol, or (`None`) of a probe unknown.
+pub struct Loss<'a> {
+    pub symbol: Option<&'a str>,
+    calls: u64,
+    shown: Shown,
+}
+
+impl std::fmt::Display for Loss<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (sym, n) = (self.symbol.unwrap_or("a probe unknown"), self.calls);
+        match self.shown {
+            Shown::Skipped => write!(f, "{sym}: {n} skipped"),
+            Shown::Dropped => write!(f, "{sym}: {n} dropped"),
+            Shown::BeyondDrops => write!(f, "{sym}: {n} missing beyond its drops (footer hits)"),
+            Shown::Unnumbered => write!(
+                f,
+                "{sym}: {n} cpu_seq numbers missing that the drops do not account for"
+            ),
+        }
+    }
+}
+
+/// Every way the trace shows calls lost (the reasons `lost`, `hits-mismatch` and
+/// `sequence-hole` say them): skipped entries, drops, per probe the footer's hits beyond its
+/// events in the file and its drops, and `cpu_seq` holes (`cpu_sequence`: the kernel's)
+/// beyond what the drops account for. A probe numbers a call before it can fail to write its
+/// event (`hit()`), so each drop but a skipped entry (whose program did not run) and each hit
+/// beyond the drops leaves a hole; a hole beyond those is a call whose probe the footer does
+/// not name. The footer counts drops per probe and the holes are per CPU, so only their sums
+/// compare.
+pub fn losses<'a>(
+    footer: Option<&'a Footer>,
+    skipped: &'a BTreeMap<String, u64>,
+    events: &EventCounts,
+    cpu_sequence: Option<&BTreeMap<u32, CpuSequence>>,
+) -> Vec<Loss<'a>> {
+    let loss = |symbol: &'a String, calls: u64, shown: Shown| Loss {
+        symbol: Some(symbol.as_str()),
+        calls,
+        shown,
+    };
+    let mut out: Vec<Loss<'a>> = skipped
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(p, n)| loss(p, *n, Shown::Skipped))
+        .collect();
+    let mut numbered = 0u64;
+    if let Some(footer) = footer {
+        for (p, n) in footer.drops.iter().filter(|(_, n)| **n > 0) {
+            out.push(loss(p, *n, Shown::Dropped));
+            numbered += n.saturating_sub(skipped.get(p).copied().unwrap_or(0));
+        }
+        for (p, hits) in &footer.hits {
+            let held = events.per_probe.get(p).copied().unwrap_or(0);
+            let dropped = footer.drops.get(p).copied().unwrap_or(0);
+            let beyond = hits.saturating_sub(held).saturating_sub(dropped);
+            if beyond > 0 {
+                out.push(loss(p, beyond, Shown::BeyondDrops));
+                numbered += beyond;
+            }
+        }
+    }
+    let missing: u64 = cpu_sequence
+        .iter()
+        .flat_map(|s| s.values())
+        .map(|s| s.missing)
+        .sum();
+    if missing > numbered {
+        out.push(Loss {
+            symbol: None,
+            calls: missing - numbered,
+            shown: Shown::Unnumbered,
+        });
+    }
+    out
 }
 
 /// Where a cut trace's missing events may begin, and what shows it, for the near-cut reason.
