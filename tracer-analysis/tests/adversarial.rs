@@ -3036,12 +3036,17 @@ fn a_skip_of_another_probe_sets_aside_nothing_it_does_not_read() {
 /// Diffs `k` as a kernel trace whose footer says the kernel skipped one entry of each of
 /// `skipped`, against a model of its operations alone.
 fn run_skipped(k: &Trace, skipped: &[Probe]) -> Report {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
     let mut footer = finished();
     for p in skipped {
         footer.skipped_entries.insert(p.symbol().into(), 1);
     }
+    diff_against_its_ops(k, footer)
+}
+
+/// Diffs `k` as a kernel trace ending in `footer` against a model of its operations alone.
+fn diff_against_its_ops(k: &Trace, footer: Footer) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
     k.write(&kp, Origin::Kernel, footer);
     let ops = Trace {
         events: k
@@ -3053,6 +3058,18 @@ fn run_skipped(k: &Trace, skipped: &[Probe]) -> Report {
     };
     ops.write(&mp, Origin::Model, finished());
     diff_files(&kp, &mp, &DiffOptions::default()).expect("diff")
+}
+
+/// A finished footer whose hits are, per probe, its events in `k`.
+fn footer_counting(k: &Trace) -> Footer {
+    let mut footer = finished();
+    for p in Probe::KERNEL {
+        let n = k.events.iter().filter(|e| is(e, p)).count() as u64;
+        if n > 0 {
+            footer.hits.insert(p.symbol().into(), n);
+        }
+    }
+    footer
 }
 
 /// `f1`'s clear (dentry 2) leaves `d_seq` 4, the pruner's unhash of the same dentry enters
@@ -3582,31 +3599,13 @@ fn rev8_a_skipped_kill_s_missing_event_does_not_make_an_anomaly() {
     );
     let bare = run_skipped(&recreated_at_the_same_address(false), &[Probe::DentryKill]);
     // As a recorder writes it: the skipped call a hit and a drop (`finish_trace`).
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
     let k = recreated_at_the_same_address(false);
-    let mut footer = finished();
+    let mut footer = footer_counting(&k);
     let sym = Probe::DentryKill.symbol().to_string();
     footer.skipped_entries.insert(sym.clone(), 1);
-    for p in Probe::KERNEL {
-        let n = k.events.iter().filter(|e| is(e, p)).count() as u64;
-        if n > 0 {
-            footer.hits.insert(p.symbol().into(), n);
-        }
-    }
     footer.hits.insert(sym.clone(), 1);
     footer.drops.insert(sym, 1);
-    k.write(&kp, Origin::Kernel, footer);
-    let ops = Trace {
-        events: k
-            .events
-            .iter()
-            .filter(|e| is(e, Probe::Op))
-            .copied()
-            .collect(),
-    };
-    ops.write(&mp, Origin::Model, finished());
-    let r = diff_files(&kp, &mp, &DiffOptions::default()).expect("diff");
+    let r = diff_against_its_ops(&k, footer);
     assert!(has_reason(&r, ReasonKind::Lost), "{}", outcome(&r));
     assert_ne!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
     assert_ne!(bare.verdict, Verdict::Anomalies, "{}", outcome(&bare));
@@ -3618,15 +3617,7 @@ fn rev8_a_skipped_kill_s_missing_event_does_not_make_an_anomaly() {
 /// file plus the lost calls as hits and drops (`skipped`: the entries were skipped, as a
 /// recorder counts them), against a model of its operations alone.
 fn run_lost(k: &Trace, lost: &[(Probe, u64)], skipped: bool) -> Report {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
-    let mut footer = finished();
-    for p in Probe::KERNEL {
-        let n = k.events.iter().filter(|e| is(e, p)).count() as u64;
-        if n > 0 {
-            footer.hits.insert(p.symbol().into(), n);
-        }
-    }
+    let mut footer = footer_counting(k);
     for (p, n) in lost {
         *footer.hits.entry(p.symbol().into()).or_insert(0) += n;
         footer.drops.insert(p.symbol().into(), *n);
@@ -3634,17 +3625,7 @@ fn run_lost(k: &Trace, lost: &[(Probe, u64)], skipped: bool) -> Report {
             footer.skipped_entries.insert(p.symbol().into(), *n);
         }
     }
-    k.write(&kp, Origin::Kernel, footer);
-    let ops = Trace {
-        events: k
-            .events
-            .iter()
-            .filter(|e| is(e, Probe::Op))
-            .copied()
-            .collect(),
-    };
-    ops.write(&mp, Origin::Model, finished());
-    diff_files(&kp, &mp, &DiffOptions::default()).expect("diff")
+    diff_against_its_ops(k, footer)
 }
 
 /// A dropped `dentry_kill` (no skip) runs the two lives of dentry 2 together just as a
@@ -3750,29 +3731,11 @@ fn a_skipped_entry_is_one_lost_event_whatever_the_footer_counts() {
 /// Writes `k` as a kernel trace whose footer counts, per probe, its events in the file plus
 /// `extra_hits` (calls the file lacks, no drop counted), and diffs it against its operations.
 fn run_with_hits(k: &Trace, extra_hits: &[(Probe, u64)]) -> Report {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (kp, mp) = (dir.path().join("k.trace"), dir.path().join("m.trace"));
-    let mut footer = finished();
-    for p in Probe::KERNEL {
-        let n = k.events.iter().filter(|e| is(e, p)).count() as u64;
-        if n > 0 {
-            footer.hits.insert(p.symbol().into(), n);
-        }
-    }
+    let mut footer = footer_counting(k);
     for (p, n) in extra_hits {
         *footer.hits.entry(p.symbol().into()).or_insert(0) += n;
     }
-    k.write(&kp, Origin::Kernel, footer);
-    let ops = Trace {
-        events: k
-            .events
-            .iter()
-            .filter(|e| is(e, Probe::Op))
-            .copied()
-            .collect(),
-    };
-    ops.write(&mp, Origin::Model, finished());
-    diff_files(&kp, &mp, &DiffOptions::default()).expect("diff")
+    diff_against_its_ops(k, footer)
 }
 
 /// The footer counts one more `__dentry_kill` call than the file holds and no drop: a kill
