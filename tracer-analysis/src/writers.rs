@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use tracer_common::Probe;
-use userspace_dcache::is_release_candidate;
+use userspace_dcache::{is_release_candidate, major_minor};
 
 use crate::trace::Attachment;
 
@@ -188,13 +188,9 @@ impl std::fmt::Display for Observation {
 /// change is not checked). One whose `major.minor` does not parse is taken as the newest, as
 /// the diff's rules take it (a reason of its own says so).
 fn has(release: &str, u: &Unprobed) -> bool {
-    let mut nums = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|n| n.parse::<u32>().ok());
-    let (Some(Some(major)), Some(Some(minor))) = (nums.next(), nums.next()) else {
+    let Some(v) = major_minor(release) else {
         return u.gone_in.is_none();
     };
-    let v = (major, minor);
     u.since.is_none_or(|s| v >= s)
         && u.gone_in
             .is_none_or(|g| v < g || (v == g && is_release_candidate(release)))

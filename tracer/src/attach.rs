@@ -286,11 +286,8 @@ pub enum KprobeSkips {
 impl KprobeSkips {
     /// From `uname -r`; a release that does not start with `major.minor` is taken as older.
     pub fn of_release(release: &str) -> KprobeSkips {
-        let mut n = release
-            .split(|c: char| !c.is_ascii_digit())
-            .map(|s| s.parse::<u32>().ok());
-        match (n.next().flatten(), n.next().flatten()) {
-            (Some(major), Some(minor)) if (major, minor) >= (6, 7) => KprobeSkips::Counted,
+        match userspace_dcache::major_minor(release) {
+            Some(v) if v >= (6, 7) => KprobeSkips::Counted,
             _ => KprobeSkips::Uncounted,
         }
     }

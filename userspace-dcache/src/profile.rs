@@ -604,8 +604,8 @@ impl Profile {
     /// hole). Releases before 2.6.38 are refused (no RCU path walk).
     pub fn for_release(release: &str) -> Result<Profile, ModelError> {
         let bad = || ModelError::BadRelease(release.to_owned());
-        let mut parts = release.split(|c: char| !c.is_ascii_digit());
-        let mut num = || parts.next().and_then(|s| s.parse::<u32>().ok());
+        let mut parts = release_numbers(release);
+        let mut num = || parts.next().flatten();
         let major = num().ok_or_else(bad)?;
         let minor = num().ok_or_else(bad)?;
         let key = if major == 2 {
@@ -623,6 +623,21 @@ impl Profile {
             })
             .ok_or_else(|| ModelError::ReleaseTooOld(release.to_owned()))
     }
+}
+
+/// The numbers of a kernel release string, in order, split at every other character
+/// (`6.1.0-26-amd64`: 6, 1, 0, 26, then `None` for the empty piece of `-amd`): every release
+/// table of the project reads its first two (three for 2.6.x) this way ([`major_minor`]).
+fn release_numbers(release: &str) -> impl Iterator<Item = Option<u32>> + '_ {
+    release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok())
+}
+
+/// A kernel release string's `major.minor`, when it starts with them.
+pub fn major_minor(release: &str) -> Option<(u32, u32)> {
+    let mut n = release_numbers(release);
+    Some((n.next().flatten()?, n.next().flatten()?))
 }
 
 /// Whether a kernel release string names a release candidate: "rc" and a digit, not inside a
