@@ -122,12 +122,12 @@ pub const LIFE_ENDING: [Probe; 6] = [
 /// Whether a lost call of the probe with this symbol may be a dentry's death: a life-ending
 /// probe's, one of a symbol no probe has, or (`None`) one of a probe unknown.
 pub fn may_end_a_life(symbol: Option<&str>) -> bool {
-    symbol.is_none_or(|sym| {
-        Probe::KERNEL
-            .into_iter()
-            .find(|p| p.symbol() == sym)
-            .is_none_or(|p| LIFE_ENDING.contains(&p))
-    })
+    symbol.is_none_or(|sym| kernel_probe(sym).is_none_or(|p| LIFE_ENDING.contains(&p)))
+}
+
+/// The kernel probe with this symbol, if any.
+fn kernel_probe(symbol: &str) -> Option<Probe> {
+    Probe::KERNEL.into_iter().find(|p| p.symbol() == symbol)
 }
 
 /// A probe's bit in a set of probes.
@@ -153,7 +153,7 @@ impl Skipped {
     pub fn of_symbols<'a>(symbols: impl IntoIterator<Item = &'a str>) -> Skipped {
         let mut unknown = false;
         let mut s = Skipped::of(symbols.into_iter().filter_map(|sym| {
-            let p = Probe::KERNEL.into_iter().find(|p| p.symbol() == sym);
+            let p = kernel_probe(sym);
             unknown |= p.is_none();
             p
         }));
