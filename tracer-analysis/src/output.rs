@@ -13,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tempfile::NamedTempFile;
+use tempfile::TempPath;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -46,43 +46,16 @@ pub enum OutputError {
 }
 
 /// A file being written; [`AtomicFile::commit`] puts it in place, dropping it discards it
-/// (what went to a [`Target::InPlace`] output is gone, as on any device or pipe).
+/// (what went to an output written in place is gone, as on any device or pipe).
 pub struct AtomicFile {
     path: PathBuf,
     /// What the commit renames the temporary file over: `path`, or the file its link names.
     dest: PathBuf,
-    out: BufWriter<Target>,
-}
-
-/// Where the bytes go until the commit.
-enum Target {
-    /// A temporary file beside the output, renamed over it by the commit.
-    Temporary(NamedTempFile),
-    /// The output itself, opened for writing: it exists and is not a regular file.
-    InPlace(File),
-}
-
-impl Write for Target {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Target::Temporary(t) => t.write(buf),
-            Target::InPlace(f) => f.write(buf),
-        }
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Target::Temporary(t) => t.write_all(buf),
-            Target::InPlace(f) => f.write_all(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Target::Temporary(t) => t.flush(),
-            Target::InPlace(f) => f.flush(),
-        }
-    }
+    /// The temporary file beside the output, or the output itself when it exists and is not
+    /// a regular file.
+    out: BufWriter<File>,
+    /// The temporary file's path (removed when dropped); `None` when written in place.
+    tmp: Option<TempPath>,
 }
 
 /// How an output path is written.
@@ -123,7 +96,8 @@ impl AtomicFile {
                 return Ok(AtomicFile {
                     path: path.to_path_buf(),
                     dest: path.to_path_buf(),
-                    out: BufWriter::with_capacity(1 << 20, Target::InPlace(f)),
+                    out: BufWriter::with_capacity(1 << 20, f),
+                    tmp: None,
                 });
             }
             Destination::Replace(dest) => dest,
@@ -144,10 +118,12 @@ impl AtomicFile {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let (file, tmp) = tmp.into_parts();
         Ok(AtomicFile {
             path: path.to_path_buf(),
             dest,
-            out: BufWriter::with_capacity(1 << 20, Target::Temporary(tmp)),
+            out: BufWriter::with_capacity(1 << 20, file),
+            tmp: Some(tmp),
         })
     }
 
@@ -182,15 +158,14 @@ impl AtomicFile {
             path: path.clone(),
             source,
         };
-        let tmp = match self
+        let file = self
             .out
             .into_inner()
-            .map_err(|e| write_error(e.into_error()))?
-        {
-            Target::Temporary(tmp) => tmp,
-            Target::InPlace(_) => return Ok(()),
+            .map_err(|e| write_error(e.into_error()))?;
+        let Some(tmp) = self.tmp else {
+            return Ok(());
         };
-        tmp.as_file().sync_all().map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
         tmp.persist(&self.dest).map_err(|e| OutputError::Rename {
             path: path.clone(),
             source: e.error,
