@@ -384,23 +384,23 @@ impl Builder {
         let numbers = &mut self.sides[stream as usize].numbers;
         let next = numbers.len() as u32;
         let thread = *numbers.entry(e.tid).or_insert(next);
-        self.push_numbered(stream, thread, e);
+        if let Some(probe) = probe_of(e.probe) {
+            self.push_numbered(stream, thread, probe, e);
+        }
     }
 
     /// [`Builder::push`] with the event's thread numbered by the caller, who has already
     /// looked its id up (the diff: one hash probe an event instead of two). `thread` must be
     /// the same for every event of one thread id of `stream`, different for different ids,
     /// and small: it indexes a table. Use one of the two per `Builder`: `push`'s own numbers
-    /// would collide with the caller's.
+    /// would collide with the caller's. `probe`: the event's probe, as the caller decoded it
+    /// from `e.probe` (an event of no known probe is not pushed).
     // Always inlined: called for every event of the diff, and its argument is a 56-byte
     // struct built at the call only to be taken apart (about 40 instructions an event).
     #[inline(always)]
-    pub fn push_numbered(&mut self, stream: Stream, thread: u32, e: Seen<'_>) {
+    pub fn push_numbered(&mut self, stream: Stream, thread: u32, probe: Probe, e: Seen<'_>) {
         let i = stream as usize;
         let t = thread as usize;
-        let Some(probe) = probe_of(e.probe) else {
-            return;
-        };
         if probe == Probe::Op {
             let Some(kind) = op_of(e.aux) else {
                 return;
@@ -855,7 +855,8 @@ mod tests {
                 let at = [7, 3, 1_000_000, 42].iter().position(|t| *t == e.tid);
                 let thread = at.map(|i| numbers[i]).expect("a known thread");
                 own.push(stream, e.into());
-                numbered.push_numbered(stream, thread, e.into());
+                let probe = probe_of(e.probe).expect("a known probe");
+                numbered.push_numbered(stream, thread, probe, e.into());
             }
         }
         let (own, numbered) = (own.finish(), numbered.finish());

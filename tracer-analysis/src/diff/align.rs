@@ -121,6 +121,14 @@ impl Paths {
         }
     }
 
+    /// The parent and the last component's name, with one look-up (None for the root).
+    pub fn node(&self, id: PathId) -> Option<(PathId, NameId)> {
+        match self.nodes.get(id as usize) {
+            Some(&node) if id != ROOT => Some(node),
+            _ => None,
+        }
+    }
+
     /// The last component.
     pub fn leaf(&self, id: PathId) -> &[u8] {
         self.name_bytes(self.leaf_name(id))

@@ -24,8 +24,6 @@ use serde_json::json;
 pub(super) const ENOENT: i32 = -2;
 /// Writer spans kept per dentry for overlap questions (a kill is two or three events).
 const WRITERS_KEPT: usize = 8;
-/// Lookups kept per thread, to show which lookups led to an ENOENT.
-const LOOKUPS_KEPT: usize = 16;
 
 impl SideState {
     /// `thread`: the event's thread number in [`super::Threads`].
@@ -53,10 +51,8 @@ impl SideState {
         obs.op = Some(kind);
         obs.path2 = path2;
         let occurrence = sh.matcher.begin(self.index, kind, path);
-        self.suspect(SuspectKind::Result { occurrence }, &obs, Some(kind));
-        if matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT {
-            self.suspect(SuspectKind::Enoent, &obs, Some(kind));
-        }
+        let enoent = matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT;
+        self.suspect(SuspectKind::Result { occurrence, enoent }, &obs, Some(kind));
         Some(obs)
     }
 
@@ -74,12 +70,7 @@ impl SideState {
         let op = self.threads.states[thread]
             .op
             .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end);
-        let (path, guessed) = self.path_of(ev, sh);
-        let generation = if ev.dentry != 0 {
-            self.bind(ev.dentry, path, ev.ts_begin, sh)
-        } else {
-            0
-        };
+        let (path, guessed, generation) = self.place(ev, sh);
         let obs = self.obs(ev, probe, path, generation);
         if ev.dentry != 0 {
             if ev.has(flags::VALIDATED) != (ev.seq_begin == ev.seq_end) {
@@ -188,11 +179,7 @@ impl SideState {
                 }
             }
         }
-        let t = &mut self.threads.states[thread];
-        if t.lookups.len() == LOOKUPS_KEPT {
-            t.lookups.pop_front();
-        }
-        t.lookups.push_back(obs);
+        self.threads.states[thread].lookups.push(&obs);
         Some(obs)
     }
 
@@ -256,8 +243,7 @@ impl SideState {
                 }
             }
         }
-        let (path, guessed) = self.path_of(ev, sh);
-        let generation = self.bind(ev.dentry, path, ev.ts_begin, sh);
+        let (path, guessed, generation) = self.place(ev, sh);
         let obs = self.obs(ev, probe, path, generation);
         let proto = &self.proto;
         let rec = self.dentries.entry(ev.dentry);

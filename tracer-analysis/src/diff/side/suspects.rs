@@ -23,7 +23,6 @@ use crate::diff::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum SuspectKind {
     NullLookup,
-    Enoent,
     /// `late`: the clear arrived after the reorder window had passed its time (whether a
     /// `d_delete` holds it was read from its dentry's writers in processing order).
     ClearHashed {
@@ -32,9 +31,12 @@ pub(super) enum SuspectKind {
     /// Every operation: once every writer that can overlap it is in, its result is handed to
     /// the cross-side matcher with whether a race makes either result possible. `occurrence`:
     /// its number among its side's operations of its kind on its name, taken when it was
-    /// processed (in begin order), as the sides pair them by it.
+    /// processed (in begin order), as the sides pair them by it. `enoent`: a stat or open
+    /// that returned ENOENT, whose result is then also classified (one suspect for both: they
+    /// have the same deadline and event, and were resolved one after the other).
     Result {
         occurrence: u64,
+        enoent: bool,
     },
 }
 
@@ -242,32 +244,7 @@ impl SideState {
                     );
                 }
             }
-            SuspectKind::Enoent => {
-                let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
-                self.enoent[class as usize] += 1;
-                if class == Class::Anomaly {
-                    let s = *s;
-                    let o = &s.obs;
-                    let mut v =
-                        classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
-                    debug_assert_eq!(v.class, class);
-                    let lookups: Vec<Value> = self
-                        .threads
-                        .get(o.tid)
-                        .map(|t| {
-                            t.lookups
-                                .iter()
-                                .filter(|l| l.ts_begin >= o.ts_begin && l.ts_end <= o.ts_end)
-                                .map(|l| obs_args(l, &sh.paths))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    v.evidence
-                        .insert("lookups_in_operation".into(), Value::Array(lookups));
-                    self.add_anomaly(AnomalyKind::SpuriousEnoent, o, false, s.operation(), v, sh);
-                }
-            }
-            SuspectKind::Result { occurrence } => {
+            SuspectKind::Result { occurrence, enoent } => {
                 let Some(kind) = o.op else { return };
                 let r = OpResult {
                     kind,
@@ -284,6 +261,9 @@ impl SideState {
                 let paths = &sh.paths;
                 sh.matcher
                     .record(self.index, r, || self.judge(o, paths), paths);
+                if enoent {
+                    self.resolve_enoent(slot, sh);
+                }
             }
             SuspectKind::ClearHashed { late } => {
                 match classify::clear_while_hashed(&self.hist, o.path, o.ts_begin, o.ts_end, o.tid)
@@ -304,6 +284,34 @@ impl SideState {
                     }
                 }
             }
+        }
+    }
+
+    /// An ENOENT result of the operation in `slot`: its class, and an anomaly's details.
+    fn resolve_enoent(&mut self, slot: u32, sh: &mut Shared) {
+        let s = self.suspects.get(slot);
+        let o = &s.obs;
+        let class = classify::class_of(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+        self.enoent[class as usize] += 1;
+        if class == Class::Anomaly {
+            let s = *s;
+            let o = &s.obs;
+            let mut v = classify::enoent(&self.hist, &sh.paths, o.path, o.ts_begin, o.ts_end);
+            debug_assert_eq!(v.class, class);
+            let lookups: Vec<Value> = self
+                .threads
+                .get(o.tid)
+                .map(|t| {
+                    t.lookups
+                        .iter()
+                        .filter(|l| l.ts_begin >= o.ts_begin && l.ts_end <= o.ts_end)
+                        .map(|l| obs_args(l, &sh.paths))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.evidence
+                .insert("lookups_in_operation".into(), Value::Array(lookups));
+            self.add_anomaly(AnomalyKind::SpuriousEnoent, o, false, s.operation(), v, sh);
         }
     }
 
