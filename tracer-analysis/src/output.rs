@@ -5,7 +5,9 @@
 //! is not a regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming over
 //! it or removing it would replace a device node of the system with a file. An output that is a
 //! symbolic link to a regular file replaces the file it names and the link stays (`/dev/stdout`
-//! redirected to a file is such a link).
+//! redirected to a file is such a link). An output made again from the run's inputs (a replay's
+//! model trace) may skip the sync ([`Durability::Recreatable`]): still renamed into place whole,
+//! but left to the kernel to write back.
 use std::{
     fs::{File, OpenOptions, Permissions},
     io::{self, BufWriter, Write},
@@ -45,6 +47,23 @@ pub enum OutputError {
     SameFile { output: PathBuf, input: PathBuf },
 }
 
+/// Whether a committed file reaches the disk before its name does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced, renamed, the directory synced: after a crash of the system the name holds the
+    /// new file whole or the previous one. For what cannot be made again (a kernel recording,
+    /// a report).
+    Synced,
+    /// Renamed without a sync: other processes, and a run that fails or is killed, still see
+    /// the new file whole or the previous one, but after a crash of the system the name may
+    /// hold a file whose data never reached the disk (empty, cut, or with zeroed blocks). For
+    /// an output the run makes again from its inputs (a replay's model trace: the kernel trace
+    /// it came from stays); a trace's checksums and end mark make such a file read as corrupt
+    /// or truncated, never as a whole trace. The writer then does not wait for the disk, and
+    /// the writeback is left to the kernel's flusher threads.
+    Recreatable,
+}
+
 /// A file being written; [`AtomicFile::commit`] puts it in place, dropping it discards it
 /// (what went to an output written in place is gone, as on any device or pipe).
 pub struct AtomicFile {
@@ -56,6 +75,7 @@ pub struct AtomicFile {
     out: BufWriter<File>,
     /// The temporary file's path (removed when dropped); `None` when written in place.
     tmp: Option<TempPath>,
+    durability: Durability,
 }
 
 /// How an output path is written.
@@ -81,8 +101,17 @@ fn destination(path: &Path) -> Destination {
 
 impl AtomicFile {
     /// Starts writing `path` with permission bits `mode` (trace files are 0600: they hold
-    /// file names and timings of the traced system).
+    /// file names and timings of the traced system), [`Durability::Synced`].
     pub fn create(path: &Path, mode: u32) -> Result<AtomicFile, OutputError> {
+        AtomicFile::create_with(path, mode, Durability::Synced)
+    }
+
+    /// [`AtomicFile::create`] with the durability asked.
+    pub fn create_with(
+        path: &Path,
+        mode: u32,
+        durability: Durability,
+    ) -> Result<AtomicFile, OutputError> {
         let dest = match destination(path) {
             Destination::InPlace { truncate } => {
                 let f = OpenOptions::new()
@@ -98,6 +127,7 @@ impl AtomicFile {
                     dest: path.to_path_buf(),
                     out: BufWriter::with_capacity(1 << 20, f),
                     tmp: None,
+                    durability,
                 });
             }
             Destination::Replace(dest) => dest,
@@ -124,6 +154,7 @@ impl AtomicFile {
             dest,
             out: BufWriter::with_capacity(1 << 20, file),
             tmp: Some(tmp),
+            durability,
         })
     }
 
@@ -150,8 +181,8 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames the file into place, then syncs the directory so the rename
-    /// survives a crash. An output written in place is only flushed: a device or a pipe has
-    /// nothing to sync or rename.
+    /// survives a crash; [`Durability::Recreatable`]: flushes and renames. An output written in
+    /// place is only flushed: a device or a pipe has nothing to sync or rename.
     pub fn commit(self) -> Result<(), OutputError> {
         let path = self.path.clone();
         let write_error = |source| OutputError::Write {
@@ -165,12 +196,21 @@ impl AtomicFile {
         let Some(tmp) = self.tmp else {
             return Ok(());
         };
-        file.sync_all().map_err(write_error)?;
+        let synced = self.durability == Durability::Synced;
+        if synced {
+            file.sync_all().map_err(write_error)?;
+            #[cfg(test)]
+            tests::SYNCS.with(|n| n.set(n.get() + 1));
+        }
         tmp.persist(&self.dest).map_err(|e| OutputError::Rename {
             path: path.clone(),
             source: e.error,
         })?;
-        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = synced
+            .then_some(&self.dest)
+            .and_then(|d| d.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             // Best effort: some file systems refuse fsync on a directory; the data is synced.
             let _ = File::open(dir).and_then(|d| d.sync_all());
         }
@@ -238,8 +278,41 @@ pub fn remove_stale(path: &Path) -> Result<(), OutputError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Files synced by [`AtomicFile::commit`] on this test's thread.
+        pub(crate) static SYNCS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A recreatable output is renamed into place whole, with its mode, without a sync; the
+    /// default one is synced (what a kernel recording and a report need).
+    #[test]
+    fn only_a_synced_output_is_synced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("model.trace");
+        std::fs::write(&p, b"old").expect("write");
+        let mut f = AtomicFile::create_with(&p, 0o600, Durability::Recreatable).expect("create");
+        f.put(b"new").expect("write");
+        f.commit().expect("commit");
+        assert_eq!(
+            SYNCS.with(|n| n.get()),
+            0,
+            "a recreatable output was synced"
+        );
+        assert_eq!(std::fs::read(&p).expect("read"), b"new");
+        let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("model.trace")]);
+        write_atomic(&p, b"newer", 0o600).expect("write");
+        assert_eq!(SYNCS.with(|n| n.get()), 1, "a synced output was not synced");
+        assert_eq!(std::fs::read(&p).expect("read"), b"newer");
+    }
 
     #[test]
     fn a_dropped_file_leaves_the_previous_one_and_no_temporary() {

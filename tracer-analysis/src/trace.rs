@@ -28,7 +28,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::output::{AtomicFile, OutputError};
+use crate::output::{AtomicFile, Durability, OutputError};
 use serde::{Deserialize, Serialize};
 use tracer_common::{Event, Offsets, Probe, EVENT_SIZE, NAME_CAP, SCHEMA_VERSION};
 
@@ -556,7 +556,17 @@ impl Writer {
     /// previous one) only when [`Writer::finish`] succeeds; a writer dropped before leaves
     /// the previous file as it was.
     pub fn create(path: &Path, header: &Header) -> Result<Writer, TraceError> {
-        let out = Out::Atomic(AtomicFile::create(path, 0o600)?);
+        Writer::create_with(path, header, Durability::Synced)
+    }
+
+    /// [`Writer::create`] with the durability asked: [`Durability::Recreatable`] for a trace
+    /// made again from its inputs (a replay's model trace), not synced before it is renamed.
+    pub fn create_with(
+        path: &Path,
+        header: &Header,
+        durability: Durability,
+    ) -> Result<Writer, TraceError> {
+        let out = Out::Atomic(AtomicFile::create_with(path, 0o600, durability)?);
         Writer::start(path, out, header)
     }
 

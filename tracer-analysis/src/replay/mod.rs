@@ -18,6 +18,7 @@ use userspace_dcache::{
 };
 
 use crate::{
+    output::Durability,
     trace::{End, Footer, Header, Origin, Reader, ThreadInfo, TraceError, Writer},
     workload::{self, PlannedOp, Workload, WorkloadError, SETUP_THREAD},
 };
@@ -562,7 +563,8 @@ fn run_paced(
     Ok(results)
 }
 
-/// Runs `w` on a model with `profile` and writes `out` (it appears whole when complete).
+/// Runs `w` on a model with `profile` and writes `out` (it appears whole when complete; not
+/// synced to the disk, [`Durability::Recreatable`]: the same replay makes it again).
 ///
 /// Against a kernel trace in timestamp order the replay streams; when events came later than
 /// the reorder window (an operation longer than it, a stalled CPU buffer) the streamed order
@@ -579,7 +581,7 @@ pub fn replay_to_trace(
     let once = |ns, if_late, early| {
         let window = Window { ns, if_late, early };
         replay_into(w, profile, source, style, kernel_release, window, |h| {
-            Writer::create(out, h)
+            Writer::create_with(out, h, Durability::Recreatable)
         })
     };
     let (streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard, true)?;
@@ -946,8 +948,13 @@ ops = [{ op = "stat", path = "f1" }]
 "#,
             &ops,
         );
+        // The kernel trace cannot be made again: synced. The model trace can (from it): the
+        // replay leaves its writeback to the kernel.
+        let syncs = || crate::output::tests::SYNCS.with(|n| n.get());
+        assert_eq!(syncs(), 1, "the kernel trace was not synced");
         let out = dir.path().join("model.trace");
         let s = replay_against(&kernel, &out);
+        assert_eq!(syncs(), 1, "the model trace was synced");
         assert_eq!(s.ops, 3);
         // The third stat of an existing file "returned ENOENT" in the made-up kernel trace.
         assert_eq!(s.results_differ, Some(1));
