@@ -10,7 +10,7 @@
 //! but left to the kernel to write back.
 use std::{
     fs::{File, OpenOptions, Permissions},
-    io::{self, BufWriter, IoSlice, Write},
+    io::{self, BufWriter, Write},
     os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
 };
@@ -173,27 +173,11 @@ impl AtomicFile {
             })
     }
 
-    /// Writes all of `parts`, in order, after what is buffered, without copying them into the
-    /// buffer: for blocks as large as the buffer (a trace's chunks), the copy costs more than
-    /// it saves. One `writev` for all the parts when the kernel takes them whole.
-    pub fn write_unbuffered(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+    /// Writes all of `bytes` after what is buffered, without copying them into the buffer:
+    /// for blocks as large as the buffer (a trace's chunks), the copy costs more than it saves.
+    pub fn write_unbuffered(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.out.flush()?;
-        let file = self.out.get_mut();
-        let mut slices: Vec<IoSlice<'_>> = parts
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| IoSlice::new(p))
-            .collect();
-        let mut left = &mut slices[..];
-        while !left.is_empty() {
-            match file.write_vectored(left) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut left, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.out.get_mut().write_all(bytes)
     }
 
     /// Flushes, syncs and renames the file into place, then syncs the directory so the rename

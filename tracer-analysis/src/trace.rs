@@ -24,7 +24,6 @@ use std::{
     collections::BTreeMap,
     fs::{File, OpenOptions},
     io::{self, BufWriter, Read, Write},
-    ops::Range,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
@@ -453,12 +452,6 @@ pub struct Writer {
     path: PathBuf,
     out: Out,
     chunk: Vec<u8>,
-    /// The previous chunk's buffer: its bytes in `carry` are not written yet (see
-    /// [`aligned_len`]); the next chunk is built in `chunk` meanwhile.
-    spare: Vec<u8>,
-    carry: Range<usize>,
-    /// The file offset of the first byte not written yet (the header's, while it is buffered).
-    offset: u64,
     chunk_events: usize,
     footer: Footer,
     /// Events per raw `probe` byte, named in the footer at the end: a map keyed by symbol
@@ -481,44 +474,15 @@ impl Out {
         }
     }
 
-    /// Whole chunks: written past the buffer, which would only copy them.
-    fn write_chunks(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+    /// A whole chunk: written past the buffer, which would only copy it.
+    fn write_chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
-            Out::Atomic(f) => f.write_unbuffered(parts),
+            Out::Atomic(f) => f.write_unbuffered(bytes),
             Out::Scratch(f) => {
                 f.flush()?;
-                parts.iter().try_for_each(|p| f.get_mut().write_all(p))
+                f.get_mut().write_all(bytes)
             }
         }
-    }
-
-    /// Whether writes may end on [`WRITE_ALIGN`] rather than at a chunk's end: not for a
-    /// scratch file, read while it grows (a chunk would show cut until the next write).
-    fn aligns(&self) -> bool {
-        matches!(self, Out::Atomic(_))
-    }
-}
-
-/// Where an output's writes end, in the file: multiples of this, so the page cache takes each
-/// write in one large folio (ext4, Linux 6.x). Writes ending at each chunk's end, about 370 KB
-/// at no particular offset, were cut into folios of 44 KB on average (a 0.9 GB model trace:
-/// 20,731 `ext4_da_write_begin`, against 3,020 with these), each folio with its own
-/// allocation, charge and block reservation. At most the smallest full chunk (4,096 records
-/// of at least [`FIXED`] bytes, 360 KB), so each chunk's write reaches a multiple past the
-/// previous chunk's carried tail and two chunk buffers suffice.
-const WRITE_ALIGN: u64 = 256 << 10;
-const _: () = assert!(WRITE_ALIGN as usize <= CHUNK_EVENTS * FIXED);
-
-/// Of `pending` bytes to write from file offset `at`, of which the first `carry` must go now,
-/// how many to write now: up to the last multiple of [`WRITE_ALIGN`] past the carry, else all.
-/// The rest waits for the next chunk.
-fn aligned_len(at: u64, carry: usize, pending: usize) -> usize {
-    let end = at + pending as u64;
-    let cut = end - end % WRITE_ALIGN;
-    if cut > at + carry as u64 {
-        (cut - at) as usize
-    } else {
-        pending
     }
 }
 
@@ -640,9 +604,6 @@ impl Writer {
                 c.resize(CHUNK_HEAD, 0);
                 c
             },
-            spare: Vec::with_capacity(CHUNK_HEAD + CHUNK_EVENTS * EVENT_SIZE),
-            carry: 0..0,
-            offset: head.len() as u64,
             chunk_events: 0,
             footer: Footer::default(),
             per_probe: [0; 256],
@@ -685,22 +646,10 @@ impl Writer {
         head[4..8].copy_from_slice(&(self.chunk_events as u32).to_le_bytes());
         head[8..12].copy_from_slice(&bytes.to_le_bytes());
         head[12..].copy_from_slice(&crc.to_le_bytes());
-        let (carry, len) = (self.carry.len(), self.chunk.len());
-        let now = if self.out.aligns() {
-            aligned_len(self.offset, carry, carry + len)
-        } else {
-            carry + len
-        };
-        let from_chunk = now - carry;
         self.out
-            .write_chunks(&[&self.spare[self.carry.clone()], &self.chunk[..from_chunk]])
+            .write_chunk(&self.chunk)
             .map_err(io_err(&self.path))?;
-        self.offset += now as u64;
-        // The chunk's rest waits in its buffer; the next chunk is built in the other one.
-        std::mem::swap(&mut self.chunk, &mut self.spare);
-        self.carry = from_chunk..len;
-        self.chunk.clear();
-        self.chunk.resize(CHUNK_HEAD, 0);
+        self.chunk.truncate(CHUNK_HEAD);
         self.chunk_events = 0;
         Ok(())
     }
@@ -714,9 +663,6 @@ impl Writer {
     /// `end` come from `footer`) and the end mark.
     pub fn finish(mut self, mut footer: Footer) -> Result<Footer, TraceError> {
         self.flush_chunk()?;
-        self.out
-            .write_chunks(&[&self.spare[self.carry.clone()]])
-            .map_err(io_err(&self.path))?;
         footer.events = self.footer.events;
         footer.per_probe = BTreeMap::new();
         for (raw, &n) in (0..=u8::MAX).zip(self.per_probe.iter()) {
@@ -1155,69 +1101,6 @@ mod tests {
         let mut r = Reader::open(&p).expect("open");
         while r.next_event_ref().expect("read").is_some() {}
         assert_eq!(r.bytes_read(), meta.len());
-    }
-
-    /// An output's writes end on multiples of WRITE_ALIGN once past the bytes that must go
-    /// now, so the page cache holds it in large folios; short of the next multiple, all goes.
-    #[test]
-    fn writes_end_on_the_alignment_past_the_carry() {
-        const A: u64 = WRITE_ALIGN;
-        let a = A as usize;
-        // From the header's end, a first chunk: up to the first multiple, the rest carried.
-        assert_eq!(aligned_len(1_000, 0, 380_000), a - 1_000);
-        // The carry and the next chunk: up to the next multiple.
-        assert_eq!(aligned_len(A, 124_000, 124_000 + 380_000), a);
-        // A cut inside the carry would leave some of it: all goes (a short last chunk).
-        assert_eq!(aligned_len(A - 10, 200, 300), 300);
-        assert_eq!(aligned_len(3 * A + 5, 100_000, 100_500), 100_500);
-        // Ending exactly on a multiple.
-        assert_eq!(aligned_len(A - 100, 0, 100), 100);
-        for (at, carry, more) in [(17u64, 0usize, 400_000usize), (A + 3, 250_000, 360_000)] {
-            let n = aligned_len(at, carry, carry + more);
-            assert!(n >= carry && n <= carry + more);
-            assert_eq!((at + n as u64) % A, 0, "{at} {carry} {more}");
-        }
-    }
-
-    /// A trace written with aligned writes (each chunk's tail carried to the next write, in
-    /// the other buffer) is the bytes a scratch trace, written a chunk at a time, holds: over
-    /// chunks of several sizes, a short last chunk, and an empty one.
-    #[test]
-    fn aligned_writes_write_the_bytes_of_whole_chunk_writes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let h = Header::new(Origin::Model);
-        for n in [0, 5, CHUNK_EVENTS as u64, CHUNK_EVENTS as u64 * 3 + 1000] {
-            let evs: Vec<Event> = (0..n)
-                .map(|i| {
-                    let mut e = sample(i);
-                    // Names of every stored length, so chunks differ in size.
-                    e.set_name(&vec![b'n'; (i % 70) as usize]);
-                    e
-                })
-                .collect();
-            let aligned = dir.path().join(format!("aligned-{n}.trace"));
-            let scratch = dir.path().join(format!("scratch-{n}.trace"));
-            for (path, mut w) in [
-                (&aligned, Writer::create(&aligned, &h).expect("create")),
-                (
-                    &scratch,
-                    Writer::create_scratch(&scratch, &h).expect("create"),
-                ),
-            ] {
-                assert!(w.out.aligns() == (path == &aligned));
-                for batch in evs.chunks(777) {
-                    w.push_all(batch).expect("push_all");
-                }
-                w.finish(Footer::default()).expect("finish");
-            }
-            let bytes = std::fs::read(&aligned).expect("read");
-            assert_eq!(bytes, std::fs::read(&scratch).expect("read"), "{n} events");
-            let (_, back, _) = Reader::open(&aligned)
-                .expect("open")
-                .read_all()
-                .expect("read");
-            assert_eq!(back.len() as u64, n);
-        }
     }
 
     /// Batches that straddle chunk boundaries give the same file as pushing one event at a
