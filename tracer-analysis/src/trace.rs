@@ -728,6 +728,103 @@ fn event_bytes_mut(ev: &mut Event) -> &mut [u8; EVENT_SIZE] {
     unsafe { &mut *(ev as *mut Event).cast::<[u8; EVENT_SIZE]>() }
 }
 
+/// The record at `*pos` of a chunk checked by [`Reader::read_chunk`], moving `*pos` past it;
+/// None if it does not fit (which that check rules out).
+#[inline(always)]
+fn take_record<'c>(chunk: &'c [u8], pos: &mut usize, layout: Layout) -> Option<Record<'c>> {
+    let (fields, rest) = chunk.get(*pos..)?.split_first_chunk::<FIXED>()?;
+    // read_chunk left room for every record's whole name.
+    let name = rest.first_chunk::<NAME_CAP>()?;
+    let stored = stored_name(record_name_len(fields));
+    *pos += match layout {
+        Layout::Raw => EVENT_SIZE,
+        Layout::Compact => FIXED + stored,
+    };
+    Some(Record {
+        fields,
+        name,
+        stored,
+    })
+}
+
+/// One record, read in place: its fields as the [`Event`] of the same name holds them.
+#[derive(Clone, Copy)]
+pub struct Record<'c> {
+    fields: &'c [u8; FIXED],
+    /// The [`NAME_CAP`] bytes from the name's start: its stored bytes, then whatever follows
+    /// them in the chunk (the next record, format 1's left-overs, or the chunk's slack).
+    name: &'c [u8; NAME_CAP],
+    /// The name bytes the record stores (as [`Event::name_bytes`] has them), read once.
+    stored: usize,
+}
+
+/// Accessors of a [`Record`]'s fields, each at its [`Event`] field's offset.
+macro_rules! record_fields {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        $(
+            #[inline(always)]
+            pub fn $field(&self) -> $ty {
+                const AT: usize = std::mem::offset_of!(Event, $field);
+                const N: usize = std::mem::size_of::<$ty>();
+                let mut b = [0u8; N];
+                b.copy_from_slice(&self.fields[AT..AT + N]);
+                <$ty>::from_le_bytes(b)
+            }
+        )*
+    };
+}
+
+impl<'c> Record<'c> {
+    record_fields!(
+        ts_begin: u64, ts_end: u64, dentry: u64, parent: u64, inode_begin: u64, inode_end: u64,
+        tid: u32, cpu: u32, probe: u8, source: u8, flags: u16, seq_begin: u32, seq_end: u32,
+        aux: u32, result: i32, cpu_seq: u32,
+    );
+
+    /// A record of `ev`'s bytes, as a trace would hold it.
+    #[cfg(test)]
+    pub fn of_event(ev: &'c Event) -> Record<'c> {
+        let (fields, name) = ev
+            .as_bytes()
+            .split_first_chunk::<FIXED>()
+            .expect("FIXED < EVENT_SIZE");
+        let name = name
+            .first_chunk::<NAME_CAP>()
+            .expect("the name ends the event");
+        let stored = stored_name(ev.name_len);
+        Record {
+            fields,
+            name,
+            stored,
+        }
+    }
+
+    /// The recorded name bytes, as [`Event::name_bytes`] gives them.
+    #[inline(always)]
+    pub fn name_bytes(&self) -> &'c [u8] {
+        &self.name[..self.stored.min(NAME_CAP)]
+    }
+
+    /// The [`NAME_CAP`] bytes from the name's start: the name's, then bytes that are not
+    /// (mask them by [`Record::name_bytes`]'s length).
+    #[inline(always)]
+    pub fn name_window(&self) -> &'c [u8; NAME_CAP] {
+        self.name
+    }
+
+    /// The event: the fields, and the name's bytes masked to its stored ones. Copies of fixed
+    /// size, no branch on the name's length: its copy and the fill after it were a third of
+    /// the decoding's instructions.
+    fn decode_into(&self, ev: &mut Event) {
+        let mask = &NAME_MASKS[self.stored];
+        let dst = event_bytes_mut(ev);
+        dst[..FIXED].copy_from_slice(self.fields);
+        for i in 0..NAME_CAP {
+            dst[FIXED + i] = self.name[i] & mask[i];
+        }
+    }
+}
+
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, TraceError> {
         let file = File::open(path).map_err(io_err(path))?;
@@ -870,10 +967,29 @@ impl Reader {
         if self.left == 0 && !self.next_chunk()? {
             return Ok(None);
         }
-        self.decode()?;
+        let Some(rec) = take_record(&self.chunk, &mut self.pos, self.layout) else {
+            return Err(self.record_past_chunk());
+        };
+        rec.decode_into(&mut self.scratch);
         self.left -= 1;
         self.events += 1;
         Ok(Some(&self.scratch))
+    }
+
+    /// The next record where it lies in the chunk, None after the footer: for a reader that
+    /// wants a few fields, not a whole [`Event`] (the diff's, which decoded every event into
+    /// 152 bytes to read them back at once).
+    #[inline]
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, TraceError> {
+        if self.left == 0 && !self.next_chunk()? {
+            return Ok(None);
+        }
+        let Some(rec) = take_record(&self.chunk, &mut self.pos, self.layout) else {
+            return Err(self.record_past_chunk());
+        };
+        self.left -= 1;
+        self.events += 1;
+        Ok(Some(rec))
     }
 
     /// Reads records up to a chunk with events (true) or past the footer (false). Out of
@@ -983,36 +1099,8 @@ impl Reader {
         Ok(())
     }
 
-    /// Decodes the record at `pos` (checked by [`Reader::read_chunk`]) into `scratch`: the
-    /// fields, and the name's [`NAME_CAP`] bytes masked to its stored ones (the bytes after
-    /// them are the next record's, or format 1's left-overs). Copies of fixed size, no branch
-    /// on the name's length: its copy and the fill after it were a third of the decoding's
-    /// instructions.
-    fn decode(&mut self) -> Result<(), TraceError> {
-        let rec = self.chunk.get(self.pos..).and_then(|r| {
-            let (fields, rest) = r.split_first_chunk::<FIXED>()?;
-            Some((fields, rest.first_chunk::<NAME_CAP>()?))
-        });
-        let Some((fields, name)) = rec else {
-            // read_chunk left room for every record's whole name.
-            return Err(self.record_past_chunk());
-        };
-        let stored = stored_name(record_name_len(fields));
-        let mask = &NAME_MASKS[stored];
-        let dst = event_bytes_mut(&mut self.scratch);
-        dst[..FIXED].copy_from_slice(fields);
-        for i in 0..NAME_CAP {
-            dst[FIXED + i] = name[i] & mask[i];
-        }
-        self.pos += match self.layout {
-            Layout::Raw => EVENT_SIZE,
-            Layout::Compact => FIXED + stored,
-        };
-        Ok(())
-    }
-
-    /// Out of line, as it never happens: its formatting in [`Reader::decode`] cost every
-    /// event the registers it needs.
+    /// Out of line, as it never happens: its formatting in the record's take cost every event
+    /// the registers it needs.
     #[cold]
     #[inline(never)]
     fn record_past_chunk(&self) -> TraceError {
@@ -1341,6 +1429,78 @@ mod tests {
             .read_all()
             .expect("read");
         assert_eq!(back, clean);
+    }
+
+    /// Records read where they lie hold what the decoded events hold, field by field and name
+    /// by name, in format 1 (bytes left after a name, a name past its cap) as in format 2.
+    #[test]
+    fn records_read_in_place_are_the_decoded_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut evs: Vec<Event> = (0..CHUNK_EVENTS as u64 + 3).map(sample).collect();
+        for (i, e) in evs.iter_mut().enumerate() {
+            let i = i as u64;
+            (e.parent, e.inode_begin, e.inode_end) = (i << 40 | 7, i * 3 + 1, u64::MAX - i);
+            (e.tid, e.cpu, e.source, e.flags) = (i as u32 + 9, i as u32 % 5, 3, i as u16);
+            (e.seq_begin, e.seq_end, e.aux, e.result) = (1, 2, i as u32, -(i as i32));
+            e.cpu_seq = i as u32 * 7;
+        }
+        evs[1].set_name(&[b'x'; NAME_CAP + 1]);
+        evs[2].set_name(b"");
+        evs[3].set_name(&[b'y'; NAME_CAP]);
+        evs[4].name[10..20].fill(b'?');
+        let raw: Vec<u8> = evs[..CHUNK_EVENTS]
+            .iter()
+            .flat_map(|e| *e.as_bytes())
+            .collect();
+        let tail: Vec<u8> = evs[CHUNK_EVENTS..]
+            .iter()
+            .flat_map(|e| *e.as_bytes())
+            .collect();
+        let v1 = dir.path().join("v1.trace");
+        let chunks = [(CHUNK_EVENTS as u32, raw), (3, tail)];
+        std::fs::write(&v1, hand_written(1, &chunks)).expect("write");
+        let v2 = dir.path().join("v2.trace");
+        let mut w = Writer::create(&v2, &Header::new(Origin::Model)).expect("create");
+        w.push_all(&evs).expect("push");
+        w.finish(Footer::default()).expect("finish");
+        for p in [&v1, &v2] {
+            let mut records = Reader::open(p).expect("open");
+            let mut events = Reader::open(p).expect("open");
+            let mut n = 0;
+            while let Some(r) = records.next_record().expect("record") {
+                let e = events.next_event().expect("event").expect("as many events");
+                let fields = (
+                    r.ts_begin(),
+                    r.ts_end(),
+                    r.dentry(),
+                    r.parent(),
+                    r.inode_begin(),
+                );
+                assert_eq!(
+                    fields,
+                    (e.ts_begin, e.ts_end, e.dentry, e.parent, e.inode_begin)
+                );
+                let fields = (
+                    r.inode_end(),
+                    r.tid(),
+                    r.cpu(),
+                    r.probe(),
+                    r.source(),
+                    r.flags(),
+                );
+                assert_eq!(
+                    fields,
+                    (e.inode_end, e.tid, e.cpu, e.probe, e.source, e.flags)
+                );
+                let fields = (r.seq_begin(), r.seq_end(), r.aux(), r.result(), r.cpu_seq());
+                assert_eq!(fields, (e.seq_begin, e.seq_end, e.aux, e.result, e.cpu_seq));
+                assert_eq!(r.name_bytes(), e.name_bytes(), "{}: event {n}", p.display());
+                assert_eq!(&r.name_window()[..r.name_bytes().len()], r.name_bytes());
+                n += 1;
+            }
+            assert!(events.next_event().expect("end").is_none());
+            assert_eq!(n, evs.len());
+        }
     }
 
     /// A chunk whose checksum holds but whose records do not fill it exactly is corruption,

@@ -5,16 +5,16 @@
 //! thread interleaves the two sides exactly as one thread reading both did: the front halves of the two traces and the analysis run on three cores at once.
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use tracer_common::{flags, Event, OpKind, Probe, Source};
+use tracer_common::{flags, OpKind, Probe, Source};
 
 use super::{
     event::{Ev, Numbering, Tables},
-    reorder::Reorder,
+    reorder::{key_time, Reorder},
     sequence::CpuSeqs,
 };
 use crate::{
     codes::{op_of, probe_of},
-    trace::Reader,
+    trace::{Reader, Record},
 };
 
 /// Trace events per batch sent on: enough to make the hand-over cheap, few enough that the
@@ -50,6 +50,23 @@ pub struct Counts {
     pub names_cut: u64,
     /// Events whose entry half was not seen.
     pub no_entry: u64,
+    /// Operations', then probe events' least begin and greatest end so far, the time ranges
+    /// once [`Counts::finish`] has run (an `Option` rebuilt per event was a tenth of the
+    /// counting's instructions).
+    spans: [(u64, u64); 2],
+    /// Events by probe code and [`COUNTED_FLAGS`] bits: one increment an event, folded into
+    /// `per_probe`, `names_cut` and `no_entry` by [`Counts::finish`] (a decoded probe and two
+    /// flag tests an event before).
+    by_code: Box<[[u64; 4]; 256]>,
+}
+
+/// The flags the report counts, as the two bits of a [`Counts::by_code`] column.
+const COUNTED_FLAGS: [u16; 2] = [flags::NAME_TRUNCATED, flags::NO_ENTRY];
+
+/// The column of [`Counts::by_code`] for an event's flags.
+#[inline(always)]
+fn flag_bits(f: u16) -> usize {
+    usize::from(f & COUNTED_FLAGS[0] != 0) | usize::from(f & COUNTED_FLAGS[1] != 0) << 1
 }
 
 impl Default for Counts {
@@ -65,39 +82,53 @@ impl Default for Counts {
             not_from_probes: 0,
             names_cut: 0,
             no_entry: 0,
+            spans: [(u64::MAX, 0); 2],
+            by_code: Box::new([[0; 4]; 256]),
         }
     }
 }
 
 impl Counts {
-    fn count(&mut self, ev: &Event) {
-        self.per_probe[probe_of(ev.probe).map_or(0, |p| p as usize)] += 1;
-        let is_op = ev.probe == Probe::Op as u8;
+    #[inline(always)]
+    fn count(&mut self, ev: &Record) {
+        let probe = ev.probe();
+        self.by_code[usize::from(probe)][flag_bits(ev.flags())] += 1;
+        let is_op = probe == Probe::Op as u8;
         if is_op {
-            self.per_op[op_of(ev.aux).map_or(0, |k| k as usize)] += 1;
+            self.per_op[op_of(ev.aux()).map_or(0, |k| k as usize)] += 1;
         }
         if matches!(
-            Source::from_u8(ev.source),
+            Source::from_u8(ev.source()),
             Some(Source::FEntry | Source::KProbe)
         ) {
-            self.seqs.push(ev.cpu, ev.cpu_seq);
+            self.seqs.push(ev.cpu(), ev.cpu_seq());
         } else if !is_op {
             self.not_from_probes += 1;
         }
-        if ev.has(flags::NAME_TRUNCATED) {
-            self.names_cut += 1;
+        let span = &mut self.spans[usize::from(!is_op)];
+        span.0 = span.0.min(ev.ts_begin());
+        span.1 = span.1.max(ev.ts_end());
+    }
+
+    /// The counts by probe and flag, and the time ranges from the spans: None for a kind no
+    /// event had.
+    fn finish(&mut self) {
+        for (code, columns) in self.by_code.iter().enumerate() {
+            let slot = u8::try_from(code)
+                .ok()
+                .and_then(probe_of)
+                .map_or(0, |p| p as usize);
+            for (bits, n) in columns.iter().enumerate() {
+                self.per_probe[slot] += n;
+                self.names_cut += if bits & 1 != 0 { *n } else { 0 };
+                self.no_entry += if bits & 2 != 0 { *n } else { 0 };
+            }
         }
-        if ev.has(flags::NO_ENTRY) {
-            self.no_entry += 1;
-        }
-        let range = if is_op {
-            &mut self.operation_time_range
-        } else {
-            &mut self.probe_time_range
-        };
-        *range = Some(range.map_or((ev.ts_begin, ev.ts_end), |(b, e)| {
-            (b.min(ev.ts_begin), e.max(ev.ts_end))
-        }));
+        let ops: u64 = self.per_op.iter().sum();
+        let all: u64 = self.per_probe.iter().sum();
+        let [op, probe] = self.spans;
+        self.operation_time_range = (ops > 0).then_some(op);
+        self.probe_time_range = (all > ops).then_some(probe);
     }
 }
 
@@ -125,14 +156,13 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     let mut released = Vec::with_capacity(READ_BATCH);
     let mut events = Vec::with_capacity(RELEASED_ROOM);
     let problem = loop {
-        match reader.next_event_ref() {
-            Ok(Some(ev)) => {
-                counts.count(ev);
-                window.insert(numbering.compact(ev));
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                counts.count(&rec);
+                let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
+                window.insert(key, numbering.compact(&rec));
                 let before = events.len();
-                while let Some(ev) = window.pop_due() {
-                    events.push(ev);
-                }
+                window.pop_due(&mut events);
                 released.push((events.len() - before) as u32);
                 if released.len() == READ_BATCH {
                     let batch = Batch::Read {
@@ -149,6 +179,7 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
             Err(e) => break Some(e.to_string()),
         }
     };
+    counts.finish();
     counts.arrivals = window.arrivals;
     counts.max_reorder_depth = window.max_depth;
     let mut sent = true;
@@ -261,6 +292,57 @@ mod tests {
         diff::reorder::key_of,
         trace::{End, Footer, Header, Origin, Writer},
     };
+    use tracer_common::Event;
+
+    /// The counts folded from the table by code and flags are the ones counted event by
+    /// event: per probe (unknown codes in slot 0), cut names, missing entries, and the time
+    /// ranges of each kind, None for a kind no event had.
+    #[test]
+    fn counts_by_code_fold_into_the_reports_counts() {
+        let mut counts = Counts::default();
+        let mut want = Counts::default();
+        let codes = [
+            Probe::DLookupRcu as u8,
+            Probe::Op as u8,
+            0,
+            200,
+            Probe::DDropInner as u8,
+        ];
+        for i in 0..500u64 {
+            let mut ev = Event::zeroed();
+            ev.probe = codes[i as usize % codes.len()];
+            ev.flags = (i as u16).wrapping_mul(0x2b);
+            ev.source = Source::Model as u8;
+            ev.aux = (i % 4) as u32;
+            (ev.ts_begin, ev.ts_end) = (1_000 + i * 7 % 300, 2_000 + i * 13 % 500);
+            counts.count(&Record::of_event(&ev));
+            want.per_probe[probe_of(ev.probe).map_or(0, |p| p as usize)] += 1;
+            want.names_cut += u64::from(ev.has(flags::NAME_TRUNCATED));
+            want.no_entry += u64::from(ev.has(flags::NO_ENTRY));
+            let range = if ev.probe == Probe::Op as u8 {
+                &mut want.operation_time_range
+            } else {
+                &mut want.probe_time_range
+            };
+            let (b, e) = range.unwrap_or((u64::MAX, 0));
+            *range = Some((b.min(ev.ts_begin), e.max(ev.ts_end)));
+        }
+        counts.finish();
+        assert_eq!(counts.per_probe, want.per_probe);
+        assert!(counts.per_probe[0] > 0 && counts.names_cut > 0 && counts.no_entry > 0);
+        assert_eq!(
+            (counts.names_cut, counts.no_entry),
+            (want.names_cut, want.no_entry)
+        );
+        assert_eq!(counts.operation_time_range, want.operation_time_range);
+        assert_eq!(counts.probe_time_range, want.probe_time_range);
+        let mut none = Counts::default();
+        none.finish();
+        assert_eq!(
+            (none.operation_time_range, none.probe_time_range),
+            (None, None)
+        );
+    }
 
     /// A trace several batches long, each event under a name and a dentry first seen in its own
     /// batch, operations arriving after the lookups that ran inside them: the analysis side gets

@@ -11,11 +11,20 @@ use super::{
 };
 
 /// The time an event is ordered by.
+#[inline(always)]
 pub fn key_of(ev: &Ev) -> u64 {
-    if ev.probe().is_some_and(Probe::is_lookup) {
-        ev.ts_end
+    key_time(ev.probe, ev.ts_begin, ev.ts_end)
+}
+
+/// The time an event of probe code `probe` running from `begin` to `end` is ordered by. The
+/// code compared directly: it is what `Probe::is_lookup` of the decoded probe answers,
+/// without the decoding.
+#[inline(always)]
+pub fn key_time(probe: u8, begin: u64, end: u64) -> u64 {
+    if probe == Probe::DLookupRcu as u8 || probe == Probe::DLookup as u8 {
+        end
     } else {
-        ev.ts_begin
+        begin
     }
 }
 
@@ -28,9 +37,32 @@ struct Parked {
 }
 
 impl Keyed for Parked {
-    type Key = (u64, u64);
-    fn key(&self) -> (u64, u64) {
-        (key_of(&self.ev), self.arrival)
+    /// The time above the arrival (which never reaches `u64::MAX`, so the key is below
+    /// `u128::MAX` as the runs need).
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        Parked::key_of(key_of(&self.ev), self.arrival)
+    }
+}
+
+impl Parked {
+    #[inline(always)]
+    fn key_of(time: u64, arrival: u64) -> u128 {
+        (time as u128) << 64 | arrival as u128
+    }
+}
+
+/// The key below which a parked event is due: one whose time `t` has
+/// `t.saturating_add(window) <= watermark`. One comparison of whole keys a pop, where the time
+/// was taken out of the key and added to first. Keys are below `u128::MAX`, so that bound
+/// takes every key (at a watermark of `u64::MAX` every time is due, even one whose sum
+/// saturated).
+#[inline(always)]
+fn due_below(watermark: u64, window: u64) -> u128 {
+    match watermark.checked_sub(window) {
+        _ if watermark == u64::MAX => u128::MAX,
+        Some(last) => (u128::from(last) + 1) << 64,
+        None => 0,
     }
 }
 
@@ -60,25 +92,26 @@ impl Reorder {
         }
     }
 
-    pub fn insert(&mut self, ev: Ev) {
+    /// Takes in `ev`, ordered by `key` ([`key_of`], which the caller computed from its record).
+    #[inline(always)]
+    pub fn insert(&mut self, key: u64, ev: Ev) {
+        debug_assert_eq!(key, key_of(&ev));
         self.arrivals += 1;
         self.watermark = self.watermark.max(ev.ts_begin);
-        self.events.push(Parked {
-            arrival: self.arrivals,
-            ev,
-        });
+        let arrival = self.arrivals;
+        self.events
+            .push(Parked::key_of(key, arrival), Parked { arrival, ev });
         self.depth += 1;
         self.max_depth = self.max_depth.max(self.depth);
     }
 
-    /// The next event in key order if nothing can overtake it any more.
-    pub fn pop_due(&mut self) -> Option<Ev> {
-        let (window, watermark) = (self.window_ns, self.watermark);
-        let parked = self
-            .events
-            .pop_if(|(k, _)| k.saturating_add(window) <= watermark)?;
-        self.depth -= 1;
-        Some(parked.ev)
+    /// Appends to `out`, in key order, the events nothing can overtake any more.
+    #[inline(always)]
+    pub fn pop_due(&mut self, out: &mut Vec<Ev>) {
+        let limit = due_below(self.watermark, self.window_ns);
+        let before = out.len();
+        self.events.pop_while(|k| k < limit, |p| out.push(p.ev));
+        self.depth -= (out.len() - before) as u64;
     }
 
     /// The next event in key order (draining at the end).
@@ -93,6 +126,84 @@ impl Reorder {
 mod tests {
     use super::*;
 
+    /// The bound keys are compared with says due exactly when the time plus the window is at
+    /// most the watermark, at the edges of both and where the sum saturates.
+    #[test]
+    fn the_due_bound_is_the_saturating_sum() {
+        let edges = [0, 1, 2, 99, 100, 101, u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        for window in edges {
+            for watermark in edges {
+                let limit = due_below(watermark, window);
+                for time in edges {
+                    for arrival in [1, 2, u64::MAX - 1] {
+                        let key = Parked::key_of(time, arrival);
+                        let due = time.saturating_add(window) <= watermark;
+                        assert_eq!(key < limit, due, "{time} + {window} vs {watermark}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The probe code compared directly orders an event as its decoded probe does, for every
+    /// code.
+    #[test]
+    fn key_time_is_the_decoded_probes_choice() {
+        for code in 0..=u8::MAX {
+            let decoded = crate::codes::probe_of(code).is_some_and(Probe::is_lookup);
+            assert_eq!(
+                key_time(code, 1, 2),
+                if decoded { 2 } else { 1 },
+                "code {code}"
+            );
+        }
+    }
+
+    /// Events at equal times, in different runs (lookups by their end, operations by their
+    /// begin, arriving late), leave in arrival order: the key's time is its high half.
+    #[test]
+    fn equal_times_leave_in_arrival_order() {
+        let mut seed = 11u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let probes = [
+            Probe::DLookup,
+            Probe::DLookupRcu,
+            Probe::Op,
+            Probe::DDropInner,
+        ];
+        let mut r = Reorder::new(5);
+        let mut all = Vec::new();
+        let mut out = Vec::new();
+        for i in 0..3000u64 {
+            let probe = probes[rnd(4) as usize];
+            let b = i / 4 - rnd(3).min(i / 4);
+            let e = b + rnd(3);
+            let mut x = ev(probe, b, e);
+            x.tid = i as u32;
+            all.push(x);
+            r.insert_ev(x);
+            r.pop_due(&mut out);
+        }
+        while let Some(x) = r.pop() {
+            out.push(x);
+        }
+        // A stable sort keeps arrival order among equal times.
+        all.sort_by_key(key_of);
+        let order = |v: &[Ev]| v.iter().map(|x| x.tid).collect::<Vec<_>>();
+        assert_eq!(order(&out), order(&all));
+    }
+
+    impl Reorder {
+        fn insert_ev(&mut self, ev: Ev) {
+            self.insert(key_of(&ev), ev);
+        }
+    }
+
     fn ev(probe: Probe, b: u64, e: u64) -> Ev {
         let mut ev = Ev::zeroed();
         ev.probe = probe as u8;
@@ -105,14 +216,17 @@ mod tests {
     fn events_leave_in_key_order_once_a_window_behind() {
         let mut r = Reorder::new(100);
         // An operation arrives at its end, after the lookup that ran inside it.
-        r.insert(ev(Probe::DLookupRcu, 20, 30));
-        r.insert(ev(Probe::Op, 10, 50));
-        assert!(r.pop_due().is_none(), "nothing is a window behind yet");
-        r.insert(ev(Probe::DDropInner, 200, 210));
-        let first = r.pop_due().expect("due");
-        assert_eq!(first.probe, Probe::Op as u8);
-        assert_eq!(r.pop_due().map(|e| e.probe), Some(Probe::DLookupRcu as u8));
-        assert!(r.pop_due().is_none());
+        r.insert_ev(ev(Probe::DLookupRcu, 20, 30));
+        r.insert_ev(ev(Probe::Op, 10, 50));
+        let mut out = Vec::new();
+        r.pop_due(&mut out);
+        assert!(out.is_empty(), "nothing is a window behind yet");
+        r.insert_ev(ev(Probe::DDropInner, 200, 210));
+        r.pop_due(&mut out);
+        let probes: Vec<u8> = out.iter().map(|e| e.probe).collect();
+        assert_eq!(probes, [Probe::Op as u8, Probe::DLookupRcu as u8]);
+        r.pop_due(&mut out);
+        assert_eq!(out.len(), 2);
         assert_eq!(r.pop().map(|e| e.ts_begin), Some(200));
         assert_eq!((r.arrivals, r.max_depth), (3, 3));
     }

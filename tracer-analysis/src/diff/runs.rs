@@ -5,164 +5,273 @@
 //! heap's top, so items leave in exactly key order whatever the input: the runs only make the
 //! common case cheap (a push and a pop are a few comparisons instead of a sift through a heap
 //! of a million entries).
-use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, VecDeque},
-};
+use std::{cmp::Reverse, collections::BinaryHeap};
 
 /// An item and the key it is ordered by. The key is computed from the item, not stored beside
 /// it: the reorder window's runs hold two million events, and a 16-byte key beside each
-/// 72-byte event was 18 % more memory to write and read back.
+/// 72-byte event was 18 % more memory to write and read back. One integer (the window's time
+/// above its arrival number), below [`NONE`]: comparing it is two instructions, where a pair
+/// of `u64` was a branch per half.
 pub trait Keyed: Copy {
-    type Key: Ord + Copy;
-    fn key(&self) -> Self::Key;
+    fn key(&self) -> u128;
 }
 
-/// One sorted run, with the keys of its two ends: the scans that choose a run for a push and
-/// find the least front read these few keys, not the parked items (a front written a second
-/// of trace time earlier was a cache miss per scan in the profile, and each key was computed
-/// again from its item at every scan).
-struct Run<V: Keyed> {
-    items: VecDeque<V>,
-    /// The keys of `items`' front and back, while it holds any.
-    ends: Option<(V::Key, V::Key)>,
-}
+/// The front key of a run that holds nothing: above every item's key, so the scan for the
+/// least front needs no test for empty runs.
+const NONE: u128 = u128::MAX;
 
 pub struct Runs<V: Keyed, const RUNS: usize> {
-    runs: Vec<Run<V>>,
-    heap: BinaryHeap<Reverse<(V::Key, u32)>>,
+    /// The runs opened so far, each sorted by key.
+    runs: Vec<Ring<V>>,
+    /// Per run, its front's key ([`NONE`] when empty) and its back's (0 when empty: anything
+    /// may follow; [`NONE`] before it is opened: nothing does, no key being that high). The
+    /// scans that choose a run for a push and find the least front read these, not the parked
+    /// items (a front written a second of trace time earlier was a cache miss per scan in the
+    /// profile).
+    fronts: [u128; RUNS],
+    backs: [u128; RUNS],
+    /// The run with the least front key (0 while none is open): kept current by every push
+    /// and pop, so asking what is next is one load.
+    least: usize,
+    heap: BinaryHeap<Reverse<(u128, u32)>>,
     /// The values of the heap's items, by slot.
     slab: Vec<V>,
     free: Vec<u32>,
-    /// [`Runs::least_run`] as of the last change to a run's front (None: to be found again).
-    /// The window asks after every arrival and is told "not due" about as often as it pops:
-    /// without this, each of those questions scanned every run.
-    least: Option<Option<(usize, V::Key)>>,
-    /// The runs the last two pushes went to, the latest first (`usize::MAX`: none yet).
+    /// The runs the last two pushes went to, the latest first.
     hints: [usize; 2],
 }
 
 impl<V: Keyed, const RUNS: usize> Default for Runs<V, RUNS> {
     fn default() -> Self {
         Runs {
-            runs: Vec::new(),
+            runs: Vec::with_capacity(RUNS),
+            fronts: [NONE; RUNS],
+            backs: [NONE; RUNS],
+            least: 0,
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
-            least: None,
-            hints: [usize::MAX; 2],
+            hints: [0; 2],
         }
     }
 }
 
+/// One run's items in order: a ring buffer like `VecDeque`, whose capacity is a power of two
+/// so that an index wraps by a mask (`VecDeque`'s general wrap was about a tenth of the
+/// window's instructions: three of them a pop).
+struct Ring<V> {
+    /// The slots written so far: a prefix of the capacity, filled in order until the ring
+    /// first wraps, so no slot is read before it is written and the unused capacity stays
+    /// untouched memory (as a `VecDeque`'s does: the window's peak is the diff's).
+    slots: Vec<V>,
+    /// A power of two, or 0 before the first push.
+    cap: usize,
+    /// The front's slot.
+    head: usize,
+    len: usize,
+}
+
+impl<V> Default for Ring<V> {
+    fn default() -> Self {
+        Ring {
+            slots: Vec::new(),
+            cap: 0,
+            head: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<V: Copy> Ring<V> {
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline(always)]
+    fn front(&self) -> Option<&V> {
+        if self.len == 0 {
+            return None;
+        }
+        self.slots.get(self.head)
+    }
+
+    /// Drops the front, which is there.
+    #[inline(always)]
+    fn pop_front(&mut self) {
+        debug_assert!(self.len > 0);
+        self.head = (self.head + 1) & (self.cap - 1);
+        self.len -= 1;
+    }
+
+    #[inline(always)]
+    fn push_back(&mut self, value: V) {
+        if self.len == self.cap {
+            self.grow();
+        }
+        let tail = (self.head + self.len) & (self.cap - 1);
+        match self.slots.get_mut(tail) {
+            Some(slot) => *slot = value,
+            // Past the written prefix only while the ring has not wrapped: `tail` is its end.
+            None => self.slots.push(value),
+        }
+        self.len += 1;
+    }
+
+    /// Doubles the capacity of a full ring, its buffer grown as a `Vec` grows (as a
+    /// `VecDeque`'s is): the slots before the front, the wrapped end, are copied to just past
+    /// the old capacity.
+    #[inline(never)]
+    fn grow(&mut self) {
+        debug_assert!(self.len == self.cap && self.slots.len() == self.cap);
+        let cap = (2 * self.cap).max(16);
+        self.slots.reserve_exact(cap - self.slots.len());
+        self.slots.extend_from_within(..self.head);
+        self.cap = cap;
+    }
+}
+
+/// Where the least item is.
+#[derive(Clone, Copy)]
+enum Place {
+    Run(usize),
+    Heap,
+}
+
 impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
-    /// Keys must be distinct (a sequence number as the last part breaks ties), so the order
-    /// items leave in is fully determined, whichever run or the heap holds each.
-    pub fn push(&mut self, value: V) {
-        let key = value.key();
-        // The runs of the last two pushes first: the window's input is two interleaved
-        // streams (operations, and the probes' events), each in a run of its own, so the
-        // tighter of those two nearly always takes it without the scan of every run below
-        // (about 20 instructions a push, callgrind). Any run whose last key is at most `key`
-        // keeps the order exact.
-        let fit = |i: usize| {
-            self.runs
-                .get(i)
-                .and_then(|r| r.ends)
-                .map(|(_, last)| last)
-                .filter(|last| *last <= key)
-        };
-        let [h0, h1] = self.hints;
-        let hinted = match (fit(h0), fit(h1)) {
-            (Some(a), Some(b)) => Some(if a > b { h0 } else { h1 }),
-            (Some(_), None) => Some(h0),
-            (None, Some(_)) => Some(h1),
-            (None, None) => None,
-        };
-        if let Some(run) = hinted {
-            self.append(run, key, value);
-            return;
+    /// Adds `value`, whose key is `key` (the caller has it at hand: computed again from the
+    /// value it was a few instructions more a push). Keys must be distinct (a sequence number
+    /// as the last part breaks ties), so the order items leave in is fully determined,
+    /// whichever run or the heap holds each, and below [`NONE`].
+    #[inline(always)]
+    pub fn push(&mut self, key: u128, value: V) {
+        debug_assert!(key == value.key() && key != NONE);
+        match self.hinted_run(key).or_else(|| self.scan_for(key)) {
+            Some(run) => self.append(run, key, value),
+            None => self.push_heap(key, value),
         }
-        // The run whose last key is the highest one at or below `key` (the tightest fit keeps
-        // the other runs open for what comes further behind), else an empty run, else a new
-        // one.
-        let mut best: Option<(usize, V::Key)> = None;
-        let mut empty = None;
-        for (i, r) in self.runs.iter().enumerate() {
-            match r.ends {
-                Some((_, last)) if last <= key && best.is_none_or(|(_, b)| last > b) => {
-                    best = Some((i, last));
-                }
-                Some(_) => {}
-                None => empty = empty.or(Some(i)),
+    }
+
+    /// The runs of the last two pushes first: the window's input is two interleaved streams
+    /// (operations, and the probes' events), each in a run of its own, so the tighter of those
+    /// two nearly always takes the item without the scan of every run. Any run whose last key
+    /// is at most `key` keeps the order exact (an empty run's is 0).
+    #[inline(always)]
+    fn hinted_run(&self, key: u128) -> Option<usize> {
+        // Always below RUNS (the modulo tells the compiler so: no bounds check); a hint at a
+        // run not yet opened fits nothing.
+        let [h0, h1] = self.hints.map(|h| h % RUNS);
+        let (b0, b1) = (self.backs[h0], self.backs[h1]);
+        match (b0 <= key, b1 <= key) {
+            (true, true) => Some(if b0 > b1 { h0 } else { h1 }),
+            (true, false) => Some(h0),
+            (false, true) => Some(h1),
+            (false, false) => None,
+        }
+    }
+
+    /// When neither hinted run takes `key`: the run whose last key is the highest one at or
+    /// below `key` (the tightest fit keeps the other runs open for what comes further behind;
+    /// empty runs, at 0, only when nothing else fits), else a new run; None: the heap.
+    #[inline(never)]
+    fn scan_for(&mut self, key: u128) -> Option<usize> {
+        let used = self.runs.len();
+        let mut best: Option<(usize, u128)> = None;
+        for (i, &back) in self.backs.iter().enumerate().take(used) {
+            if back <= key && best.is_none_or(|(_, b)| back > b) {
+                best = Some((i, back));
             }
         }
-        let run = match (best, empty) {
-            (Some((i, _)), _) | (None, Some(i)) => i,
-            (None, None) if self.runs.len() < RUNS => {
-                self.runs.push(Run {
-                    items: VecDeque::new(),
-                    ends: None,
-                });
-                self.runs.len() - 1
+        match best {
+            Some((run, _)) => Some(run),
+            None if used < RUNS => {
+                self.runs.push(Ring::default());
+                Some(used)
             }
-            (None, None) => {
-                let slot = match self.free.pop() {
-                    Some(s) => {
-                        self.slab[s as usize] = value;
-                        s
-                    }
-                    None => {
-                        self.slab.push(value);
-                        (self.slab.len() - 1) as u32
-                    }
-                };
-                self.heap.push(Reverse((key, slot)));
-                return;
+            None => None,
+        }
+    }
+
+    #[inline(never)]
+    fn push_heap(&mut self, key: u128, value: V) {
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = value;
+                s
+            }
+            None => {
+                self.slab.push(value);
+                (self.slab.len() - 1) as u32
             }
         };
-        self.append(run, key, value);
+        self.heap.push(Reverse((key, slot)));
     }
 
     /// Puts `value` at the end of run `run`, whose last key is at most `key` (or which is
     /// empty).
-    fn append(&mut self, run: usize, key: V::Key, value: V) {
+    #[inline(always)]
+    fn append(&mut self, run: usize, key: u128, value: V) {
         if run != self.hints[0] {
             self.hints = [run, self.hints[0]];
         }
-        let r = &mut self.runs[run];
-        match &mut r.ends {
-            Some((_, last)) => *last = key,
-            None => {
-                // The only way a push changes a front: a run that was empty.
-                r.ends = Some((key, key));
-                if let Some(cached) = &mut self.least {
-                    if cached.is_none_or(|(_, k)| key < k) {
-                        *cached = Some((run, key));
-                    }
-                }
+        self.backs[run] = key;
+        let q = &mut self.runs[run];
+        if q.is_empty() {
+            // The only way a push changes a front: a run that was empty.
+            self.fronts[run] = key;
+            if key < self.fronts[self.least] {
+                self.least = run;
             }
         }
-        r.items.push_back(value);
+        self.runs[run].push_back(value);
     }
 
-    /// The run whose front has the least key, with that key (cached until a front changes).
-    fn least_run(&mut self) -> Option<(usize, V::Key)> {
-        if let Some(cached) = self.least {
-            return cached;
+    /// The least key held and where its item is, None when empty.
+    #[inline(always)]
+    fn least(&self) -> Option<(u128, Place)> {
+        let run = self.least % RUNS;
+        let key = self.fronts[run];
+        let held = key != NONE;
+        match self.heap.peek() {
+            Some(&Reverse((h, _))) if !held || h < key => Some((h, Place::Heap)),
+            _ if held => Some((key, Place::Run(run))),
+            _ => None,
         }
-        let found = self.scan_runs();
-        self.least = Some(found);
-        found
     }
 
-    fn scan_runs(&self) -> Option<(usize, V::Key)> {
-        let mut best: Option<(usize, V::Key)> = None;
-        for (i, r) in self.runs.iter().enumerate() {
-            if let Some((k, _)) = r.ends {
-                if best.is_none_or(|(_, b)| k < b) {
-                    best = Some((i, k));
-                }
+    /// Takes the item the least key is at, handing it to `f` where it lies.
+    #[inline(always)]
+    fn take<R>(&mut self, from: Place, f: impl FnOnce(&V) -> R) -> Option<R> {
+        let run = match from {
+            Place::Heap => {
+                let Reverse((_, slot)) = self.heap.pop()?;
+                self.free.push(slot);
+                return self.slab.get(slot as usize).map(f);
+            }
+            Place::Run(run) => run,
+        };
+        let q = self.runs.get_mut(run)?;
+        // Read where it lies, then dropped: popping it first was a copy more (callgrind).
+        let out = f(q.front()?);
+        q.pop_front();
+        match q.front() {
+            Some(next) => self.fronts[run] = next.key(),
+            None => {
+                self.fronts[run] = NONE;
+                self.backs[run] = 0;
+            }
+        }
+        self.least = self.least_run();
+        Some(out)
+    }
+
+    /// The opened run whose front key is least (empty runs' are [`NONE`], above any other).
+    #[inline(always)]
+    fn least_run(&self) -> usize {
+        let mut best = 0;
+        for i in 1..self.runs.len().min(RUNS) {
+            if self.fronts[i] < self.fronts[best] {
+                best = i;
             }
         }
         best
@@ -170,38 +279,20 @@ impl<V: Keyed, const RUNS: usize> Runs<V, RUNS> {
 
     /// The item with the least key.
     pub fn pop(&mut self) -> Option<V> {
-        self.pop_if(|_| true)
+        let (_, from) = self.least()?;
+        self.take(from, |v| *v)
     }
 
-    /// The item with the least key, if that key passes `due`.
-    pub fn pop_if(&mut self, due: impl FnOnce(&V::Key) -> bool) -> Option<V> {
-        let run = self.least_run();
-        let from_heap = match (run, self.heap.peek()) {
-            (Some((_, r)), Some(Reverse((h, _)))) => *h < r,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        let least = if from_heap {
-            self.heap.peek().map(|Reverse((k, _))| *k)
-        } else {
-            run.map(|(_, k)| k)
-        };
-        if !least.is_some_and(|k| due(&k)) {
-            return None;
+    /// Takes the items in key order while `due` passes their key, handing each to `f` where
+    /// it lies (the window's events are copied once, into the batch).
+    #[inline(always)]
+    pub fn pop_while(&mut self, mut due: impl FnMut(u128) -> bool, mut f: impl FnMut(&V)) {
+        while let Some((key, from)) = self.least() {
+            if !due(key) {
+                return;
+            }
+            self.take(from, &mut f);
         }
-        if from_heap {
-            let Reverse((_, slot)) = self.heap.pop()?;
-            self.free.push(slot);
-            return self.slab.get(slot as usize).copied();
-        }
-        self.least = None;
-        let r = self.runs.get_mut(run?.0)?;
-        let value = r.items.pop_front();
-        r.ends = match (r.items.front(), r.ends) {
-            (Some(front), Some((_, last))) => Some((front.key(), last)),
-            _ => None,
-        };
-        value
     }
 }
 
@@ -213,15 +304,18 @@ mod tests {
 
     #[derive(Clone, Copy)]
     struct Item {
-        key: (u64, u64),
+        key: u128,
         value: u64,
     }
 
     impl Keyed for Item {
-        type Key = (u64, u64);
-        fn key(&self) -> (u64, u64) {
+        fn key(&self) -> u128 {
             self.key
         }
+    }
+
+    fn key(k: u64, n: u64) -> u128 {
+        (k as u128) << 64 | n as u128
     }
 
     /// Whatever the arrival order (sorted, two interleaved streams, more streams than runs,
@@ -241,10 +335,16 @@ mod tests {
             (0..500).flat_map(|i| [2 * i + 100, 2 * i + 1]).collect(),
             (0..600).map(|i| (i % 20) * 1000 + i).collect(),
             (0..2000).map(|_| rnd() % 300).collect(),
+            // Runs emptied and filled again while others hold items.
+            (0..900).map(|i| (i % 3) * 7 + i / 3 * 10).collect(),
+            (0..900)
+                .map(|i| if i % 50 < 10 { i } else { 10_000 - i })
+                .collect(),
         ];
         for keys in &orders {
             check::<1>(keys);
             check::<2>(keys);
+            check::<3>(keys);
             check::<RUNS_TESTED>(keys);
         }
     }
@@ -254,24 +354,25 @@ mod tests {
         let mut heap = BinaryHeap::new();
         let mut out = (Vec::new(), Vec::new());
         for (n, k) in keys.iter().enumerate() {
-            runs.push(Item {
-                key: (*k, n as u64),
-                value: n as u64,
-            });
-            heap.push(Reverse((*k, n as u64)));
+            let k = key(*k, n as u64);
+            runs.push(k, Item { key: k, value: 0 });
+            heap.push(Reverse(k));
             // Pop now and then, as the window does while items keep coming; an item not
             // yet due stays.
             if n % 3 == 0 {
                 let least = heap.peek().map(|Reverse(k)| *k);
-                assert!(runs.pop_if(|k| Some(*k) < least).is_none());
-                out.0
-                    .push(runs.pop_if(|k| Some(*k) == least).map(|i| i.key));
-                out.1.push(heap.pop().map(|Reverse(k)| k));
+                let mut taken = Vec::new();
+                runs.pop_while(|k| Some(k) < least, |i| taken.push(i.key));
+                assert!(taken.is_empty());
+                runs.pop_while(|k| Some(k) <= least, |i| taken.push(i.key));
+                out.0.push(taken);
+                out.1
+                    .push(heap.pop().map(|Reverse(k)| k).into_iter().collect());
             }
         }
         while let Some(Reverse(k)) = heap.pop() {
-            out.1.push(Some(k));
-            out.0.push(runs.pop().map(|i| i.key));
+            out.1.push(vec![k]);
+            out.0.push(runs.pop().map(|i| i.key).into_iter().collect());
         }
         assert_eq!(out.0, out.1, "{R} runs");
         assert!(runs.pop().is_none());
@@ -282,15 +383,20 @@ mod tests {
         let mut runs = Runs::<Item, RUNS_TESTED>::default();
         // More descending streams than runs: the heap takes the rest.
         for i in 0..3 * RUNS_TESTED as u64 {
-            runs.push(Item {
-                key: (100 - i, i),
-                value: i * 10,
-            });
+            let k = key(100 - i, i);
+            runs.push(
+                k,
+                Item {
+                    key: k,
+                    value: i * 10,
+                },
+            );
         }
         assert!(!runs.heap.is_empty());
         let mut left = 0;
-        while let Some(Item { key: (k, i), value }) = runs.pop() {
-            assert_eq!((value, k), (i * 10, 100 - i));
+        while let Some(Item { key: k, value }) = runs.pop() {
+            let i = k as u64;
+            assert_eq!((value, (k >> 64) as u64), (i * 10, 100 - i));
             left += 1;
         }
         assert_eq!(left, 3 * RUNS_TESTED);
