@@ -50,9 +50,9 @@ impl SideState {
         let mut obs = self.obs(ev, Probe::Op, path, 0);
         obs.op = Some(kind);
         obs.path2 = path2;
-        let occurrence = sh.matcher.begin(self.index, kind, path);
+        let begun = sh.matcher.begin(self.index, kind, path);
         let enoent = matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT;
-        self.suspect(SuspectKind::Result { occurrence, enoent }, &obs, Some(kind));
+        self.suspect(SuspectKind::Result { begun, enoent }, &obs, Some(kind));
         Some(obs)
     }
 

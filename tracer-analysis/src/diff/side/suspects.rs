@@ -13,7 +13,7 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{findings::json_map, probes::ENOENT, Shared, SideState};
 use crate::diff::{
-    align::{Judgement, OpResult, Paths, ROOT},
+    align::{Begun, Judgement, OpResult, Paths, ROOT},
     classify::{self, Class, Ruling},
     evidence::{obs_args, Obs},
     history::{State, Writers},
@@ -29,13 +29,13 @@ pub(super) enum SuspectKind {
         late: bool,
     },
     /// Every operation: once every writer that can overlap it is in, its result is handed to
-    /// the cross-side matcher with whether a race makes either result possible. `occurrence`:
+    /// the cross-side matcher with whether a race makes either result possible. `begun`:
     /// its number among its side's operations of its kind on its name, taken when it was
-    /// processed (in begin order), as the sides pair them by it. `enoent`: a stat or open
+    /// processed (in begin order), as the sides pair them by it, and the matcher's entry. `enoent`: a stat or open
     /// that returned ENOENT, whose result is then also classified (one suspect for both: they
     /// have the same deadline and event, and were resolved one after the other).
     Result {
-        occurrence: u64,
+        begun: Begun,
         enoent: bool,
     },
 }
@@ -244,13 +244,14 @@ impl SideState {
                     );
                 }
             }
-            SuspectKind::Result { occurrence, enoent } => {
+            SuspectKind::Result { begun, enoent } => {
                 let Some(kind) = o.op else { return };
                 let r = OpResult {
                     kind,
                     path: o.path,
                     path2: o.path2,
-                    occurrence,
+                    occurrence: begun.occurrence,
+                    key: begun.key,
                     n: o.n,
                     ts_begin: o.ts_begin,
                     ts_end: o.ts_end,
