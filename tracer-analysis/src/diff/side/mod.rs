@@ -256,6 +256,9 @@ impl Threads {
 
 pub struct SideState {
     index: usize,
+    /// The event agreement's stream of this side (indexing a two-element array by `index`
+    /// cost 7 instructions an event).
+    stream: Stream,
     proto: Protocol,
     lim: Limits,
     /// Key of the latest processed event: processing has reached this time.
@@ -308,6 +311,10 @@ impl SideState {
         setup: Vec<(PathId, OpKind)>,
     ) -> SideState {
         SideState {
+            stream: match side {
+                Side::Kernel => Stream::Kernel,
+                Side::Model => Stream::Model,
+            },
             index: match side {
                 Side::Kernel => 0,
                 Side::Model => 1,
@@ -510,6 +517,9 @@ impl SideState {
 
     /// The shared id of the trace's name number `n`.
     fn name_of(&mut self, n: u32, tables: &Tables, paths: &mut Paths) -> NameId {
+        if let Some(&id) = self.names.get(n as usize) {
+            return id;
+        }
         while self.names.len() <= n as usize {
             let bytes = tables.names.get(self.names.len()).map_or(&[][..], |b| b);
             self.names.push(paths.name(bytes));
@@ -536,7 +546,6 @@ impl SideState {
             self.file_differences(sh);
         }
         let origin = *self.origin.get_or_insert(ev.ts_begin);
-        let stream = [Stream::Kernel, Stream::Model][self.index];
         let name = self.name_of(ev.name, tables, &mut sh.paths);
         let ptr = tables.ptr(ev.dentry);
         let is_op = ev.probe == Probe::Op as u8;
@@ -549,7 +558,7 @@ impl SideState {
             return;
         };
         sh.agreement.push_numbered(
-            stream,
+            self.stream,
             thread as u32,
             probe,
             Seen {
