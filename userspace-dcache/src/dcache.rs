@@ -13,12 +13,13 @@
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillIput, KillParentLock,
+    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillEntry, KillIput,
+    KillParentLock,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{smp_rmb, Ordering};
 use crate::task::{Step, Task};
-use tracer_common::Probe;
+use tracer_common::{Event, Probe};
 
 impl Task<'_> {
     /// `d_hash()`: the bucket of a name hash.
@@ -139,6 +140,26 @@ impl Task<'_> {
             self.__d_rehash(d, d.d_name().hash);
         }
         d.d_lock.unlock();
+    }
+
+    /// `d_make_discardable()` (6.19+, tmpfs's unlink and rmdir): the pin dropped under
+    /// `d_lock`, then `finish_dput()`. Up to 7.1 that starts with `lock_for_kill()`, which
+    /// refuses a dentry still in use without entering `__dentry_kill()`: the model's `dput`
+    /// (a decrement under `d_lock`) does the same. 7.2's enters `dentry_kill()` at once, which
+    /// gives up while the caller still holds its reference: a `dentry_kill` event in every
+    /// tmpfs unlink before its `d_delete` ([`KillEntry::DentryKillChecks`]).
+    pub(crate) fn d_make_discardable(&self, d: DPtr) {
+        match self.dc.profile.kill_entry {
+            KillEntry::CallerChecks => self.dput(d),
+            KillEntry::DentryKillChecks => {
+                d.d_lock.lock();
+                d.count_add(-1);
+                // finish_dput(): a killed dentry's parent loses its reference as in dput.
+                if let Some(parent) = self.dentry_kill(d) {
+                    self.dput(parent);
+                }
+            }
+        }
     }
 
     /// `__d_rehash()`: hash the dentry into the bucket of `hash`; `d_lock` held.
@@ -471,9 +492,10 @@ impl Task<'_> {
     /// detach ("now that it's negative, ->d_parent is stable"). The caller drops the reference
     /// the dentry held on its parent (6.8 drops it in here, under the lock it takes; the
     /// model's extra unlock/lock of the parent in between adds no order for other CPUs, as the
-    /// dentry's own unlock and the parent's lock already form one).
-    fn __dentry_kill(&self, d: DPtr, parent: Option<DPtr>) {
-        let ev = self.writer_entry(Probe::DentryKill, d);
+    /// dentry's own unlock and the parent's lock already form one). `ev` is the open event of
+    /// the function this body belongs to: `__dentry_kill`'s own up to 7.1, 7.2's
+    /// `dentry_kill`'s, which runs it after its `lock_for_kill()` ([`KillEntry`]).
+    fn __dentry_kill(&self, ev: Option<Event>, d: DPtr, parent: Option<DPtr>) {
         let p = self.dc.profile;
         // lockref_mark_dead(): lockref_get_not_dead() fails from now on.
         d.d_count.store(LOCKREF_DEAD, Ordering::Relaxed);
@@ -524,11 +546,31 @@ impl Task<'_> {
     /// order, after which the parent may have changed (a rename: look again) and the dentry
     /// may have gained a user or a hash (the kernel's `got_locks` re-check: `dput`'s reference
     /// is dropped as `dput` would, a shrinker's candidate is left to its user).
+    ///
+    /// 7.2+ ([`KillEntry::DentryKillChecks`]): the caller has dropped its reference, and
+    /// `dentry_kill()` is the kill itself: `lock_for_kill()` first, then `__dentry_kill()`'s
+    /// body under this function's own event, a give-up included.
     fn dentry_kill(&self, d: DPtr) -> Option<DPtr> {
-        if self.dc.profile.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+        let p = self.dc.profile;
+        if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+            let ev = match p.kill_entry {
+                KillEntry::CallerChecks => self.writer_entry(Probe::DentryKill, d),
+                KillEntry::DentryKillChecks => {
+                    let ev = self.writer_entry(Probe::DentryKillLocked, d);
+                    // A give-up's exit event reads the dentry after lock_for_kill() let it go,
+                    // when its new user may kill and free it: read it under RCU.
+                    let rcu = ev.is_some().then(|| self.rcu.read_lock());
+                    if !self.lock_for_kill(d) {
+                        self.writer_exit(ev, d);
+                        return None;
+                    }
+                    drop(rcu);
+                    ev
+                }
+            };
             let parent = d.d_parent();
             let parent = (parent != d).then_some(parent);
-            self.__dentry_kill(d, parent);
+            self.__dentry_kill(ev, d, parent);
             return parent;
         }
         let count = d.count();
@@ -577,8 +619,20 @@ impl Task<'_> {
             }
             return None;
         }
-        self.__dentry_kill(d, parent);
+        self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, parent);
         parent
+    }
+
+    /// `lock_for_kill()` (7.2's form, which unlocks on failure): `d_lock` held; false, with
+    /// `d_lock` released, when the dentry has a user again or is dying. The model keeps no
+    /// `i_lock`, so the kernel's trylock-or-relock dance (the other window for a new user) has
+    /// no counterpart here; the count check is what a shrink list's dentry meets.
+    fn lock_for_kill(&self, d: DPtr) -> bool {
+        if d.count() != 0 {
+            d.d_lock.unlock();
+            return false;
+        }
+        true
     }
 
     /// `retain_dentry()`: last reference going; keep it cached on the LRU? `d_lock` held.
@@ -612,6 +666,10 @@ impl Task<'_> {
             if self.retain_dentry(d) {
                 d.d_lock.unlock();
                 return;
+            }
+            if self.dc.profile.kill_entry == KillEntry::DentryKillChecks {
+                // fast_dput() has dropped the reference: dentry_kill() wants it gone.
+                d.count_add(-1);
             }
             next = self.dentry_kill(d);
         }
@@ -706,9 +764,26 @@ impl Task<'_> {
 
     /// `shrink_dentry_list()`: kill what is still unused on a dispose list; free what someone
     /// else killed meanwhile (`DCACHE_MAY_FREE`); drop what got used again.
+    /// 7.2+ leaves the count to `dentry_kill()`: only a dentry someone else killed meanwhile
+    /// is freed here; one that got used again (or is dying) enters `dentry_kill()`, which
+    /// gives up.
     fn shrink_dentry_list(&self, mut list: Vec<DPtr>) {
         while let Some(d) = list.pop() {
             d.d_lock.lock();
+            if self.dc.profile.kill_entry == KillEntry::DentryKillChecks {
+                // d_shrink_del(); DCACHE_DENTRY_KILLED is the model's DCACHE_MAY_FREE.
+                d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+                if d.count() < 0 && d.flags() & DCACHE_MAY_FREE != 0 {
+                    d.d_lock.unlock();
+                    self.dentry_free(d);
+                    continue;
+                }
+                self.step(Step::ShrinkBeforeKill);
+                if let Some(parent) = self.dentry_kill(d) {
+                    self.__dput_to_list(parent, &mut list);
+                }
+                continue;
+            }
             if d.count() != 0 {
                 // Someone took a reference, or killed it while it sat on our list.
                 d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
@@ -962,5 +1037,169 @@ impl Task<'_> {
             }
             e.ts_end = self.dc.clock.now();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use std::sync::Arc;
+    use tracer_common::{flags, Event, Probe};
+
+    fn model(profile: &str) -> (Dcache, Arc<CollectSink>) {
+        let sink = Arc::new(CollectSink::new());
+        let p = Profile::named(profile).expect("a profile");
+        let cfg = DcacheConfig::new(p, FsKind::Disk).with_sink(sink.clone());
+        (Dcache::new(cfg), sink)
+    }
+
+    /// The kill path's events on "f" and inside it, in entry order.
+    fn kill_and_inside(events: &[Event], f: u64) -> Vec<Probe> {
+        let mut on_f: Vec<&Event> = events.iter().filter(|e| e.dentry == f).collect();
+        on_f.sort_by_key(|e| e.ts_begin);
+        on_f.iter()
+            .filter_map(|e| Probe::from_u8(e.probe))
+            .collect()
+    }
+
+    /// A pruned unused positive dentry is killed under its release's name: `__dentry_kill` up
+    /// to 7.1 (7.1.5's fs/dcache.c), `dentry_kill` from 7.2 (7.2.6's and 7.3.4's), with the
+    /// same writes inside in 6.8's order: unhash, then the inode detach.
+    #[test]
+    fn a_pruned_dentry_dies_in_dentry_kill_from_7_2_in_6_8s_order() {
+        for (release, kill) in [
+            ("linux-6.12.9", Probe::DentryKill),
+            ("linux-7.1.5", Probe::DentryKill),
+            ("linux-7.2.6", Probe::DentryKillLocked),
+            ("linux-7.3.4", Probe::DentryKillLocked),
+        ] {
+            let (dc, sink) = model(release);
+            let t = dc.task(1);
+            t.create("f").unwrap();
+            let d = t.filename_walk(&[b"f".as_slice()]).unwrap();
+            let f = d.id;
+            t.dput(d);
+            t.flush();
+            sink.take();
+            assert_eq!(t.prune_dcache_sb(usize::MAX), 1, "{release}");
+            t.flush();
+            let events = sink.take();
+            assert_eq!(
+                kill_and_inside(&events, f),
+                [
+                    kill,
+                    Probe::DDrop,
+                    Probe::DDropInner,
+                    Probe::DentryUnlinkInode
+                ],
+                "{release}"
+            );
+            let k = events.iter().find(|e| e.probe == kill as u8).unwrap();
+            assert!(k.has(flags::HASHED_BEGIN) && !k.has(flags::HASHED_END));
+            assert_ne!(k.inode_begin, 0, "{release}");
+            assert_eq!(k.inode_end, 0, "{release}");
+            assert_eq!(t.stat("f").map(|_| ()), Ok(()), "{release}: still on disk");
+        }
+    }
+
+    /// The race of Debian 7.3.4's give-ups: "f" went onto a shrink list while unused, then a
+    /// walk took a reference before `shrink_dentry_list()` got to it. 7.2's list enters
+    /// `dentry_kill()`, whose `lock_for_kill()` gives up: one `dentry_kill` event, the dentry
+    /// hashed, positive and its `d_seq` unmoved at both ends. 7.1's list sees the count itself
+    /// and kills nothing, so no event.
+    #[test]
+    fn a_shrink_list_dentry_that_gained_a_user_enters_dentry_kill_from_7_2() {
+        for (release, give_ups) in [("linux-7.1.5", 0), ("linux-7.3.4", 1)] {
+            let (dc, sink) = model(release);
+            let t = dc.task(1);
+            t.create("f").unwrap();
+            let d = t.filename_walk(&[b"f".as_slice()]).unwrap();
+            t.dput(d);
+            // prune_dcache_sb()'s isolation (d_lru_shrink_move()) of the unused dentry.
+            d.d_lock.lock();
+            {
+                let mut lru = dc.lru.lock();
+                lru.list
+                    .remove(&d.d_lru_key.load(crate::sync::Ordering::Relaxed));
+            }
+            d.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
+            d.d_lock.unlock();
+            let held = t.filename_walk(&[b"f".as_slice()]).unwrap();
+            assert_eq!(held, d);
+            t.flush();
+            sink.take();
+            t.shrink_dentry_list(vec![d]);
+            t.flush();
+            let events = sink.take();
+            let seen: Vec<&Event> = events.iter().filter(|e| e.dentry == d.id).collect();
+            assert_eq!(seen.len(), give_ups, "{release}: {seen:?}");
+            for e in seen {
+                assert_eq!(e.probe, Probe::DentryKillLocked as u8);
+                assert!(e.has(flags::HASHED_BEGIN) && e.has(flags::HASHED_END));
+                assert_ne!(e.inode_begin, 0);
+                assert_eq!(e.inode_begin, e.inode_end);
+                assert_eq!(e.seq_begin, e.seq_end);
+            }
+            assert_eq!(d.count(), 1, "{release}: the walker's reference");
+            t.dput(held);
+            assert_eq!(t.stat("f").map(|_| ()), Ok(()), "{release}");
+        }
+    }
+
+    /// What Debian 7.3.4's tmpfs unlinks show: `simple_unlink()`'s `d_make_discardable()`
+    /// enters `dentry_kill()` while `vfs_unlink()`'s caller still holds the dentry, and it
+    /// gives up (hashed, positive, `d_seq` unmoved), before `d_delete()` turns it negative;
+    /// the last `dput` then kills it. 7.1's `finish_dput()` refuses in `lock_for_kill()`
+    /// without entering the kill.
+    #[test]
+    fn a_7_2_tmpfs_unlink_gives_up_in_dentry_kill_before_d_delete() {
+        for (release, want) in [
+            ("linux-7.1.5", vec![Probe::DDelete, Probe::DentryKill]),
+            (
+                "linux-7.3.4",
+                vec![
+                    Probe::DentryKillLocked,
+                    Probe::DDelete,
+                    Probe::DentryKillLocked,
+                ],
+            ),
+        ] {
+            let sink = Arc::new(CollectSink::new());
+            let p = Profile::named(release).expect("a profile");
+            let dc = Dcache::new(DcacheConfig::new(p, FsKind::Tmpfs).with_sink(sink.clone()));
+            let t = dc.task(1);
+            t.create("f").unwrap();
+            let f = t.filename_walk(&[b"f".as_slice()]).unwrap();
+            let id = f.id;
+            t.dput(f);
+            t.flush();
+            sink.take();
+            t.unlink("f").unwrap();
+            t.flush();
+            let events = sink.take();
+            let mut on_f: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.dentry == id)
+                .filter(|e| {
+                    matches!(
+                        Probe::from_u8(e.probe),
+                        Some(Probe::DDelete | Probe::DentryKill | Probe::DentryKillLocked)
+                    )
+                })
+                .collect();
+            on_f.sort_by_key(|e| e.ts_begin);
+            let seen: Vec<Probe> = on_f
+                .iter()
+                .filter_map(|e| Probe::from_u8(e.probe))
+                .collect();
+            assert_eq!(seen, want, "{release}");
+            if seen.len() == 3 {
+                let g = on_f[0];
+                assert!(g.has(flags::HASHED_BEGIN) && g.has(flags::HASHED_END));
+                assert_ne!(g.inode_end, 0);
+                assert_eq!(g.seq_begin, g.seq_end);
+            }
+            assert_eq!(t.stat("f").map(|_| ()), Err(Errno::ENOENT), "{release}");
+        }
     }
 }

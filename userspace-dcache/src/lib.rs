@@ -3,7 +3,7 @@
 //!
 //! - [`Dcache`]: one model kernel (a mounted file system, its dcache, RCU, clock, event sink),
 //!   built from a [`DcacheConfig`] with a [`Profile`] (one per generation, `linux-2.6.38` to
-//!   `linux-6.19`; [`Profile::for_release`], the project's one release table, picks one for a
+//!   `linux-7.2`; [`Profile::for_release`], the project's one release table, picks one for a
 //!   kernel release).
 //! - [`Task`]: a worker thread's context; its syscalls (`stat`, `open`, `create`, `unlink`,
 //!   `rename`, `mkdir`, `rmdir`, `readdir`, `drop_caches`, or [`Task::run`] by [`OpKind`]) run the

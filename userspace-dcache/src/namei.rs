@@ -526,7 +526,7 @@ impl Task<'_> {
     }
 
     /// `filename_lookup()`: RCU-walk, and on -ECHILD the whole walk again in ref-walk.
-    fn filename_walk(&self, comps: &[&[u8]]) -> Result<DPtr, Errno> {
+    pub(crate) fn filename_walk(&self, comps: &[&[u8]]) -> Result<DPtr, Errno> {
         self.filename_walk_as(comps, false)
     }
 
@@ -746,10 +746,8 @@ impl Task<'_> {
                             self.shrink_dcache_parent(d);
                         }
                         if self.dc.fs.kind.pins_positive() {
-                            // simple_unlink(): undo the pin from create; 6.19+'s
-                            // d_make_discardable() is the same drop under d_lock, as the
-                            // model's dput is (vfs_unlink()'s caller still holds a reference).
-                            self.dput(d);
+                            // vfs_unlink()'s caller still holds a reference.
+                            self.simple_unlink_unpin(d);
                         }
                         self.d_delete(d);
                     }
@@ -799,6 +797,15 @@ impl Task<'_> {
         r
     }
 
+    /// `simple_unlink()`'s (and `simple_rmdir()`'s) drop of the pin a tmpfs create took:
+    /// `dput()` up to 6.18, `d_make_discardable()` from 6.19 ([`TmpfsPin`]).
+    fn simple_unlink_unpin(&self, d: DPtr) {
+        match self.dc.profile.tmpfs_pin {
+            TmpfsPin::DgetAfterInstantiate => self.dput(d),
+            TmpfsPin::Persistent => self.d_make_discardable(d),
+        }
+    }
+
     fn vfs_rename(
         &self,
         op: DPtr,
@@ -840,7 +847,8 @@ impl Task<'_> {
                 self.shrink_dcache_parent(nd);
             }
             if self.dc.fs.kind.pins_positive() {
-                self.dput(nd); // shmem_rename2() unlinks the target: its pin goes
+                // shmem_rename2() unlinks the target: its pin goes.
+                self.simple_unlink_unpin(nd);
             }
         }
         self.d_move(od, nd);

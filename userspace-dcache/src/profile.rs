@@ -144,6 +144,24 @@ pub enum DMoveRehash {
     AfterNameCopy,
 }
 
+/// Which function the kill path's probe sits on, and who checks that the dentry is still unused
+/// once the locks for the kill are held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillEntry {
+    /// Up to 7.1 (7.1.5's fs/dcache.c): the callers check first (`dput()`, the shrink list, and
+    /// from 6.8 `lock_for_kill()` in `finish_dput()`/`shrink_kill()`), then call
+    /// `__dentry_kill()`, which only kills: a dentry that gained a user is never entered.
+    CallerChecks,
+    /// 7.2+ (7.2.6's and 7.3.4's fs/dcache.c): `__dentry_kill()` is gone; `dentry_kill()` runs
+    /// `lock_for_kill()` first, which gives up (unlocking) when the count is not 0, then kills
+    /// in 6.8's order. Its callers no longer check, so it is entered and gives up where a
+    /// dentry is still in use: in every tmpfs unlink and rmdir (`d_make_discardable()` drops
+    /// the pin, then `finish_dput()` while `vfs_unlink()`'s caller holds the dentry; what
+    /// Debian's 7.3.4 traces show before each tmpfs `d_delete`), and for a dentry that gained
+    /// a user while on a shrink list (`shrink_dentry_list()`).
+    DentryKillChecks,
+}
+
 /// What `d_add()` is in the source: which writers a lookup that hashes its result runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DAddShape {
@@ -304,13 +322,15 @@ pub struct Profile {
     pub unhashed_check_after_name: bool,
     /// See [`TmpfsPin`].
     pub tmpfs_pin: TmpfsPin,
+    /// See [`KillEntry`].
+    pub kill_entry: KillEntry,
     /// Deliberate bugs, see [`Mutants`].
     pub mutants: Mutants,
 }
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
@@ -323,6 +343,7 @@ impl Profile {
         "linux-6.1",
         "linux-6.8",
         "linux-6.19",
+        "linux-7.2",
     ];
 
     /// 2.6.38: RCU path walk, 31e6b01f418 ("fs: rcu-walk for path lookup"), merged with
@@ -352,6 +373,7 @@ impl Profile {
         caller_locks_d_instantiate: false,
         unhashed_check_after_name: false,
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
+        kill_entry: KillEntry::CallerChecks,
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
@@ -521,7 +543,7 @@ impl Profile {
         ..Profile::LINUX_6_1
     };
 
-    /// 6.19 and later (Debian 13's backported 7.x): tmpfs pins its dentries with
+    /// 6.19 up to 7.1: tmpfs pins its dentries with
     /// `d_make_persistent()` ([`TmpfsPin::Persistent`]), `__d_instantiate()` runs under its
     /// caller's `d_lock`, and `__d_lookup_rcu()` checks `d_unhashed()` last. Read in 6.19.0's
     /// tree (matankalina/linux-6.19.10-fork, whose Makefile says 6.19.0) and 7.1.3's and
@@ -541,16 +563,8 @@ impl Profile {
     /// 6.18.2, off by default), tmpfs's `DCACHE_DONTCACHE` in `simple_lookup()` where 6.12
     /// installed `always_delete_dentry` (the same `retain_dentry()` answer), the
     /// `DCACHE_PERSISTENT` flag (read at umount only). 7.1.x still kills through
-    /// `__dentry_kill()`; the `dentry_kill()` that Debian's 7.3.4 traces show came after 7.1.5
-    /// (no 7.2 or 7.3 tree could be fetched). Read in a later tree of unknown release (the
-    /// code search's annotated copy) and in 4af0cdb5765a ("document dentry_kill()", 11 April
-    /// 2026, whose context already has it; the fold itself is not pinned): it calls
-    /// `lock_for_kill()` first, gives up there if the dentry gained a user, then does
-    /// `__dentry_kill()`'s body in 6.8's order. The model's kill takes no `i_lock` (so no
-    /// `lock_for_kill()` to give up in) and its writes are in that order, so only the name
-    /// differs: the model emits `__dentry_kill` for every release here, and the event
-    /// agreement compares the two names as one kill ([`tracer_common::Probe::is_kill`]). The
-    /// kill path was read up to 7.1.5 only. bacdf1d70bbe opens the generation: its commit
+    /// `__dentry_kill()` after its callers' `lock_for_kill()`; 7.2 folds the two
+    /// ([`Profile::LINUX_7_2`]). bacdf1d70bbe opens the generation: its commit
     /// page (git.ipfire.org, read through the search tool) carries the message of Al Viro's
     /// "[PATCH v4 06/54] primitives for maintaining persisitency" of 18 November 2025, which
     /// adds both helpers and moves `d_lock` from `__d_instantiate()` into its callers; later
@@ -570,8 +584,38 @@ impl Profile {
         ..Profile::LINUX_6_8
     };
 
+    /// 7.2 and later (Debian 13's backported 7.3.4): the kill path is one function,
+    /// `dentry_kill()`, which runs `lock_for_kill()` itself and gives up when the dentry gained
+    /// a user ([`KillEntry::DentryKillChecks`]); the kill's writes keep 6.8's order (mark dead,
+    /// LRU, `__d_drop`, `dentry_unlink_inode`, then the parent's lock). Read in Debian's
+    /// `linux-source-7.2` 7.2.6-1~bpo13+1 and `linux-source-7.3` 7.3.4-1~bpo13+1, against
+    /// 7.1.5 (danayer/linux-7.1.5), which still has `__dentry_kill()`. From 7.2.6 to 7.3.4
+    /// fs/dcache.c changes nothing the model covers (`lockref_is_dead()` helpers,
+    /// `dentry_unlink_inode()` deciding the fsnotify call before it unlocks, KMSAN). Also new
+    /// in 7.2 and not modelled: the RCU read sections move into `fast_dput()` and
+    /// `lock_for_kill()`, `dentry_unlink_inode()` unlinks the alias without re-initialising it,
+    /// `___d_drop()` always uses the hash table (secondary roots move to their own list),
+    /// in-lookup waiters sleep on `DCACHE_LOOKUP_WAITERS` instead of a wait queue, and
+    /// `d_alloc_parallel()` pins a match under its `d_lock` instead of
+    /// `lockref_get_not_dead()`; none of these changes a traced event's order. The commit
+    /// that folded the kill path is not pinned: it lies between 7.1.5 and 7.2.6 (7.2's merge
+    /// window; Debian has no earlier 7.2), before 4af0cdb5765a ("document dentry_kill()", 11
+    /// April 2026, whose context already has the folded function); the search tools found no
+    /// commit page or posting of it.
+    pub const LINUX_7_2: Profile = Profile {
+        name: "linux-7.2",
+        since: (7, 2, 0),
+        commit: Commit {
+            hash: "",
+            title: "lock_for_kill() folded into dentry_kill(), __dentry_kill() gone (7.2's source; unpinned)",
+        },
+        landing: Landing::MergeWindow,
+        kill_entry: KillEntry::DentryKillChecks,
+        ..Profile::LINUX_6_19
+    };
+
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 12] = [
+    pub const ALL: [Profile; 13] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
@@ -584,6 +628,7 @@ impl Profile {
         Profile::LINUX_6_1,
         Profile::LINUX_6_8,
         Profile::LINUX_6_19,
+        Profile::LINUX_7_2,
     ];
 
     /// The profile called `name`: one of [`Profile::NAMES`], or `linux-` and a release
@@ -711,7 +756,10 @@ mod tests {
             ("6.19-rc1", "linux-6.19"),
             ("6.19.10", "linux-6.19"),
             ("7.0.1", "linux-6.19"),
-            ("7.3.4+deb13-amd64", "linux-6.19"),
+            ("7.1.5", "linux-6.19"),
+            ("7.2-rc1", "linux-7.2"),
+            ("7.2.6+deb13-amd64", "linux-7.2"),
+            ("7.3.4+deb13-amd64", "linux-7.2"),
         ] {
             assert_eq!(pick(release), Some(profile), "{release}");
         }

@@ -216,6 +216,7 @@ fn cwd_dotdot_fails_up_to_4_17_and_holds_from_4_18() {
         "linux-6.1",
         "linux-6.8",
         "linux-6.19",
+        "linux-7.2",
     ] {
         for model in MemoryModel::ALL {
             let r = check(profile, Scenario::CwdDotDot, None, model);
@@ -259,6 +260,12 @@ fn linux_6_8_holds_everywhere() {
 #[test]
 fn linux_6_19_holds_everywhere() {
     holds_everywhere("linux-6.19", DEFAULT_PREEMPTION_BOUND);
+}
+
+/// 7.2 kills through `dentry_kill()`, which checks the count itself before the same writes.
+#[test]
+fn linux_7_2_holds_everywhere() {
+    holds_everywhere("linux-7.2", DEFAULT_PREEMPTION_BOUND);
 }
 
 /// `d_delete` turns "f" negative in place: a reader may validate either state, but only with

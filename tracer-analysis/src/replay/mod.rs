@@ -873,6 +873,7 @@ mod tests {
             ("6.1.0-27-amd64", "linux-6.1"),
             ("6.12.9-amd64", "linux-6.8"),
             ("7.0.0-1-amd64", "linux-6.19"),
+            ("7.3.4+deb13-amd64", "linux-7.2"),
         ] {
             let profile = pick_profile(None, release).expect("profile");
             assert_eq!(profile.name, name, "{release}");

@@ -27,7 +27,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     against: Option<PathBuf>,
     /// Model profile: `linux-<release>` picks the generation of that release (`linux-2.6.38` to
-    /// `linux-6.19`, see README); default: the one for the kernel trace's release, else linux-6.1.
+    /// `linux-7.2`, see README); default: the one for the kernel trace's release, else linux-6.1.
     #[arg(long)]
     profile: Option<String>,
     /// The model trace to write.
