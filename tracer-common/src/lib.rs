@@ -48,14 +48,14 @@ pub enum Probe {
     /// `d_delete(dentry)`: after unlink/rmdir; `dentry_unlink_inode` or `__d_drop` inside.
     DDelete = 16,
     /// `__dentry_kill(dentry)`: the kill path once `dentry_kill` was split (read in 4.4.155)
-    /// up to 7.1.5 at least; `__d_drop` and `dentry_unlink_inode` inside. Its callers take the
-    /// locks (`lock_for_kill` from 6.8).
+    /// up to 7.1 (7.1.5's source; gone in 7.2.6's); `__d_drop` and `dentry_unlink_inode`
+    /// inside. Its callers take the locks (`lock_for_kill` from 6.8).
     DentryKill = 17,
     /// `dentry_kill(dentry)`: the kill path where there is no `__dentry_kill`. In 3.x (read in
-    /// 3.5.0 and 3.10.105) a static inline that locks, then kills through `d_kill`; in the 7.x
-    /// that folded `lock_for_kill` into it (after 7.1.5; Debian's 7.3.4) it may give up without
-    /// killing. In between, the static caller of `__dentry_kill`, usually inlined. See
-    /// [`Probe::is_kill`].
+    /// 3.5.0 and 3.10.105) a static inline that locks, then kills through `d_kill`; from 7.2
+    /// (7.2.6's and 7.3.4's sources), which folded `lock_for_kill` into it, it gives up without
+    /// killing when the dentry is in use. In between, the static caller of `__dentry_kill`,
+    /// usually inlined. See [`Probe::is_kill`].
     DentryKillLocked = 18,
     /// `d_invalidate(dentry)`: `__d_drop` then the subtree's shrink.
     DInvalidate = 19,
