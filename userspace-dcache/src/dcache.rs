@@ -779,9 +779,7 @@ impl Task<'_> {
                     continue;
                 }
                 self.step(Step::ShrinkBeforeKill);
-                if let Some(parent) = self.dentry_kill(d) {
-                    self.__dput_to_list(parent, &mut list);
-                }
+                self.shrink_kill(d);
                 continue;
             }
             if d.count() != 0 {
@@ -797,14 +795,39 @@ impl Task<'_> {
             // d_shrink_del()
             d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
             self.step(Step::ShrinkBeforeKill);
-            if let Some(parent) = self.dentry_kill(d) {
+            if self.dc.profile.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+                self.shrink_kill(d);
+            } else if let Some(parent) = self.dentry_kill(d) {
                 self.__dput_to_list(parent, &mut list);
             }
         }
     }
 
-    /// `__dput_to_list()` (5.8+): drop the reference a killed child held; a parent left unused
-    /// joins the same dispose list (3.0's `try_prune_one_dentry()` killed such ancestors too).
+    /// `shrink_kill()` (6.8+, [`KillParentLock::AfterUnlinkInode`]): kill a dispose list's
+    /// dentry, then each ancestor whose last reference was the one the kill below it dropped,
+    /// at once and without asking `retain_dentry()`, whatever list it sits on (that list's
+    /// owner frees it, `DCACHE_MAY_FREE`). Up to 6.7 such a parent went through
+    /// `__dput_to_list()` onto a dispose list instead. `d_lock` held, count 0.
+    fn shrink_kill(&self, victim: DPtr) {
+        let mut victim = victim;
+        while let Some(parent) = self.dentry_kill(victim) {
+            // __dentry_kill()'s end: the parent's count drops under its d_lock, which stays
+            // held only when that was the last reference (the relock: see __dentry_kill).
+            parent.d_lock.lock();
+            parent.count_add(-1);
+            if parent.count() != 0 {
+                parent.d_lock.unlock();
+                return;
+            }
+            // 6.8 to 7.1 call lock_for_kill() on it here, 7.2's dentry_kill() does: its count
+            // is 0 under d_lock, and the model has no i_lock to drop it for, so it passes.
+            victim = parent;
+        }
+    }
+
+    /// `__dput_to_list()` (5.8 to 6.7): drop the reference a killed child held; a parent left
+    /// unused joins the same dispose list (3.0's `try_prune_one_dentry()` killed such ancestors
+    /// too; 6.8's [`Self::shrink_kill`] kills them at once).
     fn __dput_to_list(&self, d: DPtr, list: &mut Vec<DPtr>) {
         d.d_lock.lock();
         if d.flags() & DCACHE_SHRINK_LIST != 0 {
@@ -1200,6 +1223,86 @@ mod tests {
                 assert_eq!(g.seq_begin, g.seq_end);
             }
             assert_eq!(t.stat("f").map(|_| ()), Err(Errno::ENOENT), "{release}");
+        }
+    }
+
+    /// `shrink_kill()` from 6.8: pruning "d/f" drops the last reference to "d", which sits
+    /// on another dispose list (isolated while unused, then given the child). 6.8's shrinker
+    /// kills "d" at once, right after "f" (each kill entered after the previous one returned),
+    /// and the other list only frees it. 6.1 to 6.7's `__dput_to_list()` leave "d" to the
+    /// list it is on, which kills it later.
+    #[test]
+    fn a_pruned_childs_parent_dies_in_shrink_kill_from_6_8() {
+        for (release, kill, at_once) in [
+            ("linux-6.1.0", Probe::DentryKill, false),
+            ("linux-6.7.12", Probe::DentryKill, false),
+            ("linux-6.12.9", Probe::DentryKill, true),
+            ("linux-7.1.5", Probe::DentryKill, true),
+            ("linux-7.3.4", Probe::DentryKillLocked, true),
+        ] {
+            let (dc, sink) = model(release);
+            let t = dc.task(1);
+            t.mkdir("d").unwrap();
+            let d = t.filename_walk(&[b"d".as_slice()]).unwrap();
+            t.dput(d);
+            // Another shrinker's isolation (d_lru_shrink_move()) of the unused "d".
+            d.d_lock.lock();
+            {
+                let mut lru = dc.lru.lock();
+                lru.list
+                    .remove(&d.d_lru_key.load(crate::sync::Ordering::Relaxed));
+            }
+            d.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
+            d.d_lock.unlock();
+            t.create("d/f").unwrap();
+            let f = t
+                .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
+                .unwrap();
+            let f_id = f.id;
+            t.dput(f);
+            assert_eq!(d.count(), 1, "{release}: f's reference");
+            t.flush();
+            sink.take();
+            assert_eq!(t.prune_dcache_sb(usize::MAX), 1, "{release}");
+            t.flush();
+            let mut kills: Vec<Event> = sink
+                .take()
+                .into_iter()
+                .filter(|e| e.probe == kill as u8)
+                .collect();
+            kills.sort_by_key(|e| e.ts_begin);
+            let ids: Vec<u64> = kills.iter().map(|e| e.dentry).collect();
+            let want = if at_once {
+                vec![f_id, d.id]
+            } else {
+                vec![f_id]
+            };
+            assert_eq!(ids, want, "{release}");
+            if at_once {
+                assert!(kills[0].ts_end <= kills[1].ts_begin, "{release}: {kills:?}");
+                assert!(kills[1].has(flags::HASHED_BEGIN) && !kills[1].has(flags::HASHED_END));
+            } else {
+                assert_eq!(d.count(), 0, "{release}: left to its list");
+            }
+            // The other list's turn: it kills "d" only if the shrinker left it.
+            t.shrink_dentry_list(vec![d]);
+            t.flush();
+            let later = sink
+                .take()
+                .iter()
+                .filter(|e| e.probe == kill as u8 && e.dentry == d.id)
+                .count();
+            assert_eq!(later, usize::from(!at_once), "{release}");
+            assert_eq!(
+                dc.nr_dentry.load(crate::sync::Ordering::Relaxed),
+                1,
+                "{release}"
+            );
+            assert_eq!(
+                t.stat("d/f").map(|_| ()),
+                Ok(()),
+                "{release}: still on disk"
+            );
         }
     }
 }

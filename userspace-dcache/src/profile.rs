@@ -105,7 +105,15 @@ pub enum KillParentLock {
     /// 6.8+: `__dentry_kill()` unhashes and detaches the inode first; only then, "now that it's
     /// negative, ->d_parent is stable", it locks the parent to unlist the dentry and drop the
     /// parent's count (6.12's source; 1c18edd1b7a0 "__dentry_kill(): new locking scheme", in
-    /// linux-next beside the 6.8 branches; its tag was not read).
+    /// linux-next beside the 6.8 branches; its tag was not read). It returns the parent, still
+    /// locked, when that was the parent's last reference, and the shrinker's `shrink_kill()`
+    /// loops on it: a dispose list's dentry takes the ancestors it leaves unused with it, at
+    /// once, without `retain_dentry()` (6.12's and 7.1.5's source; 7.2's `dentry_kill()`
+    /// keeps the loop). Up to 6.7 the shrinker put such a parent on its dispose list
+    /// (`__dput_to_list()`), or left it to the list it was already on. The loop needs this
+    /// commit's return value, so it is taken to come with it; an earlier patch of the same
+    /// series, 339e9e13530b ("don't try to cut corners in shrink_lock_dentry()"), still
+    /// describes `shrink_kill()` handing the parent to a shrink list.
     AfterUnlinkInode,
 }
 
