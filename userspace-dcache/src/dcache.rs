@@ -806,8 +806,9 @@ impl Task<'_> {
     /// `shrink_kill()` (6.8+, [`KillParentLock::AfterUnlinkInode`]): kill a dispose list's
     /// dentry, then each ancestor whose last reference was the one the kill below it dropped,
     /// at once and without asking `retain_dentry()`, whatever list it sits on (that list's
-    /// owner frees it, `DCACHE_MAY_FREE`). Up to 6.7 such a parent went through
-    /// `__dput_to_list()` onto a dispose list instead. `d_lock` held, count 0.
+    /// owner frees it, `DCACHE_MAY_FREE`); a parent still in use only loses a reference and
+    /// stays on the LRU. Up to 6.7 such a parent went through `__dput_to_list()` instead.
+    /// `d_lock` held, count 0.
     fn shrink_kill(&self, victim: DPtr) {
         let mut victim = victim;
         while let Some(parent) = self.dentry_kill(victim) {
@@ -1303,6 +1304,46 @@ mod tests {
                 Ok(()),
                 "{release}: still on disk"
             );
+        }
+    }
+
+    /// What Debian's 6.12 and 7.3.4 rmdir traces show in `d_delete`'s `d_flags`: a directory
+    /// that outlives its pruned child stays on the LRU from 6.8, whose `__dentry_kill()` only
+    /// drops the parent's count; 6.1's `__dput_to_list()` takes it off (Debian's 6.1 traces
+    /// show it off).
+    #[test]
+    fn a_parent_left_in_use_by_shrink_kill_stays_on_the_lru_from_6_8() {
+        for (release, on_lru) in [
+            ("linux-6.1.0", false),
+            ("linux-6.7.12", false),
+            ("linux-6.12.9", true),
+            ("linux-7.3.4", true),
+        ] {
+            let (dc, _sink) = model(release);
+            let t = dc.task(1);
+            t.mkdir("d").unwrap();
+            t.create("d/f").unwrap();
+            let d = t.filename_walk(&[b"d".as_slice()]).unwrap();
+            assert_ne!(d.flags() & crate::dentry::DCACHE_LRU_LIST, 0, "{release}");
+            // The walker's reference keeps "d" in use; the LRU walk drops it lazily only if it
+            // meets it first, so isolate "f" alone.
+            let f = t
+                .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
+                .unwrap();
+            t.dput(f);
+            f.d_lock.lock();
+            {
+                let mut lru = dc.lru.lock();
+                lru.list
+                    .remove(&f.d_lru_key.load(crate::sync::Ordering::Relaxed));
+            }
+            f.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
+            f.d_lock.unlock();
+            t.shrink_dentry_list(vec![f]);
+            assert_eq!(d.count(), 1, "{release}: the walker's reference");
+            let kept = d.flags() & crate::dentry::DCACHE_LRU_LIST != 0;
+            assert_eq!(kept, on_lru, "{release}");
+            t.dput(d);
         }
     }
 }

@@ -110,10 +110,13 @@ pub enum KillParentLock {
     /// loops on it: a dispose list's dentry takes the ancestors it leaves unused with it, at
     /// once, without `retain_dentry()` (6.12's and 7.1.5's source; 7.2's `dentry_kill()`
     /// keeps the loop). Up to 6.7 the shrinker put such a parent on its dispose list
-    /// (`__dput_to_list()`), or left it to the list it was already on. The loop needs this
-    /// commit's return value, so it is taken to come with it; an earlier patch of the same
-    /// series, 339e9e13530b ("don't try to cut corners in shrink_lock_dentry()"), still
-    /// describes `shrink_kill()` handing the parent to a shrink list.
+    /// (`__dput_to_list()`, which also took a parent still in use off the LRU; 6.8's only
+    /// drops its count, as Debian's 6.12 and 7.3.4 rmdir traces show in `d_flags`), or left
+    /// it to the list it was already on. The loop came with this commit: the 0-day robot's
+    /// report on Al Viro's work.dcache2 branch (30 November 2023) quotes it from that
+    /// branch's copy, 1b738f196e; the series' earlier "centralize killing dentry from shrink
+    /// list" (v3 04/21, 24 November 2023) made `shrink_kill()` with `__dput_to_list()` still
+    /// in it. 6.8.0's own source was not read (6.12, 6.18.2, 6.19 and 7.1.5 were).
     AfterUnlinkInode,
 }
 
