@@ -13,12 +13,13 @@
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, InodeSeq, KillEntry, KillIput,
-    KillParentLock,
+    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, InodeSeq, KillEntry,
+    KillIput, KillParentLock,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{smp_rmb, Ordering};
 use crate::task::{Step, Task};
+use std::collections::VecDeque;
 use tracer_common::{Event, Probe};
 
 impl Task<'_> {
@@ -697,7 +698,7 @@ impl Task<'_> {
     /// (recently referenced) dentry goes to the tail and can be met again in the same walk, as
     /// `list_lru_walk()` does. Returns how many were isolated for freeing.
     pub(crate) fn prune_dcache_sb(&self, nr_to_scan: usize) -> usize {
-        let mut dispose = Vec::new();
+        let mut dispose = VecDeque::new();
         {
             let mut lru = self.dc.lru.lock();
             let mut cursor = 0;
@@ -726,7 +727,7 @@ impl Task<'_> {
                     // d_lru_shrink_move(): onto the dispose list.
                     lru.list.remove(&key);
                     d.flags_update(DCACHE_SHRINK_LIST, 0);
-                    dispose.push(d);
+                    self.dispose_add(&mut dispose, d);
                 }
                 d.d_lock.unlock();
             }
@@ -740,7 +741,7 @@ impl Task<'_> {
     /// unused children are found on the LRU and killed the same way (vfs_rmdir and a rename
     /// over a directory call it so a removed directory keeps no cached children).
     pub(crate) fn shrink_dcache_parent(&self, dir: DPtr) {
-        let mut dispose = Vec::new();
+        let mut dispose = VecDeque::new();
         {
             let mut lru = self.dc.lru.lock();
             let keys: Vec<u64> = lru.list.keys().copied().collect();
@@ -754,7 +755,7 @@ impl Task<'_> {
                 if d.count() == 0 {
                     lru.list.remove(&key);
                     d.flags_update(DCACHE_SHRINK_LIST, 0);
-                    dispose.push(d);
+                    self.dispose_add(&mut dispose, d);
                 }
                 d.d_lock.unlock();
             }
@@ -762,13 +763,23 @@ impl Task<'_> {
         self.shrink_dentry_list(dispose);
     }
 
+    /// The isolation's move onto a dispose list, whose front is the kernel list's head: 4.0+
+    /// adds at the head, earlier kernels at the tail ([`DisposeAdd`]).
+    fn dispose_add(&self, list: &mut VecDeque<DPtr>, d: DPtr) {
+        match self.dc.profile.dispose_add {
+            DisposeAdd::Head => list.push_front(d),
+            DisposeAdd::Tail => list.push_back(d),
+        }
+    }
+
     /// `shrink_dentry_list()`: kill what is still unused on a dispose list; free what someone
     /// else killed meanwhile (`DCACHE_MAY_FREE`); drop what got used again.
     /// 7.2+ leaves the count to `dentry_kill()`: only a dentry someone else killed meanwhile
     /// is freed here; one that got used again (or is dying) enters `dentry_kill()`, which
     /// gives up.
-    fn shrink_dentry_list(&self, mut list: Vec<DPtr>) {
-        while let Some(d) = list.pop() {
+    /// The kernel takes `list->prev`, the tail (the back here).
+    fn shrink_dentry_list(&self, mut list: VecDeque<DPtr>) {
+        while let Some(d) = list.pop_back() {
             d.d_lock.lock();
             if self.dc.profile.kill_entry == KillEntry::DentryKillChecks {
                 // d_shrink_del(); DCACHE_DENTRY_KILLED is the model's DCACHE_MAY_FREE.
@@ -829,7 +840,7 @@ impl Task<'_> {
     /// `__dput_to_list()` (5.8 to 6.7): drop the reference a killed child held; a parent left
     /// unused joins the same dispose list (3.0's `try_prune_one_dentry()` killed such ancestors
     /// too; 6.8's [`Self::shrink_kill`] kills them at once).
-    fn __dput_to_list(&self, d: DPtr, list: &mut Vec<DPtr>) {
+    fn __dput_to_list(&self, d: DPtr, list: &mut VecDeque<DPtr>) {
         d.d_lock.lock();
         if d.flags() & DCACHE_SHRINK_LIST != 0 {
             // Let the owner of the list it is on deal with it.
@@ -840,9 +851,9 @@ impl Task<'_> {
             }
             d.count_add(-1);
             if d.count() == 0 {
-                // d_shrink_add()
+                // d_shrink_add(); at the tail, so it is killed next.
                 d.flags_update(DCACHE_SHRINK_LIST | DCACHE_LRU_LIST, 0);
-                list.push(d);
+                list.push_back(d);
             }
         }
         d.d_lock.unlock();
@@ -1066,7 +1077,9 @@ impl Task<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::profile::KillEntry;
     use crate::*;
+    use std::collections::VecDeque;
     use std::sync::Arc;
     use tracer_common::{flags, Event, Probe};
 
@@ -1152,7 +1165,7 @@ mod tests {
             assert_eq!(held, d);
             t.flush();
             sink.take();
-            t.shrink_dentry_list(vec![d]);
+            t.shrink_dentry_list(VecDeque::from([d]));
             t.flush();
             let events = sink.take();
             let seen: Vec<&Event> = events.iter().filter(|e| e.dentry == d.id).collect();
@@ -1286,7 +1299,7 @@ mod tests {
                 assert_eq!(d.count(), 0, "{release}: left to its list");
             }
             // The other list's turn: it kills "d" only if the shrinker left it.
-            t.shrink_dentry_list(vec![d]);
+            t.shrink_dentry_list(VecDeque::from([d]));
             t.flush();
             let later = sink
                 .take()
@@ -1304,6 +1317,83 @@ mod tests {
                 Ok(()),
                 "{release}: still on disk"
             );
+        }
+    }
+
+    /// The kill order of two dentries isolated in one walk ([`DisposeAdd`]): 4.0+ kills the
+    /// oldest first, 3.x the one isolated last. `shrink_dcache_parent()` (rmdir of a directory
+    /// holding two negative dentries) and the shrinker (two unused files) alike.
+    #[test]
+    fn a_dispose_list_kills_in_the_kernels_order() {
+        for (release, oldest_first) in [
+            ("linux-3.0.1", false),
+            ("linux-3.5.0", false),
+            ("linux-4.7.0", true),
+            ("linux-6.1.0", true),
+            ("linux-6.12.9", true),
+            ("linux-7.3.4", true),
+        ] {
+            let (dc, sink) = model(release);
+            let kill = if dc.profile.kill_entry == KillEntry::DentryKillChecks {
+                Probe::DentryKillLocked
+            } else {
+                Probe::DentryKill
+            };
+            let t = dc.task(1);
+            let kills = |sink: &CollectSink| -> Vec<u64> {
+                t.flush();
+                let mut k: Vec<Event> = sink
+                    .take()
+                    .into_iter()
+                    .filter(|e| e.probe == kill as u8)
+                    .collect();
+                k.sort_by_key(|e| e.ts_begin);
+                k.iter().map(|e| e.dentry).collect()
+            };
+            let mut ids = Vec::new();
+            for name in ["a", "b"] {
+                t.create(name).unwrap();
+                let d = t.filename_walk(&[name.as_bytes()]).unwrap();
+                ids.push(d.id);
+                t.dput(d);
+            }
+            t.mkdir("d").unwrap();
+            let mut neg = Vec::new();
+            for name in ["d/x", "d/y"] {
+                t.flush();
+                sink.take();
+                assert!(t.stat(name).is_err(), "{release}");
+                t.flush();
+                // The negative dentry the lookup hashed.
+                let hashed = sink
+                    .take()
+                    .into_iter()
+                    .filter(|e| [Probe::DAdd as u8, Probe::DSpliceAlias as u8].contains(&e.probe))
+                    .map(|e| e.dentry)
+                    .next_back()
+                    .expect("a negative dentry");
+                neg.push(hashed);
+            }
+            kills(&sink);
+            t.rmdir("d").unwrap();
+            let got: Vec<u64> = kills(&sink)
+                .into_iter()
+                .filter(|k| neg.contains(k))
+                .collect();
+            if !oldest_first {
+                neg.reverse();
+            }
+            assert_eq!(got, neg, "{release}: rmdir");
+            // Both are referenced: rotated once, then isolated in the same walk.
+            assert!(t.prune_dcache_sb(usize::MAX) >= 2, "{release}");
+            let got: Vec<u64> = kills(&sink)
+                .into_iter()
+                .filter(|k| ids.contains(k))
+                .collect();
+            if !oldest_first {
+                ids.reverse();
+            }
+            assert_eq!(got, ids, "{release}: prune");
         }
     }
 
@@ -1339,7 +1429,7 @@ mod tests {
             }
             f.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
             f.d_lock.unlock();
-            t.shrink_dentry_list(vec![f]);
+            t.shrink_dentry_list(VecDeque::from([f]));
             assert_eq!(d.count(), 1, "{release}: the walker's reference");
             let kept = d.flags() & crate::dentry::DCACHE_LRU_LIST != 0;
             assert_eq!(kept, on_lru, "{release}");

@@ -173,6 +173,25 @@ pub enum KillEntry {
     DentryKillChecks,
 }
 
+/// Which end of a dispose list the shrinker's isolation adds a dentry to. `shrink_dentry_list()`
+/// always takes `list->prev` (the tail), so this decides the kill order of several dentries
+/// isolated in one walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisposeAdd {
+    /// Up to 3.19 (3.5's and 3.10.105's fs/dcache.c): `list_move_tail()` onto the list (the
+    /// prune walk's `tmp`, `dentry_lru_move_list()` in `select_parent()`): the dentry isolated
+    /// last is killed first.
+    Tail,
+    /// 4.0+ (4.4.155's, 4.19.1's, 6.12's and 7.1.5's fs/dcache.c): `d_lru_shrink_move()` goes
+    /// through `list_lru_isolate_move()`, a `list_move()` onto the list's head, as
+    /// `d_shrink_add()`'s `list_add()` does: the dentry isolated first (the LRU's oldest) is
+    /// killed first. 3f97b163207c ("list_lru: add helpers to isolate items", Vladimir Davydov,
+    /// posted 19 January 2015 for -mm, in 4.0; hash recalled, title and diff read) turned
+    /// `d_lru_shrink_move()`'s `list_move_tail()` into it. Profiles between 3.5 and 4.7 name
+    /// none of the 3.x kernels after it, so linux-3.5 keeps [`Self::Tail`].
+    Head,
+}
+
 /// What `d_add()` is in the source: which writers a lookup that hashes its result runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DAddShape {
@@ -335,6 +354,8 @@ pub struct Profile {
     pub tmpfs_pin: TmpfsPin,
     /// See [`KillEntry`].
     pub kill_entry: KillEntry,
+    /// See [`DisposeAdd`].
+    pub dispose_add: DisposeAdd,
     /// Deliberate bugs, see [`Mutants`].
     pub mutants: Mutants,
 }
@@ -385,6 +406,7 @@ impl Profile {
         unhashed_check_after_name: false,
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         kill_entry: KillEntry::CallerChecks,
+        dispose_add: DisposeAdd::Tail,
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
@@ -457,6 +479,7 @@ impl Profile {
         unlink_inode_seq: InodeSeq::Bracket,
         instantiate_seq: InodeSeq::Bracket,
         d_add: DAddShape::InnerDAdd,
+        dispose_add: DisposeAdd::Head,
         ..Profile::LINUX_3_5
     };
 
