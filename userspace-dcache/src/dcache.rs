@@ -14,7 +14,7 @@ use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
     Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, InodeSeq, KillEntry,
-    KillIput, KillParentLock,
+    KillIput, KillParentLock, ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{smp_rmb, Ordering};
@@ -156,7 +156,7 @@ impl Task<'_> {
                 d.d_lock.lock();
                 d.count_add(-1);
                 // finish_dput(): a killed dentry's parent loses its reference as in dput.
-                if let Some(parent) = self.dentry_kill(d) {
+                if let Some(parent) = self.dentry_kill(d, None) {
                     self.dput(parent);
                 }
             }
@@ -542,7 +542,9 @@ impl Task<'_> {
     }
 
     /// `dentry_kill()`: `d_lock` held; kills and returns the parent, whose reference the caller
-    /// drops next (`dput`'s loop), or `None` when the dentry is kept after all. Up to 6.7 it
+    /// drops next (`dput`'s loop), or `None` when the dentry is kept after all. With a dispose
+    /// list (5.8 to 6.7's `shrink_dentry_list()`, [`ShrinkParent::DputToListFirst`]) the
+    /// parent's reference goes through `__dput_to_list()` before the kill, and `None` returns. Up to 6.7 it
     /// first takes the parent's `d_lock`: a trylock, else `__lock_parent()`'s parent-then-child
     /// order, after which the parent may have changed (a rename: look again) and the dentry
     /// may have gained a user or a hash (the kernel's `got_locks` re-check: `dput`'s reference
@@ -551,7 +553,7 @@ impl Task<'_> {
     /// 7.2+ ([`KillEntry::DentryKillChecks`]): the caller has dropped its reference, and
     /// `dentry_kill()` is the kill itself: `lock_for_kill()` first, then `__dentry_kill()`'s
     /// body under this function's own event, a give-up included.
-    fn dentry_kill(&self, d: DPtr) -> Option<DPtr> {
+    fn dentry_kill(&self, d: DPtr, shrink: Option<&mut VecDeque<DPtr>>) -> Option<DPtr> {
         let p = self.dc.profile;
         if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
             let ev = match p.kill_entry {
@@ -620,6 +622,13 @@ impl Task<'_> {
             }
             return None;
         }
+        if let (Some(list), Some(parent)) = (shrink, parent) {
+            // The parent's d_lock is held (shrink_lock_dentry() took it) until
+            // __dentry_kill() has unhashed the dentry.
+            self.__dput_to_list(parent, list);
+            self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, Some(parent));
+            return None;
+        }
         self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, parent);
         parent
     }
@@ -672,7 +681,7 @@ impl Task<'_> {
                 // fast_dput() has dropped the reference: dentry_kill() wants it gone.
                 d.count_add(-1);
             }
-            next = self.dentry_kill(d);
+            next = self.dentry_kill(d, None);
         }
     }
 
@@ -808,8 +817,12 @@ impl Task<'_> {
             self.step(Step::ShrinkBeforeKill);
             if self.dc.profile.kill_parent_lock == KillParentLock::AfterUnlinkInode {
                 self.shrink_kill(d);
-            } else if let Some(parent) = self.dentry_kill(d) {
+            } else if self.dc.profile.shrink_parent == ShrinkParent::DputToListFirst {
+                self.dentry_kill(d, Some(&mut list));
+            } else if let Some(parent) = self.dentry_kill(d, None) {
+                parent.d_lock.lock();
                 self.__dput_to_list(parent, &mut list);
+                parent.d_lock.unlock();
             }
         }
     }
@@ -822,7 +835,7 @@ impl Task<'_> {
     /// `d_lock` held, count 0.
     fn shrink_kill(&self, victim: DPtr) {
         let mut victim = victim;
-        while let Some(parent) = self.dentry_kill(victim) {
+        while let Some(parent) = self.dentry_kill(victim, None) {
             // __dentry_kill()'s end: the parent's count drops under its d_lock, which stays
             // held only when that was the last reference (the relock: see __dentry_kill).
             parent.d_lock.lock();
@@ -838,10 +851,12 @@ impl Task<'_> {
     }
 
     /// `__dput_to_list()` (5.8 to 6.7): drop the reference a killed child held; a parent left
-    /// unused joins the same dispose list (3.0's `try_prune_one_dentry()` killed such ancestors
-    /// too; 6.8's [`Self::shrink_kill`] kills them at once).
+    /// unused joins the same dispose list. `d_lock` held. Where the parent goes is
+    /// [`ShrinkParent`]'s: at the head on 5.8 to 6.7 (`d_shrink_add()`), killed after what the
+    /// list already holds; up to 5.7 the kernel killed it right after its child (3.0's
+    /// `try_prune_one_dentry()`, 4.x's ancestor loop), which the tail, popped next, stands for.
+    /// 6.8's [`Self::shrink_kill`] kills it at once.
     fn __dput_to_list(&self, d: DPtr, list: &mut VecDeque<DPtr>) {
-        d.d_lock.lock();
         if d.flags() & DCACHE_SHRINK_LIST != 0 {
             // Let the owner of the list it is on deal with it.
             d.count_add(-1);
@@ -851,12 +866,14 @@ impl Task<'_> {
             }
             d.count_add(-1);
             if d.count() == 0 {
-                // d_shrink_add(); at the tail, so it is killed next.
+                // d_shrink_add()
                 d.flags_update(DCACHE_SHRINK_LIST | DCACHE_LRU_LIST, 0);
-                list.push_back(d);
+                match self.dc.profile.shrink_parent {
+                    ShrinkParent::DputToListFirst => list.push_front(d),
+                    ShrinkParent::KilledNext => list.push_back(d),
+                }
             }
         }
-        d.d_lock.unlock();
     }
 
     /// `d_move()`: `dentry` takes `target`'s name and place; `target` is left unhashed for its
@@ -1394,6 +1411,58 @@ mod tests {
                 ids.reverse();
             }
             assert_eq!(got, ids, "{release}: prune");
+        }
+    }
+
+    /// Where a pruned child's parent, left unused, dies ([`ShrinkParent`]): "d/f" and then "a"
+    /// isolated in one walk. 5.8 to 6.7 queue "d" at the list's head before f's kill, so "a"
+    /// dies first; up to 5.7 and from 6.8 the parent dies right after its child; 3.x's list
+    /// kills "a" (isolated last) first.
+    #[test]
+    fn a_pruned_childs_unused_parent_dies_in_the_kernels_order() {
+        for (release, order) in [
+            ("linux-3.5.0", ["a", "f", "d"]),
+            ("linux-4.7.0", ["f", "d", "a"]),
+            ("linux-5.10.0", ["f", "d", "a"]),
+            ("linux-6.1.0", ["f", "a", "d"]),
+            ("linux-6.7.12", ["f", "a", "d"]),
+            ("linux-6.12.9", ["f", "d", "a"]),
+            ("linux-7.3.4", ["f", "d", "a"]),
+        ] {
+            let (dc, sink) = model(release);
+            let kill = if dc.profile.kill_entry == KillEntry::DentryKillChecks {
+                Probe::DentryKillLocked
+            } else {
+                Probe::DentryKill
+            };
+            let t = dc.task(1);
+            let mut ids = std::collections::HashMap::new();
+            t.mkdir("d").unwrap();
+            let d = t.filename_walk(&[b"d".as_slice()]).unwrap();
+            ids.insert(d.id, "d");
+            t.dput(d);
+            for path in ["d/f", "a"] {
+                t.create(path).unwrap();
+                let names: Vec<&[u8]> = path.split('/').map(str::as_bytes).collect();
+                let x = t.filename_walk(&names).unwrap();
+                ids.insert(x.id, &path[path.len() - 1..]);
+                t.dput(x);
+            }
+            t.flush();
+            sink.take();
+            assert!(t.prune_dcache_sb(usize::MAX) >= 2, "{release}");
+            t.flush();
+            let mut kills: Vec<Event> = sink
+                .take()
+                .into_iter()
+                .filter(|e| e.probe == kill as u8)
+                .collect();
+            kills.sort_by_key(|e| e.ts_begin);
+            let got: Vec<&str> = kills
+                .iter()
+                .filter_map(|e| ids.get(&e.dentry).copied())
+                .collect();
+            assert_eq!(got, order, "{release}");
         }
     }
 

@@ -192,6 +192,25 @@ pub enum DisposeAdd {
     Head,
 }
 
+/// When the shrinker drops the reference a killed dentry held on its parent, and where a
+/// parent left unused goes. 6.8+ kills such a parent at once instead
+/// ([`KillParentLock::AfterUnlinkInode`]'s `shrink_kill()`), whatever this says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShrinkParent {
+    /// Up to 5.7: after the child's kill, and the parent dies next (3.0's
+    /// `try_prune_one_dentry()`; 4.x's `shrink_dentry_list()` loops `dentry_kill()` up the
+    /// ancestors, read in 4.19.1).
+    KilledNext,
+    /// 5.8 to 6.7 (6.1.0's fs/dcache.c): `__dput_to_list()` on the parent, whose `d_lock`
+    /// `shrink_lock_dentry()` holds, before `__dentry_kill()` of the child; `d_shrink_add()`
+    /// puts it at the list's head, so it dies after everything already on the list. From
+    /// "Teach shrink_dcache_parent() to cope with mixed-filesystem shrink lists" (Al Viro;
+    /// a99d7580f66e on his work.dcache branch in the 0-day robot's report; the mainline hash,
+    /// recalled as 9bdebc2bd1c4 for 5.8, was not checked here). The model's first profile
+    /// with it is linux-6.1.
+    DputToListFirst,
+}
+
 /// What `d_add()` is in the source: which writers a lookup that hashes its result runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DAddShape {
@@ -356,6 +375,8 @@ pub struct Profile {
     pub kill_entry: KillEntry,
     /// See [`DisposeAdd`].
     pub dispose_add: DisposeAdd,
+    /// See [`ShrinkParent`].
+    pub shrink_parent: ShrinkParent,
     /// Deliberate bugs, see [`Mutants`].
     pub mutants: Mutants,
 }
@@ -407,6 +428,7 @@ impl Profile {
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         kill_entry: KillEntry::CallerChecks,
         dispose_add: DisposeAdd::Tail,
+        shrink_parent: ShrinkParent::KilledNext,
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
@@ -560,6 +582,7 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         caller: Caller::StepInto,
+        shrink_parent: ShrinkParent::DputToListFirst,
         ..Profile::LINUX_5_7
     };
 
