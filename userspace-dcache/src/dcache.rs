@@ -1078,7 +1078,7 @@ impl Task<'_> {
                 e.seq_end = d.d_seq.read();
                 e.inode_begin = inode;
                 e.inode_end = inode;
-                e.aux = d.flags();
+                e.aux = self.dc.profile.d_flags_numbering.kernel(d.flags());
                 if !d.d_unhashed() {
                     e.flags |=
                         tracer_common::flags::HASHED_BEGIN | tracer_common::flags::HASHED_END;
@@ -1463,6 +1463,44 @@ mod tests {
                 .filter_map(|e| ids.get(&e.dentry).copied())
                 .collect();
             assert_eq!(got, order, "{release}");
+        }
+    }
+
+    /// Events carry the kernel's raw `d_flags` ([`DFlagsNumbering`]): a cached directory's
+    /// lookup shows `DCACHE_LRU_LIST` and the directory type at 6.12's bits (19, 2 << 20), at
+    /// the repacked ones (18, 2 << 19) from 6.15, as Debian's 7.3.4 traces do.
+    #[test]
+    fn events_carry_the_kernels_d_flags_numbering() {
+        for (release, lru, dir) in [
+            ("linux-6.1.0", 1 << 19, 2 << 20),
+            ("linux-6.12.9", 1 << 19, 2 << 20),
+            ("linux-6.19.0", 1 << 18, 2 << 19),
+            ("linux-7.3.4", 1 << 18, 2 << 19),
+        ] {
+            let (dc, sink) = model(release);
+            let t = dc.task(1);
+            t.mkdir("d").unwrap();
+            let d = t.filename_walk(&[b"d".as_slice()]).unwrap();
+            t.dput(d);
+            t.flush();
+            sink.take();
+            let d = t.filename_walk(&[b"d".as_slice()]).unwrap();
+            t.dput(d);
+            t.flush();
+            let found: Vec<u32> = sink
+                .take()
+                .iter()
+                .filter(|e| e.probe == Probe::DLookupRcu as u8 && e.dentry == d.id)
+                .map(|e| e.aux)
+                .collect();
+            assert!(!found.is_empty(), "{release}");
+            for aux in found {
+                assert_eq!(
+                    aux & (lru | (7 << 19) | (7 << 20)),
+                    lru | dir,
+                    "{release}: {aux:#x}"
+                );
+            }
         }
     }
 

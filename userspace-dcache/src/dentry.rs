@@ -5,7 +5,7 @@ use crate::sync::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering, SeqCount
 use std::ptr::NonNull;
 
 // d_flags bits, with the values of 6.1's include/linux/dcache.h for every profile (3.0 numbered
-// some differently; events carry these).
+// some differently); events carry them in the profile's numbering (`DFlagsNumbering`).
 /// `always_delete_dentry` installed (tmpfs): `retain_dentry()` says no.
 pub(crate) const DCACHE_OP_DELETE: u32 = 0x0000_0008;
 /// Recently used: the shrinker rotates it once instead of freeing it.

@@ -211,6 +211,38 @@ pub enum ShrinkParent {
     DputToListFirst,
 }
 
+/// The numbering of `d_flags` in the kernel's include/linux/dcache.h, which the events carry
+/// raw (the probes read `d_flags` out of the dentry; the diff reads none of it, `tracer
+/// export` prints it). The model keeps 6.1's values; [`Self::kernel`] renumbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DFlagsNumbering {
+    /// Up to 6.12 (6.1.0's `#define`s, 6.12's `BIT()`s): `DCACHE_LRU_LIST` is bit 19, the
+    /// entry type bits 20..22.
+    Bit19Lru,
+    /// 9748cb2dc393 ("VFS: repack DENTRY_ flags.", NeilBrown; quoted by "dcache: convert
+    /// dentry flag macros to enum", 8 April 2025, for 6.15) closed the holes below bit 18:
+    /// `DCACHE_LRU_LIST` is bit 18, the type bits 19..21 (6.18.2's, 6.19.0's and 7.1.5's
+    /// `enum dentry_flags`; Debian's 7.3.4 traces carry 0x40000 on the LRU). The flags the
+    /// model keeps below bit 18 (`DCACHE_OP_DELETE`, `DCACHE_REFERENCED`,
+    /// `DCACHE_SHRINK_LIST`) did not move. The model's first profile with it is linux-6.19;
+    /// linux-6.8 also stands for 6.15 to 6.18, which have it.
+    Bit18Lru,
+}
+
+impl DFlagsNumbering {
+    /// The kernel's `d_flags` for the model's (6.1's numbering).
+    pub fn kernel(self, model: u32) -> u32 {
+        use crate::dentry::{DCACHE_ENTRY_TYPE, DCACHE_LRU_LIST};
+        match self {
+            DFlagsNumbering::Bit19Lru => model,
+            DFlagsNumbering::Bit18Lru => {
+                let moved = DCACHE_LRU_LIST | DCACHE_ENTRY_TYPE;
+                (model & !moved) | ((model & moved) >> 1)
+            }
+        }
+    }
+}
+
 /// What `d_add()` is in the source: which writers a lookup that hashes its result runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DAddShape {
@@ -377,6 +409,8 @@ pub struct Profile {
     pub dispose_add: DisposeAdd,
     /// See [`ShrinkParent`].
     pub shrink_parent: ShrinkParent,
+    /// See [`DFlagsNumbering`].
+    pub d_flags_numbering: DFlagsNumbering,
     /// Deliberate bugs, see [`Mutants`].
     pub mutants: Mutants,
 }
@@ -429,6 +463,7 @@ impl Profile {
         kill_entry: KillEntry::CallerChecks,
         dispose_add: DisposeAdd::Tail,
         shrink_parent: ShrinkParent::KilledNext,
+        d_flags_numbering: DFlagsNumbering::Bit19Lru,
         mutants: Mutants {
             kill_clear_before_unhash: false,
             drop_without_invalidate: false,
@@ -638,6 +673,7 @@ impl Profile {
         caller_locks_d_instantiate: true,
         unhashed_check_after_name: true,
         tmpfs_pin: TmpfsPin::Persistent,
+        d_flags_numbering: DFlagsNumbering::Bit18Lru,
         ..Profile::LINUX_6_8
     };
 

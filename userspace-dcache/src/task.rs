@@ -203,7 +203,7 @@ impl<'a> Task<'a> {
         e.name_hash = name.hash;
         e.seq_begin = d.d_seq.read();
         e.inode_begin = d.d_inode.load(crate::sync::Ordering::Relaxed);
-        e.aux = d.flags();
+        e.aux = self.dc.profile.d_flags_numbering.kernel(d.flags());
         if !d.d_unhashed() {
             e.flags |= flags::HASHED_BEGIN;
         }
