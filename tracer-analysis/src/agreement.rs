@@ -480,6 +480,7 @@ impl Builder {
     fn pair(&mut self, i: usize, lane: u32, key: (u32, u64), slot: u32) {
         let begin = key.1;
         let Some(lane) = self.lanes.get_mut(lane as usize) else {
+            debug_assert!(false, "a thread's lane is made before its first operation");
             return;
         };
         let theirs = &mut lane[1 - i];

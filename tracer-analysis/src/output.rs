@@ -57,10 +57,12 @@ pub enum Durability {
     /// Renamed without a sync: other processes, and a run that fails or is killed, still see
     /// the new file whole or the previous one, but after a crash of the system the name may
     /// hold a file whose data never reached the disk (empty, cut, or with zeroed blocks). For
-    /// an output the run makes again from its inputs (a replay's model trace: the kernel trace
-    /// it came from stays); a trace's checksums and end mark make such a file read as corrupt
-    /// or truncated, never as a whole trace. The writer then does not wait for the disk, and
-    /// the writeback is left to the kernel's flusher threads.
+    /// an output the run makes again, the same, from its inputs (a replay of a kernel trace in
+    /// its timestamp order: the kernel trace stays); a trace's checksums and end mark make
+    /// such a file read as corrupt or truncated, never as a whole trace. The writer then does
+    /// not wait for the disk, and the writeback is left to the kernel's flusher threads; an
+    /// error in that writeback (EIO, or a network file system's ENOSPC, reported only to a
+    /// sync) is therefore not reported either: the file then reads as corrupt or truncated.
     Recreatable,
 }
 

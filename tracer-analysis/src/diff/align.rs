@@ -337,6 +337,7 @@ impl OpMatcher {
         }
         let side = side & 1;
         let Some(key) = self.entries.get_mut(r.key as usize) else {
+            debug_assert!(false, "an operation's entry is made at its begin");
             return;
         };
         let theirs = &mut key.waiting[1 - side];

@@ -354,4 +354,29 @@ mod tests {
         assert_eq!(t.ptr(d.dentry), 0xc0);
         assert_eq!(t.ptr(0), 0);
     }
+
+    /// Short names on one line of the name cache whose keys differ only past their first 8
+    /// bytes keep their own numbers (a cache hit compares the whole key).
+    #[test]
+    fn names_of_one_cache_line_differing_past_eight_bytes_keep_their_numbers() {
+        let key = |b: &[u8]| {
+            let mut w = [0; NAME_CAP];
+            w[..b.len()].copy_from_slice(b);
+            short_key(&w, b.len()).expect("a short name")
+        };
+        let line = name_line(key(b"abcdefgh0"));
+        let names: Vec<Vec<u8>> = (0u64..)
+            .map(|i| format!("abcdefgh{i:x}").into_bytes())
+            .filter(|b| name_line(key(b)) == line)
+            .take(4)
+            .collect();
+        let mut n = Numbering::default();
+        let mut ev = Event::zeroed();
+        for _ in 0..3 {
+            for (want, b) in names.iter().enumerate() {
+                ev.set_name(b);
+                assert_eq!(n.compact(&Record::of_event(&ev)).name, want as NameNo);
+            }
+        }
+    }
 }

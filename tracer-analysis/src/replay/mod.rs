@@ -117,6 +117,14 @@ pub struct Style {
     pub delays: bool,
 }
 
+impl Style {
+    /// Whether the replay runs on one model thread per workload thread: when asked, and always
+    /// for a plan (it has no timestamps to follow).
+    fn on_threads(self, source: Source<'_>) -> bool {
+        self.threads || matches!(source, Source::Plan)
+    }
+}
+
 /// What a replay did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ReplaySummary {
@@ -563,8 +571,10 @@ fn run_paced(
     Ok(results)
 }
 
-/// Runs `w` on a model with `profile` and writes `out` (it appears whole when complete; not
-/// synced to the disk, [`Durability::Recreatable`]: the same replay makes it again).
+/// Runs `w` on a model with `profile` and writes `out` (it appears whole when complete). A
+/// replay in timestamp order is not synced to the disk ([`Durability::Recreatable`]: the same
+/// replay of the kernel trace makes it again, event for event); one on threads is
+/// ([`Durability::Synced`]): its interleavings are the run's own and may never come again.
 ///
 /// Against a kernel trace in timestamp order the replay streams; when events came later than
 /// the reorder window (an operation longer than it, a stalled CPU buffer) the streamed order
@@ -578,10 +588,15 @@ pub fn replay_to_trace(
     out: &Path,
     kernel_release: &str,
 ) -> Result<ReplaySummary, ReplayError> {
+    let durability = if style.on_threads(source) {
+        Durability::Synced
+    } else {
+        Durability::Recreatable
+    };
     let once = |ns, if_late, early| {
         let window = Window { ns, if_late, early };
         replay_into(w, profile, source, style, kernel_release, window, |h| {
-            Writer::create_with(out, h, Durability::Recreatable)
+            Writer::create_with(out, h, durability)
         })
     };
     let (streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard, true)?;
@@ -650,8 +665,7 @@ fn replay_into(
 
     writer: impl FnOnce(&Header) -> Result<Writer, TraceError>,
 ) -> Result<(ReplaySummary, u64), ReplayError> {
-    // In timestamp order unless threads were asked for; a plan has no timestamps to follow.
-    let on_threads = style.threads || matches!(source, Source::Plan);
+    let on_threads = style.on_threads(source);
     let mut header = Header::new(Origin::Model);
     header.kernel_release = kernel_release.to_string();
     header.profile = Some(profile.name.to_string());
@@ -844,8 +858,16 @@ mod tests {
             .expect("builtin parses");
         w.scale(0.02).expect("scale");
         let profile = Profile::named("linux-6.1").expect("profile");
+        let syncs = || crate::output::tests::SYNCS.with(|n| n.get());
+        let before = syncs();
         let s =
             replay_to_trace(&w, profile, Source::Plan, Style::default(), &out, "").expect("replay");
+        // A plan runs on threads: its interleavings are its own, so its trace is synced.
+        assert_eq!(
+            syncs(),
+            before + 1,
+            "a plan replay's model trace was not synced"
+        );
         let (h, events, f) = Reader::open(&out).expect("open").read_all().expect("read");
         assert_eq!(h.origin, Origin::Model);
         assert_eq!(h.profile.as_deref(), Some("linux-6.1"));
@@ -901,20 +923,12 @@ mod tests {
     }
 
     /// `tracer replay --against kernel` on the profile of the trace's release.
-    fn replay_against(kernel: &Path, out: &Path) -> ReplaySummary {
+    fn replay_against(kernel: &Path, out: &Path, style: Style) -> ReplaySummary {
         let (w, release) = resolve_workload(None, None, Some(kernel)).expect("resolve");
         assert_eq!(release, "6.1.0-test");
         let profile = pick_profile(None, &release).expect("profile");
         assert_eq!(profile.name, "linux-6.1");
-        replay_to_trace(
-            &w,
-            profile,
-            Source::Against(kernel),
-            Style::default(),
-            out,
-            &release,
-        )
-        .expect("replay")
+        replay_to_trace(&w, profile, Source::Against(kernel), style, out, &release).expect("replay")
     }
 
     #[test]
@@ -954,8 +968,16 @@ ops = [{ op = "stat", path = "f1" }]
         let syncs = || crate::output::tests::SYNCS.with(|n| n.get());
         assert_eq!(syncs(), 1, "the kernel trace was not synced");
         let out = dir.path().join("model.trace");
-        let s = replay_against(&kernel, &out);
+        let s = replay_against(&kernel, &out, Style::default());
         assert_eq!(syncs(), 1, "the model trace was synced");
+        // On threads the same kernel trace replays in an interleaving of the run's own.
+        let threaded = dir.path().join("threaded.trace");
+        let style = Style {
+            threads: true,
+            delays: false,
+        };
+        replay_against(&kernel, &threaded, style);
+        assert_eq!(syncs(), 2, "a threaded replay's model trace was not synced");
         assert_eq!(s.ops, 3);
         // The third stat of an existing file "returned ENOENT" in the made-up kernel trace.
         assert_eq!(s.results_differ, Some(1));
@@ -1032,7 +1054,7 @@ ops = [{ op = "stat", path = "d" }]
             &events,
         );
         let out = dir.path().join("model.trace");
-        let s = replay_against(&kernel, &out);
+        let s = replay_against(&kernel, &out, Style::default());
         assert_eq!(s.ops, 4);
         assert_eq!(s.placed_at_effect, Some(4));
         assert_eq!(s.results_differ, Some(0));

@@ -30,10 +30,11 @@ pub(super) enum SuspectKind {
     },
     /// Every operation: once every writer that can overlap it is in, its result is handed to
     /// the cross-side matcher with whether a race makes either result possible. `begun`:
-    /// its number among its side's operations of its kind on its name, taken when it was
-    /// processed (in begin order), as the sides pair them by it, and the matcher's entry. `enoent`: a stat or open
-    /// that returned ENOENT, whose result is then also classified (one suspect for both: they
-    /// have the same deadline and event, and were resolved one after the other).
+    /// its occurrence among its side's operations of its kind on its name (taken in begin
+    /// order, as the sides pair them by it) and the matcher's entry for that kind and name.
+    /// `enoent`: a stat or open that returned ENOENT, whose result is then also classified
+    /// (one suspect for both: they have the same deadline and event, and were resolved one
+    /// after the other).
     Result {
         begun: Begun,
         enoent: bool,
