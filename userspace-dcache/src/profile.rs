@@ -205,9 +205,9 @@ pub enum ShrinkParent {
     /// `shrink_lock_dentry()` holds, before `__dentry_kill()` of the child; `d_shrink_add()`
     /// puts it at the list's head, so it dies after everything already on the list. From
     /// "Teach shrink_dcache_parent() to cope with mixed-filesystem shrink lists" (Al Viro;
-    /// a99d7580f66e on his work.dcache branch in the 0-day robot's report; the mainline hash,
-    /// recalled as 9bdebc2bd1c4 for 5.8, was not checked here). The model's first profile
-    /// with it is linux-6.1.
+    /// a99d7580f66e on his work.dcache branch in the report of a regression it caused; he
+    /// answered that it was already fixed in 9bdebc2bd1c4, the commit with its fixes folded
+    /// in, for 5.8). The model's first profile with it is linux-6.1.
     DputToListFirst,
 }
 
