@@ -43,8 +43,16 @@ impl Task<'_> {
         parent.d_lock.lock();
         parent.count_add(1); // __dget_dlock(parent)
         d.d_parent.store(parent.as_ptr(), Ordering::Relaxed);
+        self.d_child_add(d);
         parent.d_lock.unlock();
         d
+    }
+
+    /// `list_add()` of `d_child` onto the parent's `d_subdirs` (`hlist_add_head()` of `d_sib`
+    /// onto `d_children` from 6.8): at the head, in every generation.
+    fn d_child_add(&self, d: DPtr) {
+        let key = self.dc.next_child_key.fetch_add(1, Ordering::Relaxed);
+        d.d_child_key.store(key, Ordering::Relaxed);
     }
 
     /// `dget()`
@@ -543,7 +551,7 @@ impl Task<'_> {
 
     /// `dentry_kill()`: `d_lock` held; kills and returns the parent, whose reference the caller
     /// drops next (`dput`'s loop), or `None` when the dentry is kept after all. With a dispose
-    /// list (5.8 to 6.7's `shrink_dentry_list()`, [`ShrinkParent::DputToListFirst`]) the
+    /// list (5.3 to 6.7's `shrink_dentry_list()`, [`ShrinkParent::DputToListFirst`]) the
     /// parent's reference goes through `__dput_to_list()` before the kill, and `None` returns. Up to 6.7 it
     /// first takes the parent's `d_lock`: a trylock, else `__lock_parent()`'s parent-then-child
     /// order, after which the parent may have changed (a rename: look again) and the dentry
@@ -746,19 +754,28 @@ impl Task<'_> {
         freed
     }
 
-    /// `shrink_dcache_parent()` for the model: its dentries have no `d_subdirs` list, so the
-    /// unused children are found on the LRU and killed the same way (vfs_rmdir and a rename
-    /// over a directory call it so a removed directory keeps no cached children).
+    /// `shrink_dcache_parent()`: `d_walk()` with `select_collect()` over the directory's
+    /// children from the head of its `d_subdirs` (newest add first, [`Dentry::d_child_key`]),
+    /// isolating the unused ones onto the dispose list, then killing them (vfs_rmdir and a
+    /// rename over a directory call it so a removed directory keeps no cached children). The
+    /// model keeps no `d_subdirs`: the children it can isolate are those on the LRU, visited
+    /// in the list's order. With 4.0+'s head add the newest child dies first; with 3.x's
+    /// `list_move_tail()` the oldest ([`DisposeAdd`]).
+    ///
+    /// [`Dentry::d_child_key`]: crate::dentry::Dentry
     pub(crate) fn shrink_dcache_parent(&self, dir: DPtr) {
         let mut dispose = VecDeque::new();
         {
             let mut lru = self.dc.lru.lock();
-            let keys: Vec<u64> = lru.list.keys().copied().collect();
-            for key in keys {
-                let Some(d) = lru.list.get(&key).copied() else {
-                    continue;
-                };
-                if d.d_parent.load(Ordering::Relaxed) != dir.as_ptr() || !d.d_lock.try_lock() {
+            let mut children: Vec<(u64, DPtr)> = lru
+                .list
+                .iter()
+                .filter(|(_, d)| d.d_parent.load(Ordering::Relaxed) == dir.as_ptr())
+                .map(|(&key, &d)| (key, d))
+                .collect();
+            children.sort_by_key(|(_, d)| std::cmp::Reverse(d.d_child_key.load(Ordering::Relaxed)));
+            for (key, d) in children {
+                if !d.d_lock.try_lock() {
                     continue;
                 }
                 if d.count() == 0 {
@@ -850,10 +867,10 @@ impl Task<'_> {
         }
     }
 
-    /// `__dput_to_list()` (5.8 to 6.7): drop the reference a killed child held; a parent left
+    /// `__dput_to_list()` (5.3 to 6.7): drop the reference a killed child held; a parent left
     /// unused joins the same dispose list. `d_lock` held. Where the parent goes is
-    /// [`ShrinkParent`]'s: at the head on 5.8 to 6.7 (`d_shrink_add()`), killed after what the
-    /// list already holds; up to 5.7 the kernel killed it right after its child (3.0's
+    /// [`ShrinkParent`]'s: at the head on 5.3 to 6.7 (`d_shrink_add()`), killed after what the
+    /// list already holds; up to 5.2 the kernel killed it right after its child (3.0's
     /// `try_prune_one_dentry()`, 4.x's ancestor loop), which the tail, popped next, stands for.
     /// 6.8's [`Self::shrink_kill`] kills it at once.
     fn __dput_to_list(&self, d: DPtr, list: &mut VecDeque<DPtr>) {
@@ -943,6 +960,8 @@ impl Task<'_> {
         target
             .d_parent
             .store(old_parent.as_ptr(), Ordering::Relaxed);
+        self.d_child_add(target);
+        self.d_child_add(dentry);
         if !single {
             self.__d_rehash(target, dhash);
             self.__d_rehash(dentry, thash);
@@ -1038,7 +1057,10 @@ impl Task<'_> {
             target
                 .d_parent
                 .store(old_parent.as_ptr(), Ordering::Relaxed);
+            self.d_child_add(target);
         }
+        // list_move() of the dentry's d_child onto its new parent's list, after the target's.
+        self.d_child_add(dentry);
         if p.d_drop_shape == DDropShape::Split {
             target
                 .d_hash
@@ -1338,14 +1360,18 @@ mod tests {
     }
 
     /// The kill order of two dentries isolated in one walk ([`DisposeAdd`]): 4.0+ kills the
-    /// oldest first, 3.x the one isolated last. `shrink_dcache_parent()` (rmdir of a directory
-    /// holding two negative dentries) and the shrinker (two unused files) alike.
+    /// one isolated first, 3.x the one isolated last. The shrinker (two unused files) isolates
+    /// the LRU's oldest first; `shrink_dcache_parent()` (rmdir of a directory holding two
+    /// negative dentries) walks `d_subdirs` from its head, the newest child first (`d_alloc()`
+    /// adds there: 3.10.105's, 4.19.1's and 6.1.192's `list_add()`, 6.12's
+    /// `hlist_add_head()`), so rmdir kills the newest child first on 4.0+, the oldest on 3.x.
     #[test]
     fn a_dispose_list_kills_in_the_kernels_order() {
-        for (release, oldest_first) in [
+        for (release, head_add) in [
             ("linux-3.0.1", false),
             ("linux-3.5.0", false),
             ("linux-4.7.0", true),
+            ("linux-4.19.1", true),
             ("linux-6.1.0", true),
             ("linux-6.12.9", true),
             ("linux-7.3.4", true),
@@ -1397,7 +1423,7 @@ mod tests {
                 .into_iter()
                 .filter(|k| neg.contains(k))
                 .collect();
-            if !oldest_first {
+            if head_add {
                 neg.reverse();
             }
             assert_eq!(got, neg, "{release}: rmdir");
@@ -1407,23 +1433,83 @@ mod tests {
                 .into_iter()
                 .filter(|k| ids.contains(k))
                 .collect();
-            if !oldest_first {
+            if !head_add {
                 ids.reverse();
             }
             assert_eq!(got, ids, "{release}: prune");
         }
     }
 
+    /// `d_walk()` visits `d_subdirs` from its head, where `d_alloc()` adds a new child and
+    /// `__d_move()` a renamed one (`list_move()`; 6.12's `hlist_add_head()`). "d/x" is looked
+    /// up, "m" renamed into "d", "d/y" looked up, then "d/m" unlinked: three negative children,
+    /// met as y, m, x. 4.0+ kill in that order, 3.x (`list_move_tail()`) in the reverse.
+    #[test]
+    fn rmdir_walks_the_children_from_the_lists_head() {
+        for (release, head_add) in [
+            ("linux-3.10.105", false),
+            ("linux-4.19.1", true),
+            ("linux-6.1.0", true),
+            ("linux-6.12.9", true),
+        ] {
+            let (dc, sink) = model(release);
+            let kill = if dc.profile.kill_entry == KillEntry::DentryKillChecks {
+                Probe::DentryKillLocked
+            } else {
+                Probe::DentryKill
+            };
+            let t = dc.task(1);
+            t.mkdir("d").unwrap();
+            t.create("m").unwrap();
+            let m = t.filename_walk(&[b"m".as_slice()]).unwrap();
+            let m_id = m.id;
+            t.dput(m);
+            let negative = |name: &str| -> u64 {
+                t.flush();
+                sink.take();
+                assert!(t.stat(name).is_err(), "{release}");
+                t.flush();
+                sink.take()
+                    .into_iter()
+                    .filter(|e| [Probe::DAdd as u8, Probe::DSpliceAlias as u8].contains(&e.probe))
+                    .map(|e| e.dentry)
+                    .next_back()
+                    .expect("a negative dentry")
+            };
+            let x = negative("d/x");
+            t.rename("m", "d/m").unwrap();
+            let y = negative("d/y");
+            t.unlink("d/m").unwrap();
+            t.flush();
+            sink.take();
+            t.rmdir("d").unwrap();
+            t.flush();
+            let mut k: Vec<Event> = sink
+                .take()
+                .into_iter()
+                .filter(|e| e.probe == kill as u8 && [x, y, m_id].contains(&e.dentry))
+                .collect();
+            k.sort_by_key(|e| e.ts_begin);
+            let got: Vec<u64> = k.iter().map(|e| e.dentry).collect();
+            let mut walk = vec![y, m_id, x];
+            if !head_add {
+                walk.reverse();
+            }
+            assert_eq!(got, walk, "{release}");
+        }
+    }
+
     /// Where a pruned child's parent, left unused, dies ([`ShrinkParent`]): "d/f" and then "a"
-    /// isolated in one walk. 5.8 to 6.7 queue "d" at the list's head before f's kill, so "a"
-    /// dies first; up to 5.7 and from 6.8 the parent dies right after its child; 3.x's list
+    /// isolated in one walk. 5.3 to 6.7 queue "d" at the list's head before f's kill, so "a"
+    /// dies first (5.10.13's fs/dcache.c has it); up to 5.2 and from 6.8 the parent dies right after its child; 3.x's list
     /// kills "a" (isolated last) first.
     #[test]
     fn a_pruned_childs_unused_parent_dies_in_the_kernels_order() {
         for (release, order) in [
             ("linux-3.5.0", ["a", "f", "d"]),
             ("linux-4.7.0", ["f", "d", "a"]),
-            ("linux-5.10.0", ["f", "d", "a"]),
+            ("linux-4.19.1", ["f", "d", "a"]),
+            ("linux-5.10.0", ["f", "a", "d"]),
             ("linux-6.1.0", ["f", "a", "d"]),
             ("linux-6.7.12", ["f", "a", "d"]),
             ("linux-6.12.9", ["f", "d", "a"]),

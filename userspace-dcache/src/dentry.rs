@@ -163,6 +163,11 @@ pub(crate) struct Dentry {
     pub(crate) d_count: AtomicI32,
     /// Key of this dentry's place on the superblock LRU (`d_lru`); under the LRU lock.
     pub(crate) d_lru_key: AtomicU64,
+    /// This dentry's place on its parent's `d_subdirs`/`d_children` (`d_child`/`d_sib`): a
+    /// larger key is nearer the list's head, where `d_alloc()` and `__d_move()` add; changed
+    /// under the parent's `d_lock`. Bookkeeping for the walk's order, not state the checker
+    /// races on: std's atomic under loom too.
+    pub(crate) d_child_key: std::sync::atomic::AtomicU64,
 }
 
 impl Dentry {
@@ -181,6 +186,7 @@ impl Dentry {
             d_lock: SpinLock::new(),
             d_count: AtomicI32::new(1),
             d_lru_key: AtomicU64::new(0),
+            d_child_key: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -79,6 +79,9 @@ pub struct Dcache {
     pub(crate) sink: Arc<dyn EventSink>,
     pub(crate) root: DPtr,
     pub(crate) next_id: AtomicU64,
+    /// The next [`Dentry::d_child_key`](crate::dentry::Dentry): every `d_subdirs` add takes
+    /// one, so the newest add has the largest.
+    pub(crate) next_child_key: AtomicU64,
     /// `nr_dentry`: allocated and not yet killed.
     pub(crate) nr_dentry: AtomicUsize,
 }
@@ -110,6 +113,7 @@ impl Dcache {
             sink: config.sink,
             root,
             next_id: AtomicU64::new(2),
+            next_child_key: AtomicU64::new(1),
             nr_dentry: AtomicUsize::new(1),
         }
     }

@@ -197,17 +197,21 @@ pub enum DisposeAdd {
 /// ([`KillParentLock::AfterUnlinkInode`]'s `shrink_kill()`), whatever this says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShrinkParent {
-    /// Up to 5.7: after the child's kill, and the parent dies next (3.0's
+    /// Up to 5.2: after the child's kill, and the parent dies next (3.0's
     /// `try_prune_one_dentry()`; 4.x's `shrink_dentry_list()` loops `dentry_kill()` up the
-    /// ancestors, read in 4.19.1).
+    /// ancestors, read in 4.19.1). The model's profiles linux-4.18 and older keep it, so
+    /// 5.3 to 5.6, which run on linux-4.18, get this order and not the kernel's
+    /// [`Self::DputToListFirst`].
     KilledNext,
-    /// 5.8 to 6.7 (6.1.0's fs/dcache.c): `__dput_to_list()` on the parent, whose `d_lock`
-    /// `shrink_lock_dentry()` holds, before `__dentry_kill()` of the child; `d_shrink_add()`
-    /// puts it at the list's head, so it dies after everything already on the list. From
-    /// "Teach shrink_dcache_parent() to cope with mixed-filesystem shrink lists" (Al Viro;
-    /// a99d7580f66e on his work.dcache branch in the report of a regression it caused; he
-    /// answered that it was already fixed in 9bdebc2bd1c4, the commit with its fixes folded
-    /// in, for 5.8). The model's first profile with it is linux-6.1.
+    /// 5.3 to 6.7 (5.10.13's and 6.1.0's fs/dcache.c): `__dput_to_list()` on the parent, whose
+    /// `d_lock` `shrink_lock_dentry()` holds, before `__dentry_kill()` of the child;
+    /// `d_shrink_add()` puts it at the list's head, so it dies after everything already on
+    /// the list. From "Teach shrink_dcache_parent() to cope with mixed-filesystem shrink
+    /// lists" (Al Viro; a99d7580f66e on his work.dcache branch in the report of a regression
+    /// it caused; he answered that it was already fixed in 9bdebc2bd1c4, the commit with its
+    /// fixes folded in), pulled with work.dcache2 for 5.3 ("[git pull] vfs.git - dcache and
+    /// mountpoint stuff", 20 July 2019). The model's first profile with it is linux-5.7 (no
+    /// profile begins at 5.3).
     DputToListFirst,
 }
 
@@ -578,7 +582,9 @@ impl Profile {
         ..Profile::LINUX_4_8
     };
 
-    /// 4.18 up to 5.6: the kill path always brackets the clear; the caller is still 4.8's.
+    /// 4.18 up to 5.6: the kill path always brackets the clear; the caller is still 4.8's. 5.3 to
+    /// 5.6 queue a pruned child's parent as [`ShrinkParent::DputToListFirst`] says; this
+    /// profile kills it next ([`ShrinkParent::KilledNext`]).
     /// 4c0d7cd5c841 came after 4.18-rc8.
     pub const LINUX_4_18: Profile = Profile {
         name: "linux-4.18",
@@ -593,7 +599,8 @@ impl Profile {
     };
 
     /// 5.7 up to 6.0 (Debian 11's 5.10): `handle_mounts()` decides ENOENT from the NULL inode,
-    /// for `..` too. See [`Caller::HandleMounts`].
+    /// for `..` too. See [`Caller::HandleMounts`]. Also 5.3's parent order
+    /// ([`ShrinkParent::DputToListFirst`]), which 5.3 to 5.6 have without this profile.
     pub const LINUX_5_7: Profile = Profile {
         name: "linux-5.7",
         since: (5, 7, 0),
@@ -604,6 +611,7 @@ impl Profile {
         landing: Landing::MergeWindow,
         caller: Caller::HandleMounts,
         enoent_from_type_bits: false,
+        shrink_parent: ShrinkParent::DputToListFirst,
         ..Profile::LINUX_4_18
     };
 
@@ -617,7 +625,6 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         caller: Caller::StepInto,
-        shrink_parent: ShrinkParent::DputToListFirst,
         ..Profile::LINUX_5_7
     };
 
