@@ -836,11 +836,27 @@ impl Task<'_> {
                 self.shrink_kill(d);
             } else if self.dc.profile.shrink_parent == ShrinkParent::DputToListFirst {
                 self.dentry_kill(d, Some(&mut list));
-            } else if let Some(parent) = self.dentry_kill(d, None) {
-                parent.d_lock.lock();
-                self.__dput_to_list(parent, &mut list);
-                parent.d_lock.unlock();
+            } else {
+                self.kill_ancestors(self.dentry_kill(d, None));
             }
+        }
+    }
+
+    /// Up to 5.2 ([`ShrinkParent::KilledNext`]): the ancestor loop after a dispose list's kill
+    /// (3.0's and 3.10.105's `try_prune_one_dentry()`, 4.4.155's and 4.19.1's
+    /// `shrink_dentry_list()`): a parent still in use only loses the reference
+    /// (`lockref_put_or_lock()`, `d_count--`) and stays on the LRU; one whose last reference
+    /// that was dies at once through `dentry_kill()`, whatever list it sits on (that list's
+    /// owner frees it, `DCACHE_MAY_FREE`).
+    fn kill_ancestors(&self, mut next: Option<DPtr>) {
+        while let Some(parent) = next {
+            parent.d_lock.lock();
+            if parent.count() > 1 {
+                parent.count_add(-1);
+                parent.d_lock.unlock();
+                return;
+            }
+            next = self.dentry_kill(parent, None);
         }
     }
 
@@ -848,7 +864,7 @@ impl Task<'_> {
     /// dentry, then each ancestor whose last reference was the one the kill below it dropped,
     /// at once and without asking `retain_dentry()`, whatever list it sits on (that list's
     /// owner frees it, `DCACHE_MAY_FREE`); a parent still in use only loses a reference and
-    /// stays on the LRU. Up to 6.7 such a parent went through `__dput_to_list()` instead.
+    /// stays on the LRU. 5.3 to 6.7 put such a parent through `__dput_to_list()` instead.
     /// `d_lock` held, count 0.
     fn shrink_kill(&self, victim: DPtr) {
         let mut victim = victim;
@@ -868,11 +884,9 @@ impl Task<'_> {
     }
 
     /// `__dput_to_list()` (5.3 to 6.7): drop the reference a killed child held; a parent left
-    /// unused joins the same dispose list. `d_lock` held. Where the parent goes is
-    /// [`ShrinkParent`]'s: at the head on 5.3 to 6.7 (`d_shrink_add()`), killed after what the
-    /// list already holds; up to 5.2 the kernel killed it right after its child (3.0's
-    /// `try_prune_one_dentry()`, 4.x's ancestor loop), which the tail, popped next, stands for.
-    /// 6.8's [`Self::shrink_kill`] kills it at once.
+    /// unused joins the same dispose list at its head (`d_shrink_add()`), killed after what
+    /// the list already holds. `d_lock` held. Up to 5.2 [`Self::kill_ancestors`] kills it at
+    /// once, as 6.8's [`Self::shrink_kill`] does.
     fn __dput_to_list(&self, d: DPtr, list: &mut VecDeque<DPtr>) {
         if d.flags() & DCACHE_SHRINK_LIST != 0 {
             // Let the owner of the list it is on deal with it.
@@ -885,10 +899,7 @@ impl Task<'_> {
             if d.count() == 0 {
                 // d_shrink_add()
                 d.flags_update(DCACHE_SHRINK_LIST | DCACHE_LRU_LIST, 0);
-                match self.dc.profile.shrink_parent {
-                    ShrinkParent::DputToListFirst => list.push_front(d),
-                    ShrinkParent::KilledNext => list.push_back(d),
-                }
+                list.push_front(d);
             }
         }
     }
@@ -1279,14 +1290,19 @@ mod tests {
         }
     }
 
-    /// `shrink_kill()` from 6.8: pruning "d/f" drops the last reference to "d", which sits
-    /// on another dispose list (isolated while unused, then given the child). 6.8's shrinker
-    /// kills "d" at once, right after "f" (each kill entered after the previous one returned),
-    /// and the other list only frees it. 6.1 to 6.7's `__dput_to_list()` leave "d" to the
-    /// list it is on, which kills it later.
+    /// `shrink_kill()` from 6.8, the ancestor loop up to 5.2: pruning "d/f" drops the last
+    /// reference to "d", which sits on another dispose list (isolated while unused, then given
+    /// the child). 6.8's shrinker kills "d" at once, right after "f" (each kill entered after
+    /// the previous one returned), and the other list only frees it; so do 3.10.105's
+    /// `try_prune_one_dentry()` and 4.19.1's `shrink_dentry_list()` (`dentry_kill()` of each
+    /// ancestor whose `lockref_put_or_lock()` fails). 5.3 to 6.7's `__dput_to_list()` leave
+    /// "d" to the list it is on, which kills it later.
     #[test]
-    fn a_pruned_childs_parent_dies_in_shrink_kill_from_6_8() {
+    fn a_pruned_childs_parent_dies_at_once_up_to_5_2_and_from_6_8() {
         for (release, kill, at_once) in [
+            ("linux-3.10.105", Probe::DentryKill, true),
+            ("linux-4.19.1", Probe::DentryKill, true),
+            ("linux-5.10.0", Probe::DentryKill, false),
             ("linux-6.1.0", Probe::DentryKill, false),
             ("linux-6.7.12", Probe::DentryKill, false),
             ("linux-6.12.9", Probe::DentryKill, true),
@@ -1592,11 +1608,15 @@ mod tests {
 
     /// What Debian's 6.12 and 7.3.4 rmdir traces show in `d_delete`'s `d_flags`: a directory
     /// that outlives its pruned child stays on the LRU from 6.8, whose `__dentry_kill()` only
-    /// drops the parent's count; 6.1's `__dput_to_list()` takes it off (Debian's 6.1 traces
-    /// show it off).
+    /// drops the parent's count, and up to 5.2, whose ancestor loop only drops it
+    /// (3.10.105's `d_count--`, 4.19.1's `lockref_put_or_lock()`); 5.3 to 6.7's
+    /// `__dput_to_list()` takes it off (Debian's 6.1 traces show it off).
     #[test]
-    fn a_parent_left_in_use_by_shrink_kill_stays_on_the_lru_from_6_8() {
+    fn a_parent_left_in_use_stays_on_the_lru_up_to_5_2_and_from_6_8() {
         for (release, on_lru) in [
+            ("linux-3.10.105", true),
+            ("linux-4.19.1", true),
+            ("linux-5.10.0", false),
             ("linux-6.1.0", false),
             ("linux-6.7.12", false),
             ("linux-6.12.9", true),
