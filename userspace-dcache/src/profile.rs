@@ -185,8 +185,8 @@ pub enum DisposeAdd {
     /// 4.0+ (4.4.155's, 4.19.1's, 6.12's and 7.1.5's fs/dcache.c): `d_lru_shrink_move()` goes
     /// through `list_lru_isolate_move()`, a `list_move()` onto the list's head, as
     /// `d_shrink_add()`'s `list_add()` does: the dentry isolated first (the LRU's oldest) is
-    /// killed first. 3f97b163207c ("list_lru: add helpers to isolate items", Vladimir Davydov,
-    /// posted 19 January 2015 for -mm, in 4.0; hash recalled, title and diff read) turned
+    /// killed first. "list_lru: add helpers to isolate items" (Vladimir Davydov, posted 19
+    /// January 2015 for -mm, in 4.0; title and diff read, its hash not pinned) turned
     /// `d_lru_shrink_move()`'s `list_move_tail()` into it. Profiles between 3.5 and 4.7 name
     /// none of the 3.x kernels after it, so linux-3.5 keeps [`Self::Tail`].
     Head,
@@ -220,8 +220,10 @@ pub enum ShrinkParent {
 /// export` prints it). The model keeps 6.1's values; [`Self::kernel`] renumbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DFlagsNumbering {
-    /// Up to 6.12 (6.1.0's `#define`s, 6.12's `BIT()`s): `DCACHE_LRU_LIST` is bit 19, the
-    /// entry type bits 20..22.
+    /// 4.x to 6.14 (4.4.155's and 6.1.0's `#define`s, 6.12's `BIT()`s): `DCACHE_LRU_LIST` is
+    /// bit 19, the entry type bits 20..22. The older profiles use it for their 2.6.38 to 3.x
+    /// releases too, although those have neither flag (3.5's bit 19 is `DCACHE_NEED_LOOKUP`,
+    /// 3.10.105's bit 20 `DCACHE_DENTRY_KILLED`): their events carry the model's 6.1 values.
     Bit19Lru,
     /// 9748cb2dc393 ("VFS: repack DENTRY_ flags.", NeilBrown; quoted by "dcache: convert
     /// dentry flag macros to enum", 8 April 2025, for 6.15) closed the holes below bit 18:
@@ -697,17 +699,18 @@ impl Profile {
     /// `___d_drop()` always uses the hash table (secondary roots move to their own list),
     /// in-lookup waiters sleep on `DCACHE_LOOKUP_WAITERS` instead of a wait queue, and
     /// `d_alloc_parallel()` pins a match under its `d_lock` instead of
-    /// `lockref_get_not_dead()`; none of these changes a traced event's order. The commit
-    /// that folded the kill path is not pinned: it lies between 7.1.5 and 7.2.6 (7.2's merge
-    /// window; Debian has no earlier 7.2), before 4af0cdb5765a ("document dentry_kill()", 11
-    /// April 2026, whose context already has the folded function); the search tools found no
-    /// commit page or posting of it.
+    /// `lockref_get_not_dead()`; none of these changes a traced event's order. The fold is
+    /// d197a9a6d44f ("adjust calling conventions of lock_for_kill(), fold __dentry_kill() into
+    /// dentry_kill()", Al Viro), a linux-next hash: fs-next's push of 10 June 2026 lists it in
+    /// his work.dcache series, not yet seen in a mainline tag. The same series has
+    /// cb2ae3c99214 ("shrink_dentry_list(): start with removing from shrink list"), the
+    /// `d_shrink_del()`-first order of 7.2's `shrink_dentry_list()` the model follows.
     pub const LINUX_7_2: Profile = Profile {
         name: "linux-7.2",
         since: (7, 2, 0),
         commit: Commit {
-            hash: "",
-            title: "lock_for_kill() folded into dentry_kill(), __dentry_kill() gone (7.2's source; unpinned)",
+            hash: "d197a9a6d44f",
+            title: "adjust calling conventions of lock_for_kill(), fold __dentry_kill() into dentry_kill()",
         },
         landing: Landing::MergeWindow,
         kill_entry: KillEntry::DentryKillChecks,
