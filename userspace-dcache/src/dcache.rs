@@ -1126,18 +1126,31 @@ impl Task<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::profile::KillEntry;
     use crate::*;
     use std::collections::VecDeque;
     use std::sync::Arc;
     use tracer_common::{flags, Event, Probe};
 
-    fn model(profile: &str) -> (Dcache, Arc<CollectSink>) {
+    /// A model of `profile` on a disk file system, with the sink its events go to.
+    pub(crate) fn model(profile: &str) -> (Dcache, Arc<CollectSink>) {
         let sink = Arc::new(CollectSink::new());
         let p = Profile::named(profile).expect("a profile");
         let cfg = DcacheConfig::new(p, FsKind::Disk).with_sink(sink.clone());
         (Dcache::new(cfg), sink)
+    }
+
+    /// `prune_dcache_sb()`'s isolation of the unused `d` (`d_lru_shrink_move()`): off the LRU
+    /// and marked for a dispose list, which the test then hands to `shrink_dentry_list()`.
+    fn isolate(dc: &Dcache, d: crate::dentry::DPtr) {
+        d.d_lock.lock();
+        dc.lru
+            .lock()
+            .list
+            .remove(&d.d_lru_key.load(crate::sync::Ordering::Relaxed));
+        d.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
+        d.d_lock.unlock();
     }
 
     /// The kill path's events on "f" and inside it, in entry order.
@@ -1203,14 +1216,7 @@ mod tests {
             let d = t.filename_walk(&[b"f".as_slice()]).unwrap();
             t.dput(d);
             // prune_dcache_sb()'s isolation (d_lru_shrink_move()) of the unused dentry.
-            d.d_lock.lock();
-            {
-                let mut lru = dc.lru.lock();
-                lru.list
-                    .remove(&d.d_lru_key.load(crate::sync::Ordering::Relaxed));
-            }
-            d.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
-            d.d_lock.unlock();
+            isolate(&dc, d);
             let held = t.filename_walk(&[b"f".as_slice()]).unwrap();
             assert_eq!(held, d);
             t.flush();
@@ -1315,14 +1321,7 @@ mod tests {
             let d = t.filename_walk(&[b"d".as_slice()]).unwrap();
             t.dput(d);
             // Another shrinker's isolation (d_lru_shrink_move()) of the unused "d".
-            d.d_lock.lock();
-            {
-                let mut lru = dc.lru.lock();
-                lru.list
-                    .remove(&d.d_lru_key.load(crate::sync::Ordering::Relaxed));
-            }
-            d.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
-            d.d_lock.unlock();
+            isolate(&dc, d);
             t.create("d/f").unwrap();
             let f = t
                 .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
@@ -1634,14 +1633,7 @@ mod tests {
                 .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
                 .unwrap();
             t.dput(f);
-            f.d_lock.lock();
-            {
-                let mut lru = dc.lru.lock();
-                lru.list
-                    .remove(&f.d_lru_key.load(crate::sync::Ordering::Relaxed));
-            }
-            f.flags_update(crate::dentry::DCACHE_SHRINK_LIST, 0);
-            f.d_lock.unlock();
+            isolate(&dc, f);
             t.shrink_dentry_list(VecDeque::from([f]));
             assert_eq!(d.count(), 1, "{release}: the walker's reference");
             let kept = d.flags() & crate::dentry::DCACHE_LRU_LIST != 0;

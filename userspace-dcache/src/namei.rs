@@ -1094,16 +1094,8 @@ fn is_ancestor(anc: DPtr, d: DPtr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CollectSink, Dcache, DcacheConfig, FsKind, Profile};
-    use std::sync::Arc;
+    use crate::dcache::tests::model;
     use tracer_common::Event;
-
-    fn model(profile: &str) -> (Dcache, Arc<CollectSink>) {
-        let sink = Arc::new(CollectSink::new());
-        let p = Profile::named(profile).expect("a profile");
-        let cfg = DcacheConfig::new(p, FsKind::Disk).with_sink(sink.clone());
-        (Dcache::new(cfg), sink)
-    }
 
     fn probes(events: &[Event]) -> Vec<Probe> {
         let mut v: Vec<Probe> = events
