@@ -950,11 +950,12 @@ pub fn obs_args(o: &Obs, paths: &Paths) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::diff::{align::ROOT, classify::Class};
 
-    fn obs(n: u64) -> Obs {
+    /// An RCU lookup numbered and timed `n` by thread 1, every other field zero.
+    pub(crate) fn obs(n: u64) -> Obs {
         Obs {
             n,
             ts_begin: n,

@@ -705,25 +705,7 @@ mod tests {
     fn a_thread_keeps_its_last_lookups_in_order() {
         let mut lookups = Lookups::default();
         for n in 1..=3 * LOOKUPS_KEPT as u64 + 5 {
-            lookups.push(&Obs {
-                n,
-                ts_begin: n,
-                ts_end: n,
-                tid: 1,
-                probe: Probe::DLookupRcu,
-                op: None,
-                path: 0,
-                path2: None,
-                dentry: 0,
-                slot: 0,
-                generation: 0,
-                seq_begin: 0,
-                seq_end: 0,
-                inode_begin: 0,
-                inode_end: 0,
-                flags: 0,
-                result: 0,
-            });
+            lookups.push(&crate::diff::evidence::tests::obs(n));
             let kept: Vec<u64> = lookups.iter().map(|o| o.n).collect();
             let from = n.saturating_sub(LOOKUPS_KEPT as u64) + 1;
             assert_eq!(kept, (from..=n).collect::<Vec<u64>>(), "after {n}");
