@@ -621,13 +621,7 @@ mod tests {
     fn lanes_pair_as_a_map_by_thread_and_begin() {
         let mut b = Builder::new(0);
         let mut maps: [HashMap<(u32, u64), u32>; 2] = Default::default();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1du64);
         let mut paired = 0;
         for n in 0..20_000u64 {
             let i = next(2) as usize;

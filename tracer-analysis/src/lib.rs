@@ -12,3 +12,6 @@ pub mod replay;
 pub mod trace;
 pub mod workload;
 pub mod writers;
+
+#[cfg(test)]
+mod test_rng;

@@ -1011,13 +1011,7 @@ mod tests {
         ];
         let (mut ordered, mut racing, mut observed, mut early) = (0, 0, 0, 0);
         for seed in 1..=40u64 {
-            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-            let mut rng = move |n: u64| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x % n
-            };
+            let mut rng = crate::test_rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let retention = 200 + rng(2_000);
             let mut h = History::new(retention);
             let (mut t, mut now) = (1_000u64, 0u64);

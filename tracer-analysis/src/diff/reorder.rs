@@ -163,13 +163,7 @@ mod tests {
     /// begin, arriving late), leave in arrival order: the key's time is its high half.
     #[test]
     fn equal_times_leave_in_arrival_order() {
-        let mut seed = 11u64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rnd = crate::test_rng::xorshift(11u64);
         let probes = [
             Probe::DLookup,
             Probe::DLookupRcu,

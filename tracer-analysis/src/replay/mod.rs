@@ -1295,13 +1295,7 @@ ops = [{ op = "stat", path = "d" }]
         let mut redone = 0;
         for late in [false, true] {
             for seed in 1..=6u64 {
-                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                let mut rnd = |n: u64| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x % n
-                };
+                let mut rnd = crate::test_rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 // (arrival, event)
                 let mut arrivals = Vec::new();
                 for tid in 1..=3u32 {

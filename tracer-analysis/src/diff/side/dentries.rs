@@ -300,13 +300,7 @@ mod tests {
             .iter()
             .map(|n| sh.paths.name(n))
             .collect();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut next = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut answered = 0;
         for i in 1..20_000u64 {
             let mut ev = Ev::zeroed();
