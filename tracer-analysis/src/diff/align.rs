@@ -672,15 +672,15 @@ mod tests {
         let mut p = Paths::default();
         let (f, g) = (p.parse(b"f"), p.parse(b"g"));
         let mut m = OpMatcher::new(100, 10);
-        let keys = [
+        let ops = [
             (1, OpKind::Stat, f),
             (0, OpKind::Stat, g),
             (0, OpKind::Stat, f),
             (0, OpKind::Unlink, f),
             (1, OpKind::Stat, g),
             (1, OpKind::Stat, f),
-        ]
-        .map(|(side, kind, path)| m.begin(side, kind, path));
+        ];
+        let keys = ops.map(|(side, kind, path)| m.begin(side, kind, path));
         let occurrences = keys.map(|b| b.occurrence);
         assert_eq!(occurrences, [1, 1, 1, 1, 1, 2]);
         assert_eq!(keys[0].key, keys[2].key);
@@ -688,14 +688,7 @@ mod tests {
         assert_eq!(keys[1].key, keys[4].key);
         assert!(keys[0].key != keys[1].key && keys[3].key != keys[0].key);
         // Results recorded through their entries pair within a name only.
-        for (b, (side, kind, path)) in keys.iter().zip([
-            (1, OpKind::Stat, f),
-            (0, OpKind::Stat, g),
-            (0, OpKind::Stat, f),
-            (0, OpKind::Unlink, f),
-            (1, OpKind::Stat, g),
-            (1, OpKind::Stat, f),
-        ]) {
+        for (b, (side, kind, path)) in keys.iter().zip(ops) {
             m.record(side, result(kind, path, *b, 0, 5), Judgement::default, &p);
         }
         assert_eq!((m.compared, m.unmatched()), (2, (1, 1)));
