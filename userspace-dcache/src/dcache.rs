@@ -1141,6 +1141,30 @@ pub(crate) mod tests {
         (Dcache::new(cfg), sink)
     }
 
+    /// The probe of the model's kills: `dentry_kill` where it checks the count itself (7.2+),
+    /// else the kill proper.
+    fn kill_probe(dc: &Dcache) -> Probe {
+        if dc.profile.kill_entry == KillEntry::DentryKillChecks {
+            Probe::DentryKillLocked
+        } else {
+            Probe::DentryKill
+        }
+    }
+
+    /// The negative dentry a failed stat of `name` hashed (the events before it dropped).
+    fn negative(t: &Task<'_>, sink: &CollectSink, name: &str) -> u64 {
+        t.flush();
+        sink.take();
+        assert!(t.stat(name).is_err(), "{name} exists");
+        t.flush();
+        sink.take()
+            .into_iter()
+            .filter(|e| [Probe::DAdd as u8, Probe::DSpliceAlias as u8].contains(&e.probe))
+            .map(|e| e.dentry)
+            .next_back()
+            .expect("a negative dentry")
+    }
+
     /// `prune_dcache_sb()`'s isolation of the unused `d` (`d_lru_shrink_move()`): off the LRU
     /// and marked for a dispose list, which the test then hands to `shrink_dentry_list()`.
     fn isolate(dc: &Dcache, d: crate::dentry::DPtr) {
@@ -1392,11 +1416,7 @@ pub(crate) mod tests {
             ("linux-7.3.4", true),
         ] {
             let (dc, sink) = model(release);
-            let kill = if dc.profile.kill_entry == KillEntry::DentryKillChecks {
-                Probe::DentryKillLocked
-            } else {
-                Probe::DentryKill
-            };
+            let kill = kill_probe(&dc);
             let t = dc.task(1);
             let kills = |sink: &CollectSink| -> Vec<u64> {
                 t.flush();
@@ -1418,19 +1438,7 @@ pub(crate) mod tests {
             t.mkdir("d").unwrap();
             let mut neg = Vec::new();
             for name in ["d/x", "d/y"] {
-                t.flush();
-                sink.take();
-                assert!(t.stat(name).is_err(), "{release}");
-                t.flush();
-                // The negative dentry the lookup hashed.
-                let hashed = sink
-                    .take()
-                    .into_iter()
-                    .filter(|e| [Probe::DAdd as u8, Probe::DSpliceAlias as u8].contains(&e.probe))
-                    .map(|e| e.dentry)
-                    .next_back()
-                    .expect("a negative dentry");
-                neg.push(hashed);
+                neg.push(negative(&t, &sink, name));
             }
             kills(&sink);
             t.rmdir("d").unwrap();
@@ -1468,32 +1476,16 @@ pub(crate) mod tests {
             ("linux-6.12.9", true),
         ] {
             let (dc, sink) = model(release);
-            let kill = if dc.profile.kill_entry == KillEntry::DentryKillChecks {
-                Probe::DentryKillLocked
-            } else {
-                Probe::DentryKill
-            };
+            let kill = kill_probe(&dc);
             let t = dc.task(1);
             t.mkdir("d").unwrap();
             t.create("m").unwrap();
             let m = t.filename_walk(&[b"m".as_slice()]).unwrap();
             let m_id = m.id;
             t.dput(m);
-            let negative = |name: &str| -> u64 {
-                t.flush();
-                sink.take();
-                assert!(t.stat(name).is_err(), "{release}");
-                t.flush();
-                sink.take()
-                    .into_iter()
-                    .filter(|e| [Probe::DAdd as u8, Probe::DSpliceAlias as u8].contains(&e.probe))
-                    .map(|e| e.dentry)
-                    .next_back()
-                    .expect("a negative dentry")
-            };
-            let x = negative("d/x");
+            let x = negative(&t, &sink, "d/x");
             t.rename("m", "d/m").unwrap();
-            let y = negative("d/y");
+            let y = negative(&t, &sink, "d/y");
             t.unlink("d/m").unwrap();
             t.flush();
             sink.take();
@@ -1516,8 +1508,8 @@ pub(crate) mod tests {
 
     /// Where a pruned child's parent, left unused, dies ([`ShrinkParent`]): "d/f" and then "a"
     /// isolated in one walk. 5.3 to 6.7 queue "d" at the list's head before f's kill, so "a"
-    /// dies first (5.10.13's fs/dcache.c has it); up to 5.2 and from 6.8 the parent dies right after its child; 3.x's list
-    /// kills "a" (isolated last) first.
+    /// dies first (5.10.13's fs/dcache.c has it); up to 5.2 and from 6.8 the parent dies
+    /// right after its child; 3.x's list kills "a" (isolated last) first.
     #[test]
     fn a_pruned_childs_unused_parent_dies_in_the_kernels_order() {
         for (release, order) in [
@@ -1531,11 +1523,7 @@ pub(crate) mod tests {
             ("linux-7.3.4", ["f", "d", "a"]),
         ] {
             let (dc, sink) = model(release);
-            let kill = if dc.profile.kill_entry == KillEntry::DentryKillChecks {
-                Probe::DentryKillLocked
-            } else {
-                Probe::DentryKill
-            };
+            let kill = kill_probe(&dc);
             let t = dc.task(1);
             let mut ids = std::collections::HashMap::new();
             t.mkdir("d").unwrap();
