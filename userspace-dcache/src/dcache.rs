@@ -552,11 +552,12 @@ impl Task<'_> {
     /// `dentry_kill()`: `d_lock` held; kills and returns the parent, whose reference the caller
     /// drops next (`dput`'s loop), or `None` when the dentry is kept after all. With a dispose
     /// list (5.3 to 6.7's `shrink_dentry_list()`, [`ShrinkParent::DputToListFirst`]) the
-    /// parent's reference goes through `__dput_to_list()` before the kill, and `None` returns. Up to 6.7 it
-    /// first takes the parent's `d_lock`: a trylock, else `__lock_parent()`'s parent-then-child
-    /// order, after which the parent may have changed (a rename: look again) and the dentry
-    /// may have gained a user or a hash (the kernel's `got_locks` re-check: `dput`'s reference
-    /// is dropped as `dput` would, a shrinker's candidate is left to its user).
+    /// parent's reference goes through `__dput_to_list()` before the kill, and `None` returns.
+    /// Up to 6.7 it first takes the parent's `d_lock`: a trylock, else `__lock_parent()`'s
+    /// parent-then-child order, after which the parent may have changed (a rename: look again)
+    /// and the dentry may have gained a user or a hash (the kernel's `got_locks` re-check:
+    /// `dput`'s reference is dropped as `dput` would, a shrinker's candidate is left to its
+    /// user).
     ///
     /// 7.2+ ([`KillEntry::DentryKillChecks`]): the caller has dropped its reference, and
     /// `dentry_kill()` is the kill itself: `lock_for_kill()` first, then `__dentry_kill()`'s
