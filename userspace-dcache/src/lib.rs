@@ -38,9 +38,9 @@ pub use event::{Clock, ClockKind, CollectSink, CountSink, EventSink, NullSink};
 pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{
-    is_release_candidate, major_minor, Caller, Commit, DAddShape, DDropShape, DMoveRehash,
-    DMoveTarget, DeadDirCheck, InodeSeq, KillIput, KillParentLock, Landing, Mutants, Profile,
-    TmpfsPin,
+    is_release_candidate, major_minor, Caller, Commit, DAddShape, DDropShape, DFlagsNumbering,
+    DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, InodeSeq, KillEntry, KillIput,
+    KillParentLock, Landing, Mutants, Profile, ShrinkParent, TmpfsPin,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};
