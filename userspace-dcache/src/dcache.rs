@@ -1152,6 +1152,19 @@ pub(crate) mod tests {
         }
     }
 
+    /// The dentries the model's kills (`kill_probe`) ended since the last take, in time order.
+    fn kills(t: &Task<'_>, sink: &CollectSink) -> Vec<u64> {
+        t.flush();
+        let kill = kill_probe(t.dc);
+        let mut k: Vec<Event> = sink
+            .take()
+            .into_iter()
+            .filter(|e| e.probe == kill as u8)
+            .collect();
+        k.sort_by_key(|e| e.ts_begin);
+        k.iter().map(|e| e.dentry).collect()
+    }
+
     /// The negative dentry a failed stat of `name` hashed (the events before it dropped).
     fn negative(t: &Task<'_>, sink: &CollectSink, name: &str) -> u64 {
         t.flush();
@@ -1417,18 +1430,7 @@ pub(crate) mod tests {
             ("linux-7.3.4", true),
         ] {
             let (dc, sink) = model(release);
-            let kill = kill_probe(&dc);
             let t = dc.task(1);
-            let kills = |sink: &CollectSink| -> Vec<u64> {
-                t.flush();
-                let mut k: Vec<Event> = sink
-                    .take()
-                    .into_iter()
-                    .filter(|e| e.probe == kill as u8)
-                    .collect();
-                k.sort_by_key(|e| e.ts_begin);
-                k.iter().map(|e| e.dentry).collect()
-            };
             let mut ids = Vec::new();
             for name in ["a", "b"] {
                 t.create(name).unwrap();
@@ -1441,9 +1443,9 @@ pub(crate) mod tests {
             for name in ["d/x", "d/y"] {
                 neg.push(negative(&t, &sink, name));
             }
-            kills(&sink);
+            kills(&t, &sink);
             t.rmdir("d").unwrap();
-            let got: Vec<u64> = kills(&sink)
+            let got: Vec<u64> = kills(&t, &sink)
                 .into_iter()
                 .filter(|k| neg.contains(k))
                 .collect();
@@ -1453,7 +1455,7 @@ pub(crate) mod tests {
             assert_eq!(got, neg, "{release}: rmdir");
             // Both are referenced: rotated once, then isolated in the same walk.
             assert!(t.prune_dcache_sb(usize::MAX) >= 2, "{release}");
-            let got: Vec<u64> = kills(&sink)
+            let got: Vec<u64> = kills(&t, &sink)
                 .into_iter()
                 .filter(|k| ids.contains(k))
                 .collect();
@@ -1477,7 +1479,6 @@ pub(crate) mod tests {
             ("linux-6.12.9", true),
         ] {
             let (dc, sink) = model(release);
-            let kill = kill_probe(&dc);
             let t = dc.task(1);
             t.mkdir("d").unwrap();
             t.create("m").unwrap();
@@ -1491,14 +1492,10 @@ pub(crate) mod tests {
             t.flush();
             sink.take();
             t.rmdir("d").unwrap();
-            t.flush();
-            let mut k: Vec<Event> = sink
-                .take()
+            let got: Vec<u64> = kills(&t, &sink)
                 .into_iter()
-                .filter(|e| e.probe == kill as u8 && [x, y, m_id].contains(&e.dentry))
+                .filter(|k| [x, y, m_id].contains(k))
                 .collect();
-            k.sort_by_key(|e| e.ts_begin);
-            let got: Vec<u64> = k.iter().map(|e| e.dentry).collect();
             let mut walk = vec![y, m_id, x];
             if !head_add {
                 walk.reverse();
@@ -1524,7 +1521,6 @@ pub(crate) mod tests {
             ("linux-7.3.4", ["f", "d", "a"]),
         ] {
             let (dc, sink) = model(release);
-            let kill = kill_probe(&dc);
             let t = dc.task(1);
             let mut ids = std::collections::HashMap::new();
             t.mkdir("d").unwrap();
@@ -1541,16 +1537,9 @@ pub(crate) mod tests {
             t.flush();
             sink.take();
             assert!(t.prune_dcache_sb(usize::MAX) >= 2, "{release}");
-            t.flush();
-            let mut kills: Vec<Event> = sink
-                .take()
-                .into_iter()
-                .filter(|e| e.probe == kill as u8)
-                .collect();
-            kills.sort_by_key(|e| e.ts_begin);
-            let got: Vec<&str> = kills
+            let got: Vec<&str> = kills(&t, &sink)
                 .iter()
-                .filter_map(|e| ids.get(&e.dentry).copied())
+                .filter_map(|k| ids.get(k).copied())
                 .collect();
             assert_eq!(got, order, "{release}");
         }
