@@ -800,11 +800,12 @@ impl Task<'_> {
     }
 
     /// `shrink_dentry_list()`: kill what is still unused on a dispose list; free what someone
-    /// else killed meanwhile (`DCACHE_MAY_FREE`); drop what got used again.
+    /// else killed meanwhile (`DCACHE_MAY_FREE`); drop what got used again. The kernel takes
+    /// `list->prev`, the tail (the back here).
+    ///
     /// 7.2+ leaves the count to `dentry_kill()`: only a dentry someone else killed meanwhile
     /// is freed here; one that got used again (or is dying) enters `dentry_kill()`, which
     /// gives up.
-    /// The kernel takes `list->prev`, the tail (the back here).
     fn shrink_dentry_list(&self, mut list: VecDeque<DPtr>) {
         while let Some(d) = list.pop_back() {
             d.d_lock.lock();
