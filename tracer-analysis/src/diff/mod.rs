@@ -550,15 +550,17 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         .unwrap_or_default();
     // Before the anomalies are settled: a hole the drops do not account for is a lost call.
     let cpu_sequence = sides[0].counts.seqs.finish(&footer_seqs);
-    let doubts = [0, 1].map(|i| {
-        let lost = verdict::losses(
+    let losses = [0, 1].map(|i| {
+        verdict::losses(
             inputs[i].footer.as_ref(),
             &skipped[i],
             &sides[i].event_counts(),
             (i == 0).then_some(&cpu_sequence),
-        );
+        )
+    });
+    let doubts = [0, 1].map(|i| {
         Skipped::of_symbols(skipped[i].keys().map(String::as_str))
-            .lost_deaths(lost.iter().map(|l| l.symbol))
+            .lost_deaths(losses[i].iter().map(|l| l.symbol))
     });
     // A result difference pairs operations of both sides: the other side's cut can number
     // them differently too.
@@ -594,7 +596,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         }
     }
     let [mut k, mut m] = sides;
-    let [ki, mi] = inputs;
+    let [ki, mi] = &inputs;
     let (uk, um) = sh.matcher.unmatched();
     let release_unknown = Protocol::for_release(&ki.header.kernel_release)
         .is_none()
@@ -606,7 +608,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
         });
     let unobserved_writers = writers::unobserved(&ki.header.attach, &ki.header.kernel_release);
     for ((((side, input, state), unreadable), set_aside), i) in
-        [(Side::Kernel, &ki, &k), (Side::Model, &mi, &m)]
+        [(Side::Kernel, ki, &k), (Side::Model, mi, &m)]
             .into_iter()
             .zip(&workload_unreadable)
             .zip(&settled)
@@ -642,6 +644,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 release_unknown: release_unknown.as_deref().filter(|_| side == Side::Kernel),
                 set_aside,
                 skipped_entries: &skipped[i],
+                losses: &losses[i],
                 cut_bound: bounds[i].as_ref(),
                 other_cut: bounds[1 - i].as_ref().map(|b| &b.results),
                 unnamed_unjudged: state.unnamed_unjudged,
@@ -659,16 +662,16 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
     anomalies.append(&mut m.evidence.anomalies);
     let mut report = Report {
         schema: SCHEMA,
-        kernel: info(&ki, &rules[0], &k),
-        model: info(&mi, &rules[1], &m),
+        kernel: info(ki, &rules[0], &k),
+        model: info(mi, &rules[1], &m),
         profile: mi.header.profile.clone(),
         events: PerSide {
             kernel: k.event_counts(),
             model: m.event_counts(),
         },
         lost_events: PerSide {
-            kernel: lost(&ki),
-            model: lost(&mi),
+            kernel: lost(ki),
+            model: lost(mi),
         },
         null_inode_returns: PerSide {
             kernel: k.null_classes(),

@@ -46,6 +46,8 @@ pub struct Facts<'a> {
     /// Per probe, calls whose entry program the kernel skipped (lost events; the set-aside
     /// reason names them).
     pub skipped_entries: &'a BTreeMap<String, u64>,
+    /// The calls the trace shows lost ([`losses`]), as the set-aside was decided from them.
+    pub losses: &'a [Loss<'a>],
     /// Where the events a cut trace lacks may begin, and why there.
     pub cut_bound: Option<&'a CutBounds>,
     /// The same of the other trace's operations, for `result-differs`.
@@ -435,7 +437,7 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
 /// The life-ending probes (or symbols no probe has, or probes unknown) that lost calls, with
 /// how many, for the lost-death reason.
 fn lost_deaths(f: &Facts<'_>) -> String {
-    losses(f.footer, f.skipped_entries, f.events, f.cpu_sequence)
+    f.losses
         .iter()
         .filter(|l| may_end_a_life(l.symbol))
         .map(Loss::to_string)
