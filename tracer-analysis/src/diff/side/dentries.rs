@@ -80,9 +80,15 @@ impl SideState {
     /// and the dentry's generation there ([`Self::bind`]; 0 without a dentry).
     #[inline(always)]
     pub(super) fn place(&mut self, ev: &Named, sh: &mut Shared) -> (PathId, bool, u32) {
-        if let Some(placed) = self.placed(ev, &sh.paths) {
-            return placed;
+        match self.placed(ev, &sh.paths) {
+            Some(placed) => placed,
+            None => self.place_anew(ev, sh),
         }
+    }
+
+    /// [`Self::place`] without its read-only answer: the look-up and binding that may change
+    /// the records.
+    fn place_anew(&mut self, ev: &Named, sh: &mut Shared) -> (PathId, bool, u32) {
         let (path, guessed) = self.path_of(ev, sh);
         let generation = if ev.dentry != 0 {
             self.bind(ev.dentry, path, ev.ts_begin, sh)
@@ -322,14 +328,9 @@ mod tests {
             }
             let fast = st.placed(&ev, &sh.paths);
             let before = trace(&st, [ev.dentry, ev.parent]);
-            let (path, guessed) = st.path_of(&ev, &mut sh);
-            let generation = if ev.dentry != 0 {
-                st.bind(ev.dentry, path, ev.ts_begin, &mut sh)
-            } else {
-                0
-            };
+            let anew = st.place_anew(&ev, &mut sh);
             if let Some(f) = fast {
-                assert_eq!(f, (path, guessed, generation), "event {i}");
+                assert_eq!(f, anew, "event {i}");
                 assert_eq!(trace(&st, [ev.dentry, ev.parent]), before, "event {i}");
                 answered += 1;
             }
