@@ -1424,6 +1424,8 @@ pub(crate) mod tests {
         for (release, head_add) in [
             ("linux-3.0.1", false),
             ("linux-3.5.0", false),
+            ("linux-4.0.0", true),
+            ("linux-4.6.7", true),
             ("linux-4.7.0", true),
             ("linux-4.19.1", true),
             ("linux-6.1.0", true),
@@ -1475,6 +1477,7 @@ pub(crate) mod tests {
     fn rmdir_walks_the_children_from_the_lists_head() {
         for (release, head_add) in [
             ("linux-3.10.105", false),
+            ("linux-4.0.0", true),
             ("linux-4.19.1", true),
             ("linux-6.1.0", true),
             ("linux-6.12.9", true),
@@ -1508,11 +1511,13 @@ pub(crate) mod tests {
     /// Where a pruned child's parent, left unused, dies ([`ShrinkParent`]): "d/f" and then "a"
     /// isolated in one walk. 5.3 to 6.7 queue "d" at the list's head before f's kill, so "a"
     /// dies first (5.10.13's fs/dcache.c has it); up to 5.2 and from 6.8 the parent dies
-    /// right after its child; 3.x's list kills "a" (isolated last) first.
+    /// right after its child; 3.x's list kills "a"
+    /// (isolated last) first, 4.0+'s "f" (isolated first).
     #[test]
     fn a_pruned_childs_unused_parent_dies_in_the_kernels_order() {
         for (release, order) in [
             ("linux-3.5.0", ["a", "f", "d"]),
+            ("linux-4.0.0", ["f", "d", "a"]),
             ("linux-4.7.0", ["f", "d", "a"]),
             ("linux-4.19.1", ["f", "d", "a"]),
             ("linux-5.10.0", ["f", "a", "d"]),

@@ -178,17 +178,21 @@ pub enum KillEntry {
 /// isolated in one walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DisposeAdd {
-    /// Up to 3.19 (3.5's and 3.10.105's fs/dcache.c): `list_move_tail()` onto the list (the
-    /// prune walk's `tmp`, `dentry_lru_move_list()` in `select_parent()`): the dentry isolated
-    /// last is killed first.
+    /// Up to 3.19: `list_move_tail()` onto the list: the dentry isolated last is killed
+    /// first. The prune walk's does so in 3.5's, 3.10.105's and 3.11.0's fs/dcache.c (its
+    /// `tmp`) and in 3.12.0's, 3.14.1's and 3.19.8's (`d_lru_shrink_move()`, fs/dcache.c:415
+    /// in 3.19.8); `shrink_dcache_parent()` does so up to 3.11.0 (`dentry_lru_move_list()` in
+    /// `select_parent()`, fs/dcache.c:1142 there), but 3.12.0's `select_collect()` adds at
+    /// the head (`d_shrink_add()`, fs/dcache.c:1441 there; 3.14.1 and 3.19.8 too). The
+    /// model's 3.x profiles add at the tail in both.
     Tail,
-    /// 4.0+ (4.4.155's, 4.19.1's, 6.12's and 7.1.5's fs/dcache.c): `d_lru_shrink_move()` goes
-    /// through `list_lru_isolate_move()`, a `list_move()` onto the list's head, as
-    /// `d_shrink_add()`'s `list_add()` does: the dentry isolated first (the LRU's oldest) is
-    /// killed first. "list_lru: add helpers to isolate items" (Vladimir Davydov, posted 19
-    /// January 2015 for -mm, in 4.0; title and diff read, its hash not pinned) turned
-    /// `d_lru_shrink_move()`'s `list_move_tail()` into it. Profiles between 3.5 and 4.7 name
-    /// none of the 3.x kernels after it, so linux-3.5 keeps [`Self::Tail`].
+    /// 4.0+ (4.0.0's, 4.4.155's, 4.19.1's, 6.12's and 7.1.5's fs/dcache.c):
+    /// `d_lru_shrink_move()` goes through `list_lru_isolate_move()`, a `list_move()` onto the
+    /// list's head (4.0.0's mm/list_lru.c:143), as `d_shrink_add()`'s `list_add()` does: the
+    /// dentry isolated first (the LRU's oldest) is killed first. "list_lru: add helpers to
+    /// isolate items" (Vladimir Davydov, -mm v2 of 19 January 2015; its hash not pinned)
+    /// turned `d_lru_shrink_move()`'s `list_move_tail()` (3.19.8's fs/dcache.c:415) into it
+    /// (4.0.0's fs/dcache.c:418). [`Profile::LINUX_4_0`] opens with it.
     Head,
 }
 
@@ -423,11 +427,12 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
         "linux-3.5",
+        "linux-4.0",
         "linux-4.7",
         "linux-4.8",
         "linux-4.17",
@@ -524,6 +529,24 @@ impl Profile {
         ..Profile::LINUX_3_0
     };
 
+    /// 4.0 up to 4.6: the shrinker's isolation adds to a dispose list at its head
+    /// ([`DisposeAdd::Head`]), so the dentry isolated first dies first. 3.19.8's fs/dcache.c
+    /// (`d_lru_shrink_move()`'s `list_move_tail()`, :415) against 4.0.0's
+    /// (`list_lru_isolate_move()`, :418). A -mm series posted in January 2015, before 3.19's
+    /// release, so merged with Andrew Morton's patches in the 4.0 merge window (inferred; no
+    /// 4.0 release candidate was read).
+    pub const LINUX_4_0: Profile = Profile {
+        name: "linux-4.0",
+        since: (4, 0, 0),
+        commit: Commit {
+            hash: "",
+            title: "list_lru: add helpers to isolate items",
+        },
+        landing: Landing::MergeWindow,
+        dispose_add: DisposeAdd::Head,
+        ..Profile::LINUX_3_5
+    };
+
     /// 4.7's source: `dentry_unlink_inode` and `__d_instantiate` bracket the change of
     /// `d_inode` with `d_seq` writes; ENOENT from the type bits; `d_alloc_parallel()` (the
     /// parallel lookups series of the 4.7 merge window); `d_add()` is `__d_add()`. The kill
@@ -542,8 +565,7 @@ impl Profile {
         unlink_inode_seq: InodeSeq::Bracket,
         instantiate_seq: InodeSeq::Bracket,
         d_add: DAddShape::InnerDAdd,
-        dispose_add: DisposeAdd::Head,
-        ..Profile::LINUX_3_5
+        ..Profile::LINUX_4_0
     };
 
     /// 4.8: `dentry_iput` folded into `dentry_unlink_inode`, which brackets the clear only if
@@ -718,11 +740,12 @@ impl Profile {
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 13] = [
+    pub const ALL: [Profile; 14] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
         Profile::LINUX_3_5,
+        Profile::LINUX_4_0,
         Profile::LINUX_4_7,
         Profile::LINUX_4_8,
         Profile::LINUX_4_17,
@@ -840,6 +863,11 @@ mod tests {
             ("3.0.0", "linux-3.0"),
             ("3.2.0-4-amd64", "linux-3.0"),
             ("3.5.0", "linux-3.5"),
+            ("3.19.8", "linux-3.5"),
+            ("4.0-rc1", "linux-4.0"),
+            ("4.0.5", "linux-4.0"),
+            ("4.4.0-210-generic", "linux-4.0"),
+            ("4.6.7", "linux-4.0"),
             ("4.7.10", "linux-4.7"),
             ("4.8.15", "linux-4.8"),
             ("4.16.18", "linux-4.8"),
@@ -937,5 +965,29 @@ mod tests {
         );
         assert_eq!(Profile::LINUX_4_18.unlink_inode_seq, InodeSeq::Bracket);
         assert_eq!(Profile::LINUX_4_7.kill_iput, KillIput::DentryIput);
+    }
+
+    /// The generations that open inside another's range differ from the one before in the
+    /// one field their commit changed, and in nothing else.
+    #[test]
+    fn each_mid_range_generation_changes_only_its_commits_field() {
+        let back = |new: Profile, old: Profile| Profile {
+            name: old.name,
+            since: old.since,
+            commit: old.commit,
+            landing: old.landing,
+            ..new
+        };
+        assert_eq!(
+            back(
+                Profile {
+                    dispose_add: DisposeAdd::Tail,
+                    ..Profile::LINUX_4_0
+                },
+                Profile::LINUX_3_5
+            ),
+            Profile::LINUX_3_5
+        );
+        assert_eq!(Profile::LINUX_4_0.dispose_add, DisposeAdd::Head);
     }
 }
