@@ -1347,6 +1347,8 @@ pub(crate) mod tests {
         for (release, kill, at_once) in [
             ("linux-3.10.105", Probe::DentryKill, true),
             ("linux-4.19.1", Probe::DentryKill, true),
+            ("linux-5.2.21", Probe::DentryKill, true),
+            ("linux-5.3.0", Probe::DentryKill, false),
             ("linux-5.10.0", Probe::DentryKill, false),
             ("linux-6.1.0", Probe::DentryKill, false),
             ("linux-6.7.12", Probe::DentryKill, false),
@@ -1510,8 +1512,8 @@ pub(crate) mod tests {
 
     /// Where a pruned child's parent, left unused, dies ([`ShrinkParent`]): "d/f" and then "a"
     /// isolated in one walk. 5.3 to 6.7 queue "d" at the list's head before f's kill, so "a"
-    /// dies first (5.10.13's fs/dcache.c has it); up to 5.2 and from 6.8 the parent dies
-    /// right after its child; 3.x's list kills "a"
+    /// dies first (5.3.1's and 5.10.13's fs/dcache.c have it); up to 5.2 (5.2.1's ancestor
+    /// loop) and from 6.8 the parent dies right after its child; 3.x's list kills "a"
     /// (isolated last) first, 4.0+'s "f" (isolated first).
     #[test]
     fn a_pruned_childs_unused_parent_dies_in_the_kernels_order() {
@@ -1520,6 +1522,9 @@ pub(crate) mod tests {
             ("linux-4.0.0", ["f", "d", "a"]),
             ("linux-4.7.0", ["f", "d", "a"]),
             ("linux-4.19.1", ["f", "d", "a"]),
+            ("linux-5.2.21", ["f", "d", "a"]),
+            ("linux-5.3.0", ["f", "a", "d"]),
+            ("linux-5.6.19", ["f", "a", "d"]),
             ("linux-5.10.0", ["f", "a", "d"]),
             ("linux-6.1.0", ["f", "a", "d"]),
             ("linux-6.7.12", ["f", "a", "d"]),
@@ -1599,6 +1604,8 @@ pub(crate) mod tests {
         for (release, on_lru) in [
             ("linux-3.10.105", true),
             ("linux-4.19.1", true),
+            ("linux-5.2.21", true),
+            ("linux-5.3.0", false),
             ("linux-5.10.0", false),
             ("linux-6.1.0", false),
             ("linux-6.7.12", false),

@@ -202,20 +202,19 @@ pub enum DisposeAdd {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShrinkParent {
     /// Up to 5.2: after the child's kill, and the parent dies next (3.0's
-    /// `try_prune_one_dentry()`; 4.x's `shrink_dentry_list()` loops `dentry_kill()` up the
-    /// ancestors, read in 4.19.1). The model's profiles linux-4.18 and older keep it, so
-    /// 5.3 to 5.6, which run on linux-4.18, get this order and not the kernel's
-    /// [`Self::DputToListFirst`].
+    /// `try_prune_one_dentry()`; 4.x's and 5.2.1's `shrink_dentry_list()` loop
+    /// `dentry_kill()` up the ancestors, read in 4.19.1 and 5.2.1).
     KilledNext,
-    /// 5.3 to 6.7 (5.10.13's and 6.1.0's fs/dcache.c): `__dput_to_list()` on the parent, whose
-    /// `d_lock` `shrink_lock_dentry()` holds, before `__dentry_kill()` of the child;
+    /// 5.3 to 6.7 (5.3.1's, 5.10.13's and 6.1.0's fs/dcache.c): `__dput_to_list()` on the
+    /// parent, whose `d_lock` `shrink_lock_dentry()` holds, before `__dentry_kill()` of the child;
     /// `d_shrink_add()` puts it at the list's head, so it dies after everything already on
     /// the list. From "Teach shrink_dcache_parent() to cope with mixed-filesystem shrink
     /// lists" (Al Viro; a99d7580f66e on his work.dcache branch in the report of a regression
     /// it caused; he answered that it was already fixed in 9bdebc2bd1c4, the commit with its
     /// fixes folded in), pulled with work.dcache2 for 5.3 ("[git pull] vfs.git - dcache and
-    /// mountpoint stuff", 20 July 2019). The model's first profile with it is linux-5.7 (no
-    /// profile begins at 5.3).
+    /// mountpoint stuff", 20 July 2019): 5.2.1's fs/dcache.c still has the ancestor loop,
+    /// 5.3.1's has `__dput_to_list()` before `__dentry_kill()`. [`Profile::LINUX_5_3`] opens
+    /// with it.
     DputToListFirst,
 }
 
@@ -427,7 +426,7 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
@@ -437,6 +436,7 @@ impl Profile {
         "linux-4.8",
         "linux-4.17",
         "linux-4.18",
+        "linux-5.3",
         "linux-5.7",
         "linux-6.1",
         "linux-6.8",
@@ -606,9 +606,7 @@ impl Profile {
         ..Profile::LINUX_4_8
     };
 
-    /// 4.18 up to 5.6: the kill path always brackets the clear; the caller is still 4.8's. 5.3 to
-    /// 5.6 queue a pruned child's parent as [`ShrinkParent::DputToListFirst`] says; this
-    /// profile kills it next ([`ShrinkParent::KilledNext`]).
+    /// 4.18 up to 5.2: the kill path always brackets the clear; the caller is still 4.8's.
     /// 4c0d7cd5c841 came after 4.18-rc8.
     pub const LINUX_4_18: Profile = Profile {
         name: "linux-4.18",
@@ -622,9 +620,25 @@ impl Profile {
         ..Profile::LINUX_4_17
     };
 
+    /// 5.3 up to 5.6: the shrinker queues a pruned child's unused parent at the dispose list's
+    /// head before the child's kill ([`ShrinkParent::DputToListFirst`]): 5.2.1's
+    /// `shrink_dentry_list()` (fs/dcache.c:1070) kills the ancestors after the child, 5.3.1's
+    /// (fs/dcache.c:1096, the call at :1119) calls `__dput_to_list()` on the parent first.
+    /// Merged with Al Viro's work.dcache2 pull of 20 July 2019, in the 5.3 merge window.
+    pub const LINUX_5_3: Profile = Profile {
+        name: "linux-5.3",
+        since: (5, 3, 0),
+        commit: Commit {
+            hash: "9bdebc2bd1c4",
+            title: "Teach shrink_dcache_parent() to cope with mixed-filesystem shrink lists",
+        },
+        landing: Landing::MergeWindow,
+        shrink_parent: ShrinkParent::DputToListFirst,
+        ..Profile::LINUX_4_18
+    };
+
     /// 5.7 up to 6.0 (Debian 11's 5.10): `handle_mounts()` decides ENOENT from the NULL inode,
-    /// for `..` too. See [`Caller::HandleMounts`]. Also 5.3's parent order
-    /// ([`ShrinkParent::DputToListFirst`]), which 5.3 to 5.6 have without this profile.
+    /// for `..` too. See [`Caller::HandleMounts`].
     pub const LINUX_5_7: Profile = Profile {
         name: "linux-5.7",
         since: (5, 7, 0),
@@ -635,8 +649,7 @@ impl Profile {
         landing: Landing::MergeWindow,
         caller: Caller::HandleMounts,
         enoent_from_type_bits: false,
-        shrink_parent: ShrinkParent::DputToListFirst,
-        ..Profile::LINUX_4_18
+        ..Profile::LINUX_5_3
     };
 
     /// 6.1 up to 6.7 (Debian 12's kernel): the `step_into()` caller with `nd->next_seq`.
@@ -740,7 +753,7 @@ impl Profile {
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 14] = [
+    pub const ALL: [Profile; 15] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
@@ -750,6 +763,7 @@ impl Profile {
         Profile::LINUX_4_8,
         Profile::LINUX_4_17,
         Profile::LINUX_4_18,
+        Profile::LINUX_5_3,
         Profile::LINUX_5_7,
         Profile::LINUX_6_1,
         Profile::LINUX_6_8,
@@ -876,7 +890,10 @@ mod tests {
             ("4.18.0-0.rc8.git0.1.fc29.x86_64", "linux-4.17"),
             ("3.0.0-0.rc7.git0.1.fc16", "linux-2.6.39"),
             ("4.18.0", "linux-4.18"),
-            ("5.6.19", "linux-4.18"),
+            ("5.2.21", "linux-4.18"),
+            ("5.3-rc1", "linux-5.3"),
+            ("5.4.0-42-generic", "linux-5.3"),
+            ("5.6.19", "linux-5.3"),
             ("5.7-rc1", "linux-5.7"),
             ("5.10.0-30-amd64", "linux-5.7"),
             ("6.1.0-27-amd64", "linux-6.1"),
@@ -989,5 +1006,19 @@ mod tests {
             Profile::LINUX_3_5
         );
         assert_eq!(Profile::LINUX_4_0.dispose_add, DisposeAdd::Head);
+        assert_eq!(
+            back(
+                Profile {
+                    shrink_parent: ShrinkParent::KilledNext,
+                    ..Profile::LINUX_5_3
+                },
+                Profile::LINUX_4_18
+            ),
+            Profile::LINUX_4_18
+        );
+        assert_eq!(
+            Profile::LINUX_5_3.shrink_parent,
+            ShrinkParent::DputToListFirst
+        );
     }
 }

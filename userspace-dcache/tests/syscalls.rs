@@ -236,6 +236,7 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-4.8", &hole),
         ("linux-4.17", &split_hole),
         ("linux-4.18", &bracket),
+        ("linux-5.3", &bracket),
         ("linux-5.7", &bracket),
         ("linux-6.1", &bracket),
         ("linux-6.8", &bracket),
