@@ -1557,13 +1557,17 @@ pub(crate) mod tests {
     }
 
     /// Events carry the kernel's raw `d_flags` ([`DFlagsNumbering`]): a cached directory's
-    /// lookup shows `DCACHE_LRU_LIST` and the directory type at 6.12's bits (19, 2 << 20), at
-    /// the repacked ones (18, 2 << 19) from 6.15, as Debian's 7.3.4 traces do.
+    /// lookup shows `DCACHE_LRU_LIST` and the directory type at 6.12's and 6.14's bits (19,
+    /// 2 << 20), at the repacked ones (18, 2 << 19) from 6.15, as 6.18.2's header and Debian's
+    /// 7.3.4 traces do.
     #[test]
     fn events_carry_the_kernels_d_flags_numbering() {
         for (release, lru, dir) in [
             ("linux-6.1.0", 1 << 19, 2 << 20),
             ("linux-6.12.9", 1 << 19, 2 << 20),
+            ("linux-6.14.11", 1 << 19, 2 << 20),
+            ("linux-6.15.0", 1 << 18, 2 << 19),
+            ("linux-6.18.2", 1 << 18, 2 << 19),
             ("linux-6.19.0", 1 << 18, 2 << 19),
             ("linux-7.3.4", 1 << 18, 2 << 19),
         ] {

@@ -223,18 +223,21 @@ pub enum ShrinkParent {
 /// export` prints it). The model keeps 6.1's values; [`Self::kernel`] renumbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DFlagsNumbering {
-    /// 4.x to 6.14 (4.4.155's and 6.1.0's `#define`s, 6.12's `BIT()`s): `DCACHE_LRU_LIST` is
-    /// bit 19, the entry type bits 20..22. The older profiles use it for their 2.6.38 to 3.x
-    /// releases too, although those have neither flag (3.5's bit 19 is `DCACHE_NEED_LOOKUP`,
-    /// 3.10.105's bit 20 `DCACHE_DENTRY_KILLED`): their events carry the model's 6.1 values.
+    /// 4.x to 6.14 (4.4.155's and 6.1.0's `#define`s, 6.12's and 6.14.0's `BIT()`s):
+    /// `DCACHE_LRU_LIST` is bit 19, the entry type bits 20..22. The older profiles use it for
+    /// their 2.6.38 to 3.x releases too, although those have neither flag (3.5's bit 19 is
+    /// `DCACHE_NEED_LOOKUP`, 3.10.105's bit 20 `DCACHE_DENTRY_KILLED`): their events carry the
+    /// model's 6.1 values.
     Bit19Lru,
     /// 9748cb2dc393 ("VFS: repack DENTRY_ flags.", NeilBrown; quoted by "dcache: convert
     /// dentry flag macros to enum", 8 April 2025, for 6.15) closed the holes below bit 18:
     /// `DCACHE_LRU_LIST` is bit 18, the type bits 19..21 (6.18.2's, 6.19.0's and 7.1.5's
     /// `enum dentry_flags`; Debian's 7.3.4 traces carry 0x40000 on the LRU). The flags the
     /// model keeps below bit 18 (`DCACHE_OP_DELETE`, `DCACHE_REFERENCED`,
-    /// `DCACHE_SHRINK_LIST`) did not move. The model's first profile with it is linux-6.19;
-    /// linux-6.8 also stands for 6.15 to 6.18, which have it.
+    /// `DCACHE_SHRINK_LIST`) did not move. 6.14.0's include/linux/dcache.h:217 still has
+    /// `DCACHE_LRU_LIST` at `BIT(19)`; linux-next's fs-current took the commit on 24 March
+    /// 2025, the opening of the 6.15 merge window (6.15.0's header itself was not read).
+    /// [`Profile::LINUX_6_15`] opens with it.
     Bit18Lru,
 }
 
@@ -426,7 +429,7 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
@@ -440,6 +443,7 @@ impl Profile {
         "linux-5.7",
         "linux-6.1",
         "linux-6.8",
+        "linux-6.15",
         "linux-6.19",
         "linux-7.2",
     ];
@@ -665,7 +669,7 @@ impl Profile {
         ..Profile::LINUX_5_7
     };
 
-    /// 6.8 up to 6.18 (Debian 13's 6.12): the kill path locks the parent only after the inode
+    /// 6.8 up to 6.14 (Debian 13's 6.12): the kill path locks the parent only after the inode
     /// is detached.
     pub const LINUX_6_8: Profile = Profile {
         name: "linux-6.8",
@@ -677,6 +681,23 @@ impl Profile {
         landing: Landing::MergeWindow,
         kill_parent_lock: KillParentLock::AfterUnlinkInode,
         ..Profile::LINUX_6_1
+    };
+
+    /// 6.15 up to 6.18: `d_flags` in the repacked numbering, `DCACHE_LRU_LIST` at bit 18
+    /// ([`DFlagsNumbering::Bit18Lru`]): 6.14.0's include/linux/dcache.h (:217, `BIT(19)`)
+    /// against 6.18.2's (`enum dentry_flags`, `BIT(18)` at :214). The commit sat in Christian
+    /// Brauner's vfs-6.15.async.dir branch and reached linux-next's fs-current on 24 March
+    /// 2025, the day 6.14 was released.
+    pub const LINUX_6_15: Profile = Profile {
+        name: "linux-6.15",
+        since: (6, 15, 0),
+        commit: Commit {
+            hash: "9748cb2dc393",
+            title: "VFS: repack DENTRY_ flags.",
+        },
+        landing: Landing::MergeWindow,
+        d_flags_numbering: DFlagsNumbering::Bit18Lru,
+        ..Profile::LINUX_6_8
     };
 
     /// 6.19 up to 7.1: tmpfs pins its dentries with
@@ -717,8 +738,7 @@ impl Profile {
         caller_locks_d_instantiate: true,
         unhashed_check_after_name: true,
         tmpfs_pin: TmpfsPin::Persistent,
-        d_flags_numbering: DFlagsNumbering::Bit18Lru,
-        ..Profile::LINUX_6_8
+        ..Profile::LINUX_6_15
     };
 
     /// 7.2 and later (Debian 13's backported 7.3.4): the kill path is one function,
@@ -753,7 +773,7 @@ impl Profile {
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 15] = [
+    pub const ALL: [Profile; 16] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
@@ -767,6 +787,7 @@ impl Profile {
         Profile::LINUX_5_7,
         Profile::LINUX_6_1,
         Profile::LINUX_6_8,
+        Profile::LINUX_6_15,
         Profile::LINUX_6_19,
         Profile::LINUX_7_2,
     ];
@@ -900,7 +921,10 @@ mod tests {
             ("6.7.12", "linux-6.1"),
             ("6.8.0", "linux-6.8"),
             ("6.12.9-amd64", "linux-6.8"),
-            ("6.18.2", "linux-6.8"),
+            ("6.14.11", "linux-6.8"),
+            ("6.15-rc1", "linux-6.15"),
+            ("6.15.0", "linux-6.15"),
+            ("6.18.2", "linux-6.15"),
             ("6.19-rc1", "linux-6.19"),
             ("6.19.10", "linux-6.19"),
             ("7.0.1", "linux-6.19"),
@@ -1019,6 +1043,20 @@ mod tests {
         assert_eq!(
             Profile::LINUX_5_3.shrink_parent,
             ShrinkParent::DputToListFirst
+        );
+        assert_eq!(
+            back(
+                Profile {
+                    d_flags_numbering: DFlagsNumbering::Bit19Lru,
+                    ..Profile::LINUX_6_15
+                },
+                Profile::LINUX_6_8
+            ),
+            Profile::LINUX_6_8
+        );
+        assert_eq!(
+            Profile::LINUX_6_15.d_flags_numbering,
+            DFlagsNumbering::Bit18Lru
         );
     }
 }

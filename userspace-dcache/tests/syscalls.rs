@@ -240,6 +240,7 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-5.7", &bracket),
         ("linux-6.1", &bracket),
         ("linux-6.8", &bracket),
+        ("linux-6.15", &bracket),
         ("linux-6.19", &bracket),
         ("linux-7.2", &folded),
     ];
@@ -778,7 +779,7 @@ fn tmpfs_creates_through_d_make_persistent_since_6_19() {
 fn linux_6_19_opens_with_the_persistent_tmpfs_dentries() {
     let old = Profile::for_release("6.18.2").unwrap();
     let new = Profile::for_release("7.1.5").unwrap();
-    assert_eq!((old.name, new.name), ("linux-6.8", "linux-6.19"));
+    assert_eq!((old.name, new.name), ("linux-6.15", "linux-6.19"));
     assert_eq!(old.tmpfs_pin, TmpfsPin::DgetAfterInstantiate);
     assert_eq!(new.tmpfs_pin, TmpfsPin::Persistent);
     assert!(!old.caller_locks_d_instantiate && new.caller_locks_d_instantiate);
