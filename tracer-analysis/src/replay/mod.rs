@@ -248,8 +248,9 @@ struct KernelOp {
     path2: Option<u32>,
     ts_begin: u64,
     ts_end: u64,
-    /// Where the kernel's own probe events show the op taking effect (see [`effect`]).
-    ts_effect: Option<u64>,
+    /// What the kernel's own probe events show of the op taking effect (see [`effect`]),
+    /// merged over those assigned to it so far.
+    effect: Option<Effect>,
     /// What it returned in the kernel.
     result: i32,
 }
@@ -258,7 +259,7 @@ impl KernelOp {
     /// Where a replay in timestamp order runs it: its effect, kept inside its span (so a
     /// thread's ops keep their program order), else its begin.
     fn placed_at(&self) -> u64 {
-        match self.ts_effect {
+        match self.effect.map(Effect::at) {
             Some(t) if self.ts_begin <= self.ts_end => t.clamp(self.ts_begin, self.ts_end),
             _ => self.ts_begin,
         }
@@ -288,6 +289,13 @@ enum Effect {
 }
 
 impl Effect {
+    /// Its time in the trace.
+    fn at(self) -> u64 {
+        match self {
+            Effect::Read(t) | Effect::Enter(t) | Effect::Write(t) => t,
+        }
+    }
+
     /// Merges two findings of one operation: a change outranks a wrapper's entry, which
     /// outranks the lookups around it; the first change, the last lookup.
     fn merge(self, other: Effect) -> Effect {
@@ -393,7 +401,7 @@ fn parse_op(
         path2: p2,
         ts_begin: e.ts_begin,
         ts_end: e.ts_end,
-        ts_effect: None,
+        effect: None,
         result: e.result,
     })
 }

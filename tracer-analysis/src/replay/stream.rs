@@ -11,17 +11,17 @@
 //! assumption): a late operation runs at the first chance, a late probe event whose operation
 //! has run is ignored.
 //!
-//! With `early`, a probe event is assigned as soon as its operation is known, instead of when
-//! the window passes it (the events of a window were most of the memory and time). Exact
-//! because: [`Effect::merge`] is the maximum of a total order (commutative, associative), so
-//! only which operation an event goes to matters, not when; the one it goes to (the thread's
-//! last op begun at or before it, by (begin, index)) changes only if an op arriving later
-//! begins between that op's begin and the event's. Such an op lands right after it in the
-//! thread's list (the events assigned early to the ops before that one begin before it, by
-//! the same rule), so comparing, when an op arrives, its begin with `reach` of the one before
-//! it finds every case; it is counted as late, and `replay_to_trace` replays again without
-//! `early`. This needs events that end no earlier than they begin: a damaged one is never
-//! assigned early, and is judged late by its end.
+//! With `early`, a probe event is assigned as soon as its operation is known, instead of when the
+//! window passes it (the events of a window were most of the memory and time). Exact because:
+//! [`Effect::merge`](super::Effect::merge) is the maximum of a total order (commutative,
+//! associative), so only which operation an event goes to matters, not when; the one it goes to
+//! (the thread's last op begun at or before it, by (begin, index)) changes only if an op arriving
+//! later begins between that op's begin and the event's. Such an op lands right after it in the
+//! thread's list (the events assigned early to the ops before that one begin before it, by the same
+//! rule), so comparing, when an op arrives, its begin with `reach` of the one before it finds every
+//! case; it is counted as late, and `replay_to_trace` replays again without `early`. This needs
+//! events that end no earlier than they begin: a damaged one is never assigned early, and is judged
+//! late by its end.
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, VecDeque},
@@ -32,7 +32,7 @@ use foldhash::HashMap;
 use tracer_common::{OpKind, Probe};
 use userspace_dcache::{Dcache, ModelError, StepHook, Task};
 
-use super::{effect, parse_op, task, Effect, KernelOp, Paths, ProbeEvent, ReplayError};
+use super::{effect, parse_op, task, KernelOp, Paths, ProbeEvent, ReplayError};
 use crate::trace::{Reader, ThreadInfo, Writer};
 
 /// What a streamed replay did.
@@ -59,12 +59,11 @@ fn early_candidate(begin: u64, end: u64) -> bool {
     begin <= end && begin < u64::MAX
 }
 
-/// An operation read and not yet run.
+/// An operation read and not yet run (64 bytes, a cache line: a window holds a million of
+/// these, read back a second of trace time after they were written). Its effect accumulates in
+/// `op.effect` while it is open ([`PendingOps::is_open`]) and is final from then on.
 struct Pending {
     op: KernelOp,
-    effect: Option<Effect>,
-    /// Its effect may still change (a probe event not yet assigned may fall in its span).
-    open: bool,
     /// One past the latest begin of the events assigned to it early, 0 with none (8 bytes,
     /// not an `Option`'s 16: a window holds a million of these). An event begun at `u64::MAX`
     /// is not assigned early.
@@ -72,10 +71,11 @@ struct Pending {
 }
 
 impl Pending {
-    /// Takes `e`, an event of its thread inside its span, as one of its own.
+    /// Takes `e`, an event of its thread inside its span, as one of its own (the caller has
+    /// checked that it is still open).
     fn take(&mut self, paths: &Paths, names: &Paths, e: &ProbeEvent) {
         if let Some(new) = effect(&self.op, paths, names, e) {
-            self.effect = Some(self.effect.map_or(new, |f| f.merge(new)));
+            self.op.effect = Some(self.op.effect.map_or(new, |f| f.merge(new)));
         }
     }
 
@@ -83,6 +83,65 @@ impl Pending {
     fn take_early(&mut self, paths: &Paths, names: &Paths, e: &ProbeEvent) {
         self.take(paths, names, e);
         self.reach = self.reach.max(e.ts_begin.saturating_add(1));
+    }
+}
+
+/// The operations read and not run, by index in the trace from `base` on, and whether each is
+/// still open (its effect may still change: a probe event not yet assigned may fall in its
+/// span). The flags are a deque of their own: [`Stream::first_open`] reads the flag of an
+/// operation a second of trace time after it was written, 64 to a cache line instead of one
+/// cache line each.
+#[derive(Default)]
+struct PendingOps {
+    pending: VecDeque<Option<Pending>>,
+    open: VecDeque<bool>,
+    base: usize,
+}
+
+impl PendingOps {
+    fn push(&mut self, p: Pending) {
+        self.pending.push_back(Some(p));
+        self.open.push_back(true);
+    }
+
+    fn get(&self, i: usize) -> Option<&Pending> {
+        self.pending.get(i.wrapping_sub(self.base))?.as_ref()
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Pending> {
+        self.pending.get_mut(i.wrapping_sub(self.base))?.as_mut()
+    }
+
+    fn is_open(&self, i: usize) -> bool {
+        self.open.get(i.wrapping_sub(self.base)) == Some(&true)
+    }
+
+    /// Settles operation `i` (its effect is final) and returns it, if it is still pending.
+    fn close(&mut self, i: usize) -> Option<&mut Pending> {
+        if let Some(open) = self.open.get_mut(i.wrapping_sub(self.base)) {
+            *open = false;
+        }
+        self.get_mut(i)
+    }
+
+    fn ran(&self, i: usize) -> bool {
+        self.pending
+            .get(i.wrapping_sub(self.base))
+            .is_none_or(|p| p.is_none())
+    }
+
+    /// Takes operation `i` out to run it, and forgets those at the front that have run.
+    fn take(&mut self, i: usize) -> Option<Pending> {
+        let p = self
+            .pending
+            .get_mut(i.wrapping_sub(self.base))
+            .and_then(Option::take);
+        while let Some(None) = self.pending.front() {
+            self.pending.pop_front();
+            self.open.pop_front();
+            self.base += 1;
+        }
+        p
     }
 }
 
@@ -198,34 +257,29 @@ struct Thread {
     waiting: Queue<Waiting>,
 }
 
-/// The operation an event begun at `begin` belongs to, if it is still pending: its thread's
-/// last operation begun at or before it (`ops`). One that has run (no longer pending) holds
-/// the event as well: it is passed over.
-fn owner<'a>(
-    ops: &VecDeque<(u64, usize)>,
-    pending: &'a mut VecDeque<Option<Pending>>,
-    base: usize,
-    begin: u64,
-) -> Option<&'a mut Pending> {
+/// The operation an event begun at `begin` belongs to: its thread's last operation begun at
+/// or before it (`ops`), by index. One that has run (no longer pending) holds the event as
+/// well: it is passed over.
+fn owner(ops: &VecDeque<(u64, usize)>, begin: u64) -> Option<usize> {
     let at = first_after(ops, begin);
-    let &(_, i) = at.checked_sub(1).and_then(|k| ops.get(k))?;
-    pending.get_mut(i.wrapping_sub(base))?.as_mut()
+    at.checked_sub(1).and_then(|k| ops.get(k)).map(|&(_, i)| i)
 }
 
-/// The operation `e` belongs to ([`owner`]) takes it, if that one has not ended before the
-/// event did.
+/// The operation `e` belongs to ([`owner`]) takes it, if that one is still open and has not
+/// ended before the event did. One settled has its place computed and queued: a late event
+/// reaching it changes nothing.
 fn assign(
     ops: &VecDeque<(u64, usize)>,
-    pending: &mut VecDeque<Option<Pending>>,
-    base: usize,
+    pending: &mut PendingOps,
     paths: &Paths,
     names: &Paths,
     e: &ProbeEvent,
 ) {
-    if let Some(p) = owner(ops, pending, base, e.ts_begin) {
-        if e.ts_end <= p.op.ts_end {
-            p.take(paths, names, e);
-        }
+    let Some(i) = owner(ops, e.ts_begin).filter(|&i| pending.is_open(i)) else {
+        return;
+    };
+    if let Some(p) = pending.get_mut(i).filter(|p| e.ts_end <= p.op.ts_end) {
+        p.take(paths, names, e);
     }
 }
 
@@ -241,9 +295,8 @@ struct Stream<'d, 'p, 'w> {
     window: u64,
     /// The latest end seen (trace time); `u64::MAX` once the trace has ended.
     horizon: u64,
-    /// Operations read and not run, by index in the trace from `base` on.
-    pending: VecDeque<Option<Pending>>,
-    base: usize,
+    /// Operations read and not run.
+    pending: PendingOps,
     /// The threads with operations or events in the window.
     by_tid: HashMap<u32, Thread>,
     next_event: u64,
@@ -275,8 +328,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             names: Paths::default(),
             window,
             horizon: 0,
-            pending: VecDeque::new(),
-            base: 0,
+            pending: PendingOps::default(),
             by_tid: HashMap::default(),
             next_event: 0,
             early,
@@ -297,10 +349,6 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     /// Everything that begins before this is final (under the window assumption).
     fn settled(&self) -> u64 {
         self.horizon.saturating_sub(self.window)
-    }
-
-    fn pending(&mut self, i: usize) -> Option<&mut Pending> {
-        self.pending.get_mut(i.checked_sub(self.base)?)?.as_mut()
     }
 
     /// Counts an event beginning at `begin` as late if it is, and its lag; whether it is.
@@ -328,19 +376,11 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         };
         self.open_by_end.push((op.ts_end, index));
         self.open_by_begin.push(key);
-        let mut p = Pending {
-            op,
-            effect: None,
-            open: true,
-            reach: 0,
-        };
+        let mut p = Pending { op, reach: 0 };
         if self.early {
-            let (pending, base) = (&self.pending, self.base);
+            let pending = &self.pending;
             let before = at.checked_sub(1).and_then(|k| th.ops.get(k));
-            let reach = before
-                .and_then(|&(_, j)| pending.get(j.wrapping_sub(base)))
-                .and_then(Option::as_ref)
-                .map(|p| p.reach);
+            let reach = before.and_then(|&(_, j)| pending.get(j)).map(|p| p.reach);
             // An event assigned early to the op before it is this one's (module comment).
             if !late && reach.is_some_and(|r| r > op.ts_begin) {
                 self.out.late += 1;
@@ -373,7 +413,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
                 run.pop_front();
             }
         }
-        self.pending.push_back(Some(p));
+        self.pending.push(p);
     }
 
     fn add_event(&mut self, e: ProbeEvent) {
@@ -385,12 +425,13 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let past_the_back =
             th.ops.back().is_some_and(|s| s.0 <= e.ts_begin) && e.ts_end > th.back_end;
         if self.early && !past_the_back {
-            let p = owner(&th.ops, &mut self.pending, self.base, e.ts_begin);
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
-            if let Some(p) = p.filter(|p| {
-                p.open && e.ts_end <= p.op.ts_end && early_candidate(e.ts_begin, e.ts_end)
-            }) {
+            let open = owner(&th.ops, e.ts_begin).filter(|&i| self.pending.is_open(i));
+            if let Some(p) = open
+                .and_then(|i| self.pending.get_mut(i))
+                .filter(|p| e.ts_end <= p.op.ts_end && early_candidate(e.ts_begin, e.ts_end))
+            {
                 p.take_early(&self.paths, &self.names, &e);
                 return;
             }
@@ -412,8 +453,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let settled = self.settled();
         let unsettled = |t: u64| !last && t >= settled;
         // Threads in turn: the order of assignment does not matter (module comment).
-        let (pending, base, paths, names) =
-            (&mut self.pending, self.base, &self.paths, &self.names);
+        let (pending, paths, names) = (&mut self.pending, &self.paths, &self.names);
         for th in self.by_tid.values_mut() {
             while let Some(w) = th.waiting.peek() {
                 if unsettled(w.key.0) {
@@ -421,7 +461,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
                 }
                 th.waiting.pop();
                 if !w.taken {
-                    assign(&th.ops, pending, base, paths, names, &w.e);
+                    assign(&th.ops, pending, paths, names, &w.e);
                 }
             }
         }
@@ -430,11 +470,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
                 break;
             }
             self.open_by_end.pop();
-            if let Some(p) = self.pending(i) {
-                p.open = false;
-                p.op.ts_effect = p
-                    .effect
-                    .map(|(Effect::Read(t) | Effect::Enter(t) | Effect::Write(t))| t);
+            if let Some(p) = self.pending.close(i) {
                 let at = p.op.placed_at();
                 self.ready.push((at, i));
             }
@@ -455,7 +491,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     /// (begin, index) of the earliest open operation.
     fn first_open(&mut self) -> Option<(u64, usize)> {
         while let Some((b, i)) = self.open_by_begin.peek() {
-            if self.pending(i).is_some_and(|p| p.open) {
+            if self.pending.is_open(i) {
                 return Some((b, i));
             }
             self.open_by_begin.pop();
@@ -464,17 +500,9 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     }
 
     fn run(&mut self, i: usize) -> Result<(), ReplayError> {
-        let Some(p) = self
-            .pending
-            .get_mut(i.wrapping_sub(self.base))
-            .and_then(Option::take)
-        else {
+        let Some(p) = self.pending.take(i) else {
             return Ok(());
         };
-        while let Some(None) = self.pending.front() {
-            self.pending.pop_front();
-            self.base += 1;
-        }
         let op = p.op;
         if matches!(op.kind, OpKind::Rename | OpKind::Exchange) && op.path2.is_none() {
             return Err(ModelError::MissingSecondPath {
@@ -500,7 +528,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         if r.map_or_else(|e| -e.code(), |()| 0) != op.result {
             self.out.differ += 1;
         }
-        if op.ts_effect.is_some() {
+        if op.effect.is_some() {
             self.out.placed += 1;
         }
         Ok(())
@@ -510,12 +538,8 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     /// assigned (begun at `settled` or later) would pass over for a later one of its thread,
     /// and the threads left with nothing (a trace names many threads that come and go).
     fn forget(&mut self, settled: u64) {
-        let (pending, base) = (&self.pending, self.base);
-        let ran = |i: usize| {
-            pending
-                .get(i.wrapping_sub(base))
-                .is_none_or(|p| p.is_none())
-        };
+        let pending = &self.pending;
+        let ran = |i: usize| pending.ran(i);
         self.by_tid.retain(|_, th| {
             let list = &mut th.ops;
             // The last operation begun before `settled` is still the one such an event finds.
@@ -601,7 +625,7 @@ mod tests {
             path2: None,
             ts_begin: begin,
             ts_end: end,
-            ts_effect: None,
+            effect: None,
             result: 0,
         }
     }
@@ -638,7 +662,7 @@ mod tests {
         s.horizon = u64::MAX;
         s.window = 0;
         s.advance(true).expect("advance");
-        assert!(s.pending.is_empty(), "the op has run");
+        assert!(s.pending.pending.is_empty(), "the op has run");
         assert!(s.by_tid.is_empty(), "{} threads kept", s.by_tid.len());
     }
 
@@ -662,7 +686,7 @@ mod tests {
             s.add_op(k as usize, op);
             let left = s.by_tid.get(&1).map_or(0, |t| t.waiting.run.len());
             assert_eq!(left as u64, 3 * (OPS - 1 - k), "after op {k}");
-            let p = s.pending(k as usize).expect("pending");
+            let p = s.pending.get(k as usize).expect("pending");
             assert_eq!(p.reach, b + 301, "op {k} took its last lookup");
         }
     }
@@ -679,24 +703,63 @@ mod tests {
         s.add_op(0, op);
         let e = lookup(1, 1_100, &mut s.names);
         s.add_event(e);
-        assert_eq!(s.pending(0).expect("pending").reach, 1_101, "taken at once");
+        assert_eq!(
+            s.pending.get(0).expect("pending").reach,
+            1_101,
+            "taken at once"
+        );
         assert_eq!(waiting(&s), 0);
         // Begins inside the op, ends after it: not its own.
         let e = lookup(1, 1_595, &mut s.names);
         s.add_event(e);
-        assert_eq!(s.pending(0).expect("pending").reach, 1_101);
+        assert_eq!(s.pending.get(0).expect("pending").reach, 1_101);
         assert_eq!(waiting(&s), 1, "past the op's end");
         let op = stat(1, 1_590, 2_000, &mut s.paths);
         s.add_op(1, op);
         assert_eq!(
-            s.pending(1).expect("pending").reach,
+            s.pending.get(1).expect("pending").reach,
             1_596,
             "the later op took it"
         );
         assert_eq!(waiting(&s), 0);
         let e = lookup(1, 1_900, &mut s.names);
         s.add_event(e);
-        assert_eq!(s.pending(1).expect("pending").reach, 1_901);
+        assert_eq!(s.pending.get(1).expect("pending").reach, 1_901);
+    }
+
+    /// An operation settled (its place computed and queued) but not yet run, because an open
+    /// one begins before it: a late event of its span reaching it then leaves its effect, so
+    /// it runs where it was placed.
+    #[test]
+    fn a_late_event_leaves_a_settled_operation_where_it_was_placed() {
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, 100, true);
+        let long = stat(2, 500, 10_000, &mut s.paths);
+        s.add_op(0, long);
+        let op = stat(1, 1_000, 1_600, &mut s.paths);
+        s.add_op(1, op);
+        s.horizon = 2_000;
+        s.advance(false).expect("advance");
+        assert!(
+            s.pending.get(1).is_some(),
+            "settled, waiting for the open one"
+        );
+        assert!(!s.pending.is_open(1));
+        let e = lookup(1, 1_100, &mut s.names);
+        s.add_event(e);
+        assert_eq!(s.out.late, 1);
+        s.advance(false).expect("advance");
+        let p = s.pending.get(1).expect("still waiting");
+        assert_eq!(p.op.effect, None, "the late lookup moved it");
+        assert_eq!(p.op.placed_at(), 1_000);
+    }
+
+    /// A window holds a million pending operations: one is a cache line (88 bytes with its
+    /// effect kept beside the op's place and its open flag).
+    #[test]
+    fn a_pending_operation_is_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Option<Pending>>(), 64);
     }
 
     /// The search from the front finds what a binary search over the whole list finds, for
