@@ -745,7 +745,7 @@ impl Task<'_> {
                     // d_lru_shrink_move(): onto the dispose list.
                     lru.list.remove(&key);
                     d.flags_update(DCACHE_SHRINK_LIST, 0);
-                    self.dispose_add(&mut dispose, d);
+                    dispose_add(&mut dispose, d, self.dc.profile.dispose_add);
                 }
                 d.d_lock.unlock();
             }
@@ -760,10 +760,12 @@ impl Task<'_> {
     /// isolating the unused ones onto the dispose list, then killing them (vfs_rmdir and a
     /// rename over a directory call it so a removed directory keeps no cached children). The
     /// model keeps no `d_subdirs`: the children it can isolate are those on the LRU, visited
-    /// in the list's order. With 4.0+'s head add the newest child dies first; with 3.x's
-    /// `list_move_tail()` the oldest ([`DisposeAdd`]).
+    /// in the list's order. With 3.12+'s head add (`d_shrink_add()`) the newest child dies
+    /// first; with `select_parent()`'s `list_move_tail()` up to 3.11 the oldest
+    /// ([`Profile::parent_dispose_add`]).
     ///
     /// [`Dentry::d_child_key`]: crate::dentry::Dentry
+    /// [`Profile::parent_dispose_add`]: crate::Profile
     pub(crate) fn shrink_dcache_parent(&self, dir: DPtr) {
         let mut dispose = VecDeque::new();
         {
@@ -782,21 +784,12 @@ impl Task<'_> {
                 if d.count() == 0 {
                     lru.list.remove(&key);
                     d.flags_update(DCACHE_SHRINK_LIST, 0);
-                    self.dispose_add(&mut dispose, d);
+                    dispose_add(&mut dispose, d, self.dc.profile.parent_dispose_add);
                 }
                 d.d_lock.unlock();
             }
         }
         self.shrink_dentry_list(dispose);
-    }
-
-    /// The isolation's move onto a dispose list, whose front is the kernel list's head: 4.0+
-    /// adds at the head, earlier kernels at the tail ([`DisposeAdd`]).
-    fn dispose_add(&self, list: &mut VecDeque<DPtr>, d: DPtr) {
-        match self.dc.profile.dispose_add {
-            DisposeAdd::Head => list.push_front(d),
-            DisposeAdd::Tail => list.push_back(d),
-        }
     }
 
     /// `shrink_dentry_list()`: kill what is still unused on a dispose list; free what someone
@@ -1127,6 +1120,15 @@ impl Task<'_> {
     }
 }
 
+/// An isolation's move onto a dispose list, whose front is the kernel list's head
+/// ([`DisposeAdd`]).
+fn dispose_add(list: &mut VecDeque<DPtr>, d: DPtr, end: DisposeAdd) {
+    match end {
+        DisposeAdd::Head => list.push_front(d),
+        DisposeAdd::Tail => list.push_back(d),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::profile::KillEntry;
@@ -1415,24 +1417,27 @@ pub(crate) mod tests {
         }
     }
 
-    /// The kill order of two dentries isolated in one walk ([`DisposeAdd`]): 4.0+ kills the
-    /// one isolated first, 3.x the one isolated last. The shrinker (two unused files) isolates
-    /// the LRU's oldest first; `shrink_dcache_parent()` (rmdir of a directory holding two
-    /// negative dentries) walks `d_subdirs` from its head, the newest child first (`d_alloc()`
-    /// adds there: 3.10.105's, 4.19.1's and 6.1.192's `list_add()`, 6.12's
-    /// `hlist_add_head()`), so rmdir kills the newest child first on 4.0+, the oldest on 3.x.
+    /// The kill order of two dentries isolated in one walk ([`DisposeAdd`]): a head add kills
+    /// the one isolated first, a tail add the one isolated last. The shrinker (two unused
+    /// files) isolates the LRU's oldest first and adds at the head from 4.0;
+    /// `shrink_dcache_parent()` (rmdir of a directory holding two negative dentries) walks
+    /// `d_subdirs` from its head, the newest child first (`d_alloc()` adds there: 3.10.105's,
+    /// 4.19.1's and 6.1.192's `list_add()`, 6.12's `hlist_add_head()`), and adds at the head
+    /// from 3.12, so rmdir kills the newest child first from 3.12, the oldest before.
     #[test]
     fn a_dispose_list_kills_in_the_kernels_order() {
-        for (release, head_add) in [
-            ("linux-3.0.1", false),
-            ("linux-3.5.0", false),
-            ("linux-4.0.0", true),
-            ("linux-4.6.7", true),
-            ("linux-4.7.0", true),
-            ("linux-4.19.1", true),
-            ("linux-6.1.0", true),
-            ("linux-6.12.9", true),
-            ("linux-7.3.4", true),
+        for (release, rmdir_head_add, prune_head_add) in [
+            ("linux-3.0.1", false, false),
+            ("linux-3.5.0", false, false),
+            ("linux-3.12.0", true, false),
+            ("linux-3.19.8", true, false),
+            ("linux-4.0.0", true, true),
+            ("linux-4.6.7", true, true),
+            ("linux-4.7.0", true, true),
+            ("linux-4.19.1", true, true),
+            ("linux-6.1.0", true, true),
+            ("linux-6.12.9", true, true),
+            ("linux-7.3.4", true, true),
         ] {
             let (dc, sink) = model(release);
             let t = dc.task(1);
@@ -1454,7 +1459,7 @@ pub(crate) mod tests {
                 .into_iter()
                 .filter(|k| neg.contains(k))
                 .collect();
-            if head_add {
+            if rmdir_head_add {
                 neg.reverse();
             }
             assert_eq!(got, neg, "{release}: rmdir");
@@ -1464,7 +1469,7 @@ pub(crate) mod tests {
                 .into_iter()
                 .filter(|k| ids.contains(k))
                 .collect();
-            if !head_add {
+            if !prune_head_add {
                 ids.reverse();
             }
             assert_eq!(got, ids, "{release}: prune");
@@ -1474,11 +1479,14 @@ pub(crate) mod tests {
     /// `d_walk()` visits `d_subdirs` from its head, where `d_alloc()` adds a new child and
     /// `__d_move()` a renamed one (`list_move()`; 6.12's `hlist_add_head()`). "d/x" is looked
     /// up, "m" renamed into "d", "d/y" looked up, then "d/m" unlinked: three negative children,
-    /// met as y, m, x. 4.0+ kill in that order, 3.x (`list_move_tail()`) in the reverse.
+    /// met as y, m, x. 3.12+ kill in that order (`d_shrink_add()`), earlier kernels
+    /// (`list_move_tail()`) in the reverse.
     #[test]
     fn rmdir_walks_the_children_from_the_lists_head() {
         for (release, head_add) in [
             ("linux-3.10.105", false),
+            ("linux-3.11.0", false),
+            ("linux-3.12.0", true),
             ("linux-4.0.0", true),
             ("linux-4.19.1", true),
             ("linux-6.1.0", true),
@@ -1519,6 +1527,7 @@ pub(crate) mod tests {
     fn a_pruned_childs_unused_parent_dies_in_the_kernels_order() {
         for (release, order) in [
             ("linux-3.5.0", ["a", "f", "d"]),
+            ("linux-3.19.8", ["a", "f", "d"]),
             ("linux-4.0.0", ["f", "d", "a"]),
             ("linux-4.7.0", ["f", "d", "a"]),
             ("linux-4.19.1", ["f", "d", "a"]),

@@ -173,26 +173,15 @@ pub enum KillEntry {
     DentryKillChecks,
 }
 
-/// Which end of a dispose list the shrinker's isolation adds a dentry to. `shrink_dentry_list()`
-/// always takes `list->prev` (the tail), so this decides the kill order of several dentries
-/// isolated in one walk.
+/// Which end of a dispose list an isolation adds a dentry to. `shrink_dentry_list()` always
+/// takes `list->prev` (the tail), so this decides the kill order of several dentries isolated
+/// in one walk. The prune walk ([`Profile::dispose_add`]) and `shrink_dcache_parent()`
+/// ([`Profile::parent_dispose_add`]) changed in different releases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DisposeAdd {
-    /// Up to 3.19: `list_move_tail()` onto the list: the dentry isolated last is killed
-    /// first. The prune walk's does so in 3.5's, 3.10.105's and 3.11.0's fs/dcache.c (its
-    /// `tmp`) and in 3.12.0's, 3.14.1's and 3.19.8's (`d_lru_shrink_move()`, fs/dcache.c:415
-    /// in 3.19.8); `shrink_dcache_parent()` does so up to 3.11.0 (`dentry_lru_move_list()` in
-    /// `select_parent()`, fs/dcache.c:1142 there), but 3.12.0's `select_collect()` adds at
-    /// the head (`d_shrink_add()`, fs/dcache.c:1441 there; 3.14.1 and 3.19.8 too). The
-    /// model's 3.x profiles add at the tail in both.
+    /// `list_move_tail()` onto the list: the dentry isolated last is killed first.
     Tail,
-    /// 4.0+ (4.0.0's, 4.4.155's, 4.19.1's, 6.12's and 7.1.5's fs/dcache.c):
-    /// `d_lru_shrink_move()` goes through `list_lru_isolate_move()`, a `list_move()` onto the
-    /// list's head (4.0.0's mm/list_lru.c:143), as `d_shrink_add()`'s `list_add()` does: the
-    /// dentry isolated first (the LRU's oldest) is killed first. "list_lru: add helpers to
-    /// isolate items" (Vladimir Davydov, -mm v2 of 19 January 2015; its hash not pinned)
-    /// turned `d_lru_shrink_move()`'s `list_move_tail()` (3.19.8's fs/dcache.c:415) into it
-    /// (4.0.0's fs/dcache.c:418). [`Profile::LINUX_4_0`] opens with it.
+    /// `list_move()` or `list_add()` onto the list: the dentry isolated first is killed first.
     Head,
 }
 
@@ -417,8 +406,24 @@ pub struct Profile {
     pub tmpfs_pin: TmpfsPin,
     /// See [`KillEntry`].
     pub kill_entry: KillEntry,
-    /// See [`DisposeAdd`].
+    /// Where the prune walk (`prune_dcache_sb()`) puts an isolated dentry. [`DisposeAdd::Tail`]
+    /// up to 3.19: the walk's `tmp` list in 3.5's, 3.10.105's and 3.11.0's fs/dcache.c, then
+    /// `d_lru_shrink_move()`'s `list_move_tail()` (3.12.0's, 3.14.1's and 3.19.8's;
+    /// fs/dcache.c:415 in 3.19.8). [`DisposeAdd::Head`] from 4.0 (4.0.0's, 4.4.155's,
+    /// 4.19.1's, 6.12's and 7.1.5's): `d_lru_shrink_move()` goes through
+    /// `list_lru_isolate_move()`, a `list_move()` (4.0.0's mm/list_lru.c:143), so the LRU's
+    /// oldest dies first. "list_lru: add helpers to isolate items" (Vladimir Davydov, -mm v2 of
+    /// 19 January 2015; its hash not pinned) made that change (4.0.0's fs/dcache.c:418);
+    /// [`Profile::LINUX_4_0`] opens with it.
     pub dispose_add: DisposeAdd,
+    /// Where `shrink_dcache_parent()` puts an unused child it collects. [`DisposeAdd::Tail`]
+    /// up to 3.11: `select_parent()` calls `dentry_lru_move_list()`, a `list_move_tail()`
+    /// (3.5's, 3.10.105's and 3.11.0's fs/dcache.c; :1142 in 3.11.0). [`DisposeAdd::Head`]
+    /// from 3.12: `d_walk()`'s `select_collect()` calls `d_shrink_add()`, a `list_add()`
+    /// (3.12.0's fs/dcache.c:1441, and 3.14.1's, 3.19.8's, 4.0.0's, 5.3.1's and 6.1.0's), so
+    /// the child the walk meets first (the newest) dies first. [`Profile::LINUX_3_12`] opens
+    /// with it.
+    pub parent_dispose_add: DisposeAdd,
     /// See [`ShrinkParent`].
     pub shrink_parent: ShrinkParent,
     /// See [`DFlagsNumbering`].
@@ -429,11 +434,12 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
         "linux-3.5",
+        "linux-3.12",
         "linux-4.0",
         "linux-4.7",
         "linux-4.8",
@@ -477,6 +483,7 @@ impl Profile {
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         kill_entry: KillEntry::CallerChecks,
         dispose_add: DisposeAdd::Tail,
+        parent_dispose_add: DisposeAdd::Tail,
         shrink_parent: ShrinkParent::KilledNext,
         d_flags_numbering: DFlagsNumbering::Bit19Lru,
         mutants: Mutants {
@@ -533,8 +540,28 @@ impl Profile {
         ..Profile::LINUX_3_0
     };
 
-    /// 4.0 up to 4.6: the shrinker's isolation adds to a dispose list at its head
-    /// ([`DisposeAdd::Head`]), so the dentry isolated first dies first. 3.19.8's fs/dcache.c
+    /// 3.12 up to 3.19: `shrink_dcache_parent()` collects a directory's unused children with
+    /// `d_walk()` and `select_collect()`, which adds each at the dispose list's head
+    /// ([`Profile::parent_dispose_add`]): 3.11.0's `select_parent()` (fs/dcache.c:1109)
+    /// against 3.12.0's `select_collect()` (:1416). The prune walk still adds at the tail. Which
+    /// commit of 3.12's dcache rework (`d_walk()`, the list_lru conversion, Linus Torvalds'
+    /// 89dc77bcdabf "vfs: fix dentry LRU list handling and nr_dentry_unused accounting", whose
+    /// message was read but not its diff) brought `d_shrink_add()` there was not pinned, nor
+    /// whether 3.12-rc1 already had it: the table counts it from the merge window.
+    pub const LINUX_3_12: Profile = Profile {
+        name: "linux-3.12",
+        since: (3, 12, 0),
+        commit: Commit {
+            hash: "",
+            title: "select_collect() adds with d_shrink_add() (3.12.0's source)",
+        },
+        landing: Landing::MergeWindow,
+        parent_dispose_add: DisposeAdd::Head,
+        ..Profile::LINUX_3_5
+    };
+
+    /// 4.0 up to 4.6: the prune walk adds to a dispose list at its head
+    /// ([`Profile::dispose_add`]), so the dentry isolated first dies first. 3.19.8's fs/dcache.c
     /// (`d_lru_shrink_move()`'s `list_move_tail()`, :415) against 4.0.0's
     /// (`list_lru_isolate_move()`, :418). A -mm series posted in January 2015, before 3.19's
     /// release, so merged with Andrew Morton's patches in the 4.0 merge window (inferred; no
@@ -548,7 +575,7 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         dispose_add: DisposeAdd::Head,
-        ..Profile::LINUX_3_5
+        ..Profile::LINUX_3_12
     };
 
     /// 4.7's source: `dentry_unlink_inode` and `__d_instantiate` bracket the change of
@@ -773,11 +800,12 @@ impl Profile {
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 16] = [
+    pub const ALL: [Profile; 17] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
         Profile::LINUX_3_5,
+        Profile::LINUX_3_12,
         Profile::LINUX_4_0,
         Profile::LINUX_4_7,
         Profile::LINUX_4_8,
@@ -898,7 +926,10 @@ mod tests {
             ("3.0.0", "linux-3.0"),
             ("3.2.0-4-amd64", "linux-3.0"),
             ("3.5.0", "linux-3.5"),
-            ("3.19.8", "linux-3.5"),
+            ("3.11.10", "linux-3.5"),
+            ("3.12-rc1", "linux-3.12"),
+            ("3.13.0-170-generic", "linux-3.12"),
+            ("3.19.8", "linux-3.12"),
             ("4.0-rc1", "linux-4.0"),
             ("4.0.5", "linux-4.0"),
             ("4.4.0-210-generic", "linux-4.0"),
@@ -1022,12 +1053,23 @@ mod tests {
         assert_eq!(
             back(
                 Profile {
-                    dispose_add: DisposeAdd::Tail,
-                    ..Profile::LINUX_4_0
+                    parent_dispose_add: DisposeAdd::Tail,
+                    ..Profile::LINUX_3_12
                 },
                 Profile::LINUX_3_5
             ),
             Profile::LINUX_3_5
+        );
+        assert_eq!(Profile::LINUX_3_12.parent_dispose_add, DisposeAdd::Head);
+        assert_eq!(
+            back(
+                Profile {
+                    dispose_add: DisposeAdd::Tail,
+                    ..Profile::LINUX_4_0
+                },
+                Profile::LINUX_3_12
+            ),
+            Profile::LINUX_3_12
         );
         assert_eq!(Profile::LINUX_4_0.dispose_add, DisposeAdd::Head);
         assert_eq!(

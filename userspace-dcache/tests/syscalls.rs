@@ -231,6 +231,7 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-2.6.39", &iput),
         ("linux-3.0", &iput),
         ("linux-3.5", &iput),
+        ("linux-3.12", &iput),
         ("linux-4.0", &iput),
         ("linux-4.7", &iput),
         ("linux-4.8", &hole),
