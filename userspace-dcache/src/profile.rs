@@ -4,7 +4,7 @@
 //! checker all pick their profile through [`Profile::for_release`] / [`Profile::named`].
 //!
 //! A profile is named after the first release of its generation (`linux-4.18` covers 4.18 up to
-//! 5.6). Each field says which commit brought its value, by hash and title where the hash was
+//! 5.2). Each field says which commit brought its value, by hash and title where the hash was
 //! verified (a commit page or the release's source); where only the release is known, the doc
 //! says so.
 
