@@ -371,6 +371,29 @@ pub struct Footer {
     /// them).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped_exits: BTreeMap<String, u64>,
+    /// Per probe symbol, exits that found no entry of their call on a traced file system (a
+    /// lookup's kretprobe, which sees the dentry it returns): calls whose entry program the
+    /// kernel skipped uncounted (a kprobe missed by reentrancy, or passed over while
+    /// `bpf_prog_active` was held). `skipped_entries` counts at least as many (it takes the
+    /// larger of these and the kernel's own count), so `hits` and `drops` do too.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exits_without_entry: BTreeMap<String, u64>,
+    /// Per probe symbol attached through kprobes, hits its entry kprobe missed on any file
+    /// system (the link's `missed`, 6.7+: a kprobe hit while another kprobe's handler ran on
+    /// that CPU). Counted in `skipped_entries` (added to the recursion guard's skips), so in
+    /// `hits` and `drops` too.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kprobe_missed_entries: BTreeMap<String, u64>,
+    /// Per probe symbol attached through kprobes, returns its kretprobe missed on any file
+    /// system (no free instance, or reentrancy): a traced call's is a hit without an event,
+    /// which `drops` counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kprobe_missed_exits: BTreeMap<String, u64>,
+    /// Probe symbols attached through kprobes whose entry kprobe's misses the kernel does not
+    /// report (before 6.7, or a kprobe attached without a bpf_link): an entry it missed leaves
+    /// no trace there, but for a lookup that returned a dentry (`exits_without_entry`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kprobe_misses_uncounted: Vec<String>,
 }
 
 /// The header note in which recorders before the footer's `skipped_entries` wrote them, as
@@ -383,23 +406,33 @@ impl Footer {
     }
 
     /// Per probe, the calls whose entry program the kernel skipped: the footer's count, or
-    /// what an older recorder wrote in `header`'s notes. An item whose count does not parse
-    /// counts as one skip: the note says some were skipped.
+    /// what an older recorder wrote in `header`'s notes, and at least its exits without their
+    /// entry and its kprobe's misses (each one such a call, whatever else the footer says). An item of the note whose
+    /// count does not parse counts as one skip: the note says some were skipped.
     pub fn skipped_entries(&self, header: &Header) -> BTreeMap<String, u64> {
-        if !self.skipped_entries.is_empty() {
-            return self.skipped_entries.clone();
-        }
-        let Some(note) = header.notes.get(SKIPPED_ENTRIES_NOTE) else {
-            return BTreeMap::new();
+        let mut out = if !self.skipped_entries.is_empty() {
+            self.skipped_entries.clone()
+        } else if let Some(note) = header.notes.get(SKIPPED_ENTRIES_NOTE) {
+            note.split(',')
+                .map(|item| {
+                    let item = item.trim();
+                    let (sym, n) = item.rsplit_once(' ').unwrap_or((item, ""));
+                    (sym.to_string(), n.parse().unwrap_or(1))
+                })
+                .filter(|(sym, n)| !sym.is_empty() && *n > 0)
+                .collect()
+        } else {
+            BTreeMap::new()
         };
-        note.split(',')
-            .map(|item| {
-                let item = item.trim();
-                let (sym, n) = item.rsplit_once(' ').unwrap_or((item, ""));
-                (sym.to_string(), n.parse().unwrap_or(1))
-            })
-            .filter(|(sym, n)| !sym.is_empty() && *n > 0)
-            .collect()
+        let shown = self
+            .exits_without_entry
+            .iter()
+            .chain(&self.kprobe_missed_entries);
+        for (sym, n) in shown.filter(|(_, n)| **n > 0) {
+            let e = out.entry(sym.clone()).or_insert(0);
+            *e = (*e).max(*n);
+        }
+        out
     }
 
     /// A trace with drops or an abnormal end is incomplete.
@@ -1811,5 +1844,43 @@ mod tests {
         assert!(Footer::default()
             .skipped_entries(&Header::new(Origin::Kernel))
             .is_empty());
+    }
+
+    /// An exit without its entry is a skipped entry whatever `skipped_entries` says: a footer
+    /// counting fewer (or none) is raised to it, one counting more keeps its count. A footer
+    /// without any is written as before the field existed.
+    #[test]
+    fn exits_without_entry_count_as_skipped_entries() {
+        let h = Header::new(Origin::Kernel);
+        let f = Footer {
+            skipped_entries: BTreeMap::from([
+                ("__d_lookup".to_string(), 5),
+                ("__d_lookup_rcu".to_string(), 1),
+            ]),
+            exits_without_entry: BTreeMap::from([
+                ("__d_lookup".to_string(), 2),
+                ("__d_lookup_rcu".to_string(), 4),
+            ]),
+            ..Footer::default()
+        };
+        assert_eq!(
+            f.skipped_entries(&h),
+            BTreeMap::from([
+                ("__d_lookup".to_string(), 5),
+                ("__d_lookup_rcu".to_string(), 4),
+            ])
+        );
+        let only = Footer {
+            exits_without_entry: BTreeMap::from([("__d_lookup_rcu".to_string(), 3)]),
+            ..Footer::default()
+        };
+        assert_eq!(
+            only.skipped_entries(&h),
+            BTreeMap::from([("__d_lookup_rcu".to_string(), 3)])
+        );
+        let json = serde_json::to_value(&only).expect("a footer serializes");
+        assert_eq!(json["exits_without_entry"]["__d_lookup_rcu"], 3);
+        let none = serde_json::to_value(Footer::default()).expect("a footer serializes");
+        assert!(none.get("exits_without_entry").is_none(), "{none}");
     }
 }

@@ -526,6 +526,94 @@ fn catalogue() -> Vec<Case> {
             expect: Inconclusive(ReasonKind::Lost),
         },
         Case {
+            // A kretprobe's exit found no entry of its call on the traced file system: the
+            // kernel skipped the entry kprobe (reentrancy, `bpf_prog_active`), no hit counted.
+            name: "the footer counts lookup exits without their entry, nothing else",
+            mutate: |p| {
+                p.k.footer
+                    .exits_without_entry
+                    .insert(sym(Probe::DLookupRcu), 2);
+            },
+            expect: Inconclusive(ReasonKind::Lost),
+        },
+        Case {
+            name: "the footer counts no lookup exit without its entry (control)",
+            mutate: |p| {
+                p.k.footer
+                    .exits_without_entry
+                    .insert(sym(Probe::DLookupRcu), 0);
+            },
+            expect: Clean,
+        },
+        Case {
+            // The skipped entry's call may have taken the thread's stale slot: the event the
+            // anomaly rests on may join two calls.
+            name: "a NULL-inode anomaly on a lookup whose exits found no entry (set aside)",
+            mutate: |p| {
+                let i = positive_lookups(&p.k)[43];
+                p.k.events[i].inode_begin = 0;
+                p.k.events[i].inode_end = 0;
+                p.k.footer
+                    .exits_without_entry
+                    .insert(sym(Probe::DLookupRcu), 1);
+            },
+            expect: Inconclusive(ReasonKind::AnomalyOnSkippedProbe),
+        },
+        Case {
+            name: "a NULL-inode anomaly with exits without entry on another probe (anomaly wins)",
+            mutate: |p| {
+                let i = positive_lookups(&p.k)[43];
+                p.k.events[i].inode_begin = 0;
+                p.k.events[i].inode_end = 0;
+                p.k.footer
+                    .exits_without_entry
+                    .insert(sym(Probe::DLookup), 1);
+            },
+            expect: Anomaly(AnomalyKind::NullInodePositive),
+        },
+        Case {
+            // On 6.7+ a kprobe link reports the hits its kprobe missed (reentrancy): each a
+            // call lost, on any file system.
+            name: "the footer counts a writer kprobe's missed hits, nothing else",
+            mutate: |p| {
+                p.k.footer
+                    .kprobe_missed_entries
+                    .insert(sym(Probe::DDropInner), 2);
+            },
+            expect: Inconclusive(ReasonKind::Lost),
+        },
+        Case {
+            name: "the footer counts no missed kprobe hit (control)",
+            mutate: |p| {
+                p.k.footer
+                    .kprobe_missed_entries
+                    .insert(sym(Probe::DDropInner), 0);
+                p.k.footer
+                    .kprobe_missed_exits
+                    .insert(sym(Probe::DDropInner), 0);
+            },
+            expect: Clean,
+        },
+        Case {
+            name: "a writer's kprobe misses are not reported by the kernel (before 6.7)",
+            mutate: |p| {
+                p.k.footer
+                    .kprobe_misses_uncounted
+                    .extend([sym(Probe::DLookupRcu), sym(Probe::DDropInner)]);
+            },
+            expect: Inconclusive(ReasonKind::KprobeSkipsUncounted),
+        },
+        Case {
+            // A lookup's missed entry shows as an exit without it (when it returned a dentry).
+            name: "only the lookup's kprobe misses are not reported (5.10's attach, control)",
+            mutate: |p| {
+                p.k.footer
+                    .kprobe_misses_uncounted
+                    .push(sym(Probe::DLookupRcu));
+            },
+            expect: Clean,
+        },
+        Case {
             name: "the footer counts one call more than the file holds",
             mutate: |p| {
                 *p.k.footer.hits.entry(sym(Probe::DLookupRcu)).or_insert(0) += 1;
@@ -797,6 +885,110 @@ fn every_mutation_gets_its_verdict() {
         wrong.len(),
         cases.len(),
         wrong.join("\n")
+    );
+}
+
+/// A lookup's exits without their entry, counted in the footer as a recorder counts them (in
+/// the skipped entries, hits and drops too): the reason names the probe, the count, the cause
+/// and what avoids it, once.
+#[test]
+fn exits_without_entry_name_probe_count_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    let case = Case {
+        name: "exits without entry, as recorded",
+        mutate: |p| {
+            let s = sym(Probe::DLookupRcu);
+            p.k.footer.exits_without_entry.insert(s.clone(), 3);
+            p.k.footer.skipped_entries.insert(s.clone(), 3);
+            *p.k.footer.hits.entry(s.clone()).or_insert(0) += 3;
+            p.k.footer.drops.insert(s, 3);
+        },
+        expect: Expect::Inconclusive(ReasonKind::Lost),
+    };
+    let r = run_case(&case, &k, &m, dir.path()).expect("diff");
+    assert!(
+        matches(case.expect, &Ok(r.clone())),
+        "{}",
+        outcome(&Ok(r.clone()))
+    );
+    let lost: Vec<&str> = r
+        .reasons
+        .iter()
+        .filter(|x| x.kind == ReasonKind::Lost)
+        .map(|x| x.message.as_str())
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    for part in [
+        "lost 3 events on __d_lookup_rcu",
+        "3 of its exits found no entry",
+        "`--attach fentry`",
+    ] {
+        assert!(lost[0].contains(part), "{part:?} in {:?}", lost[0]);
+    }
+}
+
+/// The kprobe layer's misses as a 6.7+ recorder writes them (an entry kprobe's in the skipped
+/// entries, hits and drops; a kretprobe's whose traced calls are among the drops), and a
+/// writer whose misses an older kernel does not report: each reason names the probe, the
+/// count and what avoids it.
+#[test]
+fn kprobe_misses_name_probe_count_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    let case = Case {
+        name: "kprobe misses, as recorded",
+        mutate: |p| {
+            let (kill, drop) = (sym(Probe::DentryKill), sym(Probe::DDropInner));
+            p.k.footer.kprobe_missed_entries.insert(kill.clone(), 2);
+            p.k.footer.skipped_entries.insert(kill.clone(), 2);
+            *p.k.footer.hits.entry(kill.clone()).or_insert(0) += 2;
+            p.k.footer.drops.insert(kill, 2);
+            p.k.footer.kprobe_missed_exits.insert(drop.clone(), 7);
+            *p.k.footer.hits.entry(drop.clone()).or_insert(0) += 1;
+            p.k.footer.drops.insert(drop, 1);
+            p.k.footer
+                .kprobe_misses_uncounted
+                .push(sym(Probe::DInstantiateNew));
+        },
+        expect: Expect::Inconclusive(ReasonKind::KprobeSkipsUncounted),
+    };
+    let r = run_case(&case, &k, &m, dir.path()).expect("diff");
+    assert!(
+        matches(case.expect, &Ok(r.clone())),
+        "{}",
+        outcome(&Ok(r.clone()))
+    );
+    let said = |kind: ReasonKind, parts: &[&str]| {
+        assert!(
+            r.reasons
+                .iter()
+                .any(|x| x.kind == kind && parts.iter().all(|p| x.message.contains(p))),
+            "{kind:?} with {parts:?} in {:?}",
+            r.reasons
+        );
+    };
+    said(
+        ReasonKind::Lost,
+        &[
+            "lost 2 events on __dentry_kill",
+            "its kprobe missed 2 hits",
+            "`--attach fentry`",
+        ],
+    );
+    said(
+        ReasonKind::Lost,
+        &[
+            "lost 1 events on ___d_drop",
+            "its kretprobe missed 7 returns",
+            "maxactive",
+        ],
+    );
+    said(
+        ReasonKind::KprobeSkipsUncounted,
+        &["entry kprobes of d_instantiate_new", "`--attach fentry`"],
     );
 }
 

@@ -230,6 +230,17 @@ fn drop_event(probe: Probe) {
     }
 }
 
+/// Counts an exit that found no entry of its call, on a traced file system: a call whose entry
+/// program the kernel skipped, which took no number and counted no hit, so that only this
+/// count shows it.
+#[inline(always)]
+fn orphan_exit(probe: Probe) {
+    if let Some(o) = counts().and_then(|c| c.orphan_exits.get_mut(probe.counter_index() as usize))
+    {
+        *o += 1;
+    }
+}
+
 /// Counts a call that passed the filter and returns its `cpu_seq`: taken before the call can
 /// fail to produce an event, so that every such failure leaves a hole in its CPU's numbers.
 /// Per-CPU and not atomic: two programs interleaved on one CPU (a preemptible kernel) could
@@ -872,11 +883,12 @@ fn wakeup_flags(cpu_seq: u32) -> u64 {
 }
 
 /// Completes the call's event in its slot (`fill` gets the slot's `seqp`), copies it into the
-/// ring buffer in one helper call, releases the slot.
+/// ring buffer in one helper call, releases the slot. False when no slot holds the call's
+/// entry (its entry program did not run, or the probe was attached mid-call).
 #[inline(always)]
-fn finish(probe: Probe, call: Call, fill: impl FnOnce(&mut Event, u64)) {
+fn finish(probe: Probe, call: Call, fill: impl FnOnce(&mut Event, u64)) -> bool {
     let Some(h) = held(probe, bpf_get_current_pid_tgid(), &call) else {
-        return;
+        return false;
     };
     let s = &mut *h.slot;
     // SAFETY: helper with no preconditions.
@@ -888,13 +900,15 @@ fn finish(probe: Probe, call: Call, fill: impl FnOnce(&mut Event, u64)) {
     if sent.is_err() {
         drop_event(probe);
     }
+    true
 }
 
 /// Exit half of the lookups: `*seqp`, then `d_inode`, then `d_seq` again (with `d_flags` and
 /// `d_hash.pprev`), in that order, so `validated` is the check the caller (`step_into` on 6.x)
 /// would make. `seqp` points at an int, which no BTF type lets a program load directly.
+/// False when no slot held the call's entry.
 #[inline(always)]
-fn lookup_exit<M: Mem>(probe: Probe, call: Call, ret: u64) {
+fn lookup_exit<M: Mem>(probe: Probe, call: Call, ret: u64) -> bool {
     finish(
         probe,
         call,
@@ -929,7 +943,21 @@ fn lookup_exit<M: Mem>(probe: Probe, call: Call, ret: u64) {
                 _ => ev.flags |= flags::READ_FAULT,
             }
         },
-    );
+    )
+}
+
+/// kretprobe half of a lookup. An exit without its entry whose returned dentry is on a traced
+/// file system is a call the kernel skipped the kprobe of (a kprobe missed by reentrancy,
+/// `trace_call_bpf` finding `bpf_prog_active` held): counted, not silent. The device filter
+/// is the entry's (the parent's file system is the dentry's), so a call in flight when the
+/// probes attached, before the workload touched its file system, is not counted; a lookup
+/// that returned nothing cannot be placed.
+#[inline(always)]
+fn kretprobe_lookup_exit(probe: Probe, ctx: &RetProbeContext) {
+    let ret: u64 = ctx.ret();
+    if !lookup_exit::<Probed>(probe, Call::stack(ctx.regs), ret) && dev_allowed::<Probed>(ret) {
+        orphan_exit(probe);
+    }
 }
 
 /// Entry half of the writers: the dentry's name, `d_seq`, `d_inode`, hashed, `d_flags`.
@@ -1124,7 +1152,7 @@ pub fn lookup_rcu_kprobe(ctx: ProbeContext) -> u32 {
 
 #[kretprobe]
 pub fn lookup_rcu_kretprobe(ctx: RetProbeContext) -> u32 {
-    lookup_exit::<Probed>(Probe::DLookupRcu, Call::stack(ctx.regs), ctx.ret());
+    kretprobe_lookup_exit(Probe::DLookupRcu, &ctx);
     0
 }
 
@@ -1145,7 +1173,7 @@ pub fn lookup_kprobe(ctx: ProbeContext) -> u32 {
 
 #[kretprobe]
 pub fn lookup_kretprobe(ctx: RetProbeContext) -> u32 {
-    lookup_exit::<Probed>(Probe::DLookup, Call::stack(ctx.regs), ctx.ret());
+    kretprobe_lookup_exit(Probe::DLookup, &ctx);
     0
 }
 

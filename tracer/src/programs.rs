@@ -1,5 +1,5 @@
 //! The embedded eBPF object and how each program of it is loaded, per target and attach family.
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use aya::{
     programs::{FEntry, FExit, KProbe, ProgramError},
@@ -155,20 +155,88 @@ pub fn recursion_misses(ebpf: &Ebpf, name: &str) -> Option<u64> {
     let fd = ebpf.program(name)?.fd().ok()?;
     // SAFETY: bpf_prog_info is plain integers and arrays; all zero is its empty value.
     let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    obj_info(fd.as_fd().as_raw_fd(), &mut info).then_some(info.recursion_misses)
+}
+
+/// The kernel's id of the loaded program `name`.
+pub fn program_id(ebpf: &Ebpf, name: &str) -> Option<u32> {
+    Some(ebpf.program(name)?.info().ok()?.id())
+}
+
+/// Per program id, how many hits the kernel's kprobe layer missed on the kprobe or kretprobe
+/// that runs it, for every such bpf_link this process holds: the link info's `missed`
+/// (`bpf_link_info.perf_event.kprobe.missed`, filled from 6.7 by "bpf: Add missed value to
+/// kprobe perf link info", the series of dd8657894c11; read in 6.12.0's and 7.1.5's
+/// `bpf_perf_link_fill_kprobe`, absent from 6.1.0's). For a kprobe it is the kprobe's
+/// `nmissed` (a hit while another kprobe's handler ran on that CPU); for a kretprobe, that of
+/// its entry kprobe plus the returns it could not hook (no free instance: `maxactive`).
+/// Before 6.7 the field reads 0 whatever was missed, so the caller asks only from 6.7.
+///
+/// aya 0.14 keeps a link's descriptor to itself and its `LinkInfo` exposes no `missed`: the
+/// links are found among this process's descriptors (`anon_inode:bpf_link`) and asked with
+/// BPF_OBJ_GET_INFO_BY_FD directly. A kprobe attached without a bpf_link (before 5.15 aya
+/// attaches through the perf event) has none to ask.
+pub fn kprobe_link_misses() -> BTreeMap<u32, u64> {
+    use aya_obj::generated::{bpf_link_info, bpf_link_type, bpf_perf_event_type};
+
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return BTreeMap::new();
+    };
+    let kprobe = [
+        bpf_perf_event_type::BPF_PERF_EVENT_KPROBE as u32,
+        bpf_perf_event_type::BPF_PERF_EVENT_KRETPROBE as u32,
+    ];
+    let mut out = BTreeMap::new();
+    for entry in dir.flatten() {
+        let is_link = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf_link");
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if !is_link {
+            continue;
+        }
+        // SAFETY: bpf_link_info is plain integers and unions of them; all zero is its empty
+        // value (no name buffer asked for).
+        let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
+        if !obj_info(fd, &mut info) || info.type_ != bpf_link_type::BPF_LINK_TYPE_PERF_EVENT as u32
+        {
+            continue;
+        }
+        // SAFETY: a perf_event link: the kernel filled that member of the union (or left it
+        // zero), and every bit pattern of its integers is valid.
+        let (kind, missed) = unsafe {
+            let perf = info.__bindgen_anon_1.perf_event;
+            (perf.type_, perf.__bindgen_anon_1.kprobe.missed)
+        };
+        if kprobe.contains(&kind) {
+            out.insert(info.prog_id, missed);
+        }
+    }
+    out
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD on `fd` into `info` (a `bpf_*_info` of the object's kind, zeroed);
+/// whether the kernel answered.
+fn obj_info<T>(fd: std::os::fd::RawFd, info: &mut T) -> bool {
     #[repr(C)]
     struct InfoByFd {
         bpf_fd: u32,
         info_len: u32,
         info: u64,
     }
+    let (Ok(bpf_fd), Ok(info_len)) = (u32::try_from(fd), u32::try_from(std::mem::size_of::<T>()))
+    else {
+        return false;
+    };
     let attr = InfoByFd {
-        bpf_fd: u32::try_from(fd.as_fd().as_raw_fd()).ok()?,
-        info_len: u32::try_from(std::mem::size_of::<bpf_prog_info>()).ok()?,
-        info: std::ptr::addr_of_mut!(info) as u64,
+        bpf_fd,
+        info_len,
+        info: std::ptr::from_mut(info) as u64,
     };
     const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    // SAFETY: the attr points at a live, writable bpf_prog_info of the length it gives; the
-    // kernel writes at most that many bytes.
+    // SAFETY: the attr points at a live, writable info of the length it gives; the kernel
+    // writes at most that many bytes.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -177,7 +245,7 @@ pub fn recursion_misses(ebpf: &Ebpf, name: &str) -> Option<u64> {
             std::mem::size_of::<InfoByFd>(),
         )
     };
-    (rc == 0).then_some(info.recursion_misses)
+    rc == 0
 }
 
 /// Is this errno the kernel saying "not allowed here" (lockdown, no tracing programs) rather

@@ -30,7 +30,7 @@ use crate::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
     btf::KernelBtf,
     kernel,
-    programs::{self, Half},
+    programs::{self, Family, Half},
 };
 pub use tracer_analysis::record_summary::{ProgramStats, RecordSummary};
 use tracer_analysis::trace::{
@@ -443,6 +443,8 @@ fn counts_map(ebpf: &aya::Ebpf) -> Result<CountsMap<'_>> {
 struct Snapshot {
     hits: BTreeMap<Probe, u64>,
     drops: BTreeMap<Probe, u64>,
+    /// Exits that found no entry on a traced file system (`Counts::orphan_exits`).
+    orphan_exits: BTreeMap<Probe, u64>,
     last_cpu_seq: BTreeMap<u32, u64>,
 }
 
@@ -462,6 +464,7 @@ impl Snapshot {
         Ok(Snapshot {
             hits: per_probe(|c| &c.hits),
             drops: per_probe(|c| &c.drops),
+            orphan_exits: per_probe(|c| &c.orphan_exits),
             last_cpu_seq: (0u32..)
                 .zip(per_cpu.iter())
                 .filter(|(_, c)| c.seq > 0)
@@ -483,6 +486,56 @@ struct Counters {
     /// Calls whose entry (exit) program the kernel skipped (recursion protection).
     missed_entries: BTreeMap<Probe, u64>,
     missed_exits: BTreeMap<Probe, u64>,
+    /// What the kernel's kprobe layer missed under the kprobe programs.
+    kprobe: KprobeMisses,
+}
+
+/// Per probe attached through kprobes, the hits its kprobe (kretprobe) missed, as the links
+/// report them ([`programs::kprobe_link_misses`]), and the probes whose entry kprobe's misses
+/// the kernel does not report.
+#[derive(Default)]
+struct KprobeMisses {
+    entries: BTreeMap<Probe, u64>,
+    exits: BTreeMap<Probe, u64>,
+    unread: Vec<Probe>,
+}
+
+impl KprobeMisses {
+    /// Read before detaching, while the links are this process's; `__d_move`'s programs stand
+    /// for its target's events too. A kretprobe's misses that go unread are not listed: the
+    /// call's entry ran and counted a hit, so its lost event is counted anyway.
+    fn read(probes: &Probes) -> KprobeMisses {
+        let by_id = if probes.kprobe_skips == attach::KprobeSkips::Counted {
+            programs::kprobe_link_misses()
+        } else {
+            BTreeMap::new()
+        };
+        let mut out = KprobeMisses::default();
+        for p in Probe::KERNEL {
+            let owner = if p == Probe::DMoveTarget {
+                Probe::DMove
+            } else {
+                p
+            };
+            if probes.attached.get(&owner) != Some(&Attached::Yes(Family::Kprobe)) {
+                continue;
+            }
+            let missed = |half| {
+                let name = programs::program_name(owner, Family::Kprobe, half);
+                programs::program_id(&probes.ebpf, &name).and_then(|id| by_id.get(&id).copied())
+            };
+            match missed(Half::Entry) {
+                Some(n) => {
+                    out.entries.insert(p, n);
+                }
+                None => out.unread.push(p),
+            }
+            if let Some(n) = missed(Half::Exit) {
+                out.exits.insert(p, n);
+            }
+        }
+        out
+    }
 }
 
 impl Counters {
@@ -497,6 +550,7 @@ impl Counters {
             counts,
             missed_entries: recursion_misses(&probes.ebpf, &probes.attached, Half::Entry),
             missed_exits: recursion_misses(&probes.ebpf, &probes.attached, Half::Exit),
+            kprobe: KprobeMisses::read(probes),
         })
     }
 }
@@ -519,14 +573,22 @@ fn finish_trace(
         ..Footer::default()
     };
     let delivered = count_per_probe(spill_path)?;
+    let mut skipped = BTreeMap::new();
     for p in Probe::KERNEL {
         let sym = p.symbol().to_string();
         let h = counters.counts.hits.get(&p).copied().unwrap_or(0);
         let d = counters.counts.drops.get(&p).copied().unwrap_or(0);
         let got = delivered.get(&sym).copied().unwrap_or(0);
-        // Calls whose entry program the kernel skipped: never counted as hits, lost all the
-        // same. (A skipped exit leaves a hit without an event, counted below.)
-        let missed = counters.missed_entries.get(&p).copied().unwrap_or(0);
+        // Calls whose entry program the kernel skipped (its recursion guard, or its kprobe
+        // missed): never counted as hits, lost all the same. (A skipped exit leaves a hit
+        // without an event, counted below.) The kernel's counts cover every file system; the
+        // exits that found no entry count the traced ones' skips the kernel did not count (a
+        // kprobe before 6.7), and otherwise are among its: the larger of the two.
+        let orphans = counters.counts.orphan_exits.get(&p).copied().unwrap_or(0);
+        let counted = counters.missed_entries.get(&p).copied().unwrap_or(0)
+            + counters.kprobe.entries.get(&p).copied().unwrap_or(0);
+        let missed = counted.max(orphans);
+        skipped.insert(p, missed);
         let (h, d) = (h + missed, d + missed);
         // Entries without an event that no drop counter saw (a kretprobe missed for lack of
         // instances, or a call still in flight at detach) are lost all the same.
@@ -537,8 +599,14 @@ fn finish_trace(
     // Per probe in the footer (typed, the diff reads them): a skipped entry lets the exit pair
     // a call with the thread's previous one.
     for (into, m) in [
-        (&mut footer.skipped_entries, &counters.missed_entries),
+        (&mut footer.skipped_entries, &skipped),
         (&mut footer.skipped_exits, &counters.missed_exits),
+        (
+            &mut footer.exits_without_entry,
+            &counters.counts.orphan_exits,
+        ),
+        (&mut footer.kprobe_missed_entries, &counters.kprobe.entries),
+        (&mut footer.kprobe_missed_exits, &counters.kprobe.exits),
     ] {
         *into = m
             .iter()
@@ -546,6 +614,12 @@ fn finish_trace(
             .map(|(p, n)| (p.symbol().to_string(), *n))
             .collect();
     }
+    footer.kprobe_misses_uncounted = counters
+        .kprobe
+        .unread
+        .iter()
+        .map(|p| p.symbol().to_string())
+        .collect();
     let footer = merge(spill_path, &opts.out, header, run.ops, footer)?;
     std::fs::remove_file(spill_path)
         .with_context(|| format!("removing {}", spill_path.display()))?;

@@ -86,7 +86,10 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         for (probe, n) in footer.drops.iter().filter(|(_, n)| **n > 0) {
             say(
                 ReasonKind::Lost,
-                format!("lost {n} events on {probe} (footer drops)"),
+                format!(
+                    "lost {n} events on {probe} (footer drops){}",
+                    skip_causes(footer, probe)
+                ),
             );
         }
         // A skipped entry loses its call's event. A recorder counts each in the probe's
@@ -99,8 +102,9 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                     ReasonKind::Lost,
                     format!(
                         "lost {} events on {probe} (footer skipped_entries {n}, beyond its \
-                         drops {dropped})",
-                        n - dropped
+                         drops {dropped}){}",
+                        n - dropped,
+                        skip_causes(footer, probe)
                     ),
                 );
             }
@@ -295,7 +299,8 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                 ReasonKind::AnomalyOnSkippedProbe,
                 format!(
                     "rest on events of {} whose entry program the kernel skipped (its \
-                     recursion guard): their own, or one judged before them on their dentry, \
+                     recursion guard, or a kprobe it skipped, which an exit without its entry \
+                     shows): their own, or one judged before them on their dentry, \
                      their name or a directory above it; the exit of such a call takes the \
                      slot the thread's previous call may have left, and its event joins one \
                      call's name to the other's result",
@@ -381,6 +386,33 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
             ),
         );
     }
+    if let Some(footer) = f.footer {
+        // A lookup's missed entry shows as an exit without it when the lookup returned a
+        // dentry (`exits_without_entry`), and one that returned nothing found nothing to
+        // judge; a writer's kretprobe sees no dentry to place the call.
+        let writers: Vec<&str> = footer
+            .kprobe_misses_uncounted
+            .iter()
+            .map(String::as_str)
+            .filter(|s| {
+                Probe::KERNEL
+                    .iter()
+                    .all(|p| p.symbol() != *s || p.is_writer())
+            })
+            .collect();
+        if !writers.is_empty() {
+            say(
+                ReasonKind::KprobeSkipsUncounted,
+                format!(
+                    "the kernel does not report the hits the entry kprobes of {} missed (a hit \
+                     while another kprobe's handler ran on that CPU; the links' `missed`, from \
+                     6.7): a call so missed leaves no trace; record with `--attach fentry`, \
+                     whose skips the kernel counts, or on 6.7 or later",
+                    writers.join(", ")
+                ),
+            );
+        }
+    }
     if f.skip_counting == Some(SkipCounting::KprobeUncounted) {
         say(
             ReasonKind::KprobeSkipsUncounted,
@@ -432,6 +464,43 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
         );
     }
     out
+}
+
+/// How the footer shows calls of `probe` lost under the kernel's own skips (beyond the
+/// recursion guard, which the set-aside reason names), and what avoids them; empty when it
+/// shows none.
+fn skip_causes(footer: &Footer, probe: &str) -> String {
+    let count = |m: &BTreeMap<String, u64>| m.get(probe).copied().filter(|n| *n > 0);
+    let mut causes = Vec::new();
+    if let Some(n) = count(&footer.exits_without_entry) {
+        causes.push(format!(
+            "{n} of its exits found no entry on a traced file system, calls whose entry kprobe \
+             the kernel skipped without counting it (a hit while another kprobe's handler ran \
+             on that CPU, or while another BPF program or a BPF map syscall held \
+             bpf_prog_active there); stop the other kprobe and BPF users, or record with \
+             `--attach fentry`, whose skips the kernel counts"
+        ));
+    }
+    if let Some(n) = count(&footer.kprobe_missed_entries) {
+        causes.push(format!(
+            "its kprobe missed {n} hits on any file system (the link's `missed`: a hit while \
+             another kprobe's handler ran on that CPU), each counted lost; stop the other \
+             kprobe users, or record with `--attach fentry`"
+        ));
+    }
+    if let Some(n) = count(&footer.kprobe_missed_exits) {
+        causes.push(format!(
+            "its kretprobe missed {n} returns on any file system (no free instance, or a hit \
+             while another kprobe's handler ran), the traced ones among these; record with \
+             `--attach fentry`, or with fewer threads in the function at once than the \
+             kernel's default kretprobe instances (maxactive, which this tracer cannot raise)"
+        ));
+    }
+    if causes.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", causes.join("; "))
+    }
 }
 
 /// The life-ending probes (or symbols no probe has, or probes unknown) that lost calls, with
