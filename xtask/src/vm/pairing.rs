@@ -8,7 +8,8 @@
 //! is what let a stale entry meet a later exit before the fix. The check asserts that exits
 //! were missed (else it tests nothing), that every lookup event still carries its own call's
 //! name with its result, that one thread's calls of one probe never overlap in time (nothing
-//! nests on tmpfs), and that the counters account for every call.
+//! nests on tmpfs), that the counters account for every call, and that no exit went without
+//! its entry (nothing in the guest skips an entry program).
 use std::{
     collections::{BTreeMap, HashMap},
     fs,
@@ -108,7 +109,21 @@ fn judge(events: &[Event], footer: &Footer, tries: u32) -> Vec<Check> {
     checks.push(names(&kernel));
     checks.push(overlaps(&kernel));
     checks.push(accounts(&kernel, footer));
+    checks.push(entries(footer));
     checks
+}
+
+/// Nothing in the guest skips an entry program (no other kprobe or BPF user), so every exit
+/// finds its entry: one counted without (the footer's `exits_without_entry`) is a call in
+/// flight when the probes attached that the device filter let through, or a slot a missed exit
+/// left that its thread's next exit failed to take.
+fn entries(footer: &Footer) -> Check {
+    let what = "pairing: every exit found its entry (no exits_without_entry)".to_string();
+    if footer.exits_without_entry.values().all(|n| *n == 0) {
+        Check::pass(what)
+    } else {
+        Check::fail(what, format!("{:?}", footer.exits_without_entry))
+    }
 }
 
 /// Every lookup that returned a dentry looked up that dentry's name under its parent: a
@@ -264,6 +279,18 @@ mod tests {
                 "pairing: every lookup's result is the dentry of its own name",
                 "pairing: one thread's calls of a probe never overlap",
             ]
+        );
+    }
+
+    #[test]
+    fn an_exit_without_its_entry_fails() {
+        let mut f = footer(4, 1);
+        f.exits_without_entry
+            .insert(Probe::DLookupRcu.symbol().to_string(), 2);
+        let c = judge(&walk(), &f, 1);
+        assert_eq!(
+            Check::failed(&c),
+            vec!["pairing: every exit found its entry (no exits_without_entry)"]
         );
     }
 
