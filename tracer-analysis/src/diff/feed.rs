@@ -25,7 +25,7 @@ use crate::{
 const READ_BATCH: usize = 4096;
 /// Room for the events a batch releases: about `READ_BATCH`, often a few more (a batch's
 /// vector grown past its capacity was a reallocation and a 37 KB copy in the profile).
-const RELEASED_ROOM: usize = 2 * READ_BATCH;
+pub(super) const RELEASED_ROOM: usize = 2 * READ_BATCH;
 /// Events per batch when the window drains at the end.
 const DRAIN_BATCH: usize = 4096;
 /// Batches sent and not yet taken: the front runs at most this far ahead.

@@ -7,7 +7,8 @@ use tracer_common::Probe;
 
 use super::{
     event::Ev,
-    runs::{Keyed, Runs},
+    feed::RELEASED_ROOM,
+    runs::{Keyed, Runs, BLOCK},
 };
 
 /// The time an event is ordered by.
@@ -35,6 +36,15 @@ struct Parked {
     arrival: u64,
     ev: Ev,
 }
+
+// A block of the window's runs is larger than a batch of released events: glibc's malloc
+// serves a request from its heaps, not from a mapping of its own, when it is below the largest
+// mapped block freed so far (a batch, freed by the analysis thread), and blocks of 4,096
+// events (328 KB) fell between freed batches, whose room then went unused: 1 M events a side
+// peaked at 281 MB instead of 205 (with the threshold fixed by `glibc.malloc.mmap_threshold`,
+// 197 MB either way).
+const _: () =
+    assert!(BLOCK * std::mem::size_of::<Parked>() > RELEASED_ROOM * std::mem::size_of::<Ev>());
 
 impl Keyed for Parked {
     /// The time above the arrival (which never reaches `u64::MAX`, so the key is below
