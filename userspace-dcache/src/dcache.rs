@@ -760,8 +760,9 @@ impl Task<'_> {
     /// isolating the unused ones onto the dispose list, then killing them (vfs_rmdir and a
     /// rename over a directory call it so a removed directory keeps no cached children). The
     /// model keeps no `d_subdirs`: the children it can isolate are those on the LRU, visited
-    /// in the list's order. With 3.12+'s head add (`d_shrink_add()`) the newest child dies
-    /// first; with `select_parent()`'s `list_move_tail()` up to 3.11 the oldest
+    /// in the list's order. Up to 3.2 (the LRU's tail, taken back by `__shrink_dcache_sb()`)
+    /// and from 3.12 (`d_shrink_add()`'s head add) the newest child dies first; with 3.3 to
+    /// 3.11's dispose list (`select_parent()`'s `list_move_tail()`) the oldest
     /// ([`Profile::parent_dispose_add`]).
     ///
     /// [`Dentry::d_child_key`]: crate::dentry::Dentry
@@ -1423,11 +1424,13 @@ pub(crate) mod tests {
     /// `shrink_dcache_parent()` (rmdir of a directory holding two negative dentries) walks
     /// `d_subdirs` from its head, the newest child first (`d_alloc()` adds there: 3.10.105's,
     /// 4.19.1's and 6.1.192's `list_add()`, 6.12's `hlist_add_head()`), and adds at the head
-    /// from 3.12, so rmdir kills the newest child first from 3.12, the oldest before.
+    /// from 3.12, so rmdir kills the newest child first from 3.12 and up to 3.2, the oldest
+    /// from 3.3 to 3.11.
     #[test]
     fn a_dispose_list_kills_in_the_kernels_order() {
         for (release, rmdir_head_add, prune_head_add) in [
-            ("linux-3.0.1", false, false),
+            ("linux-3.0.1", true, false),
+            ("linux-3.3.8", false, false),
             ("linux-3.5.0", false, false),
             ("linux-3.12.0", true, false),
             ("linux-3.19.8", true, false),
@@ -1479,11 +1482,16 @@ pub(crate) mod tests {
     /// `d_walk()` visits `d_subdirs` from its head, where `d_alloc()` adds a new child and
     /// `__d_move()` a renamed one (`list_move()`; 6.12's `hlist_add_head()`). "d/x" is looked
     /// up, "m" renamed into "d", "d/y" looked up, then "d/m" unlinked: three negative children,
-    /// met as y, m, x. 3.12+ kill in that order (`d_shrink_add()`), earlier kernels
-    /// (`list_move_tail()`) in the reverse.
+    /// met as y, m, x. 3.12+ (`d_shrink_add()`) and up to 3.2 (the LRU's tail, taken back
+    /// from its tail) kill in that order, 3.3 to 3.11 (`list_move_tail()` onto a dispose
+    /// list) in the reverse.
     #[test]
     fn rmdir_walks_the_children_from_the_lists_head() {
         for (release, head_add) in [
+            ("linux-2.6.38", true),
+            ("linux-3.0.1", true),
+            ("linux-3.2.0", true),
+            ("linux-3.3.8", false),
             ("linux-3.10.105", false),
             ("linux-3.11.0", false),
             ("linux-3.12.0", true),

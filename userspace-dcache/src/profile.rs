@@ -214,9 +214,12 @@ pub enum ShrinkParent {
 pub enum DFlagsNumbering {
     /// 4.x to 6.14 (4.4.155's and 6.1.0's `#define`s, 6.12's and 6.14.0's `BIT()`s):
     /// `DCACHE_LRU_LIST` is bit 19, the entry type bits 20..22. The older profiles use it for
-    /// their 2.6.38 to 3.x releases too, although those have neither flag (3.5's bit 19 is
-    /// `DCACHE_NEED_LOOKUP`, 3.10.105's bit 20 `DCACHE_DENTRY_KILLED`): their events carry the
-    /// model's 6.1 values.
+    /// their 2.6.38 to 3.x releases too, where the numbering differs: up to 3.11 neither flag
+    /// exists (3.5's bit 19 is `DCACHE_NEED_LOOKUP`, 3.10.105's bit 20
+    /// `DCACHE_DENTRY_KILLED`); 3.12 has `DCACHE_LRU_LIST` at bit 19 (3.12.0's
+    /// include/linux/dcache.h:211), and 3.13 to 3.19 number the directory type `1 << 20`
+    /// where 4.0 has `2 << 20` (3.19.8's :219, 4.0.0's :220). Their events carry the model's
+    /// 6.1 values.
     Bit19Lru,
     /// 9748cb2dc393 ("VFS: repack DENTRY_ flags.", NeilBrown; quoted by "dcache: convert
     /// dentry flag macros to enum", 8 April 2025, for 6.15) closed the holes below bit 18:
@@ -416,13 +419,19 @@ pub struct Profile {
     /// 19 January 2015; its hash not pinned) made that change (4.0.0's fs/dcache.c:418);
     /// [`Profile::LINUX_4_0`] opens with it.
     pub dispose_add: DisposeAdd,
-    /// Where `shrink_dcache_parent()` puts an unused child it collects. [`DisposeAdd::Tail`]
-    /// up to 3.11: `select_parent()` calls `dentry_lru_move_list()`, a `list_move_tail()`
-    /// (3.5's, 3.10.105's and 3.11.0's fs/dcache.c; :1142 in 3.11.0). [`DisposeAdd::Head`]
-    /// from 3.12: `d_walk()`'s `select_collect()` calls `d_shrink_add()`, a `list_add()`
-    /// (3.12.0's fs/dcache.c:1441, and 3.14.1's, 3.19.8's, 4.0.0's, 5.3.1's and 6.1.0's), so
-    /// the child the walk meets first (the newest) dies first. [`Profile::LINUX_3_12`] opens
-    /// with it.
+    /// Where `shrink_dcache_parent()` puts an unused child it collects, as the order it kills
+    /// them in. [`DisposeAdd::Head`] up to 3.2, with no dispose list: `select_parent()` moves
+    /// each unused child to the LRU's tail (`dentry_lru_move_tail()`), and
+    /// `__shrink_dcache_sb(sb, &found, 0)` takes them back from that tail onto its `tmp` list
+    /// with `list_move_tail()`; reversed twice, the child the walk met first dies first
+    /// (2.6.38's fs/dcache.c:1151, :1234, :751, :772; 3.0.1's :1149, :1218; 3.2.0's :1121,
+    /// :1189). [`DisposeAdd::Tail`] from 3.3 to 3.11: `select_parent()` moves each onto a
+    /// dispose list with `dentry_lru_move_list()`, a `list_move_tail()` (3.3.8's :1131,
+    /// 3.5's, 3.10.105's, 3.11.0's :1142); [`Profile::LINUX_3_3`] opens with it.
+    /// [`DisposeAdd::Head`] again from 3.12: `d_walk()`'s `select_collect()` calls
+    /// `d_shrink_add()`, a `list_add()` (3.12.0's fs/dcache.c:1441, and 3.14.1's, 3.19.8's,
+    /// 4.0.0's, 5.3.1's and 6.1.0's); [`Profile::LINUX_3_12`] opens with it. Either head
+    /// shape kills the child the walk meets first (the newest) first.
     pub parent_dispose_add: DisposeAdd,
     /// See [`ShrinkParent`].
     pub shrink_parent: ShrinkParent,
@@ -434,10 +443,11 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
+        "linux-3.3",
         "linux-3.5",
         "linux-3.12",
         "linux-4.0",
@@ -483,7 +493,7 @@ impl Profile {
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         kill_entry: KillEntry::CallerChecks,
         dispose_add: DisposeAdd::Tail,
-        parent_dispose_add: DisposeAdd::Tail,
+        parent_dispose_add: DisposeAdd::Head,
         shrink_parent: ShrinkParent::KilledNext,
         d_flags_numbering: DFlagsNumbering::Bit19Lru,
         mutants: Mutants {
@@ -522,6 +532,26 @@ impl Profile {
         ..Profile::LINUX_2_6_39
     };
 
+    /// 3.3 and 3.4: `shrink_dcache_parent()` gets a dispose list of its own
+    /// ([`Profile::parent_dispose_add`]): `select_parent()` moves each unused child onto it
+    /// with `list_move_tail()` instead of to the LRU's tail for `__shrink_dcache_sb()` to take
+    /// back, so an rmdir kills its oldest unused child first where 3.2 killed the newest
+    /// (3.2.0's fs/dcache.c:1121 and :1189 against 3.3.8's :1131). b48f03b319ba; when it was
+    /// merged was not pinned (the table counts it from the 3.3 merge window), and 3.2.71
+    /// already has it (a 3.2.y stable backport, its first release not pinned), so a 3.2
+    /// distribution kernel may have either order.
+    pub const LINUX_3_3: Profile = Profile {
+        name: "linux-3.3",
+        since: (3, 3, 0),
+        commit: Commit {
+            hash: "b48f03b319ba",
+            title: "dcache: use a dispose list in select_parent",
+        },
+        landing: Landing::MergeWindow,
+        parent_dispose_add: DisposeAdd::Tail,
+        ..Profile::LINUX_3_0
+    };
+
     /// 3.5: `__d_lookup_rcu` stops handing back the inode and samples `d_seq` without waiting
     /// for an even count; `lookup_fast` validates the inode; a lookup in a dead directory
     /// allocates before `lookup_real()` refuses it ([`DeadDirCheck::AfterAlloc`]). 12f8ad4b0533 came with the
@@ -537,7 +567,7 @@ impl Profile {
         reader_waits_even_seq: false,
         caller: Caller::LookupFast,
         dead_dir_check: DeadDirCheck::AfterAlloc,
-        ..Profile::LINUX_3_0
+        ..Profile::LINUX_3_3
     };
 
     /// 3.12 up to 3.19: `shrink_dcache_parent()` collects a directory's unused children with
@@ -800,10 +830,11 @@ impl Profile {
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 17] = [
+    pub const ALL: [Profile; 18] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
+        Profile::LINUX_3_3,
         Profile::LINUX_3_5,
         Profile::LINUX_3_12,
         Profile::LINUX_4_0,
@@ -925,6 +956,9 @@ mod tests {
             ("3.0.0-rc7", "linux-2.6.39"),
             ("3.0.0", "linux-3.0"),
             ("3.2.0-4-amd64", "linux-3.0"),
+            ("3.3-rc1", "linux-3.3"),
+            ("3.3.8", "linux-3.3"),
+            ("3.4.108", "linux-3.3"),
             ("3.5.0", "linux-3.5"),
             ("3.11.10", "linux-3.5"),
             ("3.12-rc1", "linux-3.12"),
@@ -1050,6 +1084,17 @@ mod tests {
             landing: old.landing,
             ..new
         };
+        assert_eq!(
+            back(
+                Profile {
+                    parent_dispose_add: DisposeAdd::Head,
+                    ..Profile::LINUX_3_3
+                },
+                Profile::LINUX_3_0
+            ),
+            Profile::LINUX_3_0
+        );
+        assert_eq!(Profile::LINUX_3_3.parent_dispose_add, DisposeAdd::Tail);
         assert_eq!(
             back(
                 Profile {

@@ -230,6 +230,7 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-2.6.38", &iput),
         ("linux-2.6.39", &iput),
         ("linux-3.0", &iput),
+        ("linux-3.3", &iput),
         ("linux-3.5", &iput),
         ("linux-3.12", &iput),
         ("linux-4.0", &iput),
