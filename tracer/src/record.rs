@@ -226,6 +226,7 @@ where
         hits: footer.hits.clone(),
         drops: footer.drops.clone(),
         lost: footer.lost(),
+        kernel_skips: kernel_skips(&footer, &header),
         ops: footer
             .per_probe
             .get(Probe::Op.symbol())
@@ -251,6 +252,22 @@ where
         )));
     }
     Ok(summary)
+}
+
+/// Per probe, the drops the kernel's skips account for: skipped entries, then returns its
+/// kretprobe missed (on any file system: at most the drops left).
+fn kernel_skips(footer: &Footer, header: &Header) -> BTreeMap<String, u64> {
+    let skipped = footer.skipped_entries(header);
+    footer
+        .drops
+        .iter()
+        .map(|(sym, drops)| {
+            let entries = skipped.get(sym).copied().unwrap_or(0).min(*drops);
+            let exits = footer.kprobe_missed_exits.get(sym).copied().unwrap_or(0);
+            (sym.clone(), entries + exits.min(drops - entries))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// The loaded object with its programs attached.
@@ -1001,6 +1018,33 @@ mod tests {
         assert!(sink.flush().is_err(), "4 MiB of events into /dev/full");
         assert_eq!(sink.staging.len, 0);
         assert!(sink.flush().is_ok(), "nothing left to write again");
+    }
+
+    /// The drops the kernel's skips explain, per probe: skipped entries (the footer's, or its
+    /// exits without entry), then returns a kretprobe missed, never more than the drops; a
+    /// probe whose drops the ring lost is left to the buffer's advice.
+    #[test]
+    fn kernel_skips_are_the_drops_the_kernel_skipped() {
+        let map = |kv: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            kv.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let footer = Footer {
+            drops: map(&[("__d_lookup_rcu", 5), ("___d_drop", 3), ("__d_lookup", 1)]),
+            skipped_entries: map(&[("__d_lookup_rcu", 2)]),
+            kprobe_missed_exits: map(&[("__d_lookup_rcu", 10), ("___d_drop", 1)]),
+            exits_without_entry: map(&[("__d_lookup", 1)]),
+            ..Footer::default()
+        };
+        let header = trace::Header::new(trace::Origin::Kernel);
+        assert_eq!(
+            kernel_skips(&footer, &header),
+            map(&[("__d_lookup_rcu", 5), ("___d_drop", 1), ("__d_lookup", 1)])
+        );
+        let ring = Footer {
+            drops: map(&[("___d_drop", 3)]),
+            ..Footer::default()
+        };
+        assert!(kernel_skips(&ring, &header).is_empty());
     }
 
     /// 6.1's layout, and one a lock-debugging build gives (`d_lock` grown in front of `d_seq`

@@ -188,10 +188,18 @@ fn print_summary(s: &RecordSummary) {
             n(&s.drops)
         );
     }
-    if s.lost > 0 {
+    let skips: u64 = s.kernel_skips.values().sum();
+    if s.lost > skips {
         eprintln!(
             "  INCOMPLETE: {} events lost; a larger --buffer may help",
-            s.lost
+            s.lost - skips
+        );
+    }
+    if skips > 0 {
+        eprintln!(
+            "  INCOMPLETE: {skips} calls the kernel skipped a program for (a kprobe or \
+             kretprobe missed, a recursion guard): `tracer diff` names them and what avoids \
+             them; a larger --buffer does not"
         );
     }
 }
