@@ -373,9 +373,11 @@ pub struct Footer {
     pub skipped_exits: BTreeMap<String, u64>,
     /// Per probe symbol, exits that found no entry of their call on a traced file system (a
     /// lookup's kretprobe, which sees the dentry it returns): calls whose entry program the
-    /// kernel skipped uncounted (a kprobe missed by reentrancy, or passed over while
-    /// `bpf_prog_active` was held). `skipped_entries` counts at least as many (it takes the
-    /// larger of these and the kernel's own count), so `hits` and `drops` do too.
+    /// kernel passed over uncounted while `bpf_prog_active` was held and whose exit program
+    /// ran, or whose entry's slot was lost. A kprobe missed by reentrancy is not among them:
+    /// the kprobe and the kretprobe of one function are one probe to the kernel, which then
+    /// hooks no return either. `skipped_entries` counts at least as many (it takes the larger
+    /// of these and the kernel's own count), so `hits` and `drops` do too.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub exits_without_entry: BTreeMap<String, u64>,
     /// Per probe symbol attached through kprobes, hits its entry kprobe missed on any file
@@ -390,8 +392,10 @@ pub struct Footer {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub kprobe_missed_exits: BTreeMap<String, u64>,
     /// Probe symbols attached through kprobes whose entry kprobe's misses the kernel does not
-    /// report (before 6.7, or a kprobe attached without a bpf_link): an entry it missed leaves
-    /// no trace there, but for a lookup that returned a dentry (`exits_without_entry`).
+    /// report (before 6.7, or a kprobe attached without a bpf_link), for the record: the
+    /// verdict follows the header's `skip_counting` (a preemptive kernel before 6.7 can skip
+    /// a kprobe program uncounted; on a cooperative one only a hit inside another kprobe's
+    /// handler can, which no program of this tracer makes), as lookups and writers alike.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kprobe_misses_uncounted: Vec<String>,
 }

@@ -947,8 +947,10 @@ fn lookup_exit<M: Mem>(probe: Probe, call: Call, ret: u64) -> bool {
 }
 
 /// kretprobe half of a lookup. An exit without its entry whose returned dentry is on a traced
-/// file system is a call the kernel skipped the kprobe of (a kprobe missed by reentrancy,
-/// `trace_call_bpf` finding `bpf_prog_active` held): counted, not silent. The device filter
+/// file system is a call whose entry program `trace_call_bpf` passed over (`bpf_prog_active`
+/// held) while its exit ran, or whose slot was lost: counted, not silent. A kprobe missed by
+/// reentrancy hooks no return either (one probe to the kernel), so it never shows here. The
+/// device filter
 /// is the entry's (the parent's file system is the dentry's), so a call in flight when the
 /// probes attached, before the workload touched its file system, is not counted; a lookup
 /// that returned nothing cannot be placed.

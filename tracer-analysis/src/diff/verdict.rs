@@ -386,33 +386,6 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
             ),
         );
     }
-    if let Some(footer) = f.footer {
-        // A lookup's missed entry shows as an exit without it when the lookup returned a
-        // dentry (`exits_without_entry`), and one that returned nothing found nothing to
-        // judge; a writer's kretprobe sees no dentry to place the call.
-        let writers: Vec<&str> = footer
-            .kprobe_misses_uncounted
-            .iter()
-            .map(String::as_str)
-            .filter(|s| {
-                Probe::KERNEL
-                    .iter()
-                    .all(|p| p.symbol() != *s || p.is_writer())
-            })
-            .collect();
-        if !writers.is_empty() {
-            say(
-                ReasonKind::KprobeSkipsUncounted,
-                format!(
-                    "the kernel does not report the hits the entry kprobes of {} missed (a hit \
-                     while another kprobe's handler ran on that CPU; the links' `missed`, from \
-                     6.7): a call so missed leaves no trace; record with `--attach fentry`, \
-                     whose skips the kernel counts, or on 6.7 or later",
-                    writers.join(", ")
-                ),
-            );
-        }
-    }
     if f.skip_counting == Some(SkipCounting::KprobeUncounted) {
         say(
             ReasonKind::KprobeSkipsUncounted,
@@ -474,11 +447,11 @@ fn skip_causes(footer: &Footer, probe: &str) -> String {
     let mut causes = Vec::new();
     if let Some(n) = count(&footer.exits_without_entry) {
         causes.push(format!(
-            "{n} of its exits found no entry on a traced file system, calls whose entry kprobe \
-             the kernel skipped without counting it (a hit while another kprobe's handler ran \
-             on that CPU, or while another BPF program or a BPF map syscall held \
-             bpf_prog_active there); stop the other kprobe and BPF users, or record with \
-             `--attach fentry`, whose skips the kernel counts"
+            "{n} of its exits found no entry on a traced file system: calls whose entry \
+             program the kernel skipped uncounted (another BPF program or a BPF map syscall \
+             held bpf_prog_active on that CPU), or whose entry's slot the tracer lost; stop \
+             the other BPF users, or record with `--attach fentry`, whose skips the kernel \
+             counts"
         ));
     }
     if let Some(n) = count(&footer.kprobe_missed_entries) {
