@@ -583,13 +583,25 @@ fn finish_trace(
     end: End,
     counters: Counters,
 ) -> Result<Footer> {
-    let mut footer = Footer {
+    let delivered = count_per_probe(spill_path)?;
+    let footer = Footer {
         end,
         threads: run.threads,
+        ..fold_counts(counters, &delivered)
+    };
+    let footer = merge(spill_path, &opts.out, header, run.ops, footer)?;
+    std::fs::remove_file(spill_path)
+        .with_context(|| format!("removing {}", spill_path.display()))?;
+    Ok(footer)
+}
+
+/// The footer's counts: per probe, the kernel's counters folded with the events the spill
+/// holds (`delivered`, per symbol).
+fn fold_counts(counters: Counters, delivered: &BTreeMap<String, u64>) -> Footer {
+    let mut footer = Footer {
         last_cpu_seq: counters.counts.last_cpu_seq,
         ..Footer::default()
     };
-    let delivered = count_per_probe(spill_path)?;
     let mut skipped = BTreeMap::new();
     for p in Probe::KERNEL {
         let sym = p.symbol().to_string();
@@ -637,10 +649,7 @@ fn finish_trace(
         .iter()
         .map(|p| p.symbol().to_string())
         .collect();
-    let footer = merge(spill_path, &opts.out, header, run.ops, footer)?;
-    std::fs::remove_file(spill_path)
-        .with_context(|| format!("removing {}", spill_path.display()))?;
-    Ok(footer)
+    footer
 }
 
 fn spill_path(out: &Path) -> PathBuf {
@@ -1045,6 +1054,160 @@ mod tests {
             ..Footer::default()
         };
         assert!(kernel_skips(&ring, &header).is_empty());
+    }
+
+    /// Counters with these per-probe values (hits, drops, orphan exits; the recursion
+    /// guard's entry skips; the kprobe links' missed entries and exits).
+    struct Kernel<'a> {
+        hits: &'a [(Probe, u64)],
+        drops: &'a [(Probe, u64)],
+        orphans: &'a [(Probe, u64)],
+        recursion: &'a [(Probe, u64)],
+        kprobe_entries: &'a [(Probe, u64)],
+        kprobe_exits: &'a [(Probe, u64)],
+    }
+
+    const NONE: Kernel<'static> = Kernel {
+        hits: &[],
+        drops: &[],
+        orphans: &[],
+        recursion: &[],
+        kprobe_entries: &[],
+        kprobe_exits: &[],
+    };
+
+    /// The footer `fold_counts` makes of `k` with `delivered` events per probe, as its hits,
+    /// drops and skipped entries of `p`.
+    fn fold(k: &Kernel<'_>, delivered: &[(Probe, u64)], p: Probe) -> (Footer, [u64; 3]) {
+        let m = |kv: &[(Probe, u64)]| kv.iter().copied().collect::<BTreeMap<Probe, u64>>();
+        let counters = Counters {
+            counts: Snapshot {
+                hits: m(k.hits),
+                drops: m(k.drops),
+                orphan_exits: m(k.orphans),
+                last_cpu_seq: BTreeMap::new(),
+            },
+            missed_entries: m(k.recursion),
+            missed_exits: BTreeMap::new(),
+            kprobe: KprobeMisses {
+                entries: m(k.kprobe_entries),
+                exits: m(k.kprobe_exits),
+                unread: Vec::new(),
+            },
+        };
+        let delivered = delivered
+            .iter()
+            .map(|(p, n)| (p.symbol().to_string(), *n))
+            .collect();
+        let footer = fold_counts(counters, &delivered);
+        let get = |m: &BTreeMap<String, u64>| m.get(p.symbol()).copied().unwrap_or(0);
+        let counts = [
+            get(&footer.hits),
+            get(&footer.drops),
+            get(&footer.skipped_entries),
+        ];
+        (footer, counts)
+    }
+
+    /// Exits without their entry alone: each a call the entry never counted, added to hits,
+    /// drops and skipped entries, and kept as the footer's `exits_without_entry`.
+    #[test]
+    fn exits_without_entry_alone_are_skipped_entries() {
+        let rcu = Probe::DLookupRcu;
+        let k = Kernel {
+            hits: &[(rcu, 10)],
+            orphans: &[(rcu, 2)],
+            ..NONE
+        };
+        let (footer, counts) = fold(&k, &[(rcu, 10)], rcu);
+        assert_eq!(counts, [12, 2, 2]);
+        assert_eq!(footer.exits_without_entry.get("__d_lookup_rcu"), Some(&2));
+        assert!(footer.kprobe_missed_entries.is_empty());
+    }
+
+    /// The kernel's counts alone: the recursion guard's skips and the kprobe link's missed
+    /// entries add up (two causes, two counters); a kretprobe's missed returns are hits
+    /// without an event, drops through the hits no counter saw.
+    #[test]
+    fn the_kernels_counts_alone_add_up() {
+        let rcu = Probe::DLookupRcu;
+        let k = Kernel {
+            hits: &[(rcu, 10)],
+            recursion: &[(rcu, 1)],
+            kprobe_entries: &[(rcu, 2)],
+            kprobe_exits: &[(rcu, 4)],
+            ..NONE
+        };
+        let (footer, counts) = fold(&k, &[(rcu, 6)], rcu);
+        assert_eq!(counts, [13, 7, 3]);
+        assert_eq!(footer.kprobe_missed_entries.get("__d_lookup_rcu"), Some(&2));
+        assert_eq!(footer.kprobe_missed_exits.get("__d_lookup_rcu"), Some(&4));
+        assert!(footer.exits_without_entry.is_empty());
+    }
+
+    /// Both: the exits without entry are among the kernel's counts when it counts, so the
+    /// larger of the two, not their sum; exits beyond the kernel's count raise it.
+    #[test]
+    fn exits_without_entry_and_the_kernels_counts_take_the_larger() {
+        let rcu = Probe::DLookupRcu;
+        let k = Kernel {
+            hits: &[(rcu, 10)],
+            orphans: &[(rcu, 2)],
+            recursion: &[(rcu, 1)],
+            kprobe_entries: &[(rcu, 2)],
+            ..NONE
+        };
+        assert_eq!(fold(&k, &[(rcu, 10)], rcu).1, [13, 3, 3]);
+        let beyond = Kernel {
+            orphans: &[(rcu, 5)],
+            ..k
+        };
+        assert_eq!(fold(&beyond, &[(rcu, 10)], rcu).1, [15, 5, 5]);
+    }
+
+    /// `__d_move`'s programs record two events a call: a missed entry of its kprobe (read for
+    /// both probes from the one link) loses both, each counted on its own probe.
+    #[test]
+    fn a_missed_d_move_entry_loses_its_two_events() {
+        let (mv, target) = (Probe::DMove, Probe::DMoveTarget);
+        let k = Kernel {
+            hits: &[(mv, 5), (target, 5)],
+            kprobe_entries: &[(mv, 1), (target, 1)],
+            ..NONE
+        };
+        let delivered = [(mv, 5), (target, 5)];
+        let (footer, counts) = fold(&k, &delivered, mv);
+        assert_eq!(counts, [6, 1, 1]);
+        assert_eq!(fold(&k, &delivered, target).1, [6, 1, 1]);
+        assert_eq!(
+            footer.skipped_entries,
+            BTreeMap::from([
+                ("__d_move".to_string(), 1),
+                ("__d_move:target".to_string(), 1)
+            ])
+        );
+    }
+
+    /// The tracer's own lost slot: an entry whose claim failed counted its hit and a drop, and
+    /// its exit found no slot. The fold takes the exit for a skipped entry besides: the one
+    /// call is two hits, two drops and one skipped entry, one numbered hole (drops beyond the
+    /// skipped entries), said twice and never hidden. A slot the LRU recycled after its entry
+    /// counted no drop: the hit no counter saw is the second drop.
+    #[test]
+    fn a_lost_slot_counts_its_call_twice() {
+        let rcu = Probe::DLookupRcu;
+        let claim_failed = Kernel {
+            hits: &[(rcu, 1)],
+            drops: &[(rcu, 1)],
+            orphans: &[(rcu, 1)],
+            ..NONE
+        };
+        assert_eq!(fold(&claim_failed, &[], rcu).1, [2, 2, 1]);
+        let recycled = Kernel {
+            drops: &[],
+            ..claim_failed
+        };
+        assert_eq!(fold(&recycled, &[], rcu).1, [2, 2, 1]);
     }
 
     /// 6.1's layout, and one a lock-debugging build gives (`d_lock` grown in front of `d_seq`
