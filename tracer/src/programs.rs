@@ -153,9 +153,8 @@ pub fn recursion_misses(ebpf: &Ebpf, name: &str) -> Option<u64> {
     use aya_obj::generated::bpf_prog_info;
 
     let fd = ebpf.program(name)?.fd().ok()?;
-    // SAFETY: bpf_prog_info is plain integers and arrays; all zero is its empty value.
-    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
-    obj_info(fd.as_fd().as_raw_fd(), &mut info).then_some(info.recursion_misses)
+    let info: bpf_prog_info = obj_info(fd.as_fd().as_raw_fd())?;
+    Some(info.recursion_misses)
 }
 
 /// The kernel's id of the loaded program `name`.
@@ -196,11 +195,10 @@ pub fn kprobe_link_misses() -> BTreeMap<u32, u64> {
         if !is_link {
             continue;
         }
-        // SAFETY: bpf_link_info is plain integers and unions of them; all zero is its empty
-        // value (no name buffer asked for).
-        let mut info: bpf_link_info = unsafe { std::mem::zeroed() };
-        if !obj_info(fd, &mut info) || info.type_ != bpf_link_type::BPF_LINK_TYPE_PERF_EVENT as u32
-        {
+        let Some(info) = obj_info::<bpf_link_info>(fd) else {
+            continue;
+        };
+        if info.type_ != bpf_link_type::BPF_LINK_TYPE_PERF_EVENT as u32 {
             continue;
         }
         // SAFETY: a perf_event link: the kernel filled that member of the union (or left it
@@ -216,36 +214,51 @@ pub fn kprobe_link_misses() -> BTreeMap<u32, u64> {
     out
 }
 
-/// BPF_OBJ_GET_INFO_BY_FD on `fd` into `info` (a `bpf_*_info` of the object's kind, zeroed);
-/// whether the kernel answered.
-fn obj_info<T>(fd: std::os::fd::RawFd, info: &mut T) -> bool {
+/// A `bpf_*_info` the kernel fills in: plain integers, and arrays and unions of them.
+///
+/// # Safety
+/// Every bit pattern must be a valid value (the kernel writes whatever bytes it has), all
+/// zero its empty one (no buffer of the kernel's to fill asked for), and the size the
+/// kernel's `info_len` for that kind of object.
+unsafe trait ObjInfo: Sized {}
+
+// SAFETY: integers and arrays of them; zero asks for no jited or xlated buffers.
+unsafe impl ObjInfo for aya_obj::generated::bpf_prog_info {}
+// SAFETY: integers and unions of integers; zero asks for no name buffer.
+unsafe impl ObjInfo for aya_obj::generated::bpf_link_info {}
+
+/// BPF_OBJ_GET_INFO_BY_FD on `fd` (an object of `T`'s kind); None when the kernel did not
+/// answer.
+fn obj_info<T: ObjInfo>(fd: std::os::fd::RawFd) -> Option<T> {
     #[repr(C)]
     struct InfoByFd {
         bpf_fd: u32,
         info_len: u32,
         info: u64,
     }
-    let (Ok(bpf_fd), Ok(info_len)) = (u32::try_from(fd), u32::try_from(std::mem::size_of::<T>()))
-    else {
-        return false;
-    };
-    let attr = InfoByFd {
+    let bpf_fd = u32::try_from(fd).ok()?;
+    let info_len = u32::try_from(std::mem::size_of::<T>()).ok()?;
+    // SAFETY: `ObjInfo`: all zero is a valid, empty `T`.
+    let mut info: T = unsafe { std::mem::zeroed() };
+    let mut attr = InfoByFd {
         bpf_fd,
         info_len,
-        info: std::ptr::from_mut(info) as u64,
+        info: std::ptr::addr_of_mut!(info) as u64,
     };
     const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    // SAFETY: the attr points at a live, writable info of the length it gives; the kernel
-    // writes at most that many bytes.
+    // SAFETY: `attr` is live and writable, for the kernel writes back into it the length it
+    // filled (`info_len`); it points at a live, writable `info` of the length it gives, of
+    // which the kernel writes at most that many bytes, any of which make a valid `T`
+    // (`ObjInfo`).
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             BPF_OBJ_GET_INFO_BY_FD,
-            std::ptr::addr_of!(attr),
+            std::ptr::addr_of_mut!(attr),
             std::mem::size_of::<InfoByFd>(),
         )
     };
-    rc == 0
+    (rc == 0).then_some(info)
 }
 
 /// Is this errno the kernel saying "not allowed here" (lockdown, no tracing programs) rather
