@@ -949,11 +949,11 @@ fn lookup_exit<M: Mem>(probe: Probe, call: Call, ret: u64) -> bool {
 /// kretprobe half of a lookup. An exit without its entry whose returned dentry is on a traced
 /// file system is a call whose entry program `trace_call_bpf` passed over (`bpf_prog_active`
 /// held) while its exit ran, or whose slot was lost: counted, not silent. A kprobe missed by
-/// reentrancy hooks no return either (one probe to the kernel), so it never shows here. The
-/// device filter
-/// is the entry's (the parent's file system is the dentry's), so a call in flight when the
-/// probes attached, before the workload touched its file system, is not counted; a lookup
-/// that returned nothing cannot be placed.
+/// reentrancy hooks no return either (one probe to the kernel), so it never shows here. A
+/// call in flight when the probes attached is never among them: the loader attaches the entry
+/// before the exit, and a kretprobe hooks only the returns of calls entered after it
+/// registered. The device filter is the entry's (the parent's file system is the dentry's);
+/// a lookup that returned nothing cannot be placed.
 #[inline(always)]
 fn kretprobe_lookup_exit(probe: Probe, ctx: &RetProbeContext) {
     let ret: u64 = ctx.ret();

@@ -462,6 +462,10 @@ fn attach_one(
         programs::load(ebpf, probe, family, half, body, btf).map_err(|e| chain(&e))?;
     }
     let mut both = Vec::with_capacity(2);
+    // The entry first: an exit program runs only for calls entered after it attached (a
+    // kretprobe hooks the return at entry, a trampoline's fexit runs for calls made through
+    // it), so every call an exit sees had its entry program attached, and a lookup's exit
+    // without its entry (`Counts::orphan_exits`) is never a call in flight at attach.
     for half in [Half::Entry, Half::Exit] {
         let name = programs::body_program_name(probe, family, half, body);
         let prog = ebpf

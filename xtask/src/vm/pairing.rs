@@ -8,8 +8,8 @@
 //! is what let a stale entry meet a later exit before the fix. The check asserts that exits
 //! were missed (else it tests nothing), that every lookup event still carries its own call's
 //! name with its result, that one thread's calls of one probe never overlap in time (nothing
-//! nests on tmpfs), that the counters account for every call, and that no exit went without
-//! its entry (nothing in the guest skips an entry program).
+//! nests on tmpfs), that the counters account for every call, and that every exit that ran
+//! found its entry (nothing in the guest skips an entry program).
 use std::{
     collections::{BTreeMap, HashMap},
     fs,
@@ -113,10 +113,12 @@ fn judge(events: &[Event], footer: &Footer, tries: u32) -> Vec<Check> {
     checks
 }
 
-/// Nothing in the guest skips an entry program (no other kprobe or BPF user), so every exit
-/// finds its entry: one counted without (the footer's `exits_without_entry`) is a call in
-/// flight when the probes attached that the device filter let through, or a slot a missed exit
-/// left that its thread's next exit failed to take.
+/// Nothing in the guest skips an entry program (no other kprobe or BPF user; the recorder
+/// reads its counters only after the workload), so every exit that ran finds its entry: one
+/// counted without (the footer's `exits_without_entry`) is an exit that lost its own slot to
+/// the stale ones the missed exits leave, to preemption or to migration, or a call in flight
+/// at attach let through (the entry attaches before the exit so that none is). The missed
+/// exits themselves cannot show here: a return the kretprobe could not hook runs no exit.
 fn entries(footer: &Footer) -> Check {
     let what = "pairing: every exit found its entry (no exits_without_entry)".to_string();
     if footer.exits_without_entry.values().all(|n| *n == 0) {
