@@ -378,6 +378,14 @@ pub struct Footer {
     /// the kprobe and the kretprobe of one function are one probe to the kernel, which then
     /// hooks no return either. `skipped_entries` counts at least as many (it takes the larger
     /// of these and the kernel's own count), so `hits` and `drops` do too.
+    ///
+    /// Limitation: the exit cannot tell the two causes apart (neither leaves it anything to
+    /// find), so a slot the tracer lost (`SLOTS`, an LRU, recycled the entry's, or had no room
+    /// for it) counts here as a skip: that call is then counted twice, as its entry's drop (or
+    /// a hit without an event) and as a skipped entry, and the anomalies on that probe are set
+    /// aside (`anomaly-on-skipped-probe`) although no exit took another call's slot. Such a
+    /// loss needs `SLOTS`' 16384 (thread, probe) keys in use, or fewer on many CPUs, whose
+    /// per-CPU free lists hold some of its nodes back.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub exits_without_entry: BTreeMap<String, u64>,
     /// Per probe symbol attached through kprobes, hits its entry kprobe missed on any file

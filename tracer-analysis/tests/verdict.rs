@@ -915,6 +915,7 @@ fn exits_without_entry_name_probe_count_and_fix() {
     for part in [
         "lost 3 events on __d_lookup_rcu",
         "3 of its exits found no entry",
+        "the tracer's own lost slots",
         "`--attach fentry`",
     ] {
         assert!(lost[0].contains(part), "{part:?} in {:?}", lost[0]);

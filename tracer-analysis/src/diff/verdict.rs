@@ -299,8 +299,9 @@ pub fn reasons(side: Side, f: &Facts<'_>) -> Vec<Reason> {
                 ReasonKind::AnomalyOnSkippedProbe,
                 format!(
                     "rest on events of {} whose entry program the kernel skipped (its \
-                     recursion guard, or a kprobe it skipped, which an exit without its entry \
-                     shows): their own, or one judged before them on their dentry, \
+                     recursion guard, a kprobe it missed, or a lookup's exit without its \
+                     entry, which may also be the tracer's own lost slot): their own, or one \
+                     judged before them on their dentry, \
                      their name or a directory above it; the exit of such a call takes the \
                      slot the thread's previous call may have left, and its event joins one \
                      call's name to the other's result",
@@ -448,10 +449,13 @@ fn skip_causes(footer: &Footer, probe: &str) -> String {
     if let Some(n) = count(&footer.exits_without_entry) {
         causes.push(format!(
             "{n} of its exits found no entry on a traced file system: calls whose entry \
-             program the kernel skipped uncounted (another BPF program or a BPF map syscall \
-             held bpf_prog_active on that CPU), or whose entry's slot the tracer lost; stop \
-             the other BPF users, or record with `--attach fentry`, whose skips the kernel \
-             counts"
+             program the kernel passed over (another BPF program or a BPF map syscall held \
+             bpf_prog_active on that CPU; among the recursion guard's skips from 6.7, \
+             uncounted before), or the tracer's own lost slots (its slot map recycled the \
+             entry's or had no room for it: such a call is also its entry's drop, and no \
+             exit was paired with another call's entry); stop the other BPF users, or record \
+             with `--attach fentry`, whose skips the kernel counts and whose lost slots are \
+             plain drops"
         ));
     }
     if let Some(n) = count(&footer.kprobe_missed_entries) {
