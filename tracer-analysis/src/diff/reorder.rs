@@ -41,8 +41,8 @@ struct Parked {
 // serves a request from its heaps, not from a mapping of its own, when it is below the largest
 // mapped block freed so far (a batch, freed by the analysis thread), and blocks of 4,096
 // events (328 KB) fell between freed batches, whose room then went unused: 1 M events a side
-// peaked at 281 MB instead of 205 (with the threshold fixed by `glibc.malloc.mmap_threshold`,
-// 197 MB either way).
+// peaked at 271 MiB instead of 195 (small pages; with the threshold fixed by
+// `glibc.malloc.mmap_threshold`, 193 and 192).
 const _: () =
     assert!(BLOCK * std::mem::size_of::<Parked>() > RELEASED_ROOM * std::mem::size_of::<Ev>());
 
