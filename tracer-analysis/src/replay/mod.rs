@@ -1441,6 +1441,47 @@ ops = [{ op = "stat", path = "d" }]
         ev
     }
 
+    /// A trace shorter than the window settles whole at its end; its overlapping ops,
+    /// arriving out of order, run in the order of their begins (no probe events: placed at
+    /// their begins). rev17 (session 12): run as each settles, they keep that order.
+    #[test]
+    fn ops_settling_at_the_end_run_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let events: Vec<Event> = (0..1_000u64)
+            .map(|k| {
+                let j = (k / 8) * 8 + (7 - k % 8);
+                let b = 1_000 + 1_000 * j;
+                stat_until(1 + (j % 4) as u32, b, b + 600 + (j % 5) * 3_000)
+            })
+            .collect();
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        kernel_trace_of(&kernel, w.source(), &events);
+        let out = dir.path().join("model.trace");
+        let win = Window {
+            ns: REORDER_WINDOW_NS,
+            if_late: IfLate::Keep,
+            early: true,
+        };
+        let s = replay_into(
+            &w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(&kernel),
+            Style::default(),
+            "6.1",
+            win,
+            |h| Writer::create(&out, h),
+        )
+        .expect("replay")
+        .0;
+        assert_eq!((s.ops, s.late_events), (1_000, Some(0)));
+        let begins = op_begins(&out);
+        assert_eq!(begins.len(), 1_000);
+        assert!(begins.is_sorted(), "{:?}", &begins[..16]);
+    }
+
     /// The begin stamps of a model trace's operations, in its order.
     fn op_begins(path: &Path) -> Vec<u64> {
         let (_, model, _) = Reader::open(path).expect("open").read_all().expect("read");

@@ -59,8 +59,9 @@ fn early_candidate(begin: u64, end: u64) -> bool {
     begin <= end && begin < u64::MAX
 }
 
-/// An operation read and not yet run (64 bytes, a cache line: a window holds a million of
-/// these, read back a second of trace time after they were written). Its effect accumulates in
+/// An operation read and not yet run (64 bytes, was 88: a window holds a million of these,
+/// read back a second of trace time after they were written; the deque's buffer is not
+/// line-aligned, so each still spans two cache lines, where an 88-byte one spanned 2.25). Its effect accumulates in
 /// `op.effect` while it is open ([`PendingOps::is_open`]) and is final from then on.
 struct Pending {
     op: KernelOp,
@@ -90,7 +91,7 @@ impl Pending {
 /// still open (its effect may still change: a probe event not yet assigned may fall in its
 /// span). The flags are a deque of their own: [`Stream::first_open`] reads the flag of an
 /// operation a second of trace time after it was written, 64 to a cache line instead of one
-/// cache line each.
+/// in each operation's entry.
 #[derive(Default)]
 struct PendingOps {
     pending: VecDeque<Option<Pending>>,
@@ -467,8 +468,9 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         }
         // Operations settle one at a time, and after each those that can run run, while the
         // entry just read to settle one is still in cache (at the trace's end a whole window
-        // settles at once). Either way they run in the order of a sort of all by (place,
-        // index): an open operation is placed no earlier than it begins.
+        // settles at once). Either way they run in the order settling the whole batch first
+        // would give (with nothing late, a sort of all by (place, index)): an open operation
+        // is placed no earlier than it begins.
         loop {
             while let Some((at, i)) = self.ready.peek() {
                 // An open operation may still be placed at its begin; one still to come
@@ -761,7 +763,7 @@ mod tests {
 
     /// At the trace's end the whole window settles at once: each operation runs as soon as it
     /// settles, so the queue of settled operations waiting to run never holds the window (it
-    /// held a million at 10 M), and they run in order.
+    /// held a million at 10 M). Their order: `ops_settling_at_the_end_run_in_order` (mod.rs).
     #[test]
     fn operations_run_as_they_settle() {
         let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
@@ -786,10 +788,10 @@ mod tests {
         assert_eq!(s.out.differ, OPS as u64, "ops run");
     }
 
-    /// A window holds a million pending operations: one is a cache line (88 bytes with its
-    /// effect kept beside the op's place and its open flag).
+    /// A window holds a million pending operations: one is 64 bytes (88 with its effect kept
+    /// beside the op's place and its open flag).
     #[test]
-    fn a_pending_operation_is_a_cache_line() {
+    fn a_pending_operation_is_64_bytes() {
         assert_eq!(std::mem::size_of::<Option<Pending>>(), 64);
     }
 
