@@ -2884,12 +2884,7 @@ fn each_missing_footer_counter_is_a_reason() {
         .hits
         .remove(Probe::DentryUnlinkInode.symbol());
     let r = diff_parts(&no_hits, &m);
-    let named: Vec<&str> = r
-        .reasons
-        .iter()
-        .filter(|x| x.kind == ReasonKind::HitsMismatch)
-        .map(|x| x.message.as_str())
-        .collect();
+    let named = messages(&r, ReasonKind::HitsMismatch);
     assert!(
         named.len() == 1 && named[0].contains("dentry_unlink_inode"),
         "{}",
@@ -3707,12 +3702,7 @@ fn a_skipped_entry_is_one_lost_event_whatever_the_footer_counts() {
     k.lookup(ROOT, 2, "f1", (310, 320), 11, 7, (2, 2), H | V);
     k.op(OpKind::Stat, "f1", 300, 400, 11, 0);
     let r = run_lost(&k, &[(Probe::DLookupRcu, 3)], true);
-    let lost: Vec<&str> = r
-        .reasons
-        .iter()
-        .filter(|x| x.kind == ReasonKind::Lost)
-        .map(|x| x.message.as_str())
-        .collect();
+    let lost = messages(&r, ReasonKind::Lost);
     assert_eq!(lost.len(), 1, "{}", outcome(&r));
     assert!(lost[0].contains("lost 3 events"), "{}", outcome(&r));
     let r = run_skipped(&k, &[Probe::DLookupRcu]);

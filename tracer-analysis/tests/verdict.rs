@@ -17,7 +17,7 @@ use tracer_analysis::{
 use tracer_common::{flags, Event, OpKind, Probe, Source};
 
 mod support;
-use support::{load, positive_lookups, save, Parts};
+use support::{load, messages, positive_lookups, save, Parts};
 
 /// The two traces of a case and what happens to the kernel file's bytes once written.
 struct Pair {
@@ -187,6 +187,14 @@ fn remove(p: &mut Parts, mut idx: Vec<usize>) {
     for i in idx.into_iter().rev() {
         p.events.remove(i);
     }
+}
+
+/// A positive lookup made to return a NULL inode, and one exit without its entry on `probe`.
+fn null_inode_with_exits_without_entry(p: &mut Pair, probe: Probe) {
+    let i = positive_lookups(&p.k)[43];
+    p.k.events[i].inode_begin = 0;
+    p.k.events[i].inode_end = 0;
+    p.k.footer.exits_without_entry.insert(sym(probe), 1);
 }
 
 fn catalogue() -> Vec<Case> {
@@ -549,26 +557,12 @@ fn catalogue() -> Vec<Case> {
             // The skipped entry's call may have taken the thread's stale slot: the event the
             // anomaly rests on may join two calls.
             name: "a NULL-inode anomaly on a lookup whose exits found no entry (set aside)",
-            mutate: |p| {
-                let i = positive_lookups(&p.k)[43];
-                p.k.events[i].inode_begin = 0;
-                p.k.events[i].inode_end = 0;
-                p.k.footer
-                    .exits_without_entry
-                    .insert(sym(Probe::DLookupRcu), 1);
-            },
+            mutate: |p| null_inode_with_exits_without_entry(p, Probe::DLookupRcu),
             expect: Inconclusive(ReasonKind::AnomalyOnSkippedProbe),
         },
         Case {
             name: "a NULL-inode anomaly with exits without entry on another probe (anomaly wins)",
-            mutate: |p| {
-                let i = positive_lookups(&p.k)[43];
-                p.k.events[i].inode_begin = 0;
-                p.k.events[i].inode_end = 0;
-                p.k.footer
-                    .exits_without_entry
-                    .insert(sym(Probe::DLookup), 1);
-            },
+            mutate: |p| null_inode_with_exits_without_entry(p, Probe::DLookup),
             expect: Anomaly(AnomalyKind::NullInodePositive),
         },
         Case {
@@ -905,12 +899,7 @@ fn exits_without_entry_name_probe_count_and_fix() {
         "{}",
         outcome(&Ok(r.clone()))
     );
-    let lost: Vec<&str> = r
-        .reasons
-        .iter()
-        .filter(|x| x.kind == ReasonKind::Lost)
-        .map(|x| x.message.as_str())
-        .collect();
+    let lost = messages(&r, ReasonKind::Lost);
     assert_eq!(lost.len(), 1, "{lost:?}");
     for part in [
         "lost 3 events on __d_lookup_rcu",

@@ -1169,21 +1169,12 @@ ops = [{ op = "stat", path = "d" }]
             .expect("builtin parses");
         kernel_trace_of(&kernel, w.source(), &events);
         let out = dir.path().join("model.trace");
-        let s = replay_into(
-            &w,
-            Profile::named("linux-6.1").expect("profile"),
-            Source::Against(&kernel),
-            Style::default(),
-            "6.1",
-            Window {
-                ns: 1_000_000,
-                if_late: IfLate::Keep,
-                early: true,
-            },
-            |h| Writer::create(&out, h),
-        )
-        .expect("replay")
-        .0;
+        let win = Window {
+            ns: 1_000_000,
+            if_late: IfLate::Keep,
+            early: true,
+        };
+        let s = replay_windowed(&w, &kernel, &out, win);
         assert_eq!(s.late_events, Some(1));
         assert_eq!(s.ops, 201);
         let begins = op_begins(&out);
@@ -1244,16 +1235,7 @@ ops = [{ op = "stat", path = "d" }]
             if_late: IfLate::Keep,
             early: false,
         };
-        replay_into(
-            &w,
-            profile,
-            Source::Against(&kernel),
-            Style::default(),
-            "6.1",
-            window,
-            |h| Writer::create(&exact, h),
-        )
-        .expect("replay");
+        replay_windowed(&w, &kernel, &exact, window);
         assert!(
             std::fs::read(&out).expect("read") == std::fs::read(&exact).expect("read"),
             "the model trace is not the exact order's"
@@ -1465,21 +1447,26 @@ ops = [{ op = "stat", path = "d" }]
             if_late: IfLate::Keep,
             early: true,
         };
-        let s = replay_into(
-            &w,
-            Profile::named("linux-6.1").expect("profile"),
-            Source::Against(&kernel),
-            Style::default(),
-            "6.1",
-            win,
-            |h| Writer::create(&out, h),
-        )
-        .expect("replay")
-        .0;
+        let s = replay_windowed(&w, &kernel, &out, win);
         assert_eq!((s.ops, s.late_events), (1_000, Some(0)));
         let begins = op_begins(&out);
         assert_eq!(begins.len(), 1_000);
         assert!(begins.is_sorted(), "{:?}", &begins[..16]);
+    }
+
+    /// `kernel` replayed on linux-6.1 in its timestamp order with `window`, into `out`.
+    fn replay_windowed(w: &Workload, kernel: &Path, out: &Path, window: Window) -> ReplaySummary {
+        replay_into(
+            w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(kernel),
+            Style::default(),
+            "6.1",
+            window,
+            |h| Writer::create(out, h),
+        )
+        .expect("replay")
+        .0
     }
 
     /// The begin stamps of a model trace's operations, in its order.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 use std::{collections::BTreeMap, path::Path};
 
+use tracer_analysis::diff::{ReasonKind, Report};
 use tracer_analysis::trace::{Attachment, Footer, Header, Reader, Writer};
 pub use tracer_analysis::trace::{End, Origin};
 use tracer_common::{flags, Event, OpKind, Probe, Source};
@@ -293,4 +294,13 @@ pub fn finished() -> Footer {
 pub fn created(t: &mut Trace, name: &str) {
     t.op(OpKind::Create, name, 100, 200, 10, 0);
     t.op(OpKind::Stat, name, 300, 400, 11, 0);
+}
+
+/// The messages of a report's reasons of one kind, in its order.
+pub fn messages(r: &Report, kind: ReasonKind) -> Vec<&str> {
+    r.reasons
+        .iter()
+        .filter(|x| x.kind == kind)
+        .map(|x| x.message.as_str())
+        .collect()
 }
