@@ -905,16 +905,20 @@ pub fn major_minor(release: &str) -> Option<(u32, u32)> {
     Some((n.next().flatten()?, n.next().flatten()?))
 }
 
-/// Whether a kernel release string names a release candidate: "rc" and a digit, not inside a
-/// word. Mainline writes `4.19-rc3`; Fedora `4.19.0-0.rc3.git0.1.fc30`; Ubuntu's mainline
-/// builds `4.19.0-041900rc3-generic`.
+/// Whether a kernel release string names a release candidate: "rc" (either case) and its
+/// number, not inside a word on either side. Mainline writes `4.19-rc3`; Fedora
+/// `4.19.0-0.rc3.git0.1.fc30`; Ubuntu's mainline builds `4.19.0-041900rc3-generic`. A
+/// localversion such as `-rc1board` is a word, not a candidate (rev10's R10-3).
 pub fn is_release_candidate(release: &str) -> bool {
     let b = release.as_bytes();
     b.windows(3).enumerate().any(|(i, w)| {
-        w[0] == b'r'
-            && w[1] == b'c'
-            && w[2].is_ascii_digit()
+        let digits = b[i + 2..].iter().take_while(|c| c.is_ascii_digit()).count();
+        w[0].eq_ignore_ascii_case(&b'r')
+            && w[1].eq_ignore_ascii_case(&b'c')
+            && digits > 0
             && (i == 0 || !b[i - 1].is_ascii_alphabetic())
+            && b.get(i + 2 + digits)
+                .is_none_or(|c| !c.is_ascii_alphabetic())
     })
 }
 
@@ -929,6 +933,8 @@ mod tests {
             "4.19.0-rc3",
             "4.19.0-0.rc3.git0.1.fc30",
             "4.19.0-041900rc3-generic",
+            "6.1.0-RC1",
+            "6.8.0-rc1+",
         ] {
             assert!(is_release_candidate(rc), "{rc}");
         }
@@ -939,6 +945,8 @@ mod tests {
             "4.18.0-305.el8.x86_64",
             "5.10.0-src1",
             "6.8.0-arc1",
+            "6.1.0-1-rc1board",
+            "6.1.0-ORC2",
         ] {
             assert!(!is_release_candidate(final_release), "{final_release}");
         }
