@@ -23,6 +23,12 @@ pub const QEMU: &str = "qemu-system-x86_64";
 /// guest gets there in a second or two; here it stalls after the BIOS, or QEMU aborts).
 const KVM_PROBE: Duration = Duration::from_secs(20);
 
+/// How long a guest may print nothing before init ran until its boot counts as stalled. A TCG
+/// boot prints a line every few seconds even on a loaded host (its quietest stretch, unpacking
+/// the initramfs, is a few seconds); Debian's 7.3 kernel has been seen to stop for good right
+/// after probing the serial ports, once in many boots, which only a new boot mends.
+const BOOT_STALL: Duration = Duration::from_secs(120);
+
 /// Size of the sparse transfer disk; the guest's output is bounded by its RAM anyway.
 const DISK_BYTES: u64 = 4 << 30;
 
@@ -81,6 +87,9 @@ pub struct Booted {
     /// A KVM guest tried first that did not reach init (KVM broken here), killed after
     /// [`KVM_PROBE`]: once per machine, before the verdict is remembered.
     pub kvm_probe: Option<Duration>,
+    /// The guest printed nothing for [`BOOT_STALL`] before init ran and was killed (a boot
+    /// that stalled; [`boot`] boots once more after the first).
+    pub stalled: bool,
     /// QEMU start → init's first line.
     pub boot_to_init: Option<Duration>,
     /// Tracer start → tracer end.
@@ -124,6 +133,7 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
     };
     if try_kvm {
         let probe = (accel == Accel::Auto).then_some(KVM_PROBE);
+        // A KVM boot that stalls is KVM's verdict to give, as before.
         let r = run(b, Accel::Kvm, probe, observer).await?;
         let console = fs::read_to_string(b.console_log).unwrap_or_default();
         if accel == Accel::Kvm || r.boot_to_init.is_some() || panic_line(&console).is_some() {
@@ -139,12 +149,30 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
             b.qemu_log(Accel::Kvm).display(),
             verdict_file.display()
         ));
-        let tcg = run(b, Accel::Tcg, None, observer).await?;
+        let tcg = run_tcg(b, observer).await?;
         return Ok(Booted {
             kvm_probe: Some(r.wall),
             ..tcg
         });
     }
+    run_tcg(b, observer).await
+}
+
+/// A TCG boot, and a second one when the first stalled before init (the console log of the
+/// stalled one is kept beside the new one's).
+async fn run_tcg(b: &Boot<'_>, observer: &dyn Observer) -> Result<Booted> {
+    let first = run(b, Accel::Tcg, None, observer).await?;
+    if !first.stalled {
+        return Ok(first);
+    }
+    let kept = b.console_log.with_extension("stalled.log");
+    let _ = fs::rename(b.console_log, &kept);
+    observer.note(&format!(
+        "the guest printed nothing for {}s before init ran (its console: {}); booting it again, \
+         once",
+        BOOT_STALL.as_secs(),
+        kept.display()
+    ));
     run(b, Accel::Tcg, None, observer).await
 }
 
@@ -269,7 +297,7 @@ async fn run(
     let mut watch = ConsoleWatch::new(b.console_log);
     let mut marks: [Option<Instant>; 3] = [None; 3];
     let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let (status, timed_out) = loop {
+    let (status, timed_out, stalled) = loop {
         let limit = match probe {
             Some(p) if marks[0].is_none() => p.min(b.timeout),
             _ => b.timeout,
@@ -278,16 +306,20 @@ async fn run(
         tokio::select! {
             status = child.wait() => {
                 watch.poll();
-                break (Some(status.context("waiting for QEMU")?), false);
+                break (Some(status.context("waiting for QEMU")?), false, false);
             }
             _ = tokio::time::sleep_until(deadline) => {
                 // Our own child, killed by its handle.
                 let _ = child.kill().await;
-                break (None, probe.is_none() || marks[0].is_some());
+                break (None, probe.is_none() || marks[0].is_some(), false);
             }
             _ = tick.tick() => {
                 watch.poll();
                 watch.mark(&mut marks, observer);
+                if probe.is_none() && marks[0].is_none() && watch.quiet_for() >= BOOT_STALL {
+                    let _ = child.kill().await;
+                    break (None, true, true);
+                }
             }
         }
     };
@@ -299,6 +331,7 @@ async fn run(
         status,
         timed_out,
         kvm_probe: None,
+        stalled,
         boot_to_init: init.map(|t| t - t0),
         tracer: start.zip(stop).map(|(s, e)| e - s),
         transfer: stop.or(init).map(|t| end - t),
@@ -311,6 +344,8 @@ struct ConsoleWatch {
     path: PathBuf,
     offset: u64,
     text: String,
+    /// When the log last grew (or the watch began).
+    grew: Instant,
 }
 
 impl ConsoleWatch {
@@ -319,6 +354,7 @@ impl ConsoleWatch {
             path: path.to_owned(),
             offset: 0,
             text: String::new(),
+            grew: Instant::now(),
         }
     }
 
@@ -328,9 +364,17 @@ impl ConsoleWatch {
         };
         let mut buf = Vec::new();
         if f.seek(SeekFrom::Start(self.offset)).is_ok() && f.read_to_end(&mut buf).is_ok() {
+            if !buf.is_empty() {
+                self.grew = Instant::now();
+            }
             self.offset += buf.len() as u64;
             self.text.push_str(&String::from_utf8_lossy(&buf));
         }
+    }
+
+    /// How long the log has not grown.
+    fn quiet_for(&self) -> Duration {
+        self.grew.elapsed()
     }
 
     fn seen(&self, mark: &str) -> bool {
@@ -415,6 +459,28 @@ mod tests {
             None
         );
         assert_eq!(cpu_virtualization(""), None);
+    }
+
+    /// A stall is measured from the log's last growth, not from the boot's start.
+    #[test]
+    fn the_console_watch_times_the_logs_last_growth() {
+        let dir = std::env::temp_dir().join(format!("xtask-console-watch-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("mkdir");
+        let log = dir.join("console.log");
+        let mut w = ConsoleWatch::new(&log);
+        let pause = Duration::from_millis(50);
+        std::thread::sleep(pause);
+        w.poll();
+        let before = w.quiet_for();
+        assert!(before >= pause, "no log yet: {before:?}");
+        fs::write(&log, "[    1.9] ttyS0 is a 16550A\n").expect("write");
+        w.poll();
+        assert!(w.quiet_for() < before, "it grew");
+        std::thread::sleep(pause);
+        w.poll();
+        assert!(w.quiet_for() >= pause, "nothing new since");
+        assert!(w.seen("16550A"));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
