@@ -37,7 +37,9 @@ struct Parked {
     ev: Ev,
 }
 
-// A block of the window's runs is larger than a batch of released events: glibc's malloc
+// A block of the window's runs is larger than a batch of released events as a batch is first
+// made (one that grows past it, after a gap longer than the window, or any other large chunk
+// freed, can still raise the threshold below; rev18's F1, seen in no run): glibc's malloc
 // serves a request from its heaps, not from a mapping of its own, when it is below the largest
 // mapped block freed so far (a batch, freed by the analysis thread), and blocks of 4,096
 // events (328 KB) fell between freed batches, whose room then went unused: 1 M events a side

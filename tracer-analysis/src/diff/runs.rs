@@ -55,6 +55,8 @@ pub struct Runs<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize = BLOCK> {
 
 impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Default for Runs<V, RUNS, BLOCK_ITEMS> {
     fn default() -> Self {
+        // An empty block would lose every item pushed into it.
+        const { assert!(BLOCK_ITEMS > 0) };
         Runs {
             runs: Vec::with_capacity(RUNS),
             spare: Vec::new(),
