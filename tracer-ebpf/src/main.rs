@@ -235,8 +235,7 @@ fn drop_event(probe: Probe) {
 /// count shows it.
 #[inline(always)]
 fn orphan_exit(probe: Probe) {
-    if let Some(o) = counts().and_then(|c| c.orphan_exits.get_mut(probe.counter_index() as usize))
-    {
+    if let Some(o) = counts().and_then(|c| c.orphan_exits.get_mut(probe.counter_index() as usize)) {
         *o += 1;
     }
 }
