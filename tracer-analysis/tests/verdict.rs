@@ -874,15 +874,26 @@ fn every_mutation_gets_its_verdict() {
     );
 }
 
+/// The case's mutation of the recorded pair, diffed, with the verdict it expects.
+fn judged(case: &Case) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = load("prune-stat.kernel.trace");
+    let m = load("prune-stat.model.trace");
+    let r = run_case(case, &k, &m, dir.path()).expect("diff");
+    assert!(
+        matches(case.expect, &Ok(r.clone())),
+        "{}",
+        outcome(&Ok(r.clone()))
+    );
+    r
+}
+
 /// A lookup's exits without their entry, counted in the footer as a recorder counts them (in
 /// the skipped entries, hits and drops too): the reason names the probe, the count, the cause
 /// and what avoids it, once.
 #[test]
 fn exits_without_entry_name_probe_count_and_fix() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let k = load("prune-stat.kernel.trace");
-    let m = load("prune-stat.model.trace");
-    let case = Case {
+    let r = judged(&Case {
         name: "exits without entry, as recorded",
         mutate: |p| {
             let s = sym(Probe::DLookupRcu);
@@ -892,13 +903,7 @@ fn exits_without_entry_name_probe_count_and_fix() {
             p.k.footer.drops.insert(s, 3);
         },
         expect: Expect::Inconclusive(ReasonKind::Lost),
-    };
-    let r = run_case(&case, &k, &m, dir.path()).expect("diff");
-    assert!(
-        matches(case.expect, &Ok(r.clone())),
-        "{}",
-        outcome(&Ok(r.clone()))
-    );
+    });
     let lost = messages(&r, ReasonKind::Lost);
     assert_eq!(lost.len(), 1, "{lost:?}");
     for part in [
@@ -916,10 +921,7 @@ fn exits_without_entry_name_probe_count_and_fix() {
 /// names the probe, the count and what avoids it.
 #[test]
 fn kprobe_misses_name_probe_count_and_fix() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let k = load("prune-stat.kernel.trace");
-    let m = load("prune-stat.model.trace");
-    let case = Case {
+    let r = judged(&Case {
         name: "kprobe misses, as recorded",
         mutate: |p| {
             let (kill, drop) = (sym(Probe::DentryKill), sym(Probe::DDropInner));
@@ -932,13 +934,7 @@ fn kprobe_misses_name_probe_count_and_fix() {
             p.k.footer.drops.insert(drop, 1);
         },
         expect: Expect::Inconclusive(ReasonKind::Lost),
-    };
-    let r = run_case(&case, &k, &m, dir.path()).expect("diff");
-    assert!(
-        matches(case.expect, &Ok(r.clone())),
-        "{}",
-        outcome(&Ok(r.clone()))
-    );
+    });
     let said = |kind: ReasonKind, parts: &[&str]| {
         assert!(
             r.reasons

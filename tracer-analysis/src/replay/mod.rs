@@ -917,6 +917,15 @@ mod tests {
         }
     }
 
+    /// The builtin unlink-stat workload, and a kernel trace of it holding `events` at `kernel`.
+    fn unlink_stat_trace(kernel: &Path, events: &[Event]) -> Workload {
+        let w = workload::builtin("unlink-stat")
+            .expect("builtin exists")
+            .expect("builtin parses");
+        kernel_trace_of(kernel, w.source(), events);
+        w
+    }
+
     /// A kernel trace of release "6.1.0-test" recording the workload `toml` with `events`.
     fn kernel_trace_of(path: &Path, toml: &str, events: &[Event]) {
         let w = Workload::from_toml(toml, "test").expect("workload");
@@ -1164,10 +1173,7 @@ ops = [{ op = "stat", path = "d" }]
         // arrives: late for a 1 ms window, after the ops of up to about 18 ms have run.
         let mut events: Vec<Event> = (0..200).map(|i| stat(1, 1_000 + i * 100_000)).collect();
         events.push(stat(2, 5_000_000));
-        let w = workload::builtin("unlink-stat")
-            .expect("builtin exists")
-            .expect("builtin parses");
-        kernel_trace_of(&kernel, w.source(), &events);
+        let w = unlink_stat_trace(&kernel, &events);
         let out = dir.path().join("model.trace");
         let win = Window {
             ns: 1_000_000,
@@ -1214,10 +1220,7 @@ ops = [{ op = "stat", path = "d" }]
     /// byte for byte the same. The summary of the first.
     fn replayed_as_the_whole_trace_is(dir: &Path, events: &[Event]) -> ReplaySummary {
         let kernel = dir.join("kernel.trace");
-        let w = workload::builtin("unlink-stat")
-            .expect("builtin exists")
-            .expect("builtin parses");
-        kernel_trace_of(&kernel, w.source(), events);
+        let w = unlink_stat_trace(&kernel, events);
         let profile = Profile::named("linux-6.1").expect("profile");
         let out = dir.join("model.trace");
         let s = replay_to_trace(
@@ -1385,10 +1388,7 @@ ops = [{ op = "stat", path = "d" }]
         let kernel = dir.path().join("kernel.trace");
         let damaged = stat_until(1, 2_000, u64::MAX);
         let events = [stat(1, 1_000), damaged, stat(2, 3_000), stat(1, 4_000)];
-        let w = workload::builtin("unlink-stat")
-            .expect("builtin exists")
-            .expect("builtin parses");
-        kernel_trace_of(&kernel, w.source(), &events);
+        let w = unlink_stat_trace(&kernel, &events);
         let out = dir.path().join("model.trace");
         let s = replay_to_trace(
             &w,
@@ -1437,10 +1437,7 @@ ops = [{ op = "stat", path = "d" }]
                 stat_until(1 + (j % 4) as u32, b, b + 600 + (j % 5) * 3_000)
             })
             .collect();
-        let w = workload::builtin("unlink-stat")
-            .expect("builtin exists")
-            .expect("builtin parses");
-        kernel_trace_of(&kernel, w.source(), &events);
+        let w = unlink_stat_trace(&kernel, &events);
         let out = dir.path().join("model.trace");
         let win = Window {
             ns: REORDER_WINDOW_NS,
