@@ -419,8 +419,9 @@ impl Footer {
 
     /// Per probe, the calls whose entry program the kernel skipped: the footer's count, or
     /// what an older recorder wrote in `header`'s notes, and at least its exits without their
-    /// entry and its kprobe's misses (each one such a call, whatever else the footer says). An item of the note whose
-    /// count does not parse counts as one skip: the note says some were skipped.
+    /// entry and its kprobe's misses (each one such a call, whatever else the footer says). An
+    /// item of the note whose count does not parse counts as one skip: the note says some were
+    /// skipped.
     pub fn skipped_entries(&self, header: &Header) -> BTreeMap<String, u64> {
         let mut out = if !self.skipped_entries.is_empty() {
             self.skipped_entries.clone()

@@ -61,8 +61,9 @@ fn early_candidate(begin: u64, end: u64) -> bool {
 
 /// An operation read and not yet run (64 bytes, was 88: a window holds a million of these,
 /// read back a second of trace time after they were written; the deque's buffer is not
-/// line-aligned, so each still spans two cache lines, where an 88-byte one spanned 2.25). Its effect accumulates in
-/// `op.effect` while it is open ([`PendingOps::is_open`]) and is final from then on.
+/// line-aligned, so each still spans two cache lines, where an 88-byte one spanned 2.25). Its
+/// effect accumulates in `op.effect` while it is open ([`PendingOps::is_open`]) and is final
+/// from then on.
 struct Pending {
     op: KernelOp,
     /// One past the latest begin of the events assigned to it early, 0 with none (8 bytes,
@@ -266,9 +267,19 @@ fn owner(ops: &VecDeque<(u64, usize)>, begin: u64) -> Option<usize> {
     at.checked_sub(1).and_then(|k| ops.get(k)).map(|&(_, i)| i)
 }
 
-/// The operation `e` belongs to ([`owner`]) takes it, if that one is still open and has not
-/// ended before the event did. One settled has its place computed and queued: a late event
-/// reaching it changes nothing.
+/// The operation `e` belongs to ([`owner`]), if that one is still open and has not ended
+/// before the event did. One settled has its place computed and queued: a late event reaching
+/// it changes nothing.
+fn open_owner<'a>(
+    ops: &VecDeque<(u64, usize)>,
+    pending: &'a mut PendingOps,
+    e: &ProbeEvent,
+) -> Option<&'a mut Pending> {
+    let i = owner(ops, e.ts_begin).filter(|&i| pending.is_open(i))?;
+    pending.get_mut(i).filter(|p| e.ts_end <= p.op.ts_end)
+}
+
+/// The operation `e` belongs to takes it, if it still can ([`open_owner`]).
 fn assign(
     ops: &VecDeque<(u64, usize)>,
     pending: &mut PendingOps,
@@ -276,10 +287,7 @@ fn assign(
     names: &Paths,
     e: &ProbeEvent,
 ) {
-    let Some(i) = owner(ops, e.ts_begin).filter(|&i| pending.is_open(i)) else {
-        return;
-    };
-    if let Some(p) = pending.get_mut(i).filter(|p| e.ts_end <= p.op.ts_end) {
+    if let Some(p) = open_owner(ops, pending, e) {
         p.take(paths, names, e);
     }
 }
@@ -428,11 +436,8 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         if self.early && !past_the_back {
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
-            let open = owner(&th.ops, e.ts_begin).filter(|&i| self.pending.is_open(i));
-            if let Some(p) = open
-                .and_then(|i| self.pending.get_mut(i))
-                .filter(|p| e.ts_end <= p.op.ts_end && early_candidate(e.ts_begin, e.ts_end))
-            {
+            let candidate = early_candidate(e.ts_begin, e.ts_end);
+            if let Some(p) = open_owner(&th.ops, &mut self.pending, &e).filter(|_| candidate) {
                 p.take_early(&self.paths, &self.names, &e);
                 return;
             }
