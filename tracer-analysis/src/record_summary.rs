@@ -20,8 +20,9 @@ pub struct RecordSummary {
     pub drops: BTreeMap<String, u64>,
     pub lost: u64,
     /// Of the calls lost, per probe symbol, those the kernel gave no program run for: an entry
-    /// it skipped (recursion guard, kprobe missed, shown by an exit without its entry) or a
-    /// return its kretprobe missed. A larger ring buffer does not bring them back.
+    /// it skipped (recursion guard, kprobe missed, or an exit without its entry, which may
+    /// also be the tracer's own lost slot) or a return its kretprobe missed. A larger ring
+    /// buffer does not bring them back.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kernel_skips: BTreeMap<String, u64>,
     pub ops: u64,

@@ -235,8 +235,9 @@ pub struct Counts {
     /// Calls that passed the filter but produced no event (no slot, ring buffer full).
     pub drops: [u64; COUNTERS as usize],
     /// Exits that found no entry of their call although the call was on a traced file system
-    /// (kretprobes of the lookups, which see the returned dentry): the kernel skipped the
-    /// entry program, so the call took no number and counted no hit. Neither hits nor drops.
+    /// (kretprobes of the lookups, which see the returned dentry): the kernel passed over the
+    /// entry program (the call took no number and counted no hit), or the entry's slot was
+    /// lost (its drop counted). Neither hits nor drops.
     pub orphan_exits: [u64; COUNTERS as usize],
 }
 
