@@ -174,13 +174,12 @@ pub fn program_id(ebpf: &Ebpf, name: &str) -> Option<u32> {
 /// aya 0.14 keeps a link's descriptor to itself and its `LinkInfo` exposes no `missed`: the
 /// links are found among this process's descriptors (`anon_inode:bpf_link`) and asked with
 /// BPF_OBJ_GET_INFO_BY_FD directly. A kprobe attached without a bpf_link (before 5.15 aya
-/// attaches through the perf event) has none to ask.
-pub fn kprobe_link_misses() -> BTreeMap<u32, u64> {
+/// attaches through the perf event) has none to ask. Fails only when the descriptors cannot be
+/// listed; a link that does not answer is left out.
+pub fn kprobe_link_misses() -> std::io::Result<BTreeMap<u32, u64>> {
     use aya_obj::generated::{bpf_link_info, bpf_link_type, bpf_perf_event_type};
 
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return BTreeMap::new();
-    };
+    let dir = std::fs::read_dir("/proc/self/fd")?;
     let kprobe = [
         bpf_perf_event_type::BPF_PERF_EVENT_KPROBE as u32,
         bpf_perf_event_type::BPF_PERF_EVENT_KRETPROBE as u32,
@@ -211,7 +210,7 @@ pub fn kprobe_link_misses() -> BTreeMap<u32, u64> {
             out.insert(info.prog_id, missed);
         }
     }
-    out
+    Ok(out)
 }
 
 /// A `bpf_*_info` the kernel fills in: plain integers, and arrays and unions of them.

@@ -173,6 +173,9 @@ where
     let settled = drained.as_ref().ok().and_then(|d| d.settled.clone());
     let counters_settled = settled.is_some();
     let counters = Counters::read(&mut probes, settled)?;
+    if let Some(w) = counters.kprobe.unread_warning(probes.kprobe_skips) {
+        eprintln!("tracer: warning: {w}");
+    }
     let programs = if stats.is_some() {
         program_stats(&probes)
     } else {
@@ -515,6 +518,8 @@ struct KprobeMisses {
     entries: BTreeMap<Probe, u64>,
     exits: BTreeMap<Probe, u64>,
     unread: Vec<Probe>,
+    /// Why the links could not be listed at all, when they could not.
+    unlisted: Option<String>,
 }
 
 impl KprobeMisses {
@@ -522,12 +527,15 @@ impl KprobeMisses {
     /// for its target's events too. A kretprobe's misses that go unread are not listed: the
     /// call's entry ran and counted a hit, so its lost event is counted anyway.
     fn read(probes: &Probes) -> KprobeMisses {
+        let mut out = KprobeMisses::default();
         let by_id = if probes.kprobe_skips == attach::KprobeSkips::Counted {
-            programs::kprobe_link_misses()
+            programs::kprobe_link_misses().unwrap_or_else(|e| {
+                out.unlisted = Some(format!("listing /proc/self/fd: {e}"));
+                BTreeMap::new()
+            })
         } else {
             BTreeMap::new()
         };
-        let mut out = KprobeMisses::default();
         for p in Probe::KERNEL {
             let owner = if p == Probe::DMoveTarget {
                 Probe::DMove
@@ -552,6 +560,25 @@ impl KprobeMisses {
             }
         }
         out
+    }
+
+    /// On a kernel that reports kprobe misses (6.7 and later), the probes whose links the
+    /// tracer could not read: their misses are unknown, which the kernel's own silence before
+    /// 6.7 would not explain, so the user is told the cause rather than the kernel's age.
+    fn unread_warning(&self, skips: attach::KprobeSkips) -> Option<String> {
+        if skips != attach::KprobeSkips::Counted || self.unread.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.unread.iter().map(|p| p.symbol()).collect();
+        let cause = self.unlisted.as_deref().unwrap_or(
+            "no bpf_link of this process answered BPF_OBJ_GET_INFO_BY_FD for their programs",
+        );
+        Some(format!(
+            "the kprobe links of {} could not be read ({cause}): the hits their kprobes missed \
+             are not counted (footer `kprobe_misses_uncounted`); record with `--attach fentry`, \
+             whose skips the kernel counts",
+            names.join(", ")
+        ))
     }
 }
 
@@ -1093,6 +1120,7 @@ mod tests {
                 entries: m(k.kprobe_entries),
                 exits: m(k.kprobe_exits),
                 unread: Vec::new(),
+                unlisted: None,
             },
         };
         let delivered = delivered
@@ -1237,5 +1265,34 @@ mod tests {
         let (fast, why) = kprobe_reads(&debug, false);
         assert!(!fast);
         assert!(why.contains("dentry.d_seq` at 72"), "{why}");
+    }
+
+    /// rev16 F6: on 6.7 and later unread links are the tracer's failure, and the warning names
+    /// its cause and the probes; before 6.7 the kernel reports nothing to read, and nothing is
+    /// said.
+    #[test]
+    fn unread_kprobe_links_are_named_with_their_cause() {
+        let misses = |unlisted: Option<&str>| KprobeMisses {
+            unread: vec![Probe::DLookupRcu, Probe::DDrop],
+            unlisted: unlisted.map(str::to_string),
+            ..KprobeMisses::default()
+        };
+        let counted = attach::KprobeSkips::Counted;
+        let listing = misses(Some("listing /proc/self/fd: Permission denied"))
+            .unread_warning(counted)
+            .expect("a warning");
+        assert!(listing.contains("__d_lookup_rcu, __d_drop"), "{listing}");
+        assert!(listing.contains("Permission denied"), "{listing}");
+        assert!(listing.contains("--attach fentry"), "{listing}");
+        let unanswered = misses(None).unread_warning(counted).expect("a warning");
+        assert!(
+            unanswered.contains("BPF_OBJ_GET_INFO_BY_FD"),
+            "{unanswered}"
+        );
+        assert_eq!(
+            misses(None).unread_warning(attach::KprobeSkips::Uncounted),
+            None
+        );
+        assert_eq!(KprobeMisses::default().unread_warning(counted), None);
     }
 }
