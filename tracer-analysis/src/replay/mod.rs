@@ -147,6 +147,11 @@ pub struct ReplaySummary {
     /// Against a kernel trace in timestamp order: the reorder window (trace time) the model
     /// trace was written with.
     pub window_ns: Option<u64>,
+    /// Against a kernel trace in timestamp order: events whose end lies more than
+    /// [`MAX_END_LEAD_NS`] after both their begin and every end recorded before them, damaged
+    /// stamps the window took as ending at their begins (an operation is placed at its begin;
+    /// its Op event in the model trace keeps the recorded end).
+    pub damaged_ends: Option<u64>,
     /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
     pub threads: bool,
     pub delays: bool,
@@ -438,6 +443,13 @@ fn plan_tid(thread: usize) -> u32 {
 /// How far out of time order (trace time) a replay in timestamp order expects a kernel trace's
 /// events: the diff's reorder window. It bounds the replay's memory.
 pub const REORDER_WINDOW_NS: u64 = 1_000_000_000;
+
+/// How far past both its begin and every end recorded before it an event's end may be before
+/// a replay in timestamp order takes it as damaged (`replay/stream.rs`): a thousand times what
+/// the 31 traces of CI's VMs show (51 ms at most, an operation ending after a quiet spell),
+/// and it bounds the trace time the replay holds for such an end (the whole trace before, for
+/// an end at `u64::MAX`).
+pub const MAX_END_LEAD_NS: u64 = 60_000_000_000;
 
 /// Iterations run by a plan replay for threads that run "until the others finish".
 pub const UNBOUNDED_ITERATIONS: u64 = 64;
@@ -740,7 +752,8 @@ fn replay_into(
         });
         h
     });
-    let (ops, threads, results_differ, placed_at_effect, late_events, max_lag) = match source {
+    // With a kernel trace in timestamp order, what the stream did besides.
+    let (ops, threads, results_differ, streamed) = match source {
         Source::Plan => {
             let threads = w
                 .threads
@@ -751,7 +764,7 @@ fn replay_into(
                     tid: plan_tid(t),
                 })
                 .collect();
-            (run_plan(&dc, w, hook)?, threads, None, None, None, 0)
+            (run_plan(&dc, w, hook)?, threads, None, None)
         }
         Source::Against(path) if on_threads => {
             let k = kernel_ops(path)?;
@@ -760,7 +773,7 @@ fn replay_into(
                 .zip(&k.ops)
                 .filter(|(model, op)| **model != op.result)
                 .count() as u64;
-            (k.ops.len() as u64, k.threads, Some(differ), None, None, 0)
+            (k.ops.len() as u64, k.threads, Some(differ), None)
         }
         Source::Against(path) => {
             // The replay writes each operation's events itself, in its order (its tasks keep
@@ -768,15 +781,9 @@ fn replay_into(
             let mut out = take_writer(&sink)?;
             let o = stream::run_sequential(&dc, path, &hook, &mut out, window.ns, window.early);
             *sink.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
-            let o = o?;
-            (
-                o.ops,
-                o.threads,
-                Some(o.differ),
-                Some(o.placed),
-                Some(o.late),
-                o.max_lag,
-            )
+            let mut o = o?;
+            let threads = std::mem::take(&mut o.threads);
+            (o.ops, threads, Some(o.differ), Some(o))
         }
     };
     sink.on.store(false, Ordering::Relaxed);
@@ -792,13 +799,15 @@ fn replay_into(
         ops,
         events: 0,
         results_differ,
-        placed_at_effect,
-        late_events,
+        placed_at_effect: streamed.as_ref().map(|o| o.placed),
+        late_events: streamed.as_ref().map(|o| o.late),
+        damaged_ends: streamed.as_ref().map(|o| o.damaged_ends),
         window_ns: (!on_threads).then_some(window.ns),
         threads: on_threads,
         delays: style.delays,
     };
-    if window.if_late == IfLate::Discard && late_events.is_some_and(|n| n > 0) {
+    let max_lag = streamed.map_or(0, |o| o.max_lag);
+    if window.if_late == IfLate::Discard && summary.late_events.is_some_and(|n| n > 0) {
         drop(writer);
         return Ok((summary, max_lag));
     }
@@ -1381,7 +1390,9 @@ ops = [{ op = "stat", path = "d" }]
     }
 
     /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every
-    /// operation run, in order.
+    /// operation run, in order. The window takes it as the op's begin: nothing after it is
+    /// late, so the replay runs once, with the reorder window (before: again, with a window of
+    /// 584 years holding the whole trace); the model trace keeps the recorded end.
     #[test]
     fn an_end_stamp_at_the_clock_s_limit_runs_every_operation() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1400,8 +1411,17 @@ ops = [{ op = "stat", path = "d" }]
         )
         .expect("replay");
         assert_eq!(s.ops, 4);
+        assert_eq!(
+            (s.damaged_ends, s.late_events, s.window_ns),
+            (Some(1), Some(0), Some(REORDER_WINDOW_NS))
+        );
         let begins = op_begins(&out);
         assert_eq!(begins, [1_000, 2_000, 3_000, 4_000]);
+        let (_, model, _) = Reader::open(&out).expect("open").read_all().expect("read");
+        let op = model
+            .iter()
+            .find(|e| e.probe() == Some(Probe::Op) && e.ts_begin == 2_000);
+        assert_eq!(op.map(|e| e.ts_end), Some(u64::MAX));
     }
 
     /// A stat of `d0/f1` by thread `tid`, begun at `b`, 10 ns long.

@@ -22,6 +22,13 @@
 //! case; it is counted as late, and `replay_to_trace` replays again without `early`. This needs
 //! events that end no earlier than they begin: a damaged one is never assigned early, and is judged
 //! late by its end.
+//!
+//! An end more than [`MAX_END_LEAD_NS`] past both its event's begin and every end read before it
+//! is damaged ([`damaged_end`]): the recorder writes an event at its end, so an honest one ends
+//! near the latest end before it, or began near it. Taken at its word it would hold the rest of
+//! the trace in memory (everything after it late, the operation it ends never settled, the
+//! replay redone with a window as wide as the damage); the window takes such an event as ending
+//! at its begin instead, and the model trace keeps the recorded end.
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, VecDeque},
@@ -29,10 +36,10 @@ use std::{
 };
 
 use foldhash::HashMap;
-use tracer_common::{OpKind, Probe};
+use tracer_common::{Event, OpKind, Probe};
 use userspace_dcache::{Dcache, ModelError, StepHook, Task};
 
-use super::{effect, parse_op, task, KernelOp, Paths, ProbeEvent, ReplayError};
+use super::{effect, parse_op, task, KernelOp, Paths, ProbeEvent, ReplayError, MAX_END_LEAD_NS};
 use crate::trace::{Reader, ThreadInfo, Writer};
 
 /// What a streamed replay did.
@@ -49,6 +56,9 @@ pub(super) struct Outcome {
     /// The most trace time an event began before the latest end seen when it arrived: a
     /// window above it makes no event late.
     pub max_lag: u64,
+    /// Events whose end is damaged ([`damaged_end`]): the window took them as ending at their
+    /// begin.
+    pub damaged_ends: u64,
     pub threads: Vec<ThreadInfo>,
 }
 
@@ -57,6 +67,15 @@ pub(super) struct Outcome {
 /// the one it went to has run, unseen), and `reach` (one past its begin) to fit in a `u64`.
 fn early_candidate(begin: u64, end: u64) -> bool {
     begin <= end && begin < u64::MAX
+}
+
+/// Whether an event's end is damaged: more than [`MAX_END_LEAD_NS`] after its begin and after
+/// `horizon`, the latest end read before it. An honest end is near the latest one before it
+/// (the recorder writes events at their ends, its per-CPU buffers in turn), unless nothing was
+/// recorded for a while; then the event began near it too (a long operation writes its probe
+/// events, ending inside it, before itself).
+fn damaged_end(begin: u64, end: u64, horizon: u64) -> bool {
+    end > horizon.max(begin).saturating_add(MAX_END_LEAD_NS)
 }
 
 /// An operation read and not yet run (64 bytes, was 88: a window holds a million of these,
@@ -317,6 +336,10 @@ struct Stream<'d, 'p, 'w> {
     open_by_begin: Queue<(u64, usize)>,
     /// Pending operations whose place is final, by (place, index).
     ready: Queue<(u64, usize)>,
+    /// The recorded ends of pending operations whose end is damaged, by index: the window
+    /// takes them as ending at their begin, the model trace's Op event keeps what the kernel
+    /// recorded.
+    recorded_ends: HashMap<usize, u64>,
     out: Outcome,
 }
 
@@ -344,15 +367,44 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             open_by_end: Queue::default(),
             open_by_begin: Queue::default(),
             ready: Queue::default(),
+            recorded_ends: HashMap::default(),
             out: Outcome {
                 ops: 0,
                 differ: 0,
                 placed: 0,
                 late: 0,
                 max_lag: 0,
+                damaged_ends: 0,
                 threads: Vec::new(),
             },
         }
+    }
+
+    /// Takes in `e`, an event of the kernel trace at `path` by `probe`: an operation or a
+    /// probe event, ending where the window takes it to end (a damaged end at its begin,
+    /// [`damaged_end`]).
+    fn take_in(&mut self, path: &Path, e: &Event, probe: Probe) -> Result<(), ReplayError> {
+        let damaged = damaged_end(e.ts_begin, e.ts_end, self.horizon);
+        self.out.damaged_ends += u64::from(damaged);
+        if probe == Probe::Op {
+            let index = self.out.ops as usize;
+            let mut op = parse_op(path, e, index, &mut self.paths)?;
+            self.out.ops += 1;
+            if damaged {
+                self.recorded_ends.insert(index, op.ts_end);
+                op.ts_end = op.ts_begin;
+            }
+            self.add_op(index, op);
+        } else {
+            // Left as recorded: it ends after every operation's end the window knows, so no
+            // operation takes it.
+            let pe = ProbeEvent::new(e, probe, &mut self.names);
+            self.add_event(pe);
+        }
+        self.horizon = self
+            .horizon
+            .max(if damaged { e.ts_begin } else { e.ts_end });
+        Ok(())
     }
 
     /// Everything that begins before this is final (under the window assumption).
@@ -529,11 +581,17 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             .or_insert_with(|| task(dc, op.tid, hook).keeping_events());
         dc.clock().advance_to(op.placed_at());
         let path2 = op.path2.map(|p| self.paths.get(p));
+        // Hashed only when some end was damaged.
+        let end = if self.recorded_ends.is_empty() {
+            op.ts_end
+        } else {
+            self.recorded_ends.remove(&i).unwrap_or(op.ts_end)
+        };
         let r = t.run(
             op.kind,
             self.paths.get(op.path),
             path2,
-            Some((op.ts_begin, op.ts_end)),
+            Some((op.ts_begin, end)),
         );
         t.take_events(|events| self.model.push_all(events))?;
         if r.map_or_else(|e| -e.code(), |()| 0) != op.result {
@@ -584,20 +642,10 @@ pub(super) fn run_sequential(
     // Events are read where the reader holds them: a probe event is kept as the little the
     // placement needs.
     while let Some(e) = r.next_event_ref()? {
-        match e.probe() {
-            None => continue,
-            Some(Probe::Op) => {
-                let index = s.out.ops as usize;
-                let op = parse_op(path, e, index, &mut s.paths)?;
-                s.out.ops += 1;
-                s.add_op(index, op);
-            }
-            Some(probe) => {
-                let pe = ProbeEvent::new(e, probe, &mut s.names);
-                s.add_event(pe);
-            }
-        }
-        s.horizon = s.horizon.max(e.ts_end);
+        let Some(probe) = e.probe() else {
+            continue;
+        };
+        s.take_in(path, e, probe)?;
         // Settling is cheap but not free: every few events is as good as every one.
         since_advance += 1;
         if since_advance == 64 {
@@ -615,8 +663,8 @@ pub(super) fn run_sequential(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replay::REORDER_WINDOW_NS;
     use crate::trace::{Header, Origin};
-    use tracer_common::Event;
     use userspace_dcache::{DcacheConfig, FsKind, Profile};
 
     fn lookup(tid: u32, begin: u64, names: &mut Paths) -> ProbeEvent {
@@ -791,6 +839,84 @@ mod tests {
         );
         // The model has no `d0`: each stat fails where the kernel's succeeded.
         assert_eq!(s.out.differ, OPS as u64, "ops run");
+    }
+
+    /// An Op event of a stat of `d0/f1` by `tid` from `b` to `e`.
+    fn stat_event(tid: u32, b: u64, e: u64) -> Event {
+        let mut ev = Event::zeroed();
+        ev.probe = Probe::Op as u8;
+        ev.aux = OpKind::Stat as u32;
+        ev.tid = tid;
+        ev.ts_begin = b;
+        ev.ts_end = e;
+        ev.set_name(b"d0/f1");
+        ev
+    }
+
+    /// rev17 (session 12), finding 3: one operation's end damaged to `u64::MAX`, then 10 s of
+    /// trace (a stat every 100 µs on each of two threads, a lookup in each). The window takes
+    /// the damaged end as the op's begin: nothing after it is late, and the operations held
+    /// stay those of one window. Taken at its word, the end made every later event late and
+    /// the op never settled: all 200 000 were held to the trace's end (and the replay redone
+    /// with a window of 584 years).
+    #[test]
+    fn a_damaged_end_does_not_hold_the_trace() {
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, REORDER_WINDOW_NS, true);
+        let path = Path::new("kernel.trace");
+        let mut held = 0;
+        let mut take = |s: &mut Stream, e: &Event| {
+            let probe = e.probe().expect("a probe");
+            s.take_in(path, e, probe).expect("take in");
+            s.advance(false).expect("advance");
+            held = held.max(s.pending.pending.len());
+        };
+        take(&mut s, &stat_event(1, 1_000, u64::MAX));
+        let kept = s.recorded_ends.get(&0).copied();
+        const OPS: u64 = 100_000;
+        for k in 0..OPS {
+            for tid in 1..=2 {
+                let b = 2_000 + k * 100_000 + u64::from(tid) * 1_000;
+                let mut e = stat_event(tid, b + 100, b + 200);
+                e.probe = Probe::DLookupRcu as u8;
+                e.set_name(b"f1");
+                take(&mut s, &e);
+                take(&mut s, &stat_event(tid, b, b + 600));
+            }
+        }
+        // One second of trace time: 20 000 ops, and the one just read.
+        assert!(held <= 20_001, "{held} operations held at once");
+        assert_eq!((s.out.damaged_ends, s.out.late), (1, 0));
+        assert!(s.out.max_lag < 1_000_000, "max lag {}", s.out.max_lag);
+        assert_eq!(
+            kept,
+            Some(u64::MAX),
+            "the recorded end, kept for the model trace"
+        );
+        s.horizon = u64::MAX;
+        s.window = 0;
+        s.advance(true).expect("advance");
+        assert_eq!(s.out.ops, 2 * OPS + 1);
+        assert!(s.pending.pending.is_empty() && s.recorded_ends.is_empty());
+    }
+
+    /// Ends more than [`MAX_END_LEAD_NS`] past both the event's begin and the latest end
+    /// before it are damaged; a long operation, or one ending after a quiet spell, is not.
+    #[test]
+    fn an_end_is_damaged_past_both_its_begin_and_the_horizon() {
+        let lead = MAX_END_LEAD_NS;
+        let t = 5_000_000_000;
+        assert!(damaged_end(t, u64::MAX, t));
+        assert!(damaged_end(t, t + lead + 1, t));
+        assert!(!damaged_end(t, t + lead, t));
+        // The first event (nothing read before it).
+        assert!(damaged_end(t, u64::MAX, 0));
+        assert!(!damaged_end(t, t + 600, 0));
+        // An op of two minutes whose probe events ended inside it; one after a quiet spell.
+        assert!(!damaged_end(t, t + 2 * lead, t + 2 * lead - 1_000));
+        assert!(!damaged_end(t + 2 * lead, t + 2 * lead + 600, t));
+        assert!(!damaged_end(u64::MAX - 5, u64::MAX, 0));
     }
 
     /// A window holds a million pending operations: one is 64 bytes (88 with its effect kept

@@ -86,6 +86,16 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         if let Some(n) = s.results_differ {
             eprintln!("  {n} operation results differ from the kernel's (`tracer diff` explains)");
         }
+        if let Some(n) = s.damaged_ends.filter(|&n| n > 0) {
+            eprintln!(
+                "  damaged timestamps: {n} event(s) ending more than {} s after both their begin \
+                 and every end recorded before them (the recorder writes each event at its \
+                 end); taken as ending at their begins (an operation runs there), so the \
+                 replay holds one reorder window, not the rest of the trace; the kernel trace \
+                 and the model trace's Op events keep the recorded ends",
+                replay::MAX_END_LEAD_NS / 1_000_000_000
+            );
+        }
         if let Some(n) = s.late_events.filter(|&n| n > 0) {
             eprintln!(
                 "  {n} events came more than the reorder window (1 s) after later ones, or \
