@@ -6,18 +6,21 @@
 //!
 //! Not modelled, because they protect lists the model does not keep: `inode->i_lock` and the
 //! `d_alias` list, the parent's `d_lock` around `d_subdirs`, the in-lookup hash of
-//! `d_alloc_parallel`. The LRU aging policy (`DCACHE_REFERENCED`, lazy LRU removal, dispose
-//! lists) follows 6.1 for every profile: it decides which dentries a prune pass picks, not how
-//! they are killed.
+//! `d_alloc_parallel`. The prune walk is the generation's ([`PruneWalk`]); `dput()` marks a
+//! dentry `DCACHE_REFERENCED` by 6.1's rule for every profile (only when it was already on the
+//! LRU; 4.8.15's `dput()` still marks it at every last reference): that decides which dentries
+//! a prune pass picks, not how they are killed.
+//!
+//! [`PruneWalk`]: crate::profile::PruneWalk
 
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
     Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, InodeSeq, KillEntry,
-    KillIput, KillParentLock, ShrinkParent,
+    KillIput, KillParentLock, PruneWalk, ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
-use crate::sync::{smp_rmb, Ordering};
+use crate::sync::{cpu_relax, smp_rmb, Ordering};
 use crate::task::{Step, Task};
 use std::collections::VecDeque;
 use tracer_common::{Event, Probe};
@@ -711,48 +714,148 @@ impl Task<'_> {
         d.flags_update(0, DCACHE_LRU_LIST);
     }
 
-    /// `prune_dcache_sb()` with `dentry_lru_isolate()`: walks up to `nr_to_scan` LRU entries,
-    /// oldest first, moving unused ones to a private dispose list, and kills them. A rotated
-    /// (recently referenced) dentry goes to the tail and can be met again in the same walk, as
-    /// `list_lru_walk()` does. Returns how many were isolated for freeing.
+    /// `shrink_slab()` of the one superblock's dcache, as `drop_slab()` calls it: a scan of
+    /// twice the freeable count (3.x's `max_pass * 2`, 4.x's `2 * freeable` cap of
+    /// `do_shrink_slab()`) in batches, each a call of `prune_dcache_sb()`. The kernel's
+    /// batches are `SHRINK_BATCH` (128) objects shared out between the superblock's caches
+    /// (2.6.38 to 3.11 also round the freeable count down to hundreds): on the model's small
+    /// caches it would prune nothing, so a batch is the whole freeable count. 3.12+'s walk
+    /// counts visits and spends the scan in one call, meeting its rotated dentries again; up
+    /// to 3.11 the walk counts isolations, so the scan takes two calls of the freeable count,
+    /// and the second isolates what the first parked. Returns the dentries isolated.
+    pub(crate) fn shrink_slab(&self) -> usize {
+        let freeable = self.dc.nr_unused();
+        match self.dc.profile.prune_walk {
+            PruneWalk::ListLru => self.prune_dcache_sb(2 * freeable),
+            PruneWalk::ReferencedList => {
+                self.prune_dcache_sb(freeable) + self.prune_dcache_sb(freeable)
+            }
+        }
+    }
+
+    /// `prune_dcache_sb()`: the shrinker's walk of the LRU, oldest first, isolating unused
+    /// dentries onto a private dispose list, which it then kills (`shrink_dentry_list()`).
+    /// The walk is the generation's ([`PruneWalk`]): 3.12+'s `list_lru_walk_node()` or the
+    /// referenced list of 2.6.38 to 3.11. Returns how many it isolated for freeing.
+    ///
+    /// [`PruneWalk`]: crate::profile::PruneWalk
     pub(crate) fn prune_dcache_sb(&self, nr_to_scan: usize) -> usize {
         let mut dispose = VecDeque::new();
-        {
+        let freed = match self.dc.profile.prune_walk {
+            PruneWalk::ReferencedList => self.__shrink_dcache_sb(nr_to_scan, &mut dispose),
+            PruneWalk::ListLru => self.list_lru_walk_node(nr_to_scan, &mut dispose),
+        };
+        self.shrink_dentry_list(dispose);
+        freed
+    }
+
+    /// 3.12+: `list_lru_walk_node()` with `dentry_lru_isolate()`: visits up to `nr_to_walk`
+    /// LRU entries, oldest first. A rotated (recently referenced) dentry goes to the newest
+    /// end and can be met again in the same walk.
+    fn list_lru_walk_node(&self, nr_to_walk: usize, dispose: &mut VecDeque<DPtr>) -> usize {
+        let mut lru = self.dc.lru.lock();
+        let mut cursor = 0;
+        for _ in 0..nr_to_walk {
+            let Some((&key, &d)) = lru.list.range(cursor + 1..).next() else {
+                break;
+            };
+            cursor = key;
+            // The LRU lock nests inside d_lock elsewhere: only a trylock here (LRU_SKIP).
+            if !d.d_lock.try_lock() {
+                continue;
+            }
+            if d.count() != 0 {
+                // In use: lazily drop it from the LRU (d_lru_isolate), LRU_REMOVED.
+                lru.list.remove(&key);
+                d.flags_update(0, DCACHE_LRU_LIST);
+            } else if d.flags() & DCACHE_REFERENCED != 0 {
+                // Recently used: age it and give it another round (LRU_ROTATE).
+                d.flags_update(0, DCACHE_REFERENCED);
+                lru.list.remove(&key);
+                lru.next_key += 1;
+                let k = lru.next_key;
+                lru.list.insert(k, d);
+                d.d_lru_key.store(k, Ordering::Relaxed);
+            } else {
+                // d_lru_shrink_move(): onto the dispose list.
+                lru.list.remove(&key);
+                d.flags_update(DCACHE_SHRINK_LIST, 0);
+                dispose_add(dispose, d, self.dc.profile.dispose_add);
+            }
+            d.d_lock.unlock();
+        }
+        dispose.len()
+    }
+
+    /// 2.6.38 to 3.11 (`__shrink_dcache_sb()`, from 3.3 the body of `prune_dcache_sb()`):
+    /// take the LRU's oldest dentry until the LRU is empty or `count` went onto the dispose
+    /// list (0 never stops it, as the kernel's `--count`). A referenced one loses the flag and
+    /// waits on the walk's private `referenced` list; the rest, in use or not, go onto the
+    /// dispose list (`shrink_dentry_list()` drops the ones in use). After the walk
+    /// `list_splice()` puts the referenced ones back at the LRU's newest end, in the walk's
+    /// order: this walk never isolates them.
+    ///
+    /// The model's LRU is one ordered map that `d_lru_del()` finds a dentry in by its key, so
+    /// the referenced list is kept inside it: each parked dentry moves to the newest end at
+    /// once and the walk passes over the keys it parked; the splice moves them, those still
+    /// there, to the newest end again. Unlike the kernel's private list, another walker can
+    /// meet them meanwhile.
+    fn __shrink_dcache_sb(&self, count: usize, dispose: &mut VecDeque<DPtr>) -> usize {
+        let mut referenced: Vec<u64> = Vec::new();
+        let mut isolated = 0;
+        let mut spins = 0;
+        // relock:
+        let mut lru = loop {
             let mut lru = self.dc.lru.lock();
-            let mut cursor = 0;
-            for _ in 0..nr_to_scan {
-                let Some((&key, &d)) = lru.list.range(cursor + 1..).next() else {
+            let mut relock = false;
+            loop {
+                let oldest = lru.list.iter().find(|(k, _)| !referenced.contains(k));
+                let Some((&key, &d)) = oldest else {
                     break;
                 };
-                cursor = key;
-                // The LRU lock nests inside d_lock elsewhere: only a trylock here (LRU_SKIP).
+                // The LRU lock nests inside d_lock elsewhere: a failed trylock drops it and
+                // starts again from the oldest.
                 if !d.d_lock.try_lock() {
-                    continue;
+                    relock = true;
+                    break;
                 }
-                if d.count() != 0 {
-                    // In use: lazily drop it from the LRU (d_lru_isolate), LRU_REMOVED.
-                    lru.list.remove(&key);
-                    d.flags_update(0, DCACHE_LRU_LIST);
-                } else if d.flags() & DCACHE_REFERENCED != 0 {
-                    // Recently used: age it and give it another round (LRU_ROTATE).
+                lru.list.remove(&key);
+                if d.flags() & DCACHE_REFERENCED != 0 {
                     d.flags_update(0, DCACHE_REFERENCED);
-                    lru.list.remove(&key);
+                    // list_move(&dentry->d_lru, &referenced)
                     lru.next_key += 1;
                     let k = lru.next_key;
                     lru.list.insert(k, d);
                     d.d_lru_key.store(k, Ordering::Relaxed);
+                    referenced.push(k);
+                    d.d_lock.unlock();
                 } else {
-                    // d_lru_shrink_move(): onto the dispose list.
-                    lru.list.remove(&key);
+                    // list_move_tail(&dentry->d_lru, &tmp)
                     d.flags_update(DCACHE_SHRINK_LIST, 0);
-                    dispose_add(&mut dispose, d, self.dc.profile.dispose_add);
+                    dispose_add(dispose, d, self.dc.profile.dispose_add);
+                    d.d_lock.unlock();
+                    isolated += 1;
+                    if isolated == count {
+                        break;
+                    }
                 }
-                d.d_lock.unlock();
+            }
+            if !relock {
+                break lru;
+            }
+            drop(lru);
+            cpu_relax(&mut spins);
+        };
+        // list_splice(&referenced, &sb->s_dentry_lru)
+        for key in referenced {
+            if let Some(d) = lru.list.remove(&key) {
+                lru.next_key += 1;
+                let k = lru.next_key;
+                lru.list.insert(k, d);
+                d.d_lru_key.store(k, Ordering::Relaxed);
             }
         }
-        let freed = dispose.len();
-        self.shrink_dentry_list(dispose);
-        freed
+        isolated
     }
 
     /// `shrink_dcache_parent()`: `d_walk()` with `select_collect()` over the directory's
@@ -1183,6 +1286,28 @@ pub(crate) mod tests {
             .expect("a negative dentry")
     }
 
+    /// Whether `release`'s prune walk parks a referenced dentry until the walk ends (2.6.38 to
+    /// 3.11, before list_lru), from its numbers rather than the model's profile.
+    fn parks_referenced(release: &str) -> bool {
+        let numbers = crate::profile::major_minor(release.trim_start_matches("linux-"));
+        numbers.is_some_and(|n| n < (3, 12))
+    }
+
+    /// A prune pass that must isolate `want` dentries, all of them referenced: up to 3.11 its
+    /// first walk parks them and isolates none (so kills none), the second isolates them.
+    fn prune_referenced(t: &Task<'_>, sink: &CollectSink, release: &str, want: usize) {
+        if parks_referenced(release) {
+            assert_eq!(t.prune_dcache_sb(usize::MAX), 0, "{release}: parked");
+            t.flush();
+            let kill = kill_probe(t.dc) as u8;
+            assert!(
+                sink.take().iter().all(|e| e.probe != kill),
+                "{release}: a kill in the walk that parked"
+            );
+        }
+        assert!(t.prune_dcache_sb(usize::MAX) >= want, "{release}");
+    }
+
     /// `prune_dcache_sb()`'s isolation of the unused `d` (`d_lru_shrink_move()`): off the LRU
     /// and marked for a dispose list, which the test then hands to `shrink_dentry_list()`.
     fn isolate(dc: &Dcache, d: crate::dentry::DPtr) {
@@ -1375,7 +1500,8 @@ pub(crate) mod tests {
             assert_eq!(d.count(), 1, "{release}: f's reference");
             t.flush();
             sink.take();
-            assert_eq!(t.prune_dcache_sb(usize::MAX), 1, "{release}");
+            // "f" was looked up again after its create: referenced.
+            prune_referenced(&t, &sink, release, 1);
             t.flush();
             let mut kills: Vec<Event> = sink
                 .take()
@@ -1419,8 +1545,10 @@ pub(crate) mod tests {
     }
 
     /// The kill order of two dentries isolated in one walk ([`DisposeAdd`]): a head add kills
-    /// the one isolated first, a tail add the one isolated last. The shrinker (two unused
-    /// files) isolates the LRU's oldest first and adds at the head from 4.0;
+    /// the one isolated first, a tail add the one isolated last. The shrinker (two unused,
+    /// referenced files) isolates the LRU's oldest first and adds at the head from 4.0; up to
+    /// 3.11 its first walk parks both on its `referenced` list and isolates neither, the next
+    /// isolates both, from 3.12 one walk rotates and then isolates them ([`PruneWalk`]);
     /// `shrink_dcache_parent()` (rmdir of a directory holding two negative dentries) walks
     /// `d_subdirs` from its head, the newest child first (`d_alloc()` adds there: 3.10.105's,
     /// 4.19.1's and 6.1.192's `list_add()`, 6.12's `hlist_add_head()`), and adds at the head
@@ -1428,19 +1556,22 @@ pub(crate) mod tests {
     /// from 3.3 to 3.11.
     #[test]
     fn a_dispose_list_kills_in_the_kernels_order() {
-        for (release, rmdir_head_add, prune_head_add) in [
-            ("linux-3.0.1", true, false),
-            ("linux-3.3.8", false, false),
-            ("linux-3.5.0", false, false),
-            ("linux-3.12.0", true, false),
-            ("linux-3.19.8", true, false),
-            ("linux-4.0.0", true, true),
-            ("linux-4.6.7", true, true),
-            ("linux-4.7.0", true, true),
-            ("linux-4.19.1", true, true),
-            ("linux-6.1.0", true, true),
-            ("linux-6.12.9", true, true),
-            ("linux-7.3.4", true, true),
+        for (release, rmdir_head_add, prune_walks, prune_head_add) in [
+            ("linux-2.6.38", true, 2, false),
+            ("linux-3.0.1", true, 2, false),
+            ("linux-3.3.8", false, 2, false),
+            ("linux-3.5.0", false, 2, false),
+            ("linux-3.10.105", false, 2, false),
+            ("linux-3.11.0", false, 2, false),
+            ("linux-3.12.0", true, 1, false),
+            ("linux-3.19.8", true, 1, false),
+            ("linux-4.0.0", true, 1, true),
+            ("linux-4.6.7", true, 1, true),
+            ("linux-4.7.0", true, 1, true),
+            ("linux-4.19.1", true, 1, true),
+            ("linux-6.1.0", true, 1, true),
+            ("linux-6.12.9", true, 1, true),
+            ("linux-7.3.4", true, 1, true),
         ] {
             let (dc, sink) = model(release);
             let t = dc.task(1);
@@ -1466,7 +1597,12 @@ pub(crate) mod tests {
                 neg.reverse();
             }
             assert_eq!(got, neg, "{release}: rmdir");
-            // Both are referenced: rotated once, then isolated in the same walk.
+            // Both are referenced (looked up after their create): all but the last walk
+            // isolate nothing.
+            for _ in 1..prune_walks {
+                assert_eq!(t.prune_dcache_sb(usize::MAX), 0, "{release}: parked");
+                assert_eq!(kills(&t, &sink), [], "{release}: parked");
+            }
             assert!(t.prune_dcache_sb(usize::MAX) >= 2, "{release}");
             let got: Vec<u64> = kills(&t, &sink)
                 .into_iter()
@@ -1476,6 +1612,56 @@ pub(crate) mod tests {
                 ids.reverse();
             }
             assert_eq!(got, ids, "{release}: prune");
+        }
+    }
+
+    /// What one prune walk counts and where a referenced dentry goes ([`PruneWalk`]). The LRU
+    /// holds "a" (referenced), then "b" and "c" (unreferenced: never looked up after their
+    /// create), and each walk is asked for one. Up to 3.11 `count` counts isolations and the
+    /// walk parks "a" until it ends: the first walk kills "b", and "a", spliced back at the
+    /// newest end, lets the second kill "c" (2.6.38's and 3.0.1's `__shrink_dcache_sb()`,
+    /// 3.5's, 3.10.105's and 3.11.0's `prune_dcache_sb()`). From 3.12 `nr_to_walk` counts
+    /// visits: the first walk only rotates "a", the second kills "b" (3.12.0's
+    /// `list_lru_walk_node()`, and 4.0.0's, 6.1.0's, 7.1.5's).
+    #[test]
+    fn a_walk_counts_isolations_and_parks_referenced_dentries_up_to_3_11() {
+        for (release, first, second) in [
+            ("linux-2.6.38", "b", "c"),
+            ("linux-3.0.1", "b", "c"),
+            ("linux-3.5.0", "b", "c"),
+            ("linux-3.10.105", "b", "c"),
+            ("linux-3.11.0", "b", "c"),
+            ("linux-3.12.0", "", "b"),
+            ("linux-4.0.0", "", "b"),
+            ("linux-6.1.0", "", "b"),
+            ("linux-7.3.4", "", "b"),
+        ] {
+            let (dc, sink) = model(release);
+            let t = dc.task(1);
+            for name in ["a", "b", "c"] {
+                t.create(name).unwrap();
+                if name == "a" {
+                    let d = t.filename_walk(&[b"a".as_slice()]).unwrap();
+                    assert_eq!(d.flags() & crate::dentry::DCACHE_REFERENCED, 0);
+                    t.dput(d);
+                    assert_ne!(d.flags() & crate::dentry::DCACHE_REFERENCED, 0);
+                }
+            }
+            // The LRU, oldest first: a, b, c (each joined it at its create's last dput).
+            let lru: Vec<u64> = dc.lru.lock().list.values().map(|d| d.id).collect();
+            assert_eq!(lru.len(), 3, "{release}");
+            let ids: std::collections::HashMap<u64, &str> =
+                lru.into_iter().zip(["a", "b", "c"]).collect();
+            kills(&t, &sink);
+            for want in [first, second] {
+                t.prune_dcache_sb(1);
+                let got: Vec<&str> = kills(&t, &sink)
+                    .iter()
+                    .filter_map(|k| ids.get(k).copied())
+                    .collect();
+                let want: Vec<&str> = [want].into_iter().filter(|w| !w.is_empty()).collect();
+                assert_eq!(got, want, "{release}");
+            }
         }
     }
 
@@ -1564,7 +1750,7 @@ pub(crate) mod tests {
             }
             t.flush();
             sink.take();
-            assert!(t.prune_dcache_sb(usize::MAX) >= 2, "{release}");
+            prune_referenced(&t, &sink, release, 2);
             let got: Vec<&str> = kills(&t, &sink)
                 .iter()
                 .filter_map(|k| ids.get(k).copied())

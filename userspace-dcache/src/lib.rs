@@ -40,7 +40,7 @@ pub use model::{Dcache, DcacheConfig};
 pub use profile::{
     is_release_candidate, major_minor, Caller, Commit, DAddShape, DDropShape, DFlagsNumbering,
     DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, InodeSeq, KillEntry, KillIput,
-    KillParentLock, Landing, Mutants, Profile, ShrinkParent, TmpfsPin,
+    KillParentLock, Landing, Mutants, Profile, PruneWalk, ShrinkParent, TmpfsPin,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

@@ -185,6 +185,35 @@ pub enum DisposeAdd {
     Head,
 }
 
+/// How the shrinker's `prune_dcache_sb()` walks the superblock's LRU, oldest first, and what it
+/// does with a dentry `dput()` marked `DCACHE_REFERENCED` (the LRU's second chance). Its
+/// isolations go onto the dispose list at [`Profile::dispose_add`]'s end either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PruneWalk {
+    /// 2.6.38 to 3.11: no list_lru. The walk takes `s_dentry_lru`'s tail (its oldest) under
+    /// `dcache_lru_lock` until the LRU is empty or `count` dentries went onto its `tmp` dispose
+    /// list; a referenced dentry loses the flag and moves to a private `referenced` list, which
+    /// `list_splice()` puts back at the LRU's head (its newest end) only after the walk, so one
+    /// walk never isolates it. `count` counts the isolations only, a dentry still in use
+    /// among them (the walk does not look at `d_count`; `shrink_dentry_list()` takes such a
+    /// one off the list). A failed `spin_trylock()` of `d_lock` drops the LRU lock and
+    /// restarts at the tail (`goto relock`). 2.6.38's and 3.0.1's `__shrink_dcache_sb()`
+    /// (fs/dcache.c:740 and :723, called by `prune_dcache()` with `DCACHE_REFERENCED`);
+    /// 3.5's, 3.10.105's and 3.11.0's `prune_dcache_sb()` (:862, :823, :812: the same body
+    /// after b48f03b319ba folded `__shrink_dcache_sb()` back into it).
+    ReferencedList,
+    /// 3.12+: `list_lru_walk_node()` with `dentry_lru_isolate()`: `nr_to_walk` counts every
+    /// dentry visited; a failed trylock skips it (`LRU_SKIP`), an in-use one leaves the LRU
+    /// (`LRU_REMOVED`), a referenced one loses the flag and moves to the list's newest end
+    /// (`LRU_ROTATE`), where the same walk can meet it again and isolate it. 3.12.0's
+    /// fs/dcache.c:952 and :1022, mm/list_lru.c:67 (the rotation's `list_move_tail()` at :97);
+    /// the same in 4.0.0, 4.19.1, 6.1.0 and 7.1.5. "dcache: convert to use new lru list
+    /// infrastructure" (Dave Chinner, in Glauber Costa's memcg-aware shrinker series merged
+    /// through -mm for 3.12; its mainline hash not pinned) brought it: 3.11.0's walk is the
+    /// one above. [`Profile::LINUX_3_12`] opens with it.
+    ListLru,
+}
+
 /// When the shrinker drops the reference a killed dentry held on its parent, and where a
 /// parent left unused goes. 6.8+ kills such a parent at once instead
 /// ([`KillParentLock::AfterUnlinkInode`]'s `shrink_kill()`), whatever this says.
@@ -419,6 +448,8 @@ pub struct Profile {
     /// 19 January 2015; its hash not pinned) made that change (4.0.0's fs/dcache.c:418);
     /// [`Profile::LINUX_4_0`] opens with it.
     pub dispose_add: DisposeAdd,
+    /// See [`PruneWalk`].
+    pub prune_walk: PruneWalk,
     /// Where `shrink_dcache_parent()` puts an unused child it collects, as the order it kills
     /// them in. [`DisposeAdd::Head`] up to 3.2, with no dispose list: `select_parent()` moves
     /// each unused child to the LRU's tail (`dentry_lru_move_tail()`), and
@@ -492,6 +523,7 @@ impl Profile {
         unhashed_check_after_name: false,
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         kill_entry: KillEntry::CallerChecks,
+        prune_walk: PruneWalk::ReferencedList,
         dispose_add: DisposeAdd::Tail,
         parent_dispose_add: DisposeAdd::Head,
         shrink_parent: ShrinkParent::KilledNext,
@@ -573,7 +605,9 @@ impl Profile {
     /// 3.12 up to 3.19: `shrink_dcache_parent()` collects a directory's unused children with
     /// `d_walk()` and `select_collect()`, which adds each at the dispose list's head
     /// ([`Profile::parent_dispose_add`]): 3.11.0's `select_parent()` (fs/dcache.c:1109)
-    /// against 3.12.0's `select_collect()` (:1416). The prune walk still adds at the tail. Which
+    /// against 3.12.0's `select_collect()` (:1416). The prune walk is list_lru's
+    /// ([`PruneWalk::ListLru`], 3.11.0's :812 against 3.12.0's :1022) and still adds at the
+    /// tail. Both came with 3.12's dcache rework, merged in its merge window. Which
     /// commit of 3.12's dcache rework (`d_walk()`, the list_lru conversion, Linus Torvalds'
     /// 89dc77bcdabf "vfs: fix dentry LRU list handling and nr_dentry_unused accounting", whose
     /// message was read but not its diff) brought `d_shrink_add()` there was not pinned, nor
@@ -586,6 +620,7 @@ impl Profile {
             title: "select_collect() adds with d_shrink_add() (3.12.0's source)",
         },
         landing: Landing::MergeWindow,
+        prune_walk: PruneWalk::ListLru,
         parent_dispose_add: DisposeAdd::Head,
         ..Profile::LINUX_3_5
     };
@@ -1082,7 +1117,7 @@ mod tests {
     }
 
     /// The generations that open inside another's range differ from the one before in the
-    /// one field their commit changed, and in nothing else.
+    /// field their commit changed (3.12: the two of its dcache rework), and in nothing else.
     #[test]
     fn each_mid_range_generation_changes_only_its_commits_field() {
         let back = |new: Profile, old: Profile| Profile {
@@ -1107,6 +1142,7 @@ mod tests {
             back(
                 Profile {
                     parent_dispose_add: DisposeAdd::Tail,
+                    prune_walk: PruneWalk::ReferencedList,
                     ..Profile::LINUX_3_12
                 },
                 Profile::LINUX_3_5
@@ -1114,6 +1150,7 @@ mod tests {
             Profile::LINUX_3_5
         );
         assert_eq!(Profile::LINUX_3_12.parent_dispose_add, DisposeAdd::Head);
+        assert_eq!(Profile::LINUX_3_12.prune_walk, PruneWalk::ListLru);
         assert_eq!(
             back(
                 Profile {
