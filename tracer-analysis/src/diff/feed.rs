@@ -192,15 +192,12 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
             })
             .is_ok();
     }
-    let mut drain = Vec::with_capacity(DRAIN_BATCH);
-    while let (true, Some(ev)) = (sent, window.pop()) {
-        drain.push(ev);
-        if drain.len() == DRAIN_BATCH {
-            let batch = std::mem::replace(&mut drain, Vec::with_capacity(DRAIN_BATCH));
-            sent = tx.0.send(Batch::Drain(batch)).is_ok();
+    while sent {
+        let mut drain = Vec::with_capacity(DRAIN_BATCH);
+        window.drain_into(&mut drain, DRAIN_BATCH);
+        if drain.is_empty() {
+            break;
         }
-    }
-    if sent && !drain.is_empty() {
         sent = tx.0.send(Batch::Drain(drain)).is_ok();
     }
     if sent {

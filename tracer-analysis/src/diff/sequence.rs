@@ -65,21 +65,50 @@ impl Cpu {
     }
 }
 
+/// CPUs numbered below this are found by index, the others in a map: a machine's CPU numbers
+/// are small, a damaged trace's may be anything.
+const DENSE: usize = 1 << 12;
+
 /// The numbering of one trace's kernel events, per CPU.
 #[derive(Default)]
 pub struct CpuSeqs {
-    cpus: BTreeMap<u32, Cpu>,
+    /// By CPU number, below [`DENSE`]: one indexed load an event, where the map's search was
+    /// some 40 instructions for each kernel event (callgrind).
+    dense: Vec<Option<Cpu>>,
+    /// The CPUs numbered from [`DENSE`] on.
+    sparse: BTreeMap<u32, Cpu>,
     /// Kernel probe events without a number.
     pub unsequenced: u64,
 }
 
 impl CpuSeqs {
+    fn get(&self, cpu: u32) -> Option<&Cpu> {
+        match self.dense.get(cpu as usize) {
+            Some(c) => c.as_ref(),
+            None if cpu as usize >= DENSE => self.sparse.get(&cpu),
+            None => None,
+        }
+    }
+
+    /// CPU `cpu`'s numbering, made when it has none.
+    #[inline(always)]
+    fn cpu(&mut self, cpu: u32) -> &mut Cpu {
+        let at = cpu as usize;
+        if at >= DENSE {
+            return self.sparse.entry(cpu).or_default();
+        }
+        if at >= self.dense.len() {
+            self.dense.resize_with(at + 1, || None);
+        }
+        self.dense[at].get_or_insert_with(Cpu::default)
+    }
+
     pub fn push(&mut self, cpu: u32, seq: u32) {
-        if seq == 0 && self.cpus.get(&cpu).is_none_or(|c| c.whole < HALF) {
+        if seq == 0 && self.get(cpu).is_none_or(|c| c.whole < HALF) {
             self.unsequenced += 1;
             return;
         }
-        let c = self.cpus.entry(cpu).or_default();
+        let c = self.cpu(cpu);
         let seq = c.unwrap(seq);
         c.events += 1;
         if seq == c.whole + 1 {
@@ -105,20 +134,22 @@ impl CpuSeqs {
     /// CPU (empty when the footer is missing).
     pub fn finish(&mut self, last: &BTreeMap<u32, u64>) -> BTreeMap<u32, CpuSequence> {
         for cpu in last.keys() {
-            self.cpus.entry(*cpu).or_default();
+            self.cpu(*cpu);
         }
         let mut out = BTreeMap::new();
-        for (cpu, c) in &mut self.cpus {
+        let dense = (self.dense.iter_mut().enumerate())
+            .filter_map(|(cpu, c)| Some((cpu as u32, c.as_mut()?)));
+        for (cpu, c) in dense.chain(self.sparse.iter_mut().map(|(cpu, c)| (*cpu, c))) {
             while let Some(s) = c.ahead.pop_first() {
                 c.skip_to(s);
             }
-            if let Some(l) = last.get(cpu).copied().filter(|l| *l > c.whole) {
+            if let Some(l) = last.get(&cpu).copied().filter(|l| *l > c.whole) {
                 c.missing += l - c.whole;
                 c.first_missing.get_or_insert(c.whole + 1);
                 c.whole = l;
             }
             out.insert(
-                *cpu,
+                cpu,
                 CpuSequence {
                     events: c.events,
                     last: c.whole,
@@ -169,14 +200,11 @@ mod tests {
     fn numbers_go_on_across_the_wrap() {
         let wrap = 1u64 << 32;
         let mut s = CpuSeqs::default();
-        s.cpus.insert(
-            0,
-            Cpu {
-                whole: wrap - 3,
-                events: wrap - 3,
-                ..Cpu::default()
-            },
-        );
+        *s.cpu(0) = Cpu {
+            whole: wrap - 3,
+            events: wrap - 3,
+            ..Cpu::default()
+        };
         for n in [u32::MAX, 0, u32::MAX - 1, 2, 1, 4] {
             s.push(0, n);
         }
@@ -205,6 +233,37 @@ mod tests {
         let r = s.finish(&BTreeMap::new());
         assert_eq!((r[&0].last, r[&0].events, r[&0].repeated), (2, 3, 1));
         assert_eq!(s.unsequenced, 1);
+    }
+
+    /// CPUs found by index and CPUs in the map (from [`DENSE`] on, as a damaged trace may
+    /// name) are each counted, and reported in CPU order, footer-only ones included.
+    #[test]
+    fn cpus_by_index_and_by_map_count_alike_in_cpu_order() {
+        let mut s = CpuSeqs::default();
+        let cpus = [
+            DENSE as u32 + 7,
+            3,
+            DENSE as u32 - 1,
+            DENSE as u32,
+            u32::MAX,
+        ];
+        for n in 1..=3 {
+            for (i, cpu) in cpus.iter().enumerate() {
+                if n != 2 || i % 2 == 0 {
+                    s.push(*cpu, n);
+                }
+            }
+        }
+        let r = s.finish(&BTreeMap::from([(9, 2), (DENSE as u32 + 1, 1)]));
+        let mut want: Vec<u32> = cpus.to_vec();
+        want.extend([9, DENSE as u32 + 1]);
+        want.sort_unstable();
+        assert_eq!(r.keys().copied().collect::<Vec<_>>(), want);
+        for (i, cpu) in cpus.iter().enumerate() {
+            let missing = u64::from(i % 2 == 1);
+            assert_eq!((r[cpu].last, r[cpu].missing), (3, missing), "cpu {cpu}");
+        }
+        assert_eq!((r[&9].missing, r[&(DENSE as u32 + 1)].missing), (2, 1));
     }
 
     #[test]
