@@ -248,8 +248,17 @@ pub enum DFlagsNumbering {
     /// `DCACHE_DENTRY_KILLED`); 3.12 has `DCACHE_LRU_LIST` at bit 19 (3.12.0's
     /// include/linux/dcache.h:211), and 3.13 to 3.19 number the directory type `1 << 20`
     /// where 4.0 has `2 << 20` (3.19.8's :219, 4.0.0's :220). Their events carry the model's
-    /// 6.1 values.
+    /// 6.1 values. Up to 6.7 a dentry killed while on a dispose list is marked
+    /// `DCACHE_MAY_FREE`, bit 23 (4.4.155's include/linux/dcache.h:228, 6.1.0's :207).
     Bit19Lru,
+    /// 6.8 to 6.14: bit 19 as above, but no `DCACHE_MAY_FREE` (6.12's and 6.14.0's headers):
+    /// with 6.8's kill order it was set exactly when `DCACHE_DENTRY_KILLED` and
+    /// `DCACHE_SHRINK_LIST` were, and `shrink_dentry_list()` tests `DCACHE_DENTRY_KILLED`
+    /// instead ("kill DCACHE_MAY_FREE", Al Viro's [PATCH 19/20] of 24 November 2023, in the
+    /// series of 1c18edd1b7a0; its mainline hash not pinned). The model's `DCACHE_MAY_FREE`
+    /// (killed on a dispose list) is carried as `DCACHE_DENTRY_KILLED`, bit 15 (6.12's
+    /// include/linux/dcache.h:197, 6.14.0's :209); bit 23 is unused there.
+    Bit19LruNoMayFree,
     /// 9748cb2dc393 ("VFS: repack DENTRY_ flags.", NeilBrown; quoted by "dcache: convert
     /// dentry flag macros to enum", 8 April 2025, for 6.15) closed the holes below bit 18:
     /// `DCACHE_LRU_LIST` is bit 18, the type bits 19..21 (6.18.2's, 6.19.0's and 7.1.5's
@@ -258,19 +267,30 @@ pub enum DFlagsNumbering {
     /// `DCACHE_SHRINK_LIST`) did not move. 6.14.0's include/linux/dcache.h:217 still has
     /// `DCACHE_LRU_LIST` at `BIT(19)`; linux-next's fs-current took the commit on 24 March
     /// 2025, the opening of the 6.15 merge window (6.15.0's header itself was not read).
-    /// [`Profile::LINUX_6_15`] opens with it.
+    /// `DCACHE_DENTRY_KILLED`, which carries the model's `DCACHE_MAY_FREE` as from 6.8, moved
+    /// to bit 14, and bit 23 is now `DCACHE_OP_REAL` (6.18.2's include/linux/dcache.h:210 and
+    /// :224, 7.1.5's :221 and :235). [`Profile::LINUX_6_15`] opens with it.
     Bit18Lru,
 }
 
 impl DFlagsNumbering {
     /// The kernel's `d_flags` for the model's (6.1's numbering).
     pub fn kernel(self, model: u32) -> u32 {
-        use crate::dentry::{DCACHE_ENTRY_TYPE, DCACHE_LRU_LIST};
+        use crate::dentry::{DCACHE_ENTRY_TYPE, DCACHE_LRU_LIST, DCACHE_MAY_FREE};
+        // DCACHE_DENTRY_KILLED: 6.12's BIT(15), 6.18.2's BIT(14).
+        let killed = |m: u32, bit: u32| {
+            if m & DCACHE_MAY_FREE != 0 {
+                (m & !DCACHE_MAY_FREE) | bit
+            } else {
+                m
+            }
+        };
         match self {
             DFlagsNumbering::Bit19Lru => model,
+            DFlagsNumbering::Bit19LruNoMayFree => killed(model, 1 << 15),
             DFlagsNumbering::Bit18Lru => {
                 let moved = DCACHE_LRU_LIST | DCACHE_ENTRY_TYPE;
-                (model & !moved) | ((model & moved) >> 1)
+                killed((model & !moved) | ((model & moved) >> 1), 1 << 14)
             }
         }
     }
@@ -762,7 +782,8 @@ impl Profile {
     };
 
     /// 6.8 up to 6.14 (Debian 13's 6.12): the kill path locks the parent only after the inode
-    /// is detached.
+    /// is detached; the same series dropped `DCACHE_MAY_FREE`
+    /// ([`DFlagsNumbering::Bit19LruNoMayFree`]).
     pub const LINUX_6_8: Profile = Profile {
         name: "linux-6.8",
         since: (6, 8, 0),
@@ -772,6 +793,7 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         kill_parent_lock: KillParentLock::AfterUnlinkInode,
+        d_flags_numbering: DFlagsNumbering::Bit19LruNoMayFree,
         ..Profile::LINUX_6_1
     };
 
@@ -1116,6 +1138,36 @@ mod tests {
         assert_eq!(Profile::LINUX_4_7.kill_iput, KillIput::DentryIput);
     }
 
+    /// A dentry killed while on a dispose list (the model's `DCACHE_MAY_FREE`, 6.1's bit 23)
+    /// carries the bit its kernel sets: `DCACHE_MAY_FREE` up to 6.7, `DCACHE_DENTRY_KILLED`
+    /// from 6.8 (bit 15, bit 14 from 6.15's repacking, where bit 23 is `DCACHE_OP_REAL`).
+    /// Read in 6.1.0's, 6.12's, 6.14.0's, 6.18.2's and 7.1.5's include/linux/dcache.h.
+    #[test]
+    fn a_dentry_killed_on_a_dispose_list_carries_its_kernels_bit() {
+        use crate::dentry::{DCACHE_MAY_FREE, DCACHE_SHRINK_LIST};
+        let on_list = DCACHE_SHRINK_LIST | DCACHE_MAY_FREE;
+        for (release, bit) in [
+            ("4.4.155", 1 << 23),
+            ("6.1.0-27-amd64", 1 << 23),
+            ("6.7.12", 1 << 23),
+            ("6.8.0", 1 << 15),
+            ("6.12.9-amd64", 1 << 15),
+            ("6.14.11", 1 << 15),
+            ("6.15.0", 1 << 14),
+            ("6.18.2", 1 << 14),
+            ("7.3.4+deb13-amd64", 1 << 14),
+        ] {
+            let p = Profile::for_release(release).expect("a profile");
+            let k = p.d_flags_numbering.kernel(on_list);
+            assert_eq!(k & ((1 << 23) | (1 << 15) | (1 << 14)), bit, "{release}");
+            assert_ne!(k & DCACHE_SHRINK_LIST, 0, "{release}");
+            assert_eq!(
+                p.d_flags_numbering.kernel(DCACHE_SHRINK_LIST),
+                DCACHE_SHRINK_LIST
+            );
+        }
+    }
+
     /// The generations that open inside another's range differ from the one before in the
     /// field their commit changed (3.12: the two of its dcache rework), and in nothing else.
     #[test]
@@ -1179,7 +1231,7 @@ mod tests {
         assert_eq!(
             back(
                 Profile {
-                    d_flags_numbering: DFlagsNumbering::Bit19Lru,
+                    d_flags_numbering: DFlagsNumbering::Bit19LruNoMayFree,
                     ..Profile::LINUX_6_15
                 },
                 Profile::LINUX_6_8
