@@ -183,8 +183,8 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
         let mut doubt: Option<(PathId, Fact)> = None;
         let mut dir = paths.parent(path);
         while let Some(d) = dir.filter(|d| *d != ROOT) {
-            let (state, last_writer) = hist.state_and_last_writer(d, t);
-            if let State::Missing(f) = state {
+            let (missing, last_writer) = hist.missing_and_last_writer(d, t);
+            if let Some(f) = missing {
                 return found(NameState::ParentGone(d, *f));
             }
             if let Some(lw) = last_writer {

@@ -133,6 +133,57 @@ impl<'a> State<'a> {
     }
 }
 
+/// A name's facts in end order, as one slice: folding takes them from the front, and the
+/// queries walk them back from the newest. A `VecDeque`'s ring cost each query its index
+/// arithmetic and its two halves (about a third of a state query, callgrind); here the front
+/// is an offset into a vector, which moves the live facts down once the dead front is as
+/// long as they are (each fact is moved at most once on average).
+#[derive(Default)]
+struct Facts {
+    buf: Vec<Fact>,
+    /// Facts before it are folded.
+    head: usize,
+}
+
+impl std::ops::Deref for Facts {
+    type Target = [Fact];
+    #[inline(always)]
+    fn deref(&self) -> &[Fact] {
+        // `head` never passes the end: `pop_front` moves it past a fact that exists only.
+        self.buf.get(self.head..).unwrap_or(&[])
+    }
+}
+
+impl Facts {
+    fn back(&self) -> Option<&Fact> {
+        self.buf.last().filter(|_| self.head < self.buf.len())
+    }
+
+    fn push_back(&mut self, f: Fact) {
+        self.buf.push(f);
+    }
+
+    fn insert(&mut self, at: usize, f: Fact) {
+        self.buf.insert(self.head + at, f);
+    }
+
+    fn pop_front(&mut self) -> Option<Fact> {
+        let f = *self.buf.get(self.head)?;
+        self.head += 1;
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head >= COMPACT_AT && 2 * self.head >= self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+        Some(f)
+    }
+}
+
+/// How many folded facts a name's [`Facts`] holds at least before moving its live ones down.
+const COMPACT_AT: usize = 32;
+
 /// How many racing groups back an order may rest on the one before it (each resolved from the
 /// state before it): bounds the work of a state query on a name raced over and over.
 const ORDER_DEPTH: u8 = 4;
@@ -146,11 +197,11 @@ struct NameHistory {
     base_observation: Option<Fact>,
     /// Facts of the last retention period, sorted by `ts_end` (those ending together in
     /// arrival order).
-    recent: VecDeque<Fact>,
+    recent: Facts,
     /// The writers of `recent`, in the same order: what queries walk back through, where
     /// `recent` holds every observation too (a name stat'd 100 k times a second holds
     /// hundreds of thousands).
-    writers: VecDeque<Fact>,
+    writers: Facts,
     /// How many facts of `recent` end before they begin (a damaged event): while there is
     /// one, the walk for the last observation cannot stop early (see `last_before`).
     inverted: usize,
@@ -215,7 +266,7 @@ impl NameHistory {
     fn last_before(&self, t: u64) -> (Option<&Fact>, Option<LastWriter<'_>>) {
         let mut observation: Option<&Fact> = self.base_observation.as_ref();
         let end = ended_before(&self.recent, t);
-        for f in self.recent.range(..end).rev() {
+        for f in self.recent[..end].iter().rev() {
             if f.writer
                 || (self.inverted == 0 && observation.is_some_and(|o| f.ts_end <= o.ts_begin))
             {
@@ -238,9 +289,8 @@ impl NameHistory {
                 .map(|w| (w, self.base_rival.as_ref()));
         };
         let f = &self.writers[i];
-        let rival = self
-            .writers
-            .range(..i)
+        let rival = self.writers[..i]
+            .iter()
             .rev()
             .take_while(|g| g.ts_end >= f.ts_begin)
             .find(|g| rivals(g, f))
@@ -292,7 +342,7 @@ impl NameHistory {
         let mut from = w.ts_begin.min(r.ts_begin).min(w.ts_end).min(r.ts_end);
         let mut flips = 0i64;
         // Sorted by end: once a writer ends before `from`, so do the rest.
-        for f in self.writers.range(..self.writers_before(t)).rev() {
+        for f in self.writers[..self.writers_before(t)].iter().rev() {
             if f.ts_end < from {
                 break;
             }
@@ -347,7 +397,7 @@ fn ordered<'a>(w: &'a Fact, r: &'a Fact, before: State<'a>, flips: i64) -> Optio
 /// state query makes two of these, nearly always answered by the newest fact, and the call
 /// itself was a third of their cost (callgrind).
 #[inline(always)]
-fn ended_before(facts: &VecDeque<Fact>, t: u64) -> usize {
+fn ended_before(facts: &[Fact], t: u64) -> usize {
     let (mut lo, mut hi) = (0, facts.len());
     let mut step = 1;
     while let Some(i) = hi.checked_sub(step) {
@@ -474,7 +524,7 @@ impl History {
         while h.moves.get(1).is_some_and(|m| m.ts_end < horizon) {
             h.moves.pop_front();
         }
-        while h.recent.front().is_some_and(|f| f.ts_end < horizon) {
+        while h.recent.first().is_some_and(|f| f.ts_end < horizon) {
             let Some(old) = h.recent.pop_front() else {
                 break;
             };
@@ -519,19 +569,32 @@ impl History {
             .is_some_and(|(_, rival)| rival.is_some())
     }
 
-    /// [`History::state_at`] and the last writer of `path` that completed before `t` (with
-    /// its rival if one overlapped it), from one walk of the name's facts: the classification
-    /// asks both of every directory above a name.
-    pub fn state_and_last_writer(
+    /// What the classification asks of each directory above a name: the fact that shows
+    /// `path` missing at `t` when [`History::state_at`] is [`State::Missing`], and the last
+    /// writer that completed before `t` (with its rival if one overlapped it). Only a last
+    /// writer with no rival that did not leave the name existing makes the state missing (an
+    /// observation that began after it ended would make it existing), so only then are the
+    /// observations walked: a directory is rarely removed, and the walk was two thirds of
+    /// the question's cost (callgrind).
+    pub fn missing_and_last_writer(
         &self,
         path: PathId,
         t: u64,
-    ) -> (State<'_>, Option<LastWriter<'_>>) {
+    ) -> (Option<&Fact>, Option<LastWriter<'_>>) {
         let Some(h) = self.names.get(path as usize) else {
-            return (State::Unknown, None);
+            return (None, None);
         };
-        let found = h.last_before(t);
-        (h.state_from(found, t, ORDER_DEPTH), found.1)
+        let last = h.last_writer_before(t);
+        let missing = match last {
+            Some((w, None)) if w.effect != Some(Exists::Yes) => {
+                match h.state_from(h.last_before(t), t, ORDER_DEPTH) {
+                    State::Missing(f) => Some(f),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        (missing, last)
     }
 
     /// Where the dentry that writer `f` (a rename or exchange onto `path`) put there came
@@ -565,8 +628,7 @@ impl History {
         hit: impl Fn(&Fact) -> bool,
     ) -> Option<&Fact> {
         let h = self.names.get(path as usize)?;
-        let (older, newer) = h.writers.as_slices();
-        for f in newer.iter().rev().chain(older.iter().rev()) {
+        for f in h.writers.iter().rev() {
             if f.ts_end < b {
                 return None;
             }
@@ -644,6 +706,54 @@ mod tests {
         for f in Fact::from_op(kind, result, b, e, 1).into_iter().flatten() {
             h.add(7, f, now);
         }
+    }
+
+    /// A name's facts as a vector with a moving front hold what a double-ended queue would
+    /// through appends, inserts and pops, across the moves of the live facts down (and with
+    /// the front emptied now and then).
+    #[test]
+    fn facts_behave_as_a_queue_across_compactions() {
+        let fact = |n: u64| Fact {
+            ts_begin: n,
+            ts_end: n,
+            tid: 1,
+            kind: OpKind::Stat,
+            result: 0,
+            effect: None,
+            writer: false,
+            changes_existence: false,
+        };
+        let mut facts = Facts::default();
+        let mut queue: VecDeque<Fact> = VecDeque::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut compactions = 0;
+        for n in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 7 {
+                0..=2 => {
+                    facts.push_back(fact(n));
+                    queue.push_back(fact(n));
+                }
+                3 => {
+                    let at = (x >> 8) as usize % (queue.len() + 1);
+                    facts.insert(at, fact(n));
+                    queue.insert(at, fact(n));
+                }
+                _ => {
+                    let head = facts.head;
+                    assert_eq!(facts.pop_front(), queue.pop_front(), "at {n}");
+                    if facts.head < head && !queue.is_empty() {
+                        compactions += 1;
+                    }
+                }
+            }
+            assert!(facts.iter().eq(queue.iter()), "at {n}");
+            assert_eq!(facts.back(), queue.back(), "at {n}");
+            assert!(facts.buf.len() <= 2 * queue.len() + COMPACT_AT, "at {n}");
+        }
+        assert!(compactions >= 10, "{compactions} compactions");
     }
 
     #[test]
@@ -1068,9 +1178,13 @@ mod tests {
                             reference::state_before(nh, q, ORDER_DEPTH),
                             "seed {seed} t {q}"
                         );
+                        let missing = match state {
+                            State::Missing(f) => Some(f),
+                            _ => None,
+                        };
                         assert_eq!(
-                            h.state_and_last_writer(p, q),
-                            (state, reference::last_before(nh, q).1),
+                            h.missing_and_last_writer(p, q),
+                            (missing, reference::last_before(nh, q).1),
                             "seed {seed} t {q}"
                         );
                         let rival = matches!(reference::last_before(nh, q).1, Some((_, Some(_))));
@@ -1086,9 +1200,8 @@ mod tests {
                             _ => {}
                         }
                         let end = nh.recent.partition_point(|f| f.ts_end < q);
-                        let since = nh
-                            .recent
-                            .range(..end)
+                        let since = nh.recent[..end]
+                            .iter()
                             .rev()
                             .take_while(|f| !f.writer)
                             .count();

@@ -537,7 +537,7 @@ impl SideState {
         } else {
             self.now = key;
         }
-        while self.suspects.next_deadline().is_some_and(|d| d < key) {
+        while self.suspects.next_deadline() < key {
             if let Some(s) = self.suspects.pop() {
                 self.resolve(s, sh);
             }
