@@ -1200,7 +1200,7 @@ impl Task<'_> {
         }
         self.push_new(probe, ts, |e| {
             e.parent = parent.id;
-            e.set_name(name.name);
+            crate::task::fresh_name(e, name.name, None);
             e.name_hash = name.hash;
             if let Some(d) = found {
                 e.dentry = d.id;

@@ -7,7 +7,7 @@ use crate::model::Dcache;
 use crate::rcu::RcuHandle;
 use std::cell::RefCell;
 use std::sync::Arc;
-use tracer_common::{flags, Event, Probe, Source};
+use tracer_common::{flags, Event, Probe, Source, NAME_CAP};
 
 /// Named points of the protocol where a [`StepHook`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,12 +149,6 @@ impl<'a> Task<'a> {
         e.source = Source::Model as u8;
     }
 
-    pub(crate) fn event(&self, probe: Probe, ts: u64) -> Event {
-        let mut e = Event::zeroed();
-        self.stamp(&mut e, probe, ts);
-        e
-    }
-
     /// Appends an event of `probe` begun at `ts`, which `fill` completes where it is kept: an
     /// event built on the stack and moved in costs a 152-byte copy, the replay's largest.
     pub(crate) fn push_new(&self, probe: Probe, ts: u64, fill: impl FnOnce(&mut Event)) {
@@ -190,24 +184,28 @@ impl<'a> Task<'a> {
     }
 
     /// A writer probe's entry half: the state at entry (`d_lock` is held at every writer's
-    /// entry, so name and parent are stable). `None` when no events are wanted.
+    /// entry, so name and parent are stable). `None` when no events are wanted. Built where it
+    /// is returned: an event built beside it and moved in was a 152-byte copy a writer.
     pub(crate) fn writer_entry(&self, probe: Probe, d: DPtr) -> Option<Event> {
         if !self.want_events {
             return None;
         }
-        let mut e = self.event(probe, self.dc.clock.now());
-        e.dentry = d.id;
-        e.parent = d.d_parent().id;
-        let name = d.d_name();
-        e.set_name(&name.name);
-        e.name_hash = name.hash;
-        e.seq_begin = d.d_seq.read();
-        e.inode_begin = d.d_inode.load(crate::sync::Ordering::Relaxed);
-        e.aux = self.dc.profile.d_flags_numbering.kernel(d.flags());
-        if !d.d_unhashed() {
-            e.flags |= flags::HASHED_BEGIN;
+        let mut entry = Some(Event::zeroed());
+        if let Some(e) = entry.as_mut() {
+            self.stamp(e, probe, self.dc.clock.now());
+            e.dentry = d.id;
+            e.parent = d.d_parent().id;
+            let name = d.d_name();
+            fresh_name(e, &name.name, None);
+            e.name_hash = name.hash;
+            e.seq_begin = d.d_seq.read();
+            e.inode_begin = d.d_inode.load(crate::sync::Ordering::Relaxed);
+            e.aux = self.dc.profile.d_flags_numbering.kernel(d.flags());
+            if !d.d_unhashed() {
+                e.flags |= flags::HASHED_BEGIN;
+            }
         }
-        Some(e)
+        entry
     }
 
     /// A writer probe's exit half: the state at return.
@@ -230,6 +228,31 @@ impl<'a> Task<'a> {
     }
 }
 
+/// What [`Event::set_name`] makes of `first`, or of `first`, a NUL and `second` (an Op event's
+/// two paths), on an event whose name is still zeroed ([`Event::zeroed`]): the same bytes,
+/// without zeroing the 64 again or joining the two paths in a new `String` first.
+pub(crate) fn fresh_name(e: &mut Event, first: &[u8], second: Option<&[u8]>) {
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(NAME_CAP - at);
+        if let (Some(to), Some(from)) = (e.name.get_mut(at..at + n), bytes.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        at += n;
+    };
+    put(first);
+    let mut len = first.len();
+    if let Some(second) = second {
+        put(&[0]);
+        put(second);
+        len += 1 + second.len();
+    }
+    e.name_len = len as u32;
+    if len > NAME_CAP {
+        e.flags |= flags::NAME_TRUNCATED;
+    }
+}
+
 impl Drop for Task<'_> {
     fn drop(&mut self) {
         self.hand_to_sink();
@@ -248,6 +271,29 @@ mod tests {
                 .with_sink(sink.clone())
                 .with_one_thread_clock(),
         )
+    }
+
+    /// A fresh event's name written by `fresh_name` is byte for byte what `Event::set_name`
+    /// writes, for one path or two joined by a NUL, below, at and past the name's capacity.
+    #[test]
+    fn a_fresh_name_is_what_set_name_writes() {
+        let long: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+        for n in [0, 1, 31, 32, 63, 64, 65, 100] {
+            let first = &long[..n];
+            let mut want = Event::zeroed();
+            want.set_name(first);
+            let mut got = Event::zeroed();
+            super::fresh_name(&mut got, first, None);
+            assert_eq!(got.as_bytes(), want.as_bytes(), "{n} bytes");
+            for m in [0, 1, 30, 70] {
+                let second = &long[..m];
+                let joined = [first, &[0], second].concat();
+                want.set_name(&joined);
+                let mut got = Event::zeroed();
+                super::fresh_name(&mut got, first, Some(second));
+                assert_eq!(got.as_bytes(), want.as_bytes(), "{n} and {m} bytes");
+            }
+        }
     }
 
     /// A task keeping its events hands none to the sink at the end of a syscall: its owner
