@@ -751,9 +751,12 @@ impl Task<'_> {
 
     /// 3.12+: `list_lru_walk_node()` with `dentry_lru_isolate()`: visits up to `nr_to_walk`
     /// LRU entries, oldest first. A rotated (recently referenced) dentry goes to the newest
-    /// end and can be met again in the same walk.
+    /// end and can be met again in the same walk. Counts every `LRU_REMOVED`, an in-use
+    /// dentry taken off the LRU as well as one moved to the dispose list (3.12.0's
+    /// mm/list_lru.c:90, 4.0.0's :213, 6.1.0's :236).
     fn list_lru_walk_node(&self, nr_to_walk: usize, dispose: &mut VecDeque<DPtr>) -> usize {
         let mut lru = self.dc.lru.lock();
+        let mut isolated = 0;
         let mut cursor = 0;
         for _ in 0..nr_to_walk {
             let Some((&key, &d)) = lru.list.range(cursor + 1..).next() else {
@@ -768,6 +771,7 @@ impl Task<'_> {
                 // In use: lazily drop it from the LRU (d_lru_isolate), LRU_REMOVED.
                 lru.list.remove(&key);
                 d.flags_update(0, DCACHE_LRU_LIST);
+                isolated += 1;
             } else if d.flags() & DCACHE_REFERENCED != 0 {
                 // Recently used: age it and give it another round (LRU_ROTATE).
                 d.flags_update(0, DCACHE_REFERENCED);
@@ -777,14 +781,15 @@ impl Task<'_> {
                 lru.list.insert(k, d);
                 d.d_lru_key.store(k, Ordering::Relaxed);
             } else {
-                // d_lru_shrink_move(): onto the dispose list.
+                // d_lru_shrink_move(): onto the dispose list, LRU_REMOVED.
                 lru.list.remove(&key);
                 d.flags_update(DCACHE_SHRINK_LIST, 0);
                 dispose_add(dispose, d, self.dc.profile.dispose_add);
+                isolated += 1;
             }
             d.d_lock.unlock();
         }
-        dispose.len()
+        isolated
     }
 
     /// 2.6.38 to 3.11 (`__shrink_dcache_sb()`, from 3.3 the body of `prune_dcache_sb()`):
@@ -1662,6 +1667,34 @@ pub(crate) mod tests {
                 let want: Vec<&str> = [want].into_iter().filter(|w| !w.is_empty()).collect();
                 assert_eq!(got, want, "{release}");
             }
+        }
+    }
+
+    /// A walk counts an in-use dentry it takes off the LRU among the ones it isolated, as the
+    /// kernel's `freed` does (`drop_slab()`'s loop reads it): "d", on the LRU since its mkdir
+    /// and now held by its child "d/f", is its oldest entry ("d/f", in use too, the next).
+    /// 3.12+'s `LRU_REMOVED` counts it
+    /// (3.12.0's mm/list_lru.c:90, 6.1.0's :236); up to 3.11 the walk moves it to its dispose
+    /// list like an unused one (`shrink_dentry_list()` then drops it). Nothing dies.
+    #[test]
+    fn a_walk_counts_the_in_use_dentry_it_takes_off_the_lru() {
+        for name in Profile::NAMES {
+            let (dc, sink) = model(name);
+            let t = dc.task(1);
+            t.mkdir("d").unwrap();
+            t.create("d/f").unwrap();
+            let f = t
+                .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
+                .unwrap();
+            let d = f.d_parent();
+            kills(&t, &sink);
+            let lru = || -> Vec<u64> { dc.lru.lock().list.values().map(|d| d.id).collect() };
+            assert_eq!(lru(), [d.id, f.id], "{name}");
+            assert_eq!(t.prune_dcache_sb(1), 1, "{name}");
+            assert_eq!(lru(), [f.id], "{name}");
+            assert_eq!(d.flags() & crate::dentry::DCACHE_LRU_LIST, 0, "{name}");
+            assert_eq!(kills(&t, &sink), [], "{name}");
+            t.dput(f);
         }
     }
 
