@@ -155,28 +155,29 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     let mut numbering = Numbering::default();
     let mut released = Vec::with_capacity(READ_BATCH);
     let mut events = Vec::with_capacity(RELEASED_ROOM);
-    let problem = loop {
-        match reader.next_record() {
-            Ok(Some(rec)) => {
-                counts.count(&rec);
-                let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
-                window.insert(key, numbering.compact(&rec));
-                let before = events.len();
-                window.pop_due(&mut events);
-                released.push((events.len() - before) as u32);
-                if released.len() == READ_BATCH {
-                    let batch = Batch::Read {
-                        released: std::mem::replace(&mut released, Vec::with_capacity(READ_BATCH)),
-                        events: std::mem::replace(&mut events, Vec::with_capacity(RELEASED_ROOM)),
-                        numbered: numbering.take(),
-                    };
-                    if tx.0.send(batch).is_err() {
-                        break None;
-                    }
-                }
-            }
+    let problem = 'read: loop {
+        let records = match reader.next_records() {
+            Ok(Some(records)) => records,
             Ok(None) => break None,
             Err(e) => break Some(e.to_string()),
+        };
+        for rec in records {
+            counts.count(&rec);
+            let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
+            window.insert(key, numbering.compact(&rec));
+            let before = events.len();
+            window.pop_due(&mut events);
+            released.push((events.len() - before) as u32);
+            if released.len() == READ_BATCH {
+                let batch = Batch::Read {
+                    released: std::mem::replace(&mut released, Vec::with_capacity(READ_BATCH)),
+                    events: std::mem::replace(&mut events, Vec::with_capacity(RELEASED_ROOM)),
+                    numbered: numbering.take(),
+                };
+                if tx.0.send(batch).is_err() {
+                    break 'read None;
+                }
+            }
         }
     };
     counts.finish();

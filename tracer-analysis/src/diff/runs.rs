@@ -47,8 +47,11 @@ pub struct Runs<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize = BLOCK> {
     /// and pop, so asking what is next is one load.
     least: usize,
     heap: BinaryHeap<Reverse<(u128, u32)>>,
-    /// The heap's least key, [`NONE`] when it is empty: the pops compare it, not the heap.
+    /// The heap's least key, [`NONE`] when it is empty.
     heap_top: u128,
+    /// The least key held, [`NONE`] when empty: the least of `fronts[least]` and `heap_top`,
+    /// kept by every push and pop, so a pop that finds nothing due is one comparison.
+    next: u128,
     /// The values of the heap's items, by slot.
     slab: Vec<V>,
     free: Vec<u32>,
@@ -67,6 +70,7 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Default for Runs<V, 
             least: 0,
             heap: BinaryHeap::new(),
             heap_top: NONE,
+            next: NONE,
             slab: Vec::new(),
             free: Vec::new(),
         }
@@ -231,6 +235,7 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
             if key < self.fronts[self.least % RUNS] {
                 self.least = run;
             }
+            self.next = self.next.min(key);
         }
         q.push_back(value, &mut self.spare);
     }
@@ -259,6 +264,7 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
         };
         self.heap.push(Reverse((key, slot)));
         self.heap_top = self.heap_top.min(key);
+        self.next = self.next.min(key);
     }
 
     /// Run `run` has been emptied: its back is 0 (anything may follow), so it goes last in
@@ -287,6 +293,7 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
             }
         }
         self.heap_top = self.heap.peek().map_or(NONE, |&Reverse((k, _))| k);
+        self.next = self.heap_top.min(self.fronts[self.least % RUNS]);
     }
 
     /// Takes the front of run `run`, the least item held, handing it to `f` where it lies
@@ -302,6 +309,7 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
             self.emptied(run);
         }
         self.least = self.least_run();
+        self.next = self.heap_top.min(self.fronts[self.least % RUNS]);
     }
 
     /// The opened run whose front key is least (empty runs' are [`NONE`], above any other).
@@ -330,18 +338,15 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
     #[inline(always)]
     pub fn pop_while(&mut self, mut due: impl FnMut(u128) -> bool, mut f: impl FnMut(&V)) {
         loop {
-            let run = self.least % RUNS;
-            let key = self.fronts[run];
-            if self.heap_top < key {
-                if !due(self.heap_top) {
-                    return;
-                }
+            let key = self.next;
+            if key == NONE || !due(key) {
+                return;
+            }
+            // Keys are distinct: the heap's top is the least key only when it is in the heap.
+            if key == self.heap_top {
                 self.take_heap(&mut f);
             } else {
-                if key == NONE || !due(key) {
-                    return;
-                }
-                self.take_run(run, &mut f);
+                self.take_run(self.least, &mut f);
             }
         }
     }
