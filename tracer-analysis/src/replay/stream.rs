@@ -421,6 +421,9 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         late
     }
 
+    // Its one caller, `take_in`: called instead of inlined, 0.6 % more instructions (callgrind,
+    // the replay bench at 1 M with 6 probe events an operation).
+    #[inline(always)]
     fn add_op(&mut self, index: usize, op: KernelOp) {
         let late = self.arrived(op.ts_begin);
         let th = self.by_tid.entry(op.tid).or_default();
