@@ -24,8 +24,9 @@ pub struct JsonEvent {
     pub inode_end: u64,
     pub seq_begin: u32,
     pub seq_end: u32,
-    /// Lookups and writers: `d_flags` at entry, raw, in the numbering of the kernel that
-    /// recorded it; a model trace's in its profile's (userspace-dcache's `DFlagsNumbering`).
+    /// Lookups: the returned dentry's `d_flags`, read at return beside its `d_seq`; writers:
+    /// `d_flags` at entry. Raw, in the numbering of the kernel that recorded it; a model
+    /// trace's in its profile's (userspace-dcache's `DFlagsNumbering`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub d_flags: Option<u32>,
     /// Operation events: the operation.
