@@ -22,8 +22,8 @@ fn table_as_json_lists_every_profile_scenario_and_mutant() {
     let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("a JSON list");
     assert_eq!(
         list.len(),
-        (18 + 9) * 4,
-        "(18 profiles + 9 mutants on 6.1) x 4 scenarios, one model"
+        (20 + 9) * 4,
+        "(20 profiles + 9 mutants on 6.1) x 4 scenarios, one model"
     );
     for o in &list {
         for key in ["profile", "scenario", "mutant", "verdict"] {

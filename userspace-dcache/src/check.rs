@@ -60,7 +60,7 @@
 //!   `..`, no walk standing on a NULL inode (the kernel dereferences it next). Not checked in
 //!   [`Scenario::Delete`], where ENOENT is a right answer for a stat racing the unlink.
 
-use crate::dentry::DPtr;
+use crate::dentry::{DPtr, DCACHE_REFERENCED};
 use crate::error::{Errno, ModelError};
 use crate::event::{ClockKind, CollectSink};
 use crate::fs::{FsKind, InodeKind};
@@ -621,8 +621,16 @@ fn setup(dc: &Dcache, scenario: Scenario) -> World {
     let f = t.d_alloc(dc.root, NAME.as_bytes());
     t.d_add(f, Some((F_INO, InodeKind::File)));
     match scenario {
-        // The last reference goes: retain_dentry() keeps it, unused, on the LRU.
-        Scenario::Kill => t.dput(f),
+        // The last reference goes: retain_dentry() keeps it, unused, on the LRU. Up to 4.11
+        // that dput() also marked it referenced (DputReferenced::EveryRetain), and a shrinker
+        // kills such a dentry only on its second visit: an earlier walk spends the mark, so
+        // the one raced here kills "f" as from 4.12.
+        Scenario::Kill => {
+            t.dput(f);
+            if f.flags() & DCACHE_REFERENCED != 0 {
+                t.prune_dcache_sb(1);
+            }
+        }
         // The unlinker's reference (Delete) or the last user's (UnhashedKill) stays.
         Scenario::Delete | Scenario::UnhashedKill | Scenario::CwdDotDot => {}
     }

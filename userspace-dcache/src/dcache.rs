@@ -6,18 +6,18 @@
 //!
 //! Not modelled, because they protect lists the model does not keep: `inode->i_lock` and the
 //! `d_alias` list, the parent's `d_lock` around `d_subdirs`, the in-lookup hash of
-//! `d_alloc_parallel`. The prune walk is the generation's ([`PruneWalk`]); `dput()` marks a
-//! dentry `DCACHE_REFERENCED` by 6.1's rule for every profile (only when it was already on the
-//! LRU; 4.8.15's `dput()` still marks it at every last reference): that decides which dentries
-//! a prune pass picks, not how they are killed.
+//! `d_alloc_parallel`. The prune walk is the generation's ([`PruneWalk`]), and so is the rule by
+//! which `dput()` marks a dentry `DCACHE_REFERENCED` ([`DputReferenced`]): that decides which
+//! dentries a prune pass picks, not how they are killed.
 //!
 //! [`PruneWalk`]: crate::profile::PruneWalk
+//! [`DputReferenced`]: crate::profile::DputReferenced
 
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, InodeSeq, KillEntry,
-    KillIput, KillParentLock, PruneWalk, ShrinkParent,
+    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DputReferenced, InodeSeq,
+    KillEntry, KillIput, KillParentLock, PruneWalk, ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{cpu_relax, smp_rmb, Ordering};
@@ -666,10 +666,22 @@ impl Task<'_> {
             return false; // tmpfs: always_delete_dentry()
         }
         d.count_add(-1);
-        if d.flags() & DCACHE_LRU_LIST == 0 {
-            self.d_lru_add(d);
-        } else if d.flags() & DCACHE_REFERENCED == 0 {
-            d.flags_update(DCACHE_REFERENCED, 0);
+        match self.dc.profile.dput_referenced {
+            DputReferenced::EveryRetain => {
+                if d.flags() & DCACHE_REFERENCED == 0 {
+                    d.flags_update(DCACHE_REFERENCED, 0);
+                }
+                if d.flags() & DCACHE_LRU_LIST == 0 {
+                    self.d_lru_add(d);
+                }
+            }
+            DputReferenced::OnLru => {
+                if d.flags() & DCACHE_LRU_LIST == 0 {
+                    self.d_lru_add(d);
+                } else if d.flags() & DCACHE_REFERENCED == 0 {
+                    d.flags_update(DCACHE_REFERENCED, 0);
+                }
+            }
         }
         true
     }
@@ -712,6 +724,23 @@ impl Task<'_> {
         let mut lru = self.dc.lru.lock();
         lru.list.remove(&d.d_lru_key.load(Ordering::Relaxed));
         d.flags_update(0, DCACHE_LRU_LIST);
+    }
+
+    /// `drop_slab()`: passes of the shrinker ([`Task::shrink_slab`]) while the generation's
+    /// condition on a pass's count holds ([`DropSlabLoop`]). Returns the counts' sum.
+    ///
+    /// [`DropSlabLoop`]: crate::profile::DropSlabLoop
+    pub(crate) fn drop_slab(&self) -> usize {
+        let mut total = 0;
+        let mut pass = 0;
+        loop {
+            let freed = self.shrink_slab();
+            total += freed;
+            if !self.dc.profile.drop_slab_loop.again(freed, pass) {
+                return total;
+            }
+            pass += 1;
+        }
     }
 
     /// `shrink_slab()` of the one superblock's dcache, as `drop_slab()` calls it: a scan of
@@ -1620,9 +1649,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// Whether `release`'s `dput()` marks a dentry referenced at every retained last reference
+    /// (up to 4.11, [`DputReferenced::EveryRetain`]), from its numbers rather than the model's
+    /// profile.
+    ///
+    /// [`DputReferenced::EveryRetain`]: crate::profile::DputReferenced
+    fn marks_every_retain(release: &str) -> bool {
+        let numbers = crate::profile::major_minor(release.trim_start_matches("linux-"));
+        numbers.is_some_and(|n| n < (4, 12))
+    }
+
     /// What one prune walk counts and where a referenced dentry goes ([`PruneWalk`]). The LRU
     /// holds "a" (referenced), then "b" and "c" (unreferenced: never looked up after their
-    /// create), and each walk is asked for one. Up to 3.11 `count` counts isolations and the
+    /// create), and each walk is asked for one. Up to 4.11 each create's `dput()` marked its
+    /// dentry, so a walk of three ages them first (parks or rotates each, in the LRU's order). Up to 3.11 `count` counts isolations and the
     /// walk parks "a" until it ends: the first walk kills "b", and "a", spliced back at the
     /// newest end, lets the second kill "c" (2.6.38's and 3.0.1's `__shrink_dcache_sb()`,
     /// 3.5's, 3.10.105's and 3.11.0's `prune_dcache_sb()`). From 3.12 `nr_to_walk` counts
@@ -1638,6 +1678,8 @@ pub(crate) mod tests {
             ("linux-3.11.0", "b", "c"),
             ("linux-3.12.0", "", "b"),
             ("linux-4.0.0", "", "b"),
+            ("linux-4.11.0", "", "b"),
+            ("linux-4.12.0", "", "b"),
             ("linux-6.1.0", "", "b"),
             ("linux-7.3.4", "", "b"),
         ] {
@@ -1645,6 +1687,18 @@ pub(crate) mod tests {
             let t = dc.task(1);
             for name in ["a", "b", "c"] {
                 t.create(name).unwrap();
+            }
+            let marked = dc
+                .lru
+                .lock()
+                .list
+                .values()
+                .all(|d| d.flags() & crate::dentry::DCACHE_REFERENCED != 0);
+            assert_eq!(marked, marks_every_retain(release), "{release}");
+            if marked {
+                assert_eq!(t.prune_dcache_sb(3), 0, "{release}: aged");
+            }
+            for name in ["a", "b", "c"] {
                 if name == "a" {
                     let d = t.filename_walk(&[b"a".as_slice()]).unwrap();
                     assert_eq!(d.flags() & crate::dentry::DCACHE_REFERENCED, 0);
@@ -1675,7 +1729,10 @@ pub(crate) mod tests {
     /// and now held by its child "d/f", is its oldest entry ("d/f", in use too, the next).
     /// 3.12+'s `LRU_REMOVED` counts it
     /// (3.12.0's mm/list_lru.c:90, 6.1.0's :236); up to 3.11 the walk moves it to its dispose
-    /// list like an unused one (`shrink_dentry_list()` then drops it). Nothing dies.
+    /// list like an unused one (`shrink_dentry_list()` then drops it). Nothing dies. Up to
+    /// 3.11 the walk parks a referenced dentry before it looks at anything else, and there
+    /// (up to 4.11 in general) the mkdir's and the create's `dput()` marked "d" and "d/f": a
+    /// first walk ages them.
     #[test]
     fn a_walk_counts_the_in_use_dentry_it_takes_off_the_lru() {
         for name in Profile::NAMES {
@@ -1690,6 +1747,10 @@ pub(crate) mod tests {
             kills(&t, &sink);
             let lru = || -> Vec<u64> { dc.lru.lock().list.values().map(|d| d.id).collect() };
             assert_eq!(lru(), [d.id, f.id], "{name}");
+            if parks_referenced(name) {
+                assert_eq!(t.prune_dcache_sb(2), 0, "{name}: aged");
+                assert_eq!(lru(), [d.id, f.id], "{name}");
+            }
             assert_eq!(t.prune_dcache_sb(1), 1, "{name}");
             assert_eq!(lru(), [f.id], "{name}");
             assert_eq!(d.flags() & crate::dentry::DCACHE_LRU_LIST, 0, "{name}");

@@ -48,9 +48,9 @@ impl Errno {
 pub enum ModelError {
     #[error(
         "unknown profile {0:?}; known: linux-2.6.38, linux-2.6.39, linux-3.0, linux-3.3, \
-         linux-3.5, linux-3.12, linux-4.0, linux-4.7, linux-4.8, linux-4.17, linux-4.18, \
-         linux-5.3, linux-5.7, linux-6.1, linux-6.8, linux-6.15, linux-6.19, linux-7.2, or \
-         linux-<release> (e.g. linux-5.10)"
+         linux-3.5, linux-3.12, linux-4.0, linux-4.7, linux-4.8, linux-4.12, linux-4.17, \
+         linux-4.18, linux-5.3, linux-5.7, linux-5.15, linux-6.1, linux-6.8, linux-6.15, \
+         linux-6.19, linux-7.2, or linux-<release> (e.g. linux-5.10)"
     )]
     UnknownProfile(String),
     #[error("cannot read a kernel version from release {0:?}; expected e.g. \"6.1.0-27-amd64\"")]

@@ -918,22 +918,11 @@ impl Task<'_> {
         r
     }
 
-    /// `echo 2 > /proc/sys/vm/drop_caches`: `drop_slab()` runs the shrinker until a pass frees
-    /// little (6.1's `(freed >> shift++) > 1` for every profile: 2.6.38's to 5.3.1's loop on
-    /// `freed > 10`, which on the model's small caches would stop after one pass); a pass is
-    /// [`Task::shrink_slab`]. Returns the shrinker's `freed` count (dentries it isolated;
-    /// parents it then killed are not counted, as in the kernel).
+    /// `echo 2 > /proc/sys/vm/drop_caches`: `drop_slab()` ([`Task::drop_slab`]). Returns the
+    /// shrinker's `freed` count (dentries it isolated; parents it then killed are not counted,
+    /// as in the kernel).
     fn do_drop_caches(&self) -> usize {
-        let mut total = 0;
-        let mut shift = 0u32;
-        loop {
-            let freed = self.shrink_slab();
-            total += freed;
-            if freed.checked_shr(shift).unwrap_or(0) <= 1 {
-                return total;
-            }
-            shift += 1;
-        }
+        self.drop_slab()
     }
 
     /// Runs `f` as one syscall: emits its Op event (begin/end from the model clock, or `span`

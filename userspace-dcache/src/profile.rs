@@ -67,7 +67,7 @@ pub enum Caller {
     /// by 03fa86e9f79d ("namei: stash the sampled ->d_seq into nameidata") and 3bd8bc897161
     /// ("step_into(): move fetching ->d_inode past handle_mounts()"), both in Al Viro's
     /// `pull-work.namei` of 1 August 2022, sent in the 6.0 merge window: 6.0 may already have
-    /// this caller (no 6.0 tree was read; the table keeps 6.0 on linux-5.7).
+    /// this caller (no 6.0 fs/namei.c was read; the table keeps 6.0 on linux-5.15, with 5.7's caller).
     StepInto,
 }
 
@@ -136,7 +136,7 @@ pub enum DDropShape {
     /// `___d_drop` event inside it, as the source calls them. 4.15's source (4.15.18) has an
     /// earlier split that no profile models: its `___d_drop` also invalidates, so its
     /// `__d_move` moves a hashed dentry's `d_seq` by 4 as [`DDropShape::Single`] does; the
-    /// table keeps 4.15 and 4.16 (not read) on linux-4.8.
+    /// table keeps 4.15 and 4.16 (not read) on linux-4.12, with 4.8's shape.
     Split,
 }
 
@@ -212,6 +212,59 @@ pub enum PruneWalk {
     /// through -mm for 3.12; its mainline hash not pinned) brought it: 3.11.0's walk is the
     /// one above. [`Profile::LINUX_3_12`] opens with it.
     ListLru,
+}
+
+/// What `dput()` does to `DCACHE_REFERENCED` when it keeps a dentry cached on its last
+/// reference: the mark is the LRU's second chance, which the prune walk ([`PruneWalk`]) spends
+/// before it isolates the dentry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DputReferenced {
+    /// Up to 4.11: `dput()` marks the dentry at every retained last reference, then
+    /// `dentry_lru_add()` puts it on the LRU if it is not there (4.4.155's fs/dcache.c:809-811,
+    /// 4.8.15's :782-784, 4.10.17's :782-784, 4.11.0's the same lines), so a dentry used once
+    /// already has the mark: the shrinker meets it twice before it isolates it.
+    EveryRetain,
+    /// 4.12+: `dentry_lru_add()` puts a dentry not yet on the LRU there unmarked and marks only
+    /// one already on it (4.12.0's fs/dcache.c:418-424, called by `dput()` at :784; 4.14.177's
+    /// :463-468; from 4.17 the same test in `retain_dentry()`, 6.1.0's :684-687). 563f40019d16
+    /// ("fs: don't set *REFERENCED on single use objects"): its diff, on a commit page of a
+    /// kernel fork, moves the mark into `dentry_lru_add()` at 4.11's line 419. 4.11.0 marks at
+    /// every retain and 4.12.0 does not, so it came in the 4.12 merge window.
+    /// [`Profile::LINUX_4_12`] opens with it.
+    OnLru,
+}
+
+/// When `drop_slab()` (`echo 2 > /proc/sys/vm/drop_caches`) stops: it calls every shrinker
+/// again while a pass over them frees enough. The count is what the shrinkers return (for the
+/// dcache, the walk's `LRU_REMOVED`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropSlabLoop {
+    /// 2.6.38 to 5.14: `while (freed > 10)` (2.6.38's fs/drop_caches.c:40-42; 4.0.0's
+    /// mm/vmscan.c:422-435 in `drop_slab_node()`; 5.3.1's :740-752, 5.4.0's :743-755,
+    /// 5.10.44's :695-710 and 5.10.198's :727-742 (the 5.10 stable line kept it), 5.11.0's
+    /// :693-708, 5.12.9's :694-709, 5.14-rc5's :894-909). A pass of the model's small caches
+    /// seldom frees more than 10 objects, so the loop mostly stops after one.
+    MoreThanTen,
+    /// 5.15+: `while ((freed >> shift++) > 1)`: the n-th further pass runs only if the last
+    /// freed at least 2^(n+1), so the loop ends even when something keeps refilling the caches
+    /// (5.15.55's and 5.15.85's mm/vmscan.c:939-955, 5.19.0's :951-967, 6.0.1's :1012-1028,
+    /// 6.1.0's :1023-1039; 6.12's :420-434 runs it in `drop_slab()` over the nodes). 1399af7e5489
+    /// ("mm, vmscan: guarantee drop_slab_node() termination"): the hash is the one a
+    /// kernel.org post-receive mail of 4 September 2021 (groeck/linux-staging's master, the 5.15
+    /// merge window) lists under that title; 5.14-rc5 has the old loop.
+    /// [`Profile::LINUX_5_15`] opens with it.
+    DoublingThreshold,
+}
+
+impl DropSlabLoop {
+    /// Whether `drop_slab()` runs another pass after pass `pass` (0 for the first) freed
+    /// `freed`.
+    pub fn again(self, freed: usize, pass: u32) -> bool {
+        match self {
+            DropSlabLoop::MoreThanTen => freed > 10,
+            DropSlabLoop::DoublingThreshold => freed.checked_shr(pass).unwrap_or(0) > 1,
+        }
+    }
 }
 
 /// When the shrinker drops the reference a killed dentry held on its parent, and where a
@@ -344,7 +397,7 @@ pub enum DeadDirCheck {
     /// do_lookup()"; the commit that added `lookup_real()` itself is not pinned here). Gone by
     /// 4.17.0, which checks first; the release between 4.9 and 4.17 that folded
     /// `lookup_real()` into `__lookup_hash()` was not read, so the table keeps 4.9 to 4.16 on
-    /// linux-4.8's `AfterAlloc`.
+    /// linux-4.8's and linux-4.12's `AfterAlloc`.
     AfterAlloc,
 }
 
@@ -470,6 +523,10 @@ pub struct Profile {
     pub dispose_add: DisposeAdd,
     /// See [`PruneWalk`].
     pub prune_walk: PruneWalk,
+    /// See [`DputReferenced`].
+    pub dput_referenced: DputReferenced,
+    /// See [`DropSlabLoop`].
+    pub drop_slab_loop: DropSlabLoop,
     /// Where `shrink_dcache_parent()` puts an unused child it collects, as the order it kills
     /// them in. [`DisposeAdd::Head`] up to 3.2, with no dispose list: `select_parent()` moves
     /// each unused child to the LRU's tail (`dentry_lru_move_tail()`), and
@@ -494,7 +551,7 @@ pub struct Profile {
 
 impl Profile {
     /// Every named profile, oldest first.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 20] = [
         "linux-2.6.38",
         "linux-2.6.39",
         "linux-3.0",
@@ -504,10 +561,12 @@ impl Profile {
         "linux-4.0",
         "linux-4.7",
         "linux-4.8",
+        "linux-4.12",
         "linux-4.17",
         "linux-4.18",
         "linux-5.3",
         "linux-5.7",
+        "linux-5.15",
         "linux-6.1",
         "linux-6.8",
         "linux-6.15",
@@ -544,6 +603,8 @@ impl Profile {
         tmpfs_pin: TmpfsPin::DgetAfterInstantiate,
         kill_entry: KillEntry::CallerChecks,
         prune_walk: PruneWalk::ReferencedList,
+        dput_referenced: DputReferenced::EveryRetain,
+        drop_slab_loop: DropSlabLoop::MoreThanTen,
         dispose_add: DisposeAdd::Tail,
         parent_dispose_add: DisposeAdd::Head,
         shrink_parent: ShrinkParent::KilledNext,
@@ -702,6 +763,22 @@ impl Profile {
         ..Profile::LINUX_4_7
     };
 
+    /// 4.12 up to 4.16: `dput()` marks a dentry referenced only when it is already on the LRU
+    /// ([`DputReferenced::OnLru`]): 4.11.0's `dput()` marks it at every retain, 4.12.0's
+    /// `dentry_lru_add()` (fs/dcache.c:418-424) only on a second retain. Merged in the 4.12
+    /// merge window (inferred from the two releases; no release candidate was read).
+    pub const LINUX_4_12: Profile = Profile {
+        name: "linux-4.12",
+        since: (4, 12, 0),
+        commit: Commit {
+            hash: "563f40019d16",
+            title: "fs: don't set *REFERENCED on single use objects",
+        },
+        landing: Landing::MergeWindow,
+        dput_referenced: DputReferenced::OnLru,
+        ..Profile::LINUX_4_8
+    };
+
     /// 4.17: `__d_move` keeps the target's name and parent, and `__d_drop` is 6.1's split
     /// (both read in 4.17.0's source); killing an unhashed dentry still moves no `d_seq`;
     /// `__lookup_hash()` checks `IS_DEADDIR()` before allocating.
@@ -719,7 +796,7 @@ impl Profile {
         d_drop_shape: DDropShape::Split,
         d_move_target: DMoveTarget::KeepNameAndParent,
         dead_dir_check: DeadDirCheck::BeforeAlloc,
-        ..Profile::LINUX_4_8
+        ..Profile::LINUX_4_12
     };
 
     /// 4.18 up to 5.2: the kill path always brackets the clear; the caller is still 4.8's.
@@ -753,7 +830,7 @@ impl Profile {
         ..Profile::LINUX_4_18
     };
 
-    /// 5.7 up to 6.0 (Debian 11's 5.10): `handle_mounts()` decides ENOENT from the NULL inode,
+    /// 5.7 up to 5.14 (Debian 11's 5.10): `handle_mounts()` decides ENOENT from the NULL inode,
     /// for `..` too. See [`Caller::HandleMounts`].
     pub const LINUX_5_7: Profile = Profile {
         name: "linux-5.7",
@@ -768,6 +845,22 @@ impl Profile {
         ..Profile::LINUX_5_3
     };
 
+    /// 5.15 up to 6.0: `drop_slab()` repeats a pass while its count, halved once more each
+    /// pass, stays above 1 ([`DropSlabLoop::DoublingThreshold`]): 5.14-rc5's
+    /// `drop_slab_node()` loops `while (freed > 10)` (mm/vmscan.c:909), 5.15.55's on the
+    /// shift (:955). Debian 11's 5.10 keeps the old loop (5.10.198's :742).
+    pub const LINUX_5_15: Profile = Profile {
+        name: "linux-5.15",
+        since: (5, 15, 0),
+        commit: Commit {
+            hash: "1399af7e5489",
+            title: "mm, vmscan: guarantee drop_slab_node() termination",
+        },
+        landing: Landing::MergeWindow,
+        drop_slab_loop: DropSlabLoop::DoublingThreshold,
+        ..Profile::LINUX_5_7
+    };
+
     /// 6.1 up to 6.7 (Debian 12's kernel): the `step_into()` caller with `nd->next_seq`.
     pub const LINUX_6_1: Profile = Profile {
         name: "linux-6.1",
@@ -778,7 +871,7 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         caller: Caller::StepInto,
-        ..Profile::LINUX_5_7
+        ..Profile::LINUX_5_15
     };
 
     /// 6.8 up to 6.14 (Debian 13's 6.12): the kill path locks the parent only after the inode
@@ -887,7 +980,7 @@ impl Profile {
     };
 
     /// Every profile, oldest first (the order of [`Profile::NAMES`]).
-    pub const ALL: [Profile; 18] = [
+    pub const ALL: [Profile; 20] = [
         Profile::LINUX_2_6_38,
         Profile::LINUX_2_6_39,
         Profile::LINUX_3_0,
@@ -897,10 +990,12 @@ impl Profile {
         Profile::LINUX_4_0,
         Profile::LINUX_4_7,
         Profile::LINUX_4_8,
+        Profile::LINUX_4_12,
         Profile::LINUX_4_17,
         Profile::LINUX_4_18,
         Profile::LINUX_5_3,
         Profile::LINUX_5_7,
+        Profile::LINUX_5_15,
         Profile::LINUX_6_1,
         Profile::LINUX_6_8,
         Profile::LINUX_6_15,
@@ -1035,7 +1130,9 @@ mod tests {
             ("4.6.7", "linux-4.0"),
             ("4.7.10", "linux-4.7"),
             ("4.8.15", "linux-4.8"),
-            ("4.16.18", "linux-4.8"),
+            ("4.11.12", "linux-4.8"),
+            ("4.12-rc1", "linux-4.12"),
+            ("4.16.18", "linux-4.12"),
             ("4.17.0", "linux-4.17"),
             ("4.18-rc8", "linux-4.17"),
             ("4.18.0-0.rc8.git0.1.fc29.x86_64", "linux-4.17"),
@@ -1047,6 +1144,10 @@ mod tests {
             ("5.6.19", "linux-5.3"),
             ("5.7-rc1", "linux-5.7"),
             ("5.10.0-30-amd64", "linux-5.7"),
+            ("5.14.21", "linux-5.7"),
+            ("5.15-rc1", "linux-5.15"),
+            ("5.15.0-91-generic", "linux-5.15"),
+            ("6.0.19", "linux-5.15"),
             ("6.1.0-27-amd64", "linux-6.1"),
             ("6.7.12", "linux-6.1"),
             ("6.8.0", "linux-6.8"),
@@ -1168,6 +1269,37 @@ mod tests {
         }
     }
 
+    /// `drop_slab()`'s passes for a shrinker that frees `counts` in turn (0 once they run out):
+    /// up to 5.14 (5.10.198's mm/vmscan.c:742) a pass must free more than 10 for another to
+    /// run; from 5.15 (5.15.55's :955, 6.1.0's :1039) more than 2^n after n passes.
+    #[test]
+    fn drop_slab_repeats_passes_by_its_kernels_condition() {
+        let passes = |release: &str, counts: &[usize]| {
+            let l = Profile::for_release(release)
+                .expect("a profile")
+                .drop_slab_loop;
+            let mut pass = 0;
+            while l.again(counts.get(pass).copied().unwrap_or(0), pass as u32) {
+                pass += 1;
+            }
+            pass + 1
+        };
+        for release in ["2.6.38", "4.19.1", "5.10.0-30-amd64", "5.14.21"] {
+            assert_eq!(passes(release, &[5, 3, 1]), 1, "{release}");
+            assert_eq!(passes(release, &[11, 11, 10]), 3, "{release}");
+        }
+        for release in [
+            "5.15.0",
+            "6.1.0-27-amd64",
+            "6.12.9-amd64",
+            "7.3.4+deb13-amd64",
+        ] {
+            assert_eq!(passes(release, &[5, 3, 1]), 2, "{release}");
+            assert_eq!(passes(release, &[11, 11, 10]), 4, "{release}");
+            assert_eq!(passes(release, &[2, 4, 8, 16, 33]), 6, "{release}");
+        }
+    }
+
     /// The generations that open inside another's range differ from the one before in the
     /// field their commit changed (3.12: the two of its dcache rework), and in nothing else.
     #[test]
@@ -1217,6 +1349,17 @@ mod tests {
         assert_eq!(
             back(
                 Profile {
+                    dput_referenced: DputReferenced::EveryRetain,
+                    ..Profile::LINUX_4_12
+                },
+                Profile::LINUX_4_8
+            ),
+            Profile::LINUX_4_8
+        );
+        assert_eq!(Profile::LINUX_4_12.dput_referenced, DputReferenced::OnLru);
+        assert_eq!(
+            back(
+                Profile {
                     shrink_parent: ShrinkParent::KilledNext,
                     ..Profile::LINUX_5_3
                 },
@@ -1227,6 +1370,20 @@ mod tests {
         assert_eq!(
             Profile::LINUX_5_3.shrink_parent,
             ShrinkParent::DputToListFirst
+        );
+        assert_eq!(
+            back(
+                Profile {
+                    drop_slab_loop: DropSlabLoop::MoreThanTen,
+                    ..Profile::LINUX_5_15
+                },
+                Profile::LINUX_5_7
+            ),
+            Profile::LINUX_5_7
+        );
+        assert_eq!(
+            Profile::LINUX_5_15.drop_slab_loop,
+            DropSlabLoop::DoublingThreshold
         );
         assert_eq!(
             back(

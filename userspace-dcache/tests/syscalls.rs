@@ -236,10 +236,12 @@ fn prune_kill_path_writers_per_profile() {
         ("linux-4.0", &iput),
         ("linux-4.7", &iput),
         ("linux-4.8", &hole),
+        ("linux-4.12", &hole),
         ("linux-4.17", &split_hole),
         ("linux-4.18", &bracket),
         ("linux-5.3", &bracket),
         ("linux-5.7", &bracket),
+        ("linux-5.15", &bracket),
         ("linux-6.1", &bracket),
         ("linux-6.8", &bracket),
         ("linux-6.15", &bracket),
@@ -682,7 +684,13 @@ fn linux_5_7_to_6_0_decide_enoent_from_the_inode_not_the_type_bits() {
         p510.name
     );
     assert_eq!(p510.caller, Caller::HandleMounts);
-    assert_eq!(Profile::for_release("6.0.19").unwrap().name, p510.name);
+    let p60 = Profile::for_release("6.0.19").unwrap();
+    assert_eq!(
+        (p60.caller, p60.enoent_from_type_bits),
+        (p510.caller, false),
+        "6.0 ({}) keeps 5.7's caller",
+        p60.name
+    );
 }
 
 /// rev5 finding 5. A change merged in a merge window is in that release's -rc1: the rule "a

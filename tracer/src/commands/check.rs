@@ -22,9 +22,10 @@ use userspace_dcache_loom::check::{
 #[derive(clap::Args)]
 pub struct CheckArgs {
     /// Run one check, of this profile: linux-2.6.38, linux-2.6.39, linux-3.0, linux-3.3,
-    /// linux-3.5, linux-3.12, linux-4.0, linux-4.7, linux-4.8, linux-4.17, linux-4.18,
-    /// linux-5.3, linux-5.7, linux-6.1, linux-6.8, linux-6.15, linux-6.19, linux-7.2, or
-    /// `linux-` and a release (linux-5.10 is its generation's, linux-5.7).
+    /// linux-3.5, linux-3.12, linux-4.0, linux-4.7, linux-4.8, linux-4.12, linux-4.17,
+    /// linux-4.18, linux-5.3, linux-5.7, linux-5.15, linux-6.1, linux-6.8, linux-6.15,
+    /// linux-6.19, linux-7.2, or `linux-` and a release (linux-5.10 is its generation's,
+    /// linux-5.7).
     /// Without it, every profile, scenario and mutant is checked and a table printed.
     #[arg(long, requires = "scenario")]
     profile: Option<String>,
