@@ -307,8 +307,9 @@ pub enum DFlagsNumbering {
     /// 6.8 to 6.14: bit 19 as above, but no `DCACHE_MAY_FREE` (6.12's and 6.14.0's headers):
     /// with 6.8's kill order it was set exactly when `DCACHE_DENTRY_KILLED` and
     /// `DCACHE_SHRINK_LIST` were, and `shrink_dentry_list()` tests `DCACHE_DENTRY_KILLED`
-    /// instead ("kill DCACHE_MAY_FREE", Al Viro's [PATCH 19/20] of 24 November 2023, in the
-    /// series of 1c18edd1b7a0; its mainline hash not pinned). The model's `DCACHE_MAY_FREE`
+    /// instead (1b327b5ac57c "kill DCACHE_MAY_FREE", Al Viro's [PATCH 19/20] of 24 November
+    /// 2023, on his work.dcache branch beside 1c18edd1b7a0, read in linux-next's history of
+    /// 20 December 2023; the mainline tag not read). The model's `DCACHE_MAY_FREE`
     /// (killed on a dispose list) is carried as `DCACHE_DENTRY_KILLED`, bit 15 (6.12's
     /// include/linux/dcache.h:197, 6.14.0's :209); bit 23 is unused there.
     Bit19LruNoMayFree,
