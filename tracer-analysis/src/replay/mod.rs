@@ -141,8 +141,9 @@ pub struct ReplaySummary {
     /// reorder window ([`REORDER_WINDOW_NS`]) after later ones, and operations that arrived
     /// after a probe event inside them had been given to an earlier one of their thread (only
     /// when a thread's operations overlap). [`replay_to_trace`] then replays again with a
-    /// window wide enough for all of them, assigning events only as the window passes them,
-    /// so the order stays exact.
+    /// window wide enough for all of them up to [`MAX_BEGIN_LAG_NS`] (`damaged_begins` are
+    /// those past it), assigning events only as the window passes them, so the order stays
+    /// exact.
     pub late_events: Option<u64>,
     /// Against a kernel trace in timestamp order: the reorder window (trace time) the model
     /// trace was written with.
@@ -152,6 +153,11 @@ pub struct ReplaySummary {
     /// stamps the window took as ending at their begins (an operation is placed at its begin;
     /// its Op event in the model trace keeps the recorded end).
     pub damaged_ends: Option<u64>,
+    /// Against a kernel trace in timestamp order: events that began more than
+    /// [`MAX_BEGIN_LAG_NS`] before the latest end read when they arrived, likely damaged begin
+    /// stamps. The second replay's window stops at that bound: they ran at the first chance
+    /// it allowed, as recorded otherwise.
+    pub damaged_begins: Option<u64>,
     /// Ran on real threads (the plan, or `--threads`), with delays injected or not.
     pub threads: bool,
     pub delays: bool,
@@ -451,6 +457,21 @@ pub const REORDER_WINDOW_NS: u64 = 1_000_000_000;
 /// an end at `u64::MAX`).
 pub const MAX_END_LEAD_NS: u64 = 60_000_000_000;
 
+/// The widest window (trace time) [`replay_to_trace`]'s second replay holds: an event that
+/// begins further before the latest end read when it arrives is taken as a damaged begin
+/// (stamped 0, or minutes early) and runs at the first chance. The same bound as a damaged
+/// end's, for the same reasons: honest events lag 141 ms at most in the 31 traces of CI's
+/// VMs (only an operation lasting more than a minute would be taken for damage), and it bounds
+/// the trace time the replay holds (one begin stamped 0 made the window, and the memory, the
+/// whole trace).
+pub const MAX_BEGIN_LAG_NS: u64 = MAX_END_LEAD_NS;
+
+/// The window of [`replay_to_trace`]'s second replay: above the largest lag the first one saw,
+/// so no event is late, up to [`MAX_BEGIN_LAG_NS`].
+fn exact_window(max_lag: u64) -> u64 {
+    max_lag.saturating_add(1).min(MAX_BEGIN_LAG_NS)
+}
+
 /// Iterations run by a plan replay for threads that run "until the others finish".
 pub const UNBOUNDED_ITERATIONS: u64 = 64;
 
@@ -598,8 +619,10 @@ fn run_paced(
 ///
 /// Against a kernel trace in timestamp order the replay streams; when events came later than
 /// the reorder window (an operation longer than it, a stalled CPU buffer) the streamed order
-/// may not be the kernel's, so it replays again with the whole trace held: the model trace is
-/// always the exact order's, the memory bounded only when the trace keeps to the window.
+/// may not be the kernel's, so it replays again with a window above the largest lag: the model
+/// trace is the exact order's. That window stops at [`MAX_BEGIN_LAG_NS`]: events later than it
+/// (damaged begins, likely) run at the first chance and are counted
+/// ([`ReplaySummary::damaged_begins`]), and the memory stays bounded.
 pub fn replay_to_trace(
     w: &Workload,
     profile: Profile,
@@ -619,14 +642,18 @@ pub fn replay_to_trace(
             Writer::create_with(out, h, durability)
         })
     };
-    let (streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard, true)?;
+    let (mut streamed, max_lag) = once(REORDER_WINDOW_NS, IfLate::Discard, true)?;
     if streamed.late_events.is_none_or(|n| n == 0) {
+        // No event lagged more than the reorder window, far below the bound.
+        streamed.damaged_begins = streamed.late_events;
         return Ok(streamed);
     }
     // The same events arrive in the same order: with a window above the largest lag seen,
     // none is late, and the memory is that window's. Events are assigned as the window passes
-    // them, which no operation arriving later can overturn.
-    let (mut exact, _) = once(max_lag.saturating_add(1), IfLate::Keep, false)?;
+    // them, which no operation arriving later can overturn. Those late with the bound lagged
+    // more than it.
+    let (mut exact, _) = once(exact_window(max_lag), IfLate::Keep, false)?;
+    exact.damaged_begins = exact.late_events;
     exact.late_events = streamed.late_events;
     Ok(exact)
 }
@@ -802,6 +829,8 @@ fn replay_into(
         placed_at_effect: streamed.as_ref().map(|o| o.placed),
         late_events: streamed.as_ref().map(|o| o.late),
         damaged_ends: streamed.as_ref().map(|o| o.damaged_ends),
+        // Known only to `replay_to_trace`.
+        damaged_begins: None,
         window_ns: (!on_threads).then_some(window.ns),
         threads: on_threads,
         delays: style.delays,
@@ -1422,6 +1451,55 @@ ops = [{ op = "stat", path = "d" }]
             .iter()
             .find(|e| e.probe() == Some(Probe::Op) && e.ts_begin == 2_000);
         assert_eq!(op.map(|e| e.ts_end), Some(u64::MAX));
+    }
+
+    /// A begin stamped 0, read 70 s into the trace: the first replay's lag is 70 s, the
+    /// second's window stops at [`MAX_BEGIN_LAG_NS`], where the event is late. It is counted
+    /// as a damaged begin and runs at the first chance (first: nothing has run before the
+    /// trace's end here), keeping its recorded stamps; the others keep their order.
+    #[test]
+    fn a_damaged_begin_is_counted_and_bounds_the_window() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let late = 70_000_000_000;
+        let events = [
+            stat(1, 1_000),
+            stat(2, 2_000),
+            stat(1, late),
+            stat_until(2, 0, late + 100),
+            stat(1, late + 1_000),
+        ];
+        let w = unlink_stat_trace(&kernel, &events);
+        let out = dir.path().join("model.trace");
+        let s = replay_to_trace(
+            &w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            "6.1",
+        )
+        .expect("replay");
+        assert_eq!(s.ops, 5);
+        assert_eq!(
+            (s.damaged_begins, s.late_events, s.window_ns),
+            (Some(1), Some(1), Some(MAX_BEGIN_LAG_NS))
+        );
+        assert_eq!(s.damaged_ends, Some(0));
+        assert_eq!(op_begins(&out), [0, 1_000, 2_000, late, late + 1_000]);
+        // Without damage, none are counted.
+        let events = [stat(1, 1_000), stat(2, 2_000)];
+        let w = unlink_stat_trace(&kernel, &events);
+        let s = replay_to_trace(
+            &w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(&kernel),
+            Style::default(),
+            &out,
+            "6.1",
+        )
+        .expect("replay");
+        assert_eq!((s.damaged_begins, s.late_events), (Some(0), Some(0)));
     }
 
     /// A stat of `d0/f1` by thread `tid`, begun at `b`, 10 ns long.

@@ -910,6 +910,49 @@ mod tests {
         assert!(s.pending.pending.is_empty() && s.recorded_ends.is_empty());
     }
 
+    /// A begin stamped 0 on an operation read 190 s into a 300 s trace (a stat every 10 ms):
+    /// the first replay sees a lag of 190 s. The second replay's window stops at
+    /// [`MAX_BEGIN_LAG_NS`](crate::replay::MAX_BEGIN_LAG_NS), the damaged op is late there, and
+    /// what is held stays within two such windows. With a window above the lag it held the
+    /// whole trace (30 000 ops).
+    #[test]
+    fn a_damaged_begin_does_not_hold_the_trace() {
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let path = Path::new("kernel.trace");
+        const OPS: u64 = 30_000;
+        const DAMAGED: u64 = 19_000;
+        let events: Vec<Event> = (0..OPS)
+            .map(|k| {
+                let b = 1_000_000_000 + k * 10_000_000;
+                stat_event(1, if k == DAMAGED { 0 } else { b }, b + 600)
+            })
+            .collect();
+        let replay = |window, early| {
+            let mut out = writer(&dir);
+            let mut s = Stream::new(&dc, &hook, &mut out, window, early);
+            let mut held = 0;
+            for e in &events {
+                s.take_in(path, e, Probe::Op).expect("take in");
+                s.advance(false).expect("advance");
+                held = held.max(s.pending.pending.len());
+            }
+            s.horizon = u64::MAX;
+            s.window = 0;
+            s.advance(true).expect("advance");
+            assert!(s.pending.pending.is_empty(), "every op has run");
+            (s.out.max_lag, s.out.late, s.out.damaged_ends, held)
+        };
+        let (lag, late, ..) = replay(REORDER_WINDOW_NS, true);
+        assert_eq!(late, 1);
+        assert!(lag > 190_000_000_000, "max lag {lag}");
+        let (_, late, damaged_ends, held) = replay(crate::replay::exact_window(lag), false);
+        // Two windows of trace time, 12 000 ops (and the one just read, and the damaged one):
+        // the damaged op, placed first, stays open until the window passes its end, and the
+        // ops read meanwhile wait behind it.
+        assert!(held <= 12_002, "{held} operations held at once");
+        assert_eq!((late, damaged_ends), (1, 0));
+    }
+
     /// Ends more than [`MAX_END_LEAD_NS`] past both the event's begin and the latest end
     /// before it are damaged; a long operation, or one ending after a quiet spell, is not.
     #[test]

@@ -96,17 +96,38 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
                 replay::MAX_END_LEAD_NS / 1_000_000_000
             );
         }
+        if let Some(n) = s.damaged_begins.filter(|&n| n > 0) {
+            eprintln!("{}", damaged_begins_warning(n));
+        }
         if let Some(n) = s.late_events.filter(|&n| n > 0) {
             eprintln!(
                 "  {n} events came more than the reorder window (1 s) after later ones, or \
                  would have moved an event given early to another operation: replayed again \
                  with a {:.3} s window, events given out only as it passes them, in the exact \
-                 order",
-                s.window_ns.unwrap_or(0) as f64 / 1e9
+                 order{}",
+                s.window_ns.unwrap_or(0) as f64 / 1e9,
+                if s.damaged_begins.is_some_and(|n| n > 0) {
+                    " but for the damaged begins above"
+                } else {
+                    ""
+                }
             );
         }
     }
     Ok(0)
+}
+
+/// What `tracer replay` says of `n` events later than the second replay's window allows.
+fn damaged_begins_warning(n: u64) -> String {
+    format!(
+        "  damaged timestamps: {n} event(s) arrived more than {} s after their place (they \
+         began that long before the latest end recorded before them; the recorder writes each \
+         event at its end), likely damaged begin stamps; the exact replay's window stops at \
+         that bound, so it holds at most two such windows of trace, not the whole trace, and \
+         they ran at the first chance it allowed; the kernel trace and the model trace's Op events keep the recorded \
+         timestamps",
+        replay::MAX_BEGIN_LAG_NS / 1_000_000_000
+    )
 }
 
 #[derive(clap::Args)]
@@ -219,4 +240,24 @@ pub fn stress_cmd(args: StressArgs) -> Result<i32> {
     } else {
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The warning gives the count, the bound, the likely cause, what was done, and that
+    /// nothing recorded changed.
+    #[test]
+    fn the_damaged_begins_warning_says_what_and_why() {
+        let w = damaged_begins_warning(3);
+        for part in [
+            "3 event(s) arrived more than 60 s after their place",
+            "likely damaged begin stamps",
+            "window stops at that bound",
+            "keep the recorded timestamps",
+        ] {
+            assert!(w.contains(part), "{part:?} not in {w:?}");
+        }
+    }
 }
