@@ -16,8 +16,8 @@
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DputReferenced, InodeSeq,
-    KillEntry, KillIput, KillParentLock, PruneWalk, ShrinkParent,
+    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DputReferenced,
+    DropSlabLoop, InodeSeq, KillEntry, KillIput, KillParentLock, PruneWalk, ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{cpu_relax, smp_rmb, Ordering};
@@ -731,16 +731,7 @@ impl Task<'_> {
     ///
     /// [`DropSlabLoop`]: crate::profile::DropSlabLoop
     pub(crate) fn drop_slab(&self) -> usize {
-        let mut total = 0;
-        let mut pass = 0;
-        loop {
-            let freed = self.shrink_slab();
-            total += freed;
-            if !self.dc.profile.drop_slab_loop.again(freed, pass) {
-                return total;
-            }
-            pass += 1;
-        }
+        drop_slab_node(self.dc.profile.drop_slab_loop, || self.shrink_slab())
     }
 
     /// `shrink_slab()` of the one superblock's dcache, as `drop_slab()` calls it: a scan of
@@ -1264,6 +1255,21 @@ fn dispose_add(list: &mut VecDeque<DPtr>, d: DPtr, end: DisposeAdd) {
     match end {
         DisposeAdd::Head => list.push_front(d),
         DisposeAdd::Tail => list.push_back(d),
+    }
+}
+
+/// `drop_slab_node()`'s loop (6.12's `drop_slab()` over the nodes): `shrink_slab()` again while
+/// the generation's condition on the last pass's count holds. Returns the counts' sum.
+pub(crate) fn drop_slab_node(l: DropSlabLoop, mut shrink_slab: impl FnMut() -> usize) -> usize {
+    let mut total = 0;
+    let mut pass = 0;
+    loop {
+        let freed = shrink_slab();
+        total += freed;
+        if !l.again(freed, pass) {
+            return total;
+        }
+        pass += 1;
     }
 }
 

@@ -235,8 +235,10 @@ pub enum DputReferenced {
 }
 
 /// When `drop_slab()` (`echo 2 > /proc/sys/vm/drop_caches`) stops: it calls every shrinker
-/// again while a pass over them frees enough. The count is what the shrinkers return (for the
-/// dcache, the walk's `LRU_REMOVED`s).
+/// again while a pass over them frees enough. The count is what the shrinkers return: from 3.12
+/// the dcache's walk's `LRU_REMOVED`s; up to 3.11 the drop in each shrinker's own count, which
+/// the dcache rounds down to hundreds (fewer than 100 unused dentries: no further pass), where
+/// the model counts isolations (`Task::shrink_slab()`'s doc says why).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropSlabLoop {
     /// 2.6.38 to 5.14: `while (freed > 10)` (2.6.38's fs/drop_caches.c:40-42; 4.0.0's
@@ -245,8 +247,8 @@ pub enum DropSlabLoop {
     /// :693-708, 5.12.9's :694-709, 5.14-rc5's :894-909). A pass of the model's small caches
     /// seldom frees more than 10 objects, so the loop mostly stops after one.
     MoreThanTen,
-    /// 5.15+: `while ((freed >> shift++) > 1)`: the n-th further pass runs only if the last
-    /// freed at least 2^(n+1), so the loop ends even when something keeps refilling the caches
+    /// 5.15+: `while ((freed >> shift++) > 1)`: the n-th further pass runs only if the pass
+    /// before it freed at least 2^n, so the loop ends even when something keeps refilling the caches
     /// (5.15.55's and 5.15.85's mm/vmscan.c:939-955, 5.19.0's :951-967, 6.0.1's :1012-1028,
     /// 6.1.0's :1023-1039; 6.12's :420-434 runs it in `drop_slab()` over the nodes). 1399af7e5489
     /// ("mm, vmscan: guarantee drop_slab_node() termination"): the hash is the one a
@@ -1272,7 +1274,7 @@ mod tests {
 
     /// `drop_slab()`'s passes for a shrinker that frees `counts` in turn (0 once they run out):
     /// up to 5.14 (5.10.198's mm/vmscan.c:742) a pass must free more than 10 for another to
-    /// run; from 5.15 (5.15.55's :955, 6.1.0's :1039) more than 2^n after n passes.
+    /// run; from 5.15 (5.15.55's :955, 6.1.0's :1039) the n-th pass at least 2^n for another.
     #[test]
     fn drop_slab_repeats_passes_by_its_kernels_condition() {
         let passes = |release: &str, counts: &[usize]| {
@@ -1280,10 +1282,12 @@ mod tests {
                 .expect("a profile")
                 .drop_slab_loop;
             let mut pass = 0;
-            while l.again(counts.get(pass).copied().unwrap_or(0), pass as u32) {
+            let total = crate::dcache::drop_slab_node(l, || {
                 pass += 1;
-            }
-            pass + 1
+                counts.get(pass - 1).copied().unwrap_or(0)
+            });
+            assert_eq!(total, counts.iter().take(pass).sum::<usize>(), "{release}");
+            pass
         };
         for release in ["2.6.38", "4.19.1", "5.10.0-30-amd64", "5.14.21"] {
             assert_eq!(passes(release, &[5, 3, 1]), 1, "{release}");
