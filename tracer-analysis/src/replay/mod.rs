@@ -150,8 +150,8 @@ pub struct ReplaySummary {
     pub window_ns: Option<u64>,
     /// Against a kernel trace in timestamp order: events whose end lies more than
     /// [`MAX_END_LEAD_NS`] after both their begin and every end recorded before them, damaged
-    /// stamps the window took as ending at their begins (an operation is placed at its begin;
-    /// its Op event in the model trace keeps the recorded end).
+    /// stamps the window took as ending at the latest end recorded before them, or at their
+    /// begins if later (its Op event in the model trace keeps the recorded end).
     pub damaged_ends: Option<u64>,
     /// Against a kernel trace in timestamp order: events that began more than
     /// [`MAX_BEGIN_LAG_NS`] before the latest end read when they arrived, likely damaged begin
@@ -1416,6 +1416,43 @@ ops = [{ op = "stat", path = "d" }]
         events.push(lookup(1, 7_000, 1_500));
         let s = replayed_as_the_whole_trace_is(dir.path(), &events);
         assert!(s.late_events.is_some_and(|n| n > 0), "{:?}", s.late_events);
+    }
+
+    /// rev20 (session 13), finding 1: an honest stat of a minute and a bit whose lookup ended
+    /// early in it, on an otherwise quiet trace, reads as a damaged end. The window takes the
+    /// end as the latest end read before it (the lookup's), not as the op's begin, so the
+    /// lookup stays in the op's span and the model's events are those of the same op ending
+    /// inside the bound (taken at its begin, they were stamped where the op began).
+    #[test]
+    fn a_long_operation_taken_for_damaged_keeps_its_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = 1_000_000;
+        let model = |end: u64| {
+            let kernel = dir.path().join(format!("kernel-{end}.trace"));
+            let events = [lookup(1, t + 100, t + 200), stat_until(1, t, end)];
+            let w = unlink_stat_trace(&kernel, &events);
+            let out = dir.path().join(format!("model-{end}.trace"));
+            let s = replay_to_trace(
+                &w,
+                Profile::named("linux-6.1").expect("profile"),
+                Source::Against(&kernel),
+                Style::default(),
+                &out,
+                "6.1",
+            )
+            .expect("replay");
+            let (_, events, _) = Reader::open(&out).expect("open").read_all().expect("read");
+            let probes: Vec<Event> = events
+                .into_iter()
+                .filter(|e| e.probe != Probe::Op as u8)
+                .collect();
+            (s.damaged_ends, probes)
+        };
+        let (damaged, long) = model(t + MAX_END_LEAD_NS + 1_000);
+        let (honest, short) = model(t + MAX_END_LEAD_NS - 1_000);
+        assert_eq!((damaged, honest), (Some(1), Some(0)));
+        assert!(!long.is_empty());
+        assert_eq!(long, short);
     }
 
     /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every

@@ -28,7 +28,8 @@
 //! near the latest end before it, or began near it. Taken at its word it would hold the rest of
 //! the trace in memory (everything after it late, the operation it ends never settled, the
 //! replay redone with a window as wide as the damage); the window takes such an event as ending
-//! at its begin instead, and the model trace keeps the recorded end.
+//! at the latest end read before it (at its begin if that is later) instead, and the model trace
+//! keeps the recorded end.
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, VecDeque},
@@ -56,8 +57,8 @@ pub(super) struct Outcome {
     /// The most trace time an event began before the latest end seen when it arrived: a
     /// window above it makes no event late.
     pub max_lag: u64,
-    /// Events whose end is damaged ([`damaged_end`]): the window took them as ending at their
-    /// begin.
+    /// Events whose end is damaged ([`damaged_end`]): the window took them as ending at the
+    /// latest end read before them, or at their begin if later.
     pub damaged_ends: u64,
     pub threads: Vec<ThreadInfo>,
 }
@@ -384,8 +385,8 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     }
 
     /// Takes in `e`, an event of the kernel trace at `path` by `probe`: an operation or a
-    /// probe event, ending where the window takes it to end (a damaged end at its begin,
-    /// [`damaged_end`]).
+    /// probe event, ending where the window takes it to end (a damaged end at the horizon or
+    /// its begin, [`damaged_end`]).
     fn take_in(&mut self, path: &Path, e: &Event, probe: Probe) -> Result<(), ReplayError> {
         // `lead_limit` is at most the horizon plus the lead: one compare passes nearly every
         // event (checking the whole rule on each was 2 % of a replay's instructions).
@@ -397,7 +398,8 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             self.out.ops += 1;
             if damaged {
                 self.recorded_ends.insert(index, op.ts_end);
-                op.ts_end = op.ts_begin;
+                // Its own probe events, ended before it was written, stay in its span.
+                op.ts_end = op.ts_begin.max(self.horizon);
             }
             self.add_op(index, op);
         } else {

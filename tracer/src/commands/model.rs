@@ -90,8 +90,8 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
             eprintln!(
                 "  damaged timestamps: {n} event(s) ending more than {} s after both their begin \
                  and every end recorded before them (the recorder writes each event at its \
-                 end); taken as ending at their begins (an operation runs there), so the \
-                 replay holds one reorder window, not the rest of the trace; the kernel trace \
+                 end); taken as ending at the latest end recorded before them (or their \
+                 begins, if later), so the replay holds one reorder window, not the rest of the trace; the kernel trace \
                  and the model trace's Op events keep the recorded ends",
                 replay::MAX_END_LEAD_NS / 1_000_000_000
             );
