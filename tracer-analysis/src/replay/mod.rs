@@ -1257,19 +1257,8 @@ ops = [{ op = "stat", path = "d" }]
     /// replay holding the whole trace and assigning probe events at its end: the two must be
     /// byte for byte the same. The summary of the first.
     fn replayed_as_the_whole_trace_is(dir: &Path, events: &[Event]) -> ReplaySummary {
-        let kernel = dir.join("kernel.trace");
-        let w = unlink_stat_trace(&kernel, events);
-        let profile = Profile::named("linux-6.1").expect("profile");
-        let out = dir.join("model.trace");
-        let s = replay_to_trace(
-            &w,
-            profile,
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            "6.1",
-        )
-        .expect("replay");
+        let (kernel, out) = (dir.join("kernel.trace"), dir.join("model.trace"));
+        let (w, s) = replayed_on_6_1(&kernel, &out, events);
         let exact = dir.join("exact.trace");
         let window = Window {
             ns: u64::MAX,
@@ -1282,6 +1271,22 @@ ops = [{ op = "stat", path = "d" }]
             "the model trace is not the exact order's"
         );
         s
+    }
+
+    /// `events` written as an unlink-stat kernel trace at `kernel` and replayed against it on
+    /// linux-6.1 into `out`, as `tracer replay --against` does.
+    fn replayed_on_6_1(kernel: &Path, out: &Path, events: &[Event]) -> (Workload, ReplaySummary) {
+        let w = unlink_stat_trace(kernel, events);
+        let s = replay_to_trace(
+            &w,
+            Profile::named("linux-6.1").expect("profile"),
+            Source::Against(kernel),
+            Style::default(),
+            out,
+            "6.1",
+        )
+        .expect("replay");
+        (w, s)
     }
 
     /// A `__d_lookup_rcu` of `d0/f1`'s last component by thread `tid`, from `b` to `e`.
@@ -1429,18 +1434,9 @@ ops = [{ op = "stat", path = "d" }]
         let t = 1_000_000;
         let model = |end: u64| {
             let kernel = dir.path().join(format!("kernel-{end}.trace"));
-            let events = [lookup(1, t + 100, t + 200), stat_until(1, t, end)];
-            let w = unlink_stat_trace(&kernel, &events);
             let out = dir.path().join(format!("model-{end}.trace"));
-            let s = replay_to_trace(
-                &w,
-                Profile::named("linux-6.1").expect("profile"),
-                Source::Against(&kernel),
-                Style::default(),
-                &out,
-                "6.1",
-            )
-            .expect("replay");
+            let events = [lookup(1, t + 100, t + 200), stat_until(1, t, end)];
+            let (_, s) = replayed_on_6_1(&kernel, &out, &events);
             let (_, events, _) = Reader::open(&out).expect("open").read_all().expect("read");
             let probes: Vec<Event> = events
                 .into_iter()
@@ -1465,17 +1461,8 @@ ops = [{ op = "stat", path = "d" }]
         let kernel = dir.path().join("kernel.trace");
         let damaged = stat_until(1, 2_000, u64::MAX);
         let events = [stat(1, 1_000), damaged, stat(2, 3_000), stat(1, 4_000)];
-        let w = unlink_stat_trace(&kernel, &events);
         let out = dir.path().join("model.trace");
-        let s = replay_to_trace(
-            &w,
-            Profile::named("linux-6.1").expect("profile"),
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            "6.1",
-        )
-        .expect("replay");
+        let (_, s) = replayed_on_6_1(&kernel, &out, &events);
         assert_eq!(s.ops, 4);
         assert_eq!(
             (s.damaged_ends, s.late_events, s.window_ns),
@@ -1506,17 +1493,8 @@ ops = [{ op = "stat", path = "d" }]
             stat_until(2, 0, late + 100),
             stat(1, late + 1_000),
         ];
-        let w = unlink_stat_trace(&kernel, &events);
         let out = dir.path().join("model.trace");
-        let s = replay_to_trace(
-            &w,
-            Profile::named("linux-6.1").expect("profile"),
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            "6.1",
-        )
-        .expect("replay");
+        let (_, s) = replayed_on_6_1(&kernel, &out, &events);
         assert_eq!(s.ops, 5);
         assert_eq!(
             (s.damaged_begins, s.late_events, s.window_ns),
@@ -1526,16 +1504,7 @@ ops = [{ op = "stat", path = "d" }]
         assert_eq!(op_begins(&out), [0, 1_000, 2_000, late, late + 1_000]);
         // Without damage, none are counted.
         let events = [stat(1, 1_000), stat(2, 2_000)];
-        let w = unlink_stat_trace(&kernel, &events);
-        let s = replay_to_trace(
-            &w,
-            Profile::named("linux-6.1").expect("profile"),
-            Source::Against(&kernel),
-            Style::default(),
-            &out,
-            "6.1",
-        )
-        .expect("replay");
+        let (_, s) = replayed_on_6_1(&kernel, &out, &events);
         assert_eq!((s.damaged_begins, s.late_events), (Some(0), Some(0)));
     }
 
