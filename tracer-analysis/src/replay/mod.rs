@@ -892,7 +892,7 @@ pub fn resolve_workload(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1521,7 +1521,7 @@ ops = [{ op = "stat", path = "d" }]
     }
 
     /// [`stat`] ending at `e`.
-    fn stat_until(tid: u32, b: u64, e: u64) -> Event {
+    pub(crate) fn stat_until(tid: u32, b: u64, e: u64) -> Event {
         let mut ev = stat(tid, b);
         ev.ts_end = e;
         ev

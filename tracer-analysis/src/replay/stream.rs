@@ -674,7 +674,7 @@ pub(super) fn run_sequential(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::REORDER_WINDOW_NS;
+    use crate::replay::{tests::stat_until, REORDER_WINDOW_NS};
     use crate::trace::{Header, Origin};
     use userspace_dcache::{DcacheConfig, FsKind, Profile};
 
@@ -852,18 +852,6 @@ mod tests {
         assert_eq!(s.out.differ, OPS as u64, "ops run");
     }
 
-    /// An Op event of a stat of `d0/f1` by `tid` from `b` to `e`.
-    fn stat_event(tid: u32, b: u64, e: u64) -> Event {
-        let mut ev = Event::zeroed();
-        ev.probe = Probe::Op as u8;
-        ev.aux = OpKind::Stat as u32;
-        ev.tid = tid;
-        ev.ts_begin = b;
-        ev.ts_end = e;
-        ev.set_name(b"d0/f1");
-        ev
-    }
-
     /// rev17 (session 12), finding 3: one operation's end damaged to `u64::MAX`, then 10 s of
     /// trace (a stat every 100 µs on each of two threads, a lookup in each). The window takes
     /// the damaged end as the op's begin: nothing after it is late, and the operations held
@@ -883,17 +871,17 @@ mod tests {
             s.advance(false).expect("advance");
             held = held.max(s.pending.pending.len());
         };
-        take(&mut s, &stat_event(1, 1_000, u64::MAX));
+        take(&mut s, &stat_until(1, 1_000, u64::MAX));
         let kept = s.recorded_ends.get(&0).copied();
         const OPS: u64 = 100_000;
         for k in 0..OPS {
             for tid in 1..=2 {
                 let b = 2_000 + k * 100_000 + u64::from(tid) * 1_000;
-                let mut e = stat_event(tid, b + 100, b + 200);
+                let mut e = stat_until(tid, b + 100, b + 200);
                 e.probe = Probe::DLookupRcu as u8;
                 e.set_name(b"f1");
                 take(&mut s, &e);
-                take(&mut s, &stat_event(tid, b, b + 600));
+                take(&mut s, &stat_until(tid, b, b + 600));
             }
         }
         // One second of trace time: 20 000 ops, and the one just read.
@@ -926,7 +914,7 @@ mod tests {
         let events: Vec<Event> = (0..OPS)
             .map(|k| {
                 let b = 1_000_000_000 + k * 10_000_000;
-                stat_event(1, if k == DAMAGED { 0 } else { b }, b + 600)
+                stat_until(1, if k == DAMAGED { 0 } else { b }, b + 600)
             })
             .collect();
         let replay = |window, early| {
