@@ -1538,9 +1538,9 @@ mod tests {
             let mut records = Reader::open(p).expect("open");
             let mut events = Reader::open(p).expect("open");
             let mut n = 0;
-            let mut sizes = Vec::new();
+            let mut starts = Vec::new();
             while let Some(chunk) = records.next_records().expect("records") {
-                sizes.push(n);
+                starts.push(n);
                 for r in chunk {
                     let e = events.next_event().expect("event").expect("as many events");
                     let fields = (
@@ -1575,8 +1575,8 @@ mod tests {
             }
             assert!(events.next_event().expect("end").is_none());
             assert_eq!(n, evs.len());
-            // A chunk at a time, each whole.
-            assert_eq!(sizes, [0, CHUNK_EVENTS], "{}", p.display());
+            // A chunk at a time, each whole: the second starts where the first's events end.
+            assert_eq!(starts, [0, CHUNK_EVENTS], "{}", p.display());
         }
     }
 

@@ -8,7 +8,8 @@ use std::ptr::NonNull;
 // some differently); events carry them in the profile's numbering (`DFlagsNumbering`).
 /// `always_delete_dentry` installed (tmpfs): `retain_dentry()` says no.
 pub(crate) const DCACHE_OP_DELETE: u32 = 0x0000_0008;
-/// Recently used: the shrinker rotates it once instead of freeing it.
+/// Recently used: the shrinker's walk passes over it once instead of freeing it (3.12+ rotate
+/// it on the LRU, earlier walks park it until they end: [`PruneWalk`](crate::PruneWalk)).
 pub(crate) const DCACHE_REFERENCED: u32 = 0x0000_0040;
 /// On a shrinker's private dispose list.
 pub(crate) const DCACHE_SHRINK_LIST: u32 = 0x0000_0400;

@@ -62,12 +62,12 @@ pub enum Caller {
     /// (next-20200324) and was merged for 5.7; the shape read in 5.10.13's fs/namei.c.
     HandleMounts,
     /// 6.1+: `lookup_fast()` leaves the dentry's seq in `nd->next_seq` and re-checks only the
-    /// parent's; `step_into()` (after `handle_mounts()`) reads `d_inode`, re-checks
-    /// `nd->next_seq`, and returns -ENOENT for a NULL inode. Seen in 6.1's fs/namei.c; brought
-    /// by 03fa86e9f79d ("namei: stash the sampled ->d_seq into nameidata") and 3bd8bc897161
-    /// ("step_into(): move fetching ->d_inode past handle_mounts()"), both in Al Viro's
-    /// `pull-work.namei` of 1 August 2022, sent in the 6.0 merge window: 6.0 may already have
-    /// this caller (no 6.0 fs/namei.c was read; the table keeps 6.0 on linux-5.15, with 5.7's caller).
+    /// parent's; `step_into()` (after `handle_mounts()`) reads `d_inode`, re-checks `nd->next_seq`,
+    /// and returns -ENOENT for a NULL inode. Seen in 6.1's fs/namei.c; brought by 03fa86e9f79d
+    /// ("namei: stash the sampled ->d_seq into nameidata") and 3bd8bc897161 ("step_into(): move
+    /// fetching ->d_inode past handle_mounts()"), both in Al Viro's `pull-work.namei` of 1 August
+    /// 2022, sent in the 6.0 merge window: 6.0 may already have this caller (no 6.0 fs/namei.c was
+    /// read; the table keeps 6.0 on linux-5.15, with 5.7's caller).
     StepInto,
 }
 
@@ -247,14 +247,13 @@ pub enum DropSlabLoop {
     /// :693-708, 5.12.9's :694-709, 5.14-rc5's :894-909). A pass of the model's small caches
     /// seldom frees more than 10 objects, so the loop mostly stops after one.
     MoreThanTen,
-    /// 5.15+: `while ((freed >> shift++) > 1)`: the n-th further pass runs only if the pass
-    /// before it freed at least 2^n, so the loop ends even when something keeps refilling the caches
-    /// (5.15.55's and 5.15.85's mm/vmscan.c:939-955, 5.19.0's :951-967, 6.0.1's :1012-1028,
-    /// 6.1.0's :1023-1039; 6.12's :420-434 runs it in `drop_slab()` over the nodes). 1399af7e5489
-    /// ("mm, vmscan: guarantee drop_slab_node() termination"): the hash is the one a
-    /// kernel.org post-receive mail of 4 September 2021 (groeck/linux-staging's master, the 5.15
-    /// merge window) lists under that title; 5.14-rc5 has the old loop.
-    /// [`Profile::LINUX_5_15`] opens with it.
+    /// 5.15+: `while ((freed >> shift++) > 1)`: the n-th further pass runs only if the pass before
+    /// it freed at least 2^n, so the loop ends even when something keeps refilling the caches
+    /// (5.15.55's and 5.15.85's mm/vmscan.c:939-955, 5.19.0's :951-967, 6.0.1's :1012-1028, 6.1.0's
+    /// :1023-1039; 6.12's :420-434 runs it in `drop_slab()` over the nodes). 1399af7e5489 ("mm,
+    /// vmscan: guarantee drop_slab_node() termination"): the hash is the one a kernel.org
+    /// post-receive mail of 4 September 2021 (groeck/linux-staging's master, the 5.15 merge window)
+    /// lists under that title; 5.14-rc5 has the old loop. [`Profile::LINUX_5_15`] opens with it.
     DoublingThreshold,
 }
 

@@ -181,7 +181,9 @@ impl Facts {
     }
 }
 
-/// How many folded facts a name's [`Facts`] holds at least before moving its live ones down.
+/// How many folded facts a name's [`Facts`] holds at least before moving its live ones down:
+/// with at least as many live ones behind them (the other condition), each move copies no more
+/// than the pops it follows, and a name with a few facts is never moved at all.
 const COMPACT_AT: usize = 32;
 
 /// How many racing groups back an order may rest on the one before it (each resolved from the
@@ -394,7 +396,7 @@ fn ordered<'a>(w: &'a Fact, r: &'a Fact, before: State<'a>, flips: i64) -> Optio
 
 /// How many of `facts` (sorted by end) ended before `t`, searched from the newest: queries
 /// ask about the recent past, so the answer is usually among the last few facts, and a binary
-/// search from the front would read a cache line per step across the whole deque. Steps back
+/// search from the front would read a cache line per step across the whole slice. Steps back
 /// double until one ends before `t`, then a binary search between the last two. Inlined: a
 /// state query makes two of these, nearly always answered by the newest fact, and the call
 /// itself was a third of their cost (callgrind).

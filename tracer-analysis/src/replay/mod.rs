@@ -1451,10 +1451,10 @@ ops = [{ op = "stat", path = "d" }]
         assert_eq!(long, short);
     }
 
-    /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every
-    /// operation run, in order. The window takes it as the op's begin: nothing after it is
-    /// late, so the replay runs once, with the reorder window (before: again, with a window of
-    /// 584 years holding the whole trace); the model trace keeps the recorded end.
+    /// A damaged end stamp at `u64::MAX` (no `settled` value passes it) still lets every operation
+    /// run, in order. The window takes it as the latest end read before it, here the op's begin:
+    /// nothing after it is late, so the replay runs once, with the reorder window (before: again,
+    /// with a window of 584 years holding the whole trace); the model trace keeps the recorded end.
     #[test]
     fn an_end_stamp_at_the_clock_s_limit_runs_every_operation() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -337,8 +337,8 @@ struct Stream<'d, 'p, 'w> {
     /// Pending operations whose place is final, by (place, index).
     ready: Queue<(u64, usize)>,
     /// The recorded ends of pending operations whose end is damaged, by index: the window
-    /// takes them as ending at their begin, the model trace's Op event keeps what the kernel
-    /// recorded.
+    /// takes them as ending at the latest end read before them (their begin if later), the
+    /// model trace's Op event keeps what the kernel recorded.
     recorded_ends: HashMap<usize, u64>,
     /// The horizon as `advance` last saw it, plus [`MAX_END_LEAD_NS`]: no end below it is
     /// damaged (the horizon only grows).
@@ -854,7 +854,8 @@ mod tests {
 
     /// rev17 (session 12), finding 3: one operation's end damaged to `u64::MAX`, then 10 s of
     /// trace (a stat every 100 µs on each of two threads, a lookup in each). The window takes
-    /// the damaged end as the op's begin: nothing after it is late, and the operations held
+    /// the damaged end as the latest end read before it, here the op's begin: nothing after it
+    /// is late, and the operations held
     /// stay those of one window. Taken at its word, the end made every later event late and
     /// the op never settled: all 200 000 were held to the trace's end (and the replay redone
     /// with a window of 584 years).

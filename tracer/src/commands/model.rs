@@ -91,8 +91,8 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
                 "  damaged timestamps: {n} event(s) ending more than {} s after both their begin \
                  and every end recorded before them (the recorder writes each event at its \
                  end); taken as ending at the latest end recorded before them (or their \
-                 begins, if later), so the replay holds one reorder window, not the rest of the trace; the kernel trace \
-                 and the model trace's Op events keep the recorded ends",
+                 begins, if later), so the replay holds one reorder window, not the rest of the \
+                 trace; the kernel trace and the model trace's Op events keep the recorded ends",
                 replay::MAX_END_LEAD_NS / 1_000_000_000
             );
         }
@@ -124,8 +124,8 @@ fn damaged_begins_warning(n: u64) -> String {
          began that long before the latest end recorded before them; the recorder writes each \
          event at its end), likely damaged begin stamps; the exact replay's window stops at \
          that bound, so it holds at most two such windows of trace, not the whole trace, and \
-         they ran at the first chance it allowed; the kernel trace and the model trace's Op events keep the recorded \
-         timestamps",
+         they ran at the first chance it allowed; the kernel trace and the model trace's Op \
+         events keep the recorded timestamps",
         replay::MAX_BEGIN_LAG_NS / 1_000_000_000
     )
 }
