@@ -712,10 +712,7 @@ impl Task<'_> {
     /// `d_lru_add()`: `d_lock` held; takes the LRU lock inside it.
     fn d_lru_add(&self, d: DPtr) {
         let mut lru = self.dc.lru.lock();
-        lru.next_key += 1;
-        let key = lru.next_key;
-        lru.list.insert(key, d);
-        d.d_lru_key.store(key, Ordering::Relaxed);
+        lru.add_newest(d);
         d.flags_update(DCACHE_LRU_LIST, 0);
     }
 
@@ -796,10 +793,7 @@ impl Task<'_> {
                 // Recently used: age it and give it another round (LRU_ROTATE).
                 d.flags_update(0, DCACHE_REFERENCED);
                 lru.list.remove(&key);
-                lru.next_key += 1;
-                let k = lru.next_key;
-                lru.list.insert(k, d);
-                d.d_lru_key.store(k, Ordering::Relaxed);
+                lru.add_newest(d);
             } else {
                 // d_lru_shrink_move(): onto the dispose list, LRU_REMOVED.
                 lru.list.remove(&key);
@@ -849,11 +843,7 @@ impl Task<'_> {
                 if d.flags() & DCACHE_REFERENCED != 0 {
                     d.flags_update(0, DCACHE_REFERENCED);
                     // list_move(&dentry->d_lru, &referenced)
-                    lru.next_key += 1;
-                    let k = lru.next_key;
-                    lru.list.insert(k, d);
-                    d.d_lru_key.store(k, Ordering::Relaxed);
-                    referenced.insert(k);
+                    referenced.insert(lru.add_newest(d));
                     d.d_lock.unlock();
                 } else {
                     // list_move_tail(&dentry->d_lru, &tmp)
@@ -875,10 +865,7 @@ impl Task<'_> {
         // list_splice(&referenced, &sb->s_dentry_lru)
         for key in referenced {
             if let Some(d) = lru.list.remove(&key) {
-                lru.next_key += 1;
-                let k = lru.next_key;
-                lru.list.insert(k, d);
-                d.d_lru_key.store(k, Ordering::Relaxed);
+                lru.add_newest(d);
             }
         }
         isolated

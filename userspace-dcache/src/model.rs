@@ -60,6 +60,18 @@ pub(crate) struct Lru {
     pub(crate) next_key: u64,
 }
 
+impl Lru {
+    /// Puts `d` at the newest end (`list_add()` onto the list's head) under a new key, which
+    /// `d` keeps so that `d_lru_del()` finds it; returns the key.
+    pub(crate) fn add_newest(&mut self, d: DPtr) -> u64 {
+        self.next_key += 1;
+        let key = self.next_key;
+        self.list.insert(key, d);
+        d.d_lru_key.store(key, Ordering::Relaxed);
+        key
+    }
+}
+
 /// A model kernel: one mounted file system and its dcache. Threads work on it through
 /// [`Task`]s ([`Dcache::task`]).
 pub struct Dcache {
