@@ -729,19 +729,16 @@ mod tests {
         };
         let mut facts = Facts::default();
         let mut queue: VecDeque<Fact> = VecDeque::new();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         let mut compactions = 0;
         for n in 0..20_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            match x % 7 {
+            match rnd(7) {
                 0..=2 => {
                     facts.push_back(fact(n));
                     queue.push_back(fact(n));
                 }
                 3 => {
-                    let at = (x >> 8) as usize % (queue.len() + 1);
+                    let at = rnd(queue.len() as u64 + 1) as usize;
                     facts.insert(at, fact(n));
                     queue.insert(at, fact(n));
                 }
