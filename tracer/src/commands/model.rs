@@ -87,14 +87,7 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
             eprintln!("  {n} operation results differ from the kernel's (`tracer diff` explains)");
         }
         if let Some(n) = s.damaged_ends.filter(|&n| n > 0) {
-            eprintln!(
-                "  damaged timestamps: {n} event(s) ending more than {} s after both their begin \
-                 and every end recorded before them (the recorder writes each event at its \
-                 end); taken as ending at the latest end recorded before them (or their \
-                 begins, if later), so the replay holds one reorder window, not the rest of the \
-                 trace; the kernel trace and the model trace's Op events keep the recorded ends",
-                replay::MAX_END_LEAD_NS / 1_000_000_000
-            );
+            eprintln!("{}", damaged_ends_warning(n));
         }
         if let Some(n) = s.damaged_begins.filter(|&n| n > 0) {
             eprintln!("{}", damaged_begins_warning(n));
@@ -115,6 +108,18 @@ pub fn replay(args: ReplayArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What `tracer replay` says of `n` events whose end the window took as damaged.
+fn damaged_ends_warning(n: u64) -> String {
+    format!(
+        "  damaged timestamps: {n} event(s) ending more than {} s after both their begin and \
+         every end recorded before them (the recorder writes each event at its end); taken as \
+         ending at the latest end recorded before them (or their begins, if later), so the \
+         replay holds one reorder window, not the rest of the trace; the kernel trace and the \
+         model trace's Op events keep the recorded ends",
+        replay::MAX_END_LEAD_NS / 1_000_000_000
+    )
 }
 
 /// What `tracer replay` says of `n` events later than the second replay's window allows.
@@ -246,18 +251,32 @@ pub fn stress_cmd(args: StressArgs) -> Result<i32> {
 mod tests {
     use super::*;
 
-    /// The warning gives the count, the bound, the likely cause, what was done, and that
+    /// The warnings give the count, the bound, the likely cause, what was done, and that
     /// nothing recorded changed.
     #[test]
-    fn the_damaged_begins_warning_says_what_and_why() {
-        let w = damaged_begins_warning(3);
-        for part in [
-            "3 event(s) arrived more than 60 s after their place",
-            "likely damaged begin stamps",
-            "window stops at that bound",
-            "keep the recorded timestamps",
-        ] {
-            assert!(w.contains(part), "{part:?} not in {w:?}");
-        }
+    fn the_damaged_timestamps_warnings_say_what_and_why() {
+        let says = |w: String, parts: &[&str]| {
+            for part in parts {
+                assert!(w.contains(part), "{part:?} not in {w:?}");
+            }
+        };
+        says(
+            damaged_begins_warning(3),
+            &[
+                "3 event(s) arrived more than 60 s after their place",
+                "likely damaged begin stamps",
+                "window stops at that bound",
+                "keep the recorded timestamps",
+            ],
+        );
+        says(
+            damaged_ends_warning(2),
+            &[
+                "2 event(s) ending more than 60 s after both their begin",
+                "taken as ending at the latest end recorded before them",
+                "holds one reorder window",
+                "keep the recorded ends",
+            ],
+        );
     }
 }
