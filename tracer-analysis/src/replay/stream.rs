@@ -855,10 +855,9 @@ mod tests {
     /// rev17 (session 12), finding 3: one operation's end damaged to `u64::MAX`, then 10 s of
     /// trace (a stat every 100 µs on each of two threads, a lookup in each). The window takes
     /// the damaged end as the latest end read before it, here the op's begin: nothing after it
-    /// is late, and the operations held
-    /// stay those of one window. Taken at its word, the end made every later event late and
-    /// the op never settled: all 200 000 were held to the trace's end (and the replay redone
-    /// with a window of 584 years).
+    /// is late, and the operations held stay those of one window. Taken at its word, the end
+    /// made every later event late and the op never settled: all 200 000 were held to the
+    /// trace's end (and the replay redone with a window of 584 years).
     #[test]
     fn a_damaged_end_does_not_hold_the_trace() {
         let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
