@@ -1477,6 +1477,44 @@ ops = [{ op = "stat", path = "d" }]
         assert_eq!(op.map(|e| e.ts_end), Some(u64::MAX));
     }
 
+    /// rev20 (session 13), finding 2: ends each just inside the damaged-end bound past the
+    /// latest one (a ratchet of 59 s steps) are never taken as damaged, and the honest events
+    /// after each fall minutes behind. The second replay's window still stops at
+    /// [`MAX_BEGIN_LAG_NS`] (it was the whole lag, 1,002 s in the reviewer's reproducer), and
+    /// every operation runs.
+    #[test]
+    fn a_ratchet_of_ends_inside_the_bound_keeps_the_window_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (kernel, out) = (
+            dir.path().join("kernel.trace"),
+            dir.path().join("model.trace"),
+        );
+        let step = MAX_END_LEAD_NS - 1_000_000_000;
+        let mut horizon = 0;
+        let events: Vec<Event> = (0..300u64)
+            .map(|k| {
+                let b = 1_000_000 + k * 10_000_000;
+                let e = if k % 50 == 49 {
+                    horizon + step
+                } else {
+                    b + 600
+                };
+                horizon = horizon.max(e);
+                stat_until(1 + (k % 2) as u32, b, e)
+            })
+            .collect();
+        let (_, s) = replayed_on_6_1(&kernel, &out, &events);
+        assert_eq!(s.ops, 300);
+        assert_eq!(s.damaged_ends, Some(0), "each end is inside the bound");
+        assert!(s.late_events.is_some_and(|n| n > 0), "{:?}", s.late_events);
+        assert_eq!(s.window_ns, Some(MAX_BEGIN_LAG_NS));
+        assert!(
+            s.damaged_begins.is_some_and(|n| n > 0),
+            "{:?}",
+            s.damaged_begins
+        );
+    }
+
     /// A begin stamped 0, read 70 s into the trace: the first replay's lag is 70 s, the
     /// second's window stops at [`MAX_BEGIN_LAG_NS`], where the event is late. It is counted
     /// as a damaged begin and runs at the first chance (first: nothing has run before the
