@@ -706,7 +706,7 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
             model: m.diag.clone(),
         },
         cpu_sequence,
-        agreement: sh.agreement.finish(),
+        agreement: sh.agreement.finish(&sh.paths),
         verdict: Verdict::Clean,
         reasons,
         exit_status: 0,

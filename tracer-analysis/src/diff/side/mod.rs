@@ -21,7 +21,7 @@ mod suspects;
 
 use std::collections::BTreeMap;
 
-use crate::agreement::{Seen, Stream};
+use crate::agreement::{Names, Running, Seen, Stream};
 use foldhash::{HashMap, HashSet, HashSetExt};
 use tracer_common::{flags, OpKind, Probe};
 
@@ -161,6 +161,8 @@ struct TidState {
     ops: u64,
     kinds: u16,
     lookups: Lookups,
+    /// Its current operation as the event agreement follows it.
+    agreement: Running,
 }
 
 /// Lookups kept per thread, to show which lookups led to an ENOENT.
@@ -194,6 +196,13 @@ impl Lookups {
     fn iter(&self) -> impl Iterator<Item = &Obs> {
         let (new, old) = self.ring.split_at(self.next);
         old.iter().chain(new)
+    }
+}
+
+/// An operation's name for the event agreement's examples: the path [`Seen::name`] numbers.
+impl Names for Paths {
+    fn name_bytes(&self, name: u32) -> &[u8] {
+        Paths::name_bytes(self, name)
     }
 }
 
@@ -356,6 +365,13 @@ impl SideState {
     /// End of the trace (or of its readable part), every event processed: resolves every
     /// suspect.
     pub fn finish(&mut self, sh: &mut Shared) {
+        sh.agreement.end_of(
+            self.stream,
+            self.threads
+                .states
+                .iter_mut()
+                .map(|t| std::mem::take(&mut t.agreement)),
+        );
         while let Some(s) = self.suspects.pop() {
             self.resolve(s, sh);
         }
@@ -557,9 +573,13 @@ impl SideState {
             self.diag.unknown_events += 1;
             return;
         };
-        sh.agreement.push_numbered(
+        let Some(state) = self.threads.states.get_mut(thread) else {
+            debug_assert!(false, "a thread's state is made when it is numbered");
+            return;
+        };
+        sh.agreement.push_running(
             self.stream,
-            thread as u32,
+            &mut state.agreement,
             probe,
             Seen {
                 probe: ev.probe,
@@ -570,13 +590,9 @@ impl SideState {
                 seq_end: ev.seq_end,
                 inode_end: ev.inode_end,
                 flags: ev.flags,
-                // Only an operation's name is read: its path, for an example.
-                name: if is_op {
-                    sh.paths.name_bytes(name)
-                } else {
-                    &[]
-                },
+                name,
             },
+            &sh.paths,
         );
         if ev.has(flags::READ_FAULT) {
             self.diag.read_faults += 1;
