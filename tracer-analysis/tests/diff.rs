@@ -642,6 +642,95 @@ fn operation_results_are_compared_across_sides() {
     );
 }
 
+/// What a side's history says of a result that waits for its twin (whether a race explains
+/// another result) is read when the twin comes, if the results differ; meanwhile the side's
+/// history moves on. The answer is the one it had when the result was recorded (a judgement
+/// taken later, to save the walk when the twins agree, would have to keep it): here a fold past
+/// the retention (a further stat's fact comes 600 ns after the writers ended, the window
+/// 100 ns) merges the kernel's three racing writers into one base writer with no rival, which
+/// alone would read the kernel's ENOENT as contradicted rather than raced.
+#[test]
+fn a_result_raced_when_recorded_stays_raced_after_its_history_folds() {
+    let mut k = Trace::default();
+    let mut m = Trace::default();
+    // The kernel's long create races an unlink (and the create after it) on f1; the model's
+    // writers run one after another.
+    k.op(OpKind::Create, "f1", 100, 600, 1, 0);
+    k.op(OpKind::Unlink, "f1", 150, 200, 2, 0);
+    k.op(OpKind::Create, "f1", 210, 250, 3, 0);
+    m.op(OpKind::Create, "f1", 100, 110, 1, 0);
+    m.op(OpKind::Unlink, "f1", 150, 160, 2, 0);
+    m.op(OpKind::Create, "f1", 210, 250, 3, 0);
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 4, -2);
+    m.op(OpKind::Stat, "f1", 1_000, 1_100, 4, 0);
+    for t in [&mut k, &mut m] {
+        t.op(OpKind::Stat, "f1", 1_200, 1_250, 4, 0);
+    }
+    let opts = DiffOptions {
+        window_ns: 100,
+        ..DiffOptions::default()
+    };
+    let r = run_with(&k, &m, &opts);
+    assert_eq!(
+        (
+            r.divergence.operations_compared,
+            r.divergence.results_differ,
+            r.divergence.explained_by_race
+        ),
+        (5, 1, 1)
+    );
+    assert!(
+        !kinds(&r).contains(&("kernel", "result-differs")),
+        "{:?}",
+        kinds(&r)
+    );
+}
+
+/// As above, with a late writer: the kernel's unlink of f1 overlaps its stat but arrives after
+/// the stat was recorded (past the window), and before the model's twin: the stat is judged
+/// without it, and its difference with the model's ENOENT is no race: the model, whose own
+/// history says f1 existed, files it.
+#[test]
+fn a_result_judged_before_a_late_writer_keeps_its_judgement() {
+    let mut k = Trace::default();
+    let mut m = Trace::default();
+    for t in [&mut k, &mut m] {
+        t.op(OpKind::Create, "f1", 100, 200, 1, 0);
+        t.op(OpKind::Mkdir, "d", 2_000, 2_100, 3, 0);
+        // Read before the unlink: the window has passed the stat and the mkdir.
+        t.op(OpKind::Stat, "d", 3_000, 3_100, 3, 0);
+    }
+    k.op(OpKind::Stat, "f1", 1_000, 1_100, 2, 0);
+    m.op(OpKind::Stat, "f1", 1_000, 1_100, 2, -2);
+    // Operations the kernel lacks put the model ahead in operations processed, so the kernel
+    // processes its late unlink before the model resolves its stat.
+    for i in 0..6u64 {
+        let t = 300 + 10 * i;
+        m.op(OpKind::Mkdir, &format!("e{i}"), t, t + 5, 5, 0);
+    }
+    k.op(OpKind::Unlink, "f1", 1_050, 5_000, 4, 0);
+    m.op(OpKind::Unlink, "f1", 4_000, 5_000, 4, 0);
+    let opts = DiffOptions {
+        window_ns: 100,
+        ..DiffOptions::default()
+    };
+    let r = run_with(&k, &m, &opts);
+    assert_eq!(r.diagnostics.kernel.late_events, 1);
+    assert_eq!(
+        (
+            r.divergence.operations_compared,
+            r.divergence.results_differ,
+            r.divergence.explained_by_race
+        ),
+        (5, 1, 0)
+    );
+    assert!(
+        kinds(&r).contains(&("model", "result-differs")),
+        "{:?}",
+        kinds(&r)
+    );
+}
+
 #[test]
 fn names_under_directories_resolve_through_parent_ids() {
     let mut k = Trace::default();
