@@ -528,22 +528,27 @@ impl Evidence {
             }
             self.collectors.retain(|c| c.need > 0);
         }
-        if self.ring.len() < self.ring_cap {
-            self.ring.push(*obs);
-        } else {
-            self.ring[self.next] = *obs;
-            // Not `%`: a division for every event showed in the profile.
-            self.next += 1;
-            if self.next == self.ring_cap {
-                self.next = 0;
-            }
+        // `next` is the ring's length until it is full: one test a event either way.
+        match self.ring.get_mut(self.next) {
+            Some(slot) => *slot = *obs,
+            None => self.ring.push(*obs),
+        }
+        // Not `%`: a division for every event showed in the profile.
+        self.next += 1;
+        if self.next == self.ring_cap {
+            self.next = 0;
         }
     }
 
     /// The kept events in processing order, as two slices.
     fn kept(&self) -> (&[Obs], &[Obs]) {
         let (new, old) = self.ring.split_at(self.next);
-        (old, new)
+        // Until the ring is full, every event is before `next`.
+        if old.is_empty() {
+            (new, old)
+        } else {
+            (old, new)
+        }
     }
 
     /// Stops collecting context (the trace ended).
@@ -842,12 +847,20 @@ impl Evidence {
     }
 }
 
-/// Adds `b` to the set at `i`, growing the table.
+/// Adds `b` to the set at `i`, growing the table. Every probe event passes here twice: the
+/// growth, rare, is out of line.
+#[inline(always)]
 fn add_bit(sets: &mut Vec<u32>, i: u32, b: u32) {
-    let i = i as usize;
-    if i >= sets.len() {
-        sets.resize(i + 1, 0);
+    match sets.get_mut(i as usize) {
+        Some(set) => *set |= b,
+        None => add_bit_growing(sets, i as usize, b),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn add_bit_growing(sets: &mut Vec<u32>, i: usize, b: u32) {
+    sets.resize(i + 1, 0);
     sets[i] |= b;
 }
 
@@ -1033,6 +1046,39 @@ pub(crate) mod tests {
             &paths,
         );
         assert_eq!(ts(&e.anomalies[2]), vec![800, 903, 904]);
+    }
+
+    /// Before the ring is full, when it has just filled and once it wrapped by one, an
+    /// anomaly's context is its neighbours in processing order: the ring writes in place from
+    /// its first event, so where its oldest event is depends on how far it has filled.
+    #[test]
+    fn context_is_in_order_as_the_ring_fills() {
+        let paths = Paths::default();
+        let cap = Evidence::new(Side::Kernel, 3, 100).ring_cap as u64;
+        for kept in [1, 4, 10, cap - 1, cap, cap + 1, cap + 3] {
+            let mut e = Evidence::new(Side::Kernel, 3, 100);
+            for n in 1..=kept {
+                e.keep(&obs(n), &paths);
+            }
+            for (i, subject) in [1, kept / 2 + 1, kept].into_iter().enumerate() {
+                e.add(
+                    AnomalyKind::SeqDelta,
+                    &obs(subject),
+                    false,
+                    String::new(),
+                    ruling(),
+                    &paths,
+                );
+                // Before it, what the ring still holds; it; after it, the first kept.
+                let oldest = kept.saturating_sub(cap) + 1;
+                let expected: Vec<u64> = (subject.saturating_sub(3).max(oldest)..subject)
+                    .chain([subject])
+                    .chain(((subject + 1).max(oldest)..=kept).take(3))
+                    .collect();
+                let seen: Vec<u64> = e.anomalies[i].context.iter().map(|c| c.ts_begin).collect();
+                assert_eq!(seen, expected, "{kept} kept, subject {subject}");
+            }
+        }
     }
 
     fn ruling() -> Ruling {

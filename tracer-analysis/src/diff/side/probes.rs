@@ -68,10 +68,16 @@ impl SideState {
         sh: &mut Shared,
     ) -> Option<Obs> {
         // The operation around the lookup on its thread, looked up once (nothing below changes
-        // the thread's state before the lookup is added to it at the end).
-        let op = self.threads.states[thread]
-            .op
-            .filter(|op| op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end);
+        // the thread's state before the lookup is added to it at the end): its kind, and its
+        // end bounding when the probe read. Only these two are read out (copying the
+        // operation out cost about 4 instructions a lookup, callgrind).
+        let (op_kind, read_by) = match &self.threads.states[thread].op {
+            Some(op) if op.ts_begin <= ev.ts_begin && op.ts_end >= ev.ts_end => {
+                (Some(op.kind), op.ts_end)
+            }
+            // The probe reads after its return stamp.
+            _ => (None, ev.ts_end),
+        };
         let (path, guessed, generation) = self.place(ev, sh);
         let out = Some(self.obs(ev, probe, path, generation));
         // Not `?`, nor `&out`, nor `Option::insert`: inlined into `process`, those built to 4 to
@@ -115,8 +121,6 @@ impl SideState {
                     },
                 });
             }
-            // The probe reads after its return stamp; the thread's operation ending bounds it.
-            let read_by = op.map_or(ev.ts_end, |op| op.ts_end);
             // Returned unhashed and validated: did it read `d_seq` after its unhash's
             // invalidate (which a correct `__d_lookup_rcu` skips)?
             let returned_unhashed = probe == Probe::DLookupRcu
@@ -183,7 +187,7 @@ impl SideState {
                     // history.
                     self.unnamed_unjudged += 1;
                 } else {
-                    self.suspect(SuspectKind::NullLookup, obs, op.map(|op| op.kind));
+                    self.suspect(SuspectKind::NullLookup, obs, op_kind);
                 }
             }
         }
