@@ -120,6 +120,10 @@ enum NameState {
     /// overlapped the directory rename that moved it: whether it acted before the move is
     /// unknown.
     MovedMeanwhile(PathId, Fact),
+    /// The directory rename that would have moved the name did not end before the point: only
+    /// a writer folded behind the retention is taken as a directory's last one so, and what
+    /// came before it is gone, so whether the name was there is unknown.
+    MoveNotBefore(PathId, Fact),
 }
 
 /// A name's state, and where its facts are.
@@ -295,9 +299,15 @@ fn name_state(hist: &History, paths: &Paths, path: PathId, t: u64) -> Found {
                 moved,
             };
         }
+        // Strictly earlier, so the walk ends even on stamps that end before they begin. A
+        // writer that is not (a folded one, for a question asked late) would send the walk
+        // between two exchanged directories for ever.
+        let before = w.ts_begin.min(w.ts_end);
+        if before >= t {
+            return found(NameState::MoveNotBefore(d, *w));
+        }
         path = src;
-        // Strictly earlier, so the walk ends even on stamps that end before they begin.
-        t = w.ts_begin.min(w.ts_end);
+        t = before;
     }
 }
 
@@ -354,7 +364,8 @@ impl Outcome {
         match self {
             Outcome::Writer(..)
             | Outcome::State(Found {
-                state: NameState::Racing(..) | NameState::MovedMeanwhile(..),
+                state:
+                    NameState::Racing(..) | NameState::MovedMeanwhile(..) | NameState::MoveNotBefore(..),
                 ..
             }) => Class::OverlapsWriter,
             Outcome::State(Found {
@@ -463,6 +474,17 @@ fn explain(
         )
         .with("name_state", json!("written while moved"))
         .with("writer", fact_json(&f, paths, q)),
+        NameState::MoveNotBefore(d, f) => Ruling::new(
+            Class::OverlapsWriter,
+            format!(
+                "the {} of its directory {} by tid {} did not end before it, and what came                  before that is behind the retention: whether the name was there is unknown",
+                f.kind.name(),
+                paths.render(d),
+                f.tid
+            ),
+        )
+        .with("name_state", json!("moved, its past folded"))
+        .with("writer", fact_json(&f, paths, d)),
         NameState::ParentGone(d, f) => Ruling::new(
             Class::Negative,
             format!(
@@ -752,6 +774,39 @@ mod tests {
     /// Racing writers of a name are ordered from its state before them: under the directory
     /// as it was then. A directory above it exchanged after that state was seen leaves their
     /// order unknown (what was under the new directory is another name's state).
+    /// A question asked late, behind the retention, about a name under two directories that
+    /// were exchanged: the exchange, folded into each directory's base writer, is the only
+    /// writer either knows, though it did not end before the point. Taking it as the move
+    /// before the point relocated the name from one directory to the other and back at the
+    /// same point, for ever (rev22 finding 1, session 14).
+    #[test]
+    fn a_folded_exchange_not_before_the_point_ends_the_walk() {
+        let mut paths = Paths::default();
+        let mut h = History::new(10);
+        let ops: [(OpKind, &str, Option<&str>, u64, u64); 5] = [
+            (OpKind::Mkdir, "a", None, 0, 5),
+            (OpKind::Mkdir, "b", None, 0, 5),
+            (OpKind::Exchange, "a", Some("b"), 100, 200),
+            // Later operations on both directories fold the exchange into their base facts.
+            (OpKind::Stat, "a", None, 10_000, 10_005),
+            (OpKind::Stat, "b", None, 10_000, 10_005),
+        ];
+        for (kind, name, to, b, e) in ops {
+            let p = paths.parse(name.as_bytes());
+            let to = to.map(|t| paths.parse(t.as_bytes()));
+            h.add_op(Fact::from_op(kind, 0, b, e, 9), p, to, e);
+        }
+        // Both of the name's places interned, as other operations would have.
+        let [x, _] = ["a/x", "b/x"].map(|p| paths.parse(p.as_bytes()));
+        let v = null_lookup(&h, &paths, x, 100, 150, true, &[]);
+        assert_eq!(v.class, Class::OverlapsWriter, "{}", v.why);
+        assert_eq!(
+            v.evidence["writer"]["operation"], "exchange",
+            "{:?}",
+            v.evidence
+        );
+    }
+
     #[test]
     fn racing_writers_are_ordered_only_under_an_unchanged_directory() {
         let class = |exchange: Option<(u64, u64)>| {
