@@ -485,6 +485,12 @@ impl At {
         } else if h.base_rival.as_ref().is_some_and(|b| std::ptr::eq(b, f)) {
             At::BaseRival
         } else {
+            // A state borrows only its own name's facts; anything else would make a kept
+            // answer read the base observation instead.
+            debug_assert!(h
+                .base_observation
+                .as_ref()
+                .is_some_and(|b| std::ptr::eq(b, f)));
             At::BaseObservation
         }
     }
