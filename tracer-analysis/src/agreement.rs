@@ -89,6 +89,16 @@ impl Signature {
             | u8::from(e.inode_end == 0) << 1
             | u8::from(e.flags & flags::HASHED_END != 0)
     }
+
+    /// The signature a [`Signature::code_of`] byte encodes.
+    fn from_code(c: u8) -> Option<Signature> {
+        Some(Signature {
+            probe: Probe::from_u8(c >> 3)?,
+            seq_odd: c & 4 != 0,
+            inode_null: c & 2 != 0,
+            hashed: c & 1 != 0,
+        })
+    }
 }
 
 impl fmt::Display for Signature {
@@ -250,17 +260,6 @@ impl fmt::Display for Agreement {
             )?;
         }
         Ok(())
-    }
-}
-
-impl Signature {
-    fn from_code(c: u8) -> Option<Signature> {
-        Some(Signature {
-            probe: Probe::from_u8(c >> 3)?,
-            seq_odd: c & 4 != 0,
-            inode_null: c & 2 != 0,
-            hashed: c & 1 != 0,
-        })
     }
 }
 
