@@ -389,14 +389,9 @@ struct Finished<'a> {
     sigs: &'a Sigs,
 }
 
-/// One trace's counts and, for [`Builder::push`], its threads' running operations.
+/// One trace's counts.
 #[derive(Default)]
 struct SideState {
-    /// Thread numbers given by [`Builder::push`] (a caller of [`Builder::push_running`]
-    /// holds its threads' [`Running`] itself).
-    numbers: HashMap<u32, u32>,
-    /// By [`Builder::push`]'s thread number, the thread's running operation.
-    own: Vec<Running>,
     /// Running operations handed over at the trace's end ([`Builder::end_of`]).
     ended: Vec<Running>,
     /// Probes seen, a bit per probe code.
@@ -449,27 +444,12 @@ impl Builder {
     }
 
     /// One event of `stream`, in time order: an operation's events come after it (an event
-    /// outside its thread's current operation belongs to none).
-    pub fn push(&mut self, stream: Stream, e: Seen, names: &impl Names) {
-        let side = &mut self.sides[stream as usize];
-        let next = side.numbers.len() as u32;
-        let thread = *side.numbers.entry(e.tid).or_insert(next) as usize;
-        if side.own.len() <= thread {
-            side.own.resize_with(thread + 1, Running::default);
-        }
-        let mut running = std::mem::take(&mut side.own[thread]);
-        if let Some(probe) = probe_of(e.probe) {
-            self.push_running(stream, &mut running, probe, e, names);
-        }
-        self.sides[stream as usize].own[thread] = running;
-    }
-
-    /// [`Builder::push`] with the event's thread's [`Running`] held by the caller, who has
-    /// already looked its thread up (the diff: one look-up an event instead of two).
-    /// `running` must be the same for every event of one thread id of `stream`, and a
-    /// different one for each id. Use one of the two per `Builder`. `probe`: the event's
-    /// probe, as the caller decoded it from `e.probe` (an event of no known probe is not
-    /// pushed). At the trace's end, hand the threads' `Running` over with
+    /// outside its thread's current operation belongs to none). The event's thread's
+    /// [`Running`] is held by the caller, who has already looked its thread up (the diff keeps
+    /// it on its own thread record: one look-up an event instead of two). `running` must be
+    /// the same for every event of one thread id of `stream`, and a different one for each
+    /// id. `probe`: the event's probe, as the caller decoded it from `e.probe` (an event of no
+    /// known probe is not pushed). At the trace's end, hand the threads' `Running` over with
     /// [`Builder::end_of`].
     // Always inlined: called for every event of the diff, and its argument is a struct built
     // at the call only to be taken apart (about 40 instructions an event).
@@ -525,7 +505,7 @@ impl Builder {
     }
 
     /// `stream` has ended: its threads' running operations (of [`Builder::push_running`]),
-    /// compared by [`Builder::finish`] as it compares [`Builder::push`]'s.
+    /// compared by [`Builder::finish`].
     pub fn end_of(&mut self, stream: Stream, running: impl IntoIterator<Item = Running>) {
         self.sides[stream as usize]
             .ended
@@ -640,11 +620,7 @@ impl Builder {
     pub fn finish(mut self, names: &impl Names) -> Agreement {
         for i in 0..2 {
             let side = &mut self.sides[i];
-            let mut running: Vec<Running> = std::mem::take(&mut side.own)
-                .into_iter()
-                .chain(std::mem::take(&mut side.ended))
-                .filter(|r| r.op.is_some())
-                .collect();
+            let mut running = std::mem::take(&mut side.ended);
             running.sort_by_key(|r| r.op.map(|c| (c.begin, c.tid)));
             for mut r in running {
                 self.pair(i, &mut r, names);
@@ -676,6 +652,37 @@ impl Builder {
     }
 }
 
+/// Feeds a [`Builder`] whole traces in memory, each thread's running operation held by
+/// thread id (the diff holds it on its own thread record).
+struct Fed {
+    b: Builder,
+    running: [HashMap<u32, Running>; 2],
+}
+
+impl Fed {
+    fn new(max_examples: usize) -> Fed {
+        Fed {
+            b: Builder::new(max_examples),
+            running: [HashMap::default(), HashMap::default()],
+        }
+    }
+
+    fn push(&mut self, stream: Stream, e: Seen, names: &impl Names) {
+        if let Some(probe) = probe_of(e.probe) {
+            let running = self.running[stream as usize].entry(e.tid).or_default();
+            self.b.push_running(stream, running, probe, e, names);
+        }
+    }
+
+    fn finish(mut self, names: &impl Names) -> Agreement {
+        for stream in [Stream::Kernel, Stream::Model] {
+            let running = std::mem::take(&mut self.running[stream as usize]);
+            self.b.end_of(stream, running.into_values());
+        }
+        self.b.finish(names)
+    }
+}
+
 /// Where an event falls in time for the diff (`diff::reorder`): a lookup when it returned (what
 /// it found), anything else when it began; an operation before the events that began with it.
 fn order_key(e: &Event) -> (u64, bool) {
@@ -690,7 +697,7 @@ fn order_key(e: &Event) -> (u64, bool) {
 /// whole traces in memory, keeping up to `max_examples` differing operations.
 pub fn agreement(kernel: &[Event], model: &[Event], max_examples: usize) -> Agreement {
     let names = EventNames([kernel, model]);
-    let mut b = Builder::new(max_examples);
+    let mut b = Fed::new(max_examples);
     let mut first = 0;
     for (stream, events) in [(Stream::Kernel, kernel), (Stream::Model, model)] {
         let mut sorted: Vec<usize> = (0..events.len()).collect();
@@ -1056,7 +1063,7 @@ mod tests {
     /// (a kernel worker's kill, the setup's events) to none; the state held stays small.
     #[test]
     fn a_streamed_agreement_holds_only_running_and_unpaired_operations() {
-        let mut b = Builder::new(10);
+        let mut b = Fed::new(10);
         let mut held = 0;
         for i in 0..5_000u64 {
             let begin = 1_000 + i * 50;
@@ -1075,10 +1082,11 @@ mod tests {
                 b.push(stream, Seen::of(&e, 0), &Same);
             }
             held = held.max(
-                b.sides
+                b.running
                     .iter()
-                    .map(|s| s.own.iter().filter(|r| r.op.is_some()).count() + s.done)
-                    .sum::<usize>(),
+                    .map(|r| r.values().filter(|r| r.op.is_some()).count())
+                    .sum::<usize>()
+                    + b.b.sides.iter().map(|s| s.done).sum::<usize>(),
             );
         }
         assert!(held <= 3, "held {held} operations");
@@ -1094,12 +1102,12 @@ mod tests {
         assert!(a.examples.is_empty());
     }
 
-    /// Threads' running operations held by the caller (here in a table of its own, numbered
-    /// in an order of its own, differently on each side, as the diff's two sides do) give the
-    /// agreement `push` gives: operations still pair by thread id and begin, and the ones
-    /// still running at the end, handed over by `end_of`, pair in the same order.
+    /// Threads' running operations held in a table numbered in an order of its own,
+    /// differently on each side (as the diff's two sides number their threads), give the
+    /// agreement they give held by thread id: operations still pair by thread id and begin,
+    /// and the ones still running at the end, handed over by `end_of`, pair in the same order.
     #[test]
-    fn threads_held_by_the_caller_agree_with_the_builders_own() {
+    fn threads_numbered_in_any_order_agree() {
         let mut events = Vec::new();
         for i in 0..40u64 {
             let tid = [7, 3, 1_000_000, 42][i as usize % 4];
@@ -1123,7 +1131,7 @@ mod tests {
             })
             .collect();
         let names = EventNames([&events, &model]);
-        let mut own = Builder::new(100);
+        let mut own = Fed::new(100);
         let mut held = Builder::new(100);
         for (stream, evs, numbers, first) in [
             (Stream::Kernel, &events, [3, 2, 1, 0], 0),
@@ -1192,7 +1200,7 @@ mod tests {
         ];
         let names = EventNames([&kernel, &model]);
         let counted = Counted(std::cell::Cell::new(0), &names);
-        let mut b = Builder::new(1);
+        let mut b = Fed::new(1);
         for (stream, events, first) in [
             (Stream::Kernel, &kernel, 0),
             (Stream::Model, &model, kernel.len()),
@@ -1279,7 +1287,7 @@ mod tests {
                 }
             }
             let names = Decimal::new(kernel.len() + model.len());
-            let mut b = Builder::new(30);
+            let mut b = Fed::new(30);
             let mut reference = Reference::default();
             let (mut at, first) = ([0, 0], [0, kernel.len()]);
             let streams = [&kernel, &model];
