@@ -19,7 +19,7 @@ use userspace_dcache::{
 
 use crate::{
     output::Durability,
-    trace::{End, Footer, Header, Origin, Reader, ThreadInfo, TraceError, Writer},
+    trace::{End, Footer, Header, Origin, Reader, Record, ThreadInfo, TraceError, Writer},
     workload::{self, PlannedOp, Workload, WorkloadError, SETUP_THREAD},
 };
 
@@ -237,14 +237,15 @@ struct ProbeEvent {
 }
 
 impl ProbeEvent {
-    fn new(e: &Event, probe: Probe, names: &mut Paths) -> ProbeEvent {
+    /// The event of `rec`, read where the trace reader holds it.
+    fn new(rec: &Record<'_>, probe: Probe, names: &mut Paths) -> ProbeEvent {
         ProbeEvent {
-            ts_begin: e.ts_begin,
-            ts_end: e.ts_end,
-            tid: e.tid,
-            name: (!probe.is_lookup()).then(|| names.id(e.name_bytes())),
+            ts_begin: rec.ts_begin(),
+            ts_end: rec.ts_end(),
+            tid: rec.tid(),
+            name: (!probe.is_lookup()).then(|| names.id(rec.name_bytes())),
             probe,
-            positive: e.inode_end != 0,
+            positive: rec.inode_end() != 0,
         }
     }
 }
@@ -375,23 +376,23 @@ fn effect(op: &KernelOp, paths: &Paths, names: &Paths, e: &ProbeEvent) -> Option
     }
 }
 
-/// The operation an Op event of the trace at `path` records; `index`: its place among the
-/// trace's operations.
+/// The operation the Op event `rec` of the trace at `path` records; `index`: its place among
+/// the trace's operations.
 fn parse_op(
     path: &Path,
-    e: &Event,
+    rec: &Record<'_>,
     index: usize,
     paths: &mut Paths,
 ) -> Result<KernelOp, ReplayError> {
-    let Some(kind) = OpKind::from_u32(e.aux) else {
+    let Some(kind) = OpKind::from_u32(rec.aux()) else {
         return Err(ReplayError::Input(format!(
             "{}: operation event with unknown kind {}",
             path.display(),
-            e.aux
+            rec.aux()
         )));
     };
-    let bytes = e.name_bytes();
-    let (p1, p2) = if e.has(flags::TWO_PATHS) {
+    let bytes = rec.name_bytes();
+    let (p1, p2) = if rec.flags() & flags::TWO_PATHS != 0 {
         let mut parts = bytes.splitn(2, |b| *b == 0);
         let a = paths.id(parts.next().unwrap_or_default());
         let b = paths.id(parts.next().unwrap_or_default());
@@ -406,14 +407,14 @@ fn parse_op(
         )));
     }
     Ok(KernelOp {
-        tid: e.tid,
+        tid: rec.tid(),
         kind,
         path: p1,
         path2: p2,
-        ts_begin: e.ts_begin,
-        ts_end: e.ts_end,
+        ts_begin: rec.ts_begin(),
+        ts_end: rec.ts_end(),
         effect: None,
-        result: e.result,
+        result: rec.result(),
     })
 }
 
@@ -422,9 +423,9 @@ fn kernel_ops(path: &Path) -> Result<KernelOps, ReplayError> {
     let mut r = Reader::open(path)?;
     let mut ops = Vec::new();
     let mut paths = Paths::default();
-    while let Some(e) = r.next_event()? {
-        if e.probe() == Some(Probe::Op) {
-            ops.push(parse_op(path, &e, ops.len(), &mut paths)?);
+    while let Some(records) = r.next_records()? {
+        for rec in records.filter(|rec| rec.probe() == Probe::Op as u8) {
+            ops.push(parse_op(path, &rec, ops.len(), &mut paths)?);
         }
     }
     let threads = r.footer().map(|f| f.threads.clone()).unwrap_or_default();
@@ -975,6 +976,76 @@ pub(crate) mod tests {
             wr.push(e).expect("push");
         }
         wr.finish(Footer::default()).expect("finish");
+    }
+
+    /// Operations and probe events are read where the trace's reader holds them (records, not
+    /// decoded events): what the replay keeps of each is what the event holds, across chunk
+    /// edges, for two-path names and names cut at the event's capacity.
+    #[test]
+    fn events_read_in_place_give_what_the_events_hold() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kernel = dir.path().join("kernel.trace");
+        let long = "d".repeat(40);
+        let events: Vec<Event> = (0..10_000u64)
+            .map(|i| {
+                let mut e = Event::zeroed();
+                e.tid = 1 + (i % 7) as u32;
+                e.ts_begin = 1_000 + i * 100;
+                e.ts_end = e.ts_begin + 50 + i % 13;
+                e.result = -(i as i32 % 3);
+                e.inode_end = i % 2;
+                if i % 3 == 0 {
+                    e.probe = Probe::DDelete as u8;
+                    e.set_name(format!("n{}", i % 11).as_bytes());
+                } else {
+                    e.probe = Probe::Op as u8;
+                    e.aux = OpKind::Rename as u32;
+                    e.flags |= flags::TWO_PATHS;
+                    // 82 bytes: the second path is cut at the event's 64.
+                    e.set_name(format!("{long}/a{i}\0{long}/b{i}").as_bytes());
+                }
+                e
+            })
+            .collect();
+        unlink_stat_trace(&kernel, &events);
+        let k = kernel_ops(&kernel).expect("read the operations");
+        let ops: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.probe() == Some(Probe::Op))
+            .collect();
+        assert_eq!(k.ops.len(), ops.len());
+        for (op, e) in k.ops.iter().zip(&ops) {
+            let mut parts = e.name_bytes().splitn(2, |b| *b == 0);
+            let (a, b) = (parts.next(), parts.next());
+            assert_eq!(Some(k.paths.get(op.path).as_bytes()), a);
+            assert_eq!(op.path2.map(|p| k.paths.get(p).as_bytes()), b);
+            assert_eq!(
+                (op.tid, op.kind, op.ts_begin, op.ts_end, op.result),
+                (e.tid, OpKind::Rename, e.ts_begin, e.ts_end, e.result)
+            );
+        }
+        let mut r = Reader::open(&kernel).expect("open");
+        let mut names = Paths::default();
+        let mut seen = 0;
+        while let Some(records) = r.next_records().expect("records") {
+            for rec in records {
+                let e = &events[seen];
+                seen += 1;
+                let Some(probe) = e.probe().filter(|&p| p != Probe::Op) else {
+                    continue;
+                };
+                let pe = ProbeEvent::new(&rec, probe, &mut names);
+                assert_eq!(
+                    (pe.ts_begin, pe.ts_end, pe.tid, pe.positive, pe.probe),
+                    (e.ts_begin, e.ts_end, e.tid, e.inode_end != 0, probe)
+                );
+                assert_eq!(
+                    pe.name.map(|n| names.get(n).as_bytes()),
+                    Some(e.name_bytes())
+                );
+            }
+        }
+        assert_eq!(seen, events.len());
     }
 
     /// `tracer replay --against kernel` on the profile of the trace's release.

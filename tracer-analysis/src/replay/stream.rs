@@ -37,11 +37,11 @@ use std::{
 };
 
 use foldhash::HashMap;
-use tracer_common::{Event, OpKind, Probe};
+use tracer_common::{OpKind, Probe};
 use userspace_dcache::{Dcache, ModelError, StepHook, Task};
 
 use super::{effect, parse_op, task, KernelOp, Paths, ProbeEvent, ReplayError, MAX_END_LEAD_NS};
-use crate::trace::{Reader, ThreadInfo, Writer};
+use crate::trace::{Reader, Record, ThreadInfo, Writer};
 
 /// What a streamed replay did.
 pub(super) struct Outcome {
@@ -384,17 +384,18 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         }
     }
 
-    /// Takes in `e`, an event of the kernel trace at `path` by `probe`: an operation or a
-    /// probe event, ending where the window takes it to end (a damaged end at the horizon or
-    /// its begin, [`damaged_end`]).
-    fn take_in(&mut self, path: &Path, e: &Event, probe: Probe) -> Result<(), ReplayError> {
+    /// Takes in `rec`, an event of the kernel trace at `path` by `probe`, read where the
+    /// trace's reader holds it: an operation or a probe event, ending where the window takes
+    /// it to end (a damaged end at the horizon or its begin, [`damaged_end`]).
+    fn take_in(&mut self, path: &Path, rec: &Record<'_>, probe: Probe) -> Result<(), ReplayError> {
+        let (begin, end) = (rec.ts_begin(), rec.ts_end());
         // `lead_limit` is at most the horizon plus the lead: one compare passes nearly every
         // event (checking the whole rule on each was 2 % of a replay's instructions).
-        let damaged = e.ts_end > self.lead_limit && damaged_end(e.ts_begin, e.ts_end, self.horizon);
+        let damaged = end > self.lead_limit && damaged_end(begin, end, self.horizon);
         self.out.damaged_ends += u64::from(damaged);
         if probe == Probe::Op {
             let index = self.out.ops as usize;
-            let mut op = parse_op(path, e, index, &mut self.paths)?;
+            let mut op = parse_op(path, rec, index, &mut self.paths)?;
             self.out.ops += 1;
             if damaged {
                 self.recorded_ends.insert(index, op.ts_end);
@@ -405,12 +406,10 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         } else {
             // Left as recorded: it ends after every operation's end the window knows, so no
             // operation takes it.
-            let pe = ProbeEvent::new(e, probe, &mut self.names);
+            let pe = ProbeEvent::new(rec, probe, &mut self.names);
             self.add_event(pe);
         }
-        self.horizon = self
-            .horizon
-            .max(if damaged { e.ts_begin } else { e.ts_end });
+        self.horizon = self.horizon.max(if damaged { begin } else { end });
         Ok(())
     }
 
@@ -650,18 +649,21 @@ pub(super) fn run_sequential(
     let mut s = Stream::new(dc, hook, out, window, early);
     let mut r = Reader::open(path)?;
     let mut since_advance = 0u32;
-    // Events are read where the reader holds them: a probe event is kept as the little the
+    // Events are read where the reader holds them, not decoded into a whole `Event` each (a
+    // tenth of the reader's instructions, callgrind): a probe event is kept as the little the
     // placement needs.
-    while let Some(e) = r.next_event_ref()? {
-        let Some(probe) = e.probe() else {
-            continue;
-        };
-        s.take_in(path, e, probe)?;
-        // Settling is cheap but not free: every few events is as good as every one.
-        since_advance += 1;
-        if since_advance == 64 {
-            since_advance = 0;
-            s.advance(false)?;
+    while let Some(records) = r.next_records()? {
+        for rec in records {
+            let Some(probe) = Probe::from_u8(rec.probe()) else {
+                continue;
+            };
+            s.take_in(path, &rec, probe)?;
+            // Settling is cheap but not free: every few events is as good as every one.
+            since_advance += 1;
+            if since_advance == 64 {
+                since_advance = 0;
+                s.advance(false)?;
+            }
         }
     }
     s.horizon = u64::MAX;
@@ -676,6 +678,7 @@ mod tests {
     use super::*;
     use crate::replay::{tests::stat_until, REORDER_WINDOW_NS};
     use crate::trace::{Header, Origin};
+    use tracer_common::Event;
     use userspace_dcache::{DcacheConfig, FsKind, Profile};
 
     fn lookup(tid: u32, begin: u64, names: &mut Paths) -> ProbeEvent {
@@ -684,7 +687,7 @@ mod tests {
         e.tid = tid;
         e.ts_begin = begin;
         e.ts_end = begin + 10;
-        ProbeEvent::new(&e, Probe::DLookupRcu, names)
+        ProbeEvent::new(&Record::of_event(&e), Probe::DLookupRcu, names)
     }
 
     fn stat(tid: u32, begin: u64, end: u64, paths: &mut Paths) -> KernelOp {
@@ -867,7 +870,8 @@ mod tests {
         let mut held = 0;
         let mut take = |s: &mut Stream, e: &Event| {
             let probe = e.probe().expect("a probe");
-            s.take_in(path, e, probe).expect("take in");
+            s.take_in(path, &Record::of_event(e), probe)
+                .expect("take in");
             s.advance(false).expect("advance");
             held = held.max(s.pending.pending.len());
         };
@@ -922,7 +926,8 @@ mod tests {
             let mut s = Stream::new(&dc, &hook, &mut out, window, early);
             let mut held = 0;
             for e in &events {
-                s.take_in(path, e, Probe::Op).expect("take in");
+                s.take_in(path, &Record::of_event(e), Probe::Op)
+                    .expect("take in");
                 s.advance(false).expect("advance");
                 held = held.max(s.pending.pending.len());
             }
