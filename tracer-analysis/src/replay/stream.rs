@@ -649,12 +649,15 @@ pub(super) fn run_sequential(
     let mut s = Stream::new(dc, hook, out, window, early);
     let mut r = Reader::open(path)?;
     let mut since_advance = 0u32;
+    // Each raw probe byte's probe, found once: `Probe::from_u8` searches the probes' list,
+    // a call per event.
+    let probes: [Option<Probe>; 256] = std::array::from_fn(|b| Probe::from_u8(b as u8));
     // Events are read where the reader holds them, not decoded into a whole `Event` each (a
     // tenth of the reader's instructions, callgrind): a probe event is kept as the little the
     // placement needs.
     while let Some(records) = r.next_records()? {
         for rec in records {
-            let Some(probe) = Probe::from_u8(rec.probe()) else {
+            let Some(probe) = probes[usize::from(rec.probe())] else {
                 continue;
             };
             s.take_in(path, &rec, probe)?;
