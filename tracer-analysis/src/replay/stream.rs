@@ -278,6 +278,87 @@ struct Thread {
     waiting: Queue<Waiting>,
 }
 
+/// The threads with operations or events in the window, by tid: each in a slot of its own,
+/// and the last one asked for remembered. A trace's events come in runs of one thread's (an
+/// operation after its own probe events, a CPU buffer's events of the thread it ran), and
+/// hashing the tid of every event was a thirtieth of a replay's instructions (callgrind).
+#[derive(Default)]
+struct Threads {
+    slots: Vec<Thread>,
+    by_tid: HashMap<u32, usize>,
+    /// Slots of forgotten threads, for the next new one.
+    free: Vec<usize>,
+    /// (tid, slot) of the thread asked for last; None when its slot may have been freed.
+    last: Option<(u32, usize)>,
+}
+
+impl Threads {
+    /// Thread `tid`'s entry, a new one if it has none.
+    #[inline(always)]
+    fn entry(&mut self, tid: u32) -> &mut Thread {
+        let slot = match self.last {
+            Some((t, slot)) if t == tid => slot,
+            _ => self.find(tid),
+        };
+        &mut self.slots[slot]
+    }
+
+    /// Thread `tid`'s slot, a new one if it has none, remembered as the last asked for.
+    #[inline(never)]
+    fn find(&mut self, tid: u32) -> usize {
+        let slot = match self.by_tid.get(&tid) {
+            Some(&slot) => slot,
+            None => self.new_slot(tid),
+        };
+        self.last = Some((tid, slot));
+        slot
+    }
+
+    fn new_slot(&mut self, tid: u32) -> usize {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Thread::default();
+                slot
+            }
+            None => {
+                self.slots.push(Thread::default());
+                self.slots.len() - 1
+            }
+        };
+        self.by_tid.insert(tid, slot);
+        slot
+    }
+
+    /// Every slot, the free ones too: a thread is forgotten with nothing left, so those
+    /// are empty, and there are as many as threads were kept at once, not as ever seen.
+    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Thread> {
+        self.slots.iter_mut()
+    }
+
+    /// Forgets the threads for which `keep` is false.
+    fn retain(&mut self, mut keep: impl FnMut(&mut Thread) -> bool) {
+        let (slots, free) = (&mut self.slots, &mut self.free);
+        self.by_tid.retain(|_, &mut slot| {
+            let kept = slots.get_mut(slot).is_some_and(&mut keep);
+            if !kept {
+                free.push(slot);
+            }
+            kept
+        });
+        self.last = None;
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_tid.len()
+    }
+
+    #[cfg(test)]
+    fn get(&self, tid: u32) -> Option<&Thread> {
+        self.slots.get(*self.by_tid.get(&tid)?)
+    }
+}
+
 /// The operation an event begun at `begin` belongs to: its thread's last operation begun at
 /// or before it (`ops`), by index. One that has run (no longer pending) holds the event as
 /// well: it is passed over.
@@ -326,7 +407,7 @@ struct Stream<'d, 'p, 'w> {
     /// Operations read and not run.
     pending: PendingOps,
     /// The threads with operations or events in the window.
-    by_tid: HashMap<u32, Thread>,
+    threads: Threads,
     next_event: u64,
     /// Assign probe events as soon as their operation is known (see the module's comment).
     early: bool,
@@ -364,7 +445,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             window,
             horizon: 0,
             pending: PendingOps::default(),
-            by_tid: HashMap::default(),
+            threads: Threads::default(),
             next_event: 0,
             early,
             open_by_end: Queue::default(),
@@ -433,7 +514,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     #[inline(always)]
     fn add_op(&mut self, index: usize, op: KernelOp) {
         let late = self.arrived(op.ts_begin);
-        let th = self.by_tid.entry(op.tid).or_default();
+        let th = self.threads.entry(op.tid);
         let key = (op.ts_begin, index);
         let at = if th.ops.back().is_none_or(|&last| last <= key) {
             th.ops.push_back(key);
@@ -490,7 +571,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         // A damaged event ending before it begins is judged late by its end: the op its end
         // falls in may have run already.
         self.arrived(e.ts_begin.min(e.ts_end));
-        let th = self.by_tid.entry(e.tid).or_default();
+        let th = self.threads.entry(e.tid);
         // Its owner would be the op at the back of the thread's list, which ends before it.
         let past_the_back =
             th.ops.back().is_some_and(|s| s.0 <= e.ts_begin) && e.ts_end > th.back_end;
@@ -522,7 +603,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let unsettled = |t: u64| !last && t >= settled;
         // Threads in turn: the order of assignment does not matter (module comment).
         let (pending, paths, names) = (&mut self.pending, &self.paths, &self.names);
-        for th in self.by_tid.values_mut() {
+        for th in self.threads.slots_mut() {
             while let Some(w) = th.waiting.peek() {
                 if unsettled(w.key.0) {
                     break;
@@ -619,7 +700,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
     fn forget(&mut self, settled: u64) {
         let pending = &self.pending;
         let ran = |i: usize| pending.ran(i);
-        self.by_tid.retain(|_, th| {
+        self.threads.retain(|th| {
             let list = &mut th.ops;
             // The last operation begun before `settled` is still the one such an event finds.
             while list.len() > 1 && list[1].0 < settled && ran(list[0].1) {
@@ -733,13 +814,42 @@ mod tests {
         s.add_op(0, op);
         s.horizon = 5_000_600;
         s.advance(false).expect("advance");
-        assert_eq!(s.by_tid.len(), 1, "threads kept");
-        assert!(s.by_tid.contains_key(&1000));
+        assert_eq!(s.threads.len(), 1, "threads kept");
+        assert!(s.threads.get(1000).is_some());
         s.horizon = u64::MAX;
         s.window = 0;
         s.advance(true).expect("advance");
         assert!(s.pending.pending.is_empty(), "the op has run");
-        assert!(s.by_tid.is_empty(), "{} threads kept", s.by_tid.len());
+        assert_eq!(s.threads.len(), 0, "threads kept");
+    }
+
+    /// A thread forgotten and seen again gets a new, empty entry, and its slot goes to no
+    /// other thread while it is in use: the thread asked for last is remembered by slot, and
+    /// forgetting threads forgets that too.
+    #[test]
+    fn a_forgotten_thread_s_slot_is_never_shared() {
+        let mut t = Threads::default();
+        t.entry(1).ops.push_back((10, 0));
+        t.entry(2).ops.push_back((20, 1));
+        assert_eq!(t.get(1).map(|th| th.ops.len()), Some(1));
+        t.retain(|th| th.ops.front() != Some(&(10, 0)));
+        assert!(t.get(1).is_none() && t.get(2).is_some());
+        // Thread 1 again: a new entry in the freed slot.
+        assert!(t.entry(1).ops.is_empty());
+        t.entry(1).ops.push_back((30, 2));
+        t.retain(|th| th.ops.front() != Some(&(30, 2)));
+        t.entry(1).ops.push_back((40, 3));
+        // Thread 3 is new: not handed thread 1's slot, which is in use.
+        assert!(t.entry(3).ops.is_empty());
+        assert_eq!(
+            t.get(1).map(|th| th.ops.front().copied()),
+            Some(Some((40, 3)))
+        );
+        assert_eq!(
+            t.get(2).map(|th| th.ops.front().copied()),
+            Some(Some((20, 1)))
+        );
+        assert_eq!(t.len(), 3);
     }
 
     /// A thread's lookups, all read before its ops (a burst): each op, as it arrives, takes
@@ -760,7 +870,7 @@ mod tests {
             let b = 1_000_000 + k * 1_000;
             let op = stat(1, b, b + 600, &mut s.paths);
             s.add_op(k as usize, op);
-            let left = s.by_tid.get(&1).map_or(0, |t| t.waiting.run.len());
+            let left = s.threads.get(1).map_or(0, |t| t.waiting.run.len());
             assert_eq!(left as u64, 3 * (OPS - 1 - k), "after op {k}");
             let p = s.pending.get(k as usize).expect("pending");
             assert_eq!(p.reach, b + 301, "op {k} took its last lookup");
@@ -774,7 +884,7 @@ mod tests {
         let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
         let mut out = writer(&dir);
         let mut s = Stream::new(&dc, &hook, &mut out, 1_000_000_000, true);
-        let waiting = |s: &Stream| s.by_tid.get(&1).map_or(0, |t| t.waiting.run.len());
+        let waiting = |s: &Stream| s.threads.get(1).map_or(0, |t| t.waiting.run.len());
         let op = stat(1, 1_000, 1_600, &mut s.paths);
         s.add_op(0, op);
         let e = lookup(1, 1_100, &mut s.names);
