@@ -16,8 +16,9 @@
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DputReferenced,
-    DropSlabLoop, InodeSeq, KillEntry, KillIput, KillParentLock, PruneWalk, ShrinkParent,
+    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DisposeFree,
+    DputReferenced, DropSlabLoop, InodeSeq, KillEntry, KillIput, KillParentLock, PruneWalk,
+    ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
 use crate::sync::{cpu_relax, smp_rmb, Ordering};
@@ -492,6 +493,14 @@ impl Task<'_> {
         self.writer_exit(ev, d);
     }
 
+    /// `dentry_unlist()`: `d_lock` held. Marks the dentry killed (`DCACHE_DENTRY_KILLED`:
+    /// `d_walk()`'s ascent tests it, and from 6.8 a dispose list's owner,
+    /// [`DisposeFree::DentryKilled`]); the model keeps no `d_subdirs` to take it off (a walk
+    /// finds children by `d_parent`).
+    fn dentry_unlist(&self, d: DPtr) {
+        d.flags_update(DCACHE_DENTRY_KILLED, 0);
+    }
+
     /// `dentry_free()`: `call_rcu(&dentry->d_u.d_rcu, __d_free)`.
     fn dentry_free(&self, d: DPtr) {
         // SAFETY: the dentry is dead, unhashed, off every list, and this is its only free.
@@ -521,7 +530,8 @@ impl Task<'_> {
         // if it was on the hash then remove it
         self.__d_drop(d);
         if p.kill_parent_lock == KillParentLock::AroundUnhash {
-            // dentry_unlist(); spin_unlock(&parent->d_lock)
+            self.dentry_unlist(d);
+            // spin_unlock(&parent->d_lock)
             if let Some(parent) = parent {
                 parent.d_lock.unlock();
             }
@@ -537,8 +547,13 @@ impl Task<'_> {
             }
         }
         d.d_lock.lock();
+        if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+            self.dentry_unlist(d);
+        }
         let can_free = if d.flags() & DCACHE_SHRINK_LIST != 0 {
-            d.flags_update(DCACHE_MAY_FREE, 0);
+            if p.dispose_free == DisposeFree::MayFree {
+                d.flags_update(DCACHE_MAY_FREE, 0);
+            }
             false
         } else {
             true
@@ -920,9 +935,9 @@ impl Task<'_> {
         while let Some(d) = list.pop_back() {
             d.d_lock.lock();
             if self.dc.profile.kill_entry == KillEntry::DentryKillChecks {
-                // d_shrink_del(); DCACHE_DENTRY_KILLED is the model's DCACHE_MAY_FREE.
+                // d_shrink_del()
                 d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
-                if d.count() < 0 && d.flags() & DCACHE_MAY_FREE != 0 {
+                if self.killed_on_dispose_list(d) {
                     d.d_lock.unlock();
                     self.dentry_free(d);
                     continue;
@@ -934,7 +949,7 @@ impl Task<'_> {
             if d.count() != 0 {
                 // Someone took a reference, or killed it while it sat on our list.
                 d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
-                let can_free = d.count() < 0 && d.flags() & DCACHE_MAY_FREE != 0;
+                let can_free = self.killed_on_dispose_list(d);
                 d.d_lock.unlock();
                 if can_free {
                     self.dentry_free(d);
@@ -951,6 +966,16 @@ impl Task<'_> {
             } else {
                 self.kill_ancestors(self.dentry_kill(d, None));
             }
+        }
+    }
+
+    /// Whether someone else killed `d` while it sat on the caller's dispose list, leaving the
+    /// free to the list's owner ([`DisposeFree`]). `d_lock` held, `DCACHE_SHRINK_LIST` just
+    /// cleared by the owner.
+    fn killed_on_dispose_list(&self, d: DPtr) -> bool {
+        match self.dc.profile.dispose_free {
+            DisposeFree::MayFree => d.count() < 0 && d.flags() & DCACHE_MAY_FREE != 0,
+            DisposeFree::DentryKilled => d.flags() & DCACHE_DENTRY_KILLED != 0,
         }
     }
 
@@ -1640,6 +1665,61 @@ pub(crate) mod tests {
                 ids.reverse();
             }
             assert_eq!(got, ids, "{release}: prune");
+        }
+    }
+
+    /// A dentry killed by someone else while it sits on a shrinker's dispose list is left to
+    /// the list's owner, who knows it by `DCACHE_MAY_FREE` up to 6.7 and by
+    /// `DCACHE_DENTRY_KILLED` from 6.8 ([`DisposeFree`]); every kill sets
+    /// `DCACHE_DENTRY_KILLED` (`dentry_unlist()`), and 6.8+ no longer sets `DCACHE_MAY_FREE`.
+    /// A dentry still alive on the list is not the owner's to free.
+    #[test]
+    fn a_dentry_killed_on_a_dispose_list_is_left_to_its_owner() {
+        use crate::dentry::{
+            DCACHE_DENTRY_KILLED, DCACHE_LRU_LIST, DCACHE_MAY_FREE, DCACHE_SHRINK_LIST,
+            LOCKREF_DEAD,
+        };
+        for (release, may_free) in [
+            ("linux-4.4.155", true),
+            ("linux-6.1.0", true),
+            ("linux-6.7.12", true),
+            ("linux-6.8.0", false),
+            ("linux-6.12.9", false),
+            ("linux-6.18.2", false),
+            ("linux-7.3.4", false),
+        ] {
+            let (dc, _sink) = model(release);
+            let t = dc.task(1);
+            for name in ["a", "b"] {
+                t.create(name).unwrap();
+            }
+            // The shrinker's walk: up to 4.11 the creates' dput() marked both referenced, and
+            // the first visit of each only rotates it.
+            let mut list = VecDeque::new();
+            while list.len() < 2 {
+                t.list_lru_walk_node(2, &mut list);
+            }
+            let a = t.filename_walk(&[b"a".as_slice()]).unwrap();
+            let b = t.filename_walk(&[b"b".as_slice()]).unwrap();
+            assert!(list.contains(&a) && list.contains(&b), "{release}");
+            // Another task unlinks "a" while the walk's caller has not reached its list: its
+            // last reference kills it, on the list.
+            t.unlink("a").unwrap();
+            t.dput(a);
+            a.d_lock.lock();
+            let f = a.flags();
+            assert_eq!(a.count(), LOCKREF_DEAD, "{release}");
+            assert_ne!(f & DCACHE_DENTRY_KILLED, 0, "{release}: {f:#x}");
+            assert_eq!(f & DCACHE_MAY_FREE != 0, may_free, "{release}: {f:#x}");
+            // d_shrink_del(), as shrink_dentry_list() does first.
+            a.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+            assert!(t.killed_on_dispose_list(a), "{release}");
+            a.d_lock.unlock();
+            b.d_lock.lock();
+            assert!(!t.killed_on_dispose_list(b), "{release}");
+            b.d_lock.unlock();
+            t.dput(b);
+            t.shrink_dentry_list(list);
         }
     }
 

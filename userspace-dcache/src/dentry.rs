@@ -18,8 +18,13 @@ pub(crate) const DCACHE_LRU_LIST: u32 = 0x0008_0000;
 pub(crate) const DCACHE_ENTRY_TYPE: u32 = 0x0070_0000;
 pub(crate) const DCACHE_DIRECTORY_TYPE: u32 = 0x0020_0000;
 pub(crate) const DCACHE_REGULAR_TYPE: u32 = 0x0040_0000;
-/// Killed while on a dispose list: the list's owner frees it.
+/// Killed while on a dispose list: the list's owner frees it (up to 6.7,
+/// [`DisposeFree::MayFree`](crate::DisposeFree)).
 pub(crate) const DCACHE_MAY_FREE: u32 = 0x0080_0000;
+/// Killed: `dentry_unlist()` sets it on every kill (3.6 onwards; 2.6.38 to 3.5's `d_kill()` set
+/// `DCACHE_DISCONNECTED` instead, whose events carry the model's 6.1 values all the same,
+/// [`DFlagsNumbering`](crate::DFlagsNumbering)).
+pub(crate) const DCACHE_DENTRY_KILLED: u32 = 0x0000_8000;
 
 /// `lockref_mark_dead()`'s count.
 pub(crate) const LOCKREF_DEAD: i32 = -128;

@@ -39,9 +39,9 @@ pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{
     is_release_candidate, major_minor, Caller, Commit, DAddShape, DDropShape, DFlagsNumbering,
-    DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, DputReferenced, DropSlabLoop, InodeSeq,
-    KillEntry, KillIput, KillParentLock, Landing, Mutants, Profile, PruneWalk, ShrinkParent,
-    TmpfsPin,
+    DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, DisposeFree, DputReferenced, DropSlabLoop,
+    InodeSeq, KillEntry, KillIput, KillParentLock, Landing, Mutants, Profile, PruneWalk,
+    ShrinkParent, TmpfsPin,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

@@ -290,62 +290,65 @@ pub enum ShrinkParent {
     DputToListFirst,
 }
 
+/// How the owner of a dispose list knows that a dentry someone else killed while it sat on the
+/// list is the owner's to free (`__dentry_kill()` leaves such a dentry to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisposeFree {
+    /// Up to 6.7: `__dentry_kill()` marks it `DCACHE_MAY_FREE` under its `d_lock`, and
+    /// `shrink_dentry_list()` frees a dead dentry so marked (4.4.155's fs/dcache.c:571 and
+    /// :996, 6.1.0's :616 and :1190).
+    MayFree,
+    /// 6.8+: no such mark; `shrink_dentry_list()` frees a dentry `dentry_unlist()` marked
+    /// `DCACHE_DENTRY_KILLED`, which with 6.8's kill order (the unlist and the test of
+    /// `DCACHE_SHRINK_LIST` in one `d_lock` section) says the same (6.12's fs/dcache.c:1080,
+    /// 6.18.2's :1134, 7.1.5's :1215). 1b327b5ac57c "kill DCACHE_MAY_FREE" (Al Viro's [PATCH 19/20] of 24 November
+    /// 2023, on his work.dcache branch beside 1c18edd1b7a0, read in linux-next's history of
+    /// 20 December 2023; the mainline tag not read). [`Profile::LINUX_6_8`] opens with it.
+    DentryKilled,
+}
+
 /// The numbering of `d_flags` in the kernel's include/linux/dcache.h, which the events carry
 /// raw (the probes read `d_flags` out of the dentry; the diff reads none of it, `tracer
 /// export` prints it). The model keeps 6.1's values; [`Self::kernel`] renumbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DFlagsNumbering {
     /// 4.x to 6.14 (4.4.155's and 6.1.0's `#define`s, 6.12's and 6.14.0's `BIT()`s):
-    /// `DCACHE_LRU_LIST` is bit 19, the entry type bits 20..22. The older profiles use it for
-    /// their 2.6.38 to 3.x releases too, where the numbering differs: up to 3.11 neither flag
-    /// exists (3.5's bit 19 is `DCACHE_NEED_LOOKUP`, 3.10.105's bit 20
-    /// `DCACHE_DENTRY_KILLED`); 3.12 has `DCACHE_LRU_LIST` at bit 19 (3.12.0's
-    /// include/linux/dcache.h:211), and 3.13 to 3.19 number the directory type `1 << 20`
-    /// where 4.0 has `2 << 20` (3.19.8's :219, 4.0.0's :220). Their events carry the model's
-    /// 6.1 values. Up to 6.7 a dentry killed while on a dispose list is marked
-    /// `DCACHE_MAY_FREE`, bit 23 (4.4.155's include/linux/dcache.h:228, 6.1.0's :207).
+    /// `DCACHE_DENTRY_KILLED` is bit 15, `DCACHE_LRU_LIST` bit 19, the entry type bits
+    /// 20..22, `DCACHE_MAY_FREE` (up to 6.7, [`DisposeFree::MayFree`]) bit 23 (4.4.155's
+    /// include/linux/dcache.h:209 and :228, 6.1.0's :188 and :207, 6.12's :197). The older
+    /// profiles use it for their 2.6.38 to 3.x releases too, where the numbering differs: up
+    /// to 3.11 neither `DCACHE_LRU_LIST` nor the type bits exist (3.5's bit 19 is
+    /// `DCACHE_NEED_LOOKUP`), 3.6 to 3.12 number `DCACHE_DENTRY_KILLED` bit 20 (3.6's, 3.10.105's
+    /// and 3.12.0's headers; 3.13.11's has bit 15), up to 3.5 a kill sets
+    /// `DCACHE_DISCONNECTED` instead (3.0.1's and 3.5's `d_kill()`); 3.12 has
+    /// `DCACHE_LRU_LIST` at bit 19 (3.12.0's include/linux/dcache.h:211), and 3.13 to 3.19
+    /// number the directory type `1 << 20` where 4.0 has `2 << 20` (3.19.8's :219, 4.0.0's
+    /// :220). Their events carry the model's 6.1 values.
     Bit19Lru,
-    /// 6.8 to 6.14: bit 19 as above, but no `DCACHE_MAY_FREE` (6.12's and 6.14.0's headers):
-    /// with 6.8's kill order it was set exactly when `DCACHE_DENTRY_KILLED` and
-    /// `DCACHE_SHRINK_LIST` were, and `shrink_dentry_list()` tests `DCACHE_DENTRY_KILLED`
-    /// instead (1b327b5ac57c "kill DCACHE_MAY_FREE", Al Viro's [PATCH 19/20] of 24 November
-    /// 2023, on his work.dcache branch beside 1c18edd1b7a0, read in linux-next's history of
-    /// 20 December 2023; the mainline tag not read). The model's `DCACHE_MAY_FREE`
-    /// (killed on a dispose list) is carried as `DCACHE_DENTRY_KILLED`, bit 15 (6.12's
-    /// include/linux/dcache.h:197, 6.14.0's :209); bit 23 is unused there.
-    Bit19LruNoMayFree,
     /// 9748cb2dc393 ("VFS: repack DENTRY_ flags.", NeilBrown; quoted by "dcache: convert
     /// dentry flag macros to enum", 8 April 2025, for 6.15) closed the holes below bit 18:
     /// `DCACHE_LRU_LIST` is bit 18, the type bits 19..21 (6.18.2's, 6.19.0's and 7.1.5's
-    /// `enum dentry_flags`; Debian's 7.3.4 traces carry 0x40000 on the LRU). The flags the
-    /// model keeps below bit 18 (`DCACHE_OP_DELETE`, `DCACHE_REFERENCED`,
-    /// `DCACHE_SHRINK_LIST`) did not move. 6.14.0's include/linux/dcache.h:217 still has
+    /// `enum dentry_flags`; Debian's 7.3.4 traces carry 0x40000 on the LRU), and
+    /// `DCACHE_DENTRY_KILLED` bit 14 (6.18.2's include/linux/dcache.h:210, 7.1.5's :221). The
+    /// other flags the model keeps below bit 18 (`DCACHE_OP_DELETE`, `DCACHE_REFERENCED`,
+    /// `DCACHE_SHRINK_LIST`) did not move; bit 23 is now `DCACHE_OP_REAL` (6.18.2's :224,
+    /// 7.1.5's :235), and the model sets no `DCACHE_MAY_FREE` on these releases
+    /// ([`DisposeFree::DentryKilled`]). 6.14.0's include/linux/dcache.h:217 still has
     /// `DCACHE_LRU_LIST` at `BIT(19)`; linux-next's fs-current took the commit on 24 March
     /// 2025, the opening of the 6.15 merge window (6.15.0's header itself was not read).
-    /// `DCACHE_DENTRY_KILLED`, which carries the model's `DCACHE_MAY_FREE` as from 6.8, moved
-    /// to bit 14, and bit 23 is now `DCACHE_OP_REAL` (6.18.2's include/linux/dcache.h:210 and
-    /// :224, 7.1.5's :221 and :235). [`Profile::LINUX_6_15`] opens with it.
+    /// [`Profile::LINUX_6_15`] opens with it.
     Bit18Lru,
 }
 
 impl DFlagsNumbering {
     /// The kernel's `d_flags` for the model's (6.1's numbering).
     pub fn kernel(self, model: u32) -> u32 {
-        use crate::dentry::{DCACHE_ENTRY_TYPE, DCACHE_LRU_LIST, DCACHE_MAY_FREE};
-        // DCACHE_DENTRY_KILLED: 6.12's BIT(15), 6.18.2's BIT(14).
-        let killed = |m: u32, bit: u32| {
-            if m & DCACHE_MAY_FREE != 0 {
-                (m & !DCACHE_MAY_FREE) | bit
-            } else {
-                m
-            }
-        };
+        use crate::dentry::{DCACHE_DENTRY_KILLED, DCACHE_ENTRY_TYPE, DCACHE_LRU_LIST};
         match self {
             DFlagsNumbering::Bit19Lru => model,
-            DFlagsNumbering::Bit19LruNoMayFree => killed(model, 1 << 15),
             DFlagsNumbering::Bit18Lru => {
-                let moved = DCACHE_LRU_LIST | DCACHE_ENTRY_TYPE;
-                killed((model & !moved) | ((model & moved) >> 1), 1 << 14)
+                let moved = DCACHE_LRU_LIST | DCACHE_ENTRY_TYPE | DCACHE_DENTRY_KILLED;
+                (model & !moved) | ((model & moved) >> 1)
             }
         }
     }
@@ -545,6 +548,8 @@ pub struct Profile {
     pub parent_dispose_add: DisposeAdd,
     /// See [`ShrinkParent`].
     pub shrink_parent: ShrinkParent,
+    /// See [`DisposeFree`].
+    pub dispose_free: DisposeFree,
     /// See [`DFlagsNumbering`].
     pub d_flags_numbering: DFlagsNumbering,
     /// Deliberate bugs, see [`Mutants`].
@@ -610,6 +615,7 @@ impl Profile {
         dispose_add: DisposeAdd::Tail,
         parent_dispose_add: DisposeAdd::Head,
         shrink_parent: ShrinkParent::KilledNext,
+        dispose_free: DisposeFree::MayFree,
         d_flags_numbering: DFlagsNumbering::Bit19Lru,
         mutants: Mutants {
             kill_clear_before_unhash: false,
@@ -877,8 +883,7 @@ impl Profile {
     };
 
     /// 6.8 up to 6.14 (Debian 13's 6.12): the kill path locks the parent only after the inode
-    /// is detached; the same series dropped `DCACHE_MAY_FREE`
-    /// ([`DFlagsNumbering::Bit19LruNoMayFree`]).
+    /// is detached; the same series dropped `DCACHE_MAY_FREE` ([`DisposeFree::DentryKilled`]).
     pub const LINUX_6_8: Profile = Profile {
         name: "linux-6.8",
         since: (6, 8, 0),
@@ -888,7 +893,7 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         kill_parent_lock: KillParentLock::AfterUnlinkInode,
-        d_flags_numbering: DFlagsNumbering::Bit19LruNoMayFree,
+        dispose_free: DisposeFree::DentryKilled,
         ..Profile::LINUX_6_1
     };
 
@@ -1241,18 +1246,17 @@ mod tests {
         assert_eq!(Profile::LINUX_4_7.kill_iput, KillIput::DentryIput);
     }
 
-    /// A dentry killed while on a dispose list (the model's `DCACHE_MAY_FREE`, 6.1's bit 23)
-    /// carries the bit its kernel sets: `DCACHE_MAY_FREE` up to 6.7, `DCACHE_DENTRY_KILLED`
-    /// from 6.8 (bit 15, bit 14 from 6.15's repacking, where bit 23 is `DCACHE_OP_REAL`).
-    /// Read in 6.1.0's, 6.12's, 6.14.0's, 6.18.2's and 7.1.5's include/linux/dcache.h.
+    /// A killed dentry's marks in its kernel's numbering: `DCACHE_DENTRY_KILLED` bit 15 up to
+    /// 6.14 and bit 14 from 6.15's repacking; `DCACHE_MAY_FREE` (set by the model only up to
+    /// 6.7) bit 23. Read in 4.4.155's, 6.1.0's, 6.12's, 6.14.0's, 6.18.2's and 7.1.5's
+    /// include/linux/dcache.h.
     #[test]
-    fn a_dentry_killed_on_a_dispose_list_carries_its_kernels_bit() {
-        use crate::dentry::{DCACHE_MAY_FREE, DCACHE_SHRINK_LIST};
-        let on_list = DCACHE_SHRINK_LIST | DCACHE_MAY_FREE;
-        for (release, bit) in [
-            ("4.4.155", 1 << 23),
-            ("6.1.0-27-amd64", 1 << 23),
-            ("6.7.12", 1 << 23),
+    fn a_killed_dentry_carries_its_kernels_bits() {
+        use crate::dentry::{DCACHE_DENTRY_KILLED, DCACHE_MAY_FREE, DCACHE_SHRINK_LIST};
+        for (release, killed) in [
+            ("4.4.155", 1 << 15),
+            ("6.1.0-27-amd64", 1 << 15),
+            ("6.7.12", 1 << 15),
             ("6.8.0", 1 << 15),
             ("6.12.9-amd64", 1 << 15),
             ("6.14.11", 1 << 15),
@@ -1260,14 +1264,14 @@ mod tests {
             ("6.18.2", 1 << 14),
             ("7.3.4+deb13-amd64", 1 << 14),
         ] {
-            let p = Profile::for_release(release).expect("a profile");
-            let k = p.d_flags_numbering.kernel(on_list);
-            assert_eq!(k & ((1 << 23) | (1 << 15) | (1 << 14)), bit, "{release}");
-            assert_ne!(k & DCACHE_SHRINK_LIST, 0, "{release}");
-            assert_eq!(
-                p.d_flags_numbering.kernel(DCACHE_SHRINK_LIST),
-                DCACHE_SHRINK_LIST
-            );
+            let n = Profile::for_release(release)
+                .expect("a profile")
+                .d_flags_numbering;
+            let k = n.kernel(DCACHE_SHRINK_LIST | DCACHE_DENTRY_KILLED);
+            assert_eq!(k, DCACHE_SHRINK_LIST | killed, "{release}");
+            if killed == 1 << 15 {
+                assert_eq!(n.kernel(DCACHE_MAY_FREE), 1 << 23, "{release}");
+            }
         }
     }
 
@@ -1392,7 +1396,7 @@ mod tests {
         assert_eq!(
             back(
                 Profile {
-                    d_flags_numbering: DFlagsNumbering::Bit19LruNoMayFree,
+                    d_flags_numbering: DFlagsNumbering::Bit19Lru,
                     ..Profile::LINUX_6_15
                 },
                 Profile::LINUX_6_8
