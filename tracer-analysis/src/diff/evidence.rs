@@ -42,6 +42,29 @@ pub struct Obs {
     pub result: i32,
 }
 
+impl Obs {
+    /// A ring slot not yet built.
+    const BLANK: Obs = Obs {
+        n: 0,
+        ts_begin: 0,
+        ts_end: 0,
+        tid: 0,
+        probe: Probe::Op,
+        op: None,
+        path: 0,
+        path2: None,
+        dentry: 0,
+        slot: 0,
+        generation: 0,
+        seq_begin: 0,
+        seq_end: 0,
+        inode_begin: 0,
+        inode_end: 0,
+        flags: 0,
+        result: 0,
+    };
+}
+
 /// Why an anomaly already found is set aside: what its judgment rested on turned out to be
 /// incomplete, so it is not "what was seen is real".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -438,15 +461,172 @@ struct Collector {
     subject: Obs,
 }
 
+/// The context ring: the last `cap` events kept and, at `next`, the one being built (a ring
+/// written in place: every event passes here): `cap + 1` slots once full, the oldest kept at
+/// `next + 1`.
+struct Ring {
+    slots: Vec<Obs>,
+    next: usize,
+    cap: usize,
+    /// Where [`Evidence::stage`] next stops for [`Evidence::at_mark`].
+    mark: usize,
+}
+
+impl Ring {
+    /// The kept events in processing order, as two slices: the `cap` slots before `next`
+    /// (cyclically), or, until the ring is full, the events before `next`.
+    fn kept(&self) -> (&[Obs], &[Obs]) {
+        if self.slots.len() <= self.cap {
+            return (self.slots.get(..self.next).unwrap_or(&[]), &[]);
+        }
+        let (new, old) = self.slots.split_at(self.next);
+        let old = old.get(1..).unwrap_or(&[]);
+        // The first part holds every event when one part is empty.
+        if old.is_empty() {
+            (new, old)
+        } else {
+            (old, new)
+        }
+    }
+
+    /// The kept event numbered `n`, if the ring still holds it.
+    fn kept_event(&self, n: u64) -> Option<&Obs> {
+        let (a, b) = self.kept();
+        let part = if b.first().is_some_and(|o| o.n <= n) {
+            b
+        } else {
+            a
+        };
+        part.get(part.partition_point(|o| o.n < n))
+            .filter(|o| o.n == n)
+    }
+
+    /// The least event number the ring will still hold after `more` events are kept (0 when
+    /// it will hold every event kept so far, `u64::MAX` when none of them).
+    fn kept_from_after(&self, more: usize) -> u64 {
+        let (a, b) = self.kept();
+        let held = a.len() + b.len();
+        match (held + more).checked_sub(self.cap) {
+            None | Some(0) => 0,
+            Some(lost) => a
+                .get(lost)
+                .or_else(|| b.get(lost - a.len()))
+                .map_or(u64::MAX, |o| o.n),
+        }
+    }
+}
+
+/// Lookups kept per thread, to show which lookups led to an ENOENT.
+pub const LOOKUPS_KEPT: usize = 16;
+
+/// A thread's last [`LOOKUPS_KEPT`] lookups by their number: the observations themselves are
+/// in the context ring, written once (a copy here cost about 30 instructions a lookup,
+/// callgrind). They are read a reorder window later, when the ring may have moved on: those
+/// the ring is about to overwrite are copied into `spilled` first ([`Evidence::at_mark`]), so
+/// every number here is in one of the two.
+#[derive(Default)]
+struct Lookups {
+    numbers: [u64; LOOKUPS_KEPT],
+    /// How many were pushed: the next is written at this modulo [`LOOKUPS_KEPT`].
+    pushed: usize,
+    /// Copies of this thread's lookups numbered up to `spilled_to`, oldest first (some may
+    /// have left `numbers` since).
+    spilled: Vec<Obs>,
+    spilled_to: u64,
+}
+
+impl Lookups {
+    /// Keeps lookup `n`. True when the thread must be listed for [`Self::spill`]: every
+    /// lookup it kept before was spilled (so it is not listed), or it had none.
+    #[inline(always)]
+    fn push(&mut self, n: u64) -> bool {
+        let newest = self.numbers[self.pushed.wrapping_sub(1) % LOOKUPS_KEPT];
+        self.numbers[self.pushed % LOOKUPS_KEPT] = n;
+        self.pushed += 1;
+        newest <= self.spilled_to
+    }
+
+    /// The numbers kept, oldest first.
+    fn kept(&self) -> impl Iterator<Item = u64> + '_ {
+        numbers_of(&self.numbers, self.pushed)
+    }
+
+    /// Copies into `spilled` the lookups numbered below `keep_from` (those `ring` will have
+    /// overwritten by its next mark), and drops the copies no longer kept. True while a
+    /// lookup kept is not copied (the thread stays listed).
+    fn spill(&mut self, keep_from: u64, ring: &Ring) -> bool {
+        let oldest = self.kept().next().unwrap_or(u64::MAX);
+        self.spilled.retain(|o| o.n >= oldest);
+        let numbers = self.numbers;
+        for n in numbers_of(&numbers, self.pushed) {
+            if n > self.spilled_to && n < keep_from {
+                let kept = ring.kept_event(n);
+                debug_assert!(kept.is_some(), "lookup {n} left the ring unspilled");
+                self.spilled.extend(kept.copied());
+                self.spilled_to = n;
+            }
+        }
+        self.kept().last().is_some_and(|n| n > self.spilled_to)
+    }
+
+    /// The observations kept, oldest first.
+    fn iter<'a>(&'a self, ring: &'a Ring) -> impl Iterator<Item = &'a Obs> + 'a {
+        self.kept().filter_map(move |n| {
+            if n <= self.spilled_to {
+                self.spilled.iter().find(|o| o.n == n)
+            } else {
+                ring.kept_event(n)
+            }
+        })
+    }
+}
+
+/// The numbers of a ring that `pushed` were written to in turn, oldest first.
+fn numbers_of(ring: &[u64; LOOKUPS_KEPT], pushed: usize) -> impl Iterator<Item = u64> + '_ {
+    let (new, old) = ring.split_at(pushed % LOOKUPS_KEPT);
+    let old = if pushed >= LOOKUPS_KEPT { old } else { &[] };
+    old.iter().chain(new).copied()
+}
+
+/// Every thread's last lookups, by thread number, and the threads with a lookup not yet
+/// copied out of the ring (listed once each).
+#[derive(Default)]
+struct ThreadLookups {
+    per: Vec<Lookups>,
+    listed: Vec<usize>,
+}
+
+impl ThreadLookups {
+    /// A thread's first lookup since all it kept were copied.
+    #[cold]
+    #[inline(never)]
+    fn list(&mut self, thread: usize) {
+        self.listed.push(thread);
+    }
+
+    /// A thread's first lookup.
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, thread: usize, n: u64) {
+        if self.per.len() <= thread {
+            self.per.resize_with(thread + 1, Lookups::default);
+        }
+        if let Some(l) = self.per.get_mut(thread) {
+            if l.push(n) {
+                self.listed.push(thread);
+            }
+        }
+    }
+}
+
 pub struct Evidence {
     side: Side,
     context: usize,
     max_anomalies: usize,
-    /// The last `ring_cap` events kept, oldest at `next` once full (a ring written in place:
-    /// every event passes here).
-    ring: Vec<Obs>,
-    next: usize,
-    ring_cap: usize,
+    /// Every event's observation, written once where it is kept.
+    ring: Ring,
+    /// Per thread, its last lookups, by number into `ring`.
+    lookups: ThreadLookups,
     collectors: Vec<Collector>,
     /// Detailed anomalies (the first `max_anomalies` not set aside, once settled).
     pub anomalies: Vec<Anomaly>,
@@ -488,9 +668,13 @@ impl Evidence {
             side,
             context,
             max_anomalies,
-            ring: Vec::new(),
-            next: 0,
-            ring_cap: 4096 + 2 * context,
+            ring: Ring {
+                slots: Vec::new(),
+                next: 0,
+                cap: 4096 + 2 * context,
+                mark: 0,
+            },
+            lookups: ThreadLookups::default(),
             collectors: Vec::new(),
             anomalies: Vec::new(),
             counts: BTreeMap::new(),
@@ -511,7 +695,66 @@ impl Evidence {
     }
 
     /// A processed event: context for the anomalies still collecting, and for later ones.
+    #[cfg(test)]
     pub fn keep(&mut self, obs: &Obs, paths: &Paths) {
+        *self.stage() = *obs;
+        self.commit(paths);
+    }
+
+    /// Where the next event's observation is built, in place: the ring's slot past the kept
+    /// events, so an event is written once (built in the handler and copied in here, it cost
+    /// about 20 instructions an event, callgrind), and what is read while it is handled (an
+    /// anomaly's context) is still the kept events alone. Read back with [`Self::staged`];
+    /// kept by [`Self::commit`].
+    #[inline(always)]
+    pub fn stage(&mut self) -> &mut Obs {
+        if self.ring.next == self.ring.mark {
+            self.at_mark();
+        }
+        &mut self.ring.slots[self.ring.next]
+    }
+
+    /// While the ring grows, at each event: one more slot. Then every half ring: the threads'
+    /// lookups that the ring will overwrite before the next mark are copied out
+    /// ([`Lookups::spill`]).
+    #[cold]
+    #[inline(never)]
+    fn at_mark(&mut self) {
+        let r = &mut self.ring;
+        let slots = r.cap + 1;
+        if r.slots.len() < slots {
+            r.slots.push(Obs::BLANK);
+        }
+        r.mark = if r.slots.len() < slots {
+            r.next + 1
+        } else if r.next < slots / 2 {
+            slots / 2
+        } else {
+            0
+        };
+        // Events kept before the next mark.
+        let until = (r.mark + slots - r.next) % slots;
+        let keep_from = r.kept_from_after(until);
+        if keep_from > 0 {
+            let (per, ring) = (&mut self.lookups.per, &self.ring);
+            self.lookups
+                .listed
+                .retain(|&t| per.get_mut(t).is_some_and(|l| l.spill(keep_from, ring)));
+        }
+    }
+
+    /// The observation built by [`Self::stage`].
+    #[inline(always)]
+    pub fn staged(&self) -> &Obs {
+        &self.ring.slots[self.ring.next]
+    }
+
+    /// Keeps the staged observation: context for the anomalies still collecting, and for
+    /// later ones; the slot after it is the next one built (the oldest kept event's once the
+    /// ring is full, which then leaves it).
+    #[inline(always)]
+    pub fn commit(&mut self, paths: &Paths) {
+        let obs = &self.ring.slots[self.ring.next];
         if obs.op.is_none() {
             let b = bit(obs.probe);
             if obs.dentry != 0 {
@@ -528,27 +771,43 @@ impl Evidence {
             }
             self.collectors.retain(|c| c.need > 0);
         }
-        // `next` is the ring's length until it is full: one test a event either way.
-        match self.ring.get_mut(self.next) {
-            Some(slot) => *slot = *obs,
-            None => self.ring.push(*obs),
-        }
         // Not `%`: a division for every event showed in the profile.
-        self.next += 1;
-        if self.next == self.ring_cap {
-            self.next = 0;
+        self.ring.next += 1;
+        if self.ring.next > self.ring.cap {
+            self.ring.next = 0;
         }
     }
 
-    /// The kept events in processing order, as two slices.
-    fn kept(&self) -> (&[Obs], &[Obs]) {
-        let (new, old) = self.ring.split_at(self.next);
-        // Until the ring is full, every event is before `next`.
-        if old.is_empty() {
-            (new, old)
-        } else {
-            (old, new)
+    /// The event kept last.
+    pub fn newest(&self) -> &Obs {
+        let r = &self.ring;
+        &r.slots[r.next.checked_sub(1).unwrap_or(r.cap)]
+    }
+
+    /// Keeps lookup `n` (staged or kept) among thread number `thread`'s last lookups.
+    #[inline(always)]
+    pub fn push_lookup(&mut self, thread: usize, n: u64) {
+        match self.lookups.per.get_mut(thread) {
+            Some(l) => {
+                if l.push(n) {
+                    self.lookups.list(thread);
+                }
+            }
+            None => self.lookups.first(thread, n),
         }
+    }
+
+    /// Thread number `thread`'s last lookups, oldest first.
+    pub fn thread_lookups(&self, thread: usize) -> impl Iterator<Item = &Obs> + '_ {
+        self.lookups
+            .per
+            .get(thread)
+            .into_iter()
+            .flat_map(|l| l.iter(&self.ring))
+    }
+
+    fn kept(&self) -> (&[Obs], &[Obs]) {
+        self.ring.kept()
     }
 
     /// Stops collecting context (the trace ended).
@@ -990,6 +1249,81 @@ pub(crate) mod tests {
         }
     }
 
+    /// A thread's lookups keep the last [`LOOKUPS_KEPT`] pushed, oldest first, before and
+    /// after their ring wraps.
+    #[test]
+    fn a_thread_keeps_its_last_lookups_in_order() {
+        let paths = Paths::default();
+        let mut e = Evidence::new(Side::Kernel, 0, 10);
+        for n in 1..=3 * LOOKUPS_KEPT as u64 + 5 {
+            *e.stage() = obs(n);
+            e.push_lookup(2, n);
+            e.commit(&paths);
+            let kept: Vec<u64> = e.thread_lookups(2).map(|o| o.n).collect();
+            let from = n.saturating_sub(LOOKUPS_KEPT as u64) + 1;
+            assert_eq!(kept, (from..=n).collect::<Vec<u64>>(), "after {n}");
+            assert_eq!(e.thread_lookups(1).count(), 0);
+        }
+    }
+
+    /// A thread's lookups are read a reorder window after they were kept, when the context
+    /// ring may have overwritten them many times: threads that look up rarely among many
+    /// events keep their last lookups whole (the copies made at the ring's marks), and one
+    /// that looks up often reads them from the ring. Every few events (and at every event
+    /// near the end) each thread's lookups are compared with the last ones pushed, the
+    /// observations whole.
+    #[test]
+    fn lookups_outlive_the_context_ring() {
+        let paths = Paths::default();
+        let mut e = Evidence::new(Side::Kernel, 3, 10);
+        let cap = e.ring.cap as u64;
+        let mut pushed: Vec<Vec<Obs>> = vec![Vec::new(); 4];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut compared = 0;
+        for n in 1..=10 * cap {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Thread 0 looks up every other event, 1 one event in 1,000, 2 one in 9,000;
+            // thread 3 never.
+            let thread = match x % 18_000 {
+                0..=8_999 => Some(0),
+                9_000..=9_017 => Some(1),
+                9_018..=9_019 => Some(2),
+                _ => None,
+            };
+            let mut o = obs(n);
+            o.ts_begin = x;
+            o.tid = thread.map_or(7, |t| t as u32);
+            *e.stage() = o;
+            if let Some(t) = thread {
+                e.push_lookup(t, n);
+                pushed[t].push(o);
+            }
+            e.commit(&paths);
+            if n % 97 == 0 || n + 10 > 10 * cap {
+                for (t, p) in pushed.iter().enumerate() {
+                    let kept: Vec<Obs> = e.thread_lookups(t).copied().collect();
+                    let want = &p[p.len().saturating_sub(LOOKUPS_KEPT)..];
+                    assert_eq!(
+                        format!("{kept:?}"),
+                        format!("{want:?}"),
+                        "thread {t} after {n}"
+                    );
+                    compared += want.len();
+                }
+            }
+        }
+        // The rare threads' lookups were read long after the ring overwrote them.
+        assert!(pushed[2].len() >= 2, "{}", pushed[2].len());
+        assert!(compared > 5_000, "{compared}");
+        assert!(e
+            .lookups
+            .per
+            .iter()
+            .all(|l| l.spilled.len() <= LOOKUPS_KEPT));
+    }
+
     /// Once the ring has wrapped, an anomaly's context still comes in processing order,
     /// across the point where the ring's oldest and newest meet, and the events after it are
     /// collected as they come.
@@ -997,7 +1331,7 @@ pub(crate) mod tests {
     fn context_is_in_order_across_the_ring_s_wrap() {
         let paths = Paths::default();
         let mut e = Evidence::new(Side::Kernel, 2, 10);
-        let cap = e.ring_cap as u64;
+        let cap = e.ring.cap as u64;
         for n in 1..=cap + 900 {
             e.keep(&obs(n), &paths);
         }
@@ -1054,7 +1388,7 @@ pub(crate) mod tests {
     #[test]
     fn context_is_in_order_as_the_ring_fills() {
         let paths = Paths::default();
-        let cap = Evidence::new(Side::Kernel, 3, 100).ring_cap as u64;
+        let cap = Evidence::new(Side::Kernel, 3, 100).ring.cap as u64;
         for kept in [1, 4, 10, cap - 1, cap, cap + 1, cap + 3] {
             let mut e = Evidence::new(Side::Kernel, 3, 100);
             for n in 1..=kept {

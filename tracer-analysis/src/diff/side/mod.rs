@@ -160,43 +160,8 @@ struct TidState {
     /// Its operations so far, and their kinds ([`kind_bit`]).
     ops: u64,
     kinds: u16,
-    lookups: Lookups,
     /// Its current operation as the event agreement follows it.
     agreement: Running,
-}
-
-/// Lookups kept per thread, to show which lookups led to an ENOENT.
-const LOOKUPS_KEPT: usize = 16;
-
-/// A thread's last [`LOOKUPS_KEPT`] lookups, written in place once full, oldest at `next`:
-/// every lookup passes here, and a `VecDeque`'s pop and push cost about 40 instructions a
-/// lookup (callgrind), this about 20.
-#[derive(Default)]
-struct Lookups {
-    ring: Vec<Obs>,
-    next: usize,
-}
-
-impl Lookups {
-    fn push(&mut self, obs: &Obs) {
-        if self.ring.len() < LOOKUPS_KEPT {
-            self.ring.push(*obs);
-            return;
-        }
-        if let Some(slot) = self.ring.get_mut(self.next) {
-            *slot = *obs;
-        }
-        self.next += 1;
-        if self.next == LOOKUPS_KEPT {
-            self.next = 0;
-        }
-    }
-
-    /// Oldest first.
-    fn iter(&self) -> impl Iterator<Item = &Obs> {
-        let (new, old) = self.ring.split_at(self.next);
-        old.iter().chain(new)
-    }
 }
 
 /// An operation's name for the event agreement's examples: the path [`Seen::name`] numbers.
@@ -603,30 +568,33 @@ impl SideState {
             name_id: name,
             ptr,
         };
-        let obs = match probe {
+        // Each handler builds the event's observation in the context ring's staged slot
+        // ([`Evidence::stage`]), where it is kept: written once.
+        let built = match probe {
             Probe::Op => self.on_op(&ev, thread, sh),
             Probe::DLookupRcu | Probe::DLookup => self.on_lookup(&ev, thread, probe, sh),
             _ => self.on_writer(&ev, probe, late, sh),
         };
-        // Borrowed where it was built: an observation is about 100 bytes, and every event
-        // has one (moving it out of the option showed as a copy per event in the profile).
-        let Some(obs) = obs.as_ref() else {
+        if !built {
             self.diag.unknown_events += 1;
             return;
-        };
+        }
         if late {
             // What was judged before this event arrived did not have it.
-            self.evidence.late(obs, key, &sh.paths);
+            let obs = *self.evidence.staged();
+            self.evidence.late(&obs, key, &sh.paths);
         }
-        self.evidence.keep(obs, &sh.paths);
+        self.evidence.commit(&sh.paths);
         // Nearly always empty: taking and dropping an empty vector cost about 24 instructions
         // an event in the profile.
         if !self.fresh.is_empty() {
+            let obs = *self.evidence.newest();
             for f in std::mem::take(&mut self.fresh) {
-                let operation = self.operation_of(obs);
-                self.add_anomaly(f.kind, obs, late, operation, f.ruling, sh);
+                let operation = self.operation_of(&obs);
+                self.add_anomaly(f.kind, &obs, late, operation, f.ruling, sh);
             }
         }
+        let obs = self.evidence.newest();
         if let Some(t) = sh.timeline.as_mut() {
             let (name, cat) = match obs.op {
                 Some(k) => (format!("{} {}", k.name(), sh.paths.render(obs.path)), "op"),
@@ -652,27 +620,37 @@ impl SideState {
         }
     }
 
-    fn obs(&mut self, ev: &Named, probe: Probe, path: PathId, generation: u32) -> Obs {
+    /// Builds the event's observation in the context ring's staged slot (`op` and `path2`
+    /// an operation's).
+    #[inline(always)]
+    fn stage(
+        &mut self,
+        ev: &Named,
+        probe: Probe,
+        path: PathId,
+        generation: u32,
+        (op, path2): (Option<OpKind>, Option<PathId>),
+    ) {
         self.next_n += 1;
-        Obs {
-            n: self.next_n,
-            ts_begin: ev.ts_begin,
-            ts_end: ev.ts_end,
-            tid: ev.tid,
-            probe,
-            op: None,
-            path,
-            path2: None,
-            dentry: ev.ptr,
-            slot: ev.dentry,
-            generation,
-            seq_begin: ev.seq_begin,
-            seq_end: ev.seq_end,
-            inode_begin: ev.inode_begin,
-            inode_end: ev.inode_end,
-            flags: ev.flags,
-            result: ev.result,
-        }
+        // Field by field: assigned whole, it was built on the stack and copied in.
+        let o = self.evidence.stage();
+        o.n = self.next_n;
+        o.ts_begin = ev.ts_begin;
+        o.ts_end = ev.ts_end;
+        o.tid = ev.tid;
+        o.probe = probe;
+        o.op = op;
+        o.path = path;
+        o.path2 = path2;
+        o.dentry = ev.ptr;
+        o.slot = ev.dentry;
+        o.generation = generation;
+        o.seq_begin = ev.seq_begin;
+        o.seq_end = ev.seq_end;
+        o.inode_begin = ev.inode_begin;
+        o.inode_end = ev.inode_end;
+        o.flags = ev.flags;
+        o.result = ev.result;
     }
 
     fn enclosing_op(&self, obs: &Obs) -> Option<OpKind> {
@@ -713,18 +691,5 @@ mod tests {
         }
         assert_eq!(threads.states.len(), first_seen.len());
         assert_eq!(threads.numbers.len(), first_seen.len());
-    }
-
-    /// A thread's lookups keep the last [`LOOKUPS_KEPT`] pushed, oldest first, before and
-    /// after the ring wraps.
-    #[test]
-    fn a_thread_keeps_its_last_lookups_in_order() {
-        let mut lookups = Lookups::default();
-        for n in 1..=3 * LOOKUPS_KEPT as u64 + 5 {
-            lookups.push(&crate::diff::evidence::tests::obs(n));
-            let kept: Vec<u64> = lookups.iter().map(|o| o.n).collect();
-            let from = n.saturating_sub(LOOKUPS_KEPT as u64) + 1;
-            assert_eq!(kept, (from..=n).collect::<Vec<u64>>(), "after {n}");
-        }
     }
 }

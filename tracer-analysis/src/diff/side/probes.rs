@@ -14,7 +14,7 @@ use super::{
 };
 use crate::diff::{
     classify::{self, Class, Ruling, WriterSpan},
-    evidence::{flag_text, Obs},
+    evidence::flag_text,
     history::Fact,
     invariants::Finding,
     report::AnomalyKind,
@@ -27,8 +27,11 @@ const WRITERS_KEPT: usize = 8;
 
 impl SideState {
     /// `thread`: the event's thread number in [`super::Threads`].
-    pub(super) fn on_op(&mut self, ev: &Named, thread: usize, sh: &mut Shared) -> Option<Obs> {
-        let kind = crate::codes::op_of(ev.aux)?;
+    /// False: not an operation this diff knows (nothing built).
+    pub(super) fn on_op(&mut self, ev: &Named, thread: usize, sh: &mut Shared) -> bool {
+        let Some(kind) = crate::codes::op_of(ev.aux) else {
+            return false;
+        };
         let (path, path2) = sh.paths.operation(ev.name_id, ev.has(flags::TWO_PATHS));
         // Operations come in begin order: this is the first one, the setup is over.
         for (p, k) in std::mem::take(&mut self.setup) {
@@ -47,26 +50,21 @@ impl SideState {
             path2,
         });
         self.ops_processed += 1;
-        let mut obs = self.obs(ev, Probe::Op, path, 0);
-        obs.op = Some(kind);
-        obs.path2 = path2;
         let begun = sh.matcher.begin(self.index, kind, path);
         let enoent = matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT;
-        self.suspect(SuspectKind::Result { begun, enoent }, &obs, Some(kind));
-        Some(obs)
+        self.stage(ev, Probe::Op, path, 0, (Some(kind), path2));
+        self.suspect(SuspectKind::Result { begun, enoent }, Some(kind));
+        true
     }
 
-    /// Always an observation (an `Option` like the other handlers', so `process` needs no
-    /// copy to wrap it). Built in the option it returns and read there: built in a local and
-    /// wrapped at the end, it was copied once more per lookup (13 M instructions of the bench's
-    /// 2.8 G at 1 M events a side, callgrind).
+    /// Always builds an observation (true, like the other handlers when they build one).
     pub(super) fn on_lookup(
         &mut self,
         ev: &Named,
         thread: usize,
         probe: Probe,
         sh: &mut Shared,
-    ) -> Option<Obs> {
+    ) -> bool {
         // The operation around the lookup on its thread, looked up once (nothing below changes
         // the thread's state before the lookup is added to it at the end): its kind, and its
         // end bounding when the probe read. Only these two are read out (copying the
@@ -79,13 +77,7 @@ impl SideState {
             _ => (None, ev.ts_end),
         };
         let (path, guessed, generation) = self.place(ev, sh);
-        let out = Some(self.obs(ev, probe, path, generation));
-        // Not `?`, nor `&out`, nor `Option::insert`: inlined into `process`, those built to 4 to
-        // 14 M instructions more in the bench (callgrind), this to none.
-        #[allow(clippy::question_mark)]
-        let Some(obs) = out.as_ref() else {
-            return None;
-        };
+        self.stage(ev, probe, path, generation, (None, None));
         if ev.dentry != 0 {
             if ev.has(flags::VALIDATED) != (ev.seq_begin == ev.seq_end) {
                 self.fresh.push(Fresh {
@@ -157,19 +149,20 @@ impl SideState {
                 });
             }
             if let Some(f) = decreased {
-                self.seq_decreased(f, obs);
+                self.seq_decreased(f, probe);
             }
             if let Some(Finding::Gap {
                 from, to, since, ..
             }) = found
             {
                 // Attributed now, while the operations around it are still in the history.
+                let obs = *self.evidence.staged();
                 let gap = Gap {
                     from,
                     to,
                     since,
-                    cause: self.attribute_gap(obs, since),
-                    obs: *obs,
+                    cause: self.attribute_gap(&obs, since),
+                    obs,
                 };
                 let earlier = self
                     .dentries
@@ -187,20 +180,20 @@ impl SideState {
                     // history.
                     self.unnamed_unjudged += 1;
                 } else {
-                    self.suspect(SuspectKind::NullLookup, obs, op_kind);
+                    self.suspect(SuspectKind::NullLookup, op_kind);
                 }
             }
         }
-        self.threads.states[thread].lookups.push(obs);
-        out
+        self.evidence.push_lookup(thread, self.next_n);
+        true
     }
 
     /// A lookup's read or a writer's entry below a value the stamps order before it.
-    fn seq_decreased(&mut self, f: Finding, obs: &Obs) {
+    fn seq_decreased(&mut self, f: Finding, probe: Probe) {
         let Finding::Decreased { from, to, since } = f else {
             return;
         };
-        let read = match obs.probe {
+        let read = match probe {
             Probe::DLookupRcu | Probe::DLookup => format!("d_seq read {to}"),
             p => format!("{} entered at d_seq {to}", p.symbol()),
         };
@@ -222,16 +215,17 @@ impl SideState {
         });
     }
 
-    /// `late`: it arrived after the reorder window had passed its time.
+    /// `late`: it arrived after the reorder window had passed its time. False: no dentry
+    /// (nothing built).
     pub(super) fn on_writer(
         &mut self,
         ev: &Named,
         probe: Probe,
         late: bool,
         sh: &mut Shared,
-    ) -> Option<Obs> {
+    ) -> bool {
         if ev.dentry == 0 {
-            return None;
+            return false;
         }
         let span = WriterSpan {
             probe,
@@ -256,7 +250,7 @@ impl SideState {
             }
         }
         let (path, guessed, generation) = self.place(ev, sh);
-        let obs = self.obs(ev, probe, path, generation);
+        self.stage(ev, probe, path, generation, (None, None));
         let proto = &self.proto;
         let rec = self.dentries.entry(ev.dentry);
         let findings = rec.seq.writer(ev, probe, proto);
@@ -342,13 +336,15 @@ impl SideState {
         // Nearly always none: the pair as an iterator cost about 45 instructions a writer.
         let [first, second] = findings;
         if let Some(f) = first {
+            let obs = *self.evidence.staged();
             self.finding(f, &obs, sh);
         }
         if let Some(f) = second {
+            let obs = *self.evidence.staged();
             self.finding(f, &obs, sh);
         }
         if let Some(f) = decreased {
-            self.seq_decreased(f, &obs);
+            self.seq_decreased(f, probe);
         }
         if let Some(ruling) = cleared_early {
             self.fresh.push(Fresh {
@@ -361,10 +357,10 @@ impl SideState {
                 // Whether it is the name's own d_delete cannot be told at a guessed name.
                 self.unnamed_unjudged += 1;
             } else {
-                let op = self.enclosing_op(&obs);
-                self.suspect(SuspectKind::ClearHashed { late }, &obs, op);
+                let op = self.enclosing_op(self.evidence.staged());
+                self.suspect(SuspectKind::ClearHashed { late }, op);
             }
         }
-        Some(obs)
+        true
     }
 }

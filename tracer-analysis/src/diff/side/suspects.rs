@@ -224,9 +224,10 @@ impl Suspects {
 }
 
 impl SideState {
-    /// Waits until processing has passed the event's end.
-    pub(super) fn suspect(&mut self, kind: SuspectKind, obs: &Obs, operation: Option<OpKind>) {
-        self.suspects.push(kind, obs, operation);
+    /// The event being handled (staged in the context ring) waits until processing has
+    /// passed its end.
+    pub(super) fn suspect(&mut self, kind: SuspectKind, operation: Option<OpKind>) {
+        self.suspects.push(kind, self.evidence.staged(), operation);
     }
 
     /// The suspect in `slot` (from [`Suspects::pop`]); read in place, copied only for an
@@ -319,10 +320,11 @@ impl SideState {
             debug_assert_eq!(v.class, class);
             let lookups: Vec<Value> = self
                 .threads
-                .get(o.tid)
-                .map(|t| {
-                    t.lookups
-                        .iter()
+                .numbers
+                .get(&o.tid)
+                .map(|&t| {
+                    self.evidence
+                        .thread_lookups(t as usize)
                         .filter(|l| l.ts_begin >= o.ts_begin && l.ts_end <= o.ts_end)
                         .map(|l| obs_args(l, &sh.paths))
                         .collect()
