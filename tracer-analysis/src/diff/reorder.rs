@@ -241,6 +241,33 @@ mod tests {
         assert_eq!(r.depth, 0);
     }
 
+    /// A window drained at the trace's end gives back its blocks as their events are out:
+    /// it holds no more than its events left need, one a run and the spares, where every
+    /// block read through was kept to the end.
+    #[test]
+    fn draining_frees_the_blocks_read_through() {
+        use crate::diff::runs::SPARE_BLOCKS;
+        let mut r = Reorder::new(u64::MAX);
+        let n = (SPARE_BLOCKS + 5) as u64 * BLOCK as u64 + 100;
+        for i in 0..n {
+            r.insert_ev(ev(Probe::DDropInner, i, i));
+        }
+        assert_eq!(r.events.blocks(), SPARE_BLOCKS + 6);
+        let mut out = Vec::new();
+        while r.depth > 0 {
+            r.drain_into(&mut out, 4096);
+            let needed = (r.depth as usize).div_ceil(BLOCK) + 1 + SPARE_BLOCKS;
+            assert!(
+                r.events.blocks() <= needed,
+                "{} blocks for {}",
+                r.events.blocks(),
+                r.depth
+            );
+        }
+        assert_eq!(out.len() as u64, n);
+        assert!(out.windows(2).all(|p| p[0].ts_begin < p[1].ts_begin));
+    }
+
     impl Reorder {
         fn insert_ev(&mut self, ev: Ev) {
             self.insert(key_of(&ev), ev);
