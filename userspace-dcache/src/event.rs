@@ -110,12 +110,14 @@ pub enum ClockKind {
     LogicalOneThread,
 }
 
+thread_local! {
+    /// The calling thread's number ([`this_thread`]), 0 until it first asks.
+    static THIS: Cell<u64> = const { Cell::new(0) };
+}
+
 /// A number for the calling thread, never given to another (thread ids of the OS are reused).
 fn this_thread() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static THIS: Cell<u64> = const { Cell::new(0) };
-    }
     THIS.with(|n| {
         if n.get() == 0 {
             n.set(NEXT.fetch_add(1, Ordering::Relaxed));
@@ -169,8 +171,20 @@ impl Clock {
         }
     }
 
-    /// A one-thread clock's load and store are one step only on the thread that made it.
+    /// A one-thread clock's load and store are one step only on the thread that made it. That
+    /// thread took its number when it made the clock, so a thread whose number is not the
+    /// clock's, or still 0, is another one: the test is a load and a compare at every reading
+    /// (the panic is out of line).
+    #[inline]
     fn on_its_thread(thread: u64) {
+        if THIS.with(Cell::get) != thread {
+            Self::not_its_thread(thread);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_its_thread(thread: u64) {
         assert_eq!(
             this_thread(),
             thread,
@@ -215,6 +229,16 @@ mod tests {
             assert!(
                 s.spawn(|| c.advance_to(7)).join().is_err(),
                 "moved on another thread"
+            );
+            // A thread that has its own number (it made a clock) is refused as well.
+            assert!(
+                s.spawn(|| {
+                    Clock::logical_one_thread().now();
+                    c.now()
+                })
+                .join()
+                .is_err(),
+                "read on a thread with a number of its own"
             );
         });
         assert_eq!(c.now(), 2);
