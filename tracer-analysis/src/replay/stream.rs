@@ -203,6 +203,25 @@ impl<K: Ord + Copy> Queue<K> {
         }
     }
 
+    /// [`Queue::pop`] when `take` accepts the smallest key: the side it is on is found once
+    /// (a peek and then a pop found it twice, and copied the key out twice).
+    fn pop_if(&mut self, take: impl FnOnce(&K) -> bool) -> Option<K> {
+        let from_heap = match (self.run.front(), self.heap.peek()) {
+            (Some(a), Some(Reverse(b))) => b < a,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (None, None) => return None,
+        };
+        if from_heap {
+            let top = self.heap.peek_mut()?;
+            take(&top.0).then(|| std::collections::binary_heap::PeekMut::pop(top).0)
+        } else {
+            take(self.run.front()?)
+                .then(|| self.run.pop_front())
+                .flatten()
+        }
+    }
+
     /// The smallest key; the queue's on a tie (as [`Queue::peek`] would have it).
     fn pop(&mut self) -> Option<K> {
         match (self.run.front(), self.heap.peek()) {
@@ -604,11 +623,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         // Threads in turn: the order of assignment does not matter (module comment).
         let (pending, paths, names) = (&mut self.pending, &self.paths, &self.names);
         for th in self.threads.slots_mut() {
-            while let Some(w) = th.waiting.peek() {
-                if unsettled(w.key.0) {
-                    break;
-                }
-                th.waiting.pop();
+            while let Some(w) = th.waiting.pop_if(|w| !unsettled(w.key.0)) {
                 if !w.taken {
                     assign(&th.ops, pending, paths, names, &w.e);
                 }
@@ -629,10 +644,9 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
                 self.ready.pop();
                 self.run(i)?;
             }
-            let Some((_, i)) = self.open_by_end.peek().filter(|&(end, _)| !unsettled(end)) else {
+            let Some((_, i)) = self.open_by_end.pop_if(|&(end, _)| !unsettled(end)) else {
                 break;
             };
-            self.open_by_end.pop();
             if let Some(p) = self.pending.close(i) {
                 let at = p.op.placed_at();
                 self.ready.push((at, i));
@@ -1105,6 +1119,32 @@ mod tests {
             assert_eq!(q.pop(), Some(k));
         }
         assert!(q.is_empty() && q.pop().is_none());
+    }
+
+    /// `pop_if` takes what `pop` would when the test accepts it, and nothing (the queue left
+    /// as it was) when it refuses, wherever the smallest key is (queue, heap, a tie).
+    #[test]
+    fn pop_if_takes_what_pop_would_or_nothing() {
+        let mut rnd = crate::test_rng::xorshift(11u64);
+        let (mut q, mut same) = (Queue::default(), Queue::default());
+        for i in 0..5_000usize {
+            let k = (i as u64 + rnd(40) - rnd(40).min(i as u64), i % 7);
+            q.push(k);
+            same.push(k);
+            if rnd(3) == 0 {
+                let limit = i as u64 + rnd(40) - rnd(40).min(i as u64);
+                let want = same.peek().filter(|&(b, _)| b <= limit);
+                if want.is_some() {
+                    same.pop();
+                }
+                assert_eq!(q.pop_if(|&(b, _)| b <= limit), want, "after {i}");
+            }
+        }
+        while let Some(k) = same.pop() {
+            assert_eq!(q.pop_if(|_| false), None);
+            assert_eq!(q.pop_if(|_| true), Some(k));
+        }
+        assert!(q.is_empty() && q.pop_if(|_| true).is_none());
     }
 
     /// The search from the front finds what a binary search over the whole list finds, for
