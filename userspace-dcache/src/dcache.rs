@@ -1668,6 +1668,53 @@ pub(crate) mod tests {
         }
     }
 
+    /// Where a kill marks the dentry `DCACHE_DENTRY_KILLED` (`dentry_unlist()`), as the kill's
+    /// inode-detach event shows in its `d_flags` at entry: up to 6.7 the unlist comes right
+    /// after the unhash, before the detach (Debian's 5.10 and 6.1 traces show 0x8000 in the
+    /// kill's `dentry_unlink_inode`); from 6.8 it comes after the detach (Debian's 6.12 and
+    /// 7.3.4 traces show it clear).
+    #[test]
+    fn the_kill_marks_the_dentry_killed_where_its_generation_unlists_it() {
+        for (release, before_detach) in [
+            ("linux-4.4.155", true),
+            ("linux-5.10.0", true),
+            ("linux-6.1.0", true),
+            ("linux-6.7.12", true),
+            ("linux-6.8.0", false),
+            ("linux-6.12.9", false),
+            ("linux-6.18.2", false),
+            ("linux-7.3.4", false),
+        ] {
+            let (dc, sink) = model(release);
+            let killed = dc
+                .profile
+                .d_flags_numbering
+                .kernel(crate::dentry::DCACHE_DENTRY_KILLED);
+            let t = dc.task(1);
+            t.create("a").unwrap();
+            // Held across the unlink: d_delete() unhashes it, and this last reference kills
+            // it with its inode.
+            let a = t.filename_walk(&[b"a".as_slice()]).unwrap();
+            t.unlink("a").unwrap();
+            t.flush();
+            sink.take();
+            t.dput(a);
+            t.flush();
+            let detach: Vec<u32> = sink
+                .take()
+                .iter()
+                .filter(|e| {
+                    e.dentry == a.id
+                        && (e.probe == Probe::DentryUnlinkInode as u8
+                            || e.probe == Probe::DentryIput as u8)
+                })
+                .map(|e| e.aux)
+                .collect();
+            assert_eq!(detach.len(), 1, "{release}");
+            assert_eq!(detach[0] & killed != 0, before_detach, "{release}");
+        }
+    }
+
     /// A dentry killed by someone else while it sits on a shrinker's dispose list is left to
     /// the list's owner, who knows it by `DCACHE_MAY_FREE` up to 6.7 and by
     /// `DCACHE_DENTRY_KILLED` from 6.8 ([`DisposeFree`]); every kill sets

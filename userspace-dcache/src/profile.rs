@@ -296,14 +296,18 @@ pub enum ShrinkParent {
 pub enum DisposeFree {
     /// Up to 6.7: `__dentry_kill()` marks it `DCACHE_MAY_FREE` under its `d_lock`, and
     /// `shrink_dentry_list()` frees a dead dentry so marked (4.4.155's fs/dcache.c:571 and
-    /// :996, 6.1.0's :616 and :1190).
+    /// :996, 6.1.0's :616 and :1190). The flag came in 3.15 or later (4.0.0's
+    /// include/linux/dcache.h has it at bit 23, 3.14.1's has none): up to 3.14 the kill took
+    /// the dentry off the dispose list and freed it itself. The model's older profiles keep
+    /// the later hand-over, which frees the same dentry one step later.
     MayFree,
     /// 6.8+: no such mark; `shrink_dentry_list()` frees a dentry `dentry_unlist()` marked
     /// `DCACHE_DENTRY_KILLED`, which with 6.8's kill order (the unlist and the test of
-    /// `DCACHE_SHRINK_LIST` in one `d_lock` section) says the same (6.12's fs/dcache.c:1080,
-    /// 6.18.2's :1134, 7.1.5's :1215). 1b327b5ac57c "kill DCACHE_MAY_FREE" (Al Viro's [PATCH 19/20] of 24 November
-    /// 2023, on his work.dcache branch beside 1c18edd1b7a0, read in linux-next's history of
-    /// 20 December 2023; the mainline tag not read). [`Profile::LINUX_6_8`] opens with it.
+    /// `DCACHE_SHRINK_LIST` in one `d_lock` section) says the same (6.8.0's fs/dcache.c:1068,
+    /// 6.12's :1080, 6.18.2's :1134, 7.1.5's :1215). 1b327b5ac57c "kill DCACHE_MAY_FREE"
+    /// (Al Viro's [PATCH 19/20] of 24 November 2023, on his work.dcache branch beside
+    /// 1c18edd1b7a0, read in linux-next's history of 20 December 2023; the mainline tag not
+    /// read). [`Profile::LINUX_6_8`] opens with it.
     DentryKilled,
 }
 

@@ -901,16 +901,6 @@ mod tests {
     /// the front emptied now and then).
     #[test]
     fn facts_behave_as_a_queue_across_compactions() {
-        let fact = |n: u64| Fact {
-            ts_begin: n,
-            ts_end: n,
-            tid: 1,
-            kind: OpKind::Stat,
-            result: 0,
-            effect: None,
-            writer: false,
-            changes_existence: false,
-        };
         let mut facts = Facts::default();
         let mut queue: VecDeque<Fact> = VecDeque::new();
         let mut rnd = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
@@ -927,13 +917,13 @@ mod tests {
                 }
                 0 => {
                     let at = rnd(queue.len() as u64 + 1) as usize;
-                    facts.insert(at, fact(n));
-                    queue.insert(at, fact(n));
+                    facts.insert(at, stat_at(n));
+                    queue.insert(at, stat_at(n));
                     0
                 }
                 _ => {
-                    facts.push_back(fact(n));
-                    queue.push_back(fact(n));
+                    facts.push_back(stat_at(n));
+                    queue.push_back(stat_at(n));
                     0
                 }
             };
@@ -954,6 +944,41 @@ mod tests {
     /// most facts live at once: 1,152 live facts (the bench's names at a 1 s window), a
     /// quarter of them writers, doubled each vector a second time once the folded front had
     /// filled it (4,096 and 1,024 slots, 3.6 times their live facts).
+    /// A successful stat by thread 1 at `n`, begun and ended there.
+    fn stat_at(n: u64) -> Fact {
+        Fact {
+            ts_begin: n,
+            ts_end: n,
+            tid: 1,
+            kind: OpKind::Stat,
+            result: 0,
+            effect: None,
+            writer: false,
+            changes_existence: false,
+        }
+    }
+
+    /// A late fact inserted into a full vector whose front is a quarter folded moves the live
+    /// facts down instead of doubling the vector, as an addition at the back does.
+    #[test]
+    fn an_insert_into_a_full_vector_moves_the_live_facts_down() {
+        let mut facts = Facts {
+            buf: Vec::with_capacity(8),
+            head: 0,
+        };
+        for n in 0..8 {
+            facts.push_back(stat_at(n));
+        }
+        assert_eq!(facts.buf.capacity(), 8);
+        for n in 0..2 {
+            assert_eq!(facts.pop_front(), Some(stat_at(n)));
+        }
+        facts.insert(3, stat_at(100));
+        assert_eq!((facts.head, facts.buf.capacity()), (0, 8));
+        let ends: Vec<u64> = facts.iter().map(|f| f.ts_end).collect();
+        assert_eq!(ends, [2, 3, 4, 100, 5, 6, 7]);
+    }
+
     #[test]
     fn a_names_vectors_hold_a_bounded_multiple_of_its_live_facts() {
         let step = 10;
