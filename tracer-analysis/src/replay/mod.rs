@@ -192,21 +192,68 @@ pub fn workload_of(header: &Header, path: &Path) -> Result<Workload, ReplayError
 
 /// A kernel trace's operation paths, each distinct one stored once: a trace repeats the
 /// workload's names millions of times.
-#[derive(Default)]
 struct Paths {
     ids: foldhash::HashMap<Box<[u8]>, u32>,
     paths: Vec<String>,
+    /// Each number's bytes as read, for [`Paths::recent`]'s check.
+    raw: Vec<Box<[u8]>>,
+    /// The number last given for bytes of a length and last eight bytes that fall in each
+    /// slot, checked whole before use: hashing a path for the map cost about 100 instructions
+    /// an operation (callgrind); a workload's few paths each keep a slot.
+    recent: Box<[u32; RECENT]>,
+}
+
+const RECENT: usize = 256;
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            ids: foldhash::HashMap::default(),
+            paths: Vec::new(),
+            raw: Vec::new(),
+            recent: Box::new([u32::MAX; RECENT]),
+        }
+    }
 }
 
 impl Paths {
     fn id(&mut self, bytes: &[u8]) -> u32 {
-        if let Some(&id) = self.ids.get(bytes) {
-            return id;
+        let slot = Paths::slot(bytes);
+        if let Some(slot) = slot {
+            let id = self.recent[slot];
+            if self.raw.get(id as usize).is_some_and(|r| **r == *bytes) {
+                return id;
+            }
         }
-        let id = self.paths.len() as u32;
-        self.paths.push(String::from_utf8_lossy(bytes).into_owned());
-        self.ids.insert(bytes.into(), id);
+        let id = match self.ids.get(bytes) {
+            Some(&id) => id,
+            None => {
+                let id = self.paths.len() as u32;
+                self.paths.push(String::from_utf8_lossy(bytes).into_owned());
+                self.raw.push(bytes.into());
+                self.ids.insert(bytes.into(), id);
+                id
+            }
+        };
+        if let Some(slot) = slot {
+            self.recent[slot] = id;
+        }
         id
+    }
+
+    /// `bytes`' slot in [`Paths::recent`], from its length and last eight bytes (where paths
+    /// of a directory differ); none when shorter.
+    fn slot(bytes: &[u8]) -> Option<usize> {
+        let tail: [u8; 8] = match bytes.last_chunk::<8>() {
+            Some(t) => *t,
+            None => {
+                let mut t = [0; 8];
+                t[..bytes.len()].copy_from_slice(bytes);
+                t
+            }
+        };
+        let key = u64::from_le_bytes(tail) ^ (bytes.len() as u64).rotate_left(32);
+        Some((key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize)
     }
 
     fn get(&self, id: u32) -> &str {
@@ -895,6 +942,33 @@ pub fn resolve_workload(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Paths get their number in the order first seen, whatever the slots remember: paths
+    /// sharing a length and last eight bytes (one slot), short ones, the empty one, asked for
+    /// again in turns.
+    #[test]
+    fn a_path_s_number_is_its_first_sighting_s() {
+        let mut all: Vec<Vec<u8>> = vec![Vec::new(), b"a".to_vec(), b"ab".to_vec()];
+        for d in 0..40u8 {
+            all.push([&[b'a' + d % 26, b'/'][..], b"same-end"].concat());
+            all.push([&[b'd', d][..], b"/file-12"].concat());
+        }
+        let mut rnd = crate::test_rng::xorshift(5u64);
+        let (mut paths, mut first) = (Paths::default(), Vec::<Vec<u8>>::new());
+        for _ in 0..20_000 {
+            let p = &all[rnd(all.len() as u64) as usize];
+            let want = match first.iter().position(|f| f == p) {
+                Some(k) => k,
+                None => {
+                    first.push(p.clone());
+                    first.len() - 1
+                }
+            };
+            let id = paths.id(p);
+            assert_eq!(id as usize, want, "{:?}", String::from_utf8_lossy(p));
+            assert_eq!(paths.get(id).as_bytes(), &p[..]);
+        }
+    }
 
     #[test]
     fn plan_replay_writes_a_model_trace_with_every_op() {
