@@ -1234,18 +1234,7 @@ pub(crate) mod tests {
             ts_end: n,
             tid: 1,
             probe: Probe::DLookupRcu,
-            op: None,
-            path: 0,
-            path2: None,
-            dentry: 0,
-            slot: 0,
-            generation: 0,
-            seq_begin: 0,
-            seq_end: 0,
-            inode_begin: 0,
-            inode_end: 0,
-            flags: 0,
-            result: 0,
+            ..Obs::BLANK
         }
     }
 
