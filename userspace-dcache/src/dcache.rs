@@ -1128,7 +1128,21 @@ impl Task<'_> {
         let p = self.dc.profile;
         let old_parent = dentry.d_parent();
         let new_parent = target.d_parent();
-        // rename_lock serialises every __d_move, the only path holding two d_locks at once.
+        // From 4.17 the parents' counts change under their d_locks, which __d_move takes
+        // before the dentries' (the target's parent first): the kernel's parent-before-child
+        // order, which dentry_kill()'s relock follows too. Taken after the dentries', they
+        // deadlocked the stress test: a reader killing a child of the new parent held the
+        // parent and waited for the child this writer held. The model keeps no d_subdirs, so
+        // the older shapes, which change no parent's count, take no parent lock.
+        let parents = p.d_move_target == DMoveTarget::KeepNameAndParent;
+        if parents {
+            new_parent.d_lock.lock();
+            if old_parent != new_parent {
+                old_parent.d_lock.lock();
+            }
+        }
+        // rename_lock serialises every __d_move, which holds the dentry's and the target's
+        // d_locks at once.
         dentry.d_lock.lock();
         target.d_lock.lock();
         dentry.d_seq.write_seqcount_begin();
@@ -1193,14 +1207,10 @@ impl Task<'_> {
         dentry
             .d_parent
             .store(new_parent.as_ptr(), Ordering::Relaxed);
-        if p.d_move_target == DMoveTarget::KeepNameAndParent {
+        if parents {
             // The target keeps its parent; the references follow the dentry.
-            new_parent.d_lock.lock();
             new_parent.count_add(1);
-            new_parent.d_lock.unlock();
-            old_parent.d_lock.lock();
             old_parent.count_add(-1);
-            old_parent.d_lock.unlock();
         } else {
             target
                 .d_parent
@@ -1218,6 +1228,12 @@ impl Task<'_> {
         }
         target.d_seq.write_seqcount_end();
         dentry.d_seq.write_seqcount_end();
+        if parents {
+            if old_parent != new_parent {
+                old_parent.d_lock.unlock();
+            }
+            new_parent.d_lock.unlock();
+        }
         target.d_lock.unlock();
         dentry.d_lock.unlock();
     }
