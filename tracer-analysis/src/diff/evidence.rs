@@ -43,8 +43,8 @@ pub struct Obs {
 }
 
 impl Obs {
-    /// A ring slot not yet built.
-    const BLANK: Obs = Obs {
+    /// A ring slot not yet built; an observation's fields no probe set.
+    pub(in crate::diff) const BLANK: Obs = Obs {
         n: 0,
         ts_begin: 0,
         ts_end: 0,

@@ -418,15 +418,9 @@ impl SideState {
                 op: Some(k.kind),
                 path: k.path,
                 path2: k.path2,
-                dentry: 0,
-                slot: 0,
-                generation: 0,
-                seq_begin: 0,
-                seq_end: 0,
-                inode_begin: 0,
-                inode_end: 0,
                 flags: k.flags,
                 result: k.result,
+                ..Obs::BLANK
             };
             let v = Ruling {
                 class: Class::Anomaly,
