@@ -1073,10 +1073,7 @@ impl Task<'_> {
         self.dc.rename_lock_seq.write_seqcount_begin();
         let ev = self.writer_entry(Probe::DMove, dentry);
         let tev = self.writer_entry(Probe::DMoveTarget, target);
-        let old_parent = dentry.d_parent();
-        let new_parent = target.d_parent();
-        dentry.d_lock.lock();
-        target.d_lock.lock();
+        let (old_parent, new_parent) = self.lock_for_move(dentry, target);
         dentry.d_seq.write_seqcount_begin();
         target.d_seq.write_seqcount_begin();
         let (dhash, thash) = (dentry.d_name().hash, target.d_name().hash);
@@ -1116,35 +1113,64 @@ impl Task<'_> {
         }
         target.d_seq.write_seqcount_end();
         dentry.d_seq.write_seqcount_end();
-        target.d_lock.unlock();
-        dentry.d_lock.unlock();
+        self.unlock_for_move(dentry, target, old_parent, new_parent);
         self.writer_exit(ev, dentry);
         self.writer_exit(tev, target);
         self.dc.rename_lock_seq.write_seqcount_end();
         self.dc.rename_lock.unlock();
     }
 
-    fn __d_move_body(&self, dentry: DPtr, target: DPtr) {
-        let p = self.dc.profile;
+    /// The `d_lock`s `__d_move()` takes, in its generation's order; returns the dentry's parent
+    /// and the target's. The parents first, the one above the other first (the target's when
+    /// neither is), the shared one once: up to 4.16 `dentry_lock_for_move()` asks
+    /// `d_ancestor(dentry->d_parent, target->d_parent)`, 4.17+'s inline code
+    /// `d_ancestor(old_parent, target)`, which order the parents alike (2.6.38's, 3.0.1's,
+    /// 4.14.177's, 4.17.0's and 6.1.0's fs/dcache.c). Then the two dentries: by address up to
+    /// 4.16, the dentry first from 4.17, which came with the move that keeps the target's
+    /// parent ([`DMoveTarget::KeepNameAndParent`]; the commit that folded the helper into
+    /// `__d_move()` is not pinned here). Parent before child is the order `dentry_kill()`'s
+    /// relock follows: taken after the dentries', the parents deadlocked the stress test. The
+    /// model never moves a root (it has no `d_splice_alias()`), so the `IS_ROOT()` branch is
+    /// left out.
+    fn lock_for_move(&self, dentry: DPtr, target: DPtr) -> (DPtr, DPtr) {
         let old_parent = dentry.d_parent();
         let new_parent = target.d_parent();
-        // From 4.17 the parents' counts change under their d_locks, which __d_move takes
-        // before the dentries' (the target's parent first): the kernel's parent-before-child
-        // order, which dentry_kill()'s relock follows too. Taken after the dentries', they
-        // deadlocked the stress test: a reader killing a child of the new parent held the
-        // parent and waited for the child this writer held. The model keeps no d_subdirs, so
-        // the older shapes, which change no parent's count, take no parent lock.
-        let parents = p.d_move_target == DMoveTarget::KeepNameAndParent;
-        if parents {
+        if old_parent == new_parent {
             new_parent.d_lock.lock();
-            if old_parent != new_parent {
-                old_parent.d_lock.lock();
-            }
+        } else if d_ancestor(old_parent, new_parent).is_some() {
+            old_parent.d_lock.lock();
+            new_parent.d_lock.lock();
+        } else {
+            new_parent.d_lock.lock();
+            old_parent.d_lock.lock();
         }
-        // rename_lock serialises every __d_move, which holds the dentry's and the target's
-        // d_locks at once.
-        dentry.d_lock.lock();
-        target.d_lock.lock();
+        let by_address = self.dc.profile.d_move_target != DMoveTarget::KeepNameAndParent;
+        if by_address && target.as_ptr() < dentry.as_ptr() {
+            target.d_lock.lock();
+            dentry.d_lock.lock();
+        } else {
+            dentry.d_lock.lock();
+            target.d_lock.lock();
+        }
+        (old_parent, new_parent)
+    }
+
+    /// What [`Self::lock_for_move`] took, released after the switch in both generations'
+    /// order (`dentry_unlock_for_move()` up to 4.16 reads the swapped parents): the dentry's
+    /// new parent if it has moved, its old one, the target, the dentry.
+    fn unlock_for_move(&self, dentry: DPtr, target: DPtr, old_parent: DPtr, new_parent: DPtr) {
+        if new_parent != old_parent {
+            new_parent.d_lock.unlock();
+        }
+        old_parent.d_lock.unlock();
+        target.d_lock.unlock();
+        dentry.d_lock.unlock();
+    }
+
+    fn __d_move_body(&self, dentry: DPtr, target: DPtr) {
+        let p = self.dc.profile;
+        let (old_parent, new_parent) = self.lock_for_move(dentry, target);
+        let parents = p.d_move_target == DMoveTarget::KeepNameAndParent;
         dentry.d_seq.write_seqcount_begin();
         target.d_seq.write_seqcount_begin();
         let new_hash = target.d_name().hash;
@@ -1228,14 +1254,7 @@ impl Task<'_> {
         }
         target.d_seq.write_seqcount_end();
         dentry.d_seq.write_seqcount_end();
-        if parents {
-            if old_parent != new_parent {
-                old_parent.d_lock.unlock();
-            }
-            new_parent.d_lock.unlock();
-        }
-        target.d_lock.unlock();
-        dentry.d_lock.unlock();
+        self.unlock_for_move(dentry, target, old_parent, new_parent);
     }
 
     /// The probe's own reads at a lookup's return, in its order: `*seqp`, `d_inode`, `d_seq`,
@@ -1280,6 +1299,22 @@ impl Task<'_> {
 
 /// An isolation's move onto a dispose list, whose front is the kernel list's head
 /// ([`DisposeAdd`]).
+/// `d_ancestor()`: the dentry on the way up from `p2` (itself included) whose parent is `p1`,
+/// or none when `p1` is not above `p2`.
+fn d_ancestor(p1: DPtr, p2: DPtr) -> Option<DPtr> {
+    let mut p = p2;
+    loop {
+        let up = p.d_parent();
+        if up == p {
+            return None;
+        }
+        if up == p1 {
+            return Some(p);
+        }
+        p = up;
+    }
+}
+
 fn dispose_add(list: &mut VecDeque<DPtr>, d: DPtr, end: DisposeAdd) {
     match end {
         DisposeAdd::Head => list.push_front(d),
@@ -1316,6 +1351,87 @@ pub(crate) mod tests {
         let p = Profile::named(profile).expect("a profile");
         let cfg = DcacheConfig::new(p, FsKind::Disk).with_sink(sink.clone());
         (Dcache::new(cfg), sink)
+    }
+
+    /// `__d_move()`'s locks as its generation takes them: after `rename_lock`, the parents,
+    /// the one above the other first (else the target's), a shared one once; then the two
+    /// dentries, by address up to 4.16 and the moved one first from 4.17. `d_exchange()` is
+    /// the same `__d_move()`: exchanging the same two names twice makes each of the two
+    /// dentries the moved one once, so one of the exchanges has the target at the lower
+    /// address.
+    #[test]
+    fn d_move_locks_the_parent_above_first_then_the_dentries_in_its_generations_order() {
+        for (release, by_address) in [
+            ("linux-2.6.38", true),
+            ("linux-3.0.1", true),
+            ("linux-4.14.177", true),
+            ("linux-4.17.0", false),
+            ("linux-6.1.0", false),
+            ("linux-6.12.9", false),
+        ] {
+            let (dc, _sink) = model(release);
+            let t = dc.task(1);
+            for dir in ["a", "a/b", "c"] {
+                t.mkdir(dir).unwrap();
+            }
+            for f in [
+                "a/x", "a/b/x", "a/b/y", "a/y", "a/z", "c/z", "c/w", "c/v", "a/b/p",
+            ] {
+                t.create(f).unwrap();
+            }
+            t.create("c/q").unwrap();
+            let walk = |path: &str| {
+                let comps: Vec<&[u8]> = path.split('/').map(str::as_bytes).collect();
+                t.filename_walk(&comps).unwrap()
+            };
+            let lock = |d: crate::dentry::DPtr| std::ptr::addr_of!(d.d_lock) as usize;
+            let rename_lock = std::ptr::addr_of!(dc.rename_lock) as usize;
+            // (operation, source, target, the parents in the order they must be taken)
+            let cases: [(&str, &str, &str, &[&str]); 6] = [
+                ("rename", "a/x", "a/b/x", &["a", "a/b"]),
+                ("rename", "a/b/y", "a/y", &["a", "a/b"]),
+                ("rename", "a/z", "c/z", &["c", "a"]),
+                ("rename", "c/w", "c/v", &["c"]),
+                ("exchange", "a/b/p", "c/q", &["c", "a/b"]),
+                ("exchange", "a/b/p", "c/q", &["c", "a/b"]),
+            ];
+            let mut target_lower = false;
+            for (op, from, to, parents) in cases {
+                let (od, nd) = (walk(from), walk(to));
+                let mut want: Vec<usize> = parents
+                    .iter()
+                    .map(|p| walk(p))
+                    .map(|p| {
+                        let l = lock(p);
+                        t.dput(p);
+                        l
+                    })
+                    .collect();
+                let lower = nd.as_ptr() < od.as_ptr();
+                target_lower |= lower;
+                if by_address && lower {
+                    want.extend([lock(nd), lock(od)]);
+                } else {
+                    want.extend([lock(od), lock(nd)]);
+                }
+                let taken = crate::sync::lock_order::record(|| match op {
+                    "rename" => t.rename(from, to).unwrap(),
+                    _ => t.exchange(from, to).unwrap(),
+                });
+                let at = taken.iter().position(|&l| l == rename_lock).unwrap();
+                assert_eq!(
+                    taken[at + 1..at + 1 + want.len()],
+                    want[..],
+                    "{release}: {op} {from} {to}"
+                );
+                t.dput(nd);
+                t.dput(od);
+            }
+            assert!(
+                target_lower,
+                "{release}: no move had its target at the lower address"
+            );
+        }
     }
 
     /// The probe of the model's kills: `dentry_kill` where it checks the count itself (7.2+),

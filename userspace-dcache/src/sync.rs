@@ -242,6 +242,8 @@ impl SpinLock {
             }
         }
         fence(Ordering::Release);
+        #[cfg(test)]
+        lock_order::taken(self);
     }
 
     /// `spin_trylock()`
@@ -252,6 +254,8 @@ impl SpinLock {
             .is_ok();
         if locked {
             fence(Ordering::Release);
+            #[cfg(test)]
+            lock_order::taken(self);
         }
         locked
     }
@@ -265,6 +269,32 @@ impl SpinLock {
     /// `spin_is_locked()`, for `assert_spin_locked()`-style debug checks.
     pub(crate) fn is_locked(&self) -> bool {
         self.locked.load(Ordering::Relaxed)
+    }
+}
+
+/// The order a thread takes spinlocks in, for tests of a function's lock order against the
+/// kernel's (lockdep's view: which lock is taken while which is held).
+#[cfg(test)]
+pub(crate) mod lock_order {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static TAKEN: RefCell<Option<Vec<usize>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn taken(lock: &super::SpinLock) {
+        TAKEN.with(|t| {
+            if let Some(v) = t.borrow_mut().as_mut() {
+                v.push(lock as *const super::SpinLock as usize);
+            }
+        });
+    }
+
+    /// Runs `f` and returns the addresses of the spinlocks this thread took in it, in order.
+    pub(crate) fn record(f: impl FnOnce()) -> Vec<usize> {
+        TAKEN.with(|t| *t.borrow_mut() = Some(Vec::new()));
+        f();
+        TAKEN.with(|t| t.borrow_mut().take().unwrap_or_default())
     }
 }
 
