@@ -59,6 +59,29 @@ impl Ev {
         }
     }
 
+    /// `rec` in compact form, with its pointers' and name's numbers: read from the chunk's
+    /// bytes, with no whole [`tracer_common::Event`] in between.
+    #[inline(always)]
+    pub fn of(rec: &Record, n: Numbers) -> Ev {
+        Ev {
+            ts_begin: rec.ts_begin(),
+            ts_end: rec.ts_end(),
+            inode_begin: rec.inode_begin(),
+            inode_end: rec.inode_end(),
+            dentry: n.dentry,
+            parent: n.parent,
+            tid: rec.tid(),
+            cpu: rec.cpu(),
+            seq_begin: rec.seq_begin(),
+            seq_end: rec.seq_end(),
+            aux: rec.aux(),
+            result: rec.result(),
+            name: n.name,
+            flags: rec.flags(),
+            probe: rec.probe(),
+        }
+    }
+
     pub fn probe(&self) -> Option<Probe> {
         crate::codes::probe_of(self.probe)
     }
@@ -66,6 +89,14 @@ impl Ev {
     pub fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
+}
+
+/// An event's pointers and name as its trace's [`Numbering`] numbers them.
+#[derive(Clone, Copy)]
+pub struct Numbers {
+    pub dentry: Slot,
+    pub parent: Slot,
+    pub name: NameNo,
 }
 
 /// The front's numbering of one trace's pointers and names. What it numbered since it was
@@ -109,10 +140,15 @@ impl Default for Numbering {
 }
 
 impl Numbering {
-    /// `rec` in compact form, its pointers and name numbered: read from the chunk's bytes,
-    /// with no whole [`tracer_common::Event`] in between.
-    #[inline(always)]
+    /// `rec` in compact form, its pointers and name numbered.
+    #[cfg(test)]
     pub fn compact(&mut self, rec: &Record) -> Ev {
+        Ev::of(rec, self.numbers(rec))
+    }
+
+    /// The numbers of `rec`'s pointers and name, given now to those that have none.
+    #[inline(always)]
+    pub fn numbers(&mut self, rec: &Record) -> Numbers {
         let dentry = self.ptr(rec.dentry());
         let parent = self.ptr(rec.parent());
         let bytes = rec.name_bytes();
@@ -126,22 +162,10 @@ impl Numbering {
             }
             None => self.long_name(bytes),
         };
-        Ev {
-            ts_begin: rec.ts_begin(),
-            ts_end: rec.ts_end(),
-            inode_begin: rec.inode_begin(),
-            inode_end: rec.inode_end(),
+        Numbers {
             dentry,
             parent,
-            tid: rec.tid(),
-            cpu: rec.cpu(),
-            seq_begin: rec.seq_begin(),
-            seq_end: rec.seq_end(),
-            aux: rec.aux(),
-            result: rec.result(),
             name,
-            flags: rec.flags(),
-            probe: rec.probe(),
         }
     }
 

@@ -9,7 +9,7 @@ use tracer_common::{flags, OpKind, Probe, Source};
 
 use super::{
     event::{Ev, Numbering, Tables},
-    reorder::{key_time, Reorder},
+    reorder::{key_time, Arrival, Reorder},
     sequence::CpuSeqs,
 };
 use crate::{
@@ -164,7 +164,8 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
         for rec in records {
             counts.count(&rec);
             let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
-            window.insert(key, numbering.compact(&rec));
+            let numbers = numbering.numbers(&rec);
+            window.insert(key, rec.ts_begin(), Arrival { rec, numbers });
             let before = events.len();
             window.pop_due(&mut events);
             released.push((events.len() - before) as u32);
