@@ -58,14 +58,19 @@ fn components<'p>(path: &'p str, v: &mut Components<'p>) -> Result<(), Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        if c == ".." {
+    // Split on the byte: `str::split` on a `char` went through the general pattern searcher,
+    // about 165 instructions for a two-component path (callgrind).
+    for c in path.as_bytes().split(|&b| b == b'/') {
+        if c.is_empty() || c == b"." {
+            continue;
+        }
+        if c == b".." {
             return Err(Errno::EINVAL);
         }
         if c.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        v.push(c.as_bytes());
+        v.push(c);
     }
     Ok(())
 }
@@ -1083,6 +1088,61 @@ mod tests {
     use super::*;
     use crate::dcache::tests::model;
     use tracer_common::Event;
+
+    /// `components` splits on the byte '/' as `str::split('/')` did (the same list, the same
+    /// refusals): empty and "." components skipped, ".." and over-long names refused, names
+    /// with multi-byte characters (whose bytes are never '/') kept whole.
+    #[test]
+    fn components_are_the_path_split_at_each_slash() {
+        fn by_char(path: &str) -> Result<Vec<&[u8]>, Errno> {
+            if path.is_empty() {
+                return Err(Errno::ENOENT);
+            }
+            let mut v = Vec::new();
+            for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                if c == ".." {
+                    return Err(Errno::EINVAL);
+                }
+                if c.len() > NAME_MAX {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                v.push(c.as_bytes());
+            }
+            Ok(v)
+        }
+        let long = "n".repeat(NAME_MAX);
+        let longer = "n".repeat(NAME_MAX + 1);
+        let paths = [
+            "",
+            "/",
+            "//",
+            ".",
+            "./",
+            "a",
+            "/a",
+            "a/",
+            "a//b",
+            "./a/./b/.",
+            "a/../b",
+            "..",
+            "...",
+            ".a/b.",
+            "d0/f12",
+            "d0/sub/f1",
+            "é/ü/ñ",
+            "a/é/",
+            &long,
+            &format!("a/{long}/b"),
+            &longer,
+            &format!("{longer}/.."),
+            "a/b/c/d/e/f/g/h/i/j",
+        ];
+        for path in paths {
+            let mut v = Components::new();
+            let got = components(path, &mut v).map(|()| v.to_vec());
+            assert_eq!(got, by_char(path), "{path:?}");
+        }
+    }
 
     fn probes(events: &[Event]) -> Vec<Probe> {
         let mut v: Vec<Probe> = events
