@@ -15,22 +15,24 @@ pub type Slot = u32;
 /// A name (the bytes an event recorded) as numbered in its trace.
 pub type NameNo = u32;
 
-/// One event, compact. Field meanings are [`Event`]'s.
+/// One event, compact. Field meanings are [`Event`]'s. In this order (`tid` to `name` as the
+/// reorder window's packed form has them) so that unpacking copies them in a few wide moves.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct Ev {
     pub ts_begin: u64,
     pub ts_end: u64,
     pub inode_begin: u64,
     pub inode_end: u64,
-    pub dentry: Slot,
-    pub parent: Slot,
     pub tid: u32,
-    pub cpu: u32,
     pub seq_begin: u32,
     pub seq_end: u32,
     pub aux: u32,
     pub result: i32,
+    pub dentry: Slot,
+    pub parent: Slot,
     pub name: NameNo,
+    pub cpu: u32,
     pub flags: u16,
     pub probe: u8,
 }

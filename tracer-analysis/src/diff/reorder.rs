@@ -42,22 +42,26 @@ fn keyed_by_end(probe: u8) -> bool {
 /// the event before it in its run, its other time as its duration, its inodes and CPU
 /// narrowed. On the bench's traces nearly every step is below a microsecond and a few
 /// arrivals. An event any of whose values does not fit is parked whole ([`Pack::WIDE`]).
+///
+/// The fields it keeps whole come first, in [`Ev`]'s order (`tid` to `name`, 32 bytes), and
+/// `seq_begin` to `aux` in the trace record's: moved as a few wide copies, not field by field.
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub struct Parked {
+    tid: u32,
+    seq_begin: u32,
+    seq_end: u32,
+    aux: u32,
+    result: i32,
+    dentry: Slot,
+    parent: Slot,
+    name: NameNo,
     /// The step's time and arrival parts (arrivals rise in a run, so the step borrows
     /// nothing from its time part).
     step_time: u32,
     duration: u32,
     inode_begin: u32,
     inode_end: u32,
-    dentry: Slot,
-    parent: Slot,
-    tid: u32,
-    name: NameNo,
-    seq_begin: u32,
-    seq_end: u32,
-    aux: u32,
-    result: i32,
     step_arrival: u16,
     cpu: u16,
     flags: u16,
