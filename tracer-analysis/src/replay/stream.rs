@@ -287,14 +287,24 @@ struct Thread {
     /// later event could still find it (the thread's last operation begun at or before the
     /// event), so that the event is passed over as the whole-trace rule would.
     ops: VecDeque<(u64, usize)>,
-    /// The end of the operation at the back of `ops`: an event begun at or after that one's
-    /// begin and ending after this is taken early by no operation read so far. In a steady
-    /// stream an operation's events arrive before it, so each is such an event, and looking
-    /// that operation up in `pending` was the heaviest step of reading one (perf).
-    back_end: u64,
+    /// (begin, end) of the operation at the back of `ops`, None when it is empty: an event
+    /// begun at or after that one's begin and ending after its end is taken early by no
+    /// operation read so far. In a steady stream an operation's events arrive before it, so
+    /// each is such an event, and looking that operation up in `pending` was the heaviest step
+    /// of reading one (perf). Kept here, not read from `ops`: the deque's back is an index
+    /// computed and a bound checked for every probe event (callgrind).
+    back: Option<(u64, u64)>,
     /// Its probe events not yet assigned, by (begin, arrival): mostly in order, so mostly a
     /// queue (a B-tree of them cost a third of a replay with 6 probe events per operation).
     waiting: Queue<Waiting>,
+}
+
+impl Thread {
+    /// Whether an event from `begin` to `end` falls past the operation at the back of `ops`:
+    /// no operation read so far takes it ([`Thread::back`]).
+    fn past_the_back(&self, begin: u64, end: u64) -> bool {
+        self.back.is_some_and(|(b, e)| b <= begin && end > e)
+    }
 }
 
 /// The threads with operations or events in the window, by tid: each in a slot of its own,
@@ -537,9 +547,10 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let key = (op.ts_begin, index);
         let at = if th.ops.back().is_none_or(|&last| last <= key) {
             th.ops.push_back(key);
-            th.back_end = op.ts_end;
+            th.back = Some((op.ts_begin, op.ts_end));
             th.ops.len() - 1
         } else {
+            // Before the back (which is larger): the back stays.
             let at = th.ops.partition_point(|&k| k < key);
             th.ops.insert(at, key);
             at
@@ -592,8 +603,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         self.arrived(e.ts_begin.min(e.ts_end));
         let th = self.threads.entry(e.tid);
         // Its owner would be the op at the back of the thread's list, which ends before it.
-        let past_the_back =
-            th.ops.back().is_some_and(|s| s.0 <= e.ts_begin) && e.ts_end > th.back_end;
+        let past_the_back = th.past_the_back(e.ts_begin, e.ts_end);
         if self.early && !past_the_back {
             // A settled op's place is computed: an event reaching it now waits, as without
             // `early`, and is passed over.
@@ -724,6 +734,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             // (and no op is before a later one's to hold its `reach`).
             if list.len() == 1 && list[0].0 < settled && ran(list[0].1) {
                 list.pop_front();
+                th.back = None;
             }
             !(list.is_empty() && th.waiting.is_empty())
         });
@@ -864,6 +875,48 @@ mod tests {
             Some(Some((20, 1)))
         );
         assert_eq!(t.len(), 3);
+    }
+
+    /// A thread's kept `back` is the (begin, end) of the op at the back of its list, None when
+    /// the list is empty, through ops arriving in order and out of it, overlapping ones, events
+    /// waiting for later ops (they keep a thread whose ops are all forgotten) and the window
+    /// running and forgetting ops.
+    #[test]
+    fn a_thread_s_back_is_the_back_of_its_ops() {
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, 5_000, true);
+        let mut rnd = crate::test_rng::xorshift(23u64);
+        let mut ends = Vec::new();
+        let mut emptied_while_kept = 0;
+        for k in 0..4_000u64 {
+            let tid = 1 + rnd(3) as u32;
+            let t = 1_000 * k;
+            if rnd(3) == 0 {
+                // Now and then an op begun well before the latest ones of its thread.
+                let b = t.saturating_sub(rnd(4_000));
+                let op = stat(tid, b, b + 200 + rnd(3_000), &mut s.paths);
+                ends.push(op.ts_end);
+                s.add_op(ends.len() - 1, op);
+            } else {
+                let e = lookup(tid, t + rnd(3_000), &mut s.names);
+                s.add_event(e);
+            }
+            s.horizon = t;
+            s.advance(false).expect("advance");
+            for tid in 1..=3 {
+                let Some(th) = s.threads.get(tid) else {
+                    continue;
+                };
+                let want = th.ops.back().map(|&(b, i)| (b, ends[i]));
+                assert_eq!(th.back, want, "thread {tid} after step {k}");
+                emptied_while_kept += u32::from(th.ops.is_empty());
+            }
+        }
+        assert!(
+            emptied_while_kept > 0,
+            "no thread kept with its ops forgotten"
+        );
     }
 
     /// A thread's lookups, all read before its ops (a burst): each op, as it arrives, takes
