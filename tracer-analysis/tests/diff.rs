@@ -830,6 +830,37 @@ fn the_timeline_is_trace_event_json() {
         .any(|e| e["ph"] == "M" && e["args"]["name"] == "kernel 6.1.0-27-amd64"));
 }
 
+/// A side's timeline counts from the begin of its first event, also when that event is one the
+/// diff cannot use (a writer with no dentry): its slices are placed from there.
+#[test]
+fn the_timeline_counts_from_the_first_event_read() {
+    let mut k = Trace::default();
+    k.writer(Probe::DDrop, 0, "x", (1_000, 1_010), 20, (0, 0), (2, 2), H);
+    k.op(OpKind::Stat, "f1", 5_000, 6_000, 12, -2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tl = dir.path().join("timeline.json");
+    run_with(
+        &k,
+        &k.clone(),
+        &DiffOptions {
+            timeline: Some(tl.clone()),
+            ..DiffOptions::default()
+        },
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tl).expect("read")).expect("valid JSON");
+    let evs = v["traceEvents"].as_array().expect("traceEvents");
+    let stats: Vec<_> = evs
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"] == "op")
+        .collect();
+    assert_eq!(stats.len(), 2);
+    for s in stats {
+        assert_eq!(s["ts"].as_f64(), Some(4.0), "{s}");
+        assert_eq!(s["dur"].as_f64(), Some(1.0), "{s}");
+    }
+}
+
 #[test]
 fn operations_and_probes_on_different_clocks_are_trouble() {
     let mut m = Trace::default();

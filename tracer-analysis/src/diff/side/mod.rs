@@ -526,7 +526,10 @@ impl SideState {
         if sh.matcher.has_differences(self.index) {
             self.file_differences(sh);
         }
-        let origin = *self.origin.get_or_insert(ev.ts_begin);
+        // Read only for the timeline and reports: not held across the event.
+        if self.origin.is_none() {
+            self.origin = Some(ev.ts_begin);
+        }
         let name = self.name_of(ev.name, tables, &mut sh.paths);
         let ptr = tables.ptr(ev.dentry);
         let is_op = ev.probe == Probe::Op as u8;
@@ -594,30 +597,40 @@ impl SideState {
                 self.add_anomaly(f.kind, &obs, late, operation, f.ruling, sh);
             }
         }
-        let obs = self.evidence.newest();
         if let Some(t) = sh.timeline.as_mut() {
-            let (name, cat) = match obs.op {
-                Some(k) => (format!("{} {}", k.name(), sh.paths.render(obs.path)), "op"),
-                None => (
-                    format!(
-                        "{} {}",
-                        probe.symbol(),
-                        String::from_utf8_lossy(sh.paths.leaf(obs.path))
-                    ),
-                    "probe",
-                ),
-            };
-            let args = obs_args(obs, &sh.paths);
-            t.slice(
-                self.pid(),
-                obs.tid,
-                &name,
-                cat,
-                obs.ts_begin.saturating_sub(origin),
-                obs.ts_end.saturating_sub(origin),
-                &args,
-            );
+            self.slice(t, probe, &sh.paths);
         }
+    }
+
+    /// The event just kept, as a slice of the timeline: out of line, as only `--timeline`
+    /// asks it (inline, the newest event's place was found for every event, about 5
+    /// instructions).
+    #[cold]
+    #[inline(never)]
+    fn slice(&self, t: &mut Timeline, probe: Probe, paths: &Paths) {
+        let obs = self.evidence.newest();
+        let origin = self.origin.unwrap_or(0);
+        let (name, cat) = match obs.op {
+            Some(k) => (format!("{} {}", k.name(), paths.render(obs.path)), "op"),
+            None => (
+                format!(
+                    "{} {}",
+                    probe.symbol(),
+                    String::from_utf8_lossy(paths.leaf(obs.path))
+                ),
+                "probe",
+            ),
+        };
+        let args = obs_args(obs, paths);
+        t.slice(
+            self.pid(),
+            obs.tid,
+            &name,
+            cat,
+            obs.ts_begin.saturating_sub(origin),
+            obs.ts_end.saturating_sub(origin),
+            &args,
+        );
     }
 
     /// Builds the event's observation in the context ring's staged slot (`op` and `path2`
