@@ -71,6 +71,19 @@ pub struct Parked {
 
 const _: () = assert!(std::mem::size_of::<Parked>() == 56);
 
+// The fields kept whole lie at the same distances from `tid` in both forms.
+const _: () = {
+    use std::mem::offset_of;
+    let (e, p) = (offset_of!(Ev, tid), offset_of!(Parked, tid));
+    assert!(offset_of!(Ev, seq_begin) - e == offset_of!(Parked, seq_begin) - p);
+    assert!(offset_of!(Ev, seq_end) - e == offset_of!(Parked, seq_end) - p);
+    assert!(offset_of!(Ev, aux) - e == offset_of!(Parked, aux) - p);
+    assert!(offset_of!(Ev, result) - e == offset_of!(Parked, result) - p);
+    assert!(offset_of!(Ev, dentry) - e == offset_of!(Parked, dentry) - p);
+    assert!(offset_of!(Ev, parent) - e == offset_of!(Parked, parent) - p);
+    assert!(offset_of!(Ev, name) - e == offset_of!(Parked, name) - p);
+};
+
 impl Pack for Ev {
     type Packed = Parked;
     const WIDE: Parked = Parked {
@@ -160,8 +173,9 @@ fn pack(ev: &Ev, step: u128, slot: &mut Parked) -> bool {
     let step_arrival = step as u64;
     let duration = ev.ts_end.wrapping_sub(ev.ts_begin);
     // One test for every value that is narrowed.
-    if (step_time | duration | ev.inode_begin | ev.inode_end) >> 32 != 0
-        || (step_arrival | u64::from(ev.cpu)) >> 16 != 0
+    if ((step_time | duration | ev.inode_begin | ev.inode_end) >> 32
+        | (step_arrival | u64::from(ev.cpu)) >> 16)
+        != 0
     {
         return false;
     }
