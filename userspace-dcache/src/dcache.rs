@@ -1126,9 +1126,10 @@ impl Task<'_> {
     /// `d_ancestor(dentry->d_parent, target->d_parent)`, 4.17+'s inline code
     /// `d_ancestor(old_parent, target)`, which order the parents alike (2.6.38's, 3.0.1's,
     /// 4.14.177's, 4.17.0's and 6.1.0's fs/dcache.c). Then the two dentries: by address up to
-    /// 4.16, the dentry first from 4.17, which came with the move that keeps the target's
-    /// parent ([`DMoveTarget::KeepNameAndParent`]; the commit that folded the helper into
-    /// `__d_move()` is not pinned here). Parent before child is the order `dentry_kill()`'s
+    /// 4.16, the dentry first from 4.17: 076515fc9267 ("make non-exchanging __d_move() copy
+    /// ->d_parent rather than swap them", [`DMoveTarget::KeepNameAndParent`]) also folded the
+    /// unlocking into `__d_move()` and dropped the address order, every move being serialised
+    /// on `rename_lock` (its message says so). Parent before child is the order `dentry_kill()`'s
     /// relock follows: taken after the dentries', the parents deadlocked the stress test. The
     /// model never moves a root (it has no `d_splice_alias()`), so the `IS_ROOT()` branch is
     /// left out.
@@ -1297,8 +1298,6 @@ impl Task<'_> {
     }
 }
 
-/// An isolation's move onto a dispose list, whose front is the kernel list's head
-/// ([`DisposeAdd`]).
 /// `d_ancestor()`: the dentry on the way up from `p2` (itself included) whose parent is `p1`,
 /// or none when `p1` is not above `p2`.
 fn d_ancestor(p1: DPtr, p2: DPtr) -> Option<DPtr> {
@@ -1315,6 +1314,8 @@ fn d_ancestor(p1: DPtr, p2: DPtr) -> Option<DPtr> {
     }
 }
 
+/// An isolation's move onto a dispose list, whose front is the kernel list's head
+/// ([`DisposeAdd`]).
 fn dispose_add(list: &mut VecDeque<DPtr>, d: DPtr, end: DisposeAdd) {
     match end {
         DisposeAdd::Head => list.push_front(d),
