@@ -311,7 +311,6 @@ impl Thread {
 /// and the last one asked for remembered. A trace's events come in runs of one thread's (an
 /// operation after its own probe events, a CPU buffer's events of the thread it ran), and
 /// hashing the tid of every event was a thirtieth of a replay's instructions (callgrind).
-#[derive(Default)]
 struct Threads {
     slots: Vec<Thread>,
     by_tid: HashMap<u32, usize>,
@@ -319,7 +318,26 @@ struct Threads {
     free: Vec<usize>,
     /// (tid, slot) of the thread asked for last; None when its slot may have been freed.
     last: Option<(u32, usize)>,
+    /// (tid, slot) of a thread asked for before, by tid modulo [`RECENT_TIDS`]; the slot
+    /// [`NO_SLOT`] when none: a trace's events switch among a few threads, and hashing the
+    /// tid at each switch cost about 50 instructions (callgrind).
+    recent: [(u32, u32); RECENT_TIDS],
 }
+
+impl Default for Threads {
+    fn default() -> Threads {
+        Threads {
+            slots: Vec::new(),
+            by_tid: HashMap::default(),
+            free: Vec::new(),
+            last: None,
+            recent: [(0, NO_SLOT); RECENT_TIDS],
+        }
+    }
+}
+
+const RECENT_TIDS: usize = 64;
+const NO_SLOT: u32 = u32::MAX;
 
 impl Threads {
     /// Thread `tid`'s entry, a new one if it has none.
@@ -335,9 +353,18 @@ impl Threads {
     /// Thread `tid`'s slot, a new one if it has none, remembered as the last asked for.
     #[inline(never)]
     fn find(&mut self, tid: u32) -> usize {
-        let slot = match self.by_tid.get(&tid) {
-            Some(&slot) => slot,
-            None => self.new_slot(tid),
+        let at = tid as usize % RECENT_TIDS;
+        let slot = match self.recent[at] {
+            (t, slot) if t == tid && slot != NO_SLOT => slot as usize,
+            _ => {
+                let slot = match self.by_tid.get(&tid) {
+                    Some(&slot) => slot,
+                    None => self.new_slot(tid),
+                };
+                // More slots than fit in a u32 are not remembered.
+                self.recent[at] = (tid, u32::try_from(slot).unwrap_or(NO_SLOT));
+                slot
+            }
         };
         self.last = Some((tid, slot));
         slot
@@ -367,6 +394,7 @@ impl Threads {
     /// Forgets the threads for which `keep` is false.
     fn retain(&mut self, mut keep: impl FnMut(&mut Thread) -> bool) {
         let (slots, free) = (&mut self.slots, &mut self.free);
+        let freed = free.len();
         self.by_tid.retain(|_, &mut slot| {
             let kept = slots.get_mut(slot).is_some_and(&mut keep);
             if !kept {
@@ -375,6 +403,10 @@ impl Threads {
             kept
         });
         self.last = None;
+        // A freed slot goes to the next new thread: no tid may still lead to it.
+        if free.len() > freed {
+            self.recent = [(0, NO_SLOT); RECENT_TIDS];
+        }
     }
 
     #[cfg(test)]
@@ -875,6 +907,20 @@ mod tests {
             Some(Some((20, 1)))
         );
         assert_eq!(t.len(), 3);
+        // Threads 1 and 65 fall in the same remembered place, in turns: each its own entry.
+        for k in 0..4 {
+            t.entry(65).ops.push_back((50 + k, 4));
+            t.entry(1).ops.push_back((60 + k, 5));
+        }
+        assert_eq!(t.get(65).map(|th| th.ops.len()), Some(4));
+        assert_eq!(t.get(1).map(|th| th.ops.len()), Some(5));
+        // Thread 2 forgotten, its slot given to thread 4, thread 65 asked for last: thread 2
+        // again is a new thread, not thread 4.
+        t.retain(|th| th.ops.front() != Some(&(20, 1)));
+        t.entry(4).ops.push_back((70, 6));
+        t.entry(65);
+        assert!(t.entry(2).ops.is_empty(), "thread 2 handed thread 4's slot");
+        assert_eq!(t.len(), 5);
     }
 
     /// A thread's kept `back` is the (begin, end) of the op at the back of its list, None when
