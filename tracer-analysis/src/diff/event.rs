@@ -15,24 +15,22 @@ pub type Slot = u32;
 /// A name (the bytes an event recorded) as numbered in its trace.
 pub type NameNo = u32;
 
-/// One event, compact. Field meanings are [`Event`]'s. In this order (`tid` to `name` as the
-/// reorder window's packed form has them) so that unpacking copies them in a few wide moves.
+/// One event, compact. Field meanings are [`Event`]'s.
 #[derive(Clone, Copy, Debug)]
-#[repr(C)]
 pub struct Ev {
     pub ts_begin: u64,
     pub ts_end: u64,
     pub inode_begin: u64,
     pub inode_end: u64,
+    pub dentry: Slot,
+    pub parent: Slot,
     pub tid: u32,
+    pub cpu: u32,
     pub seq_begin: u32,
     pub seq_end: u32,
     pub aux: u32,
     pub result: i32,
-    pub dentry: Slot,
-    pub parent: Slot,
     pub name: NameNo,
-    pub cpu: u32,
     pub flags: u16,
     pub probe: u8,
 }
@@ -61,29 +59,6 @@ impl Ev {
         }
     }
 
-    /// `rec` in compact form, with its pointers' and name's numbers: read from the chunk's
-    /// bytes, with no whole [`tracer_common::Event`] in between.
-    #[inline(always)]
-    pub fn of(rec: &Record, n: Numbers) -> Ev {
-        Ev {
-            ts_begin: rec.ts_begin(),
-            ts_end: rec.ts_end(),
-            inode_begin: rec.inode_begin(),
-            inode_end: rec.inode_end(),
-            dentry: n.dentry,
-            parent: n.parent,
-            tid: rec.tid(),
-            cpu: rec.cpu(),
-            seq_begin: rec.seq_begin(),
-            seq_end: rec.seq_end(),
-            aux: rec.aux(),
-            result: rec.result(),
-            name: n.name,
-            flags: rec.flags(),
-            probe: rec.probe(),
-        }
-    }
-
     pub fn probe(&self) -> Option<Probe> {
         crate::codes::probe_of(self.probe)
     }
@@ -91,14 +66,6 @@ impl Ev {
     pub fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
-}
-
-/// An event's pointers and name as its trace's [`Numbering`] numbers them.
-#[derive(Clone, Copy)]
-pub struct Numbers {
-    pub dentry: Slot,
-    pub parent: Slot,
-    pub name: NameNo,
 }
 
 /// The front's numbering of one trace's pointers and names. What it numbered since it was
@@ -142,15 +109,10 @@ impl Default for Numbering {
 }
 
 impl Numbering {
-    /// `rec` in compact form, its pointers and name numbered.
-    #[cfg(test)]
-    pub fn compact(&mut self, rec: &Record) -> Ev {
-        Ev::of(rec, self.numbers(rec))
-    }
-
-    /// The numbers of `rec`'s pointers and name, given now to those that have none.
+    /// `rec` in compact form, its pointers and name numbered: read from the chunk's bytes,
+    /// with no whole [`tracer_common::Event`] in between.
     #[inline(always)]
-    pub fn numbers(&mut self, rec: &Record) -> Numbers {
+    pub fn compact(&mut self, rec: &Record) -> Ev {
         let dentry = self.ptr(rec.dentry());
         let parent = self.ptr(rec.parent());
         let bytes = rec.name_bytes();
@@ -164,10 +126,22 @@ impl Numbering {
             }
             None => self.long_name(bytes),
         };
-        Numbers {
+        Ev {
+            ts_begin: rec.ts_begin(),
+            ts_end: rec.ts_end(),
+            inode_begin: rec.inode_begin(),
+            inode_end: rec.inode_end(),
             dentry,
             parent,
+            tid: rec.tid(),
+            cpu: rec.cpu(),
+            seq_begin: rec.seq_begin(),
+            seq_end: rec.seq_end(),
+            aux: rec.aux(),
+            result: rec.result(),
             name,
+            flags: rec.flags(),
+            probe: rec.probe(),
         }
     }
 

@@ -9,7 +9,7 @@ use tracer_common::{flags, OpKind, Probe, Source};
 
 use super::{
     event::{Ev, Numbering, Tables},
-    reorder::{key_time, Arrival, Reorder},
+    reorder::{key_time, Reorder},
     sequence::CpuSeqs,
 };
 use crate::{
@@ -30,9 +30,6 @@ pub(super) const RELEASED_ROOM: usize = 2 * READ_BATCH;
 const DRAIN_BATCH: usize = 4096;
 /// Batches sent and not yet taken: the front runs at most this far ahead.
 const IN_FLIGHT: usize = 2;
-/// Event vectors the analysis has read through and hands back for the front's next batches
-/// (one more than can be in flight and in hand; one more is dropped).
-const RETURNED: usize = IN_FLIGHT + 2;
 
 /// What the front counts per event read, for the report.
 pub struct Counts {
@@ -157,7 +154,7 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     let mut window = Reorder::new(window_ns);
     let mut numbering = Numbering::default();
     let mut released = Vec::with_capacity(READ_BATCH);
-    let mut events = tx.vector(RELEASED_ROOM);
+    let mut events = Vec::with_capacity(RELEASED_ROOM);
     let problem = 'read: loop {
         let records = match reader.next_records() {
             Ok(Some(records)) => records,
@@ -167,18 +164,17 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
         for rec in records {
             counts.count(&rec);
             let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
-            let numbers = numbering.numbers(&rec);
-            window.insert(key, rec.ts_begin(), Arrival { rec, numbers });
+            window.insert(key, numbering.compact(&rec));
             let before = events.len();
             window.pop_due(&mut events);
             released.push((events.len() - before) as u32);
             if released.len() == READ_BATCH {
                 let batch = Batch::Read {
                     released: std::mem::replace(&mut released, Vec::with_capacity(READ_BATCH)),
-                    events: std::mem::replace(&mut events, tx.vector(RELEASED_ROOM)),
+                    events: std::mem::replace(&mut events, Vec::with_capacity(RELEASED_ROOM)),
                     numbered: numbering.take(),
                 };
-                if tx.batches.send(batch).is_err() {
+                if tx.0.send(batch).is_err() {
                     break 'read None;
                 }
             }
@@ -189,9 +185,8 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     counts.max_reorder_depth = window.max_depth;
     let mut sent = true;
     if !released.is_empty() {
-        sent = tx
-            .batches
-            .send(Batch::Read {
+        sent =
+            tx.0.send(Batch::Read {
                 released,
                 events,
                 numbered: numbering.take(),
@@ -199,43 +194,26 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
             .is_ok();
     }
     while sent {
-        let mut drain = tx.vector(DRAIN_BATCH);
+        let mut drain = Vec::with_capacity(DRAIN_BATCH);
         window.drain_into(&mut drain, DRAIN_BATCH);
         if drain.is_empty() {
             break;
         }
-        sent = tx.batches.send(Batch::Drain(drain)).is_ok();
+        sent = tx.0.send(Batch::Drain(drain)).is_ok();
     }
     if sent {
         // Nobody left to tell is fine: the analysis stopped first.
-        let _ = tx.batches.send(Batch::End(problem));
+        let _ = tx.0.send(Batch::End(problem));
     }
     (reader, counts)
 }
 
-/// The sending end of a front, and the vectors the analysis handed back.
-pub struct Sender {
-    batches: SyncSender<Batch>,
-    returned: Receiver<Vec<Ev>>,
-}
-
-impl Sender {
-    /// An empty vector for a batch: one the analysis has read through, or a new one with
-    /// room for `room` events. Reused, a batch's memory is not given back to the allocator
-    /// and touched anew: new batches were 8 % of the diff's page faults at 10 M events a
-    /// side (`perf record -e page-faults`), each slow on a ballooned guest.
-    fn vector(&self, room: usize) -> Vec<Ev> {
-        self.returned
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(room))
-    }
-}
+/// The sending end of a front.
+pub struct Sender(SyncSender<Batch>);
 
 /// The receiving end: the analysis thread's view of one trace.
 pub struct Feed {
     rx: Receiver<Batch>,
-    /// Where read-through event vectors go back to the front.
-    give_back: SyncSender<Vec<Ev>>,
     released: Vec<u32>,
     events: Vec<Ev>,
     /// Every pointer and name the trace's events were numbered by so far.
@@ -247,23 +225,15 @@ pub struct Feed {
 /// A front and its feed.
 pub fn channel() -> (Sender, Feed) {
     let (tx, rx) = sync_channel(IN_FLIGHT);
-    let (give_back, returned) = sync_channel(RETURNED);
     let feed = Feed {
         rx,
-        give_back,
         released: Vec::new(),
         events: Vec::new(),
         tables: Tables::default(),
         step: 0,
         at: 0,
     };
-    (
-        Sender {
-            batches: tx,
-            returned,
-        },
-        feed,
-    )
+    (Sender(tx), feed)
 }
 
 /// What one step of a feed did.
@@ -275,15 +245,6 @@ pub enum Step {
 }
 
 impl Feed {
-    /// Hands `events`, read through, back to the front, emptied; dropped when the front has
-    /// enough or is gone.
-    fn give_back(&self, mut events: Vec<Ev>) {
-        if events.capacity() > 0 {
-            events.clear();
-            let _ = self.give_back.try_send(events);
-        }
-    }
-
     /// Hands `f` the events the next trace event released, or at the end everything left,
     /// with the tables their numbers stand in.
     pub fn step(&mut self, mut f: impl FnMut(&Ev, &Tables)) -> Step {
@@ -305,8 +266,7 @@ impl Feed {
                 }) => {
                     self.tables.extend(numbered);
                     self.released = released;
-                    let read = std::mem::replace(&mut self.events, events);
-                    self.give_back(read);
+                    self.events = events;
                     self.step = 0;
                     self.at = 0;
                 }
@@ -314,7 +274,6 @@ impl Feed {
                     for ev in &events {
                         f(ev, &self.tables);
                     }
-                    self.give_back(events);
                 }
                 Ok(Batch::End(problem)) => return Step::End(problem),
                 // The front's thread is gone without its end (it panicked; the join says so).
@@ -381,23 +340,6 @@ mod tests {
             (none.operation_time_range, none.probe_time_range),
             (None, None)
         );
-    }
-
-    /// A vector the analysis has read through goes back to the front emptied and is the
-    /// next one the front fills; beyond what the front can hold, the rest are dropped.
-    #[test]
-    fn read_vectors_go_back_to_the_front() {
-        let (tx, feed) = channel();
-        for i in 0..RETURNED + 3 {
-            let mut v = Vec::with_capacity(1000 + i);
-            v.push(crate::diff::event::Ev::zeroed());
-            feed.give_back(v);
-        }
-        for i in 0..RETURNED {
-            let v = tx.vector(10);
-            assert_eq!((v.len(), v.capacity()), (0, 1000 + i));
-        }
-        assert_eq!(tx.vector(10).capacity(), 10);
     }
 
     /// A trace several batches long, each event under a name and a dentry first seen in its own

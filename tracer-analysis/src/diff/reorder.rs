@@ -5,12 +5,10 @@
 //! seen cannot be overtaken any more.
 use tracer_common::Probe;
 
-use crate::trace::Record;
-
 use super::{
-    event::{Ev, NameNo, Numbers, Slot},
+    event::Ev,
     feed::RELEASED_ROOM,
-    runs::{Pack, PackFrom, Runs, BLOCK},
+    runs::{Keyed, Runs, BLOCK},
 };
 
 /// The time an event is ordered by.
@@ -24,181 +22,19 @@ pub fn key_of(ev: &Ev) -> u64 {
 /// without the decoding.
 #[inline(always)]
 pub fn key_time(probe: u8, begin: u64, end: u64) -> u64 {
-    if keyed_by_end(probe) {
+    if probe == Probe::DLookupRcu as u8 || probe == Probe::DLookup as u8 {
         end
     } else {
         begin
     }
 }
 
-/// Whether events of probe code `probe` are ordered by their end (lookups) or their begin.
-#[inline(always)]
-fn keyed_by_end(probe: u8) -> bool {
-    probe == Probe::DLookupRcu as u8 || probe == Probe::DLookup as u8
-}
-
-/// An event as the window parks it, 56 bytes where the event and its arrival number are 80:
-/// its key (the time it is ordered by, above its arrival number) as the step from the key of
-/// the event before it in its run, its other time as its duration, its inodes and CPU
-/// narrowed. On the bench's traces nearly every step is below a microsecond and a few
-/// arrivals. An event any of whose values does not fit is parked whole ([`Pack::WIDE`]).
-///
-/// The fields it keeps whole come first, in [`Ev`]'s order (`tid` to `name`, 32 bytes), and
-/// `seq_begin` to `aux` in the trace record's: moved as a few wide copies, not field by field.
+/// An event in the window, with its arrival number: the last part of its key, which breaks
+/// ties between equal times in arrival order.
 #[derive(Clone, Copy)]
-#[repr(C)]
-pub struct Parked {
-    tid: u32,
-    seq_begin: u32,
-    seq_end: u32,
-    aux: u32,
-    result: i32,
-    dentry: Slot,
-    parent: Slot,
-    name: NameNo,
-    /// The step's time and arrival parts (arrivals rise in a run, so the step borrows
-    /// nothing from its time part).
-    step_time: u32,
-    duration: u32,
-    inode_begin: u32,
-    inode_end: u32,
-    step_arrival: u16,
-    cpu: u16,
-    flags: u16,
-    probe: u8,
-    wide: bool,
-}
-
-const _: () = assert!(std::mem::size_of::<Parked>() == 56);
-
-// The fields kept whole lie at the same distances from `tid` in both forms.
-const _: () = {
-    use std::mem::offset_of;
-    let (e, p) = (offset_of!(Ev, tid), offset_of!(Parked, tid));
-    assert!(offset_of!(Ev, seq_begin) - e == offset_of!(Parked, seq_begin) - p);
-    assert!(offset_of!(Ev, seq_end) - e == offset_of!(Parked, seq_end) - p);
-    assert!(offset_of!(Ev, aux) - e == offset_of!(Parked, aux) - p);
-    assert!(offset_of!(Ev, result) - e == offset_of!(Parked, result) - p);
-    assert!(offset_of!(Ev, dentry) - e == offset_of!(Parked, dentry) - p);
-    assert!(offset_of!(Ev, parent) - e == offset_of!(Parked, parent) - p);
-    assert!(offset_of!(Ev, name) - e == offset_of!(Parked, name) - p);
-};
-
-impl Pack for Ev {
-    type Packed = Parked;
-    const WIDE: Parked = Parked {
-        step_time: 0,
-        duration: 0,
-        inode_begin: 0,
-        inode_end: 0,
-        dentry: 0,
-        parent: 0,
-        tid: 0,
-        name: 0,
-        seq_begin: 0,
-        seq_end: 0,
-        aux: 0,
-        result: 0,
-        step_arrival: 0,
-        cpu: 0,
-        flags: 0,
-        probe: 0,
-        wide: true,
-    };
-
-    #[inline(always)]
-    fn is_wide(p: &Parked) -> bool {
-        p.wide
-    }
-
-    #[inline(always)]
-    fn step(p: &Parked) -> u128 {
-        u128::from(p.step_time) << 64 | u128::from(p.step_arrival)
-    }
-
-    /// The event, its times from its key's.
-    #[inline(always)]
-    fn unpack(p: &Parked, key: u128) -> Ev {
-        let time = (key >> 64) as u64;
-        let duration = u64::from(p.duration);
-        let (ts_begin, ts_end) = if keyed_by_end(p.probe) {
-            (time.wrapping_sub(duration), time)
-        } else {
-            (time, time.wrapping_add(duration))
-        };
-        Ev {
-            ts_begin,
-            ts_end,
-            inode_begin: u64::from(p.inode_begin),
-            inode_end: u64::from(p.inode_end),
-            dentry: p.dentry,
-            parent: p.parent,
-            tid: p.tid,
-            cpu: u32::from(p.cpu),
-            seq_begin: p.seq_begin,
-            seq_end: p.seq_end,
-            aux: p.aux,
-            result: p.result,
-            name: p.name,
-            flags: p.flags,
-            probe: p.probe,
-        }
-    }
-}
-
-/// An event as it arrives: its record and the numbers of its pointers and name. It is
-/// packed straight from the record.
-#[derive(Clone, Copy)]
-pub struct Arrival<'c> {
-    pub rec: Record<'c>,
-    pub numbers: Numbers,
-}
-
-impl PackFrom<Ev> for Arrival<'_> {
-    #[inline(always)]
-    fn pack_into(&self, step: u128, slot: &mut Parked) -> bool {
-        pack(&Ev::of(&self.rec, self.numbers), step, slot)
-    }
-
-    #[inline(always)]
-    fn whole(&self) -> Ev {
-        Ev::of(&self.rec, self.numbers)
-    }
-}
-
-/// Writes `ev` packed into `slot`, `step` past its run's last key; false when it does not fit.
-#[inline(always)]
-fn pack(ev: &Ev, step: u128, slot: &mut Parked) -> bool {
-    let step_time = (step >> 64) as u64;
-    let step_arrival = step as u64;
-    let duration = ev.ts_end.wrapping_sub(ev.ts_begin);
-    // One test for every value that is narrowed.
-    if ((step_time | duration | ev.inode_begin | ev.inode_end) >> 32
-        | (step_arrival | u64::from(ev.cpu)) >> 16)
-        != 0
-    {
-        return false;
-    }
-    *slot = Parked {
-        step_time: step_time as u32,
-        duration: duration as u32,
-        inode_begin: ev.inode_begin as u32,
-        inode_end: ev.inode_end as u32,
-        dentry: ev.dentry,
-        parent: ev.parent,
-        tid: ev.tid,
-        name: ev.name,
-        seq_begin: ev.seq_begin,
-        seq_end: ev.seq_end,
-        aux: ev.aux,
-        result: ev.result,
-        step_arrival: step_arrival as u16,
-        cpu: ev.cpu as u16,
-        flags: ev.flags,
-        probe: ev.probe,
-        wide: false,
-    };
-    true
+struct Parked {
+    arrival: u64,
+    ev: Ev,
 }
 
 // A block of the window's runs is larger than a batch of released events as a batch is first
@@ -212,11 +48,20 @@ fn pack(ev: &Ev, step: u128, slot: &mut Parked) -> bool {
 const _: () =
     assert!(BLOCK * std::mem::size_of::<Parked>() > RELEASED_ROOM * std::mem::size_of::<Ev>());
 
-/// An event's whole key: its time above its arrival number (which never reaches
-/// `u64::MAX`, so the key is below `u128::MAX` as the runs need).
-#[inline(always)]
-fn key_of_arrival(time: u64, arrival: u64) -> u128 {
-    (time as u128) << 64 | arrival as u128
+impl Keyed for Parked {
+    /// The time above the arrival (which never reaches `u64::MAX`, so the key is below
+    /// `u128::MAX` as the runs need).
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        Parked::key_of(key_of(&self.ev), self.arrival)
+    }
+}
+
+impl Parked {
+    #[inline(always)]
+    fn key_of(time: u64, arrival: u64) -> u128 {
+        (time as u128) << 64 | arrival as u128
+    }
 }
 
 /// The key below which a parked event is due: one whose time `t` has
@@ -237,7 +82,7 @@ pub struct Reorder {
     window_ns: u64,
     // By (key, arrival): events arriving in key order (most of them) queue in one sorted run,
     // operations and writers overtaken by what ran inside them in another.
-    events: Runs<Ev, 8>,
+    events: Runs<Parked, 8>,
     /// Events taken in so far.
     pub arrivals: u64,
     /// The newest begin seen.
@@ -259,14 +104,15 @@ impl Reorder {
         }
     }
 
-    /// Takes in an event beginning at `begin`, ordered by `key` ([`key_of`], which the caller
-    /// computed from its record).
+    /// Takes in `ev`, ordered by `key` ([`key_of`], which the caller computed from its record).
     #[inline(always)]
-    pub fn insert(&mut self, key: u64, begin: u64, ev: impl PackFrom<Ev>) {
+    pub fn insert(&mut self, key: u64, ev: Ev) {
+        debug_assert_eq!(key, key_of(&ev));
         self.arrivals += 1;
-        self.watermark = self.watermark.max(begin);
+        self.watermark = self.watermark.max(ev.ts_begin);
         let arrival = self.arrivals;
-        self.events.push(key_of_arrival(key, arrival), ev);
+        self.events
+            .push(Parked::key_of(key, arrival), Parked { arrival, ev });
         self.depth += 1;
         self.max_depth = self.max_depth.max(self.depth);
     }
@@ -276,7 +122,7 @@ impl Reorder {
     pub fn pop_due(&mut self, out: &mut Vec<Ev>) {
         let limit = due_below(self.watermark, self.window_ns);
         let before = out.len();
-        self.events.pop_while(|k| k < limit, |ev| out.push(ev));
+        self.events.pop_while(|k| k < limit, |p| out.push(p.ev));
         self.depth -= (out.len() - before) as u64;
     }
 
@@ -287,7 +133,7 @@ impl Reorder {
         let before = out.len();
         let mut left = most;
         let mut more = || left.checked_sub(1).map(|l| left = l).is_some();
-        self.events.pop_while(|_| more(), |ev| out.push(ev));
+        self.events.pop_while(|_| more(), |p| out.push(p.ev));
         self.depth -= (out.len() - before) as u64;
     }
 
@@ -314,7 +160,7 @@ mod tests {
                 let limit = due_below(watermark, window);
                 for time in edges {
                     for arrival in [1, 2, u64::MAX - 1] {
-                        let key = key_of_arrival(time, arrival);
+                        let key = Parked::key_of(time, arrival);
                         let due = time.saturating_add(window) <= watermark;
                         assert_eq!(key < limit, due, "{time} + {window} vs {watermark}");
                     }
@@ -422,121 +268,9 @@ mod tests {
         assert!(out.windows(2).all(|p| p[0].ts_begin < p[1].ts_begin));
     }
 
-    /// Every field of an event, to compare events whole.
-    fn fields(e: &Ev) -> String {
-        format!("{e:?}")
-    }
-
-    /// An event as the bench and a kernel make them (times a microsecond apart, small
-    /// inodes and CPUs) is parked packed, in 56 bytes where it and its arrival number took 80.
-    #[test]
-    fn a_usual_event_is_parked_packed_in_56_bytes() {
-        assert_eq!(std::mem::size_of::<Parked>(), 56);
-        let mut x = ev(
-            Probe::DLookupRcu,
-            1_700_000_000_000_000_000,
-            1_700_000_000_000_000_900,
-        );
-        (x.inode_begin, x.inode_end, x.cpu, x.seq_begin, x.aux) =
-            (4_000_000, 4_000_001, 63, 7, 0x8);
-        let mut slot = <Ev as Pack>::WIDE;
-        let step = key_of_arrival(1_000, 3);
-        assert!(pack(&x, step, &mut slot));
-        assert!(!Ev::is_wide(&slot));
-        assert_eq!(Ev::step(&slot), step);
-        let back = Ev::unpack(&slot, key_of_arrival(key_of(&x), 99));
-        assert_eq!(fields(&back), fields(&x));
-    }
-
-    /// Events whose values do not fit the packed form (a step of 2^32 ns or 2^16 arrivals
-    /// from the event before in the run, a duration of 2^32 ns, an end before the begin,
-    /// inodes of 2^32, CPU numbers of 2^16) are parked whole, and every event leaves the
-    /// window whole and in key order, as a stable sort of the input orders them.
-    #[test]
-    fn events_that_do_not_pack_leave_whole_and_in_order() {
-        let mut slot = <Ev as Pack>::WIDE;
-        let base = ev(Probe::DDropInner, 1_000, 1_010);
-        type Widen = fn(&mut Ev);
-        let wide: [(u128, Widen); 7] = [
-            (key_of_arrival(1 << 32, 1), |_| {}),
-            (key_of_arrival(0, 1 << 16), |_| {}),
-            (0, |x| x.ts_end = x.ts_begin + (1 << 32)),
-            (0, |x| x.ts_end = x.ts_begin - 1),
-            (0, |x| x.inode_begin = 1 << 32),
-            (0, |x| x.inode_end = u64::MAX),
-            (0, |x| x.cpu = 1 << 16),
-        ];
-        for (i, (step, make)) in wide.iter().enumerate() {
-            let mut x = base;
-            make(&mut x);
-            assert!(!pack(&x, *step, &mut slot), "case {i} packed");
-        }
-        let mut rnd = crate::test_rng::xorshift(3u64);
-        let probes = [Probe::DLookupRcu, Probe::Op, Probe::DDropInner];
-        let mut r = Reorder::new(1 << 33);
-        let (mut all, mut out) = (Vec::new(), Vec::new());
-        let mut t = 1u64 << 40;
-        for i in 0..40_000u64 {
-            let probe = probes[rnd(3) as usize];
-            // Now and then a leap of seconds, or an event far behind.
-            t += match rnd(1000) {
-                0 => 5 << 32,
-                1 => 0,
-                _ => rnd(900),
-            };
-            let b = if rnd(500) == 0 { t - (3 << 32) } else { t };
-            let mut x = ev(probe, b, b + rnd(2000));
-            x.tid = i as u32;
-            match rnd(200) {
-                0 => x.ts_end = b + (1 << 32) + rnd(9),
-                1 => x.ts_end = b.wrapping_sub(1 + rnd(9)),
-                2 => x.inode_begin = (1 << 32) + rnd(9),
-                3 => x.inode_end = u64::MAX - rnd(9),
-                4 => x.cpu = u32::MAX - rnd(9) as u32,
-                _ => {
-                    (x.inode_begin, x.inode_end, x.cpu) =
-                        (rnd(1 << 20), rnd(1 << 20), rnd(64) as u32)
-                }
-            }
-            all.push(x);
-            r.insert_ev(x);
-            r.pop_due(&mut out);
-        }
-        // An operation held while 70,000 lookups pass below it in another run: the next
-        // event after it in its run is 2^16 arrivals on.
-        let held = ev(Probe::Op, t + 1_000_000, t + 1_000_100);
-        all.push(held);
-        r.insert_ev(held);
-        for i in 0..70_000u64 {
-            let x = ev(Probe::DLookupRcu, t + i, t + i + 5);
-            all.push(x);
-            r.insert_ev(x);
-        }
-        let next = ev(Probe::Op, t + 1_000_200, t + 1_000_300);
-        all.push(next);
-        r.insert_ev(next);
-        r.drain_into(&mut out, usize::MAX);
-        // A stable sort keeps arrival order among equal times.
-        all.sort_by_key(key_of);
-        assert_eq!(out.len(), all.len());
-        for (i, (a, b)) in out.iter().zip(&all).enumerate() {
-            assert_eq!(fields(a), fields(b), "event {i}");
-        }
-    }
-
-    impl PackFrom<Ev> for Ev {
-        fn pack_into(&self, step: u128, slot: &mut Parked) -> bool {
-            pack(self, step, slot)
-        }
-
-        fn whole(&self) -> Ev {
-            *self
-        }
-    }
-
     impl Reorder {
         fn insert_ev(&mut self, ev: Ev) {
-            self.insert(key_of(&ev), ev.ts_begin, ev);
+            self.insert(key_of(&ev), ev);
         }
     }
 

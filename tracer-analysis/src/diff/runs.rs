@@ -10,50 +10,24 @@ use std::{
     collections::{BinaryHeap, VecDeque},
 };
 
-/// An item as a run stores it: packed, beside its key's step from the item before it in its
-/// run, not its key. The reorder window's runs hold two million events a second of trace time
-/// later, and what they hold is memory first touched (page faults, which are slow on a
-/// ballooned guest) and read back from memory: an 80-byte event with its key was four fifths
-/// of the window's page faults (`perf record -e page-faults`). A key is one integer below
-/// [`NONE`] (the window's time above its arrival number): comparing it is two instructions.
-///
-/// An item that does not pack (a field or the step too wide) is stored whole in its run's
-/// side queue, its place in the block marked [`Pack::WIDE`]: exact for every input, and
-/// rare where the window is deep.
-pub trait Pack: Copy {
-    type Packed: Copy;
-    /// The placeholder of an item stored whole.
-    const WIDE: Self::Packed;
-    /// Whether `p` is [`Pack::WIDE`].
-    fn is_wide(p: &Self::Packed) -> bool;
-    /// The step `p` was packed with.
-    fn step(p: &Self::Packed) -> u128;
-    /// The item packed as `p`, whose key is `key`.
-    fn unpack(p: &Self::Packed, key: u128) -> Self;
-}
-
-/// What an item of `V` is made from as it is pushed: the item itself, or what it is read
-/// from (the reorder window's events are packed from their trace records, with no whole
-/// event built in between; one built and passed on was written to the stack and read back,
-/// about 50 instructions an event, callgrind).
-pub trait PackFrom<V: Pack> {
-    /// Writes the item packed into `slot`, `step` past the key of the item before it in its
-    /// run (0 for the first of a run: never read); false, writing nothing, when it does not
-    /// fit.
-    fn pack_into(&self, step: u128, slot: &mut V::Packed) -> bool;
-    /// The whole item.
-    fn whole(&self) -> V;
+/// An item and the key it is ordered by. The key is computed from the item, not stored beside
+/// it: the reorder window's runs hold two million events, and a 16-byte key beside each
+/// 72-byte event was 18 % more memory to write and read back. One integer (the window's time
+/// above its arrival number), below [`NONE`]: comparing it is two instructions, where a pair
+/// of `u64` was a branch per half.
+pub trait Keyed: Copy {
+    fn key(&self) -> u128;
 }
 
 /// The front key of a run that holds nothing: above every item's key, so the scan for the
 /// least front needs no test for empty runs.
 const NONE: u128 = u128::MAX;
 
-/// Items per block of a run ([`Ring`]): 688 KB of the reorder window's 56-byte events, so that
+/// Items per block of a run ([`Ring`]): 655 KB of the reorder window's 80-byte events, so that
 /// opening a block and handing one back are rare, and the part of a block a run has not
 /// filled is little beside a window of two million events. A block must also be larger than
 /// the buffers the window's events are sent on (see `reorder.rs`).
-pub const BLOCK: usize = 12288;
+pub const BLOCK: usize = 8192;
 
 /// Blocks read through that [`Runs`] keeps for the next block a run opens; a block read
 /// through beyond them is freed. While events stream in, the window's runs open about as many
@@ -65,12 +39,12 @@ pub const BLOCK: usize = 12288;
 /// without (about 450: none freed and made again).
 pub const SPARE_BLOCKS: usize = 8;
 
-pub struct Runs<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize = BLOCK> {
+pub struct Runs<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize = BLOCK> {
     /// The runs opened so far, each sorted by key.
     runs: Vec<Ring<V, BLOCK_ITEMS>>,
     /// Blocks read through, for the next block a run opens: every run draws on them, so the
     /// blocks made follow the items held at once, not each run's peak.
-    spare: Vec<Vec<V::Packed>>,
+    spare: Vec<Vec<V>>,
     /// Per run, its front's key ([`NONE`] when empty or not opened). The scan for the least
     /// front reads these, not the parked items (a front written a second of trace time
     /// earlier was a cache miss per scan in the profile).
@@ -93,7 +67,7 @@ pub struct Runs<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize = BLOCK> {
     free: Vec<u32>,
 }
 
-impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Default for Runs<V, RUNS, BLOCK_ITEMS> {
+impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Default for Runs<V, RUNS, BLOCK_ITEMS> {
     fn default() -> Self {
         // An empty block would lose every item pushed into it.
         const { assert!(BLOCK_ITEMS > 0) };
@@ -127,25 +101,22 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Default for Runs<V, R
 /// once. The two ends are fields of their own, not indices into a table of blocks: a push
 /// and a pop each read one block's slice, as the ring did (through a table, about 17
 /// instructions more an event, callgrind).
-struct Ring<V: Pack, const BLOCK_ITEMS: usize> {
-    front: Vec<V::Packed>,
-    middle: VecDeque<Vec<V::Packed>>,
-    back: Vec<V::Packed>,
-    /// The items stored whole, in the run's order, each with its step.
-    wide: VecDeque<(u128, V)>,
+struct Ring<V, const BLOCK_ITEMS: usize> {
+    front: Vec<V>,
+    middle: VecDeque<Vec<V>>,
+    back: Vec<V>,
     head: usize,
     /// Where the next push goes in `back` (`BLOCK_ITEMS` before the first: a block first).
     tail: usize,
     len: usize,
 }
 
-impl<V: Pack, const BLOCK_ITEMS: usize> Default for Ring<V, BLOCK_ITEMS> {
+impl<V, const BLOCK_ITEMS: usize> Default for Ring<V, BLOCK_ITEMS> {
     fn default() -> Self {
         Ring {
             front: Vec::new(),
             middle: VecDeque::new(),
             back: Vec::new(),
-            wide: VecDeque::new(),
             head: 0,
             tail: BLOCK_ITEMS,
             len: 0,
@@ -153,7 +124,7 @@ impl<V: Pack, const BLOCK_ITEMS: usize> Default for Ring<V, BLOCK_ITEMS> {
     }
 }
 
-impl<V: Pack, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
+impl<V: Copy, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
     #[inline(always)]
     fn is_empty(&self) -> bool {
         self.len == 0
@@ -161,28 +132,26 @@ impl<V: Pack, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
 
     /// The block the front is in: `front`, or `back` while the run's items all are there.
     #[inline(always)]
-    fn front_block(&self) -> &[V::Packed] {
-        front_block(&self.front, &self.back)
+    fn front_block(&self) -> &[V] {
+        if self.front.is_empty() {
+            &self.back
+        } else {
+            &self.front
+        }
     }
 
-    /// Hands the front item, whose key is `key`, to `f` and drops it; returns the key of the
-    /// next one, [`NONE`] when the run is left empty. One call a pop, reading the front's
-    /// block once for the item and once for the next one's step.
+    /// Hands the front item to `f` where it lies and drops it; returns the key of the next
+    /// one, [`NONE`] when the run is left empty. One call a pop, reading the front's block
+    /// once for the item and once for the next key.
     #[inline(always)]
-    fn take_front(
-        &mut self,
-        key: u128,
-        spare: &mut Vec<Vec<V::Packed>>,
-        f: &mut impl FnMut(V),
-    ) -> u128 {
-        let Some(item) = front_block(&self.front, &self.back).get(self.head) else {
+    fn take_front(&mut self, spare: &mut Vec<Vec<V>>, f: &mut impl FnMut(&V)) -> u128
+    where
+        V: Keyed,
+    {
+        let Some(item) = self.front_block().get(self.head) else {
             return NONE;
         };
-        if V::is_wide(item) {
-            self.take_wide(f);
-        } else {
-            f(V::unpack(item, key));
-        }
+        f(item);
         self.head += 1;
         self.len -= 1;
         if self.len == 0 {
@@ -196,24 +165,12 @@ impl<V: Pack, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
         if self.head == BLOCK_ITEMS {
             self.next_block(spare);
         }
-        match self.front_block().get(self.head) {
-            Some(next) if V::is_wide(next) => key + self.wide.front().map_or(0, |w| w.0),
-            Some(next) => key + V::step(next),
-            None => NONE,
-        }
-    }
-
-    /// Hands `f` the item stored whole at the side queue's front.
-    #[inline(never)]
-    fn take_wide(&mut self, f: &mut impl FnMut(V)) {
-        if let Some((_, v)) = self.wide.pop_front() {
-            f(v);
-        }
+        self.front_block().get(self.head).map_or(NONE, Keyed::key)
     }
 
     /// The front block is read through (items are left, so it is not the back one).
     #[inline(never)]
-    fn next_block(&mut self, spare: &mut Vec<Vec<V::Packed>>) {
+    fn next_block(&mut self, spare: &mut Vec<Vec<V>>) {
         let next = self.middle.pop_front().unwrap_or_default();
         let read = std::mem::replace(&mut self.front, next);
         // Beyond the spares it is freed here.
@@ -223,34 +180,23 @@ impl<V: Pack, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
         self.head = 0;
     }
 
-    /// Appends `value`, `step` past the run's last key.
     #[inline(always)]
-    fn push_back(&mut self, value: &impl PackFrom<V>, step: u128, spare: &mut Vec<Vec<V::Packed>>) {
-        if self.tail >= self.back.len() {
-            self.open(spare);
-        }
-        let Some(slot) = self.back.get_mut(self.tail) else {
-            return;
-        };
-        if !value.pack_into(step, slot) {
-            *slot = V::WIDE;
-            self.push_wide(value.whole(), step);
+    fn push_back(&mut self, value: V, spare: &mut Vec<Vec<V>>) {
+        match self.back.get_mut(self.tail) {
+            Some(slot) => *slot = value,
+            None => self.open(value, spare),
         }
         self.tail += 1;
         self.len += 1;
     }
 
-    /// `value` stored whole, in the side queue.
-    #[cold]
+    /// `value` at the start of a new back block, the old one being full (or none).
     #[inline(never)]
-    fn push_wide(&mut self, value: V, step: u128) {
-        self.wide.push_back((step, value));
-    }
-
-    /// A new back block, the old one being full (or none).
-    #[inline(never)]
-    fn open(&mut self, spare: &mut Vec<Vec<V::Packed>>) {
-        let block = spare.pop().unwrap_or_else(|| vec![V::WIDE; BLOCK_ITEMS]);
+    fn open(&mut self, value: V, spare: &mut Vec<Vec<V>>) {
+        let mut block = spare.pop().unwrap_or_else(|| vec![value; BLOCK_ITEMS]);
+        if let Some(slot) = block.first_mut() {
+            *slot = value;
+        }
         let full = std::mem::replace(&mut self.back, block);
         if !full.is_empty() {
             if self.front.is_empty() {
@@ -264,18 +210,7 @@ impl<V: Pack, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
     }
 }
 
-/// The block a run's front is in: `front`, or `back` while the run's items all are there.
-/// Of the two blocks, not the run, so the run's side queue can be taken from meanwhile.
-#[inline(always)]
-fn front_block<'a, P>(front: &'a [P], back: &'a [P]) -> &'a [P] {
-    if front.is_empty() {
-        back
-    } else {
-        front
-    }
-}
-
-impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_ITEMS> {
+impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_ITEMS> {
     /// Adds `value`, whose key is `key` (the caller has it at hand: computed again from the
     /// value it was a few instructions more a push). Keys must be distinct (a sequence number
     /// as the last part breaks ties), so the order items leave in is fully determined,
@@ -289,8 +224,8 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
     /// (the two runs last pushed to, compared with each other, were about 5 instructions an
     /// event more, callgrind).
     #[inline(always)]
-    pub fn push(&mut self, key: u128, value: impl PackFrom<V>) {
-        debug_assert!(key != NONE);
+    pub fn push(&mut self, key: u128, value: V) {
+        debug_assert!(key == value.key() && key != NONE);
         let used = self.runs.len().min(RUNS);
         let fit = self
             .backs
@@ -299,17 +234,15 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
         let at = match fit {
             Some(at) => at,
             None if used < RUNS => self.open_run(),
-            None => return self.push_heap(key, value.whole()),
+            None => return self.push_heap(key, value),
         };
         let (Some(back), Some(&run)) = (self.backs.get_mut(at), self.order.get(at)) else {
             return;
         };
-        // Keys in a run rise, so the step is the key less the run's last one (none: 0).
-        let step = key - std::mem::replace(back, key);
+        *back = key;
         let Some(q) = self.runs.get_mut(run) else {
             return;
         };
-        let step = if q.is_empty() { 0 } else { step };
         if q.is_empty() {
             // The only way a push changes a run's front: a run that was empty.
             self.fronts[run % RUNS] = key;
@@ -318,7 +251,7 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
             }
             self.next = self.next.min(key);
         }
-        q.push_back(&value, step, &mut self.spare);
+        q.push_back(value, &mut self.spare);
     }
 
     /// A new run, last in `backs` (every back is above the key that needs it: none is empty),
@@ -364,27 +297,27 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
         }
     }
 
-    /// Takes the heap's least item, handing it to `f`.
+    /// Takes the heap's least item, handing it to `f` where it lies.
     #[inline(never)]
-    fn take_heap(&mut self, f: &mut impl FnMut(V)) {
+    fn take_heap(&mut self, f: &mut impl FnMut(&V)) {
         if let Some(Reverse((_, slot))) = self.heap.pop() {
             self.free.push(slot);
             if let Some(v) = self.slab.get(slot as usize) {
-                f(*v);
+                f(v);
             }
         }
         self.heap_top = self.heap.peek().map_or(NONE, |&Reverse((k, _))| k);
         self.next = self.heap_top.min(self.fronts[self.least % RUNS]);
     }
 
-    /// Takes the front of run `run`, the least item held, whose key is `key`, handing it to
-    /// `f` as it unpacks (popping it first was a copy more, callgrind).
+    /// Takes the front of run `run`, the least item held, handing it to `f` where it lies
+    /// (popping it first was a copy more, callgrind).
     #[inline(always)]
-    fn take_run(&mut self, run: usize, key: u128, f: &mut impl FnMut(V)) {
+    fn take_run(&mut self, run: usize, f: &mut impl FnMut(&V)) {
         let Some(q) = self.runs.get_mut(run) else {
             return;
         };
-        let next = q.take_front(key, &mut self.spare, f);
+        let next = q.take_front(&mut self.spare, f);
         self.fronts[run % RUNS] = next;
         if next == NONE {
             self.emptied(run);
@@ -410,14 +343,14 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
     pub fn pop(&mut self) -> Option<V> {
         let mut out = None;
         let mut asked = false;
-        self.pop_while(|_| !std::mem::replace(&mut asked, true), |v| out = Some(v));
+        self.pop_while(|_| !std::mem::replace(&mut asked, true), |v| out = Some(*v));
         out
     }
 
-    /// Takes the items in key order while `due` passes their key, handing each to `f` (the
-    /// window's events are unpacked once, into the batch).
+    /// Takes the items in key order while `due` passes their key, handing each to `f` where
+    /// it lies (the window's events are copied once, into the batch).
     #[inline(always)]
-    pub fn pop_while(&mut self, mut due: impl FnMut(u128) -> bool, mut f: impl FnMut(V)) {
+    pub fn pop_while(&mut self, mut due: impl FnMut(u128) -> bool, mut f: impl FnMut(&V)) {
         loop {
             let key = self.next;
             if key == NONE || !due(key) {
@@ -427,7 +360,7 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
             if key == self.heap_top {
                 self.take_heap(&mut f);
             } else {
-                self.take_run(self.least, key, &mut f);
+                self.take_run(self.least, &mut f);
             }
         }
     }
@@ -435,7 +368,7 @@ impl<V: Pack, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_I
     /// Blocks held: the runs' and the spares.
     #[cfg(test)]
     pub fn blocks(&self) -> usize {
-        let held = |b: &Vec<V::Packed>| usize::from(b.capacity() > 0);
+        let held = |b: &Vec<V>| usize::from(b.capacity() > 0);
         let runs: usize = self
             .runs
             .iter()
@@ -457,59 +390,9 @@ mod tests {
         value: u64,
     }
 
-    /// An item packed with its key as well, so a test can read a run's keys, and unpack
-    /// checks that the key the run computed from the steps is its own.
-    #[derive(Clone, Copy, Debug)]
-    struct Slim {
-        key: u128,
-        value: u64,
-        step: u128,
-        wide: bool,
-    }
-
-    impl Pack for Item {
-        type Packed = Slim;
-        const WIDE: Slim = Slim {
-            key: NONE,
-            value: 0,
-            step: 0,
-            wide: true,
-        };
-
-        fn is_wide(p: &Slim) -> bool {
-            p.wide
-        }
-
-        fn step(p: &Slim) -> u128 {
-            p.step
-        }
-
-        fn unpack(p: &Slim, key: u128) -> Item {
-            assert_eq!(p.key, key, "the key the steps add up to");
-            Item {
-                key,
-                value: p.value,
-            }
-        }
-    }
-
-    impl PackFrom<Item> for Item {
-        /// Every fourth arrival number and any step of 2^84 or more are stored whole.
-        fn pack_into(&self, step: u128, slot: &mut Slim) -> bool {
-            let fits = self.key as u64 % 4 != 3 && step >> 64 < 1 << 20;
-            if fits {
-                *slot = Slim {
-                    key: self.key,
-                    value: self.value,
-                    step,
-                    wide: false,
-                };
-            }
-            fits
-        }
-
-        fn whole(&self) -> Item {
-            *self
+    impl Keyed for Item {
+        fn key(&self) -> u128 {
+            self.key
         }
     }
 
@@ -581,7 +464,7 @@ mod tests {
         assert!(runs.pop().is_none());
     }
 
-    impl<V: Pack, const RUNS: usize, const B: usize> Runs<V, RUNS, B> {
+    impl<V: Keyed, const RUNS: usize, const B: usize> Runs<V, RUNS, B> {
         /// The slots of every block made.
         fn slots(&self) -> usize {
             let held: usize = (self.runs.iter())
@@ -659,10 +542,8 @@ mod tests {
                 let want = if q.is_empty() {
                     0
                 } else {
-                    match q.back[..q.tail].last() {
-                        Some(p) if p.wide => q.wide.back().map_or(0, |w| w.1.key),
-                        p => p.map_or(0, |p| p.key),
-                    }
+                    let block = &q.back[..q.tail];
+                    block.last().map_or(0, Keyed::key)
                 };
                 assert_eq!(backs[at], want, "run {run} at {at}");
                 last[run] = Some(want);
