@@ -99,9 +99,10 @@ const NEAR: usize = 32;
 
 /// The waiting suspects' keys, least first. Few wait at once (a lookup's deadline is its own
 /// key, an operation's its end: at most 8 in the 10 M-event bench), so they sit in a short
-/// vector sorted greatest first, where a push is a binary search and a short shift (a lookup's
-/// key, the least, goes at the end) and a pop takes the last; a binary heap cost about 150
-/// instructions a suspect here, a `VecDeque` as many. Past [`NEAR`] waiting, the
+/// vector sorted greatest first, where a push moves the key in from the back past the few
+/// lesser ones (a lookup's key, the least, stays at the end) and a pop takes the last; a
+/// binary heap cost about 150 instructions a suspect here, a `VecDeque` as many. Past [`NEAR`]
+/// waiting, the
 /// greatest keys go to a heap, so a trace that keeps thousands waiting (an operation with a
 /// far end stamp, many threads) stays O(log n) a suspect. A key can be in either part, the
 /// least is the lesser of their two least.
