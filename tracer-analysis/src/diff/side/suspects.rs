@@ -102,10 +102,9 @@ const NEAR: usize = 32;
 /// vector sorted greatest first, where a push moves the key in from the back past the few
 /// lesser ones (a lookup's key, the least, stays at the end) and a pop takes the last; a
 /// binary heap cost about 150 instructions a suspect here, a `VecDeque` as many. Past [`NEAR`]
-/// waiting, the
-/// greatest keys go to a heap, so a trace that keeps thousands waiting (an operation with a
-/// far end stamp, many threads) stays O(log n) a suspect. A key can be in either part, the
-/// least is the lesser of their two least.
+/// waiting, the greatest keys go to a heap, so a trace that keeps thousands waiting (an
+/// operation with a far end stamp, many threads) stays O(log n) a suspect. A key can be in
+/// either part, the least is the lesser of their two least.
 struct DueQueue {
     /// Greatest first.
     near: Vec<Due>,
