@@ -750,13 +750,10 @@ mod tests {
     fn recent_keys_answer_as_the_map() {
         let mut m = OpMatcher::new(usize::MAX, 10);
         let mut numbers: HashMap<(OpKind, PathId), (u32, [u64; 2])> = HashMap::new();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         for i in 0..60_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let kind = OpKind::ALL[(x % 10) as usize];
-            let path = (x >> 8) as PathId % 3_000;
+            let kind = OpKind::ALL[rnd(OpKind::ALL.len() as u64) as usize];
+            let path = rnd(3_000) as PathId;
             let side = (i % 2) as usize;
             let next = numbers.len() as u32;
             let e = numbers.entry((kind, path)).or_insert((next, [0, 0]));

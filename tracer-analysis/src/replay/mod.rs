@@ -219,11 +219,9 @@ impl Default for Paths {
 impl Paths {
     fn id(&mut self, bytes: &[u8]) -> u32 {
         let slot = Paths::slot(bytes);
-        if let Some(slot) = slot {
-            let id = self.recent[slot];
-            if self.raw.get(id as usize).is_some_and(|r| **r == *bytes) {
-                return id;
-            }
+        let id = self.recent[slot];
+        if self.raw.get(id as usize).is_some_and(|r| **r == *bytes) {
+            return id;
         }
         let id = match self.ids.get(bytes) {
             Some(&id) => id,
@@ -235,15 +233,13 @@ impl Paths {
                 id
             }
         };
-        if let Some(slot) = slot {
-            self.recent[slot] = id;
-        }
+        self.recent[slot] = id;
         id
     }
 
     /// `bytes`' slot in [`Paths::recent`], from its length and last eight bytes (where paths
-    /// of a directory differ); none when shorter.
-    fn slot(bytes: &[u8]) -> Option<usize> {
+    /// of a directory differ; a shorter path zero-padded).
+    fn slot(bytes: &[u8]) -> usize {
         let tail: [u8; 8] = match bytes.last_chunk::<8>() {
             Some(t) => *t,
             None => {
@@ -253,7 +249,7 @@ impl Paths {
             }
         };
         let key = u64::from_le_bytes(tail) ^ (bytes.len() as u64).rotate_left(32);
-        Some((key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize)
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
     }
 
     fn get(&self, id: u32) -> &str {

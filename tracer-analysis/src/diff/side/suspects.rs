@@ -492,26 +492,19 @@ mod tests {
     fn freed_slots_are_reused_and_keep_their_suspect_until_the_next_push() {
         let mut s = Suspects::default();
         let mut heap = BinaryHeap::new();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15);
         let mut most = 0;
         let mut popped = 0;
         for n in 0..5_000u64 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
             let obs = Obs {
                 n,
-                ts_end: rng % 1_000,
+                ts_end: rnd(1_000),
                 ..Obs::BLANK
             };
             s.push(SuspectKind::NullLookup, &obs, None);
             heap.push(Reverse((obs.ts_end, n)));
             most = most.max(heap.len());
-            let pops = if heap.len() < 40 {
-                rng % 2
-            } else {
-                1 + rng % 3
-            };
+            let pops = if heap.len() < 40 { rnd(2) } else { 1 + rnd(3) };
             for _ in 0..pops {
                 let (Some(slot), Some(Reverse((end, n)))) = (s.pop(), heap.pop()) else {
                     break;
