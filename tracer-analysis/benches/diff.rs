@@ -427,8 +427,6 @@ fn write_report(dir: &Path, name: &str, report: &tracer_analysis::diff::Report) 
 }
 
 fn main() {
-    // As `tracer diff` runs: its memory in huge pages.
-    tracer_analysis::memory::rerun_in_huge_pages();
     let argv: Vec<String> = std::env::args().collect();
     if let [_, flag, origin, n, path, hot] = &argv[..] {
         if flag == "--generate" {

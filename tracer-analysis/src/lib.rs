@@ -5,7 +5,6 @@ pub mod agreement;
 mod codes;
 pub mod diff;
 pub mod export;
-pub mod memory;
 pub mod output;
 pub mod record_summary;
 pub mod replay;

@@ -77,10 +77,6 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(cli.cmd, Cmd::Diff(_)) {
-        // The diff's memory in huge pages: about 10 % less CPU (see the module's doc).
-        tracer_analysis::memory::rerun_in_huge_pages();
-    }
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
