@@ -167,10 +167,7 @@ impl Task<'_> {
             KillEntry::DentryKillChecks => {
                 d.d_lock.lock();
                 d.count_add(-1);
-                // finish_dput(): a killed dentry's parent loses its reference as in dput.
-                if let Some(parent) = self.dentry_kill(d, None) {
-                    self.dput(parent);
-                }
+                self.finish_dput(d);
             }
         }
     }
@@ -508,15 +505,22 @@ impl Task<'_> {
     }
 
     /// `__dentry_kill()` (6.1; 3.0's `dentry_kill()` + `d_kill()`): `d_lock` held, released
-    /// here; up to 6.7 the parent's `d_lock` is held too (`dentry_kill()` took it) and released
-    /// after the unhash, before the inode detach. From 6.8 the parent is locked only after the
-    /// detach ("now that it's negative, ->d_parent is stable"). The caller drops the reference
-    /// the dentry held on its parent (6.8 drops it in here, under the lock it takes; the
-    /// model's extra unlock/lock of the parent in between adds no order for other CPUs, as the
-    /// dentry's own unlock and the parent's lock already form one). `ev` is the open event of
-    /// the function this body belongs to: `__dentry_kill`'s own up to 7.1, 7.2's
-    /// `dentry_kill`'s, which runs it after its `lock_for_kill()` ([`KillEntry`]).
-    fn __dentry_kill(&self, ev: Option<Event>, d: DPtr, parent: Option<DPtr>) {
+    /// here. Up to 6.7 `locked_parent`'s `d_lock` is held too (`dentry_kill()` took it) and
+    /// released after the unhash and unlist, before the inode detach; the caller then drops
+    /// the reference the dentry held on its parent, and this returns `None`. From 6.8
+    /// (`locked_parent` is `None`) the parent is locked only after the detach ("now that it's
+    /// negative, ->d_parent is stable"), then the dentry again inside it, to unlist it and test
+    /// `DCACHE_SHRINK_LIST` under both; the parent's count drops under its lock, and the parent
+    /// comes back still locked when that was its last reference, else unlocked and `None`
+    /// ([`KillParentLock::AfterUnlinkInode`]). `ev` is the open event of the function this body
+    /// belongs to: `__dentry_kill`'s own up to 7.1, 7.2's `dentry_kill`'s, which runs it after
+    /// its `lock_for_kill()` ([`KillEntry`]).
+    fn __dentry_kill(
+        &self,
+        ev: Option<Event>,
+        d: DPtr,
+        locked_parent: Option<DPtr>,
+    ) -> Option<DPtr> {
         let p = self.dc.profile;
         // lockref_mark_dead(): lockref_get_not_dead() fails from now on.
         d.d_count.store(LOCKREF_DEAD, Ordering::Relaxed);
@@ -532,24 +536,31 @@ impl Task<'_> {
         if p.kill_parent_lock == KillParentLock::AroundUnhash {
             self.dentry_unlist(d);
             // spin_unlock(&parent->d_lock)
-            if let Some(parent) = parent {
+            if let Some(parent) = locked_parent {
                 parent.d_lock.unlock();
             }
         }
         self.step(Step::KillAfterUnhash);
         self.kill_detach_inode(d);
         self.dc.nr_dentry.fetch_sub(1, Ordering::Relaxed);
-        if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
-            // spin_lock(&parent->d_lock); dentry_unlist(); ...
-            if let Some(parent) = parent {
-                parent.d_lock.lock();
-                parent.d_lock.unlock();
+        let parent = match p.kill_parent_lock {
+            KillParentLock::AroundUnhash => {
+                d.d_lock.lock();
+                None
             }
-        }
-        d.d_lock.lock();
-        if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
-            self.dentry_unlist(d);
-        }
+            KillParentLock::AfterUnlinkInode => {
+                // if (!IS_ROOT(dentry)) spin_lock(&parent->d_lock);
+                let parent = d.d_parent();
+                let parent = (parent != d).then_some(parent);
+                if let Some(parent) = parent {
+                    parent.d_lock.lock();
+                }
+                // spin_lock_nested(&dentry->d_lock, DENTRY_D_LOCK_NESTED)
+                d.d_lock.lock();
+                self.dentry_unlist(d);
+                parent
+            }
+        };
         let can_free = if d.flags() & DCACHE_SHRINK_LIST != 0 {
             if p.dispose_free == DisposeFree::MayFree {
                 d.flags_update(DCACHE_MAY_FREE, 0);
@@ -559,25 +570,35 @@ impl Task<'_> {
             true
         };
         d.d_lock.unlock();
-        // The kernel's exit half reads the dentry after dentry_free() queued it; the model's
-        // reads it just before, the same state.
+        // The kernel's exit half reads the dentry after dentry_free() queued it, and from 6.8
+        // after the parent's count dropped; the model's reads it just before, the same state.
         self.writer_exit(ev, d);
         if can_free {
             self.dentry_free(d);
         }
+        // 6.8+: if (parent && --parent->d_lockref.count) unlock and return NULL.
+        let parent = parent?;
+        parent.count_add(-1);
+        if parent.count() != 0 {
+            parent.d_lock.unlock();
+            return None;
+        }
+        Some(parent)
     }
 
-    /// `dentry_kill()`: `d_lock` held; kills and returns the parent, whose reference the caller
-    /// drops next (`dput`'s loop), or `None` when the dentry is kept after all. With a dispose
-    /// list (5.3 to 6.7's `shrink_dentry_list()`, [`ShrinkParent::DputToListFirst`]) the
-    /// parent's reference goes through `__dput_to_list()` before the kill, and `None` returns.
-    /// Up to 6.7 it first takes the parent's `d_lock`: a trylock, else `__lock_parent()`'s
-    /// parent-then-child order, after which the parent may have changed (a rename: look again)
-    /// and the dentry may have gained a user or a hash (the kernel's `got_locks` re-check:
-    /// `dput`'s reference is dropped as `dput` would, a shrinker's candidate is left to its
-    /// user).
+    /// `dentry_kill()`: `d_lock` held. Up to 6.7 it kills and returns the parent, unlocked,
+    /// whose reference the caller drops next (`dput`'s loop), or `None` when the dentry is
+    /// kept after all. With a dispose list (5.3 to 6.7's `shrink_dentry_list()`,
+    /// [`ShrinkParent::DputToListFirst`]) the parent's reference goes through
+    /// `__dput_to_list()` before the kill, and `None` returns. Up to 6.7 it first takes the
+    /// parent's `d_lock`: a trylock, else `__lock_parent()`'s parent-then-child order, after
+    /// which the parent may have changed (a rename: look again) and the dentry may have gained
+    /// a user or a hash (the kernel's `got_locks` re-check: `dput`'s reference is dropped as
+    /// `dput` would, a shrinker's candidate is left to its user).
     ///
-    /// 7.2+ ([`KillEntry::DentryKillChecks`]): the caller has dropped its reference, and
+    /// From 6.8 it is `__dentry_kill()` under its probe, which drops the parent's reference
+    /// itself and returns the parent still locked when that was its last one
+    /// ([`KillParentLock::AfterUnlinkInode`]). 7.2+ ([`KillEntry::DentryKillChecks`]):
     /// `dentry_kill()` is the kill itself: `lock_for_kill()` first, then `__dentry_kill()`'s
     /// body under this function's own event, a give-up included.
     fn dentry_kill(&self, d: DPtr, shrink: Option<&mut VecDeque<DPtr>>) -> Option<DPtr> {
@@ -598,10 +619,7 @@ impl Task<'_> {
                     ev
                 }
             };
-            let parent = d.d_parent();
-            let parent = (parent != d).then_some(parent);
-            self.__dentry_kill(ev, d, parent);
-            return parent;
+            return self.__dentry_kill(ev, d, None);
         }
         let count = d.count();
         let mut relocked = false;
@@ -672,7 +690,10 @@ impl Task<'_> {
         true
     }
 
-    /// `retain_dentry()`: last reference going; keep it cached on the LRU? `d_lock` held.
+    /// `retain_dentry()`: last reference going; keep it cached on the LRU? `d_lock` held. Up
+    /// to 6.7 the count drops here when it is kept; from 6.8 the caller has dropped it
+    /// before asking, and a parent whose last reference a kill dropped is asked with its
+    /// count 0 ([`KillParentLock::AfterUnlinkInode`]).
     fn retain_dentry(&self, d: DPtr) -> bool {
         if d.d_unhashed() {
             return false; // unreachable: get rid of it
@@ -680,7 +701,9 @@ impl Task<'_> {
         if d.flags() & DCACHE_OP_DELETE != 0 {
             return false; // tmpfs: always_delete_dentry()
         }
-        d.count_add(-1);
+        if self.dc.profile.kill_parent_lock == KillParentLock::AroundUnhash {
+            d.count_add(-1);
+        }
         match self.dc.profile.dput_referenced {
             DputReferenced::EveryRetain => {
                 if d.flags() & DCACHE_REFERENCED == 0 {
@@ -701,8 +724,11 @@ impl Task<'_> {
         true
     }
 
-    /// `dput()`
+    /// `dput()`. From 6.8 `fast_dput()` drops the last reference before it asks
+    /// `retain_dentry()`, and `finish_dput()` kills what is not kept.
     pub(crate) fn dput(&self, d: DPtr) {
+        let after_unlink_inode =
+            self.dc.profile.kill_parent_lock == KillParentLock::AfterUnlinkInode;
         let mut next = Some(d);
         while let Some(d) = next {
             d.d_lock.lock();
@@ -712,15 +738,36 @@ impl Task<'_> {
                 d.d_lock.unlock();
                 return;
             }
+            if after_unlink_inode {
+                // fast_dput(): the count drops before retain_dentry() is asked.
+                d.count_add(-1);
+            }
             if self.retain_dentry(d) {
                 d.d_lock.unlock();
                 return;
             }
-            if self.dc.profile.kill_entry == KillEntry::DentryKillChecks {
-                // fast_dput() has dropped the reference: dentry_kill() wants it gone.
-                d.count_add(-1);
+            if after_unlink_inode {
+                self.finish_dput(d);
+                return;
             }
             next = self.dentry_kill(d, None);
+        }
+    }
+
+    /// `finish_dput()` (7.1's name for 6.8's loop in `dput()`): `d_lock` held, the count
+    /// dropped. Kills `d`, then each parent the kill hands back locked (the kill dropped its
+    /// last reference) that `retain_dentry()` does not keep. 6.8 to 7.1 ask `lock_for_kill()`
+    /// before each kill, 7.2's `dentry_kill()` asks it; the count is 0 under `d_lock` and the
+    /// model has no `i_lock` to drop it for, so only 7.2's give-up (a tmpfs unlink's
+    /// `d_make_discardable()` while its caller holds the dentry) stops here.
+    fn finish_dput(&self, d: DPtr) {
+        let mut next = d;
+        while let Some(parent) = self.dentry_kill(next, None) {
+            if self.retain_dentry(parent) {
+                parent.d_lock.unlock();
+                return;
+            }
+            next = parent;
         }
     }
 
@@ -998,24 +1045,16 @@ impl Task<'_> {
     }
 
     /// `shrink_kill()` (6.8+, [`KillParentLock::AfterUnlinkInode`]): kill a dispose list's
-    /// dentry, then each ancestor whose last reference was the one the kill below it dropped,
-    /// at once and without asking `retain_dentry()`, whatever list it sits on (that list's
-    /// owner frees it, `DCACHE_MAY_FREE`); a parent still in use only loses a reference and
-    /// stays on the LRU. 5.3 to 6.7 put such a parent through `__dput_to_list()` instead.
-    /// `d_lock` held, count 0.
+    /// dentry, then each ancestor the kill below it hands back locked (its last reference was
+    /// the one that kill dropped), at once and without asking `retain_dentry()`, whatever
+    /// list it sits on (that list's owner frees it); a parent still in use only loses a
+    /// reference, under its lock, and stays on the LRU. 5.3 to 6.7 put such a parent through
+    /// `__dput_to_list()` instead. `d_lock` held, count 0.
     fn shrink_kill(&self, victim: DPtr) {
         let mut victim = victim;
+        // 6.8 to 7.1 call lock_for_kill() on each parent here, 7.2's dentry_kill() does: its
+        // count is 0 under d_lock, and the model has no i_lock to drop it for, so it passes.
         while let Some(parent) = self.dentry_kill(victim, None) {
-            // __dentry_kill()'s end: the parent's count drops under its d_lock, which stays
-            // held only when that was the last reference (the relock: see __dentry_kill).
-            parent.d_lock.lock();
-            parent.count_add(-1);
-            if parent.count() != 0 {
-                parent.d_lock.unlock();
-                return;
-            }
-            // 6.8 to 7.1 call lock_for_kill() on it here, 7.2's dentry_kill() does: its count
-            // is 0 under d_lock, and the model has no i_lock to drop it for, so it passes.
             victim = parent;
         }
     }
@@ -1432,6 +1471,106 @@ pub(crate) mod tests {
                 target_lower,
                 "{release}: no move had its target at the lower address"
             );
+        }
+    }
+
+    /// The kill's locks as its generation takes them, in two kills that take an unused parent
+    /// with them: `dput()` of "d/f", unlinked and in "d", removed, while the test held "f";
+    /// and the shrinker's kill of "d/f" alone on a dispose list, "d" left unused on the LRU.
+    /// From 6.8 (6.8.0's, 6.12's and 7.1.5's `__dentry_kill()`, 7.2's `dentry_kill()`) the
+    /// kill of "f" locks "d" after the inode detach, then "f" inside it, marks "f"
+    /// `DCACHE_DENTRY_KILLED` there, drops d's count under d's lock and hands "d" back locked
+    /// (its count 0): the caller kills it from there, and d's kill drops the root's count
+    /// under the root's lock, which it takes once. 6.1 (unchanged): the parent first, a
+    /// trylock before the kill, released after the unhash; `dput()` and the dispose list
+    /// relock the parent.
+    #[test]
+    fn a_kill_from_6_8_marks_the_dentry_and_drops_the_count_under_the_parents_lock() {
+        use crate::dentry::{DPtr, DCACHE_DENTRY_KILLED};
+        use crate::sync::lock_order::{self, Op, Step};
+        let new = "f+ f- d+ f+ f- d- r+ d+ d- r-";
+        for (release, dput_order, shrink_order) in [
+            (
+                "linux-6.1.0",
+                "f+ d+ d- f- f+ f- d+ r+ r- d- d+ d- r+ r-",
+                "f+ d+ d- f- f+ f- d+ r+ r- d- d+ d-",
+            ),
+            ("linux-6.8.0", new, new),
+            ("linux-6.12.9", new, new),
+            ("linux-7.1.5", new, new),
+            ("linux-7.3.4", new, new),
+        ] {
+            for shrink in [false, true] {
+                let (dc, _sink) = model(release);
+                let t = dc.task(1);
+                t.mkdir("d").unwrap();
+                t.create("d/f").unwrap();
+                let f = t
+                    .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
+                    .unwrap();
+                let d = f.d_parent();
+                let root = d.d_parent();
+                if shrink {
+                    t.dput(f);
+                    isolate(&dc, f);
+                } else {
+                    t.unlink("d/f").unwrap();
+                    t.rmdir("d").unwrap();
+                }
+                let lock = |x: DPtr| std::ptr::addr_of!(x.d_lock) as usize;
+                let names = [(lock(f), "f"), (lock(d), "d"), (lock(root), "r")];
+                // Each dentry read only while its own lock is held (found by the address taken
+                // while all three live): flags high, count low.
+                let dentries = [(lock(f), f), (lock(d), d), (lock(root), root)];
+                let steps = lock_order::record_watching(
+                    move |l| {
+                        let (_, x) = dentries.into_iter().find(|&(a, _)| a == l)?;
+                        Some(u64::from(x.flags()) << 32 | u64::from(x.count() as u32))
+                    },
+                    || {
+                        if shrink {
+                            t.shrink_dentry_list(VecDeque::from([f]));
+                        } else {
+                            t.dput(f);
+                        }
+                    },
+                );
+                let ours: Vec<(&str, Step)> = steps
+                    .into_iter()
+                    .filter_map(|s| Some((names.iter().find(|n| n.0 == s.lock)?.1, s)))
+                    .collect();
+                let order: Vec<String> = ours
+                    .iter()
+                    .map(|(n, s)| format!("{n}{}", if s.op == Op::Lock { '+' } else { '-' }))
+                    .collect();
+                let want = if shrink { shrink_order } else { dput_order };
+                assert_eq!(order.join(" "), want, "{release}, shrink {shrink}");
+                if want != new {
+                    continue;
+                }
+                let seen = |i: usize| ours[i].1.seen.expect("a watched lock");
+                let held = |name: &str, at: usize| {
+                    ours[..at]
+                        .iter()
+                        .rfind(|(n, _)| *n == name)
+                        .is_some_and(|(_, s)| s.op == Op::Lock)
+                };
+                // The first of f's steps to see the mark has "d" held.
+                let marked = (0..ours.len())
+                    .find(|&i| {
+                        ours[i].0 == "f" && seen(i) >> 32 & u64::from(DCACHE_DENTRY_KILLED) != 0
+                    })
+                    .expect("f marked killed");
+                assert!(held("d", marked), "{release}, shrink {shrink}: {order:?}");
+                // d's count: 1 (f's reference) when the kill of "f" takes d's lock.
+                assert_eq!(seen(2) as u32, 1, "{release}, shrink {shrink}");
+                // Its next release is its own kill's (dead already): no unlock in between.
+                let dead = crate::dentry::LOCKREF_DEAD;
+                assert_eq!(seen(5) as u32 as i32, dead, "{release}, shrink {shrink}");
+                // The root's count drops by d's reference inside its one hold.
+                let (r_in, r_out) = (seen(6) as u32, seen(9) as u32);
+                assert_eq!(r_in, r_out + 1, "{release}, shrink {shrink}");
+            }
         }
     }
 

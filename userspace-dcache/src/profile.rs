@@ -103,20 +103,30 @@ pub enum KillParentLock {
     /// unhashes, unlists and drops the parent's lock before detaching the inode.
     AroundUnhash,
     /// 6.8+: `__dentry_kill()` unhashes and detaches the inode first; only then, "now that it's
-    /// negative, ->d_parent is stable", it locks the parent to unlist the dentry and drop the
-    /// parent's count (6.12's source; 1c18edd1b7a0 "__dentry_kill(): new locking scheme", in
-    /// linux-next beside the 6.8 branches; its tag was not read). It returns the parent, still
-    /// locked, when that was the parent's last reference, and the shrinker's `shrink_kill()`
-    /// loops on it: a dispose list's dentry takes the ancestors it leaves unused with it, at
-    /// once, without `retain_dentry()` (6.12's and 7.1.5's source; 7.2's `dentry_kill()`
-    /// keeps the loop). Up to 6.7 the shrinker put such a parent on its dispose list
+    /// negative, ->d_parent is stable", it locks the parent, then the dentry again inside it
+    /// (`spin_lock_nested()`), unlists it (`DCACHE_DENTRY_KILLED`) and tests
+    /// `DCACHE_SHRINK_LIST` under both, unlocks and frees the dentry, and drops the parent's
+    /// count under the parent's lock (`--parent->d_lockref.count`): it returns the parent
+    /// still locked when that was the last reference, else unlocks it and returns NULL
+    /// (6.8.0's fs/dcache.c:611-628, 6.12's :623-640, 7.1.5's :726-743; 7.2's
+    /// `dentry_kill()` keeps the body). `dput()` (7.1's `finish_dput()`) and the shrinker's
+    /// `shrink_kill()` go on from that locked parent: `dput()` asks `retain_dentry()` about it,
+    /// `shrink_kill()` kills it at once, whatever list it sits on, after `lock_for_kill()`
+    /// (6.8.0's :848 and :1050). So a dispose list's dentry takes the ancestors it leaves
+    /// unused with it, where up to 6.7 the shrinker put such a parent on its dispose list
     /// (`__dput_to_list()`, which also took a parent still in use off the LRU; 6.8's only
     /// drops its count, as Debian's 6.12 and 7.3.4 rmdir traces show in `d_flags`), or left
-    /// it to the list it was already on. The loop came with this commit: the 0-day robot's
-    /// report on Al Viro's work.dcache2 branch (30 November 2023) quotes it from that
-    /// branch's copy, 1b738f196e; the series' earlier "centralize killing dentry from shrink
-    /// list" (v3 04/21, 24 November 2023) made `shrink_kill()` with `__dput_to_list()` still
-    /// in it. 6.8.0's own source was not read (6.12, 6.18.2, 6.19 and 7.1.5 were).
+    /// it to the list it was already on. With the same series `fast_dput()` drops the last
+    /// reference before it asks `retain_dentry()`, which no longer touches the count (6.8.0's
+    /// :753-766; up to 6.7 `retain_dentry()` dropped it when it kept the dentry).
+    /// 1c18edd1b7a0 ("__dentry_kill(): new locking scheme", Al Viro's work.dcache2): the
+    /// kernel test robot's report of a stress-ng regression names it on torvalds/linux.git
+    /// master; the count's rules came in the same branch with e9d130d05077 ("make
+    /// retain_dentry() neutral with respect to refcounting"), 2f42f1eb9093 ("Call
+    /// retain_dentry() with refcount 0") and 15f23734a1de ("fast_dput(): new rules for
+    /// refcount"), `shrink_kill()` with 3fcf535626a4 ("centralize killing dentry from shrink
+    /// list"), hashes from linux-next's list of that branch. 6.7 was not read: 6.1.0's source
+    /// has the old scheme, 6.8.0's the new.
     AfterUnlinkInode,
 }
 
@@ -304,10 +314,10 @@ pub enum DisposeFree {
     /// 6.8+: no such mark; `shrink_dentry_list()` frees a dentry `dentry_unlist()` marked
     /// `DCACHE_DENTRY_KILLED`, which with 6.8's kill order (the unlist and the test of
     /// `DCACHE_SHRINK_LIST` in one `d_lock` section) says the same (6.8.0's fs/dcache.c:1068,
-    /// 6.12's :1080, 6.18.2's :1134, 7.1.5's :1215). 1b327b5ac57c "kill DCACHE_MAY_FREE"
-    /// (Al Viro's [PATCH 19/20] of 24 November 2023, on his work.dcache branch beside
-    /// 1c18edd1b7a0, read in linux-next's history of 20 December 2023; the mainline tag not
-    /// read). [`Profile::LINUX_6_8`] opens with it.
+    /// 6.12's :1080, 6.18.2's :1134, 7.1.5's :1215; 6.8.0's include/linux/dcache.h has no
+    /// `DCACHE_MAY_FREE`). 1b327b5ac57c "kill DCACHE_MAY_FREE" (Al Viro's [PATCH 19/20] of
+    /// 24 November 2023, on his work.dcache branch beside 1c18edd1b7a0, read in linux-next's
+    /// history of 20 December 2023). [`Profile::LINUX_6_8`] opens with it.
     DentryKilled,
 }
 

@@ -263,6 +263,8 @@ impl SpinLock {
     /// `spin_unlock()`
     pub(crate) fn unlock(&self) {
         debug_assert!(self.is_locked(), "unlock of a free spinlock");
+        #[cfg(test)]
+        lock_order::released(self);
         self.locked.store(false, Ordering::Release);
     }
 
@@ -272,29 +274,79 @@ impl SpinLock {
     }
 }
 
-/// The order a thread takes spinlocks in, for tests of a function's lock order against the
-/// kernel's (lockdep's view: which lock is taken while which is held).
+/// The order a thread takes and releases spinlocks in, for tests of a function's lock order
+/// against the kernel's (lockdep's view: which lock is taken while which is held), and what a
+/// test's watch reads while each is held.
 #[cfg(test)]
 pub(crate) mod lock_order {
     use std::cell::RefCell;
 
+    /// What a thread did to a spinlock.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Op {
+        Lock,
+        Unlock,
+    }
+
+    /// One lock operation of the recording thread: the lock's address, what was done to it,
+    /// and what the recording's watch read while the lock was held (right after a lock, right
+    /// before an unlock).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct Step {
+        pub(crate) lock: usize,
+        pub(crate) op: Op,
+        pub(crate) seen: Option<u64>,
+    }
+
+    type Watch = Box<dyn Fn(usize) -> Option<u64>>;
+
     thread_local! {
-        static TAKEN: RefCell<Option<Vec<usize>>> = const { RefCell::new(None) };
+        static STEPS: RefCell<Option<(Vec<Step>, Watch)>> = const { RefCell::new(None) };
     }
 
     pub(super) fn taken(lock: &super::SpinLock) {
-        TAKEN.with(|t| {
-            if let Some(v) = t.borrow_mut().as_mut() {
-                v.push(lock as *const super::SpinLock as usize);
+        note(lock, Op::Lock);
+    }
+
+    pub(super) fn released(lock: &super::SpinLock) {
+        note(lock, Op::Unlock);
+    }
+
+    fn note(lock: &super::SpinLock, op: Op) {
+        let lock = lock as *const super::SpinLock as usize;
+        STEPS.with(|t| {
+            if let Some((steps, watch)) = t.borrow_mut().as_mut() {
+                let seen = watch(lock);
+                steps.push(Step { lock, op, seen });
             }
         });
     }
 
+    /// Runs `f` and returns this thread's lock operations in it, in order, each with what
+    /// `watch` read, given the lock's address, while the lock was held. `watch` must take no
+    /// spinlock; it is asked only about locks being taken or released, so it may read the
+    /// object holding the lock.
+    pub(crate) fn record_watching(
+        watch: impl Fn(usize) -> Option<u64> + 'static,
+        f: impl FnOnce(),
+    ) -> Vec<Step> {
+        STEPS.with(|t| *t.borrow_mut() = Some((Vec::new(), Box::new(watch))));
+        f();
+        STEPS.with(|t| {
+            t.borrow_mut()
+                .take()
+                .map(|(steps, _)| steps)
+                .unwrap_or_default()
+        })
+    }
+
     /// Runs `f` and returns the addresses of the spinlocks this thread took in it, in order.
     pub(crate) fn record(f: impl FnOnce()) -> Vec<usize> {
-        TAKEN.with(|t| *t.borrow_mut() = Some(Vec::new()));
-        f();
-        TAKEN.with(|t| t.borrow_mut().take().unwrap_or_default())
+        record_watching(|_| None, f)
+            .into_iter()
+            .filter(|s| s.op == Op::Lock)
+            .map(|s| s.lock)
+            .collect()
     }
 }
 
