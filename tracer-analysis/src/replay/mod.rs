@@ -370,6 +370,12 @@ fn last_component(path: &str) -> &[u8] {
     path.rsplit('/').next().unwrap_or(path).as_bytes()
 }
 
+/// What a lookup of an operation of `kind` ending at `end` shows: the operation saw the
+/// dcache as it was then; the shrinker's are no point of its effect.
+fn lookup_effect(kind: OpKind, end: u64) -> Option<Effect> {
+    (kind != OpKind::DropCaches).then_some(Effect::Read(end))
+}
+
 /// When `e` (an event of `op`'s thread inside its span) shows `op` taking effect, if it does.
 /// Readers: their lookups. Writers: the probes of their own change on the dentry they name —
 /// an rmdir first kills its children's dentries, and only its `d_delete` of the directory
@@ -382,7 +388,7 @@ fn effect(op: &KernelOp, paths: &Paths, names: &Paths, e: &ProbeEvent) -> Option
     let named = |p: u32| e.name.is_some() && names.find(last_component(paths.get(p))) == e.name;
     let names_its_dentry = || named(op.path) || op.path2.is_some_and(named);
     if probe.is_lookup() {
-        return (op.kind != OpKind::DropCaches).then_some(Effect::Read(e.ts_end));
+        return lookup_effect(op.kind, e.ts_end);
     }
     match op.kind {
         OpKind::Stat | OpKind::Open | OpKind::Readdir => None,
