@@ -70,8 +70,15 @@ pub fn body_program_name(probe: Probe, family: Family, half: Half, body: Body) -
 }
 
 /// Parses the embedded object with the given configuration; loads nothing into the kernel yet.
-pub fn open(config: &Config, ring_bytes: u32) -> Result<Ebpf, aya::EbpfError> {
-    EbpfLoader::new()
+/// `loader` is `EbpfLoader::new()`, made by the caller: making one parses the running kernel's
+/// BTF (aya takes no parsed one in its place), seconds in a TCG guest, so `tracer record` makes
+/// it beside its own parses ([`crate::record::KernelTypes::read`]).
+pub fn open<'a>(
+    mut loader: EbpfLoader<'a>,
+    config: &'a Config,
+    ring_bytes: u32,
+) -> Result<Ebpf, aya::EbpfError> {
+    loader
         .override_global("CONFIG", config, true)
         .map_max_entries("EVENTS", ring_bytes)
         .load(EBPF_OBJ)
