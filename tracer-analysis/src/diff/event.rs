@@ -16,7 +16,7 @@ pub type Slot = u32;
 pub type NameNo = u32;
 
 /// One event, compact. Field meanings are [`Event`]'s.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Ev {
     pub ts_begin: u64,
     pub ts_end: u64,
@@ -109,10 +109,19 @@ impl Default for Numbering {
 }
 
 impl Numbering {
-    /// `rec` in compact form, its pointers and name numbered: read from the chunk's bytes,
-    /// with no whole [`tracer_common::Event`] in between.
-    #[inline(always)]
+    /// `rec` in compact form.
+    #[cfg(test)]
     pub fn compact(&mut self, rec: &Record) -> Ev {
+        let mut ev = Ev::default();
+        self.compact_into(rec, &mut ev);
+        ev
+    }
+
+    /// Writes `rec` in compact form into `out`, its pointers and name numbered: read from the
+    /// chunk's bytes, with no whole [`tracer_common::Event`] in between, into the place the
+    /// event is kept.
+    #[inline(always)]
+    pub fn compact_into(&mut self, rec: &Record, out: &mut Ev) {
         let dentry = self.ptr(rec.dentry());
         let parent = self.ptr(rec.parent());
         let bytes = rec.name_bytes();
@@ -126,7 +135,7 @@ impl Numbering {
             }
             None => self.long_name(bytes),
         };
-        Ev {
+        *out = Ev {
             ts_begin: rec.ts_begin(),
             ts_end: rec.ts_end(),
             inode_begin: rec.inode_begin(),
@@ -142,7 +151,7 @@ impl Numbering {
             name,
             flags: rec.flags(),
             probe: rec.probe(),
-        }
+        };
     }
 
     /// The number of the short name `bytes` (key `k`, cache line `line`) when the cache of

@@ -164,7 +164,7 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
         for rec in records {
             counts.count(&rec);
             let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
-            window.insert(key, numbering.compact(&rec));
+            window.insert_with(key, rec.ts_begin(), |ev| numbering.compact_into(&rec, ev));
             let before = events.len();
             window.pop_due(&mut events);
             released.push((events.len() - before) as u32);

@@ -31,7 +31,7 @@ pub fn key_time(probe: u8, begin: u64, end: u64) -> u64 {
 
 /// An event in the window, with its arrival number: the last part of its key, which breaks
 /// ties between equal times in arrival order.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Parked {
     arrival: u64,
     ev: Ev,
@@ -87,6 +87,9 @@ pub struct Reorder {
     pub arrivals: u64,
     /// The newest begin seen.
     watermark: u64,
+    /// [`due_below`] the watermark: computed when the watermark rises, not at every pop
+    /// (most arrivals leave it where it was).
+    limit: u128,
     /// The most events held at once.
     pub max_depth: u64,
     depth: u64,
@@ -99,20 +102,31 @@ impl Reorder {
             events: Runs::default(),
             arrivals: 0,
             watermark: 0,
+            limit: due_below(0, window_ns),
             max_depth: 0,
             depth: 0,
         }
     }
 
-    /// Takes in `ev`, ordered by `key` ([`key_of`], which the caller computed from its record).
+    /// Takes in the event that `fill` writes, ordered by `key` ([`key_of`], which the caller
+    /// computed from its record) and beginning at `begin`. It is written where it is parked
+    /// (decoded on the stack and copied into the run's block, each event was copied once
+    /// more, callgrind).
     #[inline(always)]
-    pub fn insert(&mut self, key: u64, ev: Ev) {
-        debug_assert_eq!(key, key_of(&ev));
+    pub fn insert_with(&mut self, key: u64, begin: u64, fill: impl FnOnce(&mut Ev)) {
         self.arrivals += 1;
-        self.watermark = self.watermark.max(ev.ts_begin);
+        if begin > self.watermark {
+            self.watermark = begin;
+            self.limit = due_below(begin, self.window_ns);
+        }
         let arrival = self.arrivals;
-        self.events
-            .push(Parked::key_of(key, arrival), Parked { arrival, ev });
+        let key = Parked::key_of(key, arrival);
+        self.events.push_with(key, |p| {
+            p.arrival = arrival;
+            fill(&mut p.ev);
+            debug_assert_eq!(p.key(), key);
+            debug_assert_eq!(p.ev.ts_begin, begin);
+        });
         self.depth += 1;
         self.max_depth = self.max_depth.max(self.depth);
     }
@@ -120,7 +134,7 @@ impl Reorder {
     /// Appends to `out`, in key order, the events nothing can overtake any more.
     #[inline(always)]
     pub fn pop_due(&mut self, out: &mut Vec<Ev>) {
-        let limit = due_below(self.watermark, self.window_ns);
+        let limit = self.limit;
         let before = out.len();
         self.events.pop_while(|k| k < limit, |p| out.push(p.ev));
         self.depth -= (out.len() - before) as u64;
@@ -165,6 +179,30 @@ mod tests {
                         assert_eq!(key < limit, due, "{time} + {window} vs {watermark}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The bound kept for pops is the watermark's at every step, whether an arrival raised the
+    /// watermark, left it where it was, or came from before it; from the start (watermark 0)
+    /// and with windows that saturate.
+    #[test]
+    fn the_kept_bound_follows_the_watermark() {
+        let mut rnd = crate::test_rng::xorshift(23u64);
+        for window in [0, 1, 50, u64::MAX / 2, u64::MAX] {
+            let mut r = Reorder::new(window);
+            assert_eq!(r.limit, due_below(0, window));
+            let mut out = Vec::new();
+            for i in 0..2000u64 {
+                let b = match rnd(4) {
+                    0 => r.watermark,
+                    1 => r.watermark.saturating_sub(rnd(100)),
+                    2 if i == 1999 => u64::MAX,
+                    _ => r.watermark + rnd(30),
+                };
+                r.insert_ev(ev(Probe::DDropInner, b, b));
+                assert_eq!(r.limit, due_below(r.watermark, window), "begin {b}");
+                r.pop_due(&mut out);
             }
         }
     }
@@ -270,7 +308,7 @@ mod tests {
 
     impl Reorder {
         fn insert_ev(&mut self, ev: Ev) {
-            self.insert(key_of(&ev), ev);
+            self.insert_with(key_of(&ev), ev.ts_begin, |slot| *slot = ev);
         }
     }
 

@@ -141,18 +141,24 @@ impl<V: Copy, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
     }
 
     /// Hands the front item to `f` where it lies and drops it; returns the key of the next
-    /// one, [`NONE`] when the run is left empty. One call a pop, reading the front's block
-    /// once for the item and once for the next key.
+    /// one, [`NONE`] when the run is left empty. One call a pop, finding the front's block
+    /// once: the next item is in the same block unless this one ended it (asking for the
+    /// block again for the next key was a branch and a bounds check more a pop, callgrind).
     #[inline(always)]
     fn take_front(&mut self, spare: &mut Vec<Vec<V>>, f: &mut impl FnMut(&V)) -> u128
     where
         V: Keyed,
     {
-        let Some(item) = self.front_block().get(self.head) else {
+        let head = self.head;
+        let block = if self.front.is_empty() {
+            &self.back
+        } else {
+            &self.front
+        };
+        let Some(item) = block.get(head) else {
             return NONE;
         };
         f(item);
-        self.head += 1;
         self.len -= 1;
         if self.len == 0 {
             // Its last block starts over (the front's block is the back's when one item
@@ -162,10 +168,15 @@ impl<V: Copy, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
             self.tail = 0;
             return NONE;
         }
-        if self.head == BLOCK_ITEMS {
-            self.next_block(spare);
+        // Every block is `BLOCK_ITEMS` long, so only the end of the block has no item after
+        // this one here (items are left: the next one is written).
+        if let Some(next) = block.get(head + 1) {
+            let key = next.key();
+            self.head = head + 1;
+            return key;
         }
-        self.front_block().get(self.head).map_or(NONE, Keyed::key)
+        self.next_block(spare);
+        self.front_block().first().map_or(NONE, Keyed::key)
     }
 
     /// The front block is read through (items are left, so it is not the back one).
@@ -180,23 +191,30 @@ impl<V: Copy, const BLOCK_ITEMS: usize> Ring<V, BLOCK_ITEMS> {
         self.head = 0;
     }
 
+    /// The place of the next item, in the back block (a new one when it is full).
     #[inline(always)]
-    fn push_back(&mut self, value: V, spare: &mut Vec<Vec<V>>) {
-        match self.back.get_mut(self.tail) {
-            Some(slot) => *slot = value,
-            None => self.open(value, spare),
+    fn next_slot(&mut self, spare: &mut Vec<Vec<V>>) -> Option<&mut V>
+    where
+        V: Default,
+    {
+        if self.tail >= self.back.len() {
+            self.open(spare);
         }
+        let at = self.tail;
         self.tail += 1;
         self.len += 1;
+        self.back.get_mut(at)
     }
 
-    /// `value` at the start of a new back block, the old one being full (or none).
+    /// A new back block, the old one being full (or none); the next push goes first in it.
     #[inline(never)]
-    fn open(&mut self, value: V, spare: &mut Vec<Vec<V>>) {
-        let mut block = spare.pop().unwrap_or_else(|| vec![value; BLOCK_ITEMS]);
-        if let Some(slot) = block.first_mut() {
-            *slot = value;
-        }
+    fn open(&mut self, spare: &mut Vec<Vec<V>>)
+    where
+        V: Default,
+    {
+        let block = spare
+            .pop()
+            .unwrap_or_else(|| vec![V::default(); BLOCK_ITEMS]);
         let full = std::mem::replace(&mut self.back, block);
         if !full.is_empty() {
             if self.front.is_empty() {
@@ -223,9 +241,30 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
     /// the fit), so the window's two interleaved streams cost one or two comparisons a push
     /// (the two runs last pushed to, compared with each other, were about 5 instructions an
     /// event more, callgrind).
+    ///
+    /// The item is written by `fill`, in place in its run's block (in the heap's slab
+    /// through a default item when no run takes it).
     #[inline(always)]
-    pub fn push(&mut self, key: u128, value: V) {
-        debug_assert!(key == value.key() && key != NONE);
+    pub fn push_with(&mut self, key: u128, fill: impl FnOnce(&mut V))
+    where
+        V: Default,
+    {
+        debug_assert!(key != NONE);
+        // One place `fill` is called from, so that it is inlined: called on each path (the
+        // run's block, a new block, the heap's slab), it was a call of its own.
+        let slot = match self.run_for(key) {
+            Some(run) => (self.runs.get_mut(run)).and_then(|q| q.next_slot(&mut self.spare)),
+            None => self.heap_slot(key),
+        };
+        if let Some(slot) = slot {
+            fill(slot);
+        }
+    }
+
+    /// The run an item of `key` goes to the back of (None: the heap), its back key and
+    /// front set for it.
+    #[inline(always)]
+    fn run_for(&mut self, key: u128) -> Option<usize> {
         let used = self.runs.len().min(RUNS);
         let fit = self
             .backs
@@ -234,16 +273,13 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
         let at = match fit {
             Some(at) => at,
             None if used < RUNS => self.open_run(),
-            None => return self.push_heap(key, value),
+            None => return None,
         };
         let (Some(back), Some(&run)) = (self.backs.get_mut(at), self.order.get(at)) else {
-            return;
+            return None;
         };
         *back = key;
-        let Some(q) = self.runs.get_mut(run) else {
-            return;
-        };
-        if q.is_empty() {
+        if self.runs.get(run).is_some_and(Ring::is_empty) {
             // The only way a push changes a run's front: a run that was empty.
             self.fronts[run % RUNS] = key;
             if key < self.fronts[self.least % RUNS] {
@@ -251,7 +287,17 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
             }
             self.next = self.next.min(key);
         }
-        q.push_back(value, &mut self.spare);
+        Some(run)
+    }
+
+    /// [`Runs::push_with`] of a whole item.
+    #[cfg(test)]
+    pub fn push(&mut self, key: u128, value: V)
+    where
+        V: Default,
+    {
+        debug_assert!(key == value.key());
+        self.push_with(key, |slot| *slot = value);
     }
 
     /// A new run, last in `backs` (every back is above the key that needs it: none is empty),
@@ -264,21 +310,23 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
         run
     }
 
+    /// The place of an item of `key` that no run takes, in the heap's slab.
     #[inline(never)]
-    fn push_heap(&mut self, key: u128, value: V) {
+    fn heap_slot(&mut self, key: u128) -> Option<&mut V>
+    where
+        V: Default,
+    {
         let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = value;
-                s
-            }
+            Some(s) => s,
             None => {
-                self.slab.push(value);
+                self.slab.push(V::default());
                 (self.slab.len() - 1) as u32
             }
         };
         self.heap.push(Reverse((key, slot)));
         self.heap_top = self.heap_top.min(key);
         self.next = self.next.min(key);
+        self.slab.get_mut(slot as usize)
     }
 
     /// Run `run` has been emptied: its back is 0 (anything may follow), so it goes last in
@@ -384,7 +432,7 @@ mod tests {
 
     const RUNS_TESTED: usize = 8;
 
-    #[derive(Clone, Copy)]
+    #[derive(Clone, Copy, Default)]
     struct Item {
         key: u128,
         value: u64,
@@ -607,5 +655,82 @@ mod tests {
             left += 1;
         }
         assert_eq!(left, 3 * RUNS_TESTED);
+    }
+
+    /// After every push and pop, each run's front key is its first item's (read from the
+    /// block it was in, or from the next block when a pop ended one) and the least key held
+    /// is the least of them and the heap's: with blocks of one, two and 8,192 items, runs
+    /// emptied and filled again, and items left to the heap.
+    #[test]
+    fn fronts_name_each_runs_first_item_across_block_ends() {
+        fn check<const R: usize, const B: usize>(seed: u64) {
+            let mut rnd = crate::test_rng::xorshift(seed);
+            let mut runs = Runs::<Item, R, B>::default();
+            let mut held = BinaryHeap::new();
+            for n in 0..3000u64 {
+                let k = key(n / 3 + rnd(20), n);
+                runs.push(k, Item { key: k, value: n });
+                held.push(Reverse(k));
+                if rnd(2) == 0 {
+                    let bound = key(n / 3 + rnd(15), 0);
+                    runs.pop_while(
+                        |k| k < bound,
+                        |i| {
+                            assert_eq!(held.pop(), Some(Reverse(i.key)));
+                        },
+                    );
+                }
+                for (run, q) in runs.runs.iter().enumerate() {
+                    let first = q.front_block().get(q.head).filter(|_| !q.is_empty());
+                    assert_eq!(
+                        runs.fronts[run],
+                        first.map_or(NONE, Keyed::key),
+                        "run {run}"
+                    );
+                }
+                let least = held.peek().map_or(NONE, |Reverse(k)| *k);
+                assert_eq!(runs.next, least);
+            }
+        }
+        for seed in [3, 17, 99] {
+            check::<2, 1>(seed);
+            check::<2, 2>(seed);
+            check::<3, 4>(seed);
+            check::<RUNS_TESTED, BLOCK>(seed);
+        }
+    }
+
+    /// An item is written where it is kept: `fill` is handed the run's slot itself (here a
+    /// block given back to the spares, which still holds the item read through there), not
+    /// a value built elsewhere and copied in.
+    #[test]
+    fn items_are_filled_in_their_blocks_slot() {
+        let mut runs = Runs::<Item, 2, 4>::default();
+        for n in 0..8u64 {
+            runs.push(
+                key(n, n),
+                Item {
+                    key: key(n, n),
+                    value: 100 + n,
+                },
+            );
+        }
+        runs.pop_while(|k| k < key(4, 0), |_| {});
+        // The first block was read through and kept as a spare; the next block opened takes
+        // it, and the one after is new (default items).
+        let mut seen = Vec::new();
+        for n in 8..13u64 {
+            let k = key(n, n);
+            runs.push_with(k, |slot| {
+                seen.push(slot.value);
+                *slot = Item { key: k, value: n };
+            });
+        }
+        assert_eq!(seen, [100, 101, 102, 103, 0]);
+        let mut out = Vec::new();
+        while let Some(i) = runs.pop() {
+            out.push(i.value);
+        }
+        assert_eq!(out, [104, 105, 106, 107, 8, 9, 10, 11, 12]);
     }
 }
