@@ -437,6 +437,59 @@ impl Threads {
     }
 }
 
+/// The model's tasks, one for each thread that ran an operation, kept to the end of the
+/// replay (each is its thread's registration with the model's RCU): by tid in a B-tree, and
+/// the one of a tid asked for before by tid modulo [`RECENT_TIDS`] (a tid searched in the
+/// B-tree for every operation was about 50 instructions, callgrind). None is ever dropped
+/// before the end, so a remembered place stays right.
+struct Tasks<'d> {
+    tasks: Vec<Option<Task<'d>>>,
+    by_tid: BTreeMap<u32, usize>,
+    /// (tid, index in `tasks`); the index [`NO_SLOT`] when none.
+    recent: [(u32, u32); RECENT_TIDS],
+}
+
+impl Default for Tasks<'_> {
+    fn default() -> Self {
+        Tasks {
+            tasks: Vec::new(),
+            by_tid: BTreeMap::new(),
+            recent: [(0, NO_SLOT); RECENT_TIDS],
+        }
+    }
+}
+
+impl<'d> Tasks<'d> {
+    /// Thread `tid`'s task, `make`'s if it has none yet.
+    fn get_or_make(&mut self, tid: u32, make: impl FnOnce() -> Task<'d>) -> &Task<'d> {
+        let at = tid as usize % RECENT_TIDS;
+        let i = match self.recent[at] {
+            (t, i) if t == tid && i != NO_SLOT => i as usize,
+            _ => {
+                let tasks = &mut self.tasks;
+                let i = *self.by_tid.entry(tid).or_insert_with(|| {
+                    tasks.push(None);
+                    tasks.len() - 1
+                });
+                // More tasks than fit in a u32 are not remembered.
+                self.recent[at] = (tid, u32::try_from(i).unwrap_or(NO_SLOT));
+                i
+            }
+        };
+        self.tasks[i].get_or_insert_with(make)
+    }
+}
+
+impl Drop for Tasks<'_> {
+    /// In tid order, as the B-tree of tasks the replay kept before dropped them (each leaves
+    /// the model's RCU as it goes).
+    fn drop(&mut self) {
+        for &i in self.by_tid.values() {
+            drop(self.tasks.get_mut(i).and_then(Option::take));
+        }
+    }
+}
+
 /// The operation an event begun at `begin` belongs to: its thread's last operation begun at
 /// or before it (`ops`), by index. One that has run (no longer pending) holds the event as
 /// well: it is passed over.
@@ -475,7 +528,7 @@ struct Stream<'d, 'p, 'w> {
     hook: &'p Option<StepHook>,
     /// Each operation's model events, written as it returns (its task keeps them for this).
     model: &'w mut Writer,
-    tasks: BTreeMap<u32, Task<'d>>,
+    tasks: Tasks<'d>,
     paths: Paths,
     /// The probe events' names.
     names: Paths,
@@ -517,7 +570,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             dc,
             hook,
             model,
-            tasks: BTreeMap::new(),
+            tasks: Tasks::default(),
             paths: Paths::default(),
             names: Paths::default(),
             window,
@@ -579,11 +632,13 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
 
     /// Counts an event beginning at `begin` as late if it is, and its lag; whether it is.
     fn arrived(&mut self, begin: u64) -> bool {
-        let late = begin < self.settled();
-        if late {
-            self.out.late += 1;
-        }
-        self.out.max_lag = self.out.max_lag.max(self.horizon.saturating_sub(begin));
+        // Beginning before `settled` is lagging more than the window: with `begin` at most the
+        // horizon, `begin < horizon - window` (none is late while the horizon is below the
+        // window, nor lags more); one after the horizon lags 0.
+        let lag = self.horizon.saturating_sub(begin);
+        let late = lag > self.window;
+        self.out.late += u64::from(late);
+        self.out.max_lag = self.out.max_lag.max(lag);
         late
     }
 
@@ -771,8 +826,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let (dc, hook) = (self.dc, self.hook);
         let t = self
             .tasks
-            .entry(op.tid)
-            .or_insert_with(|| task(dc, op.tid, hook).keeping_events());
+            .get_or_make(op.tid, || task(dc, op.tid, hook).keeping_events());
         dc.clock().advance_to(op.placed_at());
         let path2 = op.path2.map(|p| self.paths.get(p));
         // Hashed only when some end was damaged.
@@ -1012,6 +1066,54 @@ mod tests {
         );
     }
 
+    /// An event is late when it begins before `settled()`, read from its lag alone: at and
+    /// around the settled point, after the horizon, with the horizon below the window and at
+    /// the clock's ends.
+    #[test]
+    fn an_event_is_late_when_it_begins_before_the_settled_point() {
+        let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
+        let mut out = writer(&dir);
+        let mut s = Stream::new(&dc, &hook, &mut out, 0, true);
+        let edges = [0, 1, 999, 1_000, 1_001, 5_000, u64::MAX - 1, u64::MAX];
+        for window in [0, 1, 1_000, u64::MAX] {
+            for horizon in edges {
+                let mut begins = edges.to_vec();
+                begins.extend([
+                    horizon.saturating_sub(window),
+                    horizon.saturating_sub(window).saturating_add(1),
+                ]);
+                begins.extend([horizon.saturating_sub(window).saturating_sub(1), horizon]);
+                for begin in begins {
+                    (s.window, s.horizon, s.out.max_lag) = (window, horizon, 0);
+                    let (late_before, settled) = (s.out.late, s.settled());
+                    let late = s.arrived(begin);
+                    let case = format!("window {window} horizon {horizon} begin {begin}");
+                    assert_eq!(late, begin < settled, "{case}");
+                    assert_eq!(s.out.late - late_before, u64::from(late), "{case}");
+                    assert_eq!(s.out.max_lag, horizon.saturating_sub(begin), "{case}");
+                }
+            }
+        }
+    }
+
+    /// Each tid gets a task of its own, made once, and the same one every time after, also
+    /// when tids that share a remembered place (1, 65, 129) take turns.
+    #[test]
+    fn a_tid_s_task_is_made_once_and_found_again() {
+        let dc = dcache();
+        let mut tasks = Tasks::default();
+        let mut made = Vec::new();
+        for k in 0..300u32 {
+            let tid = [1, 65, 129, 2, 1, 1][k as usize % 6] + 64 * (k / 150);
+            let t = tasks.get_or_make(tid, || {
+                made.push(tid);
+                task(&dc, tid, &None)
+            });
+            assert_eq!(t.tid(), tid, "step {k}");
+        }
+        assert_eq!(made, [1, 65, 129, 2, 193, 66], "tasks made");
+    }
+
     /// What `add_op` did with a thread's waiting events before it met them back to front and
     /// took its lookups as one: both ends of the op's span searched for, each event in it
     /// taken in turn, then those taken popped at either end. The op's effect and reach.
@@ -1106,7 +1208,7 @@ mod tests {
                 e.ts_begin = t + rnd(4_000);
                 // Now and then a damaged one, ending before it begins.
                 e.ts_end = if rnd(50) == 0 {
-                    e.ts_begin - 1
+                    e.ts_begin.saturating_sub(1)
                 } else {
                     e.ts_begin + rnd(300)
                 };
