@@ -296,6 +296,19 @@ impl Ord for Waiting {
     }
 }
 
+impl Queue<Waiting> {
+    /// [`Queue::push`] of an event just read: its arrival number is above every one queued,
+    /// so it is not below the run's back exactly when it begins no earlier (the begins
+    /// compared alone: about 6 instructions a probe event fewer, callgrind).
+    fn push_arrived(&mut self, w: Waiting) {
+        if self.run.back().is_none_or(|last| last.key.0 <= w.key.0) {
+            self.run.push_back(w);
+        } else {
+            self.heap.push(Reverse(w));
+        }
+    }
+}
+
 /// A thread's operations and its probe events not yet assigned.
 #[derive(Default)]
 struct Thread {
@@ -747,7 +760,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
                 return;
             }
         }
-        th.waiting.push(Waiting {
+        th.waiting.push_arrived(Waiting {
             key: (e.ts_begin, self.next_event),
             e,
             taken: false,
@@ -1508,6 +1521,36 @@ mod tests {
             assert_eq!(q.pop_if(|_| true), Some(k));
         }
         assert!(q.is_empty() && q.pop_if(|_| true).is_none());
+    }
+
+    /// Events pushed as they arrive (arrival numbers growing, begins in and out of order and
+    /// repeated) go where `push` puts them: the same run and heap, and the same keys out.
+    #[test]
+    fn an_arriving_event_goes_where_push_puts_it() {
+        let mut rnd = crate::test_rng::xorshift(13u64);
+        let (mut q, mut same) = (Queue::default(), Queue::default());
+        let mut names = Paths::default();
+        for arrival in 0..5_000u64 {
+            let begin = 1_000 + arrival + rnd(30) - rnd(30);
+            let w = Waiting {
+                key: (begin, arrival),
+                e: lookup(1, begin, &mut names),
+                taken: false,
+            };
+            q.push_arrived(w);
+            same.push(w);
+            let keys = |q: &Queue<Waiting>| -> (Vec<_>, usize) {
+                (q.run.iter().map(|w| w.key).collect(), q.heap.len())
+            };
+            assert_eq!(keys(&q), keys(&same), "after {arrival}");
+            if rnd(3) == 0 {
+                assert_eq!(q.pop().map(|w| w.key), same.pop().map(|w| w.key));
+            }
+        }
+        while let Some(w) = same.pop() {
+            assert_eq!(q.pop().map(|w| w.key), Some(w.key));
+        }
+        assert!(q.is_empty());
     }
 
     /// The search from the front finds what a binary search over the whole list finds, for
