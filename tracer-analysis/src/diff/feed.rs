@@ -54,19 +54,24 @@ pub struct Counts {
     /// once [`Counts::finish`] has run (an `Option` rebuilt per event was a tenth of the
     /// counting's instructions).
     spans: [(u64, u64); 2],
-    /// Events by probe code and [`COUNTED_FLAGS`] bits: one increment an event, folded into
+    /// Events by probe code and [`COUNTED`] flags: one increment an event, folded into
     /// `per_probe`, `names_cut` and `no_entry` by [`Counts::finish`] (a decoded probe and two
     /// flag tests an event before).
-    by_code: Box<[[u64; 4]; 256]>,
+    by_code: Box<[[u64; COLUMNS]; 256]>,
 }
 
-/// The flags the report counts, as the two bits of a [`Counts::by_code`] column.
-const COUNTED_FLAGS: [u16; 2] = [flags::NAME_TRUNCATED, flags::NO_ENTRY];
+/// The flags the report counts. A column of [`Counts::by_code`] is an event's flags masked
+/// to these and shifted down to the lowest of them: two instructions an event, where the two
+/// flags tested apart and packed in two bits were seven (callgrind); the columns between
+/// them stay empty.
+const COUNTED: u16 = flags::NAME_TRUNCATED | flags::NO_ENTRY;
+const COUNTED_SHIFT: u32 = COUNTED.trailing_zeros();
+const COLUMNS: usize = (COUNTED >> COUNTED_SHIFT) as usize + 1;
 
 /// The column of [`Counts::by_code`] for an event's flags.
 #[inline(always)]
 fn flag_bits(f: u16) -> usize {
-    usize::from(f & COUNTED_FLAGS[0] != 0) | usize::from(f & COUNTED_FLAGS[1] != 0) << 1
+    usize::from((f & COUNTED) >> COUNTED_SHIFT)
 }
 
 impl Default for Counts {
@@ -83,7 +88,7 @@ impl Default for Counts {
             names_cut: 0,
             no_entry: 0,
             spans: [(u64::MAX, 0); 2],
-            by_code: Box::new([[0; 4]; 256]),
+            by_code: Box::new([[0; COLUMNS]; 256]),
         }
     }
 }
@@ -118,10 +123,11 @@ impl Counts {
                 .ok()
                 .and_then(probe_of)
                 .map_or(0, |p| p as usize);
-            for (bits, n) in columns.iter().enumerate() {
+            for (column, n) in (0u16..).zip(columns.iter()) {
+                let f = column << COUNTED_SHIFT;
                 self.per_probe[slot] += n;
-                self.names_cut += if bits & 1 != 0 { *n } else { 0 };
-                self.no_entry += if bits & 2 != 0 { *n } else { 0 };
+                self.names_cut += n * u64::from(f & flags::NAME_TRUNCATED != 0);
+                self.no_entry += n * u64::from(f & flags::NO_ENTRY != 0);
             }
         }
         let ops: u64 = self.per_op.iter().sum();
