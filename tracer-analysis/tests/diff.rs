@@ -686,45 +686,6 @@ fn a_result_raced_when_recorded_stays_raced_after_its_history_folds() {
     );
 }
 
-/// As above, through a directory: the kernel's writers of d race, which makes a stat of d/f1
-/// raced (a judgement reads the directories above the name); a later stat of d folds d's
-/// writers into one base writer with no rival. The kernel's stat of d/f1 waits for its twin
-/// across that fold, and its judgement is still the raced one when the model's twin differs.
-#[test]
-fn a_result_raced_through_its_directory_stays_raced_after_the_directory_folds() {
-    let mut k = Trace::default();
-    let mut m = Trace::default();
-    k.op(OpKind::Mkdir, "d", 100, 600, 1, 0);
-    k.op(OpKind::Rmdir, "d", 150, 200, 2, 0);
-    k.op(OpKind::Mkdir, "d", 210, 250, 3, 0);
-    m.op(OpKind::Mkdir, "d", 100, 110, 1, 0);
-    m.op(OpKind::Rmdir, "d", 150, 160, 2, 0);
-    m.op(OpKind::Mkdir, "d", 210, 250, 3, 0);
-    k.op(OpKind::Stat, "d/f1", 1_000, 1_100, 4, -2);
-    m.op(OpKind::Stat, "d/f1", 1_000, 1_100, 4, 0);
-    for t in [&mut k, &mut m] {
-        t.op(OpKind::Stat, "d", 1_200, 1_250, 4, 0);
-    }
-    let opts = DiffOptions {
-        window_ns: 100,
-        ..DiffOptions::default()
-    };
-    let r = run_with(&k, &m, &opts);
-    assert_eq!(
-        (
-            r.divergence.operations_compared,
-            r.divergence.results_differ,
-            r.divergence.explained_by_race
-        ),
-        (5, 1, 1)
-    );
-    assert!(
-        !kinds(&r).contains(&("kernel", "result-differs")),
-        "{:?}",
-        kinds(&r)
-    );
-}
-
 /// As above, with a late writer: the kernel's unlink of f1 overlaps its stat but arrives after
 /// the stat was recorded (past the window), and before the model's twin: the stat is judged
 /// without it, and its difference with the model's ENOENT is no race: the model, whose own

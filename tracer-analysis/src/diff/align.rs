@@ -26,9 +26,6 @@ pub struct Paths {
     names: Vec<Box<[u8]>>,
     name_ids: HashMap<Box<[u8]>, NameId>,
     children: HashMap<(PathId, NameId), PathId>,
-    /// By path id: whether a name was made under it (a directory a deferred judgement may
-    /// read, [`OpMatcher::take_judgements`]).
-    parents: Vec<bool>,
     /// Operation paths by their event's name id, without and with the second path: parsed
     /// once.
     operations: Vec<[Option<OpPaths>; 2]>,
@@ -41,7 +38,6 @@ impl Default for Paths {
             names: Vec::new(),
             name_ids: HashMap::new(),
             children: HashMap::new(),
-            parents: Vec::new(),
             operations: Vec::new(),
         };
         let empty = p.name(b"");
@@ -74,18 +70,8 @@ impl Paths {
         let id = *self.children.entry((parent, name)).or_insert(next);
         if id == next {
             self.nodes.push((parent, name));
-            let i = parent as usize;
-            if i >= self.parents.len() {
-                self.parents.resize(i + 1, false);
-            }
-            self.parents[i] = true;
         }
         id
-    }
-
-    /// Whether a name was made under `id`.
-    pub fn has_children(&self, id: PathId) -> bool {
-        self.parents.get(id as usize).is_some_and(|p| *p)
     }
 
     /// The node for `name` under `parent`, if anything named it.
@@ -235,10 +221,7 @@ pub struct Judgement {
 #[derive(Clone, Copy, Debug)]
 struct Waiting {
     op: OpResult,
-    /// None while deferred ([`OpMatcher::record`]): taken from its side's history when the
-    /// twin differs, or earlier, before that history changes where it reads
-    /// ([`OpMatcher::take_judgements`]).
-    judged: Option<Judgement>,
+    judged: Judgement,
 }
 
 /// An operation whose result differs between the kernel and the model.
@@ -265,16 +248,6 @@ struct Key {
     /// Per side, least occurrence first. A side resolves its operations in end order, which is
     /// begin order unless one overlaps another, so an insert is nearly always at the back.
     waiting: [VecDeque<Waiting>; 2],
-    /// Per side, whether the entry is in [`OpMatcher`]'s `listed` for the side.
-    listed: [bool; 2],
-}
-
-/// A side's results waiting with their judgement deferred, on one name: how many, and the
-/// kinds they may be of (bits by `OpKind` value, cleared when none is left).
-#[derive(Clone, Copy, Default)]
-struct DeferredOn {
-    count: u32,
-    kinds: u16,
 }
 
 /// Lines of [`OpMatcher`]'s recent keys: a power of two, a few times the names a workload
@@ -320,12 +293,6 @@ pub struct OpMatcher {
     /// Per side, the differences no race explains that the side files, with its operation
     /// ([`OpMatcher::take_differences`]), whichever side's result completed the pair.
     differences: [Vec<(OpResult, OpDivergence)>; 2],
-    /// Per side, by path id, the waiting results with their judgement deferred on that name;
-    /// and the entries that had one deferred since the side's last
-    /// [`OpMatcher::take_judgements`] of every one (so that taking them all reads no more
-    /// entries than results were deferred meanwhile).
-    deferred_on: [Vec<DeferredOn>; 2],
-    listed: [Vec<u32>; 2],
 }
 
 /// Operations that change which names exist: only their results, when they differ, leave the
@@ -358,88 +325,6 @@ impl OpMatcher {
             max_examples,
             diverged: HashSet::new(),
             differences: [Vec::new(), Vec::new()],
-            deferred_on: [Vec::new(), Vec::new()],
-            listed: [Vec::new(), Vec::new()],
-        }
-    }
-
-    /// Whether side `side` has results on `path` waiting with their judgement deferred.
-    #[inline(always)]
-    pub fn defers_on(&self, side: usize, path: PathId) -> bool {
-        self.deferred_on[side & 1]
-            .get(path as usize)
-            .is_some_and(|d| d.count > 0)
-    }
-
-    /// The result `r` of side `side` waits with its judgement deferred (its entry listed).
-    fn watch(&mut self, side: usize, r: &OpResult) {
-        let on = &mut self.deferred_on[side];
-        let i = r.path as usize;
-        if i >= on.len() {
-            on.resize(i + 1, DeferredOn::default());
-        }
-        on[i].count += 1;
-        on[i].kinds |= 1 << (r.kind as u32);
-    }
-
-    /// A deferred judgement on `path` is no longer deferred (`on`: its side's
-    /// `deferred_on`).
-    fn unwatch(on: &mut [DeferredOn], path: PathId) {
-        if let Some(d) = on.get_mut(path as usize) {
-            d.count -= 1;
-            if d.count == 0 {
-                d.kinds = 0;
-            }
-        }
-    }
-
-    /// Takes now, with `judge` (side `side`'s history as it is), the deferred judgements of
-    /// the side's waiting results that read `path`: those on `path` itself (found by its
-    /// entries for the kinds deferred there), and with `all` (`path` is a directory: a
-    /// judgement reads the names above its own) every one. Called before a fact that could
-    /// change what they read joins the history, so each is the judgement its result would
-    /// have had when recorded.
-    pub fn take_judgements(
-        &mut self,
-        side: usize,
-        path: PathId,
-        all: bool,
-        mut judge: impl FnMut(&OpResult) -> Judgement,
-    ) {
-        let side = side & 1;
-        let kinds = self.deferred_on[side]
-            .get(path as usize)
-            .map_or(0, |d| d.kinds);
-        let on = &mut self.deferred_on[side][..];
-        let mut take = |k: &mut Key| {
-            for w in k.waiting[side].iter_mut() {
-                if w.judged.is_none() {
-                    w.judged = Some(judge(&w.op));
-                    Self::unwatch(on, w.op.path);
-                }
-            }
-        };
-        if all {
-            for key in self.listed[side].drain(..) {
-                if let Some(k) = self.entries.get_mut(key as usize) {
-                    k.listed[side] = false;
-                    take(k);
-                }
-            }
-            return;
-        }
-        for kind in OpKind::ALL {
-            if kinds & (1 << (kind as u32)) == 0 {
-                continue;
-            }
-            let (tag, line) = key_line(kind, path);
-            let key = match self.recent_keys.get(line) {
-                Some(&(t, k)) if t == tag => Some(k),
-                _ => self.keys.get(&(kind, path)).copied(),
-            };
-            if let Some(k) = key.and_then(|key| self.entries.get_mut(key as usize)) {
-                take(k);
-            }
         }
     }
 
@@ -484,23 +369,14 @@ impl OpMatcher {
 
     /// Records side `side`'s result `r`, and compares it with the other side's of the same
     /// occurrence if that one is in. A difference no race on either side explains waits in
-    /// [`OpMatcher::take_differences`].
-    ///
-    /// A judgement walks the history (a third of resolving an operation in the profile) and
-    /// is read only when the twins' results differ, which they rarely do: `judge` (this
-    /// side's, from its history now) is asked only then. A result that waits for its twin is
-    /// judged then too, by `judge_theirs` from its side's history then, which is still the
-    /// history it was recorded against where the judgement reads: its side takes the
-    /// judgement first when a fact that could change that comes
-    /// ([`OpMatcher::take_judgements`]). A result ending before it begins (a damaged event),
-    /// for which that argument fails, and a rename's or exchange's (whose second name would
-    /// need watching too) are judged at once.
+    /// [`OpMatcher::take_differences`]. `judge` is asked only when the answer can matter, when
+    /// the result waits for its twin or differs from it: it walks the history and was a third
+    /// of resolving an operation in the profile.
     pub fn record(
         &mut self,
         side: usize,
         r: OpResult,
         judge: impl FnOnce() -> Judgement,
-        judge_theirs: impl FnOnce(&OpResult) -> Judgement,
         paths: &Paths,
     ) {
         if self.abandoned {
@@ -528,10 +404,9 @@ impl OpMatcher {
         }) = twin
         else {
             let mine = &mut key.waiting[side];
-            let defer = r.path2.is_none() && r.ts_begin <= r.ts_end;
             let w = Waiting {
                 op: r,
-                judged: if defer { None } else { Some(judge()) },
+                judged: judge(),
             };
             match mine.back() {
                 Some(last) if last.op.occurrence > r.occurrence => {
@@ -539,10 +414,6 @@ impl OpMatcher {
                     mine.insert(at, w);
                 }
                 _ => mine.push_back(w),
-            }
-            if defer && !key.listed[side] {
-                key.listed[side] = true;
-                self.listed[side].push(r.key);
             }
             self.backlog += 1;
             if self.backlog > self.cap {
@@ -552,16 +423,9 @@ impl OpMatcher {
                 self.keys.clear();
                 self.recent_keys.fill((NO_KEY, 0));
                 self.entries.clear();
-                self.deferred_on = [Vec::new(), Vec::new()];
-                self.listed = [Vec::new(), Vec::new()];
-            } else if defer {
-                self.watch(side, &r);
             }
             return;
         };
-        if theirs_judged.is_none() {
-            Self::unwatch(&mut self.deferred_on[1 - side], other.path);
-        }
         self.backlog -= 1;
         self.compared += 1;
         let names = [Some(r.path), r.path2];
@@ -577,7 +441,6 @@ impl OpMatcher {
         }
         self.differ += 1;
         let mine = judge();
-        let theirs_judged = theirs_judged.unwrap_or_else(|| judge_theirs(&other));
         let ((k, kj), (m, mj)) = if side == 0 {
             ((r, mine), (other, theirs_judged))
         } else {
@@ -693,29 +556,6 @@ mod tests {
         }
     }
 
-    impl OpMatcher {
-        /// Whether side `side` has results waiting with their judgement deferred.
-        fn defers(&self, side: usize) -> bool {
-            let deferred = self
-                .entries
-                .iter()
-                .flat_map(|k| &k.waiting[side])
-                .any(|w| w.judged.is_none());
-            let counted = self.deferred_on[side].iter().any(|d| d.count > 0);
-            assert_eq!(deferred, counted, "the counts are the waiting results'");
-            deferred
-        }
-    }
-
-    /// The tests' judgement of a result: what the test marked in its flags (racy 1,
-    /// contradicts 2), whenever the matcher asks.
-    fn marked(r: &OpResult) -> Judgement {
-        Judgement {
-            racy: r.flags & 1 != 0,
-            contradicts: r.flags & 2 != 0,
-        }
-    }
-
     /// Begins then records one operation; the difference it completes that no race explains.
     #[allow(clippy::too_many_arguments)]
     fn op(
@@ -729,11 +569,15 @@ mod tests {
         racy: bool,
     ) -> Option<OpDivergence> {
         let n = m.begin(side, kind, path);
-        let r = OpResult {
-            flags: u16::from(racy),
-            ..result(kind, path, n, res, ts)
-        };
-        m.record(side, r, || marked(&r), marked, p);
+        m.record(
+            side,
+            result(kind, path, n, res, ts),
+            || Judgement {
+                racy,
+                contradicts: false,
+            },
+            p,
+        );
         assert!(!m.has_differences(1), "neither contradicts: the kernel's");
         let mut found = m.take_differences(0);
         assert!(found.len() <= 1);
@@ -797,154 +641,44 @@ mod tests {
         assert_eq!((long.occurrence, short.occurrence), (1, 2));
         // The kernel's short stat (after an unlink) resolves first.
         let judge = Judgement::default;
-        let theirs = |_: &OpResult| Judgement::default();
-        m.record(
-            0,
-            result(OpKind::Stat, f, short, -2, 3_000),
-            judge,
-            theirs,
-            &p,
-        );
+        m.record(0, result(OpKind::Stat, f, short, -2, 3_000), judge, &p);
         for (ts, res) in [(1_000, 0), (3_000, -2)] {
             let n = m.begin(1, OpKind::Stat, f);
-            m.record(1, result(OpKind::Stat, f, n, res, ts), judge, theirs, &p);
+            m.record(1, result(OpKind::Stat, f, n, res, ts), judge, &p);
         }
-        m.record(
-            0,
-            result(OpKind::Stat, f, long, 0, 1_000),
-            judge,
-            theirs,
-            &p,
-        );
+        m.record(0, result(OpKind::Stat, f, long, 0, 1_000), judge, &p);
         assert_eq!((m.compared, m.differ, m.unmatched()), (2, 0, (0, 0)));
         assert!(!m.has_differences(0));
     }
 
-    /// A result that waits for its twin is judged only when the twin differs (both are then,
-    /// each by its side's question); a damaged one and a rename's at once.
     #[test]
     fn matcher_asks_about_a_race_only_when_the_answer_can_matter() {
         let mut p = Paths::default();
-        let (f, g) = (p.parse(b"f"), p.parse(b"g"));
+        let f = p.parse(b"f");
         let mut m = OpMatcher::new(100, 10);
-        let asked = std::cell::Cell::new((0, 0));
-        let ask = |theirs: bool, r: &OpResult| {
-            let (mine, other) = asked.get();
-            asked.set(if theirs {
-                (mine, other + 1)
-            } else {
-                (mine + 1, other)
-            });
-            marked(r)
+        let asked = std::cell::Cell::new(0);
+        let ask = |racy| {
+            asked.set(asked.get() + 1);
+            Judgement {
+                racy,
+                contradicts: false,
+            }
         };
-        let op = |m: &mut OpMatcher, side, kind, path2, res, (ts, end): (u64, u64), racy| {
-            let n = m.begin(side, kind, f);
-            let r = OpResult {
-                path2,
-                ts_end: end,
-                flags: u16::from(racy),
-                ..result(kind, f, n, res, ts)
-            };
-            m.record(side, r, || ask(false, &r), |w| ask(true, w), &p);
+        let mut stat = |side, res, ts, racy| {
+            let n = m.begin(side, OpKind::Stat, f);
+            m.record(side, result(OpKind::Stat, f, n, res, ts), || ask(racy), &p);
             (m.compared, m.differ, m.explained_by_race)
         };
-        // Waiting for its twin: deferred, not asked.
-        op(&mut m, 0, OpKind::Stat, None, 0, (10, 11), false);
-        assert_eq!(
-            (asked.get(), m.defers(0), m.defers_on(0, f)),
-            ((0, 0), true, true)
-        );
-        // The same result as its twin: neither is asked, and nothing is deferred any more.
-        assert_eq!(
-            op(&mut m, 1, OpKind::Stat, None, 0, (11, 12), false),
-            (1, 0, 0)
-        );
-        assert_eq!(
-            (asked.get(), m.defers(0), m.defers_on(0, f)),
-            ((0, 0), false, false)
-        );
-        // A different result: both asked, the waiting one by its side's question, whose
-        // answer explains the difference.
-        op(&mut m, 0, OpKind::Stat, None, 0, (20, 21), true);
-        assert_eq!(
-            op(&mut m, 1, OpKind::Stat, None, -2, (21, 22), false),
-            (2, 1, 1)
-        );
-        assert_eq!((asked.get(), m.defers(0)), ((1, 1), false));
-        // A damaged result (ending before it begins) and a rename's wait judged.
-        op(&mut m, 0, OpKind::Stat, None, 0, (30, 29), false);
-        op(&mut m, 0, OpKind::Rename, Some(g), 0, (31, 32), false);
-        assert_eq!((asked.get(), m.defers(0)), ((3, 1), false));
-        // Their twins differ: the waiting ones are not asked again.
-        op(&mut m, 1, OpKind::Stat, None, -2, (30, 31), false);
-        op(&mut m, 1, OpKind::Rename, Some(g), -2, (31, 32), false);
-        assert_eq!(asked.get(), (5, 1));
-    }
-
-    /// Judgements taken early are the ones a differing twin reads: by name, only the results
-    /// on that name, of each kind deferred there; all, every deferred one of the side (and no
-    /// other side's). Results whose judgement was not taken are judged when their twin
-    /// differs, by their side's question then.
-    #[test]
-    fn judgements_taken_early_are_the_ones_read() {
-        let mut p = Paths::default();
-        let (f, g, dx) = (p.parse(b"f"), p.parse(b"g"), p.parse(b"d/x"));
-        let d = p.parse(b"d");
-        assert!(p.has_children(d) && !p.has_children(f));
-        let mut m = OpMatcher::new(1_000, 10);
-        let record = |m: &mut OpMatcher, side, kind, path, res, ts| {
-            let n = m.begin(side, kind, path);
-            let r = result(kind, path, n, res, ts);
-            // Marked racy if the matcher asks the side's question when the twin comes.
-            m.record(
-                side,
-                r,
-                Judgement::default,
-                |_| marked(&OpResult { flags: 1, ..r }),
-                &p,
-            );
-        };
-        for (kind, path, ts) in [
-            (OpKind::Stat, f, 10),
-            (OpKind::Unlink, f, 11),
-            (OpKind::Stat, g, 12),
-            (OpKind::Stat, dx, 13),
-        ] {
-            record(&mut m, 0, kind, path, 0, ts);
-        }
-        record(&mut m, 1, OpKind::Open, g, 0, 14);
-        assert!(m.defers_on(0, f) && m.defers_on(0, g) && m.defers_on(1, g));
-        // f's two results, of two kinds, taken as not racy.
-        let mut taken = Vec::new();
-        m.take_judgements(0, f, false, |r| {
-            taken.push((r.kind, r.path));
-            Judgement::default()
-        });
-        assert_eq!(taken, [(OpKind::Stat, f), (OpKind::Unlink, f)]);
-        assert!(!m.defers_on(0, f) && m.defers_on(0, g));
-        // Every one left on side 0 (through a directory), the model's open of g untouched.
-        taken.clear();
-        m.take_judgements(0, d, true, |r| {
-            taken.push((r.kind, r.path));
-            Judgement::default()
-        });
-        taken.sort();
-        assert_eq!(taken, [(OpKind::Stat, g), (OpKind::Stat, dx)]);
-        assert!(!m.defers(0) && m.defers_on(1, g));
-        // Their twins differ: the taken judgements (not racy) are read; the model's open,
-        // never taken, is judged by the model's question then (racy).
-        for (kind, path, ts) in [
-            (OpKind::Stat, f, 20),
-            (OpKind::Unlink, f, 21),
-            (OpKind::Stat, g, 22),
-            (OpKind::Stat, dx, 23),
-        ] {
-            record(&mut m, 1, kind, path, -2, ts);
-        }
-        assert_eq!((m.differ, m.explained_by_race), (4, 0));
-        record(&mut m, 0, OpKind::Open, g, -2, 24);
-        assert_eq!((m.differ, m.explained_by_race), (5, 1));
-        assert!(!m.defers(0) && !m.defers(1));
+        // Waiting for its twin, which may differ: asked.
+        stat(0, 0, 10, false);
+        assert_eq!(asked.get(), 1);
+        // The same result as its twin: not asked.
+        stat(1, 0, 11, false);
+        assert_eq!(asked.get(), 1);
+        // A different result: asked, and the answer explains the difference.
+        stat(0, 0, 20, false);
+        assert_eq!(stat(1, -2, 21, true), (2, 1, 1));
+        assert_eq!(asked.get(), 3);
     }
 
     /// The side whose own history rules its result out files the difference, when the
@@ -963,12 +697,12 @@ mod tests {
         ] {
             for (side, res, contradicts) in [(0, 0, kc), (1, -2, mc)] {
                 let n = m.begin(side, OpKind::Stat, f);
-                let ts = 10 + n.occurrence;
-                let r = OpResult {
-                    flags: 2 * u16::from(contradicts),
-                    ..result(OpKind::Stat, f, n, res, ts)
+                let judged = Judgement {
+                    racy: false,
+                    contradicts,
                 };
-                m.record(side, r, || marked(&r), marked, &p);
+                let ts = 10 + n.occurrence;
+                m.record(side, result(OpKind::Stat, f, n, res, ts), || judged, &p);
             }
             let found = m.take_differences(owner);
             assert_eq!(found.len(), 1, "{kc} {mc}");
@@ -1003,8 +737,7 @@ mod tests {
         assert!(keys[0].key != keys[1].key && keys[3].key != keys[0].key);
         // Results recorded through their entries pair within a name only.
         for (b, (side, kind, path)) in keys.iter().zip(ops) {
-            let r = result(kind, path, *b, 0, 5);
-            m.record(side, r, Judgement::default, |_| Judgement::default(), &p);
+            m.record(side, result(kind, path, *b, 0, 5), Judgement::default, &p);
         }
         assert_eq!((m.compared, m.unmatched()), (2, (1, 1)));
     }

@@ -720,25 +720,6 @@ impl History {
         }
     }
 
-    /// Whether adding the facts of an operation over `[b, e]` on `path` at processing time
-    /// `now` could change what a judgement of a result on or under `path` reads there
-    /// ([`OpMatcher::take_judgements`](super::align::OpMatcher::take_judgements)). A judgement
-    /// reads the facts ending before its result's begin and the writers overlapping the
-    /// result, which waits until processing has passed its end (and ends no earlier than it
-    /// begins): an operation in time (begun at `now` or later, ending no earlier) lands after
-    /// both. So only a late or damaged one (`b < now`, `e < b`), or the fold of older facts
-    /// its add makes (into the base facts, keeping one writer, rival and observation), can.
-    #[inline(always)]
-    pub fn disturbs(&self, path: PathId, b: u64, e: u64, now: u64) -> bool {
-        b < now
-            || e < b
-            || self.names.get(path as usize).is_some_and(|h| {
-                h.recent
-                    .first()
-                    .is_some_and(|f| f.ts_end < now.saturating_sub(self.retention))
-            })
-    }
-
     /// Whether `path` exists at `t`, from what completed before `t`: the last writer, unless
     /// an observation (a successful stat, open, EEXIST) began after that writer ended. An
     /// observation only proves the name existed at some instant inside it, so one that
@@ -913,28 +894,6 @@ mod tests {
         for f in Fact::from_op(kind, result, b, e, 1).into_iter().flatten() {
             h.add(7, f, now);
         }
-    }
-
-    /// What could change a judgement read on a name (`disturbs`): an operation begun before
-    /// processing's time (late), one ending before it begins (damaged), or any add while a
-    /// fact ended behind the retention horizon (it folds); not an operation in time with
-    /// nothing to fold, nor one on another name.
-    #[test]
-    fn late_damaged_and_folding_adds_disturb() {
-        let mut h = History::new(100);
-        add(&mut h, OpKind::Create, 0, 10, 20, 10);
-        assert!(
-            !h.disturbs(7, 50, 60, 50),
-            "in time, nothing behind the horizon"
-        );
-        assert!(h.disturbs(7, 40, 60, 50), "late");
-        assert!(h.disturbs(7, 60, 55, 50), "damaged");
-        assert!(
-            !h.disturbs(7, 120, 130, 120),
-            "the fact ended at the horizon"
-        );
-        assert!(h.disturbs(7, 121, 130, 121), "the fact folds");
-        assert!(!h.disturbs(8, 121, 130, 121), "another name");
     }
 
     /// A name's facts as a vector with a moving front hold what a double-ended queue would

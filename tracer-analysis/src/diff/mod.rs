@@ -514,34 +514,13 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 (true, false) => 1,
                 (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
             };
-            // The other side's history answers for its results that wait for this side's.
-            let [kernel, model] = &mut sides;
-            let (side, other) = if i == 0 {
-                (kernel, &*model)
-            } else {
-                (model, &*kernel)
-            };
-            let alone = inputs[1 - i].done;
-            // The same side again while the rule above would choose it (the other side's
-            // count does not change meanwhile), without choosing and splitting anew.
-            loop {
-                if let feed::Step::End(problem) =
-                    feeds[i].step(|ev, tables| side.process(ev, tables, &mut sh, &other.hist))
-                {
-                    inputs[i].problem = problem;
-                    inputs[i].done = true;
-                    side.finish(&mut sh, &other.hist);
-                    break;
-                }
-                let again = alone
-                    || if i == 0 {
-                        side.ops_processed <= other.ops_processed
-                    } else {
-                        side.ops_processed < other.ops_processed
-                    };
-                if !again {
-                    break;
-                }
+            let side = &mut sides[i];
+            if let feed::Step::End(problem) =
+                feeds[i].step(|ev, tables| side.process(ev, tables, &mut sh))
+            {
+                inputs[i].problem = problem;
+                inputs[i].done = true;
+                side.finish(&mut sh);
             }
         }
         let mut counts = Vec::with_capacity(2);

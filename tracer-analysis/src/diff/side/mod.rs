@@ -251,7 +251,7 @@ pub struct SideState {
     pub unnamed_unjudged: u64,
     /// Per name number of the trace, its id in the shared paths.
     names: Vec<NameId>,
-    pub(super) hist: History,
+    hist: History,
     threads: Threads,
     suspects: Suspects,
     next_n: u64,
@@ -328,8 +328,8 @@ impl SideState {
     }
 
     /// End of the trace (or of its readable part), every event processed: resolves every
-    /// suspect. `other`: the other side's history ([`SideState::process`]).
-    pub fn finish(&mut self, sh: &mut Shared, other: &History) {
+    /// suspect.
+    pub fn finish(&mut self, sh: &mut Shared) {
         sh.agreement.end_of(
             self.stream,
             self.threads
@@ -338,7 +338,7 @@ impl SideState {
                 .map(|t| std::mem::take(&mut t.agreement)),
         );
         while let Some(s) = self.suspects.pop() {
-            self.resolve(s, sh, other);
+            self.resolve(s, sh);
         }
         self.file_differences(sh);
         let mut held: Vec<Gap> = self
@@ -509,9 +509,8 @@ impl SideState {
     }
 
     /// One event, in key order (from the trace's [`super::feed`]), with the tables its
-    /// numbers stand in. `other`: the other side's history, read for the judgement of a
-    /// result of its that waits for one of this side's (deferred until the two differ).
-    pub fn process(&mut self, ev: &Ev, tables: &Tables, sh: &mut Shared, other: &History) {
+    /// numbers stand in.
+    pub fn process(&mut self, ev: &Ev, tables: &Tables, sh: &mut Shared) {
         let key = key_of(ev);
         let late = key < self.now;
         if late {
@@ -521,7 +520,7 @@ impl SideState {
         }
         while self.suspects.next_deadline() < key {
             if let Some(s) = self.suspects.pop() {
-                self.resolve(s, sh, other);
+                self.resolve(s, sh);
             }
         }
         if sh.matcher.has_differences(self.index) {

@@ -38,7 +38,6 @@ impl SideState {
             self.hist.add(p, Fact::setup(k, ev.ts_begin), self.now);
         }
         let facts = Fact::from_op(kind, ev.result, ev.ts_begin, ev.ts_end, ev.tid);
-        self.keep_judgements((ev.ts_begin, ev.ts_end), path, path2, sh);
         self.hist.add_op(facts, path, path2, self.now);
         let t = &mut self.threads.states[thread];
         t.ops += 1;

@@ -13,10 +13,10 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{findings::json_map, probes::ENOENT, Shared, SideState};
 use crate::diff::{
-    align::{Begun, Judgement, OpResult, PathId, Paths, ROOT},
+    align::{Begun, Judgement, OpResult, Paths, ROOT},
     classify::{self, Class, Ruling},
     evidence::{obs_args, Obs},
-    history::{History, State, Writers},
+    history::{State, Writers},
     report::AnomalyKind,
 };
 
@@ -266,9 +266,8 @@ impl SideState {
     }
 
     /// The suspect in `slot` (from [`Suspects::pop`]); read in place, copied only for an
-    /// anomaly. `other`: the other side's history, for the judgement of a result of its that
-    /// waits for this one ([`OpMatcher::record`](crate::diff::align::OpMatcher::record)).
-    pub(super) fn resolve(&mut self, slot: u32, sh: &mut Shared, other: &History) {
+    /// anomaly.
+    pub(super) fn resolve(&mut self, slot: u32, sh: &mut Shared) {
         let s = self.suspects.get(slot);
         let o = &s.obs;
         match s.kind {
@@ -315,13 +314,8 @@ impl SideState {
                     result: o.result,
                 };
                 let paths = &sh.paths;
-                sh.matcher.record(
-                    self.index,
-                    r,
-                    || judge(&self.hist, paths, &r),
-                    |w| judge(other, paths, w),
-                    paths,
-                );
+                sh.matcher
+                    .record(self.index, r, || self.judge(o, paths), paths);
                 if enoent {
                     self.resolve_enoent(slot, sh);
                 }
@@ -377,6 +371,73 @@ impl SideState {
         }
     }
 
+    /// What this side's history says of an operation's result: whether a race makes another
+    /// result possible (a writer of its name, or of a directory above it, by another
+    /// operation overlapping it, or two writers of the name before it that overlapped each
+    /// other), and whether the history rules the result out (only a stat's or open's found or
+    /// not found reads directly against the name's state at its begin; a writer's result
+    /// depends on more: its flags, the parent). The name's state is read once for both.
+    fn judge(&self, o: &Obs, paths: &Paths) -> Judgement {
+        const RACY: Judgement = Judgement {
+            racy: true,
+            contradicts: false,
+        };
+        let mut own = None;
+        // Results that depend only on whether the name exists (a rename onto it replaces it
+        // with one of the same type), unless they say what it is: an unlink's or an open's
+        // EISDIR or ENOTDIR, which an exchange of a file and a directory can make.
+        const EISDIR: i32 = -21;
+        const ENOTDIR: i32 = -20;
+        let on_name = match o.op {
+            Some(OpKind::Unlink | OpKind::Open) if matches!(o.result, EISDIR | ENOTDIR) => {
+                Some(Writers::OfExistenceOrType)
+            }
+            Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir) => {
+                Some(Writers::OfExistence)
+            }
+            _ => None,
+        };
+        let reads_own = matches!(o.op, Some(OpKind::Stat | OpKind::Open));
+        // No second name walks nothing, as the root does (an array of options flattened cost
+        // about 45 instructions a question, callgrind).
+        for start in [o.path, o.path2.unwrap_or(ROOT)] {
+            let mut cur = Some(start);
+            while let Some(p) = cur.filter(|p| *p != ROOT) {
+                let which = on_name.filter(|_| p == start).unwrap_or(Writers::All);
+                if self
+                    .hist
+                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid, which)
+                    .is_some()
+                {
+                    return RACY;
+                }
+                // The full state only where it is read: the name's own for a stat's or open's
+                // result, or a state that may be racing (a last writer with a rival).
+                let own_here = p == o.path && own.is_none();
+                if (own_here && reads_own) || self.hist.may_race(p, o.ts_begin) {
+                    let state = self.hist.state_at(p, o.ts_begin);
+                    if let State::Racing(..) = state {
+                        return RACY;
+                    }
+                    if own_here {
+                        own = Some(state);
+                    }
+                }
+                cur = paths.parent(p);
+            }
+        }
+        let contradicts = reads_own
+            && match own {
+                Some(State::Exists(_)) => o.result == ENOENT,
+                Some(State::Missing(_)) => o.result == 0,
+                _ => false,
+            };
+        Judgement {
+            racy: false,
+            contradicts,
+        }
+    }
+
     /// Files the result differences no race explains that the matcher gives this side
     /// ([`OpMatcher::take_differences`](crate::diff::align::OpMatcher::take_differences)) as
     /// its anomalies, each on its own operation, whichever side completed the pair; the
@@ -416,109 +477,6 @@ impl SideState {
         }
         // Also filed after the side's end (the other side completed the pair later).
         self.diag.anomalies_not_detailed = self.evidence.not_detailed;
-    }
-}
-
-/// What a side's history says of an operation's result: whether a race makes another result
-/// possible (a writer of its name, or of a directory above it, by another operation
-/// overlapping it, or two writers of the name before it that overlapped each other), and
-/// whether the history rules the result out (only a stat's or open's found or not found reads
-/// directly against the name's state at its begin; a writer's result depends on more: its
-/// flags, the parent). The name's state is read once for both.
-fn judge(hist: &History, paths: &Paths, o: &OpResult) -> Judgement {
-    const RACY: Judgement = Judgement {
-        racy: true,
-        contradicts: false,
-    };
-    let mut own = None;
-    // Results that depend only on whether the name exists (a rename onto it replaces it
-    // with one of the same type), unless they say what it is: an unlink's or an open's
-    // EISDIR or ENOTDIR, which an exchange of a file and a directory can make.
-    const EISDIR: i32 = -21;
-    const ENOTDIR: i32 = -20;
-    let on_name = match o.kind {
-        OpKind::Unlink | OpKind::Open if matches!(o.result, EISDIR | ENOTDIR) => {
-            Some(Writers::OfExistenceOrType)
-        }
-        OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir => {
-            Some(Writers::OfExistence)
-        }
-        _ => None,
-    };
-    let reads_own = matches!(o.kind, OpKind::Stat | OpKind::Open);
-    // No second name walks nothing, as the root does (an array of options flattened cost
-    // about 45 instructions a question, callgrind).
-    for start in [o.path, o.path2.unwrap_or(ROOT)] {
-        let mut cur = Some(start);
-        while let Some(p) = cur.filter(|p| *p != ROOT) {
-            let which = on_name.filter(|_| p == start).unwrap_or(Writers::All);
-            if hist
-                .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid, which)
-                .is_some()
-            {
-                return RACY;
-            }
-            // The full state only where it is read: the name's own for a stat's or open's
-            // result, or a state that may be racing (a last writer with a rival).
-            let own_here = p == o.path && own.is_none();
-            if (own_here && reads_own) || hist.may_race(p, o.ts_begin) {
-                let state = hist.state_at(p, o.ts_begin);
-                if let State::Racing(..) = state {
-                    return RACY;
-                }
-                if own_here {
-                    own = Some(state);
-                }
-            }
-            cur = paths.parent(p);
-        }
-    }
-    let contradicts = reads_own
-        && match own {
-            Some(State::Exists(_)) => o.result == ENOENT,
-            Some(State::Missing(_)) => o.result == 0,
-            _ => false,
-        };
-    Judgement {
-        racy: false,
-        contradicts,
-    }
-}
-
-impl SideState {
-    /// Before an operation's facts over `[b, e]` on `path` (and `path2`) join the history:
-    /// takes the deferred judgements of this side's waiting results that read a name the
-    /// facts could change ([`History::disturbs`]), so that each answers from the history its
-    /// result was recorded against. A judgement reads its result's name and the directories
-    /// above it (a result with a second name is judged at once).
-    #[inline(always)]
-    pub(super) fn keep_judgements(
-        &mut self,
-        (b, e): (u64, u64),
-        path: PathId,
-        path2: Option<PathId>,
-        sh: &mut Shared,
-    ) {
-        for p in [Some(path), path2].into_iter().flatten() {
-            let dir = sh.paths.has_children(p);
-            if (dir || sh.matcher.defers_on(self.index, p)) && self.hist.disturbs(p, b, e, self.now)
-            {
-                self.take_judgements(p, dir, sh);
-            }
-        }
-    }
-
-    /// [`Self::keep_judgements`]'s taking, apart: rare, and the operation's handler, where
-    /// every operation passes, stays small. A directory's facts take every deferred
-    /// judgement: a count of those under each directory would cost every result a walk up its
-    /// path, and each is taken at most once, so taking them all costs no more than judging
-    /// each at once.
-    #[cold]
-    #[inline(never)]
-    fn take_judgements(&self, p: PathId, dir: bool, sh: &mut Shared) {
-        let paths = &sh.paths;
-        sh.matcher
-            .take_judgements(self.index, p, dir, |r| judge(&self.hist, paths, r));
     }
 }
 
