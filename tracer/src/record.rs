@@ -72,8 +72,8 @@ impl KernelTypes {
     /// Reads and parses the BTF at `path` (the running kernel's: [`crate::btf::SYS_BTF`]).
     pub fn read(path: &Path) -> Result<KernelTypes> {
         let t = Instant::now();
-        // aya's loader parses the running kernel's BTF when it is made: a third parse, made
-        // beside the other two instead of after them (a second in a TCG guest).
+        // aya's loader parses the running kernel's BTF when it is made (its only constructor
+        // does): a third parse, made beside the other two instead of after them.
         let (loader, both) = std::thread::scope(|s| {
             let loader = s.spawn(aya::EbpfLoader::new);
             let both = KernelBtf::parse_both(path);
