@@ -70,16 +70,8 @@ pub fn body_program_name(probe: Probe, family: Family, half: Half, body: Body) -
 }
 
 /// Parses the embedded object with the given configuration; loads nothing into the kernel yet.
-/// `loader` is `EbpfLoader::new()`, made by the caller: that constructor, aya's only one, parses
-/// the running kernel's BTF (`.btf()` can only replace it afterwards), which is slow in a TCG
-/// guest, so `tracer record` makes it beside its own parses
-/// ([`crate::record::KernelTypes::read`]).
-pub fn open<'a>(
-    mut loader: EbpfLoader<'a>,
-    config: &'a Config,
-    ring_bytes: u32,
-) -> Result<Ebpf, aya::EbpfError> {
-    loader
+pub fn open(config: &Config, ring_bytes: u32) -> Result<Ebpf, aya::EbpfError> {
+    EbpfLoader::new()
         .override_global("CONFIG", config, true)
         .map_max_entries("EVENTS", ring_bytes)
         .load(EBPF_OBJ)

@@ -63,7 +63,6 @@ pub struct RecordOptions {
 pub struct KernelTypes {
     kbtf: KernelBtf,
     btf: aya::Btf,
-    loader: aya::EbpfLoader<'static>,
     offsets: tracer_common::Offsets,
     took: Duration,
 }
@@ -72,15 +71,7 @@ impl KernelTypes {
     /// Reads and parses the BTF at `path` (the running kernel's: [`crate::btf::SYS_BTF`]).
     pub fn read(path: &Path) -> Result<KernelTypes> {
         let t = Instant::now();
-        // aya's loader parses the running kernel's BTF when it is made (its only constructor
-        // does): a third parse, made beside the other two instead of after them.
-        let (loader, both) = std::thread::scope(|s| {
-            let loader = s.spawn(aya::EbpfLoader::new);
-            let both = KernelBtf::parse_both(path);
-            (loader.join(), both)
-        });
-        let loader = loader.unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let (kbtf, btf) = both.with_context(|| {
+        let (kbtf, btf) = KernelBtf::parse_both(path).with_context(|| {
             format!(
                 "this kernel publishes no usable BTF at {}; the probes need it for struct offsets",
                 path.display()
@@ -92,7 +83,6 @@ impl KernelTypes {
         Ok(KernelTypes {
             kbtf,
             btf,
-            loader,
             offsets,
             took: t.elapsed(),
         })
@@ -312,7 +302,6 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
     let KernelTypes {
         kbtf,
         btf,
-        loader,
         offsets,
         took,
     } = types;
@@ -327,8 +316,8 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
         .try_into()
         .context("more CPUs than a u32 counts")?;
 
-    let mut ebpf = programs::open(loader, &config, opts.ring_bytes)
-        .context("parsing the embedded eBPF object")?;
+    let mut ebpf =
+        programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
     let load = took + t_load.elapsed();
     let t_attach = Instant::now();
     let syms = ProbeableSymbols::read();
