@@ -341,6 +341,7 @@ impl Thread {
 /// and the last one asked for remembered. A trace's events come in runs of one thread's (an
 /// operation after its own probe events, a CPU buffer's events of the thread it ran), and
 /// hashing the tid of every event was a thirtieth of a replay's instructions (callgrind).
+#[derive(Default)]
 struct Threads {
     slots: Vec<Thread>,
     by_tid: HashMap<u32, usize>,
@@ -348,26 +349,41 @@ struct Threads {
     free: Vec<usize>,
     /// (tid, slot) of the thread asked for last; None when its slot may have been freed.
     last: Option<(u32, usize)>,
-    /// (tid, slot) of a thread asked for before, by tid modulo [`RECENT_TIDS`]; the slot
-    /// [`NO_SLOT`] when none: a trace's events switch among a few threads, and hashing the
-    /// tid at each switch cost about 50 instructions (callgrind).
-    recent: [(u32, u32); RECENT_TIDS],
+    /// Slots of threads asked for before: a trace's events switch among a few threads, and
+    /// hashing the tid at each switch cost about 50 instructions (callgrind).
+    recent: RecentTids,
 }
 
-impl Default for Threads {
-    fn default() -> Threads {
-        Threads {
-            slots: Vec::new(),
-            by_tid: HashMap::default(),
-            free: Vec::new(),
-            last: None,
-            recent: [(0, NO_SLOT); RECENT_TIDS],
-        }
-    }
-}
+/// Places (a slot, an index) of tids asked for before, direct-mapped by tid modulo
+/// [`RECENT_TIDS`]: the (tid, place) pairs, the place [`NO_SLOT`] when none.
+#[derive(Clone, Copy)]
+struct RecentTids([(u32, u32); RECENT_TIDS]);
 
 const RECENT_TIDS: usize = 64;
 const NO_SLOT: u32 = u32::MAX;
+
+impl Default for RecentTids {
+    fn default() -> Self {
+        RecentTids([(0, NO_SLOT); RECENT_TIDS])
+    }
+}
+
+impl RecentTids {
+    /// The place remembered for `tid`, if its line holds it.
+    #[inline(always)]
+    fn get(&self, tid: u32) -> Option<usize> {
+        match self.0[tid as usize % RECENT_TIDS] {
+            (t, at) if t == tid && at != NO_SLOT => Some(at as usize),
+            _ => None,
+        }
+    }
+
+    /// Remembers `tid` at `at`, in place of what its line held (a place beyond a u32 is not
+    /// remembered).
+    fn remember(&mut self, tid: u32, at: usize) {
+        self.0[tid as usize % RECENT_TIDS] = (tid, u32::try_from(at).unwrap_or(NO_SLOT));
+    }
+}
 
 impl Threads {
     /// Thread `tid`'s entry, a new one if it has none.
@@ -383,16 +399,14 @@ impl Threads {
     /// Thread `tid`'s slot, a new one if it has none, remembered as the last asked for.
     #[inline(never)]
     fn find(&mut self, tid: u32) -> usize {
-        let at = tid as usize % RECENT_TIDS;
-        let slot = match self.recent[at] {
-            (t, slot) if t == tid && slot != NO_SLOT => slot as usize,
-            _ => {
+        let slot = match self.recent.get(tid) {
+            Some(slot) => slot,
+            None => {
                 let slot = match self.by_tid.get(&tid) {
                     Some(&slot) => slot,
                     None => self.new_slot(tid),
                 };
-                // More slots than fit in a u32 are not remembered.
-                self.recent[at] = (tid, u32::try_from(slot).unwrap_or(NO_SLOT));
+                self.recent.remember(tid, slot);
                 slot
             }
         };
@@ -435,7 +449,7 @@ impl Threads {
         self.last = None;
         // A freed slot goes to the next new thread: no tid may still lead to it.
         if free.len() > freed {
-            self.recent = [(0, NO_SLOT); RECENT_TIDS];
+            self.recent = RecentTids::default();
         }
     }
 
@@ -452,40 +466,29 @@ impl Threads {
 
 /// The model's tasks, one for each thread that ran an operation, kept to the end of the
 /// replay (each is its thread's registration with the model's RCU): by tid in a B-tree, and
-/// the one of a tid asked for before by tid modulo [`RECENT_TIDS`] (a tid searched in the
+/// the one of a tid asked for before in [`RecentTids`] (a tid searched in the
 /// B-tree for every operation was about 50 instructions, callgrind). None is ever dropped
 /// before the end, so a remembered place stays right.
+#[derive(Default)]
 struct Tasks<'d> {
     tasks: Vec<Option<Task<'d>>>,
     by_tid: BTreeMap<u32, usize>,
-    /// (tid, index in `tasks`); the index [`NO_SLOT`] when none.
-    recent: [(u32, u32); RECENT_TIDS],
-}
-
-impl Default for Tasks<'_> {
-    fn default() -> Self {
-        Tasks {
-            tasks: Vec::new(),
-            by_tid: BTreeMap::new(),
-            recent: [(0, NO_SLOT); RECENT_TIDS],
-        }
-    }
+    /// Indexes in `tasks`.
+    recent: RecentTids,
 }
 
 impl<'d> Tasks<'d> {
     /// Thread `tid`'s task, `make`'s if it has none yet.
     fn get_or_make(&mut self, tid: u32, make: impl FnOnce() -> Task<'d>) -> &Task<'d> {
-        let at = tid as usize % RECENT_TIDS;
-        let i = match self.recent[at] {
-            (t, i) if t == tid && i != NO_SLOT => i as usize,
-            _ => {
+        let i = match self.recent.get(tid) {
+            Some(i) => i,
+            None => {
                 let tasks = &mut self.tasks;
                 let i = *self.by_tid.entry(tid).or_insert_with(|| {
                     tasks.push(None);
                     tasks.len() - 1
                 });
-                // More tasks than fit in a u32 are not remembered.
-                self.recent[at] = (tid, u32::try_from(i).unwrap_or(NO_SLOT));
+                self.recent.remember(tid, i);
                 i
             }
         };
