@@ -1393,6 +1393,16 @@ pub(crate) mod tests {
         (Dcache::new(cfg), sink)
     }
 
+    /// "d/f" made and walked to: the file `t` now holds, and its directory.
+    fn held_file_in_d(t: &Task<'_>) -> (crate::dentry::DPtr, crate::dentry::DPtr) {
+        t.mkdir("d").unwrap();
+        t.create("d/f").unwrap();
+        let f = t
+            .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
+            .unwrap();
+        (f.d_parent(), f)
+    }
+
     /// `__d_move()`'s locks as its generation takes them: after `rename_lock`, the parents,
     /// the one above the other first (else the target's), a shared one once; then the two
     /// dentries, by address up to 4.16 and the moved one first from 4.17. `d_exchange()` is
@@ -1503,12 +1513,7 @@ pub(crate) mod tests {
             for shrink in [false, true] {
                 let (dc, _sink) = model(release);
                 let t = dc.task(1);
-                t.mkdir("d").unwrap();
-                t.create("d/f").unwrap();
-                let f = t
-                    .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
-                    .unwrap();
-                let d = f.d_parent();
+                let (d, f) = held_file_in_d(&t);
                 let root = d.d_parent();
                 if shrink {
                     t.dput(f);
@@ -2127,12 +2132,7 @@ pub(crate) mod tests {
         for name in Profile::NAMES {
             let (dc, sink) = model(name);
             let t = dc.task(1);
-            t.mkdir("d").unwrap();
-            t.create("d/f").unwrap();
-            let f = t
-                .filename_walk(&[b"d".as_slice(), b"f".as_slice()])
-                .unwrap();
-            let d = f.d_parent();
+            let (d, f) = held_file_in_d(&t);
             kills(&t, &sink);
             let lru = || -> Vec<u64> { dc.lru.lock().list.values().map(|d| d.id).collect() };
             assert_eq!(lru(), [d.id, f.id], "{name}");
