@@ -1332,7 +1332,7 @@ impl Task<'_> {
                     e.flags |= tracer_common::flags::VALIDATED;
                 }
             }
-            e.ts_end = self.dc.clock.now();
+            e.ts_end = self.now();
         });
     }
 }

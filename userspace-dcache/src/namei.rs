@@ -960,7 +960,7 @@ impl Task<'_> {
                 }
                 e.ts_end = match span {
                     Some((_, end)) => end,
-                    None => self.dc.clock.now(),
+                    None => self.now(),
                 };
             });
         }

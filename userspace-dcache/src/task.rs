@@ -3,9 +3,12 @@
 //! widen race windows in stress runs).
 
 use crate::dentry::DPtr;
+use crate::event::Clock;
 use crate::model::Dcache;
 use crate::rcu::RcuHandle;
 use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tracer_common::{flags, Event, Probe, Source, NAME_CAP};
 
@@ -52,6 +55,12 @@ pub struct Task<'a> {
     #[cfg(loom)]
     pub(crate) validated: std::cell::Cell<Option<Validated>>,
     events: RefCell<Vec<Event>>,
+    /// The dcache's one-thread clock's counter, when this task was made on the clock's thread
+    /// ([`Clock::ticks_here`]): read without the clock's thread check ([`Task::now`]).
+    clock_ticks: Option<&'a AtomicU64>,
+    /// A task stays on the thread that made it (the RCU handle ties it there too): the clock's
+    /// thread check is done once, when it is made.
+    _not_send: PhantomData<*const ()>,
     /// Its events wait for [`Task::take_events`] instead of going to the sink.
     keep_events: bool,
     hook: Option<StepHook>,
@@ -69,6 +78,8 @@ impl<'a> Task<'a> {
             #[cfg(loom)]
             validated: std::cell::Cell::new(None),
             events: RefCell::new(Vec::new()),
+            clock_ticks: dc.clock.ticks_here(),
+            _not_send: PhantomData,
             keep_events: false,
             hook: None,
         }
@@ -133,9 +144,17 @@ impl<'a> Task<'a> {
     /// A timestamp for an event that may be built, 0 when none will be.
     pub(crate) fn probe_clock(&self) -> u64 {
         if self.want_events {
-            self.dc.clock.now()
+            self.now()
         } else {
             0
+        }
+    }
+
+    /// The dcache clock's next reading ([`Clock::now`]), made on this task's thread.
+    pub(crate) fn now(&self) -> u64 {
+        match self.clock_ticks {
+            Some(ticks) => Clock::tick(ticks),
+            None => self.dc.clock.now(),
         }
     }
 
@@ -197,7 +216,7 @@ impl<'a> Task<'a> {
         }
         let mut entry = Some(Event::zeroed());
         if let Some(e) = entry.as_mut() {
-            self.stamp(e, probe, self.dc.clock.now());
+            self.stamp(e, probe, self.now());
             e.dentry = d.id;
             e.parent = d.d_parent().id;
             let name = d.d_name();
@@ -229,7 +248,7 @@ impl<'a> Task<'a> {
             if !d.d_unhashed() {
                 e.flags |= flags::HASHED_END;
             }
-            e.ts_end = self.dc.clock.now();
+            e.ts_end = self.now();
         }
         self.flush_full(&mut ev);
     }
@@ -336,5 +355,39 @@ mod tests {
             .iter()
             .zip(&handed)
             .all(|(a, b)| a.as_bytes() == b.as_bytes()));
+    }
+
+    /// A task on the one-thread clock's thread reads its counter without the clock's thread
+    /// check: its readings and the clock's own follow one count, moved on by `advance_to`; a
+    /// task made on another thread is refused at its first reading, as the clock refuses that
+    /// thread. Each clock kind's task reads that clock's count.
+    #[test]
+    fn a_task_reads_its_dcache_s_clock_in_turn_with_it() {
+        let sink = Arc::new(CollectSink::new());
+        let dc = dcache(&sink);
+        let t = dc.task(7);
+        assert!(
+            t.clock_ticks.is_some(),
+            "checked once, on the clock's thread"
+        );
+        let c = dc.clock();
+        let readings = [c.now(), t.now(), t.now(), c.now(), t.probe_clock()];
+        assert_eq!(readings, [1, 2, 3, 4, 5]);
+        c.advance_to(100);
+        assert_eq!([t.now(), c.now()], [100, 101]);
+        std::thread::scope(|s| {
+            let other = s.spawn(|| dc.task(8).now());
+            assert!(other.join().is_err(), "read on another thread");
+        });
+        assert_eq!(t.now(), 102, "the refused reading took no tick");
+
+        let logical = Dcache::new(
+            DcacheConfig::new(Profile::LINUX_6_1, FsKind::Tmpfs)
+                .with_sink(sink.clone())
+                .with_logical_clock(),
+        );
+        let t = logical.task(7);
+        assert!(t.clock_ticks.is_none(), "not a one-thread clock");
+        assert_eq!([logical.clock().now(), t.now(), t.now()], [1, 2, 3]);
     }
 }
