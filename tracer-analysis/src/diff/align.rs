@@ -256,12 +256,16 @@ const KEY_BITS: u32 = 12;
 /// The tag of an empty line: no (kind, name) has it (a name's id is 32 bits).
 const NO_KEY: u64 = u64::MAX;
 
-/// The tag of (`kind`, `path`) and its line among [`OpMatcher`]'s recent keys (Fibonacci
-/// hashing).
+/// The line of `key` in a direct-mapped table of `1 << bits` lines (Fibonacci hashing: the
+/// multiply carries every bit of the key into the top `bits`, which pick the line).
+pub(super) fn hash_line(key: u64, bits: u32) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+}
+
+/// The tag of (`kind`, `path`) and its line among [`OpMatcher`]'s recent keys.
 fn key_line(kind: OpKind, path: PathId) -> (u64, usize) {
     let tag = (u64::from(path) << 8) | kind as u64;
-    let line = (tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - KEY_BITS)) as usize;
-    (tag, line)
+    (tag, hash_line(tag, KEY_BITS))
 }
 
 /// Matches the n-th operation of a kind on a name across the two sides (n counted in begin

@@ -8,7 +8,7 @@
 //! it.
 use super::{findings::Gap, Named, Shared, SideState};
 use crate::diff::{
-    align::{NameId, PathId, Paths, ROOT},
+    align::{hash_line, NameId, PathId, Paths, ROOT},
     classify::WriterSpan,
     event::Slot,
     invariants::{ReadOrder, SeqState},
@@ -61,10 +61,9 @@ impl Default for Dentries {
     }
 }
 
-/// The line of [`Dentries::children`] for `name` under `dir` (Fibonacci hashing).
+/// The line of [`Dentries::children`] for `name` under `dir`.
 fn child_line(dir: PathId, name: NameId) -> usize {
-    let key = (u64::from(dir) << 32) | u64::from(name);
-    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CHILD_BITS)) as usize
+    hash_line((u64::from(dir) << 32) | u64::from(name), CHILD_BITS)
 }
 
 impl Dentries {
