@@ -70,17 +70,21 @@ impl Dentries {
     /// [`Paths::child`], through the cache of recent answers: a line holds a path whose node
     /// is `(dir, name)` only if it is that pair's (the paths give each pair one node).
     fn child(&mut self, paths: &mut Paths, dir: PathId, name: NameId) -> PathId {
-        let line = child_line(dir, name);
-        if let Some(&c) = self.children.get(line) {
-            if paths.node(c) == Some((dir, name)) {
-                return c;
-            }
+        if let Some(c) = self.cached_child(paths, dir, name) {
+            return c;
         }
         let c = paths.child(dir, name);
-        if let Some(l) = self.children.get_mut(line) {
+        if let Some(l) = self.children.get_mut(child_line(dir, name)) {
             *l = c;
         }
         c
+    }
+
+    /// [`Self::child`]'s answer when its cache holds it (None: ask [`Self::child`]).
+    #[inline(always)]
+    fn cached_child(&self, paths: &Paths, dir: PathId, name: NameId) -> Option<PathId> {
+        let c = *self.children.get(child_line(dir, name))?;
+        (paths.node(c) == Some((dir, name))).then_some(c)
     }
 
     pub(super) fn get(&self, s: Slot) -> Option<&DentryRec> {
@@ -139,12 +143,13 @@ impl SideState {
     /// own dentry, or a dentry bound in its current life to its name under its parent's
     /// current name (most events). One look-up of each record; the two calls looked up the
     /// dentry's twice, and cost about 150 instructions an event (callgrind).
+    ///
+    /// A lookup that found no dentry (about a sixth of the events) is placed here too when
+    /// its parent is named and the cache of children holds its name there, as `path_of` would
+    /// find it: its call cost about 60 instructions (callgrind).
     #[inline(always)]
     fn placed(&self, ev: &Named, paths: &Paths) -> Option<(PathId, bool, u32)> {
-        if ev.dentry == 0 {
-            return None;
-        }
-        if ev.dentry == ev.parent {
+        if ev.dentry == ev.parent && ev.dentry != 0 {
             return Some((ROOT, false, 0));
         }
         let dir = self
@@ -152,6 +157,10 @@ impl SideState {
             .get(ev.parent)
             .filter(|r| r.dead_at.is_none_or(|d| ev.ts_begin <= d))?
             .bound?;
+        if ev.dentry == 0 {
+            let path = self.dentries.cached_child(paths, dir, ev.name_id)?;
+            return Some((path, false, 0));
+        }
         let rec = self.dentries.get(ev.dentry)?;
         let path = rec.bound?;
         if paths.node(path) != Some((dir, ev.name_id))
@@ -356,7 +365,8 @@ mod tests {
 
     /// `placed` answers only where `path_of` and `bind` change nothing, and answers as they
     /// do: random events over a few dentry numbers, parents and names, with lives ended and
-    /// renames by a traced move in between.
+    /// renames by a traced move in between. Lookups that found no dentry (number 0) are among
+    /// them, answered from the children's cache.
     #[test]
     fn placed_agrees_with_path_of_and_bind() {
         let lim = Limits {
@@ -377,7 +387,7 @@ mod tests {
             .map(|n| sh.paths.name(n))
             .collect();
         let mut next = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
-        let mut answered = 0;
+        let (mut answered, mut without_dentry) = (0, 0);
         for i in 1..20_000u64 {
             let mut ev = Ev::zeroed();
             ev.ts_begin = i * 10;
@@ -403,8 +413,10 @@ mod tests {
                 assert_eq!(f, anew, "event {i}");
                 assert_eq!(trace(&st, [ev.dentry, ev.parent]), before, "event {i}");
                 answered += 1;
+                without_dentry += usize::from(ev.dentry == 0);
             }
         }
         assert!((2_000..18_000).contains(&answered), "{answered}");
+        assert!(without_dentry > 500, "{without_dentry}");
     }
 }
