@@ -184,10 +184,17 @@ impl Clock {
             }
             Clock::LogicalOneThread { ticks, thread } => {
                 Self::on_its_thread(*thread);
-                let now = ticks.load(Ordering::Relaxed);
-                ticks.store(now.max(t.saturating_sub(1)), Ordering::Relaxed);
+                Self::advance_ticks(ticks, t);
             }
         }
+    }
+
+    /// A one-thread clock's [`Clock::advance_to`] on its thread, on its counter
+    /// ([`Clock::ticks_here`]).
+    #[inline]
+    pub(crate) fn advance_ticks(ticks: &AtomicU64, t: u64) {
+        let now = ticks.load(Ordering::Relaxed);
+        ticks.store(now.max(t.saturating_sub(1)), Ordering::Relaxed);
     }
 
     /// A one-thread clock's load and store are one step only on the thread that made it. That

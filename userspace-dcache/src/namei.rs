@@ -943,7 +943,7 @@ impl Task<'_> {
         if let Some((b, _)) = span {
             // The op's own events come strictly after its begin: a reader ordering events by
             // time (the diff) meets the op before what ran inside it.
-            self.dc.clock.advance_to(b.saturating_add(1));
+            self.advance_clock_to(b.saturating_add(1));
         }
         let ts = match span {
             Some((b, _)) => b,

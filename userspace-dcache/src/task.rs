@@ -158,6 +158,14 @@ impl<'a> Task<'a> {
         }
     }
 
+    /// [`Clock::advance_to`] of the dcache's clock, on this task's thread.
+    pub fn advance_clock_to(&self, t: u64) {
+        match self.clock_ticks {
+            Some(ticks) => Clock::advance_ticks(ticks, t),
+            None => self.dc.clock.advance_to(t),
+        }
+    }
+
     /// Sets what every event of this task carries: probe, begin, thread.
     fn stamp(&self, e: &mut Event, probe: Probe, ts: u64) {
         e.ts_begin = ts;
@@ -375,11 +383,15 @@ mod tests {
         assert_eq!(readings, [1, 2, 3, 4, 5]);
         c.advance_to(100);
         assert_eq!([t.now(), c.now()], [100, 101]);
+        t.advance_clock_to(50);
+        assert_eq!(c.now(), 102, "not moved back");
+        t.advance_clock_to(200);
+        assert_eq!([c.now(), t.now()], [200, 201]);
         std::thread::scope(|s| {
             let other = s.spawn(|| dc.task(8).now());
             assert!(other.join().is_err(), "read on another thread");
         });
-        assert_eq!(t.now(), 102, "the refused reading took no tick");
+        assert_eq!(t.now(), 202, "the refused reading took no tick");
 
         let logical = Dcache::new(
             DcacheConfig::new(Profile::LINUX_6_1, FsKind::Tmpfs)
@@ -389,5 +401,7 @@ mod tests {
         let t = logical.task(7);
         assert!(t.clock_ticks.is_none(), "not a one-thread clock");
         assert_eq!([logical.clock().now(), t.now(), t.now()], [1, 2, 3]);
+        t.advance_clock_to(10);
+        assert_eq!([logical.clock().now(), t.now()], [10, 11]);
     }
 }

@@ -843,7 +843,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         let t = self
             .tasks
             .get_or_make(op.tid, || task(dc, op.tid, hook).keeping_events());
-        dc.clock().advance_to(op.placed_at());
+        t.advance_clock_to(op.placed_at());
         let path2 = op.path2.map(|p| self.paths.get(p));
         // Hashed only when some end was damaged.
         let end = if self.recorded_ends.is_empty() {
