@@ -86,6 +86,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let t0 = Instant::now();
     let mut spent = Spent::default();
     setup::for_run_build();
+    // Which kernel the VM boots is known before the tracer is built, and whether the run will
+    // need the VM is known or likely: the kernel's download then leaves the critical path.
+    let prefetch = kernel_to_prefetch(&args, HostFacts::read()).map(|(choice, why)| {
+        eprintln!("run: fetching the VM's kernel ({choice}) beside the build: {why}");
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            vm::resolve_kernel(&choice).map(|_| t.elapsed())
+        })
+    });
     // One build serves both sides: the static tracer goes into the guest and runs here. It
     // needs none of the packages, so on a fresh machine the compile and apt overlap.
     let build = std::thread::spawn(|| {
@@ -97,9 +106,14 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let built = build
         .join()
         .map_err(|_| anyhow::anyhow!("the build thread panicked"))?;
+    // Joined even when the build failed: its apt-get would outlive us otherwise.
+    let fetched = prefetch
+        .map(|f| f.join())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("the kernel's fetch thread panicked"))?;
     packages?;
     let (tracer, build_time) = built?;
-    spent.add(Phase::Build, build_time);
+    spent.add_beside(Phase::Build, build_time, Phase::Packages);
     let out = if args.out.is_absolute() {
         args.out.clone()
     } else {
@@ -131,6 +145,10 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let t = Instant::now();
     if use_vm {
         eprintln!("run: recording in a QEMU guest: {why}");
+        // A failed fetch fails here, once; a fetched kernel is found in the cache below.
+        if let Some(fetch) = fetched {
+            spent.add_beside(Phase::KernelFetch, fetch?, Phase::Build);
+        }
         let vm = record_in_vm(&args, &tracer, &workload, record_args, &out)?;
         spent.add(Phase::Kernel, vm.kernel);
         spent.add(Phase::Initramfs, vm.initramfs);
@@ -142,6 +160,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         spent.add(Phase::Transfer, vm.transfer);
     } else {
         eprintln!("run: recording natively: {why}");
+        if fetched.is_some() {
+            eprintln!("run: the kernel fetched beside the build is not needed (it stays cached)");
+        }
         record_args.extend(["--out".into(), kernel_trace.display().to_string()]);
         let status = Command::new(&tracer)
             .args(&record_args)
@@ -215,13 +236,59 @@ fn resolve_workload_arg(w: &str) -> Result<String> {
     }
 }
 
+/// Where the kernel publishes its BTF; without it the tracer cannot resolve offsets.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// The kprobe PMU: where `perf_event_open` finds kprobes, which the tracer attaches with.
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+/// What decides, before the tracer exists to ask the kernel, whether a run records in the VM.
+#[derive(Debug, Clone, Copy)]
+struct HostFacts {
+    root: bool,
+    btf: bool,
+    kprobe_pmu: bool,
+}
+
+impl HostFacts {
+    fn read() -> HostFacts {
+        HostFacts {
+            root: setup::is_root(),
+            btf: Path::new(KERNEL_BTF).exists(),
+            kprobe_pmu: Path::new(KPROBE_PMU).exists(),
+        }
+    }
+}
+
+/// The Debian kernel to download beside the build, and why: when the run will record in the
+/// VM for sure ([`native_capability`] fails without asking the tracer), or very likely (no
+/// kprobes: only fentry could attach, which a kernel without kprobes seldom allows). A host
+/// that may trace natively fetches nothing, nor does a kernel that needs no download.
+fn kernel_to_prefetch(args: &RunArgs, host: HostFacts) -> Option<(KernelChoice, &'static str)> {
+    let why = if args.vm || args.kernel.is_some() {
+        "asked for (--vm or --kernel)"
+    } else if args.native {
+        return None;
+    } else if !host.root {
+        "not root, so the VM records"
+    } else if !host.btf {
+        "no kernel BTF here, so the VM records"
+    } else if !host.kprobe_pmu {
+        "no kprobes here, so the VM records unless this kernel loads fentry programs"
+    } else {
+        return None;
+    };
+    let choice = args.kernel.clone().unwrap_or_default();
+    matches!(choice, KernelChoice::Debian { .. }).then_some((choice, why))
+}
+
 /// Ok(how) when this host can attach the probes itself, else Err(why not).
 fn native_capability(tracer: &Path) -> std::result::Result<String, String> {
     if !setup::is_root() {
         return Err("not root (attaching probes needs root)".into());
     }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        return Err("the kernel publishes no BTF (/sys/kernel/btf/vmlinux)".into());
+    if !Path::new(KERNEL_BTF).exists() {
+        return Err(format!("the kernel publishes no BTF ({KERNEL_BTF})"));
     }
     // fentry needs tracing programs to load; kprobes need CONFIG_KPROBES.
     let verify = cmd::output(Command::new(tracer).args(["verify", "--json"]))
@@ -232,7 +299,7 @@ fn native_capability(tracer: &Path) -> std::result::Result<String, String> {
     if fentry_ok {
         return Ok("this kernel loads fentry/fexit programs".into());
     }
-    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+    if Path::new(KPROBE_PMU).exists() {
         return Ok("this kernel has kprobes".into());
     }
     Err(
@@ -269,7 +336,10 @@ enum Phase {
     Packages,
     /// The static tracer's build, beside the packages.
     Build,
-    /// Finding (or fetching) the VM's kernel.
+    /// Fetching (or finding) the VM's kernel beside the build, when the run knew it would
+    /// need the VM (see [`kernel_to_prefetch`]).
+    KernelFetch,
+    /// Finding (or fetching) the VM's kernel, and extracting its PVH image.
     Kernel,
     Initramfs,
     /// A KVM guest that did not reach init, tried first: once per machine where KVM is broken.
@@ -298,7 +368,8 @@ impl Phase {
     fn label(self) -> &'static str {
         match self {
             Phase::Packages => "packages",
-            Phase::Build => "build (beside the packages)",
+            Phase::Build => "build",
+            Phase::KernelFetch => "kernel fetch",
             Phase::Kernel => "kernel",
             Phase::Initramfs => "initramfs",
             Phase::KvmProbe => "KVM probe (KVM broken here; remembered)",
@@ -326,16 +397,37 @@ impl Phase {
     }
 }
 
+/// One phase of a run: its time, and the phase it ran beside (its seconds then overlap that
+/// phase's and are not part of the total's sum).
+struct Part {
+    phase: Phase,
+    took: Duration,
+    beside: Option<Phase>,
+}
+
 /// Where a run's seconds went, in order: the recording with its phases inside it.
 #[derive(Default)]
 struct Spent {
-    parts: Vec<(Phase, Duration)>,
+    parts: Vec<Part>,
     record: Vec<(Phase, f64)>,
 }
 
 impl Spent {
-    fn add(&mut self, phase: Phase, d: Duration) {
-        self.parts.push((phase, d));
+    fn add(&mut self, phase: Phase, took: Duration) {
+        self.parts.push(Part {
+            phase,
+            took,
+            beside: None,
+        });
+    }
+
+    /// A phase that ran at the same time as `beside`.
+    fn add_beside(&mut self, phase: Phase, took: Duration, beside: Phase) {
+        self.parts.push(Part {
+            phase,
+            took,
+            beside: Some(beside),
+        });
     }
 
     /// The recording (`elapsed`, as the host or the guest saw it) with its phases from `tracer
@@ -345,17 +437,22 @@ impl Spent {
         self.record = RecordSummary::read(summary)
             .map(|s| Phase::of_recording(&s).to_vec())
             .unwrap_or_default();
-        self.parts.push((Phase::Record, elapsed));
+        self.add(Phase::Record, elapsed);
     }
 
-    /// Every figure, for time.json: `phases` in order (the recording's own under `record`).
+    /// Every figure, for time.json: `phases` in order (the recording's own under `record`; a
+    /// phase that overlapped another names it in `beside`).
     fn json(&self, vm: bool) -> serde_json::Value {
         let phases: Vec<serde_json::Value> = self
             .parts
             .iter()
-            .map(|&(phase, d)| {
-                let mut p = serde_json::json!({ "phase": phase, "seconds": d.as_secs_f64() });
-                if phase == Phase::Record {
+            .map(|part| {
+                let mut p =
+                    serde_json::json!({ "phase": part.phase, "seconds": part.took.as_secs_f64() });
+                if let Some(beside) = part.beside {
+                    p["beside"] = serde_json::json!(beside);
+                }
+                if part.phase == Phase::Record {
                     p["of_which"] = self
                         .record
                         .iter()
@@ -382,16 +479,19 @@ impl std::fmt::Display for Spent {
         let parts: Vec<String> = self
             .parts
             .iter()
-            .map(|&(phase, d)| {
+            .map(|part| {
                 let inner: Vec<String> = self
                     .record
                     .iter()
                     .map(|&(p, s)| format!("{} {}", p.label(), secs(s)))
                     .collect();
-                if phase == Phase::Record && !inner.is_empty() {
-                    format!("record ({}) {}", inner.join(", "), secs(d.as_secs_f64()))
-                } else {
-                    format!("{} {}", phase.label(), secs(d.as_secs_f64()))
+                let took = secs(part.took.as_secs_f64());
+                match part.beside {
+                    _ if part.phase == Phase::Record && !inner.is_empty() => {
+                        format!("record ({}) {took}", inner.join(", "))
+                    }
+                    Some(b) => format!("{} (beside the {}) {took}", part.phase.label(), b.label()),
+                    None => format!("{} {took}", part.phase.label()),
                 }
             })
             .collect();
@@ -473,6 +573,9 @@ mod tests {
         };
         fs::write(&summary, serde_json::to_vec(&s).expect("json")).expect("write");
         let mut spent = Spent::default();
+        spent.add(Phase::Packages, Duration::from_secs(20));
+        spent.add_beside(Phase::Build, Duration::from_secs(90), Phase::Packages);
+        spent.add_beside(Phase::KernelFetch, Duration::from_secs(11), Phase::Build);
         spent.add(Phase::Boot, Duration::from_millis(5000));
         spent.tracer(&summary, Duration::from_millis(4500));
         spent.add(Phase::Total, Duration::from_secs(10));
@@ -484,16 +587,30 @@ mod tests {
             .iter()
             .map(|p| p["phase"].as_str().expect("name"))
             .collect();
-        assert_eq!(phases, ["boot", "record", "total"]);
-        let record = &j["phases"][1];
+        assert_eq!(
+            phases,
+            [
+                "packages",
+                "build",
+                "kernel-fetch",
+                "boot",
+                "record",
+                "total"
+            ]
+        );
+        assert_eq!(j["phases"][0].get("beside"), None);
+        assert_eq!(j["phases"][1]["beside"], "packages");
+        assert_eq!(j["phases"][2]["beside"], "build");
+        let record = &j["phases"][4];
         assert_eq!(record["seconds"], 4.5);
         assert_eq!(record["of_which"][0]["phase"], "btf-and-object");
         assert_eq!(record["of_which"][3]["phase"], "detach-and-trace");
         assert_eq!(record["of_which"][3]["seconds"], 0.25);
         assert_eq!(
             spent.to_string(),
-            "boot 5.0s, record (BTF and object 1.5s, attach 2.0s, workload 0.5s, detach or \
-             pin, trace 0.2s) 4.5s, total 10.0s"
+            "packages 20.0s, build (beside the packages) 90.0s, kernel fetch (beside the build) \
+             11.0s, boot 5.0s, record (BTF and object 1.5s, attach 2.0s, workload 0.5s, detach \
+             or pin, trace 0.2s) 4.5s, total 10.0s"
         );
         fs::write(&summary, "not json").expect("write");
         let mut unread = Spent::default();
@@ -503,5 +620,56 @@ mod tests {
             .get("of_which")
             .is_some_and(|w| w.as_array().is_some_and(Vec::is_empty)));
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn fetches_the_kernel_beside_the_build_only_when_the_vm_is_sure_or_likely() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let args = |argv: &[&str]| {
+            Cli::try_parse_from(std::iter::once("run").chain(argv.iter().copied()))
+                .expect("arguments")
+                .run
+        };
+        let can_trace = HostFacts {
+            root: true,
+            btf: true,
+            kprobe_pmu: true,
+        };
+        let fetched = |argv: &[&str], host: HostFacts| {
+            kernel_to_prefetch(&args(argv), host).map(|(k, _)| k.to_string())
+        };
+        let bookworm = Some("debian:bookworm".to_string());
+        // A host that may trace natively downloads nothing it may not need.
+        assert_eq!(fetched(&[], can_trace), None);
+        assert_eq!(fetched(&["--vm"], can_trace), bookworm);
+        assert_eq!(
+            fetched(&["--kernel", "debian:trixie/6.12.1-1"], can_trace),
+            Some("debian:trixie/6.12.1-1".to_string())
+        );
+        // A kernel on disk or built here needs no download.
+        assert_eq!(fetched(&["--kernel", "/boot/vmlinuz"], can_trace), None);
+        assert_eq!(fetched(&["--kernel", "built:b1"], can_trace), None);
+        for host in [
+            HostFacts {
+                root: false,
+                ..can_trace
+            },
+            HostFacts {
+                btf: false,
+                ..can_trace
+            },
+            HostFacts {
+                kprobe_pmu: false,
+                ..can_trace
+            },
+        ] {
+            assert_eq!(fetched(&[], host), bookworm, "{host:?}");
+            assert_eq!(fetched(&["--native"], host), None, "{host:?}: --native");
+        }
     }
 }
