@@ -201,6 +201,7 @@ impl<K: Ord> Default for Queue<K> {
 }
 
 impl<K: Ord + Copy> Queue<K> {
+    #[inline(always)]
     fn push(&mut self, k: K) {
         if self.run.back().is_none_or(|&last| last <= k) {
             self.run.push_back(k);
