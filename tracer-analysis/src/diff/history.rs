@@ -747,6 +747,19 @@ impl History {
         h.state_asked(t)
     }
 
+    /// [`History::state_at`] where it can be [`State::Missing`] or [`State::Racing`]; None where
+    /// the last writer that completed before `t` rules both out (there is none, or it has no
+    /// rival and left the name existing: the state is then existing or unknown), without
+    /// walking the observations. A successful stat's or open's judgement asks only this: its
+    /// result contradicts a missing name alone, and the walk was most of its cost (callgrind).
+    pub fn state_unless_existing(&self, path: PathId, t: u64) -> Option<State<'_>> {
+        match self.names.get(path as usize)?.last_writer_before(t) {
+            None => None,
+            Some((w, None)) if w.effect == Some(Exists::Yes) => None,
+            Some(_) => Some(self.state_at(path, t)),
+        }
+    }
+
     /// Whether `path`'s state at `t` may be [`State::Racing`]: only when the last writer that
     /// completed before `t` has a rival. Cheaper than [`History::state_at`] (no walk of the
     /// observations), for a question that only needs to know whether the state is racing.
@@ -1368,7 +1381,7 @@ mod tests {
             Writers::OfExistenceOrType,
             Writers::All,
         ];
-        let (mut ordered, mut racing, mut observed, mut early) = (0, 0, 0, 0);
+        let (mut ordered, mut racing, mut observed, mut early, mut unasked) = (0, 0, 0, 0, 0);
         for seed in 1..=40u64 {
             let mut rng = crate::test_rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let retention = 200 + rng(2_000);
@@ -1442,6 +1455,17 @@ mod tests {
                             rival || !matches!(state, State::Racing(..)),
                             "seed {seed} t {q}"
                         );
+                        // Asked only where it can be missing or racing, as the state then.
+                        match h.state_unless_existing(p, q) {
+                            Some(s) => assert_eq!(s, state, "seed {seed} t {q}"),
+                            None => {
+                                unasked += 1;
+                                assert!(
+                                    matches!(state, State::Exists(_) | State::Unknown),
+                                    "seed {seed} t {q}"
+                                );
+                            }
+                        }
                         match state {
                             State::Ordered { .. } => ordered += 1,
                             State::Racing(..) => racing += 1,
@@ -1491,8 +1515,9 @@ mod tests {
         }
         // The histories reach every case the walks distinguish.
         assert!(
-            ordered > 100 && racing > 100 && observed > 1_000 && early > 1_000,
-            "ordered {ordered}, racing {racing}, observed {observed}, long runs {early}"
+            ordered > 100 && racing > 100 && observed > 1_000 && early > 1_000 && unasked > 1_000,
+            "ordered {ordered}, racing {racing}, observed {observed}, long runs {early}, \
+             unasked {unasked}"
         );
     }
 

@@ -13,10 +13,10 @@ use tracer_common::{flags, OpKind, Probe};
 
 use super::{findings::json_map, probes::ENOENT, Shared, SideState};
 use crate::diff::{
-    align::{Begun, Judgement, OpResult, Paths, ROOT},
+    align::{Begun, Judgement, OpResult, PathId, Paths, ROOT},
     classify::{self, Class, Ruling},
     evidence::{obs_args, Obs},
-    history::{State, Writers},
+    history::{History, State, Writers},
     report::AnomalyKind,
 };
 
@@ -314,8 +314,9 @@ impl SideState {
                     result: o.result,
                 };
                 let paths = &sh.paths;
+                let hist = &self.hist;
                 sh.matcher
-                    .record(self.index, r, || self.judge(o, paths), paths);
+                    .record(self.index, r, || judge(hist, o, paths), paths);
                 if enoent {
                     self.resolve_enoent(slot, sh);
                 }
@@ -371,73 +372,6 @@ impl SideState {
         }
     }
 
-    /// What this side's history says of an operation's result: whether a race makes another
-    /// result possible (a writer of its name, or of a directory above it, by another
-    /// operation overlapping it, or two writers of the name before it that overlapped each
-    /// other), and whether the history rules the result out (only a stat's or open's found or
-    /// not found reads directly against the name's state at its begin; a writer's result
-    /// depends on more: its flags, the parent). The name's state is read once for both.
-    fn judge(&self, o: &Obs, paths: &Paths) -> Judgement {
-        const RACY: Judgement = Judgement {
-            racy: true,
-            contradicts: false,
-        };
-        let mut own = None;
-        // Results that depend only on whether the name exists (a rename onto it replaces it
-        // with one of the same type), unless they say what it is: an unlink's or an open's
-        // EISDIR or ENOTDIR, which an exchange of a file and a directory can make.
-        const EISDIR: i32 = -21;
-        const ENOTDIR: i32 = -20;
-        let on_name = match o.op {
-            Some(OpKind::Unlink | OpKind::Open) if matches!(o.result, EISDIR | ENOTDIR) => {
-                Some(Writers::OfExistenceOrType)
-            }
-            Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir) => {
-                Some(Writers::OfExistence)
-            }
-            _ => None,
-        };
-        let reads_own = matches!(o.op, Some(OpKind::Stat | OpKind::Open));
-        // No second name walks nothing, as the root does (an array of options flattened cost
-        // about 45 instructions a question, callgrind).
-        for start in [o.path, o.path2.unwrap_or(ROOT)] {
-            let mut cur = Some(start);
-            while let Some(p) = cur.filter(|p| *p != ROOT) {
-                let which = on_name.filter(|_| p == start).unwrap_or(Writers::All);
-                if self
-                    .hist
-                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid, which)
-                    .is_some()
-                {
-                    return RACY;
-                }
-                // The full state only where it is read: the name's own for a stat's or open's
-                // result, or a state that may be racing (a last writer with a rival).
-                let own_here = p == o.path && own.is_none();
-                if (own_here && reads_own) || self.hist.may_race(p, o.ts_begin) {
-                    let state = self.hist.state_at(p, o.ts_begin);
-                    if let State::Racing(..) = state {
-                        return RACY;
-                    }
-                    if own_here {
-                        own = Some(state);
-                    }
-                }
-                cur = paths.parent(p);
-            }
-        }
-        let contradicts = reads_own
-            && match own {
-                Some(State::Exists(_)) => o.result == ENOENT,
-                Some(State::Missing(_)) => o.result == 0,
-                _ => false,
-            };
-        Judgement {
-            racy: false,
-            contradicts,
-        }
-    }
-
     /// Files the result differences no race explains that the matcher gives this side
     /// ([`OpMatcher::take_differences`](crate::diff::align::OpMatcher::take_differences)) as
     /// its anomalies, each on its own operation, whichever side completed the pair; the
@@ -480,9 +414,251 @@ impl SideState {
     }
 }
 
+/// What this side's history says of an operation's result: whether a race makes another
+/// result possible (a writer of its name, or of a directory above it, by another
+/// operation overlapping it, or two writers of the name before it that overlapped each
+/// other), and whether the history rules the result out (only a stat's or open's found or
+/// not found reads directly against the name's state at its begin; a writer's result
+/// depends on more: its flags, the parent).
+fn judge(hist: &History, o: &Obs, paths: &Paths) -> Judgement {
+    const RACY: Judgement = Judgement {
+        racy: true,
+        contradicts: false,
+    };
+    // Results that depend only on whether the name exists (a rename onto it replaces it
+    // with one of the same type), unless they say what it is: an unlink's or an open's
+    // EISDIR or ENOTDIR, which an exchange of a file and a directory can make.
+    const EISDIR: i32 = -21;
+    const ENOTDIR: i32 = -20;
+    let on_name = match o.op {
+        Some(OpKind::Unlink | OpKind::Open) if matches!(o.result, EISDIR | ENOTDIR) => {
+            Writers::OfExistenceOrType
+        }
+        Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir) => {
+            Writers::OfExistence
+        }
+        _ => Writers::All,
+    };
+    let (p, b) = (o.path, o.ts_begin);
+    let mut contradicts = false;
+    if p != ROOT && matches!(o.op, Some(OpKind::Stat | OpKind::Open)) {
+        if hist
+            .other_writer_overlapping(p, b, o.ts_end, o.tid, on_name)
+            .is_some()
+        {
+            return RACY;
+        }
+        // The name's state, read only as far as the result needs: a name found is
+        // contradicted by a missing one alone, ENOENT by an existing one (its class asks
+        // the same state next, from the kept answer), any other result by neither.
+        let state = match o.result {
+            0 => hist.state_unless_existing(p, b),
+            ENOENT => Some(hist.state_at(p, b)),
+            _ => hist.may_race(p, b).then(|| hist.state_at(p, b)),
+        };
+        match state {
+            Some(State::Racing(..)) => return RACY,
+            Some(State::Exists(_)) => contradicts = o.result == ENOENT,
+            Some(State::Missing(_)) => contradicts = o.result == 0,
+            _ => {}
+        }
+        if raced_above(hist, paths.parent(p), o, Writers::All, paths) {
+            return RACY;
+        }
+    } else if raced_above(hist, Some(p), o, on_name, paths) {
+        return RACY;
+    }
+    if let Some(p2) = o.path2 {
+        if raced_above(hist, Some(p2), o, on_name, paths) {
+            return RACY;
+        }
+    }
+    Judgement {
+        racy: false,
+        contradicts,
+    }
+}
+
+/// Whether `from` or a directory above it (the root excluded) was raced around `o`: a
+/// writer of it other than `o` itself overlaps `o` (counting `which` on `from`, every
+/// writer above), or its state at `o`'s begin is racing.
+fn raced_above(
+    hist: &History,
+    from: Option<PathId>,
+    o: &Obs,
+    which: Writers,
+    paths: &Paths,
+) -> bool {
+    let (b, e) = (o.ts_begin, o.ts_end);
+    let mut which = which;
+    let mut cur = from;
+    while let Some(p) = cur.filter(|p| *p != ROOT) {
+        if hist
+            .other_writer_overlapping(p, b, e, o.tid, which)
+            .is_some()
+            || (hist.may_race(p, b) && matches!(hist.state_at(p, b), State::Racing(..)))
+        {
+            return true;
+        }
+        which = Writers::All;
+        cur = paths.parent(p);
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diff::history::Fact;
+
+    /// Session 17's judgement, which read a stat's or open's own state in full whatever its
+    /// result, walking every name from the operation's up: the oracle of [`judge`].
+    fn judge_walk(hist: &History, o: &Obs, paths: &Paths) -> Judgement {
+        const RACY: Judgement = Judgement {
+            racy: true,
+            contradicts: false,
+        };
+        let mut own = None;
+        let on_name = match o.op {
+            Some(OpKind::Unlink | OpKind::Open) if matches!(o.result, -21 | -20) => {
+                Some(Writers::OfExistenceOrType)
+            }
+            Some(OpKind::Stat | OpKind::Open | OpKind::Unlink | OpKind::Create | OpKind::Mkdir) => {
+                Some(Writers::OfExistence)
+            }
+            _ => None,
+        };
+        let reads_own = matches!(o.op, Some(OpKind::Stat | OpKind::Open));
+        for start in [o.path, o.path2.unwrap_or(ROOT)] {
+            let mut cur = Some(start);
+            while let Some(p) = cur.filter(|p| *p != ROOT) {
+                let which = on_name.filter(|_| p == start).unwrap_or(Writers::All);
+                if hist
+                    .other_writer_overlapping(p, o.ts_begin, o.ts_end, o.tid, which)
+                    .is_some()
+                {
+                    return RACY;
+                }
+                let own_here = p == o.path && own.is_none();
+                if (own_here && reads_own) || hist.may_race(p, o.ts_begin) {
+                    let state = hist.state_at(p, o.ts_begin);
+                    if let State::Racing(..) = state {
+                        return RACY;
+                    }
+                    if own_here {
+                        own = Some(state);
+                    }
+                }
+                cur = paths.parent(p);
+            }
+        }
+        let contradicts = reads_own
+            && match own {
+                Some(State::Exists(_)) => o.result == ENOENT,
+                Some(State::Missing(_)) => o.result == 0,
+                _ => false,
+            };
+        Judgement {
+            racy: false,
+            contradicts,
+        }
+    }
+
+    /// Judgements on random histories of files and directories (operations of every kind from
+    /// four threads, overlapping, some long, some damaged, renames and exchanges between the
+    /// names, jumps past the retention that fold) answer as the walk of every name with the
+    /// full own state does: each operation added is judged, and operations of every kind and
+    /// result on every name (the root too) at points around it.
+    #[test]
+    fn judgements_agree_with_the_walk_that_read_the_whole_state() {
+        use OpKind::{Create, Exchange, Mkdir, Open, Readdir, Rename, Rmdir, Stat, Unlink};
+        // A name now and then the root; a second name for a rename or exchange.
+        fn random_op(
+            rng: &mut impl FnMut(u64) -> u64,
+            names: &[PathId],
+        ) -> (OpKind, PathId, Option<PathId>, i32) {
+            let kinds = [
+                Create, Mkdir, Unlink, Rmdir, Rename, Exchange, Stat, Open, Readdir,
+            ];
+            let pick = |rng: &mut dyn FnMut(u64) -> u64| match rng(30) {
+                0 => ROOT,
+                _ => names[rng(names.len() as u64) as usize],
+            };
+            let kind = kinds[rng(kinds.len() as u64) as usize];
+            let path = pick(rng);
+            let path2 = matches!(kind, Rename | Exchange).then(|| pick(rng));
+            let result = [0, 0, 0, -2, -2, -17, -21, -20, -13][rng(9) as usize];
+            (kind, path, path2, result)
+        }
+        let mut paths = Paths::default();
+        let names: Vec<PathId> = ["d0", "d0/f0", "d0/f1", "d0/d1", "d0/d1/f2", "d2", "d2/f3"]
+            .iter()
+            .map(|p| paths.parse(p.as_bytes()))
+            .collect();
+        let (mut racy, mut contradicts, mut calm) = (0, 0, 0);
+        for seed in 1..=30u64 {
+            let mut rng = crate::test_rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let retention = 200 + rng(2_000);
+            let mut hist = History::new(retention);
+            let (mut t, mut now) = (1_000u64, 0u64);
+            let mut free = [0u64; 4];
+            for _ in 0..800 {
+                let tid = rng(4) as usize;
+                t += rng(30);
+                if rng(200) == 0 {
+                    t += retention * 2;
+                }
+                let b = t.max(free[tid]);
+                let e = match rng(40) {
+                    0 => b + 300 + rng(1_000),
+                    1 => b.saturating_sub(1 + rng(20)),
+                    _ => b + 1 + rng(40),
+                };
+                free[tid] = b.max(e) + 1;
+                now = now.max(b.max(e));
+                let (kind, path, path2, result) = random_op(&mut rng, &names);
+                hist.add_op(
+                    Fact::from_op(kind, result, b, e, tid as u32),
+                    path,
+                    path2,
+                    now,
+                );
+                let mut asked = vec![(kind, path, path2, result, b, e, tid as u32)];
+                for _ in 0..4 {
+                    let (kind, path, path2, result) = random_op(&mut rng, &names);
+                    let qb = (now + 50).saturating_sub(rng(retention / 2 + 100));
+                    asked.push((kind, path, path2, result, qb, qb + rng(60), rng(4) as u32));
+                }
+                for (kind, path, path2, result, b, e, tid) in asked {
+                    let o = Obs {
+                        ts_begin: b,
+                        ts_end: e,
+                        tid,
+                        op: (rng(50) != 0).then_some(kind),
+                        path,
+                        path2,
+                        result,
+                        ..Obs::BLANK
+                    };
+                    let (new, old) = (judge(&hist, &o, &paths), judge_walk(&hist, &o, &paths));
+                    assert_eq!(
+                        (new.racy, new.contradicts),
+                        (old.racy, old.contradicts),
+                        "seed {seed}: {o:?}"
+                    );
+                    match (old.racy, old.contradicts) {
+                        (true, _) => racy += 1,
+                        (_, true) => contradicts += 1,
+                        _ => calm += 1,
+                    }
+                }
+            }
+        }
+        assert!(
+            racy > 1_000 && contradicts > 1_000 && calm > 1_000,
+            "racy {racy}, contradicting {contradicts}, neither {calm}"
+        );
+    }
 
     /// A popped suspect's slot holds it until the next push, and is then given out again: 5,000
     /// suspects, up to 40 waiting, each read back when popped and compared with a heap of
