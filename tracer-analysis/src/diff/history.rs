@@ -321,7 +321,14 @@ impl NameHistory {
     /// prologue and epilogue were a fifth of its cost (callgrind).
     #[inline(always)]
     fn last_writer_before(&self, t: u64) -> Option<LastWriter<'_>> {
-        let Some(i) = self.writers_before(t).checked_sub(1) else {
+        self.last_writer_among(self.writers_before(t))
+    }
+
+    /// [`NameHistory::last_writer_before`] from `end`, how many of `writers` ended before the
+    /// point.
+    #[inline(always)]
+    fn last_writer_among(&self, end: usize) -> Option<LastWriter<'_>> {
+        let Some(i) = end.checked_sub(1) else {
             return self
                 .base_writer
                 .as_ref()
@@ -853,6 +860,34 @@ impl History {
         self.writer_ending_after(path, b, |f| {
             which.count(f) && f.ts_begin <= e && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
         })
+    }
+
+    /// Whether a writer of `path` other than the asking operation overlaps `[b, e]`
+    /// ([`History::other_writer_overlapping`]) or `path`'s state at `b` is racing. One walk
+    /// back through the name's writers answers both: those ending at or after `b` are the
+    /// overlap's candidates, and the one before them is the last writer before `b`, whose
+    /// rival alone can make the state racing ([`History::may_race`]); asked apart, the second
+    /// searched the writers again (callgrind: about 50 instructions a name of a judgement).
+    pub fn raced(&self, path: PathId, b: u64, e: u64, tid: u32, which: Writers) -> bool {
+        let Some(h) = self.names.get(path as usize) else {
+            return false;
+        };
+        let mut end = h.writers.len();
+        for f in h.writers.iter().rev() {
+            if f.ts_end < b {
+                break;
+            }
+            if which.count(f)
+                && f.ts_begin <= e
+                && !(f.tid == tid && f.ts_begin == b && f.ts_end == e)
+            {
+                return true;
+            }
+            end -= 1;
+        }
+        h.last_writer_among(end)
+            .is_some_and(|(_, rival)| rival.is_some())
+            && matches!(self.state_at(path, b), State::Racing(..))
     }
 
     /// A writer operation on `path` (of `kinds`, or any; counting `which`) whose interval
@@ -1491,9 +1526,16 @@ mod tests {
                                     reference::writer_overlapping(nh, (b, e), None, k, which),
                                 );
                             }
+                            let other = h.other_writer_overlapping(p, b, e, tid, which);
                             assert_eq!(
-                                h.other_writer_overlapping(p, b, e, tid, which),
+                                other,
                                 reference::writer_overlapping(nh, (b, e), Some(tid), None, which),
+                            );
+                            let racing = matches!(h.state_at(p, b), State::Racing(..));
+                            assert_eq!(
+                                h.raced(p, b, e, tid, which),
+                                other.is_some() || (h.may_race(p, b) && racing),
+                                "seed {seed} [{b}, {e}]"
                             );
                         }
                         assert_eq!(

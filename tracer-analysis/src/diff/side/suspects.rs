@@ -493,11 +493,7 @@ fn raced_above(
     let mut which = which;
     let mut cur = from;
     while let Some(p) = cur.filter(|p| *p != ROOT) {
-        if hist
-            .other_writer_overlapping(p, b, e, o.tid, which)
-            .is_some()
-            || (hist.may_race(p, b) && matches!(hist.state_at(p, b), State::Racing(..)))
-        {
+        if hist.raced(p, b, e, o.tid, which) {
             return true;
         }
         which = Writers::All;
