@@ -2,6 +2,7 @@
 //! workload or a kernel trace on the model, and the diff with its reports. Nothing here loads a
 //! probe or needs the eBPF toolchain: it builds and tests with stable Rust alone.
 pub mod agreement;
+mod cache_line;
 mod codes;
 pub mod diff;
 pub mod export;

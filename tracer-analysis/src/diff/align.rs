@@ -10,6 +10,8 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde::Serialize;
 use tracer_common::OpKind;
 
+use crate::cache_line::hash_line;
+
 /// An interned path. [`ROOT`] is the workload's file system root.
 pub type PathId = u32;
 pub const ROOT: PathId = 0;
@@ -255,12 +257,6 @@ struct Key {
 const KEY_BITS: u32 = 12;
 /// The tag of an empty line: no (kind, name) has it (a name's id is 32 bits).
 const NO_KEY: u64 = u64::MAX;
-
-/// The line of `key` in a direct-mapped table of `1 << bits` lines (Fibonacci hashing: the
-/// multiply carries every bit of the key into the top `bits`, which pick the line).
-pub(super) fn hash_line(key: u64, bits: u32) -> usize {
-    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
-}
 
 /// The tag of (`kind`, `path`) and its line among [`OpMatcher`]'s recent keys.
 fn key_line(kind: OpKind, path: PathId) -> (u64, usize) {

@@ -8,7 +8,7 @@
 use foldhash::{HashMap, HashMapExt};
 use tracer_common::{Probe, NAME_CAP};
 
-use crate::trace::Record;
+use crate::{cache_line::hash_line, trace::Record};
 
 /// A dentry pointer as numbered in its trace; 0 is the NULL pointer.
 pub type Slot = u32;
@@ -144,7 +144,7 @@ impl Numbering {
         let bytes = rec.name_bytes();
         let (dentry, parent, name) = match short_key(rec.name_window(), bytes.len()) {
             Some(k) if d != 0 => {
-                let line = ptr_line(d, RECENT_EVENTS_BITS);
+                let line = hash_line(d, RECENT_EVENTS_BITS);
                 match self.recent_events.get(line) {
                     Some(e) if e.dentry == d && e.parent == p && e.name_key == k => e.numbers,
                     _ => self.seen_anew(line, (d, p, k), bytes),
@@ -248,7 +248,7 @@ impl Numbering {
         if p == 0 {
             return 0;
         }
-        let line = ptr_line(p, RECENT_BITS);
+        let line = hash_line(p, RECENT_BITS);
         if let Some(&(_, s)) = self.recent.get(line).filter(|(q, _)| *q == p) {
             return s;
         }
@@ -272,12 +272,6 @@ impl Numbering {
 /// Lines of [`Numbering`]'s cache of recent pointers.
 const RECENT_BITS: u32 = 12;
 
-/// The line of pointer `p` in a direct-mapped cache of `1 << bits` lines: the high bits of a
-/// Fibonacci product, as a pointer's low bits repeat (slab objects are aligned).
-#[inline(always)]
-fn ptr_line(p: u64, bits: u32) -> usize {
-    (p.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
-}
 const RECENT: usize = 1 << RECENT_BITS;
 
 /// Lines of [`Numbering`]'s cache of recent events (4,096 of 48 bytes: 192 KB).
@@ -448,7 +442,7 @@ mod tests {
             }
         };
         // Few dentries and lines: 64 dentries on 4,096 lines, some on one line.
-        let line_of = |d: u64| ptr_line(d, RECENT_EVENTS_BITS);
+        let line_of = |d: u64| hash_line(d, RECENT_EVENTS_BITS);
         let mut dentries: Vec<u64> = (1..40u64).map(|i| i * 64).collect();
         let first = line_of(dentries[0]);
         dentries.extend(
@@ -492,7 +486,7 @@ mod tests {
     #[test]
     fn null_pointers_leave_the_recent_pointers_as_they_were() {
         let mut n = Numbering::default();
-        let line0 = |p: u64| ptr_line(p, RECENT_BITS) == 0;
+        let line0 = |p: u64| hash_line(p, RECENT_BITS) == 0;
         let p = (1u64..)
             .map(|i| i * 64)
             .find(|p| line0(*p))

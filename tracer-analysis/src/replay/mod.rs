@@ -18,6 +18,7 @@ use userspace_dcache::{
 };
 
 use crate::{
+    cache_line::hash_line,
     output::Durability,
     trace::{End, Footer, Header, Origin, Reader, Record, ThreadInfo, TraceError, Writer},
     workload::{self, PlannedOp, Workload, WorkloadError, SETUP_THREAD},
@@ -203,7 +204,8 @@ struct Paths {
     recent: Box<[u32; RECENT]>,
 }
 
-const RECENT: usize = 256;
+const RECENT_BITS: u32 = 8;
+const RECENT: usize = 1 << RECENT_BITS;
 
 impl Default for Paths {
     fn default() -> Paths {
@@ -249,7 +251,7 @@ impl Paths {
             }
         };
         let key = u64::from_le_bytes(tail) ^ (bytes.len() as u64).rotate_left(32);
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+        hash_line(key, RECENT_BITS)
     }
 
     fn get(&self, id: u32) -> &str {

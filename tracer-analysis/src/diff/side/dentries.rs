@@ -7,8 +7,9 @@
 //! `d_seq` record starts afresh with a new life, and with a new name no traced `__d_move` gave
 //! it.
 use super::{findings::Gap, Named, Shared, SideState};
+use crate::cache_line::hash_line;
 use crate::diff::{
-    align::{hash_line, NameId, PathId, Paths, ROOT},
+    align::{NameId, PathId, Paths, ROOT},
     classify::WriterSpan,
     event::Slot,
     invariants::{ReadOrder, SeqState},
