@@ -85,6 +85,12 @@ impl RunArgs {
 pub fn run(args: RunArgs) -> Result<i32> {
     let t0 = Instant::now();
     let mut spent = Spent::default();
+    // A usage error comes before any download.
+    let kernel = args
+        .kernel
+        .clone()
+        .map(|k| k.with_modules(args.modules.clone()))
+        .transpose()?;
     setup::for_run_build();
     // Which kernel the VM boots is known before the tracer is built, and whether the run will
     // need the VM is known or likely: the kernel's download then leaves the critical path.
@@ -103,12 +109,15 @@ pub fn run(args: RunArgs) -> Result<i32> {
     });
     let packages = setup::for_run_packages();
     spent.add(Phase::Packages, t0.elapsed());
-    let built = build
-        .join()
-        .map_err(|_| anyhow::anyhow!("the build thread panicked"))?;
-    // Joined even when the build failed: its apt-get would outlive us otherwise.
-    let fetched = prefetch
-        .map(|f| f.join())
+    let built = build.join();
+    // Both threads joined before either's failure returns: a fetch's apt-get would outlive us.
+    // What the run waits for the fetch after the build is the kernel's time on its critical
+    // path.
+    let waiting = Instant::now();
+    let fetched = prefetch.map(|f| f.join());
+    let fetch_wait = waiting.elapsed();
+    let built = built.map_err(|_| anyhow::anyhow!("the build thread panicked"))?;
+    let fetched = fetched
         .transpose()
         .map_err(|_| anyhow::anyhow!("the kernel's fetch thread panicked"))?;
     packages?;
@@ -149,8 +158,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
         if let Some(fetch) = fetched {
             spent.add_beside(Phase::KernelFetch, fetch?, Phase::Build);
         }
-        let vm = record_in_vm(&args, &tracer, &workload, record_args, &out)?;
-        spent.add(Phase::Kernel, vm.kernel);
+        let vm = record_in_vm(&args, kernel, &tracer, &workload, record_args, &out)?;
+        spent.add(Phase::Kernel, fetch_wait + vm.kernel);
         spent.add(Phase::Initramfs, vm.initramfs);
         if let Some(probe) = vm.kvm_probe {
             spent.add(Phase::KvmProbe, probe);
@@ -160,8 +169,21 @@ pub fn run(args: RunArgs) -> Result<i32> {
         spent.add(Phase::Transfer, vm.transfer);
     } else {
         eprintln!("run: recording natively: {why}");
-        if fetched.is_some() {
-            eprintln!("run: the kernel fetched beside the build is not needed (it stays cached)");
+        match fetched {
+            Some(Ok(took)) => {
+                eprintln!(
+                    "run: the kernel fetched beside the build is not needed (it stays cached)"
+                );
+                spent.add_beside(Phase::KernelFetch, took, Phase::Build);
+                spent.add(Phase::Kernel, fetch_wait);
+            }
+            Some(Err(e)) => {
+                eprintln!(
+                    "run: the kernel's fetch beside the build failed, and is not needed: {e:#}"
+                );
+                spent.add(Phase::Kernel, fetch_wait);
+            }
+            None => {}
         }
         record_args.extend(["--out".into(), kernel_trace.display().to_string()]);
         let status = Command::new(&tracer)
@@ -339,7 +361,8 @@ enum Phase {
     /// Fetching (or finding) the VM's kernel beside the build, when the run knew it would
     /// need the VM (see [`kernel_to_prefetch`]).
     KernelFetch,
-    /// Finding (or fetching) the VM's kernel, and extracting its PVH image.
+    /// Finding (or fetching) the VM's kernel after the build, and extracting its PVH image;
+    /// with a fetch beside the build, also the time the run waited for it once built.
     Kernel,
     Initramfs,
     /// A KVM guest that did not reach init, tried first: once per machine where KVM is broken.
@@ -398,7 +421,7 @@ impl Phase {
 }
 
 /// One phase of a run: its time, and the phase it ran beside (its seconds then overlap that
-/// phase's and are not part of the total's sum).
+/// phase's, so the phases add up to more than the total, which is the run's wall time).
 struct Part {
     phase: Phase,
     took: Duration,
@@ -501,6 +524,7 @@ impl std::fmt::Display for Spent {
 
 fn record_in_vm(
     args: &RunArgs,
+    kernel: Option<KernelChoice>,
     tracer: &Path,
     workload: &str,
     mut record_args: Vec<String>,
@@ -508,8 +532,8 @@ fn record_in_vm(
 ) -> Result<vm::Timings> {
     let mut spec = VmSpec::new(Vec::<String>::new());
     spec.tracer = Some(tracer.to_path_buf());
-    if let Some(k) = &args.kernel {
-        spec.kernel = k.clone().with_modules(args.modules.clone())?;
+    if let Some(k) = kernel {
+        spec.kernel = k;
     }
     spec.kernel_args = args.append.clone();
     let modules = cmd::output(Command::new(tracer).args(["workloads", "--modules", workload]))
@@ -620,6 +644,32 @@ mod tests {
             .get("of_which")
             .is_some_and(|w| w.as_array().is_some_and(Vec::is_empty)));
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn modules_with_a_debian_kernel_is_refused_before_anything_is_fetched_or_built() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let args = Cli::try_parse_from([
+            "run",
+            "--kernel",
+            "debian:bookworm",
+            "--modules",
+            "/nonexistent",
+        ])
+        .expect("arguments")
+        .run;
+        // Before the check moved ahead of the fetch and the build, this ran both first.
+        let e = run(args).expect_err("a usage error");
+        assert!(
+            e.to_string()
+                .contains("--modules goes with --kernel PATH only"),
+            "{e:#}"
+        );
     }
 
     #[test]

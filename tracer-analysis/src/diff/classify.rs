@@ -404,6 +404,7 @@ fn outcome(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Outco
 
 /// The class of a validated NULL-inode lookup return or of an ENOENT result over `[b, e]`:
 /// what [`null_lookup`] and [`enoent`] rule, without building their sentence and evidence.
+///
 /// [`outcome`]'s questions, asked without building an [`Outcome`] (built and read back by
 /// the caller, it cost about 15 instructions a call, callgrind).
 pub fn class_of(hist: &History, paths: &Paths, path: PathId, b: u64, e: u64) -> Class {
