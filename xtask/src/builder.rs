@@ -41,17 +41,9 @@ pub fn release_binaries() -> Result<PathBuf> {
 /// `check` feature (the loom model checker, which no guest and no `run` needs) and without
 /// debug information (the release profile's line tables, std's included): less to compile on a
 /// fresh clone, and 9 MB instead of 36 in every initramfs, which the guest unpacks at each
-/// boot under TCG. Panics still name their functions (the symbols stay). The parsers of the
-/// command line and of workload files, which run once a process on a few hundred bytes, are
-/// not optimised ([`UNOPTIMISED`]).
+/// boot under TCG. Panics still name their functions (the symbols stay).
 pub fn static_tracer_binary() -> Result<PathBuf> {
     let target_dir = cmd::root().join("target/static");
-    let unoptimised = UNOPTIMISED.iter().flat_map(|p| {
-        [
-            "--config".to_string(),
-            format!("profile.release.package.{p}.opt-level=0"),
-        ]
-    });
     cmd::run(
         Command::new(cargo())
             .current_dir(cmd::root())
@@ -60,7 +52,6 @@ pub fn static_tracer_binary() -> Result<PathBuf> {
             .arg(HOST_TRIPLE)
             .arg("--target-dir")
             .arg(&target_dir)
-            .args(unoptimised)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo"),
@@ -68,11 +59,6 @@ pub fn static_tracer_binary() -> Result<PathBuf> {
     .context("building the static tracer")?;
     Ok(target_dir.join(HOST_TRIPLE).join("release/tracer"))
 }
-
-/// Crates of the static tracer built at opt-level 0: a cold build spends 17 CPU-seconds of its
-/// 171 optimising them, 4 without, and nothing they do is on a hot path (the command line and
-/// the workload's TOML, parsed once).
-const UNOPTIMISED: &[&str] = &["clap_builder", "toml", "toml_parser"];
 
 /// The cargo that runs us (stable), so nested builds use the same toolchain.
 pub fn cargo() -> String {
