@@ -218,6 +218,21 @@ fn clippy(setup: &setup::Setup) -> Result<Tally> {
         "-D",
         "warnings",
     ]))?;
+    // `cargo xtask` builds xtask alone, with tracer-analysis's engine off; the workspace's build
+    // above unifies it on. Lint the reduced build too (and tracer-analysis's own targets in it).
+    let reduced = status_step(Command::new(cargo()).current_dir(&root).args([
+        "clippy",
+        "--package",
+        "xtask",
+        "--package",
+        "tracer-analysis",
+        "--no-default-features",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // The eBPF crate is linted with the compiler that builds it, for its own target.
     let ebpf = status_step(
         setup
@@ -226,7 +241,7 @@ fn clippy(setup: &setup::Setup) -> Result<Tally> {
             .args(["clippy", "--release", "--locked"])
             .args(["--target-dir", "../target/ebpf", "--", "-D", "warnings"]),
     )?;
-    Ok(add(host, ebpf))
+    Ok(add(add(host, reduced), ebpf))
 }
 
 /// `cargo test` of the workspace, counting its tests from the "test result:" lines.
@@ -236,7 +251,17 @@ fn unit(_: &setup::Setup) -> Result<Tally> {
     c.current_dir(cmd::root())
         .args(["test", "--workspace", "--locked"])
         .env("TRACER_REQUIRE_ROOT", "1");
-    counted_tests(&mut c)
+    let workspace = counted_tests(&mut c)?;
+    // tracer-analysis as xtask builds it (the engine off): the unit tests of what remains.
+    let mut reduced = Command::new(cargo());
+    reduced.current_dir(cmd::root()).args([
+        "test",
+        "--package",
+        "tracer-analysis",
+        "--no-default-features",
+        "--locked",
+    ]);
+    Ok(add(workspace, counted_tests(&mut reduced)?))
 }
 
 /// The model checker's expected verdicts (userspace-dcache's tests/loom.rs: loom explores the

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fs, io, path::Path};
 
 use serde::Deserialize;
 
-use super::report::{
+use super::vocabulary::{
     AnomalyKind, Classes, CpuSequence, EventCounts, LostEvents, PerSide, Reason, Side, Verdict,
     SCHEMA,
 };

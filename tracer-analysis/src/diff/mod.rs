@@ -197,6 +197,7 @@ mod sequence;
 mod side;
 mod timeline;
 mod verdict;
+mod vocabulary;
 
 use std::{
     collections::BTreeMap,
@@ -208,8 +209,10 @@ pub use digest::{AnomalyStamp, DigestError, GapCounts, ReportDigest, TimeRanges}
 pub use invariants::CLOCK_SKEW_NS;
 pub use protocol::{InodeClearSeq, Protocol};
 pub use report::{
-    Anomaly, AnomalyKind, Classes, ContextLine, Coverage, CpuSequence, Diagnostics, Divergence,
-    EventCounts, GapExample, LostEvents, PerSide, Reason, ReasonKind, Report, Side, TraceInfo,
+    Anomaly, ContextLine, Coverage, Diagnostics, Divergence, GapExample, Report, TraceInfo,
+};
+pub use vocabulary::{
+    AnomalyKind, Classes, CpuSequence, EventCounts, LostEvents, PerSide, Reason, ReasonKind, Side,
     Verdict, SCHEMA,
 };
 

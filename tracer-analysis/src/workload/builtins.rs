@@ -25,16 +25,6 @@ const BUILTINS: [(&str, &str); 6] = [
     ("rmdir", include_str!("../../workloads/rmdir.toml")),
 ];
 
-/// Names of the builtin workloads, in listing order.
-pub const BUILTIN_NAMES: [&str; 6] = [
-    "unlink-stat",
-    "prune-stat",
-    "rename-stat",
-    "negative",
-    "rename-exchange",
-    "rmdir",
-];
-
 /// The builtin called `name`, parsed; `None` if there is none. (Parsing cannot fail for the
 /// shipped files, which the tests hold, but an error is still an error rather than a panic.)
 pub fn builtin(name: &str) -> Option<Result<Workload, WorkloadError>> {

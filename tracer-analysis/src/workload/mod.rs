@@ -7,6 +7,7 @@
 //! column of the offending value and say what was expected.
 
 mod builtins;
+mod names;
 
 use std::{fmt, ops::Range, path::Path, path::PathBuf, time::Duration};
 
@@ -18,7 +19,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use tracer_common::{OpKind, NAME_CAP};
 
-pub use builtins::{builtin, builtins, listing, BUILTIN_NAMES};
+pub use builtins::{builtin, builtins, listing};
+pub use names::BUILTIN_NAMES;
 
 /// The file system a workload runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
