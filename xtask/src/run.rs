@@ -98,7 +98,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         eprintln!("run: fetching the VM's kernel ({choice}) beside the build: {why}");
         std::thread::spawn(move || {
             let t = Instant::now();
-            vm::resolve_kernel(&choice).map(|_| t.elapsed())
+            vm::prefetch_kernel(&choice).map(|_| t.elapsed())
         })
     });
     // One build serves both sides: the static tracer goes into the guest and runs here. It
@@ -358,11 +358,12 @@ enum Phase {
     Packages,
     /// The static tracer's build, beside the packages.
     Build,
-    /// Fetching (or finding) the VM's kernel beside the build, when the run knew it would
-    /// need the VM (see [`kernel_to_prefetch`]).
+    /// Fetching (or finding) the VM's kernel and extracting its PVH image beside the build,
+    /// when the run knew it would need the VM (see [`kernel_to_prefetch`]).
     KernelFetch,
     /// Finding (or fetching) the VM's kernel after the build, and extracting its PVH image;
-    /// with a fetch beside the build, also the time the run waited for it once built.
+    /// with a fetch beside the build, the time the run waited for it once built and finding
+    /// both in the caches.
     Kernel,
     Initramfs,
     /// A KVM guest that did not reach init, tried first: once per machine where KVM is broken.

@@ -176,12 +176,17 @@ pub mod tests {
         assert!(is_dynamic(b"#!/bin/sh\n").is_err());
     }
 
+    /// A kernel ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY).
+    pub fn fake_pvh_kernel() -> Vec<u8> {
+        let mut notes = note(b"Xen\0", 6, b"linux\0");
+        notes.extend(note(b"Xen\0", 18, &0x100_0000u32.to_le_bytes()));
+        fake_exec(&[(PT_LOAD, vec![0x90; 64]), (PT_NOTE, notes)])
+    }
+
     #[test]
     fn finds_the_pvh_entry_note() {
         let load = (PT_LOAD, vec![0x90; 64]);
-        let mut notes = note(b"Xen\0", 6, b"linux\0");
-        notes.extend(note(b"Xen\0", 18, &0x100_0000u32.to_le_bytes()));
-        let k = fake_exec(&[load.clone(), (PT_NOTE, notes)]);
+        let k = fake_pvh_kernel();
         assert!(is_pvh_kernel(&k));
         // Cut short: the PT_LOAD data is incomplete.
         assert!(!is_pvh_kernel(&k[..100]));

@@ -196,6 +196,23 @@ pub fn resolve_kernel(choice: &KernelChoice) -> Result<String> {
     Ok(kernel::resolve(choice)?.origin)
 }
 
+/// [`resolve_kernel`], then the PVH image a [`VmSpec`] boots by default extracted into the
+/// cache [`prepare`] finds it in: for a run that fetches its kernel beside the build, so the
+/// extraction leaves the critical path too.
+pub fn prefetch_kernel(choice: &KernelChoice) -> Result<String> {
+    prefetch_into(choice, &vm_dir())
+}
+
+fn prefetch_into(choice: &KernelChoice, vm_dir: &Path) -> Result<String> {
+    let kernel = kernel::resolve(choice)?;
+    // The digests file and the image cache are shared with runs in other processes.
+    let _cache_lock = FileLock::take(&vm_dir.join("cache.lock"), "the VM caches")?;
+    let mut digests = digest::Digests::load(&vm_dir.join("digests"));
+    kernel::pvh_image(&kernel.bzimage, &vm_dir.join("vmlinux"), &mut digests)?;
+    digests.save();
+    Ok(kernel.origin)
+}
+
 /// What the run needs before QEMU starts.
 struct Prepared {
     _lock: FileLock,
@@ -843,6 +860,50 @@ pub fn vm(args: VmArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefetch_extracts_the_pvh_image_where_prepare_looks() {
+        let dir = std::env::temp_dir().join(format!("xtask-prefetch-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        let vmlinux = elf::tests::fake_pvh_kernel();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vmlinux).expect("gzip");
+        let packed = gz.finish().expect("gzip");
+        // The payload after one setup sector, at the header's offset from the protected-mode
+        // code (see bzimage::payload).
+        let mut image = bzimage::tests::fake_bzimage("6.1.0-1-amd64 (test) #1");
+        image[0x1f1] = 1;
+        let offset = image.len() - 0x400;
+        image[0x248..0x24c].copy_from_slice(&(offset as u32).to_le_bytes());
+        image[0x24c..0x250].copy_from_slice(&(packed.len() as u32).to_le_bytes());
+        image.extend_from_slice(&packed);
+        let bzimage = dir.join("bzImage");
+        fs::write(&bzimage, &image).expect("write");
+        let vm = dir.join("vm");
+        let choice = KernelChoice::Image {
+            bzimage: bzimage.clone(),
+            modules: None,
+        };
+        assert_eq!(
+            prefetch_into(&choice, &vm).expect("prefetch"),
+            bzimage.display().to_string()
+        );
+        // What prepare asks next finds the image in the cache: its key is in the saved digests,
+        // and the ELF is the kernel inside the bzImage.
+        let mut digests = digest::Digests::load(&vm.join("digests"));
+        let key = digests.of(&bzimage).expect("digest");
+        let cached = vm.join("vmlinux").join(format!("{key}.vmlinux"));
+        assert_eq!(fs::read(&cached).expect("cached image"), vmlinux);
+        assert!(fs::read_to_string(vm.join("digests"))
+            .expect("digests saved")
+            .starts_with(&key));
+        assert_eq!(
+            kernel::pvh_image(&bzimage, &vm.join("vmlinux"), &mut digests).expect("lookup"),
+            Some(cached)
+        );
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
 
     #[test]
     fn quotes_arguments_for_the_guest_shell() {
