@@ -315,6 +315,11 @@ impl Stanza {
         })
     }
 
+    /// Whether this is the stanza of `package` at `version`.
+    fn is(&self, package: &str, version: &str) -> bool {
+        self.package == package && self.version == version
+    }
+
     /// The `linux-image-<release>` this metapackage stands for.
     fn image_dependency(&self) -> Option<&(String, String)> {
         self.pinned_depends.iter().find(|(n, _)| {
@@ -424,15 +429,15 @@ pub fn resolve(suite: &str, version: Option<&str>) -> Result<Unpacked> {
     let image = image_stanza(&apt, suite, version)?;
     let (release, packages) = kernel_packages(&image)?;
     let resolution = Resolution {
-        package: image.package,
-        version: image.version,
+        package: image.package.clone(),
+        version: image.version.clone(),
         release,
     };
     let dir = resolution.dir(&root);
     let stamp = dir.join(".complete");
     let manifest: String = packages.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
     if fs::read_to_string(&stamp).ok().as_deref() != Some(manifest.as_str()) {
-        fetch(&apt, &packages, &root, &dir)?;
+        fetch(&apt, &image, &packages, &root, &dir)?;
         fs::write(&stamp, &manifest).with_context(|| format!("writing {}", stamp.display()))?;
     }
     let (bzimage, modules) = layout(&dir, &resolution.release)?;
@@ -473,7 +478,15 @@ fn layout(dir: &Path, release: &str) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// Downloads `packages`, checks each against apt's SHA256 and unpacks them together into `dest`.
-fn fetch(apt: &Apt, packages: &[(String, String)], root: &Path, dest: &Path) -> Result<()> {
+/// `image` is the image package's stanza, which resolution read already: only the others are
+/// asked for (each `apt-cache` call rebuilds apt's cache, about a CPU-second).
+fn fetch(
+    apt: &Apt,
+    image: &Stanza,
+    packages: &[(String, String)],
+    root: &Path,
+    dest: &Path,
+) -> Result<()> {
     let names: Vec<String> = packages.iter().map(|(p, v)| format!("{p}={v}")).collect();
     eprintln!(
         "kernel: downloading {} (once; cached in {})",
@@ -494,10 +507,16 @@ fn fetch(apt: &Apt, packages: &[(String, String)], root: &Path, dest: &Path) -> 
                 .args(&names),
         )
         .with_context(|| format!("downloading {}", names.join(" ")))?;
-        for spec in &names {
-            let stanza = apt
-                .show(spec)?
-                .with_context(|| format!("apt no longer knows {spec}"))?;
+        for ((package, version), spec) in packages.iter().zip(&names) {
+            let shown;
+            let stanza = if image.is(package, version) {
+                image
+            } else {
+                shown = apt
+                    .show(spec)?
+                    .with_context(|| format!("apt no longer knows {spec}"))?;
+                &shown
+            };
             let deb = fs::read_dir(&dl)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .find(|p| {
@@ -581,6 +600,14 @@ mod tests {
                 "linux-base-7.3.4+deb13-amd64"
             ]
         );
+        // fetch asks apt only for the stanzas resolution has not read: all but the image's.
+        let asked: Vec<&str> = pkgs
+            .iter()
+            .filter(|(p, v)| !new.is(p, v))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(asked, names[1..]);
+        assert!(!new.is("linux-image-7.3.4+deb13-amd64", "7.3.4-1"));
         let old = Stanza::parse(
             "Package: linux-image-5.10.0-46-amd64\nVersion: 5.10.262-1\nDepends: kmod, \
              linux-base (>= 4.3~), initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool\n\
@@ -590,6 +617,7 @@ mod tests {
         let (release, pkgs) = kernel_packages(&old).expect("packages");
         assert_eq!(release, "5.10.0-46-amd64");
         assert_eq!(pkgs.len(), 1);
+        assert!(old.is(&pkgs[0].0, &pkgs[0].1));
     }
 
     #[test]
