@@ -8,6 +8,12 @@
 //! anomalies), until [`Timeline::settle_mark`] writes it: `ANOMALY <kind>` (category
 //! `anomaly`) exactly for the anomalies the report counts, `set aside: <kind>` (category
 //! `set-aside`, the reason's kind in its args) for the others.
+//!
+//! The timeline is made again, the same, from the two traces by `tracer diff`, so it is not
+//! synced to the disk ([`Durability::Recreatable`]: a cut or zeroed file fails to parse as
+//! JSON). Each event is formatted into one reused line and written at once: a run's timeline
+//! holds about 200,000 events (60 MB), and serde's writer made some twenty small writes an
+//! event through the output's buffer.
 use std::{
     fs::File,
     io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write},
@@ -18,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{evidence::Doubt, report::AnomalyKind};
-use crate::output::{AtomicFile, OutputError};
+use crate::output::{AtomicFile, Durability, OutputError};
 
 /// An anomaly's mark while it waits for its doubt, one JSON line.
 #[derive(Serialize, Deserialize)]
@@ -48,23 +54,122 @@ pub struct Timeline {
     /// Per side (pid 1, 2).
     marks: [Marks; 2],
     first: bool,
+    /// The event being formatted, kept for the next one's.
+    line: Vec<u8>,
     /// The first write error; later writes are skipped and the error is reported once.
     error: Option<io::Error>,
 }
 
-#[derive(Serialize)]
+/// One trace event, written as serde_json wrote it with these fields in this order (`dur` and
+/// `s` left out when None).
 struct TraceEvent<'a> {
     name: &'a str,
     cat: &'a str,
     ph: &'a str,
     ts: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     dur: Option<f64>,
     pid: u32,
     tid: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
     s: Option<&'a str>,
     args: &'a Value,
+}
+
+impl TraceEvent<'_> {
+    /// Appends the event's JSON object to `out`, byte for byte what `serde_json::to_writer`
+    /// writes for it.
+    fn put(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"name\":");
+        json::string(out, self.name)?;
+        out.extend_from_slice(b",\"cat\":");
+        json::string(out, self.cat)?;
+        out.extend_from_slice(b",\"ph\":");
+        json::string(out, self.ph)?;
+        out.extend_from_slice(b",\"ts\":");
+        serde_json::to_writer(&mut *out, &self.ts)?;
+        if let Some(dur) = self.dur {
+            out.extend_from_slice(b",\"dur\":");
+            serde_json::to_writer(&mut *out, &dur)?;
+        }
+        out.extend_from_slice(b",\"pid\":");
+        json::unsigned(out, u64::from(self.pid));
+        out.extend_from_slice(b",\"tid\":");
+        json::unsigned(out, u64::from(self.tid));
+        if let Some(s) = self.s {
+            out.extend_from_slice(b",\"s\":");
+            json::string(out, s)?;
+        }
+        out.extend_from_slice(b",\"args\":");
+        json::value(out, self.args)?;
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// Compact JSON into a byte vector, as serde_json writes it: its own writer for what needs
+/// escaping or float formatting, plain copies for the rest.
+mod json {
+    use serde_json::Value;
+
+    /// A string that needs no escape (no `"`, `\\` or control byte) is copied as it is.
+    pub(super) fn string(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
+        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            return serde_json::to_writer(&mut *out, s);
+        }
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
+    pub(super) fn unsigned(out: &mut Vec<u8>, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[at..]);
+    }
+
+    pub(super) fn value(out: &mut Vec<u8>, v: &Value) -> serde_json::Result<()> {
+        match v {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Number(n) => match n.as_u64() {
+                Some(u) => unsigned(out, u),
+                None => serde_json::to_writer(&mut *out, n)?,
+            },
+            Value::String(s) => string(out, s)?,
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    value(out, item)?;
+                }
+                out.push(b']');
+            }
+            Value::Object(fields) => {
+                out.push(b'{');
+                for (i, (k, item)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    string(out, k)?;
+                    out.push(b':');
+                    value(out, item)?;
+                }
+                out.push(b'}');
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The marks' index of side `pid`.
@@ -78,7 +183,7 @@ fn us(ns: u64) -> f64 {
 
 impl Timeline {
     pub fn create(path: &Path) -> Result<Timeline, OutputError> {
-        let mut out = AtomicFile::create(path, 0o644)?;
+        let mut out = AtomicFile::create_with(path, 0o644, Durability::Recreatable)?;
         out.put(b"{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -89,6 +194,7 @@ impl Timeline {
             dir,
             marks: Default::default(),
             first: true,
+            line: Vec::new(),
             error: None,
         })
     }
@@ -97,13 +203,15 @@ impl Timeline {
         if self.error.is_some() {
             return;
         }
-        let res = (|| {
-            if !self.first {
-                self.out.write_all(b",\n")?;
-            }
-            self.first = false;
-            serde_json::to_writer(&mut self.out, ev).map_err(io::Error::from)
-        })();
+        self.line.clear();
+        if !self.first {
+            self.line.extend_from_slice(b",\n");
+        }
+        self.first = false;
+        let res = ev
+            .put(&mut self.line)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(&self.line));
         if let Err(e) = res {
             self.error = Some(e);
         }
@@ -256,6 +364,101 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::xorshift;
+
+    /// The event as serde_json wrote it before [`TraceEvent::put`]: the oracle.
+    #[derive(Serialize)]
+    struct Oracle<'a> {
+        name: &'a str,
+        cat: &'a str,
+        ph: &'a str,
+        ts: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dur: Option<f64>,
+        pid: u32,
+        tid: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        s: Option<&'a str>,
+        args: &'a Value,
+    }
+
+    /// Strings with what JSON escapes (quotes, backslashes, every control byte, DEL) and
+    /// multi-byte characters among plain ones.
+    fn text(rng: &mut impl FnMut(u64) -> u64) -> String {
+        const PIECES: [&str; 10] = ["d0", "/", "f12", "\"", "\\", "é", "→", "\u{7f}", " ", "x"];
+        (0..rng(8))
+            .map(|_| match rng(4) {
+                0 => char::from(rng(0x20) as u8).to_string(),
+                _ => PIECES[rng(PIECES.len() as u64) as usize].to_string(),
+            })
+            .collect()
+    }
+
+    fn value(rng: &mut impl FnMut(u64) -> u64, depth: u32) -> Value {
+        match rng(if depth > 2 { 6 } else { 8 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng(2) == 1),
+            2 => serde_json::json!(rng(u64::MAX)),
+            3 => serde_json::json!(-(rng(1 << 62) as i64) - 1),
+            4 => serde_json::json!(rng(1 << 50) as f64 / 1000.0),
+            5 => Value::String(text(rng)),
+            6 => Value::Array((0..rng(4)).map(|_| value(rng, depth + 1)).collect()),
+            _ => Value::Object(
+                (0..rng(6))
+                    .map(|_| (text(rng), value(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The hand-written event is byte for byte serde_json's, on random events: times as the
+    /// timeline makes them (ns / 1000, zero and huge ones too), every kind of argument.
+    #[test]
+    fn events_are_written_as_serde_json_wrote_them() {
+        let mut rng = xorshift(0x7131_e11e);
+        for _ in 0..20_000 {
+            let (name, cat, s) = (text(&mut rng), text(&mut rng), text(&mut rng));
+            let ns = |rng: &mut dyn FnMut(u64) -> u64| match rng(4) {
+                0 => 0,
+                1 => rng(u64::MAX),
+                _ => rng(1 << 40),
+            };
+            let ts = us(ns(&mut rng));
+            let dur = (rng(2) == 1).then(|| us(ns(&mut rng)));
+            let (pid, tid) = (rng(3) as u32, rng(u64::from(u32::MAX) + 1) as u32);
+            let s = (rng(2) == 1).then_some(s.as_str());
+            let args = value(&mut rng, 0);
+            let ev = TraceEvent {
+                name: &name,
+                cat: &cat,
+                ph: "X",
+                ts,
+                dur,
+                pid,
+                tid,
+                s,
+                args: &args,
+            };
+            let oracle = Oracle {
+                name: &name,
+                cat: &cat,
+                ph: "X",
+                ts,
+                dur,
+                pid,
+                tid,
+                s,
+                args: &args,
+            };
+            let mut got = Vec::new();
+            ev.put(&mut got).expect("put");
+            let want = serde_json::to_vec(&oracle).expect("oracle");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
+    }
 
     #[test]
     fn writes_a_valid_document() {
@@ -274,6 +477,11 @@ mod tests {
         );
         t.instant(1, 7, "anomaly", "anomaly", 2_000, &Value::Null);
         t.finish().expect("finish");
+        assert_eq!(
+            crate::output::tests::SYNCS.with(|n| n.get()),
+            0,
+            "the timeline, made again from the traces, was synced"
+        );
         let v: Value = serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("json");
         let evs = v["traceEvents"].as_array().expect("array");
         assert_eq!(evs.len(), 3);
