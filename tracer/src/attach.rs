@@ -4,7 +4,7 @@
 //! kallsyms nor ftrace's list) or refused (it has one, or only GCC clones of one, but no family
 //! attached), with the reasons. Never guessed.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet, HashSet},
     fs,
     path::{Path, PathBuf},
 };
@@ -81,36 +81,60 @@ enum Presence {
     Unknown,
 }
 
-/// Symbols the kernel lets kprobes attach to (ftrace's list), read once.
+/// The attach targets' names in the running kernel's symbol lists, and their GCC clones', read
+/// once: what [`Presence`] asks of them. Only these names are kept: a `String` for every name of
+/// the lists cost half a second of a TCG guest's time.
 pub struct ProbeableSymbols {
-    names: Option<std::collections::HashSet<String>>,
-    kallsyms: Option<std::collections::HashSet<String>>,
+    /// None when neither list could be read.
+    names: Option<BTreeSet<String>>,
 }
 
 impl ProbeableSymbols {
     pub fn read() -> ProbeableSymbols {
-        let filter = [
-            "/sys/kernel/tracing/available_filter_functions",
-            "/sys/kernel/debug/tracing/available_filter_functions",
-        ]
-        .iter()
-        .find_map(|p| fs::read_to_string(p).ok())
-        .map(|s| {
-            s.lines()
-                .filter_map(|l| l.split_whitespace().next())
-                .map(String::from)
-                .collect()
-        });
-        let kallsyms = fs::read_to_string("/proc/kallsyms").ok().map(|s| {
-            s.lines()
-                .filter_map(|l| l.split_whitespace().nth(2))
-                .map(String::from)
-                .collect()
-        });
-        ProbeableSymbols {
-            names: filter,
-            kallsyms,
-        }
+        let kallsyms = fs::read_to_string("/proc/kallsyms").ok();
+        ProbeableSymbols::from_lists(kallsyms.as_deref(), || {
+            [
+                "/sys/kernel/tracing/available_filter_functions",
+                "/sys/kernel/debug/tracing/available_filter_functions",
+            ]
+            .iter()
+            .find_map(|p| fs::read_to_string(p).ok())
+        })
+    }
+
+    /// From kallsyms' text, else from ftrace's list's (`filter`, read only then). kallsyms
+    /// names every function of ftrace's list: ftrace prints each entry by looking its address
+    /// up in kallsyms, and one kallsyms does not know as `__ftrace_invalid_address___N` (or as
+    /// hex before 6.0), which no target nor clone is named. So the list adds no name here, and
+    /// printing it took the kernel 0.6 s of a TCG guest's time.
+    fn from_lists(
+        kallsyms: Option<&str>,
+        filter: impl FnOnce() -> Option<String>,
+    ) -> ProbeableSymbols {
+        let targets: HashSet<&str> = Probe::KERNEL
+            .into_iter()
+            .filter(|p| p.is_attach_target())
+            .map(Probe::symbol)
+            .collect();
+        // A clone is named `sym.` and a suffix, and no target's name has a dot.
+        let keep = |name: &&str| targets.contains(name.split('.').next().unwrap_or(name));
+        let names = match kallsyms {
+            Some(k) => Some(
+                k.lines()
+                    .filter_map(|l| l.split_whitespace().nth(2))
+                    .filter(keep)
+                    .map(String::from)
+                    .collect(),
+            ),
+            None => filter().map(|f| {
+                f.lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(keep)
+                    .map(String::from)
+                    .collect()
+            }),
+        };
+        ProbeableSymbols { names }
     }
 
     /// None: probeable; Some(why): not.
@@ -131,21 +155,20 @@ impl ProbeableSymbols {
         }
     }
 
+    /// Of an attach target's symbol (the only names kept).
     fn presence(&self, sym: &str) -> Presence {
-        if self.names.is_none() && self.kallsyms.is_none() {
+        let Some(names) = &self.names else {
             return Presence::Unknown;
-        }
-        let lists = || self.names.iter().chain(self.kallsyms.iter());
-        if lists().any(|l| l.contains(sym)) {
+        };
+        if names.contains(sym) {
             return Presence::Present;
         }
-        let mut clones: Vec<String> = lists()
-            .flatten()
+        // Sorted and without duplicates, as a set.
+        let clones: Vec<String> = names
+            .iter()
             .filter(|n| is_clone_of(n, sym))
             .cloned()
             .collect();
-        clones.sort();
-        clones.dedup();
         if clones.is_empty() {
             Presence::Missing
         } else {
@@ -572,6 +595,121 @@ mod tests {
         assert!(!Path::new("/sys/fs/bpf/never-made").exists());
     }
 
+    /// Presence as it was found before only the targets' names were kept from kallsyms alone:
+    /// in the union of ftrace's list and kallsyms, each kept whole.
+    fn presence_of_both_lists(
+        filter: Option<&HashSet<String>>,
+        kallsyms: Option<&HashSet<String>>,
+        sym: &str,
+    ) -> Presence {
+        if filter.is_none() && kallsyms.is_none() {
+            return Presence::Unknown;
+        }
+        let lists = || filter.into_iter().chain(kallsyms);
+        if lists().any(|l| l.contains(sym)) {
+            return Presence::Present;
+        }
+        let mut clones: Vec<String> = lists()
+            .flatten()
+            .filter(|n| is_clone_of(n, sym))
+            .cloned()
+            .collect();
+        clones.sort();
+        clones.dedup();
+        if clones.is_empty() {
+            Presence::Missing
+        } else {
+            Presence::Cloned(clones)
+        }
+    }
+
+    /// On random kernels' lists (kallsyms with module columns; ftrace's list a part of its
+    /// functions with its invalid-address entries), every target's presence is what both lists
+    /// kept whole gave, and so is ftrace's list alone's when kallsyms cannot be read.
+    #[test]
+    fn kept_names_give_the_presence_both_whole_lists_gave() {
+        let mut state = 0x5eed_ba5e_u64;
+        let mut rng = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let targets: Vec<&str> = Probe::KERNEL
+            .into_iter()
+            .filter(|p| p.is_attach_target())
+            .map(Probe::symbol)
+            .collect();
+        let others = [
+            "d_add_ci",
+            "dput",
+            "d_lookup_done",
+            "__d_lookup_unhash",
+            "vfs_read",
+        ];
+        let suffixes = [
+            "",
+            "",
+            ".isra.0",
+            ".part.1",
+            ".constprop.0.isra.0",
+            ".cold",
+            ".isra",
+            ".llvm.7",
+        ];
+        for _ in 0..300 {
+            let mut kallsyms = String::new();
+            let mut filter = String::new();
+            for i in 0..rng(60) {
+                let base = if rng(2) == 0 {
+                    targets[rng(targets.len() as u64) as usize]
+                } else {
+                    others[rng(others.len() as u64) as usize]
+                };
+                let name = format!("{base}{}", suffixes[rng(suffixes.len() as u64) as usize]);
+                let module = (rng(4) == 0).then_some("ext4");
+                kallsyms.push_str(&format!("ffffffff8{i:07x} t {name}"));
+                if let Some(m) = module {
+                    kallsyms.push_str(&format!("\t[{m}]"));
+                }
+                kallsyms.push('\n');
+                if rng(2) == 0 {
+                    filter.push_str(&name);
+                    if let Some(m) = module {
+                        filter.push_str(&format!(" [{m}]"));
+                    }
+                    filter.push('\n');
+                }
+                if rng(8) == 0 {
+                    filter.push_str(&format!("__ftrace_invalid_address___{i}\n"));
+                }
+            }
+            let whole = |text: &str, field: usize| -> HashSet<String> {
+                text.lines()
+                    .filter_map(|l| l.split_whitespace().nth(field))
+                    .map(String::from)
+                    .collect()
+            };
+            let (k, f) = (whole(&kallsyms, 2), whole(&filter, 0));
+            let both = ProbeableSymbols::from_lists(Some(&kallsyms), || Some(filter.clone()));
+            let filter_only = ProbeableSymbols::from_lists(None, || Some(filter.clone()));
+            for sym in &targets {
+                assert_eq!(
+                    both.presence(sym),
+                    presence_of_both_lists(Some(&f), Some(&k), sym),
+                    "{sym} in\n{kallsyms}"
+                );
+                assert_eq!(
+                    filter_only.presence(sym),
+                    presence_of_both_lists(Some(&f), None, sym),
+                    "{sym} in\n{filter}"
+                );
+            }
+        }
+        let neither = ProbeableSymbols::from_lists(None, || None);
+        assert_eq!(neither.presence("d_move"), Presence::Unknown);
+    }
+
     #[test]
     fn clones_are_told_from_other_names() {
         for clone in [
@@ -592,8 +730,7 @@ mod tests {
             assert!(!is_clone_of(other, "__d_move"), "{other}");
         }
         let syms = |names: &[&str]| ProbeableSymbols {
-            names: None,
-            kallsyms: Some(names.iter().map(|n| n.to_string()).collect()),
+            names: Some(names.iter().map(|n| n.to_string()).collect()),
         };
         let only_clone = syms(&["__d_move.isra.0", "d_move"]);
         assert_eq!(
@@ -605,10 +742,7 @@ mod tests {
             .is_some_and(|w| w.contains("GCC clones (__d_move.isra.0)")));
         assert_eq!(only_clone.presence("d_move"), Presence::Present);
         assert_eq!(only_clone.presence("__d_add"), Presence::Missing);
-        let none = ProbeableSymbols {
-            names: None,
-            kallsyms: None,
-        };
+        let none = ProbeableSymbols { names: None };
         assert_eq!(none.presence("d_move"), Presence::Unknown);
     }
 
