@@ -369,6 +369,16 @@ impl NameHistory {
         state
     }
 
+    /// The fact that shows the name missing at `t`, if its state there is missing (see
+    /// [`History::missing_and_last_writer`]).
+    #[inline(never)]
+    fn missing_at(&self, t: u64) -> Option<&Fact> {
+        match self.state_from(self.last_before(t), t, ORDER_DEPTH) {
+            State::Missing(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// Whether the name exists at `t`, from what completed before it (see
     /// [`History::state_at`]); racing writers are ordered from their results when they can be,
     /// resting on up to `depth` racing groups before them.
@@ -528,6 +538,7 @@ impl At {
         }
     }
 
+    #[inline(always)]
     fn get(self, h: &NameHistory) -> Option<&Fact> {
         match self {
             At::Recent(i) => h.recent.get(i as usize),
@@ -566,7 +577,10 @@ impl Held {
     }
 
     /// The state again, from the unchanged history it was taken from (None if a position is
-    /// gone, which an unchanged history rules out).
+    /// gone, which an unchanged history rules out). Inlined into [`History::state_at`]: nearly
+    /// every state question is answered here, and as a call its prologue and epilogue were
+    /// about a quarter of it (callgrind).
+    #[inline(always)]
     fn get(self, h: &NameHistory) -> Option<State<'_>> {
         Some(match self {
             Held::Unknown => State::Unknown,
@@ -783,7 +797,10 @@ impl History {
     /// writer with no rival that did not leave the name existing makes the state missing (an
     /// observation that began after it ended would make it existing), so only then are the
     /// observations walked: a directory is rarely removed, and the walk was two thirds of
-    /// the question's cost (callgrind).
+    /// the question's cost (callgrind). Inlined, with that walk out of line
+    /// ([`NameHistory::missing_at`]): the classification asks it of every directory above a
+    /// name, and as a call it cost about 15 instructions more a question.
+    #[inline(always)]
     pub fn missing_and_last_writer(
         &self,
         path: PathId,
@@ -794,12 +811,7 @@ impl History {
         };
         let last = h.last_writer_before(t);
         let missing = match last {
-            Some((w, None)) if w.effect != Some(Exists::Yes) => {
-                match h.state_from(h.last_before(t), t, ORDER_DEPTH) {
-                    State::Missing(f) => Some(f),
-                    _ => None,
-                }
-            }
+            Some((w, None)) if w.effect != Some(Exists::Yes) => h.missing_at(t),
             _ => None,
         };
         (missing, last)
