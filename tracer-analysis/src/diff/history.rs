@@ -940,8 +940,62 @@ impl History {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Random operation intervals for tests of histories (here and the suspects'
+    /// judgement): four threads, each running its operations one after another while the
+    /// four overlap, begins up to 30 ns apart, now and then (one in 200) a jump past twice the
+    /// retention that folds what came before; one operation in `odd` long (300 to 1,300 ns)
+    /// and one in `odd` damaged (ending before it begins). An operation is
+    /// [`Self::begin`], then [`Self::end`]: a test draws its kind between the two or after.
+    pub(crate) struct Intervals {
+        /// Drawn at random: 200 to 2,200 ns.
+        pub retention: u64,
+        t: u64,
+        /// The latest stamp so far.
+        pub now: u64,
+        /// Per thread, where its next operation may begin.
+        free: [u64; 4],
+    }
+
+    impl Intervals {
+        pub(crate) fn new(rng: &mut impl FnMut(u64) -> u64) -> Intervals {
+            Intervals {
+                retention: 200 + rng(2_000),
+                t: 1_000,
+                now: 0,
+                free: [0; 4],
+            }
+        }
+
+        /// The next operation's thread and begin.
+        pub(crate) fn begin(&mut self, rng: &mut impl FnMut(u64) -> u64) -> (usize, u64) {
+            let tid = rng(4) as usize;
+            self.t += rng(30);
+            if rng(200) == 0 {
+                self.t += self.retention * 2;
+            }
+            (tid, self.t.max(self.free[tid]))
+        }
+
+        /// The end of the operation [`Self::begin`] gave.
+        pub(crate) fn end(
+            &mut self,
+            rng: &mut impl FnMut(u64) -> u64,
+            (tid, b): (usize, u64),
+            odd: u64,
+        ) -> u64 {
+            let e = match rng(odd) {
+                0 => b + 300 + rng(1_000),
+                1 => b.saturating_sub(1 + rng(20)),
+                _ => b + 1 + rng(40),
+            };
+            self.free[tid] = b.max(e) + 1;
+            self.now = self.now.max(b.max(e));
+            e
+        }
+    }
 
     fn kind(s: State<'_>) -> Option<OpKind> {
         match s {
@@ -1431,19 +1485,12 @@ mod tests {
         let (mut ordered, mut racing, mut observed, mut early, mut unasked) = (0, 0, 0, 0, 0);
         for seed in 1..=40u64 {
             let mut rng = crate::test_rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-            let retention = 200 + rng(2_000);
+            let mut ops = Intervals::new(&mut rng);
+            let retention = ops.retention;
             let mut h = History::new(retention);
-            let (mut t, mut now) = (1_000u64, 0u64);
-            // Each thread's operations follow one another; the four overlap.
-            let mut free = [0u64; 4];
             let mut stats = 0;
             for _ in 0..1_500 {
-                let tid = rng(4) as usize;
-                t += rng(30);
-                if rng(200) == 0 {
-                    t += retention * 2;
-                }
-                let b = t.max(free[tid]);
+                let (tid, b) = ops.begin(&mut rng);
                 let kind = if stats > 0 {
                     stats -= 1;
                     Stat
@@ -1453,19 +1500,14 @@ mod tests {
                     }
                     kinds[rng(kinds.len() as u64) as usize]
                 };
-                let e = match rng(50) {
-                    0 => b + 300 + rng(1_000),
-                    1 => b.saturating_sub(1 + rng(20)),
-                    _ => b + 1 + rng(40),
-                };
-                free[tid] = b.max(e) + 1;
+                let e = ops.end(&mut rng, (tid, b), 50);
                 let result = [0, 0, 0, -2, -17][rng(5) as usize];
                 let (path, to) = match (kind, rng(2)) {
                     (Rename | Exchange, 0) => (7, Some(8)),
                     (Rename | Exchange, _) => (8, Some(7)),
                     (_, p) => (7 + p as PathId, None),
                 };
-                now = now.max(b.max(e));
+                let now = ops.now;
                 h.add_op(Fact::from_op(kind, result, b, e, tid as u32), path, to, now);
                 for p in [7, 8] {
                     let Some(nh) = h.names.get(p as usize) else {

@@ -546,7 +546,7 @@ fn raced_above(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::history::Fact;
+    use crate::diff::history::{tests::Intervals, Fact};
 
     /// Session 17's judgement, which read a stat's or open's own state in full whatever its
     /// result, walking every name from the operation's up: the oracle of [`judge`].
@@ -635,24 +635,13 @@ mod tests {
         let (mut racy, mut contradicts, mut calm) = (0, 0, 0);
         for seed in 1..=30u64 {
             let mut rng = crate::test_rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-            let retention = 200 + rng(2_000);
+            let mut ops = Intervals::new(&mut rng);
+            let retention = ops.retention;
             let mut hist = History::new(retention);
-            let (mut t, mut now) = (1_000u64, 0u64);
-            let mut free = [0u64; 4];
             for _ in 0..800 {
-                let tid = rng(4) as usize;
-                t += rng(30);
-                if rng(200) == 0 {
-                    t += retention * 2;
-                }
-                let b = t.max(free[tid]);
-                let e = match rng(40) {
-                    0 => b + 300 + rng(1_000),
-                    1 => b.saturating_sub(1 + rng(20)),
-                    _ => b + 1 + rng(40),
-                };
-                free[tid] = b.max(e) + 1;
-                now = now.max(b.max(e));
+                let (tid, b) = ops.begin(&mut rng);
+                let e = ops.end(&mut rng, (tid, b), 40);
+                let now = ops.now;
                 let (kind, path, path2, result) = random_op(&mut rng, &names);
                 hist.add_op(
                     Fact::from_op(kind, result, b, e, tid as u32),
