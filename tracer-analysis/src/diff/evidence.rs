@@ -463,7 +463,9 @@ struct Collector {
 
 /// The context ring: the last `cap` events kept and, at `next`, the one being built (a ring
 /// written in place: every event passes here): `cap + 1` slots once full, the oldest kept at
-/// `next + 1`.
+/// `next + 1`. Once full, `next` goes one past the last slot when that is kept, and back to 0
+/// at the next [`Evidence::stage`] (its mark), so keeping an event tests no wrap; `next` at
+/// the end stands for 0.
 struct Ring {
     slots: Vec<Obs>,
     next: usize,
@@ -479,7 +481,12 @@ impl Ring {
         if self.slots.len() <= self.cap {
             return (self.slots.get(..self.next).unwrap_or(&[]), &[]);
         }
-        let (new, old) = self.slots.split_at(self.next);
+        let next = if self.next == self.slots.len() {
+            0
+        } else {
+            self.next
+        };
+        let (new, old) = self.slots.split_at(next);
         let old = old.get(1..).unwrap_or(&[]);
         // The first part holds every event when one part is empty.
         if old.is_empty() {
@@ -716,12 +723,16 @@ impl Evidence {
 
     /// While the ring grows, at each event: one more slot. Then every half ring: the threads'
     /// lookups that the ring will overwrite before the next mark are copied out
-    /// ([`Lookups::spill`]).
+    /// ([`Lookups::spill`]); at the second half's mark, one past the last slot, the ring
+    /// wraps.
     #[cold]
     #[inline(never)]
     fn at_mark(&mut self) {
         let r = &mut self.ring;
         let slots = r.cap + 1;
+        if r.next == slots {
+            r.next = 0;
+        }
         if r.slots.len() < slots {
             r.slots.push(Obs::BLANK);
         }
@@ -730,7 +741,7 @@ impl Evidence {
         } else if r.next < slots / 2 {
             slots / 2
         } else {
-            0
+            slots
         };
         // Events kept before the next mark.
         let until = (r.mark + slots - r.next) % slots;
@@ -771,11 +782,9 @@ impl Evidence {
             }
             self.collectors.retain(|c| c.need > 0);
         }
-        // Not `%`: a division for every event showed in the profile.
+        // The wrap is at the mark ([`Self::at_mark`]): a division for every event showed in
+        // the profile, and a test of the end about 3 instructions an event.
         self.ring.next += 1;
-        if self.ring.next > self.ring.cap {
-            self.ring.next = 0;
-        }
     }
 
     /// The event kept last.
