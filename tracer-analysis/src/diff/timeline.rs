@@ -23,7 +23,11 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{evidence::Doubt, report::AnomalyKind};
+use super::{
+    align::Paths,
+    evidence::{Doubt, Obs},
+    report::AnomalyKind,
+};
 use crate::output::{AtomicFile, Durability, OutputError};
 
 /// An anomaly's mark while it waits for its doubt, one JSON line.
@@ -71,7 +75,17 @@ struct TraceEvent<'a> {
     pid: u32,
     tid: u32,
     s: Option<&'a str>,
-    args: &'a Value,
+    args: Args<'a>,
+}
+
+/// A trace event's `args`.
+#[derive(Clone, Copy)]
+enum Args<'a> {
+    Value(&'a Value),
+    /// An observation's: the object [`obs_args`](super::evidence::obs_args) builds, written
+    /// without building it (for every kept event of a `--timeline` diff, that value's
+    /// allocations and frees were most of the diff's work).
+    Obs(&'a Obs, &'a Paths),
 }
 
 impl TraceEvent<'_> {
@@ -99,7 +113,10 @@ impl TraceEvent<'_> {
             json::string(out, s)?;
         }
         out.extend_from_slice(b",\"args\":");
-        json::value(out, self.args)?;
+        match self.args {
+            Args::Value(v) => json::value(out, v)?,
+            Args::Obs(o, paths) => json::obs(out, o, paths)?,
+        }
         out.push(b'}');
         Ok(())
     }
@@ -109,6 +126,9 @@ impl TraceEvent<'_> {
 /// escaping or float formatting, plain copies for the rest.
 mod json {
     use serde_json::Value;
+
+    use super::{Obs, Paths};
+    use crate::diff::evidence::flag_text;
 
     /// A string that needs no escape (no `"`, `\\` or control byte) is copied as it is.
     pub(super) fn string(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
@@ -134,6 +154,55 @@ mod json {
             }
         }
         out.extend_from_slice(&digits[at..]);
+    }
+
+    fn signed(out: &mut Vec<u8>, n: i64) {
+        if n < 0 {
+            out.push(b'-');
+        }
+        unsigned(out, n.unsigned_abs());
+    }
+
+    /// `obs_args(o, paths)` as serde_json writes it: its map keeps the keys sorted.
+    pub(super) fn obs(out: &mut Vec<u8>, o: &Obs, paths: &Paths) -> serde_json::Result<()> {
+        let field = |out: &mut Vec<u8>, key: &[u8], n: u64| {
+            out.extend_from_slice(key);
+            unsigned(out, n);
+        };
+        match o.op {
+            Some(k) => {
+                out.extend_from_slice(b"{\"name\":");
+                string(out, &paths.render(o.path))?;
+                out.extend_from_slice(b",\"new_name\":");
+                match o.path2 {
+                    Some(p) => string(out, &paths.render(p))?,
+                    None => out.extend_from_slice(b"null"),
+                }
+                out.extend_from_slice(b",\"operation\":");
+                string(out, k.name())?;
+                out.extend_from_slice(b",\"result\":");
+                signed(out, i64::from(o.result));
+            }
+            None => {
+                field(out, b"{\"dentry\":", o.dentry);
+                out.extend_from_slice(b",\"flags\":");
+                string(out, &flag_text(o.flags))?;
+                field(out, b",\"generation\":", u64::from(o.generation));
+                field(out, b",\"inode_begin\":", o.inode_begin);
+                field(out, b",\"inode_end\":", o.inode_end);
+                out.extend_from_slice(b",\"name\":");
+                string(out, &paths.render(o.path))?;
+                out.extend_from_slice(b",\"probe\":");
+                string(out, o.probe.symbol())?;
+                field(out, b",\"seq_begin\":", u64::from(o.seq_begin));
+                field(out, b",\"seq_end\":", u64::from(o.seq_end));
+            }
+        }
+        field(out, b",\"tid\":", u64::from(o.tid));
+        field(out, b",\"ts_begin\":", o.ts_begin);
+        field(out, b",\"ts_end\":", o.ts_end);
+        out.push(b'}');
+        Ok(())
     }
 
     pub(super) fn value(out: &mut Vec<u8>, v: &Value) -> serde_json::Result<()> {
@@ -229,21 +298,23 @@ impl Timeline {
             pid,
             tid: 0,
             s: None,
-            args: &args,
+            args: Args::Value(&args),
         });
     }
 
-    /// A complete slice; `rel_begin`/`rel_end` are ns since the side's origin.
+    /// A complete slice of observation `o` on its thread's track, its args those of
+    /// [`obs_args`](super::evidence::obs_args); `rel_begin`/`rel_end` are ns since the side's
+    /// origin.
     #[allow(clippy::too_many_arguments)]
     pub fn slice(
         &mut self,
         pid: u32,
-        tid: u32,
         name: &str,
         cat: &str,
         rel_begin: u64,
         rel_end: u64,
-        args: &Value,
+        o: &Obs,
+        paths: &Paths,
     ) {
         self.write(&TraceEvent {
             name,
@@ -252,9 +323,9 @@ impl Timeline {
             ts: us(rel_begin),
             dur: Some(us(rel_end.saturating_sub(rel_begin))),
             pid,
-            tid,
+            tid: o.tid,
             s: None,
-            args,
+            args: Args::Obs(o, paths),
         });
     }
 
@@ -269,7 +340,7 @@ impl Timeline {
             pid,
             tid,
             s: Some("t"),
-            args,
+            args: Args::Value(args),
         });
     }
 
@@ -364,7 +435,11 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::xorshift;
+    use crate::{
+        diff::{align::PathId, evidence::obs_args},
+        test_rng::xorshift,
+    };
+    use tracer_common::{OpKind, Probe};
 
     /// The event as serde_json wrote it before [`TraceEvent::put`]: the oracle.
     #[derive(Serialize)]
@@ -437,7 +512,7 @@ mod tests {
                 pid,
                 tid,
                 s,
-                args: &args,
+                args: Args::Value(&args),
             };
             let oracle = Oracle {
                 name: &name,
@@ -460,21 +535,73 @@ mod tests {
         }
     }
 
+    /// An observation's args written directly are byte for byte `obs_args`' value as
+    /// serde_json writes it, on random observations of both kinds: names that need escaping,
+    /// extreme numbers, every flag.
+    #[test]
+    fn observations_are_written_as_obs_args_wrote_them() {
+        let mut rng = xorshift(0x0b5_a265);
+        let mut paths = Paths::default();
+        let ids: Vec<PathId> = (0..40)
+            .map(|_| {
+                let name = text(&mut rng).replace('/', "");
+                paths.parse(format!("d{}/{name}", rng(3)).as_bytes())
+            })
+            .collect();
+        let pick = |rng: &mut dyn FnMut(u64) -> u64| ids[rng(ids.len() as u64) as usize];
+        let wide = |rng: &mut dyn FnMut(u64) -> u64| match rng(3) {
+            0 => 0,
+            1 => u64::MAX - rng(3),
+            _ => rng(1 << 40),
+        };
+        for i in 0..20_000 {
+            let o = Obs {
+                n: rng(u64::MAX),
+                ts_begin: wide(&mut rng),
+                ts_end: wide(&mut rng),
+                tid: wide(&mut rng) as u32,
+                probe: Probe::ALL[rng(Probe::ALL.len() as u64) as usize],
+                op: (i % 2 == 0).then(|| OpKind::ALL[rng(OpKind::ALL.len() as u64) as usize]),
+                path: pick(&mut rng),
+                path2: (rng(2) == 0).then(|| pick(&mut rng)),
+                dentry: wide(&mut rng),
+                slot: rng(100) as u32,
+                generation: wide(&mut rng) as u32,
+                seq_begin: wide(&mut rng) as u32,
+                seq_end: wide(&mut rng) as u32,
+                inode_begin: wide(&mut rng),
+                inode_end: wide(&mut rng),
+                flags: rng(1 << 16) as u16,
+                result: match rng(3) {
+                    0 => i32::MIN,
+                    1 => -(rng(200) as i32),
+                    _ => rng(1 << 31) as i32,
+                },
+            };
+            let mut got = Vec::new();
+            json::obs(&mut got, &o, &paths).expect("obs");
+            let want = serde_json::to_vec(&obs_args(&o, &paths)).expect("oracle");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
+    }
+
     #[test]
     fn writes_a_valid_document() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("t.json");
         let mut t = Timeline::create(&p).expect("create");
         t.process_name(1, "kernel");
-        t.slice(
-            1,
-            7,
-            "stat d0/f1",
-            "op",
-            1_000,
-            3_500,
-            &serde_json::json!({"result": 0}),
-        );
+        let mut paths = Paths::default();
+        let o = Obs {
+            tid: 7,
+            op: Some(OpKind::Stat),
+            path: paths.parse(b"d0/f1"),
+            ..Obs::BLANK
+        };
+        t.slice(1, "stat d0/f1", "op", 1_000, 3_500, &o, &paths);
         t.instant(1, 7, "anomaly", "anomaly", 2_000, &Value::Null);
         t.finish().expect("finish");
         assert_eq!(
@@ -488,6 +615,8 @@ mod tests {
         assert_eq!(evs[1]["ph"], "X");
         assert_eq!(evs[1]["ts"], 1.0);
         assert_eq!(evs[1]["dur"], 2.5);
+        assert_eq!(evs[1]["tid"], 7);
+        assert_eq!(evs[1]["args"]["name"], "d0/f1");
         assert_eq!(evs[2]["s"], "t");
     }
 }

@@ -29,7 +29,7 @@ use super::{
     align::{writes, NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
-    evidence::{obs_args, Evidence, Obs, SetAside, Skipped},
+    evidence::{Evidence, Obs, SetAside, Skipped},
     feed::Counts,
     history::History,
     protocol::Protocol,
@@ -621,15 +621,14 @@ impl SideState {
                 "probe",
             ),
         };
-        let args = obs_args(obs, paths);
         t.slice(
             self.pid(),
-            obs.tid,
             &name,
             cat,
             obs.ts_begin.saturating_sub(origin),
             obs.ts_end.saturating_sub(origin),
-            &args,
+            obs,
+            paths,
         );
     }
 
