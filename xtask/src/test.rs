@@ -209,30 +209,25 @@ fn fmt(_: &setup::Setup) -> Result<Tally> {
 
 fn clippy(setup: &setup::Setup) -> Result<Tally> {
     let root = cmd::root();
-    let host = status_step(Command::new(cargo()).current_dir(&root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    let lint = |selection: &[&str]| {
+        status_step(
+            Command::new(cargo())
+                .current_dir(&root)
+                .arg("clippy")
+                .args(selection)
+                .args(["--all-targets", "--locked", "--", "-D", "warnings"]),
+        )
+    };
+    let host = lint(&["--workspace"])?;
     // `cargo xtask` builds xtask alone, with tracer-analysis's engine off; the workspace's build
     // above unifies it on. Lint the reduced build too (and tracer-analysis's own targets in it).
-    let reduced = status_step(Command::new(cargo()).current_dir(&root).args([
-        "clippy",
+    let reduced = lint(&[
         "--package",
         "xtask",
         "--package",
         "tracer-analysis",
         "--no-default-features",
-        "--all-targets",
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    ])?;
     // The eBPF crate is linted with the compiler that builds it, for its own target.
     let ebpf = status_step(
         setup

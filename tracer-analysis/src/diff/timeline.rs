@@ -457,6 +457,23 @@ mod tests {
         args: &'a Value,
     }
 
+    impl<'a> Oracle<'a> {
+        /// `ev` with its value args `args`, for serde_json to write.
+        fn of(ev: &TraceEvent<'a>, args: &'a Value) -> Oracle<'a> {
+            Oracle {
+                name: ev.name,
+                cat: ev.cat,
+                ph: ev.ph,
+                ts: ev.ts,
+                dur: ev.dur,
+                pid: ev.pid,
+                tid: ev.tid,
+                s: ev.s,
+                args,
+            }
+        }
+    }
+
     /// Strings with what JSON escapes (quotes, backslashes, every control byte, DEL) and
     /// multi-byte characters among plain ones.
     fn text(rng: &mut impl FnMut(u64) -> u64) -> String {
@@ -514,17 +531,7 @@ mod tests {
                 s,
                 args: Args::Value(&args),
             };
-            let oracle = Oracle {
-                name: &name,
-                cat: &cat,
-                ph: "X",
-                ts,
-                dur,
-                pid,
-                tid,
-                s,
-                args: &args,
-            };
+            let oracle = Oracle::of(&ev, &args);
             let mut got = Vec::new();
             ev.put(&mut got).expect("put");
             let want = serde_json::to_vec(&oracle).expect("oracle");
