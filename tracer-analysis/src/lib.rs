@@ -4,8 +4,8 @@
 //!
 //! The `engine` feature (default) is the replay, the model, the workload parser and the diff's
 //! engine. Without it the crate is what a tool reading the tracer's files needs (xtask): the
-//! trace format, the record summary, report.json's vocabulary and digest, and the builtin
-//! workloads' names.
+//! trace format with its atomic outputs, the record summary, report.json's vocabulary and
+//! digest, and the builtin workloads' names.
 #[cfg(feature = "engine")]
 pub mod agreement;
 #[cfg(feature = "engine")]

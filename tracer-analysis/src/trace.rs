@@ -262,7 +262,7 @@ pub struct Header {
     pub attach: BTreeMap<String, Attachment>,
     /// Per writer of `d_seq`, `d_hash` or `d_inode`: the probe that observes it, or the traced
     /// functions containing its calls when it has no probe of its own, or why nothing does
-    /// (kernel traces; for people: the diff judges `attach` itself, [`crate::writers`]).
+    /// (kernel traces; for people: the diff judges `attach` itself, `crate::writers`).
     pub observed_through: BTreeMap<String, String>,
     pub offsets: Option<OffsetsJson>,
     pub workload: Option<String>,

@@ -102,11 +102,15 @@ impl ProbeableSymbols {
         })
     }
 
-    /// From kallsyms' text, else from ftrace's list's (`filter`, read only then). kallsyms
-    /// names every function of ftrace's list: ftrace prints each entry by looking its address
-    /// up in kallsyms, and one kallsyms does not know as `__ftrace_invalid_address___N` (or as
-    /// hex before 6.0), which no target nor clone is named. So the list adds no name here, and
-    /// printing it took the kernel 0.6 s of a TCG guest's time.
+    /// From kallsyms' text, with ftrace's list's (`filter`) only when kallsyms cannot be read
+    /// or holds a target's name ftrace may spell otherwise ([`may_be_cut`]). ftrace prints each
+    /// entry by looking its address up in kallsyms, and one kallsyms does not know as
+    /// `__ftrace_invalid_address___N` (or as hex before 6.0), which no target nor clone is
+    /// named. But that lookup cut a name at its first dot on Clang-LTO kernels until
+    /// fb6a421fb615 ("kallsyms: Match symbols exactly with CONFIG_LTO_CLANG", 6.11): kallsyms'
+    /// `__d_move.llvm.123` was the list's `__d_move`, which kprobes attached to by that name.
+    /// Elsewhere the list adds no name here, and printing it took the kernel 0.6 s of a TCG
+    /// guest's time.
     fn from_lists(
         kallsyms: Option<&str>,
         filter: impl FnOnce() -> Option<String>,
@@ -118,21 +122,27 @@ impl ProbeableSymbols {
             .collect();
         // A clone is named `sym.` and a suffix, and no target's name has a dot.
         let keep = |name: &&str| targets.contains(name.split('.').next().unwrap_or(name));
+        let filter_names = |f: String| -> BTreeSet<String> {
+            f.lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(keep)
+                .map(String::from)
+                .collect()
+        };
         let names = match kallsyms {
-            Some(k) => Some(
-                k.lines()
+            Some(k) => {
+                let mut names: BTreeSet<String> = k
+                    .lines()
                     .filter_map(|l| l.split_whitespace().nth(2))
                     .filter(keep)
                     .map(String::from)
-                    .collect(),
-            ),
-            None => filter().map(|f| {
-                f.lines()
-                    .filter_map(|l| l.split_whitespace().next())
-                    .filter(keep)
-                    .map(String::from)
-                    .collect()
-            }),
+                    .collect();
+                if names.iter().any(|n| may_be_cut(n)) {
+                    names.extend(filter().map(filter_names).unwrap_or_default());
+                }
+                Some(names)
+            }
+            None => filter().map(filter_names),
         };
         ProbeableSymbols { names }
     }
@@ -180,6 +190,16 @@ impl ProbeableSymbols {
 /// Whether `name` is a GCC clone of `sym`: `sym.isra.N`, `sym.part.N`, `sym.constprop.N` or
 /// chains of them (`sym.constprop.0.isra.0`). `.cold` parts are not: the function's entry
 /// stays under its own name.
+/// A kallsyms name with a suffix that is neither a GCC clone's nor a `.cold` part's: what a
+/// Clang-LTO kernel's ftrace list may print cut at its first dot (`.llvm.<hash>`, a hex number).
+fn may_be_cut(name: &str) -> bool {
+    let Some((base, _)) = name.split_once('.') else {
+        return false;
+    };
+    let body = name.strip_suffix(".cold").unwrap_or(name);
+    body != base && !is_clone_of(body, base)
+}
+
 fn is_clone_of(name: &str, sym: &str) -> bool {
     let Some(rest) = name.strip_prefix(sym).and_then(|r| r.strip_prefix('.')) else {
         return false;
@@ -656,10 +676,19 @@ mod tests {
             ".cold",
             ".isra",
             ".llvm.7",
+            ".llvm.5020190154358329906",
+            ".1a",
         ];
+        // What Clang names: no GCC clone, no `.cold` part.
+        let clang = ["", "", ".llvm.7", ".llvm.5020190154358329906", ".1a"];
+        let mut cut_mattered = 0;
         for _ in 0..300 {
             let mut kallsyms = String::new();
             let mut filter = String::new();
+            // A Clang-LTO kernel before 6.11: ftrace's list prints names cut at the first dot.
+            // Other kernels (GCC's, and Clang's since) print them whole.
+            let lto = rng(2) == 0;
+            let suffixes: &[&str] = if lto { &clang } else { &suffixes };
             for i in 0..rng(60) {
                 let base = if rng(2) == 0 {
                     targets[rng(targets.len() as u64) as usize]
@@ -673,8 +702,13 @@ mod tests {
                     kallsyms.push_str(&format!("\t[{m}]"));
                 }
                 kallsyms.push('\n');
-                if rng(2) == 0 {
-                    filter.push_str(&name);
+                // A `.cold` part has no `__fentry__` call of its own: never an ftrace record.
+                if rng(2) == 0 && !name.ends_with(".cold") {
+                    filter.push_str(if lto {
+                        name.split('.').next().unwrap_or(&name)
+                    } else {
+                        &name
+                    });
                     if let Some(m) = module {
                         filter.push_str(&format!(" [{m}]"));
                     }
@@ -693,7 +727,11 @@ mod tests {
             let (k, f) = (whole(&kallsyms, 2), whole(&filter, 0));
             let both = ProbeableSymbols::from_lists(Some(&kallsyms), || Some(filter.clone()));
             let filter_only = ProbeableSymbols::from_lists(None, || Some(filter.clone()));
+            let kallsyms_only = ProbeableSymbols::from_lists(Some(&kallsyms), || None);
             for sym in &targets {
+                if kallsyms_only.presence(sym) != presence_of_both_lists(Some(&f), Some(&k), sym) {
+                    cut_mattered += 1;
+                }
                 assert_eq!(
                     both.presence(sym),
                     presence_of_both_lists(Some(&f), Some(&k), sym),
@@ -706,8 +744,37 @@ mod tests {
                 );
             }
         }
+        assert!(
+            cut_mattered > 0,
+            "no kernel where ftrace's cut names mattered"
+        );
         let neither = ProbeableSymbols::from_lists(None, || None);
         assert_eq!(neither.presence("d_move"), Presence::Unknown);
+    }
+
+    /// A Clang-LTO kernel before 6.11 (rev27 M1): kallsyms has `__dentry_kill.llvm.N`, ftrace's
+    /// list `__dentry_kill`, which kprobes attached to: present, as both lists said.
+    #[test]
+    fn an_lto_suffix_kallsyms_shows_is_found_as_ftrace_lists_it() {
+        let kallsyms = "ffffffff812f0c40 t __dentry_kill.llvm.5020190154358329906\n";
+        let syms = ProbeableSymbols::from_lists(Some(kallsyms), || Some("__dentry_kill\n".into()));
+        assert_eq!(syms.presence("__dentry_kill"), Presence::Present);
+    }
+
+    /// On a kernel whose kallsyms holds only the targets, GCC clones and `.cold` parts,
+    /// ftrace's list is not read.
+    #[test]
+    fn ftrace_list_is_not_read_beside_plain_kallsyms() {
+        let kallsyms = "ffffffff81000000 T __d_drop\nffffffff81000010 t __d_move.isra.0\n\
+                        ffffffff81000020 t __dentry_kill.cold\nffffffff81000030 t d_move.part.0.cold\n";
+        let syms = ProbeableSymbols::from_lists(Some(kallsyms), || {
+            panic!("ftrace's list read though kallsyms names no cut target")
+        });
+        assert_eq!(syms.presence("__d_drop"), Presence::Present);
+        assert_eq!(
+            syms.presence("__d_move"),
+            Presence::Cloned(vec!["__d_move.isra.0".into()])
+        );
     }
 
     #[test]
