@@ -106,9 +106,10 @@ impl ProbeableSymbols {
     /// or holds a target's name ftrace may spell otherwise ([`may_be_cut`]). ftrace prints each
     /// entry by looking its address up in kallsyms, and one kallsyms does not know as
     /// `__ftrace_invalid_address___N` (or as hex before 6.0), which no target nor clone is
-    /// named. But that lookup cut a name at its first dot on Clang-LTO kernels until
-    /// fb6a421fb615 ("kallsyms: Match symbols exactly with CONFIG_LTO_CLANG", 6.11): kallsyms'
-    /// `__d_move.llvm.123` was the list's `__d_move`, which kprobes attached to by that name.
+    /// named. But that lookup cut a name's suffix on Clang-LTO kernels until fb6a421fb615
+    /// ("kallsyms: Match symbols exactly with CONFIG_LTO_CLANG", 6.11): kallsyms'
+    /// `__d_move.llvm.123` (or `__d_move$<hash>` under CFI before LLVM 13) was the list's
+    /// `__d_move`, which kprobes attached to by that name.
     /// Elsewhere the list adds no name here, and printing it took the kernel 0.6 s of a TCG
     /// guest's time.
     fn from_lists(
@@ -120,8 +121,7 @@ impl ProbeableSymbols {
             .filter(|p| p.is_attach_target())
             .map(Probe::symbol)
             .collect();
-        // A clone is named `sym.` and a suffix, and no target's name has a dot.
-        let keep = |name: &&str| targets.contains(name.split('.').next().unwrap_or(name));
+        let keep = |name: &&str| targets.contains(base_name(name));
         let filter_names = |f: String| -> BTreeSet<String> {
             f.lines()
                 .filter_map(|l| l.split_whitespace().next())
@@ -187,19 +187,24 @@ impl ProbeableSymbols {
     }
 }
 
-/// Whether `name` is a GCC clone of `sym`: `sym.isra.N`, `sym.part.N`, `sym.constprop.N` or
-/// chains of them (`sym.constprop.0.isra.0`). `.cold` parts are not: the function's entry
-/// stays under its own name.
+/// A kallsyms name before the suffix a compiler added: from its first `.` (GCC's clones and
+/// `.cold` parts, Clang's `.llvm.<hash>`) or `$` (Clang's CFI promotion before LLVM 13). No
+/// target's name holds either.
+fn base_name(name: &str) -> &str {
+    name.split(['.', '$']).next().unwrap_or(name)
+}
+
 /// A kallsyms name with a suffix that is neither a GCC clone's nor a `.cold` part's: what a
-/// Clang-LTO kernel's ftrace list may print cut at its first dot (`.llvm.<hash>`, a hex number).
+/// Clang-LTO kernel's ftrace list may print cut (`.llvm.<hash>`, a hex number, `$<hash>`).
 fn may_be_cut(name: &str) -> bool {
-    let Some((base, _)) = name.split_once('.') else {
-        return false;
-    };
+    let base = base_name(name);
     let body = name.strip_suffix(".cold").unwrap_or(name);
     body != base && !is_clone_of(body, base)
 }
 
+/// Whether `name` is a GCC clone of `sym`: `sym.isra.N`, `sym.part.N`, `sym.constprop.N` or
+/// chains of them (`sym.constprop.0.isra.0`). `.cold` parts are not: the function's entry
+/// stays under its own name.
 fn is_clone_of(name: &str, sym: &str) -> bool {
     let Some(rest) = name.strip_prefix(sym).and_then(|r| r.strip_prefix('.')) else {
         return false;
@@ -680,7 +685,14 @@ mod tests {
             ".1a",
         ];
         // What Clang names: no GCC clone, no `.cold` part.
-        let clang = ["", "", ".llvm.7", ".llvm.5020190154358329906", ".1a"];
+        let clang = [
+            "",
+            "",
+            ".llvm.7",
+            ".llvm.5020190154358329906",
+            ".1a",
+            "$707af9a22804d33c81801f27dcfe489b",
+        ];
         let mut cut_mattered = 0;
         for _ in 0..300 {
             let mut kallsyms = String::new();
@@ -704,11 +716,9 @@ mod tests {
                 kallsyms.push('\n');
                 // A `.cold` part has no `__fentry__` call of its own: never an ftrace record.
                 if rng(2) == 0 && !name.ends_with(".cold") {
-                    filter.push_str(if lto {
-                        name.split('.').next().unwrap_or(&name)
-                    } else {
-                        &name
-                    });
+                    // As the kernel's cleanup cut it (not `base_name`, which this checks).
+                    let cut = name.split(['.', '$']).next().unwrap_or(&name);
+                    filter.push_str(if lto { cut } else { &name });
                     if let Some(m) = module {
                         filter.push_str(&format!(" [{m}]"));
                     }
@@ -759,6 +769,14 @@ mod tests {
         let kallsyms = "ffffffff812f0c40 t __dentry_kill.llvm.5020190154358329906\n";
         let syms = ProbeableSymbols::from_lists(Some(kallsyms), || Some("__dentry_kill\n".into()));
         assert_eq!(syms.presence("__dentry_kill"), Presence::Present);
+    }
+
+    /// The same under Clang's CFI before LLVM 13 (rev27 F1): kallsyms' `__d_move$<hash>`.
+    #[test]
+    fn a_cfi_suffix_kallsyms_shows_is_found_as_ftrace_lists_it() {
+        let kallsyms = "ffffffff812f0c40 t __d_move$707af9a22804d33c81801f27dcfe489b\n";
+        let syms = ProbeableSymbols::from_lists(Some(kallsyms), || Some("__d_move\n".into()));
+        assert_eq!(syms.presence("__d_move"), Presence::Present);
     }
 
     /// On a kernel whose kallsyms holds only the targets, GCC clones and `.cold` parts,
