@@ -121,28 +121,25 @@ impl ProbeableSymbols {
             .filter(|p| p.is_attach_target())
             .map(Probe::symbol)
             .collect();
-        let keep = |name: &&str| targets.contains(base_name(name));
-        let filter_names = |f: String| -> BTreeSet<String> {
-            f.lines()
-                .filter_map(|l| l.split_whitespace().next())
-                .filter(keep)
+        // The names of field `field` of each line that are a target's or its clones'.
+        let kept = |text: &str, field: usize| -> BTreeSet<String> {
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(field))
+                .filter(|name| targets.contains(base_name(name)))
                 .map(String::from)
                 .collect()
         };
         let names = match kallsyms {
             Some(k) => {
-                let mut names: BTreeSet<String> = k
-                    .lines()
-                    .filter_map(|l| l.split_whitespace().nth(2))
-                    .filter(keep)
-                    .map(String::from)
-                    .collect();
+                let mut names = kept(k, 2);
                 if names.iter().any(|n| may_be_cut(n)) {
-                    names.extend(filter().map(filter_names).unwrap_or_default());
+                    if let Some(f) = filter() {
+                        names.extend(kept(&f, 0));
+                    }
                 }
                 Some(names)
             }
-            None => filter().map(filter_names),
+            None => filter().map(|f| kept(&f, 0)),
         };
         ProbeableSymbols { names }
     }
