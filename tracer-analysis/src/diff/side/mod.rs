@@ -29,7 +29,7 @@ use super::{
     align::{writes, NameId, OpMatcher, PathId, Paths},
     classify::Class,
     event::{Ev, Slot, Tables},
-    evidence::{Evidence, Obs, SetAside, Skipped},
+    evidence::{Evidence, Obs, Probed, SetAside, Skipped},
     feed::Counts,
     history::History,
     protocol::Protocol,
@@ -572,22 +572,37 @@ impl SideState {
             ptr,
         };
         // Each handler builds the event's observation in the context ring's staged slot
-        // ([`Evidence::stage`]), where it is kept: written once.
-        let built = match probe {
-            Probe::Op => self.on_op(&ev, thread, sh),
-            Probe::DLookupRcu | Probe::DLookup => self.on_lookup(&ev, thread, probe, sh),
-            _ => self.on_writer(&ev, probe, late, sh),
+        // ([`Evidence::stage`]), where it is kept: written once. A probe event's handler
+        // gives its path, for the probes seen at it.
+        let path = match probe {
+            Probe::Op => {
+                if !self.on_op(&ev, thread, sh) {
+                    self.diag.unknown_events += 1;
+                    return;
+                }
+                None
+            }
+            Probe::DLookupRcu | Probe::DLookup => Some(self.on_lookup(&ev, thread, probe, sh)),
+            _ => {
+                let Some(path) = self.on_writer(&ev, probe, late, sh) else {
+                    self.diag.unknown_events += 1;
+                    return;
+                };
+                Some(path)
+            }
         };
-        if !built {
-            self.diag.unknown_events += 1;
-            return;
-        }
         if late {
             // What was judged before this event arrived did not have it.
             let obs = *self.evidence.staged();
             self.evidence.late(&obs, key, &sh.paths);
         }
-        self.evidence.commit(&sh.paths);
+        // As staged: the observation's dentry is `ptr`, its slot the event's.
+        let probed = path.map(|path| Probed {
+            probe,
+            slot: (ptr != 0).then_some(ev.dentry),
+            path,
+        });
+        self.evidence.commit(&sh.paths, probed);
         // Nearly always empty: taking and dropping an empty vector cost about 24 instructions
         // an event in the profile.
         if !self.fresh.is_empty() {

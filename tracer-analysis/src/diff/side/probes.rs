@@ -13,6 +13,7 @@ use super::{
     Named, OpSpan, Shared, SideState,
 };
 use crate::diff::{
+    align::PathId,
     classify::{self, Class, Ruling, WriterSpan},
     evidence::flag_text,
     history::Fact,
@@ -60,14 +61,14 @@ impl SideState {
         true
     }
 
-    /// Always builds an observation (true, like the other handlers when they build one).
+    /// Always builds an observation; its path.
     pub(super) fn on_lookup(
         &mut self,
         ev: &Named,
         thread: usize,
         probe: Probe,
         sh: &mut Shared,
-    ) -> bool {
+    ) -> PathId {
         // The operation around the lookup on its thread, looked up once (nothing below changes
         // the thread's state before the lookup is added to it at the end): its kind, and its
         // end bounding when the probe read. Only these two are read out (copying the
@@ -188,7 +189,7 @@ impl SideState {
             }
         }
         self.evidence.push_lookup(thread, self.next_n);
-        true
+        path
     }
 
     /// A lookup's read or a writer's entry below a value the stamps order before it.
@@ -218,17 +219,17 @@ impl SideState {
         });
     }
 
-    /// `late`: it arrived after the reorder window had passed its time. False: no dentry
-    /// (nothing built).
+    /// `late`: it arrived after the reorder window had passed its time. The path of the
+    /// observation built; None: no dentry (nothing built).
     pub(super) fn on_writer(
         &mut self,
         ev: &Named,
         probe: Probe,
         late: bool,
         sh: &mut Shared,
-    ) -> bool {
+    ) -> Option<PathId> {
         if ev.dentry == 0 {
-            return false;
+            return None;
         }
         let span = WriterSpan {
             probe,
@@ -364,6 +365,6 @@ impl SideState {
                 self.suspect(SuspectKind::ClearHashed { late }, op);
             }
         }
-        true
+        Some(path)
     }
 }
