@@ -1,5 +1,5 @@
 //! The embedded eBPF object and how each program of it is loaded, per target and attach family.
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, fmt, path::Path};
 
 use aya::{
     programs::{FEntry, FExit, KProbe, ProgramError},
@@ -7,6 +7,8 @@ use aya::{
 };
 use serde::{Deserialize, Serialize};
 use tracer_common::{Config, Probe};
+
+use crate::btf::SYS_BTF;
 
 /// The object built from tracer-ebpf/ by build.rs.
 pub static EBPF_OBJ: &[u8] = aya::include_bytes_aligned!(env!("TRACER_EBPF_OBJ"));
@@ -71,10 +73,68 @@ pub fn body_program_name(probe: Probe, family: Family, half: Half, body: Body) -
 
 /// Parses the embedded object with the given configuration; loads nothing into the kernel yet.
 pub fn open(config: &Config, ring_bytes: u32) -> Result<Ebpf, aya::EbpfError> {
-    EbpfLoader::new()
+    configure(EbpfLoader::new(), config, ring_bytes)
+}
+
+/// [`open`], for a caller that has parsed `btf` from `path` already.
+///
+/// aya 0.14's loader has one constructor, and it parses the running kernel's BTF (the
+/// object's relocations are made against it) even when the caller hands it one afterwards:
+/// most of the object's open, 0.7 s of a TCG guest's time, for types the caller holds. So
+/// when `path` is that file, the loader is made where it cannot see it
+/// ([`loader_without_sys_btf`]) and handed `btf`, the same bytes parsed the same way. Where
+/// that loader cannot be made, or `path` is another file, this is [`open`].
+pub fn open_with(
+    config: &Config,
+    ring_bytes: u32,
+    btf: &Btf,
+    path: &Path,
+) -> Result<Ebpf, aya::EbpfError> {
+    let blind: Option<EbpfLoader<'_>> = (path == Path::new(SYS_BTF))
+        .then(loader_without_sys_btf)
+        .flatten();
+    let loader = match blind {
+        Some(mut loader) => {
+            loader.btf(Some(btf));
+            loader
+        }
+        None => EbpfLoader::new(),
+    };
+    configure(loader, config, ring_bytes)
+}
+
+fn configure<'a>(
+    mut loader: EbpfLoader<'a>,
+    config: &'a Config,
+    ring_bytes: u32,
+) -> Result<Ebpf, aya::EbpfError> {
+    loader
         .override_global("CONFIG", config, true)
         .map_max_entries("EVENTS", ring_bytes)
         .load(EBPF_OBJ)
+}
+
+/// A loader made on a thread whose root directory is [`SYS_BTF`]'s directory, so that its
+/// constructor finds no file at that path and parses nothing: the directory holds only files
+/// (vmlinux's and the modules' BTF), so no path under that root goes three directories deep.
+/// Only that thread moves: `unshare(CLONE_FS)` gives it a root and working directory of its
+/// own, which go when it ends; nothing is mounted. None where the thread cannot start or
+/// chroot is refused (no CAP_SYS_CHROOT).
+pub fn loader_without_sys_btf() -> Option<EbpfLoader<'static>> {
+    let dir = Path::new(SYS_BTF).parent()?;
+    let thread = std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || {
+            // SAFETY: only the root, working directory and umask are unshared; the descriptor
+            // table stays shared.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }.ok()?;
+            rustix::process::chroot(dir).ok()?;
+            Some(EbpfLoader::new())
+        })
+        .ok()?;
+    thread
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Why a program did not load.

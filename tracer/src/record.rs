@@ -63,6 +63,8 @@ pub struct RecordOptions {
 pub struct KernelTypes {
     kbtf: KernelBtf,
     btf: aya::Btf,
+    /// Where `btf` was read: the object's loader is handed it when that is the running kernel's.
+    path: PathBuf,
     offsets: tracer_common::Offsets,
     took: Duration,
 }
@@ -83,6 +85,7 @@ impl KernelTypes {
         Ok(KernelTypes {
             kbtf,
             btf,
+            path: path.to_owned(),
             offsets,
             took: t.elapsed(),
         })
@@ -302,6 +305,7 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
     let KernelTypes {
         kbtf,
         btf,
+        path,
         offsets,
         took,
     } = types;
@@ -316,8 +320,8 @@ fn load_and_attach(opts: &RecordOptions, types: KernelTypes, devs: &[u32]) -> Re
         .try_into()
         .context("more CPUs than a u32 counts")?;
 
-    let mut ebpf =
-        programs::open(&config, opts.ring_bytes).context("parsing the embedded eBPF object")?;
+    let mut ebpf = programs::open_with(&config, opts.ring_bytes, &btf, &path)
+        .context("parsing the embedded eBPF object")?;
     let load = took + t_load.elapsed();
     let t_attach = Instant::now();
     let syms = ProbeableSymbols::read();

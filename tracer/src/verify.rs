@@ -77,7 +77,8 @@ pub fn verify_all_reads(
     let btf = aya::Btf::parse_file(btf_path, aya::Endianness::default())
         .with_context(|| format!("parsing {} with aya", btf_path.display()))?;
     // A small ring: verification does not need the recording size.
-    let mut ebpf = programs::open(&config, 1 << 16).context("parsing the embedded eBPF object")?;
+    let mut ebpf = programs::open_with(&config, 1 << 16, &btf, btf_path)
+        .context("parsing the embedded eBPF object")?;
     let mut out = Vec::new();
     for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
         for family in [Family::Fentry, Family::Kprobe] {

@@ -5,12 +5,13 @@
 //! attaches those. Anything the verifier rejects fails here.
 use std::path::Path;
 
+use aya::Ebpf;
 use tracer::{
-    btf::SYS_BTF,
-    programs::Family,
+    btf::{KernelBtf, SYS_BTF},
+    programs::{self, Body, Family, Half},
     verify::{verify_all, verify_all_reads, VerifyStatus},
 };
-use tracer_common::Probe;
+use tracer_common::{Config, Probe};
 
 #[test]
 fn every_program_loads_or_is_refused_by_policy() {
@@ -86,4 +87,59 @@ fn kprobe_programs_load_with_per_field_reads() {
     for c in kprobes {
         assert_eq!(c.status, VerifyStatus::Loaded, "{c:?}");
     }
+}
+
+/// The loader made where the running kernel's BTF cannot be seen parses none (the parse
+/// `open_with` spares), and the calling thread still sees the file.
+#[test]
+fn the_loader_made_apart_parses_no_btf() {
+    let loader = programs::loader_without_sys_btf()
+        .expect("a thread of root's can be given its own root directory");
+    // aya's loader prints its BTF first: `None` here, the parsed types where it found them.
+    let shown = format!("{loader:?}");
+    assert!(
+        shown.starts_with("EbpfLoader { btf: None,"),
+        "{}",
+        &shown[..shown.len().min(200)]
+    );
+    assert!(
+        Path::new(SYS_BTF).exists(),
+        "the caller's root directory moved"
+    );
+}
+
+/// The object opened with the BTF the recorder parsed hands the kernel the same instructions
+/// as [`programs::open`], whose loader parses the running kernel's BTF itself (the oracle):
+/// every program this kernel loads (the kprobe ones) has the same tag, the kernel's hash of
+/// the instructions it was given.
+#[test]
+fn the_object_opened_with_parsed_btf_loads_what_open_loads() {
+    let path = Path::new(SYS_BTF);
+    let kbtf = KernelBtf::from_file(path)
+        .unwrap_or_else(|e| panic!("this test needs root and {SYS_BTF}: {e:#}"));
+    let mut config = Config::ZERO;
+    config.offsets = kbtf
+        .offsets()
+        .expect("offsets from the running kernel's BTF");
+    let btf = aya::Btf::from_sys_fs().expect("aya parses the running kernel's BTF");
+    let tags = |mut ebpf: Ebpf| {
+        let mut tags = Vec::new();
+        for probe in Probe::KERNEL.into_iter().filter(|p| p.is_attach_target()) {
+            for half in [Half::Entry, Half::Exit] {
+                programs::load(&mut ebpf, probe, Family::Kprobe, half, Body::Record, &btf)
+                    .unwrap_or_else(|e| panic!("{probe:?} {half:?}: {e}"));
+                let name = programs::program_name(probe, Family::Kprobe, half);
+                let program = ebpf.program(&name).expect("the program just loaded");
+                let info = program
+                    .info()
+                    .expect("the kernel describes a loaded program");
+                tags.push((name, info.tag()));
+            }
+        }
+        tags
+    };
+    let old = tags(programs::open(&config, 1 << 16).expect("open"));
+    let new = tags(programs::open_with(&config, 1 << 16, &btf, path).expect("open_with"));
+    assert_eq!(old.len(), 36);
+    assert_eq!(old, new);
 }
