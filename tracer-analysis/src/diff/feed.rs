@@ -252,17 +252,27 @@ pub enum Step {
 
 impl Feed {
     /// Hands `f` the events the next trace event released, or at the end everything left,
-    /// with the tables their numbers stand in.
-    pub fn step(&mut self, mut f: impl FnMut(&Ev, &Tables)) -> Step {
+    /// with the tables their numbers stand in; then, while `more` says so, the next trace
+    /// event's (Read: `more` said no). `cx` is what both work on. The loop is here, not in
+    /// the caller: a return to the caller's loop after every trace event, to choose the side
+    /// again, cost about 6 instructions a trace event (callgrind).
+    pub fn steps<C>(
+        &mut self,
+        cx: &mut C,
+        mut f: impl FnMut(&mut C, &Ev, &Tables),
+        mut more: impl FnMut(&C) -> bool,
+    ) -> Step {
         loop {
-            if let Some(n) = self.released.get(self.step) {
+            while let Some(n) = self.released.get(self.step) {
                 let n = *n as usize;
                 for ev in &self.events[self.at..self.at + n] {
-                    f(ev, &self.tables);
+                    f(cx, ev, &self.tables);
                 }
                 self.at += n;
                 self.step += 1;
-                return Step::Read;
+                if !more(cx) {
+                    return Step::Read;
+                }
             }
             match self.rx.recv() {
                 Ok(Batch::Read {
@@ -278,7 +288,7 @@ impl Feed {
                 }
                 Ok(Batch::Drain(events)) => {
                     for ev in &events {
-                        f(ev, &self.tables);
+                        f(cx, ev, &self.tables);
                     }
                 }
                 Ok(Batch::End(problem)) => return Step::End(problem),
@@ -387,10 +397,15 @@ mod tests {
         let mut seen = Vec::new();
         let mut steps = 0;
         let end = loop {
-            match feed.step(|ev, tables| {
-                let name = tables.names.get(ev.name as usize).expect("name numbered");
-                seen.push((key_of(ev), tables.ptr(ev.dentry), name.clone()));
-            }) {
+            let step = feed.steps(
+                &mut seen,
+                |seen, ev, tables| {
+                    let name = tables.names.get(ev.name as usize).expect("name numbered");
+                    seen.push((key_of(ev), tables.ptr(ev.dentry), name.clone()));
+                },
+                |_| false,
+            );
+            match step {
                 Step::Read => steps += 1,
                 Step::End(problem) => break problem,
             }

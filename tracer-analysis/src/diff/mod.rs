@@ -517,13 +517,23 @@ pub fn diff_files(kernel: &Path, model: &Path, opts: &DiffOptions) -> Result<Rep
                 (true, false) => 1,
                 (false, false) => usize::from(sides[1].ops_processed < sides[0].ops_processed),
             };
-            let side = &mut sides[i];
-            if let feed::Step::End(problem) =
-                feeds[i].step(|ev, tables| side.process(ev, tables, &mut sh))
-            {
+            // The side is stepped for as long as the choice above would choose it again: only
+            // its own count moves meanwhile.
+            let other_done = inputs[1 - i].done;
+            let other = sides[1 - i].ops_processed;
+            let mut cx = (&mut sides[i], &mut sh);
+            let step = feeds[i].steps(
+                &mut cx,
+                |(side, sh), ev, tables| side.process(ev, tables, sh),
+                |(side, _)| {
+                    let mine = side.ops_processed;
+                    other_done || if i == 0 { mine <= other } else { mine < other }
+                },
+            );
+            if let feed::Step::End(problem) = step {
                 inputs[i].problem = problem;
                 inputs[i].done = true;
-                side.finish(&mut sh);
+                sides[i].finish(&mut sh);
             }
         }
         let mut counts = Vec::with_capacity(2);
