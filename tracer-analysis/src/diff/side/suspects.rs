@@ -752,7 +752,8 @@ mod tests {
     /// Keys pop from the queue in the order a binary heap pops them (by deadline, then
     /// number), with few waiting (the vector alone) and with many (the heap takes the
     /// overflow), pops interleaved with pushes, numbers pushed in order and often repeated
-    /// (several suspects of one event), as the vector's insertion by deadline alone needs;
+    /// (no handler pushes two suspects of one event today, but the insertion by deadline alone
+    /// is right for repeats too), as the vector's insertion by deadline alone needs;
     /// the cached least deadline is the heap's after every push and pop.
     #[test]
     fn keys_leave_in_order_like_a_heap() {
