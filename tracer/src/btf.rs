@@ -388,9 +388,10 @@ fn string_at(bytes: &[u8], (start, end): (usize, usize), off: u32) -> Option<&st
 }
 
 /// `bytes` indexed: where each type's record starts, the string section, the name map. Checks
-/// what the answers rely on, as btfparse's parse did: the header, every record within the type section and of
-/// a known kind, every name within the string section, and the members of a struct or union
-/// without kind_flag byte-aligned.
+/// what the answers rely on (not the same set of damaged files btfparse refused: it read every
+/// name, this checks the types' names but not parameters' or enumerators'): the header, every
+/// record within the type section and of a known kind, every name within the string section,
+/// and the members of a struct or union without kind_flag byte-aligned.
 fn index(bytes: Vec<u8>) -> Result<KernelBtf, &'static str> {
     const MAGIC: u32 = 0xeb9f;
     let header = |at| u32_at(&bytes, at).ok_or("the header is cut");
@@ -750,10 +751,9 @@ mod tests {
 
     #[test]
     fn random_btfs_answers_are_btfparses() {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        eprintln!("seed {seed}");
+        // A fixed seed: a failure reproduces, and the coverage floor below is known to hold
+        // (clock seeds fell under it about one run in 28).
+        let seed = 0x0b7f_5eed_2026_1207;
         let mut rng = Rng(seed);
         let (mut found, mut bitfields) = (0, 0);
         for _ in 0..2_000 {

@@ -384,12 +384,13 @@ enum Phase {
     Packages,
     /// The static tracer's build, beside the packages.
     Build,
-    /// Fetching (or finding) the VM's kernel and extracting its PVH image beside the build,
-    /// when the run knew it would need the VM (see [`kernel_to_prefetch`]).
+    /// Fetching (or finding) the VM's kernel beside the build when the run knew it would need
+    /// the VM, or thought it likely, and then (knowing) extracting its PVH image too (see
+    /// [`kernel_to_prefetch`]).
     KernelFetch,
     /// Finding (or fetching) the VM's kernel after the build, and extracting its PVH image;
-    /// with a fetch beside the build, the time the run waited for it once built and finding
-    /// both in the caches.
+    /// with a fetch beside the build, the time the run waited for it once built, then finding
+    /// the kernel in the cache, and the image too unless the fetch only thought the VM likely.
     Kernel,
     Initramfs,
     /// A KVM guest that did not reach init, tried first: once per machine where KVM is broken.

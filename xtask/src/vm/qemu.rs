@@ -215,15 +215,6 @@ fn kvm_verdict_key() -> String {
     )
 }
 
-/// Appended to every guest kernel's command line. Debian's kernels test every crypto algorithm
-/// built in at boot (6.1: `crypto_algapi_init`, a late initcall, 1.48 s by initcall_debug):
-/// with `cryptomgr.notests` a TCG guest reached init after 1.71 s instead of 3.47 (guest time
-/// counted in instructions). The algorithms stay registered and usable; what goes is the check
-/// that each works on this (emulated) CPU, and the only one a guest uses is ext4's crc32c,
-/// which every recording's mount exercises. A kernel without the parameter takes it for a
-/// module's that never loads and passes nothing on to init.
-const KERNEL_ARGS: &str = "cryptomgr.notests";
-
 /// QEMU's arguments for one boot.
 pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
     let accel = match accel {
@@ -231,7 +222,6 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
         // Multi-threaded TCG: the two vCPUs really run at once, so races can happen.
         _ => "tcg,thread=multi",
     };
-    let append = format!("{} {KERNEL_ARGS}", b.append);
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(s.into());
     for s in [
@@ -250,7 +240,7 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
         // A panic reboots (panic=-1 on the command line); this turns that into QEMU exiting.
         "-no-reboot",
         "-append",
-        &append,
+        b.append,
     ] {
         push(s);
     }
@@ -447,7 +437,7 @@ mod tests {
         );
         assert!(s.contains("-kernel /k/bzImage -initrd /c/i.cpio"), "{s}");
         assert!(s.contains("file=/t/vm/run/transfer.img"), "{s}");
-        assert!(args.contains(&"console=ttyS0 panic=-1 cryptomgr.notests".to_owned()));
+        assert!(args.contains(&"console=ttyS0 panic=-1".to_owned()));
         let kvm = qemu_args(&b, Accel::Kvm);
         assert!(kvm.iter().any(|a| a == "kvm"));
     }
