@@ -45,5 +45,5 @@ pub mod workload {
 #[cfg(feature = "engine")]
 pub mod writers;
 
-#[cfg(all(test, feature = "engine"))]
+#[cfg(test)]
 mod test_rng;
