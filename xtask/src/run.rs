@@ -94,20 +94,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
     setup::for_run_build();
     // Which kernel the VM boots is known before the tracer is built, and whether the run will
     // need the VM is known or likely: the kernel's download then leaves the critical path.
-    let prefetch = kernel_to_prefetch(&args, HostFacts::read()).map(|(choice, need)| {
-        eprintln!(
-            "run: fetching the VM's kernel ({choice}) beside the build: {}",
-            need.why()
-        );
+    let prefetch = kernel_to_prefetch(&args, HostFacts::read()).map(|(choice, why)| {
+        eprintln!("run: fetching the VM's kernel ({choice}) beside the build: {why}");
         std::thread::spawn(move || {
             let t = Instant::now();
-            // The PVH image's extraction (about a CPU-second of xz) only when the VM is sure: a
-            // host that then records natively would spend it on a core the build wanted.
-            match need {
-                VmNeed::Sure(_) => vm::prefetch_kernel(&choice),
-                VmNeed::Likely(_) => vm::resolve_kernel(&choice),
-            }
-            .map(|_| t.elapsed())
+            vm::prefetch_kernel(&choice).map(|_| t.elapsed())
         })
     });
     // One build serves both sides: the static tracer goes into the guest and runs here. It
@@ -294,40 +285,25 @@ impl HostFacts {
 /// The Debian kernel to download beside the build, and why: when the run will record in the
 /// VM for sure ([`native_capability`] fails without asking the tracer), or very likely (no
 /// kprobes: only fentry could attach, which a kernel without kprobes seldom allows). A host
-/// that may trace natively fetches nothing, nor does a kernel that needs no download.
-fn kernel_to_prefetch(args: &RunArgs, host: HostFacts) -> Option<(KernelChoice, VmNeed)> {
-    let need = if args.vm || args.kernel.is_some() {
-        VmNeed::Sure("asked for (--vm or --kernel)")
+/// that may trace natively fetches nothing, nor does a kernel that needs no download. The very
+/// likely host extracts the image too: on this project's machine kind (no kprobes, fentry
+/// refused) that took 1.3 s after the build when left to it (session 20, `lead.json`).
+fn kernel_to_prefetch(args: &RunArgs, host: HostFacts) -> Option<(KernelChoice, &'static str)> {
+    let why = if args.vm || args.kernel.is_some() {
+        "asked for (--vm or --kernel)"
     } else if args.native {
         return None;
     } else if !host.root {
-        VmNeed::Sure("not root, so the VM records")
+        "not root, so the VM records"
     } else if !host.btf {
-        VmNeed::Sure("no kernel BTF here, so the VM records")
+        "no kernel BTF here, so the VM records"
     } else if !host.kprobe_pmu {
-        VmNeed::Likely(
-            "no kprobes here, so the VM records unless this kernel loads fentry programs",
-        )
+        "no kprobes here, so the VM records unless this kernel loads fentry programs"
     } else {
         return None;
     };
     let choice = args.kernel.clone().unwrap_or_default();
-    matches!(choice, KernelChoice::Debian { .. }).then_some((choice, need))
-}
-
-/// How sure the run is, before the tracer is built, that it will record in the VM; and why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum VmNeed {
-    Sure(&'static str),
-    Likely(&'static str),
-}
-
-impl VmNeed {
-    fn why(self) -> &'static str {
-        match self {
-            VmNeed::Sure(why) | VmNeed::Likely(why) => why,
-        }
-    }
+    matches!(choice, KernelChoice::Debian { .. }).then_some((choice, why))
 }
 
 /// Ok(how) when this host can attach the probes itself, else Err(why not).
@@ -384,13 +360,13 @@ enum Phase {
     Packages,
     /// The static tracer's build, beside the packages.
     Build,
-    /// Fetching (or finding) the VM's kernel beside the build when the run knew it would need
-    /// the VM, or thought it likely, and then (knowing) extracting its PVH image too (see
+    /// Fetching (or finding) the VM's kernel and extracting its PVH image beside the build,
+    /// when the run knew it would need the VM or thought it very likely (see
     /// [`kernel_to_prefetch`]).
     KernelFetch,
     /// Finding (or fetching) the VM's kernel after the build, and extracting its PVH image;
-    /// with a fetch beside the build, the time the run waited for it once built, then finding
-    /// the kernel in the cache, and the image too unless the fetch only thought the VM likely.
+    /// with a fetch beside the build, the time the run waited for it once built and finding
+    /// both in the caches.
     Kernel,
     Initramfs,
     /// A KVM guest that did not reach init, tried first: once per machine where KVM is broken.
@@ -718,47 +694,35 @@ mod tests {
             btf: true,
             kprobe_pmu: true,
         };
-        // The kernel fetched, and whether its image is extracted too (only when the VM is sure).
         let fetched = |argv: &[&str], host: HostFacts| {
-            kernel_to_prefetch(&args(argv), host)
-                .map(|(k, need)| (k.to_string(), matches!(need, VmNeed::Sure(_))))
+            kernel_to_prefetch(&args(argv), host).map(|(k, _)| k.to_string())
         };
-        let bookworm = |sure| Some(("debian:bookworm".to_string(), sure));
+        let bookworm = Some("debian:bookworm".to_string());
         // A host that may trace natively downloads nothing it may not need.
         assert_eq!(fetched(&[], can_trace), None);
-        assert_eq!(fetched(&["--vm"], can_trace), bookworm(true));
+        assert_eq!(fetched(&["--vm"], can_trace), bookworm);
         assert_eq!(
             fetched(&["--kernel", "debian:trixie/6.12.1-1"], can_trace),
-            Some(("debian:trixie/6.12.1-1".to_string(), true))
+            Some("debian:trixie/6.12.1-1".to_string())
         );
         // A kernel on disk or built here needs no download.
         assert_eq!(fetched(&["--kernel", "/boot/vmlinuz"], can_trace), None);
         assert_eq!(fetched(&["--kernel", "built:b1"], can_trace), None);
-        for (host, sure) in [
-            (
-                HostFacts {
-                    root: false,
-                    ..can_trace
-                },
-                true,
-            ),
-            (
-                HostFacts {
-                    btf: false,
-                    ..can_trace
-                },
-                true,
-            ),
-            // fentry may still attach here: the download only, not the image's extraction.
-            (
-                HostFacts {
-                    kprobe_pmu: false,
-                    ..can_trace
-                },
-                false,
-            ),
+        for host in [
+            HostFacts {
+                root: false,
+                ..can_trace
+            },
+            HostFacts {
+                btf: false,
+                ..can_trace
+            },
+            HostFacts {
+                kprobe_pmu: false,
+                ..can_trace
+            },
         ] {
-            assert_eq!(fetched(&[], host), bookworm(sure), "{host:?}");
+            assert_eq!(fetched(&[], host), bookworm, "{host:?}");
             assert_eq!(fetched(&["--native"], host), None, "{host:?}: --native");
         }
     }
