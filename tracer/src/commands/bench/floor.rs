@@ -22,7 +22,7 @@ fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<Strin
     let kbtf = KernelBtf::from_file(path).with_context(|| format!("reading {SYS_BTF}"))?;
     let btf = Btf::parse_file(path, Endianness::default())
         .with_context(|| format!("parsing {SYS_BTF}"))?;
-    let mut ebpf = programs::open(&Config::ZERO, FLOOR_RING_BYTES)
+    let mut ebpf = programs::open_with(&Config::ZERO, FLOOR_RING_BYTES, &btf, path)
         .context("parsing the embedded eBPF object")?;
     let (attached, links) = attach::attach_all(
         &mut ebpf,
