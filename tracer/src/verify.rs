@@ -68,14 +68,12 @@ pub fn verify_all_reads(
     btf_path: &Path,
     per_field_reads: bool,
 ) -> anyhow::Result<Vec<ProgramCheck>> {
-    let kbtf = KernelBtf::from_file(btf_path)?;
+    let (kbtf, btf) = KernelBtf::parse_both(btf_path)?;
     let mut config = Config::ZERO;
     config.offsets = kbtf
         .offsets()
         .context("resolving struct offsets from BTF")?;
     config.fast_reads = u32::from(config.offsets.check_windows().is_ok() && !per_field_reads);
-    let btf = aya::Btf::parse_file(btf_path, aya::Endianness::default())
-        .with_context(|| format!("parsing {} with aya", btf_path.display()))?;
     // A small ring: verification does not need the recording size.
     let mut ebpf = programs::open_with(&config, 1 << 16, &btf, btf_path)
         .context("parsing the embedded eBPF object")?;

@@ -2,7 +2,7 @@
 //! with programs that return at once, while the untraced workload runs. What is left of the
 //! slowdown is the attachment's own (trampoline or kprobe, entering an empty program); a
 //! recording's ratio over its floor's is what the real programs and the consumer add.
-use aya::{Btf, Ebpf, Endianness};
+use aya::Ebpf;
 use tracer::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
     btf::{KernelBtf, SYS_BTF},
@@ -19,9 +19,7 @@ const FLOOR_RING_BYTES: u32 = 1 << 16;
 /// how each target was attached.
 fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<String, Attachment>)> {
     let path = Path::new(SYS_BTF);
-    let kbtf = KernelBtf::from_file(path).with_context(|| format!("reading {SYS_BTF}"))?;
-    let btf = Btf::parse_file(path, Endianness::default())
-        .with_context(|| format!("parsing {SYS_BTF}"))?;
+    let (kbtf, btf) = KernelBtf::parse_both(path).with_context(|| format!("reading {SYS_BTF}"))?;
     let mut ebpf = programs::open_with(&Config::ZERO, FLOOR_RING_BYTES, &btf, path)
         .context("parsing the embedded eBPF object")?;
     let (attached, links) = attach::attach_all(
