@@ -21,6 +21,7 @@ use crate::profile::{
     ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
+use crate::slab;
 use crate::sync::{cpu_relax, smp_rmb, Ordering};
 use crate::task::{Step, Task};
 use std::collections::VecDeque;
@@ -1251,7 +1252,7 @@ impl Task<'_> {
                 };
                 let tname = target
                     .d_name
-                    .swap(Box::into_raw(Box::new(kept)), Ordering::AcqRel);
+                    .swap(slab::alloc(kept).as_ptr(), Ordering::AcqRel);
                 dentry.d_name.store(tname, Ordering::Release);
                 // SAFETY: old_name was dentry's own, now unreachable for new readers.
                 unsafe { self.rcu.call_rcu_free(old_name) };
@@ -1261,7 +1262,7 @@ impl Task<'_> {
                 dentry.d_name.store(tname, Ordering::Release);
             }
             DMoveTarget::KeepNameSwapParent | DMoveTarget::KeepNameAndParent => {
-                let copy = Box::into_raw(Box::new(target.d_name().clone()));
+                let copy = slab::alloc(target.d_name().clone()).as_ptr();
                 dentry.d_name.store(copy, Ordering::Release);
                 // SAFETY: old_name was dentry's own, now unreachable for new readers.
                 unsafe { self.rcu.call_rcu_free(old_name) };

@@ -1,6 +1,7 @@
 //! `struct dentry`, `struct qstr` and the RCU hash chains (`hlist_bl`), laid out like
 //! include/linux/dcache.h and include/linux/list_bl.h.
 
+use crate::slab::{self, Cached};
 use crate::sync::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering, SeqCount, SpinLock};
 use std::ptr::NonNull;
 
@@ -61,6 +62,29 @@ impl QStr {
             hash: full_name_hash(parent_id, name),
             name: InlineName::from_slice(name),
         }
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The thread's freed names (external names' `kmalloc()`, and `d_iname` in the dentry's
+    /// own allocation in the kernel; a box of its own here).
+    static FREE_NAMES: slab::FreeList<QStr> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The thread's freed dentries (`dentry_cache`).
+    static FREE_DENTRIES: slab::FreeList<Dentry> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Cached for QStr {
+    #[cfg(not(loom))]
+    fn free_list() -> &'static std::thread::LocalKey<slab::FreeList<QStr>> {
+        &FREE_NAMES
+    }
+}
+
+impl Cached for Dentry {
+    #[cfg(not(loom))]
+    fn free_list() -> &'static std::thread::LocalKey<slab::FreeList<Dentry>> {
+        &FREE_DENTRIES
     }
 }
 
@@ -186,7 +210,7 @@ impl Dentry {
                 pprev: AtomicPtr::new(std::ptr::null_mut()),
             },
             d_parent: AtomicPtr::new(std::ptr::null_mut()),
-            d_name: AtomicPtr::new(Box::into_raw(Box::new(name))),
+            d_name: AtomicPtr::new(slab::alloc(name).as_ptr()),
             d_inode: AtomicU64::new(0),
             d_lock: SpinLock::new(),
             d_count: AtomicI32::new(1),
@@ -245,9 +269,9 @@ impl Dentry {
 
 impl Drop for Dentry {
     fn drop(&mut self) {
-        // SAFETY: the name box is owned by this dentry; a name swapped out by __d_move was
-        // handed to RCU separately, so this is the only free of the current one.
-        drop(unsafe { Box::from_raw(self.d_name.load(Ordering::Relaxed)) });
+        // SAFETY: the name is owned by this dentry; a name swapped out by __d_move was handed
+        // to RCU separately, so this is the only free of the current one.
+        unsafe { slab::free(self.d_name.load(Ordering::Relaxed)) };
     }
 }
 
@@ -271,7 +295,7 @@ impl DPtr {
     }
 
     pub(crate) fn alloc(d: Dentry) -> DPtr {
-        DPtr(NonNull::from(Box::leak(Box::new(d))))
+        DPtr(slab::alloc(d))
     }
 
     pub(crate) fn as_ptr(self) -> *mut Dentry {

@@ -29,6 +29,7 @@ mod namei;
 mod profile;
 mod rcu;
 pub mod replay;
+mod slab;
 pub mod stress;
 mod sync;
 mod task;

@@ -6,6 +6,8 @@
 //! frees are queued and run when the `Rcu` is dropped, which keeps every object a checker's reader
 //! can reach alive while it explores.
 
+use crate::slab::{self, Cached};
+
 /// One RCU domain (the kernel has one; the model has one per [`crate::Dcache`]).
 pub(crate) struct Rcu {
     #[cfg(not(loom))]
@@ -82,14 +84,14 @@ impl RcuHandle {
         }
     }
 
-    /// `call_rcu(..., free)`: frees the box at `p` after a grace period.
+    /// `call_rcu(..., free)`: frees the object at `p` to its cache after a grace period.
     ///
     /// # Safety
-    /// `p` comes from `Box::into_raw`, is freed only here, and no new reference to it can be
+    /// `p` comes from [`slab::alloc`], is freed only here, and no new reference to it can be
     /// taken from now on (it is unreachable except to readers already inside a section).
-    pub(crate) unsafe fn call_rcu_free<T: 'static>(&self, p: *mut T) {
+    pub(crate) unsafe fn call_rcu_free<T: Cached>(&self, p: *mut T) {
         // SAFETY: the caller hands over the only owning pointer; the closure runs once.
-        let free = move || drop(unsafe { Box::from_raw(p) });
+        let free = move || unsafe { slab::free(p) };
         #[cfg(not(loom))]
         {
             let guard = self.handle.pin();
