@@ -140,8 +140,9 @@ impl Counts {
 
 /// What the front sends the analysis.
 enum Batch {
-    /// Per trace event read, how many events its arrival released; those events, in key
-    /// order; the pointers and names numbered since the last batch.
+    /// Per trace event read, where the events its arrival released end in `events` (the
+    /// end, not the count: neither side then adds or subtracts per trace event); those
+    /// events, in key order; the pointers and names numbered since the last batch.
     Read {
         released: Vec<u32>,
         events: Vec<Ev>,
@@ -171,9 +172,8 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
             counts.count(&rec);
             let key = key_time(rec.probe(), rec.ts_begin(), rec.ts_end());
             window.insert_with(key, rec.ts_begin(), |ev| numbering.compact_into(&rec, ev));
-            let before = events.len();
             window.pop_due(&mut events);
-            released.push((events.len() - before) as u32);
+            released.push(events.len() as u32);
             if released.len() == READ_BATCH {
                 let batch = Batch::Read {
                     released: std::mem::replace(&mut released, Vec::with_capacity(READ_BATCH)),
@@ -188,7 +188,7 @@ pub fn run(mut reader: Reader, window_ns: u64, tx: Sender) -> (Reader, Counts) {
     };
     counts.finish();
     counts.arrivals = window.arrivals;
-    counts.max_reorder_depth = window.max_depth;
+    counts.max_reorder_depth = window.max_depth();
     let mut sent = true;
     if !released.is_empty() {
         sent =
@@ -263,12 +263,12 @@ impl Feed {
         mut more: impl FnMut(&C) -> bool,
     ) -> Step {
         loop {
-            while let Some(n) = self.released.get(self.step) {
-                let n = *n as usize;
-                for ev in &self.events[self.at..self.at + n] {
+            while let Some(&end) = self.released.get(self.step) {
+                let end = end as usize;
+                for ev in &self.events[self.at..end] {
                     f(cx, ev, &self.tables);
                 }
-                self.at += n;
+                self.at = end;
                 self.step += 1;
                 if !more(cx) {
                     return Step::Read;

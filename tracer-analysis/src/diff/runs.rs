@@ -395,6 +395,12 @@ impl<V: Keyed, const RUNS: usize, const BLOCK_ITEMS: usize> Runs<V, RUNS, BLOCK_
         out
     }
 
+    /// The least key held, [`NONE`] when empty.
+    #[inline(always)]
+    pub fn least_key(&self) -> u128 {
+        self.next
+    }
+
     /// Takes the items in key order while `due` passes their key, handing each to `f` where
     /// it lies (the window's events are copied once, into the batch).
     #[inline(always)]
