@@ -54,7 +54,7 @@ impl SideState {
             path2,
         });
         self.ops_processed += 1;
-        let begun = sh.matcher.begin(self.index, kind, path);
+        let begun = sh.matcher.begin(self.index, kind, path, ev.result);
         let enoent = matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT;
         self.stage(ev, Probe::Op, path, 0, (Some(kind), path2));
         self.suspect(SuspectKind::Result { begun, enoent }, Some(kind));
