@@ -145,17 +145,19 @@ impl Reorder {
         self.max_depth.max(self.depth())
     }
 
-    /// Appends to `out`, in key order, the events nothing can overtake any more.
+    /// Appends to `out`, in key order, the events nothing can overtake any more; whether
+    /// there were any.
     #[inline(always)]
-    pub fn pop_due(&mut self, out: &mut Vec<Ev>) {
+    pub fn pop_due(&mut self, out: &mut Vec<Ev>) -> bool {
         let limit = self.limit;
         if self.events.least_key() >= limit {
-            return;
+            return false;
         }
         self.max_depth = self.max_depth();
         let before = out.len();
         self.events.pop_while(|k| k < limit, |p| out.push(p.ev));
         self.popped += (out.len() - before) as u64;
+        true
     }
 
     /// Appends to `out` the next `most` events in key order, or all that are left when fewer
@@ -248,7 +250,9 @@ mod tests {
                 let probe = [Probe::DLookupRcu, Probe::Op, Probe::DDropInner][rnd(3) as usize];
                 r.insert_ev(ev(probe, b, b + rnd(30)));
                 most = most.max(i + 1 - out.len() as u64);
-                r.pop_due(&mut out);
+                let before = out.len();
+                let any = r.pop_due(&mut out);
+                assert_eq!(any, out.len() > before);
                 if rnd(500) == 0 {
                     r.drain_into(&mut out, rnd(50) as usize);
                 }
