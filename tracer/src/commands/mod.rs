@@ -1,5 +1,6 @@
-//! The binary's subcommands that need more than a few lines: argument structs and handlers.
-//! Library logic stays in the crate's modules; these only parse, orchestrate and print.
+//! The command line's subcommands that need more than a few lines: argument structs and
+//! handlers. Library logic stays in the crate's modules; these only parse, orchestrate and
+//! print.
 pub mod args;
 pub mod bench;
 #[cfg(feature = "check")]

@@ -2,14 +2,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tracer::{
+use tracer_analysis::{output, trace::ThreadInfo};
+
+use crate::{
     attach::{AttachMode, GuestPins},
     btf,
     programs::DEFAULT_RING_BYTES,
     record::{self, KernelTypes, RecordOptions, RecordSummary, WorkloadInfo, WorkloadRun},
     runner,
 };
-use tracer_analysis::{output, trace::ThreadInfo};
 
 #[derive(clap::Args)]
 pub struct RecordArgs {
@@ -80,7 +81,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         bail!("--summary and --out name the same file; give each its own");
     }
     // Checked before the workload's file system is prepared: nothing is written when refused.
-    tracer::kernel::initial_namespaces()?;
+    crate::kernel::initial_namespaces()?;
     let pins = args
         .leave_attached
         .then(|| {

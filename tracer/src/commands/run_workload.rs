@@ -6,7 +6,8 @@ use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use tracer::runner;
+
+use crate::runner;
 
 #[derive(clap::Args)]
 pub struct RunWorkloadArgs {

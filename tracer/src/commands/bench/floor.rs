@@ -3,12 +3,13 @@
 //! slowdown is the attachment's own (trampoline or kprobe, entering an empty program); a
 //! recording's ratio over its floor's is what the real programs and the consumer add.
 use aya::Ebpf;
-use tracer::{
+use tracer_common::Config;
+
+use crate::{
     attach::{self, AttachMode, Attached, ProbeableSymbols},
     btf::{KernelBtf, SYS_BTF},
     programs::{self, Body},
 };
-use tracer_common::Config;
 
 use super::{process::run_untraced_as, *};
 
@@ -27,7 +28,7 @@ fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<Strin
         Body::Floor,
         mode,
         attach::Preemption::of_running_kernel()
-            .auto_order(attach::KprobeSkips::of_release(&tracer::kernel::release())),
+            .auto_order(attach::KprobeSkips::of_release(&crate::kernel::release())),
         &kbtf,
         &btf,
         &ProbeableSymbols::read(),

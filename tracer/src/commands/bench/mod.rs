@@ -504,7 +504,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     let report = Report {
         schema: SCHEMA,
         note: TCG_NOTE,
-        kernel_release: tracer::kernel::release(),
+        kernel_release: crate::kernel::release(),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         rounds: args.rounds,
         threads: thread_counts,
