@@ -23,6 +23,16 @@
 //! events that end no earlier than they begin: a damaged one is never assigned early, and is judged
 //! late by its end.
 //!
+//! The lookups of a thread read past the back of its ops (in a steady stream, those of the op
+//! it has not yet written) wait as the tail of its queue kept apart ([`Coming`]), with the
+//! latest end among them. The op read next takes them as one when each begins in its span and
+//! before the thread's next op and ends by its end: the look at the queue would meet each of
+//! them and take it, and of lookups the latest end decides ([`Pending::take_lookups`]), so its
+//! effect and `reach` are the ones the look gives. Anything else that reaches the tail (an op
+//! that does not take them all, an event queued behind them, the window passing the first of
+//! them) first puts them back at the queue's end, so the queue is at every step the one the
+//! take-in without the tail keeps (a test holds the two side by side).
+//!
 //! An end more than [`MAX_END_LEAD_NS`] past both its event's begin and every end read before it
 //! is damaged ([`damaged_end`]): the recorder writes an event at its end, so an honest one ends
 //! near the latest end before it, or began near it. Taken at its word it would hold the rest of
@@ -297,16 +307,50 @@ impl Ord for Waiting {
     }
 }
 
-impl Queue<Waiting> {
-    /// [`Queue::push`] of an event just read: its arrival number is above every one queued,
-    /// so it is not below the run's back exactly when it begins no earlier (the begins
-    /// compared alone: about 6 instructions a probe event fewer, callgrind).
-    fn push_arrived(&mut self, w: Waiting) {
-        if self.run.back().is_none_or(|last| last.key.0 <= w.key.0) {
-            self.run.push_back(w);
-        } else {
-            self.heap.push(Reverse(w));
-        }
+/// The lookups at the tail of a thread's waiting run that arrived past the back of its ops,
+/// each one an operation arriving later may take early: kept apart from the run, with the
+/// latest end among them, so that the operation they are for takes them as one (module
+/// comment) instead of meeting each in the run.
+#[derive(Default)]
+struct Coming {
+    /// Each with its arrival number, in the run's order (by begin; arrival numbers grow): a
+    /// [`Waiting`] not taken, without the copy of its begin in its key.
+    events: Vec<(ProbeEvent, u64)>,
+    /// The latest end among them, 0 with none.
+    latest_end: u64,
+}
+
+impl Coming {
+    fn push(&mut self, e: ProbeEvent, arrival: u64) {
+        self.latest_end = self.latest_end.max(e.ts_end);
+        self.events.push((e, arrival));
+    }
+
+    /// The latest begin among them (the last's), if any.
+    fn last_begin(&self) -> Option<u64> {
+        self.events.last().map(|w| w.0.ts_begin)
+    }
+
+    /// Each as it waits in the run, in order.
+    fn waiting(&self) -> impl Iterator<Item = Waiting> + '_ {
+        self.events.iter().map(|&(e, arrival)| Waiting {
+            key: (e.ts_begin, arrival),
+            e,
+            taken: false,
+        })
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.latest_end = 0;
+    }
+
+    /// Whether an op from `begin` to `end`, the thread's next op beginning at `next`, takes
+    /// them all: each begins from its begin and before `next`, and ends by its end.
+    fn taken_whole_by(&self, begin: u64, end: u64, next: u64) -> bool {
+        self.events.first().is_some_and(|w| begin <= w.0.ts_begin)
+            && self.last_begin().is_some_and(|b| b < next)
+            && self.latest_end <= end
     }
 }
 
@@ -327,10 +371,42 @@ struct Thread {
     back: Option<(u64, u64)>,
     /// Its probe events not yet assigned, by (begin, arrival): mostly in order, so mostly a
     /// queue (a B-tree of them cost a third of a replay with 6 probe events per operation).
+    /// The run's tail of lookups past the back is in `coming`.
     waiting: Queue<Waiting>,
+    coming: Coming,
 }
 
 impl Thread {
+    /// The begin of the last event of the waiting run (`coming`'s, if it has any).
+    fn run_back_begin(&self) -> Option<u64> {
+        self.coming
+            .last_begin()
+            .or_else(|| self.waiting.run.back().map(|w| w.key.0))
+    }
+
+    /// Queues `w`, an event just read (its arrival number above every one queued): at the
+    /// run's back, after `coming`, if it begins no earlier than the run's last (the begins
+    /// compared alone: about 6 instructions a probe event fewer, callgrind), else in the heap.
+    fn wait(&mut self, w: Waiting) {
+        if self.run_back_begin().is_none_or(|b| b <= w.key.0) {
+            self.spill();
+            self.waiting.run.push_back(w);
+        } else {
+            self.waiting.heap.push(Reverse(w));
+        }
+    }
+
+    /// Puts `coming` back at the tail of the waiting run, where it belongs.
+    fn spill(&mut self) {
+        self.waiting.run.extend(self.coming.waiting());
+        self.coming.clear();
+    }
+
+    /// Whether it has probe events not yet assigned.
+    fn has_waiting(&self) -> bool {
+        !(self.waiting.is_empty() && self.coming.events.is_empty())
+    }
+
     /// Whether an event from `begin` to `end` falls past the operation at the back of `ops`:
     /// no operation read so far takes it ([`Thread::back`]).
     fn past_the_back(&self, begin: u64, end: u64) -> bool {
@@ -693,6 +769,17 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             // earlier than it begins, so the look stops at the op's end: the events of the
             // thread's later ops, read before this op, are not looked at once per op.
             let next = th.ops.get(at + 1).map_or(u64::MAX, |s| s.0);
+            // The lookups coming, when it takes them all: the look below would meet each (they
+            // end by its end, so begin by it) and take it; else they go back to the run for
+            // that look.
+            let mut lookups_end = None;
+            if th.coming.taken_whole_by(op.ts_begin, op.ts_end, next) {
+                lookups_end = Some(th.coming.latest_end);
+                p.reach = th.coming.last_begin().map_or(0, |b| b.saturating_add(1));
+                th.coming.clear();
+            } else {
+                th.spill();
+            }
             let run = &mut th.waiting.run;
             // The run is in key order: those begun after its end are mostly none (its own
             // events arrive before it), else a burst of later ops' events, found by halving.
@@ -709,7 +796,6 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
             // among them: the effect of each was a call and a merge (callgrind).
             let mut from = to;
             let mut all_taken = true;
-            let mut lookups_end = None;
             for w in run.range_mut(..to).rev() {
                 if w.key.0 < op.ts_begin {
                     break;
@@ -753,18 +839,28 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         // falls in may have run already.
         self.arrived(e.ts_begin.min(e.ts_end));
         let th = self.threads.entry(e.tid);
-        // Its owner would be the op at the back of the thread's list, which ends before it.
-        let past_the_back = th.past_the_back(e.ts_begin, e.ts_end);
-        if self.early && !past_the_back {
-            // A settled op's place is computed: an event reaching it now waits, as without
-            // `early`, and is passed over.
-            let candidate = early_candidate(e.ts_begin, e.ts_end);
-            if let Some(p) = open_owner(&th.ops, &mut self.pending, &e).filter(|_| candidate) {
-                p.take_early(&self.paths, &self.names, &e);
+        let candidate = early_candidate(e.ts_begin, e.ts_end);
+        if self.early {
+            // Its owner would be the op at the back of the thread's list, which ends before
+            // it.
+            if !th.past_the_back(e.ts_begin, e.ts_end) {
+                // A settled op's place is computed: an event reaching it now waits, as
+                // without `early`, and is passed over.
+                if let Some(p) = open_owner(&th.ops, &mut self.pending, &e).filter(|_| candidate) {
+                    p.take_early(&self.paths, &self.names, &e);
+                    return;
+                }
+            } else if candidate
+                && e.probe.is_lookup()
+                && th.run_back_begin().is_none_or(|b| b <= e.ts_begin)
+            {
+                // A lookup an op read later may take early, at the run's back: coming.
+                th.coming.push(e, self.next_event);
+                self.next_event += 1;
                 return;
             }
         }
-        th.waiting.push_arrived(Waiting {
+        th.wait(Waiting {
             key: (e.ts_begin, self.next_event),
             e,
             taken: false,
@@ -784,6 +880,15 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
         // Threads in turn: the order of assignment does not matter (module comment).
         let (pending, paths, names) = (&mut self.pending, &self.paths, &self.names);
         for th in self.threads.slots_mut() {
+            // The run's tail, met in order once the window reaches its first.
+            if th
+                .coming
+                .events
+                .first()
+                .is_some_and(|w| !unsettled(w.0.ts_begin))
+            {
+                th.spill();
+            }
             while let Some(w) = th.waiting.pop_if(|w| !unsettled(w.key.0)) {
                 if !w.taken {
                     assign(&th.ops, pending, paths, names, &w.e);
@@ -886,7 +991,7 @@ impl<'d, 'p, 'w> Stream<'d, 'p, 'w> {
                 list.pop_front();
                 th.back = None;
             }
-            !(list.is_empty() && th.waiting.is_empty())
+            !list.is_empty() || th.has_waiting()
         });
     }
 }
@@ -936,7 +1041,7 @@ pub(super) fn run_sequential(
 mod tests {
     use super::*;
     use crate::replay::{tests::stat_until, REORDER_WINDOW_NS};
-    use crate::trace::{Header, Origin};
+    use crate::trace::{Footer, Header, Origin};
     use tracer_common::Event;
     use userspace_dcache::{DcacheConfig, FsKind, Profile};
 
@@ -1131,6 +1236,16 @@ mod tests {
         assert_eq!(made, [1, 65, 129, 2, 193, 66], "tasks made");
     }
 
+    /// A thread's waiting run as one queue: the run, then the lookups coming.
+    fn whole_run(th: &Thread) -> VecDeque<Waiting> {
+        th.waiting
+            .run
+            .iter()
+            .copied()
+            .chain(th.coming.waiting())
+            .collect()
+    }
+
     /// What `add_op` did with a thread's waiting events before it met them back to front and
     /// took its lookups as one: both ends of the op's span searched for, each event in it
     /// taken in turn, then those taken popped at either end. The op's effect and reach.
@@ -1197,7 +1312,7 @@ mod tests {
                 op.kind = kinds[rnd(4) as usize];
                 op.path = s.paths.id(if rnd(2) == 0 { b"d0/f1" } else { b"d0/f2" });
                 let th = s.threads.entry(tid);
-                let mut run = th.waiting.run.clone();
+                let mut run = whole_run(th);
                 s.add_op(ops, op);
                 let th = s.threads.entry(tid);
                 let at = th.ops.iter().position(|&o| o == (op.ts_begin, ops));
@@ -1211,7 +1326,7 @@ mod tests {
                     r.iter().map(|w| (w.key, w.taken)).collect()
                 };
                 let th = s.threads.entry(tid);
-                assert_eq!(keys(&th.waiting.run), keys(&run), "op {ops} at step {k}");
+                assert_eq!(keys(&whole_run(th)), keys(&run), "op {ops} at step {k}");
                 took_lookups += u32::from(matches!(want.0, Some(crate::replay::Effect::Read(_))));
                 took_writes += u32::from(matches!(
                     want.0,
@@ -1264,7 +1379,7 @@ mod tests {
             let b = 1_000_000 + k * 1_000;
             let op = stat(1, b, b + 600, &mut s.paths);
             s.add_op(k as usize, op);
-            let left = s.threads.get(1).map_or(0, |t| t.waiting.run.len());
+            let left = s.threads.get(1).map_or(0, |t| whole_run(t).len());
             assert_eq!(left as u64, 3 * (OPS - 1 - k), "after op {k}");
             let p = s.pending.get(k as usize).expect("pending");
             assert_eq!(p.reach, b + 301, "op {k} took its last lookup");
@@ -1278,7 +1393,7 @@ mod tests {
         let (dc, hook, dir) = (dcache(), None, tempfile::tempdir().expect("tempdir"));
         let mut out = writer(&dir);
         let mut s = Stream::new(&dc, &hook, &mut out, 1_000_000_000, true);
-        let waiting = |s: &Stream| s.threads.get(1).map_or(0, |t| t.waiting.run.len());
+        let waiting = |s: &Stream| s.threads.get(1).map_or(0, |t| whole_run(t).len());
         let op = stat(1, 1_000, 1_600, &mut s.paths);
         s.add_op(0, op);
         let e = lookup(1, 1_100, &mut s.names);
@@ -1527,12 +1642,12 @@ mod tests {
         assert!(q.is_empty() && q.pop_if(|_| true).is_none());
     }
 
-    /// Events pushed as they arrive (arrival numbers growing, begins in and out of order and
+    /// Events queued as they arrive (arrival numbers growing, begins in and out of order and
     /// repeated) go where `push` puts them: the same run and heap, and the same keys out.
     #[test]
     fn an_arriving_event_goes_where_push_puts_it() {
         let mut rnd = crate::test_rng::xorshift(13u64);
-        let (mut q, mut same) = (Queue::default(), Queue::default());
+        let (mut th, mut same) = (Thread::default(), Queue::default());
         let mut names = Paths::default();
         for arrival in 0..5_000u64 {
             let begin = 1_000 + arrival + rnd(30) - rnd(30);
@@ -1541,20 +1656,21 @@ mod tests {
                 e: lookup(1, begin, &mut names),
                 taken: false,
             };
-            q.push_arrived(w);
+            th.wait(w);
             same.push(w);
+            let q = &mut th.waiting;
             let keys = |q: &Queue<Waiting>| -> (Vec<_>, usize) {
                 (q.run.iter().map(|w| w.key).collect(), q.heap.len())
             };
-            assert_eq!(keys(&q), keys(&same), "after {arrival}");
+            assert_eq!(keys(q), keys(&same), "after {arrival}");
             if rnd(3) == 0 {
                 assert_eq!(q.pop().map(|w| w.key), same.pop().map(|w| w.key));
             }
         }
         while let Some(w) = same.pop() {
-            assert_eq!(q.pop().map(|w| w.key), Some(w.key));
+            assert_eq!(th.waiting.pop().map(|w| w.key), Some(w.key));
         }
-        assert!(q.is_empty());
+        assert!(th.waiting.is_empty());
     }
 
     /// The search from the front finds what a binary search over the whole list finds, for
@@ -1571,5 +1687,390 @@ mod tests {
                 );
             }
         }
+    }
+
+    // The take-in before lookups came to an op's `Coming` (main aade2e0's `Stream::add_op`
+    // and `Stream::add_event`, renamed), kept as the oracle of `the_take_in_is_the_old_one`:
+    // every waiting event in the thread's queue itself, and `coming` never used (so `advance`'s
+    // spill and `forget`'s look at it do nothing, and `advance` is the old one too).
+    fn old_add_op(s: &mut Stream<'_, '_, '_>, index: usize, op: KernelOp) {
+        let late = s.arrived(op.ts_begin);
+        let th = s.threads.entry(op.tid);
+        let key = (op.ts_begin, index);
+        let at = if th.ops.back().is_none_or(|&last| last <= key) {
+            th.ops.push_back(key);
+            th.back = Some((op.ts_begin, op.ts_end));
+            th.ops.len() - 1
+        } else {
+            // Before the back (which is larger): the back stays.
+            let at = th.ops.partition_point(|&k| k < key);
+            th.ops.insert(at, key);
+            at
+        };
+        s.open_by_end.push((op.ts_end, index));
+        s.open_by_begin.push(key);
+        let mut p = Pending { op, reach: 0 };
+        if s.early {
+            let pending = &s.pending;
+            let before = at.checked_sub(1).and_then(|k| th.ops.get(k));
+            let reach = before.and_then(|&(_, j)| pending.get(j)).map(|p| p.reach);
+            // An event assigned early to the op before it is this one's (module comment).
+            if !late && reach.is_some_and(|r| r > op.ts_begin) {
+                s.out.late += 1;
+            }
+            // Its waiting events: from its begin to the next op's (the thread's ops after it
+            // begin later: its index is the largest), within its span (none begun at
+            // `u64::MAX`: `next` is at most that). One taken ends within the span and no
+            // earlier than it begins, so the look stops at the op's end: the events of the
+            // thread's later ops, read before this op, are not looked at once per op.
+            let next = th.ops.get(at + 1).map_or(u64::MAX, |s| s.0);
+            let run = &mut th.waiting.run;
+            // The run is in key order: those begun after its end are mostly none (its own
+            // events arrive before it), else a burst of later ops' events, found by halving.
+            let to = if run.back().is_none_or(|w| w.key.0 <= op.ts_end) {
+                run.len()
+            } else {
+                run.partition_point(|w| w.key.0 <= op.ts_end)
+            };
+            // Then down from there while they begin at or after its begin: the events a
+            // search for both ends gave, met back to front (the order of taking does not
+            // matter: module comment). Two searches and a pop each cost about a third of an
+            // operation's own work in a steady stream (callgrind).
+            // Its lookups (most of a trace's probe events) are taken as one, by the latest end
+            // among them: the effect of each was a call and a merge (callgrind).
+            let mut from = to;
+            let mut all_taken = true;
+            let mut lookups_end = None;
+            for w in run.range_mut(..to).rev() {
+                if w.key.0 < op.ts_begin {
+                    break;
+                }
+                from -= 1;
+                if !w.taken
+                    && w.key.0 < next
+                    && early_candidate(w.e.ts_begin, w.e.ts_end)
+                    && w.e.ts_end <= op.ts_end
+                {
+                    if w.e.probe.is_lookup() {
+                        lookups_end = lookups_end.max(Some(w.e.ts_end));
+                        p.took_early(&w.e);
+                    } else {
+                        p.take_early(&s.paths, &s.names, &w.e);
+                    }
+                    w.taken = true;
+                }
+                all_taken &= w.taken;
+            }
+            if let Some(latest) = lookups_end {
+                p.take_lookups(latest);
+            }
+            // Those taken at either end go now (the op's own events, in order or after a
+            // burst of the thread's later ones), not when the window reaches them.
+            if to == run.len() && all_taken {
+                run.truncate(from);
+            }
+            while run.back().is_some_and(|w| w.taken) {
+                run.pop_back();
+            }
+            while run.front().is_some_and(|w| w.taken) {
+                run.pop_front();
+            }
+        }
+        s.pending.push(p);
+    }
+
+    fn old_add_event(s: &mut Stream<'_, '_, '_>, e: ProbeEvent) {
+        // A damaged event ending before it begins is judged late by its end: the op its end
+        // falls in may have run already.
+        s.arrived(e.ts_begin.min(e.ts_end));
+        let th = s.threads.entry(e.tid);
+        // Its owner would be the op at the back of the thread's list, which ends before it.
+        let past_the_back = th.past_the_back(e.ts_begin, e.ts_end);
+        if s.early && !past_the_back {
+            // A settled op's place is computed: an event reaching it now waits, as without
+            // `early`, and is passed over.
+            let candidate = early_candidate(e.ts_begin, e.ts_end);
+            if let Some(p) = open_owner(&th.ops, &mut s.pending, &e).filter(|_| candidate) {
+                p.take_early(&s.paths, &s.names, &e);
+                return;
+            }
+        }
+        let w = Waiting {
+            key: (e.ts_begin, s.next_event),
+            e,
+            taken: false,
+        };
+        if th
+            .waiting
+            .run
+            .back()
+            .is_none_or(|last| last.key.0 <= w.key.0)
+        {
+            th.waiting.run.push_back(w);
+        } else {
+            th.waiting.heap.push(Reverse(w));
+        }
+        s.next_event += 1;
+    }
+
+    /// One thing a kernel trace holds, as the take-in gets it.
+    #[derive(Clone, Copy)]
+    enum Read {
+        Op(KernelOp),
+        Event(ProbeEvent),
+    }
+
+    /// A random stretch of a kernel trace, as its reader hands it out: threads' ops, each
+    /// with up to 8 probe events (none for some), lookups mostly, inside its span mostly,
+    /// else begun before it or ending after it, now and then damaged (ending before it
+    /// begins, begun at `u64::MAX`, ending far past everything); ops overlapping their
+    /// thread's last now and then, or ending before they begin; a thread with events and no
+    /// op. Each op comes after its events, or before them, or in a burst after the events of
+    /// the next few ops, and neighbours swap places now and then.
+    fn interleaving(seed: u64, paths: &mut Paths, names: &mut Paths) -> Vec<Read> {
+        let mut rnd = crate::test_rng::xorshift(seed);
+        let probes = [
+            Probe::DLookupRcu,
+            Probe::DLookupRcu,
+            Probe::DLookupRcu,
+            Probe::DLookup,
+            Probe::DDelete,
+            Probe::DDrop,
+            Probe::DInstantiate,
+        ];
+        let kinds = [
+            OpKind::Stat,
+            OpKind::Unlink,
+            OpKind::Create,
+            OpKind::DropCaches,
+        ];
+        let mut clock = [1_000_000u64; 5];
+        let mut groups = Vec::new();
+        for _ in 0..150 {
+            let tid = 1 + rnd(4) as u32;
+            let t = &mut clock[tid as usize];
+            let begin = if rnd(12) == 0 {
+                t.saturating_sub(rnd(2_000))
+            } else {
+                *t + rnd(500)
+            };
+            let len = 100 + rnd(2_000);
+            let end = if rnd(60) == 0 { begin - 1 } else { begin + len };
+            *t = begin + len + rnd(300);
+            let mut op = stat(tid, begin, end, paths);
+            op.kind = kinds[rnd(4) as usize];
+            op.path = paths.id(if rnd(2) == 0 { b"d0/f1" } else { b"d0/f2" });
+            let mut events = Vec::new();
+            for _ in 0..rnd(9) {
+                let mut e = Event::zeroed();
+                e.probe = probes[rnd(probes.len() as u64) as usize] as u8;
+                // Now and then the thread with no ops.
+                e.tid = if rnd(30) == 0 { 9 } else { tid };
+                e.ts_begin = match rnd(10) {
+                    0 => begin.saturating_sub(rnd(400)),
+                    _ => begin + rnd(len),
+                };
+                e.ts_end = match rnd(40) {
+                    0 => e.ts_begin.saturating_sub(1),
+                    1 => e.ts_begin + 1_000_000_000_000,
+                    2 | 3 => end + rnd(300),
+                    _ => (e.ts_begin + rnd(200)).min(end.max(e.ts_begin)),
+                };
+                if rnd(200) == 0 {
+                    e.ts_begin = u64::MAX;
+                }
+                e.inode_end = rnd(2);
+                e.set_name(if rnd(2) == 0 { b"f1" } else { b"f2" });
+                events.sort_by_key(|e: &Event| e.ts_end);
+                events.push(e);
+            }
+            events.sort_by_key(|e| e.ts_end);
+            let events: Vec<_> = events
+                .iter()
+                .map(|e| {
+                    let probe = Probe::from_u8(e.probe).expect("probe");
+                    Read::Event(ProbeEvent::new(&Record::of_event(e), probe, names))
+                })
+                .collect();
+            groups.push((Read::Op(op), events));
+        }
+        let mut reads = Vec::new();
+        let mut held = Vec::new();
+        for (op, events) in groups {
+            match rnd(6) {
+                0 => {
+                    reads.push(op);
+                    reads.extend(events);
+                }
+                1 | 2 => {
+                    // A burst: ops held until a few more have come.
+                    reads.extend(events);
+                    held.push(op);
+                    if held.len() > rnd(6) as usize {
+                        reads.append(&mut held);
+                    }
+                }
+                _ => {
+                    reads.extend(events);
+                    reads.push(op);
+                }
+            }
+        }
+        reads.append(&mut held);
+        for k in 1..reads.len() {
+            if rnd(25) == 0 {
+                reads.swap(k - 1, k);
+            }
+        }
+        reads
+    }
+
+    /// Takes `read` in as `take_in` does (a damaged end at the horizon or its begin), by the
+    /// new take-in or the old one.
+    fn feed(s: &mut Stream<'_, '_, '_>, read: Read, old: bool) {
+        let (begin, end) = match read {
+            Read::Op(op) => (op.ts_begin, op.ts_end),
+            Read::Event(e) => (e.ts_begin, e.ts_end),
+        };
+        let damaged = damaged_end(begin, end, s.horizon);
+        match read {
+            Read::Op(mut op) => {
+                let index = s.out.ops as usize;
+                s.out.ops += 1;
+                if damaged {
+                    op.ts_end = op.ts_begin.max(s.horizon);
+                }
+                if old {
+                    old_add_op(s, index, op);
+                } else {
+                    s.add_op(index, op);
+                }
+            }
+            Read::Event(e) if old => old_add_event(s, e),
+            Read::Event(e) => s.add_event(e),
+        }
+        s.horizon = s.horizon.max(if damaged { begin } else { end });
+    }
+
+    /// What the take-in and the window hold: each pending op's effect, end, reach and whether
+    /// it is open; each thread's ops, back, waiting run (with `coming`) and heap; the queues
+    /// of ops; the counts.
+    fn state(s: &Stream<'_, '_, '_>) -> String {
+        let sorted = |mut v: Vec<(u64, usize)>| {
+            v.sort_unstable();
+            v
+        };
+        let queue = |q: &Queue<(u64, usize)>| {
+            let heap = sorted(q.heap.iter().map(|r| r.0).collect());
+            (q.run.clone(), heap)
+        };
+        let pending: Vec<_> = s
+            .pending
+            .pending
+            .iter()
+            .map(|p| p.as_ref().map(|p| (p.op.effect, p.op.ts_end, p.reach)))
+            .collect();
+        let threads: Vec<_> = (0..10)
+            .map(|tid| {
+                s.threads.get(tid).map(|th| {
+                    let run: Vec<_> = whole_run(th).iter().map(|w| (w.key, w.taken)).collect();
+                    let mut heap: Vec<_> = th
+                        .waiting
+                        .heap
+                        .iter()
+                        .map(|r| (r.0.key, r.0.taken))
+                        .collect();
+                    heap.sort_unstable();
+                    (th.ops.clone(), th.back, run, heap)
+                })
+            })
+            .collect();
+        format!(
+            "{pending:?} {:?} {} {threads:?} {:?} {:?} {:?} {} {} {} {} {} {}",
+            s.pending.open,
+            s.pending.base,
+            queue(&s.ready),
+            queue(&s.open_by_end),
+            queue(&s.open_by_begin),
+            s.next_event,
+            s.out.ops,
+            s.out.late,
+            s.out.max_lag,
+            s.out.placed,
+            s.out.differ,
+        )
+    }
+
+    /// The take-in with lookups coming to an op as one holds, after every event read and
+    /// every settling, what the old take-in (kept above) held, and the two write the same
+    /// model trace: random interleavings (`interleaving`) under windows that make some events
+    /// late and none, each read whole or cut short (a truncated trace), its end settled at
+    /// once. Both ways of taking in lookups coming (whole, and back to the run) are met often.
+    #[test]
+    fn the_take_in_is_the_old_one() {
+        let (mut whole, mut spilled) = (0, 0);
+        for seed in 1..=60u64 {
+            let window = [2_000, 50_000, 1_000_000_000][seed as usize % 3];
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (dc, old_dc, hook) = (dcache(), dcache(), None);
+            let create = |name: &str| {
+                Writer::create(&dir.path().join(name), &Header::new(Origin::Model))
+                    .expect("create a model trace")
+            };
+            let (mut out, mut old_out) = (create("new.trace"), create("old.trace"));
+            let mut s = Stream::new(&dc, &hook, &mut out, window, true);
+            let mut o = Stream::new(&old_dc, &hook, &mut old_out, window, true);
+            let mut reads = interleaving(seed, &mut s.paths, &mut s.names);
+            // The same paths and names, numbered alike, for the old one.
+            interleaving(seed, &mut o.paths, &mut o.names);
+            let mut rnd = crate::test_rng::xorshift(seed + 1_000);
+            if seed % 4 == 0 {
+                reads.truncate(rnd(reads.len() as u64) as usize);
+            }
+            for (k, &read) in reads.iter().enumerate() {
+                // Whether the op takes the lookups coming to it whole, or they go back to the
+                // run for its look (the test holds both to the old take-in either way).
+                if let Read::Op(op) = read {
+                    let key = (op.ts_begin, s.out.ops as usize);
+                    if let Some(th) = s
+                        .threads
+                        .get(op.tid)
+                        .filter(|th| !th.coming.events.is_empty())
+                    {
+                        let next = th.ops.iter().find(|&&k| k > key).map_or(u64::MAX, |k| k.0);
+                        if th.coming.taken_whole_by(op.ts_begin, op.ts_end, next) {
+                            whole += 1;
+                        } else {
+                            spilled += 1;
+                        }
+                    }
+                }
+                feed(&mut s, read, false);
+                feed(&mut o, read, true);
+                assert_eq!(state(&s), state(&o), "seed {seed}, read {k}");
+                if rnd(8) == 0 {
+                    s.advance(false).expect("advance");
+                    o.advance(false).expect("advance");
+                    assert_eq!(state(&s), state(&o), "seed {seed}, advance after read {k}");
+                }
+            }
+            for s in [&mut s, &mut o] {
+                s.horizon = u64::MAX;
+                s.window = 0;
+                s.advance(true).expect("advance");
+            }
+            assert_eq!(state(&s), state(&o), "seed {seed}, at the end");
+            assert!(s.pending.pending.is_empty(), "seed {seed}: every op ran");
+            drop((s, o));
+            let finish = |w: Writer, name: &str| {
+                w.finish(Footer::default()).expect("finish");
+                std::fs::read(dir.path().join(name)).expect("read the model trace")
+            };
+            assert!(
+                finish(out, "new.trace") == finish(old_out, "old.trace"),
+                "seed {seed}: model traces differ"
+            );
+        }
+        assert!(whole > 300 && spilled > 300, "{whole} {spilled}");
     }
 }
