@@ -13,6 +13,9 @@ mod committed;
 /// Host triple for the static build (glibc, +crt-static: no shared libraries in the initramfs).
 const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
+/// The static build's profile (Cargo.toml), also the name of its output directory.
+const STATIC_PROFILE: &str = "static";
+
 pub fn build(static_tracer: bool) -> Result<()> {
     setup::setup()?;
     release_binaries()?;
@@ -38,26 +41,29 @@ pub fn release_binaries() -> Result<PathBuf> {
 
 /// A tracer linked statically against glibc, for the initramfs. It has its own target
 /// directory so its RUSTFLAGS do not invalidate the normal build. It is built without the
-/// `check` feature (the loom model checker, which no guest and no `run` needs) and without
-/// debug information (the release profile's line tables, std's included): less to compile on a
-/// fresh clone, and 9 MB instead of 36 in every initramfs, which the guest unpacks at each
-/// boot under TCG. Panics still name their functions (the symbols stay).
+/// `check` feature (the loom model checker, which no guest and no `run` needs) and with the
+/// workspace's `static` profile (the release one without debug information, the argument
+/// parser at opt-level 1; see Cargo.toml): less to compile on a fresh clone, and 9 MB instead
+/// of 36 in every initramfs, which the guest unpacks at each boot under TCG. Panics still name
+/// their functions (the symbols stay).
 pub fn static_tracer_binary() -> Result<PathBuf> {
     let target_dir = cmd::root().join("target/static");
     cmd::run(
         Command::new(cargo())
             .current_dir(cmd::root())
-            .args(["build", "--release", "--locked", "-p", "tracer"])
+            .args(["build", "--locked", "-p", "tracer", "--profile"])
+            .arg(STATIC_PROFILE)
             .args(["--no-default-features", "--target"])
             .arg(HOST_TRIPLE)
             .arg("--target-dir")
             .arg(&target_dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo"),
+            .env("RUSTFLAGS", "-C target-feature=+crt-static"),
     )
     .context("building the static tracer")?;
-    Ok(target_dir.join(HOST_TRIPLE).join("release/tracer"))
+    Ok(target_dir
+        .join(HOST_TRIPLE)
+        .join(STATIC_PROFILE)
+        .join("tracer"))
 }
 
 /// The cargo that runs us (stable), so nested builds use the same toolchain.
