@@ -1881,7 +1881,6 @@ mod tests {
                 }
                 e.inode_end = rnd(2);
                 e.set_name(if rnd(2) == 0 { b"f1" } else { b"f2" });
-                events.sort_by_key(|e: &Event| e.ts_end);
                 events.push(e);
             }
             events.sort_by_key(|e| e.ts_end);
