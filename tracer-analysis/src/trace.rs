@@ -758,6 +758,23 @@ impl Writer {
     }
 }
 
+/// Whether `count` format-2 records fill `records` exactly, each one's fixed part inside it.
+/// The walk adds lengths and tests only the fixed part's room per record: the ends only grow,
+/// so one that ran past the chunk leaves the last end past it too (a test of each end as
+/// well, and the record's number kept for the message, were 18 instructions a record,
+/// callgrind). [`Reader::records_misfit`] says why not.
+#[inline(always)]
+fn records_fill(records: &[u8], count: u32) -> bool {
+    let mut at = 0;
+    for _ in 0..count {
+        let Some(rec) = records.get(at..).and_then(<[u8]>::first_chunk::<FIXED>) else {
+            return false;
+        };
+        at += FIXED + stored_name(record_name_len(rec));
+    }
+    at == records.len()
+}
+
 /// Streams events out of a trace file, chunk by chunk: memory stays constant with length.
 pub struct Reader {
     path: PathBuf,
@@ -1169,27 +1186,35 @@ impl Reader {
         if crc != crc32fast::hash(records) {
             return Err(self.corrupt("event chunk checksum mismatch".into()));
         }
-        if self.layout == Layout::Compact {
-            let mut at = 0;
-            for i in 0..count {
-                let end = records
-                    .get(at..at + FIXED)
-                    .map(|rec| at + FIXED + stored_name(record_name_len(rec)))
-                    .filter(|&end| end <= need);
-                let Some(end) = end else {
-                    let what = format!("event {i} of {count} runs past its chunk");
-                    return Err(self.corrupt_at(start + at as u64, what));
-                };
-                at = end;
-            }
-            if at != need {
-                let what = format!("its events end {} bytes before the chunk does", need - at);
-                return Err(self.corrupt_at(start + at as u64, what));
-            }
+        if self.layout == Layout::Compact && !records_fill(records, count) {
+            return Err(self.records_misfit(need, count, start));
         }
         self.pos = 0;
         self.left = count;
         Ok(())
+    }
+
+    /// Why the `count` records of the chunk just read (`need` bytes from file offset `start`)
+    /// do not fill it exactly ([`records_fill`] said so): the first that runs past it, or
+    /// where they end before it does.
+    #[cold]
+    #[inline(never)]
+    fn records_misfit(&self, need: usize, count: u32, start: u64) -> TraceError {
+        let records = &self.chunk[..need];
+        let mut at = 0;
+        for i in 0..count {
+            let end = records
+                .get(at..at + FIXED)
+                .map(|rec| at + FIXED + stored_name(record_name_len(rec)))
+                .filter(|&end| end <= need);
+            let Some(end) = end else {
+                let what = format!("event {i} of {count} runs past its chunk");
+                return self.corrupt_at(start + at as u64, what);
+            };
+            at = end;
+        }
+        let what = format!("its events end {} bytes before the chunk does", need - at);
+        self.corrupt_at(start + at as u64, what)
     }
 
     /// Out of line, as it never happens: its formatting in the record's take cost every event
@@ -1707,6 +1732,67 @@ mod tests {
         let (_, back, _) = Reader::open(&p).expect("open").read_all().expect("read");
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].name_len, 2);
+    }
+
+    /// The walk that tests only each record's fixed part and the last end says a chunk's
+    /// records fit exactly when the check of every record's end does (the old check, kept
+    /// here as the oracle): random lengths and counts, names past `NAME_CAP`, records cut
+    /// anywhere, bytes left over, counts too high and too low, empty chunks.
+    #[test]
+    fn the_records_fit_as_every_end_tested_says() {
+        let oracle = |records: &[u8], count: u32| {
+            let need = records.len();
+            let mut at = 0;
+            for _ in 0..count {
+                let end = records
+                    .get(at..at + FIXED)
+                    .map(|rec| at + FIXED + stored_name(record_name_len(rec)))
+                    .filter(|&end| end <= need);
+                let Some(end) = end else {
+                    return false;
+                };
+                at = end;
+            }
+            at == need
+        };
+        let mut rnd = crate::test_rng::xorshift(29u64);
+        let (mut fit, mut misfit) = (0, 0);
+        for _ in 0..20_000 {
+            let n = rnd(6) as u32;
+            let mut records = Vec::new();
+            for _ in 0..n {
+                let name_len = match rnd(4) {
+                    0 => NAME_CAP as u32 + rnd(300) as u32,
+                    1 => rnd(4) as u32,
+                    _ => rnd(NAME_CAP as u64 + 1) as u32,
+                };
+                let mut e = sample(rnd(50));
+                e.name_len = name_len;
+                records.extend_from_slice(&e.as_bytes()[..FIXED + stored_name(name_len)]);
+            }
+            match rnd(5) {
+                0 => records.truncate(rnd(records.len() as u64 + 1) as usize),
+                1 => records.extend((0..rnd(200)).map(|i| i as u8)),
+                _ => {}
+            }
+            let count = match rnd(5) {
+                0 => n + 1 + rnd(2) as u32,
+                1 => n.saturating_sub(1),
+                _ => n,
+            };
+            let want = oracle(&records, count);
+            assert_eq!(
+                records_fill(&records, count),
+                want,
+                "{count} in {records:?}"
+            );
+            if want {
+                fit += 1;
+            } else {
+                misfit += 1;
+            }
+        }
+        assert!(fit > 5000 && misfit > 5000, "{fit} fit, {misfit} do not");
     }
 
     #[test]
