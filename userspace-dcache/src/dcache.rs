@@ -261,7 +261,7 @@ impl Task<'_> {
                     {
                         continue; // goto seqretry
                     }
-                    if *tname.name != *name.name {
+                    if !same_name(&tname.name, name.name) {
                         continue 'chain;
                     }
                     *seqp = seq;
@@ -282,7 +282,7 @@ impl Task<'_> {
                     continue;
                 }
                 let tname = dentry.d_name();
-                if tname.hash != name.hash || *tname.name != *name.name {
+                if tname.hash != name.hash || !same_name(&tname.name, name.name) {
                     continue;
                 }
                 if !skip_unhashed_check && unhashed_last && dentry.d_unhashed() {
@@ -312,7 +312,7 @@ impl Task<'_> {
             dentry.d_lock.lock();
             if dentry.d_parent.load(Ordering::Relaxed) == parent.as_ptr()
                 && !dentry.d_unhashed()
-                && *dentry.d_name().name == *name.name
+                && same_name(&dentry.d_name().name, name.name)
             {
                 dentry.count_add(1);
                 dentry.d_lock.unlock();
@@ -1314,7 +1314,7 @@ impl Task<'_> {
         }
         self.push_new(probe, ts, |e| {
             e.parent = parent.id;
-            crate::task::fresh_name(e, name.name, None);
+            crate::task::fresh_name_in_place(e, name.name, None);
             e.name_hash = name.hash;
             if let Some(d) = found {
                 e.dentry = d.id;

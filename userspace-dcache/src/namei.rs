@@ -16,7 +16,7 @@ use crate::fs::InodeKind;
 use crate::profile::{Caller, DeadDirCheck, TmpfsPin};
 use crate::rcu::RcuReadGuard;
 use crate::sync::Ordering;
-use crate::task::{fresh_name, Step, Task};
+use crate::task::{fresh_name_in_place, Step, Task};
 use tracer_common::{flags, OpKind, Probe};
 
 /// `NAME_MAX`
@@ -954,7 +954,7 @@ impl Task<'_> {
             self.push_new(Probe::Op, ts, |e| {
                 e.aux = kind as u32;
                 e.result = r.as_ref().map_or_else(|e| -e.code(), |_| 0);
-                fresh_name(e, path.as_bytes(), path2.map(str::as_bytes));
+                fresh_name_in_place(e, path.as_bytes(), path2.map(str::as_bytes));
                 if path2.is_some() {
                     e.flags |= flags::TWO_PATHS;
                 }
