@@ -184,7 +184,7 @@ impl SideState {
                     // history.
                     self.unnamed_unjudged += 1;
                 } else {
-                    self.suspect(SuspectKind::NullLookup, op_kind);
+                    self.suspect_lookup(op_kind);
                 }
             }
         }
