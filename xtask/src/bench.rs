@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::{cmd, test::Check, vm};
+use crate::{cmd, test::Check, vm, vm::GuestClock};
 
 /// Where the guest writes the results, relative to its output directory.
 const GUEST_JSON: &str = "record-cost.json";
@@ -62,6 +62,12 @@ pub struct BenchArgs {
     /// own choice, HPET under TCG, where every timestamp is an emulated device read).
     #[arg(long, value_enum, default_value_t = Clocksource::Tsc)]
     clocksource: Clocksource,
+    /// What the guest's clock counts: `wall`, or `instructions` (TCG on one host thread under
+    /// QEMU's `-icount`: every time and ratio then counts the guest's instructions, the same
+    /// whatever the host's load; about six times slower to run, so fewer rounds or threads fit
+    /// the timeout).
+    #[arg(long, value_enum, default_value_t = GuestClock::Wall)]
+    guest_clock: GuestClock,
 }
 
 /// Which clock the guest kernel reads for every timestamp.
@@ -87,6 +93,7 @@ pub struct BenchOptions {
     /// Other tracer builds (name, static binary) to record with too.
     pub variants: Vec<(String, PathBuf)>,
     pub clocksource: Clocksource,
+    pub clock: GuestClock,
     pub timeout: Duration,
     /// Receives the guest's output directory.
     pub vm_out: PathBuf,
@@ -141,6 +148,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     if opts.clocksource == Clocksource::Tsc {
         spec.kernel_args.push("tsc=reliable".into());
     }
+    spec.clock = opts.clock;
     spec.timeout = opts.timeout;
     spec.out_dir = opts.vm_out.clone();
     // bpftrace's libraries (LLVM, clang) take about 200 MB of the initramfs, unpacked in RAM.
@@ -204,6 +212,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
         record_args: args.record_arg,
         variants: args.variant,
         clocksource: args.clocksource,
+        clock: args.guest_clock,
         timeout: Duration::from_secs(args.timeout),
         vm_out: vm::vm_dir().join("bench-out"),
     })?;
@@ -212,7 +221,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
         .with_context(|| format!("reading {}", r.outcome.stdout.display()))?;
     print!("{table}");
     let load = serde_json::json!({ "before": load_before, "after": cmd::host_load() });
-    write_with_host_load(&r.json, &out, &load)?;
+    write_with_host_load(&r.json, &out, &load, args.guest_clock)?;
     eprintln!(
         "xtask bench: results in {} (VM: {}, {:?}, {:.0}s; host load average before and after: \
          {load})",
@@ -227,12 +236,13 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
 /// The host's 1, 5 and 15 minute load averages: the guest's vCPUs share the host's cores, so
 /// its figures move with what else the host runs.
 /// The guest's results with `host_load_average` added, written to `to`.
-fn write_with_host_load(from: &Path, to: &Path, load: &Value) -> Result<()> {
+fn write_with_host_load(from: &Path, to: &Path, load: &Value, clock: GuestClock) -> Result<()> {
     let text = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
     let mut json: Value =
         serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", from.display()))?;
     if let Some(obj) = json.as_object_mut() {
         obj.insert("host_load_average".into(), load.clone());
+        obj.insert("guest_clock".into(), serde_json::to_value(clock)?);
     }
     if let Some(dir) = to.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -252,6 +262,8 @@ pub fn smoke() -> Result<Vec<Check>> {
         record_args: Vec::new(),
         variants: Vec::new(),
         clocksource: Clocksource::Tsc,
+        // The instruction clock's boot path is run here; the other VM steps run the wall's.
+        clock: GuestClock::Instructions,
         timeout: Duration::from_secs(900),
         vm_out: vm::vm_dir().join("bench-smoke"),
     })?;

@@ -35,7 +35,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 pub use kernel::KernelChoice;
-pub use qemu::Accel;
+pub use qemu::{Accel, GuestClock};
 
 use crate::{builder, cmd};
 use initramfs::{Initramfs, Source};
@@ -65,6 +65,8 @@ pub struct VmSpec {
     /// Host directory that receives the guest's [`GUEST_OUT`] (emptied first).
     pub out_dir: PathBuf,
     pub accel: Accel,
+    /// What the guest's clock counts (instructions only under TCG).
+    pub clock: GuestClock,
     pub memory_mib: u32,
     pub cpus: u32,
     /// A statically linked tracer to run instead of building one from this tree.
@@ -90,6 +92,7 @@ impl VmSpec {
             timeout: Duration::from_secs(600),
             out_dir: vm_dir().join("out"),
             accel: Accel::Auto,
+            clock: GuestClock::Wall,
             // The trace lives in the guest's RAM twice at the end (the spill and the merged
             // trace) beside the pinned ring: a 10 s prune-stat (1.6 M events, 250 MB a copy)
             // ran 1 GiB out of space.
@@ -283,6 +286,7 @@ pub async fn run_in_vm_async(
         vm_dir: &vm_dir,
         run_dir: &run_dir,
         console_log: &console_log,
+        clock: spec.clock,
     };
     let booted = qemu::boot(&boot, spec.accel, &*observer).await?;
     let console = fs::read_to_string(&console_log).unwrap_or_default();
@@ -788,6 +792,10 @@ pub struct VmArgs {
     /// Accelerator: KVM needs a /dev/kvm that really runs guests; TCG always works (slower)
     #[arg(long, value_enum, default_value_t = Accel::Auto)]
     accel: Accel,
+    /// What the guest's clock counts: `instructions` runs TCG on one host thread under
+    /// `-icount` (guest times count the guest's instructions, whatever the host's load)
+    #[arg(long, value_enum, default_value_t = GuestClock::Wall)]
+    guest_clock: GuestClock,
     /// Guest memory in MiB
     #[arg(long, value_name = "MIB", default_value_t = 2048)]
     memory: u32,
@@ -825,6 +833,7 @@ pub fn vm(args: VmArgs) -> Result<i32> {
         spec.out_dir = out;
     }
     spec.accel = args.accel;
+    spec.clock = args.guest_clock;
     spec.memory_mib = args.memory;
     spec.pvh = !args.no_pvh;
     spec.tracer = args.tracer;

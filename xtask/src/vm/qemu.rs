@@ -46,6 +46,20 @@ pub enum Accel {
     Tcg,
 }
 
+/// What the guest's clock counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestClock {
+    /// Time as the host's: the vCPUs run on host threads at once, so races can happen.
+    #[default]
+    Wall,
+    /// Guest instructions (QEMU's `-icount shift=1,sleep=off`: 2 ns each, idle time skipped):
+    /// TCG on one host thread. Under TCG the wall clock also measures the emulation, which
+    /// costs a probe's code differently from the workload's; counted in instructions, two
+    /// runs in one boot compare the guest's own work, whatever the host's load.
+    Instructions,
+}
+
 /// One boot.
 pub struct Boot<'a> {
     /// A bzImage, or an ELF kernel with a PVH entry point.
@@ -60,6 +74,7 @@ pub struct Boot<'a> {
     /// Scratch files of the run: qemu.log, the serial capture, the disk image.
     pub run_dir: &'a Path,
     pub console_log: &'a Path,
+    pub clock: GuestClock,
 }
 
 impl Boot<'_> {
@@ -115,8 +130,10 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
     let verdict_file = b.vm_dir.join("kvm-verdict");
     // Asks QEMU for its version: only worth a process where KVM is still in question.
     let verdict_key = std::cell::LazyCell::new(kvm_verdict_key);
+    check_clock(accel, b.clock)?;
     let try_kvm = match accel {
         Accel::Tcg => false,
+        Accel::Auto if b.clock == GuestClock::Instructions => false,
         Accel::Kvm => {
             if let Err(e) = kvm_usable() {
                 bail!("--accel kvm: /dev/kvm is not usable ({e}); use --accel tcg");
@@ -156,6 +173,14 @@ pub async fn boot(b: &Boot<'_>, accel: Accel, observer: &dyn Observer) -> Result
         });
     }
     run_tcg(b, observer).await
+}
+
+/// The instruction clock is TCG's alone: KVM runs the guest on the host's CPU.
+fn check_clock(accel: Accel, clock: GuestClock) -> Result<()> {
+    if accel == Accel::Kvm && clock == GuestClock::Instructions {
+        bail!("--guest-clock instructions counts TCG's instructions; use --accel tcg (or auto)");
+    }
+    Ok(())
 }
 
 /// A TCG boot, and a second one when the first stalled before init (the console log of the
@@ -217,10 +242,12 @@ fn kvm_verdict_key() -> String {
 
 /// QEMU's arguments for one boot.
 pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
-    let accel = match accel {
-        Accel::Kvm => "kvm",
+    let accel = match (accel, b.clock) {
+        (Accel::Kvm, _) => "kvm",
         // Multi-threaded TCG: the two vCPUs really run at once, so races can happen.
-        _ => "tcg,thread=multi",
+        (_, GuestClock::Wall) => "tcg,thread=multi",
+        // QEMU counts instructions only with every vCPU on one host thread.
+        (_, GuestClock::Instructions) => "tcg,thread=single",
     };
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(s.into());
@@ -263,6 +290,10 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
     );
     a.push("-device".into());
     a.push("virtio-blk-pci,drive=transfer".into());
+    if accel != "kvm" && b.clock == GuestClock::Instructions {
+        a.push("-icount".into());
+        a.push("shift=1,sleep=off".into());
+    }
     a
 }
 
@@ -421,6 +452,7 @@ mod tests {
             vm_dir: Path::new("/t/vm"),
             run_dir: Path::new("/t/vm/run"),
             console_log: Path::new("/t/vm/console.log"),
+            clock: GuestClock::Wall,
         };
         let args: Vec<String> = qemu_args(&b, Accel::Tcg)
             .iter()
@@ -440,6 +472,39 @@ mod tests {
         assert!(args.contains(&"console=ttyS0 panic=-1".to_owned()));
         let kvm = qemu_args(&b, Accel::Kvm);
         assert!(kvm.iter().any(|a| a == "kvm"));
+        assert!(!s.contains("-icount"), "{s}");
+    }
+
+    /// The instruction clock: one host thread, `-icount`; refused with KVM.
+    #[test]
+    fn the_instruction_clock_runs_tcg_on_one_thread_with_icount() {
+        let b = Boot {
+            kernel: Path::new("/k/bzImage"),
+            initramfs: Path::new("/c/i.cpio"),
+            append: "console=ttyS0",
+            memory_mib: 1024,
+            cpus: 2,
+            timeout: Duration::from_secs(1),
+            vm_dir: Path::new("/t/vm"),
+            run_dir: Path::new("/t/vm/run"),
+            console_log: Path::new("/t/vm/console.log"),
+            clock: GuestClock::Instructions,
+        };
+        for accel in [Accel::Tcg, Accel::Auto] {
+            let s = qemu_args(&b, accel)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(s.contains("-accel tcg,thread=single -cpu max"), "{s}");
+            assert!(s.ends_with(" -icount shift=1,sleep=off"), "{s}");
+        }
+        let err = check_clock(Accel::Kvm, GuestClock::Instructions).expect_err("kvm refused");
+        assert!(err.to_string().contains("--accel tcg"), "{err}");
+        for accel in [Accel::Auto, Accel::Tcg] {
+            check_clock(accel, GuestClock::Instructions).expect("TCG counts instructions");
+        }
+        check_clock(Accel::Kvm, GuestClock::Wall).expect("KVM keeps the wall clock");
     }
 
     #[test]
