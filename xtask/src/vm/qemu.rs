@@ -440,9 +440,8 @@ pub fn panic_line(console: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn command_line() {
-        let b = Boot {
+    fn test_boot(clock: GuestClock) -> Boot<'static> {
+        Boot {
             kernel: Path::new("/k/bzImage"),
             initramfs: Path::new("/c/i.cpio"),
             append: "console=ttyS0 panic=-1",
@@ -452,8 +451,13 @@ mod tests {
             vm_dir: Path::new("/t/vm"),
             run_dir: Path::new("/t/vm/run"),
             console_log: Path::new("/t/vm/console.log"),
-            clock: GuestClock::Wall,
-        };
+            clock,
+        }
+    }
+
+    #[test]
+    fn command_line() {
+        let b = test_boot(GuestClock::Wall);
         let args: Vec<String> = qemu_args(&b, Accel::Tcg)
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
@@ -478,18 +482,7 @@ mod tests {
     /// The instruction clock: one host thread, `-icount`; refused with KVM.
     #[test]
     fn the_instruction_clock_runs_tcg_on_one_thread_with_icount() {
-        let b = Boot {
-            kernel: Path::new("/k/bzImage"),
-            initramfs: Path::new("/c/i.cpio"),
-            append: "console=ttyS0",
-            memory_mib: 1024,
-            cpus: 2,
-            timeout: Duration::from_secs(1),
-            vm_dir: Path::new("/t/vm"),
-            run_dir: Path::new("/t/vm/run"),
-            console_log: Path::new("/t/vm/console.log"),
-            clock: GuestClock::Instructions,
-        };
+        let b = test_boot(GuestClock::Instructions);
         for accel in [Accel::Tcg, Accel::Auto] {
             let s = qemu_args(&b, accel)
                 .iter()
