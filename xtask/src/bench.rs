@@ -233,9 +233,9 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// The host's 1, 5 and 15 minute load averages: the guest's vCPUs share the host's cores, so
-/// its figures move with what else the host runs.
-/// The guest's results with `host_load_average` added, written to `to`.
+/// The guest's results written to `to` with what they depend on beside the guest: the host's
+/// 1, 5 and 15 minute load averages before and after (the guest's vCPUs share the host's
+/// cores, so wall-clock figures move with what else the host runs) and the guest's clock.
 fn write_with_host_load(from: &Path, to: &Path, load: &Value, clock: GuestClock) -> Result<()> {
     let text = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
     let mut json: Value =

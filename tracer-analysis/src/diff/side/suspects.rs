@@ -131,15 +131,22 @@ impl Default for DueQueue {
 impl DueQueue {
     /// `d` must not be numbered below a key waiting in the vector ([`Self::insert_near`]
     /// compares deadlines alone): the suspects are pushed as their events are processed, in
-    /// event-number order (several of one event share its number). Checked in debug builds
-    /// and in the crate's tests, which run whole diffs
-    /// (`suspects_wait_in_event_number_order_in_a_whole_diff`).
+    /// event-number order. Nor may it share the held lookup's number: the held key loses
+    /// every tie ([`Self::take_held`]), where the queue alone would give it first, so the
+    /// held lookup's exactness rests on its event pushing no other suspect (the handlers
+    /// push one an event). Both checked in debug builds and in the crate's tests, which run
+    /// whole diffs (`suspects_wait_in_event_number_order_in_a_whole_diff`).
     #[inline(always)]
     fn push(&mut self, d: Due) {
         if cfg!(any(test, debug_assertions)) {
             assert!(
                 self.near.iter().all(|w| w.n <= d.n),
                 "suspect {} pushed after a greater number",
+                d.n
+            );
+            assert!(
+                self.held.is_none_or(|(_, n)| n != d.n),
+                "suspect {} pushed beside the held lookup of its own event",
                 d.n
             );
         }
@@ -221,6 +228,12 @@ impl DueQueue {
     fn hold(&mut self, deadline: u64, n: u64) -> bool {
         if self.held.is_some() {
             return false;
+        }
+        if cfg!(any(test, debug_assertions)) {
+            assert!(
+                self.near.iter().all(|w| w.n != n) && self.far.iter().all(|w| w.0.n != n),
+                "lookup {n} held beside a queued suspect of its own event"
+            );
         }
         self.held = Some((deadline, n));
         self.least = self.least.min(deadline);
@@ -822,6 +835,22 @@ mod tests {
             "{} slots, {most} waited",
             s.slab.len()
         );
+    }
+
+    /// The held lookup loses every tie, where the queue alone would give it first: a second
+    /// suspect of the lookup's own event would leave before it. No handler pushes one; the
+    /// debug check stops the first that would (rev31 L1).
+    #[test]
+    #[should_panic(expected = "pushed beside the held lookup of its own event")]
+    fn a_second_suspect_of_the_held_lookups_event_is_refused() {
+        let mut s = Suspects::default();
+        let o = Obs {
+            n: 5,
+            ts_end: 10,
+            ..Obs::BLANK
+        };
+        s.push_lookup(&o, None);
+        s.push(SuspectKind::ClearHashed { late: false }, &o, None);
     }
 
     /// The held NULL-inode lookup changes nothing in what leaves when: suspects pushed and
