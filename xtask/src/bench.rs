@@ -221,7 +221,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
         .with_context(|| format!("reading {}", r.outcome.stdout.display()))?;
     print!("{table}");
     let load = serde_json::json!({ "before": load_before, "after": cmd::host_load() });
-    write_with_host_load(&r.json, &out, &load, args.guest_clock)?;
+    write_with_host_context(&r.json, &out, &load, args.guest_clock)?;
     eprintln!(
         "xtask bench: results in {} (VM: {}, {:?}, {:.0}s; host load average before and after: \
          {load})",
@@ -236,7 +236,7 @@ pub fn bench(args: BenchArgs) -> Result<i32> {
 /// The guest's results written to `to` with what they depend on beside the guest: the host's
 /// 1, 5 and 15 minute load averages before and after (the guest's vCPUs share the host's
 /// cores, so wall-clock figures move with what else the host runs) and the guest's clock.
-fn write_with_host_load(from: &Path, to: &Path, load: &Value, clock: GuestClock) -> Result<()> {
+fn write_with_host_context(from: &Path, to: &Path, load: &Value, clock: GuestClock) -> Result<()> {
     let text = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
     let mut json: Value =
         serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", from.display()))?;
