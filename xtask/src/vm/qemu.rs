@@ -242,12 +242,14 @@ fn kvm_verdict_key() -> String {
 
 /// QEMU's arguments for one boot.
 pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
-    let accel = match (accel, b.clock) {
-        (Accel::Kvm, _) => "kvm",
+    // `check_clock` refuses the instruction clock with KVM before any boot; should one get
+    // here anyway, KVM wins and the clock stays the wall's.
+    let (accel, icount) = match (accel, b.clock) {
+        (Accel::Kvm, _) => ("kvm", false),
         // Multi-threaded TCG: the two vCPUs really run at once, so races can happen.
-        (_, GuestClock::Wall) => "tcg,thread=multi",
+        (_, GuestClock::Wall) => ("tcg,thread=multi", false),
         // QEMU counts instructions only with every vCPU on one host thread.
-        (_, GuestClock::Instructions) => "tcg,thread=single",
+        (_, GuestClock::Instructions) => ("tcg,thread=single", true),
     };
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(s.into());
@@ -290,7 +292,7 @@ pub fn qemu_args(b: &Boot, accel: Accel) -> Vec<OsString> {
     );
     a.push("-device".into());
     a.push("virtio-blk-pci,drive=transfer".into());
-    if accel != "kvm" && b.clock == GuestClock::Instructions {
+    if icount {
         a.push("-icount".into());
         a.push("shift=1,sleep=off".into());
     }
