@@ -20,7 +20,8 @@ const FLOOR_RING_BYTES: u32 = 1 << 16;
 /// how each target was attached.
 fn attach_floor(mode: AttachMode) -> Result<(Ebpf, attach::Links, BTreeMap<String, Attachment>)> {
     let path = Path::new(SYS_BTF);
-    let (kbtf, btf) = KernelBtf::parse_both(path).with_context(|| format!("reading {SYS_BTF}"))?;
+    let (kbtf, btf) = KernelBtf::parse_both(path)
+        .context("the floor programs attach by the kernel's BTF, as the recorder's do")?;
     let mut ebpf = programs::open_with(&Config::ZERO, FLOOR_RING_BYTES, &btf, path)
         .context("parsing the embedded eBPF object")?;
     let (attached, links) = attach::attach_all(
