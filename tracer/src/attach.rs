@@ -650,13 +650,8 @@ mod tests {
     /// kept whole gave, and so is ftrace's list alone's when kallsyms cannot be read.
     #[test]
     fn kept_names_give_the_presence_both_whole_lists_gave() {
-        let mut state = 0x5eed_ba5e_u64;
-        let mut rng = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut r = fastrand::Rng::with_seed(0x5eed_ba5e);
+        let mut rng = |n: u64| r.u64(..n);
         let targets: Vec<&str> = Probe::KERNEL
             .into_iter()
             .filter(|p| p.is_attach_target())
