@@ -306,10 +306,11 @@ pub enum ShrinkParent {
 pub enum DisposeFree {
     /// Up to 6.7: `__dentry_kill()` marks it `DCACHE_MAY_FREE` under its `d_lock`, and
     /// `shrink_dentry_list()` frees a dead dentry so marked (4.4.155's fs/dcache.c:571 and
-    /// :996, 6.1.0's :616 and :1190). The flag came in 3.15 or later (4.0.0's
-    /// include/linux/dcache.h has it at bit 23, 3.14.1's has none): up to 3.14 the kill took
-    /// the dentry off the dispose list and freed it itself. The model's older profiles keep
-    /// the later hand-over, which frees the same dentry one step later.
+    /// :996, 6.1.0's :616 and :1190). The flag came in 3.15 (3.15.5's include/linux/dcache.h
+    /// has it at bit 23 and its fs/dcache.c the hand-over, :488 and :859; 3.14.1's and
+    /// 3.14.40's have neither, so 3.14.y never took it; the commit is not pinned): up to 3.14
+    /// the kill took the dentry off the dispose list and freed it itself. The model's older
+    /// profiles keep the later hand-over, which frees the same dentry one step later.
     MayFree,
     /// 6.8+: no such mark; `shrink_dentry_list()` frees a dentry `dentry_unlist()` marked
     /// `DCACHE_DENTRY_KILLED`, which with 6.8's kill order (the unlist and the test of
@@ -349,7 +350,11 @@ pub enum DFlagsNumbering {
     /// 7.1.5's :235), and the model sets no `DCACHE_MAY_FREE` on these releases
     /// ([`DisposeFree::DentryKilled`]). 6.14.0's include/linux/dcache.h:217 still has
     /// `DCACHE_LRU_LIST` at `BIT(19)`; linux-next's fs-current took the commit on 24 March
-    /// 2025, the opening of the 6.15 merge window (6.15.0's header itself was not read).
+    /// 2025, the opening of the 6.15 merge window. 6.15.0's header itself was not read (no
+    /// 6.15 tree small enough to fetch); two later sources agree: "dcache: convert dentry
+    /// flag macros to enum" (8 April 2025, on Linus' tree two days after 6.15-rc1) shows the
+    /// repacked values as mainline's, and drgn's 644a47ba5087 picks the new values for
+    /// kernels from 6.15 on, naming 9748cb2dc393 as in v6.15.
     /// [`Profile::LINUX_6_15`] opens with it.
     Bit18Lru,
 }
