@@ -12,8 +12,9 @@
 //! footer holds hits, drops and how the recording ended.
 use std::{
     collections::BTreeMap,
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
@@ -144,6 +145,7 @@ where
             .take_map("EVENTS")
             .context("the eBPF object has no EVENTS map")?,
     )?;
+    let ring = Ring::new(ring, opts.ring_bytes)?;
     // Held until the programs' figures are read.
     let stats = opts
         .program_stats
@@ -400,7 +402,7 @@ fn header(opts: &RecordOptions, workload: &WorkloadInfo, devs: &[u32], probes: &
 fn run_and_drain<F>(
     opts: &RecordOptions,
     mut staging: Staging,
-    ring: RingBuf<aya::maps::MapData>,
+    ring: Ring,
     counts: &CountsMap<'_>,
     spill: &mut Writer,
     stop: &AtomicBool,
@@ -754,25 +756,200 @@ impl Sink<'_> {
         Ok(())
     }
 
-    /// Moves every record now in the ring to the staging buffer; returns how many.
-    fn drain(&mut self, ring: &mut RingBuf<aya::maps::MapData>) -> Result<u64> {
+    /// Moves every committed record now in the ring to the staging buffer; returns how many.
+    fn drain(&mut self, ring: &mut RingReader) -> Result<u64> {
         let mut n = 0;
-        while let Some(item) = ring.next() {
-            let bytes: &[u8] = &item;
-            let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(bytes) else {
-                bail!(
-                    "ring buffer record of {} bytes, expected {EVENT_SIZE}: the eBPF object and \
-                     this tracer disagree on the event layout",
-                    bytes.len()
-                );
-            };
-            if self.staging.is_full() {
-                self.flush()?;
+        loop {
+            let end = ring.producer_pos();
+            let mut moved = false;
+            while ring.pos != end {
+                let Some(rec) = ring.record() else {
+                    // Reserved, not yet committed: its producer's wakeup or the tick comes back.
+                    break;
+                };
+                let len = match rec {
+                    Record::Discarded(len) => len,
+                    Record::Data(bytes) => {
+                        let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(bytes) else {
+                            bail!(
+                                "ring buffer record of {} bytes, expected {EVENT_SIZE}: the eBPF \
+                             object and this tracer disagree on the event layout",
+                                bytes.len()
+                            );
+                        };
+                        if self.staging.is_full() {
+                            // The kernel may reuse what is staged while the conversion runs.
+                            ring.publish();
+                            self.flush()?;
+                        }
+                        self.staging.push(arr);
+                        n += 1;
+                        bytes.len()
+                    }
+                };
+                ring.advance(len);
+                moved = true;
             }
-            self.staging.push(arr);
-            n += 1;
+            if !moved {
+                return Ok(n);
+            }
+            ring.publish();
         }
-        Ok(n)
+    }
+}
+
+/// The ring buffer map, which the event loop polls for readiness, and its pages read in place.
+struct Ring {
+    map: RingBuf<aya::maps::MapData>,
+    reader: RingReader,
+}
+
+impl Ring {
+    fn new(map: RingBuf<aya::maps::MapData>, size: u32) -> Result<Ring> {
+        let reader = RingReader::map(map.as_fd(), size)?;
+        Ok(Ring { map, reader })
+    }
+}
+
+impl AsRawFd for Ring {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.map.as_raw_fd()
+    }
+}
+
+/// A ring buffer record at the consumer's position.
+enum Record<'a> {
+    Data(&'a [u8]),
+    /// Reserved and then discarded by its producer: skipped (its length).
+    Discarded(usize),
+}
+
+/// The kernel's ring buffer record header: the length with these two flags in its top bits,
+/// then the record's page offset (`struct bpf_ringbuf_hdr`).
+const RINGBUF_BUSY: u32 = 1 << 31;
+const RINGBUF_DISCARD: u32 = 1 << 30;
+const RINGBUF_HDR: u64 = 8;
+
+/// The ring buffer read in place, as the kernel maps it: a consumer page (read-write) holding
+/// the consumer position, a producer page holding the producer position, then the data pages
+/// twice in a row, so a record that wraps reads as one piece. aya's `RingBuf::next` hands out
+/// one record a call (a call, and a position stored for the kernel, an event); this reads
+/// every committed record up to the producer position and stores the position once a batch.
+struct RingReader {
+    consumer: *const AtomicU64,
+    producer: *const AtomicU64,
+    data: *const u8,
+    mask: u64,
+    /// Where the next record starts (the kernel's positions only grow).
+    pos: u64,
+    /// The mappings `consumer`, `producer` and `data` point into; None in the tests, which
+    /// lay a ring out in memory of their own.
+    _maps: Option<[Mapping; 2]>,
+}
+
+impl RingReader {
+    /// Maps the ring buffer map `fd` of `size` bytes (a power of two, a multiple of the page).
+    fn map(fd: BorrowedFd<'_>, size: u32) -> Result<RingReader> {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .context("the page size")?;
+        let size = usize::try_from(size).context("the ring's size")?;
+        let consumer = Mapping::new(fd, page, libc::PROT_READ | libc::PROT_WRITE, 0)
+            .context("mapping the ring buffer's consumer page")?;
+        let producer = Mapping::new(fd, page + 2 * size, libc::PROT_READ, page)
+            .context("mapping the ring buffer's producer and data pages")?;
+        let (c, p) = (consumer.ptr.cast::<AtomicU64>(), producer.ptr.cast::<u8>());
+        // SAFETY: the producer mapping is one page and then the data pages.
+        let data = unsafe { p.add(page) };
+        // SAFETY: the consumer page starts with the consumer position, 8-aligned (a page).
+        let pos = unsafe { &*c }.load(Ordering::Acquire);
+        Ok(RingReader {
+            consumer: c,
+            producer: p.cast(),
+            data,
+            mask: size as u64 - 1,
+            pos,
+            _maps: Some([consumer, producer]),
+        })
+    }
+
+    /// The producer position: every record before it is reserved, committed or not.
+    fn producer_pos(&self) -> u64 {
+        // SAFETY: the producer page's first word, page-aligned, live as long as `self`; the
+        // kernel stores it with release ordering after the record's header.
+        unsafe { &*self.producer }.load(Ordering::Acquire)
+    }
+
+    /// The record at `pos`, which must be before the producer position; None while it is
+    /// reserved and not yet committed.
+    fn record(&self) -> Option<Record<'_>> {
+        let off = (self.pos & self.mask) as usize;
+        // SAFETY: `off` is inside the data pages, 8-aligned (records are); the kernel commits
+        // the header with a full barrier after the record's bytes.
+        let hdr = unsafe { &*self.data.add(off).cast::<AtomicU32>() }.load(Ordering::Acquire);
+        if hdr & RINGBUF_BUSY != 0 {
+            return None;
+        }
+        let len = (hdr & !(RINGBUF_BUSY | RINGBUF_DISCARD)) as usize;
+        if hdr & RINGBUF_DISCARD != 0 {
+            return Some(Record::Discarded(len));
+        }
+        // SAFETY: a committed record fits in the ring after its header, and the data pages are
+        // mapped twice, so it is contiguous from `off` even where it wraps; the kernel does not
+        // write it again until the consumer position passes it (`advance`, `publish`).
+        Some(Record::Data(unsafe {
+            std::slice::from_raw_parts(self.data.add(off + RINGBUF_HDR as usize), len)
+        }))
+    }
+
+    /// Past the record at `pos` of `len` bytes (committed or discarded), as the kernel
+    /// rounds it.
+    fn advance(&mut self, len: usize) {
+        self.pos += (len as u64 + RINGBUF_HDR).next_multiple_of(8);
+    }
+
+    /// Hands the records read so far back to the kernel. The fence orders the store before
+    /// the next read of the producer position: a producer that commits meanwhile either is
+    /// seen or sees this position and wakes the consumer (when it asks for a wakeup).
+    fn publish(&self) {
+        // SAFETY: the consumer page's first word, page-aligned, live as long as `self`.
+        unsafe { &*self.consumer }.store(self.pos, Ordering::Release);
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+}
+
+/// A shared mapping of a map's pages, unmapped on drop.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(fd: BorrowedFd<'_>, len: usize, prot: libc::c_int, offset: usize) -> Result<Mapping> {
+        let offset = libc::off_t::try_from(offset).context("the mapping's offset")?;
+        // SAFETY: a new mapping at an address the kernel picks; the kernel checks the length,
+        // offset and protection against the map.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(Mapping { ptr, len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; nothing borrows from it once the reader is gone.
+        unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
 
@@ -816,7 +993,7 @@ fn thread_cpu_time() -> Duration {
 /// the ring's readiness, the drain tick, SIGINT/SIGTERM (which stop the workload; it ends
 /// early and the loop drains what it left) and the workload's end.
 async fn drain(
-    ring: RingBuf<aya::maps::MapData>,
+    ring: Ring,
     counts: &CountsMap<'_>,
     sink: &mut Sink<'_>,
     stop: &AtomicBool,
@@ -844,13 +1021,13 @@ async fn drain(
         let batch = tokio::select! {
             guard = ring.readable_mut() => match guard {
                 Ok(mut g) => {
-                    let b = sink.drain(g.get_inner_mut());
+                    let b = sink.drain(&mut g.get_inner_mut().reader);
                     g.clear_ready();
                     b
                 }
                 Err(e) => Err(anyhow::Error::new(e).context("waiting on the ring buffer")),
             },
-            _ = tick.tick() => sink.drain(ring.get_mut()),
+            _ = tick.tick() => sink.drain(&mut ring.get_mut().reader),
             _ = sigint.recv() => {
                 stop.store(true, Ordering::Relaxed);
                 continue;
@@ -900,7 +1077,7 @@ async fn drain(
 /// empty drain (calls stuck in flight) or events kept coming for `DRAIN_LIMIT`: the footer
 /// then counts those calls as lost.
 async fn finish_drain(
-    ring: &mut AsyncFd<RingBuf<aya::maps::MapData>>,
+    ring: &mut AsyncFd<Ring>,
     counts: &CountsMap<'_>,
     sink: &mut Sink<'_>,
     mut n: u64,
@@ -909,7 +1086,7 @@ async fn finish_drain(
     let mut settle_until = None;
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let late = sink.drain(ring.get_mut())?;
+        let late = sink.drain(&mut ring.get_mut().reader)?;
         n += late;
         if late == 0 {
             // Read after the drain: every event drained was counted in it.
@@ -1058,6 +1235,166 @@ mod tests {
         assert!(sink.flush().is_err(), "4 MiB of events into /dev/full");
         assert_eq!(sink.staging.len, 0);
         assert!(sink.flush().is_ok(), "nothing left to write again");
+    }
+
+    /// A ring buffer laid out in memory as the kernel maps it (the data pages twice in a row),
+    /// written as a producer does: reserve (busy header), fill, commit or discard.
+    struct FakeRing {
+        consumer: Box<AtomicU64>,
+        producer: Box<AtomicU64>,
+        /// Both copies of the data pages, written and read through `data` alone.
+        _pages: Vec<u64>,
+        data: *mut u8,
+        size: usize,
+    }
+
+    impl FakeRing {
+        fn new(size: usize) -> FakeRing {
+            let mut pages = vec![0u64; 2 * size / 8];
+            FakeRing {
+                consumer: Box::new(AtomicU64::new(0)),
+                producer: Box::new(AtomicU64::new(0)),
+                data: pages.as_mut_ptr().cast(),
+                _pages: pages,
+                size,
+            }
+        }
+
+        fn reader(&mut self) -> RingReader {
+            RingReader {
+                consumer: &*self.consumer,
+                producer: &*self.producer,
+                data: self.data,
+                mask: self.size as u64 - 1,
+                pos: self.consumer.load(Ordering::Relaxed),
+                _maps: None,
+            }
+        }
+
+        /// Writes `bytes` at ring position `pos`, in both copies of the data pages.
+        fn write(&mut self, pos: u64, bytes: &[u8]) {
+            for (i, b) in bytes.iter().enumerate() {
+                let at = (pos as usize + i) & (self.size - 1);
+                for copy in [at, at + self.size] {
+                    // SAFETY: inside the two copies of the data pages.
+                    unsafe { self.data.add(copy).write(*b) };
+                }
+            }
+        }
+
+        /// Reserves a record of `len` bytes; None when the ring has no room.
+        fn reserve(&mut self, len: usize) -> Option<u64> {
+            let pos = self.producer.load(Ordering::Relaxed);
+            let step = (len as u64 + RINGBUF_HDR).next_multiple_of(8);
+            if pos + step - self.consumer.load(Ordering::Relaxed) > self.size as u64 {
+                return None;
+            }
+            self.write(pos, &(len as u32 | RINGBUF_BUSY).to_le_bytes());
+            self.producer.store(pos + step, Ordering::Release);
+            Some(pos)
+        }
+
+        fn commit(&mut self, pos: u64, rec: &[u8], discard: bool) {
+            self.write(pos + RINGBUF_HDR, rec);
+            let flag = if discard { RINGBUF_DISCARD } else { 0 };
+            self.write(pos, &(rec.len() as u32 | flag).to_le_bytes());
+        }
+    }
+
+    /// The reader against the records a producer wrote, in order: random events in batches
+    /// that wrap the ring many times, discarded records among them (skipped), a record still
+    /// reserved when a drain runs (where that drain stops, the next resumes); the consumer
+    /// position handed back to the kernel is past every record read.
+    #[test]
+    fn the_ring_reader_yields_every_committed_record_in_order() {
+        let header = trace::Header::new(trace::Origin::Kernel);
+        let mut spill =
+            Writer::create_scratch(Path::new("/dev/null"), &header).expect("/dev/null opens");
+        let mut staging = Staging::new(1 << 20);
+        let mut anon = Anonymizer::default();
+        let mut sink = Sink {
+            staging: &mut staging,
+            spill: &mut spill,
+            anon: &mut anon,
+            raw_pointers: false,
+        };
+        let mut ring = FakeRing::new(4096);
+        let mut reader = ring.reader();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // What the drains must have staged, and what is committed behind a reserved record.
+        let (mut want, mut behind) = (Vec::new(), Vec::new());
+        let mut pending = None;
+        for _ in 0..200 {
+            for _ in 0..next() % 30 {
+                let mut rec = [0u8; EVENT_SIZE];
+                rec.iter_mut().for_each(|b| *b = next() as u8);
+                let discard = next() % 5 == 0;
+                let Some(pos) = ring.reserve(EVENT_SIZE) else {
+                    break;
+                };
+                if pending.is_none() && next() % 7 == 0 {
+                    pending = Some((pos, rec, discard));
+                    continue;
+                }
+                ring.commit(pos, &rec, discard);
+                let into = if pending.is_some() {
+                    &mut behind
+                } else {
+                    &mut want
+                };
+                if !discard {
+                    into.extend_from_slice(&rec);
+                }
+            }
+            let before = sink.staging.len;
+            let n = sink
+                .drain(&mut reader)
+                .expect("records of the event's size");
+            assert_eq!(n as usize, (sink.staging.len - before) / EVENT_SIZE);
+            assert_eq!(sink.staging.buf[..sink.staging.len], want[..]);
+            assert_eq!(ring.consumer.load(Ordering::Relaxed), reader.pos);
+            if let Some((pos, rec, discard)) = pending.take() {
+                assert_eq!(reader.pos, pos, "a drain stops at a reserved record");
+                ring.commit(pos, &rec, discard);
+                if !discard {
+                    want.extend_from_slice(&rec);
+                }
+                want.append(&mut behind);
+            }
+        }
+        sink.drain(&mut reader)
+            .expect("records of the event's size");
+        assert_eq!(sink.staging.buf[..sink.staging.len], want[..]);
+        assert_eq!(reader.pos, ring.producer.load(Ordering::Relaxed));
+        assert!(want.len() > 50 * 4096, "the ring wrapped many times");
+    }
+
+    /// A record of another size than the event's stops the drain with the layout's error.
+    #[test]
+    fn a_record_of_another_size_is_refused() {
+        let header = trace::Header::new(trace::Origin::Kernel);
+        let mut spill =
+            Writer::create_scratch(Path::new("/dev/null"), &header).expect("/dev/null opens");
+        let mut staging = Staging::new(1 << 20);
+        let mut anon = Anonymizer::default();
+        let mut sink = Sink {
+            staging: &mut staging,
+            spill: &mut spill,
+            anon: &mut anon,
+            raw_pointers: false,
+        };
+        let mut ring = FakeRing::new(4096);
+        let mut reader = ring.reader();
+        let pos = ring.reserve(64).expect("room");
+        ring.commit(pos, &[0; 64], false);
+        let err = sink.drain(&mut reader).expect_err("64 bytes are no event");
+        assert!(err.to_string().contains("record of 64 bytes"), "{err}");
     }
 
     /// The drops the kernel's skips explain, per probe: skipped entries (the footer's, or its
