@@ -18,7 +18,7 @@ use crate::fs::InodeKind;
 use crate::profile::{
     Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DisposeFree,
     DputReferenced, DropSlabLoop, InodeSeq, KillEntry, KillIput, KillParentLock, PruneWalk,
-    ShrinkParent,
+    ShrinkLock, ShrinkParent,
 };
 use crate::rcu::RcuReadGuard;
 use crate::slab;
@@ -26,6 +26,14 @@ use crate::sync::{cpu_relax, smp_rmb, Ordering};
 use crate::task::{Step, Task};
 use std::collections::VecDeque;
 use tracer_common::{Event, Probe};
+
+/// What `shrink_lock_dentry()` leaves a dispose list's dentry in, `d_lock` held either way.
+enum ShrinkLocked {
+    /// Unused, its parent's `d_lock` held (`None`: a root): the kill may go on.
+    Parent(Option<DPtr>),
+    /// In use, or its parent changed under the relock: taken off the list and left.
+    GaveUp,
+}
 
 impl Task<'_> {
     /// `d_hash()`: the bucket of a name hash.
@@ -589,9 +597,7 @@ impl Task<'_> {
 
     /// `dentry_kill()`: `d_lock` held. Up to 6.7 it kills and returns the parent, unlocked,
     /// whose reference the caller drops next (`dput`'s loop), or `None` when the dentry is
-    /// kept after all. With a dispose list (5.3 to 6.7's `shrink_dentry_list()`,
-    /// [`ShrinkParent::DputToListFirst`]) the parent's reference goes through
-    /// `__dput_to_list()` before the kill, and `None` returns. Up to 6.7 it first takes the
+    /// kept after all. Up to 6.7 it first takes the
     /// parent's `d_lock`: a trylock, else `__lock_parent()`'s parent-then-child order, after
     /// which the parent may have changed (a rename: look again) and the dentry may have gained
     /// a user or a hash (the kernel's `got_locks` re-check: `dput`'s reference is dropped as
@@ -602,7 +608,7 @@ impl Task<'_> {
     /// ([`KillParentLock::AfterUnlinkInode`]). 7.2+ ([`KillEntry::DentryKillChecks`]):
     /// `dentry_kill()` is the kill itself: `lock_for_kill()` first, then `__dentry_kill()`'s
     /// body under this function's own event, a give-up included.
-    fn dentry_kill(&self, d: DPtr, shrink: Option<&mut VecDeque<DPtr>>) -> Option<DPtr> {
+    fn dentry_kill(&self, d: DPtr) -> Option<DPtr> {
         let p = self.dc.profile;
         if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
             let ev = match p.kill_entry {
@@ -666,13 +672,6 @@ impl Task<'_> {
             if let Some(p) = parent {
                 p.d_lock.unlock();
             }
-            return None;
-        }
-        if let (Some(list), Some(parent)) = (shrink, parent) {
-            // The parent's d_lock is held (shrink_lock_dentry() took it) until
-            // __dentry_kill() has unhashed the dentry.
-            self.__dput_to_list(parent, list);
-            self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, Some(parent));
             return None;
         }
         self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, parent);
@@ -751,7 +750,7 @@ impl Task<'_> {
                 self.finish_dput(d);
                 return;
             }
-            next = self.dentry_kill(d, None);
+            next = self.dentry_kill(d);
         }
     }
 
@@ -763,7 +762,7 @@ impl Task<'_> {
     /// `d_make_discardable()` while its caller holds the dentry) stops here.
     fn finish_dput(&self, d: DPtr) {
         let mut next = d;
-        while let Some(parent) = self.dentry_kill(next, None) {
+        while let Some(parent) = self.dentry_kill(next) {
             if self.retain_dentry(parent) {
                 parent.d_lock.unlock();
                 return;
@@ -994,27 +993,94 @@ impl Task<'_> {
                 self.shrink_kill(d);
                 continue;
             }
-            if d.count() != 0 {
-                // Someone took a reference, or killed it while it sat on our list.
+            let p = self.dc.profile;
+            if p.kill_parent_lock == KillParentLock::AfterUnlinkInode
+                || p.shrink_lock == ShrinkLock::ClearFirst
+            {
+                if d.count() != 0 {
+                    // Someone took a reference, or killed it while it sat on our list.
+                    d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+                    self.free_if_killed_on_dispose_list(d);
+                    continue;
+                }
+                // d_shrink_del()
                 d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
-                let can_free = self.killed_on_dispose_list(d);
-                d.d_lock.unlock();
-                if can_free {
-                    self.dentry_free(d);
+                self.step(Step::ShrinkBeforeKill);
+                if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
+                    self.shrink_kill(d);
+                } else {
+                    self.kill_ancestors(self.dentry_kill(d));
                 }
                 continue;
             }
-            // d_shrink_del()
+            // 4.17 to 6.7: the parent's d_lock first, d_shrink_del() under it.
+            let rcu = self.rcu.read_lock();
+            let locked = self.shrink_lock_dentry(d);
+            drop(rcu);
             d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+            let parent = match locked {
+                ShrinkLocked::Parent(parent) => parent,
+                ShrinkLocked::GaveUp => {
+                    self.free_if_killed_on_dispose_list(d);
+                    continue;
+                }
+            };
             self.step(Step::ShrinkBeforeKill);
-            if self.dc.profile.kill_parent_lock == KillParentLock::AfterUnlinkInode {
-                self.shrink_kill(d);
-            } else if self.dc.profile.shrink_parent == ShrinkParent::DputToListFirst {
-                self.dentry_kill(d, Some(&mut list));
-            } else {
-                self.kill_ancestors(self.dentry_kill(d, None));
+            match p.shrink_parent {
+                ShrinkParent::KilledNext => {
+                    self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, parent);
+                    self.kill_ancestors(parent);
+                }
+                ShrinkParent::DputToListFirst => {
+                    if let Some(parent) = parent {
+                        self.__dput_to_list(parent, &mut list);
+                    }
+                    self.__dentry_kill(self.writer_entry(Probe::DentryKill, d), d, parent);
+                }
             }
         }
+    }
+
+    /// The end of a dispose list's dentry its owner does not kill (`d_lock` held, released
+    /// here): freed when someone else killed it meanwhile and left the free to the list's
+    /// owner, else left to its user.
+    fn free_if_killed_on_dispose_list(&self, d: DPtr) {
+        let can_free = self.killed_on_dispose_list(d);
+        d.d_lock.unlock();
+        if can_free {
+            self.dentry_free(d);
+        }
+    }
+
+    /// `shrink_lock_dentry()` (4.17 to 6.7, [`ShrinkLock::ShrinkLockDentry`]): `d_lock` held,
+    /// under RCU, and held again on return. The dentry's parent locked for its kill (none for
+    /// a root), or given up when someone holds the dentry or the parent changed under the
+    /// relock (the model has no `i_lock`, the kernel's other relock).
+    fn shrink_lock_dentry(&self, d: DPtr) -> ShrinkLocked {
+        if d.count() != 0 {
+            return ShrinkLocked::GaveUp;
+        }
+        let parent = d.d_parent();
+        if parent == d {
+            return ShrinkLocked::Parent(None);
+        }
+        if parent.d_lock.try_lock() {
+            return ShrinkLocked::Parent(Some(parent));
+        }
+        d.d_lock.unlock();
+        parent.d_lock.lock();
+        if parent != d.d_parent() {
+            parent.d_lock.unlock();
+            d.d_lock.lock();
+            return ShrinkLocked::GaveUp;
+        }
+        // spin_lock_nested(&dentry->d_lock, DENTRY_D_LOCK_NESTED)
+        d.d_lock.lock();
+        if d.count() == 0 {
+            return ShrinkLocked::Parent(Some(parent));
+        }
+        parent.d_lock.unlock();
+        ShrinkLocked::GaveUp
     }
 
     /// Whether someone else killed `d` while it sat on the caller's dispose list, leaving the
@@ -1041,7 +1107,7 @@ impl Task<'_> {
                 parent.d_lock.unlock();
                 return;
             }
-            next = self.dentry_kill(parent, None);
+            next = self.dentry_kill(parent);
         }
     }
 
@@ -1055,7 +1121,7 @@ impl Task<'_> {
         let mut victim = victim;
         // 6.8 to 7.1 call lock_for_kill() on each parent here, 7.2's dentry_kill() does: its
         // count is 0 under d_lock, and the model has no i_lock to drop it for, so it passes.
-        while let Some(parent) = self.dentry_kill(victim, None) {
+        while let Some(parent) = self.dentry_kill(victim) {
             victim = parent;
         }
     }

@@ -42,7 +42,7 @@ pub use profile::{
     is_release_candidate, major_minor, Caller, Commit, DAddShape, DDropShape, DFlagsNumbering,
     DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, DisposeFree, DputReferenced, DropSlabLoop,
     InodeSeq, KillEntry, KillIput, KillParentLock, Landing, Mutants, Profile, PruneWalk,
-    ShrinkParent, TmpfsPin,
+    ShrinkLock, ShrinkParent, TmpfsPin,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

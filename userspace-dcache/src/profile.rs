@@ -300,6 +300,34 @@ pub enum ShrinkParent {
     DputToListFirst,
 }
 
+/// How `shrink_dentry_list()` locks a dispose list's dentry for its kill, and when it takes
+/// the dentry off the list (`d_shrink_del()`, which clears `DCACHE_SHRINK_LIST` and
+/// `DCACHE_LRU_LIST`): before or after the parent's `d_lock`. A concurrent `dput()` that
+/// sees the flags clear puts the dentry back on the LRU; one that sees them set leaves it to
+/// the list's owner. Up to 6.7 only: 6.8's `lock_for_kill()`
+/// ([`KillParentLock::AfterUnlinkInode`]) locks no parent before the kill, and the model has
+/// no `i_lock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShrinkLock {
+    /// Up to 4.16 in the model: off the list first, then `dentry_kill()` locks the parent (a
+    /// trylock, else the relock, looking again when the parent changed) and leaves the dentry
+    /// to whoever took it meanwhile, as 3.14.40's `shrink_dentry_list()` (fs/dcache.c:855)
+    /// does. 3.15 to 4.16 take the parent's `d_lock` first (`lock_parent()`, which looks again
+    /// too) and `d_shrink_del()` under it (4.8.15's fs/dcache.c:939-1000), from 046b961b45f9
+    /// "shrink_dentry_list(): take parent's ->d_lock earlier" (Al Viro, 3.15); the model has
+    /// no profile opening in 3.15 and keeps the older order there: it differs only in the
+    /// flags a concurrent `dput()` sees while the parent's lock is awaited.
+    ClearFirst,
+    /// 4.17 to 6.7: `shrink_lock_dentry()` first, which gives up, leaving the dentry unused
+    /// and off every list, when the count is no longer 0 or the parent changed under the
+    /// relock ("somebody had grabbed it"); `d_shrink_del()` after it either way (4.17.0's
+    /// fs/dcache.c:1009-1085, 6.1.0's and 6.7.3's alike). From 3b3f09f48ba7 "get rid of
+    /// trylock loop in locking dentries on shrink list" (Al Viro, 4.17). 6.8's 339e9e13530b
+    /// "don't try to cut corners in shrink_lock_dentry()" replaced it with `lock_for_kill()`.
+    /// [`Profile::LINUX_4_17`] opens with it.
+    ShrinkLockDentry,
+}
+
 /// How the owner of a dispose list knows that a dentry someone else killed while it sat on the
 /// list is the owner's to free (`__dentry_kill()` leaves such a dentry to it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -567,6 +595,8 @@ pub struct Profile {
     pub parent_dispose_add: DisposeAdd,
     /// See [`ShrinkParent`].
     pub shrink_parent: ShrinkParent,
+    /// See [`ShrinkLock`].
+    pub shrink_lock: ShrinkLock,
     /// See [`DisposeFree`].
     pub dispose_free: DisposeFree,
     /// See [`DFlagsNumbering`].
@@ -634,6 +664,7 @@ impl Profile {
         dispose_add: DisposeAdd::Tail,
         parent_dispose_add: DisposeAdd::Head,
         shrink_parent: ShrinkParent::KilledNext,
+        shrink_lock: ShrinkLock::ClearFirst,
         dispose_free: DisposeFree::MayFree,
         d_flags_numbering: DFlagsNumbering::Bit19Lru,
         mutants: Mutants {
@@ -823,6 +854,7 @@ impl Profile {
         d_drop_shape: DDropShape::Split,
         d_move_target: DMoveTarget::KeepNameAndParent,
         dead_dir_check: DeadDirCheck::BeforeAlloc,
+        shrink_lock: ShrinkLock::ShrinkLockDentry,
         ..Profile::LINUX_4_12
     };
 
@@ -1329,6 +1361,24 @@ mod tests {
 
     /// The generations that open inside another's range differ from the one before in the
     /// field their commit changed (3.12: the two of its dcache rework), and in nothing else.
+    /// `shrink_lock_dentry()` from 4.17 up to 6.8's `lock_for_kill()`; before, the older
+    /// order, whose shrinker kills the parent next: the model reads `shrink_parent` only
+    /// after a parent lock, so a profile that clears first must not queue the parent.
+    #[test]
+    fn the_shrinker_locks_the_parent_first_from_4_17_to_6_7() {
+        for p in Profile::ALL {
+            let expected = if p.since >= (4, 17, 0) {
+                ShrinkLock::ShrinkLockDentry
+            } else {
+                ShrinkLock::ClearFirst
+            };
+            assert_eq!(p.shrink_lock, expected, "{}", p.name);
+            if p.shrink_lock == ShrinkLock::ClearFirst {
+                assert_eq!(p.shrink_parent, ShrinkParent::KilledNext, "{}", p.name);
+            }
+        }
+    }
+
     #[test]
     fn each_mid_range_generation_changes_only_its_commits_field() {
         let back = |new: Profile, old: Profile| Profile {
