@@ -54,10 +54,17 @@ impl SideState {
             path2,
         });
         self.ops_processed += 1;
-        let begun = sh.matcher.begin(self.index, kind, path, ev.result);
         let enoent = matches!(kind, OpKind::Stat | OpKind::Open) && ev.result == ENOENT;
+        // An ENOENT is also classified at its deadline: its suspect stays.
+        let begun = sh
+            .matcher
+            .begin_or_settle(self.index, kind, path, ev.result, !enoent);
         self.stage(ev, Probe::Op, path, 0, (Some(kind), path2));
-        self.suspect(SuspectKind::Result { begun, enoent }, Some(kind));
+        // Settled: the other side's twin, begun first, gave the same result, and nothing
+        // else waits on this one.
+        if let Some(begun) = begun {
+            self.suspect(SuspectKind::Result { begun, enoent }, Some(kind));
+        }
         true
     }
 
