@@ -538,16 +538,23 @@ fn read_name(ev: &mut Event, qstr: Option<Qstr>) {
     if q.len as usize > NAME_CAP {
         ev.flags |= flags::NAME_TRUNCATED;
     }
-    // A fixed-size read: the verifier cannot bound a size derived from `len` once LLVM has
-    // reused the unbounded register. Bytes past `len` are cut by userspace. Names live in the
-    // dentry (d_iname) or in a path buffer in the direct map, so reading past them stays mapped.
-    // SAFETY: the destination is NAME_CAP bytes.
+    // Of four constant sizes, the smallest that holds `len` (the helper copies a word a step,
+    // and most names are short): the verifier cannot bound a size derived from `len` once LLVM
+    // has reused the unbounded register. Bytes past `len` are cut by userspace. Names live in
+    // the dentry (d_iname) or in a path buffer in the direct map, so reading past them stays
+    // mapped.
+    let (dst, src) = (ev.name.as_mut_ptr() as *mut c_void, q.name as *const c_void);
+    // SAFETY: the destination is NAME_CAP bytes, each size at most that.
     let rc = unsafe {
-        generated::bpf_probe_read_kernel(
-            ev.name.as_mut_ptr() as *mut c_void,
-            NAME_CAP as u32,
-            q.name as *const c_void,
-        )
+        if q.len <= 8 {
+            generated::bpf_probe_read_kernel(dst, 8, src)
+        } else if q.len <= 16 {
+            generated::bpf_probe_read_kernel(dst, 16, src)
+        } else if q.len <= 32 {
+            generated::bpf_probe_read_kernel(dst, 32, src)
+        } else {
+            generated::bpf_probe_read_kernel(dst, NAME_CAP as u32, src)
+        }
     };
     if rc != 0 {
         ev.flags |= flags::READ_FAULT;
