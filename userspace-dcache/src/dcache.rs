@@ -1068,6 +1068,7 @@ impl Task<'_> {
             return ShrinkLocked::Parent(Some(parent));
         }
         d.d_lock.unlock();
+        self.step(Step::ShrinkRelock);
         parent.d_lock.lock();
         if parent != d.d_parent() {
             parent.d_lock.unlock();
@@ -2183,6 +2184,63 @@ pub(crate) mod tests {
                 assert_eq!(got, want, "{release}");
             }
         }
+    }
+
+    /// 4.17 to 6.7's shrinker (`shrink_lock_dentry()`): "a/f", unused, is pruned while "a"'s
+    /// lock is held elsewhere; while the shrinker waits for it, a rename moves "a/f" under "b"
+    /// (its `d_parent` set as `__d_move()` sets it). The shrinker then gives the dentry up: off
+    /// its dispose list and the LRU, unused, alive, hashed, not killed. It waited with the
+    /// dentry still flagged on its dispose list, where up to 4.16 (the model's order there) it
+    /// had taken it off first.
+    #[test]
+    fn the_shrinker_gives_up_a_dentry_whose_parent_changed_while_it_waited() {
+        use crate::dentry::{DCACHE_DENTRY_KILLED, DCACHE_LRU_LIST, DCACHE_SHRINK_LIST};
+        use std::sync::atomic::Ordering;
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (dc, sink) = model("linux-6.1");
+        let t = dc.task(1);
+        t.mkdir("a").unwrap();
+        t.mkdir("b").unwrap();
+        t.create("a/f").unwrap();
+        let f = t
+            .filename_walk(&[b"a".as_slice(), b"f".as_slice()])
+            .unwrap();
+        let b = t.filename_walk(&[b"b".as_slice()]).unwrap();
+        let a = f.d_parent();
+        t.dput(f);
+        kills(&t, &sink);
+        let (moved, waited) = mpsc::channel();
+        let (f_ptr, b_ptr) = (f.as_ptr() as usize, b.as_ptr() as usize);
+        let hook: StepHook = Arc::new(move |s| {
+            if s == Step::ShrinkRelock {
+                let f = crate::dentry::DPtr::new(f_ptr as *mut _).expect("f");
+                let flags = f.flags();
+                f.d_parent.store(b_ptr as *mut _, Ordering::Relaxed);
+                let _ = moved.send(flags);
+            }
+        });
+        a.d_lock.lock();
+        let flags_while_waiting = std::thread::scope(|s| {
+            let shrinker = s.spawn(|| dc.task(2).with_hook(hook).prune_dcache_sb(usize::MAX));
+            let flags = waited.recv_timeout(Duration::from_secs(30));
+            a.d_lock.unlock();
+            shrinker.join().expect("the shrinker");
+            flags
+        });
+        let flags = flags_while_waiting.expect("the shrinker waited for a's lock");
+        assert_ne!(
+            flags & DCACHE_SHRINK_LIST,
+            0,
+            "still on the dispose list while waiting"
+        );
+        assert_eq!(f.count(), 0);
+        assert_eq!(f.flags() & (DCACHE_SHRINK_LIST | DCACHE_LRU_LIST), 0);
+        assert_eq!(f.flags() & DCACHE_DENTRY_KILLED, 0);
+        assert!(!f.d_unhashed());
+        assert_eq!(kills(&t, &sink), [], "nothing killed");
+        f.d_parent.store(a.as_ptr(), Ordering::Relaxed);
+        t.dput(b);
     }
 
     /// A walk counts an in-use dentry it takes off the LRU among the ones it isolated, as the

@@ -22,6 +22,10 @@ pub enum Step {
     KillAfterUnhash,
     /// Shrinker: an unused dentry is on the dispose list, about to be killed.
     ShrinkBeforeKill,
+    /// Shrinker, 4.17 to 6.7's `shrink_lock_dentry()`: the parent's trylock failed and the
+    /// dentry's lock is dropped; the parent's lock is awaited next, while a rename may move
+    /// the dentry.
+    ShrinkRelock,
 }
 
 /// What the checker's reader validated last, as it saw it (not as a probe re-reads it): the

@@ -851,6 +851,8 @@ fn replay_into(
                 }
             }
             Step::KillAfterUnhash | Step::ShrinkBeforeKill => std::thread::yield_now(),
+            // The kernel's window there is a spin on the parent's lock, not a preemption.
+            Step::ShrinkRelock => {}
         });
         h
     });
