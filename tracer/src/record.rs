@@ -769,6 +769,10 @@ impl Sink<'_> {
                 };
                 let len = match rec {
                     Record::Discarded(len) => len,
+                    Record::Oversized(len) => bail!(
+                        "ring buffer record of {len} bytes, longer than the ring: the ring \
+                         buffer's header is not the kernel's layout this tracer reads"
+                    ),
                     Record::Data(bytes) => {
                         let Ok(arr) = <&[u8; EVENT_SIZE]>::try_from(bytes) else {
                             bail!(
@@ -778,12 +782,17 @@ impl Sink<'_> {
                             );
                         };
                         if self.staging.is_full() {
-                            // The kernel may reuse what is staged while the conversion runs.
+                            // The staged records' ring space back before the conversion runs.
                             ring.publish();
                             self.flush()?;
                         }
                         self.staging.push(arr);
                         n += 1;
+                        if n % PUBLISH_EVERY == 0 {
+                            // A long backlog gives its space back as it goes: producers
+                            // meeting a ring still full of copied records would drop theirs.
+                            ring.publish();
+                        }
                         bytes.len()
                     }
                 };
@@ -822,7 +831,12 @@ enum Record<'a> {
     Data(&'a [u8]),
     /// Reserved and then discarded by its producer: skipped (its length).
     Discarded(usize),
+    /// A committed record whose header claims more than the ring holds: no slice is made.
+    Oversized(usize),
 }
+
+/// Committed records read between two stores of the consumer position within one drain.
+const PUBLISH_EVERY: u64 = 4096;
 
 /// The kernel's ring buffer record header: the length with these two flags in its top bits,
 /// then the record's page offset (`struct bpf_ringbuf_hdr`).
@@ -893,6 +907,9 @@ impl RingReader {
         let len = (hdr & !(RINGBUF_BUSY | RINGBUF_DISCARD)) as usize;
         if hdr & RINGBUF_DISCARD != 0 {
             return Some(Record::Discarded(len));
+        }
+        if len as u64 + RINGBUF_HDR > self.mask + 1 {
+            return Some(Record::Oversized(len));
         }
         // SAFETY: a committed record fits in the ring after its header, and the data pages are
         // mapped twice, so it is contiguous from `off` even where it wraps; the kernel does not
@@ -1395,6 +1412,13 @@ mod tests {
         ring.commit(pos, &[0; 64], false);
         let err = sink.drain(&mut reader).expect_err("64 bytes are no event");
         assert!(err.to_string().contains("record of 64 bytes"), "{err}");
+        // A header claiming more than the ring holds is refused before any byte is read.
+        let mut ring = FakeRing::new(4096);
+        let mut reader = ring.reader();
+        let pos = ring.reserve(EVENT_SIZE).expect("room");
+        ring.write(pos, &(1u32 << 20).to_le_bytes());
+        let err = sink.drain(&mut reader).expect_err("longer than the ring");
+        assert!(err.to_string().contains("longer than the ring"), "{err}");
     }
 
     /// The drops the kernel's skips explain, per probe: skipped entries (the footer's, or its

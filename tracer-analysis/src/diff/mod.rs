@@ -300,7 +300,8 @@ pub enum DiffError {
     },
 }
 
-/// Operations one side may run ahead of the other before matching gives up.
+/// Results held for a twin not known to agree (`OpMatcher::record`) before matching gives
+/// up: it bounds the matcher's memory.
 const MATCH_BACKLOG: usize = 1 << 20;
 
 struct Input {
