@@ -476,8 +476,8 @@ impl OpMatcher {
     /// [`OpMatcher::take_differences`]. `judge` is asked only when the answer can matter: when
     /// the result differs from its twin's, or waits for a twin whose result is not known to be
     /// the same (it is known when the other side has begun the twin last, with the result it
-    /// gave [`OpMatcher::begin_or_settle`]). It walks the history: about 190 instructions, a third of
-    /// resolving an operation (callgrind).
+    /// gave [`OpMatcher::begin_or_settle`]). It walks the history: about 190 instructions, a
+    /// third of resolving an operation (callgrind).
     pub fn record(
         &mut self,
         side: usize,
