@@ -1228,27 +1228,46 @@ fn merge(
 mod tests {
     use super::*;
 
+    /// What a `Sink` borrows: a staging buffer of `staging_bytes`, a spill into `spill` (a
+    /// device), an anonymizer.
+    struct SinkParts {
+        staging: Staging,
+        spill: Writer,
+        anon: Anonymizer,
+    }
+
+    impl SinkParts {
+        fn new(spill: &str, staging_bytes: usize) -> SinkParts {
+            let header = trace::Header::new(trace::Origin::Kernel);
+            SinkParts {
+                staging: Staging::new(staging_bytes),
+                spill: Writer::create_scratch(Path::new(spill), &header).expect("the device opens"),
+                anon: Anonymizer::default(),
+            }
+        }
+
+        fn sink(&mut self) -> Sink<'_> {
+            Sink {
+                staging: &mut self.staging,
+                spill: &mut self.spill,
+                anon: &mut self.anon,
+                raw_pointers: false,
+            }
+        }
+    }
+
     /// A spill that fails mid-way (a full disk): the staged events are not kept for the final
     /// flush, which would write again those that went out before the failure.
     #[test]
     fn a_failed_flush_empties_the_staging_buffer() {
-        let header = trace::Header::new(trace::Origin::Kernel);
-        let mut spill =
-            Writer::create_scratch(Path::new("/dev/full"), &header).expect("/dev/full opens");
-        let mut staging = Staging::new(4 << 20);
+        let mut parts = SinkParts::new("/dev/full", 4 << 20);
         let mut ev = Event::zeroed();
         ev.probe = tracer_common::Probe::DLookupRcu as u8;
-        while !staging.is_full() {
-            staging.push(ev.as_bytes());
+        while !parts.staging.is_full() {
+            parts.staging.push(ev.as_bytes());
             ev.cpu_seq += 1;
         }
-        let mut anon = Anonymizer::default();
-        let mut sink = Sink {
-            staging: &mut staging,
-            spill: &mut spill,
-            anon: &mut anon,
-            raw_pointers: false,
-        };
+        let mut sink = parts.sink();
         assert!(sink.flush().is_err(), "4 MiB of events into /dev/full");
         assert_eq!(sink.staging.len, 0);
         assert!(sink.flush().is_ok(), "nothing left to write again");
@@ -1324,26 +1343,12 @@ mod tests {
     /// position handed back to the kernel is past every record read.
     #[test]
     fn the_ring_reader_yields_every_committed_record_in_order() {
-        let header = trace::Header::new(trace::Origin::Kernel);
-        let mut spill =
-            Writer::create_scratch(Path::new("/dev/null"), &header).expect("/dev/null opens");
-        let mut staging = Staging::new(1 << 20);
-        let mut anon = Anonymizer::default();
-        let mut sink = Sink {
-            staging: &mut staging,
-            spill: &mut spill,
-            anon: &mut anon,
-            raw_pointers: false,
-        };
+        let mut parts = SinkParts::new("/dev/null", 1 << 20);
+        let mut sink = parts.sink();
         let mut ring = FakeRing::new(4096);
         let mut reader = ring.reader();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.u64(..);
         // What the drains must have staged, and what is committed behind a reserved record.
         let (mut want, mut behind) = (Vec::new(), Vec::new());
         let mut pending = None;
@@ -1395,17 +1400,8 @@ mod tests {
     /// A record of another size than the event's stops the drain with the layout's error.
     #[test]
     fn a_record_of_another_size_is_refused() {
-        let header = trace::Header::new(trace::Origin::Kernel);
-        let mut spill =
-            Writer::create_scratch(Path::new("/dev/null"), &header).expect("/dev/null opens");
-        let mut staging = Staging::new(1 << 20);
-        let mut anon = Anonymizer::default();
-        let mut sink = Sink {
-            staging: &mut staging,
-            spill: &mut spill,
-            anon: &mut anon,
-            raw_pointers: false,
-        };
+        let mut parts = SinkParts::new("/dev/null", 1 << 20);
+        let mut sink = parts.sink();
         let mut ring = FakeRing::new(4096);
         let mut reader = ring.reader();
         let pos = ring.reserve(64).expect("room");
