@@ -901,8 +901,9 @@ fn finish(probe: Probe, call: Call, fill: impl FnOnce(&mut Event, u64)) -> bool 
     s.ev.ts_end = unsafe { bpf_ktime_get_ns() };
     fill(&mut s.ev, s.seqp);
     let wakeup = wakeup_flags(s.ev.cpu_seq);
-    // Reserved and copied here rather than by `bpf_ringbuf_output`: the kernel's `memcpy` is a
-    // `rep movsb` on CPUs with ERMS, a step per byte, where the program copies a word a load.
+    // Reserved and copied here rather than by `bpf_ringbuf_output`, whose kernel `memcpy` is a
+    // `rep movsb` on CPUs with ERMS: QEMU's instruction count (the bench's clock) counts it a
+    // step per byte, where the program copies a word a load. On hardware the two are close.
     let sent = match EVENTS.reserve::<Event>(0) {
         Some(mut rec) => {
             // SAFETY: both are `Event`s, 8-aligned, in different maps.
