@@ -982,8 +982,7 @@ impl Task<'_> {
         while let Some(d) = list.pop_back() {
             d.d_lock.lock();
             if self.dc.profile.kill_entry == KillEntry::DentryKillChecks {
-                // d_shrink_del()
-                d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+                self.d_shrink_del(d);
                 if self.killed_on_dispose_list(d) {
                     d.d_lock.unlock();
                     self.dentry_free(d);
@@ -999,12 +998,11 @@ impl Task<'_> {
             {
                 if d.count() != 0 {
                     // Someone took a reference, or killed it while it sat on our list.
-                    d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+                    self.d_shrink_del(d);
                     self.free_if_killed_on_dispose_list(d);
                     continue;
                 }
-                // d_shrink_del()
-                d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+                self.d_shrink_del(d);
                 self.step(Step::ShrinkBeforeKill);
                 if p.kill_parent_lock == KillParentLock::AfterUnlinkInode {
                     self.shrink_kill(d);
@@ -1017,7 +1015,7 @@ impl Task<'_> {
             let rcu = self.rcu.read_lock();
             let locked = self.shrink_lock_dentry(d);
             drop(rcu);
-            d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
+            self.d_shrink_del(d);
             let parent = match locked {
                 ShrinkLocked::Parent(parent) => parent,
                 ShrinkLocked::GaveUp => {
@@ -1039,6 +1037,12 @@ impl Task<'_> {
                 }
             }
         }
+    }
+
+    /// `d_shrink_del()`: off the owner's dispose list, and so off the LRU's accounting too
+    /// (the list was isolated from it). `d_lock` held.
+    fn d_shrink_del(&self, d: DPtr) {
+        d.flags_update(0, DCACHE_SHRINK_LIST | DCACHE_LRU_LIST);
     }
 
     /// The end of a dispose list's dentry its owner does not kill (`d_lock` held, released
