@@ -94,20 +94,26 @@ impl Ord for Due {
     }
 }
 
-/// How many keys wait in [`DueQueue`]'s sorted vector before the greatest go to its heap.
+/// How many keys wait in [`DueQueue`]'s ring before the greatest go to its heap: a power of
+/// two, so a place in the ring is its index masked.
 const NEAR: usize = 32;
 
 /// The waiting suspects' keys, least first. Few wait at once (a lookup's deadline is its own
 /// key, an operation's its end: at most 8 in the 10 M-event bench), so they sit in a short
-/// vector sorted greatest first, where a push moves the key in from the back past the few
-/// lesser ones (a lookup's key, the least, stays at the end) and a pop takes the last; a
-/// binary heap cost about 150 instructions a suspect here, a `VecDeque` as many. Past [`NEAR`]
-/// waiting, the greatest keys go to a heap, so a trace that keeps thousands waiting (an
-/// operation with a far end stamp, many threads) stays O(log n) a suspect. A key can be in
-/// either part, or held beside them; the least is the least of the three.
+/// ring sorted least first, where a push moves the key in from the back past the few greater
+/// ones and a pop takes the front. Operations are pushed in begin order and end nearly in
+/// it, so an operation's key nearly always stays at the back: with the keys sorted greatest
+/// first (a vector popped from its end) it moved past every waiting key that ends before it,
+/// about 32 instructions a suspect (callgrind). A binary heap cost about 150 instructions a
+/// suspect here. Past [`NEAR`] waiting, the greatest keys go to a heap, so a trace that keeps
+/// thousands waiting (an operation with a far end stamp, many threads) stays O(log n) a
+/// suspect. A key can be in either part, or held beside them; the least is the least of the
+/// three.
 struct DueQueue {
-    /// Greatest first.
-    near: Vec<Due>,
+    /// The ring: `len` keys from `head` (masked), least first.
+    near: [Due; NEAR],
+    head: usize,
+    len: usize,
     far: BinaryHeap<Reverse<Due>>,
     /// The key of the suspect in slot [`HELD`], outside both parts ([`Suspects::push_lookup`]).
     held: Option<(u64, u64)>,
@@ -120,7 +126,13 @@ struct DueQueue {
 impl Default for DueQueue {
     fn default() -> Self {
         DueQueue {
-            near: Vec::new(),
+            near: [Due {
+                deadline: 0,
+                n: 0,
+                slot: 0,
+            }; NEAR],
+            head: 0,
+            len: 0,
             far: BinaryHeap::new(),
             held: None,
             least: u64::MAX,
@@ -129,7 +141,7 @@ impl Default for DueQueue {
 }
 
 impl DueQueue {
-    /// `d` must not be numbered below a key waiting in the vector ([`Self::insert_near`]
+    /// `d` must not be numbered below a key waiting in the ring ([`Self::insert_near`]
     /// compares deadlines alone): the suspects are pushed as their events are processed, in
     /// event-number order. Nor may it share the held lookup's number: the held key loses
     /// every tie ([`Self::take_held`]), where the queue alone would give it first, so the
@@ -140,7 +152,7 @@ impl DueQueue {
     fn push(&mut self, d: Due) {
         if cfg!(any(test, debug_assertions)) {
             assert!(
-                self.near.iter().all(|w| w.n <= d.n),
+                self.near_keys().all(|w| w.n <= d.n),
                 "suspect {} pushed after a greater number",
                 d.n
             );
@@ -151,48 +163,70 @@ impl DueQueue {
             );
         }
         self.least = self.least.min(d.deadline);
-        if self.near.len() == NEAR {
+        if self.len == NEAR {
             self.push_full(d);
         } else {
             self.insert_near(d);
         }
     }
 
-    /// A push with the vector full: the greater of `d` and the vector's greatest goes to the
+    /// The keys in the ring, least first.
+    fn near_keys(&self) -> impl Iterator<Item = &Due> + '_ {
+        (0..self.len).map(move |i| &self.near[(self.head + i) % NEAR])
+    }
+
+    /// The ring's least key.
+    #[inline(always)]
+    fn near_least(&self) -> Option<&Due> {
+        (self.len > 0).then(|| &self.near[self.head % NEAR])
+    }
+
+    /// A push with the ring full: the greater of `d` and the ring's greatest goes to the
     /// heap. Out of line, so the common push keeps to few registers (its prologue and
     /// epilogue saved six, about 14 instructions a suspect, callgrind).
     #[cold]
     #[inline(never)]
     fn push_full(&mut self, d: Due) {
-        match self.near.first() {
-            Some(g) if d > *g => self.far.push(Reverse(d)),
-            _ => {
-                let g = self.near.remove(0);
-                self.far.push(Reverse(g));
-                self.insert_near(d);
-            }
+        let g = self.near[(self.head + self.len - 1) % NEAR];
+        if d > g {
+            self.far.push(Reverse(d));
+        } else {
+            self.len -= 1;
+            self.far.push(Reverse(g));
+            self.insert_near(d);
         }
     }
 
-    /// Insertion from the back: the key goes past the few lesser ones (none for a lookup's,
-    /// the least); a binary search and `insert`'s move cost about 40 instructions a suspect
-    /// (callgrind). No key waiting is numbered above `d`, so a key is at or below it exactly
-    /// when its deadline is: the deadlines alone are compared.
+    /// Insertion from the back: the key goes past the few greater ones (nearly always none
+    /// for an operation's). No key waiting is numbered above `d`, so a key is above it
+    /// exactly when its deadline is: the deadlines alone are compared. The ring has room.
     #[inline(always)]
     fn insert_near(&mut self, d: Due) {
-        self.near.push(d);
-        let near = &mut self.near[..];
-        let mut at = near.len() - 1;
-        while at > 0 && near[at - 1].deadline <= d.deadline {
-            near[at] = near[at - 1];
+        let mut at = self.head + self.len;
+        while at > self.head {
+            let before = self.near[(at - 1) % NEAR];
+            if before.deadline <= d.deadline {
+                break;
+            }
+            self.near[at % NEAR] = before;
             at -= 1;
         }
-        near[at] = d;
+        self.near[at % NEAR] = d;
+        self.len += 1;
+    }
+
+    /// Takes the ring's least key (there is one).
+    #[inline(always)]
+    fn pop_near(&mut self) -> Due {
+        let d = self.near[self.head % NEAR];
+        self.head = (self.head + 1) % NEAR;
+        self.len -= 1;
+        d
     }
 
     /// Whether the least key is the heap's.
     fn far_first(&self) -> bool {
-        match (self.near.last(), self.far.peek()) {
+        match (self.near_least(), self.far.peek()) {
             (Some(a), Some(Reverse(b))) => b < a,
             (None, _) => true,
             (Some(_), None) => false,
@@ -204,7 +238,7 @@ impl DueQueue {
         if self.far_first() {
             self.far.peek().map(|Reverse(d)| d)
         } else {
-            self.near.last()
+            self.near_least()
         }
     }
 
@@ -231,7 +265,7 @@ impl DueQueue {
         }
         if cfg!(any(test, debug_assertions)) {
             assert!(
-                self.near.iter().all(|w| w.n != n) && self.far.iter().all(|w| w.0.n != n),
+                self.near_keys().all(|w| w.n != n) && self.far.iter().all(|w| w.0.n != n),
                 "lookup {n} held beside a queued suspect of its own event"
             );
         }
@@ -246,16 +280,16 @@ impl DueQueue {
         let Some(h) = self.held else {
             return false;
         };
-        // Nearly always the heap is empty and the vector's last is the queued least.
+        // Nearly always the heap is empty and the ring's front is the queued least.
         let first = if self.far.is_empty() {
-            self.near.last().is_none_or(|d| h < (d.deadline, d.n))
+            self.near_least().is_none_or(|d| h < (d.deadline, d.n))
         } else {
             self.peek_queued().is_none_or(|d| h < (d.deadline, d.n))
         };
         if first {
             self.held = None;
             self.least = if self.far.is_empty() {
-                self.near.last().map_or(u64::MAX, |d| d.deadline)
+                self.near_least().map_or(u64::MAX, |d| d.deadline)
             } else {
                 self.peek_queued().map_or(u64::MAX, |d| d.deadline)
             };
@@ -266,13 +300,16 @@ impl DueQueue {
     /// The least key of the two parts (the held one is taken by [`Self::take_held`]).
     #[inline(always)]
     fn pop(&mut self) -> Option<Due> {
-        // Nearly always the heap is empty: the vector's last is the least, and the next one
-        // before it the new least.
+        // Nearly always the heap is empty: the ring's front is the least, and the next one
+        // the new least.
         if self.far.is_empty() {
-            let d = self.near.pop();
-            let least = self.near.last().map_or(u64::MAX, |d| d.deadline);
+            if self.len == 0 {
+                return None;
+            }
+            let d = self.pop_near();
+            let least = self.near_least().map_or(u64::MAX, |d| d.deadline);
             self.least = self.held.map_or(least, |h| least.min(h.0));
-            return d;
+            return Some(d);
         }
         self.pop_either()
     }
@@ -284,7 +321,7 @@ impl DueQueue {
         let d = if self.far_first() {
             self.far.pop().map(|Reverse(d)| d)
         } else {
-            self.near.pop()
+            Some(self.pop_near())
         };
         let least = self.peek_queued().map_or(u64::MAX, |d| d.deadline);
         self.least = self.held.map_or(least, |h| least.min(h.0));
@@ -967,11 +1004,13 @@ mod tests {
     }
 
     /// Keys pop from the queue in the order a binary heap pops them (by deadline, then
-    /// number), with few waiting (the vector alone) and with many (the heap takes the
+    /// number), with few waiting (the ring alone) and with many (the heap takes the
     /// overflow), pops interleaved with pushes, numbers pushed in order and often repeated
     /// (no handler pushes two suspects of one event today, but the insertion by deadline alone
-    /// is right for repeats too), as the vector's insertion by deadline alone needs;
-    /// the cached least deadline is the heap's after every push and pop.
+    /// is right for repeats too), as the ring's insertion by deadline alone needs; deadlines
+    /// at random, or rising with the number give or take a spread (as operations' ends,
+    /// pushed in begin order); the ring wrapping around; the cached least deadline is the
+    /// heap's after every push and pop.
     #[test]
     fn keys_leave_in_order_like_a_heap() {
         let least = |h: &BinaryHeap<Reverse<Due>>| h.peek().map_or(u64::MAX, |r| r.0.deadline);
@@ -982,7 +1021,15 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        for (waiting, spread) in [(4, 10), (NEAR, 1_000), (NEAR + 1, 5), (5 * NEAR, 1_000_000)] {
+        for (waiting, spread, rising) in [
+            (4, 10, false),
+            (NEAR, 1_000, false),
+            (NEAR + 1, 5, false),
+            (5 * NEAR, 1_000_000, false),
+            (8, 40, true),
+            (NEAR, 200, true),
+            (3 * NEAR, 2_000, true),
+        ] {
             let mut queue = DueQueue::default();
             let mut heap = BinaryHeap::new();
             let mut popped = (Vec::new(), Vec::new());
@@ -990,7 +1037,7 @@ mod tests {
             for slot in 0..20_000u32 {
                 n += next() % 2;
                 let d = Due {
-                    deadline: next() % spread,
+                    deadline: if rising { 8 * n } else { 0 } + next() % spread,
                     n,
                     slot,
                 };
@@ -1015,7 +1062,10 @@ mod tests {
             popped
                 .1
                 .extend(std::iter::from_fn(|| heap.pop()).map(|r| (r.0.deadline, r.0.n)));
-            assert_eq!(popped.0, popped.1, "waiting {waiting}, spread {spread}");
+            assert_eq!(
+                popped.0, popped.1,
+                "waiting {waiting}, spread {spread}, rising {rising}"
+            );
             assert_eq!(popped.0.len(), 20_000);
         }
     }
