@@ -16,7 +16,7 @@
 use crate::dentry::*;
 use crate::fs::InodeKind;
 use crate::profile::{
-    Caller, DAddShape, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DisposeFree,
+    Caller, DAddShape, DDeleteDrop, DDropShape, DMoveRehash, DMoveTarget, DisposeAdd, DisposeFree,
     DputReferenced, DropSlabLoop, InodeSeq, KillEntry, KillIput, KillParentLock, PruneWalk,
     ShrinkLock, ShrinkParent,
 };
@@ -489,10 +489,14 @@ impl Task<'_> {
         if d.count() == 1 {
             self.dentry_unlink_inode(d, Some(self.dc.profile.unlink_inode_seq));
         } else {
-            // 3.0, 4.8: if (!d_unhashed(dentry)) __d_drop(dentry); 6.1's inline __d_drop
-            // checks too.
-            if !d.d_unhashed() {
-                self.__d_drop(d);
+            match self.dc.profile.d_delete_drop {
+                DDeleteDrop::IfHashed => {
+                    if !d.d_unhashed() {
+                        self.__d_drop(d);
+                    }
+                }
+                // `__d_drop()` tests `d_unhashed()` itself; its probe fires either way.
+                DDeleteDrop::Always => self.__d_drop(d),
             }
             d.d_lock.unlock();
         }
@@ -2061,6 +2065,56 @@ pub(crate) mod tests {
                 .collect();
             assert_eq!(detach.len(), 1, "{release}");
             assert_eq!(detach[0] & killed != 0, before_detach, "{release}");
+        }
+    }
+
+    /// `d_delete()` of a dentry two holders keep, already unhashed: 4.17's and later call
+    /// `__d_drop()` anyway, and its probe fires on the no-op (unhashed on entry and exit, no
+    /// `___d_drop` inside, `d_seq` unmoved); 4.16's and older test `d_unhashed()` first.
+    #[test]
+    fn d_delete_calls_d_drop_on_an_unhashed_dentry_from_4_17() {
+        for (release, fires) in [
+            ("linux-3.0.1", false),
+            ("linux-4.8.15", false),
+            ("linux-4.16.13", false),
+            ("linux-4.17.0", true),
+            ("linux-6.1.0", true),
+            ("linux-6.8.0", true),
+            ("linux-7.3.4", true),
+        ] {
+            let (dc, sink) = model(release);
+            let t = dc.task(1);
+            t.create("f").unwrap();
+            let f = t.filename_walk(&[b"f".as_slice()]).unwrap();
+            let again = t.filename_walk(&[b"f".as_slice()]).unwrap();
+            assert_eq!(again.id, f.id, "{release}");
+            f.d_lock.lock();
+            t.__d_drop(f);
+            f.d_lock.unlock();
+            t.flush();
+            sink.take();
+            t.d_delete(f);
+            t.flush();
+            let hashed = tracer_common::flags::HASHED_BEGIN | tracer_common::flags::HASHED_END;
+            let seen: Vec<(u8, u16, bool)> = sink
+                .take()
+                .iter()
+                .filter(|e| e.dentry == f.id)
+                .map(|e| (e.probe, e.flags & hashed, e.seq_begin == e.seq_end))
+                .collect();
+            let mut expected = vec![(Probe::DDelete as u8, 0, true)];
+            if fires {
+                expected.push((Probe::DDrop as u8, 0, true));
+            }
+            assert_eq!(seen, expected, "{release}");
+            assert!(f.d_unhashed(), "{release}");
+            assert_ne!(
+                f.d_inode.load(crate::sync::Ordering::Relaxed),
+                0,
+                "{release}: others hold it, so it keeps its inode"
+            );
+            t.dput(again);
+            t.dput(f);
         }
     }
 

@@ -39,10 +39,10 @@ pub use event::{Clock, ClockKind, CollectSink, CountSink, EventSink, NullSink};
 pub use fs::{FsKind, InodeKind, ROOT_INO};
 pub use model::{Dcache, DcacheConfig};
 pub use profile::{
-    is_release_candidate, major_minor, Caller, Commit, DAddShape, DDropShape, DFlagsNumbering,
-    DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, DisposeFree, DputReferenced, DropSlabLoop,
-    InodeSeq, KillEntry, KillIput, KillParentLock, Landing, Mutants, Profile, PruneWalk,
-    ShrinkLock, ShrinkParent, TmpfsPin,
+    is_release_candidate, major_minor, Caller, Commit, DAddShape, DDeleteDrop, DDropShape,
+    DFlagsNumbering, DMoveRehash, DMoveTarget, DeadDirCheck, DisposeAdd, DisposeFree,
+    DputReferenced, DropSlabLoop, InodeSeq, KillEntry, KillIput, KillParentLock, Landing, Mutants,
+    Profile, PruneWalk, ShrinkLock, ShrinkParent, TmpfsPin,
 };
 pub use replay::{replay, ReplayMode, ReplayOp, ReplayOutcome};
 pub use stress::{stress, Delay, Shape, StressConfig, StressReport};

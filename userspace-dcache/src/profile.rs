@@ -150,6 +150,21 @@ pub enum DDropShape {
     Split,
 }
 
+/// Whether `d_delete()` of a dentry others still hold (it cannot turn negative in place) tests
+/// `d_unhashed()` before calling `__d_drop()`. An out-of-line `__d_drop` runs, and its probe
+/// fires, only if called: on a dentry already unhashed, only with [`DDeleteDrop::Always`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DDeleteDrop {
+    /// Up to 4.16: `if (!d_unhashed(dentry)) __d_drop(dentry);` after the `i_lock` trylock
+    /// loop (3.0.1's fs/dcache.c, 4.8.15's, 4.16.13's :2425).
+    IfHashed,
+    /// 4.17 on: `i_lock`, then `d_lock`, no trylock loop, and `__d_drop()` called
+    /// unconditionally, its own `d_unhashed()` test deciding (4.17.0's fs/dcache.c:2450,
+    /// 6.7.3's :2566), from "d_delete(): get rid of trylock loop" (Al Viro, 4.17: between
+    /// 4.16.13 and 4.17.0; its hash not pinned here). [`Profile::LINUX_4_17`] opens with it.
+    Always,
+}
+
 /// Where a `__d_move` that calls `__d_drop` ([`DDropShape::Single`]) puts the moved dentry on
 /// its new hash chain. Nothing traced sees the difference (both happen inside the `d_seq`
 /// sections): a reader meeting the dentry on its new chain mid-move sees its old name in one,
@@ -544,6 +559,8 @@ pub struct Profile {
     pub instantiate_seq: InodeSeq,
     /// See [`DDropShape`].
     pub d_drop_shape: DDropShape,
+    /// See [`DDeleteDrop`].
+    pub d_delete_drop: DDeleteDrop,
     /// See [`DAddShape`].
     pub d_add: DAddShape,
     /// See [`DMoveTarget`].
@@ -651,6 +668,7 @@ impl Profile {
         unlink_inode_seq: InodeSeq::BarrierAfter,
         instantiate_seq: InodeSeq::BarrierAfter,
         d_drop_shape: DDropShape::Single,
+        d_delete_drop: DDeleteDrop::IfHashed,
         d_add: DAddShape::InstantiateThenRehash,
         d_move_target: DMoveTarget::SwapNameAndParent,
         d_move_rehash: DMoveRehash::BeforeNameSwitch,
@@ -839,7 +857,8 @@ impl Profile {
 
     /// 4.17: `__d_move` keeps the target's name and parent, and `__d_drop` is 6.1's split
     /// (both read in 4.17.0's source); killing an unhashed dentry still moves no `d_seq`;
-    /// `__lookup_hash()` checks `IS_DEADDIR()` before allocating.
+    /// `__lookup_hash()` checks `IS_DEADDIR()` before allocating; the shrinker locks with
+    /// `shrink_lock_dentry()` and `d_delete()` calls `__d_drop()` unguarded.
     /// 076515fc9267 is Al Viro's of March 2018, before 4.16's release, so it waited for the
     /// 4.17 merge window (inferred; its tag was not read). The commit of the split's 4.17 form
     /// is not pinned down here.
@@ -852,6 +871,7 @@ impl Profile {
         },
         landing: Landing::MergeWindow,
         d_drop_shape: DDropShape::Split,
+        d_delete_drop: DDeleteDrop::Always,
         d_move_target: DMoveTarget::KeepNameAndParent,
         dead_dir_check: DeadDirCheck::BeforeAlloc,
         shrink_lock: ShrinkLock::ShrinkLockDentry,
@@ -1376,6 +1396,20 @@ mod tests {
             if p.shrink_lock == ShrinkLock::ClearFirst {
                 assert_eq!(p.shrink_parent, ShrinkParent::KilledNext, "{}", p.name);
             }
+        }
+    }
+
+    /// `d_delete()` calls `__d_drop()` without testing `d_unhashed()` from 4.17, the release
+    /// that dropped its `i_lock` trylock loop.
+    #[test]
+    fn d_delete_calls_d_drop_unguarded_from_4_17() {
+        for p in Profile::ALL {
+            let expected = if p.since >= (4, 17, 0) {
+                DDeleteDrop::Always
+            } else {
+                DDeleteDrop::IfHashed
+            };
+            assert_eq!(p.d_delete_drop, expected, "{}", p.name);
         }
     }
 
