@@ -2301,6 +2301,53 @@ pub(crate) mod tests {
         t.dput(b);
     }
 
+    /// 4.17 to 6.7's shrinker, the other give-up: while it waits for "a"'s lock, someone takes
+    /// a reference on "a/f" (`dget_dlock()` under the dentry's own lock, which the relock let
+    /// go). Relocked, `shrink_lock_dentry()` sees the count and gives the dentry up: off its
+    /// dispose list and the LRU, held, hashed, not killed.
+    #[test]
+    fn the_shrinker_gives_up_a_dentry_someone_took_while_it_waited() {
+        use crate::dentry::{DCACHE_DENTRY_KILLED, DCACHE_LRU_LIST, DCACHE_SHRINK_LIST};
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (dc, sink) = model("linux-6.1");
+        let t = dc.task(1);
+        t.mkdir("a").unwrap();
+        t.create("a/f").unwrap();
+        let f = t
+            .filename_walk(&[b"a".as_slice(), b"f".as_slice()])
+            .unwrap();
+        let a = f.d_parent();
+        t.dput(f);
+        kills(&t, &sink);
+        let (taken, waited) = mpsc::channel();
+        let f_ptr = f.as_ptr() as usize;
+        let hook: StepHook = Arc::new(move |s| {
+            if s == Step::ShrinkRelock {
+                let f = crate::dentry::DPtr::new(f_ptr as *mut _).expect("f");
+                f.d_lock.lock();
+                f.count_add(1);
+                f.d_lock.unlock();
+                let _ = taken.send(());
+            }
+        });
+        a.d_lock.lock();
+        let took = std::thread::scope(|s| {
+            let shrinker = s.spawn(|| dc.task(2).with_hook(hook).prune_dcache_sb(usize::MAX));
+            let took = waited.recv_timeout(Duration::from_secs(30));
+            a.d_lock.unlock();
+            shrinker.join().expect("the shrinker");
+            took
+        });
+        took.expect("the shrinker waited for a's lock");
+        assert_eq!(f.count(), 1);
+        assert_eq!(f.flags() & (DCACHE_SHRINK_LIST | DCACHE_LRU_LIST), 0);
+        assert_eq!(f.flags() & DCACHE_DENTRY_KILLED, 0);
+        assert!(!f.d_unhashed());
+        assert_eq!(kills(&t, &sink), [], "nothing killed");
+        t.dput(f);
+    }
+
     /// A walk counts an in-use dentry it takes off the LRU among the ones it isolated, as the
     /// kernel's `freed` does (`drop_slab()`'s loop reads it): "d", on the LRU since its mkdir
     /// and now held by its child "d/f", is its oldest entry ("d/f", in use too, the next).
