@@ -2244,6 +2244,36 @@ pub(crate) mod tests {
         }
     }
 
+    /// Prunes the unused `f` while its parent's lock is held here, so 4.17 to 6.7's shrinker
+    /// waits in `shrink_lock_dentry()`'s relock; `meanwhile` runs on `f` at that step, from
+    /// the shrinker's thread, and what it returns comes back once the shrinker is done.
+    fn prune_while_the_parent_is_locked<T: Send + 'static>(
+        dc: &Dcache,
+        f: crate::dentry::DPtr,
+        meanwhile: impl Fn(crate::dentry::DPtr) -> T + Send + Sync + 'static,
+    ) -> T {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (done, waited) = mpsc::channel();
+        let f_ptr = f.as_ptr() as usize;
+        let hook: StepHook = Arc::new(move |s| {
+            if s == Step::ShrinkRelock {
+                let f = crate::dentry::DPtr::new(f_ptr as *mut _).expect("f");
+                let _ = done.send(meanwhile(f));
+            }
+        });
+        let parent = f.d_parent();
+        parent.d_lock.lock();
+        let got = std::thread::scope(|s| {
+            let shrinker = s.spawn(|| dc.task(2).with_hook(hook).prune_dcache_sb(usize::MAX));
+            let got = waited.recv_timeout(Duration::from_secs(30));
+            parent.d_lock.unlock();
+            shrinker.join().expect("the shrinker");
+            got
+        });
+        got.expect("the shrinker waited for the parent's lock")
+    }
+
     /// 4.17 to 6.7's shrinker (`shrink_lock_dentry()`): "a/f", unused, is pruned while "a"'s
     /// lock is held elsewhere; while the shrinker waits for it, a rename moves "a/f" under "b"
     /// (its `d_parent` set as `__d_move()` sets it). The shrinker then gives the dentry up: off
@@ -2254,8 +2284,6 @@ pub(crate) mod tests {
     fn the_shrinker_gives_up_a_dentry_whose_parent_changed_while_it_waited() {
         use crate::dentry::{DCACHE_DENTRY_KILLED, DCACHE_LRU_LIST, DCACHE_SHRINK_LIST};
         use std::sync::atomic::Ordering;
-        use std::sync::mpsc;
-        use std::time::Duration;
         let (dc, sink) = model("linux-6.1");
         let t = dc.task(1);
         t.mkdir("a").unwrap();
@@ -2268,25 +2296,12 @@ pub(crate) mod tests {
         let a = f.d_parent();
         t.dput(f);
         kills(&t, &sink);
-        let (moved, waited) = mpsc::channel();
-        let (f_ptr, b_ptr) = (f.as_ptr() as usize, b.as_ptr() as usize);
-        let hook: StepHook = Arc::new(move |s| {
-            if s == Step::ShrinkRelock {
-                let f = crate::dentry::DPtr::new(f_ptr as *mut _).expect("f");
-                let flags = f.flags();
-                f.d_parent.store(b_ptr as *mut _, Ordering::Relaxed);
-                let _ = moved.send(flags);
-            }
-        });
-        a.d_lock.lock();
-        let flags_while_waiting = std::thread::scope(|s| {
-            let shrinker = s.spawn(|| dc.task(2).with_hook(hook).prune_dcache_sb(usize::MAX));
-            let flags = waited.recv_timeout(Duration::from_secs(30));
-            a.d_lock.unlock();
-            shrinker.join().expect("the shrinker");
+        let b_ptr = b.as_ptr() as usize;
+        let flags = prune_while_the_parent_is_locked(&dc, f, move |f| {
+            let flags = f.flags();
+            f.d_parent.store(b_ptr as *mut _, Ordering::Relaxed);
             flags
         });
-        let flags = flags_while_waiting.expect("the shrinker waited for a's lock");
         assert_ne!(
             flags & DCACHE_SHRINK_LIST,
             0,
@@ -2308,8 +2323,6 @@ pub(crate) mod tests {
     #[test]
     fn the_shrinker_gives_up_a_dentry_someone_took_while_it_waited() {
         use crate::dentry::{DCACHE_DENTRY_KILLED, DCACHE_LRU_LIST, DCACHE_SHRINK_LIST};
-        use std::sync::mpsc;
-        use std::time::Duration;
         let (dc, sink) = model("linux-6.1");
         let t = dc.task(1);
         t.mkdir("a").unwrap();
@@ -2317,29 +2330,13 @@ pub(crate) mod tests {
         let f = t
             .filename_walk(&[b"a".as_slice(), b"f".as_slice()])
             .unwrap();
-        let a = f.d_parent();
         t.dput(f);
         kills(&t, &sink);
-        let (taken, waited) = mpsc::channel();
-        let f_ptr = f.as_ptr() as usize;
-        let hook: StepHook = Arc::new(move |s| {
-            if s == Step::ShrinkRelock {
-                let f = crate::dentry::DPtr::new(f_ptr as *mut _).expect("f");
-                f.d_lock.lock();
-                f.count_add(1);
-                f.d_lock.unlock();
-                let _ = taken.send(());
-            }
+        prune_while_the_parent_is_locked(&dc, f, |f| {
+            f.d_lock.lock();
+            f.count_add(1);
+            f.d_lock.unlock();
         });
-        a.d_lock.lock();
-        let took = std::thread::scope(|s| {
-            let shrinker = s.spawn(|| dc.task(2).with_hook(hook).prune_dcache_sb(usize::MAX));
-            let took = waited.recv_timeout(Duration::from_secs(30));
-            a.d_lock.unlock();
-            shrinker.join().expect("the shrinker");
-            took
-        });
-        took.expect("the shrinker waited for a's lock");
         assert_eq!(f.count(), 1);
         assert_eq!(f.flags() & (DCACHE_SHRINK_LIST | DCACHE_LRU_LIST), 0);
         assert_eq!(f.flags() & DCACHE_DENTRY_KILLED, 0);
