@@ -936,6 +936,72 @@ fn a_lookup_reading_below_a_writers_exit_is_not_clean() {
     assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
 }
 
+/// The same backwards read with a hot dentry: 40 lookups on CPU 1 in between, each reading
+/// the writer's 4, more than the diff keeps of a dentry's recent reads within the clock
+/// skew. The reads they push out are still held against later ones (rev33 H1: from 32 on,
+/// the verdict was clean).
+#[test]
+fn a_backwards_read_behind_many_reads_on_another_cpu_is_not_clean() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (2, 2), H | V);
+    k.op(OpKind::Unlink, "f1", 1_000, 1_100, 10, 0);
+    k.writer(
+        Probe::DentryUnlinkInode,
+        2,
+        "f1",
+        (1_040, 1_060),
+        10,
+        (7, 0),
+        (2, 4),
+        H,
+    );
+    for i in 0..40 {
+        let b = 2_000 + i * 1_000;
+        k.op(OpKind::Stat, "f1", b, b + 100, 30, -2);
+        k.lookup(ROOT, 2, "f1", (b + 10, b + 20), 30, 0, (4, 4), H | V)
+            .on_cpu(1);
+    }
+    k.op(OpKind::Stat, "f1", 50_000, 50_100, 12, -2);
+    k.lookup(ROOT, 2, "f1", (50_010, 50_020), 12, 0, (2, 2), H | V);
+    let r = run(&k, &k.clone());
+    assert_eq!(
+        r.anomaly_counts.kernel.keys().collect::<Vec<_>>(),
+        [&AnomalyKind::SeqDecreased],
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+}
+
+/// Across CPUs, further apart than the clock skew: CPU 0 reads 4; 40 lookups on CPU 1 within
+/// the skew read 2 (within-skew decreases only, not ordered); 100 ms later CPU 2 reads 2,
+/// which the stamps alone order after the 4, though the 4 left the recent reads long before.
+#[test]
+fn a_backwards_read_a_skew_after_a_forgotten_high_read_is_not_clean() {
+    let mut k = Trace::default();
+    created(&mut k, "f1");
+    k.op(OpKind::Stat, "f1", 290, 320, 11, 0);
+    k.lookup(ROOT, 2, "f1", (300, 310), 11, 7, (4, 4), H | V);
+    for i in 0..40 {
+        let b = 2_000 + i * 1_000;
+        k.op(OpKind::Stat, "f1", b, b + 100, 30, 0);
+        k.lookup(ROOT, 2, "f1", (b + 10, b + 20), 30, 7, (2, 2), H | V)
+            .on_cpu(1);
+    }
+    let t = 100_000_000;
+    k.op(OpKind::Stat, "f1", t, t + 100, 12, 0);
+    k.lookup(ROOT, 2, "f1", (t + 10, t + 20), 12, 7, (2, 2), H | V)
+        .on_cpu(2);
+    let r = run(&k, &k.clone());
+    assert!(
+        has_anomaly(&r, AnomalyKind::SeqDecreased),
+        "{}",
+        outcome(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Anomalies, "{}", outcome(&r));
+}
+
 /// `d_delete` is a container writer with no bounds (0 at least, no most): on a kernel that
 /// inlines `dentry_unlink_inode` into it (the recorder's `observed_through`), its event is
 /// the only sight of the clear. One that cleared the inode of a hashed dentry without moving
