@@ -1181,7 +1181,7 @@ mod tests {
                 t += next(400_000);
                 seq = match next(40) {
                     0 => seq.wrapping_sub(2 * (1 + next(3) as u32)),
-                    1..=4 => seq + 2,
+                    1..=4 => seq.wrapping_add(2),
                     _ => seq,
                 };
                 let cpu = next(4) as u32;
