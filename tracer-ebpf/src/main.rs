@@ -180,7 +180,7 @@ const MAX_CPUS: u32 = 256;
 /// `cpu * COUNTERS + probe` of an array (whose lookups the verifier inlines: no helper call,
 /// no hashing). A call's entry claims its CPU's slot when it is free, else (a call in flight
 /// there was preempted) uses the thread's slot in `SLOTS`. The exit looks in `SLOTS` and in
-/// every CPU's row (it may have migrated; `ARMED` may spare both) and takes the newest match.
+/// every CPU's row (it may have migrated) and takes the newest slot its `Call` matches.
 /// Claims are atomic: programs of different tasks can interleave on one CPU on preemptible
 /// kernels. Only the holder writes a held slot, and it clears `owner` before releasing, so
 /// `owner == tid` means "mine" wherever it is read.
