@@ -187,23 +187,11 @@ const MAX_CPUS: u32 = 256;
 #[map]
 static CPU_SLOTS: Array<Slot> = Array::with_max_entries(MAX_CPUS * COUNTERS, 0);
 
-/// Per probe, the slots armed (by any thread), counted so that an exit can skip looking where
-/// none of its thread's can be. One a recycled or never-released slot leaves counted only
-/// makes exits look.
+/// Per probe, the `SLOTS` slots armed (by any thread): while none is, an exit need not look
+/// for its own there (a hash lookup). One a recycled or never-released slot leaves counted
+/// only makes exits look.
 #[map]
-static ARMED: Array<Armed> = Array::with_max_entries(COUNTERS, 0);
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Armed {
-    /// In `SLOTS`: while none is, an exit need not look for its own there (a hash lookup).
-    thread: u64,
-    /// In `CPU_SLOTS`, held by an owner. A thread's own are armed and released only by its
-    /// own programs, so they cannot change while its exit runs and this count is never below
-    /// their number: when it is 1 and the exit's CPU holds one of the thread's, that is the
-    /// only one, and the exit need not scan every CPU's row.
-    cpu: u64,
-}
+static ARMED_THREAD_SLOTS: Array<u64> = Array::with_max_entries(COUNTERS, 0);
 
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
@@ -614,26 +602,22 @@ fn add(counter: &mut u64, v: u64) {
     };
 }
 
-/// `probe`'s counts of armed slots.
-#[inline(always)]
-fn armed(probe: Probe) -> Option<&'static mut Armed> {
-    // SAFETY: a map value, written only through `add`.
-    ARMED.get_ptr_mut(probe.counter_index()).map(|p| unsafe { &mut *p })
-}
-
 /// Counts a `SLOTS` slot of `probe` armed (`v` 1) or released (`v` `u64::MAX`).
 #[inline(always)]
 fn count_thread_slot(probe: Probe, v: u64) {
-    if let Some(a) = armed(probe) {
-        add(&mut a.thread, v);
+    if let Some(p) = ARMED_THREAD_SLOTS.get_ptr_mut(probe.counter_index()) {
+        // SAFETY: a map value, written only through `add`.
+        add(unsafe { &mut *p }, v);
     }
 }
 
-/// Counts a `CPU_SLOTS` slot of `probe` given an owner (`v` 1) or released (`v` `u64::MAX`).
+/// Whether any thread's `SLOTS` slot for `probe` may be armed.
 #[inline(always)]
-fn count_cpu_slot(probe: Probe, v: u64) {
-    if let Some(a) = armed(probe) {
-        add(&mut a.cpu, v);
+fn thread_slots_armed(probe: Probe) -> bool {
+    match ARMED_THREAD_SLOTS.get_ptr(probe.counter_index()) {
+        // SAFETY: a map value; a volatile read of a counter other CPUs write.
+        Some(p) => (unsafe { core::ptr::read_volatile(p) }) != 0,
+        None => true,
     }
 }
 
@@ -685,13 +669,8 @@ fn tid(pid_tgid: u64) -> u32 {
 fn arm(probe: Probe, h: Held, pid_tgid: u64, call: &Call) {
     h.slot.call = call.id;
     if h.cpu {
-        let tid = tid(pid_tgid);
-        // Ours already when `claim` took over its stale call: counted then.
-        if h.slot.owner != tid {
-            count_cpu_slot(probe, 1);
-        }
         // SAFETY: our own claimed slot.
-        unsafe { core::ptr::write_volatile(&mut h.slot.owner, tid) };
+        unsafe { core::ptr::write_volatile(&mut h.slot.owner, tid(pid_tgid)) };
     } else {
         if h.slot.armed == 0 {
             count_thread_slot(probe, 1);
@@ -713,9 +692,8 @@ struct Best {
 
 /// The slot holding the entry half of this call, if its entry was seen: of the thread's slots
 /// for the probe that `call` meets as its own, the newest (the others returned unseen), looked
-/// for in every place one can be (the thread's slot, this CPU's, every CPU's after a
-/// migration; every CPU's row is skipped when `Armed::cpu` shows this CPU's is the only one).
-/// Every stale one met on the way is released and counted as a drop.
+/// for in every place one can be (this CPU's slot, the thread's, every CPU's after a
+/// migration). Every stale one met on the way is released and counted as a drop.
 #[inline(always)]
 fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
     let tid = tid(pid_tgid);
@@ -723,18 +701,7 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
     // scalars, all initialised: an `Option`'s undefined payload becomes a register the
     // verifier refuses to read, and a pointer would keep its states from merging in the scan.
     let mut best = Best { at: NOWHERE, ts: 0 };
-    // Volatile reads of counters other CPUs write; without the map, look everywhere.
-    let (in_threads, in_cpus) = match armed(probe) {
-        // SAFETY: fields of a map value.
-        Some(a) => unsafe {
-            (
-                core::ptr::read_volatile(&a.thread),
-                core::ptr::read_volatile(&a.cpu),
-            )
-        },
-        None => (1, u64::MAX),
-    };
-    let in_slots = if in_threads != 0 {
+    let in_slots = if thread_slots_armed(probe) {
         SLOTS.get_ptr_mut(key(pid_tgid, probe))
     } else {
         None
@@ -754,22 +721,6 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
                     cpu: false,
                 },
             );
-        }
-    }
-    // SAFETY: helper with no preconditions.
-    let here = unsafe { bpf_get_smp_processor_id() };
-    if let Some(s) = cpu_slot(here, probe) {
-        // SAFETY: volatile read of a field another CPU may write.
-        if in_cpus == 1 && unsafe { core::ptr::read_volatile(&s.owner) } == tid {
-            consider(
-                probe,
-                pid_tgid,
-                call,
-                &mut best,
-                here,
-                Held { slot: s, cpu: true },
-            );
-            return found(probe, pid_tgid, &best);
         }
     }
     let cpus: u32 = cfg!(cpus);
@@ -793,12 +744,6 @@ fn held(probe: Probe, pid_tgid: u64, call: &Call) -> Option<Held> {
         }
         c += 1;
     }
-    found(probe, pid_tgid, &best)
-}
-
-/// The slot `held` chose, if any.
-#[inline(always)]
-fn found(probe: Probe, pid_tgid: u64, best: &Best) -> Option<Held> {
     if best.at == NOWHERE {
         return None;
     }
@@ -853,7 +798,6 @@ fn release(probe: Probe, h: Held) {
     if h.cpu {
         // SAFETY: our own held slot; no longer "mine" to anyone from here.
         unsafe { core::ptr::write_volatile(&mut h.slot.owner, 0) };
-        count_cpu_slot(probe, u64::MAX);
         add_claims(h.slot, u64::MAX);
     } else {
         h.slot.armed = 0;
