@@ -376,9 +376,10 @@ impl OpMatcher {
     /// result is not to be recorded. The pair is known to agree when the other side began its
     /// twin last ([`Key::begun`]) with the same result; it is counted now and its other
     /// result, if waiting, taken; otherwise that result finds itself settled at its record
-    /// ([`Key::settled`], or a stand-in, [`Judged::Settled`]). Not settled: a create, mkdir, unlink or rmdir
-    /// that succeeded, whose record at its place among the others realigns the name in
-    /// `diverged` (moving it would change what a differing pair recorded between reads).
+    /// ([`Key::settled`], or a stand-in, [`Judged::Settled`]). Not settled: a create, mkdir,
+    /// unlink or rmdir that succeeded, whose record at its place among the others realigns
+    /// the name in `diverged` (moving it would change what a differing pair recorded between
+    /// reads).
     ///
     /// The backlog's cap then counts only results held for a twin not known to agree: a
     /// settled result is never held, and its mark or stand-in lives only while its twin waits
@@ -1160,9 +1161,10 @@ mod tests {
             assert!(m.entries.iter().all(|e| e.settled == [0, 0]), "seed {seed}");
         }
         assert!(settled > 500, "settled: {settled}");
+        // Summed over the settlements, so a stand-in waiting through several counts at each.
         assert!(
             stand_ins > 50,
-            "stand-ins waiting at a settlement: {stand_ins}"
+            "stand-ins waiting, summed over the settlements: {stand_ins}"
         );
     }
 

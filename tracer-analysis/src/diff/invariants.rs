@@ -230,27 +230,36 @@ struct Dropped {
     by_cpu: Vec<(u32, u64, u32)>,
 }
 
+/// Folds a read of `v` returned at `t` into a fold's latest stamp and highest value.
+#[inline(always)]
+fn raise(latest: &mut u64, high: &mut u32, t: u64, v: u32) {
+    *latest = (*latest).max(t);
+    if ahead(v, *high) > 0 {
+        *high = v;
+    }
+}
+
+/// Keeps in `slot` the higher of its value and `v` (read by `t`): the settled read, or the
+/// floor a read is held against.
+#[inline(always)]
+fn keep_higher(slot: &mut Option<(u64, u32)>, t: u64, v: u32) {
+    if slot.is_none_or(|(_, m)| ahead(v, m) > 0) {
+        *slot = Some((t, v));
+    }
+}
+
 impl Dropped {
     #[inline(always)]
     fn fold(&mut self, (t, cpu, v): Read) {
-        let raise = |latest: &mut u64, high: &mut u32| {
-            *latest = (*latest).max(t);
-            if ahead(v, *high) > 0 {
-                *high = v;
-            }
-        };
         match self.spans.back_mut() {
             Some((first, latest, high)) if t.saturating_sub(*first) <= DROPPED_SPAN_NS => {
-                raise(latest, high);
+                raise(latest, high, t, v);
             }
             _ => {
                 if self.spans.len() == DROPPED_SPANS_KEPT {
                     if let Some((_, older_latest, older_high)) = self.spans.pop_front() {
                         if let Some((_, latest, high)) = self.spans.front_mut() {
-                            *latest = (*latest).max(older_latest);
-                            if ahead(older_high, *high) > 0 {
-                                *high = older_high;
-                            }
+                            raise(latest, high, older_latest, older_high);
                         }
                     }
                 }
@@ -258,7 +267,7 @@ impl Dropped {
             }
         }
         match self.by_cpu.iter_mut().find(|(c, _, _)| *c == cpu) {
-            Some((_, latest, high)) => raise(latest, high),
+            Some((_, latest, high)) => raise(latest, high, t, v),
             None => self.by_cpu.push((cpu, t, v)),
         }
     }
@@ -303,9 +312,7 @@ impl ReadOrder {
                 break;
             }
             self.recent.pop_front();
-            if self.settled.is_none_or(|(_, m)| ahead(v, m) > 0) {
-                self.settled = Some((t, v));
-            }
+            keep_higher(&mut self.settled, t, v);
         }
         if self.recent.len() == RECENT_READS_KEPT {
             // Not settled: a newer read on another CPU may still precede it.
@@ -360,9 +367,7 @@ impl ReadOrder {
                 break;
             }
             dropped.spans.pop_front();
-            if self.settled.is_none_or(|(_, m)| ahead(v, m) > 0) {
-                self.settled = Some((t, v));
-            }
+            keep_higher(&mut self.settled, t, v);
         }
         self.dropped_due = dropped.due();
     }
@@ -375,13 +380,13 @@ impl ReadOrder {
         let mut floor = self.settled;
         let dropped = self.dropped.as_deref();
         for &(c, t, v) in dropped.map_or(&[][..], |d| &d.by_cpu) {
-            if c == cpu && t < b && floor.is_none_or(|(_, m)| ahead(v, m) > 0) {
-                floor = Some((t, v));
+            if c == cpu && t < b {
+                keep_higher(&mut floor, t, v);
             }
         }
         for &(t, c, v) in self.recent.iter() {
-            if c == cpu && t < b && floor.is_none_or(|(_, m)| ahead(v, m) > 0) {
-                floor = Some((t, v));
+            if c == cpu && t < b {
+                keep_higher(&mut floor, t, v);
             }
         }
         let found = floor
